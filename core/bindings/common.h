@@ -1,0 +1,25 @@
+#pragma once
+// Shared pieces of the Python glue: Python value <-> IValue conversion against a schema, and error mapping.
+#include <nanobind/nanobind.h>
+
+#include "vt/core/dispatcher.h"
+
+namespace vt::py {
+namespace nb = nanobind;
+
+// A Python number (or bool) becomes a 0-dim CPU "wrapped number" tensor; Tensors pass through. TypeError else.
+Tensor as_tensor_arg(nb::handle h, const char* op, const char* arg);
+bool is_number(nb::handle h);
+Scalar to_scalar(nb::handle h, const char* op, const char* arg);
+ScalarType to_dtype(nb::handle h);
+Device to_device(nb::handle h);
+IValue to_ivalue(nb::handle h, const Argument& a, const FunctionSchema& s);
+nb::object from_ivalue(IValue&& v);
+
+void bind_types(nb::module_& m);
+void bind_tensor(nb::module_& m);
+void bind_ops(nb::module_& m);
+void bind_dlpack(nb::module_& m);
+void bind_cuda(nb::module_& m);
+
+}  // namespace vt::py

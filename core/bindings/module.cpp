@@ -1,0 +1,31 @@
+// vibetensor._C: the one private extension. Each layer binds itself into a submodule; this file wires them up
+// and maps C++ error kinds onto the Python exceptions torch raises for the same mistakes.
+#include "common.h"
+
+namespace nb = nanobind;
+
+NB_MODULE(_C, m) {
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const vt::Error& e) {
+      PyObject* type = PyExc_RuntimeError;
+      switch (e.kind()) {
+        case vt::ErrorKind::Index: type = PyExc_IndexError; break;
+        case vt::ErrorKind::Type: type = PyExc_TypeError; break;
+        case vt::ErrorKind::Value: type = PyExc_ValueError; break;
+        case vt::ErrorKind::NotImplemented: type = PyExc_NotImplementedError; break;
+        case vt::ErrorKind::OutOfMemory: type = PyExc_MemoryError; break;
+        default: break;
+      }
+      PyErr_SetString(type, e.what());
+    }
+  });
+  nb::module_ core = m.def_submodule("core", "tensor runtime: tensors, dtypes, dispatcher, DLPack");
+  vt::py::bind_types(core);
+  vt::py::bind_tensor(core);
+  vt::py::bind_ops(core);
+  vt::py::bind_dlpack(core);
+  nb::module_ cuda = m.def_submodule("cuda", "CUDA device discovery");
+  vt::py::bind_cuda(cuda);
+}

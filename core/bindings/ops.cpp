@@ -1,0 +1,91 @@
+// The boxed call path from Python: vt.ops.<ns>.<op>(...) and most vibetensor.torch functions are OpHandles.
+// An OpHandle resolves its OperatorEntry once; each call parses arguments against the schema (positional,
+// keyword, defaults), calls the dispatcher boxed, and converts the results back.
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.h"
+#include "vt/core/parallel.h"
+#include "vt/core/random.h"
+
+namespace vt::py {
+namespace {
+
+struct OpHandle {
+  OperatorEntry* entry;
+};
+
+nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
+  const FunctionSchema& s = h.entry->schema();
+  size_t npos = 0;
+  for (const Argument& a : s.args) npos += a.kwarg_only ? 0 : 1;
+  VT_CHECK_TYPE(args.size() <= npos, s.name, "() takes ", npos, " positional argument(s) but ", args.size(),
+                " were given");
+  Stack stack;
+  stack.reserve(s.args.size());
+  size_t used_kwargs = 0;
+  for (size_t i = 0; i < s.args.size(); ++i) {
+    const Argument& a = s.args[i];
+    nb::handle v;
+    if (i < args.size()) {
+      v = args[i];
+    } else if (kwargs.contains(a.name.c_str())) {
+      v = kwargs[a.name.c_str()];
+      ++used_kwargs;
+    }
+    if (v.is_valid()) {
+      stack.push_back(to_ivalue(v, a, s));
+    } else {
+      VT_CHECK_TYPE(a.default_value.has_value(), s.name, "() missing required argument '", a.name, "'");
+      stack.push_back(*a.default_value);
+    }
+    if (i < args.size()) VT_CHECK_TYPE(!kwargs.contains(a.name.c_str()), s.name, "() got multiple values for argument '", a.name, "'");
+  }
+  if (used_kwargs != kwargs.size()) {
+    for (auto [k, v] : kwargs) {
+      std::string key = nb::cast<std::string>(k);
+      bool known = false;
+      for (const Argument& a : s.args) known = known || a.name == key;
+      VT_CHECK_TYPE(known, s.name, "() got an unexpected keyword argument '", key, "'");
+    }
+  }
+  {
+    nb::gil_scoped_release release;
+    h.entry->call_boxed(Layer::Python, stack);
+  }
+  if (stack.size() == 1) return from_ivalue(std::move(stack[0]));
+  nb::list out;
+  for (IValue& v : stack) out.append(from_ivalue(std::move(v)));
+  return nb::tuple(out);
+}
+
+}  // namespace
+
+void bind_ops(nb::module_& m) {
+  nb::class_<OpHandle>(m, "OpHandle")
+      .def("__call__", &call_op)
+      .def_prop_ro("name", [](const OpHandle& h) { return h.entry->name(); })
+      .def_prop_ro("schema", [](const OpHandle& h) { return h.entry->schema().text; })
+      .def("__repr__", [](const OpHandle& h) { return "<op " + h.entry->schema().text + ">"; });
+  m.def("op", [](const std::string& name) {
+    OperatorEntry* e = Dispatcher::get().find(name);
+    VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
+    return OpHandle{e};
+  });
+  m.def("op_names", [] { return Dispatcher::get().op_names(); });
+  m.def("manual_seed", [](uint64_t seed) { random::manual_seed(seed); });
+  m.def("initial_seed", &random::initial_seed);
+  m.def("get_rng_state", &random::get_state);
+  m.def("set_rng_state", &random::set_state);
+  m.def("get_num_threads", &num_threads);
+  m.def("set_num_threads", &set_num_threads);
+  m.def("has_kernel", [](const std::string& name, const std::string& key) {
+    OperatorEntry* e = Dispatcher::get().find(name);
+    VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
+    DispatchKey k = key == "CPU" ? DispatchKey::CPU : key == "CUDA" ? DispatchKey::CUDA : DispatchKey::Any;
+    return e->has_backend(k);
+  });
+}
+
+}  // namespace vt::py

@@ -1,0 +1,239 @@
+// The Tensor class seen from Python. Hot paths (operators, shape queries, common views) are bound here and
+// call the dispatcher unboxed; everything else is attached in Python (vibetensor/torch/_tensor.py) on top of
+// OpHandles.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.h"
+#include "vt/core/ops.h"
+
+namespace vt::py {
+namespace {
+
+// An op entry resolved once, called with the exact C++ signature (Note [Unboxed fast path]).
+struct Binary {
+  const char* name;
+  OperatorEntry* entry = nullptr;
+  Tensor operator()(const Tensor& a, const Tensor& b) {
+    if (!entry) entry = &Dispatcher::get().entry(name);
+    nb::gil_scoped_release release;
+    return entry->call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b);
+  }
+};
+struct AddLike {
+  const char* name;
+  OperatorEntry* entry = nullptr;
+  Tensor operator()(const Tensor& a, const Tensor& b, const Scalar& alpha) {
+    if (!entry) entry = &Dispatcher::get().entry(name);
+    nb::gil_scoped_release release;
+    return entry->call<Tensor, const Tensor&, const Tensor&, const Scalar&>(Layer::Python, a, b, alpha);
+  }
+};
+struct Unary {
+  const char* name;
+  OperatorEntry* entry = nullptr;
+  Tensor operator()(const Tensor& a) {
+    if (!entry) entry = &Dispatcher::get().entry(name);
+    return entry->call<Tensor, const Tensor&>(Layer::Python, a);
+  }
+};
+
+Binary k_mul{"vt::mul"}, k_mul_{"vt::mul_"}, k_floordiv{"vt::floor_divide"}, k_floordiv_{"vt::floor_divide_"},
+    k_rem{"vt::remainder"}, k_rem_{"vt::remainder_"}, k_pow{"vt::pow"}, k_pow_{"vt::pow_"}, k_and{"vt::bitwise_and"},
+    k_and_{"vt::bitwise_and_"}, k_or{"vt::bitwise_or"}, k_or_{"vt::bitwise_or_"}, k_xor{"vt::bitwise_xor"},
+    k_xor_{"vt::bitwise_xor_"}, k_eq{"vt::eq"}, k_ne{"vt::ne"}, k_lt{"vt::lt"}, k_le{"vt::le"}, k_gt{"vt::gt"},
+    k_ge{"vt::ge"};
+AddLike k_add{"vt::add"}, k_add_{"vt::add_"}, k_sub{"vt::sub"}, k_sub_{"vt::sub_"};
+Unary k_neg{"vt::neg"}, k_abs{"vt::abs"}, k_not{"vt::bitwise_not"};
+
+Tensor div_fn(const Tensor& a, const Tensor& b, bool inplace) {
+  static OperatorEntry* d = &Dispatcher::get().entry("vt::div");
+  static OperatorEntry* d_ = &Dispatcher::get().entry("vt::div_");
+  nb::gil_scoped_release release;
+  return (inplace ? d_ : d)
+      ->call<Tensor, const Tensor&, const Tensor&, std::optional<std::string>>(Layer::Python, a, b, std::nullopt);
+}
+
+nb::tuple int_tuple(IntArrayRef r) {
+  nb::list l;
+  for (int64_t v : r) l.append(v);
+  return nb::tuple(l);
+}
+
+// Accepts f(2, 3), f((2, 3)) and f([2, 3]) like torch's view/reshape/permute/expand.
+std::vector<int64_t> varargs_ints(nb::args args, const char* fn) {
+  nb::handle src = args;
+  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) src = args[0];
+  std::vector<int64_t> out;
+  for (nb::handle h : src) {
+    VT_CHECK_TYPE(PyIndex_Check(h.ptr()), fn, "(): expected ints, got ",
+                  nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+    out.push_back(nb::cast<int64_t>(nb::int_(h)));
+  }
+  return out;
+}
+
+nb::object item(const Tensor& t) {
+  VT_CHECK(t.numel() == 1, "a Tensor with ", t.numel(), " elements cannot be converted to Scalar");
+  Tensor c = t.device().is_cpu() ? t : ops::copy_(empty_tensor({}, t.dtype(), kCPU), t);
+  return VT_DISPATCH_ALL(t.dtype(), "item", [&]() -> nb::object {
+    scalar_t v = *c.data<scalar_t>();
+    if constexpr (std::is_same_v<scalar_t, bool>) return nb::bool_(v);
+    else if constexpr (std::is_integral_v<scalar_t>) return nb::int_(int64_t(v));
+    else return nb::float_(double(opmath_t<scalar_t>(v)));
+  });
+}
+
+template <typename K>
+auto bin(K& k) {
+  return [&k](const Tensor& a, nb::handle b) { return k(a, as_tensor_arg(b, k.name, "other")); };
+}
+template <typename K>
+auto rbin(K& k) {
+  return [&k](const Tensor& a, nb::handle b) { return k(as_tensor_arg(b, k.name, "other"), a); };
+}
+
+}  // namespace
+
+void bind_tensor(nb::module_& m) {
+  nb::class_<Tensor> cls(m, "Tensor", nb::dynamic_attr());
+  cls.def_prop_ro("shape", [](const Tensor& t) { return int_tuple(t.sizes()); })
+      .def("size", [](const Tensor& t, nb::handle dim) -> nb::object {
+        if (dim.is_none()) return int_tuple(t.sizes());
+        return nb::int_(t.size(nb::cast<int64_t>(dim)));
+      }, nb::arg("dim") = nb::none())
+      .def("stride", [](const Tensor& t, nb::handle dim) -> nb::object {
+        if (dim.is_none()) return int_tuple(t.strides());
+        return nb::int_(t.stride(nb::cast<int64_t>(dim)));
+      }, nb::arg("dim") = nb::none())
+      .def("dim", &Tensor::dim)
+      .def("ndimension", &Tensor::dim)
+      .def_prop_ro("ndim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def("nelement", &Tensor::numel)
+      .def_prop_ro("dtype", &Tensor::dtype)
+      .def_prop_ro("device", &Tensor::device)
+      .def_prop_ro("is_cuda", &Tensor::is_cuda)
+      .def_prop_ro("is_cpu", [](const Tensor& t) { return t.device().is_cpu(); })
+      .def("is_contiguous", [](const Tensor& t) { return t.is_contiguous(); })
+      .def("storage_offset", &Tensor::storage_offset)
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
+      .def("element_size", &Tensor::element_size)
+      .def_prop_ro("itemsize", &Tensor::element_size)
+      .def_prop_ro("nbytes", &Tensor::nbytes)
+      .def_prop_ro("_version", [](const Tensor& t) { return t.storage()->version(); })
+      .def("_storage_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->data()); })
+      .def("_storage_nbytes", [](const Tensor& t) { return t.storage()->nbytes(); })
+      .def("_is_view_of", [](const Tensor& a, const Tensor& b) { return a.storage() == b.storage(); })
+      .def("item", &item)
+      .def("__len__", [](const Tensor& t) {
+        VT_CHECK_TYPE(t.dim() > 0, "len() of a 0-d tensor");
+        return t.size(0);
+      })
+      .def("__bool__", [](const Tensor& t) {
+        VT_CHECK(t.numel() == 1, "Boolean value of Tensor with more than one value is ambiguous");
+        return nb::cast<bool>(nb::bool_(item(t)));
+      })
+      .def("__float__", [](const Tensor& t) { return nb::float_(item(t)); })
+      .def("__int__", [](const Tensor& t) { return nb::int_(item(t)); })
+      .def("__index__", [](const Tensor& t) {
+        VT_CHECK_TYPE(!is_floating(t.dtype()) && t.numel() == 1,
+                      "only integer tensors of a single element can be converted to an index");
+        return nb::int_(item(t));
+      })
+      // arithmetic
+      .def("__add__", [](const Tensor& a, nb::handle b) { return k_add(a, as_tensor_arg(b, "add", "other"), 1); })
+      .def("__radd__", [](const Tensor& a, nb::handle b) { return k_add(as_tensor_arg(b, "add", "other"), a, 1); })
+      .def("__iadd__", [](const Tensor& a, nb::handle b) { return k_add_(a, as_tensor_arg(b, "add_", "other"), 1); })
+      .def("__sub__", [](const Tensor& a, nb::handle b) { return k_sub(a, as_tensor_arg(b, "sub", "other"), 1); })
+      .def("__rsub__", [](const Tensor& a, nb::handle b) { return k_sub(as_tensor_arg(b, "sub", "other"), a, 1); })
+      .def("__isub__", [](const Tensor& a, nb::handle b) { return k_sub_(a, as_tensor_arg(b, "sub_", "other"), 1); })
+      .def("add", [](const Tensor& a, nb::handle b, nb::handle alpha) {
+        return k_add(a, as_tensor_arg(b, "add", "other"), to_scalar(alpha, "add", "alpha"));
+      }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
+      .def("add_", [](const Tensor& a, nb::handle b, nb::handle alpha) {
+        return k_add_(a, as_tensor_arg(b, "add_", "other"), to_scalar(alpha, "add_", "alpha"));
+      }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
+      .def("sub", [](const Tensor& a, nb::handle b, nb::handle alpha) {
+        return k_sub(a, as_tensor_arg(b, "sub", "other"), to_scalar(alpha, "sub", "alpha"));
+      }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
+      .def("sub_", [](const Tensor& a, nb::handle b, nb::handle alpha) {
+        return k_sub_(a, as_tensor_arg(b, "sub_", "other"), to_scalar(alpha, "sub_", "alpha"));
+      }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
+      .def("__mul__", bin(k_mul))
+      .def("__rmul__", rbin(k_mul))
+      .def("__imul__", bin(k_mul_))
+      .def("mul", bin(k_mul))
+      .def("mul_", bin(k_mul_))
+      .def("__truediv__", [](const Tensor& a, nb::handle b) { return div_fn(a, as_tensor_arg(b, "div", "other"), false); })
+      .def("__rtruediv__", [](const Tensor& a, nb::handle b) { return div_fn(as_tensor_arg(b, "div", "other"), a, false); })
+      .def("__itruediv__", [](const Tensor& a, nb::handle b) { return div_fn(a, as_tensor_arg(b, "div_", "other"), true); })
+      .def("__floordiv__", bin(k_floordiv))
+      .def("__rfloordiv__", rbin(k_floordiv))
+      .def("__ifloordiv__", bin(k_floordiv_))
+      .def("__mod__", bin(k_rem))
+      .def("__rmod__", rbin(k_rem))
+      .def("__imod__", bin(k_rem_))
+      .def("__pow__", bin(k_pow))
+      .def("__rpow__", rbin(k_pow))
+      .def("__ipow__", bin(k_pow_))
+      .def("__and__", bin(k_and))
+      .def("__rand__", rbin(k_and))
+      .def("__iand__", bin(k_and_))
+      .def("__or__", bin(k_or))
+      .def("__ror__", rbin(k_or))
+      .def("__ior__", bin(k_or_))
+      .def("__xor__", bin(k_xor))
+      .def("__rxor__", rbin(k_xor))
+      .def("__ixor__", bin(k_xor_))
+      .def("__eq__", bin(k_eq))
+      .def("__ne__", bin(k_ne))
+      .def("__lt__", bin(k_lt))
+      .def("__le__", bin(k_le))
+      .def("__gt__", bin(k_gt))
+      .def("__ge__", bin(k_ge))
+      .def("__neg__", [](const Tensor& a) { return k_neg(a); })
+      .def("__abs__", [](const Tensor& a) { return k_abs(a); })
+      .def("__invert__", [](const Tensor& a) { return k_not(a); })
+      .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
+      // views on the hot path
+      .def("view", [](const Tensor& t, nb::args shape) {
+        if (shape.size() == 1 && !PyLong_Check(shape[0].ptr()) && !PySequence_Check(shape[0].ptr())) {
+          // view(dtype): the same bytes read as another dtype of the same width.
+          ScalarType dt = to_dtype(shape[0]);
+          VT_CHECK(itemsize(dt) == t.element_size(), "view(dtype): ", dtype_name(t.dtype()), " and ", dtype_name(dt),
+                   " differ in element size; only same-size reinterpretation is supported");
+          return Tensor(std::make_shared<TensorImpl>(t.storage(), dt, t.sizes(), t.strides(), t.storage_offset()));
+        }
+        return ops::view(t, varargs_ints(shape, "view"));
+      })
+      .def("reshape", [](const Tensor& t, nb::args shape) { return ops::reshape(t, varargs_ints(shape, "reshape")); })
+      .def("permute", [](const Tensor& t, nb::args dims) { return ops::permute(t, varargs_ints(dims, "permute")); })
+      .def("expand", [](const Tensor& t, nb::args size) { return ops::expand(t, varargs_ints(size, "expand")); })
+      .def("transpose", [](const Tensor& t, int64_t a, int64_t b) { return ops::transpose(t, a, b); })
+      .def("contiguous", [](const Tensor& t) { return ops::contiguous(t); })
+      .def("clone", [](const Tensor& t) { return ops::clone(t); })
+      .def("copy_", [](const Tensor& t, const Tensor& src) {
+        nb::gil_scoped_release release;
+        return ops::copy_(t, src);
+      }, nb::arg("src"))
+      .def("fill_", [](const Tensor& t, nb::handle v) { return ops::fill_(t, to_scalar(v, "fill_", "value")); })
+      .def("zero_", [](const Tensor& t) { return ops::fill_(t, Scalar(int64_t(0))); })
+      .def("sum", [](const Tensor& t, nb::handle dim, bool keepdim, nb::handle dtype) {
+        std::optional<std::vector<int64_t>> dims;
+        if (!dim.is_none()) {
+          dims.emplace();
+          if (PyLong_Check(dim.ptr())) dims->push_back(nb::cast<int64_t>(dim));
+          else for (nb::handle h : dim) dims->push_back(nb::cast<int64_t>(h));
+        }
+        std::optional<ScalarType> dt;
+        if (!dtype.is_none()) dt = to_dtype(dtype);
+        OptionalIntArrayRef d;
+        if (dims) d = IntArrayRef(*dims);
+        nb::gil_scoped_release release;
+        return ops::sum(t, d, keepdim, dt);
+      }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::kw_only(), nb::arg("dtype") = nb::none());
+}
+
+}  // namespace vt::py

@@ -1,0 +1,193 @@
+// dtype and device objects, and the Python <-> IValue conversions used by the boxed call path.
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.h"
+#include "vt/cuda/device.h"
+
+namespace vt::py {
+
+bool is_number(nb::handle h) {
+  return PyBool_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr());
+}
+
+Scalar to_scalar(nb::handle h, const char* op, const char* arg) {
+  if (PyBool_Check(h.ptr())) return Scalar(h.ptr() == Py_True);
+  if (PyLong_Check(h.ptr())) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+    VT_CHECK(!overflow, op, "(): argument '", arg, "' value is out of the int64 range");
+    return Scalar(int64_t(v));
+  }
+  if (PyFloat_Check(h.ptr())) return Scalar(PyFloat_AsDouble(h.ptr()));
+  if (nb::isinstance<Tensor>(h)) {
+    const Tensor& t = nb::cast<const Tensor&>(h);
+    VT_CHECK(t.numel() == 1 && t.device().is_cpu(), op, "(): argument '", arg,
+             "' must be a number or a one-element CPU tensor, got a tensor of shape ", shape_str(t.sizes()));
+    return VT_DISPATCH_ALL(t.dtype(), "item", [&]() -> Scalar {
+      scalar_t v = *t.data<scalar_t>();
+      if constexpr (std::is_same_v<scalar_t, bool>) return Scalar(v);
+      else if constexpr (std::is_integral_v<scalar_t>) return Scalar(int64_t(v));
+      else return Scalar(double(opmath_t<scalar_t>(v)));
+    });
+  }
+  // NumPy scalars and other number-likes.
+  if (PyIndex_Check(h.ptr())) return Scalar(int64_t(nb::cast<long long>(nb::int_(h))));
+  if (PyNumber_Check(h.ptr()) && nb::hasattr(h, "__float__")) return Scalar(nb::cast<double>(nb::float_(h)));
+  VT_FAIL_KIND(Type, op, "(): argument '", arg, "' must be a number, not ",
+               nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+}
+
+Tensor as_tensor_arg(nb::handle h, const char* op, const char* arg) {
+  if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
+  if (is_number(h) || (!nb::isinstance<nb::str>(h) && PyNumber_Check(h.ptr()) && !PySequence_Check(h.ptr()))) {
+    Scalar s = to_scalar(h, op, arg);
+    return scalar_to_tensor(s, s.natural_dtype());
+  }
+  VT_FAIL_KIND(Type, op, "(): argument '", arg, "' must be Tensor or a number, not ",
+               nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+}
+
+ScalarType to_dtype(nb::handle h) {
+  if (nb::isinstance<ScalarType>(h)) return nb::cast<ScalarType>(h);
+  if (nb::isinstance<nb::str>(h)) return parse_dtype(nb::cast<std::string>(h));
+  if (h.is_type()) {  // Python's float/int/bool, as torch accepts
+    if (h.is(reinterpret_cast<PyObject*>(&PyFloat_Type))) return ScalarType::Float64;
+    if (h.is(reinterpret_cast<PyObject*>(&PyLong_Type))) return ScalarType::Int64;
+    if (h.is(reinterpret_cast<PyObject*>(&PyBool_Type))) return ScalarType::Bool;
+  }
+  // torch.float32 and numpy dtypes carry a name we understand.
+  if (nb::hasattr(h, "name") || nb::hasattr(h, "__module__")) {
+    std::string s = nb::cast<std::string>(nb::str(h));
+    return parse_dtype(s.starts_with("<class") ? std::string("?") : s);
+  }
+  VT_FAIL_KIND(Type, "expected a dtype, got ", nb::cast<std::string>(nb::repr(h)));
+}
+
+Device to_device(nb::handle h) {
+  if (nb::isinstance<Device>(h)) return nb::cast<Device>(h);
+  if (nb::isinstance<nb::str>(h)) return parse_device(nb::cast<std::string>(h));
+  if (PyLong_Check(h.ptr())) return Device(DeviceType::CUDA, int(nb::cast<int>(h)));
+  return parse_device(nb::cast<std::string>(nb::str(h)));  // torch.device and the like
+}
+
+namespace {
+std::vector<int64_t> to_int_list(nb::handle h, const Argument& a, const FunctionSchema& s) {
+  if (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr())) return {nb::cast<int64_t>(h)};
+  VT_CHECK_TYPE(PySequence_Check(h.ptr()) && !nb::isinstance<Tensor>(h), s.name, "(): argument '", a.name,
+                "' must be a tuple of ints, not ", nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+  std::vector<int64_t> out;
+  for (nb::handle x : h) {
+    VT_CHECK_TYPE(PyIndex_Check(x.ptr()) && !PyBool_Check(x.ptr()), s.name, "(): argument '", a.name,
+                  "' must be a tuple of ints, but found element of type ",
+                  nb::cast<std::string>(nb::str(x.type().attr("__name__"))));
+    out.push_back(nb::cast<int64_t>(nb::int_(x)));
+  }
+  return out;
+}
+}  // namespace
+
+IValue to_ivalue(nb::handle h, const Argument& a, const FunctionSchema& s) {
+  const char* op = s.name.c_str();
+  if (h.is_none()) {
+    VT_CHECK_TYPE(a.optional, op, "(): argument '", a.name, "' must not be None");
+    return IValue{};
+  }
+  switch (a.type) {
+    case ArgType::Tensor: return IValue{as_tensor_arg(h, op, a.name.c_str())};
+    case ArgType::TensorList: {
+      VT_CHECK_TYPE(PySequence_Check(h.ptr()) && !nb::isinstance<Tensor>(h), op, "(): argument '", a.name,
+                    "' must be a sequence of Tensors");
+      std::vector<Tensor> ts;
+      for (nb::handle x : h) ts.push_back(x.is_none() ? Tensor() : as_tensor_arg(x, op, a.name.c_str()));
+      return IValue{std::move(ts)};
+    }
+    case ArgType::Int:
+      VT_CHECK_TYPE(PyIndex_Check(h.ptr()), op, "(): argument '", a.name, "' must be int, not ",
+                    nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+      return IValue{int64_t(nb::cast<int64_t>(nb::int_(h)))};
+    case ArgType::IntList: return IValue{to_int_list(h, a, s)};
+    case ArgType::Float:
+      VT_CHECK_TYPE(PyNumber_Check(h.ptr()) && !nb::isinstance<Tensor>(h), op, "(): argument '", a.name,
+                    "' must be float");
+      return IValue{nb::cast<double>(nb::float_(h))};
+    case ArgType::Bool:
+      VT_CHECK_TYPE(PyBool_Check(h.ptr()), op, "(): argument '", a.name, "' must be bool, not ",
+                    nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+      return IValue{h.ptr() == Py_True};
+    case ArgType::Scalar: return IValue{to_scalar(h, op, a.name.c_str())};
+    case ArgType::ScalarType: return IValue{to_dtype(h)};
+    case ArgType::Device: return IValue{to_device(h)};
+    case ArgType::Str:
+      VT_CHECK_TYPE(nb::isinstance<nb::str>(h), op, "(): argument '", a.name, "' must be str");
+      return IValue{nb::cast<std::string>(h)};
+  }
+  VT_INTERNAL_ASSERT(false, "arg type");
+}
+
+nb::object from_ivalue(IValue&& v) {
+  return std::visit(
+      [](auto&& x) -> nb::object {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) return nb::none();
+        else if constexpr (std::is_same_v<T, Tensor>) return x.defined() ? nb::cast(std::move(x)) : nb::none();
+        else if constexpr (std::is_same_v<T, Scalar>) {
+          if (x.is_bool()) return nb::bool_(x.to_bool());
+          if (x.is_integral()) return nb::int_(x.to_int());
+          return nb::float_(x.to_double());
+        } else return nb::cast(std::move(x));
+      },
+      std::move(v));
+}
+
+void bind_types(nb::module_& m) {
+  nb::enum_<ScalarType> dt(m, "dtype");
+  for (int i = 0; i < kNumScalarTypes; ++i) {
+    std::string name(dtype_name(ScalarType(i)));
+    dt.value(name.c_str(), ScalarType(i));
+  }
+  dt.def_prop_ro("itemsize", [](ScalarType t) { return itemsize(t); })
+      .def_prop_ro("is_floating_point", [](ScalarType t) { return is_floating(t); })
+      .def_prop_ro("is_signed", [](ScalarType t) { return t != ScalarType::Bool && t != ScalarType::UInt8; })
+      .def_prop_ro("is_complex", [](ScalarType) { return false; })
+      .def("__repr__", [](ScalarType t) { return "vt." + std::string(dtype_name(t)); })
+      .def("__str__", [](ScalarType t) { return "vt." + std::string(dtype_name(t)); });
+  m.def("parse_dtype", [](nb::handle h) { return to_dtype(h); });
+  m.def("promote_types", &promote_types);
+  m.def("can_cast", &can_cast);
+
+  nb::class_<Device>(m, "device")
+      .def("__init__", [](Device* self, nb::handle spec, nb::handle index) {
+        Device d = to_device(spec);
+        if (!index.is_none()) {
+          VT_CHECK(d.index < 0, "device string already has an index: ", d.str());
+          VT_CHECK(d.is_cuda() || nb::cast<int>(index) == 0, "cpu device takes no index");
+          if (d.is_cuda()) d = Device(DeviceType::CUDA, nb::cast<int>(index));
+        }
+        new (self) Device(d);
+      }, nb::arg("type"), nb::arg("index") = nb::none())
+      .def_prop_ro("type", [](const Device& d) { return d.is_cpu() ? "cpu" : "cuda"; })
+      .def_prop_ro("index", [](const Device& d) -> nb::object {
+        if (d.index < 0) return nb::none();
+        return nb::int_(int(d.index));
+      })
+      .def("__str__", &Device::str)
+      .def("__repr__", [](const Device& d) {
+        return d.index < 0 ? "device(type='" + std::string(d.is_cpu() ? "cpu" : "cuda") + "')"
+                           : "device(type='cuda', index=" + std::to_string(d.index) + ")";
+      })
+      .def("__eq__", [](const Device& a, nb::handle b) {
+        if (nb::isinstance<Device>(b)) return a == nb::cast<Device>(b);
+        if (nb::isinstance<nb::str>(b)) return a == parse_device(nb::cast<std::string>(b));
+        return false;
+      })
+      .def("__hash__", [](const Device& d) { return int(d.type) * 1000 + d.index; });
+}
+
+void bind_cuda(nb::module_& m) {
+  m.def("device_count", &cuda::device_count);
+  m.def("is_available", &cuda::is_available);
+  m.def("unavailable_reason", &cuda::unavailable_reason);
+}
+
+}  // namespace vt::py

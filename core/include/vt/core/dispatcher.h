@@ -1,0 +1,245 @@
+#pragma once
+// The dispatcher: op name -> schema + kernels. An op is defined once by a schema-lite string
+//   def("vt::add(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")
+// and gets kernels per backend key (CPU, CUDA, or Any for device-agnostic code such as views). Calls pass
+// through up to three layers, outermost first: a Python override (vibetensor.library), an autograd wrapper,
+// then the backend kernel chosen from the devices of the tensor arguments. A layer may redispatch to the next.
+//
+// Note [Unboxed fast path]
+// Built-in ops are called from C++ with their real argument types (OperatorEntry::call). When no Python
+// override is installed and the kernel was registered as a C++ function of the same signature, the call is a
+// device check plus an indirect call: no boxing, no allocation, no lock. Boxed calls (Python's vt.ops, Python
+// overrides, plugins) go through Stack and work for every kernel, because registering a C++ kernel also
+// records a boxed adapter for it.
+//
+// Note [Dispatcher locking]
+// Registration takes one mutex. Calls never do: kernel slots are atomic pointers to KernelFunctions that are
+// never freed once published (a replaced kernel is kept alive), so a concurrent call sees either the old or the
+// new kernel, both valid.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+
+#include "vt/core/ivalue.h"
+
+namespace vt {
+
+struct Argument {
+  std::string name;
+  ArgType type;
+  bool optional = false;
+  bool kwarg_only = false;
+  std::optional<IValue> default_value;
+};
+
+struct FunctionSchema {
+  std::string name;  // "vt::add"
+  std::vector<Argument> args;
+  std::vector<ArgType> returns;
+  std::string text;
+};
+// Parses the schema-lite grammar; throws RuntimeError naming the offending text.
+FunctionSchema parse_schema(std::string_view text);
+
+enum class DispatchKey : uint8_t { CPU, CUDA, Any };
+inline constexpr int kNumBackendKeys = 3;
+std::string_view dispatch_key_name(DispatchKey k);
+
+enum class Layer : uint8_t { Python, Autograd, Backend };
+
+// Which devices an op's tensor arguments may live on.
+enum class DevicePolicy : uint8_t {
+  SameDevice,  // all on one device; 0-dim CPU tensors (scalars) may join tensors of any device
+  AnyDevice,   // the kernel checks devices itself (Fabric ops, cross-device copies)
+};
+
+using BoxedFn = std::function<void(Stack&)>;
+
+struct KernelFunction {
+  void* unboxed = nullptr;
+  const std::type_info* signature = nullptr;
+  void (*boxed_adapter)(void* fn, Stack&) = nullptr;
+  BoxedFn boxed;  // set for kernels that exist only boxed (Python overrides, plugins)
+
+  void call_boxed(Stack& s) const { boxed ? boxed(s) : boxed_adapter(unboxed, s); }
+};
+
+namespace detail {
+template <typename R, typename... Args, size_t... I>
+void call_from_stack(void* fn, Stack& s, std::index_sequence<I...>) {
+  auto f = reinterpret_cast<R (*)(Args...)>(fn);
+  R r = f(BoxTraits<std::decay_t<Args>>::unbox(s[I])...);
+  s.clear();
+  ReturnTraits<R>::push(s, std::move(r));
+}
+template <typename R, typename... Args>
+void boxed_adapter(void* fn, Stack& s) {
+  VT_INTERNAL_ASSERT(s.size() == sizeof...(Args), "stack size");
+  call_from_stack<R, Args...>(fn, s, std::index_sequence_for<Args...>{});
+}
+
+// Finds the backend key from the devices of the arguments and enforces DevicePolicy::SameDevice.
+class DeviceCollector {
+ public:
+  explicit DeviceCollector(const struct FunctionSchema* schema) : schema_(schema) {}
+  void add(const Tensor& t, int arg);
+  void add(TensorList ts, int arg) {
+    for (const Tensor& t : ts) add(t, arg);
+  }
+  void add(const std::optional<Device>& d, int) {
+    if (d && !explicit_device_) explicit_device_ = d;
+  }
+  void add(const Device& d, int) {
+    if (!explicit_device_) explicit_device_ = d;
+  }
+  template <typename T> void add(const T&, int) {}
+  void add_ivalue(const IValue& v, int arg);
+  DispatchKey key(bool check_same) const;
+
+ private:
+  const FunctionSchema* schema_;
+  std::optional<Device> device_, scalar_device_, explicit_device_;
+  int device_arg_ = -1;
+  std::optional<std::pair<int, Device>> conflict_;
+};
+}  // namespace detail
+
+class OperatorEntry {
+ public:
+  explicit OperatorEntry(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+  const FunctionSchema& schema() const { return schema_; }
+  bool has_schema() const { return has_schema_; }
+  DevicePolicy policy() const { return policy_; }
+
+  // Typed call starting at `from`. Args are the exact parameter types of the op's C++ signature.
+  template <typename R, typename... Args>
+  R call(Layer from, Args... args) const {
+    if (from <= Layer::Python) {
+      if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return call_boxed_typed<R>(*k, args...);
+    }
+    if (from <= Layer::Autograd) {
+      if (const KernelFunction* k = autograd_.load(std::memory_order_acquire)) return invoke<R, Args...>(*k, args...);
+    }
+    detail::DeviceCollector dc(&schema_);
+    int i = 0;
+    (dc.add(args, i++), ...);
+    return invoke<R, Args...>(backend_kernel(dc.key(policy_ == DevicePolicy::SameDevice)), args...);
+  }
+  template <typename R, typename... Args>
+  R call(Args... args) const {
+    return call<R, Args...>(Layer::Python, args...);
+  }
+  // Boxed call: the stack holds one IValue per schema argument (defaults already filled) and receives the
+  // results.
+  void call_boxed(Layer from, Stack& s) const;
+
+  // Registration (Note [Dispatcher locking]); done through Library.
+  void set_schema(FunctionSchema schema, DevicePolicy policy);
+  void set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k, std::vector<std::pair<ArgType, bool>> sig,
+                   int nreturns);
+  void set_layer(Layer layer, std::unique_ptr<KernelFunction> k);  // null k removes the layer
+  bool has_backend(DispatchKey key) const { return backend_[int(key)].load() != nullptr; }
+
+ private:
+  template <typename R, typename... Args>
+  R invoke(const KernelFunction& k, Args... args) const {
+    if (k.unboxed && *k.signature == typeid(R(Args...))) return reinterpret_cast<R (*)(Args...)>(k.unboxed)(args...);
+    return call_boxed_typed<R>(k, args...);
+  }
+  template <typename R, typename... Args>
+  R call_boxed_typed(const KernelFunction& k, Args... args) const {
+    Stack s;
+    s.reserve(sizeof...(Args));
+    (s.push_back(detail::BoxTraits<std::decay_t<Args>>::box(args)), ...);
+    k.call_boxed(s);
+    return detail::ReturnTraits<R>::pop(s);
+  }
+  const KernelFunction& backend_kernel(DispatchKey key) const;
+  void check_signature(const std::vector<std::pair<ArgType, bool>>& sig, int nreturns) const;
+
+  std::string name_;
+  FunctionSchema schema_;
+  bool has_schema_ = false;
+  DevicePolicy policy_ = DevicePolicy::SameDevice;
+  std::atomic<const KernelFunction*> backend_[kNumBackendKeys] = {};
+  std::atomic<const KernelFunction*> autograd_{nullptr}, python_{nullptr};
+  std::vector<std::pair<ArgType, bool>> pending_signature_;  // from a kernel registered before the schema
+  int pending_returns_ = -1;
+  std::vector<std::unique_ptr<KernelFunction>> keep_alive_;
+};
+
+class Dispatcher {
+ public:
+  static Dispatcher& get();
+  // The entry for "ns::op", created on first mention. Never invalidated.
+  OperatorEntry& entry(std::string_view name);
+  // Null when no op of that name has a schema.
+  OperatorEntry* find(std::string_view name);
+  std::vector<std::string> op_names();
+  std::mutex& registration_mutex() { return mu_; }
+
+ private:
+  std::mutex mu_, map_mu_;
+  std::unordered_map<std::string, std::unique_ptr<OperatorEntry>> ops_;
+};
+
+// Registration front end, used from static initialisers (VT_LIBRARY) and from plugins.
+class Library {
+ public:
+  explicit Library(std::string ns) : ns_(std::move(ns)) {}
+  Library& def(std::string_view schema, DevicePolicy policy = DevicePolicy::SameDevice);
+  template <typename R, typename... Args>
+  Library& impl(std::string_view name, DispatchKey key, R (*fn)(Args...)) {
+    auto k = std::make_unique<KernelFunction>();
+    k->unboxed = reinterpret_cast<void*>(fn);
+    k->signature = &typeid(R(Args...));
+    k->boxed_adapter = &detail::boxed_adapter<R, Args...>;
+    std::vector<std::pair<ArgType, bool>> sig = {
+        {detail::BoxTraits<std::decay_t<Args>>::type, detail::BoxTraits<std::decay_t<Args>>::optional}...};
+    entry(name).set_backend(key, std::move(k), std::move(sig), detail::ReturnTraits<R>::count);
+    return *this;
+  }
+  // Registers the same kernel for CPU and CUDA (ops whose code is device-agnostic).
+  template <typename R, typename... Args>
+  Library& impl_any(std::string_view name, R (*fn)(Args...)) {
+    return impl(name, DispatchKey::Any, fn);
+  }
+
+ private:
+  OperatorEntry& entry(std::string_view name);
+  std::string ns_;
+};
+
+struct LibraryInit {
+  LibraryInit(const char* ns, void (*fn)(Library&)) {
+    Library lib(ns);
+    fn(lib);
+  }
+};
+
+// A handle to call op `name` with signature Fn from C++: looked up once, then unboxed calls.
+template <typename Fn> class TypedOp;
+template <typename R, typename... Args> class TypedOp<R(Args...)> {
+ public:
+  explicit TypedOp(std::string_view name) : entry_(&Dispatcher::get().entry(name)) {}
+  R operator()(Args... args) const { return entry_->template call<R, Args...>(Layer::Python, args...); }
+  R redispatch(Layer from, Args... args) const { return entry_->template call<R, Args...>(from, args...); }
+
+ private:
+  OperatorEntry* entry_;
+};
+
+}  // namespace vt
+
+// Registers ops of namespace `ns` from a static initialiser. Files using it must be linked whole (the core is
+// an OBJECT library for that reason).
+#define VT_LIBRARY(ns, tag)                                              \
+  static void vt_library_##tag(::vt::Library&);                          \
+  static const ::vt::LibraryInit vt_library_init_##tag(#ns, &vt_library_##tag); \
+  static void vt_library_##tag(::vt::Library& m)

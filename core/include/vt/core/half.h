@@ -1,0 +1,91 @@
+#pragma once
+// 16-bit floating types stored as raw bits. Arithmetic happens in float: every op converts in, computes, and
+// rounds back with round-to-nearest-even, which is what PyTorch's CPU kernels do for float16 and bfloat16.
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define VT_HOST_DEVICE __host__ __device__
+#else
+#define VT_HOST_DEVICE
+#endif
+
+namespace vt {
+
+namespace detail {
+VT_HOST_DEVICE inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+VT_HOST_DEVICE inline float f32_from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+VT_HOST_DEVICE inline uint16_t f32_to_f16_bits(float f) {
+  uint32_t x = f32_bits(f);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return uint16_t(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));  // nan / inf
+  if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds past 65504: overflow to inf
+  if (ax < 0x38800000u) {
+    // Below the smallest normal half (2^-14): adding 0.5f puts the value where one float ulp is 2^-24, the
+    // half subnormal step, so the FPU's own round-to-nearest-even does the rounding.
+    float shifted = f32_from_bits(ax) + 0.5f;
+    return uint16_t(sign | (f32_bits(shifted) - 0x3f000000u));
+  }
+  uint32_t odd = (ax >> 13) & 1u;
+  ax += 0xc8000fffu + odd;  // rebias the exponent (127 -> 15) and round half to even
+  return uint16_t(sign | (ax >> 13));
+}
+
+VT_HOST_DEVICE inline float f16_bits_to_f32(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  if (exp == 0) {
+    float mag = float(mant) * 5.9604644775390625e-08f;  // mant * 2^-24
+    return f32_from_bits(sign | f32_bits(mag));
+  }
+  if (exp == 31) return f32_from_bits(sign | 0x7f800000u | (mant << 13));
+  return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+VT_HOST_DEVICE inline uint16_t f32_to_bf16_bits(float f) {
+  uint32_t x = f32_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t(((x >> 16) & 0x8000u) | 0x7fc0u);
+  uint32_t bias = 0x7fffu + ((x >> 16) & 1u);
+  return uint16_t((x + bias) >> 16);
+}
+
+VT_HOST_DEVICE inline float bf16_bits_to_f32(uint16_t b) { return f32_from_bits(uint32_t(b) << 16); }
+}  // namespace detail
+
+struct Half {
+  uint16_t bits = 0;
+  Half() = default;
+  VT_HOST_DEVICE Half(float f) : bits(detail::f32_to_f16_bits(f)) {}
+  VT_HOST_DEVICE operator float() const { return detail::f16_bits_to_f32(bits); }
+  VT_HOST_DEVICE static Half from_bits(uint16_t b) {
+    Half h;
+    h.bits = b;
+    return h;
+  }
+};
+
+struct BFloat16 {
+  uint16_t bits = 0;
+  BFloat16() = default;
+  VT_HOST_DEVICE BFloat16(float f) : bits(detail::f32_to_bf16_bits(f)) {}
+  VT_HOST_DEVICE operator float() const { return detail::bf16_bits_to_f32(bits); }
+  VT_HOST_DEVICE static BFloat16 from_bits(uint16_t b) {
+    BFloat16 h;
+    h.bits = b;
+    return h;
+  }
+};
+
+}  // namespace vt

@@ -1,0 +1,58 @@
+#pragma once
+// The C++ API of the built-in ops (namespace vt::ops). Each function calls its dispatcher entry through the
+// unboxed fast path (Note [Unboxed fast path]); schemas are defined next to the kernels in core/src/ops/.
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "vt/core/ivalue.h"
+
+namespace vt::ops {
+
+using OptScalar = std::optional<Scalar>;
+using OptDtype = std::optional<ScalarType>;
+using OptDevice = std::optional<Device>;
+
+// ---- copies and casts ----
+Tensor copy_(const Tensor& self, const Tensor& src);  // any devices, any dtypes; broadcasts src
+Tensor to_dtype(const Tensor& self, ScalarType dtype);  // always a new contiguous tensor
+Tensor fill_(const Tensor& self, const Scalar& value);
+Tensor contiguous(const Tensor& self);
+Tensor clone(const Tensor& self);
+
+// ---- views (all alias self's storage) ----
+Tensor as_strided(const Tensor& self, IntArrayRef size, IntArrayRef stride, std::optional<int64_t> offset);
+Tensor view(const Tensor& self, IntArrayRef size);
+Tensor reshape(const Tensor& self, IntArrayRef size);  // a view when possible, else a copy
+Tensor permute(const Tensor& self, IntArrayRef dims);
+Tensor transpose(const Tensor& self, int64_t dim0, int64_t dim1);
+Tensor expand(const Tensor& self, IntArrayRef size);
+Tensor narrow(const Tensor& self, int64_t dim, int64_t start, int64_t length);
+Tensor select(const Tensor& self, int64_t dim, int64_t index);
+Tensor slice(const Tensor& self, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step);
+Tensor squeeze(const Tensor& self, OptionalIntArrayRef dims);
+Tensor unsqueeze(const Tensor& self, int64_t dim);
+Tensor flatten(const Tensor& self, int64_t start_dim, int64_t end_dim);
+Tensor diagonal(const Tensor& self, int64_t offset, int64_t dim1, int64_t dim2);
+
+// ---- elementwise (used by other kernels; Python reaches every op through the dispatcher) ----
+Tensor add(const Tensor& a, const Tensor& b, const Scalar& alpha = 1);
+Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha = 1);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor binary(const char* qualname, const Tensor& a, const Tensor& b);  // any (Tensor, Tensor) -> Tensor op
+Tensor unary(const char* qualname, const Tensor& a);                    // any (Tensor) -> Tensor op
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- reductions ----
+Tensor sum(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, OptDtype dtype);
+Tensor mean(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, OptDtype dtype);
+Tensor amax(const Tensor& self, OptionalIntArrayRef dim, bool keepdim);
+Tensor amin(const Tensor& self, OptionalIntArrayRef dim, bool keepdim);
+
+// ---- factories ----
+Tensor empty(IntArrayRef size, OptDtype dtype, OptDevice device);
+Tensor full(IntArrayRef size, const Scalar& value, OptDtype dtype, OptDevice device);
+
+}  // namespace vt::ops

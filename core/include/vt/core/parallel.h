@@ -1,0 +1,18 @@
+#pragma once
+// parallel_for: splits [begin, end) into contiguous chunks run on a small fixed pool of worker threads (one per
+// core, the caller included). Work under `grain` elements, or a call made from inside a worker, runs inline,
+// so tiny ops pay nothing and nested parallelism cannot deadlock. Exceptions from chunks are rethrown in the
+// caller.
+#include <cstdint>
+
+#include "vt/core/function_ref.h"
+
+namespace vt {
+
+inline constexpr int64_t kDefaultGrain = 32768;
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
+int num_threads();
+void set_num_threads(int n);
+
+}  // namespace vt

@@ -1,0 +1,55 @@
+#pragma once
+// Storage: one refcounted allocation (data pointer, byte size, device) that tensors view.
+//
+// Note [Storage owns its pointer]
+// A Storage holds its memory through a DataPtr whose deleter returns it to whoever produced it (the CPU
+// allocator, the CUDA caching allocator, or a DLPack producer's deleter). Tensors never free memory; the last
+// reference to the Storage does, exactly once. Views share the Storage, so a view keeps its base's memory alive.
+//
+// Note [Version counter]
+// Every Storage carries one version counter, bumped by each in-place write through any tensor that views it.
+// Autograd records the version when it saves a tensor and refuses to use it if the version moved.
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
+#include "vt/core/device.h"
+
+namespace vt {
+
+struct DataPtr {
+  void* ptr = nullptr;
+  void* ctx = nullptr;                 // handed to the deleter
+  void (*deleter)(void*) = nullptr;    // may be null for memory the storage does not own
+
+  DataPtr() = default;
+  DataPtr(void* p, void* c, void (*d)(void*)) : ptr(p), ctx(c), deleter(d) {}
+  DataPtr(const DataPtr&) = delete;
+  DataPtr& operator=(const DataPtr&) = delete;
+  DataPtr(DataPtr&& o) noexcept : ptr(o.ptr), ctx(o.ctx), deleter(o.deleter) { o.deleter = nullptr; }
+  ~DataPtr() {
+    if (deleter) deleter(ctx);
+  }
+};
+
+class Storage {
+ public:
+  Storage(DataPtr data, size_t nbytes, Device device)
+      : data_(std::move(data)), nbytes_(nbytes), device_(device) {}
+  void* data() const { return data_.ptr; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+  uint32_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  DataPtr data_;
+  size_t nbytes_;
+  Device device_;
+  std::atomic<uint32_t> version_{0};
+};
+
+// Fresh, uninitialised storage of `nbytes` on `device`. CPU memory is 64-byte aligned.
+std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device device);
+
+}  // namespace vt

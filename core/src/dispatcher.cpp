@@ -1,0 +1,163 @@
+// Dispatcher registration, schema checks and the boxed call path. The typed fast path lives in the header.
+#include "vt/core/dispatcher.h"
+
+#include <algorithm>
+
+namespace vt {
+
+std::string_view dispatch_key_name(DispatchKey k) {
+  switch (k) {
+    case DispatchKey::CPU: return "CPU";
+    case DispatchKey::CUDA: return "CUDA";
+    case DispatchKey::Any: return "Any";
+  }
+  return "?";
+}
+
+namespace detail {
+
+void DeviceCollector::add(const Tensor& t, int arg) {
+  if (!t.defined()) return;
+  Device d = t.device();
+  if (d.is_cpu() && t.dim() == 0) {  // CPU scalars may accompany tensors on any device
+    if (!scalar_device_) scalar_device_ = d;
+    return;
+  }
+  if (!device_) {
+    device_ = d;
+    device_arg_ = arg;
+  } else if (*device_ != d && !conflict_) {
+    conflict_ = {arg, d};
+  }
+}
+
+void DeviceCollector::add_ivalue(const IValue& v, int arg) {
+  if (auto* t = std::get_if<Tensor>(&v)) add(*t, arg);
+  else if (auto* ts = std::get_if<std::vector<Tensor>>(&v)) add(TensorList(*ts), arg);
+  else if (auto* d = std::get_if<Device>(&v)) add(*d, arg);
+}
+
+DispatchKey DeviceCollector::key(bool check_same) const {
+  if (check_same && conflict_) {
+    auto argname = [&](int i) {
+      return i >= 0 && size_t(i) < schema_->args.size() ? "'" + schema_->args[size_t(i)].name + "'" : "?";
+    };
+    VT_FAIL(schema_->name, ": expected all tensors to be on the same device, but found at least two devices, ",
+            device_->str(), " (argument ", argname(device_arg_), ") and ", conflict_->second.str(), " (argument ",
+            argname(conflict_->first), ")");
+  }
+  std::optional<Device> d = device_ ? device_ : explicit_device_ ? explicit_device_ : scalar_device_;
+  return d && d->is_cuda() ? DispatchKey::CUDA : DispatchKey::CPU;
+}
+
+}  // namespace detail
+
+const KernelFunction& OperatorEntry::backend_kernel(DispatchKey key) const {
+  const KernelFunction* k = backend_[int(key)].load(std::memory_order_acquire);
+  if (!k) k = backend_[int(DispatchKey::Any)].load(std::memory_order_acquire);
+  if (!k) [[unlikely]] {
+    VT_FAIL_KIND(NotImplemented, name_, ": no kernel registered for the ", dispatch_key_name(key),
+                 " backend", key == DispatchKey::CUDA ? " (CUDA kernels arrive with the CUDA runtime)" : "");
+  }
+  return *k;
+}
+
+void OperatorEntry::call_boxed(Layer from, Stack& s) const {
+  if (from <= Layer::Python) {
+    if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return k->call_boxed(s);
+  }
+  if (from <= Layer::Autograd) {
+    if (const KernelFunction* k = autograd_.load(std::memory_order_acquire)) return k->call_boxed(s);
+  }
+  detail::DeviceCollector dc(&schema_);
+  for (size_t i = 0; i < s.size(); ++i) dc.add_ivalue(s[i], int(i));
+  backend_kernel(dc.key(policy_ == DevicePolicy::SameDevice)).call_boxed(s);
+}
+
+void OperatorEntry::check_signature(const std::vector<std::pair<ArgType, bool>>& sig, int nreturns) const {
+  auto describe = [&]() {
+    std::string out = "(";
+    for (size_t i = 0; i < sig.size(); ++i) {
+      out += (i ? ", " : "") + std::string(arg_type_name(sig[i].first)) + (sig[i].second ? "?" : "");
+    }
+    return out + ")";
+  };
+  bool ok = sig.size() == schema_.args.size();
+  for (size_t i = 0; ok && i < sig.size(); ++i) {
+    const Argument& a = schema_.args[i];
+    // "Tensor?" arrives as a possibly undefined Tensor, so optionality of Tensors is not part of the C++ type.
+    ok = a.type == sig[i].first && (a.type == ArgType::Tensor || a.optional == sig[i].second);
+  }
+  int expected_returns = 0;
+  for (ArgType r : schema_.returns) expected_returns += 1, (void)r;
+  ok = ok && expected_returns == nreturns;
+  VT_CHECK(ok, "kernel for ", name_, " has C++ signature ", describe(), " returning ", nreturns,
+           " value(s), which does not match the schema '", schema_.text, "'");
+}
+
+void OperatorEntry::set_schema(FunctionSchema schema, DevicePolicy policy) {
+  std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+  VT_CHECK(!has_schema_, "operator ", name_, " is already defined (schema '", schema_.text, "')");
+  schema_ = std::move(schema);
+  policy_ = policy;
+  has_schema_ = true;
+  if (pending_returns_ >= 0) check_signature(pending_signature_, pending_returns_);
+}
+
+void OperatorEntry::set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k,
+                                std::vector<std::pair<ArgType, bool>> sig, int nreturns) {
+  std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+  if (has_schema_) check_signature(sig, nreturns);
+  else pending_signature_ = std::move(sig), pending_returns_ = nreturns;
+  backend_[int(key)].store(k.get(), std::memory_order_release);
+  keep_alive_.push_back(std::move(k));
+}
+
+void OperatorEntry::set_layer(Layer layer, std::unique_ptr<KernelFunction> k) {
+  VT_INTERNAL_ASSERT(layer != Layer::Backend);
+  std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+  auto& slot = layer == Layer::Python ? python_ : autograd_;
+  slot.store(k.get(), std::memory_order_release);
+  if (k) keep_alive_.push_back(std::move(k));
+}
+
+Dispatcher& Dispatcher::get() {
+  static Dispatcher* d = new Dispatcher();  // leaked on purpose: kernels may run during static destruction
+  return *d;
+}
+
+OperatorEntry& Dispatcher::entry(std::string_view name) {
+  std::lock_guard<std::mutex> g(map_mu_);
+  auto it = ops_.find(std::string(name));
+  if (it == ops_.end()) it = ops_.emplace(std::string(name), std::make_unique<OperatorEntry>(std::string(name))).first;
+  return *it->second;
+}
+
+OperatorEntry* Dispatcher::find(std::string_view name) {
+  std::lock_guard<std::mutex> g(map_mu_);
+  auto it = ops_.find(std::string(name));
+  return it == ops_.end() || !it->second->has_schema() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Dispatcher::op_names() {
+  std::lock_guard<std::mutex> g(map_mu_);
+  std::vector<std::string> names;
+  for (auto& [n, e] : ops_)
+    if (e->has_schema()) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+OperatorEntry& Library::entry(std::string_view name) {
+  std::string full = name.find("::") == std::string_view::npos ? ns_ + "::" + std::string(name) : std::string(name);
+  return Dispatcher::get().entry(full);
+}
+
+Library& Library::def(std::string_view schema_text, DevicePolicy policy) {
+  FunctionSchema schema = parse_schema(schema_text);
+  if (schema.name.find("::") == std::string::npos) schema.name = ns_ + "::" + schema.name;
+  Dispatcher::get().entry(schema.name).set_schema(std::move(schema), policy);
+  return *this;
+}
+
+}  // namespace vt

@@ -1,0 +1,113 @@
+// copy_ (with dtype conversion and broadcasting of src), to_dtype, fill_, contiguous and clone on the CPU.
+#include <cstring>
+
+#include "cpu_loops.h"
+#include "convert.h"
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+
+namespace vt {
+namespace {
+
+Tensor copy_cpu(const Tensor& self, const Tensor& src) {
+  VT_CHECK_KIND(NotImplemented, self.device().is_cpu() && src.device().is_cpu(), "copy_ from ",
+                src.device().str(), " to ", self.device().str(), " needs the CUDA runtime, which is not built yet");
+  if (self.numel() == 0) return self;
+  self.bump_version();
+  if (self.dtype() == src.dtype() && self.is_contiguous() && src.is_contiguous() &&
+      DimVector(self.sizes()) == DimVector(src.sizes())) {
+    if (self.data_ptr() != src.data_ptr()) std::memmove(self.data_ptr(), src.data_ptr(), size_t(self.nbytes()));
+    return self;
+  }
+  VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
+           "copy_: source of shape ", shape_str(src.sizes()), " cannot be broadcast to destination shape ",
+           shape_str(self.sizes()));
+  TensorIterator it = TensorIteratorConfig()
+                          .add_output(self)
+                          .add_input(src)
+                          .check_all_same_dtype(false)
+                          .enforce_safe_casting_to_output(false)
+                          .common_dtype(src.dtype())
+                          .output_dtype(self.dtype())
+                          .name("copy_")
+                          .build();
+  VT_DISPATCH_ALL(self.dtype(), "copy_", [&] {
+    using dst_t = scalar_t;
+    VT_DISPATCH_ALL(src.dtype(), "copy_", [&] {
+      cpu::cpu_kernel(it, [](scalar_t v) -> dst_t { return cpu::convert<dst_t>(v); });
+    });
+  });
+  return self;
+}
+
+Tensor to_dtype_any(const Tensor& self, ScalarType dtype) {
+  Tensor out = empty_tensor(self.sizes(), dtype, self.device());
+  return ops::copy_(out, self);
+}
+
+Tensor fill_cpu(const Tensor& self, const Scalar& value) {
+  self.bump_version();
+  TensorIterator it = TensorIteratorConfig().add_output(self).check_mem_overlap(false).name("fill_").build();
+  VT_DISPATCH_ALL(self.dtype(), "fill_", [&] {
+    scalar_t v = value.to<scalar_t>();
+    it.for_each([&](char** data, const int64_t* strides, int64_t n0, int64_t n1) {
+      for (int64_t j = 0; j < n1; ++j) {
+        char* p = data[0] + j * strides[1];
+        if (strides[0] == int64_t(sizeof(scalar_t))) {
+          scalar_t* q = reinterpret_cast<scalar_t*>(p);
+          for (int64_t k = 0; k < n0; ++k) q[k] = v;
+        } else {
+          for (int64_t k = 0; k < n0; ++k) *reinterpret_cast<scalar_t*>(p + k * strides[0]) = v;
+        }
+      }
+    });
+  });
+  return self;
+}
+
+Tensor clone_any(const Tensor& self) {
+  Tensor out = empty_tensor(self.sizes(), self.dtype(), self.device());
+  return ops::copy_(out, self);
+}
+
+Tensor contiguous_any(const Tensor& self) { return self.is_contiguous() ? self : ops::clone(self); }
+
+}  // namespace
+
+VT_LIBRARY(vt, copy) {
+  m.def("copy_(Tensor self, Tensor src) -> Tensor", DevicePolicy::AnyDevice);
+  m.def("to_dtype(Tensor self, ScalarType dtype) -> Tensor");
+  m.def("fill_(Tensor self, Scalar value) -> Tensor");
+  m.def("clone(Tensor self) -> Tensor");
+  m.def("contiguous(Tensor self) -> Tensor");
+  m.impl("copy_", DispatchKey::CPU, &copy_cpu);
+  m.impl("fill_", DispatchKey::CPU, &fill_cpu);
+  m.impl_any("to_dtype", &to_dtype_any);
+  m.impl_any("clone", &clone_any);
+  m.impl_any("contiguous", &contiguous_any);
+}
+
+namespace ops {
+Tensor copy_(const Tensor& self, const Tensor& src) {
+  static const TypedOp<Tensor(const Tensor&, const Tensor&)> op("vt::copy_");
+  return op(self, src);
+}
+Tensor to_dtype(const Tensor& self, ScalarType dtype) {
+  static const TypedOp<Tensor(const Tensor&, ScalarType)> op("vt::to_dtype");
+  return op(self, dtype);
+}
+Tensor fill_(const Tensor& self, const Scalar& value) {
+  static const TypedOp<Tensor(const Tensor&, const Scalar&)> op("vt::fill_");
+  return op(self, value);
+}
+Tensor clone(const Tensor& self) {
+  static const TypedOp<Tensor(const Tensor&)> op("vt::clone");
+  return op(self);
+}
+Tensor contiguous(const Tensor& self) {
+  static const TypedOp<Tensor(const Tensor&)> op("vt::contiguous");
+  return op(self);
+}
+}  // namespace ops
+
+}  // namespace vt

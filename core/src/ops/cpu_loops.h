@@ -1,0 +1,91 @@
+#pragma once
+// CPU elementwise loops over a TensorIterator. cpu_kernel(it, f) applies `f(in...) -> out` to every element;
+// the argument and result types of `f` must be the dtypes of the iterator's operands (outputs first). Three
+// inner loops: every operand contiguous (vectorisable), inputs that are broadcast scalars (the scalar is loaded
+// once), and the general strided loop.
+#include <tuple>
+#include <utility>
+
+#include "vt/core/tensor_iterator.h"
+
+namespace vt::cpu {
+
+template <typename F> struct fn_traits : fn_traits<decltype(&F::operator())> {};
+template <typename C, typename R, typename... A> struct fn_traits<R (C::*)(A...) const> {
+  using result = R;
+  using args = std::tuple<A...>;
+  static constexpr int arity = int(sizeof...(A));
+};
+template <typename R, typename... A> struct fn_traits<R (*)(A...)> {
+  using result = R;
+  using args = std::tuple<A...>;
+  static constexpr int arity = int(sizeof...(A));
+};
+
+template <typename F, size_t... I>
+inline void strided_loop(char** data, const int64_t* strides, int64_t n, F& f, std::index_sequence<I...>) {
+  using traits = fn_traits<F>;
+  using R = typename traits::result;
+  char* out = data[0];
+  char* in[sizeof...(I) + 1] = {data[I + 1]...};
+  for (int64_t k = 0; k < n; ++k) {
+    *reinterpret_cast<R*>(out + k * strides[0]) =
+        f(*reinterpret_cast<std::tuple_element_t<I, typename traits::args>*>(in[I] + k * strides[I + 1])...);
+  }
+}
+
+template <typename F, size_t... I>
+inline void contiguous_loop(char** data, int64_t n, F& f, std::index_sequence<I...>) {
+  using traits = fn_traits<F>;
+  using R = typename traits::result;
+  R* __restrict__ out = reinterpret_cast<R*>(data[0]);
+  std::tuple<std::tuple_element_t<I, typename traits::args>*...> in{
+      reinterpret_cast<std::tuple_element_t<I, typename traits::args>*>(data[I + 1])...};
+  for (int64_t k = 0; k < n; ++k) out[k] = f(std::get<I>(in)[k]...);
+}
+
+// Inputs either contiguous or stride 0: stride-0 values are loaded once, outside the loop.
+template <typename F, size_t... I>
+inline void broadcast_loop(char** data, const int64_t* strides, int64_t n, F& f, std::index_sequence<I...>) {
+  using traits = fn_traits<F>;
+  using R = typename traits::result;
+  R* __restrict__ out = reinterpret_cast<R*>(data[0]);
+  auto pick = [&](auto* p, int64_t stride, int64_t k) { return stride == 0 ? *p : p[k]; };
+  std::tuple<std::tuple_element_t<I, typename traits::args>*...> in{
+      reinterpret_cast<std::tuple_element_t<I, typename traits::args>*>(data[I + 1])...};
+  for (int64_t k = 0; k < n; ++k) out[k] = f(pick(std::get<I>(in), strides[I + 1], k)...);
+}
+
+// Whether every input's inner stride is its element size (or, with allow_scalar, 0).
+template <typename F, size_t... I>
+inline bool inputs_dense(const int64_t* strides, bool allow_scalar, std::index_sequence<I...>) {
+  using args = typename fn_traits<F>::args;
+  return (... && (strides[I + 1] == int64_t(sizeof(std::tuple_element_t<I, args>)) ||
+                  (allow_scalar && strides[I + 1] == 0)));
+}
+
+template <typename F>
+void cpu_kernel(TensorIterator& it, F f, int64_t grain = kDefaultGrain) {
+  constexpr int nin = fn_traits<F>::arity;
+  constexpr int64_t out_size = sizeof(typename fn_traits<F>::result);
+  constexpr auto idx = std::make_index_sequence<size_t(nin)>{};
+  static_assert(nin < 8, "cpu_kernel supports up to 7 inputs");
+  VT_INTERNAL_ASSERT(it.ntensors() == nin + 1, "cpu_kernel arity");
+  const int nt = it.ntensors();
+  it.for_each(
+      [&](char** data, const int64_t* strides, int64_t n0, int64_t n1) {
+        char* ptrs[8];  // operands: at most 7 inputs
+        bool contiguous = strides[0] == out_size;
+        bool broadcastable = contiguous && inputs_dense<F>(strides, true, idx);
+        contiguous = contiguous && inputs_dense<F>(strides, false, idx);
+        for (int64_t j = 0; j < n1; ++j) {
+          for (int i = 0; i < nt; ++i) ptrs[i] = data[i] + j * strides[nt + i];
+          if (contiguous) contiguous_loop(ptrs, n0, f, idx);
+          else if (broadcastable) broadcast_loop(ptrs, strides, n0, f, idx);
+          else strided_loop(ptrs, strides, n0, f, idx);
+        }
+      },
+      grain);
+}
+
+}  // namespace vt::cpu

@@ -1,0 +1,133 @@
+// A fixed pool of worker threads for parallel_for (see vt/core/parallel.h). One job runs at a time: chunks are
+// handed out through an atomic counter, and the caller works on chunks too, so a pool of N-1 workers uses N
+// cores. A mutex serialises whole parallel regions from different caller threads; it is taken only by work
+// large enough to go parallel, never on the small-op path.
+#include "vt/core/parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace vt {
+
+namespace {
+
+thread_local bool in_worker = false;
+
+class Pool {
+ public:
+  explicit Pool(int n) : nthreads_(std::max(n, 1)) {
+    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int size() const { return nthreads_; }
+
+  void run(int64_t begin, int64_t end, int64_t chunk, FunctionRef<void(int64_t, int64_t)> fn) {
+    std::lock_guard<std::mutex> region(region_mu_);
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [&] { return active_ == 0; });  // a late worker may still be leaving the last region
+      job_ = Job{begin, end, chunk, &fn};
+      next_.store(begin);
+      pending_ = (end - begin + chunk - 1) / chunk;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    in_worker = true;
+    drain();
+    in_worker = false;
+    std::unique_lock<std::mutex> lk(mu_);
+    // Wait for workers to leave drain() too, so none still reads job_ when the next region rewrites it.
+    done_cv_.wait(lk, [&] { return pending_ == 0 && active_ == 0; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  struct Job {
+    int64_t begin = 0, end = 0, chunk = 1;
+    FunctionRef<void(int64_t, int64_t)>* fn = nullptr;
+  };
+  void drain() {
+    for (;;) {
+      int64_t b = next_.fetch_add(job_.chunk);
+      if (b >= job_.end) return;
+      try {
+        (*job_.fn)(b, std::min(b + job_.chunk, job_.end));
+      } catch (...) {
+        std::lock_guard<std::mutex> g(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      std::lock_guard<std::mutex> g(mu_);
+      if (--pending_ == 0) done_cv_.notify_all();
+    }
+  }
+  void work() {
+    in_worker = true;
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        ++active_;
+      }
+      drain();
+      std::lock_guard<std::mutex> g(mu_);
+      if (--active_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  int nthreads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_, region_mu_;
+  std::condition_variable cv_, done_cv_;
+  Job job_;
+  std::atomic<int64_t> next_{0};
+  int64_t pending_ = 0;
+  int active_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+std::atomic<int> requested_threads{0};
+
+Pool& pool() {
+  static Pool* p = [] {
+    int n = requested_threads.load();
+    if (n <= 0) n = int(std::max(1u, std::thread::hardware_concurrency()));
+    return new Pool(n);  // leaked: workers must outlive static destructors that may still compute
+  }();
+  return *p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+void set_num_threads(int n) { requested_threads.store(n); }
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
+  int64_t n = end - begin;
+  if (n <= 0) return;
+  if (n <= grain || in_worker) return fn(begin, end);
+  Pool& p = pool();
+  if (p.size() == 1) return fn(begin, end);
+  int64_t chunks = std::min<int64_t>(int64_t(p.size()) * 4, (n + grain - 1) / grain);
+  int64_t chunk = (n + chunks - 1) / chunks;
+  p.run(begin, end, chunk, fn);
+}
+
+}  // namespace vt

@@ -1,0 +1,117 @@
+"""`import vibetensor.torch as vt`: the torch-shaped front end of vibetensor.
+
+Dtypes, devices, factories, Tensor methods and functions mirror torch's names and signatures, so code
+written for torch mostly runs by swapping the import. Every op goes through vibetensor's dispatcher; the raw
+ops are reachable as `vt.ops.vt.<name>(...)`.
+"""
+from __future__ import annotations
+
+import builtins as _builtins
+
+from .._C import core as _core
+from . import _functions
+from . import _tensor  # noqa: F401  (attaches Python-level Tensor methods)
+from ._functions import *  # noqa: F401,F403
+from ._functions import (  # noqa: F401
+    all, any, max, min, sum, tensor, from_numpy, from_dlpack, zeros, ones, empty, full, arange, linspace, eye,
+    rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes,
+)
+from ._tensor_str import set_printoptions, get_printoptions  # noqa: F401
+from .. import cuda  # noqa: F401
+
+Tensor = _core.Tensor
+device = _core.device
+dtype = _core.dtype
+Size = tuple
+
+bool = dtype.bool
+uint8 = dtype.uint8
+int8 = dtype.int8
+int16 = dtype.int16
+int32 = dtype.int32
+int64 = dtype.int64
+float16 = dtype.float16
+bfloat16 = dtype.bfloat16
+float32 = dtype.float32
+float64 = dtype.float64
+half, float, double = float16, float32, float64
+short, int, long = int16, int32, int64
+
+
+class _OpNamespace:
+    """vt.ops.<ns>.<op>: the dispatcher's ops, called through the boxed path."""
+
+    def __init__(self, ns):
+        self._ns = ns
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            handle = _core.op(f"{self._ns}::{name}")
+        except ValueError as e:
+            raise AttributeError(str(e)) from None
+        setattr(self, name, handle)
+        return handle
+
+    def __dir__(self):
+        prefix = self._ns + "::"
+        return [n[len(prefix):] for n in _core.op_names() if n.startswith(prefix)]
+
+
+class _Ops:
+    def __getattr__(self, ns):
+        if ns.startswith("__"):
+            raise AttributeError(ns)
+        space = _OpNamespace(ns)
+        setattr(self, ns, space)
+        return space
+
+
+ops = _Ops()
+
+# Functions that are exactly an op (first argument the tensor).
+for _name in _tensor._METHOD_OPS + ["add", "sub", "mul", "cat", "permute", "reshape", "transpose",
+                                    "logsigmoid", "gelu", "softplus", "leaky_relu", "elu", "hardtanh"]:
+    if not _name.endswith("_") and _name not in globals():
+        globals()[_name] = _core.op("vt::" + _name)
+concat = concatenate = cat
+negative, absolute, multiply, divide, true_divide, subtract = neg, abs, mul, div, div, sub  # noqa: F405
+from ._functions import mean, prod, var, std, norm, logsumexp, amax, amin, allclose, isclose, equal  # noqa: E402,F401,F811
+
+
+def manual_seed(seed: int):
+    """Seeds the Philox generator behind rand/randn/randint/normal_/uniform_."""
+    _core.manual_seed(_builtins.int(seed) & 0xFFFFFFFFFFFFFFFF)
+
+
+def initial_seed() -> int:
+    return _core.initial_seed()
+
+
+def is_tensor(obj) -> _builtins.bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(t) -> _builtins.int:
+    return t.numel()
+
+
+def promote_types(a, b):
+    return _core.promote_types(a, b)
+
+
+def can_cast(from_, to):
+    return _core.can_cast(from_, to)
+
+
+def get_num_threads() -> _builtins.int:
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: _builtins.int):
+    """Takes effect if called before the first parallel op (the pool is sized once)."""
+    _core.set_num_threads(n)
+
+
+from . import nn  # noqa: E402,F401

@@ -1,0 +1,372 @@
+"""torch-shaped free functions over the dispatcher's ops.
+
+Most functions are OpHandles (each call is parsed against the op's schema in C++); the ones here need
+torch's Python-level conveniences: overloads (max(t) / max(t, dim) / max(a, b)), varargs shapes, `unbiased`,
+namedtuple results, and compositions (stack, split, chunk, movedim...).
+"""
+from __future__ import annotations
+
+import builtins
+import collections
+import math
+
+import numpy as np
+
+from .._C import core as _core
+
+Tensor = _core.Tensor
+dtype = _core.dtype
+_op = _core.op
+_full = _op("vt::full")
+_empty = _op("vt::empty")
+_arange = _op("vt::arange")
+
+min_max = collections.namedtuple("return_types", ["values", "indices"])
+
+
+def _shape(args):
+    """Accepts f(2, 3), f((2, 3)), f([2, 3]) and f(torch.Size)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return list(args[0])
+    return list(args)
+
+
+def _device(device):
+    return None if device is None else _core.device(device) if isinstance(device, str) else device
+
+
+# ---- factories ----
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _empty(_shape(size), dtype=dtype, device=_device(device))
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _full(_shape(size), 0, dtype=dtype or _core.dtype.float32, device=_device(device))
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _full(_shape(size), 1, dtype=dtype or _core.dtype.float32, device=_device(device))
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return _full(list(size), fill_value, dtype=dtype, device=_device(device))
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    return _arange(start, end, step, dtype=dtype, device=_device(device))
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    return _op("vt::linspace")(start, end, steps, dtype=dtype, device=_device(device))
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    return _op("vt::eye")(n, m, dtype=dtype, device=_device(device))
+
+
+def _like(t, dtype, device):
+    return dtype or t.dtype, _device(device) or t.device
+
+
+def empty_like(t, *, dtype=None, device=None):
+    d, dev = _like(t, dtype, device)
+    return _empty(list(t.shape), dtype=d, device=dev)
+
+
+def zeros_like(t, *, dtype=None, device=None):
+    d, dev = _like(t, dtype, device)
+    return _full(list(t.shape), 0, dtype=d, device=dev)
+
+
+def ones_like(t, *, dtype=None, device=None):
+    d, dev = _like(t, dtype, device)
+    return _full(list(t.shape), 1, dtype=d, device=dev)
+
+
+def full_like(t, fill_value, *, dtype=None, device=None):
+    d, dev = _like(t, dtype, device)
+    return _full(list(t.shape), fill_value, dtype=d, device=dev)
+
+
+def rand(*size, dtype=None, device=None, generator=None, requires_grad=False):
+    return _op("vt::uniform_")(empty(*size, dtype=dtype, device=device), 0.0, 1.0)
+
+
+def randn(*size, dtype=None, device=None, generator=None, requires_grad=False):
+    return _op("vt::normal_")(empty(*size, dtype=dtype, device=device), 0.0, 1.0)
+
+
+def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None):
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    t = empty(*size, dtype=dtype or _core.dtype.int64, device=device)
+    return _op("vt::random_")(t, low, high)
+
+
+def rand_like(t, *, dtype=None, device=None):
+    return _op("vt::uniform_")(empty_like(t, dtype=dtype, device=device), 0.0, 1.0)
+
+
+def randn_like(t, *, dtype=None, device=None):
+    return _op("vt::normal_")(empty_like(t, dtype=dtype, device=device), 0.0, 1.0)
+
+
+def _infer_dtype(arr):
+    if arr.dtype == np.bool_:
+        return _core.dtype.bool
+    if arr.dtype.kind in "iu":
+        return _core.dtype.int64 if arr.dtype != np.uint8 else _core.dtype.uint8
+    if arr.dtype.kind == "f":
+        return _core.dtype.float32
+    raise TypeError(f"can't convert data of type {arr.dtype} to a tensor")
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
+    if isinstance(data, Tensor):
+        return data.clone() if dtype is None else data.to(dtype)
+    arr = np.asarray(data) if not isinstance(data, np.ndarray) else data
+    if arr.dtype == object:
+        raise TypeError("tensor(): data must be numbers or nested sequences of numbers of equal length")
+    target = _core.parse_dtype(dtype) if dtype is not None else (
+        _infer_dtype(arr) if not isinstance(data, np.ndarray) else None)
+    if isinstance(data, np.ndarray) and arr.dtype.kind not in "biuf":
+        raise TypeError(f"can't convert np.ndarray of type {arr.dtype}")
+    if arr.dtype == np.float16 or arr.dtype.kind in "biuf":
+        src = np.array(arr, order="C", copy=True)  # keeps 0-d arrays 0-d, unlike ascontiguousarray
+        if src.dtype.kind == "u" and src.dtype != np.uint8:
+            src = src.astype(np.int64)
+        t = _core.from_dlpack_capsule(src.__dlpack__())
+    else:
+        raise TypeError(f"can't convert data of type {arr.dtype}")
+    if target is not None and t.dtype != target:
+        t = t.to(target)
+    return t
+
+
+def from_numpy(arr):
+    """A tensor sharing memory with the NumPy array `arr` (zero-copy, like torch.from_numpy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(arr).__name__})")
+    if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "u" and arr.dtype != np.uint8):
+        raise TypeError(
+            f"can't convert np.ndarray of type numpy.{arr.dtype}. The only supported types are: float64, float32, "
+            "float16, int64, int32, int16, int8, uint8, and bool.")
+    if builtins.any(s % arr.itemsize for s in arr.strides) or builtins.any(s < 0 for s in arr.strides):
+        raise ValueError("At least one stride in the given numpy array is negative or not a multiple of the element "
+                         "size; this is not supported. (You can probably work around this by making a copy of your "
+                         "array with array.copy().)")
+    if not arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False
+    return _core.from_dlpack_capsule(_export(arr))
+
+
+def _export(arr):
+    try:
+        return arr.__dlpack__(max_version=(1, 0))
+    except (TypeError, BufferError):
+        return arr.__dlpack__()
+
+
+def from_dlpack(ext):
+    """A tensor viewing the memory of any DLPack producer (or an unconsumed capsule)."""
+    if hasattr(ext, "__dlpack__"):
+        try:
+            cap = ext.__dlpack__(max_version=(1, 1))
+        except TypeError:
+            cap = ext.__dlpack__()
+        return _core.from_dlpack_capsule(cap)
+    return _core.from_dlpack_capsule(ext)
+
+
+# ---- reductions with torch's overloads ----
+def _dims(dim):
+    if dim is None:
+        return None
+    return [dim] if isinstance(dim, int) else list(dim)
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    return input.sum(dim, keepdim, dtype=dtype)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    return _op("vt::mean")(input, _dims(dim), keepdim, dtype=dtype)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    return _op("vt::prod")(input, _dims(dim), keepdim, dtype=dtype)
+
+
+def _extreme(name, input, dim=None, keepdim=False, *, other=None):
+    if isinstance(dim, Tensor):
+        return _op("vt::maximum" if name == "max" else "vt::minimum")(input, dim)
+    if dim is None:
+        return _op(f"vt::{name}")(input)
+    return min_max(*_op(f"vt::{name}_dim")(input, dim, keepdim))
+
+
+def max(input, dim=None, keepdim=False):
+    return _extreme("max", input, dim, keepdim)
+
+
+def min(input, dim=None, keepdim=False):
+    return _extreme("min", input, dim, keepdim)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased in (None, True) else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, builtins.bool):  # var(x, False): the legacy `unbiased` positional
+        dim, unbiased = None, dim
+    return _op("vt::var")(input, _dims(dim), correction=_correction(unbiased, correction), keepdim=keepdim)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, builtins.bool):
+        dim, unbiased = None, dim
+    return _op("vt::std")(input, _dims(dim), correction=_correction(unbiased, correction), keepdim=keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    p = 2 if p in ("fro", None) else math.inf if p == "inf" else p
+    return _op("vt::norm")(input, p, _dims(dim), keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    return _op("vt::logsumexp")(input, _dims(dim), keepdim)
+
+
+def amax(input, dim=(), keepdim=False):
+    return _op("vt::amax")(input, _dims(dim), keepdim)
+
+
+def amin(input, dim=(), keepdim=False):
+    return _op("vt::amin")(input, _dims(dim), keepdim)
+
+
+def all(input, dim=None, keepdim=False):
+    return _op("vt::all")(input, _dims(dim), keepdim)
+
+
+def any(input, dim=None, keepdim=False):
+    return _op("vt::any")(input, _dims(dim), keepdim)
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).all())
+
+
+def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    a, b = (x if isinstance(x, Tensor) else tensor(x) for x in (a, b))
+    t = _core.promote_types(a.dtype, b.dtype)
+    a, b = a.to(t), b.to(t)
+    if not t.is_floating_point:
+        return a == b
+    close = (a - b).abs() <= atol + rtol * b.abs()
+    close = close | (a == b)
+    if equal_nan:
+        close = close | (a.isnan() & b.isnan())
+    return close
+
+
+def equal(a, b):
+    return tuple(a.shape) == tuple(b.shape) and builtins.bool((a == b).all())
+
+
+# ---- shape compositions ----
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
+                               f"{list(t.shape)} at entry {i}")
+    d = dim if dim >= 0 else dim + len(shape) + 1
+    return _op("vt::cat")([t.unsqueeze(d) for t in tensors], d)
+
+
+def split(t, split_size_or_sections, dim=0):
+    n = t.size(dim)
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and n > 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [builtins.min(s, n - i) for i in range(0, n, s)] if n else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                               f"dimension {dim}), but got split_sizes={sizes}")
+    out, off = [], 0
+    for s in sizes:
+        out.append(t.narrow(dim, off, s))
+        off += s
+    return tuple(out)
+
+
+def chunk(t, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = t.size(dim)
+    return split(t, builtins.max(1, -(-n // chunks)) if n else 1, dim) if n else (t,)
+
+
+def unbind(t, dim=0):
+    return tuple(t.select(dim, i) for i in range(t.size(dim)))
+
+
+def movedim(t, source, destination):
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    nd = t.dim()
+    src = [s % nd if nd else 0 for s in src]
+    dst = [d % nd if nd else 0 for d in dst]
+    order = [d for d in range(nd) if d not in src]
+    perm = [None] * nd
+    for s, d in zip(src, dst):
+        perm[d] = s
+    rest = iter(order)
+    perm = [p if p is not None else next(rest) for p in perm]
+    return t.permute(perm)
+
+
+def where(condition, input=None, other=None):
+    if input is None and other is None:
+        return tuple(condition.nonzero().unbind(1))
+    return _op("vt::where")(condition, input, other)
+
+
+def clamp(input, min=None, max=None):
+    return _op("vt::clamp")(input, min, max)
+
+
+def result_type(a, b):
+    """torch.result_type: Python numbers take part as wrapped numbers, so a tiny add applies the real rules."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _full([], a)
+    return _op("vt::add")(a, b).dtype
+
+
+def broadcast_shapes(*shapes):
+    out = []
+    for s in shapes:
+        s = list(s)
+        if len(s) > len(out):
+            out = [1] * (len(s) - len(out)) + out
+        for i in range(1, len(s) + 1):
+            a, b = out[-i], s[-i]
+            if a != b and a != 1 and b != 1:
+                raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape. Mismatch is "
+                                   f"between arg 0 and arg {i}")
+            out[-i] = b if a == 1 else a
+    return tuple(out)

@@ -1,0 +1,113 @@
+"""Tensor.__getitem__ / __setitem__ with torch semantics.
+
+Basic indices (ints, slices, None, Ellipsis) become views (select, slice, unsqueeze); integer tensors, lists
+and boolean masks then go through the `index` / `index_put_` ops, which place the broadcast index shape where
+torch and NumPy put it.
+"""
+from __future__ import annotations
+
+from .._C import core as _core
+
+_index = _core.op("vt::index")
+_index_put = _core.op("vt::index_put_")
+_slice = _core.op("vt::slice")
+_select = _core.op("vt::select")
+_unsqueeze = _core.op("vt::unsqueeze")
+
+
+def _as_index_tensor(obj):
+    import numpy as np
+
+    from . import tensor as _tensor
+
+    if isinstance(obj, _core.Tensor):
+        return obj
+    arr = np.asarray(obj)
+    if arr.dtype == np.bool_:
+        return _tensor(arr.tolist(), dtype=_core.dtype.bool)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(
+            "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices "
+            f"(got {type(obj).__name__})"
+        )
+    return _tensor(arr.astype(np.int64))
+
+
+def _consumed(i):
+    """How many dims of the indexed tensor an index element uses up."""
+    if i is None or i is Ellipsis or isinstance(i, bool):
+        return 0
+    if isinstance(i, _core.Tensor) and i.dtype == _core.dtype.bool:
+        return i.dim()
+    return 1
+
+
+def _apply(t, index):
+    """Returns (view, advanced): the basic-indexed view and, per dim of the view, an advanced index or None."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    consumed = sum(_consumed(i) for i in index)
+    if consumed > t.dim():
+        raise IndexError(f"too many indices for tensor of dimension {t.dim()}")
+    dim = 0
+    advanced = []
+    for i in index:
+        if i is Ellipsis:
+            span = t.dim() - dim - sum(_consumed(j) for j in index[index.index(Ellipsis) + 1:])
+            advanced.extend([None] * span)
+            dim += span
+        elif i is None:
+            t = _unsqueeze(t, dim)
+            advanced.append(None)
+            dim += 1
+        elif isinstance(i, bool):
+            t = _unsqueeze(t, dim)
+            from . import tensor as _tensor
+
+            advanced.append(_tensor([i]))
+            dim += 1
+        elif isinstance(i, slice):
+            step = 1 if i.step is None else int(i.step)
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            if t.dim() == 0:
+                raise IndexError("invalid index of a 0-dim tensor")
+            t = _slice(t, dim, i.start, i.stop, step)
+            advanced.append(None)
+            dim += 1
+        elif isinstance(i, int) or (hasattr(i, "__index__") and not isinstance(i, (_core.Tensor, list, tuple))):
+            if t.dim() == 0:
+                raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor "
+                                 "to a number")
+            t = _select(t, dim, int(i))
+        else:
+            it = _as_index_tensor(i)
+            advanced.append(it)
+            # A k-dim mask covers k dims; index_put_/index expand it, so the next k-1 slots are taken by it.
+            dim += it.dim() if it.dtype == _core.dtype.bool else 1
+    return t, advanced
+
+
+def getitem(t, index):
+    view, adv = _apply(t, index)
+    if all(a is None for a in adv):
+        return view
+    while adv and adv[-1] is None:
+        adv.pop()
+    return _index(view, adv)
+
+
+def setitem(t, index, value):
+    view, adv = _apply(t, index)
+    if not isinstance(value, _core.Tensor):
+        from . import tensor as _tensor
+
+        value = _tensor(value, dtype=t.dtype)
+    if all(a is None for a in adv):
+        view.copy_(value)
+        return
+    while adv and adv[-1] is None:
+        adv.pop()
+    _index_put(view, adv, value)

@@ -1,0 +1,187 @@
+"""Tensor methods written in Python, attached to the C++ Tensor class at import. Hot paths (operators, views,
+shape queries, sum) are bound in C++ (core/bindings/tensor.cpp); these are the rest of torch's Tensor API."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._C import core as _core
+from . import _functions as F
+from . import _indexing
+from . import _tensor_str
+
+Tensor = _core.Tensor
+_op = _core.op
+_dtype = _core.dtype
+
+# Ops whose schema is (Tensor self, ...) and whose method takes the same arguments.
+_METHOD_OPS = """
+exp exp_ exp2 exp2_ expm1 expm1_ log log_ log2 log2_ log10 log10_ log1p log1p_ sqrt sqrt_ rsqrt rsqrt_ sin sin_
+cos cos_ tan tan_ asin asin_ acos acos_ atan atan_ sinh sinh_ cosh cosh_ tanh tanh_ erf erf_ erfc erfc_
+reciprocal reciprocal_ sigmoid sigmoid_ frac frac_ neg neg_ square square_ abs abs_ sign sign_ relu relu_
+floor floor_ ceil ceil_ trunc trunc_ round round_ isnan isinf isfinite logical_not bitwise_not bitwise_not_
+floor_divide floor_divide_ remainder remainder_ fmod fmod_ pow pow_ maximum minimum atan2 atan2_
+bitwise_and bitwise_and_ bitwise_or bitwise_or_ bitwise_xor bitwise_xor_ eq eq_ ne ne_ lt lt_ le le_ gt gt_ ge ge_
+logical_and logical_and_ logical_or logical_or_ logical_xor logical_xor_ div div_ clamp_ cumsum cumprod
+argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagonal uniform_ normal_ random_
+""".split()
+
+
+def _method(handle):
+    def m(self, *args, **kwargs):
+        return handle(self, *args, **kwargs)
+
+    m.__name__ = handle.name.split("::")[1]
+    m.__doc__ = handle.schema
+    return m
+
+
+def _attach():
+    for name in _METHOD_OPS:
+        setattr(Tensor, name, _method(_op("vt::" + name)))
+    aliases = {
+        "negative": "neg", "absolute": "abs", "multiply": "mul", "divide": "div", "true_divide": "div",
+        "subtract": "sub", "greater": "gt", "less": "lt", "greater_equal": "ge", "less_equal": "le",
+        "not_equal": "ne", "arctan2": "atan2",
+    }
+    for alias, name in aliases.items():
+        setattr(Tensor, alias, getattr(Tensor, name))
+    for name in ("mean", "prod", "max", "min", "var", "std", "norm", "logsumexp", "amax", "amin", "all", "any",
+                 "split", "chunk", "unbind", "movedim", "clamp"):
+        setattr(Tensor, name, getattr(F, name))
+    for name, fn in _EXTRA.items():
+        setattr(Tensor, name, fn)
+
+
+def to(self, *args, **kwargs):
+    """to(dtype), to(device), to(device, dtype), to(other); copies only when something changes."""
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    for a in args:
+        if isinstance(a, _dtype):
+            dtype = a
+        elif isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif a is not None:
+            device = a
+    out = self
+    if device is not None:
+        dev = _core.device(device) if not isinstance(device, _core.device) else device
+        if dev != self.device:
+            out = _op("vt::empty")(list(self.shape), dtype=dtype or self.dtype, device=dev).copy_(out)
+    if dtype is not None and out.dtype != dtype:
+        out = _op("vt::to_dtype")(out, dtype)
+    if copy and out is self:
+        out = self.clone()
+    return out
+
+
+def numpy(self, *, force=False):
+    if not self.is_cpu:
+        raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the "
+                        "tensor to host memory first.")
+    if self.dtype == _dtype.bfloat16:
+        raise TypeError("Got unsupported ScalarType BFloat16")
+    return np.from_dlpack(self)
+
+
+def tolist(self):
+    src = self.float() if self.dtype in (_dtype.bfloat16, _dtype.float16) else self
+    return numpy(src.to("cpu")).tolist()
+
+
+def _values_for_print(self):
+    t = self.to("cpu")
+    if t.dtype.is_floating_point:
+        return numpy(t.to(_dtype.float64))
+    if t.dtype == _dtype.bool:
+        return numpy(t)
+    return numpy(t.to(_dtype.int64))
+
+
+def __repr__(self, *, tensor_contents=None):
+    return _tensor_str.format_tensor(_values_for_print(self), self.dtype.name, str(self.device))
+
+
+def __iter__(self):
+    if self.dim() == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return iter(self.unbind(0))
+
+
+def __array__(self, dtype=None, copy=None):
+    a = numpy(self)
+    return a if dtype is None else a.astype(dtype)
+
+
+def _cast(dtype):
+    def m(self):
+        return to(self, dtype)
+    return m
+
+
+def masked_fill(self, mask, value):
+    return self.clone().masked_fill_(mask, value)
+
+
+def masked_fill_(self, mask, value):
+    if not isinstance(value, Tensor):
+        value = F.full([], value, dtype=self.dtype)
+    return _op("vt::masked_fill_")(self, mask, value)
+
+
+def view_as(self, other):
+    return self.view(list(other.shape))
+
+
+def _T(self):
+    return self.permute(list(reversed(range(self.dim()))))
+
+
+def t(self):
+    if self.dim() > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.dim()}D")
+    return self if self.dim() < 2 else self.transpose(0, 1)
+
+
+def unflatten(self, dim, sizes):
+    dim = dim % self.dim()
+    shape = list(self.shape)
+    return self.reshape(shape[:dim] + list(sizes) + shape[dim + 1:])
+
+
+_EXTRA = {
+    "to": to, "numpy": numpy, "tolist": tolist, "__repr__": __repr__, "__str__": __repr__, "__iter__": __iter__,
+    "__array__": __array__, "__getitem__": _indexing.getitem, "__setitem__": _indexing.setitem,
+    "float": _cast(_dtype.float32), "double": _cast(_dtype.float64), "half": _cast(_dtype.float16),
+    "bfloat16": _cast(_dtype.bfloat16), "int": _cast(_dtype.int32), "long": _cast(_dtype.int64),
+    "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),
+    "type_as": lambda self, other: to(self, other.dtype),
+    "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device=None: to(self, device or "cuda"),
+    "masked_fill": masked_fill, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
+    "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(
+        lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
+    "where": lambda self, cond, other: F.where(cond, self, other),
+    "clamp_min": lambda self, m: F.clamp(self, min=m), "clamp_max": lambda self, m: F.clamp(self, max=m),
+    "detach": lambda self: self.view(list(self.shape)), "requires_grad": False, "grad": None, "is_leaf": True,
+    "new_zeros": lambda self, *size, dtype=None, device=None: F.zeros(*size, dtype=dtype or self.dtype,
+                                                                      device=device or self.device),
+    "new_ones": lambda self, *size, dtype=None, device=None: F.ones(*size, dtype=dtype or self.dtype,
+                                                                    device=device or self.device),
+    "new_empty": lambda self, *size, dtype=None, device=None: F.empty(*size, dtype=dtype or self.dtype,
+                                                                      device=device or self.device),
+    "new_full": lambda self, size, v, dtype=None, device=None: F.full(size, v, dtype=dtype or self.dtype,
+                                                                      device=device or self.device),
+    "new_tensor": lambda self, data, dtype=None, device=None: F.tensor(data, dtype=dtype or self.dtype),
+    "is_floating_point": lambda self: self.dtype.is_floating_point,
+    "dim_order": lambda self: tuple(sorted(range(self.dim()), key=lambda d: -self.stride(d))),
+    "__contains__": lambda self, v: builtin_bool((self == v).any()),
+}
+
+
+def builtin_bool(x):
+    return bool(x.item())
+
+
+_attach()

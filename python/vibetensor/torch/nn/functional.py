@@ -1,0 +1,51 @@
+"""vt.nn.functional: activations over the dispatcher's elementwise ops, with torch's signatures."""
+from ..._C import core as _core
+
+_op = _core.op
+
+
+def relu(input, inplace=False):
+    return _op("vt::relu_" if inplace else "vt::relu")(input)
+
+
+def gelu(input, approximate="none"):
+    return _op("vt::gelu")(input, approximate=approximate)
+
+
+def silu(input, inplace=False):
+    return _op("vt::silu_" if inplace else "vt::silu")(input)
+
+
+def mish(input, inplace=False):
+    return _op("vt::mish_" if inplace else "vt::mish")(input)
+
+
+def sigmoid(input):
+    return _op("vt::sigmoid")(input)
+
+
+def tanh(input):
+    return _op("vt::tanh")(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _op("vt::softplus")(input, beta, threshold)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    out = _op("vt::leaky_relu")(input, negative_slope)
+    return input.copy_(out) if inplace else out
+
+
+def elu(input, alpha=1.0, inplace=False):
+    out = _op("vt::elu")(input, alpha)
+    return input.copy_(out) if inplace else out
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    out = _op("vt::hardtanh")(input, min_val, max_val)
+    return input.copy_(out) if inplace else out
+
+
+def logsigmoid(input):
+    return _op("vt::logsigmoid")(input)
