@@ -64,7 +64,21 @@ def _multigpu_required(marker) -> int:
     return int(marker.kwargs.get("n", 2))
 
 
+def _known_failures() -> set[str]:
+    """Test ids of known gaps in the foundation issue (tests/known_failures.txt), one per line. They run and are
+    reported as xfail; a pass shows as XPASS, so the list shrinks as the gaps are fixed."""
+    path = os.path.join(_TESTS_DIR, "known_failures.txt")
+    if not os.path.exists(path):
+        return set()
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip() and not line.startswith("#")}
+
+
 def pytest_collection_modifyitems(config, items):
+    known = _known_failures()
+    for item in items:
+        if item.nodeid in known:
+            item.add_marker(pytest.mark.xfail(reason="known gap, listed in tests/known_failures.txt", strict=False))
     count = None
     for item in items:
         cuda_marker = item.get_closest_marker("cuda")

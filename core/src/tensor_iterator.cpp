@@ -110,8 +110,12 @@ void TensorIterator::compute_shape(TensorIteratorConfig& cfg) {
       shape_ = DimVector(op.original.sizes());
       first = false;
     } else if (!reduction_) {
-      VT_CHECK(DimVector(op.original.sizes()) == shape_, name_, ": output with shape ",
-               shape_str(op.original.sizes()), " doesn't match the broadcast shape ", shape_str(shape_));
+      // In-place: the inputs must broadcast to the output's shape, which stays as it is.
+      DimVector out_shape(op.original.sizes());
+      DimVector joint = broadcast_shapes(shape_, out_shape);
+      VT_CHECK(joint == out_shape, name_, ": output with shape ", shape_str(out_shape),
+               " doesn't match the broadcast shape ", shape_str(joint));
+      shape_ = out_shape;
     }
   }
   if (reduction_) {
@@ -370,7 +374,8 @@ void TensorIterator::serial_for_each(Loop2d loop, int64_t begin, int64_t end) co
     } else {
       idx[0] += n0;
     }
-    for (size_t d = 0; d + 1 < nd && idx[d] >= shape_[d]; ++d) {
+    for (size_t d = 0; d + 1 < nd; ++d) {
+      if (idx[d] < shape_[d]) continue;
       idx[d + 1] += idx[d] / shape_[d];
       idx[d] %= shape_[d];
     }

@@ -47,6 +47,18 @@ template <typename T> bool any_zero(const TensorIterator& it) {
   return false;
 }
 
+template <typename T> bool any_negative(const TensorIterator& it) {
+  bool found = false;
+  const_cast<TensorIterator&>(it).serial_for_each(
+      [&](char** data, const int64_t* strides, int64_t n0, int64_t n1) {
+        for (int64_t j = 0; j < n1; ++j)
+          for (int64_t k = 0; k < n0; ++k)
+            found |= *reinterpret_cast<T*>(data[2] + j * strides[5] + k * strides[2]) < T(0);
+      },
+      0, it.numel());
+  return found;
+}
+
 // ---- functors: operate on opmath values ----
 struct AddF { template <typename T> T operator()(T a, T b) const { return a + b; } };
 struct SubF { template <typename T> T operator()(T a, T b) const { return a - b; } };
@@ -130,7 +142,7 @@ void run(TensorIterator& it, const char* name) {
       cpu::cpu_kernel(it, [f](scalar_t a, scalar_t b) -> bool { return f(M(a), M(b)); });
     });
   } else if constexpr (K == Kind::Bitwise) {
-    VT_CHECK_TYPE(!is_floating(t), "\"", name, "\" not implemented for '", dtype_name(t), "'");
+    VT_CHECK_KIND(NotImplemented, !is_floating(t), "\"", name, "\" not implemented for '", dtype_name(t), "'");
     VT_DISPATCH_INTEGRAL(t, name, [&] {
       cpu::cpu_kernel(it, [f](scalar_t a, scalar_t b) -> scalar_t { return f(a, b); });
     });
@@ -140,9 +152,12 @@ void run(TensorIterator& it, const char* name) {
       if constexpr (int_division<F, K>) {
         if (any_zero<scalar_t>(it)) zero_division();
       }
+      if constexpr (std::is_same_v<F, PowF> && std::is_integral_v<scalar_t>) {
+        VT_CHECK(!any_negative<scalar_t>(it), "Integers to negative integer powers are not allowed.");
+      }
       cpu::cpu_kernel(it, [f](scalar_t a, scalar_t b) -> scalar_t { return scalar_t(f(M(a), M(b))); });
     };
-    if constexpr (!int_division<F, K>) {
+    if constexpr (!int_division<F, K> && !std::is_same_v<F, PowF>) {
       if (t == ScalarType::Bool) return body.template operator()<bool>();
     }
     VT_DISPATCH_NUMERIC(t, name, [&] { body.template operator()<scalar_t>(); });

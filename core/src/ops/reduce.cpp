@@ -211,6 +211,7 @@ std::tuple<Tensor, Tensor> min_dim_cpu(const Tensor& self, int64_t dim, bool kee
 template <bool IsMax>
 Tensor arg_extreme(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
   const char* name = IsMax ? "argmax" : "argmin";
+  VT_CHECK(self.dtype() != ScalarType::Bool, name, "(): does not support bool input");
   if (!dim) {
     VT_CHECK(self.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
     Tensor flat = ops::reshape(self, DimVector{-1});

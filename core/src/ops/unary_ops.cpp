@@ -11,6 +11,7 @@ namespace {
 
 enum class Kind {
   Float,     // integer inputs become float32 (exp, sin, sigmoid...)
+  FloatOnly, // floating inputs only (silu, mish, logsigmoid), as in torch
   Same,      // result keeps the dtype; bool rejected (neg, abs, relu...)
   Rounding,  // identity on integers (floor, ceil, round, trunc)
   Predicate  // bool result (isnan...)
@@ -80,13 +81,17 @@ void run(TensorIterator& it, const char* name) {
       using M = opmath_t<scalar_t>;
       cpu::cpu_kernel(it, [f](scalar_t a) -> bool { return f(M(a)); });
     });
-  } else if constexpr (K == Kind::Float) {
+  } else if constexpr (K == Kind::Float || K == Kind::FloatOnly) {
+    if constexpr (K == Kind::FloatOnly) {
+      VT_CHECK_KIND(NotImplemented, is_floating(it.operand(it.noutputs()).dtype()), "\"", name,
+                    "\" not implemented for '", dtype_name(it.operand(it.noutputs()).dtype()), "'");
+    }
     VT_DISPATCH_FLOATING(t, name, [&] {
       using M = opmath_t<scalar_t>;
       cpu::cpu_kernel(it, [f](scalar_t a) -> scalar_t { return scalar_t(f(M(a))); });
     });
   } else {
-    VT_CHECK_TYPE(t != ScalarType::Bool || K == Kind::Rounding, name, ": not implemented for 'bool'");
+    VT_CHECK_KIND(NotImplemented, t != ScalarType::Bool || K == Kind::Rounding, "\"", name, "\" not implemented for 'bool'");
     if (t == ScalarType::Bool) {  // rounding a bool is the identity
       cpu::cpu_kernel(it, [](bool a) -> bool { return a; });
       return;
@@ -114,7 +119,7 @@ Tensor inplace(const Tensor& self) {
 
 // ---- bitwise_not: integral and bool only ----
 Tensor bitwise_not_impl(const Tensor& out, const Tensor& a) {
-  VT_CHECK_TYPE(!is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
+  VT_CHECK_KIND(NotImplemented, !is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
   TensorIterator it = make_iter("bitwise_not", out, a, Kind::Same);
   if (a.dtype() == ScalarType::Bool) {
     cpu::cpu_kernel(it, [](bool x) -> bool { return !x; });
@@ -131,6 +136,8 @@ Tensor bitwise_not_cpu_(const Tensor& a) { a.bump_version(); return bitwise_not_
 // ---- parameterised activations ----
 template <typename G>
 Tensor float_map(const char* name, const Tensor& out, const Tensor& a, G g) {
+  // torch implements these activations for floating dtypes only.
+  VT_CHECK_KIND(NotImplemented, is_floating(a.dtype()), "\"", name, "\" not implemented for '", dtype_name(a.dtype()), "'");
   TensorIterator it = make_iter(name, out, a, Kind::Float);
   if (out.defined()) out.bump_version();
   VT_DISPATCH_FLOATING(it.common_dtype(), name, [&] {
@@ -301,9 +308,9 @@ VT_LIBRARY(vt, unary) {
   VT_UNARY_INPLACE(erfc, ErfcF, Float)
   VT_UNARY_INPLACE(reciprocal, ReciprocalF, Float)
   VT_UNARY_INPLACE(sigmoid, SigmoidF, Float)
-  VT_UNARY(logsigmoid, LogSigmoidF, Float)
-  VT_UNARY_INPLACE(silu, SiluF, Float)
-  VT_UNARY_INPLACE(mish, MishF, Float)
+  VT_UNARY(logsigmoid, LogSigmoidF, FloatOnly)
+  VT_UNARY_INPLACE(silu, SiluF, FloatOnly)
+  VT_UNARY_INPLACE(mish, MishF, FloatOnly)
   VT_UNARY_INPLACE(frac, FracF, Float)
   VT_UNARY_INPLACE(neg, NegF, Same)
   VT_UNARY_INPLACE(square, SquareF, Same)

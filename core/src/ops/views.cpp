@@ -32,7 +32,7 @@ Tensor as_strided_any(const Tensor& self, IntArrayRef size, IntArrayRef stride, 
 // both shapes in chunks of dims that are contiguous with each other in the old layout.
 std::optional<DimVector> compute_view_strides(IntArrayRef sizes, IntArrayRef strides, IntArrayRef shape) {
   DimVector out(shape.size());
-  if (prod(sizes) == 0) return contiguous_strides(shape);
+  if (prod(sizes) == 0 || sizes.empty()) return contiguous_strides(shape);  // 0-dim and empty: any layout
   int64_t view_d = int64_t(shape.size()) - 1;
   int64_t chunk_base_stride = strides.empty() ? 1 : strides.back();
   int64_t tensor_numel = 1, view_numel = 1;

@@ -80,6 +80,10 @@ negative, absolute, multiply, divide, true_divide, subtract = neg, abs, mul, div
 from ._functions import mean, prod, var, std, norm, logsumexp, amax, amin, allclose, isclose, equal  # noqa: E402,F401,F811
 
 
+def masked_fill(input, mask, value):
+    return input.masked_fill(mask, value)
+
+
 def manual_seed(seed: int):
     """Seeds the Philox generator behind rand/randn/randint/normal_/uniform_."""
     _core.manual_seed(_builtins.int(seed) & 0xFFFFFFFFFFFFFFFF)

@@ -83,7 +83,7 @@ template <typename T> using opmath_t = typename OpMath<T>::type;
       VT_DTYPE_CASE(Float16, ::vt::Half, __VA_ARGS__)                                          \
       VT_DTYPE_CASE(BFloat16, ::vt::BFloat16, __VA_ARGS__)                                     \
       default:                                                                                 \
-        VT_FAIL_KIND(Type, opname, ": not implemented for dtype ", ::vt::dtype_name(dtype));   \
+        VT_FAIL_KIND(NotImplemented, "\"", opname, "\" not implemented for '", ::vt::dtype_name(dtype), "'");   \
     }                                                                                          \
   }()
 
@@ -100,7 +100,7 @@ template <typename T> using opmath_t = typename OpMath<T>::type;
       VT_DISPATCH_INTEGRAL_CASES(__VA_ARGS__)                                                  \
       VT_DTYPE_CASE(Bool, bool, __VA_ARGS__)                                                   \
       default:                                                                                 \
-        VT_FAIL_KIND(Type, opname, ": not implemented for dtype ", ::vt::dtype_name(dtype));   \
+        VT_FAIL_KIND(NotImplemented, "\"", opname, "\" not implemented for '", ::vt::dtype_name(dtype), "'");   \
     }                                                                                          \
   }()
 
@@ -114,7 +114,7 @@ template <typename T> using opmath_t = typename OpMath<T>::type;
       VT_DTYPE_CASE(Float16, ::vt::Half, __VA_ARGS__)                                          \
       VT_DTYPE_CASE(BFloat16, ::vt::BFloat16, __VA_ARGS__)                                     \
       default:                                                                                 \
-        VT_FAIL_KIND(Type, opname, ": not implemented for dtype ", ::vt::dtype_name(dtype));   \
+        VT_FAIL_KIND(NotImplemented, "\"", opname, "\" not implemented for '", ::vt::dtype_name(dtype), "'");   \
     }                                                                                          \
   }()
 

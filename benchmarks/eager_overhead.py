@@ -1,0 +1,56 @@
+"""Per-op eager overhead on tiny tensors: vibetensor vs PyTorch in one run, as a ratio (vt time / torch time).
+
+Goal (SPEC section 8): <= 0.5x PyTorch on the CPU, aiming at 0.33x. Run: python benchmarks/eager_overhead.py
+[--device cpu] [--json out.json]. Timings are medians of several repeats of a tight loop.
+"""
+import argparse
+import json
+import statistics
+import time
+
+
+def bench(fn, iters=20000, repeats=7):
+    for _ in range(1000):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        samples.append((time.perf_counter() - t0) / iters)
+    return statistics.median(samples)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import torch
+
+    import vibetensor.torch as vt
+
+    torch.set_num_threads(1)
+    a_t, b_t = torch.ones(4, device=args.device), torch.ones(4, device=args.device)
+    a_v, b_v = vt.ones(4, device=args.device), vt.ones(4, device=args.device)
+    cases = {
+        "add": (lambda: a_v + b_v, lambda: a_t + b_t),
+        "mul": (lambda: a_v * b_v, lambda: a_t * b_t),
+        "add scalar": (lambda: a_v + 1.0, lambda: a_t + 1.0),
+        "sum": (lambda: a_v.sum(), lambda: a_t.sum()),
+        "view": (lambda: a_v.view(2, 2), lambda: a_t.view(2, 2)),
+        "relu (boxed path)": (lambda: vt.relu(a_v), lambda: torch.relu(a_t)),
+    }
+    rows = []
+    print(f"{'op':<20}{'vibetensor us':>15}{'torch us':>12}{'ratio':>8}")
+    for name, (fv, ft) in cases.items():
+        tv, tt = bench(fv), bench(ft)
+        rows.append({"op": name, "vt_us": tv * 1e6, "torch_us": tt * 1e6, "ratio": tv / tt})
+        print(f"{name:<20}{tv * 1e6:>15.2f}{tt * 1e6:>12.2f}{tv / tt:>8.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
