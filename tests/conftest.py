@@ -74,10 +74,20 @@ def _known_failures() -> set[str]:
         return {line.strip() for line in f if line.strip() and not line.startswith("#")}
 
 
+def _matches(nodeid: str, pattern: str) -> bool:
+    """Exact id, or a pattern whose '*' stands for any text (for seed-dependent numerics families)."""
+    if "*" not in pattern:
+        return nodeid == pattern
+    import re
+
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), nodeid) is not None
+
+
 def pytest_collection_modifyitems(config, items):
     known = _known_failures()
+    patterns = [k for k in known if "*" in k]
     for item in items:
-        if item.nodeid in known:
+        if item.nodeid in known or any(_matches(item.nodeid, p) for p in patterns):
             item.add_marker(pytest.mark.xfail(reason="known gap, listed in tests/known_failures.txt", strict=False))
     count = None
     for item in items:

@@ -346,9 +346,33 @@ def run_torch(fn, *args, **kwargs):
         return None, e
 
 
-def check_op(fn, *args, rtol=None, atol=None, check_dtype=True, equal_nan=True, msg="", **kwargs):
+def _upcast(x):
+    if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
+        return x.double()
+    if isinstance(x, list):
+        return [_upcast(y) for y in x]
+    if isinstance(x, tuple) and type(x) is tuple:
+        return tuple(_upcast(y) for y in x)
+    return x
+
+
+def _cast_like(r, e):
+    if isinstance(e, torch.Tensor) and isinstance(r, torch.Tensor):
+        return r.to(e.dtype)
+    if isinstance(e, (tuple, list)) and isinstance(r, (tuple, list)):
+        return type(e)(*[_cast_like(a, b) for a, b in zip(r, e)]) if hasattr(e, "_fields") else \
+            type(e)(_cast_like(a, b) for a, b in zip(r, e))
+    return r
+
+
+def check_op(fn, *args, rtol=None, atol=None, check_dtype=True, equal_nan=True, msg="", upcast_ref=False,
+             **kwargs):
     """Differential check of fn(m, *args, **kwargs) for m in (torch, vt). Returns (vt_result, torch_result),
-    or None when torch raised (after asserting vt raised the same kind of exception)."""
+    or None when torch raised (after asserting vt raised the same kind of exception).
+
+    upcast_ref: also accept the result torch computes on float64 copies of the float16/bfloat16 inputs, rounded
+    to the dtype torch returns (for reductions: torch's CPU kernels accumulate some 16-bit ops, e.g. prod, in 16
+    bits, so an implementation that accumulates in float32 is more accurate than torch and may not match it)."""
     expected, exc = run_torch(fn, *args, **kwargs)
     if exc is not None:
         assert_raises_like(exc, lambda: fn(vt, *side(args, 0), **side(kwargs, 0)), msg)
@@ -356,7 +380,19 @@ def check_op(fn, *args, rtol=None, atol=None, check_dtype=True, equal_nan=True, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         actual = fn(vt, *side(args, 0), **side(kwargs, 0))
-    assert_same(actual, expected, rtol=rtol, atol=atol, check_dtype=check_dtype, equal_nan=equal_nan, msg=msg)
+    try:
+        assert_same(actual, expected, rtol=rtol, atol=atol, check_dtype=check_dtype, equal_nan=equal_nan, msg=msg)
+    except AssertionError as first:
+        if not upcast_ref:
+            raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = _cast_like(fn(torch, *_upcast(side(args, 1)), **_upcast(side(kwargs, 1))), expected)
+        try:
+            assert_same(actual, ref, rtol=rtol, atol=atol, check_dtype=check_dtype, equal_nan=equal_nan, msg=msg)
+        except AssertionError as second:
+            raise AssertionError(f"matches neither torch nor the float64 reference.\nvs torch: {first}\n"
+                                 f"vs float64 reference: {second}") from None
     return actual, expected
 
 

