@@ -17,18 +17,22 @@ def _operand(shape, dtype, rng):
     return pair(shape, dtype, low=0, high=10, rng=rng)
 
 
+TT_OPS = {
+    "add": lambda m, p, q: m.add(p, q), "mul": lambda m, p, q: p * q, "sub": lambda m, p, q: p - q,
+    "div": lambda m, p, q: p / (q + 1), "maximum": lambda m, p, q: m.maximum(p, q),
+    "where": lambda m, p, q: m.where(p > 3, p, q), "cat": lambda m, p, q: m.cat([p, q.expand(3, 4)]),
+    "eq": lambda m, p, q: p == q, "lt": lambda m, p, q: m.lt(p, q),
+}
+
+
+@pytest.mark.parametrize("op", list(TT_OPS))
 @pytest.mark.parametrize("a,b", PAIRS, ids=PAIR_IDS)
-def test_tensor_tensor_promotion(a, b, rng):
+def test_tensor_tensor_promotion(a, b, op, rng):
     x, y = _operand((3, 4), a, rng), _operand((4,), b, rng)
     expected = torch.result_type(x.t, y.t)
-    for name, fn in [("add", lambda m, p, q: m.add(p, q)), ("mul", lambda m, p, q: p * q),
-                     ("sub", lambda m, p, q: p - q), ("div", lambda m, p, q: p / (q + 1)),
-                     ("maximum", lambda m, p, q: m.maximum(p, q)), ("where", lambda m, p, q: m.where(p > 3, p, q)),
-                     ("cat", lambda m, p, q: m.cat([p, q.expand(3, 4)])), ("eq", lambda m, p, q: p == q),
-                     ("lt", lambda m, p, q: m.lt(p, q))]:
-        r = check_op(fn, x, y, msg=f"{name}: ")
-        if r is not None and name in ("add", "mul", "maximum", "where", "cat"):
-            assert dtype_name(r[0].dtype) == dtype_name(expected), f"{name}: vt {r[0].dtype} vs {expected}"
+    r = check_op(TT_OPS[op], x, y)
+    if r is not None and op in ("add", "mul", "maximum", "where", "cat"):
+        assert dtype_name(r[0].dtype) == dtype_name(expected), f"{op}: vt {r[0].dtype} vs {expected}"
 
 
 @pytest.mark.parametrize("a,b", PAIRS, ids=PAIR_IDS)
@@ -46,19 +50,22 @@ def test_zero_dim_tensor_promotion(a, b, rng):
 SCALARS = [2, -1, 300, 2.5, -0.5, True, False, 2**33, 1e20]
 
 
+SCALAR_OPS = {
+    "add": lambda m, p, s: p + s, "rmul": lambda m, p, s: s * p, "mul": lambda m, p, s: m.mul(p, s),
+    "div": lambda m, p, s: p / s if s else p / 3, "eq": lambda m, p, s: p == s,
+    "where": lambda m, p, s: m.where(p > 4, p, s),
+}
+
+
+@pytest.mark.parametrize("op", list(SCALAR_OPS))
 @pytest.mark.parametrize("scalar", SCALARS, ids=repr)
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
-def test_python_scalar_promotion(dtype, scalar, rng):
+def test_python_scalar_promotion(dtype, scalar, op, rng):
     x = _operand((5,), dtype, rng)
     expected = torch.result_type(x.t, scalar)
-    r = check_op(lambda m, p: p + scalar, x)
-    if r is not None:
+    r = check_op(lambda m, p: SCALAR_OPS[op](m, p, scalar), x)
+    if r is not None and op in ("add", "rmul", "mul"):
         assert dtype_name(r[0].dtype) == dtype_name(expected)
-    check_op(lambda m, p: scalar * p, x)
-    check_op(lambda m, p: m.mul(p, scalar), x)
-    check_op(lambda m, p: p / scalar if scalar else p / 3, x)
-    check_op(lambda m, p: p == scalar, x)
-    check_op(lambda m, p: m.where(p > 4, p, scalar), x)
 
 
 @pytest.mark.parametrize("a,b", PAIRS, ids=PAIR_IDS)
