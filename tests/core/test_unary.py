@@ -93,12 +93,14 @@ def unary_input(name, dtype, shape, rng, kind=False):
 
 
 def _tol(name, dtype):
-    # transcendental functions in float32 may differ from torch's vectorized (SLEEF) versions by a few ulp
+    # transcendental functions in float32 may differ from torch's vectorized (SLEEF) versions by a few ulp; torch's
+    # own float32 erf/gelu is off by ~1e-3 relative near gelu's small negative tail, so a result that matches the
+    # float64 reference instead of torch is accepted too (upcast_ref)
     if dtype in ("float32",) or (dtype in INT_DTYPES + ["bool"]):
         if name in ("tan", "erfc", "expm1", "sinh", "cosh", "exp", "exp2", "meth_exp", "F.gelu_tanh", "F.silu",
                     "F.elu", "F.elu_alpha", "F.softplus", "F.softplus_beta", "F.softplus_beta_half",
-                    "F.gelu", "F.gelu_none", "sigmoid", "meth_sigmoid", "F.sigmoid", "log1p"):
-            return dict(rtol=1e-5, atol=1e-6)
+                    "F.gelu", "F.gelu_none", "sigmoid", "meth_sigmoid", "F.sigmoid", "log1p", "erf"):
+            return dict(rtol=1e-5, atol=1e-6, upcast_ref=dtype == "float32")
     return {}
 
 
@@ -167,7 +169,9 @@ def test_activation(name, dtype, shape, rng):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_activation_special_and_noncontig(name, dtype, rng):
-    check_op(ACTIVATIONS[name], pair_from_values(special_values(dtype), dtype), **_tol(name, dtype))
+    # torch's float32/bfloat16 gelu(+inf) is nan (its float64 one is inf): accept the float64 answer too
+    tol = {**_tol(name, dtype), "upcast_ref": True}
+    check_op(ACTIVATIONS[name], pair_from_values(special_values(dtype), dtype), **tol)
     check_op(ACTIVATIONS[name], pair((8, 6), dtype, noncontig="transpose", rng=rng), **_tol(name, dtype))
     # softplus threshold boundary and large inputs
     check_op(ACTIVATIONS[name], pair_from_values([-30.0, -20.0, -5.0, 0.999, 1.0, 1.001, 2.4, 2.5, 2.6, 5.0, 19.9,
