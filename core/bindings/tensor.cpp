@@ -89,6 +89,14 @@ template <typename K>
 auto bin(K& k) {
   return [&k](const Tensor& a, nb::handle b) { return k(a, as_tensor_arg(b, k.name, "other")); };
 }
+// In-place ops hand back the very Python object they were called on (`x.add_(1) is x`, `x += 1`).
+template <typename K>
+auto ibin(K& k) {
+  return [&k](nb::handle self, nb::handle b) -> nb::object {
+    k(nb::cast<const Tensor&>(self), as_tensor_arg(b, k.name, "other"));
+    return nb::borrow(self);
+  };
+}
 template <typename K>
 auto rbin(K& k) {
   return [&k](const Tensor& a, nb::handle b) { return k(as_tensor_arg(b, k.name, "other"), a); };
@@ -145,48 +153,59 @@ void bind_tensor(nb::module_& m) {
       // arithmetic
       .def("__add__", [](const Tensor& a, nb::handle b) { return k_add(a, as_tensor_arg(b, "add", "other"), 1); })
       .def("__radd__", [](const Tensor& a, nb::handle b) { return k_add(as_tensor_arg(b, "add", "other"), a, 1); })
-      .def("__iadd__", [](const Tensor& a, nb::handle b) { return k_add_(a, as_tensor_arg(b, "add_", "other"), 1); })
+      .def("__iadd__", [](nb::handle self, nb::handle b) -> nb::object {
+        k_add_(nb::cast<const Tensor&>(self), as_tensor_arg(b, "add_", "other"), 1);
+        return nb::borrow(self);
+      })
       .def("__sub__", [](const Tensor& a, nb::handle b) { return k_sub(a, as_tensor_arg(b, "sub", "other"), 1); })
       .def("__rsub__", [](const Tensor& a, nb::handle b) { return k_sub(as_tensor_arg(b, "sub", "other"), a, 1); })
-      .def("__isub__", [](const Tensor& a, nb::handle b) { return k_sub_(a, as_tensor_arg(b, "sub_", "other"), 1); })
+      .def("__isub__", [](nb::handle self, nb::handle b) -> nb::object {
+        k_sub_(nb::cast<const Tensor&>(self), as_tensor_arg(b, "sub_", "other"), 1);
+        return nb::borrow(self);
+      })
       .def("add", [](const Tensor& a, nb::handle b, nb::handle alpha) {
         return k_add(a, as_tensor_arg(b, "add", "other"), to_scalar(alpha, "add", "alpha"));
       }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
-      .def("add_", [](const Tensor& a, nb::handle b, nb::handle alpha) {
-        return k_add_(a, as_tensor_arg(b, "add_", "other"), to_scalar(alpha, "add_", "alpha"));
+      .def("add_", [](nb::handle self, nb::handle b, nb::handle alpha) -> nb::object {
+        k_add_(nb::cast<const Tensor&>(self), as_tensor_arg(b, "add_", "other"), to_scalar(alpha, "add_", "alpha"));
+        return nb::borrow(self);
       }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
       .def("sub", [](const Tensor& a, nb::handle b, nb::handle alpha) {
         return k_sub(a, as_tensor_arg(b, "sub", "other"), to_scalar(alpha, "sub", "alpha"));
       }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
-      .def("sub_", [](const Tensor& a, nb::handle b, nb::handle alpha) {
-        return k_sub_(a, as_tensor_arg(b, "sub_", "other"), to_scalar(alpha, "sub_", "alpha"));
+      .def("sub_", [](nb::handle self, nb::handle b, nb::handle alpha) -> nb::object {
+        k_sub_(nb::cast<const Tensor&>(self), as_tensor_arg(b, "sub_", "other"), to_scalar(alpha, "sub_", "alpha"));
+        return nb::borrow(self);
       }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
       .def("__mul__", bin(k_mul))
       .def("__rmul__", rbin(k_mul))
-      .def("__imul__", bin(k_mul_))
+      .def("__imul__", ibin(k_mul_))
       .def("mul", bin(k_mul))
-      .def("mul_", bin(k_mul_))
+      .def("mul_", ibin(k_mul_))
       .def("__truediv__", [](const Tensor& a, nb::handle b) { return div_fn(a, as_tensor_arg(b, "div", "other"), false); })
       .def("__rtruediv__", [](const Tensor& a, nb::handle b) { return div_fn(as_tensor_arg(b, "div", "other"), a, false); })
-      .def("__itruediv__", [](const Tensor& a, nb::handle b) { return div_fn(a, as_tensor_arg(b, "div_", "other"), true); })
+      .def("__itruediv__", [](nb::handle self, nb::handle b) -> nb::object {
+        div_fn(nb::cast<const Tensor&>(self), as_tensor_arg(b, "div_", "other"), true);
+        return nb::borrow(self);
+      })
       .def("__floordiv__", bin(k_floordiv))
       .def("__rfloordiv__", rbin(k_floordiv))
-      .def("__ifloordiv__", bin(k_floordiv_))
+      .def("__ifloordiv__", ibin(k_floordiv_))
       .def("__mod__", bin(k_rem))
       .def("__rmod__", rbin(k_rem))
-      .def("__imod__", bin(k_rem_))
+      .def("__imod__", ibin(k_rem_))
       .def("__pow__", bin(k_pow))
       .def("__rpow__", rbin(k_pow))
-      .def("__ipow__", bin(k_pow_))
+      .def("__ipow__", ibin(k_pow_))
       .def("__and__", bin(k_and))
       .def("__rand__", rbin(k_and))
-      .def("__iand__", bin(k_and_))
+      .def("__iand__", ibin(k_and_))
       .def("__or__", bin(k_or))
       .def("__ror__", rbin(k_or))
-      .def("__ior__", bin(k_or_))
+      .def("__ior__", ibin(k_or_))
       .def("__xor__", bin(k_xor))
       .def("__rxor__", rbin(k_xor))
-      .def("__ixor__", bin(k_xor_))
+      .def("__ixor__", ibin(k_xor_))
       .def("__eq__", bin(k_eq))
       .def("__ne__", bin(k_ne))
       .def("__lt__", bin(k_lt))
@@ -214,12 +233,23 @@ void bind_tensor(nb::module_& m) {
       .def("transpose", [](const Tensor& t, int64_t a, int64_t b) { return ops::transpose(t, a, b); })
       .def("contiguous", [](const Tensor& t) { return ops::contiguous(t); })
       .def("clone", [](const Tensor& t) { return ops::clone(t); })
-      .def("copy_", [](const Tensor& t, const Tensor& src) {
-        nb::gil_scoped_release release;
-        return ops::copy_(t, src);
-      }, nb::arg("src"))
-      .def("fill_", [](const Tensor& t, nb::handle v) { return ops::fill_(t, to_scalar(v, "fill_", "value")); })
-      .def("zero_", [](const Tensor& t) { return ops::fill_(t, Scalar(int64_t(0))); })
+      .def("copy_", [](nb::handle self, const Tensor& src, bool non_blocking) -> nb::object {
+        const Tensor& t = nb::cast<const Tensor&>(self);
+        {
+          nb::gil_scoped_release release;
+          ops::copy_(t, src);
+        }
+        return nb::borrow(self);
+      }, nb::arg("src"), nb::arg("non_blocking") = false)
+      .def("fill_", [](nb::handle self, nb::handle v) -> nb::object {
+        ops::fill_(nb::cast<const Tensor&>(self), to_scalar(v, "fill_", "value"));
+        return nb::borrow(self);
+      })
+      .def("zero_", [](nb::handle self) -> nb::object {
+        ops::fill_(nb::cast<const Tensor&>(self), Scalar(int64_t(0)));
+        return nb::borrow(self);
+      })
+      .def("__pos__", [](nb::handle self) -> nb::object { return nb::borrow(self); })
       .def("sum", [](const Tensor& t, nb::handle dim, bool keepdim, nb::handle dtype) {
         std::optional<std::vector<int64_t>> dims;
         if (!dim.is_none()) {

@@ -154,7 +154,7 @@ void TensorIterator::compute_types(TensorIteratorConfig& cfg) {
         VT_CHECK(can_cast(common_, op.original.dtype()), name_, ": result type ", dtype_name(common_),
                  " can't be cast to the desired output type ", dtype_name(op.original.dtype()));
       }
-    } else if ((cfg.promote_ || cfg.common_override_ >= 0) && op.original.dtype() != common_) {
+    } else if (cfg.cast_inputs_ && (cfg.promote_ || cfg.common_override_ >= 0) && op.original.dtype() != common_) {
       op.compute = ops::to_dtype(op.original, common_);
     }
   }

@@ -59,6 +59,13 @@ template <typename T> bool any_negative(const TensorIterator& it) {
   return found;
 }
 
+// INT_MIN / -1 traps on x86; torch wraps to INT_MIN (and the remainder is 0).
+template <typename T> constexpr bool is_neg_one(T b) {
+  if constexpr (std::is_signed_v<T> && std::is_integral_v<T>) return b == T(-1);
+  else return false;
+}
+template <typename T> T wrapping_neg(T a) { return T(-static_cast<std::make_unsigned_t<T>>(a)); }
+
 // ---- functors: operate on opmath values ----
 struct AddF { template <typename T> T operator()(T a, T b) const { return a + b; } };
 struct SubF { template <typename T> T operator()(T a, T b) const { return a - b; } };
@@ -66,7 +73,8 @@ struct MulF { template <typename T> T operator()(T a, T b) const {
   if constexpr (std::is_same_v<T, bool>) return a && b; else return a * b; } };
 struct DivF { template <typename T> T operator()(T a, T b) const { return a / b; } };
 struct DivTruncF { template <typename T> T operator()(T a, T b) const {
-  if constexpr (std::is_floating_point_v<T>) return std::trunc(a / b); else return a / b; } };
+  if constexpr (std::is_floating_point_v<T>) return std::trunc(a / b);
+  else return is_neg_one(b) ? wrapping_neg(a) : T(a / b); } };
 struct DivFloorF { template <typename T> T operator()(T a, T b) const {
   if constexpr (std::is_floating_point_v<T>) {
     if (b == 0) return a / b;
@@ -78,6 +86,7 @@ struct DivFloorF { template <typename T> T operator()(T a, T b) const {
     if (div - fl > T(0.5)) fl += T(1);
     return fl;
   } else {
+    if (is_neg_one(b)) return wrapping_neg(a);
     T q = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
     return q;
@@ -89,13 +98,15 @@ struct RemainderF { template <typename T> T operator()(T a, T b) const {
     if (m != 0 && ((b < 0) != (m < 0))) m += b;
     return m;
   } else {
+    if (is_neg_one(b)) return T(0);
     T m = a % b;
     if (m != 0 && ((b < 0) != (m < 0))) m += b;
     return m;
   }
 } };
 struct FmodF { template <typename T> T operator()(T a, T b) const {
-  if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b); else return a % b; } };
+  if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b);
+  else return is_neg_one(b) ? T(0) : T(a % b); } };
 struct PowF { template <typename T> T operator()(T a, T b) const {
   if constexpr (std::is_floating_point_v<T>) {
     return std::pow(a, b);
@@ -153,7 +164,8 @@ void run(TensorIterator& it, const char* name) {
         if (any_zero<scalar_t>(it)) zero_division();
       }
       if constexpr (std::is_same_v<F, PowF> && std::is_integral_v<scalar_t>) {
-        VT_CHECK(!any_negative<scalar_t>(it), "Integers to negative integer powers are not allowed.");
+        VT_CHECK(!(it.input_is_wrapped_number(1) && any_negative<scalar_t>(it)),
+                 "Integers to negative integer powers are not allowed.");
       }
       cpu::cpu_kernel(it, [f](scalar_t a, scalar_t b) -> scalar_t { return scalar_t(f(M(a), M(b))); });
     };
@@ -214,7 +226,7 @@ Tensor div_impl(const Tensor& out, const Tensor& a, const Tensor& b, const std::
   if (!mode) return binary_out<DivF, Kind::Float>("div", out, a, b);
   if (*mode == "trunc") return binary_out<DivTruncF, Kind::Arith>("div", out, a, b);
   if (*mode == "floor") return binary_out<DivFloorF, Kind::Arith>("div", out, a, b);
-  VT_FAIL_KIND(Value, "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '", *mode, "'");
+  VT_FAIL("div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '", *mode, "'");
 }
 Tensor div_cpu(const Tensor& a, const Tensor& b, std::optional<std::string> mode) {
   return div_impl(Tensor(), a, b, mode);

@@ -52,14 +52,16 @@ Tensor linspace_cpu(const Scalar& start, const Scalar& end, int64_t steps, std::
   VT_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
   ScalarType t = dtype.value_or(ScalarType::Float32);
   Tensor out = empty_tensor(DimVector{steps}, t, device.value_or(kCPU));
-  double a = start.to_double(), b = end.to_double();
+  // Integral results start from integral endpoints (torch truncates start and end first).
+  double a = is_floating(t) ? start.to_double() : double(start.to_int());
+  double b = is_floating(t) ? end.to_double() : double(end.to_int());
   double step = steps > 1 ? (b - a) / double(steps - 1) : 0.0;
   int64_t half = steps / 2;
   VT_DISPATCH_NUMERIC(t, "linspace", [&] {
     scalar_t* p = out.data<scalar_t>();
     // Symmetric fill from both ends, as torch does, so the last element is exactly `end`.
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = scalar_t(i < half ? a + step * double(i) : b - step * double(steps - 1 - i));
+      p[i] = scalar_t(steps == 1 ? a : i < half ? a + step * double(i) : b - step * double(steps - 1 - i));
   });
   return out;
 }
@@ -92,7 +94,7 @@ void fill_random(const Tensor& self, uint64_t blocks_per_4, Gen gen) {
 }
 
 Tensor uniform_cpu_(const Tensor& self, double from, double to) {
-  VT_CHECK_TYPE(is_floating(self.dtype()), "uniform_ expects a floating point tensor, got ", dtype_name(self.dtype()));
+  VT_CHECK(is_floating(self.dtype()), "uniform_ expects a floating point tensor, got ", dtype_name(self.dtype()));
   VT_CHECK(from <= to, "uniform_ expects to return a [from, to) range, but found from=", from, " > to=", to);
   fill_random(self, 2, [=](auto* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) {
     using T = std::remove_pointer_t<decltype(p)>;
@@ -114,7 +116,7 @@ Tensor uniform_cpu_(const Tensor& self, double from, double to) {
 }
 
 Tensor normal_cpu_(const Tensor& self, double mean, double std) {
-  VT_CHECK_TYPE(is_floating(self.dtype()), "normal_ expects a floating point tensor, got ", dtype_name(self.dtype()));
+  VT_CHECK(is_floating(self.dtype()), "normal_ expects a floating point tensor, got ", dtype_name(self.dtype()));
   VT_CHECK(std >= 0, "normal expects std >= 0.0, but found std ", std);
   fill_random(self, 2, [=](auto* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) {
     using T = std::remove_pointer_t<decltype(p)>;

@@ -14,7 +14,7 @@ namespace vt::cpu {
 template <typename F>
 void lane_apply(const std::vector<Tensor>& tensors, int noutputs, int64_t dim, int64_t n, F f) {
   TensorIteratorConfig cfg;
-  cfg.is_reduction(true).check_all_same_dtype(false).check_mem_overlap(false).enforce_safe_casting_to_output(false).name("lanes");
+  cfg.is_reduction(true).check_all_same_dtype(false).check_mem_overlap(false).enforce_safe_casting_to_output(false).cast_inputs(false).name("lanes");
   std::vector<int64_t> lane_strides;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];

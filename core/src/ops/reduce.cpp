@@ -53,6 +53,8 @@ Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dt
                           .add_input(self)
                           .is_reduction(true)
                           .check_all_same_dtype(false)
+                          .enforce_safe_casting_to_output(false)
+                          .cast_inputs(false)
                           .common_dtype(self.dtype())
                           .check_mem_overlap(false)
                           .name("reduce")
@@ -109,16 +111,18 @@ Tensor mean_any(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::
   int64_t count = 1;
   for (int64_t d = 0; d < self.dim(); ++d)
     if (mask[size_t(d)]) count *= self.size(d);
-  Tensor s = ops::sum(self, dim, keepdim, t);
-  return ops::div(s, scalar_to_tensor(Scalar(double(count)), ScalarType::Float64));
+  // Sum and divide in float64 (the sum of a 16-bit tensor may overflow its dtype), then round once.
+  Tensor s = ops::sum(self, dim, keepdim, ScalarType::Float64);
+  Tensor m = ops::div(s, scalar_to_tensor(Scalar(double(count)), ScalarType::Float64));
+  return t == ScalarType::Float64 ? m : ops::to_dtype(m, t);
 }
 
 template <bool IsMax>
 Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, const char* name) {
   auto mask = reduced_mask(self, dim, name);
   for (int64_t d = 0; d < self.dim(); ++d)
-    VT_CHECK_INDEX(!(mask[size_t(d)] && self.size(d) == 0), name, "(): Expected reduction dim ", d,
-                   " to have non-zero size.");
+    VT_CHECK_KIND(Runtime, !(mask[size_t(d)] && self.size(d) == 0), name, "(): Expected reduction dim ", d,
+                  " to have non-zero size.");
   VT_CHECK(self.numel() > 0 || self.dim() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
   auto pick = [](auto a, auto b) {
     using T = decltype(a);
@@ -213,7 +217,7 @@ Tensor arg_extreme(const Tensor& self, std::optional<int64_t> dim, bool keepdim)
   const char* name = IsMax ? "argmax" : "argmin";
   VT_CHECK(self.dtype() != ScalarType::Bool, name, "(): does not support bool input");
   if (!dim) {
-    VT_CHECK(self.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
+    VT_CHECK_INDEX(self.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
     Tensor flat = ops::reshape(self, DimVector{-1});
     Tensor idx = std::get<1>(minmax_dim<IsMax>(flat, 0, false, name));
     if (keepdim) return ops::reshape(idx, DimVector(size_t(self.dim()), 1));

@@ -61,7 +61,7 @@ VT_UNARY_F(NegF, T(-x))
 VT_UNARY_F(SquareF, T(x * x))
 VT_UNARY_F(AbsF, T(x < T(0) ? -x : x))
 VT_UNARY_F(SignF, T((T(0) < x) - (x < T(0))))
-VT_UNARY_F(ReluF, T(x > T(0) ? x : T(0)))
+VT_UNARY_F(ReluF, T(x < T(0) ? T(0) : x))  // written so NaN passes through
 #undef VT_UNARY_F
 struct FloorF { template <typename T> T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::floor(x); else return x; } };
 struct CeilF { template <typename T> T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::ceil(x); else return x; } };
@@ -91,8 +91,10 @@ void run(TensorIterator& it, const char* name) {
       cpu::cpu_kernel(it, [f](scalar_t a) -> scalar_t { return scalar_t(f(M(a))); });
     });
   } else {
-    VT_CHECK_KIND(NotImplemented, t != ScalarType::Bool || K == Kind::Rounding, "\"", name, "\" not implemented for 'bool'");
-    if (t == ScalarType::Bool) {  // rounding a bool is the identity
+    // torch: sign(bool) is the identity; rounding, abs, neg, relu... reject bool.
+    constexpr bool bool_identity = std::is_same_v<F, SignF>;
+    VT_CHECK_KIND(NotImplemented, t != ScalarType::Bool || bool_identity, "\"", name, "\" not implemented for 'bool'");
+    if (t == ScalarType::Bool) {
       cpu::cpu_kernel(it, [](bool a) -> bool { return a; });
       return;
     }
@@ -119,7 +121,7 @@ Tensor inplace(const Tensor& self) {
 
 // ---- bitwise_not: integral and bool only ----
 Tensor bitwise_not_impl(const Tensor& out, const Tensor& a) {
-  VT_CHECK_KIND(NotImplemented, !is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
+  VT_CHECK_TYPE(!is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
   TensorIterator it = make_iter("bitwise_not", out, a, Kind::Same);
   if (a.dtype() == ScalarType::Bool) {
     cpu::cpu_kernel(it, [](bool x) -> bool { return !x; });
@@ -202,8 +204,9 @@ Tensor clamp_impl(const Tensor& out, const Tensor& a, const std::optional<Scalar
       if constexpr (std::is_floating_point_v<M>) {
         if (std::isnan(x)) return v;
       }
-      if (has_lo && x < l) x = l;
-      if (has_hi && x > h) x = h;
+      // Negated comparisons: a NaN bound makes the result NaN, as in torch.
+      if (has_lo && !(x >= l)) x = l;
+      if (has_hi && !(x <= h)) x = h;
       return scalar_t(x);
     });
   });
@@ -231,6 +234,7 @@ Tensor where_cpu(const Tensor& cond, const Tensor& a, const Tensor& b) {
                           .add_input(ac)
                           .add_input(bc)
                           .check_all_same_dtype(false)
+                          .cast_inputs(false)
                           .common_dtype(t)
                           .output_dtype(t)
                           .name("where")
@@ -254,6 +258,7 @@ Tensor masked_fill_cpu_(const Tensor& self, const Tensor& mask, const Tensor& va
                           .add_input(self)
                           .add_input(mask)
                           .check_all_same_dtype(false)
+                          .cast_inputs(false)
                           .common_dtype(self.dtype())
                           .output_dtype(self.dtype())
                           .check_mem_overlap(false)
@@ -311,7 +316,7 @@ VT_LIBRARY(vt, unary) {
   VT_UNARY(logsigmoid, LogSigmoidF, FloatOnly)
   VT_UNARY_INPLACE(silu, SiluF, FloatOnly)
   VT_UNARY_INPLACE(mish, MishF, FloatOnly)
-  VT_UNARY_INPLACE(frac, FracF, Float)
+  VT_UNARY_INPLACE(frac, FracF, FloatOnly)
   VT_UNARY_INPLACE(neg, NegF, Same)
   VT_UNARY_INPLACE(square, SquareF, Same)
   VT_UNARY_INPLACE(abs, AbsF, Same)

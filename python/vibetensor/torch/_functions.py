@@ -32,27 +32,39 @@ def _shape(args):
 
 
 def _device(device):
-    return None if device is None else _core.device(device) if isinstance(device, str) else device
+    """A device object, checked to exist: a missing CUDA device is named in the error."""
+    if device is None:
+        return None
+    dev = device if isinstance(device, _core.device) else _core.device(device)
+    if dev.type == "cuda":
+        from .. import cuda
+
+        n = cuda.device_count()
+        if n == 0:
+            raise RuntimeError(f"cannot use device {dev}: {cuda.unavailable_reason()}")
+        if (dev.index or 0) >= n:
+            raise RuntimeError(f"device {dev} does not exist: this machine has {n} CUDA device(s)")
+    return dev
 
 
 # ---- factories ----
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _empty(_shape(size), dtype=dtype, device=_device(device))
+def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
+    return _empty(_shape(size or (kw.pop("size"),)), dtype=dtype, device=_device(device))
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _full(_shape(size), 0, dtype=dtype or _core.dtype.float32, device=_device(device))
+def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
+    return _full(_shape(size or (kw.pop("size"),)), 0, dtype=dtype or _core.dtype.float32, device=_device(device))
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _full(_shape(size), 1, dtype=dtype or _core.dtype.float32, device=_device(device))
+def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
+    return _full(_shape(size or (kw.pop("size"),)), 1, dtype=dtype or _core.dtype.float32, device=_device(device))
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     return _full(list(size), fill_value, dtype=dtype, device=_device(device))
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
     return _arange(start, end, step, dtype=dtype, device=_device(device))
@@ -90,12 +102,12 @@ def full_like(t, fill_value, *, dtype=None, device=None):
     return _full(list(t.shape), fill_value, dtype=d, device=dev)
 
 
-def rand(*size, dtype=None, device=None, generator=None, requires_grad=False):
-    return _op("vt::uniform_")(empty(*size, dtype=dtype, device=device), 0.0, 1.0)
+def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
+    return _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
 
 
-def randn(*size, dtype=None, device=None, generator=None, requires_grad=False):
-    return _op("vt::normal_")(empty(*size, dtype=dtype, device=device), 0.0, 1.0)
+def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
+    return _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None):
@@ -126,10 +138,14 @@ def _infer_dtype(arr):
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
     if isinstance(data, Tensor):
-        return data.clone() if dtype is None else data.to(dtype)
-    arr = np.asarray(data) if not isinstance(data, np.ndarray) else data
+        out = data.clone() if dtype is None else data.to(dtype)
+        return out if device is None else out.to(_device(device))
+    try:
+        arr = np.asarray(data) if not isinstance(data, np.ndarray) else data
+    except ValueError as e:  # ragged nesting
+        raise TypeError(f"tensor(): data must be nested sequences of equal length ({e})") from None
     if arr.dtype == object:
-        raise TypeError("tensor(): data must be numbers or nested sequences of numbers of equal length")
+        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     target = _core.parse_dtype(dtype) if dtype is not None else (
         _infer_dtype(arr) if not isinstance(data, np.ndarray) else None)
     if isinstance(data, np.ndarray) and arr.dtype.kind not in "biuf":
@@ -143,7 +159,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         raise TypeError(f"can't convert data of type {arr.dtype}")
     if target is not None and t.dtype != target:
         t = t.to(target)
-    return t
+    return t if device is None else t.to(_device(device))
 
 
 def from_numpy(arr):
@@ -282,17 +298,23 @@ def equal(a, b):
 
 
 # ---- shape compositions ----
+def _wrap(dim, ndim):
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
+    return dim % ndim
+
+
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     shape = tuple(tensors[0].shape)
+    dim = _wrap(dim, len(shape) + 1)
     for i, t in enumerate(tensors):
         if tuple(t.shape) != shape:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
                                f"{list(t.shape)} at entry {i}")
-    d = dim if dim >= 0 else dim + len(shape) + 1
-    return _op("vt::cat")([t.unsqueeze(d) for t in tensors], d)
+    return _op("vt::cat")([t.unsqueeze(dim) for t in tensors], dim)
 
 
 def split(t, split_size_or_sections, dim=0):
@@ -318,7 +340,9 @@ def chunk(t, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = t.size(dim)
-    return split(t, builtins.max(1, -(-n // chunks)) if n else 1, dim) if n else (t,)
+    if n == 0:  # torch returns `chunks` empty pieces
+        return tuple(t.narrow(dim, 0, 0) for _ in range(chunks))
+    return split(t, -(-n // chunks), dim)
 
 
 def unbind(t, dim=0):
@@ -329,8 +353,11 @@ def movedim(t, source, destination):
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     nd = t.dim()
-    src = [s % nd if nd else 0 for s in src]
-    dst = [d % nd if nd else 0 for d in dst]
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) should contain the "
+                           f"same number of dims as destination ({dst} dims)")
+    src = [_wrap(s, builtins.max(nd, 1)) for s in src]
+    dst = [_wrap(d, builtins.max(nd, 1)) for d in dst]
     order = [d for d in range(nd) if d not in src]
     perm = [None] * nd
     for s, d in zip(src, dst):
@@ -338,6 +365,16 @@ def movedim(t, source, destination):
     rest = iter(order)
     perm = [p if p is not None else next(rest) for p in perm]
     return t.permute(perm)
+
+
+def cat(tensors, dim=0):
+    if not isinstance(tensors, (list, tuple)) or len(tensors) == 0:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    return _op("vt::cat")(tensors, dim)
+
+
+def t(input):
+    return input.t()
 
 
 def where(condition, input=None, other=None):

@@ -37,6 +37,8 @@ def _consumed(i):
     """How many dims of the indexed tensor an index element uses up."""
     if i is None or i is Ellipsis or isinstance(i, bool):
         return 0
+    if isinstance(i, str):
+        raise TypeError(f"tensor indices must be integers, slices, None, Ellipsis or tensors, not str ({i!r})")
     if isinstance(i, _core.Tensor) and i.dtype == _core.dtype.bool:
         return i.dim()
     return 1
@@ -55,18 +57,20 @@ def _apply(t, index):
     advanced = []
     for i in index:
         if i is Ellipsis:
-            span = t.dim() - dim - sum(_consumed(j) for j in index[index.index(Ellipsis) + 1:])
+            at = next(k for k, j in enumerate(index) if j is Ellipsis)  # identity: `==` on tensors is elementwise
+            span = t.dim() - dim - sum(_consumed(j) for j in index[at + 1:])
             advanced.extend([None] * span)
             dim += span
         elif i is None:
             t = _unsqueeze(t, dim)
             advanced.append(None)
             dim += 1
-        elif isinstance(i, bool):
+        elif isinstance(i, bool) or (isinstance(i, _core.Tensor) and i.dtype == _core.dtype.bool and i.dim() == 0):
+            # A 0-dim boolean adds a dim of length 1 (True) or 0 (False), as in NumPy.
             t = _unsqueeze(t, dim)
             from . import tensor as _tensor
 
-            advanced.append(_tensor([i]))
+            advanced.append(_tensor([bool(i)]))
             dim += 1
         elif isinstance(i, slice):
             step = 1 if i.step is None else int(i.step)
@@ -105,6 +109,9 @@ def setitem(t, index, value):
         from . import tensor as _tensor
 
         value = _tensor(value, dtype=t.dtype)
+    # Leading size-1 dims of the value beyond the target's rank are dropped, as torch does.
+    while value.dim() > view.dim() and value.shape[0] == 1:
+        value = value.squeeze(0)
     if all(a is None for a in adv):
         view.copy_(value)
         return

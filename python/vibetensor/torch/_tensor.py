@@ -27,8 +27,13 @@ argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagona
 
 
 def _method(handle):
-    def m(self, *args, **kwargs):
-        return handle(self, *args, **kwargs)
+    if handle.name.endswith("_"):  # in place: return the very object, like torch
+        def m(self, *args, **kwargs):
+            handle(self, *args, **kwargs)
+            return self
+    else:
+        def m(self, *args, **kwargs):
+            return handle(self, *args, **kwargs)
 
     m.__name__ = handle.name.split("::")[1]
     m.__doc__ = handle.schema
@@ -128,7 +133,8 @@ def masked_fill(self, mask, value):
 def masked_fill_(self, mask, value):
     if not isinstance(value, Tensor):
         value = F.full([], value, dtype=self.dtype)
-    return _op("vt::masked_fill_")(self, mask, value)
+    _op("vt::masked_fill_")(self, mask, value)
+    return self
 
 
 def view_as(self, other):
@@ -177,6 +183,12 @@ _EXTRA = {
     "is_floating_point": lambda self: self.dtype.is_floating_point,
     "dim_order": lambda self: tuple(sorted(range(self.dim()), key=lambda d: -self.stride(d))),
     "__contains__": lambda self, v: builtin_bool((self == v).any()),
+    "logical_not_": lambda self: self.copy_(self.logical_not()),
+    "equal": lambda self, other: F.equal(self, other),
+    "allclose": lambda self, other, rtol=1e-5, atol=1e-8, equal_nan=False: F.allclose(self, other, rtol, atol,
+                                                                                      equal_nan),
+    "isclose": lambda self, other, rtol=1e-5, atol=1e-8, equal_nan=False: F.isclose(self, other, rtol, atol,
+                                                                                    equal_nan),
 }
 
 

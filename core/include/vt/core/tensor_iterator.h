@@ -48,6 +48,8 @@ class TensorIteratorConfig {
   // Defined outputs may take a differently typed result (torch forbids float -> int in-place).
   TensorIteratorConfig& enforce_safe_casting_to_output(bool v) { safe_cast_ = v; return *this; }
   TensorIteratorConfig& check_all_same_dtype(bool v) { same_dtype_ = v; return *this; }
+  // Whether inputs of another dtype are cast to the common dtype (off for kernels reading mixed dtypes).
+  TensorIteratorConfig& cast_inputs(bool v) { cast_inputs_ = v; return *this; }
   TensorIteratorConfig& is_reduction(bool v) { reduction_ = v; return *this; }
   TensorIteratorConfig& check_mem_overlap(bool v) { overlap_ = v; return *this; }
   TensorIteratorConfig& name(const char* n) { name_ = n; return *this; }
@@ -57,7 +59,7 @@ class TensorIteratorConfig {
   friend class TensorIterator;
   std::vector<Tensor> outputs_, inputs_;
   bool promote_ = false, int_to_float_ = false, safe_cast_ = true, same_dtype_ = true, reduction_ = false,
-       overlap_ = true;
+       overlap_ = true, cast_inputs_ = true;
   int8_t out_dtype_ = -1, common_override_ = -1;
   const char* name_ = "op";
 };
@@ -80,6 +82,11 @@ class TensorIterator {
   // Whether operand i has stride 0 throughout (a broadcast scalar).
   bool is_scalar(int i) const;
   Device device() const { return device_; }
+  // Whether input i (0-based among inputs) was passed as a Python number.
+  bool input_is_wrapped_number(int i) const {
+    const Tensor& t = ops_[size_t(noutputs_ + i)].original;
+    return t.defined() && t.impl()->is_wrapped_number();
+  }
 
   // Runs `loop` over the whole iteration space, in parallel where the size pays, then writes cast outputs back.
   void for_each(Loop2d loop, int64_t grain = kDefaultGrain);
