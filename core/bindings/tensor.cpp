@@ -214,7 +214,11 @@ void bind_tensor(nb::module_& m) {
       .def("__ge__", bin(k_ge))
       .def("__neg__", [](const Tensor& a) { return k_neg(a); })
       .def("__abs__", [](const Tensor& a) { return k_abs(a); })
-      .def("__invert__", [](const Tensor& a) { return k_not(a); })
+      .def("__invert__", [](const Tensor& a) {
+        VT_CHECK_TYPE(!is_floating(a.dtype()), "~ (bitwise_not) is only defined for integer and bool tensors, got ",
+                      dtype_name(a.dtype()));
+        return k_not(a);
+      })
       .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
       // views on the hot path
       .def("view", [](const Tensor& t, nb::args shape) {
@@ -249,7 +253,11 @@ void bind_tensor(nb::module_& m) {
         ops::fill_(nb::cast<const Tensor&>(self), Scalar(int64_t(0)));
         return nb::borrow(self);
       })
-      .def("__pos__", [](nb::handle self) -> nb::object { return nb::borrow(self); })
+      .def("__pos__", [](nb::handle self) -> nb::object {
+        VT_CHECK(nb::cast<const Tensor&>(self).dtype() != ScalarType::Bool,
+                 "The `+` operator, on a bool tensor is not supported.");
+        return nb::borrow(self);
+      })
       .def("sum", [](const Tensor& t, nb::handle dim, bool keepdim, nb::handle dtype) {
         std::optional<std::vector<int64_t>> dims;
         if (!dim.is_none()) {

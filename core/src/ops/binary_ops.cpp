@@ -164,13 +164,20 @@ void run(TensorIterator& it, const char* name) {
         if (any_zero<scalar_t>(it)) zero_division();
       }
       if constexpr (std::is_same_v<F, PowF> && std::is_integral_v<scalar_t>) {
-        VT_CHECK(!(it.input_is_wrapped_number(1) && any_negative<scalar_t>(it)),
-                 "Integers to negative integer powers are not allowed.");
+        // Only a negative Python-number exponent is an error; read it before the cast to the base's dtype.
+        bool negative = false;
+        if (it.input_is_wrapped_number(1)) {
+          const Tensor& e = it.input_original(1);
+          negative = e.dtype() == ScalarType::Int64 && *e.data<int64_t>() < 0;
+        }
+        VT_CHECK(!negative, "Integers to negative integer powers are not allowed.");
       }
       cpu::cpu_kernel(it, [f](scalar_t a, scalar_t b) -> scalar_t { return scalar_t(f(M(a), M(b))); });
     };
-    if constexpr (!int_division<F, K> && !std::is_same_v<F, PowF>) {
-      if (t == ScalarType::Bool) return body.template operator()<bool>();
+    if constexpr (!int_division<F, K>) {
+      // pow(bool, bool tensor) is rejected by torch; a Python-number exponent is fine.
+      if (t == ScalarType::Bool && (!std::is_same_v<F, PowF> || it.input_is_wrapped_number(1)))
+        return body.template operator()<bool>();
     }
     VT_DISPATCH_NUMERIC(t, name, [&] { body.template operator()<scalar_t>(); });
   }
@@ -191,12 +198,17 @@ template <typename F, Kind K, const char* Name>
 Tensor inplace(const Tensor& self, const Tensor& b) { return binary_out<F, K>(Name, self, self, b); }
 
 // ---- add / sub with alpha ----
-Tensor scaled(const Tensor& b, const Scalar& alpha, const char* name) {
-  if (!alpha.is_floating() && alpha.to_int() == 1) return b;
-  VT_CHECK(!(alpha.is_floating() && !is_floating(b.dtype()) && !b.impl()->is_wrapped_number()), name,
+// other * alpha, in the dtype the op will compute in, so alpha never changes the result type.
+Tensor scaled(const Tensor& a, const Tensor& b, const Scalar& alpha, const char* name) {
+  ScalarType rt = result_type({a, b});
+  VT_CHECK(!alpha.is_bool() || rt == ScalarType::Bool, name, ": Boolean alpha only supported for Boolean results.");
+  VT_CHECK(!(alpha.is_floating() && !is_floating(rt)), name,
            ": for integral input tensors, argument alpha must not be a floating point number.");
-  Tensor s = scalar_to_tensor(alpha, alpha.natural_dtype());
-  return binary_out<MulF, Kind::Arith>("mul", Tensor(), b, s);
+  if (!alpha.is_floating() && alpha.to_int() == 1) return b;
+  Tensor s = binary_out<MulF, Kind::Arith>("mul", Tensor(), b, scalar_to_tensor(alpha, alpha.natural_dtype()));
+  if (s.dtype() != rt) s = ops::to_dtype(s, rt);
+  if (b.impl()->is_wrapped_number()) s.impl()->set_wrapped_number(true);
+  return s;
 }
 void check_sub(const Tensor& a, const Tensor& b) {
   VT_CHECK(!(a.dtype() == ScalarType::Bool && b.dtype() == ScalarType::Bool),
@@ -207,18 +219,18 @@ void check_sub(const Tensor& a, const Tensor& b) {
            "use the `~` or `logical_not()` operator instead.");
 }
 Tensor add_cpu(const Tensor& a, const Tensor& b, const Scalar& alpha) {
-  return binary_out<AddF, Kind::Arith>("add", Tensor(), a, scaled(b, alpha, "add"));
+  return binary_out<AddF, Kind::Arith>("add", Tensor(), a, scaled(a, b, alpha, "add"));
 }
 Tensor add_cpu_(const Tensor& a, const Tensor& b, const Scalar& alpha) {
-  return binary_out<AddF, Kind::Arith>("add_", a, a, scaled(b, alpha, "add_"));
+  return binary_out<AddF, Kind::Arith>("add_", a, a, scaled(a, b, alpha, "add_"));
 }
 Tensor sub_cpu(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   check_sub(a, b);
-  return binary_out<SubF, Kind::Arith>("sub", Tensor(), a, scaled(b, alpha, "sub"));
+  return binary_out<SubF, Kind::Arith>("sub", Tensor(), a, scaled(a, b, alpha, "sub"));
 }
 Tensor sub_cpu_(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   check_sub(a, b);
-  return binary_out<SubF, Kind::Arith>("sub_", a, a, scaled(b, alpha, "sub_"));
+  return binary_out<SubF, Kind::Arith>("sub_", a, a, scaled(a, b, alpha, "sub_"));
 }
 
 // ---- div with rounding modes ----

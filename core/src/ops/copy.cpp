@@ -1,5 +1,7 @@
 // copy_ (with dtype conversion and broadcasting of src), to_dtype, fill_, contiguous and clone on the CPU.
+#include <cmath>
 #include <cstring>
+#include <string>
 
 #include "cpu_loops.h"
 #include "convert.h"
@@ -45,7 +47,35 @@ Tensor to_dtype_any(const Tensor& self, ScalarType dtype) {
   return ops::copy_(out, self);
 }
 
+// torch refuses values a dtype cannot hold ("value cannot be converted to type int8_t without overflow").
+}  // namespace
+
+void check_scalar_fits(const Scalar& v, ScalarType t) {
+  if (t == ScalarType::Bool || t == ScalarType::Float64) return;
+  double x = v.to_double();
+  double lo = 0, hi = 0;
+  switch (t) {
+    case ScalarType::UInt8: lo = v.is_floating() ? 0 : -255, hi = 255; break;  // negative ints wrap, as in torch
+    case ScalarType::Int8: lo = -128, hi = 127; break;
+    case ScalarType::Int16: lo = -32768, hi = 32767; break;
+    case ScalarType::Int32: lo = -2147483648.0, hi = 2147483647.0; break;
+    case ScalarType::Int64:
+      if (!v.is_floating()) return;
+      lo = -9223372036854775808.0, hi = 9223372036854775807.0;
+      break;
+    case ScalarType::Float16: lo = -65504, hi = 65504; break;
+    case ScalarType::BFloat16: case ScalarType::Float32: lo = -3.4028234663852886e38, hi = 3.4028234663852886e38; break;
+    default: return;
+  }
+  if (is_floating(t) && !std::isfinite(x)) return;  // inf and nan are representable
+  VT_CHECK(x >= lo && x <= hi, "value cannot be converted to type ", dtype_name(t), " without overflow: ",
+           v.is_floating() ? std::to_string(x) : std::to_string(v.to_int()));
+}
+
+namespace {
+
 Tensor fill_cpu(const Tensor& self, const Scalar& value) {
+  check_scalar_fits(value, self.dtype());
   self.bump_version();
   TensorIterator it = TensorIteratorConfig().add_output(self).check_mem_overlap(false).name("fill_").build();
   VT_DISPATCH_ALL(self.dtype(), "fill_", [&] {

@@ -121,8 +121,11 @@ template <bool IsMax>
 Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, const char* name) {
   auto mask = reduced_mask(self, dim, name);
   for (int64_t d = 0; d < self.dim(); ++d)
-    VT_CHECK_KIND(Runtime, !(mask[size_t(d)] && self.size(d) == 0), name, "(): Expected reduction dim ", d,
-                  " to have non-zero size.");
+    VT_CHECK_INDEX(!(dim && !dim->empty() && mask[size_t(d)] && self.size(d) == 0), name,
+                   "(): Expected reduction dim ", d, " to have non-zero size.");
+  VT_CHECK(self.numel() > 0 || (dim && !dim->empty()), name,
+           "(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
+           "'dim' argument.");
   VT_CHECK(self.numel() > 0 || self.dim() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
   auto pick = [](auto a, auto b) {
     using T = decltype(a);
@@ -160,12 +163,17 @@ Tensor min_all(const Tensor& self) {
 }
 
 template <bool IsAll>
-Tensor logical_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim) {
+Tensor logical_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim) {
+  // Truthiness first: folding 0.5 into an integer accumulator would read it as 0.
+  Tensor self = self_in.dtype() == ScalarType::Bool
+                    ? self_in
+                    : ops::binary("vt::ne", self_in, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
   auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
   Tensor acc = fold<int64_t>(self, mask, ScalarType::Int64, IsAll ? 1 : 0, [](int64_t a, int64_t b) -> int64_t {
     return IsAll ? (a && b) : (a || b);
   });
-  return finish(acc, self, mask, keepdim, ScalarType::Bool);
+  // torch keeps uint8 for uint8 inputs (a legacy of byte masks); bool otherwise.
+  return finish(acc, self, mask, keepdim, self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
 }
 Tensor all_cpu(const Tensor& self, OptionalIntArrayRef dim, bool keepdim) { return logical_reduce<true>(self, dim, keepdim); }
 Tensor any_cpu(const Tensor& self, OptionalIntArrayRef dim, bool keepdim) { return logical_reduce<false>(self, dim, keepdim); }

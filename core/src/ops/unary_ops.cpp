@@ -121,7 +121,7 @@ Tensor inplace(const Tensor& self) {
 
 // ---- bitwise_not: integral and bool only ----
 Tensor bitwise_not_impl(const Tensor& out, const Tensor& a) {
-  VT_CHECK_TYPE(!is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
+  VT_CHECK_KIND(NotImplemented, !is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
   TensorIterator it = make_iter("bitwise_not", out, a, Kind::Same);
   if (a.dtype() == ScalarType::Bool) {
     cpu::cpu_kernel(it, [](bool x) -> bool { return !x; });
@@ -149,7 +149,7 @@ Tensor float_map(const char* name, const Tensor& out, const Tensor& a, G g) {
   return it.output();
 }
 Tensor gelu_cpu(const Tensor& a, std::string approximate) {
-  VT_CHECK_VALUE(approximate == "none" || approximate == "tanh", "gelu: approximate must be 'none' or 'tanh', got '",
+  VT_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate argument must be either none or tanh, got '",
                  approximate, "'");
   if (approximate == "tanh") return float_map("gelu", Tensor(), a, [](auto x) { return GeluTanhF{}(x); });
   return float_map("gelu", Tensor(), a, [](auto x) { return GeluF{}(x); });
@@ -181,7 +181,6 @@ Tensor hardtanh_cpu(const Tensor& a, const Scalar& lo_s, const Scalar& hi_s) {
 // ---- clamp ----
 Tensor clamp_impl(const Tensor& out, const Tensor& a, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
   VT_CHECK(lo || hi, "torch.clamp: At least one of 'min' or 'max' must not be None");
-  VT_CHECK_TYPE(a.dtype() != ScalarType::Bool, "clamp is not supported for bool tensors");
   // The bounds take part in type promotion like Python numbers: int tensor clamped to 0.5 becomes float.
   ResultTypeState st;
   st.update(a);
@@ -221,10 +220,20 @@ Tensor clamp_cpu_(const Tensor& a, std::optional<Scalar> lo, std::optional<Scala
 
 // ---- where / masked_fill ----
 Tensor where_cpu(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  VT_CHECK_TYPE(cond.dtype() == ScalarType::Bool || cond.dtype() == ScalarType::UInt8,
+  VT_CHECK(cond.dtype() == ScalarType::Bool || cond.dtype() == ScalarType::UInt8,
                 "where expected condition to be a boolean tensor, but got a tensor with dtype ",
                 dtype_name(cond.dtype()));
   ScalarType t = result_type({a, b});
+  for (const Tensor* x : {&a, &b}) {  // a Python number must fit the result dtype
+    if (x->impl()->is_wrapped_number() && !is_floating(t)) {
+      VT_DISPATCH_ALL(x->dtype(), "where", [&] {
+        scalar_t v = *x->data<scalar_t>();
+        if constexpr (std::is_same_v<scalar_t, bool>) check_scalar_fits(Scalar(v), t);
+        else if constexpr (std::is_integral_v<scalar_t>) check_scalar_fits(Scalar(int64_t(v)), t);
+        else check_scalar_fits(Scalar(double(opmath_t<scalar_t>(v))), t);
+      });
+    }
+  }
   Tensor c = cond.dtype() == ScalarType::Bool ? cond : ops::to_dtype(cond, ScalarType::Bool);
   Tensor ac = a.dtype() == t ? a : ops::to_dtype(a, t);
   Tensor bc = b.dtype() == t ? b : ops::to_dtype(b, t);
@@ -246,7 +255,7 @@ Tensor where_cpu(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor masked_fill_cpu_(const Tensor& self, const Tensor& mask, const Tensor& value) {
-  VT_CHECK_TYPE(mask.dtype() == ScalarType::Bool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
+  VT_CHECK(mask.dtype() == ScalarType::Bool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
                 dtype_name(mask.dtype()));
   VT_CHECK(value.dim() == 0, "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with ",
            value.dim(), " dimension(s).");

@@ -14,8 +14,9 @@ from . import _tensor  # noqa: F401  (attaches Python-level Tensor methods)
 from ._functions import *  # noqa: F401,F403
 from ._functions import (  # noqa: F401
     all, any, max, min, sum, tensor, from_numpy, from_dlpack, zeros, ones, empty, full, arange, linspace, eye,
-    rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes, cat, t,
+    rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes, cat, t, round, square,
 )
+from .nn.functional import relu_  # noqa: E402,F401
 from ._tensor_str import set_printoptions, get_printoptions  # noqa: F401
 from .. import cuda  # noqa: F401
 

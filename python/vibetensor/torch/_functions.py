@@ -142,8 +142,10 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         return out if device is None else out.to(_device(device))
     try:
         arr = np.asarray(data) if not isinstance(data, np.ndarray) else data
-    except ValueError as e:  # ragged nesting
-        raise TypeError(f"tensor(): data must be nested sequences of equal length ({e})") from None
+    except ValueError as e:  # ragged nesting: a number where a sequence belongs is a TypeError in torch
+        kinds = {isinstance(x, (list, tuple)) for x in data} if isinstance(data, (list, tuple)) else {True}
+        raise (TypeError if len(kinds) > 1 else ValueError)(
+            f"tensor(): data must be nested sequences of equal length ({e})") from None
     if arr.dtype == object:
         raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     target = _core.parse_dtype(dtype) if dtype is not None else (
@@ -373,6 +375,21 @@ def cat(tensors, dim=0):
     return _op("vt::cat")(tensors, dim)
 
 
+def square(input):
+    """x * x; bool squares to int64, as in torch (it is pow(x, 2))."""
+    if input.dtype == _core.dtype.bool:
+        input = input.long()
+    return _op("vt::square")(input)
+
+
+def round(input, decimals=0):
+    """Round half to even; with `decimals`, at that many decimal places (as torch: scale, round, unscale)."""
+    if decimals == 0:
+        return _op("vt::round")(input)
+    scale = 10.0 ** decimals
+    return _op("vt::round")(input * scale) / scale
+
+
 def t(input):
     return input.t()
 
@@ -384,6 +401,16 @@ def where(condition, input=None, other=None):
 
 
 def clamp(input, min=None, max=None):
+    """Bounds may be numbers or tensors (tensor bounds broadcast, as maximum/minimum)."""
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        out = input
+        if min is not None:
+            out = _op("vt::maximum")(out, min)
+        if max is not None:
+            out = _op("vt::minimum")(out, max)
+        return out
     return _op("vt::clamp")(input, min, max)
 
 

@@ -17,11 +17,11 @@ _dtype = _core.dtype
 _METHOD_OPS = """
 exp exp_ exp2 exp2_ expm1 expm1_ log log_ log2 log2_ log10 log10_ log1p log1p_ sqrt sqrt_ rsqrt rsqrt_ sin sin_
 cos cos_ tan tan_ asin asin_ acos acos_ atan atan_ sinh sinh_ cosh cosh_ tanh tanh_ erf erf_ erfc erfc_
-reciprocal reciprocal_ sigmoid sigmoid_ frac frac_ neg neg_ square square_ abs abs_ sign sign_ relu relu_
+reciprocal reciprocal_ sigmoid sigmoid_ frac frac_ neg neg_ square_ abs abs_ sign sign_ relu relu_
 floor floor_ ceil ceil_ trunc trunc_ round round_ isnan isinf isfinite logical_not bitwise_not bitwise_not_
 floor_divide floor_divide_ remainder remainder_ fmod fmod_ pow pow_ maximum minimum atan2 atan2_
 bitwise_and bitwise_and_ bitwise_or bitwise_or_ bitwise_xor bitwise_xor_ eq eq_ ne ne_ lt lt_ le le_ gt gt_ ge ge_
-logical_and logical_and_ logical_or logical_or_ logical_xor logical_xor_ div div_ clamp_ cumsum cumprod
+logical_and logical_and_ logical_or logical_or_ logical_xor logical_xor_ div div_ cumsum cumprod
 argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagonal uniform_ normal_ random_
 """.split()
 
@@ -50,7 +50,7 @@ def _attach():
     }
     for alias, name in aliases.items():
         setattr(Tensor, alias, getattr(Tensor, name))
-    for name in ("mean", "prod", "max", "min", "var", "std", "norm", "logsumexp", "amax", "amin", "all", "any",
+    for name in ("square", "round", "mean", "prod", "max", "min", "var", "std", "norm", "logsumexp", "amax", "amin", "all", "any",
                  "split", "chunk", "unbind", "movedim", "clamp"):
         setattr(Tensor, name, getattr(F, name))
     for name, fn in _EXTRA.items():
@@ -126,6 +126,13 @@ def _cast(dtype):
     return m
 
 
+def clamp_(self, min=None, max=None):
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return self.copy_(F.clamp(self, min, max))
+    _op("vt::clamp_")(self, min, max)
+    return self
+
+
 def masked_fill(self, mask, value):
     return self.clone().masked_fill_(mask, value)
 
@@ -165,7 +172,7 @@ _EXTRA = {
     "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),
     "type_as": lambda self, other: to(self, other.dtype),
     "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device=None: to(self, device or "cuda"),
-    "masked_fill": masked_fill, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
+    "masked_fill": masked_fill, "clamp_": clamp_, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
     "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),

@@ -42,4 +42,7 @@ class Scalar {
   };
 };
 
+// RuntimeError when `v` cannot be stored in `t` ("value cannot be converted to type int8 without overflow").
+void check_scalar_fits(const Scalar& v, ScalarType t);
+
 }  // namespace vt

@@ -82,6 +82,8 @@ class TensorIterator {
   // Whether operand i has stride 0 throughout (a broadcast scalar).
   bool is_scalar(int i) const;
   Device device() const { return device_; }
+  // Input i (0-based among inputs) as the caller passed it, before any cast.
+  const Tensor& input_original(int i) const { return ops_[size_t(noutputs_ + i)].original; }
   // Whether input i (0-based among inputs) was passed as a Python number.
   bool input_is_wrapped_number(int i) const {
     const Tensor& t = ops_[size_t(noutputs_ + i)].original;

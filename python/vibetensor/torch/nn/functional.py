@@ -4,6 +4,10 @@ from ..._C import core as _core
 _op = _core.op
 
 
+def relu_(input):
+    return relu(input, inplace=True)
+
+
 def relu(input, inplace=False):
     return _op("vt::relu_" if inplace else "vt::relu")(input)
 
@@ -43,7 +47,14 @@ def elu(input, alpha=1.0, inplace=False):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    out = _op("vt::hardtanh")(input, min_val, max_val)
+    if input.dtype == _core.dtype.bool:
+        raise RuntimeError("Bool inputs not supported for hardtanh")
+    if input.dtype == _core.dtype.uint8 and (int(min_val) < 0 or int(max_val) < 0):
+        raise RuntimeError("cannot do hardtanh on an unsigned type with negative limits")
+    if not input.dtype.is_floating_point:  # torch clamps integer tensors in their own dtype
+        out = _op("vt::clamp")(input, int(min_val), int(max_val))
+    else:
+        out = _op("vt::hardtanh")(input, min_val, max_val)
     return input.copy_(out) if inplace else out
 
 
