@@ -39,7 +39,7 @@ def main():
         "add scalar": (lambda: a_v + 1.0, lambda: a_t + 1.0),
         "sum": (lambda: a_v.sum(), lambda: a_t.sum()),
         "view": (lambda: a_v.view(2, 2), lambda: a_t.view(2, 2)),
-        "relu (boxed path)": (lambda: vt.relu(a_v), lambda: torch.relu(a_t)),
+        "vt.relu()": (lambda: vt.relu(a_v), lambda: torch.relu(a_t)),
     }
     rows = []
     print(f"{'op':<20}{'vibetensor us':>15}{'torch us':>12}{'ratio':>8}")

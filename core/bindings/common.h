@@ -2,6 +2,8 @@
 // Shared pieces of the Python glue: Python value <-> IValue conversion against a schema, and error mapping.
 #include <nanobind/nanobind.h>
 
+#include <optional>
+
 #include "vt/core/dispatcher.h"
 
 namespace vt::py {
@@ -15,6 +17,19 @@ ScalarType to_dtype(nb::handle h);
 Device to_device(nb::handle h);
 IValue to_ivalue(nb::handle h, const Argument& a, const FunctionSchema& s);
 nb::object from_ivalue(IValue&& v);
+
+// Releases the GIL around work big enough for other Python threads to gain from it. Tiny ops keep it: a
+// release/acquire pair costs about as much as the op itself.
+inline bool is_big(const Tensor& t) { return t.defined() && t.numel() >= 32768; }
+class MaybeReleaseGil {
+ public:
+  explicit MaybeReleaseGil(bool release) {
+    if (release) r_.emplace();
+  }
+
+ private:
+  std::optional<nb::gil_scoped_release> r_;
+};
 
 void bind_types(nb::module_& m);
 void bind_tensor(nb::module_& m);

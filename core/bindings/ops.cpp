@@ -12,12 +12,34 @@
 namespace vt::py {
 namespace {
 
+// Ops shaped (Tensor) -> Tensor or (Tensor, Tensor) -> Tensor called positionally skip the Stack and go
+// through the typed fast path (Note [Unboxed fast path]); everything else is parsed against the schema.
+enum class Shape : uint8_t { Unary, Binary, Other };
+
 struct OpHandle {
   OperatorEntry* entry;
+  Shape shape = Shape::Other;
 };
+
+Shape shape_of(const FunctionSchema& s) {
+  if (s.returns.size() != 1 || s.returns[0] != ArgType::Tensor) return Shape::Other;
+  for (const Argument& a : s.args)
+    if (a.type != ArgType::Tensor || a.optional) return Shape::Other;
+  return s.args.size() == 1 ? Shape::Unary : s.args.size() == 2 ? Shape::Binary : Shape::Other;
+}
 
 nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
   const FunctionSchema& s = h.entry->schema();
+  if (h.shape != Shape::Other && kwargs.size() == 0 && args.size() == (h.shape == Shape::Unary ? 1u : 2u)) {
+    Tensor a = as_tensor_arg(args[0], s.name.c_str(), s.args[0].name.c_str());
+    if (h.shape == Shape::Unary) {
+      MaybeReleaseGil release(is_big(a));
+      return nb::cast(h.entry->call<Tensor, const Tensor&>(Layer::Python, a));
+    }
+    Tensor b = as_tensor_arg(args[1], s.name.c_str(), s.args[1].name.c_str());
+    MaybeReleaseGil release(is_big(a) || is_big(b));
+    return nb::cast(h.entry->call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b));
+  }
   size_t npos = 0;
   for (const Argument& a : s.args) npos += a.kwarg_only ? 0 : 1;
   VT_CHECK_TYPE(args.size() <= npos, s.name, "() takes ", npos, " positional argument(s) but ", args.size(),
@@ -50,8 +72,11 @@ nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
       VT_CHECK_TYPE(known, s.name, "() got an unexpected keyword argument '", key, "'");
     }
   }
+  bool big = false;
+  for (const IValue& v : stack)
+    if (auto* t = std::get_if<Tensor>(&v)) big = big || is_big(*t);
   {
-    nb::gil_scoped_release release;
+    MaybeReleaseGil release(big);
     h.entry->call_boxed(Layer::Python, stack);
   }
   if (stack.size() == 1) return from_ivalue(std::move(stack[0]));
@@ -71,7 +96,7 @@ void bind_ops(nb::module_& m) {
   m.def("op", [](const std::string& name) {
     OperatorEntry* e = Dispatcher::get().find(name);
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
-    return OpHandle{e};
+    return OpHandle{e, shape_of(e->schema())};
   });
   m.def("op_names", [] { return Dispatcher::get().op_names(); });
   m.def("manual_seed", [](uint64_t seed) { random::manual_seed(seed); });

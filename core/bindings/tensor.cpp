@@ -17,7 +17,7 @@ struct Binary {
   OperatorEntry* entry = nullptr;
   Tensor operator()(const Tensor& a, const Tensor& b) {
     if (!entry) entry = &Dispatcher::get().entry(name);
-    nb::gil_scoped_release release;
+    MaybeReleaseGil release(is_big(a) || is_big(b));
     return entry->call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b);
   }
 };
@@ -26,7 +26,7 @@ struct AddLike {
   OperatorEntry* entry = nullptr;
   Tensor operator()(const Tensor& a, const Tensor& b, const Scalar& alpha) {
     if (!entry) entry = &Dispatcher::get().entry(name);
-    nb::gil_scoped_release release;
+    MaybeReleaseGil release(is_big(a) || is_big(b));
     return entry->call<Tensor, const Tensor&, const Tensor&, const Scalar&>(Layer::Python, a, b, alpha);
   }
 };
@@ -50,7 +50,7 @@ Unary k_neg{"vt::neg"}, k_abs{"vt::abs"}, k_not{"vt::bitwise_not"};
 Tensor div_fn(const Tensor& a, const Tensor& b, bool inplace) {
   static OperatorEntry* d = &Dispatcher::get().entry("vt::div");
   static OperatorEntry* d_ = &Dispatcher::get().entry("vt::div_");
-  nb::gil_scoped_release release;
+  MaybeReleaseGil release(is_big(a) || is_big(b));
   return (inplace ? d_ : d)
       ->call<Tensor, const Tensor&, const Tensor&, std::optional<std::string>>(Layer::Python, a, b, std::nullopt);
 }
@@ -240,7 +240,7 @@ void bind_tensor(nb::module_& m) {
       .def("copy_", [](nb::handle self, const Tensor& src, bool non_blocking) -> nb::object {
         const Tensor& t = nb::cast<const Tensor&>(self);
         {
-          nb::gil_scoped_release release;
+          MaybeReleaseGil release(is_big(t));
           ops::copy_(t, src);
         }
         return nb::borrow(self);
@@ -269,7 +269,7 @@ void bind_tensor(nb::module_& m) {
         if (!dtype.is_none()) dt = to_dtype(dtype);
         OptionalIntArrayRef d;
         if (dims) d = IntArrayRef(*dims);
-        nb::gil_scoped_release release;
+        MaybeReleaseGil release(is_big(t));
         return ops::sum(t, d, keepdim, dt);
       }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::kw_only(), nb::arg("dtype") = nb::none());
 }

@@ -5,6 +5,7 @@
 
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
+#include "vt/core/scalar.h"
 
 namespace vt {
 
@@ -64,6 +65,19 @@ DimVector broadcast_shapes(IntArrayRef a, IntArrayRef b) {
   return out;
 }
 
+// A 0-dim CPU tensor converted to `dtype` directly, without a dispatched copy.
+Tensor cast_scalar(const Tensor& t, ScalarType dtype) {
+  Scalar s = VT_DISPATCH_ALL(t.dtype(), "cast_scalar", [&]() -> Scalar {
+    scalar_t v = *t.data<scalar_t>();
+    if constexpr (std::is_same_v<scalar_t, bool>) return Scalar(v);
+    else if constexpr (std::is_integral_v<scalar_t>) return Scalar(int64_t(v));
+    else return Scalar(double(opmath_t<scalar_t>(v)));
+  });
+  Tensor out = scalar_to_tensor(s, dtype);
+  out.impl()->set_wrapped_number(t.impl()->is_wrapped_number());
+  return out;
+}
+
 // ---- config ----
 
 TensorIteratorConfig& TensorIteratorConfig::add_output(const Tensor& t) {
@@ -87,10 +101,12 @@ void TensorIterator::build(TensorIteratorConfig& cfg) {
   name_ = cfg.name_;
   reduction_ = cfg.reduction_;
   noutputs_ = int(cfg.outputs_.size());
+  ops_.reserve(cfg.outputs_.size() + cfg.inputs_.size());
   for (auto& t : cfg.outputs_) ops_.push_back(Operand{t, t, {}, true});
   for (auto& t : cfg.inputs_) ops_.push_back(Operand{t, t, {}, false});
   compute_shape(cfg);
   compute_types(cfg);
+  if (try_trivial_layout()) return;
   reorder_dimensions();
   allocate_outputs();
   if (cfg.overlap_) check_overlap();
@@ -155,7 +171,8 @@ void TensorIterator::compute_types(TensorIteratorConfig& cfg) {
                  " can't be cast to the desired output type ", dtype_name(op.original.dtype()));
       }
     } else if (cfg.cast_inputs_ && (cfg.promote_ || cfg.common_override_ >= 0) && op.original.dtype() != common_) {
-      op.compute = ops::to_dtype(op.original, common_);
+      op.compute = op.original.impl()->is_wrapped_number() ? cast_scalar(op.original, common_)
+                                                           : ops::to_dtype(op.original, common_);
     }
   }
   device_ = kCPU;
@@ -165,6 +182,35 @@ void TensorIterator::compute_types(TensorIteratorConfig& cfg) {
       break;
     }
   }
+}
+
+// Note [Trivial iteration]
+// The common eager case - fresh outputs, inputs that are contiguous with the broadcast shape or are 0-dim
+// scalars - needs no dim reordering, coalescing or overlap checks: it is one flat dim. Taking it directly
+// keeps tiny-tensor ops cheap.
+bool TensorIterator::try_trivial_layout() {
+  if (reduction_) return false;
+  for (const Operand& op : ops_) {
+    if (op.is_output) {
+      if (op.original.defined()) return false;
+    } else {
+      const Tensor& t = op.compute;
+      bool scalar = t.dim() == 0;
+      if (!scalar && !(t.is_contiguous() && DimVector(t.sizes()) == shape_)) return false;
+    }
+  }
+  int64_t n = numel_;
+  for (Operand& op : ops_) {
+    if (op.is_output) {
+      auto storage = allocate_storage(size_t(n * itemsize(out_dtype_)), device_);
+      op.original = Tensor(std::make_shared<TensorImpl>(std::move(storage), out_dtype_, shape_,
+                                                        contiguous_strides(shape_), 0));
+      op.compute = op.original;
+    }
+    op.strides = DimVector{op.compute.dim() == 0 && n != 1 ? 0 : op.compute.element_size()};
+  }
+  shape_ = DimVector{n};
+  return true;
 }
 
 void TensorIterator::reorder_dimensions() {

@@ -3,7 +3,11 @@
 // floating inputs, int64 for integers); max/min/argmax/argmin over one dim and cumsum/cumprod use lane loops;
 // var/std/norm/logsumexp are compositions of these.
 #include <cmath>
+#include <algorithm>
 #include <limits>
+#include <mutex>
+
+#include "vt/core/parallel.h"
 
 #include "cpu_loops.h"
 #include "lanes.h"
@@ -35,19 +39,59 @@ DimVector keepdim_shape(const Tensor& self, const std::vector<bool>& mask) {
 }
 
 Tensor finish(const Tensor& acc, const Tensor& self, const std::vector<bool>& mask, bool keepdim, ScalarType out) {
-  Tensor r = acc.dtype() == out ? acc : ops::to_dtype(acc, out);
-  if (keepdim || self.dim() == 0) return r;
   DimVector s;
   for (int64_t d = 0; d < self.dim(); ++d)
-    if (!mask[size_t(d)]) s.push_back(self.size(d));
-  return ops::view(r, s);
+    if (keepdim || !mask[size_t(d)]) s.push_back(keepdim && mask[size_t(d)] ? 1 : self.size(d));
+  if (acc.numel() == 1) {  // full reductions: convert the one value directly, no dispatched cast
+    Tensor r = cast_scalar(ops::view(acc, DimVector{}), out);
+    r.impl()->set_wrapped_number(false);
+    return s.empty() ? r : ops::view(r, s);
+  }
+  Tensor r = acc.dtype() == out ? acc : ops::to_dtype(acc, out);
+  return (keepdim || self.dim() == 0) ? r : ops::view(r, s);
+}
+
+// Folds a contiguous run of n elements with four independent accumulators (which breaks the add latency
+// chain) and combines them at the end; `combine` is associative for every reduction here.
+template <typename AccT, typename scalar_t, typename Combine>
+AccT fold_run(const scalar_t* p, int64_t n, AccT init, Combine combine) {
+  AccT a[4] = {init, init, init, init};
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4)
+    for (int l = 0; l < 4; ++l) a[l] = combine(a[l], AccT(opmath_t<scalar_t>(p[k + l])));
+  for (; k < n; ++k) a[0] = combine(a[0], AccT(opmath_t<scalar_t>(p[k])));
+  return combine(combine(a[0], a[1]), combine(a[2], a[3]));
+}
+
+// Full reduction of a contiguous tensor, in parallel chunks whose partial results combine in chunk order.
+template <typename AccT, typename Combine>
+AccT fold_contiguous(const Tensor& self, AccT init, Combine combine) {
+  return VT_DISPATCH_ALL(self.dtype(), "reduce", [&]() -> AccT {
+    const scalar_t* p = self.data<scalar_t>();
+    int64_t n = self.numel();
+    std::vector<std::pair<int64_t, AccT>> parts;
+    std::mutex mu;
+    parallel_for(0, n, kDefaultGrain, [&](int64_t b, int64_t e) {
+      AccT r = fold_run<AccT>(p + b, e - b, init, combine);
+      std::lock_guard<std::mutex> g(mu);
+      parts.emplace_back(b, r);
+    });
+    std::sort(parts.begin(), parts.end(), [](auto& x, auto& y) { return x.first < y.first; });
+    AccT r = init;
+    for (auto& [b, v] : parts) r = combine(r, v);
+    return r;
+  });
 }
 
 // Folds `self` into an accumulator of dtype acc_dtype: acc = combine(acc, x) starting from `init`.
 template <typename AccT, typename Combine>
 Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dtype, AccT init, Combine combine) {
   Tensor acc = empty_tensor(keepdim_shape(self, mask), acc_dtype, kCPU);
-  ops::fill_(acc, std::is_floating_point_v<AccT> ? Scalar(double(init)) : Scalar(int64_t(init)));
+  if (acc.numel() == 1 && self.is_contiguous() && self.device().is_cpu()) {
+    *acc.data<AccT>() = fold_contiguous<AccT>(self, init, combine);
+    return acc;
+  }
+  std::fill(acc.data<AccT>(), acc.data<AccT>() + acc.numel(), init);
   TensorIterator it = TensorIteratorConfig()
                           .add_output(acc)
                           .add_input(self)

@@ -109,6 +109,7 @@ class TensorIterator {
   void build(TensorIteratorConfig& cfg);
   void compute_shape(TensorIteratorConfig& cfg);
   void compute_types(TensorIteratorConfig& cfg);
+  bool try_trivial_layout();
   void reorder_dimensions();
   void allocate_outputs();
   void check_overlap();
@@ -124,6 +125,9 @@ class TensorIterator {
   bool reduction_ = false;
   const char* name_ = "op";
 };
+
+// A 0-dim CPU tensor holding t's value as `dtype` (no dispatch); keeps the wrapped-number mark.
+Tensor cast_scalar(const Tensor& t, ScalarType dtype);
 
 // Broadcast shape of two shapes; RuntimeError naming both when they do not broadcast.
 DimVector broadcast_shapes(IntArrayRef a, IntArrayRef b);
