@@ -32,13 +32,16 @@ nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
   const FunctionSchema& s = h.entry->schema();
   if (h.shape != Shape::Other && kwargs.size() == 0 && args.size() == (h.shape == Shape::Unary ? 1u : 2u)) {
     Tensor a = as_tensor_arg(args[0], s.name.c_str(), s.args[0].name.c_str());
+    Tensor out;
     if (h.shape == Shape::Unary) {
       MaybeReleaseGil release(is_big(a));
-      return nb::cast(h.entry->call<Tensor, const Tensor&>(Layer::Python, a));
+      out = h.entry->call<Tensor, const Tensor&>(Layer::Python, a);
+    } else {
+      Tensor b = as_tensor_arg(args[1], s.name.c_str(), s.args[1].name.c_str());
+      MaybeReleaseGil release(is_big(a) || is_big(b));
+      out = h.entry->call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b);
     }
-    Tensor b = as_tensor_arg(args[1], s.name.c_str(), s.args[1].name.c_str());
-    MaybeReleaseGil release(is_big(a) || is_big(b));
-    return nb::cast(h.entry->call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b));
+    return nb::cast(std::move(out));  // with the GIL held
   }
   size_t npos = 0;
   for (const Argument& a : s.args) npos += a.kwarg_only ? 0 : 1;

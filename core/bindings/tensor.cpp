@@ -77,12 +77,10 @@ std::vector<int64_t> varargs_ints(nb::args args, const char* fn) {
 nb::object item(const Tensor& t) {
   VT_CHECK(t.numel() == 1, "a Tensor with ", t.numel(), " elements cannot be converted to Scalar");
   Tensor c = t.device().is_cpu() ? t : ops::copy_(empty_tensor({}, t.dtype(), kCPU), t);
-  return VT_DISPATCH_ALL(t.dtype(), "item", [&]() -> nb::object {
-    scalar_t v = *c.data<scalar_t>();
-    if constexpr (std::is_same_v<scalar_t, bool>) return nb::bool_(v);
-    else if constexpr (std::is_integral_v<scalar_t>) return nb::int_(int64_t(v));
-    else return nb::float_(double(opmath_t<scalar_t>(v)));
-  });
+  Scalar s = item_scalar(c);
+  if (s.is_bool()) return nb::bool_(s.to_bool());
+  if (s.is_integral()) return nb::int_(s.to_int());
+  return nb::float_(s.to_double());
 }
 
 template <typename K>

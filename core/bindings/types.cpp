@@ -24,12 +24,7 @@ Scalar to_scalar(nb::handle h, const char* op, const char* arg) {
     const Tensor& t = nb::cast<const Tensor&>(h);
     VT_CHECK(t.numel() == 1 && t.device().is_cpu(), op, "(): argument '", arg,
              "' must be a number or a one-element CPU tensor, got a tensor of shape ", shape_str(t.sizes()));
-    return VT_DISPATCH_ALL(t.dtype(), "item", [&]() -> Scalar {
-      scalar_t v = *t.data<scalar_t>();
-      if constexpr (std::is_same_v<scalar_t, bool>) return Scalar(v);
-      else if constexpr (std::is_integral_v<scalar_t>) return Scalar(int64_t(v));
-      else return Scalar(double(opmath_t<scalar_t>(v)));
-    });
+    return item_scalar(t);
   }
   // NumPy scalars and other number-likes.
   if (PyIndex_Check(h.ptr())) return Scalar(int64_t(nb::cast<long long>(nb::int_(h))));

@@ -160,6 +160,17 @@ Tensor scalar_to_tensor(const Scalar& s, ScalarType dtype) {
   return t;
 }
 
+Scalar item_scalar(const Tensor& t) {
+  VT_CHECK(t.numel() == 1 && t.device().is_cpu(), "expected a one-element CPU tensor, got shape ",
+           shape_str(t.sizes()), " on ", t.device().str());
+  return VT_DISPATCH_ALL(t.dtype(), "item", [&]() -> Scalar {
+    scalar_t v = *t.data<scalar_t>();
+    if constexpr (std::is_same_v<scalar_t, bool>) return Scalar(v);
+    else if constexpr (std::is_integral_v<scalar_t>) return Scalar(int64_t(v));
+    else return Scalar(double(opmath_t<scalar_t>(v)));
+  });
+}
+
 // ---- storage ----
 
 namespace {

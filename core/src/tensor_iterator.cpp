@@ -67,13 +67,7 @@ DimVector broadcast_shapes(IntArrayRef a, IntArrayRef b) {
 
 // A 0-dim CPU tensor converted to `dtype` directly, without a dispatched copy.
 Tensor cast_scalar(const Tensor& t, ScalarType dtype) {
-  Scalar s = VT_DISPATCH_ALL(t.dtype(), "cast_scalar", [&]() -> Scalar {
-    scalar_t v = *t.data<scalar_t>();
-    if constexpr (std::is_same_v<scalar_t, bool>) return Scalar(v);
-    else if constexpr (std::is_integral_v<scalar_t>) return Scalar(int64_t(v));
-    else return Scalar(double(opmath_t<scalar_t>(v)));
-  });
-  Tensor out = scalar_to_tensor(s, dtype);
+  Tensor out = scalar_to_tensor(item_scalar(t), dtype);
   out.impl()->set_wrapped_number(t.impl()->is_wrapped_number());
   return out;
 }

@@ -77,7 +77,13 @@ Tensor eye_cpu(int64_t n, std::optional<int64_t> m_opt, std::optional<ScalarType
 
 // ---- random ----
 
-// Each element i of an op's output uses Philox block (offset + i / 4), word i % 4; normals pair two words.
+// Element i of an op's output uses word i % 4 of Philox blocks 2*(i/4) and 2*(i/4)+1 past the op's offset:
+// two 32-bit words per element give 53-bit uniforms and 64-bit integers.
+void two_blocks(uint64_t seed, uint64_t off, int64_t blk, uint32_t r[4], uint32_t r2[4]) {
+  Philox4x32::block(seed, off + uint64_t(blk) * 2, 0, r);
+  Philox4x32::block(seed, off + uint64_t(blk) * 2 + 1, 0, r2);
+}
+
 template <typename Gen>
 void fill_random(const Tensor& self, uint64_t blocks_per_4, Gen gen) {
   Tensor c = self.is_contiguous() ? self : empty_tensor(self.sizes(), self.dtype(), kCPU);
@@ -99,8 +105,7 @@ Tensor uniform_cpu_(const Tensor& self, double from, double to) {
   fill_random(self, 2, [=](auto* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) {
     using T = std::remove_pointer_t<decltype(p)>;
     uint32_t r[4], r2[4];
-    Philox4x32::block(seed, off + uint64_t(blk) * 2, 0, r);
-    Philox4x32::block(seed, off + uint64_t(blk) * 2 + 1, 0, r2);
+    two_blocks(seed, off, blk, r, r2);
     for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
       double u = uniform_double(r[j], r2[j]);
       double v = from + (to - from) * u;
@@ -121,8 +126,7 @@ Tensor normal_cpu_(const Tensor& self, double mean, double std) {
   fill_random(self, 2, [=](auto* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) {
     using T = std::remove_pointer_t<decltype(p)>;
     uint32_t r[4], r2[4];
-    Philox4x32::block(seed, off + uint64_t(blk) * 2, 0, r);
-    Philox4x32::block(seed, off + uint64_t(blk) * 2 + 1, 0, r2);
+    two_blocks(seed, off, blk, r, r2);
     // Box-Muller on two pairs of 53-bit uniforms: four normals per block pair.
     for (int pair = 0; pair < 2; ++pair) {
       double u1 = uniform_double(r[2 * pair], r2[2 * pair]);
@@ -147,8 +151,7 @@ Tensor random_cpu_(const Tensor& self, int64_t from, int64_t to) {
   fill_random(self, 2, [=](auto* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) {
     using T = std::remove_pointer_t<decltype(p)>;
     uint32_t r[4], r2[4];
-    Philox4x32::block(seed, off + uint64_t(blk) * 2, 0, r);
-    Philox4x32::block(seed, off + uint64_t(blk) * 2 + 1, 0, r2);
+    two_blocks(seed, off, blk, r, r2);
     for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
       uint64_t v = (uint64_t(r[j]) << 32) | r2[j];
       int64_t x = from + int64_t(v % range);  // 64 random bits: modulo bias below 2^-32 for ranges under 2^32

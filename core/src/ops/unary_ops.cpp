@@ -225,14 +225,7 @@ Tensor where_cpu(const Tensor& cond, const Tensor& a, const Tensor& b) {
                 dtype_name(cond.dtype()));
   ScalarType t = result_type({a, b});
   for (const Tensor* x : {&a, &b}) {  // a Python number must fit the result dtype
-    if (x->impl()->is_wrapped_number() && !is_floating(t)) {
-      VT_DISPATCH_ALL(x->dtype(), "where", [&] {
-        scalar_t v = *x->data<scalar_t>();
-        if constexpr (std::is_same_v<scalar_t, bool>) check_scalar_fits(Scalar(v), t);
-        else if constexpr (std::is_integral_v<scalar_t>) check_scalar_fits(Scalar(int64_t(v)), t);
-        else check_scalar_fits(Scalar(double(opmath_t<scalar_t>(v))), t);
-      });
-    }
+    if (x->impl()->is_wrapped_number() && !is_floating(t)) check_scalar_fits(item_scalar(*x), t);
   }
   Tensor c = cond.dtype() == ScalarType::Bool ? cond : ops::to_dtype(cond, ScalarType::Bool);
   Tensor ac = a.dtype() == t ? a : ops::to_dtype(a, t);

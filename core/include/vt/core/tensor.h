@@ -95,5 +95,7 @@ Tensor empty_tensor(IntArrayRef sizes, ScalarType dtype, Device device);
 Tensor make_view(const Tensor& base, IntArrayRef sizes, IntArrayRef strides, int64_t offset);
 // A 0-dim tensor holding `s` as `dtype` on the CPU, marked as a wrapped number.
 Tensor scalar_to_tensor(const class Scalar& s, ScalarType dtype);
+// The value of a one-element CPU tensor as a Scalar of its kind (bool, integer, floating).
+class Scalar item_scalar(const Tensor& t);
 
 }  // namespace vt
