@@ -10,5 +10,5 @@ export VT_CUDA_ARCHS="${VT_CUDA_ARCHS:-90a}"
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')
 python3 -m pip install -q --no-index --no-deps --no-build-isolation .
 vt-demo | tee "$out/demo_${card}.txt"
-python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tail -3 | tee "$out/tests_${card}.txt"
+python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tail -3 | tee "$out/tests_${card}.txt" || true  # keep going to the benchmarks
 python3 benchmarks/eager_overhead.py --json "$out/eager_overhead_cpu_${card}.json" | tee "$out/eager_overhead_cpu_${card}.txt"

@@ -239,7 +239,9 @@ def test_clamp_tensor_bounds(dtype, rng):
 def test_clamp_nan(dtype):
     x = pair_from_values([math.nan, -math.inf, math.inf, 0.5, -3.0], dtype)
     check_op(lambda m, t: m.clamp(t, -1.0, 1.0), x)
-    check_op(lambda m, t: m.clamp(t, min=math.nan), x)
+    # torch changed this between releases: 2.11 ignores a NaN bound, 2.13 (our oracle) propagates it.
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 13):
+        check_op(lambda m, t: m.clamp(t, min=math.nan), x)
 
 
 def test_clamp_int_tensor_float_bound_promotes_like_torch(rng):
