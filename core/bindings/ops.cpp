@@ -28,9 +28,10 @@ Shape shape_of(const FunctionSchema& s) {
   return s.args.size() == 1 ? Shape::Unary : s.args.size() == 2 ? Shape::Binary : Shape::Other;
 }
 
-nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
+nb::object call_op_from(const OpHandle& h, Layer from, nb::args args, nb::kwargs kwargs) {
   const FunctionSchema& s = h.entry->schema();
-  if (h.shape != Shape::Other && kwargs.size() == 0 && args.size() == (h.shape == Shape::Unary ? 1u : 2u)) {
+  if (from == Layer::Python && h.shape != Shape::Other && kwargs.size() == 0 &&
+      args.size() == (h.shape == Shape::Unary ? 1u : 2u)) {
     Tensor a = as_tensor_arg(args[0], s.name.c_str(), s.args[0].name.c_str());
     Tensor out;
     if (h.shape == Shape::Unary) {
@@ -80,7 +81,7 @@ nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
     if (auto* t = std::get_if<Tensor>(&v)) big = big || is_big(*t);
   {
     MaybeReleaseGil release(big);
-    h.entry->call_boxed(Layer::Python, stack);
+    h.entry->call_boxed(from, stack);
   }
   if (stack.size() == 1) return from_ivalue(std::move(stack[0]));
   nb::list out;
@@ -88,11 +89,48 @@ nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
   return nb::tuple(out);
 }
 
+nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
+  return call_op_from(h, Layer::Python, args, kwargs);
+}
+
+// A boxed kernel that calls a Python function: arguments become Python objects (Tensors, numbers, lists,
+// None), and the return value is converted back per the schema's returns. Runs with the GIL held.
+std::unique_ptr<KernelFunction> python_kernel(OperatorEntry* entry, nb::object fn) {
+  auto k = std::make_unique<KernelFunction>();
+  auto shared_fn = std::make_shared<nb::object>(std::move(fn));
+  k->boxed = [entry, shared_fn](Stack& s) {
+    nb::gil_scoped_acquire gil;
+    const FunctionSchema& schema = entry->schema();
+    nb::list pos;
+    nb::dict kw;
+    for (size_t i = 0; i < s.size(); ++i) {
+      nb::object v = from_ivalue(std::move(s[i]));
+      if (schema.args[i].kwarg_only) kw[schema.args[i].name.c_str()] = v;
+      else pos.append(v);
+    }
+    nb::object r = (*shared_fn)(*nb::tuple(pos), **kw);
+    s.clear();
+    size_t n = schema.returns.size();
+    if (n == 1) {
+      Argument ret{"result", schema.returns[0]};
+      s.push_back(to_ivalue(r, ret, schema));
+      return;
+    }
+    VT_CHECK_TYPE(nb::isinstance<nb::tuple>(r) && nb::len(r) == n, schema.name, ": Python kernel must return a tuple of ",
+                  n, " values");
+    for (size_t i = 0; i < n; ++i) s.push_back(to_ivalue(r[i], Argument{"result", schema.returns[i]}, schema));
+  };
+  return k;
+}
+
 }  // namespace
 
 void bind_ops(nb::module_& m) {
   nb::class_<OpHandle>(m, "OpHandle")
       .def("__call__", &call_op)
+      .def("redispatch", [](const OpHandle& h, nb::args args, nb::kwargs kwargs) {
+        return call_op_from(h, Layer::Autograd, args, kwargs);
+      }, "Calls the op below the Python-override layer (what an override uses to reach the original).")
       .def_prop_ro("name", [](const OpHandle& h) { return h.entry->name(); })
       .def_prop_ro("schema", [](const OpHandle& h) { return h.entry->schema().text; })
       .def("__repr__", [](const OpHandle& h) { return "<op " + h.entry->schema().text + ">"; });
@@ -102,6 +140,23 @@ void bind_ops(nb::module_& m) {
     return OpHandle{e, shape_of(e->schema())};
   });
   m.def("op_names", [] { return Dispatcher::get().op_names(); });
+  m.def("define", [](const std::string& ns, const std::string& schema) {
+    Library(ns).def(schema, DevicePolicy::SameDevice);
+  });
+  m.def("register_python_kernel", [](const std::string& name, const std::string& key, nb::object fn) {
+    OperatorEntry* e = Dispatcher::get().find(name);
+    VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
+    if (key == "Python") return e->set_layer(Layer::Python, python_kernel(e, std::move(fn)));
+    DispatchKey k = key == "CPU" ? DispatchKey::CPU : key == "CUDA" ? DispatchKey::CUDA : DispatchKey::Any;
+    VT_CHECK_VALUE(key == "CPU" || key == "CUDA" || key == "Any", "unknown dispatch key '", key,
+                   "'; expected CPU, CUDA, Any or Python");
+    e->set_boxed_backend(k, python_kernel(e, std::move(fn)));
+  });
+  m.def("remove_python_override", [](const std::string& name) {
+    OperatorEntry* e = Dispatcher::get().find(name);
+    VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
+    e->set_layer(Layer::Python, nullptr);
+  });
   m.def("manual_seed", [](uint64_t seed) { random::manual_seed(seed); });
   m.def("initial_seed", &random::initial_seed);
   m.def("get_rng_state", &random::get_state);

@@ -113,6 +113,13 @@ void OperatorEntry::set_backend(DispatchKey key, std::unique_ptr<KernelFunction>
   keep_alive_.push_back(std::move(k));
 }
 
+void OperatorEntry::set_boxed_backend(DispatchKey key, std::unique_ptr<KernelFunction> k) {
+  std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+  VT_INTERNAL_ASSERT(k && k->boxed, "boxed kernel expected");
+  backend_[int(key)].store(k.get(), std::memory_order_release);
+  keep_alive_.push_back(std::move(k));
+}
+
 void OperatorEntry::set_layer(Layer layer, std::unique_ptr<KernelFunction> k) {
   VT_INTERNAL_ASSERT(layer != Layer::Backend);
   std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());

@@ -144,6 +144,8 @@ class OperatorEntry {
   void set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k, std::vector<std::pair<ArgType, bool>> sig,
                    int nreturns);
   void set_layer(Layer layer, std::unique_ptr<KernelFunction> k);  // null k removes the layer
+  // A kernel that exists only boxed (Python, plugins); it replaces any kernel the key had.
+  void set_boxed_backend(DispatchKey key, std::unique_ptr<KernelFunction> k);
   bool has_backend(DispatchKey key) const { return backend_[int(key)].load() != nullptr; }
 
  private:
