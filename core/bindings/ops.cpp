@@ -139,6 +139,44 @@ void bind_ops(nb::module_& m) {
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
     return OpHandle{e, shape_of(e->schema())};
   });
+  // A plain function for ops shaped (Tensor) -> Tensor or (Tensor, Tensor) -> Tensor: fixed arity, so Python
+  // builds no args tuple or kwargs dict per call. Other ops get their OpHandle.
+  m.def("fast_op", [m](const std::string& name, bool method) -> nb::object {
+    OperatorEntry* e = Dispatcher::get().find(name);
+    VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
+    Shape shape = shape_of(e->schema());
+    std::string short_name = name.substr(name.find("::") + 2);
+    nb::object cls = m.attr("Tensor");
+    if (shape == Shape::Unary) {
+      auto fn = [e](nb::handle x) {
+        Tensor a = as_tensor_arg(x, e->name().c_str(), "self");
+        Tensor out;
+        {
+          MaybeReleaseGil release(is_big(a));
+          out = e->call<Tensor, const Tensor&>(Layer::Python, a);
+        }
+        return out;
+      };
+      if (method) return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::is_method(), nb::scope(cls));
+      return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::arg("input"));
+    }
+    if (shape == Shape::Binary) {
+      auto fn = [e](nb::handle x, nb::handle y) {
+        Tensor a = as_tensor_arg(x, e->name().c_str(), "self");
+        Tensor b = as_tensor_arg(y, e->name().c_str(), "other");
+        Tensor out;
+        {
+          MaybeReleaseGil release(is_big(a) || is_big(b));
+          out = e->call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b);
+        }
+        return out;
+      };
+      if (method)
+        return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::is_method(), nb::scope(cls), nb::arg("other"));
+      return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::arg("input"), nb::arg("other"));
+    }
+    return nb::cast(OpHandle{e, shape});
+  }, nb::arg("name"), nb::arg("method") = false);
   m.def("op_names", [] { return Dispatcher::get().op_names(); });
   m.def("define", [](const std::string& ns, const std::string& schema) {
     Library(ns).def(schema, DevicePolicy::SameDevice);

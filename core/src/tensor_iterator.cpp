@@ -75,11 +75,13 @@ Tensor cast_scalar(const Tensor& t, ScalarType dtype) {
 // ---- config ----
 
 TensorIteratorConfig& TensorIteratorConfig::add_output(const Tensor& t) {
+  VT_CHECK(outputs_.size() + inputs_.size() < kMaxOperands, name_, ": at most ", kMaxOperands, " operands");
   outputs_.push_back(t);
   return *this;
 }
 TensorIteratorConfig& TensorIteratorConfig::add_input(const Tensor& t) {
   VT_INTERNAL_ASSERT(t.defined(), "undefined input");
+  VT_CHECK(outputs_.size() + inputs_.size() < kMaxOperands, name_, ": at most ", kMaxOperands, " operands");
   inputs_.push_back(t);
   return *this;
 }
@@ -95,7 +97,6 @@ void TensorIterator::build(TensorIteratorConfig& cfg) {
   name_ = cfg.name_;
   reduction_ = cfg.reduction_;
   noutputs_ = int(cfg.outputs_.size());
-  ops_.reserve(cfg.outputs_.size() + cfg.inputs_.size());
   for (auto& t : cfg.outputs_) ops_.push_back(Operand{t, t, {}, true});
   for (auto& t : cfg.inputs_) ops_.push_back(Operand{t, t, {}, false});
   compute_shape(cfg);

@@ -75,7 +75,7 @@ ops = _Ops()
 for _name in _tensor._METHOD_OPS + ["add", "sub", "mul", "cat", "permute", "reshape", "transpose",
                                     "logsigmoid", "gelu", "softplus", "leaky_relu", "elu", "hardtanh"]:
     if not _name.endswith("_") and _name not in globals():
-        globals()[_name] = _core.op("vt::" + _name)
+        globals()[_name] = _core.fast_op("vt::" + _name)
 concat = concatenate = cat
 negative, absolute, multiply, divide, true_divide, subtract = neg, abs, mul, div, div, sub  # noqa: F405
 from ._functions import mean, prod, var, std, norm, logsumexp, amax, amin, allclose, isclose, equal  # noqa: E402,F401,F811

@@ -26,7 +26,11 @@ argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagona
 """.split()
 
 
-def _method(handle):
+def _method(name):
+    handle = _op(name)
+    fast = _core.fast_op(name, method=True)
+    if not isinstance(fast, _core.OpHandle) and not name.endswith("_"):
+        return fast  # a plain C++ function: as a class attribute it binds like a method
     if handle.name.endswith("_"):  # in place: return the very object, like torch
         def m(self, *args, **kwargs):
             handle(self, *args, **kwargs)
@@ -42,7 +46,7 @@ def _method(handle):
 
 def _attach():
     for name in _METHOD_OPS:
-        setattr(Tensor, name, _method(_op("vt::" + name)))
+        setattr(Tensor, name, _method("vt::" + name))
     aliases = {
         "negative": "neg", "absolute": "abs", "multiply": "mul", "divide": "div", "true_divide": "div",
         "subtract": "sub", "greater": "gt", "less": "lt", "greater_equal": "ge", "less_equal": "le",

@@ -18,6 +18,7 @@
 
 #include "vt/core/function_ref.h"
 #include "vt/core/parallel.h"
+#include "vt/core/small_vec.h"
 #include "vt/core/tensor.h"
 
 namespace vt {
@@ -29,6 +30,8 @@ struct ResultTypeState {
   ScalarType result() const;
 };
 ScalarType result_type(std::initializer_list<Tensor> ts);
+
+inline constexpr size_t kMaxOperands = 8;
 
 using Loop2d = FunctionRef<void(char** data, const int64_t* strides, int64_t n0, int64_t n1)>;
 
@@ -57,7 +60,7 @@ class TensorIteratorConfig {
 
  private:
   friend class TensorIterator;
-  std::vector<Tensor> outputs_, inputs_;
+  SmallVec<Tensor, kMaxOperands> outputs_, inputs_;
   bool promote_ = false, int_to_float_ = false, safe_cast_ = true, same_dtype_ = true, reduction_ = false,
        overlap_ = true, cast_inputs_ = true;
   int8_t out_dtype_ = -1, common_override_ = -1;
@@ -115,7 +118,7 @@ class TensorIterator {
   void check_overlap();
   void permute_and_coalesce();
 
-  std::vector<Operand> ops_;
+  SmallVec<Operand, kMaxOperands> ops_;  // inline: building an iterator allocates nothing itself
   int noutputs_ = 0;
   DimVector shape_;       // broadcast shape in user order, then iteration order after permute
   DimVector perm_;        // perm_[k]: user dim at iteration position k (0 = innermost)

@@ -8,8 +8,14 @@ def relu_(input):
     return relu(input, inplace=True)
 
 
+_relu = _core.fast_op("vt::relu")
+
+
 def relu(input, inplace=False):
-    return _op("vt::relu_" if inplace else "vt::relu")(input)
+    if inplace:
+        _op("vt::relu_")(input)
+        return input
+    return _relu(input)
 
 
 def gelu(input, approximate="none"):
