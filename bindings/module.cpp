@@ -1,8 +1,13 @@
-// vibetensor._C: the one private extension. Each layer binds itself into a submodule; this file wires them up
-// and maps C++ error kinds onto the Python exceptions torch raises for the same mistakes.
-#include "common.h"
+// vibetensor._C: the one private extension. Each layer binds itself into a submodule from its own bindings/
+// folder; this file wires them up and maps C++ error kinds onto the Python exceptions torch raises for the
+// same mistakes.
+#include "common.h"  // core/bindings
 
 namespace nb = nanobind;
+
+namespace vt::py {
+void bind_topology(nb::module_& m);  // topology/bindings/topology.cpp
+}
 
 NB_MODULE(_C, m) {
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
@@ -28,4 +33,6 @@ NB_MODULE(_C, m) {
   vt::py::bind_dlpack(core);
   nb::module_ cuda = m.def_submodule("cuda", "CUDA device discovery");
   vt::py::bind_cuda(cuda);
+  nb::module_ topo = m.def_submodule("topology", "CUDA-side topology probe and measurements");
+  vt::py::bind_topology(topo);
 }

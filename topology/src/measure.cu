@@ -1,0 +1,216 @@
+// Bandwidth and latency measurements between the GPUs of this process (conventions in measure.h).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "vt/core/error.h"
+#include "vt/topology/measure.h"
+
+#define VT_CUDA_OK(expr)                                                                          \
+  do {                                                                                            \
+    cudaError_t vt_err_ = (expr);                                                                 \
+    if (vt_err_ != cudaSuccess) {                                                                 \
+      cudaGetLastError();                                                                         \
+      VT_FAIL("CUDA error: ", cudaGetErrorString(vt_err_), " (", #expr, ") at ", __FILE__, ":", __LINE__); \
+    }                                                                                             \
+  } while (0)
+
+namespace vt::topology {
+namespace {
+
+// Enables src -> dst peer access for its lifetime, restoring the previous state. Copy-engine copies work
+// without it (the driver stages them), so for those a pair without P2P is not an error.
+class PeerScope {
+ public:
+  PeerScope(int src, int dst, bool required) : src_(src), dst_(dst) {
+    if (src == dst) return;
+    VT_CUDA_OK(cudaSetDevice(src));
+    cudaError_t e = cudaDeviceEnablePeerAccess(dst, 0);
+    if (e == cudaSuccess) enabled_ = true;
+    else if (e == cudaErrorPeerAccessAlreadyEnabled || !required) cudaGetLastError();
+    else VT_CUDA_OK(e);
+  }
+  ~PeerScope() {
+    if (enabled_) {
+      cudaSetDevice(src_);
+      cudaDeviceDisablePeerAccess(dst_);
+      cudaGetLastError();
+    }
+  }
+
+ private:
+  int src_, dst_;
+  bool enabled_ = false;
+};
+
+struct DeviceBuffer {
+  void* p = nullptr;
+  int dev;
+  DeviceBuffer(int d, size_t bytes) : dev(d) {
+    VT_CUDA_OK(cudaSetDevice(d));
+    VT_CUDA_OK(cudaMalloc(&p, bytes));
+    VT_CUDA_OK(cudaMemset(p, 1, bytes));
+  }
+  ~DeviceBuffer() {
+    cudaSetDevice(dev);
+    cudaFree(p);
+  }
+};
+
+// Times `work(stream...)` issued on the given streams (all on device `dev`'s timeline through events);
+// returns the median milliseconds over iters after one warm-up.
+double median_ms(int dev, std::vector<cudaStream_t> streams, int iters, const std::function<void()>& work) {
+  VT_CUDA_OK(cudaSetDevice(dev));
+  cudaEvent_t start, stop;
+  VT_CUDA_OK(cudaEventCreate(&start));
+  VT_CUDA_OK(cudaEventCreate(&stop));
+  work();
+  for (cudaStream_t s : streams) VT_CUDA_OK(cudaStreamSynchronize(s));
+  std::vector<double> t;
+  for (int i = 0; i < iters; ++i) {
+    VT_CUDA_OK(cudaSetDevice(dev));
+    VT_CUDA_OK(cudaEventRecord(start, streams[0]));
+    for (size_t k = 1; k < streams.size(); ++k) VT_CUDA_OK(cudaStreamWaitEvent(streams[k], start, 0));
+    work();
+    for (size_t k = 1; k < streams.size(); ++k) {
+      cudaEvent_t done;
+      VT_CUDA_OK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+      VT_CUDA_OK(cudaEventRecord(done, streams[k]));
+      VT_CUDA_OK(cudaStreamWaitEvent(streams[0], done, 0));
+      cudaEventDestroy(done);
+    }
+    VT_CUDA_OK(cudaSetDevice(dev));
+    VT_CUDA_OK(cudaEventRecord(stop, streams[0]));
+    VT_CUDA_OK(cudaEventSynchronize(stop));
+    float ms = 0;
+    VT_CUDA_OK(cudaEventElapsedTime(&ms, start, stop));
+    t.push_back(ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Stream {
+  cudaStream_t s = nullptr;
+  int dev;
+  explicit Stream(int d) : dev(d) {
+    VT_CUDA_OK(cudaSetDevice(d));
+    VT_CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  }
+  ~Stream() {
+    cudaSetDevice(dev);
+    cudaStreamDestroy(s);
+  }
+};
+
+// dst[i] = src[i] in 16-byte units, grid-stride.
+__global__ void copy_kernel(const int4* __restrict__ src, int4* __restrict__ dst, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dst[i] = src[i];
+}
+
+// One thread follows next[] for `hops` loads; the result is stored so the loads cannot be elided.
+__global__ void chase_kernel(const uint32_t* next, int hops, uint32_t* sink) {
+  uint32_t i = 0;
+  for (int h = 0; h < hops; ++h) i = next[i];
+  *sink = i;
+}
+
+void launch_copy(int dev, cudaStream_t s, const void* src, void* dst, size_t bytes) {
+  int sms = 0;
+  VT_CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  copy_kernel<<<sms * 4, 512, 0, s>>>(static_cast<const int4*>(src), static_cast<int4*>(dst), bytes / 16);
+  VT_CUDA_OK(cudaGetLastError());
+}
+
+double gbps(size_t bytes, double ms) { return double(bytes) / (ms * 1e-3) / 1e9; }
+
+}  // namespace
+
+double ce_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectional) {
+  PeerScope a(src, dst, false), b(dst, src, false);
+  DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
+  Stream s1(src), s2(dst);
+  double ms = median_ms(src, bidirectional ? std::vector{s1.s, s2.s} : std::vector{s1.s}, iters, [&] {
+    VT_CUDA_OK(cudaMemcpyPeerAsync(d_buf.p, dst, s_buf.p, src, bytes, s1.s));
+    if (bidirectional) VT_CUDA_OK(cudaMemcpyPeerAsync(s_buf2.p, src, d_buf2.p, dst, bytes, s2.s));
+  });
+  return gbps(bidirectional ? 2 * bytes : bytes, ms);
+}
+
+double sm_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectional) {
+  PeerScope a(src, dst, true), b(dst, src, bidirectional);
+  DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
+  Stream s1(src), s2(dst);
+  double ms = median_ms(src, bidirectional ? std::vector{s1.s, s2.s} : std::vector{s1.s}, iters, [&] {
+    VT_CUDA_OK(cudaSetDevice(src));
+    launch_copy(src, s1.s, s_buf.p, d_buf.p, bytes);  // src GPU stores into dst's memory
+    if (bidirectional) {
+      VT_CUDA_OK(cudaSetDevice(dst));
+      launch_copy(dst, s2.s, d_buf2.p, s_buf2.p, bytes);
+    }
+  });
+  return gbps(bidirectional ? 2 * bytes : bytes, ms);
+}
+
+double peer_latency_us(int src, int dst, int hops) {
+  PeerScope a(src, dst, true);
+  // A random cycle over 4 KiB-strided slots defeats prefetching and keeps each load dependent.
+  constexpr uint32_t kSlots = 1 << 14, kStride = 1024;
+  std::vector<uint32_t> order(kSlots);
+  std::iota(order.begin(), order.end(), 0u);
+  std::shuffle(order.begin() + 1, order.end(), std::mt19937(12345));
+  std::vector<uint32_t> next(size_t(kSlots) * kStride, 0);
+  for (uint32_t k = 0; k < kSlots; ++k) next[size_t(order[k]) * kStride] = order[(k + 1) % kSlots] * kStride;
+  DeviceBuffer chain(dst, next.size() * 4), sink(src, 4);
+  VT_CUDA_OK(cudaSetDevice(dst));
+  VT_CUDA_OK(cudaMemcpy(chain.p, next.data(), next.size() * 4, cudaMemcpyHostToDevice));
+  Stream s(src);
+  double ms = median_ms(src, {s.s}, 5, [&] {
+    VT_CUDA_OK(cudaSetDevice(src));
+    chase_kernel<<<1, 1, 0, s.s>>>(static_cast<const uint32_t*>(chain.p), hops, static_cast<uint32_t*>(sink.p));
+    VT_CUDA_OK(cudaGetLastError());
+  });
+  return ms * 1e3 / hops;
+}
+
+namespace {
+double host_copy(int dev, size_t bytes, int iters, bool to_device) {
+  void* host = nullptr;
+  VT_CUDA_OK(cudaSetDevice(dev));
+  VT_CUDA_OK(cudaMallocHost(&host, bytes));
+  std::fill_n(static_cast<char*>(host), bytes, 1);
+  double ms;
+  {
+    DeviceBuffer d(dev, bytes);
+    Stream s(dev);
+    ms = median_ms(dev, {s.s}, iters, [&] {
+      VT_CUDA_OK(to_device ? cudaMemcpyAsync(d.p, host, bytes, cudaMemcpyHostToDevice, s.s)
+                           : cudaMemcpyAsync(host, d.p, bytes, cudaMemcpyDeviceToHost, s.s));
+    });
+  }
+  cudaFreeHost(host);
+  return gbps(bytes, ms);
+}
+}  // namespace
+
+double host_to_device_gbps(int dev, size_t bytes, int iters) { return host_copy(dev, bytes, iters, true); }
+double device_to_host_gbps(int dev, size_t bytes, int iters) { return host_copy(dev, bytes, iters, false); }
+
+double device_local_copy_gbps(int dev, size_t bytes, int iters) {
+  DeviceBuffer a(dev, bytes), b(dev, bytes);
+  Stream s(dev);
+  double ms = median_ms(dev, {s.s}, iters, [&] {
+    VT_CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, s.s));
+  });
+  return gbps(bytes, ms);
+}
+
+}  // namespace vt::topology
