@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# On a GPU machine without network: build with what is installed, run the whole test suite and the
-# benchmarks, and keep the outputs under $OUT (or benchmarks/results/). CUDA kernels arrive with issue 3;
-# until then this proves the package builds for the card, sees it, and behaves the same as on CPU machines.
-set -euo pipefail
+# On a GPU machine without network: build with what is installed there, run the whole test suite, the
+# topology job and the benchmarks, and keep the outputs under $OUT (or benchmarks/results/), named by card.
+# Files: check_<card>.txt (demo, tests, topo timing), eager_overhead_cpu_<card>.json, topo_<card>.txt
+# (vt-fabric topo --rings --measure beside nvidia-smi topo -m / -p2p), topo_<card>.json, topo_<card>.png.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results}"
 mkdir -p "$out"
-export VT_CUDA_ARCHS="${VT_CUDA_ARCHS:-90a}"
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')
-python3 -m pip install -q --no-index --no-deps --no-build-isolation .
-vt-demo | tee "$out/demo_${card}.txt"
-python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tail -3 | tee "$out/tests_${card}.txt" || true  # keep going to the benchmarks
-python3 benchmarks/eager_overhead.py --json "$out/eager_overhead_cpu_${card}.json" | tee "$out/eager_overhead_cpu_${card}.txt"
+export VT_CUDA_ARCHS="${VT_CUDA_ARCHS:-90a}" NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+n=$(nvidia-smi -L | wc -l)
+card="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')_x${n}"
+python3 -m pip install -q --no-index --no-deps --no-build-isolation . || exit 1
+{
+  vt-demo
+  python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tail -3
+  python3 benchmarks/topo_time.py
+} 2>&1 | tee "$out/check_${card}.txt"
+python3 benchmarks/eager_overhead.py --json "$out/eager_overhead_cpu_${card}.json"
+{
+  vt-fabric topo --rings
+  echo; echo "== vt-fabric topo --measure"; vt-fabric topo --measure --json > "$out/topo_${card}.json" && \
+    vt-fabric topo --from "$out/topo_${card}.json" | sed -n '/^Measurements/,$p'
+  echo; echo "== nvidia-smi topo -m"; nvidia-smi topo -m
+  for c in r w a; do echo; echo "== nvidia-smi topo -p2p $c"; nvidia-smi topo -p2p $c; done
+} 2>&1 | tee "$out/topo_${card}.txt"
+vt-fabric topo --from "$out/topo_${card}.json" --plot "$out/topo_${card}.png"

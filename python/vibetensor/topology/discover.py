@@ -9,7 +9,7 @@ import os
 import sys
 
 from .. import _C
-from .host import host_info
+from .host import host_info, numa_from_affinity
 from .nvml import Nvml
 from .schema import SCHEMA, validate
 
@@ -43,6 +43,7 @@ def _link_type(nvlinks: int, pcie_level):
 
 def probe(functional_check: bool = True) -> dict:
     topo = _C.topology
+    host = host_info()
     rt = topo.runtime_info()
     cuda_devices = topo.devices()
     nvml = Nvml()
@@ -53,6 +54,8 @@ def probe(functional_check: bool = True) -> dict:
             dev = dict(d)
             dev["compute_capability"] = list(d["compute_capability"])
             dev.update(nvml.device_facts(h, d["pci_bus_id"]))
+            if dev["numa_node"] is None:
+                dev["numa_node"] = numa_from_affinity(dev["cpu_affinity"], host["numa_nodes"])
             devices.append(dev)
             nvlinks.append(nvml.nvlink_peers(h))
         peers = {(p["src"], p["dst"]): p for p in topo.peers(functional_check)} if len(cuda_devices) > 1 else {}
@@ -80,7 +83,7 @@ def probe(functional_check: bool = True) -> dict:
                 })
         doc = {
             "schema": SCHEMA,
-            "host": host_info(),
+            "host": host,
             "driver": {
                 "driver_version": nvml.driver_version(),
                 "cuda_driver_version": _version_str(rt["driver_version"]),

@@ -20,6 +20,25 @@ def cpu_list_to_str(cpus: list[int]) -> str:
     return ",".join(out)
 
 
+def cpu_str_to_set(text: str) -> set[int]:
+    """"0-2,5" -> {0, 1, 2, 5}."""
+    out = set()
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def numa_from_affinity(cpu_affinity, nodes):
+    """The NUMA node whose CPUs the GPU's CPU affinity lies in (how nvidia-smi fills NUMA Affinity when the
+    PCI device does not say), or None when it is not exactly one node."""
+    if not cpu_affinity:
+        return None
+    cpus = cpu_str_to_set(cpu_affinity)
+    hits = [n["node"] for n in nodes if cpus & cpu_str_to_set(n["cpus"])]
+    return hits[0] if len(hits) == 1 else None
+
+
 def numa_nodes() -> list[dict]:
     root = Path("/sys/devices/system/node")
     nodes = []

@@ -3,6 +3,7 @@ virtualization and fabric state. Every query the platform does not support (comm
 recorded as unsupported instead of failing the probe."""
 from __future__ import annotations
 
+import ctypes
 import os
 
 from .host import cpu_list_to_str, pci_numa_node
@@ -76,10 +77,12 @@ class Nvml:
             out["numa_node"] = node if isinstance(node, int) and node >= 0 else None
         mode = self._try("virtualization mode", self.nv.nvmlDeviceGetVirtualizationMode, h)
         out["virtualization_mode"] = _VIRT.get(mode, mode) if mode is not None else None
-        if hasattr(self.nv, "nvmlDeviceGetGpuFabricInfo"):
-            info = self._try("GPU fabric info", self.nv.nvmlDeviceGetGpuFabricInfo, h)
-            if info is not None:  # reported only; vibetensor never enables fabric or multicast features
-                out["fabric"] = {"state": int(getattr(info, "state", -1)), "status": int(getattr(info, "status", -1))}
+        if hasattr(self.nv, "nvmlDeviceGetGpuFabricInfo") and hasattr(self.nv, "c_nvmlGpuFabricInfo_t"):
+            info = self.nv.c_nvmlGpuFabricInfo_t()
+            if self._try("GPU fabric info", self.nv.nvmlDeviceGetGpuFabricInfo, h, ctypes.byref(info)) is not False:
+                # Reported only: vibetensor never enables fabric or multicast features.
+                if not any(m.startswith("GPU fabric info") for m in self.unsupported):
+                    out["fabric"] = {"state": int(info.state), "status": int(info.status)}
         return out
 
     def nvlink_peers(self, h) -> dict:

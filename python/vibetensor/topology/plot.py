@@ -18,7 +18,19 @@ def plot(doc: dict, path: str) -> None:
     panels = [("Link type", None)] + [(title, m[key]) for key, title in
                                        (("ce_unidir_gbps", "CE peer GB/s (unidir)"),
                                         ("sm_unidir_gbps", "SM peer GB/s (unidir)")) if key in m]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
+    host_bw = "host_to_device_gbps" in m
+    fig, axes = plt.subplots(1, len(panels) + host_bw, figsize=(4.5 * (len(panels) + host_bw), 4), squeeze=False)
+    if host_bw:  # per-GPU host and local copy bandwidth as grouped bars
+        ax = axes[0][-1]
+        width = 0.25
+        for k, (key, label) in enumerate((("host_to_device_gbps", "H2D"), ("device_to_host_gbps", "D2H"),
+                                          ("device_local_gbps", "D2D local"))):
+            ax.bar([i + (k - 1) * width for i in range(n)], m[key], width, label=label)
+        ax.set_yscale("log")
+        ax.set_xticks(range(n), [f"GPU{i}" for i in range(n)])
+        ax.set_ylabel("GB/s")
+        ax.set_title("Host and local copies")
+        ax.legend()
     for ax, (title, mat) in zip(axes[0], panels):
         if mat is None:  # link types: colour by rank, label with the type
             ranks = sorted({link_rank(lk) for lk in doc["links"]})
