@@ -33,6 +33,12 @@ void bind_topology(nb::module_& m) {
       d["memory_bytes"] = i.total_memory;
       d["unified_addressing"] = i.unified_addressing;
       d["managed_memory"] = i.managed_memory;
+      auto tri = [](int v) -> nb::object {
+        if (v < 0) return nb::none();
+        return nb::bool_(v != 0);
+      };
+      d["multicast_supported"] = tri(i.multicast_supported);
+      d["fabric_handles_supported"] = tri(i.fabric_handles_supported);
       out.append(d);
     }
     return out;

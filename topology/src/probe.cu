@@ -12,6 +12,32 @@ namespace {
 
 std::string err_str(cudaError_t e) { return cudaGetErrorString(e); }
 
+// Driver-only attributes through the runtime's entry-point lookup (no libcuda link needed at build time).
+// Values from the driver API: CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED = 128,
+// CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED = 132.
+int driver_attribute(int ordinal, int attribute) {
+  using DeviceGet = int (*)(int*, int);
+  using GetAttribute = int (*)(int*, int, int);
+  static DeviceGet device_get = nullptr;
+  static GetAttribute get_attribute = nullptr;
+  static bool looked_up = false;
+  if (!looked_up) {
+    looked_up = true;
+    cudaDriverEntryPointQueryResult q;
+    void* fn = nullptr;
+    if (cudaGetDriverEntryPointByVersion("cuDeviceGet", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      device_get = reinterpret_cast<DeviceGet>(fn);
+    if (cudaGetDriverEntryPointByVersion("cuDeviceGetAttribute", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      get_attribute = reinterpret_cast<GetAttribute>(fn);
+    cudaGetLastError();
+  }
+  int dev = 0, v = 0;
+  if (!device_get || !get_attribute || device_get(&dev, ordinal) != 0) return -1;
+  return get_attribute(&v, attribute, dev) == 0 ? v : -1;
+}
+
 std::string uuid_str(const cudaUUID_t& u) {
   const auto* b = reinterpret_cast<const unsigned char*>(u.bytes);
   char buf[64];
@@ -96,6 +122,8 @@ std::vector<DeviceInfo> devices() {
     d.total_memory = p.totalGlobalMem;
     d.unified_addressing = p.unifiedAddressing != 0;
     d.managed_memory = p.managedMemory != 0;
+    d.multicast_supported = driver_attribute(i, 132);
+    d.fabric_handles_supported = driver_attribute(i, 128);
     out.push_back(d);
   }
   return out;

@@ -23,7 +23,7 @@ def _rich_console():
         from rich.console import Console
     except ImportError:
         return None
-    return Console()
+    return Console(highlight=False)
 
 
 def _print_rich(console, doc, rings):

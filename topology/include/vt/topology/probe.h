@@ -21,6 +21,9 @@ struct DeviceInfo {
   uint64_t total_memory = 0;
   bool unified_addressing = false;
   bool managed_memory = false;
+  // Driver attributes, reported only (vibetensor never creates multicast objects): -1 when unknown.
+  int multicast_supported = -1;
+  int fabric_handles_supported = -1;
 };
 
 struct PeerInfo {
