@@ -36,5 +36,6 @@ void bind_tensor(nb::module_& m);
 void bind_ops(nb::module_& m);
 void bind_dlpack(nb::module_& m);
 void bind_cuda(nb::module_& m);
+void bind_allocator(nb::module_& m);
 
 }  // namespace vt::py

@@ -1,0 +1,170 @@
+// Allocator statistics in torch's key layout, and a test-only allocator over a fake device (_FakeAllocator)
+// so the caching policy (Note [Stream-ordered free]) is tested on machines without a GPU.
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "common.h"
+#include "vt/cuda/caching_allocator.h"
+
+namespace vt::py {
+namespace {
+
+using namespace vt::cuda;
+
+// A device whose memory is host memory and whose events complete only when the test says so.
+class FakeBackend : public MemoryBackend {
+ public:
+  explicit FakeBackend(size_t capacity) : capacity_(capacity) {}
+  ~FakeBackend() override {
+    for (auto& [p, n] : live_) std::free(p);
+  }
+  void* malloc(size_t bytes) override {
+    if (used_ + bytes > capacity_) return nullptr;
+    void* p = std::aligned_alloc(512, (bytes + 511) / 512 * 512);
+    if (p) live_[p] = bytes, used_ += bytes;
+    return p;
+  }
+  void free(void* p) override {
+    auto it = live_.find(p);
+    VT_INTERNAL_ASSERT(it != live_.end(), "fake backend: unknown free");
+    used_ -= it->second;
+    live_.erase(it);
+    std::free(p);
+  }
+  EventId record_event(StreamId stream) override {
+    EventId e = next_++;
+    events_[e] = stream;
+    return e;
+  }
+  bool event_done(EventId e) override { return done_.count(e) > 0; }
+  void event_wait(EventId e) override { done_.insert(e); }
+  void event_destroy(EventId e) override {
+    events_.erase(e);
+    done_.erase(e);
+  }
+  size_t capacity() override { return capacity_; }
+  size_t free_memory() override { return capacity_ - used_; }
+
+  void complete(StreamId stream) {  // the stream has passed every event recorded on it so far
+    for (auto& [e, s] : events_)
+      if (s == stream) done_.insert(e);
+  }
+  size_t outstanding_events() const { return events_.size(); }
+  size_t device_bytes() const { return used_; }
+
+ private:
+  size_t capacity_, used_ = 0;
+  std::map<void*, size_t> live_;
+  std::map<EventId, StreamId> events_;
+  std::set<EventId> done_;
+  EventId next_ = 1;
+};
+
+struct FakeAllocator {
+  FakeBackend* backend;
+  std::unique_ptr<CachingAllocator> alloc;
+  FakeAllocator(size_t capacity, const std::string& conf) {
+    auto b = std::make_unique<FakeBackend>(capacity);
+    backend = b.get();
+    alloc = std::make_unique<CachingAllocator>(std::move(b), parse_alloc_conf(conf), 0);
+  }
+};
+
+}  // namespace
+
+nb::dict stats_dict(const Stats& s) {
+  nb::dict d;
+  const char* pools[] = {"all", "small_pool", "large_pool"};
+  auto put = [&](const char* name, const Stat* st) {
+    for (int i = 0; i < 3; ++i) {
+      std::string base = std::string(name) + "." + pools[i] + ".";
+      d[(base + "current").c_str()] = st[i].current;
+      d[(base + "peak").c_str()] = st[i].peak;
+      d[(base + "allocated").c_str()] = st[i].allocated;
+      d[(base + "freed").c_str()] = st[i].freed;
+    }
+  };
+  put("allocated_bytes", s.allocated_bytes);
+  put("reserved_bytes", s.reserved_bytes);
+  put("active_bytes", s.active_bytes);
+  put("requested_bytes", s.requested_bytes);
+  put("allocation", s.allocation);
+  put("segment", s.segment);
+  put("active", s.active);
+  d["num_alloc_retries"] = s.num_alloc_retries;
+  d["num_ooms"] = s.num_ooms;
+  d["num_device_alloc"] = s.num_device_alloc;
+  d["num_device_free"] = s.num_device_free;
+  d["num_sync_all_streams"] = s.num_sync_all_streams;
+  return d;
+}
+
+nb::list snapshot_list(const std::vector<SegmentInfo>& segs, int device) {
+  nb::list out;
+  for (const SegmentInfo& s : segs) {
+    nb::dict d;
+    d["device"] = device;
+    d["address"] = s.address;
+    d["total_size"] = s.total_size;
+    d["allocated_size"] = s.allocated_size;
+    d["active_size"] = s.active_size;
+    d["stream"] = s.stream;
+    d["segment_type"] = s.segment_type;
+    nb::list blocks;
+    for (const BlockInfo& b : s.blocks) {
+      nb::dict bd;
+      bd["address"] = b.address;
+      bd["size"] = b.size;
+      bd["requested_size"] = b.requested;
+      bd["state"] = b.state;
+      blocks.append(bd);
+    }
+    d["blocks"] = blocks;
+    out.append(d);
+  }
+  return out;
+}
+
+void bind_allocator(nb::module_& m) {
+  m.def("parse_alloc_conf", [](const std::string& text) {
+    AllocatorConfig c = parse_alloc_conf(text);
+    nb::dict d;
+    d["backend"] = c.passthrough ? "passthrough" : "native";
+    d["max_split_size"] = c.max_split_size;
+    d["memory_fraction"] = c.memory_fraction;
+    d["record_history"] = c.record_history;
+    return d;
+  });
+  nb::class_<FakeAllocator>(m, "_FakeAllocator")
+      .def(nb::init<size_t, const std::string&>(), nb::arg("capacity"), nb::arg("conf") = "")
+      .def("allocate", [](FakeAllocator& f, size_t n, uintptr_t stream) {
+        return reinterpret_cast<uintptr_t>(f.alloc->allocate(n, stream));
+      }, nb::arg("nbytes"), nb::arg("stream") = 0)
+      .def("free", [](FakeAllocator& f, uintptr_t p) { f.alloc->free(reinterpret_cast<void*>(p)); })
+      .def("record_stream", [](FakeAllocator& f, uintptr_t p, uintptr_t s) {
+        f.alloc->record_stream(reinterpret_cast<void*>(p), s);
+      })
+      .def("complete", [](FakeAllocator& f, uintptr_t s) { f.backend->complete(s); },
+           "Marks every event recorded on the stream so far as done.")
+      .def("empty_cache", [](FakeAllocator& f) { f.alloc->empty_cache(); })
+      .def("set_memory_fraction", [](FakeAllocator& f, double v) { f.alloc->set_memory_fraction(v); })
+      .def("memory_stats", [](FakeAllocator& f) { return stats_dict(f.alloc->stats()); })
+      .def("reset_peak_memory_stats", [](FakeAllocator& f) { f.alloc->reset_peak_stats(); })
+      .def("memory_snapshot", [](FakeAllocator& f) { return snapshot_list(f.alloc->snapshot(), 0); })
+      .def_prop_ro("outstanding_events", [](FakeAllocator& f) { return f.backend->outstanding_events(); })
+      .def_prop_ro("device_bytes", [](FakeAllocator& f) { return f.backend->device_bytes(); })
+      .def("write", [](FakeAllocator&, uintptr_t p, size_t n, uint8_t v) { std::memset(reinterpret_cast<void*>(p), v, n); })
+      .def("check", [](FakeAllocator&, uintptr_t p, size_t n, uint8_t v) {
+        const auto* q = reinterpret_cast<const uint8_t*>(p);
+        for (size_t i = 0; i < n; ++i)
+          if (q[i] != v) return false;
+        return true;
+      }, "Whether every byte of [p, p+n) still holds v (the fuzzer's block-id check).");
+}
+
+}  // namespace vt::py

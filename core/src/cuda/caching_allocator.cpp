@@ -1,0 +1,411 @@
+// Policy of the stream-ordered caching allocator: see Note [Stream-ordered free] in caching_allocator.h.
+// Pure C++: device calls go through MemoryBackend, so this file is tested without a GPU.
+#include "vt/cuda/caching_allocator.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "vt/core/error.h"
+
+namespace vt::cuda {
+
+namespace {
+constexpr size_t kMinBlock = 512;              // every block is a multiple of this
+constexpr size_t kSmallRequest = 1 << 20;      // requests up to 1 MiB use the small pool
+constexpr size_t kSmallSegment = 2 << 20;      // small segments are 2 MiB
+constexpr size_t kMidRequest = 10 << 20;       // large requests under 10 MiB share 20 MiB segments
+constexpr size_t kMidSegment = 20 << 20;
+constexpr size_t kRoundLarge = 2 << 20;
+
+size_t round_size(size_t n) { return n < kMinBlock ? kMinBlock : (n + kMinBlock - 1) / kMinBlock * kMinBlock; }
+PoolKind pool_for(size_t size) { return size <= kSmallRequest ? PoolKind::Small : PoolKind::Large; }
+size_t segment_size(PoolKind pool, size_t size) {
+  if (pool == PoolKind::Small) return kSmallSegment;
+  if (size < kMidRequest) return kMidSegment;
+  return (size + kRoundLarge - 1) / kRoundLarge * kRoundLarge;
+}
+
+std::string bytes_str(size_t n) {
+  std::ostringstream os;
+  os.precision(2);
+  os << std::fixed;
+  if (n >= (size_t(1) << 30)) os << double(n) / double(1 << 30) << " GiB";
+  else if (n >= (size_t(1) << 20)) os << double(n) / double(1 << 20) << " MiB";
+  else if (n >= 1024) os << double(n) / 1024.0 << " KiB";
+  else os << n << " bytes";
+  return os.str();
+}
+}  // namespace
+
+struct CachingAllocator::Segment {
+  char* base;
+  size_t size;
+  PoolKind pool;
+  StreamId stream;
+  uint64_t serial;
+  Block* head = nullptr;
+};
+
+struct CachingAllocator::Block {
+  Segment* seg = nullptr;
+  char* ptr = nullptr;
+  size_t size = 0, requested = 0;
+  StreamId stream = 0;
+  PoolKind pool = PoolKind::Small;
+  bool allocated = false;
+  int pending_events = 0;
+  Block *prev = nullptr, *next = nullptr;
+  std::vector<StreamId> used_on;  // streams named by record_stream
+  bool cached = false;             // in a free list; only such blocks may be coalesced or handed out
+  bool is_free() const { return cached; }
+};
+
+bool CachingAllocator::BlockLess::operator()(const Block* a, const Block* b) const {
+  if (a->stream != b->stream) return a->stream < b->stream;
+  if (a->size != b->size) return a->size < b->size;
+  return a->ptr < b->ptr;
+}
+
+AllocatorConfig parse_alloc_conf(const std::string& text) {
+  AllocatorConfig c;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(',', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (item.empty()) continue;
+    size_t colon = item.find(':');
+    VT_CHECK_VALUE(colon != std::string::npos, "VT_CUDA_ALLOC_CONF: expected key:value, got '", item, "'");
+    std::string key = item.substr(0, colon), value = item.substr(colon + 1);
+    auto number = [&]() {
+      char* e = nullptr;
+      double v = std::strtod(value.c_str(), &e);
+      VT_CHECK_VALUE(!value.empty() && e && *e == '\0', "VT_CUDA_ALLOC_CONF: key '", key, "' needs a number, got '",
+                     value, "'");
+      return v;
+    };
+    if (key == "backend") {
+      VT_CHECK_VALUE(value == "native" || value == "passthrough", "VT_CUDA_ALLOC_CONF: backend must be native or ",
+                     "passthrough, got '", value, "'");
+      c.passthrough = value == "passthrough";
+    } else if (key == "max_split_size_mb") {
+      double v = number();
+      VT_CHECK_VALUE(v > 1, "VT_CUDA_ALLOC_CONF: max_split_size_mb must be above 1, got ", value);
+      c.max_split_size = size_t(v * (1 << 20));
+    } else if (key == "memory_fraction") {
+      double v = number();
+      VT_CHECK_VALUE(v > 0 && v <= 1, "VT_CUDA_ALLOC_CONF: memory_fraction must be in (0, 1], got ", value);
+      c.memory_fraction = v;
+    } else if (key == "record_history") {
+      VT_CHECK_VALUE(value == "true" || value == "false", "VT_CUDA_ALLOC_CONF: record_history must be true or ",
+                     "false, got '", value, "'");
+      c.record_history = value == "true";
+    } else {
+      VT_FAIL_KIND(Value, "VT_CUDA_ALLOC_CONF: unknown key '", key,
+                   "' (known: backend, max_split_size_mb, memory_fraction, record_history)");
+    }
+  }
+  return c;
+}
+
+CachingAllocator::CachingAllocator(std::unique_ptr<MemoryBackend> backend, AllocatorConfig config, int device)
+    : backend_(std::move(backend)), config_(config), device_(device) {}
+
+CachingAllocator::~CachingAllocator() {
+  // Return cached memory; blocks still allocated belong to tensors that outlive us (process exit).
+  std::lock_guard<std::mutex> g(mu_);
+  process_events(true);
+  release_segments(0, true);
+}
+
+void CachingAllocator::account_block(Block* b, int sign) {
+  for (int i : {0, 1 + int(b->pool)}) {
+    if (sign > 0) {
+      stats_.allocated_bytes[i].add(int64_t(b->size));
+      stats_.requested_bytes[i].add(int64_t(b->requested));
+      stats_.allocation[i].add(1);
+    } else {
+      stats_.allocated_bytes[i].sub(int64_t(b->size));
+      stats_.requested_bytes[i].sub(int64_t(b->requested));
+      stats_.allocation[i].sub(1);
+    }
+  }
+}
+
+CachingAllocator::Block* CachingAllocator::find_free(PoolKind pool, StreamId stream, size_t size) {
+  Block key;
+  key.stream = stream;
+  key.size = size;
+  auto& set = free_[int(pool)];
+  auto it = set.lower_bound(&key);
+  if (it == set.end() || (*it)->stream != stream) return nullptr;
+  Block* b = *it;
+  // An oversized (unsplittable) block must not serve a request it would waste.
+  if (size < config_.max_split_size && b->size >= config_.max_split_size) return nullptr;
+  set.erase(it);
+  b->cached = false;
+  return b;
+}
+
+CachingAllocator::Block* CachingAllocator::new_segment(PoolKind pool, StreamId stream, size_t size) {
+  size_t bytes = segment_size(pool, size);
+  double cap = config_.memory_fraction * double(backend_->capacity());
+  if (double(stats_.reserved_bytes[0].current) + double(bytes) > cap) return nullptr;
+  void* p = backend_->malloc(bytes);
+  if (!p) return nullptr;
+  auto seg = std::make_unique<Segment>(Segment{static_cast<char*>(p), bytes, pool, stream, segment_serial_++});
+  Block* b = new Block;
+  b->seg = seg.get();
+  b->ptr = seg->base;
+  b->size = bytes;
+  b->stream = stream;
+  b->pool = pool;
+  seg->head = b;
+  segments_.push_back(std::move(seg));
+  for (int i : {0, 1 + int(pool)}) {
+    stats_.reserved_bytes[i].add(int64_t(bytes));
+    stats_.segment[i].add(1);
+  }
+  ++stats_.num_device_alloc;
+  return b;
+}
+
+CachingAllocator::Block* CachingAllocator::split(Block* b, size_t size) {
+  size_t rest = b->size - size;
+  bool worth = b->pool == PoolKind::Small ? rest >= kMinBlock : rest > kSmallRequest;
+  if (!worth || b->size > config_.max_split_size) return b;
+  Block* tail = new Block;
+  tail->seg = b->seg;
+  tail->ptr = b->ptr + size;
+  tail->size = rest;
+  tail->stream = b->stream;
+  tail->pool = b->pool;
+  tail->prev = b;
+  tail->next = b->next;
+  if (b->next) b->next->prev = tail;
+  b->next = tail;
+  b->size = size;
+  tail->cached = true;
+  free_[int(tail->pool)].insert(tail);
+  return b;
+}
+
+void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
+  std::lock_guard<std::mutex> g(mu_);
+  VT_CHECK_KIND(OutOfMemory, bytes <= backend_->capacity(), "CUDA out of memory: tried to allocate ",
+                bytes_str(bytes), " on device ", device_, ", more than its capacity of ",
+                bytes_str(backend_->capacity()));
+  size_t size = config_.passthrough ? bytes : round_size(bytes);
+  PoolKind pool = pool_for(size);
+  if (config_.passthrough) {  // every allocation is its own backend allocation
+    void* p = backend_->malloc(std::max<size_t>(bytes, 1));
+    if (!p) {
+      ++stats_.num_ooms;
+      raise_oom(bytes);
+    }
+    auto seg = std::make_unique<Segment>(Segment{static_cast<char*>(p), size, pool, stream, segment_serial_++});
+    Block* b = new Block;
+    b->seg = seg.get();
+    b->ptr = static_cast<char*>(p);
+    b->size = size;
+    b->requested = bytes;
+    b->stream = stream;
+    b->pool = pool;
+    b->allocated = true;
+    seg->head = b;
+    segments_.push_back(std::move(seg));
+    for (int i : {0, 1 + int(pool)}) stats_.reserved_bytes[i].add(int64_t(size)), stats_.segment[i].add(1);
+    ++stats_.num_device_alloc;
+    account_block(b, +1);
+    for (int i : {0, 1 + int(pool)}) stats_.active[i].add(1), stats_.active_bytes[i].add(int64_t(size));
+    active_[p] = b;
+    return p;
+  }
+  process_events(false);
+  Block* b = find_free(pool, stream, size);
+  if (!b) b = new_segment(pool, stream, size);
+  if (!b) {  // the GC ladder, one rung at a time
+    ++stats_.num_alloc_retries;
+    process_events(true);
+    b = find_free(pool, stream, size);
+    if (!b && release_segments(segment_size(pool, size), false)) b = new_segment(pool, stream, size);
+    if (!b) {
+      release_segments(0, true);
+      b = new_segment(pool, stream, size);
+    }
+    if (!b) {
+      ++stats_.num_ooms;
+      raise_oom(bytes);
+    }
+  }
+  b = split(b, size);
+  b->allocated = true;
+  b->requested = bytes;
+  account_block(b, +1);
+  for (int i : {0, 1 + int(pool)}) stats_.active[i].add(1), stats_.active_bytes[i].add(int64_t(b->size));
+  active_[b->ptr] = b;
+  return b->ptr;
+}
+
+void CachingAllocator::free(void* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = active_.find(p);
+  VT_CHECK(it != active_.end(), "caching allocator: free of a pointer it did not allocate (or a double free): ", p);
+  Block* b = it->second;
+  active_.erase(it);
+  b->allocated = false;
+  account_block(b, -1);
+  if (config_.passthrough) {
+    Segment* seg = b->seg;
+    for (int i : {0, 1 + int(b->pool)}) stats_.active[i].sub(1), stats_.active_bytes[i].sub(int64_t(b->size));
+    delete b;
+    seg->head = nullptr;
+    release_segment(seg);
+    return;
+  }
+  for (StreamId s : b->used_on) {
+    if (s == b->stream) continue;
+    pending_.emplace_back(backend_->record_event(s), b);
+    ++b->pending_events;
+  }
+  b->used_on.clear();
+  if (b->pending_events == 0) release_to_free_list(b);
+}
+
+void CachingAllocator::record_stream(void* p, StreamId stream) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = active_.find(p);
+  VT_CHECK(it != active_.end(), "record_stream: pointer ", p, " is not an allocation of this allocator");
+  auto& used = it->second->used_on;
+  if (std::find(used.begin(), used.end(), stream) == used.end()) used.push_back(stream);
+}
+
+void CachingAllocator::release_to_free_list(Block* b) {
+  for (int i : {0, 1 + int(b->pool)}) stats_.active[i].sub(1), stats_.active_bytes[i].sub(int64_t(b->size));
+  auto& set = free_[int(b->pool)];
+  // Coalesce with free neighbours (a segment has one stream, so they share b's).
+  if (b->prev && b->prev->is_free()) {
+    Block* p = b->prev;
+    set.erase(p);
+    p->size += b->size;
+    p->next = b->next;
+    if (b->next) b->next->prev = p;
+    delete b;
+    b = p;
+  }
+  if (b->next && b->next->is_free()) {
+    Block* n = b->next;
+    set.erase(n);
+    b->size += n->size;
+    b->next = n->next;
+    if (n->next) n->next->prev = b;
+    delete n;
+  }
+  b->cached = true;
+  set.insert(b);
+}
+
+void CachingAllocator::process_events(bool wait) {
+  if (pending_.empty()) return;
+  std::vector<std::pair<EventId, Block*>> still;
+  std::vector<Block*> ready;
+  for (auto& [e, b] : pending_) {
+    if (wait) backend_->event_wait(e);
+    if (wait || backend_->event_done(e)) {
+      backend_->event_destroy(e);
+      if (--b->pending_events == 0) ready.push_back(b);
+    } else {
+      still.emplace_back(e, b);
+    }
+  }
+  pending_.swap(still);
+  for (Block* b : ready) release_to_free_list(b);
+}
+
+bool CachingAllocator::release_segments(size_t needed, bool all) {
+  // Fully free segments, oldest first.
+  std::vector<Segment*> idle;
+  for (auto& s : segments_)
+    if (s->head && s->head->is_free() && !s->head->next) idle.push_back(s.get());
+  std::sort(idle.begin(), idle.end(), [](Segment* a, Segment* b) { return a->serial < b->serial; });
+  size_t freed = 0;
+  for (Segment* s : idle) {
+    if (!all && freed >= needed) break;
+    freed += s->size;
+    free_[int(s->pool)].erase(s->head);
+    delete s->head;
+    s->head = nullptr;
+    release_segment(s);
+  }
+  return freed > 0 && (all || freed >= needed);
+}
+
+void CachingAllocator::release_segment(Segment* s) {
+  backend_->free(s->base);
+  for (int i : {0, 1 + int(s->pool)}) stats_.reserved_bytes[i].sub(int64_t(s->size)), stats_.segment[i].sub(1);
+  ++stats_.num_device_free;
+  segments_.erase(std::find_if(segments_.begin(), segments_.end(), [s](auto& p) { return p.get() == s; }));
+}
+
+void CachingAllocator::raise_oom(size_t bytes) {
+  size_t cap = backend_->capacity(), free_mem = backend_->free_memory();
+  int64_t alloc = stats_.allocated_bytes[0].current, reserved = stats_.reserved_bytes[0].current;
+  std::string hint = config_.memory_fraction < 1.0
+                         ? " The memory fraction cap (" + std::to_string(config_.memory_fraction) + ") is in force."
+                         : "";
+  if (reserved - alloc > int64_t(bytes))
+    hint += " Reserved but unallocated memory is large: fragmentation; try VT_CUDA_ALLOC_CONF=max_split_size_mb:<N>.";
+  VT_FAIL_KIND(OutOfMemory, "CUDA out of memory. Tried to allocate ", bytes_str(bytes), " on device ", device_,
+               ". Capacity ", bytes_str(cap), ", ", bytes_str(free_mem), " free; vibetensor has ",
+               bytes_str(size_t(alloc)), " allocated and ", bytes_str(size_t(reserved)),
+               " reserved (cached) in total.", hint);
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> g(mu_);
+  process_events(false);
+  release_segments(0, true);
+}
+
+void CachingAllocator::set_memory_fraction(double f) {
+  VT_CHECK_VALUE(f > 0 && f <= 1, "set_per_process_memory_fraction: fraction must be in (0, 1], got ", f);
+  std::lock_guard<std::mutex> g(mu_);
+  config_.memory_fraction = f;
+}
+
+Stats CachingAllocator::stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak_stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  auto reset = [](Stat* s) {
+    for (int i = 0; i < 3; ++i) s[i].peak = s[i].current;
+  };
+  for (Stat* s : {stats_.allocated_bytes, stats_.reserved_bytes, stats_.active_bytes, stats_.requested_bytes,
+                  stats_.allocation, stats_.segment, stats_.active})
+    reset(s);
+}
+
+std::vector<SegmentInfo> CachingAllocator::snapshot() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<SegmentInfo> out;
+  for (auto& s : segments_) {
+    SegmentInfo si{reinterpret_cast<uintptr_t>(s->base), s->size, 0, 0, s->stream,
+                   s->pool == PoolKind::Small ? "small" : "large", {}};
+    for (Block* b = s->head; b; b = b->next) {
+      std::string state = b->allocated ? "active_allocated" : b->pending_events ? "active_pending_free" : "inactive";
+      if (b->allocated) si.allocated_size += b->size;
+      if (!b->is_free()) si.active_size += b->size;
+      si.blocks.push_back({reinterpret_cast<uintptr_t>(b->ptr), b->size, b->requested, state});
+    }
+    out.push_back(std::move(si));
+  }
+  return out;
+}
+
+}  // namespace vt::cuda
