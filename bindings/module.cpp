@@ -10,6 +10,12 @@ void bind_topology(nb::module_& m);  // topology/bindings/topology.cpp
 }
 
 NB_MODULE(_C, m) {
+  // torch.OutOfMemoryError's counterpart: a RuntimeError (as torch's) that is also a MemoryError.
+  static PyObject* oom_error = PyErr_NewException("vibetensor.OutOfMemoryError",
+                                                  nb::make_tuple(nb::handle(PyExc_RuntimeError),
+                                                                 nb::handle(PyExc_MemoryError)).release().ptr(),
+                                                  nullptr);
+  m.attr("OutOfMemoryError") = nb::handle(oom_error);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
@@ -20,7 +26,7 @@ NB_MODULE(_C, m) {
         case vt::ErrorKind::Type: type = PyExc_TypeError; break;
         case vt::ErrorKind::Value: type = PyExc_ValueError; break;
         case vt::ErrorKind::NotImplemented: type = PyExc_NotImplementedError; break;
-        case vt::ErrorKind::OutOfMemory: type = PyExc_MemoryError; break;
+        case vt::ErrorKind::OutOfMemory: type = oom_error; break;
         default: break;
       }
       PyErr_SetString(type, e.what());

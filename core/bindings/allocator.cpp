@@ -10,6 +10,9 @@
 
 #include "common.h"
 #include "vt/cuda/caching_allocator.h"
+#include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
+#include "vt/cuda/memory.h"
 
 namespace vt::py {
 namespace {
@@ -131,6 +134,35 @@ nb::list snapshot_list(const std::vector<SegmentInfo>& segs, int device) {
 }
 
 void bind_allocator(nb::module_& m) {
+  auto dev = [](nb::handle d) { return d.is_none() ? current_device() : nb::cast<int>(d); };
+  m.def("current_device", &current_device);
+  m.def("set_device", &set_device);
+  m.def("synchronize", [dev](nb::handle d) {
+    int prev = current_device();
+    set_device(dev(d));
+    nb::gil_scoped_release release;
+    cudaError_t e = cudaDeviceSynchronize();
+    cudaSetDevice(prev);
+    VT_CUDA_CHECK(e);
+  }, nb::arg("device") = nb::none());
+  m.def("memory_stats", [dev](nb::handle d) { return stats_dict(device_allocator(dev(d)).stats()); },
+        nb::arg("device") = nb::none());
+  m.def("memory_snapshot", [dev](nb::handle d) {
+    int i = dev(d);
+    return snapshot_list(device_allocator(i).snapshot(), i);
+  }, nb::arg("device") = nb::none());
+  m.def("reset_peak_memory_stats", [dev](nb::handle d) { device_allocator(dev(d)).reset_peak_stats(); },
+        nb::arg("device") = nb::none());
+  m.def("empty_cache", [] {
+    for (int i = 0; i < device_count(); ++i) device_allocator(i).empty_cache();
+  });
+  m.def("set_per_process_memory_fraction", [dev](double f, nb::handle d) {
+    device_allocator(dev(d)).set_memory_fraction(f);
+  }, nb::arg("fraction"), nb::arg("device") = nb::none());
+  m.def("record_stream", [](const Tensor& t, uintptr_t stream) {
+    VT_CHECK(t.is_cuda(), "record_stream: expected a CUDA tensor, got one on ", t.device().str());
+    device_allocator(t.device().index).record_stream(t.storage()->data(), stream);
+  });
   m.def("parse_alloc_conf", [](const std::string& text) {
     AllocatorConfig c = parse_alloc_conf(text);
     nb::dict d;

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "vt/core/ops.h"
+#include "vt/cuda/memory.h"
 #include "vt/interop/dlpack.h"
 
 namespace vt::py {
@@ -34,6 +35,11 @@ nb::object to_capsule(const Tensor& self, nb::handle stream, nb::handle max_vers
                       nb::handle copy) {
   if (!stream.is_none()) {
     VT_CHECK_KIND(Value, self.is_cuda(), "__dlpack__: stream must be None for a ", self.device().str(), " tensor");
+    // The consumer will use the data on `stream`: order that stream after our pending work on the tensor
+    // (DLPack stream protocol; 1 = legacy default, 2 = per-thread default, -1 = no synchronization).
+    int64_t s = nb::cast<int64_t>(stream);
+    VT_CHECK_KIND(Value, s != 0, "__dlpack__: stream 0 is ambiguous; pass 1 (legacy default) or a stream handle");
+    if (s != -1) cuda::order_stream_after_current(self.device().index, s);
   }
   Tensor t = self;
   bool copied = false;

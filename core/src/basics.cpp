@@ -6,6 +6,7 @@
 #include "vt/core/scalar.h"
 #include "vt/core/tensor.h"
 #include "vt/cuda/device.h"
+#include "vt/cuda/memory.h"
 
 namespace vt {
 
@@ -178,11 +179,7 @@ void free_cpu(void* p) { std::free(p); }
 }  // namespace
 
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device device) {
-  if (device.is_cuda()) {
-    cuda::check_device(device);
-    VT_FAIL_KIND(NotImplemented, "CUDA tensors are not available yet in this build of vibetensor (device ",
-                 device.str(), ")");
-  }
+  if (device.is_cuda()) return cuda::allocate_storage(nbytes, device);
   // 64-byte alignment suits vector loads; aligned_alloc wants a multiple of the alignment.
   size_t rounded = (std::max<size_t>(nbytes, 1) + 63) & ~size_t(63);
   void* p = std::aligned_alloc(64, rounded);

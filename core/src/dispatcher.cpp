@@ -19,6 +19,7 @@ namespace detail {
 void DeviceCollector::add(const Tensor& t, int arg) {
   if (!t.defined()) return;
   Device d = t.device();
+  any_cuda_ = any_cuda_ || d.is_cuda();
   if (d.is_cpu() && t.dim() == 0) {  // CPU scalars may accompany tensors on any device
     if (!scalar_device_) scalar_device_ = d;
     return;
@@ -46,6 +47,8 @@ DispatchKey DeviceCollector::key(bool check_same) const {
             device_->str(), " (argument ", argname(device_arg_), ") and ", conflict_->second.str(), " (argument ",
             argname(conflict_->first), ")");
   }
+  // Multi-device ops (copies) mixing CPU and CUDA tensors are the CUDA kernel's to handle.
+  if (!check_same && any_cuda_) return DispatchKey::CUDA;
   std::optional<Device> d = device_ ? device_ : explicit_device_ ? explicit_device_ : scalar_device_;
   return d && d->is_cuda() ? DispatchKey::CUDA : DispatchKey::CPU;
 }

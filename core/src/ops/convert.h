@@ -7,7 +7,7 @@
 namespace vt::cpu {
 
 template <typename To, typename From>
-inline To convert(From v) {
+VT_HOST_DEVICE inline To convert(From v) {
   if constexpr (std::is_same_v<To, From>) {
     return v;
   } else if constexpr (std::is_same_v<To, bool>) {

@@ -1,6 +1,13 @@
-"""CUDA device discovery. Works on machines without a driver: is_available() is then False and
-unavailable_reason() says why."""
+"""vibetensor.cuda: devices and device memory. Works on machines without a driver: is_available() is then
+False, unavailable_reason() says why, and calls that need a device raise RuntimeError naming the device.
+
+Memory comes from a stream-ordered caching allocator per device (Note [Stream-ordered free] in
+core/include/vt/cuda/caching_allocator.h); its statistics use PyTorch's keys.
+"""
+from .. import _C
 from .._C import cuda as _cuda
+
+OutOfMemoryError = _C.OutOfMemoryError
 
 
 def is_available() -> bool:
@@ -14,3 +21,64 @@ def device_count() -> int:
 def unavailable_reason() -> str:
     """Why no CUDA device can be used ("" when one can)."""
     return _cuda.unavailable_reason()
+
+
+def _index(device):
+    if device is None or isinstance(device, int):
+        return device
+    from .._C import core
+
+    d = device if isinstance(device, core.device) else core.device(device)
+    return d.index
+
+
+def current_device() -> int:
+    return _cuda.current_device()
+
+
+def set_device(device) -> None:
+    _cuda.set_device(_index(device))
+
+
+def synchronize(device=None) -> None:
+    _cuda.synchronize(_index(device))
+
+
+def memory_stats(device=None) -> dict:
+    """PyTorch-compatible keys: allocated_bytes.all.current, reserved_bytes.large_pool.peak, num_ooms..."""
+    return _cuda.memory_stats(_index(device))
+
+
+def memory_allocated(device=None) -> int:
+    return memory_stats(device)["allocated_bytes.all.current"]
+
+
+def max_memory_allocated(device=None) -> int:
+    return memory_stats(device)["allocated_bytes.all.peak"]
+
+
+def memory_reserved(device=None) -> int:
+    return memory_stats(device)["reserved_bytes.all.current"]
+
+
+def max_memory_reserved(device=None) -> int:
+    return memory_stats(device)["reserved_bytes.all.peak"]
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    _cuda.reset_peak_memory_stats(_index(device))
+
+
+def memory_snapshot(device=None) -> list:
+    """Segments with their blocks (address, size, requested_size, state), as torch.cuda.memory_snapshot()."""
+    return _cuda.memory_snapshot(_index(device))
+
+
+def empty_cache() -> None:
+    """Returns cached, unused device memory to the driver."""
+    if is_available():
+        _cuda.empty_cache()
+
+
+def set_per_process_memory_fraction(fraction: float, device=None) -> None:
+    _cuda.set_per_process_memory_fraction(fraction, _index(device))

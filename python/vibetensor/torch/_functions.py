@@ -192,10 +192,13 @@ def _export(arr):
 def from_dlpack(ext):
     """A tensor viewing the memory of any DLPack producer (or an unconsumed capsule)."""
     if hasattr(ext, "__dlpack__"):
+        kw = {}
+        if hasattr(ext, "__dlpack_device__") and ext.__dlpack_device__()[0] in (2, 13):
+            kw["stream"] = 1  # we compute on the legacy default stream: the producer orders its work before it
         try:
-            cap = ext.__dlpack__(max_version=(1, 1))
+            cap = ext.__dlpack__(max_version=(1, 1), **kw)
         except TypeError:
-            cap = ext.__dlpack__()
+            cap = ext.__dlpack__(**kw)
         return _core.from_dlpack_capsule(cap)
     return _core.from_dlpack_capsule(ext)
 

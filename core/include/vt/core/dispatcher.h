@@ -105,6 +105,7 @@ class DeviceCollector {
   const FunctionSchema* schema_;
   std::optional<Device> device_, scalar_device_, explicit_device_;
   int device_arg_ = -1;
+  bool any_cuda_ = false;
   std::optional<std::pair<int, Device>> conflict_;
 };
 }  // namespace detail

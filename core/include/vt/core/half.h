@@ -16,12 +16,12 @@ namespace vt {
 namespace detail {
 VT_HOST_DEVICE inline uint32_t f32_bits(float f) {
   uint32_t u;
-  std::memcpy(&u, &f, 4);
+  __builtin_memcpy(&u, &f, 4);
   return u;
 }
 VT_HOST_DEVICE inline float f32_from_bits(uint32_t u) {
   float f;
-  std::memcpy(&f, &u, 4);
+  __builtin_memcpy(&f, &u, 4);
   return f;
 }
 

@@ -1,0 +1,154 @@
+// copy_ and fill_ for CUDA tensors. copy_ moves bytes between host and device (and between devices) with
+// cudaMemcpyAsync on the current stream when both sides are dense with one dtype; otherwise it stages through
+// a dense buffer on the side that has the kernels it needs: dtype casts and strided layouts on the GPU use
+// strided_cast_kernel, on the CPU the CPU copy_. Every kernel here checks itself against the CPU in the
+// tests (tests/cuda/test_cuda_tensors.py).
+#include <cuda_runtime.h>
+
+#include "../ops/convert.h"
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+#include "vt/core/tensor_iterator.h"
+#include "vt/cuda/check.h"
+#include "vt/cuda/memory.h"
+
+namespace vt {
+namespace {
+
+// Element index -> storage offset for a strided tensor (sizes/strides in elements), passed by value.
+struct OffsetCalc {
+  int ndim = 0;
+  int64_t sizes[kMaxDims];
+  int64_t strides[kMaxDims];
+  explicit OffsetCalc(const Tensor& t) : ndim(int(t.dim())) {
+    for (int d = 0; d < ndim; ++d) sizes[d] = t.sizes()[size_t(d)], strides[d] = t.strides()[size_t(d)];
+  }
+  __device__ int64_t offset(int64_t i) const {
+    int64_t off = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      off += (i % sizes[d]) * strides[d];
+      i /= sizes[d];
+    }
+    return off;
+  }
+};
+
+template <typename Dst, typename Src>
+__global__ void strided_cast_kernel(Dst* dst, OffsetCalc dc, const Src* src, OffsetCalc sc, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[dc.offset(i)] = cpu::convert<Dst>(src[sc.offset(i)]);
+}
+
+template <typename T>
+__global__ void fill_kernel(T* dst, OffsetCalc dc, T value, int64_t n, bool dense) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[dense ? i : dc.offset(i)] = value;
+}
+
+cudaStream_t stream_of(const Tensor& t) {
+  return reinterpret_cast<cudaStream_t>(cuda::current_stream(t.device().index));
+}
+
+int grid_for(int64_t n) { return int(std::min<int64_t>((n + 255) / 256, 65535)); }
+
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int d) {
+    cudaGetDevice(&prev_);
+    VT_CUDA_CHECK(cudaSetDevice(d));
+  }
+  ~DeviceGuard() { cudaSetDevice(prev_); }
+
+ private:
+  int prev_ = 0;
+};
+
+bool dense_same(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.is_contiguous() && b.is_contiguous() && DimVector(a.sizes()) == DimVector(b.sizes());
+}
+
+// Device-side copy with cast and arbitrary strides (src broadcast to dst's shape), both on one device.
+void device_copy(const Tensor& dst, const Tensor& src_in) {
+  Tensor src = ops::expand(src_in, dst.sizes());
+  DeviceGuard g(dst.device().index);
+  int64_t n = dst.numel();
+  OffsetCalc dc(dst), sc(src);
+  VT_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
+    using dst_t = scalar_t;
+    VT_DISPATCH_ALL(src.dtype(), "copy_", [&] {
+      strided_cast_kernel<dst_t, scalar_t><<<grid_for(n), 256, 0, stream_of(dst)>>>(
+          dst.data<dst_t>(), dc, src.data<scalar_t>(), sc, n);
+    });
+  });
+  VT_CUDA_CHECK(cudaGetLastError());
+}
+
+Tensor copy_cuda(const Tensor& self, const Tensor& src) {
+  if (self.numel() == 0) return self;
+  VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
+           "copy_: source of shape ", shape_str(src.sizes()), " cannot be broadcast to destination shape ",
+           shape_str(self.sizes()));
+  self.bump_version();
+  Device sd = self.device(), rd = src.device();
+  if (dense_same(self, src)) {
+    size_t bytes = size_t(self.nbytes());
+    if (sd.is_cuda() && rd.is_cuda() && sd != rd) {
+      VT_CUDA_CHECK(cudaMemcpyPeerAsync(self.data_ptr(), sd.index, src.data_ptr(), rd.index, bytes, stream_of(src)));
+    } else {
+      const Tensor& on = sd.is_cuda() ? self : src;
+      DeviceGuard g(on.device().index);
+      cudaMemcpyKind kind = sd.is_cuda() && rd.is_cuda() ? cudaMemcpyDeviceToDevice
+                            : sd.is_cuda()               ? cudaMemcpyHostToDevice
+                                                         : cudaMemcpyDeviceToHost;
+      VT_CUDA_CHECK(cudaMemcpyAsync(self.data_ptr(), src.data_ptr(), bytes, kind, stream_of(on)));
+      // A host destination is read by the CPU right after: wait for this copy (not the whole device).
+      if (kind == cudaMemcpyDeviceToHost) VT_CUDA_CHECK(cudaStreamSynchronize(stream_of(on)));
+    }
+    return self;
+  }
+  if (sd.is_cuda() && rd == sd) {
+    device_copy(self, src);
+  } else if (sd.is_cuda() && rd.is_cpu()) {  // cast/arrange on the CPU, then one dense upload
+    Tensor staged = empty_tensor(self.sizes(), self.dtype(), kCPU);
+    ops::copy_(staged, src);
+    if (self.is_contiguous()) return copy_cuda(self, staged);
+    Tensor dense = empty_tensor(self.sizes(), self.dtype(), sd);
+    copy_cuda(dense, staged);
+    device_copy(self, dense);
+  } else if (sd.is_cpu() && rd.is_cuda()) {  // one dense download in src's dtype, then the CPU copy_
+    Tensor dense = src.is_contiguous() ? src : ops::contiguous(src);
+    Tensor host = empty_tensor(dense.sizes(), dense.dtype(), kCPU);
+    copy_cuda(host, dense);
+    ops::copy_(self, host);
+  } else {  // two devices: bring src over densely in its dtype, then arrange on self's device
+    Tensor dense = src.is_contiguous() ? src : ops::contiguous(src);
+    Tensor here = empty_tensor(dense.sizes(), dense.dtype(), sd);
+    copy_cuda(here, dense);
+    device_copy(self, here);
+  }
+  return self;
+}
+
+Tensor fill_cuda(const Tensor& self, const Scalar& value) {
+  check_scalar_fits(value, self.dtype());
+  self.bump_version();
+  int64_t n = self.numel();
+  if (n == 0) return self;
+  DeviceGuard g(self.device().index);
+  OffsetCalc dc(self);
+  VT_DISPATCH_ALL(self.dtype(), "fill_", [&] {
+    fill_kernel<scalar_t><<<grid_for(n), 256, 0, stream_of(self)>>>(self.data<scalar_t>(), dc, value.to<scalar_t>(),
+                                                                    n, self.is_contiguous());
+  });
+  VT_CUDA_CHECK(cudaGetLastError());
+  return self;
+}
+
+}  // namespace
+
+VT_LIBRARY(vt, copy_cuda) {
+  m.impl("copy_", DispatchKey::CUDA, &copy_cuda);
+  m.impl("fill_", DispatchKey::CUDA, &fill_cuda);
+}
+
+}  // namespace vt

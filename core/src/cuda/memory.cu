@@ -1,0 +1,146 @@
+// The CUDA MemoryBackend and the per-device allocators behind CUDA tensors (vt/cuda/memory.h).
+#include <cuda_runtime.h>
+
+#include <array>
+#include <cstdlib>
+#include <mutex>
+
+#include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
+#include "vt/cuda/memory.h"
+
+namespace vt::cuda {
+namespace {
+
+// RAII: make `device` current, restore the previous device afterwards.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    cudaGetDevice(&prev_);
+    if (prev_ != device) VT_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(prev_); }
+
+ private:
+  int prev_ = 0;
+};
+
+class CudaBackend : public MemoryBackend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    DeviceGuard g(device_);
+    size_t free_b = 0;
+    VT_CUDA_CHECK(cudaMemGetInfo(&free_b, &capacity_));
+  }
+  void* malloc(size_t bytes) override {
+    DeviceGuard g(device_);
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // not sticky: the allocator's GC ladder takes over
+      return nullptr;
+    }
+    VT_CUDA_CHECK(e);
+    return p;
+  }
+  void free(void* p) override {
+    DeviceGuard g(device_);
+    VT_CUDA_CHECK(cudaFree(p));
+  }
+  EventId record_event(StreamId stream) override {
+    DeviceGuard g(device_);
+    cudaEvent_t e;
+    VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    VT_CUDA_CHECK(cudaEventRecord(e, reinterpret_cast<cudaStream_t>(stream)));
+    return reinterpret_cast<EventId>(e);
+  }
+  bool event_done(EventId e) override {
+    cudaError_t r = cudaEventQuery(reinterpret_cast<cudaEvent_t>(e));
+    if (r == cudaErrorNotReady) {
+      cudaGetLastError();
+      return false;
+    }
+    VT_CUDA_CHECK(r);
+    return true;
+  }
+  void event_wait(EventId e) override { VT_CUDA_CHECK(cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(e))); }
+  void event_destroy(EventId e) override { cudaEventDestroy(reinterpret_cast<cudaEvent_t>(e)); }
+  size_t capacity() override { return capacity_; }
+  size_t free_memory() override {
+    DeviceGuard g(device_);
+    size_t f = 0, t = 0;
+    cudaMemGetInfo(&f, &t);
+    cudaGetLastError();
+    return f;
+  }
+
+ private:
+  int device_;
+  size_t capacity_ = 0;
+};
+
+constexpr int kMaxDevices = 64;
+// Never deleted: tensors may be freed during interpreter shutdown, after static destructors have run.
+std::array<CachingAllocator*, kMaxDevices> g_allocators{};
+std::array<std::once_flag, kMaxDevices> g_once;
+
+struct CudaCtx {
+  void* ptr;
+  int device;
+};
+void free_cuda(void* ctx) {
+  auto* c = static_cast<CudaCtx*>(ctx);
+  g_allocators[size_t(c->device)]->free(c->ptr);
+  delete c;
+}
+
+}  // namespace
+
+int current_device() {
+  VT_CHECK(is_available(), "CUDA is not available: ", unavailable_reason());
+  int d = 0;
+  VT_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+void set_device(int device) {
+  check_device(Device(DeviceType::CUDA, device));
+  VT_CUDA_CHECK(cudaSetDevice(device));
+}
+
+StreamId current_stream(int) { return 0; }
+
+void order_stream_after_current(int device, int64_t stream) {
+  cudaStream_t target = stream == 1   ? cudaStreamLegacy
+                        : stream == 2 ? cudaStreamPerThread
+                                      : reinterpret_cast<cudaStream_t>(stream);
+  cudaStream_t ours = reinterpret_cast<cudaStream_t>(current_stream(device));
+  if (target == ours || (stream == 1 && ours == nullptr)) return;  // same stream: already ordered
+  DeviceGuard g(device);
+  cudaEvent_t e;
+  VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  VT_CUDA_CHECK(cudaEventRecord(e, ours));
+  VT_CUDA_CHECK(cudaStreamWaitEvent(target, e, 0));
+  VT_CUDA_CHECK(cudaEventDestroy(e));
+}
+
+CachingAllocator& device_allocator(int device) {
+  check_device(Device(DeviceType::CUDA, device));
+  VT_CHECK(device < kMaxDevices, "device index ", device, " above the supported ", kMaxDevices);
+  std::call_once(g_once[size_t(device)], [device] {
+    const char* conf = std::getenv("VT_CUDA_ALLOC_CONF");
+    AllocatorConfig config = parse_alloc_conf(conf ? conf : "");
+    g_allocators[size_t(device)] = new CachingAllocator(std::make_unique<CudaBackend>(device), config, device);
+  });
+  return *g_allocators[size_t(device)];
+}
+
+std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device d) {
+  check_device(d);
+  int device = d.index < 0 ? current_device() : d.index;
+  void* p = device_allocator(device).allocate(nbytes, current_stream(device));
+  return std::make_shared<Storage>(DataPtr(p, new CudaCtx{p, device}, &free_cuda), nbytes,
+                                   Device(DeviceType::CUDA, device));
+}
+
+}  // namespace vt::cuda
