@@ -10,6 +10,9 @@ void bind_topology(nb::module_& m);  // topology/bindings/topology.cpp
 }
 
 NB_MODULE(_C, m) {
+  // Functions attached to the Tensor class and held by Python modules are still alive when the interpreter
+  // tears the extension down; that is not a leak worth a warning at every exit.
+  nb::set_leak_warnings(false);
   // torch.OutOfMemoryError's counterpart: a RuntimeError (as torch's) that is also a MemoryError.
   static PyObject* oom_error = PyErr_NewException("vibetensor.OutOfMemoryError",
                                                   nb::make_tuple(nb::handle(PyExc_RuntimeError),

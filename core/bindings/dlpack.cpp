@@ -93,6 +93,14 @@ Tensor from_capsule(nb::handle cap) {
   if (PyCapsule_IsValid(p, kVersioned)) {
     auto* m = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(p, kVersioned));
     PyCapsule_SetName(p, kUsedVersioned);
+    if (m && (m->flags & DLPACK_FLAG_BITMASK_READ_ONLY)) {
+      // As torch.from_numpy does for a non-writable array: share it, but say that writes are undefined.
+      if (PyErr_WarnEx(PyExc_UserWarning,
+                       "from_dlpack: the producer marked this memory read-only; vibetensor tensors are writable, "
+                       "so writing through this tensor is undefined behaviour. Copy it first if you need to write.",
+                       1) < 0)
+        throw nb::python_error();
+    }
     return interop::from_dlpack(with_gil_deleter(m));
   }
   if (PyCapsule_IsValid(p, kLegacy)) {

@@ -91,7 +91,7 @@ std::string shape_str(IntArrayRef s) {
 
 int64_t prod(IntArrayRef s) {
   int64_t n = 1;
-  for (int64_t v : s) n *= v;
+  for (int64_t v : s) VT_CHECK(!__builtin_mul_overflow(n, v, &n), "shape ", shape_str(s), " has more elements than int64 holds");
   return n;
 }
 
@@ -144,8 +144,10 @@ DimVector contiguous_strides(IntArrayRef sizes) {
 
 Tensor empty_tensor(IntArrayRef sizes, ScalarType dtype, Device device) {
   for (int64_t s : sizes) VT_CHECK(s >= 0, "negative dimension ", s, " in shape ", shape_str(sizes));
-  int64_t n = prod(sizes);
-  VT_CHECK(n <= (int64_t(1) << 48), "absurd tensor size: ", shape_str(sizes), " has ", n, " elements");
+  int64_t n = prod(sizes);  // checked for overflow
+  int64_t nbytes = 0;
+  VT_CHECK(n <= (int64_t(1) << 48) && !__builtin_mul_overflow(n, itemsize(dtype), &nbytes), "absurd tensor size: ",
+           shape_str(sizes), " has ", n, " elements");
   auto storage = allocate_storage(size_t(n * itemsize(dtype)), device);
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes, contiguous_strides(sizes), 0));
 }

@@ -116,7 +116,10 @@ Pool& pool() {
 
 }  // namespace
 
-int num_threads() { return pool().size(); }
+int num_threads() {
+  int want = requested_threads.load();
+  return want > 0 ? std::min(want, pool().size()) : pool().size();
+}
 void set_num_threads(int n) { requested_threads.store(n); }
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
@@ -124,8 +127,10 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(in
   if (n <= 0) return;
   if (n <= grain || in_worker) return fn(begin, end);
   Pool& p = pool();
-  if (p.size() == 1) return fn(begin, end);
-  int64_t chunks = std::min<int64_t>(int64_t(p.size()) * 4, (n + grain - 1) / grain);
+  int want = requested_threads.load();  // set_num_threads after the pool exists caps the threads used
+  int threads = want > 0 ? std::min(want, p.size()) : p.size();
+  if (threads == 1) return fn(begin, end);
+  int64_t chunks = std::min<int64_t>(int64_t(threads) * 4, (n + grain - 1) / grain);
   int64_t chunk = (n + chunks - 1) / chunks;
   p.run(begin, end, chunk, fn);
 }

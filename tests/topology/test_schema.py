@@ -33,6 +33,11 @@ def test_load_from_path(tmp_path, fixture_doc):
     (lambda d: d["links"][0].update(dst=d["links"][0]["src"]), "to itself"),
     (lambda d: d["devices"][1].update(index=5), "indices must be"),
     (lambda d: d["devices"][0].pop("pci_bus_id"), "missing 'pci_bus_id'"),
+    (lambda d: d["devices"][1].update(index=True), "indices must be"),
+    (lambda d: d["links"][0].update(nvlinks=7), "says PIX but nvlinks = 7"),
+    (lambda d: d["links"][0].update(p2p_access="no"), "must be true or false"),
+    (lambda d: d.update(driver=[]), "'driver' must be an object"),
+    (lambda d: d["devices"][0].update(compute_capability="9.0"), r"compute_capability must be \[major, minor\]"),
 ])
 def test_invalid_documents_are_rejected(mutate, message):
     doc = json.loads((FIXTURES / "pcie_4gpu_two_switches.json").read_text())

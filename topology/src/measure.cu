@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -54,7 +55,9 @@ struct DeviceBuffer {
   DeviceBuffer(int d, size_t bytes) : dev(d) {
     VT_CUDA_OK(cudaSetDevice(d));
     VT_CUDA_OK(cudaMalloc(&p, bytes));
-    VT_CUDA_OK(cudaMemset(p, 1, bytes));
+    cudaError_t e = cudaMemset(p, 1, bytes);
+    if (e != cudaSuccess) cudaFree(p);  // the destructor does not run for a throwing constructor
+    VT_CUDA_OK(e);
   }
   ~DeviceBuffer() {
     cudaSetDevice(dev);
@@ -62,40 +65,30 @@ struct DeviceBuffer {
   }
 };
 
-// Times `work(stream...)` issued on the given streams (all on device `dev`'s timeline through events);
-// returns the median milliseconds over iters after one warm-up.
-double median_ms(int dev, std::vector<cudaStream_t> streams, int iters, const std::function<void()>& work) {
-  VT_CUDA_OK(cudaSetDevice(dev));
-  cudaEvent_t start, stop;
-  VT_CUDA_OK(cudaEventCreate(&start));
-  VT_CUDA_OK(cudaEventCreate(&stop));
-  work();
-  for (cudaStream_t s : streams) VT_CUDA_OK(cudaStreamSynchronize(s));
-  std::vector<double> t;
-  for (int i = 0; i < iters; ++i) {
-    VT_CUDA_OK(cudaSetDevice(dev));
-    VT_CUDA_OK(cudaEventRecord(start, streams[0]));
-    for (size_t k = 1; k < streams.size(); ++k) VT_CUDA_OK(cudaStreamWaitEvent(streams[k], start, 0));
-    work();
-    for (size_t k = 1; k < streams.size(); ++k) {
-      cudaEvent_t done;
-      VT_CUDA_OK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-      VT_CUDA_OK(cudaEventRecord(done, streams[k]));
-      VT_CUDA_OK(cudaStreamWaitEvent(streams[0], done, 0));
-      cudaEventDestroy(done);
-    }
-    VT_CUDA_OK(cudaSetDevice(dev));
-    VT_CUDA_OK(cudaEventRecord(stop, streams[0]));
-    VT_CUDA_OK(cudaEventSynchronize(stop));
-    float ms = 0;
-    VT_CUDA_OK(cudaEventElapsedTime(&ms, start, stop));
-    t.push_back(ms);
+struct Stream;
+
+// An event owned by one device (an event can only be recorded on streams of the device it was made on).
+struct Event {
+  cudaEvent_t e = nullptr;
+  int dev;
+  Event(int d, unsigned flags) : dev(d) {
+    VT_CUDA_OK(cudaSetDevice(d));
+    VT_CUDA_OK(cudaEventCreateWithFlags(&e, flags));
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+  ~Event() {
+    cudaSetDevice(dev);
+    cudaEventDestroy(e);
+  }
+};
+
+// Restores the caller's current device when a measurement returns or throws.
+struct RestoreDevice {
+  int prev = 0;
+  RestoreDevice() { cudaGetDevice(&prev); }
+  ~RestoreDevice() { cudaSetDevice(prev); }
+};
+
+double median_ms(const std::vector<const Stream*>& streams, int iters, const std::function<void()>& work);
 
 struct Stream {
   cudaStream_t s = nullptr;
@@ -109,6 +102,38 @@ struct Stream {
     cudaStreamDestroy(s);
   }
 };
+
+// Times `work()`, which issues onto `streams` (the first is the timeline; the others join it through
+// events made on their own devices); the median milliseconds over iters after one warm-up.
+double median_ms(const std::vector<const Stream*>& streams, int iters, const std::function<void()>& work) {
+  VT_CHECK(iters >= 1, "measurement needs at least one iteration, got ", iters);
+  const Stream& main = *streams[0];
+  Event start(main.dev, cudaEventDefault), stop(main.dev, cudaEventDefault);
+  std::vector<std::unique_ptr<Event>> joins;
+  for (size_t k = 1; k < streams.size(); ++k) joins.push_back(std::make_unique<Event>(streams[k]->dev, cudaEventDisableTiming));
+  work();
+  for (const Stream* s : streams) VT_CUDA_OK(cudaStreamSynchronize(s->s));
+  std::vector<double> t;
+  for (int i = 0; i < iters; ++i) {
+    VT_CUDA_OK(cudaSetDevice(main.dev));
+    VT_CUDA_OK(cudaEventRecord(start.e, main.s));
+    for (size_t k = 1; k < streams.size(); ++k) VT_CUDA_OK(cudaStreamWaitEvent(streams[k]->s, start.e, 0));
+    work();
+    for (size_t k = 1; k < streams.size(); ++k) {
+      VT_CUDA_OK(cudaSetDevice(streams[k]->dev));
+      VT_CUDA_OK(cudaEventRecord(joins[k - 1]->e, streams[k]->s));
+      VT_CUDA_OK(cudaStreamWaitEvent(main.s, joins[k - 1]->e, 0));
+    }
+    VT_CUDA_OK(cudaSetDevice(main.dev));
+    VT_CUDA_OK(cudaEventRecord(stop.e, main.s));
+    VT_CUDA_OK(cudaEventSynchronize(stop.e));
+    float ms = 0;
+    VT_CUDA_OK(cudaEventElapsedTime(&ms, start.e, stop.e));
+    t.push_back(ms);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
 
 // dst[i] = src[i] in 16-byte units, grid-stride.
 __global__ void copy_kernel(const int4* __restrict__ src, int4* __restrict__ dst, size_t n) {
@@ -135,10 +160,11 @@ double gbps(size_t bytes, double ms) { return double(bytes) / (ms * 1e-3) / 1e9;
 }  // namespace
 
 double ce_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectional) {
+  RestoreDevice restore;
   PeerScope a(src, dst, false), b(dst, src, false);
   DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
   Stream s1(src), s2(dst);
-  double ms = median_ms(src, bidirectional ? std::vector{s1.s, s2.s} : std::vector{s1.s}, iters, [&] {
+  double ms = median_ms(bidirectional ? std::vector<const Stream*>{&s1, &s2} : std::vector<const Stream*>{&s1}, iters, [&] {
     VT_CUDA_OK(cudaMemcpyPeerAsync(d_buf.p, dst, s_buf.p, src, bytes, s1.s));
     if (bidirectional) VT_CUDA_OK(cudaMemcpyPeerAsync(s_buf2.p, src, d_buf2.p, dst, bytes, s2.s));
   });
@@ -146,10 +172,11 @@ double ce_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectiona
 }
 
 double sm_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectional) {
+  RestoreDevice restore;
   PeerScope a(src, dst, true), b(dst, src, bidirectional);
   DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
   Stream s1(src), s2(dst);
-  double ms = median_ms(src, bidirectional ? std::vector{s1.s, s2.s} : std::vector{s1.s}, iters, [&] {
+  double ms = median_ms(bidirectional ? std::vector<const Stream*>{&s1, &s2} : std::vector<const Stream*>{&s1}, iters, [&] {
     VT_CUDA_OK(cudaSetDevice(src));
     launch_copy(src, s1.s, s_buf.p, d_buf.p, bytes);  // src GPU stores into dst's memory
     if (bidirectional) {
@@ -161,6 +188,7 @@ double sm_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectiona
 }
 
 double peer_latency_us(int src, int dst, int hops) {
+  RestoreDevice restore;
   PeerScope a(src, dst, true);
   // A random cycle over 4 KiB-strided slots defeats prefetching and keeps each load dependent.
   constexpr uint32_t kSlots = 1 << 14, kStride = 1024;
@@ -173,7 +201,7 @@ double peer_latency_us(int src, int dst, int hops) {
   VT_CUDA_OK(cudaSetDevice(dst));
   VT_CUDA_OK(cudaMemcpy(chain.p, next.data(), next.size() * 4, cudaMemcpyHostToDevice));
   Stream s(src);
-  double ms = median_ms(src, {s.s}, 5, [&] {
+  double ms = median_ms({&s}, 5, [&] {
     VT_CUDA_OK(cudaSetDevice(src));
     chase_kernel<<<1, 1, 0, s.s>>>(static_cast<const uint32_t*>(chain.p), hops, static_cast<uint32_t*>(sink.p));
     VT_CUDA_OK(cudaGetLastError());
@@ -183,20 +211,21 @@ double peer_latency_us(int src, int dst, int hops) {
 
 namespace {
 double host_copy(int dev, size_t bytes, int iters, bool to_device) {
+  RestoreDevice restore;
   void* host = nullptr;
   VT_CUDA_OK(cudaSetDevice(dev));
   VT_CUDA_OK(cudaMallocHost(&host, bytes));
+  std::unique_ptr<void, cudaError_t (*)(void*)> pinned(host, &cudaFreeHost);
   std::fill_n(static_cast<char*>(host), bytes, 1);
   double ms;
   {
     DeviceBuffer d(dev, bytes);
     Stream s(dev);
-    ms = median_ms(dev, {s.s}, iters, [&] {
+    ms = median_ms({&s}, iters, [&] {
       VT_CUDA_OK(to_device ? cudaMemcpyAsync(d.p, host, bytes, cudaMemcpyHostToDevice, s.s)
                            : cudaMemcpyAsync(host, d.p, bytes, cudaMemcpyDeviceToHost, s.s));
     });
   }
-  cudaFreeHost(host);
   return gbps(bytes, ms);
 }
 }  // namespace
@@ -205,9 +234,10 @@ double host_to_device_gbps(int dev, size_t bytes, int iters) { return host_copy(
 double device_to_host_gbps(int dev, size_t bytes, int iters) { return host_copy(dev, bytes, iters, false); }
 
 double device_local_copy_gbps(int dev, size_t bytes, int iters) {
+  RestoreDevice restore;
   DeviceBuffer a(dev, bytes), b(dev, bytes);
   Stream s(dev);
-  double ms = median_ms(dev, {s.s}, iters, [&] {
+  double ms = median_ms({&s}, iters, [&] {
     VT_CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, s.s));
   });
   return gbps(bytes, ms);

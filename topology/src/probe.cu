@@ -58,8 +58,10 @@ std::string check_pair(int src, int dst) {
   cudaError_t e;
   if ((e = cudaSetDevice(dst)) != cudaSuccess) return "failed: " + err_str(e);
   if ((e = cudaMalloc(&buf, kWords * sizeof(uint32_t))) != cudaSuccess) return "failed: cudaMalloc: " + err_str(e);
-  cudaMemset(buf, 0, kWords * sizeof(uint32_t));
-  cudaDeviceSynchronize();
+  if ((e = cudaMemset(buf, 0, kWords * sizeof(uint32_t))) != cudaSuccess || (e = cudaDeviceSynchronize()) != cudaSuccess) {
+    cudaFree(buf);
+    return "failed: cudaMemset: " + err_str(e);
+  }
   std::string result = "ok";
   cudaSetDevice(src);
   e = cudaDeviceEnablePeerAccess(dst, 0);
@@ -69,10 +71,12 @@ std::string check_pair(int src, int dst) {
   uint32_t seed = 0x9e3779b9u ^ uint32_t(src * 131 + dst);
   if (result == "ok") {
     write_pattern<<<(kWords + 255) / 256, 256>>>(buf, kWords, seed);
-    if ((e = cudaDeviceSynchronize()) != cudaSuccess) result = "failed: peer write: " + err_str(e);
+    // A launch that never ran (e.g. no kernel image for this GPU) is a probe problem, not a broken link.
+    if ((e = cudaGetLastError()) != cudaSuccess) result = "not-attempted: kernel launch: " + err_str(e);
+    else if ((e = cudaDeviceSynchronize()) != cudaSuccess) result = "failed: peer write: " + err_str(e);
   }
   if (result == "ok") {
-    std::vector<uint32_t> host(kWords);
+    std::vector<uint32_t> host(size_t(kWords), 0u);
     cudaSetDevice(dst);
     if ((e = cudaMemcpy(host.data(), buf, kWords * sizeof(uint32_t), cudaMemcpyDeviceToHost)) != cudaSuccess) {
       result = "failed: read back: " + err_str(e);

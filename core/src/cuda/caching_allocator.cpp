@@ -194,7 +194,7 @@ CachingAllocator::Block* CachingAllocator::split(Block* b, size_t size) {
 
 void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
   std::lock_guard<std::mutex> g(mu_);
-  VT_CHECK_KIND(OutOfMemory, bytes <= backend_->capacity(), "CUDA out of memory: tried to allocate ",
+  VT_CHECK_KIND(OutOfMemory, bytes <= backend_->capacity(), "CUDA out of memory. Tried to allocate ",
                 bytes_str(bytes), " on device ", device_, ", more than its capacity of ",
                 bytes_str(backend_->capacity()));
   size_t size = config_.passthrough ? bytes : round_size(bytes);

@@ -14,6 +14,10 @@ VT_HOST_DEVICE inline To convert(From v) {
     return static_cast<opmath_t<From>>(v) != opmath_t<From>(0);
   } else if constexpr (std::is_same_v<To, Half> || std::is_same_v<To, BFloat16>) {
     return To(static_cast<float>(static_cast<opmath_t<From>>(v)));
+  } else if constexpr (std::is_integral_v<To> && !std::is_integral_v<opmath_t<From>> && sizeof(To) < 8) {
+    // Float to a narrow integer goes through int64, so out-of-range values wrap the same way on the CPU and
+    // the GPU (a direct conversion is undefined in C++ and saturates on NVIDIA GPUs).
+    return static_cast<To>(static_cast<int64_t>(static_cast<opmath_t<From>>(v)));
   } else {
     return static_cast<To>(static_cast<opmath_t<From>>(v));
   }

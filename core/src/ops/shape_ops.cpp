@@ -200,8 +200,10 @@ Tensor index_put_cpu_(const Tensor& self, TensorList indices, const Tensor& valu
   std::vector<int64_t> off = offsets(self, p);
   int64_t nb = int64_t(off.size());
   self.bump_version();
-  // values broadcast to the result shape, then viewed B-first like the gather.
-  Tensor v = ops::expand(values.dtype() == self.dtype() ? values : ops::to_dtype(values, self.dtype()), result_shape(p));
+  // values broadcast to the result shape, then viewed B-first like the gather. Values that alias self are
+  // read before any write (x[perm] = x must permute, not smear).
+  Tensor src = values.storage() == self.storage() ? ops::clone(values) : values;
+  Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), result_shape(p));
   Tensor vb = b_first_view(v, p);
   DimVector flat_shape{nb};
   for (int64_t s : p.rest_sizes) flat_shape.push_back(s);

@@ -20,7 +20,11 @@ Tensor as_strided_any(const Tensor& self, IntArrayRef size, IntArrayRef stride, 
     VT_CHECK(size[d] >= 0, "as_strided: negative size ", size[d], " at dim ", d);
     VT_CHECK(stride[d] >= 0, "as_strided: negative stride ", stride[d], " at dim ", d);
     empty = empty || size[d] == 0;
-    max_index += (size[d] - 1) * stride[d];
+  }
+  for (size_t d = 0; d < size.size() && !empty; ++d) {
+    int64_t span = 0;
+    VT_CHECK(!__builtin_mul_overflow(size[d] - 1, stride[d], &span) && !__builtin_add_overflow(max_index, span, &max_index),
+             "as_strided: size ", shape_str(size), " with stride ", shape_str(stride), " overflows int64");
   }
   int64_t capacity = int64_t(self.storage()->nbytes()) / self.element_size();
   VT_CHECK(empty || max_index < capacity, "as_strided: size ", shape_str(size), " with stride ", shape_str(stride),
@@ -67,7 +71,7 @@ DimVector infer_shape(IntArrayRef shape, int64_t numel) {
       infer = int64_t(d);
     } else {
       VT_CHECK(out[d] >= 0, "invalid shape dimension ", out[d], " in ", shape_str(shape));
-      known *= out[d];
+      VT_CHECK(!__builtin_mul_overflow(known, out[d], &known), "shape ", shape_str(shape), " overflows int64");
     }
   }
   if (infer >= 0) {
@@ -141,6 +145,7 @@ Tensor expand_any(const Tensor& self, IntArrayRef size) {
     }
     int64_t have = self.sizes()[size_t(d - off)];
     if (want == -1) want = have;
+    VT_CHECK(want >= 0, "expand: invalid size ", size[size_t(d)], " at dim ", d, " (only -1 may be negative)");
     VT_CHECK(have == want || have == 1, "The expanded size of the tensor (", want,
              ") must match the existing size (", have, ") at non-singleton dimension ", d, ".  Target sizes: ",
              shape_str(size), ".  Tensor sizes: ", shape_str(self.sizes()));
@@ -160,7 +165,7 @@ Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_o
   int64_t start = clampi(start_opt.value_or(0));
   int64_t end = std::max(clampi(end_opt.value_or(n)), start);
   DimVector sizes(self.sizes()), strides(self.strides());
-  sizes[size_t(dim)] = (end - start + step - 1) / step;
+  sizes[size_t(dim)] = end == start ? 0 : 1 + (end - start - 1) / step;  // no overflow for huge steps
   strides[size_t(dim)] *= step;
   return make_view(self, sizes, strides, self.storage_offset() + start * self.strides()[size_t(dim)]);
 }
@@ -171,7 +176,7 @@ Tensor narrow_any(const Tensor& self, int64_t dim, int64_t start, int64_t length
   int64_t n = self.sizes()[size_t(dim)];
   if (start < 0) start += n;
   VT_CHECK_INDEX(start >= 0 && start <= n, "start (", start, ") is out of bounds for dimension ", dim, " of size ", n);
-  VT_CHECK(length >= 0 && start + length <= n, "start (", start, ") + length (", length,
+  VT_CHECK(length >= 0 && length <= n - start, "start (", start, ") + length (", length,
            ") exceeds dimension size (", n, ").");
   return slice_any(self, dim, start, start + length, 1);
 }

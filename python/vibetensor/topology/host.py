@@ -53,7 +53,12 @@ def numa_nodes() -> list[dict]:
 
 def pci_numa_node(bus_id: str):
     """NUMA node of a PCI device from sysfs, or None (-1 or absent: the platform does not say)."""
-    path = Path("/sys/bus/pci/devices") / bus_id.lower()[-12:]
+    domain, _, rest = bus_id.lower().partition(":")
+    try:
+        name = f"{int(domain, 16):04x}:{rest}"  # sysfs writes the domain with at least 4 digits
+    except ValueError:
+        return None
+    path = Path("/sys/bus/pci/devices") / name
     try:
         v = int((path / "numa_node").read_text())
     except (OSError, ValueError):

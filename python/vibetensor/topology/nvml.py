@@ -79,10 +79,11 @@ class Nvml:
         out["virtualization_mode"] = _VIRT.get(mode, mode) if mode is not None else None
         if hasattr(self.nv, "nvmlDeviceGetGpuFabricInfo") and hasattr(self.nv, "c_nvmlGpuFabricInfo_t"):
             info = self.nv.c_nvmlGpuFabricInfo_t()
-            if self._try("GPU fabric info", self.nv.nvmlDeviceGetGpuFabricInfo, h, ctypes.byref(info)) is not False:
-                # Reported only: vibetensor never enables fabric or multicast features.
-                if not any(m.startswith("GPU fabric info") for m in self.unsupported):
-                    out["fabric"] = {"state": int(info.state), "status": int(info.status)}
+            try:  # reported only: vibetensor never enables fabric or multicast features
+                self.nv.nvmlDeviceGetGpuFabricInfo(h, ctypes.byref(info))
+                out["fabric"] = {"state": int(info.state), "status": int(info.status)}
+            except Exception as e:
+                self._note(f"GPU fabric info: {e}")
         return out
 
     def nvlink_peers(self, h) -> dict:

@@ -51,19 +51,33 @@ def _require(cond, msg):
         raise TopologyError(msg)
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def validate(doc) -> dict:
     _require(isinstance(doc, dict), "topology document must be a JSON object")
     _require(doc.get("schema") == SCHEMA,
              f"unsupported topology schema {doc.get('schema')!r}; this vibetensor reads {SCHEMA!r}")
     for key in ("host", "driver", "devices", "links"):
         _require(key in doc, f"topology document is missing '{key}'")
+    for key in ("host", "driver"):
+        _require(isinstance(doc[key], dict), f"'{key}' must be an object")
+    _require(isinstance(doc.get("measurements", {}), dict), "'measurements' must be an object")
+    _require(isinstance(doc.get("unsupported", []), list), "'unsupported' must be a list")
     devices = doc["devices"]
     _require(isinstance(devices, list), "'devices' must be a list")
     for i, d in enumerate(devices):
         _require(isinstance(d, dict), f"devices[{i}] must be an object")
         for key in ("index", "name", "pci_bus_id"):
             _require(key in d, f"devices[{i}] is missing '{key}'")
-        _require(d["index"] == i, f"devices[{i}] has index {d['index']!r}; indices must be 0..{len(devices) - 1} in order")
+        _require(_is_int(d["index"]) and d["index"] == i,
+                 f"devices[{i}] has index {d['index']!r}; indices must be the integers 0..{len(devices) - 1} in order")
+        for key in ("name", "pci_bus_id"):
+            _require(isinstance(d[key], str), f"devices[{i}].{key} must be a string")
+        cc = d.get("compute_capability", [0, 0])
+        _require(isinstance(cc, list) and len(cc) == 2 and all(_is_int(c) for c in cc),
+                 f"devices[{i}].compute_capability must be [major, minor]")
     n = len(devices)
     seen = set()
     _require(isinstance(doc["links"], list), "'links' must be a list")
@@ -73,7 +87,7 @@ def validate(doc) -> dict:
             _require(key in link, f"links[{k}] is missing '{key}'")
         s, t = link["src"], link["dst"]
         for name, v in (("src", s), ("dst", t)):
-            _require(isinstance(v, int) and 0 <= v < n,
+            _require(_is_int(v) and 0 <= v < n,
                      f"links[{k}].{name} = {v!r} names a device that does not exist (have {n} devices)")
         _require(s != t, f"links[{k}] links device {s} to itself")
         _require((s, t) not in seen, f"links[{k}] repeats the pair {s} -> {t}")
@@ -81,8 +95,11 @@ def validate(doc) -> dict:
         _require(is_valid_type(link["type"]) and link["type"] != "X",
                  f"links[{k}].type = {link['type']!r} is not one of NV<n>, PIX, PXB, PHB, NODE, SYS")
         m = _NV.match(link["type"])
-        _require(not m or int(m.group(1)) == link["nvlinks"],
-                 f"links[{k}] says {link['type']} but nvlinks = {link['nvlinks']}")
+        _require(_is_int(link["nvlinks"]) and link["nvlinks"] == (int(m.group(1)) if m else 0),
+                 f"links[{k}] says {link['type']} but nvlinks = {link['nvlinks']!r}")
+        for key in ("p2p_access", "p2p_atomics"):
+            _require(isinstance(link[key], bool), f"links[{k}].{key} must be true or false, got {link[key]!r}")
+        _require(isinstance(link["p2p_functional"], str), f"links[{k}].p2p_functional must be a string")
     missing = [(s, t) for s in range(n) for t in range(n) if s != t and (s, t) not in seen]
     _require(not missing, f"links are missing for pairs {missing[:4]}{'...' if len(missing) > 4 else ''}")
     return doc

@@ -13,6 +13,8 @@ inline constexpr int64_t kDefaultGrain = 32768;
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 int num_threads();
+// Sizes the pool when called before the first parallel region; afterwards it caps the threads used (the pool
+// never grows past its size, one thread per core by default).
 void set_num_threads(int n);
 
 }  // namespace vt

@@ -66,8 +66,14 @@ class Tensor {
 
   IntArrayRef sizes() const { return impl_->sizes(); }
   IntArrayRef strides() const { return impl_->strides(); }
-  int64_t size(int64_t d) const { return impl_->size(wrap_dim(d, dim())); }
-  int64_t stride(int64_t d) const { return impl_->stride(wrap_dim(d, dim())); }
+  int64_t size(int64_t d) const {
+    VT_CHECK_INDEX(dim() > 0, "dimension specified as ", d, " but tensor has no dimensions");
+    return impl_->size(wrap_dim(d, dim()));
+  }
+  int64_t stride(int64_t d) const {
+    VT_CHECK_INDEX(dim() > 0, "dimension specified as ", d, " but tensor has no dimensions");
+    return impl_->stride(wrap_dim(d, dim()));
+  }
   int64_t dim() const { return impl_->dim(); }
   int64_t numel() const { return impl_->numel(); }
   int64_t storage_offset() const { return impl_->storage_offset(); }
