@@ -43,6 +43,7 @@ NB_MODULE(_C, m) {
   nb::module_ cuda = m.def_submodule("cuda", "CUDA device discovery");
   vt::py::bind_cuda(cuda);
   vt::py::bind_allocator(cuda);
+  vt::py::bind_streams(cuda);
   nb::module_ topo = m.def_submodule("topology", "CUDA-side topology probe and measurements");
   vt::py::bind_topology(topo);
 }

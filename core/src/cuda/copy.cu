@@ -10,6 +10,7 @@
 #include "vt/core/ops.h"
 #include "vt/core/tensor_iterator.h"
 #include "vt/cuda/check.h"
+#include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
 
 namespace vt {
@@ -51,17 +52,7 @@ cudaStream_t stream_of(const Tensor& t) {
 
 int grid_for(int64_t n) { return int(std::min<int64_t>((n + 255) / 256, 65535)); }
 
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int d) {
-    cudaGetDevice(&prev_);
-    VT_CUDA_CHECK(cudaSetDevice(d));
-  }
-  ~DeviceGuard() { cudaSetDevice(prev_); }
-
- private:
-  int prev_ = 0;
-};
+using cuda::DeviceGuard;
 
 bool dense_same(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.is_contiguous() && b.is_contiguous() && DimVector(a.sizes()) == DimVector(b.sizes());

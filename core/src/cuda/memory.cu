@@ -7,23 +7,12 @@
 
 #include "vt/cuda/check.h"
 #include "vt/cuda/device.h"
+#include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
+#include "vt/cuda/stream.h"
 
 namespace vt::cuda {
 namespace {
-
-// RAII: make `device` current, restore the previous device afterwards.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    cudaGetDevice(&prev_);
-    if (prev_ != device) VT_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(prev_); }
-
- private:
-  int prev_ = 0;
-};
 
 class CudaBackend : public MemoryBackend {
  public:
@@ -107,8 +96,6 @@ void set_device(int device) {
   check_device(Device(DeviceType::CUDA, device));
   VT_CUDA_CHECK(cudaSetDevice(device));
 }
-
-StreamId current_stream(int) { return 0; }
 
 void order_stream_after_current(int device, int64_t stream) {
   cudaStream_t target = stream == 1   ? cudaStreamLegacy

@@ -82,3 +82,6 @@ def empty_cache() -> None:
 
 def set_per_process_memory_fraction(fraction: float, device=None) -> None:
     _cuda.set_per_process_memory_fraction(fraction, _index(device))
+
+
+from .streams import Event, ExternalStream, Stream, current_stream, default_stream, set_stream, stream  # noqa: E402,F401

@@ -194,7 +194,10 @@ def from_dlpack(ext):
     if hasattr(ext, "__dlpack__"):
         kw = {}
         if hasattr(ext, "__dlpack_device__") and ext.__dlpack_device__()[0] in (2, 13):
-            kw["stream"] = 1  # we compute on the legacy default stream: the producer orders its work before it
+            # The producer orders its pending work before our current stream (1 = the legacy default).
+            from .. import cuda
+
+            kw["stream"] = cuda.current_stream(ext.__dlpack_device__()[1]).cuda_stream or 1
         try:
             cap = ext.__dlpack__(max_version=(1, 1), **kw)
         except TypeError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._C import core as _core
+from .._C import cuda as _core_cuda
 from . import _functions as F
 from . import _indexing
 from . import _tensor_str
@@ -130,6 +131,12 @@ def _cast(dtype):
     return m
 
 
+def record_stream(self, stream):
+    """Marks this tensor's memory as used on `stream`: it is reused only after `stream` passes its free
+    (Note [Stream-ordered free])."""
+    _core_cuda.record_stream(self, stream.cuda_stream)
+
+
 def clamp_(self, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return self.copy_(F.clamp(self, min, max))
@@ -176,7 +183,7 @@ _EXTRA = {
     "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),
     "type_as": lambda self, other: to(self, other.dtype),
     "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device=None: to(self, device or "cuda"),
-    "masked_fill": masked_fill, "clamp_": clamp_, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
+    "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
     "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),

@@ -5,14 +5,12 @@
 
 #include "vt/core/storage.h"
 #include "vt/cuda/caching_allocator.h"
+#include "vt/cuda/stream.h"
 
 namespace vt::cuda {
 
 int current_device();
 void set_device(int device);
-// The stream tensors on `device` are allocated and computed on. The legacy default stream until stream
-// pools land; every allocation and copy is ordered on it.
-StreamId current_stream(int device);
 CachingAllocator& device_allocator(int device);
 // Makes `stream` (a DLPack stream value: 1 legacy default, 2 per-thread default, else a handle) wait for the
 // work queued so far on `device`'s current stream, with an event (never a host synchronization).
