@@ -17,6 +17,7 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation . || exit 1
   python3 benchmarks/topo_time.py
 } 2>&1 | tee "$out/check_${card}.txt"
 python3 benchmarks/eager_overhead.py --json "$out/eager_overhead_cpu_${card}.json"
+python3 benchmarks/cuda_memory.py --json "$out/cuda_memory_${card}.json"
 {
   vt-fabric topo --rings
   echo; echo "== vt-fabric topo --measure"; vt-fabric topo --measure --json > "$out/topo_${card}.json" && \
