@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "vt/core/ops.h"
+#include "vt/cuda/device.h"
 
 namespace vt::py {
 namespace {
@@ -62,9 +63,9 @@ nb::tuple int_tuple(IntArrayRef r) {
 }
 
 // Accepts f(2, 3), f((2, 3)) and f([2, 3]) like torch's view/reshape/permute/expand.
-std::vector<int64_t> varargs_ints(nb::args args, const char* fn) {
+std::vector<int64_t> varargs_ints(nb::handle args, const char* fn) {
   nb::handle src = args;
-  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) src = args[0];
+  if (nb::len(args) == 1 && !PyLong_Check(args[0].ptr())) src = args[0];
   std::vector<int64_t> out;
   for (nb::handle h : src) {
     VT_CHECK_TYPE(PyIndex_Check(h.ptr()), fn, "(): expected ints, got ",
@@ -102,7 +103,33 @@ auto rbin(K& k) {
 
 }  // namespace
 
+// empty/zeros/ones with torch's calling conventions (sizes as varargs or one sequence, or size=), parsed
+// here rather than in Python: factories are on the hot path of allocation-heavy code.
+template <int Fill>
+Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle device, bool) {
+  std::vector<int64_t> shape = args.size() ? varargs_ints(args, "factory") : varargs_ints(nb::make_tuple(size_kw), "factory");
+  std::optional<ScalarType> dt;
+  if (!dtype.is_none()) dt = to_dtype(dtype);
+  std::optional<Device> dev;
+  if (!device.is_none()) {
+    dev = to_device(device);
+    if (dev->is_cuda()) cuda::check_device(*dev);
+  }
+  if constexpr (Fill < 0) {
+    return ops::empty(shape, dt, dev);
+  } else {
+    return ops::full(shape, Scalar(int64_t(Fill)), dt.value_or(ScalarType::Float32), dev);
+  }
+}
+
 void bind_tensor(nb::module_& m) {
+  auto factory_args = [](auto f, const char* name, nb::module_& mod) {
+    mod.def(name, f, nb::arg("args"), nb::arg("size") = nb::none(), nb::arg("dtype") = nb::none(),
+            nb::arg("device") = nb::none(), nb::arg("requires_grad") = false);
+  };
+  factory_args(&factory<-1>, "empty", m);
+  factory_args(&factory<0>, "zeros", m);
+  factory_args(&factory<1>, "ones", m);
   nb::class_<Tensor> cls(m, "Tensor", nb::dynamic_attr());
   cls.def_prop_ro("shape", [](const Tensor& t) { return int_tuple(t.sizes()); })
       .def("size", [](const Tensor& t, nb::handle dim) -> nb::object {

@@ -48,16 +48,8 @@ def _device(device):
 
 
 # ---- factories ----
-def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
-    return _empty(_shape(size or (kw.pop("size"),)), dtype=dtype, device=_device(device))
-
-
-def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
-    return _full(_shape(size or (kw.pop("size"),)), 0, dtype=dtype or _core.dtype.float32, device=_device(device))
-
-
-def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
-    return _full(_shape(size or (kw.pop("size"),)), 1, dtype=dtype or _core.dtype.float32, device=_device(device))
+# empty/zeros/ones(*size, dtype=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot.
+empty, zeros, ones = _core.empty, _core.zeros, _core.ones
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
