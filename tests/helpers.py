@@ -18,7 +18,6 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
-import pytest
 import torch
 
 import vibetensor.torch as vt

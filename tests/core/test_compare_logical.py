@@ -7,7 +7,7 @@ import torch
 
 import vibetensor.torch as vt
 from helpers import (
-    ALL_DTYPES, BIG_SHAPE, FLOAT_DTYPES, INT_DTYPES, INTEGRAL_DTYPES, Pair, _noncontig_plan, assert_same, check_op,
+    ALL_DTYPES, BIG_SHAPE, FLOAT_DTYPES, Pair, _noncontig_plan, check_op,
     pair, pair_from_numpy, pair_from_values, special_values,
 )
 

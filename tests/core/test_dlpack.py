@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
-from helpers import ALL_DTYPES, NUMPY_DTYPES, assert_layout_same, assert_same, dtype_name, pair, random_array
+from helpers import ALL_DTYPES, NUMPY_DTYPES, assert_same, dtype_name, pair, random_array
 
 _PyCapsule_GetName = ctypes.pythonapi.PyCapsule_GetName
 _PyCapsule_GetName.restype = ctypes.c_char_p

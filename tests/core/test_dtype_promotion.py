@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
-from helpers import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, Pair, assert_same, check_op, dtype_name, pair
+from helpers import ALL_DTYPES, Pair, check_op, dtype_name, pair
 
 PAIRS = list(itertools.product(ALL_DTYPES, ALL_DTYPES))
 PAIR_IDS = [f"{a}-{b}" for a, b in PAIRS]

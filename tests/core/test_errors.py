@@ -10,10 +10,9 @@ import sys
 import textwrap
 
 import pytest
-import torch
 
 import vibetensor.torch as vt
-from helpers import check_op, pair, shape_regex
+from helpers import check_op, shape_regex
 
 
 def _raises_msg(exc_type, fn):

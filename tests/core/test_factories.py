@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
-from helpers import ALL_DTYPES, FLOAT_DTYPES, Pair, assert_same, check_op, dtype_name, pair
+from helpers import ALL_DTYPES, FLOAT_DTYPES, assert_same, check_op, dtype_name, pair
 
 SIZES = [(), (0,), (5,), (3, 1, 5), (0, 4), (2, 3, 4)]
 

@@ -1,11 +1,10 @@
 """__getitem__ / __setitem__ with ints, slices, None, Ellipsis, integer tensors and lists, boolean masks."""
-import numpy as np
 import pytest
 import torch
 
 import vibetensor.torch as vt
 from helpers import (
-    ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, Pair, assert_layout_same, assert_same, check_op, pair, pair_from_numpy,
+    ALL_DTYPES, INT_DTYPES, assert_layout_same, assert_same, check_op, pair,
 )
 
 SHAPE = (4, 5, 6)

@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import vibetensor.torch as vt
-from helpers import FLOAT_DTYPES, INT_DTYPES, assert_same, check_op, dtype_name, to_numpy
+from helpers import FLOAT_DTYPES, INT_DTYPES, check_op, dtype_name, to_numpy
 
 N = 100_003
 

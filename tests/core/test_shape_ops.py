@@ -1,9 +1,8 @@
 """cat / stack / split / chunk (and their aliasing: split and chunk return views)."""
 import pytest
-import torch
 
 import vibetensor.torch as vt
-from helpers import ALL_DTYPES, Pair, assert_layout_same, assert_same, check_op, pair
+from helpers import ALL_DTYPES, assert_layout_same, assert_same, check_op, pair
 
 
 # --------------------------------------------------------------------------------------------- cat

@@ -8,7 +8,7 @@ import torch
 
 import vibetensor.torch as vt
 from helpers import (
-    ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, NUMPY_DTYPES, Pair, assert_layout_same, assert_same, check_op,
+    ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, NUMPY_DTYPES, assert_layout_same, assert_same, check_op,
     dtype_name, np_dtype, pair, pair_from_numpy, random_array, torch_dtype, vt_dtype,
 )
 

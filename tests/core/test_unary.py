@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-import vibetensor.torch as vt
 from helpers import (
-    ALL_DTYPES, BIG_SHAPE, FLOAT_DTYPES, INT_DTYPES, Pair, assert_same, check_op, pair, pair_from_values,
+    ALL_DTYPES, BIG_SHAPE, FLOAT_DTYPES, INT_DTYPES, Pair, check_op, pair, pair_from_values,
     special_values,
 )
 

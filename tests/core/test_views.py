@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
-from helpers import ALL_DTYPES, Pair, assert_layout_same, assert_same, check_op, pair
+from helpers import ALL_DTYPES, assert_layout_same, assert_same, check_op, pair
 
 # (name, base shape, fn(m, x)) -- every fn returns a view of x in torch.
 VIEW_CASES = [

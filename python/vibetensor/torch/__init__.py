@@ -98,8 +98,8 @@ def is_tensor(obj) -> _builtins.bool:
     return isinstance(obj, Tensor)
 
 
-def numel(t) -> _builtins.int:
-    return t.numel()
+def numel(input) -> _builtins.int:
+    return input.numel()
 
 
 def promote_types(a, b):
