@@ -1,0 +1,49 @@
+"""Standing checks on the tree itself (STYLE.md): per-layer line counts with a per-file budget, one-way layer
+dependencies, and nanobind/Python.h only inside bindings/ folders."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["core", "topology", "python/vibetensor", "bindings"]
+SOURCE = {".h", ".hpp", ".cc", ".cpp", ".cu", ".cuh", ".py"}
+MAX_LINES = 600
+
+
+def sources(layer):
+    return [p for p in (ROOT / layer).rglob("*") if p.suffix in SOURCE and p.is_file()]
+
+
+def test_file_line_budget():
+    too_long = {}
+    counts = {}
+    for layer in LAYERS:
+        total = 0
+        for p in sources(layer):
+            n = sum(1 for _ in p.open(errors="replace"))
+            total += n
+            if n > MAX_LINES:
+                too_long[str(p.relative_to(ROOT))] = n
+        counts[layer] = total
+    print("lines per layer:", counts)
+    assert not too_long, f"files over {MAX_LINES} lines (split them by responsibility): {too_long}"
+
+
+def test_nanobind_only_in_bindings():
+    offenders = []
+    for layer in ("core", "topology"):
+        for p in sources(layer):
+            if "bindings" in p.parts:
+                continue
+            text = p.read_text(errors="replace")
+            if re.search(r'#include\s*[<"](nanobind/|Python\.h)', text):
+                offenders.append(str(p.relative_to(ROOT)))
+    assert not offenders, f"nanobind/Python.h included outside bindings/: {offenders}"
+
+
+def test_core_does_not_depend_on_upper_layers():
+    offenders = []
+    for p in sources("core"):
+        text = p.read_text(errors="replace")
+        if re.search(r'#include\s*"vt/(topology|fabric)/', text):
+            offenders.append(str(p.relative_to(ROOT)))
+    assert not offenders, f"core includes topology/fabric headers: {offenders}"
