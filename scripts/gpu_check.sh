@@ -27,6 +27,9 @@ for tool in memcheck racecheck; do
 done
 python3 benchmarks/eager_overhead.py --json "$out/eager_overhead_cpu_${card}.json"
 python3 benchmarks/cuda_memory.py --json "$out/cuda_memory_${card}.json"
+if [ "$n" -ge 2 ]; then  # the NCCL reference for the ring allreduce (one process over all GPUs)
+  python3 benchmarks/nccl_baseline.py --json "$out/nccl_baseline_${card}.json"
+fi
 {
   vt-fabric topo --rings
   echo; echo "== vt-fabric topo --measure"; vt-fabric topo --measure --json > "$out/topo_${card}.json" && \
