@@ -24,13 +24,6 @@ _arange = _op("vt::arange")
 min_max = collections.namedtuple("return_types", ["values", "indices"])
 
 
-def _shape(args):
-    """Accepts f(2, 3), f((2, 3)), f([2, 3]) and f(torch.Size)."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return list(args[0])
-    return list(args)
-
-
 def _device(device):
     """A device object, checked to exist: a missing CUDA device is named in the error."""
     if device is None:
