@@ -65,3 +65,11 @@ def test_set_num_threads_caps_a_running_pool():
         assert float(vt.ones(100_000).sum()) == 100_000.0
     finally:
         vt.set_num_threads(n)
+
+
+def test_requires_grad_true_is_refused_until_autograd_exists():
+    x = vt.ones(2)
+    assert x.requires_grad is False
+    x.requires_grad = False
+    with pytest.raises(NotImplementedError, match="autograd"):
+        x.requires_grad = True

@@ -169,6 +169,17 @@ def t(self):
     return self if self.dim() < 2 else self.transpose(0, 1)
 
 
+def _get_requires_grad(self):
+    return False
+
+
+def _set_requires_grad(self, flag):
+    # Autograd is not built yet: saying so beats silently computing no gradients.
+    if flag:
+        raise NotImplementedError("vibetensor has no autograd yet (requires_grad=True); it arrives with the autograd "
+                                  "engine")
+
+
 def unflatten(self, dim, sizes):
     dim = dim % self.dim()
     shape = list(self.shape)
@@ -188,7 +199,8 @@ _EXTRA = {
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),
     "clamp_min": lambda self, m: F.clamp(self, min=m), "clamp_max": lambda self, m: F.clamp(self, max=m),
-    "detach": lambda self: self.view(list(self.shape)), "requires_grad": False, "grad": None, "is_leaf": True,
+    "detach": lambda self: self.view(list(self.shape)), "requires_grad": property(_get_requires_grad, _set_requires_grad),
+    "requires_grad_": lambda self, flag=True: (_set_requires_grad(self, flag), self)[1], "grad": None, "is_leaf": True,
     "new_zeros": lambda self, *size, dtype=None, device=None: F.zeros(*size, dtype=dtype or self.dtype,
                                                                       device=device or self.device),
     "new_ones": lambda self, *size, dtype=None, device=None: F.ones(*size, dtype=dtype or self.dtype,
