@@ -14,7 +14,7 @@ from . import _tensor  # noqa: F401  (attaches Python-level Tensor methods)
 from ._functions import *  # noqa: F401,F403
 from ._functions import (  # noqa: F401
     all, any, max, min, sum, tensor, from_numpy, from_dlpack, zeros, ones, empty, full, arange, linspace, eye,
-    rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes, cat, t, round, square,
+    rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes, cat, t, round, square, matmul,
 )
 from .nn.functional import relu_  # noqa: E402,F401
 from ._tensor_str import set_printoptions, get_printoptions  # noqa: F401
@@ -72,7 +72,7 @@ class _Ops:
 ops = _Ops()
 
 # Functions that are exactly an op (first argument the tensor).
-for _name in _tensor._METHOD_OPS + ["add", "sub", "mul", "cat", "permute", "reshape", "transpose",
+for _name in _tensor._METHOD_OPS + ["add", "sub", "mul", "cat", "permute", "reshape", "transpose", "mm", "bmm",
                                     "logsigmoid", "gelu", "softplus", "leaky_relu", "elu", "hardtanh"]:
     if not _name.endswith("_") and _name not in globals():
         globals()[_name] = _core.fast_op("vt::" + _name)

@@ -381,6 +381,43 @@ def round(input, decimals=0):
     return _op("vt::round")(input * scale) / scale
 
 
+def matmul(input, other):
+    """torch.matmul: dot (1-D x 1-D), matrix-vector, vector-matrix, matrix product, and batched products with
+    broadcast batch dims, over the mm/bmm kernels."""
+    a, b = input, other
+    if a.dim() == 0 or b.dim() == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.dim()}D and {b.dim()}D")
+    if a.dim() == 1 and b.dim() == 1:
+        if a.shape[0] != b.shape[0]:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
+                               "have the same number of elements, but got different")
+        return _op("vt::mm")(a.unsqueeze(0), b.unsqueeze(1)).reshape([])
+    if a.dim() <= 2 and b.dim() <= 2:
+        out = _op("vt::mm")(a.unsqueeze(0) if a.dim() == 1 else a, b.unsqueeze(1) if b.dim() == 1 else b)
+        if a.dim() == 1:
+            out = out.squeeze(0)
+        if b.dim() == 1:
+            out = out.squeeze(-1)
+        return out
+    a2 = a.unsqueeze(0) if a.dim() == 1 else a
+    b2 = b.unsqueeze(-1) if b.dim() == 1 else b
+    (m, k), (k2, n) = a2.shape[-2:], b2.shape[-2:]
+    if k != k2:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {k2}x{n})")
+    batch = broadcast_shapes(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
+    nb = 1
+    for s in batch:
+        nb *= s
+    a3 = a2.expand(*batch, m, k).reshape(nb, m, k)
+    b3 = b2.expand(*batch, k, n).reshape(nb, k, n)
+    out = _op("vt::bmm")(a3, b3).reshape(*batch, m, n)
+    if a.dim() == 1:
+        out = out.squeeze(-2)
+    if b.dim() == 1:
+        out = out.squeeze(-1)
+    return out
+
+
 def t(input):
     return input.t()
 

@@ -23,7 +23,7 @@ floor floor_ ceil ceil_ trunc trunc_ round round_ isnan isinf isfinite logical_n
 floor_divide floor_divide_ remainder remainder_ fmod fmod_ pow pow_ maximum minimum atan2 atan2_
 bitwise_and bitwise_and_ bitwise_or bitwise_or_ bitwise_xor bitwise_xor_ eq eq_ ne ne_ lt lt_ le le_ gt gt_ ge ge_
 logical_and logical_and_ logical_or logical_or_ logical_xor logical_xor_ div div_ cumsum cumprod
-argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagonal uniform_ normal_ random_
+mm bmm argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagonal uniform_ normal_ random_
 """.split()
 
 
@@ -194,7 +194,9 @@ _EXTRA = {
     "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),
     "type_as": lambda self, other: to(self, other.dtype),
     "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device=None: to(self, device or "cuda"),
-    "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
+    "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream,
+    "matmul": lambda self, other: F.matmul(self, other), "__matmul__": lambda self, other: F.matmul(self, other),
+    "__rmatmul__": lambda self, other: F.matmul(other, self), "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
     "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),

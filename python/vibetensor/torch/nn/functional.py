@@ -66,3 +66,11 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 def logsigmoid(input):
     return _op("vt::logsigmoid")(input)
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b, as torch.nn.functional.linear (weight: [out_features, in_features])."""
+    from .. import _functions as F
+
+    out = F.matmul(input, weight.t())
+    return out + bias if bias is not None else out
