@@ -17,6 +17,14 @@ from ._functions import (  # noqa: F401
     rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes, cat, t, round, square, matmul,
 )
 from .nn.functional import relu_  # noqa: E402,F401
+
+
+def softmax(input, dim, dtype=None):
+    return _core.op("vt::softmax")(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim, dtype=None):
+    return _core.op("vt::log_softmax")(input, dim, dtype=dtype)
 from ._tensor_str import set_printoptions, get_printoptions  # noqa: F401
 from .. import cuda  # noqa: F401
 

@@ -195,6 +195,8 @@ _EXTRA = {
     "type_as": lambda self, other: to(self, other.dtype),
     "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device=None: to(self, device or "cuda"),
     "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream,
+    "softmax": lambda self, dim, dtype=None: _op("vt::softmax")(self, dim, dtype=dtype),
+    "log_softmax": lambda self, dim, dtype=None: _op("vt::log_softmax")(self, dim, dtype=dtype),
     "matmul": lambda self, other: F.matmul(self, other), "__matmul__": lambda self, other: F.matmul(self, other),
     "__rmatmul__": lambda self, other: F.matmul(other, self), "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
     "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(

@@ -74,3 +74,35 @@ def linear(input, weight, bias=None):
 
     out = F.matmul(input, weight.t())
     return out + bias if bias is not None else out
+
+
+def softmax(input, dim=None, dtype=None):
+    return _op("vt::softmax")(input, -1 if dim is None else dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    return _op("vt::log_softmax")(input, -1 if dim is None else dim, dtype=dtype)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    shape = [normalized_shape] if isinstance(normalized_shape, int) else list(normalized_shape)
+    return _op("vt::layer_norm")(input, shape, weight, bias, eps)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    shape = [normalized_shape] if isinstance(normalized_shape, int) else list(normalized_shape)
+    return _op("vt::rms_norm")(input, shape, weight, eps)
+
+
+def embedding(input, weight):
+    """Rows of `weight` (num_embeddings x dim) picked by the integer tensor `input`."""
+    return _op("vt::embedding")(weight, input)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    if not training or p == 0:  # the very tensor back, as torch does
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        return input
+    out = _op("vt::dropout")(input, p, training)
+    return input.copy_(out) if inplace else out
