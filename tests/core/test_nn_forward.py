@@ -83,3 +83,40 @@ def test_dropout_statistics_and_modes():
     assert float(F.dropout(x, 1.0).abs().sum()) == 0.0
     with pytest.raises(ValueError, match="between 0 and 1"):
         F.dropout(x, 1.5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("use_weight", [False, True])
+@pytest.mark.parametrize("shape", [(6, 5), (5,), (3, 5, 4)])
+def test_cross_entropy_class_indices(shape, use_weight, smoothing, reduction, rng):
+    v, t = pair(shape, "float64", rng)
+    C = shape[1] if len(shape) > 1 else shape[0]
+    tshape = (shape[0],) + tuple(shape[2:]) if len(shape) > 1 else ()
+    tgt = np.asarray(rng.integers(0, C, size=tshape))
+    if tgt.ndim:
+        tgt.flat[0] = -100  # one ignored position
+    w, tw = pair((C,), "float64", rng, 1.0) if use_weight else (None, None)
+    if use_weight:
+        w, tw = w.abs(), tw.abs()
+    got = F.cross_entropy(v, vt.from_numpy(tgt), weight=w, reduction=reduction, label_smoothing=smoothing)
+    want = TF.cross_entropy(t, torch.from_numpy(tgt), weight=tw, reduction=reduction, label_smoothing=smoothing)
+    close(got, want, "float64")
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_probabilities(smoothing, rng):
+    v, t = pair((4, 6), "float64", rng)
+    p = np.asarray(rng.dirichlet(np.ones(6), size=4))
+    close(F.cross_entropy(v, vt.from_numpy(p), label_smoothing=smoothing),
+          TF.cross_entropy(t, torch.from_numpy(p), label_smoothing=smoothing), "float64")
+
+
+def test_cross_entropy_float32_and_errors(rng):
+    v, t = pair((8, 10), "float32", rng)
+    tgt = rng.integers(0, 10, size=8)
+    close(F.cross_entropy(v, vt.from_numpy(tgt)), TF.cross_entropy(t, torch.from_numpy(tgt)), "float32")
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.cross_entropy(v, vt.full((8,), 10, dtype=vt.int64))
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(v, vt.from_numpy(tgt), reduction="avg")

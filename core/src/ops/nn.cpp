@@ -122,9 +122,89 @@ Tensor dropout_any(const Tensor& input, double p, bool train) {
   return ops::where(keep, scaled, ops::mul(input, num(0.0)));
 }
 
+Tensor gather_rows(const Tensor& m, const Tensor& cols) {  // m[i, cols[i]] for every row i
+  Tensor rows = Dispatcher::get().entry("vt::arange").call<Tensor, const Scalar&, const Scalar&, const Scalar&,
+                                                           std::optional<ScalarType>, std::optional<Device>>(
+      Layer::Python, Scalar(int64_t(0)), Scalar(m.size(0)), Scalar(int64_t(1)), ScalarType::Int64, m.device());
+  Tensor idx[2] = {rows, cols};
+  return Dispatcher::get().entry("vt::index").call<Tensor, const Tensor&, TensorList>(Layer::Python, m,
+                                                                                      TensorList(idx, 2));
+}
+
+// [N, C, d1, ...] -> [N * d1 * ..., C] (classes last); a 1-D [C] input becomes [1, C].
+Tensor classes_last(const Tensor& x) {
+  if (x.dim() == 1) return ops::unsqueeze(x, 0);
+  DimVector perm{0};
+  for (int64_t d = 2; d < x.dim(); ++d) perm.push_back(d);
+  perm.push_back(1);
+  return ops::reshape(ops::permute(x, perm), DimVector{-1, x.size(1)});
+}
+
+// The shape of a per-position loss: the input's dims without the class dim.
+DimVector loss_shape(const Tensor& input) {
+  DimVector s;
+  if (input.dim() == 1) return s;
+  s.push_back(input.size(0));
+  for (int64_t d = 2; d < input.dim(); ++d) s.push_back(input.size(d));
+  return s;
+}
+
+// reduction: 0 none, 1 mean, 2 sum (torch's enum). Class-index targets (with ignore_index) or class
+// probabilities; optional per-class weights; label smoothing mixes in the uniform distribution.
+Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t reduction,
+                         int64_t ignore_index, double smoothing) {
+  VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "cross_entropy: reduction must be 0 (none), 1 (mean) or 2 (sum)");
+  VT_CHECK(smoothing >= 0 && smoothing <= 1, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
+  VT_CHECK(input.dim() >= 1, "cross_entropy: input must have a class dimension, got a 0-dim tensor");
+  int64_t cdim = input.dim() == 1 ? 0 : 1;
+  int64_t C = input.size(cdim);
+  VT_CHECK(!weight.defined() || (weight.dim() == 1 && weight.size(0) == C), "cross_entropy: weight of shape ",
+           weight.defined() ? shape_str(weight.sizes()) : "", " does not match ", C, " classes");
+  Tensor logp = softmax_impl(input, cdim, std::nullopt, true);
+  // [M, C]: classes last, everything else flattened.
+  Tensor lp = classes_last(logp);
+  Tensor w = weight.defined() ? ops::to_dtype(weight, lp.dtype()) : Tensor();
+  Tensor smooth_term = w.defined() ? ops::mul(lp, w) : lp;
+  if (is_floating(target.dtype())) {  // class probabilities, same shape as input
+    VT_CHECK(DimVector(target.sizes()) == DimVector(input.sizes()), "cross_entropy: probability target of shape ",
+             shape_str(target.sizes()), " must match input ", shape_str(input.sizes()));
+    Tensor tp = classes_last(target);
+    if (smoothing > 0) tp = ops::add(ops::mul(tp, num(1 - smoothing)), num(smoothing / double(C)));
+    Tensor loss = ops::unary("vt::neg", ops::sum(ops::mul(smooth_term, tp), DimVector{1}, false, std::nullopt));
+    if (reduction == 0) return ops::reshape(loss, loss_shape(input));
+    Tensor total = ops::sum(loss, std::nullopt, false, std::nullopt);
+    return reduction == 2 ? total : ops::div(total, num(double(lp.size(0))));
+  }
+  VT_CHECK_KIND(Index, target.dtype() == ScalarType::Int64 || target.dtype() == ScalarType::Int32,
+                "cross_entropy: expected target of dtype int64 (class indices) or floating (probabilities), got ",
+                dtype_name(target.dtype()));
+  Tensor t = ops::reshape(target, DimVector{-1});
+  VT_CHECK(t.size(0) == lp.size(0), "cross_entropy: expected target of ", lp.size(0), " elements, got shape ",
+           shape_str(target.sizes()));
+  Tensor valid = ops::binary("vt::ne", t, scalar_to_tensor(Scalar(ignore_index), ScalarType::Int64));
+  Tensor t_safe = ops::where(valid, t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
+  Tensor picked = ops::unary("vt::neg", gather_rows(lp, t_safe));
+  Tensor wt = w.defined() ? Dispatcher::get().entry("vt::index").call<Tensor, const Tensor&, TensorList>(
+                                Layer::Python, w, TensorList(&t_safe, 1))
+                          : ops::to_dtype(valid, lp.dtype());
+  if (w.defined()) picked = ops::mul(picked, wt), wt = ops::mul(wt, ops::to_dtype(valid, lp.dtype()));
+  Tensor zero = num(0.0);
+  Tensor loss = ops::where(valid, picked, zero);
+  if (smoothing > 0) {
+    Tensor smooth = ops::div(ops::unary("vt::neg", ops::sum(smooth_term, DimVector{1}, false, std::nullopt)), num(double(C)));
+    loss = ops::add(ops::mul(loss, num(1 - smoothing)), ops::mul(ops::where(valid, smooth, zero), num(smoothing)));
+  }
+  if (reduction == 0) return ops::reshape(loss, target.sizes());
+  Tensor total = ops::sum(loss, std::nullopt, false, std::nullopt);
+  if (reduction == 2) return total;
+  return ops::div(total, ops::sum(wt, std::nullopt, false, std::nullopt));
+}
+
 }  // namespace
 
 VT_LIBRARY(vt, nn) {
+  m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor");
+  m.impl_any("cross_entropy", &cross_entropy_any);
   m.def("softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor");
   m.def("log_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor");
   m.def("layer_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) -> Tensor");

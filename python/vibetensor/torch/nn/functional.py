@@ -106,3 +106,14 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     out = _op("vt::dropout")(input, p, training)
     return input.copy_(out) if inplace else out
+
+
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy: class-index or class-probability targets, per-class weights,
+    ignore_index, label smoothing; reduction 'none', 'mean' or 'sum'."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return _op("vt::cross_entropy")(input, target, weight, _REDUCTIONS[reduction], ignore_index, label_smoothing)
