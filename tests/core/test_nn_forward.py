@@ -120,3 +120,23 @@ def test_cross_entropy_float32_and_errors(rng):
         F.cross_entropy(v, vt.full((8,), 10, dtype=vt.int64))
     with pytest.raises(ValueError, match="reduction"):
         F.cross_entropy(v, vt.from_numpy(tgt), reduction="avg")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask", [None, "bool", "float"])
+def test_scaled_dot_product_attention(causal, mask, rng):
+    if causal and mask:
+        pytest.skip("torch rejects both")
+    q, tq = pair((2, 3, 5, 8), "float64", rng, 1.0)
+    k, tk = pair((2, 3, 7, 8), "float64", rng, 1.0)
+    v, tv = pair((2, 3, 7, 4), "float64", rng, 1.0)
+    m = tm = None
+    if mask == "bool":
+        mm = np.asarray(rng.random((5, 7)) > 0.3)
+        mm[:, 0] = True  # every query attends to something
+        m, tm = vt.from_numpy(mm), torch.from_numpy(mm)
+    elif mask == "float":
+        m, tm = pair((5, 7), "float64", rng, 1.0)
+    got = F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=causal)
+    want = TF.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm, is_causal=causal)
+    close(got, want, "float64")

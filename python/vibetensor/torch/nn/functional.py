@@ -117,3 +117,28 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return _op("vt::cross_entropy")(input, target, weight, _REDUCTIONS[reduction], ignore_index, label_smoothing)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q K^T * scale + mask) V over the last two dims (batch dims broadcast), as torch's composed
+    reference. attn_mask: bool (True = attend) or additive float; is_causal masks the upper triangle."""
+    import math
+
+    from .. import _functions as F
+
+    L, S = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = F.matmul(query, key.transpose(-2, -1)) * scale
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
+        attn_mask = F.arange(L).reshape(L, 1) >= F.arange(S).reshape(1, S)  # top-left aligned, as torch
+    if attn_mask is not None:
+        if attn_mask.dtype == _core.dtype.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return F.matmul(weights, value)
