@@ -5,24 +5,8 @@
 Run: python benchmarks/cuda_memory.py [--json out.json]. Needs a GPU and torch with CUDA."""
 import argparse
 import json
-import statistics
-import time
 
-
-def timeit(fn, iters, repeats=7, sync=None):
-    for _ in range(max(3, iters // 10)):
-        fn()
-    if sync:
-        sync()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        if sync:
-            sync()
-        samples.append((time.perf_counter() - t0) / iters)
-    return statistics.median(samples)
+from _timing import median_time
 
 
 def main():
@@ -42,8 +26,8 @@ def main():
 
     print(f"{'case':<28}{'vibetensor':>12}{'torch':>12}  {'unit':<6}{'ratio':>8}")
     n = 1 << 18  # 1 MiB of float32
-    tv = timeit(lambda: vt.empty(n, device="cuda"), 20000)
-    tt = timeit(lambda: torch.empty(n, device="cuda"), 20000)
+    tv = median_time(lambda: vt.empty(n, device="cuda"), 20000)
+    tt = median_time(lambda: torch.empty(n, device="cuda"), 20000)
     row("alloc+free 1 MiB", tv * 1e6, tt * 1e6, "us", False)
 
     size = 256 << 20
@@ -56,18 +40,18 @@ def main():
     sync_t = torch.cuda.synchronize
     sync_v = vt.cuda.synchronize
     gb = size / 1e9
-    t_h2d_v = timeit(lambda: dev_v.copy_(host_v), 10, sync=sync_v)
-    t_h2d_t = timeit(lambda: dev_t.copy_(host_t_pageable), 10, sync=sync_t)
+    t_h2d_v = median_time(lambda: dev_v.copy_(host_v), 10, sync=sync_v)
+    t_h2d_t = median_time(lambda: dev_t.copy_(host_t_pageable), 10, sync=sync_t)
     row("H2D 256 MiB (pageable)", gb / t_h2d_v, gb / t_h2d_t, "GB/s", True)
-    t_h2d_tp = timeit(lambda: dev_t.copy_(host_t, non_blocking=True), 10, sync=sync_t)
+    t_h2d_tp = median_time(lambda: dev_t.copy_(host_t, non_blocking=True), 10, sync=sync_t)
     print(f"{'  torch H2D pinned, for scale':<28}{'':>12}{gb / t_h2d_tp:>12.3f}  GB/s")
-    t_d2h_v = timeit(lambda: host_v.copy_(dev_v), 10, sync=sync_v)
-    t_d2h_t = timeit(lambda: host_t_pageable.copy_(dev_t), 10, sync=sync_t)
+    t_d2h_v = median_time(lambda: host_v.copy_(dev_v), 10, sync=sync_v)
+    t_d2h_t = median_time(lambda: host_t_pageable.copy_(dev_t), 10, sync=sync_t)
     row("D2H 256 MiB (pageable)", gb / t_d2h_v, gb / t_d2h_t, "GB/s", True)
     dev_v2 = vt.empty(nel, device="cuda")
     dev_t2 = torch.empty(nel, device="cuda")
-    t_d2d_v = timeit(lambda: dev_v2.copy_(dev_v), 20, sync=sync_v)
-    t_d2d_t = timeit(lambda: dev_t2.copy_(dev_t), 20, sync=sync_t)
+    t_d2d_v = median_time(lambda: dev_v2.copy_(dev_v), 20, sync=sync_v)
+    t_d2d_t = median_time(lambda: dev_t2.copy_(dev_t), 20, sync=sync_t)
     row("D2D 256 MiB (bytes copied)", gb / t_d2d_v, gb / t_d2d_t, "GB/s", True)
     if args.json:
         with open(args.json, "w") as f:

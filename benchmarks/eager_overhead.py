@@ -5,20 +5,8 @@ Goal (SPEC section 8): <= 0.5x PyTorch on the CPU, aiming at 0.33x. Run: python 
 """
 import argparse
 import json
-import statistics
-import time
 
-
-def bench(fn, iters=20000, repeats=7):
-    for _ in range(1000):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        samples.append((time.perf_counter() - t0) / iters)
-    return statistics.median(samples)
+from _timing import median_time
 
 
 def main():
@@ -44,7 +32,7 @@ def main():
     rows = []
     print(f"{'op':<20}{'vibetensor us':>15}{'torch us':>12}{'ratio':>8}")
     for name, (fv, ft) in cases.items():
-        tv, tt = bench(fv), bench(ft)
+        tv, tt = median_time(fv, 20000, warmup=1000), median_time(ft, 20000, warmup=1000)
         rows.append({"op": name, "vt_us": tv * 1e6, "torch_us": tt * 1e6, "ratio": tv / tt})
         print(f"{name:<20}{tv * 1e6:>15.2f}{tt * 1e6:>12.2f}{tv / tt:>8.2f}")
     if args.json:

@@ -10,16 +10,8 @@
 #include <vector>
 
 #include "vt/core/error.h"
+#include "vt/cuda/check.h"
 #include "vt/topology/measure.h"
-
-#define VT_CUDA_OK(expr)                                                                          \
-  do {                                                                                            \
-    cudaError_t vt_err_ = (expr);                                                                 \
-    if (vt_err_ != cudaSuccess) {                                                                 \
-      cudaGetLastError();                                                                         \
-      VT_FAIL("CUDA error: ", cudaGetErrorString(vt_err_), " (", #expr, ") at ", __FILE__, ":", __LINE__); \
-    }                                                                                             \
-  } while (0)
 
 namespace vt::topology {
 namespace {
@@ -30,11 +22,11 @@ class PeerScope {
  public:
   PeerScope(int src, int dst, bool required) : src_(src), dst_(dst) {
     if (src == dst) return;
-    VT_CUDA_OK(cudaSetDevice(src));
+    VT_CUDA_CHECK(cudaSetDevice(src));
     cudaError_t e = cudaDeviceEnablePeerAccess(dst, 0);
     if (e == cudaSuccess) enabled_ = true;
     else if (e == cudaErrorPeerAccessAlreadyEnabled || !required) cudaGetLastError();
-    else VT_CUDA_OK(e);
+    else VT_CUDA_CHECK(e);
   }
   ~PeerScope() {
     if (enabled_) {
@@ -53,11 +45,11 @@ struct DeviceBuffer {
   void* p = nullptr;
   int dev;
   DeviceBuffer(int d, size_t bytes) : dev(d) {
-    VT_CUDA_OK(cudaSetDevice(d));
-    VT_CUDA_OK(cudaMalloc(&p, bytes));
+    VT_CUDA_CHECK(cudaSetDevice(d));
+    VT_CUDA_CHECK(cudaMalloc(&p, bytes));
     cudaError_t e = cudaMemset(p, 1, bytes);
     if (e != cudaSuccess) cudaFree(p);  // the destructor does not run for a throwing constructor
-    VT_CUDA_OK(e);
+    VT_CUDA_CHECK(e);
   }
   ~DeviceBuffer() {
     cudaSetDevice(dev);
@@ -72,8 +64,8 @@ struct Event {
   cudaEvent_t e = nullptr;
   int dev;
   Event(int d, unsigned flags) : dev(d) {
-    VT_CUDA_OK(cudaSetDevice(d));
-    VT_CUDA_OK(cudaEventCreateWithFlags(&e, flags));
+    VT_CUDA_CHECK(cudaSetDevice(d));
+    VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, flags));
   }
   ~Event() {
     cudaSetDevice(dev);
@@ -94,8 +86,8 @@ struct Stream {
   cudaStream_t s = nullptr;
   int dev;
   explicit Stream(int d) : dev(d) {
-    VT_CUDA_OK(cudaSetDevice(d));
-    VT_CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    VT_CUDA_CHECK(cudaSetDevice(d));
+    VT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   }
   ~Stream() {
     cudaSetDevice(dev);
@@ -112,23 +104,23 @@ double median_ms(const std::vector<const Stream*>& streams, int iters, const std
   std::vector<std::unique_ptr<Event>> joins;
   for (size_t k = 1; k < streams.size(); ++k) joins.push_back(std::make_unique<Event>(streams[k]->dev, cudaEventDisableTiming));
   work();
-  for (const Stream* s : streams) VT_CUDA_OK(cudaStreamSynchronize(s->s));
+  for (const Stream* s : streams) VT_CUDA_CHECK(cudaStreamSynchronize(s->s));
   std::vector<double> t;
   for (int i = 0; i < iters; ++i) {
-    VT_CUDA_OK(cudaSetDevice(main.dev));
-    VT_CUDA_OK(cudaEventRecord(start.e, main.s));
-    for (size_t k = 1; k < streams.size(); ++k) VT_CUDA_OK(cudaStreamWaitEvent(streams[k]->s, start.e, 0));
+    VT_CUDA_CHECK(cudaSetDevice(main.dev));
+    VT_CUDA_CHECK(cudaEventRecord(start.e, main.s));
+    for (size_t k = 1; k < streams.size(); ++k) VT_CUDA_CHECK(cudaStreamWaitEvent(streams[k]->s, start.e, 0));
     work();
     for (size_t k = 1; k < streams.size(); ++k) {
-      VT_CUDA_OK(cudaSetDevice(streams[k]->dev));
-      VT_CUDA_OK(cudaEventRecord(joins[k - 1]->e, streams[k]->s));
-      VT_CUDA_OK(cudaStreamWaitEvent(main.s, joins[k - 1]->e, 0));
+      VT_CUDA_CHECK(cudaSetDevice(streams[k]->dev));
+      VT_CUDA_CHECK(cudaEventRecord(joins[k - 1]->e, streams[k]->s));
+      VT_CUDA_CHECK(cudaStreamWaitEvent(main.s, joins[k - 1]->e, 0));
     }
-    VT_CUDA_OK(cudaSetDevice(main.dev));
-    VT_CUDA_OK(cudaEventRecord(stop.e, main.s));
-    VT_CUDA_OK(cudaEventSynchronize(stop.e));
+    VT_CUDA_CHECK(cudaSetDevice(main.dev));
+    VT_CUDA_CHECK(cudaEventRecord(stop.e, main.s));
+    VT_CUDA_CHECK(cudaEventSynchronize(stop.e));
     float ms = 0;
-    VT_CUDA_OK(cudaEventElapsedTime(&ms, start.e, stop.e));
+    VT_CUDA_CHECK(cudaEventElapsedTime(&ms, start.e, stop.e));
     t.push_back(ms);
   }
   std::sort(t.begin(), t.end());
@@ -150,9 +142,9 @@ __global__ void chase_kernel(const uint32_t* next, int hops, uint32_t* sink) {
 
 void launch_copy(int dev, cudaStream_t s, const void* src, void* dst, size_t bytes) {
   int sms = 0;
-  VT_CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  VT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
   copy_kernel<<<sms * 4, 512, 0, s>>>(static_cast<const int4*>(src), static_cast<int4*>(dst), bytes / 16);
-  VT_CUDA_OK(cudaGetLastError());
+  VT_CUDA_CHECK(cudaGetLastError());
 }
 
 double gbps(size_t bytes, double ms) { return double(bytes) / (ms * 1e-3) / 1e9; }
@@ -165,8 +157,8 @@ double ce_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectiona
   DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
   Stream s1(src), s2(dst);
   double ms = median_ms(bidirectional ? std::vector<const Stream*>{&s1, &s2} : std::vector<const Stream*>{&s1}, iters, [&] {
-    VT_CUDA_OK(cudaMemcpyPeerAsync(d_buf.p, dst, s_buf.p, src, bytes, s1.s));
-    if (bidirectional) VT_CUDA_OK(cudaMemcpyPeerAsync(s_buf2.p, src, d_buf2.p, dst, bytes, s2.s));
+    VT_CUDA_CHECK(cudaMemcpyPeerAsync(d_buf.p, dst, s_buf.p, src, bytes, s1.s));
+    if (bidirectional) VT_CUDA_CHECK(cudaMemcpyPeerAsync(s_buf2.p, src, d_buf2.p, dst, bytes, s2.s));
   });
   return gbps(bidirectional ? 2 * bytes : bytes, ms);
 }
@@ -177,10 +169,10 @@ double sm_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectiona
   DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
   Stream s1(src), s2(dst);
   double ms = median_ms(bidirectional ? std::vector<const Stream*>{&s1, &s2} : std::vector<const Stream*>{&s1}, iters, [&] {
-    VT_CUDA_OK(cudaSetDevice(src));
+    VT_CUDA_CHECK(cudaSetDevice(src));
     launch_copy(src, s1.s, s_buf.p, d_buf.p, bytes);  // src GPU stores into dst's memory
     if (bidirectional) {
-      VT_CUDA_OK(cudaSetDevice(dst));
+      VT_CUDA_CHECK(cudaSetDevice(dst));
       launch_copy(dst, s2.s, d_buf2.p, s_buf2.p, bytes);
     }
   });
@@ -198,13 +190,13 @@ double peer_latency_us(int src, int dst, int hops) {
   std::vector<uint32_t> next(size_t(kSlots) * kStride, 0);
   for (uint32_t k = 0; k < kSlots; ++k) next[size_t(order[k]) * kStride] = order[(k + 1) % kSlots] * kStride;
   DeviceBuffer chain(dst, next.size() * 4), sink(src, 4);
-  VT_CUDA_OK(cudaSetDevice(dst));
-  VT_CUDA_OK(cudaMemcpy(chain.p, next.data(), next.size() * 4, cudaMemcpyHostToDevice));
+  VT_CUDA_CHECK(cudaSetDevice(dst));
+  VT_CUDA_CHECK(cudaMemcpy(chain.p, next.data(), next.size() * 4, cudaMemcpyHostToDevice));
   Stream s(src);
   double ms = median_ms({&s}, 5, [&] {
-    VT_CUDA_OK(cudaSetDevice(src));
+    VT_CUDA_CHECK(cudaSetDevice(src));
     chase_kernel<<<1, 1, 0, s.s>>>(static_cast<const uint32_t*>(chain.p), hops, static_cast<uint32_t*>(sink.p));
-    VT_CUDA_OK(cudaGetLastError());
+    VT_CUDA_CHECK(cudaGetLastError());
   });
   return ms * 1e3 / hops;
 }
@@ -213,8 +205,8 @@ namespace {
 double host_copy(int dev, size_t bytes, int iters, bool to_device) {
   RestoreDevice restore;
   void* host = nullptr;
-  VT_CUDA_OK(cudaSetDevice(dev));
-  VT_CUDA_OK(cudaMallocHost(&host, bytes));
+  VT_CUDA_CHECK(cudaSetDevice(dev));
+  VT_CUDA_CHECK(cudaMallocHost(&host, bytes));
   std::unique_ptr<void, cudaError_t (*)(void*)> pinned(host, &cudaFreeHost);
   std::fill_n(static_cast<char*>(host), bytes, 1);
   double ms;
@@ -222,7 +214,7 @@ double host_copy(int dev, size_t bytes, int iters, bool to_device) {
     DeviceBuffer d(dev, bytes);
     Stream s(dev);
     ms = median_ms({&s}, iters, [&] {
-      VT_CUDA_OK(to_device ? cudaMemcpyAsync(d.p, host, bytes, cudaMemcpyHostToDevice, s.s)
+      VT_CUDA_CHECK(to_device ? cudaMemcpyAsync(d.p, host, bytes, cudaMemcpyHostToDevice, s.s)
                            : cudaMemcpyAsync(host, d.p, bytes, cudaMemcpyDeviceToHost, s.s));
     });
   }
@@ -238,7 +230,7 @@ double device_local_copy_gbps(int dev, size_t bytes, int iters) {
   DeviceBuffer a(dev, bytes), b(dev, bytes);
   Stream s(dev);
   double ms = median_ms({&s}, iters, [&] {
-    VT_CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, s.s));
+    VT_CUDA_CHECK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, s.s));
   });
   return gbps(bytes, ms);
 }

@@ -3,6 +3,7 @@
 // does broadcasting, promotion and casting (vt/core/tensor_iterator.h).
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "cpu_loops.h"
 #include "vt/core/dispatcher.h"
@@ -311,11 +312,19 @@ Tensor div(const Tensor& a, const Tensor& b) {
   static const TypedOp<Tensor(const Tensor&, const Tensor&, std::optional<std::string>)> op("vt::div");
   return op(a, b, std::nullopt);
 }
+// Entries looked up by name once per thread and call site (callers pass string literals), so composite ops
+// never take the dispatcher's registration lock on the call path (Note [Dispatcher locking]).
+static OperatorEntry& cached_entry(const char* qualname) {
+  thread_local std::unordered_map<const char*, OperatorEntry*> cache;
+  OperatorEntry*& e = cache[qualname];
+  if (!e) e = &Dispatcher::get().entry(qualname);
+  return *e;
+}
 Tensor binary(const char* qualname, const Tensor& a, const Tensor& b) {
-  return Dispatcher::get().entry(qualname).call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b);
+  return cached_entry(qualname).call<Tensor, const Tensor&, const Tensor&>(Layer::Python, a, b);
 }
 Tensor unary(const char* qualname, const Tensor& a) {
-  return Dispatcher::get().entry(qualname).call<Tensor, const Tensor&>(Layer::Python, a);
+  return cached_entry(qualname).call<Tensor, const Tensor&>(Layer::Python, a);
 }
 }  // namespace ops
 

@@ -205,6 +205,14 @@ VT_LIBRARY(vt, factories) {
 }
 
 namespace ops {
+Tensor uniform_(const Tensor& self, double from, double to) {
+  static const TypedOp<Tensor(const Tensor&, double, double)> op("vt::uniform_");
+  return op(self, from, to);
+}
+Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, OptDtype dtype, OptDevice device) {
+  static const TypedOp<Tensor(const Scalar&, const Scalar&, const Scalar&, OptDtype, OptDevice)> op("vt::arange");
+  return op(start, end, step, dtype, device);
+}
 Tensor empty(IntArrayRef size, OptDtype dtype, OptDevice device) {
   static const TypedOp<Tensor(IntArrayRef, OptDtype, OptDevice)> op("vt::empty");
   return op(size, dtype, device);

@@ -104,8 +104,7 @@ Tensor embedding_any(const Tensor& weight, const Tensor& indices) {
                 "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
                 "but got ", dtype_name(indices.dtype()), " instead");
   Tensor flat = ops::reshape(indices, DimVector{-1});
-  Tensor rows = Dispatcher::get().entry("vt::index").call<Tensor, const Tensor&, TensorList>(
-      Layer::Python, weight, TensorList(&flat, 1));
+  Tensor rows = ops::index(weight, TensorList(&flat, 1));
   DimVector shape(indices.sizes());
   shape.push_back(weight.size(1));
   return ops::reshape(rows, shape);
@@ -116,19 +115,16 @@ Tensor dropout_any(const Tensor& input, double p, bool train) {
   if (!train || p == 0) return input;
   if (p == 1) return ops::mul(input, num(0.0));
   Tensor u = ops::empty(input.sizes(), ScalarType::Float32, input.device());
-  Dispatcher::get().entry("vt::uniform_").call<Tensor, const Tensor&, double, double>(Layer::Python, u, 0.0, 1.0);
+  ops::uniform_(u, 0.0, 1.0);
   Tensor keep = ops::binary("vt::ge", u, num(p));  // kept with probability 1 - p
   Tensor scaled = ops::mul(input, num(1.0 / (1.0 - p)));
   return ops::where(keep, scaled, ops::mul(input, num(0.0)));
 }
 
 Tensor gather_rows(const Tensor& m, const Tensor& cols) {  // m[i, cols[i]] for every row i
-  Tensor rows = Dispatcher::get().entry("vt::arange").call<Tensor, const Scalar&, const Scalar&, const Scalar&,
-                                                           std::optional<ScalarType>, std::optional<Device>>(
-      Layer::Python, Scalar(int64_t(0)), Scalar(m.size(0)), Scalar(int64_t(1)), ScalarType::Int64, m.device());
+  Tensor rows = ops::arange(Scalar(int64_t(0)), Scalar(m.size(0)), Scalar(int64_t(1)), ScalarType::Int64, m.device());
   Tensor idx[2] = {rows, cols};
-  return Dispatcher::get().entry("vt::index").call<Tensor, const Tensor&, TensorList>(Layer::Python, m,
-                                                                                      TensorList(idx, 2));
+  return ops::index(m, TensorList(idx, 2));
 }
 
 // [N, C, d1, ...] -> [N * d1 * ..., C] (classes last); a 1-D [C] input becomes [1, C].
@@ -184,8 +180,7 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   Tensor valid = ops::binary("vt::ne", t, scalar_to_tensor(Scalar(ignore_index), ScalarType::Int64));
   Tensor t_safe = ops::where(valid, t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
   Tensor picked = ops::unary("vt::neg", gather_rows(lp, t_safe));
-  Tensor wt = w.defined() ? Dispatcher::get().entry("vt::index").call<Tensor, const Tensor&, TensorList>(
-                                Layer::Python, w, TensorList(&t_safe, 1))
+  Tensor wt = w.defined() ? ops::index(w, TensorList(&t_safe, 1))
                           : ops::to_dtype(valid, lp.dtype());
   if (w.defined()) picked = ops::mul(picked, wt), wt = ops::mul(wt, ops::to_dtype(valid, lp.dtype()));
   Tensor zero = num(0.0);

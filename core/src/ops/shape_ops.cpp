@@ -230,4 +230,11 @@ VT_LIBRARY(vt, shape_ops) {
   m.impl("index_put_", DispatchKey::CPU, &index_put_cpu_);
 }
 
+namespace ops {
+Tensor index(const Tensor& self, TensorList indices) {
+  static const TypedOp<Tensor(const Tensor&, TensorList)> op("vt::index");
+  return op(self, indices);
+}
+}  // namespace ops
+
 }  // namespace vt

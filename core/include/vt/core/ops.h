@@ -45,6 +45,11 @@ Tensor binary(const char* qualname, const Tensor& a, const Tensor& b);  // any (
 Tensor unary(const char* qualname, const Tensor& a);                    // any (Tensor) -> Tensor op
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
+// ---- indexing and random (used by composite ops) ----
+Tensor index(const Tensor& self, TensorList indices);  // advanced indexing; undefined entries skip a dim
+Tensor uniform_(const Tensor& self, double from, double to);
+Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, OptDtype dtype, OptDevice device);
+
 // ---- reductions ----
 Tensor sum(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, OptDtype dtype);
 Tensor mean(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, OptDtype dtype);
