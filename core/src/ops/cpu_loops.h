@@ -6,21 +6,12 @@
 #include <tuple>
 #include <utility>
 
+#include "fn_traits.h"
 #include "vt/core/tensor_iterator.h"
 
 namespace vt::cpu {
 
-template <typename F> struct fn_traits : fn_traits<decltype(&F::operator())> {};
-template <typename C, typename R, typename... A> struct fn_traits<R (C::*)(A...) const> {
-  using result = R;
-  using args = std::tuple<A...>;
-  static constexpr int arity = int(sizeof...(A));
-};
-template <typename R, typename... A> struct fn_traits<R (*)(A...)> {
-  using result = R;
-  using args = std::tuple<A...>;
-  static constexpr int arity = int(sizeof...(A));
-};
+using vt::fn_traits;
 
 template <typename F, size_t... I>
 inline void strided_loop(char** data, const int64_t* strides, int64_t n, F& f, std::index_sequence<I...>) {
@@ -88,4 +79,12 @@ void cpu_kernel(TensorIterator& it, F f, int64_t grain = kDefaultGrain) {
       grain);
 }
 
+}  // namespace vt::cpu
+
+namespace vt::cpu {
+// The CPU backend of the shared op implementations (binary_impl.h, unary_impl.h).
+struct CpuLaunch {
+  static constexpr bool kHost = true;  // kernels may read operand values on the host (e.g. zero divisors)
+  template <typename Op> static void kernel(TensorIterator& it, const Op& op) { cpu_kernel(it, op); }
+};
 }  // namespace vt::cpu

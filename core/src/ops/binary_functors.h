@@ -1,0 +1,101 @@
+#pragma once
+// Binary elementwise functors, shared by the CPU and CUDA kernels. Each computes on opmath values (float for
+// 16-bit floats); the *Op adapters below convert from and to the storage dtype the iterator hands the loops.
+#include <cmath>
+#include <type_traits>
+
+#include "vt/core/dtype.h"
+
+namespace vt::binary {
+
+// INT_MIN / -1 traps on x86; torch wraps to INT_MIN (and the remainder is 0).
+template <typename T> VT_HOST_DEVICE constexpr bool is_neg_one(T b) {
+  if constexpr (std::is_signed_v<T> && std::is_integral_v<T>) return b == T(-1);
+  else return false;
+}
+template <typename T> VT_HOST_DEVICE T wrapping_neg(T a) { return T(-static_cast<std::make_unsigned_t<T>>(a)); }
+
+#define VT_BINARY_FUNCTOR(Name, R, body) \
+  struct Name { template <typename T> VT_HOST_DEVICE R operator()(T a, T b) const { body } };
+
+VT_BINARY_FUNCTOR(AddF, T, return a + b;)
+VT_BINARY_FUNCTOR(SubF, T, return a - b;)
+VT_BINARY_FUNCTOR(MulF, T, if constexpr (std::is_same_v<T, bool>) return a && b; else return a * b;)
+VT_BINARY_FUNCTOR(DivF, T, return a / b;)
+VT_BINARY_FUNCTOR(DivTruncF, T,
+  if constexpr (std::is_floating_point_v<T>) return std::trunc(a / b);
+  else return is_neg_one(b) ? wrapping_neg(a) : T(a / b);)
+VT_BINARY_FUNCTOR(DivFloorF, T,
+  if constexpr (std::is_floating_point_v<T>) {
+    if (b == 0) return a / b;
+    T mod = std::fmod(a, b);
+    T div = (a - mod) / b;
+    if (mod != 0 && ((b < 0) != (mod < 0))) div -= T(1);
+    if (div == 0) return std::copysign(T(0), a / b);
+    T fl = std::floor(div);
+    if (div - fl > T(0.5)) fl += T(1);
+    return fl;
+  } else {
+    if (is_neg_one(b)) return wrapping_neg(a);
+    T q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+    return q;
+  })
+VT_BINARY_FUNCTOR(RemainderF, T,
+  if constexpr (std::is_floating_point_v<T>) {
+    T m = std::fmod(a, b);
+    if (m != 0 && ((b < 0) != (m < 0))) m += b;
+    return m;
+  } else {
+    if (is_neg_one(b)) return T(0);
+    T m = a % b;
+    if (m != 0 && ((b < 0) != (m < 0))) m += b;
+    return m;
+  })
+VT_BINARY_FUNCTOR(FmodF, T,
+  if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b);
+  else return is_neg_one(b) ? T(0) : T(a % b);)
+VT_BINARY_FUNCTOR(PowF, T,
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::pow(a, b);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return a || !b;
+  } else {
+    if (b < 0) return a == 1 ? T(1) : a == T(-1) ? ((b % 2) ? T(-1) : T(1)) : T(0);
+    T r = 1;
+    for (T base = a, e = b; e; e >>= 1, base = T(base * base))
+      if (e & 1) r = T(r * base);
+    return r;
+  })
+VT_BINARY_FUNCTOR(MaxF, T,
+  if constexpr (std::is_floating_point_v<T>) { if (std::isnan(a) || std::isnan(b)) return a + b; }
+  return a > b ? a : b;)
+VT_BINARY_FUNCTOR(MinF, T,
+  if constexpr (std::is_floating_point_v<T>) { if (std::isnan(a) || std::isnan(b)) return a + b; }
+  return a < b ? a : b;)
+VT_BINARY_FUNCTOR(Atan2F, T, return std::atan2(a, b);)
+VT_BINARY_FUNCTOR(BitAndF, T, return T(a & b);)
+VT_BINARY_FUNCTOR(BitOrF, T, return T(a | b);)
+VT_BINARY_FUNCTOR(BitXorF, T, return T(a ^ b);)
+VT_BINARY_FUNCTOR(EqF, bool, return a == b;)
+VT_BINARY_FUNCTOR(NeF, bool, return a != b;)
+VT_BINARY_FUNCTOR(LtF, bool, return a < b;)
+VT_BINARY_FUNCTOR(LeF, bool, return a <= b;)
+VT_BINARY_FUNCTOR(GtF, bool, return a > b;)
+VT_BINARY_FUNCTOR(GeF, bool, return a >= b;)
+VT_BINARY_FUNCTOR(LAndF, bool, return (a != T(0)) && (b != T(0));)
+VT_BINARY_FUNCTOR(LOrF, bool, return (a != T(0)) || (b != T(0));)
+VT_BINARY_FUNCTOR(LXorF, bool, return (a != T(0)) != (b != T(0));)
+#undef VT_BINARY_FUNCTOR
+
+// Storage-dtype adapters: the loops call these with the iterator's operand types.
+template <typename S, typename F> struct ArithOp {  // S op S -> S, computed in opmath
+  F f;
+  VT_HOST_DEVICE S operator()(S a, S b) const { return S(f(opmath_t<S>(a), opmath_t<S>(b))); }
+};
+template <typename S, typename F> struct PredicateOp {  // S op S -> bool
+  F f;
+  VT_HOST_DEVICE bool operator()(S a, S b) const { return f(opmath_t<S>(a), opmath_t<S>(b)); }
+};
+
+}  // namespace vt::binary

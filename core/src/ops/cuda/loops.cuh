@@ -1,0 +1,218 @@
+#pragma once
+// CUDA elementwise loops over a TensorIterator: gpu_kernel(it, f) is cpu_kernel's twin. `f` is a functor with
+// a __host__ __device__ call operator whose argument and result types are the operands' dtypes (outputs first).
+//
+// Two kernels per functor:
+//  - contiguous: every operand dense along one coalesced dim (or a scalar); 16-byte vector loads and stores,
+//    with a scalar tail. Taken when each dense pointer is aligned to its vector width.
+//  - strided: any layout; an offset calculator turns the linear index into per-operand byte offsets, with
+//    32-bit multiply-shift division when the index fits (the common case) and 64-bit division otherwise.
+// Inputs that are 0-dim CPU tensors (Python numbers, wrapped scalars) travel by value in the kernel
+// parameters, so an op with a Python scalar never synchronises with the host.
+#include <cuda_runtime.h>
+
+#include <cuda/std/tuple>
+#include <utility>
+
+#include "../fn_traits.h"
+#include "vt/core/tensor_iterator.h"
+#include "vt/cuda/check.h"
+#include "vt/cuda/guard.h"
+#include "vt/cuda/stream.h"
+
+namespace vt::cuda {
+
+inline constexpr int kThreads = 256;
+
+// Blocks for `work` items of one thread each, capped at a full-occupancy wave (the kernels loop).
+int grid_size(int64_t work);  // in loops.cu
+
+// q = n / d by multiply and shift (Granlund & Montgomery), exact for n < 2^31.
+struct IntDivider {
+  uint32_t divisor = 1, magic = 1, shift = 0;
+  IntDivider() = default;
+  explicit IntDivider(uint32_t d) : divisor(d) {
+    while (shift < 32 && (uint64_t(1) << shift) < d) ++shift;
+    magic = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);
+  }
+  __device__ uint32_t div(uint32_t n) const { return (__umulhi(n, magic) + n) >> shift; }
+};
+
+// Linear index (in iteration order, dim 0 innermost) -> byte offset of each of N operands.
+template <int N> struct OffsetCalc {
+  int ndim = 0;
+  bool index32 = true;
+  IntDivider div[kMaxDims];
+  int64_t sizes[kMaxDims];
+  int64_t strides[kMaxDims][N];
+
+  OffsetCalc(IntArrayRef shape, FunctionRef<int64_t(int op, int dim)> stride, int64_t numel) {
+    ndim = int(shape.size());
+    index32 = numel <= INT32_MAX;
+    for (int d = 0; d < ndim; ++d) {
+      sizes[d] = shape[size_t(d)];
+      if (index32) div[d] = IntDivider(uint32_t(sizes[d]));
+      for (int a = 0; a < N; ++a) strides[d][a] = stride(a, d);
+    }
+  }
+  __device__ void get(int64_t idx, int64_t (&off)[N]) const {
+#pragma unroll
+    for (int a = 0; a < N; ++a) off[a] = 0;
+    if (index32) {
+      uint32_t i = uint32_t(idx);
+#pragma unroll
+      for (int d = 0; d < kMaxDims; ++d) {
+        if (d == ndim) break;
+        uint32_t q = div[d].div(i), r = i - q * div[d].divisor;
+#pragma unroll
+        for (int a = 0; a < N; ++a) off[a] += int64_t(r) * strides[d][a];
+        i = q;
+      }
+    } else {
+      for (int d = 0; d < ndim; ++d) {
+        int64_t r = idx % sizes[d];
+        for (int a = 0; a < N; ++a) off[a] += r * strides[d][a];
+        idx /= sizes[d];
+      }
+    }
+  }
+};
+
+enum InputMode : uint8_t { kDense = 0, kDeviceScalar = 1, kHostScalar = 2 };
+
+// Kernel-parameter view of the inputs: a device pointer, or the bits of a host scalar.
+template <int N> struct Inputs {
+  const char* ptr[N > 0 ? N : 1] = {};
+  uint64_t value[N > 0 ? N : 1] = {};
+  uint8_t mode[N > 0 ? N : 1] = {};
+};
+
+template <typename T, int V> struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+// Elements per 16-byte vector of the widest operand, at most 8 (keeps registers modest for 1-byte types).
+template <typename R, typename... A> constexpr int vec_width() {
+  size_t widest = sizeof(R);
+  ((widest = sizeof(A) > widest ? sizeof(A) : widest), ...);
+  size_t v = 16 / widest;
+  return int(v > 8 ? 8 : v < 1 ? 1 : v);
+}
+
+template <typename T> __device__ __forceinline__ T scalar_input(const char* ptr, uint64_t bits, uint8_t mode) {
+  if (mode == kHostScalar) {
+    T v;
+    memcpy(&v, &bits, sizeof(T));
+    return v;
+  }
+  return *reinterpret_cast<const T*>(ptr);
+}
+
+template <typename T, int V>
+__device__ __forceinline__ Vec<T, V> load_vec(const char* ptr, uint8_t mode, T scalar, int64_t v) {
+  if (mode == kDense) return reinterpret_cast<const Vec<T, V>*>(ptr)[v];
+  Vec<T, V> r;
+#pragma unroll
+  for (int j = 0; j < V; ++j) r.v[j] = scalar;
+  return r;
+}
+
+template <int V, typename Op, size_t... I>
+__global__ void __launch_bounds__(kThreads)
+    contiguous_kernel(Op op, char* out, Inputs<int(sizeof...(I))> in, int64_t n, std::index_sequence<I...>) {
+  using R = typename fn_traits<Op>::result;
+  // Scalar inputs are read once per thread; dense ones are loaded per vector.
+  ::cuda::std::tuple<fn_arg_t<Op, I>...> scalars{
+      (in.mode[I] == kDense ? fn_arg_t<Op, I>() : scalar_input<fn_arg_t<Op, I>>(in.ptr[I], in.value[I], in.mode[I]))...};
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t nvec = n / V;
+  for (int64_t v = first; v < nvec; v += step) {
+    ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
+        load_vec<fn_arg_t<Op, I>, V>(in.ptr[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
+    Vec<R, V> r;
+#pragma unroll
+    for (int j = 0; j < V; ++j) r.v[j] = op(::cuda::std::get<I>(x).v[j]...);
+    reinterpret_cast<Vec<R, V>*>(out)[v] = r;
+  }
+  for (int64_t k = nvec * V + first; k < n; k += step) {
+    reinterpret_cast<R*>(out)[k] =
+        op((in.mode[I] == kDense ? reinterpret_cast<const fn_arg_t<Op, I>*>(in.ptr[I])[k] : ::cuda::std::get<I>(scalars))...);
+  }
+}
+
+template <typename Op, int N, size_t... I>
+__global__ void __launch_bounds__(kThreads)
+    strided_kernel(Op op, char* out, Inputs<N - 1> in, OffsetCalc<N> calc, int64_t n, std::index_sequence<I...>) {
+  using R = typename fn_traits<Op>::result;
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += step) {
+    int64_t off[N];
+    calc.get(k, off);
+    *reinterpret_cast<R*>(out + off[0]) =
+        op(scalar_input<fn_arg_t<Op, I>>(in.ptr[I] + off[I + 1], in.value[I], in.mode[I])...);
+  }
+}
+
+template <typename Op, size_t... I>
+void launch(TensorIterator& it, const Op& op, std::index_sequence<I...> idx) {
+  using R = typename fn_traits<Op>::result;
+  constexpr int nin = int(sizeof...(I));
+  constexpr int V = vec_width<R, fn_arg_t<Op, I>...>();
+  const int64_t n = it.numel();
+  VT_INTERNAL_ASSERT(it.noutputs() == 1 && it.ntensors() == nin + 1, "gpu_kernel arity");
+  VT_INTERNAL_ASSERT(it.operand(0).dtype() == scalar_type_of<R>, "gpu_kernel: output dtype");
+  bool input_types_match = (... && (it.operand(1 + int(I)).dtype() == scalar_type_of<fn_arg_t<Op, I>>));
+  VT_INTERNAL_ASSERT(input_types_match, "gpu_kernel: input dtype");
+  if (n == 0) return;
+  const int device = it.device().index;
+  DeviceGuard guard(device);
+  auto stream = reinterpret_cast<cudaStream_t>(current_stream(device));
+
+  Inputs<nin> in;
+  bool dense = it.ndim() <= 1 && (it.ndim() == 0 || it.stride(0, 0) == int64_t(sizeof(R)));
+  bool aligned = reinterpret_cast<uintptr_t>(it.operand(0).data_ptr()) % (sizeof(R) * V) == 0;
+  auto describe = [&](int i, size_t size) {
+    const Tensor& t = it.operand(1 + i);
+    if (t.device().is_cpu()) {
+      VT_INTERNAL_ASSERT(t.dim() == 0, "gpu_kernel: CPU input must be a 0-dim scalar");
+      memcpy(&in.value[i], t.data_ptr(), size);
+      in.mode[i] = kHostScalar;
+      return;
+    }
+    in.ptr[i] = t.data_ptr();
+    if (it.is_scalar(1 + i)) {
+      in.mode[i] = kDeviceScalar;
+    } else {
+      in.mode[i] = kDense;
+      dense = dense && it.stride(1 + i, 0) == int64_t(size);
+      aligned = aligned && reinterpret_cast<uintptr_t>(in.ptr[i]) % (size * V) == 0;
+    }
+  };
+  (describe(int(I), sizeof(fn_arg_t<Op, I>)), ...);
+
+  char* out = it.operand(0).data_ptr();
+  if (dense && aligned) {
+    contiguous_kernel<V><<<grid_size((n + V - 1) / V), kThreads, 0, stream>>>(op, out, in, n, idx);
+  } else {
+    OffsetCalc<nin + 1> calc(it.shape(), [&](int a, int d) { return it.stride(a, d); }, n);
+    strided_kernel<<<grid_size(n), kThreads, 0, stream>>>(op, out, in, calc, n, idx);
+  }
+  VT_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename Op>
+void gpu_kernel(TensorIterator& it, const Op& op) {
+  launch(it, op, std::make_index_sequence<size_t(fn_traits<Op>::arity)>{});
+  it.cast_outputs();
+}
+
+}  // namespace vt::cuda
+
+namespace vt::cuda {
+// The CUDA backend of the shared op implementations (binary_impl.h, unary_impl.h).
+struct CudaLaunch {
+  static constexpr bool kHost = false;  // never read device values on the host: that would synchronise
+  template <typename Op> static void kernel(TensorIterator& it, const Op& op) { gpu_kernel(it, op); }
+};
+}  // namespace vt::cuda
