@@ -2,6 +2,7 @@
 // Argument and result types of a kernel functor, shared by the CPU and CUDA elementwise loops: the loops read
 // operands as the functor's argument types and write its result type, so a functor's signature is the contract
 // with the iterator's operand dtypes (outputs first).
+#include <cstddef>
 #include <tuple>
 
 namespace vt {

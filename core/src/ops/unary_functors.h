@@ -1,0 +1,116 @@
+#pragma once
+// Unary elementwise functors, shared by the CPU and CUDA kernels: math functions, rounding, predicates and
+// activations (parameterised ones carry their parameters as members). Each computes on opmath values; the
+// adapters at the end convert from and to the storage dtype.
+#include <cmath>
+#include <type_traits>
+
+#include "vt/core/dtype.h"
+
+namespace vt::unary {
+
+template <typename T> constexpr T kSqrt2 = T(1.41421356237309504880);
+
+#define VT_UNARY_F(Name, expr) \
+  struct Name { template <typename T> VT_HOST_DEVICE T operator()(T x) const { return expr; } };
+VT_UNARY_F(ExpF, std::exp(x))
+VT_UNARY_F(Exp2F, std::exp2(x))
+VT_UNARY_F(Expm1F, std::expm1(x))
+VT_UNARY_F(LogF, std::log(x))
+VT_UNARY_F(Log2F, std::log2(x))
+VT_UNARY_F(Log10F, std::log10(x))
+VT_UNARY_F(Log1pF, std::log1p(x))
+VT_UNARY_F(SqrtF, std::sqrt(x))
+VT_UNARY_F(RsqrtF, T(1) / std::sqrt(x))
+VT_UNARY_F(SinF, std::sin(x))
+VT_UNARY_F(CosF, std::cos(x))
+VT_UNARY_F(TanF, std::tan(x))
+VT_UNARY_F(AsinF, std::asin(x))
+VT_UNARY_F(AcosF, std::acos(x))
+VT_UNARY_F(AtanF, std::atan(x))
+VT_UNARY_F(SinhF, std::sinh(x))
+VT_UNARY_F(CoshF, std::cosh(x))
+VT_UNARY_F(TanhF, std::tanh(x))
+VT_UNARY_F(ErfF, std::erf(x))
+VT_UNARY_F(ErfcF, std::erfc(x))
+VT_UNARY_F(ReciprocalF, T(1) / x)
+VT_UNARY_F(SigmoidF, T(1) / (T(1) + std::exp(-x)))
+VT_UNARY_F(LogSigmoidF, x < T(0) ? x - std::log1p(std::exp(x)) : -std::log1p(std::exp(-x)))
+VT_UNARY_F(SiluF, x / (T(1) + std::exp(-x)))
+VT_UNARY_F(MishF, x * std::tanh(x > T(20) ? x : std::log1p(std::exp(x))))
+VT_UNARY_F(GeluF, T(0.5) * x * (T(1) + std::erf(x / kSqrt2<T>)))
+VT_UNARY_F(GeluTanhF, T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x + T(0.044715) * x * x * x))))
+VT_UNARY_F(FracF, x - std::trunc(x))
+VT_UNARY_F(NegF, T(-x))
+VT_UNARY_F(SquareF, T(x * x))
+VT_UNARY_F(AbsF, T(x < T(0) ? -x : x))
+VT_UNARY_F(SignF, T((T(0) < x) - (x < T(0))))
+VT_UNARY_F(ReluF, T(x < T(0) ? T(0) : x))  // written so NaN passes through
+#undef VT_UNARY_F
+struct FloorF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::floor(x); else return x; } };
+struct CeilF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::ceil(x); else return x; } };
+struct TruncF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::trunc(x); else return x; } };
+struct RoundF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::nearbyint(x); else return x; } };
+struct IsNanF { template <typename T> VT_HOST_DEVICE bool operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::isnan(x); else return false; } };
+struct IsInfF { template <typename T> VT_HOST_DEVICE bool operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::isinf(x); else return false; } };
+struct IsFiniteF { template <typename T> VT_HOST_DEVICE bool operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::isfinite(x); else return true; } };
+struct LogicalNotF { template <typename T> VT_HOST_DEVICE bool operator()(T x) const { return x == T(0); } };
+
+// Parameterised activations (torch defines them for floating dtypes only).
+struct SoftplusF {
+  double beta, threshold;
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const {
+    T bx = x * T(beta);
+    return bx > T(threshold) ? x : T(std::log1p(std::exp(bx)) / T(beta));
+  }
+};
+struct LeakyReluF {
+  double slope;
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const { return x > 0 ? x : x * T(slope); }
+};
+struct EluF {
+  double alpha;
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const { return x > 0 ? x : T(alpha) * std::expm1(x); }
+};
+struct HardtanhF {
+  double lo, hi;
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const { return x < T(lo) ? T(lo) : x > T(hi) ? T(hi) : x; }
+};
+
+// Storage-dtype adapters: the loops call these with the iterator's operand types.
+template <typename S, typename F> struct MapOp {  // S -> S, computed in opmath
+  F f;
+  VT_HOST_DEVICE S operator()(S a) const { return S(f(opmath_t<S>(a))); }
+};
+template <typename S, typename F> struct PredicateOp {  // S -> bool
+  F f;
+  VT_HOST_DEVICE bool operator()(S a) const { return f(opmath_t<S>(a)); }
+};
+struct BoolIdentityOp { VT_HOST_DEVICE bool operator()(bool a) const { return a; } };
+struct BoolNotOp { VT_HOST_DEVICE bool operator()(bool a) const { return !a; } };
+template <typename S> struct BitNotOp { VT_HOST_DEVICE S operator()(S a) const { return S(~a); } };
+
+// clamp: negated comparisons, so a NaN bound makes the result NaN, as in torch; NaN inputs pass through.
+template <typename S> struct ClampOp {
+  using M = opmath_t<S>;
+  M lo, hi;
+  bool has_lo, has_hi;
+  VT_HOST_DEVICE S operator()(S v) const {
+    M x = M(v);
+    if constexpr (std::is_floating_point_v<M>) {
+      if (std::isnan(x)) return v;
+    }
+    if (has_lo && !(x >= lo)) x = lo;
+    if (has_hi && !(x <= hi)) x = hi;
+    return S(x);
+  }
+};
+template <typename S> struct WhereOp {
+  VT_HOST_DEVICE S operator()(bool c, S x, S y) const { return c ? x : y; }
+};
+template <typename S> struct MaskedFillOp {
+  S value;
+  VT_HOST_DEVICE S operator()(S x, bool m) const { return m ? value : x; }
+};
+
+}  // namespace vt::unary

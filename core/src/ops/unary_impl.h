@@ -1,0 +1,216 @@
+#pragma once
+// Unary elementwise ops for one backend - math functions, rounding, predicates, activations - and the few
+// ternary ones (where, clamp, masked_fill). `Launch` runs a functor over a TensorIterator (CpuLaunch or
+// CudaLaunch); promotion and argument checks are shared, so the backends cannot drift apart. Floating
+// functions promote integer inputs to float32, as torch does.
+#include <optional>
+#include <string>
+
+#include "unary_functors.h"
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+#include "vt/core/tensor_iterator.h"
+
+namespace vt::unary {
+
+enum class Kind {
+  Float,      // integer inputs become float32 (exp, sin, sigmoid...)
+  FloatOnly,  // floating inputs only (silu, mish, logsigmoid), as in torch
+  Same,       // result keeps the dtype; bool rejected (neg, abs, relu...)
+  Rounding,   // identity on integers (floor, ceil, round, trunc)
+  Predicate   // bool result (isnan...)
+};
+
+inline TensorIterator make_iter(const char* name, const Tensor& out, const Tensor& a, Kind kind) {
+  TensorIteratorConfig cfg;
+  cfg.add_output(out).add_input(a).promote_inputs_to_common_dtype(true).name(name);
+  if (kind == Kind::Float) cfg.promote_integer_inputs_to_float(true);
+  if (kind == Kind::Predicate) cfg.output_dtype(ScalarType::Bool).enforce_safe_casting_to_output(false);
+  return cfg.build();
+}
+
+template <typename F, Kind K, typename Launch> void run(TensorIterator& it, const char* name) {
+  ScalarType t = it.common_dtype();
+  if constexpr (K == Kind::Predicate) {
+    VT_DISPATCH_ALL(t, name, [&] { Launch::kernel(it, PredicateOp<scalar_t, F>{}); });
+  } else if constexpr (K == Kind::Float || K == Kind::FloatOnly) {
+    if constexpr (K == Kind::FloatOnly) {
+      ScalarType in = it.operand(it.noutputs()).dtype();
+      VT_CHECK_KIND(NotImplemented, is_floating(in), "\"", name, "\" not implemented for '", dtype_name(in), "'");
+    }
+    VT_DISPATCH_FLOATING(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });
+  } else {
+    // torch: sign(bool) is the identity; rounding, abs, neg, relu... reject bool.
+    constexpr bool bool_identity = std::is_same_v<F, SignF>;
+    VT_CHECK_KIND(NotImplemented, t != ScalarType::Bool || bool_identity, "\"", name, "\" not implemented for 'bool'");
+    if (t == ScalarType::Bool) return Launch::kernel(it, BoolIdentityOp{});
+    VT_DISPATCH_NUMERIC(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });
+  }
+}
+
+template <typename F, Kind K, typename Launch, const char* Name> Tensor functional(const Tensor& a) {
+  TensorIterator it = make_iter(Name, Tensor(), a, K);
+  run<F, K, Launch>(it, Name);
+  return it.output();
+}
+template <typename F, Kind K, typename Launch, const char* Name> Tensor inplace(const Tensor& self) {
+  TensorIterator it = make_iter(Name, self, self, K);
+  self.bump_version();
+  run<F, K, Launch>(it, Name);
+  return self;
+}
+
+// ---- bitwise_not: integral and bool only ----
+template <bool InPlace, typename Launch> Tensor bitwise_not(const Tensor& a) {
+  VT_CHECK_KIND(NotImplemented, !is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
+  if (InPlace) a.bump_version();
+  TensorIterator it = make_iter("bitwise_not", InPlace ? a : Tensor(), a, Kind::Same);
+  if (a.dtype() == ScalarType::Bool) Launch::kernel(it, BoolNotOp{});
+  else VT_DISPATCH_INTEGRAL(a.dtype(), "bitwise_not", [&] { Launch::kernel(it, BitNotOp<scalar_t>{}); });
+  return it.output();
+}
+
+// ---- parameterised activations ----
+template <typename Launch, typename G> Tensor float_map(const char* name, const Tensor& a, G g) {
+  VT_CHECK_KIND(NotImplemented, is_floating(a.dtype()), "\"", name, "\" not implemented for '", dtype_name(a.dtype()), "'");
+  TensorIterator it = make_iter(name, Tensor(), a, Kind::Float);
+  VT_DISPATCH_FLOATING(it.common_dtype(), name, [&] { Launch::kernel(it, MapOp<scalar_t, G>{g}); });
+  return it.output();
+}
+template <typename Launch> Tensor gelu(const Tensor& a, std::string approximate) {
+  VT_CHECK(approximate == "none" || approximate == "tanh",
+           "gelu: approximate argument must be either none or tanh, got '", approximate, "'");
+  return approximate == "tanh" ? float_map<Launch>("gelu", a, GeluTanhF{}) : float_map<Launch>("gelu", a, GeluF{});
+}
+template <typename Launch> Tensor softplus(const Tensor& a, const Scalar& beta, const Scalar& threshold) {
+  return float_map<Launch>("softplus", a, SoftplusF{beta.to_double(), threshold.to_double()});
+}
+template <typename Launch> Tensor leaky_relu(const Tensor& a, const Scalar& slope) {
+  return float_map<Launch>("leaky_relu", a, LeakyReluF{slope.to_double()});
+}
+template <typename Launch> Tensor elu(const Tensor& a, const Scalar& alpha) {
+  return float_map<Launch>("elu", a, EluF{alpha.to_double()});
+}
+template <typename Launch> Tensor hardtanh(const Tensor& a, const Scalar& lo, const Scalar& hi) {
+  return float_map<Launch>("hardtanh", a, HardtanhF{lo.to_double(), hi.to_double()});
+}
+
+// ---- clamp ----
+template <bool InPlace, typename Launch>
+Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi) {
+  VT_CHECK(lo || hi, "torch.clamp: At least one of 'min' or 'max' must not be None");
+  // The bounds take part in type promotion like Python numbers: int tensor clamped to 0.5 becomes float.
+  ResultTypeState st;
+  st.update(a);
+  if (lo) st.update(scalar_to_tensor(*lo, lo->natural_dtype()));
+  if (hi) st.update(scalar_to_tensor(*hi, hi->natural_dtype()));
+  ScalarType t = st.result();
+  TensorIterator it =
+      TensorIteratorConfig().add_output(InPlace ? a : Tensor()).add_input(a).common_dtype(t).name("clamp").build();
+  if (InPlace) a.bump_version();
+  VT_DISPATCH_NUMERIC(t, "clamp", [&] {
+    using M = opmath_t<scalar_t>;
+    Launch::kernel(it, ClampOp<scalar_t>{lo ? lo->to<M>() : M(0), hi ? hi->to<M>() : M(0), lo.has_value(),
+                                         hi.has_value()});
+  });
+  return it.output();
+}
+
+// ---- where / masked_fill ----
+template <typename Launch> Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  VT_CHECK(cond.dtype() == ScalarType::Bool || cond.dtype() == ScalarType::UInt8,
+           "where expected condition to be a boolean tensor, but got a tensor with dtype ", dtype_name(cond.dtype()));
+  ScalarType t = result_type({a, b});
+  for (const Tensor* x : {&a, &b}) {  // a Python number must fit the result dtype
+    if (x->impl()->is_wrapped_number() && !is_floating(t)) check_scalar_fits(item_scalar(*x), t);
+  }
+  auto as = [](const Tensor& x, ScalarType dt) {
+    if (x.dtype() == dt) return x;
+    return x.impl()->is_wrapped_number() || (x.dim() == 0 && x.device().is_cpu()) ? cast_scalar(x, dt)
+                                                                                     : ops::to_dtype(x, dt);
+  };
+  TensorIterator it = TensorIteratorConfig()
+                          .add_output(Tensor())
+                          .add_input(as(cond, ScalarType::Bool))
+                          .add_input(as(a, t))
+                          .add_input(as(b, t))
+                          .check_all_same_dtype(false)
+                          .cast_inputs(false)
+                          .common_dtype(t)
+                          .output_dtype(t)
+                          .name("where")
+                          .build();
+  VT_DISPATCH_ALL(t, "where", [&] { Launch::kernel(it, WhereOp<scalar_t>{}); });
+  return it.output();
+}
+
+template <typename Launch> Tensor masked_fill_(const Tensor& self, const Tensor& mask, const Tensor& value) {
+  VT_CHECK(mask.dtype() == ScalarType::Bool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
+           dtype_name(mask.dtype()));
+  VT_CHECK(value.dim() == 0, "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with ",
+           value.dim(), " dimension(s).");
+  VT_CHECK(DimVector(broadcast_shapes(self.sizes(), mask.sizes())) == DimVector(self.sizes()),
+           "masked_fill_: mask of shape ", shape_str(mask.sizes()), " does not broadcast to ", shape_str(self.sizes()));
+  self.bump_version();
+  TensorIterator it = TensorIteratorConfig()
+                          .add_output(self)
+                          .add_input(self)
+                          .add_input(mask)
+                          .check_all_same_dtype(false)
+                          .cast_inputs(false)
+                          .common_dtype(self.dtype())
+                          .output_dtype(self.dtype())
+                          .check_mem_overlap(false)
+                          .name("masked_fill_")
+                          .build();
+  // The fill value travels to the kernel by value (as torch's .item(), a device value costs one sync).
+  Tensor host = value.device().is_cpu() ? value : ops::copy_(empty_tensor(DimVector{}, value.dtype(), kCPU), value);
+  Tensor v = cast_scalar(host, self.dtype());
+  VT_DISPATCH_ALL(self.dtype(), "masked_fill_", [&] { Launch::kernel(it, MaskedFillOp<scalar_t>{*v.data<scalar_t>()}); });
+  return self;
+}
+
+#define VT_NAME(id) inline constexpr char k_##id[] = #id;
+VT_NAME(exp) VT_NAME(exp2) VT_NAME(expm1) VT_NAME(log) VT_NAME(log2) VT_NAME(log10) VT_NAME(log1p) VT_NAME(sqrt)
+VT_NAME(rsqrt) VT_NAME(sin) VT_NAME(cos) VT_NAME(tan) VT_NAME(asin) VT_NAME(acos) VT_NAME(atan) VT_NAME(sinh)
+VT_NAME(cosh) VT_NAME(tanh) VT_NAME(erf) VT_NAME(erfc) VT_NAME(reciprocal) VT_NAME(sigmoid) VT_NAME(logsigmoid)
+VT_NAME(silu) VT_NAME(mish) VT_NAME(frac) VT_NAME(neg) VT_NAME(square) VT_NAME(abs) VT_NAME(sign) VT_NAME(relu)
+VT_NAME(floor) VT_NAME(ceil) VT_NAME(trunc) VT_NAME(round) VT_NAME(isnan) VT_NAME(isinf) VT_NAME(isfinite)
+VT_NAME(logical_not)
+#undef VT_NAME
+
+// Ops with an in-place variant: (name, functor, kind); logsigmoid and the predicates have none.
+#define VT_UNARY_OPS_INPLACE(X)                                                                             \
+  X(exp, ExpF, Float) X(exp2, Exp2F, Float) X(expm1, Expm1F, Float) X(log, LogF, Float) X(log2, Log2F, Float) \
+  X(log10, Log10F, Float) X(log1p, Log1pF, Float) X(sqrt, SqrtF, Float) X(rsqrt, RsqrtF, Float)             \
+  X(sin, SinF, Float) X(cos, CosF, Float) X(tan, TanF, Float) X(asin, AsinF, Float) X(acos, AcosF, Float)   \
+  X(atan, AtanF, Float) X(sinh, SinhF, Float) X(cosh, CoshF, Float) X(tanh, TanhF, Float)                    \
+  X(erf, ErfF, Float) X(erfc, ErfcF, Float) X(reciprocal, ReciprocalF, Float) X(sigmoid, SigmoidF, Float)   \
+  X(silu, SiluF, FloatOnly) X(mish, MishF, FloatOnly) X(frac, FracF, FloatOnly) X(neg, NegF, Same)          \
+  X(square, SquareF, Same) X(abs, AbsF, Same) X(sign, SignF, Same) X(relu, ReluF, Same)                     \
+  X(floor, FloorF, Rounding) X(ceil, CeilF, Rounding) X(trunc, TruncF, Rounding) X(round, RoundF, Rounding)
+#define VT_UNARY_OPS_FUNCTIONAL_ONLY(X)                                                                     \
+  X(logsigmoid, LogSigmoidF, FloatOnly) X(isnan, IsNanF, Predicate) X(isinf, IsInfF, Predicate)             \
+  X(isfinite, IsFiniteF, Predicate) X(logical_not, LogicalNotF, Predicate)
+
+template <typename Launch> void register_unary(Library& m, DispatchKey key) {
+#define VT_REG(id, F, K) m.impl(#id, key, &functional<F, Kind::K, Launch, k_##id>);
+#define VT_REG_INPLACE(id, F, K) VT_REG(id, F, K) m.impl(#id "_", key, &inplace<F, Kind::K, Launch, k_##id>);
+  VT_UNARY_OPS_INPLACE(VT_REG_INPLACE)
+  VT_UNARY_OPS_FUNCTIONAL_ONLY(VT_REG)
+#undef VT_REG_INPLACE
+#undef VT_REG
+  m.impl("bitwise_not", key, &bitwise_not<false, Launch>);
+  m.impl("bitwise_not_", key, &bitwise_not<true, Launch>);
+  m.impl("gelu", key, &gelu<Launch>);
+  m.impl("softplus", key, &softplus<Launch>);
+  m.impl("leaky_relu", key, &leaky_relu<Launch>);
+  m.impl("elu", key, &elu<Launch>);
+  m.impl("hardtanh", key, &hardtanh<Launch>);
+  m.impl("clamp", key, &clamp<false, Launch>);
+  m.impl("clamp_", key, &clamp<true, Launch>);
+  m.impl("where", key, &where<Launch>);
+  m.impl("masked_fill_", key, &masked_fill_<Launch>);
+}
+
+}  // namespace vt::unary
