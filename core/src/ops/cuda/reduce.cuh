@@ -1,0 +1,227 @@
+#pragma once
+// The CUDA backend of the shared reductions (../reduce_impl.h).
+//
+// A reduction iterator has an accumulator operand with stride 0 on reduced dims. Its dims split into kept ones
+// (one accumulator each: `num_out` outputs) and reduced ones (`red` elements per output), each side with its
+// own offset calculator. Two kernels:
+//  - inner: the input's fastest dim is reduced (row sums, full reductions). A group of G threads (a power of
+//    two up to the block) shares one output and strides over its elements, with 16-byte vector loads when
+//    the reduced elements are one dense run; the group combines through shared memory.
+//  - outer: the fastest dim is kept (column sums). One thread per output walks its elements; neighbouring
+//    threads read neighbouring addresses, so loads coalesce.
+// When outputs are too few to fill the GPU, the reduced range is split over blockIdx.y; each split writes a
+// partial accumulator and a second kernel combines them in split order (deterministic: no atomics).
+#include <algorithm>
+#include <vector>
+
+#include "../lanes.h"
+
+#include "loops.cuh"
+#include "vt/core/ops.h"
+
+namespace vt::cuda {
+
+struct ReduceGeometry {
+  int64_t num_out = 1, red = 1;
+  int64_t per_split = 1;  // reduced elements per split (a multiple of the vector width)
+  int splits = 1;
+  int group = 1;  // inner kernel: threads per output
+  bool inner = false, vectorized = false;
+};
+
+template <int N> struct LaneStrides {
+  int64_t v[N];
+};
+
+template <typename AccT, typename C> __device__ AccT group_combine(AccT v, int group, const C& c) {
+  __shared__ AccT smem[kThreads];
+  const int tid = threadIdx.x;
+  smem[tid] = v;
+  __syncthreads();
+  for (int s = group / 2; s > 0; s >>= 1) {
+    if ((tid & (group - 1)) < s) smem[tid] = c(smem[tid], smem[tid + s]);
+    __syncthreads();
+  }
+  AccT r = smem[tid & ~(group - 1)];
+  __syncthreads();  // smem is reused by the next output
+  return r;
+}
+
+template <typename S, typename AccT> __device__ __forceinline__ AccT load_acc(const char* p) {
+  return AccT(opmath_t<S>(*reinterpret_cast<const S*>(p)));
+}
+
+// Writes one output's accumulator: to the result, or to its split's slot in `partial`.
+template <typename AccT> __device__ __forceinline__ void store_acc(char* out, int64_t out_off, AccT* partial,
+                                                                   const ReduceGeometry& g, int64_t o, AccT a) {
+  if (g.splits == 1) *reinterpret_cast<AccT*>(out + out_off) = a;
+  else partial[o * g.splits + blockIdx.y] = a;
+}
+
+template <typename S, typename AccT, typename C, int V>
+__global__ void __launch_bounds__(kThreads)
+    reduce_inner_kernel(const char* in, char* out, AccT* partial, OffsetCalc<2> kept, OffsetCalc<1> reduced,
+                        ReduceGeometry g, AccT init, C c) {
+  const int lane = threadIdx.x & (g.group - 1);
+  const int groups = kThreads / g.group;
+  const int64_t r0 = int64_t(blockIdx.y) * g.per_split;
+  const int64_t r1 = r0 + g.per_split < g.red ? r0 + g.per_split : g.red;
+  // Every thread runs the same number of iterations: group_combine synchronises the block.
+  for (int64_t base = int64_t(blockIdx.x) * groups; base < g.num_out; base += int64_t(gridDim.x) * groups) {
+    const int64_t o = base + threadIdx.x / g.group;
+    const bool valid = o < g.num_out;
+    AccT a = init;
+    int64_t off[2] = {0, 0};
+    if (valid) {
+      kept.get(o, off);
+      const char* p = in + off[1];
+      if (g.vectorized) {
+        const int64_t full = r0 + (r1 - r0) / V * V;
+        for (int64_t r = r0 + int64_t(lane) * V; r < full; r += int64_t(g.group) * V) {
+          Vec<S, V> v = *reinterpret_cast<const Vec<S, V>*>(p + r * int64_t(sizeof(S)));
+#pragma unroll
+          for (int j = 0; j < V; ++j) a = c(a, AccT(opmath_t<S>(v.v[j])));
+        }
+        for (int64_t r = full + lane; r < r1; r += g.group) a = c(a, load_acc<S, AccT>(p + r * int64_t(sizeof(S))));
+      } else {
+        for (int64_t r = r0 + lane; r < r1; r += g.group) {
+          int64_t roff[1];
+          reduced.get(r, roff);
+          a = c(a, load_acc<S, AccT>(p + roff[0]));
+        }
+      }
+    }
+    a = group_combine(a, g.group, c);
+    if (valid && lane == 0) store_acc(out, off[0], partial, g, o, a);
+  }
+}
+
+template <typename S, typename AccT, typename C>
+__global__ void __launch_bounds__(kThreads)
+    reduce_outer_kernel(const char* in, char* out, AccT* partial, OffsetCalc<2> kept, OffsetCalc<1> reduced,
+                        ReduceGeometry g, AccT init, C c) {
+  const int64_t r0 = int64_t(blockIdx.y) * g.per_split;
+  const int64_t r1 = r0 + g.per_split < g.red ? r0 + g.per_split : g.red;
+  for (int64_t o = int64_t(blockIdx.x) * kThreads + threadIdx.x; o < g.num_out; o += int64_t(gridDim.x) * kThreads) {
+    int64_t off[2];
+    kept.get(o, off);
+    AccT a = init;
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t roff[1];
+      reduced.get(r, roff);
+      a = c(a, load_acc<S, AccT>(in + off[1] + roff[0]));
+    }
+    store_acc(out, off[0], partial, g, o, a);
+  }
+}
+
+template <typename AccT, typename C>
+__global__ void reduce_splits_kernel(char* out, const AccT* partial, OffsetCalc<2> kept, ReduceGeometry g, AccT init,
+                                     C c) {
+  for (int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; o < g.num_out; o += int64_t(gridDim.x) * blockDim.x) {
+    AccT a = init;
+    for (int s = 0; s < g.splits; ++s) a = c(a, partial[o * g.splits + s]);
+    int64_t off[2];
+    kept.get(o, off);
+    *reinterpret_cast<AccT*>(out + off[0]) = a;
+  }
+}
+
+// Lane kernels: one thread per lane; the functor walks the lane.
+template <int N, typename F>
+__global__ void lanes_kernel(Inputs<N> ptrs, OffsetCalc<N> calc, LaneStrides<N> lane_strides, int64_t lanes,
+                             int64_t n, F f) {
+  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < lanes; k += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off[N];
+    calc.get(k, off);
+    char* p[N];
+#pragma unroll
+    for (int i = 0; i < N; ++i) p[i] = const_cast<char*>(ptrs.ptr[i]) + off[i];
+    f(p, lane_strides.v, n);
+  }
+}
+
+// How to split a reduction across the GPU (see the header comment): which dims are kept and reduced, the
+// group size, whether loads can be vectors of V elements, and how many splits fill the machine.
+inline ReduceGeometry plan_reduction(TensorIterator& it, int V, int64_t elem_size, DimVector& kept, DimVector& red) {
+  ReduceGeometry g;
+  for (int d = 0; d < it.ndim(); ++d) (it.stride(0, d) == 0 && it.shape()[size_t(d)] > 1 ? red : kept).push_back(d);
+  for (int64_t d : kept) g.num_out *= it.shape()[size_t(d)];
+  for (int64_t d : red) g.red *= it.shape()[size_t(d)];
+  g.inner = !red.empty() && red[0] == 0;
+  const int64_t wave = grid_size(int64_t(1) << 40);
+  int64_t unit = 1, blocks = 0, min_per_split = 64;
+  if (g.inner) {
+    int64_t vec_bytes = int64_t(V) * elem_size;
+    g.vectorized = V > 1 && red.size() == 1 && it.stride(1, 0) == elem_size &&
+                   reinterpret_cast<uintptr_t>(it.operand(1).data_ptr()) % uint64_t(vec_bytes) == 0;
+    for (int64_t d : kept) g.vectorized = g.vectorized && it.stride(1, int(d)) % vec_bytes == 0;
+    unit = g.vectorized ? V : 1;
+    int64_t units = (g.red + unit - 1) / unit;
+    while (g.group < kThreads && g.group < units) g.group *= 2;
+    blocks = (g.num_out * g.group + kThreads - 1) / kThreads;
+    min_per_split = int64_t(g.group) * unit * 8;
+  } else {
+    blocks = (g.num_out + kThreads - 1) / kThreads;
+  }
+  blocks = std::min(blocks, wave);
+  int64_t splits = 1;
+  if (blocks < wave) splits = std::clamp<int64_t>(std::min(wave / blocks, g.red / min_per_split), 1, 65535);
+  g.per_split = ((g.red + splits - 1) / splits + unit - 1) / unit * unit;
+  g.splits = int((g.red + g.per_split - 1) / g.per_split);
+  return g;
+}
+
+template <int N> OffsetCalc<N> offsets_over(TensorIterator& it, const DimVector& dims, int first_operand) {
+  DimVector sizes;
+  for (int64_t d : dims) sizes.push_back(it.shape()[size_t(d)]);
+  return OffsetCalc<N>(sizes, [&](int a, int k) { return it.stride(first_operand + a, int(dims[size_t(k)])); },
+                       it.numel());
+}
+
+struct CudaReduce {
+  template <typename S, typename AccT, typename C> static void reduce(TensorIterator& it, AccT init, const C& c) {
+    constexpr int V = 16 / sizeof(S) > 8 ? 8 : int(16 / sizeof(S));
+    DimVector kept_dims, reduced_dims;
+    ReduceGeometry g = plan_reduction(it, V, int64_t(sizeof(S)), kept_dims, reduced_dims);
+    const int device = it.device().index;
+    DeviceGuard guard(device);
+    auto stream = reinterpret_cast<cudaStream_t>(current_stream(device));
+    OffsetCalc<2> kept = offsets_over<2>(it, kept_dims, 0);
+    OffsetCalc<1> reduced = offsets_over<1>(it, reduced_dims, 1);
+    // Partials are allocated and freed on this stream, so the allocator reuses them only after the kernels.
+    Tensor partial;
+    if (g.splits > 1) partial = empty_tensor(DimVector{g.num_out * g.splits}, scalar_type_of<AccT>, it.device());
+    AccT* part = g.splits > 1 ? partial.data<AccT>() : nullptr;
+    const char* in = it.operand(1).data_ptr();
+    char* out = it.operand(0).data_ptr();
+    dim3 grid(unsigned(grid_size(g.num_out * g.group)), unsigned(g.splits));
+    if (g.inner) reduce_inner_kernel<S, AccT, C, V><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
+    else reduce_outer_kernel<S, AccT, C><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
+    VT_CUDA_CHECK(cudaGetLastError());
+    if (g.splits > 1) {
+      reduce_splits_kernel<<<grid_size(g.num_out), kThreads, 0, stream>>>(out, part, kept, g, init, c);
+      VT_CUDA_CHECK(cudaGetLastError());
+    }
+  }
+
+  template <typename F>
+  static void lanes(const std::vector<Tensor>& tensors, int noutputs, int64_t dim, int64_t n, const F& f) {
+    std::vector<int64_t> lane_strides;
+    TensorIterator it = lane_iterator(tensors, noutputs, dim, lane_strides);
+    if (it.numel() == 0) return;
+    constexpr int N = F::kTensors;
+    VT_INTERNAL_ASSERT(int(tensors.size()) == N, "lanes: tensor count");
+    const int device = it.device().index;
+    DeviceGuard guard(device);
+    auto stream = reinterpret_cast<cudaStream_t>(current_stream(device));
+    Inputs<N> ptrs;
+    LaneStrides<N> st;
+    for (int i = 0; i < N; ++i) ptrs.ptr[i] = it.operand(i).data_ptr(), st.v[i] = lane_strides[size_t(i)];
+    OffsetCalc<N> calc(it.shape(), [&](int a, int d) { return it.stride(a, d); }, it.numel());
+    lanes_kernel<N><<<grid_size(it.numel()), kThreads, 0, stream>>>(ptrs, calc, st, it.numel(), n, f);
+    VT_CUDA_CHECK(cudaGetLastError());
+  }
+};
+
+}  // namespace vt::cuda

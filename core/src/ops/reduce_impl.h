@@ -1,0 +1,208 @@
+#pragma once
+// Reductions for one backend. sum/prod/amax/amin/all/any fold any set of dims through a reduction
+// TensorIterator (the accumulator has stride 0 on reduced dims and a wide dtype: float64 for floating inputs,
+// int64 for integers); max/min/argmax/argmin over one dim and cumsum/cumprod use lane loops. `Backend`
+// provides reduce<S>(it, init, combine) and lanes(...) (CpuReduce in cpu_reduce.h, CudaReduce in
+// cuda/reduce.cuh); shapes, dtypes and errors are decided here, once for both.
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "reduce_functors.h"
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+#include "vt/core/tensor_iterator.h"
+
+namespace vt::reduce {
+
+// Which dims are reduced: all when `dim` is absent or empty (torch treats sum(dim=[]) as a full reduction).
+inline std::vector<bool> reduced_mask(const Tensor& self, OptionalIntArrayRef dim, const char* name) {
+  int64_t nd = self.dim();
+  std::vector<bool> mask(size_t(std::max<int64_t>(nd, 1)), dim.has_value() && !dim->empty() ? false : true);
+  if (dim && !dim->empty()) {
+    for (int64_t d : *dim) {
+      int64_t w = wrap_dim(d, nd);
+      VT_CHECK(!mask[size_t(w)], name, ": dim ", w, " appears multiple times in the list of dims");
+      mask[size_t(w)] = true;
+    }
+  }
+  return mask;
+}
+
+inline DimVector keepdim_shape(const Tensor& self, const std::vector<bool>& mask) {
+  DimVector s(self.sizes());
+  for (int64_t d = 0; d < self.dim(); ++d)
+    if (mask[size_t(d)]) s[size_t(d)] = 1;
+  return s;
+}
+
+inline Tensor finish(const Tensor& acc, const Tensor& self, const std::vector<bool>& mask, bool keepdim, ScalarType out) {
+  DimVector s;
+  for (int64_t d = 0; d < self.dim(); ++d)
+    if (keepdim || !mask[size_t(d)]) s.push_back(keepdim && mask[size_t(d)] ? 1 : self.size(d));
+  if (acc.numel() == 1 && acc.device().is_cpu()) {  // CPU full reductions: convert the one value directly
+    Tensor r = cast_scalar(ops::view(acc, DimVector{}), out);
+    r.impl()->set_wrapped_number(false);
+    return s.empty() ? r : ops::view(r, s);
+  }
+  Tensor r = acc.dtype() == out ? acc : ops::to_dtype(acc, out);
+  return (keepdim || self.dim() == 0) ? r : ops::view(r, s);
+}
+
+// Folds `self` into an accumulator of dtype acc_dtype: acc = combine(acc, x) starting from `init`.
+template <typename Backend, typename AccT, typename C>
+Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dtype, AccT init, C combine) {
+  Tensor acc = empty_tensor(keepdim_shape(self, mask), acc_dtype, self.device());
+  if (self.numel() == 0) return ops::fill_(acc, Scalar(init));
+  TensorIterator it = TensorIteratorConfig()
+                          .add_output(acc)
+                          .add_input(self)
+                          .is_reduction(true)
+                          .check_all_same_dtype(false)
+                          .enforce_safe_casting_to_output(false)
+                          .cast_inputs(false)
+                          .common_dtype(self.dtype())
+                          .check_mem_overlap(false)
+                          .name("reduce")
+                          .build();
+  VT_DISPATCH_ALL(self.dtype(), "reduce", [&] { Backend::template reduce<scalar_t>(it, init, combine); });
+  return acc;
+}
+
+inline ScalarType sum_dtype(const Tensor& self, std::optional<ScalarType> dtype) {
+  if (dtype) return *dtype;
+  return is_floating(self.dtype()) ? self.dtype() : ScalarType::Int64;
+}
+
+template <typename Backend, typename C>
+Tensor arith_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype,
+                    const char* name, double finit, int64_t iinit) {
+  ScalarType out = sum_dtype(self_in, dtype);
+  Tensor self = dtype && self_in.dtype() != *dtype ? ops::to_dtype(self_in, *dtype) : self_in;
+  auto mask = reduced_mask(self, dim, name);
+  Tensor acc = is_floating(out) ? fold<Backend>(self, mask, ScalarType::Float64, finit, C{})
+                                : fold<Backend>(self, mask, ScalarType::Int64, iinit, C{});
+  return finish(acc, self, mask, keepdim, out);
+}
+template <typename Backend>
+Tensor sum(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype) {
+  return arith_reduce<Backend, SumC>(self, dim, keepdim, dtype, "sum", 0.0, 0);
+}
+template <typename Backend>
+Tensor prod(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype) {
+  return arith_reduce<Backend, ProdC>(self, dim, keepdim, dtype, "prod", 1.0, 1);
+}
+
+template <typename Backend, bool IsMax>
+Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, const char* name) {
+  auto mask = reduced_mask(self, dim, name);
+  for (int64_t d = 0; d < self.dim(); ++d)
+    VT_CHECK_INDEX(!(dim && !dim->empty() && mask[size_t(d)] && self.size(d) == 0), name,
+                   "(): Expected reduction dim ", d, " to have non-zero size.");
+  VT_CHECK(self.numel() > 0 || (dim && !dim->empty()), name,
+           "(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
+           "'dim' argument.");
+  VT_CHECK(self.numel() > 0 || self.dim() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
+  Tensor acc;
+  if (is_floating(self.dtype())) {
+    double init = IsMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    acc = fold<Backend>(self, mask, ScalarType::Float64, init, PickC<IsMax>{});
+  } else {
+    int64_t init = IsMax ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+    acc = fold<Backend>(self, mask, ScalarType::Int64, init, PickC<IsMax>{});
+  }
+  return finish(acc, self, mask, keepdim, self.dtype());
+}
+template <typename Backend, bool IsMax> Tensor amax_amin(const Tensor& self, OptionalIntArrayRef dim, bool keepdim) {
+  return minmax_reduce<Backend, IsMax>(self, dim, keepdim, IsMax ? "amax" : "amin");
+}
+template <typename Backend, bool IsMax> Tensor max_min_all(const Tensor& self) {
+  VT_CHECK(self.numel() > 0, IsMax ? "max" : "min", "(): Expected reduction dim to be specified for input.numel() == 0. "
+           "Specify the reduction dim with the 'dim' argument.");
+  return minmax_reduce<Backend, IsMax>(self, std::nullopt, false, IsMax ? "max" : "min");
+}
+
+template <typename Backend, bool IsAll> Tensor all_any(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim) {
+  // Truthiness first: folding 0.5 into an integer accumulator would read it as 0.
+  Tensor self = self_in.dtype() == ScalarType::Bool
+                    ? self_in
+                    : ops::binary("vt::ne", self_in, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
+  auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
+  Tensor acc = fold<Backend>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{});
+  // torch keeps uint8 for uint8 inputs (a legacy of byte masks); bool otherwise.
+  return finish(acc, self, mask, keepdim, self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
+}
+
+// ---- max/min/argmax/argmin over one dim: lanes ----
+template <typename Backend, bool IsMax>
+std::tuple<Tensor, Tensor> minmax_dim(const Tensor& self_in, int64_t dim, bool keepdim, const char* name) {
+  Tensor self = self_in.dim() == 0 ? ops::view(self_in, DimVector{1}) : self_in;
+  dim = wrap_dim(dim, self_in.dim());
+  int64_t n = self.size(dim);
+  VT_CHECK_INDEX(n > 0, name, "(): Expected reduction dim ", dim, " to have non-zero size.");
+  DimVector kshape(self.sizes());
+  kshape[size_t(dim)] = 1;
+  Tensor values = empty_tensor(kshape, self.dtype(), self.device());
+  Tensor indices = empty_tensor(kshape, ScalarType::Int64, self.device());
+  VT_DISPATCH_ALL(self.dtype(), name, [&] {
+    Backend::lanes({values, indices, self}, 2, dim, n, MinMaxLane<IsMax, scalar_t>{});
+  });
+  if (!keepdim || self_in.dim() == 0) {
+    DimVector s(self_in.sizes());
+    if (self_in.dim() > 0) s.erase(size_t(dim));
+    values = ops::view(values, s);
+    indices = ops::view(indices, s);
+  }
+  return {values, indices};
+}
+template <typename Backend, bool IsMax>
+std::tuple<Tensor, Tensor> max_min_dim(const Tensor& self, int64_t dim, bool keepdim) {
+  return minmax_dim<Backend, IsMax>(self, dim, keepdim, IsMax ? "max" : "min");
+}
+template <typename Backend, bool IsMax> Tensor arg_extreme(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
+  const char* name = IsMax ? "argmax" : "argmin";
+  VT_CHECK(self.dtype() != ScalarType::Bool, name, "(): does not support bool input");
+  if (!dim) {
+    VT_CHECK_INDEX(self.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
+    Tensor flat = ops::reshape(self, DimVector{-1});
+    Tensor idx = std::get<1>(minmax_dim<Backend, IsMax>(flat, 0, false, name));
+    if (keepdim) return ops::reshape(idx, DimVector(size_t(self.dim()), 1));
+    return idx;
+  }
+  return std::get<1>(minmax_dim<Backend, IsMax>(self, *dim, keepdim, name));
+}
+
+// ---- cumulative ops ----
+template <typename Backend, bool IsSum>
+Tensor cumulative(const Tensor& self_in, int64_t dim, std::optional<ScalarType> dtype) {
+  ScalarType out_t = sum_dtype(self_in, dtype);
+  Tensor self = self_in.dtype() != out_t ? ops::to_dtype(self_in, out_t) : self_in;
+  dim = wrap_dim(dim, self.dim());
+  Tensor out = empty_tensor(self.sizes(), out_t, self.device());
+  if (self.dim() == 0) return ops::copy_(out, self);
+  int64_t n = self.size(dim);
+  if (out.numel() == 0) return out;
+  VT_DISPATCH_NUMERIC(out_t, IsSum ? "cumsum" : "cumprod", [&] {
+    Backend::lanes({out, self}, 1, dim, n, CumulativeLane<IsSum, scalar_t>{});
+  });
+  return out;
+}
+
+template <typename Backend> void register_reduce(Library& m, DispatchKey key) {
+  m.impl("sum", key, &sum<Backend>);
+  m.impl("prod", key, &prod<Backend>);
+  m.impl("amax", key, &amax_amin<Backend, true>);
+  m.impl("amin", key, &amax_amin<Backend, false>);
+  m.impl("max", key, &max_min_all<Backend, true>);
+  m.impl("min", key, &max_min_all<Backend, false>);
+  m.impl("max_dim", key, &max_min_dim<Backend, true>);
+  m.impl("min_dim", key, &max_min_dim<Backend, false>);
+  m.impl("argmax", key, &arg_extreme<Backend, true>);
+  m.impl("argmin", key, &arg_extreme<Backend, false>);
+  m.impl("all", key, &all_any<Backend, true>);
+  m.impl("any", key, &all_any<Backend, false>);
+  m.impl("cumsum", key, &cumulative<Backend, true>);
+  m.impl("cumprod", key, &cumulative<Backend, false>);
+}
+
+}  // namespace vt::reduce
