@@ -1,0 +1,166 @@
+#pragma once
+// Factories that compute values (arange, linspace) and the Philox random fills, for one backend. Element i
+// of a random op uses word i % 4 of Philox blocks 2*(i/4) and 2*(i/4)+1 past the op's offset (two 32-bit
+// words per element give 53-bit uniforms and 64-bit integers), so the CPU and the GPU produce the same values
+// from the same seed. `Backend` provides index_fill(out, f) (out[i] = f(i) over a contiguous tensor) and
+// random_fill(out, blocks, gen, seed, offset) (gen(p, n, block, seed, offset) per block of four elements).
+#include <cmath>
+#include <type_traits>
+
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+#include "vt/core/philox.h"
+#include "vt/core/random.h"
+
+namespace vt::factories {
+
+template <typename T> constexpr bool is_float_like =
+    std::is_floating_point_v<T> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+
+template <typename S> struct ArangeF {
+  int64_t istart, istep;
+  double start, step;
+  VT_HOST_DEVICE S operator()(int64_t i) const {
+    if constexpr (std::is_integral_v<S>) return S(istart + i * istep);
+    else return S(start + double(i) * step);
+  }
+};
+// Symmetric fill from both ends, as torch does, so the last element is exactly `end`.
+template <typename S> struct LinspaceF {
+  double a, b, step;
+  int64_t steps;
+  VT_HOST_DEVICE S operator()(int64_t i) const {
+    return S(steps == 1 ? a : i < steps / 2 ? a + step * double(i) : b - step * double(steps - 1 - i));
+  }
+};
+
+VT_HOST_DEVICE inline void two_blocks(uint64_t seed, uint64_t off, int64_t blk, uint32_t r[4], uint32_t r2[4]) {
+  Philox4x32::block(seed, off + uint64_t(blk) * 2, 0, r);
+  Philox4x32::block(seed, off + uint64_t(blk) * 2 + 1, 0, r2);
+}
+
+struct UniformGen {
+  double from, to;
+  template <typename T> VT_HOST_DEVICE void operator()(T* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) const {
+    uint32_t r[4], r2[4];
+    two_blocks(seed, off, blk, r, r2);
+    for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
+      double v = from + (to - from) * uniform_double(r[j], r2[j]);
+      if constexpr (is_float_like<T>) {
+        T x = T(v);
+        // Rounding to a narrow type can land exactly on `to`; the range is half-open.
+        if (!(opmath_t<T>(x) < to) && to > from) x = T(from);
+        p[blk * 4 + j] = x;
+      }
+    }
+  }
+};
+
+struct NormalGen {
+  double mean, std;
+  template <typename T> VT_HOST_DEVICE void operator()(T* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) const {
+    uint32_t r[4], r2[4];
+    two_blocks(seed, off, blk, r, r2);
+    // Box-Muller on two pairs of 53-bit uniforms: four normals per block pair.
+    for (int pair = 0; pair < 2; ++pair) {
+      double u1 = uniform_double(r[2 * pair], r2[2 * pair]);
+      double u2 = uniform_double(r[2 * pair + 1], r2[2 * pair + 1]);
+      double rad = std::sqrt(-2.0 * std::log1p(-u1));  // 1 - u1 in (0, 1]: never log(0)
+      double th = 6.283185307179586 * u2;
+      double z[2] = {rad * std::cos(th), rad * std::sin(th)};
+      for (int q = 0; q < 2; ++q) {
+        int64_t i = blk * 4 + pair * 2 + q;
+        if constexpr (is_float_like<T>) {
+          if (i < n) p[i] = T(mean + std * z[q]);
+        }
+      }
+    }
+  }
+};
+
+struct RandomGen {
+  int64_t from;
+  uint64_t range;
+  template <typename T> VT_HOST_DEVICE void operator()(T* p, int64_t n, int64_t blk, uint64_t seed, uint64_t off) const {
+    uint32_t r[4], r2[4];
+    two_blocks(seed, off, blk, r, r2);
+    for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
+      uint64_t v = (uint64_t(r[j]) << 32) | r2[j];
+      int64_t x = from + int64_t(v % range);  // 64 random bits: modulo bias below 2^-32 for ranges under 2^32
+      if constexpr (std::is_same_v<T, bool>) p[blk * 4 + j] = x != 0;
+      else if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) p[blk * 4 + j] = T(float(x));
+      else p[blk * 4 + j] = T(x);
+    }
+  }
+};
+
+template <typename Backend>
+Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::optional<ScalarType> dtype,
+              std::optional<Device> device) {
+  bool any_float = start.is_floating() || end.is_floating() || step.is_floating();
+  ScalarType t = dtype.value_or(any_float ? ScalarType::Float32 : ScalarType::Int64);
+  double s = start.to_double(), e = end.to_double(), st = step.to_double();
+  VT_CHECK(st != 0, "arange: step must be nonzero");
+  VT_CHECK(std::isfinite(s) && std::isfinite(e), "arange: unsupported range: ", s, " -> ", e);
+  VT_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: upper bound and larger bound inconsistent with step sign");
+  int64_t n = any_float || is_floating(t)
+                  ? int64_t(std::ceil((e - s) / st))
+                  : (end.to_int() - start.to_int() + step.to_int() - (st > 0 ? 1 : -1)) / step.to_int();
+  Tensor out = empty_tensor(DimVector{std::max<int64_t>(n, 0)}, t, device.value_or(kCPU));
+  VT_DISPATCH_NUMERIC(t, "arange", [&] {
+    Backend::index_fill(out, ArangeF<scalar_t>{start.to_int(), step.to_int(), s, st});
+  });
+  return out;
+}
+
+template <typename Backend>
+Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, std::optional<ScalarType> dtype,
+                std::optional<Device> device) {
+  VT_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
+  ScalarType t = dtype.value_or(ScalarType::Float32);
+  Tensor out = empty_tensor(DimVector{steps}, t, device.value_or(kCPU));
+  // Integral results start from integral endpoints (torch truncates start and end first).
+  double a = is_floating(t) ? start.to_double() : double(start.to_int());
+  double b = is_floating(t) ? end.to_double() : double(end.to_int());
+  double step = steps > 1 ? (b - a) / double(steps - 1) : 0.0;
+  VT_DISPATCH_NUMERIC(t, "linspace", [&] { Backend::index_fill(out, LinspaceF<scalar_t>{a, b, step, steps}); });
+  return out;
+}
+
+// Fills self (through a contiguous temporary when it is not contiguous) from `gen`, reserving the counters.
+template <typename Backend, typename Gen> void fill_random(const Tensor& self, Gen gen) {
+  Tensor c = self.is_contiguous() ? self : empty_tensor(self.sizes(), self.dtype(), self.device());
+  int64_t blocks = (c.numel() + 3) / 4;
+  auto [seed, offset] = random::reserve(uint64_t(blocks) * 2);
+  VT_DISPATCH_ALL(c.dtype(), "random", [&] { Backend::template random_fill<scalar_t>(c, blocks, gen, seed, offset); });
+  if (!c.is_same(self)) ops::copy_(self, c);
+  self.bump_version();
+}
+
+template <typename Backend> Tensor uniform_(const Tensor& self, double from, double to) {
+  VT_CHECK(is_floating(self.dtype()), "uniform_ expects a floating point tensor, got ", dtype_name(self.dtype()));
+  VT_CHECK(from <= to, "uniform_ expects to return a [from, to) range, but found from=", from, " > to=", to);
+  fill_random<Backend>(self, UniformGen{from, to});
+  return self;
+}
+template <typename Backend> Tensor normal_(const Tensor& self, double mean, double std) {
+  VT_CHECK(is_floating(self.dtype()), "normal_ expects a floating point tensor, got ", dtype_name(self.dtype()));
+  VT_CHECK(std >= 0, "normal expects std >= 0.0, but found std ", std);
+  fill_random<Backend>(self, NormalGen{mean, std});
+  return self;
+}
+template <typename Backend> Tensor random_(const Tensor& self, int64_t from, int64_t to) {
+  VT_CHECK(from < to, "random_ expects 'from' to be less than 'to', but got from=", from, " >= to=", to);
+  fill_random<Backend>(self, RandomGen{from, uint64_t(to - from)});
+  return self;
+}
+
+template <typename Backend> void register_factories(Library& m, DispatchKey key) {
+  m.impl("arange", key, &arange<Backend>);
+  m.impl("linspace", key, &linspace<Backend>);
+  m.impl("uniform_", key, &uniform_<Backend>);
+  m.impl("normal_", key, &normal_<Backend>);
+  m.impl("random_", key, &random_<Backend>);
+}
+
+}  // namespace vt::factories
