@@ -1,5 +1,7 @@
 // Allocator statistics in torch's key layout, and a test-only allocator over a fake device (_FakeAllocator)
-// so the caching policy (Note [Stream-ordered free]) is tested on machines without a GPU.
+// so the caching policy (Notes [Stream-ordered free], [Graph-private pool]) is tested on machines without a
+// GPU. The fake device also simulates stream capture, and fails any call that would invalidate a real one.
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -19,7 +21,9 @@ namespace {
 
 using namespace vt::cuda;
 
-// A device whose memory is host memory and whose events complete only when the test says so.
+// A device whose memory is host memory and whose events complete only when the test says so. Streams can be
+// put into a simulated capture; while any is capturing, the calls CUDA forbids then (event record, query,
+// wait and destroy, cudaFree) raise instead of silently invalidating it.
 class FakeBackend : public MemoryBackend {
  public:
   explicit FakeBackend(size_t capacity) : capacity_(capacity) {}
@@ -33,6 +37,7 @@ class FakeBackend : public MemoryBackend {
     return p;
   }
   void free(void* p) override {
+    forbid_during_capture("cudaFree");
     auto it = live_.find(p);
     VT_INTERNAL_ASSERT(it != live_.end(), "fake backend: unknown free");
     used_ -= it->second;
@@ -40,18 +45,31 @@ class FakeBackend : public MemoryBackend {
     std::free(p);
   }
   EventId record_event(StreamId stream) override {
+    forbid_during_capture("cudaEventRecord");
     EventId e = next_++;
     events_[e] = stream;
     return e;
   }
-  bool event_done(EventId e) override { return done_.count(e) > 0; }
-  void event_wait(EventId e) override { done_.insert(e); }
+  bool event_done(EventId e) override {
+    forbid_during_capture("cudaEventQuery");
+    return done_.count(e) > 0;
+  }
+  void event_wait(EventId e) override {
+    forbid_during_capture("cudaEventSynchronize");
+    done_.insert(e);
+  }
   void event_destroy(EventId e) override {
+    forbid_during_capture("cudaEventDestroy");
     events_.erase(e);
     done_.erase(e);
   }
   size_t capacity() override { return capacity_; }
   size_t free_memory() override { return capacity_ - used_; }
+  uint64_t capture_id(StreamId stream) override {
+    auto it = capturing_.find(stream);
+    return it == capturing_.end() ? 0 : it->second;
+  }
+  std::map<StreamId, uint64_t> capturing_;  // stream -> capture id, set by the test through FakeAllocator
 
   void complete(StreamId stream) {  // the stream has passed every event recorded on it so far
     for (auto& [e, s] : events_)
@@ -61,6 +79,9 @@ class FakeBackend : public MemoryBackend {
   size_t device_bytes() const { return used_; }
 
  private:
+  void forbid_during_capture(const char* call) const {
+    VT_CHECK(capturing_.empty(), "fake device: ", call, " while a stream capture is underway would invalidate it");
+  }
   size_t capacity_, used_ = 0;
   std::map<void*, size_t> live_;
   std::map<EventId, StreamId> events_;
@@ -71,10 +92,32 @@ class FakeBackend : public MemoryBackend {
 struct FakeAllocator {
   FakeBackend* backend;
   std::unique_ptr<CachingAllocator> alloc;
+  std::map<uint64_t, MempoolId> capture_pool;  // capture id -> the pool it allocates from
+  uint64_t next_capture_id = 1;
   FakeAllocator(size_t capacity, const std::string& conf) {
     auto b = std::make_unique<FakeBackend>(capacity);
     backend = b.get();
     alloc = std::make_unique<CachingAllocator>(std::move(b), parse_alloc_conf(conf), 0);
+  }
+  ~FakeAllocator() { backend->capturing_.clear(); }  // a test that left a capture open still tears down
+  // What CUDAGraph::capture_begin does, with the fake device's capture state in place of CUDA's.
+  uint64_t begin_capture(StreamId stream, MempoolId pool) {
+    VT_CHECK(!backend->capturing_.count(stream), "fake device: stream ", stream, " is already capturing");
+    alloc->begin_allocate_to_pool(pool);
+    uint64_t id = next_capture_id++;
+    backend->capturing_[stream] = id;
+    capture_pool[id] = pool;
+    alloc->attach_capture(pool, id);
+    return id;
+  }
+  void end_capture(StreamId stream) {
+    auto it = backend->capturing_.find(stream);
+    VT_CHECK(it != backend->capturing_.end(), "fake device: stream ", stream, " is not capturing");
+    uint64_t id = it->second;
+    std::erase_if(backend->capturing_, [id](const auto& kv) { return kv.second == id; });  // joined streams too
+    MempoolId pool = capture_pool.at(id);
+    capture_pool.erase(id);
+    alloc->end_allocate_to_pool(pool);
   }
 };
 
@@ -118,6 +161,7 @@ nb::list snapshot_list(const std::vector<SegmentInfo>& segs, int device) {
     d["active_size"] = s.active_size;
     d["stream"] = s.stream;
     d["segment_type"] = s.segment_type;
+    d["segment_pool_id"] = nb::make_tuple(s.pool_id.first, s.pool_id.second);  // (0, 0): the shared pools
     nb::list blocks;
     for (const BlockInfo& b : s.blocks) {
       nb::dict bd;
@@ -183,6 +227,17 @@ void bind_allocator(nb::module_& m) {
       })
       .def("complete", [](FakeAllocator& f, uintptr_t s) { f.backend->complete(s); },
            "Marks every event recorded on the stream so far as done.")
+      .def("begin_capture", &FakeAllocator::begin_capture, nb::arg("stream"), nb::arg("pool"),
+           "Simulates capture_begin on `stream` into private pool `pool`; returns the capture id.")
+      .def("join_capture", [](FakeAllocator& f, uintptr_t stream, uintptr_t capturing) {
+        f.backend->capturing_[stream] = f.backend->capturing_.at(capturing);
+      }, "A stream forked from a capturing one (after waiting on its event) takes part in the same capture.")
+      .def("end_capture", &FakeAllocator::end_capture, nb::arg("stream"))
+      .def("replay", [](FakeAllocator& f, MempoolId pool, uintptr_t stream) { f.alloc->record_pool_use(pool, stream); },
+           nb::arg("pool"), nb::arg("stream"), "What a graph launch on `stream` tells the allocator.")
+      .def("release_pool", [](FakeAllocator& f, MempoolId pool) { f.alloc->release_pool(pool); },
+           "What graph reset/destruction does: drops one use of the pool.")
+      .def_prop_ro("capture_underway", [](FakeAllocator& f) { return f.alloc->capture_underway(); })
       .def("empty_cache", [](FakeAllocator& f) { f.alloc->empty_cache(); })
       .def("set_memory_fraction", [](FakeAllocator& f, double v) { f.alloc->set_memory_fraction(v); })
       .def("memory_stats", [](FakeAllocator& f) { return stats_dict(f.alloc->stats()); })

@@ -1,11 +1,13 @@
 // Policy of the stream-ordered caching allocator: see Note [Stream-ordered free] in caching_allocator.h.
-// Pure C++: device calls go through MemoryBackend, so this file is tested without a GPU.
+// Pure C++: device calls go through MemoryBackend, so this file is tested without a GPU. Graph-private pools
+// (Note [Graph-private pool]) live in caching_allocator_pools.cpp.
 #include "vt/cuda/caching_allocator.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
+#include "caching_allocator_impl.h"
 #include "vt/core/error.h"
 
 namespace vt::cuda {
@@ -37,29 +39,6 @@ std::string bytes_str(size_t n) {
   return os.str();
 }
 }  // namespace
-
-struct CachingAllocator::Segment {
-  char* base;
-  size_t size;
-  PoolKind pool;
-  StreamId stream;
-  uint64_t serial;
-  Block* head = nullptr;
-};
-
-struct CachingAllocator::Block {
-  Segment* seg = nullptr;
-  char* ptr = nullptr;
-  size_t size = 0, requested = 0;
-  StreamId stream = 0;
-  PoolKind pool = PoolKind::Small;
-  bool allocated = false;
-  int pending_events = 0;
-  Block *prev = nullptr, *next = nullptr;
-  std::vector<StreamId> used_on;  // streams named by record_stream
-  bool cached = false;             // in a free list; only such blocks may be coalesced or handed out
-  bool is_free() const { return cached; }
-};
 
 bool CachingAllocator::BlockLess::operator()(const Block* a, const Block* b) const {
   if (a->stream != b->stream) return a->stream < b->stream;
@@ -116,8 +95,10 @@ CachingAllocator::CachingAllocator(std::unique_ptr<MemoryBackend> backend, Alloc
 CachingAllocator::~CachingAllocator() {
   // Return cached memory; blocks still allocated belong to tensors that outlive us (process exit).
   std::lock_guard<std::mutex> g(mu_);
-  process_events(true);
-  release_segments(0, true);
+  if (captures_.empty()) {  // during a capture, freeing would invalidate it: leave the memory to process exit
+    process_events(true);
+    release_segments(0, true);
+  }
 }
 
 void CachingAllocator::account_block(Block* b, int sign) {
@@ -134,11 +115,16 @@ void CachingAllocator::account_block(Block* b, int sign) {
   }
 }
 
-CachingAllocator::Block* CachingAllocator::find_free(PoolKind pool, StreamId stream, size_t size) {
+CachingAllocator::FreeList& CachingAllocator::free_list(PrivatePool* owner, PoolKind pool) {
+  return owner ? owner->free[int(pool)] : free_[int(pool)];
+}
+
+CachingAllocator::Block* CachingAllocator::find_free(PrivatePool* owner, PoolKind pool, StreamId stream,
+                                                     size_t size) {
   Block key;
   key.stream = stream;
   key.size = size;
-  auto& set = free_[int(pool)];
+  auto& set = free_list(owner, pool);
   auto it = set.lower_bound(&key);
   if (it == set.end() || (*it)->stream != stream) return nullptr;
   Block* b = *it;
@@ -149,13 +135,15 @@ CachingAllocator::Block* CachingAllocator::find_free(PoolKind pool, StreamId str
   return b;
 }
 
-CachingAllocator::Block* CachingAllocator::new_segment(PoolKind pool, StreamId stream, size_t size) {
+CachingAllocator::Block* CachingAllocator::new_segment(PrivatePool* owner, PoolKind pool, StreamId stream,
+                                                       size_t size) {
   size_t bytes = segment_size(pool, size);
   double cap = config_.memory_fraction * double(backend_->capacity());
   if (double(stats_.reserved_bytes[0].current) + double(bytes) > cap) return nullptr;
   void* p = backend_->malloc(bytes);
   if (!p) return nullptr;
   auto seg = std::make_unique<Segment>(Segment{static_cast<char*>(p), bytes, pool, stream, segment_serial_++});
+  seg->owner = owner;
   Block* b = new Block;
   b->seg = seg.get();
   b->ptr = seg->base;
@@ -188,7 +176,7 @@ CachingAllocator::Block* CachingAllocator::split(Block* b, size_t size) {
   b->next = tail;
   b->size = size;
   tail->cached = true;
-  free_[int(tail->pool)].insert(tail);
+  free_list(b->seg->owner, tail->pool).insert(tail);
   return b;
 }
 
@@ -223,22 +211,23 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
     active_[p] = b;
     return p;
   }
-  process_events(false);
-  Block* b = find_free(pool, stream, size);
-  if (!b) b = new_segment(pool, stream, size);
-  if (!b) {  // the GC ladder, one rung at a time
+  process_events(false);  // a no-op while a capture is underway (Note [Graph-private pool])
+  PrivatePool* owner = capture_target(stream);
+  Block* b = find_free(owner, pool, stream, size);
+  if (!b) b = new_segment(owner, pool, stream, size);
+  if (!b && captures_.empty()) {  // the GC ladder, one rung at a time; it waits and frees, so never in a capture
     ++stats_.num_alloc_retries;
     process_events(true);
-    b = find_free(pool, stream, size);
-    if (!b && release_segments(segment_size(pool, size), false)) b = new_segment(pool, stream, size);
+    b = find_free(owner, pool, stream, size);
+    if (!b && release_segments(segment_size(pool, size), false)) b = new_segment(owner, pool, stream, size);
     if (!b) {
       release_segments(0, true);
-      b = new_segment(pool, stream, size);
+      b = new_segment(owner, pool, stream, size);
     }
-    if (!b) {
-      ++stats_.num_ooms;
-      raise_oom(bytes);
-    }
+  }
+  if (!b) {
+    ++stats_.num_ooms;
+    raise_oom(bytes);
   }
   b = split(b, size);
   b->allocated = true;
@@ -266,6 +255,18 @@ void CachingAllocator::free(void* p) {
     release_segment(seg);
     return;
   }
+  bool other_streams = std::any_of(b->used_on.begin(), b->used_on.end(), [b](StreamId s) { return s != b->stream; });
+  if (!other_streams) {
+    b->used_on.clear();
+    release_to_free_list(b);
+  } else if (!captures_.empty()) {
+    deferred_frees_.push_back(b);  // recording an event now could invalidate the capture
+  } else {
+    insert_events(b);
+  }
+}
+
+void CachingAllocator::insert_events(Block* b) {
   for (StreamId s : b->used_on) {
     if (s == b->stream) continue;
     pending_.emplace_back(backend_->record_event(s), b);
@@ -285,8 +286,8 @@ void CachingAllocator::record_stream(void* p, StreamId stream) {
 
 void CachingAllocator::release_to_free_list(Block* b) {
   for (int i : {0, 1 + int(b->pool)}) stats_.active[i].sub(1), stats_.active_bytes[i].sub(int64_t(b->size));
-  auto& set = free_[int(b->pool)];
-  // Coalesce with free neighbours (a segment has one stream, so they share b's).
+  auto& set = free_list(b->seg->owner, b->pool);
+  // Coalesce with free neighbours (a segment has one stream and one owner, so they share b's list).
   if (b->prev && b->prev->is_free()) {
     Block* p = b->prev;
     set.erase(p);
@@ -309,6 +310,20 @@ void CachingAllocator::release_to_free_list(Block* b) {
 }
 
 void CachingAllocator::process_events(bool wait) {
+  if (!captures_.empty()) return;  // event calls could invalidate a capture (Note [Graph-private pool])
+  if (!deferred_frees_.empty()) {  // before hand-overs: a deferred block of a dead pool then waits for both
+    std::vector<Block*> deferred;
+    deferred.swap(deferred_frees_);
+    for (Block* b : deferred) insert_events(b);
+  }
+  if (!freeable_pools_.empty()) {
+    std::vector<MempoolId> freeable;
+    freeable.swap(freeable_pools_);
+    for (MempoolId id : freeable) {
+      auto it = pools_.find(id);
+      if (it != pools_.end() && it->second->use_count == 0) hand_over(it->second.get());
+    }
+  }
   if (pending_.empty()) return;
   std::vector<std::pair<EventId, Block*>> still;
   std::vector<Block*> ready;
@@ -326,10 +341,10 @@ void CachingAllocator::process_events(bool wait) {
 }
 
 bool CachingAllocator::release_segments(size_t needed, bool all) {
-  // Fully free segments, oldest first.
+  // Fully free shared segments, oldest first (a live private pool keeps its memory for its graphs).
   std::vector<Segment*> idle;
   for (auto& s : segments_)
-    if (s->head && s->head->is_free() && !s->head->next) idle.push_back(s.get());
+    if (!s->owner && s->head && s->head->is_free() && !s->head->next) idle.push_back(s.get());
   std::sort(idle.begin(), idle.end(), [](Segment* a, Segment* b) { return a->serial < b->serial; });
   size_t freed = 0;
   for (Segment* s : idle) {
@@ -356,7 +371,10 @@ void CachingAllocator::raise_oom(size_t bytes) {
   std::string hint = config_.memory_fraction < 1.0
                          ? " The memory fraction cap (" + std::to_string(config_.memory_fraction) + ") is in force."
                          : "";
-  if (reserved - alloc > int64_t(bytes))
+  if (!captures_.empty())
+    hint += " A CUDA graph capture is underway: cached memory is not released during a capture (freeing or "
+            "waiting would invalidate it); capture with less memory in use, or call empty_cache() before capturing.";
+  else if (reserved - alloc > int64_t(bytes))
     hint += " Reserved but unallocated memory is large: fragmentation; try VT_CUDA_ALLOC_CONF=max_split_size_mb:<N>.";
   VT_FAIL_KIND(OutOfMemory, "CUDA out of memory. Tried to allocate ", bytes_str(bytes), " on device ", device_,
                ". Capacity ", bytes_str(cap), ", ", bytes_str(free_mem), " free; vibetensor has ",
@@ -366,6 +384,7 @@ void CachingAllocator::raise_oom(size_t bytes) {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> g(mu_);
+  if (!captures_.empty()) return;  // cudaFree would invalidate the capture; nothing is released meanwhile
   process_events(false);
   release_segments(0, true);
 }
@@ -396,9 +415,10 @@ std::vector<SegmentInfo> CachingAllocator::snapshot() {
   std::vector<SegmentInfo> out;
   for (auto& s : segments_) {
     SegmentInfo si{reinterpret_cast<uintptr_t>(s->base), s->size, 0, 0, s->stream,
-                   s->pool == PoolKind::Small ? "small" : "large", {}};
+                   s->pool == PoolKind::Small ? "small" : "large", s->owner ? s->owner->id : kSharedPool, {}};
     for (Block* b = s->head; b; b = b->next) {
-      std::string state = b->allocated ? "active_allocated" : b->pending_events ? "active_pending_free" : "inactive";
+      // Freed but not yet reusable (waiting for events, or deferred during a capture): "active_pending_free".
+      std::string state = b->allocated ? "active_allocated" : b->is_free() ? "inactive" : "active_pending_free";
       if (b->allocated) si.allocated_size += b->size;
       if (!b->is_free()) si.active_size += b->size;
       si.blocks.push_back({reinterpret_cast<uintptr_t>(b->ptr), b->size, b->requested, state});

@@ -23,6 +23,8 @@ class CudaBackend : public MemoryBackend {
   }
   void* malloc(size_t bytes) override {
     DeviceGuard g(device_);
+    // Legal during a capture in relaxed mode; the graph never re-runs it (Note [Graph-private pool]).
+    CaptureModeGuard relaxed(cudaStreamCaptureModeRelaxed);
     void* p = nullptr;
     cudaError_t e = cudaMalloc(&p, bytes);
     if (e == cudaErrorMemoryAllocation) {
@@ -55,8 +57,20 @@ class CudaBackend : public MemoryBackend {
   void event_wait(EventId e) override { VT_CUDA_CHECK(cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(e))); }
   void event_destroy(EventId e) override { cudaEventDestroy(reinterpret_cast<cudaEvent_t>(e)); }
   size_t capacity() override { return capacity_; }
+  uint64_t capture_id(StreamId stream) override {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    unsigned long long id = 0;
+    DeviceGuard g(device_);  // handle 0 means the legacy stream of the current device
+    cudaError_t e = cudaStreamGetCaptureInfo(reinterpret_cast<cudaStream_t>(stream), &status, &id);
+    if (e != cudaSuccess) {  // e.g. cudaErrorStreamCaptureImplicit: the legacy stream while a blocking one captures
+      cudaGetLastError();
+      return 0;
+    }
+    return status == cudaStreamCaptureStatusActive ? uint64_t(id) : 0;
+  }
   size_t free_memory() override {
     DeviceGuard g(device_);
+    CaptureModeGuard relaxed(cudaStreamCaptureModeRelaxed);  // the OOM message may be built during a capture
     size_t f = 0, t = 0;
     cudaMemGetInfo(&f, &t);
     cudaGetLastError();

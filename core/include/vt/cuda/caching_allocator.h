@@ -19,9 +19,25 @@
 // the device capacity, free memory, and allocated/reserved bytes, with a hint. A memory-fraction cap makes
 // reserved bytes above fraction x capacity count as pressure too.
 //
-// What it deliberately does not handle: CUDA graph private pools (issue 3, next increment), expandable
-// segments, IPC. One mutex per device; the backend interface exists so the policy can be tested on machines
-// without a GPU (tests drive it with a fake backend).
+// What it deliberately does not handle: expandable segments, IPC. One mutex per device; the backend interface
+// exists so the policy can be tested on machines without a GPU (tests drive it with a fake backend).
+//
+// Note [Graph-private pool]
+// A CUDA graph bakes the addresses its kernels touch into the graph, so that memory must stay the graph's for
+// as long as the graph may be replayed. While a stream captures into pool P (begin_allocate_to_pool, then
+// attach_capture with CUDA's capture id), allocations on any stream of that capture come from P's own free
+// lists and segments, never from the shared ones; blocks freed during or after the capture go back to P, and
+// only captures into P reuse them (graphs sharing P must be replayed in the order they were captured, as in
+// torch). P is refcounted: each capture into it takes a use, which the graph keeps until reset/destruction
+// (release_pool). When the last use goes, P's segments are handed to the shared cache; free blocks wait, like
+// record_stream, for events on every stream the graph was replayed on (record_pool_use), and live blocks (static
+// outputs still held) get those streams as uses. From then on empty_cache and the GC ladder can free them.
+// While any capture is underway the allocator makes no call that could invalidate it: no event record, query
+// or wait and no cudaFree. Frees that need cross-stream events are deferred (their events are recorded once no
+// capture is underway), pending events are not polled, the GC ladder stops after the pool search (an OOM then
+// says why), empty_cache releases nothing, and pool hand-over waits. cudaMalloc stays legal (the CUDA backend
+// makes it in relaxed capture mode; replays never re-run it). Pass-through mode cannot capture: it would free
+// memory with cudaFree while the graph still uses it.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -29,12 +45,16 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vt::cuda {
 
 using StreamId = uintptr_t;  // a cudaStream_t value (0: the default stream)
 using EventId = uintptr_t;
+// A private pool's id, as torch's (graph-owned: {serial, 0}; from graph_pool_handle(): {0, serial}).
+using MempoolId = std::pair<uint64_t, uint64_t>;
+constexpr MempoolId kSharedPool{0, 0};  // "no private pool": the shared free lists
 
 // What the allocator needs from the device. The CUDA implementation lives in caching_allocator.cu.
 class MemoryBackend {
@@ -48,6 +68,8 @@ class MemoryBackend {
   virtual void event_destroy(EventId e) = 0;
   virtual size_t capacity() = 0;
   virtual size_t free_memory() = 0;
+  // CUDA's id of the capture `stream` is taking part in, or 0 when it is not actively capturing.
+  virtual uint64_t capture_id(StreamId stream) = 0;
 };
 
 struct AllocatorConfig {
@@ -92,6 +114,7 @@ struct SegmentInfo {
   size_t total_size, allocated_size, active_size;
   StreamId stream;
   std::string segment_type;  // "small" | "large"
+  MempoolId pool_id;         // kSharedPool, or the graph-private pool owning the segment
   std::vector<BlockInfo> blocks;
 };
 
@@ -112,16 +135,35 @@ class CachingAllocator {
   std::vector<SegmentInfo> snapshot();
   const AllocatorConfig& config() const { return config_; }
 
+  // Graph-private pools (Note [Graph-private pool]). begin_allocate_to_pool takes a use of `pool` (creating it)
+  // and registers a capture before CUDA's capture begins, so nothing illegal is called from then on;
+  // attach_capture names CUDA's capture id once it exists; end_allocate_to_pool unregisters the capture (the
+  // use stays with the graph); release_pool drops a use.
+  void begin_allocate_to_pool(MempoolId pool);
+  void attach_capture(MempoolId pool, uint64_t capture_id);
+  void end_allocate_to_pool(MempoolId pool);
+  void release_pool(MempoolId pool);
+  // A graph using `pool` was launched on `stream`: the pool's memory is in use there until that stream passes.
+  void record_pool_use(MempoolId pool, StreamId stream);
+  bool capture_underway();
+
  private:
   struct Block;
   struct Segment;
+  struct PrivatePool;
   struct BlockLess {
     bool operator()(const Block* a, const Block* b) const;
   };
-  Block* find_free(PoolKind pool, StreamId stream, size_t size);
-  Block* new_segment(PoolKind pool, StreamId stream, size_t size);
+  using FreeList = std::set<Block*, BlockLess>;
+  FreeList& free_list(PrivatePool* owner, PoolKind pool);
+  PrivatePool* capture_target(StreamId stream);
+  PrivatePool* find_pool(MempoolId id, const char* what);
+  Block* find_free(PrivatePool* owner, PoolKind pool, StreamId stream, size_t size);
+  Block* new_segment(PrivatePool* owner, PoolKind pool, StreamId stream, size_t size);
   Block* split(Block* b, size_t size);
   void release_to_free_list(Block* b);
+  void insert_events(Block* b);
+  void hand_over(PrivatePool* p);
   void process_events(bool wait);
   bool release_segments(size_t needed, bool all);
   void release_segment(Segment* s);
@@ -136,6 +178,14 @@ class CachingAllocator {
   std::map<void*, Block*> active_;
   std::vector<std::unique_ptr<Segment>> segments_;
   std::vector<std::pair<EventId, Block*>> pending_;
+  std::map<MempoolId, std::unique_ptr<PrivatePool>> pools_;
+  struct Capture {
+    MempoolId pool;
+    uint64_t capture_id;  // 0 until attach_capture
+  };
+  std::vector<Capture> captures_;         // captures underway (Note [Graph-private pool])
+  std::vector<Block*> deferred_frees_;    // freed during a capture; their events are recorded after it
+  std::vector<MempoolId> freeable_pools_;  // last use dropped during a capture; handed over after it
   uint64_t segment_serial_ = 0;
   Stats stats_;
 };
