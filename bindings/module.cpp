@@ -44,6 +44,7 @@ NB_MODULE(_C, m) {
   vt::py::bind_cuda(cuda);
   vt::py::bind_allocator(cuda);
   vt::py::bind_streams(cuda);
+  vt::py::bind_graphs(cuda);
   nb::module_ topo = m.def_submodule("topology", "CUDA-side topology probe and measurements");
   vt::py::bind_topology(topo);
 }

@@ -295,3 +295,30 @@ def test_seeded_fuzz_with_captures(seed):
     s = a.memory_stats()
     assert s["allocated_bytes.all.current"] == 0 and s["reserved_bytes.all.current"] == 0
     assert a.device_bytes == 0 and a.outstanding_events == 0
+
+
+def test_python_surface_without_a_capture():
+    """What works (and how it fails) without a GPU: graphs are constructible, misuse names the fix."""
+    import vibetensor.torch as vt
+
+    handles = {vt.cuda.graph_pool_handle() for _ in range(100)}
+    assert len(handles) == 100 and SHARED not in handles and all(h[0] == 0 for h in handles)
+    g = vt.cuda.CUDAGraph()
+    assert g.pool() == SHARED and g.num_nodes == 0 and "empty" in repr(g)
+    with pytest.raises(RuntimeError, match="replay\\(\\) before capture"):
+        g.replay()
+    with pytest.raises(RuntimeError, match="without capture_begin"):
+        g.capture_end()
+    with pytest.raises(ValueError, match="capture_error_mode"):
+        g.capture_begin(capture_error_mode="sometimes")
+    with pytest.raises(TypeError, match="pool handle"):
+        g.capture_begin(pool=5)
+    with pytest.raises(RuntimeError, match="no captured graph"):
+        g.debug_dump("/nonexistent/graph.dot")
+    g.reset()  # resetting an empty graph is fine
+    if not vt.cuda.is_available():
+        assert vt.cuda.is_current_stream_capturing() is False
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            g.capture_begin()
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            vt.cuda.graph(g)

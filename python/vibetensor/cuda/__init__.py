@@ -2,7 +2,8 @@
 False, unavailable_reason() says why, and calls that need a device raise RuntimeError naming the device.
 
 Memory comes from a stream-ordered caching allocator per device (Note [Stream-ordered free] in
-core/include/vt/cuda/caching_allocator.h); its statistics use PyTorch's keys.
+core/include/vt/cuda/caching_allocator.h); its statistics use PyTorch's keys. CUDA graphs (graphs.py) capture
+into private pools of that allocator (Note [Graph-private pool]).
 """
 from .. import _C
 from .._C import cuda as _cuda
@@ -84,4 +85,5 @@ def set_per_process_memory_fraction(fraction: float, device=None) -> None:
     _cuda.set_per_process_memory_fraction(fraction, _index(device))
 
 
+from .graphs import CUDAGraph, graph, graph_pool_handle, is_current_stream_capturing  # noqa: F401
 from .streams import Event, ExternalStream, Stream, current_stream, default_stream, set_stream, stream  # noqa: E402,F401
