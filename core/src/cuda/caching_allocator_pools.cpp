@@ -10,9 +10,7 @@
 namespace vt::cuda {
 
 namespace {
-std::string pool_str(MempoolId id) {
-  return "(" + std::to_string(id.first) + ", " + std::to_string(id.second) + ")";
-}
+std::string pool_str(MempoolId id) { return ::vt::detail::str_cat("(", id.first, ", ", id.second, ")"); }
 }  // namespace
 
 CachingAllocator::PrivatePool* CachingAllocator::capture_target(StreamId stream) {
