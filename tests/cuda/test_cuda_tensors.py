@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import vibetensor.library as vlib
 import vibetensor.torch as vt
 
 pytestmark = pytest.mark.cuda
@@ -67,8 +68,11 @@ def test_item_print_and_errors():
         y.numpy()
     with pytest.raises(RuntimeError, match=r"cpu.*cuda:0|cuda:0.*cpu"):
         vt.ones(2) + y  # mixing devices names both
-    with pytest.raises(NotImplementedError, match="CUDA"):
-        y.exp()  # no CUDA kernel yet: a clear error, not a crash
+    with vlib.Library("cuda_errors_test", "DEF") as lib:  # an op with only a CPU kernel
+        lib.define("twice(Tensor self) -> Tensor")
+        lib.impl("twice", lambda t: t * 2, "CPU")
+        with pytest.raises(NotImplementedError, match="CUDA"):
+            vt.ops.cuda_errors_test.twice(y)  # no CUDA kernel: a clear error naming the backend, not a crash
     with pytest.raises(RuntimeError, match="cuda:7"):
         vt.zeros(2, device=f"cuda:{vt.cuda.device_count() + 6}")
 

@@ -91,6 +91,14 @@ Tensor copy_cuda(const Tensor& self, const Tensor& src) {
       cudaMemcpyKind kind = sd.is_cuda() && rd.is_cuda() ? cudaMemcpyDeviceToDevice
                             : sd.is_cuda()               ? cudaMemcpyHostToDevice
                                                          : cudaMemcpyDeviceToHost;
+      if (kind != cudaMemcpyDeviceToDevice) {
+        // A captured host copy would replay from host memory the graph does not own.
+        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        VT_CUDA_CHECK(cudaStreamIsCapturing(stream_of(on), &capture));
+        VT_CHECK(capture == cudaStreamCaptureStatusNone, "copy_: a copy between the host and ", on.device().str(),
+                 " cannot be captured in a CUDA graph (the graph would replay it from host memory it does not "
+                 "own); copy into a static device tensor before the capture instead");
+      }
       VT_CUDA_CHECK(cudaMemcpyAsync(self.data_ptr(), src.data_ptr(), bytes, kind, stream_of(on)));
       // A host destination is read by the CPU right after: wait for this copy (not the whole device).
       if (kind == cudaMemcpyDeviceToHost) VT_CUDA_CHECK(cudaStreamSynchronize(stream_of(on)));

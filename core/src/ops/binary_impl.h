@@ -96,18 +96,12 @@ template <typename F, Kind K, typename Launch, const char* Name>
 Tensor inplace(const Tensor& self, const Tensor& b) { return binary_out<F, K, Launch>(Name, self, self, b); }
 
 // ---- add / sub with alpha ----
-// other * alpha, in the dtype the op will compute in, so alpha never changes the result type.
-template <typename Launch> Tensor scaled(const Tensor& a, const Tensor& b, const Scalar& alpha, const char* name) {
-  ScalarType rt = result_type({a, b});
-  VT_CHECK(!alpha.is_bool() || rt == ScalarType::Bool, name, ": Boolean alpha only supported for Boolean results.");
-  VT_CHECK(!(alpha.is_floating() && !is_floating(rt)), name,
-           ": for integral input tensors, argument alpha must not be a floating point number.");
-  if (!alpha.is_floating() && alpha.to_int() == 1) return b;
-  Tensor s = binary_out<MulF, Kind::Arith, Launch>("mul", Tensor(), b, scalar_to_tensor(alpha, alpha.natural_dtype()));
-  if (s.dtype() != rt) s = ops::to_dtype(s, rt);
-  if (b.impl()->is_wrapped_number()) s.impl()->set_wrapped_number(true);
-  return s;
-}
+// a + alpha * b in one kernel, computed in opmath and rounded once, as torch does; alpha never changes the
+// result type. Subtraction negates alpha (wrapping for unsigned types, like the subtraction itself).
+template <typename S> struct AddScaledOp {
+  opmath_t<S> alpha;
+  VT_HOST_DEVICE S operator()(S a, S b) const { return S(opmath_t<S>(a) + alpha * opmath_t<S>(b)); }
+};
 inline void check_sub(const Tensor& a, const Tensor& b) {
   VT_CHECK(!(a.dtype() == ScalarType::Bool && b.dtype() == ScalarType::Bool),
            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` "
@@ -121,7 +115,22 @@ Tensor add_sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   constexpr bool is_sub = std::is_same_v<F, SubF>;
   const char* name = is_sub ? (InPlace ? "sub_" : "sub") : (InPlace ? "add_" : "add");
   if (is_sub) check_sub(a, b);
-  return binary_out<F, Kind::Arith, Launch>(name, InPlace ? a : Tensor(), a, scaled<Launch>(a, b, alpha, name));
+  ScalarType rt = result_type({a, b});
+  VT_CHECK(!alpha.is_bool() || rt == ScalarType::Bool, name, ": Boolean alpha only supported for Boolean results.");
+  VT_CHECK(!(alpha.is_floating() && !is_floating(rt)), name,
+           ": for integral input tensors, argument alpha must not be a floating point number.");
+  Tensor out = InPlace ? a : Tensor();
+  if (!alpha.is_floating() && alpha.to_int() == 1) return binary_out<F, Kind::Arith, Launch>(name, out, a, b);
+  TensorIterator it = make_iter(name, out, a, b, Kind::Arith);
+  if (InPlace) a.bump_version();
+  auto launch = [&]<typename S>() {
+    using M = opmath_t<S>;
+    M al = alpha.to<M>();
+    Launch::kernel(it, AddScaledOp<S>{is_sub ? M(-al) : al});
+  };
+  if (it.common_dtype() == ScalarType::Bool) launch.template operator()<bool>();
+  else VT_DISPATCH_NUMERIC(it.common_dtype(), name, [&] { launch.template operator()<scalar_t>(); });
+  return it.output();
 }
 
 // ---- div with rounding modes ----

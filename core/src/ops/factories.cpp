@@ -32,6 +32,7 @@ Tensor eye_any(int64_t n, std::optional<int64_t> m_opt, std::optional<ScalarType
 
 // The CPU backend of factories_impl.h.
 struct CpuFactories {
+  static constexpr bool kHost = true;
   template <typename F> static void index_fill(const Tensor& out, const F& f) {
     using S = typename fn_traits<F>::result;
     S* p = out.data<S>();

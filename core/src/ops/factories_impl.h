@@ -17,12 +17,14 @@ namespace vt::factories {
 template <typename T> constexpr bool is_float_like =
     std::is_floating_point_v<T> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
 
-template <typename S> struct ArangeF {
+// Floating values are start + i * step in M: double on the CPU, the dtype's opmath type on CUDA (each
+// matching torch's kernel on that device).
+template <typename S, typename M> struct ArangeF {
   int64_t istart, istep;
-  double start, step;
+  M start, step;
   VT_HOST_DEVICE S operator()(int64_t i) const {
     if constexpr (std::is_integral_v<S>) return S(istart + i * istep);
-    else return S(start + double(i) * step);
+    else return S(start + M(i) * step);
   }
 };
 // Symmetric fill from both ends, as torch does, so the last element is exactly `end`.
@@ -108,7 +110,8 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::o
                   : (end.to_int() - start.to_int() + step.to_int() - (st > 0 ? 1 : -1)) / step.to_int();
   Tensor out = empty_tensor(DimVector{std::max<int64_t>(n, 0)}, t, device.value_or(kCPU));
   VT_DISPATCH_NUMERIC(t, "arange", [&] {
-    Backend::index_fill(out, ArangeF<scalar_t>{start.to_int(), step.to_int(), s, st});
+    using M = std::conditional_t<Backend::kHost, double, opmath_t<scalar_t>>;
+    Backend::index_fill(out, ArangeF<scalar_t, M>{start.to_int(), step.to_int(), M(s), M(st)});
   });
   return out;
 }

@@ -3,77 +3,14 @@
 // result has B in place of the indexed dims when they are adjacent, and in front otherwise.
 #include <cstring>
 
+#include "index_plan.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/core/tensor_iterator.h"
 
 namespace vt {
-namespace {
 
-Tensor cat_any(TensorList tensors, int64_t dim) {
-  VT_CHECK(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
-  // Legacy rule: 1-D empty tensors are skipped whatever the other shapes are.
-  const Tensor* ref = nullptr;
-  ResultTypeState st;
-  for (const Tensor& t : tensors) {
-    st.update(t);
-    if (!(t.dim() == 1 && t.numel() == 0) && !ref) ref = &t;
-  }
-  ScalarType dtype = st.result();
-  if (!ref) return empty_tensor(DimVector{0}, dtype, tensors[0].device());
-  VT_CHECK(ref->dim() > 0, "zero-dimensional tensor cannot be concatenated");
-  dim = wrap_dim(dim, ref->dim());
-  DimVector shape(ref->sizes());
-  int64_t total = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const Tensor& t = tensors[i];
-    if (t.dim() == 1 && t.numel() == 0) continue;
-    VT_CHECK(t.dim() == ref->dim(), "Tensors must have same number of dimensions: got ", ref->dim(), " and ", t.dim());
-    VT_CHECK(t.device() == ref->device(), "Expected all tensors to be on the same device, but found ",
-             ref->device().str(), " and ", t.device().str());
-    for (int64_t d = 0; d < t.dim(); ++d)
-      VT_CHECK(d == dim || t.size(d) == ref->size(d), "Sizes of tensors must match except in dimension ", dim,
-               ". Expected size ", ref->size(d), " but got size ", t.size(d), " for tensor number ", i,
-               " in the list.");
-    total += t.size(dim);
-  }
-  shape[size_t(dim)] = total;
-  Tensor out = empty_tensor(shape, dtype, ref->device());
-  int64_t off = 0;
-  for (const Tensor& t : tensors) {
-    if (t.dim() == 1 && t.numel() == 0) continue;
-    ops::copy_(ops::narrow(out, dim, off, t.size(dim)), t);
-    off += t.size(dim);
-  }
-  return out;
-}
-
-Tensor nonzero_cpu(const Tensor& self) {
-  Tensor c = ops::contiguous(self);
-  int64_t nd = self.dim(), n = c.numel();
-  std::vector<int64_t> hits;
-  VT_DISPATCH_ALL(c.dtype(), "nonzero", [&] {
-    const scalar_t* p = c.data<scalar_t>();
-    for (int64_t i = 0; i < n; ++i)
-      if (opmath_t<scalar_t>(p[i]) != opmath_t<scalar_t>(0)) hits.push_back(i);
-  });
-  Tensor out = empty_tensor(DimVector{int64_t(hits.size()), nd}, ScalarType::Int64, kCPU);
-  int64_t* o = out.data<int64_t>();
-  DimVector strides = contiguous_strides(self.sizes());
-  for (size_t h = 0; h < hits.size(); ++h)
-    for (int64_t d = 0; d < nd; ++d) o[int64_t(h) * nd + d] = (hits[h] / strides[size_t(d)]) % self.size(d);
-  return out;
-}
-
-// The indexing plan shared by index and index_put_.
-struct IndexPlan {
-  std::vector<Tensor> idx;       // int64, broadcast to B, one per indexed dim
-  std::vector<int64_t> dims;     // the indexed dims of self, in order
-  DimVector bshape;              // B
-  DimVector rest_sizes, rest_strides;  // the non-indexed dims of self (in order)
-  int64_t insert_at = 0;         // where B goes among the rest dims in the result
-};
-
+namespace indexing {
 IndexPlan plan_index(const Tensor& self, TensorList indices) {
   IndexPlan p;
   VT_CHECK_INDEX(int64_t(indices.size()) <= self.dim(), "too many indices for tensor of dimension ", self.dim(),
@@ -132,23 +69,6 @@ IndexPlan plan_index(const Tensor& self, TensorList indices) {
   return p;
 }
 
-// Storage offsets (in elements) of each indexed position b of B, bounds-checked.
-std::vector<int64_t> offsets(const Tensor& self, const IndexPlan& p) {
-  int64_t nb = prod(p.bshape);
-  std::vector<int64_t> off(size_t(nb), self.storage_offset());
-  for (size_t j = 0; j < p.idx.size(); ++j) {
-    const int64_t* ix = p.idx[j].data<int64_t>();
-    int64_t size = self.size(p.dims[j]), stride = self.stride(p.dims[j]);
-    for (int64_t b = 0; b < nb; ++b) {
-      int64_t v = ix[b];
-      VT_CHECK_INDEX(v >= -size && v < size, "index ", v, " is out of bounds for dimension ", p.dims[j],
-                     " with size ", size);
-      off[size_t(b)] += (v < 0 ? v + size : v) * stride;
-    }
-  }
-  return off;
-}
-
 DimVector result_shape(const IndexPlan& p) {
   DimVector s;
   for (size_t k = 0; k < p.rest_sizes.size(); ++k) {
@@ -168,6 +88,87 @@ Tensor b_first_view(const Tensor& out, const IndexPlan& p) {
   for (int64_t k = 0; k < nb; ++k) perm.push_back(p.insert_at + k);
   for (int64_t k = 0; k < nr; ++k) perm.push_back(k < p.insert_at ? k : k + nb);
   return ops::permute(out, perm);
+}
+}  // namespace indexing
+
+namespace {
+
+using indexing::IndexPlan;
+using indexing::plan_index;
+using indexing::result_shape;
+using indexing::b_first_view;
+
+
+Tensor cat_any(TensorList tensors, int64_t dim) {
+  VT_CHECK(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
+  // Legacy rule: 1-D empty tensors are skipped whatever the other shapes are.
+  const Tensor* ref = nullptr;
+  ResultTypeState st;
+  for (const Tensor& t : tensors) {
+    st.update(t);
+    if (!(t.dim() == 1 && t.numel() == 0) && !ref) ref = &t;
+  }
+  ScalarType dtype = st.result();
+  if (!ref) return empty_tensor(DimVector{0}, dtype, tensors[0].device());
+  VT_CHECK(ref->dim() > 0, "zero-dimensional tensor cannot be concatenated");
+  dim = wrap_dim(dim, ref->dim());
+  DimVector shape(ref->sizes());
+  int64_t total = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    if (t.dim() == 1 && t.numel() == 0) continue;
+    VT_CHECK(t.dim() == ref->dim(), "Tensors must have same number of dimensions: got ", ref->dim(), " and ", t.dim());
+    VT_CHECK(t.device() == ref->device(), "Expected all tensors to be on the same device, but found ",
+             ref->device().str(), " and ", t.device().str());
+    for (int64_t d = 0; d < t.dim(); ++d)
+      VT_CHECK(d == dim || t.size(d) == ref->size(d), "Sizes of tensors must match except in dimension ", dim,
+               ". Expected size ", ref->size(d), " but got size ", t.size(d), " for tensor number ", i,
+               " in the list.");
+    total += t.size(dim);
+  }
+  shape[size_t(dim)] = total;
+  Tensor out = empty_tensor(shape, dtype, ref->device());
+  int64_t off = 0;
+  for (const Tensor& t : tensors) {
+    if (t.dim() == 1 && t.numel() == 0) continue;
+    ops::copy_(ops::narrow(out, dim, off, t.size(dim)), t);
+    off += t.size(dim);
+  }
+  return out;
+}
+
+Tensor nonzero_cpu(const Tensor& self) {
+  Tensor c = ops::contiguous(self);
+  int64_t nd = self.dim(), n = c.numel();
+  std::vector<int64_t> hits;
+  VT_DISPATCH_ALL(c.dtype(), "nonzero", [&] {
+    const scalar_t* p = c.data<scalar_t>();
+    for (int64_t i = 0; i < n; ++i)
+      if (opmath_t<scalar_t>(p[i]) != opmath_t<scalar_t>(0)) hits.push_back(i);
+  });
+  Tensor out = empty_tensor(DimVector{int64_t(hits.size()), nd}, ScalarType::Int64, kCPU);
+  int64_t* o = out.data<int64_t>();
+  DimVector strides = contiguous_strides(self.sizes());
+  for (size_t h = 0; h < hits.size(); ++h)
+    for (int64_t d = 0; d < nd; ++d) o[int64_t(h) * nd + d] = (hits[h] / strides[size_t(d)]) % self.size(d);
+  return out;
+}
+
+// Storage offsets (in elements) of each indexed position b of B, bounds-checked.
+std::vector<int64_t> offsets(const Tensor& self, const IndexPlan& p) {
+  int64_t nb = prod(p.bshape);
+  std::vector<int64_t> off(size_t(nb), self.storage_offset());
+  for (size_t j = 0; j < p.idx.size(); ++j) {
+    const int64_t* ix = p.idx[j].data<int64_t>();
+    int64_t size = self.size(p.dims[j]), stride = self.stride(p.dims[j]);
+    for (int64_t b = 0; b < nb; ++b) {
+      int64_t v = ix[b];
+      VT_CHECK_INDEX(v >= -size && v < size, "index ", v, " is out of bounds for dimension ", p.dims[j],
+                     " with size ", size);
+      off[size_t(b)] += (v < 0 ? v + size : v) * stride;
+    }
+  }
+  return off;
 }
 
 Tensor index_cpu(const Tensor& self, TensorList indices) {

@@ -40,8 +40,9 @@ template <typename F, Kind K, typename Launch> void run(TensorIterator& it, cons
     }
     VT_DISPATCH_FLOATING(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });
   } else {
-    // torch: sign(bool) is the identity; rounding, abs, neg, relu... reject bool.
-    constexpr bool bool_identity = std::is_same_v<F, SignF>;
+    // torch: sign(bool) is the identity, and so is abs(bool) on CUDA (its CPU kernel rejects it); rounding,
+    // neg, relu... reject bool.
+    constexpr bool bool_identity = std::is_same_v<F, SignF> || (std::is_same_v<F, AbsF> && !Launch::kHost);
     VT_CHECK_KIND(NotImplemented, t != ScalarType::Bool || bool_identity, "\"", name, "\" not implemented for 'bool'");
     if (t == ScalarType::Bool) return Launch::kernel(it, BoolIdentityOp{});
     VT_DISPATCH_NUMERIC(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });

@@ -18,6 +18,7 @@ __global__ void random_fill_kernel(S* out, int64_t n, int64_t blocks, Gen gen, u
 }
 
 struct CudaFactories {
+  static constexpr bool kHost = false;
   template <typename F> static void index_fill(const Tensor& out, const F& f) {
     using S = typename fn_traits<F>::result;
     if (out.numel() == 0) return;
