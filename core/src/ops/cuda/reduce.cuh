@@ -27,7 +27,19 @@ struct ReduceGeometry {
   int splits = 1;
   int group = 1;  // inner kernel: threads per output
   bool inner = false, vectorized = false;
+  int64_t red_stride = -1;  // byte stride of the one reduced dim, or -1 when several (offset calculator)
 };
+
+// Byte offset of reduced element r within one output's elements.
+__device__ __forceinline__ int64_t reduced_offset(const ReduceGeometry& g, const OffsetCalc<1>& calc, int64_t r) {
+  if (g.red_stride >= 0) return r * g.red_stride;
+  int64_t off[1];
+  calc.get(r, off);
+  return off[0];
+}
+
+// Loads in flight per thread: independent accumulators hide the latency of each load and of the combine chain.
+inline constexpr int kUnroll = 4;  // the outer kernel combines its four accumulators by hand
 
 template <int N> struct LaneStrides {
   int64_t v[N];
@@ -76,19 +88,30 @@ __global__ void __launch_bounds__(kThreads)
       kept.get(o, off);
       const char* p = in + off[1];
       if (g.vectorized) {
-        const int64_t full = r0 + (r1 - r0) / V * V;
-        for (int64_t r = r0 + int64_t(lane) * V; r < full; r += int64_t(g.group) * V) {
+        const int64_t full = r0 + (r1 - r0) / V * V, step = int64_t(g.group) * V;
+        AccT acc[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) acc[u] = init;
+        int64_t r = r0 + int64_t(lane) * V;
+        for (; r + (kUnroll - 1) * step < full; r += kUnroll * step) {
+          Vec<S, V> v[kUnroll];
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) v[u] = *reinterpret_cast<const Vec<S, V>*>(p + (r + u * step) * int64_t(sizeof(S)));
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc[u] = c(acc[u], AccT(opmath_t<S>(v[u].v[j])));
+        }
+        for (; r < full; r += step) {
           Vec<S, V> v = *reinterpret_cast<const Vec<S, V>*>(p + r * int64_t(sizeof(S)));
 #pragma unroll
-          for (int j = 0; j < V; ++j) a = c(a, AccT(opmath_t<S>(v.v[j])));
+          for (int j = 0; j < V; ++j) acc[0] = c(acc[0], AccT(opmath_t<S>(v.v[j])));
         }
-        for (int64_t r = full + lane; r < r1; r += g.group) a = c(a, load_acc<S, AccT>(p + r * int64_t(sizeof(S))));
+        for (int64_t t = full + lane; t < r1; t += g.group) acc[0] = c(acc[0], load_acc<S, AccT>(p + t * int64_t(sizeof(S))));
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) a = c(a, acc[u]);
       } else {
-        for (int64_t r = r0 + lane; r < r1; r += g.group) {
-          int64_t roff[1];
-          reduced.get(r, roff);
-          a = c(a, load_acc<S, AccT>(p + roff[0]));
-        }
+        for (int64_t r = r0 + lane; r < r1; r += g.group) a = c(a, load_acc<S, AccT>(p + reduced_offset(g, reduced, r)));
       }
     }
     a = group_combine(a, g.group, c);
@@ -105,12 +128,20 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t o = int64_t(blockIdx.x) * kThreads + threadIdx.x; o < g.num_out; o += int64_t(gridDim.x) * kThreads) {
     int64_t off[2];
     kept.get(o, off);
-    AccT a = init;
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t roff[1];
-      reduced.get(r, roff);
-      a = c(a, load_acc<S, AccT>(in + off[1] + roff[0]));
+    const char* p = in + off[1];
+    AccT acc[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) acc[u] = init;
+    int64_t r = r0;
+    for (; r + kUnroll <= r1; r += kUnroll) {
+      AccT x[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) x[u] = load_acc<S, AccT>(p + reduced_offset(g, reduced, r + u));
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) acc[u] = c(acc[u], x[u]);
     }
+    for (; r < r1; ++r) acc[0] = c(acc[0], load_acc<S, AccT>(p + reduced_offset(g, reduced, r)));
+    AccT a = c(c(acc[0], acc[1]), c(acc[2], acc[3]));
     store_acc(out, off[0], partial, g, o, a);
   }
 }
@@ -149,6 +180,7 @@ inline ReduceGeometry plan_reduction(TensorIterator& it, int V, int64_t elem_siz
   for (int64_t d : kept) g.num_out *= it.shape()[size_t(d)];
   for (int64_t d : red) g.red *= it.shape()[size_t(d)];
   g.inner = !red.empty() && red[0] == 0;
+  if (red.size() == 1) g.red_stride = it.stride(1, int(red[0]));
   const int64_t wave = grid_size(int64_t(1) << 40);
   int64_t unit = 1, blocks = 0, min_per_split = 64;
   if (g.inner) {
