@@ -1,8 +1,10 @@
 // dtype and device objects, and the Python <-> IValue conversions used by the boxed call path.
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include "common.h"
+#include "vt/cuda/cublas.h"
 #include "vt/cuda/device.h"
 
 namespace vt::py {
@@ -183,6 +185,12 @@ void bind_cuda(nb::module_& m) {
   m.def("device_count", &cuda::device_count);
   m.def("is_available", &cuda::is_available);
   m.def("unavailable_reason", &cuda::unavailable_reason);
+  m.def("_add_cublas_dirs", [](const std::vector<std::string>& dirs) { cuda::blas::add_search_dirs(dirs); });
+  m.def("cublas_available", [] {
+    std::string why;
+    bool ok = cuda::blas::available(&why);
+    return std::make_pair(ok, why);
+  });
 }
 
 }  // namespace vt::py

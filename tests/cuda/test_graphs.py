@@ -271,7 +271,8 @@ def test_illegal_call_in_capture_raises_and_process_stays_usable(what):
     with pytest.raises(RuntimeError, match="captur") as info, vt.cuda.graph(g):
         y = x.clone()
         ILLEGAL[what](y)
-    assert "invalidated" in str(info.value)
+    # CUDA's refusals invalidate the capture; host copies are refused by vibetensor before CUDA sees them.
+    assert "invalidated" in str(info.value) or "cannot be captured" in str(info.value)
     assert not vt.cuda.is_current_stream_capturing()
     with pytest.raises(RuntimeError, match="before capture"):
         g.replay()  # nothing was recorded

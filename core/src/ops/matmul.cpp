@@ -5,12 +5,17 @@
 // int64, as torch's CPU kernels do. A cuBLAS path arrives with the CUDA kernels.
 #include <vector>
 
+#include "matmul_checks.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
 
 namespace vt {
 namespace {
+
+using matmul::check_bmm_shapes;
+using matmul::check_mm;
+using matmul::check_operands;
 
 constexpr int64_t kKBlock = 256;
 
@@ -55,21 +60,9 @@ void gemm_rows(const T* a, const T* b, T* c, int64_t M, int64_t K, int64_t N, in
   }
 }
 
-void check_operands(const Tensor& a, const Tensor& b, const char* name, int64_t rank) {
-  VT_CHECK(a.dim() == rank, name, ": self must be a ", rank, "D tensor, got ", a.dim(), "D with shape ",
-           shape_str(a.sizes()));
-  VT_CHECK(b.dim() == rank, name, ": mat2 must be a ", rank, "D tensor, got ", b.dim(), "D with shape ",
-           shape_str(b.sizes()));
-  VT_CHECK(a.dtype() == b.dtype(), name, ": expected m1 and m2 to have the same dtype, but got: ",
-           dtype_name(a.dtype()), " != ", dtype_name(b.dtype()));
-  VT_CHECK_KIND(NotImplemented, a.dtype() != ScalarType::Bool, "\"", name, "\" not implemented for 'bool'");
-}
-
 Tensor bmm_impl(const Tensor& a_in, const Tensor& b_in, const char* name) {
+  check_bmm_shapes(a_in, b_in, name);
   int64_t B = a_in.size(0), M = a_in.size(1), K = a_in.size(2), N = b_in.size(2);
-  VT_CHECK(b_in.size(0) == B && b_in.size(1) == K, name, ": shapes ", shape_str(a_in.sizes()), " and ",
-           shape_str(b_in.sizes()), " cannot be multiplied (batch ", B, " vs ", b_in.size(0), ", inner ", K, " vs ",
-           b_in.size(1), ")");
   Tensor a = ops::contiguous(a_in), b = ops::contiguous(b_in);
   Tensor c = empty_tensor(DimVector{B, M, N}, a.dtype(), kCPU);
   if (c.numel() == 0) return c;
@@ -92,9 +85,7 @@ Tensor bmm_impl(const Tensor& a_in, const Tensor& b_in, const char* name) {
 }
 
 Tensor mm_cpu(const Tensor& a, const Tensor& b) {
-  check_operands(a, b, "mm", 2);
-  VT_CHECK(a.size(1) == b.size(0), "mat1 and mat2 shapes cannot be multiplied (", a.size(0), "x", a.size(1), " and ",
-           b.size(0), "x", b.size(1), ")");
+  check_mm(a, b);
   Tensor c = bmm_impl(ops::unsqueeze(a, 0), ops::unsqueeze(b, 0), "mm");
   return ops::squeeze(c, DimVector{0});
 }

@@ -223,8 +223,11 @@ Tensor index_put_cpu_(const Tensor& self, TensorList indices, const Tensor& valu
 VT_LIBRARY(vt, shape_ops) {
   m.def("cat(Tensor[] tensors, int dim=0) -> Tensor");
   m.def("nonzero(Tensor self) -> Tensor");
-  m.def("index(Tensor self, Tensor[] indices) -> Tensor");
-  m.def("index_put_(Tensor self, Tensor[] indices, Tensor values, bool accumulate=False) -> Tensor");
+  // Index tensors (and index_put_ values) may live on the CPU while self is on a GPU, as in torch; the CUDA
+  // kernels move them, and refuse a CPU self with device indices.
+  m.def("index(Tensor self, Tensor[] indices) -> Tensor", DevicePolicy::AnyDevice);
+  m.def("index_put_(Tensor self, Tensor[] indices, Tensor values, bool accumulate=False) -> Tensor",
+        DevicePolicy::AnyDevice);
   m.impl_any("cat", &cat_any);
   m.impl("nonzero", DispatchKey::CPU, &nonzero_cpu);
   m.impl("index", DispatchKey::CPU, &index_cpu);

@@ -287,6 +287,11 @@ def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
 
 
 def equal(a, b):
+    # torch's CUDA kernel answers True for a tensor and an identical view of it without comparing (so a NaN
+    # equals itself there); its CPU kernel compares.
+    if a.is_cuda and a.data_ptr() == b.data_ptr() and a.dtype == b.dtype and a.device == b.device and \
+            tuple(a.shape) == tuple(b.shape) and a.stride() == b.stride():
+        return True
     return tuple(a.shape) == tuple(b.shape) and builtins.bool((a == b).all())
 
 

@@ -48,6 +48,11 @@ __global__ void offsets_kernel(IndexArgs a, int64_t base, int64_t nb, int64_t* o
   }
 }
 
+void check_self_on_device(const Tensor& self, const char* name) {
+  VT_CHECK(self.device().is_cuda(), name, ": indices are on a CUDA device but the indexed tensor is on ",
+           self.device().str(), "; move the indices to the CPU or the tensor to the GPU");
+}
+
 // Storage offsets (elements) of each indexed position of B, on self's device; raises on an out-of-range index.
 Tensor device_offsets(const Tensor& self, const indexing::IndexPlan& p, std::vector<Tensor>& keep) {
   int64_t nb = prod(p.bshape);
@@ -154,6 +159,7 @@ Tensor flat_view(const Tensor& bfirst, const indexing::IndexPlan& p) {
 }
 
 Tensor index_cuda(const Tensor& self, TensorList indices) {
+  check_self_on_device(self, "index");
   indexing::IndexPlan p = indexing::plan_index(self, indices);
   std::vector<Tensor> keep;
   Tensor off = device_offsets(self, p, keep);
@@ -181,6 +187,7 @@ Tensor index_cuda(const Tensor& self, TensorList indices) {
 }
 
 Tensor index_put_cuda_(const Tensor& self, TensorList indices, const Tensor& values, bool accumulate) {
+  check_self_on_device(self, "index_put_");
   indexing::IndexPlan p = indexing::plan_index(self, indices);
   std::vector<Tensor> keep;
   Tensor off = device_offsets(self, p, keep);

@@ -1,0 +1,27 @@
+#pragma once
+// cuBLAS, loaded on first use with dlopen: the module links no CUDA math library, so it imports on machines
+// without one, and uses the libcublas that PyTorch's wheels or the CUDA toolkit put on the machine. Only the
+// few entry points vibetensor needs are declared here (their ABI is stable across cuBLAS 12 and 13).
+#include <cuda_runtime.h>
+#include <library_types.h>
+
+#include <string>
+#include <vector>
+
+namespace vt::cuda::blas {
+
+enum class Op : int { N = 0, T = 1 };
+enum class Compute : int { F32 = 68, F64 = 70, F32_FAST_TF32 = 77 };  // cublasComputeType_t values
+
+// Directories to try after the loader's own search (vibetensor.cuda registers site-packages/nvidia/*/lib).
+void add_search_dirs(const std::vector<std::string>& dirs);
+// Whether cuBLAS can be loaded; `why` says what was tried when it cannot.
+bool available(std::string* why = nullptr);
+
+// Column-major C = op(A) @ op(B) for `batch` matrices (cublasGemmStridedBatchedEx with alpha 1, beta 0) on the
+// current device's current stream.
+void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cudaDataType at, int lda, long long sa,
+                          const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
+                          long long sc, int batch, Compute compute);
+
+}  // namespace vt::cuda::blas

@@ -1,0 +1,115 @@
+// The dlopen-based cuBLAS loader and the one GEMM entry point (see vt/cuda/cublas.h). Handles are per thread
+// and device (cuBLAS handles must not be shared by concurrent threads); each call binds the current stream.
+#include "vt/cuda/cublas.h"
+
+#include <dlfcn.h>
+
+#include <array>
+#include <mutex>
+
+#include "vt/core/error.h"
+#include "vt/cuda/check.h"
+#include "vt/cuda/stream.h"
+
+namespace vt::cuda::blas {
+namespace {
+
+using Handle = void*;
+using CreateFn = int (*)(Handle*);
+using SetStreamFn = int (*)(Handle, cudaStream_t);
+using GemmFn = int (*)(Handle, int, int, int, int, int, const void*, const void*, cudaDataType, int, long long,
+                       const void*, cudaDataType, int, long long, const void*, void*, cudaDataType, int, long long, int,
+                       int, int);
+
+struct Library {
+  void* so = nullptr;
+  CreateFn create = nullptr;
+  SetStreamFn set_stream = nullptr;
+  GemmFn gemm = nullptr;
+  std::string tried;
+};
+
+std::mutex g_mu;
+std::vector<std::string> g_dirs = {"/usr/local/cuda/lib64"};
+
+const Library& library() {
+  static const Library lib = [] {
+    Library l;
+    std::vector<std::string> candidates = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+    {
+      std::lock_guard<std::mutex> g(g_mu);
+      for (const std::string& d : g_dirs)
+        for (const char* name : {"libcublas.so.13", "libcublas.so.12"}) candidates.push_back(d + "/" + name);
+    }
+    for (const std::string& c : candidates) {
+      l.so = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (l.so) break;
+    }
+    l.tried = "libcublas.so.13/.12 on the loader path and in " + std::to_string(candidates.size() / 2 - 1) +
+              " directories (/usr/local/cuda/lib64, site-packages/nvidia/*/lib)";
+    if (!l.so) return l;
+    l.create = reinterpret_cast<CreateFn>(dlsym(l.so, "cublasCreate_v2"));
+    l.set_stream = reinterpret_cast<SetStreamFn>(dlsym(l.so, "cublasSetStream_v2"));
+    l.gemm = reinterpret_cast<GemmFn>(dlsym(l.so, "cublasGemmStridedBatchedEx"));
+    if (!l.create || !l.set_stream || !l.gemm) {
+      l.tried = "a libcublas without cublasGemmStridedBatchedEx";
+      l.so = nullptr;
+    }
+    return l;
+  }();
+  return lib;
+}
+
+const Library& loaded() {
+  const Library& l = library();
+  VT_CHECK(l.so, "cuBLAS could not be loaded (tried ", l.tried, "); install the nvidia-cublas wheel (pip) or put "
+           "libcublas.so on LD_LIBRARY_PATH");
+  return l;
+}
+
+Handle handle_for(int device) {
+  thread_local std::array<Handle, 64> handles{};
+  VT_CHECK(device >= 0 && device < 64, "cuBLAS: device index ", device, " out of range");
+  Handle& h = handles[size_t(device)];
+  if (!h) {
+    int status = loaded().create(&h);
+    VT_CHECK(status == 0, "cublasCreate failed with status ", status, " on cuda:", device);
+  }
+  return h;
+}
+
+}  // namespace
+
+void add_search_dirs(const std::vector<std::string>& dirs) {
+  std::lock_guard<std::mutex> g(g_mu);
+  g_dirs.insert(g_dirs.end(), dirs.begin(), dirs.end());
+}
+
+bool available(std::string* why) {
+  const Library& l = library();
+  if (!l.so && why) *why = "tried " + l.tried;
+  return l.so != nullptr;
+}
+
+void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cudaDataType at, int lda, long long sa,
+                          const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
+                          long long sc, int batch, Compute compute) {
+  const Library& l = loaded();
+  int device = 0;
+  VT_CUDA_CHECK(cudaGetDevice(&device));
+  Handle h = handle_for(device);
+  int status = l.set_stream(h, reinterpret_cast<cudaStream_t>(current_stream(device)));
+  VT_CHECK(status == 0, "cublasSetStream failed with status ", status);
+  const double one_d = 1.0, zero_d = 0.0;
+  const float one_f = 1.0f, zero_f = 0.0f;
+  bool f64 = compute == Compute::F64;
+  const void* alpha = f64 ? static_cast<const void*>(&one_d) : &one_f;
+  const void* beta = f64 ? static_cast<const void*>(&zero_d) : &zero_f;
+  constexpr int kDefaultAlgo = -1;  // CUBLAS_GEMM_DEFAULT
+  status = l.gemm(h, int(ta), int(tb), m, n, k, alpha, a, at, lda, sa, b, bt, ldb, sb, beta, c, ct, ldc, sc, batch,
+                  int(compute), kDefaultAlgo);
+  VT_CHECK(status == 0, "cublasGemmStridedBatchedEx failed with status ", status, " (m=", m, " n=", n, " k=", k,
+           " batch=", batch, ")");
+}
+
+}  // namespace vt::cuda::blas
