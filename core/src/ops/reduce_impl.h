@@ -49,11 +49,15 @@ inline Tensor finish(const Tensor& acc, const Tensor& self, const std::vector<bo
   return (keepdim || self.dim() == 0) ? r : ops::view(r, s);
 }
 
-// Folds `self` into an accumulator of dtype acc_dtype: acc = combine(acc, x) starting from `init`.
+// Folds `self` into an accumulator of dtype acc_dtype: acc = combine(acc, x) starting from `init`. Backends
+// that can store the result in the input's dtype (out_dtype) skip the separate conversion.
 template <typename Backend, typename AccT, typename C>
-Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dtype, AccT init, C combine) {
-  Tensor acc = empty_tensor(keepdim_shape(self, mask), acc_dtype, self.device());
-  if (self.numel() == 0) return ops::fill_(acc, Scalar(init));
+Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dtype, AccT init, C combine,
+            ScalarType out_dtype) {
+  bool direct = Backend::kStoresInputDtype && out_dtype == self.dtype();
+  Tensor acc = empty_tensor(keepdim_shape(self, mask), direct ? out_dtype : acc_dtype, self.device());
+  if (acc.numel() == 0) return acc;
+  if (self.numel() == 0) return ops::fill_(acc, Scalar(init));  // empty sums and logic reductions
   TensorIterator it = TensorIteratorConfig()
                           .add_output(acc)
                           .add_input(self)
@@ -80,8 +84,8 @@ Tensor arith_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim
   ScalarType out = sum_dtype(self_in, dtype);
   Tensor self = dtype && self_in.dtype() != *dtype ? ops::to_dtype(self_in, *dtype) : self_in;
   auto mask = reduced_mask(self, dim, name);
-  Tensor acc = is_floating(out) ? fold<Backend>(self, mask, ScalarType::Float64, finit, C{})
-                                : fold<Backend>(self, mask, ScalarType::Int64, iinit, C{});
+  Tensor acc = is_floating(out) ? fold<Backend>(self, mask, ScalarType::Float64, finit, C{}, out)
+                                : fold<Backend>(self, mask, ScalarType::Int64, iinit, C{}, out);
   return finish(acc, self, mask, keepdim, out);
 }
 template <typename Backend>
@@ -106,10 +110,10 @@ Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, 
   Tensor acc;
   if (is_floating(self.dtype())) {
     double init = IsMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-    acc = fold<Backend>(self, mask, ScalarType::Float64, init, PickC<IsMax>{});
+    acc = fold<Backend>(self, mask, ScalarType::Float64, init, PickC<IsMax>{}, self.dtype());
   } else {
     int64_t init = IsMax ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
-    acc = fold<Backend>(self, mask, ScalarType::Int64, init, PickC<IsMax>{});
+    acc = fold<Backend>(self, mask, ScalarType::Int64, init, PickC<IsMax>{}, self.dtype());
   }
   return finish(acc, self, mask, keepdim, self.dtype());
 }
@@ -128,9 +132,10 @@ template <typename Backend, bool IsAll> Tensor all_any(const Tensor& self_in, Op
                     ? self_in
                     : ops::binary("vt::ne", self_in, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
   auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
-  Tensor acc = fold<Backend>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{});
   // torch keeps uint8 for uint8 inputs (a legacy of byte masks); bool otherwise.
-  return finish(acc, self, mask, keepdim, self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool);
+  ScalarType out = self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool;
+  Tensor acc = fold<Backend>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{}, out);
+  return finish(acc, self, mask, keepdim, out);
 }
 
 // ---- max/min/argmax/argmin over one dim: lanes ----

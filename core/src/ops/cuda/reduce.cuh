@@ -63,14 +63,15 @@ template <typename S, typename AccT> __device__ __forceinline__ AccT load_acc(co
   return AccT(opmath_t<S>(*reinterpret_cast<const S*>(p)));
 }
 
-// Writes one output's accumulator: to the result, or to its split's slot in `partial`.
-template <typename AccT> __device__ __forceinline__ void store_acc(char* out, int64_t out_off, AccT* partial,
-                                                                   const ReduceGeometry& g, int64_t o, AccT a) {
-  if (g.splits == 1) *reinterpret_cast<AccT*>(out + out_off) = a;
+// Writes one output's accumulator: to the result (converted to its dtype), or to its split's slot in `partial`.
+template <typename OutT, typename AccT>
+__device__ __forceinline__ void store_acc(char* out, int64_t out_off, AccT* partial, const ReduceGeometry& g,
+                                          int64_t o, AccT a) {
+  if (g.splits == 1) *reinterpret_cast<OutT*>(out + out_off) = OutT(opmath_t<OutT>(a));
   else partial[o * g.splits + blockIdx.y] = a;
 }
 
-template <typename S, typename AccT, typename C, int V>
+template <typename S, typename OutT, typename AccT, typename C, int V>
 __global__ void __launch_bounds__(kThreads)
     reduce_inner_kernel(const char* in, char* out, AccT* partial, OffsetCalc<2> kept, OffsetCalc<1> reduced,
                         ReduceGeometry g, AccT init, C c) {
@@ -115,11 +116,11 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     a = group_combine(a, g.group, c);
-    if (valid && lane == 0) store_acc(out, off[0], partial, g, o, a);
+    if (valid && lane == 0) store_acc<OutT>(out, off[0], partial, g, o, a);
   }
 }
 
-template <typename S, typename AccT, typename C>
+template <typename S, typename OutT, typename AccT, typename C>
 __global__ void __launch_bounds__(kThreads)
     reduce_outer_kernel(const char* in, char* out, AccT* partial, OffsetCalc<2> kept, OffsetCalc<1> reduced,
                         ReduceGeometry g, AccT init, C c) {
@@ -142,19 +143,28 @@ __global__ void __launch_bounds__(kThreads)
     }
     for (; r < r1; ++r) acc[0] = c(acc[0], load_acc<S, AccT>(p + reduced_offset(g, reduced, r)));
     AccT a = c(c(acc[0], acc[1]), c(acc[2], acc[3]));
-    store_acc(out, off[0], partial, g, o, a);
+    store_acc<OutT>(out, off[0], partial, g, o, a);
   }
 }
 
-template <typename AccT, typename C>
-__global__ void reduce_splits_kernel(char* out, const AccT* partial, OffsetCalc<2> kept, ReduceGeometry g, AccT init,
-                                     C c) {
-  for (int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; o < g.num_out; o += int64_t(gridDim.x) * blockDim.x) {
+// Combines each output's split partials in split order: a group of threads per output (as the inner kernel).
+template <typename OutT, typename AccT, typename C>
+__global__ void __launch_bounds__(kThreads)
+    reduce_splits_kernel(char* out, const AccT* partial, OffsetCalc<2> kept, ReduceGeometry g, int group, AccT init,
+                         C c) {
+  const int lane = threadIdx.x & (group - 1), groups = kThreads / group;
+  for (int64_t base = int64_t(blockIdx.x) * groups; base < g.num_out; base += int64_t(gridDim.x) * groups) {
+    const int64_t o = base + threadIdx.x / group;
+    const bool valid = o < g.num_out;
     AccT a = init;
-    for (int s = 0; s < g.splits; ++s) a = c(a, partial[o * g.splits + s]);
-    int64_t off[2];
-    kept.get(o, off);
-    *reinterpret_cast<AccT*>(out + off[0]) = a;
+    if (valid)
+      for (int s = lane; s < g.splits; s += group) a = c(a, partial[o * g.splits + s]);
+    a = group_combine(a, group, c);
+    if (valid && lane == 0) {
+      int64_t off[2];
+      kept.get(o, off);
+      *reinterpret_cast<OutT*>(out + off[0]) = OutT(opmath_t<OutT>(a));
+    }
   }
 }
 
@@ -212,7 +222,18 @@ template <int N> OffsetCalc<N> offsets_over(TensorIterator& it, const DimVector&
 }
 
 struct CudaReduce {
+  // The result is written in its final dtype when that is the input's (amax of float16) or the accumulator's
+  // (sum of int32 -> int64); reduce_impl.h converts any other.
+  static constexpr bool kStoresInputDtype = true;
+
   template <typename S, typename AccT, typename C> static void reduce(TensorIterator& it, AccT init, const C& c) {
+    if (it.operand(0).dtype() == scalar_type_of<AccT>) return launch<S, AccT, AccT>(it, init, c);
+    VT_INTERNAL_ASSERT(it.operand(0).dtype() == scalar_type_of<S>, "reduce: output dtype");
+    launch<S, S, AccT>(it, init, c);
+  }
+
+  template <typename S, typename OutT, typename AccT, typename C>
+  static void launch(TensorIterator& it, AccT init, const C& c) {
     constexpr int V = 16 / sizeof(S) > 8 ? 8 : int(16 / sizeof(S));
     DimVector kept_dims, reduced_dims;
     ReduceGeometry g = plan_reduction(it, V, int64_t(sizeof(S)), kept_dims, reduced_dims);
@@ -228,11 +249,16 @@ struct CudaReduce {
     const char* in = it.operand(1).data_ptr();
     char* out = it.operand(0).data_ptr();
     dim3 grid(unsigned(grid_size(g.num_out * g.group)), unsigned(g.splits));
-    if (g.inner) reduce_inner_kernel<S, AccT, C, V><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
-    else reduce_outer_kernel<S, AccT, C><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
+    if (g.inner)
+      reduce_inner_kernel<S, OutT, AccT, C, V><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
+    else
+      reduce_outer_kernel<S, OutT, AccT, C><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
     VT_CUDA_CHECK(cudaGetLastError());
     if (g.splits > 1) {
-      reduce_splits_kernel<<<grid_size(g.num_out), kThreads, 0, stream>>>(out, part, kept, g, init, c);
+      int group = 1;
+      while (group < kThreads && group < g.splits) group *= 2;
+      reduce_splits_kernel<OutT><<<grid_size(g.num_out * group), kThreads, 0, stream>>>(out, part, kept, g, group,
+                                                                                        init, c);
       VT_CUDA_CHECK(cudaGetLastError());
     }
   }
