@@ -63,6 +63,8 @@ def main():
         ("relu(a)", lambda: vt.relu(a_v), lambda: torch.relu(a_t)),
         ("a.sum()", lambda: a_v.sum(), lambda: a_t.sum()),
     ]
+    floor = median_time(lambda: torch.cuda._sleep(0), 20000, sync=sync_t)
+    print(f"{'  launch floor (torch.cuda._sleep(0))':<34}{'':>11}{floor * 1e6:>11.3f}  us")
     for name, fv, ft in cases:
         v = median_time(fv, 20000, sync=sync_v)
         t = median_time(ft, 20000, sync=sync_t)
