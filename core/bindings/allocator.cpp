@@ -1,6 +1,7 @@
-// Allocator statistics in torch's key layout, and a test-only allocator over a fake device (_FakeAllocator)
-// so the caching policy (Notes [Stream-ordered free], [Graph-private pool]) is tested on machines without a
-// GPU. The fake device also simulates stream capture, and fails any call that would invalidate a real one.
+// The device allocators from Python (statistics, snapshots, allocation history), and a test-only allocator over
+// a fake device (_FakeAllocator) so the caching policy (Notes [Stream-ordered free], [Graph-private pool],
+// [Allocation history]) is tested on machines without a GPU. The fake device also simulates stream capture,
+// and fails any call that would invalidate a real one.
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -11,6 +12,7 @@
 #include <set>
 
 #include "common.h"
+#include "memory_history.h"
 #include "vt/cuda/caching_allocator.h"
 #include "vt/cuda/check.h"
 #include "vt/cuda/device.h"
@@ -92,6 +94,7 @@ class FakeBackend : public MemoryBackend {
 struct FakeAllocator {
   FakeBackend* backend;
   std::unique_ptr<CachingAllocator> alloc;
+  std::shared_ptr<size_t> context_calls = std::make_shared<size_t>(0);  // how often history asked for a stack
   std::map<uint64_t, MempoolId> capture_pool;  // capture id -> the pool it allocates from
   uint64_t next_capture_id = 1;
   FakeAllocator(size_t capacity, const std::string& conf) {
@@ -123,60 +126,6 @@ struct FakeAllocator {
 
 }  // namespace
 
-nb::dict stats_dict(const Stats& s) {
-  nb::dict d;
-  const char* pools[] = {"all", "small_pool", "large_pool"};
-  auto put = [&](const char* name, const Stat* st) {
-    for (int i = 0; i < 3; ++i) {
-      std::string base = std::string(name) + "." + pools[i] + ".";
-      d[(base + "current").c_str()] = st[i].current;
-      d[(base + "peak").c_str()] = st[i].peak;
-      d[(base + "allocated").c_str()] = st[i].allocated;
-      d[(base + "freed").c_str()] = st[i].freed;
-    }
-  };
-  put("allocated_bytes", s.allocated_bytes);
-  put("reserved_bytes", s.reserved_bytes);
-  put("active_bytes", s.active_bytes);
-  put("requested_bytes", s.requested_bytes);
-  put("allocation", s.allocation);
-  put("segment", s.segment);
-  put("active", s.active);
-  d["num_alloc_retries"] = s.num_alloc_retries;
-  d["num_ooms"] = s.num_ooms;
-  d["num_device_alloc"] = s.num_device_alloc;
-  d["num_device_free"] = s.num_device_free;
-  d["num_sync_all_streams"] = s.num_sync_all_streams;
-  return d;
-}
-
-nb::list snapshot_list(const std::vector<SegmentInfo>& segs, int device) {
-  nb::list out;
-  for (const SegmentInfo& s : segs) {
-    nb::dict d;
-    d["device"] = device;
-    d["address"] = s.address;
-    d["total_size"] = s.total_size;
-    d["allocated_size"] = s.allocated_size;
-    d["active_size"] = s.active_size;
-    d["stream"] = s.stream;
-    d["segment_type"] = s.segment_type;
-    d["segment_pool_id"] = nb::make_tuple(s.pool_id.first, s.pool_id.second);  // (0, 0): the shared pools
-    nb::list blocks;
-    for (const BlockInfo& b : s.blocks) {
-      nb::dict bd;
-      bd["address"] = b.address;
-      bd["size"] = b.size;
-      bd["requested_size"] = b.requested;
-      bd["state"] = b.state;
-      blocks.append(bd);
-    }
-    d["blocks"] = blocks;
-    out.append(d);
-  }
-  return out;
-}
-
 void bind_allocator(nb::module_& m) {
   auto dev = [](nb::handle d) { return d.is_none() ? current_device() : nb::cast<int>(d); };
   m.def("current_device", &current_device);
@@ -195,6 +144,24 @@ void bind_allocator(nb::module_& m) {
     int i = dev(d);
     return snapshot_list(device_allocator(i).snapshot(), i);
   }, nb::arg("device") = nb::none());
+  m.def("record_memory_history", [](nb::handle enabled, nb::handle context, const std::string& stacks,
+                                    size_t max_entries, bool clear) {
+    set_memory_history(history_config(enabled, context, stacks, max_entries, clear, &python_context));
+  }, nb::arg("enabled").none(), nb::arg("context").none(), nb::arg("stacks"), nb::arg("max_entries"),
+     nb::arg("clear_history"));
+  m.def("_snapshot", [] {  // torch's _snapshot(): every device whose allocator exists (creates none)
+    nb::list segments, traces;
+    for (int i = 0; i < device_count(); ++i) {
+      CachingAllocator* a = device_allocator_if_created(i);
+      if (a)
+        for (nb::handle seg : snapshot_list(a->snapshot(), i)) segments.append(seg);
+      traces.append(a ? trace_list(a->trace()) : nb::list());
+    }
+    nb::dict d;
+    d["segments"] = segments;
+    d["device_traces"] = traces;
+    return d;
+  });
   m.def("reset_peak_memory_stats", [dev](nb::handle d) { device_allocator(dev(d)).reset_peak_stats(); },
         nb::arg("device") = nb::none());
   m.def("empty_cache", [] {
@@ -243,6 +210,25 @@ void bind_allocator(nb::module_& m) {
       .def("memory_stats", [](FakeAllocator& f) { return stats_dict(f.alloc->stats()); })
       .def("reset_peak_memory_stats", [](FakeAllocator& f) { f.alloc->reset_peak_stats(); })
       .def("memory_snapshot", [](FakeAllocator& f) { return snapshot_list(f.alloc->snapshot(), 0); })
+      .def("record_memory_history", [](FakeAllocator& f, nb::handle enabled, nb::handle context,
+                                       const std::string& stacks, size_t max_entries, bool clear) {
+        auto calls = f.context_calls;
+        f.alloc->record_history(history_config(enabled, context, stacks, max_entries, clear, [calls] {
+          ++*calls;
+          return python_context();
+        }));
+      }, nb::arg("enabled").none() = "all", nb::arg("context").none() = "all", nb::arg("stacks") = "python",
+         nb::arg("max_entries") = SIZE_MAX, nb::arg("clear_history") = false)
+      .def("snapshot", [](FakeAllocator& f) {  // torch's _snapshot() layout, device 0
+        nb::dict d;
+        d["segments"] = snapshot_list(f.alloc->snapshot(), 0);
+        nb::list traces;
+        traces.append(trace_list(f.alloc->trace()));
+        d["device_traces"] = traces;
+        return d;
+      })
+      .def_prop_ro("context_calls", [](FakeAllocator& f) { return *f.context_calls; },
+                   "How often the allocator asked its recorder for a stack (0 while history is off).")
       .def_prop_ro("outstanding_events", [](FakeAllocator& f) { return f.backend->outstanding_events(); })
       .def_prop_ro("device_bytes", [](FakeAllocator& f) { return f.backend->device_bytes(); })
       .def("write", [](FakeAllocator&, uintptr_t p, size_t n, uint8_t v) { std::memset(reinterpret_cast<void*>(p), v, n); })

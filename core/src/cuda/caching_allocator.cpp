@@ -136,7 +136,7 @@ CachingAllocator::Block* CachingAllocator::find_free(PrivatePool* owner, PoolKin
 }
 
 CachingAllocator::Block* CachingAllocator::new_segment(PrivatePool* owner, PoolKind pool, StreamId stream,
-                                                       size_t size) {
+                                                       size_t size, const ContextPtr& ctx) {
   size_t bytes = segment_size(pool, size);
   double cap = config_.memory_fraction * double(backend_->capacity());
   if (double(stats_.reserved_bytes[0].current) + double(bytes) > cap) return nullptr;
@@ -144,6 +144,8 @@ CachingAllocator::Block* CachingAllocator::new_segment(PrivatePool* owner, PoolK
   if (!p) return nullptr;
   auto seg = std::make_unique<Segment>(Segment{static_cast<char*>(p), bytes, pool, stream, segment_serial_++});
   seg->owner = owner;
+  seg->context = ctx;
+  trace_event(TraceAction::SegmentAlloc, uintptr_t(p), bytes, stream, owner ? owner->id : kSharedPool, ctx);
   Block* b = new Block;
   b->seg = seg.get();
   b->ptr = seg->base;
@@ -181,6 +183,7 @@ CachingAllocator::Block* CachingAllocator::split(Block* b, size_t size) {
 }
 
 void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
+  ContextPtr ctx = gather_context(ContextMode::State);  // Note [Allocation history]: before the lock
   std::lock_guard<std::mutex> g(mu_);
   VT_CHECK_KIND(OutOfMemory, bytes <= backend_->capacity(), "CUDA out of memory. Tried to allocate ",
                 bytes_str(bytes), " on device ", device_, ", more than its capacity of ",
@@ -191,7 +194,7 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
     void* p = backend_->malloc(std::max<size_t>(bytes, 1));
     if (!p) {
       ++stats_.num_ooms;
-      raise_oom(bytes);
+      raise_oom(bytes, stream, ctx);
     }
     auto seg = std::make_unique<Segment>(Segment{static_cast<char*>(p), size, pool, stream, segment_serial_++});
     Block* b = new Block;
@@ -202,8 +205,12 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
     b->stream = stream;
     b->pool = pool;
     b->allocated = true;
+    b->context = ctx;
     seg->head = b;
+    seg->context = ctx;
     segments_.push_back(std::move(seg));
+    trace_event(TraceAction::SegmentAlloc, uintptr_t(p), size, stream, kSharedPool, ctx);
+    trace_event(TraceAction::Alloc, uintptr_t(p), size, stream, kSharedPool, ctx);
     for (int i : {0, 1 + int(pool)}) stats_.reserved_bytes[i].add(int64_t(size)), stats_.segment[i].add(1);
     ++stats_.num_device_alloc;
     account_block(b, +1);
@@ -214,24 +221,26 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
   process_events(false);  // a no-op while a capture is underway (Note [Graph-private pool])
   PrivatePool* owner = capture_target(stream);
   Block* b = find_free(owner, pool, stream, size);
-  if (!b) b = new_segment(owner, pool, stream, size);
+  if (!b) b = new_segment(owner, pool, stream, size, ctx);
   if (!b && captures_.empty()) {  // the GC ladder, one rung at a time; it waits and frees, so never in a capture
     ++stats_.num_alloc_retries;
     process_events(true);
     b = find_free(owner, pool, stream, size);
-    if (!b && release_segments(segment_size(pool, size), false)) b = new_segment(owner, pool, stream, size);
+    if (!b && release_segments(segment_size(pool, size), false)) b = new_segment(owner, pool, stream, size, ctx);
     if (!b) {
       release_segments(0, true);
-      b = new_segment(owner, pool, stream, size);
+      b = new_segment(owner, pool, stream, size, ctx);
     }
   }
   if (!b) {
     ++stats_.num_ooms;
-    raise_oom(bytes);
+    raise_oom(bytes, stream, ctx);
   }
   b = split(b, size);
   b->allocated = true;
   b->requested = bytes;
+  b->context = std::move(ctx);
+  trace_event(TraceAction::Alloc, uintptr_t(b->ptr), b->size, stream, pool_of(b->seg), b->context);
   account_block(b, +1);
   for (int i : {0, 1 + int(pool)}) stats_.active[i].add(1), stats_.active_bytes[i].add(int64_t(b->size));
   active_[b->ptr] = b;
@@ -240,6 +249,7 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
 
 void CachingAllocator::free(void* p) {
   if (!p) return;
+  ContextPtr ctx = gather_context(ContextMode::All);  // Note [Allocation history]: before the lock
   std::lock_guard<std::mutex> g(mu_);
   auto it = active_.find(p);
   VT_CHECK(it != active_.end(), "caching allocator: free of a pointer it did not allocate (or a double free): ", p);
@@ -247,8 +257,14 @@ void CachingAllocator::free(void* p) {
   active_.erase(it);
   b->allocated = false;
   account_block(b, -1);
+  if (history_ == HistoryMode::All) {
+    trace_event(TraceAction::FreeRequested, uintptr_t(b->ptr), b->size, b->stream, pool_of(b->seg), std::move(ctx));
+    b->free_traced = true;
+  }
   if (config_.passthrough) {
     Segment* seg = b->seg;
+    if (b->free_traced)
+      trace_event(TraceAction::FreeCompleted, uintptr_t(b->ptr), b->size, b->stream, kSharedPool, b->context);
     for (int i : {0, 1 + int(b->pool)}) stats_.active[i].sub(1), stats_.active_bytes[i].sub(int64_t(b->size));
     delete b;
     seg->head = nullptr;
@@ -285,6 +301,11 @@ void CachingAllocator::record_stream(void* p, StreamId stream) {
 }
 
 void CachingAllocator::release_to_free_list(Block* b) {
+  if (b->free_traced) {
+    trace_event(TraceAction::FreeCompleted, uintptr_t(b->ptr), b->size, b->stream, pool_of(b->seg), b->context);
+    b->free_traced = false;
+  }
+  b->context.reset();
   for (int i : {0, 1 + int(b->pool)}) stats_.active[i].sub(1), stats_.active_bytes[i].sub(int64_t(b->size));
   auto& set = free_list(b->seg->owner, b->pool);
   // Coalesce with free neighbours (a segment has one stream and one owner, so they share b's list).
@@ -360,13 +381,15 @@ bool CachingAllocator::release_segments(size_t needed, bool all) {
 
 void CachingAllocator::release_segment(Segment* s) {
   backend_->free(s->base);
+  trace_event(TraceAction::SegmentFree, uintptr_t(s->base), s->size, s->stream, pool_of(s), nullptr);
   for (int i : {0, 1 + int(s->pool)}) stats_.reserved_bytes[i].sub(int64_t(s->size)), stats_.segment[i].sub(1);
   ++stats_.num_device_free;
   segments_.erase(std::find_if(segments_.begin(), segments_.end(), [s](auto& p) { return p.get() == s; }));
 }
 
-void CachingAllocator::raise_oom(size_t bytes) {
+void CachingAllocator::raise_oom(size_t bytes, StreamId stream, const ContextPtr& ctx) {
   size_t cap = backend_->capacity(), free_mem = backend_->free_memory();
+  trace_event(TraceAction::Oom, 0, bytes, stream, kSharedPool, ctx, free_mem);
   int64_t alloc = stats_.allocated_bytes[0].current, reserved = stats_.reserved_bytes[0].current;
   std::string hint = config_.memory_fraction < 1.0
                          ? " The memory fraction cap (" + std::to_string(config_.memory_fraction) + ") is in force."
@@ -414,14 +437,14 @@ std::vector<SegmentInfo> CachingAllocator::snapshot() {
   std::lock_guard<std::mutex> g(mu_);
   std::vector<SegmentInfo> out;
   for (auto& s : segments_) {
-    SegmentInfo si{reinterpret_cast<uintptr_t>(s->base), s->size, 0, 0, s->stream,
-                   s->pool == PoolKind::Small ? "small" : "large", s->owner ? s->owner->id : kSharedPool, {}};
+    SegmentInfo si{reinterpret_cast<uintptr_t>(s->base), s->size, 0, 0, 0, s->stream,
+                   s->pool == PoolKind::Small ? "small" : "large", pool_of(s.get()), {}, s->context};
     for (Block* b = s->head; b; b = b->next) {
       // Freed but not yet reusable (waiting for events, or deferred during a capture): "active_pending_free".
       std::string state = b->allocated ? "active_allocated" : b->is_free() ? "inactive" : "active_pending_free";
-      if (b->allocated) si.allocated_size += b->size;
+      if (b->allocated) si.allocated_size += b->size, si.requested_size += b->requested;
       if (!b->is_free()) si.active_size += b->size;
-      si.blocks.push_back({reinterpret_cast<uintptr_t>(b->ptr), b->size, b->requested, state});
+      si.blocks.push_back({reinterpret_cast<uintptr_t>(b->ptr), b->size, b->requested, state, b->context});
     }
     out.push_back(std::move(si));
   }

@@ -18,6 +18,7 @@ struct CachingAllocator::Segment {
   uint64_t serial;
   Block* head = nullptr;
   PrivatePool* owner = nullptr;  // nullptr: the shared pools
+  ContextPtr context{};          // the allocation that made it (Note [Allocation history])
 };
 
 struct CachingAllocator::Block {
@@ -31,6 +32,8 @@ struct CachingAllocator::Block {
   Block *prev = nullptr, *next = nullptr;
   std::vector<StreamId> used_on;  // streams named by record_stream
   bool cached = false;             // in a free list; only such blocks may be coalesced or handed out
+  bool free_traced = false;        // a free_requested entry awaits its free_completed (Note [Allocation history])
+  ContextPtr context;              // who allocated it (Note [Allocation history])
   bool is_free() const { return cached; }
 };
 

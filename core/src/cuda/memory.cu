@@ -2,6 +2,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 
@@ -84,8 +85,11 @@ class CudaBackend : public MemoryBackend {
 
 constexpr int kMaxDevices = 64;
 // Never deleted: tensors may be freed during interpreter shutdown, after static destructors have run.
-std::array<CachingAllocator*, kMaxDevices> g_allocators{};
+std::array<std::atomic<CachingAllocator*>, kMaxDevices> g_allocators{};
 std::array<std::once_flag, kMaxDevices> g_once;
+// The history configuration every allocator gets, including those created later (Note [Allocation history]).
+std::mutex g_history_mu;
+HistoryConfig g_history;
 
 struct CudaCtx {
   void* ptr;
@@ -93,7 +97,7 @@ struct CudaCtx {
 };
 void free_cuda(void* ctx) {
   auto* c = static_cast<CudaCtx*>(ctx);
-  g_allocators[size_t(c->device)]->free(c->ptr);
+  g_allocators[size_t(c->device)].load(std::memory_order_acquire)->free(c->ptr);
   delete c;
 }
 
@@ -131,9 +135,31 @@ CachingAllocator& device_allocator(int device) {
   std::call_once(g_once[size_t(device)], [device] {
     const char* conf = std::getenv("VT_CUDA_ALLOC_CONF");
     AllocatorConfig config = parse_alloc_conf(conf ? conf : "");
-    g_allocators[size_t(device)] = new CachingAllocator(std::make_unique<CudaBackend>(device), config, device);
+    auto* a = new CachingAllocator(std::make_unique<CudaBackend>(device), config, device);
+    std::lock_guard<std::mutex> g(g_history_mu);  // published under the lock: set_memory_history sees it or
+    if (g_history.enabled != HistoryMode::Off) a->record_history(g_history);  // it sees the setting here
+    g_allocators[size_t(device)].store(a, std::memory_order_release);
   });
-  return *g_allocators[size_t(device)];
+  return *g_allocators[size_t(device)].load(std::memory_order_acquire);
+}
+
+CachingAllocator* device_allocator_if_created(int device) {
+  if (device < 0 || device >= kMaxDevices) return nullptr;
+  return g_allocators[size_t(device)].load(std::memory_order_acquire);
+}
+
+bool any_capture_underway() {
+  for (auto& a : g_allocators)
+    if (CachingAllocator* p = a.load(std::memory_order_acquire); p && p->capture_underway()) return true;
+  return false;
+}
+
+void set_memory_history(const HistoryConfig& config) {
+  std::lock_guard<std::mutex> g(g_history_mu);
+  g_history = config;
+  g_history.clear = false;  // a later allocator starts empty anyway
+  for (auto& a : g_allocators)
+    if (CachingAllocator* p = a.load(std::memory_order_acquire)) p->record_history(config);
 }
 
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device d) {

@@ -3,7 +3,8 @@ False, unavailable_reason() says why, and calls that need a device raise Runtime
 
 Memory comes from a stream-ordered caching allocator per device (Note [Stream-ordered free] in
 core/include/vt/cuda/caching_allocator.h); its statistics use PyTorch's keys. CUDA graphs (graphs.py) capture
-into private pools of that allocator (Note [Graph-private pool]).
+into private pools of that allocator (Note [Graph-private pool]). vibetensor.cuda.memory records allocation
+history with Python stacks and dumps snapshots in torch's format.
 """
 from .. import _C
 from .._C import cuda as _cuda
@@ -71,7 +72,9 @@ def reset_peak_memory_stats(device=None) -> None:
 
 
 def memory_snapshot(device=None) -> list:
-    """Segments with their blocks (address, size, requested_size, state), as torch.cuda.memory_snapshot()."""
+    """Segments with their blocks (address, size, requested_size, state, frames), as
+    torch.cuda.memory_snapshot(); `frames` holds the allocating Python stack while
+    vibetensor.cuda.memory._record_memory_history() is on."""
     return _cuda.memory_snapshot(_index(device))
 
 
@@ -85,5 +88,14 @@ def set_per_process_memory_fraction(fraction: float, device=None) -> None:
     _cuda.set_per_process_memory_fraction(fraction, _index(device))
 
 
+from . import memory  # noqa: F401
 from .graphs import CUDAGraph, graph, graph_pool_handle, is_current_stream_capturing  # noqa: F401
-from .streams import Event, ExternalStream, Stream, current_stream, default_stream, set_stream, stream  # noqa: E402,F401
+from .streams import (  # noqa: F401
+    Event,
+    ExternalStream,
+    Stream,
+    current_stream,
+    default_stream,
+    set_stream,
+    stream,
+)

@@ -38,8 +38,19 @@
 // says why), empty_cache releases nothing, and pool hand-over waits. cudaMalloc stays legal (the CUDA backend
 // makes it in relaxed capture mode; replays never re-run it). Pass-through mode cannot capture: it would free
 // memory with cudaFree while the graph still uses it.
+//
+// Note [Allocation history]
+// Off by default; record_history() turns it on per allocator, as torch's _record_memory_history. It keeps (a) a
+// context per live block: the call stack that allocated it, shown by snapshot(), and (b) a trace: a ring of the
+// last max_entries actions (alloc, free_requested, free_completed, segment_alloc, segment_free, oom), each with
+// address, size, stream, pool, time and a context where asked for. The allocator stays free of Python: a
+// context comes from a ContextRecorder installed by whoever turns history on (the bindings install one that
+// walks the Python frames). The recorder runs before the allocator's mutex is taken (it may take the GIL, and a
+// thread holding the GIL may be waiting for that mutex). With history off, a call pays one relaxed atomic load.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -104,18 +115,53 @@ struct Stats {
   int64_t num_alloc_retries = 0, num_ooms = 0, num_device_alloc = 0, num_device_free = 0, num_sync_all_streams = 0;
 };
 
+// Allocation history (Note [Allocation history]).
+struct Frame {
+  std::string filename, name;
+  int line = 0;
+};
+struct Context {
+  std::vector<Frame> frames;  // innermost call first, as in torch's snapshots
+};
+using ContextPtr = std::shared_ptr<const Context>;
+using ContextRecorder = std::function<ContextPtr()>;
+enum class HistoryMode : uint8_t { Off, State, All };         // torch's enabled: None, "state", "all"
+enum class ContextMode : uint8_t { None, State, Alloc, All };  // torch's context: None, "state", "alloc", "all"
+struct HistoryConfig {
+  HistoryMode enabled = HistoryMode::Off;  // State: contexts of live blocks; All: also the trace
+  ContextMode context = ContextMode::None;  // State: at allocation, for blocks; Alloc: also on alloc entries;
+                                            // All: also on free_requested entries (the stack of the free)
+  size_t max_entries = SIZE_MAX;            // ring size of the trace
+  bool clear = false;                       // drop the trace recorded so far (turning history off does too)
+  ContextRecorder recorder;                 // required unless context is None
+};
+enum class TraceAction : uint8_t { Alloc, FreeRequested, FreeCompleted, SegmentAlloc, SegmentFree, Oom };
+const char* trace_action_name(TraceAction a);  // torch's names: "alloc", "free_requested", ...
+struct TraceEntry {
+  TraceAction action;
+  uintptr_t addr;  // 0 for oom
+  size_t size;     // block or segment bytes; for oom the request
+  StreamId stream;
+  MempoolId pool;
+  int64_t time_us;         // wall clock, microseconds since the epoch
+  size_t device_free = 0;  // oom only: free device memory the driver reported
+  ContextPtr context;      // may be null
+};
+
 struct BlockInfo {
   uintptr_t address;
   size_t size, requested;
-  std::string state;  // "active_allocated", "active_pending_free", "inactive"
+  std::string state;   // "active_allocated", "active_pending_free", "inactive"
+  ContextPtr context;  // who allocated it, while history records contexts (null otherwise, or when inactive)
 };
 struct SegmentInfo {
   uintptr_t address;
-  size_t total_size, allocated_size, active_size;
+  size_t total_size, allocated_size, active_size, requested_size;
   StreamId stream;
   std::string segment_type;  // "small" | "large"
   MempoolId pool_id;         // kSharedPool, or the graph-private pool owning the segment
   std::vector<BlockInfo> blocks;
+  ContextPtr context;  // the allocation that made the segment (history on)
 };
 
 class CachingAllocator {
@@ -134,6 +180,9 @@ class CachingAllocator {
   void reset_peak_stats();
   std::vector<SegmentInfo> snapshot();
   const AllocatorConfig& config() const { return config_; }
+  // Allocation history (Note [Allocation history]); trace() is oldest entry first.
+  void record_history(HistoryConfig config);
+  std::vector<TraceEntry> trace();
 
   // Graph-private pools (Note [Graph-private pool]). begin_allocate_to_pool takes a use of `pool` (creating it)
   // and registers a capture before CUDA's capture begins, so nothing illegal is called from then on;
@@ -159,7 +208,7 @@ class CachingAllocator {
   PrivatePool* capture_target(StreamId stream);
   PrivatePool* find_pool(MempoolId id, const char* what);
   Block* find_free(PrivatePool* owner, PoolKind pool, StreamId stream, size_t size);
-  Block* new_segment(PrivatePool* owner, PoolKind pool, StreamId stream, size_t size);
+  Block* new_segment(PrivatePool* owner, PoolKind pool, StreamId stream, size_t size, const ContextPtr& ctx);
   Block* split(Block* b, size_t size);
   void release_to_free_list(Block* b);
   void insert_events(Block* b);
@@ -168,7 +217,11 @@ class CachingAllocator {
   bool release_segments(size_t needed, bool all);
   void release_segment(Segment* s);
   void account_block(Block* b, int sign);
-  [[noreturn]] void raise_oom(size_t bytes);
+  [[noreturn]] void raise_oom(size_t bytes, StreamId stream, const ContextPtr& ctx);
+  ContextPtr gather_context(ContextMode at_least);  // before mu_ is taken
+  void trace_event(TraceAction action, uintptr_t addr, size_t size, StreamId stream, MempoolId pool,
+                   ContextPtr ctx, size_t device_free = 0);
+  MempoolId pool_of(const Segment* s) const;
 
   std::mutex mu_;
   std::unique_ptr<MemoryBackend> backend_;
@@ -188,6 +241,13 @@ class CachingAllocator {
   std::vector<MempoolId> freeable_pools_;  // last use dropped during a capture; handed over after it
   uint64_t segment_serial_ = 0;
   Stats stats_;
+  // Note [Allocation history]: the mode is read without mu_; the recorder is copied under its own mutex.
+  std::atomic<uint8_t> context_mode_{uint8_t(ContextMode::None)};
+  std::mutex recorder_mu_;
+  ContextRecorder recorder_;
+  HistoryMode history_ = HistoryMode::Off;
+  std::vector<TraceEntry> trace_;  // a ring once full: trace_next_ is the oldest entry
+  size_t trace_next_ = 0, trace_max_ = SIZE_MAX;
 };
 
 }  // namespace vt::cuda

@@ -12,6 +12,12 @@ namespace vt::cuda {
 int current_device();
 void set_device(int device);
 CachingAllocator& device_allocator(int device);
+// The allocator of `device` if something has created it, else nullptr (asking creates no CUDA context).
+CachingAllocator* device_allocator_if_created(int device);
+// Whether any device's allocator has a CUDA graph capture underway (Note [Graph-private pool]).
+bool any_capture_underway();
+// Allocation history for every device, present and future (Note [Allocation history]).
+void set_memory_history(const HistoryConfig& config);
 // Makes `stream` (a DLPack stream value: 1 legacy default, 2 per-thread default, else a handle) wait for the
 // work queued so far on `device`'s current stream, with an event (never a host synchronization).
 void order_stream_after_current(int device, int64_t stream);

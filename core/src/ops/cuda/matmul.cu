@@ -45,11 +45,12 @@ int checked_int(int64_t v, const char* what) {
 
 Tensor bmm_cuda_impl(const Tensor& a_in, const Tensor& b_in, const char* name) {
   matmul::check_bmm_shapes(a_in, b_in, name);
-  cudaDataType dt = data_type(a_in.dtype());
   int64_t B = a_in.size(0), M = a_in.size(1), K = a_in.size(2), N = b_in.size(2);
   Tensor c = empty_tensor(DimVector{B, M, N}, a_in.dtype(), a_in.device());
+  // Empty products need no kernel, so torch returns them for every dtype; check the dtype only after.
   if (c.numel() == 0) return c;
   if (K == 0) return ops::fill_(c, Scalar(int64_t(0)));
+  cudaDataType dt = data_type(a_in.dtype());
   DeviceGuard guard(a_in.device().index);
   Operand a = as_operand(a_in, M, K), b = as_operand(b_in, K, N);
   blas::Compute compute = a_in.dtype() == ScalarType::Float64 ? blas::Compute::F64 : blas::Compute::F32;

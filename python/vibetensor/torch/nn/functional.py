@@ -132,7 +132,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal:
         if attn_mask is not None:
             raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
-        attn_mask = F.arange(L).reshape(L, 1) >= F.arange(S).reshape(1, S)  # top-left aligned, as torch
+        rows, cols = F.arange(L, device=query.device), F.arange(S, device=query.device)
+        attn_mask = rows.reshape(L, 1) >= cols.reshape(1, S)  # top-left aligned, as torch
     if attn_mask is not None:
         if attn_mask.dtype == _core.dtype.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))
