@@ -126,6 +126,8 @@ struct FakeAllocator {
 
 }  // namespace
 
+void bind_pinned(nb::module_& m);  // pinned.cpp
+
 void bind_allocator(nb::module_& m) {
   auto dev = [](nb::handle d) { return d.is_none() ? current_device() : nb::cast<int>(d); };
   m.def("current_device", &current_device);
@@ -238,6 +240,7 @@ void bind_allocator(nb::module_& m) {
           if (q[i] != v) return false;
         return true;
       }, "Whether every byte of [p, p+n) still holds v (the fuzzer's block-id check).");
+  bind_pinned(m);
 }
 
 }  // namespace vt::py

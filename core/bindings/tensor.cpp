@@ -8,6 +8,7 @@
 #include "common.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/device.h"
+#include "vt/cuda/memory.h"
 
 namespace vt::py {
 namespace {
@@ -104,9 +105,10 @@ auto rbin(K& k) {
 }  // namespace
 
 // empty/zeros/ones with torch's calling conventions (sizes as varargs or one sequence, or size=), parsed
-// here rather than in Python: factories are on the hot path of allocation-heavy code.
+// here rather than in Python: factories are on the hot path of allocation-heavy code. pin_memory=True puts a
+// CPU tensor in page-locked memory (Note [Pinned host memory]).
 template <int Fill>
-Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle device, bool) {
+Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle device, bool, bool pin_memory) {
   std::vector<int64_t> shape = args.size() ? varargs_ints(args, "factory") : varargs_ints(nb::make_tuple(size_kw), "factory");
   std::optional<ScalarType> dt;
   if (!dtype.is_none()) dt = to_dtype(dtype);
@@ -114,6 +116,12 @@ Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle d
   if (!device.is_none()) {
     dev = to_device(device);
     if (dev->is_cuda()) cuda::check_device(*dev);
+  }
+  if (pin_memory) {
+    VT_CHECK(!dev || dev->is_cpu(), "pin_memory=True: only CPU tensors can be pinned, got device ", dev->str());
+    Tensor t = cuda::empty_pinned(shape, dt.value_or(ScalarType::Float32));
+    if constexpr (Fill >= 0) ops::fill_(t, Scalar(int64_t(Fill)));
+    return t;
   }
   if constexpr (Fill < 0) {
     return ops::empty(shape, dt, dev);
@@ -125,7 +133,7 @@ Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle d
 void bind_tensor(nb::module_& m) {
   auto factory_args = [](auto f, const char* name, nb::module_& mod) {
     mod.def(name, f, nb::arg("args"), nb::arg("size") = nb::none(), nb::arg("dtype") = nb::none(),
-            nb::arg("device") = nb::none(), nb::arg("requires_grad") = false);
+            nb::arg("device") = nb::none(), nb::arg("requires_grad") = false, nb::arg("pin_memory") = false);
   };
   factory_args(&factory<-1>, "empty", m);
   factory_args(&factory<0>, "zeros", m);
@@ -266,7 +274,7 @@ void bind_tensor(nb::module_& m) {
         const Tensor& t = nb::cast<const Tensor&>(self);
         {
           MaybeReleaseGil release(is_big(t));
-          ops::copy_(t, src);
+          ops::copy_(t, src, non_blocking);
         }
         return nb::borrow(self);
       }, nb::arg("src"), nb::arg("non_blocking") = false)

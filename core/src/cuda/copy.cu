@@ -3,6 +3,15 @@
 // a dense buffer on the side that has the kernels it needs: dtype casts and strided layouts on the GPU use
 // strided_cast_kernel, on the CPU the CPU copy_. Every kernel here checks itself against the CPU in the
 // tests (tests/cuda/test_cuda_tensors.py).
+//
+// Host memory decides how a host<->device copy waits (as torch's copy_):
+//   pageable host memory: a download waits for its stream (the CPU reads the result next); an upload does not
+//     (the driver has copied the source out before cudaMemcpyAsync returns). Never captured into a graph.
+//   pinned host memory (Note [Pinned host memory]): with non_blocking=True nothing waits, and the copy's stream
+//     is recorded on the pinned block so the block is not reused before the copy ends; the caller synchronizes
+//     (stream/event) before touching the host side. With non_blocking=False the stream is waited for. Inside a
+//     graph capture the copy is captured (nothing waits: it runs at each replay; the pinned tensor must outlive
+//     the graph, like any static input).
 #include <cuda_runtime.h>
 
 #include "../ops/convert.h"
@@ -74,7 +83,42 @@ void device_copy(const Tensor& dst, const Tensor& src_in) {
   VT_CUDA_CHECK(cudaGetLastError());
 }
 
-Tensor copy_cuda(const Tensor& self, const Tensor& src) {
+bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  VT_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
+  return capture != cudaStreamCaptureStatusNone;
+}
+
+[[noreturn]] void refuse_captured_host_copy(const Tensor& on, const char* why) {
+  VT_FAIL("copy_: a copy between the host and ", on.device().str(), " cannot be captured in a CUDA graph ", why);
+}
+
+// One dense host<->device copy of `bytes` on the current stream of the device side `on`.
+void host_device_copy(const Tensor& self, const Tensor& src, const Tensor& on, bool non_blocking) {
+  DeviceGuard g(on.device().index);
+  cudaStream_t stream = stream_of(on);
+  bool upload = self.is_cuda();
+  const Tensor& host = upload ? src : self;
+  bool in_capture = capturing(stream);
+  cuda::HostMemory mem = cuda::host_memory_kind(host.storage()->data(), non_blocking || in_capture);
+  bool pinned = mem != cuda::HostMemory::Pageable;
+  if (in_capture && !pinned)  // the graph would replay it from pageable memory the driver staged at capture
+    refuse_captured_host_copy(on, "from pageable host memory; pin the host tensor (pin_memory()) to capture the "
+                                  "copy, or copy into a static device tensor before the capture");
+  VT_CUDA_CHECK(cudaMemcpyAsync(self.data_ptr(), src.data_ptr(), size_t(self.nbytes()),
+                                upload ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, stream));
+  if (in_capture) return;  // runs at each replay; the caller synchronizes after replay()
+  if (pinned) {
+    if (mem == cuda::HostMemory::PinnedCached) cuda::record_host_use(host.storage()->data(), on.device().index,
+                                                                     reinterpret_cast<cuda::StreamId>(stream));
+    if (non_blocking) return;  // the caller synchronizes before touching the host side (as in torch)
+    VT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  } else if (!upload) {  // a pageable destination is read by the CPU right after: wait for this copy only
+    VT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+}
+
+Tensor copy_cuda(const Tensor& self, const Tensor& src, bool non_blocking) {
   if (self.numel() == 0) return self;
   VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
            "copy_: source of shape ", shape_str(src.sizes()), " cannot be broadcast to destination shape ",
@@ -85,44 +129,41 @@ Tensor copy_cuda(const Tensor& self, const Tensor& src) {
     size_t bytes = size_t(self.nbytes());
     if (sd.is_cuda() && rd.is_cuda() && sd != rd) {
       VT_CUDA_CHECK(cudaMemcpyPeerAsync(self.data_ptr(), sd.index, src.data_ptr(), rd.index, bytes, stream_of(src)));
+    } else if (sd.is_cuda() && rd.is_cuda()) {
+      DeviceGuard g(sd.index);
+      VT_CUDA_CHECK(cudaMemcpyAsync(self.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, stream_of(self)));
     } else {
-      const Tensor& on = sd.is_cuda() ? self : src;
-      DeviceGuard g(on.device().index);
-      cudaMemcpyKind kind = sd.is_cuda() && rd.is_cuda() ? cudaMemcpyDeviceToDevice
-                            : sd.is_cuda()               ? cudaMemcpyHostToDevice
-                                                         : cudaMemcpyDeviceToHost;
-      if (kind != cudaMemcpyDeviceToDevice) {
-        // A captured host copy would replay from host memory the graph does not own.
-        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-        VT_CUDA_CHECK(cudaStreamIsCapturing(stream_of(on), &capture));
-        VT_CHECK(capture == cudaStreamCaptureStatusNone, "copy_: a copy between the host and ", on.device().str(),
-                 " cannot be captured in a CUDA graph (the graph would replay it from host memory it does not "
-                 "own); copy into a static device tensor before the capture instead");
-      }
-      VT_CUDA_CHECK(cudaMemcpyAsync(self.data_ptr(), src.data_ptr(), bytes, kind, stream_of(on)));
-      // A host destination is read by the CPU right after: wait for this copy (not the whole device).
-      if (kind == cudaMemcpyDeviceToHost) VT_CUDA_CHECK(cudaStreamSynchronize(stream_of(on)));
+      host_device_copy(self, src, sd.is_cuda() ? self : src, non_blocking);
     }
     return self;
   }
   if (sd.is_cuda() && rd == sd) {
     device_copy(self, src);
-  } else if (sd.is_cuda() && rd.is_cpu()) {  // cast/arrange on the CPU, then one dense upload
-    Tensor staged = empty_tensor(self.sizes(), self.dtype(), kCPU);
+    return self;
+  }
+  const Tensor& on = sd.is_cuda() ? self : src;
+  if (!(sd.is_cuda() && rd.is_cuda()) && capturing(stream_of(on)))  // the CPU half would run only at capture
+    refuse_captured_host_copy(on, "when it needs a cast or a layout change on the CPU; capture a dense copy of "
+                                  "one dtype between a pinned host tensor and the device");
+  if (sd.is_cuda() && rd.is_cpu()) {  // cast/arrange on the CPU, then one dense upload
+    // Staged in pinned memory for a non-blocking upload: the copy then leaves before the staging buffer is
+    // reused (its free waits for the copy's stream).
+    Tensor staged = non_blocking ? cuda::empty_pinned(self.sizes(), self.dtype())
+                                 : empty_tensor(self.sizes(), self.dtype(), kCPU);
     ops::copy_(staged, src);
-    if (self.is_contiguous()) return copy_cuda(self, staged);
+    if (self.is_contiguous()) return copy_cuda(self, staged, non_blocking);
     Tensor dense = empty_tensor(self.sizes(), self.dtype(), sd);
-    copy_cuda(dense, staged);
+    copy_cuda(dense, staged, non_blocking);
     device_copy(self, dense);
-  } else if (sd.is_cpu() && rd.is_cuda()) {  // one dense download in src's dtype, then the CPU copy_
+  } else if (sd.is_cpu() && rd.is_cuda()) {  // one dense download in src's dtype, then the CPU copy_ (waits)
     Tensor dense = src.is_contiguous() ? src : ops::contiguous(src);
     Tensor host = empty_tensor(dense.sizes(), dense.dtype(), kCPU);
-    copy_cuda(host, dense);
+    copy_cuda(host, dense, false);
     ops::copy_(self, host);
   } else {  // two devices: bring src over densely in its dtype, then arrange on self's device
     Tensor dense = src.is_contiguous() ? src : ops::contiguous(src);
     Tensor here = empty_tensor(dense.sizes(), dense.dtype(), sd);
-    copy_cuda(here, dense);
+    copy_cuda(here, dense, non_blocking);
     device_copy(self, here);
   }
   return self;

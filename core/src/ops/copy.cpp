@@ -11,7 +11,7 @@
 namespace vt {
 namespace {
 
-Tensor copy_cpu(const Tensor& self, const Tensor& src) {
+Tensor copy_cpu(const Tensor& self, const Tensor& src, bool /*non_blocking: CPU copies are synchronous*/) {
   VT_CHECK_KIND(NotImplemented, self.device().is_cpu() && src.device().is_cpu(), "copy_ from ",
                 src.device().str(), " to ", self.device().str(), " needs the CUDA runtime, which is not built yet");
   if (self.numel() == 0) return self;
@@ -105,7 +105,7 @@ Tensor contiguous_any(const Tensor& self) { return self.is_contiguous() ? self :
 }  // namespace
 
 VT_LIBRARY(vt, copy) {
-  m.def("copy_(Tensor self, Tensor src) -> Tensor", DevicePolicy::AnyDevice);
+  m.def("copy_(Tensor self, Tensor src, bool non_blocking=False) -> Tensor", DevicePolicy::AnyDevice);
   m.def("to_dtype(Tensor self, ScalarType dtype) -> Tensor");
   m.def("fill_(Tensor self, Scalar value) -> Tensor");
   m.def("clone(Tensor self) -> Tensor");
@@ -118,9 +118,9 @@ VT_LIBRARY(vt, copy) {
 }
 
 namespace ops {
-Tensor copy_(const Tensor& self, const Tensor& src) {
-  static const TypedOp<Tensor(const Tensor&, const Tensor&)> op("vt::copy_");
-  return op(self, src);
+Tensor copy_(const Tensor& self, const Tensor& src, bool non_blocking) {
+  static const TypedOp<Tensor(const Tensor&, const Tensor&, bool)> op("vt::copy_");
+  return op(self, src, non_blocking);
 }
 Tensor to_dtype(const Tensor& self, ScalarType dtype) {
   static const TypedOp<Tensor(const Tensor&, ScalarType)> op("vt::to_dtype");

@@ -3,8 +3,10 @@ False, unavailable_reason() says why, and calls that need a device raise Runtime
 
 Memory comes from a stream-ordered caching allocator per device (Note [Stream-ordered free] in
 core/include/vt/cuda/caching_allocator.h); its statistics use PyTorch's keys. CUDA graphs (graphs.py) capture
-into private pools of that allocator (Note [Graph-private pool]). vibetensor.cuda.memory records allocation
-history with Python stacks and dumps snapshots in torch's format.
+into private pools of that allocator (Note [Graph-private pool]). Page-locked host memory for asynchronous
+copies (Tensor.pin_memory(), empty(..., pin_memory=True)) comes from a caching host allocator (Note [Pinned
+host memory]). vibetensor.cuda.memory records allocation history with Python stacks and dumps snapshots in
+torch's format.
 """
 from .. import _C
 from .._C import cuda as _cuda
@@ -90,6 +92,7 @@ def set_per_process_memory_fraction(fraction: float, device=None) -> None:
 
 from . import memory  # noqa: F401
 from .graphs import CUDAGraph, graph, graph_pool_handle, is_current_stream_capturing  # noqa: F401
+from .memory import host_memory_stats, reset_peak_host_memory_stats  # noqa: F401
 from .streams import (  # noqa: F401
     Event,
     ExternalStream,

@@ -17,6 +17,9 @@ torch.cuda._memory_viz and https://pytorch.org/memory_viz read the file. The key
 
 Stacks are Python frames, captured when memory is allocated (and freed, with context="all"); C++ frames are
 not collected (stacks="all" records the Python frames). With history off an allocation pays nothing for it.
+
+Pinned host memory (Note [Pinned host memory] in core/include/vt/cuda/caching_host_allocator.h):
+host_memory_stats() with torch's keys, reset_peak_host_memory_stats(), host_empty_cache().
 """
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ import sys
 
 from .._C import cuda as _cuda
 
-__all__ = ["memory_snapshot", "memory_stats", "record_memory_history"]
+__all__ = [
+    "host_empty_cache", "host_memory_stats", "memory_snapshot", "memory_stats", "record_memory_history",
+    "reset_peak_host_memory_stats",
+]
 
 _MAX_ENTRIES = (1 << 64) - 1
 
@@ -55,6 +61,22 @@ def _dump_snapshot(filename="dump_snapshot.pickle") -> None:
     snapshot = _snapshot()
     with open(filename, "wb") as f:
         pickle.dump(snapshot, f)
+
+
+def host_memory_stats() -> dict:
+    """Pinned host allocator statistics with torch's keys: allocations/allocated_bytes (page-locked blocks held,
+    in use or cached), active_requests/active_bytes (blocks handed out and not yet reusable), num_host_alloc,
+    num_host_free; plus num_ooms and pending_frees (freed blocks whose copies are still running)."""
+    return _cuda.host_memory_stats()
+
+
+def reset_peak_host_memory_stats() -> None:
+    _cuda.reset_peak_host_memory_stats()
+
+
+def host_empty_cache() -> None:
+    """Returns cached pinned blocks whose copies have finished to the driver (cudaFreeHost)."""
+    _cuda.host_empty_cache()
 
 
 def memory_stats(device=None) -> dict:

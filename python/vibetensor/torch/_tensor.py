@@ -63,13 +63,20 @@ def _attach():
 
 
 def to(self, *args, **kwargs):
-    """to(dtype), to(device), to(device, dtype), to(other); copies only when something changes."""
+    """to(dtype), to(device), to(device, dtype), to(other); copies only when something changes.
+    non_blocking=True: copies between pinned host memory and a device do not wait (the caller synchronizes);
+    a non-blocking download lands in pinned memory, as torch's."""
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
+    non_blocking = kwargs.pop("non_blocking", False)
+    flags = [a for a in args if isinstance(a, bool)]  # to(device, dtype, non_blocking, copy) positionally
+    if flags:
+        non_blocking, copy = flags[0], flags[1] if len(flags) > 1 else copy
     for a in args:
-        if isinstance(a, _dtype):
+        if isinstance(a, bool):
+            continue
+        elif isinstance(a, _dtype):
             dtype = a
         elif isinstance(a, Tensor):
             dtype, device = a.dtype, a.device
@@ -79,7 +86,9 @@ def to(self, *args, **kwargs):
     if device is not None:
         dev = _core.device(device) if not isinstance(device, _core.device) else device
         if dev != self.device:
-            out = _op("vt::empty")(list(self.shape), dtype=dtype or self.dtype, device=dev).copy_(out)
+            pin = non_blocking and dev.type == "cpu"  # an asynchronous download needs a pinned destination
+            out = _core.empty(list(self.shape), dtype=dtype or self.dtype, device=dev, pin_memory=pin).copy_(
+                out, non_blocking=non_blocking)
     if dtype is not None and out.dtype != dtype:
         out = _op("vt::to_dtype")(out, dtype)
     if copy and out is self:
@@ -193,7 +202,8 @@ _EXTRA = {
     "bfloat16": _cast(_dtype.bfloat16), "int": _cast(_dtype.int32), "long": _cast(_dtype.int64),
     "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),
     "type_as": lambda self, other: to(self, other.dtype),
-    "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device=None: to(self, device or "cuda"),
+    "cpu": lambda self: to(self, "cpu"),
+    "cuda": lambda self, device=None, non_blocking=False: to(self, device or "cuda", non_blocking=non_blocking),
     "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream,
     "softmax": lambda self, dim, dtype=None: _op("vt::softmax")(self, dim, dtype=dtype),
     "log_softmax": lambda self, dim, dtype=None: _op("vt::log_softmax")(self, dim, dtype=dtype),

@@ -15,7 +15,9 @@ using OptDtype = std::optional<ScalarType>;
 using OptDevice = std::optional<Device>;
 
 // ---- copies and casts ----
-Tensor copy_(const Tensor& self, const Tensor& src);  // any devices, any dtypes; broadcasts src
+// Any devices, any dtypes; broadcasts src. non_blocking: a copy between pinned host memory and a device does not
+// wait for the device (the caller synchronizes), as in torch.
+Tensor copy_(const Tensor& self, const Tensor& src, bool non_blocking = false);
 Tensor to_dtype(const Tensor& self, ScalarType dtype);  // always a new contiguous tensor
 Tensor fill_(const Tensor& self, const Scalar& value);
 Tensor contiguous(const Tensor& self);
