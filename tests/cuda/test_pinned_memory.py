@@ -148,6 +148,8 @@ def test_pinned_copies_are_captured_in_graphs_and_replayed():
         dev.copy_(host, non_blocking=True)
         dev.mul_(2.0)
         out.copy_(dev)  # non_blocking=False inside a capture: nothing to wait for, the copy runs at replay
+        scratch = vt.empty(3 << 20, dtype=vt.uint8, pin_memory=True)  # cudaHostAlloc during a capture is legal
+        del scratch  # and so is its free (cached; no cudaFreeHost, no event)
     vt.cuda.synchronize()
     host.fill_(5.0)  # new input in the same pinned memory
     g.replay()
