@@ -69,7 +69,17 @@ Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dt
                           .check_mem_overlap(false)
                           .name("reduce")
                           .build();
-  VT_DISPATCH_ALL(self.dtype(), "reduce", [&] { Backend::template reduce<scalar_t>(it, init, combine); });
+  // Only the input dtypes each accumulator meets are instantiated (callers cast first): floating inputs fold into
+  // float64, integers into int64, and the logic reductions see bool. This keeps the kernel count (and the CUDA
+  // build time) down.
+  if constexpr (std::is_same_v<C, LogicC<true>> || std::is_same_v<C, LogicC<false>>) {
+    VT_INTERNAL_ASSERT(self.dtype() == ScalarType::Bool, "logic reductions fold bool inputs");
+    Backend::template reduce<bool>(it, init, combine);
+  } else if constexpr (std::is_floating_point_v<AccT>) {
+    VT_DISPATCH_FLOATING(self.dtype(), "reduce", [&] { Backend::template reduce<scalar_t>(it, init, combine); });
+  } else {
+    VT_DISPATCH_INTEGRAL(self.dtype(), "reduce", [&] { Backend::template reduce<scalar_t>(it, init, combine); });
+  }
   return acc;
 }
 

@@ -87,8 +87,12 @@ template <typename S, typename F> struct PredicateOp {  // S -> bool
   VT_HOST_DEVICE bool operator()(S a) const { return f(opmath_t<S>(a)); }
 };
 struct BoolIdentityOp { VT_HOST_DEVICE bool operator()(bool a) const { return a; } };
-struct BoolNotOp { VT_HOST_DEVICE bool operator()(bool a) const { return !a; } };
-template <typename S> struct BitNotOp { VT_HOST_DEVICE S operator()(S a) const { return S(~a); } };
+template <typename S> struct BitNotOp {  // logical not for bool, as torch's bitwise_not
+  VT_HOST_DEVICE S operator()(S a) const {
+    if constexpr (std::is_same_v<S, bool>) return !a;
+    else return S(~a);
+  }
+};
 
 // clamp: negated comparisons, so a NaN bound makes the result NaN, as in torch; NaN inputs pass through.
 template <typename S> struct ClampOp {

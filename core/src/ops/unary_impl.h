@@ -66,8 +66,7 @@ template <bool InPlace, typename Launch> Tensor bitwise_not(const Tensor& a) {
   VT_CHECK_KIND(NotImplemented, !is_floating(a.dtype()), "\"bitwise_not\" not implemented for '", dtype_name(a.dtype()), "'");
   if (InPlace) a.bump_version();
   TensorIterator it = make_iter("bitwise_not", InPlace ? a : Tensor(), a, Kind::Same);
-  if (a.dtype() == ScalarType::Bool) Launch::kernel(it, BoolNotOp{});
-  else VT_DISPATCH_INTEGRAL(a.dtype(), "bitwise_not", [&] { Launch::kernel(it, BitNotOp<scalar_t>{}); });
+  VT_DISPATCH_INTEGRAL(a.dtype(), "bitwise_not", [&] { Launch::kernel(it, BitNotOp<scalar_t>{}); });
   return it.output();
 }
 
