@@ -7,6 +7,7 @@ namespace nb = nanobind;
 
 namespace vt::py {
 void bind_topology(nb::module_& m);  // topology/bindings/topology.cpp
+void bind_autograd(nb::module_& m);  // core/bindings/autograd.cpp
 }
 
 NB_MODULE(_C, m) {
@@ -40,6 +41,8 @@ NB_MODULE(_C, m) {
   vt::py::bind_tensor(core);
   vt::py::bind_ops(core);
   vt::py::bind_dlpack(core);
+  nb::module_ autograd = m.def_submodule("autograd", "grad mode, backward engine, graph nodes, custom Functions");
+  vt::py::bind_autograd(autograd);
   nb::module_ cuda = m.def_submodule("cuda", "CUDA device discovery");
   vt::py::bind_cuda(cuda);
   vt::py::bind_allocator(cuda);

@@ -6,6 +6,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "common.h"
+#include "vt/autograd/node.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/device.h"
 #include "vt/cuda/memory.h"
@@ -130,14 +131,23 @@ Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle d
   }
 }
 
+// requires_grad=True makes the new tensor a leaf that requires grad.
+template <int Fill>
+Tensor factory_with_grad(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle device, bool requires_grad,
+                         bool pin_memory) {
+  Tensor t = factory<Fill>(args, size_kw, dtype, device, false, pin_memory);
+  if (requires_grad) autograd::set_requires_grad(t, true);
+  return t;
+}
+
 void bind_tensor(nb::module_& m) {
   auto factory_args = [](auto f, const char* name, nb::module_& mod) {
     mod.def(name, f, nb::arg("args"), nb::arg("size") = nb::none(), nb::arg("dtype") = nb::none(),
             nb::arg("device") = nb::none(), nb::arg("requires_grad") = false, nb::arg("pin_memory") = false);
   };
-  factory_args(&factory<-1>, "empty", m);
-  factory_args(&factory<0>, "zeros", m);
-  factory_args(&factory<1>, "ones", m);
+  factory_args(&factory_with_grad<-1>, "empty", m);
+  factory_args(&factory_with_grad<0>, "zeros", m);
+  factory_args(&factory_with_grad<1>, "ones", m);
   nb::class_<Tensor> cls(m, "Tensor", nb::dynamic_attr());
   cls.def_prop_ro("shape", [](const Tensor& t) { return int_tuple(t.sizes()); })
       .def("size", [](const Tensor& t, nb::handle dim) -> nb::object {

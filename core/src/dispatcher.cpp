@@ -16,6 +16,17 @@ std::string_view dispatch_key_name(DispatchKey k) {
 
 namespace detail {
 
+bool needs_grad(const Stack& s) {
+  for (const IValue& v : s) {
+    if (auto* t = std::get_if<Tensor>(&v)) {
+      if (needs_grad(*t)) return true;
+    } else if (auto* ts = std::get_if<std::vector<Tensor>>(&v)) {
+      if (needs_grad(TensorList(*ts))) return true;
+    }
+  }
+  return false;
+}
+
 void DeviceCollector::add(const Tensor& t, int arg) {
   if (!t.defined()) return;
   Device d = t.device();
@@ -69,7 +80,7 @@ void OperatorEntry::call_boxed(Layer from, Stack& s) const {
   if (from <= Layer::Python) {
     if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return k->call_boxed(s);
   }
-  if (from <= Layer::Autograd) {
+  if (from <= Layer::Autograd && detail::needs_grad(s) && autograd::is_grad_enabled()) {
     if (const KernelFunction* k = autograd_.load(std::memory_order_acquire)) return k->call_boxed(s);
   }
   detail::DeviceCollector dc(&schema_);

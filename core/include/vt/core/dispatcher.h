@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "vt/autograd/grad_mode.h"
 #include "vt/core/ivalue.h"
 
 namespace vt {
@@ -83,6 +84,19 @@ void boxed_adapter(void* fn, Stack& s) {
   call_from_stack<R, Args...>(fn, s, std::index_sequence_for<Args...>{});
 }
 
+// Note [Autograd layer gate]
+// The autograd layer runs only when grad mode is on and some tensor argument requires grad; every other call
+// goes straight to its backend. The test is one flag load per tensor argument (Note [Requires-grad flag]), so
+// ops on tensors outside autograd keep the unboxed fast path at its old cost.
+inline bool needs_grad(const Tensor& t) { return t.defined() && t.impl()->requires_grad(); }
+inline bool needs_grad(TensorList ts) {
+  for (const Tensor& t : ts)
+    if (needs_grad(t)) return true;
+  return false;
+}
+template <typename T> bool needs_grad(const T&) { return false; }
+bool needs_grad(const Stack& s);
+
 // Finds the backend key from the devices of the arguments and enforces DevicePolicy::SameDevice.
 class DeviceCollector {
  public:
@@ -124,7 +138,7 @@ class OperatorEntry {
     if (from <= Layer::Python) {
       if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return call_boxed_typed<R>(*k, args...);
     }
-    if (from <= Layer::Autograd) {
+    if (from <= Layer::Autograd && (detail::needs_grad(args) || ...) && autograd::is_grad_enabled()) {
       if (const KernelFunction* k = autograd_.load(std::memory_order_acquire)) return invoke<R, Args...>(*k, args...);
     }
     detail::DeviceCollector dc(&schema_);

@@ -42,7 +42,11 @@ class TensorImpl {
   // In-place metadata change (resize of an output, as_strided_). Keeps the storage.
   void set_sizes_strides(IntArrayRef sizes, IntArrayRef strides, int64_t offset);
 
+  // Autograd state (vt/autograd/node.h); null for tensors that never took part in autograd. The flag sits
+  // outside it so the dispatcher can test it with one load (Note [Requires-grad flag]).
   std::shared_ptr<AutogradMeta> autograd_meta;
+  bool requires_grad() const { return requires_grad_; }
+  void set_requires_grad_flag(bool r) { requires_grad_ = r; }
 
  private:
   void refresh();
@@ -53,6 +57,7 @@ class TensorImpl {
   ScalarType dtype_;
   bool contiguous_ = true;
   bool wrapped_number_ = false;
+  bool requires_grad_ = false;
 };
 
 class Tensor {

@@ -1,0 +1,268 @@
+// vibetensor._C.autograd: grad mode, the engine entry points, graph introspection (grad_fn, next_functions),
+// the autograd surface of Tensor (requires_grad, grad, is_leaf, detach, retain_grad, register_hook), and
+// PyNode, the Node behind custom vt.autograd.Function classes: a C++ node whose apply() calls the Function's
+// Python backward.
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.h"
+#include "vt/autograd/engine.h"
+#include "vt/autograd/formula.h"
+#include "vt/autograd/grad_mode.h"
+#include "vt/core/ops.h"
+
+namespace vt::py {
+namespace {
+namespace ag = vt::autograd;
+
+// A Python callable owned from C++ structures that may be dropped without the GIL (a node freed inside an op
+// that released it): taking the GIL in the destructor keeps the refcount change legal.
+struct PyCallable {
+  nb::object fn;
+  explicit PyCallable(nb::object f) : fn(std::move(f)) {}
+  ~PyCallable() {
+    nb::gil_scoped_acquire gil;
+    fn.reset();
+  }
+};
+
+// What register_hook returns: remove() empties the hook where it is stored.
+struct HookHandle {
+  ag::TensorHookPtr hook;
+};
+
+nb::object tensor_or_none(const Tensor& t) { return t.defined() ? nb::cast(t) : nb::none(); }
+
+std::vector<Tensor> tensors_or_undefined(nb::handle seq) {
+  std::vector<Tensor> out;
+  if (seq.is_none()) return out;
+  for (nb::handle h : seq) out.push_back(h.is_none() ? Tensor() : nb::cast<Tensor>(h));
+  return out;
+}
+
+ag::TensorHookPtr python_hook(nb::object fn) {
+  auto callable = std::make_shared<PyCallable>(std::move(fn));
+  return std::make_shared<ag::TensorHook>([callable](const Tensor& g) -> Tensor {
+    nb::gil_scoped_acquire gil;
+    nb::object r = callable->fn(g);
+    if (r.is_none()) return Tensor();
+    VT_CHECK_TYPE(nb::isinstance<Tensor>(r), "a tensor hook must return None or a Tensor, got ",
+                  nb::cast<std::string>(nb::str(r.type().attr("__name__"))));
+    return nb::cast<Tensor>(r);
+  });
+}
+
+// Saved tensors of a custom Function: owned by the ctx object (ctx._saved) and released with the node.
+struct SavedTensors {
+  std::vector<ag::SavedVariable> vars;
+  std::weak_ptr<ag::Node> owner;
+  nb::list unpack() const {
+    nb::list out;
+    std::shared_ptr<ag::Node> node = owner.lock();
+    for (const ag::SavedVariable& v : vars) out.append(tensor_or_none(v.unpack(node)));
+    return out;
+  }
+};
+
+class PyNode final : public ag::Node {
+ public:
+  PyNode(std::string name, nb::object backward, std::shared_ptr<SavedTensors> saved)
+      : name_(std::move(name)), backward_(std::make_shared<PyCallable>(std::move(backward))), saved_(std::move(saved)) {}
+  std::string name() const override { return name_; }
+  void release_variables() override {
+    for (ag::SavedVariable& v : saved_->vars) v.reset();
+  }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    nb::gil_scoped_acquire gil;
+    nb::list args;
+    for (size_t i = 0; i < num_outputs(); ++i) {
+      Tensor g = i < grads.size() ? grads[i] : Tensor();
+      if (!g.defined()) {  // torch's default (ctx.set_materialize_grads(True)): unused outputs read as zeros
+        const ag::TensorGeometry& geo = output_geometry(uint32_t(i));
+        g = ops::full(geo.sizes, Scalar(int64_t(0)), geo.dtype, geo.device);
+      }
+      args.append(nb::cast(g));
+    }
+    nb::object r = backward_->fn(*nb::tuple(args));
+    nb::tuple results = nb::isinstance<nb::tuple>(r) ? nb::borrow<nb::tuple>(r) : nb::make_tuple(r);
+    VT_CHECK(nb::len(results) == num_inputs_, "function ", name_, " returned an incorrect number of gradients ",
+             "(expected ", num_inputs_, ", got ", nb::len(results), ")");
+    std::vector<Tensor> out(edge_arg_.size());
+    for (size_t i = 0; i < edge_arg_.size(); ++i) {
+      size_t arg = edge_arg_[i];
+      nb::handle h = results[arg];
+      if (h.is_none()) continue;
+      VT_CHECK_TYPE(nb::isinstance<Tensor>(h), "function ", name_, " returned a gradient that is not a Tensor or None ",
+                    "at index ", arg);
+      Tensor g = nb::cast<Tensor>(h);
+      const ag::TensorGeometry& geo = input_geometry_[i];
+      bool same = std::equal(g.sizes().begin(), g.sizes().end(), geo.sizes.begin(), geo.sizes.end());
+      if (!same) {
+        VT_CHECK(ag::is_expandable_to(geo.sizes, g.sizes()), "Function ", name_, " returned an invalid gradient at ",
+                 "index ", arg, " - got ", shape_str(g.sizes()), " but expected shape compatible with ",
+                 shape_str(geo.sizes));
+        g = ag::sum_to(g, geo.sizes);
+      }
+      if (g.dtype() != geo.dtype) g = ops::to_dtype(g, geo.dtype);
+      out[i] = std::move(g);
+    }
+    return out;
+  }
+
+  std::string name_;
+  std::shared_ptr<PyCallable> backward_;
+  std::shared_ptr<SavedTensors> saved_;
+  size_t num_inputs_ = 0;
+  std::vector<size_t> edge_arg_;
+  std::vector<ag::TensorGeometry> input_geometry_;
+};
+
+// Wires a custom Function's outputs to a new PyNode. Returns the outputs (an output that is also an input is
+// replaced by an alias, so the input keeps its own history).
+nb::list function_node(const std::string& name, nb::list args, nb::list outputs, nb::object backward,
+                       nb::list to_save, nb::list non_differentiable, nb::object ctx) {
+  auto saved = std::make_shared<SavedTensors>();
+  auto node = std::make_shared<PyNode>(name, std::move(backward), saved);
+  node->num_inputs_ = nb::len(args);
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < nb::len(args); ++i) {
+    if (!nb::isinstance<Tensor>(args[i])) continue;
+    Tensor t = nb::cast<Tensor>(args[i]);
+    inputs.push_back(t);
+    if (!ag::requires_grad(t)) continue;
+    node->next_edges().push_back(ag::gradient_edge(t));
+    node->edge_arg_.push_back(i);
+    node->input_geometry_.emplace_back(t);
+  }
+  auto excluded = [&](const Tensor& t) {
+    for (nb::handle h : non_differentiable)
+      if (nb::isinstance<Tensor>(h) && nb::cast<Tensor>(h).is_same(t)) return true;
+    return false;
+  };
+  nb::list result;
+  std::vector<Tensor> outs;
+  for (nb::handle h : outputs) {
+    if (!nb::isinstance<Tensor>(h)) {
+      result.append(h);
+      continue;
+    }
+    Tensor t = nb::cast<Tensor>(h);
+    for (const Tensor& in : inputs)
+      if (in.is_same(t)) t = ag::detach(t);
+    if (is_floating(t.dtype()) && !excluded(t)) ag::set_history(t, node);
+    outs.push_back(t);
+    result.append(nb::cast(t));
+  }
+  for (nb::handle h : to_save) {
+    if (h.is_none()) {
+      saved->vars.emplace_back();
+      continue;
+    }
+    Tensor t = nb::cast<Tensor>(h);
+    bool is_output = false;
+    for (const Tensor& o : outs) is_output = is_output || o.is_same(t);
+    saved->vars.emplace_back(t, is_output);
+  }
+  saved->owner = node;
+  ctx.attr("_saved") = nb::cast(saved);
+  return result;
+}
+
+nb::object next_functions(const ag::Node& n) {
+  nb::list out;
+  for (const ag::Edge& e : n.next_edges())
+    out.append(nb::make_tuple(e.node ? nb::cast(e.node) : nb::none(), e.input_nr));
+  return nb::tuple(out);
+}
+
+}  // namespace
+
+void bind_autograd(nb::module_& m) {
+  ag::install_autograd_kernels();
+  m.def("is_grad_enabled", &ag::is_grad_enabled);
+  m.def("set_grad_enabled", &ag::set_grad_enabled);
+  m.def("is_inference_mode_enabled", &ag::is_inference_mode_enabled);
+  m.def("_get_mode", [] { return nb::make_tuple(ag::tls_grad_mode.grad_enabled, ag::tls_grad_mode.inference); });
+  m.def("_set_mode", [](bool grad, bool inference) { ag::tls_grad_mode = ag::GradModeState{grad, inference}; });
+
+  nb::class_<ag::Node>(m, "Node")
+      .def("name", &ag::Node::name)
+      .def_prop_ro("next_functions", &next_functions)
+      .def("_sequence_nr", &ag::Node::sequence_nr)
+      .def("__repr__", [](const ag::Node& n) { return "<" + n.name() + " object>"; });
+  nb::class_<SavedTensors>(m, "SavedTensors").def("unpack", &SavedTensors::unpack);
+  nb::class_<HookHandle>(m, "RemovableHandle").def("remove", [](HookHandle& h) { *h.hook = nullptr; });
+
+  m.def("backward", [](nb::handle tensors, nb::handle grads, bool retain_graph, bool create_graph, nb::handle inputs) {
+    ag::backward(tensors_or_undefined(tensors), tensors_or_undefined(grads), retain_graph, create_graph,
+                 tensors_or_undefined(inputs));
+  });
+  m.def("grad", [](nb::handle outputs, nb::handle inputs, nb::handle grads, bool retain_graph, bool create_graph,
+                   bool allow_unused) {
+    std::vector<Tensor> r = ag::grad(tensors_or_undefined(outputs), tensors_or_undefined(inputs),
+                                     tensors_or_undefined(grads), retain_graph, create_graph, allow_unused);
+    nb::list out;
+    for (const Tensor& t : r) out.append(tensor_or_none(t));
+    return nb::tuple(out);
+  });
+  m.def("_function_node", &function_node);
+
+  // Tensor's autograd surface (properties and methods attached to the core Tensor class).
+  nb::object cls = nb::module_::import_("vibetensor._C.core").attr("Tensor");
+  nb::object property = nb::module_::import_("builtins").attr("property");
+  auto method = [&](const char* name, auto fn, auto... extra) {
+    nb::setattr(cls, name, nb::cpp_function(fn, nb::name(name), nb::is_method(), nb::scope(cls), extra...));
+  };
+  auto prop = [&](const char* name, auto get, auto set) {
+    nb::setattr(cls, name, property(nb::cpp_function(get), nb::cpp_function(set)));
+  };
+  prop("requires_grad", [](const Tensor& t) { return ag::requires_grad(t); },
+       [](const Tensor& t, bool flag) { ag::set_requires_grad(t, flag); });
+  nb::setattr(cls, "grad_fn", property(nb::cpp_function([](const Tensor& t) -> nb::object {
+    std::shared_ptr<ag::Node> n = ag::grad_fn(t);
+    return n ? nb::cast(n) : nb::none();
+  })));
+  nb::setattr(cls, "is_leaf", property(nb::cpp_function([](const Tensor& t) { return ag::is_leaf(t); })));
+  nb::setattr(cls, "retains_grad", property(nb::cpp_function([](const Tensor& t) {
+    vt::AutogradMeta* mt = ag::meta_if(t);
+    return mt && mt->retains_grad;
+  })));
+  prop("grad", [](const Tensor& t) -> nb::object {
+    vt::AutogradMeta* mt = ag::meta_if(t);
+    return mt ? tensor_or_none(mt->grad) : nb::none();
+  }, [](const Tensor& t, nb::handle g) {
+    if (g.is_none()) {
+      if (vt::AutogradMeta* mt = ag::meta_if(t)) mt->grad = Tensor();
+      return;
+    }
+    Tensor grad = nb::cast<Tensor>(g);
+    VT_CHECK(std::equal(grad.sizes().begin(), grad.sizes().end(), t.sizes().begin(), t.sizes().end()),
+             "assigned grad has data of a different size: ", shape_str(grad.sizes()), " vs ", shape_str(t.sizes()));
+    VT_CHECK(grad.dtype() == t.dtype(), "assigned grad has data of a different type: ", dtype_name(grad.dtype()),
+             " vs ", dtype_name(t.dtype()));
+    ag::meta(t).grad = grad;
+  });
+  method("requires_grad_", [](nb::handle self, bool flag) -> nb::object {
+    ag::set_requires_grad(nb::cast<const Tensor&>(self), flag);
+    return nb::borrow(self);
+  }, nb::arg("requires_grad") = true);
+  method("detach", [](const Tensor& t) { return ag::detach(t); });
+  method("retain_grad", [](const Tensor& t) {
+    VT_CHECK(ag::requires_grad(t), "can't retain_grad on Tensor that has requires_grad=False");
+    vt::AutogradMeta& mt = ag::meta(t);
+    if (!mt.grad_fn || mt.retains_grad) return;  // a leaf keeps its grad anyway
+    mt.retains_grad = true;
+    mt.grad_fn->set_retain_grad(mt.output_nr, t.impl_ptr());
+  });
+  method("register_hook", [](const Tensor& t, nb::object fn) {
+    VT_CHECK(ag::requires_grad(t), "cannot register a hook on a tensor that doesn't require gradient");
+    ag::TensorHookPtr hook = python_hook(std::move(fn));
+    vt::AutogradMeta& mt = ag::meta(t);
+    if (mt.grad_fn) mt.grad_fn->add_tensor_hook(mt.output_nr, hook);
+    else mt.leaf_hooks.push_back(hook);
+    return HookHandle{hook};
+  });
+}
+
+}  // namespace vt::py

@@ -1,0 +1,168 @@
+#pragma once
+// The autograd graph. Every tensor produced by a differentiable op while grad mode is on points (through its
+// AutogradMeta) at the Node that computes its input gradients, and at which of that Node's outputs it is
+// (output_nr). A Node's next_edges say where each input gradient goes: an Edge (node, input_nr) is "input
+// input_nr of node". Leaves that require grad are reached through an AccumulateGrad node, which adds the
+// incoming gradient into the leaf's .grad.
+//
+// Ownership points from outputs towards inputs only: tensor -> meta -> grad_fn -> next nodes -> ... ->
+// AccumulateGrad -> leaf tensor. A leaf's meta holds its AccumulateGrad weakly, and a Node saves its own output
+// without the output's history (SavedVariable), so no reference cycle keeps a graph alive.
+//
+// Note [Requires-grad flag]
+// Whether a tensor requires grad lives in TensorImpl (requires_grad()), not here: the dispatcher tests it for
+// every tensor argument of every op, and a bool in the impl costs one load with no autograd header in sight.
+// A tensor with a grad_fn always has the flag set; a leaf has it when the user asked for it.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vt/core/tensor.h"
+
+namespace vt::autograd {
+
+class Node;
+// A hook on a tensor's gradient; an undefined result keeps the gradient unchanged. Held through a shared_ptr so
+// that a handle can remove it (by emptying the function) wherever it is stored.
+using TensorHook = std::function<Tensor(const Tensor&)>;
+using TensorHookPtr = std::shared_ptr<TensorHook>;
+
+struct Edge {
+  std::shared_ptr<Node> node;
+  uint32_t input_nr = 0;
+  bool valid() const { return node != nullptr; }
+};
+
+}  // namespace vt::autograd
+
+namespace vt {
+struct AutogradMeta {
+  Tensor grad;                               // accumulated gradient (leaves, and non-leaves with retain_grad)
+  std::shared_ptr<autograd::Node> grad_fn;   // null for leaves
+  uint32_t output_nr = 0;
+  std::weak_ptr<autograd::Node> grad_accumulator;  // leaves only (weak: the node holds the leaf)
+  std::vector<autograd::TensorHookPtr> leaf_hooks;    // hooks of a leaf, run by its AccumulateGrad
+  bool retains_grad = false;
+  // Set on outputs of differentiable view ops: in-place writes through such a view (or to its base afterwards)
+  // need history rebasing, which is not implemented yet and raises instead of computing wrong gradients.
+  bool is_differentiable_view = false;
+  uint32_t view_version = 0;  // storage version when the view was made
+  std::string name;           // optional, used in error messages
+};
+}  // namespace vt
+
+namespace vt::autograd {
+
+// Metadata of one Node input or output, enough to make zeros or check a gradient's shape without the tensor.
+struct TensorGeometry {
+  DimVector sizes;
+  ScalarType dtype = ScalarType::Float32;
+  Device device = kCPU;
+  TensorGeometry() = default;
+  explicit TensorGeometry(const Tensor& t) : sizes(t.sizes()), dtype(t.dtype()), device(t.device()) {}
+};
+
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  Node();
+  virtual ~Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // grads[i] is the gradient of output i (undefined when none flowed); returns one gradient per next edge.
+  virtual std::vector<Tensor> apply(std::vector<Tensor>&& grads) = 0;
+  virtual std::string name() const = 0;
+  // Frees saved tensors once backward has run through this node without retain_graph.
+  virtual void release_variables() {}
+
+  std::vector<Edge>& next_edges() { return next_edges_; }
+  const std::vector<Edge>& next_edges() const { return next_edges_; }
+  // Later nodes (higher numbers) run first when several are ready: a cheap stand-in for reverse topological order.
+  uint64_t sequence_nr() const { return sequence_nr_; }
+  uint32_t num_outputs() const { return uint32_t(outputs_.size()); }
+  const TensorGeometry& output_geometry(uint32_t i) const { return outputs_.at(i); }
+  uint32_t add_output(const Tensor& t) {
+    outputs_.emplace_back(t);
+    return uint32_t(outputs_.size() - 1);
+  }
+
+  // Hooks registered on a non-leaf tensor: run on the gradient of output `output_nr` before apply().
+  void add_tensor_hook(uint32_t output_nr, TensorHookPtr hook) { tensor_hooks_.push_back({output_nr, std::move(hook)}); }
+  // retain_grad() on a non-leaf: the gradient of that output is stored in the tensor's meta (held weakly).
+  void set_retain_grad(uint32_t output_nr, std::weak_ptr<TensorImpl> impl) {
+    retain_grad_.push_back({output_nr, std::move(impl)});
+  }
+  void run_tensor_hooks(std::vector<Tensor>& grads);
+
+ private:
+  struct HookEntry {
+    uint32_t output_nr;
+    TensorHookPtr hook;
+  };
+  struct RetainEntry {
+    uint32_t output_nr;
+    std::weak_ptr<TensorImpl> impl;
+  };
+  std::vector<Edge> next_edges_;
+  std::vector<TensorGeometry> outputs_;
+  std::vector<HookEntry> tensor_hooks_;
+  std::vector<RetainEntry> retain_grad_;
+  uint64_t sequence_nr_;
+};
+
+// A leaf's sink: runs the leaf's hooks, then adds the gradient into leaf.grad.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(Tensor leaf);
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+  const Tensor& variable() const { return leaf_; }
+
+ private:
+  Tensor leaf_;
+};
+
+// A tensor kept for backward. Records the storage version at save time and refuses to hand the tensor back if
+// an in-place op moved it since (Note [Version counter]). A node's own output is kept without its history (it
+// would point back at the node) and given it again when unpacked.
+class SavedVariable {
+ public:
+  SavedVariable() = default;
+  SavedVariable(const Tensor& t, bool is_output);
+  // `owner` is the node unpacking (used to re-attach an output's history and to name the node in errors).
+  Tensor unpack(const std::shared_ptr<Node>& owner) const;
+  void reset();  // frees the tensor; later unpacks raise the "backward a second time" error
+  bool defined() const { return saved_.defined() || was_freed_; }
+
+ private:
+  Tensor saved_;
+  uint32_t version_ = 0;
+  uint32_t output_nr_ = 0;
+  bool is_output_ = false;
+  bool was_freed_ = false;
+  std::string producer_;  // name of the node that made the tensor, for the error message
+};
+
+// ---- per-tensor helpers ----
+AutogradMeta& meta(const Tensor& t);                       // creates the meta on first use
+inline AutogradMeta* meta_if(const Tensor& t) { return t.impl()->autograd_meta.get(); }
+inline bool requires_grad(const Tensor& t) { return t.defined() && t.impl()->requires_grad(); }
+void set_requires_grad(const Tensor& t, bool flag);      // leaves only; float dtypes only
+bool is_leaf(const Tensor& t);
+std::shared_ptr<Node> grad_fn(const Tensor& t);
+// Where gradient for `t` goes: its grad_fn and output_nr, or its leaf accumulator (created on demand).
+Edge gradient_edge(const Tensor& t);
+// Makes `t` an output of `node` (sets requires_grad and grad_fn) and records its geometry in the node.
+void set_history(const Tensor& t, const std::shared_ptr<Node>& node);
+// A new tensor sharing t's data and version counter, with no autograd history.
+Tensor detach(const Tensor& t);
+// Sums `grad` down to `sizes` (undoes broadcasting). Returns grad unchanged when the sizes already match.
+Tensor sum_to(const Tensor& grad, IntArrayRef sizes);
+bool is_expandable_to(IntArrayRef shape, IntArrayRef desired);
+std::string tensor_description(const Tensor& t);  // "[float32 [2, 3]]"
+// Raises the "derivative for X is not implemented" error; used by nodes of ops without a formula.
+[[noreturn]] void not_implemented_derivative(const std::string& op);
+
+}  // namespace vt::autograd

@@ -1,0 +1,274 @@
+// The backward engine.
+//
+// Note [Backward engine]
+// One call (backward or grad) is a GraphTask:
+//   1. Discovery: a walk from the roots' grad_fns counts, for every reachable node, how many edges point at it
+//      (its dependencies). When the caller names inputs, a second walk marks the nodes from which an input is
+//      reachable; only those run (others cannot contribute).
+//   2. Each node gets an input buffer, one slot per output of the node; gradients arriving at the same slot are
+//      summed there (never in the producer), so a tensor used twice gets the sum of both uses.
+//   3. A node whose dependency count reaches zero is ready and goes to the ready queue of the device its
+//      gradients live on. Within a queue the node created last runs first (highest sequence number), which
+//      tends to free activations early. Today one executor, the calling thread, drains the queues in turn; a
+//      worker per device can take over a queue without changing the data structure. On CUDA, gradients that
+//      cross streams will be fenced with events where a buffer receives them (not yet: CPU-tested increment).
+//   4. Running a node: tensor hooks of its outputs, then capture (grad) or accumulation (AccumulateGrad), then
+//      apply() under grad mode = create_graph, so with create_graph the backward ops record a graph of their own.
+//      Without retain_graph the node's saved tensors are released right after it runs; a second backward
+//      through it raises (SavedVariable::unpack names the node).
+// Errors leave the graph as it was up to the failing node; buffers are per task, so nothing leaks into the next
+// call.
+#include "vt/autograd/engine.h"
+
+#include <map>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "vt/autograd/grad_mode.h"
+#include "vt/core/ops.h"
+
+namespace vt::autograd {
+namespace {
+
+struct NodeTask {
+  uint64_t sequence_nr;
+  std::shared_ptr<Node> node;
+  bool operator<(const NodeTask& o) const { return sequence_nr < o.sequence_nr; }  // max-heap on sequence_nr
+};
+
+// One ready queue per device; keyed by (type, index) so CPU and every GPU get their own.
+class ReadyQueues {
+ public:
+  void push(Device d, std::shared_ptr<Node> n) {
+    uint64_t seq = n->sequence_nr();
+    queues_[{int(d.type), d.index}].push({seq, std::move(n)});
+  }
+  bool empty() const {
+    for (auto& [k, q] : queues_)
+      if (!q.empty()) return false;
+    return true;
+  }
+  std::shared_ptr<Node> pop() {
+    for (auto& [k, q] : queues_) {
+      if (q.empty()) continue;
+      std::shared_ptr<Node> n = q.top().node;
+      q.pop();
+      return n;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::map<std::pair<int, int>, std::priority_queue<NodeTask>> queues_;
+};
+
+struct InputBuffer {
+  std::vector<Tensor> grads;
+  void add(uint32_t slot, Tensor g) {
+    if (grads.size() <= slot) grads.resize(slot + 1);
+    Tensor& cur = grads[slot];
+    cur = cur.defined() ? ops::add(cur, g) : std::move(g);
+  }
+  Device device() const {
+    for (const Tensor& g : grads)
+      if (g.defined()) return g.device();
+    return kCPU;
+  }
+};
+
+class GraphTask {
+ public:
+  GraphTask(bool keep_graph, bool create_graph) : keep_graph_(keep_graph), create_graph_(create_graph) {}
+
+  // Mode: accumulate into leaves (backward) or capture at `targets` (grad, or backward with inputs=).
+  void set_targets(const std::vector<Edge>& targets, bool accumulate) {
+    accumulate_targets_ = accumulate;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (targets[i].valid()) target_slots_[targets[i].node.get()].push_back({targets[i].input_nr, i});
+    }
+    captured_.resize(targets.size());
+    has_targets_ = true;
+  }
+
+  std::vector<Tensor> run(const std::vector<Edge>& roots, std::vector<Tensor> root_grads) {
+    discover(roots);
+    if (has_targets_) mark_needed(roots);
+    std::unordered_map<Node*, InputBuffer> buffers;
+    for (size_t i = 0; i < roots.size(); ++i) buffers[roots[i].node.get()].add(roots[i].input_nr, root_grads[i]);
+    ReadyQueues ready;
+    std::unordered_set<Node*> queued;
+    for (const Edge& r : roots) {
+      if (dependencies_[r.node.get()] == 0 && queued.insert(r.node.get()).second)
+        ready.push(buffers[r.node.get()].device(), r.node);
+    }
+    GradModeGuard mode(create_graph_);
+    while (!ready.empty()) {
+      std::shared_ptr<Node> node = ready.pop();
+      std::vector<Tensor> grads = std::move(buffers[node.get()].grads);
+      buffers.erase(node.get());
+      grads.resize(std::max<size_t>(grads.size(), node->num_outputs()));
+      std::vector<Tensor> outputs = evaluate(*node, std::move(grads));
+      const std::vector<Edge>& edges = node->next_edges();
+      for (size_t i = 0; i < edges.size(); ++i) {
+        const Edge& e = edges[i];
+        if (!e.valid()) continue;
+        if (i < outputs.size() && outputs[i].defined()) buffers[e.node.get()].add(e.input_nr, std::move(outputs[i]));
+        else buffers[e.node.get()];  // an empty buffer still lets the node run (its other inputs may be defined)
+        if (--dependencies_[e.node.get()] == 0) ready.push(buffers[e.node.get()].device(), e.node);
+      }
+    }
+    return std::move(captured_);
+  }
+
+ private:
+  void discover(const std::vector<Edge>& roots) {
+    std::vector<Node*> stack;
+    std::unordered_set<Node*> seen;
+    for (const Edge& r : roots)
+      if (seen.insert(r.node.get()).second) stack.push_back(r.node.get());
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      dependencies_.try_emplace(n, 0);
+      for (const Edge& e : n->next_edges()) {
+        if (!e.valid()) continue;
+        ++dependencies_[e.node.get()];
+        if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+      }
+    }
+  }
+
+  // needed_[n]: some target lies strictly below n, so n must run. Iterative post-order walk.
+  void mark_needed(const std::vector<Edge>& roots) {
+    std::vector<std::pair<Node*, size_t>> stack;
+    for (const Edge& r : roots) {
+      if (needed_.count(r.node.get())) continue;
+      stack.push_back({r.node.get(), 0});
+      needed_[r.node.get()] = false;
+      while (!stack.empty()) {
+        auto& [n, i] = stack.back();
+        const std::vector<Edge>& edges = n->next_edges();
+        if (i < edges.size()) {
+          Node* child = edges[i++].node.get();
+          if (child && !needed_.count(child)) {
+            needed_[child] = false;
+            stack.push_back({child, 0});
+          }
+          continue;
+        }
+        bool need = false;
+        for (const Edge& e : edges)
+          if (e.valid() && (needed_[e.node.get()] || target_slots_.count(e.node.get()))) need = true;
+        needed_[n] = need;
+        stack.pop_back();
+      }
+    }
+  }
+
+  std::vector<Tensor> evaluate(Node& node, std::vector<Tensor>&& grads) {
+    node.run_tensor_hooks(grads);
+    bool is_target = false;
+    if (auto it = target_slots_.find(&node); it != target_slots_.end()) {
+      is_target = true;
+      for (auto [slot, index] : it->second) {
+        const Tensor& g = grads.at(slot);
+        if (!g.defined()) continue;
+        captured_[index] = captured_[index].defined() ? ops::add(captured_[index], g) : g;
+      }
+    }
+    bool run = !has_targets_ || needed_[&node] || (accumulate_targets_ && is_target && dynamic_cast<AccumulateGrad*>(&node));
+    if (!run) return {};
+    bool any = false;
+    for (const Tensor& g : grads) any = any || g.defined();
+    std::vector<Tensor> outputs;
+    if (any) outputs = node.apply(std::move(grads));
+    if (!keep_graph_) node.release_variables();
+    VT_INTERNAL_ASSERT(!any || outputs.size() == node.next_edges().size() || dynamic_cast<AccumulateGrad*>(&node),
+                       "node ", node.name(), " returned ", outputs.size(), " gradients for ", node.next_edges().size(), " inputs");
+    return outputs;
+  }
+
+  bool keep_graph_, create_graph_;
+  bool has_targets_ = false, accumulate_targets_ = false;
+  std::unordered_map<Node*, int> dependencies_;
+  std::unordered_map<Node*, bool> needed_;
+  std::unordered_map<Node*, std::vector<std::pair<uint32_t, size_t>>> target_slots_;
+  std::vector<Tensor> captured_;
+};
+
+// Checks the roots and makes their starting gradients (ones for one-element roots without one).
+std::pair<std::vector<Edge>, std::vector<Tensor>> prepare_roots(const std::vector<Tensor>& roots,
+                                                                const std::vector<Tensor>& grad_roots) {
+  VT_CHECK(!roots.empty(), "backward/grad needs at least one output tensor");
+  VT_CHECK(grad_roots.empty() || grad_roots.size() == roots.size(), "got ", grad_roots.size(),
+           " gradients for ", roots.size(), " outputs");
+  std::vector<Edge> edges;
+  std::vector<Tensor> grads;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    VT_CHECK(requires_grad(r), "element ", i, " of tensors does not require grad and does not have a grad_fn");
+    Tensor g = i < grad_roots.size() ? grad_roots[i] : Tensor();
+    if (!g.defined()) {
+      VT_CHECK(r.numel() == 1, "grad can be implicitly created only for scalar outputs (output ", i, " has shape ",
+               shape_str(r.sizes()), ")");
+      g = ops::full(r.sizes(), Scalar(int64_t(1)), r.dtype(), r.device());
+    } else {
+      VT_CHECK(std::equal(g.sizes().begin(), g.sizes().end(), r.sizes().begin(), r.sizes().end()),
+               "Mismatch in shape: grad_output[", i, "] has a shape of ", shape_str(g.sizes()), " and output[", i,
+               "] has a shape of ", shape_str(r.sizes()), ".");
+    }
+    edges.push_back(gradient_edge(r));
+    grads.push_back(std::move(g));
+  }
+  return {std::move(edges), std::move(grads)};
+}
+
+std::vector<Edge> input_edges(const std::vector<Tensor>& inputs) {
+  std::vector<Edge> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    VT_CHECK(requires_grad(inputs[i]), "One of the differentiated Tensors (input ", i, ", ",
+             tensor_description(inputs[i]), ") does not require grad");
+    out.push_back(gradient_edge(inputs[i]));
+  }
+  return out;
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
+              bool create_graph, const std::vector<Tensor>& inputs) {
+  auto [edges, grads] = prepare_roots(roots, grad_roots);
+  GraphTask task(retain_graph, create_graph);
+  if (inputs.empty()) {
+    task.run(edges, std::move(grads));
+    return;
+  }
+  task.set_targets(input_edges(inputs), /*accumulate=*/true);
+  std::vector<Tensor> captured = task.run(edges, std::move(grads));
+  // Leaves accumulated through their AccumulateGrad; non-leaf inputs get the captured gradient as .grad.
+  GradModeGuard mode(create_graph);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (is_leaf(inputs[i]) || !captured[i].defined()) continue;
+    AutogradMeta& m = meta(inputs[i]);
+    m.grad = m.grad.defined() ? ops::add(m.grad, captured[i]) : captured[i];
+  }
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& roots, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_roots, bool retain_graph, bool create_graph,
+                         bool allow_unused) {
+  auto [edges, grads] = prepare_roots(roots, grad_roots);
+  VT_CHECK(!inputs.empty(), "grad requires non-empty inputs.");
+  GraphTask task(retain_graph, create_graph);
+  task.set_targets(input_edges(inputs), /*accumulate=*/false);
+  std::vector<Tensor> captured = task.run(edges, std::move(grads));
+  for (size_t i = 0; i < captured.size(); ++i) {
+    VT_CHECK(allow_unused || captured[i].defined(), "One of the differentiated Tensors (input ", i, ", ",
+             tensor_description(inputs[i]), ") appears to not have been used in the graph. Set allow_unused=True "
+             "if this is the desired behavior.");
+  }
+  return captured;
+}
+
+}  // namespace vt::autograd

@@ -1,0 +1,34 @@
+#pragma once
+// Small math helpers for backward formulas. Everything goes through vt::ops (the dispatcher), so formulas run
+// on any device and, under create_graph, record their own graph.
+#include <cmath>
+
+#include "vt/autograd/formula.h"
+#include "vt/core/ops.h"
+
+namespace vt::autograd::fx {
+
+// A Python-number-like 0-dim CPU tensor: joins tensors of any device and takes their dtype in promotion.
+inline Tensor num(double v) { return scalar_to_tensor(Scalar(v), ScalarType::Float64); }
+inline Tensor mul(const Tensor& a, const Tensor& b) { return ops::mul(a, b); }
+inline Tensor div(const Tensor& a, const Tensor& b) { return ops::div(a, b); }
+inline Tensor add(const Tensor& a, const Tensor& b) { return ops::add(a, b); }
+inline Tensor sub(const Tensor& a, const Tensor& b) { return ops::sub(a, b); }
+inline Tensor neg(const Tensor& a) { return ops::unary("vt::neg", a); }
+inline Tensor un(const char* op, const Tensor& a) { return ops::unary(op, a); }
+inline Tensor bin(const char* op, const Tensor& a, const Tensor& b) { return ops::binary(op, a, b); }
+inline Tensor zeros(IntArrayRef sizes, const Tensor& like) {
+  return ops::full(sizes, Scalar(int64_t(0)), like.dtype(), like.device());
+}
+// The gradient that flows where `mask` holds, zero elsewhere.
+inline Tensor where_or_zero(const Tensor& mask, const Tensor& g) { return ops::where(mask, g, num(0.0)); }
+inline std::optional<std::vector<int64_t>> opt_ints(const IValue& v) {
+  if (auto* l = std::get_if<std::vector<int64_t>>(&v)) return *l;
+  return std::nullopt;
+}
+inline std::optional<int64_t> opt_int(const IValue& v) {
+  if (auto* i = std::get_if<int64_t>(&v)) return *i;
+  return std::nullopt;
+}
+
+}  // namespace vt::autograd::fx

@@ -1,0 +1,124 @@
+// Backward formulas of elementwise arithmetic, unary math and activations (Note [Autograd kernels]).
+// Argument positions follow the schemas in core/src/ops/. Gradients come out in broadcast shape; FormulaNode
+// sums them back to each input's shape.
+#include "formula_helpers.h"
+
+namespace vt::autograd {
+namespace {
+using namespace fx;
+
+void add_backward(BackwardContext& c) {
+  c.set(0, c.grad());
+  if (c.needs(1)) {
+    Scalar alpha = c.scalar(2);
+    c.set(1, alpha.to_double() == 1.0 ? c.grad() : mul(c.grad(), num(alpha.to_double())));
+  }
+}
+void sub_backward(BackwardContext& c) {
+  c.set(0, c.grad());
+  if (c.needs(1)) c.set(1, mul(c.grad(), num(-c.scalar(2).to_double())));
+}
+void mul_backward(BackwardContext& c) {
+  if (c.needs(0)) c.set(0, mul(c.grad(), c.saved(1)));
+  if (c.needs(1)) c.set(1, mul(c.grad(), c.saved(0)));
+}
+void div_backward(BackwardContext& c) {
+  VT_CHECK_KIND(NotImplemented, std::holds_alternative<std::monostate>(c.arg(2)),
+                "the derivative for 'vt::div' with a rounding_mode is not implemented");
+  Tensor other = c.saved(1);
+  if (c.needs(0)) c.set(0, div(c.grad(), other));
+  if (c.needs(1)) c.set(1, neg(div(mul(c.grad(), c.saved(0)), mul(other, other))));
+}
+void neg_backward(BackwardContext& c) { c.set(0, neg(c.grad())); }
+void abs_backward(BackwardContext& c) { c.set(0, mul(c.grad(), un("vt::sign", c.saved(0)))); }
+
+// d(x^e)/dx = e * x^(e-1), zero where e == 0 (so 0^0 does not give 0 * inf); d(x^e)/de = x^e * log(x), zero
+// where x == 0 and e >= 0 (the limit), as torch.
+void pow_backward(BackwardContext& c) {
+  Tensor self = c.saved(0), exponent = c.saved(1);
+  if (c.needs(0)) {
+    Tensor e_minus_1 = sub(exponent, num(1.0));
+    Tensor d = mul(exponent, bin("vt::pow", self, e_minus_1));
+    Tensor g = mul(c.grad(), d);
+    c.set(0, ops::where(bin("vt::eq", exponent, num(0.0)), num(0.0), g));
+  }
+  if (c.needs(1)) {
+    // log in the result's precision: a Python-number base arrives as a wrapped tensor of its own dtype.
+    // (and a wrapped number would make log() return the default dtype), so it is cast to a plain tensor first.
+    bool plain = self.dtype() == c.grad().dtype() && !self.impl()->is_wrapped_number();
+    Tensor base = plain ? self : ops::to_dtype(self, c.grad().dtype());
+    Tensor g = mul(mul(c.grad(), c.result()), un("vt::log", base));
+    Tensor limit = bin("vt::logical_and", bin("vt::eq", self, num(0.0)), bin("vt::ge", exponent, num(0.0)));
+    c.set(1, ops::where(limit, num(0.0), g));
+  }
+}
+const char* pow_name(const Stack& args) {
+  auto* e = std::get_if<Tensor>(&args.at(1));
+  return e && e->impl()->is_wrapped_number() ? "PowBackward0" : "PowBackward1";
+}
+
+void exp_backward(BackwardContext& c) { c.set(0, mul(c.grad(), c.result())); }
+void log_backward(BackwardContext& c) { c.set(0, div(c.grad(), c.saved(0))); }
+void sqrt_backward(BackwardContext& c) { c.set(0, div(c.grad(), mul(c.result(), num(2.0)))); }
+void tanh_backward(BackwardContext& c) {
+  Tensor r = c.result();
+  c.set(0, mul(c.grad(), sub(num(1.0), mul(r, r))));
+}
+void sigmoid_backward(BackwardContext& c) {
+  Tensor r = c.result();
+  c.set(0, mul(c.grad(), mul(r, sub(num(1.0), r))));
+}
+void relu_backward(BackwardContext& c) { c.set(0, where_or_zero(bin("vt::gt", c.result(), num(0.0)), c.grad())); }
+void silu_backward(BackwardContext& c) {
+  Tensor x = c.saved(0);
+  Tensor s = un("vt::sigmoid", x);
+  c.set(0, mul(c.grad(), mul(s, add(num(1.0), mul(x, sub(num(1.0), s))))));
+}
+// gelu(x) = x * Phi(x): derivative Phi(x) + x * phi(x); with approximate='tanh' the derivative of
+// 0.5 x (1 + tanh(k (x + 0.044715 x^3))).
+void gelu_backward(BackwardContext& c) {
+  Tensor x = c.saved(0);
+  const auto& approximate = std::get<std::string>(c.arg(1));
+  Tensor d;
+  if (approximate == "tanh") {
+    const double k = std::sqrt(2.0 / M_PI), a = 0.044715;
+    Tensor x2 = mul(x, x);
+    Tensor t = un("vt::tanh", mul(num(k), add(x, mul(num(a), mul(x2, x)))));
+    Tensor dinner = mul(num(k), add(num(1.0), mul(num(3.0 * a), x2)));
+    d = add(mul(num(0.5), add(num(1.0), t)), mul(mul(num(0.5), x), mul(sub(num(1.0), mul(t, t)), dinner)));
+  } else {
+    Tensor cdf = mul(num(0.5), add(num(1.0), un("vt::erf", mul(x, num(M_SQRT1_2)))));
+    Tensor pdf = mul(un("vt::exp", mul(mul(x, x), num(-0.5))), num(0.5 * M_2_SQRTPI * M_SQRT1_2));
+    d = add(cdf, mul(x, pdf));
+  }
+  c.set(0, mul(c.grad(), d));
+}
+
+constexpr uint32_t kSelf = 1u, kOther = 2u, kSelfOther = 3u;
+
+const bool registered = [] {
+  register_formulas({
+      {"vt::add", "AddBackward0", 0, false, add_backward},
+      {"vt::add_", "AddBackward0", 0, false, add_backward},
+      {"vt::sub", "SubBackward0", 0, false, sub_backward},
+      {"vt::sub_", "SubBackward0", 0, false, sub_backward},
+      {"vt::mul", "MulBackward0", kSelfOther, false, mul_backward},
+      {"vt::div", "DivBackward0", kSelfOther, false, div_backward},
+      {"vt::neg", "NegBackward0", 0, false, neg_backward},
+      {"vt::abs", "AbsBackward0", kSelf, false, abs_backward},
+      {"vt::pow", "PowBackward0", kSelfOther, true, pow_backward, false, pow_name},
+      {"vt::exp", "ExpBackward0", 0, true, exp_backward},
+      {"vt::log", "LogBackward0", kSelf, false, log_backward},
+      {"vt::sqrt", "SqrtBackward0", 0, true, sqrt_backward},
+      {"vt::tanh", "TanhBackward0", 0, true, tanh_backward},
+      {"vt::sigmoid", "SigmoidBackward0", 0, true, sigmoid_backward},
+      {"vt::relu", "ReluBackward0", 0, true, relu_backward},
+      {"vt::silu", "SiluBackward0", kSelf, false, silu_backward},
+      {"vt::gelu", "GeluBackward0", kSelf, false, gelu_backward},
+  });
+  (void)kOther;
+  return true;
+}();
+
+}  // namespace
+}  // namespace vt::autograd

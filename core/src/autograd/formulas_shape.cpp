@@ -1,0 +1,130 @@
+// Backward formulas of views, casts and copies, reductions, matrix products and selection ops
+// (Note [Autograd kernels]). A view's gradient is the incoming gradient put back into the input's geometry:
+// reshaped, permuted back, or scattered into zeros at the viewed positions.
+#include <algorithm>
+
+#include "formula_helpers.h"
+
+namespace vt::autograd {
+namespace {
+using namespace fx;
+
+void identity_backward(BackwardContext& c) { c.set(0, c.grad()); }
+void reshape_backward(BackwardContext& c) { c.set(0, ops::reshape(c.grad(), c.input_sizes(0))); }
+void permute_backward(BackwardContext& c) {
+  const auto& dims = std::get<std::vector<int64_t>>(c.arg(1));
+  std::vector<int64_t> inverse(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) inverse[size_t(wrap_dim(dims[i], int64_t(dims.size())))] = int64_t(i);
+  c.set(0, ops::permute(c.grad(), inverse));
+}
+void transpose_backward(BackwardContext& c) { c.set(0, ops::transpose(c.grad(), c.int_arg(1), c.int_arg(2))); }
+void expand_backward(BackwardContext& c) { c.set(0, sum_to(c.grad(), c.input_sizes(0))); }
+
+// Scatters the gradient of a strided sub-view back into zeros of the input's shape. `view_of` re-applies the
+// forward view to the zeros. Under create_graph the copy_ refuses a gradient that requires grad (no in-place
+// rebasing yet), which surfaces as NotImplementedError rather than a wrong second derivative.
+template <typename ViewFn>
+void scatter_backward(BackwardContext& c, ViewFn view_of) {
+  Tensor z = zeros(c.input_sizes(0), c.grad());
+  ops::copy_(view_of(z), c.grad());
+  c.set(0, z);
+}
+void select_backward(BackwardContext& c) {
+  scatter_backward(c, [&](const Tensor& z) { return ops::select(z, c.int_arg(1), c.int_arg(2)); });
+}
+void slice_backward(BackwardContext& c) {
+  scatter_backward(c, [&](const Tensor& z) {
+    return ops::slice(z, c.int_arg(1), opt_int(c.arg(2)), opt_int(c.arg(3)), c.int_arg(4));
+  });
+}
+void narrow_backward(BackwardContext& c) {
+  scatter_backward(c, [&](const Tensor& z) { return ops::narrow(z, c.int_arg(1), c.int_arg(2), c.int_arg(3)); });
+}
+
+// copy_(self, src): self is overwritten, so only src receives gradient (cast and moved to its dtype/device).
+void copy_backward(BackwardContext& c) { c.set(1, c.grad()); }
+
+// sum/mean: the gradient of each output element goes to every input element it reduced.
+Tensor expand_reduced(const Tensor& g, IntArrayRef in_sizes, const IValue& dim_arg, bool keepdim) {
+  auto dims = opt_ints(dim_arg);
+  Tensor out = g;
+  int64_t nd = int64_t(in_sizes.size());
+  if (!keepdim && dims && !dims->empty() && nd > 0) {
+    std::vector<int64_t> sorted;
+    for (int64_t d : *dims) sorted.push_back(wrap_dim(d, nd));
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t d : sorted) out = ops::unsqueeze(out, d);
+  } else if (!keepdim && nd > 0) {
+    out = ops::reshape(out, std::vector<int64_t>(size_t(nd), 1));
+  }
+  return ops::expand(out, in_sizes);
+}
+void sum_backward(BackwardContext& c) {
+  c.set(0, expand_reduced(c.grad(), c.input_sizes(0), c.arg(1), std::get<bool>(c.arg(2))));
+}
+void mean_backward(BackwardContext& c) {
+  int64_t in = prod(c.input_sizes(0)), out = c.grad().numel();
+  Tensor g = div(c.grad(), num(double(out == 0 ? 1 : in / std::max<int64_t>(out, 1))));
+  c.set(0, expand_reduced(g, c.input_sizes(0), c.arg(1), std::get<bool>(c.arg(2))));
+}
+const char* sum_name(const Stack& args) {
+  return std::holds_alternative<std::monostate>(args.at(1)) ? "SumBackward0" : "SumBackward1";
+}
+const char* mean_name(const Stack& args) {
+  return std::holds_alternative<std::monostate>(args.at(1)) ? "MeanBackward0" : "MeanBackward1";
+}
+
+// mm: dA = dC B^T, dB = A^T dC; bmm the same per batch.
+void mm_backward(BackwardContext& c) {
+  if (c.needs(0)) c.set(0, ops::binary("vt::mm", c.grad(), ops::transpose(c.saved(1), 0, 1)));
+  if (c.needs(1)) c.set(1, ops::binary("vt::mm", ops::transpose(c.saved(0), 0, 1), c.grad()));
+}
+void bmm_backward(BackwardContext& c) {
+  if (c.needs(0)) c.set(0, ops::binary("vt::bmm", c.grad(), ops::transpose(c.saved(1), 1, 2)));
+  if (c.needs(1)) c.set(1, ops::binary("vt::bmm", ops::transpose(c.saved(0), 1, 2), c.grad()));
+}
+
+// where(cond, self, other) and masked_fill_(self, mask, value): the gradient follows the element chosen.
+void where_backward(BackwardContext& c) {
+  Tensor cond = c.saved(0);
+  if (c.needs(1)) c.set(1, where_or_zero(cond, c.grad()));
+  if (c.needs(2)) c.set(2, ops::where(cond, num(0.0), c.grad()));
+}
+void masked_fill_backward(BackwardContext& c) {
+  Tensor mask = c.saved(1);
+  if (c.needs(0)) c.set(0, ops::where(mask, num(0.0), c.grad()));
+  if (c.needs(2)) c.set(2, where_or_zero(mask, c.grad()));
+}
+
+constexpr uint32_t kArg0 = 1u, kArg1 = 2u, kArgs01 = 3u;
+
+const bool registered = [] {
+  auto view = [](const char* op, const char* name, BackwardFn fn) { return Formula{op, name, 0, false, fn, true}; };
+  register_formulas({
+      view("vt::view", "ViewBackward0", reshape_backward),
+      view("vt::reshape", "ViewBackward0", reshape_backward),
+      view("vt::flatten", "ViewBackward0", reshape_backward),
+      view("vt::unsqueeze", "UnsqueezeBackward0", reshape_backward),
+      view("vt::squeeze", "SqueezeBackward0", reshape_backward),
+      view("vt::permute", "PermuteBackward0", permute_backward),
+      view("vt::transpose", "TransposeBackward0", transpose_backward),
+      view("vt::expand", "ExpandBackward0", expand_backward),
+      view("vt::select", "SelectBackward0", select_backward),
+      view("vt::slice", "SliceBackward0", slice_backward),
+      view("vt::narrow", "SliceBackward0", narrow_backward),
+      {"vt::to_dtype", "ToCopyBackward0", 0, false, identity_backward},
+      {"vt::clone", "CloneBackward0", 0, false, identity_backward},
+      {"vt::contiguous", "CloneBackward0", 0, false, identity_backward},
+      {"vt::copy_", "CopyBackwards", 0, false, copy_backward},
+      {"vt::sum", "SumBackward0", 0, false, sum_backward, false, sum_name},
+      {"vt::mean", "MeanBackward0", 0, false, mean_backward, false, mean_name},
+      {"vt::mm", "MmBackward0", kArgs01, false, mm_backward},
+      {"vt::bmm", "BmmBackward0", kArgs01, false, bmm_backward},
+      {"vt::where", "WhereBackward0", kArg0, false, where_backward},
+      {"vt::masked_fill_", "MaskedFillBackward0", kArg1, false, masked_fill_backward},
+  });
+  return true;
+}();
+
+}  // namespace
+}  // namespace vt::autograd

@@ -1,0 +1,202 @@
+// Autograd graph pieces: Node bookkeeping, the leaf accumulator, saved tensors with version checks, and the
+// per-tensor helpers (requires_grad, gradient edges, history). See vt/autograd/node.h for the ownership model.
+#include "vt/autograd/node.h"
+
+#include <atomic>
+
+#include "vt/autograd/grad_mode.h"
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+
+namespace vt::autograd {
+
+namespace {
+std::atomic<uint64_t> next_sequence_nr{0};
+}
+
+Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+
+void Node::run_tensor_hooks(std::vector<Tensor>& grads) {
+  for (HookEntry& h : tensor_hooks_) {
+    Tensor& g = grads.at(h.output_nr);
+    if (!g.defined() || !*h.hook) continue;
+    Tensor replaced = (*h.hook)(g);
+    if (replaced.defined()) g = std::move(replaced);
+  }
+  // retain_grad runs after the user's hooks, so .grad sees what they returned (as torch).
+  for (RetainEntry& r : retain_grad_) {
+    std::shared_ptr<TensorImpl> impl = r.impl.lock();
+    const Tensor& g = grads.at(r.output_nr);
+    if (!impl || !g.defined()) continue;
+    AutogradMeta& m = meta(Tensor(impl));
+    m.grad = m.grad.defined() ? ops::add(m.grad, g) : (is_grad_enabled() ? g : ops::clone(g));
+  }
+}
+
+// ---- AccumulateGrad ----
+
+AccumulateGrad::AccumulateGrad(Tensor leaf) : leaf_(std::move(leaf)) { add_output(leaf_); }
+
+std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
+  Tensor g = std::move(grads.at(0));
+  if (!g.defined()) return {};
+  AutogradMeta& m = meta(leaf_);
+  for (TensorHookPtr& hook : m.leaf_hooks) {
+    if (!*hook) continue;
+    Tensor replaced = (*hook)(g);
+    if (replaced.defined()) g = std::move(replaced);
+  }
+  if (!m.grad.defined()) {
+    // Keep the gradient as .grad when nothing else can see its memory; otherwise copy, so a later in-place
+    // accumulation cannot write into a user's tensor (the gradient handed to backward(), say). Overlapping
+    // layouts (expanded grads) are made dense for the same reason.
+    bool shared = g.storage().use_count() > 1 || !g.is_contiguous();
+    if (is_grad_enabled()) m.grad = g;
+    else if (!shared) m.grad = detach(g);
+    else m.grad = g.is_contiguous() ? ops::clone(g) : ops::contiguous(g);
+  } else if (is_grad_enabled()) {
+    m.grad = ops::add(m.grad, g);  // create_graph: out of place, so the old .grad's graph stays valid
+  } else {
+    static const TypedOp<Tensor(const Tensor&, const Tensor&, const Scalar&)> add_inplace("vt::add_");
+    add_inplace(m.grad, g, Scalar(int64_t(1)));
+  }
+  return {};
+}
+
+// ---- SavedVariable ----
+
+SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_output) {
+  if (!t.defined()) return;
+  version_ = t.storage()->version();
+  if (AutogradMeta* m = meta_if(t); m && m->grad_fn) {
+    output_nr_ = m->output_nr;
+    producer_ = m->grad_fn->name();
+  }
+  // An output keeps no history (it would own the node that saves it); an input keeps all of it, so that
+  // create_graph backward can differentiate through it.
+  saved_ = is_output ? detach(t) : t;
+}
+
+Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
+  if (was_freed_) {
+    VT_FAIL("Trying to backward through the graph a second time (or directly access saved tensors after they ",
+            "have already been freed), at ", owner ? owner->name() : std::string("a node"),
+            ". Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). ",
+            "Specify retain_graph=True if you need to backward through the graph a second time or if you need to ",
+            "access saved tensors after calling backward.");
+  }
+  if (!saved_.defined()) return Tensor();
+  uint32_t now = saved_.storage()->version();
+  if (now != version_) {
+    std::string which = producer_.empty() ? "" : ", which is output " + std::to_string(output_nr_) + " of " + producer_ + ",";
+    if (is_output_ && owner) which = ", which is output " + std::to_string(output_nr_) + " of " + owner->name() + ",";
+    VT_FAIL("one of the variables needed for gradient computation has been modified by an inplace operation: ",
+            tensor_description(saved_), which, " is at version ", now, "; expected version ", version_,
+            " instead. Hint: the in-place op ran after the tensor was saved by ", owner ? owner->name() : "a node",
+            "; use an out-of-place op, or clone() the tensor before modifying it.");
+  }
+  if (!is_output_ || !owner) return saved_;
+  // Give the output its history back: a fresh alias whose grad_fn is the owner, so double backward through
+  // the saved output reaches the owner's inputs.
+  Tensor out = detach(saved_);
+  out.impl()->set_requires_grad_flag(true);
+  AutogradMeta& m = meta(out);
+  m.grad_fn = owner;
+  m.output_nr = output_nr_;
+  return out;
+}
+
+void SavedVariable::reset() {
+  if (saved_.defined()) was_freed_ = true;
+  saved_ = Tensor();
+}
+
+// ---- per-tensor helpers ----
+
+AutogradMeta& meta(const Tensor& t) {
+  auto& slot = t.impl()->autograd_meta;
+  if (!slot) slot = std::make_shared<AutogradMeta>();
+  return *slot;
+}
+
+void set_requires_grad(const Tensor& t, bool flag) {
+  AutogradMeta* m = meta_if(t);
+  if (m && m->grad_fn) {
+    VT_CHECK(flag, "you can only change requires_grad flags of leaf variables. If you want to use a computed ",
+             "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
+    return;
+  }
+  VT_CHECK(!flag || is_floating(t.dtype()), "only Tensors of floating point dtype can require gradients (got ",
+           dtype_name(t.dtype()), ")");
+  t.impl()->set_requires_grad_flag(flag);
+  if (flag) meta(t);
+}
+
+bool is_leaf(const Tensor& t) {
+  AutogradMeta* m = meta_if(t);
+  return !m || !m->grad_fn;
+}
+
+std::shared_ptr<Node> grad_fn(const Tensor& t) {
+  AutogradMeta* m = meta_if(t);
+  return m ? m->grad_fn : nullptr;
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (!requires_grad(t)) return {};
+  AutogradMeta& m = meta(t);
+  if (m.grad_fn) return {m.grad_fn, m.output_nr};
+  std::shared_ptr<Node> acc = m.grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t);
+    m.grad_accumulator = acc;
+  }
+  return {acc, 0};
+}
+
+void set_history(const Tensor& t, const std::shared_ptr<Node>& node) {
+  t.impl()->set_requires_grad_flag(true);
+  AutogradMeta& m = meta(t);
+  m.grad_fn = node;
+  m.output_nr = node->add_output(t);
+}
+
+Tensor detach(const Tensor& t) {
+  Tensor out = make_view(t, t.sizes(), t.strides(), t.storage_offset());
+  out.impl()->set_wrapped_number(t.impl()->is_wrapped_number());
+  return out;
+}
+
+bool is_expandable_to(IntArrayRef shape, IntArrayRef desired) {
+  if (shape.size() > desired.size()) return false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t s = shape[shape.size() - 1 - i], d = desired[desired.size() - 1 - i];
+    if (s != d && s != 1) return false;
+  }
+  return true;
+}
+
+Tensor sum_to(const Tensor& grad, IntArrayRef sizes) {
+  IntArrayRef gs = grad.sizes();
+  if (gs.size() == sizes.size() && std::equal(gs.begin(), gs.end(), sizes.begin())) return grad;
+  VT_INTERNAL_ASSERT(is_expandable_to(sizes, gs), "gradient of shape ", shape_str(gs), " cannot be summed to ",
+                     shape_str(sizes));
+  std::vector<int64_t> dims;
+  size_t lead = gs.size() - sizes.size();
+  for (size_t d = 0; d < lead; ++d) dims.push_back(int64_t(d));
+  for (size_t d = 0; d < sizes.size(); ++d)
+    if (sizes[d] == 1 && gs[lead + d] != 1) dims.push_back(int64_t(lead + d));
+  Tensor out = dims.empty() ? grad : ops::sum(grad, IntArrayRef(dims), /*keepdim=*/true, std::nullopt);
+  return ops::view(out, sizes);  // drops the leading size-1 dims
+}
+
+std::string tensor_description(const Tensor& t) {
+  return "[" + std::string(dtype_name(t.dtype())) + " " + shape_str(t.sizes()) + "]";
+}
+
+void not_implemented_derivative(const std::string& op) {
+  VT_FAIL_KIND(NotImplemented, "the derivative for '", op, "' is not implemented yet (autograd formulas are ",
+               "being added op by op; run it under vt.no_grad() or detach its inputs if no gradient is needed)");
+}
+
+}  // namespace vt::autograd
