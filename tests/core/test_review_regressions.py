@@ -67,9 +67,11 @@ def test_set_num_threads_caps_a_running_pool():
         vt.set_num_threads(n)
 
 
-def test_requires_grad_true_is_refused_until_autograd_exists():
+def test_requires_grad_flag_on_leaves():
+    # Autograd exists now (tests/autograd/): the flag sets on float leaves and is refused on integer tensors.
     x = vt.ones(2)
     assert x.requires_grad is False
-    x.requires_grad = False
-    with pytest.raises(NotImplementedError, match="autograd"):
-        x.requires_grad = True
+    x.requires_grad = True
+    assert x.requires_grad and x.is_leaf and x.grad is None
+    with pytest.raises(RuntimeError, match="floating point"):
+        vt.ones(2, dtype=vt.int64).requires_grad = True

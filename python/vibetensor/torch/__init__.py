@@ -27,6 +27,10 @@ def log_softmax(input, dim, dtype=None):
     return _core.op("vt::log_softmax")(input, dim, dtype=dtype)
 from ._tensor_str import set_printoptions, get_printoptions  # noqa: F401
 from .. import cuda  # noqa: F401
+from .. import autograd  # noqa: F401  (also attaches Tensor.backward)
+from ..autograd import (  # noqa: F401
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
+)
 
 Tensor = _core.Tensor
 device = _core.device

@@ -45,22 +45,27 @@ def _device(device):
 empty, zeros, ones = _core.empty, _core.zeros, _core.ones
 
 
+def _requiring_grad(t, requires_grad):
+    """Factories' requires_grad=True: the new tensor is a leaf that requires grad."""
+    return t.requires_grad_() if requires_grad else t
+
+
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return _full(list(size), fill_value, dtype=dtype, device=_device(device))
+    return _requiring_grad(_full(list(size), fill_value, dtype=dtype, device=_device(device)), requires_grad)
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
-    return _arange(start, end, step, dtype=dtype, device=_device(device))
+    return _requiring_grad(_arange(start, end, step, dtype=dtype, device=_device(device)), requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
-    return _op("vt::linspace")(start, end, steps, dtype=dtype, device=_device(device))
+    return _requiring_grad(_op("vt::linspace")(start, end, steps, dtype=dtype, device=_device(device)), requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
-    return _op("vt::eye")(n, m, dtype=dtype, device=_device(device))
+    return _requiring_grad(_op("vt::eye")(n, m, dtype=dtype, device=_device(device)), requires_grad)
 
 
 def _like(t, dtype, device):
@@ -88,11 +93,13 @@ def full_like(t, fill_value, *, dtype=None, device=None):
 
 
 def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
-    return _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+    t = _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+    return _requiring_grad(t, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
-    return _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+    t = _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+    return _requiring_grad(t, requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None):
@@ -122,9 +129,9 @@ def _infer_dtype(arr):
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
-    if isinstance(data, Tensor):
-        out = data.clone() if dtype is None else data.to(dtype)
-        return out if device is None else out.to(_device(device))
+    if isinstance(data, Tensor):  # a copy without history, as torch (which also warns)
+        out = data.detach().clone() if dtype is None else data.detach().to(dtype)
+        return _requiring_grad(out if device is None else out.to(_device(device)), requires_grad)
     try:
         arr = np.asarray(data) if not isinstance(data, np.ndarray) else data
     except ValueError as e:  # ragged nesting: a number where a sequence belongs is a TypeError in torch
@@ -146,7 +153,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         raise TypeError(f"can't convert data of type {arr.dtype}")
     if target is not None and t.dtype != target:
         t = t.to(target)
-    return t if device is None else t.to(_device(device))
+    return _requiring_grad(t if device is None else t.to(_device(device)), requires_grad)
 
 
 def from_numpy(arr):

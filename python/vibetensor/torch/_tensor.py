@@ -1,5 +1,6 @@
 """Tensor methods written in Python, attached to the C++ Tensor class at import. Hot paths (operators, views,
-shape queries, sum) are bound in C++ (core/bindings/tensor.cpp); these are the rest of torch's Tensor API."""
+shape queries, sum) are bound in C++ (core/bindings/tensor.cpp), the autograd surface (requires_grad, grad,
+grad_fn, detach, register_hook...) in core/bindings/autograd.cpp; these are the rest of torch's Tensor API."""
 from __future__ import annotations
 
 import numpy as np
@@ -178,17 +179,6 @@ def t(self):
     return self if self.dim() < 2 else self.transpose(0, 1)
 
 
-def _get_requires_grad(self):
-    return False
-
-
-def _set_requires_grad(self, flag):
-    # Autograd is not built yet: saying so beats silently computing no gradients.
-    if flag:
-        raise NotImplementedError("vibetensor has no autograd yet (requires_grad=True); it arrives with the autograd "
-                                  "engine")
-
-
 def unflatten(self, dim, sizes):
     dim = dim % self.dim()
     shape = list(self.shape)
@@ -213,8 +203,6 @@ _EXTRA = {
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),
     "clamp_min": lambda self, m: F.clamp(self, min=m), "clamp_max": lambda self, m: F.clamp(self, max=m),
-    "detach": lambda self: self.view(list(self.shape)), "requires_grad": property(_get_requires_grad, _set_requires_grad),
-    "requires_grad_": lambda self, flag=True: (_set_requires_grad(self, flag), self)[1], "grad": None, "is_leaf": True,
     "new_zeros": lambda self, *size, dtype=None, device=None: F.zeros(*size, dtype=dtype or self.dtype,
                                                                       device=device or self.device),
     "new_ones": lambda self, *size, dtype=None, device=None: F.ones(*size, dtype=dtype or self.dtype,

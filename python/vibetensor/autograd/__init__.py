@@ -1,0 +1,58 @@
+"""vibetensor.autograd: reverse-mode automatic differentiation, torch.autograd-shaped.
+
+The engine, the graph nodes and the backward formulas are C++ (core/include/vt/autograd/, Note [Backward
+engine]); this package holds the Python surface: grad modes, backward/grad, custom Functions and gradcheck."""
+from __future__ import annotations
+
+from .._C import autograd as _ag
+from .._C import core as _core
+from .function import Function, FunctionCtx  # noqa: F401
+from .grad_mode import (  # noqa: F401
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
+)
+from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
+
+Tensor = _core.Tensor
+Node = _ag.Node
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return [x]
+    return list(x)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulates d(tensors)/d(leaf) into each leaf's .grad (only into `inputs` when given)."""
+    tensors = _as_list(tensors)
+    grads = _as_list(grad_tensors) or [None] * len(tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    inputs = _as_list(inputs) or []
+    _ag.backward(tensors, grads, bool(retain_graph), bool(create_graph), inputs)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         materialize_grads=False):
+    """Returns d(outputs)/d(inputs) as a tuple, one entry per input, without touching any .grad."""
+    outputs = _as_list(outputs)
+    single_input = isinstance(inputs, Tensor)
+    inputs = _as_list(inputs)
+    grads = _as_list(grad_outputs) or [None] * len(outputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    unused_ok = bool(allow_unused) or materialize_grads
+    result = _ag.grad(outputs, inputs, grads, bool(retain_graph), bool(create_graph), unused_ok)
+    if materialize_grads:
+        result = tuple(r if r is not None else _core.zeros(list(i.shape), dtype=i.dtype, device=i.device)
+                       for r, i in zip(result, inputs))
+    return result if not single_input else tuple(result)
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+
+Tensor.backward = _tensor_backward
