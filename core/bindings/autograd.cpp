@@ -215,7 +215,7 @@ void bind_autograd(nb::module_& m) {
     nb::setattr(cls, name, nb::cpp_function(fn, nb::name(name), nb::is_method(), nb::scope(cls), extra...));
   };
   auto prop = [&](const char* name, auto get, auto set) {
-    nb::setattr(cls, name, property(nb::cpp_function(get), nb::cpp_function(set)));
+    nb::setattr(cls, name, property(nb::cpp_function(get), nb::cpp_function(set, nb::arg("self"), nb::arg("value").none())));
   };
   prop("requires_grad", [](const Tensor& t) { return ag::requires_grad(t); },
        [](const Tensor& t, bool flag) { ag::set_requires_grad(t, flag); });

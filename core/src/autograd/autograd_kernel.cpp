@@ -90,7 +90,8 @@ void check_inputs(const OperatorEntry& entry, const Stack& s, bool inplace) {
   }
   // Another tensor viewing the same memory would see the write without the history that explains it (its
   // grad_fn is not rebased), so its gradients would be silently wrong.
-  if (self && self->storage().use_count() > 1) {
+  AutogradMeta* self_meta = self ? meta_if(*self) : nullptr;
+  if (self && self->storage().use_count() - (self_meta ? self_meta->saved_aliases : 0) > 1) {
     VT_FAIL_KIND(NotImplemented, entry.name(), ": in-place op under autograd on a tensor whose memory other ",
                  "tensors view is not supported yet (view history rebasing); clone() it first");
   }

@@ -75,6 +75,15 @@ SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_ou
   // An output keeps no history (it would own the node that saves it); an input keeps all of it, so that
   // create_graph backward can differentiate through it.
   saved_ = is_output ? detach(t) : t;
+  if (is_output) {
+    meta(t).saved_aliases += 1;
+    alias_token_ = std::make_shared<AliasToken>();  // built in place: a temporary token would uncount on death
+    alias_token_->origin = t.impl_ptr();
+  }
+}
+
+SavedVariable::AliasToken::~AliasToken() {
+  if (std::shared_ptr<TensorImpl> impl = origin.lock(); impl && impl->autograd_meta) impl->autograd_meta->saved_aliases -= 1;
 }
 
 Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
@@ -109,6 +118,7 @@ Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
 void SavedVariable::reset() {
   if (saved_.defined()) was_freed_ = true;
   saved_ = Tensor();
+  alias_token_.reset();
 }
 
 // ---- per-tensor helpers ----

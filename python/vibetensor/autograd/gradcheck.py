@@ -17,7 +17,7 @@ def _outputs(fn, inputs):
 
 def _from_numpy(arr, like):
     import vibetensor.torch as vt
-    return vt.from_numpy(np.ascontiguousarray(arr)).to(like.device)
+    return vt.from_numpy(np.array(arr, order="C", copy=True)).to(like.device)  # keeps 0-d arrays 0-d
 
 
 def _numerical(fn, inputs, idx, eps):
@@ -30,7 +30,7 @@ def _numerical(fn, inputs, idx, eps):
             arr = base.copy()
             arr.reshape(-1)[j] += sign * eps
             args = list(inputs)
-            args[idx] = _from_numpy(arr, inputs[idx])
+            args[idx] = _from_numpy(arr, inputs[idx]).requires_grad_(inputs[idx].requires_grad)  # fn may differentiate
             vals.append(np.concatenate([o.detach().cpu().numpy().astype(np.float64).reshape(-1)
                                         for o in _outputs(fn, args)]))
         cols.append((vals[0] - vals[1]) / (2 * eps))
