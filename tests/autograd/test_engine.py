@@ -262,3 +262,44 @@ def test_grad_assignment_checks_shape():
 def test_ops_without_grad_keep_no_history():
     a = vt.ones(3)
     assert (a * 2).grad_fn is None and not (a * 2).requires_grad
+
+
+def test_repr_shows_grad_fn_like_torch():
+    x = vt.ones(2, requires_grad=True)
+    assert repr(x) == "tensor([1., 1.], requires_grad=True)"
+    assert repr((x * 2).sum()) == "tensor(4., grad_fn=<SumBackward0>)"
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+    seen = []
+    with vt.no_grad():
+        t = threading.Thread(target=lambda: seen.append(vt.is_grad_enabled()))
+        t.start()
+        t.join()
+    assert seen == [True]
+
+
+def test_mlp_sgd_steps_match_torch():
+    """A two-layer MLP trained by hand-written SGD through autograd gives torch's losses and weights."""
+    rng = np.random.default_rng(0)
+    data = {k: rng.standard_normal(s) * 0.5 for k, s in
+            {"x": (16, 8), "y": (16, 1), "w1": (8, 32), "b1": (32,), "w2": (32, 1), "b2": (1,)}.items()}
+    runs = []
+    for m in (torch, vt):
+        p = {k: m.tensor(data[k], dtype=m.float64, requires_grad=True) for k in ("w1", "b1", "w2", "b2")}
+        x, y = m.tensor(data["x"], dtype=m.float64), m.tensor(data["y"], dtype=m.float64)
+        losses = []
+        for _ in range(5):
+            h = m.nn.functional.gelu(x @ p["w1"] + p["b1"])
+            loss = ((h @ p["w2"] + p["b2"] - y) ** 2).mean()
+            loss.backward()
+            with m.no_grad():
+                for t in p.values():
+                    t.sub_(t.grad * 0.1)
+                    t.grad = None
+            losses.append(float(loss.detach()))
+        runs.append((losses, p["w1"].detach().numpy()))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-10)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-10)
+    assert runs[1][0][-1] < runs[1][0][0]

@@ -112,7 +112,7 @@ def tolist(self):
 
 
 def _values_for_print(self):
-    t = self.to("cpu")
+    t = self.detach().to("cpu")  # printing records no autograd history
     if t.dtype.is_floating_point:
         return numpy(t.to(_dtype.float64))
     if t.dtype == _dtype.bool:
@@ -121,7 +121,9 @@ def _values_for_print(self):
 
 
 def __repr__(self, *, tensor_contents=None):
-    return _tensor_str.format_tensor(_values_for_print(self), self.dtype.name, str(self.device))
+    fn = self.grad_fn
+    return _tensor_str.format_tensor(_values_for_print(self), self.dtype.name, str(self.device),
+                                     requires_grad=self.requires_grad, grad_fn=fn.name() if fn is not None else None)
 
 
 def __iter__(self):
