@@ -47,7 +47,7 @@ if want sanitize; then
   for tool in memcheck racecheck; do
     VT_CUDA_ALLOC_CONF=backend:passthrough compute-sanitizer --tool $tool --error-exitcode 9 \
       python3 -m pytest "${sanitized[@]}" -q -p no:cacheprovider \
-      -k "not oom and not fraction and not alloc_conf" 2>&1 | tail -2 | tee -a "$out/check_${card}.txt"
+      -k "not oom and not fraction and not alloc_conf" -rf 2>&1 | grep -E "^FAILED|passed|failed|ERROR SUMMARY" | tee -a "$out/check_${card}.txt"
     [ "${PIPESTATUS[0]}" = 0 ] || { echo "compute-sanitizer $tool reported errors" | tee -a "$out/check_${card}.txt"; exit 1; }
     echo "compute-sanitizer $tool: no errors" | tee -a "$out/check_${card}.txt"
   done

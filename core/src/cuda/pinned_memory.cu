@@ -100,7 +100,7 @@ Tensor empty_pinned(IntArrayRef sizes, ScalarType dtype) {
   for (int64_t s : sizes) VT_CHECK(s >= 0, "negative dimension ", s, " in shape ", shape_str(sizes));
   int64_t n = prod(sizes);  // checked for overflow
   int64_t nbytes = 0;
-  VT_CHECK(n <= (int64_t(1) << 48) && !__builtin_mul_overflow(n, itemsize(dtype), &nbytes), "absurd tensor size: ",
+  VT_CHECK(n <= (int64_t(1) << 48) && !__builtin_mul_overflow(n, itemsize(dtype), &nbytes), "pinned host memory: absurd tensor size ",
            shape_str(sizes), " has ", n, " elements");
   return Tensor(std::make_shared<TensorImpl>(allocate_pinned_storage(size_t(nbytes)), dtype, sizes,
                                              contiguous_strides(sizes), 0));
