@@ -5,53 +5,21 @@ import math
 import numpy as np
 import pytest
 import torch
-
 import vibetensor.torch as vt
 from helpers import (
-    ALL_DTYPES, BIG_SHAPE, FLOAT_DTYPES, Pair, _noncontig_plan, assert_same, check_op, pair,
-    pair_from_numpy, pair_from_values, special_values,
+    ALL_DTYPES,
+    BIG_SHAPE,
+    FLOAT_DTYPES,
+    Pair,
+    _noncontig_plan,
+    assert_same,
+    check_op,
+    pair,
+    pair_from_numpy,
+    pair_from_values,
+    special_values,
 )
-
-
-def _prod(m, x, d, k):
-    if d is None:
-        return m.prod(x)
-    if isinstance(d, tuple) and m is torch:  # torch.prod takes one dim: reduce one at a time, highest first
-        nd = max(x.dim(), 1)
-        for dd in sorted({dd % nd for dd in d}, reverse=True):
-            x = torch.prod(x, dd, keepdim=k)
-        return x
-    return m.prod(x, d, keepdim=k)
-
-
-def _all_dims(x):
-    return tuple(range(x.dim())) if x.dim() else 0
-
-
-# name -> fn(m, x, dim, keepdim). dim None means "no dim argument".
-RED = {
-    "sum": lambda m, x, d, k: m.sum(x) if d is None else m.sum(x, d, keepdim=k),
-    "sum_meth": lambda m, x, d, k: x.sum() if d is None else x.sum(dim=d, keepdim=k),
-    "mean": lambda m, x, d, k: m.mean(x) if d is None else m.mean(x, d, keepdim=k),
-    "prod": _prod,
-    "amax": lambda m, x, d, k: m.amax(x) if d is None else m.amax(x, d, keepdim=k),
-    "amin": lambda m, x, d, k: m.amin(x) if d is None else x.amin(dim=d, keepdim=k),
-    "max": lambda m, x, d, k: m.max(x) if d is None else (m.max(x, d, keepdim=k) if isinstance(d, int) else
-                                                          m.amax(x, d, keepdim=k)),
-    "min": lambda m, x, d, k: x.min() if d is None else (x.min(dim=d, keepdim=k) if isinstance(d, int) else
-                                                         m.amin(x, d, keepdim=k)),
-    "argmax": lambda m, x, d, k: m.argmax(x) if d is None else m.argmax(x, dim=d, keepdim=k),
-    "argmin": lambda m, x, d, k: x.argmin() if d is None else x.argmin(d, keepdim=k),
-    "var": lambda m, x, d, k: m.var(x) if d is None else m.var(x, d, keepdim=k),
-    "std": lambda m, x, d, k: x.std() if d is None else x.std(dim=d, keepdim=k),
-    "norm": lambda m, x, d, k: m.norm(x) if d is None else m.norm(x, dim=d, keepdim=k),
-    "logsumexp": lambda m, x, d, k: m.logsumexp(x, _all_dims(x) if d is None else d, keepdim=k),
-    "cumsum": lambda m, x, d, k: m.cumsum(x, 0 if d is None else d),
-    "cumprod": lambda m, x, d, k: x.cumprod(0 if d is None else d),
-}
-ARG = {"argmax", "argmin"}
-CUM = {"cumsum", "cumprod"}
-PROD = {"prod", "cumprod"}
+from reduction_cases import ARG, CUM, PROD, RED
 
 SHAPE_DIMS = [
     ((), None), ((), 0), ((), -1), ((7,), None), ((7,), (0,)), ((3, 1, 5), 1), ((3, 1, 5), -1),
