@@ -132,3 +132,4 @@ def set_num_threads(n: _builtins.int):
 
 
 from . import nn  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
