@@ -188,11 +188,22 @@ void install_autograd_kernels() {
   // Formulas and ops both register from static initialisers; by the first call every one of them has run.
   static std::once_flag once;
   std::call_once(once, [] {
+    // Composite ops whose decomposition is differentiable get no autograd kernel (torch's
+    // CompositeImplicitAutograd): they run with grad mode on, and the primitives they call record the graph.
+    static const char* const kDecomposed[] = {"vt::softmax", "vt::log_softmax", "vt::layer_norm", "vt::rms_norm",
+                                              "vt::var",     "vt::std",         "vt::logsumexp",  "vt::norm"};
+    auto decomposed = [](const std::string& name) {
+      for (const char* n : kDecomposed)
+        if (name == n) return true;
+      return false;
+    };
     Dispatcher& d = Dispatcher::get();
     for (const std::string& name : d.op_names()) {
       OperatorEntry* e = d.find(name);
       if (!e) continue;
-      e->set_layer(Layer::Autograd, make_autograd_kernel(e, find_formula(name)));
+      const Formula* f = find_formula(name);
+      if (!f && decomposed(name)) continue;
+      e->set_layer(Layer::Autograd, make_autograd_kernel(e, f));
     }
   });
 }

@@ -60,6 +60,11 @@ const char* pow_name(const Stack& args) {
 void exp_backward(BackwardContext& c) { c.set(0, mul(c.grad(), c.result())); }
 void log_backward(BackwardContext& c) { c.set(0, div(c.grad(), c.saved(0))); }
 void sqrt_backward(BackwardContext& c) { c.set(0, div(c.grad(), mul(c.result(), num(2.0)))); }
+// d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 r^3 with r the result.
+void rsqrt_backward(BackwardContext& c) {
+  Tensor r = c.result();
+  c.set(0, mul(c.grad(), mul(num(-0.5), mul(r, mul(r, r)))));
+}
 void tanh_backward(BackwardContext& c) {
   Tensor r = c.result();
   c.set(0, mul(c.grad(), sub(num(1.0), mul(r, r))));
@@ -110,6 +115,7 @@ const bool registered = [] {
       {"vt::exp", "ExpBackward0", 0, true, exp_backward},
       {"vt::log", "LogBackward0", kSelf, false, log_backward},
       {"vt::sqrt", "SqrtBackward0", 0, true, sqrt_backward},
+      {"vt::rsqrt", "RsqrtBackward0", 0, true, rsqrt_backward},
       {"vt::tanh", "TanhBackward0", 0, true, tanh_backward},
       {"vt::sigmoid", "SigmoidBackward0", 0, true, sigmoid_backward},
       {"vt::relu", "ReluBackward0", 0, true, relu_backward},

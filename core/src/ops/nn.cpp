@@ -4,6 +4,7 @@
 // Fused kernels and backward formulas come with the autograd engine.
 #include <cmath>
 
+#include "vt/autograd/grad_mode.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 
@@ -27,8 +28,13 @@ Tensor softmax_impl(const Tensor& self, int64_t dim, std::optional<ScalarType> d
   Tensor xf = upcast(x);
   if (xf.numel() == 0) return ops::clone(x);
   DimVector d{dim};
-  Tensor m = ops::amax(xf, d, true);
-  m = ops::where(ops::unary("vt::isinf", m), num(0.0), m);  // rows of -inf stay finite until the end
+  Tensor m;
+  {
+    // The shift is a constant for the gradient (softmax(x - c) = softmax(x)), so it records no history.
+    autograd::GradModeGuard no_grad(false);
+    m = ops::amax(xf, d, true);
+    m = ops::where(ops::unary("vt::isinf", m), num(0.0), m);  // rows of -inf stay finite until the end
+  }
   Tensor shifted = ops::sub(xf, m);
   Tensor e = ops::unary("vt::exp", shifted);
   Tensor s = ops::sum(e, d, true, std::nullopt);

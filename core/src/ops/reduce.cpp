@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu_reduce.h"
+#include "vt/autograd/grad_mode.h"
 #include "reduce_impl.h"
 
 namespace vt {
@@ -67,10 +68,15 @@ Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, 
 Tensor logsumexp_any(const Tensor& self_in, IntArrayRef dim, bool keepdim) {
   Tensor self = is_floating(self_in.dtype()) ? self_in : ops::to_dtype(self_in, ScalarType::Float32);
   if (self.numel() == 0) return ops::unary("vt::log", ops::sum(ops::unary("vt::exp", self), dim, keepdim, std::nullopt));
-  Tensor m = ops::amax(self, dim, true);
-  // Infinite maxima would give inf - inf = nan; shift by 0 there instead.
-  Tensor zero = scalar_to_tensor(Scalar(0.0), ScalarType::Float64);
-  m = ops::where(ops::unary("vt::isinf", m), zero, m);
+  Tensor m;
+  {
+    // The shift cancels in the result, so it is a constant for the gradient and records no history.
+    autograd::GradModeGuard no_grad(false);
+    m = ops::amax(self, dim, true);
+    // Infinite maxima would give inf - inf = nan; shift by 0 there instead.
+    Tensor zero = scalar_to_tensor(Scalar(0.0), ScalarType::Float64);
+    m = ops::where(ops::unary("vt::isinf", m), zero, m);
+  }
   Tensor s = ops::sum(ops::unary("vt::exp", ops::sub(self, m)), dim, keepdim, std::nullopt);
   Tensor mm = keepdim ? m : ops::squeeze(m, dim.empty() ? OptionalIntArrayRef() : OptionalIntArrayRef(dim));
   if (!keepdim && dim.empty()) mm = ops::reshape(m, DimVector{});
