@@ -58,3 +58,51 @@ def test_layer_norm_module_with_affine_trains_like_torch(rng):
     for name in ("weight", "bias"):
         np.testing.assert_allclose(getattr(vm, name).grad.numpy(), getattr(tm, name).grad.numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_embedding_grad_accumulates_duplicates(rng):
+    w = rng.standard_normal((10, 4))
+    idx = np.array([[1, 2, 1], [9, 1, 0]])
+    grads = []
+    for m in (vt, torch):
+        wt = m.from_numpy(w.copy()).requires_grad_(True)
+        (m.nn.functional.embedding(m.from_numpy(idx), wt) ** 2).sum().backward()
+        grads.append(wt.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.2},
+                                {"ignore_index": 3}, {"weight": True}, {"weight": True, "label_smoothing": 0.1}])
+def test_cross_entropy_grad(kw, rng):
+    x = rng.standard_normal((6, 5))
+    t = np.array([1, 3, 4, 0, 3, 2])
+    cw = rng.uniform(0.5, 2.0, 5)
+    grads = []
+    for m in (vt, torch):
+        xt = m.from_numpy(x.copy()).requires_grad_(True)
+        args = dict(kw)
+        if args.pop("weight", False):
+            args["weight"] = m.from_numpy(cw.copy())
+        loss = m.nn.functional.cross_entropy(xt, m.from_numpy(t), **args)
+        (loss.sum() if loss.dim() else loss).backward()
+        grads.append(xt.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+def test_cross_entropy_probability_target_grad(rng):
+    x = rng.standard_normal((4, 3))
+    p = rng.dirichlet(np.ones(3), size=4)
+    grads = []
+    for m in (vt, torch):
+        xt = m.from_numpy(x.copy()).requires_grad_(True)
+        m.nn.functional.cross_entropy(xt, m.from_numpy(p)).backward()
+        grads.append(xt.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+def test_dropout_grad_uses_the_same_mask():
+    x = vt.ones(2000, dtype=vt.float64).requires_grad_(True)
+    y = vt.nn.functional.dropout(x, 0.25, training=True)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.detach().numpy())  # d y_i / d x_i = y_i / x_i with x = 1
+    assert 0.15 < (x.grad.numpy() == 0).mean() < 0.35

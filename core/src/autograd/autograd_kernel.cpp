@@ -191,7 +191,8 @@ void install_autograd_kernels() {
     // Composite ops whose decomposition is differentiable get no autograd kernel (torch's
     // CompositeImplicitAutograd): they run with grad mode on, and the primitives they call record the graph.
     static const char* const kDecomposed[] = {"vt::softmax", "vt::log_softmax", "vt::layer_norm", "vt::rms_norm",
-                                              "vt::var",     "vt::std",         "vt::logsumexp",  "vt::norm"};
+                                              "vt::var",     "vt::std",         "vt::logsumexp",  "vt::norm",
+                                              "vt::embedding", "vt::cross_entropy", "vt::dropout"};
     auto decomposed = [](const std::string& name) {
       for (const char* n : kDecomposed)
         if (name == n) return true;

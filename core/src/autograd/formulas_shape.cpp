@@ -99,6 +99,18 @@ void masked_fill_backward(BackwardContext& c) {
   if (c.needs(2)) c.set(2, where_or_zero(mask, c.grad()));
 }
 
+// Advanced indexing: the gradient lands at the indexed positions of zeros shaped like the input, duplicate
+// indices adding up (embedding rows used twice, cross_entropy's gathers). Not differentiable twice yet: the
+// accumulation is an in-place index_put_.
+void index_backward(BackwardContext& c) {
+  VT_CHECK_KIND(NotImplemented, !(is_grad_enabled() && requires_grad(c.grad())), "create_graph=True backward ",
+                "through index is not implemented yet (its gradient is accumulated in place)");
+  static const TypedOp<Tensor(const Tensor&, TensorList, const Tensor&, bool)> index_put("vt::index_put_");
+  const auto& indices = std::get<std::vector<Tensor>>(c.arg(1));
+  Tensor zeros = ops::full(c.input_sizes(0), Scalar(int64_t(0)), c.grad().dtype(), c.grad().device());
+  c.set(0, index_put(zeros, TensorList(indices), c.grad(), true));
+}
+
 constexpr uint32_t kArg0 = 1u, kArg1 = 2u, kArgs01 = 3u;
 
 const bool registered = [] {
@@ -125,6 +137,7 @@ const bool registered = [] {
       {"vt::bmm", "BmmBackward0", kArgs01, false, bmm_backward},
       {"vt::where", "WhereBackward0", kArg0, false, where_backward},
       {"vt::masked_fill_", "MaskedFillBackward0", kArg1, false, masked_fill_backward},
+      {"vt::index", "IndexBackward0", 0, false, index_backward},
   });
   return true;
 }();
