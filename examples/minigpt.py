@@ -13,39 +13,47 @@ import time
 
 import vibetensor.torch as vt
 
-nn, F = vt.nn, vt.nn.functional
+F = vt.nn.functional
 
 
-class Block(nn.Module):
-    def __init__(self, d, heads, dropout):
-        super().__init__()
-        self.heads, self.dropout = heads, dropout
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-        self.drop = nn.Dropout(dropout)
+def model_class(torchlike):
+    """The MiniGPT class over a torch-shaped module: vibetensor.torch here, torch in benchmarks/train_step.py."""
+    nn, F = torchlike.nn, torchlike.nn.functional
 
-    def forward(self, x):
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.fc2(F.gelu(self.fc1(self.ln2(x)))))
+    class Block(nn.Module):
+        def __init__(self, d, heads, dropout):
+            super().__init__()
+            self.heads, self.dropout = heads, dropout
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+            self.drop = nn.Dropout(dropout)
+
+        def forward(self, x):
+            b, t, d = x.shape
+            q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, t, d)))
+            return x + self.drop(self.fc2(F.gelu(self.fc1(self.ln2(x)))))
+
+    class MiniGPT(nn.Module):
+        def __init__(self, vocab, d, heads, layers, context, dropout=0.0):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(context, d)
+            self.blocks = nn.ModuleList([Block(d, heads, dropout) for _ in range(layers)])
+            self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab)
+
+        def forward(self, idx):
+            _, t = idx.shape
+            x = self.tok(idx) + self.pos(torchlike.arange(t, device=idx.device))
+            for block in self.blocks:
+                x = block(x)
+            return self.head(self.ln(x))
+
+    return MiniGPT
 
 
-class MiniGPT(nn.Module):
-    def __init__(self, vocab, d, heads, layers, context, dropout=0.0):
-        super().__init__()
-        self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(context, d)
-        self.blocks = nn.ModuleList([Block(d, heads, dropout) for _ in range(layers)])
-        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab)
-
-    def forward(self, idx):
-        _, t = idx.shape
-        x = self.tok(idx) + self.pos(vt.arange(t, device=idx.device))
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln(x))
+MiniGPT = model_class(vt)
 
 
 def corpus():

@@ -1,0 +1,81 @@
+"""Training step time, vibetensor vs PyTorch eager on the same device in one run, as ratios (vt / torch).
+
+  mlp:     1024-4096-1024 MLP, batch 256, float32, MSE loss, AdamW (goal <= 1.1x on the H100)
+  minigpt: 6 layers, d=256, 4 heads, context 128, batch 64, cross-entropy, AdamW (goal <= 1.2x on the H100)
+Both sides build their models from the same code (examples/minigpt.py's model_class over torch or
+vibetensor.torch) with identical shapes; a step is forward + backward + optimizer step, timed after
+warm-up with a device synchronize closing each timed loop.
+Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt] [--json out.json]"""
+import argparse
+import importlib.util
+import json
+import pathlib
+
+from _timing import median_time
+
+
+def mlp(m):
+    nn = m.nn
+    return nn.Sequential(nn.Linear(1024, 4096), nn.GELU(), nn.Linear(4096, 1024))
+
+
+def minigpt_class(m):
+    """examples/minigpt.py's model class over m (torch or vibetensor.torch)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "minigpt.py"
+    spec = importlib.util.spec_from_file_location("minigpt_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.model_class(m)
+
+
+def step_fn(m, name, device):
+    if name == "mlp":
+        model = mlp(m).to(device)
+        x, y = m.randn(256, 1024, device=device), m.randn(256, 1024, device=device)
+
+        def loss_fn():
+            return ((model(x) - y) ** 2).mean()
+    else:
+        vocab, ctx = 96, 128
+        model = minigpt_class(m)(vocab, 256, 4, 6, ctx).to(device)
+        idx = m.randint(0, vocab, (64, ctx), device=device)
+        tgt = m.randint(0, vocab, (64 * ctx,), device=device)
+
+        def loss_fn():
+            return m.nn.functional.cross_entropy(model(idx).reshape(-1, vocab), tgt)
+    opt = m.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--models", default="mlp,minigpt")
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import torch
+    import vibetensor.torch as vt
+
+    sync_t = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    sync_v = vt.cuda.synchronize if args.device.startswith("cuda") else None
+    rows = []
+    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}   device {args.device}")
+    for name in args.models.split(","):
+        tv = median_time(step_fn(vt, name, args.device), args.iters, repeats=3, warmup=2, sync=sync_v)
+        tt = median_time(step_fn(torch, name, args.device), args.iters, repeats=3, warmup=2, sync=sync_t)
+        rows.append({"model": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
+        print(f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
