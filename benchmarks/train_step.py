@@ -5,7 +5,10 @@
 Both sides build their models from the same code (examples/minigpt.py's model_class over torch or
 vibetensor.torch) with identical shapes; a step is forward + backward + optimizer step, timed after
 warm-up with a device synchronize closing each timed loop.
-Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt] [--json out.json]"""
+--profile adds, per model and side, the GPU kernel count and busy time per step (CUPTI through torch.profiler,
+which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
+busy << wall means the step is host-bound.
+Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt] [--json out.json] [--profile]"""
 import argparse
 import importlib.util
 import json
@@ -53,12 +56,38 @@ def step_fn(m, name, device):
     return step
 
 
+def profile_step(step, sync, label, steps=3):
+    """Kernels per step, GPU busy ms per step and the wall ms per step over `steps` profiled steps."""
+    import time
+
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    sync()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        wall = (time.perf_counter() - t0) / steps
+    kernels = [e for e in prof.events() if e.device_type.name == "CUDA"]
+    busy = sum(e.device_time for e in kernels) / steps / 1e3
+    print(f"  {label}: {len(kernels) / steps:.0f} kernels/step, GPU busy {busy:.2f} ms of {wall * 1e3:.2f} ms wall")
+    totals = {}
+    for e in kernels:
+        n, t = totals.get(e.name, (0, 0.0))
+        totals[e.name] = (n + 1, t + e.device_time)
+    for name, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:12]:
+        print(f"    {t / steps / 1e3:8.3f} ms {n // steps:5d}x  {name[:110]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default="mlp,minigpt")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     import torch
     import vibetensor.torch as vt
@@ -72,6 +101,9 @@ def main():
         tt = median_time(step_fn(torch, name, args.device), args.iters, repeats=3, warmup=2, sync=sync_t)
         rows.append({"model": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
         print(f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}")
+        if args.profile and sync_v:
+            profile_step(step_fn(vt, name, args.device), sync_v, "vibetensor")
+            profile_step(step_fn(torch, name, args.device), sync_t, "torch")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=2)

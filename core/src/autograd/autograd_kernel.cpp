@@ -16,6 +16,7 @@ class FormulaNode final : public Node {
   std::string name() const override { return name_; }
   void release_variables() override {
     for (SavedVariable& s : saved_) s.reset();
+    for (SavedVariable& s : saved_outputs_) s.reset();
     result_.reset();
   }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
@@ -26,6 +27,7 @@ class FormulaNode final : public Node {
   std::vector<std::optional<TensorGeometry>> geometry_;  // per argument position, for tensor arguments
   std::vector<SavedVariable> saved_;        // per argument position
   SavedVariable result_;
+  std::vector<SavedVariable> saved_outputs_;  // per output position (Formula::saved_outputs)
   std::vector<uint32_t> edge_arg_;          // next edge i carries the gradient of argument edge_arg_[i]
   std::vector<bool> arg_needs_grad_;
 };
@@ -34,7 +36,16 @@ Tensor BackwardContext::saved(size_t arg) const {
   VT_INTERNAL_ASSERT(arg < node_.saved_.size() && node_.saved_[arg].defined(), "node ", node_.name(), " did not save argument ", arg);
   return node_.saved_[arg].unpack(node_.shared_from_this());
 }
+Tensor BackwardContext::saved_or_undefined(size_t arg) const {
+  if (arg >= node_.saved_.size() || !node_.saved_[arg].defined()) return Tensor();
+  return node_.saved_[arg].unpack(node_.shared_from_this());
+}
 Tensor BackwardContext::result() const { return node_.result_.unpack(node_.shared_from_this()); }
+Tensor BackwardContext::output(size_t i) const {
+  VT_INTERNAL_ASSERT(i < node_.saved_outputs_.size() && node_.saved_outputs_[i].defined(), "node ", node_.name(),
+                     " did not save output ", i);
+  return node_.saved_outputs_[i].unpack(node_.shared_from_this());
+}
 const IValue& BackwardContext::arg(size_t i) const { return node_.args_.at(i); }
 IntArrayRef BackwardContext::input_sizes(size_t arg) const { return node_.geometry_.at(arg)->sizes; }
 ScalarType BackwardContext::input_dtype(size_t arg) const { return node_.geometry_.at(arg)->dtype; }
@@ -115,29 +126,37 @@ void record(const OperatorEntry& entry, const Formula* f, Stack& args, Stack& re
     }
   }
   for (size_t i = 0; f && i < args.size(); ++i) {
-    if (!(f->saved_args >> i & 1)) continue;
+    if (!(f->saved_args >> i & 1) || !std::holds_alternative<Tensor>(args[i])) continue;  // None stays unsaved
     VT_INTERNAL_ASSERT(!(inplace && i == 0), "node ", f->node_name, " cannot save self of an in-place op");
     node->saved_[i] = SavedVariable(std::get<Tensor>(args[i]), false);
   }
   for (size_t i = 0; i < args.size(); ++i)
     if (std::holds_alternative<Tensor>(args[i])) args[i] = IValue{};  // drop references the node does not need
   node->args_ = std::move(args);
-  bool first = true;
+  size_t position = 0;  // output position (a list output counts as one)
   auto attach = [&](const Tensor& out) {
-    if (!out.defined() || !is_floating(out.dtype())) return;
+    size_t k = position;
+    bool differentiable = !f || (k < 32 && (f->differentiable_outputs >> k & 1));
+    bool keep = f && k < 32 && (f->saved_outputs >> k & 1) && out.defined();
+    if (keep && node->saved_outputs_.size() <= k) node->saved_outputs_.resize(k + 1);
+    if (!out.defined() || !is_floating(out.dtype()) || !differentiable) {
+      if (keep) node->saved_outputs_[k] = SavedVariable(out, false);  // a constant for the gradient
+      return;
+    }
     set_history(out, node);
     if (f && f->is_view) {
       AutogradMeta& m = meta(out);
       m.is_differentiable_view = true;
       m.view_version = out.storage()->version();
     }
-    if (first && f && f->saves_result) node->result_ = SavedVariable(out, true);
-    first = false;
+    if (k == 0 && f && f->saves_result && !node->result_.defined()) node->result_ = SavedVariable(out, true);
+    if (keep) node->saved_outputs_[k] = SavedVariable(out, true);
   };
   for (IValue& r : results) {
     if (auto* out = std::get_if<Tensor>(&r)) attach(*out);
     else if (auto* list = std::get_if<std::vector<Tensor>>(&r))
       for (const Tensor& t : *list) attach(t);  // list outputs (split, unbind) share one node
+    ++position;
   }
 }
 

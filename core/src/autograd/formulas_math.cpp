@@ -58,6 +58,11 @@ const char* pow_name(const Stack& args) {
 }
 
 void exp_backward(BackwardContext& c) { c.set(0, mul(c.grad(), c.result())); }
+// d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
+void erf_backward(BackwardContext& c) {
+  Tensor x = c.saved(0);
+  c.set(0, mul(c.grad(), mul(num(M_2_SQRTPI), un("vt::exp", neg(mul(x, x))))));
+}
 void log_backward(BackwardContext& c) { c.set(0, div(c.grad(), c.saved(0))); }
 void sqrt_backward(BackwardContext& c) { c.set(0, div(c.grad(), mul(c.result(), num(2.0)))); }
 // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 r^3 with r the result.
@@ -74,31 +79,6 @@ void sigmoid_backward(BackwardContext& c) {
   c.set(0, mul(c.grad(), mul(r, sub(num(1.0), r))));
 }
 void relu_backward(BackwardContext& c) { c.set(0, where_or_zero(bin("vt::gt", c.result(), num(0.0)), c.grad())); }
-void silu_backward(BackwardContext& c) {
-  Tensor x = c.saved(0);
-  Tensor s = un("vt::sigmoid", x);
-  c.set(0, mul(c.grad(), mul(s, add(num(1.0), mul(x, sub(num(1.0), s))))));
-}
-// gelu(x) = x * Phi(x): derivative Phi(x) + x * phi(x); with approximate='tanh' the derivative of
-// 0.5 x (1 + tanh(k (x + 0.044715 x^3))).
-void gelu_backward(BackwardContext& c) {
-  Tensor x = c.saved(0);
-  const auto& approximate = std::get<std::string>(c.arg(1));
-  Tensor d;
-  if (approximate == "tanh") {
-    const double k = std::sqrt(2.0 / M_PI), a = 0.044715;
-    Tensor x2 = mul(x, x);
-    Tensor t = un("vt::tanh", mul(num(k), add(x, mul(num(a), mul(x2, x)))));
-    Tensor dinner = mul(num(k), add(num(1.0), mul(num(3.0 * a), x2)));
-    d = add(mul(num(0.5), add(num(1.0), t)), mul(mul(num(0.5), x), mul(sub(num(1.0), mul(t, t)), dinner)));
-  } else {
-    Tensor cdf = mul(num(0.5), add(num(1.0), un("vt::erf", mul(x, num(M_SQRT1_2)))));
-    Tensor pdf = mul(un("vt::exp", mul(mul(x, x), num(-0.5))), num(0.5 * M_2_SQRTPI * M_SQRT1_2));
-    d = add(cdf, mul(x, pdf));
-  }
-  c.set(0, mul(c.grad(), d));
-}
-
 constexpr uint32_t kSelf = 1u, kOther = 2u, kSelfOther = 3u;
 
 const bool registered = [] {
@@ -113,14 +93,13 @@ const bool registered = [] {
       {"vt::abs", "AbsBackward0", kSelf, false, abs_backward},
       {"vt::pow", "PowBackward0", kSelfOther, true, pow_backward, false, pow_name},
       {"vt::exp", "ExpBackward0", 0, true, exp_backward},
+      {"vt::erf", "ErfBackward0", kSelf, false, erf_backward},
       {"vt::log", "LogBackward0", kSelf, false, log_backward},
       {"vt::sqrt", "SqrtBackward0", 0, true, sqrt_backward},
       {"vt::rsqrt", "RsqrtBackward0", 0, true, rsqrt_backward},
       {"vt::tanh", "TanhBackward0", 0, true, tanh_backward},
       {"vt::sigmoid", "SigmoidBackward0", 0, true, sigmoid_backward},
       {"vt::relu", "ReluBackward0", 0, true, relu_backward},
-      {"vt::silu", "SiluBackward0", kSelf, false, silu_backward},
-      {"vt::gelu", "GeluBackward0", kSelf, false, gelu_backward},
   });
   (void)kOther;
   return true;

@@ -1,10 +1,9 @@
-// Neural-network forward ops composed from the elementwise and reduction ops (device-agnostic, DispatchKey
-// Any): softmax, log_softmax, layer_norm, rms_norm, embedding, dropout. Each is the numerically stable form
-// (shift by the max; statistics in float32 or wider for 16-bit inputs) and is differential-tested against torch.
-// Fused kernels and backward formulas come with the autograd engine.
+// Neural-network ops as composites (device-agnostic, DispatchKey Any): softmax, log_softmax, layer_norm and
+// rms_norm are thin layers over the fused primitives of nn_native_impl.h (dtype handling, torch's defaults);
+// embedding, dropout and cross_entropy compose elementwise, indexing and reduction ops. None has an autograd
+// kernel of its own: the primitives they call record the graph (Note [Autograd kernels]).
 #include <cmath>
 
-#include "vt/autograd/grad_mode.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 
@@ -13,34 +12,12 @@ namespace {
 
 Tensor num(double v) { return scalar_to_tensor(Scalar(v), ScalarType::Float64); }
 
-// Statistics of 16-bit inputs are computed in float32, as torch does.
-Tensor upcast(const Tensor& x) {
-  return x.dtype() == ScalarType::Float16 || x.dtype() == ScalarType::BFloat16 ? ops::to_dtype(x, ScalarType::Float32) : x;
-}
-
+// The composite: an optional cast, then the fused kernel (vt::_softmax), which is what autograd records.
 Tensor softmax_impl(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype, bool log) {
   Tensor x = dtype ? ops::to_dtype(self, *dtype) : self;
   VT_CHECK_KIND(NotImplemented, is_floating(x.dtype()), "\"", log ? "log_softmax" : "softmax",
                 "\" not implemented for '", dtype_name(x.dtype()), "'");
-  if (x.dim() == 0) x = ops::unsqueeze(x, 0), dim = 0;
-  else dim = wrap_dim(dim, x.dim());
-  ScalarType out_t = x.dtype();
-  Tensor xf = upcast(x);
-  if (xf.numel() == 0) return ops::clone(x);
-  DimVector d{dim};
-  Tensor m;
-  {
-    // The shift is a constant for the gradient (softmax(x - c) = softmax(x)), so it records no history.
-    autograd::GradModeGuard no_grad(false);
-    m = ops::amax(xf, d, true);
-    m = ops::where(ops::unary("vt::isinf", m), num(0.0), m);  // rows of -inf stay finite until the end
-  }
-  Tensor shifted = ops::sub(xf, m);
-  Tensor e = ops::unary("vt::exp", shifted);
-  Tensor s = ops::sum(e, d, true, std::nullopt);
-  Tensor r = log ? ops::sub(shifted, ops::unary("vt::log", s)) : ops::div(e, s);
-  r = r.dtype() == out_t ? r : ops::to_dtype(r, out_t);
-  return self.dim() == 0 ? ops::reshape(r, DimVector{}) : r;
+  return ops::softmax_fused(x, dim, log);
 }
 Tensor softmax_any(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype) {
   return softmax_impl(self, dim, dtype, false);
@@ -49,59 +26,23 @@ Tensor log_softmax_any(const Tensor& self, int64_t dim, std::optional<ScalarType
   return softmax_impl(self, dim, dtype, true);
 }
 
-// The trailing dims that normalized_shape names, checked against the input.
-DimVector norm_dims(const Tensor& x, IntArrayRef normalized_shape, const char* name) {
-  int64_t k = int64_t(normalized_shape.size());
-  VT_CHECK(k >= 1 && k <= x.dim(), name, ": normalized_shape ", shape_str(normalized_shape),
-           " does not fit an input of shape ", shape_str(x.sizes()));
-  DimVector dims;
-  for (int64_t i = 0; i < k; ++i) {
-    int64_t d = x.dim() - k + i;
-    VT_CHECK(x.size(d) == normalized_shape[size_t(i)], name, ": expected input with shape [*, ",
-             shape_str(normalized_shape).substr(1), ", but got input of size", shape_str(x.sizes()));
-    dims.push_back(d);
-  }
-  return dims;
-}
-
-void check_affine(const Tensor& p, IntArrayRef normalized_shape, const char* what) {
-  VT_CHECK(!p.defined() || DimVector(p.sizes()) == DimVector(normalized_shape), what, " of shape ",
-           p.defined() ? shape_str(p.sizes()) : "", " does not match normalized_shape ", shape_str(normalized_shape));
-}
-
 Tensor layer_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight, const Tensor& bias,
                       double eps) {
   VT_CHECK_KIND(NotImplemented, is_floating(input.dtype()), "\"layer_norm\" not implemented for '",
                 dtype_name(input.dtype()), "'");
-  DimVector dims = norm_dims(input, normalized_shape, "layer_norm");
-  check_affine(weight, normalized_shape, "weight");
-  check_affine(bias, normalized_shape, "bias");
-  Tensor x = upcast(input);
-  Tensor mu = ops::mean(x, dims, true, std::nullopt);
-  Tensor c = ops::sub(x, mu);
-  Tensor var = ops::mean(ops::mul(c, c), dims, true, std::nullopt);  // biased, as layer_norm uses
-  Tensor y = ops::mul(c, ops::unary("vt::rsqrt", ops::add(var, num(eps))));
-  if (weight.defined()) y = ops::mul(y, weight);
-  if (bias.defined()) y = ops::add(y, bias);
-  return y.dtype() == input.dtype() ? y : ops::to_dtype(y, input.dtype());
+  return std::get<0>(ops::native_layer_norm(input, normalized_shape, weight, bias, eps));
 }
 
 Tensor rms_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight, std::optional<double> eps) {
   VT_CHECK_KIND(NotImplemented, is_floating(input.dtype()), "\"rms_norm\" not implemented for '",
                 dtype_name(input.dtype()), "'");
-  DimVector dims = norm_dims(input, normalized_shape, "rms_norm");
-  check_affine(weight, normalized_shape, "weight");
-  Tensor x = upcast(input);
   // torch's default eps is the machine epsilon of the input dtype.
   double e = eps ? *eps
                  : input.dtype() == ScalarType::Float64 ? 2.220446049250313e-16
                  : input.dtype() == ScalarType::Float16 ? 0.0009765625
                  : input.dtype() == ScalarType::BFloat16 ? 0.0078125
                                                          : 1.1920928955078125e-07;
-  Tensor ms = ops::mean(ops::mul(x, x), dims, true, std::nullopt);
-  Tensor y = ops::mul(x, ops::unary("vt::rsqrt", ops::add(ms, num(e))));
-  if (weight.defined()) y = ops::mul(y, weight);
-  return y.dtype() == input.dtype() ? y : ops::to_dtype(y, input.dtype());
+  return std::get<0>(ops::native_rms_norm(input, normalized_shape, weight, e));
 }
 
 Tensor embedding_any(const Tensor& weight, const Tensor& indices) {

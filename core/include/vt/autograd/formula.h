@@ -29,7 +29,9 @@ class BackwardContext {
   BackwardContext(FormulaNode& node, std::vector<Tensor>&& grads) : node_(node), grads_(std::move(grads)) {}
   const Tensor& grad(size_t output = 0) const { return grads_.at(output); }
   Tensor saved(size_t arg) const;   // a tensor argument the formula asked to save
+  Tensor saved_or_undefined(size_t arg) const;  // the same for a "Tensor?" argument, undefined when None
   Tensor result() const;            // output 0, when the formula asked to save it
+  Tensor output(size_t i) const;    // output i, when the formula's saved_outputs names it
   const IValue& arg(size_t i) const;
   Scalar scalar(size_t i) const { return std::get<Scalar>(arg(i)); }
   int64_t int_arg(size_t i) const { return std::get<int64_t>(arg(i)); }
@@ -56,6 +58,10 @@ struct Formula {
   bool is_view = false;         // output aliases input 0 (Note [Autograd kernels])
   // Optional: a node name depending on the arguments (PowBackward0 for a number exponent, 1 for a tensor).
   const char* (*name_for)(const Stack& args) = nullptr;
+  // Multi-output ops: outputs kept for backward (bit i = output i; statistics such as layer_norm's mean and
+  // rstd), and which outputs carry gradients (the others get no grad_fn and read as constants).
+  uint32_t saved_outputs = 0;
+  uint32_t differentiable_outputs = ~0u;
 };
 
 // The formula table, defined across formulas_*.cpp; null when an op has none.

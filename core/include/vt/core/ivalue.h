@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -99,14 +101,18 @@ template <> struct ReturnTraits<std::vector<Tensor>> {
   static void push(Stack& s, std::vector<Tensor> r) { s.emplace_back(std::move(r)); }
   static std::vector<Tensor> pop(Stack& s) { return std::get<std::vector<Tensor>>(s.at(0)); }
 };
-template <> struct ReturnTraits<std::tuple<Tensor, Tensor>> {
-  static constexpr int count = 2;
-  static void push(Stack& s, std::tuple<Tensor, Tensor> r) {
-    s.emplace_back(std::move(std::get<0>(r)));
-    s.emplace_back(std::move(std::get<1>(r)));
+// A tuple of Tensors; an undefined member (an output a backward op was not asked for) travels as None.
+template <typename... Ts> struct ReturnTraits<std::tuple<Ts...>> {
+  static_assert((std::is_same_v<Ts, Tensor> && ...), "tuple results hold Tensors only");
+  static constexpr int count = int(sizeof...(Ts));
+  static void push(Stack& s, std::tuple<Ts...> r) {
+    std::apply([&](auto&... t) { (s.emplace_back(BoxTraits<Tensor>::box(t)), ...); }, r);
   }
-  static std::tuple<Tensor, Tensor> pop(Stack& s) {
-    return {std::get<Tensor>(s.at(0)), std::get<Tensor>(s.at(1))};
+  static std::tuple<Ts...> pop(Stack& s) {
+    return pop_at(s, std::index_sequence_for<Ts...>{});
+  }
+  template <size_t... I> static std::tuple<Ts...> pop_at(Stack& s, std::index_sequence<I...>) {
+    return {BoxTraits<Tensor>::unbox(s.at(I))...};
   }
 };
 }  // namespace detail

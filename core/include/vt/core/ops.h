@@ -2,6 +2,7 @@
 // The C++ API of the built-in ops (namespace vt::ops). Each function calls its dispatcher entry through the
 // unboxed fast path (Note [Unboxed fast path]); schemas are defined next to the kernels in core/src/ops/.
 #include <optional>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
@@ -61,5 +62,23 @@ Tensor amin(const Tensor& self, OptionalIntArrayRef dim, bool keepdim);
 // ---- factories ----
 Tensor empty(IntArrayRef size, OptDtype dtype, OptDevice device);
 Tensor full(IntArrayRef size, const Scalar& value, OptDtype dtype, OptDevice device);
+
+// ---- fused nn primitives (core/src/ops/nn_native_impl.h) and their backward ops ----
+Tensor softmax_fused(const Tensor& self, int64_t dim, bool log);                     // vt::_softmax
+Tensor attention_softmax(const Tensor& scores, double scale, bool causal);           // vt::_attention_softmax
+Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, bool log, double scale);
+// (output, mean, rstd); mean and rstd have the input's sizes with the normalised dims set to 1.
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm(const Tensor& input, IntArrayRef normalized_shape,
+                                                     const Tensor& weight, const Tensor& bias, double eps);
+// output_mask bits: 1 input, 2 weight, 4 bias; gradients not asked for come back undefined.
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm_backward(const Tensor& grad, const Tensor& input,
+                                                              IntArrayRef normalized_shape, const Tensor& mean,
+                                                              const Tensor& rstd, const Tensor& weight, int64_t output_mask);
+std::tuple<Tensor, Tensor> native_rms_norm(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight,
+                                           double eps);
+std::tuple<Tensor, Tensor> native_rms_norm_backward(const Tensor& grad, const Tensor& input, IntArrayRef normalized_shape,
+                                                    const Tensor& rstd, const Tensor& weight, int64_t output_mask);
+Tensor gelu_backward(const Tensor& grad, const Tensor& self, const std::string& approximate);
+Tensor silu_backward(const Tensor& grad, const Tensor& self);
 
 }  // namespace vt::ops

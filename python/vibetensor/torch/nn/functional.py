@@ -126,20 +126,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     from .. import _functions as F
 
-    L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = F.matmul(query, key.transpose(-2, -1)) * scale
-    if is_causal:
-        if attn_mask is not None:
-            raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
-        rows, cols = F.arange(L, device=query.device), F.arange(S, device=query.device)
-        attn_mask = rows.reshape(L, 1) >= cols.reshape(1, S)  # top-left aligned, as torch
-    if attn_mask is not None:
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
+    scores = F.matmul(query, key.transpose(-2, -1))
+    if attn_mask is None:  # scale and causal mask fused into the softmax kernel (and its backward)
+        weights = _op("vt::_attention_softmax")(scores, scale, is_causal)
+    else:
+        scores = scores * scale
         if attn_mask.dtype == _core.dtype.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))
         else:
             scores = scores + attn_mask
-    weights = softmax(scores, -1)
+        weights = softmax(scores, -1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return F.matmul(weights, value)

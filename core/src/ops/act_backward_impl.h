@@ -1,0 +1,62 @@
+#pragma once
+// Activation backward kernels, one elementwise pass each: the input gradient of gelu (exact and tanh) and silu
+// from the upstream gradient and the saved input. Autograd's formulas call them when no graph of the backward
+// is wanted (a composite of differentiable ops otherwise, for second order). Shared by both backends, like
+// binary_impl.h: `Launch` is cpu::CpuLaunch or cuda::CudaLaunch.
+#include <cmath>
+#include <string>
+
+#include "binary_impl.h"
+
+namespace vt::act_backward {
+
+template <typename T> inline constexpr T kInvSqrt2 = T(0.70710678118654752440);
+template <typename T> inline constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
+
+// g * d/dx [x Phi(x)] = g * (Phi(x) + x phi(x)).
+struct GeluBwdF {
+  template <typename T> VT_HOST_DEVICE T operator()(T g, T x) const {
+    T cdf = T(0.5) * (T(1) + std::erf(x * kInvSqrt2<T>));
+    T pdf = std::exp(T(-0.5) * x * x) * kInvSqrt2Pi<T>;
+    return g * (cdf + x * pdf);
+  }
+};
+// g * d/dx [0.5 x (1 + tanh(k (x + a x^3)))].
+struct GeluTanhBwdF {
+  template <typename T> VT_HOST_DEVICE T operator()(T g, T x) const {
+    const T k = T(0.7978845608028654), a = T(0.044715);
+    T x2 = x * x;
+    T t = std::tanh(k * (x + a * x2 * x));
+    return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * a * x2));
+  }
+};
+// g * d/dx [x sigmoid(x)] = g * s (1 + x (1 - s)).
+struct SiluBwdF {
+  template <typename T> VT_HOST_DEVICE T operator()(T g, T x) const {
+    T s = T(1) / (T(1) + std::exp(-x));
+    return g * s * (T(1) + x * (T(1) - s));
+  }
+};
+
+template <typename Launch, typename F> Tensor run(const char* name, const Tensor& grad, const Tensor& self, F f) {
+  TensorIterator it = binary::make_iter(name, Tensor(), grad, self, binary::Kind::Float);
+  VT_DISPATCH_FLOATING(it.common_dtype(), name, [&] { Launch::kernel(it, binary::ArithOp<scalar_t, F>{f}); });
+  return it.output();
+}
+
+template <typename Launch> Tensor gelu_backward(const Tensor& grad, const Tensor& self, std::string approximate) {
+  VT_CHECK(approximate == "none" || approximate == "tanh",
+           "gelu_backward: approximate argument must be either none or tanh, got '", approximate, "'");
+  return approximate == "tanh" ? run<Launch>("gelu_backward", grad, self, GeluTanhBwdF{})
+                               : run<Launch>("gelu_backward", grad, self, GeluBwdF{});
+}
+template <typename Launch> Tensor silu_backward(const Tensor& grad, const Tensor& self) {
+  return run<Launch>("silu_backward", grad, self, SiluBwdF{});
+}
+
+template <typename Launch> void register_act_backward(Library& m, DispatchKey key) {
+  m.impl("gelu_backward", key, &gelu_backward<Launch>);
+  m.impl("silu_backward", key, &silu_backward<Launch>);
+}
+
+}  // namespace vt::act_backward

@@ -1,0 +1,346 @@
+// CUDA kernels of the fused nn ops (glue in ../nn_native_impl.h).
+//
+// Row kernels (softmax over the last dim, layer_norm, rms_norm): a row of up to 1024 entries is one warp's
+// (8 rows per block, no shared memory, no block barrier), a longer row one 256-thread block's. Each thread walks
+// its row with stride equal to the group size, so a warp's loads are coalesced, and the row's second pass hits
+// L1/L2. Softmax keeps a running (max, sum) per thread (online softmax) and merges them across the group.
+// Softmax along an inner dim (inner > 1) is a thread per column: consecutive threads read consecutive addresses.
+// The affine gradients of the norms sum over rows in two deterministic steps: blocks of 32 columns x a slice of
+// rows write partial sums, then a thread per column adds the slices in order.
+#include <cuda_runtime.h>
+
+#include <limits>
+
+#include "../act_backward_impl.h"
+#include "../nn_native_impl.h"
+#include "loops.cuh"
+
+namespace vt::nn_native {
+namespace {
+
+using cuda::grid_size;
+
+constexpr int kWarp = 32;
+constexpr int kBlockRow = 256;  // threads of a block-per-row group
+constexpr int kRowsPerBlock = 8;  // warps (rows) of a warp-per-row block
+
+template <typename T> using Acc = opmath_t<T>;
+
+template <typename A> __device__ A shfl_xor(A v, int off) { return __shfl_xor_sync(0xffffffffu, v, off); }
+template <typename A> struct MaxSum {
+  A m, s;
+};
+template <typename A> __device__ MaxSum<A> shfl_xor(MaxSum<A> v, int off) {
+  return {__shfl_xor_sync(0xffffffffu, v.m, off), __shfl_xor_sync(0xffffffffu, v.s, off)};
+}
+template <typename A> struct A2 {
+  A a, b;
+};
+template <typename A> __device__ A2<A> shfl_xor(A2<A> v, int off) {
+  return {__shfl_xor_sync(0xffffffffu, v.a, off), __shfl_xor_sync(0xffffffffu, v.b, off)};
+}
+
+// Sum / (max, sum-of-exp) across a group: the warp, or a whole block of kBlockRow threads. Every thread of the
+// group gets the result; the block combine reads the warps' values in a fixed order (deterministic).
+template <typename V, typename Op> __device__ V group_reduce(V v, Op op, bool block) {
+#pragma unroll
+  for (int off = kWarp / 2; off > 0; off /= 2) v = op(v, shfl_xor(v, off));
+  if (!block) return v;
+  __shared__ V partial[kBlockRow / kWarp];
+  __syncthreads();  // a previous call's readers are done
+  if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = v;
+  __syncthreads();
+  V r = partial[0];
+  for (int w = 1; w < kBlockRow / kWarp; ++w) r = op(r, partial[w]);
+  return r;
+}
+
+// Merging two running softmax states; an empty state (s == 0) contributes nothing, a NaN one (a row of -inf)
+// stays NaN, as torch's softmax of such a row.
+template <typename A> __device__ MaxSum<A> merge(MaxSum<A> x, MaxSum<A> y) {
+  A m = x.m > y.m ? x.m : y.m;
+  A s = (x.s == A(0) ? A(0) : x.s * exp(x.m - m)) + (y.s == A(0) ? A(0) : y.s * exp(y.m - m));
+  return {m, s};
+}
+template <typename A> __device__ MaxSum<A> push(MaxSum<A> st, A v) {
+  if (v > st.m) return {v, st.s * exp(st.m - v) + A(1)};
+  return {st.m, st.s + exp(v - st.m)};
+}
+
+// The group of threads that owns one row: (row, lane, width) for warp-per-row or block-per-row launches.
+struct RowGroup {
+  int64_t row;
+  int lane, width;
+  bool block;
+};
+__device__ RowGroup row_group(bool block) {
+  if (block) return {int64_t(blockIdx.x), int(threadIdx.x), kBlockRow, true};
+  return {int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp, int(threadIdx.x % kWarp), kWarp, false};
+}
+inline bool use_block(int64_t n) { return n > 1024; }
+inline dim3 row_grid(int64_t rows, bool block) {
+  return dim3(unsigned(block ? rows : (rows + kRowsPerBlock - 1) / kRowsPerBlock));
+}
+
+template <typename T>
+__global__ void softmax_rows_kernel(const T* x, T* y, int64_t rows, int64_t n, Acc<T> scale, int64_t causal_rows,
+                                    bool is_log, bool block) {
+  using A = Acc<T>;
+  RowGroup g = row_group(block);
+  if (g.row >= rows) return;  // whole warps leave together: the row is uniform across a group
+  const T* xr = x + g.row * n;
+  T* yr = y + g.row * n;
+  int64_t valid = causal_rows ? min(n, g.row % causal_rows + 1) : n;
+  MaxSum<A> st{-std::numeric_limits<A>::infinity(), A(0)};
+  for (int64_t j = g.lane; j < valid; j += g.width) st = push(st, A(xr[j]) * scale);
+  st = group_reduce(st, [](MaxSum<A> p, MaxSum<A> q) { return merge(p, q); }, g.block);
+  A logs = log(st.s);
+  for (int64_t j = g.lane; j < n; j += g.width) {
+    A v = A(xr[j]) * scale - st.m;
+    A out = j >= valid ? (is_log ? -std::numeric_limits<A>::infinity() : A(0)) : is_log ? v - logs : exp(v) / st.s;
+    yr[j] = T(out);
+  }
+}
+
+template <typename T>
+__global__ void softmax_backward_rows_kernel(const T* g, const T* y, T* gx, int64_t rows, int64_t n, bool log,
+                                             Acc<T> scale, bool block) {
+  using A = Acc<T>;
+  RowGroup r = row_group(block);
+  if (r.row >= rows) return;
+  const T* gr = g + r.row * n;
+  const T* yr = y + r.row * n;
+  A dot = 0;
+  for (int64_t j = r.lane; j < n; j += r.width) dot += log ? A(gr[j]) : A(gr[j]) * A(yr[j]);
+  dot = group_reduce(dot, [](A p, A q) { return p + q; }, r.block);
+  for (int64_t j = r.lane; j < n; j += r.width) {
+    A out = log ? A(gr[j]) - exp(A(yr[j])) * dot : A(yr[j]) * (A(gr[j]) - dot);
+    gx[r.row * n + j] = T(scale * out);
+  }
+}
+
+// Softmax along a dim with inner > 1: thread per (outer, inner) column.
+template <typename T>
+__global__ void softmax_cols_kernel(const T* x, T* y, Rows r, Acc<T> scale, bool is_log) {
+  using A = Acc<T>;
+  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < r.outer * r.inner;
+       c += int64_t(gridDim.x) * blockDim.x) {
+    int64_t base = (c / r.inner) * r.size * r.inner + c % r.inner;
+    MaxSum<A> st{-std::numeric_limits<A>::infinity(), A(0)};
+    for (int64_t j = 0; j < r.size; ++j) st = push(st, A(x[base + j * r.inner]) * scale);
+    A logs = log(st.s);
+    for (int64_t j = 0; j < r.size; ++j) {
+      A v = A(x[base + j * r.inner]) * scale - st.m;
+      y[base + j * r.inner] = T(is_log ? v - logs : exp(v) / st.s);
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_backward_cols_kernel(const T* g, const T* y, T* gx, Rows r, bool log, Acc<T> scale) {
+  using A = Acc<T>;
+  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < r.outer * r.inner;
+       c += int64_t(gridDim.x) * blockDim.x) {
+    int64_t base = (c / r.inner) * r.size * r.inner + c % r.inner;
+    A dot = 0;
+    for (int64_t j = 0; j < r.size; ++j) {
+      int64_t i = base + j * r.inner;
+      dot += log ? A(g[i]) : A(g[i]) * A(y[i]);
+    }
+    for (int64_t j = 0; j < r.size; ++j) {
+      int64_t i = base + j * r.inner;
+      gx[i] = T(scale * (log ? A(g[i]) - exp(A(y[i])) * dot : A(y[i]) * (A(g[i]) - dot)));
+    }
+  }
+}
+
+template <typename T>
+__global__ void norm_forward_kernel(const T* x, const T* w, const T* b, T* y, Acc<T>* mean, Acc<T>* rstd, int64_t M,
+                                    int64_t N, Acc<T> eps, bool rms, bool block) {
+  using A = Acc<T>;
+  RowGroup g = row_group(block);
+  if (g.row >= M) return;
+  const T* xr = x + g.row * N;
+  auto add = [](A p, A q) { return p + q; };
+  A mu = 0;
+  if (!rms) {
+    for (int64_t j = g.lane; j < N; j += g.width) mu += A(xr[j]);
+    mu = group_reduce(mu, add, g.block) / A(N);
+  }
+  A var = 0;  // second pass over the row (in cache): no cancellation from E[x^2] - E[x]^2
+  for (int64_t j = g.lane; j < N; j += g.width) var += (A(xr[j]) - mu) * (A(xr[j]) - mu);
+  var = group_reduce(var, add, g.block);
+  A rs = A(1) / sqrt(var / A(N) + eps);
+  if (g.lane == 0) {
+    if (mean) mean[g.row] = mu;
+    rstd[g.row] = rs;
+  }
+  for (int64_t j = g.lane; j < N; j += g.width) {
+    A v = (A(xr[j]) - mu) * rs;
+    if (w) v *= A(w[j]);
+    if (b) v += A(b[j]);
+    y[g.row * N + j] = T(v);
+  }
+}
+
+// dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat)); rms drops the mean(g w) term.
+template <typename T>
+__global__ void norm_backward_input_kernel(const T* x, const T* gy, const T* w, const Acc<T>* mean, const Acc<T>* rstd,
+                                           T* gx, int64_t M, int64_t N, bool rms, bool block) {
+  using A = Acc<T>;
+  RowGroup g = row_group(block);
+  if (g.row >= M) return;
+  const T* xr = x + g.row * N;
+  const T* gr = gy + g.row * N;
+  A mu = mean ? mean[g.row] : A(0), rs = rstd[g.row];
+  A2<A> sums{0, 0};
+  for (int64_t j = g.lane; j < N; j += g.width) {
+    A gw = A(gr[j]) * (w ? A(w[j]) : A(1));
+    sums.a += gw;
+    sums.b += gw * (A(xr[j]) - mu) * rs;
+  }
+  sums = group_reduce(sums, [](A2<A> p, A2<A> q) { return A2<A>{p.a + q.a, p.b + q.b}; }, g.block);
+  A c1 = rms ? A(0) : sums.a / A(N), c2 = sums.b / A(N);
+  for (int64_t j = g.lane; j < N; j += g.width) {
+    A gw = A(gr[j]) * (w ? A(w[j]) : A(1));
+    gx[g.row * N + j] = T(rs * (gw - c1 - (A(xr[j]) - mu) * rs * c2));
+  }
+}
+
+// Block (32 columns x 8 row lanes) over slice blockIdx.y of the rows: partial sums of g * xhat and g.
+constexpr int kColTile = 32, kRowLanes = 8;
+template <typename T>
+__global__ void norm_affine_partial_kernel(const T* x, const T* gy, const Acc<T>* mean, const Acc<T>* rstd, Acc<T>* pw,
+                                           Acc<T>* pb, int64_t M, int64_t N) {
+  using A = Acc<T>;
+  int64_t col = int64_t(blockIdx.x) * kColTile + threadIdx.x;
+  int64_t lo = M * blockIdx.y / gridDim.y, hi = M * (blockIdx.y + 1) / gridDim.y;
+  A sw = 0, sb = 0;
+  if (col < N) {
+    for (int64_t i = lo + threadIdx.y; i < hi; i += kRowLanes) {
+      A gv = A(gy[i * N + col]);
+      if (pw) sw += gv * (A(x[i * N + col]) - (mean ? mean[i] : A(0))) * rstd[i];
+      sb += gv;
+    }
+  }
+  __shared__ A tw[kRowLanes][kColTile], tb[kRowLanes][kColTile];
+  tw[threadIdx.y][threadIdx.x] = sw;
+  tb[threadIdx.y][threadIdx.x] = sb;
+  __syncthreads();
+  if (threadIdx.y != 0 || col >= N) return;
+  for (int r = 1; r < kRowLanes; ++r) sw += tw[r][threadIdx.x], sb += tb[r][threadIdx.x];
+  if (pw) pw[blockIdx.y * N + col] = sw;
+  if (pb) pb[blockIdx.y * N + col] = sb;
+}
+
+template <typename T> __global__ void sum_slices_kernel(const Acc<T>* part, T* out, int64_t slices, int64_t N) {
+  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < N; c += int64_t(gridDim.x) * blockDim.x) {
+    Acc<T> s = 0;
+    for (int64_t k = 0; k < slices; ++k) s += part[k * N + c];
+    out[c] = T(s);
+  }
+}
+
+struct Launch {
+  cuda::DeviceGuard guard;
+  cudaStream_t stream;
+  explicit Launch(const Tensor& t)
+      : guard(t.device().index), stream(reinterpret_cast<cudaStream_t>(cuda::current_stream(t.device().index))) {}
+};
+
+template <typename T> const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+template <typename T> T* mut_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+
+struct CudaNnKernels {
+  static void softmax_forward(const Tensor& x, const Tensor& y, Rows r, const SoftmaxOpts& o) {
+    Launch l(x);
+    VT_DISPATCH_FLOATING(x.dtype(), "softmax", [&] {
+      using A = Acc<scalar_t>;
+      if (r.inner == 1) {
+        int64_t rows = r.outer;
+        bool block = use_block(r.size);
+        softmax_rows_kernel<<<row_grid(rows, block), block ? kBlockRow : kWarp * kRowsPerBlock, 0, l.stream>>>(
+            x.data<scalar_t>(), y.data<scalar_t>(), rows, r.size, A(o.scale), o.causal_rows, o.log, block);
+      } else {
+        softmax_cols_kernel<<<grid_size(r.outer * r.inner), cuda::kThreads, 0, l.stream>>>(
+            x.data<scalar_t>(), y.data<scalar_t>(), r, A(o.scale), o.log);
+      }
+    });
+    VT_CUDA_CHECK(cudaGetLastError());
+  }
+
+  static void softmax_backward(const Tensor& g, const Tensor& y, const Tensor& gx, Rows r, bool log, double scale) {
+    Launch l(y);
+    VT_DISPATCH_FLOATING(y.dtype(), "softmax backward", [&] {
+      using A = Acc<scalar_t>;
+      if (r.inner == 1) {
+        bool block = use_block(r.size);
+        softmax_backward_rows_kernel<<<row_grid(r.outer, block), block ? kBlockRow : kWarp * kRowsPerBlock, 0,
+                                       l.stream>>>(g.data<scalar_t>(), y.data<scalar_t>(), gx.data<scalar_t>(), r.outer,
+                                                   r.size, log, A(scale), block);
+      } else {
+        softmax_backward_cols_kernel<<<grid_size(r.outer * r.inner), cuda::kThreads, 0, l.stream>>>(
+            g.data<scalar_t>(), y.data<scalar_t>(), gx.data<scalar_t>(), r, log, A(scale));
+      }
+    });
+    VT_CUDA_CHECK(cudaGetLastError());
+  }
+
+  static void norm_forward(const NormArgs& a, const Tensor& y, const Tensor& mean, const Tensor& rstd) {
+    Launch l(a.x);
+    VT_DISPATCH_FLOATING(a.x.dtype(), a.rms ? "rms_norm" : "layer_norm", [&] {
+      using A = Acc<scalar_t>;
+      bool block = use_block(a.N);
+      norm_forward_kernel<<<row_grid(a.M, block), block ? kBlockRow : kWarp * kRowsPerBlock, 0, l.stream>>>(
+          a.x.data<scalar_t>(), ptr_or_null<scalar_t>(a.weight), ptr_or_null<scalar_t>(a.bias), y.data<scalar_t>(),
+          mut_or_null<A>(mean), rstd.data<A>(), a.M, a.N, A(a.eps), a.rms, block);
+    });
+    VT_CUDA_CHECK(cudaGetLastError());
+  }
+
+  static void norm_backward_input(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& gx) {
+    Launch l(a.x);
+    VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
+      using A = Acc<scalar_t>;
+      bool block = use_block(a.N);
+      norm_backward_input_kernel<<<row_grid(a.M, block), block ? kBlockRow : kWarp * kRowsPerBlock, 0, l.stream>>>(
+          a.x.data<scalar_t>(), g.data<scalar_t>(), ptr_or_null<scalar_t>(a.weight), ptr_or_null<A>(mean),
+          rstd.data<A>(), gx.data<scalar_t>(), a.M, a.N, a.rms, block);
+    });
+    VT_CUDA_CHECK(cudaGetLastError());
+  }
+
+  static void norm_backward_affine(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& gw, const Tensor& gb) {
+    Launch l(a.x);
+    // Enough row slices to fill the GPU about twice (grid_size(kThreads * n) is n blocks up to one wave),
+    // keeping at least 32 rows per slice.
+    int64_t tiles = (a.N + kColTile - 1) / kColTile;
+    int64_t wave = grid_size(int64_t(cuda::kThreads) * (int64_t(1) << 30));
+    int64_t slices = std::max<int64_t>(1, std::min<int64_t>((a.M + 31) / 32, 2 * wave / tiles));
+    ScalarType st = stats_dtype(a.x.dtype());
+    Tensor pw = gw.defined() ? empty_tensor(DimVector{slices, a.N}, st, a.x.device()) : Tensor();
+    Tensor pb = gb.defined() ? empty_tensor(DimVector{slices, a.N}, st, a.x.device()) : Tensor();
+    VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
+      using A = Acc<scalar_t>;
+      norm_affine_partial_kernel<<<dim3(unsigned(tiles), unsigned(slices)), dim3(kColTile, kRowLanes), 0, l.stream>>>(
+          a.x.data<scalar_t>(), g.data<scalar_t>(), ptr_or_null<A>(mean), rstd.data<A>(), mut_or_null<A>(pw),
+          mut_or_null<A>(pb), a.M, a.N);
+      VT_CUDA_CHECK(cudaGetLastError());
+      if (gw.defined())
+        sum_slices_kernel<<<grid_size(a.N), cuda::kThreads, 0, l.stream>>>(pw.data<A>(), gw.data<scalar_t>(), slices, a.N);
+      if (gb.defined())
+        sum_slices_kernel<<<grid_size(a.N), cuda::kThreads, 0, l.stream>>>(pb.data<A>(), gb.data<scalar_t>(), slices, a.N);
+    });
+    VT_CUDA_CHECK(cudaGetLastError());
+  }
+};
+
+}  // namespace
+}  // namespace vt::nn_native
+
+VT_LIBRARY(vt, nn_native_cuda) {
+  vt::nn_native::register_nn_native<vt::nn_native::CudaNnKernels>(m, vt::DispatchKey::CUDA);
+  vt::act_backward::register_act_backward<vt::cuda::CudaLaunch>(m, vt::DispatchKey::CUDA);
+}

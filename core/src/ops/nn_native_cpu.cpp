@@ -1,0 +1,277 @@
+// Schemas and CPU kernels of the fused nn ops (glue in nn_native_impl.h). Rows are independent, so the kernels
+// run rows in parallel; softmax along an inner dim walks each column with stride `inner`. The affine
+// gradients of the norms sum over rows: each chunk of rows sums into its own partial row, and the partials are
+// added in chunk order, so results do not depend on the thread count's timing.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "act_backward_impl.h"
+#include "cpu_loops.h"
+#include "nn_native_impl.h"
+#include "vt/core/parallel.h"
+
+namespace vt::nn_native {
+
+NormShape norm_shape(const Tensor& x, IntArrayRef normalized_shape, const char* name) {
+  int64_t k = int64_t(normalized_shape.size());
+  VT_CHECK(k >= 1 && k <= x.dim(), name, ": normalized_shape ", shape_str(normalized_shape),
+           " does not fit an input of shape ", shape_str(x.sizes()));
+  NormShape s;
+  s.stats_sizes = DimVector(x.sizes());
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t d = x.dim() - k + i;
+    VT_CHECK(x.size(d) == normalized_shape[size_t(i)], name, ": expected input with shape [*, ",
+             shape_str(normalized_shape).substr(1), ", but got input of size", shape_str(x.sizes()));
+    s.N *= x.size(d);
+    s.stats_sizes[size_t(d)] = 1;
+  }
+  for (int64_t d = 0; d < x.dim() - k; ++d) s.M *= x.size(d);
+  return s;
+}
+
+Tensor dense_affine(const Tensor& p, IntArrayRef normalized_shape, const Tensor& x, const char* what) {
+  if (!p.defined()) return p;
+  VT_CHECK(DimVector(p.sizes()) == DimVector(normalized_shape), what, " of shape ", shape_str(p.sizes()),
+           " does not match normalized_shape ", shape_str(normalized_shape));
+  VT_CHECK(p.device() == x.device(), "layer norm: ", what, " is on ", p.device().str(), " but the input is on ",
+           x.device().str());
+  return ops::contiguous(p.dtype() == x.dtype() ? p : ops::to_dtype(p, x.dtype()));
+}
+
+namespace {
+
+template <typename T> using Acc = opmath_t<T>;
+
+// Max and sum of exp(v - max) over one strided row, of the first `n` entries, in one pass (online softmax).
+template <typename T> std::pair<Acc<T>, Acc<T>> row_stats(const T* x, int64_t n, int64_t stride, Acc<T> scale) {
+  using A = Acc<T>;
+  A m = -std::numeric_limits<A>::infinity(), s = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    A v = A(x[j * stride]) * scale;
+    if (v > m) {
+      s = s * std::exp(m - v) + A(1);  // exp(-inf) = 0 on the first finite value
+      m = v;
+    } else {
+      s += std::exp(v - m);
+    }
+  }
+  return {m, s};
+}
+
+struct CpuNnKernels {
+  static void softmax_forward(const Tensor& x, const Tensor& y, Rows r, const SoftmaxOpts& o) {
+    VT_DISPATCH_FLOATING(x.dtype(), "softmax", [&] {
+      using A = Acc<scalar_t>;
+      const scalar_t* xp = x.data<scalar_t>();
+      scalar_t* yp = y.data<scalar_t>();
+      A scale = A(o.scale);
+      parallel_for(0, r.outer * r.inner, std::max<int64_t>(1, kDefaultGrain / r.size), [&](int64_t lo, int64_t hi) {
+        for (int64_t row = lo; row < hi; ++row) {
+          int64_t base = (row / r.inner) * r.size * r.inner + row % r.inner;
+          // Causal: row i of each [L, S] matrix sees columns 0..i; the rest is exp(-inf) = 0.
+          int64_t n = o.causal_rows ? std::min(r.size, (row % o.causal_rows) + 1) : r.size;
+          auto [m, s] = row_stats(xp + base, n, r.inner, scale);
+          // A row that is all -inf: softmax is NaN there, as torch's (exp(-inf - -inf)).
+          A shift = m, logs = std::log(s);
+          for (int64_t j = 0; j < r.size; ++j) {
+            A v = A(xp[base + j * r.inner]) * scale - shift;
+            A out = j >= n ? (o.log ? -std::numeric_limits<A>::infinity() : A(0)) : o.log ? v - logs : std::exp(v) / s;
+            yp[base + j * r.inner] = scalar_t(out);
+          }
+        }
+      });
+    });
+  }
+
+  static void softmax_backward(const Tensor& g, const Tensor& y, const Tensor& gx, Rows r, bool log, double scale) {
+    VT_DISPATCH_FLOATING(y.dtype(), "softmax backward", [&] {
+      using A = Acc<scalar_t>;
+      const scalar_t* gp = g.data<scalar_t>();
+      const scalar_t* yp = y.data<scalar_t>();
+      scalar_t* op = gx.data<scalar_t>();
+      A sc = A(scale);
+      parallel_for(0, r.outer * r.inner, std::max<int64_t>(1, kDefaultGrain / r.size), [&](int64_t lo, int64_t hi) {
+        for (int64_t row = lo; row < hi; ++row) {
+          int64_t base = (row / r.inner) * r.size * r.inner + row % r.inner;
+          A dot = 0;
+          for (int64_t j = 0; j < r.size; ++j) {
+            int64_t i = base + j * r.inner;
+            dot += log ? A(gp[i]) : A(gp[i]) * A(yp[i]);
+          }
+          for (int64_t j = 0; j < r.size; ++j) {
+            int64_t i = base + j * r.inner;
+            A out = log ? A(gp[i]) - std::exp(A(yp[i])) * dot : A(yp[i]) * (A(gp[i]) - dot);
+            op[i] = scalar_t(sc * out);
+          }
+        }
+      });
+    });
+  }
+
+  static void norm_forward(const NormArgs& a, const Tensor& y, const Tensor& mean, const Tensor& rstd) {
+    VT_DISPATCH_FLOATING(a.x.dtype(), a.rms ? "rms_norm" : "layer_norm", [&] {
+      using A = Acc<scalar_t>;
+      const scalar_t* xp = a.x.data<scalar_t>();
+      const scalar_t* wp = a.weight.defined() ? a.weight.data<scalar_t>() : nullptr;
+      const scalar_t* bp = a.bias.defined() ? a.bias.data<scalar_t>() : nullptr;
+      scalar_t* yp = y.data<scalar_t>();
+      A* mp = a.rms ? nullptr : mean.data<A>();
+      A* rp = rstd.data<A>();
+      int64_t N = a.N;
+      parallel_for(0, a.M, std::max<int64_t>(1, kDefaultGrain / N), [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          const scalar_t* row = xp + i * N;
+          A mu = 0;
+          if (!a.rms) {
+            for (int64_t j = 0; j < N; ++j) mu += A(row[j]);
+            mu /= A(N);
+          }
+          A var = 0;  // two passes over a row in cache: no cancellation from E[x^2] - E[x]^2
+          for (int64_t j = 0; j < N; ++j) var += (A(row[j]) - mu) * (A(row[j]) - mu);
+          A rs = A(1) / std::sqrt(var / A(N) + A(a.eps));
+          if (mp) mp[i] = mu;
+          rp[i] = rs;
+          for (int64_t j = 0; j < N; ++j) {
+            A v = (A(row[j]) - mu) * rs;
+            if (wp) v *= A(wp[j]);
+            if (bp) v += A(bp[j]);
+            yp[i * N + j] = scalar_t(v);
+          }
+        }
+      });
+    });
+  }
+
+  // dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat)); rms drops the mean(g w) term (no centring).
+  static void norm_backward_input(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& gx) {
+    VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
+      using A = Acc<scalar_t>;
+      const scalar_t* xp = a.x.data<scalar_t>();
+      const scalar_t* gp = g.data<scalar_t>();
+      const scalar_t* wp = a.weight.defined() ? a.weight.data<scalar_t>() : nullptr;
+      const A* mp = a.rms ? nullptr : mean.data<A>();
+      const A* rp = rstd.data<A>();
+      scalar_t* op = gx.data<scalar_t>();
+      int64_t N = a.N;
+      parallel_for(0, a.M, std::max<int64_t>(1, kDefaultGrain / N), [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          A mu = mp ? mp[i] : A(0), rs = rp[i], sum_gw = 0, sum_gwx = 0;
+          for (int64_t j = 0; j < N; ++j) {
+            A gw = A(gp[i * N + j]) * (wp ? A(wp[j]) : A(1));
+            sum_gw += gw;
+            sum_gwx += gw * (A(xp[i * N + j]) - mu) * rs;
+          }
+          A c1 = a.rms ? A(0) : sum_gw / A(N), c2 = sum_gwx / A(N);
+          for (int64_t j = 0; j < N; ++j) {
+            A gw = A(gp[i * N + j]) * (wp ? A(wp[j]) : A(1));
+            A xhat = (A(xp[i * N + j]) - mu) * rs;
+            op[i * N + j] = scalar_t(rs * (gw - c1 - xhat * c2));
+          }
+        }
+      });
+    });
+  }
+
+  // gw = sum over rows of g * xhat, gb = sum over rows of g.
+  static void norm_backward_affine(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& gw, const Tensor& gb) {
+    VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
+      using A = Acc<scalar_t>;
+      const scalar_t* xp = a.x.data<scalar_t>();
+      const scalar_t* gp = g.data<scalar_t>();
+      const A* mp = a.rms ? nullptr : mean.data<A>();
+      const A* rp = rstd.data<A>();
+      int64_t M = a.M, N = a.N;
+      int64_t chunks = std::min<int64_t>(M, std::max<int64_t>(1, int64_t(num_threads()) * 4));
+      std::vector<A> pw(gw.defined() ? size_t(chunks * N) : 0), pb(gb.defined() ? size_t(chunks * N) : 0);
+      parallel_for(0, chunks, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t c = lo; c < hi; ++c) {
+          for (int64_t i = M * c / chunks; i < M * (c + 1) / chunks; ++i) {
+            A mu = mp ? mp[i] : A(0), rs = rp[i];
+            for (int64_t j = 0; j < N; ++j) {
+              A gv = A(gp[i * N + j]);
+              if (!pw.empty()) pw[size_t(c * N + j)] += gv * (A(xp[i * N + j]) - mu) * rs;
+              if (!pb.empty()) pb[size_t(c * N + j)] += gv;
+            }
+          }
+        }
+      });
+      auto combine = [&](const std::vector<A>& part, const Tensor& out) {
+        scalar_t* o = out.data<scalar_t>();
+        for (int64_t j = 0; j < N; ++j) {
+          A s = 0;
+          for (int64_t c = 0; c < chunks; ++c) s += part[size_t(c * N + j)];
+          o[j] = scalar_t(s);
+        }
+      };
+      if (gw.defined()) combine(pw, gw);
+      if (gb.defined()) combine(pb, gb);
+    });
+  }
+};
+
+}  // namespace
+
+VT_LIBRARY(vt, nn_native) {
+  m.def("_softmax(Tensor self, int dim, bool log) -> Tensor");
+  m.def("_attention_softmax(Tensor scores, float scale, bool causal) -> Tensor");
+  m.def("_softmax_backward(Tensor grad_output, Tensor output, int dim, bool log, float scale=1.0) -> Tensor");
+  m.def("native_layer_norm(Tensor input, int[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor)");
+  m.def("native_layer_norm_backward(Tensor grad_out, Tensor input, int[] normalized_shape, Tensor mean, Tensor rstd, Tensor? weight, int output_mask) -> (Tensor, Tensor, Tensor)");
+  m.def("native_rms_norm(Tensor input, int[] normalized_shape, Tensor? weight, float eps) -> (Tensor, Tensor)");
+  m.def("native_rms_norm_backward(Tensor grad_out, Tensor input, int[] normalized_shape, Tensor rstd, Tensor? weight, int output_mask) -> (Tensor, Tensor)");
+  m.def("gelu_backward(Tensor grad_output, Tensor self, *, str approximate='none') -> Tensor");
+  m.def("silu_backward(Tensor grad_output, Tensor self) -> Tensor");
+  register_nn_native<CpuNnKernels>(m, DispatchKey::CPU);
+  act_backward::register_act_backward<cpu::CpuLaunch>(m, DispatchKey::CPU);
+}
+
+}  // namespace vt::nn_native
+
+namespace vt::ops {
+Tensor softmax_fused(const Tensor& self, int64_t dim, bool log) {
+  static const TypedOp<Tensor(const Tensor&, int64_t, bool)> op("vt::_softmax");
+  return op(self, dim, log);
+}
+Tensor attention_softmax(const Tensor& scores, double scale, bool causal) {
+  static const TypedOp<Tensor(const Tensor&, double, bool)> op("vt::_attention_softmax");
+  return op(scores, scale, causal);
+}
+Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, bool log, double scale) {
+  static const TypedOp<Tensor(const Tensor&, const Tensor&, int64_t, bool, double)> op("vt::_softmax_backward");
+  return op(grad, output, dim, log, scale);
+}
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm(const Tensor& input, IntArrayRef shape, const Tensor& weight,
+                                                     const Tensor& bias, double eps) {
+  static const TypedOp<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, IntArrayRef, const Tensor&, const Tensor&, double)>
+      op("vt::native_layer_norm");
+  return op(input, shape, weight, bias, eps);
+}
+std::tuple<Tensor, Tensor, Tensor> native_layer_norm_backward(const Tensor& grad, const Tensor& input, IntArrayRef shape,
+                                                              const Tensor& mean, const Tensor& rstd,
+                                                              const Tensor& weight, int64_t output_mask) {
+  static const TypedOp<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, IntArrayRef, const Tensor&,
+                                                          const Tensor&, const Tensor&, int64_t)>
+      op("vt::native_layer_norm_backward");
+  return op(grad, input, shape, mean, rstd, weight, output_mask);
+}
+std::tuple<Tensor, Tensor> native_rms_norm(const Tensor& input, IntArrayRef shape, const Tensor& weight, double eps) {
+  static const TypedOp<std::tuple<Tensor, Tensor>(const Tensor&, IntArrayRef, const Tensor&, double)> op(
+      "vt::native_rms_norm");
+  return op(input, shape, weight, eps);
+}
+std::tuple<Tensor, Tensor> native_rms_norm_backward(const Tensor& grad, const Tensor& input, IntArrayRef shape,
+                                                    const Tensor& rstd, const Tensor& weight, int64_t output_mask) {
+  static const TypedOp<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, IntArrayRef, const Tensor&,
+                                                  const Tensor&, int64_t)>
+      op("vt::native_rms_norm_backward");
+  return op(grad, input, shape, rstd, weight, output_mask);
+}
+Tensor gelu_backward(const Tensor& grad, const Tensor& self, const std::string& approximate) {
+  static const TypedOp<Tensor(const Tensor&, const Tensor&, std::string)> op("vt::gelu_backward");
+  return op(grad, self, approximate);
+}
+Tensor silu_backward(const Tensor& grad, const Tensor& self) { return binary("vt::silu_backward", grad, self); }
+}  // namespace vt::ops

@@ -1,0 +1,211 @@
+"""The fused nn primitives and their backward ops against torch's (aten) equivalents on the same inputs:
+vt::_softmax (any dim, 0-dim, empty, rows of -inf, 16-bit), vt::_attention_softmax (scale + causal mask),
+vt::_softmax_backward, native_layer_norm(_backward) with and without affine parameters, native_rms_norm(_backward)
+(against the composed formula), gelu_backward/silu_backward; gradients through them (plain backward takes the
+fused kernels, create_graph the differentiable composite: both checked, and gradgradcheck for second order);
+bad input. Every test runs on the CPU and, where vibetensor sees a GPU, on CUDA (the `cuda` marker)."""
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+from vibetensor._C import core as _core
+
+DEV = "cpu"
+
+
+@pytest.fixture(autouse=True, params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    """The device every pair() of the test lands on."""
+    global DEV
+    DEV = request.param
+    yield DEV
+    DEV = "cpu"
+
+aten = torch.ops.aten
+op = _core.op
+TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-5, atol=2e-6),
+       "bfloat16": dict(rtol=2e-2, atol=2e-2), "float16": dict(rtol=2e-3, atol=2e-3)}
+
+
+def pair(a, dtype="float32", grad=False):
+    t = torch.from_numpy(np.asarray(a, dtype=np.float64)).to(getattr(torch, dtype)).to(DEV)
+    v = vt.from_numpy(np.asarray(a, dtype=np.float64)).to(getattr(vt, dtype)).to(DEV)
+    if grad:
+        t.requires_grad_()
+        v.requires_grad_()
+    return v, t
+
+
+def host(x):
+    return x.detach().cpu().to(vt.float64).numpy() if isinstance(x, vt.Tensor) else \
+        x.detach().cpu().double().numpy()
+
+
+def close(v, t, dtype="float32", msg=""):
+    assert tuple(v.shape) == tuple(t.shape), f"{msg} shape {tuple(v.shape)} vs {tuple(t.shape)}"
+    np.testing.assert_allclose(host(v), host(t), **TOL[dtype], err_msg=msg)
+
+
+@pytest.mark.parametrize("shape,dim", [((5, 37), -1), ((5, 37), 0), ((3, 4, 6), 1), ((2, 1300), 1), ((7,), 0),
+                                       ((), 0), ((0, 5), 1), ((4, 0), 1)])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_forward_backward(shape, dim, log, rng):
+    a = rng.standard_normal(shape) * 4
+    v, t = pair(a)
+    y_v = op("vt::_softmax")(v, dim, log)
+    y_t = (aten._log_softmax if log else aten._softmax)(t, dim, False)
+    close(y_v, y_t, msg="forward")
+    g = rng.standard_normal(shape)
+    gv, gt = pair(g)
+    back_t = (aten._log_softmax_backward_data if log else aten._softmax_backward_data)(gt, y_t, dim, torch.float32)
+    close(op("vt::_softmax_backward")(gv, y_v, dim, log), back_t, msg="backward")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_softmax_dtypes(dtype, rng):
+    a = rng.standard_normal((6, 33))
+    v, t = pair(a, dtype)
+    close(vt.softmax(v, -1), torch.softmax(t, -1), dtype)
+    close(vt.log_softmax(v, 0), torch.log_softmax(t, 0), dtype)
+
+
+def test_softmax_rows_of_minus_inf_and_dominant_entries():
+    a = np.array([[-np.inf] * 4, [0, -np.inf, 1, -np.inf], [1e4, 0, 0, 0]])
+    v, t = pair(a)
+    close(vt.softmax(v, -1), torch.softmax(t, -1))
+    close(vt.log_softmax(v, -1), torch.log_softmax(t, -1))
+
+
+@pytest.mark.parametrize("L,S", [(5, 5), (3, 7), (33, 33), (2, 1100)])
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_softmax_matches_masked_softmax(L, S, causal, rng):
+    a = rng.standard_normal((2, 3, L, S))
+    scale = 0.37
+    v, t = pair(a, grad=True)
+    y_v = op("vt::_attention_softmax")(v, scale, causal)
+    s_t = t * scale
+    if causal:
+        s_t = s_t.masked_fill(torch.ones(L, S, dtype=torch.bool, device=DEV).triu(1), float("-inf"))
+    y_t = torch.softmax(s_t, -1)
+    close(y_v, y_t)
+    g = rng.standard_normal(a.shape)
+    y_v.backward(pair(g)[0])
+    y_t.backward(pair(g)[1])
+    close(v.grad, t.grad, msg="grad")
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape,norm", [((4, 6, 32), (32,)), ((3, 5, 4), (5, 4)), ((2, 1500), (1500,)), ((0, 8), (8,))])
+def test_native_layer_norm_and_backward(affine, shape, norm, rng):
+    x_v, x_t = pair(rng.standard_normal(shape) * 3 + 1)
+    w_v, w_t = pair(rng.standard_normal(norm)) if affine else (None, None)
+    b_v, b_t = pair(rng.standard_normal(norm)) if affine else (None, None)
+    out_v = op("vt::native_layer_norm")(x_v, list(norm), w_v, b_v, 1e-5)
+    out_t = aten.native_layer_norm(x_t, list(norm), w_t, b_t, 1e-5)
+    for i, name in enumerate(["y", "mean", "rstd"]):
+        close(out_v[i], out_t[i], msg=name)
+    g_v, g_t = pair(rng.standard_normal(shape))
+    back_v = op("vt::native_layer_norm_backward")(g_v, x_v, list(norm), out_v[1], out_v[2], w_v, 7 if affine else 1)
+    back_t = aten.native_layer_norm_backward(g_t, x_t, list(norm), out_t[1], out_t[2], w_t, b_t,
+                                             [True, affine, affine])
+    for i, name in enumerate(["input", "weight", "bias"][:3 if affine else 1]):
+        close(back_v[i], back_t[i], msg=f"grad {name}")
+    if not affine:
+        assert back_v[1] is None and back_v[2] is None
+
+
+def rms_ref(x, norm, w, eps):
+    dims = tuple(range(x.dim() - len(norm), x.dim()))
+    y = x * torch.rsqrt((x * x).mean(dims, keepdim=True) + eps)
+    return y * w if w is not None else y
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_native_rms_norm_and_backward(affine, rng):
+    shape, norm = (3, 7, 40), (40,)
+    x_v, x_t = pair(rng.standard_normal(shape), grad=True)
+    w_v, w_t = pair(rng.standard_normal(norm), grad=True) if affine else (None, None)
+    y_v, rstd = op("vt::native_rms_norm")(x_v, list(norm), w_v, 1e-6)
+    y_t = rms_ref(x_t, norm, w_t, 1e-6)
+    close(y_v, y_t)
+    assert tuple(rstd.shape) == (3, 7, 1)
+    g = rng.standard_normal(shape)
+    y_v.backward(pair(g)[0])
+    y_t.backward(pair(g)[1])
+    close(x_v.grad, x_t.grad, msg="grad input")
+    if affine:
+        close(w_v.grad, w_t.grad, msg="grad weight")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_gelu_silu_backward_kernels(approximate, dtype, rng):
+    x = rng.standard_normal((17, 33)) * 3
+    g = rng.standard_normal((17, 33))
+    (xv, xt), (gv, gt) = pair(x, dtype), pair(g, dtype)
+    close(op("vt::gelu_backward")(gv, xv, approximate=approximate),
+          aten.gelu_backward(gt, xt, approximate=approximate), dtype)
+    close(op("vt::silu_backward")(gv, xv), aten.silu_backward(gt, xt), dtype)
+
+
+MODULE_CASES = {
+    "softmax": lambda m, x, w, b: m.softmax(x, -1) * w,
+    "log_softmax_dim1": lambda m, x, w, b: m.log_softmax(x, 1) * w,
+    "layer_norm": lambda m, x, w, b: m.nn.functional.layer_norm(x, (x.shape[-1],), w, b),
+    "rms_norm": lambda m, x, w, b: m.nn.functional.rms_norm(x, (x.shape[-1],), w, 1e-6),
+    "gelu": lambda m, x, w, b: m.nn.functional.gelu(x) * w,
+    "gelu_tanh": lambda m, x, w, b: m.nn.functional.gelu(x, approximate="tanh") * w,
+    "silu": lambda m, x, w, b: m.nn.functional.silu(x) + b,
+    "sdpa_causal": lambda m, x, w, b: m.nn.functional.scaled_dot_product_attention(
+        x.reshape(2, 4, 3), (x * w).reshape(2, 4, 3), x.reshape(2, 4, 3), is_causal=True).reshape(4, 6),
+}
+
+
+@pytest.mark.parametrize("name", list(MODULE_CASES))
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_gradients_plain_and_create_graph(name, create_graph, rng):
+    """Plain backward runs the fused kernels, create_graph the composite: both must give torch's gradients."""
+    fn = MODULE_CASES[name]
+    arrays = [rng.standard_normal((4, 6)), rng.standard_normal(6), rng.standard_normal(6)]
+    vs = [pair(a, "float64", grad=True)[0] for a in arrays]
+    ts = [pair(a, "float64", grad=True)[1] for a in arrays]
+    g = rng.standard_normal((4, 6))
+    out_v, out_t = fn(vt, *vs), fn(torch, *ts)
+    close(out_v, out_t, "float64")
+    gv = vt.autograd.grad(out_v, vs, pair(g, "float64")[0], create_graph=create_graph, allow_unused=True)
+    gt = torch.autograd.grad(out_t, ts, pair(g, "float64")[1], create_graph=create_graph, allow_unused=True)
+    for i, (a, b) in enumerate(zip(gv, gt)):
+        if b is None:
+            assert a is None, f"grad {i}: vt has one, torch none"
+        else:
+            close(a, b, "float64", msg=f"grad {i}")
+    if create_graph:  # second order: d/dx of sum(grad_x^2)
+        (hv,) = vt.autograd.grad((gv[0] * gv[0]).sum(), [vs[0]])
+        (ht,) = torch.autograd.grad((gt[0] * gt[0]).sum(), [ts[0]])
+        close(hv, ht, "float64", msg="second order")
+
+
+@pytest.mark.parametrize("name", ["softmax", "layer_norm", "rms_norm", "gelu", "sdpa_causal"])
+def test_gradgradcheck(name, rng):
+    if DEV != "cpu":
+        pytest.skip("finite differences once, on the CPU")
+    fn = MODULE_CASES[name]
+    vs = [vt.from_numpy(rng.standard_normal(s)).requires_grad_() for s in [(4, 6), (6,), (6,)]]
+    assert vt.autograd.gradcheck(lambda *a: fn(vt, *a), vs)
+    assert vt.autograd.gradgradcheck(lambda *a: fn(vt, *a), vs)
+
+
+def test_bad_input_errors():
+    x = vt.ones(3, 4).to(DEV)
+    with pytest.raises(RuntimeError, match=r"expected input with shape \[\*, 5\]"):
+        op("vt::native_layer_norm")(x, [5], None, None, 1e-5)
+    with pytest.raises(RuntimeError, match=r"weight of shape \[3\] does not match normalized_shape \[4\]"):
+        op("vt::native_layer_norm")(x, [4], vt.ones(3).to(DEV), None, 1e-5)
+    with pytest.raises(RuntimeError, match="does not match output"):
+        op("vt::_softmax_backward")(vt.ones(3).to(DEV), x, -1, False)
+    with pytest.raises(RuntimeError, match="at least 2-D"):
+        op("vt::_attention_softmax")(vt.ones(3).to(DEV), 1.0, True)
+    with pytest.raises(NotImplementedError, match="softmax"):
+        op("vt::_softmax")(vt.ones(3, dtype=vt.int64).to(DEV), 0, False)
+    with pytest.raises(RuntimeError, match="approximate"):
+        op("vt::gelu_backward")(x, x, approximate="fast")
