@@ -209,3 +209,26 @@ def test_bad_input_errors():
         op("vt::_softmax")(vt.ones(3, dtype=vt.int64).to(DEV), 0, False)
     with pytest.raises(RuntimeError, match="approximate"):
         op("vt::gelu_backward")(x, x, approximate="fast")
+
+
+JOIN_CASES = {
+    "unbind_some_unused": lambda m, x: x.unbind(1)[0] * 3 + x.unbind(1)[2],
+    "split_sizes": lambda m, x: sum((p * (i + 1)).sum(1) for i, p in enumerate(x.split([1, 3, 2], 1))),
+    "iterate_rows": lambda m, x: sum(r * i for i, r in enumerate(x)),
+    "heads_matmul": lambda m, x: (lambda q, k: m.matmul(q, k.transpose(-2, -1)))(
+        *x.reshape(2, 2, 2, 3).permute(1, 0, 2, 3).unbind(0)),
+    "matmul_fold_3d_2d": lambda m, x: m.matmul(x.reshape(2, 2, 6), x.t()),
+}
+
+
+@pytest.mark.parametrize("name", list(JOIN_CASES))
+def test_unbind_split_and_batched_matmul_grads(name, rng):
+    """One node per unbind/split (the pieces' gradients joined by cat) and the N-d batched product (_bmm_nd)."""
+    a = rng.standard_normal((4, 6))
+    (v, t) = pair(a, "float64", grad=True)
+    out_v, out_t = JOIN_CASES[name](vt, v), JOIN_CASES[name](torch, t)
+    close(out_v, out_t, "float64")
+    g = rng.standard_normal(tuple(out_t.shape))
+    out_v.backward(pair(g, "float64")[0])
+    out_t.backward(pair(g, "float64")[1])
+    close(v.grad, t.grad, "float64", msg="grad")

@@ -68,6 +68,10 @@ CASES = {
     "rms_norm": (lambda m, x, w: F(m).rms_norm(x, (x.shape[-1],), w), [(10, 48), (48,)]),
     "sdpa_causal": (lambda m, q, k, v: F(m).scaled_dot_product_attention(q, k, v, is_causal=True),
                     [(2, 3, 16, 8), (2, 3, 16, 8), (2, 3, 16, 8)]),
+    # q, k, v viewed out of one fused projection: batch dims that do not collapse (the pointer-array GEMM)
+    "attention_heads_from_fused_qkv": (lambda m, x: (lambda q, k, v: m.matmul(m.matmul(q, k.transpose(-2, -1)), v))(
+        *x.reshape(2, 5, 3, 2, 4).permute(2, 0, 3, 1, 4).unbind(0)), [(2, 5, 24)]),
+    "split_chunk": (lambda m, x: x.split([2, 3, 1], 1)[1] * 2 + x.chunk(2, 1)[1], [(6, 6)]),
     "cast_roundtrip": (lambda m, a: (a.to(m.bfloat16).to(m.float64) * 2).to(a.dtype), [(10, 10)]),
 }
 

@@ -44,6 +44,24 @@ void narrow_backward(BackwardContext& c) {
   scatter_backward(c, "SliceBackward0", [&](const Tensor& z) { return ops::narrow(z, c.int_arg(1), c.int_arg(2), c.int_arg(3)); });
 }
 
+// unbind / split_with_sizes: the pieces' gradients joined in one cat (a missing one reads as zeros).
+Tensor cat(const std::vector<Tensor>& parts, int64_t dim) {
+  static const TypedOp<Tensor(TensorList, int64_t)> op("vt::cat");
+  return op(TensorList(parts), dim);
+}
+void unbind_backward(BackwardContext& c) {
+  int64_t dim = wrap_dim(c.int_arg(1), int64_t(c.input_sizes(0).size()));
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < c.num_grads(); ++i) parts.push_back(ops::unsqueeze(c.grad(i), dim));
+  c.set(0, cat(parts, dim));
+}
+void split_backward(BackwardContext& c) {
+  int64_t dim = wrap_dim(c.int_arg(2), int64_t(c.input_sizes(0).size()));
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < c.num_grads(); ++i) parts.push_back(c.grad(i));
+  c.set(0, cat(parts, dim));
+}
+
 // copy_(self, src): self is overwritten, so only src receives gradient (cast and moved to its dtype/device).
 void copy_backward(BackwardContext& c) { c.set(1, c.grad()); }
 
@@ -86,6 +104,10 @@ void bmm_backward(BackwardContext& c) {
   if (c.needs(0)) c.set(0, ops::binary("vt::bmm", c.grad(), ops::transpose(c.saved(1), 1, 2)));
   if (c.needs(1)) c.set(1, ops::binary("vt::bmm", ops::transpose(c.saved(0), 1, 2), c.grad()));
 }
+void bmm_nd_backward(BackwardContext& c) {
+  if (c.needs(0)) c.set(0, ops::binary("vt::_bmm_nd", c.grad(), ops::transpose(c.saved(1), -2, -1)));
+  if (c.needs(1)) c.set(1, ops::binary("vt::_bmm_nd", ops::transpose(c.saved(0), -2, -1), c.grad()));
+}
 
 // where(cond, self, other) and masked_fill_(self, mask, value): the gradient follows the element chosen.
 void where_backward(BackwardContext& c) {
@@ -127,6 +149,8 @@ const bool registered = [] {
       view("vt::select", "SelectBackward0", select_backward),
       view("vt::slice", "SliceBackward0", slice_backward),
       view("vt::narrow", "SliceBackward0", narrow_backward),
+      view("vt::unbind", "UnbindBackward0", unbind_backward),
+      view("vt::split_with_sizes", "SplitWithSizesBackward0", split_backward),
       {"vt::to_dtype", "ToCopyBackward0", 0, false, identity_backward},
       {"vt::clone", "CloneBackward0", 0, false, identity_backward},
       {"vt::contiguous", "CloneBackward0", 0, false, identity_backward},
@@ -135,6 +159,7 @@ const bool registered = [] {
       {"vt::mean", "MeanBackward0", 0, false, mean_backward, false, mean_name},
       {"vt::mm", "MmBackward0", kArgs01, false, mm_backward},
       {"vt::bmm", "BmmBackward0", kArgs01, false, bmm_backward},
+      {"vt::_bmm_nd", "BmmBackward0", kArgs01, false, bmm_nd_backward},
       {"vt::where", "WhereBackward0", kArg0, false, where_backward},
       {"vt::masked_fill_", "MaskedFillBackward0", kArg1, false, masked_fill_backward},
       {"vt::index", "IndexBackward0", 0, false, index_backward},

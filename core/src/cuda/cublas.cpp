@@ -20,12 +20,16 @@ using SetStreamFn = int (*)(Handle, cudaStream_t);
 using GemmFn = int (*)(Handle, int, int, int, int, int, const void*, const void*, cudaDataType, int, long long,
                        const void*, cudaDataType, int, long long, const void*, void*, cudaDataType, int, long long, int,
                        int, int);
+using GemmBatchedFn = int (*)(Handle, int, int, int, int, int, const void*, const void* const*, cudaDataType, int,
+                              const void* const*, cudaDataType, int, const void*, void* const*, cudaDataType, int, int,
+                              int, int);
 
 struct Library {
   void* so = nullptr;
   CreateFn create = nullptr;
   SetStreamFn set_stream = nullptr;
   GemmFn gemm = nullptr;
+  GemmBatchedFn gemm_batched = nullptr;
   std::string tried;
 };
 
@@ -51,8 +55,9 @@ const Library& library() {
     l.create = reinterpret_cast<CreateFn>(dlsym(l.so, "cublasCreate_v2"));
     l.set_stream = reinterpret_cast<SetStreamFn>(dlsym(l.so, "cublasSetStream_v2"));
     l.gemm = reinterpret_cast<GemmFn>(dlsym(l.so, "cublasGemmStridedBatchedEx"));
-    if (!l.create || !l.set_stream || !l.gemm) {
-      l.tried = "a libcublas without cublasGemmStridedBatchedEx";
+    l.gemm_batched = reinterpret_cast<GemmBatchedFn>(dlsym(l.so, "cublasGemmBatchedEx"));
+    if (!l.create || !l.set_stream || !l.gemm || !l.gemm_batched) {
+      l.tried = "a libcublas without cublasGemmStridedBatchedEx/cublasGemmBatchedEx";
       l.so = nullptr;
     }
     return l;
@@ -91,24 +96,44 @@ bool available(std::string* why) {
   return l.so != nullptr;
 }
 
-void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cudaDataType at, int lda, long long sa,
-                          const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
-                          long long sc, int batch, Compute compute) {
-  const Library& l = loaded();
+namespace {
+// The current device's handle bound to its current stream, and alpha = 1 / beta = 0 in the compute precision.
+struct Call {
+  Handle h;
+  const void* alpha;
+  const void* beta;
+};
+Call prepare(Compute compute) {
+  static const double one_d = 1.0, zero_d = 0.0;
+  static const float one_f = 1.0f, zero_f = 0.0f;
   int device = 0;
   VT_CUDA_CHECK(cudaGetDevice(&device));
   Handle h = handle_for(device);
-  int status = l.set_stream(h, reinterpret_cast<cudaStream_t>(current_stream(device)));
+  int status = loaded().set_stream(h, reinterpret_cast<cudaStream_t>(current_stream(device)));
   VT_CHECK(status == 0, "cublasSetStream failed with status ", status);
-  const double one_d = 1.0, zero_d = 0.0;
-  const float one_f = 1.0f, zero_f = 0.0f;
   bool f64 = compute == Compute::F64;
-  const void* alpha = f64 ? static_cast<const void*>(&one_d) : &one_f;
-  const void* beta = f64 ? static_cast<const void*>(&zero_d) : &zero_f;
-  constexpr int kDefaultAlgo = -1;  // CUBLAS_GEMM_DEFAULT
-  status = l.gemm(h, int(ta), int(tb), m, n, k, alpha, a, at, lda, sa, b, bt, ldb, sb, beta, c, ct, ldc, sc, batch,
-                  int(compute), kDefaultAlgo);
+  return {h, f64 ? static_cast<const void*>(&one_d) : &one_f, f64 ? static_cast<const void*>(&zero_d) : &zero_f};
+}
+constexpr int kDefaultAlgo = -1;  // CUBLAS_GEMM_DEFAULT
+}  // namespace
+
+void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cudaDataType at, int lda, long long sa,
+                          const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
+                          long long sc, int batch, Compute compute) {
+  Call call = prepare(compute);
+  int status = loaded().gemm(call.h, int(ta), int(tb), m, n, k, call.alpha, a, at, lda, sa, b, bt, ldb, sb, call.beta,
+                             c, ct, ldc, sc, batch, int(compute), kDefaultAlgo);
   VT_CHECK(status == 0, "cublasGemmStridedBatchedEx failed with status ", status, " (m=", m, " n=", n, " k=", k,
+           " batch=", batch, ")");
+}
+
+void gemm_batched(Op ta, Op tb, int m, int n, int k, const void* const* a, cudaDataType at, int lda,
+                  const void* const* b, cudaDataType bt, int ldb, void* const* c, cudaDataType ct, int ldc, int batch,
+                  Compute compute) {
+  Call call = prepare(compute);
+  int status = loaded().gemm_batched(call.h, int(ta), int(tb), m, n, k, call.alpha, a, at, lda, b, bt, ldb, call.beta,
+                                     c, ct, ldc, batch, int(compute), kDefaultAlgo);
+  VT_CHECK(status == 0, "cublasGemmBatchedEx failed with status ", status, " (m=", m, " n=", n, " k=", k,
            " batch=", batch, ")");
 }
 

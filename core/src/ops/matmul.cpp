@@ -95,11 +95,24 @@ Tensor bmm_cpu(const Tensor& a, const Tensor& b) {
   return bmm_impl(a, b, "bmm");
 }
 
+// Batch dims folded into one (a copy where the layout does not allow a view), then bmm.
+Tensor bmm_nd_cpu(const Tensor& a, const Tensor& b) {
+  matmul::check_bmm_nd(a, b);
+  int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1), nb = 1;
+  for (int64_t d = 0; d < a.dim() - 2; ++d) nb *= a.size(d);
+  Tensor c = bmm_impl(ops::reshape(a, DimVector{nb, M, K}), ops::reshape(b, DimVector{nb, K, N}), "bmm");
+  return ops::reshape(c, matmul::bmm_nd_sizes(a, b));
+}
+
 }  // namespace
 
 VT_LIBRARY(vt, matmul) {
   m.def("mm(Tensor self, Tensor mat2) -> Tensor");
   m.def("bmm(Tensor self, Tensor mat2) -> Tensor");
+  // matmul's batched product over any number of batch dims, without folding them into one first (on CUDA that
+  // would copy operands whose batch dims do not collapse, e.g. attention heads viewed out of a fused qkv).
+  m.def("_bmm_nd(Tensor self, Tensor mat2) -> Tensor");
+  m.impl("_bmm_nd", DispatchKey::CPU, &bmm_nd_cpu);
   m.impl("mm", DispatchKey::CPU, &mm_cpu);
   m.impl("bmm", DispatchKey::CPU, &bmm_cpu);
 }

@@ -26,4 +26,23 @@ inline void check_bmm_shapes(const Tensor& a, const Tensor& b, const char* name)
            " vs ", b.size(1), ")");
 }
 
+// _bmm_nd: [..., M, K] @ [..., K, N] with the same batch dims (broadcasting is the caller's expand).
+inline void check_bmm_nd(const Tensor& a, const Tensor& b) {
+  VT_CHECK(a.dim() >= 3 && a.dim() == b.dim(), "_bmm_nd: expected operands of the same rank >= 3, got shapes ",
+           shape_str(a.sizes()), " and ", shape_str(b.sizes()));
+  VT_CHECK(a.dtype() == b.dtype(), "_bmm_nd: expected m1 and m2 to have the same dtype, but got: ",
+           dtype_name(a.dtype()), " != ", dtype_name(b.dtype()));
+  bool same_batch = true;
+  for (int64_t d = 0; d < a.dim() - 2; ++d) same_batch = same_batch && a.size(d) == b.size(d);
+  VT_CHECK(same_batch && a.size(-1) == b.size(-2), "_bmm_nd: shapes ", shape_str(a.sizes()), " and ",
+           shape_str(b.sizes()), " cannot be multiplied");
+}
+
+// The result's sizes: the batch dims, then M and N.
+inline DimVector bmm_nd_sizes(const Tensor& a, const Tensor& b) {
+  DimVector s(a.sizes());
+  s.back() = b.size(-1);
+  return s;
+}
+
 }  // namespace vt::matmul

@@ -49,6 +49,7 @@ template <typename T> std::pair<Acc<T>, Acc<T>> row_stats(const T* x, int64_t n,
   A m = -std::numeric_limits<A>::infinity(), s = 0;
   for (int64_t j = 0; j < n; ++j) {
     A v = A(x[j * stride]) * scale;
+    if (v == -std::numeric_limits<A>::infinity()) continue;  // weight 0; a row of only -inf keeps s = 0 (NaN out)
     if (v > m) {
       s = s * std::exp(m - v) + A(1);  // exp(-inf) = 0 on the first finite value
       m = v;

@@ -334,11 +334,7 @@ def split(t, split_size_or_sections, dim=0):
         if builtins.sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
                                f"dimension {dim}), but got split_sizes={sizes}")
-    out, off = [], 0
-    for s in sizes:
-        out.append(t.narrow(dim, off, s))
-        off += s
-    return tuple(out)
+    return tuple(_op("vt::split_with_sizes")(t, sizes, dim))
 
 
 def chunk(t, chunks, dim=0):
@@ -351,7 +347,7 @@ def chunk(t, chunks, dim=0):
 
 
 def unbind(t, dim=0):
-    return tuple(t.select(dim, i) for i in range(t.size(dim)))
+    return tuple(_op("vt::unbind")(t, dim))
 
 
 def movedim(t, source, destination):
@@ -416,13 +412,16 @@ def matmul(input, other):
     (m, k), (k2, n) = a2.shape[-2:], b2.shape[-2:]
     if k != k2:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {k2}x{n})")
-    batch = broadcast_shapes(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
-    nb = 1
-    for s in batch:
-        nb *= s
-    a3 = a2.expand(*batch, m, k).reshape(nb, m, k)
-    b3 = b2.expand(*batch, k, n).reshape(nb, k, n)
-    out = _op("vt::bmm")(a3, b3).reshape(*batch, m, n)
+    if b2.dim() == 2:
+        # [..., m, k] @ [k, n]: one matrix product over the folded rows (as torch's matmul), so the weight's
+        # gradient is one product too, not a batch of them summed afterwards.
+        rows = 1
+        for s in a2.shape[:-1]:
+            rows *= s
+        out = _op("vt::mm")(a2.reshape(rows, k), b2).reshape(*a2.shape[:-1], n)
+    else:
+        batch = broadcast_shapes(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
+        out = _op("vt::_bmm_nd")(a2.expand(*batch, m, k), b2.expand(*batch, k, n))
     if a.dim() == 1:
         out = out.squeeze(-2)
     if b.dim() == 1:

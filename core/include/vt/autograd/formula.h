@@ -28,6 +28,7 @@ class BackwardContext {
  public:
   BackwardContext(FormulaNode& node, std::vector<Tensor>&& grads) : node_(node), grads_(std::move(grads)) {}
   const Tensor& grad(size_t output = 0) const { return grads_.at(output); }
+  size_t num_grads() const { return grads_.size(); }  // one per output (list outputs count each piece)
   Tensor saved(size_t arg) const;   // a tensor argument the formula asked to save
   Tensor saved_or_undefined(size_t arg) const;  // the same for a "Tensor?" argument, undefined when None
   Tensor result() const;            // output 0, when the formula asked to save it

@@ -23,5 +23,9 @@ bool available(std::string* why = nullptr);
 void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cudaDataType at, int lda, long long sa,
                           const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
                           long long sc, int batch, Compute compute);
+// The same with a device array of pointers per operand (cublasGemmBatchedEx): batches at any addresses.
+void gemm_batched(Op ta, Op tb, int m, int n, int k, const void* const* a, cudaDataType at, int lda,
+                  const void* const* b, cudaDataType bt, int ldb, void* const* c, cudaDataType ct, int ldc, int batch,
+                  Compute compute);
 
 }  // namespace vt::cuda::blas

@@ -3,11 +3,15 @@
 // column-major is its transpose (op N), a column-major one (a transposed view) gets op T. Operands with any
 // other layout are made contiguous first. Accumulation is in float32 (float64 for double), without TF32, as
 // torch's default. Integer and bool products are not implemented on CUDA, as in torch.
+#include <optional>
+
 #include "../matmul_checks.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/cublas.h"
+#include "vt/cuda/check.h"
 #include "vt/cuda/guard.h"
+#include "vt/cuda/stream.h"
 
 namespace vt::cuda {
 namespace {
@@ -62,6 +66,81 @@ Tensor bmm_cuda_impl(const Tensor& a_in, const Tensor& b_in, const char* name) {
   return c;
 }
 
+// One stride that steps through all batch dims of t in row-major order (size-1 dims skipped), if there is one.
+std::optional<int64_t> batch_stride(const Tensor& t, int64_t nbatch_dims) {
+  std::optional<int64_t> step;
+  int64_t inner = 1;  // elements of the batch dims inside d, in units of the step
+  for (int64_t d = nbatch_dims - 1; d >= 0; --d) {
+    if (t.size(d) == 1) continue;
+    if (!step) step = t.stride(d);
+    else if (t.stride(d) != *step * inner) return std::nullopt;
+    inner *= t.size(d);
+  }
+  return step.value_or(0);
+}
+
+constexpr int kMaxBatchDims = 8;
+// Where each batch's matrix starts, for the three operands: written on the device by batch_pointers_kernel.
+struct BatchLayout {
+  int ndim = 0;
+  int64_t sizes[kMaxBatchDims];
+  int64_t strides[3][kMaxBatchDims];  // bytes
+  char* base[3];
+};
+
+__global__ void batch_pointers_kernel(BatchLayout l, int64_t nb, char** out) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < nb; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t rest = i, off[3] = {0, 0, 0};
+    for (int d = l.ndim - 1; d >= 0; --d) {
+      int64_t idx = rest % l.sizes[d];
+      rest /= l.sizes[d];
+      for (int k = 0; k < 3; ++k) off[k] += idx * l.strides[k][d];
+    }
+    for (int k = 0; k < 3; ++k) out[k * nb + i] = l.base[k] + off[k];
+  }
+}
+
+// [..., M, K] @ [..., K, N]: a strided-batched GEMM when every operand's batch dims collapse to one stride,
+// else a pointer-array GEMM whose pointers a small kernel computes on the device (no host copy, no sync).
+Tensor bmm_nd_cuda(const Tensor& a_in, const Tensor& b_in) {
+  matmul::check_bmm_nd(a_in, b_in);
+  int64_t nd = a_in.dim() - 2, M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1), nb = 1;
+  for (int64_t d = 0; d < nd; ++d) nb *= a_in.size(d);
+  Tensor c = empty_tensor(matmul::bmm_nd_sizes(a_in, b_in), a_in.dtype(), a_in.device());
+  if (c.numel() == 0) return c;
+  if (K == 0) return ops::fill_(c, Scalar(int64_t(0)));
+  cudaDataType dt = data_type(a_in.dtype());
+  DeviceGuard guard(a_in.device().index);
+  Operand a = as_operand(a_in, M, K), b = as_operand(b_in, K, N);
+  blas::Compute compute = a_in.dtype() == ScalarType::Float64 ? blas::Compute::F64 : blas::Compute::F32;
+  int n = checked_int(N, "size"), m = checked_int(M, "size"), k = checked_int(K, "size");
+  int lda = checked_int(a.ld, "leading dimension"), ldb = checked_int(b.ld, "leading dimension");
+  auto sa = batch_stride(a.t, nd), sb = batch_stride(b.t, nd);
+  if (sa && sb) {
+    blas::gemm_strided_batched(b.op, a.op, n, m, k, b.t.data_ptr(), dt, ldb, *sb, a.t.data_ptr(), dt, lda, *sa,
+                               c.data_ptr(), dt, n, M * N, checked_int(nb, "batch"), compute);
+    return c;
+  }
+  VT_CHECK(nd <= kMaxBatchDims, "_bmm_nd: at most ", kMaxBatchDims, " batch dims, got ", nd);
+  BatchLayout l;
+  l.ndim = int(nd);
+  const Tensor* ops3[3] = {&b.t, &a.t, &c};  // cuBLAS's A, B, C
+  for (int kk = 0; kk < 3; ++kk) {
+    l.base[kk] = ops3[kk]->data_ptr();
+    for (int64_t d = 0; d < nd; ++d) l.strides[kk][d] = ops3[kk]->stride(d) * int64_t(c.element_size());
+  }
+  for (int64_t d = 0; d < nd; ++d) l.sizes[d] = a_in.size(d);
+  Tensor ptrs = empty_tensor(DimVector{3 * nb}, ScalarType::Int64, c.device());
+  auto stream = reinterpret_cast<cudaStream_t>(current_stream(c.device().index));
+  char** p = reinterpret_cast<char**>(ptrs.data_ptr());
+  batch_pointers_kernel<<<unsigned((nb + 255) / 256), 256, 0, stream>>>(l, nb, p);
+  VT_CUDA_CHECK(cudaGetLastError());
+  blas::gemm_batched(b.op, a.op, n, m, k, reinterpret_cast<const void* const*>(p), dt, ldb,
+                     reinterpret_cast<const void* const*>(p + nb), dt, lda, reinterpret_cast<void* const*>(p + 2 * nb),
+                     dt, n, checked_int(nb, "batch"), compute);
+  return c;
+}
+
 Tensor bmm_cuda(const Tensor& a, const Tensor& b) {
   matmul::check_operands(a, b, "bmm", 3);
   return bmm_cuda_impl(a, b, "bmm");
@@ -78,4 +157,5 @@ Tensor mm_cuda(const Tensor& a, const Tensor& b) {
 VT_LIBRARY(vt, matmul_cuda) {
   m.impl("mm", vt::DispatchKey::CUDA, &vt::cuda::mm_cuda);
   m.impl("bmm", vt::DispatchKey::CUDA, &vt::cuda::bmm_cuda);
+  m.impl("_bmm_nd", vt::DispatchKey::CUDA, &vt::cuda::bmm_nd_cuda);
 }

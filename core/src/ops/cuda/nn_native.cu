@@ -6,7 +6,7 @@
 // L1/L2. Softmax keeps a running (max, sum) per thread (online softmax) and merges them across the group.
 // Softmax along an inner dim (inner > 1) is a thread per column: consecutive threads read consecutive addresses.
 // The affine gradients of the norms sum over rows in two deterministic steps: blocks of 32 columns x a slice of
-// rows write partial sums, then a thread per column adds the slices in order.
+// rows write partial sums, then a warp per column adds that column's slices in a fixed order.
 #include <cuda_runtime.h>
 
 #include <limits>
@@ -63,6 +63,7 @@ template <typename A> __device__ MaxSum<A> merge(MaxSum<A> x, MaxSum<A> y) {
   return {m, s};
 }
 template <typename A> __device__ MaxSum<A> push(MaxSum<A> st, A v) {
+  if (v == -std::numeric_limits<A>::infinity()) return st;  // weight 0; a row of only -inf keeps s = 0 (NaN out)
   if (v > st.m) return {v, st.s * exp(st.m - v) + A(1)};
   return {st.m, st.s + exp(v - st.m)};
 }
@@ -229,16 +230,20 @@ __global__ void norm_affine_partial_kernel(const T* x, const T* gy, const Acc<T>
   __syncthreads();
   if (threadIdx.y != 0 || col >= N) return;
   for (int r = 1; r < kRowLanes; ++r) sw += tw[r][threadIdx.x], sb += tb[r][threadIdx.x];
-  if (pw) pw[blockIdx.y * N + col] = sw;
-  if (pb) pb[blockIdx.y * N + col] = sb;
+  if (pw) pw[col * gridDim.y + blockIdx.y] = sw;
+  if (pb) pb[col * gridDim.y + blockIdx.y] = sb;
 }
 
+// A warp per column adds that column's slices (laid out [N, slices], so the warp's loads are contiguous); lanes
+// take slices in a fixed order and the shuffle tree is fixed, so the sum is deterministic.
 template <typename T> __global__ void sum_slices_kernel(const Acc<T>* part, T* out, int64_t slices, int64_t N) {
-  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < N; c += int64_t(gridDim.x) * blockDim.x) {
-    Acc<T> s = 0;
-    for (int64_t k = 0; k < slices; ++k) s += part[k * N + c];
-    out[c] = T(s);
-  }
+  int64_t col = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+  int lane = threadIdx.x % kWarp;
+  if (col >= N) return;
+  Acc<T> s = 0;
+  for (int64_t k = lane; k < slices; k += kWarp) s += part[col * slices + k];
+  s = group_reduce(s, [](Acc<T> p, Acc<T> q) { return p + q; }, false);
+  if (lane == 0) out[col] = T(s);
 }
 
 struct Launch {
@@ -320,18 +325,19 @@ struct CudaNnKernels {
     int64_t wave = grid_size(int64_t(cuda::kThreads) * (int64_t(1) << 30));
     int64_t slices = std::max<int64_t>(1, std::min<int64_t>((a.M + 31) / 32, 2 * wave / tiles));
     ScalarType st = stats_dtype(a.x.dtype());
-    Tensor pw = gw.defined() ? empty_tensor(DimVector{slices, a.N}, st, a.x.device()) : Tensor();
-    Tensor pb = gb.defined() ? empty_tensor(DimVector{slices, a.N}, st, a.x.device()) : Tensor();
+    Tensor pw = gw.defined() ? empty_tensor(DimVector{a.N, slices}, st, a.x.device()) : Tensor();
+    Tensor pb = gb.defined() ? empty_tensor(DimVector{a.N, slices}, st, a.x.device()) : Tensor();
     VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
       using A = Acc<scalar_t>;
       norm_affine_partial_kernel<<<dim3(unsigned(tiles), unsigned(slices)), dim3(kColTile, kRowLanes), 0, l.stream>>>(
           a.x.data<scalar_t>(), g.data<scalar_t>(), ptr_or_null<A>(mean), rstd.data<A>(), mut_or_null<A>(pw),
           mut_or_null<A>(pb), a.M, a.N);
       VT_CUDA_CHECK(cudaGetLastError());
+      unsigned blocks = unsigned((a.N * kWarp + cuda::kThreads - 1) / cuda::kThreads);
       if (gw.defined())
-        sum_slices_kernel<<<grid_size(a.N), cuda::kThreads, 0, l.stream>>>(pw.data<A>(), gw.data<scalar_t>(), slices, a.N);
+        sum_slices_kernel<<<blocks, cuda::kThreads, 0, l.stream>>>(pw.data<A>(), gw.data<scalar_t>(), slices, a.N);
       if (gb.defined())
-        sum_slices_kernel<<<grid_size(a.N), cuda::kThreads, 0, l.stream>>>(pb.data<A>(), gb.data<scalar_t>(), slices, a.N);
+        sum_slices_kernel<<<blocks, cuda::kThreads, 0, l.stream>>>(pb.data<A>(), gb.data<scalar_t>(), slices, a.N);
     });
     VT_CUDA_CHECK(cudaGetLastError());
   }
