@@ -41,6 +41,21 @@ def test_op_returning_nothing():
         lib.define("f(Tensor self) -> (,)")
 
 
+def test_python_override_of_an_op_returning_nothing():
+    seen = []
+
+    def sgd(params, grads, bufs, **kw):
+        seen.append(len(params))
+        return vlib.redispatch("vt::_fused_sgd_", params, grads, bufs, **kw)
+
+    p, g = vt.ones(3), vt.full((3,), 2.0)
+    with vlib.Library("vt", "IMPL") as lib:
+        lib.impl("_fused_sgd_", sgd, "Python")
+        assert vt.ops.vt._fused_sgd_([p], [g], [], lr=0.5) is None
+    assert seen == [1]
+    np.testing.assert_allclose(p.numpy(), [0.0] * 3)
+
+
 def test_define_twice_is_rejected():
     ns = next(_names)
     lib = vlib.Library(ns, "DEF")
