@@ -83,6 +83,7 @@ nb::object call_op_from(const OpHandle& h, Layer from, nb::args args, nb::kwargs
     MaybeReleaseGil release(big);
     h.entry->call_boxed(from, stack);
   }
+  if (stack.empty()) return nb::none();  // "-> ()": an op that only mutates its arguments
   if (stack.size() == 1) return from_ivalue(std::move(stack[0]));
   nb::list out;
   for (IValue& v : stack) out.append(from_ivalue(std::move(v)));
@@ -111,6 +112,7 @@ std::unique_ptr<KernelFunction> python_kernel(OperatorEntry* entry, nb::object f
     nb::object r = (*shared_fn)(*nb::tuple(pos), **kw);
     s.clear();
     size_t n = schema.returns.size();
+    if (n == 0) return;  // "-> ()": whatever the function returns is dropped, as None would be
     if (n == 1) {
       Argument ret{"result", schema.returns[0]};
       s.push_back(to_ivalue(r, ret, schema));

@@ -1,6 +1,7 @@
 // Schema-lite parser: "ns::op(Tensor self, int[] dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor".
 // Types: Tensor, Tensor[], int, int[], float, bool, Scalar, ScalarType, Device, str; a trailing '?' makes an
-// argument optional; '*' starts keyword-only arguments. Returns: one type, or a parenthesised list.
+// argument optional; '*' starts keyword-only arguments. Returns: one type, or a parenthesised list, which may be
+// empty ("-> ()") for ops that only mutate their arguments.
 #include <cctype>
 #include <charconv>
 
@@ -136,9 +137,11 @@ FunctionSchema parse_schema(std::string_view text) {
   }
   p.expect("->");
   if (p.eat("(")) {
-    do s.returns.push_back(p.type());
-    while (p.eat(","));
-    p.expect(")");
+    if (!p.eat(")")) {
+      do s.returns.push_back(p.type());
+      while (p.eat(","));
+      p.expect(")");
+    }
   } else {
     s.returns.push_back(p.type());
   }

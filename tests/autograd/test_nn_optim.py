@@ -1,6 +1,6 @@
 """vt.nn modules and vt.optim against torch: registration and state_dict, layers' forward on identical weights,
 and training parity - the same MLP initialised identically gives the same losses and weights over several SGD
-(momentum, Nesterov, weight decay) and AdamW steps."""
+(momentum, Nesterov, weight decay) and AdamW steps, on both optimizer paths (fused and per-parameter)."""
 import numpy as np
 import pytest
 import torch
@@ -103,9 +103,11 @@ OPTIMIZERS = {
 }
 
 
+@pytest.mark.parametrize("fused", [None, False])
 @pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
-def test_training_parity_with_torch(opt_name, rng):
-    """Same MLP, same initial weights and data: same losses and final weights (float32 tolerance)."""
+def test_training_parity_with_torch(opt_name, fused, rng):
+    """Same MLP, same initial weights and data: same losses and final weights (float32 tolerance), on vt's
+    default fused path and on its per-parameter path (fused=False); torch runs its CPU default."""
     tmodel = mlp(torch, [16, 32, 32, 4], "Tanh")
     vmodel = mlp(vt, [16, 32, 32, 4], "Tanh")
     load_from_torch(vmodel, tmodel)
@@ -113,7 +115,9 @@ def test_training_parity_with_torch(opt_name, rng):
     y = rng.standard_normal((64, 4)).astype(np.float32)
     tl = train(torch, tmodel, OPTIMIZERS[opt_name](torch, tmodel.parameters()), torch.from_numpy(x),
                torch.from_numpy(y), 8)
-    vl = train(vt, vmodel, OPTIMIZERS[opt_name](vt, vmodel.parameters()), vt.from_numpy(x), vt.from_numpy(y), 8)
+    vopt = OPTIMIZERS[opt_name](vt, vmodel.parameters())
+    vopt.param_groups[0]["fused"] = fused
+    vl = train(vt, vmodel, vopt, vt.from_numpy(x), vt.from_numpy(y), 8)
     np.testing.assert_allclose(vl, tl, rtol=1e-4)
     assert vl[-1] < vl[0]
     for k, v in tmodel.state_dict().items():

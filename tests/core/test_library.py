@@ -28,6 +28,34 @@ def test_define_op_with_python_cpu_kernel():
     assert "scale(Tensor self" in op.schema
 
 
+def test_op_returning_nothing():
+    """"-> ()" ops only mutate their arguments: Python sees None, and a Python kernel's return value is dropped."""
+    ns = next(_names)
+    lib = vlib.Library(ns, "DEF")
+    lib.define("bump_(Tensor[] xs, *, float by) -> ()")
+    lib.impl("bump_", lambda xs, *, by: [x.add_(by) for x in xs], "CPU")
+    xs = [vt.zeros(2), vt.ones(3)]
+    assert getattr(vt.ops, ns).bump_(xs, by=1.5) is None
+    np.testing.assert_allclose(xs[1].numpy(), [2.5] * 3)
+    with pytest.raises(RuntimeError, match="bad schema"):
+        lib.define("f(Tensor self) -> (,)")
+
+
+def test_python_override_of_an_op_returning_nothing():
+    seen = []
+
+    def sgd(params, grads, bufs, **kw):
+        seen.append(len(params))
+        return vlib.redispatch("vt::_fused_sgd_", params, grads, bufs, **kw)
+
+    p, g = vt.ones(3), vt.full((3,), 2.0)
+    with vlib.Library("vt", "IMPL") as lib:
+        lib.impl("_fused_sgd_", sgd, "Python")
+        assert vt.ops.vt._fused_sgd_([p], [g], [], lr=0.5) is None
+    assert seen == [1]
+    np.testing.assert_allclose(p.numpy(), [0.0] * 3)
+
+
 def test_define_twice_is_rejected():
     ns = next(_names)
     lib = vlib.Library(ns, "DEF")

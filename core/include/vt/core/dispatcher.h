@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
@@ -74,9 +75,14 @@ namespace detail {
 template <typename R, typename... Args, size_t... I>
 void call_from_stack(void* fn, Stack& s, std::index_sequence<I...>) {
   auto f = reinterpret_cast<R (*)(Args...)>(fn);
-  R r = f(BoxTraits<std::decay_t<Args>>::unbox(s[I])...);
-  s.clear();
-  ReturnTraits<R>::push(s, std::move(r));
+  if constexpr (std::is_void_v<R>) {
+    f(BoxTraits<std::decay_t<Args>>::unbox(s[I])...);
+    s.clear();
+  } else {
+    R r = f(BoxTraits<std::decay_t<Args>>::unbox(s[I])...);
+    s.clear();
+    ReturnTraits<R>::push(s, std::move(r));
+  }
 }
 template <typename R, typename... Args>
 void boxed_adapter(void* fn, Stack& s) {

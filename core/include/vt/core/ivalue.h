@@ -89,8 +89,13 @@ template <> struct BoxTraits<TensorList> {
   static IValue box(TensorList r) { return IValue{std::vector<Tensor>(r.begin(), r.end())}; }
 };
 
-// Results: a Tensor, a tuple of Tensors, or a list of Tensors, pushed onto the stack one value each.
+// Results: nothing (ops that only mutate their arguments, "-> ()"), a Tensor, a tuple of Tensors, or a list of
+// Tensors, pushed onto the stack one value each.
 template <typename R> struct ReturnTraits;
+template <> struct ReturnTraits<void> {
+  static constexpr int count = 0;
+  static void pop(Stack&) {}
+};
 template <> struct ReturnTraits<Tensor> {
   static constexpr int count = 1;
   static void push(Stack& s, Tensor r) { s.emplace_back(std::move(r)); }

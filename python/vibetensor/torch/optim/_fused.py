@@ -1,0 +1,84 @@
+"""The fused path of SGD and AdamW: one vt::_fused_sgd_ / vt::_fused_adamw_ call per (device, dtype) of a
+parameter group instead of ~11 small ops per parameter. State tensors live in the optimizer's per-parameter
+state under torch's names (exp_avg, exp_avg_sq, momentum_buffer; step as a Python int), so a step may switch
+between this path and the per-parameter one."""
+from ..._C import core as _core
+from .._functions import empty_like, zeros_like
+
+_fused_adamw = _core.op("vt::_fused_adamw_")
+_fused_sgd = _core.op("vt::_fused_sgd_")
+
+
+def check_flags(params, foreach, fused):
+    """torch's constructor checks of the foreach/fused keywords; True when the fused kernels are asked for."""
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if fused:
+        for g in params:
+            for p in g["params"]:
+                if not p.dtype.is_floating_point:
+                    raise RuntimeError("`fused=True` requires all the params to be floating point Tensors, got "
+                                       f"{p.dtype}")
+
+
+def use_fused(group):
+    """fused=False or foreach=False picks the per-parameter path; otherwise (the default, fused=True, and
+    foreach=True, which the multi-tensor fused kernel serves) floating parameters take the fused path."""
+    if group["fused"] is False or (group["fused"] is None and group["foreach"] is False):
+        return False
+    return all(p.dtype.is_floating_point for p in group["params"])
+
+
+def _by_device_and_dtype(params):
+    """Parameters with a gradient, in order, grouped by (device, dtype): one fused call each."""
+    buckets = {}
+    for p in params:
+        grad = p.grad
+        if grad is not None:
+            buckets.setdefault((str(p.device), p.dtype), []).append((p, grad))
+    return buckets.values()
+
+
+def adamw_step(group, state_of):
+    b1, b2 = group["betas"]
+    for items in _by_device_and_dtype(group["params"]):
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for p, grad in items:
+            st = state_of(p)
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = zeros_like(p)
+                st["exp_avg_sq"] = zeros_like(p)
+            st["step"] += 1
+            params.append(p)
+            grads.append(grad)
+            exp_avgs.append(st["exp_avg"])
+            exp_avg_sqs.append(st["exp_avg_sq"])
+            steps.append(st["step"])
+        _fused_adamw(params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=b1, beta2=b2,
+                     weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+
+
+def sgd_step(group, state_of):
+    kw = dict(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+              weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
+    for items in _by_device_and_dtype(group["params"]):
+        if not group["momentum"]:
+            _fused_sgd([p for p, _ in items], [g for _, g in items], [], **kw)
+            continue
+        # Parameters whose buffer exists and those taking their first step (the buffer becomes the gradient)
+        # are two calls, as torch's is_first_step is one flag per call.
+        old, new = ([], [], []), ([], [], [])
+        for p, grad in items:
+            st = state_of(p)
+            buf = st.get("momentum_buffer")
+            lists = old
+            if buf is None:
+                buf = st["momentum_buffer"] = empty_like(p)
+                lists = new
+            lists[0].append(p)
+            lists[1].append(grad)
+            lists[2].append(buf)
+        for lists, first in ((old, False), (new, True)):
+            if lists[0]:
+                _fused_sgd(*lists, is_first_step=first, **kw)
