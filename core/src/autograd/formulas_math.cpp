@@ -23,11 +23,17 @@ void mul_backward(BackwardContext& c) {
   if (c.needs(1)) c.set(1, mul(c.grad(), c.saved(0)));
 }
 void div_backward(BackwardContext& c) {
-  VT_CHECK_KIND(NotImplemented, std::holds_alternative<std::monostate>(c.arg(2)),
-                "the derivative for 'vt::div' with a rounding_mode is not implemented");
+  if (!std::holds_alternative<std::monostate>(c.arg(2))) {  // floor/trunc division is piecewise constant
+    for (size_t i = 0; i < 2; ++i)
+      if (c.needs(i)) c.set(i, zeros(c.input_sizes(i), c.grad()));
+    return;
+  }
   Tensor other = c.saved(1);
   if (c.needs(0)) c.set(0, div(c.grad(), other));
   if (c.needs(1)) c.set(1, neg(div(mul(c.grad(), c.saved(0)), mul(other, other))));
+}
+const char* div_name(const Stack& args) {
+  return std::holds_alternative<std::monostate>(args.at(2)) ? "DivBackward0" : "DivBackward2";
 }
 void neg_backward(BackwardContext& c) { c.set(0, neg(c.grad())); }
 void abs_backward(BackwardContext& c) { c.set(0, mul(c.grad(), un("vt::sign", c.saved(0)))); }
@@ -108,7 +114,7 @@ const bool registered = [] {
       {"vt::sub", "SubBackward0", 0, false, sub_backward},
       {"vt::sub_", "SubBackward0", 0, false, sub_backward},
       {"vt::mul", "MulBackward0", kSelfOther, false, mul_backward},
-      {"vt::div", "DivBackward0", kSelfOther, false, div_backward},
+      {"vt::div", "DivBackward0", kSelfOther, false, div_backward, false, div_name},
       {"vt::neg", "NegBackward0", 0, false, neg_backward},
       {"vt::abs", "AbsBackward0", kSelf, false, abs_backward},
       {"vt::pow", "PowBackward0", kSelfOther, true, pow_backward, false, pow_name},

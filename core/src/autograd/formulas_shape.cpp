@@ -100,11 +100,9 @@ void masked_fill_backward(BackwardContext& c) {
 }
 
 // Advanced indexing: the gradient lands at the indexed positions of zeros shaped like the input, duplicate
-// indices adding up (embedding rows used twice, cross_entropy's gathers). Not differentiable twice yet: the
-// accumulation is an in-place index_put_.
+// indices adding up (embedding rows used twice, cross_entropy's gathers). The accumulating index_put_ has a
+// formula of its own, so this differentiates again.
 void index_backward(BackwardContext& c) {
-  VT_CHECK_KIND(NotImplemented, !(is_grad_enabled() && requires_grad(c.grad())), "create_graph=True backward ",
-                "through index is not implemented yet (its gradient is accumulated in place)");
   static const TypedOp<Tensor(const Tensor&, TensorList, const Tensor&, bool)> index_put("vt::index_put_");
   const auto& indices = std::get<std::vector<Tensor>>(c.arg(1));
   Tensor zeros = ops::full(c.input_sizes(0), Scalar(int64_t(0)), c.grad().dtype(), c.grad().device());
