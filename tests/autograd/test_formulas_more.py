@@ -73,6 +73,9 @@ UNARY = {
     "unbind": lambda m, a: a.unbind(1)[2] * a.unbind(1)[0],
     "diagonal": lambda m, a: a.diagonal(1, 1, 2) * 2,
     "diagonal_neg": lambda m, a: a.diagonal(-1, 2, 0) * 2,
+    "as_strided": lambda m, a: a.as_strided((3, 2), (4, 2), 1) * 2,
+    "as_strided_overlap": lambda m, a: a.as_strided((4, 3), (2, 1), 3) * 2,
+    "as_strided_broadcast": lambda m, a: a.as_strided((3, 4), (0, 1), 5) * 2,
 }
 
 
@@ -244,6 +247,11 @@ def test_index_put_gradients(accumulate, dtype):
     check_grads(fn, leaves([(3, 4), (3, 4)], dtype), dtype)
     check_grads(fn, leaves([(3, 4), (4,)], dtype), dtype)  # values broadcast over the rows
 
+    def setitem(m, a, v):
+        x = a * 1
+        x[m.tensor([0, 2]), 1:3] = v
+        return x
+    check_grads(setitem, leaves([(3, 4), (2, 2)], dtype), dtype)
 
 
 def test_index_put_into_fresh_tensor_makes_history():
@@ -264,7 +272,7 @@ def test_index_put_into_fresh_tensor_makes_history():
     (lambda x: x.clamp(min=x * 0), "ClampBackward0"), (lambda x: vt.maximum(x, x), "MaximumBackward0"),
     (lambda x: vt.nn.functional.hardtanh(x), "HardtanhBackward0"), (lambda x: vt.square(x), "PowBackward0"),
     (lambda x: vt.remainder(x, 2.0), "RemainderBackward0"), (lambda x: vt.remainder(x, x), "RemainderBackward1"),
-    (lambda x: x.diagonal(), "DiagonalBackward0"),
+    (lambda x: x.as_strided((2,), (1,), 0), "AsStridedBackward0"), (lambda x: x.diagonal(), "DiagonalBackward0"),
 ])
 def test_node_names_match_torch(expr, name):
     x = vt.ones(2, 2, dtype=vt.float64, requires_grad=True)
@@ -295,7 +303,8 @@ def test_gradcheck_binary(name):
 
 SECOND_ORDER = ["exp2", "log2", "sin", "cos", "tan", "asin", "atan", "sinh", "erf", "reciprocal", "square",
                 "logsigmoid", "mish", "softplus", "elu", "leaky_relu", "clamp", "amax_dim", "max_all", "max_dim",
-                "prod_dim", "prod_all", "cumsum", "cumprod", "stack"]
+                "prod_dim", "prod_all", "cumsum", "cumprod", "cat_self", "stack", "split", "unbind", "diagonal",
+                "as_strided", "as_strided_overlap", "as_strided_broadcast"]
 
 
 @pytest.mark.parametrize("name", SECOND_ORDER)

@@ -2,6 +2,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "view_rebase.h"
 #include "vt/autograd/formula.h"
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/ops.h"
@@ -43,6 +44,8 @@ class FormulaNode final : public Node {
   std::vector<SavedVariable> saved_;  // per argument position
   SavedVariable result_;
   std::vector<SavedVariable> other_results_;  // outputs 1.. with Formula::saves_other_results
+  DimVector self_strides_;            // with Formula::keeps_self_layout
+  int64_t self_offset_ = 0;
 };
 
 BackwardContext::BackwardContext(FormulaNode& node, std::vector<Tensor>&& grads)
@@ -73,6 +76,8 @@ size_t BackwardContext::list_size(size_t arg) const {
   while (node_.input(arg, int64_t(n))) ++n;
   return n;
 }
+IntArrayRef BackwardContext::self_strides() const { return node_.self_strides_; }
+int64_t BackwardContext::self_storage_offset() const { return node_.self_offset_; }
 bool BackwardContext::needs(size_t arg, int64_t elem) const {
   const FormulaNode::Input* in = node_.input(arg, elem);
   return in && in->edge >= 0;
@@ -108,32 +113,20 @@ std::vector<Tensor> FormulaNode::apply(std::vector<Tensor>&& grads) {
 
 namespace {
 
+// Which next edge of an in-place op's node carries self's gradient; -1 when self takes none.
+int self_edge(const FormulaNode& fn) { return fn.inputs_.empty() || fn.inputs_[0].arg != 0 ? -1 : fn.inputs_[0].edge; }
+
 bool is_inplace_op(const std::string& name) { return !name.empty() && name.back() == '_'; }
 
-void check_inputs(const OperatorEntry& entry, const Stack& s, bool inplace) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto* t = std::get_if<Tensor>(&s[i]);
-    if (!t || !requires_grad(*t)) continue;
-    AutogradMeta* m = meta_if(*t);
-    if (m && m->is_differentiable_view && (inplace && i == 0 || t->storage()->version() != m->view_version)) {
-      VT_FAIL_KIND(NotImplemented, entry.name(), ": ",
-                   inplace && i == 0 ? "in-place modification of a view of a tensor that requires grad"
-                                     : "using a view whose base was modified in place",
-                   " is not supported by autograd yet (view history rebasing); clone() the view first");
-    }
+// A leaf's history cannot be rebased: writing it (or a view of it) in place under autograd is an error, as torch.
+void check_inplace(const Tensor& self) {
+  if (!requires_grad(self)) return;
+  if (is_view(self)) {
+    Tensor base(self.impl()->view_base());
+    VT_CHECK(!(requires_grad(base) && is_leaf(base)), "a view of a leaf Variable that requires grad is being used in ",
+             "an in-place operation.");
   }
-  if (!inplace) return;
-  auto* self = std::get_if<Tensor>(&s[0]);
-  if (self && requires_grad(*self) && is_leaf(*self)) {
-    VT_FAIL("a leaf Variable that requires grad is being used in an in-place operation.");
-  }
-  // Another tensor viewing the same memory would see the write without the history that explains it (its
-  // grad_fn is not rebased), so its gradients would be silently wrong.
-  AutogradMeta* self_meta = self ? meta_if(*self) : nullptr;
-  if (self && self->storage().use_count() - (self_meta ? self_meta->saved_aliases : 0) > 1) {
-    VT_FAIL_KIND(NotImplemented, entry.name(), ": in-place op under autograd on a tensor whose memory other ",
-                 "tensors view is not supported yet (view history rebasing); clone() it first");
-  }
+  VT_CHECK(!is_leaf(self), "a leaf Variable that requires grad is being used in an in-place operation.");
 }
 
 // The node, its edges and its saved inputs, taken before the backend runs: an in-place op must not change
@@ -168,6 +161,11 @@ std::shared_ptr<FormulaNode> make_node(const OperatorEntry& entry, const Formula
     // create_graph differentiates through it). Note [In-place formulas].
     node->saved_[i] = SavedVariable(inplace && i == 0 ? ops::clone(*t) : *t, false);
   }
+  if (f && f->keeps_self_layout) {
+    const Tensor& self = std::get<Tensor>(args[0]);
+    node->self_strides_ = DimVector(self.strides());
+    node->self_offset_ = self.storage_offset();
+  }
   return node;
 }
 
@@ -186,12 +184,12 @@ void attach_outputs(const std::shared_ptr<FormulaNode>& node, const Formula* f, 
   bool first = true;
   auto attach = [&](const Tensor& out) {
     if (!out.defined() || !is_floating(out.dtype())) return;
-    set_history(out, node);
-    // A view op's output is a view of its input (reshape may copy instead: then it is not).
-    if (f && f->is_view && self_in.defined() && out.storage() == self_in.storage()) {
-      AutogradMeta& m = meta(out);
-      m.is_differentiable_view = true;
-      m.view_version = out.storage()->version();
+    if (inplace && is_view(out)) {
+      rebase_view_history(out, node, self_edge(*node));  // Note [View rebasing]
+    } else {
+      set_history(out, node);
+      // A view op's output is a view of its input (reshape may copy instead: then it is not).
+      if (f && f->is_view && self_in.defined() && out.storage() == self_in.storage()) mark_view(out, self_in);
     }
     if (first && f && f->saves_result) node->result_ = SavedVariable(out, true);
     first = false;
@@ -209,7 +207,7 @@ std::unique_ptr<KernelFunction> make_autograd_kernel(OperatorEntry* entry, const
   auto k = std::make_unique<KernelFunction>();
   k->boxed = [entry, f](Stack& s) {
     bool inplace = is_inplace_op(entry->name());
-    check_inputs(*entry, s, inplace);
+    if (inplace) check_inplace(std::get<Tensor>(s.at(0)));
     if (inplace && !f) {
       VT_FAIL_KIND(NotImplemented, entry->name(), ": this in-place op has no autograd formula yet, and an input ",
                    "requires grad; use the out-of-place op, or run it under vt.no_grad()");

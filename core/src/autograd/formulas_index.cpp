@@ -1,6 +1,8 @@
-// Backward formulas of cat, diagonal, index_put_, and the in-place fills and random draws
-// (Note [Autograd kernels]).
+// Backward formulas of cat, the remaining views (diagonal, as_strided), index_put_, and the in-place fills and
+// random draws (Note [Autograd kernels]). The scatters write into fresh zeros through a view; under create_graph
+// that write is recorded like any in-place op on a view (Note [View rebasing]), so they differentiate again.
 #include "formula_helpers.h"
+#include "view_rebase.h"
 
 namespace vt::autograd {
 namespace {
@@ -37,6 +39,18 @@ void diagonal_backward(BackwardContext& c) {
   c.set(0, z);
 }
 
+// as_strided(self, size, stride, storage_offset): both layouts address self's storage.
+void as_strided_backward_formula(BackwardContext& c) {
+  StridedLayout in, out;
+  in.sizes = DimVector(c.input_sizes(0));
+  in.strides = DimVector(c.self_strides());
+  in.offset = c.self_storage_offset();
+  out.sizes = DimVector(std::get<std::vector<int64_t>>(c.arg(1)));
+  out.strides = DimVector(std::get<std::vector<int64_t>>(c.arg(2)));
+  out.offset = opt_int(c.arg(3)).value_or(in.offset);
+  c.set(0, as_strided_backward(c.grad(), in, out));
+}
+
 // index_put_(self, indices, values, accumulate): values get the gradient at the indexed positions (each
 // occurrence of a repeated index, as torch); self keeps it elsewhere, and at the indexed positions too when
 // accumulating (there it was added to, not replaced).
@@ -55,9 +69,12 @@ void index_put_backward(BackwardContext& c) {
 void overwritten_backward(BackwardContext& c) { c.set(0, zeros(c.input_sizes(0), c.grad())); }
 
 const bool registered = [] {
+  Formula as_strided{"vt::as_strided", "AsStridedBackward0", 0, false, as_strided_backward_formula, true};
+  as_strided.keeps_self_layout = true;
   register_formulas({
       {"vt::cat", "CatBackward0", 0, false, cat_backward},
       {"vt::diagonal", "DiagonalBackward0", 0, false, diagonal_backward, true},
+      as_strided,
       {"vt::index_put_", "IndexPutBackward0", 0, false, index_put_backward},
       {"vt::fill_", "FillBackward0", 0, false, overwritten_backward},
       {"vt::uniform_", "UniformBackward0", 0, false, overwritten_backward},

@@ -4,7 +4,6 @@
 #include <algorithm>
 
 #include "formula_helpers.h"
-#include "vt/autograd/grad_mode.h"
 
 namespace vt::autograd {
 namespace {
@@ -22,26 +21,24 @@ void transpose_backward(BackwardContext& c) { c.set(0, ops::transpose(c.grad(), 
 void expand_backward(BackwardContext& c) { c.set(0, sum_to(c.grad(), c.input_sizes(0))); }
 
 // Scatters the gradient of a strided sub-view back into zeros of the input's shape. `view_of` re-applies the
-// forward view to the zeros. Under create_graph the copy_ refuses a gradient that requires grad (no in-place
-// rebasing yet), which surfaces as NotImplementedError rather than a wrong second derivative.
+// forward view to the zeros. Under create_graph the copy_ is recorded as an in-place op on a view of the zeros
+// (Note [View rebasing]), so the result differentiates again.
 template <typename ViewFn>
-void scatter_backward(BackwardContext& c, const char* node, ViewFn view_of) {
-  VT_CHECK_KIND(NotImplemented, !(is_grad_enabled() && requires_grad(c.grad())), "create_graph=True backward ",
-                "through ", node, " is not implemented yet (its gradient is scattered with an in-place copy)");
+void scatter_backward(BackwardContext& c, ViewFn view_of) {
   Tensor z = zeros(c.input_sizes(0), c.grad());
   ops::copy_(view_of(z), c.grad());
   c.set(0, z);
 }
 void select_backward(BackwardContext& c) {
-  scatter_backward(c, "SelectBackward0", [&](const Tensor& z) { return ops::select(z, c.int_arg(1), c.int_arg(2)); });
+  scatter_backward(c, [&](const Tensor& z) { return ops::select(z, c.int_arg(1), c.int_arg(2)); });
 }
 void slice_backward(BackwardContext& c) {
-  scatter_backward(c, "SliceBackward0", [&](const Tensor& z) {
+  scatter_backward(c, [&](const Tensor& z) {
     return ops::slice(z, c.int_arg(1), opt_int(c.arg(2)), opt_int(c.arg(3)), c.int_arg(4));
   });
 }
 void narrow_backward(BackwardContext& c) {
-  scatter_backward(c, "SliceBackward0", [&](const Tensor& z) { return ops::narrow(z, c.int_arg(1), c.int_arg(2), c.int_arg(3)); });
+  scatter_backward(c, [&](const Tensor& z) { return ops::narrow(z, c.int_arg(1), c.int_arg(2), c.int_arg(3)); });
 }
 
 // copy_(self, src): self is overwritten, so only src receives gradient (cast and moved to its dtype/device).

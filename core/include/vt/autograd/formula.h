@@ -5,12 +5,12 @@
 // Note [Autograd kernels]
 // Every op gets one boxed kernel in the dispatcher's autograd slot (installed by install_autograd_kernels()). It
 // runs only past Note [Autograd layer gate], i.e. when grad mode is on and an input requires grad. It then:
-//   * refuses in-place ops on leaves that require grad, and in-place ops on (or reads of modified) differentiable
-//     views, which need history rebasing that is not implemented yet (NotImplementedError, never wrong grads);
+//   * refuses in-place ops on leaves that require grad (and on views of such leaves);
 //   * builds a FormulaNode before the backend runs: next edges, and the tensors the formula asked for saved
 //     (SavedVariable, version-checked; an in-place op saves a clone of self as it was);
 //   * runs the backend with grad mode off, so kernels composed of other ops record nothing of their own;
-//   * keeps the other arguments by value and gives each floating output the node as grad_fn.
+//   * keeps the other arguments by value and gives each floating output the node as grad_fn. An in-place op
+//     on a view rebases the view's base instead (Note [View rebasing] in view_rebase.h).
 // An op without a formula gets a node whose backward raises "the derivative for 'vt::op' is not implemented":
 // forward works, backward says what is missing. Formulas return gradients in whatever shape and dtype falls
 // out of the math; FormulaNode sums broadcast dims away and casts to each input's dtype and device.
@@ -39,6 +39,9 @@ class BackwardContext {
   ScalarType input_dtype(size_t arg, int64_t elem = -1) const;
   bool input_defined(size_t arg, int64_t elem = -1) const;  // false for None, and for list elements left out
   size_t list_size(size_t arg) const;                        // elements of a Tensor[] argument
+  // Layout of self (argument 0), recorded for formulas with keeps_self_layout.
+  IntArrayRef self_strides() const;
+  int64_t self_storage_offset() const;
   bool needs(size_t arg, int64_t elem = -1) const;  // whether that tensor input takes a gradient
   void set(size_t arg, Tensor g) { set(arg, -1, std::move(g)); }
   void set(size_t arg, int64_t elem, Tensor g);     // the gradient of that tensor input
@@ -61,6 +64,7 @@ struct Formula {
   bool is_view = false;         // output aliases input 0 (Note [Autograd kernels])
   // Optional: a node name depending on the arguments (PowBackward0 for a number exponent, 1 for a tensor).
   const char* (*name_for)(const Stack& args) = nullptr;
+  bool keeps_self_layout = false;    // record self's strides and storage offset (as_strided)
   // Also keep the outputs after the first, as plain tensors: only for non-floating ones (max_dim's indices), as
   // a saved floating output would own its own node.
   bool saves_other_results = false;
