@@ -224,6 +224,12 @@ void bind_autograd(nb::module_& m) {
     return n ? nb::cast(n) : nb::none();
   })));
   nb::setattr(cls, "is_leaf", property(nb::cpp_function([](const Tensor& t) { return ag::is_leaf(t); })));
+  // Note [View base]: the tensor a view was made from (the first base of a chain), None for other tensors.
+  nb::setattr(cls, "_base", property(nb::cpp_function([](const Tensor& t) -> nb::object {
+    const std::shared_ptr<TensorImpl>& b = t.impl()->view_base();
+    return b ? nb::cast(Tensor(b)) : nb::none();
+  })));
+  method("_is_view", [](const Tensor& t) { return t.impl()->view_base() != nullptr; });
   nb::setattr(cls, "retains_grad", property(nb::cpp_function([](const Tensor& t) {
     vt::AutogradMeta* mt = ag::meta_if(t);
     return mt && mt->retains_grad;
@@ -250,6 +256,7 @@ void bind_autograd(nb::module_& m) {
   method("detach", [](const Tensor& t) { return ag::detach(t); });
   method("retain_grad", [](const Tensor& t) {
     VT_CHECK(ag::requires_grad(t), "can't retain_grad on Tensor that has requires_grad=False");
+    ag::grad_fn(t);  // a view's history is made current first (Note [View rebasing])
     vt::AutogradMeta& mt = ag::meta(t);
     if (!mt.grad_fn || mt.retains_grad) return;  // a leaf keeps its grad anyway
     mt.retains_grad = true;
@@ -258,6 +265,7 @@ void bind_autograd(nb::module_& m) {
   method("register_hook", [](const Tensor& t, nb::object fn) {
     VT_CHECK(ag::requires_grad(t), "cannot register a hook on a tensor that doesn't require gradient");
     ag::TensorHookPtr hook = python_hook(std::move(fn));
+    ag::grad_fn(t);  // a view's history is made current first (Note [View rebasing])
     vt::AutogradMeta& mt = ag::meta(t);
     if (mt.grad_fn) mt.grad_fn->add_tensor_hook(mt.output_nr, hook);
     else mt.leaf_hooks.push_back(hook);

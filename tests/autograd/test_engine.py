@@ -151,14 +151,16 @@ def test_leaf_in_place_is_refused_but_allowed_under_no_grad():
     np.testing.assert_allclose(x.detach().numpy(), [2.0, 3.0])
 
 
-def test_in_place_on_differentiable_view_is_not_implemented():
+def test_in_place_on_view_and_on_viewed_base_rebase_history():
+    # Once refused (NotImplementedError); tests/autograd/test_view_inplace.py compares these cases with torch.
     x = leaf([[1.0, 2.0], [3.0, 4.0]])
     y = x * 1
     v = y[0]
-    with pytest.raises(NotImplementedError, match="view"):
-        v.mul_(2)
-    with pytest.raises(NotImplementedError, match="view"):
-        y.add_(1)  # y's memory is viewed by v: its history cannot be rebased yet
+    v.mul_(2)
+    y.add_(1)
+    assert y.grad_fn.name() == "AddBackward0" and v.grad_fn.name() == "AsStridedBackward0"
+    (y.sum() + v.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[4.0, 4.0], [1.0, 1.0]])
 
 
 def test_copy_into_fresh_tensor_is_differentiable():

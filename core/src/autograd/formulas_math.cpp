@@ -23,11 +23,17 @@ void mul_backward(BackwardContext& c) {
   if (c.needs(1)) c.set(1, mul(c.grad(), c.saved(0)));
 }
 void div_backward(BackwardContext& c) {
-  VT_CHECK_KIND(NotImplemented, std::holds_alternative<std::monostate>(c.arg(2)),
-                "the derivative for 'vt::div' with a rounding_mode is not implemented");
+  if (!std::holds_alternative<std::monostate>(c.arg(2))) {  // floor/trunc division is piecewise constant
+    for (size_t i = 0; i < 2; ++i)
+      if (c.needs(i)) c.set(i, zeros(c.input_sizes(i), c.grad()));
+    return;
+  }
   Tensor other = c.saved(1);
   if (c.needs(0)) c.set(0, div(c.grad(), other));
   if (c.needs(1)) c.set(1, neg(div(mul(c.grad(), c.saved(0)), mul(other, other))));
+}
+const char* div_name(const Stack& args) {
+  return std::holds_alternative<std::monostate>(args.at(2)) ? "DivBackward0" : "DivBackward2";
 }
 void neg_backward(BackwardContext& c) { c.set(0, neg(c.grad())); }
 void abs_backward(BackwardContext& c) { c.set(0, mul(c.grad(), un("vt::sign", c.saved(0)))); }
@@ -58,11 +64,6 @@ const char* pow_name(const Stack& args) {
 }
 
 void exp_backward(BackwardContext& c) { c.set(0, mul(c.grad(), c.result())); }
-// d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
-void erf_backward(BackwardContext& c) {
-  Tensor x = c.saved(0);
-  c.set(0, mul(c.grad(), mul(num(M_2_SQRTPI), un("vt::exp", neg(mul(x, x))))));
-}
 void log_backward(BackwardContext& c) { c.set(0, div(c.grad(), c.saved(0))); }
 void sqrt_backward(BackwardContext& c) { c.set(0, div(c.grad(), mul(c.result(), num(2.0)))); }
 // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 r^3 with r the result.
@@ -88,12 +89,11 @@ const bool registered = [] {
       {"vt::sub", "SubBackward0", 0, false, sub_backward},
       {"vt::sub_", "SubBackward0", 0, false, sub_backward},
       {"vt::mul", "MulBackward0", kSelfOther, false, mul_backward},
-      {"vt::div", "DivBackward0", kSelfOther, false, div_backward},
+      {"vt::div", "DivBackward0", kSelfOther, false, div_backward, false, div_name},
       {"vt::neg", "NegBackward0", 0, false, neg_backward},
       {"vt::abs", "AbsBackward0", kSelf, false, abs_backward},
       {"vt::pow", "PowBackward0", kSelfOther, true, pow_backward, false, pow_name},
       {"vt::exp", "ExpBackward0", 0, true, exp_backward},
-      {"vt::erf", "ErfBackward0", kSelf, false, erf_backward},
       {"vt::log", "LogBackward0", kSelf, false, log_backward},
       {"vt::sqrt", "SqrtBackward0", 0, true, sqrt_backward},
       {"vt::rsqrt", "RsqrtBackward0", 0, true, rsqrt_backward},

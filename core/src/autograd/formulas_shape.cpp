@@ -4,7 +4,6 @@
 #include <algorithm>
 
 #include "formula_helpers.h"
-#include "vt/autograd/grad_mode.h"
 
 namespace vt::autograd {
 namespace {
@@ -22,26 +21,24 @@ void transpose_backward(BackwardContext& c) { c.set(0, ops::transpose(c.grad(), 
 void expand_backward(BackwardContext& c) { c.set(0, sum_to(c.grad(), c.input_sizes(0))); }
 
 // Scatters the gradient of a strided sub-view back into zeros of the input's shape. `view_of` re-applies the
-// forward view to the zeros. Under create_graph the copy_ refuses a gradient that requires grad (no in-place
-// rebasing yet), which surfaces as NotImplementedError rather than a wrong second derivative.
+// forward view to the zeros. Under create_graph the copy_ is recorded as an in-place op on a view of the zeros
+// (Note [View rebasing]), so the result differentiates again.
 template <typename ViewFn>
-void scatter_backward(BackwardContext& c, const char* node, ViewFn view_of) {
-  VT_CHECK_KIND(NotImplemented, !(is_grad_enabled() && requires_grad(c.grad())), "create_graph=True backward ",
-                "through ", node, " is not implemented yet (its gradient is scattered with an in-place copy)");
+void scatter_backward(BackwardContext& c, ViewFn view_of) {
   Tensor z = zeros(c.input_sizes(0), c.grad());
   ops::copy_(view_of(z), c.grad());
   c.set(0, z);
 }
 void select_backward(BackwardContext& c) {
-  scatter_backward(c, "SelectBackward0", [&](const Tensor& z) { return ops::select(z, c.int_arg(1), c.int_arg(2)); });
+  scatter_backward(c, [&](const Tensor& z) { return ops::select(z, c.int_arg(1), c.int_arg(2)); });
 }
 void slice_backward(BackwardContext& c) {
-  scatter_backward(c, "SliceBackward0", [&](const Tensor& z) {
+  scatter_backward(c, [&](const Tensor& z) {
     return ops::slice(z, c.int_arg(1), opt_int(c.arg(2)), opt_int(c.arg(3)), c.int_arg(4));
   });
 }
 void narrow_backward(BackwardContext& c) {
-  scatter_backward(c, "SliceBackward0", [&](const Tensor& z) { return ops::narrow(z, c.int_arg(1), c.int_arg(2), c.int_arg(3)); });
+  scatter_backward(c, [&](const Tensor& z) { return ops::narrow(z, c.int_arg(1), c.int_arg(2), c.int_arg(3)); });
 }
 
 // unbind / split_with_sizes: the pieces' gradients joined in one cat (a missing one reads as zeros).
@@ -122,11 +119,9 @@ void masked_fill_backward(BackwardContext& c) {
 }
 
 // Advanced indexing: the gradient lands at the indexed positions of zeros shaped like the input, duplicate
-// indices adding up (embedding rows used twice, cross_entropy's gathers). Not differentiable twice yet: the
-// accumulation is an in-place index_put_.
+// indices adding up (embedding rows used twice, cross_entropy's gathers). The accumulating index_put_ has a
+// formula of its own, so this differentiates again.
 void index_backward(BackwardContext& c) {
-  VT_CHECK_KIND(NotImplemented, !(is_grad_enabled() && requires_grad(c.grad())), "create_graph=True backward ",
-                "through index is not implemented yet (its gradient is accumulated in place)");
   static const TypedOp<Tensor(const Tensor&, TensorList, const Tensor&, bool)> index_put("vt::index_put_");
   const auto& indices = std::get<std::vector<Tensor>>(c.arg(1));
   Tensor zeros = ops::full(c.input_sizes(0), Scalar(int64_t(0)), c.grad().dtype(), c.grad().device());

@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "view_rebase.h"
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -75,15 +76,6 @@ SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_ou
   // An output keeps no history (it would own the node that saves it); an input keeps all of it, so that
   // create_graph backward can differentiate through it.
   saved_ = is_output ? detach(t) : t;
-  if (is_output) {
-    meta(t).saved_aliases += 1;
-    alias_token_ = std::make_shared<AliasToken>();  // built in place: a temporary token would uncount on death
-    alias_token_->origin = t.impl_ptr();
-  }
-}
-
-SavedVariable::AliasToken::~AliasToken() {
-  if (std::shared_ptr<TensorImpl> impl = origin.lock(); impl && impl->autograd_meta) impl->autograd_meta->saved_aliases -= 1;
 }
 
 Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
@@ -118,7 +110,6 @@ Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
 void SavedVariable::reset() {
   if (saved_.defined()) was_freed_ = true;
   saved_ = Tensor();
-  alias_token_.reset();
 }
 
 // ---- per-tensor helpers ----
@@ -130,8 +121,7 @@ AutogradMeta& meta(const Tensor& t) {
 }
 
 void set_requires_grad(const Tensor& t, bool flag) {
-  AutogradMeta* m = meta_if(t);
-  if (m && m->grad_fn) {
+  if (!is_leaf(t)) {
     VT_CHECK(flag, "you can only change requires_grad flags of leaf variables. If you want to use a computed ",
              "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
     return;
@@ -143,17 +133,20 @@ void set_requires_grad(const Tensor& t, bool flag) {
 }
 
 bool is_leaf(const Tensor& t) {
+  refresh_view_history(t);
   AutogradMeta* m = meta_if(t);
   return !m || !m->grad_fn;
 }
 
 std::shared_ptr<Node> grad_fn(const Tensor& t) {
+  refresh_view_history(t);
   AutogradMeta* m = meta_if(t);
   return m ? m->grad_fn : nullptr;
 }
 
 Edge gradient_edge(const Tensor& t) {
   if (!requires_grad(t)) return {};
+  refresh_view_history(t);  // Note [View rebasing]
   AutogradMeta& m = meta(t);
   if (m.grad_fn) return {m.grad_fn, m.output_nr};
   std::shared_ptr<Node> acc = m.grad_accumulator.lock();

@@ -4,6 +4,15 @@
 #include "unary_impl.h"
 
 namespace vt {
+namespace {
+// clamp with tensor bounds (torch's clamp.Tensor): minimum(maximum(self, min), max), bounds broadcasting. An op
+// of its own, not the two calls, so that autograd sees clamp's rule at the bounds (Note [Autograd kernels]).
+Tensor clamp_tensor_any(const Tensor& self, const Tensor& min, const Tensor& max) {
+  VT_CHECK(min.defined() || max.defined(), "torch.clamp: At least one of 'min' or 'max' must not be None");
+  Tensor out = min.defined() ? ops::binary("vt::maximum", self, min) : self;
+  return max.defined() ? ops::binary("vt::minimum", out, max) : out;
+}
+}  // namespace
 
 VT_LIBRARY(vt, unary) {
 #define VT_DEF(id, F, K) m.def(#id "(Tensor self) -> Tensor");
@@ -21,6 +30,8 @@ VT_LIBRARY(vt, unary) {
   m.def("hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor");
   m.def("clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor");
   m.def("clamp_(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor");
+  m.def("clamp_tensor(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor");
+  m.impl_any("clamp_tensor", &clamp_tensor_any);
   m.def("where(Tensor condition, Tensor self, Tensor other) -> Tensor");
   m.def("masked_fill_(Tensor self, Tensor mask, Tensor value) -> Tensor");
   unary::register_unary<cpu::CpuLaunch>(m, DispatchKey::CPU);

@@ -9,6 +9,13 @@
 namespace vt {
 namespace {
 
+// A view op's result: shares self's storage and, in grad mode, remembers its base (Note [View base]).
+Tensor as_view(const Tensor& self, IntArrayRef sizes, IntArrayRef strides, int64_t offset) {
+  Tensor out = make_view(self, sizes, strides, offset);
+  if (autograd::is_grad_enabled()) out.impl()->set_view_base(self.impl_ptr());
+  return out;
+}
+
 Tensor as_strided_any(const Tensor& self, IntArrayRef size, IntArrayRef stride, std::optional<int64_t> offset) {
   VT_CHECK(size.size() == stride.size(), "as_strided: mismatch in length of size ", shape_str(size),
            " and stride ", shape_str(stride));
@@ -29,7 +36,7 @@ Tensor as_strided_any(const Tensor& self, IntArrayRef size, IntArrayRef stride, 
   int64_t capacity = int64_t(self.storage()->nbytes()) / self.element_size();
   VT_CHECK(empty || max_index < capacity, "as_strided: size ", shape_str(size), " with stride ", shape_str(stride),
            " and offset ", off, " needs ", max_index + 1, " elements but the storage holds ", capacity);
-  return make_view(self, size, stride, off);
+  return as_view(self, size, stride, off);
 }
 
 // Strides for viewing `sizes/strides` as `shape`, or nullopt when the data cannot be addressed that way. Walks
@@ -89,14 +96,15 @@ Tensor view_any(const Tensor& self, IntArrayRef size) {
   VT_CHECK(strides.has_value(), "view size ", shape_str(shape), " is not compatible with input tensor's size ",
            shape_str(self.sizes()), " and stride ", shape_str(self.strides()),
            " (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
-  return make_view(self, shape, *strides, self.storage_offset());
+  return as_view(self, shape, *strides, self.storage_offset());
 }
 
 Tensor reshape_any(const Tensor& self, IntArrayRef size) {
   DimVector shape = infer_shape(size, self.numel());
   if (auto strides = compute_view_strides(self.sizes(), self.strides(), shape))
-    return make_view(self, shape, *strides, self.storage_offset());
-  return view_any(ops::clone(self), shape);
+    return as_view(self, shape, *strides, self.storage_offset());
+  Tensor copy = ops::clone(self);  // a new tensor, not a view: it gets no base
+  return make_view(copy, shape, contiguous_strides(shape), 0);
 }
 
 Tensor permute_any(const Tensor& self, IntArrayRef dims) {
@@ -112,21 +120,21 @@ Tensor permute_any(const Tensor& self, IntArrayRef dims) {
     sizes[size_t(i)] = self.sizes()[size_t(d)];
     strides[size_t(i)] = self.strides()[size_t(d)];
   }
-  return make_view(self, sizes, strides, self.storage_offset());
+  return as_view(self, sizes, strides, self.storage_offset());
 }
 
 Tensor transpose_any(const Tensor& self, int64_t dim0, int64_t dim1) {
   int64_t nd = self.dim();
   if (nd == 0) {
     wrap_dim(dim0, 0), wrap_dim(dim1, 0);
-    return make_view(self, {}, {}, self.storage_offset());
+    return as_view(self, {}, {}, self.storage_offset());
   }
   dim0 = wrap_dim(dim0, nd);
   dim1 = wrap_dim(dim1, nd);
   DimVector sizes(self.sizes()), strides(self.strides());
   std::swap(sizes[size_t(dim0)], sizes[size_t(dim1)]);
   std::swap(strides[size_t(dim0)], strides[size_t(dim1)]);
-  return make_view(self, sizes, strides, self.storage_offset());
+  return as_view(self, sizes, strides, self.storage_offset());
 }
 
 Tensor expand_any(const Tensor& self, IntArrayRef size) {
@@ -152,7 +160,7 @@ Tensor expand_any(const Tensor& self, IntArrayRef size) {
     sizes[size_t(d)] = want;
     strides[size_t(d)] = have == want ? self.strides()[size_t(d - off)] : 0;
   }
-  return make_view(self, sizes, strides, self.storage_offset());
+  return as_view(self, sizes, strides, self.storage_offset());
 }
 
 Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_opt, std::optional<int64_t> end_opt,
@@ -167,7 +175,7 @@ Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_o
   DimVector sizes(self.sizes()), strides(self.strides());
   sizes[size_t(dim)] = end == start ? 0 : 1 + (end - start - 1) / step;  // no overflow for huge steps
   strides[size_t(dim)] *= step;
-  return make_view(self, sizes, strides, self.storage_offset() + start * self.strides()[size_t(dim)]);
+  return as_view(self, sizes, strides, self.storage_offset() + start * self.strides()[size_t(dim)]);
 }
 
 Tensor narrow_any(const Tensor& self, int64_t dim, int64_t start, int64_t length) {
@@ -191,7 +199,7 @@ Tensor select_any(const Tensor& self, int64_t dim, int64_t index) {
   int64_t off = self.storage_offset() + index * strides[size_t(dim)];
   sizes.erase(size_t(dim));
   strides.erase(size_t(dim));
-  return make_view(self, sizes, strides, off);
+  return as_view(self, sizes, strides, off);
 }
 
 Tensor squeeze_any(const Tensor& self, OptionalIntArrayRef dims) {
@@ -211,7 +219,7 @@ Tensor squeeze_any(const Tensor& self, OptionalIntArrayRef dims) {
     sizes.push_back(self.sizes()[size_t(d)]);
     strides.push_back(self.strides()[size_t(d)]);
   }
-  return make_view(self, sizes, strides, self.storage_offset());
+  return as_view(self, sizes, strides, self.storage_offset());
 }
 
 Tensor unsqueeze_any(const Tensor& self, int64_t dim) {
@@ -220,7 +228,7 @@ Tensor unsqueeze_any(const Tensor& self, int64_t dim) {
   int64_t st = dim < self.dim() ? sizes[size_t(dim)] * strides[size_t(dim)] : 1;
   sizes.insert(size_t(dim), 1);
   strides.insert(size_t(dim), st);
-  return make_view(self, sizes, strides, self.storage_offset());
+  return as_view(self, sizes, strides, self.storage_offset());
 }
 
 Tensor flatten_any(const Tensor& self, int64_t start_dim, int64_t end_dim) {
@@ -256,7 +264,7 @@ Tensor diagonal_any(const Tensor& self, int64_t offset, int64_t dim1, int64_t di
   }
   sizes.push_back(len);
   strides.push_back(self.strides()[size_t(dim1)] + self.strides()[size_t(dim2)]);
-  return make_view(self, sizes, strides, off);
+  return as_view(self, sizes, strides, off);
 }
 
 }  // namespace

@@ -440,16 +440,12 @@ def where(condition, input=None, other=None):
 
 
 def clamp(input, min=None, max=None):
-    """Bounds may be numbers or tensors (tensor bounds broadcast, as maximum/minimum)."""
+    """Bounds may be numbers or tensors (tensor bounds broadcast, as maximum/minimum); a number next to a tensor
+    bound becomes a 0-dim tensor of the input's dtype."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        if min is None and max is None:
-            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-        out = input
-        if min is not None:
-            out = _op("vt::maximum")(out, min)
-        if max is not None:
-            out = _op("vt::minimum")(out, max)
-        return out
+        def bound(b):
+            return b if b is None or isinstance(b, Tensor) else _full([], b, dtype=input.dtype, device=input.device)
+        return _op("vt::clamp_tensor")(input, bound(min), bound(max))
     return _op("vt::clamp")(input, min, max)
 
 

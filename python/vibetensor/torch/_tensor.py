@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._C import autograd as _autograd
 from .._C import core as _core
 from .._C import cuda as _core_cuda
 from . import _functions as F
@@ -14,6 +15,7 @@ from . import _tensor_str
 Tensor = _core.Tensor
 _op = _core.op
 _dtype = _core.dtype
+_is_grad_enabled = _autograd.is_grad_enabled
 
 # Ops whose schema is (Tensor self, ...) and whose method takes the same arguments.
 _METHOD_OPS = """
@@ -151,7 +153,9 @@ def record_stream(self, stream):
 
 def clamp_(self, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        return self.copy_(F.clamp(self, min, max))
+        # Out of place, then copied back; clamp saves its input, so under autograd it gets a copy.
+        src = self.clone() if self.requires_grad and _is_grad_enabled() else self
+        return self.copy_(F.clamp(src, min, max))
     _op("vt::clamp_")(self, min, max)
     return self
 

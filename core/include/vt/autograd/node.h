@@ -45,13 +45,8 @@ struct AutogradMeta {
   std::weak_ptr<autograd::Node> grad_accumulator;  // leaves only (weak: the node holds the leaf)
   std::vector<autograd::TensorHookPtr> leaf_hooks;    // hooks of a leaf, run by its AccumulateGrad
   bool retains_grad = false;
-  // Set on outputs of differentiable view ops: in-place writes through such a view (or to its base afterwards)
-  // need history rebasing, which is not implemented yet and raises instead of computing wrong gradients.
-  bool is_differentiable_view = false;
-  uint32_t view_version = 0;  // storage version when the view was made
-  // Aliases of this tensor held by SavedVariables (a node's saved output). They share the storage without being
-  // views a user can write through, so the in-place aliasing check does not count them.
-  int saved_aliases = 0;
+  // A view's grad_fn matches its base's history while the storage is at this version (Note [View rebasing]).
+  uint32_t view_version = 0;
   std::string name;           // optional, used in error messages
 };
 }  // namespace vt
@@ -140,13 +135,7 @@ class SavedVariable {
   bool defined() const { return saved_.defined() || was_freed_; }
 
  private:
-  // Keeps AutogradMeta::saved_aliases of the saved output counted while any copy of this variable holds it.
-  struct AliasToken {
-    std::weak_ptr<TensorImpl> origin;
-    ~AliasToken();
-  };
   Tensor saved_;
-  std::shared_ptr<AliasToken> alias_token_;
   uint32_t version_ = 0;
   uint32_t output_nr_ = 0;
   bool is_output_ = false;

@@ -43,10 +43,19 @@ class TensorImpl {
   void set_sizes_strides(IntArrayRef sizes, IntArrayRef strides, int64_t offset);
 
   // Autograd state (vt/autograd/node.h); null for tensors that never took part in autograd. The flag sits
-  // outside it so the dispatcher can test it with one load (Note [Requires-grad flag]).
+  // outside it so the dispatcher can test it with one load (Note [Requires-grad flag]); a view also requires
+  // grad when its base does (Note [View base]).
   std::shared_ptr<AutogradMeta> autograd_meta;
-  bool requires_grad() const { return requires_grad_; }
+  bool requires_grad() const { return requires_grad_ || (view_base_ && view_base_->requires_grad_); }
   void set_requires_grad_flag(bool r) { requires_grad_ = r; }
+
+  // Note [View base]
+  // A tensor made by a view op while grad mode is on remembers the tensor it views: the root of the chain (a
+  // view of a view points at the first base, which is never itself a view). Autograd needs it to rebase
+  // history when a view or its base is written in place (Note [View rebasing] in autograd/view_rebase.h).
+  // Kernels' internal views (make_view) and detach() have no base: they are aliases, not views.
+  const std::shared_ptr<TensorImpl>& view_base() const { return view_base_; }
+  void set_view_base(const std::shared_ptr<TensorImpl>& of) { view_base_ = of && of->view_base_ ? of->view_base_ : of; }
 
  private:
   void refresh();
@@ -58,6 +67,7 @@ class TensorImpl {
   bool contiguous_ = true;
   bool wrapped_number_ = false;
   bool requires_grad_ = false;
+  std::shared_ptr<TensorImpl> view_base_;
 };
 
 class Tensor {

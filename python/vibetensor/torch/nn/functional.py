@@ -1,4 +1,5 @@
 """vt.nn.functional: activations over the dispatcher's elementwise ops, with torch's signatures."""
+from ..._C import autograd as _ag
 from ..._C import core as _core
 
 _op = _core.op
@@ -42,14 +43,23 @@ def softplus(input, beta=1.0, threshold=20.0):
     return _op("vt::softplus")(input, beta, threshold)
 
 
+def _write_back(input, op, *args):
+    """inplace=True for activations without an in-place kernel: computes out of place and copies back. The op
+    saves its input for backward, so under autograd it gets a copy (the write would make the saved one stale)."""
+    src = input.clone() if input.requires_grad and _ag.is_grad_enabled() else input
+    return input.copy_(_op(op)(src, *args))
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = _op("vt::leaky_relu")(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return _write_back(input, "vt::leaky_relu", negative_slope)
+    return _op("vt::leaky_relu")(input, negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
-    out = _op("vt::elu")(input, alpha)
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return _write_back(input, "vt::elu", alpha)
+    return _op("vt::elu")(input, alpha)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
@@ -59,6 +69,8 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
         raise RuntimeError("cannot do hardtanh on an unsigned type with negative limits")
     if not input.dtype.is_floating_point:  # torch clamps integer tensors in their own dtype
         out = _op("vt::clamp")(input, int(min_val), int(max_val))
+    elif inplace:
+        return _write_back(input, "vt::hardtanh", min_val, max_val)
     else:
         out = _op("vt::hardtanh")(input, min_val, max_val)
     return input.copy_(out) if inplace else out
