@@ -4,7 +4,7 @@
   minigpt: 6 layers, d=256, 4 heads, context 128, batch 64, cross-entropy, AdamW (goal <= 1.2x on the H100)
 Both sides build their models from the same code (examples/minigpt.py's model_class over torch or
 vibetensor.torch) with identical shapes; a step is forward + backward + optimizer step, timed after
-warm-up with a device synchronize closing each timed loop.
+warm-up with a device synchronize closing each timed loop; --rounds alternates the two sides.
 --profile adds, per model and side, the GPU kernel count and busy time per step (CUPTI through torch.profiler,
 which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
 busy << wall means the step is host-bound.
@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import json
 import pathlib
+import statistics
 
 from _timing import median_time
 
@@ -86,6 +87,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default="mlp,minigpt")
     ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
@@ -97,8 +99,13 @@ def main():
     rows = []
     print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}   device {args.device}")
     for name in args.models.split(","):
-        tv = median_time(step_fn(vt, name, args.device), args.iters, repeats=3, warmup=2, sync=sync_v)
-        tt = median_time(step_fn(torch, name, args.device), args.iters, repeats=3, warmup=2, sync=sync_t)
+        # Rounds alternate between the two sides so that a slow spell of the host hits both; medians of rounds.
+        sv, st = step_fn(vt, name, args.device), step_fn(torch, name, args.device)
+        tvs, tts = [], []
+        for _ in range(args.rounds):
+            tvs.append(median_time(sv, args.iters, repeats=3, warmup=2, sync=sync_v))
+            tts.append(median_time(st, args.iters, repeats=3, warmup=2, sync=sync_t))
+        tv, tt = statistics.median(tvs), statistics.median(tts)
         rows.append({"model": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
         print(f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}")
         if args.profile and sync_v:
