@@ -47,25 +47,6 @@ int checked_int(int64_t v, const char* what) {
   return int(v);
 }
 
-Tensor bmm_cuda_impl(const Tensor& a_in, const Tensor& b_in, const char* name) {
-  matmul::check_bmm_shapes(a_in, b_in, name);
-  int64_t B = a_in.size(0), M = a_in.size(1), K = a_in.size(2), N = b_in.size(2);
-  Tensor c = empty_tensor(DimVector{B, M, N}, a_in.dtype(), a_in.device());
-  // Empty products need no kernel, so torch returns them for every dtype; check the dtype only after.
-  if (c.numel() == 0) return c;
-  if (K == 0) return ops::fill_(c, Scalar(int64_t(0)));
-  cudaDataType dt = data_type(a_in.dtype());
-  DeviceGuard guard(a_in.device().index);
-  Operand a = as_operand(a_in, M, K), b = as_operand(b_in, K, N);
-  blas::Compute compute = a_in.dtype() == ScalarType::Float64 ? blas::Compute::F64 : blas::Compute::F32;
-  // C^T [N, M] = B^T [N, K] @ A^T [K, M]: cuBLAS's A is our b, its B is our a.
-  blas::gemm_strided_batched(b.op, a.op, checked_int(N, "size"), checked_int(M, "size"), checked_int(K, "size"),
-                             b.t.data_ptr(), dt, checked_int(b.ld, "leading dimension"), b.t.stride(0), a.t.data_ptr(),
-                             dt, checked_int(a.ld, "leading dimension"), a.t.stride(0), c.data_ptr(), dt, int(N), M * N,
-                             checked_int(B, "batch"), compute);
-  return c;
-}
-
 // One stride that steps through all batch dims of t in row-major order (size-1 dims skipped), if there is one.
 std::optional<int64_t> batch_stride(const Tensor& t, int64_t nbatch_dims) {
   std::optional<int64_t> step;
@@ -102,17 +83,19 @@ __global__ void batch_pointers_kernel(BatchLayout l, int64_t nb, char** out) {
 
 // [..., M, K] @ [..., K, N]: a strided-batched GEMM when every operand's batch dims collapse to one stride,
 // else a pointer-array GEMM whose pointers a small kernel computes on the device (no host copy, no sync).
-Tensor bmm_nd_cuda(const Tensor& a_in, const Tensor& b_in) {
-  matmul::check_bmm_nd(a_in, b_in);
+// Callers check the operands (bmm, mm and _bmm_nd word their errors differently).
+Tensor batched_gemm(const Tensor& a_in, const Tensor& b_in) {
   int64_t nd = a_in.dim() - 2, M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1), nb = 1;
   for (int64_t d = 0; d < nd; ++d) nb *= a_in.size(d);
   Tensor c = empty_tensor(matmul::bmm_nd_sizes(a_in, b_in), a_in.dtype(), a_in.device());
+  // Empty products need no kernel, so torch returns them for every dtype; check the dtype only after.
   if (c.numel() == 0) return c;
   if (K == 0) return ops::fill_(c, Scalar(int64_t(0)));
   cudaDataType dt = data_type(a_in.dtype());
   DeviceGuard guard(a_in.device().index);
   Operand a = as_operand(a_in, M, K), b = as_operand(b_in, K, N);
   blas::Compute compute = a_in.dtype() == ScalarType::Float64 ? blas::Compute::F64 : blas::Compute::F32;
+  // C^T [N, M] = B^T [N, K] @ A^T [K, M]: cuBLAS's A is our b, its B is our a.
   int n = checked_int(N, "size"), m = checked_int(M, "size"), k = checked_int(K, "size");
   int lda = checked_int(a.ld, "leading dimension"), ldb = checked_int(b.ld, "leading dimension");
   auto sa = batch_stride(a.t, nd), sb = batch_stride(b.t, nd);
@@ -141,14 +124,20 @@ Tensor bmm_nd_cuda(const Tensor& a_in, const Tensor& b_in) {
   return c;
 }
 
+Tensor bmm_nd_cuda(const Tensor& a, const Tensor& b) {
+  matmul::check_bmm_nd(a, b);
+  return batched_gemm(a, b);
+}
+
 Tensor bmm_cuda(const Tensor& a, const Tensor& b) {
   matmul::check_operands(a, b, "bmm", 3);
-  return bmm_cuda_impl(a, b, "bmm");
+  matmul::check_bmm_shapes(a, b, "bmm");
+  return batched_gemm(a, b);
 }
 
 Tensor mm_cuda(const Tensor& a, const Tensor& b) {
   matmul::check_mm(a, b);
-  return ops::squeeze(bmm_cuda_impl(ops::unsqueeze(a, 0), ops::unsqueeze(b, 0), "mm"), DimVector{0});
+  return ops::squeeze(batched_gemm(ops::unsqueeze(a, 0), ops::unsqueeze(b, 0)), DimVector{0});
 }
 
 }  // namespace
