@@ -165,3 +165,45 @@ def test_training_parity_on_device(opt):
     for k, v in tmodel.state_dict().items():
         np.testing.assert_allclose(host(vmodel.state_dict()[k]), v.detach().cpu().numpy(), rtol=1e-3, atol=1e-5,
                                    err_msg=k)
+
+
+def _two_stream_grads(m, a, b):
+    """Forward split over a side stream and the caller's stream; backward from the caller's stream."""
+    x, w = _leaf(m, a, DEV), _leaf(m, b, DEV)
+    main = m.cuda.current_stream()
+    side = m.cuda.Stream()
+    side.wait_stream(main)
+    with m.cuda.stream(side):
+        y = (x @ w).tanh()
+        for _ in range(4):  # enough queued work that a missing wait would read unfinished gradients
+            y = (y @ w) * 0.5 + y
+    main.wait_stream(side)
+    loss = (y * y).sum() + (x * 3).sum()
+    loss.backward()
+    # Read on the caller's stream only: backward must have ordered it after both streams' gradient work.
+    return [g.cpu().numpy() if m is torch else host(g) for g in (x.grad, w.grad)]
+
+
+@pytest.mark.skipif(DEV == "cpu", reason="streams need a GPU")
+def test_backward_runs_on_forward_streams_and_orders_them():
+    rng = np.random.default_rng(8)
+    a = (rng.standard_normal((512, 512)) * 0.05).astype(np.float32)
+    b = (rng.standard_normal((512, 512)) * 0.05).astype(np.float32)
+    for _ in range(3):  # a race would show as a mismatch in some repetition
+        got, want = _two_stream_grads(vt, a, b), _two_stream_grads(torch, a, b)
+        for g, t, name in zip(got, want, ["x", "w"]):
+            np.testing.assert_allclose(g, t, rtol=2e-3, atol=2e-4, err_msg=f"grad {name}")
+
+
+@pytest.mark.skipif(DEV == "cpu", reason="streams need a GPU")
+def test_node_records_its_forward_stream():
+    """A node made under a side stream runs its backward there: its gradient is produced on the side stream,
+    and the caller's stream still sees it complete after backward returns."""
+    x = vt.ones(1 << 20, device=DEV).requires_grad_()
+    side = vt.cuda.Stream()
+    side.wait_stream(vt.cuda.current_stream())
+    with vt.cuda.stream(side):
+        y = (x * 2).exp()
+    vt.cuda.current_stream().wait_stream(side)
+    y.sum().backward()
+    assert np.allclose(host(x.grad)[:5], 2 * np.exp(2.0), rtol=1e-5)

@@ -10,8 +10,9 @@
 //   3. A node whose dependency count reaches zero is ready and goes to the ready queue of the device its
 //      gradients live on. Within a queue the node created last runs first (highest sequence number), which
 //      tends to free activations early. Today one executor, the calling thread, drains the queues in turn; a
-//      worker per device can take over a queue without changing the data structure. On CUDA, gradients that
-//      cross streams will be fenced with events where a buffer receives them (not yet: CPU-tested increment).
+//      worker per device can take over a queue without changing the data structure. On CUDA each node runs on
+//      its forward's stream, and a gradient crossing streams is fenced with an event where a buffer receives it
+//      (Note [Backward streams] in backward_streams.h).
 //   4. Running a node: tensor hooks of its outputs, then capture (grad) or accumulation (AccumulateGrad), then
 //      apply() under grad mode = create_graph, so with create_graph the backward ops record a graph of their own.
 //      Without retain_graph the node's saved tensors are released right after it runs; a second backward
@@ -21,10 +22,12 @@
 #include "vt/autograd/engine.h"
 
 #include <map>
+#include <set>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "backward_streams.h"
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/ops.h"
 
@@ -63,12 +66,24 @@ class ReadyQueues {
   std::map<std::pair<int, int>, std::priority_queue<NodeTask>> queues_;
 };
 
+StreamRef stream_of(const Node& n) { return {n.stream_device(), n.stream()}; }
+
 struct InputBuffer {
   std::vector<Tensor> grads;
-  void add(uint32_t slot, Tensor g) {
+  // g was produced on `producer`; the buffer's node consumes it on its own stream (or, for a node without one,
+  // on the current stream of g's device), which first waits for the producer. Sums run on the consumer's stream.
+  void add(uint32_t slot, Tensor g, StreamRef producer, const Node& consumer_node) {
     if (grads.size() <= slot) grads.resize(slot + 1);
+    StreamRef consumer = stream_of(consumer_node);
+    if (!consumer.valid()) consumer = current_stream_of(g);
+    order_for_consumer(g, producer.valid() ? producer : current_stream_of(g), consumer);
     Tensor& cur = grads[slot];
-    cur = cur.defined() ? ops::add(cur, g) : std::move(g);
+    if (!cur.defined()) {
+      cur = std::move(g);
+      return;
+    }
+    StreamGuard on(consumer.device == (g.is_cuda() ? g.device().index : -1) ? consumer : StreamRef{});
+    cur = ops::add(cur, g);
   }
   Device device() const {
     for (const Tensor& g : grads)
@@ -95,7 +110,8 @@ class GraphTask {
     discover(roots);
     if (has_targets_) mark_needed(roots);
     std::unordered_map<Node*, InputBuffer> buffers;
-    for (size_t i = 0; i < roots.size(); ++i) buffers[roots[i].node.get()].add(roots[i].input_nr, root_grads[i]);
+    for (size_t i = 0; i < roots.size(); ++i)  // root gradients come from the caller's current stream
+      buffers[roots[i].node.get()].add(roots[i].input_nr, root_grads[i], current_stream_of(root_grads[i]), *roots[i].node);
     ReadyQueues ready;
     std::unordered_set<Node*> queued;
     for (const Edge& r : roots) {
@@ -103,21 +119,30 @@ class GraphTask {
         ready.push(buffers[r.node.get()].device(), r.node);
     }
     GradModeGuard mode(create_graph_);
+    std::set<StreamRef> used_streams;
     while (!ready.empty()) {
       std::shared_ptr<Node> node = ready.pop();
       std::vector<Tensor> grads = std::move(buffers[node.get()].grads);
       buffers.erase(node.get());
       grads.resize(std::max<size_t>(grads.size(), node->num_outputs()));
-      std::vector<Tensor> outputs = evaluate(*node, std::move(grads));
+      StreamRef stream = stream_of(*node);
+      if (stream.valid()) used_streams.insert(stream);
+      std::vector<Tensor> outputs;
+      {
+        StreamGuard on(stream);  // the node's backward runs on its forward's stream
+        outputs = evaluate(*node, std::move(grads));
+      }
       const std::vector<Edge>& edges = node->next_edges();
       for (size_t i = 0; i < edges.size(); ++i) {
         const Edge& e = edges[i];
         if (!e.valid()) continue;
-        if (i < outputs.size() && outputs[i].defined()) buffers[e.node.get()].add(e.input_nr, std::move(outputs[i]));
+        if (i < outputs.size() && outputs[i].defined())
+          buffers[e.node.get()].add(e.input_nr, std::move(outputs[i]), stream, *e.node);
         else buffers[e.node.get()];  // an empty buffer still lets the node run (its other inputs may be defined)
         if (--dependencies_[e.node.get()] == 0) ready.push(buffers[e.node.get()].device(), e.node);
       }
     }
+    join_streams(used_streams);
     return std::move(captured_);
   }
 

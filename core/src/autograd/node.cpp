@@ -8,6 +8,7 @@
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
+#include "vt/cuda/stream.h"
 
 namespace vt::autograd {
 
@@ -16,6 +17,15 @@ std::atomic<uint64_t> next_sequence_nr{0};
 }
 
 Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+
+uint32_t Node::add_output(const Tensor& t) {
+  if (stream_device_ < 0 && t.defined() && t.is_cuda()) {
+    stream_device_ = t.device().index;
+    stream_ = cuda::current_stream(stream_device_);
+  }
+  outputs_.emplace_back(t);
+  return uint32_t(outputs_.size() - 1);
+}
 
 void Node::run_tensor_hooks(std::vector<Tensor>& grads) {
   for (HookEntry& h : tensor_hooks_) {

@@ -293,11 +293,16 @@ void CachingAllocator::insert_events(Block* b) {
 }
 
 void CachingAllocator::record_stream(void* p, StreamId stream) {
+  VT_CHECK(try_record_stream(p, stream), "record_stream: pointer ", p, " is not an allocation of this allocator");
+}
+
+bool CachingAllocator::try_record_stream(void* p, StreamId stream) {
   std::lock_guard<std::mutex> g(mu_);
   auto it = active_.find(p);
-  VT_CHECK(it != active_.end(), "record_stream: pointer ", p, " is not an allocation of this allocator");
+  if (it == active_.end()) return false;
   auto& used = it->second->used_on;
   if (std::find(used.begin(), used.end(), stream) == used.end()) used.push_back(stream);
+  return true;
 }
 
 void CachingAllocator::release_to_free_list(Block* b) {

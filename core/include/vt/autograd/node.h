@@ -81,10 +81,12 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t sequence_nr() const { return sequence_nr_; }
   uint32_t num_outputs() const { return uint32_t(outputs_.size()); }
   const TensorGeometry& output_geometry(uint32_t i) const { return outputs_.at(i); }
-  uint32_t add_output(const Tensor& t) {
-    outputs_.emplace_back(t);
-    return uint32_t(outputs_.size() - 1);
-  }
+  // Records an output's geometry; the first CUDA output also fixes the node's stream (Note [Backward streams]).
+  uint32_t add_output(const Tensor& t);
+  // The CUDA stream that was current on the device of the node's first CUDA output when the node was made (the
+  // forward's stream); backward runs the node there. device -1: a CPU node.
+  int stream_device() const { return stream_device_; }
+  uintptr_t stream() const { return stream_; }
 
   // Hooks registered on a non-leaf tensor: run on the gradient of output `output_nr` before apply().
   void add_tensor_hook(uint32_t output_nr, TensorHookPtr hook) { tensor_hooks_.push_back({output_nr, std::move(hook)}); }
@@ -108,6 +110,8 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<HookEntry> tensor_hooks_;
   std::vector<RetainEntry> retain_grad_;
   uint64_t sequence_nr_;
+  int stream_device_ = -1;
+  uintptr_t stream_ = 0;
 };
 
 // A leaf's sink: runs the leaf's hooks, then adds the gradient into leaf.grad.

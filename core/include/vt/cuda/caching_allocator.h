@@ -174,6 +174,7 @@ class CachingAllocator {
   void free(void* p);
   // The block holding p will also be used on `stream`: its free waits for that stream (Note above).
   void record_stream(void* p, StreamId stream);
+  bool try_record_stream(void* p, StreamId stream);  // false (and nothing recorded) when p is not ours
   void empty_cache();
   void set_memory_fraction(double f);
   Stats stats();
