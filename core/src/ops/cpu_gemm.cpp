@@ -1,21 +1,24 @@
 // The CPU GEMM driver (interface and scope in vt/core/cpu_gemm.h). For one matrix of the batch, the loops are
-// GotoBLAS's, with A packed a whole superblock of rows at a time so that every A panel is packed once:
+// GotoBLAS's, reordered so that each thread owns a column slab of C and packs the B it needs itself:
 //
-//   for jc in N step NC:                     B block [kc x nc] -> packed NR-column panels (L3)
-//     for pc in K step KC:
-//       for ic0 in M step MS:                A superblock [ms x kc] -> packed MR-row panels
-//         pack (parallel over panels):       B block (first superblock only), A superblock
-//         compute (parallel over tiles):     tile = MC rows x a slice of nc columns
-//           for jr in tile step NR:          one B panel [kc x NR] stays in L1
-//             for ir in tile step MR:        A block [mc x kc] stays in L2
-//               micro-kernel: C[ir:ir+MR, jr:jr+NR] (= or +=) Apanel @ Bpanel
+//   for ic0 in M step MS:                    A superblock [ms x K] -> MR-row panels, packed once (parallel)
+//     parallel over tiles (slab x rows):     slab = at most NC columns of C, rows = all ms or a share of them
+//       for pc in K step KC:                 B slab [kc x nc] -> NR-column panels in this thread's buffer (L2)
+//         for ic in rows step MC:            A block [mc x kc] stays in L2
+//           for jr in slab step NR:          one B panel [kc x NR] stays in L1
+//             for ir in block step MR:
+//               micro-kernel: C[ir:ir+MR, jr:jr+NR] (= or +=) Apanel[kc x MR] @ Bpanel[kc x NR]
 //
-// The first KC step writes C, later ones accumulate into it, so C is never zeroed first. Tiles that overhang M
-// or N (packed panels are zero-padded) go through a scratch tile and copy back only the valid part.
+// A tile's C block is written by its first KC step and accumulated by the later ones, so C is never zeroed
+// first. Tiles that overhang M or N (packed panels are zero-padded) go through a scratch tile and copy back
+// only the valid part. Only two parallel regions per superblock (pack A, then tiles), so fork/join costs
+// little; tiles are disjoint in C, so workers never share an output. A batch of small matrices runs one whole
+// GEMM per worker instead (the nested parallel_for calls then run inline). Pack buffers are thread-local and
+// reused across calls: the A superblock's belongs to the calling thread, each B slab's to the thread running
+// the tile.
 //
-// Threading: each phase is one parallel_for; tiles of the compute phase are disjoint in C, so workers never
-// share an output. A batch of small matrices runs one whole GEMM per worker instead (the nested parallel_for
-// calls then run inline). Pack buffers are thread-local to the calling thread and reused across calls.
+// Packing reads strided operands directly. Its cost is memory access, not arithmetic: see pack_panels for how
+// it keeps several cache lines in flight and avoids L1 set conflicts between power-of-two-strided lanes.
 #include "vt/core/cpu_gemm.h"
 
 #include <algorithm>
@@ -77,48 +80,80 @@ template <> const MicroKernel<double>& active_kernel<double>() { return active_f
 
 // ---- packing ----
 
-// One panel of `w` lanes (MR rows of A or NR columns of B) over kc steps of K: dst[k * w + l] =
-// src[l * lane_stride + k * k_stride] for l < lanes, 0 for the padding lanes l >= lanes.
+constexpr int kMaxPanelWidth = 32;  // the largest MR or NR of any kernel
+
+// Consecutive panels of `w` lanes (MR rows of A or NR columns of B) over kc steps of K: lane l of the block goes
+// to panel l / w, dst[(l / w) * kc * w + k * w + l % w] = src[l * lane_stride + k * k_stride]; the last panel is
+// zero-padded to w lanes.
 template <typename In, typename Acc>
-void pack_panel(const void* src_v, int64_t lane_stride, int64_t k_stride, int lanes, int w, int64_t kc, Acc* dst) {
+void pack_panels(const void* src_v, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
+                 Acc* dst) {
   const In* src = static_cast<const In*>(src_v);
   auto cvt = [](In x) { return static_cast<Acc>(static_cast<opmath_t<In>>(x)); };
-  if (lane_stride == 1) {  // the lanes of one k are adjacent (row-major B, column-major A)
+  const int64_t panels = (lanes + w - 1) / w;
+  if (lane_stride == 1) {
+    // The lanes of one k are adjacent (row-major B, column-major A): walk each k's run of lanes across all the
+    // panels, so the source is read in long contiguous runs rather than w-wide strips k_stride apart. The runs
+    // are short and far apart, too short for the hardware prefetcher, so prefetch the run a few k ahead.
+    constexpr int64_t kAhead = 4, kLine = 64 / sizeof(In);
     for (int64_t k = 0; k < kc; ++k) {
       const In* s = src + k * k_stride;
-      Acc* d = dst + k * w;
-      for (int l = 0; l < lanes; ++l) d[l] = cvt(s[l]);
-      for (int l = lanes; l < w; ++l) d[l] = Acc(0);
+      if (k + kAhead < kc)
+        for (int64_t l = 0; l < lanes; l += kLine) __builtin_prefetch(s + kAhead * k_stride + l);
+      for (int64_t p = 0; p < panels; ++p) {
+        Acc* d = dst + p * kc * w + k * w;
+        int n = int(std::min<int64_t>(w, lanes - p * w));
+        for (int l = 0; l < n; ++l) d[l] = cvt(s[p * w + l]);
+        for (int l = n; l < w; ++l) d[l] = Acc(0);
+      }
     }
     return;
   }
-  if (lanes < w)
-    for (int64_t k = 0; k < kc; ++k)
-      for (int l = lanes; l < w; ++l) dst[k * w + l] = Acc(0);
-  // Each lane walks K (contiguously when k_stride == 1: row-major A, column-major B such as weight.t()); the
-  // strided writes stay within the panel, which fits in L1.
-  for (int l = 0; l < lanes; ++l) {
-    const In* s = src + l * lane_stride;
-    Acc* d = dst + l;
-    if (k_stride == 1)
-      for (int64_t k = 0; k < kc; ++k) d[k * w] = cvt(s[k]);
-    else
-      for (int64_t k = 0; k < kc; ++k) d[k * w] = cvt(s[k * k_stride]);
+  // Each lane walks K (contiguously when k_stride == 1: row-major A, column-major B such as weight.t()). Lanes
+  // are often a power-of-two number of bytes apart (4 KiB for a 1024-wide float matrix), so w lanes hitting the
+  // same L1 set would thrash it if all were read element by element. Instead each step copies a run of kb
+  // consecutive k of every lane into a small L1 tile (whole cache lines) and transposes from there; a prefetch
+  // fetches the lines the next step reads.
+  constexpr int kb = 16;
+  Acc tile[kb * kMaxPanelWidth];
+  for (int64_t p = 0; p < panels; ++p) {
+    Acc* d = dst + p * kc * w;
+    const In* s = src + p * w * lane_stride;
+    const int n = int(std::min<int64_t>(w, lanes - p * w));
+    for (int64_t k0 = 0; k0 < kc; k0 += kb) {
+      const int m = int(std::min<int64_t>(kb, kc - k0));
+      for (int l = 0; l < n; ++l) {
+        const In* sl = s + l * lane_stride + k0 * k_stride;
+        if (k_stride == 1 && m == kb) {  // a fixed-size copy: plain vector moves, not a rep-movs call
+          __builtin_prefetch(sl + 4 * kb);
+          for (int k = 0; k < kb; ++k) tile[l * kb + k] = cvt(sl[k]);
+        } else if (k_stride == 1) {
+          for (int k = 0; k < m; ++k) tile[l * kb + k] = cvt(sl[k]);
+        } else {
+          for (int k = 0; k < m; ++k) tile[l * kb + k] = cvt(sl[k * k_stride]);
+        }
+      }
+      for (int k = 0; k < m; ++k) {
+        for (int l = 0; l < n; ++l) d[l] = tile[l * kb + k];
+        for (int l = n; l < w; ++l) d[l] = Acc(0);
+        d += w;
+      }
+    }
   }
 }
 
 template <typename Acc>
-using PackFn = void (*)(const void*, int64_t, int64_t, int, int, int64_t, Acc*);
+using PackFn = void (*)(const void*, int64_t, int64_t, int64_t, int, int64_t, Acc*);
 
 template <typename Acc> PackFn<Acc> pack_fn(ScalarType dtype);
 template <> PackFn<float> pack_fn<float>(ScalarType dtype) {
   switch (dtype) {
     case ScalarType::Float32:
-      return &pack_panel<float, float>;
+      return &pack_panels<float, float>;
     case ScalarType::Float16:
-      return &pack_panel<Half, float>;
+      return &pack_panels<Half, float>;
     case ScalarType::BFloat16:
-      return &pack_panel<BFloat16, float>;
+      return &pack_panels<BFloat16, float>;
     default:
       VT_INTERNAL_ASSERT(false, "cpu_gemm: no float packing for ", dtype_name(dtype));
       return nullptr;
@@ -126,7 +161,7 @@ template <> PackFn<float> pack_fn<float>(ScalarType dtype) {
 }
 template <> PackFn<double> pack_fn<double>(ScalarType dtype) {
   VT_INTERNAL_ASSERT(dtype == ScalarType::Float64, "cpu_gemm: no double packing for ", dtype_name(dtype));
-  return &pack_panel<double, double>;
+  return &pack_panels<double, double>;
 }
 
 // ---- workspace ----
@@ -155,11 +190,13 @@ struct Workspace {
 thread_local Workspace tls_workspace;
 
 constexpr int kMaxTileElems = 16 * 32;        // the largest MR * NR of any kernel
-constexpr size_t kSuperblockBytes = 4 << 20;  // packed A superblock (A is packed once per superblock)
+constexpr size_t kSuperblockBytes = 8 << 20;  // packed A: rows [ic0, ic0 + ms) over all of K
 constexpr int64_t kParallelWork = 1 << 21;    // M*N*K below which one matrix runs on one thread
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Start of part s of n near-equal parts of [0, total) (part s is [split(s), split(s + 1))).
+int64_t split(int64_t total, int64_t n, int64_t s) { return total * s / n; }
 
 // One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry.
 template <typename Acc>
@@ -169,73 +206,70 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
   const int64_t esz = itemsize(a.dtype);
   const char* a_bytes = static_cast<const char*>(a.data);
   const char* b_bytes = static_cast<const char*>(b.data);
-  const bool parallel = M * N * K >= kParallelWork;
-  const int64_t want_tiles = parallel ? 4 * int64_t(num_threads()) : 1;
-  const int64_t ms_max = std::max<int64_t>(uk.mc, int64_t(kSuperblockBytes / (uk.kc * sizeof(Acc))) / mr * mr);
+  const int64_t threads = M * N * K >= kParallelWork ? num_threads() : 1;
+  const int64_t ms_max = std::max<int64_t>(mr, int64_t(kSuperblockBytes / (K * sizeof(Acc))) / mr * mr);
+  const int64_t b_panels = ceil_div(N, nr);
+  Acc* apack = tls_workspace.a.get<Acc>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * K));
 
-  Workspace& ws = tls_workspace;
-  Acc* bpack = ws.b.get<Acc>(size_t(round_up(std::min<int64_t>(N, uk.nc), nr) * std::min<int64_t>(K, uk.kc)));
-  Acc* apack = ws.a.get<Acc>(size_t(round_up(std::min(M, ms_max), mr) * std::min<int64_t>(K, uk.kc)));
+  for (int64_t ic0 = 0; ic0 < M; ic0 += ms_max) {
+    const int64_t ms = std::min(ms_max, M - ic0);
+    const int64_t a_panels = ceil_div(ms, mr);
+    // Pack the A superblock: panel p holds rows [ic0 + p * mr, +mr) as [K][mr], so a KC block of it is the
+    // contiguous range [pc * mr, (pc + kc) * mr). Items of a few panels, at least ~4 per thread.
+    const int64_t ga = std::clamp<int64_t>(ceil_div(a_panels, 4 * threads), 1, std::max(1, 256 / mr));
+    const int64_t a_items = ceil_div(a_panels, ga);
+    parallel_for(0, a_items, threads > 1 ? 1 : a_items, [&](int64_t lo, int64_t hi) {
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t p = it * ga, i = ic0 + p * mr;
+        pack(a_bytes + i * a.row_stride * esz, a.row_stride, a.col_stride, std::min(ga * mr, ic0 + ms - i), mr,
+             K, apack + p * K * mr);
+      }
+    });
 
-  for (int64_t jc = 0; jc < N; jc += uk.nc) {
-    const int64_t nc = std::min<int64_t>(uk.nc, N - jc);
-    const int64_t b_panels = ceil_div(nc, nr);
-    for (int64_t pc = 0; pc < K; pc += uk.kc) {
-      const int64_t kc = std::min<int64_t>(uk.kc, K - pc);
-      const bool accumulate = pc > 0;
-      for (int64_t ic0 = 0; ic0 < M; ic0 += ms_max) {
-        const int64_t ms = std::min(ms_max, M - ic0);
-        const int64_t a_panels = ceil_div(ms, mr);
-        const int64_t b_items = ic0 == 0 ? b_panels : 0;  // the B block is packed once per (jc, pc)
-        // Pack: items [0, b_items) are B panels, the rest A panels; a grain of ~16k elements per chunk.
-        int64_t pack_grain = parallel ? std::max<int64_t>(1, 16384 / (kc * std::max(mr, nr))) : b_items + a_panels;
-        parallel_for(0, b_items + a_panels, pack_grain, [&](int64_t lo, int64_t hi) {
-          for (int64_t it = lo; it < hi; ++it) {
-            if (it < b_items) {
-              int64_t j = jc + it * nr;
-              const char* src = b_bytes + (pc * b.row_stride + j * b.col_stride) * esz;
-              pack(src, b.col_stride, b.row_stride, int(std::min<int64_t>(nr, jc + nc - j)), nr, kc,
-                   bpack + it * kc * nr);
-            } else {
-              int64_t p = it - b_items, i = ic0 + p * mr;
-              const char* src = a_bytes + (i * a.row_stride + pc * a.col_stride) * esz;
-              pack(src, a.row_stride, a.col_stride, int(std::min<int64_t>(mr, ic0 + ms - i)), mr, kc,
-                   apack + p * kc * mr);
-            }
-          }
-        });
-        // Compute: m_blocks x n_chunks tiles, mc rows (a multiple of MR) by nt columns (a multiple of NR).
-        const int64_t m_blocks = ceil_div(ms, uk.mc);
-        const int64_t mc = round_up(ceil_div(ms, m_blocks), mr);
-        const int64_t n_chunks = std::clamp<int64_t>(ceil_div(want_tiles, m_blocks), 1, b_panels);
-        const int64_t nt = round_up(ceil_div(nc, n_chunks), nr);
-        const int64_t tiles = m_blocks * ceil_div(nc, nt);
-        parallel_for(0, tiles, parallel ? 1 : tiles, [&](int64_t lo, int64_t hi) {
-          alignas(64) Acc scratch[kMaxTileElems];
-          for (int64_t t = lo; t < hi; ++t) {
-            const int64_t r0 = (t % m_blocks) * mc, r1 = std::min(ms, r0 + mc);
-            const int64_t c0 = (t / m_blocks) * nt, c1 = std::min(nc, c0 + nt);
-            for (int64_t jr = c0; jr < c1; jr += nr) {
-              const int64_t nv = std::min<int64_t>(nr, c1 - jr);
-              const Acc* bp = bpack + (jr / nr) * kc * nr;
-              for (int64_t ir = r0; ir < r1; ir += mr) {
-                const int64_t mv = std::min<int64_t>(mr, r1 - ir);
-                const Acc* ap = apack + (ir / mr) * kc * mr;
-                Acc* cp = c + (ic0 + ir) * N + jc + jr;
+    // Tiles: n_slabs column slabs (at most NC wide, a multiple of the threads when parallel) times m_parts row
+    // ranges (only when there are too few slabs to share). A tile packs its own slab of B into its thread's
+    // buffer, which stays in L2, then sweeps its rows.
+    int64_t n_slabs = std::min(b_panels, ceil_div(N, uk.nc));
+    if (threads > 1) n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
+    const int64_t m_parts = threads > 1 && n_slabs < 2 * threads
+                                ? std::min(a_panels, ceil_div(2 * threads, n_slabs)) : 1;
+    const int64_t tiles = n_slabs * m_parts;
+    parallel_for(0, tiles, threads > 1 ? 1 : tiles, [&](int64_t lo, int64_t hi) {
+      alignas(64) Acc scratch[kMaxTileElems];
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t slab = t / m_parts, part = t % m_parts;
+        const int64_t j0 = split(b_panels, n_slabs, slab) * nr, j1 = std::min(N, split(b_panels, n_slabs, slab + 1) * nr);
+        const int64_t p0 = split(a_panels, m_parts, part), p1 = split(a_panels, m_parts, part + 1);
+        Acc* bpack = tls_workspace.b.get<Acc>(size_t(ceil_div(j1 - j0, nr) * nr * std::min<int64_t>(K, uk.kc)));
+        for (int64_t pc = 0; pc < K; pc += uk.kc) {
+          const int64_t kc = std::min<int64_t>(uk.kc, K - pc);
+          const bool accumulate = pc > 0;  // the first KC block writes C, later ones add to it
+          pack(b_bytes + (pc * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0, nr,
+               kc, bpack);
+          // A blocks of mc rows stay in L2 while every B panel [kc x NR] of the slab passes through L1.
+          for (int64_t pb = p0; pb < p1; pb += uk.mc / mr) {
+            const int64_t pe = std::min(p1, pb + uk.mc / mr);
+            for (int64_t j = j0; j < j1; j += nr) {
+              const int64_t nv = std::min<int64_t>(nr, j1 - j);
+              const Acc* bp = bpack + (j - j0) * kc;
+              for (int64_t p = pb; p < pe; ++p) {
+                const int64_t i = p * mr, mv = std::min<int64_t>(mr, ms - i);
+                const Acc* ap = apack + p * K * mr + pc * mr;
+                Acc* cp = c + (ic0 + i) * N + j;
                 if (mv == mr && nv == nr) {
                   uk.fn(kc, ap, bp, cp, N, accumulate);
                   continue;
                 }
-                uk.fn(kc, ap, bp, scratch, nr, false);
-                for (int64_t i = 0; i < mv; ++i)
-                  for (int64_t j = 0; j < nv; ++j)
-                    cp[i * N + j] = accumulate ? cp[i * N + j] + scratch[i * nr + j] : scratch[i * nr + j];
+                uk.fn(kc, ap, bp, scratch, nr, false);  // an edge tile: copy back only the valid part
+                for (int64_t r = 0; r < mv; ++r)
+                  for (int64_t q = 0; q < nv; ++q)
+                    cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];
               }
             }
           }
-        });
+        }
       }
-    }
+    });
   }
 }
 

@@ -73,8 +73,8 @@ __attribute__((target("avx2,fma"))) void tile(int64_t kc, const typename Ops::T*
 
 }  // namespace
 
-MicroKernel<float> avx2_kernel_f32() { return {6, 16, 256, 258, 4096, &tile<F32Ops, 6, 2>}; }
-MicroKernel<double> avx2_kernel_f64() { return {6, 8, 256, 126, 2048, &tile<F64Ops, 6, 2>}; }
+MicroKernel<float> avx2_kernel_f32() { return {6, 16, 256, 144, 512, &tile<F32Ops, 6, 2>}; }
+MicroKernel<double> avx2_kernel_f64() { return {6, 8, 256, 72, 256, &tile<F64Ops, 6, 2>}; }
 
 }  // namespace vt::cpu_gemm
 #endif

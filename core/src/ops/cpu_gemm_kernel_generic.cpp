@@ -22,7 +22,7 @@ void tile(int64_t kc, const T* __restrict__ a, const T* __restrict__ b, T* __res
 
 }  // namespace
 
-MicroKernel<float> generic_kernel_f32() { return {4, 8, 256, 128, 2048, &tile<float, 4, 8>}; }
-MicroKernel<double> generic_kernel_f64() { return {4, 4, 256, 128, 2048, &tile<double, 4, 4>}; }
+MicroKernel<float> generic_kernel_f32() { return {4, 8, 256, 128, 512, &tile<float, 4, 8>}; }
+MicroKernel<double> generic_kernel_f64() { return {4, 4, 256, 128, 256, &tile<double, 4, 4>}; }
 
 }  // namespace vt::cpu_gemm
