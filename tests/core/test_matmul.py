@@ -150,6 +150,9 @@ def test_gemm_blocking(gemm_kernel, dtype, m, k, n, rng):
     c = vt.mm(a, b)
     assert c.shape == (m, n)
     ref_close(c, a, b, dtype, k)
+    # The same products with both operands stored transposed (k contiguous in B, not in A).
+    at, bt = rand((k, m), dtype, rng).t(), rand((n, k), dtype, rng).t()
+    ref_close(vt.mm(at, bt), at, bt, dtype, k)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])

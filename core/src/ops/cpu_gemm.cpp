@@ -39,7 +39,7 @@ bool cpu_supports(KernelIsa isa) {
 #if defined(__x86_64__)
   switch (isa) {
     case KernelIsa::Avx512:
-      return __builtin_cpu_supports("avx512f");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case KernelIsa::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case KernelIsa::Generic:
@@ -164,6 +164,21 @@ template <> PackFn<double> pack_fn<double>(ScalarType dtype) {
   return &pack_panels<double, double>;
 }
 
+// The packing routine for one GEMM: the kernel family's transposing pack where it applies (no conversion, k
+// contiguous), else the generic one for the operand dtype.
+template <typename Acc>
+struct Packer {
+  PackFn<Acc> generic;
+  TransposePackFn<Acc> k_contiguous;  // null when the family has none or the dtype needs converting
+  void operator()(const void* src, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
+                  Acc* dst) const {
+    if (k_contiguous && k_stride == 1 && lane_stride != 1)
+      k_contiguous(static_cast<const Acc*>(src), lane_stride, lanes, w, kc, dst);
+    else
+      generic(src, lane_stride, k_stride, lanes, w, kc, dst);
+  }
+};
+
 // ---- workspace ----
 
 // A 64-byte aligned buffer that only grows; one per thread that starts a GEMM.
@@ -201,7 +216,7 @@ int64_t split(int64_t total, int64_t n, int64_t s) { return total * s / n; }
 // One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry.
 template <typename Acc>
 void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
-                 const MicroKernel<Acc>& uk, PackFn<Acc> pack) {
+                 const MicroKernel<Acc>& uk, const Packer<Acc>& pack) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t esz = itemsize(a.dtype);
   const char* a_bytes = static_cast<const char*>(a.data);
@@ -282,7 +297,8 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
   }
   const MicroKernel<Acc>& uk = active_kernel<Acc>();
   VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems, "cpu_gemm: tile ", uk.mr, "x", uk.nr, " exceeds the scratch");
-  PackFn<Acc> pack = pack_fn<Acc>(a.dtype);
+  const bool same_type = a.dtype == (sizeof(Acc) == 4 ? ScalarType::Float32 : ScalarType::Float64);
+  const Packer<Acc> pack{pack_fn<Acc>(a.dtype), same_type ? uk.pack_k_contiguous : nullptr};
   const int64_t esz = itemsize(a.dtype);
   auto one = [&](int64_t i) {
     Operand ai = a, bi = b;

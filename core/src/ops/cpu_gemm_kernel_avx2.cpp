@@ -5,6 +5,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu_gemm_kernels.h"
 
 namespace vt::cpu_gemm {
@@ -71,9 +73,66 @@ __attribute__((target("avx2,fma"))) void tile(int64_t kc, const typename Ops::T*
     }
 }
 
+// Transposes r[0..7] (8 lanes of 8 consecutive k each) in place into 8 k of 8 lanes each.
+__attribute__((target("avx2,fma"), always_inline)) inline void transpose8x8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// TransposePackFn for float (cpu_gemm_kernels.h): 8 lanes x 8 k blocks through registers. A group of 8 lanes
+// walks all of kc before the next group starts, so its 8 source lines stay in L1 while 8 k steps consume them;
+// a prefetch runs 4 lines ahead in each lane.
+__attribute__((target("avx2,fma"))) void pack_k_contiguous_f32(const float* src, int64_t lane_stride, int64_t lanes,
+                                                               int w, int64_t kc, float* dst) {
+  const __m256 zero = _mm256_setzero_ps();
+  const int64_t kc8 = kc / 8 * 8;
+  for (int64_t p0 = 0; p0 < lanes; p0 += w, dst += kc * w) {
+    for (int l0 = 0; l0 < w; l0 += 8) {
+      const int64_t valid = std::min<int64_t>(8, std::max<int64_t>(0, lanes - p0 - l0));  // source lanes here
+      const int width = std::min(8, w - l0);                                          // lanes in the panel here
+      const float* s = src + (p0 + l0) * lane_stride;
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      for (int64_t k0 = 0; k0 < kc8; k0 += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) {
+          if (i < valid) {
+            if (k0 % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(s + i * lane_stride + k0 + 64), _MM_HINT_T0);
+            r[i] = _mm256_loadu_ps(s + i * lane_stride + k0);
+          } else {
+            r[i] = zero;
+          }
+        }
+        transpose8x8(r);
+        float* d = dst + k0 * w + l0;
+        if (width == 8)
+          for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + i * w, r[i]);
+        else
+          for (int i = 0; i < 8; ++i) _mm256_maskstore_ps(d + i * w, mask, r[i]);
+      }
+      for (int64_t k = kc8; k < kc; ++k)
+        for (int i = 0; i < width; ++i) dst[k * w + l0 + i] = i < valid ? s[i * lane_stride + k] : 0.f;
+    }
+  }
+}
+
 }  // namespace
 
-MicroKernel<float> avx2_kernel_f32() { return {6, 16, 256, 144, 512, &tile<F32Ops, 6, 2>}; }
+TransposePackFn<float> avx2_pack_k_contiguous_f32() { return &pack_k_contiguous_f32; }
+
+MicroKernel<float> avx2_kernel_f32() { return {6, 16, 256, 144, 512, &tile<F32Ops, 6, 2>, &pack_k_contiguous_f32}; }
 MicroKernel<double> avx2_kernel_f64() { return {6, 8, 256, 72, 256, &tile<F64Ops, 6, 2>}; }
 
 }  // namespace vt::cpu_gemm

@@ -73,7 +73,9 @@ __attribute__((target("avx512f"))) void tile(int64_t kc, const typename Ops::T* 
 
 }  // namespace
 
-MicroKernel<float> avx512_kernel_f32() { return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>}; }
+MicroKernel<float> avx512_kernel_f32() {
+  return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>, avx2_pack_k_contiguous_f32()};  // AVX-512F implies AVX2
+}
 MicroKernel<double> avx512_kernel_f64() { return {12, 16, 256, 96, 256, &tile<F64Ops, 12, 2>}; }
 
 }  // namespace vt::cpu_gemm

@@ -23,11 +23,19 @@ namespace vt::cpu_gemm {
 template <typename T>
 using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
 
+// Optional packing for an operand already of type T whose k is its contiguous dimension (row-major A,
+// column-major B such as weight.t()): panels of w lanes as in cpu_gemm.cpp's pack_panels,
+// dst[(l / w) * kc * w + k * w + l % w] = src[l * lane_stride + k], the last panel zero-padded to w lanes.
+// Packing like this is a transpose, which the generic code does one element at a time.
+template <typename T>
+using TransposePackFn = void (*)(const T* src, int64_t lane_stride, int64_t lanes, int w, int64_t kc, T* dst);
+
 template <typename T>
 struct MicroKernel {
   int mr, nr;           // tile shape
-  int kc, mc, nc;       // cache blocking: kc * nr panel of B in L1, mc * kc block of A in L2, kc * nc of B in L3
+  int kc, mc, nc;       // cache blocking: kc x nr panel of B in L1, mc x kc block of A and kc x nc slab of B in L2
   MicroKernelFn<T> fn;
+  TransposePackFn<T> pack_k_contiguous = nullptr;
 };
 
 enum class KernelIsa { Generic, Avx2, Avx512 };
@@ -37,6 +45,7 @@ MicroKernel<double> generic_kernel_f64();
 #if defined(__x86_64__)
 MicroKernel<float> avx2_kernel_f32();
 MicroKernel<double> avx2_kernel_f64();
+TransposePackFn<float> avx2_pack_k_contiguous_f32();
 MicroKernel<float> avx512_kernel_f32();
 MicroKernel<double> avx512_kernel_f64();
 #endif
