@@ -205,3 +205,31 @@ def test_gemm_kernel_selection_errors():
     with pytest.raises(RuntimeError, match="unknown kernel family 'sse9'"):
         C.set_cpu_gemm_kernel("sse9")
     assert C.cpu_gemm_kernel() in _gemm_kernels()
+
+
+@pytest.mark.parametrize("x_shape", [(6, 16), (2, 5, 16), (16,)])
+def test_linear_grads_match_torch_and_weight_grad_is_dense(x_shape, rng):
+    # mm computes a column-major operand's gradient transposed (as torch) and a batched input folds into one mm:
+    # values and layouts as torch's.
+    x, w = rng.standard_normal(x_shape), rng.standard_normal((9, 16))
+    vx, vw = vt.tensor(x, requires_grad=True), vt.tensor(w, requires_grad=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    vy, ty = vt.nn.functional.linear(vx, vw), torch.nn.functional.linear(tx, tw)
+    g = rng.standard_normal(tuple(ty.shape))
+    vy.backward(vt.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(vy.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vx.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vw.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert vw.grad.is_contiguous()
+
+
+def test_mm_grad_of_transposed_operands(rng):
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((4, 7))
+    va, vb = vt.tensor(a, requires_grad=True), vt.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (va.t() @ vb.t()).sum().backward()
+    (ta.t() @ tb.t()).sum().backward()
+    np.testing.assert_allclose(va.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(vb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+    assert va.grad.is_contiguous() and vb.grad.is_contiguous()

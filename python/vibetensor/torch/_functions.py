@@ -416,6 +416,11 @@ def matmul(input, other):
     (m, k), (k2, n) = a2.shape[-2:], b2.shape[-2:]
     if k != k2:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {k2}x{n})")
+    if a.dim() >= 3 and b.dim() <= 2:
+        # Batched input times one matrix (linear on [..., k]): fold the batch into rows of one mm, as torch
+        # does, so the backward is two plain mm (no per-batch weight gradients summed afterwards).
+        out = _op("vt::mm")(a.reshape(-1, k), b2).reshape(*a.shape[:-1], n)
+        return out.squeeze(-1) if b.dim() == 1 else out
     batch = broadcast_shapes(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
     nb = 1
     for s in batch:
