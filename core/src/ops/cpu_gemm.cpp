@@ -241,11 +241,16 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
       }
     });
 
-    // Tiles: n_slabs column slabs (at most NC wide, a multiple of the threads when parallel) times m_parts row
-    // ranges (only when there are too few slabs to share). A tile packs its own slab of B into its thread's
-    // buffer, which stays in L2, then sweeps its rows.
+    // Tiles: n_slabs column slabs times m_parts row ranges. A tile packs its own slab of B into its thread's
+    // buffer, which stays in L2, then sweeps its rows. Slabs are at most NC wide; when parallel there are about
+    // four per thread (so a thread slowed by other work hands tiles to the rest), no narrower than 8 panels
+    // (narrow slabs re-read A more often), and a multiple of the threads. Only when N is too narrow for two
+    // slabs per thread are the rows split too, which packs each slab of B once per row range.
     int64_t n_slabs = std::min(b_panels, ceil_div(N, uk.nc));
-    if (threads > 1) n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
+    if (threads > 1) {
+      n_slabs = std::max(n_slabs, std::min(4 * threads, b_panels / 8));
+      n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
+    }
     const int64_t m_parts = threads > 1 && n_slabs < 2 * threads
                                 ? std::min(a_panels, ceil_div(2 * threads, n_slabs)) : 1;
     const int64_t tiles = n_slabs * m_parts;
