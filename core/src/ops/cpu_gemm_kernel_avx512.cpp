@@ -74,9 +74,12 @@ __attribute__((target("avx512f"))) void tile(int64_t kc, const typename Ops::T* 
 }  // namespace
 
 MicroKernel<float> avx512_kernel_f32() {
-  return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>, avx2_pack_k_contiguous_f32()};  // AVX-512F implies AVX2
+  // The family is only selected where AVX2 is present too (cpu_gemm.cpp), so it packs with the AVX2 code.
+  return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>, avx2_pack_k_contiguous_f32()};
 }
-MicroKernel<double> avx512_kernel_f64() { return {12, 16, 256, 96, 256, &tile<F64Ops, 12, 2>}; }
+MicroKernel<double> avx512_kernel_f64() {
+  return {12, 16, 256, 96, 256, &tile<F64Ops, 12, 2>, avx2_pack_k_contiguous_f64()};
+}
 
 }  // namespace vt::cpu_gemm
 #endif

@@ -46,6 +46,7 @@ MicroKernel<double> generic_kernel_f64();
 MicroKernel<float> avx2_kernel_f32();
 MicroKernel<double> avx2_kernel_f64();
 TransposePackFn<float> avx2_pack_k_contiguous_f32();
+TransposePackFn<double> avx2_pack_k_contiguous_f64();  // the AVX-512 family uses these too
 MicroKernel<float> avx512_kernel_f32();
 MicroKernel<double> avx512_kernel_f64();
 #endif
