@@ -141,6 +141,7 @@ def test_gemm_edge_shapes(gemm_kernel, dtype, rng):
 @pytest.mark.parametrize("m, k, n", [
     (257, 300, 65),      # parallel tiles with edges in M and N
     (13, 1100, 70),      # K crosses the KC block four times with a remainder
+    (5, 8500, 40),       # K crosses the superblock's K range twice
     (7, 70, 4200),       # N crosses the NC block
     (8300, 130, 9),      # M crosses the packed-A superblock
     (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0),

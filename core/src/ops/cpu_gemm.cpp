@@ -1,9 +1,9 @@
 // The CPU GEMM driver (interface and scope in vt/core/cpu_gemm.h). For one matrix of the batch, the loops are
 // GotoBLAS's, reordered so that each thread owns a column slab of C and packs the B it needs itself:
 //
-//   for ic0 in M step MS:                    A superblock [ms x K] -> MR-row panels, packed once (parallel)
+//   for k0 in K step KS, ic0 in M step MS:   A superblock [ms x ks] -> MR-row panels, packed once (parallel)
 //     parallel over tiles (slab x rows):     slab = at most NC columns of C, rows = all ms or a share of them
-//       for pc in K step KC:                 B slab [kc x nc] -> NR-column panels in this thread's buffer (L2)
+//       for pc in ks step KC:                B slab [kc x nc] -> NR-column panels in this thread's buffer (L2)
 //         for ic in rows step MC:            A block [mc x kc] stays in L2
 //           for jr in slab step NR:          one B panel [kc x NR] stays in L1
 //             for ir in block step MR:
@@ -37,6 +37,7 @@ namespace {
 
 bool cpu_supports(KernelIsa isa) {
 #if defined(__x86_64__)
+  __builtin_cpu_init();  // harmless when already done; needed if this ever runs before static constructors
   switch (isa) {
     case KernelIsa::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -219,77 +220,84 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
                  const MicroKernel<Acc>& uk, const Packer<Acc>& pack) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t esz = itemsize(a.dtype);
-  const char* a_bytes = static_cast<const char*>(a.data);
-  const char* b_bytes = static_cast<const char*>(b.data);
   const int64_t threads = M * N * K >= kParallelWork ? num_threads() : 1;
-  const int64_t ms_max = std::max<int64_t>(mr, int64_t(kSuperblockBytes / (K * sizeof(Acc))) / mr * mr);
+  // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks): ks up to 16 KC blocks, ms as many rows
+  // as fit in kSuperblockBytes. Only a very long K takes more than one K range (C then accumulates across them).
+  const int64_t ks_max = std::min<int64_t>(K, 16 * int64_t(uk.kc));
+  const int64_t ms_max = std::max<int64_t>(mr, int64_t(kSuperblockBytes / (ks_max * sizeof(Acc))) / mr * mr);
   const int64_t b_panels = ceil_div(N, nr);
-  Acc* apack = tls_workspace.a.get<Acc>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * K));
+  Acc* apack = tls_workspace.a.get<Acc>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * ks_max));
 
-  for (int64_t ic0 = 0; ic0 < M; ic0 += ms_max) {
-    const int64_t ms = std::min(ms_max, M - ic0);
-    const int64_t a_panels = ceil_div(ms, mr);
-    // Pack the A superblock: panel p holds rows [ic0 + p * mr, +mr) as [K][mr], so a KC block of it is the
-    // contiguous range [pc * mr, (pc + kc) * mr). Items of a few panels, at least ~4 per thread.
-    const int64_t ga = std::clamp<int64_t>(ceil_div(a_panels, 4 * threads), 1, std::max(1, 256 / mr));
-    const int64_t a_items = ceil_div(a_panels, ga);
-    parallel_for(0, a_items, threads > 1 ? 1 : a_items, [&](int64_t lo, int64_t hi) {
-      for (int64_t it = lo; it < hi; ++it) {
-        const int64_t p = it * ga, i = ic0 + p * mr;
-        pack(a_bytes + i * a.row_stride * esz, a.row_stride, a.col_stride, std::min(ga * mr, ic0 + ms - i), mr,
-             K, apack + p * K * mr);
+  for (int64_t k0 = 0; k0 < K; k0 += ks_max) {
+    const int64_t ks = std::min(ks_max, K - k0);
+    const char* a_bytes = static_cast<const char*>(a.data) + k0 * a.col_stride * esz;
+    const char* b_bytes = static_cast<const char*>(b.data) + k0 * b.row_stride * esz;
+    for (int64_t ic0 = 0; ic0 < M; ic0 += ms_max) {
+      const int64_t ms = std::min(ms_max, M - ic0);
+      const int64_t a_panels = ceil_div(ms, mr);
+      // Pack the A superblock: panel p holds rows [ic0 + p * mr, +mr) as [ks][mr], so a KC block of it is the
+      // contiguous range [pc * mr, (pc + kc) * mr). Items of a few panels, at least ~4 per thread.
+      const int64_t ga = std::clamp<int64_t>(ceil_div(a_panels, 4 * threads), 1, std::max(1, 256 / mr));
+      const int64_t a_items = ceil_div(a_panels, ga);
+      parallel_for(0, a_items, threads > 1 ? 1 : a_items, [&](int64_t lo, int64_t hi) {
+        for (int64_t it = lo; it < hi; ++it) {
+          const int64_t p = it * ga, i = ic0 + p * mr;
+          pack(a_bytes + i * a.row_stride * esz, a.row_stride, a.col_stride, std::min(ga * mr, ic0 + ms - i), mr,
+               ks, apack + p * ks * mr);
+        }
+      });
+
+      // Tiles: n_slabs column slabs times m_parts row ranges. A tile packs its own slab of B into its thread's
+      // buffer, which stays in L2, then sweeps its rows. Slabs are at most NC wide; when parallel there are
+      // about four per thread (so a thread slowed by other work hands tiles to the rest), no narrower than 8
+      // panels (narrow slabs re-read A more often), and a multiple of the threads. Only when N is too narrow
+      // for two slabs per thread are the rows split too, which packs each slab of B once per row range.
+      int64_t n_slabs = std::min(b_panels, ceil_div(N, uk.nc));
+      if (threads > 1) {
+        n_slabs = std::max(n_slabs, std::min(4 * threads, b_panels / 8));
+        n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
       }
-    });
-
-    // Tiles: n_slabs column slabs times m_parts row ranges. A tile packs its own slab of B into its thread's
-    // buffer, which stays in L2, then sweeps its rows. Slabs are at most NC wide; when parallel there are about
-    // four per thread (so a thread slowed by other work hands tiles to the rest), no narrower than 8 panels
-    // (narrow slabs re-read A more often), and a multiple of the threads. Only when N is too narrow for two
-    // slabs per thread are the rows split too, which packs each slab of B once per row range.
-    int64_t n_slabs = std::min(b_panels, ceil_div(N, uk.nc));
-    if (threads > 1) {
-      n_slabs = std::max(n_slabs, std::min(4 * threads, b_panels / 8));
-      n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
-    }
-    const int64_t m_parts = threads > 1 && n_slabs < 2 * threads
-                                ? std::min(a_panels, ceil_div(2 * threads, n_slabs)) : 1;
-    const int64_t tiles = n_slabs * m_parts;
-    parallel_for(0, tiles, threads > 1 ? 1 : tiles, [&](int64_t lo, int64_t hi) {
-      alignas(64) Acc scratch[kMaxTileElems];
-      for (int64_t t = lo; t < hi; ++t) {
-        const int64_t slab = t / m_parts, part = t % m_parts;
-        const int64_t j0 = split(b_panels, n_slabs, slab) * nr, j1 = std::min(N, split(b_panels, n_slabs, slab + 1) * nr);
-        const int64_t p0 = split(a_panels, m_parts, part), p1 = split(a_panels, m_parts, part + 1);
-        Acc* bpack = tls_workspace.b.get<Acc>(size_t(ceil_div(j1 - j0, nr) * nr * std::min<int64_t>(K, uk.kc)));
-        for (int64_t pc = 0; pc < K; pc += uk.kc) {
-          const int64_t kc = std::min<int64_t>(uk.kc, K - pc);
-          const bool accumulate = pc > 0;  // the first KC block writes C, later ones add to it
-          pack(b_bytes + (pc * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0, nr,
-               kc, bpack);
-          // A blocks of mc rows stay in L2 while every B panel [kc x NR] of the slab passes through L1.
-          for (int64_t pb = p0; pb < p1; pb += uk.mc / mr) {
-            const int64_t pe = std::min(p1, pb + uk.mc / mr);
-            for (int64_t j = j0; j < j1; j += nr) {
-              const int64_t nv = std::min<int64_t>(nr, j1 - j);
-              const Acc* bp = bpack + (j - j0) * kc;
-              for (int64_t p = pb; p < pe; ++p) {
-                const int64_t i = p * mr, mv = std::min<int64_t>(mr, ms - i);
-                const Acc* ap = apack + p * K * mr + pc * mr;
-                Acc* cp = c + (ic0 + i) * N + j;
-                if (mv == mr && nv == nr) {
-                  uk.fn(kc, ap, bp, cp, N, accumulate);
-                  continue;
+      const int64_t m_parts =
+          threads > 1 && n_slabs < 2 * threads ? std::min(a_panels, ceil_div(2 * threads, n_slabs)) : 1;
+      const int64_t tiles = n_slabs * m_parts;
+      parallel_for(0, tiles, threads > 1 ? 1 : tiles, [&](int64_t lo, int64_t hi) {
+        alignas(64) Acc scratch[kMaxTileElems];
+        for (int64_t t = lo; t < hi; ++t) {
+          const int64_t slab = t / m_parts, part = t % m_parts;
+          const int64_t j0 = split(b_panels, n_slabs, slab) * nr;
+          const int64_t j1 = std::min(N, split(b_panels, n_slabs, slab + 1) * nr);
+          const int64_t p0 = split(a_panels, m_parts, part), p1 = split(a_panels, m_parts, part + 1);
+          Acc* bpack = tls_workspace.b.get<Acc>(size_t(ceil_div(j1 - j0, nr) * nr * std::min<int64_t>(ks, uk.kc)));
+          for (int64_t pc = 0; pc < ks; pc += uk.kc) {
+            const int64_t kc = std::min<int64_t>(uk.kc, ks - pc);
+            const bool accumulate = k0 + pc > 0;  // the first KC block writes C, later ones add to it
+            pack(b_bytes + (pc * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0, nr,
+                 kc, bpack);
+            // A blocks of mc rows stay in L2 while every B panel [kc x NR] of the slab passes through L1.
+            for (int64_t pb = p0; pb < p1; pb += uk.mc / mr) {
+              const int64_t pe = std::min(p1, pb + uk.mc / mr);
+              for (int64_t j = j0; j < j1; j += nr) {
+                const int64_t nv = std::min<int64_t>(nr, j1 - j);
+                const Acc* bp = bpack + (j - j0) * kc;
+                for (int64_t p = pb; p < pe; ++p) {
+                  const int64_t i = p * mr, mv = std::min<int64_t>(mr, ms - i);
+                  const Acc* ap = apack + p * ks * mr + pc * mr;
+                  Acc* cp = c + (ic0 + i) * N + j;
+                  if (mv == mr && nv == nr) {
+                    uk.fn(kc, ap, bp, cp, N, accumulate);
+                    continue;
+                  }
+                  uk.fn(kc, ap, bp, scratch, nr, false);  // an edge tile: copy back only the valid part
+                  for (int64_t r = 0; r < mv; ++r)
+                    for (int64_t q = 0; q < nv; ++q)
+                      cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];
                 }
-                uk.fn(kc, ap, bp, scratch, nr, false);  // an edge tile: copy back only the valid part
-                for (int64_t r = 0; r < mv; ++r)
-                  for (int64_t q = 0; q < nv; ++q)
-                    cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];
               }
             }
           }
         }
-      }
-    });
+      });
+    }
   }
 }
 
