@@ -6,6 +6,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "common.h"
+#include "vt/core/cpu_gemm.h"
 #include "vt/core/parallel.h"
 #include "vt/core/random.h"
 
@@ -203,6 +204,9 @@ void bind_ops(nb::module_& m) {
   m.def("set_rng_state", &random::set_state);
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads);
+  // The CPU GEMM's micro-kernel family ("generic", "avx2", "avx512"), switchable so tests cover each one.
+  m.def("cpu_gemm_kernel", [] { return std::string(cpu_gemm::kernel_isa()); });
+  m.def("set_cpu_gemm_kernel", [](const std::string& name) { cpu_gemm::set_kernel_isa(name); });
   m.def("has_kernel", [](const std::string& name, const std::string& key) {
     OperatorEntry* e = Dispatcher::get().find(name);
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");

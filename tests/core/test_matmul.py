@@ -79,3 +79,158 @@ def test_dtype_mismatch_and_bool():
         vt.mm(vt.ones(2, 2), vt.ones(2, 2, dtype=vt.float64))
     with pytest.raises(NotImplementedError, match="bool"):
         vt.mm(vt.ones(2, 2, dtype=vt.bool), vt.ones(2, 2, dtype=vt.bool))
+
+
+# ---- the packed CPU GEMM (core/src/ops/cpu_gemm.cpp): every micro-kernel family this CPU runs, vs float64 ----
+
+def _gemm_kernels():
+    from vibetensor._C import core as C
+    old, ok = C.cpu_gemm_kernel(), []
+    for name in ("generic", "avx2", "avx512"):
+        try:
+            C.set_cpu_gemm_kernel(name)
+            ok.append(name)
+        except NotImplementedError:
+            pass
+    C.set_cpu_gemm_kernel(old)
+    return ok
+
+
+@pytest.fixture(params=_gemm_kernels())
+def gemm_kernel(request):
+    from vibetensor._C import core as C
+    old = C.cpu_gemm_kernel()
+    C.set_cpu_gemm_kernel(request.param)
+    yield request.param
+    C.set_cpu_gemm_kernel(old)
+
+
+def ref_close(v, a, b, dtype, k):
+    """v vs the float64 product of the float64 values of a and b, within a bound that grows with sqrt(k)."""
+    ref = np.matmul(a.to(vt.float64).numpy(), b.to(vt.float64).numpy())
+    eps = {"float16": 1e-3, "bfloat16": 8e-3, "float32": 1.2e-7, "float64": 2.3e-16}[dtype]
+    scale = np.matmul(np.abs(a.to(vt.float64).numpy()), np.abs(b.to(vt.float64).numpy()))
+    err = np.abs(v.to(vt.float64).numpy() - ref)
+    assert v.shape == tuple(ref.shape) and v.dtype == getattr(vt, dtype)
+    # Accumulation error, plus one rounding of the result for 16-bit types (down to float16's subnormal step).
+    bound = 4 * eps * np.sqrt(max(k, 1)) * scale
+    if dtype in ("float16", "bfloat16"):
+        bound += eps * scale + 2.0 ** -24
+    bad = err > bound
+    assert not bad.any(), f"{bad.sum()} wrong, first at {np.argwhere(bad)[0]}: err {err[bad][0]} > {bound[bad][0]}"
+
+
+def rand(shape, dtype, rng):
+    return vt.from_numpy(rng.standard_normal(shape)).to(getattr(vt, dtype))
+
+
+EDGE_DIMS = [1, 5, 6, 7, 12, 13, 16, 17, 33, 65]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_gemm_edge_shapes(gemm_kernel, dtype, rng):
+    # Every M, N remainder against MR (4, 6, 12) and NR (4, 8, 16, 32); K across the tile loop.
+    for m in EDGE_DIMS:
+        for n in EDGE_DIMS:
+            k = int(rng.choice([1, 3, 16, 31]))
+            a, b = rand((m, k), dtype, rng), rand((k, n), dtype, rng)
+            ref_close(vt.mm(a, b), a, b, dtype, k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m, k, n", [
+    (257, 300, 65),      # parallel tiles with edges in M and N
+    (13, 1100, 70),      # K crosses the KC block four times with a remainder
+    (5, 8500, 40),       # K crosses the superblock's K range twice
+    (7, 70, 4200),       # N crosses the NC block
+    (8300, 130, 9),      # M crosses the packed-A superblock
+    (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0),
+])
+def test_gemm_blocking(gemm_kernel, dtype, m, k, n, rng):
+    a, b = rand((m, k), dtype, rng), rand((k, n), dtype, rng)
+    c = vt.mm(a, b)
+    assert c.shape == (m, n)
+    ref_close(c, a, b, dtype, k)
+    # The same products with both operands stored transposed (k contiguous in B, not in A).
+    at, bt = rand((k, m), dtype, rng).t(), rand((n, k), dtype, rng).t()
+    ref_close(vt.mm(at, bt), at, bt, dtype, k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_gemm_strided_operands(gemm_kernel, dtype, rng):
+    # Transposed (weight.t()), sliced with steps, and a column-sliced view: read through strides, not copied.
+    base_a, base_b = rand((90, 80), dtype, rng), rand((70, 60), dtype, rng)
+    cases = [
+        (base_a[:37, :29], base_b[:29, :41]),
+        (base_a[:29, :37].t(), base_b[:41, :29].t()),
+        (base_a[::2, 1::3], base_b[3:30, ::2]),
+        (base_a[1::2, ::2].t(), base_b[::2, 5:50].t()),
+        (base_a[:40, 7:8], base_b[2:3, :50]),   # K = 1
+    ]
+    for a, b in cases:
+        ref_close(vt.mm(a, b), a, b, dtype, a.shape[1])
+        ref_close(a @ b, a, b, dtype, a.shape[1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_gemm_batched_and_broadcast(gemm_kernel, dtype, rng):
+    x, w = rand((4, 9, 33), dtype, rng), rand((20, 33), dtype, rng)
+    # A weight broadcast over a batch (one stacked product), over a sliced batch that cannot stack, and batch
+    # broadcasting on the left operand; bmm on transposed batches.
+    pairs = [(x, w.t()), (x[:, ::2], w.t()), (w[:7], x.transpose(1, 2)), (x[:1].expand(3, 9, 33), w.t())]
+    for a, b in pairs:
+        out = a @ b
+        ref = np.matmul(a.to(vt.float64).numpy(), b.to(vt.float64).numpy())
+        assert out.shape == ref.shape
+        for i in range(ref.shape[0]):
+            bi = b if b.dim() == 2 else b[i]
+            ai = a if a.dim() == 2 else a[i]
+            ref_close(out[i], ai, bi, dtype, ai.shape[-1])
+    c, d = rand((10, 21, 17), dtype, rng), rand((10, 19, 21), dtype, rng)
+    out = vt.bmm(c.transpose(1, 2), d.transpose(1, 2))
+    for i in range(10):
+        ref_close(out[i], c[i].t(), d[i].t(), dtype, 21)
+
+
+def test_gemm_matches_torch_mlp_shapes(rng):
+    # The training-step GEMMs (benchmarks/cpu_gemm.py) against torch: forward x @ W.t(), dX = dY @ W, dW = dY.t() @ X.
+    x, w, dy = rand((64, 300), "float32", rng), rand((520, 300), "float32", rng), rand((64, 520), "float32", rng)
+    tx, tw, tdy = (torch.from_numpy(t.numpy()) for t in (x, w, dy))
+    close(x @ w.t(), tx @ tw.t(), "float32")
+    close(dy @ w, tdy @ tw, "float32")
+    close(dy.t() @ x, tdy.t() @ tx, "float32")
+
+
+def test_gemm_kernel_selection_errors():
+    from vibetensor._C import core as C
+    with pytest.raises(RuntimeError, match="unknown kernel family 'sse9'"):
+        C.set_cpu_gemm_kernel("sse9")
+    assert C.cpu_gemm_kernel() in _gemm_kernels()
+
+
+@pytest.mark.parametrize("x_shape", [(6, 16), (2, 5, 16), (16,)])
+def test_linear_grads_match_torch_and_weight_grad_is_dense(x_shape, rng):
+    # mm computes a column-major operand's gradient transposed (as torch) and a batched input folds into one mm:
+    # values and layouts as torch's.
+    x, w = rng.standard_normal(x_shape), rng.standard_normal((9, 16))
+    vx, vw = vt.tensor(x, requires_grad=True), vt.tensor(w, requires_grad=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    vy, ty = vt.nn.functional.linear(vx, vw), torch.nn.functional.linear(tx, tw)
+    g = rng.standard_normal(tuple(ty.shape))
+    vy.backward(vt.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(vy.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vx.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vw.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert vw.grad.is_contiguous()
+
+
+def test_mm_grad_of_transposed_operands(rng):
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((4, 7))
+    va, vb = vt.tensor(a, requires_grad=True), vt.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (va.t() @ vb.t()).sum().backward()
+    (ta.t() @ tb.t()).sum().backward()
+    np.testing.assert_allclose(va.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(vb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+    assert va.grad.is_contiguous() and vb.grad.is_contiguous()

@@ -92,10 +92,21 @@ const char* mean_name(const Stack& args) {
   return std::holds_alternative<std::monostate>(args.at(1)) ? "MeanBackward0" : "MeanBackward1";
 }
 
-// mm: dA = dC B^T, dB = A^T dC; bmm the same per batch.
+// Whether a 2-D matrix is stored column-major (a transposed view of a dense matrix, weight.t() in linear).
+bool column_major(const Tensor& t) { return t.size(0) > 1 && t.stride(0) == 1 && t.stride(1) == t.size(0); }
+
+// mm: dA = dC B^T, dB = A^T dC; bmm the same per batch. As in torch, the gradient of a column-major operand is
+// computed transposed (dB = (dC^T A)^T), so it comes out in the operand's own layout: linear's weight.t() then
+// hands the weight a dense gradient through TransposeBackward, which AccumulateGrad keeps without a copy.
 void mm_backward(BackwardContext& c) {
-  if (c.needs(0)) c.set(0, ops::binary("vt::mm", c.grad(), ops::transpose(c.saved(1), 0, 1)));
-  if (c.needs(1)) c.set(1, ops::binary("vt::mm", ops::transpose(c.saved(0), 0, 1), c.grad()));
+  const Tensor& a = c.saved(0);
+  const Tensor& b = c.saved(1);
+  if (c.needs(0))
+    c.set(0, column_major(a) ? ops::transpose(ops::binary("vt::mm", b, ops::transpose(c.grad(), 0, 1)), 0, 1)
+                             : ops::binary("vt::mm", c.grad(), ops::transpose(b, 0, 1)));
+  if (c.needs(1))
+    c.set(1, column_major(b) ? ops::transpose(ops::binary("vt::mm", ops::transpose(c.grad(), 0, 1), a), 0, 1)
+                             : ops::binary("vt::mm", ops::transpose(a, 0, 1), c.grad()));
 }
 void bmm_backward(BackwardContext& c) {
   if (c.needs(0)) c.set(0, ops::binary("vt::bmm", c.grad(), ops::transpose(c.saved(1), 1, 2)));

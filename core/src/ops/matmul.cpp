@@ -1,10 +1,11 @@
-// mm and bmm on the CPU: C[M,N] = A[M,K] @ B[K,N], per batch for bmm. Both operands are made dense, then rows
-// of C are computed in parallel; each row accumulates a[i,k] * B[k,:] over K in blocks of kKBlock rows of B,
-// so the rows of B a block touches stay in cache while the inner loop runs over contiguous memory (which the
-// compiler vectorises). 16-bit floats accumulate in float, float32 in float, float64 in double, integers in
-// int64, as torch's CPU kernels do. A cuBLAS path arrives with the CUDA kernels.
+// mm and bmm on the CPU: C[M,N] = A[M,K] @ B[K,N], per batch for bmm. Floating types go to the packed GEMM
+// (cpu_gemm.h), which reads both operands through their strides, so transposed and sliced views are not copied;
+// float16/bfloat16 accumulate in a float32 result that is rounded once at the end, float32 in float, float64 in
+// double, as torch's CPU kernels do. Integers keep a simple row loop accumulating in int64. A cuBLAS path
+// arrives with the CUDA kernels.
 #include <vector>
 
+#include "vt/core/cpu_gemm.h"
 #include "matmul_checks.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -19,35 +20,26 @@ using matmul::check_operands;
 
 constexpr int64_t kKBlock = 256;
 
-// Rows [row_begin, row_end) of C. Four rows of A share each pass over a row of B (four accumulator rows),
-// which quarters the loads from B; the j loop is contiguous and vectorises.
+// Integer products, rows [row_begin, row_end) of dense C from dense A and B. Four rows of A share each pass over
+// a row of B (four accumulator rows); the j loop is contiguous and vectorises.
 template <typename T>
-void gemm_rows(const T* a, const T* b, T* c, int64_t M, int64_t K, int64_t N, int64_t row_begin, int64_t row_end) {
-  using Acc = std::conditional_t<std::is_integral_v<T>, int64_t, opmath_t<T>>;
+void int_gemm_rows(const T* a, const T* b, T* c, int64_t K, int64_t N, int64_t row_begin, int64_t row_end) {
   constexpr int64_t R = 4;
-  std::vector<Acc> acc(static_cast<size_t>(R * N));
-  std::vector<Acc> brow_buf(static_cast<size_t>(N));
+  std::vector<int64_t> acc(static_cast<size_t>(R * N));
   for (int64_t i0 = row_begin; i0 < row_end; i0 += R) {
     int64_t rows = std::min(R, row_end - i0);
-    std::fill(acc.begin(), acc.end(), Acc(0));
+    std::fill(acc.begin(), acc.end(), int64_t(0));
     for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
-      int64_t k1 = std::min(K, k0 + kKBlock);
-      for (int64_t k = k0; k < k1; ++k) {
-        const T* brow = b + k * N;
-        const Acc* __restrict__ bv = brow_buf.data();
-        if constexpr (std::is_same_v<T, Acc>) {
-          bv = brow;
-        } else {
-          for (int64_t j = 0; j < N; ++j) brow_buf[size_t(j)] = Acc(opmath_t<T>(brow[j]));
-        }
-        Acc av[R];
-        for (int64_t r = 0; r < R; ++r) av[r] = r < rows ? Acc(opmath_t<T>(a[(i0 + r) * K + k])) : Acc(0);
-        Acc* __restrict__ c0 = acc.data();
-        Acc* __restrict__ c1 = c0 + N;
-        Acc* __restrict__ c2 = c1 + N;
-        Acc* __restrict__ c3 = c2 + N;
+      for (int64_t k = k0; k < std::min(K, k0 + kKBlock); ++k) {
+        const T* __restrict__ brow = b + k * N;
+        int64_t av[R];
+        for (int64_t r = 0; r < R; ++r) av[r] = r < rows ? int64_t(a[(i0 + r) * K + k]) : 0;
+        int64_t* __restrict__ c0 = acc.data();
+        int64_t* __restrict__ c1 = c0 + N;
+        int64_t* __restrict__ c2 = c1 + N;
+        int64_t* __restrict__ c3 = c2 + N;
         for (int64_t j = 0; j < N; ++j) {
-          Acc x = bv[j];
+          int64_t x = brow[j];
           c0[j] += av[0] * x;
           c1[j] += av[1] * x;
           c2[j] += av[2] * x;
@@ -56,32 +48,57 @@ void gemm_rows(const T* a, const T* b, T* c, int64_t M, int64_t K, int64_t N, in
       }
     }
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < N; ++j) c[(i0 + r) * N + j] = T(opmath_t<T>(acc[size_t(r * N + j)]));
+      for (int64_t j = 0; j < N; ++j) c[(i0 + r) * N + j] = T(acc[size_t(r * N + j)]);
   }
 }
 
-Tensor bmm_impl(const Tensor& a_in, const Tensor& b_in, const char* name) {
-  check_bmm_shapes(a_in, b_in, name);
+Tensor bmm_integral(const Tensor& a_in, const Tensor& b_in, const char* name) {
   int64_t B = a_in.size(0), M = a_in.size(1), K = a_in.size(2), N = b_in.size(2);
   Tensor a = ops::contiguous(a_in), b = ops::contiguous(b_in);
   Tensor c = empty_tensor(DimVector{B, M, N}, a.dtype(), kCPU);
   if (c.numel() == 0) return c;
-  if (K == 0) return ops::fill_(c, Scalar(int64_t(0)));
-  VT_DISPATCH_NUMERIC(a.dtype(), name, [&] {
-    const scalar_t* ap = a.data<scalar_t>();
-    const scalar_t* bp = b.data<scalar_t>();
-    scalar_t* cp = c.data<scalar_t>();
+  auto run = [&]<typename T>(T*) {
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    T* cp = c.data<T>();
     // Parallel over all (batch, row) pairs; a grain of rows worth ~32k multiply-adds.
     int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(K * N, 1));
     parallel_for(0, B * M, grain, [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi;) {
         int64_t batch = r / M, row = r % M, end = std::min(hi, (batch + 1) * M);
-        gemm_rows(ap + batch * M * K, bp + batch * K * N, cp + batch * M * N, M, K, N, row, row + (end - r));
+        int_gemm_rows(ap + batch * M * K, bp + batch * K * N, cp + batch * M * N, K, N, row, row + (end - r));
         r = end;
       }
     });
-  });
+  };
+  switch (a.dtype()) {
+    case ScalarType::UInt8: run(static_cast<uint8_t*>(nullptr)); break;
+    case ScalarType::Int8: run(static_cast<int8_t*>(nullptr)); break;
+    case ScalarType::Int16: run(static_cast<int16_t*>(nullptr)); break;
+    case ScalarType::Int32: run(static_cast<int32_t*>(nullptr)); break;
+    case ScalarType::Int64: run(static_cast<int64_t*>(nullptr)); break;
+    default: VT_FAIL_KIND(NotImplemented, "\"", name, "\" not implemented for '", dtype_name(a.dtype()), "'");
+  }
   return c;
+}
+
+Tensor bmm_impl(const Tensor& a, const Tensor& b, const char* name) {
+  check_bmm_shapes(a, b, name);
+  ScalarType dtype = a.dtype();
+  if (!is_floating(dtype)) return bmm_integral(a, b, name);
+  int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
+  ScalarType acc = dtype == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
+  Tensor c = empty_tensor(DimVector{B, M, N}, acc, kCPU);
+  cpu_gemm::Operand oa{a.data_ptr(), dtype, a.stride(0), a.stride(1), a.stride(2)};
+  cpu_gemm::Operand ob{b.data_ptr(), dtype, b.stride(0), b.stride(1), b.stride(2)};
+  if (B > 1 && b.stride(0) == 0 && a.stride(0) == M * a.stride(1)) {
+    // One B for every batch entry (matmul broadcasting a weight) over rows of A that stack evenly: a single
+    // (B*M) x K product packs B once.
+    cpu_gemm::gemm(1, B * M, N, K, oa, ob, c.data_ptr());
+  } else {
+    cpu_gemm::gemm(B, M, N, K, oa, ob, c.data_ptr());
+  }
+  return acc == dtype ? c : ops::to_dtype(c, dtype);
 }
 
 Tensor mm_cpu(const Tensor& a, const Tensor& b) {

@@ -1,0 +1,39 @@
+#pragma once
+// The CPU matrix product for floating types: C[b] = A[b] @ B[b] for b in [0, batch), with A[b] an M x K matrix,
+// B[b] a K x N matrix and C[b] a dense row-major M x N block of the accumulation type (float for float32,
+// float16 and bfloat16 inputs, double for float64). A and B are read through arbitrary element strides, so a
+// transposed or sliced view needs no contiguous copy first; a batch stride of 0 broadcasts an operand.
+//
+// GotoBLAS/BLIS structure (see cpu_gemm.cpp for the loops): operands are packed into MR-row panels of A and
+// NR-column panels of B (converted to the accumulation type on the way), sized by KC/MC/NC to stay in L1/L2/L3,
+// and a register-blocked micro-kernel computes each MR x NR tile. The micro-kernel is picked at run time from
+// what the CPU supports (Note [GEMM kernel selection] in cpu_gemm_kernels.h); nothing is compiled for a
+// particular -march.
+//
+// Not handled here: integer types (matmul.cpp keeps a simple loop for those), alpha/beta scaling, output
+// strides (C is always dense), complex types.
+#include <cstdint>
+#include <string_view>
+
+#include "vt/core/dtype.h"
+
+namespace vt::cpu_gemm {
+
+// One operand: element (b, i, j) lives at data + b * batch_stride + i * row_stride + j * col_stride, all in
+// elements of `dtype` (Float32, Float64, Float16 or BFloat16).
+struct Operand {
+  const void* data;
+  ScalarType dtype;
+  int64_t batch_stride, row_stride, col_stride;
+};
+
+// c: batch * M * N elements of float (for float32/16-bit inputs) or double (float64), written, never read.
+// Both operands must have the same dtype. K == 0 writes zeros. Uses vt's parallel_for thread pool.
+void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c);
+
+// The micro-kernel family in use: "generic", "avx2" or "avx512". set_kernel_isa picks one by name for tests
+// and benchmarks; it throws if the CPU lacks the instructions. Not thread-safe against running GEMMs.
+std::string_view kernel_isa();
+void set_kernel_isa(std::string_view name);
+
+}  // namespace vt::cpu_gemm

@@ -1,0 +1,369 @@
+// The CPU GEMM driver (interface and scope in vt/core/cpu_gemm.h). For one matrix of the batch, the loops are
+// GotoBLAS's, reordered so that each thread owns a column slab of C and packs the B it needs itself:
+//
+//   for k0 in K step KS, ic0 in M step MS:   A superblock [ms x ks] -> MR-row panels, packed once (parallel)
+//     parallel over tiles (slab x rows):     slab = at most NC columns of C, rows = all ms or a share of them
+//       for pc in ks step KC:                B slab [kc x nc] -> NR-column panels in this thread's buffer (L2)
+//         for ic in rows step MC:            A block [mc x kc] stays in L2
+//           for jr in slab step NR:          one B panel [kc x NR] stays in L1
+//             for ir in block step MR:
+//               micro-kernel: C[ir:ir+MR, jr:jr+NR] (= or +=) Apanel[kc x MR] @ Bpanel[kc x NR]
+//
+// A tile's C block is written by its first KC step and accumulated by the later ones, so C is never zeroed
+// first. Tiles that overhang M or N (packed panels are zero-padded) go through a scratch tile and copy back
+// only the valid part. Only two parallel regions per superblock (pack A, then tiles), so fork/join costs
+// little; tiles are disjoint in C, so workers never share an output. A batch of small matrices runs one whole
+// GEMM per worker instead (the nested parallel_for calls then run inline). Pack buffers are thread-local and
+// reused across calls: the A superblock's belongs to the calling thread, each B slab's to the thread running
+// the tile.
+//
+// Packing reads strided operands directly. Its cost is memory access, not arithmetic: see pack_panels for how
+// it keeps several cache lines in flight and avoids L1 set conflicts between power-of-two-strided lanes.
+#include "vt/core/cpu_gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "cpu_gemm_kernels.h"
+#include "vt/core/error.h"
+#include "vt/core/parallel.h"
+
+namespace vt::cpu_gemm {
+namespace {
+
+// ---- kernel selection (Note [GEMM kernel selection]) ----
+
+bool cpu_supports(KernelIsa isa) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();  // harmless when already done; needed if this ever runs before static constructors
+  switch (isa) {
+    case KernelIsa::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case KernelIsa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case KernelIsa::Generic:
+      return true;
+  }
+  return false;
+#else
+  return isa == KernelIsa::Generic;
+#endif
+}
+
+struct KernelFamily {
+  KernelIsa isa;
+  MicroKernel<float> f32;
+  MicroKernel<double> f64;
+};
+
+KernelFamily family(KernelIsa isa) {
+#if defined(__x86_64__)
+  if (isa == KernelIsa::Avx512) return {isa, avx512_kernel_f32(), avx512_kernel_f64()};
+  if (isa == KernelIsa::Avx2) return {isa, avx2_kernel_f32(), avx2_kernel_f64()};
+#endif
+  return {KernelIsa::Generic, generic_kernel_f32(), generic_kernel_f64()};
+}
+
+KernelFamily& active_family() {
+  static KernelFamily f = [] {
+    for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2})
+      if (cpu_supports(isa)) return family(isa);
+    return family(KernelIsa::Generic);
+  }();
+  return f;
+}
+
+template <typename Acc> const MicroKernel<Acc>& active_kernel();
+template <> const MicroKernel<float>& active_kernel<float>() { return active_family().f32; }
+template <> const MicroKernel<double>& active_kernel<double>() { return active_family().f64; }
+
+// ---- packing ----
+
+constexpr int kMaxPanelWidth = 32;  // the largest MR or NR of any kernel
+
+// Consecutive panels of `w` lanes (MR rows of A or NR columns of B) over kc steps of K: lane l of the block goes
+// to panel l / w, dst[(l / w) * kc * w + k * w + l % w] = src[l * lane_stride + k * k_stride]; the last panel is
+// zero-padded to w lanes.
+template <typename In, typename Acc>
+void pack_panels(const void* src_v, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
+                 Acc* dst) {
+  const In* src = static_cast<const In*>(src_v);
+  auto cvt = [](In x) { return static_cast<Acc>(static_cast<opmath_t<In>>(x)); };
+  const int64_t panels = (lanes + w - 1) / w;
+  if (lane_stride == 1) {
+    // The lanes of one k are adjacent (row-major B, column-major A): walk each k's run of lanes across all the
+    // panels, so the source is read in long contiguous runs rather than w-wide strips k_stride apart. The runs
+    // are short and far apart, too short for the hardware prefetcher, so prefetch the run a few k ahead.
+    constexpr int64_t kAhead = 4, kLine = 64 / sizeof(In);
+    for (int64_t k = 0; k < kc; ++k) {
+      const In* s = src + k * k_stride;
+      if (k + kAhead < kc)
+        for (int64_t l = 0; l < lanes; l += kLine) __builtin_prefetch(s + kAhead * k_stride + l);
+      for (int64_t p = 0; p < panels; ++p) {
+        Acc* d = dst + p * kc * w + k * w;
+        int n = int(std::min<int64_t>(w, lanes - p * w));
+        for (int l = 0; l < n; ++l) d[l] = cvt(s[p * w + l]);
+        for (int l = n; l < w; ++l) d[l] = Acc(0);
+      }
+    }
+    return;
+  }
+  // Each lane walks K (contiguously when k_stride == 1: row-major A, column-major B such as weight.t()). Lanes
+  // are often a power-of-two number of bytes apart (4 KiB for a 1024-wide float matrix), so w lanes hitting the
+  // same L1 set would thrash it if all were read element by element. Instead each step copies a run of kb
+  // consecutive k of every lane into a small L1 tile (whole cache lines) and transposes from there; a prefetch
+  // fetches the lines the next step reads.
+  constexpr int kb = 16;
+  Acc tile[kb * kMaxPanelWidth];
+  for (int64_t p = 0; p < panels; ++p) {
+    Acc* d = dst + p * kc * w;
+    const In* s = src + p * w * lane_stride;
+    const int n = int(std::min<int64_t>(w, lanes - p * w));
+    for (int64_t k0 = 0; k0 < kc; k0 += kb) {
+      const int m = int(std::min<int64_t>(kb, kc - k0));
+      for (int l = 0; l < n; ++l) {
+        const In* sl = s + l * lane_stride + k0 * k_stride;
+        if (k_stride == 1 && m == kb) {  // a fixed-size copy: plain vector moves, not a rep-movs call
+          __builtin_prefetch(sl + 4 * kb);
+          for (int k = 0; k < kb; ++k) tile[l * kb + k] = cvt(sl[k]);
+        } else if (k_stride == 1) {
+          for (int k = 0; k < m; ++k) tile[l * kb + k] = cvt(sl[k]);
+        } else {
+          for (int k = 0; k < m; ++k) tile[l * kb + k] = cvt(sl[k * k_stride]);
+        }
+      }
+      for (int k = 0; k < m; ++k) {
+        for (int l = 0; l < n; ++l) d[l] = tile[l * kb + k];
+        for (int l = n; l < w; ++l) d[l] = Acc(0);
+        d += w;
+      }
+    }
+  }
+}
+
+template <typename Acc>
+using PackFn = void (*)(const void*, int64_t, int64_t, int64_t, int, int64_t, Acc*);
+
+template <typename Acc> PackFn<Acc> pack_fn(ScalarType dtype);
+template <> PackFn<float> pack_fn<float>(ScalarType dtype) {
+  switch (dtype) {
+    case ScalarType::Float32:
+      return &pack_panels<float, float>;
+    case ScalarType::Float16:
+      return &pack_panels<Half, float>;
+    case ScalarType::BFloat16:
+      return &pack_panels<BFloat16, float>;
+    default:
+      VT_INTERNAL_ASSERT(false, "cpu_gemm: no float packing for ", dtype_name(dtype));
+      return nullptr;
+  }
+}
+template <> PackFn<double> pack_fn<double>(ScalarType dtype) {
+  VT_INTERNAL_ASSERT(dtype == ScalarType::Float64, "cpu_gemm: no double packing for ", dtype_name(dtype));
+  return &pack_panels<double, double>;
+}
+
+// The packing routine for one GEMM: the kernel family's transposing pack where it applies (no conversion, k
+// contiguous), else the generic one for the operand dtype.
+template <typename Acc>
+struct Packer {
+  PackFn<Acc> generic;
+  TransposePackFn<Acc> k_contiguous;  // null when the family has none or the dtype needs converting
+  void operator()(const void* src, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
+                  Acc* dst) const {
+    if (k_contiguous && k_stride == 1 && lane_stride != 1)
+      k_contiguous(static_cast<const Acc*>(src), lane_stride, lanes, w, kc, dst);
+    else
+      generic(src, lane_stride, k_stride, lanes, w, kc, dst);
+  }
+};
+
+// ---- workspace ----
+
+// A 64-byte aligned buffer that only grows; one per thread that starts a GEMM.
+struct PackBuffer {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<void, Free> data;
+  size_t bytes = 0;
+  template <typename T> T* get(size_t count) {
+    size_t need = (count * sizeof(T) + 63) / 64 * 64;
+    if (need > bytes) {
+      data.reset(std::aligned_alloc(64, need));
+      VT_CHECK_KIND(OutOfMemory, data != nullptr, "cpu_gemm: cannot allocate ", need, " bytes of pack buffer");
+      bytes = need;
+    }
+    return static_cast<T*>(data.get());
+  }
+};
+
+struct Workspace {
+  PackBuffer a, b;
+};
+thread_local Workspace tls_workspace;
+
+constexpr int kMaxTileElems = 16 * 32;        // the largest MR * NR of any kernel
+constexpr size_t kSuperblockBytes = 8 << 20;  // packed A: rows [ic0, ic0 + ms) over all of K
+constexpr int64_t kParallelWork = 1 << 21;    // M*N*K below which one matrix runs on one thread
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Start of part s of n near-equal parts of [0, total) (part s is [split(s), split(s + 1))).
+int64_t split(int64_t total, int64_t n, int64_t s) { return total * s / n; }
+
+// One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry.
+template <typename Acc>
+void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
+                 const MicroKernel<Acc>& uk, const Packer<Acc>& pack) {
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t esz = itemsize(a.dtype);
+  const int64_t threads = M * N * K >= kParallelWork ? num_threads() : 1;
+  // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks): ks up to 16 KC blocks, ms as many rows
+  // as fit in kSuperblockBytes. Only a very long K takes more than one K range (C then accumulates across them).
+  const int64_t ks_max = std::min<int64_t>(K, 16 * int64_t(uk.kc));
+  const int64_t ms_max = std::max<int64_t>(mr, int64_t(kSuperblockBytes / (ks_max * sizeof(Acc))) / mr * mr);
+  const int64_t b_panels = ceil_div(N, nr);
+  Acc* apack = tls_workspace.a.get<Acc>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * ks_max));
+
+  for (int64_t k0 = 0; k0 < K; k0 += ks_max) {
+    const int64_t ks = std::min(ks_max, K - k0);
+    const char* a_bytes = static_cast<const char*>(a.data) + k0 * a.col_stride * esz;
+    const char* b_bytes = static_cast<const char*>(b.data) + k0 * b.row_stride * esz;
+    for (int64_t ic0 = 0; ic0 < M; ic0 += ms_max) {
+      const int64_t ms = std::min(ms_max, M - ic0);
+      const int64_t a_panels = ceil_div(ms, mr);
+      // Pack the A superblock: panel p holds rows [ic0 + p * mr, +mr) as [ks][mr], so a KC block of it is the
+      // contiguous range [pc * mr, (pc + kc) * mr). Items of a few panels, at least ~4 per thread.
+      const int64_t ga = std::clamp<int64_t>(ceil_div(a_panels, 4 * threads), 1, std::max(1, 256 / mr));
+      const int64_t a_items = ceil_div(a_panels, ga);
+      parallel_for(0, a_items, threads > 1 ? 1 : a_items, [&](int64_t lo, int64_t hi) {
+        for (int64_t it = lo; it < hi; ++it) {
+          const int64_t p = it * ga, i = ic0 + p * mr;
+          pack(a_bytes + i * a.row_stride * esz, a.row_stride, a.col_stride, std::min(ga * mr, ic0 + ms - i), mr,
+               ks, apack + p * ks * mr);
+        }
+      });
+
+      // Tiles: n_slabs column slabs times m_parts row ranges. A tile packs its own slab of B into its thread's
+      // buffer, which stays in L2, then sweeps its rows. Slabs are at most NC wide; when parallel there are
+      // about four per thread (so a thread slowed by other work hands tiles to the rest), no narrower than 8
+      // panels (narrow slabs re-read A more often), and a multiple of the threads. Only when N is too narrow
+      // for two slabs per thread are the rows split too, which packs each slab of B once per row range.
+      int64_t n_slabs = std::min(b_panels, ceil_div(N, uk.nc));
+      if (threads > 1) {
+        n_slabs = std::max(n_slabs, std::min(4 * threads, b_panels / 8));
+        n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
+      }
+      const int64_t m_parts =
+          threads > 1 && n_slabs < 2 * threads ? std::min(a_panels, ceil_div(2 * threads, n_slabs)) : 1;
+      const int64_t tiles = n_slabs * m_parts;
+      parallel_for(0, tiles, threads > 1 ? 1 : tiles, [&](int64_t lo, int64_t hi) {
+        alignas(64) Acc scratch[kMaxTileElems];
+        for (int64_t t = lo; t < hi; ++t) {
+          const int64_t slab = t / m_parts, part = t % m_parts;
+          const int64_t j0 = split(b_panels, n_slabs, slab) * nr;
+          const int64_t j1 = std::min(N, split(b_panels, n_slabs, slab + 1) * nr);
+          const int64_t p0 = split(a_panels, m_parts, part), p1 = split(a_panels, m_parts, part + 1);
+          Acc* bpack = tls_workspace.b.get<Acc>(size_t(ceil_div(j1 - j0, nr) * nr * std::min<int64_t>(ks, uk.kc)));
+          for (int64_t pc = 0; pc < ks; pc += uk.kc) {
+            const int64_t kc = std::min<int64_t>(uk.kc, ks - pc);
+            const bool accumulate = k0 + pc > 0;  // the first KC block writes C, later ones add to it
+            pack(b_bytes + (pc * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0, nr,
+                 kc, bpack);
+            // A blocks of mc rows stay in L2 while every B panel [kc x NR] of the slab passes through L1.
+            for (int64_t pb = p0; pb < p1; pb += uk.mc / mr) {
+              const int64_t pe = std::min(p1, pb + uk.mc / mr);
+              for (int64_t j = j0; j < j1; j += nr) {
+                const int64_t nv = std::min<int64_t>(nr, j1 - j);
+                const Acc* bp = bpack + (j - j0) * kc;
+                for (int64_t p = pb; p < pe; ++p) {
+                  const int64_t i = p * mr, mv = std::min<int64_t>(mr, ms - i);
+                  const Acc* ap = apack + p * ks * mr + pc * mr;
+                  Acc* cp = c + (ic0 + i) * N + j;
+                  if (mv == mr && nv == nr) {
+                    uk.fn(kc, ap, bp, cp, N, accumulate);
+                    continue;
+                  }
+                  uk.fn(kc, ap, bp, scratch, nr, false);  // an edge tile: copy back only the valid part
+                  for (int64_t r = 0; r < mv; ++r)
+                    for (int64_t q = 0; q < nv; ++q)
+                      cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];
+                }
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+template <typename Acc>
+void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c) {
+  if (batch * M * N == 0) return;
+  if (K == 0) {
+    std::fill(c, c + batch * M * N, Acc(0));
+    return;
+  }
+  const MicroKernel<Acc>& uk = active_kernel<Acc>();
+  VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems, "cpu_gemm: tile ", uk.mr, "x", uk.nr, " exceeds the scratch");
+  const bool same_type = a.dtype == (sizeof(Acc) == 4 ? ScalarType::Float32 : ScalarType::Float64);
+  const Packer<Acc> pack{pack_fn<Acc>(a.dtype), same_type ? uk.pack_k_contiguous : nullptr};
+  const int64_t esz = itemsize(a.dtype);
+  auto one = [&](int64_t i) {
+    Operand ai = a, bi = b;
+    ai.data = static_cast<const char*>(a.data) + i * a.batch_stride * esz;
+    bi.data = static_cast<const char*>(b.data) + i * b.batch_stride * esz;
+    gemm_matrix<Acc>(M, N, K, ai, bi, c + i * M * N, uk, pack);
+  };
+  // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads.
+  const int64_t threads = num_threads();
+  if (batch > 1 && (batch >= 2 * threads || M * N * K < kParallelWork)) {
+    parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) one(i);
+    });
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  }
+}
+
+}  // namespace
+
+void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c) {
+  VT_INTERNAL_ASSERT(a.dtype == b.dtype, "cpu_gemm: operand dtypes differ");
+  if (a.dtype == ScalarType::Float64)
+    gemm_typed<double>(batch, M, N, K, a, b, static_cast<double*>(c));
+  else
+    gemm_typed<float>(batch, M, N, K, a, b, static_cast<float*>(c));
+}
+
+std::string_view kernel_isa() {
+  switch (active_family().isa) {
+    case KernelIsa::Avx512:
+      return "avx512";
+    case KernelIsa::Avx2:
+      return "avx2";
+    case KernelIsa::Generic:
+      break;
+  }
+  return "generic";
+}
+
+void set_kernel_isa(std::string_view name) {
+  KernelIsa isa;
+  if (name == "avx512")
+    isa = KernelIsa::Avx512;
+  else if (name == "avx2")
+    isa = KernelIsa::Avx2;
+  else if (name == "generic")
+    isa = KernelIsa::Generic;
+  else
+    VT_FAIL("set_cpu_gemm_kernel: unknown kernel family '", name, "' (expected generic, avx2 or avx512)");
+  VT_CHECK_KIND(NotImplemented, cpu_supports(isa), "set_cpu_gemm_kernel: this CPU does not support ", name);
+  active_family() = family(isa);
+}
+
+}  // namespace vt::cpu_gemm

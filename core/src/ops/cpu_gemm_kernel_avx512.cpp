@@ -1,0 +1,85 @@
+// AVX-512F micro-kernels of the CPU GEMM (contract in cpu_gemm_kernels.h): 12 x 32 for float, 12 x 16 for
+// double. The 12 x 2 accumulators take 24 of the 32 zmm registers; each k step loads two vectors of B,
+// broadcasts twelve values of A and issues 24 FMAs. Only functions marked with the avx512f target use those
+// instructions (Note [GEMM kernel selection]).
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "cpu_gemm_kernels.h"
+
+namespace vt::cpu_gemm {
+namespace {
+
+#define VT_AVX512 __attribute__((target("avx512f"), always_inline)) static inline
+
+struct F32Ops {
+  using T = float;
+  using V = __m512;
+  static constexpr int kWidth = 16;
+  VT_AVX512 V zero() { return _mm512_setzero_ps(); }
+  VT_AVX512 V load(const T* p) { return _mm512_loadu_ps(p); }
+  VT_AVX512 V broadcast(const T* p) { return _mm512_set1_ps(*p); }
+  VT_AVX512 V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  VT_AVX512 V add(V a, V b) { return _mm512_add_ps(a, b); }
+  VT_AVX512 void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+};
+
+struct F64Ops {
+  using T = double;
+  using V = __m512d;
+  static constexpr int kWidth = 8;
+  VT_AVX512 V zero() { return _mm512_setzero_pd(); }
+  VT_AVX512 V load(const T* p) { return _mm512_loadu_pd(p); }
+  VT_AVX512 V broadcast(const T* p) { return _mm512_set1_pd(*p); }
+  VT_AVX512 V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  VT_AVX512 V add(V a, V b) { return _mm512_add_pd(a, b); }
+  VT_AVX512 void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+};
+
+#undef VT_AVX512
+
+// acc[MR][NV]: the tile in registers, NV vectors of kWidth columns per row.
+template <class Ops, int MR, int NV>
+__attribute__((target("avx512f"))) void tile(int64_t kc, const typename Ops::T* a, const typename Ops::T* b,
+                                              typename Ops::T* c, int64_t ldc, bool accumulate) {
+  using V = typename Ops::V;
+  constexpr int W = Ops::kWidth;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + v * W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      V av = Ops::broadcast(a + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(av, bv[v], acc[i][v]);
+    }
+    a += MR;
+    b += NV * W;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      auto* p = c + i * ldc + v * W;
+      Ops::store(p, accumulate ? Ops::add(acc[i][v], Ops::load(p)) : acc[i][v]);
+    }
+}
+
+}  // namespace
+
+MicroKernel<float> avx512_kernel_f32() {
+  // The family is only selected where AVX2 is present too (cpu_gemm.cpp), so it packs with the AVX2 code.
+  return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>, avx2_pack_k_contiguous_f32()};
+}
+MicroKernel<double> avx512_kernel_f64() {
+  return {12, 16, 256, 96, 256, &tile<F64Ops, 12, 2>, avx2_pack_k_contiguous_f64()};
+}
+
+}  // namespace vt::cpu_gemm
+#endif
