@@ -143,8 +143,10 @@ def test_gelu_silu_backward_kernels(approximate, dtype, rng):
     x = rng.standard_normal((17, 33)) * 3
     g = rng.standard_normal((17, 33))
     (xv, xt), (gv, gt) = pair(x, dtype), pair(g, dtype)
-    close(op("vt::gelu_backward")(gv, xv, approximate=approximate),
-          aten.gelu_backward(gt, xt, approximate=approximate), dtype)
+    # 1 + tanh(u) cancels for large negative x: a few float32 ulps of 1.0, not of the (tiny) result
+    tol = dict(rtol=2e-5, atol=1e-5) if dtype == "float32" else TOL[dtype]
+    np.testing.assert_allclose(host(op("vt::gelu_backward")(gv, xv, approximate=approximate)),
+                               host(aten.gelu_backward(gt, xt, approximate=approximate)), **tol)
     close(op("vt::silu_backward")(gv, xv), aten.silu_backward(gt, xt), dtype)
 
 

@@ -25,9 +25,10 @@ struct GeluBwdF {
 struct GeluTanhBwdF {
   template <typename T> VT_HOST_DEVICE T operator()(T g, T x) const {
     const T k = T(0.7978845608028654), a = T(0.044715);
-    T x2 = x * x;
+    T x2 = x * x;  // torch's order of operations, so the cancellation near 1 + tanh = 0 rounds alike
     T t = std::tanh(k * (x + a * x2 * x));
-    return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * a * x2));
+    T right = T(0.5) * x * (T(1) - t * t) * (k * (T(1) + T(3) * a * x2));
+    return g * (T(0.5) * (T(1) + t) + right);
   }
 };
 // g * d/dx [x sigmoid(x)] = g * s (1 + x (1 - s)).
