@@ -58,7 +58,10 @@ def test_softmax_forward_backward(shape, dim, log, rng):
     g = rng.standard_normal(shape)
     gv, gt = pair(g)
     back_t = (aten._log_softmax_backward_data if log else aten._softmax_backward_data)(gt, y_t, dim, torch.float32)
-    close(op("vt::_softmax_backward")(gv, y_v, dim, log), back_t, msg="backward")
+    # float32 row sums of up to 1300 terms in another order than torch's: relative error ~1e-4 after the
+    # subtraction g - exp(y) * sum(g)
+    np.testing.assert_allclose(host(op("vt::_softmax_backward")(gv, y_v, dim, log)), host(back_t), rtol=2e-4,
+                               atol=2e-5, err_msg="backward")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
