@@ -112,7 +112,8 @@ def test_native_layer_norm_and_backward(affine, shape, norm, rng):
     back_t = aten.native_layer_norm_backward(g_t, x_t, list(norm), out_t[1], out_t[2], w_t, b_t,
                                              [True, affine, affine])
     for i, name in enumerate(["input", "weight", "bias"][:3 if affine else 1]):
-        close(back_v[i], back_t[i], msg=f"grad {name}")
+        # row sums of up to 1500 float32 terms in another order than torch's, then a subtraction
+        np.testing.assert_allclose(host(back_v[i]), host(back_t[i]), rtol=2e-4, atol=2e-5, err_msg=f"grad {name}")
     if not affine:
         assert back_v[1] is None and back_v[2] is None
 

@@ -121,7 +121,10 @@ def test_training_parity_with_torch(opt_name, fused, rng):
     np.testing.assert_allclose(vl, tl, rtol=1e-4)
     assert vl[-1] < vl[0]
     for k, v in tmodel.state_dict().items():
-        np.testing.assert_allclose(vmodel.state_dict()[k].numpy(), v.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
+        # Adam's step m / sqrt(v) is ill-conditioned where a gradient stays near zero: a matrix product summed in
+        # another order (another CPU's GEMM kernel) moves such a weight by a good part of lr, not by rounding.
+        atol = 5e-4 if opt_name.startswith("adamw") else 1e-5
+        np.testing.assert_allclose(vmodel.state_dict()[k].numpy(), v.numpy(), rtol=1e-4, atol=atol, err_msg=k)
 
 
 def test_optimizer_errors_and_groups():
