@@ -186,6 +186,8 @@ void bind_cuda(nb::module_& m) {
   m.def("is_available", &cuda::is_available);
   m.def("unavailable_reason", &cuda::unavailable_reason);
   m.def("_add_cublas_dirs", [](const std::vector<std::string>& dirs) { cuda::blas::add_search_dirs(dirs); });
+  m.def("_set_allow_tf32", &cuda::blas::set_allow_tf32);
+  m.def("_allow_tf32", &cuda::blas::allow_tf32);
   m.def("cublas_available", [] {
     std::string why;
     bool ok = cuda::blas::available(&why);

@@ -207,3 +207,34 @@ def test_node_records_its_forward_stream():
     vt.cuda.current_stream().wait_stream(side)
     y.sum().backward()
     assert np.allclose(host(x.grad)[:5], 2 * np.exp(2.0), rtol=1e-5)
+
+
+def test_tf32_switch():
+    """vt.backends.cuda.matmul.allow_tf32 / set_float32_matmul_precision as torch's; on a GPU, TF32 really changes
+    a float32 product (less exact than full float32, close to torch's own TF32 result)."""
+    assert vt.backends.cuda.matmul.allow_tf32 is False and vt.get_float32_matmul_precision() == "highest"
+    with pytest.raises(RuntimeError, match="precision"):
+        vt.set_float32_matmul_precision("low")
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((256, 512)).astype(np.float32), rng.standard_normal((512, 128)).astype(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    va, vb = vt.from_numpy(a).to(DEV), vt.from_numpy(b).to(DEV)
+    full = np.asarray(host(va @ vb))
+    try:
+        vt.set_float32_matmul_precision("high")
+        assert vt.backends.cuda.matmul.allow_tf32
+        tf32 = np.asarray(host(va @ vb))
+    finally:
+        vt.backends.cuda.matmul.allow_tf32 = False
+    assert vt.get_float32_matmul_precision() == "highest"
+    err_full, err_tf32 = np.abs(full - exact).max(), np.abs(tf32 - exact).max()
+    if DEV == "cpu":  # the CPU GEMM has no TF32: the switch changes nothing there
+        np.testing.assert_array_equal(tf32, full)
+        return
+    assert err_tf32 > 10 * err_full, (err_tf32, err_full)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        t = (torch.from_numpy(a).cuda() @ torch.from_numpy(b).cuda()).cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+    np.testing.assert_allclose(tf32, t, rtol=0, atol=5 * np.abs(t - exact).max())

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <atomic>
 #include <mutex>
 
 #include "vt/core/error.h"
@@ -34,6 +35,7 @@ struct Library {
 };
 
 std::mutex g_mu;
+std::atomic<bool> g_allow_tf32{false};
 std::vector<std::string> g_dirs = {"/usr/local/cuda/lib64"};
 
 const Library& library() {
@@ -96,7 +98,15 @@ bool available(std::string* why) {
   return l.so != nullptr;
 }
 
+void set_allow_tf32(bool on) { g_allow_tf32.store(on, std::memory_order_relaxed); }
+bool allow_tf32() { return g_allow_tf32.load(std::memory_order_relaxed); }
+
 namespace {
+// The compute type actually used: float32 may run on TF32 tensor cores when the user allowed it.
+int effective(Compute c) {
+  return int(c == Compute::F32 && allow_tf32() ? Compute::F32_FAST_TF32 : c);
+}
+
 // The current device's handle bound to its current stream, and alpha = 1 / beta = 0 in the compute precision.
 struct Call {
   Handle h;
@@ -122,7 +132,7 @@ void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cuda
                           long long sc, int batch, Compute compute) {
   Call call = prepare(compute);
   int status = loaded().gemm(call.h, int(ta), int(tb), m, n, k, call.alpha, a, at, lda, sa, b, bt, ldb, sb, call.beta,
-                             c, ct, ldc, sc, batch, int(compute), kDefaultAlgo);
+                             c, ct, ldc, sc, batch, effective(compute), kDefaultAlgo);
   VT_CHECK(status == 0, "cublasGemmStridedBatchedEx failed with status ", status, " (m=", m, " n=", n, " k=", k,
            " batch=", batch, ")");
 }
@@ -132,7 +142,7 @@ void gemm_batched(Op ta, Op tb, int m, int n, int k, const void* const* a, cudaD
                   Compute compute) {
   Call call = prepare(compute);
   int status = loaded().gemm_batched(call.h, int(ta), int(tb), m, n, k, call.alpha, a, at, lda, b, bt, ldb, call.beta,
-                                     c, ct, ldc, batch, int(compute), kDefaultAlgo);
+                                     c, ct, ldc, batch, effective(compute), kDefaultAlgo);
   VT_CHECK(status == 0, "cublasGemmBatchedEx failed with status ", status, " (m=", m, " n=", n, " k=", k,
            " batch=", batch, ")");
 }

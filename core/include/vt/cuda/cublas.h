@@ -13,6 +13,11 @@ namespace vt::cuda::blas {
 enum class Op : int { N = 0, T = 1 };
 enum class Compute : int { F32 = 68, F64 = 70, F32_FAST_TF32 = 77 };  // cublasComputeType_t values
 
+// float32 products on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32; off by default, as torch):
+// F32 compute becomes F32_FAST_TF32 (inputs rounded to 10-bit mantissas, float32 accumulation).
+void set_allow_tf32(bool on);
+bool allow_tf32();
+
 // Directories to try after the loader's own search (vibetensor.cuda registers site-packages/nvidia/*/lib).
 void add_search_dirs(const std::vector<std::string>& dirs);
 // Whether cuBLAS can be loaded; `why` says what was tried when it cannot.
