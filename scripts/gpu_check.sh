@@ -36,14 +36,18 @@ if want sanitize; then
   # A missing tool or any reported error fails the script.
   command -v compute-sanitizer >/dev/null || { echo "compute-sanitizer not found" | tee -a "$out/check_${card}.txt"; exit 1; }
   # The subset: copies and streams, and op kernels on every path (vectorised, strided, misaligned, reductions
-  # inner/outer/split, lanes, indexing, cuBLAS); graph capture is refused in pass-through mode, so graphs are not in it.
+  # inner/outer/split, lanes, indexing, cuBLAS), the fused optimizers, autograd on the GPU (multi-stream backward,
+  # pointer-array GEMM) and the fused nn kernels; graph capture is refused in pass-through mode, so graphs are
+  # not in it.
   sanitized=(tests/cuda/test_cuda_tensors.py tests/cuda/test_streams.py
     tests/cuda/test_cuda_elementwise.py::test_binary_odd_sizes_and_misaligned
     tests/cuda/test_cuda_elementwise.py::test_zero_dim_device_tensors
     tests/cuda/test_cuda_reductions.py::test_reduction_inner_middle_outer_and_noncontiguous
     tests/cuda/test_cuda_reductions.py::test_full_reductions_large tests/cuda/test_cuda_reductions.py::test_max_min_arg_with_nans
     tests/cuda/test_cuda_indexing_nn.py::test_getitem tests/cuda/test_cuda_indexing_nn.py::test_index_put_accumulate_duplicates
-    tests/cuda/test_cuda_indexing_nn.py::test_nonzero_and_where_single_arg tests/cuda/test_cuda_indexing_nn.py::test_matmul)
+    tests/cuda/test_cuda_indexing_nn.py::test_nonzero_and_where_single_arg tests/cuda/test_cuda_indexing_nn.py::test_matmul
+    tests/cuda/test_cuda_optim.py tests/cuda/test_cuda_autograd.py
+    tests/autograd/test_nn_native.py)
   for tool in memcheck racecheck; do
     VT_CUDA_ALLOC_CONF=backend:passthrough compute-sanitizer --tool $tool --error-exitcode 9 \
       python3 -m pytest "${sanitized[@]}" -q -p no:cacheprovider \
