@@ -194,14 +194,23 @@ void bind_autograd(nb::module_& m) {
   nb::class_<SavedTensors>(m, "SavedTensors").def("unpack", &SavedTensors::unpack);
   nb::class_<HookHandle>(m, "RemovableHandle").def("remove", [](HookHandle& h) { *h.hook = nullptr; });
 
+  // Backward runs without the GIL, so other Python threads go on meanwhile; whatever in it reaches Python (tensor
+  // hooks, custom Functions, Python kernels, producers' deleters, allocation-history stacks) takes the GIL itself.
+  // The argument vectors are built before the release and destroyed after the GIL is back.
   m.def("backward", [](nb::handle tensors, nb::handle grads, bool retain_graph, bool create_graph, nb::handle inputs) {
-    ag::backward(tensors_or_undefined(tensors), tensors_or_undefined(grads), retain_graph, create_graph,
-                 tensors_or_undefined(inputs));
+    std::vector<Tensor> roots = tensors_or_undefined(tensors), gs = tensors_or_undefined(grads);
+    std::vector<Tensor> ins = tensors_or_undefined(inputs);
+    nb::gil_scoped_release release;
+    ag::backward(roots, gs, retain_graph, create_graph, ins);
   });
   m.def("grad", [](nb::handle outputs, nb::handle inputs, nb::handle grads, bool retain_graph, bool create_graph,
                    bool allow_unused) {
-    std::vector<Tensor> r = ag::grad(tensors_or_undefined(outputs), tensors_or_undefined(inputs),
-                                     tensors_or_undefined(grads), retain_graph, create_graph, allow_unused);
+    std::vector<Tensor> roots = tensors_or_undefined(outputs), ins = tensors_or_undefined(inputs);
+    std::vector<Tensor> gs = tensors_or_undefined(grads), r;
+    {
+      nb::gil_scoped_release release;
+      r = ag::grad(roots, ins, gs, retain_graph, create_graph, allow_unused);
+    }
     nb::list out;
     for (const Tensor& t : r) out.append(tensor_or_none(t));
     return nb::tuple(out);
