@@ -190,6 +190,11 @@ def test_gemm_batched_and_broadcast(gemm_kernel, dtype, rng):
     out = vt.bmm(c.transpose(1, 2), d.transpose(1, 2))
     for i in range(10):
         ref_close(out[i], c[i].t(), d[i].t(), dtype, 21)
+    # Few large matrices: one after another, each spread over the threads.
+    e, f = rand((3, 129, 140), dtype, rng), rand((3, 140, 131), dtype, rng)
+    out = vt.bmm(e, f)
+    for i in range(3):
+        ref_close(out[i], e[i], f[i], dtype, 140)
 
 
 def test_gemm_matches_torch_mlp_shapes(rng):
