@@ -166,6 +166,8 @@ def test_gemm_strided_operands(gemm_kernel, dtype, rng):
         (base_a[::2, 1::3], base_b[3:30, ::2]),
         (base_a[1::2, ::2].t(), base_b[::2, 5:50].t()),
         (base_a[:40, 7:8], base_b[2:3, :50]),   # K = 1
+        (base_a[:20, :1].expand(20, 30), base_b[:30, 3:4].expand(30, 25)),  # stride-0 k and n
+        (base_a[5:6, :30].expand(19, 30), base_b[:30, :33]),               # stride-0 rows
     ]
     for a, b in cases:
         ref_close(vt.mm(a, b), a, b, dtype, a.shape[1])
@@ -190,6 +192,11 @@ def test_gemm_batched_and_broadcast(gemm_kernel, dtype, rng):
     out = vt.bmm(c.transpose(1, 2), d.transpose(1, 2))
     for i in range(10):
         ref_close(out[i], c[i].t(), d[i].t(), dtype, 21)
+    # Few large matrices: one after another, each spread over the threads.
+    e, f = rand((3, 129, 140), dtype, rng), rand((3, 140, 131), dtype, rng)
+    out = vt.bmm(e, f)
+    for i in range(3):
+        ref_close(out[i], e[i], f[i], dtype, 140)
 
 
 def test_gemm_matches_torch_mlp_shapes(rng):

@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 
 #include "cpu_gemm_kernels.h"
@@ -182,7 +181,8 @@ struct Packer {
 
 // ---- workspace ----
 
-// A 64-byte aligned buffer that only grows; one per thread that starts a GEMM.
+// A 64-byte aligned buffer that only grows, kept per thread for the life of the thread: at most the A
+// superblock (kSuperblockBytes) for a thread that starts GEMMs, and one B slab (KC x NC, 512 KiB) for each.
 struct PackBuffer {
   struct Free {
     void operator()(void* p) const { std::free(p); }
@@ -192,8 +192,9 @@ struct PackBuffer {
   template <typename T> T* get(size_t count) {
     size_t need = (count * sizeof(T) + 63) / 64 * 64;
     if (need > bytes) {
-      data.reset(std::aligned_alloc(64, need));
-      VT_CHECK_KIND(OutOfMemory, data != nullptr, "cpu_gemm: cannot allocate ", need, " bytes of pack buffer");
+      std::unique_ptr<void, Free> grown(std::aligned_alloc(64, need));
+      VT_CHECK_KIND(OutOfMemory, grown != nullptr, "cpu_gemm: cannot allocate ", need, " bytes of pack buffer");
+      data = std::move(grown);
       bytes = need;
     }
     return static_cast<T*>(data.get());
@@ -205,8 +206,8 @@ struct Workspace {
 };
 thread_local Workspace tls_workspace;
 
-constexpr int kMaxTileElems = 16 * 32;        // the largest MR * NR of any kernel
-constexpr size_t kSuperblockBytes = 8 << 20;  // packed A: rows [ic0, ic0 + ms) over all of K
+constexpr int kMaxTileElems = 16 * 32;        // at least the largest MR * NR of any kernel
+constexpr size_t kSuperblockBytes = 8 << 20;  // packed A: rows [ic0, ic0 + ms) over a K range [k0, k0 + ks)
 constexpr int64_t kParallelWork = 1 << 21;    // M*N*K below which one matrix runs on one thread
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -214,13 +215,13 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Start of part s of n near-equal parts of [0, total) (part s is [split(s), split(s + 1))).
 int64_t split(int64_t total, int64_t n, int64_t s) { return total * s / n; }
 
-// One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry.
+// One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry, spread over
+// `threads` threads (1: everything runs on the calling thread).
 template <typename Acc>
 void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
-                 const MicroKernel<Acc>& uk, const Packer<Acc>& pack) {
+                 const MicroKernel<Acc>& uk, const Packer<Acc>& pack, int64_t threads) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t esz = itemsize(a.dtype);
-  const int64_t threads = M * N * K >= kParallelWork ? num_threads() : 1;
   // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks): ks up to 16 KC blocks, ms as many rows
   // as fit in kSuperblockBytes. Only a very long K takes more than one K range (C then accumulates across them).
   const int64_t ks_max = std::min<int64_t>(K, 16 * int64_t(uk.kc));
@@ -309,24 +310,26 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
     return;
   }
   const MicroKernel<Acc>& uk = active_kernel<Acc>();
-  VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems, "cpu_gemm: tile ", uk.mr, "x", uk.nr, " exceeds the scratch");
+  VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems && std::max(uk.mr, uk.nr) <= kMaxPanelWidth, "cpu_gemm: tile ",
+                     uk.mr, "x", uk.nr, " exceeds the scratch buffers");
   const bool same_type = a.dtype == (sizeof(Acc) == 4 ? ScalarType::Float32 : ScalarType::Float64);
   const Packer<Acc> pack{pack_fn<Acc>(a.dtype), same_type ? uk.pack_k_contiguous : nullptr};
   const int64_t esz = itemsize(a.dtype);
-  auto one = [&](int64_t i) {
+  auto one = [&](int64_t i, int64_t threads) {
     Operand ai = a, bi = b;
     ai.data = static_cast<const char*>(a.data) + i * a.batch_stride * esz;
     bi.data = static_cast<const char*>(b.data) + i * b.batch_stride * esz;
-    gemm_matrix<Acc>(M, N, K, ai, bi, c + i * M * N, uk, pack);
+    gemm_matrix<Acc>(M, N, K, ai, bi, c + i * M * N, uk, pack, threads);
   };
   // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads.
   const int64_t threads = num_threads();
-  if (batch > 1 && (batch >= 2 * threads || M * N * K < kParallelWork)) {
+  const bool small = M * N * K < kParallelWork;
+  if (batch > 1 && (batch >= 2 * threads || small)) {
     parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) one(i);
+      for (int64_t i = lo; i < hi; ++i) one(i, 1);
     });
   } else {
-    for (int64_t i = 0; i < batch; ++i) one(i);
+    for (int64_t i = 0; i < batch; ++i) one(i, small ? 1 : threads);
   }
 }
 

@@ -2,8 +2,8 @@
 // Micro-kernels of the CPU GEMM (cpu_gemm.cpp): each computes one MR x NR tile of C from a packed A panel and a
 // packed B panel over kc steps of the inner dimension:
 //
-//   a: [kc][MR]  (for each k, MR consecutive rows of A)          -- packed, 64-byte aligned
-//   b: [kc][NR]  (for each k, NR consecutive columns of B)       -- packed, 64-byte aligned
+//   a: [kc][MR]  (for each k, MR consecutive rows of A)          -- packed (not necessarily aligned)
+//   b: [kc][NR]  (for each k, NR consecutive columns of B)       -- packed (not necessarily aligned)
 //   c: MR rows of NR values, row i at c + i * ldc                -- C itself or a scratch tile
 //   c[i][j] (accumulate ? += : =) sum_k a[k][i] * b[k][j]
 //

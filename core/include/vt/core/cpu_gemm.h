@@ -5,13 +5,14 @@
 // transposed or sliced view needs no contiguous copy first; a batch stride of 0 broadcasts an operand.
 //
 // GotoBLAS/BLIS structure (see cpu_gemm.cpp for the loops): operands are packed into MR-row panels of A and
-// NR-column panels of B (converted to the accumulation type on the way), sized by KC/MC/NC to stay in L1/L2/L3,
-// and a register-blocked micro-kernel computes each MR x NR tile. The micro-kernel is picked at run time from
-// what the CPU supports (Note [GEMM kernel selection] in cpu_gemm_kernels.h); nothing is compiled for a
-// particular -march.
+// NR-column panels of B (converted to the accumulation type on the way), blocked by KC/MC/NC so the working
+// set of the micro-kernel stays in L1 and that of a thread in L2, and a register-blocked micro-kernel computes
+// each MR x NR tile. The micro-kernel is picked at run time from what the CPU supports (Note [GEMM kernel
+// selection] in core/src/ops/cpu_gemm_kernels.h); nothing is compiled for a particular -march. Threads come
+// from vt's parallel_for pool; pack buffers are thread-local and kept for reuse (at most ~8.5 MiB a thread).
 //
-// Not handled here: integer types (matmul.cpp keeps a simple loop for those), alpha/beta scaling, output
-// strides (C is always dense), complex types.
+// Not handled here: integer types (matmul.cpp keeps a simple loop for those), alpha/beta scaling or a bias
+// epilogue, output strides (C is always dense), complex types.
 #include <cstdint>
 #include <string_view>
 

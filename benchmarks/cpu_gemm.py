@@ -1,0 +1,65 @@
+"""CPU matrix product, vibetensor vs PyTorch side by side in one process: GFLOP/s of each and the time ratio
+(vt / torch, lower is better) for square products and the GEMMs of an MLP 1024-4096-1024 training step at
+batch 256 (benchmarks/train_step.py): forward x @ W.t(), backward dX = dY @ W and dW = dY.t() @ X.
+
+Layouts name how the operands are stored: N = row-major as used, T = a transposed view of a row-major tensor
+(e.g. weight.t()), so NT is linear's forward and TN its weight gradient. Both libraries use all their threads.
+Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--kernel avx2] [--json out.json]"""
+import argparse
+import json
+
+from _timing import median_time
+
+SQUARE = [("square", n, n, n, "NN") for n in (256, 512, 1024, 2048)]
+# (label, M, K, N, layout) for Linear(1024, 4096) then Linear(4096, 1024), batch 256.
+MLP = [
+    ("fc1 fwd", 256, 1024, 4096, "NT"), ("fc2 fwd", 256, 4096, 1024, "NT"),
+    ("fc2 dX", 256, 1024, 4096, "NN"), ("fc2 dW", 1024, 256, 4096, "TN"),
+    ("fc1 dX", 256, 4096, 1024, "NN"), ("fc1 dW", 4096, 256, 1024, "TN"),
+]
+
+
+def operands(m, lib, M, K, N, layout, dtype):
+    """A [M, K] and B [K, N] stored as the layout says (T: allocated transposed, then viewed back)."""
+    a = m.randn(K, M).t() if layout[0] == "T" else m.randn(M, K)
+    b = m.randn(N, K).t() if layout[1] == "T" else m.randn(K, N)
+    return a.to(getattr(lib, dtype)), b.to(getattr(lib, dtype))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dtypes", default="float32")
+    ap.add_argument("--kernel", help="vibetensor micro-kernel family: generic, avx2 or avx512 (default: best)")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import torch
+    import vibetensor.torch as vt
+    from vibetensor._C import core as vt_core
+
+    if args.kernel:
+        vt_core.set_cpu_gemm_kernel(args.kernel)
+    kernel = vt_core.cpu_gemm_kernel() if hasattr(vt_core, "cpu_gemm_kernel") else "none (row loop)"
+    print(f"# vibetensor kernel {kernel}, {vt.get_num_threads()} threads; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'case':<10}{'M':>6}{'K':>6}{'N':>6} {'lay':<4}{'dtype':<9}{'vt GF/s':>9}{'torch GF/s':>11}{'ratio':>7}")
+    rows = []
+    for dtype in args.dtypes.split(","):
+        for label, M, K, N, layout in SQUARE + MLP:
+            flop = 2.0 * M * N * K
+            iters = max(2, min(50, int(2e9 / flop)))
+            a, b = operands(vt, vt, M, K, N, layout, dtype)
+            ta, tb = operands(torch, torch, M, K, N, layout, dtype)
+            tv = median_time(lambda: vt.mm(a, b), iters, repeats=5)
+            tt = median_time(lambda: torch.mm(ta, tb), iters, repeats=5)
+            row = {"case": label, "M": M, "K": K, "N": N, "layout": layout, "dtype": dtype,
+                   "vt_gflops": flop / tv / 1e9, "torch_gflops": flop / tt / 1e9, "ratio": tv / tt}
+            rows.append(row)
+            print(f"{label:<10}{M:>6}{K:>6}{N:>6} {layout:<4}{dtype:<9}{row['vt_gflops']:>9.1f}"
+                  f"{row['torch_gflops']:>11.1f}{row['ratio']:>7.2f}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "vt_kernel": kernel, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
