@@ -38,37 +38,9 @@ struct F64Ops {
 
 #undef VT_AVX512
 
-// acc[MR][NV]: the tile in registers, NV vectors of kWidth columns per row.
-template <class Ops, int MR, int NV>
-__attribute__((target("avx512f"))) void tile(int64_t kc, const typename Ops::T* a, const typename Ops::T* b,
-                                              typename Ops::T* c, int64_t ldc, bool accumulate) {
-  using V = typename Ops::V;
-  constexpr int W = Ops::kWidth;
-  V acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = Ops::zero();
-  for (int64_t k = 0; k < kc; ++k) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = Ops::load(b + v * W);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      V av = Ops::broadcast(a + i);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = Ops::fma(av, bv[v], acc[i][v]);
-    }
-    a += MR;
-    b += NV * W;
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      auto* p = c + i * ldc + v * W;
-      Ops::store(p, accumulate ? Ops::add(acc[i][v], Ops::load(p)) : acc[i][v]);
-    }
+#define VT_GEMM_TARGET "avx512f"
+#include "cpu_gemm_tile.inc"
+#undef VT_GEMM_TARGET
 }
 
 }  // namespace
