@@ -22,8 +22,8 @@
 #include "vt/autograd/engine.h"
 
 #include <map>
-#include <set>
 #include <queue>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -82,7 +82,7 @@ struct InputBuffer {
       cur = std::move(g);
       return;
     }
-    StreamGuard on(consumer.device == (g.is_cuda() ? g.device().index : -1) ? consumer : StreamRef{});
+    StreamGuard on(g.is_cuda() && consumer.device == g.device().index ? consumer : StreamRef{});
     cur = ops::add(cur, g);
   }
   Device device() const {
