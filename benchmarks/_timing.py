@@ -1,4 +1,6 @@
-"""Shared timing for the benchmarks: warm up, then the median over several repeats of a tight loop."""
+"""Shared pieces of the benchmarks: warm up, then the median over several repeats of a tight loop; the results
+file every benchmark writes with --json."""
+import json
 import statistics
 import time
 
@@ -18,3 +20,9 @@ def median_time(fn, iters, repeats=7, warmup=None, sync=None):
             sync()
         samples.append((time.perf_counter() - t0) / iters)
     return statistics.median(samples)
+
+
+def write_results(path, rows, **meta):
+    """The --json file: run metadata (device, torch version, ...) and the table's rows."""
+    with open(path, "w") as f:
+        json.dump({**meta, "rows": rows}, f, indent=2)

@@ -6,9 +6,8 @@ Layouts name how the operands are stored: N = row-major as used, T = a transpose
 (e.g. weight.t()), so NT is linear's forward and TN its weight gradient. Both libraries use all their threads.
 Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--kernel avx2] [--json out.json]"""
 import argparse
-import json
 
-from _timing import median_time
+from _timing import median_time, write_results
 
 SQUARE = [("square", n, n, n, "NN") for n in (256, 512, 1024, 2048)]
 # (label, M, K, N, layout) for Linear(1024, 4096) then Linear(4096, 1024), batch 256.
@@ -57,8 +56,7 @@ def main():
             print(f"{label:<10}{M:>6}{K:>6}{N:>6} {layout:<4}{dtype:<9}{row['vt_gflops']:>9.1f}"
                   f"{row['torch_gflops']:>11.1f}{row['ratio']:>7.2f}", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "vt_kernel": kernel, "rows": rows}, f, indent=2)
+        write_results(args.json, rows, torch=torch.__version__, vt_kernel=kernel)
 
 
 if __name__ == "__main__":

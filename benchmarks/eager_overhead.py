@@ -4,9 +4,8 @@ Goal (SPEC section 8): <= 0.5x PyTorch on the CPU, aiming at 0.33x. Run: python 
 [--device cpu] [--json out.json]. Timings are medians of several repeats of a tight loop.
 """
 import argparse
-import json
 
-from _timing import median_time
+from _timing import median_time, write_results
 
 
 def main():
@@ -36,8 +35,7 @@ def main():
         rows.append({"op": name, "vt_us": tv * 1e6, "torch_us": tt * 1e6, "ratio": tv / tt})
         print(f"{name:<20}{tv * 1e6:>15.2f}{tt * 1e6:>12.2f}{tv / tt:>8.2f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=2)
+        write_results(args.json, rows, device=args.device, torch=torch.__version__)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,8 @@ with a device synchronize closing each timed loop. Rows:
 and the same four "(host)" with 4-element parameters: the step's host cost alone.
 Run: python benchmarks/optim_step.py [--device cuda] [--iters 50] [--json out.json]"""
 import argparse
-import json
 
-from _timing import median_time
+from _timing import median_time, write_results
 from train_step import minigpt_class
 
 CASES = [  # name, optimizer, kwargs, vt keywords, torch keywords
@@ -62,8 +61,7 @@ def main():
         rows.append({"case": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
         print(f"{name:<25}{tv * 1e3:>15.3f}{tt * 1e3:>12.3f}{tv / tt:>8.2f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=2)
+        write_results(args.json, rows, device=args.device, torch=torch.__version__)
 
 
 if __name__ == "__main__":

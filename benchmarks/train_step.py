@@ -11,11 +11,10 @@ busy << wall means the step is host-bound.
 Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt] [--json out.json] [--profile]"""
 import argparse
 import importlib.util
-import json
 import pathlib
 import statistics
 
-from _timing import median_time
+from _timing import median_time, write_results
 
 
 def mlp(m):
@@ -112,8 +111,7 @@ def main():
             profile_step(step_fn(vt, name, args.device), sync_v, "vibetensor")
             profile_step(step_fn(torch, name, args.device), sync_t, "torch")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=2)
+        write_results(args.json, rows, device=args.device, torch=torch.__version__)
 
 
 if __name__ == "__main__":

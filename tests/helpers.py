@@ -428,3 +428,12 @@ def fresh_seed(rng: np.random.Generator) -> int:
 # Shapes used across files: 0-dim, odd sizes, empty, broadcast-y and one multi-threaded size.
 SMALL_SHAPES = [(), (1,), (7,), (3, 1, 5), (0, 4), (4, 6), (2, 3, 4)]
 BIG_SHAPE = (100_003,)
+
+
+def round_to(opt, dtype):
+    """Rounds a float32 torch optimizer's params and state through `dtype`, as storing them in it would."""
+    with torch.no_grad():
+        for p in [p for g in opt.param_groups for p in g["params"]]:
+            st = opt.state.get(p, {})
+            for t in [p] + [v for k, v in st.items() if k != "step" and v is not None]:
+                t.copy_(t.to(dtype).float())

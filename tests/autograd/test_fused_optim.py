@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from helpers import round_to
 
 SHAPES = [(), (0,), (7,), (3, 5), (0, 4), (33, 17), (2, 3, 5), (1,), (130, 257)]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
@@ -111,15 +112,6 @@ def test_fused_matches_per_parameter_path_and_switches(cls, kwargs, rng):
     for a, b, c in zip(*runs):
         np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(b, c, rtol=1e-6, atol=1e-7)
-
-
-def round_to(opt, dtype):
-    """Rounds a float32 torch optimizer's params and state through `dtype`, as storing them in it would."""
-    with torch.no_grad():
-        for p in [p for g in opt.param_groups for p in g["params"]]:
-            st = opt.state.get(p, {})
-            for t in [p] + [v for k, v in st.items() if k != "step" and v is not None]:
-                t.copy_(t.to(dtype).float())
 
 
 @pytest.mark.parametrize("cls,kwargs", [("AdamW", ADAMW["betas_wd"]), ("SGD", SGD["momentum_wd"]),

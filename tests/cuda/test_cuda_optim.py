@@ -12,6 +12,7 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from cuda_helpers import CUDA_MARKS, DEV, needs_two_devices
+from helpers import round_to
 
 pytestmark = CUDA_MARKS
 
@@ -50,15 +51,6 @@ def to_dev(arr, dtype, misaligned, torch_dtype=None):
     if misaligned:
         t, v = t[1:].reshape(arr.shape), v[1:].reshape(arr.shape)
     return t, v
-
-
-def round_to(opt, dtype):
-    """Rounds a float32 torch optimizer's params and state through `dtype`, as storing them in it would."""
-    with torch.no_grad():
-        for p in [p for g in opt.param_groups for p in g["params"]]:
-            st = opt.state.get(p, {})
-            for t in [p] + [v for k, v in st.items() if k != "step" and v is not None]:
-                t.copy_(t.to(dtype).float())
 
 
 def host(t):
