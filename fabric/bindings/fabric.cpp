@@ -70,6 +70,8 @@ void bind_fabric(nb::module_& m) {
   m.def("clear_ring", &clear_ring);
   m.def("set_gpu_timing", &set_gpu_timing);
   m.def("gpu_timing", &gpu_timing);
+  m.def("set_tracing", &set_tracing);
+  m.def("tracing", &tracing);
   m.def("set_origin", &set_origin);
   m.def("origin_host_ns", &origin_host_ns);
   m.def("record_event", [](const std::string& kind, const std::string& name, int device, int peer, int64_t bytes,

@@ -95,7 +95,7 @@ class FabricHook final : public detail::CrossDeviceHook {
       cuda::device_allocator(t.device().index).try_record_stream(t.storage()->data(), stream.handle, compute);
     for (const Remote& r : remotes) {
       count(compute, r.device, r.bytes, r.route, r.reason);
-      if (events_enabled()) {
+      if (r.route == Route::Staged || tracing()) {
         EventRecord e{r.route == Route::Staged ? EventKind::Fallback : EventKind::Enqueue, op.name(), compute,
                       r.device, r.bytes, stream.handle};
         e.reason = r.reason;

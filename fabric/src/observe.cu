@@ -55,7 +55,7 @@ std::vector<EventRecord> g_ring;  // capacity slots once full
 size_t g_capacity = 4096, g_next = 0;
 bool g_full = false;
 std::atomic<int64_t> g_dropped{0};
-std::atomic<bool> g_enabled{true}, g_gpu_timing{false};
+std::atomic<bool> g_enabled{true}, g_gpu_timing{false}, g_tracing{false};
 
 // Timing origins: one event per device recorded by set_origin.
 std::mutex g_origin_mu;
@@ -116,6 +116,8 @@ void clear_ring() {
   g_dropped = 0;
 }
 void set_gpu_timing(bool on) { g_gpu_timing = on; }
+void set_tracing(bool on) { g_tracing = on; }
+bool tracing() { return g_tracing.load(std::memory_order_relaxed); }
 bool gpu_timing() { return g_gpu_timing.load(std::memory_order_relaxed); }
 bool events_enabled() { return g_enabled.load(std::memory_order_relaxed); }
 

@@ -117,8 +117,8 @@ def test_no_gpu_errors_are_plain():
 def test_collective_argument_errors_before_any_device_work():
     with pytest.raises(TypeError, match="non-empty list"):
         fabric.all_reduce([])
-    with pytest.raises(TypeError, match="tensors\\[1\\] is NoneType"):
-        fabric.all_reduce([vt.ones(2), None])
+    with pytest.raises(TypeError, match="tensors\\[0\\] is NoneType"):
+        fabric.all_reduce([None, vt.ones(2)])
     with pytest.raises(ValueError, match="unknown collectives backend"):
         fabric.collectives._pick_backend("ring", [0, 1], "float32")
     with pytest.raises(ValueError, match="Fabric mode"):

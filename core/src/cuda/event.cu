@@ -1,4 +1,6 @@
 // Event and wait_stream (vt/cuda/event.h).
+#include <memory>
+
 #include "vt/core/error.h"
 #include "vt/cuda/check.h"
 #include "vt/cuda/event.h"
@@ -38,11 +40,24 @@ bool Event::query() const {
 
 void Event::synchronize() const { VT_CUDA_CHECK(cudaEventSynchronize(event_)); }
 
+// Note [Reused ordering events]
+// cudaStreamWaitEvent waits for the event's most recent record as of the call, so an event may be recorded
+// again as soon as the wait is queued. wait_stream therefore keeps one event per thread and device instead of
+// creating and destroying one per call (the creation is most of a wait's host cost).
 void wait_stream(Stream consumer, Stream producer) {
   if (consumer == producer || !consumer.valid() || !producer.valid()) return;
-  Event e(producer.device);
-  e.record(producer);
-  e.block(consumer);
+  constexpr int kCached = 64;
+  thread_local std::unique_ptr<Event> cached[kCached];
+  if (producer.device >= kCached) {
+    Event e(producer.device);
+    e.record(producer);
+    e.block(consumer);
+    return;
+  }
+  std::unique_ptr<Event>& e = cached[producer.device];
+  if (!e) e = std::make_unique<Event>(producer.device);
+  e->record(producer);
+  e->block(consumer);
 }
 
 }  // namespace vt::cuda

@@ -178,7 +178,7 @@ def _collective(kind, tensors, outputs, op, backend, algorithm, root, async_op, 
     dname = _dtype_name(ins[0])
     chosen = _pick_backend(backend, devices, dname)
     nbytes = ins[0].numel() * ins[0].element_size()
-    if _fab.ring_capacity() > 0:
+    if _fab.tracing():
         _fab.record_event("collective", f"{kind}/{chosen}", devices[0], -1, nbytes * n, 0, "", f"devices={devices}")
     if chosen == "nccl":
         import vibetensor.cuda as vcuda

@@ -32,11 +32,13 @@ def start(devices=None, *, gpu_timing: bool = True, capacity: int | None = None)
     if devs:
         _fab.set_origin(devs)
     _fab.set_gpu_timing(bool(gpu_timing) and bool(devs))
+    _fab.set_tracing(True)
     _state.update(active=True, devices=devs)
 
 
 def stop() -> None:
     _fab.set_gpu_timing(False)
+    _fab.set_tracing(False)
     _state["active"] = False
 
 

@@ -54,6 +54,10 @@ int64_t ring_dropped();
 void clear_ring();
 void set_gpu_timing(bool on);
 bool gpu_timing();
+// Fallbacks and errors always go to the ring; every op's enqueue only while tracing (vibetensor.fabric.trace),
+// so an untraced cross-device op pays no ring lock.
+void set_tracing(bool on);
+bool tracing();
 bool events_enabled();  // any recording at all (capacity > 0)
 void record_event(EventRecord r);
 // Starts a GPU span on `stream` of `device` (null when GPU timing is off); end_span closes it on the same stream.
