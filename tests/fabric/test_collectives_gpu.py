@@ -8,7 +8,7 @@ import pytest
 import vibetensor.torch as vt
 from vibetensor import fabric
 
-from conftest import need
+from fabric_helpers import need
 
 pytestmark = [pytest.mark.cuda, pytest.mark.multigpu(2)]
 DTYPES = {"float32": (vt.float32, 1e-6), "float64": (vt.float64, 1e-12), "bfloat16": (vt.bfloat16, 2e-2),

@@ -9,7 +9,7 @@ import pytest
 import vibetensor.torch as vt
 from vibetensor import _C, fabric
 
-from conftest import need
+from fabric_helpers import need
 
 pytestmark = [pytest.mark.cuda, pytest.mark.multigpu(2)]
 SPIN = 50_000_000  # GPU cycles: tens of milliseconds, far longer than the host needs to queue what follows
