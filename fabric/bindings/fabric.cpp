@@ -130,6 +130,30 @@ void bind_fabric(nb::module_& m) {
     return run_p2p_schedule(plan, devices, RedOp(op), scale);
   });
   m.def("inject_stall", &inject_stall);
+  // steps: a list of steps, each a list of ((rank, buffer, chunk), [(rank, buffer, chunk), ...], scale).
+  nb::class_<P2PPlan>(m, "P2PPlan")
+      .def("__init__", [](P2PPlan* self, nb::list steps, int nchunks, bool needs_tmp) {
+        auto ref = [](nb::handle h) {
+          nb::tuple t = nb::cast<nb::tuple>(h);
+          return PlanRef{nb::cast<int>(t[0]), nb::cast<int>(t[1]), nb::cast<int>(t[2])};
+        };
+        std::vector<std::vector<PlanTransfer>> plan;
+        for (nb::handle step : steps) {
+          auto& ts = plan.emplace_back();
+          for (nb::handle tr : step) {
+            nb::tuple t = nb::cast<nb::tuple>(tr);
+            PlanTransfer x{ref(t[0]), {}, nb::cast<bool>(t[2])};
+            for (nb::handle s : nb::cast<nb::list>(t[1])) x.srcs.push_back(ref(s));
+            ts.push_back(std::move(x));
+          }
+        }
+        new (self) P2PPlan(std::move(plan), nchunks, needs_tmp);
+      })
+      .def("run", [](const P2PPlan& p, const std::vector<Tensor>& ins, const std::vector<Tensor>& outs,
+                     const std::vector<int>& devices, int op, double scale) {
+        VT_CHECK_VALUE(op >= 0 && op <= 3, "p2p collective: unknown reduction op ", op);
+        return p.run(ins, outs, devices, RedOp(op), scale);
+      });
 }
 
 }  // namespace vt::py

@@ -76,34 +76,32 @@ __global__ void stall_kernel(uint64_t ns) {
 
 int grid_for(int64_t n) { return int(std::min<int64_t>((n + 255) / 256, 1024)); }
 
-void launch_transfer(const Transfer& t, RedOp op, double scale) {
-  VT_CHECK_VALUE(!t.srcs.empty() && t.srcs.size() <= size_t(kMaxSrcs), "p2p transfer with ", t.srcs.size(),
-                 " sources (1..", kMaxSrcs, ")");
-  int64_t n = t.dst.numel();
+}  // namespace
+
+void launch_reduce(int device, ScalarType dtype, void* dst_ptr, const std::vector<const void*>& srcs, int64_t n,
+                   RedOp op, bool scale, double k) {
+  VT_CHECK_VALUE(!srcs.empty() && srcs.size() <= size_t(kMaxSrcs), "p2p transfer with ", srcs.size(), " sources (1..",
+                 kMaxSrcs, ")");
   if (n == 0) return;
   SrcPtrs s{};
-  bool aligned = reinterpret_cast<uintptr_t>(t.dst.data_ptr()) % 16 == 0;
-  for (size_t j = 0; j < t.srcs.size(); ++j) {
-    const Tensor& x = t.srcs[j];
-    VT_CHECK_VALUE(x.numel() == n && x.dtype() == t.dst.dtype() && x.is_contiguous(), "p2p transfer source ", j,
-                   " does not match its destination (numel ", x.numel(), " vs ", n, ")");
-    s.p[j] = x.data_ptr();
-    aligned = aligned && reinterpret_cast<uintptr_t>(s.p[j]) % 16 == 0;
+  bool aligned = reinterpret_cast<uintptr_t>(dst_ptr) % 16 == 0;
+  for (size_t j = 0; j < srcs.size(); ++j) {
+    s.p[j] = srcs[j];
+    aligned = aligned && reinterpret_cast<uintptr_t>(srcs[j]) % 16 == 0;
   }
-  int device = t.dst.device().index;
-  bool scale_here = t.scale && op == RedOp::Avg;  // only an average's final reduction is scaled
+  bool scale_here = scale && op == RedOp::Avg;  // only an average's final reduction is scaled
   cuda::DeviceGuard g(device);
   cudaStream_t stream = cuda::current(device).native();
-  VT_DISPATCH_ALL(t.dst.dtype(), "p2p collective", [&] {
+  int nsrc = int(srcs.size());
+  VT_DISPATCH_ALL(dtype, "p2p collective", [&] {
     constexpr int V = 16 / sizeof(scalar_t) >= 1 ? 16 / sizeof(scalar_t) : 1;
-    auto* dst = reinterpret_cast<scalar_t*>(t.dst.data_ptr());
-    if (aligned && V > 1) reduce_kernel<scalar_t, V><<<grid_for(n / V + 1), 256, 0, stream>>>(s, int(t.srcs.size()), dst, n, int(op), scale_here, scale);
-    else reduce_kernel<scalar_t, 1><<<grid_for(n), 256, 0, stream>>>(s, int(t.srcs.size()), dst, n, int(op), scale_here, scale);
+    auto* dst = static_cast<scalar_t*>(dst_ptr);
+    if (aligned && V > 1) reduce_kernel<scalar_t, V><<<grid_for(n / V + 1), 256, 0, stream>>>(s, nsrc, dst, n, int(op), scale_here, k);
+    else reduce_kernel<scalar_t, 1><<<grid_for(n), 256, 0, stream>>>(s, nsrc, dst, n, int(op), scale_here, k);
   });
   VT_CUDA_CHECK(cudaGetLastError());
 }
 
-// Every stream of `devices` waits for every other's work so far; returns the events recorded (one per device).
 std::vector<std::unique_ptr<cuda::Event>> barrier(const std::vector<int>& devices) {
   std::vector<std::unique_ptr<cuda::Event>> ev;
   ev.reserve(devices.size());
@@ -116,8 +114,6 @@ std::vector<std::unique_ptr<cuda::Event>> barrier(const std::vector<int>& device
       if (a != b) ev[b]->block(cuda::current(devices[a]));
   return ev;
 }
-
-}  // namespace
 
 bool P2PWork::query() const {
   for (const auto& e : done)
@@ -159,7 +155,15 @@ std::shared_ptr<P2PWork> run_p2p_schedule(const std::vector<std::vector<Transfer
   for (size_t s = 0; s < steps.size(); ++s) {
     if (s > 0) barrier(devices);
     for (const Transfer& t : steps[s]) {
-      launch_transfer(t, op, scale);
+      int64_t n = t.dst.numel();
+      std::vector<const void*> srcs;
+      for (size_t j = 0; j < t.srcs.size(); ++j) {
+        const Tensor& x = t.srcs[j];
+        VT_CHECK_VALUE(x.numel() == n && x.dtype() == t.dst.dtype() && x.is_contiguous(), "p2p transfer source ", j,
+                       " does not match its destination (numel ", x.numel(), " vs ", n, ")");
+        srcs.push_back(x.data_ptr());
+      }
+      launch_reduce(t.dst.device().index, t.dst.dtype(), t.dst.data_ptr(), srcs, n, op, t.scale, scale);
       cuda::StreamId on = cuda::current(t.dst.device().index).handle;
       for (const Tensor& x : t.srcs)
         if (x.device() != t.dst.device())

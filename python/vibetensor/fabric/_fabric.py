@@ -144,6 +144,14 @@ class Fabric:
             raise FabricError(f"cuda:{a} -> cuda:{b} is not a pair of this Fabric (devices {self.devices})")
         return self.routes[(a, b)]
 
+    def _any_staged(self, devices) -> bool:
+        """Whether any pair among `devices` is staged (cached per device tuple: routes never change while open)."""
+        key = tuple(devices)
+        cache = self.__dict__.setdefault("_staged_cache", {})
+        if key not in cache:
+            cache[key] = any(self.routes[(a, b)][0] == "staged" for a in devices for b in devices if a != b)
+        return cache[key]
+
     def link(self, a: int, b: int):
         """The topology document's link a -> b, or None without a document."""
         return self._links.get((a, b))

@@ -18,6 +18,7 @@ stage inputs to the reading device first and run one-shot, counted as fallbacks 
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -132,7 +133,39 @@ def _view(t, ref_chunk, nchunks):
     return flat[lo:hi]
 
 
+_BUFFERS = {"in": 0, "out": 1, "tmp": 2}
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule(kind, alg, n, in_place, root) -> S.Schedule:
+    if kind == "all_reduce":
+        return S.all_reduce(n, alg, in_place)
+    if kind == "broadcast":
+        return S.broadcast(n, root)
+    if kind == "reduce":
+        return S.reduce(n, root)
+    return {"reduce_scatter": S.reduce_scatter, "all_gather": S.all_gather}[kind](n)
+
+
+_plans: dict = {}
+
+
+def _plan(sched: S.Schedule):
+    """The schedule compiled once into the C++ executor's form (schedules are cached, so identity is the key)."""
+    plan = _plans.get(id(sched))
+    if plan is None:
+        def ref(r):
+            return (r.rank, _BUFFERS[r.buffer], -1 if r.chunk is None else r.chunk)
+
+        steps = [[(ref(t.dst), [ref(s) for s in t.srcs], t.scale) for t in step] for step in sched.steps]
+        plan = _plans[id(sched)] = (sched, _fab.P2PPlan(steps, sched.nchunks, sched.needs_tmp))
+    return plan[1]
+
+
 def _run_p2p(kind, sched, ins, outs, op, devices, fabric):
+    if not fabric._any_staged(devices):
+        return _plan(sched).run(ins, outs, devices, OPS[op or "sum"], 1.0 / len(devices))
+    # some pair is staged: copy what the reader needs to it first (one-shot schedules read inputs only)
     staged = {(a, b) for a in devices for b in devices if a != b and fabric.route(a, b)[0] == "staged"}
     tmp = [vt_empty_like(t) for t in ins] if sched.needs_tmp else None
     bufs = {"in": ins, "out": outs, "tmp": tmp}
@@ -186,22 +219,11 @@ def _collective(kind, tensors, outputs, op, backend, algorithm, root, async_op, 
         _nccl.run(kind, ins, outs, op or "sum", root or 0, devices)
         events = [vcuda.current_stream(d).record_event() for d in devices] if async_op else None
         return Work(kind, devices, events=events) if async_op else None
-    staged = any(fabric.route(a, b)[0] == "staged" for a in devices for b in devices if a != b)
-    if kind == "all_reduce":
-        alg = algorithm
-        if alg == "auto":
-            alg = "one_shot" if nbytes <= ONE_SHOT_MAX_BYTES or n <= 2 else "two_shot"
-        if staged:
-            alg = "one_shot"
-        sched = S.all_reduce(n, alg, in_place)
-    elif kind == "reduce_scatter":
-        sched = S.reduce_scatter(n)
-    elif kind == "all_gather":
-        sched = S.all_gather(n)
-    elif kind == "broadcast":
-        sched = S.broadcast(n, root)
-    else:
-        sched = S.reduce(n, root)
+    staged = fabric._any_staged(devices)
+    alg = algorithm
+    if kind == "all_reduce" and (alg == "auto" or staged):
+        alg = "one_shot" if staged or nbytes <= ONE_SHOT_MAX_BYTES or n <= 2 else "two_shot"
+    sched = _schedule(kind, alg, n, in_place, root)
     for d in fabric.faults.hung_devices & set(devices):  # fault injection: d never arrives (bounded stall)
         stall = (default_timeout() or 1.0) * 1e3 * 1.5 + 200
         _fab.inject_stall(d, stall)

@@ -42,6 +42,38 @@ class P2PWork {
   void wait(double timeout_ms) const;
 };
 
+// A schedule compiled once (per collective, algorithm, device count and placement) and run on any buffers:
+// transfers name (rank, buffer, chunk) instead of tensors, so a call builds no views. Buffers: 0 "in", 1 "out",
+// 2 "tmp" (allocated per run when the schedule needs it); chunk -1 is the whole buffer, else chunk c of nchunks
+// near-equal parts (c * numel / nchunks ...), as vibetensor.fabric.schedules cuts them.
+struct PlanRef {
+  int rank = 0, buffer = 0, chunk = -1;
+};
+struct PlanTransfer {
+  PlanRef dst;
+  std::vector<PlanRef> srcs;
+  bool scale = false;
+};
+class P2PPlan {
+ public:
+  P2PPlan(std::vector<std::vector<PlanTransfer>> steps, int nchunks, bool needs_tmp);
+  // ins/outs: one contiguous tensor per rank on devices[rank] (outs may alias ins). Counts each remote read on its
+  // pair (Note [Counter invariants]) and records remote buffers on the reading stream.
+  std::shared_ptr<P2PWork> run(const std::vector<Tensor>& ins, const std::vector<Tensor>& outs,
+                               const std::vector<int>& devices, RedOp op, double scale) const;
+
+ private:
+  std::vector<std::vector<PlanTransfer>> steps_;
+  int nchunks_;
+  bool needs_tmp_;
+};
+
+// One reduction kernel on `device`'s current stream: dst[i] = op(srcs[0][i], ...), scaled when `scale`.
+void launch_reduce(int device, ScalarType dtype, void* dst, const std::vector<const void*>& srcs, int64_t n, RedOp op,
+                   bool scale, double k);
+// Every current stream of `devices` waits for every other's work so far; the events recorded (one per device).
+std::vector<std::unique_ptr<cuda::Event>> barrier(const std::vector<int>& devices);
+
 std::shared_ptr<P2PWork> run_p2p_schedule(const std::vector<std::vector<Transfer>>& steps, const std::vector<int>& devices,
                                           RedOp op, double scale);
 
