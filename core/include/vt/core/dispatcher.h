@@ -60,6 +60,12 @@ enum class DevicePolicy : uint8_t {
   AnyDevice,   // the kernel checks devices itself (Fabric ops, cross-device copies)
 };
 
+// How an op takes part in autograd (Note [Autograd kernels] in vt/autograd/formula.h).
+enum class OpKind : uint8_t {
+  Primitive,  // gets an autograd kernel: its formula, or one whose backward says the derivative is missing
+  Composite,  // runs with grad mode on and the ops it calls record the graph (torch's CompositeImplicitAutograd)
+};
+
 using BoxedFn = std::function<void(Stack&)>;
 
 struct KernelFunction {
@@ -137,6 +143,7 @@ class OperatorEntry {
   const FunctionSchema& schema() const { return schema_; }
   bool has_schema() const { return has_schema_; }
   DevicePolicy policy() const { return policy_; }
+  OpKind kind() const { return kind_; }
 
   // Typed call starting at `from`. Args are the exact parameter types of the op's C++ signature.
   template <typename R, typename... Args>
@@ -161,7 +168,7 @@ class OperatorEntry {
   void call_boxed(Layer from, Stack& s) const;
 
   // Registration (Note [Dispatcher locking]); done through Library.
-  void set_schema(FunctionSchema schema, DevicePolicy policy);
+  void set_schema(FunctionSchema schema, DevicePolicy policy, OpKind kind = OpKind::Primitive);
   void set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k, std::vector<std::pair<ArgType, bool>> sig,
                    int nreturns);
   void set_layer(Layer layer, std::unique_ptr<KernelFunction> k);  // null k removes the layer
@@ -183,18 +190,31 @@ class OperatorEntry {
     k.call_boxed(s);
     return detail::ReturnTraits<R>::pop(s);
   }
+  friend class Dispatcher;
   const KernelFunction& backend_kernel(DispatchKey key) const;
+  // Callers hold the registration mutex.
+  void set_schema_locked(FunctionSchema schema, DevicePolicy policy, OpKind kind);
+  void set_boxed_backend_locked(DispatchKey key, std::unique_ptr<KernelFunction> k);
   void check_signature(const std::vector<std::pair<ArgType, bool>>& sig, int nreturns) const;
 
   std::string name_;
   FunctionSchema schema_;
   bool has_schema_ = false;
   DevicePolicy policy_ = DevicePolicy::SameDevice;
+  OpKind kind_ = OpKind::Primitive;
   std::atomic<const KernelFunction*> backend_[kNumBackendKeys] = {};
   std::atomic<const KernelFunction*> autograd_{nullptr}, python_{nullptr};
   std::vector<std::pair<ArgType, bool>> pending_signature_;  // from a kernel registered before the schema
   int pending_returns_ = -1;
   std::vector<std::unique_ptr<KernelFunction>> keep_alive_;
+};
+
+// One op of an all-or-nothing batch (Dispatcher::define_all): its schema and boxed kernels per key.
+struct OpDefinition {
+  FunctionSchema schema;
+  DevicePolicy policy = DevicePolicy::SameDevice;
+  OpKind kind = OpKind::Primitive;
+  std::vector<std::pair<DispatchKey, std::unique_ptr<KernelFunction>>> kernels;
 };
 
 class Dispatcher {
@@ -206,17 +226,25 @@ class Dispatcher {
   OperatorEntry* find(std::string_view name);
   std::vector<std::string> op_names();
   std::mutex& registration_mutex() { return mu_; }
+  // Defines every op of `defs` with its kernels, or none: RuntimeError naming the first name already taken.
+  void define_all(std::vector<OpDefinition> defs);
+  // `listener` runs after each later op definition, outside the registration lock (autograd installs its
+  // kernel this way, so ops defined after import get one too). Listeners are never removed.
+  void on_define(std::function<void(OperatorEntry&)> listener);
+  void notify_defined(OperatorEntry& e);
 
  private:
-  std::mutex mu_, map_mu_;
+  std::mutex mu_, map_mu_, listeners_mu_;
   std::unordered_map<std::string, std::unique_ptr<OperatorEntry>> ops_;
+  std::vector<std::function<void(OperatorEntry&)>> listeners_;
 };
 
 // Registration front end, used from static initialisers (VT_LIBRARY) and from plugins.
 class Library {
  public:
   explicit Library(std::string ns) : ns_(std::move(ns)) {}
-  Library& def(std::string_view schema, DevicePolicy policy = DevicePolicy::SameDevice);
+  Library& def(std::string_view schema, DevicePolicy policy = DevicePolicy::SameDevice, OpKind kind = OpKind::Primitive);
+  Library& def(std::string_view schema, OpKind kind) { return def(schema, DevicePolicy::SameDevice, kind); }
   template <typename R, typename... Args>
   Library& impl(std::string_view name, DispatchKey key, R (*fn)(Args...)) {
     auto k = std::make_unique<KernelFunction>();
