@@ -1,11 +1,11 @@
 """Standing checks on the tree itself (STYLE.md): per-layer line counts with a per-file budget, one-way layer
-dependencies, and nanobind/Python.h only inside bindings/ folders."""
+dependencies, nanobind/Python.h only inside bindings/ folders, and plugins that see only the C ABI header."""
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["core", "topology", "python/vibetensor", "bindings"]
-SOURCE = {".h", ".hpp", ".cc", ".cpp", ".cu", ".cuh", ".py"}
+LAYERS = ["core", "topology", "python/vibetensor", "bindings", "plugins"]
+SOURCE = {".c", ".h", ".hpp", ".cc", ".cpp", ".cu", ".cuh", ".py"}
 MAX_LINES = 600
 
 
@@ -47,3 +47,15 @@ def test_core_does_not_depend_on_upper_layers():
         if re.search(r'#include\s*"vt/(topology|fabric)/', text):
             offenders.append(str(p.relative_to(ROOT)))
     assert not offenders, f"core includes topology/fabric headers: {offenders}"
+
+
+def test_plugins_see_only_the_abi_header():
+    offenders = []
+    for folder in ("plugins", "tests/fixtures/bad_plugins"):
+        for p in (ROOT / folder).rglob("*"):
+            if p.suffix not in SOURCE or not p.is_file():
+                continue
+            for inc in re.findall(r'#include\s*[<"](vt/[^">]+)[">]', p.read_text(errors="replace")):
+                if inc != "vt/abi/vt_plugin.h":
+                    offenders.append(f"{p.relative_to(ROOT)}: {inc}")
+    assert not offenders, f"plugins include vibetensor headers other than vt/abi/vt_plugin.h: {offenders}"

@@ -136,6 +136,12 @@ void bind_ops(nb::module_& m) {
       }, "Calls the op below the Python-override layer (what an override uses to reach the original).")
       .def_prop_ro("name", [](const OpHandle& h) { return h.entry->name(); })
       .def_prop_ro("schema", [](const OpHandle& h) { return h.entry->schema().text; })
+      .def_prop_ro("arguments", [](const OpHandle& h) {  // [(name, kwarg_only)] in schema order
+        nb::list out;
+        for (const Argument& a : h.entry->schema().args) out.append(nb::make_tuple(a.name, a.kwarg_only));
+        return out;
+      })
+      .def_prop_ro("composite", [](const OpHandle& h) { return h.entry->kind() == OpKind::Composite; })
       .def("__repr__", [](const OpHandle& h) { return "<op " + h.entry->schema().text + ">"; });
   m.def("op", [](const std::string& name) {
     OperatorEntry* e = Dispatcher::get().find(name);
@@ -181,8 +187,14 @@ void bind_ops(nb::module_& m) {
     return nb::cast(OpHandle{e, shape});
   }, nb::arg("name"), nb::arg("method") = false);
   m.def("op_names", [] { return Dispatcher::get().op_names(); });
-  m.def("define", [](const std::string& ns, const std::string& schema) {
-    Library(ns).def(schema, DevicePolicy::SameDevice);
+  m.def("define", [](const std::string& ns, const std::string& schema, bool composite) {
+    Library(ns).def(schema, DevicePolicy::SameDevice, composite ? OpKind::Composite : OpKind::Primitive);
+  }, nb::arg("ns"), nb::arg("schema"), nb::arg("composite") = false);
+  // The op's autograd-layer kernel becomes `fn` (vibetensor.library.register_autograd builds it).
+  m.def("register_autograd_kernel", [](const std::string& name, nb::object fn) {
+    OperatorEntry* e = Dispatcher::get().find(name);
+    VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
+    e->set_layer(Layer::Autograd, python_kernel(e, std::move(fn)));
   });
   m.def("register_python_kernel", [](const std::string& name, const std::string& key, nb::object fn) {
     OperatorEntry* e = Dispatcher::get().find(name);

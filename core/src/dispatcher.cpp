@@ -36,6 +36,8 @@ void DeviceCollector::add(const Tensor& t, int arg) {
     return;
   }
   cpu_tensor_ = cpu_tensor_ || d.is_cpu();
+  if (nseen_ < kSeen) seen_[nseen_] = {&t, arg};
+  ++nseen_;
   if (!device_) {
     device_ = d;
     device_arg_ = arg;
@@ -122,13 +124,30 @@ void OperatorEntry::check_signature(const std::vector<std::pair<ArgType, bool>>&
            " value(s), which does not match the schema '", schema_.text, "'");
 }
 
-void OperatorEntry::set_schema(FunctionSchema schema, DevicePolicy policy) {
-  std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+void OperatorEntry::set_schema_locked(FunctionSchema schema, DevicePolicy policy, OpKind kind) {
   VT_CHECK(!has_schema_, "operator ", name_, " is already defined (schema '", schema_.text, "')");
-  schema_ = std::move(schema);
+  if (pending_returns_ >= 0) {
+    std::swap(schema_, schema);
+    try {
+      check_signature(pending_signature_, pending_returns_);
+    } catch (...) {
+      std::swap(schema_, schema);
+      throw;
+    }
+  } else {
+    schema_ = std::move(schema);
+  }
   policy_ = policy;
+  kind_ = kind;
   has_schema_ = true;
-  if (pending_returns_ >= 0) check_signature(pending_signature_, pending_returns_);
+}
+
+void OperatorEntry::set_schema(FunctionSchema schema, DevicePolicy policy, OpKind kind) {
+  {
+    std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+    set_schema_locked(std::move(schema), policy, kind);
+  }
+  Dispatcher::get().notify_defined(*this);
 }
 
 void OperatorEntry::set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k,
@@ -142,6 +161,10 @@ void OperatorEntry::set_backend(DispatchKey key, std::unique_ptr<KernelFunction>
 
 void OperatorEntry::set_boxed_backend(DispatchKey key, std::unique_ptr<KernelFunction> k) {
   std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+  set_boxed_backend_locked(key, std::move(k));
+}
+
+void OperatorEntry::set_boxed_backend_locked(DispatchKey key, std::unique_ptr<KernelFunction> k) {
   VT_INTERNAL_ASSERT(k && k->boxed, "boxed kernel expected");
   backend_[int(key)].store(k.get(), std::memory_order_release);
   keep_alive_.push_back(std::move(k));
@@ -182,15 +205,49 @@ std::vector<std::string> Dispatcher::op_names() {
   return names;
 }
 
+void Dispatcher::define_all(std::vector<OpDefinition> defs) {
+  std::vector<OperatorEntry*> entries;
+  for (OpDefinition& d : defs) entries.push_back(&entry(d.schema.name));
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (size_t i = 0; i < defs.size(); ++i) {
+      VT_CHECK(!entries[i]->has_schema(), "operator ", defs[i].schema.name, " is already defined (schema '",
+               entries[i]->schema().text, "')");
+      for (size_t j = 0; j < i; ++j)
+        VT_CHECK(entries[j] != entries[i], "operator ", defs[i].schema.name, " is defined twice");
+    }
+    // Kernels first, then the schema that makes the op visible to find().
+    for (size_t i = 0; i < defs.size(); ++i) {
+      for (auto& [key, k] : defs[i].kernels) entries[i]->set_boxed_backend_locked(key, std::move(k));
+      entries[i]->set_schema_locked(std::move(defs[i].schema), defs[i].policy, defs[i].kind);
+    }
+  }
+  for (OperatorEntry* e : entries) notify_defined(*e);
+}
+
+void Dispatcher::on_define(std::function<void(OperatorEntry&)> listener) {
+  std::lock_guard<std::mutex> g(listeners_mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+void Dispatcher::notify_defined(OperatorEntry& e) {
+  std::vector<std::function<void(OperatorEntry&)>> ls;
+  {
+    std::lock_guard<std::mutex> g(listeners_mu_);
+    ls = listeners_;
+  }
+  for (auto& l : ls) l(e);
+}
+
 OperatorEntry& Library::entry(std::string_view name) {
   std::string full = name.find("::") == std::string_view::npos ? ns_ + "::" + std::string(name) : std::string(name);
   return Dispatcher::get().entry(full);
 }
 
-Library& Library::def(std::string_view schema_text, DevicePolicy policy) {
+Library& Library::def(std::string_view schema_text, DevicePolicy policy, OpKind kind) {
   FunctionSchema schema = parse_schema(schema_text);
   if (schema.name.find("::") == std::string::npos) schema.name = ns_ + "::" + schema.name;
-  Dispatcher::get().entry(schema.name).set_schema(std::move(schema), policy);
+  Dispatcher::get().entry(schema.name).set_schema(std::move(schema), policy, kind);
   return *this;
 }
 

@@ -51,8 +51,73 @@ struct Remote {
   int64_t bytes = 0;
 };
 
+// Finishes an unboxed call (see FabricHook::begin).
+class FabricScope final : public detail::CrossDeviceScope {
+ public:
+  FabricScope(int compute, cuda::Stream stream) : guard_(compute), compute_(compute), stream_(stream) {}
+  ~FabricScope() override {
+    end_span(span_);
+    for (const auto& [data, device] : remote_)
+      cuda::device_allocator(device).try_record_stream(data, stream_.handle, compute_);
+  }
+  cuda::DeviceGuard guard_;
+  int compute_;
+  cuda::Stream stream_;
+  std::shared_ptr<GpuSpan> span_;
+  std::vector<std::pair<void*, int>> remote_;  // (storage data, its device)
+};
+
 class FabricHook final : public detail::CrossDeviceHook {
  public:
+  std::unique_ptr<detail::CrossDeviceScope> begin(const OperatorEntry& op, const detail::TensorArg* tensors,
+                                                  int n) override {
+    const auto& args = op.schema().args;
+    int compute = -1;
+    for (int i = 0; i < n; ++i) {  // the out argument's device, else the first CUDA operand's
+      const detail::TensorArg& t = tensors[i];
+      if (!is_operand(*t.tensor) || !t.tensor->is_cuda()) continue;
+      if (size_t(t.arg) < args.size() && args[size_t(t.arg)].name == "out") {
+        compute = t.tensor->device().index;
+        break;
+      }
+      if (compute < 0) compute = t.tensor->device().index;
+    }
+    if (compute < 0) return nullptr;
+    Remote remotes[detail::DeviceCollector::kSeen];
+    int nremote = 0;
+    for (int i = 0; i < n; ++i) {
+      const Tensor& t = *tensors[i].tensor;
+      if (!is_operand(t) || !t.is_cuda() || t.device().index == compute) continue;
+      int d = t.device().index;
+      int k = 0;
+      while (k < nremote && remotes[k].device != d) ++k;
+      if (k == nremote) {
+        Route r = route(compute, d);
+        if (r == Route::Uncovered || r == Route::Staged) return nullptr;  // run() stages, or raises
+        remotes[nremote++] = {d, r, Reason::None};
+      }
+      remotes[k].bytes += t.nbytes();
+    }
+    cuda::Stream stream = cuda::current(compute);
+    for (int k = 0; k < nremote; ++k) cuda::wait_stream(stream, cuda::current(remotes[k].device));
+    auto scope = std::make_unique<FabricScope>(compute, stream);
+    scope->span_ = begin_span(compute, stream.handle);
+    for (int i = 0; i < n; ++i) {
+      const Tensor& t = *tensors[i].tensor;
+      if (is_operand(t) && t.is_cuda() && t.device().index != compute)
+        scope->remote_.emplace_back(t.storage()->data(), t.device().index);
+    }
+    for (int k = 0; k < nremote; ++k) {
+      count(compute, remotes[k].device, remotes[k].bytes, remotes[k].route, Reason::None);
+      if (tracing()) {
+        EventRecord e{EventKind::Enqueue, op.name(), compute, remotes[k].device, remotes[k].bytes, stream.handle};
+        e.gpu = scope->span_;
+        record_event(std::move(e));
+      }
+    }
+    return scope;
+  }
+
   bool run(const OperatorEntry& op, Stack& s) override {
     int compute = compute_device(op, s);
     if (compute < 0) return false;

@@ -14,3 +14,11 @@ _C.cuda._add_cublas_dirs([_os.path.join(p, "nvidia", sub, "lib") for p in _sys.p
                           for sub in ("cu13", "cublas", "cu12")])
 
 __version__ = "0.1.0"
+
+
+def get_include() -> str:
+    """The directory to add to a native plugin's include path: `#include "vt/abi/vt_plugin.h"` finds the plugin
+    ABI header there (also printed by `python -m vibetensor.abi --include`)."""
+    from .abi import include_dir
+
+    return include_dir()

@@ -11,6 +11,11 @@
 Python kernels go through the dispatcher's boxed path: every call, C++ callers included (`a + b`), reaches
 them. Python overrides are removed when the Library is closed; ops a Library defined stay defined (the
 dispatcher never unregisters an op that callers may hold).
+
+Autograd: every op defined here (or by a native plugin) gets an autograd slot when it is defined. Its backward
+raises "the derivative for 'ns::op' is not implemented" until one is registered with `register_autograd`
+(torch.library's name and calling convention); an op whose kernel is made of differentiable vibetensor ops is
+defined with `composite=True` instead and records the graph of those ops.
 """
 from __future__ import annotations
 
@@ -31,11 +36,12 @@ class Library:
     def _qualname(self, name: str) -> str:
         return name if "::" in name else f"{self.ns}::{name}"
 
-    def define(self, schema: str) -> str:
-        """Registers a new op from a schema-lite string; RuntimeError if the name is taken."""
+    def define(self, schema: str, *, composite: bool = False) -> str:
+        """Registers a new op from a schema-lite string; RuntimeError if the name is taken. `composite=True`: the
+        kernels call differentiable vibetensor ops, so autograd records those instead of needing a backward."""
         if self.kind == "IMPL":
             raise RuntimeError("define() needs a Library of kind DEF or FRAGMENT")
-        _core.define(self.ns, schema)
+        _core.define(self.ns, schema, bool(composite))
         return self._qualname(schema.split("(", 1)[0].strip())
 
     def impl(self, name: str, fn, dispatch_key: str = "CPU"):
@@ -60,6 +66,43 @@ class Library:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def register_autograd(qualname: str, backward, *, setup_context=None):
+    """Makes op `qualname` differentiable, as torch.library.register_autograd: `setup_context(ctx, inputs, output)`
+    saves what backward needs (ctx.save_for_backward, attributes), and `backward(ctx, *grads)` returns one gradient
+    per op argument (None for arguments that take none). Replaces any backward the op had."""
+    if not callable(backward):
+        raise TypeError(f"register_autograd() expects a callable backward, got {type(backward).__name__}")
+    if setup_context is not None and not callable(setup_context):
+        raise TypeError(f"setup_context must be callable or None, got {type(setup_context).__name__}")
+    from .autograd.function import Function
+
+    op = _core.op(qualname)  # ValueError naming the op when it does not exist
+    arguments = op.arguments
+
+    class _Backward(Function):
+        @staticmethod
+        def forward(ctx, *inputs):
+            pos = [v for v, (_, kw) in zip(inputs, arguments) if not kw]
+            kwargs = {name: v for v, (name, kw) in zip(inputs, arguments) if kw}
+            output = op.redispatch(*pos, **kwargs)  # grad mode is off here: this reaches the backend kernel
+            if setup_context is not None:
+                setup_context(ctx, inputs, output)
+            return output
+
+        @staticmethod
+        def backward(ctx, *grads):
+            result = backward(ctx, *grads)
+            return result if isinstance(result, tuple) else (result,)
+
+    _Backward.__name__ = qualname.split("::")[-1].title().replace("_", "") + "Backward"
+
+    def autograd_kernel(*args, **kwargs):
+        inputs = list(args) + [kwargs[name] for name, kw in arguments if kw]
+        return _Backward.apply(*inputs)
+
+    _core.register_autograd_kernel(qualname, autograd_kernel)
 
 
 def redispatch(qualname: str, *args, **kwargs):

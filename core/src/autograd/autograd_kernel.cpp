@@ -274,28 +274,23 @@ static const Formula* formula_for(const std::string& name) {
   return is_inplace_op(name) ? find_formula(std::string_view(name).substr(0, name.size() - 1)) : nullptr;
 }
 
+// Composite ops (OpKind::Composite) without a formula get no autograd kernel: they run with grad mode on, and
+// the primitives they call record the graph. Every other op gets one, also when it is defined after import
+// (vibetensor.library, plugins): through the dispatcher's definition listener.
+static void install_autograd_kernel(OperatorEntry& e) {
+  const Formula* f = formula_for(e.name());
+  if (!f && e.kind() == OpKind::Composite) return;
+  e.set_layer(Layer::Autograd, make_autograd_kernel(&e, f));
+}
+
 void install_autograd_kernels() {
   // Formulas and ops both register from static initialisers; by the first call every one of them has run.
   static std::once_flag once;
   std::call_once(once, [] {
-    // Composite ops whose decomposition is differentiable get no autograd kernel (torch's
-    // CompositeImplicitAutograd): they run with grad mode on, and the primitives they call record the graph.
-    static const char* const kDecomposed[] = {"vt::softmax", "vt::log_softmax", "vt::layer_norm", "vt::rms_norm",
-                                              "vt::var",     "vt::std",         "vt::logsumexp",  "vt::norm",
-                                              "vt::embedding", "vt::cross_entropy", "vt::dropout"};
-    auto decomposed = [](const std::string& name) {
-      for (const char* n : kDecomposed)
-        if (name == n) return true;
-      return false;
-    };
     Dispatcher& d = Dispatcher::get();
-    for (const std::string& name : d.op_names()) {
-      OperatorEntry* e = d.find(name);
-      if (!e) continue;
-      const Formula* f = formula_for(name);
-      if (!f && decomposed(name)) continue;
-      e->set_layer(Layer::Autograd, make_autograd_kernel(e, f));
-    }
+    d.on_define(&install_autograd_kernel);
+    for (const std::string& name : d.op_names())
+      if (OperatorEntry* e = d.find(name)) install_autograd_kernel(*e);
   });
 }
 

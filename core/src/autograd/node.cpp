@@ -208,6 +208,11 @@ std::string tensor_description(const Tensor& t) {
 }
 
 void not_implemented_derivative(const std::string& op) {
+  if (op.rfind("vt::", 0) != 0) {  // an extension op (vibetensor.library, a plugin): its author can add one
+    VT_FAIL_KIND(NotImplemented, "the derivative for '", op, "' is not implemented; register a backward with ",
+                 "vibetensor.library.register_autograd(\"", op, "\", backward, setup_context=...), define the op with ",
+                 "composite=True if its kernel is made of differentiable vibetensor ops, or run it under vt.no_grad()");
+  }
   VT_FAIL_KIND(NotImplemented, "the derivative for '", op, "' is not implemented yet (autograd formulas are ",
                "being added op by op; run it under vt.no_grad() or detach its inputs if no gradient is needed)");
 }

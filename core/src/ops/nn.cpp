@@ -145,14 +145,14 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
 }  // namespace
 
 VT_LIBRARY(vt, nn) {
-  m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor");
+  m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor", OpKind::Composite);
   m.impl_any("cross_entropy", &cross_entropy_any);
-  m.def("softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor");
-  m.def("log_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor");
-  m.def("layer_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) -> Tensor");
-  m.def("rms_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, float? eps=None) -> Tensor");
-  m.def("embedding(Tensor weight, Tensor indices) -> Tensor");
-  m.def("dropout(Tensor input, float p=0.5, bool train=True) -> Tensor");
+  m.def("softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
+  m.def("log_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
+  m.def("layer_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) -> Tensor", OpKind::Composite);
+  m.def("rms_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, float? eps=None) -> Tensor", OpKind::Composite);
+  m.def("embedding(Tensor weight, Tensor indices) -> Tensor", OpKind::Composite);
+  m.def("dropout(Tensor input, float p=0.5, bool train=True) -> Tensor", OpKind::Composite);
   m.impl_any("softmax", &softmax_any);
   m.impl_any("log_softmax", &log_softmax_any);
   m.impl_any("layer_norm", &layer_norm_any);

@@ -101,10 +101,10 @@ VT_LIBRARY(vt, reduce) {
   m.def("any(Tensor self, int[]? dim=None, bool keepdim=False) -> Tensor");
   m.def("cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor");
   m.def("cumprod(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor");
-  m.def("var(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor");
-  m.def("std(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor");
-  m.def("norm(Tensor self, Scalar p=2, int[]? dim=None, bool keepdim=False) -> Tensor");
-  m.def("logsumexp(Tensor self, int[] dim, bool keepdim=False) -> Tensor");
+  m.def("var(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
+  m.def("std(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
+  m.def("norm(Tensor self, Scalar p=2, int[]? dim=None, bool keepdim=False) -> Tensor", OpKind::Composite);
+  m.def("logsumexp(Tensor self, int[] dim, bool keepdim=False) -> Tensor", OpKind::Composite);
   reduce::register_reduce<cpu::CpuReduce>(m, DispatchKey::CPU);
   m.impl_any("mean", &mean_any);
   m.impl_any("var", &var_any);

@@ -44,48 +44,44 @@ def _make_all_reduce():
     return AllReduce
 
 
-def _make_all_gather():
-    class AllGather(_function()):
+def _make_exchange(name, forward_collective, backward_collective, out_rows):
+    """A Function whose forward is one resizing collective (output rows = out_rows(input rows, n)) and whose
+    backward is its dual, producing gradients of the input's shape."""
+
+    def rows_of(xs):
+        n = len(xs)
+        rows = out_rows(xs[0].shape[0], n)
+        if rows is None:
+            raise ValueError(f"{name}: dim 0 ({xs[0].shape[0]}) must divide by {n} devices")
+        return rows
+
+    class Exchange(_function()):
         @staticmethod
         def forward(ctx, *xs):
             vt = _vt()
-            n = len(xs)
             ctx.shape = xs[0].shape
-            outs = [vt.empty((n * xs[0].shape[0],) + tuple(xs[0].shape[1:]), dtype=x.dtype, device=x.device) for x in xs]
-            all_gather([x.contiguous() for x in xs], outs)
+            shape = (rows_of(xs),) + tuple(xs[0].shape[1:])
+            outs = [vt.empty(shape, dtype=x.dtype, device=x.device) for x in xs]
+            forward_collective([x.contiguous() for x in xs], outs)
             return tuple(outs)
 
         @staticmethod
         def backward(ctx, *grads):
             vt = _vt()
             outs = [vt.empty(ctx.shape, dtype=g.dtype, device=g.device) for g in grads]
-            reduce_scatter([g.contiguous() for g in grads], outs)
+            backward_collective([g.contiguous() for g in grads], outs)
             return tuple(outs)
 
-    return AllGather
+    Exchange.__name__ = name
+    return Exchange
+
+
+def _make_all_gather():
+    return _make_exchange("AllGather", all_gather, reduce_scatter, lambda rows, n: rows * n)
 
 
 def _make_reduce_scatter():
-    class ReduceScatter(_function()):
-        @staticmethod
-        def forward(ctx, *xs):
-            vt = _vt()
-            n = len(xs)
-            ctx.shape = xs[0].shape
-            if xs[0].shape[0] % n:
-                raise ValueError(f"reduce_scatter_autograd: dim 0 ({xs[0].shape[0]}) must divide by {n} devices")
-            outs = [vt.empty((xs[0].shape[0] // n,) + tuple(xs[0].shape[1:]), dtype=x.dtype, device=x.device) for x in xs]
-            reduce_scatter([x.contiguous() for x in xs], outs)
-            return tuple(outs)
-
-        @staticmethod
-        def backward(ctx, *grads):
-            vt = _vt()
-            outs = [vt.empty(ctx.shape, dtype=g.dtype, device=g.device) for g in grads]
-            all_gather([g.contiguous() for g in grads], outs)
-            return tuple(outs)
-
-    return ReduceScatter
+    return _make_exchange("ReduceScatter", reduce_scatter, all_gather, lambda rows, n: rows // n if rows % n == 0 else None)
 
 
 _cache = {}

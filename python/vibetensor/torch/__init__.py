@@ -73,6 +73,19 @@ class _OpNamespace:
 
 
 class _Ops:
+    @staticmethod
+    def load_library(path):
+        """Loads a native plugin (a shared library built against vt_plugin.h; see vibetensor.get_include()) and
+        returns what it registered: {"path", "abi_version", "ops"}. Loading the same file again, by any path,
+        returns the first load's record; a plugin that fails leaves every op as it was. Never unloaded."""
+        import os
+        return _core.load_library(os.fspath(path))
+
+    @staticmethod
+    def loaded_libraries():
+        """The plugins loaded so far, in load order."""
+        return _core.loaded_libraries()
+
     def __getattr__(self, ns):
         if ns.startswith("__"):
             raise AttributeError(ns)

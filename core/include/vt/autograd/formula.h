@@ -3,8 +3,11 @@
 // kernel that records them.
 //
 // Note [Autograd kernels]
-// Every op gets one boxed kernel in the dispatcher's autograd slot (installed by install_autograd_kernels()). It
-// runs only past Note [Autograd layer gate], i.e. when grad mode is on and an input requires grad. It then:
+// Every op gets one boxed kernel in the dispatcher's autograd slot, installed by install_autograd_kernels() for
+// the ops that exist at import and by a definition listener for ops defined later (vibetensor.library, plugins);
+// composite ops (OpKind::Composite) without a formula get none, as the ops they call record the graph. A Python
+// backward (vibetensor.library.register_autograd) replaces the kernel. It runs only past Note [Autograd layer
+// gate], i.e. when grad mode is on and an input requires grad. It then:
 //   * refuses in-place ops on leaves that require grad (and on views of such leaves);
 //   * builds a FormulaNode before the backend runs: next edges, and the tensors the formula asked for saved
 //     (SavedVariable, version-checked; an in-place op saves a clone of self as it was);
@@ -82,7 +85,8 @@ struct Formula {
 const Formula* find_formula(std::string_view op);
 void register_formulas(std::vector<Formula> formulas);
 
-// Puts the autograd kernel into every op's autograd slot (once; later calls are a cheap check).
+// Puts the autograd kernel into every op's autograd slot, now and for ops defined later (once; later calls are a
+// cheap check).
 void install_autograd_kernels();
 
 }  // namespace vt::autograd

@@ -60,6 +60,12 @@ enum class DevicePolicy : uint8_t {
   AnyDevice,   // the kernel checks devices itself (Fabric ops, cross-device copies)
 };
 
+// How an op takes part in autograd (Note [Autograd kernels] in vt/autograd/formula.h).
+enum class OpKind : uint8_t {
+  Primitive,  // gets an autograd kernel: its formula, or one whose backward says the derivative is missing
+  Composite,  // runs with grad mode on and the ops it calls record the graph (torch's CompositeImplicitAutograd)
+};
+
 using BoxedFn = std::function<void(Stack&)>;
 
 struct KernelFunction {
@@ -114,9 +120,24 @@ bool needs_grad(const Stack& s);
 // peer mapping, runs the CUDA kernel there, and tells the allocator the remote memory was used on the compute
 // stream. Kernels read remote operands through unified addresses, so no kernel knows it is cross-device. Calls
 // on one device never look at the hook.
+// What a cross-device call needs from its tensor arguments: each operand and the index of its schema argument.
+struct TensorArg {
+  const Tensor* tensor;
+  int arg;
+};
+// Finishes an unboxed cross-device call when destroyed (after the kernel was queued): restores the device and
+// tells the allocator the remote memory was used on the compute stream.
+class CrossDeviceScope {
+ public:
+  virtual ~CrossDeviceScope() = default;
+};
 class CrossDeviceHook {
  public:
   virtual ~CrossDeviceHook() = default;
+  // The unboxed path: when every remote operand can be read in place, orders the compute stream, makes the
+  // compute device current and returns the scope that finishes the call; null when the call needs the boxed
+  // run() (an operand must be staged, or no open Fabric covers the devices).
+  virtual std::unique_ptr<CrossDeviceScope> begin(const OperatorEntry& op, const TensorArg* tensors, int n) = 0;
   // Runs `op`'s CUDA kernel on the boxed arguments `s`, which span several CUDA devices; false (nothing done)
   // when no open Fabric covers these devices.
   virtual bool run(const OperatorEntry& op, Stack& s) = 0;
@@ -142,6 +163,11 @@ class DeviceCollector {
   template <typename T> void add(const T&, int) {}
   void add_ivalue(const IValue& v, int arg);
   DispatchKey key(bool check_same) const;
+  // The tensor arguments seen (up to kSeen; overflowed() beyond), for the unboxed cross-device path.
+  static constexpr int kSeen = 8;
+  const TensorArg* seen() const { return seen_; }
+  int nseen() const { return nseen_; }
+  bool overflowed() const { return nseen_ > kSeen; }
   // Non-scalar tensors on two or more devices, all of them CUDA (Note [Cross-device calls]).
   bool cross_cuda() const { return conflict_ && !cpu_tensor_ && device_->is_cuda(); }
 
@@ -152,6 +178,8 @@ class DeviceCollector {
   bool any_cuda_ = false;
   bool cpu_tensor_ = false;  // a non-scalar CPU tensor takes part
   std::optional<std::pair<int, Device>> conflict_;
+  TensorArg seen_[kSeen];
+  int nseen_ = 0;
 };
 }  // namespace detail
 
@@ -162,6 +190,7 @@ class OperatorEntry {
   const FunctionSchema& schema() const { return schema_; }
   bool has_schema() const { return has_schema_; }
   DevicePolicy policy() const { return policy_; }
+  OpKind kind() const { return kind_; }
 
   // Typed call starting at `from`. Args are the exact parameter types of the op's C++ signature.
   template <typename R, typename... Args>
@@ -176,6 +205,10 @@ class OperatorEntry {
     int i = 0;
     (dc.add(args, i++), ...);
     if (dc.cross_cuda() && policy_ == DevicePolicy::SameDevice) [[unlikely]] {
+      if (detail::CrossDeviceHook* hook = detail::cross_device_hook(); hook && !dc.overflowed()) {
+        if (auto scope = hook->begin(*this, dc.seen(), dc.nseen()))
+          return invoke<R, Args...>(backend_kernel(DispatchKey::CUDA), args...);
+      }
       Stack s;
       s.reserve(sizeof...(Args));
       (s.push_back(detail::BoxTraits<std::decay_t<Args>>::box(args)), ...);
@@ -194,7 +227,7 @@ class OperatorEntry {
   void call_backend_boxed(DispatchKey key, Stack& s) const { backend_kernel(key).call_boxed(s); }
 
   // Registration (Note [Dispatcher locking]); done through Library.
-  void set_schema(FunctionSchema schema, DevicePolicy policy);
+  void set_schema(FunctionSchema schema, DevicePolicy policy, OpKind kind = OpKind::Primitive);
   void set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k, std::vector<std::pair<ArgType, bool>> sig,
                    int nreturns);
   void set_layer(Layer layer, std::unique_ptr<KernelFunction> k);  // null k removes the layer
@@ -216,19 +249,32 @@ class OperatorEntry {
     k.call_boxed(s);
     return detail::ReturnTraits<R>::pop(s);
   }
+  friend class Dispatcher;
   const KernelFunction& backend_kernel(DispatchKey key) const;
   bool call_cross_device(Stack& s) const;  // Note [Cross-device calls]
+  // Callers hold the registration mutex.
+  void set_schema_locked(FunctionSchema schema, DevicePolicy policy, OpKind kind);
+  void set_boxed_backend_locked(DispatchKey key, std::unique_ptr<KernelFunction> k);
   void check_signature(const std::vector<std::pair<ArgType, bool>>& sig, int nreturns) const;
 
   std::string name_;
   FunctionSchema schema_;
   bool has_schema_ = false;
   DevicePolicy policy_ = DevicePolicy::SameDevice;
+  OpKind kind_ = OpKind::Primitive;
   std::atomic<const KernelFunction*> backend_[kNumBackendKeys] = {};
   std::atomic<const KernelFunction*> autograd_{nullptr}, python_{nullptr};
   std::vector<std::pair<ArgType, bool>> pending_signature_;  // from a kernel registered before the schema
   int pending_returns_ = -1;
   std::vector<std::unique_ptr<KernelFunction>> keep_alive_;
+};
+
+// One op of an all-or-nothing batch (Dispatcher::define_all): its schema and boxed kernels per key.
+struct OpDefinition {
+  FunctionSchema schema;
+  DevicePolicy policy = DevicePolicy::SameDevice;
+  OpKind kind = OpKind::Primitive;
+  std::vector<std::pair<DispatchKey, std::unique_ptr<KernelFunction>>> kernels;
 };
 
 class Dispatcher {
@@ -240,17 +286,25 @@ class Dispatcher {
   OperatorEntry* find(std::string_view name);
   std::vector<std::string> op_names();
   std::mutex& registration_mutex() { return mu_; }
+  // Defines every op of `defs` with its kernels, or none: RuntimeError naming the first name already taken.
+  void define_all(std::vector<OpDefinition> defs);
+  // `listener` runs after each later op definition, outside the registration lock (autograd installs its
+  // kernel this way, so ops defined after import get one too). Listeners are never removed.
+  void on_define(std::function<void(OperatorEntry&)> listener);
+  void notify_defined(OperatorEntry& e);
 
  private:
-  std::mutex mu_, map_mu_;
+  std::mutex mu_, map_mu_, listeners_mu_;
   std::unordered_map<std::string, std::unique_ptr<OperatorEntry>> ops_;
+  std::vector<std::function<void(OperatorEntry&)>> listeners_;
 };
 
 // Registration front end, used from static initialisers (VT_LIBRARY) and from plugins.
 class Library {
  public:
   explicit Library(std::string ns) : ns_(std::move(ns)) {}
-  Library& def(std::string_view schema, DevicePolicy policy = DevicePolicy::SameDevice);
+  Library& def(std::string_view schema, DevicePolicy policy = DevicePolicy::SameDevice, OpKind kind = OpKind::Primitive);
+  Library& def(std::string_view schema, OpKind kind) { return def(schema, DevicePolicy::SameDevice, kind); }
   template <typename R, typename... Args>
   Library& impl(std::string_view name, DispatchKey key, R (*fn)(Args...)) {
     auto k = std::make_unique<KernelFunction>();
