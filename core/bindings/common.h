@@ -39,5 +39,6 @@ void bind_cuda(nb::module_& m);
 void bind_allocator(nb::module_& m);
 void bind_streams(nb::module_& m);
 void bind_graphs(nb::module_& m);
+void bind_safetensors(nb::module_& m);
 
 }  // namespace vt::py
