@@ -1,5 +1,5 @@
 // Loading safetensors tensors (vt/interop/safetensors.h): opening a file or byte image (validated in full
-// before anything else happens), zero-copy CPU views of the map, and staged reads (safetensors_staging.h)
+// before anything else happens), zero-copy CPU views of the map, and chunked reads (safetensors_staging.h)
 // into fresh CPU memory or device memory.
 //
 // Note [Mapped storage]
@@ -51,6 +51,12 @@ std::pair<ScalarType, DimVector> representation(const Entry& e, const Header& h)
     if (d > uint64_t(INT64_MAX)) unsupported(detail::str_cat("dimension ", d, " exceeds the int64 range of sizes"));
     sizes.push_back(int64_t(d));
   }
+  // A tensor with no elements may still have a shape whose contiguous strides overflow int64 ([0, 2^32, 2^32]):
+  // the format allows it, a strided tensor cannot hold it.
+  int64_t stride = 1;
+  for (size_t i = sizes.size(); i-- > 1;)
+    if (__builtin_mul_overflow(stride, std::max<int64_t>(sizes[i], 1), &stride))
+      unsupported("the strides of shape " + shape_str(sizes) + " overflow int64");
   return {*e.dtype->vt, sizes};
 }
 
@@ -68,24 +74,17 @@ Tensor view_of_map(const OpenFile& f, const Entry& e, ScalarType dtype, const Di
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes, contiguous_strides(sizes), 0));
 }
 
-// CPU staging: plain buffers, delivered by memcpy (the same pipeline as device loads, minus the device).
+// CPU reads: each piece goes straight from the file into its tensor (no staging buffer).
 class HostSink : public StagingSink {
  public:
-  HostSink(const std::vector<Tensor>& out, int slots) : out_(out), buffers_(size_t(slots)) {}
-  uint8_t* buffer(int slot) override {
-    auto& b = buffers_[size_t(slot)];
-    if (!b) b.reset(new uint8_t[kChunkBytes]);
-    return b.get();
-  }
+  explicit HostSink(const std::vector<Tensor>& out) : out_(out) {}
   void wait(int) override {}
-  void deliver(int slot, const Chunk& c) override {
-    for (const Piece& p : c.pieces)
-      std::memcpy(out_[p.tensor].data_ptr() + p.tensor_offset, buffers_[size_t(slot)].get() + p.chunk_offset, p.len);
+  void transfer(int, const Chunk& c, const MappedFile& file) override {
+    for (const Piece& p : c.pieces) file.read(c.file_offset + p.chunk_offset, out_[p.tensor].data_ptr() + p.tensor_offset, p.len);
   }
 
  private:
   const std::vector<Tensor>& out_;
-  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
 };
 
 }  // namespace
@@ -172,8 +171,7 @@ void run_staged(const MappedFile& file, const std::vector<Chunk>& chunks, Stagin
         if (i >= chunks.size() || failed.load()) return;
         int slot = 2 * w + (turn & 1);
         sink.wait(slot);
-        file.read(chunks[i].file_offset, sink.buffer(slot), chunks[i].len);
-        sink.deliver(slot, chunks[i]);
+        sink.transfer(slot, chunks[i], file);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mu);
@@ -222,9 +220,8 @@ std::vector<Tensor> load_tensors(const OpenFile& f, const std::vector<const Entr
   if (device.is_cuda()) {
     stage_to_device(*f.file, chunks, out, kChunkBytes);
   } else {
-    int threads = staging_workers(chunks.size());
-    HostSink sink(out, 2 * std::max(threads, 1));
-    run_staged(*f.file, chunks, sink, threads);
+    HostSink sink(out);
+    run_staged(*f.file, chunks, sink, staging_workers(chunks.size()));
   }
   return out;
 }

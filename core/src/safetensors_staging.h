@@ -1,9 +1,10 @@
 #pragma once
-// Staged reads of safetensors data (private to core/src): the file ranges of the tensors to load are cut into
-// chunks of at most `chunk_bytes`; worker threads pread each chunk into a staging buffer, then a sink moves
-// the pieces of the chunk to their tensors (a memcpy on the CPU, cudaMemcpyAsync from pinned buffers on a
-// device). Each worker owns two buffers and alternates between them, so reading chunk i+1 overlaps the
-// transfer of chunk i; before reusing a buffer it waits for that buffer's previous transfer.
+// Chunked reads of safetensors data (private to core/src): the file ranges of the tensors to load are cut into
+// chunks of at most `chunk_bytes`, and worker threads hand the chunks to a sink that reads them and moves the
+// pieces to their tensors: on the CPU each piece is pread straight into its tensor; for a device the chunk is
+// pread into a pinned staging buffer and copied with cudaMemcpyAsync. Each worker owns two slots (staging
+// buffers) and alternates between them, so reading chunk i+1 overlaps the transfer of chunk i; before reusing
+// a slot it waits for that slot's previous transfer.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -52,9 +53,9 @@ std::vector<Chunk> plan_chunks(const Header& h, const std::vector<const Entry*>&
 class StagingSink {
  public:
   virtual ~StagingSink() = default;
-  virtual uint8_t* buffer(int slot) = 0;                 // `chunk_bytes` of staging memory
-  virtual void wait(int slot) = 0;                       // until the slot's last delivery no longer reads it
-  virtual void deliver(int slot, const Chunk& chunk) = 0;  // moves the chunk's pieces to their tensors
+  virtual void wait(int slot) = 0;  // until the slot's last transfer no longer needs it
+  // Reads the chunk from `file` and starts moving its pieces to their tensors, using the slot's resources.
+  virtual void transfer(int slot, const Chunk& chunk, const MappedFile& file) = 0;
 };
 
 // Runs the chunks on `threads` workers (slots 2w and 2w+1 belong to worker w). The first exception of any

@@ -150,13 +150,17 @@ def test_safe_open_matches_package(tmp_path, rng):
     st.save_file(tensors, path, metadata={"a": "b"})
     with safetensors.safe_open(path, "pt") as theirs, vio.safe_open(path, "vt") as ours:
         assert ours.keys() == theirs.keys()
-        assert ours.offset_keys() == theirs.offset_keys()
+        # offset order; the package breaks ties between empty tensors at one offset in hash order
+        raw = path.read_bytes()
+        header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+        offsets = [tuple(header[k]["data_offsets"]) for k in ours.offset_keys()]
+        assert offsets == sorted(offsets) and sorted(ours.offset_keys()) == sorted(theirs.offset_keys())
         assert ours.metadata() == theirs.metadata()
         for k in theirs.keys():
             assert_same_tensors({k: ours.get_tensor(k)}, {k: theirs.get_tensor(k)})
-        all_ours, all_theirs = ours.get_tensors(), theirs.get_tensors()
-        assert list(all_ours) == list(all_theirs)  # offset order
-        assert_same_tensors(dict(sorted(all_ours.items())), all_theirs)
+        all_ours = ours.get_tensors()
+        assert list(all_ours) == ours.offset_keys()
+        assert_same_tensors(dict(sorted(all_ours.items())), theirs.get_tensors())
         s, ts = ours.get_slice("m"), theirs.get_slice("m")
         assert s.get_shape() == ts.get_shape() and s.get_dtype() == ts.get_dtype() == "F32"
         for idx in [slice(None), 1, (slice(1, None), slice(None, None, 2)), (Ellipsis, 1), (0, slice(0, 2), 3),

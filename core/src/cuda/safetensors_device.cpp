@@ -39,14 +39,15 @@ class DeviceSink : public StagingSink {
       }
     }
   }
-  uint8_t* buffer(int slot) override { return block_ + size_t(slot) * chunk_bytes_; }
   void wait(int slot) override {
     if (recorded_[size_t(slot)]) VT_CUDA_CHECK(cudaEventSynchronize(events_[size_t(slot)]));
   }
-  void deliver(int slot, const Chunk& c) override {
+  void transfer(int slot, const Chunk& c, const MappedFile& file) override {
+    uint8_t* staging = block_ + size_t(slot) * chunk_bytes_;
+    file.read(c.file_offset, staging, c.len);
     cuda::DeviceGuard g(device_);  // a worker thread starts on device 0
     for (const Piece& p : c.pieces)
-      VT_CUDA_CHECK(cudaMemcpyAsync(out_[p.tensor].data_ptr() + p.tensor_offset, buffer(slot) + p.chunk_offset, p.len,
+      VT_CUDA_CHECK(cudaMemcpyAsync(out_[p.tensor].data_ptr() + p.tensor_offset, staging + p.chunk_offset, p.len,
                                     cudaMemcpyHostToDevice, stream_));
     VT_CUDA_CHECK(cudaEventRecord(events_[size_t(slot)], stream_));
     recorded_[size_t(slot)] = true;
