@@ -25,8 +25,6 @@
 
 #include "safetensors_staging.h"
 #include "vt/core/dim_vector.h"
-#include "vt/cuda/device.h"
-#include "vt/cuda/memory.h"
 
 namespace vt::safetensors {
 namespace {
@@ -51,12 +49,16 @@ std::pair<ScalarType, DimVector> representation(const Entry& e, const Header& h)
     if (d > uint64_t(INT64_MAX)) unsupported(detail::str_cat("dimension ", d, " exceeds the int64 range of sizes"));
     sizes.push_back(int64_t(d));
   }
-  // A tensor with no elements may still have a shape whose contiguous strides overflow int64 ([0, 2^32, 2^32]):
-  // the format allows it, a strided tensor cannot hold it.
+  // A tensor with no elements may still have a shape whose contiguous strides ([0, 2^32, 2^32]) or running
+  // element count ([2^31, 2^32, 0]) overflow int64: the format allows it, vibetensor's tensors cannot hold it.
   int64_t stride = 1;
   for (size_t i = sizes.size(); i-- > 1;)
     if (__builtin_mul_overflow(stride, std::max<int64_t>(sizes[i], 1), &stride))
       unsupported("the strides of shape " + shape_str(sizes) + " overflow int64");
+  int64_t running = 1;
+  for (int64_t d : sizes)
+    if (__builtin_mul_overflow(running, d, &running))
+      unsupported("the running element count of shape " + shape_str(sizes) + " overflows int64");
   return {*e.dtype->vt, sizes};
 }
 
@@ -211,10 +213,7 @@ std::vector<Tensor> load_tensors(const OpenFile& f, const std::vector<const Entr
     for (size_t i = 0; i < entries.size(); ++i) out.push_back(view_of_map(f, *entries[i], reps[i].first, reps[i].second));
     return out;
   }
-  if (device.is_cuda()) {
-    if (device.index < 0) device = Device(DeviceType::CUDA, cuda::current_device());
-    cuda::check_device(device);
-  }
+  if (device.is_cuda()) device = device_for_load(device);
   for (auto& [dtype, sizes] : reps) out.push_back(empty_tensor(sizes, dtype, device));
   std::vector<Chunk> chunks = plan_chunks(f.header, entries, kChunkBytes);
   if (device.is_cuda()) {

@@ -65,8 +65,10 @@ void run_staged(const MappedFile& file, const std::vector<Chunk>& chunks, Stagin
 // the copy engine, not the reads, set the pace).
 int staging_workers(size_t chunks);
 
-// The device half (cuda/safetensors_device.cpp): fills `out` (tensors already allocated on one CUDA device)
-// from the chunks on the caller's current stream of that device.
+// The device half (cuda/safetensors_device.cpp). device_for_load resolves "cuda" to the current device, checks
+// that it exists and refuses a load while its current stream captures a CUDA graph (before anything is
+// allocated); stage_to_device fills `out` (tensors already allocated there) on that stream.
+Device device_for_load(Device requested);
 void stage_to_device(const MappedFile& file, const std::vector<Chunk>& chunks, const std::vector<Tensor>& out,
                      uint64_t chunk_bytes);
 

@@ -4,6 +4,7 @@ before saving; the zero-copy map and the staged (pread) reader that device loads
 from __future__ import annotations
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -222,3 +223,13 @@ def test_error_attributes():
         vio.load(bad)
     assert e.value.rule == "json" and e.value.tensor is None and e.value.offset == 12
     assert isinstance(e.value, Exception) and not isinstance(e.value, RuntimeError)
+
+
+def test_shrunken_file_fails_cleanly_with_pread(tmp_path):
+    path = tmp_path / "m.safetensors"
+    vio.save_file({"a": vt.ones(3_000_000), "b": vt.ones(3_000_000)}, path)
+    with vio.safe_open(path, "vt", backend="pread") as f:
+        os.truncate(path, os.path.getsize(path) - 4_000_000)  # the header (read at open) still promises the bytes
+        with pytest.raises(vio.SafetensorError, match="truncated") as e:
+            f.get_tensors()
+        assert e.value.rule == "io" and e.value.offset is None

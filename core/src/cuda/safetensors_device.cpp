@@ -13,6 +13,7 @@
 
 #include "../safetensors_staging.h"
 #include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
 
@@ -65,19 +66,23 @@ class DeviceSink : public StagingSink {
 
 }  // namespace
 
+Device device_for_load(Device requested) {
+  int device = requested.index >= 0 ? requested.index : cuda::current_device();
+  cuda::check_device(Device(DeviceType::CUDA, device));
+  cuda::DeviceGuard g(device);
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  VT_CUDA_CHECK(cudaStreamIsCapturing(reinterpret_cast<cudaStream_t>(cuda::current_stream(device)), &capture));
+  VT_CHECK(capture == cudaStreamCaptureStatusNone,
+           "safetensors: cannot load to cuda:", device, " while its current stream is capturing a CUDA graph; "
+           "load before the capture and copy into the graph's static tensors");
+  return Device(DeviceType::CUDA, device);
+}
+
 void stage_to_device(const MappedFile& file, const std::vector<Chunk>& chunks, const std::vector<Tensor>& out,
                      uint64_t chunk_bytes) {
   if (chunks.empty()) return;
   int device = out[chunks.front().pieces.front().tensor].device().index;
   auto stream = reinterpret_cast<cudaStream_t>(cuda::current_stream(device));
-  {
-    cuda::DeviceGuard g(device);
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    VT_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-    VT_CHECK(capture == cudaStreamCaptureStatusNone,
-             "safetensors: cannot load to cuda:", device, " while its current stream is capturing a CUDA graph; "
-             "load before the capture and copy into the graph's static tensors");
-  }
   int threads = staging_workers(chunks.size());
   DeviceSink sink(device, stream, out, 2 * threads, chunk_bytes);
   run_staged(file, chunks, sink, threads);
