@@ -31,7 +31,7 @@ class Reader {
     while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
   void expect(char c) {
-    if (peek() != c || at_end()) fail(detail::str_cat("expected '", c, "'"));
+    if (at_end() || s_[pos_] != c) fail(detail::str_cat("expected '", c, "'"));
     ++pos_;
   }
   void literal(std::string_view word) {
@@ -61,15 +61,28 @@ class Reader {
     return v;
   }
 
-  void object(Value& v, int depth) {
-    expect('{');
+  bool accept(char c) {
+    if (at_end() || s_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+
+  // `open`, zero or more `element`s separated by commas, `close`.
+  template <typename Element>
+  void sequence(char open, char close, Element element) {
+    expect(open);
     skip_ws();
-    if (peek() == '}' && !at_end()) {
-      ++pos_;
-      return;
-    }
-    while (true) {
+    if (accept(close)) return;
+    do {
       skip_ws();
+      element();
+      skip_ws();
+    } while (accept(','));
+    expect(close);
+  }
+
+  void object(Value& v, int depth) {
+    sequence('{', '}', [&] {
       uint64_t key_at = base_ + pos_;
       if (peek() != '"' || at_end()) fail("expected a string key");
       std::string key = string();
@@ -78,34 +91,11 @@ class Reader {
       skip_ws();
       Value item = value(depth + 1);
       v.members.push_back(Member{std::move(key), key_at, std::move(item)});
-      skip_ws();
-      if (peek() == ',' && !at_end()) {
-        ++pos_;
-        continue;
-      }
-      expect('}');
-      return;
-    }
+    });
   }
 
   void array(Value& v, int depth) {
-    expect('[');
-    skip_ws();
-    if (peek() == ']' && !at_end()) {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      skip_ws();
-      v.items.push_back(value(depth + 1));
-      skip_ws();
-      if (peek() == ',' && !at_end()) {
-        ++pos_;
-        continue;
-      }
-      expect(']');
-      return;
-    }
+    sequence('[', ']', [&] { v.items.push_back(value(depth + 1)); });
   }
 
   bool digit() const { return !at_end() && s_[pos_] >= '0' && s_[pos_] <= '9'; }
@@ -119,14 +109,12 @@ class Reader {
     } else {
       while (digit()) ++pos_;
     }
-    if (peek() == '.' && !at_end()) {
-      ++pos_;
+    if (accept('.')) {
       if (!digit()) fail("invalid number (no digit after '.')");
       while (digit()) ++pos_;
     }
-    if ((peek() == 'e' || peek() == 'E') && !at_end()) {
-      ++pos_;
-      if ((peek() == '+' || peek() == '-') && !at_end()) ++pos_;
+    if (accept('e') || accept('E')) {
+      if (!accept('+')) accept('-');
       if (!digit()) fail("invalid number (no digit in exponent)");
       while (digit()) ++pos_;
     }

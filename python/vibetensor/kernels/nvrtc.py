@@ -169,7 +169,8 @@ class RawKernel:
             dev = _check(driver.cuDeviceGet(physical), "cuDeviceGet")
             ctx = _check(driver.cuDevicePrimaryCtxRetain(dev), "cuDevicePrimaryCtxRetain")
             _check(driver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
-            module = _check(driver.cuModuleLoadData(cubin), "cuModuleLoadData")
+            image = np.frombuffer(cubin, dtype=np.uint8)  # passed by address: works across cuda-bindings versions
+            module = _check(driver.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
             function = _check(driver.cuModuleGetFunction(module, symbol.encode()), "cuModuleGetFunction")
             self._functions[physical] = (module, function)
         return self._functions[physical][1]
