@@ -124,7 +124,9 @@ def _edit(header, data, r):
         info = header[r.choice(names)]
         if choice == 0 and isinstance(info.get("data_offsets"), list) and info["data_offsets"]:
             i = r.randrange(len(info["data_offsets"]))
-            info["data_offsets"][i] = r.choice([0, 1, 4, len(data), 2**63, 2**64 - 1, info["data_offsets"][i] + r.choice([-1, 1])])
+            old = info["data_offsets"][i]
+            near = [old - 1, old + 1] if isinstance(old, int) and not isinstance(old, bool) else []
+            info["data_offsets"][i] = r.choice([0, 1, 4, len(data), 2**63, 2**64 - 1] + near)
         elif choice == 1:
             info["shape"] = [r.choice([0, 1, 2, 3, 2**31, 2**32, 2**63]) for _ in range(r.randrange(4))]
         elif choice == 2:
@@ -133,7 +135,7 @@ def _edit(header, data, r):
         elif choice == 3:
             info.pop(r.choice(["dtype", "shape", "data_offsets"]), None)
         elif choice == 4:
-            header[r.choice(names) + r.choice(["", "x", "\u00e9", "\ud800"[:0]])] = dict(info)
+            header[r.choice(names) + r.choice(["x", "\u00e9", "\n"])] = dict(info)
         else:
             info[r.choice(["extra", "dtype"])] = r.choice([None, 1.5, [], {}, "F32", -1])
     elif choice == 6:
@@ -151,7 +153,12 @@ def mutate_structure(data: bytes, r: random.Random) -> bytes:
     if parts is None:
         return data
     header, payload = _edit(*parts, r)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=r.random() < 0.5).encode("utf-8", "surrogatepass")
+    ascii_only = r.random() < 0.5
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=ascii_only)
+    if len(header) and r.random() < 0.1:  # repeat one member: a duplicate key, which a dict cannot hold
+        name = r.choice(list(header))
+        text = "{" + json.dumps({name: header[name]}, separators=(",", ":"), ensure_ascii=ascii_only)[1:-1] + "," + text[1:]
+    text = text.encode("utf-8", "surrogatepass")
     text += b" " * ((8 - len(text) % 8) % 8 if r.random() < 0.8 else r.randrange(3))
     n = len(text) if r.random() < 0.9 else len(text) + r.choice([-1, 1, 2**40])
     return struct.pack("<Q", max(n, 0) % 2**64) + text + payload
