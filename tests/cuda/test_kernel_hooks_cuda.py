@@ -169,3 +169,23 @@ def test_triton_kernel_inside_a_library_op_and_wrong_device_errors():
     with pytest.raises(ValueError, match=r"argument 'x' \(position 0\) is not contiguous"):
         m = vt.randn(64, 64, device="cuda").t()
         vk.launch_triton(add_kernel, (4,), m, m.contiguous(), m.contiguous(), 4096, BLOCK=1024)
+
+
+def test_launches_on_the_second_device_and_its_current_stream():
+    """On a second device (a real one, or a logical one sharing the GPU: VT_EMULATE_DEVICES=2), the hooks
+    launch on that device's current stream, after a delayed producer there."""
+    if vt.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA devices: run with VT_EMULATE_DEVICES=2 on one GPU")
+    k = nvrtc_scale()
+    triton, add_kernel = triton_add()
+    n = 1 << 20
+    x = vt.zeros(n, device="cuda:1")
+    y, z = vt.full((n,), -1.0, device="cuda:1"), vt.full((n,), -1.0, device="cuda:1")
+    producer = vt.cuda.Stream(device=1)
+    keep = delayed_fill(x, 4.0, producer)
+    vt.cuda.current_stream(1).wait_stream(producer)
+    launch_scale(k, x, y, 0.5)
+    vk.launch_triton(add_kernel, (triton.cdiv(n, 1024),), x, x, z, n, BLOCK=1024)
+    assert bool((y == 2.0).all().item()) and bool((z == 8.0).all().item())
+    assert vt.cuda.current_device() == 0  # the launches restored the caller's device
+    del keep

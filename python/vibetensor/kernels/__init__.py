@@ -13,8 +13,7 @@ device, so they order with built-in ops and work as kernels of ops defined throu
 
 Triton and cuda-bindings are imported only when used.
 """
-from ._launch import physical_device
 from .nvrtc import RawKernel, compile_cubin
 from .triton import TritonKernel, launch_triton, triton_kernel
 
-__all__ = ["RawKernel", "TritonKernel", "compile_cubin", "launch_triton", "physical_device", "triton_kernel"]
+__all__ = ["RawKernel", "TritonKernel", "compile_cubin", "launch_triton", "triton_kernel"]

@@ -19,15 +19,9 @@ from .._C import core as _core
 from .._C import cuda as _cuda
 
 
-def physical_device(logical: int) -> int:
-    """The CUDA device behind vibetensor device `logical`. Every device is its own GPU until the core exposes its
-    emulated-device map; then this returns that map's answer."""
-    return logical
-
-
 class LaunchPlan(NamedTuple):
-    device: int     # vibetensor device index
-    physical: int   # the CUDA device the kernel runs on
+    device: int     # vibetensor (logical) device index
+    physical: int   # the CUDA ordinal behind it (Note [Emulated devices]): what Triton and the driver are told
     stream: int     # cudaStream_t handle (0: the legacy default stream)
 
 
@@ -65,7 +59,7 @@ def plan_launch(kernel: str, args, strided=(), stream=None) -> LaunchPlan:
         if getattr(stream, "device_index", device) != device:
             raise ValueError(f"{kernel}: stream {stream} is on cuda:{stream.device_index}, the tensors on cuda:{device}")
         handle = int(getattr(stream, "cuda_stream", stream))
-    return LaunchPlan(device, physical_device(device), int(handle))
+    return LaunchPlan(device, _cuda.physical_device(device), int(handle))
 
 
 @contextlib.contextmanager

@@ -123,7 +123,7 @@ def _nvrtc_compile(nvrtc, code, name, options, name_expression):
         symbol = name
         if name_expression:
             lowered = _check(nvrtc.nvrtcGetLoweredName(prog, name_expression.encode()), "nvrtcGetLoweredName")
-            symbol = lowered.decode() if isinstance(lowered, bytes) else str(lowered)
+            symbol = (lowered.decode() if isinstance(lowered, bytes) else str(lowered)).rstrip("\0")
         return cubin, symbol
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
