@@ -18,21 +18,20 @@ from _timing import median_time, write_results
 
 
 def build_file(path, size_mib):
-    import torch
+    import vibetensor.io as vio
+    import vibetensor.torch as vt
 
-    g = torch.Generator().manual_seed(0)
+    vt.manual_seed(0)
     tensors, total, i = {}, 0, 0
     target = size_mib << 20
     while total < target:
         rows = min(4096, max(1, (target - total) // (4096 * 2)))
-        tensors[f"layers.{i}.weight"] = torch.randn(rows, 4096, generator=g).to(torch.bfloat16)
-        tensors[f"layers.{i}.bias"] = torch.randn(4096, generator=g)
-        tensors[f"layers.{i}.norm"] = torch.ones(4096)
+        tensors[f"layers.{i}.weight"] = vt.randn(rows, 4096).to(vt.bfloat16)
+        tensors[f"layers.{i}.bias"] = vt.randn(4096)
+        tensors[f"layers.{i}.norm"] = vt.ones(4096)
         total += rows * 4096 * 2 + 2 * 4096 * 4
         i += 1
-    import safetensors.torch as st
-
-    st.save_file(tensors, path)
+    vio.save_file(tensors, path)  # byte-identical to what the safetensors package writes
     return len(tensors), os.path.getsize(path)
 
 
@@ -62,7 +61,11 @@ def main():
 
     import vibetensor.io as vio
     import vibetensor.torch as vt
-    import safetensors.torch as st
+
+    try:
+        import safetensors.torch as st
+    except ImportError:  # a machine without the package: vibetensor's numbers alone
+        st = None
 
     cuda = vt.cuda.is_available() and torch.cuda.is_available()
     ap = argparse.ArgumentParser()
@@ -74,10 +77,16 @@ def main():
     rows = []
 
     def row(name, v, t, unit="ms", extra=None):
-        ratio = v / t
+        ratio = v / t if t else None
         rows.append({"case": name, "vt": v, "safetensors": t, "unit": unit, "ratio_vt_over_safetensors": ratio, **(extra or {})})
-        note = "" if not extra else "  " + ", ".join(f"{k}={val:.3g}" for k, val in extra.items())
-        print(f"{name:<24}{v:>12.2f}{t:>14.2f}  {unit:<5}{ratio:>8.2f}{note}")
+        note = "" if not extra else "  " + ", ".join(f"{k}={val:.3g}" for k, val in extra.items() if val is not None)
+        print(f"{name:<24}{v:>12.2f}{t or float('nan'):>14.2f}  {unit:<5}{ratio or float('nan'):>8.2f}{note}")
+
+    def ms(seconds):
+        return seconds * 1e3 if seconds is not None else None
+
+    def theirs(fn, *a, **k):
+        return median_time(fn, *a, **k) if st is not None else None
 
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
         path = os.path.join(d, "model.safetensors")
@@ -85,23 +94,23 @@ def main():
         print(f"{count} tensors, {nbytes / 2**20:.0f} MiB on {machine()}, warm page cache")
         print(f"{'case':<24}{'vibetensor':>12}{'safetensors':>14}  {'unit':<5}{'ratio':>8}")
         tv = median_time(lambda: vio.load_file(path), 5, repeats=5, warmup=2)
-        tt = median_time(lambda: st.load_file(path), 5, repeats=5, warmup=2)
-        row("cpu load (mmap)", tv * 1e3, tt * 1e3)
+        tt = theirs(lambda: st.load_file(path), 5, repeats=5, warmup=2)
+        row("cpu load (mmap)", tv * 1e3, ms(tt))
         tv = median_time(lambda: touch(vio.load_file(path)), 1, repeats=5, warmup=1)
-        tt = median_time(lambda: touch(st.load_file(path)), 1, repeats=5, warmup=1)
-        row("cpu load + touch", tv * 1e3, tt * 1e3)
+        tt = theirs(lambda: touch(st.load_file(path)), 1, repeats=5, warmup=1)
+        row("cpu load + touch", tv * 1e3, ms(tt))
         tv = median_time(lambda: vio.load_file(path, backend="pread"), 1, repeats=5, warmup=1)
-        tt = median_time(lambda: st.load_file(path, backend="pread"), 1, repeats=5, warmup=1)
-        row("cpu load (pread)", tv * 1e3, tt * 1e3, extra={"vt_GBps": nbytes / tv / 1e9, "safetensors_GBps": nbytes / tt / 1e9})
+        tt = theirs(lambda: st.load_file(path, backend="pread"), 1, repeats=5, warmup=1)
+        row("cpu load (pread)", tv * 1e3, ms(tt), extra={"vt_GBps": nbytes / tv / 1e9, "safetensors_GBps": tt and nbytes / tt / 1e9})
         if cuda:
             host = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
             dev = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
             t_pinned = median_time(lambda: dev.copy_(host, non_blocking=True), 3, repeats=5, sync=torch.cuda.synchronize)
             del dev, host
             tv = median_time(lambda: vio.load_file(path, device="cuda:0"), 1, repeats=5, warmup=1, sync=vt.cuda.synchronize)
-            tt = median_time(lambda: st.load_file(path, device="cuda:0"), 1, repeats=5, warmup=1, sync=torch.cuda.synchronize)
+            tt = theirs(lambda: st.load_file(path, device="cuda:0"), 1, repeats=5, warmup=1, sync=torch.cuda.synchronize)
             rate = nbytes / tv / 1e9
-            row("cuda load", tv * 1e3, tt * 1e3, extra={"vt_GBps": rate, "pinned_h2d_GBps": nbytes / t_pinned / 1e9,
+            row("cuda load", tv * 1e3, ms(tt), extra={"vt_GBps": rate, "pinned_h2d_GBps": nbytes / t_pinned / 1e9,
                                                         "vt_fraction_of_pinned": t_pinned / tv})
         else:
             print("cuda load: skipped (no GPU)")
