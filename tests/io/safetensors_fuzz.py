@@ -167,6 +167,9 @@ def mutate_structure(data: bytes, r: random.Random) -> bytes:
 def main():
     import atheris
 
+    import safetensors.torch  # noqa: F401  (imported before fuzzing starts, so no input pays for it)
+    import torch  # noqa: F401
+
     with atheris.instrument_imports(include=["vibetensor.io"]):
         import vibetensor.io  # noqa: F401
     for name in ("check", "rule_branch", "mutate_structure", "_split", "_edit"):  # this script's own branches
