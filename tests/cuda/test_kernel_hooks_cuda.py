@@ -1,7 +1,7 @@
 """Triton and NVRTC kernels launched on vibetensor tensors and streams: results against vibetensor's own ops,
 ordering after a delayed producer on another stream (the launch must land on the consumer's vibetensor
-stream), use as kernels of ops defined through vibetensor.library, NVRTC's compile cache, C++ name
-expressions and compile errors."""
+stream), use as kernels of ops defined through vibetensor.library, launches from NVRTC's compile cache and
+C++ name expressions (compilation alone is tested without a GPU in tests/kernels)."""
 import itertools
 
 import numpy as np
@@ -54,7 +54,7 @@ def test_nvrtc_template_by_name_expression_and_int64_scalar():
     assert bool(((y - ref).abs() < 1e-12).all().item())
 
 
-def test_nvrtc_compile_cache_and_errors(monkeypatch, tmp_path):
+def test_nvrtc_launches_from_both_cache_levels(monkeypatch, tmp_path):
     pytest.importorskip("cuda.bindings")
     from vibetensor.kernels import nvrtc
 
@@ -72,8 +72,6 @@ def test_nvrtc_compile_cache_and_errors(monkeypatch, tmp_path):
     nvrtc._memory_cache.clear()
     launch_scale(vk.RawKernel(code, "scale"), x, y, 4.0)  # from the disk cache
     assert len(calls) == 1 and y.cpu().tolist() == [4.0] * 10
-    with pytest.raises(RuntimeError, match="NVRTC could not compile kernel 'broken'"):
-        launch_scale(vk.RawKernel('extern "C" __global__ void broken() { nope; }', "broken"), x, y, 1.0)
 
 
 def test_nvrtc_launch_waits_for_delayed_producer_on_another_stream():

@@ -68,3 +68,35 @@ def test_fake_launch_sees_vibetensor_current_device():
     fake = FakeJit()
     vk.launch_triton(fake, (1,), vt.ones(4, device="cuda"), vt.ones(4, device="cuda"), 4, BLOCK=4)
     assert len(fake.launched) == 1
+
+
+def _nvrtc_or_skip():
+    nvrtc = pytest.importorskip("cuda.bindings.nvrtc")
+    try:
+        nvrtc.nvrtcVersion()
+    except Exception as e:  # the bindings are there, the NVRTC library is not
+        pytest.skip(f"NVRTC library not found: {e}")
+
+
+def test_nvrtc_compiles_and_caches_without_a_gpu(monkeypatch, tmp_path):
+    """Compilation needs no GPU: cubins, C++ name expressions, compile errors and both cache levels."""
+    _nvrtc_or_skip()
+    from vibetensor.kernels import nvrtc
+
+    monkeypatch.setenv("VT_NVRTC_CACHE_DIR", str(tmp_path))
+    calls = []
+    real = nvrtc._nvrtc_compile
+    monkeypatch.setattr(nvrtc, "_nvrtc_compile", lambda *a: calls.append(a) or real(*a))
+    code = CODE + f"\n// {tmp_path}"  # a source no earlier test compiled
+    cubin, symbol = vk.compile_cubin(code, "scale", arch="sm_90")
+    assert cubin[:4] == b"\x7fELF" and symbol == "scale"
+    assert vk.compile_cubin(code, "scale", arch="sm_90") == (cubin, symbol) and len(calls) == 1  # memory
+    nvrtc._memory_cache.clear()
+    assert vk.compile_cubin(code, "scale", arch="sm_90") == (cubin, symbol) and len(calls) == 1  # disk
+    other = vk.compile_cubin(code, "scale", arch="sm_100")  # another architecture is another cubin
+    assert len(calls) == 2 and other[0] != cubin
+    template = "template <typename T> __global__ void axpy(T a, const T* x, T* y, long long n) {}"
+    _, lowered = vk.compile_cubin(template, "axpy", arch="sm_90", name_expression="axpy<double>")
+    assert lowered == "_Z4axpyIdEvT_PKS0_PS0_x"
+    with pytest.raises(RuntimeError, match=r"(?s)NVRTC could not compile kernel 'broken'.*identifier \"nope\""):
+        vk.compile_cubin('extern "C" __global__ void broken() { nope; }', "broken", arch="sm_90")
