@@ -100,3 +100,42 @@ def test_nvrtc_compiles_and_caches_without_a_gpu(monkeypatch, tmp_path):
     assert lowered == "_Z4axpyIdEvT_PKS0_PS0_x"
     with pytest.raises(RuntimeError, match=r"(?s)NVRTC could not compile kernel 'broken'.*identifier \"nope\""):
         vk.compile_cubin('extern "C" __global__ void broken() { nope; }', "broken", arch="sm_90")
+
+
+def test_triton_router_answers_only_inside_a_launch(monkeypatch):
+    """Note [Triton stream routing] against a stand-in for Triton's active driver: inside a vibetensor launch
+    (this thread's plan) device and stream come from the plan; outside it, and on other threads, from the
+    functions the router replaced."""
+    import sys
+    import threading
+    import types
+
+    from vibetensor.kernels import _launch
+    from vibetensor.kernels import triton as vk_triton
+
+    class Driver:
+        def get_current_device(self):
+            return 5
+
+        def get_current_stream(self, device):
+            return 1000 + device
+
+    driver_module = types.SimpleNamespace(driver=types.SimpleNamespace(active=Driver()))
+    monkeypatch.setitem(sys.modules, "triton", types.ModuleType("triton"))
+    monkeypatch.setitem(sys.modules, "triton.runtime", driver_module)
+    monkeypatch.setattr(vk_triton, "_installed_on", None)
+    vk_triton._install_router()
+    vk_triton._install_router()  # once per driver: a second call wraps nothing twice
+    active = driver_module.driver.active
+    assert (active.get_current_device(), active.get_current_stream(3)) == (5, 1003)
+    vk_triton._routing.plan = _launch.LaunchPlan(device=1, physical=0, stream=0xABC)
+    try:
+        assert (active.get_current_device(), active.get_current_stream(0)) == (0, 0xABC)
+        seen = []
+        t = threading.Thread(target=lambda: seen.append((active.get_current_device(), active.get_current_stream(2))))
+        t.start()
+        t.join()
+        assert seen == [(5, 1002)]  # another thread is not inside the launch
+    finally:
+        vk_triton._routing.plan = None
+    assert (active.get_current_device(), active.get_current_stream(3)) == (5, 1003)
