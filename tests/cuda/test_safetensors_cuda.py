@@ -91,3 +91,18 @@ def test_shrunken_file_fails_without_leaking_device_memory(tmp_path):
         assert e.value.rule == "io"
     vt.cuda.synchronize()
     assert vt.cuda.memory_stats()["allocated_bytes.all.current"] == before
+
+
+def test_load_to_a_second_device(tmp_path):
+    """A second device, real or logical (VT_EMULATE_DEVICES=2 on one GPU): tensors and memory land there."""
+    if vt.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA devices: run with VT_EMULATE_DEVICES=2 on one GPU")
+    rng = np.random.default_rng(3)
+    path = tmp_path / "m.safetensors"
+    ref = make_file(path, rng)
+    before = [vt.cuda.memory_allocated(d) for d in (0, 1)]
+    got = vio.load_file(path, device="cuda:1")
+    assert vt.cuda.memory_allocated(1) - before[1] >= 20_000_000 and vt.cuda.memory_allocated(0) == before[0]
+    for k, t in ref.items():
+        assert got[k].device == vt.device("cuda:1") and same(got[k], t), k
+    assert vt.cuda.current_device() == 0

@@ -24,22 +24,17 @@ class DeviceSink : public StagingSink {
  public:
   DeviceSink(int device, cudaStream_t stream, const std::vector<Tensor>& out, int slots, uint64_t chunk_bytes)
       : device_(device), stream_(stream), out_(out), chunk_bytes_(chunk_bytes), events_(size_t(slots), nullptr),
-        recorded_(size_t(slots), false) {
-    cuda::DeviceGuard g(device_);
-    for (auto& e : events_) VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-    block_ = static_cast<uint8_t*>(cuda::host_allocator().allocate(size_t(slots) * chunk_bytes_));
-  }
-  ~DeviceSink() override {
-    for (cudaEvent_t e : events_)
-      if (e) cudaEventDestroy(e);  // released by the driver once the event has completed
-    if (block_) {
-      try {
-        cuda::record_host_use(block_, device_, reinterpret_cast<cuda::StreamId>(stream_));
-        cuda::host_allocator().free(block_);
-      } catch (...) {  // a destructor must not throw; the block stays held rather than be reused too early
-      }
+        recorded_(size_t(slots), 0) {
+    try {
+      cuda::DeviceGuard g(device_);
+      for (auto& e : events_) VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+      block_ = static_cast<uint8_t*>(cuda::host_allocator().allocate(size_t(slots) * chunk_bytes_));
+    } catch (...) {
+      release();
+      throw;
     }
   }
+  ~DeviceSink() override { release(); }
   void wait(int slot) override {
     if (recorded_[size_t(slot)]) VT_CUDA_CHECK(cudaEventSynchronize(events_[size_t(slot)]));
   }
@@ -51,7 +46,7 @@ class DeviceSink : public StagingSink {
       VT_CUDA_CHECK(cudaMemcpyAsync(out_[p.tensor].data_ptr() + p.tensor_offset, staging + p.chunk_offset, p.len,
                                     cudaMemcpyHostToDevice, stream_));
     VT_CUDA_CHECK(cudaEventRecord(events_[size_t(slot)], stream_));
-    recorded_[size_t(slot)] = true;
+    recorded_[size_t(slot)] = 1;
   }
 
  private:
@@ -60,8 +55,19 @@ class DeviceSink : public StagingSink {
   const std::vector<Tensor>& out_;
   uint64_t chunk_bytes_;
   std::vector<cudaEvent_t> events_;
-  std::vector<bool> recorded_;  // one writer per slot (its worker)
+  std::vector<uint8_t> recorded_;  // one writer per slot (its worker); not vector<bool>, whose bits share words
   uint8_t* block_ = nullptr;
+
+  void release() noexcept {
+    for (cudaEvent_t e : events_)
+      if (e) cudaEventDestroy(e);  // released by the driver once the event has completed
+    if (!block_) return;
+    try {  // the block goes back to the pinned cache only after the stream has passed its last copy
+      cuda::record_host_use(block_, device_, reinterpret_cast<cuda::StreamId>(stream_));
+      cuda::host_allocator().free(block_);
+    } catch (...) {  // never throw from cleanup; the block then stays held rather than be reused too early
+    }
+  }
 };
 
 }  // namespace
