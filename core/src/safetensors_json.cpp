@@ -3,11 +3,28 @@
 // ("[[[[...") cannot exhaust the stack; it decodes strings as it goes and records file offsets for errors.
 #include "safetensors_json.h"
 
+#include <utility>
 
 namespace vt::safetensors::json {
 namespace {
 
 constexpr int kMaxDepth = 128;
+
+// JSON's two-character escapes: the letter after the backslash and the character it stands for. The reader
+// also takes "\/" for '/'; the writer, like serde_json, never writes it.
+constexpr std::pair<char, char> kShortEscapes[] = {
+    {'"', '"'}, {'\\', '\\'}, {'b', '\b'}, {'f', '\f'}, {'n', '\n'}, {'r', '\r'}, {'t', '\t'}};
+// The character `letter` escapes, or 0; the letter that escapes `c`, or 0.
+char unescaped(char letter) {
+  for (auto [l, c] : kShortEscapes)
+    if (l == letter) return c;
+  return 0;
+}
+char escape_letter(char c) {
+  for (auto [l, ch] : kShortEscapes)
+    if (ch == c) return l;
+  return 0;
+}
 
 class Reader {
  public:
@@ -173,30 +190,24 @@ class Reader {
       ++pos_;
       if (at_end()) fail("unterminated string");
       char e = s_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          uint32_t cp = hex4();
-          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("lone trailing surrogate in \\u escape");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (s_.substr(pos_, 2) != "\\u") fail("lone leading surrogate in \\u escape");
-            pos_ += 2;
-            uint32_t low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail("invalid trailing surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: --pos_; fail("invalid escape");
+      if (e == '/' || unescaped(e)) {
+        out += e == '/' ? '/' : unescaped(e);
+        continue;
       }
+      if (e != 'u') {
+        --pos_;
+        fail("invalid escape");
+      }
+      uint32_t cp = hex4();
+      if (cp >= 0xDC00 && cp <= 0xDFFF) fail("lone trailing surrogate in \\u escape");
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (s_.substr(pos_, 2) != "\\u") fail("lone leading surrogate in \\u escape");
+        pos_ += 2;
+        uint32_t low = hex4();
+        if (low < 0xDC00 || low > 0xDFFF) fail("invalid trailing surrogate in \\u escape");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+      }
+      append_utf8(out, cp);
     }
   }
 
@@ -240,22 +251,15 @@ void append_string(std::string& out, std::string_view s) {
   out += '"';
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += ch;
-        }
+    if (char letter = escape_letter(ch)) {
+      out += '\\';
+      out += letter;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += ch;
     }
   }
   out += '"';
