@@ -42,6 +42,7 @@ if want bench; then
   {
     echo "== benchmarks/cuda_memory.py"; python3 benchmarks/cuda_memory.py --json "$out/cuda_memory_${card}.json"
     echo "== benchmarks/cuda_ops.py"; python3 benchmarks/cuda_ops.py --json "$out/cuda_ops_${card}.json"
+    echo "== benchmarks/io.py"; python3 benchmarks/io.py --json "$out/io_${card}.json"
     nvcc -O2 -o /tmp/vt_launch_floor benchmarks/launch_floor.cu && /tmp/vt_launch_floor
   } 2>&1 | tee -a "$out/check_${card}.txt"
 fi

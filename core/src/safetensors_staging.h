@@ -1,0 +1,75 @@
+#pragma once
+// Chunked reads of safetensors data (private to core/src): the file ranges of the tensors to load are cut into
+// chunks of at most `chunk_bytes`, and worker threads hand the chunks to a sink that reads them and moves the
+// pieces to their tensors: on the CPU each piece is pread straight into its tensor; for a device the chunk is
+// pread into a pinned staging buffer and copied with cudaMemcpyAsync. Each worker owns two slots (staging
+// buffers) and alternates between them, so reading chunk i+1 overlaps the transfer of chunk i; before reusing
+// a slot it waits for that slot's previous transfer.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "vt/interop/safetensors.h"
+
+namespace vt::safetensors {
+
+// The memory behind an open file: a private memory map (with the descriptor kept for pread), or bytes.
+class MappedFile {
+ public:
+  static std::shared_ptr<MappedFile> map_fd(int fd);       // dup()s fd
+  static std::shared_ptr<MappedFile> hold(std::string bytes);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  // Copies file bytes [offset, offset + n) to dst: pread for a file (which does not fault pages of the map
+  // in), memcpy for bytes. Raises SafetensorError (rule "io") when the file is shorter than it was.
+  void read(uint64_t offset, void* dst, uint64_t n) const;
+
+ private:
+  MappedFile() = default;
+  uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  int fd_ = -1;
+  bool mapped_ = false;
+  std::string bytes_;
+};
+
+// One contiguous piece of a chunk destined for one tensor.
+struct Piece {
+  size_t tensor;          // index into the caller's destination list
+  uint64_t tensor_offset; // byte offset inside that tensor
+  uint64_t chunk_offset;  // byte offset inside the chunk
+  uint64_t len;
+};
+struct Chunk {
+  uint64_t file_offset = 0, len = 0;
+  std::vector<Piece> pieces;
+};
+// Chunks covering the entries' bytes in file order; adjacent entries share chunks, and no chunk spans a gap.
+std::vector<Chunk> plan_chunks(const Header& h, const std::vector<const Entry*>& entries, uint64_t chunk_bytes);
+
+class StagingSink {
+ public:
+  virtual ~StagingSink() = default;
+  virtual void wait(int slot) = 0;  // until the slot's last transfer no longer needs it
+  // Reads the chunk from `file` and starts moving its pieces to their tensors, using the slot's resources.
+  virtual void transfer(int slot, const Chunk& chunk, const MappedFile& file) = 0;
+};
+
+// Runs the chunks on `threads` workers (slots 2w and 2w+1 belong to worker w). The first exception of any
+// worker stops the others and is rethrown here after all have joined.
+void run_staged(const MappedFile& file, const std::vector<Chunk>& chunks, StagingSink& sink, int threads);
+// Workers for `chunks` chunks: one per chunk, at most one per core and at most 8 (past that the page cache and
+// the copy engine, not the reads, set the pace).
+int staging_workers(size_t chunks);
+
+// The device half (cuda/safetensors_device.cpp). device_for_load resolves "cuda" to the current device, checks
+// that it exists and refuses a load while its current stream captures a CUDA graph (before anything is
+// allocated); stage_to_device fills `out` (tensors already allocated there) on that stream.
+Device device_for_load(Device requested);
+void stage_to_device(const MappedFile& file, const std::vector<Chunk>& chunks, const std::vector<Tensor>& out,
+                     uint64_t chunk_bytes);
+
+}  // namespace vt::safetensors
