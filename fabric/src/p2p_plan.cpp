@@ -17,11 +17,16 @@ namespace vt::fabric {
 P2PPlan::P2PPlan(std::vector<std::vector<PlanTransfer>> steps, int nchunks, bool needs_tmp)
     : steps_(std::move(steps)), nchunks_(nchunks), needs_tmp_(needs_tmp) {
   VT_CHECK_VALUE(nchunks_ >= 1, "p2p plan: nchunks must be >= 1, got ", nchunks_);
+  auto check = [&](const PlanRef& r) {
+    VT_CHECK_VALUE(r.rank >= 0 && r.buffer >= 0 && r.buffer <= (needs_tmp_ ? 2 : 1) && r.chunk < nchunks_,
+                   "p2p plan: reference (rank ", r.rank, ", buffer ", r.buffer, ", chunk ", r.chunk, ") is out of range");
+    max_rank_ = std::max(max_rank_, r.rank);
+  };
   for (const auto& step : steps_)
     for (const PlanTransfer& t : step) {
       VT_CHECK_VALUE(!t.srcs.empty(), "p2p plan: a transfer without sources");
-      for (const PlanRef& r : t.srcs)
-        VT_CHECK_VALUE(r.buffer >= 0 && r.buffer <= 2 && r.chunk < nchunks_, "p2p plan: bad reference");
+      check(t.dst);
+      for (const PlanRef& r : t.srcs) check(r);
     }
 }
 
@@ -37,8 +42,8 @@ std::pair<Route, Reason> pair_route(int reader, int owner) {
 std::shared_ptr<P2PWork> P2PPlan::run(const std::vector<Tensor>& ins, const std::vector<Tensor>& outs,
                                       const std::vector<int>& devices, RedOp op, double scale) const {
   size_t n = devices.size();
-  VT_CHECK_VALUE(ins.size() == n && outs.size() == n, "p2p plan: ", ins.size(), " inputs and ", outs.size(),
-                 " outputs for ", n, " devices");
+  VT_CHECK_VALUE(ins.size() == n && outs.size() == n && size_t(max_rank_) < n, "p2p plan: ", ins.size(),
+                 " inputs and ", outs.size(), " outputs for ", n, " devices (the plan has ", max_rank_ + 1, " ranks)");
   std::vector<Tensor> tmp;
   if (needs_tmp_)
     for (const Tensor& t : ins) tmp.push_back(ops::empty(t.sizes(), t.dtype(), t.device()));

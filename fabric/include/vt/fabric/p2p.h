@@ -66,6 +66,7 @@ class P2PPlan {
   std::vector<std::vector<PlanTransfer>> steps_;
   int nchunks_;
   bool needs_tmp_;
+  int max_rank_ = 0;
 };
 
 // One reduction kernel on `device`'s current stream: dst[i] = op(srcs[0][i], ...), scaled when `scale`.
