@@ -135,13 +135,55 @@ class ModuleList(Module):
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ModuleDict(Module):
+class _KeyedContainer(Module):
+    """The mapping protocol shared by ModuleDict and ParameterDict, over the ordered key table _table()."""
+
+    def _table(self):
+        raise NotImplementedError
+
+    def __len__(self):
+        return len(self._table())
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __contains__(self, key):
+        return key in self._table()
+
+    def keys(self):
+        return self._table().keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._table())
+
+    def values(self):
+        return (self[k] for k in self._table())
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def update(self, items):
+        if hasattr(items, "items"):
+            items = items.items()
+        for j, kv in enumerate(items):
+            if not isinstance(kv, (list, tuple)) or len(kv) != 2:
+                raise ValueError(f"{type(self).__name__} update sequence element #{j} should be an iterable of "
+                                 "length 2")
+            self[kv[0]] = kv[1]
+
+
+class ModuleDict(_KeyedContainer):
     """An ordered dict of modules, registered under their keys."""
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.update(modules)
+
+    def _table(self):
+        return self._modules
 
     def __getitem__(self, key):
         return self._modules[key]
@@ -152,39 +194,14 @@ class ModuleDict(Module):
     def __delitem__(self, key):
         del self._modules[key]
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def items(self):
+    def items(self):  # views, as torch's
         return self._modules.items()
 
     def values(self):
         return self._modules.values()
 
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
-
     def clear(self):
         self._modules.clear()
-
-    def update(self, modules):
-        if hasattr(modules, "items"):
-            modules = modules.items()
-        for j, kv in enumerate(modules):
-            if not isinstance(kv, (list, tuple)) or len(kv) != 2:
-                raise ValueError(f"ModuleDict update sequence element #{j} should be an iterable of length 2")
-            self[kv[0]] = kv[1]
 
 
 def _as_parameter(value):
@@ -257,12 +274,15 @@ class ParameterList(Module):
         raise RuntimeError("ParameterList should not be called.")
 
 
-class ParameterDict(Module):
+class ParameterDict(_KeyedContainer):
     def __init__(self, parameters=None):
         super().__init__()
         self._keys = {}
         if parameters is not None:
             self.update(parameters)
+
+    def _table(self):
+        return self._keys
 
     def __getitem__(self, key):
         return getattr(self, key)
@@ -275,36 +295,8 @@ class ParameterDict(Module):
         del self._keys[key]
         delattr(self, key)
 
-    def __len__(self):
-        return len(self._keys)
-
-    def __iter__(self):
-        return iter(self._keys)
-
-    def __contains__(self, key):
-        return key in self._keys
-
-    def keys(self):
-        return self._keys.keys()
-
-    def items(self):
-        return ((k, self[k]) for k in self._keys)
-
-    def values(self):
-        return (self[k] for k in self._keys)
-
     def get(self, key, default=None):
         return self[key] if key in self else default
-
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
-
-    def update(self, parameters):
-        items = parameters.items() if hasattr(parameters, "items") else parameters
-        for k, v in items:
-            self[k] = v
 
     def extra_repr(self):
         return "\n".join(_describe(k, p, legacy_type_names=True) for k, p in self.items())

@@ -16,18 +16,24 @@ from collections.abc import Mapping
 from .._functions import Tensor
 
 
+def _key(p):
+    return p if isinstance(p, int) else id(p)
+
+
 class _ParamState(dict):
     """optimizer.state: a dict keyed by parameter identity (tensors compare elementwise, so they are not used as
-    dict keys directly). Indexing with a parameter that has no state yet gives an empty dict, as torch's
-    defaultdict(dict)."""
+    dict keys directly); a parameter or its id() indexes it. Indexing with a parameter that has no state yet
+    gives an empty dict, as torch's defaultdict(dict)."""
 
     def __init__(self):
         super().__init__()
         self._params = {}
 
     def __getitem__(self, p):
-        key = id(p)
+        key = _key(p)
         if not super().__contains__(key):
+            if isinstance(p, int):
+                raise KeyError(p)
             self._params[key] = p
             super().__setitem__(key, {})
         return super().__getitem__(key)
@@ -37,7 +43,7 @@ class _ParamState(dict):
         super().__setitem__(id(p), value)
 
     def __contains__(self, p):
-        return super().__contains__(id(p))
+        return super().__contains__(_key(p))
 
     def __iter__(self):
         return (self._params[k] for k in super().__iter__())
@@ -49,7 +55,7 @@ class _ParamState(dict):
         return [(self._params[k], v) for k, v in super().items()]
 
     def get(self, p, default=None):
-        return super().get(id(p), default)
+        return super().get(_key(p), default)
 
 
 class Optimizer:
@@ -154,10 +160,13 @@ def _state_value(p, key, value):
         return int(value.item()) if hasattr(value, "item") else int(value)
     if not hasattr(value, "shape"):
         return value
-    if not isinstance(value, Tensor):  # a torch tensor or an array: through DLPack / NumPy
-        from .._functions import from_dlpack
+    if not isinstance(value, Tensor):  # a torch tensor or an array: copied through NumPy
+        import numpy as np
 
-        value = from_dlpack(value.detach() if hasattr(value, "detach") else value)
+        from .._functions import from_numpy
+
+        host = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+        value = from_numpy(np.array(host, copy=True))
     out = value.to(p.device)
     if out.dtype.is_floating_point and p.dtype.is_floating_point:
         out = out.to(p.dtype)

@@ -14,6 +14,15 @@ from . import _fused
 from .optimizer import Optimizer
 
 
+def _step(opt, closure, fused_step, per_parameter_step):
+    """One optimizer step: the closure's loss (under enable_grad), then each group on its path."""
+    loss = opt._run_closure(closure)
+    with no_grad():
+        for g in opt.param_groups:
+            (fused_step if _fused.use_fused(g) else per_parameter_step)(g)
+    return loss
+
+
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, fused=None):
@@ -27,14 +36,7 @@ class SGD(Optimizer):
         _fused.check_flags(self.param_groups, foreach, fused)
 
     def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for g in self.param_groups:
-                if _fused.use_fused(g):
-                    _fused.sgd_step(g, self._state)
-                else:
-                    self._sgd_per_parameter(g)
-        return loss
+        return _step(self, closure, lambda g: _fused.sgd_step(g, self._state), self._sgd_per_parameter)
 
     def _sgd_per_parameter(self, g):
         for p in g["params"]:
@@ -78,14 +80,8 @@ class Adam(Optimizer):
         _fused.check_flags(self.param_groups, foreach, fused)
 
     def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for g in self.param_groups:
-                if _fused.use_fused(g):
-                    _fused.adamw_step(g, self._state, decoupled=self._decoupled)
-                else:
-                    self._adam_per_parameter(g)
-        return loss
+        return _step(self, closure, lambda g: _fused.adamw_step(g, self._state, decoupled=self._decoupled),
+                     self._adam_per_parameter)
 
     def _adam_per_parameter(self, g):
         b1, b2 = g["betas"]
