@@ -222,3 +222,19 @@ def test_no_grad_decorator():
 
     p = vt.ones(2, requires_grad=True)
     assert not f(p).requires_grad and (p * 2).requires_grad
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("tril", lambda m, a: m.tril(a)), ("flip", lambda m, a: m.flip(a, [0, 1])), ("roll", lambda m, a: m.roll(a, 2, 1)),
+    ("repeat", lambda m, a: a.repeat(2, 3)), ("repeat_interleave", lambda m, a: a.repeat_interleave(2, dim=1)),
+    ("index_select", lambda m, a: a.index_select(0, m.tensor([], dtype=m.int64))),
+    ("sort", lambda m, a: tuple(m.sort(a, dim=0))), ("topk", lambda m, a: tuple(m.topk(a, 0, dim=0))),
+    ("gather", lambda m, a: a.gather(1, m.zeros(0, 2, dtype=m.int64))),
+    ("scatter_add", lambda m, a: a.scatter_add(0, m.zeros(0, 3, dtype=m.int64), m.zeros(0, 3))),
+    ("pad", lambda m, a: m.nn.functional.pad(a, (1, 1))), ("einsum", lambda m, a: m.einsum("ij,jk->ik", a, m.ones(3, 2))),
+    ("masked_select", lambda m, a: a.masked_select(a > 0)), ("lerp", lambda m, a: m.lerp(a, a, 0.5)),
+    ("conv2d", lambda m, a: m.nn.functional.conv2d(m.ones(0, 2, 4, 4), m.ones(3, 2, 2, 2))),
+    ("max_pool2d", lambda m, a: m.nn.functional.max_pool2d(m.ones(0, 2, 4, 4), 2)),
+])
+def test_empty_inputs(name, fn):
+    check_op(fn, Pair(vt.zeros(0, 3), torch.zeros(0, 3)))

@@ -67,11 +67,14 @@ def _sizes(full, operands):
     size = {}
     for k, (labs, t) in enumerate(zip(full, operands)):
         for lab, n in zip(labs, t.shape):
-            seen = size.get(lab, 1)
+            if lab not in size:
+                size[lab] = n
+                continue
+            seen = size[lab]
             if n != seen and n != 1 and seen != 1:
                 _err(f"subscript {lab} has size {n} for operand {k} which does not broadcast with previously seen "
                      f"size {seen}")
-            size[lab] = max(seen, n)
+            size[lab] = n if seen == 1 else seen  # a size-1 dim broadcasts (to 0 as well)
     return size
 
 
