@@ -124,7 +124,11 @@ def test_apply_zero_grad_requires_grad_and_modes():
 
 
 def test_to_dtype_casts_floating_parameters_and_buffers():
-    v = build(vt).to(vt.float64)
+    v = build(vt)
+    before = list(v.parameters())
+    v.to("cpu").to(vt.float32)  # nothing to change: the parameters stay the same objects
+    assert all(a is b for a, b in zip(before, v.parameters()))
+    v = v.to(vt.float64)
     assert all(p.dtype == vt.float64 for p in v.parameters()) and v.running.dtype == vt.float64
     assert all(isinstance(p, vt.nn.Parameter) and p.requires_grad for p in v.parameters())
     assert v(vt.ones(2, 4, dtype=vt.float64)).dtype == vt.float64

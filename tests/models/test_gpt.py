@@ -41,6 +41,8 @@ def test_structure_and_printing_match_torch():
     assert [n for n, _ in vm.named_parameters()] == [n for n, _ in tm.named_parameters()]
     assert list(vm.state_dict()) == list(tm.state_dict())  # tied weight listed under both names, as torch
     assert vm.lm_head.weight is vm.transformer.wte.weight
+    vm.double()
+    assert vm.lm_head.weight is vm.transformer.wte.weight and vm.lm_head.weight.dtype == vt.float64  # still tied
     assert vm.num_params() == tm.num_params()
     assert [n for n, _ in vm.named_modules()] == [n for n, _ in tm.named_modules()]
 

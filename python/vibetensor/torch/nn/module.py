@@ -295,14 +295,25 @@ class Module:
                     p.grad.detach().zero_()
 
     def _apply_to_tensors(self, fn):
-        """Replaces every parameter and buffer t by fn(t) (a new Parameter for parameters, same requires_grad)."""
+        """Replaces every parameter and buffer t by fn(t) (a new Parameter for parameters, same requires_grad);
+        a tensor fn leaves as it is stays the very object, so optimizers holding it still see the model."""
+        def same(a, b):
+            return a.device == b.device and a.dtype == b.dtype and a.data_ptr() == b.data_ptr()
+
+        done = {}  # id(old) -> new: a tensor shared by several modules (tied weights) stays shared
         for m in self.modules():
-            for name, p in list(m._parameters.items()):
-                if p is not None:
-                    m._parameters[name] = Parameter(fn(p.detach()), p.requires_grad)
-            for name, b in list(m._buffers.items()):
-                if b is not None:
-                    m._buffers[name] = fn(b)
+            for table, is_param in ((m._parameters, True), (m._buffers, False)):
+                for name, t in list(table.items()):
+                    if t is None:
+                        continue
+                    if id(t) not in done:
+                        moved = fn(t.detach() if is_param else t)
+                        if same(moved, t):
+                            moved = t
+                        elif is_param:
+                            moved = Parameter(moved, t.requires_grad)
+                        done[id(t)] = moved
+                    table[name] = done[id(t)]
         return self
 
     def to(self, *args, **kwargs):
