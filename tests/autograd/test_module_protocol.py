@@ -180,3 +180,14 @@ def test_containers_protocol():
         holder.pl, holder.pd = pl, pd
         assert [n for n, _ in holder.named_parameters()] == ["pl.0", "pl.1", "pd.w", "pd.b"]
     assert repr(vt.nn.ParameterList([vt.ones(2, 3)])) == repr(torch.nn.ParameterList([torch.ones(2, 3)]))
+
+
+def test_embedding_padding_idx_matches_torch():
+    tm = torch.nn.Embedding(6, 3, padding_idx=-2)
+    vm = vt.nn.Embedding(6, 3, padding_idx=-2)
+    assert repr(vm) == repr(tm) and float(vm.weight[4].abs().sum()) == 0.0
+    copy_weights(vm, tm)
+    idx = np.array([[4, 1, 4], [0, 4, 5]])
+    (tm(torch.from_numpy(idx)) * 3.0).sum().backward()  # linear: row 4 would get a gradient without padding_idx
+    (vm(vt.from_numpy(idx)) * 3.0).sum().backward()
+    np.testing.assert_allclose(vm.weight.grad.numpy(), tm.weight.grad.numpy(), rtol=1e-6)

@@ -106,9 +106,20 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return _op("vt::rms_norm")(input, shape, weight, eps)
 
 
-def embedding(input, weight):
-    """Rows of `weight` (num_embeddings x dim) picked by the integer tensor `input`."""
-    return _op("vt::embedding")(weight, input)
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of `weight` (num_embeddings x dim) picked by the integer tensor `input`. Positions holding
+    padding_idx pass no gradient to its row (their output is taken detached)."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    out = _op("vt::embedding")(weight, input)
+    if padding_idx is None or not (weight.requires_grad and _ag.is_grad_enabled()):
+        return out
+    if padding_idx < 0:
+        padding_idx += weight.shape[0]
+    from .. import _functions as F
+
+    return F.where((input == padding_idx).unsqueeze(-1), out.detach(), out)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
