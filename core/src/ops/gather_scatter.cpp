@@ -129,6 +129,7 @@ template <typename T> T combine(Op op, T a, T b) {
 Tensor scatter_into_cpu(const Tensor& self, int64_t dim, const Tensor& index_in, const Tensor& src, int64_t op) {
   Tensor index = scatter::index_as_long(index_in, "scatter");
   VT_CHECK(src.dtype() == self.dtype(), "scatter(): Expected self.dtype to be equal to src.dtype");
+  VT_CHECK(op >= 0 && op <= int64_t(Op::Min), "_scatter_into_: unknown op code ", op);
   Geometry g = scatter::plan(self, dim, index, src, true, "scatter");
   self.bump_version();
   if (g.numel == 0) return self;
