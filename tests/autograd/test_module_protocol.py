@@ -191,3 +191,18 @@ def test_embedding_padding_idx_matches_torch():
     (tm(torch.from_numpy(idx)) * 3.0).sum().backward()  # linear: row 4 would get a gradient without padding_idx
     (vm(vt.from_numpy(idx)) * 3.0).sum().backward()
     np.testing.assert_allclose(vm.weight.grad.numpy(), tm.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_sequence_item_assignment_and_deletion_match_torch():
+    names = []
+    for m in (vt, torch):
+        nn = m.nn
+        seq = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.GELU(), nn.SiLU())
+        del seq[1]
+        seq[-1] = nn.Identity()
+        ml = nn.ModuleList([nn.ReLU(), nn.Tanh(), nn.GELU()])
+        del ml[0:2]
+        ml[0] = nn.Tanh()
+        names.append(([(n, type(x).__name__) for n, x in seq.named_children()],
+                      [(n, type(x).__name__) for n, x in ml.named_children()]))
+    assert names[0] == names[1]

@@ -58,6 +58,25 @@ Geometry plan(const Tensor& self, int64_t dim_in, const Tensor& index, const Ten
   return g;
 }
 
+Prepared prepare_gather(const Tensor& self, int64_t dim, const Tensor& index) {
+  Prepared p;
+  p.index = index_as_long(index, "gather");
+  p.other = empty_tensor(p.index.sizes(), self.dtype(), self.device());
+  p.g = plan(self, dim, p.index, p.other, false, "gather");
+  return p;
+}
+
+Prepared prepare_scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, int64_t op) {
+  Prepared p;
+  p.index = index_as_long(index, "scatter");
+  VT_CHECK(src.dtype() == self.dtype(), "scatter(): Expected self.dtype to be equal to src.dtype");
+  VT_CHECK(op >= 0 && op <= int64_t(Op::Min), "_scatter_into_: unknown op code ", op);
+  p.other = src;
+  p.g = plan(self, dim, p.index, src, true, "scatter");
+  self.bump_version();
+  return p;
+}
+
 }  // namespace scatter
 
 namespace {
@@ -95,12 +114,12 @@ int64_t checked(const Geometry& g, int64_t v) {
   return v;
 }
 
-Tensor gather_cpu(const Tensor& self, int64_t dim, const Tensor& index_in) {
-  Tensor index = scatter::index_as_long(index_in, "gather");
-  Tensor out = empty_tensor(index.sizes(), self.dtype(), self.device());
-  Geometry g = scatter::plan(self, dim, index, out, false, "gather");
+Tensor gather_cpu(const Tensor& self, int64_t dim, const Tensor& index) {
+  const scatter::Prepared p = scatter::prepare_gather(self, dim, index);
+  const Tensor& out = p.other;
+  const Geometry& g = p.g;
   if (g.numel == 0) return out;
-  const int64_t* ix = index.data<int64_t>();
+  const int64_t* ix = p.index.data<int64_t>();
   VT_DISPATCH_ALL(self.dtype(), "gather", [&] {
     const scalar_t* src = self.data<scalar_t>();
     scalar_t* dst = out.data<scalar_t>();
@@ -126,14 +145,11 @@ template <typename T> T combine(Op op, T a, T b) {
 }
 
 // Serial, so duplicate indices reduce in index order (deterministic).
-Tensor scatter_into_cpu(const Tensor& self, int64_t dim, const Tensor& index_in, const Tensor& src, int64_t op) {
-  Tensor index = scatter::index_as_long(index_in, "scatter");
-  VT_CHECK(src.dtype() == self.dtype(), "scatter(): Expected self.dtype to be equal to src.dtype");
-  VT_CHECK(op >= 0 && op <= int64_t(Op::Min), "_scatter_into_: unknown op code ", op);
-  Geometry g = scatter::plan(self, dim, index, src, true, "scatter");
-  self.bump_version();
+Tensor scatter_into_cpu(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, int64_t op) {
+  const scatter::Prepared p = scatter::prepare_scatter(self, dim, index, src, op);
+  const Geometry& g = p.g;
   if (g.numel == 0) return self;
-  const int64_t* ix = index.data<int64_t>();
+  const int64_t* ix = p.index.data<int64_t>();
   VT_DISPATCH_ALL(self.dtype(), "scatter", [&] {
     scalar_t* dst = self.data<scalar_t>();
     const scalar_t* s = src.data<scalar_t>();

@@ -32,4 +32,13 @@ Geometry plan(const Tensor& self, int64_t dim, const Tensor& index, const Tensor
 // index as int64 (int32 is accepted, as torch's); other integer or floating dtypes raise.
 Tensor index_as_long(const Tensor& index, const char* what);
 
+// The checked operands of one call: index as int64, `other` (gather: the new output of index's shape;
+// scatter: src) and the geometry. prepare_scatter also checks dtypes and the op code and bumps self's version.
+struct Prepared {
+  Tensor index, other;
+  Geometry g;
+};
+Prepared prepare_gather(const Tensor& self, int64_t dim, const Tensor& index);
+Prepared prepare_scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, int64_t op);
+
 }  // namespace vt::scatter

@@ -85,9 +85,9 @@ void raise_if_bad(const Tensor& err, const Geometry& g) {
 }
 
 Tensor gather_cuda(const Tensor& self, int64_t dim, const Tensor& index_in) {
-  Tensor index = scatter::index_as_long(index_in, "gather");
-  Tensor out = empty_tensor(index.sizes(), self.dtype(), self.device());
-  Geometry g = scatter::plan(self, dim, index, out, false, "gather");
+  const scatter::Prepared p = scatter::prepare_gather(self, dim, index_in);
+  const Tensor &index = p.index, &out = p.other;
+  const Geometry& g = p.g;
   if (g.numel == 0) return out;
   DeviceGuard guard(self.device().index);
   Tensor err = error_buffer(self);
@@ -111,11 +111,9 @@ void launch_scatter(const Tensor& self, const Tensor& src, const Tensor& index, 
 }
 
 Tensor scatter_into_cuda(const Tensor& self, int64_t dim, const Tensor& index_in, const Tensor& src, int64_t op) {
-  Tensor index = scatter::index_as_long(index_in, "scatter");
-  VT_CHECK(src.dtype() == self.dtype(), "scatter(): Expected self.dtype to be equal to src.dtype");
-  VT_CHECK(op >= 0 && op <= int64_t(Op::Min), "_scatter_into_: unknown op code ", op);
-  Geometry g = scatter::plan(self, dim, index, src, true, "scatter");
-  self.bump_version();
+  const scatter::Prepared p = scatter::prepare_scatter(self, dim, index_in, src, op);
+  const Tensor& index = p.index;
+  const Geometry& g = p.g;
   if (g.numel == 0) return self;
   DeviceGuard guard(self.device().index);
   Tensor err = error_buffer(self);

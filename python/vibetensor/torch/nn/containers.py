@@ -16,7 +16,40 @@ def _index(n, idx):
     return idx % n
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: length, iteration, append/extend, and item assignment and deletion
+    by position (deletion renumbers the rest "0", "1", ..., as torch keeps the names dense)."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __setitem__(self, idx, module):
+        self.add_module(list(self._modules)[_index(len(self), idx)], module)
+
+    def __delitem__(self, idx):
+        mods = list(self._modules.values())
+        del mods[idx if isinstance(idx, slice) else _index(len(mods), idx)]
+        self._renumber(mods)
+
+    def _renumber(self, mods):
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self._modules[str(i)] = m
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Sequential(*modules) or Sequential(OrderedDict of name -> module); forward chains them in order."""
 
     def __init__(self, *args):
@@ -34,41 +67,13 @@ class Sequential(Module):
             return type(self)(OrderedDict(items[idx]))
         return items[_index(len(items), idx)][1]
 
-    def __setitem__(self, idx, module):
-        key = list(self._modules)[_index(len(self), idx)]
-        self.add_module(key, module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules)
-        for k in keys[idx] if isinstance(idx, slice) else [keys[_index(len(keys), idx)]]:
-            del self._modules[k]
-        mods = list(self._modules.values())  # renumbered, as torch keeps the names dense
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
     def forward(self, input):
         for m in self._modules.values():
             input = m(input)
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered under "0", "1", ...; it has no forward of its own."""
 
     def __init__(self, modules=None):
@@ -82,43 +87,16 @@ class ModuleList(Module):
             return type(self)(mods[idx])
         return mods[_index(len(mods), idx)]
 
-    def __setitem__(self, idx, module):
-        self.add_module(str(_index(len(self), idx)), module)
-
-    def __delitem__(self, idx):
-        mods = list(self._modules.values())
-        del mods[idx if isinstance(idx, slice) else _index(len(mods), idx)]
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
 
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
     def insert(self, index, module):
         mods = list(self._modules.values())
         mods.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
+        self._renumber(mods)
 
     def __repr__(self):
         """Runs of identical children print once, as "(0-5): 6 x Block(...)" (torch's format)."""
