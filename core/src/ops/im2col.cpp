@@ -74,21 +74,26 @@ Geometry plan_col2im(const Tensor& cols, IntArrayRef output_size, IntArrayRef ke
   return g;
 }
 
+Tensor columns_alias(const Tensor& stored) {
+  return make_view(stored, DimVector{stored.size(0), stored.size(2), stored.size(1)},
+                   DimVector{stored.stride(0), stored.stride(2), stored.stride(1)}, stored.storage_offset());
+}
+
 }  // namespace im2col
 
 namespace {
 
 Tensor im2col_cpu(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
   im2col::Geometry g = im2col::plan_im2col(input, kernel, dilation, padding, stride);
-  Tensor out = empty_tensor(DimVector{g.N, g.C * g.kh * g.kw, g.oh * g.ow}, input.dtype(), kCPU);
+  Tensor out = empty_tensor(DimVector{g.N, g.oh * g.ow, g.C * g.kh * g.kw}, input.dtype(), kCPU);  // Note [Column layout]
   VT_DISPATCH_FLOATING(input.dtype(), "im2col", [&] {
     const scalar_t* in = input.data<scalar_t>();
     scalar_t* o = out.data<scalar_t>();
     parallel_for(0, out.numel(), kDefaultGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) o[i] = im2col::im2col_at(g, in, i);
+      for (int64_t i = b; i < e; ++i) o[i] = im2col::im2col_stored_at(g, in, i);
     });
   });
-  return out;
+  return im2col::columns_alias(out);
 }
 
 Tensor col2im_cpu(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,

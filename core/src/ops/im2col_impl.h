@@ -26,6 +26,9 @@ Geometry plan_im2col(const Tensor& input, IntArrayRef kernel, IntArrayRef dilati
                      IntArrayRef stride);
 Geometry plan_col2im(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
                      IntArrayRef padding, IntArrayRef stride);
+// The stored [N, L, C*K] columns as [N, C*K, L]: an alias (not a view with a base, which autograd would
+// treat as a view of a tensor outside the graph).
+Tensor columns_alias(const Tensor& stored);
 
 // Element i of the columns [N, C*K, L] (row-major).
 template <typename T> VT_HOST_DEVICE T im2col_at(const Geometry& g, const T* in, int64_t i) {
@@ -35,6 +38,16 @@ template <typename T> VT_HOST_DEVICE T im2col_at(const Geometry& g, const T* in,
   int64_t y = (l / g.ow) * g.sh - g.ph + ki * g.dh, x = (l % g.ow) * g.sw - g.pw + kj * g.dw;
   if (y < 0 || y >= g.H || x < 0 || x >= g.W) return T(0.0f);
   return in[n * g.s[0] + c * g.s[1] + y * g.s[2] + x * g.s[3]];
+}
+
+// Note [Column layout]
+// The columns are stored as [N, L, C*K] and handed out as a transposed view [N, C*K, L]: a convolution then
+// multiplies the contiguous [N*L, C*K] rows by the weight in one GEMM, and a pooling reduces over K along the
+// innermost dim. im2col_stored_at maps element i of that storage to the columns' element.
+template <typename T> VT_HOST_DEVICE T im2col_stored_at(const Geometry& g, const T* in, int64_t i) {
+  const int64_t L = g.oh * g.ow, CK = g.C * g.kh * g.kw;
+  const int64_t r = i % CK, l = (i / CK) % L, n = i / (CK * L);
+  return im2col_at(g, in, (n * CK + r) * L + l);
 }
 
 // Element i of the image [N, C, H, W] (row-major).

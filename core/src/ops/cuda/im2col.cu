@@ -11,7 +11,7 @@ namespace {
 template <typename T>
 __global__ void im2col_kernel(T* out, const T* in, im2col::Geometry g, int64_t total) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = im2col::im2col_at(g, in, i);
+    out[i] = im2col::im2col_stored_at(g, in, i);
 }
 
 template <typename T>
@@ -24,16 +24,16 @@ cudaStream_t stream_of(const Tensor& t) { return reinterpret_cast<cudaStream_t>(
 
 Tensor im2col_cuda(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
   im2col::Geometry g = im2col::plan_im2col(input, kernel, dilation, padding, stride);
-  Tensor out = empty_tensor(DimVector{g.N, g.C * g.kh * g.kw, g.oh * g.ow}, input.dtype(), input.device());
-  const int64_t total = out.numel();
-  if (total == 0) return out;
+  Tensor out = empty_tensor(DimVector{g.N, g.oh * g.ow, g.C * g.kh * g.kw}, input.dtype(), input.device());
+  const int64_t total = out.numel();  // stored [N, L, C*K], returned as [N, C*K, L] (Note [Column layout])
+  if (total == 0) return im2col::columns_alias(out);
   DeviceGuard guard(input.device().index);
   VT_DISPATCH_FLOATING(input.dtype(), "im2col", [&] {
     im2col_kernel<scalar_t><<<grid_size(total), kThreads, 0, stream_of(input)>>>(out.data<scalar_t>(),
                                                                                input.data<scalar_t>(), g, total);
   });
   VT_CUDA_CHECK(cudaGetLastError());
-  return out;
+  return im2col::columns_alias(out);
 }
 
 Tensor col2im_cuda(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
