@@ -12,7 +12,7 @@ Run: python benchmarks/optim_step.py [--device cuda] [--iters 50] [--json out.js
 import argparse
 
 from _timing import median_time, write_results
-from train_step import minigpt_class
+from train_step import example_class
 
 CASES = [  # name, optimizer, kwargs, vt keywords, torch keywords
     ("adamw fused", "AdamW", dict(lr=1e-4), dict(), dict(fused=True)),
@@ -25,7 +25,7 @@ CASES = [  # name, optimizer, kwargs, vt keywords, torch keywords
 def make_step(m, device, opt_name, kwargs, host_only=False):
     """opt.step over MiniGPT's parameters; host_only: as many 4-element parameters instead, so the time is the
     step's host cost (Python, dispatch, launches), which is what bounds a small model's step on a GPU."""
-    model = minigpt_class(m)(96, 256, 4, 6, 128).to(device)
+    model = example_class("minigpt", m)(96, 256, 4, 6, 128).to(device)
     params = list(model.parameters())
     if host_only:
         params = [m.zeros(4, device=device) for _ in params]

@@ -2,13 +2,15 @@
 
   mlp:     1024-4096-1024 MLP, batch 256, float32, MSE loss, AdamW (goal <= 1.1x on the H100)
   minigpt: 6 layers, d=256, 4 heads, context 128, batch 64, cross-entropy, AdamW (goal <= 1.2x on the H100)
-Both sides build their models from the same code (examples/minigpt.py's model_class over torch or
-vibetensor.torch) with identical shapes; a step is forward + backward + optimizer step, timed after
+  vit:     ViT on 3x32x32 images, patch 4 (65 tokens), d=192, 6 layers, 3 heads, batch 128, cross-entropy,
+           AdamW (goal <= 1.0x on the H100)
+Both sides build their models from the same code (examples/minigpt.py's and examples/vit.py's model_class
+over torch or vibetensor.torch) with identical shapes; a step is forward + backward + optimizer step, timed after
 warm-up with a device synchronize closing each timed loop; --rounds alternates the two sides.
 --profile adds, per model and side, the GPU kernel count and busy time per step (CUPTI through torch.profiler,
 which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
 busy << wall means the step is host-bound.
-Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt] [--json out.json] [--profile]"""
+Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt,vit] [--json out.json] [--profile]"""
 import argparse
 import importlib.util
 import pathlib
@@ -22,10 +24,10 @@ def mlp(m):
     return nn.Sequential(nn.Linear(1024, 4096), nn.GELU(), nn.Linear(4096, 1024))
 
 
-def minigpt_class(m):
-    """examples/minigpt.py's model class over m (torch or vibetensor.torch)."""
-    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "minigpt.py"
-    spec = importlib.util.spec_from_file_location("minigpt_example", path)
+def example_class(example, m):
+    """examples/<example>.py's model class over m (torch or vibetensor.torch)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / f"{example}.py"
+    spec = importlib.util.spec_from_file_location(f"{example}_example", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.model_class(m)
@@ -38,9 +40,15 @@ def step_fn(m, name, device):
 
         def loss_fn():
             return ((model(x) - y) ** 2).mean()
+    elif name == "vit":
+        model = example_class("vit", m)(d=192, depth=6, heads=3).to(device)
+        images, labels = m.randn(128, 3, 32, 32, device=device), m.randint(0, 10, (128,), device=device)
+
+        def loss_fn():
+            return m.nn.functional.cross_entropy(model(images), labels)
     else:
         vocab, ctx = 96, 128
-        model = minigpt_class(m)(vocab, 256, 4, 6, ctx).to(device)
+        model = example_class("minigpt", m)(vocab, 256, 4, 6, ctx).to(device)
         idx = m.randint(0, vocab, (64, ctx), device=device)
         tgt = m.randint(0, vocab, (64 * ctx,), device=device)
 
@@ -84,7 +92,7 @@ def profile_step(step, sync, label, steps=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--models", default="mlp,minigpt")
+    ap.add_argument("--models", default="mlp,minigpt,vit")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")

@@ -6,7 +6,9 @@
 # (vt-fabric topo --rings --measure beside nvidia-smi topo -m / -p2p), topo_<card>.json, topo_<card>.png.
 # VT_CHECK_STAGES picks stages (default all: "build tests fabric bench sanitize topo"; fabric: tests/fabric and the
 # fabric examples on 2, 4 and 8 emulated devices, and benchmarks/fabric.py), so a run can be split over
-# calls on one machine, e.g. VT_CHECK_STAGES="sanitize" after a first call that built.
+# calls on one machine, e.g. VT_CHECK_STAGES="sanitize" after a first call that built. The slow stage "longrun"
+# (not in the default) trains MiniGPT and the ViT for 2,000 steps on both vibetensor and torch from the same
+# weights and batches and compares the loss curves (long_horizon_<model>_cuda.{json,png}).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stages=" ${VT_CHECK_STAGES:-build tests fabric bench sanitize topo} "
@@ -62,7 +64,7 @@ if want sanitize; then
     tests/cuda/test_cuda_indexing_nn.py::test_getitem tests/cuda/test_cuda_indexing_nn.py::test_index_put_accumulate_duplicates
     tests/cuda/test_cuda_indexing_nn.py::test_nonzero_and_where_single_arg tests/cuda/test_cuda_indexing_nn.py::test_matmul
     tests/cuda/test_cuda_optim.py tests/cuda/test_cuda_autograd.py
-    tests/autograd/test_nn_native.py)
+    tests/autograd/test_nn_native.py tests/cuda/test_cuda_surface.py)
   for tool in memcheck racecheck; do
     VT_CUDA_ALLOC_CONF=backend:passthrough compute-sanitizer --tool $tool --error-exitcode 9 \
       python3 -m pytest "${sanitized[@]}" -q -p no:cacheprovider \
@@ -70,6 +72,9 @@ if want sanitize; then
     [ "${PIPESTATUS[0]}" = 0 ] || { echo "compute-sanitizer $tool reported errors" | tee -a "$out/check_${card}.txt"; exit 1; }
     echo "compute-sanitizer $tool: no errors" | tee -a "$out/check_${card}.txt"
   done
+fi
+if want longrun; then
+  python3 benchmarks/long_horizon.py --device cuda --steps 2000 --out "$out" 2>&1 | tee -a "$out/check_${card}.txt"
 fi
 if want topo; then
   if [ "$n" -ge 2 ]; then  # the NCCL reference for the ring allreduce (one process over all GPUs)

@@ -11,12 +11,21 @@ import builtins as _builtins
 from .._C import core as _core
 from . import _functions
 from . import _tensor  # noqa: F401  (attaches Python-level Tensor methods)
+from . import _tensor_surface  # noqa: F401  (and those of the selection / composition ops)
 from ._functions import *  # noqa: F401,F403
 from ._functions import (  # noqa: F401
     all, any, max, min, sum, tensor, from_numpy, from_dlpack, zeros, ones, empty, full, arange, linspace, eye,
     rand, randn, randint, stack, split, chunk, unbind, movedim, where, clamp, result_type, broadcast_shapes, cat, t, round, square, matmul,
 )
 from .nn.functional import relu_  # noqa: E402,F401
+from ._select_ops import (  # noqa: F401
+    argsort, gather, index_select, masked_select, multinomial, scatter, scatter_add, scatter_reduce, sort, topk,
+)
+from ._composite_ops import (  # noqa: F401
+    addcdiv, addcmul, addmm, baddbmm, flip, fliplr, flipud, lerp, outer, repeat_interleave, roll, tril, triu,
+)
+from ._composite_ops import outer as ger  # noqa: F401
+from ._einsum import einsum  # noqa: F401
 
 
 def softmax(input, dim, dtype=None):

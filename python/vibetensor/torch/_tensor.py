@@ -161,7 +161,10 @@ def clamp_(self, min=None, max=None):
 
 
 def masked_fill(self, mask, value):
-    return self.clone().masked_fill_(mask, value)
+    """Out of place, self and mask broadcast together (the result may be larger than self, as torch's)."""
+    shape = F.broadcast_shapes(tuple(self.shape), tuple(mask.shape))
+    base = self.clone() if tuple(self.shape) == shape else self.expand(*shape).contiguous()
+    return base.masked_fill_(mask, value)
 
 
 def masked_fill_(self, mask, value):

@@ -11,6 +11,7 @@
 #include <thrust/iterator/counting_iterator.h>
 
 #include "../index_plan.h"
+#include "atomics.cuh"
 #include "loops.cuh"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -96,32 +97,6 @@ __global__ void gather_kernel(char* dst, const char* src, const int64_t* off, Of
     int64_t o[2];
     calc.get(i, o);
     *reinterpret_cast<W*>(dst + o[0]) = *reinterpret_cast<const W*>(src + off[i / R] * int64_t(sizeof(W)) + o[1]);
-  }
-}
-
-// Atomic a += v for every dtype: native atomics where CUDA has them, else a compare-and-swap on the aligned
-// 32-bit word holding the element.
-template <typename S> __device__ void atomic_add(S* addr, S v) {
-  if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double> || std::is_same_v<S, int32_t>) {
-    atomicAdd(addr, v);
-  } else if constexpr (std::is_same_v<S, int64_t>) {
-    atomicAdd(reinterpret_cast<unsigned long long*>(addr), static_cast<unsigned long long>(v));
-  } else {
-    static_assert(sizeof(S) <= 2);
-    auto word = reinterpret_cast<unsigned int*>(reinterpret_cast<uintptr_t>(addr) & ~uintptr_t(3));
-    const unsigned shift = unsigned(reinterpret_cast<uintptr_t>(addr) & 3u) * 8u;
-    const unsigned mask = sizeof(S) == 1 ? 0xffu : 0xffffu;
-    unsigned old = *word, assumed;
-    do {
-      assumed = old;
-      S cur;
-      unsigned bits = (assumed >> shift) & mask;
-      memcpy(&cur, &bits, sizeof(S));
-      S sum = S(opmath_t<S>(cur) + opmath_t<S>(v));
-      unsigned nb = 0;
-      memcpy(&nb, &sum, sizeof(S));
-      old = atomicCAS(word, assumed, (assumed & ~(mask << shift)) | (nb << shift));
-    } while (old != assumed);
   }
 }
 

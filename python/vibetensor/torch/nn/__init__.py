@@ -1,5 +1,9 @@
-"""vt.nn: Module, the standard layers and the functional ops, torch-shaped."""
+"""vt.nn: Module, containers, the standard layers, init, utils and the functional ops, torch-shaped."""
 from . import functional  # noqa: F401
+from . import init  # noqa: F401
+from . import utils  # noqa: F401
+from .conv_layers import AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, MaxPool2d, Softmax, Unflatten  # noqa: F401
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401
 from .layers import (  # noqa: F401
     GELU,
     Dropout,
@@ -7,10 +11,8 @@ from .layers import (  # noqa: F401
     Identity,
     LayerNorm,
     Linear,
-    ModuleList,
     ReLU,
     RMSNorm,
-    Sequential,
     SiLU,
     Tanh,
 )

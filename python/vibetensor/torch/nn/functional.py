@@ -106,9 +106,20 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return _op("vt::rms_norm")(input, shape, weight, eps)
 
 
-def embedding(input, weight):
-    """Rows of `weight` (num_embeddings x dim) picked by the integer tensor `input`."""
-    return _op("vt::embedding")(weight, input)
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of `weight` (num_embeddings x dim) picked by the integer tensor `input`. Positions holding
+    padding_idx pass no gradient to its row (their output is taken detached)."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    out = _op("vt::embedding")(weight, input)
+    if padding_idx is None or not (weight.requires_grad and _ag.is_grad_enabled()):
+        return out
+    if padding_idx < 0:
+        padding_idx += weight.shape[0]
+    from .. import _functions as F
+
+    return F.where((input == padding_idx).unsqueeze(-1), out.detach(), out)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -131,14 +142,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return _op("vt::cross_entropy")(input, target, weight, _REDUCTIONS[reduction], ignore_index, label_smoothing)
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
     """softmax(Q K^T * scale + mask) V over the last two dims (batch dims broadcast), as torch's composed
-    reference. attn_mask: bool (True = attend) or additive float; is_causal masks the upper triangle."""
+    reference. attn_mask: bool (True = attend) or additive float; is_causal masks the upper triangle (aligned
+    top-left when the query and key lengths differ, as torch's). enable_gqa: key/value heads shared by groups
+    of query heads."""
     import math
 
     from .. import _functions as F
 
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if enable_gqa and key.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        groups = query.shape[-3] // key.shape[-3]
+        key, value = key.repeat_interleave(groups, -3), value.repeat_interleave(groups, -3)
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
     scores = F.matmul(query, key.transpose(-2, -1))
@@ -151,6 +168,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         else:
             scores = scores + attn_mask
         weights = softmax(scores, -1)
+        # A query whose every key is masked attends to nothing: zeros, not NaN (torch's safe softmax).
+        weights = F.where(weights.isnan(), 0.0, weights)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return F.matmul(weights, value)
+
+
+from .functional_conv import (  # noqa: E402,F401
+    adaptive_avg_pool2d, avg_pool2d, conv2d, fold, max_pool2d, one_hot, pad, unfold,
+)

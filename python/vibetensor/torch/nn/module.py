@@ -1,127 +1,279 @@
 """Module: the container of parameters, buffers and submodules, torch-shaped.
 
-Attributes that are Parameters, Modules or registered buffers are tracked in order, so parameters(),
-state_dict() and load_state_dict() walk them as torch does ("layer.0.weight" names)."""
-from collections import OrderedDict
+The model is torch's: each Module keeps three ordered tables (_parameters, _buffers, _modules) filled by attribute
+assignment or the register_* calls, and every walk (named_modules, named_parameters, state_dict, apply, train,
+to) visits them in registration order, so names ("h.0.attn.weight"), orders and state_dict keys are torch's.
 
+Note [Shared parameters and modules]
+named_modules/named_parameters/named_buffers yield a module or tensor once even when it is reachable under two
+names (weight tying: lm_head.weight is wte.weight), as torch's remove_duplicate=True; state_dict lists it under
+every name, as torch's does, and load_state_dict writes it once per name (the same values).
+
+What it deliberately does not do: Module.to builds new tensors (vibetensor has no in-place `.data` swap), so an
+optimizer must be created after the model is moved or cast.
+"""
+from collections import OrderedDict, namedtuple
+import itertools
+
+from ..._C.core import dtype as _dtype
+from ._tensor_api import Tensor
 from .parameter import Parameter
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What register_*_hook returns: remove() takes the hook out of its table."""
+
+    def __init__(self, table):
+        self._table, self.id = table, next(_hook_ids)
+
+    def remove(self):
+        self._table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _check_name(kind, module, name, table):
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain "."')
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
+    if hasattr(module, name) and name not in table:
+        raise KeyError(f"attribute '{name}' already exists")
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
 
 
 class Module:
     def __init__(self):
+        object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     # ---- registration ----
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign before Module.__init__() call")
-        for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            raise AttributeError("cannot assign parameters before Module.__init__() call")
+        params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            self._drop(name)
+            self.register_parameter(name, value)
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(torch.nn.Parameter or None expected)")
+            params[name] = None
         elif isinstance(value, Module):
-            self._modules[name] = value
+            self._drop(name)
+            modules[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                                "(torch.nn.Module or None expected)")
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(torch.Tensor or None expected)")
+            buffers[name] = value
         else:
             object.__setattr__(self, name, value)
 
+    def _drop(self, name):
+        self.__dict__.pop(name, None)
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
+
     def __getattr__(self, name):
+        d = self.__dict__
         for table in ("_parameters", "_buffers", "_modules"):
-            d = self.__dict__.get(table)
-            if d is not None and name in d:
-                return d[name]
+            if table in d and name in d[table]:
+                return d[table][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
 
+    def __dir__(self):
+        return sorted(set(object.__dir__(self)) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
     def register_parameter(self, name, param):
-        if param is None:
-            self._parameters[name] = None
-        else:
-            self.__setattr__(name, param)
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_name("parameter", self, name, self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
+        self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_name("buffer", self, name, self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(torch Tensor or None required)")
         self._buffers[name] = tensor
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        _check_name("module", self, name, self._modules)
         self._modules[name] = module
 
-    # ---- traversal ----
-    def named_modules(self, prefix=""):
+    register_module = add_module
+
+    def get_submodule(self, target):
+        mod = self
+        for item in target.split(".") if target else []:
+            if item not in mod._modules or mod._modules[item] is None:
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
+            mod = mod._modules[item]
+        return mod
+
+    def get_parameter(self, target):
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
+        return mod._parameters[name]
+
+    # ---- traversal (Note [Shared parameters and modules]) ----
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from m.named_modules(memo, _join(prefix, name), remove_duplicate)
 
     def modules(self):
-        return (m for _, m in self.named_modules())
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
 
     def children(self):
-        return (m for m in self._modules.values() if m is not None)
+        for _, m in self.named_children():
+            yield m
 
-    def named_parameters(self, prefix="", recurse=True):
+    def _named_members(self, table, prefix, recurse, remove_duplicate):
         seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mp, m in mods:
-            for name, p in m._parameters.items():
-                if p is None or id(p) in seen:
+            for name, t in getattr(m, table).items():
+                if t is None or (remove_duplicate and id(t) in seen):
                     continue
-                seen.add(id(p))
-                yield (f"{mp}.{name}" if mp else name), p
+                seen.add(id(t))
+                yield _join(mp, name), t
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
-        return (p for _, p in self.named_parameters(recurse=recurse))
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
 
-    def named_buffers(self, prefix=""):
-        for mp, m in self.named_modules(prefix):
-            for name, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mp}.{name}" if mp else name), b
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self):
-        return (b for _, b in self.named_buffers())
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """fn(module) on every submodule (children first, in order) and then on self; returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
 
     # ---- state ----
-    def state_dict(self):
-        out = OrderedDict()
-        for mp, m in self.named_modules():
-            skip = m.__dict__.get("_non_persistent", set())
-            for table in (m._parameters, m._buffers):
-                for name, t in table.items():
-                    if t is not None and name not in skip:
-                        out[f"{mp}.{name}" if mp else name] = t.detach()
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        out = OrderedDict() if destination is None else destination
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                out[prefix + name] = b if keep_vars else b.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
         return out
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copies every entry into the tensor of that name. Missing and unexpected keys are an error with
+        strict=True and are returned (as torch's IncompatibleKeys) either way; a shape mismatch always raises."""
         from ...autograd import no_grad
 
-        own = self.state_dict()
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
-                               f"unexpected keys {unexpected}")
+        errors = []
+        if strict:
+            if unexpected:
+                errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        pairs = []
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            if not isinstance(v, Tensor):
+                errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
+                              f"object from checkpoint but received {type(v)}")
+            elif tuple(v.shape) != tuple(target.shape):
+                errors.append(f"size mismatch for {k}: copying a param with shape {_size(v)} from checkpoint, "
+                              f"the shape in current model is {_size(target)}.")
+            else:
+                pairs.append((target, v))
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         with no_grad():
-            for k, v in state_dict.items():
-                if k not in own:
-                    continue
-                if tuple(own[k].shape) != tuple(v.shape):
-                    raise RuntimeError(f"size mismatch for {k}: copying a param with shape {tuple(v.shape)}, the "
-                                       f"shape in current model is {tuple(own[k].shape)}")
-                own[k].copy_(v)
-        return missing, unexpected
+            for target, v in pairs:
+                target.copy_(v)
+        return _IncompatibleKeys(missing, unexpected)
 
-    # ---- modes, devices ----
+    # ---- modes, gradients, devices ----
     def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -140,38 +292,136 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.zero_()
+                    p.grad.detach().zero_()
 
-    def to(self, *args, **kwargs):
-        """Moves or casts every parameter and buffer (new tensors, re-registered: create optimizers after)."""
+    def _apply_to_tensors(self, fn):
+        """Replaces every parameter and buffer t by fn(t) (a new Parameter for parameters, same requires_grad);
+        a tensor fn leaves as it is stays the very object, so optimizers holding it still see the model."""
+        def same(a, b):
+            return a.device == b.device and a.dtype == b.dtype and a.data_ptr() == b.data_ptr()
+
+        done = {}  # id(old) -> new: a tensor shared by several modules (tied weights) stays shared
         for m in self.modules():
-            for name, p in list(m._parameters.items()):
-                if p is not None:
-                    m._parameters[name] = Parameter(p.detach().to(*args, **kwargs), p.requires_grad)
-            for name, b in list(m._buffers.items()):
-                if b is not None:
-                    m._buffers[name] = b.to(*args, **kwargs)
+            for table, is_param in ((m._parameters, True), (m._buffers, False)):
+                for name, t in list(table.items()):
+                    if t is None:
+                        continue
+                    if id(t) not in done:
+                        moved = fn(t.detach() if is_param else t)
+                        if same(moved, t):
+                            moved = t
+                        elif is_param:
+                            moved = Parameter(moved, t.requires_grad)
+                        done[id(t)] = moved
+                    table[name] = done[id(t)]
         return self
 
+    def to(self, *args, **kwargs):
+        """to(device), to(dtype), to(device, dtype), to(tensor): moves every parameter and buffer; a dtype
+        applies to floating-point ones only, as torch's (Note at the top: create optimizers afterwards)."""
+        from .._functions import _device
+
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, _dtype):
+                dtype = a
+            elif a is not None:
+                device = a
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+        device = _device(device) if device is not None else None
+
+        def move(t):
+            out = t.to(device) if device is not None else t
+            return out.to(dtype) if dtype is not None and t.dtype.is_floating_point else out
+        return self._apply_to_tensors(move)
+
+    def _cast_floats(self, dtype):
+        return self._apply_to_tensors(lambda t: t.to(dtype) if t.dtype.is_floating_point else t)
+
+    def float(self):
+        return self._cast_floats(_dtype.float32)
+
+    def double(self):
+        return self._cast_floats(_dtype.float64)
+
+    def half(self):
+        return self._cast_floats(_dtype.float16)
+
+    def bfloat16(self):
+        return self._cast_floats(_dtype.bfloat16)
+
     def cuda(self, device=None):
-        return self.to("cuda" if device is None else f"cuda:{device}")
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def cpu(self):
         return self.to("cpu")
 
-    # ---- calling ----
+    # ---- calling and hooks ----
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args (a tuple, or one value); with_kwargs: hook(module, args,
+        kwargs) -> None or (args, kwargs)."""
+        return self._add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
 
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """hook(module, args, output) -> None or a new output; with_kwargs: hook(module, args, kwargs, output)."""
+        return self._add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def _add_hook(self, table, entry, prepend):
+        handle = RemovableHandle(table)
+        table[handle.id] = entry
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
+
+    def __call__(self, *args, **kwargs):
+        if not self._forward_pre_hooks and not self._forward_hooks:
+            return self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                r = hook(self, args, kwargs)
+                if r is not None:
+                    args, kwargs = r
+            else:
+                r = hook(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            r = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
+            if r is not None:
+                out = r
+        return out
+
+    # ---- printing ----
     def extra_repr(self):
         return ""
 
+    def _get_name(self):
+        return type(self).__name__
+
     def __repr__(self):
-        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        lines += [f"({name}): " + _indent(repr(m), 2) for name, m in self._child_lines()]
+        head = self._get_name() + "("
         if not lines:
             return head + ")"
+        if len(lines) == 1 and not self._modules:
+            return head + lines[0] + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def _child_lines(self):
+        return list(self._modules.items())
+
+
+def _indent(text, n):
+    return text.replace("\n", "\n" + " " * n)
+
+
+def _size(t):
+    return f"torch.Size({list(t.shape)})"

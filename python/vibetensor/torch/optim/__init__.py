@@ -1,3 +1,5 @@
-"""vt.optim: SGD (momentum, dampening, Nesterov, weight decay) and AdamW, with torch's update rules."""
+"""vt.optim: SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW (amsgrad, maximize), parameter
+groups, state_dict, and the learning-rate schedulers in vt.optim.lr_scheduler, with torch's update rules."""
+from . import lr_scheduler  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
-from .sgd_adamw import SGD, AdamW  # noqa: F401
+from .sgd_adam import SGD, Adam, AdamW  # noqa: F401

@@ -1,4 +1,4 @@
-"""The fused path of SGD and AdamW: one vt::_fused_sgd_ / vt::_fused_adamw_ call per (device, dtype) of a
+"""The fused path of SGD, Adam and AdamW: one vt::_fused_sgd_ / vt::_fused_adamw_ call per (device, dtype) of a
 parameter group instead of ~11 small ops per parameter. State tensors live in the optimizer's per-parameter
 state under torch's names (exp_avg, exp_avg_sq, momentum_buffer; step as a Python int), so a step may switch
 between this path and the per-parameter one."""
@@ -26,6 +26,8 @@ def use_fused(group):
     foreach=True, which the multi-tensor fused kernel serves) floating parameters take the fused path."""
     if group["fused"] is False or (group["fused"] is None and group["foreach"] is False):
         return False
+    if group.get("amsgrad"):
+        return False
     return all(p.dtype.is_floating_point for p in group["params"])
 
 
@@ -39,9 +41,15 @@ def _by_device_and_dtype(params):
     return buckets.values()
 
 
-def adamw_step(group, state_of):
+def adamw_step(group, state_of, decoupled=True):
+    """AdamW; with decoupled=False, Adam's L2 penalty: the kernel gets grad + weight_decay * param (negated first
+    under maximize, as torch's Adam) and no decay of its own."""
     b1, b2 = group["betas"]
+    weight_decay, maximize = group["weight_decay"], group["maximize"]
+    l2 = not decoupled and weight_decay != 0
     for items in _by_device_and_dtype(group["params"]):
+        if l2:
+            items = [(p, (-g if maximize else g).add(p, alpha=weight_decay)) for p, g in items]
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
         for p, grad in items:
             st = state_of(p)
@@ -56,7 +64,7 @@ def adamw_step(group, state_of):
             exp_avg_sqs.append(st["exp_avg_sq"])
             steps.append(st["step"])
         _fused_adamw(params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=b1, beta2=b2,
-                     weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+                     weight_decay=0.0 if l2 else weight_decay, eps=group["eps"], maximize=maximize and not l2)
 
 
 def sgd_step(group, state_of):

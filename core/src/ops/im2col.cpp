@@ -1,0 +1,122 @@
+// im2col / col2im (F.unfold / F.fold): argument checks with torch's messages, the CPU loops and the op
+// registrations; the element math is in im2col_impl.h, the CUDA kernels in cuda/im2col.cu. conv2d and the
+// 2-D poolings are built on these in Python (nn/functional): im2col then a GEMM, or a max / mean over K.
+#include "im2col_impl.h"
+#include "vt/core/dispatcher.h"
+#include "vt/core/parallel.h"
+
+namespace vt {
+namespace im2col {
+namespace {
+
+void check_args(IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
+  auto pair = [](IntArrayRef v, const char* name) {
+    VT_CHECK(v.size() == 2, "It is expected ", name, " equals to 2, but got size ", v.size());
+  };
+  pair(kernel, "kernel_size");
+  pair(dilation, "dilation");
+  pair(padding, "padding");
+  pair(stride, "stride");
+  VT_CHECK(kernel[0] > 0 && kernel[1] > 0, "kernel size should be greater than zero, but got kernel_height: ",
+           kernel[0], " kernel_width: ", kernel[1]);
+  VT_CHECK(stride[0] > 0 && stride[1] > 0, "stride should be greater than zero, but got stride_height: ", stride[0],
+           " stride_width: ", stride[1]);
+  VT_CHECK(dilation[0] > 0 && dilation[1] > 0, "dilation should be greater than zero, but got dilation_height: ",
+           dilation[0], " dilation_width: ", dilation[1]);
+  VT_CHECK(padding[0] >= 0 && padding[1] >= 0, "padding should be non-negative, but got padding_height: ",
+           padding[0], " padding_width: ", padding[1]);
+}
+
+Geometry base(IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride, int64_t H, int64_t W) {
+  Geometry g{};
+  g.H = H, g.W = W, g.kh = kernel[0], g.kw = kernel[1], g.dh = dilation[0], g.dw = dilation[1];
+  g.ph = padding[0], g.pw = padding[1], g.sh = stride[0], g.sw = stride[1];
+  g.oh = (H + 2 * g.ph - (g.dh * (g.kh - 1) + 1)) / g.sh + 1;
+  g.ow = (W + 2 * g.pw - (g.dw * (g.kw - 1) + 1)) / g.sw + 1;
+  if (H + 2 * g.ph < g.dh * (g.kh - 1) + 1) g.oh = 0;  // C++ division truncates toward zero; torch's count is 0
+  if (W + 2 * g.pw < g.dw * (g.kw - 1) + 1) g.ow = 0;
+  return g;
+}
+
+}  // namespace
+
+Geometry plan_im2col(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding,
+                     IntArrayRef stride) {
+  check_args(kernel, dilation, padding, stride);
+  VT_CHECK(input.dim() == 4, "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but got: ",
+           shape_str(input.sizes()));
+  Geometry g = base(kernel, dilation, padding, stride, input.size(2), input.size(3));
+  VT_CHECK(g.oh >= 1 && g.ow >= 1, "Given input with spatial size (", g.H, ", ", g.W, "), kernel_size=(", g.kh, ", ",
+           g.kw, "), dilation=(", g.dh, ", ", g.dw, "), padding=(", g.ph, ", ", g.pw,
+           "), calculated shape of the array of sliding blocks as (", g.oh, ", ", g.ow,
+           "), but its components must be at least one.");
+  g.N = input.size(0), g.C = input.size(1);
+  for (int d = 0; d < 4; ++d) g.s[d] = input.stride(d);
+  return g;
+}
+
+Geometry plan_col2im(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
+                     IntArrayRef padding, IntArrayRef stride) {
+  check_args(kernel, dilation, padding, stride);
+  VT_CHECK(output_size.size() == 2, "It is expected output_size equals to 2, but got size ", output_size.size());
+  VT_CHECK(cols.dim() == 3, "Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero "
+           "dimensions for input, but got: ", shape_str(cols.sizes()));
+  const int64_t K = kernel[0] * kernel[1];
+  VT_CHECK(cols.size(1) % K == 0, "Expected size of input's dimension 1 to be divisible by the product of "
+           "kernel_size, but got input.size(1)=", cols.size(1), " and kernel_size=(", kernel[0], ", ", kernel[1], ")");
+  Geometry g = base(kernel, dilation, padding, stride, output_size[0], output_size[1]);
+  VT_CHECK(g.oh >= 1 && g.ow >= 1 && g.oh * g.ow == cols.size(2), "Given output_size=(", g.H, ", ", g.W,
+           "), kernel_size=(", g.kh, ", ", g.kw, "), dilation=(", g.dh, ", ", g.dw, "), padding=(", g.ph, ", ", g.pw,
+           "), stride=(", g.sh, ", ", g.sw, "), expected size of input's dimension 2 to match the calculated number "
+           "of sliding blocks ", g.oh, " * ", g.ow, " = ", g.oh * g.ow, ", but got input.size(2)=", cols.size(2), ".");
+  g.N = cols.size(0), g.C = cols.size(1) / K;
+  for (int d = 0; d < 3; ++d) g.s[d] = cols.stride(d);
+  return g;
+}
+
+Tensor columns_alias(const Tensor& stored) {
+  return make_view(stored, DimVector{stored.size(0), stored.size(2), stored.size(1)},
+                   DimVector{stored.stride(0), stored.stride(2), stored.stride(1)}, stored.storage_offset());
+}
+
+}  // namespace im2col
+
+namespace {
+
+Tensor im2col_cpu(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
+  im2col::Geometry g = im2col::plan_im2col(input, kernel, dilation, padding, stride);
+  Tensor out = empty_tensor(DimVector{g.N, g.oh * g.ow, g.C * g.kh * g.kw}, input.dtype(), kCPU);  // Note [Column layout]
+  VT_DISPATCH_FLOATING(input.dtype(), "im2col", [&] {
+    const scalar_t* in = input.data<scalar_t>();
+    scalar_t* o = out.data<scalar_t>();
+    parallel_for(0, out.numel(), kDefaultGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = im2col::im2col_stored_at(g, in, i);
+    });
+  });
+  return im2col::columns_alias(out);
+}
+
+Tensor col2im_cpu(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
+                  IntArrayRef padding, IntArrayRef stride) {
+  im2col::Geometry g = im2col::plan_col2im(cols, output_size, kernel, dilation, padding, stride);
+  Tensor out = empty_tensor(DimVector{g.N, g.C, g.H, g.W}, cols.dtype(), kCPU);
+  VT_DISPATCH_FLOATING(cols.dtype(), "col2im", [&] {
+    const scalar_t* in = cols.data<scalar_t>();
+    scalar_t* o = out.data<scalar_t>();
+    parallel_for(0, out.numel(), kDefaultGrain / 8, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = im2col::col2im_at(g, in, i);
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+VT_LIBRARY(vt, im2col) {
+  m.def("im2col(Tensor self, int[] kernel_size, int[] dilation, int[] padding, int[] stride) -> Tensor");
+  m.def("col2im(Tensor self, int[] output_size, int[] kernel_size, int[] dilation, int[] padding, int[] stride) -> Tensor");
+  m.impl("im2col", DispatchKey::CPU, &im2col_cpu);
+  m.impl("col2im", DispatchKey::CPU, &col2im_cpu);
+}
+
+}  // namespace vt

@@ -1,0 +1,206 @@
+"""Shape and arithmetic ops composed over dispatcher ops, torch-shaped: tril/triu, flip, roll, repeat,
+repeat_interleave, Tensor.unfold, lerp, addcmul/addcdiv, outer, baddbmm/addmm.
+
+Each is a composition that is also how one would write the kernel's data movement: they run on any device
+and differentiate through their parts (where, cat, expand/reshape, as_strided, gather, matmul). Costs worth
+knowing: flip reads through a gather per flipped dim; repeat_interleave with a tensor of repeats reads the
+repeats back to size its result (a host sync, as torch's without output_size)."""
+import builtins
+import numbers
+
+from .._C import core as _core
+from . import _functions as F
+
+Tensor = _core.Tensor
+
+
+def _tri_mask(input, diagonal, lower):
+    if input.dim() < 2:
+        raise RuntimeError(f"{'tril' if lower else 'triu'}: input tensor must have at least 2 dimensions")
+    rows, cols = input.shape[-2], input.shape[-1]
+    r = F.arange(rows, device=input.device).unsqueeze(-1)
+    c = F.arange(cols, device=input.device).unsqueeze(0)
+    return (c - r <= diagonal) if lower else (c - r >= diagonal)
+
+
+def tril(input, diagonal=0):
+    return input.masked_fill(~_tri_mask(input, diagonal, True), 0)
+
+
+def triu(input, diagonal=0):
+    return input.masked_fill(~_tri_mask(input, diagonal, False), 0)
+
+
+def tril_(self, diagonal=0):
+    return self.masked_fill_(~_tri_mask(self, diagonal, True), 0)
+
+
+def triu_(self, diagonal=0):
+    return self.masked_fill_(~_tri_mask(self, diagonal, False), 0)
+
+
+def _dim_list(dims, ndim, name):
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    wrapped = [F._wrap(d, builtins.max(ndim, 1)) for d in dims]
+    if len(set(wrapped)) != len(wrapped):
+        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
+    return wrapped
+
+
+def flip(input, dims):
+    from ._select_ops import index_select
+
+    out = input
+    for d in _dim_list(dims, input.dim(), "flip"):
+        n = input.shape[d] if input.dim() else 1
+        if n > 1:
+            out = index_select(out, d, F.arange(n - 1, -1, -1, device=input.device))
+    return out.clone() if out is input else out
+
+
+def fliplr(input):
+    if input.dim() < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return flip(input, [1])
+
+
+def flipud(input):
+    if input.dim() < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return flip(input, [0])
+
+
+def roll(input, shifts, dims=None):
+    if dims is None:
+        if not isinstance(shifts, int) and len(shifts) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+        return roll(input.flatten(), shifts, 0).view(*input.shape)
+    shifts = [shifts] if isinstance(shifts, int) else list(shifts)
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    out = input
+    for s, d in zip(shifts, dims):
+        d = F._wrap(d, builtins.max(input.dim(), 1))
+        n = out.shape[d]
+        s = s % n if n else 0
+        if s:
+            out = F.cat([out.narrow(d, n - s, s), out.narrow(d, 0, n - s)], d)
+    return out.clone() if out is input else out
+
+
+def repeat(self, *sizes):
+    if len(sizes) == 1 and not isinstance(sizes[0], int):
+        sizes = tuple(sizes[0])
+    if len(sizes) < self.dim():
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"Trying to create tensor with negative dimension: {list(sizes)}")
+    shape = [1] * (len(sizes) - self.dim()) + list(self.shape)
+    x = self.reshape(*shape) if shape else self.reshape([])
+    interleaved, target = [], []
+    for r, s in zip(sizes, shape):  # [r0, s0, r1, s1, ...]: each dim's copies outside it
+        interleaved += [1, s]
+        target += [r, s]
+    out = x.reshape(*interleaved).expand(*target).reshape(*[r * s for r, s in zip(sizes, shape)])
+    return out.clone() if out._is_view() or out is self else out
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    if repeats is None:  # torch.repeat_interleave(repeats): the index pattern itself
+        counts = input
+        return repeat_interleave(F.arange(counts.numel(), device=counts.device), counts, 0)
+    x = input.flatten() if dim is None else input
+    d = 0 if dim is None else F._wrap(dim, builtins.max(x.dim(), 1))
+    if isinstance(repeats, Tensor) and repeats.numel() == 1 and repeats.dim() <= 1:
+        repeats = builtins.int(repeats.item())
+    if isinstance(repeats, numbers.Integral):
+        if repeats < 0:
+            raise RuntimeError("repeats can not be negative")
+        if x.dim() == 0:
+            x = x.reshape(1)
+        shape = list(x.shape)
+        out = x.unsqueeze(d + 1).expand(*shape[:d + 1], repeats, *shape[d + 1:])
+        return out.reshape(*shape[:d], shape[d] * repeats, *shape[d + 1:])
+    if repeats.dim() != 1:
+        raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+    if repeats.numel() != x.shape[d]:
+        raise RuntimeError("repeats must have the same size as input along dim")
+    counts = repeats.tolist()
+    if any(c < 0 for c in counts):
+        raise RuntimeError("repeats can not be negative")
+    picks = [i for i, c in enumerate(counts) for _ in range(c)]
+    from ._select_ops import index_select
+
+    return index_select(x, d, F.tensor(picks, dtype=_core.dtype.int64, device=x.device))
+
+
+def unfold(self, dimension, size, step):
+    """Windows of `size` elements every `step` along `dimension`, as a new last dim: a view (as_strided)."""
+    nd = builtins.max(self.dim(), 1)
+    d = F._wrap(dimension, nd)
+    n = self.shape[d] if self.dim() else 1
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    shape = list(self.shape) if self.dim() else [1]
+    strides = list(self.stride()) if self.dim() else [1]
+    shape[d], inner = (n - size) // step + 1, strides[d]
+    strides[d] *= step
+    return self.as_strided(shape + [size], strides + [inner], self.storage_offset())
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input), in torch's two-sided form (exact at weight 0 and 1)."""
+    diff = end - input
+    if isinstance(weight, Tensor):
+        return F.where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
+    return input + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return input + value * (tensor1 * tensor2) if value != 1 else input + tensor1 * tensor2
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    if not tensor1.dtype.is_floating_point and not tensor2.dtype.is_floating_point:
+        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future release addcdiv "
+                           "will perform a true division of tensor1 and tensor2.")
+    return input + value * (tensor1 / tensor2) if value != 1 else input + tensor1 / tensor2
+
+
+def outer(input, vec2):
+    if input.dim() != 1 or vec2.dim() != 1:
+        raise RuntimeError(f"outer: expected 1-D vectors, got {input.dim()}-D and {vec2.dim()}-D")
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+def _scaled_sum(input, product, beta, alpha):
+    if beta == 0:  # input is ignored, NaN and inf included (torch's rule)
+        return product if alpha == 1 else product * alpha
+    scaled = product if alpha == 1 else product * alpha
+    return scaled + (input if beta == 1 else input * beta)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    if batch1.dim() != 3 or batch2.dim() != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor, batch2 must be a 3D tensor; got {batch1.dim()}-D and "
+                           f"{batch2.dim()}-D")
+    return _scaled_sum(input, batch1.bmm(batch2), beta, alpha)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    return _scaled_sum(input, mat1.mm(mat2), beta, alpha)
+
+
+def _inplace(fn):
+    def method(self, *args, **kwargs):
+        return self.copy_(fn(self, *args, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+lerp_, addcmul_, addcdiv_, baddbmm_ = (_inplace(f) for f in (lerp, addcmul, addcdiv, baddbmm))

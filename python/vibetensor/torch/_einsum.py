@@ -1,0 +1,135 @@
+"""einsum over the dispatcher's views, sums and batched matrix products (differentiable through them).
+
+Plan: labels (letters, and one private label per dim that '...' covers, right-aligned across operands as
+broadcasting aligns them) are given sizes; size-1 dims broadcast. Each operand first takes the diagonal of
+any label it repeats and sums away labels no one else needs. Operands are then contracted left to right:
+labels shared and still needed are batch dims, shared and no longer needed are contracted, the others stay
+on their side; both sides are permuted and reshaped to [batch, rows, k] and [batch, k, cols], so each
+contraction is one batched GEMM. The result is summed over leftover labels and permuted to the output order.
+"""
+from . import _functions as F
+
+
+def _err(msg):
+    raise RuntimeError("einsum(): " + msg)
+
+
+def _parse(equation, operands):
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) > len(operands):
+        _err("fewer operands were provided than specified in the equation")
+    if len(terms) < len(operands):
+        _err("more operands were provided than specified in the equation")
+    n_ell = 0
+    labels = []
+    for k, (term, t) in enumerate(zip(terms, operands)):
+        letters = term.replace("...", "")
+        if any(not c.isalpha() for c in letters):
+            _err(f"invalid subscript given at index {term}; subscripts must be in [a-zA-Z]")
+        if "..." in term:
+            covered = t.dim() - len(letters)
+            if covered < 0:
+                _err(f"the number of subscripts in the equation ({len(letters)}) is more than the number of "
+                     f"dimensions ({t.dim()}) for operand {k}.")
+            n_ell = max(n_ell, covered)
+            head, _, tail = term.partition("...")
+            labels.append((list(head), covered, list(tail)))
+        else:
+            if len(term) != t.dim():
+                _err(f"the number of subscripts in the equation ({len(term)}) does not match the number of "
+                     f"dimensions ({t.dim()}) for operand {k} and no ellipsis was given")
+            labels.append((list(term), 0, []))
+    ell = [f"...{i}" for i in range(n_ell)]
+    full = [head + ell[n_ell - covered:] + tail for head, covered, tail in labels]
+    if arrow:
+        if "..." in rhs:
+            h, _, tl = rhs.partition("...")
+            out = list(h) + ell + list(tl)
+        else:
+            out = list(rhs)
+        for c in out:
+            if not c.startswith("...") and not any(c in f for f in full):
+                _err(f"output subscript {c} does not appear in the equation for any input operand")
+        if len(set(out)) != len(out):
+            _err("output subscript appears more than once in the output")
+    else:
+        counts = {}
+        for f in full:
+            for c in f:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + sorted(c for c, n in counts.items() if n == 1 and not c.startswith("..."))
+    return full, out
+
+
+def _sizes(full, operands):
+    size = {}
+    for k, (labs, t) in enumerate(zip(full, operands)):
+        for lab, n in zip(labs, t.shape):
+            if lab not in size:
+                size[lab] = n
+                continue
+            seen = size[lab]
+            if n != seen and n != 1 and seen != 1:
+                _err(f"subscript {lab} has size {n} for operand {k} which does not broadcast with previously seen "
+                     f"size {seen}")
+            size[lab] = n if seen == 1 else seen  # a size-1 dim broadcasts (to 0 as well)
+    return size
+
+
+def _prepare(t, labs, needed):
+    """Diagonals for repeated labels, then sums over labels nobody else needs."""
+    labs = list(labs)
+    while len(set(labs)) != len(labs):
+        for i, lab in enumerate(labs):
+            j = labs.index(lab, i + 1) if labs.count(lab) > 1 else -1
+            if j > 0:
+                t = t.diagonal(0, i, j)
+                labs = [x for m, x in enumerate(labs) if m not in (i, j)] + [lab]
+                break
+    drop = [i for i, lab in enumerate(labs) if lab not in needed]
+    if drop:
+        t = t.sum(drop)
+        labs = [lab for i, lab in enumerate(labs) if i not in drop]
+    return t, labs
+
+
+def _contract(a, la, b, lb, keep, size):
+    batch = [x for x in la if x in lb and x in keep]
+    summed = [x for x in la if x in lb and x not in keep]
+    left = [x for x in la if x not in lb]
+    right = [x for x in lb if x not in la]
+
+    def arrange(t, labs, order):
+        t = t.permute([labs.index(x) for x in order])
+        return t.expand(*[size[x] for x in order])
+
+    def prod(xs):
+        n = 1
+        for x in xs:
+            n *= size[x]
+        return n
+    a3 = arrange(a, la, batch + left + summed).reshape(prod(batch), prod(left), prod(summed))
+    b3 = arrange(b, lb, batch + summed + right).reshape(prod(batch), prod(summed), prod(right))
+    out = F.matmul(a3, b3).reshape(*[size[x] for x in batch + left + right])
+    return out, batch + left + right
+
+
+def einsum(equation, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    full, out = _parse(equation, operands)
+    size = _sizes(full, operands)
+    ts, labs = list(operands), [list(f) for f in full]
+    for k in range(len(ts)):
+        others = set(out).union(*[set(labs[m]) for m in range(len(ts)) if m != k])
+        ts[k], labs[k] = _prepare(ts[k], labs[k], others)
+    acc, lacc = ts[0], labs[0]
+    for k in range(1, len(ts)):
+        keep = set(out).union(*[set(x) for x in labs[k + 1:]])
+        acc, lacc = _prepare(acc, lacc, keep | set(labs[k]))
+        acc, lacc = _contract(acc, lacc, ts[k], labs[k], keep, size)
+    acc, lacc = _prepare(acc, lacc, set(out))
+    acc = acc.expand(*[size[x] for x in lacc]) if lacc else acc
+    return acc.permute([lacc.index(x) for x in out]) if out else acc

@@ -1,0 +1,26 @@
+"""Tensor methods for the selection, sorting, shape and arithmetic compositions (_select_ops, _composite_ops,
+_einsum) and the `data` alias, attached to the compiled Tensor class at import, as _tensor.py does for the rest
+of torch's Tensor API."""
+from .._C import core as _core
+from . import _composite_ops as C
+from . import _select_ops as S
+
+Tensor = _core.Tensor
+
+_METHODS = {
+    "gather": S.gather, "scatter": S.scatter, "scatter_": S.scatter_, "scatter_add": S.scatter_add,
+    "scatter_add_": S.scatter_add_, "scatter_reduce": S.scatter_reduce, "scatter_reduce_": S.scatter_reduce_,
+    "index_select": S.index_select, "masked_select": S.masked_select, "sort": S.sort, "argsort": S.argsort,
+    "topk": S.topk, "multinomial": S.multinomial,
+    "tril": C.tril, "triu": C.triu, "tril_": C.tril_, "triu_": C.triu_, "flip": lambda self, *dims: C.flip(
+        self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims),
+    "fliplr": C.fliplr, "flipud": C.flipud, "roll": C.roll, "repeat": C.repeat,
+    "repeat_interleave": C.repeat_interleave, "unfold": C.unfold, "lerp": C.lerp, "lerp_": C.lerp_,
+    "addcmul": C.addcmul, "addcmul_": C.addcmul_, "addcdiv": C.addcdiv, "addcdiv_": C.addcdiv_, "outer": C.outer,
+    "ger": C.outer, "baddbmm": C.baddbmm, "baddbmm_": C.baddbmm_, "addmm": C.addmm,
+    # torch's .data: the same storage without autograd history (assigning .data is not supported here)
+    "data": property(lambda self: self.detach()),
+}
+
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)

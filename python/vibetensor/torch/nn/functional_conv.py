@@ -1,0 +1,265 @@
+"""pad, one_hot, unfold/fold, conv2d and the 2-D poolings, with torch's signatures, checks and results.
+
+The spatial ops all stand on one pair of dispatcher ops, vt::im2col / vt::col2im (F.unfold / F.fold; CPU and
+CUDA kernels, each the other's backward):
+  - conv2d: columns = im2col(x) [N, C*kh*kw, L] (stored as [N, L, C*kh*kw]), then one matrix product of
+    those rows with the weight viewed as [O, C*kh*kw] (per group, batched over groups), viewed as
+    [N, O, oh, ow], plus the bias;
+  - max_pool2d: im2col of the input padded with -inf, then max over the window (its index gives the gradient
+    to one element per window, as torch's), and return_indices as flat positions in the input plane;
+  - avg_pool2d: im2col of the zero-padded input summed over the window, divided by the window count that
+    torch's options define (count_include_pad, ceil_mode's clipped windows, divisor_override), itself an
+    im2col of a mask.
+pad is a cat of constant blocks (or of slices, for circular; gathers for reflect and replicate), so it is
+differentiable through cat. one_hot compares with an arange (not differentiable: an integer result).
+"""
+
+from ..._C import core as _core
+
+_im2col = _core.op("vt::im2col")
+_col2im = _core.op("vt::col2im")
+
+
+def _F():
+    from .. import _functions
+
+    return _functions
+
+
+def _pair(v, name="value"):
+    if isinstance(v, int):
+        return [v, v]
+    v = list(v)
+    if len(v) == 1:
+        return v * 2
+    if len(v) != 2:
+        raise RuntimeError(f"{name} must be an int or a pair of ints, got {v}")
+    return v
+
+
+def _batched(input, name):
+    if input.dim() == 3:
+        return input.unsqueeze(0), True
+    if input.dim() != 4:
+        raise RuntimeError(f"{name}: Expected 3D (unbatched) or 4D (batched) input, but got input of size: "
+                           f"{list(input.shape)}")
+    return input, False
+
+
+# ---- pad ----
+def pad(input, pad, mode="constant", value=None):
+    pad = list(pad)
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.dim():
+        raise RuntimeError("Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(pad)} and input of dimension {input.dim()}")
+    if mode != "constant" and value not in (None, 0):
+        raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+    if mode != "constant" and not len(pad) // 2 + 1 <= input.dim() <= len(pad) // 2 + 2:
+        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {input.dim()}D input tensor.")
+    F = _F()
+    out = input
+    for i in range(len(pad) // 2):
+        d = input.dim() - 1 - i
+        left, right = pad[2 * i], pad[2 * i + 1]
+        n = out.shape[d]
+        if left < 0 or right < 0:  # negative padding crops
+            start, stop = max(-left, 0), n - max(-right, 0)
+            if stop - start < 0:
+                raise RuntimeError(f"The input size {n}, plus negative padding {left} and {right} resulted in a "
+                                   "negative output size, which is invalid. Check dimension {d} of your input.")
+            out = out.narrow(d, start, stop - start)
+            left, right, n = max(left, 0), max(right, 0), stop - start
+        if left == 0 and right == 0:
+            continue
+        if mode == "constant":
+            def block(k):
+                shape = list(out.shape)
+                shape[d] = k
+                return F.full(shape, 0 if value is None else value, dtype=out.dtype, device=out.device)
+            parts = ([block(left)] if left else []) + [out] + ([block(right)] if right else [])
+            out = F.cat(parts, d)
+        elif mode == "circular":
+            if left > n or right > n:
+                raise RuntimeError("Padding value causes wrapping around more than once.")
+            out = F.cat([out.narrow(d, n - left, left), out, out.narrow(d, 0, right)], d)
+        elif mode in ("reflect", "replicate"):
+            if mode == "reflect" and (left >= n or right >= n):
+                raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension,"
+                                   f" but got: padding ({left}, {right}) at dimension {d} of input {list(input.shape)}")
+            if mode == "reflect":
+                picks = [abs(j) if j < n else 2 * (n - 1) - j for j in range(-left, n + right)]
+            else:
+                picks = [min(max(j, 0), n - 1) for j in range(-left, n + right)]
+            from .._select_ops import index_select
+
+            out = index_select(out, d, F.tensor(picks, dtype=_core.dtype.int64, device=out.device))
+        else:
+            raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    return out.clone() if out is input else out
+
+
+# ---- one_hot, unfold / fold ----
+def one_hot(tensor, num_classes=-1):
+    F = _F()
+    if tensor.dtype != _core.dtype.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(tensor.max().item()) + 1
+    if tensor.numel() and tensor.is_cpu:  # checked where it costs no device sync, as torch's CPU kernel
+        if bool((tensor < 0).any()):
+            raise RuntimeError("Class values must be non-negative.")
+        if bool((tensor >= num_classes).any()):
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    classes = F.arange(num_classes, device=tensor.device)
+    return (tensor.unsqueeze(-1) == classes).to(_core.dtype.int64)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    x, unbatched = _batched(input, "unfold") if input.dim() in (3, 4) else (input, False)
+    out = _im2col(x, _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride))
+    return out.squeeze(0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    unbatched = input.dim() == 2
+    x = input.unsqueeze(0) if unbatched else input
+    out = _col2im(x, _pair(output_size), _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride))
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- conv2d ----
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    x, unbatched = _batched(input, "conv2d")
+    if weight.dim() != 4:
+        raise RuntimeError(f"weight should have at least three dimensions; conv2d expects a 4-D weight, got "
+                           f"{list(weight.shape)}")
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = weight.shape
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    if C != Cg * groups or O % groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} "
+                           f"to have {Cg * groups} channels, but got {C} channels instead")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = [0, 0]
+        elif padding == "same":
+            if stride != [1, 1]:
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            total = [dilation[0] * (kh - 1), dilation[1] * (kw - 1)]
+            if total[0] % 2 or total[1] % 2:  # uneven: the extra row/column goes at the end, as torch's
+                x = pad(x, [total[1] // 2, total[1] - total[1] // 2, total[0] // 2, total[0] - total[0] // 2])
+                padding = [0, 0]
+            else:
+                padding = [total[0] // 2, total[1] // 2]
+        else:
+            raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
+    padding = _pair(padding, "padding")
+    eff = [dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1]
+    Hp, Wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if Hp < eff[0] or Wp < eff[1]:
+        raise RuntimeError(f"Calculated padded input size per channel: ({Hp} x {Wp}). Kernel size: ({eff[0]} x "
+                           f"{eff[1]}). Kernel size can't be greater than actual input size")
+    cols = _im2col(x, [kh, kw], dilation, padding, stride)  # [N, C*kh*kw, L]
+    oh = (Hp - eff[0]) // stride[0] + 1
+    ow = (Wp - eff[1]) // stride[1] + 1
+    if groups == 1:  # one GEMM over the [N*L, C*kh*kw] rows (vt::im2col's storage, Note [Column layout])
+        out = cols.transpose(1, 2).matmul(weight.reshape(O, Cg * kh * kw).t()).transpose(1, 2)  # [N, O, L]
+    else:
+        cols = cols.reshape(N, groups, Cg * kh * kw, oh * ow)
+        out = weight.reshape(groups, O // groups, Cg * kh * kw).matmul(cols)  # [N, G, O/G, L]
+    out = out.reshape(N, O, oh, ow)
+    if bias is not None:
+        out = out + bias.reshape(1, O, 1, 1)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- pooling ----
+def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
+    k, d, p = _pair(kernel_size, "kernel_size"), _pair(dilation, "dilation"), _pair(padding, "padding")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride")
+    out, extra = [], []
+    for i, n in enumerate(x.shape[2:]):
+        eff = d[i] * (k[i] - 1) + 1
+        if p[i] > k[i] // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p[i]}, "
+                               f"kernel_size={k[i]} and dilation={d[i]}")
+        span = n + 2 * p[i] - eff
+        o = (-(-span // s[i]) if ceil_mode else span // s[i]) + 1
+        if ceil_mode and (o - 1) * s[i] >= n + p[i]:
+            o -= 1
+        out.append(o)
+        extra.append(max(0, (o - 1) * s[i] + eff - (n + 2 * p[i])))  # room ceil_mode's last window needs
+    if out[0] < 1 or out[1] < 1:
+        raise RuntimeError(f"Given input size: ({x.shape[1]}x{x.shape[2]}x{x.shape[3]}). Calculated output size: "
+                           f"({x.shape[1]}x{out[0]}x{out[1]}). Output size is too small")
+    return k, s, p, d, out, extra
+
+
+def _windows(x, k, s, d, fill, p, extra):
+    """[N*C, kh*kw, L]: each window of each plane, the input padded with `fill` (p before, p + extra after)."""
+    N, C, H, W = x.shape
+    planes = x.reshape(N * C, 1, H, W)
+    padded = pad(planes, [p[1], p[1] + extra[1], p[0], p[0] + extra[0]], value=fill)
+    return _im2col(padded, k, d, [0, 0], s)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    x, unbatched = _batched(input, "max_pool2d")
+    k, s, p, d, (oh, ow), extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    N, C, H, W = x.shape
+    values, which = _windows(x, k, s, d, float("-inf"), p, extra).max(1)  # [N*C, L]
+    out = values.reshape(N, C, oh, ow)
+    if return_indices:
+        F = _F()
+        ki, kj = which // k[1], which % k[1]
+        l = F.arange(oh * ow, device=x.device)
+        y = (l // ow) * s[0] - p[0] + ki * d[0]
+        xx = (l % ow) * s[1] - p[1] + kj * d[1]
+        idx = (y * W + xx).reshape(N, C, oh, ow)
+        return (out.squeeze(0), idx.squeeze(0)) if unbatched else (out, idx)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    x, unbatched = _batched(input, "avg_pool2d")
+    k, s, p, d, (oh, ow), extra = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    N, C, H, W = x.shape
+    sums = _windows(x, k, s, d, 0.0, p, extra).sum(1)  # [N*C, L]
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise RuntimeError("divisor must be not zero")
+        out = sums / divisor_override
+    else:
+        F = _F()
+        # Which padded positions count: the image, plus the zero padding when count_include_pad (never the
+        # extra room ceil_mode adds past the padding).
+        mask = F.ones(1, 1, H, W, dtype=x.dtype, device=x.device)
+        if count_include_pad:
+            mask = pad(mask, [p[1], p[1], p[0], p[0]], value=1.0)
+            count = _im2col(pad(mask, [0, extra[1], 0, extra[0]]), k, d, [0, 0], s).sum(1)
+        else:
+            count = _windows(mask, k, s, d, 0.0, p, extra).sum(1)
+        out = sums / count
+    out = out.reshape(N, C, oh, ow)
+    return out.squeeze(0) if unbatched else out
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Exact when the input size is a multiple of the output size (the common global-pool use)."""
+    x, unbatched = _batched(input, "adaptive_avg_pool2d")
+    oh, ow = _pair(output_size)
+    oh, ow = oh or x.shape[2], ow or x.shape[3]
+    if x.shape[2] % oh or x.shape[3] % ow:
+        raise NotImplementedError("adaptive_avg_pool2d: the input size must be a multiple of the output size here")
+    out = avg_pool2d(x, [x.shape[2] // oh, x.shape[3] // ow])
+    return out.squeeze(0) if unbatched else out
+
+
+__all__ = ["pad", "one_hot", "unfold", "fold", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]

@@ -1,0 +1,44 @@
+"""Loads a model file that does `import torch` with a chosen module standing in for torch: the file runs
+unmodified, and every `import torch`, `import torch.nn as nn`, `from torch.nn import functional as F` inside
+it resolves to the stand-in while the file executes (then sys.modules is restored)."""
+import os
+import sys
+import types
+
+import torch
+import vibetensor.torch as vt
+
+_NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
+          "torch.nn.utils")
+
+
+def load(path, torch_module):
+    name = os.path.splitext(os.path.basename(path))[0] + ("_vt" if torch_module is vt else "_torch")
+    mod = types.ModuleType(name)
+    mod.__file__ = path
+    saved = {k: sys.modules.get(k) for k in _NAMES}
+    try:
+        if torch_module is vt:
+            stand_in = {"torch": vt, "torch.nn": vt.nn, "torch.nn.functional": vt.nn.functional,
+                        "torch.nn.init": vt.nn.init, "torch.optim": vt.optim,
+                        "torch.optim.lr_scheduler": vt.optim.lr_scheduler, "torch.nn.utils": vt.nn.utils}
+            sys.modules.update(stand_in)
+        sys.modules[name] = mod  # dataclasses look their module up by name
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), mod.__dict__)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return mod
+
+
+def here(name):
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+
+
+def pair(name):
+    """(torch version, vibetensor version) of the model file `name` next to this one."""
+    return load(here(name), torch), load(here(name), vt)
