@@ -124,7 +124,7 @@ typedef enum vt_iter_kind { VT_ITER_ELEMENTWISE = 0, VT_ITER_REDUCTION = 1 } vt_
 typedef struct vt_iter_config {
   uint32_t struct_size; /* sizeof(vt_iter_config) */
   vt_iter_kind kind;
-  int32_t noutputs;          /* elementwise: 1..; a NULL output is allocated. Reduction: 1, may be NULL */
+  int32_t noutputs;          /* elementwise: 1 or more; reduction: 1. A NULL output (or array) is allocated */
   const vt_tensor* outputs;
   int32_t ninputs;           /* reduction: exactly 1 */
   const vt_tensor* inputs;
