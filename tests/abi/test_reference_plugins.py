@@ -130,3 +130,26 @@ def test_plugin_ops_under_autograd(ref_plugin):
         y.sum().backward()
     with vt.no_grad():
         assert not vt.ops.ref.add(x, x).requires_grad
+
+
+def test_plugin_op_with_a_registered_backward(ref_plugin, rng):
+    """register_autograd works for plugin ops as for library ops: addcmul's gradients against torch's."""
+    import vibetensor.library as vlib
+
+    def setup_context(ctx, inputs, output):
+        self, t1, t2, value = inputs
+        ctx.save_for_backward(t1, t2)
+        ctx.value = value
+
+    def backward(ctx, grad):
+        t1, t2 = ctx.saved_tensors
+        return grad, grad * t2 * ctx.value, grad * t1 * ctx.value, None
+
+    vlib.register_autograd("ref::addcmul", backward, setup_context=setup_context)
+    arrays = [rng.standard_normal(s) for s in ((3, 1), (1, 4), (4,))]
+    xs = [vt.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    vt.ops.ref.addcmul(*xs, value=0.5).sum().backward()
+    torch.addcmul(*ts, value=0.5).sum().backward()
+    for x, t in zip(xs, ts):  # broadcast dims are summed away by the engine, as torch does
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)
