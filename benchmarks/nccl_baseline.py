@@ -3,8 +3,9 @@
 This is the reference the ring allreduce plugin is measured against (SPEC section 8). One process drives
 every GPU through torch.cuda.nccl.all_reduce on a list of per-GPU tensors. Conventions as nccl-tests:
   algbw = size / time; busbw = algbw * 2 (n - 1) / n; time in microseconds per operation;
-  #wrong counts elements that differ from the exact expected sum (each rank r holds the value r + 1, so the
-  sum n (n + 1) / 2 is exact in every dtype tested).
+  #wrong counts elements that differ from the exact expected sum. Inputs depend on the rank and the index, as
+  nccl-tests' (rank r holds r + 1 + (i % 7) at index i), so a chunk reduced or gathered into the wrong place
+  counts; every value and the sum n (n + 1) / 2 + n (i % 7) stay small integers, exact in every dtype tested.
 Modes: out-of-place and in-place, both timed "pipelined" (iters back to back, then one synchronize of every
 GPU) like nccl-tests' default. NVLink multicast stays off (NCCL_NVLS_ENABLE=0 ...), as this workplace asks.
 Run: python benchmarks/nccl_baseline.py [--min 8] [--max 1G] [--dtypes float32,bfloat16] [--json F] [--csv F]
@@ -35,7 +36,14 @@ def sizes(lo: int, hi: int):
 def run_one(torch, nccl, n, size, dtype, iters, warmup, in_place):
     elem = torch.tensor([], dtype=dtype).element_size()
     count = max(size // elem, 1)
-    ins = [torch.full((count,), float(r + 1), dtype=dtype, device=f"cuda:{r}") for r in range(n)]
+    pattern = [(torch.arange(count, device=f"cuda:{r}") % 7).to(dtype) for r in range(n)]
+
+    def fill(t, r):  # rank- and index-dependent, exactly representable
+        t.copy_(pattern[r] + (r + 1))
+
+    ins = [torch.empty((count,), dtype=dtype, device=f"cuda:{r}") for r in range(n)]
+    for r, t in enumerate(ins):
+        fill(t, r)
     outs = ins if in_place else [torch.empty_like(t) for t in ins]
 
     def op():
@@ -44,7 +52,7 @@ def run_one(torch, nccl, n, size, dtype, iters, warmup, in_place):
     for _ in range(warmup):
         if in_place:
             for r, t in enumerate(ins):
-                t.fill_(r + 1)
+                fill(t, r)
         op()
     for r in range(n):
         torch.cuda.synchronize(r)
@@ -56,10 +64,9 @@ def run_one(torch, nccl, n, size, dtype, iters, warmup, in_place):
     t_us = (time.perf_counter() - t0) / iters * 1e6
     # Check one fresh op exactly (in place, the timed loop kept summing; refill first).
     for r, t in enumerate(ins):
-        t.fill_(r + 1)
+        fill(t, r)
     op()
-    expect = n * (n + 1) / 2
-    wrong = sum(int((o != expect).sum().item()) for o in outs)
+    wrong = sum(int((o != (pattern[r] * n + n * (n + 1) // 2).to(dtype)).sum().item()) for r, o in enumerate(outs))
     algbw = size / t_us / 1e3  # GB/s
     return {"size": count * elem, "count": count, "type": str(dtype).replace("torch.", ""), "redop": "sum",
             "inplace": in_place, "time_us": t_us, "algbw": algbw, "busbw": algbw * 2 * (n - 1) / n, "wrong": wrong}

@@ -8,6 +8,7 @@ namespace nb = nanobind;
 namespace vt::py {
 void bind_topology(nb::module_& m);  // topology/bindings/topology.cpp
 void bind_autograd(nb::module_& m);  // core/bindings/autograd.cpp
+void bind_fabric(nb::module_& m);    // fabric/bindings/fabric.cpp
 }
 
 NB_MODULE(_C, m) {
@@ -20,6 +21,12 @@ NB_MODULE(_C, m) {
                                                                  nb::handle(PyExc_MemoryError)).release().ptr(),
                                                   nullptr);
   m.attr("OutOfMemoryError") = nb::handle(oom_error);
+  // A bounded wait that expired (vibetensor.fabric.FabricTimeoutError): a RuntimeError and a TimeoutError.
+  static PyObject* timeout_error = PyErr_NewException("vibetensor.fabric.FabricTimeoutError",
+                                                      nb::make_tuple(nb::handle(PyExc_RuntimeError),
+                                                                     nb::handle(PyExc_TimeoutError)).release().ptr(),
+                                                      nullptr);
+  m.attr("FabricTimeoutError") = nb::handle(timeout_error);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
@@ -31,6 +38,7 @@ NB_MODULE(_C, m) {
         case vt::ErrorKind::Value: type = PyExc_ValueError; break;
         case vt::ErrorKind::NotImplemented: type = PyExc_NotImplementedError; break;
         case vt::ErrorKind::OutOfMemory: type = oom_error; break;
+        case vt::ErrorKind::Timeout: type = timeout_error; break;
         default: break;
       }
       PyErr_SetString(type, e.what());
@@ -51,4 +59,6 @@ NB_MODULE(_C, m) {
   vt::py::bind_graphs(cuda);
   nb::module_ topo = m.def_submodule("topology", "CUDA-side topology probe and measurements");
   vt::py::bind_topology(topo);
+  nb::module_ fabric = m.def_submodule("fabric", "routes, cross-device calls, counters, event ring, P2P collectives");
+  vt::py::bind_fabric(fabric);
 }

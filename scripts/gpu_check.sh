@@ -4,11 +4,12 @@
 # Files: check_<card>.txt (demo, tests, sanitizer verdicts, topo timing, the summary table),
 # eager_overhead_cpu_<card>.json, cuda_memory_<card>.json, cuda_ops_<card>.json, topo_<card>.txt
 # (vt-fabric topo --rings --measure beside nvidia-smi topo -m / -p2p), topo_<card>.json, topo_<card>.png.
-# VT_CHECK_STAGES picks stages (default all: "build tests bench sanitize topo"), so a run can be split over
+# VT_CHECK_STAGES picks stages (default all: "build tests fabric bench sanitize topo"; fabric: tests/fabric and the
+# fabric examples on 2, 4 and 8 emulated devices, and benchmarks/fabric.py), so a run can be split over
 # calls on one machine, e.g. VT_CHECK_STAGES="sanitize" after a first call that built.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stages=" ${VT_CHECK_STAGES:-build tests bench sanitize topo} "
+stages=" ${VT_CHECK_STAGES:-build tests fabric bench sanitize topo} "
 want() { [[ "$stages" == *" $1 "* ]]; }
 out="${OUT:-benchmarks/results}"
 mkdir -p "$out"
@@ -21,6 +22,19 @@ if want tests; then
     vt-demo
     python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tail -3
     python3 benchmarks/topo_time.py
+  } 2>&1 | tee -a "$out/check_${card}.txt"
+fi
+if want fabric; then
+  {
+    for k in 2 4 8; do
+      echo "== tests/fabric with VT_EMULATE_DEVICES=$k"
+      VT_EMULATE_DEVICES=$k python3 -m pytest tests/fabric -q -p no:cacheprovider -x 2>&1 | tail -3
+    done
+    for ex in examples/fabric_*.py; do
+      echo "== $ex (VT_EMULATE_DEVICES=4)"; VT_EMULATE_DEVICES=4 python3 "$ex" 2>&1 | tail -4
+    done
+    echo "== benchmarks/fabric.py (VT_EMULATE_DEVICES=8)"
+    VT_EMULATE_DEVICES=8 python3 benchmarks/fabric.py --json "$out/fabric_${card}_emulated8.json"
   } 2>&1 | tee -a "$out/check_${card}.txt"
 fi
 if want bench; then

@@ -14,6 +14,8 @@
 #include "common.h"
 #include "memory_history.h"
 #include "vt/cuda/caching_allocator.h"
+#include "vt/cuda/device.h"
+#include "vt/cuda/guard.h"
 #include "vt/cuda/check.h"
 #include "vt/cuda/device.h"
 #include "vt/cuda/memory.h"
@@ -46,7 +48,7 @@ class FakeBackend : public MemoryBackend {
     live_.erase(it);
     std::free(p);
   }
-  EventId record_event(StreamId stream) override {
+  EventId record_event(int, StreamId stream) override {
     forbid_during_capture("cudaEventRecord");
     EventId e = next_++;
     events_[e] = stream;
@@ -133,12 +135,11 @@ void bind_allocator(nb::module_& m) {
   m.def("current_device", &current_device);
   m.def("set_device", &set_device);
   m.def("synchronize", [dev](nb::handle d) {
-    int prev = current_device();
-    set_device(dev(d));
+    int device = dev(d);
+    check_device(Device(DeviceType::CUDA, device));
+    DeviceGuard g(device);  // under emulation this waits for the whole physical GPU: every logical device on it
     nb::gil_scoped_release release;
-    cudaError_t e = cudaDeviceSynchronize();
-    cudaSetDevice(prev);
-    VT_CUDA_CHECK(e);
+    VT_CUDA_CHECK(cudaDeviceSynchronize());
   }, nb::arg("device") = nb::none());
   m.def("memory_stats", [dev](nb::handle d) { return stats_dict(device_allocator(dev(d)).stats()); },
         nb::arg("device") = nb::none());
@@ -172,10 +173,10 @@ void bind_allocator(nb::module_& m) {
   m.def("set_per_process_memory_fraction", [dev](double f, nb::handle d) {
     device_allocator(dev(d)).set_memory_fraction(f);
   }, nb::arg("fraction"), nb::arg("device") = nb::none());
-  m.def("record_stream", [](const Tensor& t, uintptr_t stream) {
+  m.def("record_stream", [](const Tensor& t, uintptr_t stream, int stream_device) {
     VT_CHECK(t.is_cuda(), "record_stream: expected a CUDA tensor, got one on ", t.device().str());
-    device_allocator(t.device().index).record_stream(t.storage()->data(), stream);
-  });
+    device_allocator(t.device().index).record_stream(t.storage()->data(), stream, stream_device);
+  }, nb::arg("tensor"), nb::arg("stream"), nb::arg("stream_device") = -1);
   m.def("parse_alloc_conf", [](const std::string& text) {
     AllocatorConfig c = parse_alloc_conf(text);
     nb::dict d;

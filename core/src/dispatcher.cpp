@@ -35,6 +35,7 @@ void DeviceCollector::add(const Tensor& t, int arg) {
     if (!scalar_device_) scalar_device_ = d;
     return;
   }
+  cpu_tensor_ = cpu_tensor_ || d.is_cpu();
   if (!device_) {
     device_ = d;
     device_arg_ = arg;
@@ -85,7 +86,19 @@ void OperatorEntry::call_boxed(Layer from, Stack& s) const {
   }
   detail::DeviceCollector dc(&schema_);
   for (size_t i = 0; i < s.size(); ++i) dc.add_ivalue(s[i], int(i));
+  if (dc.cross_cuda() && policy_ == DevicePolicy::SameDevice && call_cross_device(s)) return;
   backend_kernel(dc.key(policy_ == DevicePolicy::SameDevice)).call_boxed(s);
+}
+
+namespace {
+std::atomic<detail::CrossDeviceHook*> g_cross_device_hook{nullptr};
+}
+void detail::set_cross_device_hook(CrossDeviceHook* hook) { g_cross_device_hook.store(hook, std::memory_order_release); }
+detail::CrossDeviceHook* detail::cross_device_hook() { return g_cross_device_hook.load(std::memory_order_acquire); }
+
+bool OperatorEntry::call_cross_device(Stack& s) const {
+  detail::CrossDeviceHook* hook = detail::cross_device_hook();
+  return hook && hook->run(*this, s);
 }
 
 void OperatorEntry::check_signature(const std::vector<std::pair<ArgType, bool>>& sig, int nreturns) const {

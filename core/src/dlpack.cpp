@@ -2,6 +2,8 @@
 // producer's memory in a Storage whose deleter calls the producer's deleter (Note [Storage owns its pointer]).
 #include "vt/interop/dlpack.h"
 
+#include "vt/cuda/device.h"
+
 #include <cstring>
 
 namespace vt::interop {
@@ -102,7 +104,8 @@ Tensor import(M* m) {
 
 DLDevice dl_device(Device d) {
   if (d.is_cpu()) return DLDevice{kDLCPU, 0};
-  return DLDevice{kDLCUDA, d.index < 0 ? 0 : d.index};
+  // Other frameworks know physical GPUs only: an emulated device exports as the GPU it runs on.
+  return DLDevice{kDLCUDA, d.index < 0 ? 0 : cuda::physical_device(d.index)};
 }
 
 DLManagedTensor* to_dlpack(const Tensor& t) {

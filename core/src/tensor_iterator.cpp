@@ -159,6 +159,13 @@ void TensorIterator::compute_types(TensorIteratorConfig& cfg) {
     }
   }
   out_dtype_ = cfg.out_dtype_ >= 0 ? ScalarType(cfg.out_dtype_) : common_;
+  device_ = kCPU;
+  for (const Operand& op : ops_) {
+    if (op.original.defined() && !(op.original.device().is_cpu() && op.original.dim() == 0)) {
+      device_ = op.original.device();
+      break;
+    }
+  }
   for (Operand& op : ops_) {
     if (op.is_output) {
       if (op.original.defined() && cfg.safe_cast_ && cfg.out_dtype_ < 0) {
@@ -166,15 +173,15 @@ void TensorIterator::compute_types(TensorIteratorConfig& cfg) {
                  " can't be cast to the desired output type ", dtype_name(op.original.dtype()));
       }
     } else if (cfg.cast_inputs_ && (cfg.promote_ || cfg.common_override_ >= 0) && op.original.dtype() != common_) {
-      op.compute = op.original.impl()->is_wrapped_number() ? cast_scalar(op.original, common_)
-                                                           : ops::to_dtype(op.original, common_);
-    }
-  }
-  device_ = kCPU;
-  for (const Operand& op : ops_) {
-    if (op.original.defined() && !(op.original.device().is_cpu() && op.original.dim() == 0)) {
-      device_ = op.original.device();
-      break;
+      if (op.original.impl()->is_wrapped_number()) {
+        op.compute = cast_scalar(op.original, common_);
+      } else if (op.original.is_cuda() && device_.is_cuda() && op.original.device() != device_) {
+        // An operand read from another GPU (Note [Cross-device calls]) is cast on the compute device, by a
+        // stream-ordered copy: a cast queued on its own device's stream would not be ordered before this kernel.
+        op.compute = ops::copy_(empty_tensor(op.original.sizes(), common_, device_), op.original);
+      } else {
+        op.compute = ops::to_dtype(op.original, common_);
+      }
     }
   }
 }

@@ -11,48 +11,53 @@
 
 #include "vt/core/error.h"
 #include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
+#include "vt/cuda/peer_access.h"
 #include "vt/topology/measure.h"
 
 namespace vt::topology {
 namespace {
 
-// Enables src -> dst peer access for its lifetime, restoring the previous state. Copy-engine copies work
-// without it (the driver stages them), so for those a pair without P2P is not an error.
+// Holds src -> dst peer access for its lifetime through the core's refcounted owner (Note [Peer mapping
+// lifetime]). Copy-engine copies work without it (the driver stages them), so for those a pair without P2P is not
+// an error.
 class PeerScope {
  public:
   PeerScope(int src, int dst, bool required) : src_(src), dst_(dst) {
     if (src == dst) return;
-    VT_CUDA_CHECK(cudaSetDevice(src));
-    cudaError_t e = cudaDeviceEnablePeerAccess(dst, 0);
-    if (e == cudaSuccess) enabled_ = true;
-    else if (e == cudaErrorPeerAccessAlreadyEnabled || !required) cudaGetLastError();
-    else VT_CUDA_CHECK(e);
+    if (!required && !cuda::can_access_peer(src, dst)) return;
+    cuda::enable_peer_access(src, dst);  // raises naming the pair when required and refused
+    held_ = true;
   }
   ~PeerScope() {
-    if (enabled_) {
-      cudaSetDevice(src_);
-      cudaDeviceDisablePeerAccess(dst_);
-      cudaGetLastError();
-    }
+    if (held_) cuda::disable_peer_access(src_, dst_);
   }
 
  private:
   int src_, dst_;
-  bool enabled_ = false;
+  bool held_ = false;
 };
+
+// Sets the current (logical) device from a destructor, where failure can only be ignored.
+void set_device_quietly(int d) noexcept {
+  try {
+    cuda::set_device_raw(d);
+  } catch (...) {
+  }
+}
 
 struct DeviceBuffer {
   void* p = nullptr;
   int dev;
   DeviceBuffer(int d, size_t bytes) : dev(d) {
-    VT_CUDA_CHECK(cudaSetDevice(d));
+    cuda::set_device_raw(d);
     VT_CUDA_CHECK(cudaMalloc(&p, bytes));
     cudaError_t e = cudaMemset(p, 1, bytes);
     if (e != cudaSuccess) cudaFree(p);  // the destructor does not run for a throwing constructor
     VT_CUDA_CHECK(e);
   }
   ~DeviceBuffer() {
-    cudaSetDevice(dev);
+    set_device_quietly(dev);
     cudaFree(p);
   }
 };
@@ -64,11 +69,11 @@ struct Event {
   cudaEvent_t e = nullptr;
   int dev;
   Event(int d, unsigned flags) : dev(d) {
-    VT_CUDA_CHECK(cudaSetDevice(d));
+    cuda::set_device_raw(d);
     VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, flags));
   }
   ~Event() {
-    cudaSetDevice(dev);
+    set_device_quietly(dev);
     cudaEventDestroy(e);
   }
 };
@@ -76,8 +81,8 @@ struct Event {
 // Restores the caller's current device when a measurement returns or throws.
 struct RestoreDevice {
   int prev = 0;
-  RestoreDevice() { cudaGetDevice(&prev); }
-  ~RestoreDevice() { cudaSetDevice(prev); }
+  RestoreDevice() : prev(cuda::current_device_raw()) {}
+  ~RestoreDevice() { set_device_quietly(prev); }
 };
 
 double median_ms(const std::vector<const Stream*>& streams, int iters, const std::function<void()>& work);
@@ -86,11 +91,11 @@ struct Stream {
   cudaStream_t s = nullptr;
   int dev;
   explicit Stream(int d) : dev(d) {
-    VT_CUDA_CHECK(cudaSetDevice(d));
+    cuda::set_device_raw(d);
     VT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   }
   ~Stream() {
-    cudaSetDevice(dev);
+    set_device_quietly(dev);
     cudaStreamDestroy(s);
   }
 };
@@ -107,16 +112,16 @@ double median_ms(const std::vector<const Stream*>& streams, int iters, const std
   for (const Stream* s : streams) VT_CUDA_CHECK(cudaStreamSynchronize(s->s));
   std::vector<double> t;
   for (int i = 0; i < iters; ++i) {
-    VT_CUDA_CHECK(cudaSetDevice(main.dev));
+    cuda::set_device_raw(main.dev);
     VT_CUDA_CHECK(cudaEventRecord(start.e, main.s));
     for (size_t k = 1; k < streams.size(); ++k) VT_CUDA_CHECK(cudaStreamWaitEvent(streams[k]->s, start.e, 0));
     work();
     for (size_t k = 1; k < streams.size(); ++k) {
-      VT_CUDA_CHECK(cudaSetDevice(streams[k]->dev));
+      cuda::set_device_raw(streams[k]->dev);
       VT_CUDA_CHECK(cudaEventRecord(joins[k - 1]->e, streams[k]->s));
       VT_CUDA_CHECK(cudaStreamWaitEvent(main.s, joins[k - 1]->e, 0));
     }
-    VT_CUDA_CHECK(cudaSetDevice(main.dev));
+    cuda::set_device_raw(main.dev);
     VT_CUDA_CHECK(cudaEventRecord(stop.e, main.s));
     VT_CUDA_CHECK(cudaEventSynchronize(stop.e));
     float ms = 0;
@@ -142,7 +147,7 @@ __global__ void chase_kernel(const uint32_t* next, int hops, uint32_t* sink) {
 
 void launch_copy(int dev, cudaStream_t s, const void* src, void* dst, size_t bytes) {
   int sms = 0;
-  VT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  VT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, cuda::physical_device(dev)));
   copy_kernel<<<sms * 4, 512, 0, s>>>(static_cast<const int4*>(src), static_cast<int4*>(dst), bytes / 16);
   VT_CUDA_CHECK(cudaGetLastError());
 }
@@ -157,8 +162,8 @@ double ce_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectiona
   DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
   Stream s1(src), s2(dst);
   double ms = median_ms(bidirectional ? std::vector<const Stream*>{&s1, &s2} : std::vector<const Stream*>{&s1}, iters, [&] {
-    VT_CUDA_CHECK(cudaMemcpyPeerAsync(d_buf.p, dst, s_buf.p, src, bytes, s1.s));
-    if (bidirectional) VT_CUDA_CHECK(cudaMemcpyPeerAsync(s_buf2.p, src, d_buf2.p, dst, bytes, s2.s));
+    VT_CUDA_CHECK(cudaMemcpyPeerAsync(d_buf.p, cuda::physical_device(dst), s_buf.p, cuda::physical_device(src), bytes, s1.s));
+    if (bidirectional) VT_CUDA_CHECK(cudaMemcpyPeerAsync(s_buf2.p, cuda::physical_device(src), d_buf2.p, cuda::physical_device(dst), bytes, s2.s));
   });
   return gbps(bidirectional ? 2 * bytes : bytes, ms);
 }
@@ -169,10 +174,10 @@ double sm_copy_gbps(int src, int dst, size_t bytes, int iters, bool bidirectiona
   DeviceBuffer s_buf(src, bytes), d_buf(dst, bytes), s_buf2(src, bytes), d_buf2(dst, bytes);
   Stream s1(src), s2(dst);
   double ms = median_ms(bidirectional ? std::vector<const Stream*>{&s1, &s2} : std::vector<const Stream*>{&s1}, iters, [&] {
-    VT_CUDA_CHECK(cudaSetDevice(src));
+    cuda::set_device_raw(src);
     launch_copy(src, s1.s, s_buf.p, d_buf.p, bytes);  // src GPU stores into dst's memory
     if (bidirectional) {
-      VT_CUDA_CHECK(cudaSetDevice(dst));
+      cuda::set_device_raw(dst);
       launch_copy(dst, s2.s, d_buf2.p, s_buf2.p, bytes);
     }
   });
@@ -190,11 +195,11 @@ double peer_latency_us(int src, int dst, int hops) {
   std::vector<uint32_t> next(size_t(kSlots) * kStride, 0);
   for (uint32_t k = 0; k < kSlots; ++k) next[size_t(order[k]) * kStride] = order[(k + 1) % kSlots] * kStride;
   DeviceBuffer chain(dst, next.size() * 4), sink(src, 4);
-  VT_CUDA_CHECK(cudaSetDevice(dst));
+  cuda::set_device_raw(dst);
   VT_CUDA_CHECK(cudaMemcpy(chain.p, next.data(), next.size() * 4, cudaMemcpyHostToDevice));
   Stream s(src);
   double ms = median_ms({&s}, 5, [&] {
-    VT_CUDA_CHECK(cudaSetDevice(src));
+    cuda::set_device_raw(src);
     chase_kernel<<<1, 1, 0, s.s>>>(static_cast<const uint32_t*>(chain.p), hops, static_cast<uint32_t*>(sink.p));
     VT_CUDA_CHECK(cudaGetLastError());
   });
@@ -205,7 +210,7 @@ namespace {
 double host_copy(int dev, size_t bytes, int iters, bool to_device) {
   RestoreDevice restore;
   void* host = nullptr;
-  VT_CUDA_CHECK(cudaSetDevice(dev));
+  cuda::set_device_raw(dev);
   VT_CUDA_CHECK(cudaMallocHost(&host, bytes));
   std::unique_ptr<void, cudaError_t (*)(void*)> pinned(host, &cudaFreeHost);
   std::fill_n(static_cast<char*>(host), bytes, 1);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "vt/cuda/device.h"
+#include "vt/cuda/peer_access.h"
 #include "vt/topology/probe.h"
 
 namespace vt::topology {
@@ -46,56 +47,6 @@ std::string uuid_str(const cudaUUID_t& u) {
   return buf;
 }
 
-// One thread per word: the source GPU writes through its mapping of the peer's buffer.
-__global__ void write_pattern(uint32_t* peer_buf, int n, uint32_t seed) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) peer_buf[i] = seed ^ (uint32_t(i) * 2654435761u);
-}
-
-std::string check_pair(int src, int dst) {
-  constexpr int kWords = 1 << 16;
-  uint32_t* buf = nullptr;
-  cudaError_t e;
-  if ((e = cudaSetDevice(dst)) != cudaSuccess) return "failed: " + err_str(e);
-  if ((e = cudaMalloc(&buf, kWords * sizeof(uint32_t))) != cudaSuccess) return "failed: cudaMalloc: " + err_str(e);
-  if ((e = cudaMemset(buf, 0, kWords * sizeof(uint32_t))) != cudaSuccess || (e = cudaDeviceSynchronize()) != cudaSuccess) {
-    cudaFree(buf);
-    return "failed: cudaMemset: " + err_str(e);
-  }
-  std::string result = "ok";
-  cudaSetDevice(src);
-  e = cudaDeviceEnablePeerAccess(dst, 0);
-  bool enabled_here = e == cudaSuccess;
-  if (e == cudaErrorPeerAccessAlreadyEnabled) cudaGetLastError();
-  else if (e != cudaSuccess) result = "failed: enable peer access: " + err_str(e);
-  uint32_t seed = 0x9e3779b9u ^ uint32_t(src * 131 + dst);
-  if (result == "ok") {
-    write_pattern<<<(kWords + 255) / 256, 256>>>(buf, kWords, seed);
-    // A launch that never ran (e.g. no kernel image for this GPU) is a probe problem, not a broken link.
-    if ((e = cudaGetLastError()) != cudaSuccess) result = "not-attempted: kernel launch: " + err_str(e);
-    else if ((e = cudaDeviceSynchronize()) != cudaSuccess) result = "failed: peer write: " + err_str(e);
-  }
-  if (result == "ok") {
-    std::vector<uint32_t> host(size_t(kWords), 0u);
-    cudaSetDevice(dst);
-    if ((e = cudaMemcpy(host.data(), buf, kWords * sizeof(uint32_t), cudaMemcpyDeviceToHost)) != cudaSuccess) {
-      result = "failed: read back: " + err_str(e);
-    } else {
-      int bad = 0;
-      for (int i = 0; i < kWords; ++i) bad += host[size_t(i)] != (seed ^ (uint32_t(i) * 2654435761u));
-      if (bad) result = "failed: " + std::to_string(bad) + " of " + std::to_string(kWords) + " words wrong";
-    }
-  }
-  if (enabled_here) {
-    cudaSetDevice(src);
-    cudaDeviceDisablePeerAccess(dst);
-  }
-  cudaSetDevice(dst);
-  cudaFree(buf);
-  cudaGetLastError();
-  return result;
-}
-
 }  // namespace
 
 RuntimeInfo runtime_info() {
@@ -112,7 +63,7 @@ std::vector<DeviceInfo> devices() {
   int n = cuda::device_count();
   for (int i = 0; i < n; ++i) {
     cudaDeviceProp p{};
-    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    if (cudaGetDeviceProperties(&p, cuda::physical_device(i)) != cudaSuccess) continue;
     DeviceInfo d;
     d.index = i;
     d.name = p.name;
@@ -126,8 +77,8 @@ std::vector<DeviceInfo> devices() {
     d.total_memory = p.totalGlobalMem;
     d.unified_addressing = p.unifiedAddressing != 0;
     d.managed_memory = p.managedMemory != 0;
-    d.multicast_supported = driver_attribute(i, 132);
-    d.fabric_handles_supported = driver_attribute(i, 128);
+    d.multicast_supported = driver_attribute(cuda::physical_device(i), 132);
+    d.fabric_handles_supported = driver_attribute(cuda::physical_device(i), 128);
     out.push_back(d);
   }
   return out;
@@ -136,8 +87,6 @@ std::vector<DeviceInfo> devices() {
 std::vector<PeerInfo> peers(bool functional_check) {
   std::vector<PeerInfo> out;
   int n = cuda::device_count();
-  int current = 0;
-  cudaGetDevice(&current);
   for (int s = 0; s < n; ++s) {
     for (int d = 0; d < n; ++d) {
       if (s == d) continue;
@@ -145,15 +94,21 @@ std::vector<PeerInfo> peers(bool functional_check) {
       p.src = s;
       p.dst = d;
       int v = 0;
-      if (cudaDeviceGetP2PAttribute(&v, cudaDevP2PAttrAccessSupported, s, d) == cudaSuccess) p.access_supported = v;
-      if (cudaDeviceGetP2PAttribute(&v, cudaDevP2PAttrNativeAtomicSupported, s, d) == cudaSuccess) p.native_atomics = v;
-      if (cudaDeviceGetP2PAttribute(&v, cudaDevP2PAttrPerformanceRank, s, d) == cudaSuccess) p.performance_rank = v;
+      int ps = cuda::physical_device(s), pd = cuda::physical_device(d);
+      if (ps == pd) {  // emulated devices on one GPU: native access (Note [Emulated devices])
+        p.access_supported = p.native_atomics = true;
+        p.functional = functional_check ? cuda::check_peer_access(s, d) : "not-attempted";
+        out.push_back(p);
+        continue;
+      }
+      if (cudaDeviceGetP2PAttribute(&v, cudaDevP2PAttrAccessSupported, ps, pd) == cudaSuccess) p.access_supported = v;
+      if (cudaDeviceGetP2PAttribute(&v, cudaDevP2PAttrNativeAtomicSupported, ps, pd) == cudaSuccess) p.native_atomics = v;
+      if (cudaDeviceGetP2PAttribute(&v, cudaDevP2PAttrPerformanceRank, ps, pd) == cudaSuccess) p.performance_rank = v;
       cudaGetLastError();
-      p.functional = !functional_check ? "not-attempted" : p.access_supported ? check_pair(s, d) : "not-attempted";
+      p.functional = !functional_check ? "not-attempted" : p.access_supported ? cuda::check_peer_access(s, d) : "not-attempted";
       out.push_back(p);
     }
   }
-  cudaSetDevice(current);
   return out;
 }
 

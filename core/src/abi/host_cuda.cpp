@@ -9,10 +9,6 @@ namespace vt::abi {
 
 namespace {
 
-// The physical CUDA ordinal behind vibetensor device `logical`. Until emulated devices land in the core
-// (vt::cuda::physical_device in vt/cuda/device.h), every vibetensor device is its own physical GPU.
-int physical_device_of(int logical) { return logical; }
-
 int checked_device(int32_t device) {
   VT_CHECK_VALUE(device >= 0, "CUDA device index ", device, " is negative");
   cuda::check_device(Device(DeviceType::CUDA, device));
@@ -40,7 +36,7 @@ vt_status cuda_current_stream(int32_t device, void** stream) noexcept {
 vt_status cuda_physical_device(int32_t device, int32_t* ordinal) noexcept {
   return guarded([&] {
     VT_CHECK_VALUE(ordinal != nullptr, "cuda_physical_device: output pointer is NULL");
-    *ordinal = physical_device_of(checked_device(device));
+    *ordinal = cuda::physical_device(checked_device(device));  // Note [Emulated devices]
   });
 }
 
@@ -58,20 +54,21 @@ vt_status cuda_free(int32_t device, void* ptr) noexcept {
   });
 }
 
-vt_status cuda_record_stream(int32_t device, void* ptr, void* stream) noexcept {
+// The stream may belong to another device than the memory (a peer reading it): its events are made there.
+vt_status cuda_record_stream(int32_t device, void* ptr, int32_t stream_device, void* stream) noexcept {
   return guarded([&] {
-    int d = checked_device(device);
+    int d = checked_device(device), sd = checked_device(stream_device);
     VT_CHECK_VALUE(ptr != nullptr, "cuda_record_stream: pointer is NULL");
-    cuda::device_allocator(d).record_stream(ptr, stream_or_current(d, stream));
+    cuda::device_allocator(d).record_stream(ptr, stream_or_current(sd, stream), sd);
   });
 }
 
-vt_status tensor_record_stream(vt_tensor t, void* stream) noexcept {
+vt_status tensor_record_stream(vt_tensor t, int32_t stream_device, void* stream) noexcept {
   return guarded([&] {
     const Tensor& x = unwrap(t, "tensor_record_stream: the tensor");
     VT_CHECK_VALUE(x.is_cuda(), "tensor_record_stream: expected a CUDA tensor, got one on ", x.device().str());
-    int d = x.device().index;
-    cuda::device_allocator(d).try_record_stream(x.storage()->data(), stream_or_current(d, stream));
+    int sd = checked_device(stream_device);
+    cuda::device_allocator(x.device().index).try_record_stream(x.storage()->data(), stream_or_current(sd, stream), sd);
   });
 }
 

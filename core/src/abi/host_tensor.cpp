@@ -184,7 +184,7 @@ vt_status iter_build(const vt_iter_config* config, vt_iter* out) noexcept {
     VT_CHECK_VALUE(c.kind == VT_ITER_ELEMENTWISE || c.kind == VT_ITER_REDUCTION, "iter_build: unknown kind ", int(c.kind));
     Tensor result;
     TensorIterator it = c.kind == VT_ITER_REDUCTION ? build_reduction(c, result) : build_elementwise(c);
-    auto h = std::unique_ptr<vt_iter_s>(new vt_iter_s{std::move(it), c.kind, false, std::move(result), {}});
+    auto h = std::unique_ptr<vt_iter_s>(new vt_iter_s{std::move(it), vt_iter_kind(c.kind), false, std::move(result), {}});
     for (int i = 0; i < h->it.ntensors(); ++i) {
       std::vector<int64_t> s(size_t(h->it.ndim()));
       for (int d = 0; d < h->it.ndim(); ++d) s[size_t(d)] = h->it.stride(i, d);

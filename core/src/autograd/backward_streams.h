@@ -13,23 +13,18 @@
 #include <utility>
 
 #include "vt/core/tensor.h"
+#include "vt/cuda/stream.h"
 
 namespace vt::autograd {
 
-struct StreamRef {
-  int device = -1;  // -1: no CUDA stream (a CPU node)
-  uintptr_t stream = 0;
-  bool valid() const { return device >= 0; }
-  bool operator<(const StreamRef& o) const { return std::pair(device, stream) < std::pair(o.device, o.stream); }
-  bool operator==(const StreamRef& o) const { return device == o.device && stream == o.stream; }
-};
+using StreamRef = cuda::Stream;  // {device, handle}; device -1 for a CPU node
 
 // The current stream of t's device (invalid for a CPU tensor).
 StreamRef current_stream_of(const Tensor& t);
 
 // Makes the gradient g, produced on `producer`, safe to use on `consumer`: an event recorded on the producer's
-// stream that the consumer's stream waits for, and the allocator told about the consumer's use. No-op when the
-// streams are equal, either is invalid, or g is not on the consumer's device.
+// stream that the consumer's stream waits for (on the same device or across devices: a gradient copied over from
+// another GPU), and the allocator told about the consumer's use. No-op when the streams are equal or invalid.
 void order_for_consumer(const Tensor& g, StreamRef producer, StreamRef consumer);
 
 // Current stream of `ref.device` set to `ref.stream` for the guard's lifetime (no-op for an invalid ref).

@@ -66,7 +66,7 @@ class ReadyQueues {
   std::map<std::pair<int, int>, std::priority_queue<NodeTask>> queues_;
 };
 
-StreamRef stream_of(const Node& n) { return {n.stream_device(), n.stream()}; }
+StreamRef stream_of(const Node& n) { return {n.stream_device(), cuda::StreamId(n.stream())}; }
 
 struct InputBuffer {
   std::vector<Tensor> grads;

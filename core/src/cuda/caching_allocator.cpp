@@ -271,7 +271,8 @@ void CachingAllocator::free(void* p) {
     release_segment(seg);
     return;
   }
-  bool other_streams = std::any_of(b->used_on.begin(), b->used_on.end(), [b](StreamId s) { return s != b->stream; });
+  bool other_streams = std::any_of(b->used_on.begin(), b->used_on.end(),
+                                  [&](const auto& u) { return u != std::pair(device_, b->stream); });
   if (!other_streams) {
     b->used_on.clear();
     release_to_free_list(b);
@@ -283,25 +284,27 @@ void CachingAllocator::free(void* p) {
 }
 
 void CachingAllocator::insert_events(Block* b) {
-  for (StreamId s : b->used_on) {
-    if (s == b->stream) continue;
-    pending_.emplace_back(backend_->record_event(s), b);
+  for (const auto& [device, s] : b->used_on) {
+    if (device == device_ && s == b->stream) continue;
+    pending_.emplace_back(backend_->record_event(device, s), b);
     ++b->pending_events;
   }
   b->used_on.clear();
   if (b->pending_events == 0) release_to_free_list(b);
 }
 
-void CachingAllocator::record_stream(void* p, StreamId stream) {
-  VT_CHECK(try_record_stream(p, stream), "record_stream: pointer ", p, " is not an allocation of this allocator");
+void CachingAllocator::record_stream(void* p, StreamId stream, int stream_device) {
+  VT_CHECK(try_record_stream(p, stream, stream_device), "record_stream: pointer ", p,
+           " is not an allocation of this allocator");
 }
 
-bool CachingAllocator::try_record_stream(void* p, StreamId stream) {
+bool CachingAllocator::try_record_stream(void* p, StreamId stream, int stream_device) {
+  std::pair<int, StreamId> use{stream_device < 0 ? device_ : stream_device, stream};
   std::lock_guard<std::mutex> g(mu_);
   auto it = active_.find(p);
   if (it == active_.end()) return false;
   auto& used = it->second->used_on;
-  if (std::find(used.begin(), used.end(), stream) == used.end()) used.push_back(stream);
+  if (std::find(used.begin(), used.end(), use) == used.end()) used.push_back(use);
   return true;
 }
 

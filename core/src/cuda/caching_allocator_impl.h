@@ -30,7 +30,7 @@ struct CachingAllocator::Block {
   bool allocated = false;
   int pending_events = 0;
   Block *prev = nullptr, *next = nullptr;
-  std::vector<StreamId> used_on;  // streams named by record_stream
+  std::vector<std::pair<int, StreamId>> used_on;  // (device, stream) pairs named by record_stream
   bool cached = false;             // in a free list; only such blocks may be coalesced or handed out
   bool free_traced = false;        // a free_requested entry awaits its free_completed (Note [Allocation history])
   ContextPtr context;              // who allocated it (Note [Allocation history])

@@ -106,9 +106,10 @@ void CachingAllocator::hand_over(PrivatePool* p) {
         for (StreamId r : p->replayed_on) {
           if (r == s->stream) continue;  // ordered on the segment's own stream already
           if (b->allocated) {
-            if (std::find(b->used_on.begin(), b->used_on.end(), r) == b->used_on.end()) b->used_on.push_back(r);
+            std::pair<int, StreamId> use{device_, r};
+            if (std::find(b->used_on.begin(), b->used_on.end(), use) == b->used_on.end()) b->used_on.push_back(use);
           } else {  // pending on record_stream events: also wait for the replays
-            pending_.emplace_back(backend_->record_event(r), b);
+            pending_.emplace_back(backend_->record_event(device_, r), b);
             ++b->pending_events;
           }
         }
@@ -118,7 +119,8 @@ void CachingAllocator::hand_over(PrivatePool* p) {
     for (Block* b : idle) {
       // An idle block is active again until its events pass (as a freed block with record_stream uses is).
       for (int i : {0, 1 + int(b->pool)}) stats_.active[i].add(1), stats_.active_bytes[i].add(int64_t(b->size));
-      b->used_on.assign(p->replayed_on.begin(), p->replayed_on.end());
+      b->used_on.clear();
+      for (StreamId r : p->replayed_on) b->used_on.emplace_back(device_, r);
       insert_events(b);
     }
   }

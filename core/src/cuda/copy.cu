@@ -19,6 +19,8 @@
 #include "vt/core/ops.h"
 #include "vt/core/tensor_iterator.h"
 #include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
+#include "vt/cuda/event.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
 
@@ -118,6 +120,23 @@ void host_device_copy(const Tensor& self, const Tensor& src, const Tensor& on, b
   }
 }
 
+// Note [Cross-device copy ordering]
+// A copy between two GPUs runs on the source's current stream (as torch's). Before it, that stream waits for the
+// destination's current stream (whatever last wrote or read the destination there is done); after it, the
+// destination's current stream waits for the copy, so later work there - including the free of the destination
+// block, which is stream-ordered on it - sees the bytes. The source is only used on its own current stream, so
+// neither block needs a record_stream. The host never waits.
+void peer_copy(const Tensor& self, const Tensor& src, size_t bytes) {
+  cuda::Stream copy_stream = cuda::current(src.device().index), dst_stream = cuda::current(self.device().index);
+  cuda::wait_stream(copy_stream, dst_stream);
+  {
+    DeviceGuard g(copy_stream.device);
+    VT_CUDA_CHECK(cudaMemcpyPeerAsync(self.data_ptr(), cuda::physical_device(self.device().index), src.data_ptr(),
+                                      cuda::physical_device(src.device().index), bytes, copy_stream.native()));
+  }
+  cuda::wait_stream(dst_stream, copy_stream);
+}
+
 Tensor copy_cuda(const Tensor& self, const Tensor& src, bool non_blocking) {
   if (self.numel() == 0) return self;
   VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
@@ -128,7 +147,7 @@ Tensor copy_cuda(const Tensor& self, const Tensor& src, bool non_blocking) {
   if (dense_same(self, src)) {
     size_t bytes = size_t(self.nbytes());
     if (sd.is_cuda() && rd.is_cuda() && sd != rd) {
-      VT_CUDA_CHECK(cudaMemcpyPeerAsync(self.data_ptr(), sd.index, src.data_ptr(), rd.index, bytes, stream_of(src)));
+      peer_copy(self, src, bytes);
     } else if (sd.is_cuda() && rd.is_cuda()) {
       DeviceGuard g(sd.index);
       VT_CUDA_CHECK(cudaMemcpyAsync(self.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, stream_of(self)));

@@ -8,6 +8,7 @@
 
 #include "vt/cuda/check.h"
 #include "vt/cuda/device.h"
+#include "vt/cuda/event.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
 #include "vt/cuda/stream.h"
@@ -39,8 +40,8 @@ class CudaBackend : public MemoryBackend {
     DeviceGuard g(device_);
     VT_CUDA_CHECK(cudaFree(p));
   }
-  EventId record_event(StreamId stream) override {
-    DeviceGuard g(device_);
+  EventId record_event(int device, StreamId stream) override {
+    DeviceGuard g(device);  // the stream's device: a use recorded from another GPU's stream
     cudaEvent_t e;
     VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     VT_CUDA_CHECK(cudaEventRecord(e, reinterpret_cast<cudaStream_t>(stream)));
@@ -105,28 +106,21 @@ void free_cuda(void* ctx) {
 
 int current_device() {
   VT_CHECK(is_available(), "CUDA is not available: ", unavailable_reason());
-  int d = 0;
-  VT_CUDA_CHECK(cudaGetDevice(&d));
-  return d;
+  return current_device_raw();
 }
 
 void set_device(int device) {
   check_device(Device(DeviceType::CUDA, device));
-  VT_CUDA_CHECK(cudaSetDevice(device));
+  set_device_raw(device);
 }
 
 void order_stream_after_current(int device, int64_t stream) {
   cudaStream_t target = stream == 1   ? cudaStreamLegacy
                         : stream == 2 ? cudaStreamPerThread
                                       : reinterpret_cast<cudaStream_t>(stream);
-  cudaStream_t ours = reinterpret_cast<cudaStream_t>(current_stream(device));
-  if (target == ours || (stream == 1 && ours == nullptr)) return;  // same stream: already ordered
-  DeviceGuard g(device);
-  cudaEvent_t e;
-  VT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  VT_CUDA_CHECK(cudaEventRecord(e, ours));
-  VT_CUDA_CHECK(cudaStreamWaitEvent(target, e, 0));
-  VT_CUDA_CHECK(cudaEventDestroy(e));
+  Stream ours = current(device);
+  if (target == ours.native() || (stream == 1 && ours.handle == 0)) return;  // same stream: already ordered
+  wait_stream({device, reinterpret_cast<StreamId>(target)}, ours);
 }
 
 CachingAllocator& device_allocator(int device) {

@@ -37,7 +37,27 @@ std::pair<int, int> priority_range() {
   return {least, greatest};
 }
 
-StreamId current_stream(int device) { return device >= 0 && device < kMaxDevices ? t_current[size_t(device)] : 0; }
+// Under emulation each logical device's default stream is its own blocking stream (Note [Emulated devices]):
+// ordered with the GPU's legacy stream like a default stream, but not with the other logical devices' streams.
+std::array<std::once_flag, kMaxDevices> g_default_once;
+std::array<StreamId, kMaxDevices> g_default{};
+
+StreamId default_stream(int device) {
+  if (!is_emulated() || device < 0 || device >= kMaxDevices) return 0;
+  std::call_once(g_default_once[size_t(device)], [device] {
+    DeviceGuard g(device);
+    cudaStream_t s;
+    VT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));
+    g_default[size_t(device)] = reinterpret_cast<StreamId>(s);
+  });  // lives for the process, like the legacy stream it stands for
+  return g_default[size_t(device)];
+}
+
+StreamId current_stream(int device) {
+  if (device < 0 || device >= kMaxDevices) return 0;
+  StreamId s = t_current[size_t(device)];
+  return s ? s : default_stream(device);
+}
 
 void set_current_stream(int device, StreamId stream) {
   check_index(device);

@@ -6,6 +6,7 @@
     vt-fabric topo --measure       add bandwidth/latency matrices (copy engines, SMs, host, local)
     vt-fabric topo --rings         ring plan over the fastest links
     vt-fabric topo --plot F.png    heatmaps
+    vt-fabric bench allreduce      collectives benchmarked as nccl-tests does, every backend side by side
 Errors (bad files, unwritable paths) are one line and a non-zero exit.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _print_rich(console, doc, rings):
         console.print(line)
     table("Devices", *render.device_rows(doc))
     table("Links", *render.link_matrix(doc))
-    console.print("Legend:\n" + render.legend_text(render.LEGEND))
+    console.print("Legend:\n" + render.legend_text(render.LEGEND + ((render.EMU_LEGEND,) if doc.get("emulated") else ())))
     table("P2P (access / atomics / functional check)", *render.p2p_matrix(doc))
     console.print(render.legend_text(render.P2P_LEGEND))
     if rings is not None:
@@ -111,6 +112,65 @@ def topo(as_json, from_file, measure, measure_size, rings, plot, no_check):
         click.echo(topology.render_text(doc, ring_plan))
     if plot and doc["devices"]:
         click.echo(f"wrote {plot}")
+
+
+@main.command(help="Benchmark a collective over every device, as nccl-tests does (see vibetensor/cli/bench.py).")
+@click.argument("collective", type=click.Choice(["allreduce", "reduce_scatter", "all_gather"]))
+@click.option("-b", "--minbytes", default="8", show_default=True, help="Smallest size (bytes, or K/M/G).")
+@click.option("-e", "--maxbytes", default="64M", show_default=True, help="Largest size.")
+@click.option("-f", "--stepfactor", default=2, show_default=True, help="Size multiplier between rows.")
+@click.option("-n", "--iters", default=20, show_default=True, help="Timed iterations per size.")
+@click.option("-w", "--warmup_iters", default=5, show_default=True, help="Untimed iterations first.")
+@click.option("-d", "--datatype", default="float32", show_default=True,
+              type=click.Choice(["float32", "bfloat16", "float16", "float64"]))
+@click.option("-o", "--op", default="sum", show_default=True, type=click.Choice(["sum", "avg", "max", "min"]))
+@click.option("--backend", default="all", show_default=True,
+              help="Comma-separated backends (p2p, nccl), or 'all' for every one this machine can run.")
+@click.option("--mode", default="pipelined", show_default=True, type=click.Choice(["pipelined", "events", "graph"]))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the rows as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the rows as CSV.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Plot busbw against size per backend (PNG).")
+def bench(collective, minbytes, maxbytes, stepfactor, iters, warmup_iters, datatype, op, backend, mode, json_path,
+          csv_path, plot):
+    import os
+
+    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+    from vibetensor.cli import bench as B
+    import vibetensor.cuda as vcuda
+
+    try:
+        lo, hi = B.parse_size(minbytes), B.parse_size(maxbytes)
+        B.sizes(lo, hi, stepfactor)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    if iters < 1 or warmup_iters < 0:
+        raise click.ClickException("-n must be >= 1 and -w >= 0")
+    for p in (json_path, csv_path, plot):
+        if p:
+            _check_writable(p)
+    if not vcuda.is_available() or vcuda.device_count() < 2:
+        reason = vcuda.unavailable_reason() or f"{vcuda.device_count()} CUDA device"
+        click.echo(f"vt-fabric bench: needs 2 or more CUDA devices ({reason}); on one GPU set VT_EMULATE_DEVICES=N")
+        return
+    from vibetensor.fabric import nccl
+
+    runnable = ["p2p"] + (["nccl"] if nccl.available() and not vcuda.is_emulated() else [])
+    wanted = runnable if backend == "all" else [b.strip() for b in backend.split(",")]
+    for b in wanted:
+        if b not in runnable:
+            raise click.ClickException(f"backend {b!r} cannot run here (runnable: {', '.join(runnable)})")
+    kind = B.KINDS[collective]
+    n = vcuda.device_count()
+    for line in B.environment(n):
+        click.echo(line)
+    click.echo(f"# {collective}, mode {mode}, busbw = algbw x {'2(n-1)/n' if kind == 'all_reduce' else '(n-1)/n'}, "
+               f"n = {n}")
+    rows = B.bench(kind, wanted, lo, hi, stepfactor, iters, warmup_iters, datatype, op, mode, progress=_progress())
+    for line in B.format_rows(rows):
+        click.echo(line)
+    meta = {"collective": collective, "mode": mode, "devices": n, "emulated": vcuda.emulation_label(),
+            "title": f"{collective} over {n} devices ({mode}{', emulated' if vcuda.is_emulated() else ''})"}
+    B.write_outputs(rows, meta, json_path, csv_path, plot)
 
 
 def _parse_size(text: str) -> int:

@@ -27,6 +27,55 @@ def unavailable_reason() -> str:
     return _cuda.unavailable_reason()
 
 
+def emulate_devices(n: int) -> None:
+    """Makes one physical GPU appear as `n` logical CUDA devices (same as VT_EMULATE_DEVICES=n); only before the
+    first CUDA use. Each logical device gets its own caching allocator, streams and default stream; everything
+    that reports devices says "emulated" (Note [Emulated devices] in core/include/vt/cuda/device.h)."""
+    _cuda.emulate_devices(int(n))
+
+
+def is_emulated() -> bool:
+    return _cuda.is_emulated()
+
+
+def emulation_label() -> str:
+    """"" without emulation, else e.g. "emulated: 4 logical devices on 1 physical GPU"."""
+    return _cuda.emulation_label()
+
+
+def physical_device(device=None) -> int:
+    """The physical CUDA ordinal a (logical) device runs on."""
+    d = _index(device)
+    return _cuda.physical_device(current_device() if d is None else d)
+
+
+class _DeviceProperties:
+    def __init__(self, props: dict):
+        self.__dict__.update(props)
+
+    def __repr__(self):
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
+                f"total_memory={self.total_memory // 2**20}MB, multi_processor_count={self.multi_processor_count}"
+                f"{', emulated on physical GPU %d' % self.physical_device if self.is_emulated else ''})")
+
+
+def get_device_properties(device=None) -> _DeviceProperties:
+    """torch-shaped device properties; under emulation the name ends in "(emulated)" and total_memory is the
+    logical device's share of its GPU."""
+    d = _index(device)
+    return _DeviceProperties(_cuda.device_properties(current_device() if d is None else d))
+
+
+def get_device_name(device=None) -> str:
+    return get_device_properties(device).name
+
+
+def _sleep(cycles: int, device=None) -> None:
+    """Queues a kernel spinning ~`cycles` GPU cycles on the current stream (torch.cuda._sleep)."""
+    d = _index(device)
+    _cuda._sleep(int(cycles), current_device() if d is None else d)
+
+
 def _index(device):
     if device is None or isinstance(device, int):
         return device

@@ -132,7 +132,9 @@ def current_stream(device=None) -> Stream:
 
 
 def default_stream(device=None) -> Stream:
-    return Stream(_device_index(device), stream_ptr=0)
+    """The device's default stream: the legacy default stream, or under emulation the logical device's own."""
+    d = _device_index(device)
+    return Stream(d, stream_ptr=_c.default_stream(d))
 
 
 def set_stream(stream: Stream) -> None:

@@ -41,11 +41,21 @@ def _link_type(nvlinks: int, pcie_level):
     return pcie_level or "SYS"  # unknown path: assume the farthest, never better than the truth
 
 
+def _emulated_link(s: int, t: int, p: dict) -> dict:
+    """Two logical devices on one physical GPU (Note [Emulated devices]): native access, no NVML pair."""
+    return {"src": s, "dst": t, "type": "EMU", "nvlinks": 0, "nvlink_version": None,
+            "p2p_access": True, "p2p_atomics": True, "p2p_performance_rank": 0,
+            "p2p_functional": p.get("functional", "not-attempted"), "nvml_p2p": {}}
+
+
 def probe(functional_check: bool = True) -> dict:
     topo = _C.topology
     host = host_info()
     rt = topo.runtime_info()
     cuda_devices = topo.devices()
+    emulated = _C.cuda.is_emulated()
+    for d in cuda_devices:
+        d["physical_device"] = _C.cuda.physical_device(d["index"])
     nvml = Nvml()
     try:
         handles = [nvml.handle(d["pci_bus_id"]) for d in cuda_devices]
@@ -63,6 +73,9 @@ def probe(functional_check: bool = True) -> dict:
         for s, ds in enumerate(cuda_devices):
             for t, dt in enumerate(cuda_devices):
                 if s == t:
+                    continue
+                if emulated and ds["physical_device"] == dt["physical_device"]:
+                    links.append(_emulated_link(s, t, peers.get((s, t), {})))
                     continue
                 pair = nvml.pair_facts(handles[s], handles[t])
                 direct = nvlinks[s].get(dt["pci_bus_id"].upper(), 0)
@@ -96,6 +109,8 @@ def probe(functional_check: bool = True) -> dict:
             "links": links,
             "unsupported": nvml.unsupported,
         }
+        if emulated:
+            doc["emulated"] = _C.cuda.emulation_label()
     finally:
         nvml.close()
     return validate(doc)

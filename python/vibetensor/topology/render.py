@@ -3,7 +3,7 @@ matrix (access, atomics, functional check), the device list, rings and measureme
 renders identically (golden tests pin it); `vt-fabric` shows the same rows as rich tables on a terminal."""
 from __future__ import annotations
 
-from .schema import LEGEND, link_map
+from .schema import EMU_LEGEND, LEGEND, link_map
 
 P2P_LEGEND = (
     ("OK", "peer access works (functional check passed)"),
@@ -81,6 +81,8 @@ def summary_lines(doc: dict) -> list[str]:
     modes = {d.get("virtualization_mode") for d in doc["devices"]} - {None, "none"}
     if modes:
         parts.append(f"virtualization: {', '.join(sorted(modes))}")
+    if doc.get("emulated"):
+        parts.append(f"EMULATED DEVICES ({doc['emulated']})")
     return parts
 
 
@@ -99,7 +101,7 @@ def render_text(doc: dict, rings=None) -> str:
     if not doc["devices"]:
         return no_gpu_text(doc)
     out = ["\n".join(summary_lines(doc)), "", table_text(*device_rows(doc)), "", table_text(*link_matrix(doc)),
-           "", "Legend:", "", legend_text(LEGEND), "", "P2P (access / atomics / functional check):", "",
+           "", "Legend:", "", legend_text(LEGEND + ((EMU_LEGEND,) if doc.get("emulated") else ())), "", "P2P (access / atomics / functional check):", "",
            table_text(*p2p_matrix(doc)), "", legend_text(P2P_LEGEND)]
     if rings is not None:
         out += ["", rings_text(doc, rings)]

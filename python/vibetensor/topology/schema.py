@@ -26,6 +26,7 @@ LEGEND = (
     ("PIX", "Connection traversing at most a single PCIe bridge"),
     ("NV#", "Connection traversing a bonded set of # NVLinks"),
 )
+EMU_LEGEND = ("EMU", "Emulated: two logical devices on one physical GPU (VT_EMULATE_DEVICES); native access")
 
 
 class TopologyError(ValueError):
@@ -37,13 +38,13 @@ def link_rank(link: dict) -> tuple:
     usable P2P (no access, or a failed functional check) ranks below every P2P-capable one."""
     t = link["type"]
     m = _NV.match(t)
-    base = (6, int(m.group(1))) if m else (5 - PCIE_LEVELS.index(t), 0)
+    base = (7, 0) if t == "EMU" else (6, int(m.group(1))) if m else (5 - PCIE_LEVELS.index(t), 0)
     usable = link.get("p2p_access", False) and not str(link.get("p2p_functional", "")).startswith("failed")
     return (1 if usable else 0,) + base
 
 
 def is_valid_type(t: str) -> bool:
-    return t == "X" or t in PCIE_LEVELS or bool(_NV.match(t))
+    return t in ("X", "EMU") or t in PCIE_LEVELS or bool(_NV.match(t))
 
 
 def _require(cond, msg):
@@ -93,7 +94,7 @@ def validate(doc) -> dict:
         _require((s, t) not in seen, f"links[{k}] repeats the pair {s} -> {t}")
         seen.add((s, t))
         _require(is_valid_type(link["type"]) and link["type"] != "X",
-                 f"links[{k}].type = {link['type']!r} is not one of NV<n>, PIX, PXB, PHB, NODE, SYS")
+                 f"links[{k}].type = {link['type']!r} is not one of NV<n>, PIX, PXB, PHB, NODE, SYS, EMU")
         m = _NV.match(link["type"])
         _require(_is_int(link["nvlinks"]) and link["nvlinks"] == (int(m.group(1)) if m else 0),
                  f"links[{k}] says {link['type']} but nvlinks = {link['nvlinks']!r}")

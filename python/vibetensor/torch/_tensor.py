@@ -148,7 +148,7 @@ def _cast(dtype):
 def record_stream(self, stream):
     """Marks this tensor's memory as used on `stream`: it is reused only after `stream` passes its free
     (Note [Stream-ordered free])."""
-    _core_cuda.record_stream(self, stream.cuda_stream)
+    _core_cuda.record_stream(self, stream.cuda_stream, stream.device_index)
 
 
 def clamp_(self, min=None, max=None):

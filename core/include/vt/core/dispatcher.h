@@ -77,6 +77,8 @@ struct KernelFunction {
   void call_boxed(Stack& s) const { boxed ? boxed(s) : boxed_adapter(unboxed, s); }
 };
 
+class OperatorEntry;
+
 namespace detail {
 template <typename R, typename... Args, size_t... I>
 void call_from_stack(void* fn, Stack& s, std::index_sequence<I...>) {
@@ -109,6 +111,26 @@ inline bool needs_grad(TensorList ts) {
 template <typename T> bool needs_grad(const T&) { return false; }
 bool needs_grad(const Stack& s);
 
+// Note [Cross-device calls]
+// A SameDevice op whose tensor arguments live on several CUDA devices is an error (torch's message), unless a
+// cross-device hook is installed and allows it: the Fabric layer installs one while a Fabric is open. The call
+// then leaves the unboxed fast path: its arguments are boxed and handed to the hook, which picks the compute
+// device (the `out` argument's, else the first tensor's), orders that device's current stream after the current
+// streams of the other devices (events; the host never waits), stages operands that cannot be read through a
+// peer mapping, runs the CUDA kernel there, and tells the allocator the remote memory was used on the compute
+// stream. Kernels read remote operands through unified addresses, so no kernel knows it is cross-device. Calls
+// on one device never look at the hook.
+class CrossDeviceHook {
+ public:
+  virtual ~CrossDeviceHook() = default;
+  // Runs `op`'s CUDA kernel on the boxed arguments `s`, which span several CUDA devices; false (nothing done)
+  // when no open Fabric covers these devices.
+  virtual bool run(const OperatorEntry& op, Stack& s) = 0;
+};
+// Installed by the Fabric layer; null by default.
+void set_cross_device_hook(CrossDeviceHook* hook);
+CrossDeviceHook* cross_device_hook();
+
 // Finds the backend key from the devices of the arguments and enforces DevicePolicy::SameDevice.
 class DeviceCollector {
  public:
@@ -126,12 +148,15 @@ class DeviceCollector {
   template <typename T> void add(const T&, int) {}
   void add_ivalue(const IValue& v, int arg);
   DispatchKey key(bool check_same) const;
+  // Non-scalar tensors on two or more devices, all of them CUDA (Note [Cross-device calls]).
+  bool cross_cuda() const { return conflict_ && !cpu_tensor_ && device_->is_cuda(); }
 
  private:
   const FunctionSchema* schema_;
   std::optional<Device> device_, scalar_device_, explicit_device_;
   int device_arg_ = -1;
   bool any_cuda_ = false;
+  bool cpu_tensor_ = false;  // a non-scalar CPU tensor takes part
   std::optional<std::pair<int, Device>> conflict_;
 };
 }  // namespace detail
@@ -157,6 +182,12 @@ class OperatorEntry {
     detail::DeviceCollector dc(&schema_);
     int i = 0;
     (dc.add(args, i++), ...);
+    if (dc.cross_cuda() && policy_ == DevicePolicy::SameDevice) [[unlikely]] {
+      Stack s;
+      s.reserve(sizeof...(Args));
+      (s.push_back(detail::BoxTraits<std::decay_t<Args>>::box(args)), ...);
+      if (call_cross_device(s)) return detail::ReturnTraits<R>::pop(s);
+    }
     return invoke<R, Args...>(backend_kernel(dc.key(policy_ == DevicePolicy::SameDevice)), args...);
   }
   template <typename R, typename... Args>
@@ -166,6 +197,8 @@ class OperatorEntry {
   // Boxed call: the stack holds one IValue per schema argument (defaults already filled) and receives the
   // results.
   void call_boxed(Layer from, Stack& s) const;
+  // The backend kernel of `key` on a boxed stack, with no device checks (for the cross-device hook).
+  void call_backend_boxed(DispatchKey key, Stack& s) const { backend_kernel(key).call_boxed(s); }
 
   // Registration (Note [Dispatcher locking]); done through Library.
   void set_schema(FunctionSchema schema, DevicePolicy policy, OpKind kind = OpKind::Primitive);
@@ -195,6 +228,7 @@ class OperatorEntry {
   // Callers hold the registration mutex.
   void set_schema_locked(FunctionSchema schema, DevicePolicy policy, OpKind kind);
   void set_boxed_backend_locked(DispatchKey key, std::unique_ptr<KernelFunction> k);
+  bool call_cross_device(Stack& s) const;  // Note [Cross-device calls]
   void check_signature(const std::vector<std::pair<ArgType, bool>>& sig, int nreturns) const;
 
   std::string name_;

@@ -11,7 +11,8 @@
 
 namespace vt {
 
-enum class ErrorKind { Runtime, Index, Type, Value, NotImplemented, OutOfMemory };
+// Timeout: a bounded wait expired (a peer that never arrived in a collective); Python sees a TimeoutError.
+enum class ErrorKind { Runtime, Index, Type, Value, NotImplemented, OutOfMemory, Timeout };
 
 class Error : public std::runtime_error {
  public:

@@ -73,7 +73,8 @@ class MemoryBackend {
   virtual ~MemoryBackend() = default;
   virtual void* malloc(size_t bytes) = 0;  // nullptr on out-of-memory
   virtual void free(void* p) = 0;
-  virtual EventId record_event(StreamId stream) = 0;
+  // An event recorded on `stream` of logical `device` (made on that device: a use may come from another GPU).
+  virtual EventId record_event(int device, StreamId stream) = 0;
   virtual bool event_done(EventId e) = 0;
   virtual void event_wait(EventId e) = 0;  // host waits (only on the GC ladder)
   virtual void event_destroy(EventId e) = 0;
@@ -172,9 +173,10 @@ class CachingAllocator {
 
   void* allocate(size_t bytes, StreamId stream);
   void free(void* p);
-  // The block holding p will also be used on `stream`: its free waits for that stream (Note above).
-  void record_stream(void* p, StreamId stream);
-  bool try_record_stream(void* p, StreamId stream);  // false (and nothing recorded) when p is not ours
+  // The block holding p will also be used on `stream` of `stream_device` (-1: this allocator's device; another
+  // device's stream for cross-device use): its free waits for that stream (Note above).
+  void record_stream(void* p, StreamId stream, int stream_device = -1);
+  bool try_record_stream(void* p, StreamId stream, int stream_device = -1);  // false (nothing recorded): not ours
   void empty_cache();
   void set_memory_fraction(double f);
   Stats stats();

@@ -1,19 +1,25 @@
 #pragma once
-// DeviceGuard: makes a device current for a scope and restores the caller's device afterwards (also when
-// an exception leaves the scope). CaptureModeGuard does the same for the thread's stream-capture mode.
+// DeviceGuard: makes a (logical) device current for a scope and restores the caller's device afterwards (also
+// when an exception leaves the scope). Under emulation it sets the logical device's physical GPU (Note [Emulated
+// devices]). CaptureModeGuard does the same for the thread's stream-capture mode.
 #include <cuda_runtime.h>
 
 #include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
 
 namespace vt::cuda {
 
 class DeviceGuard {
  public:
-  explicit DeviceGuard(int device) {
-    cudaGetDevice(&prev_);
-    if (prev_ != device) VT_CUDA_CHECK(cudaSetDevice(device));
+  explicit DeviceGuard(int device) : prev_(current_device_raw()) {
+    if (prev_ != device) set_device_raw(device);
   }
-  ~DeviceGuard() { cudaSetDevice(prev_); }
+  ~DeviceGuard() {
+    try {
+      set_device_raw(prev_);
+    } catch (...) {  // restoring a device that worked before cannot fail for a reason the caller could act on
+    }
+  }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 

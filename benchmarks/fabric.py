@@ -1,0 +1,94 @@
+"""Fabric benchmarks, side by side in one run, as ratios (a benchmark, never a test):
+
+  cross_op_gpu     a + b with b on another device vs both local (64 MiB float32, CUDA-event time)   goal <= 1.1x
+  cross_op_host    host cost of a tiny cross-device op vs the same op on local operands            goal <= 1.2x
+  setup            opening + closing a Fabric over every device (NCCL's communicator setup: 1-3 s)
+  collective_issue host time to issue one 1 KiB all_reduce over every device (p2p backend)
+  trace_overhead   a data-parallel-like step (cross-device ops + gradient all_reduce) with the trace on vs off
+                   goal <= 5%
+
+  VT_EMULATE_DEVICES=8 python benchmarks/fabric.py [--json benchmarks/results/fabric_<card>_emulated8.json]
+Results name the card and say "emulated" where the devices were.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import vibetensor.torch as vt  # noqa: E402
+from vibetensor import fabric  # noqa: E402
+from _timing import median_time, write_results  # noqa: E402
+
+
+def gpu_ms(fn, iters=20):
+    fn()
+    start, end = vt.cuda.Event(enable_timing=True), vt.cuda.Event(enable_timing=True)
+    start.record(vt.cuda.current_stream(0))
+    for _ in range(iters):
+        fn()
+    end.record(vt.cuda.current_stream(0))
+    end.synchronize()
+    return start.elapsed_time(end) / iters
+
+
+def sync_all():
+    for d in range(vt.cuda.device_count()):
+        vt.cuda.synchronize(d)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    if not vt.cuda.is_available() or vt.cuda.device_count() < 2:
+        print("skipped: needs 2 CUDA devices (or VT_EMULATE_DEVICES=N on one GPU)")
+        return 0
+    n = vt.cuda.device_count()
+    card = vt.cuda.get_device_properties(0).name
+    label = vt.cuda.emulation_label()
+    print(f"{card}, {n} devices{' [' + label + ']' if label else ''}")
+    rows = []
+
+    def row(name, ours, base, unit, goal=None):
+        ratio = ours / base if base else None
+        rows.append({"name": name, "value": ours, "baseline": base, "ratio": ratio, "unit": unit, "goal": goal})
+        print(f"{name:18s} {ours:12.3f} {unit:6s} vs {base if base is not None else float('nan'):12.3f}"
+              f"  ratio {ratio if ratio is not None else float('nan'):6.3f}{'  goal <= ' + str(goal) if goal else ''}")
+
+    t_setup = median_time(lambda: fabric.Fabric().close(), 1, repeats=5, warmup=1)
+    rows.append({"name": "setup", "value": t_setup * 1e3, "unit": "ms", "devices": n})
+    print(f"{'setup':18s} {t_setup * 1e3:12.3f} ms     (open + close over {n} devices)")
+    with fabric.Fabric():
+        big = 16 << 20
+        a, b_local, b_remote = vt.ones(big, device="cuda:0"), vt.ones(big, device="cuda:0"), vt.ones(big, device="cuda:1")
+        row("cross_op_gpu", gpu_ms(lambda: a + b_remote), gpu_ms(lambda: a + b_local), "ms", 1.1)
+        s0, s_local, s_remote = vt.ones(1, device="cuda:0"), vt.ones(1, device="cuda:0"), vt.ones(1, device="cuda:1")
+        t_remote = median_time(lambda: s0 + s_remote, 2000, sync=sync_all)
+        t_local = median_time(lambda: s0 + s_local, 2000, sync=sync_all)
+        row("cross_op_host", t_remote * 1e6, t_local * 1e6, "us", 1.2)
+        xs = [vt.ones(256, device=f"cuda:{d}") for d in range(n)]
+        t_issue = median_time(lambda: fabric.all_reduce(xs, backend="p2p"), 200, sync=None)
+        sync_all()
+        rows.append({"name": "collective_issue", "value": t_issue * 1e6, "unit": "us", "devices": n})
+        print(f"{'collective_issue':18s} {t_issue * 1e6:12.3f} us     (1 KiB all_reduce, {n} devices, host only)")
+        grads = [vt.ones(1 << 20, device=f"cuda:{d}") for d in range(n)]
+
+        def step():
+            acts = [vt.ones(1 << 16, device=f"cuda:{d}") for d in range(n)]
+            for d in range(1, n):
+                acts[0] = acts[0] + acts[d]
+            fabric.all_reduce(grads, op="avg")
+
+        t_off = median_time(step, 20, sync=sync_all)
+        fabric.trace.start()
+        t_on = median_time(step, 20, sync=sync_all)
+        fabric.trace.stop()
+        row("trace_overhead", t_on * 1e3, t_off * 1e3, "ms", 1.05)
+    if args.json:
+        write_results(args.json, rows, card=card, devices=n, emulated=label)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+// Counters and the event ring (vt/fabric/observe.h, Note [Counter invariants], Note [Event ring]).
+#include "vt/fabric/observe.h"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "vt/core/error.h"
+#include "vt/cuda/check.h"
+#include "vt/cuda/event.h"
+#include "vt/cuda/guard.h"
+
+namespace vt::fabric {
+namespace {
+
+struct AtomicCounters {
+  std::atomic<int64_t> ops{0}, bytes{0}, hits{0};
+  std::atomic<int64_t> fallbacks[int(Reason::kCount)] = {};
+  void add(int64_t b, Route route, Reason reason) {
+    ops.fetch_add(1, std::memory_order_relaxed);
+    bytes.fetch_add(b, std::memory_order_relaxed);
+    if (route == Route::Staged) fallbacks[int(reason)].fetch_add(1, std::memory_order_relaxed);
+    else hits.fetch_add(1, std::memory_order_relaxed);
+  }
+  PairCounters read() const {
+    PairCounters c;
+    c.ops = ops.load(), c.bytes = bytes.load(), c.hits = hits.load();
+    for (int i = 0; i < int(Reason::kCount); ++i) c.fallbacks[i] = fallbacks[i].load();
+    return c;
+  }
+  void reset() {
+    ops = 0, bytes = 0, hits = 0;
+    for (auto& f : fallbacks) f = 0;
+  }
+};
+std::array<AtomicCounters, kMaxDevices * kMaxDevices> g_pairs;
+AtomicCounters g_total;
+
+AtomicCounters& pair(int compute, int remote) {
+  VT_CHECK_VALUE(compute >= 0 && compute < kMaxDevices && remote >= 0 && remote < kMaxDevices,
+                 "fabric: device pair (", compute, ", ", remote, ") outside 0..", kMaxDevices - 1);
+  return g_pairs[size_t(compute * kMaxDevices + remote)];
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The ring (Note [Event ring]).
+std::mutex g_ring_mu;
+std::vector<EventRecord> g_ring;  // capacity slots once full
+size_t g_capacity = 4096, g_next = 0;
+bool g_full = false;
+std::atomic<int64_t> g_dropped{0};
+std::atomic<bool> g_enabled{true}, g_gpu_timing{false}, g_tracing{false};
+
+// Timing origins: one event per device recorded by set_origin.
+std::mutex g_origin_mu;
+std::map<int, std::shared_ptr<cuda::Event>> g_origins;
+int64_t g_origin_host = 0;
+
+}  // namespace
+
+struct GpuSpan {
+  int device;
+  cuda::Event start, end;
+  explicit GpuSpan(int d) : device(d), start(d, true), end(d, true) {}
+  uintptr_t stream = 0;
+};
+
+void count(int compute, int remote, int64_t bytes, Route route, Reason reason) {
+  pair(compute, remote).add(bytes, route, reason);
+  g_total.add(bytes, route, reason);
+}
+PairCounters pair_counters(int compute, int remote) { return pair(compute, remote).read(); }
+PairCounters total_counters() { return g_total.read(); }
+void reset_counters() {
+  for (auto& p : g_pairs) p.reset();
+  g_total.reset();
+}
+
+const char* event_kind_name(EventKind k) {
+  switch (k) {
+    case EventKind::Enqueue: return "enqueue";
+    case EventKind::Complete: return "complete";
+    case EventKind::Fallback: return "fallback";
+    case EventKind::Error: return "error";
+    case EventKind::Collective: return "collective";
+    case EventKind::Copy: return "copy";
+  }
+  return "?";
+}
+
+void set_ring_capacity(size_t capacity) {
+  VT_CHECK_VALUE(capacity <= (size_t(1) << 24), "fabric: event ring capacity ", capacity, " above 16M entries");
+  std::lock_guard<std::mutex> g(g_ring_mu);
+  g_capacity = capacity;
+  g_ring.clear();
+  g_ring.shrink_to_fit();
+  g_next = 0, g_full = false;
+  g_dropped = 0;
+  g_enabled = capacity > 0;
+}
+size_t ring_capacity() {
+  std::lock_guard<std::mutex> g(g_ring_mu);
+  return g_capacity;
+}
+int64_t ring_dropped() { return g_dropped.load(); }
+void clear_ring() {
+  std::lock_guard<std::mutex> g(g_ring_mu);
+  g_ring.clear();
+  g_next = 0, g_full = false;
+  g_dropped = 0;
+}
+void set_gpu_timing(bool on) { g_gpu_timing = on; }
+void set_tracing(bool on) { g_tracing = on; }
+bool tracing() { return g_tracing.load(std::memory_order_relaxed); }
+bool gpu_timing() { return g_gpu_timing.load(std::memory_order_relaxed); }
+bool events_enabled() { return g_enabled.load(std::memory_order_relaxed); }
+
+void record_event(EventRecord r) {
+  if (!events_enabled()) return;
+  if (r.host_ns == 0) r.host_ns = now_ns();
+  std::lock_guard<std::mutex> g(g_ring_mu);
+  if (g_capacity == 0) return;
+  if (g_ring.size() < g_capacity) {
+    g_ring.push_back(std::move(r));
+    return;
+  }
+  g_ring[g_next] = std::move(r);  // overwrite the oldest
+  g_next = (g_next + 1) % g_capacity;
+  g_full = true;
+  g_dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::shared_ptr<GpuSpan> begin_span(int device, uintptr_t stream) {
+  if (!gpu_timing()) return nullptr;
+  auto span = std::make_shared<GpuSpan>(device);
+  span->stream = stream;
+  span->start.record({device, stream});
+  return span;
+}
+void end_span(const std::shared_ptr<GpuSpan>& span) {
+  if (span) span->end.record({span->device, span->stream});
+}
+
+void set_origin(const std::vector<int>& devices) {
+  std::lock_guard<std::mutex> g(g_origin_mu);
+  g_origins.clear();
+  for (int d : devices) {
+    auto e = std::make_shared<cuda::Event>(d, true);
+    e->record(cuda::current(d));
+    g_origins[d] = e;
+  }
+  g_origin_host = now_ns();
+}
+int64_t origin_host_ns() {
+  std::lock_guard<std::mutex> g(g_origin_mu);
+  return g_origin_host;
+}
+
+std::vector<ResolvedEvent> read_ring() {
+  std::vector<EventRecord> copy;
+  {
+    std::lock_guard<std::mutex> g(g_ring_mu);
+    copy.reserve(g_ring.size());
+    for (size_t i = 0; i < g_ring.size(); ++i) copy.push_back(g_ring[(g_next + i) % g_ring.size()]);
+  }
+  std::map<int, std::shared_ptr<cuda::Event>> origins;
+  {
+    std::lock_guard<std::mutex> g(g_origin_mu);
+    origins = g_origins;
+  }
+  std::vector<ResolvedEvent> out;
+  out.reserve(copy.size());
+  for (EventRecord& r : copy) {
+    ResolvedEvent e{std::move(r)};
+    const auto& span = e.record.gpu;
+    auto o = span ? origins.find(span->device) : origins.end();
+    if (span && o != origins.end() && span->end.query()) {
+      float a = 0, b = 0;
+      if (cudaEventElapsedTime(&a, o->second->native(), span->start.native()) == cudaSuccess &&
+          cudaEventElapsedTime(&b, o->second->native(), span->end.native()) == cudaSuccess) {
+        e.gpu_start_us = double(a) * 1e3, e.gpu_end_us = double(b) * 1e3;
+      }
+      cudaGetLastError();  // an event recorded before the origin reads as an error: left unresolved
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace vt::fabric
