@@ -1,7 +1,7 @@
 # External-project builds of the plugins (see the top-level CMakeLists) and the C ABI test under CTest.
 include(ExternalProject)
 
-string(REPLACE ";" "|" vt_plugin_archs "${VT_CUDA_ARCHS}")
+string(REPLACE ";" "|" vt_plugin_archs "${CMAKE_CUDA_ARCHITECTURES}")  # VT_CUDA_ARCHS, resolved
 set(vt_plugin_args
   -DVT_PLUGIN_INCLUDE_DIR=${CMAKE_SOURCE_DIR}/core/include
   -DCMAKE_BUILD_TYPE=Release

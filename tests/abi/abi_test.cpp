@@ -175,6 +175,29 @@ void test_host_entries_return_status() {
   CHECK(h->cuda_current_stream(127, &stream) != VT_OK);
   int32_t count = -1;
   CHECK(h->cuda_device_count(&count) == VT_OK && count >= 0);
+  void* block = nullptr;
+  if (count == 0) {  // no GPU: every CUDA entry refuses plainly
+    CHECK(h->cuda_malloc(0, 256, nullptr, &block) != VT_OK && block == nullptr);
+    CHECK(std::string(h->last_error()).size() > 0);
+    return;
+  }
+  // With a GPU: the caching allocator's memory, ordered on streams, through the table.
+  int32_t ordinal = -1;
+  CHECK(h->cuda_physical_device(0, &ordinal) == VT_OK && ordinal == 0);
+  CHECK(h->cuda_current_stream(0, &stream) == VT_OK);
+  CHECK(h->cuda_malloc(0, 1 << 20, nullptr, &block) == VT_OK && block != nullptr);
+  CHECK(h->cuda_record_stream(0, block, 0, stream) == VT_OK);
+  int probe = 0;
+  CHECK(h->cuda_record_stream(0, &probe, 0, stream) == VT_ERROR_RUNTIME);  // not an allocator block
+  CHECK(h->cuda_free(0, block) == VT_OK);
+  vt_tensor g;
+  CHECK(h->empty(2, sizes, vt_dtype{2, 32, 1}, vt_device{VT_DEVICE_CUDA, 0}, &g) == VT_OK);
+  CHECK(h->tensor_record_stream(g, 0, stream) == VT_OK);
+  CHECK(h->tensor_record_stream(g, -1, stream) == VT_ERROR_VALUE);
+  vt_tensor_info gi{};
+  gi.struct_size = sizeof gi;
+  CHECK(h->tensor_info(g, &gi) == VT_OK && gi.device.device_type == VT_DEVICE_CUDA && gi.device.device_id == 0);
+  CHECK(h->tensor_release(g) == VT_OK);
 }
 
 }  // namespace

@@ -96,16 +96,28 @@ def test_sum_dim_errors(ref_plugin):
         vt.ops.ref.sum_dim(vt.ones(2, dtype=vt.bool), [0])
 
 
-def test_fill_all_mutates_a_list_and_returns_nothing(ref_plugin, rng):
-    a = pair((3, 4), "float32", noncontig="transpose", rng=rng).v
-    b = vt.zeros(5, dtype=vt.int64)
-    base = vt.zeros(2, 6)
+@pytest.mark.parametrize("dtype", CLAIMED)
+def test_fill_all_mutates_a_list_and_returns_nothing(ref_plugin, rng, dtype):
+    a = pair((3, 4), dtype, noncontig="transpose", rng=rng).v
+    b = vt.zeros(5, dtype=getattr(vt, dtype))
+    base = vt.zeros(2, 6, dtype=getattr(vt, dtype))
     c = base[:, ::3]
-    assert vt.ops.ref.fill_all_([a, b, c], 2.5) is None
-    assert (a.numpy() == 2.5).all() and (b.numpy() == 2).all()
-    np.testing.assert_array_equal(base.numpy(), np.tile([2.5, 0, 0], (2, 2)))
+    empty = vt.zeros(0, dtype=getattr(vt, dtype))
+    version = c._version if hasattr(c, "_version") else None
+    assert vt.ops.ref.fill_all_([a, b, c, empty], 2.0) is None
+    assert (a.numpy() == 2).all() and (b.numpy() == 2).all()
+    np.testing.assert_array_equal(base.numpy(), np.tile([2, 0, 0], (2, 2)).astype(base.numpy().dtype))
+    if version is not None:
+        assert c._version > version
+    assert vt.ops.ref.fill_all_([], 1.0) is None
+
+
+def test_fill_all_errors(ref_plugin):
     with pytest.raises(TypeError, match="ref::fill_all_ supports"):
         vt.ops.ref.fill_all_([vt.zeros(2, dtype=vt.bool)], 1.0)
+    x = vt.ones(2, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="in-place op has no autograd formula"):
+        vt.ops.ref.fill_all_([x * 1], 1.0)
 
 
 def test_plugin_ops_under_autograd(ref_plugin):
@@ -118,3 +130,26 @@ def test_plugin_ops_under_autograd(ref_plugin):
         y.sum().backward()
     with vt.no_grad():
         assert not vt.ops.ref.add(x, x).requires_grad
+
+
+def test_plugin_op_with_a_registered_backward(ref_plugin, rng):
+    """register_autograd works for plugin ops as for library ops: addcmul's gradients against torch's."""
+    import vibetensor.library as vlib
+
+    def setup_context(ctx, inputs, output):
+        self, t1, t2, value = inputs
+        ctx.save_for_backward(t1, t2)
+        ctx.value = value
+
+    def backward(ctx, grad):
+        t1, t2 = ctx.saved_tensors
+        return grad, grad * t2 * ctx.value, grad * t1 * ctx.value, None
+
+    vlib.register_autograd("ref::addcmul", backward, setup_context=setup_context)
+    arrays = [rng.standard_normal(s) for s in ((3, 1), (1, 4), (4,))]
+    xs = [vt.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    vt.ops.ref.addcmul(*xs, value=0.5).sum().backward()
+    torch.addcmul(*ts, value=0.5).sum().backward()
+    for x, t in zip(xs, ts):  # broadcast dims are summed away by the engine, as torch does
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)

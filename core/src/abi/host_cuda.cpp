@@ -54,20 +54,21 @@ vt_status cuda_free(int32_t device, void* ptr) noexcept {
   });
 }
 
-vt_status cuda_record_stream(int32_t device, void* ptr, void* stream) noexcept {
+// The stream may belong to another device than the memory (a peer reading it): its events are made there.
+vt_status cuda_record_stream(int32_t device, void* ptr, int32_t stream_device, void* stream) noexcept {
   return guarded([&] {
-    int d = checked_device(device);
+    int d = checked_device(device), sd = checked_device(stream_device);
     VT_CHECK_VALUE(ptr != nullptr, "cuda_record_stream: pointer is NULL");
-    cuda::device_allocator(d).record_stream(ptr, stream_or_current(d, stream));
+    cuda::device_allocator(d).record_stream(ptr, stream_or_current(sd, stream), sd);
   });
 }
 
-vt_status tensor_record_stream(vt_tensor t, void* stream) noexcept {
+vt_status tensor_record_stream(vt_tensor t, int32_t stream_device, void* stream) noexcept {
   return guarded([&] {
     const Tensor& x = unwrap(t, "tensor_record_stream: the tensor");
     VT_CHECK_VALUE(x.is_cuda(), "tensor_record_stream: expected a CUDA tensor, got one on ", x.device().str());
-    int d = x.device().index;
-    cuda::device_allocator(d).try_record_stream(x.storage()->data(), stream_or_current(d, stream));
+    int sd = checked_device(stream_device);
+    cuda::device_allocator(x.device().index).try_record_stream(x.storage()->data(), stream_or_current(sd, stream), sd);
   });
 }
 

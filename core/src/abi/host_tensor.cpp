@@ -109,12 +109,13 @@ vt_status tensor_mark_written(vt_tensor t) noexcept {
 
 // ---- TensorIterator ----
 std::vector<Tensor> tensors_of(const vt_tensor* handles, int32_t n, bool allow_null, const char* what) {
-  VT_CHECK_VALUE(n >= 0 && n <= int32_t(kMaxOperands) && (n == 0 || handles), "iter_build: bad ", what,
-                 " count ", n, " (at most ", kMaxOperands, ")");
+  VT_CHECK_VALUE(n >= 0 && n <= int32_t(kMaxOperands) && (n == 0 || handles || allow_null), "iter_build: bad ",
+                 what, " count ", n, " (at most ", kMaxOperands, ") or a NULL array");
   std::vector<Tensor> out;
-  for (int32_t i = 0; i < n; ++i) {
-    VT_CHECK_VALUE(allow_null || handles[i], "iter_build: ", what, " ", i, " is NULL");
-    out.push_back(handles[i] ? handles[i]->tensor : Tensor());
+  for (int32_t i = 0; i < n; ++i) {  // a NULL output array: every output is allocated
+    vt_tensor h = handles ? handles[i] : nullptr;
+    VT_CHECK_VALUE(allow_null || h, "iter_build: ", what, " ", i, " is NULL");
+    out.push_back(h ? h->tensor : Tensor());
   }
   return out;
 }
@@ -183,7 +184,7 @@ vt_status iter_build(const vt_iter_config* config, vt_iter* out) noexcept {
     VT_CHECK_VALUE(c.kind == VT_ITER_ELEMENTWISE || c.kind == VT_ITER_REDUCTION, "iter_build: unknown kind ", int(c.kind));
     Tensor result;
     TensorIterator it = c.kind == VT_ITER_REDUCTION ? build_reduction(c, result) : build_elementwise(c);
-    auto h = std::unique_ptr<vt_iter_s>(new vt_iter_s{std::move(it), c.kind, false, std::move(result), {}});
+    auto h = std::unique_ptr<vt_iter_s>(new vt_iter_s{std::move(it), vt_iter_kind(c.kind), false, std::move(result), {}});
     for (int i = 0; i < h->it.ntensors(); ++i) {
       std::vector<int64_t> s(size_t(h->it.ndim()));
       for (int d = 0; d < h->it.ndim(); ++d) s[size_t(d)] = h->it.stride(i, d);

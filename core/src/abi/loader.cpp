@@ -77,7 +77,12 @@ PluginRecord load_plugin(const std::string& path) {
   VT_CHECK(version_fn, "load_library: '", path, "' is not a vibetensor plugin: it does not export ",
            "vt_plugin_abi_version (define it with VT_PLUGIN_DEFINE_ABI_VERSION() from vt_plugin.h)");
   VT_CHECK(init_fn, "load_library: '", path, "' is not a vibetensor plugin: it does not export vt_plugin_init");
-  uint32_t version = version_fn();
+  uint32_t version = 0;
+  try {
+    version = version_fn();
+  } catch (...) {
+    VT_FAIL("load_library: '", path, "': vt_plugin_abi_version let a C++ exception escape through the C plugin ABI");
+  }
   VT_CHECK(version >> 16 == VT_PLUGIN_ABI_MAJOR, "load_library: '", path, "' was built for plugin ABI ",
            version_str(version), ", but this vibetensor speaks ABI ", VT_PLUGIN_ABI_MAJOR, ".x; rebuild the plugin ",
            "against this vibetensor's vt_plugin.h");

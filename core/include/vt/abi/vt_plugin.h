@@ -123,8 +123,8 @@ typedef struct vt_scalar {
 typedef enum vt_iter_kind { VT_ITER_ELEMENTWISE = 0, VT_ITER_REDUCTION = 1 } vt_iter_kind;
 typedef struct vt_iter_config {
   uint32_t struct_size; /* sizeof(vt_iter_config) */
-  vt_iter_kind kind;
-  int32_t noutputs;          /* elementwise: 1..; a NULL output is allocated. Reduction: 1, may be NULL */
+  int32_t kind;         /* a vt_iter_kind (struct fields are fixed-width: an enum's size is the compiler's) */
+  int32_t noutputs;          /* elementwise: 1 or more; reduction: 1. A NULL output (or array) is allocated */
   const vt_tensor* outputs;
   int32_t ninputs;           /* reduction: exactly 1 */
   const vt_tensor* inputs;
@@ -215,10 +215,11 @@ typedef struct vt_host_api {
   /* Device memory from the caching allocator, ordered on `stream` (NULL: the device's current stream). */
   vt_status (*cuda_malloc)(int32_t device, size_t nbytes, void* stream, void** out);
   vt_status (*cuda_free)(int32_t device, void* ptr);
-  /* The cuda_malloc block `ptr` is also used on `stream`: its free waits for the work queued there so far. */
-  vt_status (*cuda_record_stream)(int32_t device, void* ptr, void* stream);
+  /* The cuda_malloc block `ptr` of `device` is also used on `stream` of `stream_device` (another device when a
+   * peer reads it; NULL: that device's current stream): its free waits for the work queued there so far. */
+  vt_status (*cuda_record_stream)(int32_t device, void* ptr, int32_t stream_device, void* stream);
   /* The same for a CUDA tensor's memory (a no-op for memory the caching allocator does not own). */
-  vt_status (*tensor_record_stream)(vt_tensor t, void* stream);
+  vt_status (*tensor_record_stream)(vt_tensor t, int32_t stream_device, void* stream);
 } vt_host_api;
 
 /* The two exported entry points. */
