@@ -158,8 +158,8 @@ TORCH_CALLS = {
     "norm": lambda self, p=2, dim=None, keepdim=False: torch.norm(self, p, dim, keepdim),
     "amax": lambda self, dim=None, keepdim=False: torch.amax(self, _dims(dim), keepdim),
     "amin": lambda self, dim=None, keepdim=False: torch.amin(self, _dims(dim), keepdim),
-    "all": lambda self, dim=None, keepdim=False: torch.all(self) if dim is None else torch.all(self, dim, keepdim),
-    "any": lambda self, dim=None, keepdim=False: torch.any(self) if dim is None else torch.any(self, dim, keepdim),
+    "all": lambda self, dim=None, keepdim=False: torch.all(self, dim, keepdim=keepdim),
+    "any": lambda self, dim=None, keepdim=False: torch.any(self, dim, keepdim=keepdim),
     "prod": lambda self, dim=None, keepdim=False, *, dtype=None: _prod(self, dim, keepdim, dtype),
     "squeeze": lambda self, dim=None: torch.squeeze(self) if dim is None else torch.squeeze(self, tuple(dim)),
     "slice": lambda self, dim=0, start=None, end=None, step=1: torch.ops.aten.slice.Tensor(self, dim, start, end, step),
@@ -197,21 +197,22 @@ def torch_call(spec: OpSpec):
     if spec.name in TORCH_CALLS:
         return TORCH_CALLS[spec.name]
     if spec.inplace:
-        def method(self, *a, **k):
-            if not isinstance(self, torch.Tensor):  # torch's functional form would raise this TypeError
-                raise TypeError(f"{spec.name}(): argument 'self' must be Tensor, not {type(self).__name__}")
-            return getattr(self, spec.name)(*a, **k)
-        return method
+        return _method(spec.name)
     for ns in (torch, F, torch.special):
         if hasattr(ns, spec.name):
             return getattr(ns, spec.name)
-    if hasattr(torch.Tensor, spec.name):  # a method only (contiguous): called on a Tensor, TypeError otherwise
-        def method(self, *a, **k):
-            if not isinstance(self, torch.Tensor):
-                raise TypeError(f"{spec.name}(): argument 'self' must be Tensor, not {type(self).__name__}")
-            return getattr(self, spec.name)(*a, **k)
-        return method
+    if hasattr(torch.Tensor, spec.name):  # a method only (contiguous)
+        return _method(spec.name)
     return getattr(torch.ops.aten, spec.name)
+
+
+def _method(name):
+    """Tensor.<name> called on the first argument; a TypeError for a non-Tensor, as torch's functions raise."""
+    def method(self, *a, **k):
+        if not isinstance(self, torch.Tensor):
+            raise TypeError(f"{name}(): argument 'self' must be Tensor, not {type(self).__name__}")
+        return getattr(self, name)(*a, **k)
+    return method
 
 
 def vt_call(spec: OpSpec):

@@ -70,23 +70,29 @@ def test_fuzz_ci(spec):
 def test_fuzz_long():
     budget = float(os.environ["VT_FUZZ_LONG"])
     start, round_, stats, finds = time.perf_counter(), 1, {}, {}
+
+    def report(current=None):
+        """Written after every op, so that a run cut short (a hang is a find too) still leaves its record."""
+        r = {"seconds": round(time.perf_counter() - start, 1), "rounds": round_, "cases": sum(stats.values()),
+             "verdicts": stats, "finds": finds, "running": current}
+        if os.environ.get("VT_FUZZ_REPORT"):
+            with open(os.environ["VT_FUZZ_REPORT"], "w") as f:
+                json.dump(r, f, indent=1)
+        return r
+
     while time.perf_counter() - start < budget:
         for spec in SPECS:
             if time.perf_counter() - start >= budget:
                 break
+            report(spec.name)
             try:
                 run_op(spec, 50, derived_seed(spec.name, round_), stats, shrink=True)
-            except Find as e:
-                finds.setdefault(spec.name, []).append(str(e)[:600])
+            except Exception as e:  # noqa: BLE001  a Find, or an error of the harness itself: recorded, not fatal
+                finds.setdefault(spec.name, []).append(f"{'' if isinstance(e, Find) else type(e).__name__ + ': '}"
+                                                       f"{str(e)[:600]}")
                 stats["find"] = stats.get("find", 0) + 1
         round_ += 1
-    elapsed = time.perf_counter() - start
-    report = {"seconds": round(elapsed, 1), "rounds": round_ - 1, "cases": sum(stats.values()), "verdicts": stats,
-              "finds": finds}
-    print(json.dumps(report, indent=1))
-    if os.environ.get("VT_FUZZ_REPORT"):
-        with open(os.environ["VT_FUZZ_REPORT"], "w") as f:
-            json.dump(report, f, indent=1)
+    print(json.dumps(report(), indent=1))
     assert not finds, f"{sum(len(v) for v in finds.values())} finds in {len(finds)} ops"
 
 
