@@ -1,6 +1,8 @@
 // vibetensor._C: the one private extension. Each layer binds itself into a submodule from its own bindings/
 // folder; this file wires them up and maps C++ error kinds onto the Python exceptions torch raises for the
 // same mistakes.
+#include <typeinfo>
+
 #include "common.h"  // core/bindings
 
 namespace nb = nanobind;
@@ -42,6 +44,11 @@ NB_MODULE(_C, m) {
         default: break;
       }
       PyErr_SetString(type, e.what());
+    } catch (const std::bad_cast& e) {
+      // A Python value that a binding could not convert (nb::cast_error derives from std::bad_cast): the caller
+      // passed an argument of the wrong type or range. Bindings check their arguments with a message of their
+      // own; this is the fallback, so that no "std::bad_cast" ever reaches a user.
+      PyErr_SetString(PyExc_TypeError, "an argument has the wrong type or is out of range for this function");
     }
   });
   nb::module_ core = m.def_submodule("core", "tensor runtime: tensors, dtypes, dispatcher, DLPack");

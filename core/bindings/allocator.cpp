@@ -131,7 +131,7 @@ struct FakeAllocator {
 void bind_pinned(nb::module_& m);  // pinned.cpp
 
 void bind_allocator(nb::module_& m) {
-  auto dev = [](nb::handle d) { return d.is_none() ? current_device() : nb::cast<int>(d); };
+  auto dev = [](nb::handle d) { return d.is_none() ? current_device() : to_int(d, "device"); };
   m.def("current_device", &current_device);
   m.def("set_device", &set_device);
   m.def("synchronize", [dev](nb::handle d) {

@@ -251,6 +251,8 @@ void bind_autograd(nb::module_& m) {
       if (vt::AutogradMeta* mt = ag::meta_if(t)) mt->grad = Tensor();
       return;
     }
+    VT_CHECK_TYPE(nb::isinstance<Tensor>(g), "assigned grad expected to be a Tensor or None but got grad of type ",
+                  nb::cast<std::string>(nb::str(g.type().attr("__name__"))));
     Tensor grad = nb::cast<Tensor>(g);
     VT_CHECK(std::equal(grad.sizes().begin(), grad.sizes().end(), t.sizes().begin(), t.sizes().end()),
              "assigned grad has data of a different size: ", shape_str(grad.sizes()), " vs ", shape_str(t.sizes()));

@@ -13,6 +13,10 @@ namespace nb = nanobind;
 Tensor as_tensor_arg(nb::handle h, const char* op, const char* arg);
 bool is_number(nb::handle h);
 Scalar to_scalar(nb::handle h, const char* op, const char* arg);
+// A Python int (or anything with __index__) as int64 / int: TypeError for other types and ValueError for values
+// out of range, with torch's wording, instead of the std::bad_cast an unchecked nb::cast would throw.
+int64_t to_int64(nb::handle h, const char* what);
+int to_int(nb::handle h, const char* what);
 ScalarType to_dtype(nb::handle h);
 Device to_device(nb::handle h);
 IValue to_ivalue(nb::handle h, const Argument& a, const FunctionSchema& s);

@@ -31,20 +31,27 @@ void capsule_versioned_dtor(PyObject* cap) {
   }
 }
 
+// (a, b) of ints, as the DLPack protocol passes versions and devices; TypeError otherwise (not std::bad_cast).
+std::pair<int, int> int_pair(nb::handle h, const char* what) {
+  VT_CHECK_TYPE(nb::isinstance<nb::tuple>(h) && nb::len(h) == 2, what, " must be a tuple of two ints, not ",
+                nb::cast<std::string>(nb::repr(h)).substr(0, 60));
+  return {to_int(h[0], what), to_int(h[1], what)};
+}
+
 nb::object to_capsule(const Tensor& self, nb::handle stream, nb::handle max_version, nb::handle dl_device,
                       nb::handle copy) {
   if (!stream.is_none()) {
     VT_CHECK_KIND(Value, self.is_cuda(), "__dlpack__: stream must be None for a ", self.device().str(), " tensor");
     // The consumer will use the data on `stream`: order that stream after our pending work on the tensor
     // (DLPack stream protocol; 1 = legacy default, 2 = per-thread default, -1 = no synchronization).
-    int64_t s = nb::cast<int64_t>(stream);
+    int64_t s = to_int64(stream, "__dlpack__: stream");
     VT_CHECK_KIND(Value, s != 0, "__dlpack__: stream 0 is ambiguous; pass 1 (legacy default) or a stream handle");
     if (s != -1) cuda::order_stream_after_current(self.device().index, s);
   }
   Tensor t = self;
   bool copied = false;
   if (!dl_device.is_none()) {
-    auto [type, id] = nb::cast<std::tuple<int, int>>(dl_device);
+    auto [type, id] = int_pair(dl_device, "__dlpack__: dl_device");
     DLDevice ours = interop::dl_device(self.device());
     VT_CHECK(type == int(ours.device_type) && id == ours.device_id,
              "__dlpack__: cannot export a ", self.device().str(), " tensor to DLPack device (", type, ", ", id, ")");
@@ -55,7 +62,7 @@ nb::object to_capsule(const Tensor& self, nb::handle stream, nb::handle max_vers
   }
   bool versioned = false;
   if (!max_version.is_none()) {
-    auto [major, minor] = nb::cast<std::tuple<int, int>>(max_version);
+    auto [major, minor] = int_pair(max_version, "__dlpack__: max_version");
     (void)minor;
     versioned = major >= 1;
   }

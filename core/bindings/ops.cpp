@@ -1,9 +1,12 @@
 // The boxed call path from Python: vt.ops.<ns>.<op>(...) and most vibetensor.torch functions are OpHandles.
 // An OpHandle resolves its OperatorEntry once; each call parses arguments against the schema (positional,
 // keyword, defaults), calls the dispatcher boxed, and converts the results back.
-#include <nanobind/stl/string.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
+
+#include <map>
+#include <tuple>
 
 #include "common.h"
 #include "vt/core/cpu_gemm.h"
@@ -95,13 +98,18 @@ nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
   return call_op_from(h, Layer::Python, args, kwargs);
 }
 
+// The Python function behind a Python kernel; replaced in place under the GIL (Note [Reusable boxed kernels]).
+struct PyKernelCell {
+  nb::object fn;
+};
+
 // A boxed kernel that calls a Python function: arguments become Python objects (Tensors, numbers, lists,
 // None), and the return value is converted back per the schema's returns. Runs with the GIL held.
-std::unique_ptr<KernelFunction> python_kernel(OperatorEntry* entry, nb::object fn) {
+std::unique_ptr<KernelFunction> python_kernel(OperatorEntry* entry, std::shared_ptr<PyKernelCell> cell) {
   auto k = std::make_unique<KernelFunction>();
-  auto shared_fn = std::make_shared<nb::object>(std::move(fn));
-  k->boxed = [entry, shared_fn](Stack& s) {
+  k->boxed = [entry, cell](Stack& s) {
     nb::gil_scoped_acquire gil;
+    nb::object fn = cell->fn;  // this call keeps the function alive even if it is replaced meanwhile
     const FunctionSchema& schema = entry->schema();
     nb::list pos;
     nb::dict kw;
@@ -110,7 +118,7 @@ std::unique_ptr<KernelFunction> python_kernel(OperatorEntry* entry, nb::object f
       if (schema.args[i].kwarg_only) kw[schema.args[i].name.c_str()] = v;
       else pos.append(v);
     }
-    nb::object r = (*shared_fn)(*nb::tuple(pos), **kw);
+    nb::object r = fn(*nb::tuple(pos), **kw);
     s.clear();
     size_t n = schema.returns.size();
     if (n == 0) return;  // "-> ()": whatever the function returns is dropped, as None would be
@@ -124,6 +132,23 @@ std::unique_ptr<KernelFunction> python_kernel(OperatorEntry* entry, nb::object f
     for (size_t i = 0; i < n; ++i) s.push_back(to_ivalue(r[i], Argument{"result", schema.returns[i]}, schema));
   };
   return k;
+}
+
+// One kernel object per (op, slot), reused for every registration there (Note [Reusable boxed kernels]).
+// Touched only with the GIL held; leaked on purpose, like the dispatcher that holds the kernels.
+void register_python_kernel(OperatorEntry* e, Layer layer, DispatchKey key, nb::object fn) {
+  using Slot = std::tuple<OperatorEntry*, int, int>;
+  static auto* cells = new std::map<Slot, std::pair<const KernelFunction*, std::shared_ptr<PyKernelCell>>>();
+  Slot slot{e, int(layer), layer == Layer::Backend ? int(key) : -1};
+  if (auto it = cells->find(slot); it != cells->end()) {
+    it->second.second->fn = std::move(fn);  // the replaced function is released here
+    if (e->installed(layer, key) == it->second.first || e->reinstall(layer, key, it->second.first)) return;
+  }
+  auto cell = std::make_shared<PyKernelCell>(PyKernelCell{std::move(fn)});
+  std::unique_ptr<KernelFunction> k = python_kernel(e, cell);
+  (*cells)[slot] = {k.get(), cell};
+  if (layer == Layer::Python) e->set_layer(Layer::Python, std::move(k));
+  else e->set_boxed_backend(key, std::move(k));
 }
 
 }  // namespace
@@ -199,16 +224,22 @@ void bind_ops(nb::module_& m) {
   m.def("register_python_kernel", [](const std::string& name, const std::string& key, nb::object fn) {
     OperatorEntry* e = Dispatcher::get().find(name);
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
-    if (key == "Python") return e->set_layer(Layer::Python, python_kernel(e, std::move(fn)));
+    if (key == "Python") return register_python_kernel(e, Layer::Python, DispatchKey::Any, std::move(fn));
     DispatchKey k = key == "CPU" ? DispatchKey::CPU : key == "CUDA" ? DispatchKey::CUDA : DispatchKey::Any;
     VT_CHECK_VALUE(key == "CPU" || key == "CUDA" || key == "Any", "unknown dispatch key '", key,
                    "'; expected CPU, CUDA, Any or Python");
-    e->set_boxed_backend(k, python_kernel(e, std::move(fn)));
+    register_python_kernel(e, Layer::Backend, k, std::move(fn));
   });
   m.def("remove_python_override", [](const std::string& name) {
     OperatorEntry* e = Dispatcher::get().find(name);
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
     e->set_layer(Layer::Python, nullptr);
+  });
+  // For in-place operations composed in Python (computed out of place, then copied back): the same check the
+  // dispatcher makes for in-place ops (Note [In-place overlap]), run before anything is written.
+  m.def("_check_inplace_overlap", [](const Tensor& written, const std::vector<Tensor>& reads, const std::string& op) {
+    assert_no_internal_overlap(written, op);
+    for (const Tensor& r : reads) assert_no_partial_overlap(written, r, op);
   });
   m.def("manual_seed", [](uint64_t seed) { random::manual_seed(seed); });
   m.def("initial_seed", &random::initial_seed);

@@ -72,7 +72,7 @@ std::vector<int64_t> varargs_ints(nb::handle args, const char* fn) {
   for (nb::handle h : src) {
     VT_CHECK_TYPE(PyIndex_Check(h.ptr()), fn, "(): expected ints, got ",
                   nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
-    out.push_back(nb::cast<int64_t>(nb::int_(h)));
+    out.push_back(to_int64(h, fn));
   }
   return out;
 }
@@ -152,11 +152,11 @@ void bind_tensor(nb::module_& m) {
   cls.def_prop_ro("shape", [](const Tensor& t) { return int_tuple(t.sizes()); })
       .def("size", [](const Tensor& t, nb::handle dim) -> nb::object {
         if (dim.is_none()) return int_tuple(t.sizes());
-        return nb::int_(t.size(nb::cast<int64_t>(dim)));
+        return nb::int_(t.size(to_int64(dim, "size(): dim")));
       }, nb::arg("dim") = nb::none())
       .def("stride", [](const Tensor& t, nb::handle dim) -> nb::object {
         if (dim.is_none()) return int_tuple(t.strides());
-        return nb::int_(t.stride(nb::cast<int64_t>(dim)));
+        return nb::int_(t.stride(to_int64(dim, "stride(): dim")));
       }, nb::arg("dim") = nb::none())
       .def("dim", &Tensor::dim)
       .def("ndimension", &Tensor::dim)
@@ -305,8 +305,8 @@ void bind_tensor(nb::module_& m) {
         std::optional<std::vector<int64_t>> dims;
         if (!dim.is_none()) {
           dims.emplace();
-          if (PyLong_Check(dim.ptr())) dims->push_back(nb::cast<int64_t>(dim));
-          else for (nb::handle h : dim) dims->push_back(nb::cast<int64_t>(h));
+          if (PyIndex_Check(dim.ptr())) dims->push_back(to_int64(dim, "sum(): dim"));
+          else for (nb::handle h : dim) dims->push_back(to_int64(h, "sum(): dim"));
         }
         std::optional<ScalarType> dt;
         if (!dtype.is_none()) dt = to_dtype(dtype);

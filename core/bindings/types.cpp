@@ -13,12 +13,30 @@ bool is_number(nb::handle h) {
   return PyBool_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr());
 }
 
+int64_t to_int64(nb::handle h, const char* what) {
+  VT_CHECK_TYPE(PyIndex_Check(h.ptr()) && !nb::isinstance<nb::float_>(h), what, " must be int, not ",
+                nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+  nb::object i = nb::steal(PyNumber_Index(h.ptr()));
+  if (!i.is_valid()) throw nb::python_error();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  VT_CHECK_VALUE(!overflow, what, ": Overflow when unpacking long long (the value is outside the int64 range)");
+  if (v == -1 && PyErr_Occurred()) throw nb::python_error();
+  return int64_t(v);
+}
+
+int to_int(nb::handle h, const char* what) {
+  int64_t v = to_int64(h, what);
+  VT_CHECK_VALUE(v >= INT32_MIN && v <= INT32_MAX, what, ": ", v, " is outside the int32 range");
+  return int(v);
+}
+
 Scalar to_scalar(nb::handle h, const char* op, const char* arg) {
   if (PyBool_Check(h.ptr())) return Scalar(h.ptr() == Py_True);
   if (PyLong_Check(h.ptr())) {
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
-    VT_CHECK(!overflow, op, "(): argument '", arg, "' value is out of the int64 range");
+    VT_CHECK_VALUE(!overflow, op, "(): argument '", arg, "' value is out of the int64 range");
     return Scalar(int64_t(v));
   }
   if (PyFloat_Check(h.ptr())) return Scalar(PyFloat_AsDouble(h.ptr()));
@@ -29,7 +47,7 @@ Scalar to_scalar(nb::handle h, const char* op, const char* arg) {
     return item_scalar(t);
   }
   // NumPy scalars and other number-likes.
-  if (PyIndex_Check(h.ptr())) return Scalar(int64_t(nb::cast<long long>(nb::int_(h))));
+  if (PyIndex_Check(h.ptr())) return Scalar(to_int64(h, arg));
   if (PyNumber_Check(h.ptr()) && nb::hasattr(h, "__float__")) return Scalar(nb::cast<double>(nb::float_(h)));
   VT_FAIL_KIND(Type, op, "(): argument '", arg, "' must be a number, not ",
                nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
@@ -64,13 +82,13 @@ ScalarType to_dtype(nb::handle h) {
 Device to_device(nb::handle h) {
   if (nb::isinstance<Device>(h)) return nb::cast<Device>(h);
   if (nb::isinstance<nb::str>(h)) return parse_device(nb::cast<std::string>(h));
-  if (PyLong_Check(h.ptr())) return Device(DeviceType::CUDA, int(nb::cast<int>(h)));
+  if (PyLong_Check(h.ptr())) return Device(DeviceType::CUDA, to_int(h, "device index"));
   return parse_device(nb::cast<std::string>(nb::str(h)));  // torch.device and the like
 }
 
 namespace {
 std::vector<int64_t> to_int_list(nb::handle h, const Argument& a, const FunctionSchema& s) {
-  if (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr())) return {nb::cast<int64_t>(h)};
+  if (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr())) return {to_int64(h, a.name.c_str())};
   VT_CHECK_TYPE(PySequence_Check(h.ptr()) && !nb::isinstance<Tensor>(h), s.name, "(): argument '", a.name,
                 "' must be a tuple of ints, not ", nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
   std::vector<int64_t> out;
@@ -78,7 +96,7 @@ std::vector<int64_t> to_int_list(nb::handle h, const Argument& a, const Function
     VT_CHECK_TYPE(PyIndex_Check(x.ptr()) && !PyBool_Check(x.ptr()), s.name, "(): argument '", a.name,
                   "' must be a tuple of ints, but found element of type ",
                   nb::cast<std::string>(nb::str(x.type().attr("__name__"))));
-    out.push_back(nb::cast<int64_t>(nb::int_(x)));
+    out.push_back(to_int64(x, a.name.c_str()));
   }
   return out;
 }
@@ -95,14 +113,23 @@ IValue to_ivalue(nb::handle h, const Argument& a, const FunctionSchema& s) {
     case ArgType::TensorList: {
       VT_CHECK_TYPE(PySequence_Check(h.ptr()) && !nb::isinstance<Tensor>(h), op, "(): argument '", a.name,
                     "' must be a sequence of Tensors");
+      // Elements must be Tensors, as in torch; None only where the schema says "Tensor?[]" (index lists).
       std::vector<Tensor> ts;
-      for (nb::handle x : h) ts.push_back(x.is_none() ? Tensor() : as_tensor_arg(x, op, a.name.c_str()));
+      size_t j = 0;
+      for (nb::handle x : h) {
+        if (x.is_none() && a.optional_elements) ts.emplace_back();
+        else if (nb::isinstance<Tensor>(x)) ts.push_back(nb::cast<Tensor>(x));
+        else
+          VT_FAIL_KIND(Type, op, "(): expected Tensor as element ", j, " in argument '", a.name, "', but got ",
+                       nb::cast<std::string>(nb::str(x.type().attr("__name__"))));
+        ++j;
+      }
       return IValue{std::move(ts)};
     }
     case ArgType::Int:
       VT_CHECK_TYPE(PyIndex_Check(h.ptr()), op, "(): argument '", a.name, "' must be int, not ",
                     nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
-      return IValue{int64_t(nb::cast<int64_t>(nb::int_(h)))};
+      return IValue{to_int64(h, a.name.c_str())};
     case ArgType::IntList: return IValue{to_int_list(h, a, s)};
     case ArgType::Float:
       VT_CHECK_TYPE(PyNumber_Check(h.ptr()) && !nb::isinstance<Tensor>(h), op, "(): argument '", a.name,
@@ -158,8 +185,9 @@ void bind_types(nb::module_& m) {
         Device d = to_device(spec);
         if (!index.is_none()) {
           VT_CHECK(d.index < 0, "device string already has an index: ", d.str());
-          VT_CHECK(d.is_cuda() || nb::cast<int>(index) == 0, "cpu device takes no index");
-          if (d.is_cuda()) d = Device(DeviceType::CUDA, nb::cast<int>(index));
+          int i = to_int(index, "device index");
+          VT_CHECK(d.is_cuda() || i == 0, "cpu device takes no index");
+          if (d.is_cuda()) d = Device(DeviceType::CUDA, i);
         }
         new (self) Device(d);
       }, nb::arg("type"), nb::arg("index") = nb::none())

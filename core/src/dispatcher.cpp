@@ -52,6 +52,35 @@ void DeviceCollector::add_ivalue(const IValue& v, int arg) {
   else if (auto* d = std::get_if<Device>(&v)) add(*d, arg);
 }
 
+void OverlapCheck::add(TensorList ts, int arg) {
+  if (arg == 0) {
+    written_ = ts;
+    for (const Tensor& w : ts)
+      if (w.defined() && !policy_.self_may_overlap_itself) assert_no_internal_overlap(w, op_);
+    return;
+  }
+  if (arg < 32 && (policy_.unchecked_args >> arg & 1)) return;
+  // index_put_ reads its indices and values while it writes self, element by element in any order, so for them
+  // even a full overlap is refused (torch's assert_no_overlap there); other ops read each element before
+  // writing the same one, which a full overlap allows.
+  bool disjoint = (arg == 1 || arg == 2) && op_ == "vt::index_put_";
+  for (const Tensor& w : written_)
+    for (const Tensor& t : ts) {
+      if (!w.defined() || !t.defined()) continue;
+      if (disjoint) {
+        VT_CHECK(overlap_status(w, t) != MemOverlap::Full, op_, ": unsupported operation: some elements of the ",
+                 "input tensor and the written-to tensor refer to a single memory location. Please clone() the ",
+                 "tensor before performing the operation.");
+      }
+      assert_no_partial_overlap(w, t, op_);
+    }
+}
+
+void OverlapCheck::add_ivalue(const IValue& v, int arg) {
+  if (auto* t = std::get_if<Tensor>(&v)) add(*t, arg);
+  else if (auto* ts = std::get_if<std::vector<Tensor>>(&v)) add(TensorList(*ts), arg);
+}
+
 DispatchKey DeviceCollector::key(bool check_same) const {
   if (check_same && conflict_) {
     auto argname = [&](int i) {
@@ -79,7 +108,27 @@ const KernelFunction& OperatorEntry::backend_kernel(DispatchKey key) const {
   return *k;
 }
 
+// Note [Boxed argument check]
+// Boxed callers (Python, Python kernels redispatching, plugins) build the stack themselves, so the kernels
+// behind them could otherwise see a stack of the wrong length or an undefined tensor where the schema has none:
+// a None inside a "Tensor[]" list (torch raises TypeError) would reach kernels that read every element. The
+// check is a walk over the list arguments; the typed fast path needs none (C++ types fix the shape).
+static void check_boxed_args(const FunctionSchema& schema, const Stack& s) {
+  VT_CHECK_TYPE(s.size() == schema.args.size(), schema.name, "() takes ", schema.args.size(), " arguments but ",
+                s.size(), " were given");
+  for (size_t i = 0; i < s.size(); ++i) {
+    const Argument& a = schema.args[i];
+    if (a.type != ArgType::TensorList || a.optional_elements) continue;
+    const auto* list = std::get_if<std::vector<Tensor>>(&s[i]);
+    if (!list) continue;
+    for (size_t j = 0; j < list->size(); ++j)
+      VT_CHECK_TYPE((*list)[j].defined(), schema.name, "(): expected Tensor as element ", j, " in argument '",
+                    a.name, "', but got None");
+  }
+}
+
 void OperatorEntry::call_boxed(Layer from, Stack& s) const {
+  check_boxed_args(schema_, s);
   if (from <= Layer::Python) {
     if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return k->call_boxed(s);
   }
@@ -88,6 +137,10 @@ void OperatorEntry::call_boxed(Layer from, Stack& s) const {
   }
   detail::DeviceCollector dc(&schema_);
   for (size_t i = 0; i < s.size(); ++i) dc.add_ivalue(s[i], int(i));
+  if (inplace_.inplace) {
+    detail::OverlapCheck oc(inplace_, name_);
+    for (size_t i = 0; i < s.size(); ++i) oc.add_ivalue(s[i], int(i));
+  }
   if (dc.cross_cuda() && policy_ == DevicePolicy::SameDevice && call_cross_device(s)) return;
   backend_kernel(dc.key(policy_ == DevicePolicy::SameDevice)).call_boxed(s);
 }
@@ -139,6 +192,7 @@ void OperatorEntry::set_schema_locked(FunctionSchema schema, DevicePolicy policy
   }
   policy_ = policy;
   kind_ = kind;
+  inplace_ = inplace_policy(name_);
   has_schema_ = true;
 }
 
@@ -176,6 +230,20 @@ void OperatorEntry::set_layer(Layer layer, std::unique_ptr<KernelFunction> k) {
   auto& slot = layer == Layer::Python ? python_ : autograd_;
   slot.store(k.get(), std::memory_order_release);
   if (k) keep_alive_.push_back(std::move(k));
+}
+
+const KernelFunction* OperatorEntry::installed(Layer layer, DispatchKey key) const {
+  if (layer == Layer::Backend) return backend_[int(key)].load(std::memory_order_acquire);
+  return (layer == Layer::Python ? python_ : autograd_).load(std::memory_order_acquire);
+}
+
+bool OperatorEntry::reinstall(Layer layer, DispatchKey key, const KernelFunction* k) {
+  std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
+  bool owned = std::any_of(keep_alive_.begin(), keep_alive_.end(), [&](const auto& p) { return p.get() == k; });
+  if (!owned) return false;
+  auto& slot = layer == Layer::Backend ? backend_[int(key)] : layer == Layer::Python ? python_ : autograd_;
+  slot.store(k, std::memory_order_release);
+  return true;
 }
 
 Dispatcher& Dispatcher::get() {

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "vt/core/ops.h"
+
 namespace vt::interop {
 namespace {
 
@@ -62,6 +64,38 @@ void fill(M* m, ExportCtx* ctx) {
   m->dl_tensor.byte_offset = 0;
 }
 
+// Note [Bool bytes on import]
+// A bool tensor's bytes must be 0 or 1: kernels read them as bool, and any other byte (a NumPy bool view of
+// uint8 data) would then count as 2 in a sum or survive a cast to int as 255. Foreign memory is checked on
+// import and each element that is not 0/1 is set to 1, in place: it stays true for its producer too. Only the
+// view's own elements are touched (a strided view must not rewrite the bytes between them). Read-only memory
+// is not written; the producer gets a normalised copy instead (read-only, so nobody can see the difference).
+template <typename F>
+void for_each_element(char* data, const DimVector& sizes, const DimVector& strides, F&& f) {
+  int64_t n = 1;
+  for (int64_t s : sizes) n *= s;
+  if (n == 0) return;
+  DimVector idx(sizes.size(), 0);
+  for (int64_t k = 0; k < n; ++k) {
+    char* p = data;
+    for (size_t d = 0; d < sizes.size(); ++d) p += idx[d] * strides[d];
+    f(p);
+    for (size_t d = sizes.size(); d-- > 0;) {
+      if (++idx[d] < sizes[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+bool has_non_bool_bytes(char* data, const DimVector& sizes, const DimVector& strides) {
+  bool bad = false;
+  for_each_element(data, sizes, strides, [&](char* p) { bad = bad || static_cast<unsigned char>(*p) > 1; });
+  return bad;
+}
+
+template <typename M> bool is_read_only(const M*) { return false; }
+template <> bool is_read_only(const DLManagedTensorVersioned* m) { return m->flags & DLPACK_FLAG_BITMASK_READ_ONLY; }
+
 template <typename M>
 Tensor import(M* m) {
   struct Guard {  // runs the producer's deleter if we fail before a Storage owns it
@@ -96,8 +130,16 @@ Tensor import(M* m) {
     M* mm = static_cast<M*>(p);
     if (mm->deleter) mm->deleter(mm);
   });
+  bool read_only = is_read_only(m);
   auto storage = std::make_shared<Storage>(std::move(ptr), size_t(span * itemsize(dtype)), device);
-  return Tensor(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes, strides, 0));
+  Tensor t(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes, strides, 0));
+  if (dtype == ScalarType::Bool && device.is_cpu() && has_non_bool_bytes(data, sizes, strides)) {  // Note [Bool bytes on import]
+    if (read_only) return ops::to_dtype(ops::to_dtype(t, ScalarType::UInt8), ScalarType::Bool);
+    for_each_element(data, sizes, strides, [](char* p) {
+      if (*p) *p = 1;
+    });
+  }
+  return t;
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "vt/core/error.h"
+
 namespace vt {
 
 namespace {
@@ -120,7 +122,16 @@ int num_threads() {
   int want = requested_threads.load();
   return want > 0 ? std::min(want, pool().size()) : pool().size();
 }
-void set_num_threads(int n) { requested_threads.store(n); }
+int max_num_threads() { return int(std::max(256u, 8 * std::thread::hardware_concurrency())); }
+
+void set_num_threads(int n) {
+  VT_CHECK(n > 0, "set_num_threads expects a positive integer, got ", n);
+  // Each thread of the pool is a real OS thread started at once: 100,000 of them take minutes to start and
+  // gain nothing over one per core, so requests past a generous multiple of the cores are refused.
+  VT_CHECK_VALUE(n <= max_num_threads(), "set_num_threads(", n, "): at most ", max_num_threads(),
+                 " threads are supported on this machine (", std::thread::hardware_concurrency(), " hardware threads)");
+  requested_threads.store(n);
+}
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
   int64_t n = end - begin;

@@ -1,6 +1,6 @@
 // Schema-lite parser: "ns::op(Tensor self, int[] dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor".
-// Types: Tensor, Tensor[], int, int[], float, bool, Scalar, ScalarType, Device, str; a trailing '?' makes an
-// argument optional; '*' starts keyword-only arguments. Returns: one type, or a parenthesised list, which may be
+// Types: Tensor, Tensor[], Tensor?[] (a list whose elements may be None), int, int[], float, bool, Scalar,
+// ScalarType, Device, str; a trailing '?' makes an argument optional; '*' starts keyword-only arguments. Returns: one type, or a parenthesised list, which may be
 // empty ("-> ()") for ops that only mutate their arguments.
 #include <cctype>
 #include <charconv>
@@ -47,8 +47,11 @@ struct Parser {
     if (start == pos) fail("expected a name");
     return std::string(text.substr(start, pos - start));
   }
+  bool optional_elements = false;  // set by type() for "Tensor?[]"
   ArgType type() {
     std::string t = ident();
+    optional_elements = t == "Tensor" && text.substr(pos, 3) == "?[]";
+    if (optional_elements) pos += 1;
     bool list = eat("[]");
     if (t == "Tensor") return list ? ArgType::TensorList : ArgType::Tensor;
     if (t == "int") return list ? ArgType::IntList : ArgType::Int;
@@ -125,6 +128,7 @@ FunctionSchema parse_schema(std::string_view text) {
       }
       Argument a;
       a.type = p.type();
+      a.optional_elements = p.optional_elements;
       a.optional = p.eat("?");
       a.name = p.ident();
       a.kwarg_only = kwarg_only;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
 #include "vt/core/scalar.h"
@@ -275,46 +276,14 @@ void TensorIterator::allocate_outputs() {
   }
 }
 
-namespace {
-// Byte range [lo, hi) that a tensor's elements can touch.
-std::pair<const char*, const char*> byte_range(const Tensor& t) {
-  const char* base = t.data_ptr();
-  int64_t lo = 0, hi = 0;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    int64_t extent = (t.size(d) - 1) * t.stride(d);
-    (extent < 0 ? lo : hi) += extent;
-  }
-  return {base + lo * t.element_size(), base + (hi + 1) * t.element_size()};
-}
-bool has_internal_overlap(const Tensor& t) {
-  for (int64_t d = 0; d < t.dim(); ++d)
-    if (t.stride(d) == 0 && t.size(d) > 1) return true;
-  return false;
-}
-}  // namespace
-
+// Note [Memory overlap] (vt/core/memory_overlap.h): the same decision as the dispatcher's in-place check, so
+// kernels built on the iterator for other callers (copy_ into a view, say) refuse the same layouts.
 void TensorIterator::check_overlap() {
   for (const Operand& out : ops_) {
     if (!out.is_output || out.original.numel() == 0) continue;
-    VT_CHECK(reduction_ || !has_internal_overlap(out.original), name_,
-             ": unsupported operation: more than one element of the written-to tensor refers to a single memory "
-             "location. Please clone() the tensor before performing the operation.");
-    for (const Operand& in : ops_) {
-      if (in.is_output || in.original.numel() == 0 || in.original.storage() != out.original.storage()) continue;
-      const Tensor& a = out.original;
-      const Tensor& b = in.original;
-      bool identical = a.data_ptr() == b.data_ptr() && DimVector(a.sizes()) == DimVector(b.sizes()) &&
-                       DimVector(a.strides()) == DimVector(b.strides());
-      if (identical) continue;
-      // Overlap of strided views is hard to decide (interleaved columns share a byte range without sharing an
-      // element); like torch, only dense operands are checked.
-      if (!a.is_contiguous() || !b.is_contiguous()) continue;
-      auto [alo, ahi] = byte_range(a);
-      auto [blo, bhi] = byte_range(b);
-      VT_CHECK(ahi <= blo || bhi <= alo, name_,
-               ": unsupported operation: some elements of the input tensor and the written-to tensor refer to a "
-               "single memory location. Please clone() the tensor before performing the operation.");
-    }
+    if (!reduction_) assert_no_internal_overlap(out.original, name_);
+    for (const Operand& in : ops_)
+      if (!in.is_output) assert_no_partial_overlap(out.original, in.original, name_);
   }
 }
 

@@ -48,6 +48,19 @@ class FormulaNode final : public Node {
   std::vector<SavedVariable> other_results_;  // outputs 1.. with Formula::saves_other_results
   DimVector self_strides_;            // with Formula::keeps_self_layout
   int64_t self_offset_ = 0;
+  // Tensors kept by value in args_ (index lists) and their storage versions when the op ran: an in-place write
+  // to one of them before backward would make the formula read other indices than the forward did, so it is
+  // refused as for saved tensors (Note [Version counter]).
+  std::vector<std::pair<Tensor, uint32_t>> kept_versions_;
+  void check_kept_versions() const {
+    for (const auto& [t, v] : kept_versions_) {
+      uint32_t now = t.storage()->version();
+      VT_CHECK(now == v, "one of the variables needed for gradient computation has been modified by an inplace ",
+               "operation: ", tensor_description(t), ", an argument of ", name_, ", is at version ", now,
+               "; expected version ", v, " instead. Hint: the in-place op ran after the tensor was saved by ",
+               name_, "; use an out-of-place op, or clone() the tensor before modifying it.");
+    }
+  }
 };
 
 BackwardContext::BackwardContext(FormulaNode& node, std::vector<Tensor>&& grads)
@@ -99,6 +112,7 @@ void BackwardContext::set(size_t arg, int64_t elem, Tensor g) {
 
 std::vector<Tensor> FormulaNode::apply(std::vector<Tensor>&& grads) {
   if (!formula_ || !formula_->backward) not_implemented_derivative(op_);
+  check_kept_versions();
   for (size_t i = 0; i < grads.size(); ++i) {
     // A missing output gradient (another output of a multi-output op was used) reads as zeros.
     if (!grads[i].defined() && i < num_outputs()) {
@@ -114,6 +128,11 @@ std::vector<Tensor> FormulaNode::apply(std::vector<Tensor>&& grads) {
     Tensor g = ctx.take_input(i);
     if (!g.defined()) continue;
     const TensorGeometry& geo = *inputs_[i].geometry;
+    // A wrong shape here comes from a kernel (a Python override, a plugin) whose output did not have the
+    // shape the op promises; it is the user's to fix, so it is a user error, not an internal one.
+    VT_CHECK(is_expandable_to(geo.sizes, g.sizes()), "Function ", name(), " returned an invalid gradient at index ",
+             i, " - got ", shape_str(g.sizes()), " but expected shape compatible with ", shape_str(geo.sizes),
+             " (does a kernel registered for ", op_, " return outputs of the wrong shape?)");
     g = sum_to(g, geo.sizes);
     if (g.dtype() != geo.dtype) g = ops::to_dtype(g, geo.dtype);
     if (g.device() != geo.device) g = ops::copy_(ops::empty(geo.sizes, geo.dtype, geo.device), g);
@@ -190,6 +209,9 @@ void attach_outputs(const std::shared_ptr<FormulaNode>& node, const Formula* f, 
     for (int64_t j = 0; node->input(i, j) && std::holds_alternative<std::vector<Tensor>>(args[i]); ++j)
       list_takes_grad = list_takes_grad || node->input(i, j)->edge >= 0;
     if (std::holds_alternative<Tensor>(args[i]) || list_takes_grad) args[i] = IValue{};
+    if (auto* kept = std::get_if<std::vector<Tensor>>(&args[i]))
+      for (const Tensor& t : *kept)
+        if (t.defined()) node->kept_versions_.emplace_back(t, t.storage()->version());
   }
   node->args_ = std::move(args);
   size_t position = 0;  // output position (a list output counts as one)

@@ -136,6 +136,7 @@ class GraphTask {
       for (size_t i = 0; i < edges.size(); ++i) {
         const Edge& e = edges[i];
         if (!e.valid()) continue;
+        if (i < outputs.size() && outputs[i].defined()) validate_output(*node, i, outputs[i], e);
         if (i < outputs.size() && outputs[i].defined())
           buffers[e.node.get()].add(e.input_nr, std::move(outputs[i]), stream, *e.node);
         else buffers[e.node.get()];  // an empty buffer still lets the node run (its other inputs may be defined)
@@ -189,6 +190,21 @@ class GraphTask {
         stack.pop_back();
       }
     }
+  }
+
+  // Every node's gradient must fit the tensor it flows to (torch's validate_outputs): a broadcast shape is
+  // summed down and another dtype cast; anything else is the node's fault, reported as a user error since
+  // custom Functions and kernels registered from Python produce these gradients.
+  static void validate_output(const Node& node, size_t i, Tensor& g, const Edge& e) {
+    if (e.input_nr >= e.node->num_outputs()) return;
+    const TensorGeometry& geo = e.node->output_geometry(e.input_nr);
+    if (!std::equal(g.sizes().begin(), g.sizes().end(), geo.sizes.begin(), geo.sizes.end())) {
+      VT_CHECK(is_expandable_to(geo.sizes, g.sizes()), "Function ", node.name(), " returned an invalid gradient at ",
+               "index ", i, " - got ", shape_str(g.sizes()), " but expected shape compatible with ",
+               shape_str(geo.sizes));
+      g = sum_to(g, geo.sizes);
+    }
+    if (g.dtype() != geo.dtype) g = ops::to_dtype(g, geo.dtype);
   }
 
   std::vector<Tensor> evaluate(Node& node, std::vector<Tensor>&& grads) {

@@ -127,9 +127,12 @@ void extremum_backward(BackwardContext& c) {
   if (c.needs(0)) c.set(0, ops::where(bin(a_loses, a, b), num(0.0), shared));
   if (c.needs(1)) c.set(1, ops::where(bin(a_loses, b, a), num(0.0), shared));
 }
+// At (0, 0) atan2 is not differentiable; torch defines both gradients as 0 there, not 0/0.
 void atan2_backward(BackwardContext& c) {
   Tensor a = c.saved(0), b = c.saved(1);
-  Tensor scale = div(c.grad(), add(mul(a, a), mul(b, b)));
+  Tensor denom = add(mul(a, a), mul(b, b));
+  Tensor at_origin = bin("vt::eq", denom, num(0.0));
+  Tensor scale = ops::where(at_origin, num(0.0), div(c.grad(), ops::where(at_origin, num(1.0), denom)));
   if (c.needs(0)) c.set(0, mul(scale, b));
   if (c.needs(1)) c.set(1, mul(scale, neg(a)));
 }

@@ -7,6 +7,7 @@
 #include "view_rebase.h"
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/dispatcher.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/stream.h"
 
@@ -18,6 +19,23 @@ std::atomic<uint64_t> next_sequence_nr{0};
 
 Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
 
+Node::~Node() {
+  // Note [Iterative graph teardown]
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  for (Edge& e : next_edges_)
+    if (e.node && e.node.use_count() == 1) pending.push_back(std::move(e.node));
+  next_edges_.clear();
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    n.reset();  // may push n's next nodes
+  }
+  draining = false;
+}
+
 uint32_t Node::add_output(const Tensor& t) {
   if (stream_device_ < 0 && t.defined() && t.is_cuda()) {
     stream_device_ = t.device().index;
@@ -27,14 +45,31 @@ uint32_t Node::add_output(const Tensor& t) {
   return uint32_t(outputs_.size() - 1);
 }
 
+namespace {
+// A hook may replace a gradient, but not by one of another shape, dtype or device: the gradient would no longer
+// fit the tensor it belongs to (torch's check_single_result).
+void run_hook(const TensorHook& hook, Tensor& g) {
+  Tensor replaced = hook(g);
+  if (!replaced.defined()) return;
+  VT_CHECK(std::equal(replaced.sizes().begin(), replaced.sizes().end(), g.sizes().begin(), g.sizes().end()),
+           "hook has changed the size of value: the gradient was ", shape_str(g.sizes()), ", the hook returned ",
+           shape_str(replaced.sizes()));
+  VT_CHECK(replaced.dtype() == g.dtype() && replaced.device() == g.device(), "hook has changed the type of value (was ",
+           dtype_name(g.dtype()), " on ", g.device().str(), " got ", dtype_name(replaced.dtype()), " on ",
+           replaced.device().str(), ")");
+  g = std::move(replaced);
+}
+}  // namespace
+
 void Node::run_tensor_hooks(std::vector<Tensor>& grads) {
   for (HookEntry& h : tensor_hooks_) {
     Tensor& g = grads.at(h.output_nr);
     if (!g.defined() || !*h.hook) continue;
-    Tensor replaced = (*h.hook)(g);
-    if (replaced.defined()) g = std::move(replaced);
+    run_hook(*h.hook, g);
   }
   // retain_grad runs after the user's hooks, so .grad sees what they returned (as torch).
+  if (retain_grad_.empty()) return;
+  std::lock_guard<std::mutex> lock(retain_mutex_);  // Note [Concurrent accumulation]
   for (RetainEntry& r : retain_grad_) {
     std::shared_ptr<TensorImpl> impl = r.impl.lock();
     const Tensor& g = grads.at(r.output_nr);
@@ -42,6 +77,14 @@ void Node::run_tensor_hooks(std::vector<Tensor>& grads) {
     AutogradMeta& m = meta(Tensor(impl));
     m.grad = m.grad.defined() ? ops::add(m.grad, g) : (is_grad_enabled() ? g : ops::clone(g));
   }
+}
+
+void Node::drop_retain_grad(const TensorImpl* impl) {
+  std::lock_guard<std::mutex> lock(retain_mutex_);
+  std::erase_if(retain_grad_, [&](const RetainEntry& r) {
+    std::shared_ptr<TensorImpl> p = r.impl.lock();
+    return !p || p.get() == impl;
+  });
 }
 
 // ---- AccumulateGrad ----
@@ -52,11 +95,9 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor g = std::move(grads.at(0));
   if (!g.defined()) return {};
   AutogradMeta& m = meta(leaf_);
-  for (TensorHookPtr& hook : m.leaf_hooks) {
-    if (!*hook) continue;
-    Tensor replaced = (*hook)(g);
-    if (replaced.defined()) g = std::move(replaced);
-  }
+  for (TensorHookPtr& hook : m.leaf_hooks)
+    if (*hook) run_hook(*hook, g);
+  std::lock_guard<std::mutex> lock(mutex_);  // Note [Concurrent accumulation]
   if (!m.grad.defined()) {
     // Keep the gradient as .grad when nothing else can see its memory; otherwise copy, so a later in-place
     // accumulation cannot write into a user's tensor (the gradient handed to backward(), say). Overlapping
@@ -65,8 +106,10 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
     if (is_grad_enabled()) m.grad = g;
     else if (!shared) m.grad = detach(g);
     else m.grad = g.is_contiguous() ? ops::clone(g) : ops::contiguous(g);
-  } else if (is_grad_enabled()) {
-    m.grad = ops::add(m.grad, g);  // create_graph: out of place, so the old .grad's graph stays valid
+  } else if (is_grad_enabled() || has_internal_overlap(m.grad)) {
+    // create_graph: out of place, so the old .grad's graph stays valid. A .grad stored under create_graph may
+    // be an expanded tensor, which cannot be added to in place (Note [In-place overlap]).
+    m.grad = ops::add(m.grad, g);
   } else {
     static const TypedOp<Tensor(const Tensor&, const Tensor&, const Scalar&)> add_inplace("vt::add_");
     add_inplace(m.grad, g, Scalar(int64_t(1)));
@@ -170,8 +213,11 @@ Edge gradient_edge(const Tensor& t) {
 void set_history(const Tensor& t, const std::shared_ptr<Node>& node) {
   t.impl()->set_requires_grad_flag(true);
   AutogradMeta& m = meta(t);
+  // retain_grad follows the tensor to its new history: after y.mul_(2), y.grad is the gradient of the new y.
+  if (m.retains_grad && m.grad_fn && m.grad_fn != node) m.grad_fn->drop_retain_grad(t.impl());
   m.grad_fn = node;
   m.output_nr = node->add_output(t);
+  if (m.retains_grad) node->set_retain_grad(m.output_nr, t.impl_ptr());
 }
 
 Tensor detach(const Tensor& t) {

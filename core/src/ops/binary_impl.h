@@ -119,6 +119,7 @@ Tensor add_sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   VT_CHECK(!alpha.is_bool() || rt == ScalarType::Bool, name, ": Boolean alpha only supported for Boolean results.");
   VT_CHECK(!(alpha.is_floating() && !is_floating(rt)), name,
            ": for integral input tensors, argument alpha must not be a floating point number.");
+  check_scalar_fits(alpha, rt);  // as torch: alpha must fit the result dtype
   Tensor out = InPlace ? a : Tensor();
   if (!alpha.is_floating() && alpha.to_int() == 1) return binary_out<F, Kind::Arith, Launch>(name, out, a, b);
   TensorIterator it = make_iter(name, out, a, b, Kind::Arith);

@@ -88,7 +88,7 @@ struct RandomGen {
     two_blocks(seed, off, blk, r, r2);
     for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
       uint64_t v = (uint64_t(r[j]) << 32) | r2[j];
-      int64_t x = from + int64_t(v % range);  // 64 random bits: modulo bias below 2^-32 for ranges under 2^32
+      int64_t x = int64_t(uint64_t(from) + v % range);  // 64 random bits: modulo bias below 2^-32 for ranges under 2^32
       if constexpr (std::is_same_v<T, bool>) p[blk * 4 + j] = x != 0;
       else if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) p[blk * 4 + j] = T(float(x));
       else p[blk * 4 + j] = T(x);
@@ -152,9 +152,29 @@ template <typename Backend> Tensor normal_(const Tensor& self, double mean, doub
   fill_random<Backend>(self, NormalGen{mean, std});
   return self;
 }
+// The values random_ may draw into a dtype: [from, to - 1] must be representable, or a randint into int8 would
+// wrap to negatives and one into float16 overflow to inf (torch's check_from_to_in_range).
+inline void check_random_range(ScalarType t, int64_t from, int64_t to) {
+  double lo = 0, hi = 0;
+  switch (t) {
+    case ScalarType::Bool: lo = 0, hi = 1; break;
+    case ScalarType::UInt8: lo = 0, hi = 255; break;
+    case ScalarType::Int8: lo = -128, hi = 127; break;
+    case ScalarType::Int16: lo = -32768, hi = 32767; break;
+    case ScalarType::Int32: lo = -2147483648.0, hi = 2147483647.0; break;
+    case ScalarType::Float16: lo = -65504, hi = 65504; break;
+    case ScalarType::BFloat16: case ScalarType::Float32: lo = -3.4028234663852886e38, hi = 3.4028234663852886e38; break;
+    default: return;  // int64 and float64 hold every int64 bound
+  }
+  VT_CHECK(double(from) >= lo && double(from) <= hi, "random_: from is out of bounds for ", dtype_name(t), ": from=", from);
+  VT_CHECK(double(to - 1) >= lo && double(to - 1) <= hi, "random_: to - 1 is out of bounds for ", dtype_name(t),
+           ": to=", to);
+}
+
 template <typename Backend> Tensor random_(const Tensor& self, int64_t from, int64_t to) {
   VT_CHECK(from < to, "random_ expects 'from' to be less than 'to', but got from=", from, " >= to=", to);
-  fill_random<Backend>(self, RandomGen{from, uint64_t(to - from)});
+  check_random_range(self.dtype(), from, to);
+  fill_random<Backend>(self, RandomGen{from, uint64_t(to) - uint64_t(from)});
   return self;
 }
 

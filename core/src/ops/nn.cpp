@@ -14,6 +14,7 @@ Tensor num(double v) { return scalar_to_tensor(Scalar(v), ScalarType::Float64); 
 
 // The composite: an optional cast, then the fused kernel (vt::_softmax), which is what autograd records.
 Tensor softmax_impl(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype, bool log) {
+  wrap_dim(dim, std::max<int64_t>(self.dim(), 1));  // the dim first (IndexError), as torch checks it
   Tensor x = dtype ? ops::to_dtype(self, *dtype) : self;
   VT_CHECK_KIND(NotImplemented, is_floating(x.dtype()), "\"", log ? "log_softmax" : "softmax",
                 "\" not implemented for '", dtype_name(x.dtype()), "'");
@@ -45,12 +46,28 @@ Tensor rms_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Ten
   return std::get<0>(ops::native_rms_norm(input, normalized_shape, weight, e));
 }
 
+// Class and row indices must lie in [0, n): `index` follows Python and reads -1 as the last row, which for an
+// embedding or a class target is a silent wrong answer (torch raises IndexError). On the CPU the smallest
+// index is checked here with a message naming it; on CUDA, where reading it would cost a host sync, negative
+// indices are moved to n, out of range for the bounds check that `index` does on the device.
+Tensor nonnegative_indices(const Tensor& t, int64_t n, const char* what) {
+  if (t.numel() == 0) return t;
+  if (t.device().is_cpu()) {
+    int64_t lowest = item_scalar(ops::amin(t, std::nullopt, false)).to_int();
+    VT_CHECK_INDEX(lowest >= 0, what, " ", lowest, " is out of bounds (expected a value in [0, ", n, "))");
+    return t;
+  }
+  Tensor negative = ops::binary("vt::lt", t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
+  return ops::where(negative, scalar_to_tensor(Scalar(n), t.dtype()), t);
+}
+
 Tensor embedding_any(const Tensor& weight, const Tensor& indices) {
   VT_CHECK(weight.dim() == 2, "embedding: weight must be 2-D, got shape ", shape_str(weight.sizes()));
-  VT_CHECK_KIND(Index, indices.dtype() == ScalarType::Int64 || indices.dtype() == ScalarType::Int32,
+  VT_CHECK(indices.dtype() == ScalarType::Int64 || indices.dtype() == ScalarType::Int32,
                 "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
                 "but got ", dtype_name(indices.dtype()), " instead");
-  Tensor flat = ops::reshape(indices, DimVector{-1});
+  VT_CHECK(weight.size(0) > 0 || indices.numel() == 0, "embedding: index_select(): self indexing axis dim should be positive");
+  Tensor flat = nonnegative_indices(ops::reshape(indices, DimVector{-1}), weight.size(0), "embedding: index");
   Tensor rows = ops::index(weight, TensorList(&flat, 1));
   DimVector shape(indices.sizes());
   shape.push_back(weight.size(1));
@@ -59,7 +76,9 @@ Tensor embedding_any(const Tensor& weight, const Tensor& indices) {
 
 Tensor dropout_any(const Tensor& input, double p, bool train) {
   VT_CHECK_VALUE(p >= 0 && p <= 1, "dropout probability has to be between 0 and 1, but got ", p);
-  if (!train || p == 0) return input;
+  if (!train || p == 0 || input.numel() == 0) return input;
+  VT_CHECK(is_floating(input.dtype()) || input.numel() == 0, "dropout: result type Float can't be cast to the desired output type ",
+           dtype_name(input.dtype()));
   if (p == 1) return ops::mul(input, num(0.0));
   Tensor u = ops::empty(input.sizes(), ScalarType::Float32, input.device());
   ops::uniform_(u, 0.0, 1.0);
@@ -92,15 +111,39 @@ DimVector loss_shape(const Tensor& input) {
   return s;
 }
 
+// Note [Indices read through copies]
+// cross_entropy reads its class targets through tensors derived from them (the ignore_index mask, the targets
+// with ignored entries replaced), so the version check of the index op's node (the kept index tensors of
+// autograd_kernel.cpp) would not see an in-place write to the target itself. The loss therefore passes through
+// _keep_versions(loss, [target]): an identity view whose node keeps the target and refuses, at backward, a
+// target modified since, as torch refuses it.
+Tensor keep_versions_any(const Tensor& self, TensorList) {
+  return make_view(self, self.sizes(), self.strides(), self.storage_offset());
+}
+
+Tensor with_target_version(const Tensor& loss, const Tensor& target) {
+  static const TypedOp<Tensor(const Tensor&, TensorList)> keep("vt::_keep_versions");
+  if (!autograd::is_grad_enabled() || !loss.impl()->requires_grad()) return loss;
+  return keep(loss, TensorList(&target, 1));
+}
+
 // reduction: 0 none, 1 mean, 2 sum (torch's enum). Class-index targets (with ignore_index) or class
 // probabilities; optional per-class weights; label smoothing mixes in the uniform distribution.
+Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
+                        const Tensor& smooth_term, int64_t C, int64_t reduction, int64_t ignore_index, double smoothing);
+
 Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t reduction,
                          int64_t ignore_index, double smoothing) {
   VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "cross_entropy: reduction must be 0 (none), 1 (mean) or 2 (sum)");
   VT_CHECK(smoothing >= 0 && smoothing <= 1, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
-  VT_CHECK(input.dim() >= 1, "cross_entropy: input must have a class dimension, got a 0-dim tensor");
+  VT_CHECK_INDEX(input.dim() >= 1, "cross_entropy: Dimension specified as 1 but tensor has no dimensions");
   int64_t cdim = input.dim() == 1 ? 0 : 1;
   int64_t C = input.size(cdim);
+  if (input.dim() >= 2) {  // torch checks the batch first
+    int64_t target_batch = target.dim() == 0 ? 0 : target.size(0);
+    VT_CHECK_VALUE(input.size(0) == target_batch, "Expected input batch_size (", input.size(0),
+                   ") to match target batch_size (", target_batch, ").");
+  }
   VT_CHECK(!weight.defined() || (weight.dim() == 1 && weight.size(0) == C), "cross_entropy: weight of shape ",
            weight.defined() ? shape_str(weight.sizes()) : "", " does not match ", C, " classes");
   Tensor logp = softmax_impl(input, cdim, std::nullopt, true);
@@ -118,14 +161,21 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
     Tensor total = ops::sum(loss, std::nullopt, false, std::nullopt);
     return reduction == 2 ? total : ops::div(total, num(double(lp.size(0))));
   }
-  VT_CHECK_KIND(Index, target.dtype() == ScalarType::Int64 || target.dtype() == ScalarType::Int32,
+  VT_CHECK(target.dtype() == ScalarType::Int64 || target.dtype() == ScalarType::Int32,
                 "cross_entropy: expected target of dtype int64 (class indices) or floating (probabilities), got ",
                 dtype_name(target.dtype()));
+  return with_target_version(class_index_loss(input, target, lp, w, smooth_term, C, reduction, ignore_index, smoothing),
+                             target);
+}
+
+Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
+                        const Tensor& smooth_term, int64_t C, int64_t reduction, int64_t ignore_index, double smoothing) {
   Tensor t = ops::reshape(target, DimVector{-1});
-  VT_CHECK(t.size(0) == lp.size(0), "cross_entropy: expected target of ", lp.size(0), " elements, got shape ",
+  VT_CHECK_VALUE(t.size(0) == lp.size(0), "cross_entropy: expected target of ", lp.size(0), " elements, got shape ",
            shape_str(target.sizes()));
   Tensor valid = ops::binary("vt::ne", t, scalar_to_tensor(Scalar(ignore_index), ScalarType::Int64));
-  Tensor t_safe = ops::where(valid, t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
+  Tensor t_safe = nonnegative_indices(ops::where(valid, t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64)), C,
+                                     "cross_entropy: target");
   Tensor picked = ops::unary("vt::neg", gather_rows(lp, t_safe));
   Tensor wt = w.defined() ? ops::index(w, TensorList(&t_safe, 1))
                           : ops::to_dtype(valid, lp.dtype());
@@ -147,6 +197,8 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
 VT_LIBRARY(vt, nn) {
   m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor", OpKind::Composite);
   m.impl_any("cross_entropy", &cross_entropy_any);
+  m.def("_keep_versions(Tensor self, Tensor[] kept) -> Tensor");  // Note [Indices read through copies]
+  m.impl_any("_keep_versions", &keep_versions_any);
   m.def("softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
   m.def("log_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
   m.def("layer_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) -> Tensor", OpKind::Composite);

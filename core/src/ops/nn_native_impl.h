@@ -41,6 +41,7 @@ inline void check_floating(const Tensor& t, const char* name) {
 inline Tensor dense_like(const Tensor& x) { return empty_tensor(x.sizes(), x.dtype(), x.device()); }
 
 template <typename K> Tensor softmax_with(const Tensor& self, int64_t dim, const SoftmaxOpts& o, const char* name) {
+  wrap_dim(dim, std::max<int64_t>(self.dim(), 1));  // the dim first (IndexError), as torch checks it
   check_floating(self, name);
   Tensor x = self.dim() == 0 ? ops::reshape(self, DimVector{1}) : ops::contiguous(self);
   dim = self.dim() == 0 ? 0 : wrap_dim(dim, self.dim());

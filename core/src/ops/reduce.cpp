@@ -42,8 +42,22 @@ Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   Tensor v = ops::div(ss, scalar_to_tensor(Scalar(denom), ScalarType::Float64));
   return ops::to_dtype(v, self.dtype());
 }
+// Note [Zero-safe roots]
+// std = sqrt(var) and the p-norms are roots of sums, whose derivative is infinite where the sum is 0: the chain
+// rule then multiplies inf by the inner derivative, 0, and gives NaN where torch defines the gradient as 0
+// (ones(4).std(), zeros(3).norm()). When autograd records, such a function is applied through
+// where(s == 0, 0, f(where(s == 0, 1, s))): the same values, and the gradient at 0 is exactly 0 because the
+// branch that is not taken gets a zero gradient.
+template <typename F>
+Tensor zero_safe(const Tensor& s, const Tensor& self, F f) {
+  if (!(autograd::is_grad_enabled() && self.impl()->requires_grad())) return f(s);
+  Tensor zero = ops::binary("vt::eq", s, scalar_to_tensor(Scalar(0.0), ScalarType::Float64));
+  Tensor safe = ops::where(zero, scalar_to_tensor(Scalar(1.0), s.dtype()), s);
+  return ops::where(zero, scalar_to_tensor(Scalar(0.0), s.dtype()), f(safe));
+}
+
 Tensor std_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
-  return ops::unary("vt::sqrt", var_any(self, dim, correction, keepdim));
+  return zero_safe(var_any(self, dim, correction, keepdim), self, [](const Tensor& v) { return ops::unary("vt::sqrt", v); });
 }
 
 Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, bool keepdim) {
@@ -56,11 +70,16 @@ Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, 
                                             self.dtype()), dim, keepdim, std::nullopt);
   Tensor x = ops::to_dtype(a, ScalarType::Float64);
   Tensor r;
+  auto power = [&](double e) {
+    return [e](const Tensor& t) { return ops::binary("vt::pow", t, scalar_to_tensor(Scalar(e), ScalarType::Float64)); };
+  };
   if (p == 1) r = ops::sum(x, dim, keepdim, std::nullopt);
-  else if (p == 2) r = ops::unary("vt::sqrt", ops::sum(ops::mul(x, x), dim, keepdim, std::nullopt));
-  else {
-    Tensor s = ops::sum(ops::binary("vt::pow", x, scalar_to_tensor(Scalar(p), ScalarType::Float64)), dim, keepdim, std::nullopt);
-    r = ops::binary("vt::pow", s, scalar_to_tensor(Scalar(1.0 / p), ScalarType::Float64));
+  else if (p == 2) {
+    r = zero_safe(ops::sum(ops::mul(x, x), dim, keepdim, std::nullopt), self,
+                  [](const Tensor& t) { return ops::unary("vt::sqrt", t); });
+  } else {  // Note [Zero-safe roots]: |x|^p also has an infinite derivative at 0 when p < 1
+    Tensor s = ops::sum(zero_safe(x, self, power(p)), dim, keepdim, std::nullopt);
+    r = zero_safe(s, self, power(1.0 / p));
   }
   return ops::to_dtype(r, self.dtype());
 }

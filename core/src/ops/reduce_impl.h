@@ -20,6 +20,7 @@ inline std::vector<bool> reduced_mask(const Tensor& self, OptionalIntArrayRef di
   int64_t nd = self.dim();
   std::vector<bool> mask(size_t(std::max<int64_t>(nd, 1)), dim.has_value() && !dim->empty() ? false : true);
   if (dim && !dim->empty()) {
+    for (int64_t d : *dim) wrap_dim(d, nd);  // every dim in range first (IndexError), as torch checks
     for (int64_t d : *dim) {
       int64_t w = wrap_dim(d, nd);
       VT_CHECK(!mask[size_t(w)], name, ": dim ", w, " appears multiple times in the list of dims");
@@ -141,9 +142,10 @@ template <typename Backend, bool IsAll> Tensor all_any(const Tensor& self_in, Op
   Tensor self = self_in.dtype() == ScalarType::Bool
                     ? self_in
                     : ops::binary("vt::ne", self_in, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
-  auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
   // torch keeps uint8 for uint8 inputs (a legacy of byte masks); bool otherwise.
   ScalarType out = self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool;
+  if (dim && dim->empty()) return ops::to_dtype(self, out);  // all/any(dim=[]) reduce nothing, unlike sum (torch)
+  auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
   Tensor acc = fold<Backend>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{}, out);
   return finish(acc, self, mask, keepdim, out);
 }

@@ -43,7 +43,7 @@ IndexPlan plan_index(const Tensor& self, TensorList indices) {
     }
   }
   VT_CHECK_INDEX(d <= self.dim(), "too many indices for tensor of dimension ", self.dim());
-  VT_CHECK(!expanded.empty(), "index: at least one index tensor is required");
+  VT_CHECK_INDEX(!expanded.empty(), "at least one index must be provided");
   DimVector b(expanded[0].sizes());
   for (const Tensor& t : expanded) {
     try {
@@ -100,7 +100,7 @@ using indexing::b_first_view;
 
 
 Tensor cat_any(TensorList tensors, int64_t dim) {
-  VT_CHECK(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
+  VT_CHECK_VALUE(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
   // Legacy rule: 1-D empty tensors are skipped whatever the other shapes are.
   const Tensor* ref = nullptr;
   ResultTypeState st;
@@ -225,8 +225,8 @@ VT_LIBRARY(vt, shape_ops) {
   m.def("nonzero(Tensor self) -> Tensor");
   // Index tensors (and index_put_ values) may live on the CPU while self is on a GPU, as in torch; the CUDA
   // kernels move them, and refuse a CPU self with device indices.
-  m.def("index(Tensor self, Tensor[] indices) -> Tensor", DevicePolicy::AnyDevice);
-  m.def("index_put_(Tensor self, Tensor[] indices, Tensor values, bool accumulate=False) -> Tensor",
+  m.def("index(Tensor self, Tensor?[] indices) -> Tensor", DevicePolicy::AnyDevice);
+  m.def("index_put_(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
         DevicePolicy::AnyDevice);
   m.impl_any("cat", &cat_any);
   m.impl("nonzero", DispatchKey::CPU, &nonzero_cpu);

@@ -18,7 +18,7 @@ std::vector<Tensor> unbind_any(const Tensor& self, int64_t dim) {
 }
 
 std::vector<Tensor> split_with_sizes_any(const Tensor& self, IntArrayRef sizes, int64_t dim) {
-  VT_CHECK_INDEX(self.dim() > 0, "split expects at least a 1-dimensional tensor");
+  VT_CHECK(self.dim() > 0, "split expects at least a 1-dimensional tensor");
   dim = wrap_dim(dim, self.dim());
   int64_t total = 0;
   for (int64_t s : sizes) {

@@ -92,6 +92,7 @@ template <typename Launch> Tensor elu(const Tensor& a, const Scalar& alpha) {
   return float_map<Launch>("elu", a, EluF{alpha.to_double()});
 }
 template <typename Launch> Tensor hardtanh(const Tensor& a, const Scalar& lo, const Scalar& hi) {
+  VT_CHECK_VALUE(lo.to_double() <= hi.to_double(), "min_val cannot be greater than max_val");
   return float_map<Launch>("hardtanh", a, HardtanhF{lo.to_double(), hi.to_double()});
 }
 
@@ -105,6 +106,8 @@ Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi
   if (lo) st.update(scalar_to_tensor(*lo, lo->natural_dtype()));
   if (hi) st.update(scalar_to_tensor(*hi, hi->natural_dtype()));
   ScalarType t = st.result();
+  if (lo) check_scalar_fits(*lo, t);  // as torch: an int8 tensor cannot be clamped to -2**63
+  if (hi) check_scalar_fits(*hi, t);
   TensorIterator it =
       TensorIteratorConfig().add_output(InPlace ? a : Tensor()).add_input(a).common_dtype(t).name("clamp").build();
   if (InPlace) a.bump_version();

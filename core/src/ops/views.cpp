@@ -165,7 +165,7 @@ Tensor expand_any(const Tensor& self, IntArrayRef size) {
 
 Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_opt, std::optional<int64_t> end_opt,
                  int64_t step) {
-  VT_CHECK(self.dim() > 0, "slice() cannot be applied to a 0-dim tensor.");
+  VT_CHECK_INDEX(self.dim() > 0, "slice() cannot be applied to a 0-dim tensor.");
   dim = wrap_dim(dim, self.dim());
   VT_CHECK_VALUE(step > 0, "slice step must be positive, got ", step);
   int64_t n = self.sizes()[size_t(dim)];
@@ -180,6 +180,7 @@ Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_o
 
 Tensor narrow_any(const Tensor& self, int64_t dim, int64_t start, int64_t length) {
   VT_CHECK(self.dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");
+  VT_CHECK(length >= 0, "narrow(): length must be non-negative.");
   dim = wrap_dim(dim, self.dim());
   int64_t n = self.sizes()[size_t(dim)];
   if (start < 0) start += n;
@@ -232,7 +233,10 @@ Tensor unsqueeze_any(const Tensor& self, int64_t dim) {
 }
 
 Tensor flatten_any(const Tensor& self, int64_t start_dim, int64_t end_dim) {
-  if (self.dim() == 0) return reshape_any(self, DimVector{1});
+  if (self.dim() == 0) {
+    wrap_dim(start_dim, 0), wrap_dim(end_dim, 0);  // a 0-dim tensor takes dims in [-1, 0] (IndexError else)
+    return reshape_any(self, DimVector{1});
+  }
   start_dim = wrap_dim(start_dim, self.dim());
   end_dim = wrap_dim(end_dim, self.dim());
   VT_CHECK(start_dim <= end_dim, "flatten() has invalid args: start_dim (", start_dim,

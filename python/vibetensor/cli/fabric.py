@@ -56,10 +56,36 @@ def _print_rich(console, doc, rings):
 
 
 def _check_writable(path):
+    """Fails early, before any probing, if the plot could not be written; creates nothing."""
+    import os
+
+    target = path if os.path.exists(path) else (os.path.dirname(os.path.abspath(path)) or ".")
+    if os.path.isdir(path) or not os.access(target, os.W_OK):
+        raise click.ClickException(f"cannot write plot to {path}: "
+                                   f"{'is a directory' if os.path.isdir(path) else 'permission denied or no such directory'}")
+
+
+def _write_plot(doc, path):
+    """Renders into memory, then writes the file in one go and checks the write (a full disk or /dev/full
+    reports its error at flush). A write that fails removes the file it created, leaving no empty file."""
+    import io
+    import os
+
+    from vibetensor.topology.plot import plot as draw
+
+    buf = io.BytesIO()
+    draw(doc, buf)
+    existed = os.path.exists(path)
     try:
-        with open(path, "ab"):
-            pass
+        with open(path, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
     except OSError as e:
+        if not existed:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
         raise click.ClickException(f"cannot write plot to {path}: {e.strerror}") from None
 
 
@@ -92,24 +118,25 @@ def topo(as_json, from_file, measure, measure_size, rings, plot, no_check):
                 doc = topology.measure(doc, _parse_size(measure_size), progress=_progress())
     except topology.TopologyError as e:
         raise click.ClickException(str(e)) from None
-    ring_plan = topology.plan_rings(doc) if rings else None
-    if plot and doc["devices"]:
-        try:
-            from vibetensor.topology.plot import plot as draw
-
-            draw(doc, plot)
-        except (RuntimeError, OSError) as e:
-            raise click.ClickException(str(e)) from None
-    if as_json:
-        if ring_plan is not None:
-            doc = dict(doc, rings=ring_plan)
-        click.echo(topology.dumps(doc))
-        return
-    console = _rich_console()
-    if console is not None and doc["devices"]:
-        _print_rich(console, doc, ring_plan)
-    else:
-        click.echo(topology.render_text(doc, ring_plan))
+    try:
+        ring_plan = topology.plan_rings(doc) if rings else None
+        if plot and doc["devices"]:
+            _write_plot(doc, plot)
+        if as_json:
+            if ring_plan is not None:
+                doc = dict(doc, rings=ring_plan)
+            click.echo(topology.dumps(doc))
+            return
+        console = _rich_console()
+        if console is not None and doc["devices"]:
+            _print_rich(console, doc, ring_plan)
+        else:
+            click.echo(topology.render_text(doc, ring_plan))
+    except click.ClickException:
+        raise
+    except Exception as e:  # noqa: BLE001  validate() should catch every bad document; this says so if not
+        where = f" of {from_file}" if from_file else ""
+        raise click.ClickException(f"cannot render the topology{where}: {type(e).__name__}: {e}") from None
     if plot and doc["devices"]:
         click.echo(f"wrote {plot}")
 

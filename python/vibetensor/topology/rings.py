@@ -53,15 +53,25 @@ def _best_heuristic(n, rank, banned):
         nxt = max(left, key=lambda j: (_edge(ring[-1], j) not in banned, w(ring[-1], j), -j))
         ring.append(nxt)
         left.remove(nxt)
+    # 2-opt: reversing ring[i..j] swaps edges (a b), (c d) for (a c), (b d) and keeps all others, so a move is
+    # judged by those four edges alone (O(1), not a rescoring of the ring): a ring's score is its sorted ranks,
+    # and replacing two ranks by two others raises it exactly when the new pair, sorted, is the larger.
+    bad = sum(_edge(*e) in banned for e in _ring_edges(ring))
     improved = True
-    while improved:  # 2-opt: reverse segments while that raises the score
+    while improved:
         improved = False
         for i in range(1, n - 1):
             for j in range(i + 1, n):
-                cand = ring[:i] + ring[i:j + 1][::-1] + ring[j + 1:]
-                cs, rs = _score(cand, rank, banned), _score(ring, rank, banned)
-                if cs is not None and (rs is None or cs > rs):
-                    ring, improved = cand, True
+                a, b, c, d = ring[i - 1], ring[i], ring[j], ring[(j + 1) % n]
+                if {_edge(a, b), _edge(c, d)} == {_edge(a, c), _edge(b, d)}:
+                    continue  # the same two edges (the whole ring reversed)
+                new_bad = bad - (_edge(a, b) in banned) - (_edge(c, d) in banned) + \
+                    (_edge(a, c) in banned) + (_edge(b, d) in banned)
+                old_pair = sorted((w(a, b), w(c, d)))
+                new_pair = sorted((w(a, c), w(b, d)))
+                if new_bad == 0 and (bad > 0 or new_pair > old_pair):
+                    ring[i:j + 1] = ring[i:j + 1][::-1]
+                    bad, improved = new_bad, True
     return ring, _score(ring, rank, banned)
 
 

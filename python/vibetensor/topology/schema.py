@@ -7,6 +7,7 @@ violation, so algorithms can trust what they get.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -56,6 +57,52 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+# Optional fields the renderers read, with the types they must have when present (None is always allowed):
+# every value a renderer formats is checked here, so a hostile file fails in validate(), never in a renderer.
+_DEVICE_FIELDS = {"uuid": str, "sm_count": int, "memory_bytes": int, "cpu_affinity": str, "numa_node": int,
+                  "virtualization_mode": str}
+_HOST_FIELDS = {"hostname": str, "cpu_count": int, "numa_nodes": list, "platform": str}
+_DRIVER_FIELDS = {"driver_version": str, "cuda_driver_version": str, "cuda_runtime_version": str,
+                  "nccl_version": str, "cuda_error": str, "nvml_error": str}
+_MATRICES = ("ce_unidir_gbps", "ce_bidir_gbps", "sm_unidir_gbps", "sm_bidir_gbps", "latency_us")
+_VECTORS = ("host_to_device_gbps", "device_to_host_gbps", "device_local_gbps")
+
+
+def _check_fields(obj: dict, fields: dict, where: str):
+    for key, kind in fields.items():
+        v = obj.get(key)
+        ok = v is None or (_is_int(v) if kind is int else isinstance(v, kind))
+        _require(ok, f"{where}.{key} must be {'an integer' if kind is int else kind.__name__}, got {v!r:.60}")
+        if kind is int and v is not None:
+            _require(v >= 0, f"{where}.{key} must not be negative, got {v}")
+
+
+def _validate_host(host: dict):
+    _check_fields(host, _HOST_FIELDS, "host")
+    for k, node in enumerate(host.get("numa_nodes") or []):
+        _require(isinstance(node, dict) and _is_int(node.get("node")) and isinstance(node.get("cpus"), str),
+                 f"host.numa_nodes[{k}] must be an object with an integer 'node' and a string 'cpus'")
+
+
+def _validate_measurements(m: dict, n: int):
+    _require(isinstance(m.get("conventions", ""), str), "measurements.conventions must be a string")
+    for key in _VECTORS:
+        v = m.get(key)
+        _require(isinstance(v, list) and len(v) == n and all(_is_number(x) for x in v),
+                 f"measurements.{key} must be a list of {n} numbers")
+    for key in _MATRICES:
+        mat = m.get(key)
+        if mat is None:
+            continue
+        _require(isinstance(mat, list) and len(mat) == n and all(
+            isinstance(row, list) and len(row) == n and all(x is None or _is_number(x) for x in row) for row in mat),
+            f"measurements.{key} must be a {n} x {n} matrix of numbers (or null)")
+
+
 def validate(doc) -> dict:
     _require(isinstance(doc, dict), "topology document must be a JSON object")
     _require(doc.get("schema") == SCHEMA,
@@ -64,8 +111,12 @@ def validate(doc) -> dict:
         _require(key in doc, f"topology document is missing '{key}'")
     for key in ("host", "driver"):
         _require(isinstance(doc[key], dict), f"'{key}' must be an object")
-    _require(isinstance(doc.get("measurements", {}), dict), "'measurements' must be an object")
-    _require(isinstance(doc.get("unsupported", []), list), "'unsupported' must be a list")
+    _validate_host(doc["host"])
+    _check_fields(doc["driver"], _DRIVER_FIELDS, "driver")
+    _require(doc.get("measurements") is None or isinstance(doc["measurements"], dict),
+             "'measurements' must be an object")
+    _require(isinstance(doc.get("unsupported", []), list) and all(isinstance(u, str) for u in doc.get("unsupported", [])),
+             "'unsupported' must be a list of strings")
     devices = doc["devices"]
     _require(isinstance(devices, list), "'devices' must be a list")
     for i, d in enumerate(devices):
@@ -79,9 +130,10 @@ def validate(doc) -> dict:
         cc = d.get("compute_capability", [0, 0])
         _require(isinstance(cc, list) and len(cc) == 2 and all(_is_int(c) for c in cc),
                  f"devices[{i}].compute_capability must be [major, minor]")
+        _check_fields(d, _DEVICE_FIELDS, f"devices[{i}]")
     n = len(devices)
-    seen = set()
     _require(isinstance(doc["links"], list), "'links' must be a list")
+    seen = set()
     for k, link in enumerate(doc["links"]):
         _require(isinstance(link, dict), f"links[{k}] must be an object")
         for key in ("src", "dst", "type", "nvlinks", "p2p_access", "p2p_atomics", "p2p_functional"):
@@ -93,7 +145,7 @@ def validate(doc) -> dict:
         _require(s != t, f"links[{k}] links device {s} to itself")
         _require((s, t) not in seen, f"links[{k}] repeats the pair {s} -> {t}")
         seen.add((s, t))
-        _require(is_valid_type(link["type"]) and link["type"] != "X",
+        _require(isinstance(link["type"], str) and is_valid_type(link["type"]) and link["type"] != "X",
                  f"links[{k}].type = {link['type']!r} is not one of NV<n>, PIX, PXB, PHB, NODE, SYS, EMU")
         m = _NV.match(link["type"])
         _require(_is_int(link["nvlinks"]) and link["nvlinks"] == (int(m.group(1)) if m else 0),
@@ -101,8 +153,14 @@ def validate(doc) -> dict:
         for key in ("p2p_access", "p2p_atomics"):
             _require(isinstance(link[key], bool), f"links[{k}].{key} must be true or false, got {link[key]!r}")
         _require(isinstance(link["p2p_functional"], str), f"links[{k}].p2p_functional must be a string")
-    missing = [(s, t) for s in range(n) for t in range(n) if s != t and (s, t) not in seen]
-    _require(not missing, f"links are missing for pairs {missing[:4]}{'...' if len(missing) > 4 else ''}")
+    # Every ordered pair needs a link: counted, and the missing ones found lazily, so that a document claiming
+    # 10,000 devices is refused without building the 10^8 pairs it would need.
+    if len(seen) != n * (n - 1):
+        missing = itertools.islice(((s, t) for s in range(n) for t in range(n) if s != t and (s, t) not in seen), 5)
+        missing = list(missing)
+        _require(False, f"links are missing for pairs {missing[:4]}{'...' if len(missing) > 4 else ''}")
+    if doc.get("measurements"):
+        _validate_measurements(doc["measurements"], n)
     return doc
 
 
@@ -113,7 +171,7 @@ def load(source) -> dict:
     if isinstance(source, (str, Path)) and not str(source).lstrip().startswith("{"):
         path = Path(source)
         try:
-            text = path.read_text()
+            text = path.read_bytes()  # json.loads detects UTF-8, -16 and -32 from the bytes
         except OSError as e:
             raise TopologyError(f"cannot read topology file {path}: {e.strerror}") from None
     else:
@@ -122,6 +180,12 @@ def load(source) -> dict:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise TopologyError(f"topology file is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except UnicodeDecodeError as e:
+        raise TopologyError(f"topology file is not UTF-8/16/32 text: {e.reason} at byte {e.start}") from None
+    except RecursionError:
+        raise TopologyError("topology file nests too deeply to be a topology document") from None
+    except ValueError as e:  # e.g. an integer of thousands of digits (Python's int_max_str_digits)
+        raise TopologyError(f"topology file holds a value that cannot be read: {str(e)[:120]}") from None
     return validate(doc)
 
 

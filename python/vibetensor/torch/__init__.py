@@ -120,8 +120,12 @@ def masked_fill(input, mask, value):
 
 
 def manual_seed(seed: int):
-    """Seeds the Philox generator behind rand/randn/randint/normal_/uniform_."""
-    _core.manual_seed(_builtins.int(seed) & 0xFFFFFFFFFFFFFFFF)
+    """Seeds the Philox generator behind rand/randn/randint/normal_/uniform_. Like torch, any int in
+    [-2**63, 2**64) is a seed (negative ones wrap); others are a ValueError."""
+    seed = _builtins.int(seed)
+    if not -0x8000_0000_0000_0000 <= seed <= 0xFFFF_FFFF_FFFF_FFFF:
+        raise ValueError(f"Overflow when unpacking long long: manual_seed expected a seed in [-2**63, 2**64), got {seed}")
+    _core.manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
 
 
 def initial_seed() -> int:

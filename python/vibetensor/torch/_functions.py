@@ -127,6 +127,43 @@ def _infer_dtype(arr):
     raise TypeError(f"can't convert data of type {arr.dtype} to a tensor")
 
 
+_INT_BOUNDS = {"uint8": (-255, 255), "int8": (-128, 127), "int16": (-2**15, 2**15 - 1), "int32": (-2**31, 2**31 - 1),
+               "int64": (-2**63, 2**63 - 1)}
+
+
+def _check_fits(arr, target):
+    """Python numbers must fit the dtype they become (torch: "value cannot be converted to type int8 without
+    overflow"); NumPy arrays are cast as they are, as torch casts them. A negative int may wrap into uint8, as
+    in torch. Float targets take inf; bool takes anything."""
+    name = str(target).split(".")[-1]
+    if arr.size == 0 or name not in _INT_BOUNDS:
+        return
+    lo, hi = _INT_BOUNDS[name]
+    if arr.dtype.kind == "f":
+        lo, hi = (0, 255) if name == "uint8" else (lo, hi)
+        if np.isnan(arr).any():
+            bad = math.nan
+        else:
+            small, big = float(arr.min()), float(arr.max())
+            bad = small if small < lo else big if big > hi else None
+    elif arr.dtype.kind in "iu":
+        small, big = int(arr.min()), int(arr.max())
+        bad = small if small < lo else big if big > hi else None
+    else:
+        return
+    if bad is not None:
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow: {bad}")
+
+
+def _as_int64_values(arr, what):
+    """Python ints beyond int64 (NumPy makes them uint64 or object arrays) are refused as torch refuses them."""
+    if arr.dtype == np.uint64:
+        if arr.size and int(arr.max()) > 2**63 - 1:
+            raise ValueError(f"Overflow when unpacking long long: {what} holds {int(arr.max())}, beyond int64")
+        return arr.astype(np.int64)
+    return arr
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
     if isinstance(data, Tensor):  # a copy without history, as torch (which also warns)
@@ -139,13 +176,21 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         raise (TypeError if len(kinds) > 1 else ValueError)(
             f"tensor(): data must be nested sequences of equal length ({e})") from None
     if arr.dtype == object:
+        if builtins.any(isinstance(v, int) for v in arr.ravel()):
+            raise ValueError("Overflow when unpacking long long: an integer in the data is outside the int64 range")
         raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     target = _core.parse_dtype(dtype) if dtype is not None else (
         _infer_dtype(arr) if not isinstance(data, np.ndarray) else None)
     if isinstance(data, np.ndarray) and arr.dtype.kind not in "biuf":
         raise TypeError(f"can't convert np.ndarray of type {arr.dtype}")
+    if not isinstance(data, np.ndarray):
+        arr = _as_int64_values(arr, "the data")
+        _check_fits(arr, target)
     if arr.dtype == np.float16 or arr.dtype.kind in "biuf":
         src = np.array(arr, order="C", copy=True)  # keeps 0-d arrays 0-d, unlike ascontiguousarray
+        if src.dtype == np.uint64 and src.size and int(src.max()) > 2**63 - 1:
+            raise TypeError("can't convert np.ndarray of type numpy.uint64 holding values beyond the int64 range "
+                            "(vibetensor has no uint64 dtype)")
         if src.dtype.kind == "u" and src.dtype != np.uint8:
             src = src.astype(np.int64)
         t = _core.from_dlpack_capsule(src.__dlpack__())
@@ -313,6 +358,10 @@ def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"stack(): expected Tensor as element {i} in argument 'tensors', but got "
+                            f"{type(t).__name__}")
     shape = tuple(tensors[0].shape)
     dim = _wrap(dim, len(shape) + 1)
     for i, t in enumerate(tensors):
@@ -433,9 +482,18 @@ def t(input):
     return input.t()
 
 
+def nonzero_tuple(t):
+    """nonzero(as_tuple=True): one index tensor per dim; a 0-dim tensor counts as 1-D, as in torch."""
+    return tuple((t.reshape(1) if t.dim() == 0 else t).nonzero().unbind(1))
+
+
+def nonzero(input, *, as_tuple=False):
+    return nonzero_tuple(input) if as_tuple else _op("vt::nonzero")(input)
+
+
 def where(condition, input=None, other=None):
     if input is None and other is None:
-        return tuple(condition.nonzero().unbind(1))
+        return nonzero_tuple(condition)
     return _op("vt::where")(condition, input, other)
 
 

@@ -33,6 +33,17 @@ def _as_index_tensor(obj):
     return _tensor(arr.astype(np.int64))
 
 
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+
+
+def _clamp_bound(b):
+    """Slice bounds beyond int64 select as far as they can, as torch truncates them (x[2**62:2**70] is empty)."""
+    if b is None:
+        return None
+    b = b.__index__()
+    return min(max(b, _INT64_MIN), _INT64_MAX)
+
+
 def _consumed(i):
     """How many dims of the indexed tensor an index element uses up."""
     if i is None or i is Ellipsis or isinstance(i, bool):
@@ -78,7 +89,7 @@ def _apply(t, index):
                 raise ValueError("step must be greater than zero")
             if t.dim() == 0:
                 raise IndexError("invalid index of a 0-dim tensor")
-            t = _slice(t, dim, i.start, i.stop, step)
+            t = _slice(t, dim, _clamp_bound(i.start), _clamp_bound(i.stop), step)
             advanced.append(None)
             dim += 1
         elif isinstance(i, int) or (hasattr(i, "__index__") and not isinstance(i, (_core.Tensor, list, tuple))):

@@ -153,6 +153,7 @@ def record_stream(self, stream):
 
 def clamp_(self, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        _core._check_inplace_overlap(self, [b for b in (min, max) if isinstance(b, Tensor)], "clamp_")
         # Out of place, then copied back; clamp saves its input, so under autograd it gets a copy.
         src = self.clone() if self.requires_grad and _is_grad_enabled() else self
         return self.copy_(F.clamp(src, min, max))
@@ -211,6 +212,7 @@ _EXTRA = {
     "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),
+    "nonzero": lambda self, *, as_tuple=False: F.nonzero(self, as_tuple=as_tuple),
     "clamp_min": lambda self, m: F.clamp(self, min=m), "clamp_max": lambda self, m: F.clamp(self, max=m),
     "new_zeros": lambda self, *size, dtype=None, device=None: F.zeros(*size, dtype=dtype or self.dtype,
                                                                       device=device or self.device),

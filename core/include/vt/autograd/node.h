@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,10 +63,17 @@ struct TensorGeometry {
   explicit TensorGeometry(const Tensor& t) : sizes(t.sizes()), dtype(t.dtype()), device(t.device()) {}
 };
 
+// Note [Iterative graph teardown]
+// A graph is a chain of shared_ptrs (node -> next edge's node -> ...), so freeing its last owner would free
+// the chain recursively, one stack frame per node: a 100,000-op chain overflows the stack. ~Node therefore
+// moves the next nodes it solely owns onto a per-thread list and, in the outermost destructor only, frees that
+// list in a loop; a node freed from the loop adds its own next nodes to the list instead of recursing. A derived
+// node's members (saved tensors) are destroyed before this runs, while its edges still hold the next nodes, so
+// they only drop a count.
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
-  virtual ~Node() = default;
+  virtual ~Node();  // Note [Iterative graph teardown]
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
@@ -92,8 +100,11 @@ class Node : public std::enable_shared_from_this<Node> {
   void add_tensor_hook(uint32_t output_nr, TensorHookPtr hook) { tensor_hooks_.push_back({output_nr, std::move(hook)}); }
   // retain_grad() on a non-leaf: the gradient of that output is stored in the tensor's meta (held weakly).
   void set_retain_grad(uint32_t output_nr, std::weak_ptr<TensorImpl> impl) {
+    std::lock_guard<std::mutex> lock(retain_mutex_);
     retain_grad_.push_back({output_nr, std::move(impl)});
   }
+  // The tensor got a new grad_fn (an in-place op): its .grad now comes from there, not from this node.
+  void drop_retain_grad(const TensorImpl* impl);
   void run_tensor_hooks(std::vector<Tensor>& grads);
 
  private:
@@ -109,12 +120,17 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<TensorGeometry> outputs_;
   std::vector<HookEntry> tensor_hooks_;
   std::vector<RetainEntry> retain_grad_;
+  std::mutex retain_mutex_;  // Note [Concurrent accumulation]
   uint64_t sequence_nr_;
   int stream_device_ = -1;
   uintptr_t stream_ = 0;
 };
 
 // A leaf's sink: runs the leaf's hooks, then adds the gradient into leaf.grad.
+// Note [Concurrent accumulation]
+// Backward runs without the GIL, so several threads may run backward through graphs that share a leaf (or a
+// retained non-leaf) at once. Reading .grad, adding to it and storing it back is one critical section per
+// accumulator (the node's mutex); without it two threads read the same old .grad and one update is lost.
 class AccumulateGrad final : public Node {
  public:
   explicit AccumulateGrad(Tensor leaf);
@@ -124,6 +140,7 @@ class AccumulateGrad final : public Node {
 
  private:
   Tensor leaf_;
+  std::mutex mutex_;
 };
 
 // A tensor kept for backward. Records the storage version at save time and refuses to hand the tensor back if

@@ -16,6 +16,12 @@
 // Registration takes one mutex. Calls never do: kernel slots are atomic pointers to KernelFunctions that are
 // never freed once published (a replaced kernel is kept alive), so a concurrent call sees either the old or the
 // new kernel, both valid.
+//
+// Note [Reusable boxed kernels]
+// Kept-alive kernels would grow without bound if a program re-registered a Python kernel in a loop. So a
+// registrar that replaces its own kernel again and again (the Python bindings) makes one KernelFunction per
+// slot whose callable it swaps in place under its own lock (the GIL), and puts that same object back with
+// reinstall() after a removal: the replaced callable is freed, and no KernelFunction ever is.
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -28,6 +34,7 @@
 
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/ivalue.h"
+#include "vt/core/memory_overlap.h"
 
 namespace vt {
 
@@ -35,6 +42,7 @@ struct Argument {
   std::string name;
   ArgType type;
   bool optional = false;
+  bool optional_elements = false;  // "Tensor?[]": elements may be None (index lists); "Tensor[]" never
   bool kwarg_only = false;
   std::optional<IValue> default_value;
 };
@@ -181,6 +189,21 @@ class DeviceCollector {
   TensorArg seen_[kSeen];
   int nseen_ = 0;
 };
+// Note [In-place overlap] (vt/core/memory_overlap.h): argument 0 is the written tensor (or list); every later
+// tensor argument is checked against it. Arguments arrive in order, so argument 0 is recorded first.
+class OverlapCheck {
+ public:
+  OverlapCheck(const InplacePolicy& p, const std::string& op) : policy_(p), op_(op) {}
+  void add(const Tensor& t, int arg) { add(TensorList(&t, 1), arg); }
+  void add(TensorList ts, int arg);
+  template <typename T> void add(const T&, int) {}
+  void add_ivalue(const IValue& v, int arg);
+
+ private:
+  const InplacePolicy& policy_;
+  const std::string& op_;
+  TensorList written_;
+};
 }  // namespace detail
 
 class OperatorEntry {
@@ -204,6 +227,11 @@ class OperatorEntry {
     detail::DeviceCollector dc(&schema_);
     int i = 0;
     (dc.add(args, i++), ...);
+    if (inplace_.inplace) [[unlikely]] {
+      detail::OverlapCheck oc(inplace_, name_);
+      int j = 0;
+      (oc.add(args, j++), ...);
+    }
     if (dc.cross_cuda() && policy_ == DevicePolicy::SameDevice) [[unlikely]] {
       if (detail::CrossDeviceHook* hook = detail::cross_device_hook(); hook && !dc.overflowed()) {
         if (auto scope = hook->begin(*this, dc.seen(), dc.nseen()))
@@ -221,7 +249,7 @@ class OperatorEntry {
     return call<R, Args...>(Layer::Python, args...);
   }
   // Boxed call: the stack holds one IValue per schema argument (defaults already filled) and receives the
-  // results.
+  // results. The stack is checked against the schema first (Note [Boxed argument check]).
   void call_boxed(Layer from, Stack& s) const;
   // The backend kernel of `key` on a boxed stack, with no device checks (for the cross-device hook).
   void call_backend_boxed(DispatchKey key, Stack& s) const { backend_kernel(key).call_boxed(s); }
@@ -234,6 +262,10 @@ class OperatorEntry {
   // A kernel that exists only boxed (Python, plugins); it replaces any kernel the key had.
   void set_boxed_backend(DispatchKey key, std::unique_ptr<KernelFunction> k);
   bool has_backend(DispatchKey key) const { return backend_[int(key)].load() != nullptr; }
+  // The kernel installed in a slot (the Python or autograd layer, or a backend key when layer is Backend).
+  const KernelFunction* installed(Layer layer, DispatchKey key) const;
+  // Installs again a kernel this entry already owns (Note [Reusable boxed kernels]); false if it owns none such.
+  bool reinstall(Layer layer, DispatchKey key, const KernelFunction* k);
 
  private:
   template <typename R, typename... Args>
@@ -262,6 +294,7 @@ class OperatorEntry {
   bool has_schema_ = false;
   DevicePolicy policy_ = DevicePolicy::SameDevice;
   OpKind kind_ = OpKind::Primitive;
+  InplacePolicy inplace_;  // from the name, at set_schema (Note [In-place overlap])
   std::atomic<const KernelFunction*> backend_[kNumBackendKeys] = {};
   std::atomic<const KernelFunction*> autograd_{nullptr}, python_{nullptr};
   std::vector<std::pair<ArgType, bool>> pending_signature_;  // from a kernel registered before the schema

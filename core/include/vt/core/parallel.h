@@ -14,7 +14,8 @@ inline constexpr int64_t kDefaultGrain = 32768;
 void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 int num_threads();
 // Sizes the pool when called before the first parallel region; afterwards it caps the threads used (the pool
-// never grows past its size, one thread per core by default).
+// never grows past its size, one thread per core by default). n must lie in [1, max_num_threads()].
 void set_num_threads(int n);
+int max_num_threads();  // 8 per hardware thread, at least 256
 
 }  // namespace vt

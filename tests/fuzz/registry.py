@@ -1,0 +1,228 @@
+"""The ops the differential fuzzer draws, read from the dispatcher's registry, and how torch computes each.
+
+Every op registered in namespace `vt` is listed by `vt.ops.vt.__dir__()` with its schema text; the schema gives
+the arguments (names, types, optionality, keyword-only) that the strategies fill. The torch side of an op is
+its torch function of the same name (a Tensor method for in-place ops) unless TORCH_CALLS names another; ops
+with no torch counterpart are in UNFUZZED with the reason and where they are tested instead. Nothing here is
+specific to one op beyond those two tables: a new op is fuzzed as soon as it is registered.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+import vibetensor.torch as vt
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: str               # Tensor, Tensor[], int, int[], float, bool, Scalar, ScalarType, Device, str
+    optional: bool = False  # "T?": None allowed
+    optional_elements: bool = False  # "Tensor?[]"
+    kwarg_only: bool = False
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str                # "add_"
+    schema: str
+    args: tuple[Arg, ...]
+    returns: str
+    inplace: bool = field(default=False)
+
+
+_ARG = re.compile(r"^(Tensor\?\[\]|[A-Za-z]+(?:\[\])?)(\?)?\s+(\w+)(=.*)?$")
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def parse_schema(schema: str) -> OpSpec:
+    name = schema.split("(", 1)[0].split("::")[-1]
+    inner = schema[schema.index("(") + 1:schema.rindex(") ->")]
+    returns = schema.rsplit("->", 1)[1].strip()
+    args, kw = [], False
+    for part in _split_top(inner):
+        if part == "*":
+            kw = True
+            continue
+        m = _ARG.match(part)
+        if m is None:
+            raise ValueError(f"cannot parse argument {part!r} of {schema}")
+        t, opt, arg_name, default = m.groups()
+        elems = t == "Tensor?[]"
+        args.append(Arg(arg_name, "Tensor[]" if elems else t, bool(opt), elems, kw, default is not None))
+    return OpSpec(name, schema, tuple(args), returns, name.endswith("_"))
+
+
+# ---- the torch side ----
+
+def _reduction_name(r):
+    return {0: "none", 1: "mean", 2: "sum"}.get(r, f"invalid reduction {r}")
+
+
+def _dims(d):
+    return () if d is None else d
+
+
+def _bmm_nd(self, mat2):
+    """vt::_bmm_nd multiplies batches of equal batch shape (what matmul hands it after broadcasting)."""
+    if not isinstance(self, torch.Tensor) or not isinstance(mat2, torch.Tensor):
+        raise TypeError("_bmm_nd(): arguments must be Tensors")
+    if self.dim() < 3 or self.dim() != mat2.dim() or self.shape[:-2] != mat2.shape[:-2]:
+        raise RuntimeError("_bmm_nd: expected operands of the same rank >= 3 and batch shape")
+    return torch.matmul(self, mat2)
+
+
+def _as_strided(self, size, stride, storage_offset=None):
+    """torch.as_strided accepts a negative size when the storage is empty (and returns a tensor whose shape
+    holds it); vibetensor refuses negative sizes always, which the fuzzer takes as torch's answer too."""
+    if isinstance(size, (list, tuple)) and any(isinstance(s, int) and s < 0 for s in size):
+        raise RuntimeError(f"as_strided: negative size in {list(size)}")
+    return torch.as_strided(self, size, stride, storage_offset)
+
+
+def _index_put_(self, indices, values, accumulate=False):
+    """With no index at all torch's index_put_ fails inside masked_fill_ (RuntimeError); vibetensor says "at
+    least one index must be provided" as an IndexError, which is what torch's own index() raises."""
+    if isinstance(indices, (list, tuple)) and len(indices) == 0 and isinstance(self, torch.Tensor):
+        raise IndexError("at least one index must be provided")
+    return torch.ops.aten.index_put_(self, indices, values, accumulate)  # takes None entries, as ours
+
+
+def _prod(self, dim, keepdim, dtype):
+    """prod over a list of dims (torch.prod takes one): dims checked as sum checks them, then one at a time."""
+    if dim is None or len(dim) == 0:
+        return torch.prod(self, dtype=dtype) if not keepdim or dim is None else torch.prod(self, dtype=dtype).reshape(
+            [1] * self.dim())
+    torch.sum(self, dim)  # the same dim errors (range, repeats) as vibetensor's
+    out = self
+    for d in sorted((d % max(self.dim(), 1) for d in dim), reverse=True):
+        out = torch.prod(out, d, keepdim=True, dtype=dtype)
+    return out if keepdim else out.reshape([s for i, s in enumerate(self.shape) if i not in
+                                            {d % max(self.dim(), 1) for d in dim}])
+
+
+def _div(self, other, *, rounding_mode=None):
+    return torch.div(self, other, rounding_mode=rounding_mode)
+
+
+def _div_(self, other, *, rounding_mode=None):
+    return self.div_(other, rounding_mode=rounding_mode)
+
+
+# Ops whose torch counterpart is not torch.<name> (or Tensor.<name> in place) with the same arguments.
+TORCH_CALLS = {
+    "to_dtype": lambda self, dtype: self.to(dtype),
+    "_keep_versions": lambda self, kept: torch.clone(self) if all(isinstance(k, torch.Tensor) for k in kept) else
+        torch.cat(kept),  # an identity whose list must hold Tensors: cat raises the TypeError vt raises
+    "index": lambda self, indices: torch.ops.aten.index.Tensor(self, indices),
+    "index_put_": _index_put_,
+    "as_strided": _as_strided,
+    "max_dim": lambda self, dim, keepdim=False: tuple(torch.max(self, dim, keepdim)),
+    "min_dim": lambda self, dim, keepdim=False: tuple(torch.min(self, dim, keepdim)),
+    "clamp_tensor": lambda self, min=None, max=None: torch.clamp(self, min, max),
+    "_softmax": lambda self, dim, log: (torch.log_softmax if log else torch.softmax)(self, dim),
+    "_bmm_nd": _bmm_nd,
+    "cross_entropy": lambda input, target, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0:
+        F.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=_reduction_name(reduction),
+                        label_smoothing=label_smoothing),
+    "embedding": lambda weight, indices: F.embedding(indices, weight),
+    "dropout": lambda input, p=0.5, train=True: F.dropout(input, p, train),
+    "layer_norm": lambda input, shape, weight=None, bias=None, eps=1e-5: F.layer_norm(input, shape, weight, bias, eps),
+    "rms_norm": lambda input, shape, weight=None, eps=None: F.rms_norm(input, shape, weight, eps),
+    "native_layer_norm": lambda input, shape, weight, bias, eps: tuple(
+        torch.ops.aten.native_layer_norm(input, shape, weight, bias, eps)),
+    "eye": lambda n, m=None, *, dtype=None, device=None: torch.eye(n, n if m is None else m, dtype=dtype, device=device),
+    "arange": lambda start, end, step=1, *, dtype=None, device=None: torch.arange(start, end, step, dtype=dtype,
+                                                                                   device=device),
+    "norm": lambda self, p=2, dim=None, keepdim=False: torch.norm(self, p, dim, keepdim),
+    "amax": lambda self, dim=None, keepdim=False: torch.amax(self, _dims(dim), keepdim),
+    "amin": lambda self, dim=None, keepdim=False: torch.amin(self, _dims(dim), keepdim),
+    "all": lambda self, dim=None, keepdim=False: torch.all(self, dim, keepdim=keepdim),
+    "any": lambda self, dim=None, keepdim=False: torch.any(self, dim, keepdim=keepdim),
+    "prod": lambda self, dim=None, keepdim=False, *, dtype=None: _prod(self, dim, keepdim, dtype),
+    "squeeze": lambda self, dim=None: torch.squeeze(self) if dim is None else torch.squeeze(self, tuple(dim)),
+    "slice": lambda self, dim=0, start=None, end=None, step=1: torch.ops.aten.slice.Tensor(self, dim, start, end, step),
+    "split_with_sizes": lambda self, sizes, dim=0: list(torch.ops.aten.split_with_sizes(self, sizes, dim)),
+    "unbind": lambda self, dim=0: list(torch.unbind(self, dim)),
+    "div": _div,
+    "div_": _div_,
+    "masked_fill_": lambda self, mask, value: self.masked_fill_(mask, value),
+    "full": lambda size, fill_value, *, dtype=None, device=None: torch.full(size, fill_value, dtype=dtype, device=device),
+    "empty": lambda size, *, dtype=None, device=None: torch.empty(size, dtype=dtype, device=device),
+    "var": lambda self, dim=None, *, correction=None, keepdim=False: torch.var(self, dim, correction=correction,
+                                                                               keepdim=keepdim),
+    "std": lambda self, dim=None, *, correction=None, keepdim=False: torch.std(self, dim, correction=correction,
+                                                                               keepdim=keepdim),
+}
+
+# Ops the fuzzer leaves out, with the reason; each is tested against torch elsewhere.
+UNFUZZED = {
+    "_attention_softmax": "fused scale + causal mask + softmax with no torch op of that name (tests/autograd/test_nn_native.py)",
+    "_fused_adamw_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
+    "_fused_sgd_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
+    "_softmax_backward": "a backward kernel, checked through the gradients of softmax (autograd tests)",
+    "gelu_backward": "a backward kernel, checked through the gradients of gelu (autograd tests)",
+    "silu_backward": "a backward kernel, checked through the gradients of silu (autograd tests)",
+    "native_layer_norm_backward": "a backward kernel, checked through the gradients of layer_norm",
+    "native_rms_norm_backward": "a backward kernel, checked through the gradients of rms_norm",
+    "native_rms_norm": "no public torch counterpart of the (y, rstd) pair; rms_norm is fuzzed instead",
+}
+
+# Ops whose values are random (or uninitialised): only dtype, shape and errors are compared.
+RANDOM_VALUES = {"uniform_", "normal_", "random_", "empty", "dropout"}
+
+
+def torch_call(spec: OpSpec):
+    if spec.name in TORCH_CALLS:
+        return TORCH_CALLS[spec.name]
+    if spec.inplace:
+        return _method(spec.name)
+    for ns in (torch, F, torch.special):
+        if hasattr(ns, spec.name):
+            return getattr(ns, spec.name)
+    if hasattr(torch.Tensor, spec.name):  # a method only (contiguous)
+        return _method(spec.name)
+    return getattr(torch.ops.aten, spec.name)
+
+
+def _method(name):
+    """Tensor.<name> called on the first argument; a TypeError for a non-Tensor, as torch's functions raise."""
+    def method(self, *a, **k):
+        if not isinstance(self, torch.Tensor):
+            raise TypeError(f"{name}(): argument 'self' must be Tensor, not {type(self).__name__}")
+        return getattr(self, name)(*a, **k)
+    return method
+
+
+def vt_call(spec: OpSpec):
+    return getattr(vt.ops.vt, spec.name)
+
+
+def all_specs() -> list[OpSpec]:
+    specs = []
+    for name in sorted(dir(vt.ops.vt)):
+        if name in UNFUZZED:
+            continue
+        specs.append(parse_schema(getattr(vt.ops.vt, name).schema))
+    return specs
