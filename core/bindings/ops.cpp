@@ -147,8 +147,8 @@ void register_python_kernel(OperatorEntry* e, Layer layer, DispatchKey key, nb::
   auto cell = std::make_shared<PyKernelCell>(PyKernelCell{std::move(fn)});
   std::unique_ptr<KernelFunction> k = python_kernel(e, cell);
   (*cells)[slot] = {k.get(), cell};
-  if (layer == Layer::Python) e->set_layer(Layer::Python, std::move(k));
-  else e->set_boxed_backend(key, std::move(k));
+  if (layer == Layer::Backend) e->set_boxed_backend(key, std::move(k));
+  else e->set_layer(layer, std::move(k));
 }
 
 }  // namespace
@@ -219,7 +219,7 @@ void bind_ops(nb::module_& m) {
   m.def("register_autograd_kernel", [](const std::string& name, nb::object fn) {
     OperatorEntry* e = Dispatcher::get().find(name);
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");
-    e->set_layer(Layer::Autograd, python_kernel(e, std::move(fn)));
+    register_python_kernel(e, Layer::Autograd, DispatchKey::Any, std::move(fn));
   });
   m.def("register_python_kernel", [](const std::string& name, const std::string& key, nb::object fn) {
     OperatorEntry* e = Dispatcher::get().find(name);
