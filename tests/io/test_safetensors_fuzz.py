@@ -69,7 +69,7 @@ def test_atheris_bounded_run(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     run = subprocess.run(
         [sys.executable, os.path.join(HERE, "safetensors_fuzz.py"), str(tmp_path), CORPUS, "-max_total_time=4",
-         "-timeout=30", "-rss_limit_mb=4096", f"-artifact_prefix={tmp_path}/"],
+         "-timeout=30", "-rss_limit_mb=16384", f"-artifact_prefix={tmp_path}/"],
         env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Done" in run.stderr
