@@ -18,7 +18,9 @@ import torch
 import vibetensor.library as vlib
 import vibetensor.torch as vt
 
-_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python")
+# Where this process found vibetensor (the source tree's python/ in a developer build, site-packages after
+# pip install): the child must import the same build.
+_PY = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["vibetensor"].__file__)))
 
 
 def _run_isolated(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
