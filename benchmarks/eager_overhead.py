@@ -1,6 +1,6 @@
 """Per-op eager overhead on tiny tensors: vibetensor vs PyTorch in one run, as a ratio (vt time / torch time).
 
-Goal (SPEC section 8): <= 0.5x PyTorch on the CPU, aiming at 0.33x. Run: python benchmarks/eager_overhead.py
+Goal: <= 0.5x PyTorch on the CPU, aiming at 0.33x. Run: python benchmarks/eager_overhead.py
 [--device cpu] [--json out.json]. Timings are medians of several repeats of a tight loop.
 """
 import argparse

@@ -1,6 +1,6 @@
 """NCCL allreduce baseline in one process over all visible GPUs, in nccl-tests' format and conventions.
 
-This is the reference the ring allreduce plugin is measured against (SPEC section 8). One process drives
+This is the reference the ring allreduce plugin is measured against (goal there: busbw >= 1.0x). One process drives
 every GPU through torch.cuda.nccl.all_reduce on a list of per-GPU tensors. Conventions as nccl-tests:
   algbw = size / time; busbw = algbw * 2 (n - 1) / n; time in microseconds per operation;
   #wrong counts elements that differ from the exact expected sum. Inputs depend on the rank and the index, as

@@ -1,4 +1,4 @@
-"""How long `vt-fabric topo` (no --measure) takes: goal < 0.5 s after the first import (SPEC section 8).
+"""How long `vt-fabric topo` (no --measure) takes: goal < 0.5 s after the first import.
 
 Reports (1) the in-process time of probe + render after `import vibetensor.topology` (the figure the goal
 names; the first probe includes CUDA and NVML initialisation) and (2) the end-to-end time of the command

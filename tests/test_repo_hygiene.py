@@ -1,4 +1,4 @@
-"""Standing checks on the tree itself (STYLE.md): per-layer line counts with a per-file budget, one-way layer
+"""Standing checks on the tree itself: per-layer line counts with a per-file budget, one-way layer
 dependencies, nanobind/Python.h only inside bindings/ folders, and plugins that see only the C ABI header."""
 import re
 from pathlib import Path
