@@ -34,3 +34,32 @@ target_compile_definitions(vt_abi_test PRIVATE VT_ABI_TEST_PLUGINS="${CMAKE_BINA
 add_dependencies(vt_abi_test vt_reference_plugins vt_bad_plugins)
 enable_testing()
 add_test(NAME plugin_abi COMMAND vt_abi_test)
+
+# The ring allreduce plugin (the Fabric's "ring" backend) ships with the package when the CUTLASS headers are
+# there (the nvidia-cutlass wheel, a build requirement); without them the build says so and the backend reports
+# that it was not built.
+if(NOT VT_CUTLASS_INCLUDE_DIR)
+  execute_process(COMMAND "${Python_EXECUTABLE}" -c
+                  "import cutlass_library, os; print(os.path.join(os.path.dirname(cutlass_library.__file__), 'source', 'include'))"
+                  OUTPUT_VARIABLE VT_CUTLASS_INCLUDE_DIR OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+endif()
+if(EXISTS "${VT_CUTLASS_INCLUDE_DIR}/cutlass/array.h")
+  if(SKBUILD)
+    set(vt_ring_dest ${CMAKE_BINARY_DIR}/plugins/ring_install)
+    install(DIRECTORY ${vt_ring_dest}/ DESTINATION vibetensor/plugins)
+  else()
+    set(vt_ring_dest ${CMAKE_SOURCE_DIR}/python/vibetensor/plugins)  # next to the developer build's _C
+  endif()
+  ExternalProject_Add(vt_ring_plugin
+    SOURCE_DIR ${CMAKE_SOURCE_DIR}/plugins/ring_allreduce
+    BINARY_DIR ${CMAKE_BINARY_DIR}/plugins/ring
+    LIST_SEPARATOR |
+    CMAKE_ARGS ${vt_plugin_args} -DCMAKE_CUDA_COMPILER=${CMAKE_CUDA_COMPILER}
+               -DCMAKE_CUDA_ARCHITECTURES=${vt_plugin_archs} -DVT_CUTLASS_INCLUDE_DIR=${VT_CUTLASS_INCLUDE_DIR}
+               -DCMAKE_INSTALL_PREFIX=${vt_ring_dest}
+    BUILD_ALWAYS ON)
+  add_dependencies(_C vt_ring_plugin)
+else()
+  message(STATUS "vibetensor: CUTLASS headers not found (pip install --no-deps nvidia-cutlass): the ring plugin "
+                 "is not built")
+endif()

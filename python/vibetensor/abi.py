@@ -1,7 +1,7 @@
 """Where a native plugin finds vibetensor's plugin ABI header (vt/abi/vt_plugin.h).
 
     python -m vibetensor.abi --include     # the include directory, for -I or CMake
-    python -m vibetensor.abi --version     # the plugin ABI version this vibetensor speaks ("1.0")
+    python -m vibetensor.abi --version     # the plugin ABI version this vibetensor speaks ("1.1")
 
 An installed vibetensor ships the header in <package>/include; a source checkout used without installing
 (PYTHONPATH=python) finds it in core/include of the checkout.

@@ -123,4 +123,4 @@ def test_include_dir_holds_the_header():
     assert out == inc
     version = subprocess.run([sys.executable, "-m", "vibetensor.abi", "--version"], capture_output=True, text=True,
                              check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
-    assert version == _core.PLUGIN_ABI_VERSION == "1.0"
+    assert version == _core.PLUGIN_ABI_VERSION == "1.1"

@@ -120,6 +120,6 @@ def test_collective_argument_errors_before_any_device_work():
     with pytest.raises(TypeError, match="tensors\\[0\\] is NoneType"):
         fabric.all_reduce([None, vt.ones(2)])
     with pytest.raises(ValueError, match="unknown collectives backend"):
-        fabric.collectives._pick_backend("ring", [0, 1], "float32")
+        fabric.collectives._pick_backend("mpi", "all_reduce", [0, 1], "float32", "sum", None)
     with pytest.raises(ValueError, match="Fabric mode"):
         fabric.Fabric(mode="fast")

@@ -20,6 +20,7 @@ vt_status status_of(ErrorKind kind) {
     case ErrorKind::Value: return VT_ERROR_VALUE;
     case ErrorKind::NotImplemented: return VT_ERROR_NOT_IMPLEMENTED;
     case ErrorKind::OutOfMemory: return VT_ERROR_OUT_OF_MEMORY;
+    case ErrorKind::Timeout: return VT_ERROR_TIMEOUT;
   }
   return VT_ERROR_INTERNAL;
 }
@@ -31,6 +32,7 @@ ErrorKind error_kind_of(vt_status status) {
     case VT_ERROR_INDEX: return ErrorKind::Index;
     case VT_ERROR_NOT_IMPLEMENTED: return ErrorKind::NotImplemented;
     case VT_ERROR_OUT_OF_MEMORY: return ErrorKind::OutOfMemory;
+    case VT_ERROR_TIMEOUT: return ErrorKind::Timeout;
     default: return ErrorKind::Runtime;
   }
 }

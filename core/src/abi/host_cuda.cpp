@@ -4,6 +4,7 @@
 #include "plugin_host.h"
 #include "vt/cuda/device.h"
 #include "vt/cuda/memory.h"
+#include "vt/cuda/peer_access.h"
 
 namespace vt::abi {
 
@@ -72,6 +73,15 @@ vt_status tensor_record_stream(vt_tensor t, int32_t stream_device, void* stream)
   });
 }
 
+// Note [Peer mapping lifetime]: a pair is usable while someone holds its mapping (a Fabric, the probe).
+vt_status cuda_peer_access(int32_t device, int32_t peer, int32_t* out) noexcept {
+  return guarded([&] {
+    VT_CHECK_VALUE(out != nullptr, "cuda_peer_access: output pointer is NULL");
+    int d = checked_device(device), p = checked_device(peer);
+    *out = d == p || cuda::peer_path(d, p) == cuda::PeerPath::Native || cuda::peer_access_refcount(d, p) > 0;
+  });
+}
+
 }  // namespace
 
 void fill_cuda_entries(vt_host_api& t) {
@@ -82,6 +92,7 @@ void fill_cuda_entries(vt_host_api& t) {
   t.cuda_free = cuda_free;
   t.cuda_record_stream = cuda_record_stream;
   t.tensor_record_stream = tensor_record_stream;
+  t.cuda_peer_access = cuda_peer_access;
 }
 
 }  // namespace vt::abi

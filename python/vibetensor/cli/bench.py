@@ -101,10 +101,11 @@ def run_case(kind, backend, n, count, dtype, op, iters, warmup, mode, in_place):
     ins = make_inputs(kind, n, count, dtype)
     out_numel = count * n if kind == "all_gather" else count
     outs = None if in_place else [vt.empty(out_numel, dtype=_vt_dtype(dtype), device=f"cuda:{r}") for r in range(n)]
+    backend, _, algorithm = backend.partition("/")  # "ring/two_shot": a backend and its all_reduce algorithm
 
     def call():
         if kind == "all_reduce":
-            fabric.all_reduce(ins, op, out=outs, backend=backend)
+            fabric.all_reduce(ins, op, out=outs, backend=backend, algorithm=algorithm or "auto")
         elif kind == "reduce_scatter":
             fabric.reduce_scatter(ins, outs, op, backend=backend)
         else:
@@ -140,8 +141,7 @@ def run_case(kind, backend, n, count, dtype, op, iters, warmup, mode, in_place):
     else:  # graph
         try:
             g = vt.cuda.CUDAGraph()
-            s = vt.cuda.Stream(0)
-            with vt.cuda.graph(g, stream=s):
+            with fabric.graphs.capture(g, range(n)):  # every device's stream joins the one capture
                 for _ in range(iters):
                     call()
         except Exception:
@@ -246,3 +246,64 @@ def write_outputs(rows, meta, json_path=None, csv_path=None, plot_path=None):
         fig.tight_layout()
         fig.savefig(plot_path, dpi=120)
         plt.close(fig)
+
+
+def tune(n, dtype="float32", iters=20, warmup=5, maxbytes=256 << 20, progress=None):
+    """Times the ring backend's algorithms over sizes (pipelined, out of place) and saves the crossover table
+    "auto" reads from then on (vibetensor.fabric.ring.crossover). Returns (path, measured)."""
+    from vibetensor.fabric import ring
+
+    algs = ("one_shot", "two_shot", "ring")
+    grid = sizes(1 << 10, maxbytes, 4)
+    measured = {}
+    for k, size in enumerate(grid):
+        count = max(size // _elem(dtype), 1)
+        measured[size] = {a: run_case("all_reduce", f"ring/{a}", n, count, dtype, "sum", iters, warmup, "pipelined",
+                                      False)["time_us"] for a in algs}
+        if progress:
+            progress(k + 1, len(grid), f"tuning {size} B")
+    best = [(size, min(t, key=t.get)) for size, t in measured.items()]
+    rules = []
+    for size, alg in best:  # merge runs of the same winner; the last rule covers every larger size
+        if rules and rules[-1][1] == alg:
+            rules[-1][0] = size
+        else:
+            rules.append([size, alg])
+    rules[-1][0] = None
+    return ring.save_crossover(n, rules, {str(k): v for k, v in measured.items()}), measured
+
+
+def check_random(n, runs, backend="ring", seed=0, progress=None):
+    """#wrong over `runs` randomized all_reduce cases (algorithm, dtype, op, placement, size incl. 0, 1, odd and
+    unaligned offsets) against a float64 reference; returns (cases, wrong, first failures)."""
+    import random
+
+    import numpy as np
+
+    import vibetensor.torch as vt
+    from vibetensor import fabric
+
+    rng = random.Random(seed)
+    tols = {"float32": 1e-5, "bfloat16": 2e-2, "float16": 4e-3}
+    wrong, failures = 0, []
+    for case in range(runs):
+        dtype, op = rng.choice(list(tols)), rng.choice(["sum", "avg", "max", "min"])
+        alg = rng.choice(["auto", "one_shot", "two_shot", "ring"])
+        numel = rng.choice([0, 1, 2, 3, 7, 8, 9, 100, 1023, 4096, 65537]) if rng.random() < .5 else rng.randint(1, 1 << 20)
+        offset, in_place = rng.choice([0, 0, 0, 1, 5]), rng.random() < .5
+        ints = np.random.default_rng(case).integers(-8, 9, size=(n, numel)).astype(np.float64)
+        xs = [vt.from_numpy(np.concatenate([np.zeros(offset), ints[r]])).to(getattr(vt, dtype)).to(f"cuda:{r}")[offset:]
+              for r in range(n)]
+        outs = None if in_place else [vt.empty_like(x) for x in xs]
+        fabric.all_reduce(xs, op, out=outs, backend=backend, algorithm=alg)
+        ref = {"sum": ints.sum(0), "avg": ints.mean(0), "max": ints.max(0), "min": ints.min(0)}[op]
+        tol = tols[dtype] * (1 + np.abs(ints).sum(0))
+        bad = sum(int(np.sum(np.abs(r.double().cpu().numpy() - ref) > tol)) for r in (outs or xs))
+        if bad:
+            wrong += bad
+            if len(failures) < 5:
+                failures.append(dict(case=case, dtype=dtype, op=op, alg=alg, numel=numel, offset=offset,
+                                     in_place=in_place, wrong=bad))
+        if progress and (case + 1) % 100 == 0:
+            progress(case + 1, runs, f"case {case + 1}")
+    return runs, wrong, failures

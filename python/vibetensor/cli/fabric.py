@@ -152,13 +152,18 @@ def topo(as_json, from_file, measure, measure_size, rings, plot, no_check):
               type=click.Choice(["float32", "bfloat16", "float16", "float64"]))
 @click.option("-o", "--op", default="sum", show_default=True, type=click.Choice(["sum", "avg", "max", "min"]))
 @click.option("--backend", default="all", show_default=True,
-              help="Comma-separated backends (p2p, nccl), or 'all' for every one this machine can run.")
+              help="Comma-separated backends (ring, p2p, nccl; ring/one_shot, ring/two_shot, ring/ring pin the ring "
+                   "backend's algorithm), or 'all' for every one this machine can run.")
 @click.option("--mode", default="pipelined", show_default=True, type=click.Choice(["pipelined", "events", "graph"]))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the rows as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the rows as CSV.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Plot busbw against size per backend (PNG).")
+@click.option("--check", "check_runs", type=int, default=0,
+              help="Instead of timing: N randomized all_reduce cases against a float64 reference (#wrong must be 0).")
+@click.option("--tune", is_flag=True, help="Instead of timing: measure the ring algorithms' crossover sizes on this "
+                                           "machine and save the table 'auto' uses.")
 def bench(collective, minbytes, maxbytes, stepfactor, iters, warmup_iters, datatype, op, backend, mode, json_path,
-          csv_path, plot):
+          csv_path, plot, check_runs, tune):
     import os
 
     os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
@@ -179,17 +184,35 @@ def bench(collective, minbytes, maxbytes, stepfactor, iters, warmup_iters, datat
         reason = vcuda.unavailable_reason() or f"{vcuda.device_count()} CUDA device"
         click.echo(f"vt-fabric bench: needs 2 or more CUDA devices ({reason}); on one GPU set VT_EMULATE_DEVICES=N")
         return
-    from vibetensor.fabric import nccl
+    from vibetensor.fabric import nccl, ring
 
-    runnable = ["p2p"] + (["nccl"] if nccl.available() and not vcuda.is_emulated() else [])
+    runnable = (["ring"] if ring.available() and datatype in ring.DTYPES else []) + ["p2p"] + (
+        ["nccl"] if nccl.available() and not vcuda.is_emulated() else [])
     wanted = runnable if backend == "all" else [b.strip() for b in backend.split(",")]
     for b in wanted:
-        if b not in runnable:
+        if b.partition("/")[0] not in runnable or (b.partition("/")[2] not in ("", *ring.ALGORITHMS)):
             raise click.ClickException(f"backend {b!r} cannot run here (runnable: {', '.join(runnable)})")
     kind = B.KINDS[collective]
     n = vcuda.device_count()
     for line in B.environment(n):
         click.echo(line)
+    if check_runs or tune:
+        if not ring.available():
+            raise click.ClickException("--check and --tune run the ring backend, which was not built here")
+        if tune:
+            path, measured = B.tune(n, datatype, iters, warmup_iters, hi, progress=_progress())
+            for size, t in measured.items():
+                click.echo(f"{size:>12} " + "  ".join(f"{a} {us:9.1f} us" for a, us in t.items()))
+            click.echo(f"saved the crossover table to {path}")
+            return
+        runs, wrong, failures = B.check_random(n, check_runs, wanted[0].partition("/")[0] if backend != "all"
+                                               else "ring", progress=_progress())
+        click.echo(f"# randomized all_reduce: {runs} cases, #wrong {wrong}")
+        for f in failures:
+            click.echo(f"#   {f}")
+        if wrong:
+            raise SystemExit(1)
+        return
     click.echo(f"# {collective}, mode {mode}, busbw = algbw x {'2(n-1)/n' if kind == 'all_reduce' else '(n-1)/n'}, "
                f"n = {n}")
     rows = B.bench(kind, wanted, lo, hi, stepfactor, iters, warmup_iters, datatype, op, mode, progress=_progress())

@@ -12,7 +12,7 @@ collectives, counters and traces - on real GPUs or on emulated ones (VT_EMULATE_
 
 The design (routes, Notes, the emulation contract, how to write an experiment) is in docs/fabric.md.
 """
-from . import trace  # noqa: F401
+from . import graphs, ring, trace  # noqa: F401
 from ._fabric import MODES, Fabric, fabric_for, open_fabrics  # noqa: F401
 from .collectives import BACKENDS, OPS, Work, all_gather, all_reduce, broadcast, reduce, reduce_scatter  # noqa: F401
 from .errors import FabricError, FabricTimeoutError  # noqa: F401

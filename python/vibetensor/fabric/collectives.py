@@ -9,9 +9,11 @@ chunk r belongs to rank r). Every call is stream-ordered: it is enqueued on each
 returns without waiting on the host; `async_op=True` returns a Work whose wait(timeout) is bounded and raises
 FabricTimeoutError naming the devices that never arrived.
 
-Backends: "p2p" runs a schedule (vibetensor.fabric.schedules) with one kernel per transfer reading peers through
+Backends: "ring" runs the CUTLASS ring allreduce plugin (vibetensor.fabric.ring: one kernel per rank, device-side
+flags, no host waits; float32/float16/bfloat16 all_reduce, reduce_scatter and all_gather over pairs with peer
+access); "p2p" runs a schedule (vibetensor.fabric.schedules) with one kernel per transfer reading peers through
 unified addresses and event barriers between steps - correct everywhere, emulation included; "nccl" calls NCCL
-(real, distinct GPUs only); "auto" takes NCCL where it can run and "p2p" elsewhere. Algorithms of the p2p
+(real, distinct GPUs only); "auto" takes NCCL where it can run, else "ring" where it applies, else "p2p". Algorithms of the p2p
 backend: "one_shot" (each device reads every input), "two_shot" (reduce-scatter then all-gather), "ring", and
 "auto" (one-shot up to 256 KiB, two-shot above). Pairs the Fabric stages (no usable P2P) make the p2p backend
 stage inputs to the reading device first and run one-shot, counted as fallbacks with their reason.
@@ -24,13 +26,15 @@ import time
 
 from .. import _C
 from . import nccl as _nccl
+from . import ring as _ring
 from . import schedules as S
 from ._fabric import fabric_for
 from .errors import FabricError
 
 _fab = _C.fabric
 OPS = {"sum": 0, "avg": 1, "max": 2, "min": 3}
-BACKENDS = ("auto", "p2p", "nccl")
+BACKENDS = ("auto", "p2p", "nccl", "ring")
+_RING_KINDS = ("all_reduce", "reduce_scatter", "all_gather")
 ONE_SHOT_MAX_BYTES = 256 << 10
 _FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -48,9 +52,9 @@ class Work:
     """A collective in flight. wait() blocks the host (bounded by `timeout` seconds) until every device's part
     has finished; the devices' streams are already ordered after it without any wait."""
 
-    def __init__(self, kind, devices, p2p_work=None, events=None):
+    def __init__(self, kind, devices, p2p_work=None, events=None, ring=False):
         self.kind, self.devices = kind, devices
-        self._p2p, self._events = p2p_work, events or []
+        self._p2p, self._events, self._ring = p2p_work, events or [], ring
 
     def is_completed(self) -> bool:
         if self._p2p is not None:
@@ -71,6 +75,8 @@ class Work:
                 raise FabricTimeoutError(f"{self.kind} timed out after {timeout} s on "
                                          f"{', '.join(f'cuda:{d}' for d in late)}")
             time.sleep(50e-6)
+        if self._ring:  # the kernels ended; did one give up waiting for a peer?
+            _ring.check(self.devices)
         return True
 
 
@@ -113,15 +119,27 @@ def _validate(kind, tensors, outputs, op, numel_ratio):
     return devices
 
 
-def _pick_backend(backend, devices, dtype_name):
+def _pick_backend(backend, kind, devices, dtype_name, op, fabric):
     if backend not in BACKENDS:
         raise ValueError(f"unknown collectives backend {backend!r} (one of {', '.join(BACKENDS)})")
+    ring_ok = kind in _RING_KINDS and _ring.supports(dtype_name, op)
+    if backend == "ring":
+        if not ring_ok:
+            raise FabricError(f"{kind}: the ring backend runs all_reduce, reduce_scatter and all_gather over "
+                              f"{', '.join(_ring.DTYPES)}; got {kind} over {dtype_name}")
+        staged = [(a, b) for a in devices for b in devices if a != b and fabric.route(a, b)[0] == "staged"]
+        if staged:
+            a, b = staged[0]
+            raise FabricError(f"{kind}: the ring backend reads peers directly, but cuda:{a} -> cuda:{b} is staged "
+                              f"({fabric.route(a, b)[1]}); use backend='p2p'")
     if backend != "auto":
         return backend
     import vibetensor.cuda as vcuda
 
     if len(devices) > 1 and not vcuda.is_emulated() and dtype_name != "bool" and _nccl.available():
         return "nccl"
+    if ring_ok and len(devices) > 1 and _ring.available() and not fabric._any_staged(devices):
+        return "ring"
     return "p2p"
 
 
@@ -209,7 +227,7 @@ def _collective(kind, tensors, outputs, op, backend, algorithm, root, async_op, 
     outs = list(outputs) if outputs is not None else ins
     in_place = outputs is None or all(o.data_ptr() == i.data_ptr() for o, i in zip(outs, ins))
     dname = _dtype_name(ins[0])
-    chosen = _pick_backend(backend, devices, dname)
+    chosen = _pick_backend(backend, kind, devices, dname, op, fabric)
     nbytes = ins[0].numel() * ins[0].element_size()
     if _fab.tracing():
         _fab.record_event("collective", f"{kind}/{chosen}", devices[0], -1, nbytes * n, 0, "", f"devices={devices}")
@@ -219,6 +237,12 @@ def _collective(kind, tensors, outputs, op, backend, algorithm, root, async_op, 
         _nccl.run(kind, ins, outs, op or "sum", root or 0, devices)
         events = [vcuda.current_stream(d).record_event() for d in devices] if async_op else None
         return Work(kind, devices, events=events) if async_op else None
+    if chosen == "ring":
+        import vibetensor.cuda as vcuda
+
+        _ring.run(kind, ins, outputs, op, algorithm if kind == "all_reduce" else "auto", default_timeout())
+        events = [vcuda.current_stream(d).record_event() for d in devices] if async_op else None
+        return Work(kind, devices, events=events, ring=True) if async_op else None
     staged = fabric._any_staged(devices)
     alg = algorithm
     if kind == "all_reduce" and (alg == "auto" or staged):

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define VT_PLUGIN_ABI_MAJOR 1
-#define VT_PLUGIN_ABI_MINOR 0
+#define VT_PLUGIN_ABI_MINOR 1
 #define VT_PLUGIN_ABI_VERSION ((uint32_t)VT_PLUGIN_ABI_MAJOR << 16 | (uint32_t)VT_PLUGIN_ABI_MINOR)
 
 #if defined(_WIN32)
@@ -60,7 +60,9 @@ typedef enum vt_status {
   VT_ERROR_NOT_IMPLEMENTED = 5,  /* NotImplementedError */
   VT_ERROR_OUT_OF_MEMORY = 6,    /* vibetensor.OutOfMemoryError */
   VT_ERROR_CUDA = 7,             /* RuntimeError: a CUDA call failed */
-  VT_ERROR_INTERNAL = 8          /* RuntimeError: a bug; the message says where */
+  VT_ERROR_INTERNAL = 8,         /* RuntimeError: a bug; the message says where */
+  VT_ERROR_TIMEOUT = 9           /* vibetensor.fabric.FabricTimeoutError (a TimeoutError): a bounded wait
+                                    expired (since 1.1) */
 } vt_status;
 
 /* Element types and devices in DLPack's terms (same layout and codes as DLDataType and DLDevice). */
@@ -220,6 +222,12 @@ typedef struct vt_host_api {
   vt_status (*cuda_record_stream)(int32_t device, void* ptr, int32_t stream_device, void* stream);
   /* The same for a CUDA tensor's memory (a no-op for memory the caching allocator does not own). */
   vt_status (*tensor_record_stream)(vt_tensor t, int32_t stream_device, void* stream);
+
+  /* ---- since 1.1 ---- */
+  /* Whether kernels running on `device` may dereference `peer`'s memory now: 1 when both are one physical GPU
+   * (emulation) or the host holds a peer mapping device -> peer (a Fabric over both enabled it after its
+   * functional check), else 0. A plugin that reads peers through unified addresses checks every pair. */
+  vt_status (*cuda_peer_access)(int32_t device, int32_t peer, int32_t* out);
 } vt_host_api;
 
 /* The two exported entry points. */
