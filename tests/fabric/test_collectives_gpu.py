@@ -121,7 +121,7 @@ def test_collective_bad_input():
     with pytest.raises(fabric.FabricError, match="needs a floating dtype"):
         fabric.all_reduce([a.long(), b.long()], op="avg")
     with pytest.raises(ValueError, match="unknown collectives backend"):
-        fabric.all_reduce([a, b], backend="ring")
+        fabric.all_reduce([a, b], backend="mpi")
     if vt.cuda.is_emulated():
         with pytest.raises(fabric.FabricError, match="NCCL refuses several ranks on one GPU"):
             fabric.all_reduce([a, b], backend="nccl")

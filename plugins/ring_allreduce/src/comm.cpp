@@ -158,7 +158,8 @@ int Comm::blocks_for(const Collective& c, Algo algo, const Params& p) {
   if (per_sm == 0 && cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0) != cudaSuccess)
     per_sm = 1;
   const int resident = std::max(1, sms_ * std::max(per_sm, 1) / sharing_);
-  const int cap = int(std::min<int64_t>({kMaxBlocks, resident, env_int("VT_RING_MAX_BLOCKS", 32)}));
+  // One GPU shared by emulated ranks: let them fill it together. Real GPUs: 32 channels stream NVLink.
+  const int cap = int(std::min<int64_t>({kMaxBlocks, resident, env_int("VT_RING_MAX_BLOCKS", sharing_ > 1 ? kMaxBlocks : 32)}));
   const int64_t bytes = c.count * c.elem_size;
   const int64_t per_block = algo == Algo::OneShot ? (32 << 10) : algo == Algo::Ring ? int64_t(p.nranks) << 18 : (256 << 10);
   return int(std::clamp<int64_t>((bytes + per_block - 1) / per_block, 1, cap));

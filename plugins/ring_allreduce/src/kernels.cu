@@ -5,7 +5,7 @@
 //
 //   one_shot   all_reduce: every rank reads all n inputs of its range and reduces them in rank order 0..n-1
 //              (the same order everywhere: bit-identical outputs). In place, inputs are first staged in the
-//              communicator's scratch (piece by piece when larger), since a rank overwrites its input while
+//              communicator's scratch (each block through its own slot, a slot at a time), since a rank overwrites its input while
 //              peers still read it.
 //   two_shot   all_reduce: the range is split in n parts; rank r reduces part r from all inputs (reduce-
 //              scatter), then copies part p from rank p (all-gather). 2(n-1)/n of the buffer crosses links.
@@ -76,21 +76,23 @@ __device__ __forceinline__ T* out_of(const Params& p, int r) { return static_cas
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads) one_shot(Params p) {
   using R = Reducer<T, kVec>;
-  // In place, the buffer goes through the scratch in pieces of scratch_elems: stage, meet, reduce, meet.
-  const int64_t piece = p.in_place ? p.scratch_elems : (p.count > 0 ? p.count : 1);
-  const int64_t rounds = (p.count + piece - 1) / piece;
+  const Ranges<kVec> g(p.count);
+  const int64_t u0 = split(g.units, gridDim.x, blockIdx.x), u1 = split(g.units, gridDim.x, blockIdx.x + 1);
+  // In place, block b stages its range through its own slot of the scratch, a slot at a time (stage, meet,
+  // reduce, meet): slots never move between rounds, so a block restages only what its own peers have read.
+  const int64_t slot = p.in_place ? (p.scratch_elems / kVec / gridDim.x > 0 ? p.scratch_elems / kVec / gridDim.x : 1)
+                                  : (u1 > u0 ? u1 - u0 : 1);
+  const int64_t rounds = (u1 - u0 + slot - 1) / slot;
+  const int64_t slot_base = int64_t(blockIdx.x) * slot * kVec;
   const uint64_t e = p.epoch[blockIdx.x];
   for (int64_t k = 0; k < rounds; ++k) {
-    const int64_t first = k * piece;
-    const Ranges<kVec> g(p.count - first < piece ? p.count - first : piece);
-    const int64_t lo = g.elem(split(g.units, gridDim.x, blockIdx.x));
-    const int64_t hi = g.elem(split(g.units, gridDim.x, blockIdx.x + 1));
-    const T* srcs[kMaxRanks];
+    const int64_t lo = g.elem(u0 + k * slot), hi = g.elem(u0 + (k + 1) * slot < u1 ? u0 + (k + 1) * slot : u1);
+    const T* srcs[kMaxRanks];  // element i of this round is srcs[r][i - lo]
     for (int r = 0; r < p.nranks; ++r)
-      srcs[r] = p.in_place ? static_cast<const T*>(p.scratch[r]) : in_of<T>(p, r) + first;
-    if (p.in_place) R::copy(in_of<T>(p, p.rank) + first, static_cast<T*>(p.scratch[p.rank]), lo, hi);
+      srcs[r] = p.in_place ? static_cast<const T*>(p.scratch[r]) + slot_base : in_of<T>(p, r) + lo;
+    if (p.in_place) R::copy(in_of<T>(p, p.rank) + lo, static_cast<T*>(p.scratch[p.rank]) + slot_base, 0, hi - lo);
     if (!barrier(p.bar, p.nranks, e + 2 * k + 1, p.wait, int(2 * k))) return;
-    R::reduce(srcs, p.nranks, out_of<T>(p, p.rank) + first, lo, hi, RedOp(p.op), p.scale);
+    R::reduce(srcs, p.nranks, out_of<T>(p, p.rank) + lo, 0, hi - lo, RedOp(p.op), p.scale);
     if (!barrier(p.bar, p.nranks, e + 2 * k + 2, p.wait, int(2 * k + 1))) return;
   }
   if (threadIdx.x == 0) p.epoch[blockIdx.x] = e + 2 * rounds;

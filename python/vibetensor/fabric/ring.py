@@ -38,8 +38,11 @@ def plugin_path() -> pathlib.Path | None:
 
 
 def available() -> bool:
-    p = plugin_path()
-    return p is not None and p.exists()
+    """Whether the plugin file is there (checked once per process: "auto" asks on every call)."""
+    if "available" not in _loaded:
+        p = plugin_path()
+        _loaded["available"] = p is not None and p.exists()
+    return _loaded["available"]
 
 
 def _ops():
