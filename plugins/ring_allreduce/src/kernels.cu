@@ -44,11 +44,34 @@ struct Reducer {
   using V = VecOps<T, kVec>;
   using S = VecOps<T, 1>;
 
+  static constexpr int kBatch = 4;  // vectors in flight per thread: loads of a batch are issued before its stores
+
   // dst[i] = op over r of srcs[r][i] (r in 0..n-1, that order), scaled for avg, for i in [lo, hi).
   __device__ static void reduce(const T* const* srcs, int n, T* dst, int64_t lo, int64_t hi, RedOp op, float s) {
-    for_each_vector<kVec>(
-        lo, hi, [&](int64_t i) { V::store(dst + i, V::narrow(sum_at<V>(srcs, n, i, op, s))); },
-        [&](int64_t i) { S::store(dst + i, S::narrow(sum_at<S>(srcs, n, i, op, s))); });
+    const int64_t nvec = (hi - lo) / kVec, stride = blockDim.x;
+    int64_t v = threadIdx.x;
+    for (; v + (kBatch - 1) * stride < nvec; v += kBatch * stride) {
+      typename V::Acc acc[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) acc[u] = V::widen(V::load(srcs[0] + lo + (v + u * stride) * kVec));
+#pragma unroll
+      for (int r = 1; r < kMaxRanks; ++r) {
+        if (r >= n) break;
+        typename V::Frag f[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) f[u] = V::load(srcs[r] + lo + (v + u * stride) * kVec);
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) V::combine(acc[u], V::widen(f[u]), op);
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        if (op == RedOp::Avg) V::scale(acc[u], s);
+        V::store(dst + lo + (v + u * stride) * kVec, V::narrow(acc[u]));
+      }
+    }
+    for (; v < nvec; v += stride) V::store(dst + lo + v * kVec, V::narrow(sum_at<V>(srcs, n, lo + v * kVec, op, s)));
+    for (int64_t i = lo + nvec * kVec + threadIdx.x; i < hi; i += stride)
+      S::store(dst + i, S::narrow(sum_at<S>(srcs, n, i, op, s)));
   }
 
   template <typename W>
@@ -62,9 +85,17 @@ struct Reducer {
   }
 
   __device__ static void copy(const T* src, T* dst, int64_t lo, int64_t hi) {
-    for_each_vector<kVec>(
-        lo, hi, [&](int64_t i) { V::store(dst + i, V::load(src + i)); },
-        [&](int64_t i) { S::store(dst + i, S::load(src + i)); });
+    const int64_t nvec = (hi - lo) / kVec, stride = blockDim.x;
+    int64_t v = threadIdx.x;
+    for (; v + (kBatch - 1) * stride < nvec; v += kBatch * stride) {
+      typename V::Frag f[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) f[u] = V::load(src + lo + (v + u * stride) * kVec);
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) V::store(dst + lo + (v + u * stride) * kVec, f[u]);
+    }
+    for (; v < nvec; v += stride) V::store(dst + lo + v * kVec, V::load(src + lo + v * kVec));
+    for (int64_t i = lo + nvec * kVec + threadIdx.x; i < hi; i += stride) S::store(dst + i, S::load(src + i));
   }
 };
 

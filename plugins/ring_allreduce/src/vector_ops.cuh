@@ -63,14 +63,4 @@ struct VecOps {
   }
 };
 
-// Calls f(element_offset) for every vector of [lo, hi) this thread owns, then g(element_offset) for each
-// element of a tail shorter than a vector. lo must be a multiple of kVec (all range boundaries but the
-// buffer's end are).
-template <int kVec, typename F, typename G>
-__device__ __forceinline__ void for_each_vector(int64_t lo, int64_t hi, F&& f, G&& g) {
-  const int64_t nvec = (hi - lo) / kVec;
-  for (int64_t v = threadIdx.x; v < nvec; v += blockDim.x) f(lo + v * kVec);
-  for (int64_t i = lo + nvec * kVec + threadIdx.x; i < hi; i += blockDim.x) g(i);
-}
-
 }  // namespace ring
