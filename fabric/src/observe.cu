@@ -136,9 +136,42 @@ void record_event(EventRecord r) {
   g_dropped.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Spans are pooled per device: a traced op would otherwise create and destroy two CUDA events (a few
+// microseconds of host time each). A span returns to its device's pool when the last ring entry holding it is
+// dropped; re-recording an event whose previous record is still pending is allowed, and nothing reads it then.
+namespace {
+struct SpanPool {
+  std::mutex mu;
+  std::array<std::vector<GpuSpan*>, kMaxDevices> free;
+};
+// Never destroyed: ring entries (statics of this file) may return spans during the process's exit.
+SpanPool& span_pool() {
+  static SpanPool* pool = new SpanPool;
+  return *pool;
+}
+
+std::shared_ptr<GpuSpan> pooled_span(int device) {
+  GpuSpan* raw = nullptr;
+  {
+    std::lock_guard<std::mutex> g(span_pool().mu);
+    auto& pool = span_pool().free[size_t(device)];
+    if (!pool.empty()) {
+      raw = pool.back();
+      pool.pop_back();
+    }
+  }
+  if (!raw) raw = new GpuSpan(device);
+  return std::shared_ptr<GpuSpan>(raw, [](GpuSpan* s) {
+    std::lock_guard<std::mutex> g(span_pool().mu);
+    span_pool().free[size_t(s->device)].push_back(s);  // kept for the process, like the events' device contexts
+  });
+}
+}  // namespace
+
 std::shared_ptr<GpuSpan> begin_span(int device, uintptr_t stream) {
   if (!gpu_timing()) return nullptr;
-  auto span = std::make_shared<GpuSpan>(device);
+  VT_CHECK_VALUE(device >= 0 && device < kMaxDevices, "fabric: span on device ", device, " outside 0..", kMaxDevices - 1);
+  auto span = pooled_span(device);
   span->stream = stream;
   span->start.record({device, stream});
   return span;

@@ -61,3 +61,29 @@ def test_cli_arguments_and_no_devices():
     if not vt.cuda.is_available() or vt.cuda.device_count() < 2:
         r = CliRunner().invoke(main, ["bench", "allreduce"])
         assert r.exit_code == 0 and "needs 2 or more CUDA devices" in r.output
+
+
+@pytest.mark.cuda
+def test_torchrun_one_process_per_gpu_with_nccl(tmp_path):
+    """The multi-process path (as on several machines): torchrun starts one process per GPU, NCCL connects them.
+    One process is enough to run the bootstrap, the communicator and the verification on one real GPU."""
+    import os
+    import subprocess
+    import sys
+
+    from vibetensor.fabric import nccl
+
+    if not vt.cuda.is_available() or vt.cuda.is_emulated() or not nccl.available():
+        pytest.skip("needs a real GPU and NCCL")
+    pytest.importorskip("torch.distributed.run")
+    out = tmp_path / "rows.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("VT_EMULATE_DEVICES", None)
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--master_port=29517",
+                        "-m", "vibetensor.cli.fabric", "bench", "allreduce", "-b", "1K", "-e", "1M", "-f", "32", "-n", "3",
+                        "-w", "1", "--json", str(out)], env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["size"] for r in rows] == [1024, 32768, 1 << 20]
+    assert all(r["out_of_place"]["wrong"] == 0 and r["out_of_place"]["time_us"] > 0 for r in rows)
+    assert "1 ranks (torchrun)" in p.stdout

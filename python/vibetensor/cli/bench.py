@@ -307,3 +307,65 @@ def check_random(n, runs, backend="ring", seed=0, progress=None):
         if progress and (case + 1) % 100 == 0:
             progress(case + 1, runs, f"case {case + 1}")
     return runs, wrong, failures
+
+
+def launched_by_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ and "RANK" in os.environ
+
+
+def distributed_bench(kind, minbytes, maxbytes, factor, iters, warmup, dtype, op, emit=print):
+    """One process per GPU (as torchrun starts them), NCCL between processes - so it also measures beyond one
+    machine. torch.distributed (gloo, over the launcher's store) only bootstraps: it hands rank 0's NCCL id to
+    every rank and gathers times and #wrong; the data path is NCCL on vibetensor tensors. Times are the slowest
+    rank's; rank 0 prints."""
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    import vibetensor.torch as vt
+    from vibetensor.fabric import nccl
+
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    dist.init_process_group("gloo")
+    try:
+        box = [nccl.unique_id() if rank == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        comm = nccl.init_rank(world, rank, box[0], local)
+        dev = f"cuda:{local}"
+        rows = []
+        if rank == 0:
+            for line in environment(1)[:1] + [f"# {world} ranks (torchrun), NCCL {nccl.version()}, {kind}"]:
+                emit(line)
+        for size in sizes(minbytes, maxbytes, factor):
+            count = max(size // _elem(dtype) // (world if kind == "reduce_scatter" else 1), 1)
+            m = count * (world if kind == "reduce_scatter" else 1)
+            x = ((vt.arange(m, device=dev) % 7) + (rank + 1)).to(_vt_dtype(dtype))
+            out = vt.empty(count * world if kind == "all_gather" else count, dtype=_vt_dtype(dtype), device=dev)
+            for _ in range(warmup):
+                nccl.run_rank(kind, comm, x, out, op)
+            vt.cuda.synchronize(local)
+            dist.barrier()
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                nccl.run_rank(kind, comm, x, out, op)
+            vt.cuda.synchronize(local)
+            t = torch.tensor([(time.perf_counter() - t0) / iters * 1e6])
+            x = ((vt.arange(m, device=dev) % 7) + (rank + 1)).to(_vt_dtype(dtype))
+            nccl.run_rank(kind, comm, x, out, op)
+            vt.cuda.synchronize(local)
+            exp = expected(kind, op, world, count, rank)
+            tol = 0 if dtype in ("float32", "float64") or op != "avg" else 1e-2
+            wrong = torch.tensor([int(np.sum(~np.isclose(out.double().cpu().numpy(), exp, rtol=tol, atol=tol)))])
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            dist.all_reduce(wrong)
+            algbw = size / t.item() / 1e3
+            row = {"backend": "nccl", "size": size, "count": count, "type": dtype, "redop": op,
+                   "out_of_place": {"time_us": t.item(), "algbw": algbw, "busbw": algbw * bus_factor(kind, world),
+                                    "wrong": int(wrong.item()), "p99_us": None}, "in_place": None}
+            rows.append(row)
+        if rank == 0:
+            for line in format_rows(rows):
+                emit(line)
+        return rows if rank == 0 else None
+    finally:
+        dist.destroy_process_group()

@@ -141,7 +141,8 @@ def topo(as_json, from_file, measure, measure_size, rings, plot, no_check):
         click.echo(f"wrote {plot}")
 
 
-@main.command(help="Benchmark a collective over every device, as nccl-tests does (see vibetensor/cli/bench.py).")
+@main.command(help="Benchmark a collective over every device, as nccl-tests does (see vibetensor/cli/bench.py). "
+                   "Under torchrun: one process per GPU with NCCL between them.")
 @click.argument("collective", type=click.Choice(["allreduce", "reduce_scatter", "all_gather"]))
 @click.option("-b", "--minbytes", default="8", show_default=True, help="Smallest size (bytes, or K/M/G).")
 @click.option("-e", "--maxbytes", default="64M", show_default=True, help="Largest size.")
@@ -180,6 +181,13 @@ def bench(collective, minbytes, maxbytes, stepfactor, iters, warmup_iters, datat
     for p in (json_path, csv_path, plot):
         if p:
             _check_writable(p)
+    if B.launched_by_torchrun():  # one process per GPU, NCCL between them
+        rows = B.distributed_bench(B.KINDS[collective], lo, hi, stepfactor, iters, warmup_iters, datatype, op,
+                                   emit=click.echo)
+        if rows is not None:
+            B.write_outputs(rows, {"collective": collective, "mode": "pipelined", "launcher": "torchrun"},
+                            json_path, csv_path, plot)
+        return
     if not vcuda.is_available() or vcuda.device_count() < 2:
         reason = vcuda.unavailable_reason() or f"{vcuda.device_count()} CUDA device"
         click.echo(f"vt-fabric bench: needs 2 or more CUDA devices ({reason}); on one GPU set VT_EMULATE_DEVICES=N")

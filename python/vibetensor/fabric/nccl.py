@@ -113,3 +113,51 @@ def run(kind: str, ins, outs, op: str, root: int, devices: list[int]) -> None:
             _check(rc, kind)
     finally:
         _check(lib.ncclGroupEnd(), "ncclGroupEnd")
+
+
+# ---- one rank per process (torchrun): the path beyond one machine ----
+
+class UniqueId(ctypes.Structure):
+    _fields_ = [("internal", ctypes.c_char * 128)]  # NCCL_UNIQUE_ID_BYTES
+
+
+def unique_id() -> bytes:
+    """A new communicator id (rank 0 makes it; every rank receives the same bytes)."""
+    lib = _load()
+    uid = UniqueId()
+    _check(lib.ncclGetUniqueId(ctypes.byref(uid)), "ncclGetUniqueId")
+    return bytes(uid.internal)
+
+
+def init_rank(nranks: int, rank: int, uid: bytes, device: int):
+    """This process's communicator: rank `rank` of `nranks`, on vibetensor device `device`."""
+    import vibetensor.cuda as vcuda
+
+    lib = _load()
+    if len(uid) != 128:
+        raise FabricError(f"NCCL unique id must be 128 bytes, got {len(uid)}")
+    vcuda.set_device(device)  # NCCL binds the communicator to the current device
+    comm = ctypes.c_void_p()
+    _check(lib.ncclCommInitRank(ctypes.byref(comm), nranks, UniqueId(uid), rank), "ncclCommInitRank")
+    return comm
+
+
+def run_rank(kind: str, comm, x, out, op: str) -> None:
+    """One collective of this process's rank, on the current stream of x's device."""
+    import vibetensor.cuda as vcuda
+
+    lib = _load()
+    dt = _DTYPES.get(str(x.dtype).replace("vibetensor.", "").replace("torch.", ""))
+    if dt is None:
+        raise FabricError(f"NCCL backend: dtype {x.dtype} is not supported")
+    stream = ctypes.c_void_p(vcuda.current_stream(x.device.index).cuda_stream)
+    src, dst = ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr())
+    if kind == "all_reduce":
+        rc = lib.ncclAllReduce(src, dst, ctypes.c_size_t(x.numel()), dt, _OPS[op], comm, stream)
+    elif kind == "reduce_scatter":
+        rc = lib.ncclReduceScatter(src, dst, ctypes.c_size_t(out.numel()), dt, _OPS[op], comm, stream)
+    elif kind == "all_gather":
+        rc = lib.ncclAllGather(src, dst, ctypes.c_size_t(x.numel()), dt, comm, stream)
+    else:
+        raise FabricError(f"NCCL backend: unknown collective {kind}")
+    _check(rc, kind)
