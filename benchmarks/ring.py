@@ -88,6 +88,9 @@ def measure(n, big_sizes):
     xs = [vt.ones(256, device=f"cuda:{d}") for d in devs]
     out["issue_us"] = {b: median_time(lambda: fabric.all_reduce(xs, backend=b), 200, sync=sync) * 1e6
                        for b in ("ring", "p2p")}
+    ops = fabric.ring._ops()  # where the ring's issue time goes: the plugin op alone, and an op that does nothing
+    out["issue_us"]["plugin_op"] = median_time(lambda: ops.all_reduce(xs, [], 0, 1, 0), 200, sync=sync) * 1e6
+    out["issue_us"]["empty_plugin_op"] = median_time(lambda: ops.check(devs), 200) * 1e6
     return out
 
 
@@ -123,7 +126,9 @@ def main(argv=None):
         for row in r["latency"]:
             print(f"  {row['bytes'] >> 10:5d} KiB one_shot: graph {row['ring_one_shot_graph_us']:6.1f} us, eager ring "
                   f"{row['ring_one_shot_eager_us']:6.1f} us, eager p2p {row['p2p_one_shot_eager_us']:6.1f} us")
-        print(f"  issue 1 KiB eager: ring {r['issue_us']['ring']:.1f} us, p2p {r['issue_us']['p2p']:.1f} us")
+        i = r["issue_us"]
+        print(f"  issue 1 KiB eager: ring {i['ring']:.1f} us (plugin op alone {i['plugin_op']:.1f} us, an empty "
+              f"plugin op {i['empty_plugin_op']:.1f} us), p2p {i['p2p']:.1f} us")
     if a.json:
         from _timing import write_results
 
