@@ -299,3 +299,22 @@ def test_auto_backend_takes_the_ring_under_emulation():
     fabric.all_reduce(xs)
     assert ring.status(list(range(n)))["calls"] == before + 1
     assert float(xs[0][0]) == n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alg", ["two_shot", "ring", "one_shot"])
+def test_all_reduce_of_a_gibibyte_per_rank(alg):
+    """The largest size: 1 GiB per rank (256 MiB beyond 4 ranks, to fit one emulating GPU), checked on the
+    device against values that depend on rank and index."""
+    need(2)
+    built()
+    n = vt.cuda.device_count()
+    numel = (1 << 28) if n <= 4 else (1 << 26)
+    idx = [(vt.arange(numel, device=f"cuda:{r}") % 7).float() for r in range(n)]
+    xs = [i + (r + 1) for r, i in enumerate(idx)]
+    outs = [vt.empty_like(x) for x in xs]
+    fabric.all_reduce(xs, "sum", out=outs, backend="ring", algorithm=alg)
+    for r in range(n):
+        want = idx[r] * n + n * (n + 1) / 2
+        assert vt.equal(outs[r], want), (alg, r)
+    del xs, outs, idx
