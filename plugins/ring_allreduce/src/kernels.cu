@@ -37,6 +37,9 @@ struct Ranges {
   int64_t count, units;
   __device__ explicit Ranges(int64_t c) : count(c), units((c + kVec - 1) / kVec) {}
   __device__ int64_t elem(int64_t unit) const { return unit * kVec < count ? unit * kVec : count; }
+  __device__ void block_share(int64_t& lo, int64_t& hi) const {  // this block's part of [0, count)
+    lo = elem(split(units, gridDim.x, blockIdx.x)), hi = elem(split(units, gridDim.x, blockIdx.x + 1));
+  }
 };
 
 template <typename T, int kVec>
@@ -198,9 +201,8 @@ __global__ void __launch_bounds__(kThreads) ring_all_reduce(Params p) {
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads) reduce_scatter(Params p) {
   using R = Reducer<T, kVec>;
-  const Ranges<kVec> g(p.count);
-  const int64_t lo = g.elem(split(g.units, gridDim.x, blockIdx.x));
-  const int64_t hi = g.elem(split(g.units, gridDim.x, blockIdx.x + 1));
+  int64_t lo, hi;
+  Ranges<kVec>(p.count).block_share(lo, hi);
   const T* srcs[kMaxRanks];
   for (int r = 0; r < p.nranks; ++r) srcs[r] = in_of<T>(p, r) + p.rank * p.count;
   const uint64_t e = p.epoch[blockIdx.x];
@@ -214,9 +216,8 @@ __global__ void __launch_bounds__(kThreads) reduce_scatter(Params p) {
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads) all_gather(Params p) {
   using R = Reducer<T, kVec>;
-  const Ranges<kVec> g(p.count);
-  const int64_t lo = g.elem(split(g.units, gridDim.x, blockIdx.x));
-  const int64_t hi = g.elem(split(g.units, gridDim.x, blockIdx.x + 1));
+  int64_t lo, hi;
+  Ranges<kVec>(p.count).block_share(lo, hi);
   const uint64_t e = p.epoch[blockIdx.x];
   if (!barrier(p.bar, p.nranks, e + 1, p.wait, 0)) return;
   T* dst = out_of<T>(p, p.rank);
