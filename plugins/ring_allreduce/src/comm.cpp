@@ -142,11 +142,13 @@ vt_status Comm::check() {
   return host_->set_error(VT_ERROR_TIMEOUT, msg.c_str());
 }
 
+// Without a measured table (vibetensor.fabric.ring picks from one when `vt-fabric bench allreduce --tune` saved
+// it): one_shot for latency-bound sizes, two_shot above. Every rank reads all peers in both, which suits
+// NVSwitch and emulation (on one H200 emulating 2-8 ranks two_shot beat the ring at 256 MiB and 1 GiB); the
+// ring is for link patterns where a rank should only talk to its neighbours.
 Algo Comm::pick_algo(const Collective& c) const {
   const int64_t bytes = c.count * c.elem_size;
-  if (bytes <= (256 << 10) && (!c.in_place || bytes <= scratch_bytes_)) return Algo::OneShot;
-  if (bytes <= (8 << 20) || devices_.size() <= 2) return Algo::TwoShot;
-  return Algo::Ring;
+  return bytes <= (256 << 10) ? Algo::OneShot : Algo::TwoShot;
 }
 
 // Blocks per rank: enough to stream the buffer, never more than can be resident together with the kernels of
