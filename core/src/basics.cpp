@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "cpu_allocator.h"
 #include "vt/core/scalar.h"
 #include "vt/core/tensor.h"
 #include "vt/cuda/device.h"
@@ -176,17 +177,9 @@ Scalar item_scalar(const Tensor& t) {
 
 // ---- storage ----
 
-namespace {
-void free_cpu(void* p) { std::free(p); }
-}  // namespace
-
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device device) {
   if (device.is_cuda()) return cuda::allocate_storage(nbytes, device);
-  // 64-byte alignment suits vector loads; aligned_alloc wants a multiple of the alignment.
-  size_t rounded = (std::max<size_t>(nbytes, 1) + 63) & ~size_t(63);
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) VT_FAIL_KIND(OutOfMemory, "CPU out of memory: tried to allocate ", nbytes, " bytes");
-  return std::make_shared<Storage>(DataPtr(p, p, &free_cpu), nbytes, kCPU);
+  return std::make_shared<Storage>(cpu_alloc::allocate(nbytes), nbytes, kCPU);  // Note [CPU block cache]
 }
 
 }  // namespace vt
