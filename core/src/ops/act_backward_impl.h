@@ -7,21 +7,15 @@
 #include <string>
 
 #include "binary_impl.h"
-#include "cpu_math.h"
 
 namespace vt::act_backward {
 
 template <typename T> inline constexpr T kInvSqrt2 = T(0.70710678118654752440);
 template <typename T> inline constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
 
-// g * d/dx [x Phi(x)] = g * (Phi(x) + x phi(x)). Float on the host: cpu_math's vectorisable Phi and exp
-// (Note [fast float exp/cdf accuracy]).
+// g * d/dx [x Phi(x)] = g * (Phi(x) + x phi(x)).
 struct GeluBwdF {
   template <typename T> VT_HOST_DEVICE T operator()(T g, T x) const {
-#ifndef __CUDA_ARCH__
-    if constexpr (std::is_same_v<T, float>)
-      return g * (cpu_math::normal_cdf(x) + x * cpu_math::exp(T(-0.5) * x * x) * kInvSqrt2Pi<T>);
-#endif
     T cdf = T(0.5) * (T(1) + std::erf(x * kInvSqrt2<T>));
     T pdf = std::exp(T(-0.5) * x * x) * kInvSqrt2Pi<T>;
     return g * (cdf + x * pdf);

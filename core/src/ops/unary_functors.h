@@ -5,7 +5,6 @@
 #include <cmath>
 #include <type_traits>
 
-#include "cpu_math.h"
 #include "vt/core/dtype.h"
 
 namespace vt::unary {
@@ -39,6 +38,7 @@ VT_UNARY_F(SigmoidF, T(1) / (T(1) + std::exp(-x)))
 VT_UNARY_F(LogSigmoidF, x < T(0) ? x - std::log1p(std::exp(x)) : -std::log1p(std::exp(-x)))
 VT_UNARY_F(SiluF, x / (T(1) + std::exp(-x)))
 VT_UNARY_F(MishF, x * std::tanh(x > T(20) ? x : std::log1p(std::exp(x))))
+VT_UNARY_F(GeluF, T(0.5) * x * (T(1) + std::erf(x / kSqrt2<T>)))
 VT_UNARY_F(GeluTanhF, T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x + T(0.044715) * x * x * x))))
 VT_UNARY_F(FracF, x - std::trunc(x))
 VT_UNARY_F(NegF, T(-x))
@@ -47,15 +47,6 @@ VT_UNARY_F(AbsF, T(x < T(0) ? -x : x))
 VT_UNARY_F(SignF, T((T(0) < x) - (x < T(0))))
 VT_UNARY_F(ReluF, T(x < T(0) ? T(0) : x))  // written so NaN passes through
 #undef VT_UNARY_F
-// Exact gelu, x Phi(x). Float on the host takes cpu_math's vectorisable Phi (Note [fast float exp/cdf accuracy]).
-struct GeluF {
-  template <typename T> VT_HOST_DEVICE T operator()(T x) const {
-#ifndef __CUDA_ARCH__
-    if constexpr (std::is_same_v<T, float>) return x * cpu_math::normal_cdf(x);
-#endif
-    return T(0.5) * x * (T(1) + std::erf(x / kSqrt2<T>));
-  }
-};
 struct FloorF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::floor(x); else return x; } };
 struct CeilF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::ceil(x); else return x; } };
 struct TruncF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::trunc(x); else return x; } };
