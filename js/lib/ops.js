@@ -1,0 +1,81 @@
+// The `ops` namespace, generated from the dispatcher's schemas: ops.<ns>.<name> for every registered op
+// ("vt::add" is ops.vt.add). Nothing here is written per op, so ops defined later (plugins through
+// loadLibrary, then refreshOps) appear the same way.
+//
+// Each op is three calls over one schema:
+//   op(...args, kwargs?)       a promise; runs on the worker pool, waits for a slot past the in-flight cap
+//   op.try(...args, kwargs?)   the same, but rejects with InFlightLimitError past the cap instead of waiting
+//   op.sync(...args, kwargs?)  runs now on the JS thread and returns the result
+// Arguments follow the schema in order; keyword arguments (and those after `*`) go in a trailing plain object:
+// ops.vt.add(a, b, { alpha: 2 }). Results: a Tensor, an array for several, undefined for "-> ()".
+import { native } from './native.js';
+import { scheduler } from './scheduler.js';
+
+// A trailing plain object holds keyword arguments; Tensors, arrays and vt.scalar.float(...) are values.
+function isKwargs(x) {
+  return x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype;
+}
+
+function split(args) {
+  const n = args.length;
+  if (n > 0 && isKwargs(args[n - 1])) return [Array.prototype.slice.call(args, 0, n - 1), args[n - 1]];
+  return [Array.prototype.slice.call(args), undefined];
+}
+
+export function makeOp(info) {
+  const idx = info.index;
+  let sync;
+  // Unary and binary tensor ops called with exactly their tensors take the addon's typed path.
+  if (info.shape === 'unary') {
+    sync = function (a) {
+      if (arguments.length === 1) return native.call1(idx, a);
+      const [pos, kw] = split(arguments);
+      return native.call(idx, pos, kw);
+    };
+  } else if (info.shape === 'binary') {
+    sync = function (a, b) {
+      if (arguments.length === 2) return native.call2(idx, a, b);
+      const [pos, kw] = split(arguments);
+      return native.call(idx, pos, kw);
+    };
+  } else {
+    sync = function () {
+      const [pos, kw] = split(arguments);
+      return native.call(idx, pos, kw);
+    };
+  }
+  // The grad mode is read at the call, not at submission: a call waiting past the cap keeps the mode it was
+  // made under.
+  const op = function () {
+    const [pos, kw] = split(arguments);
+    const grad = native.isGradEnabled();
+    return scheduler.submit(() => native.callAsync(idx, pos, kw, grad));
+  };
+  op.try = function () {
+    const [pos, kw] = split(arguments);
+    return scheduler.trySubmit(() => native.callAsync(idx, pos, kw, native.isGradEnabled()));
+  };
+  op.sync = sync;
+  op.schema = info.schema;
+  op.info = info;
+  Object.defineProperty(op, 'name', { value: info.name });
+  return op;
+}
+
+export const ops = {};
+const known = new Set();
+
+// Adds every op the dispatcher has that `ops` lacks; returns the names added.
+export function refreshOps() {
+  const added = [];
+  for (const name of native.opNames()) {
+    if (known.has(name)) continue;
+    const info = native.opInfo(name);
+    const [ns, short] = name.split('::');
+    (ops[ns] ??= {})[short] = makeOp(info);
+    known.add(name);
+    added.push(name);
+  }
+  return added;
+}
+refreshOps();
