@@ -8,6 +8,7 @@
 //   op.sync(...args, kwargs?)  runs now on the JS thread and returns the result
 // Arguments follow the schema in order; keyword arguments (and those after `*`) go in a trailing plain object:
 // ops.vt.add(a, b, { alpha: 2 }). Results: a Tensor, an array for several, undefined for "-> ()".
+import { wrap } from './handle.js';
 import { native } from './native.js';
 import { scheduler } from './scheduler.js';
 
@@ -22,26 +23,38 @@ function split(args) {
   return [Array.prototype.slice.call(args), undefined];
 }
 
+// Turns the handles of a boxed call's results into Tensors, from the schema's return types.
+function resultWrapper(returns) {
+  const one = (type) => (type === 'Tensor' ? wrap : type === 'Tensor[]' ? (hs) => hs.map(wrap) : null);
+  if (returns.length === 0) return null;
+  if (returns.length === 1) return one(returns[0]);
+  const each = returns.map(one);
+  return (rs) => rs.map((r, i) => (each[i] ? each[i](r) : r));
+}
+
 export function makeOp(info) {
   const idx = info.index;
+  const conv = resultWrapper(info.returns) ?? ((r) => r);
+  const call = (pos, kw) => conv(native.call(idx, pos, kw));
+  const callAsync = (pos, kw, grad) => native.callAsync(idx, pos, kw, grad).then(conv);
   let sync;
   // Unary and binary tensor ops called with exactly their tensors take the addon's typed path.
   if (info.shape === 'unary') {
     sync = function (a) {
-      if (arguments.length === 1) return native.call1(idx, a);
+      if (arguments.length === 1) return wrap(native.call1(idx, a));
       const [pos, kw] = split(arguments);
-      return native.call(idx, pos, kw);
+      return call(pos, kw);
     };
   } else if (info.shape === 'binary') {
     sync = function (a, b) {
-      if (arguments.length === 2) return native.call2(idx, a, b);
+      if (arguments.length === 2) return wrap(native.call2(idx, a, b));
       const [pos, kw] = split(arguments);
-      return native.call(idx, pos, kw);
+      return call(pos, kw);
     };
   } else {
     sync = function () {
       const [pos, kw] = split(arguments);
-      return native.call(idx, pos, kw);
+      return call(pos, kw);
     };
   }
   // The grad mode is read at the call, not at submission: a call waiting past the cap keeps the mode it was
@@ -49,11 +62,11 @@ export function makeOp(info) {
   const op = function () {
     const [pos, kw] = split(arguments);
     const grad = native.isGradEnabled();
-    return scheduler.submit(() => native.callAsync(idx, pos, kw, grad));
+    return scheduler.submit(() => callAsync(pos, kw, grad));
   };
   op.try = function () {
     const [pos, kw] = split(arguments);
-    return scheduler.trySubmit(() => native.callAsync(idx, pos, kw, native.isGradEnabled()));
+    return scheduler.trySubmit(() => callAsync(pos, kw, native.isGradEnabled()));
   };
   op.sync = sync;
   op.schema = info.schema;

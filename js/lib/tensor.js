@@ -1,11 +1,12 @@
 // Tensors from JavaScript: factories, conversions to and from JS arrays and typed arrays, host/device copies,
-// basic indexing, and the Tensor methods. The Tensor class itself is the addon's (src/tensor_wrap.cpp); the
-// methods added here are synchronous, as Python's are: t.add(u) is ops.vt.add.sync(t, u). Every op whose first
-// argument is `self` becomes a method, from the schemas, unless the class already has that name.
+// basic indexing, and the Tensor methods. The class itself is in handle.js; the methods added here are
+// synchronous, as Python's are: t.add(u) is ops.vt.add.sync(t, u). Every op whose first argument is `self`
+// becomes a method, from the schemas, unless the class already has that name.
+import { Tensor } from './handle.js';
 import { native } from './native.js';
 import { ops, refreshOps } from './ops.js';
 
-export const Tensor = native.Tensor;
+export { Tensor };
 const vt = () => ops.vt;
 
 const ARRAY_DTYPE = new Map([
@@ -153,6 +154,7 @@ const methods = {
   size(d) { return d === undefined ? this.shape : this.shape.at(d); },
   dim() { return this.ndim; },
   backward(gradient, opts = {}) { native.backward([this], gradient ? [gradient] : [], opts); },
+  // Arguments after self go straight on (no rest parameters: this is the hot path of small ops).
   requiresGrad_(flag = true) { this.requiresGrad = flag; return this; },
   // at(...specs): basic indexing. A number selects (dropping the dim), [start, end, step] slices (missing or
   // null ends are open), null keeps a dim whole. Negative numbers count from the end. Returns a view.
@@ -186,10 +188,10 @@ export function attachMethods() {
     const a0 = op.info.args[0];
     if (!a0 || a0.name !== 'self' || a0.type !== 'Tensor' || name in P) continue;
     const sync = op.sync;
-    Object.defineProperty(P, name, {
-      value: function (...rest) { return sync(this, ...rest); },
-      writable: true, configurable: true,
-    });
+    const f = op.info.shape === 'binary'
+      ? function (b) { return arguments.length === 1 ? sync(this, b) : sync(this, ...arguments); }
+      : function () { return arguments.length === 0 ? sync(this) : sync(this, ...arguments); };
+    Object.defineProperty(P, name, { value: f, writable: true, configurable: true });
   }
 }
 attachMethods();

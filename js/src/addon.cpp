@@ -9,7 +9,10 @@
 
 namespace vtjs {
 
-AddonState& state(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
+// One environment per process (the addon refuses worker_threads' second load): a plain pointer spares the
+// instance-data lookup on every call.
+AddonState* g_state = nullptr;
+AddonState& state(Napi::Env) { return *g_state; }
 
 std::string error_kind_name(vt::ErrorKind k) {
   switch (k) {
@@ -88,8 +91,11 @@ Napi::Value set_error_classes(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  auto* st = new AddonState();
-  env.SetInstanceData<AddonState>(st);  // deleted by N-API at environment teardown
+  if (g_state) {
+    throw Napi::Error::New(env, "vibetensor: the addon is loaded once per process (not in worker threads)");
+  }
+  g_state = new AddonState();
+  env.SetInstanceData<AddonState>(g_state);  // deleted by N-API at environment teardown
   g_main_thread = std::this_thread::get_id();
   g_release_tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                                  "vibetensor-release", 0, 1);

@@ -21,7 +21,6 @@ namespace vtjs {
 class Pool;
 
 struct AddonState {
-  Napi::FunctionReference tensor_ctor;
   Napi::ObjectReference errors;  // kind name -> class, set by lib/errors.js through setErrorClasses
   std::vector<vt::OperatorEntry*> ops;  // op handles: index -> entry (lib/ops.js keeps the index)
   Pool* pool = nullptr;
@@ -58,12 +57,14 @@ vt::ScalarType to_dtype(const Napi::Value& v);
 vt::Device to_device(const Napi::Value& v);
 std::vector<int64_t> to_int_list(const Napi::Value& v, const char* op, const char* arg);
 vt::IValue to_ivalue(const Napi::Value& v, const vt::Argument& a, const vt::FunctionSchema& s);
-Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v);
+// handles: tensors become bare handles for lib/ops.js to wrap from the schema's return types (Note [Tensor
+// handles]), which spares one call back into JS per result on the hot path.
+Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v, bool handles = false);
 // Positional values then a kwargs object (or undefined) against the schema, as Python's call path parses them:
 // the same checks in the same order, with the same messages.
 vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const Napi::Value& kwargs);
 // The results of a boxed call: undefined for "-> ()", one value, or an array for several.
-Napi::Value results_to_js(Napi::Env env, vt::Stack&& s);
+Napi::Value results_to_js(Napi::Env env, vt::Stack&& s, bool handles = false);
 
 // Runs `release` on the main thread (now, when already there) - Note [One thread touches JS].
 void release_on_main_thread(std::function<void()> release);

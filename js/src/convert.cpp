@@ -40,16 +40,12 @@ int64_t to_int64(const Napi::Value& v, const char* op, const char* arg) {
 }
 }  // namespace
 
-bool is_tensor(const Napi::Value& v) { return v.IsObject() && JsTensor::is_instance(v.As<Napi::Object>()); }
+bool is_tensor(const Napi::Value& v) { return find_tensor(v.Env(), v, "tensor") != nullptr; }
 
 const vt::Tensor& unwrap_tensor(const Napi::Value& v, const char* what) {
-  VT_CHECK_TYPE(is_tensor(v), what, " must be a Tensor, not ", js_type(v));
-  return JsTensor::Unwrap(v.As<Napi::Object>())->tensor(what);
-}
-
-Napi::Value wrap_tensor(Napi::Env env, vt::Tensor t) {
-  if (!t.defined()) return env.Null();
-  return JsTensor::wrap(env, std::move(t));
+  const vt::Tensor* t = find_tensor(v.Env(), v, what);
+  VT_CHECK_TYPE(t != nullptr, what, " must be a Tensor, not ", js_type(v));
+  return *t;
 }
 
 vt::Scalar to_scalar(const Napi::Value& v, const char* op, const char* arg) {
@@ -73,10 +69,7 @@ vt::Scalar to_scalar(const Napi::Value& v, const char* op, const char* arg) {
 }
 
 vt::Tensor as_tensor_arg(const Napi::Value& v, const char* op, const char* arg) {
-  if (v.IsObject() && !v.IsArray()) {
-    Napi::Object o = v.As<Napi::Object>();
-    if (JsTensor::is_instance(o)) return JsTensor::Unwrap(o)->tensor(arg);
-  }
+  if (const vt::Tensor* t = find_tensor(v.Env(), v, arg)) return *t;
   if (v.IsNumber() || v.IsBoolean() || v.IsBigInt() || (v.IsObject() && v.As<Napi::Object>().Has("__vtFloat"))) {
     vt::Scalar s = to_scalar(v, op, arg);
     return vt::scalar_to_tensor(s, s.natural_dtype());
@@ -150,12 +143,19 @@ vt::IValue to_ivalue(const Napi::Value& v, const vt::Argument& a, const vt::Func
   VT_INTERNAL_ASSERT(false, "arg type");
 }
 
-Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v) {
+namespace {
+Napi::Value tensor_result(Napi::Env env, vt::Tensor&& t, bool handles) {
+  if (!handles || !t.defined()) return wrap_tensor(env, std::move(t));
+  return Napi::Number::New(env, put_tensor(std::move(t)));
+}
+}  // namespace
+
+Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v, bool handles) {
   return std::visit(
       [&](auto&& x) -> Napi::Value {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::monostate>) return env.Null();
-        else if constexpr (std::is_same_v<T, vt::Tensor>) return wrap_tensor(env, std::move(x));
+        else if constexpr (std::is_same_v<T, vt::Tensor>) return tensor_result(env, std::move(x), handles);
         else if constexpr (std::is_same_v<T, int64_t>) return Napi::Number::New(env, double(x));
         else if constexpr (std::is_same_v<T, double>) return Napi::Number::New(env, x);
         else if constexpr (std::is_same_v<T, bool>) return Napi::Boolean::New(env, x);
@@ -169,7 +169,7 @@ Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v) {
           return a;
         } else if constexpr (std::is_same_v<T, std::vector<vt::Tensor>>) {
           Napi::Array a = Napi::Array::New(env, x.size());
-          for (size_t i = 0; i < x.size(); ++i) a.Set(uint32_t(i), wrap_tensor(env, std::move(x[i])));
+          for (size_t i = 0; i < x.size(); ++i) a.Set(uint32_t(i), tensor_result(env, std::move(x[i]), handles));
           return a;
         } else if constexpr (std::is_same_v<T, std::string>) return Napi::String::New(env, x);
         else if constexpr (std::is_same_v<T, vt::ScalarType>) return Napi::String::New(env, std::string(vt::dtype_name(x)));
@@ -220,11 +220,11 @@ vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const
   return stack;
 }
 
-Napi::Value results_to_js(Napi::Env env, vt::Stack&& s) {
+Napi::Value results_to_js(Napi::Env env, vt::Stack&& s, bool handles) {
   if (s.empty()) return env.Undefined();
-  if (s.size() == 1) return from_ivalue(env, std::move(s[0]));
+  if (s.size() == 1) return from_ivalue(env, std::move(s[0]), handles);
   Napi::Array out = Napi::Array::New(env, s.size());
-  for (size_t i = 0; i < s.size(); ++i) out.Set(uint32_t(i), from_ivalue(env, std::move(s[i])));
+  for (size_t i = 0; i < s.size(); ++i) out.Set(uint32_t(i), from_ivalue(env, std::move(s[i]), handles));
   return out;
 }
 

@@ -10,6 +10,7 @@
 // message), then queues the boxed call (Note [Per-tensor order]). The job carries the JS thread's grad mode and,
 // for CUDA work, its current device and stream, because both are per thread in the core.
 #include "pool.h"
+#include "tensor_wrap.h"
 #include "vt/cuda/device.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/stream.h"
@@ -85,14 +86,19 @@ void wait_for_stack(Napi::Env env, const vt::Stack& s) {
   for (const void* k : keys) p->wait_for(k);
 }
 
-// call1(index, a) / call2(index, a, b): the typed path of unary and binary ops.
+// Handle of a result for lib/ops.js to wrap (Note [Tensor handles]): the fast paths skip the call back into JS.
+Napi::Value handle_of(Napi::Env env, vt::Tensor t) {
+  return t.defined() ? Napi::Number::New(env, put_tensor(std::move(t))) : env.Null();
+}
+
+// call1(index, a) / call2(index, a, b): the typed path of unary and binary ops; they return a handle.
 Napi::Value call1(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VTJS_TRY
   vt::OperatorEntry* e = entry_at(env, info[0]);
   vt::Tensor a = as_tensor_arg(info[1], e->name().c_str(), e->schema().args[0].name.c_str());
   wait_for_tensor(env, a);
-  return wrap_tensor(env, e->call<vt::Tensor, const vt::Tensor&>(vt::Layer::Python, a));
+  return handle_of(env, e->call<vt::Tensor, const vt::Tensor&>(vt::Layer::Python, a));
   VTJS_CATCH(env)
 }
 Napi::Value call2(const Napi::CallbackInfo& info) {
@@ -104,11 +110,11 @@ Napi::Value call2(const Napi::CallbackInfo& info) {
   vt::Tensor b = as_tensor_arg(info[2], s.name.c_str(), s.args[1].name.c_str());
   wait_for_tensor(env, a);
   wait_for_tensor(env, b);
-  return wrap_tensor(env, e->call<vt::Tensor, const vt::Tensor&, const vt::Tensor&>(vt::Layer::Python, a, b));
+  return handle_of(env, e->call<vt::Tensor, const vt::Tensor&, const vt::Tensor&>(vt::Layer::Python, a, b));
   VTJS_CATCH(env)
 }
 
-// call(index, positional[], kwargs): the boxed path, for every op.
+// call(index, positional[], kwargs): the boxed path, for every op; tensors come back as handles.
 Napi::Value call(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VTJS_TRY
@@ -116,7 +122,7 @@ Napi::Value call(const Napi::CallbackInfo& info) {
   vt::Stack s = parse_args(e->schema(), info[1].As<Napi::Array>(), info[2]);
   wait_for_stack(env, s);
   e->call_boxed(vt::Layer::Python, s);
-  return results_to_js(env, std::move(s));
+  return results_to_js(env, std::move(s), true);
   VTJS_CATCH(env)
 }
 
@@ -193,7 +199,7 @@ Napi::Value submit_job(Napi::Env env, std::vector<const void*> keys, bool barrie
 }
 
 namespace {
-// callAsync(index, positional[], kwargs, gradMode?) -> Promise of the results. gradMode: the grad mode the
+// callAsync(index, positional[], kwargs, gradMode?) -> Promise of the results (tensors as handles). gradMode: the grad mode the
 // call was made under (lib/ops.js reads it at the call), else the current one.
 Napi::Value call_async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -218,7 +224,7 @@ Napi::Value call_async(const Napi::CallbackInfo& info) {
   int grad = info[3].IsBoolean() ? int(info[3].As<Napi::Boolean>().Value()) : -1;
   return submit_job(env, std::move(keys), false, ctx.device, ctx.stream,
                     [e, stack] { e->call_boxed(vt::Layer::Python, *stack); },
-                    [stack](Napi::Env env) { return results_to_js(env, std::move(*stack)); }, grad);
+                    [stack](Napi::Env env) { return results_to_js(env, std::move(*stack), true); }, grad);
 }
 }  // namespace
 

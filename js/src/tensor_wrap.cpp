@@ -1,6 +1,7 @@
-// The Tensor class seen from JavaScript: metadata getters, autograd state, dispose(), and data in and out of
-// JS memory - copies (toTypedArray, fromTypedArray with copy) and zero-copy views (asTypedArray, and
-// fromTypedArray without copy) for contiguous CPU tensors.
+// Tensor handles (Note [Tensor handles]) and the native side of the Tensor class: metadata, autograd state,
+// release, and data in and out of JS memory - copies (toTypedArray, fromTypedArray with copy) and zero-copy
+// views (asTypedArray, and fromTypedArray without copy) for contiguous CPU tensors. lib/tensor.js calls these
+// as native.tensor.<name>(t, ...).
 //
 // Note [Zero-copy buffers]
 // A tensor made from a JS buffer without copying gets a Storage whose data is the buffer's memory; the Storage
@@ -9,6 +10,7 @@
 // storage that keeps the Storage alive until the collector frees the ArrayBuffer. V8 must not see one block of
 // memory as two ArrayBuffers, so each storage has at most one: the buffer it came from, or the one made first
 // (a weak cache, per storage). Detaching (transferring) such an ArrayBuffer while a tensor uses it is undefined.
+#include <cmath>
 #include <cstring>
 #include <unordered_map>
 
@@ -20,8 +22,16 @@
 namespace vtjs {
 
 namespace {
-const napi_type_tag kTensorTag = {0x7674656e736f7231ULL, 0x6a73746167000001ULL};
-vt::Tensor* g_pending = nullptr;  // the tensor the next constructor call adopts (wrap)
+// Note [Tensor handles]: the table, and what the JS side registered.
+struct Slot {
+  vt::Tensor t;
+  uint32_t gen = 0;
+};
+std::vector<Slot> g_slots;
+std::vector<uint32_t> g_free;
+constexpr double kSlots = 16777216.0;  // 2^24
+Napi::Reference<Napi::Symbol> g_key;       // the property holding the handle
+Napi::FunctionReference g_make;            // handle -> a new JS Tensor
 
 // Note [Zero-copy buffers]: storage -> its one ArrayBuffer (weak). Touched on the JS thread only.
 std::unordered_map<const vt::Storage*, Napi::Reference<Napi::ArrayBuffer>>& buffer_cache() {
@@ -71,105 +81,124 @@ napi_typedarray_type typed_array_type(vt::ScalarType dt) {
   return napi_uint8_array;
 }
 
-Napi::Function JsTensor::define(Napi::Env env) {
-  return DefineClass(env, "Tensor", {
-      InstanceAccessor<&JsTensor::shape>("shape"),
-      InstanceAccessor<&JsTensor::dtype>("dtype"),
-      InstanceAccessor<&JsTensor::device>("device"),
-      InstanceAccessor<&JsTensor::ndim>("ndim"),
-      InstanceMethod<&JsTensor::numel>("numel"),
-      InstanceMethod<&JsTensor::strides>("stride"),
-      InstanceMethod<&JsTensor::storage_offset>("storageOffset"),
-      InstanceMethod<&JsTensor::is_contiguous>("isContiguous"),
-      InstanceAccessor<&JsTensor::disposed>("disposed"),
-      InstanceMethod<&JsTensor::dispose>("dispose"),
-      InstanceMethod<&JsTensor::to_typed_array>("toTypedArray"),
-      InstanceMethod<&JsTensor::array_buffer>("asTypedArray"),
-      InstanceMethod<&JsTensor::item>("item"),
-      InstanceAccessor<&JsTensor::requires_grad, &JsTensor::set_requires_grad>("requiresGrad"),
-      InstanceAccessor<&JsTensor::grad, &JsTensor::set_grad>("grad"),
-      InstanceAccessor<&JsTensor::is_leaf>("isLeaf"),
-      InstanceAccessor<&JsTensor::grad_fn>("gradFn"),
-      InstanceMethod<&JsTensor::detach>("detach"),
-      InstanceAccessor<&JsTensor::version>("_version"),
-      InstanceAccessor<&JsTensor::storage_id>("_storageId"),
-  });
-}
-
-bool JsTensor::is_instance(const Napi::Object& o) {
-  bool tagged = false;
-  napi_check_object_type_tag(o.Env(), o, &kTensorTag, &tagged);
-  return tagged;
-}
-
-Napi::Object JsTensor::wrap(Napi::Env env, vt::Tensor t) {
-  g_pending = &t;
-  Napi::Object o = state(env).tensor_ctor.New({});
-  g_pending = nullptr;
-  return o;
-}
-
-JsTensor::JsTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTensor>(info) {
-  if (!g_pending) {
-    throw make_error(info.Env(), "TypeError",
-                     "Tensor objects are made by vibetensor's factories (tensor, zeros, fromTypedArray, ...), not by new");
+// ---- Note [Tensor handles] ----
+double put_tensor(vt::Tensor t) {
+  uint32_t slot;
+  if (!g_free.empty()) {
+    slot = g_free.back();
+    g_free.pop_back();
+  } else {
+    VT_CHECK(g_slots.size() < size_t(kSlots), "more than 2^24 live tensors from JavaScript");
+    slot = uint32_t(g_slots.size());
+    g_slots.emplace_back();
   }
-  t_ = std::move(*g_pending);
-  g_pending = nullptr;
-  napi_type_tag_object(info.Env(), info.This(), &kTensorTag);
+  g_slots[slot].t = std::move(t);
+  return double(g_slots[slot].gen) * kSlots + double(slot);
 }
 
-Napi::Value JsTensor::shape(const Napi::CallbackInfo& info) {
+namespace {
+// The slot of a live handle, or null for a stale or malformed one.
+Slot* slot_of(double h) {
+  if (!(h >= 0)) return nullptr;
+  double gen = std::floor(h / kSlots);
+  size_t slot = size_t(h - gen * kSlots);
+  if (slot >= g_slots.size() || double(g_slots[slot].gen) != gen || !g_slots[slot].t.defined()) return nullptr;
+  return &g_slots[slot];
+}
+}  // namespace
+
+void release_handle(double h) {
+  if (Slot* s = slot_of(h)) {
+    s->t = vt::Tensor();
+    ++s->gen;  // Note [Tensor lifetime]: the handle goes stale
+    g_free.push_back(uint32_t(s - g_slots.data()));
+  }
+}
+
+const vt::Tensor* find_tensor(Napi::Env env, napi_value v, const char* what) {
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return nullptr;
+  napi_value hv;
+  if (napi_get_property(env, v, g_key.Value(), &hv) != napi_ok) return nullptr;
+  double h;
+  if (napi_get_value_double(env, hv, &h) != napi_ok) return nullptr;  // not a tensor (no handle)
+  Slot* s = slot_of(h);
+  VT_CHECK_TYPE(s != nullptr, what, ": the tensor was disposed");
+  return &s->t;
+}
+
+Napi::Value wrap_tensor(Napi::Env env, vt::Tensor t) {
+  if (!t.defined()) return env.Null();
+  return g_make.Call({Napi::Number::New(env, put_tensor(std::move(t)))});
+}
+
+namespace {
+// The tensor argument 0 of a native Tensor method (`self`).
+const vt::Tensor& self(const Napi::CallbackInfo& info, const char* what) {
+  const vt::Tensor* t = find_tensor(info.Env(), info[0], what);
+  VT_CHECK_TYPE(t != nullptr, what, ": expected a Tensor");
+  return *t;
+}
+
+#define TENSOR_FN(name) Napi::Value name(const Napi::CallbackInfo& info)
+
+TENSOR_FN(shape) {
   VTJS_TRY
-  const vt::Tensor& t = tensor("shape");
+  const vt::Tensor& t = self(info, "shape");
   Napi::Array a = Napi::Array::New(info.Env(), size_t(t.dim()));
   for (int64_t i = 0; i < t.dim(); ++i) a.Set(uint32_t(i), Napi::Number::New(info.Env(), double(t.sizes()[size_t(i)])));
   return a;
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::strides(const Napi::CallbackInfo& info) {
+TENSOR_FN(strides) {
   VTJS_TRY
-  const vt::Tensor& t = tensor("stride");
+  const vt::Tensor& t = self(info, "stride");
   Napi::Array a = Napi::Array::New(info.Env(), size_t(t.dim()));
   for (int64_t i = 0; i < t.dim(); ++i) a.Set(uint32_t(i), Napi::Number::New(info.Env(), double(t.strides()[size_t(i)])));
   return a;
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::dtype(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::String::New(info.Env(), std::string(vt::dtype_name(tensor("dtype").dtype())));
+TENSOR_FN(dtype) {
+  VTJS_TRY return Napi::String::New(info.Env(), std::string(vt::dtype_name(self(info, "dtype").dtype())));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::device(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::String::New(info.Env(), tensor("device").device().str());
+TENSOR_FN(device) {
+  VTJS_TRY return Napi::String::New(info.Env(), self(info, "device").device().str());
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::ndim(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Number::New(info.Env(), double(tensor("ndim").dim()));
+TENSOR_FN(ndim) {
+  VTJS_TRY return Napi::Number::New(info.Env(), double(self(info, "ndim").dim()));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::numel(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Number::New(info.Env(), double(tensor("numel").numel()));
+TENSOR_FN(numel) {
+  VTJS_TRY return Napi::Number::New(info.Env(), double(self(info, "numel").numel()));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::storage_offset(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Number::New(info.Env(), double(tensor("storageOffset").storage_offset()));
+TENSOR_FN(storage_offset) {
+  VTJS_TRY return Napi::Number::New(info.Env(), double(self(info, "storageOffset").storage_offset()));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::is_contiguous(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Boolean::New(info.Env(), tensor("isContiguous").is_contiguous());
+TENSOR_FN(is_contiguous) {
+  VTJS_TRY return Napi::Boolean::New(info.Env(), self(info, "isContiguous").is_contiguous());
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !t_.defined()); }
-Napi::Value JsTensor::dispose(const Napi::CallbackInfo& info) {
-  t_ = vt::Tensor();  // Note [Tensor lifetime]
+// release(handle): the FinalizationRegistry's callback and dispose() (Note [Tensor lifetime]).
+TENSOR_FN(release) {
+  release_handle(info[0].As<Napi::Number>().DoubleValue());
   return info.Env().Undefined();
 }
+TENSOR_FN(release_many) {
+  Napi::Array hs = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < hs.Length(); ++i) release_handle(hs.Get(i).As<Napi::Number>().DoubleValue());
+  return info.Env().Undefined();
+}
+TENSOR_FN(is_live) { return Napi::Boolean::New(info.Env(), slot_of(info[0].As<Napi::Number>().DoubleValue()) != nullptr); }
 
 // A copy of the elements in row-major order, in the typed array of the dtype; CUDA tensors are copied to the host.
-Napi::Value JsTensor::to_typed_array(const Napi::CallbackInfo& info) {
+TENSOR_FN(to_typed_array) {
   Napi::Env env = info.Env();
   VTJS_TRY
-  const vt::Tensor& t = tensor("toTypedArray");
+  const vt::Tensor& t = self(info, "toTypedArray");
   wait_for_tensor(env, t);
   vt::Tensor c = t;
   if (!c.device().is_cpu()) c = vt::ops::copy_(vt::empty_tensor(t.sizes(), t.dtype(), vt::kCPU), t);
@@ -182,10 +211,10 @@ Napi::Value JsTensor::to_typed_array(const Napi::CallbackInfo& info) {
 }
 
 // Note [Zero-copy buffers]: a typed array over the tensor's own memory; writes through it change the tensor.
-Napi::Value JsTensor::array_buffer(const Napi::CallbackInfo& info) {
+TENSOR_FN(as_typed_array) {
   Napi::Env env = info.Env();
   VTJS_TRY
-  const vt::Tensor& t = tensor("asTypedArray");
+  const vt::Tensor& t = self(info, "asTypedArray");
   VT_CHECK_VALUE(t.device().is_cpu() && t.is_contiguous(), "asTypedArray(): needs a contiguous CPU tensor, got ",
                  t.is_contiguous() ? "one on " + t.device().str() : std::string("a non-contiguous one"),
                  "; toTypedArray() copies any tensor");
@@ -196,10 +225,10 @@ Napi::Value JsTensor::array_buffer(const Napi::CallbackInfo& info) {
   VTJS_CATCH(env)
 }
 
-Napi::Value JsTensor::item(const Napi::CallbackInfo& info) {
+TENSOR_FN(item) {
   Napi::Env env = info.Env();
   VTJS_TRY
-  const vt::Tensor& t = tensor("item");
+  const vt::Tensor& t = self(info, "item");
   VT_CHECK(t.numel() == 1, "a Tensor with ", t.numel(), " elements cannot be converted to Scalar");
   wait_for_tensor(env, t);
   vt::Tensor c = t.device().is_cpu() ? t : vt::ops::copy_(vt::empty_tensor({}, t.dtype(), vt::kCPU), t);
@@ -207,61 +236,70 @@ Napi::Value JsTensor::item(const Napi::CallbackInfo& info) {
   VTJS_CATCH(env)
 }
 
-Napi::Value JsTensor::requires_grad(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Boolean::New(info.Env(), vt::autograd::requires_grad(tensor("requiresGrad")));
+TENSOR_FN(requires_grad) {
+  VTJS_TRY return Napi::Boolean::New(info.Env(), vt::autograd::requires_grad(self(info, "requiresGrad")));
   VTJS_CATCH(info.Env())
 }
-void JsTensor::set_requires_grad(const Napi::CallbackInfo& info, const Napi::Value& v) {
+TENSOR_FN(set_requires_grad) {
   VTJS_TRY
-  VT_CHECK_TYPE(v.IsBoolean(), "requiresGrad must be a boolean");
-  vt::autograd::set_requires_grad(tensor("requiresGrad"), v.As<Napi::Boolean>().Value());
+  VT_CHECK_TYPE(info[1].IsBoolean(), "requiresGrad must be a boolean");
+  vt::autograd::set_requires_grad(self(info, "requiresGrad"), info[1].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::grad(const Napi::CallbackInfo& info) {
+TENSOR_FN(grad) {
   VTJS_TRY
-  vt::AutogradMeta* m = vt::autograd::meta_if(tensor("grad"));
+  vt::AutogradMeta* m = vt::autograd::meta_if(self(info, "grad"));
   return m ? wrap_tensor(info.Env(), m->grad) : info.Env().Null();
   VTJS_CATCH(info.Env())
 }
 // null clears the gradient (what an optimizer's zeroGrad does); a tensor must match in shape and dtype, with
 // Python's messages.
-void JsTensor::set_grad(const Napi::CallbackInfo& info, const Napi::Value& v) {
+TENSOR_FN(set_grad) {
   VTJS_TRY
-  const vt::Tensor& t = tensor("grad");
-  if (v.IsNull() || v.IsUndefined()) {
+  const vt::Tensor& t = self(info, "grad");
+  if (info[1].IsNull() || info[1].IsUndefined()) {
     if (vt::AutogradMeta* m = vt::autograd::meta_if(t)) m->grad = vt::Tensor();
-    return;
+    return info.Env().Undefined();
   }
-  const vt::Tensor& g = unwrap_tensor(v, "grad");
+  const vt::Tensor& g = unwrap_tensor(info[1], "grad");
   VT_CHECK(std::equal(g.sizes().begin(), g.sizes().end(), t.sizes().begin(), t.sizes().end()),
            "assigned grad has data of a different size: ", vt::shape_str(g.sizes()), " vs ", vt::shape_str(t.sizes()));
   VT_CHECK(g.dtype() == t.dtype(), "assigned grad has data of a different type: ", vt::dtype_name(g.dtype()), " vs ",
            vt::dtype_name(t.dtype()));
   vt::autograd::meta(t).grad = g;
+  return info.Env().Undefined();
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::is_leaf(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Boolean::New(info.Env(), vt::autograd::is_leaf(tensor("isLeaf")));
+TENSOR_FN(is_leaf) {
+  VTJS_TRY return Napi::Boolean::New(info.Env(), vt::autograd::is_leaf(self(info, "isLeaf")));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::grad_fn(const Napi::CallbackInfo& info) {
+TENSOR_FN(grad_fn) {
   VTJS_TRY
-  std::shared_ptr<vt::autograd::Node> n = vt::autograd::grad_fn(tensor("gradFn"));
+  std::shared_ptr<vt::autograd::Node> n = vt::autograd::grad_fn(self(info, "gradFn"));
   return n ? Napi::String::New(info.Env(), n->name()) : info.Env().Null();
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::detach(const Napi::CallbackInfo& info) {
-  VTJS_TRY return wrap(info.Env(), vt::autograd::detach(tensor("detach")));
+TENSOR_FN(detach) {
+  VTJS_TRY return wrap_tensor(info.Env(), vt::autograd::detach(self(info, "detach")));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::version(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Number::New(info.Env(), double(tensor("_version").storage()->version()));
+TENSOR_FN(version) {
+  VTJS_TRY return Napi::Number::New(info.Env(), double(self(info, "_version").storage()->version()));
   VTJS_CATCH(info.Env())
 }
-Napi::Value JsTensor::storage_id(const Napi::CallbackInfo& info) {
-  VTJS_TRY return Napi::Number::New(info.Env(), double(reinterpret_cast<uintptr_t>(tensor("_storageId").storage().get())));
+TENSOR_FN(storage_id) {
+  VTJS_TRY return Napi::Number::New(info.Env(), double(reinterpret_cast<uintptr_t>(self(info, "_storageId").storage().get())));
   VTJS_CATCH(info.Env())
 }
+// setup(key, make): the symbol JS tensors keep their handle under, and the function that makes one.
+TENSOR_FN(setup) {
+  g_key = Napi::Persistent(info[0].As<Napi::Symbol>());
+  g_make = Napi::Persistent(info[1].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+}  // namespace
 
 namespace {
 struct BufferHold {
@@ -298,7 +336,7 @@ Napi::Value from_typed_array(const Napi::CallbackInfo& info) {
   if (copy || reinterpret_cast<uintptr_t>(src) % size_t(vt::itemsize(dt)) != 0) {
     vt::Tensor t = vt::empty_tensor(shape, dt, vt::kCPU);
     if (nbytes) std::memcpy(t.data_ptr(), src, nbytes);
-    return JsTensor::wrap(env, std::move(t));
+    return wrap_tensor(env, std::move(t));
   }
   Napi::ArrayBuffer ab = ta.ArrayBuffer();
   auto* hold = new BufferHold{Napi::Persistent(ab)};
@@ -308,15 +346,39 @@ Napi::Value from_typed_array(const Napi::CallbackInfo& info) {
   buffer_cache()[st.get()] = Napi::Weak(ab);
   auto impl = std::make_shared<vt::TensorImpl>(st, dt, shape, vt::contiguous_strides(shape),
                                               int64_t(ta.ByteOffset()) / vt::itemsize(dt));
-  return JsTensor::wrap(env, vt::Tensor(std::move(impl)));
+  return wrap_tensor(env, vt::Tensor(std::move(impl)));
   VTJS_CATCH(env)
 }
 }  // namespace
 
 void init_tensor(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = JsTensor::define(env);
-  state(env).tensor_ctor = Napi::Persistent(ctor);
-  exports.Set("Tensor", ctor);
+  Napi::Object t = Napi::Object::New(env);
+  auto fn = [&](const char* name, Napi::Function::Callback f) { t.Set(name, Napi::Function::New(env, f, name)); };
+  fn("setup", setup);
+  fn("shape", shape);
+  fn("stride", strides);
+  fn("dtype", dtype);
+  fn("device", device);
+  fn("ndim", ndim);
+  fn("numel", numel);
+  fn("storageOffset", storage_offset);
+  fn("isContiguous", is_contiguous);
+  fn("release", release);
+  fn("releaseMany", release_many);
+  fn("isLive", is_live);
+  fn("toTypedArray", to_typed_array);
+  fn("asTypedArray", as_typed_array);
+  fn("item", item);
+  fn("requiresGrad", requires_grad);
+  fn("setRequiresGrad", set_requires_grad);
+  fn("grad", grad);
+  fn("setGrad", set_grad);
+  fn("isLeaf", is_leaf);
+  fn("gradFn", grad_fn);
+  fn("detach", detach);
+  fn("version", version);
+  fn("storageId", storage_id);
+  exports.Set("tensor", t);
   exports.Set("fromTypedArray", Napi::Function::New(env, from_typed_array));
 }
 

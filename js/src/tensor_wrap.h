@@ -1,54 +1,30 @@
 #pragma once
-// JsTensor: the JavaScript Tensor object, a handle on one vt::Tensor (the same TensorImpl Python would hold).
+// JS tensors are plain JavaScript objects (lib/tensor.js) holding a handle: a slot of this table, which owns one
+// reference to the tensor's TensorImpl (the same object Python would hold).
+//
+// Note [Tensor handles]
+// A handle is a number, generation * 2^24 + slot. The JS object keeps it under a private symbol; the addon reads
+// it back with one property lookup. Objects are made by a JS function (new Tensor + one FinalizationRegistry
+// entry), which costs a fraction of an N-API wrapped object (a weak reference and a deferred finalizer each):
+// on tiny ops that was most of the call. The table is touched on the JS thread only (Note [One thread touches
+// JS]); workers hold Tensors of their own.
 //
 // Note [Tensor lifetime]
-// A JsTensor owns one reference to its TensorImpl. The garbage collector's finalizer drops it; dispose() drops
-// it at once, and any later use of the object raises a TypeError naming the use. Work already queued on the
-// worker pool holds references of its own, so disposing a tensor that queued work reads is safe: the memory
-// goes when the last of them does.
+// The garbage collector's FinalizationRegistry callback releases the slot; dispose() releases it at once and
+// bumps its generation, so the late callback of a disposed tensor, or any later use of the object, finds a
+// stale handle (use raises a TypeError naming it). Work queued on the pool holds references of its own, so
+// disposing a tensor that queued work reads is safe: the memory goes when the last of them does.
 #include "common.h"
 
 namespace vtjs {
 
-class JsTensor : public Napi::ObjectWrap<JsTensor> {
- public:
-  static Napi::Function define(Napi::Env env);
-  static bool is_instance(const Napi::Object& o);
-  static Napi::Object wrap(Napi::Env env, vt::Tensor t);
-
-  explicit JsTensor(const Napi::CallbackInfo& info);
-  // The tensor, or TypeError naming `what` when disposed (Note [Tensor lifetime]).
-  const vt::Tensor& tensor(const char* what) const {
-    VT_CHECK_TYPE(t_.defined(), what, ": the tensor was disposed");
-    return t_;
-  }
-
- private:
-  Napi::Value shape(const Napi::CallbackInfo& info);
-  Napi::Value dtype(const Napi::CallbackInfo& info);
-  Napi::Value device(const Napi::CallbackInfo& info);
-  Napi::Value ndim(const Napi::CallbackInfo& info);
-  Napi::Value numel(const Napi::CallbackInfo& info);
-  Napi::Value strides(const Napi::CallbackInfo& info);
-  Napi::Value storage_offset(const Napi::CallbackInfo& info);
-  Napi::Value is_contiguous(const Napi::CallbackInfo& info);
-  Napi::Value disposed(const Napi::CallbackInfo& info);
-  Napi::Value dispose(const Napi::CallbackInfo& info);
-  Napi::Value to_typed_array(const Napi::CallbackInfo& info);
-  Napi::Value array_buffer(const Napi::CallbackInfo& info);
-  Napi::Value item(const Napi::CallbackInfo& info);
-  Napi::Value requires_grad(const Napi::CallbackInfo& info);
-  void set_requires_grad(const Napi::CallbackInfo& info, const Napi::Value& v);
-  Napi::Value grad(const Napi::CallbackInfo& info);
-  void set_grad(const Napi::CallbackInfo& info, const Napi::Value& v);
-  Napi::Value is_leaf(const Napi::CallbackInfo& info);
-  Napi::Value grad_fn(const Napi::CallbackInfo& info);
-  Napi::Value detach(const Napi::CallbackInfo& info);
-  Napi::Value version(const Napi::CallbackInfo& info);
-  Napi::Value storage_id(const Napi::CallbackInfo& info);
-
-  vt::Tensor t_;
-};
+// The handle of a new slot holding `t`.
+double put_tensor(vt::Tensor t);
+// The tensor of a JS value: null when the value is not a tensor object; TypeError naming `what` when it is one
+// whose handle was released.
+const vt::Tensor* find_tensor(Napi::Env env, napi_value v, const char* what);
+// Releases a handle (a no-op for a stale one).
+void release_handle(double h);
 
 // The typed-array kind that holds a dtype's elements (float16/bfloat16 as their raw 16-bit patterns).
 napi_typedarray_type typed_array_type(vt::ScalarType dt);
