@@ -1,6 +1,6 @@
 // Typings of the vibetensor Node.js package. The per-op signatures of `ops` are generated from the
 // dispatcher's schemas into ops.d.ts when the addon is built (scripts/gen_types.mjs).
-import type { Ops } from './ops';
+import type { Ops } from './ops.js';
 
 export type DType = 'bool' | 'uint8' | 'int8' | 'int16' | 'int32' | 'int64' | 'float16' | 'bfloat16' | 'float32' | 'float64';
 export type DeviceLike = 'cpu' | 'cuda' | `cuda:${number}` | number;

@@ -8,7 +8,7 @@
 #   .node/node.tar.xz   a self-contained node binary:   mkdir -p .node && tar -C "$(dirname "$(readlink -f "$(command -v node)")")" -cJf .node/node.tar.xz node
 #                       (or Debian/NodeSource's package: apt-get download nodejs && dpkg -x nodejs_*.deb /tmp/n &&
 #                        tar -C /tmp/n/usr/bin -cJf .node/node.tar.xz node)
-#   js/node_modules     cd js && npm ci   (two header-only packages: node-addon-api, node-api-headers)
+#   js/node_modules     cd js && npm ci --omit=dev   (two header-only packages: node-addon-api, node-api-headers)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results}"
@@ -18,7 +18,7 @@ if ! command -v node >/dev/null; then
   [[ -f .node/node.tar.xz ]] || { echo "no node: carry .node/node.tar.xz (see the top of this script)"; exit 1; }
   mkdir -p /tmp/vt-node && tar -C /tmp/vt-node -xJf .node/node.tar.xz && export PATH="/tmp/vt-node:$PATH"
 fi
-[[ -d js/node_modules/node-addon-api ]] || { echo "carry js/node_modules (cd js && npm ci)"; exit 1; }
+[[ -d js/node_modules/node-addon-api ]] || { echo "carry js/node_modules (cd js && npm ci --omit=dev)"; exit 1; }
 n=$(nvidia-smi -L 2>/dev/null | wc -l)
 card="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '_')_x${n}"
 log="$out/js_${card}.txt"
