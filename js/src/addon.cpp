@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common.h"
+#include "tensor_wrap.h"
 #include "vt/autograd/formula.h"
 
 namespace vtjs {
@@ -73,9 +74,12 @@ void drain_releases() {
 }  // namespace
 
 void release_on_main_thread(std::function<void()> release) {
-  if (std::this_thread::get_id() == g_main_thread) return release();
-  std::lock_guard<std::mutex> g(g_release_mu);
-  if (!g_release_open) return;  // the environment is gone; nothing left to release into
+  std::unique_lock<std::mutex> g(g_release_mu);
+  if (!g_release_open) return;  // the environment is gone: what it owned goes with it
+  if (std::this_thread::get_id() == g_main_thread) {
+    g.unlock();  // release() may free more storages, which come back here
+    return release();
+  }
   g_releases.push_back(std::move(release));
   g_release_tsfn.NonBlockingCall([](Napi::Env, Napi::Function) { drain_releases(); });
 }
@@ -105,6 +109,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     g_release_open = true;
   }
   env.AddCleanupHook([] {
+    clear_handles();  // tensors still held by JS objects go now, while references can still be released
     std::lock_guard<std::mutex> g(g_release_mu);
     g_release_open = false;
   });

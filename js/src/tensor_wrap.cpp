@@ -27,11 +27,13 @@ struct Slot {
   vt::Tensor t;
   uint32_t gen = 0;
 };
-std::vector<Slot> g_slots;
-std::vector<uint32_t> g_free;
+// Leaked on purpose: static destructors run after the JS environment is gone, where releasing a reference
+// (or a CUDA tensor) is no longer valid; clear_handles empties the table while it still is.
+std::vector<Slot>& g_slots = *new std::vector<Slot>();
+std::vector<uint32_t>& g_free = *new std::vector<uint32_t>();
 constexpr double kSlots = 16777216.0;  // 2^24
-Napi::Reference<Napi::Symbol> g_key;       // the property holding the handle
-Napi::FunctionReference g_make;            // handle -> a new JS Tensor
+Napi::Reference<Napi::Symbol>& g_key = *new Napi::Reference<Napi::Symbol>();  // the property holding the handle
+Napi::FunctionReference& g_make = *new Napi::FunctionReference();              // handle -> a new JS Tensor
 
 // Note [Zero-copy buffers]: storage -> its one ArrayBuffer (weak). Touched on the JS thread only.
 std::unordered_map<const vt::Storage*, Napi::Reference<Napi::ArrayBuffer>>& buffer_cache() {
@@ -106,6 +108,10 @@ Slot* slot_of(double h) {
   return &g_slots[slot];
 }
 }  // namespace
+
+void clear_handles() {
+  for (Slot& s : g_slots) s.t = vt::Tensor();
+}
 
 void release_handle(double h) {
   if (Slot* s = slot_of(h)) {

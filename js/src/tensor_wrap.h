@@ -25,6 +25,8 @@ double put_tensor(vt::Tensor t);
 const vt::Tensor* find_tensor(Napi::Env env, napi_value v, const char* what);
 // Releases a handle (a no-op for a stale one).
 void release_handle(double h);
+// Drops every tensor of the table (at environment teardown).
+void clear_handles();
 
 // The typed-array kind that holds a dtype's elements (float16/bfloat16 as their raw 16-bit patterns).
 napi_typedarray_type typed_array_type(vt::ScalarType dt);
