@@ -8,7 +8,7 @@
 //   op.sync(...args, kwargs?)  runs now on the JS thread and returns the result
 // Arguments follow the schema in order; keyword arguments (and those after `*`) go in a trailing plain object:
 // ops.vt.add(a, b, { alpha: 2 }). Results: a Tensor, an array for several, undefined for "-> ()".
-import { wrap } from './handle.js';
+import { Tensor, wrap } from './handle.js';
 import { native } from './native.js';
 import { scheduler } from './scheduler.js';
 
@@ -32,22 +32,38 @@ function resultWrapper(returns) {
   return (rs) => rs.map((r, i) => (each[i] ? each[i](r) : r));
 }
 
+// In-place ops ("add_", returning their first argument) hand back the very object they were called on, as
+// Python's do (x.add_(1) is x); the handle of the result is released at once.
+function isInplace(info) {
+  return info.name.endsWith('_') && info.returns.length === 1 && info.returns[0] === 'Tensor' &&
+    info.args.length > 0 && info.args[0].type === 'Tensor';
+}
+
 export function makeOp(info) {
   const idx = info.index;
-  const conv = resultWrapper(info.returns) ?? ((r) => r);
-  const call = (pos, kw) => conv(native.call(idx, pos, kw));
-  const callAsync = (pos, kw, grad) => native.callAsync(idx, pos, kw, grad).then(conv);
+  const wrapOne = resultWrapper(info.returns) ?? ((r) => r);
+  const inplace = isInplace(info);
+  const conv = inplace
+    ? (r, self) => {
+      if (!(self instanceof Tensor) || r === null) return wrapOne(r);
+      native.tensor.release(r);
+      return self;
+    }
+    : wrapOne;
+  const call = (pos, kw) => conv(native.call(idx, pos, kw), pos[0]);
+  const callAsync = (pos, kw, grad) => native.callAsync(idx, pos, kw, grad).then((r) => conv(r, pos[0]));
   let sync;
   // Unary and binary tensor ops called with exactly their tensors take the addon's typed path.
+  const fast = inplace ? conv : wrap;
   if (info.shape === 'unary') {
     sync = function (a) {
-      if (arguments.length === 1) return wrap(native.call1(idx, a));
+      if (arguments.length === 1) return fast(native.call1(idx, a), a);
       const [pos, kw] = split(arguments);
       return call(pos, kw);
     };
   } else if (info.shape === 'binary') {
     sync = function (a, b) {
-      if (arguments.length === 2) return wrap(native.call2(idx, a, b));
+      if (arguments.length === 2) return fast(native.call2(idx, a, b), a);
       const [pos, kw] = split(arguments);
       return call(pos, kw);
     };

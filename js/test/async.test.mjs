@@ -61,6 +61,17 @@ test('synchronous reads and calls wait for queued writes to their tensor', async
   await Promise.all(done);
 });
 
+test('in-place ops return the object they were called on, sync and async', async () => {
+  const x = vt.zeros([3]);
+  assert.equal(x.add_(1), x);
+  assert.equal(vt.ops.vt.mul_.sync(x, 2), x);
+  assert.equal(await ops.vt.add_(x, x), x);
+  assert.equal(await ops.vt.fill_(x, 7), x);
+  assert.deepEqual(x.toArray(), [7, 7, 7]);
+  const y = x.add(1);
+  assert.notEqual(y, x);
+});
+
 test('a queued call keeps its arguments alive after dispose()', async () => {
   const x = vt.ones([1000]);
   const p = ops.vt.mul(x, 3);
