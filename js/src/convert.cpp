@@ -183,21 +183,36 @@ vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const
   for (const vt::Argument& a : s.args) npos += a.kwarg_only ? 0 : 1;
   size_t nargs = args.Length();
   VT_CHECK_TYPE(nargs <= npos, s.name, "() takes ", npos, " positional argument(s) but ", nargs, " were given");
-  bool has_kw = kwargs.IsObject() && !kwargs.IsNull();
-  Napi::Object kw = has_kw ? kwargs.As<Napi::Object>() : Napi::Object();
+  // Keyword values by schema position, read once from the object's keys (usually one or two); unknown names
+  // are reported after the arguments, where Python reports them.
+  std::vector<napi_value> by_arg;  // empty without keywords
+  std::string unknown;
+  if (kwargs.IsObject() && !kwargs.IsNull()) {
+    by_arg.assign(s.args.size(), nullptr);
+    Napi::Object kw = kwargs.As<Napi::Object>();
+    Napi::Array keys = kw.GetPropertyNames();
+    for (uint32_t k = 0; k < keys.Length(); ++k) {
+      Napi::Value key = keys.Get(k);
+      std::string name = key.ToString().Utf8Value();
+      size_t i = 0;
+      while (i < s.args.size() && s.args[i].name != name) ++i;
+      if (i == s.args.size()) {
+        if (unknown.empty()) unknown = name;
+      } else {
+        by_arg[i] = kw.Get(key);
+      }
+    }
+  }
   vt::Stack stack;
   stack.reserve(s.args.size());
-  size_t used = 0;
   for (size_t i = 0; i < s.args.size(); ++i) {
     const vt::Argument& a = s.args[i];
-    bool in_kw = has_kw && kw.HasOwnProperty(a.name);
     Napi::Value v;
     if (i < nargs) {
       v = args.Get(uint32_t(i));
-      VT_CHECK_TYPE(!in_kw, s.name, "() got multiple values for argument '", a.name, "'");
-    } else if (in_kw) {
-      v = kw.Get(a.name);
-      ++used;
+      VT_CHECK_TYPE(by_arg.empty() || by_arg[i] == nullptr, s.name, "() got multiple values for argument '", a.name, "'");
+    } else if (!by_arg.empty() && by_arg[i] != nullptr) {
+      v = Napi::Value(args.Env(), by_arg[i]);
     }
     if (!v.IsEmpty()) {
       stack.push_back(to_ivalue(v, a, s));
@@ -206,17 +221,7 @@ vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const
       stack.push_back(*a.default_value);
     }
   }
-  if (has_kw) {
-    Napi::Array keys = kw.GetPropertyNames();
-    if (keys.Length() != used) {
-      for (uint32_t k = 0; k < keys.Length(); ++k) {
-        std::string key = keys.Get(k).ToString().Utf8Value();
-        bool known = false;
-        for (const vt::Argument& a : s.args) known = known || a.name == key;
-        VT_CHECK_TYPE(known, s.name, "() got an unexpected keyword argument '", key, "'");
-      }
-    }
-  }
+  VT_CHECK_TYPE(unknown.empty(), s.name, "() got an unexpected keyword argument '", unknown, "'");
   return stack;
 }
 
