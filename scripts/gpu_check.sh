@@ -6,19 +6,25 @@
 # (vt-fabric topo --rings --measure beside nvidia-smi topo -m / -p2p), topo_<card>.json, topo_<card>.png.
 # VT_CHECK_STAGES picks stages (default all: "build tests fabric bench sanitize topo"; fabric: tests/fabric and the
 # fabric examples on 2, 4 and 8 emulated devices, and benchmarks/fabric.py), so a run can be split over
-# calls on one machine, e.g. VT_CHECK_STAGES="sanitize" after a first call that built. The slow stage "longrun"
+# calls on one machine, e.g. VT_CHECK_STAGES="sanitize" after a first call that built. ring: the ring plugin's
+# tests on 2, 3, 4 and 8 emulated devices, randomized #wrong checks, the crossover tuning and benchmarks/ring.py
+# (the plugin needs the CUTLASS headers: carry the nvidia-cutlass wheel in .whl/, it is installed from there). The slow stage "longrun"
 # (not in the default) trains MiniGPT and the ViT for 2,000 steps on both vibetensor and torch from the same
 # weights and batches and compares the loss curves (long_horizon_<model>_cuda.{json,png}).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stages=" ${VT_CHECK_STAGES:-build tests fabric bench sanitize topo} "
+stages=" ${VT_CHECK_STAGES:-build tests fabric ring bench sanitize topo} "
 want() { [[ "$stages" == *" $1 "* ]]; }
 out="${OUT:-benchmarks/results}"
 mkdir -p "$out"
 export VT_CUDA_ARCHS="${VT_CUDA_ARCHS:-90a}" NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 n=$(nvidia-smi -L | wc -l)
 card="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')_x${n}"
-if want build; then : > "$out/check_${card}.txt"; python3 -m pip install -q --no-index --no-deps --no-build-isolation . || exit 1; fi
+if want build; then
+  : > "$out/check_${card}.txt"
+  ls .whl/nvidia_cutlass-*.whl >/dev/null 2>&1 && python3 -m pip install -q --no-index --no-deps .whl/nvidia_cutlass-*.whl
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation . || exit 1
+fi
 if want tests; then
   {
     vt-demo
@@ -37,6 +43,22 @@ if want fabric; then
     done
     echo "== benchmarks/fabric.py (VT_EMULATE_DEVICES=8)"
     VT_EMULATE_DEVICES=8 python3 benchmarks/fabric.py --json "$out/fabric_${card}_emulated8.json"
+  } 2>&1 | tee -a "$out/check_${card}.txt"
+fi
+if want ring; then
+  {
+    for k in 2 3 4 8; do
+      echo "== tests/fabric/test_ring.py with VT_EMULATE_DEVICES=$k"
+      VT_EMULATE_DEVICES=$k python3 -m pytest tests/fabric/test_ring.py -q -p no:cacheprovider -n 4 2>&1 | tail -2
+    done
+    for k in 2 8; do
+      echo "== vt-fabric bench allreduce --check 3000 (VT_EMULATE_DEVICES=$k)"
+      VT_EMULATE_DEVICES=$k vt-fabric bench allreduce --check 3000 2>&1 | tail -2
+    done
+    echo "== vt-fabric bench allreduce --tune (VT_EMULATE_DEVICES=8)"
+    VT_EMULATE_DEVICES=8 VT_RING_TUNING_DIR="$out" vt-fabric bench allreduce --tune -e 64M -n 10 -w 3 2>&1 | tail -12
+    echo "== benchmarks/ring.py"
+    python3 benchmarks/ring.py --ranks 2,4,8 --json "$out/ring_${card}_emulated.json"
   } 2>&1 | tee -a "$out/check_${card}.txt"
 fi
 if want bench; then

@@ -1,11 +1,11 @@
-"""Standing checks on the tree itself: per-layer line counts with a per-file budget, one-way layer
+"""Standing checks on the tree itself: per-layer line counts with a per-file budget (the Node.js glue too), one-way layer
 dependencies, nanobind/Python.h only inside bindings/ folders, and plugins that see only the C ABI header."""
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["core", "topology", "python/vibetensor", "bindings", "plugins"]
-SOURCE = {".c", ".h", ".hpp", ".cc", ".cpp", ".cu", ".cuh", ".py"}
+LAYERS = ["core", "topology", "python/vibetensor", "bindings", "plugins", "js/src", "js/lib"]
+SOURCE = {".c", ".h", ".hpp", ".cc", ".cpp", ".cu", ".cuh", ".py", ".js", ".mjs"}
 MAX_LINES = 600
 
 

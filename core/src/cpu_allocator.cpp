@@ -6,17 +6,25 @@
 // devbox MiniGPT step. Training allocates the same sizes step after step, so a freed block is kept and handed
 // to the next request of its size class, already mapped and touched.
 //
-// Note [CPU block cache]: blocks of at least kLargeBlock bytes are rounded up to a multiple of kSizeClass and
-// carry a 64-byte header holding that rounded size in front of the 64-byte aligned user pointer, so freeing
-// needs no lookup. A freed block goes to the cache unless the cache would exceed kCacheCap, in which case it
+// Note [CPU block cache]: every block carries a 64-byte header holding its rounded size in front of the 64-byte
+// aligned user pointer, so freeing needs no lookup. Blocks of at least kLargeBlock bytes are rounded up to a
+// multiple of kSizeClass, smaller ones to 64 bytes. A freed block goes to the cache unless the cache would exceed kCacheCap, in which case it
 // is freed to the system at once (no eviction policy: steady-state training fits, a one-off spike does not
 // grow the cache). Reuse is by exact rounded size only. Frees may come from any thread (autograd's), so the
 // cache is behind one mutex; the lock is taken once per large allocation and free, small blocks never lock.
+//
+// Note [CPU memory accounting]
+// Every live CPU block is counted: bytes (its rounded size) and allocations, so that a frontend can check that a
+// loop leaves memory where it started (the Node.js tests do). Cached blocks are not live: they leave the count
+// when freed and re-enter it when handed out again. Relaxed atomics: the numbers are exact once the threads that
+// allocate are quiet.
+//
 // Deliberately not handled: NUMA placement, pinned memory (cuda/pinned_memory.cu), trimming on memory pressure
 // beyond empty_cache().
 #include "cpu_allocator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -32,6 +40,8 @@ constexpr size_t kLargeBlock = size_t(1) << 20;  // below this glibc's heap serv
 constexpr size_t kSizeClass = size_t(64) << 10;
 constexpr size_t kCacheCap = size_t(1) << 30;
 
+std::atomic<int64_t> g_live_bytes{0}, g_live_allocs{0};  // Note [CPU memory accounting]
+
 struct Cache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;  // rounded size -> block base (header start)
@@ -42,11 +52,25 @@ Cache& cache() {
   return *c;
 }
 
-void free_small(void* p) { std::free(p); }
-
-void free_large(void* base) {
+size_t header_size(void* base) {
   size_t size;
   std::memcpy(&size, base, sizeof(size));
+  return size;
+}
+
+void count(size_t size, int sign) {
+  g_live_bytes.fetch_add(sign * int64_t(size), std::memory_order_relaxed);
+  g_live_allocs.fetch_add(sign, std::memory_order_relaxed);
+}
+
+void free_small(void* base) {
+  count(header_size(base), -1);
+  std::free(base);
+}
+
+void free_large(void* base) {
+  size_t size = header_size(base);
+  count(size, -1);
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
@@ -67,10 +91,12 @@ void free_large(void* base) {
 
 DataPtr allocate(size_t nbytes) {
   if (nbytes < kLargeBlock) {
-    // aligned_alloc wants a multiple of the alignment.
-    void* p = std::aligned_alloc(kAlign, (std::max<size_t>(nbytes, 1) + kAlign - 1) & ~(kAlign - 1));
-    if (!p) out_of_memory(nbytes);
-    return DataPtr(p, p, &free_small);
+    size_t size = (std::max<size_t>(nbytes, 1) + kAlign - 1) & ~(kAlign - 1);  // aligned_alloc wants a multiple
+    void* base = std::aligned_alloc(kAlign, size + kAlign);
+    if (!base) out_of_memory(nbytes);
+    std::memcpy(base, &size, sizeof(size));
+    count(size, +1);
+    return DataPtr(static_cast<char*>(base) + kAlign, base, &free_small);
   }
   size_t size = (nbytes + kSizeClass - 1) / kSizeClass * kSizeClass;
   void* base = nullptr;
@@ -93,6 +119,7 @@ DataPtr allocate(size_t nbytes) {
     }
     std::memcpy(base, &size, sizeof(size));
   }
+  count(size, +1);
   return DataPtr(static_cast<char*>(base) + kAlign, base, &free_large);
 }
 
@@ -114,3 +141,10 @@ void empty_cache() {
 }
 
 }  // namespace vt::cpu_alloc
+
+namespace vt {
+CpuMemoryStats cpu_memory_stats() {
+  return {cpu_alloc::g_live_bytes.load(std::memory_order_relaxed),
+          cpu_alloc::g_live_allocs.load(std::memory_order_relaxed)};
+}
+}  // namespace vt

@@ -4,6 +4,7 @@
 // 16-byte vector loads when every pointer is 16-byte aligned, a scalar loop for the rest. Sources are read
 // through unified addresses: local, a peer's mapped memory, or (emulation) another logical device's memory on
 // the same GPU.
+#include <array>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -115,6 +116,20 @@ std::vector<std::unique_ptr<cuda::Event>> barrier(const std::vector<int>& device
   return ev;
 }
 
+// A barrier between steps: nothing keeps its events, so each thread reuses one per device (Note [Reused
+// ordering events]: a wait queued on an event holds its record of that moment, so recording it again is safe).
+void step_barrier(const std::vector<int>& devices) {
+  thread_local std::array<std::unique_ptr<cuda::Event>, kMaxDevices> cached;
+  for (int d : devices) {
+    VT_CHECK_VALUE(d >= 0 && d < kMaxDevices, "p2p barrier: device ", d, " outside 0..", kMaxDevices - 1);
+    if (!cached[size_t(d)]) cached[size_t(d)] = std::make_unique<cuda::Event>(d);
+    cached[size_t(d)]->record(cuda::current(d));
+  }
+  for (int a : devices)
+    for (int b : devices)
+      if (a != b) cached[size_t(b)]->block(cuda::current(a));
+}
+
 bool P2PWork::query() const {
   for (const auto& e : done)
     if (!e->query()) return false;
@@ -153,7 +168,7 @@ std::shared_ptr<P2PWork> run_p2p_schedule(const std::vector<std::vector<Transfer
   work->devices = devices;
   work->arrived = barrier(devices);
   for (size_t s = 0; s < steps.size(); ++s) {
-    if (s > 0) barrier(devices);
+    if (s > 0) step_barrier(devices);
     for (const Transfer& t : steps[s]) {
       int64_t n = t.dst.numel();
       std::vector<const void*> srcs;

@@ -60,7 +60,7 @@ std::shared_ptr<P2PWork> P2PPlan::run(const std::vector<Tensor>& ins, const std:
   work->devices = devices;
   work->arrived = barrier(devices);
   for (size_t s = 0; s < steps_.size(); ++s) {
-    if (s > 0) barrier(devices);
+    if (s > 0) step_barrier(devices);
     for (const PlanTransfer& t : steps_[s]) {
       int64_t count = 0;
       char* dst = region(t.dst, &count);

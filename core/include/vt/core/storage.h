@@ -52,4 +52,12 @@ class Storage {
 // Fresh, uninitialised storage of `nbytes` on `device`. CPU memory is 64-byte aligned.
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device device);
 
+// Live CPU storages made by allocate_storage (Note [CPU memory accounting] in cpu_allocator.cpp): bytes in
+// allocation units (64 bytes; 64 KiB size classes from 1 MiB up), and how many.
+struct CpuMemoryStats {
+  int64_t allocated_bytes = 0;
+  int64_t allocations = 0;
+};
+CpuMemoryStats cpu_memory_stats();
+
 }  // namespace vt

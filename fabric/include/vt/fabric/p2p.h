@@ -74,6 +74,8 @@ void launch_reduce(int device, ScalarType dtype, void* dst, const std::vector<co
                    bool scale, double k);
 // Every current stream of `devices` waits for every other's work so far; the events recorded (one per device).
 std::vector<std::unique_ptr<cuda::Event>> barrier(const std::vector<int>& devices);
+// The same barrier when nobody keeps its events (between steps): reuses one event per thread and device.
+void step_barrier(const std::vector<int>& devices);
 
 std::shared_ptr<P2PWork> run_p2p_schedule(const std::vector<std::vector<Transfer>>& steps, const std::vector<int>& devices,
                                           RedOp op, double scale);
