@@ -79,7 +79,8 @@ void sigmoid_backward(BackwardContext& c) {
   Tensor r = c.result();
   c.set(0, mul(c.grad(), mul(r, sub(num(1.0), r))));
 }
-void relu_backward(BackwardContext& c) { c.set(0, where_or_zero(bin("vt::gt", c.result(), num(0.0)), c.grad())); }
+// Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
+void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }
 constexpr uint32_t kSelf = 1u, kOther = 2u, kSelfOther = 3u;
 
 const bool registered = [] {

@@ -209,8 +209,11 @@ Tensor squeeze_any(const Tensor& self, OptionalIntArrayRef dims) {
   if (!dims) {
     for (int64_t d = 0; d < nd; ++d) drop[size_t(d)] = self.sizes()[size_t(d)] == 1;
   } else {
+    std::vector<bool> seen(size_t(std::max<int64_t>(nd, 1)), false);
     for (int64_t d : *dims) {
       int64_t w = wrap_dim(d, nd);
+      VT_CHECK(!seen[size_t(w)], "dim ", w, " appears multiple times in the list of dims");
+      seen[size_t(w)] = true;
       if (nd > 0) drop[size_t(w)] = self.sizes()[size_t(w)] == 1;
     }
   }
