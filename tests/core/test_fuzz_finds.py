@@ -104,6 +104,12 @@ VALUES = {
         t([1.0, 2.0], dtype=m.float16), [2], t([1.0, 1.0])),
     "layer_norm float32 weight, float16 bias": lambda m, t: m.nn.functional.layer_norm(
         t([1.0, 2.0], dtype=m.float16), [2], t([1.0, 1.0]), t([0.0, 0.0], dtype=m.float16)),
+    "pow_ exponent beyond uint8": lambda m, t: t([2], dtype=m.uint8).pow_(2**31 - 1),
+    "uniform_ bound beyond float16": lambda m, t: m.zeros(2, dtype=m.float16).uniform_(0, 1e30),
+    "var of an empty tensor": lambda m, t: m.var(m.zeros(0, dtype=m.float16), correction=-1.5),
+    "native_layer_norm stats of empty rows": lambda m, t: (m.ops.aten if m is torch else m.ops.vt).native_layer_norm(
+        m.zeros(2, 0), [0], None, None, 0.0),
+    "slice step 0": lambda m, t: (m.ops.aten.slice.Tensor if m is torch else m.ops.vt.slice)(t([True]), 0, 0, 1, 0),
     "copy_ of empty tensors that do not broadcast": lambda m, t: m.zeros(0, dtype=m.bool).copy_(
         m.zeros(0, 0, dtype=m.bool)),
 }

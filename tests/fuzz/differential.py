@@ -332,6 +332,20 @@ OPEN_FINDS = [
      "sum(dim=[]) does"),
     (lambda spec, recipes: spec.name == "norm" and any(w == "tensor" and r.values == "extreme" for w, r in recipes),
      "p-norms of values near the dtype's limit: vibetensor accumulates in float64, torch in float32 (inf or 0)"),
+    (lambda spec, recipes: spec.name in ("sub", "sub_") and _arg(spec, recipes, "alpha") == -2**63,
+     "sub with alpha=-2**63: torch negates alpha as an int64 (it stays -2**63), vibetensor in the compute type"),
+    (lambda spec, recipes: spec.name == "native_layer_norm" and any(
+        w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
+     "native_layer_norm's mean/rstd of a 16-bit input: torch's CPU kernel returns them in the input's dtype, its "
+     "CUDA kernel (and vibetensor on both) in float32"),
+    (lambda spec, recipes: spec.name in ("scatter", "scatter_") and recipes[2][0] == "tensor" and
+     recipes[2][1].shape == () and recipes[3][0] == "tensor" and recipes[3][1].layout.startswith("alias"),
+     "scatter's backward with a 0-dim index and a 1-d src: torch's ScatterBackward0 returns a gradient of the "
+     "wrong shape, which its engine refuses"),
+    (lambda spec, recipes: spec.name == "hardtanh" and any(w == "tensor" and r.values == "extreme" and
+                                                           r.requires_grad for w, r in recipes),
+     "hardtanh's gradient at NaN: torch's kernels give 0 or 1 by dtype and lane, vibetensor 1 (the formula's: "
+     "NaN is neither <= min nor >= max)"),
     (lambda spec, recipes: _float_to_int(spec, recipes),
      "inf, nan or out-of-range floats converted to an integer: undefined in C++; torch returns x86's "
      "'indefinite integer', vibetensor wraps through int64 (the same on the CPU and the GPU)"),

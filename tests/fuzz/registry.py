@@ -127,8 +127,8 @@ def _prod(self, dim, keepdim, dtype):
     """prod over a list of dims (torch.prod takes one): dims checked as sum checks them, then one at a time."""
     _typed(dtype, "dtype", lambda v: v is None or isinstance(v, torch.dtype))
     if dim is None or len(dim) == 0:
-        return torch.prod(self, dtype=dtype) if not keepdim or dim is None else torch.prod(self, dtype=dtype).reshape(
-            [1] * self.dim())
+        out = torch.prod(self, dtype=dtype)
+        return out.reshape([1] * self.dim()) if keepdim else out
     torch.sum(self, dim)  # the same dim errors (range, repeats) as vibetensor's
     out = self
     for d in sorted((d % max(self.dim(), 1) for d in dim), reverse=True):

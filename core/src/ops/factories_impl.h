@@ -160,6 +160,9 @@ template <typename Backend, typename Gen> void fill_random(const Tensor& self, G
 template <typename Backend> Tensor uniform_(const Tensor& self, double from, double to) {
   VT_CHECK(is_floating(self.dtype()), "uniform_ expects a floating point tensor, got ", dtype_name(self.dtype()));
   VT_CHECK(from <= to, "uniform_ expects to return a [from, to) range, but found from=", from, " > to=", to);
+  check_scalar_fits(Scalar(from), self.dtype());  // as torch: the bounds and their distance must fit the dtype
+  check_scalar_fits(Scalar(to), self.dtype());
+  check_scalar_fits(Scalar(to - from), self.dtype());
   fill_random<Backend>(self, UniformGen{from, to});
   return self;
 }

@@ -7,6 +7,7 @@
 //
 // These are the primitives autograd sees: softmax, layer_norm and rms_norm are composites over them (they stay
 // out of the autograd layer), and their formulas (core/src/autograd/formulas_nn.cpp) call the backward ops.
+#include <cmath>
 #include <tuple>
 
 #include "vt/core/dispatcher.h"
@@ -127,6 +128,10 @@ std::tuple<Tensor, Tensor, Tensor> norm_forward(const Tensor& input, IntArrayRef
   Tensor mean = rms ? Tensor() : empty_tensor(s.stats_sizes, st, x.device());
   Tensor rstd = empty_tensor(s.stats_sizes, st, x.device());
   if (s.M > 0 && s.N > 0) K::norm_forward(NormArgs{x, w, b, s.M, s.N, eps, rms}, y, mean, rstd);
+  else if (s.M > 0) {  // rows of no element: torch's mean is 0 and its rstd NaN (a variance of 0 / 0)
+    if (mean.defined()) ops::fill_(mean, Scalar(0.0));
+    ops::fill_(rstd, Scalar(std::nan("")));
+  }
   return {y, mean, rstd};
 }
 

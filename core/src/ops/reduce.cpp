@@ -40,6 +40,7 @@ Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   Tensor ss = ops::sum(ops::mul(d, d), dim, keepdim, std::nullopt);
   double denom = std::max(double(count) - corr, 0.0);
   Tensor v = ops::div(ss, scalar_to_tensor(Scalar(denom), ScalarType::Float64));
+  if (count == 0) v = ops::mul(v, scalar_to_tensor(Scalar(std::nan("")), ScalarType::Float64));  // as torch's
   return ops::to_dtype(v, self.dtype());
 }
 // Note [Zero-safe roots]
