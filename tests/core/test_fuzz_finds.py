@@ -153,6 +153,16 @@ def test_gradients_match_torch(case, dtype, device):
     assert_same(grads[1].cpu(), grads[0])
 
 
+def test_float64_gradient_of_a_number_power_stays_float64():
+    """x ** (1/3)'s gradient took the exponent minus one as two Python numbers, in float32 (norm with p=3)."""
+    grads = []
+    for m in (torch, vt):
+        x = m.tensor([3.1, -0.8], dtype=m.float64).requires_grad_()
+        m.norm(x, 3).backward()
+        grads.append(x.grad)
+    assert_same(grads[1], grads[0], rtol=1e-12, atol=1e-14)
+
+
 # ---- a crash: the length of an integer range computed in int64 (INT64_MIN / -1 traps) ----
 @pytest.mark.parametrize("args", [(0, -2**63, -1), (1, -2**63 + 1, -1), (-2**63, 2**63 - 1, 1), (0, 1e30, 1),
                                   (0.0, -2.0**63, -1.0)])
