@@ -437,3 +437,21 @@ def round_to(opt, dtype):
             st = opt.state.get(p, {})
             for t in [p] + [v for k, v in st.items() if k != "step" and v is not None]:
                 t.copy_(t.to(dtype).float())
+
+
+# ------------------------------------------------------------------------------------------ module printing
+
+# Note [Module printing across torch versions]
+# vibetensor's modules print as torch 2.13's. torch 2.11 (the GPU machine's) printed LayerNorm without its bias
+# flag: "LayerNorm((6,), eps=1e-05, elementwise_affine=True)" where 2.13 prints "..., elementwise_affine=True,
+# bias=True)"; nothing else in the module printing of the two versions differs. as_installed_torch_prints
+# removes exactly that flag, and only when the installed torch's LayerNorm lacks it, so that a module printing
+# comparison stays exact in everything else on either version.
+_LAYER_NORM_BIAS = re.compile(r"(LayerNorm\((?:\([^()]*\)|[^()])*?), bias=(?:True|False)\)")
+
+
+def as_installed_torch_prints(text: str) -> str:
+    """vibetensor's printing of a module, as the installed torch would print the same module."""
+    if "bias=" in repr(torch.nn.LayerNorm(1)):
+        return text
+    return _LAYER_NORM_BIAS.sub(r"\1)", text)

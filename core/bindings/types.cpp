@@ -83,7 +83,10 @@ Device to_device(nb::handle h) {
   if (nb::isinstance<Device>(h)) return nb::cast<Device>(h);
   if (nb::isinstance<nb::str>(h)) return parse_device(nb::cast<std::string>(h));
   if (PyLong_Check(h.ptr())) return Device(DeviceType::CUDA, to_int(h, "device index"));
-  return parse_device(nb::cast<std::string>(nb::str(h)));  // torch.device and the like
+  // torch.device and the like (a .type and an .index), read through its string; anything else is a wrong type
+  VT_CHECK_TYPE(nb::hasattr(h, "type") && nb::hasattr(h, "index"), "expected a device, str or int, got ",
+                nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
+  return parse_device(nb::cast<std::string>(nb::str(h)));
 }
 
 namespace {

@@ -60,19 +60,12 @@ void OverlapCheck::add(TensorList ts, int arg) {
     return;
   }
   if (arg < 32 && (policy_.unchecked_args >> arg & 1)) return;
-  // index_put_ reads its indices and values while it writes self, element by element in any order, so for them
-  // even a full overlap is refused (torch's assert_no_overlap there); other ops read each element before
-  // writing the same one, which a full overlap allows.
-  bool disjoint = (arg == 1 || arg == 2) && op_ == "vt::index_put_";
+  const bool disjoint = arg < 32 && (policy_.disjoint_args >> arg & 1);
   for (const Tensor& w : written_)
     for (const Tensor& t : ts) {
       if (!w.defined() || !t.defined()) continue;
-      if (disjoint) {
-        VT_CHECK(overlap_status(w, t) != MemOverlap::Full, op_, ": unsupported operation: some elements of the ",
-                 "input tensor and the written-to tensor refer to a single memory location. Please clone() the ",
-                 "tensor before performing the operation.");
-      }
-      assert_no_partial_overlap(w, t, op_);
+      if (disjoint) assert_no_overlap(w, t, op_);
+      else assert_no_partial_overlap(w, t, op_);
     }
 }
 
@@ -137,7 +130,7 @@ void OperatorEntry::call_boxed(Layer from, Stack& s) const {
   }
   detail::DeviceCollector dc(&schema_);
   for (size_t i = 0; i < s.size(); ++i) dc.add_ivalue(s[i], int(i));
-  if (inplace_.inplace) {
+  if (inplace_.inplace && !inplace_.checked_by_op) {
     detail::OverlapCheck oc(inplace_, name_);
     for (size_t i = 0; i < s.size(); ++i) oc.add_ivalue(s[i], int(i));
   }

@@ -56,6 +56,13 @@ void assert_no_partial_overlap(const Tensor& written, const Tensor& read, std::s
            "before performing the operation.");
 }
 
+void assert_no_overlap(const Tensor& written, const Tensor& read, std::string_view op) {
+  VT_CHECK(overlap_status(written, read) != MemOverlap::Full, op, ": unsupported operation: some elements of the ",
+           "input tensor and the written-to tensor refer to a single memory location. Please clone() the tensor ",
+           "before performing the operation.");
+  assert_no_partial_overlap(written, read, op);
+}
+
 InplacePolicy inplace_policy(std::string_view name) {
   InplacePolicy p;
   p.inplace = !name.empty() && name.back() == '_';
@@ -63,6 +70,8 @@ InplacePolicy inplace_policy(std::string_view name) {
   std::string_view op = name.substr(name.find("::") == std::string_view::npos ? 0 : name.find("::") + 2);
   p.self_may_overlap_itself = op == "fill_" || op == "masked_fill_" || op == "index_put_";
   if (op == "masked_fill_") p.unchecked_args = 1u << 2;  // the value, read before the write
+  if (op == "index_put_") p.disjoint_args = 1u << 1 | 1u << 2;  // indices and values
+  p.checked_by_op = op == "scatter_" || op == "scatter_add_" || op == "scatter_reduce_" || op == "_scatter_into_";
   return p;
 }
 

@@ -93,9 +93,23 @@ def _bmm_nd(self, mat2):
     return torch.matmul(self, mat2)
 
 
+def _typed(value, what, ok):
+    """The TypeError torch's argument parser raises before an op runs, for a lambda that reads the value first."""
+    if not ok(value):
+        raise TypeError(f"argument '{what}' has a wrong type: {type(value).__name__}")
+
+
+def _int_list(v):
+    return isinstance(v, (list, tuple)) and all(isinstance(i, int) and -2**63 <= i < 2**63 for i in v)
+
+
 def _as_strided(self, size, stride, storage_offset=None):
     """torch.as_strided accepts a negative size when the storage is empty (and returns a tensor whose shape
-    holds it); vibetensor refuses negative sizes always, which the fuzzer takes as torch's answer too."""
+    holds it); vibetensor refuses negative sizes always, which the fuzzer takes as torch's answer too (after
+    the argument types, which torch's parser checks first)."""
+    _typed(size, "size", _int_list)
+    _typed(stride, "stride", _int_list)
+    _typed(storage_offset, "storage_offset", lambda v: v is None or _int_list([v]))
     if isinstance(size, (list, tuple)) and any(isinstance(s, int) and s < 0 for s in size):
         raise RuntimeError(f"as_strided: negative size in {list(size)}")
     return torch.as_strided(self, size, stride, storage_offset)
@@ -111,15 +125,28 @@ def _index_put_(self, indices, values, accumulate=False):
 
 def _prod(self, dim, keepdim, dtype):
     """prod over a list of dims (torch.prod takes one): dims checked as sum checks them, then one at a time."""
+    _typed(dtype, "dtype", lambda v: v is None or isinstance(v, torch.dtype))
     if dim is None or len(dim) == 0:
-        return torch.prod(self, dtype=dtype) if not keepdim or dim is None else torch.prod(self, dtype=dtype).reshape(
-            [1] * self.dim())
+        out = torch.prod(self, dtype=dtype)
+        return out.reshape([1] * self.dim()) if keepdim else out
     torch.sum(self, dim)  # the same dim errors (range, repeats) as vibetensor's
     out = self
     for d in sorted((d % max(self.dim(), 1) for d in dim), reverse=True):
         out = torch.prod(out, d, keepdim=True, dtype=dtype)
     return out if keepdim else out.reshape([s for i, s in enumerate(self.shape) if i not in
                                             {d % max(self.dim(), 1) for d in dim}])
+
+
+def _arange(start, end, step=1, *, dtype=None, device=None):
+    """torch's arange computes an integral range's length in int64 and traps (SIGFPE: INT64_MIN / -1 kills the
+    fuzzer) when it holds 2**63 elements or more, as arange(0, -2**63, -1); for other ranges too long it raises
+    "invalid size, possible overflow?", which the oracle raises for these too."""
+    ints = all(isinstance(v, int) for v in (start, end, step))
+    if any(isinstance(v, int) and not -2**63 <= v < 2**64 for v in (start, end, step)):
+        raise OverflowError("int too big to convert")  # as torch.arange(0, 2**64) (with a step it reads a double)
+    if ints and step != 0 and (end - start) * step > 0 and -(-(end - start) // step) >= 2**63:
+        raise RuntimeError("invalid size, possible overflow?")
+    return torch.arange(start, end, step, dtype=dtype, device=device)
 
 
 def _div(self, other, *, rounding_mode=None):
@@ -132,7 +159,7 @@ def _div_(self, other, *, rounding_mode=None):
 
 # Ops whose torch counterpart is not torch.<name> (or Tensor.<name> in place) with the same arguments.
 TORCH_CALLS = {
-    "to_dtype": lambda self, dtype: self.to(dtype),
+    "to_dtype": lambda self, dtype: torch.ops.aten.to.dtype(self, dtype),  # Tensor.to(None) would be a no-op
     "_keep_versions": lambda self, kept: torch.clone(self) if all(isinstance(k, torch.Tensor) for k in kept) else
         torch.cat(kept),  # an identity whose list must hold Tensors: cat raises the TypeError vt raises
     "index": lambda self, indices: torch.ops.aten.index.Tensor(self, indices),
@@ -141,7 +168,8 @@ TORCH_CALLS = {
     "max_dim": lambda self, dim, keepdim=False: tuple(torch.max(self, dim, keepdim)),
     "min_dim": lambda self, dim, keepdim=False: tuple(torch.min(self, dim, keepdim)),
     "clamp_tensor": lambda self, min=None, max=None: torch.clamp(self, min, max),
-    "_softmax": lambda self, dim, log: (torch.log_softmax if log else torch.softmax)(self, dim),
+    "_softmax": lambda self, dim, log: _typed(log, "log", lambda v: isinstance(v, bool)) or (
+        torch.log_softmax if log else torch.softmax)(self, dim),
     "_bmm_nd": _bmm_nd,
     "cross_entropy": lambda input, target, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0:
         F.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=_reduction_name(reduction),
@@ -153,8 +181,14 @@ TORCH_CALLS = {
     "native_layer_norm": lambda input, shape, weight, bias, eps: tuple(
         torch.ops.aten.native_layer_norm(input, shape, weight, bias, eps)),
     "eye": lambda n, m=None, *, dtype=None, device=None: torch.eye(n, n if m is None else m, dtype=dtype, device=device),
-    "arange": lambda start, end, step=1, *, dtype=None, device=None: torch.arange(start, end, step, dtype=dtype,
-                                                                                   device=device),
+    "arange": _arange,
+    # vt::random_ takes an int `to`; torch's random_(2**63 - 1, None) on a floating tensor never returns (its
+    # update_from shifts a negative number forever), so the oracle refuses None as the schema does
+    "random_": lambda self, from_, to: _typed(to, "to", lambda v: isinstance(v, int)) or _method("random_")(
+        self, from_, to),
+    # torch.sort takes stable= only with dim and descending as keywords (its Python signatures)
+    "sort": lambda self, dim=-1, descending=False, *, stable=False: torch.sort(self, dim=dim, descending=descending,
+                                                                                 stable=stable),
     "norm": lambda self, p=2, dim=None, keepdim=False: torch.norm(self, p, dim, keepdim),
     "amax": lambda self, dim=None, keepdim=False: torch.amax(self, _dims(dim), keepdim),
     "amin": lambda self, dim=None, keepdim=False: torch.amin(self, _dims(dim), keepdim),
@@ -187,14 +221,8 @@ UNFUZZED = {
     "native_layer_norm_backward": "a backward kernel, checked through the gradients of layer_norm",
     "native_rms_norm_backward": "a backward kernel, checked through the gradients of rms_norm",
     "native_rms_norm": "no public torch counterpart of the (y, rstd) pair; rms_norm is fuzzed instead",
+    "_scatter_into_": "the backend primitive of the scatter family (Note [Scatter op codes]), fuzzed through them",
 }
-# Ops that arrived with the torch-surface work after the fuzzer was written. Their first fuzz finds are error-kind
-# and check-order differences on 0-dim and bool inputs (vibetensor checks dtypes before dims; torch's topk refuses
-# bool on the CPU; sort's stable= without dim): to triage before they join the fuzzer. Until then they are tested
-# against torch in tests/core/test_select_sort.py and tests/core/test_composite_conv.py.
-for _name in ("gather", "scatter", "scatter_", "scatter_add", "scatter_add_", "scatter_reduce", "scatter_reduce_",
-              "sort", "topk", "im2col", "col2im"):
-    UNFUZZED[_name] = "new with the torch surface; first finds under triage (see the comment above UNFUZZED's loop)"
 
 # Ops whose values are random (or uninitialised): only dtype, shape and errors are compared.
 RANDOM_VALUES = {"uniform_", "normal_", "random_", "empty", "dropout"}

@@ -87,10 +87,11 @@ def test_fuzz_long():
             report(spec.name)
             try:
                 run_op(spec, 50, derived_seed(spec.name, round_), stats, shrink=True)
-            except Exception as e:  # noqa: BLE001  a Find, or an error of the harness itself: recorded, not fatal
-                finds.setdefault(spec.name, []).append(f"{'' if isinstance(e, Find) else type(e).__name__ + ': '}"
-                                                       f"{str(e)[:600]}")
-                stats["find"] = stats.get("find", 0) + 1
+            except Exception as group:  # noqa: BLE001  Finds, or errors of the harness itself: recorded, not fatal
+                for e in getattr(group, "exceptions", [group]):  # hypothesis groups distinct failures
+                    finds.setdefault(spec.name, []).append(f"{'' if isinstance(e, Find) else type(e).__name__ + ': '}"
+                                                           f"{str(e)[:600]}")
+                    stats["find"] = stats.get("find", 0) + 1
         round_ += 1
     print(json.dumps(report(), indent=1))
     assert not finds, f"{sum(len(v) for v in finds.values())} finds in {len(finds)} ops"

@@ -43,7 +43,10 @@ void abs_backward(BackwardContext& c) { c.set(0, mul(c.grad(), un("vt::sign", c.
 void pow_backward(BackwardContext& c) {
   Tensor self = c.saved(0), exponent = c.saved(1);
   if (c.needs(0)) {
-    Tensor e_minus_1 = sub(exponent, num(1.0));
+    // A Python-number exponent is a wrapped number, and so is num(1.0): their difference would take the default
+    // dtype (float32) and round x**(1/3)'s gradient in float64 to float32; it is taken as a number instead.
+    Tensor e_minus_1 = exponent.impl()->is_wrapped_number() ? num(item_scalar(exponent).to_double() - 1.0)
+                                                            : sub(exponent, num(1.0));
     Tensor d = mul(exponent, bin("vt::pow", self, e_minus_1));
     Tensor g = mul(c.grad(), d);
     c.set(0, ops::where(bin("vt::eq", exponent, num(0.0)), num(0.0), g));
@@ -79,7 +82,8 @@ void sigmoid_backward(BackwardContext& c) {
   Tensor r = c.result();
   c.set(0, mul(c.grad(), mul(r, sub(num(1.0), r))));
 }
-void relu_backward(BackwardContext& c) { c.set(0, where_or_zero(bin("vt::gt", c.result(), num(0.0)), c.grad())); }
+// Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
+void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }
 constexpr uint32_t kSelf = 1u, kOther = 2u, kSelfOther = 3u;
 
 const bool registered = [] {

@@ -72,10 +72,11 @@ void leaky_relu_backward(BackwardContext& c) {
   Tensor g = c.grad();
   c.set(0, ops::where(bin("vt::gt", x0(c), num(0.0)), g, mul(g, num(sc(c, 1)))));
 }
-// elu(x) = x above 0, alpha (exp(x) - 1) at or below it.
+// elu(x) = x above 0, alpha (exp(x) - 1) at or below it; the test is x <= 0, as torch's, so a NaN takes the
+// linear branch (gradient 1).
 void elu_backward(BackwardContext& c) {
   Tensor x = x0(c), g = c.grad();
-  c.set(0, ops::where(bin("vt::gt", x, num(0.0)), g, mul(g, mul(num(sc(c, 1)), un("vt::exp", x)))));
+  c.set(0, ops::where(bin("vt::le", x, num(0.0)), mul(g, mul(num(sc(c, 1)), un("vt::exp", x))), g));
 }
 // No gradient at or beyond the bounds (torch: self <= min || self >= max).
 void hardtanh_backward(BackwardContext& c) {

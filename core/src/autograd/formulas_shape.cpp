@@ -59,8 +59,12 @@ void split_backward(BackwardContext& c) {
   c.set(0, cat(parts, dim));
 }
 
-// copy_(self, src): self is overwritten, so only src receives gradient (cast and moved to its dtype/device).
-void copy_backward(BackwardContext& c) { c.set(1, c.grad()); }
+// copy_(self, src): self is overwritten, so its old value gets a zero gradient (a defined one, as torch's: the
+// leaves behind it get a grad of zeros, not None) and src the whole gradient (cast and moved to its dtype/device).
+void copy_backward(BackwardContext& c) {
+  if (c.needs(0)) c.set(0, zeros(c.input_sizes(0), c.grad()));
+  c.set(1, c.grad());
+}
 
 // sum/mean: the gradient of each output element goes to every input element it reduced.
 Tensor expand_reduced(const Tensor& g, IntArrayRef in_sizes, const IValue& dim_arg, bool keepdim) {

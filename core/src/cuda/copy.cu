@@ -138,10 +138,10 @@ void peer_copy(const Tensor& self, const Tensor& src, size_t bytes) {
 }
 
 Tensor copy_cuda(const Tensor& self, const Tensor& src, bool non_blocking) {
-  if (self.numel() == 0) return self;
   VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
            "copy_: source of shape ", shape_str(src.sizes()), " cannot be broadcast to destination shape ",
-           shape_str(self.sizes()));
+           shape_str(self.sizes()));  // empty ones too: [0] <- [0, 0] is refused, as torch's
+  if (self.numel() == 0) return self;
   self.bump_version();
   Device sd = self.device(), rd = src.device();
   if (dense_same(self, src)) {

@@ -58,6 +58,7 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
     if (it.input_is_wrapped_number(1)) {
       const Tensor& e = it.input_original(1);
       negative = e.dtype() == ScalarType::Int64 && *e.data<int64_t>() < 0;
+      if (!negative) check_scalar_fits(item_scalar(e), it.common_dtype());  // as torch: uint8 ** 2**31 refused
     }
     VT_CHECK(!negative, "Integers to negative integer powers are not allowed.");
   }

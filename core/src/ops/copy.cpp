@@ -14,6 +14,9 @@ namespace {
 Tensor copy_cpu(const Tensor& self, const Tensor& src, bool /*non_blocking: CPU copies are synchronous*/) {
   VT_CHECK_KIND(NotImplemented, self.device().is_cpu() && src.device().is_cpu(), "copy_ from ",
                 src.device().str(), " to ", self.device().str(), " needs the CUDA runtime, which is not built yet");
+  VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
+           "copy_: source of shape ", shape_str(src.sizes()), " cannot be broadcast to destination shape ",
+           shape_str(self.sizes()));  // empty ones too: [0] <- [0, 0] is refused, as torch's
   if (self.numel() == 0) return self;
   self.bump_version();
   if (self.dtype() == src.dtype() && self.is_contiguous() && src.is_contiguous() &&
@@ -21,9 +24,6 @@ Tensor copy_cpu(const Tensor& self, const Tensor& src, bool /*non_blocking: CPU 
     if (self.data_ptr() != src.data_ptr()) std::memmove(self.data_ptr(), src.data_ptr(), size_t(self.nbytes()));
     return self;
   }
-  VT_CHECK(DimVector(broadcast_shapes(self.sizes(), src.sizes())) == DimVector(self.sizes()),
-           "copy_: source of shape ", shape_str(src.sizes()), " cannot be broadcast to destination shape ",
-           shape_str(self.sizes()));
   TensorIterator it = TensorIteratorConfig()
                           .add_output(self)
                           .add_input(src)

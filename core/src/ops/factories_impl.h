@@ -5,6 +5,7 @@
 // from the same seed. `Backend` provides index_fill(out, f) (out[i] = f(i) over a contiguous tensor) and
 // random_fill(out, blocks, gen, seed, offset) (gen(p, n, block, seed, offset) per block of four elements).
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "vt/core/dispatcher.h"
@@ -104,10 +105,22 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::o
   double s = start.to_double(), e = end.to_double(), st = step.to_double();
   VT_CHECK(st != 0, "arange: step must be nonzero");
   VT_CHECK(std::isfinite(s) && std::isfinite(e), "arange: unsupported range: ", s, " -> ", e);
-  VT_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: upper bound and larger bound inconsistent with step sign");
-  int64_t n = any_float || is_floating(t)
-                  ? int64_t(std::ceil((e - s) / st))
-                  : (end.to_int() - start.to_int() + step.to_int() - (st > 0 ? 1 : -1)) / step.to_int();
+  VT_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: upper bound and lower bound inconsistent with step sign");
+  // The element count is computed wide (double, or 128-bit integers for integral ranges) and refused when it
+  // does not fit int64: arange(0, -2**63, -1) holds 2**63 elements, and the int64 arithmetic would overflow
+  // into INT64_MIN / -1, which traps.
+  int64_t n = 0;
+  if (any_float || is_floating(t)) {
+    const double count = std::ceil((e - s) / st);
+    VT_CHECK(count < 9223372036854775808.0, "arange: invalid size, possible overflow? (", count, " elements)");
+    n = int64_t(count);
+  } else {
+    const __int128 a = start.to_int(), b = end.to_int(), d = step.to_int();
+    const __int128 count = (b - a + d - (d > 0 ? 1 : -1)) / d;
+    VT_CHECK(count <= std::numeric_limits<int64_t>::max(), "arange: invalid size, possible overflow? (",
+             start.to_int(), " -> ", end.to_int(), " by ", step.to_int(), ")");
+    n = int64_t(count);
+  }
   Tensor out = empty_tensor(DimVector{std::max<int64_t>(n, 0)}, t, device.value_or(kCPU));
   VT_DISPATCH_NUMERIC(t, "arange", [&] {
     using M = std::conditional_t<Backend::kHost, double, opmath_t<scalar_t>>;
@@ -121,6 +134,10 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, std::opti
                 std::optional<Device> device) {
   VT_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
   ScalarType t = dtype.value_or(ScalarType::Float32);
+  // As torch: linspace(0, 1000, 2, dtype=int8) cannot end at 1000; only the values used are checked (the
+  // start for one step, none for zero).
+  if (steps >= 1) check_scalar_fits(start, t);
+  if (steps >= 2) check_scalar_fits(end, t);
   Tensor out = empty_tensor(DimVector{steps}, t, device.value_or(kCPU));
   // Integral results start from integral endpoints (torch truncates start and end first).
   double a = is_floating(t) ? start.to_double() : double(start.to_int());
@@ -143,12 +160,17 @@ template <typename Backend, typename Gen> void fill_random(const Tensor& self, G
 template <typename Backend> Tensor uniform_(const Tensor& self, double from, double to) {
   VT_CHECK(is_floating(self.dtype()), "uniform_ expects a floating point tensor, got ", dtype_name(self.dtype()));
   VT_CHECK(from <= to, "uniform_ expects to return a [from, to) range, but found from=", from, " > to=", to);
+  check_scalar_fits(Scalar(from), self.dtype());  // as torch: the bounds and their distance must fit the dtype
+  check_scalar_fits(Scalar(to), self.dtype());
+  check_scalar_fits(Scalar(to - from), self.dtype());
   fill_random<Backend>(self, UniformGen{from, to});
   return self;
 }
 template <typename Backend> Tensor normal_(const Tensor& self, double mean, double std) {
-  VT_CHECK(is_floating(self.dtype()), "normal_ expects a floating point tensor, got ", dtype_name(self.dtype()));
   VT_CHECK(std >= 0, "normal expects std >= 0.0, but found std ", std);
+  if (self.numel() == 0) return self;  // nothing drawn, so no dtype to draw in either (torch's order)
+  VT_CHECK_KIND(NotImplemented, is_floating(self.dtype()), "\"normal_\" not implemented for '",
+                dtype_name(self.dtype()), "': it draws floating point values");
   fill_random<Backend>(self, NormalGen{mean, std});
   return self;
 }

@@ -11,6 +11,7 @@
 
 #include "gather_scatter.h"
 #include "vt/core/dispatcher.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
 
@@ -18,37 +19,44 @@ namespace vt {
 namespace scatter {
 
 Tensor index_as_long(const Tensor& index, const char* what) {
+  if (index.numel() == 0) return empty_tensor(index.sizes(), ScalarType::Int64, index.device());
   VT_CHECK(index.dtype() == ScalarType::Int64 || index.dtype() == ScalarType::Int32, what,
            "(): Expected dtype int32/int64 for index, got ", dtype_name(index.dtype()));
   return index.dtype() == ScalarType::Int64 ? index : ops::to_dtype(index, ScalarType::Int64);
 }
 
-Geometry plan(const Tensor& self, int64_t dim_in, const Tensor& index, const Tensor& other, bool is_scatter,
+Geometry plan(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& other, bool is_scatter,
               const char* what) {
   const int64_t nd = std::max<int64_t>(self.dim(), 1);
   Geometry g;
-  g.dim = wrap_dim(dim_in, nd);
+  g.dim = dim;
+  g.numel = index.numel();
+  if (g.numel == 0) return g;  // Note [Gather and scatter check order]
   auto size = [](const Tensor& t, int64_t d) { return t.dim() == 0 ? int64_t(1) : t.size(d); };
   auto stride = [](const Tensor& t, int64_t d) { return t.dim() == 0 ? int64_t(1) : t.stride(d); };
   VT_CHECK(std::max<int64_t>(index.dim(), 1) == nd, "Index tensor must have the same number of dimensions as ",
            is_scatter ? "self" : "input", " tensor");
-  if (is_scatter)
-    VT_CHECK(std::max<int64_t>(other.dim(), 1) == nd, "Index tensor must have the same number of dimensions as src tensor");
+  auto too_large = [&] {
+    VT_FAIL("Expected index ", shape_str(index.sizes()), " to be no larger than self ", shape_str(self.sizes()),
+            " apart from dimension ", g.dim, " and to be no larger size than src ", shape_str(other.sizes()));
+  };
   for (int64_t d = 0; d < nd; ++d) {
     bool fits_self = d == g.dim || size(index, d) <= size(self, d);
     if (!is_scatter) {
       VT_CHECK(fits_self, "Size does not match at dimension ", d, " expected index ", shape_str(index.sizes()),
                " to be no larger than self ", shape_str(self.sizes()), " apart from dimension ", g.dim);
-    } else {
-      VT_CHECK(fits_self && size(index, d) <= size(other, d), "Expected index ", shape_str(index.sizes()),
-               " to be no larger than self ", shape_str(self.sizes()), " apart from dimension ", g.dim,
-               " and to be no larger size than src ", shape_str(other.sizes()));
+    } else if (!fits_self) {
+      too_large();
     }
+  }
+  if (is_scatter) {  // src's sizes over self's dims (an IndexError where src has fewer dims), then its rank
+    for (int64_t d = 0; d < nd; ++d)
+      if (size(index, d) > (other.dim() == 0 ? 1 : other.size(wrap_dim(d, other.dim())))) too_large();
+    VT_CHECK(std::max<int64_t>(other.dim(), 1) == nd, "Index tensor must have the same number of dimensions as src tensor");
   }
   g.ndim = nd;
   g.dim_size = size(self, g.dim);
   g.self_dim_stride = stride(self, g.dim);
-  g.numel = index.numel();
   for (int64_t d = 0; d < nd; ++d) {
     g.sizes[d] = size(index, d);
     g.self_strides[d] = d == g.dim ? 0 : stride(self, d);
@@ -60,17 +68,35 @@ Geometry plan(const Tensor& self, int64_t dim_in, const Tensor& index, const Ten
 
 Prepared prepare_gather(const Tensor& self, int64_t dim, const Tensor& index) {
   Prepared p;
+  dim = wrap_dim(dim, std::max<int64_t>(self.dim(), 1));  // Note [Gather and scatter check order]
   p.index = index_as_long(index, "gather");
   p.other = empty_tensor(p.index.sizes(), self.dtype(), self.device());
   p.g = plan(self, dim, p.index, p.other, false, "gather");
   return p;
 }
 
+int64_t check_scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
+  dim = wrap_dim(dim, std::max<int64_t>(self.dim(), 1));  // Note [Gather and scatter check order]
+  VT_CHECK(index.numel() == 0 || index.dtype() == ScalarType::Int64 || index.dtype() == ScalarType::Int32,
+           "scatter(): Expected dtype int32/int64 for index, got ", dtype_name(index.dtype()));
+  VT_CHECK(src.dtype() == self.dtype(), "scatter(): Expected self.dtype to be equal to src.dtype, got ",
+           dtype_name(self.dtype()), " and ", dtype_name(src.dtype()));
+  plan(self, dim, index, src, true, "scatter");
+  return dim;
+}
+
+void check_scatter_overlap(const Tensor& self, const Tensor& index, const Tensor& src, const char* what) {
+  assert_no_internal_overlap(self, what);  // Note [In-place overlap]: after the argument checks, as torch's
+  assert_no_overlap(self, index, what);
+  assert_no_overlap(self, src, what);
+}
+
 Prepared prepare_scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, int64_t op) {
   Prepared p;
-  p.index = index_as_long(index, "scatter");
-  VT_CHECK(src.dtype() == self.dtype(), "scatter(): Expected self.dtype to be equal to src.dtype");
+  dim = check_scatter(self, dim, index, src);
   VT_CHECK(op >= 0 && op <= int64_t(Op::Min), "_scatter_into_: unknown op code ", op);
+  check_scatter_overlap(self, index, src, "scatter");
+  p.index = index_as_long(index, "scatter");
   p.other = src;
   p.g = plan(self, dim, p.index, src, true, "scatter");
   self.bump_version();
@@ -164,8 +190,14 @@ Tensor scatter_into_cpu(const Tensor& self, int64_t dim, const Tensor& index, co
 // ---- the public scatters, composed over the primitive (any device) ----
 const TypedOp<Tensor(const Tensor&, int64_t, const Tensor&, const Tensor&, int64_t)> scatter_into("vt::_scatter_into_");
 
+// A Python number as src is torch's scatter(self, dim, index, value): every indexed position gets the value in
+// self's dtype (no dtype or shape rule for src).
+Tensor value_as_src(const Tensor& self, const Tensor& index, const Tensor& src) {
+  if (!src.impl()->is_wrapped_number()) return src;
+  return ops::full(index.sizes(), item_scalar(src), self.dtype(), self.device());
+}
 Tensor scatter_inplace(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_into(self, dim, index, src, int64_t(Op::Assign));
+  return scatter_into(self, dim, index, value_as_src(self, index, src), int64_t(Op::Assign));
 }
 Tensor scatter_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   return scatter_inplace(ops::clone(self), dim, index, src);
@@ -201,8 +233,10 @@ Tensor full_like(const Tensor& t, const Scalar& v) { return ops::full(t.sizes(),
 
 Tensor scatter_reduce_inplace(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
                               std::string reduce, bool include_self) {
+  scatter::check_scatter(self, dim, index, src);  // before the reduce name (Note [Gather and scatter check order])
   const bool mean = reduce == "mean";
   Op op = mean ? Op::Sum : parse_reduce(reduce);
+  scatter::check_scatter_overlap(self, index, src, "scatter_reduce_");  // before the identity fill writes self
   if (!include_self)  // the scattered positions start from the reduction's identity instead of self
     scatter_into(self, dim, index, full_like(src, identity(op, self.dtype())), int64_t(Op::Assign));
   scatter_into(self, dim, index, src, int64_t(op));

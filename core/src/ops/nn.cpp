@@ -4,6 +4,7 @@
 // kernel of its own: the primitives they call record the graph (Note [Autograd kernels]).
 #include <cmath>
 
+#include "nn_native_impl.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 
@@ -27,14 +28,32 @@ Tensor log_softmax_any(const Tensor& self, int64_t dim, std::optional<ScalarType
   return softmax_impl(self, dim, dtype, true);
 }
 
+// Note [Norm check order]: torch's order, since the first failing check decides the exception's kind:
+// normalized_shape not empty, the weight's (and bias') shape equal to it, the input's shape ending in it, and
+// only then the input's dtype (a bool input of a shape that does not fit is told about its shape).
+void check_norm_params(IntArrayRef normalized_shape, const Tensor& weight, const Tensor& bias) {
+  VT_CHECK(!normalized_shape.empty(), "Expected normalized_shape to be at least 1-dimensional, i.e., containing at "
+           "least one element, but got normalized_shape = []");
+  for (const Tensor* p : {&weight, &bias})
+    VT_CHECK(!p->defined() || DimVector(p->sizes()) == DimVector(normalized_shape), "Expected ",
+             p == &weight ? "weight" : "bias", " to be of same shape as normalized_shape, but got ",
+             p == &weight ? "weight" : "bias", " of shape ", shape_str(p->sizes()), " and normalized_shape = ",
+             shape_str(normalized_shape));
+}
+
 Tensor layer_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight, const Tensor& bias,
                       double eps) {
+  check_norm_params(normalized_shape, weight, bias);  // Note [Norm check order]
+  nn_native::norm_shape(input, normalized_shape, "layer_norm");
   VT_CHECK_KIND(NotImplemented, is_floating(input.dtype()), "\"layer_norm\" not implemented for '",
                 dtype_name(input.dtype()), "'");
   return std::get<0>(ops::native_layer_norm(input, normalized_shape, weight, bias, eps));
 }
 
 Tensor rms_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight, std::optional<double> eps) {
+  check_norm_params(normalized_shape, weight, Tensor());  // Note [Norm check order]
+  VT_CHECK_VALUE(input.dim() >= 1, "Input tensor must have at least 1 dimensions, but got 0");  // as torch's rms_norm
+  nn_native::norm_shape(input, normalized_shape, "rms_norm");  // Note [Norm check order]
   VT_CHECK_KIND(NotImplemented, is_floating(input.dtype()), "\"rms_norm\" not implemented for '",
                 dtype_name(input.dtype()), "'");
   // torch's default eps is the machine epsilon of the input dtype.
@@ -75,11 +94,14 @@ Tensor embedding_any(const Tensor& weight, const Tensor& indices) {
 }
 
 Tensor dropout_any(const Tensor& input, double p, bool train) {
-  VT_CHECK_VALUE(p >= 0 && p <= 1, "dropout probability has to be between 0 and 1, but got ", p);
+  VT_CHECK_VALUE(!(p < 0 || p > 1), "dropout probability has to be between 0 and 1, but got ", p);
+  VT_CHECK(!std::isnan(p), "dropout probability has to be between 0 and 1, but got ", p);  // torch: RuntimeError
   if (!train || p == 0 || input.numel() == 0) return input;
-  VT_CHECK(is_floating(input.dtype()) || input.numel() == 0, "dropout: result type Float can't be cast to the desired output type ",
+  // p == 1 multiplies by a zero of the input's dtype, so any dtype works (bool and integers too, as torch's);
+  // other p scale by 1 / (1 - p), a float that only floating inputs can hold.
+  if (p == 1) return ops::mul(input, scalar_to_tensor(Scalar(int64_t(0)), input.dtype()));
+  VT_CHECK(is_floating(input.dtype()), "dropout: result type Float can't be cast to the desired output type ",
            dtype_name(input.dtype()));
-  if (p == 1) return ops::mul(input, num(0.0));
   Tensor u = ops::empty(input.sizes(), ScalarType::Float32, input.device());
   ops::uniform_(u, 0.0, 1.0);
   Tensor keep = ops::binary("vt::ge", u, num(p));  // kept with probability 1 - p

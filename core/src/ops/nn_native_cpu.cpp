@@ -51,7 +51,9 @@ template <typename T> std::pair<Acc<T>, Acc<T>> row_stats(const T* x, int64_t n,
     A v = A(x[j * stride]) * scale;
     if (v == -std::numeric_limits<A>::infinity()) continue;  // weight 0; a row of only -inf keeps s = 0 (NaN out)
     if (v > m) {
-      s = s * std::exp(m - v) + A(1);  // exp(-inf) = 0 on the first finite value
+      // exp(-inf) = 0 on the first finite value; the new max's own term is exp(v - v): 1, or NaN for v = +inf
+      // (as torch's exp(inf - inf), which makes the whole row NaN)
+      s = s * std::exp(m - v) + std::exp(v - v);
       m = v;
     } else {
       s += std::exp(v - m);

@@ -7,6 +7,7 @@
 //
 // These are the primitives autograd sees: softmax, layer_norm and rms_norm are composites over them (they stay
 // out of the autograd layer), and their formulas (core/src/autograd/formulas_nn.cpp) call the backward ops.
+#include <cmath>
 #include <tuple>
 
 #include "vt/core/dispatcher.h"
@@ -98,12 +99,27 @@ struct NormArgs {
   bool rms;
 };
 
+// layer_norm's weight and bias have the input's dtype, or both float32 for a 16-bit input (torch's "mixed
+// dtype"); torch refuses other pairs on the CPU, and so does vibetensor on every device. rms_norm takes any.
+inline void check_layer_norm_params(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const bool half = x.dtype() == ScalarType::Float16 || x.dtype() == ScalarType::BFloat16;
+  for (const Tensor* p : {&w, &b}) {
+    if (!p->defined()) continue;
+    VT_CHECK(p->dtype() == x.dtype() || (half && p->dtype() == ScalarType::Float32), "layer_norm: ",
+             p == &w ? "weight" : "bias", " of dtype ", dtype_name(p->dtype()), " for an input of dtype ",
+             dtype_name(x.dtype()), ": expected the input's dtype (or float32 for a 16-bit input)");
+  }
+  VT_CHECK(!w.defined() || !b.defined() || w.dtype() == b.dtype(), "layer_norm: weight (", dtype_name(w.dtype()),
+           ") and bias (", dtype_name(b.dtype()), ") must share a dtype");
+}
+
 template <typename K>
 std::tuple<Tensor, Tensor, Tensor> norm_forward(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight,
                                                 const Tensor& bias, double eps, bool rms) {
   const char* name = rms ? "rms_norm" : "layer_norm";
   check_floating(input, name);
   NormShape s = norm_shape(input, normalized_shape, name);
+  if (!rms) check_layer_norm_params(input, weight, bias);
   Tensor x = ops::contiguous(input);
   Tensor w = dense_affine(weight, normalized_shape, x, "weight");
   Tensor b = dense_affine(bias, normalized_shape, x, "bias");
@@ -112,6 +128,10 @@ std::tuple<Tensor, Tensor, Tensor> norm_forward(const Tensor& input, IntArrayRef
   Tensor mean = rms ? Tensor() : empty_tensor(s.stats_sizes, st, x.device());
   Tensor rstd = empty_tensor(s.stats_sizes, st, x.device());
   if (s.M > 0 && s.N > 0) K::norm_forward(NormArgs{x, w, b, s.M, s.N, eps, rms}, y, mean, rstd);
+  else if (s.M > 0) {  // rows of no element: torch's mean is 0 and its rstd NaN (a variance of 0 / 0)
+    if (mean.defined()) ops::fill_(mean, Scalar(0.0));
+    ops::fill_(rstd, Scalar(std::nan("")));
+  }
   return {y, mean, rstd};
 }
 

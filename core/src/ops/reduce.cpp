@@ -40,6 +40,7 @@ Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   Tensor ss = ops::sum(ops::mul(d, d), dim, keepdim, std::nullopt);
   double denom = std::max(double(count) - corr, 0.0);
   Tensor v = ops::div(ss, scalar_to_tensor(Scalar(denom), ScalarType::Float64));
+  if (count == 0) v = ops::mul(v, scalar_to_tensor(Scalar(std::nan("")), ScalarType::Float64));  // as torch's
   return ops::to_dtype(v, self.dtype());
 }
 // Note [Zero-safe roots]
@@ -65,6 +66,13 @@ Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, 
            dtype_name(self.dtype()));
   double p = p_s.to_double();
   Tensor a = ops::unary("vt::abs", self);
+  // The norm of one element is its absolute value for every p but 0, as torch returns it: computed as a power
+  // and a root it would overflow or underflow for a large |p| (0.377 to the 2**31 - 1 is 0 even in float64).
+  auto mask = reduced_mask(self, dim, "norm");
+  int64_t count = 1;
+  for (int64_t d = 0; d < self.dim(); ++d)
+    if (mask[size_t(d)]) count *= self.size(d);
+  if (count == 1 && p != 0) return ops::amax(a, dim, keepdim);
   if (std::isinf(p)) return p > 0 ? ops::amax(a, dim, keepdim) : ops::amin(a, dim, keepdim);
   if (p == 0) return ops::sum(ops::to_dtype(ops::binary("vt::ne", a, scalar_to_tensor(Scalar(0.0), ScalarType::Float64)),
                                             self.dtype()), dim, keepdim, std::nullopt);

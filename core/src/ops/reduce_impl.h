@@ -110,10 +110,12 @@ Tensor prod(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::opti
 
 template <typename Backend, bool IsMax>
 Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, const char* name) {
+  if (self.numel() == 0 && dim)  // each listed dim in turn, before any repeat is looked for (torch's order)
+    for (int64_t d : *dim) {
+      const int64_t w = wrap_dim(d, self.dim());
+      VT_CHECK_INDEX(self.size(w) != 0, name, "(): Expected reduction dim ", w, " to have non-zero size.");
+    }
   auto mask = reduced_mask(self, dim, name);
-  for (int64_t d = 0; d < self.dim(); ++d)
-    VT_CHECK_INDEX(!(dim && !dim->empty() && mask[size_t(d)] && self.size(d) == 0), name,
-                   "(): Expected reduction dim ", d, " to have non-zero size.");
   VT_CHECK(self.numel() > 0 || (dim && !dim->empty()), name,
            "(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
            "'dim' argument.");

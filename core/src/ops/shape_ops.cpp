@@ -102,6 +102,8 @@ using indexing::b_first_view;
 Tensor cat_any(TensorList tensors, int64_t dim) {
   VT_CHECK_VALUE(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
   // Legacy rule: 1-D empty tensors are skipped whatever the other shapes are.
+  for (size_t i = 0; i < tensors.size(); ++i)  // every tensor before the dim, as torch checks them
+    VT_CHECK(tensors[i].dim() > 0, "zero-dimensional tensor (at position ", i, ") cannot be concatenated");
   const Tensor* ref = nullptr;
   ResultTypeState st;
   for (const Tensor& t : tensors) {
@@ -110,7 +112,6 @@ Tensor cat_any(TensorList tensors, int64_t dim) {
   }
   ScalarType dtype = st.result();
   if (!ref) return empty_tensor(DimVector{0}, dtype, tensors[0].device());
-  VT_CHECK(ref->dim() > 0, "zero-dimensional tensor cannot be concatenated");
   dim = wrap_dim(dim, ref->dim());
   DimVector shape(ref->sizes());
   int64_t total = 0;
@@ -198,13 +199,13 @@ Tensor index_cpu(const Tensor& self, TensorList indices) {
 
 Tensor index_put_cpu_(const Tensor& self, TensorList indices, const Tensor& values, bool accumulate) {
   IndexPlan p = plan_index(self, indices);
+  // values broadcast to the result shape (checked before the index bounds, as torch's order), then viewed
+  // B-first like the gather. Values that alias self are read before any write (x[perm] = x must permute).
+  Tensor src = values.storage() == self.storage() ? ops::clone(values) : values;
+  Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), result_shape(p));
   std::vector<int64_t> off = offsets(self, p);
   int64_t nb = int64_t(off.size());
   self.bump_version();
-  // values broadcast to the result shape, then viewed B-first like the gather. Values that alias self are
-  // read before any write (x[perm] = x must permute, not smear).
-  Tensor src = values.storage() == self.storage() ? ops::clone(values) : values;
-  Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), result_shape(p));
   Tensor vb = b_first_view(v, p);
   DimVector flat_shape{nb};
   for (int64_t s : p.rest_sizes) flat_shape.push_back(s);

@@ -74,7 +74,13 @@ struct EluF {
 };
 struct HardtanhF {
   double lo, hi;
-  template <typename T> VT_HOST_DEVICE T operator()(T x) const { return x < T(lo) ? T(lo) : x > T(hi) ? T(hi) : x; }
+  // clamp's semantics (torch's hardtanh is clamp): a NaN input stays NaN, a NaN bound makes every element NaN
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const {
+    if (x != x) return x;
+    if (!(x >= T(lo))) x = T(lo);
+    if (x != x) return x;
+    return x <= T(hi) ? x : T(hi);
+  }
 };
 
 // Storage-dtype adapters: the loops call these with the iterator's operand types.
@@ -105,6 +111,9 @@ template <typename S> struct ClampOp {
       if (std::isnan(x)) return v;
     }
     if (has_lo && !(x >= lo)) x = lo;
+    if constexpr (std::is_floating_point_v<M>) {
+      if (std::isnan(x)) return S(x);  // a NaN min gives NaN whatever the max, as torch's clamp
+    }
     if (has_hi && !(x <= hi)) x = hi;
     return S(x);
   }

@@ -92,7 +92,9 @@ template <typename Launch> Tensor elu(const Tensor& a, const Scalar& alpha) {
   return float_map<Launch>("elu", a, EluF{alpha.to_double()});
 }
 template <typename Launch> Tensor hardtanh(const Tensor& a, const Scalar& lo, const Scalar& hi) {
-  VT_CHECK_VALUE(lo.to_double() <= hi.to_double(), "min_val cannot be greater than max_val");
+  VT_CHECK_VALUE(!(lo.to_double() > hi.to_double()), "min_val cannot be greater than max_val");  // NaN passes
+  check_scalar_fits(lo, a.dtype());  // hardtanh is clamp: the bounds must fit the dtype, as clamp's
+  check_scalar_fits(hi, a.dtype());
   return float_map<Launch>("hardtanh", a, HardtanhF{lo.to_double(), hi.to_double()});
 }
 
@@ -154,6 +156,10 @@ template <typename Launch> Tensor masked_fill_(const Tensor& self, const Tensor&
            value.dim(), " dimension(s).");
   VT_CHECK(DimVector(broadcast_shapes(self.sizes(), mask.sizes())) == DimVector(self.sizes()),
            "masked_fill_: mask of shape ", shape_str(mask.sizes()), " does not broadcast to ", shape_str(self.sizes()));
+  // The fill value travels to the kernel by value (as torch's .item(), a device value costs one sync).
+  Tensor host = value.device().is_cpu() ? value : ops::copy_(empty_tensor(DimVector{}, value.dtype(), kCPU), value);
+  check_scalar_fits(item_scalar(host), self.dtype());  // as fill_: uint8 cannot be filled with -32768
+  Tensor v = cast_scalar(host, self.dtype());
   self.bump_version();
   TensorIterator it = TensorIteratorConfig()
                           .add_output(self)
@@ -166,9 +172,6 @@ template <typename Launch> Tensor masked_fill_(const Tensor& self, const Tensor&
                           .check_mem_overlap(false)
                           .name("masked_fill_")
                           .build();
-  // The fill value travels to the kernel by value (as torch's .item(), a device value costs one sync).
-  Tensor host = value.device().is_cpu() ? value : ops::copy_(empty_tensor(DimVector{}, value.dtype(), kCPU), value);
-  Tensor v = cast_scalar(host, self.dtype());
   VT_DISPATCH_ALL(self.dtype(), "masked_fill_", [&] { Launch::kernel(it, MaskedFillOp<scalar_t>{*v.data<scalar_t>()}); });
   return self;
 }

@@ -167,7 +167,7 @@ Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_o
                  int64_t step) {
   VT_CHECK_INDEX(self.dim() > 0, "slice() cannot be applied to a 0-dim tensor.");
   dim = wrap_dim(dim, self.dim());
-  VT_CHECK_VALUE(step > 0, "slice step must be positive, got ", step);
+  VT_CHECK(step > 0, "slice step must be positive, got ", step);  // torch's op: RuntimeError (x[::0]: ValueError)
   int64_t n = self.sizes()[size_t(dim)];
   auto clampi = [n](int64_t v) { return v < 0 ? std::max<int64_t>(v + n, 0) : std::min(v, n); };
   int64_t start = clampi(start_opt.value_or(0));
@@ -209,8 +209,11 @@ Tensor squeeze_any(const Tensor& self, OptionalIntArrayRef dims) {
   if (!dims) {
     for (int64_t d = 0; d < nd; ++d) drop[size_t(d)] = self.sizes()[size_t(d)] == 1;
   } else {
+    std::vector<bool> seen(size_t(std::max<int64_t>(nd, 1)), false);
     for (int64_t d : *dims) {
       int64_t w = wrap_dim(d, nd);
+      VT_CHECK(!seen[size_t(w)], "dim ", w, " appears multiple times in the list of dims");
+      seen[size_t(w)] = true;
       if (nd > 0) drop[size_t(w)] = self.sizes()[size_t(w)] == 1;
     }
   }

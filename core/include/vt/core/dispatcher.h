@@ -227,7 +227,7 @@ class OperatorEntry {
     detail::DeviceCollector dc(&schema_);
     int i = 0;
     (dc.add(args, i++), ...);
-    if (inplace_.inplace) [[unlikely]] {
+    if (inplace_.inplace && !inplace_.checked_by_op) [[unlikely]] {
       detail::OverlapCheck oc(inplace_, name_);
       int j = 0;
       (oc.add(args, j++), ...);

@@ -29,6 +29,8 @@ bool has_internal_overlap(const Tensor& t);  // true only when certain (TooHard 
 // RuntimeErrors with torch's messages; `op` names the operation.
 void assert_no_internal_overlap(const Tensor& t, std::string_view op);
 void assert_no_partial_overlap(const Tensor& written, const Tensor& read, std::string_view op);
+// Refuses a full overlap too: for ops that read other elements than the one they write (scatter, index_put_).
+void assert_no_overlap(const Tensor& written, const Tensor& read, std::string_view op);
 
 // Note [In-place overlap]
 // Every in-place op (a name ending in '_') is checked by the dispatcher before its backend kernel runs, on the
@@ -36,10 +38,17 @@ void assert_no_partial_overlap(const Tensor& written, const Tensor& read, std::s
 // of it when it is a Tensor[]) must not overlap itself, and must not partially overlap any other tensor
 // argument. The exceptions are torch's: fill_, masked_fill_ and index_put_ may write an expanded tensor (every
 // alias receives the same value), and masked_fill_'s value is read once before anything is written.
+// index_put_ reads its indices and values while it writes self, element by element in any order, so for
+// them even a full overlap is refused (torch's assert_no_overlap); other ops read each element before writing
+// the same one, which a full overlap allows. The scatter family checks overlap itself, after its argument
+// checks, since torch checks dim, dtypes and shapes first (a wrong dim is an IndexError whatever overlaps;
+// Note [Gather and scatter check order]).
 struct InplacePolicy {
   bool inplace = false;
   bool self_may_overlap_itself = false;
+  bool checked_by_op = false;   // the op calls the assert_* functions below itself
   uint32_t unchecked_args = 0;  // bit i: argument i may overlap the written tensor
+  uint32_t disjoint_args = 0;   // bit i: argument i may not even fully overlap it
 };
 InplacePolicy inplace_policy(std::string_view op_name);
 

@@ -164,12 +164,13 @@ Tensor index_cuda(const Tensor& self, TensorList indices) {
 Tensor index_put_cuda_(const Tensor& self, TensorList indices, const Tensor& values, bool accumulate) {
   check_self_on_device(self, "index_put_");
   indexing::IndexPlan p = indexing::plan_index(self, indices);
+  // Values that alias self are read before any write (x[perm] = x must permute, not smear); their shape is
+  // checked before the index bounds, as torch's order.
+  Tensor src = to_device(values.storage() == self.storage() ? ops::clone(values) : values, self.device());
+  Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), indexing::result_shape(p));
   std::vector<Tensor> keep;
   Tensor off = device_offsets(self, p, keep);
   self.bump_version();
-  // Values that alias self are read before any write (x[perm] = x must permute, not smear).
-  Tensor src = to_device(values.storage() == self.storage() ? ops::clone(values) : values, self.device());
-  Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), indexing::result_shape(p));
   Tensor flat = flat_view(indexing::b_first_view(v, p), p);
   int64_t total = flat.numel(), R = total / std::max<int64_t>(prod(p.bshape), 1);
   if (total == 0) return self;

@@ -64,7 +64,7 @@ template <typename A> __device__ MaxSum<A> merge(MaxSum<A> x, MaxSum<A> y) {
 }
 template <typename A> __device__ MaxSum<A> push(MaxSum<A> st, A v) {
   if (v == -std::numeric_limits<A>::infinity()) return st;  // weight 0; a row of only -inf keeps s = 0 (NaN out)
-  if (v > st.m) return {v, st.s * exp(st.m - v) + A(1)};
+  if (v > st.m) return {v, st.s * exp(st.m - v) + exp(v - v)};  // exp(v - v): NaN for v = +inf, as torch's
   return {st.m, st.s + exp(v - st.m)};
 }
 

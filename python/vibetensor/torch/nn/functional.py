@@ -123,9 +123,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
-    if not training or p == 0:  # the very tensor back, as torch does
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if p < 0.0 or p > 1.0:  # a NaN p passes here and is refused by the op (a RuntimeError, as torch's)
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if (not training or p == 0) and p == p:  # the very tensor back, as torch does
         return input
     out = _op("vt::dropout")(input, p, training)
     return input.copy_(out) if inplace else out

@@ -118,7 +118,7 @@ class RMSNorm(Module):
 class Dropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
+        if p < 0.0 or p > 1.0:  # as torch's: a NaN p is refused when the op runs
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
