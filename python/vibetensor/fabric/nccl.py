@@ -126,7 +126,7 @@ def unique_id() -> bytes:
     lib = _load()
     uid = UniqueId()
     _check(lib.ncclGetUniqueId(ctypes.byref(uid)), "ncclGetUniqueId")
-    return bytes(uid.internal)
+    return bytes(uid)  # all 128 bytes (reading the c_char field would stop at its first NUL)
 
 
 def init_rank(nranks: int, rank: int, uid: bytes, device: int):
@@ -138,7 +138,7 @@ def init_rank(nranks: int, rank: int, uid: bytes, device: int):
         raise FabricError(f"NCCL unique id must be 128 bytes, got {len(uid)}")
     vcuda.set_device(device)  # NCCL binds the communicator to the current device
     comm = ctypes.c_void_p()
-    _check(lib.ncclCommInitRank(ctypes.byref(comm), nranks, UniqueId(uid), rank), "ncclCommInitRank")
+    _check(lib.ncclCommInitRank(ctypes.byref(comm), nranks, UniqueId.from_buffer_copy(uid), rank), "ncclCommInitRank")
     return comm
 
 
