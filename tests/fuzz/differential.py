@@ -214,8 +214,9 @@ def _run(side, spec, recipes, autograd):
         if autograd and leaves:
             outs = out if isinstance(out, (tuple, list)) else [out]
             loss = None
-            for o in outs:
-                if isinstance(o, (torch.Tensor, vt.Tensor)) and o.requires_grad:
+            for o in outs:  # not through outputs of more than 2**24 elements (an expand to 2**63 - 1: torch's
+                # sum of it is a wrong 0 in no time, vibetensor's an honest sum that never ends)
+                if isinstance(o, (torch.Tensor, vt.Tensor)) and o.requires_grad and o.numel() <= 1 << 24:
                     s = o.sum() if o.dtype in (torch.float64, vt.float64) else o.double().sum()
                     loss = s if loss is None else loss + s
             if loss is not None:
