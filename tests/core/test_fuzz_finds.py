@@ -104,6 +104,9 @@ VALUES = {
         t([1.0, 2.0], dtype=m.float16), [2], t([1.0, 1.0])),
     "layer_norm float32 weight, float16 bias": lambda m, t: m.nn.functional.layer_norm(
         t([1.0, 2.0], dtype=m.float16), [2], t([1.0, 1.0]), t([0.0, 0.0], dtype=m.float16)),
+    "pow_ exponent beyond float16": lambda m, t: t([2.0], dtype=m.float16).pow_(2**31 - 1),
+    "pow exponent within float16": lambda m, t: t([2.0], dtype=m.float16) ** 3,
+    "scatter_ value: dim before the value's cast": lambda m, t: t(3, dtype=m.uint8).scatter_(1, t(0), -1.5),
     "pow_ exponent beyond uint8": lambda m, t: t([2], dtype=m.uint8).pow_(2**31 - 1),
     "uniform_ bound beyond float16": lambda m, t: m.zeros(2, dtype=m.float16).uniform_(0, 1e30),
     "var of an empty tensor": lambda m, t: m.var(m.zeros(0, dtype=m.float16), correction=-1.5),

@@ -52,13 +52,14 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
   if constexpr (int_division<F> && std::is_integral_v<S> && Launch::kHost) {
     VT_CHECK(!any_zero_divisor<S>(it), "ZeroDivisionError: integer division or modulo by zero");
   }
-  if constexpr (std::is_same_v<F, PowF> && std::is_integral_v<S>) {
-    // Only a negative Python-number exponent is an error; read it before the cast to the base's dtype.
+  if constexpr (std::is_same_v<F, PowF>) {
+    // A Python-number exponent is cast to the base's dtype, so it must fit it (as torch: uint8 ** 2**31 and
+    // float16 ** 2**31 are refused); for integers only a negative one is an error, read before that cast.
     bool negative = false;
     if (it.input_is_wrapped_number(1)) {
       const Tensor& e = it.input_original(1);
-      negative = e.dtype() == ScalarType::Int64 && *e.data<int64_t>() < 0;
-      if (!negative) check_scalar_fits(item_scalar(e), it.common_dtype());  // as torch: uint8 ** 2**31 refused
+      negative = std::is_integral_v<S> && e.dtype() == ScalarType::Int64 && *e.data<int64_t>() < 0;
+      if (!negative) check_scalar_fits(item_scalar(e), it.common_dtype());
     }
     VT_CHECK(!negative, "Integers to negative integer powers are not allowed.");
   }

@@ -192,12 +192,15 @@ const TypedOp<Tensor(const Tensor&, int64_t, const Tensor&, const Tensor&, int64
 
 // A Python number as src is torch's scatter(self, dim, index, value): every indexed position gets the value in
 // self's dtype (no dtype or shape rule for src).
-Tensor value_as_src(const Tensor& self, const Tensor& index, const Tensor& src) {
+Tensor value_as_src(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   if (!src.impl()->is_wrapped_number()) return src;
+  // dim, index and shapes are checked before the value is cast to self's dtype (torch's order)
+  scatter::check_scatter(self, dim, index, ops::expand(scalar_to_tensor(Scalar(int64_t(0)), self.dtype()),
+                                                       index.sizes()));
   return ops::full(index.sizes(), item_scalar(src), self.dtype(), self.device());
 }
 Tensor scatter_inplace(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_into(self, dim, index, value_as_src(self, index, src), int64_t(Op::Assign));
+  return scatter_into(self, dim, index, value_as_src(self, dim, index, src), int64_t(Op::Assign));
 }
 Tensor scatter_out(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   return scatter_inplace(ops::clone(self), dim, index, src);

@@ -29,14 +29,17 @@ def gather(input, dim, index, *, sparse_grad=False):
     return _gather(input, dim, index)
 
 
-def _src(input, index, src, value):
-    """A scatter's source: a tensor, or a number broadcast to index's shape in input's dtype."""
+def _src(input, index, src, value, reduce=None):
+    """A scatter's source: a tensor, or a number. vt::scatter takes the number itself (cast to input's dtype
+    after its dim and shape checks, as torch's); the legacy reduce= form gets it broadcast to index's shape."""
     if value is not None:
         src = value
     if isinstance(src, Tensor):
         return src
     if not isinstance(src, numbers.Number):
         raise TypeError(f"scatter(): expected a Tensor or a number as src, got {type(src).__name__}")
+    if reduce is None:
+        return src
     return F.full(list(index.shape), src, dtype=input.dtype, device=input.device)
 
 
@@ -44,7 +47,7 @@ _LEGACY_REDUCE = {"add": "sum", "multiply": "prod"}
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
-    src = _src(input, index, src, value)
+    src = _src(input, index, src, value, reduce)
     if reduce is not None:
         if reduce not in _LEGACY_REDUCE:
             raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
@@ -53,7 +56,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
 
 
 def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
-    src = _src(self, index, src, value)
+    src = _src(self, index, src, value, reduce)
     if reduce is not None:
         if reduce not in _LEGACY_REDUCE:
             raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
