@@ -13,9 +13,9 @@ Backends: "ring" runs the CUTLASS ring allreduce plugin (vibetensor.fabric.ring:
 flags, no host waits; float32/float16/bfloat16 all_reduce, reduce_scatter and all_gather over pairs with peer
 access); "p2p" runs a schedule (vibetensor.fabric.schedules) with one kernel per transfer reading peers through
 unified addresses and event barriers between steps - correct everywhere, emulation included; "nccl" calls NCCL
-(real, distinct GPUs only); "auto" takes NCCL where it can run, else "ring" where it applies, else "p2p". Algorithms of the p2p
-backend: "one_shot" (each device reads every input), "two_shot" (reduce-scatter then all-gather), "ring", and
-"auto" (one-shot up to 256 KiB, two-shot above). Pairs the Fabric stages (no usable P2P) make the p2p backend
+(real, distinct GPUs only); "auto" takes NCCL where it can run, else "ring" where it applies, else "p2p".
+Algorithms of the p2p backend: "one_shot" (each device reads every input), "two_shot" (reduce-scatter then
+all-gather), "ring", and "auto" (one-shot up to 256 KiB, two-shot above). Pairs the Fabric stages (no usable P2P) make the p2p backend
 stage inputs to the reading device first and run one-shot, counted as fallbacks with their reason.
 """
 from __future__ import annotations
