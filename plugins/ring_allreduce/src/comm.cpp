@@ -32,6 +32,18 @@ int64_t env_int(const char* name, int64_t fallback) {
 
 constexpr int64_t kScratchBytes = 2 << 20;  // one-shot in place stages up to this much per rank
 
+// Restores the thread's current device on exit: this plugin's CUDA runtime and vibetensor's share the driver's
+// current context, so a device left selected here would silently become the caller's current device.
+struct KeepDevice {
+  int previous = -1;
+  KeepDevice() {
+    if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+  }
+  ~KeepDevice() {
+    if (previous >= 0) cudaSetDevice(previous);
+  }
+};
+
 }  // namespace
 
 vt_status Comm::get(const vt_host_api* host, const std::vector<int>& devices, Comm** out) {
@@ -61,6 +73,7 @@ vt_status Comm::destroy(const vt_host_api* host, const std::vector<int>& devices
     c = std::move(it->second);
     g_comms.erase(it);
   }
+  KeepDevice keep;
   for (int ordinal : c->physical_) {  // every kernel that may touch the memory has finished
     cudaError_t e = cudaSetDevice(ordinal);
     if (e == cudaSuccess) e = cudaDeviceSynchronize();
@@ -76,6 +89,7 @@ Comm::~Comm() {
 }
 
 vt_status Comm::init() {
+  KeepDevice keep;
   const int n = int(devices_.size());
   if (!VT_HOST_HAS(host_, cuda_peer_access))
     return host_->set_error(VT_ERROR_NOT_IMPLEMENTED, "ring: needs a vibetensor speaking plugin ABI 1.1 or newer");
@@ -169,6 +183,7 @@ int Comm::blocks_for(const Collective& c, Algo algo, const Params& p) {
 
 vt_status Comm::run(Collective& c) {
   std::lock_guard<std::mutex> lock(mu_);
+  KeepDevice keep;
   if (vt_status s = check(); s != VT_OK) return s;
   const int n = int(devices_.size());
   if (c.count == 0) return VT_OK;
