@@ -112,22 +112,7 @@ void stat_entries(nb::dict& d, const std::string& name, const Stat& st) {
 
 nb::dict stats_dict(const Stats& s) {
   nb::dict d;
-  const char* pools[] = {"all", "small_pool", "large_pool"};
-  auto put = [&](const char* name, const Stat* st) {
-    for (int i = 0; i < 3; ++i) stat_entries(d, std::string(name) + "." + pools[i], st[i]);
-  };
-  put("allocated_bytes", s.allocated_bytes);
-  put("reserved_bytes", s.reserved_bytes);
-  put("active_bytes", s.active_bytes);
-  put("requested_bytes", s.requested_bytes);
-  put("allocation", s.allocation);
-  put("segment", s.segment);
-  put("active", s.active);
-  d["num_alloc_retries"] = s.num_alloc_retries;
-  d["num_ooms"] = s.num_ooms;
-  d["num_device_alloc"] = s.num_device_alloc;
-  d["num_device_free"] = s.num_device_free;
-  d["num_sync_all_streams"] = s.num_sync_all_streams;
+  for (const auto& [key, value] : stats_entries(s)) d[key.c_str()] = value;
   return d;
 }
 

@@ -36,27 +36,7 @@ Stream stream_arg(const Napi::Value& v) {
 
 Napi::Object stats_object(Napi::Env env, const vt::cuda::Stats& s) {
   Napi::Object o = Napi::Object::New(env);
-  const char* pools[] = {"all", "small_pool", "large_pool"};
-  auto put = [&](const char* name, const vt::cuda::Stat* st) {
-    for (int i = 0; i < 3; ++i) {
-      std::string p = std::string(name) + "." + pools[i];
-      o.Set(p + ".current", double(st[i].current));
-      o.Set(p + ".peak", double(st[i].peak));
-      o.Set(p + ".allocated", double(st[i].allocated));
-      o.Set(p + ".freed", double(st[i].freed));
-    }
-  };
-  put("allocated_bytes", s.allocated_bytes);
-  put("reserved_bytes", s.reserved_bytes);
-  put("active_bytes", s.active_bytes);
-  put("requested_bytes", s.requested_bytes);
-  put("allocation", s.allocation);
-  put("segment", s.segment);
-  put("active", s.active);
-  o.Set("num_alloc_retries", double(s.num_alloc_retries));
-  o.Set("num_ooms", double(s.num_ooms));
-  o.Set("num_device_alloc", double(s.num_device_alloc));
-  o.Set("num_device_free", double(s.num_device_free));
+  for (const auto& [key, value] : vt::cuda::stats_entries(s)) o.Set(key, double(value));
   return o;
 }
 

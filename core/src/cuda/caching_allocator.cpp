@@ -459,4 +459,31 @@ std::vector<SegmentInfo> CachingAllocator::snapshot() {
   return out;
 }
 
+std::vector<std::pair<std::string, int64_t>> stats_entries(const Stats& s) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  const char* pools[] = {"all", "small_pool", "large_pool"};
+  auto put = [&](const char* name, const Stat* st) {
+    for (int i = 0; i < 3; ++i) {
+      const std::string p = std::string(name) + "." + pools[i];
+      out.emplace_back(p + ".current", st[i].current);
+      out.emplace_back(p + ".peak", st[i].peak);
+      out.emplace_back(p + ".allocated", st[i].allocated);
+      out.emplace_back(p + ".freed", st[i].freed);
+    }
+  };
+  put("allocated_bytes", s.allocated_bytes);
+  put("reserved_bytes", s.reserved_bytes);
+  put("active_bytes", s.active_bytes);
+  put("requested_bytes", s.requested_bytes);
+  put("allocation", s.allocation);
+  put("segment", s.segment);
+  put("active", s.active);
+  out.emplace_back("num_alloc_retries", s.num_alloc_retries);
+  out.emplace_back("num_ooms", s.num_ooms);
+  out.emplace_back("num_device_alloc", s.num_device_alloc);
+  out.emplace_back("num_device_free", s.num_device_free);
+  out.emplace_back("num_sync_all_streams", s.num_sync_all_streams);
+  return out;
+}
+
 }  // namespace vt::cuda

@@ -240,7 +240,7 @@ def _collective(kind, tensors, outputs, op, backend, algorithm, root, async_op, 
     if chosen == "ring":
         import vibetensor.cuda as vcuda
 
-        _ring.run(kind, ins, outputs, op, algorithm if kind == "all_reduce" else "auto", default_timeout())
+        _ring.run(kind, ins, outputs, op, algorithm if kind == "all_reduce" else "auto", default_timeout(), in_place)
         events = [vcuda.current_stream(d).record_event() for d in devices] if async_op else None
         return Work(kind, devices, events=events, ring=True) if async_op else None
     staged = fabric._any_staged(devices)

@@ -101,7 +101,8 @@ def pick(nbytes: int, n: int) -> str:
     return "auto"
 
 
-def run(kind: str, ins, outs, op: str | None, algorithm: str, timeout: float | None) -> None:
+def run(kind: str, ins, outs, op: str | None, algorithm: str, timeout: float | None, in_place=None) -> None:
+    """One collective on the plugin; `in_place` (all_reduce), when the caller already knows it, saves a pass."""
     ops = _ops()
     timeout_ms = int(timeout * 1e3) if timeout else 0
     if kind == "all_reduce":
@@ -109,7 +110,8 @@ def run(kind: str, ins, outs, op: str | None, algorithm: str, timeout: float | N
             raise ValueError(f"all_reduce: unknown ring algorithm {algorithm!r} (one of {', '.join(ALGORITHMS)})")
         if algorithm == "auto":
             algorithm = pick(ins[0].numel() * ins[0].element_size(), len(ins))
-        in_place = outs is None or all(o.data_ptr() == i.data_ptr() for o, i in zip(outs, ins))
+        if in_place is None:
+            in_place = outs is None or all(o.data_ptr() == i.data_ptr() for o, i in zip(outs, ins))
         ops.all_reduce(list(ins), [] if in_place else list(outs), OPS[op or "sum"], ALGORITHMS[algorithm], timeout_ms)
     elif kind == "reduce_scatter":
         ops.reduce_scatter(list(ins), list(outs), OPS[op or "sum"], timeout_ms)

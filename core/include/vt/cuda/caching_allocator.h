@@ -115,6 +115,9 @@ struct Stats {
   Stat allocation[3], segment[3], active[3], inactive_split[3], inactive_split_bytes[3];
   int64_t num_alloc_retries = 0, num_ooms = 0, num_device_alloc = 0, num_device_free = 0, num_sync_all_streams = 0;
 };
+// The stats under torch.cuda.memory_stats()'s flat keys ("allocated_bytes.all.current", ..., "num_ooms"), in
+// one order for every frontend (Python, Node.js).
+std::vector<std::pair<std::string, int64_t>> stats_entries(const Stats& s);
 
 // Allocation history (Note [Allocation history]).
 struct Frame {
