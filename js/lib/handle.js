@@ -3,7 +3,8 @@
 // once (Note [Tensor lifetime]). The native side reads the handle under HANDLE, a private symbol.
 import { native } from './native.js';
 
-const HANDLE = Symbol('vibetensor.handle');
+// Exported for lib/ops.js's typed paths only (Note [Handles from JS]); not part of the package's API.
+export const HANDLE = Symbol('vibetensor.handle');
 const t = native.tensor;
 // Collected handles are released in batches, one native call for many (a call per object would cost as much
 // as a small op's dispatch); a batch is flushed at 256 handles or on the next turn of the event loop.

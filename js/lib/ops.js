@@ -8,7 +8,7 @@
 //   op.sync(...args, kwargs?)  runs now on the JS thread and returns the result
 // Arguments follow the schema in order; keyword arguments (and those after `*`) go in a trailing plain object:
 // ops.vt.add(a, b, { alpha: 2 }). Results: a Tensor, an array for several, undefined for "-> ()".
-import { Tensor, wrap } from './handle.js';
+import { HANDLE, Tensor, wrap } from './handle.js';
 import { native } from './native.js';
 import { scheduler } from './scheduler.js';
 
@@ -39,8 +39,38 @@ function isInplace(info) {
     info.args.length > 0 && info.args[0].type === 'Tensor';
 }
 
+// Note [Keywords placed in JS]
+// A synchronous boxed call hands the addon one array in schema order: the positional values, then each keyword
+// value at its argument's place, holes (undefined) where nothing was given. Placing keywords here costs a Map
+// lookup each; reading them from the native side cost the object's key list and a string per key, a sixth of
+// a small op's call. A call the placement cannot take as it is (too many positional values, an unknown keyword,
+// one given twice) goes the general way, native.call, whose errors match Python's. An undefined value given
+// is None, as everywhere, so it is passed as null: only holes mean "not given".
+function placer(info) {
+  const where = new Map(info.args.map((a, i) => [a.name, i]));
+  const nargs = info.args.length;
+  const npos = info.args.filter((a) => !a.kwargOnly).length;
+  return (args) => {
+    let n = args.length;
+    let kw;
+    if (n > 0 && isKwargs(args[n - 1])) kw = args[--n];
+    if (n > npos) return null;
+    const out = new Array(nargs);
+    for (let i = 0; i < n; ++i) out[i] = args[i] === undefined ? null : args[i];
+    if (kw !== undefined) {
+      for (const k in kw) {
+        const i = where.get(k);
+        if (i === undefined || i < n || !Object.prototype.hasOwnProperty.call(kw, k)) return null;
+        out[i] = kw[k] === undefined ? null : kw[k];
+      }
+    }
+    return out;
+  };
+}
+
 export function makeOp(info) {
   const idx = info.index;
+  const place = placer(info);
   const wrapOne = resultWrapper(info.returns) ?? ((r) => r);
   const inplace = isInplace(info);
   const conv = inplace
@@ -51,26 +81,37 @@ export function makeOp(info) {
     }
     : wrapOne;
   const call = (pos, kw) => conv(native.call(idx, pos, kw), pos[0]);
+  const callSync = (args) => {
+    const ordered = place(args);
+    if (ordered === null) {
+      const [pos, kw] = split(args);
+      return call(pos, kw);
+    }
+    return conv(native.callInOrder(idx, ordered), ordered[0]);
+  };
   const callAsync = (pos, kw, grad) => native.callAsync(idx, pos, kw, grad).then((r) => conv(r, pos[0]));
   let sync;
-  // Unary and binary tensor ops called with exactly their tensors take the addon's typed path.
+  // Unary and binary tensor ops called with exactly their tensors take the addon's typed path, given the
+  // handles when the arguments are Tensors (Note [Handles from JS] in src/ops.cpp).
   const fast = inplace ? conv : wrap;
   if (info.shape === 'unary') {
     sync = function (a) {
-      if (arguments.length === 1) return fast(native.call1(idx, a), a);
-      const [pos, kw] = split(arguments);
-      return call(pos, kw);
+      if (arguments.length === 1) {
+        return fast(a instanceof Tensor ? native.call1h(idx, a[HANDLE]) : native.call1(idx, a), a);
+      }
+      return callSync(arguments);
     };
   } else if (info.shape === 'binary') {
     sync = function (a, b) {
-      if (arguments.length === 2) return fast(native.call2(idx, a, b), a);
-      const [pos, kw] = split(arguments);
-      return call(pos, kw);
+      if (arguments.length === 2) {
+        return fast(a instanceof Tensor && b instanceof Tensor ? native.call2h(idx, a[HANDLE], b[HANDLE])
+          : native.call2(idx, a, b), a);
+      }
+      return callSync(arguments);
     };
   } else {
     sync = function () {
-      const [pos, kw] = split(arguments);
-      return call(pos, kw);
+      return callSync(arguments);
     };
   }
   // The grad mode is read at the call, not at submission: a call waiting past the cap keeps the mode it was

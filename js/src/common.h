@@ -63,6 +63,9 @@ Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v, bool handles = false);
 // Positional values then a kwargs object (or undefined) against the schema, as Python's call path parses them:
 // the same checks in the same order, with the same messages.
 vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const Napi::Value& kwargs);
+// The same for values already in schema order (Note [Keywords placed in JS] in lib/ops.js): one per schema
+// argument, undefined where none was given.
+vt::Stack parse_in_order(const vt::FunctionSchema& s, const Napi::Array& args);
 // The results of a boxed call: undefined for "-> ()", one value, or an array for several.
 Napi::Value results_to_js(Napi::Env env, vt::Stack&& s, bool handles = false);
 

@@ -1,6 +1,7 @@
 // JS values <-> IValues, checked against an op's schema. Mirrors the Python binding's conversions
 // (core/bindings/types.cpp, ops.cpp): the same argument checks in the same order and the same messages, with
 // JavaScript type names where Python's name a Python type.
+#include <algorithm>
 #include <cmath>
 
 #include "common.h"
@@ -178,17 +179,40 @@ Napi::Value from_ivalue(Napi::Env env, vt::IValue&& v, bool handles) {
       std::move(v));
 }
 
+namespace {
+// The stack of one call from the values given per schema argument (null where none was given: the default,
+// or the "missing" error). `twice`: the first argument given both by position and by keyword, reported at its
+// place among the arguments' own errors, as Python does.
+vt::Stack stack_of(const vt::FunctionSchema& s, Napi::Env env, const std::vector<napi_value>& given,
+                   size_t twice = SIZE_MAX) {
+  vt::Stack stack;
+  stack.reserve(s.args.size());
+  for (size_t i = 0; i < s.args.size(); ++i) {
+    const vt::Argument& a = s.args[i];
+    VT_CHECK_TYPE(i != twice, s.name, "() got multiple values for argument '", a.name, "'");
+    if (given[i] != nullptr) {
+      stack.push_back(to_ivalue(Napi::Value(env, given[i]), a, s));
+    } else {
+      VT_CHECK_TYPE(a.default_value.has_value(), s.name, "() missing required argument '", a.name, "'");
+      stack.push_back(*a.default_value);
+    }
+  }
+  return stack;
+}
+}  // namespace
+
 vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const Napi::Value& kwargs) {
   size_t npos = 0;
   for (const vt::Argument& a : s.args) npos += a.kwarg_only ? 0 : 1;
   size_t nargs = args.Length();
   VT_CHECK_TYPE(nargs <= npos, s.name, "() takes ", npos, " positional argument(s) but ", nargs, " were given");
+  std::vector<napi_value> given(s.args.size(), nullptr);
+  for (size_t i = 0; i < nargs; ++i) given[i] = args.Get(uint32_t(i));
   // Keyword values by schema position, read once from the object's keys (usually one or two); unknown names
   // are reported after the arguments, where Python reports them.
-  std::vector<napi_value> by_arg;  // empty without keywords
   std::string unknown;
+  size_t twice = SIZE_MAX;
   if (kwargs.IsObject() && !kwargs.IsNull()) {
-    by_arg.assign(s.args.size(), nullptr);
     Napi::Object kw = kwargs.As<Napi::Object>();
     Napi::Array keys = kw.GetPropertyNames();
     for (uint32_t k = 0; k < keys.Length(); ++k) {
@@ -199,30 +223,25 @@ vt::Stack parse_args(const vt::FunctionSchema& s, const Napi::Array& args, const
       if (i == s.args.size()) {
         if (unknown.empty()) unknown = name;
       } else {
-        by_arg[i] = kw.Get(key);
+        if (i < nargs) twice = std::min(twice, i);
+        else given[i] = kw.Get(key);
       }
     }
   }
-  vt::Stack stack;
-  stack.reserve(s.args.size());
-  for (size_t i = 0; i < s.args.size(); ++i) {
-    const vt::Argument& a = s.args[i];
-    Napi::Value v;
-    if (i < nargs) {
-      v = args.Get(uint32_t(i));
-      VT_CHECK_TYPE(by_arg.empty() || by_arg[i] == nullptr, s.name, "() got multiple values for argument '", a.name, "'");
-    } else if (!by_arg.empty() && by_arg[i] != nullptr) {
-      v = Napi::Value(args.Env(), by_arg[i]);
-    }
-    if (!v.IsEmpty()) {
-      stack.push_back(to_ivalue(v, a, s));
-    } else {
-      VT_CHECK_TYPE(a.default_value.has_value(), s.name, "() missing required argument '", a.name, "'");
-      stack.push_back(*a.default_value);
-    }
-  }
+  vt::Stack stack = stack_of(s, args.Env(), given, twice);
   VT_CHECK_TYPE(unknown.empty(), s.name, "() got an unexpected keyword argument '", unknown, "'");
   return stack;
+}
+
+vt::Stack parse_in_order(const vt::FunctionSchema& s, const Napi::Array& args) {
+  VT_CHECK_VALUE(args.Length() == s.args.size(), s.name, ": ", args.Length(), " values for ", s.args.size(),
+                 " arguments");
+  std::vector<napi_value> given(s.args.size(), nullptr);
+  for (size_t i = 0; i < given.size(); ++i) {
+    Napi::Value v = args.Get(uint32_t(i));
+    if (!v.IsUndefined()) given[i] = v;
+  }
+  return stack_of(s, args.Env(), given);
 }
 
 Napi::Value results_to_js(Napi::Env env, vt::Stack&& s, bool handles) {

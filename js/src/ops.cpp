@@ -9,6 +9,8 @@
 // An asynchronous call parses on the JS thread too (bad arguments reject at once, with the synchronous
 // message), then queues the boxed call (Note [Per-tensor order]). The job carries the JS thread's grad mode and,
 // for CUDA work, its current device and stream, because both are per thread in the core.
+#include <array>
+
 #include "pool.h"
 #include "tensor_wrap.h"
 #include "vt/cuda/device.h"
@@ -92,24 +94,36 @@ Napi::Value handle_of(Napi::Env env, vt::Tensor t) {
 }
 
 // call1(index, a) / call2(index, a, b): the typed path of unary and binary ops; they return a handle.
-Napi::Value call1(const Napi::CallbackInfo& info) {
+//
+// Note [Handles from JS]
+// When every argument is a Tensor, lib/ops.js reads the handles itself (an inline-cached property load in JS)
+// and passes numbers: finding a handle from the native side costs a type check, a reference lookup and a
+// property get through N-API per tensor, a quarter of a tiny op's call. Other arguments (numbers as wrapped
+// scalars) take the object path, find_tensor.
+template <size_t N> std::array<vt::Tensor, N> typed_args(const Napi::CallbackInfo& info, const vt::FunctionSchema& s,
+                                                         bool handles) {
+  std::array<vt::Tensor, N> ts;
+  for (size_t i = 0; i < N; ++i) {
+    const char* arg = s.args[i].name.c_str();
+    ts[i] = handles ? tensor_of_handle(info[i + 1].As<Napi::Number>().DoubleValue(), arg)
+                    : as_tensor_arg(info[i + 1], s.name.c_str(), arg);
+    wait_for_tensor(info.Env(), ts[i]);
+  }
+  return ts;
+}
+template <bool Handles> Napi::Value call1(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VTJS_TRY
   vt::OperatorEntry* e = entry_at(env, info[0]);
-  vt::Tensor a = as_tensor_arg(info[1], e->name().c_str(), e->schema().args[0].name.c_str());
-  wait_for_tensor(env, a);
+  auto [a] = typed_args<1>(info, e->schema(), Handles);
   return handle_of(env, e->call<vt::Tensor, const vt::Tensor&>(vt::Layer::Python, a));
   VTJS_CATCH(env)
 }
-Napi::Value call2(const Napi::CallbackInfo& info) {
+template <bool Handles> Napi::Value call2(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VTJS_TRY
   vt::OperatorEntry* e = entry_at(env, info[0]);
-  const vt::FunctionSchema& s = e->schema();
-  vt::Tensor a = as_tensor_arg(info[1], s.name.c_str(), s.args[0].name.c_str());
-  vt::Tensor b = as_tensor_arg(info[2], s.name.c_str(), s.args[1].name.c_str());
-  wait_for_tensor(env, a);
-  wait_for_tensor(env, b);
+  auto [a, b] = typed_args<2>(info, e->schema(), Handles);
   return handle_of(env, e->call<vt::Tensor, const vt::Tensor&, const vt::Tensor&>(vt::Layer::Python, a, b));
   VTJS_CATCH(env)
 }
@@ -120,6 +134,19 @@ Napi::Value call(const Napi::CallbackInfo& info) {
   VTJS_TRY
   vt::OperatorEntry* e = entry_at(env, info[0]);
   vt::Stack s = parse_args(e->schema(), info[1].As<Napi::Array>(), info[2]);
+  wait_for_stack(env, s);
+  e->call_boxed(vt::Layer::Python, s);
+  return results_to_js(env, std::move(s), true);
+  VTJS_CATCH(env)
+}
+
+// callInOrder(index, values[]): the boxed path with the values already in schema order (lib/ops.js placed the
+// keywords).
+Napi::Value call_in_order(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VTJS_TRY
+  vt::OperatorEntry* e = entry_at(env, info[0]);
+  vt::Stack s = parse_in_order(e->schema(), info[1].As<Napi::Array>());
   wait_for_stack(env, s);
   e->call_boxed(vt::Layer::Python, s);
   return results_to_js(env, std::move(s), true);
@@ -231,9 +258,12 @@ Napi::Value call_async(const Napi::CallbackInfo& info) {
 void init_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("opNames", Napi::Function::New(env, op_names));
   exports.Set("opInfo", Napi::Function::New(env, op_info));
-  exports.Set("call1", Napi::Function::New(env, call1));
-  exports.Set("call2", Napi::Function::New(env, call2));
+  exports.Set("call1", Napi::Function::New(env, call1<false>));
+  exports.Set("call2", Napi::Function::New(env, call2<false>));
+  exports.Set("call1h", Napi::Function::New(env, call1<true>));
+  exports.Set("call2h", Napi::Function::New(env, call2<true>));
   exports.Set("call", Napi::Function::New(env, call));
+  exports.Set("callInOrder", Napi::Function::New(env, call_in_order));
   exports.Set("callAsync", Napi::Function::New(env, call_async));
 }
 

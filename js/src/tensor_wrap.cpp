@@ -121,6 +121,12 @@ void release_handle(double h) {
   }
 }
 
+const vt::Tensor& tensor_of_handle(double h, const char* what) {
+  Slot* s = slot_of(h);
+  VT_CHECK_TYPE(s != nullptr, what, ": the tensor was disposed");
+  return s->t;
+}
+
 const vt::Tensor* find_tensor(Napi::Env env, napi_value v, const char* what) {
   napi_valuetype type;
   if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return nullptr;

@@ -23,6 +23,9 @@ double put_tensor(vt::Tensor t);
 // The tensor of a JS value: null when the value is not a tensor object; TypeError naming `what` when it is one
 // whose handle was released.
 const vt::Tensor* find_tensor(Napi::Env env, napi_value v, const char* what);
+// The tensor of a handle that lib/ read from a Tensor object itself (the typed paths, Note [Handles from JS]);
+// TypeError naming `what` when it was released.
+const vt::Tensor& tensor_of_handle(double h, const char* what);
 // Releases a handle (a no-op for a stale one).
 void release_handle(double h);
 // Drops every tensor of the table (at environment teardown).
