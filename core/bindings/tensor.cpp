@@ -221,7 +221,7 @@ void bind_tensor(nb::module_& m) {
         return nb::borrow(self);
       }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1)
       .def("__mul__", bin(k_mul))
-      .def("__rmul__", rbin(k_mul))
+      .def("__rmul__", bin(k_mul))  // self first, as torch: a number on the right is read in opmath (Note [Opmath scalars])
       .def("__imul__", ibin(k_mul_))
       .def("mul", bin(k_mul))
       .def("mul_", ibin(k_mul_))

@@ -7,6 +7,10 @@ and the scatter family, cat, amax/amin, the norms, squeeze, normal_, dropout, de
 differed (norm of one element, clamp with a NaN bound, relu/elu gradients at NaN, copy_'s gradient for the
 overwritten tensor, dropout with p=1 on integers, scalars that do not fit the dtype, layer_norm parameters of
 another dtype, copy_ between empty tensors that do not broadcast); and a crash (arange of 2**63 elements).
+From the long profile of 2026-12-02: cross_entropy's target shapes, gradients of cat of legacy empties and of
+scatter_add into a 0-dim self, one-step linspace, rms_norm's rank check, float32 rows of a layer norm, 16-bit
+products and quotients by numbers past the 16-bit range (Note [Opmath scalars]), the 16-bit std, and the two
+orders in which torch's reductions check their dim lists.
 """
 from __future__ import annotations
 
@@ -173,3 +177,101 @@ def test_arange_too_long_raises(args):
     with pytest.raises(RuntimeError, match="invalid size, possible overflow"):
         vt.arange(*args)
     assert vt.arange(2**63 - 3, 2**63 - 1).tolist() == [2**63 - 3, 2**63 - 2]
+
+
+# ---- the long profile's round of 2026-12-02 (16 rounds, 165,011 cases) ----
+CROSS_ENTROPY_TARGETS = [((1, 1), (1, 0)), ((2, 3), (2, 1)), ((1, 1, 1), (1,)), ((2, 3, 4), (2, 5)),
+                         ((2, 3, 4), (2, 4)), ((3,), ()), ((3,), (3,)), ((0, 3, 2), (0, 2))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shapes", CROSS_ENTROPY_TARGETS, ids=str)
+def test_cross_entropy_target_shapes(shapes, device):
+    """Targets of the wrong rank or trailing shape raised ValueError, or indexed with the wrong dims (IndexError),
+    where torch raises RuntimeError naming the expected target size."""
+    (ni, nt) = shapes
+    differential(lambda m, t: m.nn.functional.cross_entropy(
+        t(torch.linspace(-1, 1, max(1, int(torch.tensor(ni).prod()))).reshape(ni).tolist()),
+        t(torch.zeros(nt, dtype=torch.long).tolist(), dtype=m.int64)), device)
+
+
+def test_legacy_empty_cat_gradient():
+    """cat of only 1-D empty tensors takes any dim (torch's legacy rule); its backward wrapped dim against the
+    tensors' rank and raised."""
+    for m in (torch, vt):
+        x = m.zeros(0, dtype=m.float16, requires_grad=True)
+        m.cat([x], dim=1).sum().backward()
+        assert tuple(x.grad.shape) == (0,)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("index_len", [0, 1])
+def test_scatter_add_gradient_of_a_0_dim_src(index_len, device):
+    """A 0-dim src beside a 1-d index: the src gradient was narrowed along a dim the 0-dim tensor lacks."""
+    grads = []
+    for m in (torch, vt):
+        src = m.tensor(2.0, dtype=m.float16)
+        src = (src.to(device) if m is vt else src).requires_grad_()
+        index = m.zeros(index_len, dtype=m.int64)
+        m.scatter_add(m.zeros((), dtype=m.float16).to(src.device), 0, index.to(src.device), src).sum().backward()
+        grads.append(src.grad)
+    assert_same(grads[1].cpu(), grads[0])
+
+
+@pytest.mark.parametrize("start", [2**63 - 1, -2**63, 2**53 + 1])
+def test_linspace_of_one_step_is_exactly_start(start):
+    """One step of an int64 linspace went through a double: 2**63 - 1 came back as -2**63."""
+    assert vt.linspace(start, 0, 1, dtype=vt.int64).tolist() == torch.linspace(start, 0, 1, dtype=torch.int64).tolist()
+
+
+def test_rms_norm_rank_check_is_a_value_error():
+    """torch's rms_norm rejects a normalized_shape longer than the input with ValueError (layer_norm with
+    RuntimeError); vibetensor raised RuntimeError for both."""
+    for m in (torch, vt):
+        with pytest.raises(ValueError, match="at least 2 dimensions"):
+            m.nn.functional.rms_norm(m.zeros(0), [0, 0])
+        with pytest.raises(RuntimeError):
+            m.nn.functional.layer_norm(m.zeros(0), [0, 0])
+
+
+def test_layer_norm_float32_rows_summed_accurately():
+    """A float32 row of 1,500 summed in order was 2e-6 off relative (a CI failure of the differential test);
+    rows are summed in double now (Note [Row sums in double])."""
+    g = torch.Generator().manual_seed(877387636)
+    x = torch.randn(64, 1500, generator=g) * 3 + 1
+    w, b = torch.randn(1500, generator=g), torch.randn(1500, generator=g)
+    expected = torch.nn.functional.layer_norm(x.double(), [1500], w.double(), b.double())
+    actual = vt.nn.functional.layer_norm(vt.tensor(x.tolist()), [1500], vt.tensor(w.tolist()), vt.tensor(b.tolist()))
+    err = (torch.tensor(actual.tolist(), dtype=torch.float64) - expected).abs().max().item()
+    assert err < 3e-6, err  # the in-order float sum: 6.4e-6; torch: 1.5e-6
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("expr", ["x * 70000", "70000 * x", "x / 70000", "x.mul(vt_or_t.tensor(70000))",
+                                  "x * 1e-30", "x / 3.3e38", "x.mul_(70000)", "x.div_(70000)", "x * 2147483647"])
+def test_16_bit_times_a_number_reads_it_in_opmath(expr, dtype, device):
+    """Note [Opmath scalars]: a number past the 16-bit range was rounded to inf first (0.5 * 70000 gave inf, 0 *
+    70000 NaN), where torch multiplies and divides by the number in float32."""
+    def fn(m, t):
+        x = t([0.5, 0.0, -60000.0, 3.0, 1e-3], dtype=getattr(m, dtype))
+        return eval(expr, {"x": x, "vt_or_t": m})
+    differential(fn, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_16_bit_std_takes_the_root_before_rounding(device):
+    """std of float16 values near the limit: the variance (1e9) overflowed float16 before the root (32752)."""
+    differential(lambda m, t: [m.std(t([65504.0, -0.0], dtype=m.float16), correction=0),
+                               m.var(t([65504.0, -0.0], dtype=m.float16)),
+                               m.std(t([1.0, 2.0, 4.0], dtype=m.bfloat16), 0)], device)
+
+
+@pytest.mark.parametrize("name", ["std", "var", "sum", "mean", "norm"])
+def test_reduction_dim_list_check_order(name):
+    """var, std and norm check each dim in turn (a repeated dim before a later one out of range: RuntimeError),
+    sum and mean every range first (IndexError), as torch's do."""
+    def fn(m, t):
+        x = m.zeros(0, 0, 3)
+        return m.norm(x, 2, dim=[0, 0, 3]) if name == "norm" else getattr(m, name)(x, [0, 0, 3])
+    differential(fn, "cpu")

@@ -99,6 +99,11 @@ def _typed(value, what, ok):
         raise TypeError(f"argument '{what}' has a wrong type: {type(value).__name__}")
 
 
+def _as_tensor(v):
+    """A Python number as the 0-dim tensor vibetensor wraps it in; anything else as it is."""
+    return torch.tensor(v) if isinstance(v, (bool, int, float)) else v
+
+
 def _int_list(v):
     return isinstance(v, (list, tuple)) and all(isinstance(i, int) and -2**63 <= i < 2**63 for i in v)
 
@@ -160,14 +165,16 @@ def _div_(self, other, *, rounding_mode=None):
 # Ops whose torch counterpart is not torch.<name> (or Tensor.<name> in place) with the same arguments.
 TORCH_CALLS = {
     "to_dtype": lambda self, dtype: torch.ops.aten.to.dtype(self, dtype),  # Tensor.to(None) would be a no-op
-    "_keep_versions": lambda self, kept: torch.clone(self) if all(isinstance(k, torch.Tensor) for k in kept) else
+    "_keep_versions": lambda self, kept: torch.clone(self) if isinstance(kept, (list, tuple)) and all(
+        isinstance(k, torch.Tensor) for k in kept) else
         torch.cat(kept),  # an identity whose list must hold Tensors: cat raises the TypeError vt raises
     "index": lambda self, indices: torch.ops.aten.index.Tensor(self, indices),
     "index_put_": _index_put_,
     "as_strided": _as_strided,
     "max_dim": lambda self, dim, keepdim=False: tuple(torch.max(self, dim, keepdim)),
     "min_dim": lambda self, dim, keepdim=False: tuple(torch.min(self, dim, keepdim)),
-    "clamp_tensor": lambda self, min=None, max=None: torch.clamp(self, min, max),
+    # vt::clamp_tensor takes numbers as wrapped 0-dim tensors; torch.clamp would take them as its Scalar overload
+    "clamp_tensor": lambda self, min=None, max=None: torch.clamp(self, _as_tensor(min), _as_tensor(max)),
     "_softmax": lambda self, dim, log: _typed(log, "log", lambda v: isinstance(v, bool)) or (
         torch.log_softmax if log else torch.softmax)(self, dim),
     "_bmm_nd": _bmm_nd,

@@ -20,6 +20,9 @@ Tensor ones_shaped(IntArrayRef sizes, const Tensor& like) {
 // t (index's shape) placed at the front corner of zeros of `sizes` (a scatter's src may be larger than index).
 Tensor fit_to(const Tensor& t, IntArrayRef sizes) {
   if (std::equal(sizes.begin(), sizes.end(), t.sizes().begin(), t.sizes().end())) return t;
+  if (t.dim() != int64_t(sizes.size())) {  // a 0-dim src beside a 1-d index of one or no element, as torch allows
+    return t.numel() == 0 ? zeros(sizes, t) : ops::reshape(t, sizes);
+  }
   Tensor z = zeros(sizes, t), corner = z;
   for (int64_t d = 0; d < t.dim(); ++d) corner = ops::narrow(corner, d, 0, t.size(d));
   ops::copy_(corner, t);

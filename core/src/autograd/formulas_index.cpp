@@ -19,7 +19,8 @@ void cat_backward(BackwardContext& c) {
   int64_t nd = 0;
   for (size_t j = 0; j < n; ++j)
     if (!legacy_empty(j)) nd = int64_t(c.input_sizes(0, int64_t(j)).size());
-  int64_t dim = wrap_dim(c.int_arg(1), std::max<int64_t>(nd, 1));
+  // Only legacy empties: the forward never read dim (torch takes any), so neither does the gradient
+  int64_t dim = nd == 0 ? 0 : wrap_dim(c.int_arg(1), nd);
   int64_t offset = 0;
   for (size_t j = 0; j < n; ++j) {
     if (legacy_empty(j)) {

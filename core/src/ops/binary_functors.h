@@ -93,6 +93,13 @@ template <typename S, typename F> struct ArithOp {  // S op S -> S, computed in 
   F f;
   VT_HOST_DEVICE S operator()(S a, S b) const { return S(f(opmath_t<S>(a), opmath_t<S>(b))); }
 };
+template <typename S, typename F> struct ScalarRightOp {  // S op scalar -> S; the scalar already in opmath
+  opmath_t<S> b;
+  F f;
+  VT_HOST_DEVICE S operator()(S a, S /*the operand's 16-bit rounding, unused*/) const {
+    return S(f(opmath_t<S>(a), b));
+  }
+};
 template <typename S, typename F> struct PredicateOp {  // S op S -> bool
   F f;
   VT_HOST_DEVICE bool operator()(S a, S b) const { return f(opmath_t<S>(a), opmath_t<S>(b)); }

@@ -63,6 +63,15 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
     }
     VT_CHECK(!negative, "Integers to negative integer powers are not allowed.");
   }
+  if constexpr ((std::is_same_v<F, MulF> || std::is_same_v<F, DivF>) &&
+                (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>)) {
+    // Note [Opmath scalars]: a CPU scalar right operand of a 16-bit mul or true division is read in opmath
+    // from the value the caller gave, not from its 16-bit rounding, as torch does: x * 70000 for a float16 x
+    // of 0.5 is 35008, not 0.5 * inf (70000 is past float16's range), and 0 * 70000 is 0, not NaN.
+    if (const Tensor& b = it.input_original(1); b.dim() == 0 && b.device().is_cpu()) {
+      return Launch::kernel(it, ScalarRightOp<S, F>{item_scalar(b).to<opmath_t<S>>()});
+    }
+  }
   Launch::kernel(it, ArithOp<S, F>{});
 }
 

@@ -139,6 +139,7 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, std::opti
   if (steps >= 1) check_scalar_fits(start, t);
   if (steps >= 2) check_scalar_fits(end, t);
   Tensor out = empty_tensor(DimVector{steps}, t, device.value_or(kCPU));
+  if (steps == 1) return ops::fill_(out, start);  // exactly start, not start through a double (2**63 - 1 is not one)
   // Integral results start from integral endpoints (torch truncates start and end first).
   double a = is_floating(t) ? start.to_double() : double(start.to_int());
   double b = is_floating(t) ? end.to_double() : double(end.to_int());

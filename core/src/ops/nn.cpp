@@ -192,8 +192,17 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
 
 Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
                         const Tensor& smooth_term, int64_t C, int64_t reduction, int64_t ignore_index, double smoothing) {
+  // torch's target shapes: at most 1-D beside an input of 1 or 2 dims; [N, d1, ...] beside [N, C, d1, ...]
+  if (input.dim() <= 2) {
+    VT_CHECK(target.dim() <= 1, "0D or 1D target tensor expected, multi-target not supported");
+  } else {
+    DimVector expected{input.size(0)};
+    for (int64_t d = 2; d < input.dim(); ++d) expected.push_back(input.size(d));
+    VT_CHECK(DimVector(target.sizes()) == expected, "Expected target size ", shape_str(expected), ", got ",
+             shape_str(target.sizes()));
+  }
   Tensor t = ops::reshape(target, DimVector{-1});
-  VT_CHECK_VALUE(t.size(0) == lp.size(0), "cross_entropy: expected target of ", lp.size(0), " elements, got shape ",
+  VT_CHECK(t.size(0) == lp.size(0), "cross_entropy: expected target of ", lp.size(0), " elements, got shape ",
            shape_str(target.sizes()));
   Tensor valid = ops::binary("vt::ne", t, scalar_to_tensor(Scalar(ignore_index), ScalarType::Int64));
   Tensor t_safe = nonnegative_indices(ops::where(valid, t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64)), C,

@@ -26,9 +26,12 @@ Tensor mean_any(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::
   return t == ScalarType::Float64 ? m : ops::to_dtype(m, t);
 }
 
-Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
-  VT_CHECK(is_floating(self.dtype()), "var(): input dtype should be floating point, got ", dtype_name(self.dtype()));
-  auto mask = reduced_mask(self, dim, "var");
+// The variance in float64, for var to round and std to take the root of first (a float16 variance of 1e9
+// is inf; its root, 32752, is not).
+Tensor var_f64(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim,
+               const char* name) {
+  VT_CHECK(is_floating(self.dtype()), name, "(): input dtype should be floating point, got ", dtype_name(self.dtype()));
+  auto mask = reduced_mask(self, dim, name, /*in_order=*/true);
   int64_t count = 1;
   for (int64_t d = 0; d < self.dim(); ++d)
     if (mask[size_t(d)]) count *= self.size(d);
@@ -41,7 +44,11 @@ Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   double denom = std::max(double(count) - corr, 0.0);
   Tensor v = ops::div(ss, scalar_to_tensor(Scalar(denom), ScalarType::Float64));
   if (count == 0) v = ops::mul(v, scalar_to_tensor(Scalar(std::nan("")), ScalarType::Float64));  // as torch's
-  return ops::to_dtype(v, self.dtype());
+  return v;
+}
+
+Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
+  return ops::to_dtype(var_f64(self, dim, correction, keepdim, "var"), self.dtype());
 }
 // Note [Zero-safe roots]
 // std = sqrt(var) and the p-norms are roots of sums, whose derivative is infinite where the sum is 0: the chain
@@ -58,7 +65,9 @@ Tensor zero_safe(const Tensor& s, const Tensor& self, F f) {
 }
 
 Tensor std_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
-  return zero_safe(var_any(self, dim, correction, keepdim), self, [](const Tensor& v) { return ops::unary("vt::sqrt", v); });
+  Tensor s = zero_safe(var_f64(self, dim, correction, keepdim, "std"), self,
+                       [](const Tensor& v) { return ops::unary("vt::sqrt", v); });
+  return ops::to_dtype(s, self.dtype());
 }
 
 Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, bool keepdim) {
@@ -68,7 +77,7 @@ Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, 
   Tensor a = ops::unary("vt::abs", self);
   // The norm of one element is its absolute value for every p but 0, as torch returns it: computed as a power
   // and a root it would overflow or underflow for a large |p| (0.377 to the 2**31 - 1 is 0 even in float64).
-  auto mask = reduced_mask(self, dim, "norm");
+  auto mask = reduced_mask(self, dim, "norm", /*in_order=*/true);
   int64_t count = 1;
   for (int64_t d = 0; d < self.dim(); ++d)
     if (mask[size_t(d)]) count *= self.size(d);

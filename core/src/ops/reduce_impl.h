@@ -16,11 +16,15 @@
 namespace vt::reduce {
 
 // Which dims are reduced: all when `dim` is absent or empty (torch treats sum(dim=[]) as a full reduction).
-inline std::vector<bool> reduced_mask(const Tensor& self, OptionalIntArrayRef dim, const char* name) {
+// in_order: each dim's range and repetition checked in turn (torch's var, std and norm); otherwise every dim's
+// range first (sum, mean, the arithmetic reductions): torch's two orders, which decide the exception's kind.
+inline std::vector<bool> reduced_mask(const Tensor& self, OptionalIntArrayRef dim, const char* name,
+                                      bool in_order = false) {
   int64_t nd = self.dim();
   std::vector<bool> mask(size_t(std::max<int64_t>(nd, 1)), dim.has_value() && !dim->empty() ? false : true);
   if (dim && !dim->empty()) {
-    for (int64_t d : *dim) wrap_dim(d, nd);  // every dim in range first (IndexError), as torch checks
+    if (!in_order)
+      for (int64_t d : *dim) wrap_dim(d, nd);
     for (int64_t d : *dim) {
       int64_t w = wrap_dim(d, nd);
       VT_CHECK(!mask[size_t(w)], name, ": dim ", w, " appears multiple times in the list of dims");
