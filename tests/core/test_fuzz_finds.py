@@ -275,3 +275,36 @@ def test_reduction_dim_list_check_order(name):
         x = m.zeros(0, 0, 3)
         return m.norm(x, 2, dim=[0, 0, 3]) if name == "norm" else getattr(m, name)(x, [0, 0, 3])
     differential(fn, "cpu")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_rms_norm_default_eps_is_the_compute_types(dtype, device):
+    """rms_norm's default eps for a 16-bit input is float32's epsilon, as torch computes in float32; float16's
+    2**-10 turned rms_norm([0.38]) into 0.9966 instead of 1."""
+    differential(lambda m, t: [m.nn.functional.rms_norm(t([0.38], dtype=getattr(m, dtype)), [1]),
+                               m.nn.functional.rms_norm(t([0.38, 0.01], dtype=getattr(m, dtype)), [2])], device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_small_rules_of_the_second_round(device):
+    """clamp with bounds of two 16-bit dtypes promotes all three at once (float32, not float16); std with a
+    NaN correction divides by max(0, N - NaN) = 0 as torch's (inf); sub checks alpha's negation against the
+    result dtype (int32 refuses -2**31)."""
+    differential(lambda m, t: m.clamp(t([True, False]), t(0.5, dtype=m.float16), t(0.75, dtype=m.bfloat16)), device)
+    differential(lambda m, t: m.std(t([1.0, 2.0], dtype=m.float16), correction=NAN), device)
+    differential(lambda m, t: m.sub(t(3, dtype=m.int32), t(2, dtype=m.uint8), alpha=-2**31), device)
+    differential(lambda m, t: m.sub(t(3, dtype=m.int32), t(2, dtype=m.uint8), alpha=2**31 - 1), device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("value", [float("inf"), 0.0, -3.0])
+def test_cumprod_gradient_of_one_element(value, device):
+    """cumprod of one element is the identity; its gradient was (g * out) / x = inf / inf = NaN at x = inf."""
+    grads = []
+    for m in (torch, vt):
+        x = m.tensor([value])
+        x = (x.to(device) if m is vt else x).requires_grad_()
+        m.cumprod(x, 0).sum().backward()
+        grads.append(x.grad)
+    assert_same(grads[1].cpu(), grads[0])

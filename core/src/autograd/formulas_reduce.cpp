@@ -131,7 +131,8 @@ void cumsum_backward(BackwardContext& c) {
 // being x with that zero replaced by one; at later zeros every term holds the first zero, so it is zero.
 void cumprod_backward(BackwardContext& c) {
   Tensor x = c.saved(0), g = c.grad();
-  if (x.dim() == 0 || x.numel() == 0) return c.set(0, g);
+  // One element: the identity's gradient, as torch returns it (the quotient below is inf / inf = NaN at x = inf)
+  if (x.numel() <= 1) return c.set(0, g);
   int64_t dim = wrap_dim(c.int_arg(1), x.dim());
   static const TypedOp<Tensor(const Tensor&, int64_t, std::optional<ScalarType>)> cumprod("vt::cumprod");
   Tensor zero = bin("vt::eq", x, num(0.0));

@@ -3,6 +3,7 @@
 // each with an in-place variant. `Launch` runs a functor over a TensorIterator (CpuLaunch in cpu_loops.h,
 // CudaLaunch in cuda/loops.cuh); everything else - promotion, checks, alpha, rounding modes - is shared, so the
 // CPU and CUDA kernels cannot drift apart. register_binary() registers every kernel under one dispatch key.
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -131,6 +132,10 @@ Tensor add_sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   VT_CHECK(!(alpha.is_floating() && !is_floating(rt)), name,
            ": for integral input tensors, argument alpha must not be a floating point number.");
   check_scalar_fits(alpha, rt);  // as torch: alpha must fit the result dtype
+  // sub negates alpha first, and torch checks the negation too (sub(int32, alpha=-2**31) is refused); -2**63
+  // wraps to itself in torch's int64 negation, so it stays accepted
+  if (is_sub && alpha.is_integral() && alpha.to_int() != std::numeric_limits<int64_t>::min())
+    check_scalar_fits(Scalar(-alpha.to_int()), rt);
   Tensor out = InPlace ? a : Tensor();
   if (!alpha.is_floating() && alpha.to_int() == 1) return binary_out<F, Kind::Arith, Launch>(name, out, a, b);
   TensorIterator it = make_iter(name, out, a, b, Kind::Arith);

@@ -41,7 +41,7 @@ Tensor var_f64(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   Tensor mu = ops::mean(x, dim, true, std::nullopt);
   Tensor d = ops::sub(x, mu);
   Tensor ss = ops::sum(ops::mul(d, d), dim, keepdim, std::nullopt);
-  double denom = std::max(double(count) - corr, 0.0);
+  double denom = std::max(0.0, double(count) - corr);  // in torch's order: a NaN correction gives 0 (inf), not NaN
   Tensor v = ops::div(ss, scalar_to_tensor(Scalar(denom), ScalarType::Float64));
   if (count == 0) v = ops::mul(v, scalar_to_tensor(Scalar(std::nan("")), ScalarType::Float64));  // as torch's
   return v;

@@ -9,7 +9,14 @@ namespace {
 // of its own, not the two calls, so that autograd sees clamp's rule at the bounds (Note [Autograd kernels]).
 Tensor clamp_tensor_any(const Tensor& self, const Tensor& min, const Tensor& max) {
   VT_CHECK(min.defined() || max.defined(), "torch.clamp: At least one of 'min' or 'max' must not be None");
-  Tensor out = min.defined() ? ops::binary("vt::maximum", self, min) : self;
+  // The result type of all three at once: a bool self with 0-dim float16 and bfloat16 bounds is float32, where
+  // promoting pairwise would stop at float16.
+  ResultTypeState promote;
+  for (const Tensor* t : {&self, &min, &max})
+    if (t->defined()) promote.update(*t);
+  ScalarType rt = promote.result();
+  Tensor out = self.dtype() == rt ? self : ops::to_dtype(self, rt);
+  out = min.defined() ? ops::binary("vt::maximum", out, min) : out;
   return max.defined() ? ops::binary("vt::minimum", out, max) : out;
 }
 }  // namespace

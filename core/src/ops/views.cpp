@@ -146,7 +146,8 @@ Tensor expand_any(const Tensor& self, IntArrayRef size) {
   for (int64_t d = 0; d < nd; ++d) {
     int64_t want = size[size_t(d)];
     if (d < off) {
-      VT_CHECK(want >= 0, "expand: -1 is not allowed in a leading, non-existing dimension ", d);
+      VT_CHECK(want >= 0, "expand: the expanded size ", want, " is not allowed in a leading, non-existing dimension ",
+               d, " (new leading dims take sizes >= 0)");
       sizes[size_t(d)] = want;
       strides[size_t(d)] = 0;
       continue;
