@@ -347,9 +347,15 @@ OPEN_FINDS = [
      "native_layer_norm's mean/rstd of a 16-bit input: torch's CPU kernel returns them in the input's dtype, its "
      "CUDA kernel (and vibetensor on both) in float32"),
     (lambda spec, recipes: spec.name in ("scatter", "scatter_") and recipes[2][0] == "tensor" and
-     recipes[2][1].shape == () and recipes[3][0] == "tensor" and recipes[3][1].layout.startswith("alias"),
-     "scatter's backward with a 0-dim index and a 1-d src: torch's ScatterBackward0 returns a gradient of the "
-     "wrong shape, which its engine refuses"),
+     _numel(recipes[2][1]) <= 1 and recipes[3][0] == "tensor" and recipes[3][1].layout.startswith("alias"),
+     "scatter's backward with a 0-dim (or 0/1-element) index and a 1-d src: torch's ScatterBackward0 returns a "
+     "gradient of the wrong shape, which its engine refuses"),
+    (lambda spec, recipes: spec.name in ("pow", "pow_") and (
+        any(w == "value" and isinstance(r, int) and abs(r) > 2**24 for w, r in recipes[1:2]) or
+        any(w == "tensor" and r.values == "extreme" and r.dtype in _INTS for w, r in recipes[1:2])),
+     "pow with an integer exponent beyond the compute type's integers (2**31 - 1 in float32 is 2**31, even): "
+     "torch keeps the exponent exact, vibetensor rounds it to the compute type, which can flip the sign of a "
+     "negative base's huge power (inf for -inf)"),
     (lambda spec, recipes: spec.name == "hardtanh" and any(w == "tensor" and r.values == "extreme" and
                                                            r.requires_grad for w, r in recipes),
      "hardtanh's gradient at NaN: torch's kernels give 0 or 1 by dtype and lane, vibetensor 1 (the formula's: "
