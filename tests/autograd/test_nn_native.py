@@ -54,7 +54,10 @@ def test_softmax_forward_backward(shape, dim, log, rng):
     v, t = pair(a)
     y_v = op("vt::_softmax")(v, dim, log)
     y_t = (aten._log_softmax if log else aten._softmax)(t, dim, False)
-    close(y_v, y_t, msg="forward")
+    if log:  # x - max - log(sum): a few ulp of log(sum) (up to ~20 here) survive where the result is near 0
+        np.testing.assert_allclose(host(y_v), host(y_t), rtol=2e-5, atol=1e-5, err_msg="forward")
+    else:
+        close(y_v, y_t, msg="forward")
     g = rng.standard_normal(shape)
     gv, gt = pair(g)
     back_t = (aten._log_softmax_backward_data if log else aten._softmax_backward_data)(gt, y_t, dim, torch.float32)

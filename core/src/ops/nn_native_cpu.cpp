@@ -47,12 +47,16 @@ namespace {
 
 template <typename T> using Acc = opmath_t<T>;
 
-// Note [Row sums in double]: a row of a norm or a softmax backward is summed in double for every dtype. A float
-// sum taken in order gains an error that grows with the row (about sqrt(N) ulp of the mean: 2e-6 relative at
-// N = 1500), which torch's cascaded sums do not have; the scalar loop costs the same in double.
+// Note [Row sums in double]: a row of a norm, or a softmax backward's dot, is summed in double for every
+// dtype. A float sum taken in order gains an error that grows with the row (about sqrt(N) ulp: 2e-6 relative
+// at N = 1500, which failed differential tests), where torch's cascaded sums do not; the scalar loop costs the
+// same in double.
 using RowSum = double;
 
-// Max and sum of exp(v - max) over one strided row, of the first `n` entries, in one pass (online softmax).
+// Max and sum of exp(v - max) over one strided row, of the first `n` entries, in one pass (online softmax). The
+// sum stays in the accumulate type, unlike Note [Row sums in double]: tests/models/test_gpt.py follows torch
+// through six AdamW steps, and a double sum here moved one update by 1% (Adam amplifies tiny gradients); the
+// rounding error it leaves (a few ulp of log(sum) at N = 1300) is what the softmax tests tolerate.
 template <typename T> std::pair<Acc<T>, Acc<T>> row_stats(const T* x, int64_t n, int64_t stride, Acc<T> scale) {
   using A = Acc<T>;
   A m = -std::numeric_limits<A>::infinity(), s = 0;
