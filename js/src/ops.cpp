@@ -128,28 +128,30 @@ template <bool Handles> Napi::Value call2(const Napi::CallbackInfo& info) {
   VTJS_CATCH(env)
 }
 
-// call(index, positional[], kwargs): the boxed path, for every op; tensors come back as handles.
+// The boxed path's tail: waits for queued work on the stack's tensors, calls, and returns the results with
+// tensors as handles.
+Napi::Value run_boxed(Napi::Env env, vt::OperatorEntry* e, vt::Stack s) {
+  wait_for_stack(env, s);
+  e->call_boxed(vt::Layer::Python, s);
+  return results_to_js(env, std::move(s), true);
+}
+
+// call(index, positional[], kwargs): the boxed path, for every op.
 Napi::Value call(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VTJS_TRY
   vt::OperatorEntry* e = entry_at(env, info[0]);
-  vt::Stack s = parse_args(e->schema(), info[1].As<Napi::Array>(), info[2]);
-  wait_for_stack(env, s);
-  e->call_boxed(vt::Layer::Python, s);
-  return results_to_js(env, std::move(s), true);
+  return run_boxed(env, e, parse_args(e->schema(), info[1].As<Napi::Array>(), info[2]));
   VTJS_CATCH(env)
 }
 
-// callInOrder(index, values[]): the boxed path with the values already in schema order (lib/ops.js placed the
+// callInOrder(index, values[]): the same with the values already in schema order (lib/ops.js placed the
 // keywords).
 Napi::Value call_in_order(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VTJS_TRY
   vt::OperatorEntry* e = entry_at(env, info[0]);
-  vt::Stack s = parse_in_order(e->schema(), info[1].As<Napi::Array>());
-  wait_for_stack(env, s);
-  e->call_boxed(vt::Layer::Python, s);
-  return results_to_js(env, std::move(s), true);
+  return run_boxed(env, e, parse_in_order(e->schema(), info[1].As<Napi::Array>()));
   VTJS_CATCH(env)
 }
 

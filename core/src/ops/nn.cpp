@@ -2,6 +2,7 @@
 // rms_norm are thin layers over the fused primitives of nn_native_impl.h (dtype handling, torch's defaults);
 // embedding, dropout and cross_entropy compose elementwise, indexing and reduction ops. None has an autograd
 // kernel of its own: the primitives they call record the graph (Note [Autograd kernels]).
+#include <algorithm>
 #include <cmath>
 
 #include "nn_native_impl.h"
@@ -52,7 +53,9 @@ Tensor layer_norm_any(const Tensor& input, IntArrayRef normalized_shape, const T
 
 Tensor rms_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Tensor& weight, std::optional<double> eps) {
   check_norm_params(normalized_shape, weight, Tensor());  // Note [Norm check order]
-  VT_CHECK_VALUE(input.dim() >= 1, "Input tensor must have at least 1 dimensions, but got 0");  // as torch's rms_norm
+  // as torch's rms_norm: a ValueError (its Python-level check) where layer_norm's is a RuntimeError
+  int64_t least = std::max<int64_t>(1, int64_t(normalized_shape.size()));
+  VT_CHECK_VALUE(input.dim() >= least, "Input tensor must have at least ", least, " dimensions, but got ", input.dim());
   nn_native::norm_shape(input, normalized_shape, "rms_norm");  // Note [Norm check order]
   VT_CHECK_KIND(NotImplemented, is_floating(input.dtype()), "\"rms_norm\" not implemented for '",
                 dtype_name(input.dtype()), "'");

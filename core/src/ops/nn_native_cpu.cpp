@@ -4,7 +4,6 @@
 // added in chunk order, so results do not depend on the thread count's timing.
 #include <cmath>
 #include <limits>
-#include <string_view>
 #include <vector>
 
 #include "act_backward_impl.h"
@@ -16,9 +15,6 @@ namespace vt::nn_native {
 
 NormShape norm_shape(const Tensor& x, IntArrayRef normalized_shape, const char* name) {
   int64_t k = int64_t(normalized_shape.size());
-  // rms_norm's rank check is a ValueError in torch (its Python-level check), layer_norm's a RuntimeError
-  VT_CHECK_KIND(Value, std::string_view(name) != "rms_norm" || k <= x.dim(), "Input tensor must have at least ", k,
-                " dimensions, but got ", x.dim());
   VT_CHECK(k >= 1 && k <= x.dim(), name, ": normalized_shape ", shape_str(normalized_shape),
            " does not fit an input of shape ", shape_str(x.sizes()));
   NormShape s;
