@@ -211,13 +211,14 @@ def special_values(dtype: str):
 
 
 def to_numpy(x) -> np.ndarray:
-    """A detached numpy copy of a vt or torch tensor; bfloat16 goes through float32."""
+    """A detached numpy copy of a vt or torch tensor (from any device); bfloat16 goes through float32."""
     if isinstance(x, torch.Tensor):
-        x = x.detach()
+        x = x.detach().cpu()
         if x.dtype == torch.bfloat16:
             x = x.to(torch.float32)
         return np.array(x.numpy(), copy=True)
     if is_vt_tensor(x):
+        x = x.cpu()
         if x.dtype == vt.bfloat16:
             x = x.to(vt.float32)
         return np.array(x.numpy(), copy=True)

@@ -52,8 +52,8 @@ ORDER = {
     "scatter_ dim before overlap": lambda m, t: (lambda x: x.scatter_(1, t(0), x[0]))(t([True])),
     "scatter_ src is self": lambda m, t: (lambda x: x.scatter_(0, t([0]), x))(t([1.0, 2.0])),
     "scatter_ into an expanded self": lambda m, t: t([True]).expand(2).scatter_(0, t([0]), t([True])),
-    "scatter src with fewer dims": lambda m, t: m.zeros(1, 1).scatter_(0, m.zeros(1, 1, dtype=m.int64), t([1.0])),
-    "scatter src with more dims": lambda m, t: m.zeros(2).scatter_(0, m.zeros(1, dtype=m.int64), m.ones(1, 3)),
+    "scatter src with fewer dims": lambda m, t: t([[0.0]]).scatter_(0, t([[0]]), t([1.0])),
+    "scatter src with more dims": lambda m, t: t([0.0, 0.0]).scatter_(0, t([0]), t([[1.0, 1.0, 1.0]])),
     "scatter_ value into bool": lambda m, t: t([True, False]).scatter_(0, t([1]), 0),
     "scatter value into int64": lambda m, t: m.scatter(t([0, 0, 0]), 0, t([1]), 2.5),
     "index_put_ values shape before bounds": lambda m, t: (m.ops.aten if m is torch else m.ops.vt).index_put_(
