@@ -4,8 +4,10 @@
   cross_op_host    host cost of a tiny cross-device op vs the same op on local operands            goal <= 1.2x
   setup            opening + closing a Fabric over every device (NCCL's communicator setup: 1-3 s)
   collective_issue host time to issue one 1 KiB all_reduce over every device (p2p backend)
-  trace_overhead   a data-parallel-like step (cross-device ops + gradient all_reduce) with the trace on vs off
-                   goal <= 5%
+  backward_threads backward of a data-parallel MLP (a replica per device, losses summed on cuda:0) with a
+                   thread per device vs the calling thread alone (Note [Device workers])     goal < 1.0x
+  trace_overhead   a data-parallel training step (forward and backward on every device, gradient all_reduce,
+                   SGD update) with the trace on vs off                                      goal <= 5%
 
   VT_EMULATE_DEVICES=8 python benchmarks/fabric.py [--json benchmarks/results/fabric_<card>_emulated8.json]
 Results name the card and say "emulated" where the devices were.
@@ -17,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import vibetensor.torch as vt  # noqa: E402
-from vibetensor import fabric  # noqa: E402
+from vibetensor import _C, fabric  # noqa: E402
 from _timing import median_time, write_results  # noqa: E402
 
 
@@ -30,6 +32,25 @@ def gpu_ms(fn, iters=20):
     end.record(vt.cuda.current_stream(0))
     end.synchronize()
     return start.elapsed_time(end) / iters
+
+
+WIDTH, DEPTH = 512, 8
+
+
+def mlp_replica(device):
+    vt.manual_seed(0)  # every replica starts from the same weights, as in data-parallel training
+    return [(vt.randn(WIDTH, WIDTH) / WIDTH**0.5).to(device).requires_grad_() for _ in range(DEPTH)]
+
+
+def dp_loss(replicas, batches):
+    """Each device runs its replica on its batch; the per-device losses meet on cuda:0."""
+    total = None
+    for replica, h in zip(replicas, batches):
+        for w in replica:
+            h = (h @ w).relu()
+        loss = h.square().mean().to("cuda:0")
+        total = loss if total is None else total + loss
+    return total
 
 
 def sync_all():
@@ -72,13 +93,25 @@ def main(argv=None):
         sync_all()
         rows.append({"name": "collective_issue", "value": t_issue * 1e6, "unit": "us", "devices": n})
         print(f"{'collective_issue':18s} {t_issue * 1e6:12.3f} us     (1 KiB all_reduce, {n} devices, host only)")
-        grads = [vt.ones(1 << 20, device=f"cuda:{d}") for d in range(n)]
+        replicas = [mlp_replica(d) for d in range(n)]
+        batches = [vt.randn(64, WIDTH, device=f"cuda:{d}") for d in range(n)]
+        loss = dp_loss(replicas, batches)
+        backward = lambda: loss.backward(retain_graph=True)  # noqa: E731 - the same graph every time
+        t_threads = median_time(backward, 20, sync=sync_all)
+        _C.autograd._set_device_threads(False)
+        t_one = median_time(backward, 20, sync=sync_all)
+        _C.autograd._set_device_threads(True)
+        row("backward_threads", t_threads * 1e3, t_one * 1e3, "ms", 1.0)
 
         def step():
-            acts = [vt.ones(1 << 16, device=f"cuda:{d}") for d in range(n)]
-            for d in range(1, n):
-                acts[0] = acts[0] + acts[d]
-            fabric.all_reduce(grads, op="avg")
+            dp_loss(replicas, batches).backward()
+            for group in zip(*replicas):
+                fabric.all_reduce([w.grad for w in group], op="avg")
+            with vt.no_grad():
+                for replica in replicas:
+                    for w in replica:
+                        w -= 1e-3 * w.grad
+                        w.grad = None
 
         t_off = median_time(step, 20, sync=sync_all)
         fabric.trace.start()

@@ -216,6 +216,8 @@ void bind_autograd(nb::module_& m) {
     return nb::tuple(out);
   });
   m.def("_function_node", &function_node);
+  m.def("_set_device_threads", &ag::set_device_workers_enabled);
+  m.def("_device_threads_enabled", &ag::device_workers_enabled);
 
   // Tensor's autograd surface (properties and methods attached to the core Tensor class).
   nb::object cls = nb::module_::import_("vibetensor._C.core").attr("Tensor");

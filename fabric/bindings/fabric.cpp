@@ -153,7 +153,8 @@ void bind_fabric(nb::module_& m) {
                      const std::vector<int>& devices, int op, double scale) {
         VT_CHECK_VALUE(op >= 0 && op <= 3, "p2p collective: unknown reduction op ", op);
         return p.run(ins, outs, devices, RedOp(op), scale);
-      });
+      })
+      .def("count_traffic", &P2PPlan::count_traffic);
 }
 
 }  // namespace vt::py

@@ -11,6 +11,7 @@
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/event.h"
+#include "vt/cuda/graph.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
 #include "vt/fabric/cross_device.h"
@@ -118,6 +119,29 @@ class FabricHook final : public detail::CrossDeviceHook {
     return scope;
   }
 
+  // Note [Staging under capture]: a staged operand is copied on the remote device's current stream after events
+  // in both directions. While the compute stream captures a CUDA graph and that stream does not (a capture begun
+  // on one device, not vt.fabric.graphs.capture over all of them), the copy would run once, now, outside the
+  // graph, and every replay would read a stale staging buffer. Such a call is refused before anything is
+  // enqueued (the capture stays valid), with the reason capture_active in the message and in the event ring.
+  static bool capturing(int device) {
+    cuda::DeviceGuard g(device);
+    return cuda::is_current_stream_capturing();
+  }
+  static void refuse_staging_under_capture(const OperatorEntry& op, int compute, const std::vector<Remote>& remotes) {
+    for (const Remote& r : remotes) {
+      if (r.route != Route::Staged || !capturing(compute) || capturing(r.device)) continue;
+      EventRecord e{EventKind::Error, op.name(), compute, r.device, r.bytes, cuda::current(compute).handle};
+      e.reason = Reason::CaptureActive;
+      e.detail = reason_name(r.reason);
+      record_event(std::move(e));
+      VT_FAIL(op.name(), ": cuda:", r.device, " -> cuda:", compute, " has no P2P route (", reason_name(r.reason),
+              ") and its staged copy would run outside the CUDA graph being captured on cuda:", compute,
+              " (capture_active). Capture over both devices with vt.fabric.graphs.capture, or move the operand to "
+              "cuda:", compute, " before the capture.");
+    }
+  }
+
   bool run(const OperatorEntry& op, Stack& s) override {
     int compute = compute_device(op, s);
     if (compute < 0) return false;
@@ -137,6 +161,7 @@ class FabricHook final : public detail::CrossDeviceHook {
     });
     if (!covered) return false;  // the dispatcher raises torch's mixed-device error
     cuda::Stream stream = cuda::current(compute);
+    refuse_staging_under_capture(op, compute, remotes);
     for (const Remote& r : remotes) cuda::wait_stream(stream, cuda::current(r.device));
     std::vector<Tensor> read_remotely;
     for_each_tensor(s, [&](Tensor& t, size_t) {

@@ -50,8 +50,7 @@ std::shared_ptr<P2PWork> P2PPlan::run(const std::vector<Tensor>& ins, const std:
   const std::vector<Tensor>* bufs[3] = {&ins, &outs, &tmp};
   auto region = [&](const PlanRef& r, int64_t* count) -> char* {
     const Tensor& t = (*bufs[r.buffer])[size_t(r.rank)];
-    int64_t numel = t.numel(), lo = 0, hi = numel;
-    if (r.chunk >= 0) lo = r.chunk * numel / nchunks_, hi = (r.chunk + 1) * numel / nchunks_;
+    auto [lo, hi] = bounds(r, t.numel());
     *count = hi - lo;
     return t.data_ptr() + lo * int64_t(itemsize(t.dtype()));
   };
@@ -84,6 +83,23 @@ std::shared_ptr<P2PWork> P2PPlan::run(const std::vector<Tensor>& ins, const std:
   }
   work->done = barrier(devices);  // tmp is freed on its own stream, which now waits for every reader
   return work;
+}
+
+void P2PPlan::count_traffic(int64_t in_numel, int64_t out_numel, int64_t itemsize,
+                            const std::vector<int>& devices) const {
+  VT_CHECK_VALUE(size_t(max_rank_) < devices.size(), "p2p plan: ", devices.size(), " devices for a plan of ",
+                 max_rank_ + 1, " ranks");
+  for (const auto& step : steps_)
+    for (const PlanTransfer& t : step) {
+      int reader = devices[size_t(t.dst.rank)];
+      for (const PlanRef& r : t.srcs) {
+        int owner = devices[size_t(r.rank)];
+        if (owner == reader) continue;
+        auto [lo, hi] = bounds(r, r.buffer == 1 ? out_numel : in_numel);
+        auto [route_kind, reason] = pair_route(reader, owner);
+        fabric::count(reader, owner, (hi - lo) * itemsize, route_kind, reason);
+      }
+    }
 }
 
 }  // namespace vt::fabric

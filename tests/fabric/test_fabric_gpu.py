@@ -258,3 +258,27 @@ def test_trace_has_gpu_spans_on_each_device(tmp_path):
     assert all(e["dur"] >= 0 for e in spans) and any(e["dur"] > 0 for e in spans)
     assert any(e["name"].startswith("collective") for e in doc["traceEvents"] if e["ph"] == "i")
     json.loads((tmp_path / "trace.json").read_text())
+
+
+def test_staging_under_a_one_device_capture_is_refused(rng):
+    """Note [Staging under capture]: the staged copy would run outside a graph captured on cuda:0 alone, so the call
+    is refused with capture_active; captured over both devices (vt.fabric.graphs.capture) it is part of the graph
+    and every replay reads the operand of the moment."""
+    need(2)
+    x = rng.standard_normal(1000).astype(np.float32)
+    with fabric.Fabric(devices=[0, 1], p2p=False):
+        a, b = vt.from_numpy(x).to("cuda:0"), vt.from_numpy(x).to("cuda:1")
+        g = vt.cuda.CUDAGraph()
+        with pytest.raises(RuntimeError, match=r"cuda:1 -> cuda:0 .*disabled_by_user.*capture_active"):
+            with vt.cuda.graph(g):
+                a + b
+        assert any(e["kind"] == "error" and e["reason"] == "capture_active" for e in fabric.trace.events())
+        g = vt.cuda.CUDAGraph()
+        with fabric.graphs.capture(g, [0, 1]):
+            out = a + b
+        for k in range(3):
+            b.copy_(vt.from_numpy(x * k).to("cuda:1"))
+            vt.cuda.synchronize(1)
+            g.replay()
+            vt.cuda.synchronize(0)
+            np.testing.assert_array_equal(out.cpu().numpy(), x + x * k)

@@ -206,6 +206,36 @@ def test_stream_order_with_a_delayed_producer():
         assert all(float(y.min()) == want == float(y.max()) for y in ys), alg
 
 
+@pytest.mark.parametrize("kind", ["one_shot", "two_shot", "ring", "reduce_scatter", "all_gather"])
+def test_traffic_is_counted_on_the_pairs(kind):
+    """Note [Counted backend traffic]: what each rank pulls from each peer, by algorithm, and the pairs' sums are
+    the totals (Note [Counter invariants])."""
+    need(2)
+    built()
+    n = vt.cuda.device_count()
+    numel = 4096 * n  # divisible by n: every chunk has numel / n elements
+    xs = [vt.ones(numel, device=f"cuda:{r}") for r in range(n)]
+    with fabric.Fabric() as fab:
+        fabric.reset_stats()
+        if kind == "reduce_scatter":
+            fabric.reduce_scatter(xs, [vt.empty(numel // n, device=f"cuda:{r}") for r in range(n)], backend="ring")
+        elif kind == "all_gather":
+            fabric.all_gather(xs, [vt.empty(numel * n, device=f"cuda:{r}") for r in range(n)], backend="ring")
+        else:
+            fabric.all_reduce(xs, backend="ring", algorithm=kind)
+        st = fab.stats()
+    got = {p: c["bytes"] for p, c in st["pairs"].items()}
+    assert sum(got.values()) == st["total"]["bytes"] > 0
+    chunk = numel // n * 4
+    if kind == "ring":  # each rank pulls 2(n - 1) chunks from one peer, and every rank from a different one
+        pulls = {a: [b for b in range(n) if got[(a, b)]] for a in range(n)}
+        assert all(len(p) == 1 for p in pulls.values()) and len({p[0] for p in pulls.values()}) == n, pulls
+        assert all(got[(a, p[0])] == 2 * (n - 1) * chunk for a, p in pulls.items())
+    else:
+        each = {"one_shot": numel * 4, "two_shot": 2 * chunk, "reduce_scatter": chunk, "all_gather": numel * 4}[kind]
+        assert all(v == each for v in got.values()), got
+
+
 def test_graph_capture_and_replay():
     need(2)
     built()

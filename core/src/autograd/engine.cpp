@@ -9,10 +9,11 @@
 //      summed there (never in the producer), so a tensor used twice gets the sum of both uses.
 //   3. A node whose dependency count reaches zero is ready and goes to the ready queue of the device its
 //      gradients live on. Within a queue the node created last runs first (highest sequence number), which
-//      tends to free activations early. Today one executor, the calling thread, drains the queues in turn; a
-//      worker per device can take over a queue without changing the data structure. On CUDA each node runs on
-//      its forward's stream, and a gradient crossing streams is fenced with an event where a buffer receives it
-//      (Note [Backward streams] in backward_streams.h).
+//      tends to free activations early. When the graph's nodes ran on two or more CUDA devices, each of those
+//      devices' queues is drained by that device's worker thread and the calling thread drains the rest (CPU
+//      nodes), so the devices' host work overlaps (Note [Device workers]); otherwise the calling thread drains
+//      every queue. On CUDA each node runs on its forward's stream, and a gradient crossing streams is fenced
+//      with an event where a buffer receives it (Note [Backward streams] in backward_streams.h).
 //   4. Running a node: tensor hooks of its outputs, then capture (grad) or accumulation (AccumulateGrad), then
 //      apply() under grad mode = create_graph, so with create_graph the backward ops record a graph of their own.
 //      Without retain_graph the node's saved tensors are released right after it runs; a second backward
@@ -21,13 +22,18 @@
 // call.
 #include "vt/autograd/engine.h"
 
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <queue>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "backward_streams.h"
+#include "device_workers.h"
 #include "vt/autograd/grad_mode.h"
 #include "vt/core/ops.h"
 
@@ -47,14 +53,14 @@ class ReadyQueues {
     uint64_t seq = n->sequence_nr();
     queues_[{int(d.type), d.index}].push({seq, std::move(n)});
   }
-  bool empty() const {
-    for (auto& [k, q] : queues_)
-      if (!q.empty()) return false;
-    return true;
-  }
-  std::shared_ptr<Node> pop() {
+  // The next node for `owner`: a device worker (owner >= 0) takes only its CUDA device's queue; the calling
+  // thread (owner -1) takes every queue no worker owns.
+  std::shared_ptr<Node> pop(int owner, const std::vector<int>& workers) {
     for (auto& [k, q] : queues_) {
       if (q.empty()) continue;
+      bool cuda = k.first == int(DeviceType::CUDA);
+      int worker = cuda && std::find(workers.begin(), workers.end(), k.second) != workers.end() ? k.second : -1;
+      if (worker != owner) continue;
       std::shared_ptr<Node> n = q.top().node;
       q.pop();
       return n;
@@ -68,27 +74,31 @@ class ReadyQueues {
 
 StreamRef stream_of(const Node& n) { return {n.stream_device(), cuda::StreamId(n.stream())}; }
 
+// A node's incoming gradients. Producers on several device workers may add to one buffer at once, so adds take
+// the buffer's own lock (the sums run outside the task's lock); the node reads it only after its last producer
+// is done (its dependency count reached zero under the task's lock).
 struct InputBuffer {
+  std::mutex mu;
   std::vector<Tensor> grads;
+  Device device = kCPU;  // of the first defined gradient: the queue the node goes to
   // g was produced on `producer`; the buffer's node consumes it on its own stream (or, for a node without one,
   // on the current stream of g's device), which first waits for the producer. Sums run on the consumer's stream.
   void add(uint32_t slot, Tensor g, StreamRef producer, const Node& consumer_node) {
+    std::lock_guard<std::mutex> lock(mu);
     if (grads.size() <= slot) grads.resize(slot + 1);
     StreamRef consumer = stream_of(consumer_node);
     if (!consumer.valid()) consumer = current_stream_of(g);
     order_for_consumer(g, producer.valid() ? producer : current_stream_of(g), consumer);
     Tensor& cur = grads[slot];
     if (!cur.defined()) {
+      bool first = true;
+      for (const Tensor& other : grads) first = first && !other.defined();
+      if (first) device = g.device();
       cur = std::move(g);
       return;
     }
     StreamGuard on(g.is_cuda() && consumer.device == g.device().index ? consumer : StreamRef{});
     cur = ops::add(cur, g);
-  }
-  Device device() const {
-    for (const Tensor& g : grads)
-      if (g.defined()) return g.device();
-    return kCPU;
   }
 };
 
@@ -109,42 +119,101 @@ class GraphTask {
   std::vector<Tensor> run(const std::vector<Edge>& roots, std::vector<Tensor> root_grads) {
     discover(roots);
     if (has_targets_) mark_needed(roots);
-    std::unordered_map<Node*, InputBuffer> buffers;
     for (size_t i = 0; i < roots.size(); ++i)  // root gradients come from the caller's current stream
-      buffers[roots[i].node.get()].add(roots[i].input_nr, root_grads[i], current_stream_of(root_grads[i]), *roots[i].node);
-    ReadyQueues ready;
+      buffers_[roots[i].node.get()].add(roots[i].input_nr, root_grads[i], current_stream_of(root_grads[i]),
+                                        *roots[i].node);
     std::unordered_set<Node*> queued;
     for (const Edge& r : roots) {
-      if (dependencies_[r.node.get()] == 0 && queued.insert(r.node.get()).second)
-        ready.push(buffers[r.node.get()].device(), r.node);
+      if (dependencies_[r.node.get()] == 0 && queued.insert(r.node.get()).second) push_ready(r.node);
     }
-    GradModeGuard mode(create_graph_);
-    std::set<StreamRef> used_streams;
-    while (!ready.empty()) {
-      std::shared_ptr<Node> node = ready.pop();
-      std::vector<Tensor> grads = std::move(buffers[node.get()].grads);
-      buffers.erase(node.get());
-      grads.resize(std::max<size_t>(grads.size(), node->num_outputs()));
-      StreamRef stream = stream_of(*node);
-      if (stream.valid()) used_streams.insert(stream);
-      std::vector<Tensor> outputs;
-      {
-        StreamGuard on(stream);  // the node's backward runs on its forward's stream
-        outputs = evaluate(*node, std::move(grads));
-      }
-      const std::vector<Edge>& edges = node->next_edges();
-      for (size_t i = 0; i < edges.size(); ++i) {
-        const Edge& e = edges[i];
-        if (!e.valid()) continue;
-        if (i < outputs.size() && outputs[i].defined()) validate_output(*node, i, outputs[i], e);
-        if (i < outputs.size() && outputs[i].defined())
-          buffers[e.node.get()].add(e.input_nr, std::move(outputs[i]), stream, *e.node);
-        else buffers[e.node.get()];  // an empty buffer still lets the node run (its other inputs may be defined)
-        if (--dependencies_[e.node.get()] == 0) ready.push(buffers[e.node.get()].device(), e.node);
-      }
+    DeviceWorkersLease lease;
+    if (std::vector<int> devices = cuda_devices(); devices.size() >= 2 && lease.held()) {
+      workers_ = devices;
+      std::vector<StreamRef> caller_streams;  // a worker starts on the caller's current stream of its device
+      for (int d : devices) caller_streams.push_back(cuda::current(d));
+      run_on_device_workers(
+          devices,
+          [&](int d) {
+            size_t i = std::find(devices.begin(), devices.end(), d) - devices.begin();
+            StreamGuard on(caller_streams[i]);
+            GradModeGuard mode(create_graph_);
+            drain(d);
+          },
+          [&] { drain(-1); });
+    } else {
+      drain(-1);
     }
-    join_streams(used_streams);
+    if (error_) std::rethrow_exception(error_);
+    join_streams(used_streams_);
     return std::move(captured_);
+  }
+
+ private:
+  // The CUDA devices the graph's nodes ran their forward on.
+  std::vector<int> cuda_devices() const {
+    std::set<int> devices;
+    for (const auto& [node, count] : dependencies_)
+      if (node->stream_device() >= 0) devices.insert(node->stream_device());
+    return {devices.begin(), devices.end()};
+  }
+
+  void push_ready(const std::shared_ptr<Node>& node) {  // with mu_ held (or before any worker runs)
+    ready_.push(buffers_[node.get()].device, node);
+    ++outstanding_;
+    cv_.notify_all();
+  }
+
+  // Runs the nodes of `owner`'s queues (Note [Device workers]) until the task is over or has failed. The first
+  // exception of any thread ends every thread's loop; the caller rethrows it once all have stopped.
+  void drain(int owner) {
+    GradModeGuard mode(create_graph_);
+    std::unique_lock<std::mutex> lk(mu_);
+    while (!error_) {
+      std::shared_ptr<Node> node = ready_.pop(owner, workers_);
+      if (!node) {
+        if (outstanding_ == 0) return;
+        cv_.wait(lk);
+        continue;
+      }
+      auto buffer = buffers_.extract(node.get());
+      StreamRef stream = stream_of(*node);
+      if (stream.valid()) used_streams_.insert(stream);
+      lk.unlock();
+      try {
+        run_node(node, std::move(buffer.mapped().grads), stream);
+      } catch (...) {
+        lk.lock();
+        if (!error_) error_ = std::current_exception();
+        cv_.notify_all();
+        return;
+      }
+      lk.lock();
+      if (--outstanding_ == 0) cv_.notify_all();
+    }
+  }
+
+  void run_node(const std::shared_ptr<Node>& node, std::vector<Tensor> grads, StreamRef stream) {
+    grads.resize(std::max<size_t>(grads.size(), node->num_outputs()));
+    std::vector<Tensor> outputs;
+    {
+      StreamGuard on(stream);  // the node's backward runs on its forward's stream
+      outputs = evaluate(*node, std::move(grads));
+    }
+    const std::vector<Edge>& edges = node->next_edges();
+    for (size_t i = 0; i < edges.size(); ++i) {
+      const Edge& e = edges[i];
+      if (!e.valid()) continue;
+      bool defined = i < outputs.size() && outputs[i].defined();
+      if (defined) validate_output(*node, i, outputs[i], e);
+      InputBuffer* buffer;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        buffer = &buffers_[e.node.get()];  // an empty buffer still lets the node run (its other inputs may be defined)
+      }
+      if (defined) buffer->add(e.input_nr, std::move(outputs[i]), stream, *e.node);
+      std::lock_guard<std::mutex> g(mu_);
+      if (--dependencies_[e.node.get()] == 0) push_ready(e.node);
+    }
   }
 
  private:
@@ -215,10 +284,12 @@ class GraphTask {
       for (auto [slot, index] : it->second) {
         const Tensor& g = grads.at(slot);
         if (!g.defined()) continue;
+        std::lock_guard<std::mutex> lock(capture_mu_);
         captured_[index] = captured_[index].defined() ? ops::add(captured_[index], g) : g;
       }
     }
-    bool run = !has_targets_ || needed_[&node] || (accumulate_targets_ && is_target && dynamic_cast<AccumulateGrad*>(&node));
+    auto need = needed_.find(&node);  // read-only here: device workers evaluate nodes at once
+    bool run = !has_targets_ || (need != needed_.end() && need->second) || (accumulate_targets_ && is_target && dynamic_cast<AccumulateGrad*>(&node));
     if (!run) return {};
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
@@ -236,6 +307,17 @@ class GraphTask {
   std::unordered_map<Node*, bool> needed_;
   std::unordered_map<Node*, std::vector<std::pair<uint32_t, size_t>>> target_slots_;
   std::vector<Tensor> captured_;
+  std::mutex capture_mu_;
+
+  // What the draining threads share, under mu_ (Note [Device workers]).
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<Node*, InputBuffer> buffers_;
+  ReadyQueues ready_;
+  std::vector<int> workers_;  // the devices whose queues a worker drains; empty when the caller drains all
+  int64_t outstanding_ = 0;   // nodes queued or running
+  std::set<StreamRef> used_streams_;
+  std::exception_ptr error_;
 };
 
 // Checks the roots and makes their starting gradients (ones for one-element roots without one).

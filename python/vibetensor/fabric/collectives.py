@@ -240,7 +240,13 @@ def _collective(kind, tensors, outputs, op, backend, algorithm, root, async_op, 
     if chosen == "ring":
         import vibetensor.cuda as vcuda
 
-        _ring.run(kind, ins, outputs, op, algorithm if kind == "all_reduce" else "auto", default_timeout(), in_place)
+        ran = _ring.run(kind, ins, outputs, op, algorithm if kind == "all_reduce" else "auto", default_timeout(),
+                        in_place)
+        # Note [Counted backend traffic]: the plugin moves the same data as the p2p schedule of the algorithm it
+        # ran (each rank pulls the same chunks from the same peers, its own way), so that schedule counts it on
+        # the pairs. NCCL picks its own rings and trees, so its traffic is not counted per pair.
+        _plan(_schedule(kind, ran, n, in_place, root)).count_traffic(
+            ins[0].numel(), outs[0].numel(), ins[0].element_size(), devices)
         events = [vcuda.current_stream(d).record_event() for d in devices] if async_op else None
         return Work(kind, devices, events=events, ring=True) if async_op else None
     staged = fabric._any_staged(devices)

@@ -93,16 +93,21 @@ def save_crossover(n: int, rules: list, measured: dict) -> pathlib.Path:
     return p
 
 
+# The plugin's own choice where no table was measured (Comm::pick_algo in plugins/ring_allreduce/src/comm.cpp).
+PLUGIN_ONE_SHOT_MAX_BYTES = 256 << 10
+
+
 def pick(nbytes: int, n: int) -> str:
     """The algorithm "auto" runs for one rank's message of nbytes: the measured table, else the plugin's defaults."""
     for limit, alg in crossover(n) or []:
         if limit is None or nbytes <= limit:
             return alg
-    return "auto"
+    return "one_shot" if nbytes <= PLUGIN_ONE_SHOT_MAX_BYTES else "two_shot"
 
 
-def run(kind: str, ins, outs, op: str | None, algorithm: str, timeout: float | None, in_place=None) -> None:
-    """One collective on the plugin; `in_place` (all_reduce), when the caller already knows it, saves a pass."""
+def run(kind: str, ins, outs, op: str | None, algorithm: str, timeout: float | None, in_place=None) -> str:
+    """One collective on the plugin; `in_place` (all_reduce), when the caller already knows it, saves a pass.
+    Returns the algorithm that ran ("one_shot" for reduce_scatter and all_gather, which have one)."""
     ops = _ops()
     timeout_ms = int(timeout * 1e3) if timeout else 0
     if kind == "all_reduce":
@@ -113,12 +118,14 @@ def run(kind: str, ins, outs, op: str | None, algorithm: str, timeout: float | N
         if in_place is None:
             in_place = outs is None or all(o.data_ptr() == i.data_ptr() for o, i in zip(outs, ins))
         ops.all_reduce(list(ins), [] if in_place else list(outs), OPS[op or "sum"], ALGORITHMS[algorithm], timeout_ms)
-    elif kind == "reduce_scatter":
+        return algorithm
+    if kind == "reduce_scatter":
         ops.reduce_scatter(list(ins), list(outs), OPS[op or "sum"], timeout_ms)
     elif kind == "all_gather":
         ops.all_gather(list(ins), list(outs), timeout_ms)
     else:
         raise FabricError(f"the ring backend has no {kind} (all_reduce, reduce_scatter, all_gather)")
+    return "one_shot"
 
 
 def check(devices) -> None:

@@ -17,4 +17,9 @@ std::vector<Tensor> grad(const std::vector<Tensor>& roots, const std::vector<Ten
                          const std::vector<Tensor>& grad_roots, bool retain_graph, bool create_graph,
                          bool allow_unused);
 
+// Whether a backward over several CUDA devices runs each device's nodes on a thread of that device (Note [Device
+// workers] in src/autograd/device_workers.h); on unless VT_AUTOGRAD_DEVICE_THREADS=0 at start.
+bool device_workers_enabled();
+void set_device_workers_enabled(bool on);
+
 }  // namespace vt::autograd

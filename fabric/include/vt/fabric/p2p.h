@@ -13,6 +13,7 @@
 // list the same sources in the same order give bit-identical results on every device.
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "vt/core/tensor.h"
@@ -61,8 +62,18 @@ class P2PPlan {
   // pair (Note [Counter invariants]) and records remote buffers on the reading stream.
   std::shared_ptr<P2PWork> run(const std::vector<Tensor>& ins, const std::vector<Tensor>& outs,
                                const std::vector<int>& devices, RedOp op, double scale) const;
+  // Counts, without moving anything, the remote reads run() would make on buffers of in_numel (ins and tmp) and
+  // out_numel elements: for a backend that moves the same data as this schedule its own way (Note [Counted
+  // backend traffic] in collectives.py).
+  void count_traffic(int64_t in_numel, int64_t out_numel, int64_t itemsize, const std::vector<int>& devices) const;
 
  private:
+  // Elements [lo, hi) of a buffer of `numel` that reference `r` covers.
+  std::pair<int64_t, int64_t> bounds(const PlanRef& r, int64_t numel) const {
+    if (r.chunk < 0) return {0, numel};
+    return {r.chunk * numel / nchunks_, (r.chunk + 1) * numel / nchunks_};
+  }
+
   std::vector<std::vector<PlanTransfer>> steps_;
   int nchunks_;
   bool needs_tmp_;
