@@ -119,27 +119,25 @@ class FabricHook final : public detail::CrossDeviceHook {
     return scope;
   }
 
-  // Note [Staging under capture]: a staged operand is copied on the remote device's current stream after events
-  // in both directions. While the compute stream captures a CUDA graph and that stream does not (a capture begun
-  // on one device, not vt.fabric.graphs.capture over all of them), the copy would run once, now, outside the
-  // graph, and every replay would read a stale staging buffer. Such a call is refused before anything is
-  // enqueued (the capture stays valid), with the reason capture_active in the message and in the event ring.
-  static bool capturing(int device) {
-    cuda::DeviceGuard g(device);
-    return cuda::is_current_stream_capturing();
-  }
+  // Note [Staging under capture]: a staged operand is copied with cudaMemcpyPeerAsync, which the driver stages
+  // itself when the pair has no peer access, and which CUDA refuses to record into a graph (it would invalidate
+  // the capture, even one joined over both devices by vt.fabric.graphs.capture). While the compute stream
+  // captures, such a call is refused before anything is enqueued, so the capture stays valid, with the reason
+  // capture_active in the message and in the event ring.
   static void refuse_staging_under_capture(const OperatorEntry& op, int compute, const std::vector<Remote>& remotes) {
-    for (const Remote& r : remotes) {
-      if (r.route != Route::Staged || !capturing(compute) || capturing(r.device)) continue;
-      EventRecord e{EventKind::Error, op.name(), compute, r.device, r.bytes, cuda::current(compute).handle};
-      e.reason = Reason::CaptureActive;
-      e.detail = reason_name(r.reason);
-      record_event(std::move(e));
-      VT_FAIL(op.name(), ": cuda:", r.device, " -> cuda:", compute, " has no P2P route (", reason_name(r.reason),
-              ") and its staged copy would run outside the CUDA graph being captured on cuda:", compute,
-              " (capture_active). Capture over both devices with vt.fabric.graphs.capture, or move the operand to "
-              "cuda:", compute, " before the capture.");
+    auto staged = std::find_if(remotes.begin(), remotes.end(), [](const Remote& r) { return r.route == Route::Staged; });
+    if (staged == remotes.end()) return;
+    {
+      cuda::DeviceGuard g(compute);
+      if (!cuda::is_current_stream_capturing()) return;
     }
+    EventRecord e{EventKind::Error, op.name(), compute, staged->device, staged->bytes, cuda::current(compute).handle};
+    e.reason = Reason::CaptureActive;
+    e.detail = reason_name(staged->reason);
+    record_event(std::move(e));
+    VT_FAIL(op.name(), ": cuda:", staged->device, " -> cuda:", compute, " has no P2P route (",
+            reason_name(staged->reason), "), and its staged copy cannot be captured in a CUDA graph (capture_active). "
+            "Move the operand to cuda:", compute, " before the capture, or capture on a Fabric whose pairs use P2P.");
   }
 
   bool run(const OperatorEntry& op, Stack& s) override {

@@ -123,3 +123,14 @@ def test_collective_argument_errors_before_any_device_work():
         fabric.collectives._pick_backend("mpi", "all_reduce", [0, 1], "float32", "sum", None)
     with pytest.raises(ValueError, match="Fabric mode"):
         fabric.Fabric(mode="fast")
+
+
+def test_nccl_reads_vibetensor_and_torch_dtype_names():
+    """vibetensor's dtypes print as "vt.float32": the NCCL backend once looked that up whole and refused float32."""
+    import torch
+
+    from vibetensor.fabric import nccl
+
+    for name, code in (("float32", 7), ("bfloat16", 9), ("int64", 4)):
+        assert nccl._DTYPES[nccl._dtype_name(getattr(vt, name))] == code
+        assert nccl._DTYPES[nccl._dtype_name(getattr(torch, name))] == code

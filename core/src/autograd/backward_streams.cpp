@@ -1,6 +1,7 @@
 // Stream ordering of the backward engine (Note [Backward streams] in backward_streams.h).
 #include "backward_streams.h"
 
+#include "vt/cuda/device.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/memory.h"
 
@@ -24,6 +25,17 @@ StreamGuard::StreamGuard(StreamRef ref) : ref_(ref) {
 }
 StreamGuard::~StreamGuard() {
   if (ref_.valid()) cuda::set_current_stream(ref_.device, prev_);
+}
+
+std::vector<StreamRef> current_streams() {
+  std::vector<StreamRef> out;
+  if (!cuda::is_available()) return out;
+  for (int d = 0, n = cuda::device_count(); d < n; ++d) out.push_back(cuda::current(d));
+  return out;
+}
+
+StreamsGuard::StreamsGuard(const std::vector<StreamRef>& streams) {
+  for (const StreamRef& s : streams) guards_.push_back(std::make_unique<StreamGuard>(s));
 }
 
 void join_streams(const std::set<StreamRef>& used) {

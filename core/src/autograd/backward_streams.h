@@ -9,8 +9,10 @@
 // backward returns, the caller's current stream on every device waits for every stream the graph ran on, so the
 // gradients are ready for whatever the caller does next on its stream. CPU nodes and CPU tensors skip all this.
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "vt/core/tensor.h"
 #include "vt/cuda/stream.h"
@@ -38,6 +40,22 @@ class StreamGuard {
  private:
   StreamRef ref_;
   uintptr_t prev_ = 0;
+};
+
+// The calling thread's current stream of every CUDA device (none without CUDA).
+std::vector<StreamRef> current_streams();
+
+// Makes `streams` current on this thread for the guard's lifetime: a device worker starts from its caller's
+// current streams on every device, not only its own, since a node (a copy's backward) can touch several devices
+// and reads their current streams (Note [Device workers]).
+class StreamsGuard {
+ public:
+  explicit StreamsGuard(const std::vector<StreamRef>& streams);
+  StreamsGuard(const StreamsGuard&) = delete;
+  StreamsGuard& operator=(const StreamsGuard&) = delete;
+
+ private:
+  std::vector<std::unique_ptr<StreamGuard>> guards_;
 };
 
 // After backward: the caller's current stream of each device waits for each stream in `used` on that device.

@@ -129,14 +129,11 @@ class GraphTask {
     DeviceWorkersLease lease;
     if (std::vector<int> devices = cuda_devices(); devices.size() >= 2 && lease.held()) {
       workers_ = devices;
-      std::vector<StreamRef> caller_streams;  // a worker starts on the caller's current stream of its device
-      for (int d : devices) caller_streams.push_back(cuda::current(d));
+      std::vector<StreamRef> caller_streams = current_streams();  // where every worker starts
       run_on_device_workers(
           devices,
           [&](int d) {
-            size_t i = std::find(devices.begin(), devices.end(), d) - devices.begin();
-            StreamGuard on(caller_streams[i]);
-            GradModeGuard mode(create_graph_);
+            StreamsGuard on(caller_streams);
             drain(d);
           },
           [&] { drain(-1); });

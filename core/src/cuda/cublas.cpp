@@ -10,6 +10,7 @@
 
 #include "vt/core/error.h"
 #include "vt/cuda/check.h"
+#include "vt/cuda/device.h"
 #include "vt/cuda/stream.h"
 
 namespace vt::cuda::blas {
@@ -116,8 +117,9 @@ struct Call {
 Call prepare(Compute compute) {
   static const double one_d = 1.0, zero_d = 0.0;
   static const float one_f = 1.0f, zero_f = 0.0f;
-  int device = 0;
-  VT_CUDA_CHECK(cudaGetDevice(&device));
+  // The logical device: under emulation cudaGetDevice names the physical GPU, whose index would pick another
+  // logical device's current stream (a GEMM of cuda:3 ran on cuda:0's stream, unordered with cuda:3's work).
+  int device = current_device_raw();
   Handle h = handle_for(device);
   int status = loaded().set_stream(h, reinterpret_cast<cudaStream_t>(current_stream(device)));
   VT_CHECK(status == 0, "cublasSetStream failed with status ", status);

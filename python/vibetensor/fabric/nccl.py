@@ -15,6 +15,11 @@ import sys
 
 from .errors import FabricError
 
+def _dtype_name(dtype) -> str:
+    """"float32" for vt.float32 and torch.float32 alike (vibetensor's dtypes print as "vt.<name>")."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 _DTYPES = {"float32": 7, "float64": 8, "float16": 6, "bfloat16": 9, "int32": 2, "int64": 4, "uint8": 1, "int8": 0}
 _OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3, "avg": 4}
 _lib = None
@@ -89,7 +94,7 @@ def run(kind: str, ins, outs, op: str, root: int, devices: list[int]) -> None:
 
     lib = _load()
     comms = communicators(devices)
-    dt = _DTYPES.get(str(ins[0].dtype).replace("vibetensor.", "").replace("torch.", ""))
+    dt = _DTYPES.get(_dtype_name(ins[0].dtype))
     if dt is None:
         raise FabricError(f"NCCL backend: dtype {ins[0].dtype} is not supported")
     _check(lib.ncclGroupStart(), "ncclGroupStart")
@@ -147,7 +152,7 @@ def run_rank(kind: str, comm, x, out, op: str) -> None:
     import vibetensor.cuda as vcuda
 
     lib = _load()
-    dt = _DTYPES.get(str(x.dtype).replace("vibetensor.", "").replace("torch.", ""))
+    dt = _DTYPES.get(_dtype_name(x.dtype))
     if dt is None:
         raise FabricError(f"NCCL backend: dtype {x.dtype} is not supported")
     stream = ctypes.c_void_p(vcuda.current_stream(x.device.index).cuda_stream)
