@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "common.h"
+#include "vt/core/cpu_gelu.h"
 #include "vt/core/cpu_gemm.h"
 #include "vt/core/parallel.h"
 #include "vt/core/random.h"
@@ -250,6 +251,9 @@ void bind_ops(nb::module_& m) {
   // The CPU GEMM's micro-kernel family ("generic", "avx2", "avx512"), switchable so tests cover each one.
   m.def("cpu_gemm_kernel", [] { return std::string(cpu_gemm::kernel_isa()); });
   m.def("set_cpu_gemm_kernel", [](const std::string& name) { cpu_gemm::set_kernel_isa(name); });
+  // The float32 operation sequence the CPU gelu reproduces ("minimax", "abramowitz_stegun", "libm"): tests pick each.
+  m.def("cpu_gelu_model", [] { return std::string(cpu_gelu::model_name()); });
+  m.def("set_cpu_gelu_model", [](const std::string& name) { cpu_gelu::set_model(name); });
   m.def("has_kernel", [](const std::string& name, const std::string& key) {
     OperatorEntry* e = Dispatcher::get().find(name);
     VT_CHECK_KIND(Value, e != nullptr, "no operator named '", name, "'");

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "binary_impl.h"
+#include "cpu_gelu.h"
 
 namespace vt::act_backward {
 
@@ -48,6 +49,10 @@ template <typename Launch, typename F> Tensor run(const char* name, const Tensor
 template <typename Launch> Tensor gelu_backward(const Tensor& grad, const Tensor& self, std::string approximate) {
   VT_CHECK(approximate == "none" || approximate == "tanh",
            "gelu_backward: approximate argument must be either none or tanh, got '", approximate, "'");
+  if constexpr (Launch::kHost) {  // float32 rounds as torch's oneDNN gelu does (Note [gelu rounds as torch's oneDNN])
+    if (approximate == "none" && grad.dtype() == ScalarType::Float32 && self.dtype() == ScalarType::Float32)
+      return cpu_gelu::gelu_backward(grad, self);
+  }
   return approximate == "tanh" ? run<Launch>("gelu_backward", grad, self, GeluTanhBwdF{})
                                : run<Launch>("gelu_backward", grad, self, GeluBwdF{});
 }

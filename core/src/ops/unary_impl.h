@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "cpu_gelu.h"
 #include "unary_functors.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -80,6 +81,9 @@ template <typename Launch, typename G> Tensor float_map(const char* name, const 
 template <typename Launch> Tensor gelu(const Tensor& a, std::string approximate) {
   VT_CHECK(approximate == "none" || approximate == "tanh",
            "gelu: approximate argument must be either none or tanh, got '", approximate, "'");
+  if constexpr (Launch::kHost) {  // float32 rounds as torch's oneDNN gelu does (Note [gelu rounds as torch's oneDNN])
+    if (approximate == "none" && a.dtype() == ScalarType::Float32) return cpu_gelu::gelu(a);
+  }
   return approximate == "tanh" ? float_map<Launch>("gelu", a, GeluTanhF{}) : float_map<Launch>("gelu", a, GeluF{});
 }
 template <typename Launch> Tensor softplus(const Tensor& a, const Scalar& beta, const Scalar& threshold) {
