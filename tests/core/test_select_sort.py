@@ -46,9 +46,12 @@ def test_scatter_and_scatter_add(dtype, rng):
     check_op(lambda m, a, i, s: a.clone().scatter_(0, i, s), x, index, src)
     check_op(lambda m, a, i: a.scatter(0, i, 2), x, index)  # a number as src
     dup = idx_pair(rng.integers(0, 4, size=(5, 6)))  # duplicates add up
-    check_op(lambda m, a, i, s: m.scatter_add(a, 0, i, s), x, dup, src, rtol=1e-2 if dtype in FLOAT_DTYPES else None)
-    check_op(lambda m, a, i, s: a.clone().scatter_add_(0, i, s), x, dup, src,
-             rtol=1e-2 if dtype in FLOAT_DTYPES else None)
+    # Sums of up to six values near 10 that may cancel: each half-precision addition rounds at the partial sum's
+    # ulp (1/16 for bfloat16 near 10), and the order of additions is not torch's contract, so the tolerance is
+    # absolute at that scale (seed 448124912 gave 0.0625 against torch's 0.0732 in bfloat16).
+    tol = dict(rtol=1e-2, atol=0.1 if dtype in ("float16", "bfloat16") else None) if dtype in FLOAT_DTYPES else {}
+    check_op(lambda m, a, i, s: m.scatter_add(a, 0, i, s), x, dup, src, **tol)
+    check_op(lambda m, a, i, s: a.clone().scatter_add_(0, i, s), x, dup, src, **tol)
 
 
 @pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])

@@ -538,7 +538,7 @@ def _check(spec: registry.OpSpec, recipes, autograd) -> str:
     if t_exc is not None and v_exc is None and strategies.VT_DEVICE != "cpu" and "ZeroDivisionError" in str(t_exc):
         return ("skipped: integer division by zero on the GPU (torch's CPU kernel checks; its CUDA kernel, as "
                 "vibetensor's, does not, to avoid a host sync)")
-    if isinstance(t_exc, RuntimeError) and "not found in Tensor[]" in str(t_exc) and isinstance(v_exc, TypeError):
+    if isinstance(t_exc, RuntimeError) and "not found in Tensor[" in str(t_exc) and isinstance(v_exc, TypeError):
         return "skipped: a str dim, which torch before 2.13 reads as a dimension name (2.13 raises TypeError)"
     if _symint_sentinel(t_exc) and v_exc is not None:
         return "skipped: -2**63 in an int list (torch's SymInt cannot hold it); vibetensor raised too"
