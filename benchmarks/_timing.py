@@ -22,6 +22,23 @@ def median_time(fn, iters, repeats=7, warmup=None, sync=None):
     return statistics.median(samples)
 
 
+def host_time(fn, iters, sync, repeats=7, warmup=None):
+    """Seconds of host time per call of fn(): the device is drained (`sync`) before each timed loop and after
+    it, outside the timing, so a call that queues GPU work slower than the host issues it is not charged the
+    GPU's time (keep iters below the launch queue's depth, about a thousand launches per stream)."""
+    for _ in range(warmup if warmup is not None else max(3, iters // 10)):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        samples.append((time.perf_counter() - t0) / iters)
+    sync()
+    return statistics.median(samples)
+
+
 def write_results(path, rows, **meta):
     """The --json file: run metadata (device, torch version, ...) and the table's rows."""
     with open(path, "w") as f:

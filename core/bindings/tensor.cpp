@@ -166,6 +166,8 @@ void bind_tensor(nb::module_& m) {
       .def_prop_ro("dtype", &Tensor::dtype)
       .def_prop_ro("device", &Tensor::device)
       .def_prop_ro("is_cuda", &Tensor::is_cuda)
+      // torch's: the CUDA index, -1 on the CPU (an int, without building a device object)
+      .def("get_device", [](const Tensor& t) { return t.is_cuda() ? int(t.device().index) : -1; })
       .def_prop_ro("is_cpu", [](const Tensor& t) { return t.device().is_cpu(); })
       .def("is_contiguous", [](const Tensor& t) { return t.is_contiguous(); })
       .def("storage_offset", &Tensor::storage_offset)

@@ -68,6 +68,7 @@ def test_metadata_matches_torch(shape, rng):
         assert v.stride(d) == t.stride(d)
         assert v.shape[d] == t.shape[d]
     assert str(v.device) == "cpu"
+    assert v.get_device() == t.get_device() == -1
 
 
 def test_shape_is_tuple_like():

@@ -25,7 +25,7 @@ def host(shape, name, rng):
 def test_round_trip_every_dtype(name, rng):
     x = host((33, 17), name, rng)
     y = x.to("cuda")
-    assert y.device == vt.device("cuda:0") and y.dtype == x.dtype and y.is_cuda
+    assert y.device == vt.device("cuda:0") and y.dtype == x.dtype and y.is_cuda and y.get_device() == 0
     assert vt.equal(y.cpu(), x)
 
 

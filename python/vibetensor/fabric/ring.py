@@ -47,17 +47,18 @@ def available() -> bool:
 
 def _ops():
     """vt.ops.ring, loading the plugin once."""
-    import vibetensor.torch as vt
+    ops = _loaded.get("ops")
+    if ops is None:
+        import vibetensor.torch as vt
 
-    if "ops" not in _loaded:
         p = plugin_path()
         if p is None or not p.exists():
             raise FabricError("the ring backend's plugin was not built: the build found no CUTLASS headers "
                               "(pip install --no-deps nvidia-cutlass, then reinstall vibetensor), or set "
                               f"VT_RING_PLUGIN to a built vt_ring_allreduce.so{f' ({p} does not exist)' if p else ''}")
         vt.ops.load_library(p)
-        _loaded["ops"] = vt.ops.ring
-    return _loaded["ops"]
+        ops = _loaded["ops"] = vt.ops.ring
+    return ops
 
 
 def supports(dtype_name: str, op: str | None) -> bool:
