@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -93,7 +94,13 @@ class HostSink : public StagingSink {
 
 int staging_workers(size_t chunks) {
   unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  return int(std::min<size_t>({chunks, size_t(hw), size_t(8)}));
+  // VT_IO_THREADS overrides the cap of 8 (for measuring where the page cache and the copy engine saturate).
+  static const size_t cap = [] {
+    const char* v = std::getenv("VT_IO_THREADS");
+    long n = v ? std::strtol(v, nullptr, 10) : 0;
+    return n > 0 ? size_t(std::min(n, 256L)) : size_t(8);
+  }();
+  return int(std::min<size_t>({chunks, size_t(hw), cap}));
 }
 
 std::shared_ptr<MappedFile> MappedFile::map_fd(int fd) {
