@@ -9,11 +9,13 @@
 #include <algorithm>
 
 #include "vt/core/dispatcher.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/graph.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
+#include "vt/cuda/peer_access.h"
 #include "vt/fabric/cross_device.h"
 #include "vt/fabric/observe.h"
 #include "vt/fabric/routes.h"
@@ -43,6 +45,25 @@ int compute_device(const OperatorEntry& op, Stack& s) {
     if (device < 0 && is_operand(t) && t.is_cuda()) device = t.device().index;
   });
   return device;
+}
+
+// Note [Remote layouts]: kernels read remote operands in place through unified addresses, but an op may first
+// prepare an operand with kernels of its own - a GEMM makes a gapped matrix contiguous, an index op its index -
+// and those run on the operand's device and its current stream (where the op puts a tensor of that device),
+// unordered with the compute stream that then reads the result. Operands with gaps or overlaps are the ones an
+// op prepares, so a remote operand that is not non-overlapping and dense is first copied to the compute device
+// on the compute stream (one kernel reading the peer, capturable), as a staged operand is; dense remote operands,
+// transposes and permutations included, are read where they are. Written arguments (an in-place op's self, out=)
+// are never replaced by copies; they are on the compute device anyway unless named out-like.
+bool is_written(const OperatorEntry& op, size_t arg) {
+  const auto& args = op.schema().args;
+  if (arg == 0 && !op.schema().name.empty() && op.schema().name.back() == '_') return true;
+  if (arg >= args.size()) return false;
+  const std::string& name = args[arg].name;
+  return name.rfind("out", 0) == 0 || name == "values" || name == "indices";
+}
+bool needs_layout_copy(const OperatorEntry& op, const Tensor& t, size_t arg) {
+  return !is_written(op, arg) && !is_non_overlapping_and_dense(t);
 }
 
 struct Remote {
@@ -92,6 +113,7 @@ class FabricHook final : public detail::CrossDeviceHook {
       int d = t.device().index;
       int k = 0;
       while (k < nremote && remotes[k].device != d) ++k;
+      if (needs_layout_copy(op, t, size_t(tensors[i].arg))) return nullptr;  // run() copies it first
       if (k == nremote) {
         Route r = route(compute, d);
         if (r == Route::Uncovered || r == Route::Staged) return nullptr;  // run() stages, or raises
@@ -162,11 +184,16 @@ class FabricHook final : public detail::CrossDeviceHook {
     refuse_staging_under_capture(op, compute, remotes);
     for (const Remote& r : remotes) cuda::wait_stream(stream, cuda::current(r.device));
     std::vector<Tensor> read_remotely;
-    for_each_tensor(s, [&](Tensor& t, size_t) {
+    for_each_tensor(s, [&](Tensor& t, size_t arg) {
       if (!is_operand(t) || !t.is_cuda() || t.device().index == compute) return;
       const Remote& r = *std::find_if(remotes.begin(), remotes.end(),
                                       [&](const Remote& x) { return x.device == t.device().index; });
-      if (r.route == Route::Staged) {  // a stream-ordered copy (Note [Cross-device copy ordering])
+      if (r.route != Route::Staged && needs_layout_copy(op, t, arg)) {  // Note [Remote layouts]
+        read_remotely.push_back(t);  // the copy kernel reads it on the compute stream
+        Tensor here = ops::empty(t.sizes(), t.dtype(), Device(DeviceType::CUDA, compute));
+        cuda::copy_reading_peer(here, t);
+        t = here;
+      } else if (r.route == Route::Staged) {  // a stream-ordered copy (Note [Cross-device copy ordering])
         Tensor here = ops::empty(t.sizes(), t.dtype(), Device(DeviceType::CUDA, compute));
         t = ops::copy_(here, t);
       } else {

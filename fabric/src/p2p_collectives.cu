@@ -103,31 +103,53 @@ void launch_reduce(int device, ScalarType dtype, void* dst_ptr, const std::vecto
   VT_CUDA_CHECK(cudaGetLastError());
 }
 
+// Note [Hub barriers]: a barrier orders every device's stream after every other's work so far. Each stream
+// records an event; the first device's stream (the hub) waits for all of them and records once more; every
+// other stream waits for that. 2(n - 1) waits and n + 1 records instead of n(n - 1) waits: the host's cost of
+// a barrier over 8 devices falls from 56 waits to 14, and ordering is transitive, so it is the same barrier. On
+// the GPU the hub adds one hop (a wait on an event that is already complete when the hub was last to arrive).
+namespace {
+void join_through_hub(const std::vector<int>& devices, const std::vector<cuda::Event*>& arrivals, cuda::Event& hub) {
+  const cuda::Stream hub_stream = cuda::current(devices[0]);
+  for (size_t b = 1; b < devices.size(); ++b) arrivals[b]->block(hub_stream);
+  hub.record(hub_stream);
+  for (size_t a = 1; a < devices.size(); ++a) hub.block(cuda::current(devices[a]));
+}
+
+// Events a barrier needs only while it is being queued, one per thread and device (Note [Reused ordering
+// events]: a wait queued on an event holds its record of that moment, so recording it again is safe).
+cuda::Event& reused_event(int device, int slot) {
+  thread_local std::array<std::array<std::unique_ptr<cuda::Event>, kMaxDevices>, 2> cached;
+  VT_CHECK_VALUE(device >= 0 && device < kMaxDevices, "p2p barrier: device ", device, " outside 0..", kMaxDevices - 1);
+  auto& e = cached[size_t(slot)][size_t(device)];
+  if (!e) e = std::make_unique<cuda::Event>(device);
+  return *e;
+}
+}  // namespace
+
+// The barrier a Work keeps: its per-device arrival events say which device never arrived or did not finish.
 std::vector<std::unique_ptr<cuda::Event>> barrier(const std::vector<int>& devices) {
   std::vector<std::unique_ptr<cuda::Event>> ev;
+  std::vector<cuda::Event*> raw;
   ev.reserve(devices.size());
   for (int d : devices) {
     ev.push_back(std::make_unique<cuda::Event>(d));
     ev.back()->record(cuda::current(d));
+    raw.push_back(ev.back().get());
   }
-  for (size_t a = 0; a < devices.size(); ++a)
-    for (size_t b = 0; b < devices.size(); ++b)
-      if (a != b) ev[b]->block(cuda::current(devices[a]));
+  if (devices.size() > 1) join_through_hub(devices, raw, reused_event(devices[0], 1));
   return ev;
 }
 
-// A barrier between steps: nothing keeps its events, so each thread reuses one per device (Note [Reused
-// ordering events]: a wait queued on an event holds its record of that moment, so recording it again is safe).
+// A barrier between steps: nothing keeps its events.
 void step_barrier(const std::vector<int>& devices) {
-  thread_local std::array<std::unique_ptr<cuda::Event>, kMaxDevices> cached;
+  std::vector<cuda::Event*> raw;
   for (int d : devices) {
-    VT_CHECK_VALUE(d >= 0 && d < kMaxDevices, "p2p barrier: device ", d, " outside 0..", kMaxDevices - 1);
-    if (!cached[size_t(d)]) cached[size_t(d)] = std::make_unique<cuda::Event>(d);
-    cached[size_t(d)]->record(cuda::current(d));
+    cuda::Event& e = reused_event(d, 0);
+    e.record(cuda::current(d));
+    raw.push_back(&e);
   }
-  for (int a : devices)
-    for (int b : devices)
-      if (a != b) cached[size_t(b)]->block(cuda::current(a));
+  if (devices.size() > 1) join_through_hub(devices, raw, reused_event(devices[0], 1));
 }
 
 bool P2PWork::query() const {

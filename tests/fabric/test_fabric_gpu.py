@@ -124,6 +124,37 @@ def test_compute_waits_for_a_delayed_producer_on_the_remote_device():
         assert vt.equal(c.cpu(), vt.full((1 << 16,), 7.0))
 
 
+# Ops that may prepare a remote operand with kernels of their own (a layout copy before a GEMM, an index made
+# contiguous): the remote producer is late, so a preparation on the remote device's stream that the compute
+# stream does not wait for reads or hands over stale memory (Note [Remote layouts]).
+PREPARED = {
+    "matmul_gapped": lambda a, b: a @ b[:, ::2],
+    "matmul_transposed": lambda a, b: a @ b.t(),
+    "bmm_permuted": lambda a, b: vt.bmm(a.reshape(4, 16, 32), b.reshape(32, 4, 32).permute(1, 2, 0)),
+    "index_select_gapped_index": lambda a, b: a.index_select(0, b[::2, 0].long().clamp(0, 63)),
+    "cat_gapped": lambda a, b: vt.cat([a, b[::2]]),
+    "embedding_gapped_weight": lambda a, b: vt.nn.functional.embedding(a[0].long().clamp(0, 31), b[::2]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PREPARED))
+def test_ops_preparing_a_remote_operand_wait_for_its_producer(name, rng):
+    need(2)
+    fn = PREPARED[name]
+    x = vt.from_numpy((rng.standard_normal((64, 64)) * 8).astype(np.float32))
+    y = vt.from_numpy((rng.standard_normal((64, 64)) * 8).astype(np.float32))
+    local = fn(x.to("cuda:0"), y.to("cuda:0")).cpu()
+    with fabric.Fabric(devices=[0, 1]):
+        a = x.to("cuda:0")
+        b = vt.zeros(64, 64, device="cuda:1")
+        vt.cuda.synchronize(1)
+        vt.cuda._sleep(SPIN, device=1)  # the producer on cuda:1 is late ...
+        b.copy_(y.to("cuda:1"))  # ... so b holds zeros until long after the host moves on
+        out = fn(a, b)
+        assert out.device == vt.device("cuda:0")
+        assert vt.equal(out.cpu(), local), name
+
+
 def test_peer_copy_waits_for_the_producer_and_the_consumer_sees_it():
     need(2)
     x = vt.zeros(1 << 20, device="cuda:1")

@@ -23,6 +23,7 @@
 #include "vt/cuda/event.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/memory.h"
+#include "vt/cuda/peer_access.h"
 
 namespace vt {
 namespace {
@@ -204,6 +205,13 @@ Tensor fill_cuda(const Tensor& self, const Scalar& value) {
 }
 
 }  // namespace
+
+void cuda::copy_reading_peer(const Tensor& dst, const Tensor& src) {
+  VT_CHECK(dst.is_cuda() && src.is_cuda(), "copy_reading_peer: both tensors must be on CUDA devices");
+  if (dst.numel() == 0) return;
+  dst.bump_version();
+  device_copy(dst, src);
+}
 
 VT_LIBRARY(vt, copy_cuda) {
   m.impl("copy_", DispatchKey::CUDA, &copy_cuda);

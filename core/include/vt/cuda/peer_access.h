@@ -15,6 +15,10 @@
 // "not-attempted: <why>" (the check itself could not run, e.g. no kernel image for this GPU).
 #include <string>
 
+namespace vt {
+class Tensor;
+}
+
 namespace vt::cuda {
 
 enum class PeerPath : int {
@@ -33,5 +37,11 @@ int peer_access_refcount(int device, int peer);
 
 // The functional check of device -> peer (see above). Holds the pair while it runs.
 std::string check_peer_access(int device, int peer);
+
+// dst = src (cast, any strides, src broadcast to dst's shape) by one kernel on dst's device and its current stream
+// that reads src in place through unified addresses - src may live on another device whose memory dst's device
+// can address (can_access_peer, with the pair held). Nothing else is ordered: the caller orders dst's stream
+// after src's producers. Capturable (one kernel), unlike a copy_ between devices (cudaMemcpyPeerAsync).
+void copy_reading_peer(const Tensor& dst, const Tensor& src);
 
 }  // namespace vt::cuda
