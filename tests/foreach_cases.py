@@ -192,9 +192,10 @@ def check_mul_16bit_scalar(device):
     assert v.cpu().float().numpy().tolist() == [35008.0, 0.0]
 
 
-def grads_pair(rng, dtypes, device, transposed=True):
-    """vt and torch parameters with the same gradients of `dtypes` in turn (a 2-D one transposed on both sides)."""
-    shapes = [(4, 5), (5,), (3, 2, 2), (0,), (1,), (33, 17), (1000,)]
+def grads_pair(rng, dtypes, device, transposed=True, empty=True):
+    """vt and torch parameters with the same gradients of `dtypes` in turn (a 2-D one transposed on both sides),
+    one of them empty unless `empty` is False."""
+    shapes = [(4, 5), (5,), (3, 2, 2), (0,) if empty else (2,), (1,), (33, 17), (1000,)]
     vps, tps = [], []
     for i, shape in enumerate(shapes):
         dtype = dtypes[i % len(dtypes)]
@@ -214,6 +215,14 @@ def clip_rtol(dtypes):
 
 def check_clip(rng, dtypes, norm_type, max_norm, foreach, device):
     vps, tps = grads_pair(rng, dtypes, device)
+    if norm_type == math.inf:  # an empty gradient has no inf norm, in either
+        for m, ps in ((torch, tps), (vt, vps)):
+            try:
+                m.nn.utils.clip_grad_norm_(ps, max_norm, norm_type, foreach=foreach)
+                raise AssertionError(f"{m.__name__}: no error for the inf norm of an empty gradient")
+            except RuntimeError as e:
+                assert "empty" in str(e) or "numel() == 0" in str(e), e
+        vps, tps = grads_pair(rng, dtypes, device, empty=False)
     tn = torch.nn.utils.clip_grad_norm_(tps, max_norm, norm_type, foreach=foreach)
     vn = vt.nn.utils.clip_grad_norm_(vps, max_norm, norm_type, foreach=foreach)
     assert vn.dim() == 0 and _dev_key(vn.device) == _dev_key(tn.device) and dtype_name(vn.dtype) == dtype_name(tn.dtype)
@@ -222,3 +231,35 @@ def check_clip(rng, dtypes, norm_type, max_norm, foreach, device):
     for i, (v, t) in enumerate(zip(vps, tps)):
         np.testing.assert_allclose(v.grad.cpu().double().numpy(), t.grad.cpu().double().numpy(), rtol=rtol,
                                    atol=1e-6, err_msg=f"grad {i}")
+
+
+def check_clip_nonfinite(rng, foreach, device):
+    """error_if_nonfinite=True raises on an inf gradient (the one host read); False scales by the inf/nan norm as
+    torch does."""
+    for bad in (math.inf, math.nan):
+        vps, tps = grads_pair(rng, ["float32"], device, transposed=False)
+        vps[1].grad[2] = bad
+        tps[1].grad[2] = bad
+        for m, ps in ((torch, tps), (vt, vps)):
+            try:
+                m.nn.utils.clip_grad_norm_(ps, 1.0, error_if_nonfinite=True, foreach=foreach)
+                raise AssertionError(f"{m.__name__}: no error for a {bad} gradient")
+            except RuntimeError as e:
+                assert "non-finite" in str(e)
+        tn = torch.nn.utils.clip_grad_norm_(tps, 1.0, foreach=foreach)
+        vn = vt.nn.utils.clip_grad_norm_(vps, 1.0, foreach=foreach)
+        np.testing.assert_equal(vn.cpu().item(), tn.cpu().item())
+        for v, t in zip(vps, tps):
+            np.testing.assert_allclose(v.grad.cpu().numpy(), t.grad.cpu().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def check_total_norm_then_clip(rng, foreach, device):
+    """get_total_norm and clip_grads_with_norm_, the two halves of clip_grad_norm_, against torch's."""
+    vps, tps = grads_pair(rng, ["float32", "float64"], device)
+    tn = torch.nn.utils.get_total_norm([p.grad for p in tps], 2.0, foreach=foreach)
+    vn = vt.nn.utils.get_total_norm([p.grad for p in vps], 2.0, foreach=foreach)
+    np.testing.assert_allclose(vn.cpu().item(), tn.cpu().item(), rtol=1e-6)
+    torch.nn.utils.clip_grads_with_norm_(tps, 0.25, tn, foreach=foreach)
+    assert vt.nn.utils.clip_grads_with_norm_(vps, 0.25, vn, foreach=foreach) is None
+    for v, t in zip(vps, tps):
+        np.testing.assert_allclose(v.grad.cpu().double().numpy(), t.grad.cpu().double().numpy(), rtol=1e-5, atol=1e-7)
