@@ -86,9 +86,11 @@ def test_mul_16bit_cpu_scalar():
 
 
 def test_mul_scale_in_the_list_is_read_before_writing():
-    s, g = vt.tensor(3.0), vt.ones(4)
-    vt._foreach_mul_([g, s, g[:2]], s)
-    assert s.item() == 9.0 and g.tolist() == [9.0, 9.0, 3.0, 3.0]
+    """vt reads the scale once, before writing anything (torch's CPU path multiplies one tensor after another,
+    so its h would be scaled by the new s, 9; its GPU path leaves the order undefined)."""
+    s, g, h = vt.tensor(3.0), vt.ones(4), vt.full((2,), 2.0)
+    vt._foreach_mul_([g, s, h], s)
+    assert s.item() == 9.0 and g.tolist() == [3.0] * 4 and h.tolist() == [6.0, 6.0]
 
 
 def test_errors():
