@@ -9,8 +9,10 @@ import math
 import pytest
 import torch
 import vibetensor.torch as vt
-from foreach_cases import (DTYPES, MORE_ORDS, ODD, ORDS, SCALE_KINDS, SMALL, check_deterministic, check_mixed_dtypes,
-                           check_mul, check_mul_16bit_scalar, check_norm, many, make_lists, norm_bits)
+from foreach_cases import (DTYPES, MORE_ORDS, ODD, ORDS, SCALE_KINDS, SMALL, assert_lists_equal, check_deterministic,
+                           check_mixed_dtypes, check_mul, check_mul_16bit_scalar, check_norm, many, make_lists,
+                           norm_bits)
+from helpers import dtype_name
 
 
 @pytest.mark.parametrize("p", ORDS)
@@ -74,11 +76,10 @@ def test_mul_many_and_mixed(rng):
     vs, ts, _ = make_lists(rng, SMALL, "float32", "cpu")
     vi, ti = vt.arange(6).reshape(2, 3), torch.arange(6).reshape(2, 3)
     vh, th, _ = make_lists(rng, SMALL, "float16", "cpu")
-    vt._foreach_mul_(vs + [vi] + vh, vt.tensor(2))
+    vt._foreach_mul_(vs + [vi] + vh, vt.tensor(2))  # three groups, the int64 one through mul_
     torch._foreach_mul_(ts + [ti] + th, torch.tensor(2))
-    for v, t in zip(vs + [vi] + vh, ts + [ti] + th):
-        assert v.dtype == getattr(vt, str(t.dtype).split(".")[-1])
-        assert (v.float() if v.dtype == vt.float16 else v).tolist() == (t.float() if t.dtype == torch.float16 else t).tolist()
+    assert [dtype_name(v.dtype) for v in vs + [vi] + vh] == [dtype_name(t.dtype) for t in ts + [ti] + th]
+    assert_lists_equal(vs + [vi] + vh, ts + [ti] + th)
 
 
 def test_mul_16bit_cpu_scalar():

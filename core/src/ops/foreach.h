@@ -187,7 +187,8 @@ std::vector<Tensor> foreach_norm(TensorList tensors, const Scalar& ord, std::opt
           Launch::template norm<scalar_t>(rows, NormOp<T, decltype(k)::value>{kind, T(p)}, buf);
         });
       });
-      // As torch's, the norms are 0-dim views of one buffer.
+      // As torch's, the norms are 0-dim views of one buffer: consecutive elements in list order, which
+      // clip_grad.py views as one vector.
       for (size_t j = 0; j < g.tensors.size(); ++j)
         res.push_back(make_view(buf, DimVector{}, DimVector{}, buf.storage_offset() + int64_t(j)));
     }

@@ -104,18 +104,18 @@ struct CudaForeach : CudaMultiTensor {
     T* part = partials.data<T>();
     S* o = out.data<S>();
     const foreach::NormOp<T> any{op.k(), op.p};  // the finish kernel reads the kind at run time
-    for_each_launch<NormTable>(rows, std::vector<optim::NoExtra>(rows.rows()),
-                               [&](const NormTable& rc, int64_t chunks, size_t first_row) {
-                                 if (chunks > 0) {
-                                   norm_partials_kernel<S><<<unsigned(chunks), kMultiBlock, 0, stream>>>(rc, op, part);
-                                   VT_CUDA_CHECK(cudaGetLastError());
-                                 }
-                                 constexpr int kFinishBlock = 256;
-                                 const unsigned blocks = unsigned((int64_t(rc.rows) * 32 + kFinishBlock - 1) / kFinishBlock);
-                                 norm_finish_kernel<S><<<blocks, kFinishBlock, 0, stream>>>(rc, any, part, o + first_row);
-                                 VT_CUDA_CHECK(cudaGetLastError());
-                                 part += chunks;
-                               });
+    constexpr int kFinishBlock = 256;                 // eight rows, a warp each
+    auto launch = [&](const NormTable& rc, int64_t chunks, size_t first_row) {
+      if (chunks > 0) {
+        norm_partials_kernel<S><<<unsigned(chunks), kMultiBlock, 0, stream>>>(rc, op, part);
+        VT_CUDA_CHECK(cudaGetLastError());
+      }
+      const unsigned blocks = unsigned((int64_t(rc.rows) * 32 + kFinishBlock - 1) / kFinishBlock);
+      norm_finish_kernel<S><<<blocks, kFinishBlock, 0, stream>>>(rc, any, part, o + first_row);
+      VT_CUDA_CHECK(cudaGetLastError());
+      part += chunks;
+    };
+    for_each_launch<NormTable>(rows, std::vector<optim::NoExtra>(rows.rows()), launch);
   }
 };
 
