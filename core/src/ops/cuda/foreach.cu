@@ -53,10 +53,7 @@ __device__ __forceinline__ void fold_groups(const S* p, int64_t groups, T (&a)[k
 template <typename S, typename Op>
 __global__ void __launch_bounds__(kMultiBlock) norm_partials_kernel(NormTable rc, Op op, opmath_t<S>* partial) {
   using T = opmath_t<S>;
-  const int b = int(blockIdx.x);
-  const int row = rc.row_of(b);
-  const int64_t begin = int64_t(b - rc.first_chunk[row]) * kChunk;
-  const int64_t n = rc.numel[row] - begin < kChunk ? rc.numel[row] - begin : kChunk;
+  const auto [row, begin, n] = rc.chunk(int(blockIdx.x));
   const S* p = static_cast<const S*>(rc.ptr[0][row]) + begin;
   T a[kILP];
 #pragma unroll
@@ -68,7 +65,7 @@ __global__ void __launch_bounds__(kMultiBlock) norm_partials_kernel(NormTable rc
 #pragma unroll
   for (int j = 1; j < kILP; ++j) a[0] = op.combine(a[0], a[j]);
   const T acc = block_fold(a[0], op);
-  if (threadIdx.x == 0) partial[b] = acc;
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
 template <typename S, typename Op>

@@ -28,16 +28,21 @@ template <int D, typename Extra> struct RowChunks {
   Extra extra[kMaxRows];
   int rows;
 
-  // The row of chunk b: the last whose first chunk is <= b. An empty row is never picked, since the row after
+  struct Chunk {
+    int row;
+    int64_t begin, n;  // its first element in the row, and its length
+  };
+  // Chunk b: its row is the last whose first chunk is <= b. An empty row is never picked, since the row after
   // it starts at the same chunk.
-  __device__ int row_of(int b) const {
+  __device__ Chunk chunk(int b) const {
     int lo = 0, hi = rows - 1;
     while (lo < hi) {
       int mid = (lo + hi + 1) / 2;
       if (first_chunk[mid] <= b) lo = mid;
       else hi = mid - 1;
     }
-    return lo;
+    const int64_t begin = int64_t(b - first_chunk[lo]) * kChunk;
+    return {lo, begin, numel[lo] - begin < kChunk ? numel[lo] - begin : kChunk};
   }
 };
 
@@ -89,10 +94,7 @@ __global__ void __launch_bounds__(kMultiBlock)
     multi_tensor_kernel(RowChunks<Step::kDepth, typename Step::Extra> rc, Step step) {
   constexpr int D = Step::kDepth;
   using T = opmath_t<S>;
-  const int b = int(blockIdx.x);
-  const int lo = rc.row_of(b);
-  const int64_t begin = int64_t(b - rc.first_chunk[lo]) * kChunk;
-  const int64_t n = rc.numel[lo] - begin < kChunk ? rc.numel[lo] - begin : kChunk;
+  const auto [lo, begin, n] = rc.chunk(int(blockIdx.x));
   S* ptr[D];
   bool aligned = true;
 #pragma unroll
