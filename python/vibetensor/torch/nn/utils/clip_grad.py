@@ -2,14 +2,14 @@
 
 Note [Clipping without host syncs]
 clip_grad_norm_ never reads a value back: each gradient's norm is a 0-dim device tensor, the total norm is the
-norm of their stack, and the scale min(1, max_norm / (total + 1e-6)) stays a 0-dim tensor that every gradient
-is multiplied by in place. So on a GPU the whole clip is queued work, never waiting on the device; only
-error_if_nonfinite=True reads the total back. As torch's, the gradients are grouped by (device, dtype), and
-by default (foreach=None or True) each group's norms are one vt._foreach_norm and its scaling one
-vt._foreach_mul_ (core/src/ops/foreach.h): two launches for the norms and one for the scaling of a group of
-up to ~170 gradients, plus a handful for the stack, the total and the scale, whatever the gradients' number.
-foreach=False takes the per-gradient path: a norm (for float32 and the 2-norm: a square and a sum) and a
-multiply per gradient.
+norm of the vector of those norms, and the scale min(1, max_norm / (total + 1e-6)) stays a 0-dim tensor that
+every gradient is multiplied by in place. So on a GPU the whole clip is queued work, never waiting on the
+device; only error_if_nonfinite=True reads the total back. As torch's, the gradients are grouped by (device,
+dtype), and by default (foreach=None or True) each group's norms are one vt._foreach_norm and its scaling one
+vt._foreach_mul_ (core/src/ops/foreach.h): two launches for the norms and one for the scaling of up to ~170
+gradients of a group, plus a handful for the total and the scale (and a concatenation of the groups' norms
+when there are several), whatever the number of gradients. foreach=False takes the per-gradient path: a norm
+(for float32 and the 2-norm: a square and a sum) and a multiply per gradient.
 """
 from ...._C import core as _core
 from ....autograd import no_grad
