@@ -1,5 +1,6 @@
 """nn.init (bounds, moments, fans, errors), nn.utils (clip_grad_norm_/clip_grad_value_ against torch on the same
-gradients, parameters_to_vector), and vt.optim beyond SGD/AdamW basics: Adam (L2 weight decay, amsgrad,
+gradients, with foreach None/True/False over every floating dtype and mixed dtypes, get_total_norm and
+clip_grads_with_norm_, error_if_nonfinite; parameters_to_vector), and vt.optim beyond SGD/AdamW basics: Adam (L2 weight decay, amsgrad,
 maximize, both paths) and per-group options against torch, closures, add_param_group, state_dict round trips
 with torch, and the lr schedulers' sequences against torch's to the last bit."""
 import math
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from foreach_cases import check_clip, check_clip_nonfinite, check_total_norm_then_clip
 
 
 # ---- nn.init ----
@@ -68,6 +70,22 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm, rng):
     np.testing.assert_allclose(vn.item(), tn.item(), rtol=1e-5)
     for v, t in zip(vs, ts):
         np.testing.assert_allclose(v.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+CLIP_DTYPES = [("float32",), ("float64",), ("bfloat16",), ("float16",), ("float32", "bfloat16", "float64")]
+
+
+@pytest.mark.parametrize("foreach", [None, True, False])
+@pytest.mark.parametrize("dtypes", CLIP_DTYPES, ids="+".join)
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
+def test_clip_grad_norm_foreach_matches_torch(norm_type, dtypes, foreach, rng):
+    check_clip(rng, dtypes, norm_type, 0.5, foreach, "cpu")
+
+
+@pytest.mark.parametrize("foreach", [None, True, False])
+def test_clip_grad_norm_nonfinite_and_halves(foreach, rng):
+    check_clip_nonfinite(rng, foreach, "cpu")
+    check_total_norm_then_clip(rng, foreach, "cpu")
 
 
 def test_clip_grad_value_nonfinite_and_vectors(rng):

@@ -222,6 +222,8 @@ UNFUZZED = {
     "_attention_softmax": "fused scale + causal mask + softmax with no torch op of that name (tests/autograd/test_nn_native.py)",
     "_fused_adamw_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
     "_fused_sgd_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
+    "_foreach_norm": "takes a list of tensors (tests/autograd/test_foreach.py, tests/cuda/test_cuda_foreach.py)",
+    "_foreach_mul_": "takes a list of tensors (tests/autograd/test_foreach.py, tests/cuda/test_cuda_foreach.py)",
     "_softmax_backward": "a backward kernel, checked through the gradients of softmax (autograd tests)",
     "gelu_backward": "a backward kernel, checked through the gradients of gelu (autograd tests)",
     "silu_backward": "a backward kernel, checked through the gradients of silu (autograd tests)",

@@ -26,6 +26,7 @@ from ._composite_ops import (  # noqa: F401
 )
 from ._composite_ops import outer as ger  # noqa: F401
 from ._einsum import einsum  # noqa: F401
+from ._foreach import _foreach_mul_, _foreach_norm  # noqa: F401
 
 
 def softmax(input, dim, dtype=None):
