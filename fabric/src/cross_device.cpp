@@ -9,7 +9,6 @@
 #include <algorithm>
 
 #include "vt/core/dispatcher.h"
-#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/graph.h"
@@ -48,13 +47,14 @@ int compute_device(const OperatorEntry& op, Stack& s) {
 }
 
 // Note [Remote layouts]: kernels read remote operands in place through unified addresses, but an op may first
-// prepare an operand with kernels of its own - a GEMM makes a gapped matrix contiguous, an index op its index -
-// and those run on the operand's device and its current stream (where the op puts a tensor of that device),
-// unordered with the compute stream that then reads the result. Operands with gaps or overlaps are the ones an
-// op prepares, so a remote operand that is not non-overlapping and dense is first copied to the compute device
-// on the compute stream (one kernel reading the peer, capturable), as a staged operand is; dense remote operands,
-// transposes and permutations included, are read where they are. Written arguments (an in-place op's self, out=)
-// are never replaced by copies; they are on the compute device anyway unless named out-like.
+// prepare an operand with kernels of its own - a batched GEMM makes a permuted batch contiguous, an index op its
+// index - and those run on the operand's device and its current stream (where the op puts a tensor of that
+// device), unordered with the compute stream that then reads the result. Which ops prepare which layouts is
+// theirs to decide (bmm prepared a dense permutation on an H200 run), so every remote operand that is not
+// contiguous is first copied to the compute device by one kernel on the compute stream that reads the peer
+// (capturable), as a staged operand is; contiguous remote operands are read where they are. The copy is exact,
+// so results stay bit-identical to the op on local operands. Written arguments (an in-place op's self, out=)
+// are never replaced by copies.
 bool is_written(const OperatorEntry& op, size_t arg) {
   const auto& args = op.schema().args;
   if (arg == 0 && !op.schema().name.empty() && op.schema().name.back() == '_') return true;
@@ -63,7 +63,7 @@ bool is_written(const OperatorEntry& op, size_t arg) {
   return name.rfind("out", 0) == 0 || name == "values" || name == "indices";
 }
 bool needs_layout_copy(const OperatorEntry& op, const Tensor& t, size_t arg) {
-  return !is_written(op, arg) && !is_non_overlapping_and_dense(t);
+  return !is_written(op, arg) && !t.is_contiguous();
 }
 
 struct Remote {

@@ -133,7 +133,7 @@ PREPARED = {
     "bmm_permuted": lambda a, b: vt.bmm(a.reshape(4, 16, 32), b.reshape(32, 4, 32).permute(1, 2, 0)),
     "index_select_gapped_index": lambda a, b: a.index_select(0, b[::2, 0].long().clamp(0, 63)),
     "cat_gapped": lambda a, b: vt.cat([a, b[::2]]),
-    "embedding_gapped_weight": lambda a, b: vt.nn.functional.embedding(a[0].long().clamp(0, 31), b[::2]),
+    "embedding_gapped_indices": lambda a, b: vt.nn.functional.embedding(b[::2, 0].long().clamp(0, 63), a),
 }
 
 
