@@ -73,8 +73,9 @@ def test_item_print_and_errors():
         lib.impl("twice", lambda t: t * 2, "CPU")
         with pytest.raises(NotImplementedError, match="CUDA"):
             vt.ops.cuda_errors_test.twice(y)  # no CUDA kernel: a clear error naming the backend, not a crash
-    with pytest.raises(RuntimeError, match="cuda:7"):
-        vt.zeros(2, device=f"cuda:{vt.cuda.device_count() + 6}")
+    missing = vt.cuda.device_count() + 6  # past the last device, real or emulated
+    with pytest.raises(RuntimeError, match=f"cuda:{missing}"):
+        vt.zeros(2, device=f"cuda:{missing}")
 
 
 def test_dlpack_with_torch_cuda_is_zero_copy():
