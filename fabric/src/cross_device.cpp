@@ -50,11 +50,11 @@ int compute_device(const OperatorEntry& op, Stack& s) {
 // prepare an operand with kernels of its own - a batched GEMM makes a permuted batch contiguous, an index op its
 // index - and those run on the operand's device and its current stream (where the op puts a tensor of that
 // device), unordered with the compute stream that then reads the result. Which ops prepare which layouts is
-// theirs to decide (bmm prepared a dense permutation on an H200 run), so every remote operand that is not
-// contiguous is first copied to the compute device by one kernel on the compute stream that reads the peer
-// (capturable), as a staged operand is; contiguous remote operands are read where they are. The copy is exact,
-// so results stay bit-identical to the op on local operands. Written arguments (an in-place op's self, out=)
-// are never replaced by copies.
+// theirs to decide (bmm with a dense permuted remote batch failed the delayed-producer test on an H200), so
+// every remote operand that is not contiguous is first copied to the compute device by one kernel on the
+// compute stream that reads the peer (capturable), as a staged operand is; contiguous remote operands are read
+// where they are. The copy is exact, so results stay bit-identical to the op on local operands. Written
+// arguments (an in-place op's self, out=) are never replaced by copies.
 bool is_written(const OperatorEntry& op, size_t arg) {
   const auto& args = op.schema().args;
   if (arg == 0 && !op.schema().name.empty() && op.schema().name.back() == '_') return true;
