@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "vt/core/dispatcher.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/graph.h"
@@ -47,14 +48,14 @@ int compute_device(const OperatorEntry& op, Stack& s) {
 }
 
 // Note [Remote layouts]: kernels read remote operands in place through unified addresses, but an op may first
-// prepare an operand with kernels of its own - a batched GEMM makes a permuted batch contiguous, an index op its
-// index - and those run on the operand's device and its current stream (where the op puts a tensor of that
-// device), unordered with the compute stream that then reads the result. Which ops prepare which layouts is
-// theirs to decide (bmm with a dense permuted remote batch failed the delayed-producer test on an H200), so
-// every remote operand that is not contiguous is first copied to the compute device by one kernel on the
-// compute stream that reads the peer (capturable), as a staged operand is; contiguous remote operands are read
-// where they are. The copy is exact, so results stay bit-identical to the op on local operands. Written
-// arguments (an in-place op's self, out=) are never replaced by copies.
+// prepare an operand with kernels of its own - a GEMM makes a gapped matrix contiguous, an index op its index -
+// and those run on the operand's device and its current stream (where the op puts a tensor of that device),
+// unordered with the compute stream that then reads the result. Operands with gaps or overlaps are the ones an
+// op prepares, so a remote operand that is not non-overlapping and dense is first copied to the compute device
+// by one kernel on the compute stream that reads the peer (capturable, exact), as a staged operand is. Dense
+// remote operands - transposes and permutations included - are read where they are: copying them would change
+// a GEMM's layout and so its rounding (an H200 run showed a transposed remote operand then differing from the
+// local matmul in the last bits). Written arguments (an in-place op's self, out=) are never replaced by copies.
 bool is_written(const OperatorEntry& op, size_t arg) {
   const auto& args = op.schema().args;
   if (arg == 0 && !op.schema().name.empty() && op.schema().name.back() == '_') return true;
@@ -63,7 +64,7 @@ bool is_written(const OperatorEntry& op, size_t arg) {
   return name.rfind("out", 0) == 0 || name == "values" || name == "indices";
 }
 bool needs_layout_copy(const OperatorEntry& op, const Tensor& t, size_t arg) {
-  return !is_written(op, arg) && !t.is_contiguous();
+  return !is_written(op, arg) && !is_non_overlapping_and_dense(t);
 }
 
 struct Remote {

@@ -130,7 +130,7 @@ def test_compute_waits_for_a_delayed_producer_on_the_remote_device():
 PREPARED = {
     "matmul_gapped": lambda a, b: a @ b[:, ::2],
     "matmul_transposed": lambda a, b: a @ b.t(),
-    "bmm_permuted": lambda a, b: vt.bmm(a.reshape(4, 16, 32), b.reshape(32, 4, 32).permute(1, 2, 0)),
+    "bmm_permuted": lambda a, b: vt.bmm(a.reshape(4, 32, 32), b.reshape(32, 4, 32).permute(1, 2, 0)),
     "index_select_gapped_index": lambda a, b: a.index_select(0, b[::2, 0].long().clamp(0, 63)),
     "cat_gapped": lambda a, b: vt.cat([a, b[::2]]),
     "embedding_gapped_indices": lambda a, b: vt.nn.functional.embedding(b[::2, 0].long().clamp(0, 63), a),
