@@ -64,7 +64,7 @@ bool is_written(const OperatorEntry& op, size_t arg) {
   return name.rfind("out", 0) == 0 || name == "values" || name == "indices";
 }
 bool needs_layout_copy(const OperatorEntry& op, const Tensor& t, size_t arg) {
-  return !is_written(op, arg) && !is_non_overlapping_and_dense(t);
+  return !t.is_contiguous() && !is_written(op, arg) && !is_non_overlapping_and_dense(t);  // the cached flag first: the unboxed hot path
 }
 
 struct Remote {
