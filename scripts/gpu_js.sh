@@ -28,7 +28,10 @@ log="$out/js_${card}.txt"
   ls build/*/libvt_static.a >/dev/null 2>&1 || python3 -m pip install -q --no-index --no-deps --no-build-isolation .
   (cd js && node scripts/build.mjs) || exit 1
   echo "== node --test (js/test)"
-  (cd js && node --test test/) 2>&1 | tail -12
+  # The whole runner output is kept; failures are printed with their diagnostics, then the summary.
+  (cd js && node --test test/) > "$out/js_node_test_${card}.txt" 2>&1
+  grep -n -A40 "^not ok\|^    not ok" "$out/js_node_test_${card}.txt" | head -120
+  tail -9 "$out/js_node_test_${card}.txt"
   echo "== examples/js/mlp.mjs cuda"; node examples/js/mlp.mjs cuda
   echo "== examples/js/mlp.mjs cpu"; node examples/js/mlp.mjs cpu
   for dev in cpu cuda; do

@@ -187,11 +187,7 @@ export function attachMethods() {
   for (const [name, op] of Object.entries(ops.vt)) {
     const a0 = op.info.args[0];
     if (!a0 || a0.name !== 'self' || a0.type !== 'Tensor' || name in P) continue;
-    const sync = op.sync;
-    const f = op.info.shape === 'binary'
-      ? function (b) { return arguments.length === 1 ? sync(this, b) : sync(this, ...arguments); }
-      : function () { return arguments.length === 0 ? sync(this) : sync(this, ...arguments); };
-    Object.defineProperty(P, name, { value: f, writable: true, configurable: true });
+    Object.defineProperty(P, name, { value: op.method, writable: true, configurable: true });
   }
 }
 attachMethods();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { collectUntil, vt } from './helpers.mjs';
+import { collectUntil, settledValue, vt } from './helpers.mjs';
 
 const skip = !vt.cuda.isAvailable() && `no CUDA device (${vt.cuda.unavailableReason() || 'none found'})`;
 
@@ -31,6 +31,9 @@ test('streams and events: queued work runs on the caller\'s current stream', { s
   const start = new vt.cuda.Event({ timing: true });
   const end = new vt.cuda.Event({ timing: true });
   const x = vt.ones([1 << 20], { device: 'cuda' });
+  const filled = new vt.cuda.Event();  // x is written on the default stream: s waits for it, as in torch
+  filled.record();
+  filled.wait(s);
   const out = await vt.cuda.withStream(s, async () => {
     start.record(s);
     let y = x;
@@ -51,7 +54,8 @@ test('device memory returns to its start', { skip }, async () => {
   vt.ops.vt.mm.sync(warm, warm).sum().item();  // first uses (cuBLAS, reductions) may keep memory of their own
   warm.dispose();
   vt.cuda.synchronize();
-  const start = vt.cuda.memoryStats(0)['allocated_bytes.all.current'];
+  // The tests before this one left device tensors for the collector.
+  const start = await settledValue(() => vt.cuda.memoryStats(0)['allocated_bytes.all.current']);
   (() => {
     for (let i = 0; i < 100; ++i) {
       const t = vt.randn([256, 256], { device: 'cuda' });

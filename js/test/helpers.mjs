@@ -123,6 +123,22 @@ export async function collectUntil(check, rounds = 50) {
   return check();
 }
 
+// The value of `read()` once garbage left by earlier tests is gone: collects until it holds still for three
+// rounds. A start measured before that would count tensors the collector frees later, and the memory
+// would then "return" below its start.
+export async function settledValue(read, rounds = 50) {
+  let last = read();
+  let still = 0;
+  for (let i = 0; i < rounds && still < 3; ++i) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+    const v = read();
+    still = v === last ? still + 1 : 0;
+    last = v;
+  }
+  return last;
+}
+
 // A built reference plugin, as the main build leaves it (null when there is none).
 export function referencePlugin() {
   const builds = join(repoRoot, 'build');

@@ -3,9 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { collectUntil, vt } from './helpers.mjs';
+import { collectUntil, settledValue, vt } from './helpers.mjs';
 
 const same = (a, b) => a.allocatedBytes === b.allocatedBytes && a.allocations === b.allocations;
+
+// The stats once garbage of earlier tests is collected (Note in helpers.mjs, settledValue).
+const settledStart = async () => JSON.parse(await settledValue(() => JSON.stringify(vt.memoryStats())));
 
 async function settle(start) {
   const ok = await collectUntil(() => same(vt.memoryStats(), start));
@@ -23,7 +26,7 @@ test('memory stats count live CPU storages', () => {
 });
 
 test('sync ops, autograd and views: freed by the collector', async () => {
-  const start = vt.memoryStats();
+  const start = await settledStart();
   (() => {
     const w = vt.randn([16, 8], { requiresGrad: true });
     for (let i = 0; i < 300; ++i) {
@@ -38,7 +41,7 @@ test('sync ops, autograd and views: freed by the collector', async () => {
 });
 
 test('queued ops and backward, disposed explicitly', async () => {
-  const start = vt.memoryStats();
+  const start = await settledStart();
   const w = vt.randn([32, 32], { requiresGrad: true });
   for (let i = 0; i < 200; ++i) {
     const x = vt.randn([8, 32]);
@@ -53,7 +56,7 @@ test('queued ops and backward, disposed explicitly', async () => {
 });
 
 test('zero-copy buffers in both directions release their memory', async () => {
-  const start = vt.memoryStats();
+  const start = await settledStart();
   (() => {
     for (let i = 0; i < 200; ++i) {
       const t = vt.fromTypedArray(new Float32Array(256), [256]);
