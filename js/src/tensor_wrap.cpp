@@ -274,7 +274,7 @@ TENSOR_FN(set_grad) {
     if (vt::AutogradMeta* m = vt::autograd::meta_if(t)) m->grad = vt::Tensor();
     return info.Env().Undefined();
   }
-  const vt::Tensor& g = unwrap_tensor(info[1], "grad");
+  vt::Tensor g = unwrap_tensor(info[1], "grad");  // a reference of its own: gcc 13 cannot see the table owns it
   VT_CHECK(std::equal(g.sizes().begin(), g.sizes().end(), t.sizes().begin(), t.sizes().end()),
            "assigned grad has data of a different size: ", vt::shape_str(g.sizes()), " vs ", vt::shape_str(t.sizes()));
   VT_CHECK(g.dtype() == t.dtype(), "assigned grad has data of a different type: ", vt::dtype_name(g.dtype()), " vs ",
