@@ -9,6 +9,10 @@ The file holds a model-like mix (bf16 and fp32 matrices, small fp32 vectors) of 
                          pinned host->device copy rate of the same bytes (goal: >= 80% of it)
 Ratios are vibetensor's time over the package's (goal <= 1.0). Run: python benchmarks/io.py [--size-mib N]
 [--json out.json]; results/io_<machine>.{json,txt}.
+
+--sweep measures only the cuda load, over the staging knobs the loader reads at every load (VT_IO_READ pread
+or map, VT_IO_THREADS, VT_IO_CHUNK_MIB), each as a fraction of the pinned rate: where a machine's page cache,
+host memory and copy engine saturate, which sets the defaults (results/io_sweep_<machine>.json).
 """
 import argparse
 import os
@@ -56,6 +60,42 @@ def machine():
     return f"devbox_{os.cpu_count()}core"
 
 
+def pinned_rate(torch, nbytes):
+    host = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
+    dev = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+    t = median_time(lambda: dev.copy_(host, non_blocking=True), 3, repeats=5, sync=torch.cuda.synchronize)
+    return nbytes / t / 1e9
+
+
+def sweep(args, vio, vt, torch):
+    import itertools
+
+    rows = []
+    knobs = ("VT_IO_READ", "VT_IO_THREADS", "VT_IO_CHUNK_MIB")
+    saved = {k: os.environ.get(k) for k in knobs}
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        path = os.path.join(d, "model.safetensors")
+        count, nbytes = build_file(path, args.size_mib)
+        pinned = pinned_rate(torch, nbytes)
+        print(f"{count} tensors, {nbytes / 2**20:.0f} MiB on {machine()}; pinned host->device {pinned:.1f} GB/s")
+        print(f"{'read':<7}{'threads':>8}{'chunk MiB':>10}{'GB/s':>8}{'of pinned':>11}")
+        try:
+            for read, threads, chunk in itertools.product(("pread", "map"), (4, 8, 12, 16), (2, 8, 32)):
+                os.environ.update(VT_IO_READ=read, VT_IO_THREADS=str(threads), VT_IO_CHUNK_MIB=str(chunk))
+                t = median_time(lambda: vio.load_file(path, device="cuda:0"), 1, repeats=5, warmup=1, sync=vt.cuda.synchronize)
+                rate = nbytes / t / 1e9
+                rows.append({"read": read, "threads": threads, "chunk_mib": chunk, "GBps": rate, "fraction_of_pinned": rate / pinned})
+                print(f"{read:<7}{threads:>8}{chunk:>10}{rate:>8.1f}{rate / pinned:>11.2f}", flush=True)
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    best = max(rows, key=lambda r: r["GBps"])
+    print(f"best: {best}")
+    out = args.json or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"io_sweep_{machine()}.json")
+    write_results(out, rows, machine=machine(), torch=torch.__version__, size_bytes=nbytes, pinned_GBps=pinned)
+    print(f"results: {out}")
+
+
 def main():
     import torch
 
@@ -72,7 +112,10 @@ def main():
     ap.add_argument("--size-mib", type=int, default=2048 if cuda else 256)
     ap.add_argument("--json")
     ap.add_argument("--dir", default=None, help="where to write the temporary file (default: the system temp dir)")
+    ap.add_argument("--sweep", action="store_true", help="cuda load over the staging knobs (needs a GPU)")
     args = ap.parse_args()
+    if args.sweep:
+        return sweep(args, vio, vt, torch)
 
     rows = []
 
@@ -103,10 +146,7 @@ def main():
         tt = theirs(lambda: st.load_file(path, backend="pread"), 1, repeats=5, warmup=1)
         row("cpu load (pread)", tv * 1e3, ms(tt), extra={"vt_GBps": nbytes / tv / 1e9, "safetensors_GBps": tt and nbytes / tt / 1e9})
         if cuda:
-            host = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
-            dev = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
-            t_pinned = median_time(lambda: dev.copy_(host, non_blocking=True), 3, repeats=5, sync=torch.cuda.synchronize)
-            del dev, host
+            t_pinned = nbytes / pinned_rate(torch, nbytes) / 1e9
             tv = median_time(lambda: vio.load_file(path, device="cuda:0"), 1, repeats=5, warmup=1, sync=vt.cuda.synchronize)
             tt = theirs(lambda: st.load_file(path, device="cuda:0"), 1, repeats=5, warmup=1, sync=torch.cuda.synchronize)
             rate = nbytes / tv / 1e9

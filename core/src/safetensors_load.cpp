@@ -30,8 +30,6 @@
 namespace vt::safetensors {
 namespace {
 
-constexpr uint64_t kChunkBytes = 8ull << 20;
-
 [[noreturn]] void io_fail(const std::string& what) {
   reject("io", "", -1, what);
 }
@@ -92,15 +90,27 @@ class HostSink : public StagingSink {
 
 }  // namespace
 
-int staging_workers(size_t chunks) {
+namespace {
+// A positive integer from the environment, else `fallback` (read at each load, so a benchmark can sweep it).
+long env_knob(const char* name, long fallback, long most) {
+  const char* v = std::getenv(name);
+  long n = v ? std::strtol(v, nullptr, 10) : 0;
+  return n > 0 ? std::min(n, most) : fallback;
+}
+}  // namespace
+
+StagingPlan staging_plan() {
+  StagingPlan p;
+  p.max_workers = int(env_knob("VT_IO_THREADS", 8, 256));
+  p.chunk_bytes = uint64_t(env_knob("VT_IO_CHUNK_MIB", 8, 1024)) << 20;
+  const char* r = std::getenv("VT_IO_READ");
+  p.read_mapped = r && std::strcmp(r, "map") == 0;
+  return p;
+}
+
+int staging_workers(size_t chunks, const StagingPlan& plan) {
   unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  // VT_IO_THREADS overrides the cap of 8 (for measuring where the page cache and the copy engine saturate).
-  static const size_t cap = [] {
-    const char* v = std::getenv("VT_IO_THREADS");
-    long n = v ? std::strtol(v, nullptr, 10) : 0;
-    return n > 0 ? size_t(std::min(n, 256L)) : size_t(8);
-  }();
-  return int(std::min<size_t>({chunks, size_t(hw), cap}));
+  return int(std::min<size_t>({chunks, size_t(hw), size_t(plan.max_workers)}));
 }
 
 std::shared_ptr<MappedFile> MappedFile::map_fd(int fd) {
@@ -132,8 +142,8 @@ MappedFile::~MappedFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void MappedFile::read(uint64_t offset, void* dst, uint64_t n) const {
-  if (fd_ < 0) {
+void MappedFile::read(uint64_t offset, void* dst, uint64_t n, bool from_map) const {
+  if (fd_ < 0 || from_map) {
     std::memcpy(dst, data_ + offset, n);
     return;
   }
@@ -222,12 +232,13 @@ std::vector<Tensor> load_tensors(const OpenFile& f, const std::vector<const Entr
   }
   if (device.is_cuda()) device = device_for_load(device);
   for (auto& [dtype, sizes] : reps) out.push_back(empty_tensor(sizes, dtype, device));
-  std::vector<Chunk> chunks = plan_chunks(f.header, entries, kChunkBytes);
+  const StagingPlan plan = staging_plan();
+  std::vector<Chunk> chunks = plan_chunks(f.header, entries, plan.chunk_bytes);
   if (device.is_cuda()) {
-    stage_to_device(*f.file, chunks, out, kChunkBytes);
+    stage_to_device(*f.file, chunks, out, plan);
   } else {
     HostSink sink(out);
-    run_staged(*f.file, chunks, sink, staging_workers(chunks.size()));
+    run_staged(*f.file, chunks, sink, staging_workers(chunks.size(), plan));
   }
   return out;
 }

@@ -24,8 +24,9 @@ class MappedFile {
   uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   // Copies file bytes [offset, offset + n) to dst: pread for a file (which does not fault pages of the map
-  // in), memcpy for bytes. Raises SafetensorError (rule "io") when the file is shorter than it was.
-  void read(uint64_t offset, void* dst, uint64_t n) const;
+  // in), memcpy for bytes or when `from_map` asks for it. Raises SafetensorError (rule "io") when the file is
+  // shorter than it was.
+  void read(uint64_t offset, void* dst, uint64_t n, bool from_map = false) const;
 
  private:
   MappedFile() = default;
@@ -61,15 +62,24 @@ class StagingSink {
 // Runs the chunks on `threads` workers (slots 2w and 2w+1 belong to worker w). The first exception of any
 // worker stops the others and is rethrown here after all have joined.
 void run_staged(const MappedFile& file, const std::vector<Chunk>& chunks, StagingSink& sink, int threads);
-// Workers for `chunks` chunks: one per chunk, at most one per core and at most 8 (past that the page cache and
-// the copy engine, not the reads, set the pace).
-int staging_workers(size_t chunks);
+// How a load is staged. Defaults: chunks of 8 MiB, at most 8 workers (past that the page cache and the copy
+// engine, not the reads, set the pace), pread. The environment overrides each, read at every load, for
+// measuring where a machine saturates (benchmarks/io.py --sweep): VT_IO_THREADS, VT_IO_CHUNK_MIB, and
+// VT_IO_READ=map (device loads copy from the memory map instead of pread).
+struct StagingPlan {
+  int max_workers = 8;
+  uint64_t chunk_bytes = 8ull << 20;
+  bool read_mapped = false;
+};
+StagingPlan staging_plan();
+// Workers for `chunks` chunks: one per chunk, at most one per core and at most plan.max_workers.
+int staging_workers(size_t chunks, const StagingPlan& plan);
 
 // The device half (cuda/safetensors_device.cpp). device_for_load resolves "cuda" to the current device, checks
 // that it exists and refuses a load while its current stream captures a CUDA graph (before anything is
 // allocated); stage_to_device fills `out` (tensors already allocated there) on that stream.
 Device device_for_load(Device requested);
 void stage_to_device(const MappedFile& file, const std::vector<Chunk>& chunks, const std::vector<Tensor>& out,
-                     uint64_t chunk_bytes);
+                     const StagingPlan& plan);
 
 }  // namespace vt::safetensors

@@ -28,6 +28,20 @@ def same(a, b):
     return a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape) and bool((a.cpu() == b.cpu()).all().item())
 
 
+@pytest.mark.parametrize("read,chunk_mib,threads", [("pread", 1, 3), ("map", 2, 16), ("map", 8, 1)])
+def test_load_to_device_with_other_staging_knobs(tmp_path, monkeypatch, read, chunk_mib, threads):
+    # VT_IO_READ / VT_IO_CHUNK_MIB / VT_IO_THREADS, read at every load (benchmarks/io.py --sweep)
+    rng = np.random.default_rng(1)
+    path = tmp_path / "k.safetensors"
+    ref = make_file(path, rng)
+    monkeypatch.setenv("VT_IO_READ", read)
+    monkeypatch.setenv("VT_IO_CHUNK_MIB", str(chunk_mib))
+    monkeypatch.setenv("VT_IO_THREADS", str(threads))
+    got = vio.load_file(path, device="cuda")
+    for k, t in ref.items():
+        assert same(got[k], t), k
+
+
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", 0])
 def test_load_to_device_matches_cpu(tmp_path, device):
     rng = np.random.default_rng(0)

@@ -262,3 +262,20 @@ def test_pread_subsets_across_chunk_boundaries(tmp_path, subset):
         got = dict(zip(names, f._handle().load(names, "cpu", "pread")))
     for k in names:
         assert torch.equal(torch.from_dlpack(got[k]), tensors[k]), k
+
+
+@pytest.mark.parametrize("chunk_mib,threads", [(1, 1), (1, 3), (2, 8)])
+def test_pread_with_other_staging_knobs(tmp_path, monkeypatch, chunk_mib, threads):
+    # the loader reads VT_IO_CHUNK_MIB and VT_IO_THREADS at every load (benchmarks/io.py --sweep): any chunk
+    # size and worker count reads the same bytes
+    mib = 1 << 20
+    sizes = {"a": 3 * mib + 5, "b": 7, "c": mib - 1, "d": 2 * mib}
+    tensors = {k: torch.from_numpy(np.random.default_rng(n).integers(0, 256, n).astype(np.uint8)) for k, n in sizes.items()}
+    path = tmp_path / "k.safetensors"
+    st.save_file(tensors, path)
+    monkeypatch.setenv("VT_IO_CHUNK_MIB", str(chunk_mib))
+    monkeypatch.setenv("VT_IO_THREADS", str(threads))
+    got = vio.load_file(path, backend="pread")
+    for k, t in tensors.items():
+        assert torch.equal(torch.from_dlpack(got[k]), t), k
+

@@ -22,8 +22,9 @@ namespace {
 
 class DeviceSink : public StagingSink {
  public:
-  DeviceSink(int device, cudaStream_t stream, const std::vector<Tensor>& out, int slots, uint64_t chunk_bytes)
-      : device_(device), stream_(stream), out_(out), chunk_bytes_(chunk_bytes), events_(size_t(slots), nullptr),
+  DeviceSink(int device, cudaStream_t stream, const std::vector<Tensor>& out, int slots, const StagingPlan& plan)
+      : device_(device), stream_(stream), out_(out), chunk_bytes_(plan.chunk_bytes), read_mapped_(plan.read_mapped),
+        events_(size_t(slots), nullptr),
         recorded_(size_t(slots), 0) {
     try {
       cuda::DeviceGuard g(device_);
@@ -40,7 +41,7 @@ class DeviceSink : public StagingSink {
   }
   void transfer(int slot, const Chunk& c, const MappedFile& file) override {
     uint8_t* staging = block_ + size_t(slot) * chunk_bytes_;
-    file.read(c.file_offset, staging, c.len);
+    file.read(c.file_offset, staging, c.len, read_mapped_);
     cuda::DeviceGuard g(device_);  // a worker thread starts on device 0
     for (const Piece& p : c.pieces)
       VT_CUDA_CHECK(cudaMemcpyAsync(out_[p.tensor].data_ptr() + p.tensor_offset, staging + p.chunk_offset, p.len,
@@ -54,6 +55,7 @@ class DeviceSink : public StagingSink {
   cudaStream_t stream_;
   const std::vector<Tensor>& out_;
   uint64_t chunk_bytes_;
+  bool read_mapped_;
   std::vector<cudaEvent_t> events_;
   std::vector<uint8_t> recorded_;  // one writer per slot (its worker); not vector<bool>, whose bits share words
   uint8_t* block_ = nullptr;
@@ -85,12 +87,12 @@ Device device_for_load(Device requested) {
 }
 
 void stage_to_device(const MappedFile& file, const std::vector<Chunk>& chunks, const std::vector<Tensor>& out,
-                     uint64_t chunk_bytes) {
+                     const StagingPlan& plan) {
   if (chunks.empty()) return;
   int device = out[chunks.front().pieces.front().tensor].device().index;
   auto stream = reinterpret_cast<cudaStream_t>(cuda::current_stream(device));
-  int threads = staging_workers(chunks.size());
-  DeviceSink sink(device, stream, out, 2 * threads, chunk_bytes);
+  int threads = staging_workers(chunks.size(), plan);
+  DeviceSink sink(device, stream, out, 2 * threads, plan);
   run_staged(file, chunks, sink, threads);
 }
 
