@@ -7,8 +7,9 @@ Two profiles:
     VT_FUZZ_EXAMPLES sets the examples per op.
   * long (by hand): `VT_FUZZ_LONG=<seconds> pytest tests/fuzz -m slow -s` cycles through the ops with fresh
     seeds until the time is up, records every find instead of stopping at the first, and prints the run time,
-    the case count and the finds (VT_FUZZ_REPORT=<file.json> also writes them). Turn each find into a
-    regression test next to the tests of its area.
+    the case count and the finds (VT_FUZZ_REPORT=<file.json> also writes them); VT_FUZZ_LONG_DEVICE=cuda puts
+    every vibetensor tensor on the GPU, as the CUDA profile does. Turn each find into a regression test next to
+    the tests of its area.
   * CUDA (`test_fuzz_cuda`, marked `cuda`): the CI profile with every vibetensor tensor on the GPU (the torch
     side stays on the CPU, the oracle).
 """
@@ -67,13 +68,20 @@ def test_fuzz_ci(spec):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("VT_FUZZ_LONG"), reason="the long profile runs by hand: VT_FUZZ_LONG=<seconds>")
-def test_fuzz_long():
+def test_fuzz_long(monkeypatch):
     budget = float(os.environ["VT_FUZZ_LONG"])
+    device = os.environ.get("VT_FUZZ_LONG_DEVICE", "cpu")
+    if device != "cpu":
+        import vibetensor.torch as vt
+
+        if not vt.cuda.is_available():
+            pytest.skip(f"VT_FUZZ_LONG_DEVICE={device} needs a GPU")
+        monkeypatch.setattr(strategies, "VT_DEVICE", device)
     start, round_, stats, finds = time.perf_counter(), 1, {}, {}
 
     def report(current=None):
         """Written after every op, so that a run cut short (a hang is a find too) still leaves its record."""
-        r = {"seconds": round(time.perf_counter() - start, 1), "rounds": round_, "cases": sum(stats.values()),
+        r = {"device": device, "seconds": round(time.perf_counter() - start, 1), "rounds": round_, "cases": sum(stats.values()),
              "verdicts": stats, "finds": finds, "running": current}
         if os.environ.get("VT_FUZZ_REPORT"):
             with open(os.environ["VT_FUZZ_REPORT"], "w") as f:
