@@ -308,3 +308,14 @@ def test_cumprod_gradient_of_one_element(value, device):
         m.cumprod(x, 0).sum().backward()
         grads.append(x.grad)
     assert_same(grads[1].cpu(), grads[0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("alpha", [float("inf"), -float("inf"), NAN, 0.0, -2.0, 1.0])
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_elu_keeps_zeros_for_any_alpha(alpha, dtype, device):
+    """elu is x at +-0 (and NaN) for every alpha, as torch's: alpha * expm1(0) was NaN for an infinite alpha
+    (the long profile of 2026-12-03, float16 0-dim with alpha=inf)."""
+    differential(lambda m, t: m.nn.functional.elu(t([0.0, -0.0, -1e-3, 0.5, NAN], dtype=getattr(m, dtype)),
+                                                  alpha=alpha), device)
+    differential(lambda m, t: m.nn.functional.elu(t(0.0, dtype=getattr(m, dtype)), alpha=alpha), device)

@@ -70,7 +70,8 @@ struct LeakyReluF {
 };
 struct EluF {
   double alpha;
-  template <typename T> VT_HOST_DEVICE T operator()(T x) const { return x > 0 ? x : T(alpha) * std::expm1(x); }
+  // x itself at +-0 (and NaN), as torch: alpha * expm1(0) would be NaN for an infinite or NaN alpha
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const { return x < 0 ? T(alpha) * std::expm1(x) : x; }
 };
 struct HardtanhF {
   double lo, hi;
