@@ -152,10 +152,13 @@ def test_binary_noncontiguous(name):
 
 
 def test_clamp_tensor_and_number_bounds():
-    # vt takes a number next to a tensor bound (a 0-dim tensor of the input's dtype); torch needs both tensors.
+    # A tensor bound that is not 0-dim beside a number is torch's TypeError (its two overloads); both tensors
+    # broadcast and carry gradients.
     def fn(m, a, b):
-        return m.clamp(a, b, 0.5 if m is vt else torch.tensor(0.5, dtype=a.dtype))
+        return m.clamp(a, b, m.tensor(0.5, dtype=a.dtype))
     check_grads(fn, leaves([(3, 4), (4,)]))
+    with pytest.raises(TypeError, match="invalid combination of arguments"):
+        vt.clamp(vt.ones(3, 4), vt.ones(4), 0.5)
 
 
 def pair(vals, dtype="float64"):

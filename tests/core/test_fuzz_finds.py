@@ -319,3 +319,76 @@ def test_elu_keeps_zeros_for_any_alpha(alpha, dtype, device):
     differential(lambda m, t: m.nn.functional.elu(t([0.0, -0.0, -1e-3, 0.5, NAN], dtype=getattr(m, dtype)),
                                                   alpha=alpha), device)
     differential(lambda m, t: m.nn.functional.elu(t(0.0, dtype=getattr(m, dtype)), alpha=alpha), device)
+
+
+CLAMP_MIXED = {
+    # a 0-dim tensor beside a number is read as a number (torch's Scalar overload): float32 for a bool input
+    "bool, 0-dim float16, float": lambda m, t: m.clamp(t([True, False]), t(0.75, dtype=m.float16), 0.5),
+    "0-dim bool, float, 0-dim float16": lambda m, t: m.clamp(t(True), 1.5, t(0.5, dtype=m.float16)),
+    "int32, 0-dim float16, int": lambda m, t: m.clamp(t([1, 7], dtype=m.int32), t(2.5, dtype=m.float16), 5),
+    "bfloat16 input keeps its dtype": lambda m, t: m.clamp(t([1.0, 9.0], dtype=m.bfloat16), t(2.0, dtype=m.float16), 3),
+    "int8, 0-dim float, int": lambda m, t: m.clamp(t([1, 5], dtype=m.int8), t(2.5), 3),
+    "method, max 0-dim": lambda m, t: t([1.0, 5.0]).clamp(0, t(3.0)),
+    "in place": lambda m, t: t([1.0, 5.0]).clamp_(t(2.0), 3),
+    # a tensor with dims beside a number: torch's TypeError
+    "1-d bound beside a number": lambda m, t: m.clamp(t([1.0, 5.0]), t([2.0]), 3),
+    "1-d bound beside a number, in place": lambda m, t: t([1.0, 5.0]).clamp_(t([2.0]), 3),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(CLAMP_MIXED))
+def test_clamp_with_a_tensor_and_a_number_bound(case, device):
+    """torch's argument parser picks clamp's Scalar overload when one bound is a number, reading a 0-dim tensor
+    bound as its value (a find of the long fuzz profile of 2026-12-03: bool input, float16 0-dim bound and a
+    number computed in float16 instead of float32)."""
+    differential(CLAMP_MIXED[case], device)
+
+
+ROUND_OF_2026_12_03 = {
+    # Note [Integral arange bounds]: int64 counts from truncated bounds, other integer dtypes from the doubles
+    "arange int64 truncates the bounds": lambda m, t: m.arange(-1.5, 0, dtype=m.int64),
+    "arange int64 truncates the step": lambda m, t: m.arange(0, 5, 1.5, dtype=m.int64),
+    "arange int64 step truncated to zero": lambda m, t: m.arange(0, 3, 0.5, dtype=m.int64),
+    "arange int32 counts from the doubles": lambda m, t: m.arange(-1.5, 0, dtype=m.int32),
+    "arange int16 with a fractional step": lambda m, t: m.arange(0.5, 5, 1.5, dtype=m.int16),
+    "arange uint8 from a negative start": lambda m, t: m.arange(-1.5, 0, dtype=m.uint8),
+    "arange int64 empty after truncation": lambda m, t: m.arange(-0.5, 0.2, dtype=m.int64),
+    # a step whose product with the stride leaves int64 (torch: a negative stride it refuses)
+    "slice step times stride overflows": lambda m, t: m.zeros(0, 2, dtype=m.bool)[0:0:2**63 - 1],
+    "slice step times stride overflows (non-empty)": lambda m, t: m.zeros(4, 2)[::2**63 - 1],
+    # bfloat16's largest finite value (3.3895e38) is below float32's: 3.39e38 does not fit, inf does
+    "masked_fill_ bfloat16 past its max": lambda m, t: t([0.0, 1.0], dtype=m.bfloat16).masked_fill_(
+        t([True, False]), t(3.39e38)),
+    "masked_fill_ bfloat16 at its max": lambda m, t: t([0.0, 1.0], dtype=m.bfloat16).masked_fill_(
+        t([True, False]), t(3.3895313892515355e38)),
+    "fill_ bfloat16 past its max": lambda m, t: t([0.0, 1.0], dtype=m.bfloat16).fill_(3.39e38),
+    "full bfloat16 with inf": lambda m, t: m.full((2,), float("inf"), dtype=m.bfloat16),
+    # torch.norm's string orders other than "fro"
+    "norm with an unknown order": lambda m, t: m.norm(t([[1.0, 2.0]]), p="a"),
+    "norm with the string inf": lambda m, t: m.norm(t([[1.0, 2.0]]), p="inf"),
+    "norm fro over a dim": lambda m, t: m.norm(t([[1.0, 2.0], [3.0, 4.0]]), p="fro", dim=0),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(ROUND_OF_2026_12_03))
+def test_long_profile_round_of_2026_12_03(case, device):
+    differential(ROUND_OF_2026_12_03[case], device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_div_gradient_of_the_divisor_in_torchs_order(dtype, device):
+    """d(x / y)/dy = -g * ((x / y) / y), torch's order: -g * x / (y * y) overflowed (y * y = inf) or underflowed
+    (1e-60 = 0) where the quotient does not, so x / x near the limit had gradient 1 / x or -inf instead of 0."""
+    grads = []
+    for m in (torch, vt):
+        x = m.tensor([3e38, 1e-30, 2.0, -5.0], dtype=getattr(m, dtype))
+        x = (x.to(device) if m is vt else x).requires_grad_()
+        y = m.tensor([1e-30, 3e38, 3.0, 0.0], dtype=getattr(m, dtype))
+        y = (y.to(device) if m is vt else y).requires_grad_()
+        ((x / x).double().sum() + (x / y).double().sum()).backward()
+        grads.append((x.grad, y.grad))
+    for a, b in zip(grads[1], grads[0]):
+        assert_same(a.cpu(), b)

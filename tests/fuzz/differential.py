@@ -347,7 +347,8 @@ OPEN_FINDS = [
      "native_layer_norm's mean/rstd of a 16-bit input: torch's CPU kernel returns them in the input's dtype, its "
      "CUDA kernel (and vibetensor on both) in float32"),
     (lambda spec, recipes: spec.name in ("scatter", "scatter_") and recipes[2][0] == "tensor" and
-     _numel(recipes[2][1]) <= 1 and recipes[3][0] == "tensor" and recipes[3][1].layout.startswith("alias"),
+     _numel(recipes[2][1]) <= 1 and recipes[3][0] == "tensor" and (
+         recipes[3][1].layout.startswith("alias") or recipes[3][1].requires_grad),
      "scatter's backward with a 0-dim (or 0/1-element) index and a 1-d src: torch's ScatterBackward0 returns a "
      "gradient of the wrong shape, which its engine refuses"),
     (lambda spec, recipes: spec.name in ("pow", "pow_") and (
@@ -453,6 +454,20 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "index_put_" and _dtypes_differ(recipes[0], recipes[2]),
      "index_put_ with values of another dtype: torch requires equal dtypes, vibetensor casts the values (as "
      "torch's own x[i] = v does before it calls index_put_)"),
+    # the long profile of 2026-12-03
+    (lambda spec, recipes: spec.name in ("mean", "sum", "nansum") and any(
+        w == "tensor" and r.values == "extreme" and r.dtype in _INTS for w, r in recipes[:1]) and any(
+        w == "dtype" and r in strategies.FLOATS for w, r in recipes),
+     "sums of integers near the int32/int64 limit into a float dtype: vibetensor accumulates in float64 (exact "
+     "for int32), torch converts each to the float dtype first (2**31 - 1 + 1 - 2**31 is 0 in float32)"),
+    (lambda spec, recipes: spec.name == "rms_norm" and any(
+        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
+     "rms_norm of 16-bit values near the limit: torch squares them in float32 (inf: the result is 0), "
+     "vibetensor's CPU kernel sums the squares in double (Note [Row sums in double]; about 1)"),
+    (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd", "matmul") and any(
+        w == "tensor" and r.values == "extreme" for w, r in recipes),
+     "matrix products of values near the float limit: vibetensor's GEMM kernels fuse each multiply into its add "
+     "(3e38 * 2 + -3e38 * 1.5 is inf + -4.5e38 = inf), torch's round each product first (inf + -inf = NaN)"),
 ]
 
 

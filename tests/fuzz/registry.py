@@ -99,10 +99,6 @@ def _typed(value, what, ok):
         raise TypeError(f"argument '{what}' has a wrong type: {type(value).__name__}")
 
 
-def _as_tensor(v):
-    """A Python number as the 0-dim tensor vibetensor wraps it in; anything else as it is."""
-    return torch.tensor(v) if isinstance(v, (bool, int, float)) else v
-
 
 def _int_list(v):
     return isinstance(v, (list, tuple)) and all(isinstance(i, int) and -2**63 <= i < 2**63 for i in v)
@@ -173,8 +169,11 @@ TORCH_CALLS = {
     "as_strided": _as_strided,
     "max_dim": lambda self, dim, keepdim=False: tuple(torch.max(self, dim, keepdim)),
     "min_dim": lambda self, dim, keepdim=False: tuple(torch.min(self, dim, keepdim)),
-    # vt::clamp_tensor takes numbers as wrapped 0-dim tensors; torch.clamp would take them as its Scalar overload
-    "clamp_tensor": lambda self, min=None, max=None: torch.clamp(self, _as_tensor(min), _as_tensor(max)),
+    # vt::clamp_tensor reads a number as a wrapped 0-dim tensor, which torch's Tensor overload cannot be given
+    # (torch.clamp would take its Scalar overload, as vt.clamp does): such cases are skipped as "a number where
+    # torch's signature takes only a Tensor"
+    "clamp_tensor": lambda self, min=None, max=None: _typed(min, "min", lambda v: not isinstance(v, (bool, int, float)))
+        or _typed(max, "max", lambda v: not isinstance(v, (bool, int, float))) or torch.clamp(self, min, max),
     "_softmax": lambda self, dim, log: _typed(log, "log", lambda v: isinstance(v, bool)) or (
         torch.log_softmax if log else torch.softmax)(self, dim),
     "_bmm_nd": _bmm_nd,
@@ -196,7 +195,9 @@ TORCH_CALLS = {
     # torch.sort takes stable= only with dim and descending as keywords (its Python signatures)
     "sort": lambda self, dim=-1, descending=False, *, stable=False: torch.sort(self, dim=dim, descending=descending,
                                                                                  stable=stable),
-    "norm": lambda self, p=2, dim=None, keepdim=False: torch.norm(self, p, dim, keepdim),
+    # vt::norm's p is a number; torch.norm's string orders ("fro", "nuc") belong to vt.norm's Python front
+    "norm": lambda self, p=2, dim=None, keepdim=False: _typed(p, "p", lambda v: not isinstance(v, str)) or torch.norm(
+        self, p, dim, keepdim),
     "amax": lambda self, dim=None, keepdim=False: torch.amax(self, _dims(dim), keepdim),
     "amin": lambda self, dim=None, keepdim=False: torch.amin(self, _dims(dim), keepdim),
     "all": lambda self, dim=None, keepdim=False: torch.all(self, dim, keepdim=keepdim),

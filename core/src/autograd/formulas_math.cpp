@@ -30,7 +30,9 @@ void div_backward(BackwardContext& c) {
   }
   Tensor other = c.saved(1);
   if (c.needs(0)) c.set(0, div(c.grad(), other));
-  if (c.needs(1)) c.set(1, neg(div(mul(c.grad(), c.saved(0)), mul(other, other))));
+  // -grad * ((self / other) / other), torch's order: other * other over- or underflows long before the quotient
+  // does (x / x at x = 3e38 has gradient 0, not 1 / x)
+  if (c.needs(1)) c.set(1, neg(mul(c.grad(), div(div(c.saved(0), other), other))));
 }
 const char* div_name(const Stack& args) {
   return std::holds_alternative<std::monostate>(args.at(2)) ? "DivBackward0" : "DivBackward2";

@@ -64,7 +64,9 @@ void check_scalar_fits(const Scalar& v, ScalarType t) {
       lo = -9223372036854775808.0, hi = 9223372036854775807.0;
       break;
     case ScalarType::Float16: lo = -65504, hi = 65504; break;
-    case ScalarType::BFloat16: case ScalarType::Float32: lo = -3.4028234663852886e38, hi = 3.4028234663852886e38; break;
+    // bfloat16's largest finite value is below float32's (torch refuses 3.39e38 for bfloat16)
+    case ScalarType::BFloat16: lo = -3.3895313892515355e38, hi = 3.3895313892515355e38; break;
+    case ScalarType::Float32: lo = -3.4028234663852886e38, hi = 3.4028234663852886e38; break;
     default: return;
   }
   if (is_floating(t) && !std::isfinite(x)) return;  // inf and nan are representable

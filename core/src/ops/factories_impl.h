@@ -103,14 +103,23 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::o
   bool any_float = start.is_floating() || end.is_floating() || step.is_floating();
   ScalarType t = dtype.value_or(any_float ? ScalarType::Float32 : ScalarType::Int64);
   double s = start.to_double(), e = end.to_double(), st = step.to_double();
-  VT_CHECK(st != 0, "arange: step must be nonzero");
   VT_CHECK(std::isfinite(s) && std::isfinite(e), "arange: unsupported range: ", s, " -> ", e);
+  // Note [Integral arange bounds]: torch counts an int64 arange from the bounds and step converted to int64
+  // first (truncated: arange(-1.5, 0, dtype=int64) is [-1], a step of 0.5 is zero and refused), and the other
+  // integral dtypes from the doubles (arange(-1.5, 0, dtype=int32) is [-1, 0], a step of 0.5 repeats the
+  // start); all step from the truncated start, and the bounds' order is checked on the doubles.
+  const bool int64_bounds = t == ScalarType::Int64;
+  VT_CHECK(is_floating(t) || std::fabs(st) < 9223372036854775808.0, "arange: step ", st, " does not fit int64");
+  VT_CHECK(st != 0, "arange: step must be nonzero");
+  VT_CHECK_VALUE(!int64_bounds || step.to_int() != 0, "arange: step must be nonzero");  // torch: ValueError here
+  auto fits_int64 = [](const Scalar& v) { return !v.is_floating() || std::fabs(v.to_double()) < 9223372036854775808.0; };
+  VT_CHECK(!int64_bounds || (fits_int64(start) && fits_int64(end)), "arange: bounds ", s, " -> ", e, " do not fit int64");
   VT_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: upper bound and lower bound inconsistent with step sign");
   // The element count is computed wide (double, or 128-bit integers for integral ranges) and refused when it
   // does not fit int64: arange(0, -2**63, -1) holds 2**63 elements, and the int64 arithmetic would overflow
   // into INT64_MIN / -1, which traps.
   int64_t n = 0;
-  if (any_float || is_floating(t)) {
+  if (!int64_bounds) {  // Note [Integral arange bounds]: the other dtypes count from the doubles
     const double count = std::ceil((e - s) / st);
     VT_CHECK(count < 9223372036854775808.0, "arange: invalid size, possible overflow? (", count, " elements)");
     n = int64_t(count);

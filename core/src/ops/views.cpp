@@ -175,7 +175,10 @@ Tensor slice_any(const Tensor& self, int64_t dim, std::optional<int64_t> start_o
   int64_t end = std::max(clampi(end_opt.value_or(n)), start);
   DimVector sizes(self.sizes()), strides(self.strides());
   sizes[size_t(dim)] = end == start ? 0 : 1 + (end - start - 1) / step;  // no overflow for huge steps
-  strides[size_t(dim)] *= step;
+  // A step whose product with the stride leaves int64 would make a wrapped (negative) stride: refused, as torch
+  // refuses the negative stride it makes of it.
+  VT_CHECK(!__builtin_mul_overflow(strides[size_t(dim)], step, &strides[size_t(dim)]), "slice: step ", step,
+           " times the stride ", self.strides()[size_t(dim)], " of dimension ", dim, " overflows int64");
   return as_view(self, sizes, strides, self.storage_offset() + start * self.strides()[size_t(dim)]);
 }
 

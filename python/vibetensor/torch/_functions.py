@@ -297,7 +297,11 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    p = 2 if p in ("fro", None) else math.inf if p == "inf" else p
+    if isinstance(p, str) and p != "fro":  # torch's matrix-norm orders: "fro" (the 2-norm of the elements), "nuc"
+        if p == "nuc":
+            raise NotImplementedError("norm: the nuclear norm (p='nuc') needs an SVD, which vibetensor lacks")
+        raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
+    p = 2 if p in ("fro", None) else p
     return _op("vt::norm")(input, p, _dims(dim), keepdim)
 
 
@@ -498,13 +502,29 @@ def where(condition, input=None, other=None):
 
 
 def clamp(input, min=None, max=None):
-    """Bounds may be numbers or tensors (tensor bounds broadcast, as maximum/minimum); a number next to a tensor
-    bound becomes a 0-dim tensor of the input's dtype."""
+    """torch's two overloads: bounds that are tensors (or None) broadcast, as maximum/minimum; number bounds take
+    the Scalar overload (_clamp_scalars)."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        def bound(b):
-            return b if b is None or isinstance(b, Tensor) else _full([], b, dtype=input.dtype, device=input.device)
-        return _op("vt::clamp_tensor")(input, bound(min), bound(max))
+        if (min is None or isinstance(min, Tensor)) and (max is None or isinstance(max, Tensor)):
+            return _op("vt::clamp_tensor")(input, min, max)
+        min, max = _clamp_scalars("clamp", input, min, max)
     return _op("vt::clamp")(input, min, max)
+
+
+def _clamp_scalars(name, input, min, max):
+    """A number beside a tensor bound selects torch's Scalar overload, whose argument parser also takes a 0-dim
+    tensor that does not require grad, as its value: clamp(bool_x, tensor(0.5, float16), 0.5) computes in
+    float32 (the bool input meets a float number), not float16. Any other tensor there is torch's TypeError."""
+    def scalar(b):
+        if not isinstance(b, Tensor):
+            return b
+        if b.dim() == 0 and not b.requires_grad:
+            return b.item()
+        got = ", ".join(type(a).__name__ for a in ([input] if name == "clamp" else []) + [min, max])
+        raise TypeError(f"{name}() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+                        f" * ({'Tensor input, ' if name == 'clamp' else ''}Tensor min = None, Tensor max = None)\n"
+                        f" * ({'Tensor input, ' if name == 'clamp' else ''}Number min = None, Number max = None)")
+    return scalar(min), scalar(max)
 
 
 def result_type(a, b):
