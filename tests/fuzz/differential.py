@@ -464,6 +464,10 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "rms_norm of 16-bit values near the limit: torch squares them in float32 (inf: the result is 0), "
      "vibetensor's CPU kernel sums the squares in double (Note [Row sums in double]; about 1)"),
+    (lambda spec, recipes: spec.name in ("layer_norm", "native_layer_norm") and any(
+        w == "tensor" and r.values == "extreme" and r.dtype == "float32" for w, r in recipes[:1]),
+     "layer_norm of float32 values near the limit: torch's variance overflows float32 (NaN), vibetensor's CPU "
+     "kernel sums rows in double (Note [Row sums in double]) and normalises them"),
     (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd", "matmul") and any(
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "matrix products of values near the float limit: vibetensor's GEMM kernels fuse each multiply into its add "
