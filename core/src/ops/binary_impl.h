@@ -76,6 +76,14 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
   Launch::kernel(it, ArithOp<S, F>{});
 }
 
+// Note [Dtypes each op meets]: every case of a dtype switch is a kernel per backend (two on CUDA), so the
+// switches below list only the dtypes that can reach them: Float ops (true division, atan2) see floating
+// common dtypes only, since the iterator promoted integers and bool to float32; sub never sees bool, since
+// check_sub refused bool operands before the iterator was built; the integer divisions reject bool (the
+// switch's NotImplemented). A dtype that could not reach its switch would fail there with NotImplemented,
+// never compute with the wrong kernel.
+template <typename F> constexpr bool meets_bool = !int_division<F> && !std::is_same_v<F, SubF>;
+
 template <typename F, Kind K, typename Launch> void run(TensorIterator& it, const char* name) {
   ScalarType t = it.common_dtype();
   if constexpr (K == Kind::Compare || K == Kind::Logical) {
@@ -83,8 +91,10 @@ template <typename F, Kind K, typename Launch> void run(TensorIterator& it, cons
   } else if constexpr (K == Kind::Bitwise) {
     VT_CHECK_KIND(NotImplemented, !is_floating(t), "\"", name, "\" not implemented for '", dtype_name(t), "'");
     VT_DISPATCH_INTEGRAL(t, name, [&] { Launch::kernel(it, ArithOp<scalar_t, F>{}); });
+  } else if constexpr (K == Kind::Float) {
+    VT_DISPATCH_FLOATING(t, name, [&] { run_arith<F, K, Launch, scalar_t>(it); });
   } else {
-    if constexpr (!int_division<F>) {
+    if constexpr (meets_bool<F>) {
       // pow(bool, bool tensor) is rejected by torch; a Python-number exponent is fine.
       if (t == ScalarType::Bool && (!std::is_same_v<F, PowF> || it.input_is_wrapped_number(1)))
         return run_arith<F, K, Launch, bool>(it);
@@ -145,8 +155,12 @@ Tensor add_sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
     M al = alpha.to<M>();
     Launch::kernel(it, AddScaledOp<S>{is_sub ? M(-al) : al});
   };
-  if (it.common_dtype() == ScalarType::Bool) launch.template operator()<bool>();
-  else VT_DISPATCH_NUMERIC(it.common_dtype(), name, [&] { launch.template operator()<scalar_t>(); });
+  if (it.common_dtype() == ScalarType::Bool) {
+    VT_INTERNAL_ASSERT(!is_sub, "sub: bool operands are refused before dispatch");
+    if constexpr (!is_sub) launch.template operator()<bool>();  // Note [Dtypes each op meets]
+  } else {
+    VT_DISPATCH_NUMERIC(it.common_dtype(), name, [&] { launch.template operator()<scalar_t>(); });
+  }
   return it.output();
 }
 
