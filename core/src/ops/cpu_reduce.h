@@ -43,7 +43,9 @@ template <typename AccT, typename S, typename C> AccT fold_contiguous(const Tens
 struct CpuReduce {
   static constexpr bool kStoresInputDtype = false;  // accumulates in the output's memory: always AccT
   // it: operand 0 the accumulator (AccT, stride 0 on reduced dims), operand 1 the input (S).
-  template <typename S, typename AccT, typename C> static void reduce(TensorIterator& it, AccT init, const C& combine) {
+  // MayWiden (Note [Reduce output dtypes]) is moot here: the result is always in AccT.
+  template <typename S, bool MayWiden, typename AccT, typename C>
+  static void reduce(TensorIterator& it, AccT init, const C& combine) {
     const Tensor& acc = it.operand(0);
     const Tensor& self = it.operand(1);
     if (acc.numel() == 1 && self.is_contiguous()) {

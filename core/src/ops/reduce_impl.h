@@ -2,7 +2,7 @@
 // Reductions for one backend. sum/prod/amax/amin/all/any fold any set of dims through a reduction
 // TensorIterator (the accumulator has stride 0 on reduced dims and a wide dtype: float64 for floating inputs,
 // int64 for integers); max/min/argmax/argmin over one dim and cumsum/cumprod use lane loops. `Backend`
-// provides reduce<S>(it, init, combine) and lanes(...) (CpuReduce in cpu_reduce.h, CudaReduce in
+// provides reduce<S, MayWiden>(it, init, combine) and lanes(...) (CpuReduce in cpu_reduce.h, CudaReduce in
 // cuda/reduce.cuh); shapes, dtypes and errors are decided here, once for both.
 #include <algorithm>
 #include <limits>
@@ -56,7 +56,12 @@ inline Tensor finish(const Tensor& acc, const Tensor& self, const std::vector<bo
 
 // Folds `self` into an accumulator of dtype acc_dtype: acc = combine(acc, x) starting from `init`. Backends
 // that can store the result in the input's dtype (out_dtype) skip the separate conversion.
-template <typename Backend, typename AccT, typename C>
+// Note [Reduce output dtypes]: such a backend writes the result in the input's dtype or the accumulator's, a
+// kernel each. MayWiden says whether the accumulator's can happen: only where out_dtype can differ from the
+// input's (integer sum and prod, whose result is int64, and all/any, whose uint8 result is not their bool
+// input). Floating sum and prod cast the input to the result dtype first, and amax/amin keep it, so their
+// results are always in the input's dtype, and their widening kernels would never run.
+template <typename Backend, bool MayWiden, typename AccT, typename C>
 Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dtype, AccT init, C combine,
             ScalarType out_dtype) {
   bool direct = Backend::kStoresInputDtype && out_dtype == self.dtype();
@@ -79,11 +84,13 @@ Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dt
   // build time) down.
   if constexpr (std::is_same_v<C, LogicC<true>> || std::is_same_v<C, LogicC<false>>) {
     VT_INTERNAL_ASSERT(self.dtype() == ScalarType::Bool, "logic reductions fold bool inputs");
-    Backend::template reduce<bool>(it, init, combine);
+    Backend::template reduce<bool, MayWiden>(it, init, combine);
   } else if constexpr (std::is_floating_point_v<AccT>) {
-    VT_DISPATCH_FLOATING(self.dtype(), "reduce", [&] { Backend::template reduce<scalar_t>(it, init, combine); });
+    VT_DISPATCH_FLOATING(self.dtype(), "reduce",
+                         [&] { Backend::template reduce<scalar_t, MayWiden>(it, init, combine); });
   } else {
-    VT_DISPATCH_INTEGRAL(self.dtype(), "reduce", [&] { Backend::template reduce<scalar_t>(it, init, combine); });
+    VT_DISPATCH_INTEGRAL(self.dtype(), "reduce",
+                         [&] { Backend::template reduce<scalar_t, MayWiden>(it, init, combine); });
   }
   return acc;
 }
@@ -99,8 +106,8 @@ Tensor arith_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim
   ScalarType out = sum_dtype(self_in, dtype);
   Tensor self = dtype && self_in.dtype() != *dtype ? ops::to_dtype(self_in, *dtype) : self_in;
   auto mask = reduced_mask(self, dim, name);
-  Tensor acc = is_floating(out) ? fold<Backend>(self, mask, ScalarType::Float64, finit, C{}, out)
-                                : fold<Backend>(self, mask, ScalarType::Int64, iinit, C{}, out);
+  Tensor acc = is_floating(out) ? fold<Backend, false>(self, mask, ScalarType::Float64, finit, C{}, out)
+                                : fold<Backend, true>(self, mask, ScalarType::Int64, iinit, C{}, out);
   return finish(acc, self, mask, keepdim, out);
 }
 template <typename Backend>
@@ -127,10 +134,10 @@ Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, 
   Tensor acc;
   if (is_floating(self.dtype())) {
     double init = IsMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-    acc = fold<Backend>(self, mask, ScalarType::Float64, init, PickC<IsMax>{}, self.dtype());
+    acc = fold<Backend, false>(self, mask, ScalarType::Float64, init, PickC<IsMax>{}, self.dtype());
   } else {
     int64_t init = IsMax ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
-    acc = fold<Backend>(self, mask, ScalarType::Int64, init, PickC<IsMax>{}, self.dtype());
+    acc = fold<Backend, false>(self, mask, ScalarType::Int64, init, PickC<IsMax>{}, self.dtype());
   }
   return finish(acc, self, mask, keepdim, self.dtype());
 }
@@ -152,7 +159,7 @@ template <typename Backend, bool IsAll> Tensor all_any(const Tensor& self_in, Op
   ScalarType out = self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool;
   if (dim && dim->empty()) return ops::to_dtype(self, out);  // all/any(dim=[]) reduce nothing, unlike sum (torch)
   auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
-  Tensor acc = fold<Backend>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{}, out);
+  Tensor acc = fold<Backend, true>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{}, out);
   return finish(acc, self, mask, keepdim, out);
 }
 

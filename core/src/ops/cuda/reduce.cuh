@@ -226,8 +226,11 @@ struct CudaReduce {
   // (sum of int32 -> int64); reduce_impl.h converts any other.
   static constexpr bool kStoresInputDtype = true;
 
-  template <typename S, typename AccT, typename C> static void reduce(TensorIterator& it, AccT init, const C& c) {
-    if (it.operand(0).dtype() == scalar_type_of<AccT>) return launch<S, AccT, AccT>(it, init, c);
+  // Only folds that MayWiden get the accumulator-dtype kernels (Note [Reduce output dtypes]).
+  template <typename S, bool MayWiden, typename AccT, typename C>
+  static void reduce(TensorIterator& it, AccT init, const C& c) {
+    if constexpr (MayWiden)
+      if (it.operand(0).dtype() == scalar_type_of<AccT>) return launch<S, AccT, AccT>(it, init, c);
     VT_INTERNAL_ASSERT(it.operand(0).dtype() == scalar_type_of<S>, "reduce: output dtype");
     launch<S, S, AccT>(it, init, c);
   }
