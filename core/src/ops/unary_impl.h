@@ -3,6 +3,8 @@
 // ternary ones (where, clamp, masked_fill). `Launch` runs a functor over a TensorIterator (CpuLaunch or
 // CudaLaunch); promotion and argument checks are shared, so the backends cannot drift apart. Floating
 // functions promote integer inputs to float32, as torch does.
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -112,6 +114,11 @@ Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi
   if (lo) st.update(scalar_to_tensor(*lo, lo->natural_dtype()));
   if (hi) st.update(scalar_to_tensor(*hi, hi->natural_dtype()));
   ScalarType t = st.result();
+  // As torch's clamp: with both bounds given and either NaN, every element is NaN and the other bound is never
+  // converted (clamp_(min=nan, max=2**31 - 1) of float16 is NaN, not an overflow error).
+  auto is_nan = [](const std::optional<Scalar>& b) { return b && b->is_floating() && std::isnan(b->to_double()); };
+  const bool nan_fill = lo && hi && (is_nan(lo) || is_nan(hi));
+  if (nan_fill) lo = hi = Scalar(std::numeric_limits<double>::quiet_NaN());  // ClampOp: NaN bounds give NaN
   if (lo) check_scalar_fits(*lo, t);  // as torch: an int8 tensor cannot be clamped to -2**63
   if (hi) check_scalar_fits(*hi, t);
   TensorIterator it =
