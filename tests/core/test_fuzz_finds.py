@@ -404,3 +404,18 @@ def test_div_gradient_of_the_divisor_in_torchs_order(dtype, device):
         grads.append((x.grad, y.grad))
     for a, b in zip(grads[1], grads[0]):
         assert_same(a.cpu(), b)
+
+
+@pytest.mark.parametrize("op", ["remainder_", "fmod_", "floor_divide_", "div_trunc"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8"])
+def test_divisor_zeroed_by_the_kernel_itself_raises(op, dtype):
+    """Note [Divisors read mid-kernel]: x[..., ::2].remainder_(x[0]) rewrites its own divisor row as it runs
+    (x[0] % x[0] = 0), and the next rows divided by 0 - a SIGFPE that killed the process (a crash of the long
+    fuzz profile on the H200's host). Now ZeroDivisionError, as torch's kernel raises (the CPU only: GPU
+    kernels do not check divisors, in either library)."""
+    def fn(m, t):
+        x = t([[4, 1, 6, 1], [8, 1, 9, 1], [3, 1, 5, 1]], dtype=getattr(m, dtype))[..., ::2]
+        if op == "div_trunc":
+            return x.div_(x[0], rounding_mode="trunc")
+        return getattr(x, op)(x[0])
+    differential(fn, "cpu")

@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 // Binary elementwise functors, shared by the CPU and CUDA kernels. Each computes on opmath values (float for
 // 16-bit floats); the *Op adapters below convert from and to the storage dtype the iterator hands the loops.
 #include <cmath>
@@ -92,6 +93,19 @@ VT_BINARY_FUNCTOR(LXorF, bool, return (a != T(0)) != (b != T(0));)
 template <typename S, typename F> struct ArithOp {  // S op S -> S, computed in opmath
   F f;
   VT_HOST_DEVICE S operator()(S a, S b) const { return S(f(opmath_t<S>(a), opmath_t<S>(b))); }
+};
+// Integer division on the host with every divisor checked as it is read (Note [Divisors read mid-kernel]):
+// a zero sets *zero and gives 0 instead of trapping.
+template <typename S, typename F> struct CheckedIntDivOp {
+  F f;
+  std::atomic<bool>* zero;
+  S operator()(S a, S b) const {
+    if (b == S(0)) {
+      zero->store(true, std::memory_order_relaxed);
+      return S(0);
+    }
+    return S(f(opmath_t<S>(a), opmath_t<S>(b)));
+  }
 };
 template <typename S, typename F> struct ScalarRightOp {  // S op scalar -> S; the scalar already in opmath
   opmath_t<S> b;

@@ -49,9 +49,18 @@ template <typename T> bool any_zero_divisor(TensorIterator& it) {
 template <typename F> constexpr bool int_division = std::is_same_v<F, DivTruncF> || std::is_same_v<F, DivFloorF> ||
                                                     std::is_same_v<F, RemainderF> || std::is_same_v<F, FmodF>;
 
+// Note [Divisors read mid-kernel]: the scan above runs before any element is written, but a divisor that
+// shares memory with the output in a way the overlap check cannot decide (x[..., ::2].remainder_(x[0]) of a
+// strided x, which torch also allows) is rewritten while the kernel runs, and can become 0 there (x[0] % x[0]).
+// So the host kernel checks each divisor again as it reads it and raises after the loop, as torch's kernel
+// raises from inside: elements before the zero are written, as in torch, and nothing traps.
 template <typename F, Kind K, typename Launch, typename S> void run_arith(TensorIterator& it) {
   if constexpr (int_division<F> && std::is_integral_v<S> && Launch::kHost) {
     VT_CHECK(!any_zero_divisor<S>(it), "ZeroDivisionError: integer division or modulo by zero");
+    std::atomic<bool> zero{false};
+    Launch::kernel(it, CheckedIntDivOp<S, F>{F{}, &zero});
+    VT_CHECK(!zero.load(), "ZeroDivisionError: integer division or modulo by zero");
+    return;
   }
   if constexpr (std::is_same_v<F, PowF>) {
     // A Python-number exponent is cast to the base's dtype, so it must fit it (as torch: uint8 ** 2**31 and
