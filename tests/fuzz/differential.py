@@ -464,6 +464,26 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "rms_norm of 16-bit values near the limit: torch squares them in float32 (inf: the result is 0), "
      "vibetensor's CPU kernel sums the squares in double (Note [Row sums in double]; about 1)"),
+    (lambda spec, recipes: spec.name in ("std", "var") and _arg(spec, recipes, "dim") == [] and any(
+        w == "tensor" and r.requires_grad for w, r in recipes),
+     "std/var over dim=[] (every dim): torch's forward reduces every dim but its backward reads [] as no dim "
+     "(gradient 1 or inf per element), vibetensor differentiates the full reduction"),
+    (lambda spec, recipes: spec.name in ("sub", "sub_", "add", "add_", "mean", "var", "std", "cumprod",
+                                         "floor_divide", "floor_divide_") and any(
+        w == "tensor" and r.values == "extreme" for w, r in recipes),
+     "values near the float limit through a formula torch and vibetensor round in different places (alpha * "
+     "other rounded first or fused, sums accumulated in float32 or float64): inf, -inf and NaN land differently"),
+    (lambda spec, recipes: spec.name in ("floor_divide", "floor_divide_", "cumprod") and any(
+        w in ("tensor", "dtype") and (r in ("float16", "bfloat16") if w == "dtype" else r.dtype in (
+            "float16", "bfloat16")) for w, r in recipes),
+     "16-bit floor division and products: torch computes the quotient or product in the 16-bit type, vibetensor "
+     "in float32 and rounds once (a floor one apart, or a gradient one 16-bit ulp apart)"),
+    (lambda spec, recipes: spec.name == "cross_entropy" and isinstance(_arg(spec, recipes, "label_smoothing"), float)
+     and not 0.0 <= _arg(spec, recipes, "label_smoothing") <= 1.0,
+     "cross_entropy with a label_smoothing outside [0, 1] beside other bad arguments: vibetensor checks "
+     "label_smoothing first, torch the batch sizes"),
+    (lambda spec, recipes: spec.name == "sort" and any(isinstance(r, Wrong) and r.value is None for w, r in recipes),
+     "sort with stable=None: torch's Python signature reads None as False, vibetensor's schema takes a bool"),
     (lambda spec, recipes: spec.name == "gelu" and _TORCH_BEFORE_2_13 and any(
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "gelu of 16-bit values near the limit (seen with torch 2.11): torch's kernel overflows to inf where "

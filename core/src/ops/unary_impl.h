@@ -99,8 +99,11 @@ template <typename Launch> Tensor elu(const Tensor& a, const Scalar& alpha) {
 }
 template <typename Launch> Tensor hardtanh(const Tensor& a, const Scalar& lo, const Scalar& hi) {
   VT_CHECK_VALUE(!(lo.to_double() > hi.to_double()), "min_val cannot be greater than max_val");  // NaN passes
-  check_scalar_fits(lo, a.dtype());  // hardtanh is clamp: the bounds must fit the dtype, as clamp's
-  check_scalar_fits(hi, a.dtype());
+  // hardtanh is clamp: the bounds must fit the dtype, as clamp's, unless one is NaN (every element is NaN then)
+  if (!std::isnan(lo.to_double()) && !std::isnan(hi.to_double())) {
+    check_scalar_fits(lo, a.dtype());
+    check_scalar_fits(hi, a.dtype());
+  }
   return float_map<Launch>("hardtanh", a, HardtanhF{lo.to_double(), hi.to_double()});
 }
 
