@@ -48,7 +48,19 @@ template <typename F, Kind K, typename Launch> void run(TensorIterator& it, cons
     constexpr bool bool_identity = std::is_same_v<F, SignF> || (std::is_same_v<F, AbsF> && !Launch::kHost);
     VT_CHECK_KIND(NotImplemented, t != ScalarType::Bool || bool_identity, "\"", name, "\" not implemented for 'bool'");
     if (t == ScalarType::Bool) return Launch::kernel(it, BoolIdentityOp{});
-    VT_DISPATCH_NUMERIC(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });
+    if constexpr (K == Kind::Rounding) {
+      // Note [Rounding integers]: floor, ceil, trunc and round are the identity on integers (each functor
+      // returns its integer argument), so the four share one kernel per integer dtype, TruncF's.
+      if (is_floating(t)) return VT_DISPATCH_FLOATING(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });
+      [&] {
+        switch (t) {
+          VT_DISPATCH_INTEGRAL_CASES([&] { Launch::kernel(it, MapOp<scalar_t, TruncF>{}); })
+          default: VT_INTERNAL_ASSERT(false, "rounding: integer dtype");
+        }
+      }();
+    } else {
+      VT_DISPATCH_NUMERIC(t, name, [&] { Launch::kernel(it, MapOp<scalar_t, F>{}); });
+    }
   }
 }
 
