@@ -1,7 +1,7 @@
 #pragma once
-#include <atomic>
 // Binary elementwise functors, shared by the CPU and CUDA kernels. Each computes on opmath values (float for
 // 16-bit floats); the *Op adapters below convert from and to the storage dtype the iterator hands the loops.
+#include <atomic>
 #include <cmath>
 #include <type_traits>
 
