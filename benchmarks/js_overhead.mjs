@@ -8,7 +8,7 @@
 // and the asynchronous forms, which Python lacks: one awaited call at a time, and 64 in flight (throughput).
 // The goal: synchronous calls at most 1.5x Python's time per op. Prints a table and one JSON line.
 //
-//   node benchmarks/js_overhead.mjs [--device cuda] [--iters N]
+//   node benchmarks/js_overhead.mjs [--device cuda] [--iters N] [--rounds R]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +20,7 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const device = opt('--device', 'cpu');
 const iters = Number(opt('--iters', 200000));
+const rounds = Math.max(1, Number(opt('--rounds', 3)));
 if (device.startsWith('cuda') && !vt.cuda.isAvailable()) {
   console.log('skipped: needs 1 GPU');
   process.exit(0);
@@ -53,12 +54,12 @@ async function timeAsync(fn, n, inFlight) {
 const a = vt.tensor([1, 2, 3, 4], { dtype: 'float32', device });
 const b = vt.tensor([5, 6, 7, 8], { dtype: 'float32', device });
 const { ops } = vt;
-const js = {
+const jsRound = () => ({
   'mul typed': time(() => ops.vt.mul.sync(a, b), iters),
   'mul method': time(() => a.mul(b), iters),
   'add boxed (alpha)': time(() => ops.vt.add.sync(a, b, { alpha: 2 }), iters),
   'sum boxed (dim)': time(() => ops.vt.sum.sync(a, [0]), iters),
-};
+});
 
 const py = `
 import json, sys, time
@@ -80,25 +81,43 @@ print(json.dumps({"mul typed": t(lambda: mul(a, b)), "mul method": t(lambda: a.m
 `;
 const dev = join(root, 'python', 'vibetensor');
 const devBuild = existsSync(dev) && readdirSync(dev).some((f) => f.startsWith('_C') && f.endsWith('.so'));
-const r = spawnSync(process.env.VT_PYTHON || 'python3', ['-c', py, devBuild ? join(root, 'python') : ''], { encoding: 'utf8' });
-if (r.status !== 0) {
-  console.error(r.stderr);
-  process.exit(1);
+function pyRound() {
+  const r = spawnSync(process.env.VT_PYTHON || 'python3', ['-c', py, devBuild ? join(root, 'python') : ''], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(r.stderr);
+    process.exit(1);
+  }
+  return JSON.parse(r.stdout);
 }
-const python = JSON.parse(r.stdout);
+// Rounds alternate between the two sides, so that a slow spell of a shared host hits both; each side's figure
+// is its median over rounds (single runs on the GPU machine's host moved a ratio from 1.1x to 2.2x).
+const jsRounds = [];
+const pyRounds = [];
+for (let r = 0; r < rounds; ++r) {
+  jsRounds.push(jsRound());
+  pyRounds.push(pyRound());
+}
+const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor((xs.length - 1) / 2)];
+const js = Object.fromEntries(Object.keys(jsRounds[0]).map((k) => [k, median(jsRounds.map((x) => x[k]))]));
+const python = Object.fromEntries(Object.keys(pyRounds[0]).map((k) => [k, median(pyRounds.map((x) => x[k]))]));
+const spread = Object.fromEntries(Object.keys(js).map((k) => {
+  const rs = jsRounds.map((x, i) => x[k] / pyRounds[i][k]);
+  return [k, [Math.min(...rs), Math.max(...rs)]];
+}));
 
 const asyncOne = await timeAsync(() => ops.vt.mul(a, b), Math.min(iters, 20000), 1);
 const asyncMany = await timeAsync(() => ops.vt.mul(a, b), Math.min(iters, 50000), 64);
 
 console.log(`per-op time on ${device}, microseconds (pool threads: ${vt.runtime.threads})`);
-console.log('call                  JS      Python  JS/Python');
+console.log(`call                  JS      Python  JS/Python   (medians of ${rounds} alternating rounds; per-round ratios)`);
 const ratios = {};
 for (const k of Object.keys(js)) {
   ratios[k] = js[k] / python[k];
-  console.log(`${k.padEnd(20)} ${js[k].toFixed(3).padStart(7)} ${python[k].toFixed(3).padStart(7)} ${ratios[k].toFixed(2).padStart(8)}x`);
+  const [lo, hi] = spread[k];
+  console.log(`${k.padEnd(20)} ${js[k].toFixed(3).padStart(7)} ${python[k].toFixed(3).padStart(7)} ${ratios[k].toFixed(2).padStart(8)}x   ${lo.toFixed(2)}-${hi.toFixed(2)}x`);
 }
 console.log(`${'mul async, 1 in flight'.padEnd(20)} ${asyncOne.toFixed(3).padStart(7)}`);
 console.log(`${'mul async, 64 in flight'.padEnd(20)} ${asyncMany.toFixed(3).padStart(7)}`);
 const worst = Math.max(...Object.values(ratios));
 console.log(`worst synchronous ratio ${worst.toFixed(2)}x (goal <= 1.5x): ${worst <= 1.5 ? 'met' : 'NOT met'}`);
-console.log(JSON.stringify({ device, js, python, ratios, async_1_us: asyncOne, async_64_us: asyncMany }));
+console.log(JSON.stringify({ device, rounds, js, python, ratios, ratio_range: spread, async_1_us: asyncOne, async_64_us: asyncMany }));
