@@ -99,7 +99,6 @@ def _typed(value, what, ok):
         raise TypeError(f"argument '{what}' has a wrong type: {type(value).__name__}")
 
 
-
 def _int_list(v):
     return isinstance(v, (list, tuple)) and all(isinstance(i, int) and -2**63 <= i < 2**63 for i in v)
 
