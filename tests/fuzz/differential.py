@@ -482,6 +482,10 @@ OPEN_FINDS = [
      and not 0.0 <= _arg(spec, recipes, "label_smoothing") <= 1.0,
      "cross_entropy with a label_smoothing outside [0, 1] beside other bad arguments: vibetensor checks "
      "label_smoothing first, torch the batch sizes"),
+    (lambda spec, recipes: any(isinstance(r, Wrong) for w, r in recipes) and any(
+        w == "value" and isinstance(r, int) and not -2**63 <= r < 2**64 for w, r in recipes),
+     "an int past 64 bits beside a wrongly typed argument: vibetensor's schema parser reads the arguments in "
+     "order (the int's ValueError first), torch's parser the other one first"),
     (lambda spec, recipes: spec.name == "sort" and any(isinstance(r, Wrong) and r.value is None for w, r in recipes),
      "sort with stable=None: torch's Python signature reads None as False, vibetensor's schema takes a bool"),
     (lambda spec, recipes: spec.name == "gelu" and _TORCH_BEFORE_2_13 and any(
