@@ -100,9 +100,9 @@ long env_knob(const char* name, long fallback, long most) {
 }  // namespace
 
 StagingPlan staging_plan() {
-  StagingPlan p;
-  p.max_workers = int(env_knob("VT_IO_THREADS", 8, 256));
-  p.chunk_bytes = uint64_t(env_knob("VT_IO_CHUNK_MIB", 8, 1024)) << 20;
+  StagingPlan p;  // the defaults, each overridden by its variable
+  p.max_workers = int(env_knob("VT_IO_THREADS", p.max_workers, 256));
+  p.chunk_bytes = uint64_t(env_knob("VT_IO_CHUNK_MIB", long(p.chunk_bytes >> 20), 1024)) << 20;
   const char* r = std::getenv("VT_IO_READ");
   p.read_mapped = r && std::strcmp(r, "map") == 0;
   return p;
