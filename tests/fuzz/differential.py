@@ -468,7 +468,7 @@ OPEN_FINDS = [
         w == "tensor" and r.requires_grad for w, r in recipes),
      "std/var over dim=[] (every dim): torch's forward reduces every dim but its backward reads [] as no dim "
      "(gradient 1 or inf per element), vibetensor differentiates the full reduction"),
-    (lambda spec, recipes: spec.name in ("sub", "sub_", "add", "add_", "mean", "var", "std", "cumprod",
+    (lambda spec, recipes: spec.name in ("sub", "sub_", "add", "add_", "mean", "var", "std", "cumprod", "prod",
                                          "floor_divide", "floor_divide_") and any(
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "values near the float limit through a formula torch and vibetensor round in different places (alpha * "
@@ -486,6 +486,15 @@ OPEN_FINDS = [
         w == "value" and isinstance(r, int) and not -2**63 <= r < 2**64 for w, r in recipes),
      "an int past 64 bits beside a wrongly typed argument: vibetensor's schema parser reads the arguments in "
      "order (the int's ValueError first), torch's parser the other one first"),
+    (lambda spec, recipes: spec.name == "clamp_tensor" and all(w == "tensor" for w, r in recipes[1:3]) and any(
+        w == "tensor" and r.requires_grad for w, r in recipes),
+     "clamp with two tensor bounds that broadcast self to more dims, under autograd: torch's backward combines "
+     "the two bound masks into self's shape and fails ('output with shape [] doesn't match the broadcast "
+     "shape [1]'); vibetensor's gradient is the broadcast one, reduced to self's shape"),
+    (lambda spec, recipes: spec.name == "expand" and any(
+        w == "value" and isinstance(r, list) and any(isinstance(x, int) and x < -1 for x in r) for w, r in recipes),
+     "expand to a new leading dim of a size below -1: torch returns a tensor whose size is negative, vibetensor "
+     "raises"),
     (lambda spec, recipes: spec.name == "sort" and any(isinstance(r, Wrong) and r.value is None for w, r in recipes),
      "sort with stable=None: torch's Python signature reads None as False, vibetensor's schema takes a bool"),
     (lambda spec, recipes: spec.name == "gelu" and _TORCH_BEFORE_2_13 and any(
