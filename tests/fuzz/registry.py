@@ -149,11 +149,32 @@ def _arange(start, end, step=1, *, dtype=None, device=None):
     return torch.arange(start, end, step, dtype=dtype, device=device)
 
 
+class TorchWouldTrap(Exception):
+    """Raised instead of calling torch on an input its kernel traps on (the process would die)."""
+
+
+def _guard_trunc_division(self, other, rounding_mode):
+    """torch's truncating integer division traps (SIGFPE) on INT_MIN / -1 - the long profile of 2026-12-03 lost
+    its process to it; vibetensor wraps, as integer floor division does in both."""
+    if rounding_mode != "trunc" or not isinstance(self, torch.Tensor) or self.is_floating_point():
+        return
+    if isinstance(other, torch.Tensor) and other.is_floating_point():
+        return
+    if self.dtype == torch.bool or (isinstance(other, torch.Tensor) and other.dtype == torch.bool):
+        return
+    lowest = torch.iinfo(self.dtype).min
+    minus_one = bool((other == -1).any()) if isinstance(other, torch.Tensor) else other == -1
+    if minus_one and self.numel() and bool((self == lowest).any()):
+        raise TorchWouldTrap("torch's truncating integer division traps on INT_MIN / -1")
+
+
 def _div(self, other, *, rounding_mode=None):
+    _guard_trunc_division(self, other, rounding_mode)
     return torch.div(self, other, rounding_mode=rounding_mode)
 
 
 def _div_(self, other, *, rounding_mode=None):
+    _guard_trunc_division(self, other, rounding_mode)
     return self.div_(other, rounding_mode=rounding_mode)
 
 
