@@ -152,9 +152,9 @@ def record_stream(self, stream):
 
 
 def clamp_(self, min=None, max=None):
-    tensors = [b for b in (min, max) if isinstance(b, Tensor)]
-    if tensors and len(tensors) < len([b for b in (min, max) if b is not None]):
-        min, max = F._clamp_scalars("clamp_", self, min, max)  # torch's Scalar overload (F.clamp)
+    if (isinstance(min, Tensor) or isinstance(max, Tensor)) and not all(
+            b is None or isinstance(b, Tensor) for b in (min, max)):
+        min, max = F._clamp_scalars("clamp_", self, min, max)  # a number beside a tensor: torch's Scalar overload
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         _core._check_inplace_overlap(self, [b for b in (min, max) if isinstance(b, Tensor)], "clamp_")
         # Out of place, then copied back; clamp saves its input, so under autograd it gets a copy.
