@@ -55,6 +55,8 @@ def test_vibetensor_consumer_waits_for_cupy_producer():
         c.fill(2.0)
         with vt.cuda.stream(consumer):
             v = vt.from_dlpack(c)  # passes `consumer` to cupy's __dlpack__, which makes it wait for cs
-            total = v.sum()
-    assert total.item() == 2.0 * n  # .item() waits for `consumer` only
+            # .item() copies on the current stream, `consumer`: outside this block it would copy on the default
+            # stream, which is not ordered after a pool stream (a race in torch too)
+            total = v.sum().item()
+    assert total == 2.0 * n
     cs.synchronize()
