@@ -419,3 +419,12 @@ def test_divisor_zeroed_by_the_kernel_itself_raises(op, dtype):
             return x.div_(x[0], rounding_mode="trunc")
         return getattr(x, op)(x[0])
     differential(fn, "cpu")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_norm_op_reads_p_none_as_the_2_norm(device):
+    """The op vt::norm takes `Scalar? p`, as aten::norm.ScalarOpt_dim does: p=None is the 2-norm (it raised
+    TypeError; the H200 long profile of 2026-12-03). A bool input is refused by the float check either way."""
+    differential(lambda m, t: m.ops.vt.norm(t([[3.0, -4.0], [0.5, 12.0]]), None, [1], False) if m is vt else
+                 m.ops.aten.norm(t([[3.0, -4.0], [0.5, 12.0]]), None, [1], False), device)
+    differential(lambda m, t: (m.ops.vt if m is vt else m.ops.aten).norm(t([True, False]), None), device)

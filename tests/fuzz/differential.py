@@ -509,6 +509,22 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "matrix products of values near the float limit: vibetensor's GEMM kernels fuse each multiply into its add "
      "(3e38 * 2 + -3e38 * 1.5 is inf + -4.5e38 = inf), torch's round each product first (inf + -inf = NaN)"),
+    # the H200 long profiles of 2026-12-03 (torch 2.11 there; vibetensor on the GPU for two of them)
+    (lambda spec, recipes: spec.name in ("clamp", "clamp_") and _TORCH_BEFORE_2_13 and any(
+        w == "value" and isinstance(r, float) and r != r for w, r in recipes[1:]),
+     "clamp with a NaN bound (seen with torch 2.11): torch 2.11's in-place 16-bit kernel leaves self unchanged, "
+     "torch 2.13 and vibetensor return NaN"),
+    (lambda spec, recipes: spec.name in ("std", "var") and any(
+        w == "tensor" and r.dtype in ("float16", "bfloat16") and r.requires_grad for w, r in recipes[:1]),
+     "16-bit gradients of std/var: torch's CPU kernel rounds the mean, the deviation and the std to 16 bits "
+     "(0.7114 and -0.7031 for the two-element [a, b], 9 ulp off), vibetensor computes in float32 and rounds "
+     "once (+-0.7071, the exact 1/sqrt(2))"),
+    (lambda spec, recipes: spec.name in ("mul", "mul_", "div", "div_") and strategies.VT_DEVICE != "cpu" and any(
+        w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]) and any(
+        w == "tensor" and r.shape == () and r.dtype not in ("float16", "bfloat16") for w, r in recipes[1:2]),
+     "a 16-bit tensor times or over a 0-dim tensor of a wider dtype, on the GPU: torch's CPU kernel (the oracle) "
+     "reads a CPU 0-dim operand in float32 (Note [Opmath scalars]); a 0-dim operand on the GPU is cast to the "
+     "16-bit common dtype first by torch's CUDA kernel and by vibetensor's (2**31 - 1 becomes inf)"),
 ]
 
 

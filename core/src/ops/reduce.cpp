@@ -70,10 +70,10 @@ Tensor std_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   return ops::to_dtype(s, self.dtype());
 }
 
-Tensor norm_any(const Tensor& self, const Scalar& p_s, OptionalIntArrayRef dim, bool keepdim) {
+Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayRef dim, bool keepdim) {
   VT_CHECK(is_floating(self.dtype()), "linalg.vector_norm: Expected a floating point tensor as input. Got ",
            dtype_name(self.dtype()));
-  double p = p_s.to_double();
+  double p = p_s ? p_s->to_double() : 2.0;  // None is the 2-norm, as aten::norm.ScalarOpt_dim reads it
   Tensor a = ops::unary("vt::abs", self);
   // The norm of one element is its absolute value for every p but 0, as torch returns it: computed as a power
   // and a root it would overflow or underflow for a large |p| (0.377 to the 2**31 - 1 is 0 even in float64).
@@ -139,7 +139,7 @@ VT_LIBRARY(vt, reduce) {
   m.def("cumprod(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor");
   m.def("var(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
   m.def("std(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
-  m.def("norm(Tensor self, Scalar p=2, int[]? dim=None, bool keepdim=False) -> Tensor", OpKind::Composite);
+  m.def("norm(Tensor self, Scalar? p=2, int[]? dim=None, bool keepdim=False) -> Tensor", OpKind::Composite);
   m.def("logsumexp(Tensor self, int[] dim, bool keepdim=False) -> Tensor", OpKind::Composite);
   reduce::register_reduce<cpu::CpuReduce>(m, DispatchKey::CPU);
   m.impl_any("mean", &mean_any);
