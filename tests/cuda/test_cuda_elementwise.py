@@ -414,3 +414,23 @@ def test_isclose_allclose_equal(rng):
         n = dpair_vals([1.0, float("nan"), float("inf")], "float32")
         dcheck(lambda m, x: (m.allclose(x, x), m.allclose(x, x, equal_nan=True), m.equal(x, x)), n)
     f.raise_if_any()
+
+
+@pytest.mark.parametrize("ndim", [4, 5, 7, 9])
+def test_strided_layouts_of_many_dims(ndim, rng):
+    """The strided kernel's offset calculator unrolls its first few dims and loops over the rest (Note [Unrolled
+    dims] in loops.cuh): permuted views of 4-9 dims that no coalescing can merge, through a binary op, a unary op,
+    an in-place op and reductions over inner, outer and mixed dims."""
+    shape = tuple(2 + (i % 3) for i in range(ndim))
+    perm = tuple(reversed(range(ndim)))
+    f = Failures()
+    for dtype in ("float32", "float16", "int64"):
+        with f.case(f"{ndim}-d {dtype}"):
+            a = dpair(shape, dtype, rng=rng)
+            b = dpair(shape[::-1], dtype, rng=rng)
+            dcheck(lambda m, x, y: x.permute(perm)[..., ::2] * 3 + y[..., ::2], a, b)
+            dcheck(lambda m, x: m.neg(x.permute(perm)), a)
+            dcheck(lambda m, x, y: x.clone().permute(perm).add_(y), a, b)
+            dcheck(lambda m, x: x.permute(perm).sum(dim=(0, ndim - 1)), a)
+            dcheck(lambda m, x: x.permute(perm).amax(dim=tuple(range(1, ndim, 2))), a)
+    f.raise_if_any()

@@ -31,4 +31,10 @@ inline std::optional<int64_t> opt_int(const IValue& v) {
   return std::nullopt;
 }
 
+// Which inputs a formula may differentiate (Formula's input mask): bit i for input i.
+inline constexpr uint32_t kSelf = 1u, kSelfOther = 3u, kAll3 = 7u;
+
+// The gradient passes through unchanged (views that keep the shape, identities kept for their side effects).
+inline void identity_backward(BackwardContext& c) { c.set(0, c.grad()); }
+
 }  // namespace vt::autograd::fx

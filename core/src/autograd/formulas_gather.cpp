@@ -113,7 +113,7 @@ void col2im_backward(BackwardContext& c) {
   c.set(0, im2col(c.grad(), ints(c, 2), ints(c, 3), ints(c, 4), ints(c, 5)));
 }
 
-const bool registered = [] {
+const bool gather_formulas_registered = [] {
   Formula sort{"vt::sort", "SortBackward0", 0, false, sort_backward};
   sort.saves_other_results = true;
   sort.differentiable_outputs = 1u;

@@ -66,13 +66,13 @@ void index_put_backward(BackwardContext& c) {
   if (c.needs(2)) c.set(2, ops::index(c.grad(), indices));
 }
 
-// _keep_versions(self, kept): an identity for the gradient; its node only keeps `kept` for the version check.
-void identity_backward(BackwardContext& c) { c.set(0, c.grad()); }
+// _keep_versions(self, kept): an identity for the gradient (identity_backward); its node only keeps `kept` for the
+// version check.
 
 // fill_, uniform_, normal_, random_: the old values of self do not matter any more.
 void overwritten_backward(BackwardContext& c) { c.set(0, zeros(c.input_sizes(0), c.grad())); }
 
-const bool registered = [] {
+const bool index_formulas_registered = [] {
   Formula as_strided{"vt::as_strided", "AsStridedBackward0", 0, false, as_strided_backward_formula, true};
   as_strided.keeps_self_layout = true;
   register_formulas({

@@ -86,9 +86,8 @@ void sigmoid_backward(BackwardContext& c) {
 }
 // Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
 void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }
-constexpr uint32_t kSelf = 1u, kOther = 2u, kSelfOther = 3u;
 
-const bool registered = [] {
+const bool math_formulas_registered = [] {
   register_formulas({
       {"vt::add", "AddBackward0", 0, false, add_backward},
       {"vt::add_", "AddBackward0", 0, false, add_backward},
@@ -107,7 +106,6 @@ const bool registered = [] {
       {"vt::sigmoid", "SigmoidBackward0", 0, true, sigmoid_backward},
       {"vt::relu", "ReluBackward0", 0, true, relu_backward},
   });
-  (void)kOther;
   return true;
 }();
 

@@ -126,7 +126,7 @@ void silu_backward(BackwardContext& c) {
 
 constexpr uint32_t kInput = 1u, kInputWeight = 1u | 4u;
 
-const bool registered = [] {
+const bool nn_formulas_registered = [] {
   Formula layer_norm{"vt::native_layer_norm", "NativeLayerNormBackward0", kInputWeight, false, layer_norm_backward};
   layer_norm.saved_outputs = 2u | 4u;  // mean, rstd
   layer_norm.differentiable_outputs = 1u;

@@ -9,7 +9,6 @@ namespace vt::autograd {
 namespace {
 using namespace fx;
 
-void identity_backward(BackwardContext& c) { c.set(0, c.grad()); }
 void reshape_backward(BackwardContext& c) { c.set(0, ops::reshape(c.grad(), c.input_sizes(0))); }
 void permute_backward(BackwardContext& c) {
   const auto& dims = std::get<std::vector<int64_t>>(c.arg(1));
@@ -145,7 +144,7 @@ void index_backward(BackwardContext& c) {
 
 constexpr uint32_t kArg0 = 1u, kArg1 = 2u, kArgs01 = 3u;
 
-const bool registered = [] {
+const bool shape_formulas_registered = [] {
   auto view = [](const char* op, const char* name, BackwardFn fn) { return Formula{op, name, 0, false, fn, true}; };
   register_formulas({
       view("vt::view", "ViewBackward0", reshape_backward),
