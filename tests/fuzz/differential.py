@@ -468,8 +468,8 @@ OPEN_FINDS = [
         w == "tensor" and r.requires_grad for w, r in recipes),
      "std/var over dim=[] (every dim): torch's forward reduces every dim but its backward reads [] as no dim "
      "(gradient 1 or inf per element), vibetensor differentiates the full reduction"),
-    (lambda spec, recipes: spec.name in ("sub", "sub_", "add", "add_", "mean", "var", "std", "cumprod", "prod",
-                                         "floor_divide", "floor_divide_") and any(
+    (lambda spec, recipes: spec.name in ("sub", "sub_", "add", "add_", "mean", "sum", "nansum", "var", "std",
+                                         "cumprod", "prod", "floor_divide", "floor_divide_") and any(
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "values near the float limit through a formula torch and vibetensor round in different places (alpha * "
      "other rounded first or fused, sums accumulated in float32 or float64): inf, -inf and NaN land differently"),

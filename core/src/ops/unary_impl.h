@@ -186,6 +186,22 @@ template <typename Launch> Tensor masked_fill_(const Tensor& self, const Tensor&
   Tensor host = value.device().is_cpu() ? value : ops::copy_(empty_tensor(DimVector{}, value.dtype(), kCPU), value);
   check_scalar_fits(item_scalar(host), self.dtype());  // as fill_: uint8 cannot be filled with -32768
   Tensor v = cast_scalar(host, self.dtype());
+  // Note [Masked fill of an expanded self]: torch allows masked_fill_ on a self whose elements share memory
+  // (deprecated), and its CPU kernel writes only where the mask holds, so a shared location is filled when any
+  // element on it is masked. A kernel that writes `mask ? value : self` everywhere races there on the GPU (the
+  // unmasked writes of the old value can land last; seen by the fuzzer). So a self expanded along some dims is
+  // filled through its first index of those dims with the mask reduced by `any` over them: one write per
+  // location, the same answer on every backend.
+  DimVector shared;
+  for (int64_t d = 0; d < self.dim(); ++d)
+    if (self.stride(d) == 0 && self.size(d) > 1) shared.push_back(d);
+  if (!shared.empty()) {
+    Tensor m = ops::amax(ops::expand(mask, self.sizes()), IntArrayRef(shared), /*keepdim=*/true);
+    Tensor one = self;
+    for (int64_t d : shared) one = ops::narrow(one, d, 0, 1);
+    masked_fill_<Launch>(one, m, v);
+    return self;
+  }
   self.bump_version();
   TensorIterator it = TensorIteratorConfig()
                           .add_output(self)
