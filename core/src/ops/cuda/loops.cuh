@@ -82,16 +82,11 @@ template <int N> struct OffsetCalc {
         i = q;
       }
     } else {
-      get64(idx, off);
-    }
-  }
-  // Tensors of 2**31 elements or more: 64-bit division is a long software routine, kept out of line so that
-  // every call site (four per reduction loop) does not carry a copy of it.
-  __device__ __noinline__ void get64(int64_t idx, int64_t (&off)[N]) const {
-    for (int d = 0; d < ndim; ++d) {
-      int64_t r = idx % sizes[d];
-      for (int a = 0; a < N; ++a) off[a] += r * strides[d][a];
-      idx /= sizes[d];
+      for (int d = 0; d < ndim; ++d) {
+        int64_t r = idx % sizes[d];
+        for (int a = 0; a < N; ++a) off[a] += r * strides[d][a];
+        idx /= sizes[d];
+      }
     }
   }
 };
