@@ -2,7 +2,8 @@
 
   bandwidth: 1 GiB float32 elementwise add (a + b: two reads, one write) and full sum (one read), reported as
   bytes moved per second beside a device-to-device copy of the same size (the attainable reference; goal:
-  vt time <= 1.0x torch, i.e. >= 90% of the copy bandwidth); also a row sum, a column sum and a strided add.
+  vt time <= 1.0x torch, i.e. >= 90% of the copy bandwidth); also a row sum, a column sum, a strided add and a
+  Linear's bias add (a broadcast operand).
   overhead: host time per op for 1-element CUDA tensors (kernel launch included, no sync in the loop;
   goal <= 0.5x). Run: python benchmarks/cuda_ops.py [--json out.json]. Needs a GPU and torch with CUDA."""
 import argparse
@@ -53,6 +54,12 @@ def main():
     row("column sum [16384, n/16384]", kv * 1e3, kt * 1e3, "ms")
     tv_, tt_ = timed(lambda: mv.t() + 1.0, lambda: mt.t() + 1.0)
     row("strided add (transposed view)", tv_ * 1e3, tt_ * 1e3, "ms")
+    # a Linear's bias add (the output [tokens, features] plus a [features] vector): a broadcast operand
+    if n >= 8192 * 3072:
+        hv, ht = xv[: 8192 * 3072].view(8192, 3072), xt[: 8192 * 3072].view(8192, 3072)
+        bv, bt = yv[:3072], yt[:3072]
+        ov, ot = timed(lambda: hv + bv, lambda: ht + bt, iters=50)
+        row("bias add [8192, 3072] + [3072]", ov * 1e6, ot * 1e6, "us")
 
     a_v, b_v = vt.ones(1, device="cuda"), vt.ones(1, device="cuda")
     a_t, b_t = torch.ones(1, device="cuda"), torch.ones(1, device="cuda")
