@@ -447,3 +447,26 @@ def test_masked_fill_of_an_expanded_self_is_deterministic(dtype, device):
     differential(fn, device)
     differential(lambda m, t: t([0.5], dtype=getattr(m, dtype)).expand(2).masked_fill_(t([True, False]), t(True)),
                  device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("mode", ["trunc", "floor"])
+def test_rounded_division_by_a_number_reads_it_in_opmath(mode, dtype, device):
+    """Note [Opmath scalars] for trunc and floor division: 3 // 3.0009765625 is 0 (torch), not 3 // 3 = 1 (the
+    divisor's 16-bit rounding); the devbox long profile of 2026-12-03."""
+    def fn(m, t):
+        x = t([3.0, -3.0, 65504.0, 1.5], dtype=getattr(m, dtype))
+        return (m.div(x, t(3.0009765625), rounding_mode=mode), m.div(x, 3.0009765625, rounding_mode=mode),
+                x.clone().div_(t(3.0009765625), rounding_mode=mode))
+    differential(fn, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_linspace_integral_endpoints_convert_to_the_dtype_first(device):
+    """linspace(0, -1, 3, dtype=uint8) runs from 0 to 255 (the endpoints converted to uint8 first, as torch's):
+    [0, 127, 255], not [0, 0, 255]; the norm of no elements is 0 for a NaN order too."""
+    differential(lambda m, t: m.linspace(0, -1, 3, dtype=m.uint8, device=device if m is vt else "cpu"), device)
+    differential(lambda m, t: m.linspace(-1.5, 2.5, 5, dtype=m.int8, device=device if m is vt else "cpu"), device)
+    differential(lambda m, t: (m.ops.vt if m is vt else m.ops.aten).norm(t([], dtype=m.float16), float("nan")),
+                 device)

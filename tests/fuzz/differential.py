@@ -346,11 +346,12 @@ OPEN_FINDS = [
         w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "native_layer_norm's mean/rstd of a 16-bit input: torch's CPU kernel returns them in the input's dtype, its "
      "CUDA kernel (and vibetensor on both) in float32"),
-    (lambda spec, recipes: spec.name in ("scatter", "scatter_") and recipes[2][0] == "tensor" and
+    (lambda spec, recipes: spec.name in ("scatter", "scatter_", "scatter_add", "scatter_add_") and
+     recipes[2][0] == "tensor" and
      _numel(recipes[2][1]) <= 1 and recipes[3][0] == "tensor" and (
          recipes[3][1].layout.startswith("alias") or recipes[3][1].requires_grad),
-     "scatter's backward with a 0-dim (or 0/1-element) index and a 1-d src: torch's ScatterBackward0 returns a "
-     "gradient of the wrong shape, which its engine refuses"),
+     "scatter's backward with a 0-dim (or 0/1-element) index and a 1-d src: torch's ScatterBackward0 (and "
+     "ScatterAddBackward0) returns a gradient of the wrong shape, which its engine refuses"),
     (lambda spec, recipes: spec.name in ("pow", "pow_") and (
         any(w == "value" and isinstance(r, int) and abs(r) > 2**24 for w, r in recipes[1:2]) or
         any(w == "tensor" and r.values == "extreme" and r.dtype in _INTS for w, r in recipes[1:2])),
@@ -461,8 +462,9 @@ OPEN_FINDS = [
      "sums of integers near the int32/int64 limit into a float dtype: vibetensor accumulates in float64 (exact "
      "for int32), torch converts each to the float dtype first (2**31 - 1 + 1 - 2**31 is 0 in float32)"),
     (lambda spec, recipes: spec.name == "rms_norm" and any(
-        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
-     "rms_norm of 16-bit values near the limit: torch squares them in float32 (inf: the result is 0), "
+        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16", "float32")
+        for w, r in recipes[:1]),
+     "rms_norm of values near the float32 or 16-bit limit: torch squares them in float32 (inf: the result is 0), "
      "vibetensor's CPU kernel sums the squares in double (Note [Row sums in double]; about 1)"),
     (lambda spec, recipes: spec.name in ("std", "var") and _arg(spec, recipes, "dim") == [] and any(
         w == "tensor" and r.requires_grad for w, r in recipes),
@@ -519,12 +521,19 @@ OPEN_FINDS = [
      "16-bit gradients of std/var: torch's CPU kernel rounds the mean, the deviation and the std to 16 bits "
      "(0.7114 and -0.7031 for the two-element [a, b], 9 ulp off), vibetensor computes in float32 and rounds "
      "once (+-0.7071, the exact 1/sqrt(2))"),
-    (lambda spec, recipes: spec.name in ("mul", "mul_", "div", "div_") and strategies.VT_DEVICE != "cpu" and any(
+    (lambda spec, recipes: spec.name in ("mul", "mul_", "div", "div_", "floor_divide", "floor_divide_") and
+     strategies.VT_DEVICE != "cpu" and any(
         w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]) and any(
         w == "tensor" and r.shape == () and r.dtype not in ("float16", "bfloat16") for w, r in recipes[1:2]),
      "a 16-bit tensor times or over a 0-dim tensor of a wider dtype, on the GPU: torch's CPU kernel (the oracle) "
      "reads a CPU 0-dim operand in float32 (Note [Opmath scalars]); a 0-dim operand on the GPU is cast to the "
      "16-bit common dtype first by torch's CUDA kernel and by vibetensor's (2**31 - 1 becomes inf)"),
+    (lambda spec, recipes: spec.name == "rms_norm" and any(
+        w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]) and any(
+        w == "tensor" and r.dtype == "float32" for w, r in recipes[2:3]),
+     "rms_norm of a 16-bit input with a float32 weight: the normalised input is rounded to 16 bits before the "
+     "weight multiplies it in both, but torch's weight gradient sums g * x_hat with x_hat in float32, vibetensor "
+     "with the rounded x_hat (within a 16-bit ulp)"),
 ]
 
 

@@ -149,11 +149,14 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, std::opti
   if (steps >= 2) check_scalar_fits(end, t);
   Tensor out = empty_tensor(DimVector{steps}, t, device.value_or(kCPU));
   if (steps == 1) return ops::fill_(out, start);  // exactly start, not start through a double (2**63 - 1 is not one)
-  // Integral results start from integral endpoints (torch truncates start and end first).
-  double a = is_floating(t) ? start.to_double() : double(start.to_int());
-  double b = is_floating(t) ? end.to_double() : double(end.to_int());
-  double step = steps > 1 ? (b - a) / double(steps - 1) : 0.0;
-  VT_DISPATCH_NUMERIC(t, "linspace", [&] { Backend::index_fill(out, LinspaceF<scalar_t>{a, b, step, steps}); });
+  VT_DISPATCH_NUMERIC(t, "linspace", [&] {
+    // Integral results run between the endpoints converted to the dtype, as torch's: truncated, and wrapped
+    // where the dtype wraps (linspace(0, -1, 3, dtype=uint8) runs from 0 to 255: [0, 127, 255]).
+    double a = is_floating(t) ? start.to_double() : double(scalar_t(start.to_int()));
+    double b = is_floating(t) ? end.to_double() : double(scalar_t(end.to_int()));
+    double step = steps > 1 ? (b - a) / double(steps - 1) : 0.0;
+    Backend::index_fill(out, LinspaceF<scalar_t>{a, b, step, steps});
+  });
   return out;
 }
 
