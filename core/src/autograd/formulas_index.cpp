@@ -66,9 +66,6 @@ void index_put_backward(BackwardContext& c) {
   if (c.needs(2)) c.set(2, ops::index(c.grad(), indices));
 }
 
-// _keep_versions(self, kept): an identity for the gradient (identity_backward); its node only keeps `kept` for the
-// version check.
-
 // fill_, uniform_, normal_, random_: the old values of self do not matter any more.
 void overwritten_backward(BackwardContext& c) { c.set(0, zeros(c.input_sizes(0), c.grad())); }
 
@@ -80,6 +77,7 @@ const bool index_formulas_registered = [] {
       {"vt::diagonal", "DiagonalBackward0", 0, false, diagonal_backward, true},
       as_strided,
       {"vt::index_put_", "IndexPutBackward0", 0, false, index_put_backward},
+      // _keep_versions(self, kept): an identity for the gradient; its node only keeps `kept` for the version check
       {"vt::_keep_versions", "KeepVersionsBackward0", 0, false, identity_backward},
       {"vt::fill_", "FillBackward0", 0, false, overwritten_backward},
       {"vt::uniform_", "UniformBackward0", 0, false, overwritten_backward},

@@ -159,7 +159,6 @@ const char* by_other(const Stack& args) {
 VT_NAMES(Remainder) VT_NAMES(Fmod) VT_NAMES(Eq) VT_NAMES(Ne) VT_NAMES(Lt) VT_NAMES(Le) VT_NAMES(Gt) VT_NAMES(Ge)
 #undef VT_NAMES
 
-
 const bool more_formulas_registered = [] {
   auto self = [](const char* op, const char* name, BackwardFn fn) { return Formula{op, name, kSelf, false, fn}; };
   auto result = [](const char* op, const char* name, BackwardFn fn) { return Formula{op, name, 0, true, fn}; };

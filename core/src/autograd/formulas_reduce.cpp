@@ -155,7 +155,6 @@ void cumprod_backward(BackwardContext& c) {
   c.set(0, ops::where(zero, ops::where(first_zero, at_first_zero, at_later_zeros), nonzero_part));
 }
 
-
 const bool reduce_formulas_registered = [] {
   Formula max_dim{"vt::max_dim", "MaxBackward0", 0, false, max_dim_backward};
   max_dim.saves_other_results = true;
