@@ -455,10 +455,10 @@ def test_masked_fill_of_an_expanded_self_is_deterministic(dtype, device):
 def test_rounded_division_by_a_number_reads_it_in_opmath(mode, dtype, device):
     """Note [Opmath scalars] for trunc and floor division: 3 // 3.0009765625 is 0 (torch), not 3 // 3 = 1 (the
     divisor's 16-bit rounding); the devbox long profile of 2026-12-03."""
-    def fn(m, t):
+    def fn(m, t):  # the divisor a number or a 0-dim CPU tensor (a GPU one is cast to 16 bits, in torch too)
         x = t([3.0, -3.0, 65504.0, 1.5], dtype=getattr(m, dtype))
-        return (m.div(x, t(3.0009765625), rounding_mode=mode), m.div(x, 3.0009765625, rounding_mode=mode),
-                x.clone().div_(t(3.0009765625), rounding_mode=mode))
+        return (m.div(x, m.tensor(3.0009765625), rounding_mode=mode), m.div(x, 3.0009765625, rounding_mode=mode),
+                x.clone().div_(m.tensor(3.0009765625), rounding_mode=mode))
     differential(fn, device)
 
 
