@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "vt/cuda/cublas.h"
+#include "vt/cuda/cublaslt.h"
 #include "vt/cuda/device.h"
 
 namespace vt::py {
@@ -224,6 +225,14 @@ void bind_cuda(nb::module_& m) {
     bool ok = cuda::blas::available(&why);
     return std::make_pair(ok, why);
   });
+  m.def("cublaslt_available", [] {
+    std::string why;
+    bool ok = cuda::blaslt::available(&why);
+    return std::make_pair(ok, why);
+  });
+  // Problems whose cuBLASLt algorithm is cached (Note [Lt algorithm cache]): tests see that the Lt path ran.
+  m.def("_cublaslt_cached_problems", &cuda::blaslt::cached_problems);
+  m.def("_cublaslt_launches", &cuda::blaslt::launches);
 }
 
 }  // namespace vt::py

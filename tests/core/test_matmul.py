@@ -241,3 +241,62 @@ def test_mm_grad_of_transposed_operands(rng):
     np.testing.assert_allclose(va.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(vb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
     assert va.grad.is_contiguous() and vb.grad.is_contiguous()
+
+
+# F.linear with a bias is one op, vt::_linear_bias (the CUDA backend adds the bias in cuBLASLt's epilogue); on the
+# CPU it composes mm and add, so values, gradients and layouts are torch's to float64 rounding.
+@pytest.mark.parametrize("x_shape, w_shape, b_shape", [
+    ((6, 16), (9, 16), (9,)), ((2, 5, 16), (9, 16), (9,)), ((3, 1, 4, 16), (9, 16), (9,)), ((0, 16), (9, 16), (9,)),
+    ((5, 0), (9, 0), (9,)), ((6, 16), (9, 16), (1,)), ((4, 16), (0, 16), (0,)),
+])
+@pytest.mark.parametrize("layout", ["dense", "strided"])
+def test_linear_bias_values_grads_and_nodes_match_torch(x_shape, w_shape, b_shape, layout, rng):
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(b_shape)
+    sides = []
+    for m, tensor in ((vt, vt.tensor), (torch, torch.tensor)):
+        vx, vw, vb = (tensor(a, requires_grad=True) for a in (x, w, b))
+        ix, iw = vx, vw
+        if layout == "strided" and x_shape[-1]:  # a column-major input and a transposed-view weight
+            ix = vx.transpose(-2, -1).contiguous().transpose(-2, -1) if len(x_shape) >= 2 else vx
+            iw = vw.t().contiguous().t()
+        y = m.nn.functional.linear(ix, iw, vb)
+        g = tensor(np.cos(np.arange(y.numel(), dtype=np.float64)).reshape(tuple(y.shape)))
+        y.backward(g)
+        sides.append((y, vx.grad, vw.grad, vb.grad))
+    for v, t in zip(*sides):
+        np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-12)
+    if len(x_shape) == 2 and x_shape[0]:
+        assert sides[0][0].grad_fn.name() == "AddmmBackward0"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_linear_bias_low_precision_matches_torch(dtype, rng):
+    x, tx = pair((3, 7, 33), dtype, rng)
+    w, tw = pair((5, 33), dtype, rng)
+    b, tb = pair((5,), dtype, rng)
+    close(vt.nn.functional.linear(x, w, b), torch.nn.functional.linear(tx, tw, tb), dtype)
+
+
+def test_linear_bias_double_backward_matches_torch(rng):
+    x, w, b = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal(3)
+    outs = []
+    for m, tensor in ((vt, vt.tensor), (torch, torch.tensor)):
+        vx, vw, vb = (tensor(a, requires_grad=True) for a in (x, w, b))
+        y = m.nn.functional.linear(vx, vw, vb)
+        gx, gw = m.autograd.grad((y * y).sum(), (vx, vw), create_graph=True)
+        ((gx * gx).sum() + (gw ** 3).sum()).backward()
+        outs.append((vx.grad, vw.grad, vb.grad))
+    for v, t in zip(*outs):
+        np.testing.assert_allclose(v.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_linear_bias_errors_name_the_problem():
+    x, w = vt.ones(3, 4), vt.ones(5, 4)
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(3x4 and 6x5\)"):
+        vt.nn.functional.linear(x, vt.ones(5, 6), vt.ones(5))
+    with pytest.raises(RuntimeError, match="the bias has 6 elements but the weight"):
+        vt.nn.functional.linear(x, w, vt.ones(6))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        vt.nn.functional.linear(x, w, vt.ones(5, dtype=vt.float64))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        vt.nn.functional.linear(x.to(vt.float16), w, vt.ones(5))

@@ -93,6 +93,15 @@ def _bmm_nd(self, mat2):
     return torch.matmul(self, mat2)
 
 
+def _linear_bias(input, weight, bias):
+    """vt::_linear_bias is F.linear for what F.linear hands it: input of rank >= 2, a 2-D weight, a 1-D bias."""
+    if not all(isinstance(t, torch.Tensor) for t in (input, weight, bias)):
+        raise TypeError("_linear_bias(): arguments must be Tensors")
+    if input.dim() < 2 or weight.dim() != 2 or bias.dim() != 1:
+        raise RuntimeError("_linear_bias: expected input of rank >= 2, a 2-D weight and a 1-D bias")
+    return F.linear(input, weight, bias)
+
+
 def _typed(value, what, ok):
     """The TypeError torch's argument parser raises before an op runs, for a lambda that reads the value first."""
     if not ok(value):
@@ -197,6 +206,7 @@ TORCH_CALLS = {
     "_softmax": lambda self, dim, log: _typed(log, "log", lambda v: isinstance(v, bool)) or (
         torch.log_softmax if log else torch.softmax)(self, dim),
     "_bmm_nd": _bmm_nd,
+    "_linear_bias": _linear_bias,
     "cross_entropy": lambda input, target, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0:
         F.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=_reduction_name(reduction),
                         label_smoothing=label_smoothing),

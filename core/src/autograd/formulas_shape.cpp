@@ -111,6 +111,22 @@ void mm_backward(BackwardContext& c) {
     c.set(1, column_major(b) ? ops::transpose(ops::binary("vt::mm", ops::transpose(c.grad(), 0, 1), a), 0, 1)
                              : ops::binary("vt::mm", ops::transpose(a, 0, 1), c.grad()));
 }
+// _linear_bias(x [..., K], w [N, K], b) = x w^T + b over the folded rows of x: dx = g w, dw = g^T x (in the
+// weight's own [N, K] layout), db = g summed over the rows (a one-element b takes the sum of that).
+void linear_bias_backward(BackwardContext& c) {
+  const Tensor& x = c.saved(0);
+  const Tensor& w = c.saved(1);
+  int64_t rows = 1, k = x.size(-1), n = w.size(0);
+  for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
+  Tensor g = ops::reshape(c.grad(), DimVector{rows, n});
+  if (c.needs(0)) c.set(0, ops::reshape(ops::binary("vt::mm", g, w), DimVector(x.sizes())));
+  if (c.needs(1)) c.set(1, ops::binary("vt::mm", ops::transpose(g, 0, 1), ops::reshape(x, DimVector{rows, k})));
+  if (c.needs(2)) c.set(2, ops::sum(g, DimVector{0}, false, std::nullopt));
+}
+const char* linear_bias_name(const Stack& args) {
+  const Tensor* x = std::get_if<Tensor>(&args.at(0));
+  return x && x->dim() != 2 ? "LinearBackward0" : "AddmmBackward0";  // torch's node for a 2-D input
+}
 void bmm_backward(BackwardContext& c) {
   if (c.needs(0)) c.set(0, ops::binary("vt::bmm", c.grad(), ops::transpose(c.saved(1), 1, 2)));
   if (c.needs(1)) c.set(1, ops::binary("vt::bmm", ops::transpose(c.saved(0), 1, 2), c.grad()));
@@ -167,6 +183,7 @@ const bool shape_formulas_registered = [] {
       {"vt::sum", "SumBackward0", 0, false, sum_backward, false, sum_name},
       {"vt::mean", "MeanBackward0", 0, false, mean_backward, false, mean_name},
       {"vt::mm", "MmBackward0", kArgs01, false, mm_backward},
+      {"vt::_linear_bias", "AddmmBackward0", kArgs01, false, linear_bias_backward, false, linear_bias_name},
       {"vt::bmm", "BmmBackward0", kArgs01, false, bmm_backward},
       {"vt::_bmm_nd", "BmmBackward0", kArgs01, false, bmm_nd_backward},
       {"vt::where", "WhereBackward0", kArg0, false, where_backward},

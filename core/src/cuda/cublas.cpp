@@ -39,21 +39,35 @@ std::mutex g_mu;
 std::atomic<bool> g_allow_tf32{false};
 std::vector<std::string> g_dirs = {"/usr/local/cuda/lib64"};
 
+}  // namespace
+
+void* open_library(std::initializer_list<const char*> names, std::string* tried) {
+  std::vector<std::string> candidates(names.begin(), names.end());
+  size_t dirs = 0;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    dirs = g_dirs.size();
+    for (const std::string& d : g_dirs)
+      for (const char* name : names) candidates.push_back(d + "/" + name);
+  }
+  void* so = nullptr;
+  for (const std::string& c : candidates)
+    if ((so = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
+  if (tried) {
+    tried->clear();
+    for (const char* name : names) tried->append(tried->empty() ? "" : "/").append(name);
+    tried->append(" on the loader path and in ").append(std::to_string(dirs));
+    tried->append(" directories (/usr/local/cuda/lib64, site-packages/nvidia/*/lib)");
+  }
+  return so;
+}
+
+namespace {
+
 const Library& library() {
   static const Library lib = [] {
     Library l;
-    std::vector<std::string> candidates = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
-    {
-      std::lock_guard<std::mutex> g(g_mu);
-      for (const std::string& d : g_dirs)
-        for (const char* name : {"libcublas.so.13", "libcublas.so.12"}) candidates.push_back(d + "/" + name);
-    }
-    for (const std::string& c : candidates) {
-      l.so = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (l.so) break;
-    }
-    l.tried = "libcublas.so.13/.12 on the loader path and in " + std::to_string(candidates.size() / 2 - 1) +
-              " directories (/usr/local/cuda/lib64, site-packages/nvidia/*/lib)";
+    l.so = open_library({"libcublas.so.13", "libcublas.so.12", "libcublas.so"}, &l.tried);
     if (!l.so) return l;
     l.create = reinterpret_cast<CreateFn>(dlsym(l.so, "cublasCreate_v2"));
     l.set_stream = reinterpret_cast<SetStreamFn>(dlsym(l.so, "cublasSetStream_v2"));

@@ -121,6 +121,11 @@ Tensor bmm_nd_cpu(const Tensor& a, const Tensor& b) {
   return ops::reshape(c, matmul::bmm_nd_sizes(a, b));
 }
 
+Tensor linear_bias_cpu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  matmul::check_linear_bias(x, w, b);
+  return matmul::linear_bias_composite(x, w, b);
+}
+
 }  // namespace
 
 VT_LIBRARY(vt, matmul) {
@@ -129,7 +134,11 @@ VT_LIBRARY(vt, matmul) {
   // matmul's batched product over any number of batch dims, without folding them into one first (on CUDA that
   // would copy operands whose batch dims do not collapse, e.g. attention heads viewed out of a fused qkv).
   m.def("_bmm_nd(Tensor self, Tensor mat2) -> Tensor");
+  // F.linear with a bias: input [..., K] @ weight[N, K]^T + bias, one op so that CUDA can add the bias in the GEMM's
+  // epilogue (cuBLASLt) instead of a second pass over the product.
+  m.def("_linear_bias(Tensor input, Tensor weight, Tensor bias) -> Tensor");
   m.impl("_bmm_nd", DispatchKey::CPU, &bmm_nd_cpu);
+  m.impl("_linear_bias", DispatchKey::CPU, &linear_bias_cpu);
   m.impl("mm", DispatchKey::CPU, &mm_cpu);
   m.impl("bmm", DispatchKey::CPU, &bmm_cpu);
 }

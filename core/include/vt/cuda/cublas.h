@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <library_types.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ bool allow_tf32();
 
 // Directories to try after the loader's own search (vibetensor.cuda registers site-packages/nvidia/*/lib).
 void add_search_dirs(const std::vector<std::string>& dirs);
+// dlopen of the first of `names` found on the loader path, then in the search directories; null when none is.
+// `tried` (when given) says what was looked for, for the caller's error message. cuBLASLt loads through it too.
+void* open_library(std::initializer_list<const char*> names, std::string* tried);
 // Whether cuBLAS can be loaded; `why` says what was tried when it cannot.
 bool available(std::string* why = nullptr);
 

@@ -9,6 +9,7 @@
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/cublas.h"
+#include "vt/cuda/cublaslt.h"
 #include "vt/cuda/check.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/stream.h"
@@ -140,6 +141,30 @@ Tensor mm_cuda(const Tensor& a, const Tensor& b) {
   return ops::squeeze(batched_gemm(ops::unsqueeze(a, 0), ops::unsqueeze(b, 0)), DimVector{0});
 }
 
+// input [..., K] @ weight[N, K]^T + bias[N] in one cuBLASLt GEMM whose epilogue adds the bias as each output tile
+// is written (float32/16-bit operands, any row or column-major layout as_operand accepts); the composed mm + add
+// where cuBLASLt has no algorithm, for float64, empty products and a broadcast one-element bias.
+Tensor linear_bias_cuda(const Tensor& x_in, const Tensor& w, const Tensor& bias) {
+  matmul::check_linear_bias(x_in, w, bias);
+  int64_t M = matmul::linear_rows(x_in), K = x_in.size(-1), N = w.size(0);
+  ScalarType t = x_in.dtype();
+  bool lt_type = t == ScalarType::Float32 || t == ScalarType::Float16 || t == ScalarType::BFloat16;
+  bool fits = M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX;
+  if (!lt_type || !fits || M == 0 || N == 0 || K == 0 || bias.size(0) != N)
+    return matmul::linear_bias_composite(x_in, w, bias);
+  DeviceGuard guard(x_in.device().index);
+  // C^T [N, M] = W [N, K] @ X^T [K, M] column-major, as in batched_gemm: cuBLAS's A is W^T read as stored.
+  Operand a = as_operand(ops::reshape(x_in, DimVector{M, K}), M, K);
+  Operand b = as_operand(ops::transpose(w, 0, 1), K, N);
+  Tensor b_vec = bias.stride(0) == 1 ? bias : ops::contiguous(bias);
+  Tensor c = empty_tensor(DimVector{M, N}, t, x_in.device());
+  if (!blaslt::gemm(b.op, a.op, int(N), int(M), int(K), b.t.data_ptr(), checked_int(b.ld, "leading dimension"),
+                    a.t.data_ptr(), checked_int(a.ld, "leading dimension"), c.data_ptr(), int(N), data_type(t),
+                    blaslt::Epilogue::Bias, b_vec.data_ptr()))
+    return matmul::linear_bias_composite(x_in, w, bias);
+  return ops::reshape(c, matmul::linear_sizes(x_in, N));
+}
+
 }  // namespace
 }  // namespace vt::cuda
 
@@ -147,4 +172,5 @@ VT_LIBRARY(vt, matmul_cuda) {
   m.impl("mm", vt::DispatchKey::CUDA, &vt::cuda::mm_cuda);
   m.impl("bmm", vt::DispatchKey::CUDA, &vt::cuda::bmm_cuda);
   m.impl("_bmm_nd", vt::DispatchKey::CUDA, &vt::cuda::bmm_nd_cuda);
+  m.impl("_linear_bias", vt::DispatchKey::CUDA, &vt::cuda::linear_bias_cuda);
 }

@@ -1,0 +1,233 @@
+// The dlopen-based cuBLASLt loader and its one GEMM-with-epilogue entry point (see vt/cuda/cublaslt.h). Only the
+// entry points and enum values used here are declared (their ABI is the same in cuBLAS 12 and 13).
+#include "vt/cuda/cublaslt.h"
+
+#include <dlfcn.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "vt/core/error.h"
+#include "vt/core/tensor.h"
+#include "vt/cuda/device.h"
+#include "vt/cuda/stream.h"
+
+namespace vt::cuda::blaslt {
+namespace {
+
+using Handle = void*;
+using Desc = void*;
+using Layout = void*;
+using Pref = void*;
+struct Algo {
+  uint64_t data[8];
+};
+struct HeuristicResult {  // cublasLtMatmulHeuristicResult_t
+  Algo algo;
+  size_t workspace;
+  int state;
+  float waves;
+  int reserved[4];
+};
+
+// cublasLtMatmulDescAttributes_t / cublasLtMatmulPreferenceAttributes_t values.
+constexpr int kDescTransA = 3, kDescTransB = 4, kDescEpilogue = 7, kDescBiasPointer = 8;
+constexpr int kPrefMaxWorkspace = 1, kPrefAlignA = 5, kPrefAlignB = 6, kPrefAlignC = 7, kPrefAlignD = 8;
+constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77;
+// Hopper's cuBLAS kernels want up to 32 MiB (split-K partials); the heuristic says how much one algorithm needs,
+// and only that much is taken from the caching allocator per call.
+constexpr uint64_t kMaxWorkspace = 32ull << 20;
+
+struct Library {
+  void* so = nullptr;
+  std::string tried;
+  int (*create)(Handle*) = nullptr;
+  int (*desc_create)(Desc*, int, cudaDataType) = nullptr;
+  int (*desc_destroy)(Desc) = nullptr;
+  int (*desc_set)(Desc, int, const void*, size_t) = nullptr;
+  int (*layout_create)(Layout*, cudaDataType, uint64_t, uint64_t, int64_t) = nullptr;
+  int (*layout_destroy)(Layout) = nullptr;
+  int (*pref_create)(Pref*) = nullptr;
+  int (*pref_destroy)(Pref) = nullptr;
+  int (*pref_set)(Pref, int, const void*, size_t) = nullptr;
+  int (*heuristic)(Handle, Desc, Layout, Layout, Layout, Layout, Pref, int, HeuristicResult*, int*) = nullptr;
+  int (*matmul)(Handle, Desc, const void*, const void*, Layout, const void*, Layout, const void*, const void*, Layout,
+                void*, Layout, const Algo*, void*, size_t, cudaStream_t) = nullptr;
+};
+
+template <typename Fn>
+bool bind(void* so, Fn& fn, const char* name) {
+  fn = reinterpret_cast<Fn>(dlsym(so, name));
+  return fn != nullptr;
+}
+
+const Library& library() {
+  static const Library lib = [] {
+    Library l;
+    l.so = blas::open_library({"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}, &l.tried);
+    if (!l.so) return l;
+    bool ok = bind(l.so, l.create, "cublasLtCreate") & bind(l.so, l.desc_create, "cublasLtMatmulDescCreate") &
+              bind(l.so, l.desc_destroy, "cublasLtMatmulDescDestroy") &
+              bind(l.so, l.desc_set, "cublasLtMatmulDescSetAttribute") &
+              bind(l.so, l.layout_create, "cublasLtMatrixLayoutCreate") &
+              bind(l.so, l.layout_destroy, "cublasLtMatrixLayoutDestroy") &
+              bind(l.so, l.pref_create, "cublasLtMatmulPreferenceCreate") &
+              bind(l.so, l.pref_destroy, "cublasLtMatmulPreferenceDestroy") &
+              bind(l.so, l.pref_set, "cublasLtMatmulPreferenceSetAttribute") &
+              bind(l.so, l.heuristic, "cublasLtMatmulAlgoGetHeuristic") & bind(l.so, l.matmul, "cublasLtMatmul");
+    if (!ok) {
+      l.tried = "a libcublasLt without the cublasLtMatmul entry points";
+      l.so = nullptr;
+    }
+    return l;
+  }();
+  return lib;
+}
+
+// Lt handles carry no stream and are cheap; one per thread and device keeps them off any lock.
+Handle handle_for(const Library& l, int device) {
+  thread_local std::array<Handle, 64> handles{};
+  VT_CHECK(device >= 0 && device < 64, "cuBLASLt: device index ", device, " out of range");
+  Handle& h = handles[size_t(device)];
+  if (!h) {
+    int status = l.create(&h);
+    VT_CHECK(status == 0, "cublasLtCreate failed with status ", status, " on cuda:", device);
+  }
+  return h;
+}
+
+// The largest power of two (<= 256) dividing the address: what the heuristic may assume of a pointer.
+uint32_t alignment(const void* p) {
+  auto v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && v % a) a >>= 1;
+  return a;
+}
+
+// Note [Lt algorithm cache]
+// The heuristic query costs tens of microseconds, more than a small GEMM, so its answer is kept per problem:
+// the device, shapes, leading dimensions, transposes, type, compute type, epilogue and the alignment of every
+// pointer (an algorithm chosen for 16-byte-aligned operands must not run on a sliced, 4-byte-aligned one). A
+// problem with no algorithm is remembered too, so the caller's fallback does not pay the query every call.
+struct Key {
+  int device, m, n, k, lda, ldb, ldd, ta, tb, type, compute, epilogue;
+  uint32_t align_a, align_b, align_d, align_bias;
+  bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    const auto* w = reinterpret_cast<const uint32_t*>(&k);
+    size_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof(Key) / 4; ++i) h = (h ^ w[i]) * 1099511628211ull;
+    return h;
+  }
+};
+struct Choice {
+  bool found = false;
+  Algo algo{};
+  size_t workspace = 0;
+};
+std::mutex g_cache_mu;
+std::atomic<uint64_t> g_launches{0};
+std::unordered_map<Key, Choice, KeyHash> g_cache;
+
+// Owners of the Lt descriptors of one call.
+struct Descriptors {
+  const Library& l;
+  Desc desc = nullptr;
+  Layout a = nullptr, b = nullptr, d = nullptr;
+  explicit Descriptors(const Library& lib) : l(lib) {}
+  ~Descriptors() {
+    if (desc) l.desc_destroy(desc);
+    for (Layout x : {a, b, d})
+      if (x) l.layout_destroy(x);
+  }
+};
+
+void check(int status, const char* what) { VT_CHECK(status == 0, "cuBLASLt: ", what, " failed with status ", status); }
+
+}  // namespace
+
+bool available(std::string* why) {
+  const Library& l = library();
+  if (!l.so && why) *why = "tried " + l.tried;
+  return l.so != nullptr;
+}
+
+uint64_t launches() { return g_launches.load(std::memory_order_relaxed); }
+
+size_t cached_problems() {
+  std::lock_guard<std::mutex> g(g_cache_mu);
+  return g_cache.size();
+}
+
+bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda, const void* b, int ldb, void* d,
+          int ldd, cudaDataType type, Epilogue epilogue, const void* bias) {
+  const Library& l = library();
+  if (!l.so) return false;
+  // The logical device (under emulation cudaGetDevice names the physical GPU; see blas::gemm_strided_batched).
+  int device = current_device_raw();
+  int compute = type == CUDA_R_32F && blas::allow_tf32() ? kCompute32FFastTF32 : kCompute32F;
+  Key key{device, m, n, k, lda, ldb, ldd, int(ta), int(tb), int(type), compute, int(epilogue),
+          alignment(a), alignment(b), alignment(d), bias ? alignment(bias) : 256u};
+
+  Descriptors ds(l);
+  check(l.desc_create(&ds.desc, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  int tai = int(ta), tbi = int(tb), ep = int(epilogue);
+  check(l.desc_set(ds.desc, kDescTransA, &tai, sizeof tai), "setting TRANSA");
+  check(l.desc_set(ds.desc, kDescTransB, &tbi, sizeof tbi), "setting TRANSB");
+  check(l.desc_set(ds.desc, kDescEpilogue, &ep, sizeof ep), "setting the epilogue");
+  if (bias) check(l.desc_set(ds.desc, kDescBiasPointer, &bias, sizeof bias), "setting the bias pointer");
+  // Layouts as stored: op(A) is m x k, so A itself is m x k (N) or k x m (T); likewise B.
+  bool at = ta == blas::Op::T, bt = tb == blas::Op::T;
+  check(l.layout_create(&ds.a, type, at ? k : m, at ? m : k, lda), "cublasLtMatrixLayoutCreate(A)");
+  check(l.layout_create(&ds.b, type, bt ? n : k, bt ? k : n, ldb), "cublasLtMatrixLayoutCreate(B)");
+  check(l.layout_create(&ds.d, type, m, n, ldd), "cublasLtMatrixLayoutCreate(D)");
+  Handle h = handle_for(l, device);
+
+  Choice choice;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> g(g_cache_mu);
+    auto it = g_cache.find(key);
+    if (it != g_cache.end()) choice = it->second, cached = true;
+  }
+  if (!cached) {
+    Pref pref = nullptr;
+    check(l.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
+    std::unique_ptr<void, int (*)(Pref)> pref_owner(pref, l.pref_destroy);
+    uint64_t ws = kMaxWorkspace;
+    check(l.pref_set(pref, kPrefMaxWorkspace, &ws, sizeof ws), "setting the workspace limit");
+    for (auto [attr, al] : {std::pair{kPrefAlignA, key.align_a}, {kPrefAlignB, key.align_b},
+                            {kPrefAlignC, key.align_d}, {kPrefAlignD, key.align_d}})
+      check(l.pref_set(pref, attr, &al, sizeof al), "setting an alignment");
+    HeuristicResult result{};
+    int found = 0;
+    int status = l.heuristic(h, ds.desc, ds.a, ds.b, ds.d, ds.d, pref, 1, &result, &found);
+    // NOT_SUPPORTED (15) and an empty answer mean "no algorithm": the caller's fallback runs.
+    if (status == 0 && found > 0 && result.state == 0) choice = {true, result.algo, result.workspace};
+    else VT_CHECK(status == 0 || status == 15, "cublasLtMatmulAlgoGetHeuristic failed with status ", status);
+    std::lock_guard<std::mutex> g(g_cache_mu);
+    g_cache.emplace(key, choice);
+  }
+  if (!choice.found) return false;
+
+  StreamId stream = current_stream(device);
+  Tensor workspace;
+  if (choice.workspace > 0)
+    workspace =
+        empty_tensor(DimVector{int64_t(choice.workspace)}, ScalarType::UInt8, Device(DeviceType::CUDA, device));
+  static const float one = 1.0f, zero = 0.0f;
+  int status = l.matmul(h, ds.desc, &one, a, ds.a, b, ds.b, &zero, d, ds.d, d, ds.d, &choice.algo,
+                        workspace.defined() ? workspace.data_ptr() : nullptr, choice.workspace,
+                        reinterpret_cast<cudaStream_t>(stream));
+  VT_CHECK(status == 0, "cublasLtMatmul failed with status ", status, " (m=", m, " n=", n, " k=", k, ")");
+  g_launches.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace vt::cuda::blaslt

@@ -1,0 +1,182 @@
+"""F.linear with a bias on CUDA: one cuBLASLt GEMM whose epilogue adds the bias (vt::_linear_bias), against torch's
+CUDA F.linear (tf32 off) on random inputs. Covered: float32/float16/bfloat16, 2-D and batched inputs, odd sizes,
+column-major and sliced operands (pointers aligned to 2-4 bytes only, Note [Lt algorithm cache]), a broadcast
+one-element bias and float64 (both the composed fallback), gradients, TF32, CUDA-graph capture, and a logical
+device other than 0. The tests count cuBLASLt launches, so a silent fallback to mm + add cannot pass for the fused
+path (and the fallbacks are seen to launch none).
+
+GPU run: PYTHONPATH=python python -m pytest tests/cuda/test_cuda_linear.py -q -p no:cacheprovider
+"""
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+from cuda_helpers import CUDA_MARKS, DEV, ON_CUDA
+
+from vibetensor._C import cuda as _cuda
+
+pytestmark = CUDA_MARKS
+TOL = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 5e-2, "float64": 1e-10}
+
+
+def lt_problems():
+    return _cuda._cublaslt_cached_problems() if ON_CUDA else 0
+
+
+def lt_launches():
+    return _cuda._cublaslt_launches() if ON_CUDA else 0
+
+
+def expect_launches(before, n):
+    if ON_CUDA:
+        assert lt_launches() == before + n, (lt_launches(), before, n)
+
+
+def make(rng, shape, dtype, layout="dense"):
+    """The same values on both sides, on the device, then given the layout: 'dense', 'colmajor' (last two dims
+    swapped in memory), or 'sliced' (one leading column dropped, so the data pointer is off by one element)."""
+    cols = shape[-1] + (1 if layout == "sliced" else 0)
+    a = rng.standard_normal((*shape[:-1], cols))
+    out = []
+    for m in (vt, torch):
+        t = m.tensor(a, dtype=getattr(m, dtype), device=DEV)
+        if layout == "colmajor" and t.dim() >= 2:
+            t = t.transpose(-2, -1).contiguous().transpose(-2, -1)
+        elif layout == "sliced":
+            t = t[..., 1:]
+        out.append(t.requires_grad_())
+    return out
+
+
+def compare(v, t, dtype):
+    vn = v.detach().to("cpu").to(vt.float64).numpy()
+    tn = t.detach().to("cpu").to(torch.float64).numpy()
+    assert vn.shape == tn.shape, (vn.shape, tn.shape)
+    r = TOL[dtype]
+    np.testing.assert_allclose(vn, tn, rtol=r, atol=r * max(1.0, float(np.abs(tn).max(initial=0))))
+
+
+def run_both(rng, x_shape, n, dtype, x_layout="dense", w_layout="dense", b_layout="dense", backward=True):
+    k = x_shape[-1]
+    (vx, tx), (vw, tw), (vb, tb) = make(rng, x_shape, dtype, x_layout), make(rng, (n, k), dtype, w_layout), \
+        make(rng, (n,), dtype, b_layout)
+    vy, ty = vt.nn.functional.linear(vx, vw, vb), torch.nn.functional.linear(tx, tw, tb)
+    compare(vy, ty, dtype)
+    if backward:
+        g = rng.standard_normal(tuple(ty.shape))
+        vy.backward(vt.tensor(g, dtype=getattr(vt, dtype), device=DEV))
+        ty.backward(torch.tensor(g, dtype=getattr(torch, dtype), device=DEV))
+        for v, t in ((vx, tx), (vw, tw), (vb, tb)):
+            compare(v.grad, t.grad, dtype)
+    return vy
+
+
+@pytest.fixture(autouse=True)
+def _no_tf32():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    vt.backends.cuda.matmul.allow_tf32 = False
+    yield
+    vt.backends.cuda.matmul.allow_tf32 = False
+
+
+@pytest.mark.skipif(not ON_CUDA, reason="cuBLASLt is CUDA's")
+def test_lt_loads():
+    ok, why = _cuda.cublaslt_available()
+    assert ok, why
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("x_shape, n", [((8, 16), 4), ((2, 5, 16), 9), ((1, 4099), 3), ((256, 512), 384),
+                                        ((7, 33), 5), ((3, 1, 6, 24), 40), ((1, 1), 1)])
+def test_linear_bias_matches_torch(x_shape, n, dtype, rng):
+    before = lt_launches()
+    run_both(rng, x_shape, n, dtype)
+    expect_launches(before, 1)  # the forward; backward is three plain products and a sum
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("x_layout, w_layout, b_layout", [
+    ("colmajor", "dense", "dense"), ("dense", "colmajor", "dense"), ("colmajor", "colmajor", "dense"),
+    ("sliced", "dense", "dense"), ("dense", "sliced", "dense"), ("dense", "dense", "sliced"),
+    ("sliced", "sliced", "sliced"),
+])
+def test_linear_bias_layouts_and_misaligned_pointers(x_layout, w_layout, b_layout, dtype, rng):
+    # 37 x 29 -> 21: no dimension a multiple of 8, so no layout is accidentally 16-byte aligned.
+    before = lt_launches()
+    run_both(rng, (37, 29), 21, dtype, x_layout, w_layout, b_layout)
+    expect_launches(before, 1)
+
+
+def test_repeated_problem_reuses_the_cached_algorithm(rng):
+    shape, n = (19, 23), 17
+    run_both(rng, shape, n, "float32", backward=False)
+    after_first = lt_problems()
+    run_both(rng, shape, n, "float32", backward=False)
+    assert lt_problems() == after_first
+
+
+def test_broadcast_bias_and_float64_take_the_composed_path(rng):
+    before = lt_launches()
+    run_both(rng, (6, 10), 7, "float64")
+    x, w = rng.standard_normal((6, 10)), rng.standard_normal((7, 10))
+    vy = vt.nn.functional.linear(vt.tensor(x, device=DEV), vt.tensor(w, device=DEV), vt.tensor([0.5], dtype=vt.float64, device=DEV))
+    ty = torch.nn.functional.linear(torch.tensor(x, device=DEV), torch.tensor(w, device=DEV),
+                                    torch.tensor([0.5], dtype=torch.float64, device=DEV))
+    compare(vy, ty, "float64")
+    expect_launches(before, 0)
+
+
+def test_empty_products(rng):
+    before = lt_launches()
+    for x_shape, n in (((0, 8), 5), ((4, 0), 5), ((4, 8), 0)):
+        k = x_shape[-1]
+        vx, tx = make(rng, x_shape, "float32")
+        vw, tw = make(rng, (n, k), "float32")
+        vb, tb = make(rng, (n,), "float32")
+        compare(vt.nn.functional.linear(vx, vw, vb), torch.nn.functional.linear(tx, tw, tb), "float32")
+    expect_launches(before, 0)
+
+
+@pytest.mark.skipif(not ON_CUDA, reason="TF32 is a CUDA setting")
+def test_tf32_is_a_separate_problem(rng):
+    x, w, b = rng.standard_normal((64, 96)), rng.standard_normal((48, 96)), rng.standard_normal(48)
+    args = [vt.tensor(a, dtype=vt.float32, device=DEV) for a in (x, w, b)]
+    exact = vt.nn.functional.linear(*args)
+    before = lt_problems()
+    vt.backends.cuda.matmul.allow_tf32 = True
+    fast = vt.nn.functional.linear(*args)
+    assert lt_problems() == before + 1  # another compute type: its own cache entry
+    ref = x @ w.T + b
+    np.testing.assert_allclose(exact.to("cpu").numpy(), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fast.to("cpu").numpy(), ref, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.skipif(not ON_CUDA, reason="CUDA graphs")
+def test_linear_bias_in_a_cuda_graph(rng):
+    w = vt.tensor(rng.standard_normal((24, 40)), dtype=vt.float32, device=DEV)
+    b = vt.tensor(rng.standard_normal(24), dtype=vt.float32, device=DEV)
+    static_x = vt.zeros(16, 40, device=DEV)
+    for _ in range(2):  # warm up: algorithm chosen and workspace cached outside the capture
+        vt.nn.functional.linear(static_x, w, b)
+    vt.cuda.synchronize()
+    g = vt.cuda.CUDAGraph()
+    with vt.cuda.graph(g):
+        out = vt.nn.functional.linear(static_x, w, b)
+    for _ in range(3):
+        x = rng.standard_normal((16, 40)).astype(np.float32)
+        static_x.copy_(vt.from_numpy(x))
+        g.replay()
+        vt.cuda.synchronize()
+        expect = x.astype(np.float64) @ w.to("cpu").numpy().T + b.to("cpu").numpy()
+        np.testing.assert_allclose(out.to("cpu").numpy(), expect, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not ON_CUDA or vt.cuda.device_count() < 2, reason="needs a second (logical) device")
+def test_linear_bias_on_another_device_runs_on_its_stream(rng):
+    dev = f"cuda:{vt.cuda.device_count() - 1}"
+    x, w, b = rng.standard_normal((33, 17)), rng.standard_normal((11, 17)), rng.standard_normal(11)
+    before, launched = lt_problems(), lt_launches()
+    y = vt.nn.functional.linear(*(vt.tensor(a, dtype=vt.float32, device=dev) for a in (x, w, b)))
+    assert str(y.device) == dev and lt_problems() == before + 1  # the device is part of the key
+    expect_launches(launched, 1)
+    np.testing.assert_allclose(y.to("cpu").numpy(), x @ w.T + b, rtol=1e-4, atol=1e-4)
