@@ -7,6 +7,10 @@
 #include <cuda_runtime.h>
 #include <library_types.h>
 
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
 #include "vt/cuda/cublas.h"
 
 namespace vt::cuda::blaslt {
