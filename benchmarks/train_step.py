@@ -85,7 +85,7 @@ def profile_step(step, sync, label, steps=3):
     for e in kernels:
         n, t = totals.get(e.name, (0, 0.0))
         totals[e.name] = (n + 1, t + e.device_time)
-    for name, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:12]:
+    for name, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:20]:
         print(f"    {t / steps / 1e3:8.3f} ms {n // steps:5d}x  {name[:110]}")
 
 

@@ -1,5 +1,6 @@
-"""F.linear with a bias on CUDA: one cuBLASLt GEMM whose epilogue adds the bias (vt::_linear_bias), against torch's
-CUDA F.linear (tf32 off) on random inputs. Covered: float32/float16/bfloat16, 2-D and batched inputs, odd sizes,
+"""F.linear with a bias on CUDA: one cuBLASLt GEMM whose epilogue adds the bias (vt::_linear_bias), and in backward
+one GEMM for the weight gradient whose BGRADB epilogue sums the bias gradient (vt::_linear_weight_bias_grad),
+against torch's CUDA F.linear (tf32 off) on random inputs. Covered: float32/float16/bfloat16, 2-D and batched inputs, odd sizes,
 column-major and sliced operands (pointers aligned to 2-4 bytes only, Note [Lt algorithm cache]), a broadcast
 one-element bias and float64 (both the composed fallback), gradients, TF32, CUDA-graph capture, and a logical
 device other than 0. The tests count cuBLASLt launches, so a silent fallback to mm + add cannot pass for the fused
@@ -91,7 +92,7 @@ def test_lt_loads():
 def test_linear_bias_matches_torch(x_shape, n, dtype, rng):
     before = lt_launches()
     run_both(rng, x_shape, n, dtype)
-    expect_launches(before, 1)  # the forward; backward is three plain products and a sum
+    expect_launches(before, 2)  # the forward, and backward's weight gradient with the bias gradient (BGRADB)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
@@ -104,7 +105,7 @@ def test_linear_bias_layouts_and_misaligned_pointers(x_layout, w_layout, b_layou
     # 37 x 29 -> 21: no dimension a multiple of 8, so no layout is accidentally 16-byte aligned.
     before = lt_launches()
     run_both(rng, (37, 29), 21, dtype, x_layout, w_layout, b_layout)
-    expect_launches(before, 1)
+    expect_launches(before, 2)
 
 
 def test_repeated_problem_reuses_the_cached_algorithm(rng):
@@ -180,3 +181,20 @@ def test_linear_bias_on_another_device_runs_on_its_stream(rng):
     assert str(y.device) == dev and lt_problems() == before + 1  # the device is part of the key
     expect_launches(launched, 1)
     np.testing.assert_allclose(y.to("cpu").numpy(), x @ w.T + b, rtol=1e-4, atol=1e-4)
+
+
+def test_frozen_bias_or_create_graph_take_the_plain_backward(rng):
+    x, w, b = rng.standard_normal((12, 20)), rng.standard_normal((6, 20)), rng.standard_normal(6)
+    vx, vw = (vt.tensor(a, dtype=vt.float32, device=DEV, requires_grad=True) for a in (x, w))
+    vb = vt.tensor(b, dtype=vt.float32, device=DEV)  # frozen: only the weight's gradient is wanted
+    before = lt_launches()
+    vt.nn.functional.linear(vx, vw, vb).sum().backward()
+    expect_launches(before, 1)
+    np.testing.assert_allclose(vw.grad.to("cpu").numpy(), np.ones((12, 6)).T @ x, rtol=1e-4, atol=1e-4)
+    vb.requires_grad_()
+    y = vt.nn.functional.linear(vx, vw, vb)
+    gw, gb = vt.autograd.grad((y * y).sum(), (vw, vb), create_graph=True)
+    ref = 2 * (x @ w.T + b)
+    np.testing.assert_allclose(gw.to("cpu").numpy(), ref.T @ x, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(gb.to("cpu").numpy(), ref.sum(0), rtol=1e-4, atol=1e-3)
+    assert gw.requires_grad and gb.requires_grad

@@ -8,6 +8,7 @@ specific to one op beyond those two tables: a new op is fuzzed as soon as it is 
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -100,6 +101,20 @@ def _linear_bias(input, weight, bias):
     if input.dim() < 2 or weight.dim() != 2 or bias.dim() != 1:
         raise RuntimeError("_linear_bias: expected input of rank >= 2, a 2-D weight and a 1-D bias")
     return F.linear(input, weight, bias)
+
+
+def _linear_weight_bias_grad(grad, input):
+    """vt::_linear_weight_bias_grad is _linear_bias's backward for the weight and bias: (grad^T input, grad summed
+    over rows) over the rows of [..., N] and [..., K] operands with the same leading dims."""
+    if not isinstance(grad, torch.Tensor) or not isinstance(input, torch.Tensor):
+        raise TypeError("_linear_weight_bias_grad(): arguments must be Tensors")
+    if grad.dim() < 1 or grad.dim() != input.dim() or grad.shape[:-1] != input.shape[:-1]:
+        raise RuntimeError("_linear_weight_bias_grad: grad and input must share their leading dims")
+    if grad.dtype != input.dtype:
+        raise RuntimeError("_linear_weight_bias_grad: grad and input must agree in dtype and device")
+    rows = math.prod(grad.shape[:-1])
+    g, x = grad.reshape(rows, grad.shape[-1]), input.reshape(rows, input.shape[-1])
+    return g.t() @ x, g.sum(0)
 
 
 def _typed(value, what, ok):
@@ -207,6 +222,7 @@ TORCH_CALLS = {
         torch.log_softmax if log else torch.softmax)(self, dim),
     "_bmm_nd": _bmm_nd,
     "_linear_bias": _linear_bias,
+    "_linear_weight_bias_grad": _linear_weight_bias_grad,
     "cross_entropy": lambda input, target, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0:
         F.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=_reduction_name(reduction),
                         label_smoothing=label_smoothing),

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "formula_helpers.h"
+#include "vt/autograd/grad_mode.h"
 
 namespace vt::autograd {
 namespace {
@@ -120,6 +121,12 @@ void linear_bias_backward(BackwardContext& c) {
   for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
   Tensor g = ops::reshape(c.grad(), DimVector{rows, n});
   if (c.needs(0)) c.set(0, ops::reshape(ops::binary("vt::mm", g, w), DimVector(x.sizes())));
+  if (c.needs(1) && c.needs(2) && !is_grad_enabled()) {  // one GEMM on CUDA (BGRADB epilogue); not under create_graph
+    static const TypedOp<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&)> both("vt::_linear_weight_bias_grad");
+    auto [dw, db] = both(g, ops::reshape(x, DimVector{rows, k}));
+    c.set(1, dw);
+    return c.set(2, db);
+  }
   if (c.needs(1)) c.set(1, ops::binary("vt::mm", ops::transpose(g, 0, 1), ops::reshape(x, DimVector{rows, k})));
   if (c.needs(2)) c.set(2, ops::sum(g, DimVector{0}, false, std::nullopt));
 }

@@ -166,7 +166,7 @@ size_t cached_problems() {
 }
 
 bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda, const void* b, int ldb, void* d,
-          int ldd, cudaDataType type, Epilogue epilogue, const void* bias) {
+          int ldd, cudaDataType type, Epilogue epilogue, void* bias) {
   const Library& l = library();
   if (!l.so) return false;
   // The logical device (under emulation cudaGetDevice names the physical GPU; see blas::gemm_strided_batched).

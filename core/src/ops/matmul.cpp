@@ -126,6 +126,11 @@ Tensor linear_bias_cpu(const Tensor& x, const Tensor& w, const Tensor& b) {
   return matmul::linear_bias_composite(x, w, b);
 }
 
+std::tuple<Tensor, Tensor> linear_weight_bias_grad_cpu(const Tensor& g, const Tensor& x) {
+  matmul::check_linear_weight_bias_grad(g, x);
+  return matmul::linear_weight_bias_grad_composite(g, x);
+}
+
 }  // namespace
 
 VT_LIBRARY(vt, matmul) {
@@ -137,8 +142,12 @@ VT_LIBRARY(vt, matmul) {
   // F.linear with a bias: input [..., K] @ weight[N, K]^T + bias, one op so that CUDA can add the bias in the GEMM's
   // epilogue (cuBLASLt) instead of a second pass over the product.
   m.def("_linear_bias(Tensor input, Tensor weight, Tensor bias) -> Tensor");
+  // Its backward's weight and bias gradients, (grad^T @ input, grad summed over rows): one GEMM on CUDA, whose
+  // BGRADB epilogue sums the bias gradient while it reads grad.
+  m.def("_linear_weight_bias_grad(Tensor grad, Tensor input) -> (Tensor, Tensor)");
   m.impl("_bmm_nd", DispatchKey::CPU, &bmm_nd_cpu);
   m.impl("_linear_bias", DispatchKey::CPU, &linear_bias_cpu);
+  m.impl("_linear_weight_bias_grad", DispatchKey::CPU, &linear_weight_bias_grad_cpu);
   m.impl("mm", DispatchKey::CPU, &mm_cpu);
   m.impl("bmm", DispatchKey::CPU, &bmm_cpu);
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Operand checks shared by the CPU and CUDA matrix products, so both raise the same errors, and linear's
 // composed form, which both backends fall back to.
+#include <tuple>
+
 #include "vt/core/ops.h"
 #include "vt/core/tensor.h"
 
@@ -82,6 +84,25 @@ inline Tensor linear_bias_composite(const Tensor& x, const Tensor& w, const Tens
   int64_t rows = linear_rows(x), k = x.size(-1);
   Tensor prod = ops::binary("vt::mm", ops::reshape(x, DimVector{rows, k}), ops::transpose(w, 0, 1));
   return ops::reshape(ops::add(prod, b), linear_sizes(x, w.size(0)));
+}
+
+// _linear_weight_bias_grad(grad [..., N], input [..., K]): the same leading dims, dtype and device.
+inline void check_linear_weight_bias_grad(const Tensor& g, const Tensor& x) {
+  bool same_lead = g.dim() == x.dim() && g.dim() >= 1;
+  for (int64_t d = 0; same_lead && d + 1 < g.dim(); ++d) same_lead = g.size(d) == x.size(d);
+  VT_CHECK(same_lead, "_linear_weight_bias_grad: grad ", shape_str(g.sizes()), " and input ", shape_str(x.sizes()),
+           " must share their leading dims");
+  VT_CHECK(g.dtype() == x.dtype() && g.device() == x.device(), "_linear_weight_bias_grad: grad (",
+           dtype_name(g.dtype()), " on ", g.device().str(), ") and input (", dtype_name(x.dtype()), " on ",
+           x.device().str(), ") must agree in dtype and device");
+}
+
+// (G^T X, G summed over its rows) over the folded rows, composed of mm and sum.
+inline std::tuple<Tensor, Tensor> linear_weight_bias_grad_composite(const Tensor& g_in, const Tensor& x_in) {
+  int64_t rows = linear_rows(x_in);
+  Tensor g = ops::reshape(g_in, DimVector{rows, g_in.size(-1)});
+  Tensor x = ops::reshape(x_in, DimVector{rows, x_in.size(-1)});
+  return {ops::binary("vt::mm", ops::transpose(g, 0, 1), x), ops::sum(g, DimVector{0}, false, std::nullopt)};
 }
 
 }  // namespace vt::matmul

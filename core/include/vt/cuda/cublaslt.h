@@ -15,16 +15,17 @@
 
 namespace vt::cuda::blaslt {
 
-// cublasLtEpilogue_t values.
-enum class Epilogue : int { None = 1, Relu = 2, Bias = 4, ReluBias = 6, GeluBias = 36 };
+// cublasLtEpilogue_t values. BGradB writes the bias gradient: the sum of op(B) over the reduction dim k.
+enum class Epilogue : int { None = 1, Relu = 2, Bias = 4, ReluBias = 6, GeluBias = 36, BGradB = 512 };
 
-// Column-major D [m, n] = op(A) @ op(B), then the epilogue (bias: a vector of m elements of D's type added to
-// every column), alpha 1, beta 0, float32 accumulation (TF32 for float32 when blas::allow_tf32()), on the
-// current device's current stream. `type` is the type of A, B, D and the bias (float32, float16, bfloat16).
+// Column-major D [m, n] = op(A) @ op(B), then the epilogue, alpha 1, beta 0, float32 accumulation (TF32 for
+// float32 when blas::allow_tf32()), on the current device's current stream. `bias` is read by the Bias epilogues
+// (m elements added to every column of D) and written by BGradB (n elements: op(B) summed over k). `type` is the
+// type of A, B, D and the bias (float32, float16, bfloat16).
 // Returns false, having launched nothing, when cuBLASLt cannot be loaded or has no algorithm for the problem
 // (the caller computes it another way); throws when an algorithm it chose fails.
 bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda, const void* b, int ldb, void* d,
-          int ldd, cudaDataType type, Epilogue epilogue, const void* bias);
+          int ldd, cudaDataType type, Epilogue epilogue, void* bias);
 
 // Whether cuBLASLt can be loaded; `why` says what was tried when it cannot.
 bool available(std::string* why = nullptr);

@@ -165,6 +165,30 @@ Tensor linear_bias_cuda(const Tensor& x_in, const Tensor& w, const Tensor& bias)
   return ops::reshape(c, matmul::linear_sizes(x_in, N));
 }
 
+// linear's weight and bias gradients in one GEMM: dW [N, K] = G^T X, with cuBLASLt's BGRADB epilogue summing the
+// rows of G into dB as the product reads them (no second pass over G); composed mm + sum where it cannot.
+std::tuple<Tensor, Tensor> linear_weight_bias_grad_cuda(const Tensor& g_in, const Tensor& x_in) {
+  matmul::check_linear_weight_bias_grad(g_in, x_in);
+  int64_t M = matmul::linear_rows(x_in), K = x_in.size(-1), N = g_in.size(-1);
+  ScalarType t = x_in.dtype();
+  bool lt_type = t == ScalarType::Float32 || t == ScalarType::Float16 || t == ScalarType::BFloat16;
+  bool fits = M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX;
+  if (!lt_type || !fits || M == 0 || N == 0 || K == 0) return matmul::linear_weight_bias_grad_composite(g_in, x_in);
+  DeviceGuard guard(x_in.device().index);
+  // dW^T [K, N] = X^T [K, M] @ G [M, N] column-major: cuBLAS's A is X read as stored (as_operand's op gives X^T),
+  // its B is G, so G's op is the flip of the one that would give G^T.
+  Operand x = as_operand(ops::reshape(x_in, DimVector{M, K}), M, K);
+  Operand g = as_operand(ops::reshape(g_in, DimVector{M, N}), M, N);
+  blas::Op g_op = g.op == blas::Op::N ? blas::Op::T : blas::Op::N;
+  Tensor dw = empty_tensor(DimVector{N, K}, t, x_in.device());
+  Tensor db = empty_tensor(DimVector{N}, t, x_in.device());
+  if (!blaslt::gemm(x.op, g_op, int(K), int(N), int(M), x.t.data_ptr(), checked_int(x.ld, "leading dimension"),
+                    g.t.data_ptr(), checked_int(g.ld, "leading dimension"), dw.data_ptr(), int(K), data_type(t),
+                    blaslt::Epilogue::BGradB, db.data_ptr()))
+    return matmul::linear_weight_bias_grad_composite(g_in, x_in);
+  return {dw, db};
+}
+
 }  // namespace
 }  // namespace vt::cuda
 
@@ -173,4 +197,5 @@ VT_LIBRARY(vt, matmul_cuda) {
   m.impl("bmm", vt::DispatchKey::CUDA, &vt::cuda::bmm_cuda);
   m.impl("_bmm_nd", vt::DispatchKey::CUDA, &vt::cuda::bmm_nd_cuda);
   m.impl("_linear_bias", vt::DispatchKey::CUDA, &vt::cuda::linear_bias_cuda);
+  m.impl("_linear_weight_bias_grad", vt::DispatchKey::CUDA, &vt::cuda::linear_weight_bias_grad_cuda);
 }
