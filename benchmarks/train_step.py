@@ -9,8 +9,10 @@ over torch or vibetensor.torch) with identical shapes; a step is forward + backw
 warm-up with a device synchronize closing each timed loop; --rounds alternates the two sides.
 --profile adds, per model and side, the GPU kernel count and busy time per step (CUPTI through torch.profiler,
 which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
-busy << wall means the step is host-bound.
-Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt,vit] [--json out.json] [--profile]"""
+busy << wall means the step is host-bound. --graph captures each side's whole step (forward, backward and a
+capturable AdamW step) as one CUDA graph and times its replays: the step without host overhead on either side.
+Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt,vit] [--json out.json] [--profile]
+     [--graph]"""
 import argparse
 import importlib.util
 import pathlib
@@ -33,7 +35,7 @@ def example_class(example, m):
     return mod.model_class(m)
 
 
-def step_fn(m, name, device):
+def step_fn(m, name, device, graphed=False):
     if name == "mlp":
         model = mlp(m).to(device)
         x, y = m.randn(256, 1024, device=device), m.randn(256, 1024, device=device)
@@ -54,14 +56,30 @@ def step_fn(m, name, device):
 
         def loss_fn():
             return m.nn.functional.cross_entropy(model(idx).reshape(-1, vocab), tgt)
-    opt = m.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = m.optim.AdamW(model.parameters(), lr=1e-4, capturable=graphed)
 
     def step():
         loss = loss_fn()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return step
+    if not graphed:
+        return step
+    # The whole step as one CUDA graph (torch's whole-network capture recipe): warm-up steps on a side stream,
+    # gradients set to None so that the captured backward allocates them from the graph's pool, then one capture
+    # of forward, backward and the capturable AdamW step; each replay is the next training step.
+    side = m.cuda.Stream()
+    side.wait_stream(m.cuda.current_stream())
+    with m.cuda.stream(side):
+        for _ in range(3):
+            step()
+    m.cuda.current_stream().wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = m.cuda.CUDAGraph()
+    with m.cuda.graph(graph):
+        loss_fn().backward()
+        opt.step()
+    return graph.replay
 
 
 def profile_step(step, sync, label, steps=3):
@@ -97,6 +115,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--graph", action="store_true", help="both sides replay the whole step as one CUDA graph")
     args = ap.parse_args()
     import torch
     import vibetensor.torch as vt
@@ -104,20 +123,23 @@ def main():
     sync_t = torch.cuda.synchronize if args.device.startswith("cuda") else None
     sync_v = vt.cuda.synchronize if args.device.startswith("cuda") else None
     rows = []
-    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}   device {args.device}")
+    if args.graph and not args.device.startswith("cuda"):
+        ap.error("--graph needs --device cuda")
+    mode = "whole step as one CUDA graph, capturable AdamW" if args.graph else "eager"
+    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}   device {args.device}, {mode}")
     for name in args.models.split(","):
         # Rounds alternate between the two sides so that a slow spell of the host hits both; medians of rounds.
-        sv, st = step_fn(vt, name, args.device), step_fn(torch, name, args.device)
+        sv, st = step_fn(vt, name, args.device, args.graph), step_fn(torch, name, args.device, args.graph)
         tvs, tts = [], []
         for _ in range(args.rounds):
             tvs.append(median_time(sv, args.iters, repeats=3, warmup=2, sync=sync_v))
             tts.append(median_time(st, args.iters, repeats=3, warmup=2, sync=sync_t))
         tv, tt = statistics.median(tvs), statistics.median(tts)
-        rows.append({"model": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
+        rows.append({"model": name, "mode": mode, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
         print(f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}")
         if args.profile and sync_v:
-            profile_step(step_fn(vt, name, args.device), sync_v, "vibetensor")
-            profile_step(step_fn(torch, name, args.device), sync_t, "torch")
+            profile_step(step_fn(vt, name, args.device, args.graph), sync_v, "vibetensor")
+            profile_step(step_fn(torch, name, args.device, args.graph), sync_t, "torch")
     if args.json:
         write_results(args.json, rows, device=args.device, torch=torch.__version__)
 

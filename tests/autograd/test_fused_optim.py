@@ -233,3 +233,59 @@ def test_errors_at_the_optimizer():
     p.grad = vt.ones(3)
     opt.step()  # with grad mode on: the step itself runs under no_grad
     np.testing.assert_allclose(p.detach().numpy(), 0.9)
+
+
+@pytest.mark.parametrize("cls", ["AdamW", "Adam"])
+def test_capturable_steps_live_on_the_device_and_match_the_host_counts(cls, rng):
+    """capturable=True keeps each step count in a float32 0-dim tensor that vt::_fused_adamw_capturable_
+    increments: the trajectory is bit-identical to the host-counted one (the bias corrections are computed from
+    the same integer in double), matches torch's, and switching capturable off carries the count over."""
+    kwargs = dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
+    vals = [np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES]
+    grads = [[np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES] for _ in range(5)]
+    runs = []
+    for schedule in ([True] * 5, [False] * 5, [True] * 3 + [False] * 2):
+        ps = [vt.nn.Parameter(vt.from_numpy(v.copy())) for v in vals]
+        opt = getattr(vt.optim, cls)(ps, **kwargs)
+        for capturable, gs in zip(schedule, grads):
+            opt.param_groups[0]["capturable"] = capturable
+            for p, g in zip(ps, gs):
+                p.grad = vt.from_numpy(g.copy())
+            opt.step()
+        step = opt.state[id(ps[2])]["step"]
+        if schedule[-1]:
+            assert isinstance(step, vt.Tensor) and step.dtype == vt.float32 and step.dim() == 0
+        assert int(step) == 5
+        runs.append([as_numpy(p) for p in ps])
+    for a, b, c in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(c, b)
+    tps = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in vals]
+    topt = getattr(torch.optim, cls)(tps, **kwargs)
+    for gs in grads:
+        for p, g in zip(tps, gs):
+            p.grad = torch.from_numpy(g.copy())
+        topt.step()
+    for a, tp in zip(runs[0], tps):
+        np.testing.assert_allclose(a, tp.detach().numpy(), **TOL[np.float32])
+
+
+def test_capturable_op_checks_its_step_tensors():
+    from vibetensor._C import core as C
+
+    op = C.op("vt::_fused_adamw_capturable_")
+    p, g, m, v = (vt.ones(3) for _ in range(4))
+    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8)
+    with pytest.raises(ValueError, match="got 0 state_steps for 1 params"):
+        op([p], [g], [m], [v], [], **kw)
+    with pytest.raises(ValueError, match=r"state_steps\[0\] must be a float32 tensor of one element"):
+        op([p], [g], [m], [v], [vt.zeros((), dtype=vt.float64)], **kw)
+    with pytest.raises(ValueError, match=r"state_steps\[0\] must be a float32 tensor of one element"):
+        op([p], [g], [m], [v], [vt.zeros(2)], **kw)
+    step = vt.zeros(())
+    op([p], [g], [m], [v], [step], **kw)
+    assert float(step) == 1.0
+    with pytest.raises(NotImplementedError, match="capturable=True runs on the fused path"):
+        ps = [vt.nn.Parameter(vt.ones(2))]
+        ps[0].grad = vt.ones(2)
+        vt.optim.AdamW(ps, capturable=True, fused=False).step()

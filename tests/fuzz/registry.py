@@ -268,6 +268,8 @@ TORCH_CALLS = {
 UNFUZZED = {
     "_attention_softmax": "fused scale + causal mask + softmax with no torch op of that name (tests/autograd/test_nn_native.py)",
     "_fused_adamw_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
+    "_fused_adamw_capturable_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py, "
+                                "tests/cuda/test_graph_training_step.py)",
     "_fused_sgd_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
     "_foreach_norm": "takes a list of tensors (tests/autograd/test_foreach.py, tests/cuda/test_cuda_foreach.py)",
     "_foreach_mul_": "takes a list of tensors (tests/autograd/test_foreach.py, tests/cuda/test_cuda_foreach.py)",

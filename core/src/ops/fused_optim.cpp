@@ -68,6 +68,11 @@ VT_LIBRARY(vt, fused_optim) {
   // steps[i]: parameter i's step count including this update (torch's state["step"] after its increment).
   m.def("_fused_adamw_(Tensor[] params, Tensor[] grads, Tensor[] exp_avgs, Tensor[] exp_avg_sqs, int[] steps, *, "
         "float lr, float beta1, float beta2, float weight_decay, float eps, bool maximize=False) -> ()");
+  // state_steps[i]: parameter i's step count before this update, a float32 tensor on its device that the op
+  // increments (capturable: nothing step-dependent is computed on the host).
+  m.def("_fused_adamw_capturable_(Tensor[] params, Tensor[] grads, Tensor[] exp_avgs, Tensor[] exp_avg_sqs, "
+        "Tensor[] state_steps, *, float lr, float beta1, float beta2, float weight_decay, float eps, "
+        "bool maximize=False) -> ()");
   // is_first_step: the momentum buffers are uninitialised and take the (decayed) gradient, as torch's first step.
   m.def("_fused_sgd_(Tensor[] params, Tensor[] grads, Tensor[] momentum_buffers, *, float lr, float momentum=0.0, "
         "float dampening=0.0, float weight_decay=0.0, bool nesterov=False, bool maximize=False, "

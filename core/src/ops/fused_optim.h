@@ -13,7 +13,10 @@
 //      Step::Extra>& per_row, const Step&);
 //    which runs Step::elem(per_row[i]) over every element of row i. By convention list 1 (the gradient) is
 //    read-only and every other list is written back.
-// Not handled: sparse gradients, AMSGrad, gradient scaling (grad_scale / found_inf), capturable steps.
+// Capturable AdamW (vt::_fused_adamw_capturable_, torch's capturable=True) keeps each step count in a float32
+// tensor on the param's device: the op increments the counts with one multi-tensor launch and the update reads
+// them there, so the host bakes no step-dependent number into a captured CUDA graph and every replay is the next
+// step. Not handled: sparse gradients, AMSGrad, gradient scaling (grad_scale / found_inf).
 #include <cmath>
 #include <initializer_list>
 #include <utility>
@@ -43,10 +46,15 @@ Rows prepare_rows(const char* op, std::initializer_list<std::pair<const char*, T
 // written tensor.
 void finish_rows(const Rows& rows);
 
+struct NoExtra {  // per-row data of the steps that need none
+  char unused = 0;
+};
+
 // ---- AdamW: r = {param, grad, exp_avg, exp_avg_sq} ----
 struct AdamWTensor {  // per parameter, on the host in double: its step t decides the bias corrections
   double step_size;   // lr / (1 - beta1^t)
   double bias2_sqrt;  // sqrt(1 - beta2^t)
+  const float* step = nullptr;  // capturable: t read from the device (the two above are then computed there)
 };
 
 template <typename T> struct AdamWElem {
@@ -68,18 +76,30 @@ template <typename T> struct AdamWStep {
   using Extra = AdamWTensor;
   static constexpr int kDepth = 4;
   AdamWElem<T> base;  // step_size and bias2_sqrt filled per tensor
+  double lr, beta1, beta2;  // for a step count read on the device, in double as the host path computes
   VT_HOST_DEVICE AdamWElem<T> elem(const AdamWTensor& e) const {
     AdamWElem<T> r = base;
-    r.step_size = T(e.step_size);
-    r.bias2_sqrt = T(e.bias2_sqrt);
+    double step_size = e.step_size, bias2_sqrt = e.bias2_sqrt;
+    if (e.step) {
+      double t = double(*e.step);
+      step_size = lr / (1 - std::pow(beta1, t));
+      bias2_sqrt = std::sqrt(1 - std::pow(beta2, t));
+    }
+    r.step_size = T(step_size);
+    r.bias2_sqrt = T(bias2_sqrt);
     return r;
   }
 };
 
-// ---- SGD: r = {param, grad} or, with momentum, {param, grad, momentum_buffer} ----
-struct NoExtra {
-  char unused = 0;
+// Capturable steps: r = {step count}, a float32 scalar per parameter, incremented before the update reads it.
+struct IncrementStep {
+  using Extra = NoExtra;
+  static constexpr int kDepth = 1;
+  VT_HOST_DEVICE IncrementStep elem(const NoExtra&) const { return *this; }
+  VT_HOST_DEVICE void operator()(float* r) const { r[0] = r[0] + 1.0f; }
 };
+
+// ---- SGD: r = {param, grad} or, with momentum, {param, grad, momentum_buffer} ----
 
 template <typename T, bool Momentum> struct SgdStep {
   using Extra = NoExtra;
@@ -101,6 +121,19 @@ template <typename T, bool Momentum> struct SgdStep {
 
 // ---- op front ends ----
 template <typename Launch>
+void adamw_launch(const Rows& rows, const std::vector<AdamWTensor>& per_row, double lr, double beta1, double beta2,
+                  double weight_decay, double eps, bool maximize) {
+  VT_DISPATCH_FLOATING(rows.dtype, "_fused_adamw_", [&] {
+    using T = opmath_t<scalar_t>;
+    AdamWStep<T> step{{T(1 - lr * weight_decay), T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps), T(0), T(1),
+                       maximize},
+                      lr, beta1, beta2};
+    Launch::template apply<scalar_t>(rows, per_row, step);
+  });
+  finish_rows(rows);
+}
+
+template <typename Launch>
 void fused_adamw_(TensorList params, TensorList grads, TensorList exp_avgs, TensorList exp_avg_sqs, IntArrayRef steps,
                   double lr, double beta1, double beta2, double weight_decay, double eps, bool maximize) {
   VT_CHECK_VALUE(steps.size() == params.size(), "_fused_adamw_: got ", steps.size(), " steps for ", params.size(),
@@ -118,13 +151,37 @@ void fused_adamw_(TensorList params, TensorList grads, TensorList exp_avgs, Tens
     double t = double(steps[rows.list_index[i]]);
     per_row[i] = {lr / (1 - std::pow(beta1, t)), std::sqrt(1 - std::pow(beta2, t))};
   }
-  VT_DISPATCH_FLOATING(rows.dtype, "_fused_adamw_", [&] {
-    using T = opmath_t<scalar_t>;
-    AdamWStep<T> step{{T(1 - lr * weight_decay), T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps), T(0), T(1),
-                       maximize}};
-    Launch::template apply<scalar_t>(rows, per_row, step);
-  });
-  finish_rows(rows);
+  adamw_launch<Launch>(rows, per_row, lr, beta1, beta2, weight_decay, eps, maximize);
+}
+
+// state_steps[i]: parameter i's step count before this update, a float32 scalar on its device; incremented here.
+template <typename Launch>
+void fused_adamw_capturable_(TensorList params, TensorList grads, TensorList exp_avgs, TensorList exp_avg_sqs,
+                             TensorList state_steps, double lr, double beta1, double beta2, double weight_decay,
+                             double eps, bool maximize) {
+  const char* op = "_fused_adamw_capturable_";
+  VT_CHECK_VALUE(state_steps.size() == params.size(), op, ": got ", state_steps.size(), " state_steps for ",
+                 params.size(), " params; pass one step tensor per parameter");
+  VT_CHECK_VALUE(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, op, ": betas must be in [0, 1), got (", beta1,
+                 ", ", beta2, ")");
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& s = state_steps[i];
+    VT_CHECK_VALUE(s.defined() && s.dtype() == ScalarType::Float32 && s.numel() == 1 && s.is_contiguous(), op,
+                   ": state_steps[", i, "] must be a float32 tensor of one element");
+    VT_CHECK_VALUE(!params[i].defined() || s.device() == params[i].device(), op, ": state_steps[", i, "] is on ",
+                   s.device().str(), " but params[", i, "] is on ", params[i].device().str());
+  }
+  Rows rows = prepare_rows(op, {{"params", params}, {"grads", grads}, {"exp_avgs", exp_avgs},
+                                {"exp_avg_sqs", exp_avg_sqs}});
+  if (params.empty()) return;
+  // Every count steps, an empty param's too (as torch's), before the update reads them.
+  Rows step_rows = prepare_rows(op, {{"state_steps", state_steps}});
+  Launch::template apply<float>(step_rows, std::vector<NoExtra>(step_rows.rows()), IncrementStep{});
+  finish_rows(step_rows);
+  if (rows.rows() == 0) return;
+  std::vector<AdamWTensor> per_row(rows.rows());
+  for (size_t i = 0; i < rows.rows(); ++i) per_row[i] = {0.0, 1.0, state_steps[rows.list_index[i]].data<float>()};
+  adamw_launch<Launch>(rows, per_row, lr, beta1, beta2, weight_decay, eps, maximize);
 }
 
 template <typename Launch>
@@ -156,6 +213,7 @@ void fused_sgd_(TensorList params, TensorList grads, TensorList momentum_buffers
 
 template <typename Launch> void register_fused_optim(Library& m, DispatchKey key) {
   m.impl("_fused_adamw_", key, &fused_adamw_<Launch>);
+  m.impl("_fused_adamw_capturable_", key, &fused_adamw_capturable_<Launch>);
   m.impl("_fused_sgd_", key, &fused_sgd_<Launch>);
 }
 

@@ -1,11 +1,14 @@
 """The fused path of SGD, Adam and AdamW: one vt::_fused_sgd_ / vt::_fused_adamw_ call per (device, dtype) of a
 parameter group instead of ~11 small ops per parameter. State tensors live in the optimizer's per-parameter
 state under torch's names (exp_avg, exp_avg_sq, momentum_buffer; step as a Python int), so a step may switch
-between this path and the per-parameter one."""
+between this path and the per-parameter one. With capturable=True (Adam/AdamW) each step count is a float32 0-dim
+tensor on the parameter's device, as torch's, which vt::_fused_adamw_capturable_ increments and reads there: the
+step can be captured in a CUDA graph and every replay takes the next step."""
 from ..._C import core as _core
 from .._functions import empty_like, zeros_like
 
 _fused_adamw = _core.op("vt::_fused_adamw_")
+_fused_adamw_capturable = _core.op("vt::_fused_adamw_capturable_")
 _fused_sgd = _core.op("vt::_fused_sgd_")
 
 
@@ -51,20 +54,32 @@ def adamw_step(group, state_of, decoupled=True):
         if l2:
             items = [(p, (-g if maximize else g).add(p, alpha=weight_decay)) for p, g in items]
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        capturable = bool(group.get("capturable"))
         for p, grad in items:
             st = state_of(p)
             if not st:
                 st["step"] = 0
                 st["exp_avg"] = zeros_like(p)
                 st["exp_avg_sq"] = zeros_like(p)
-            st["step"] += 1
+            step_is_tensor = isinstance(st["step"], _core.Tensor)
+            if capturable and not step_is_tensor:  # the count moves to the device (the op increments it)
+                st["step"] = _step_tensor(st["step"], p.device)
+            elif not capturable:
+                st["step"] = (int(st["step"].item()) if step_is_tensor else st["step"]) + 1
             params.append(p)
             grads.append(grad)
             exp_avgs.append(st["exp_avg"])
             exp_avg_sqs.append(st["exp_avg_sq"])
             steps.append(st["step"])
-        _fused_adamw(params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=b1, beta2=b2,
-                     weight_decay=0.0 if l2 else weight_decay, eps=group["eps"], maximize=maximize and not l2)
+        kw = dict(lr=group["lr"], beta1=b1, beta2=b2, weight_decay=0.0 if l2 else weight_decay, eps=group["eps"],
+                  maximize=maximize and not l2)
+        (_fused_adamw_capturable if capturable else _fused_adamw)(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
+
+
+def _step_tensor(count, device):
+    from .. import full
+
+    return full((), float(count), dtype=_core.dtype.float32, device=device)
 
 
 def sgd_step(group, state_of):

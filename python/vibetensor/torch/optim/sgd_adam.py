@@ -73,10 +73,11 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 maximize=False, foreach=None, fused=None):
+                 maximize=False, foreach=None, capturable=False, fused=None):
         _check_adam_args(lr, betas, eps, weight_decay)
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                                  "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach, "fused": fused})
+                                  "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                                  "capturable": capturable, "fused": fused})
         _fused.check_flags(self.param_groups, foreach, fused)
 
     def step(self, closure=None):
@@ -84,6 +85,9 @@ class Adam(Optimizer):
                      self._adam_per_parameter)
 
     def _adam_per_parameter(self, g):
+        if g.get("capturable"):
+            raise NotImplementedError("capturable=True runs on the fused path, which amsgrad, foreach=False and "
+                                      "fused=False leave; drop one or the other")
         b1, b2 = g["betas"]
         lr, wd = g["lr"], g["weight_decay"]
         for p in g["params"]:
@@ -117,6 +121,6 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, foreach=None, fused=None):
+                 maximize=False, foreach=None, capturable=False, fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
-                         fused=fused)
+                         capturable=capturable, fused=fused)
