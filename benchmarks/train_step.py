@@ -11,8 +11,9 @@ warm-up with a device synchronize closing each timed loop; --rounds alternates t
 which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
 busy << wall means the step is host-bound. --graph captures each side's whole step (forward, backward and a
 capturable AdamW step) as one CUDA graph and times its replays: the step without host overhead on either side.
+--compile adds torch.compile's step (the model compiled, fused AdamW; compile and warm-up not timed).
 Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt,vit] [--json out.json] [--profile]
-     [--graph]"""
+     [--graph] [--compile]"""
 import argparse
 import importlib.util
 import pathlib
@@ -35,7 +36,7 @@ def example_class(example, m):
     return mod.model_class(m)
 
 
-def step_fn(m, name, device, graphed=False):
+def step_fn(m, name, device, graphed=False, compiled=False):
     if name == "mlp":
         model = mlp(m).to(device)
         x, y = m.randn(256, 1024, device=device), m.randn(256, 1024, device=device)
@@ -56,7 +57,9 @@ def step_fn(m, name, device, graphed=False):
 
         def loss_fn():
             return m.nn.functional.cross_entropy(model(idx).reshape(-1, vocab), tgt)
-    opt = m.optim.AdamW(model.parameters(), lr=1e-4, capturable=graphed)
+    if compiled:  # torch only: the model through torch.compile (the loss closures read `model` when called)
+        model = m.compile(model)
+    opt = m.optim.AdamW(model.parameters(), lr=1e-4, capturable=graphed, **({"fused": True} if compiled else {}))
 
     def step():
         loss = loss_fn()
@@ -116,6 +119,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--graph", action="store_true", help="both sides replay the whole step as one CUDA graph")
+    ap.add_argument("--compile", action="store_true",
+                    help="a third column: torch.compile'd model with fused AdamW (compile time not counted)")
     args = ap.parse_args()
     import torch
     import vibetensor.torch as vt
@@ -126,17 +131,27 @@ def main():
     if args.graph and not args.device.startswith("cuda"):
         ap.error("--graph needs --device cuda")
     mode = "whole step as one CUDA graph, capturable AdamW" if args.graph else "eager"
-    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}   device {args.device}, {mode}")
+    extra = f"{'compile ms':>12}{'vt/compile':>11}" if args.compile else ""
+    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}{extra}   device {args.device}, {mode}")
     for name in args.models.split(","):
         # Rounds alternate between the two sides so that a slow spell of the host hits both; medians of rounds.
         sv, st = step_fn(vt, name, args.device, args.graph), step_fn(torch, name, args.device, args.graph)
-        tvs, tts = [], []
+        sc = step_fn(torch, name, args.device, args.graph, compiled=True) if args.compile else None
+        tvs, tts, tcs = [], [], []
         for _ in range(args.rounds):
             tvs.append(median_time(sv, args.iters, repeats=3, warmup=2, sync=sync_v))
             tts.append(median_time(st, args.iters, repeats=3, warmup=2, sync=sync_t))
+            if sc:
+                tcs.append(median_time(sc, args.iters, repeats=3, warmup=3, sync=sync_t))
         tv, tt = statistics.median(tvs), statistics.median(tts)
-        rows.append({"model": name, "mode": mode, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
-        print(f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}")
+        row = {"model": name, "mode": mode, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt}
+        line = f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}"
+        if sc:
+            tc = statistics.median(tcs)
+            row.update(torch_compile_ms=tc * 1e3, ratio_vs_compile=tv / tc)
+            line += f"{tc * 1e3:>12.2f}{tv / tc:>11.2f}"
+        rows.append(row)
+        print(line)
         if args.profile and sync_v:
             profile_step(step_fn(vt, name, args.device, args.graph), sync_v, "vibetensor")
             profile_step(step_fn(torch, name, args.device, args.graph), sync_t, "torch")
