@@ -507,6 +507,11 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" and r.dtype == "float32" for w, r in recipes[:1]),
      "layer_norm of float32 values near the limit: torch's variance overflows float32 (NaN), vibetensor's CPU "
      "kernel sums rows in double (Note [Row sums in double]) and normalises them"),
+    (lambda spec, recipes: spec.name in ("layer_norm", "native_layer_norm") and any(
+        w == "tensor" and r.values == "extreme" and r.dtype == "float64" for w, r in recipes[:1]),
+     "layer_norm of float64 values near the limit: torch's one-pass variance (E[x^2] - mean^2) overflows to "
+     "inf - inf = NaN, vibetensor's two-pass centred sum gives a one-element row its exact 0 (a row whose centred "
+     "squares overflow gives 0 there, NaN in torch: neither is the +-1 of exact arithmetic)"),
     (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd", "matmul") and any(
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "matrix products of values near the float limit: vibetensor's GEMM kernels fuse each multiply into its add "
