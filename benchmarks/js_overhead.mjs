@@ -6,6 +6,7 @@
 //   boxed path   JS ops.vt.add.sync(a, b, {alpha}) Python vt.ops.vt.add(a, b, alpha=2)
 //   boxed path   JS ops.vt.sum.sync(a, [0])       Python vt.ops.vt.sum(a, [0])
 // and the asynchronous forms, which Python lacks: one awaited call at a time, and 64 in flight (throughput).
+// The synchronous JS calls dispose() of their results (Python frees its results in the loop too).
 // The goal: synchronous calls at most 1.5x Python's time per op. Prints a table and one JSON line.
 //
 //   node benchmarks/js_overhead.mjs [--device cuda] [--iters N] [--rounds R]
@@ -54,11 +55,15 @@ async function timeAsync(fn, n, inFlight) {
 const a = vt.tensor([1, 2, 3, 4], { dtype: 'float32', device });
 const b = vt.tensor([5, 6, 7, 8], { dtype: 'float32', device });
 const { ops } = vt;
+// Each JS call disposes of its result, as Python's loop frees each result when its reference count drops: a
+// FinalizationRegistry callback runs only once the event loop turns, which a synchronous loop (and the blocking
+// Python child between rounds) never lets happen, so undisposed results pile up - a million live tensors per
+// row, whose page faults and cold memory then made the ratio of later rows and rounds 1.1x to 4x apart.
 const jsRound = () => ({
-  'mul typed': time(() => ops.vt.mul.sync(a, b), iters),
-  'mul method': time(() => a.mul(b), iters),
-  'add boxed (alpha)': time(() => ops.vt.add.sync(a, b, { alpha: 2 }), iters),
-  'sum boxed (dim)': time(() => ops.vt.sum.sync(a, [0]), iters),
+  'mul typed': time(() => ops.vt.mul.sync(a, b).dispose(), iters),
+  'mul method': time(() => a.mul(b).dispose(), iters),
+  'add boxed (alpha)': time(() => ops.vt.add.sync(a, b, { alpha: 2 }).dispose(), iters),
+  'sum boxed (dim)': time(() => ops.vt.sum.sync(a, [0]).dispose(), iters),
 });
 
 const py = `
