@@ -122,6 +122,13 @@ template <typename S> struct ClampOp {
 template <typename S> struct WhereOp {
   VT_HOST_DEVICE S operator()(bool c, S x, S y) const { return c ? x : y; }
 };
+// where with one branch a number carried by value (Note [Where with a number]): value where cond equals
+// value_if_true, the other operand elsewhere.
+template <typename S> struct WhereValueOp {
+  S value;
+  bool value_if_true;
+  VT_HOST_DEVICE S operator()(bool c, S x) const { return c == value_if_true ? value : x; }
+};
 template <typename S> struct MaskedFillOp {
   S value;
   VT_HOST_DEVICE S operator()(S x, bool m) const { return m ? value : x; }

@@ -160,6 +160,29 @@ template <typename Launch> Tensor where(const Tensor& cond, const Tensor& a, con
     return x.impl()->is_wrapped_number() || (x.dim() == 0 && x.device().is_cpu()) ? cast_scalar(x, dt)
                                                                                      : ops::to_dtype(x, dt);
   };
+  // Note [Where with a number]: one branch a CPU 0-dim tensor (a Python number, a formula's constant) beside
+  // device tensors reaches the kernel by value, as binary ops' numbers do (Note [Opmath scalars]). Handed to
+  // the iterator it would be copied to the device from pageable memory on every call, which also makes the op
+  // impossible to capture in a CUDA graph (embedding's and cross_entropy's index fix-ups in a training step).
+  auto cpu_number = [](const Tensor& x) { return x.dim() == 0 && x.device().is_cpu(); };
+  if (cpu_number(a) != cpu_number(b) && !(cond.device().is_cpu() && (cpu_number(a) ? b : a).device().is_cpu())) {
+    bool value_if_true = cpu_number(a);
+    Scalar value = item_scalar(cast_scalar(value_if_true ? a : b, t));
+    TensorIterator it = TensorIteratorConfig()
+                            .add_output(Tensor())
+                            .add_input(as(cond, ScalarType::Bool))
+                            .add_input(as(value_if_true ? b : a, t))
+                            .check_all_same_dtype(false)
+                            .cast_inputs(false)
+                            .common_dtype(t)
+                            .output_dtype(t)
+                            .name("where")
+                            .build();
+    VT_DISPATCH_ALL(t, "where", [&] {
+      Launch::kernel(it, WhereValueOp<scalar_t>{value.to<scalar_t>(), value_if_true});
+    });
+    return it.output();
+  }
   TensorIterator it = TensorIteratorConfig()
                           .add_output(Tensor())
                           .add_input(as(cond, ScalarType::Bool))

@@ -2,7 +2,8 @@
 // (shapes, broadcasting of index tensors, where B goes) is the CPU's (../index_plan.h); here:
 //  - offsets: one thread per indexed position turns its K indices into a storage offset, checking bounds; a
 //    bad index is reported through a device flag read back once per op, so it raises an IndexError naming
-//    the index and the dim instead of a device-side assert that would poison the context.
+//    the index and the dim instead of a device-side assert that would poison the context. While the stream is
+//    being captured into a CUDA graph nothing can be read back (Note [Index checks in a captured graph]).
 //  - gather / scatter: one thread per (position, element of the non-indexed dims), copying by element size;
 //    accumulate adds atomically (duplicate indices add up, in no fixed order, as in torch).
 //  - nonzero: cub::DeviceSelect over element indices, then coordinates; the count sizes the result, so it is
@@ -33,13 +34,20 @@ struct IndexArgs {
   int k = 0;
 };
 
+// Note [Index checks in a captured graph]
+// A captured op cannot read its error flag back (a copy to the host is illegal during capture, and the graph's
+// replays run later, with other indices). So while capturing, the offsets kernel traps on an out-of-range index
+// instead: a replay that meets one fails with a CUDA error at the next synchronisation (the context is lost, as
+// after torch's device-side assert) rather than reading or writing memory it should not - loud, never silent.
 // err: [flag, which index tensor, the bad value]
-__global__ void offsets_kernel(IndexArgs a, int64_t base, int64_t nb, int64_t* off, unsigned long long* err) {
+__global__ void offsets_kernel(IndexArgs a, int64_t base, int64_t nb, int64_t* off, unsigned long long* err,
+                               bool trap) {
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < nb; b += int64_t(gridDim.x) * blockDim.x) {
     int64_t o = base;
     for (int j = 0; j < a.k; ++j) {
       int64_t v = a.idx[j][b];
       if (v < -a.size[j] || v >= a.size[j]) {
+        if (trap) __trap();
         if (atomicCAS(&err[0], 0ull, 1ull) == 0ull) err[1] = j, err[2] = static_cast<unsigned long long>(v);
         v = 0;
       }
@@ -66,12 +74,17 @@ Tensor device_offsets(const Tensor& self, const indexing::IndexPlan& p, std::vec
     a.stride[j] = self.stride(p.dims[size_t(j)]);
   }
   Tensor off = empty_tensor(DimVector{nb}, ScalarType::Int64, self.device());
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  VT_CUDA_CHECK(cudaStreamIsCapturing(stream_on(self), &capture));
+  bool capturing = capture != cudaStreamCaptureStatusNone;
   Tensor err = ops::fill_(empty_tensor(DimVector{3}, ScalarType::Int64, self.device()), Scalar(int64_t(0)));
   if (nb > 0) {
     offsets_kernel<<<grid_size(nb), kThreads, 0, stream_on(self)>>>(
-        a, self.storage_offset(), nb, off.data<int64_t>(), reinterpret_cast<unsigned long long*>(err.data<int64_t>()));
+        a, self.storage_offset(), nb, off.data<int64_t>(), reinterpret_cast<unsigned long long*>(err.data<int64_t>()),
+        capturing);
     VT_CUDA_CHECK(cudaGetLastError());
   }
+  if (capturing) return off;  // Note [Index checks in a captured graph]
   Tensor host = ops::copy_(empty_tensor(DimVector{3}, ScalarType::Int64, kCPU), err);
   const int64_t* e = host.data<int64_t>();
   if (e[0]) {
