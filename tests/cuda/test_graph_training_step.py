@@ -81,8 +81,11 @@ def test_whole_training_step_replays_as_the_next_step():
     graph_losses, graph_params, opt = train(data, graphed=True)
     np.testing.assert_allclose(graph_losses, eager_losses, rtol=1e-5, atol=1e-6)
     assert eager_losses[-1] < eager_losses[0]  # it trains
+    # Two eager runs differ in the same way: embedding's backward adds rows with atomics in no fixed order, and
+    # Adam's m / sqrt(v) turns last-bit differences of near-zero gradients into parameter differences of a small
+    # fraction of lr (3e-3) per step (1.7e-4 seen on the H200); the losses above agree to 1e-5.
     for a, b in zip(graph_params, eager_params):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=6e-4)
     steps = {float(st["step"]) for st in opt.state.values()}
     assert steps == {8.0}  # each replay advanced the device-side step counts
 
