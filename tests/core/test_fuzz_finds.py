@@ -470,3 +470,15 @@ def test_linspace_integral_endpoints_convert_to_the_dtype_first(device):
     differential(lambda m, t: m.linspace(-1.5, 2.5, 5, dtype=m.int8, device=device if m is vt else "cpu"), device)
     differential(lambda m, t: (m.ops.vt if m is vt else m.ops.aten).norm(t([], dtype=m.float16), float("nan")),
                  device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_elu_gradient_reads_alpha_in_opmath(dtype, device):
+    """elu's gradient alpha exp(x) with an alpha past float16's range: exp(-65504) = 0 times alpha is 0 (alpha
+    read in float, Note [Opmath scalars]), not inf * 0 = NaN; the devbox long profile of 2026-12-03 (seed 73)."""
+    def fn(m, t):
+        x = t([1.0, -65504.0, -2.0], dtype=getattr(m, dtype)).requires_grad_()
+        m.nn.functional.elu(x, alpha=2147483647).sum().backward()
+        return x.grad
+    differential(fn, device)

@@ -301,6 +301,26 @@ def _tied(spec, recipes, actual, expected) -> bool:
     return bool(((picked == t_values) | (picked != picked) & (t_values != t_values)).all())
 
 
+def _unordered_topk(spec, recipes, actual, expected) -> bool:
+    """topk(sorted=False) returns its k values in no specified order (torch's CPU kernel leaves them as its
+    partition ends, vibetensor sorts them): true when the two sides' values agree once sorted and vibetensor's
+    indices pick its own values out of self."""
+    if spec.name != "topk" or _arg(spec, recipes, "sorted") is not False:
+        return False
+    (v_values, v_indices), (t_values, _) = actual[0], expected[0]
+    self_t = expected[1][0]
+    dim = _arg(spec, recipes, "dim", -1)
+    try:
+        vv = torch.from_numpy(to_numpy(_detach(v_values)))
+        vi = torch.from_numpy(to_numpy(v_indices))
+        assert_same(torch.sort(vv.to(t_values.dtype), dim)[0], torch.sort(t_values.detach(), dim)[0])
+        picked = torch.gather(self_t.detach(), dim, vi)
+    except (AssertionError, RuntimeError, IndexError, TypeError, ValueError):
+        return False
+    same = (picked == vv.to(picked.dtype)) | (picked != picked) & (vv != vv)
+    return bool(same.all())
+
+
 def describe(spec, recipes, autograd) -> str:
     parts = []
     for a, (what, r) in zip(spec.args, recipes):
@@ -512,7 +532,8 @@ OPEN_FINDS = [
      "layer_norm of float64 values near the limit: torch's one-pass variance (E[x^2] - mean^2) overflows to "
      "inf - inf = NaN, vibetensor's two-pass centred sum gives a one-element row its exact 0 (a row whose centred "
      "squares overflow gives 0 there, NaN in torch: neither is the +-1 of exact arithmetic)"),
-    (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd", "matmul") and any(
+    (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd", "matmul", "_linear_bias",
+                                         "_linear_weight_bias_grad") and any(
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "matrix products of values near the float limit: vibetensor's GEMM kernels fuse each multiply into its add "
      "(3e38 * 2 + -3e38 * 1.5 is inf + -4.5e38 = inf), torch's round each product first (inf + -inf = NaN)"),
@@ -653,6 +674,8 @@ def _check(spec: registry.OpSpec, recipes, autograd) -> str:
         return "skipped: undecidable overlap, both ran"
     if _tied(spec, recipes, actual, expected):
         return "same (tied values: either index is right, and the gradients follow it)"
+    if _unordered_topk(spec, recipes, actual, expected):
+        return "same (topk with sorted=False: the same values and indices in another order)"
     if _largest(actual) > 1 << 24 or _largest(expected) > 1 << 24:  # an expand to 2**31 elements, say
         if _meta(actual[0]) != _meta(expected[0]):
             raise Find(f"{what}: vt gave {_meta(actual[0])}, torch {_meta(expected[0])}")

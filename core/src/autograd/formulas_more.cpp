@@ -73,10 +73,11 @@ void leaky_relu_backward(BackwardContext& c) {
   c.set(0, ops::where(bin("vt::gt", x0(c), num(0.0)), g, mul(g, num(sc(c, 1)))));
 }
 // elu(x) = x above 0, alpha (exp(x) - 1) at or below it; the test is x <= 0, as torch's, so a NaN takes the
-// linear branch (gradient 1).
+// linear branch (gradient 1). alpha is the right operand, so a 16-bit x reads it in float (Note [Opmath
+// scalars]): an alpha past float16's range times exp(-65504) = 0 is 0, not inf * 0 = NaN (seen by the fuzzer).
 void elu_backward(BackwardContext& c) {
   Tensor x = x0(c), g = c.grad();
-  c.set(0, ops::where(bin("vt::le", x, num(0.0)), mul(g, mul(num(sc(c, 1)), un("vt::exp", x))), g));
+  c.set(0, ops::where(bin("vt::le", x, num(0.0)), mul(g, mul(un("vt::exp", x), num(sc(c, 1)))), g));
 }
 // No gradient at or beyond the bounds (torch: self <= min || self >= max).
 void hardtanh_backward(BackwardContext& c) {
