@@ -1,9 +1,9 @@
 """F.linear with a bias on CUDA: one cuBLASLt GEMM whose epilogue adds the bias (vt::_linear_bias), and in backward
 one GEMM for the weight gradient whose BGRADB epilogue sums the bias gradient (vt::_linear_weight_bias_grad),
-against torch's CUDA F.linear (tf32 off) on random inputs. Covered: float32/float16/bfloat16, 2-D and batched inputs, odd sizes,
-column-major and sliced operands (pointers aligned to 2-4 bytes only, Note [Lt algorithm cache]), a broadcast
-one-element bias and float64 (both the composed fallback), gradients, TF32, CUDA-graph capture, and a logical
-device other than 0. The tests count cuBLASLt launches, so a silent fallback to mm + add cannot pass for the fused
+against torch's CUDA F.linear (tf32 off) on random inputs. Covered: float32/float16/bfloat16, 2-D and batched
+inputs, odd sizes, column-major and sliced operands (pointers aligned to 2-4 bytes only, Note [Lt algorithm
+cache]), a broadcast one-element bias and float64 (both the composed fallback), gradients, TF32, CUDA-graph
+capture, and a logical device other than 0. The tests count cuBLASLt launches, so a silent fallback to mm + add cannot pass for the fused
 path (and the fallbacks are seen to launch none).
 
 GPU run: PYTHONPATH=python python -m pytest tests/cuda/test_cuda_linear.py -q -p no:cacheprovider
@@ -120,7 +120,8 @@ def test_broadcast_bias_and_float64_take_the_composed_path(rng):
     before = lt_launches()
     run_both(rng, (6, 10), 7, "float64")
     x, w = rng.standard_normal((6, 10)), rng.standard_normal((7, 10))
-    vy = vt.nn.functional.linear(vt.tensor(x, device=DEV), vt.tensor(w, device=DEV), vt.tensor([0.5], dtype=vt.float64, device=DEV))
+    vy = vt.nn.functional.linear(vt.tensor(x, device=DEV), vt.tensor(w, device=DEV),
+                                 vt.tensor([0.5], dtype=vt.float64, device=DEV))
     ty = torch.nn.functional.linear(torch.tensor(x, device=DEV), torch.tensor(w, device=DEV),
                                     torch.tensor([0.5], dtype=torch.float64, device=DEV))
     compare(vy, ty, "float64")

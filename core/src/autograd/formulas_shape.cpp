@@ -121,8 +121,10 @@ void linear_bias_backward(BackwardContext& c) {
   for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
   Tensor g = ops::reshape(c.grad(), DimVector{rows, n});
   if (c.needs(0)) c.set(0, ops::reshape(ops::binary("vt::mm", g, w), DimVector(x.sizes())));
-  if (c.needs(1) && c.needs(2) && !is_grad_enabled()) {  // one GEMM on CUDA (BGRADB epilogue); not under create_graph
-    static const TypedOp<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&)> both("vt::_linear_weight_bias_grad");
+  // Both from one GEMM on CUDA (its BGRADB epilogue sums db); not under create_graph, whose ops must record.
+  if (c.needs(1) && c.needs(2) && !is_grad_enabled()) {
+    static const TypedOp<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&)> both(
+        "vt::_linear_weight_bias_grad");
     auto [dw, db] = both(g, ops::reshape(x, DimVector{rows, k}));
     c.set(1, dw);
     return c.set(2, db);

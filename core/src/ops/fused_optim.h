@@ -100,7 +100,6 @@ struct IncrementStep {
 };
 
 // ---- SGD: r = {param, grad} or, with momentum, {param, grad, momentum_buffer} ----
-
 template <typename T, bool Momentum> struct SgdStep {
   using Extra = NoExtra;
   static constexpr int kDepth = Momentum ? 3 : 2;

@@ -49,13 +49,20 @@ inline DimVector bmm_nd_sizes(const Tensor& a, const Tensor& b) {
   return s;
 }
 
+// The rows of linear's input: the product of its leading dims.
+inline int64_t linear_rows(const Tensor& x) {
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
+  return rows;
+}
+
 // _linear_bias(input [..., K], weight [N, K], bias [N] or [1]): the operands agree in dtype and device.
 inline void check_linear_bias(const Tensor& x, const Tensor& w, const Tensor& b) {
   VT_CHECK(x.dim() >= 2 && w.dim() == 2 && b.dim() == 1, "_linear_bias: expected input of rank >= 2, a 2-D weight ",
            "and a 1-D bias, got shapes ", shape_str(x.sizes()), ", ", shape_str(w.sizes()), " and ",
            shape_str(b.sizes()));
-  VT_CHECK(x.size(-1) == w.size(1), "mat1 and mat2 shapes cannot be multiplied (", x.numel() / std::max<int64_t>(1, x.size(-1)),
-           "x", x.size(-1), " and ", w.size(1), "x", w.size(0), ")");
+  VT_CHECK(x.size(-1) == w.size(1), "mat1 and mat2 shapes cannot be multiplied (", linear_rows(x), "x", x.size(-1),
+           " and ", w.size(1), "x", w.size(0), ")");
   VT_CHECK(b.size(0) == w.size(0) || b.size(0) == 1, "linear: the bias has ", b.size(0), " elements but the weight ",
            shape_str(w.sizes()), " gives ", w.size(0), " output features");
   VT_CHECK(x.dtype() == w.dtype() && x.dtype() == b.dtype(), "linear: input, weight and bias must have the same ",
@@ -63,13 +70,6 @@ inline void check_linear_bias(const Tensor& x, const Tensor& w, const Tensor& b)
   VT_CHECK(x.device() == w.device() && x.device() == b.device(), "Expected all tensors to be on the same device, ",
            "but found at least two devices: input on ", x.device().str(), ", weight on ", w.device().str(),
            ", bias on ", b.device().str());
-}
-
-// The rows of linear's input: the product of its leading dims.
-inline int64_t linear_rows(const Tensor& x) {
-  int64_t rows = 1;
-  for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
-  return rows;
 }
 
 // input's leading dims with the last replaced by n.
