@@ -1,10 +1,12 @@
 """CPU matrix product, vibetensor vs PyTorch side by side in one process: GFLOP/s of each and the time ratio
 (vt / torch, lower is better) for square products and the GEMMs of an MLP 1024-4096-1024 training step at
-batch 256 (benchmarks/train_step.py): forward x @ W.t(), backward dX = dY @ W and dW = dY.t() @ X.
+batch 256 and of MiniGPT's layers (benchmarks/train_step.py): forward x @ W.t(), backward dX = dY @ W and
+dW = dY.t() @ X.
 
 Layouts name how the operands are stored: N = row-major as used, T = a transposed view of a row-major tensor
 (e.g. weight.t()), so NT is linear's forward and TN its weight gradient. Both libraries use all their threads.
-Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--kernel avx2] [--json out.json]"""
+Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--cases square,mlp,minigpt] [--kernel avx2]
+     [--json out.json]"""
 import argparse
 
 from _timing import median_time, write_results
@@ -15,6 +17,12 @@ MLP = [
     ("fc1 fwd", 256, 1024, 4096, "NT"), ("fc2 fwd", 256, 4096, 1024, "NT"),
     ("fc2 dX", 256, 1024, 4096, "NN"), ("fc2 dW", 1024, 256, 4096, "TN"),
     ("fc1 dX", 256, 4096, 1024, "NN"), ("fc1 dW", 4096, 256, 1024, "TN"),
+]
+# MiniGPT's Linear layers (d=256, 64 x 128 tokens; benchmarks/train_step.py): forward, dX and dW of qkv, fc1, fc2.
+MINIGPT = [
+    ("gpt qkv", 8192, 256, 768, "NT"), ("gpt fc1", 8192, 256, 1024, "NT"), ("gpt fc2", 8192, 1024, 256, "NT"),
+    ("gpt qkv dX", 8192, 768, 256, "NN"), ("gpt fc1 dX", 8192, 1024, 256, "NN"), ("gpt fc2 dX", 8192, 256, 1024, "NN"),
+    ("gpt qkv dW", 768, 8192, 256, "TN"), ("gpt fc1 dW", 1024, 8192, 256, "TN"), ("gpt fc2 dW", 256, 8192, 1024, "TN"),
 ]
 
 
@@ -29,6 +37,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtypes", default="float32")
     ap.add_argument("--kernel", help="vibetensor micro-kernel family: generic, avx2 or avx512 (default: best)")
+    ap.add_argument("--cases", default="square,mlp,minigpt", help="which groups of rows")
     ap.add_argument("--json")
     args = ap.parse_args()
     import torch
@@ -40,10 +49,11 @@ def main():
     kernel = vt_core.cpu_gemm_kernel() if hasattr(vt_core, "cpu_gemm_kernel") else "none (row loop)"
     print(f"# vibetensor kernel {kernel}, {vt.get_num_threads()} threads; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'case':<10}{'M':>6}{'K':>6}{'N':>6} {'lay':<4}{'dtype':<9}{'vt GF/s':>9}{'torch GF/s':>11}{'ratio':>7}")
+    print(f"{'case':<11}{'M':>6}{'K':>6}{'N':>6} {'lay':<4}{'dtype':<9}{'vt GF/s':>9}{'torch GF/s':>11}{'ratio':>7}")
     rows = []
     for dtype in args.dtypes.split(","):
-        for label, M, K, N, layout in SQUARE + MLP:
+        groups = {"square": SQUARE, "mlp": MLP, "minigpt": MINIGPT}
+        for label, M, K, N, layout in [r for g in args.cases.split(",") for r in groups[g]]:
             flop = 2.0 * M * N * K
             iters = max(2, min(50, int(2e9 / flop)))
             a, b = operands(vt, vt, M, K, N, layout, dtype)
@@ -53,7 +63,7 @@ def main():
             row = {"case": label, "M": M, "K": K, "N": N, "layout": layout, "dtype": dtype,
                    "vt_gflops": flop / tv / 1e9, "torch_gflops": flop / tt / 1e9, "ratio": tv / tt}
             rows.append(row)
-            print(f"{label:<10}{M:>6}{K:>6}{N:>6} {layout:<4}{dtype:<9}{row['vt_gflops']:>9.1f}"
+            print(f"{label:<11}{M:>6}{K:>6}{N:>6} {layout:<4}{dtype:<9}{row['vt_gflops']:>9.1f}"
                   f"{row['torch_gflops']:>11.1f}{row['ratio']:>7.2f}", flush=True)
     if args.json:
         write_results(args.json, rows, torch=torch.__version__, vt_kernel=kernel)
