@@ -348,6 +348,10 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name in ("index", "index_put_", "embedding") and _has_empty(recipes[:1]),
      "an out-of-range index into a self with no elements: torch checks bounds in its kernel, which has no "
      "element to visit, vibetensor checks every index"),
+    (lambda spec, recipes: spec.name in ("scatter", "scatter_") and len(recipes) > 3 and _has_empty(recipes[2:3])
+        and isinstance(recipes[3][1], (int, float)) and not isinstance(recipes[3][1], bool),
+     "scatter of a number its dtype cannot hold through an empty index: torch converts the value in its kernel, "
+     "which an empty index never runs (a non-empty one raises as vibetensor does); vibetensor checks always"),
     (lambda spec, recipes: spec.name == "fill_" and recipes[0][0] == "tensor" and _numel(recipes[0][1]) == 1,
      "fill_ of a one-element tensor with a value its dtype cannot hold: torch's one-element fast path converts "
      "unchecked (inf), its kernel refuses; vibetensor refuses always"),
