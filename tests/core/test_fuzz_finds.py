@@ -482,3 +482,16 @@ def test_elu_gradient_reads_alpha_in_opmath(dtype, device):
         m.nn.functional.elu(x, alpha=2147483647).sum().backward()
         return x.grad
     differential(fn, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_softplus_gradient_tests_the_threshold_in_opmath(dtype, device):
+    """softplus's gradient with beta = threshold = -2**31: beta x (x > 0) is about -1e9 in float, above the
+    threshold, so the gradient is 1 (torch); rounded to 16 bits it was -inf and failed the test (gradient 0);
+    the devbox long profile of 2026-12-03 (seed 74)."""
+    def fn(m, t):
+        x = t([0.5, 1.0, -0.25], dtype=getattr(m, dtype)).requires_grad_()
+        m.nn.functional.softplus(x, beta=-2147483648, threshold=-2147483648).sum().backward()
+        return x.grad
+    differential(fn, device)

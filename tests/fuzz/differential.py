@@ -348,6 +348,16 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name in ("index", "index_put_", "embedding") and _has_empty(recipes[:1]),
      "an out-of-range index into a self with no elements: torch checks bounds in its kernel, which has no "
      "element to visit, vibetensor checks every index"),
+    (lambda spec, recipes: spec.name == "elu" and any(
+        w == "tensor" and r.requires_grad and r.values == "extreme" and r.dtype in ("float32", "float64")
+        for w, r in recipes[:1]),
+     "elu's gradient at NaN: torch 2.13 gives NaN (the exponential branch), vibetensor the linear branch's 1 "
+     "(its test is x <= 0, false for NaN); not changed before torch 2.11's answer on the GPU machine is known"),
+    (lambda spec, recipes: spec.name == "softplus" and any(
+        w == "tensor" and r.requires_grad for w, r in recipes[:1]) and any(
+        w == "value" and isinstance(r, (int, float)) and abs(r) > 1e4 for w, r in recipes[1:2]),
+     "softplus's gradient where exp(beta x) overflows: torch's z / (z + 1) is inf / inf = NaN, vibetensor's "
+     "sigmoid(beta x) is 1"),
     (lambda spec, recipes: spec.name in ("scatter", "scatter_") and len(recipes) > 3 and _has_empty(recipes[2:3])
         and isinstance(recipes[3][1], (int, float)) and not isinstance(recipes[3][1], bool),
      "scatter of a number its dtype cannot hold through an empty index: torch converts the value in its kernel, "
