@@ -92,22 +92,34 @@ def test_transposed_grads_and_missing_grads(cls, kwargs, rng):
     assert vps[3].grad is None
 
 
+def schedule_data(rng, steps=5):
+    """Initial values and per-step gradients over SHAPES, float32."""
+    vals = [np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES]
+    return vals, [[np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES] for _ in range(steps)]
+
+
+def run_schedule(cls, kwargs, vals, grads, flag, schedule):
+    """Steps of vt.optim.<cls> from vals with one gradient list per step, setting param_groups[0][flag] to the
+    schedule's entry before each step; returns the params and the optimizer."""
+    ps = [vt.nn.Parameter(vt.from_numpy(v.copy())) for v in vals]
+    opt = getattr(vt.optim, cls)(ps, **kwargs)
+    for on, gs in zip(schedule, grads):
+        opt.param_groups[0][flag] = on
+        for p, g in zip(ps, gs):
+            p.grad = vt.from_numpy(g.copy())
+        opt.step()
+    return ps, opt
+
+
 @pytest.mark.parametrize("cls,kwargs", [("AdamW", ADAMW["betas_wd"]), ("SGD", SGD["momentum_wd"]),
                                         ("SGD", SGD["dampening"])])
 def test_fused_matches_per_parameter_path_and_switches(cls, kwargs, rng):
     """The fused and per-parameter paths give the same trajectory and share state: three fused steps then two
     per-parameter ones equal five per-parameter steps."""
-    vals = [np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES]
-    grads = [[np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES] for _ in range(5)]
+    vals, grads = schedule_data(rng)
     runs = []
     for schedule in ([True] * 5, [True] * 3 + [False] * 2, [False] * 5):
-        ps = [vt.nn.Parameter(vt.from_numpy(v.copy())) for v in vals]
-        opt = getattr(vt.optim, cls)(ps, **kwargs)
-        for fused, gs in zip(schedule, grads):
-            opt.param_groups[0]["fused"] = fused
-            for p, g in zip(ps, gs):
-                p.grad = vt.from_numpy(g.copy())
-            opt.step()
+        ps, _ = run_schedule(cls, kwargs, vals, grads, "fused", schedule)
         runs.append([as_numpy(p) for p in ps])
     for a, b, c in zip(*runs):
         np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-7)
@@ -241,17 +253,10 @@ def test_capturable_steps_live_on_the_device_and_match_the_host_counts(cls, rng)
     increments: the trajectory is bit-identical to the host-counted one (the bias corrections are computed from
     the same integer in double), matches torch's, and switching capturable off carries the count over."""
     kwargs = dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
-    vals = [np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES]
-    grads = [[np.asarray(rng.standard_normal(s), np.float32) for s in SHAPES] for _ in range(5)]
+    vals, grads = schedule_data(rng)
     runs = []
     for schedule in ([True] * 5, [False] * 5, [True] * 3 + [False] * 2):
-        ps = [vt.nn.Parameter(vt.from_numpy(v.copy())) for v in vals]
-        opt = getattr(vt.optim, cls)(ps, **kwargs)
-        for capturable, gs in zip(schedule, grads):
-            opt.param_groups[0]["capturable"] = capturable
-            for p, g in zip(ps, gs):
-                p.grad = vt.from_numpy(g.copy())
-            opt.step()
+        ps, opt = run_schedule(cls, kwargs, vals, grads, "capturable", schedule)
         step = opt.state[id(ps[2])]["step"]
         if schedule[-1]:
             assert isinstance(step, vt.Tensor) and step.dtype == vt.float32 and step.dim() == 0

@@ -160,6 +160,13 @@ template <typename Launch> Tensor where(const Tensor& cond, const Tensor& a, con
     return x.impl()->is_wrapped_number() || (x.dim() == 0 && x.device().is_cpu()) ? cast_scalar(x, dt)
                                                                                      : ops::to_dtype(x, dt);
   };
+  // cond, then the branches given, in the result dtype.
+  auto iterator = [&](std::initializer_list<const Tensor*> branches) {
+    TensorIteratorConfig config;
+    config.add_output(Tensor()).add_input(as(cond, ScalarType::Bool));
+    for (const Tensor* x : branches) config.add_input(as(*x, t));
+    return config.check_all_same_dtype(false).cast_inputs(false).common_dtype(t).output_dtype(t).name("where").build();
+  };
   // Note [Where with a number]: one branch a CPU 0-dim tensor (a Python number, a formula's constant) beside
   // device tensors reaches the kernel by value, as binary ops' numbers do (Note [Opmath scalars]). Handed to
   // the iterator it would be copied to the device from pageable memory on every call, which also makes the op
@@ -168,32 +175,13 @@ template <typename Launch> Tensor where(const Tensor& cond, const Tensor& a, con
   if (cpu_number(a) != cpu_number(b) && !(cond.device().is_cpu() && (cpu_number(a) ? b : a).device().is_cpu())) {
     bool value_if_true = cpu_number(a);
     Scalar value = item_scalar(cast_scalar(value_if_true ? a : b, t));
-    TensorIterator it = TensorIteratorConfig()
-                            .add_output(Tensor())
-                            .add_input(as(cond, ScalarType::Bool))
-                            .add_input(as(value_if_true ? b : a, t))
-                            .check_all_same_dtype(false)
-                            .cast_inputs(false)
-                            .common_dtype(t)
-                            .output_dtype(t)
-                            .name("where")
-                            .build();
+    TensorIterator it = iterator({&(value_if_true ? b : a)});
     VT_DISPATCH_ALL(t, "where", [&] {
       Launch::kernel(it, WhereValueOp<scalar_t>{value.to<scalar_t>(), value_if_true});
     });
     return it.output();
   }
-  TensorIterator it = TensorIteratorConfig()
-                          .add_output(Tensor())
-                          .add_input(as(cond, ScalarType::Bool))
-                          .add_input(as(a, t))
-                          .add_input(as(b, t))
-                          .check_all_same_dtype(false)
-                          .cast_inputs(false)
-                          .common_dtype(t)
-                          .output_dtype(t)
-                          .name("where")
-                          .build();
+  TensorIterator it = iterator({&a, &b});
   VT_DISPATCH_ALL(t, "where", [&] { Launch::kernel(it, WhereOp<scalar_t>{}); });
   return it.output();
 }
