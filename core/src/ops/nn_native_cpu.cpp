@@ -99,6 +99,26 @@ struct CpuNnKernels {
           int64_t base = (row / r.inner) * r.size * r.inner + row % r.inner;
           // Causal: row i of each [L, S] matrix sees columns 0..i; the rest is exp(-inf) = 0.
           int64_t n = o.causal_rows ? std::min(r.size, (row % o.causal_rows) + 1) : r.size;
+          if (!o.log && r.inner == 1 && std::is_same_v<scalar_t, A>) {
+            // Note [One exp per element]: a dense float row takes its max, then writes exp(v - max) once while
+            // summing it, then divides: half the exps of the online pass below (exp is most of softmax's time).
+            const scalar_t* in = xp + base;
+            scalar_t* out = yp + base;
+            A m = -std::numeric_limits<A>::infinity();
+            // NaN is skipped by the max and makes the sum (so the row) NaN; a row of only -inf sums to 0 (NaN out)
+            // and a +inf gives exp(inf - inf) = NaN: the online pass's answers, and torch's.
+            for (int64_t j = 0; j < n; ++j) m = std::max(m, A(in[j]) * scale);
+            A s = 0;
+            for (int64_t j = 0; j < n; ++j) {
+              A v = A(in[j]) * scale;
+              A e = v == -std::numeric_limits<A>::infinity() ? A(0) : std::exp(v - m);
+              out[j] = e;
+              s += e;
+            }
+            for (int64_t j = 0; j < n; ++j) out[j] = out[j] / s;
+            for (int64_t j = n; j < r.size; ++j) out[j] = A(0);
+            continue;
+          }
           auto [m, s] = row_stats(xp + base, n, r.inner, scale);
           // A row that is all -inf: softmax is NaN there, as torch's (exp(-inf - -inf)).
           A shift = m, logs = std::log(s);
