@@ -142,12 +142,10 @@ struct CpuNnKernels {
       parallel_for(0, r.outer * r.inner, std::max<int64_t>(1, kDefaultGrain / r.size), [&](int64_t lo, int64_t hi) {
         for (int64_t row = lo; row < hi; ++row) {
           int64_t base = (row / r.inner) * r.size * r.inner + row % r.inner;
-          RowSum dot_sum = 0;
-          for (int64_t j = 0; j < r.size; ++j) {
+          A dot = A(lane_sum(r.size, [&](int64_t j) {  // Note [Lane sums]
             int64_t i = base + j * r.inner;
-            dot_sum += log ? A(gp[i]) : A(gp[i]) * A(yp[i]);
-          }
-          A dot = A(dot_sum);
+            return log ? A(gp[i]) : A(gp[i]) * A(yp[i]);
+          }));
           for (int64_t j = 0; j < r.size; ++j) {
             int64_t i = base + j * r.inner;
             A out = log ? A(gp[i]) - std::exp(A(yp[i])) * dot : A(yp[i]) * (A(gp[i]) - dot);
