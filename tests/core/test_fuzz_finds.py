@@ -495,3 +495,17 @@ def test_softplus_gradient_tests_the_threshold_in_opmath(dtype, device):
         m.nn.functional.softplus(x, beta=-2147483648, threshold=-2147483648).sum().backward()
         return x.grad
     differential(fn, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_prod_gradient_is_taken_in_the_dtype_the_product_was(device):
+    """prod(x, dtype=float32) of a float64 x: the gradient is computed in float32 (result / x there), then cast
+    to float64, as torch's; vibetensor gave the more precise float64 quotients (the devbox long profile of
+    2026-12-03, seed 75)."""
+    def fn(m, t):
+        x = t([[1.5, -2.25, 3.1], [0.7, 1.9, -0.3]], dtype=m.float64).requires_grad_()
+        m.prod(x, dtype=m.float32).backward()
+        y = t([[1.5, 0.0, 3.1], [0.7, 1.9, -0.3]], dtype=m.float64).requires_grad_()
+        m.prod(y, 1, dtype=m.float32).sum().backward()
+        return x.grad, y.grad
+    differential(fn, device)

@@ -85,6 +85,9 @@ Tensor prod_op(const Tensor& x, const std::vector<int64_t>& dims) {
 void prod_backward(BackwardContext& c) {
   Tensor x = c.saved(0);
   if (x.dim() == 0) return c.set(0, c.grad());
+  // With dtype= the product was taken in the result's dtype: so is its gradient (torch casts self to it too;
+  // a float64 input reduced in float32 gets the float32 quotients, not more precise ones).
+  if (x.dtype() != c.result().dtype()) x = ops::to_dtype(x, c.result().dtype());
   auto dims = reduced_dims(c.arg(1), x.dim());
   bool keepdim = std::get<bool>(c.arg(2));
   Tensor r = with_kept_dims(c.result(), dims, keepdim), g = with_kept_dims(c.grad(), dims, keepdim);
