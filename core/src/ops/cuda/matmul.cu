@@ -141,6 +141,12 @@ Tensor mm_cuda(const Tensor& a, const Tensor& b) {
   return ops::squeeze(batched_gemm(ops::unsqueeze(a, 0), ops::unsqueeze(b, 0)), DimVector{0});
 }
 
+// A product the cuBLASLt epilogue paths take: float32 or 16-bit, no empty dim, every dim an int.
+bool lt_problem(ScalarType t, int64_t M, int64_t N, int64_t K) {
+  bool lt_type = t == ScalarType::Float32 || t == ScalarType::Float16 || t == ScalarType::BFloat16;
+  return lt_type && M > 0 && N > 0 && K > 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX;
+}
+
 // input [..., K] @ weight[N, K]^T + bias[N] in one cuBLASLt GEMM whose epilogue adds the bias as each output tile
 // is written (float32/16-bit operands, any row or column-major layout as_operand accepts); the composed mm + add
 // where cuBLASLt has no algorithm, for float64, empty products and a broadcast one-element bias.
@@ -148,10 +154,7 @@ Tensor linear_bias_cuda(const Tensor& x_in, const Tensor& w, const Tensor& bias)
   matmul::check_linear_bias(x_in, w, bias);
   int64_t M = matmul::linear_rows(x_in), K = x_in.size(-1), N = w.size(0);
   ScalarType t = x_in.dtype();
-  bool lt_type = t == ScalarType::Float32 || t == ScalarType::Float16 || t == ScalarType::BFloat16;
-  bool fits = M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX;
-  if (!lt_type || !fits || M == 0 || N == 0 || K == 0 || bias.size(0) != N)
-    return matmul::linear_bias_composite(x_in, w, bias);
+  if (!lt_problem(t, M, N, K) || bias.size(0) != N) return matmul::linear_bias_composite(x_in, w, bias);
   DeviceGuard guard(x_in.device().index);
   // C^T [N, M] = W [N, K] @ X^T [K, M] column-major, as in batched_gemm: cuBLAS's A is W^T read as stored.
   Operand a = as_operand(ops::reshape(x_in, DimVector{M, K}), M, K);
@@ -171,9 +174,7 @@ std::tuple<Tensor, Tensor> linear_weight_bias_grad_cuda(const Tensor& g_in, cons
   matmul::check_linear_weight_bias_grad(g_in, x_in);
   int64_t M = matmul::linear_rows(x_in), K = x_in.size(-1), N = g_in.size(-1);
   ScalarType t = x_in.dtype();
-  bool lt_type = t == ScalarType::Float32 || t == ScalarType::Float16 || t == ScalarType::BFloat16;
-  bool fits = M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX;
-  if (!lt_type || !fits || M == 0 || N == 0 || K == 0) return matmul::linear_weight_bias_grad_composite(g_in, x_in);
+  if (!lt_problem(t, M, N, K)) return matmul::linear_weight_bias_grad_composite(g_in, x_in);
   DeviceGuard guard(x_in.device().index);
   // dW^T [K, N] = X^T [K, M] @ G [M, N] column-major: cuBLAS's A is X read as stored (as_operand's op gives X^T),
   // its B is G, so G's op is the flip of the one that would give G^T.
