@@ -14,6 +14,7 @@
 #include "common.h"
 #include "memory_history.h"
 #include "vt/cuda/caching_allocator.h"
+#include "vt/cuda/kernel_errors.h"
 #include "vt/cuda/device.h"
 #include "vt/cuda/guard.h"
 #include "vt/cuda/check.h"
@@ -138,8 +139,11 @@ void bind_allocator(nb::module_& m) {
     int device = dev(d);
     check_device(Device(DeviceType::CUDA, device));
     DeviceGuard g(device);  // under emulation this waits for the whole physical GPU: every logical device on it
-    nb::gil_scoped_release release;
-    VT_CUDA_CHECK(cudaDeviceSynchronize());
+    {
+      nb::gil_scoped_release release;
+      VT_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    raise_kernel_errors();  // Note [Deferred kernel errors]
   }, nb::arg("device") = nb::none());
   m.def("memory_stats", [dev](nb::handle d) { return stats_dict(device_allocator(dev(d)).stats()); },
         nb::arg("device") = nb::none());

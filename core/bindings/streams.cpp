@@ -8,6 +8,7 @@
 #include "vt/cuda/event.h"
 #include "vt/cuda/peer_access.h"
 #include "vt/cuda/guard.h"
+#include "vt/cuda/kernel_errors.h"
 #include "vt/cuda/memory.h"
 #include "vt/cuda/stream.h"
 
@@ -78,12 +79,16 @@ void bind_streams(nb::module_& m) {
       return false;
     }
     VT_CUDA_CHECK(e);
+    raise_kernel_errors();  // the stream's work is done: Note [Deferred kernel errors]
     return true;
   });
   m.def("stream_synchronize", [](uintptr_t s, int device) {
     DeviceGuard g(device);
-    nb::gil_scoped_release release;
-    VT_CUDA_CHECK(cudaStreamSynchronize(as_stream(s)));
+    {
+      nb::gil_scoped_release release;
+      VT_CUDA_CHECK(cudaStreamSynchronize(as_stream(s)));
+    }
+    raise_kernel_errors();
   });
   m.def("stream_wait_event", [](uintptr_t s, uintptr_t e, int device) {
     DeviceGuard g(device);
@@ -111,11 +116,15 @@ void bind_streams(nb::module_& m) {
       return false;
     }
     VT_CUDA_CHECK(r);
+    raise_kernel_errors();
     return true;
   });
   m.def("event_synchronize", [](uintptr_t e) {
-    nb::gil_scoped_release release;
-    VT_CUDA_CHECK(cudaEventSynchronize(as_event(e)));
+    {
+      nb::gil_scoped_release release;
+      VT_CUDA_CHECK(cudaEventSynchronize(as_event(e)));
+    }
+    raise_kernel_errors();
   });
   m.def("event_elapsed_ms", [](uintptr_t start, uintptr_t end) {
     float ms = 0;

@@ -8,6 +8,7 @@
 #include "vt/cuda/device.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/guard.h"
+#include "vt/cuda/kernel_errors.h"
 #include "vt/cuda/memory.h"
 
 namespace vtjs {
@@ -49,6 +50,7 @@ FN(synchronize) {
   VTJS_TRY
   vt::cuda::DeviceGuard g(device_arg(info[0]));
   VT_CUDA_CHECK(cudaDeviceSynchronize());
+  vt::cuda::raise_kernel_errors();  // Note [Deferred kernel errors]
   return info.Env().Undefined();
   VTJS_CATCH(info.Env())
 }
@@ -123,6 +125,7 @@ FN(stream_query) {
     return Napi::Boolean::New(info.Env(), false);
   }
   VT_CUDA_CHECK(e);
+  vt::cuda::raise_kernel_errors();
   return Napi::Boolean::New(info.Env(), true);
   VTJS_CATCH(info.Env())
 }
@@ -131,6 +134,7 @@ FN(stream_synchronize) {
   Stream s = stream_arg(info[0]);
   vt::cuda::DeviceGuard g(s.device);
   VT_CUDA_CHECK(cudaStreamSynchronize(s.native()));
+  vt::cuda::raise_kernel_errors();
   return info.Env().Undefined();
   VTJS_CATCH(info.Env())
 }
@@ -169,7 +173,10 @@ class JsEvent : public Napi::ObjectWrap<JsEvent> {
     VTJS_CATCH(info.Env())
   }
   Napi::Value query(const Napi::CallbackInfo& info) {
-    VTJS_TRY return Napi::Boolean::New(info.Env(), ev().query());
+    VTJS_TRY
+    const bool done = ev().query();
+    if (done) vt::cuda::raise_kernel_errors();
+    return Napi::Boolean::New(info.Env(), done);
     VTJS_CATCH(info.Env())
   }
   Napi::Value synchronize(const Napi::CallbackInfo& info) {

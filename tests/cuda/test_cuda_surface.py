@@ -1,7 +1,7 @@
 """The new ops on the GPU against torch on the GPU: gather, scatter / scatter_add / scatter_reduce (atomics with
 duplicate indices), index_select, sort / argsort / topk (the segmented radix sort: NaN, -0.0, ties, every
 dtype), multinomial, im2col / col2im through F.unfold / F.fold, conv2d and the poolings, with gradients for
-gather, sort and conv2d, and out-of-range indices raising a RuntimeError (read back from the device) instead
+gather, sort and conv2d, and out-of-range indices raising a RuntimeError (at the next synchronization) instead
 of a device-side assert.
 
 GPU run: PYTHONPATH=python python -m pytest tests/cuda/test_cuda_surface.py -q -p no:cacheprovider
@@ -53,10 +53,13 @@ def test_index_select_masked_select_and_bad_indices(rng):
     dcheck(lambda m, a, j: a.index_select(0, j), x, didx(rng.integers(0, 6, size=9)))
     mask = dpair_np(rng.random((6, 5)) < 0.4)
     dcheck(lambda m, a, k: a.masked_select(k), x, mask)
+    # Reported at the next synchronization (Note [Deferred kernel errors]): test_cuda_kernel_errors.py
     with pytest.raises(RuntimeError, match="out of bounds"):
         x.v.gather(1, vt.tensor([[7]], device=DEV))
+        vt.cuda.synchronize()
     with pytest.raises(RuntimeError, match="out of bounds"):
         x.v.clone().scatter_(1, vt.tensor([[-1]], device=DEV), vt.ones(1, 1, device=DEV))
+        vt.cuda.synchronize()
     assert float(x.v.sum()) == pytest.approx(float(x.t.sum()), rel=1e-5)  # the device is still usable
 
 

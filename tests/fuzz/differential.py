@@ -222,6 +222,8 @@ def _run(side, spec, recipes, autograd):
                     loss = s if loss is None else loss + s
             if loss is not None:
                 loss.backward()
+        if side == "vt" and strategies.VT_DEVICE != "cpu":
+            vt.cuda.synchronize()  # a kernel's out-of-range index is reported here (Note [Deferred kernel errors])
     tensors_after = [a for a in args if isinstance(a, (torch.Tensor, vt.Tensor))]
     grads = [leaf.grad for leaf in leaves]
     return out, tensors_after, grads

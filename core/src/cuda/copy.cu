@@ -22,6 +22,7 @@
 #include "vt/cuda/device.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/guard.h"
+#include "vt/cuda/kernel_errors.h"
 #include "vt/cuda/memory.h"
 #include "vt/cuda/peer_access.h"
 
@@ -116,8 +117,10 @@ void host_device_copy(const Tensor& self, const Tensor& src, const Tensor& on, b
                                                                      reinterpret_cast<cuda::StreamId>(stream));
     if (non_blocking) return;  // the caller synchronizes before touching the host side (as in torch)
     VT_CUDA_CHECK(cudaStreamSynchronize(stream));
+    cuda::raise_kernel_errors();  // Note [Deferred kernel errors]
   } else if (!upload) {  // a pageable destination is read by the CPU right after: wait for this copy only
     VT_CUDA_CHECK(cudaStreamSynchronize(stream));
+    cuda::raise_kernel_errors();
   }
 }
 

@@ -5,6 +5,7 @@
 #include "vt/cuda/check.h"
 #include "vt/cuda/event.h"
 #include "vt/cuda/guard.h"
+#include "vt/cuda/kernel_errors.h"
 
 namespace vt::cuda {
 
@@ -38,7 +39,10 @@ bool Event::query() const {
   return true;
 }
 
-void Event::synchronize() const { VT_CUDA_CHECK(cudaEventSynchronize(event_)); }
+void Event::synchronize() const {
+  VT_CUDA_CHECK(cudaEventSynchronize(event_));
+  raise_kernel_errors();  // Note [Deferred kernel errors]
+}
 
 // Note [Reused ordering events]
 // cudaStreamWaitEvent waits for the event's most recent record as of the call, so an event may be recorded

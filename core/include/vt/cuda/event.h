@@ -23,7 +23,7 @@ class Event {
   // Work queued later on `s` (any device) waits for the recorded work.
   void block(Stream s) const;
   bool query() const;
-  void synchronize() const;
+  void synchronize() const;  // then raises a kernel error found meanwhile (Note [Deferred kernel errors])
   int device() const { return device_; }
   cudaEvent_t native() const { return event_; }
 

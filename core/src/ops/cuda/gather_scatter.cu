@@ -3,11 +3,12 @@
 // coordinate left out), index, and out/src. Scatters with a reduction use atomics (atomics.cuh), so duplicate
 // indices combine in any order (Note [Scatter op codes]).
 //
-// Out-of-range indices: a thread that meets one records it in a small device buffer and skips the element;
-// the buffer is read back once per call (a host sync, as for advanced indexing) and raises torch's
-// RuntimeError naming the index, instead of a device-side assert that would poison the context.
+// Out-of-range indices: a thread that meets one skips the element and records it for the host's next
+// synchronization (Note [Deferred kernel errors]), which raises torch's RuntimeError naming the index, instead
+// of a device-side assert that would poison the context.
 #include "../gather_scatter.h"
 #include "atomics.cuh"
+#include "kernel_errors.cuh"
 #include "loops.cuh"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -30,21 +31,24 @@ OffsetCalc<3> calc_of(const Geometry& g) {
   }, g.numel);
 }
 
-// err: [flag, the bad value]
-__device__ bool in_range(int64_t v, int64_t size, unsigned long long* err) {
-  if (v >= 0 && v < size) return true;
-  if (atomicCAS(&err[0], 0ull, 1ull) == 0ull) err[1] = static_cast<unsigned long long>(v);
-  return false;
-}
+// Where the index runs along: the dim, its size and its stride in self; and where a bad index is reported.
+struct Along {
+  int64_t dim, size, stride;
+  KernelErrorSlot err;
+  __device__ bool in_range(int64_t v) const {
+    if (v >= 0 && v < size) return true;
+    report_bad_index(err, v, dim, size);
+    return false;
+  }
+};
 
 template <typename T>
-__global__ void gather_kernel(T* out, const T* self, const int64_t* index, OffsetCalc<3> calc, int64_t n,
-                              int64_t dim_size, int64_t dim_stride, unsigned long long* err) {
+__global__ void gather_kernel(T* out, const T* self, const int64_t* index, OffsetCalc<3> calc, int64_t n, Along a) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[3];
     calc.get(i, off);
     int64_t v = index[off[1]];
-    if (in_range(v, dim_size, err)) out[off[2]] = self[off[0] + v * dim_stride];
+    if (a.in_range(v)) out[off[2]] = self[off[0] + v * a.stride];
   }
 }
 
@@ -60,28 +64,21 @@ template <Op O> struct Combine {
 };
 
 template <typename T, Op O>
-__global__ void scatter_kernel(T* self, const T* src, const int64_t* index, OffsetCalc<3> calc, int64_t n,
-                               int64_t dim_size, int64_t dim_stride, unsigned long long* err) {
+__global__ void scatter_kernel(T* self, const T* src, const int64_t* index, OffsetCalc<3> calc, int64_t n, Along a) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[3];
     calc.get(i, off);
     int64_t v = index[off[1]];
-    if (!in_range(v, dim_size, err)) continue;
-    T* d = self + off[0] + v * dim_stride;
+    if (!a.in_range(v)) continue;
+    T* d = self + off[0] + v * a.stride;
     if constexpr (O == Op::Assign) *d = src[off[2]];
     else if constexpr (O == Op::Sum) atomic_add(d, src[off[2]]);
     else atomic_update(d, src[off[2]], Combine<O>{});
   }
 }
 
-Tensor error_buffer(const Tensor& like) {
-  return ops::fill_(empty_tensor(DimVector{2}, ScalarType::Int64, like.device()), Scalar(int64_t(0)));
-}
-
-void raise_if_bad(const Tensor& err, const Geometry& g) {
-  Tensor host = ops::copy_(empty_tensor(DimVector{2}, ScalarType::Int64, kCPU), err);
-  const int64_t* e = host.data<int64_t>();
-  VT_CHECK(!e[0], "index ", e[1], " is out of bounds for dimension ", g.dim, " with size ", g.dim_size);
+Along along(const Geometry& g, int device, const char* op) {
+  return {g.dim, g.dim_size, g.self_dim_stride, kernel_error_slot(device, op, ErrorKind::Runtime)};
 }
 
 Tensor gather_cuda(const Tensor& self, int64_t dim, const Tensor& index_in) {
@@ -89,25 +86,23 @@ Tensor gather_cuda(const Tensor& self, int64_t dim, const Tensor& index_in) {
   const Tensor &index = p.index, &out = p.other;
   const Geometry& g = p.g;
   if (g.numel == 0) return out;
-  DeviceGuard guard(self.device().index);
-  Tensor err = error_buffer(self);
+  const int device = self.device().index;
+  DeviceGuard guard(device);
   OffsetCalc<3> calc = calc_of(g);
-  auto* e = reinterpret_cast<unsigned long long*>(err.data<int64_t>());
+  const Along a = along(g, device, "gather");
   VT_DISPATCH_ALL(self.dtype(), "gather", [&] {
     gather_kernel<scalar_t><<<grid_size(g.numel), kThreads, 0, stream_of(self)>>>(
-        out.data<scalar_t>(), self.data<scalar_t>(), index.data<int64_t>(), calc, g.numel, g.dim_size,
-        g.self_dim_stride, e);
+        out.data<scalar_t>(), self.data<scalar_t>(), index.data<int64_t>(), calc, g.numel, a);
   });
   VT_CUDA_CHECK(cudaGetLastError());
-  raise_if_bad(err, g);
+  after_checked_launch(device, stream_of(self));
   return out;
 }
 
 template <typename T, Op O>
-void launch_scatter(const Tensor& self, const Tensor& src, const Tensor& index, const Geometry& g,
-                    unsigned long long* e) {
+void launch_scatter(const Tensor& self, const Tensor& src, const Tensor& index, const Geometry& g, const Along& a) {
   scatter_kernel<T, O><<<grid_size(g.numel), kThreads, 0, stream_of(self)>>>(
-      self.data<T>(), src.data<T>(), index.data<int64_t>(), calc_of(g), g.numel, g.dim_size, g.self_dim_stride, e);
+      self.data<T>(), src.data<T>(), index.data<int64_t>(), calc_of(g), g.numel, a);
 }
 
 Tensor scatter_into_cuda(const Tensor& self, int64_t dim, const Tensor& index_in, const Tensor& src, int64_t op) {
@@ -115,9 +110,9 @@ Tensor scatter_into_cuda(const Tensor& self, int64_t dim, const Tensor& index_in
   const Tensor& index = p.index;
   const Geometry& g = p.g;
   if (g.numel == 0) return self;
-  DeviceGuard guard(self.device().index);
-  Tensor err = error_buffer(self);
-  auto* e = reinterpret_cast<unsigned long long*>(err.data<int64_t>());
+  const int device = self.device().index;
+  DeviceGuard guard(device);
+  const Along e = along(g, device, "scatter");
   VT_DISPATCH_ALL(self.dtype(), "scatter", [&] {
     switch (Op(op)) {
       case Op::Assign: launch_scatter<scalar_t, Op::Assign>(self, src, index, g, e); break;
@@ -128,7 +123,7 @@ Tensor scatter_into_cuda(const Tensor& self, int64_t dim, const Tensor& index_in
     }
   });
   VT_CUDA_CHECK(cudaGetLastError());
-  raise_if_bad(err, g);
+  after_checked_launch(device, stream_of(self));
   return self;
 }
 

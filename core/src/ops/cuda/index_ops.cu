@@ -1,9 +1,9 @@
 // CUDA kernels of nonzero and advanced indexing (index, index_put_ with and without accumulate). The plan
 // (shapes, broadcasting of index tensors, where B goes) is the CPU's (../index_plan.h); here:
 //  - offsets: one thread per indexed position turns its K indices into a storage offset, checking bounds; a
-//    bad index is reported through a device flag read back once per op, so it raises an IndexError naming
-//    the index and the dim instead of a device-side assert that would poison the context. While the stream is
-//    being captured into a CUDA graph nothing can be read back (Note [Index checks in a captured graph]).
+//    bad index is recorded for the host's next synchronization (Note [Deferred kernel errors]), which raises an
+//    IndexError naming the index and the dim, and its position gets the offset -1, which the gather and scatter
+//    kernels skip (no read or write outside self).
 //  - gather / scatter: one thread per (position, element of the non-indexed dims), copying by element size;
 //    accumulate adds atomically (duplicate indices add up, in no fixed order, as in torch).
 //  - nonzero: cub::DeviceSelect over element indices, then coordinates; the count sizes the result, so it is
@@ -13,6 +13,7 @@
 
 #include "../index_plan.h"
 #include "atomics.cuh"
+#include "kernel_errors.cuh"
 #include "loops.cuh"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -30,26 +31,20 @@ Tensor to_device(const Tensor& t, Device d) {
 // ---- offsets ----
 struct IndexArgs {
   const int64_t* idx[kMaxDims];
-  int64_t size[kMaxDims], stride[kMaxDims];
+  int64_t size[kMaxDims], stride[kMaxDims], dim[kMaxDims];
   int k = 0;
 };
 
-// Note [Index checks in a captured graph]
-// A captured op cannot read its error flag back (a copy to the host is illegal during capture, and the graph's
-// replays run later, with other indices). So while capturing, the offsets kernel traps on an out-of-range index
-// instead: a replay that meets one fails with a CUDA error at the next synchronisation (the context is lost, as
-// after torch's device-side assert) rather than reading or writing memory it should not - loud, never silent.
-// err: [flag, which index tensor, the bad value]
-__global__ void offsets_kernel(IndexArgs a, int64_t base, int64_t nb, int64_t* off, unsigned long long* err,
-                               bool trap) {
+// The storage offset (elements) of each indexed position, or -1 where an index is out of range.
+__global__ void offsets_kernel(IndexArgs a, int64_t base, int64_t nb, int64_t* off, KernelErrorSlot err) {
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < nb; b += int64_t(gridDim.x) * blockDim.x) {
     int64_t o = base;
     for (int j = 0; j < a.k; ++j) {
       int64_t v = a.idx[j][b];
       if (v < -a.size[j] || v >= a.size[j]) {
-        if (trap) __trap();
-        if (atomicCAS(&err[0], 0ull, 1ull) == 0ull) err[1] = j, err[2] = static_cast<unsigned long long>(v);
-        v = 0;
+        report_bad_index(err, v, a.dim[j], a.size[j]);
+        o = -1;
+        break;
       }
       o += (v < 0 ? v + a.size[j] : v) * a.stride[j];
     }
@@ -62,35 +57,27 @@ void check_self_on_device(const Tensor& self, const char* name) {
            self.device().str(), "; move the indices to the CPU or the tensor to the GPU");
 }
 
-// Storage offsets (elements) of each indexed position of B, on self's device; raises on an out-of-range index.
-Tensor device_offsets(const Tensor& self, const indexing::IndexPlan& p, std::vector<Tensor>& keep) {
+// Storage offsets (elements) of each indexed position of B, on self's device; -1 marks an out-of-range index,
+// which is reported at the next synchronization (Note [Deferred kernel errors]).
+Tensor device_offsets(const Tensor& self, const indexing::IndexPlan& p, std::vector<Tensor>& keep, const char* op) {
+  DeviceGuard guard(self.device().index);  // the launch below is on self's device's stream
   int64_t nb = prod(p.bshape);
   IndexArgs a;
   a.k = int(p.idx.size());
   for (int j = 0; j < a.k; ++j) {
     keep.push_back(to_device(p.idx[size_t(j)], self.device()));
     a.idx[j] = keep.back().data<int64_t>();
-    a.size[j] = self.size(p.dims[size_t(j)]);
-    a.stride[j] = self.stride(p.dims[size_t(j)]);
+    a.dim[j] = p.dims[size_t(j)];
+    a.size[j] = self.size(a.dim[j]);
+    a.stride[j] = self.stride(a.dim[j]);
   }
   Tensor off = empty_tensor(DimVector{nb}, ScalarType::Int64, self.device());
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  VT_CUDA_CHECK(cudaStreamIsCapturing(stream_on(self), &capture));
-  bool capturing = capture != cudaStreamCaptureStatusNone;
-  Tensor err = ops::fill_(empty_tensor(DimVector{3}, ScalarType::Int64, self.device()), Scalar(int64_t(0)));
-  if (nb > 0) {
-    offsets_kernel<<<grid_size(nb), kThreads, 0, stream_on(self)>>>(
-        a, self.storage_offset(), nb, off.data<int64_t>(), reinterpret_cast<unsigned long long*>(err.data<int64_t>()),
-        capturing);
-    VT_CUDA_CHECK(cudaGetLastError());
-  }
-  if (capturing) return off;  // Note [Index checks in a captured graph]
-  Tensor host = ops::copy_(empty_tensor(DimVector{3}, ScalarType::Int64, kCPU), err);
-  const int64_t* e = host.data<int64_t>();
-  if (e[0]) {
-    int64_t d = p.dims[size_t(e[1])];
-    VT_FAIL_KIND(Index, "index ", e[2], " is out of bounds for dimension ", d, " with size ", self.size(d));
-  }
+  if (nb == 0) return off;
+  const int device = self.device().index;
+  offsets_kernel<<<grid_size(nb), kThreads, 0, stream_on(self)>>>(a, self.storage_offset(), nb, off.data<int64_t>(),
+                                                                  kernel_error_slot(device, op, ErrorKind::Index));
+  VT_CUDA_CHECK(cudaGetLastError());
+  after_checked_launch(device, stream_on(self));
   return off;
 }
 
@@ -109,7 +96,8 @@ __global__ void gather_kernel(char* dst, const char* src, const int64_t* off, Of
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t o[2];
     calc.get(i, o);
-    *reinterpret_cast<W*>(dst + o[0]) = *reinterpret_cast<const W*>(src + off[i / R] * int64_t(sizeof(W)) + o[1]);
+    const int64_t at = off[i / R];  // -1: an out-of-range index, already reported
+    *reinterpret_cast<W*>(dst + o[0]) = at < 0 ? W(0) : *reinterpret_cast<const W*>(src + at * int64_t(sizeof(W)) + o[1]);
   }
 }
 
@@ -119,7 +107,9 @@ __global__ void scatter_kernel(char* dst, const char* src, const int64_t* off, O
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t o[2];
     calc.get(i, o);
-    S* d = reinterpret_cast<S*>(dst + off[i / R] * int64_t(sizeof(S)) + o[1]);
+    const int64_t at = off[i / R];
+    if (at < 0) continue;  // an out-of-range index, already reported
+    S* d = reinterpret_cast<S*>(dst + at * int64_t(sizeof(S)) + o[1]);
     S v = *reinterpret_cast<const S*>(src + o[0]);
     if constexpr (Accumulate) atomic_add(d, v);
     else *d = v;
@@ -150,7 +140,7 @@ Tensor index_cuda(const Tensor& self, TensorList indices) {
   check_self_on_device(self, "index");
   indexing::IndexPlan p = indexing::plan_index(self, indices);
   std::vector<Tensor> keep;
-  Tensor off = device_offsets(self, p, keep);
+  Tensor off = device_offsets(self, p, keep, "index");
   Tensor out = empty_tensor(indexing::result_shape(p), self.dtype(), self.device());
   Tensor flat = flat_view(indexing::b_first_view(out, p), p);
   VT_INTERNAL_ASSERT(flat.storage() == out.storage(), "index result must be a view");
@@ -182,7 +172,7 @@ Tensor index_put_cuda_(const Tensor& self, TensorList indices, const Tensor& val
   Tensor src = to_device(values.storage() == self.storage() ? ops::clone(values) : values, self.device());
   Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), indexing::result_shape(p));
   std::vector<Tensor> keep;
-  Tensor off = device_offsets(self, p, keep);
+  Tensor off = device_offsets(self, p, keep, "index_put_");
   self.bump_version();
   Tensor flat = flat_view(indexing::b_first_view(v, p), p);
   int64_t total = flat.numel(), R = total / std::max<int64_t>(prod(p.bshape), 1);
