@@ -71,29 +71,10 @@ if want bench; then
   } 2>&1 | tee -a "$out/check_${card}.txt"
 fi
 if want sanitize; then
-  # CUDA tests under compute-sanitizer, the allocator in pass-through mode so every allocation is visible to it.
-  # A missing tool or any reported error fails the script.
-  command -v compute-sanitizer >/dev/null || { echo "compute-sanitizer not found" | tee -a "$out/check_${card}.txt"; exit 1; }
-  # The subset: copies and streams, and op kernels on every path (vectorised, strided, misaligned, reductions
-  # inner/outer/split, lanes, indexing, cuBLAS), the fused optimizers, autograd on the GPU (multi-stream backward,
-  # pointer-array GEMM) and the fused nn kernels; graph capture is refused in pass-through mode, so graphs are
-  # not in it.
-  sanitized=(tests/cuda/test_cuda_tensors.py tests/cuda/test_streams.py
-    tests/cuda/test_cuda_elementwise.py::test_binary_odd_sizes_and_misaligned
-    tests/cuda/test_cuda_elementwise.py::test_zero_dim_device_tensors
-    tests/cuda/test_cuda_reductions.py::test_reduction_inner_middle_outer_and_noncontiguous
-    tests/cuda/test_cuda_reductions.py::test_full_reductions_large tests/cuda/test_cuda_reductions.py::test_max_min_arg_with_nans
-    tests/cuda/test_cuda_indexing_nn.py::test_getitem tests/cuda/test_cuda_indexing_nn.py::test_index_put_accumulate_duplicates
-    tests/cuda/test_cuda_indexing_nn.py::test_nonzero_and_where_single_arg tests/cuda/test_cuda_indexing_nn.py::test_matmul
-    tests/cuda/test_cuda_optim.py tests/cuda/test_cuda_autograd.py
-    tests/autograd/test_nn_native.py tests/cuda/test_cuda_surface.py)
-  for tool in memcheck racecheck; do
-    VT_CUDA_ALLOC_CONF=backend:passthrough compute-sanitizer --tool $tool --error-exitcode 9 \
-      python3 -m pytest "${sanitized[@]}" -q -p no:cacheprovider \
-      -k "not oom and not fraction and not alloc_conf" -rf 2>&1 | grep -E "^FAILED|passed|failed|ERROR SUMMARY" | tee -a "$out/check_${card}.txt"
-    [ "${PIPESTATUS[0]}" = 0 ] || { echo "compute-sanitizer $tool reported errors" | tee -a "$out/check_${card}.txt"; exit 1; }
-    echo "compute-sanitizer $tool: no errors" | tee -a "$out/check_${card}.txt"
-  done
+  # memcheck, racecheck and synccheck over every kernel family, the tools in parallel (scripts/sanitize.sh);
+  # a missing tool, a tool past its time limit or any reported error fails the script.
+  scripts/sanitize.sh "$out" 2>&1 | tee -a "$out/check_${card}.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 fi
 if want longrun; then
   python3 benchmarks/long_horizon.py --device cuda --steps 2000 --out "$out" 2>&1 | tee -a "$out/check_${card}.txt"

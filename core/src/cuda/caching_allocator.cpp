@@ -191,7 +191,8 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
   size_t size = config_.passthrough ? bytes : round_size(bytes);
   PoolKind pool = pool_for(size);
   if (config_.passthrough) {  // every allocation is its own backend allocation
-    void* p = backend_->malloc(std::max<size_t>(bytes, 1));
+    // A multiple of 4 bytes, as every block of the caching pools is: Note [Atomic word padding].
+    void* p = backend_->malloc((std::max<size_t>(bytes, 1) + 3) & ~size_t(3));
     if (!p) {
       ++stats_.num_ooms;
       raise_oom(bytes, stream, ctx);

@@ -2,6 +2,13 @@
 // Atomic read-modify-write of one element of any dtype, for the scatters (index_put_ with accumulate, the
 // scatter family). Native atomics serve float/double/int32/int64 sums; everything else is a compare-and-swap
 // loop on the aligned word that holds the element (32 bits for elements of 1, 2 and 4 bytes, 64 for 8).
+//
+// Note [Atomic word padding]
+// The 32-bit word around a 1- or 2-byte element can reach up to 3 bytes past the tensor's last byte (never
+// written: the CAS puts the neighbours' bytes back as they were). That stays inside the allocation because
+// every device allocation is a multiple of 4 bytes: the caching allocator's blocks are multiples of 512, and
+// its pass-through mode (for compute-sanitizer) rounds each request up to 4, so memcheck does not flag the
+// word; memory from other libraries (DLPack) comes from allocators that round further.
 #include <cuda_runtime.h>
 
 #include <cstdint>
