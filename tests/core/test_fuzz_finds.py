@@ -509,3 +509,18 @@ def test_prod_gradient_is_taken_in_the_dtype_the_product_was(device):
         m.prod(y, 1, dtype=m.float32).sum().backward()
         return x.grad, y.grad
     differential(fn, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_order_zero_norm_has_no_gradient_also_when_empty(device):
+    """norm(x, p=0) counts nonzeros: torch leaves x.grad None, for an empty x too; vibetensor's empty-input
+    shortcut summed |x| instead and gave an empty gradient (the devbox long profile of 2026-12-03, seed 76)."""
+    for n in (0, 3):
+        for m, make in ((torch, lambda: torch.zeros(n, dtype=torch.float16, device=device)),
+                        (vt, lambda: vt.zeros(n, dtype=vt.float16, device=device))):
+            x = make().requires_grad_()
+            y = m.norm(x, p=0)
+            assert float(y) == 0.0
+            if y.requires_grad:
+                y.backward()
+            assert x.grad is None, (m.__name__, n)

@@ -313,9 +313,10 @@ def _unordered_topk(spec, recipes, actual, expected) -> bool:
     self_t = expected[1][0]
     dim = _arg(spec, recipes, "dim", -1)
     try:
-        vv = torch.from_numpy(to_numpy(_detach(v_values)))
+        v_cpu = _detach(v_values)
+        vv = torch.from_numpy(to_numpy(v_cpu))
         vi = torch.from_numpy(to_numpy(v_indices))
-        assert_same(torch.sort(vv.to(t_values.dtype), dim)[0], torch.sort(t_values.detach(), dim)[0])
+        assert_same(vt.sort(v_cpu, dim)[0], torch.sort(t_values.detach(), dim)[0])  # (vt actual, torch expected)
         picked = torch.gather(self_t.detach(), dim, vi)
     except (AssertionError, RuntimeError, IndexError, TypeError, ValueError):
         return False
@@ -353,8 +354,8 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "elu" and any(
         w == "tensor" and r.requires_grad and r.values == "extreme" and r.dtype in ("float32", "float64")
         for w, r in recipes[:1]),
-     "elu's gradient at NaN: torch 2.13 gives NaN (the exponential branch), vibetensor the linear branch's 1 "
-     "(its test is x <= 0, false for NaN); not changed before torch 2.11's answer on the GPU machine is known"),
+     "elu's gradient at NaN: torch 2.13 gives NaN (the exponential branch); torch 2.11 (CPU and CUDA) and "
+     "vibetensor give the linear branch's 1 (the test x <= 0 is false for NaN)"),
     (lambda spec, recipes: spec.name == "softplus" and any(
         w == "tensor" and r.requires_grad for w, r in recipes[:1]) and any(
         w == "value" and isinstance(r, (int, float)) and abs(r) > 1e4 for w, r in recipes[1:2]),
@@ -424,6 +425,10 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes),
      "add/sub with alpha of 16-bit values near the limit: torch's CPU kernel rounds alpha * other to the 16-bit "
      "type first (inf), vibetensor computes self + alpha * other in float32 and rounds once"),
+    (lambda spec, recipes: spec.name == "arange" and _arg(spec, recipes, "dtype") in ("float16", "bfloat16")
+        and any(w == "value" and isinstance(r, (int, float)) and abs(r) > 2**24 for w, r in recipes),
+     "arange into a 16-bit float with bounds past float32's integers (2**24): torch computes start + i * step "
+     "in float32 (2**31 - 1 + -2**31 is 0), vibetensor in float64 (-1), each rounded to the dtype once"),
     (lambda spec, recipes: spec.name == "arange" and any(
         w == "value" and isinstance(r, int) and abs(r) > 2**62 for w, r in recipes),
      "arange with a step or bound near 2**63: torch's size formula overflows int64 and it raises, vibetensor "

@@ -84,7 +84,8 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
   if (count == 1 && p != 0) return ops::amax(a, dim, keepdim);
   // No elements: 0 for every finite order but a negative one, a NaN order included (torch's identity; the
   // power and root below would make 0 ** (1 / NaN) = NaN). The inf norms have no identity: amax raises below.
-  if (count == 0 && !(p < 0) && !std::isinf(p)) return ops::sum(a, dim, keepdim, std::nullopt);
+  // Order 0 counts nonzeros below, which has no gradient (torch leaves the input's grad None) also when empty.
+  if (count == 0 && p != 0 && !(p < 0) && !std::isinf(p)) return ops::sum(a, dim, keepdim, std::nullopt);
   if (std::isinf(p)) return p > 0 ? ops::amax(a, dim, keepdim) : ops::amin(a, dim, keepdim);
   if (p == 0) return ops::sum(ops::to_dtype(ops::binary("vt::ne", a, scalar_to_tensor(Scalar(0.0), ScalarType::Float64)),
                                             self.dtype()), dim, keepdim, std::nullopt);
