@@ -19,7 +19,8 @@ from ._functions import (  # noqa: F401
 )
 from .nn.functional import relu_  # noqa: E402,F401
 from ._select_ops import (  # noqa: F401
-    argsort, gather, index_select, masked_select, multinomial, scatter, scatter_add, scatter_reduce, sort, topk,
+    argsort, gather, index_add, index_copy, index_fill, index_put, index_put_, index_select, masked_select, multinomial,
+    scatter, scatter_add, scatter_reduce, sort, topk,
 )
 from ._composite_ops import (  # noqa: F401
     addcdiv, addcmul, addmm, baddbmm, flip, fliplr, flipud, lerp, outer, repeat_interleave, roll, tril, triu,

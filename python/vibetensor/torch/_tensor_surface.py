@@ -11,7 +11,9 @@ _METHODS = {
     "gather": S.gather, "scatter": S.scatter, "scatter_": S.scatter_, "scatter_add": S.scatter_add,
     "scatter_add_": S.scatter_add_, "scatter_reduce": S.scatter_reduce, "scatter_reduce_": S.scatter_reduce_,
     "index_select": S.index_select, "masked_select": S.masked_select, "sort": S.sort, "argsort": S.argsort,
-    "topk": S.topk, "multinomial": S.multinomial,
+    "topk": S.topk, "multinomial": S.multinomial, "index_put_": S.index_put_, "index_put": S.index_put,
+    "index_add_": S.index_add_, "index_add": S.index_add, "index_copy_": S.index_copy_, "index_copy": S.index_copy,
+    "index_fill_": S.index_fill_, "index_fill": S.index_fill,
     "tril": C.tril, "triu": C.triu, "tril_": C.tril_, "triu_": C.triu_, "flip": lambda self, *dims: C.flip(
         self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims),
     "fliplr": C.fliplr, "flipud": C.flipud, "roll": C.roll, "repeat": C.repeat,
