@@ -92,9 +92,11 @@ void raise_kernel_errors() {
     if (!v->flag) continue;
     std::atomic_thread_fence(std::memory_order_acquire);
     const KernelErrorRecord e{1, v->kind, v->value, v->dim, v->size, v->op};
-    // Clear, so the next error is reported: the record here, the claim on the device's current stream (after
-    // everything queued there; the error was found at a synchronization, so the kernel that claimed is done).
-    v->flag = 0;
+    // Clear, so the next error is reported: the record here (one thread takes it, so two threads synchronizing
+    // at once do not both raise it), then the claim on the device's current stream (after everything queued
+    // there; the error was found at a synchronization, so the kernel that claimed is done).
+    int32_t expected = 1;
+    if (!__atomic_compare_exchange_n(&host->flag, &expected, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
     {
       DeviceGuard g(d);
       VT_CUDA_CHECK(cudaMemsetAsync(r.claim, 0, sizeof(unsigned long long),
