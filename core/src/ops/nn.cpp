@@ -8,6 +8,7 @@
 #include "nn_native_impl.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
+#include "vt/cuda/kernel_errors.h"
 
 namespace vt {
 namespace {
@@ -68,7 +69,8 @@ Tensor rms_norm_any(const Tensor& input, IntArrayRef normalized_shape, const Ten
 // Class and row indices must lie in [0, n): `index` follows Python and reads -1 as the last row, which for an
 // embedding or a class target is a silent wrong answer (torch raises IndexError). On the CPU the smallest
 // index is checked here with a message naming it; on CUDA, where reading it would cost a host sync, negative
-// indices are moved to n, out of range for the bounds check that `index` does on the device.
+// indices are moved far out of range (kNegativeIndexMark), for the bounds check that `index` does on the
+// device, which reports the user's index at the next synchronization (Note [Deferred kernel errors]).
 Tensor nonnegative_indices(const Tensor& t, int64_t n, const char* what) {
   if (t.numel() == 0) return t;
   if (t.device().is_cpu()) {
@@ -76,8 +78,10 @@ Tensor nonnegative_indices(const Tensor& t, int64_t n, const char* what) {
     VT_CHECK_INDEX(lowest >= 0, what, " ", lowest, " is out of bounds (expected a value in [0, ", n, "))");
     return t;
   }
-  Tensor negative = ops::binary("vt::lt", t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
-  return ops::where(negative, scalar_to_tensor(Scalar(n), t.dtype()), t);
+  Tensor wide = t.dtype() == ScalarType::Int64 ? t : ops::to_dtype(t, ScalarType::Int64);  // room for the mark
+  Tensor negative = ops::binary("vt::lt", wide, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64));
+  Tensor moved = ops::add(wide, scalar_to_tensor(Scalar(cuda::kNegativeIndexMark), ScalarType::Int64));
+  return ops::where(negative, moved, wide);
 }
 
 Tensor embedding_any(const Tensor& weight, const Tensor& indices) {

@@ -16,8 +16,8 @@ stay on the device and differentiate through their parts:
     alpha) at the 1-D index, accumulating for add. Gradients are index_put_'s: self's passes through (add) or
     is zeroed where overwritten (copy); source gets the gradient gathered at the index (times alpha).
     torch rejects negative indices here, which index_put_ would wrap: an index on the CPU is range-checked
-    with one host read (raising torch's CPU kernel's error), one on a GPU has its negative entries moved out
-    of index_put_'s range, so that its kernel reports them at the next synchronization (torch asserts there).
+    with one host read (raising torch's CPU kernel's error), one on a GPU has its negative entries moved far
+    out of index_put_'s range, so that its kernel reports them at the next synchronization (torch asserts there).
   - index_fill_: masked_fill_ with a mask that is True at the index along `dim`, built by an index_put_ into
     zeros (which checks the range, negative indices wrapping as in torch's kernel). The value's gradient is
     then the gradient summed over the filled positions, each once however often the index repeats it (torch's).
@@ -179,6 +179,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 _index_put = _core.op("vt::index_put_")
 _int64, _int32 = _core.dtype.int64, _core.dtype.int32
 _INDEX_DTYPES = (_int64, _int32, _core.dtype.uint8, _core.dtype.bool)
+_NEGATIVE_INDEX_MARK = -(1 << 62)  # kNegativeIndexMark of vt/cuda/kernel_errors.h: reported as the original index
 # torch's names of scalar types, which its messages use
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
@@ -251,14 +252,16 @@ def _first_out_of_range(index, size):
 
 def _in_range_or_reported(index, size, error):
     """index (1-D) for an index_put_ along a dim of `size` whose entries must lie in [0, size). On the CPU it is
-    checked here and error(value) raised; on a device, negative entries are moved below -size, where index_put_'s
-    kernel reports them at the next synchronization instead of wrapping them (no host sync on the way)."""
+    checked here and error(value) raised; on a device, negative entries are moved far below -size, where
+    index_put_'s kernel reports them (as the user's value) at the next synchronization instead of wrapping them
+    (no host sync on the way; Note [Deferred kernel errors])."""
     if index.device.type == "cpu":
         bad = _first_out_of_range(index, size)
         if bad is not None:
             raise error(bad)
         return index
-    return F.where(index < 0, index - size, index)
+    index = index.to(_int64)
+    return F.where(index < 0, index + _NEGATIVE_INDEX_MARK, index)
 
 
 def _dim_in_front(self, dim, source):

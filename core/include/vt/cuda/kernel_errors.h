@@ -16,6 +16,10 @@
 // address never changes), so capture needs no special path. VT_CUDA_INDEX_CHECKS=sync makes each checking op
 // synchronize its stream and raise at the op instead, to find which call it was. A consumer that reads results
 // through DLPack without any vibetensor synchronization does not see the error.
+//
+// Ops whose indices must lie in [0, n) (embedding, class targets, index_add_/index_copy_) but which index through
+// `index`, where -1 means the last row, move each negative index v to v + kNegativeIndexMark before indexing: far
+// out of range, so the kernel reports it, and the report gives back v (the user's index, not the moved one).
 #include <cstdint>
 
 #include "vt/core/error.h"
@@ -37,6 +41,8 @@ struct KernelErrorSlot {
   uint64_t op;
   int32_t kind;
 };
+
+constexpr int64_t kNegativeIndexMark = -(int64_t(1) << 62);
 
 // The slot of logical `device` for a launch by `op` (a string literal) that raises `kind`; allocates the
 // device's record on first use. Legal while a stream captures (the allocation is made in relaxed mode).
