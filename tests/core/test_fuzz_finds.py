@@ -524,3 +524,15 @@ def test_order_zero_norm_has_no_gradient_also_when_empty(device):
             if y.requires_grad:
                 y.backward()
             assert x.grad is None, (m.__name__, n)
+
+
+def test_integral_arange_bounds_must_fit_int64_for_every_integral_dtype():
+    """arange(1e30, 1e30, dtype=int32) is empty arithmetically, but torch converts the bounds to int64 first and
+    refuses them (RuntimeError), for every integral dtype; vibetensor checked only for int64 (the devbox long
+    profile of 2026-12-03, seed 77)."""
+    for dtype in ("int32", "int16", "uint8", "int64"):
+        with pytest.raises(RuntimeError):
+            torch.arange(1e30, 1e30, dtype=getattr(torch, dtype))
+        with pytest.raises(RuntimeError, match="do not fit int64"):
+            vt.arange(1e30, 1e30, dtype=getattr(vt, dtype))
+    assert vt.arange(2.0**40, 2.0**40 + 3, dtype=vt.int64).tolist() == [2**40, 2**40 + 1, 2**40 + 2]
