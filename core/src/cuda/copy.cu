@@ -87,9 +87,12 @@ void device_copy(const Tensor& dst, const Tensor& src_in) {
   VT_CUDA_CHECK(cudaGetLastError());
 }
 
-bool capturing(cudaStream_t s) {
+// Whether the current stream of `on`'s device captures; asked on that device (handle 0 names the legacy stream of
+// whatever device is current).
+bool capturing(const Tensor& on) {
+  DeviceGuard g(on.device().index);
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  VT_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
+  VT_CUDA_CHECK(cudaStreamIsCapturing(stream_of(on), &capture));
   return capture != cudaStreamCaptureStatusNone;
 }
 
@@ -103,7 +106,7 @@ void host_device_copy(const Tensor& self, const Tensor& src, const Tensor& on, b
   cudaStream_t stream = stream_of(on);
   bool upload = self.is_cuda();
   const Tensor& host = upload ? src : self;
-  bool in_capture = capturing(stream);
+  bool in_capture = capturing(on);
   cuda::HostMemory mem = cuda::host_memory_kind(host.storage()->data(), non_blocking || in_capture);
   bool pinned = mem != cuda::HostMemory::Pageable;
   if (in_capture && !pinned)  // the graph would replay it from pageable memory the driver staged at capture
@@ -165,7 +168,7 @@ Tensor copy_cuda(const Tensor& self, const Tensor& src, bool non_blocking) {
     return self;
   }
   const Tensor& on = sd.is_cuda() ? self : src;
-  if (!(sd.is_cuda() && rd.is_cuda()) && capturing(stream_of(on)))  // the CPU half would run only at capture
+  if (!(sd.is_cuda() && rd.is_cuda()) && capturing(on))  // the CPU half would run only at capture
     refuse_captured_host_copy(on, "when it needs a cast or a layout change on the CPU; capture a dense copy of "
                                   "one dtype between a pinned host tensor and the device");
   if (sd.is_cuda() && rd.is_cpu()) {  // cast/arrange on the CPU, then one dense upload

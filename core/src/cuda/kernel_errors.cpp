@@ -112,10 +112,10 @@ void raise_kernel_errors() {
 
 void after_checked_launch(int device, void* stream) {
   if (!sync_checks()) return;
+  DeviceGuard g(device);  // handle 0 names the legacy stream of the current device
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   VT_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &capture));
   if (capture != cudaStreamCaptureStatusNone) return;  // reported after a replay
-  DeviceGuard g(device);
   VT_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
   raise_kernel_errors();
 }

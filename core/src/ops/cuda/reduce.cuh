@@ -238,10 +238,10 @@ struct CudaReduce {
   template <typename S, typename OutT, typename AccT, typename C>
   static void launch(TensorIterator& it, AccT init, const C& c) {
     constexpr int V = 16 / sizeof(S) > 8 ? 8 : int(16 / sizeof(S));
+    const int device = it.device().index;
+    DeviceGuard guard(device);  // before plan_reduction: its splits follow this device's SM count (grid_size)
     DimVector kept_dims, reduced_dims;
     ReduceGeometry g = plan_reduction(it, V, int64_t(sizeof(S)), kept_dims, reduced_dims);
-    const int device = it.device().index;
-    DeviceGuard guard(device);
     auto stream = reinterpret_cast<cudaStream_t>(current_stream(device));
     OffsetCalc<2> kept = offsets_over<2>(it, kept_dims, 0);
     OffsetCalc<1> reduced = offsets_over<1>(it, reduced_dims, 1);
