@@ -426,6 +426,10 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes),
      "add/sub with alpha of 16-bit values near the limit: torch's CPU kernel rounds alpha * other to the 16-bit "
      "type first (inf), vibetensor computes self + alpha * other in float32 and rounds once"),
+    (lambda spec, recipes: spec.name in ("pow", "pow_") and any(w == "value" and r in (0.5, -0.5) for w, r in recipes[1:2])
+        and any(w == "tensor" and r.values == "extreme" for w, r in recipes[:1]),
+     "pow with the exponent 0.5 at -inf or -0: torch computes sqrt (NaN, -0), vibetensor C's pow (inf, +0, as "
+     "IEEE 754 defines pow); other values agree"),
     (lambda spec, recipes: spec.name == "slice" and isinstance(_arg(spec, recipes, "step"), int)
         and _arg(spec, recipes, "step") > 2**62,
      "slice with a step near 2**63: torch's size formula (end - start + step - 1) / step overflows int64 and its "
