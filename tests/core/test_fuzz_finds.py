@@ -536,3 +536,18 @@ def test_integral_arange_bounds_must_fit_int64_for_every_integral_dtype():
         with pytest.raises(RuntimeError, match="do not fit int64"):
             vt.arange(1e30, 1e30, dtype=getattr(vt, dtype))
     assert vt.arange(2.0**40, 2.0**40 + 3, dtype=vt.int64).tolist() == [2**40, 2**40 + 1, 2**40 + 2]
+
+
+def test_cross_entropy_refuses_ignore_index_beside_probability_targets():
+    """torch refuses a non-negative ignore_index with floating (probability) targets before anything else;
+    vibetensor ignored it (seed 79)."""
+    def fn(m):
+        x = m.tensor([[0.5, -1.0, 2.0]])
+        return m.nn.functional.cross_entropy(x, m.softmax(x, 1), ignore_index=0)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported for floating point target"):
+        fn(torch)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported for floating point target"):
+        fn(vt)
+    assert abs(vt.nn.functional.cross_entropy(vt.tensor([[0.5, -1.0, 2.0]]), vt.tensor([[0.2, 0.3, 0.5]])).item()
+               - torch.nn.functional.cross_entropy(torch.tensor([[0.5, -1.0, 2.0]]),
+                                                   torch.tensor([[0.2, 0.3, 0.5]])).item()) < 1e-6

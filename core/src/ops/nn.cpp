@@ -178,6 +178,7 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   Tensor w = weight.defined() ? ops::to_dtype(weight, lp.dtype()) : Tensor();
   Tensor smooth_term = w.defined() ? ops::mul(lp, w) : lp;
   if (is_floating(target.dtype())) {  // class probabilities, same shape as input
+    VT_CHECK(ignore_index < 0, "ignore_index is not supported for floating point target");  // torch's, checked first
     VT_CHECK(DimVector(target.sizes()) == DimVector(input.sizes()), "cross_entropy: probability target of shape ",
              shape_str(target.sizes()), " must match input ", shape_str(input.sizes()));
     Tensor tp = classes_last(target);
