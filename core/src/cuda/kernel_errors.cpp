@@ -105,8 +105,8 @@ void raise_kernel_errors() {
     const char* op = reinterpret_cast<const char*>(uintptr_t(e.op));
     const int64_t value = e.value < kNegativeIndexMark / 2 ? e.value - kNegativeIndexMark : e.value;
     vt::detail::fail(ErrorKind(e.kind), "index ", value, " is out of bounds for dimension ", e.dim, " with size ",
-                 e.size, " (", op, " on cuda:", d, "; CUDA index checks report at the next synchronization, "
-                 "VT_CUDA_INDEX_CHECKS=sync raises at the op)");
+                     e.size, " (", op, " on cuda:", d, "; CUDA index checks report at the next synchronization, "
+                     "VT_CUDA_INDEX_CHECKS=sync raises at the op)");
   }
 }
 
