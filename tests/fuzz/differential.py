@@ -51,6 +51,10 @@ def memory_cap(extra_bytes=4 << 30):
     or range of billions of elements then fails to allocate (an error in both libraries, compared as any
     other) instead of filling the machine's memory. The previous limit is restored afterwards."""
     (vt.ones(1 << 20) + 1).sum()  # starts vibetensor's thread pool before the cap (its stacks need address space)
+    # and torch's OpenMP team (a parallel elementwise op, a reduction, a GEMM): libgomp aborts the whole process
+    # when it cannot create a thread under the cap (the devbox long profile of 2026-12-03, seed 81, died so)
+    (torch.ones(1 << 22).exp_() + 1).sum()
+    torch.ones(256, 256) @ torch.ones(256, 256)
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     with open("/proc/self/status") as f:
         vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
