@@ -551,3 +551,22 @@ def test_cross_entropy_refuses_ignore_index_beside_probability_targets():
     assert abs(vt.nn.functional.cross_entropy(vt.tensor([[0.5, -1.0, 2.0]]), vt.tensor([[0.2, 0.3, 0.5]])).item()
                - torch.nn.functional.cross_entropy(torch.tensor([[0.5, -1.0, 2.0]]),
                                                    torch.tensor([[0.2, 0.3, 0.5]])).item()) < 1e-6
+
+
+def test_cross_entropy_class_targets_take_a_weight_of_the_input_dtype_only():
+    """torch's nll_loss refuses a weight of another dtype than the input (RuntimeError) before it reads the
+    targets; vibetensor converted it and then reported an out-of-range target (seed 81)."""
+    for weight_dtype in ("bool", "float32"):
+        def fn(m):
+            x = m.ones(1, 2, 2, dtype=m.float16)
+            w = m.ones(2, dtype=getattr(m, weight_dtype))
+            return m.nn.functional.cross_entropy(x, m.tensor([[0, 3]]), weight=w, reduction="none")
+        with pytest.raises(RuntimeError):
+            fn(torch)
+        with pytest.raises(RuntimeError, match="expected a weight of dtype float16"):
+            fn(vt)
+    x = vt.tensor([[0.5, -1.0, 2.0]])
+    ok = vt.nn.functional.cross_entropy(x, vt.tensor([2]), weight=vt.tensor([1.0, 2.0, 0.5]))
+    ref = torch.nn.functional.cross_entropy(torch.tensor([[0.5, -1.0, 2.0]]), torch.tensor([2]),
+                                            weight=torch.tensor([1.0, 2.0, 0.5]))
+    assert abs(ok.item() - ref.item()) < 1e-6

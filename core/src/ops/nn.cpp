@@ -191,6 +191,9 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   VT_CHECK(target.dtype() == ScalarType::Int64 || target.dtype() == ScalarType::Int32,
                 "cross_entropy: expected target of dtype int64 (class indices) or floating (probabilities), got ",
                 dtype_name(target.dtype()));
+  // torch's nll_loss takes the weight in the input's dtype only, and says so before it reads any target
+  VT_CHECK(!weight.defined() || weight.dtype() == input.dtype(), "cross_entropy: expected a weight of dtype ",
+           dtype_name(input.dtype()), " (the input's), got ", dtype_name(weight.dtype()));
   return with_target_version(class_index_loss(input, target, lp, w, smooth_term, C, reduction, ignore_index, smoothing),
                              target);
 }
