@@ -394,13 +394,6 @@ OPEN_FINDS = [
          recipes[3][1].layout.startswith("alias") or recipes[3][1].requires_grad),
      "scatter's backward with a 0-dim (or 0/1-element) index and a 1-d src: torch's ScatterBackward0 (and "
      "ScatterAddBackward0) returns a gradient of the wrong shape, which its engine refuses"),
-    (lambda spec, recipes: spec.name == "norm" and any(w == "value" and isinstance(r, float) and r != r
-                                                       for w, r in recipes[1:2]),
-     "norm with a NaN order of one element: torch returns NaN for a 0-dim tensor with dim=[0] but |x| for the same "
-     "element as a 1-element vector or without dim; vibetensor returns |x| throughout (the one-element rule)"),
-    (lambda spec, recipes: spec.name == "to_dtype" and isinstance(recipes[0][1], Wrong),
-     "to_dtype of a Python number: torch's counterpart hands the number back, vibetensor converts it to a 0-dim "
-     "tensor (it takes a number for every Tensor argument, as a wrapped number)"),
     (lambda spec, recipes: spec.name in ("pow", "pow_") and (
         any(w == "value" and isinstance(r, int) and abs(r) > 2**24 for w, r in recipes[1:2]) or
         any(w == "tensor" and r.values == "extreme" and r.dtype in _INTS for w, r in recipes[1:2])),
