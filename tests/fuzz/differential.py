@@ -566,9 +566,9 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "sort" and any(isinstance(r, Wrong) and r.value is None for w, r in recipes),
      "sort with stable=None: torch's Python signature reads None as False, vibetensor's schema takes a bool"),
     (lambda spec, recipes: spec.name == "gelu" and _TORCH_BEFORE_2_13 and any(
-        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
-     "gelu of 16-bit values near the limit (seen with torch 2.11): torch's kernel overflows to inf where "
-     "x * Phi(x) is x itself, vibetensor returns x"),
+        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16", "float32") for w, r in recipes[:1]),
+     "gelu of 16-bit or float32 values near the limit (seen with torch 2.11; 2.13 returns x): torch's kernel "
+     "overflows to inf where x * Phi(x) is x itself, vibetensor returns x"),
     (lambda spec, recipes: spec.name in ("layer_norm", "native_layer_norm") and any(
         w == "tensor" and r.values == "extreme" and r.dtype == "float32" for w, r in recipes[:1]),
      "layer_norm of float32 values near the limit: torch's variance overflows float32 (NaN), vibetensor's CPU "
