@@ -19,7 +19,7 @@
 // when freed and re-enter it when handed out again. Relaxed atomics: the numbers are exact once the threads that
 // allocate are quiet.
 //
-// Deliberately not handled: NUMA placement, pinned memory (cuda/pinned_memory.cu), trimming on memory pressure
+// Deliberately not handled: NUMA placement, pinned memory (cuda/pinned_memory.cpp), trimming on memory pressure
 // beyond empty_cache().
 #include "cpu_allocator.h"
 

@@ -134,7 +134,8 @@ class FabricHook final : public detail::CrossDeviceHook {
     for (int k = 0; k < nremote; ++k) {
       count(compute, remotes[k].device, remotes[k].bytes, remotes[k].route, Reason::None);
       if (tracing()) {
-        EventRecord e{EventKind::Enqueue, op.name(), compute, remotes[k].device, remotes[k].bytes, stream.handle};
+        EventRecord e{.kind = EventKind::Enqueue, .name = op.name(), .device = compute, .peer = remotes[k].device,
+                      .bytes = remotes[k].bytes, .stream = stream.handle};
         e.gpu = scope->span_;
         record_event(std::move(e));
       }
@@ -154,7 +155,8 @@ class FabricHook final : public detail::CrossDeviceHook {
       cuda::DeviceGuard g(compute);
       if (!cuda::is_current_stream_capturing()) return;
     }
-    EventRecord e{EventKind::Error, op.name(), compute, staged->device, staged->bytes, cuda::current(compute).handle};
+    EventRecord e{.kind = EventKind::Error, .name = op.name(), .device = compute, .peer = staged->device,
+                  .bytes = staged->bytes, .stream = cuda::current(compute).handle};
     e.reason = Reason::CaptureActive;
     e.detail = reason_name(staged->reason);
     record_event(std::move(e));
@@ -212,8 +214,8 @@ class FabricHook final : public detail::CrossDeviceHook {
     for (const Remote& r : remotes) {
       count(compute, r.device, r.bytes, r.route, r.reason);
       if (r.route == Route::Staged || tracing()) {
-        EventRecord e{r.route == Route::Staged ? EventKind::Fallback : EventKind::Enqueue, op.name(), compute,
-                      r.device, r.bytes, stream.handle};
+        EventRecord e{.kind = r.route == Route::Staged ? EventKind::Fallback : EventKind::Enqueue, .name = op.name(),
+                      .device = compute, .peer = r.device, .bytes = r.bytes, .stream = stream.handle};
         e.reason = r.reason;
         e.gpu = span;
         record_event(std::move(e));

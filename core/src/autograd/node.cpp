@@ -250,7 +250,12 @@ Tensor sum_to(const Tensor& grad, IntArrayRef sizes) {
 }
 
 std::string tensor_description(const Tensor& t) {
-  return "[" + std::string(dtype_name(t.dtype())) + " " + shape_str(t.sizes()) + "]";
+  std::string s = "[";  // appended, not a chain of operator+ (gcc 12 warns falsely on that chain's memcpy)
+  s += dtype_name(t.dtype());
+  s += ' ';
+  s += shape_str(t.sizes());
+  s += ']';
+  return s;
 }
 
 void not_implemented_derivative(const std::string& op) {

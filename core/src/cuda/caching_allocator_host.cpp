@@ -1,5 +1,5 @@
 // Policy of the caching allocator for pinned host memory: see Note [Pinned host memory] in
-// vt/cuda/caching_host_allocator.h. Pure C++: CUDA calls go through HostBackend (pinned_memory.cu), so the
+// vt/cuda/caching_host_allocator.h. Pure C++: CUDA calls go through HostBackend (pinned_memory.cpp), so the
 // tests drive this file with a fake backend on machines without a GPU.
 #include "vt/cuda/caching_host_allocator.h"
 

@@ -39,7 +39,7 @@ VT_BINARY_FUNCTOR(DivFloorF, T,
   } else {
     if (is_neg_one(b)) return wrapping_neg(a);
     T q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+    if ((a % b != 0) && (below_zero(a) != below_zero(b))) --q;
     return q;
   })
 VT_BINARY_FUNCTOR(RemainderF, T,
@@ -50,7 +50,7 @@ VT_BINARY_FUNCTOR(RemainderF, T,
   } else {
     if (is_neg_one(b)) return T(0);
     T m = a % b;
-    if (m != 0 && ((b < 0) != (m < 0))) m += b;
+    if (m != 0 && (below_zero(b) != below_zero(m))) m += b;
     return m;
   })
 VT_BINARY_FUNCTOR(FmodF, T,
@@ -62,7 +62,7 @@ VT_BINARY_FUNCTOR(PowF, T,
   } else if constexpr (std::is_same_v<T, bool>) {
     return a || !b;
   } else {
-    if (b < 0) return a == 1 ? T(1) : a == T(-1) ? ((b % 2) ? T(-1) : T(1)) : T(0);
+    if (below_zero(b)) return a == 1 ? T(1) : a == T(-1) ? ((b % 2) ? T(-1) : T(1)) : T(0);
     T r = 1;
     for (T base = a, e = b; e; e >>= 1, base = T(base * base))
       if (e & 1) r = T(r * base);

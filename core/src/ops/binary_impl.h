@@ -80,7 +80,7 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
     // a float16 x of 0.5 is 35008, not 0.5 * inf (70000 is past float16's range), 0 * 70000 is 0, not NaN, and
     // 3 // 3.0009765625 is 0, not 3 // 3 = 1. remainder and fmod take the rounded operand, as torch's do.
     if (const Tensor& b = it.input_original(1); b.dim() == 0 && b.device().is_cpu()) {
-      return Launch::kernel(it, ScalarRightOp<S, F>{item_scalar(b).to<opmath_t<S>>()});
+      return Launch::kernel(it, ScalarRightOp<S, F>{item_scalar(b).to<opmath_t<S>>(), F{}});
     }
   }
   Launch::kernel(it, ArithOp<S, F>{});

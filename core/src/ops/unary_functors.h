@@ -43,9 +43,9 @@ VT_UNARY_F(GeluTanhF, T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x 
 VT_UNARY_F(FracF, x - std::trunc(x))
 VT_UNARY_F(NegF, T(-x))
 VT_UNARY_F(SquareF, T(x * x))
-VT_UNARY_F(AbsF, T(x < T(0) ? -x : x))
-VT_UNARY_F(SignF, T((T(0) < x) - (x < T(0))))
-VT_UNARY_F(ReluF, T(x < T(0) ? T(0) : x))  // written so NaN passes through
+VT_UNARY_F(AbsF, T(below_zero(x) ? -x : x))
+VT_UNARY_F(SignF, T(int(T(0) < x) - int(below_zero(x))))
+VT_UNARY_F(ReluF, T(below_zero(x) ? T(0) : x))  // written so NaN passes through
 #undef VT_UNARY_F
 struct FloorF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::floor(x); else return x; } };
 struct CeilF { template <typename T> VT_HOST_DEVICE T operator()(T x) const { if constexpr (std::is_floating_point_v<T>) return std::ceil(x); else return x; } };

@@ -4,6 +4,7 @@
 #include <complex>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "vt/core/error.h"
 #include "vt/core/half.h"
@@ -66,6 +67,11 @@ template <typename T> struct OpMath { using type = T; };
 template <> struct OpMath<Half> { using type = float; };
 template <> struct OpMath<BFloat16> { using type = float; };
 template <typename T> using opmath_t = typename OpMath<T>::type;
+
+// x < 0, not compared for unsigned T (always false there, and nvcc warns that the comparison is pointless).
+template <typename T> VT_HOST_DEVICE constexpr bool below_zero(T x) {
+  if constexpr (std::is_unsigned_v<T>) return false; else return x < T(0);
+}
 
 }  // namespace vt
 

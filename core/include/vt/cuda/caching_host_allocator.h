@@ -31,7 +31,7 @@
 
 namespace vt::cuda {
 
-// What the host allocator needs from CUDA. The CUDA implementation lives in pinned_memory.cu.
+// What the host allocator needs from CUDA. The CUDA implementation lives in pinned_memory.cpp.
 class HostBackend {
  public:
   virtual ~HostBackend() = default;

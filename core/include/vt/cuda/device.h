@@ -21,6 +21,9 @@
 
 namespace vt::cuda {
 
+// The most logical devices the per-device tables (allocators, stream pools, current streams) hold.
+constexpr int kMaxDevices = 64;
+
 int device_count();  // logical devices (N under emulation)
 bool is_available();
 // Why there are no devices ("no CUDA driver found", ...), or "" when there are some.

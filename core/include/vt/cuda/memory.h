@@ -27,7 +27,7 @@ void order_stream_after_current(int device, int64_t stream);
 // Storage of `nbytes` on CUDA device d (index -1: the current device).
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device d);
 
-// ---- pinned host memory (pinned_memory.cu) ----
+// ---- pinned host memory (pinned_memory.cpp) ----
 // The process's pinned host allocator; raises RuntimeError naming "no CUDA device" where there is none.
 CachingHostAllocator& host_allocator();
 CachingHostAllocator* host_allocator_if_created();

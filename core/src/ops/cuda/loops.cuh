@@ -25,7 +25,7 @@ namespace vt::cuda {
 inline constexpr int kThreads = 256;
 
 // Blocks for `work` items of one thread each, capped at a full-occupancy wave (the kernels loop).
-int grid_size(int64_t work);  // in loops.cu
+int grid_size(int64_t work);  // in loops.cu, with plan_launch
 
 // q = n / d by multiply and shift (Granlund & Montgomery), exact for n < 2^31.
 struct IntDivider {
@@ -169,45 +169,40 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// What launch() decides from the iterator, whatever the functor: checked in one non-template function so each
+// op and dtype adds only its two kernels and their launches to a file's host compile (Note [One planner]).
+struct LaunchOperands {
+  int nin = 0;
+  ScalarType out_dtype = ScalarType::Float32;
+  size_t out_size = 0;
+  const ScalarType* in_dtypes = nullptr;
+  const size_t* in_sizes = nullptr;
+  int vec = 1;  // the contiguous kernel's elements per vector
+};
+// Fills the inputs' pointers, host-scalar bits and modes (arrays of ops.nin) and says whether the contiguous
+// kernel may run (every dense operand has unit stride along the one dim and is aligned to its vector width).
+bool plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode);
+
+// Note [One planner]: launch<Op> used to describe the operands itself (asserts, a lambda per input, alignment),
+// and that host code was compiled once per op and dtype: several hundred copies in the binary and unary files,
+// a third of their compile. Only the kernel launches (and the offset calculator, per operand count) are left here.
 template <typename Op, size_t... I>
 void launch(TensorIterator& it, const Op& op, std::index_sequence<I...> idx) {
   using R = typename fn_traits<Op>::result;
   constexpr int nin = int(sizeof...(I));
   constexpr int V = vec_width<R, fn_arg_t<Op, I>...>();
+  static constexpr ScalarType in_dtypes[nin > 0 ? nin : 1] = {scalar_type_of<fn_arg_t<Op, I>>...};
+  static constexpr size_t in_sizes[nin > 0 ? nin : 1] = {sizeof(fn_arg_t<Op, I>)...};
   const int64_t n = it.numel();
-  VT_INTERNAL_ASSERT(it.noutputs() == 1 && it.ntensors() == nin + 1, "gpu_kernel arity");
-  VT_INTERNAL_ASSERT(it.operand(0).dtype() == scalar_type_of<R>, "gpu_kernel: output dtype");
-  bool input_types_match = (... && (it.operand(1 + int(I)).dtype() == scalar_type_of<fn_arg_t<Op, I>>));
-  VT_INTERNAL_ASSERT(input_types_match, "gpu_kernel: input dtype");
+  Inputs<nin> in;
+  bool contiguous = plan_launch(it, LaunchOperands{nin, scalar_type_of<R>, sizeof(R), in_dtypes, in_sizes, V},
+                                in.ptr, in.value, in.mode);
   if (n == 0) return;
   const int device = it.device().index;
   DeviceGuard guard(device);
   auto stream = reinterpret_cast<cudaStream_t>(current_stream(device));
-
-  Inputs<nin> in;
-  bool dense = it.ndim() <= 1 && (it.ndim() == 0 || it.stride(0, 0) == int64_t(sizeof(R)));
-  bool aligned = reinterpret_cast<uintptr_t>(it.operand(0).data_ptr()) % (sizeof(R) * V) == 0;
-  auto describe = [&](int i, size_t size) {
-    const Tensor& t = it.operand(1 + i);
-    if (t.device().is_cpu()) {
-      VT_INTERNAL_ASSERT(t.dim() == 0, "gpu_kernel: CPU input must be a 0-dim scalar");
-      memcpy(&in.value[i], t.data_ptr(), size);
-      in.mode[i] = kHostScalar;
-      return;
-    }
-    in.ptr[i] = t.data_ptr();
-    if (it.is_scalar(1 + i)) {
-      in.mode[i] = kDeviceScalar;
-    } else {
-      in.mode[i] = kDense;
-      dense = dense && it.stride(1 + i, 0) == int64_t(size);
-      aligned = aligned && reinterpret_cast<uintptr_t>(in.ptr[i]) % (size * V) == 0;
-    }
-  };
-  (describe(int(I), sizeof(fn_arg_t<Op, I>)), ...);
-
   char* out = it.operand(0).data_ptr();
-  if (dense && aligned) {
+  if (contiguous) {
     contiguous_kernel<V><<<grid_size((n + V - 1) / V), kThreads, 0, stream>>>(op, out, in, n, idx);
   } else {
     OffsetCalc<nin + 1> calc(it.shape(), [&](int a, int d) { return it.stride(a, d); }, n);

@@ -37,16 +37,16 @@ const char* event_kind_name(EventKind k);
 
 struct GpuSpan;  // a pair of CUDA events; shared so copies of a record stay valid
 struct EventRecord {
-  EventKind kind;
-  std::string name;       // op or collective name
+  EventKind kind{};
+  std::string name{};     // op or collective name
   int device = -1;        // compute device (or the collective's first device)
   int peer = -1;          // remote device, -1 for none
   int64_t bytes = 0;
   uintptr_t stream = 0;   // compute stream
   int64_t host_ns = 0;    // steady clock at enqueue
   Reason reason = Reason::None;
-  std::string detail;
-  std::shared_ptr<GpuSpan> gpu;  // null unless GPU timing was on
+  std::string detail{};
+  std::shared_ptr<GpuSpan> gpu{};  // null unless GPU timing was on
 };
 void set_ring_capacity(size_t capacity);  // drops the current contents
 size_t ring_capacity();

@@ -69,7 +69,7 @@ class CudaHostBackend : public HostBackend {
 
  private:
   std::mutex mu_;
-  std::vector<HostEvent*> pool_[64];  // by device (kMaxDevices in memory.cu)
+  std::vector<HostEvent*> pool_[kMaxDevices];  // by device
 };
 
 // Never deleted: pinned tensors may be freed during interpreter shutdown, after static destructors have run.

@@ -84,7 +84,6 @@ class CudaBackend : public MemoryBackend {
   size_t capacity_ = 0;
 };
 
-constexpr int kMaxDevices = 64;
 // Never deleted: tensors may be freed during interpreter shutdown, after static destructors have run.
 std::array<std::atomic<CachingAllocator*>, kMaxDevices> g_allocators{};
 std::array<std::once_flag, kMaxDevices> g_once;

@@ -13,7 +13,6 @@
 namespace vt::cuda {
 namespace {
 
-constexpr int kMaxDevices = 64;
 constexpr int kPoolSize = 8;
 thread_local std::array<StreamId, kMaxDevices> t_current{};  // 0: the legacy default stream
 
