@@ -54,6 +54,8 @@ def main():
     row("column sum [16384, n/16384]", kv * 1e3, kt * 1e3, "ms")
     tv_, tt_ = timed(lambda: mv.t() + 1.0, lambda: mt.t() + 1.0)
     row("strided add (transposed view)", tv_ * 1e3, tt_ * 1e3, "ms")
+    cv_, ct_ = timed(lambda: mv.t().contiguous(), lambda: mt.t().contiguous())
+    row("transposed copy (.t().contiguous())", cv_ * 1e3, ct_ * 1e3, "ms")
     # a Linear's bias add (the output [tokens, features] plus a [features] vector): a broadcast operand
     if n >= 8192 * 3072:
         hv, ht = xv[: 8192 * 3072].view(8192, 3072), xt[: 8192 * 3072].view(8192, 3072)

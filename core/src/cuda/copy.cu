@@ -39,6 +39,7 @@ struct OffsetCalc {
   }
   __device__ int64_t offset(int64_t i) const {
     int64_t off = 0;
+#pragma unroll 1  // a loop: unrolled, its 64-bit divisions made each of the hundred dtype-pair kernels far larger
     for (int d = ndim - 1; d >= 0; --d) {
       off += (i % sizes[d]) * strides[d];
       i /= sizes[d];

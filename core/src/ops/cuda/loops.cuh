@@ -83,7 +83,8 @@ template <int N> struct OffsetCalc {
         for (int a = 0; a < N; ++a) off[a] += int64_t(r) * strides[d][a];
         i = q;
       }
-    } else {
+    } else {  // past 2^31 elements: rare, so kept a small loop (unrolled, its 64-bit divisions bloat every kernel)
+#pragma unroll 1
       for (int d = 0; d < ndim; ++d) {
         int64_t r = idx % sizes[d];
         for (int a = 0; a < N; ++a) off[a] += r * strides[d][a];
