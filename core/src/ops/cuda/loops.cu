@@ -1,4 +1,5 @@
 // Launch geometry and operand planning shared by the CUDA elementwise kernels (loops.cuh).
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -22,17 +23,27 @@ int grid_size(int64_t work) {
   return int(blocks < w ? (blocks > 0 ? blocks : 1) : w);
 }
 
-bool plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode) {
+RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode,
+                    int64_t* in_row_strides) {
   VT_INTERNAL_ASSERT(it.noutputs() == 1 && it.ntensors() == ops.nin + 1, "gpu_kernel arity");
   VT_INTERNAL_ASSERT(it.operand(0).dtype() == ops.out_dtype, "gpu_kernel: output dtype");
-  bool dense = it.ndim() <= 1 && (it.ndim() == 0 || it.stride(0, 0) == int64_t(ops.out_size));
-  bool aligned = reinterpret_cast<uintptr_t>(it.operand(0).data_ptr()) % (ops.out_size * size_t(ops.vec)) == 0;
+  const int nd = it.ndim();
+  // Rows (Note [Row vectors]): dim 0 unit-strided for every dense operand, dim 1 (if any) at aligned strides.
+  bool rows_fit = nd <= 2 && (nd == 0 || it.stride(0, 0) == int64_t(ops.out_size));
+  auto aligned = [&](const void* p, size_t size) {
+    return reinterpret_cast<uintptr_t>(p) % (size * size_t(ops.vec)) == 0;
+  };
+  auto row_stride_fits = [&](int operand, size_t size) {
+    return nd < 2 || it.stride(operand, 1) % int64_t(size * size_t(ops.vec)) == 0;
+  };
+  rows_fit = rows_fit && aligned(it.operand(0).data_ptr(), ops.out_size) && row_stride_fits(0, ops.out_size);
   for (int i = 0; i < ops.nin; ++i) {
     const Tensor& t = it.operand(1 + i);
     VT_INTERNAL_ASSERT(t.dtype() == ops.in_dtypes[i], "gpu_kernel: input dtype");
     const size_t size = ops.in_sizes[i];
     ptr[i] = nullptr;
     value[i] = 0;
+    in_row_strides[i] = 0;
     if (t.device().is_cpu()) {
       VT_INTERNAL_ASSERT(t.dim() == 0, "gpu_kernel: CPU input must be a 0-dim scalar");
       memcpy(&value[i], t.data_ptr(), size);
@@ -44,11 +55,25 @@ bool plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr
       mode[i] = kDeviceScalar;
     } else {
       mode[i] = kDense;
-      dense = dense && it.stride(1 + i, 0) == int64_t(size);
-      aligned = aligned && reinterpret_cast<uintptr_t>(ptr[i]) % (size * size_t(ops.vec)) == 0;
+      rows_fit = rows_fit && (nd == 0 || it.stride(1 + i, 0) == int64_t(size)) && aligned(ptr[i], size) &&
+                 row_stride_fits(1 + i, size);
+      if (nd == 2) in_row_strides[i] = it.stride(1 + i, 1);
     }
   }
-  return dense && aligned;
+  RowPlan plan;
+  if (!rows_fit) return plan;
+  const int64_t n = nd == 0 ? 1 : it.shape()[0], rows = nd == 2 ? it.shape()[1] : 1;
+  const int64_t vecs = (n + ops.vec - 1) / ops.vec;
+  // Short rows would leave most of each block's threads idle: the strided kernel spreads those better.
+  if (rows > 1 && vecs < kThreads / 2) return plan;
+  plan.n = n;
+  plan.rows = rows;
+  plan.out_row_stride = nd == 2 ? it.stride(0, 1) : 0;
+  plan.grid_x = grid_size(vecs);
+  const int64_t wave = grid_size(INT64_MAX / 2);  // resident blocks of the device
+  const int64_t by_wave = wave / plan.grid_x > 1 ? wave / plan.grid_x : 1;
+  plan.grid_y = int(std::min<int64_t>({rows, by_wave, 65535}));
+  return plan;
 }
 
 }  // namespace vt::cuda
