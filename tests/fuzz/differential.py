@@ -373,6 +373,10 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "fill_" and recipes[0][0] == "tensor" and _numel(recipes[0][1]) == 1,
      "fill_ of a one-element tensor with a value its dtype cannot hold: torch's one-element fast path converts "
      "unchecked (inf), its kernel refuses; vibetensor refuses always"),
+    (lambda spec, recipes: spec.name == "full" and recipes[0][0] == "value" and isinstance(recipes[0][1], (list, tuple))
+        and all(isinstance(x, int) for x in recipes[0][1]) and math.prod(recipes[0][1]) == 1,
+     "full of one element with a value its dtype cannot hold: torch fills through the one-element fast path above "
+     "(inf), a larger full raises as vibetensor does always"),
     (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd") and _has_empty(recipes) and _dtypes_differ(
         recipes[0], recipes[1]),
      "a matrix product of empty operands of different dtypes: torch's dtype check lives in a kernel that an "
@@ -583,6 +587,11 @@ OPEN_FINDS = [
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "matrix products of values near the float limit: vibetensor's GEMM kernels fuse each multiply into its add "
      "(3e38 * 2 + -3e38 * 1.5 is inf + -4.5e38 = inf), torch's round each product first (inf + -inf = NaN)"),
+    (lambda spec, recipes: spec.name == "_linear_bias" and recipes[0][1].layout != "contig" and len({
+        recipes[0][1].dtype if r.layout.startswith("alias") else r.dtype for w, r in recipes if w == "tensor"}) > 1,
+     "linear whose operands' dtypes differ, with an input whose batch dims do not fold into one: torch's path for "
+     "that layout (matmul, then an add) promotes the bias (a float64 bias of a float32 linear gives float32), its "
+     "addmm path for a foldable input raises as vibetensor does always"),
     # the H200 long profiles of 2026-12-03 (torch 2.11 there; vibetensor on the GPU for two of them)
     (lambda spec, recipes: spec.name in ("clamp", "clamp_") and _TORCH_BEFORE_2_13 and any(
         w == "value" and isinstance(r, float) and r != r for w, r in recipes[1:]),
