@@ -37,7 +37,8 @@ def test_rows_against_torch(dtype, rng):
         with f.case(f"{label}: bias * x (broadcast first operand)"):
             dcheck(lambda m, b, x: b * x, dpair((n,), dtype, rng=rng), rows_pair(rows, n, window, dtype, rng))
         with f.case(f"{label}: x - y, both rows"):
-            dcheck(lambda m, x, y: x - y, rows_pair(rows, n, window, dtype, rng), rows_pair(rows, n, window, dtype, rng))
+            dcheck(lambda m, x, y: x - y, rows_pair(rows, n, window, dtype, rng),
+                   rows_pair(rows, n, window, dtype, rng))
         with f.case(f"{label}: x.add_(bias) in place"):
             dcheck(lambda m, x, b: x.add_(b), rows_pair(rows, n, window, dtype, rng), dpair((n,), dtype, rng=rng))
         with f.case(f"{label}: maximum(x, bias) * 2 (a Python scalar beside rows)"):

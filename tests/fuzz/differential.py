@@ -373,8 +373,9 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "fill_" and recipes[0][0] == "tensor" and _numel(recipes[0][1]) == 1,
      "fill_ of a one-element tensor with a value its dtype cannot hold: torch's one-element fast path converts "
      "unchecked (inf), its kernel refuses; vibetensor refuses always"),
-    (lambda spec, recipes: spec.name == "full" and recipes[0][0] == "value" and isinstance(recipes[0][1], (list, tuple))
-        and all(isinstance(x, int) for x in recipes[0][1]) and math.prod(recipes[0][1]) == 1,
+    (lambda spec, recipes: spec.name == "full" and recipes[0][0] == "value"
+        and isinstance(recipes[0][1], (list, tuple)) and all(isinstance(x, int) for x in recipes[0][1])
+        and math.prod(recipes[0][1]) == 1,
      "full of one element with a value its dtype cannot hold: torch fills through the one-element fast path above "
      "(inf), a larger full raises as vibetensor does always"),
     (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd") and _has_empty(recipes) and _dtypes_differ(
@@ -570,7 +571,8 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "sort" and any(isinstance(r, Wrong) and r.value is None for w, r in recipes),
      "sort with stable=None: torch's Python signature reads None as False, vibetensor's schema takes a bool"),
     (lambda spec, recipes: spec.name == "gelu" and _TORCH_BEFORE_2_13 and any(
-        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16", "float32") for w, r in recipes[:1]),
+        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16", "float32")
+        for w, r in recipes[:1]),
      "gelu of 16-bit or float32 values near the limit (seen with torch 2.11; 2.13 returns x): torch's kernel "
      "overflows to inf where x * Phi(x) is x itself, vibetensor returns x"),
     (lambda spec, recipes: spec.name in ("layer_norm", "native_layer_norm") and any(
