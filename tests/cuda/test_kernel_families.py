@@ -53,6 +53,8 @@ def test_elementwise_dense_misaligned_strided_broadcast(dtype):
     same(x[1:] * y[:-1], xt[1:] * yt[:-1], **tol)  # misaligned
     m, mt = both(arr((67, 61), dtype, 3, lo, 9), dtype, view=lambda z: z.t())
     same(m - m[0], mt - mt[0], **tol)  # strided and broadcast
+    r, rt = both(arr((9, 1024), dtype, 4, lo, 9), dtype)
+    same(r + x[:1024], rt + xt[:1024], **tol)  # rows with a broadcast row (Note [Row vectors])
     same(vt.where(x > y, x, y), torch.where(xt > yt, xt, yt))
     if dtype in ("float32", "float16", "bfloat16"):
         same(vt.nn.functional.gelu(m) + vt.exp(m * 0.5), torch.nn.functional.gelu(mt) + torch.exp(mt * 0.5), **tol)
