@@ -14,6 +14,7 @@ orders in which torch's reductions check their dim lists.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -570,3 +571,20 @@ def test_cross_entropy_class_targets_take_a_weight_of_the_input_dtype_only():
     ref = torch.nn.functional.cross_entropy(torch.tensor([[0.5, -1.0, 2.0]]), torch.tensor([2]),
                                             weight=torch.tensor([1.0, 2.0, 0.5]))
     assert abs(ok.item() - ref.item()) < 1e-6
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("p", [-1, -2, -0.5, 0.5, 3])
+def test_norm_of_a_negative_order_with_a_zero_element_under_autograd(dtype, p):
+    """Under autograd the p-norm's power ran through the zero-safe form (Note [Zero-safe roots]), which put 0 where
+    |0| ** p is inf for a negative p: norm([0, 1, 2], p=-1) was 0.667 instead of torch's 0 (seed 86). The values
+    and gradients match torch's now; an all-inf input with p < 0 gets gradient 0 where torch's is NaN (inf * 0)."""
+    for vals in ([0.0, 1.0, 2.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [0.0, -3.0], [0.25, 0.0, 4.0]):
+        t = torch.tensor(vals, dtype=getattr(torch, dtype), requires_grad=True)
+        v = vt.tensor(vals, dtype=getattr(vt, dtype), requires_grad=True)
+        expected, actual = t.norm(p=p), v.norm(p=p)
+        expected.backward()
+        actual.backward()
+        tol = dict(rtol=2e-3, atol=1e-6)
+        np.testing.assert_allclose(float(actual.detach().item()), float(expected.detach()), **tol, err_msg=str(vals))
+        np.testing.assert_allclose(v.grad.to(vt.float64).numpy(), t.grad.double().numpy(), **tol, err_msg=str(vals))

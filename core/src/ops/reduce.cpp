@@ -54,19 +54,21 @@ Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
 // std = sqrt(var) and the p-norms are roots of sums, whose derivative is infinite where the sum is 0: the chain
 // rule then multiplies inf by the inner derivative, 0, and gives NaN where torch defines the gradient as 0
 // (ones(4).std(), zeros(3).norm()). When autograd records, such a function is applied through
-// where(s == 0, 0, f(where(s == 0, 1, s))): the same values, and the gradient at 0 is exactly 0 because the
-// branch that is not taken gets a zero gradient.
+// where(s == 0, f(0), f(where(s == 0, 1, s))): the same values, and the gradient at 0 is exactly 0 because
+// the branch that is not taken gets a zero gradient. f(0) is the caller's: 0 for a root, but inf for the power
+// of a negative order (0 ** -1), which is how a zero element makes norm(p < 0) zero (a fixed 0 there made
+// norm([0, 1, 2], p=-1) 0.667 under autograd instead of 0).
 template <typename F>
-Tensor zero_safe(const Tensor& s, const Tensor& self, F f) {
+Tensor zero_safe(const Tensor& s, const Tensor& self, F f, double f_at_zero) {
   if (!(autograd::is_grad_enabled() && self.impl()->requires_grad())) return f(s);
   Tensor zero = ops::binary("vt::eq", s, scalar_to_tensor(Scalar(0.0), ScalarType::Float64));
   Tensor safe = ops::where(zero, scalar_to_tensor(Scalar(1.0), s.dtype()), s);
-  return ops::where(zero, scalar_to_tensor(Scalar(0.0), s.dtype()), f(safe));
+  return ops::where(zero, scalar_to_tensor(Scalar(f_at_zero), s.dtype()), f(safe));
 }
 
 Tensor std_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
   Tensor s = zero_safe(var_f64(self, dim, correction, keepdim, "std"), self,
-                       [](const Tensor& v) { return ops::unary("vt::sqrt", v); });
+                       [](const Tensor& v) { return ops::unary("vt::sqrt", v); }, 0.0);
   return ops::to_dtype(s, self.dtype());
 }
 
@@ -97,10 +99,10 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
   if (p == 1) r = ops::sum(x, dim, keepdim, std::nullopt);
   else if (p == 2) {
     r = zero_safe(ops::sum(ops::mul(x, x), dim, keepdim, std::nullopt), self,
-                  [](const Tensor& t) { return ops::unary("vt::sqrt", t); });
+                  [](const Tensor& t) { return ops::unary("vt::sqrt", t); }, 0.0);
   } else {  // Note [Zero-safe roots]: |x|^p also has an infinite derivative at 0 when p < 1
-    Tensor s = ops::sum(zero_safe(x, self, power(p)), dim, keepdim, std::nullopt);
-    r = zero_safe(s, self, power(1.0 / p));
+    Tensor s = ops::sum(zero_safe(x, self, power(p), std::pow(0.0, p)), dim, keepdim, std::nullopt);
+    r = zero_safe(s, self, power(1.0 / p), std::pow(0.0, 1.0 / p));
   }
   return ops::to_dtype(r, self.dtype());
 }
