@@ -15,9 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "vt/cuda/device.h"
+
 namespace vt::fabric {
 
-constexpr int kMaxDevices = 64;
+using cuda::kMaxDevices;  // the core's per-device tables hold as many
 
 enum class Route : uint8_t {
   Uncovered = 0,  // no open Fabric holds the pair
