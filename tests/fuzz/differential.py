@@ -594,6 +594,11 @@ OPEN_FINDS = [
      "linear whose operands' dtypes differ, with an input whose batch dims do not fold into one: torch's path for "
      "that layout (matmul, then an add) promotes the bias (a float64 bias of a float32 linear gives float32), its "
      "addmm path for a foldable input raises as vibetensor does always"),
+    (lambda spec, recipes: spec.name in ("div", "div_") and any(w == "value" and r == "trunc" for w, r in recipes)
+        and any(w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:2]),
+     "div with rounding_mode='trunc' of 16-bit tensors: torch's CPU kernel rounds the quotient to the 16-bit "
+     "dtype before truncating (3.68 / -0.02556 = -143.97 becomes -144), vibetensor truncates the float quotient "
+     "(-143)"),
     # the H200 long profiles of 2026-12-03 (torch 2.11 there; vibetensor on the GPU for two of them)
     (lambda spec, recipes: spec.name in ("clamp", "clamp_") and _TORCH_BEFORE_2_13 and any(
         w == "value" and isinstance(r, float) and r != r for w, r in recipes[1:]),
