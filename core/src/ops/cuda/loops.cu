@@ -1,27 +1,33 @@
 // Launch geometry and operand planning shared by the CUDA elementwise kernels (loops.cuh).
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 
 #include "loops.cuh"
 
 namespace vt::cuda {
 
-int grid_size(int64_t work) {
+int wave_blocks() {
   // Resident blocks of kThreads per SM times SMs, per device, read once.
-  static int waves[64] = {};
+  static int waves[kMaxDevices] = {};
   int device = 0;
   VT_CUDA_CHECK(cudaGetDevice(&device));
-  int& w = waves[device & 63];
+  int& w = waves[device % kMaxDevices];
   if (w == 0) {
     int sms = 0, threads = 0;
     VT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     VT_CUDA_CHECK(cudaDeviceGetAttribute(&threads, cudaDevAttrMaxThreadsPerMultiProcessor, device));
     w = sms * (threads / kThreads);
   }
-  int64_t blocks = (work + kThreads - 1) / kThreads;
-  return int(blocks < w ? (blocks > 0 ? blocks : 1) : w);
+  return w;
 }
+
+namespace {
+int64_t blocks_for(int64_t work, int64_t wave) {
+  return std::clamp<int64_t>((work + kThreads - 1) / kThreads, 1, wave);
+}
+}  // namespace
+
+int grid_size(int64_t work) { return int(blocks_for(work, wave_blocks())); }
 
 RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode,
                     int64_t* in_row_strides) {
@@ -69,10 +75,9 @@ RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** 
   plan.n = n;
   plan.rows = rows;
   plan.out_row_stride = nd == 2 ? it.stride(0, 1) : 0;
-  plan.grid_x = grid_size(vecs);
-  const int64_t wave = grid_size(INT64_MAX / 2);  // resident blocks of the device
-  const int64_t by_wave = wave / plan.grid_x > 1 ? wave / plan.grid_x : 1;
-  plan.grid_y = int(std::min<int64_t>({rows, by_wave, 65535}));
+  const int64_t wave = wave_blocks();  // one device query per launch, as before rows
+  plan.grid_x = int(blocks_for(vecs, wave));
+  plan.grid_y = int(std::min<int64_t>({rows, std::max<int64_t>(wave / plan.grid_x, 1), 65535}));
   return plan;
 }
 

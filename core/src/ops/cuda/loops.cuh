@@ -25,6 +25,8 @@ namespace vt::cuda {
 
 inline constexpr int kThreads = 256;
 
+// Resident blocks of kThreads on the current device (a full-occupancy wave), read once per device.
+int wave_blocks();
 // Blocks for `work` items of one thread each, capped at a full-occupancy wave (the kernels loop).
 int grid_size(int64_t work);  // in loops.cu, with plan_launch
 
