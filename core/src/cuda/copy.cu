@@ -1,8 +1,9 @@
 // copy_ and fill_ for CUDA tensors. copy_ moves bytes between host and device (and between devices) with
 // cudaMemcpyAsync on the current stream when both sides are dense with one dtype; otherwise it stages through
-// a dense buffer on the side that has the kernels it needs: dtype casts and strided layouts on the GPU use
-// strided_cast_kernel, on the CPU the CPU copy_. Every kernel here checks itself against the CPU in the
-// tests (tests/cuda/test_cuda_tensors.py).
+// a dense buffer on the side that has the kernels it needs: dtype casts and strided layouts on the GPU run as
+// an elementwise op (Note [Copy as elementwise]), transposes through shared-memory tiles (Note [Tiled
+// transpose]); on the CPU the CPU copy_. The kernels are checked against the CPU copy in the tests
+// (tests/cuda/test_cuda_tensors.py, tests/cuda/test_cuda_copy_kernel.py).
 //
 // Host memory decides how a host<->device copy waits (as torch's copy_):
 //   pageable host memory: a download waits for its stream (the CPU reads the result next); an upload does not
@@ -15,6 +16,8 @@
 #include <cuda_runtime.h>
 
 #include "../ops/convert.h"
+#include "../ops/cuda/loops.cuh"
+#include "tiled_transpose.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/core/tensor_iterator.h"
@@ -29,42 +32,20 @@
 namespace vt {
 namespace {
 
-// Element index -> storage offset for a strided tensor (sizes/strides in elements), passed by value.
-struct OffsetCalc {
-  int ndim = 0;
-  int64_t sizes[kMaxDims];
-  int64_t strides[kMaxDims];
-  explicit OffsetCalc(const Tensor& t) : ndim(int(t.dim())) {
-    for (int d = 0; d < ndim; ++d) sizes[d] = t.sizes()[size_t(d)], strides[d] = t.strides()[size_t(d)];
-  }
-  __device__ int64_t offset(int64_t i) const {
-    int64_t off = 0;
-#pragma unroll 1  // a loop: unrolled, its 64-bit divisions made each of the hundred dtype-pair kernels far larger
-    for (int d = ndim - 1; d >= 0; --d) {
-      off += (i % sizes[d]) * strides[d];
-      i /= sizes[d];
-    }
-    return off;
-  }
+// Element conversion for the copy's elementwise kernel (src and dst dtypes are the functor's argument and result).
+template <typename Dst, typename Src> struct CastTo {
+  __host__ __device__ Dst operator()(Src v) const { return cpu::convert<Dst>(v); }
 };
 
-template <typename Dst, typename Src>
-__global__ void strided_cast_kernel(Dst* dst, OffsetCalc dc, const Src* src, OffsetCalc sc, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dst[dc.offset(i)] = cpu::convert<Dst>(src[sc.offset(i)]);
-}
-
-template <typename T>
-__global__ void fill_kernel(T* dst, OffsetCalc dc, T value, int64_t n, bool dense) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dst[dense ? i : dc.offset(i)] = value;
-}
+// fill_'s value as a functor of no inputs (the elementwise loops write it with 16-byte vectors where dense).
+template <typename T> struct FillWith {
+  T value;
+  __host__ __device__ T operator()() const { return value; }
+};
 
 cudaStream_t stream_of(const Tensor& t) {
   return reinterpret_cast<cudaStream_t>(cuda::current_stream(t.device().index));
 }
-
-int grid_for(int64_t n) { return int(std::min<int64_t>((n + 255) / 256, 65535)); }
 
 using cuda::DeviceGuard;
 
@@ -72,20 +53,27 @@ bool dense_same(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.is_contiguous() && b.is_contiguous() && DimVector(a.sizes()) == DimVector(b.sizes());
 }
 
-// Device-side copy with cast and arbitrary strides (src broadcast to dst's shape), both on one device.
-void device_copy(const Tensor& dst, const Tensor& src_in) {
-  Tensor src = ops::expand(src_in, dst.sizes());
-  DeviceGuard g(dst.device().index);
-  int64_t n = dst.numel();
-  OffsetCalc dc(dst), sc(src);
+// Device-side copy with cast and any strides (src broadcast to dst's shape) on dst's device; src may live on a
+// peer device (read through unified addresses, Note [Cross-device copy ordering]). Note [Copy as elementwise]:
+// the copy is an elementwise op over a TensorIterator, as torch's: the iterator coalesces the dims both sides
+// share, dense layouts take 16-byte vectors (a contiguous cast such as bf16 -> fp32 too) and any other layout
+// the strided kernel's 32-bit multiply-shift offsets; a layout that reads and writes along different dims (a
+// transpose) of one dtype moves through shared-memory tiles instead (Note [Tiled transpose]).
+void device_copy(const Tensor& dst, const Tensor& src) {
+  TensorIterator it = TensorIteratorConfig()
+                          .add_output(dst)
+                          .add_input(src)
+                          .check_all_same_dtype(false)
+                          .enforce_safe_casting_to_output(false)
+                          .common_dtype(src.dtype())
+                          .output_dtype(dst.dtype())
+                          .name("copy_")
+                          .build();
+  if (cuda::try_tiled_transpose(it)) return;
   VT_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using dst_t = scalar_t;
-    VT_DISPATCH_ALL(src.dtype(), "copy_", [&] {
-      strided_cast_kernel<dst_t, scalar_t><<<grid_for(n), 256, 0, stream_of(dst)>>>(
-          dst.data<dst_t>(), dc, src.data<scalar_t>(), sc, n);
-    });
+    VT_DISPATCH_ALL(src.dtype(), "copy_", [&] { cuda::gpu_kernel(it, CastTo<dst_t, scalar_t>{}); });
   });
-  VT_CUDA_CHECK(cudaGetLastError());
 }
 
 // Whether the current stream of `on`'s device captures; asked on that device (handle 0 names the legacy stream of
@@ -199,15 +187,10 @@ Tensor copy_cuda(const Tensor& self, const Tensor& src, bool non_blocking) {
 Tensor fill_cuda(const Tensor& self, const Scalar& value) {
   check_scalar_fits(value, self.dtype());
   self.bump_version();
-  int64_t n = self.numel();
-  if (n == 0) return self;
-  DeviceGuard g(self.device().index);
-  OffsetCalc dc(self);
-  VT_DISPATCH_ALL(self.dtype(), "fill_", [&] {
-    fill_kernel<scalar_t><<<grid_for(n), 256, 0, stream_of(self)>>>(self.data<scalar_t>(), dc, value.to<scalar_t>(),
-                                                                    n, self.is_contiguous());
-  });
-  VT_CUDA_CHECK(cudaGetLastError());
+  if (self.numel() == 0) return self;
+  // fill is idempotent: a written-to tensor whose elements share memory (an expanded view) is fine, as in torch
+  TensorIterator it = TensorIteratorConfig().add_output(self).check_mem_overlap(false).name("fill_").build();
+  VT_DISPATCH_ALL(self.dtype(), "fill_", [&] { cuda::gpu_kernel(it, FillWith<scalar_t>{value.to<scalar_t>()}); });
   return self;
 }
 
