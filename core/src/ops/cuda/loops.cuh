@@ -29,6 +29,8 @@ inline constexpr int kThreads = 256;
 int wave_blocks();
 // Blocks for `work` items of one thread each, capped at a full-occupancy wave (the kernels loop).
 int grid_size(int64_t work);  // in loops.cu, with plan_launch
+// The strided elementwise kernel's grid: a block per kThreads elements (Note [Grid caps]).
+int strided_grid_size(int64_t work);
 
 // q = n / d by multiply and shift (Granlund & Montgomery), exact for n < 2^31.
 struct IntDivider {
@@ -243,7 +245,7 @@ void launch(TensorIterator& it, const Op& op, std::index_sequence<I...> idx) {
         op, out, in, plan.n, plan.rows, row_strides, idx);
   } else {
     OffsetCalc<nin + 1> calc(it.shape(), [&](int a, int d) { return it.stride(a, d); }, n);
-    strided_kernel<<<grid_size(n), kThreads, 0, stream>>>(op, out, in, calc, n, idx);
+    strided_kernel<<<strided_grid_size(n), kThreads, 0, stream>>>(op, out, in, calc, n, idx);
   }
   VT_CUDA_CHECK(cudaGetLastError());
 }
