@@ -2,8 +2,8 @@
 
   bandwidth: 1 GiB float32 elementwise add (a + b: two reads, one write) and full sum (one read), reported as
   bytes moved per second beside a device-to-device copy of the same size (the attainable reference; goal:
-  vt time <= 1.0x torch, i.e. >= 90% of the copy bandwidth); also a row sum, a column sum, a strided add and a
-  Linear's bias add (a broadcast operand).
+  vt time <= 1.0x torch, i.e. >= 90% of the copy bandwidth); also a row sum, a column sum, a strided add, a
+  transposed copy, casts (dense and transposed), a strided fill and a Linear's bias add (a broadcast operand).
   overhead: host time per op for 1-element CUDA tensors (kernel launch included, no sync in the loop;
   goal <= 0.5x). Run: python benchmarks/cuda_ops.py [--json out.json]. Needs a GPU and torch with CUDA."""
 import argparse
@@ -56,6 +56,14 @@ def main():
     row("strided add (transposed view)", tv_ * 1e3, tt_ * 1e3, "ms")
     cv_, ct_ = timed(lambda: mv.t().contiguous(), lambda: mt.t().contiguous())
     row("transposed copy (.t().contiguous())", cv_ * 1e3, ct_ * 1e3, "ms")
+    hv_, ht_ = timed(lambda: xv.to(vt.bfloat16), lambda: xt.to(torch.bfloat16))
+    row("cast fp32 -> bf16 (dense)", hv_ * 1e3, ht_ * 1e3, "ms")
+    # a transposed view cast into a contiguous result on both sides (torch's .to() would keep the view's strides)
+    hv_, ht_ = timed(lambda: vt.empty(mv.shape[::-1], dtype=vt.bfloat16, device="cuda").copy_(mv.t()),
+                     lambda: torch.empty(mt.shape[::-1], dtype=torch.bfloat16, device="cuda").copy_(mt.t()))
+    row("cast fp32 -> bf16 (transposed)", hv_ * 1e3, ht_ * 1e3, "ms")
+    fv_, ft_ = timed(lambda: mv[:, ::2].fill_(1.0), lambda: mt[:, ::2].fill_(1.0))
+    row("fill every other column", fv_ * 1e3, ft_ * 1e3, "ms")
     # a Linear's bias add (the output [tokens, features] plus a [features] vector): a broadcast operand
     if n >= 8192 * 3072:
         hv, ht = xv[: 8192 * 3072].view(8192, 3072), xt[: 8192 * 3072].view(8192, 3072)
