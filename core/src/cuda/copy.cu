@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include "../ops/convert.h"
+#include "../ops/copy_iterator.h"
 #include "../ops/cuda/loops.cuh"
 #include "tiled_transpose.h"
 #include "vt/core/dispatcher.h"
@@ -60,15 +61,7 @@ bool dense_same(const Tensor& a, const Tensor& b) {
 // the strided kernel's 32-bit multiply-shift offsets; a layout that reads and writes along different dims (a
 // transpose) of one dtype moves through shared-memory tiles instead (Note [Tiled transpose]).
 void device_copy(const Tensor& dst, const Tensor& src) {
-  TensorIterator it = TensorIteratorConfig()
-                          .add_output(dst)
-                          .add_input(src)
-                          .check_all_same_dtype(false)
-                          .enforce_safe_casting_to_output(false)
-                          .common_dtype(src.dtype())
-                          .output_dtype(dst.dtype())
-                          .name("copy_")
-                          .build();
+  TensorIterator it = copy_iterator(dst, src);
   if (cuda::try_tiled_transpose(it)) return;
   VT_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using dst_t = scalar_t;

@@ -5,6 +5,7 @@
 
 #include "cpu_loops.h"
 #include "convert.h"
+#include "copy_iterator.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 
@@ -24,15 +25,7 @@ Tensor copy_cpu(const Tensor& self, const Tensor& src, bool /*non_blocking: CPU 
     if (self.data_ptr() != src.data_ptr()) std::memmove(self.data_ptr(), src.data_ptr(), size_t(self.nbytes()));
     return self;
   }
-  TensorIterator it = TensorIteratorConfig()
-                          .add_output(self)
-                          .add_input(src)
-                          .check_all_same_dtype(false)
-                          .enforce_safe_casting_to_output(false)
-                          .common_dtype(src.dtype())
-                          .output_dtype(self.dtype())
-                          .name("copy_")
-                          .build();
+  TensorIterator it = copy_iterator(self, src);
   VT_DISPATCH_ALL(self.dtype(), "copy_", [&] {
     using dst_t = scalar_t;
     VT_DISPATCH_ALL(src.dtype(), "copy_", [&] {
