@@ -144,6 +144,8 @@ def test_gemm_edge_shapes(gemm_kernel, dtype, rng):
     (5, 8500, 40),       # K crosses the superblock's K range twice
     (7, 70, 4200),       # N crosses the NC block
     (8300, 130, 9),      # M crosses the packed-A superblock
+    (1030, 8200, 40),    # few rows, long K: short K ranges that hold every row (Note [Superblock shape])
+    (2050, 2100, 70),    # rows and K both split, with remainders in each
     (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0),
 ])
 def test_gemm_blocking(gemm_kernel, dtype, m, k, n, rng):

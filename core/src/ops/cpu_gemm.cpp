@@ -215,6 +215,33 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Start of part s of n near-equal parts of [0, total) (part s is [split(s), split(s + 1))).
 int64_t split(int64_t total, int64_t n, int64_t s) { return total * s / n; }
 
+// Note [Superblock shape]
+// Every superblock packs the B it meets again (each KC block of its K range, for every slab and row part), and
+// every K range after the first reads and writes all of C once more. So the shape of a superblock - ks of K
+// (a multiple of KC, at most 16 KC blocks) by ms rows (as many as fit kSuperblockBytes, rounded up to whole
+// MR panels) - is the one of those candidates that moves the fewest elements: B repacks (K ranges x row
+// blocks x ks x N) plus C passes ((K ranges - 1) x M x N). A long K with few rows (the weight gradients of a
+// Linear, [out, tokens] @ [tokens, in]) then takes shorter K ranges that hold all its rows: the MiniGPT fc1
+// weight gradient (1024 x 8192 x 256) had 3 row blocks per K range of 4096, the last of 16 rows, and packed
+// its B three times over. A wide C with a short K keeps one K range.
+struct SuperblockShape {
+  int64_t ks, ms;
+};
+
+SuperblockShape superblock_shape(int64_t M, int64_t N, int64_t K, int mr, int kc, size_t acc_size) {
+  SuperblockShape best{0, 0};
+  double best_cost = 0;
+  for (int64_t blocks = 16; blocks >= 1; blocks /= 2) {
+    const int64_t ks = std::min<int64_t>(K, blocks * kc);
+    const int64_t ms = std::max<int64_t>(mr, ceil_div(int64_t(kSuperblockBytes / (size_t(ks) * acc_size)), mr) * mr);
+    const int64_t k_ranges = ceil_div(K, ks), row_blocks = ceil_div(M, ms);
+    const double cost = double(k_ranges) * double(row_blocks) * double(ks) * double(N) +
+                        double(k_ranges - 1) * double(M) * double(N);
+    if (best.ks == 0 || cost < best_cost) best = {ks, ms}, best_cost = cost;
+  }
+  return best;
+}
+
 // One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry, spread over
 // `threads` threads (1: everything runs on the calling thread).
 template <typename Acc>
@@ -222,10 +249,9 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
                  const MicroKernel<Acc>& uk, const Packer<Acc>& pack, int64_t threads) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t esz = itemsize(a.dtype);
-  // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks): ks up to 16 KC blocks, ms as many rows
-  // as fit in kSuperblockBytes. Only a very long K takes more than one K range (C then accumulates across them).
-  const int64_t ks_max = std::min<int64_t>(K, 16 * int64_t(uk.kc));
-  const int64_t ms_max = std::max<int64_t>(mr, int64_t(kSuperblockBytes / (ks_max * sizeof(Acc))) / mr * mr);
+  // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks) (Note [Superblock shape]).
+  const SuperblockShape shape = superblock_shape(M, N, K, mr, uk.kc, sizeof(Acc));
+  const int64_t ks_max = shape.ks, ms_max = shape.ms;
   const int64_t b_panels = ceil_div(N, nr);
   Acc* apack = tls_workspace.a.get<Acc>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * ks_max));
 
