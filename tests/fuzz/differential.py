@@ -537,6 +537,28 @@ OPEN_FINDS = [
         for w, r in recipes[:1]),
      "rms_norm of values near the float32 or 16-bit limit: torch squares them in float32 (inf: the result is 0), "
      "vibetensor's CPU kernel sums the squares in double (Note [Row sums in double]; about 1)"),
+    (lambda spec, recipes: spec.name == "rms_norm" and any(
+        w == "tensor" and r.values == "extreme" and r.dtype == "float64" and r.requires_grad for w, r in recipes[:1]),
+     "rms_norm's gradient of float64 values near the limit: both forwards overflow the mean of squares (inf, an "
+     "output of 0); torch's backward then multiplies inf by 0 at the extreme element (NaN), vibetensor's gives 0"),
+    (lambda spec, recipes: spec.name == "copy_" and any(
+        w == "value" and isinstance(r, float) and abs(r) >= 2.0 ** 31 for w, r in recipes[1:2]) and any(
+        w == "tensor" and r.dtype in ("int8", "int16", "int32", "uint8") for w, r in recipes[:1]),
+     "copy_ of a Python float beyond the range of a narrow integer dtype: the conversion is undefined in C++; "
+     "torch's x86 build converts to int32 directly (1e30 -> -2**31), vibetensor through int64 (1e30 -> 0), and "
+     "CUDA saturates"),
+    (lambda spec, recipes: spec.name == "cross_entropy" and any(
+        w == "tensor" and a.name == "weight" and r.shape == () for a, (w, r) in zip(spec.args, recipes)),
+     "cross_entropy with a 0-dim weight: torch's path for inputs with extra dims (nll_loss2d) takes it when "
+     "there is one class and then checks the targets, its 2-d path refuses it ('weight tensor should be defined "
+     "either for all 1 classes or no classes') as vibetensor does for every input"),
+    (lambda spec, recipes: spec.name in ("mul", "mul_") and len(recipes) > 1 and all(
+        w == "tensor" and r.shape in ((), (1,)) for w, r in recipes[:2]) and any(
+        w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]) and any(
+        w == "tensor" and r.values == "extreme" and r.dtype.startswith("int") for w, r in recipes[1:2]),
+     "mul of a one-element 16-bit float tensor by a one-element integer tensor that overflows the 16-bit dtype: "
+     "torch's one-element path multiplies in float32 (0 * 2**31 - 1 is 0), its vectorised path (two elements or "
+     "more) casts the integer to float16 first (inf; 0 * inf is NaN), as vibetensor does for every size"),
     (lambda spec, recipes: spec.name in ("std", "var") and _arg(spec, recipes, "dim") == [] and any(
         w == "tensor" and r.requires_grad for w, r in recipes),
      "std/var over dim=[] (every dim): torch's forward reduces every dim but its backward reads [] as no dim "

@@ -1,5 +1,5 @@
 // Backward formulas of the selecting and multiplying reductions and the scans: amax/amin, max/min (whole tensor
-// and along a dim), prod, cumsum, cumprod (Note [Autograd kernels]). Ties follow torch: amax/amin and the
+// and along a dim), prod, logsumexp, cumsum, cumprod (Note [Autograd kernels]). Ties follow torch: amax/amin and the
 // whole-tensor max/min share the gradient evenly among equal extremes, max/min along a dim give it all to the
 // index they returned. Zeros in prod and cumprod are handled exactly (no division by them) and without a host
 // sync; every formula is built from differentiable ops, so create_graph works through all of them (with a term
@@ -48,6 +48,17 @@ void amax_backward(BackwardContext& c) {
   bool keepdim = std::get<bool>(c.arg(2));
   Tensor r = with_kept_dims(c.result(), dims, keepdim), g = with_kept_dims(c.grad(), dims, keepdim);
   c.set(0, share_evenly(g, bin("vt::eq", x, r), dims));
+}
+// logsumexp(self, dim, keepdim): torch's formula, grad * exp(self - result), with the result as the forward
+// returned it. Differentiating the composite (exp(self - max) / sum) instead gave the exact softmax, which
+// differs from torch's where the result rounds (two float16 maxima of 65504: 0.5 each against torch's 1, the
+// result 65504.69 being stored as 65504) or is inf ([65504, inf]: NaN for both against torch's [0, NaN]).
+void logsumexp_backward(BackwardContext& c) {
+  Tensor x = c.saved(0);
+  auto dims = reduced_dims(c.arg(1), x.dim());
+  bool keepdim = std::get<bool>(c.arg(2));
+  Tensor r = with_kept_dims(c.result(), dims, keepdim), g = with_kept_dims(c.grad(), dims, keepdim);
+  c.set(0, mul(g, un("vt::exp", sub(x, r))));
 }
 // max/min(self) over everything: the same, with NaN results matching NaN inputs (torch's
 // evenly_distribute_backward).
@@ -172,6 +183,7 @@ const bool reduce_formulas_registered = [] {
       max_dim,
       min_dim,
       {"vt::prod", "ProdBackward0", kSelf, true, prod_backward, false, prod_name},
+      {"vt::logsumexp", "LogsumexpBackward0", kSelf, true, logsumexp_backward},
       {"vt::cumsum", "CumsumBackward0", 0, false, cumsum_backward},
       {"vt::cumprod", "CumprodBackward0", kSelf, true, cumprod_backward},
   });

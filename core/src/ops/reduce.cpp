@@ -119,7 +119,7 @@ Tensor logsumexp_any(const Tensor& self_in, IntArrayRef dim, bool keepdim) {
     Tensor zero = scalar_to_tensor(Scalar(0.0), ScalarType::Float64);
     m = ops::where(ops::unary("vt::isinf", m), zero, m);
   }
-  Tensor s = ops::sum(ops::unary("vt::exp", ops::sub(self, m)), dim, keepdim, std::nullopt);
+  Tensor s = ops::sum(ops::unary("vt::exp", ops::sub(self, m)), dim, keepdim, std::nullopt);  // m: no history
   Tensor mm = keepdim ? m : ops::squeeze(m, dim.empty() ? OptionalIntArrayRef() : OptionalIntArrayRef(dim));
   if (!keepdim && dim.empty()) mm = ops::reshape(m, DimVector{});
   return ops::add(ops::unary("vt::log", s), mm);
@@ -146,7 +146,8 @@ VT_LIBRARY(vt, reduce) {
   m.def("var(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
   m.def("std(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
   m.def("norm(Tensor self, Scalar? p=2, int[]? dim=None, bool keepdim=False) -> Tensor", OpKind::Composite);
-  m.def("logsumexp(Tensor self, int[] dim, bool keepdim=False) -> Tensor", OpKind::Composite);
+  // Its gradient is torch's formula (LogsumexpBackward0 in autograd/formulas_reduce.cpp), not the composite's.
+  m.def("logsumexp(Tensor self, int[] dim, bool keepdim=False) -> Tensor");
   reduce::register_reduce<cpu::CpuReduce>(m, DispatchKey::CPU);
   m.impl_any("mean", &mean_any);
   m.impl_any("var", &var_any);
