@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "../ops/copy_iterator.h"
 #include "../ops/cuda/loops.cuh"
 #include "tiled_transpose.h"
 #include "vt/cuda/check.h"
@@ -74,15 +75,10 @@ template <typename T> void launch(TensorIterator& it, const TransposePlan& p, co
 }  // namespace
 
 bool try_tiled_transpose(TensorIterator& it) {
-  const int nd = it.ndim();
-  const int64_t elem = it.operand(0).element_size();
-  if (nd < 2 || it.operand(1).dtype() != it.operand(0).dtype() || it.stride(0, 0) != elem || it.stride(1, 0) == elem)
-    return false;
-  int j = -1;
-  for (int d = 1; d < nd && j < 0; ++d)
-    if (it.stride(1, d) == elem) j = d;
   // Narrow tiles would be mostly padding: the elementwise copy handles those.
-  if (j < 0 || it.shape()[0] < kTile / 2 || it.shape()[size_t(j)] < kTile / 2) return false;
+  const int j = transposed_source_dim(it, kTile / 2);
+  if (j < 0) return false;
+  const int nd = it.ndim();
   TransposePlan p{};
   p.a_size = it.shape()[0];
   p.b_size = it.shape()[size_t(j)];
@@ -90,14 +86,13 @@ bool try_tiled_transpose(TensorIterator& it) {
   p.dst_b_stride = it.stride(0, j);
   p.tiles_a = (p.a_size + kTile - 1) / kTile;
   p.tiles_b = (p.b_size + kTile - 1) / kTile;
-  DimVector batch_sizes;
-  std::vector<int> batch_dims;
+  DimVector batch_sizes, batch_dims;  // inline storage: no allocation per copy
   int64_t batch_count = 1;
   for (int d = 1; d < nd; ++d)
     if (d != j) batch_sizes.push_back(it.shape()[size_t(d)]), batch_dims.push_back(d), batch_count *= it.shape()[size_t(d)];
   p.tiles = p.tiles_a * p.tiles_b * batch_count;
-  OffsetCalc<2> batch(batch_sizes, [&](int op, int k) { return it.stride(op, batch_dims[size_t(k)]); }, batch_count);
-  switch (elem) {
+  OffsetCalc<2> batch(batch_sizes, [&](int op, int k) { return it.stride(op, int(batch_dims[size_t(k)])); }, batch_count);
+  switch (it.operand(0).element_size()) {
     case 1: launch<uint8_t>(it, p, batch); break;
     case 2: launch<uint16_t>(it, p, batch); break;
     case 4: launch<uint32_t>(it, p, batch); break;

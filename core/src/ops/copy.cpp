@@ -40,11 +40,8 @@ template <typename T> void blocked_transpose(TensorIterator& it) {
 }
 
 bool try_blocked_transpose(TensorIterator& it) {
-  const int64_t elem = it.operand(0).element_size();
-  if (it.ndim() < 2 || it.operand(1).dtype() != it.operand(0).dtype() || it.stride(0, 0) != elem ||
-      it.stride(1, 1) != elem || it.stride(1, 0) == elem || it.shape()[0] < 16 || it.shape()[1] < 16)
-    return false;
-  switch (elem) {
+  if (transposed_source_dim(it, 16) != 1) return false;  // for_each hands out dims 0 and 1 together
+  switch (it.operand(0).element_size()) {
     case 1: blocked_transpose<uint8_t>(it); return true;
     case 2: blocked_transpose<uint16_t>(it); return true;
     case 4: blocked_transpose<uint32_t>(it); return true;
