@@ -99,8 +99,9 @@ long env_knob(const char* name, long fallback, long most) {
 }
 }  // namespace
 
-StagingPlan staging_plan() {
-  StagingPlan p;  // the defaults, each overridden by its variable
+StagingPlan staging_plan(bool to_device) {
+  StagingPlan p;  // the defaults (Note [Device staging size]), each overridden by its variable
+  if (to_device) p.max_workers = 12, p.chunk_bytes = 2ull << 20;
   p.max_workers = int(env_knob("VT_IO_THREADS", p.max_workers, 256));
   p.chunk_bytes = uint64_t(env_knob("VT_IO_CHUNK_MIB", long(p.chunk_bytes >> 20), 1024)) << 20;
   const char* r = std::getenv("VT_IO_READ");
@@ -232,7 +233,7 @@ std::vector<Tensor> load_tensors(const OpenFile& f, const std::vector<const Entr
   }
   if (device.is_cuda()) device = device_for_load(device);
   for (auto& [dtype, sizes] : reps) out.push_back(empty_tensor(sizes, dtype, device));
-  const StagingPlan plan = staging_plan();
+  const StagingPlan plan = staging_plan(device.is_cuda());
   std::vector<Chunk> chunks = plan_chunks(f.header, entries, plan.chunk_bytes);
   if (device.is_cuda()) {
     stage_to_device(*f.file, chunks, out, plan);

@@ -62,16 +62,24 @@ class StagingSink {
 // Runs the chunks on `threads` workers (slots 2w and 2w+1 belong to worker w). The first exception of any
 // worker stops the others and is rethrown here after all have joined.
 void run_staged(const MappedFile& file, const std::vector<Chunk>& chunks, StagingSink& sink, int threads);
-// How a load is staged. Defaults: chunks of 8 MiB, at most 8 workers (past that the page cache and the copy
-// engine, not the reads, set the pace), pread. The environment overrides each, read at every load, for
-// measuring where a machine saturates (benchmarks/io.py --sweep): VT_IO_THREADS, VT_IO_CHUNK_MIB, and
-// VT_IO_READ=map (device loads copy from the memory map instead of pread).
+// How a load is staged. Defaults: pread, and
+//   to host memory: chunks of 8 MiB, at most 8 workers (past that the page cache, not the reads, sets the pace);
+//   to a GPU: chunks of 2 MiB, at most 12 workers (Note [Device staging size]).
+// The environment overrides each, read at every load, for measuring where a machine saturates
+// (benchmarks/io.py --sweep): VT_IO_THREADS, VT_IO_CHUNK_MIB, and VT_IO_READ=map (device loads copy from the
+// memory map instead of pread).
+//
+// Note [Device staging size]: a device load reads each chunk into a pinned buffer and the copy engine reads it
+// from there. Small chunks come back while the buffer is still in the host's last-level cache; large ones make
+// the host write and the DMA read go to DRAM. Two H200 machines of the same kind (16 cores) swept at 1 and 2 GiB
+// (benchmarks/results/io_sweep_*): 2 MiB x 12 workers reached 0.86 and 0.88 of the pinned copy rate on both,
+// 8 MiB x 8 workers 0.90 on one and 0.59 on the other; 32 MiB chunks never passed 0.63.
 struct StagingPlan {
   int max_workers = 8;
   uint64_t chunk_bytes = 8ull << 20;
   bool read_mapped = false;
 };
-StagingPlan staging_plan();
+StagingPlan staging_plan(bool to_device);
 // Workers for `chunks` chunks: one per chunk, at most one per core and at most plan.max_workers.
 int staging_workers(size_t chunks, const StagingPlan& plan);
 
