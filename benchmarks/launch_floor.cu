@@ -1,6 +1,10 @@
 // The host cost of one CUDA kernel launch on this machine (an empty kernel through cudaLaunchKernel), the floor
-// under any eager CUDA op's overhead: benchmarks/cuda_ops.py reports tiny-op times beside it.
+// under any eager CUDA op's overhead: benchmarks/cuda_ops.py reports tiny-op times beside it, and
+// benchmarks/ring.py's issue time of a collective over n (emulated) devices is n launches at least.
 // Build and run: nvcc -O2 -o /tmp/launch_floor benchmarks/launch_floor.cu && /tmp/launch_floor
+//
+// Each case times bursts of 64 launches from a drained device (host time only, the burst's sync outside the
+// clock), so a GPU slower than the host is not charged and the launch queue never fills.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -12,21 +16,44 @@ __global__ void empty_kernel(float* p, float v) {
   if (p && threadIdx.x == 1024) *p = v;  // never true: keeps the argument live, does nothing
 }
 
-int main() {
-  float* p = nullptr;
-  cudaStream_t s;
-  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
-  for (int i = 0; i < 1000; ++i) empty_kernel<<<1, 32, 0, s>>>(p, 1.0f);
-  cudaStreamSynchronize(s);
+struct Big {  // the size of a collective's parameter block (every rank's pointers, flags and counts)
+  void* ptr[56];
+  long long n;
+};
+__global__ void big_param_kernel(Big b) {
+  if (b.ptr[0] && threadIdx.x == 1024) *static_cast<float*>(b.ptr[0]) = float(b.n);
+}
+
+template <typename F>
+double burst_us(F launch_one) {
+  const int burst = 64;
   std::vector<double> us;
-  const int iters = 20000;
-  for (int r = 0; r < 7; ++r) {
+  for (int r = 0; r < 201; ++r) {
+    cudaDeviceSynchronize();
     auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < iters; ++i) empty_kernel<<<1, 32, 0, s>>>(p, 1.0f);
-    cudaStreamSynchronize(s);
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters);
+    for (int i = 0; i < burst; ++i) launch_one(i);
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / burst);
   }
   std::sort(us.begin(), us.end());
-  std::printf("empty kernel launch (host, median of 7 x %d): %.3f us\n", iters, us[3]);
+  return us[us.size() / 2];
+}
+
+int main() {
+  float* p = nullptr;
+  std::vector<cudaStream_t> s(8);
+  for (auto& x : s) cudaStreamCreateWithFlags(&x, cudaStreamNonBlocking);
+  Big big{};
+  for (int i = 0; i < 1000; ++i) empty_kernel<<<1, 32, 0, s[0]>>>(p, 1.0f);
+  std::printf("host time per launch, median of 201 bursts of 64 from a drained device:\n");
+  std::printf("  empty kernel, one stream               %.3f us\n",
+              burst_us([&](int) { empty_kernel<<<1, 32, 0, s[0]>>>(p, 1.0f); }));
+  std::printf("  empty kernel, 8 streams round robin    %.3f us\n",
+              burst_us([&](int i) { empty_kernel<<<1, 32, 0, s[i % 8]>>>(p, 1.0f); }));
+  std::printf("  %zu-byte parameters, 8 streams          %.3f us\n", sizeof(Big),
+              burst_us([&](int i) { big_param_kernel<<<1, 32, 0, s[i % 8]>>>(big); }));
+  std::printf("  + cudaGetLastError, one stream          %.3f us\n", burst_us([&](int) {
+                empty_kernel<<<1, 32, 0, s[0]>>>(p, 1.0f);
+                (void)cudaGetLastError();
+              }));
   return cudaGetLastError() == cudaSuccess ? 0 : 1;
 }
