@@ -1,5 +1,7 @@
 // vibetensor._C.fabric: the route table, counters, the event ring and the P2P schedule executor as plain Python
 // values; python/vibetensor/fabric builds Fabric, FabricTensor, collectives and traces on them.
+#include <algorithm>
+
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -38,6 +40,32 @@ nb::dict counters_dict(const PairCounters& c) {
   for (int i = 1; i < int(Reason::kCount); ++i) fb[reason_name(Reason(i))] = c.fallbacks[i];
   d["fallbacks"] = fb;
   return d;
+}
+
+// The fast path of the collectives' argument checks (Note [Lean collective front] in collectives.py): each
+// input's device when every rule of collectives._validate holds (one CUDA tensor per device, equal shapes and
+// dtypes, contiguous; outputs on their input's device, contiguous, same dtype, numel = input's * num / den),
+// else None, and Python runs its own checks to name the problem. No message is built here.
+nb::object collective_devices(const std::vector<Tensor>& ins, nb::handle outputs, int64_t num, int64_t den) {
+  std::vector<Tensor> outs;
+  if (!outputs.is_none() && !nb::try_cast(outputs, outs)) return nb::none();
+  if (ins.empty() || (!outputs.is_none() && outs.size() != ins.size())) return nb::none();
+  std::vector<int> devices;
+  devices.reserve(ins.size());
+  const Tensor& t0 = ins.front();
+  for (size_t i = 0; i < ins.size(); ++i) {
+    const Tensor& t = ins[i];
+    const Device d = t.device();
+    if (!d.is_cuda() || std::find(devices.begin(), devices.end(), d.index) != devices.end()) return nb::none();
+    if (t.dtype() != t0.dtype() || !std::ranges::equal(t.sizes(), t0.sizes()) || !t.is_contiguous()) return nb::none();
+    if (!outs.empty()) {
+      const Tensor& o = outs[i];
+      if (o.device() != d || o.dtype() != t.dtype() || !o.is_contiguous() || o.numel() * den != t.numel() * num)
+        return nb::none();
+    }
+    devices.push_back(d.index);
+  }
+  return nb::cast(devices);
 }
 
 }  // namespace
@@ -130,6 +158,8 @@ void bind_fabric(nb::module_& m) {
     return run_p2p_schedule(plan, devices, RedOp(op), scale);
   });
   m.def("inject_stall", &inject_stall);
+  m.def("collective_devices", &collective_devices, nb::arg("ins"), nb::arg("outputs").none(), nb::arg("num"),
+        nb::arg("den"));
   // steps: a list of steps, each a list of ((rank, buffer, chunk), [(rank, buffer, chunk), ...], scale).
   nb::class_<P2PPlan>(m, "P2PPlan")
       .def("__init__", [](P2PPlan* self, nb::list steps, int nchunks, bool needs_tmp) {

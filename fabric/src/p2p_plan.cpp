@@ -89,6 +89,8 @@ void P2PPlan::count_traffic(int64_t in_numel, int64_t out_numel, int64_t itemsiz
                             const std::vector<int>& devices) const {
   VT_CHECK_VALUE(size_t(max_rank_) < devices.size(), "p2p plan: ", devices.size(), " devices for a plan of ",
                  max_rank_ + 1, " ranks");
+  std::vector<Tally> tallies;  // counted together: a collective over 8 devices has 56 reads or more
+  tallies.reserve(devices.size() * devices.size());
   for (const auto& step : steps_)
     for (const PlanTransfer& t : step) {
       int reader = devices[size_t(t.dst.rank)];
@@ -97,9 +99,10 @@ void P2PPlan::count_traffic(int64_t in_numel, int64_t out_numel, int64_t itemsiz
         if (owner == reader) continue;
         auto [lo, hi] = bounds(r, r.buffer == 1 ? out_numel : in_numel);
         auto [route_kind, reason] = pair_route(reader, owner);
-        fabric::count(reader, owner, (hi - lo) * itemsize, route_kind, reason);
+        tallies.push_back({reader, owner, (hi - lo) * itemsize, route_kind, reason});
       }
     }
+  fabric::count_all(tallies);
 }
 
 }  // namespace vt::fabric

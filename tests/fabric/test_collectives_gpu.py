@@ -127,6 +127,46 @@ def test_collective_bad_input():
             fabric.all_reduce([a, b], backend="nccl")
 
 
+def test_fast_argument_check_agrees_with_the_python_checks():
+    # Note [Lean collective front]: collective_devices answers "every rule holds" in C++ and must accept exactly
+    # what the Python checks accept (a case it wrongly took would reach the kernels unchecked)
+    need(2)
+    C = fabric.collectives
+    a, b = vt.ones(4, device="cuda:0"), vt.ones(4, device="cuda:1")
+    cases = [  # (inputs, outputs, ratio)
+        ([a, b], None, (1, 1)),
+        ((a, b), [vt.empty(4, device="cuda:0"), vt.empty(4, device="cuda:1")], (1, 1)),
+        ([b, a], None, (1, 1)),
+        ([a], None, (1, 1)),
+        ([a, vt.ones(4, device="cuda:0")], None, (1, 1)),
+        ([a, vt.ones(5, device="cuda:1")], None, (1, 1)),
+        ([a, vt.ones(2, 2, device="cuda:1")], None, (1, 1)),
+        ([a, b.double()], None, (1, 1)),
+        ([vt.ones(4, 4, device="cuda:0").t(), vt.ones(4, 4, device="cuda:1").t()], None, (1, 1)),
+        ([a, vt.ones(4)], None, (1, 1)),
+        ([vt.ones(4), vt.ones(4)], None, (1, 1)),
+        ([a, b], [vt.empty(2, device="cuda:0"), vt.empty(2, device="cuda:1")], (1, 2)),
+        ([a, b], [vt.empty(2, device="cuda:0"), vt.empty(3, device="cuda:1")], (1, 2)),
+        ([a, b], [vt.empty(8, device="cuda:0"), vt.empty(8, device="cuda:1")], (2, 1)),
+        ([a, b], [vt.empty(4, device="cuda:0")], (1, 1)),
+        ([a, b], [vt.empty(4, device="cuda:0"), None], (1, 1)),
+        ([a, b], [vt.empty(4, device="cuda:1"), vt.empty(4, device="cuda:0")], (1, 1)),
+        ([a, b], [vt.empty(4, device="cuda:0"), vt.empty(4, device="cuda:1", dtype=vt.float16)], (1, 1)),
+        ([a, b], [vt.empty(4, device="cuda:0"), vt.empty(8, device="cuda:1")[::2]], (1, 1)),
+    ]
+    for i, (ins, outs, ratio) in enumerate(cases):
+        fast = C._fab.collective_devices(ins, outs, *ratio)
+        try:
+            slow = C._check_tensors("case", ins, outs, ratio)
+        except (fabric.FabricError, TypeError):
+            slow = None
+        assert fast == slow, (i, fast, slow)
+    with pytest.raises(TypeError):  # not tensors: nanobind refuses the list, and _validate names the element
+        C._fab.collective_devices([a, 3], None, 1, 1)
+    with pytest.raises(TypeError, match=r"tensors\[1\] is int"):
+        fabric.all_reduce([a, 3])
+
+
 def test_differentiable_collectives():
     need(2)
     n = vt.cuda.device_count()

@@ -1,6 +1,7 @@
 // Peer access bookkeeping and the functional check (vt/cuda/peer_access.h, Note [Peer mapping lifetime]).
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -37,11 +38,20 @@ __global__ void write_pattern(uint32_t* peer_buf, int n, uint32_t seed) {
 
 PeerPath peer_path(int device, int peer) {
   check_pair(device, peer);
+  // The driver's answer is fixed for the process, and collectives ask it for every pair of every call (their
+  // traffic counters): asked once per pair (stored as path + 1; two threads asking at once store the same value).
+  static std::atomic<uint8_t> known[kMaxDevices * kMaxDevices] = {};
+  std::atomic<uint8_t>& slot = known[size_t(device) * kMaxDevices + size_t(peer)];
+  if (uint8_t k = slot.load(std::memory_order_relaxed)) return PeerPath(k - 1);
   int a = physical_device(device), b = physical_device(peer);
-  if (a == b) return PeerPath::Native;
-  int v = 0;
-  VT_CUDA_CHECK(cudaDeviceCanAccessPeer(&v, a, b));
-  return v ? PeerPath::P2P : PeerPath::None;
+  PeerPath path = PeerPath::Native;
+  if (a != b) {
+    int v = 0;
+    VT_CUDA_CHECK(cudaDeviceCanAccessPeer(&v, a, b));
+    path = v ? PeerPath::P2P : PeerPath::None;
+  }
+  slot.store(uint8_t(int(path) + 1), std::memory_order_relaxed);
+  return path;
 }
 
 bool can_access_peer(int device, int peer) { return peer_path(device, peer) != PeerPath::None; }

@@ -78,6 +78,7 @@ class Fabric:
         if mode not in MODES:
             raise ValueError(f"Fabric mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.devices = _device_list(devices)
+        self._device_set = frozenset(self.devices)  # fabric_for asks on every collective
         self.mode = mode
         import vibetensor.cuda as vcuda
 
@@ -251,11 +252,11 @@ def fabric_for(devices: list[int]) -> Fabric:
     opened on first use (best effort) and kept until exit. The default serves collectives only: it holds peer
     mappings but publishes no routes, so mixed-device ops outside an explicit Fabric still raise."""
     for f in reversed(_open):
-        if set(devices) <= set(f.devices):
+        if f._device_set.issuperset(devices):
             return f
     global _default
     if _default is None or _default.closed:
         _default = Fabric(publish_routes=False)
-    if not set(devices) <= set(_default.devices):
+    if not _default._device_set.issuperset(devices):
         raise FabricError(f"devices {devices} are not all in the default Fabric {_default.devices}")
     return _default

@@ -23,13 +23,16 @@ def _dtype_name(dtype) -> str:
 _DTYPES = {"float32": 7, "float64": 8, "float16": 6, "bfloat16": 9, "int32": 2, "int64": 4, "uint8": 1, "int8": 0}
 _OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3, "avg": 4}
 _lib = None
+_load_error: str | None = None  # why NCCL could not be loaded, found once ("auto" asks on every collective)
 _comms: dict[tuple[int, ...], list] = {}
 
 
 def _load():
-    global _lib
+    global _lib, _load_error
     if _lib is not None:
         return _lib
+    if _load_error is not None:
+        raise FabricError(_load_error)
     candidates = []
     for base in sys.path:
         candidates += sorted(glob.glob(os.path.join(base, "nvidia", "nccl", "lib", "libnccl.so*")))
@@ -43,7 +46,8 @@ def _load():
             return lib
         except OSError as e:
             errors.append(str(e))
-    raise FabricError("NCCL is not available (install the nvidia-nccl-cu13 wheel): " + "; ".join(errors[-2:]))
+    _load_error = "NCCL is not available (install the nvidia-nccl-cu13 wheel): " + "; ".join(errors[-2:])
+    raise FabricError(_load_error)
 
 
 def available() -> bool:

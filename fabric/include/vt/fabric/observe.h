@@ -5,7 +5,8 @@
 // Every cross-device operation is counted once, on its (compute, remote) pair: one op, the bytes read from the
 // remote device, and either a P2P/native hit or a fallback under one Reason. Totals are kept beside the pairs and
 // bumped in the same call, so for every counter the sum over pairs equals the total (tests check it). Counters
-// are relaxed atomics: readers see a consistent sum once the counting threads are quiet.
+// are plain integers under one mutex, taken once per call (a collective counts all its pairs in one count_all),
+// so a reader never sees a pair counted without its total.
 //
 // Note [Event ring]
 // Events (enqueue, complete, fallback, error; collective and copy starts) go to a ring of fixed capacity; when it
@@ -28,6 +29,14 @@ struct PairCounters {
   int64_t fallbacks[int(Reason::kCount)] = {};
 };
 void count(int compute, int remote, int64_t bytes, Route route, Reason reason);
+// Several counts at once (a collective's pairs): each pair as count() would, the totals bumped once for all.
+struct Tally {
+  int compute, remote;
+  int64_t bytes;
+  Route route;
+  Reason reason;
+};
+void count_all(const std::vector<Tally>& tallies);
 PairCounters pair_counters(int compute, int remote);
 PairCounters total_counters();
 void reset_counters();
