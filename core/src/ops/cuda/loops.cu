@@ -37,6 +37,10 @@ int grid_size(int64_t work) { return int(blocks_for(work, wave_blocks())); }
 // torch's time. So the strided kernel gets a block per kThreads elements (it still loops past 2^30 blocks).
 // The vector kernel's best cap measured four waves: add 1 GiB 1.09x -> 1.04x, a dense cast fp32 -> bf16
 // 1.21x -> 1.08x; uncapped, the add reached 1.00x but the cast fell to 1.75x (a block per 1,024 elements).
+// An A/B on the H200 (2026-12-04) split it by operands: uncapped, ops reading two or more dense inputs of the
+// output's element size gain (add 1 GiB 1.045x -> 1.01x), while one input loses (x * 2.0 1.07x -> 1.24x, a
+// transposed view plus a scalar 1.05x -> 1.24x) and none loses most (fill_ 1.07x -> 2.68x). So only the
+// first kind runs uncapped.
 int strided_grid_size(int64_t work) { return int(blocks_for(work, int64_t(1) << 30)); }
 
 RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode,
@@ -53,6 +57,8 @@ RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** 
     return nd < 2 || it.stride(operand, 1) % int64_t(size * size_t(ops.vec)) == 0;
   };
   rows_fit = rows_fit && aligned(it.operand(0).data_ptr(), ops.out_size) && row_stride_fits(0, ops.out_size);
+  int dense = 0;          // dense inputs, each of the output's element size (Note [Grid caps])
+  bool one_size = true;
   for (int i = 0; i < ops.nin; ++i) {
     const Tensor& t = it.operand(1 + i);
     VT_INTERNAL_ASSERT(t.dtype() == ops.in_dtypes[i], "gpu_kernel: input dtype");
@@ -71,6 +77,8 @@ RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** 
       mode[i] = kDeviceScalar;
     } else {
       mode[i] = kDense;
+      one_size = one_size && size == ops.out_size;
+      ++dense;
       rows_fit = rows_fit && (nd == 0 || it.stride(1 + i, 0) == int64_t(size)) && aligned(ptr[i], size) &&
                  row_stride_fits(1 + i, size);
       if (nd == 2) in_row_strides[i] = it.stride(1 + i, 1);
@@ -86,7 +94,7 @@ RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** 
   plan.rows = rows;
   plan.out_row_stride = nd == 2 ? it.stride(0, 1) : 0;
   const int64_t wave = wave_blocks();  // one device query per launch, as before rows
-  plan.grid_x = int(blocks_for(vecs, 4 * wave));  // Note [Grid caps]
+  plan.grid_x = int(blocks_for(vecs, one_size && dense >= 2 ? int64_t(1) << 30 : 4 * wave));  // Note [Grid caps]
   plan.grid_y = int(std::min<int64_t>({rows, std::max<int64_t>(wave / plan.grid_x, 1), 65535}));
   return plan;
 }
