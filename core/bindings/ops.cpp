@@ -3,6 +3,7 @@
 // keyword, defaults), calls the dispatcher boxed, and converts the results back.
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
 #include <nanobind/stl/vector.h>
 
 #include <map>
@@ -95,7 +96,32 @@ nb::object call_op_from(const OpHandle& h, Layer from, nb::args args, nb::kwargs
   return nb::tuple(out);
 }
 
+// out= (Note [out= by copy] in python/vibetensor/torch/_out.py): the op runs as usual and the Python writer
+// puts its result into `out` with torch's rules for out arguments. No op's schema has an argument named out.
+nb::object write_out(const std::string& op_name, nb::handle result, nb::handle out) {
+  static nb::object* writer = new nb::object(nb::module_::import_("vibetensor.torch._out").attr("write"));  // leaked
+  return (*writer)(op_name.substr(op_name.find("::") + 2), result, out);
+}
+
+// nanobind chains overloads through an attribute of the functions' scope: the fast functions get a private
+// namespace as that scope, cleared of a name before its pair of overloads is made.
+nb::object& fast_ops() {
+  static nb::object* ns = new nb::object(nb::module_::import_("types").attr("SimpleNamespace")());  // leaked
+  return *ns;
+}
+void overload_scope(const char* name) {
+  if (nb::hasattr(fast_ops(), name)) nb::delattr(fast_ops(), name);
+}
+
 nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
+  if (kwargs.size() > 0 && kwargs.contains("out")) {
+    nb::object out = kwargs["out"];
+    nb::kwargs rest;
+    for (auto [k, v] : kwargs)
+      if (nb::cast<std::string_view>(k) != "out") rest[k] = v;
+    nb::object result = call_op_from(h, Layer::Python, args, rest);
+    return out.is_none() ? result : write_out(h.entry->name(), result, out);
+  }
   return call_op_from(h, Layer::Python, args, kwargs);
 }
 
@@ -193,7 +219,14 @@ void bind_ops(nb::module_& m) {
         return out;
       };
       if (method) return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::is_method(), nb::scope(cls));
-      return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::arg("input"));
+      const char* n = short_name.c_str();
+      overload_scope(n);
+      nb::setattr(fast_ops(), n, nb::cpp_function(fn, nb::scope(fast_ops()), nb::name(n), nb::arg("input")));
+      // out= as a second overload: a call without it never reaches this one (Note [out= by copy])
+      return nb::cpp_function([fn, e](nb::handle x, nb::handle out) {
+        nb::object r = nb::cast(fn(x));
+        return out.is_none() ? r : write_out(e->name(), r, out);
+      }, nb::scope(fast_ops()), nb::name(n), nb::arg("input"), nb::kw_only(), nb::arg("out").none());
     }
     if (shape == Shape::Binary) {
       auto fn = [e](nb::handle x, nb::handle y) {
@@ -208,7 +241,14 @@ void bind_ops(nb::module_& m) {
       };
       if (method)
         return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::is_method(), nb::scope(cls), nb::arg("other"));
-      return nb::cpp_function(fn, nb::name(short_name.c_str()), nb::arg("input"), nb::arg("other"));
+      const char* n = short_name.c_str();
+      overload_scope(n);
+      nb::setattr(fast_ops(), n,
+                  nb::cpp_function(fn, nb::scope(fast_ops()), nb::name(n), nb::arg("input"), nb::arg("other")));
+      return nb::cpp_function([fn, e](nb::handle x, nb::handle y, nb::handle out) {
+        nb::object r = nb::cast(fn(x, y));
+        return out.is_none() ? r : write_out(e->name(), r, out);
+      }, nb::scope(fast_ops()), nb::name(n), nb::arg("input"), nb::arg("other"), nb::kw_only(), nb::arg("out").none());
     }
     return nb::cast(OpHandle{e, shape});
   }, nb::arg("name"), nb::arg("method") = false);

@@ -277,6 +277,10 @@ void bind_tensor(nb::module_& m) {
         return ops::view(t, varargs_ints(shape, "view"));
       })
       .def("reshape", [](const Tensor& t, nb::args shape) { return ops::reshape(t, varargs_ints(shape, "reshape")); })
+      .def("resize_", [](nb::handle self, nb::args shape) -> nb::object {
+        ops::resize_(nb::cast<const Tensor&>(self), varargs_ints(shape, "resize_"));
+        return nb::borrow(self);
+      })
       .def("permute", [](const Tensor& t, nb::args dims) { return ops::permute(t, varargs_ints(dims, "permute")); })
       .def("expand", [](const Tensor& t, nb::args size) { return ops::expand(t, varargs_ints(size, "expand")); })
       .def("transpose", [](const Tensor& t, int64_t a, int64_t b) { return ops::transpose(t, a, b); })

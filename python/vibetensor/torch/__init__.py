@@ -163,3 +163,7 @@ from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 from . import backends  # noqa: E402,F401
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
+
+from . import _out  # noqa: E402
+
+_out.install(globals())  # out= on the Python-level functions (Note [out= by copy])

@@ -23,6 +23,10 @@ Tensor to_dtype(const Tensor& self, ScalarType dtype);  // always a new contiguo
 Tensor fill_(const Tensor& self, const Scalar& value);
 Tensor contiguous(const Tensor& self);
 Tensor clone(const Tensor& self);
+// torch's Tensor.resize_: the sizes with contiguous strides at the same storage offset, the storage grown when
+// they pass its end (Note [Storage growth]); elements past the old extent are uninitialised. Not an autograd op:
+// a tensor that requires grad is refused.
+Tensor resize_(const Tensor& self, IntArrayRef sizes);
 
 // ---- views (all alias self's storage) ----
 Tensor as_strided(const Tensor& self, IntArrayRef size, IntArrayRef stride, std::optional<int64_t> offset);

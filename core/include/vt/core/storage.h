@@ -27,6 +27,14 @@ struct DataPtr {
   DataPtr(const DataPtr&) = delete;
   DataPtr& operator=(const DataPtr&) = delete;
   DataPtr(DataPtr&& o) noexcept : ptr(o.ptr), ctx(o.ctx), deleter(o.deleter) { o.deleter = nullptr; }
+  DataPtr& operator=(DataPtr&& o) noexcept {  // frees what this held, then takes o's
+    if (this != &o) {
+      if (deleter) deleter(ctx);
+      ptr = o.ptr, ctx = o.ctx, deleter = o.deleter;
+      o.deleter = nullptr;
+    }
+    return *this;
+  }
   ~DataPtr() {
     if (deleter) deleter(ctx);
   }
@@ -41,6 +49,14 @@ class Storage {
   Device device() const { return device_; }
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+  // Note [Storage growth]: resize_ past the end moves new memory into the storage itself (after copying the old
+  // bytes there), so every tensor viewing it sees the new memory, as with torch's resize_. Like torch's, not
+  // safe against another thread reading the storage meanwhile.
+  void replace_data(DataPtr data, size_t nbytes) {
+    data_ = std::move(data);
+    nbytes_ = nbytes;
+  }
+  DataPtr take_data() { return std::move(data_); }
 
  private:
   DataPtr data_;
