@@ -16,7 +16,8 @@ namespace vt::fabric {
 namespace {
 
 // Note [Counter invariants] (observe.h): plain integers under one mutex, so a collective counts all its pairs
-// and the totals under a single lock (six relaxed atomics per pair made 56 pairs over 8 devices cost 4.6 us).
+// and the totals under a single lock: with relaxed atomics (three to six per pair) the 56 pairs of a collective
+// over 8 emulated devices cost 4.6-6.0 us from Python on an H200 machine, under one lock 1.4 us.
 std::mutex g_counters_mu;
 std::array<PairCounters, kMaxDevices * kMaxDevices> g_pairs;  // guarded by g_counters_mu
 PairCounters g_total;                                          // guarded by g_counters_mu
