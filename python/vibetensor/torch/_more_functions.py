@@ -10,13 +10,13 @@ from __future__ import annotations
 import builtins
 import collections
 import math
-import numbers
 import warnings
 
 import numpy as np
 
 from .._C import core as _core
 from . import _functions as F
+from . import _out
 from . import _select_ops as S
 
 Tensor = _core.Tensor
@@ -157,22 +157,22 @@ def aminmax(input, *, dim=None, keepdim=False):
             mn, mx = mn.reshape(*shape), mx.reshape(*shape)
         return aminmax_result(mn, mx)
     if input.dim() and input.shape[F._wrap(dim, input.dim())] == 0:
-        raise RuntimeError("aminmax(): Expected reduction dim " + str(dim) + " to have non-zero size.")
+        raise IndexError(f"aminmax(): Expected reduction dim {dim} to have non-zero size.")
     return aminmax_result(F.amin(input, dim, keepdim), F.amax(input, dim, keepdim))
 
 
 # ---- elementwise ----
-def _float_pair(a, b):
+def _float_pair(a, b, name):
     a = _as_tensor(a, b if isinstance(b, Tensor) else None)
     b = _as_tensor(b, a)
     t = _core.promote_types(a.dtype, b.dtype)
-    if not _is_float(t):
-        t = _dt.float32
+    if not _is_float(t):  # torch has no integer kernel either
+        raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{t}'")
     return a.to(t), b.to(t)
 
 
 def _logaddexp(a, b, base2):
-    a, b = _float_pair(a, b)
+    a, b = _float_pair(a, b, "logaddexp2" if base2 else "logaddexp")
     m = _op("vt::maximum")(a, b)
     d = -(a - b).abs()
     out = m + (d.exp2().log1p() / math.log(2) if base2 else d.exp().log1p())
@@ -214,7 +214,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 
 
 # ---- searching and counting ----
-def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None, out=None):
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
     if side is not None:
         if side not in ("left", "right"):
             raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
@@ -245,11 +245,13 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     v = values.unsqueeze(-1)
     s = seq if seq.dim() == 1 else seq.unsqueeze(-2)
     before = (s <= v) if right else (s < v)
+    if t.is_floating_point:  # a NaN sorts after every boundary, as in torch
+        before = before | v.isnan()
     idx = before.sum(-1, dtype=_dt.int32 if out_int32 else _dt.int64)
     return idx
 
 
-def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
+def bucketize(input, boundaries, *, out_int32=False, right=False):
     if boundaries.dim() != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.dim()})")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
@@ -334,6 +336,9 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
+    if compute_mode not in ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
+                            "donot_use_mm_for_euclid_dist"):
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., P, R, M), the batch dims broadcast
     if x1.shape[-1] == 0:
         return diff.sum(-1)
@@ -371,8 +376,9 @@ class finfo:
             info = dict(_BF16)
         else:
             f = np.finfo(name)
+            # torch's resolution is exactly 10**-precision (NumPy's is that rounded to the dtype)
             info = dict(bits=f.bits, eps=builtins.float(f.eps), max=builtins.float(f.max),
-                        tiny=builtins.float(f.tiny), resolution=builtins.float(f.resolution))
+                        tiny=builtins.float(f.tiny), resolution=10.0 ** -f.precision)
         self.bits, self.eps, self.max = info["bits"], info["eps"], info["max"]
         self.min = -self.max
         self.tiny = self.smallest_normal = info["tiny"]
@@ -396,6 +402,12 @@ class iinfo:
 
     def __repr__(self):
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+# out= where torch's functions take it (Note [out= by copy])
+searchsorted, bucketize, logaddexp, logaddexp2, hypot, nan_to_num, kron, diag, histc, aminmax = (
+    _out.accepts_out(f) for f in (searchsorted, bucketize, logaddexp, logaddexp2, hypot, nan_to_num, kron, diag,
+                                  histc, aminmax))
 
 
 # Tensor methods where torch has them (attached when the package imports this module)
