@@ -591,3 +591,36 @@ def test_out_arguments():
     vo = vt.empty(3, 4)
     M.nan_to_num(va, out=vo)
     same(vo, ta)
+
+
+@pytest.mark.skipif(not vt.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    """Each function on the device gives the CPU's answer (they are compositions of device ops)."""
+    x = vt.from_numpy(RNG.standard_normal((4, 5)).astype("float32"))
+    y = vt.from_numpy(RNG.standard_normal((5,)).astype("float32"))
+    ints = vt.from_numpy(RNG.integers(0, 6, 17))
+    b = vt.from_numpy(np.sort(RNG.standard_normal(6)).astype("float32"))
+    bad = vt.tensor([float("nan"), float("inf"), -float("inf"), 1.0])
+    cases = [
+        lambda d: M.tile(x.to(d), (2, 1, 2)), lambda d: M.diag(y.to(d), 1), lambda d: M.diag(x.to(d).t(), -1),
+        lambda d: M.diag_embed(x.to(d), 1, 0, 2), lambda d: M.nan_to_num(bad.to(d)),
+        lambda d: M.searchsorted(b.to(d), x.to(d), right=True), lambda d: M.bucketize(x.to(d), b.to(d)),
+        lambda d: M.meshgrid(y.to(d), b.to(d), indexing="xy")[1], lambda d: M.std_mean(x.to(d), 1)[0],
+        lambda d: M.aminmax(x.to(d), dim=0).max, lambda d: M.logaddexp(x.to(d), y.to(d)),
+        lambda d: M.logaddexp2(x.to(d), y.to(d)), lambda d: M.hypot(x.to(d), y.to(d)),
+        lambda d: M.unique(ints.to(d), return_inverse=True, return_counts=True)[1],
+        lambda d: M.unique(ints.to(d), return_counts=True)[1], lambda d: M.unique(ints.to(d)),
+        lambda d: M.bincount(ints.to(d), minlength=9), lambda d: M.histc(x.to(d), 7),
+        lambda d: M.cdist(x.to(d), x.to(d)[:3] + 1, 3.0), lambda d: M.kron(x.to(d), y.to(d)[:2]),
+        lambda d: M.tril_indices(4, 5, 1, device=d), lambda d: L.matrix_norm(x.to(d), math.inf),
+        lambda d: L.vector_norm(x.to(d), 0.5, 1),
+    ]
+    for i, case in enumerate(cases):
+        c, g = case("cpu"), case("cuda")
+        assert g.device.type == "cuda", i
+        np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=1e-5, atol=1e-5, err_msg=str(i))
+    p = M.randperm(1000, device="cuda")
+    assert p.device.type == "cuda" and sorted(p.cpu().tolist()) == list(range(1000))
+    w = vt.from_numpy(RNG.standard_normal((3, 4))).to("cuda").requires_grad_()
+    M.kron(M.diag(w[0]), w).sum().backward()
+    assert w.grad is not None and w.grad.device.type == "cuda"
