@@ -27,6 +27,11 @@ from ._composite_ops import (  # noqa: F401
 )
 from ._composite_ops import outer as ger  # noqa: F401
 from ._einsum import einsum  # noqa: F401
+from ._more_functions import (  # noqa: F401  (also attaches their Tensor methods)
+    aminmax, bincount, bucketize, cdist, diag, diag_embed, finfo, histc, hypot, iinfo, kron, logaddexp, logaddexp2,
+    meshgrid, nan_to_num, randperm, searchsorted, std_mean, tile, tril_indices, triu_indices, unique, var_mean,
+)
+from . import linalg  # noqa: F401
 from ._foreach import _foreach_mul_, _foreach_norm  # noqa: F401
 
 
