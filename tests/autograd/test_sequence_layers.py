@@ -291,6 +291,33 @@ def test_rnn_matches_torch(kind, num_layers, bidirectional, batch_first, given_s
             np.testing.assert_allclose(to_np(a.grad), to_np(b.grad), **TOL)
 
 
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+@pytest.mark.parametrize("given_state", [False, True])
+@pytest.mark.parametrize("batched", [False, True])
+def test_lstm_proj_size(num_layers, bidirectional, given_state, batched):
+    rng = np.random.default_rng(11)
+    kw = dict(num_layers=num_layers, bidirectional=bidirectional, proj_size=3)
+    vm, tm = pair(vt.nn.LSTM(2, 5, **kw), torch.nn.LSTM(2, 5, **kw))
+    assert repr(vm) == repr(tm)
+    (vx, tx) = leaf(rng, (4, 2, 2) if batched else (4, 2))
+    vin, tin = [vx], [tx]
+    if given_state:
+        d = num_layers * (2 if bidirectional else 1)
+        (vh, th), (vc, tc) = leaf(rng, (d, 2, 3) if batched else (d, 3)), leaf(rng, (d, 2, 5) if batched else (d, 5))
+        vin.append((vh, vc)), tin.append((th, tc))
+    compare(vm, tm, vin, tin)
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 2, 3\), got \[1, 2, 5\]"):
+        vt.nn.LSTM(2, 5, proj_size=3)(vt.randn(4, 2, 2), (vt.zeros(1, 2, 5), vt.zeros(1, 2, 5)))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_rnn_empty_batch(kind):
+    rng = np.random.default_rng(12)
+    vm, tm = pair(make_rnn(vt, kind, 3, 4, num_layers=2), make_rnn(torch, kind, 3, 4, num_layers=2))
+    (vx, tx) = leaf(rng, (5, 0, 3))
+    compare(vm, tm, (vx,), (tx,))
+
+
 @pytest.mark.parametrize("kind", RNN_KINDS)
 def test_rnn_unbatched_no_bias_and_repr(kind):
     rng = np.random.default_rng(8)
@@ -344,6 +371,12 @@ def test_rnn_errors():
         vt.nn.GRU(3, 2, num_layers=0)
     with pytest.raises(ValueError, match="Unknown nonlinearity"):
         vt.nn.RNN(3, 2, nonlinearity="gelu")
+    with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0"):
+        vt.nn.GRU(3, 2)(vt.randn(0, 2, 3))
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        vt.nn.LSTM(3, 2, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size should be a positive integer"):
+        vt.nn.LSTM(3, 2, proj_size=-1)
 
 
 @pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])

@@ -18,12 +18,13 @@ def _vt():
     return _functions
 
 
-def _lstm_step(gi, h, c, w_hh, b_hh):
-    """gi: x W_ih^T + b_ih for this step. Returns (h', c')."""
+def _lstm_step(gi, h, c, w_hh, b_hh, w_hr=None):
+    """gi: x W_ih^T + b_ih for this step. Returns (h', c'); with proj_size, h' is projected by w_hr."""
     g = gi + F.linear(h, w_hh, b_hh)
     i, f, n, o = g.chunk(4, -1)
     c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(n)
-    return F.sigmoid(o) * F.tanh(c), c
+    h = F.sigmoid(o) * F.tanh(c)
+    return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
 def _gru_step(gi, h, w_hh, b_hh):
@@ -63,8 +64,8 @@ class RNNBase(Module):
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
             raise ValueError("proj_size has to be smaller than hidden_size")
-        if proj_size != 0:
-            raise NotImplementedError("LSTM: proj_size is not supported")
+        if proj_size != 0 and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         if mode not in _GATES:
             raise ValueError(f"Unrecognized RNN mode: {mode}")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
@@ -72,15 +73,18 @@ class RNNBase(Module):
         self.bidirectional, self.proj_size = bidirectional, proj_size
         dirs = 2 if bidirectional else 1
         gate = _GATES[mode] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size
         T = _vt()
         self._flat_weights_names = []
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else hidden_size * dirs
+            in_size = input_size if layer == 0 else real_hidden * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = [("weight_ih", (gate, in_size)), ("weight_hh", (gate, hidden_size))]
+                shapes = [("weight_ih", (gate, in_size)), ("weight_hh", (gate, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                if proj_size > 0:
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
                 for name, shape in shapes:
                     setattr(self, name + sfx, Parameter(T.empty(*shape, device=device, dtype=dtype)))
                     self._flat_weights_names.append(name + sfx)
@@ -96,8 +100,9 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        return [[getattr(self, n) for n in self._flat_weights_names[i:i + (4 if self.bias else 2)]]
-                for i in range(0, len(self._flat_weights_names), 4 if self.bias else 2)]
+        k = (4 if self.bias else 2) + (1 if self.proj_size > 0 else 0)
+        names = self._flat_weights_names
+        return [[getattr(self, n) for n in names[i:i + k]] for i in range(0, len(names), k)]
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -118,7 +123,7 @@ class RNNBase(Module):
     def _weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         get = lambda n: getattr(self, n + sfx, None)  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
     def _check_input(self, input, name):
         if input.dim() not in (2, 3):
@@ -140,21 +145,20 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 gi = F.linear(x, w_ih, b_ih)  # every step's input projection at once
                 st = [s[layer * dirs + d] for s in states]
                 steps = range(x.shape[0] - 1, -1, -1) if d else range(x.shape[0])
                 ys = [None] * x.shape[0]
                 for t in steps:
                     if self.mode == "LSTM":
-                        st = list(_lstm_step(gi[t], st[0], st[1], w_hh, b_hh))
+                        st = list(_lstm_step(gi[t], st[0], st[1], w_hh, b_hh, w_hr))
                     elif self.mode == "GRU":
                         st = [_gru_step(gi[t], st[0], w_hh, b_hh)]
                     else:
                         st = [_rnn_step(gi[t], st[0], w_hh, b_hh, self.mode == "RNN_RELU")]
                     ys[t] = st[0]
-                outs.append(T.stack(ys, 0) if ys else T.zeros(0, x.shape[1], self.hidden_size, dtype=x.dtype,
-                                                              device=x.device))
+                outs.append(T.stack(ys, 0))
                 for f, s in zip(finals, st):
                     f.append(s)
             x = outs[0] if dirs == 1 else T.cat(outs, -1)
@@ -182,12 +186,15 @@ class RNNBase(Module):
         if hxs is not None and not batched:
             hxs = [h.unsqueeze(1) for h in hxs]
         dirs = 2 if self.bidirectional else 1
-        expected = (self.num_layers * dirs, x.shape[1], self.hidden_size)
+        if x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+        sizes = [self.proj_size or self.hidden_size, self.hidden_size][:n_state]  # h (projected), c
+        expected = [(self.num_layers * dirs, x.shape[1], size) for size in sizes]
         if hxs is None:
-            hxs = [_vt().zeros(*expected, dtype=x.dtype, device=x.device) for _ in range(n_state)]
+            hxs = [_vt().zeros(*e, dtype=x.dtype, device=x.device) for e in expected]
         else:
-            for i, h in enumerate(hxs):
-                self._check_hidden(h, expected, f"hidden[{i}]" if n_state == 2 else "hidden")
+            for i, (h, e) in enumerate(zip(hxs, expected)):
+                self._check_hidden(h, e, f"hidden[{i}]" if n_state == 2 else "hidden")
         out, finals = self._run(x, hxs)
         if not batched:
             out, finals = out.squeeze(1), [f.squeeze(1) for f in finals]
