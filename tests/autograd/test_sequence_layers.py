@@ -102,7 +102,7 @@ def test_mha_names_init_repr():
 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("need_weights,average", [(True, True), (True, False), (False, True)])
-@pytest.mark.parametrize("masks", ["none", "attn_bool", "attn_float", "kpm", "both", "attn3d"])
+@pytest.mark.parametrize("masks", ["none", "attn_bool", "attn_float", "kpm", "both", "attn3d", "kpm_float"])
 def test_mha_matches_torch(batch_first, need_weights, average, masks):
     rng = np.random.default_rng(0)
     E, H, L, S, N = 8, 2, 3, 5, 2
@@ -124,6 +124,8 @@ def test_mha_matches_torch(batch_first, need_weights, average, masks):
         kw_v["attn_mask"], kw_t["attn_mask"] = mask_pair(rng.standard_normal((N * H, L, S)))
     if masks in ("kpm", "both"):
         kw_v["key_padding_mask"], kw_t["key_padding_mask"] = mask_pair(kpm)
+    if masks == "kpm_float":
+        kw_v["key_padding_mask"], kw_t["key_padding_mask"] = mask_pair(rng.standard_normal((N, S)))
     out_v, out_t = compare(vm, tm, (vq, vk, vv), (tq, tk, tv), kw_v, kw_t)
     assert (out_v[1] is None) == (not need_weights)
 
@@ -243,6 +245,41 @@ def test_encoder_decoder_stacks():
                   torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(4, 2, **kw), 2))
     (vx, tx), (vmem, tmem) = leaf(rng, (3, 2, 4)), leaf(rng, (5, 2, 4))
     compare(vd, td, (vx, vmem), (tx, tmem))
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_model(batch_first, norm_first):
+    rng = np.random.default_rng(13)
+    kw = dict(d_model=4, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=6, dropout=0.0,
+              batch_first=batch_first, norm_first=norm_first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vm, tm = pair(vt.nn.Transformer(**kw), torch.nn.Transformer(**kw))
+    (vs, ts) = leaf(rng, (2, 5, 4) if batch_first else (5, 2, 4))
+    (vg, tg) = leaf(rng, (2, 3, 4) if batch_first else (3, 2, 4))
+    vmask, tmask = vt.nn.Transformer.generate_square_subsequent_mask(3), \
+        torch.nn.Transformer.generate_square_subsequent_mask(3)
+    np.testing.assert_array_equal(to_np(vmask), tmask.numpy())
+    assert vmask.dtype == vt.float32
+    kpm = np.zeros((2, 5), bool)
+    kpm[0, 4] = True
+    (vk, tk) = mask_pair(kpm)
+    compare(vm, tm, (vs, vg), (ts, tg),
+            dict(tgt_mask=vmask.double(), src_key_padding_mask=vk, memory_key_padding_mask=vk, tgt_is_causal=True),
+            dict(tgt_mask=tmask.double(), src_key_padding_mask=tk, memory_key_padding_mask=tk, tgt_is_causal=True))
+    with pytest.raises(RuntimeError, match="feature number of src and tgt must be equal to d_model"):
+        vm(vt.randn(2, 2, 3, dtype=vt.float64), vt.randn(2, 2, 3, dtype=vt.float64))
+    with pytest.raises(RuntimeError, match="batch number of src and tgt must be equal"):
+        vm(vt.randn(5, 5, 4, dtype=vt.float64), vt.randn(3, 3, 4, dtype=vt.float64))
+
+
+def test_encoder_layer_unbatched():
+    rng = np.random.default_rng(14)
+    vm, tm = pair(vt.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0), torch.nn.TransformerEncoderLayer(4, 2, 8,
+                                                                                                          dropout=0.0))
+    (vx, tx) = leaf(rng, (3, 4))
+    compare(vm, tm, (vx,), (tx,))
 
 
 def test_transformer_errors():
