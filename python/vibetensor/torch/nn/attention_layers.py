@@ -1,0 +1,404 @@
+"""MultiheadAttention and the Transformer encoder/decoder layers (and stacks), torch-shaped: same constructor
+arguments, parameter names (in_proj_weight or q/k/v_proj_weight, out_proj.*, linear1/2, norm1/2/3), default
+initialisation and forward signatures, composed of Linear, layer_norm, matmul, softmax and
+scaled_dot_product_attention, so a torch state_dict loads and the outputs and gradients match."""
+import copy
+import math
+from collections import OrderedDict
+
+from ..._C.core import dtype as _dtype
+from . import functional as F
+from . import init
+from .containers import ModuleList
+from .layers import Dropout, LayerNorm, Linear
+from .module import Module
+from .parameter import Parameter
+
+
+def _vt():
+    from .. import _functions
+
+    return _functions
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """The Linear class torch uses for MultiheadAttention.out_proj (the name shows in repr)."""
+
+
+def _float_mask(mask, dtype):
+    """A bool mask (True = masked out) becomes an additive one (-inf there, 0 elsewhere); a float mask stays."""
+    if mask is None:
+        return None
+    if mask.dtype == _dtype.bool:
+        return _vt().zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
+    if not mask.dtype.is_floating_point:
+        raise AssertionError("only bool and floating types of masks are supported")
+    return mask
+
+
+class MultiheadAttention(Module):
+    """softmax(Q K^T / sqrt(head_dim) + masks) V over num_heads heads, then out_proj. Inputs are (L, N, E)
+    ((N, L, E) with batch_first) or unbatched (L, E). Returns (output, weights or None); weights are averaged
+    over heads unless average_attn_weights=False."""
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
+                             f"num_heads={num_heads} instead")
+        super().__init__()
+        self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.head_dim = embed_dim // num_heads
+        if self.head_dim * num_heads != embed_dim:
+            raise AssertionError("embed_dim must be divisible by num_heads")
+        T = _vt()
+
+        def param(*shape):
+            return Parameter(T.empty(*shape, device=device, dtype=dtype))
+
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = param(3 * embed_dim, embed_dim)
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = param(embed_dim, embed_dim)
+            self.k_proj_weight = param(embed_dim, self.kdim)
+            self.v_proj_weight = param(embed_dim, self.vdim)
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = param(3 * embed_dim)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        if add_bias_kv:
+            self.bias_k, self.bias_v = param(1, 1, embed_dim), param(1, 1, embed_dim)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        # torch's: xavier_uniform on the projections, zero biases, xavier_normal on bias_k/bias_v; out_proj.weight
+        # keeps Linear's default.
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
+
+    def _check_shapes(self, query, key, value, key_padding_mask, attn_mask):
+        if query.dim() == 3:
+            if key.dim() != 3 or value.dim() != 3:
+                raise AssertionError("For batched (3-D) `query`, expected `key` and `value` to be 3-D but found "
+                                     f"{key.dim()}-D and {value.dim()}-D tensors respectively")
+            if key_padding_mask is not None and key_padding_mask.dim() != 2:
+                raise AssertionError("For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D "
+                                     f"but found {key_padding_mask.dim()}-D tensor instead")
+            if attn_mask is not None and attn_mask.dim() not in (2, 3):
+                raise AssertionError("For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
+                                     f"but found {attn_mask.dim()}-D tensor instead")
+            return True
+        if query.dim() == 2:
+            if key.dim() != 2 or value.dim() != 2:
+                raise AssertionError("For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found "
+                                     f"{key.dim()}-D and {value.dim()}-D tensors respectively")
+            if key_padding_mask is not None and key_padding_mask.dim() != 1:
+                raise AssertionError("For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D "
+                                     f"but found {key_padding_mask.dim()}-D tensor instead")
+            if attn_mask is not None and attn_mask.dim() not in (2, 3):
+                raise AssertionError("For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
+                                     f"but found {attn_mask.dim()}-D tensor instead")
+            return False
+        raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {query.dim()}-D query "
+                             "tensor")
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        batched = self._check_shapes(query, key, value, key_padding_mask, attn_mask)
+        if not batched:  # one batch entry of the (L, N, E) layout
+            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        out, weights = self._attend(query, key, value, key_padding_mask, need_weights, attn_mask,
+                                    average_attn_weights, is_causal)
+        if not batched:
+            out = out.squeeze(1)
+            weights = weights.squeeze(0) if weights is not None else None
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        return out, weights
+
+    def _attend(self, q, k, v, key_padding_mask, need_weights, attn_mask, average, is_causal):
+        L, N, E = q.shape
+        S, H, D = k.shape[0], self.num_heads, self.head_dim
+        if E != self.embed_dim:
+            raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but got {E}")
+        if tuple(k.shape[:2]) != tuple(v.shape[:2]):
+            raise AssertionError(f"key shape {tuple(k.shape)} does not match value shape {tuple(v.shape)}")
+        if is_causal and attn_mask is None:
+            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                               "method `generate_square_subsequent_mask` to create this mask.")
+        # As torch: with no padding mask and no weights asked for, is_causal stands for the mask.
+        causal = is_causal and key_padding_mask is None and not need_weights
+        mask = None if causal else _float_mask(attn_mask, q.dtype)
+        if mask is not None:
+            if mask.dim() == 2:
+                if tuple(mask.shape) != (L, S):
+                    raise RuntimeError(f"The shape of the 2D attn_mask is {tuple(mask.shape)}, but should be "
+                                       f"{(L, S)}.")
+                mask = mask.unsqueeze(0)
+            elif tuple(mask.shape) != (N * H, L, S):
+                raise RuntimeError(f"The shape of the 3D attn_mask is {tuple(mask.shape)}, but should be "
+                                   f"{(N * H, L, S)}.")
+        if self._qkv_same_embed_dim:
+            wq, wk, wv = self.in_proj_weight.chunk(3, 0)
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        bq = bk = bv = None
+        if self.in_proj_bias is not None:
+            bq, bk, bv = self.in_proj_bias.chunk(3, 0)
+        q, k, v = F.linear(q, wq, bq), F.linear(k, wk, bk), F.linear(v, wv, bv)
+        T = _vt()
+        kpm = _float_mask(key_padding_mask, q.dtype)
+        if kpm is not None and tuple(kpm.shape) != (N, S):
+            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kpm.shape)}")
+
+        def pad_masks(mask, kpm):  # one more key: masks get a zero (attend) column
+            if mask is not None:
+                mask = F.pad(mask, (0, 1))
+            if kpm is not None:
+                kpm = F.pad(kpm, (0, 1))
+            return mask, kpm
+
+        if self.bias_k is not None:
+            k = T.cat([k, self.bias_k.expand(1, N, E)], 0)
+            v = T.cat([v, self.bias_v.expand(1, N, E)], 0)
+            mask, kpm = pad_masks(mask, kpm)
+            S += 1
+        # (len, N, E) -> (N, H, len, D)
+        q = q.reshape(L, N, H, D).permute(1, 2, 0, 3)
+        k = k.reshape(S, N, H, D).permute(1, 2, 0, 3)
+        v = v.reshape(S, N, H, D).permute(1, 2, 0, 3)
+        if self.add_zero_attn:
+            k = T.cat([k, T.zeros(N, H, 1, D, dtype=k.dtype, device=k.device)], 2)
+            v = T.cat([v, T.zeros(N, H, 1, D, dtype=v.dtype, device=v.device)], 2)
+            mask, kpm = pad_masks(mask, kpm)
+            S += 1
+        if mask is not None:
+            mask = mask.reshape(-1, H, L, S) if mask.shape[0] != 1 else mask.unsqueeze(0)
+        if kpm is not None:
+            kpm = kpm.reshape(N, 1, 1, S)
+            mask = kpm if mask is None else mask + kpm
+        p = self.dropout if self.training else 0.0
+        if need_weights:
+            scores = T.matmul(q * (1.0 / math.sqrt(D)), k.transpose(-2, -1))
+            if mask is not None:
+                scores = scores + mask
+            weights = F.softmax(scores, -1)
+            attn = T.matmul(F.dropout(weights, p) if p > 0 else weights, v)
+        else:
+            weights = None
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+        out = self.out_proj(attn.permute(2, 0, 1, 3).reshape(L, N, E))
+        if weights is not None and average:
+            weights = weights.mean(1)
+        return out, weights
+
+
+def _activation(activation):
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    if isinstance(activation, str) or not callable(activation):
+        raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+    return activation
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with dropout, a residual and LayerNorm (after the residual
+    by default, before each block with norm_first)."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation=F.relu, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        self.activation = _activation(activation)
+
+    def _sa_block(self, x, mask, kpm, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            return x + self._ff_block(self.norm2(x))
+        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._ff_block(x))
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention over the target, attention over the memory, then a feed-forward block; each with dropout,
+    a residual and LayerNorm (post-norm by default, pre-norm with norm_first)."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation=F.relu, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                                 **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
+        self.activation = _activation(activation)
+
+    def _sa_block(self, x, mask, kpm, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _mha_block(self, x, mem, mask, kpm, is_causal):
+        x = self.multihead_attn(x, mem, mem, attn_mask=mask, key_padding_mask=kpm, need_weights=False,
+                                is_causal=is_causal)[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x):
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+            return x + self._ff_block(self.norm3(x))
+        x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+        x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
+        return self.norm3(x + self._ff_block(x))
+
+
+def _clone(module):
+    """An independent copy of a module tree (copy.deepcopy cannot copy vibetensor tensors): the same attributes,
+    fresh copies of every parameter and buffer."""
+    new = copy.copy(module)
+    object.__setattr__(new, "_parameters", OrderedDict(
+        (k, None if p is None else Parameter(p.detach().clone(), p.requires_grad))
+        for k, p in module._parameters.items()))
+    object.__setattr__(new, "_buffers", OrderedDict(
+        (k, None if b is None else b.clone()) for k, b in module._buffers.items()))
+    object.__setattr__(new, "_modules", OrderedDict(
+        (k, None if m is None else _clone(m)) for k, m in module._modules.items()))
+    object.__setattr__(new, "_non_persistent_buffers_set", set(module._non_persistent_buffers_set))
+    object.__setattr__(new, "_forward_hooks", OrderedDict(module._forward_hooks))
+    object.__setattr__(new, "_forward_pre_hooks", OrderedDict(module._forward_pre_hooks))
+    return new
+
+
+class TransformerEncoder(Module):
+    """num_layers copies of encoder_layer (independent weights) run in turn, then the optional norm."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
+        super().__init__()
+        self.layers = ModuleList([_clone(encoder_layer) for _ in range(num_layers)])
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        out = src
+        for layer in self.layers:
+            out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        return self.norm(out) if self.norm is not None else out
+
+
+class TransformerDecoder(Module):
+    """num_layers copies of decoder_layer (independent weights) run in turn, then the optional norm."""
+
+    def __init__(self, decoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = ModuleList([_clone(decoder_layer) for _ in range(num_layers)])
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
+        out = tgt
+        for layer in self.layers:
+            out = layer(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                        tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
+                        tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+        return self.norm(out) if self.norm is not None else out
+
+
+class Transformer(Module):
+    """The encoder-decoder model: TransformerEncoder (with a final LayerNorm) over src, TransformerDecoder (with
+    one) over tgt attending to the encoder's output; every parameter of rank > 1 starts xavier_uniform, as
+    torch's."""
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
+                 dropout=0.1, activation=F.relu, custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                  layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
+                  device=device, dtype=dtype)
+        norm = dict(eps=layer_norm_eps, bias=bias, device=device, dtype=dtype)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **kw), num_encoder_layers,
+                                              LayerNorm(d_model, **norm))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **kw), num_decoder_layers,
+                                              LayerNorm(d_model, **norm))
+        for p in self.parameters():
+            if p.dim() > 1:
+                init.xavier_uniform_(p)
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        if src.dim() == 3 and src.shape[0 if self.batch_first else 1] != tgt.shape[0 if self.batch_first else 1]:
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=tgt_is_causal,
+                            memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None):
+        """(sz, sz) additive causal mask: -inf above the diagonal, 0 on and below it."""
+        T = _vt()
+        mask = T.full((sz, sz), float("-inf"), device=device, dtype=dtype if dtype is not None else _dtype.float32)
+        return mask.triu(1)
