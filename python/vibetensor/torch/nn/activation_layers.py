@@ -76,6 +76,10 @@ class _InplaceActivation(Module):
 class Mish(_InplaceActivation):
     fn = staticmethod(F.mish)
 
+    def forward(self, input):
+        out = F.mish(input, inplace=self.inplace)
+        return input if self.inplace else out  # the very tensor back, as torch's (F.mish_'s result is another)
+
     def extra_repr(self):
         return _inplace_str(self.inplace, first=True)
 
@@ -159,6 +163,10 @@ class Dropout2d(_ChannelDropout):
 
 class Dropout3d(_ChannelDropout):
     fn = staticmethod(FA.dropout3d)
+
+
+class AlphaDropout(_ChannelDropout):
+    fn = staticmethod(FA.alpha_dropout)
 
 
 class Upsample(Module):

@@ -1,5 +1,5 @@
-"""relu6, hardsigmoid, hardswish, prelu and the channel-wise dropouts (dropout1d/2d/3d), with torch's
-signatures, composed from vt's elementwise ops (hardtanh, where, mul) so autograd differentiates them."""
+"""relu6, hardsigmoid, hardswish, prelu, the channel-wise dropouts (dropout1d/2d/3d) and alpha_dropout, with
+torch's signatures, composed from vt's elementwise ops (hardtanh, where, mul) so autograd differentiates them."""
 import warnings
 
 
@@ -35,21 +35,22 @@ def hardswish(input, inplace=False):
 
 
 def prelu(input, weight):
-    """max(0, x) + weight * min(0, x); a weight of several elements is per channel (dim 1, or dim 0 of a
-    1-D input)."""
-    if weight.numel() != 1:
-        C = input.shape[1] if input.dim() >= 2 else (input.shape[0] if input.dim() == 1 else 1)
-        if input.dim() == 0 or weight.numel() != C:
-            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
-                               f"{weight.numel()} and channel size = {C}.")
-        if input.dim() >= 2:
-            weight = weight.reshape([1, -1] + [1] * (input.dim() - 2))
-    elif weight.dim() > 0 and input.dim() >= 1:
+    """max(0, x) + weight * min(0, x); a weight of several elements is per channel (dim 1; an input of fewer
+    than 2 dims has one channel)."""
+    if weight.dim() > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.dim()}")
+    C = input.shape[1] if input.dim() >= 2 else 1
+    if weight.numel() != 1 and weight.numel() != C:
+        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                           f"{weight.numel()} and channel size = {C}.")
+    if input.dim() >= 2:
+        weight = weight.reshape([1, -1] + [1] * (input.dim() - 2))
+    elif weight.dim() > 0:
         weight = weight.reshape([])
     return _F().where(input > 0, input, input * weight)
 
 
-def _channel_dropout(input, p, training, inplace, batched_dim, name, spatial):
+def _channel_dropout(input, p, training, inplace, batched_dim):
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
@@ -73,7 +74,7 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
         raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note that "
                            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
                            "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
-    return _channel_dropout(input, p, training, inplace, 3, "dropout1d", 1)
+    return _channel_dropout(input, p, training, inplace, 3)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -90,8 +91,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                       "This behavior will change in a future release to interpret the input as one without a "
                       "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
                       "please switch to using dropout1d instead.")
-        return _channel_dropout(input, p, training, inplace, 3, "dropout2d", 1)
-    return _channel_dropout(input, p, training, inplace, 4, "dropout2d", 2)
+        return _channel_dropout(input, p, training, inplace, 3)
+    return _channel_dropout(input, p, training, inplace, 4)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
@@ -101,7 +102,29 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
                       "please use dropout instead. Note that dropout3d exists to provide channel-wise dropout on "
                       "inputs with 3 spatial dimensions, a channel dimension, and an optional batch dimension "
                       "(i.e. 4D or 5D inputs).")
-    return _channel_dropout(input, p, training, inplace, 5, "dropout3d", 3)
+    return _channel_dropout(input, p, training, inplace, 5)
 
 
-__all__ = ["relu6", "hardsigmoid", "hardswish", "prelu", "dropout1d", "dropout2d", "dropout3d"]
+_SELU_NEG = 1.7580993408473766  # SELU's negative saturation value, -scale * alpha
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped elements take SELU's saturation value and the result is scaled and
+    shifted (a, b) so that zero mean and unit variance are kept."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    F = _F()
+    if p == 1:
+        return _inplace(input, input * 0.0, inplace)
+    keep = (F.empty(list(input.shape), dtype=input.dtype, device=input.device).uniform_(0.0, 1.0) >= p)
+    keep = keep.to(input.dtype)
+    a = 1.0 / ((_SELU_NEG * _SELU_NEG * p + 1.0) * (1.0 - p)) ** 0.5
+    # dropped: a * (-alpha') + b with b = a * alpha' * p; kept: a * x + b
+    shift = (keep - 1.0) * (_SELU_NEG * a) + _SELU_NEG * a * p
+    out = input * (keep * a) + shift
+    return _inplace(input, out, inplace)
+
+
+__all__ = ["relu6", "hardsigmoid", "hardswish", "prelu", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout"]
