@@ -98,6 +98,21 @@ def test_batchnorm_module_training_and_eval(kw, name, shape):
         assert int(vm.num_batches_tracked.item()) == 4
 
 
+@pytest.mark.parametrize("cls", ["BatchNorm2d", "GroupNorm", "InstanceNorm2d"])
+def test_norm_modules_float32(cls):
+    args = (2, 4) if cls == "GroupNorm" else (4,)
+    kw = {"track_running_stats": True} if cls == "InstanceNorm2d" else {}
+    tm, vm = getattr(torch.nn, cls)(*args, **kw), getattr(vt.nn, cls)(*args, **kw)
+    rng = np.random.default_rng(11)
+    for step in range(3):
+        a = (rng.standard_normal((3, 4, 5, 6)) * 3 + 1).astype(np.float32)
+        out_v = vm(vt.from_numpy(a.copy()))
+        assert out_v.dtype == vt.float32
+        close(out_v, tm(torch.from_numpy(a.copy())), 1e-4, 1e-5)
+    for k, v in tm.state_dict().items():
+        close(vm.state_dict()[k], v, 1e-5, 1e-6)
+
+
 def test_batchnorm_state_dict_round_trip_and_reset():
     tm = torch.nn.BatchNorm2d(3)
     tm(torch.randn(4, 3, 2, 2))
