@@ -24,6 +24,13 @@ from .layers import (  # noqa: F401
     SiLU,
     Tanh,
 )
+from .activation_layers import (  # noqa: F401
+    ELU, AlphaDropout, Dropout1d, Dropout2d, Dropout3d, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
+    Mish, PixelShuffle, PixelUnshuffle, PReLU, ReLU6, Sigmoid, Softplus, Upsample,
+)
 from .module import Module  # noqa: F401
+from .norm_layers import (  # noqa: F401
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
+)
 from .parameter import Parameter  # noqa: F401
 from .rnn_layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401

@@ -182,3 +182,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 from .functional_conv import (  # noqa: E402,F401
     adaptive_avg_pool2d, avg_pool2d, conv2d, fold, max_pool2d, one_hot, pad, unfold,
 )
+from .functional_norm import batch_norm, group_norm, instance_norm  # noqa: E402,F401
+from .functional_act import (  # noqa: E402,F401
+    alpha_dropout, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, prelu, relu6,
+)
+from .functional_resample import interpolate, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401

@@ -1,0 +1,158 @@
+"""interpolate (nearest, nearest-exact, linear, bilinear, trilinear) and pixel_shuffle / pixel_unshuffle.
+
+interpolate is separable: each spatial dim in turn is resampled by gathering input rows (index_select, so
+autograd scatters the gradient back) and, for the linear modes, blending two neighbours by their weights. The
+source indices follow torch's rules, computed host-side in the input's precision (float32 for float32 input,
+as torch's kernels): nearest takes floor(dst * scale), nearest-exact floor((dst + 0.5) * scale); linear maps
+dst to (dst + 0.5) * scale - 0.5 (clamped at 0), or dst * (in - 1) / (out - 1) with align_corners. scale is
+1 / scale_factor when a scale_factor is given and not recomputed, else in / out.
+"""
+import math
+
+import numpy as np
+
+_LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+def _F():
+    from .. import _functions
+
+    return _functions
+
+
+def _output_sizes(input, size, scale_factor, recompute_scale_factor):
+    nd = input.dim() - 2
+    spatial = list(input.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if recompute_scale_factor is not None and recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+        sizes = list(size) if isinstance(size, (list, tuple)) else [size] * nd
+        if len(sizes) != nd:
+            raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {spatial} and output size of {sizes}. Please provide "
+                             "input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) "
+                             "format.")
+        return [int(s) for s in sizes], [None] * nd
+    if scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    scales = list(scale_factor) if isinstance(scale_factor, (list, tuple)) else [scale_factor] * nd
+    if len(scales) != nd:
+        raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
+                         f"with spatial dimensions of {spatial} and scale_factor of shape {scales}. Please provide "
+                         "input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) "
+                         "format.")
+    sizes = [math.floor(float(n) * float(s)) for n, s in zip(spatial, scales)]
+    return sizes, [None] * nd if recompute_scale_factor else [float(s) for s in scales]
+
+
+def _scale(n_in, n_out, given, align_corners, ftype):
+    if align_corners:
+        return ftype((n_in - 1) / (n_out - 1)) if n_out > 1 else ftype(0)
+    if given is not None and given > 0:
+        return ftype(1.0 / given)
+    return ftype(n_in) / ftype(n_out)
+
+
+def _nearest_index(n_in, n_out, given, exact, ftype):
+    dst = np.arange(n_out, dtype=ftype)
+    scale = _scale(n_in, n_out, given, False, ftype)
+    src = np.floor((dst + ftype(0.5)) * scale) if exact else np.floor(dst * scale)
+    return np.minimum(src.astype(np.int64), n_in - 1)
+
+
+def _linear_weights(n_in, n_out, given, align_corners, ftype):
+    dst = np.arange(n_out, dtype=ftype)
+    scale = _scale(n_in, n_out, given, align_corners, ftype)
+    src = dst * scale if align_corners else np.maximum((dst + ftype(0.5)) * scale - ftype(0.5), ftype(0))
+    i0 = np.floor(src).astype(np.int64)
+    lam = np.clip(src - i0.astype(ftype), 0, 1).astype(ftype)
+    i0 = np.minimum(i0, n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, lam
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    from .._select_ops import index_select
+
+    if mode not in _MODES:
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
+                                  f"{input.dim()}D) for the modes: nearest | linear | bilinear | bicubic | "
+                                  f"trilinear | area | nearest-exact (got {mode})")
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
+                         "bicubic | trilinear")
+    if mode in ("bicubic", "area") or antialias:
+        raise NotImplementedError(f"interpolate: mode={mode!r}/antialias is not supported here")
+    if input.dim() not in (3, 4, 5):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
+                                  f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in _LINEAR and _LINEAR[mode] != input.dim() - 2:
+        raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+    sizes, given = _output_sizes(input, size, scale_factor, recompute_scale_factor)
+    if any(s <= 0 for s in sizes) or any(s <= 0 for s in input.shape[2:]):
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
+                           f"({', '.join(map(str, input.shape[2:]))}) and output ({', '.join(map(str, sizes))})")
+    F = _F()
+    ftype = np.float64 if str(input.dtype).endswith("float64") else np.float32
+    out = input
+    for k, (n_out, s) in enumerate(zip(sizes, given)):
+        d, n_in = k + 2, input.shape[k + 2]
+        if mode in _LINEAR:
+            i0, i1, lam = _linear_weights(n_in, n_out, s, bool(align_corners), ftype)
+            shape = [1] * input.dim()
+            shape[d] = n_out
+            w1 = F.tensor(lam.tolist(), dtype=input.dtype, device=input.device).reshape(shape)
+            a = index_select(out, d, F.tensor(i0.tolist(), device=input.device))
+            b = index_select(out, d, F.tensor(i1.tolist(), device=input.device))
+            out = a + (b - a) * w1
+        else:
+            idx = _nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype)
+            out = index_select(out, d, F.tensor(idx.tolist(), device=input.device))
+    return out
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C * r^2, H, W) -> (*, C, H * r, W * r)."""
+    r = upscale_factor
+    if input.dim() < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.dim()} dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    *batch, C, H, W = input.shape
+    if C % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
+                           f"of upscale_factor, but input.size(-3)={C} is not divisible by {r * r}")
+    b = len(batch)
+    x = input.reshape(batch + [C // (r * r), r, r, H, W])
+    x = x.permute(list(range(b)) + [b, b + 3, b + 1, b + 4, b + 2])
+    return x.reshape(batch + [C // (r * r), H * r, W * r])
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H * r, W * r) -> (*, C * r^2, H, W)."""
+    r = downscale_factor
+    if input.dim() < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.dim()} dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    *batch, C, H, W = input.shape
+    if H % r:
+        raise RuntimeError(f"pixel_unshuffle expects height to be divisible by downscale_factor, but input.size(-2)"
+                           f"={H} is not divisible by {r}")
+    if W % r:
+        raise RuntimeError(f"pixel_unshuffle expects width to be divisible by downscale_factor, but input.size(-1)"
+                           f"={W} is not divisible by {r}")
+    b = len(batch)
+    x = input.reshape(batch + [C, H // r, r, W // r, r])
+    x = x.permute(list(range(b)) + [b, b + 2, b + 4, b + 1, b + 3])
+    return x.reshape(batch + [C * r * r, H // r, W // r])
+
+
+__all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle"]
