@@ -429,3 +429,20 @@ def test_pixel_shuffle_modules_and_errors():
         F.pixel_unshuffle(vt.randn(1, 3, 4), 2)
     with pytest.raises(RuntimeError, match=r"input.size\(-1\)=5 is not divisible by 2"):
         F.pixel_unshuffle(vt.randn(1, 4, 5), 2)
+
+
+def test_relu_silu_modules_take_inplace_and_return_their_input():
+    import torch
+
+    for name in ("ReLU", "SiLU"):
+        for inplace in (False, True):
+            m, t = getattr(vt.nn, name)(inplace=inplace), getattr(torch.nn, name)(inplace=inplace)
+            assert repr(m) == repr(t)
+            x = vt.from_numpy(np.linspace(-2, 2, 7).astype(np.float32))
+            xt = torch.from_numpy(np.linspace(-2, 2, 7).astype(np.float32))
+            y, yt = m(x), t(xt)
+            assert (y is x) == inplace
+            np.testing.assert_allclose(y.numpy(), yt.numpy(), rtol=1e-6)
+    x = vt.randn(5)
+    assert vt.nn.functional.silu(x, inplace=True) is x and vt.nn.functional.mish(x, inplace=True) is x
+    assert repr(vt.nn.Tanh()) == "Tanh()" and vt.nn.Tanh()(vt.zeros(2)).tolist() == [0.0, 0.0]

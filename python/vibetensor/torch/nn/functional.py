@@ -24,11 +24,17 @@ def gelu(input, approximate="none"):
 
 
 def silu(input, inplace=False):
-    return _op("vt::silu_" if inplace else "vt::silu")(input)
+    if inplace:  # the op returns a new wrapper of the same tensor; torch hands back input itself
+        _op("vt::silu_")(input)
+        return input
+    return _op("vt::silu")(input)
 
 
 def mish(input, inplace=False):
-    return _op("vt::mish_" if inplace else "vt::mish")(input)
+    if inplace:
+        _op("vt::mish_")(input)
+        return input
+    return _op("vt::mish")(input)
 
 
 def sigmoid(input):

@@ -130,10 +130,18 @@ class Dropout(Module):
 
 
 class _Activation(Module):
+    """An activation with torch's inplace= flag (printed only when set, as torch's)."""
     fn = None
 
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return type(self).fn(x)
+        return type(self).fn(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class ReLU(_Activation):
@@ -144,8 +152,9 @@ class SiLU(_Activation):
     fn = staticmethod(F.silu)
 
 
-class Tanh(_Activation):
-    fn = staticmethod(lambda x: x.tanh())
+class Tanh(Module):
+    def forward(self, x):
+        return x.tanh()
 
 
 class GELU(Module):
