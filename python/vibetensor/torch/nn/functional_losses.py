@@ -3,7 +3,9 @@ mse/l1/smooth_l1/huber, binary_cross_entropy (+ with_logits), nll_loss, kl_div, 
 cosine_similarity, normalize and pairwise_distance, with torch's signatures, reductions, checks and results."""
 import warnings
 
+from ..._C import autograd as _ag
 from ..._C import core as _core
+from ...autograd import Function
 
 
 def _F():
@@ -102,6 +104,13 @@ def _check_in_unit(x, what):
         raise RuntimeError(f"all elements of {what} should be between 0 and 1")
 
 
+def _weight_without_grad(fn, weight, name="weight"):
+    # torch's kernels take no gradient for weight and refuse one that asks for it
+    if weight is not None and weight.requires_grad and _ag.is_grad_enabled():
+        raise RuntimeError(f"The function '{fn}' is not differentiable with respect to argument '{name}'. This "
+                           "input cannot have requires_grad True.")
+
+
 def _expand_weight(weight, input):
     if weight is None:
         return None
@@ -109,6 +118,23 @@ def _expand_weight(weight, input):
         raise RuntimeError(f"weight of shape {tuple(weight.shape)} cannot be broadcast to the input's shape "
                            f"{tuple(input.shape)}")
     return weight
+
+
+class _BinaryCrossEntropy(Function):
+    """The pointwise loss with torch's gradients, finite where x is 0 or 1: (x - t) / max(x (1 - x), 1e-12)
+    for x and log(1 - x) - log(x) for t (composed through the clamped logs, those points would give NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        ctx.save_for_backward(x, t)
+        return -(t * x.log().clamp(min=-100.0) + (1 - t) * (1 - x).log().clamp(min=-100.0))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        gx = g * (x - t) / (x * (1 - x)).clamp(min=1e-12) if ctx.needs_input_grad[0] else None
+        gt = g * ((1 - x).log() - x.log()) if ctx.needs_input_grad[1] else None
+        return gx, gt
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -122,10 +148,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise RuntimeError(f"Found dtype {target.dtype} but expected {input.dtype}")
     _check_in_unit(input, "input")
     _check_in_unit(target, "target")
+    _weight_without_grad("binary_cross_entropy", weight)
     weight = _expand_weight(weight, input)
-    log_x = input.log().clamp(min=-100.0)
-    log_1mx = (1 - input).log().clamp(min=-100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
+    loss = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -142,6 +167,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                          f"({tuple(input.shape)})")
     if not target.dtype.is_floating_point:
         raise RuntimeError(f"result type {input.dtype} can't be cast to the desired output type {target.dtype}")
+    _weight_without_grad("binary_cross_entropy_with_logits", weight)
+    _weight_without_grad("binary_cross_entropy_with_logits", pos_weight, "pos_weight")
     from . import functional as F
 
     log_p, log_q = F.logsigmoid(input), F.logsigmoid(-input)
@@ -159,25 +186,31 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     F = _F()
     if input.dim() < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
-    if target.dtype != _core.dtype.int64:
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
+    if target.dtype not in (_core.dtype.int64, _core.dtype.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype}")
+    target = target.to(_core.dtype.int64)
     unbatched = input.dim() == 1
-    if unbatched:
-        if target.dim() != 0:
-            raise RuntimeError(f"0D target tensor expected for a 1D input, but got target of shape "
-                               f"{tuple(target.shape)}")
-        input, target = input.unsqueeze(0), target.unsqueeze(0)
-    elif input.shape[0] != (target.shape[0] if target.dim() else -1):
+    if unbatched:  # [C] with a 0-d target or a 1-d one of size 1; the loss is 0-d
+        if target.numel() != 1 or target.dim() > 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: "
+                             f"{target.numel()}")
+        input, target = input.unsqueeze(0), target.reshape(1)
+    elif input.shape[0] != (target.shape[0] if target.dim() else 0):
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0] if target.dim() else 0}).")
-    if input.dim() == 2 and target.dim() != 1:
+    elif input.dim() == 2 and target.dim() != 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-    if tuple(target.shape) != tuple(input.shape[:1]) + tuple(input.shape[2:]):
-        raise RuntimeError(f"size mismatch (got input: {tuple(input.shape)}, target: {tuple(target.shape)})")
+    elif input.dim() == 4 and target.dim() != 3:
+        raise RuntimeError(f"only batches of spatial targets supported (3D tensors) but got targets of "
+                           f"dimension: {target.dim()}")
+    expected = tuple(input.shape[:1]) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
     classes = input.shape[1]
     if weight is not None and (weight.dim() != 1 or weight.numel() != classes):
         raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
                            f"got weight tensor of shape: {list(weight.shape)}")
+    _weight_without_grad("nll_loss", weight)
     valid = target != ignore_index
     if target.numel() and bool((valid & ((target < 0) | (target >= classes))).any()):
         bad = target[valid & ((target < 0) | (target >= classes))][0].item()
@@ -186,13 +219,17 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
     w = valid.to(input.dtype)
     if weight is not None:
-        w = w * weight.detach()[safe]
-    loss = -picked * w
+        w = w * weight[safe]
+    # ignored positions give 0 even where their input is infinite (a masked-out log-probability)
+    loss = F.where(valid, -picked * w, 0.0)
     if reduction == "none":
         return loss.squeeze(0) if unbatched else loss
     if reduction == "sum":
         return loss.sum()
-    return loss.sum() / w.sum()
+    # with no weight left, torch's mean is NaN yet its gradient 0: divide by 1 there and add a constant NaN
+    total = w.sum()
+    empty = total == 0
+    return loss.sum() / F.where(empty, 1.0, total) + F.where(empty, float("nan"), 0.0).to(loss.dtype)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
