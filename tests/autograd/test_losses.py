@@ -308,7 +308,7 @@ def test_margin_ranking_loss_rank_error():
 
 @pytest.mark.parametrize("shapes,dim", [([(3, 5), (3, 5)], 1), ([(3, 5), (3, 5)], 0), ([(2, 3, 4), (3, 4)], -1),
                                         ([(2, 1, 4), (3, 4)], 2), ([(5,), (5,)], 0), ([(4, 6), (1, 6)], -1)])
-@pytest.mark.parametrize("eps", [1e-8, 0.5])
+@pytest.mark.parametrize("eps", [1e-8, 0.5, 10.0])
 def test_cosine_similarity(shapes, dim, eps):
     check_grads(lambda m, a, b: F(m).cosine_similarity(a, b, dim=dim, eps=eps), leaves(shapes))
 
@@ -327,6 +327,11 @@ def test_normalize(p, dim, eps):
 
 def test_normalize_default_and_zero_row():
     check_grads(lambda m, x: F(m).normalize(x), leaves([(2, 3, 4)]))
+    (x, tx), = leaves([(3, 4)])
+    out = vt.empty(3, 4, dtype=vt.float64)
+    with vt.no_grad():
+        assert VL.normalize(x, dim=0, out=out) is out
+    np.testing.assert_allclose(out.numpy(), torch.nn.functional.normalize(tx, dim=0).detach().numpy(), rtol=1e-12)
     x = vt.zeros(2, 3)
     np.testing.assert_array_equal(VL.normalize(x).numpy(), np.zeros((2, 3)))
 

@@ -268,9 +268,11 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     normalised first, so the result stays within [-1, 1])."""
     shape = _F().broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
     x1, x2 = x1.expand(*shape), x2.expand(*shape)
-    n1 = x1.norm(2, dim, True).clamp(min=eps)
-    n2 = x2.norm(2, dim, True).clamp(min=eps)
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+    def floored(n):
+        # torch floors the norm's value at eps outside autograd: the gradient still flows as through the norm
+        return n + (n.clamp(min=eps) - n).detach()
+    return ((x1 / floored(x1.norm(2, dim, True))) * (x2 / floored(x2.norm(2, dim, True)))).sum(dim)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
