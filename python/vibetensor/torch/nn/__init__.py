@@ -16,5 +16,19 @@ from .layers import (  # noqa: F401
     SiLU,
     Tanh,
 )
+from .loss_layers import (  # noqa: F401
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineSimilarity,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    PairwiseDistance,
+    SmoothL1Loss,
+)
 from .module import Module  # noqa: F401
 from .parameter import Parameter  # noqa: F401

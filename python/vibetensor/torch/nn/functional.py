@@ -182,3 +182,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 from .functional_conv import (  # noqa: E402,F401
     adaptive_avg_pool2d, avg_pool2d, conv2d, fold, max_pool2d, one_hot, pad, unfold,
 )
+from .functional_losses import (  # noqa: E402,F401
+    binary_cross_entropy, binary_cross_entropy_with_logits, cosine_similarity, huber_loss, kl_div, l1_loss,
+    margin_ranking_loss, mse_loss, nll_loss, normalize, pairwise_distance, smooth_l1_loss,
+)
