@@ -28,6 +28,20 @@ from .activation_layers import (  # noqa: F401
     ELU, AlphaDropout, Dropout1d, Dropout2d, Dropout3d, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
     Mish, PixelShuffle, PixelUnshuffle, PReLU, ReLU6, Sigmoid, Softplus, Upsample,
 )
+from .loss_layers import (  # noqa: F401
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineSimilarity,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    PairwiseDistance,
+    SmoothL1Loss,
+)
 from .module import Module  # noqa: F401
 from .norm_layers import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,

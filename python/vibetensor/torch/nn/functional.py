@@ -193,3 +193,7 @@ from .functional_act import (  # noqa: E402,F401
     alpha_dropout, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, prelu, relu6,
 )
 from .functional_resample import interpolate, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
+from .functional_losses import (  # noqa: E402,F401
+    binary_cross_entropy, binary_cross_entropy_with_logits, cosine_similarity, huber_loss, kl_div, l1_loss,
+    margin_ranking_loss, mse_loss, nll_loss, normalize, pairwise_distance, smooth_l1_loss,
+)
