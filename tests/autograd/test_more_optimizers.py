@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from vibetensor.torch.optim import lr_scheduler as vlrs
 from vibetensor.torch.optim.more_optimizers import Adagrad, Adamax, NAdam, RMSprop
+from vibetensor.torch.optim.plateau import ReduceLROnPlateau
 
 VT_OPT = {"RMSprop": RMSprop, "Adagrad": Adagrad, "Adamax": Adamax, "NAdam": NAdam}
 
@@ -174,3 +174,89 @@ def test_closure_and_float32(rng):
         tl, vl = topt.step(tclosure), vopt.step(vclosure)
         assert float(vl.item()) == pytest.approx(float(tl.item()), rel=1e-5)
     np.testing.assert_allclose(vp.detach().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+PLATEAU = [
+    {}, {"mode": "max"}, {"patience": 2, "factor": 0.5}, {"patience": 1, "cooldown": 2, "factor": 0.3},
+    {"patience": 0, "threshold": 0.1, "threshold_mode": "abs"}, {"mode": "max", "patience": 1, "threshold_mode": "abs"},
+    {"patience": 0, "min_lr": 0.02, "factor": 0.5}, {"patience": 0, "min_lr": [0.05, 0.001], "factor": 0.5},
+    {"patience": 0, "eps": 0.05, "factor": 0.9}, {"mode": "max", "patience": 2, "threshold": 0.05, "cooldown": 1},
+]
+
+
+def two_group_opts():
+    tp = [torch.zeros(2, requires_grad=True), torch.zeros(3, requires_grad=True)]
+    vp = [vt.nn.Parameter(vt.zeros(2)), vt.nn.Parameter(vt.zeros(3))]
+    topt = torch.optim.SGD([{"params": tp[:1]}, {"params": tp[1:], "lr": 0.3}], lr=1.0)
+    vopt = vt.optim.SGD([{"params": vp[:1]}, {"params": vp[1:], "lr": 0.3}], lr=1.0)
+    return topt, vopt
+
+
+def metrics(rng):
+    # random walks (improvements smaller and larger than the thresholds, repeats) between flat stretches longer
+    # than the default patience, so every configuration reduces
+    steps = np.concatenate([rng.choice([0.0, 0.0, -0.001, -0.2, 0.1], size=20), np.zeros(14),
+                            rng.choice([0.0, 0.001, 0.2, -0.1], size=20), np.zeros(14)])
+    return [float(x) for x in np.cumsum(steps) + 5.0]
+
+
+@pytest.mark.parametrize("kw", PLATEAU)
+def test_reduce_lr_on_plateau_matches_torch(kw, rng):
+    topt, vopt = two_group_opts()
+    ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    vs = ReduceLROnPlateau(vopt, **kw)
+    seq = metrics(rng)
+    copies = []
+    for k, m in enumerate(seq):
+        ts.step(m)
+        vs.step(vt.tensor(m, dtype=vt.float64) if k % 3 == 0 else m)  # a 0-dim tensor or a float
+        for s in copies:
+            s.step(m)
+        assert [s.get_last_lr() for s in copies] == [ts.get_last_lr()] * len(copies), k
+        assert vs.get_last_lr() == ts.get_last_lr(), k
+        assert (vs.best, vs.num_bad_epochs, vs.cooldown_counter, vs.last_epoch) == (
+            ts.best, ts.num_bad_epochs, ts.cooldown_counter, ts.last_epoch)
+        if k == len(seq) // 2:  # a checkpoint carried over both ways continues the same sequence
+            tsd, vsd = ts.state_dict(), vs.state_dict()
+            assert tsd == vsd
+            topt2, vopt2 = two_group_opts()
+            ts2 = torch.optim.lr_scheduler.ReduceLROnPlateau(topt2)
+            vs2 = ReduceLROnPlateau(vopt2)
+            ts2.load_state_dict(vsd)
+            vs2.load_state_dict(tsd)
+            for g2, g in zip(vopt2.param_groups, vopt.param_groups):
+                g2["lr"] = g["lr"]
+            for g2, g in zip(topt2.param_groups, topt.param_groups):
+                g2["lr"] = g["lr"]
+            copies = [ts2, vs2]
+    assert vs.get_last_lr() != [1.0, 0.3]  # the sequence did reduce
+
+
+def test_reduce_lr_on_plateau_errors_match_torch():
+    topt, vopt = two_group_opts()
+    for kw, exc, msg in [({"factor": 1.0}, ValueError, "Factor should be < 1.0."),
+                         ({"mode": "avg"}, ValueError, "mode avg is unknown!"),
+                         ({"threshold_mode": "x"}, ValueError, "threshold mode x is unknown!"),
+                         ({"min_lr": [0.1]}, ValueError, "expected 2 min_lrs, got 1")]:
+        with pytest.raises(exc, match=msg):
+            torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+        with pytest.raises(exc, match=msg):
+            ReduceLROnPlateau(vopt, **kw)
+    with pytest.raises(TypeError, match="is not an Optimizer"):
+        ReduceLROnPlateau(object())
+    # a group added after construction: a scalar min_lr extends, a list of min_lrs is refused, as torch's
+    for opt, cls, extra in [(topt, torch.optim.lr_scheduler.ReduceLROnPlateau, torch.zeros(1, requires_grad=True)),
+                            (vopt, ReduceLROnPlateau, vt.nn.Parameter(vt.zeros(1)))]:
+        s = cls(opt, patience=0, min_lr=[0.0, 0.0])
+        opt.add_param_group({"params": [extra]})
+        s.step(1.0)
+        with pytest.raises(RuntimeError, match="differs from when `ReduceLROnPlateau` was initialized"):
+            s.step(2.0)
+    topt, vopt = two_group_opts()
+    for opt, cls, extra in [(topt, torch.optim.lr_scheduler.ReduceLROnPlateau, torch.zeros(1, requires_grad=True)),
+                            (vopt, ReduceLROnPlateau, vt.nn.Parameter(vt.zeros(1)))]:
+        s = cls(opt, patience=0, min_lr=0.25, factor=0.5)
+        opt.add_param_group({"params": [extra], "lr": 2.0})
+        s.step(1.0)
+        s.step(2.0)
+        assert s.get_last_lr() == [0.5, 0.25, 1.0]
