@@ -315,3 +315,11 @@ def test_dataloader_argument_errors_match_torch(kw, msg):
         td.DataLoader(ds, **kw)
     with pytest.raises(ValueError, match=msg):
         vd.DataLoader(ds, **kw)
+
+
+def test_public_names():
+    import vibetensor.torch.utils.data as public_data
+
+    assert vt.save is save and vt.load is load and public_data is vd and vt.utils.data.DataLoader is vd.DataLoader
+    assert vt.optim.RMSprop is RMSprop and vt.optim.lr_scheduler.ReduceLROnPlateau.__name__ == "ReduceLROnPlateau"
+    assert {"Adagrad", "Adamax", "NAdam"} <= set(dir(vt.optim))
