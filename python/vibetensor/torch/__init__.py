@@ -168,6 +168,8 @@ from . import nn  # noqa: E402,F401
 from .nn.functional import pixel_shuffle, pixel_unshuffle, prelu  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 from . import backends  # noqa: E402,F401
+from . import utils  # noqa: E402,F401
+from .serialization import save, load  # noqa: E402,F401
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 
 from . import _out  # noqa: E402

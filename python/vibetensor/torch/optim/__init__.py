@@ -3,3 +3,4 @@ groups, state_dict, and the learning-rate schedulers in vt.optim.lr_scheduler, w
 from . import lr_scheduler  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
 from .sgd_adam import SGD, Adam, AdamW  # noqa: F401
+from .more_optimizers import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401

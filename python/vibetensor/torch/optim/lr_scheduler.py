@@ -318,3 +318,6 @@ class OneCycleLR(LRScheduler):
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum):
     return {"end_step": end_step, "start_lr": start_lr, "end_lr": end_lr, "start_momentum": start_momentum,
             "end_momentum": end_momentum}
+
+
+from .plateau import ReduceLROnPlateau  # noqa: E402,F401
