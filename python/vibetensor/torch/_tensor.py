@@ -10,6 +10,7 @@ from .._C import core as _core
 from .._C import cuda as _core_cuda
 from . import _functions as F
 from . import _indexing
+from . import _tensor_copy
 from . import _tensor_str
 
 Tensor = _core.Tensor
@@ -243,3 +244,4 @@ def builtin_bool(x):
 
 
 _attach()
+_tensor_copy.attach()  # copy.deepcopy and pickle
