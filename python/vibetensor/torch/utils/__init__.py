@@ -1,2 +1,3 @@
-"""vt.utils: data loading (vt.utils.data), as torch.utils."""
+"""vt.utils: data loading (vt.utils.data) and activation checkpointing (vt.utils.checkpoint), as torch.utils."""
+from . import checkpoint  # noqa: F401
 from . import data  # noqa: F401
