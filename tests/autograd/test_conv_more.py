@@ -84,6 +84,8 @@ POOL1D = [
     ("adaptive_avg_pool1d", dict(output_size=4), (2, 3, 10)),  # uneven, overlapping windows
     ("adaptive_avg_pool1d", dict(output_size=7), (2, 5)),  # larger than the input
     ("adaptive_avg_pool1d", dict(output_size=(1,)), (2, 3, 9)),
+    ("adaptive_max_pool1d", dict(output_size=4), (2, 3, 10)),
+    ("adaptive_max_pool1d", dict(output_size=(6,)), (3, 5)),
     ("adaptive_max_pool2d", dict(output_size=(3, 4)), (2, 3, 7, 10)),
     ("adaptive_max_pool2d", dict(output_size=5), (3, 4, 6)),  # unbatched, larger than the input height
     ("adaptive_max_pool2d", dict(output_size=(None, 2)), (1, 2, 5, 5)),
@@ -147,7 +149,7 @@ def test_modules_from_torch_state_dict(ctor, xs, out_size):
 @pytest.mark.parametrize("ctor", [
     lambda m: m.MaxPool1d(3), lambda m: m.MaxPool1d(3, 2, 1, 2, True, True), lambda m: m.AvgPool1d(3),
     lambda m: m.AvgPool1d(3, 2, 1, True, False), lambda m: m.AdaptiveAvgPool1d(3),
-    lambda m: m.AdaptiveMaxPool2d((3, None)), lambda m: m.AdaptiveMaxPool2d(2, return_indices=True),
+    lambda m: m.AdaptiveMaxPool1d(4), lambda m: m.AdaptiveMaxPool1d(3, True), lambda m: m.AdaptiveMaxPool2d((3, None)), lambda m: m.AdaptiveMaxPool2d(2, return_indices=True),
 ])
 def test_pool_modules(ctor):
     tm, vm = ctor(torch.nn), ctor(L)
@@ -176,14 +178,32 @@ def test_default_init_bounds(ctor, fan_in):
     assert tuple(m.weight.shape) == tuple(ctor(torch.nn).weight.shape)
 
 
+@pytest.mark.parametrize("name,xs,ws,kw", [
+    ("conv1d", (2, 3, 9), (4, 3, 3), dict(stride=2)),
+    ("conv_transpose2d", (2, 3, 4, 5), (3, 2, 3, 3), dict(stride=2, output_padding=1)),
+    ("conv_transpose1d", (2, 3, 6), (3, 2, 3), dict(stride=2, padding=1)),
+])
+def test_noncontiguous_and_empty_batch(name, xs, ws, kw):
+    check_grads(lambda m, x, w: getattr(F(m), name)(x, w, **kw), leaves([xs, ws], noncontig=True))
+    x0, w = np.zeros((0,) + xs[1:]), np.ones(ws)
+    ov = getattr(FM, name)(vt.from_numpy(x0), vt.from_numpy(w), **kw)
+    assert tuple(ov.shape) == tuple(getattr(TF, name)(torch.from_numpy(x0), torch.from_numpy(w), **kw).shape)
+
+
 def test_errors():
     x3, w3 = vt.zeros(2, 4, 9), vt.zeros(6, 2, 3)
+    with pytest.raises(RuntimeError, match="3D"):
+        FM.conv1d(vt.zeros(9), w3)
     with pytest.raises(RuntimeError, match="3D"):
         FM.conv1d(vt.zeros(2, 4, 9, 1), w3, groups=2)  # wrong input rank
     with pytest.raises(RuntimeError, match="weight"):
         FM.conv1d(x3, vt.zeros(6, 2, 3, 1))  # wrong weight rank
     with pytest.raises(RuntimeError, match="channels"):
         FM.conv1d(x3, w3, groups=3)  # 4 input channels, weight expects 6
+    with pytest.raises(RuntimeError, match="divisible by 4"):
+        FM.conv1d(x3, vt.zeros(6, 1, 3), groups=4)  # out channels not divisible by groups
+    with pytest.raises(RuntimeError, match="non-positive groups"):
+        FM.conv_transpose1d(x3, vt.zeros(4, 2, 3), groups=0)
     with pytest.raises(RuntimeError, match="strided"):
         FM.conv1d(x3, vt.zeros(6, 4, 3), stride=2, padding="same")
     x4, w4 = vt.zeros(1, 4, 5, 5), vt.zeros(4, 2, 3, 3)
@@ -221,10 +241,11 @@ def test_errors():
 
 def test_exports():
     assert vt.nn.functional.conv1d is FM.conv1d and vt.nn.functional.conv_transpose2d is FM.conv_transpose2d
-    for name in ("conv_transpose1d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool2d"):
+    for name in ("conv_transpose1d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d",
+                 "adaptive_max_pool2d"):
         assert getattr(vt.nn.functional, name) is getattr(FM, name)
     for name in ("Conv1d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
-                 "AdaptiveMaxPool2d"):
+                 "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"):
         assert getattr(vt.nn, name) is getattr(L, name)
     for name in ("conv1d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "avg_pool1d",
                  "adaptive_avg_pool1d"):

@@ -1,4 +1,4 @@
-"""Conv1d, ConvTranspose1d/2d, the 1-D pooling layers and AdaptiveMaxPool2d, torch-shaped (same arguments,
+"""Conv1d, ConvTranspose1d/2d, the 1-D pooling layers and AdaptiveMaxPool1d/2d, torch-shaped (same arguments,
 parameter names, weight layouts and default initialisation, so state_dicts move between vibetensor and torch)."""
 import math
 
@@ -174,6 +174,18 @@ class AdaptiveAvgPool1d(Module):
 
     def forward(self, input):
         return F.adaptive_avg_pool1d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input):
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

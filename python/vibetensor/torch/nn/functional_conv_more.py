@@ -7,7 +7,7 @@ All composed from functional_conv's ops (so differentiable through them):
     then F.fold (vt::col2im) scatters-adds them into the output plane (cropping the padding), plus the bias;
   - adaptive_avg_pool1d is one matrix product with a [L, out] averaging matrix (torch's windows: start
     floor(i*L/out), end ceil((i+1)*L/out)), so it is exact for any size;
-  - adaptive_max_pool2d takes the max of each (variable-size) window in turn.
+  - adaptive_max_pool1d/2d take the max of each (variable-size) window in turn.
 """
 from ..._C import core as _core
 from . import functional_conv as _fc
@@ -42,6 +42,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, unbatched = _batched1d(input, "conv1d")
     if weight.dim() != 3:
         raise RuntimeError(f"conv1d expects a 3-D weight [out, in / groups, k], got {list(weight.shape)}")
+    if groups > 0 and weight.shape[0] % groups:  # checked here: conv2d's message would name the input instead
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
+                           f"got weight of size {list(weight.shape)} instead")
     pad = padding if isinstance(padding, str) else [0, _single(padding, "padding")]
     out = _fc.conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, [1, _single(stride, "stride")], pad,
                      [1, _single(dilation, "dilation")], groups).squeeze(2)
@@ -196,5 +199,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return out.squeeze(0) if unbatched else out
 
 
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    x, unbatched = _batched1d(input, "adaptive_max_pool1d")
+    # a unit-height plane: adaptive_max_pool2d's flat indices are positions along the length
+    res = adaptive_max_pool2d(x.unsqueeze(2), [1, _single(output_size, "output_size")], return_indices)
+    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2),)
+    res = tuple(r.squeeze(0) for r in res) if unbatched else res
+    return res if return_indices else res[0]
+
+
 __all__ = ["conv1d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool1d",
-           "adaptive_max_pool2d"]
+           "adaptive_max_pool1d", "adaptive_max_pool2d"]
