@@ -187,3 +187,7 @@ from .functional_act import (  # noqa: E402,F401
     alpha_dropout, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, prelu, relu6,
 )
 from .functional_resample import interpolate, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
+from .functional_conv_more import (  # noqa: E402,F401
+    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, conv1d, conv_transpose1d,
+    conv_transpose2d, max_pool1d,
+)
