@@ -166,6 +166,9 @@ def set_num_threads(n: _builtins.int):
 
 from . import nn  # noqa: E402,F401
 from .nn.functional import pixel_shuffle, pixel_unshuffle, prelu  # noqa: E402,F401
+from .nn.functional import (  # noqa: E402,F401
+    adaptive_avg_pool1d, avg_pool1d, conv1d, conv_transpose1d, conv_transpose2d, max_pool1d,
+)
 from . import optim  # noqa: E402,F401
 from . import backends  # noqa: E402,F401
 from . import utils  # noqa: E402,F401

@@ -11,6 +11,10 @@ from .attention_layers import (  # noqa: F401
     TransformerEncoderLayer,
 )
 from .conv_layers import AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, MaxPool2d, Softmax, Unflatten  # noqa: F401
+from .conv_more_layers import (  # noqa: F401
+    AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, Conv1d, ConvTranspose1d, ConvTranspose2d,
+    MaxPool1d,
+)
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401
 from .layers import (  # noqa: F401
     GELU,

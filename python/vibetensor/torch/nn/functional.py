@@ -197,3 +197,7 @@ from .functional_losses import (  # noqa: E402,F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cosine_similarity, huber_loss, kl_div, l1_loss,
     margin_ranking_loss, mse_loss, nll_loss, normalize, pairwise_distance, smooth_l1_loss,
 )
+from .functional_conv_more import (  # noqa: E402,F401
+    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, conv1d, conv_transpose1d,
+    conv_transpose2d, max_pool1d,
+)
