@@ -250,3 +250,11 @@ def test_exports():
     for name in ("conv1d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "avg_pool1d",
                  "adaptive_avg_pool1d"):
         assert getattr(vt, name) is getattr(FM, name)
+
+
+def test_conv2d_names_a_weight_that_groups_do_not_divide():
+    import torch
+
+    for m in (vt, torch):
+        with pytest.raises(RuntimeError, match="expected weight to be divisible by 4 at dimension 0"):
+            m.nn.functional.conv2d(m.zeros(1, 4, 5, 5), m.zeros(6, 1, 3, 3), groups=4)

@@ -142,7 +142,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     if groups <= 0:
         raise RuntimeError("non-positive groups is not supported")
-    if C != Cg * groups or O % groups:
+    if O % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
+                           f"got weight of size {list(weight.shape)} instead")
+    if C != Cg * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} "
                            f"to have {Cg * groups} channels, but got {C} channels instead")
     if isinstance(padding, str):
