@@ -624,3 +624,11 @@ def test_cuda_matches_cpu():
     w = vt.from_numpy(RNG.standard_normal((3, 4))).to("cuda").requires_grad_()
     M.kron(M.diag(w[0]), w).sum().backward()
     assert w.grad is not None and w.grad.device.type == "cuda"
+
+
+def test_default_dtype_is_float32_and_only_float32():
+    assert vt.get_default_dtype() == vt.float32 == vt.ones(2).dtype == vt.tensor(1.5).dtype
+    vt.set_default_dtype(vt.float32)
+    with pytest.raises(NotImplementedError, match="only float32"):
+        vt.set_default_dtype(vt.float64)
+    assert vt.get_default_dtype() == vt.float32

@@ -155,6 +155,18 @@ def can_cast(from_, to):
     return _core.can_cast(from_, to)
 
 
+def get_default_dtype():
+    """The floating dtype factories and Python floats take when none is given: float32, as torch's default."""
+    return _core.dtype.float32
+
+
+def set_default_dtype(d):
+    """Only float32, the default, is supported: vibetensor's factories and type promotion are built for it."""
+    if d != _core.dtype.float32:
+        raise NotImplementedError(f"set_default_dtype({d}): vibetensor supports only float32 as the default dtype; "
+                                  "pass dtype= to the factories instead")
+
+
 def get_num_threads() -> _builtins.int:
     return _core.get_num_threads()
 
