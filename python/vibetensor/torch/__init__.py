@@ -126,6 +126,9 @@ def masked_fill(input, mask, value):
     return input.masked_fill(mask, value)
 
 
+from ._generator import Generator  # noqa: E402,F401
+
+
 def manual_seed(seed: int):
     """Seeds the Philox generator behind rand/randn/randint/normal_/uniform_. Like torch, any int in
     [-2**63, 2**64) is a seed (negative ones wrap); others are a ValueError."""

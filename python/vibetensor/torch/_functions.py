@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .._C import core as _core
+from ._generator import drawing_from
 
 Tensor = _core.Tensor
 dtype = _core.dtype
@@ -93,12 +94,14 @@ def full_like(t, fill_value, *, dtype=None, device=None):
 
 
 def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
-    t = _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+    with drawing_from(generator):
+        t = _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
-    t = _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+    with drawing_from(generator):
+        t = _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
 
@@ -106,7 +109,8 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, generator=Non
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     t = empty(*size, dtype=dtype or _core.dtype.int64, device=device)
-    return _op("vt::random_")(t, low, high)
+    with drawing_from(generator):
+        return _op("vt::random_")(t, low, high)
 
 
 def rand_like(t, *, dtype=None, device=None):

@@ -49,7 +49,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
     dtype = dtype or _dt.int64
     # the sort order of n uniform keys is a uniform permutation (ties have probability ~n^2 / 2^24 in float32,
     # so the keys are float64)
-    keys = F.rand(n, dtype=_dt.float64, device=device)
+    keys = F.rand(n, dtype=_dt.float64, device=device, generator=generator)
     perm = S.argsort(keys) if n else F.arange(0, dtype=_dt.int64, device=device)
     return F._requiring_grad(perm.to(dtype), requires_grad)
 

@@ -151,7 +151,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     from ..autograd import no_grad
 
-    with no_grad():
+    from ._generator import drawing_from
+
+    with no_grad(), drawing_from(generator):
         p = input.detach().to(_core.dtype.float64 if input.dtype == _core.dtype.float64 else _core.dtype.float32)
         rows = p if p.dim() == 2 else p.unsqueeze(0)
         bad = ((rows < 0) | ~rows.isfinite()).any()

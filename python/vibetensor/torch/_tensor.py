@@ -9,6 +9,7 @@ from .._C import autograd as _autograd
 from .._C import core as _core
 from .._C import cuda as _core_cuda
 from . import _functions as F
+from ._generator import drawing_from
 from . import _indexing
 from . import _tensor_copy
 from . import _tensor_str
@@ -49,9 +50,24 @@ def _method(name):
     return m
 
 
+def _drawing_method(name):
+    """uniform_/normal_/random_ with torch's generator= (vibetensor.torch._generator)."""
+    handle = _op("vt::" + name)
+
+    def m(self, *args, generator=None, **kwargs):
+        with drawing_from(generator):
+            handle(self, *args, **kwargs)
+        return self
+
+    m.__name__ = name
+    return m
+
+
 def _attach():
     for name in _METHOD_OPS:
         setattr(Tensor, name, _method("vt::" + name))
+    for name in ("uniform_", "normal_", "random_"):
+        setattr(Tensor, name, _drawing_method(name))
     aliases = {
         "negative": "neg", "absolute": "abs", "multiply": "mul", "divide": "div", "true_divide": "div",
         "subtract": "sub", "greater": "gt", "less": "lt", "greater_equal": "ge", "less_equal": "le",

@@ -5,7 +5,7 @@ tensors. num_workers > 0 (worker processes) is not implemented and raises NotImp
 
 Note [Shuffling]
 Permutations come from the `generator` given: None draws from vt's global RNG (so vt.manual_seed makes runs
-repeat); a numpy.random.Generator uses its permutation(); a torch.Generator uses torch.randperm with it, in torch's
+repeat), a vt.Generator from its own stream; a numpy.random.Generator uses its permutation(); a torch.Generator uses torch.randperm with it, in torch's
 order of draws, so shuffled batch orders and random_split equal torch's for the same seeded torch.Generator.
 """
 import bisect
@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .. import _functions as F
+from .._generator import Generator
 from ..._C import core as _core
 
 Tensor = F.Tensor
@@ -27,15 +28,15 @@ def _is_torch_generator(g):
 
 def _randperm(n, generator):
     """A permutation of range(n) as a list (Note [Shuffling])."""
-    if generator is None:
-        return F.rand(n).argsort().tolist() if n else []
+    if generator is None or isinstance(generator, Generator):
+        return F.rand(n, generator=generator).argsort().tolist() if n else []
     if _is_torch_generator(generator):
         import torch
 
         return torch.randperm(n, generator=generator).tolist()
     if isinstance(generator, np.random.Generator):
         return generator.permutation(n).tolist()
-    raise TypeError(f"generator must be None, a numpy.random.Generator or a torch.Generator, got "
+    raise TypeError(f"generator must be None, a vibetensor, numpy.random or torch Generator, got "
                     f"{type(generator).__name__}")
 
 
