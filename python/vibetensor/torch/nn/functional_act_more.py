@@ -30,9 +30,24 @@ def _apply(input, fn, inplace):
     return input.copy_(fn(src))
 
 
+_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                     "bool": "Bool"}
+
+
+def _need_float(input, kernel):
+    """torch's kernels for these refuse integer and bool inputs (NotImplementedError naming the dtype)."""
+    if not input.dtype.is_floating_point:
+        name = str(input.dtype).split(".")[-1]
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_TORCH_TYPE_NAMES.get(name, name)}\'')
+
+
 def glu(input, dim=-1):
+    _need_float(input, "glu")
     if input.dim() == 0:
         raise RuntimeError("glu does not support scalars because halving size must be even")
+    if not -input.dim() <= dim < input.dim():
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-input.dim()}, {input.dim() - 1}], "
+                         f"but got {dim})")
     n = input.shape[dim]
     if n % 2:
         raise RuntimeError(f"Halving dimension must be even, but dimension {dim % input.dim()} is size {n}")
@@ -59,6 +74,8 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
     if dim is None:
         dim = _legacy_softmax_dim("softmin", input.dim())
+    if dtype is None:
+        _need_float(input, "softmax")
     if dtype is not None:  # as torch: cast first, then negate, so the sum is taken in dtype
         input = input.to(dtype)
     return softmax(-input, dim)
@@ -88,6 +105,7 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
 def celu(input, alpha=1.0, inplace=False):
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    _need_float(input, "elu")
     F = _F()
     # The negative branch sees min(x, 0), so a large x cannot overflow exp into an inf times a zero gradient.
     return _apply(input, lambda x: F.where(x > 0, x, (x.clamp(max=0) / alpha).expm1() * alpha), inplace)
@@ -100,6 +118,7 @@ def celu_(input, alpha=1.0):
 def selu(input, inplace=False):
     from .functional import elu
 
+    _need_float(input, "elu")
     return _apply(input, lambda x: elu(x, _SELU_ALPHA) * _SELU_SCALE, inplace)
 
 
@@ -118,6 +137,7 @@ def threshold_(input, threshold, value):
 
 
 def hardshrink(input, lambd=0.5):
+    _need_float(input, "hardshrink")
     F = _F()
     return F.where(input.abs() > lambd, input, F.zeros_like(input))
 
@@ -125,6 +145,7 @@ def hardshrink(input, lambd=0.5):
 def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise RuntimeError(f"lambda must be in range [0, 3.40282e+38] for input dtype Float, but found {lambd:g}")
+    _need_float(input, "softshrink")
     F = _F()
     return F.where(input > lambd, input - lambd, F.where(input < -lambd, input + lambd, F.zeros_like(input)))
 
@@ -134,6 +155,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     fixed mean (lower + upper) / 2."""
     if lower > upper:
         raise RuntimeError("Lower bound should be less than or equal to the upper bound")
+    _need_float(input, "rrelu")
     F = _F()
     if not training:
         from .functional import leaky_relu
@@ -157,8 +179,10 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.dim() < 3:
         raise ValueError(f"Expected 3D or higher dimensionality                          input (got {input.dim()} "
                          "dimensions)")
+    if size <= 0:
+        raise RuntimeError(f"local_response_norm: size should be greater than zero, but got {size}")
     if input.numel() == 0:
-        return input
+        return input.clone()
     from .functional import pad
 
     sq = input * input
