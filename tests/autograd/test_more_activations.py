@@ -112,6 +112,15 @@ def test_local_response_norm(shape, size, kw):
     check_grads(lambda m, x: nn_(m).LocalResponseNorm(size, **kw)(x), [p])
 
 
+@pytest.mark.parametrize("fn", [lambda m, x: fn_(m).glu(x, 1), lambda m, x: fn_(m).channel_shuffle(x, 2),
+                                lambda m, x: fn_(m).local_response_norm(x, 3), lambda m, x: fn_(m).softmin(x, 2),
+                                lambda m, x: fn_(m).celu(x.transpose(0, 1) * 1.0, inplace=True), lambda m, x: fn_(m).softshrink(x),
+                                lambda m, x: nn_(m).ReflectionPad1d(2)(x), lambda m, x: nn_(m).CircularPad1d(1)(x)])
+def test_noncontiguous_inputs(fn):
+    (p,) = leaves([(2, 4, 6)], noncontig=True)  # the transpose of a contiguous [2, 6, 4] buffer
+    check_grads(fn, [p])
+
+
 def test_local_response_norm_empty():
     o = FM.local_response_norm(vt.zeros(2, 3, 0), 2)
     assert tuple(o.shape) == (2, 3, 0)
@@ -391,6 +400,32 @@ def test_errors_match_torch():
         ta = [torch.zeros(s) for s in (s1, s2, sw)] + ([torch.zeros(sb)] if sb else [None])
         va = [vt.zeros(s) for s in (s1, s2, sw)] + ([vt.zeros(sb)] if sb else [None])
         _err(lambda: tF.bilinear(*ta), lambda: FM.bilinear(*va))
+
+
+def test_glu_dim_out_of_range_and_size_checks():
+    _err(lambda: torch.nn.functional.glu(torch.zeros(2, 4), 3), lambda: FM.glu(vt.zeros(2, 4), 3), IndexError)
+    _err(lambda: torch.nn.functional.glu(torch.zeros(2, 4), -3), lambda: FM.glu(vt.zeros(2, 4), -3), IndexError)
+    with pytest.raises(RuntimeError, match="size should be greater than zero"):
+        FM.local_response_norm(vt.ones(2, 3, 4), 0)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.local_response_norm(torch.ones(2, 3, 4), 0)
+
+
+@pytest.mark.parametrize("name,args", [("glu", ()), ("softmin", (0,)), ("celu", ()), ("selu", ()), ("hardshrink", ()),
+                                       ("softshrink", ()), ("rrelu", ()), ("rrelu", (0.1, 0.3, True))])
+def test_integer_inputs_refused_like_torch(name, args):
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        getattr(torch.nn.functional, name)(torch.arange(-3, 3), *args)
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        getattr(FM, name)(vt.arange(-3, 3), *args)
+
+
+@pytest.mark.parametrize("name,args", [("softsign", ()), ("tanhshrink", ()), ("threshold", (0, 7))])
+def test_integer_inputs_accepted_like_torch(name, args):
+    r = getattr(torch.nn.functional, name)(torch.arange(-3, 3), *args)
+    o = getattr(FM, name)(vt.arange(-3, 3), *args)
+    assert str(o.dtype).split(".")[-1] == str(r.dtype).split(".")[-1]
+    np.testing.assert_allclose(to_np(o), r.numpy(), rtol=1e-6)
 
 
 # ---- pad_sequence ----
