@@ -114,7 +114,8 @@ def test_local_response_norm(shape, size, kw):
 
 @pytest.mark.parametrize("fn", [lambda m, x: fn_(m).glu(x, 1), lambda m, x: fn_(m).channel_shuffle(x, 2),
                                 lambda m, x: fn_(m).local_response_norm(x, 3), lambda m, x: fn_(m).softmin(x, 2),
-                                lambda m, x: fn_(m).celu(x.transpose(0, 1) * 1.0, inplace=True), lambda m, x: fn_(m).softshrink(x),
+                                lambda m, x: fn_(m).celu(x.transpose(0, 1) * 1.0, inplace=True),
+                                lambda m, x: fn_(m).softshrink(x),
                                 lambda m, x: nn_(m).ReflectionPad1d(2)(x), lambda m, x: nn_(m).CircularPad1d(1)(x)])
 def test_noncontiguous_inputs(fn):
     (p,) = leaves([(2, 4, 6)], noncontig=True)  # the transpose of a contiguous [2, 6, 4] buffer
@@ -365,7 +366,8 @@ def test_fold_module(args, shape):
     check_grads(lambda m, x: nn_(m).Fold(*args)(x), leaves([shape]))
 
 
-@pytest.mark.parametrize("args,shape", [((2,), (2, 3, 4, 4)), (((2, 3), 2, 1, 1), (1, 2, 5, 6)), ((3, 1, 1, 2), (2, 5, 5))])
+@pytest.mark.parametrize("args,shape", [((2,), (2, 3, 4, 4)), (((2, 3), 2, 1, 1), (1, 2, 5, 6)),
+                                        ((3, 1, 1, 2), (2, 5, 5))])
 def test_unfold_module(args, shape):
     check_grads(lambda m, x: nn_(m).Unfold(*args)(x), leaves([shape]))
 
