@@ -184,6 +184,10 @@ from .nn.functional import pixel_shuffle, pixel_unshuffle, prelu  # noqa: E402,F
 from .nn.functional import (  # noqa: E402,F401
     adaptive_avg_pool1d, avg_pool1d, conv1d, conv_transpose1d, conv_transpose2d, max_pool1d,
 )
+from .nn.functional import (  # noqa: E402,F401
+    bilinear, celu, celu_, channel_shuffle, hardshrink, native_channel_shuffle, rrelu, rrelu_, selu, selu_,
+    threshold, threshold_,
+)
 from . import optim  # noqa: E402,F401
 from . import backends  # noqa: E402,F401
 from . import utils  # noqa: E402,F401

@@ -52,3 +52,9 @@ from .norm_layers import (  # noqa: F401
 )
 from .parameter import Parameter  # noqa: F401
 from .rnn_layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
+from .misc_layers import (  # noqa: F401
+    CELU, GLU, SELU, Bilinear, ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,
+    ConstantPad2d, ConstantPad3d, Fold, Hardshrink, LocalResponseNorm, LogSoftmax, ReflectionPad1d, ReflectionPad2d,
+    ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, RReLU, Softmax2d, Softmin, Softshrink,
+    Softsign, Tanhshrink, Threshold, Unfold, ZeroPad1d, ZeroPad2d, ZeroPad3d,
+)

@@ -201,3 +201,8 @@ from .functional_conv_more import (  # noqa: E402,F401
     adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, conv1d, conv_transpose1d,
     conv_transpose2d, max_pool1d,
 )
+from .functional_act_more import (  # noqa: E402,F401
+    bilinear, celu, celu_, channel_shuffle, glu, gumbel_softmax, hardshrink, local_response_norm,
+    native_channel_shuffle, rrelu, rrelu_, selu, selu_, softmin, softshrink, softsign, tanhshrink, threshold,
+    threshold_,
+)
