@@ -120,15 +120,15 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     if n < 0:
         raise RuntimeError(f"order must be non-negative but got {n}")
     d = F._wrap(dim, input.dim())
+    if n == 0:  # torch ignores prepend and append then
+        return input.clone()
     parts = []
     for name, t in (("prepend", prepend), ("input", input), ("append", append)):
         if t is None:
             continue
-        if not isinstance(t, Tensor):  # a number is a size-1 slice along dim
-            shape = list(input.shape)
-            shape[d] = 1
-            t = F.full(shape, t, dtype=input.dtype, device=input.device)
-        elif t.dim() != input.dim():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"diff(): argument '{name}' must be Tensor, not {type(t).__name__}")
+        if t.dim() != input.dim():
             raise RuntimeError(f"diff expects prepend or append to be the same dimension as input")
         parts.append(t)
     x = F.cat(parts, d) if len(parts) > 1 else input
@@ -301,10 +301,9 @@ def combinations(input, r=2, with_replacement=False):
     gen = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     idx = list(gen(range(n), r))
     if not idx:
-        return F.empty(0, r, dtype=input.dtype, device=input.device) if r > 1 else input[:0]
+        return F.empty(0, r, dtype=input.dtype, device=input.device)
     table = F.tensor(idx, dtype=_dt.int64, device=input.device)
-    out = input.index_select(0, table.flatten()).reshape(len(idx), r)
-    return out.flatten() if r == 1 else out
+    return input.index_select(0, table.flatten()).reshape(len(idx), r)
 
 
 # ---- order statistics ----
@@ -331,8 +330,8 @@ def _row_sort(input, dim):
 
 
 def kthvalue(input, k, dim=-1, keepdim=False):
-    x, (srt, perm) = _row_sort(input, dim)
-    d = F._wrap(dim, x.dim())
+    d = _reduced_dim(input, dim, "kthvalue")
+    x, (srt, perm) = _row_sort(input, d)
     n = x.shape[d]
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
@@ -406,7 +405,7 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
 def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
-    if not input.dtype.is_floating_point:
+    if input.dtype not in (_dt.float32, _dt.float64):
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. Got "
@@ -415,7 +414,7 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
     if scalar_q:
         if not 0 <= q <= 1:
             raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
-        qt = F.full([], builtins.float(q), dtype=_dt.float64, device=input.device)
+        qt = F.full([], builtins.float(q), dtype=input.dtype, device=input.device)
     else:
         if q.dim() > 1:
             raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
@@ -425,7 +424,7 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
             raise RuntimeError(f"{name}() q tensor must be on the same device as the input tensor")
         if q.numel() and not builtins.bool(((q >= 0) & (q <= 1)).all()):  # reads back, as torch's check does
             raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
-        qt = q.detach().to(_dt.float64)
+        qt = q.detach()
     if input.numel() == 0:
         raise RuntimeError(f"{name}() input tensor must be non-empty")
     if dim is None:
@@ -439,9 +438,10 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
     vals = x.gather(-1, perm)  # sorted values that carry gradients
     nans = _nan_count(srt, -1)
     m = (n - nans) if ignore_nan else F.full_like(nans, n)
-    # one rank per q: shape (..., Q)
+    # one rank per q: shape (..., Q), computed in the input's dtype as torch does (a float32 q * (n - 1) can
+    # round onto an integer that float64 misses, which changes lower/higher/nearest)
     qs = qt.reshape(*([1] * (x.dim() - 1)), -1)
-    rank = qs * (m - 1).clamp_min(0).to(_dt.float64)
+    rank = qs * (m - 1).clamp_min(0).to(input.dtype)
     lo = rank.floor().to(_dt.int64)
     hi = rank.ceil().to(_dt.int64)
     if interpolation == "lower":
@@ -452,8 +452,8 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
         out = vals.gather(-1, rank.round().to(_dt.int64))  # half to even, as torch's round
     else:
         a, b = vals.gather(-1, lo), vals.gather(-1, hi)
-        w = F.full_like(rank, 0.5) if interpolation == "midpoint" else rank - lo.to(_dt.float64)
-        out = a + (b - a) * w.to(input.dtype)
+        w = F.full_like(rank, 0.5) if interpolation == "midpoint" else rank - lo.to(input.dtype)
+        out = a + (b - a) * w
     # quantile: a NaN in the row is the answer; nanquantile: only a row of NaNs is
     bad = (m == 0) if ignore_nan else (nans > 0)
     out = out.masked_fill(bad.expand(*out.shape), math.nan)
@@ -484,7 +484,7 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
 # ---- NaN-ignoring reductions ----
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     x = input.masked_fill(input.isnan(), 0) if input.dtype.is_floating_point else input
-    dims = _dims_of(dim, input.dim()) if dim is not None else None
+    dims = _dims_of(dim, input.dim()) if dim is not None or keepdim else None
     return x.sum(dims, keepdim, dtype=dtype) if dims is not None else x.sum(dtype=dtype)
 
 
@@ -558,7 +558,7 @@ def _logaddexp(a, b):
 
 def logcumsumexp(input, dim):
     if not input.dtype.is_floating_point:
-        raise RuntimeError(f"\"logcumsumexp_out_cpu\" not implemented for '{_out._torch_name(input.dtype)}'")
+        raise NotImplementedError(f"\"logcumsumexp_out_cpu\" not implemented for '{_out._torch_name(input.dtype)}'")
     x = input.reshape(1) if input.dim() == 0 else input
     d = F._wrap(dim, x.dim())
     out = _scan(x, d, _logaddexp) if x.shape[d] else x.clone()
