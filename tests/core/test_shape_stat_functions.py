@@ -97,7 +97,6 @@ def test_tensor_split_views_and_errors():
     p = M.tensor_split(v, 2)
     p[0].add_(10)  # views, as torch's
     assert v[0].item() == 10
-    x = rnd(4, 5)
     raises_like(lambda m: m.tensor_split(m.tensor(1.0), 2))
     raises_like(lambda m: m.tensor_split(m.ones(3), 0))
     raises_like(lambda m: m.tensor_split(m.ones(3), m.tensor([1.0])))

@@ -129,7 +129,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
         if not isinstance(t, Tensor):
             raise TypeError(f"diff(): argument '{name}' must be Tensor, not {type(t).__name__}")
         if t.dim() != input.dim():
-            raise RuntimeError(f"diff expects prepend or append to be the same dimension as input")
+            raise RuntimeError("diff expects prepend or append to be the same dimension as input")
         parts.append(t)
     x = F.cat(parts, d) if len(parts) > 1 else input
     for _ in range(n):
@@ -185,7 +185,7 @@ def clip(input, min=None, max=None):
 def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):
-        raise RuntimeError(f"mismatch in length of strides and shape")
+        raise RuntimeError("mismatch in length of strides and shape")
     if builtins.any(s < 0 for s in size):
         raise RuntimeError(f"Trying to create tensor with negative dimension: {list(size)}")
     extent = 0 if 0 in size else 1 + builtins.sum((s - 1) * st for s, st in zip(size, stride))
