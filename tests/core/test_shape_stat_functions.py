@@ -388,6 +388,14 @@ def test_mode(dim, keepdim):
     same(rv.values, rt.values)
     valid_indices(f[0], dim, rv.values, rv.indices, keepdim)
     same(tuple(M.mode(vt.tensor(2.0))), tuple(torch.mode(torch.tensor(2.0))))
+    # NaNs: the rows where torch's answer does not depend on its sort's handling of NaN
+    n = math.nan
+    for row in ([n, n, 1.0], [n, n, 1.0, 1.0, 1.0], [1.0, n, 2.0, 2.0], [1.0, n, 2.0], [3.0, 2.0, n], [n, n, 1.0, 1.0]):
+        rv, rt = M.mode(vt.tensor(row)), torch.mode(torch.tensor(row))
+        same(rv.values, rt.values, str(row))
+        valid_indices(vt.tensor(row), 0, rv.values, rv.indices, False)
+    rv = M.mode(vt.tensor([[n, 1.0, n], [n, n, n]]), 1)  # an all-NaN row
+    assert rv.values.isnan().all().item() and rv.indices.tolist() == [2, 2]
 
 
 def test_mode_grads_and_errors():

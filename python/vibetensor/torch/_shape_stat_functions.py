@@ -384,13 +384,19 @@ def mode(input, dim=-1, keepdim=False):
     d = _reduced_dim(x, dim, "mode")
     xs = F.movedim(x.detach(), d, -1)
     srt = S.sort(xs, -1)[0]
+
+    def equal(a, b):  # NaNs count as one value (torch's choice among NaNs is implementation-defined)
+        eq = a == b
+        return eq | (a.isnan() & b.isnan()) if a.dtype.is_floating_point else eq
+
     # how often each sorted value occurs in its row; the first largest count is the smallest most frequent value
-    counts = (srt.unsqueeze(-1) == srt.unsqueeze(-2)).sum(-1)
+    # (NaN sorts last, so it is the mode only when strictly the most frequent)
+    counts = equal(srt.unsqueeze(-1), srt.unsqueeze(-2)).sum(-1)
     best = counts.argmax(-1, keepdim=True)
     value = srt.gather(-1, best)
     # torch's index is one occurrence of the value: here the last
     n = xs.shape[-1]
-    where = F.where(xs == value, F.arange(n, device=x.device).expand(*xs.shape), F.full_like(xs, -1, dtype=_dt.int64))
+    where = F.where(equal(xs, value), F.arange(n, device=x.device).expand(*xs.shape), F.full_like(xs, -1, dtype=_dt.int64))
     idx = F.amax(where, -1, keepdim=True) if n else where[..., :1]
     idx = F.movedim(idx, -1, d)
     v = x.gather(d, idx)
