@@ -31,6 +31,12 @@ from ._more_functions import (  # noqa: F401  (also attaches their Tensor method
     aminmax, bincount, bucketize, cdist, diag, diag_embed, finfo, histc, hypot, iinfo, kron, logaddexp, logaddexp2,
     meshgrid, nan_to_num, randperm, searchsorted, std_mean, tile, tril_indices, triu_indices, unique, var_mean,
 )
+from ._shape_stat_functions import (  # noqa: F401  (also attaches their Tensor methods)
+    argwhere, as_tensor, block_diag, cartesian_prod, clip, column_stack, combinations, count_nonzero, cummax, cummin,
+    diff, dstack, empty_strided, hstack, is_complex, is_floating_point, is_nonzero, isin, kthvalue, logcumsumexp,
+    median, mode, nanmean, nanmedian, nanquantile, nansum, quantile, rot90, row_stack, scalar_tensor,
+    take_along_dim, tensor_split, vstack,
+)
 from . import linalg  # noqa: F401
 from ._foreach import _foreach_mul_, _foreach_norm  # noqa: F401
 
