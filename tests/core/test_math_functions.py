@@ -436,6 +436,16 @@ def test_normal_overloads_statistics_and_generator():
         M.normal(0.0, vt.tensor([1.0, -1.0]))
     with pytest.raises(TypeError, match="size"):
         M.normal(0.0, 1.0)
+    # as torch's: the draws require grad and give mean and std zero gradients
+    for mod, m, s in ((vt, vt.zeros(3, dtype=vt.float64), vt.ones(3, dtype=vt.float64)),
+                      (torch, torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))):
+        m.requires_grad_()
+        s.requires_grad_()
+        (M.normal if mod is vt else torch.normal)(m, s).sum().backward()
+        assert m.grad.tolist() == [0.0] * 3 and s.grad.tolist() == [0.0] * 3
+    pr = vt.full((3,), 0.5, dtype=vt.float64).requires_grad_()
+    M.bernoulli(pr).sum().backward()
+    assert pr.grad.tolist() == [0.0] * 3
 
 
 # -------------------------------------------------------------------------------------- tensor methods
@@ -452,3 +462,45 @@ def test_tensor_methods():
     w = v.clone()
     w.lgamma_()
     compare(w, t.lgamma(), rtol=1e-14)
+
+
+def test_empty_and_broadcast():
+    e, et = vt.zeros(0, 3, dtype=vt.float64), torch.zeros(0, 3, dtype=torch.float64)
+    for name in ("lgamma", "digamma", "erfinv", "i0", "sinc", "logit", "sgn", "signbit"):
+        assert tuple(getattr(M, name)(e).shape) == tuple(getattr(torch, name)(et).shape) == (0, 3)
+    assert M.dist(vt.zeros(0), vt.zeros(0)).item() == torch.dist(torch.zeros(0), torch.zeros(0)).item() == 0
+    assert tuple(M.bernoulli(vt.zeros(0)).shape) == (0,)
+    assert tuple(M.normal(vt.zeros(0, 2), 1.0).shape) == (0, 2)
+    assert tuple(M.tensordot(vt.zeros(0, 3), vt.zeros(3, 4), 1).shape) == (0, 4)
+    v, t = pair([[0.0], [1.0], [-2.0]], "float32")
+    w, u = pair([5.0, 6.0], "float32")
+    compare(M.heaviside(v, w), torch.heaviside(t, u), rtol=0)
+    compare(M.xlogy(v, w), torch.xlogy(t, u), rtol=1e-7)
+    compare(M.copysign(w, v), torch.copysign(u, t), rtol=0)
+
+
+def test_public_names():
+    x = vt.tensor([0.25, 0.5], dtype=vt.float64)
+    xt = torch.tensor([0.25, 0.5], dtype=torch.float64)
+    for name in ("sgn", "signbit", "logit", "erfinv", "lgamma", "digamma", "i0", "sinc", "deg2rad", "rad2deg"):
+        compare(getattr(vt, name)(x), getattr(torch, name)(xt), rtol=1e-13)
+    for name in ("xlogy", "copysign", "ldexp", "float_power", "heaviside", "dot", "vdot", "dist"):
+        compare(getattr(vt, name)(x, x), getattr(torch, name)(xt, xt), rtol=1e-13)
+    compare(vt.polygamma(1, x), torch.polygamma(1, xt), rtol=1e-9)
+    compare(vt.mvlgamma(x + 1, 2), torch.mvlgamma(xt + 1, 2), rtol=1e-13)
+    compare(vt.renorm(x.reshape(1, 2), 2, 0, 0.1), torch.renorm(xt.reshape(1, 2), 2, 0, 0.1), rtol=1e-13)
+    a, at = x.reshape(2, 1) * x, xt.reshape(2, 1) * xt
+    compare(vt.mv(a, x), torch.mv(at, xt), rtol=1e-15)
+    compare(vt.addmv(x, a, x, alpha=2), torch.addmv(xt, at, xt, alpha=2), rtol=1e-15)
+    compare(vt.trace(a), torch.trace(at), rtol=1e-15)
+    compare(vt.tensordot(a, a, 1), torch.tensordot(at, at, 1), rtol=1e-15)
+    compare(vt.chain_matmul(a, a, a), torch.linalg.multi_dot([at, at, at]), rtol=1e-15)
+    compare(vt.linalg.multi_dot([a, a]), torch.linalg.multi_dot([at, at]), rtol=1e-15)
+    assert tuple(vt.normal(0.0, 1.0, (2, 3)).shape) == (2, 3) and tuple(vt.bernoulli(x).shape) == (2,)
+    for name in ("erf", "erfc", "erfinv", "expit", "logit", "gammaln", "digamma", "psi", "sinc", "i0", "log1p",
+                 "expm1", "exp2", "ndtr", "ndtri", "log_ndtr"):
+        compare(getattr(vt.special, name)(x), getattr(torch.special, name)(xt), rtol=1e-13)
+    compare(vt.special.xlogy(x, x), torch.special.xlogy(xt, xt), rtol=1e-15)
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        compare(getattr(vt.special, name)(x, 0), getattr(torch.special, name)(xt, 0), rtol=1e-15)
+    compare(vt.special.round(x), torch.special.round(xt), rtol=0)

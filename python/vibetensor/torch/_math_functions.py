@@ -574,7 +574,7 @@ def bernoulli(input, p=None, *, generator=None):
             prob = p
     with drawing_from(generator):
         u = F.rand(*input.shape, dtype=_dt.float64, device=input.device)
-    return (u < prob).to(input.dtype)
+    return _linked((u < prob).to(input.dtype), input)  # torch: requires grad, with zero gradient
 
 
 def _check_std(std):
@@ -613,7 +613,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, la
             z = F.randn(*shape, dtype=ref.dtype, device=ref.device)
         m = mean.detach() if mt else mean
         s = std.detach() if st else std
-        res = z * s + m
+        res = _linked(_linked(z * s + m, mean), std)  # torch: zero gradients to mean and std
     if out is not None:
         out.copy_(res)
         return out
@@ -632,7 +632,7 @@ _METHODS = {
     "sgn": sgn, "signbit": signbit, "heaviside": heaviside, "xlogy": xlogy, "logit": logit, "erfinv": erfinv,
     "lgamma": lgamma, "digamma": digamma, "polygamma": lambda self, n: polygamma(n, self), "mvlgamma": mvlgamma,
     "i0": i0, "sinc": sinc, "deg2rad": deg2rad, "rad2deg": rad2deg, "copysign": copysign, "ldexp": ldexp,
-    "float_power": float_power, "true_divide": true_divide, "renorm": renorm, "dist": dist, "dot": dot,
+    "float_power": float_power, "renorm": renorm, "dist": dist, "dot": dot,
     "vdot": vdot, "mv": mv, "addmv": addmv, "trace": trace,
     "bernoulli": lambda self, p=None, *, generator=None: bernoulli(self, p, generator=generator),
 }
