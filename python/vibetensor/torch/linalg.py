@@ -69,3 +69,5 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     if isinstance(ord, str):
         raise RuntimeError(f"linalg.norm: order {ord} not supported for a vector norm")
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+from ._math_functions import multi_dot  # noqa: E402,F401
