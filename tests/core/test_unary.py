@@ -272,3 +272,17 @@ def test_unary_inplace_noncontig(kind, rng):
     x = pair((5, 6), "float32", noncontig=kind, rng=rng)
     check_op(lambda m, t: (t.neg_(), t)[1], x)
     check_op(lambda m, t: (t.exp_(), t)[1], x, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_abs_clears_the_sign_of_negative_zero(dtype):
+    # torch's abs(-0.0) is +0.0; x < 0 ? -x : x kept the sign bit (found by the special-functions work)
+    import torch
+
+    vals = [-0.0, 0.0, -1.5, float("-inf"), float("nan")]
+    import vibetensor.torch as vt
+
+    got = vt.tensor(vals).to(getattr(vt, dtype)).abs().float().numpy()
+    want = torch.tensor(vals).to(getattr(torch, dtype)).abs().float().numpy()
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got, want)

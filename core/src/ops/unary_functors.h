@@ -43,7 +43,13 @@ VT_UNARY_F(GeluTanhF, T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x 
 VT_UNARY_F(FracF, x - std::trunc(x))
 VT_UNARY_F(NegF, T(-x))
 VT_UNARY_F(SquareF, T(x * x))
-VT_UNARY_F(AbsF, T(below_zero(x) ? -x : x))
+// Floats through fabs, which clears the sign bit: abs(-0.0) is +0.0 as in torch (x < 0 ? -x : x kept -0.0).
+struct AbsF {
+  template <typename T> VT_HOST_DEVICE T operator()(T x) const {
+    if constexpr (std::is_floating_point_v<T>) return std::fabs(x);
+    else return T(below_zero(x) ? -x : x);
+  }
+};
 VT_UNARY_F(SignF, T(int(T(0) < x) - int(below_zero(x))))
 VT_UNARY_F(ReluF, T(below_zero(x) ? T(0) : x))  // written so NaN passes through
 #undef VT_UNARY_F
