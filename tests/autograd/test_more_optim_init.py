@@ -250,3 +250,197 @@ def test_chained_scheduler_matches_torch():
     other = vt.optim.SGD([vt.nn.Parameter(vt.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="belong to the same optimizer"):
         vsched.ChainedScheduler([vsched.ExponentialLR(vopt, 0.9), vsched.ExponentialLR(other, 0.9)])
+
+
+# ---- nn.init.dirac_ ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape,groups", [((4, 2, 3), 1), ((4, 2, 3), 2), ((6, 3, 3, 5), 3), ((2, 5, 3, 3), 1),
+                                          ((4, 4, 2, 2, 3), 2), ((3, 3, 1), 1)])
+def test_dirac_matches_torch(shape, groups):
+    from vibetensor.torch.nn.init_more import dirac_
+    w = vt.nn.Parameter(vt.randn(*shape))
+    out = dirac_(w, groups)
+    assert out is w and w.requires_grad and w.grad_fn is None  # filled under no_grad
+    expect = torch.nn.init.dirac_(torch.empty(shape), groups)
+    np.testing.assert_array_equal(w.detach().numpy(), expect.numpy())
+    # the identity property: a conv with it passes (per group) the input channels through
+    if len(shape) == 4 and groups == 1 and shape[0] >= shape[1]:
+        x = vt.randn(2, shape[1], 7, 8)
+        y = vt.nn.functional.conv2d(x, w.detach(), padding=(shape[2] // 2, shape[3] // 2))
+        np.testing.assert_allclose(y[:, :shape[1]].numpy(), x.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,groups,msg", [((3, 3), 1, "3, 4, or 5 dimensions"),
+                                              ((3, 3, 3, 3, 3, 3), 1, "3, 4, or 5 dimensions"),
+                                              ((5, 2, 3), 2, "divisible by groups")])
+def test_dirac_errors_match_torch(shape, groups, msg):
+    from vibetensor.torch.nn.init_more import dirac_
+    with pytest.raises(ValueError, match=msg):
+        torch.nn.init.dirac_(torch.empty(shape), groups)
+    with pytest.raises(ValueError, match=msg):
+        dirac_(vt.empty(*shape), groups)
+
+
+# ---- nn.Module methods ---------------------------------------------------------------------------------------
+
+import vibetensor.torch.nn.module_more  # noqa: E402,F401  (attaches the methods)
+
+
+class Net:
+    @staticmethod
+    def make(m):
+        net = m.nn.Sequential(m.nn.Linear(3, 4), m.nn.BatchNorm1d(4), m.nn.Sequential(m.nn.Tanh(), m.nn.Linear(4, 2)))
+        return net
+
+
+def test_get_buffer_and_set_submodule_match_torch():
+    for m in (torch, vt):
+        net = Net.make(m)
+        assert net.get_buffer("1.running_mean") is net[1].running_mean
+        with pytest.raises(AttributeError, match="has no attribute `nope`"):
+            net.get_buffer("1.nope")
+        with pytest.raises(AttributeError, match="`weight` is not a buffer"):
+            net.get_buffer("1.weight")
+        new = m.nn.ReLU()
+        net.set_submodule("2.0", new)
+        assert net[2][0] is new and net.get_submodule("2.0") is new
+        with pytest.raises(ValueError, match="without a target name"):
+            net.set_submodule("", new)
+        with pytest.raises(ValueError, match="is not an nn.Module"):
+            net.set_submodule("2.0", 3)
+        with pytest.raises(AttributeError, match="has no attribute `zz`"):
+            net.set_submodule("2.zz", new, strict=True)
+        net.set_submodule("2.zz", new)
+        assert net[2].zz is new and list(net[2]._modules) == ["0", "1", "zz"]
+        with pytest.raises(AttributeError, match="`weight` is not an nn.Module"):
+            net.set_submodule("0.weight", new)
+
+
+@pytest.mark.parametrize("dst", ["float64", "float16", "torch.DoubleTensor", "torch.HalfTensor"])
+def test_module_type_casts_everything_like_torch(dst):
+    tn, vn = Net.make(torch), Net.make(vt)
+    tdst = getattr(torch, dst) if "." not in dst else dst
+    vdst = getattr(vt, dst) if "." not in dst else dst
+    assert tn.type(tdst) is tn and vn.type(vdst) is vn
+    tsd, vsd = tn.state_dict(), vn.state_dict()
+    assert list(tsd) == list(vsd)
+    for k in tsd:
+        assert str(vsd[k].dtype).split(".")[1] == str(tsd[k].dtype).split(".")[1], k
+    with pytest.raises(TypeError):
+        vn.type("nonsense")
+
+
+def test_reassigned_parameter_and_module_keep_their_place_like_torch():
+    for m in (torch, vt):
+        lin = m.nn.Linear(2, 2)
+        lin.weight = m.nn.Parameter(m.zeros(2, 2))
+        assert list(lin.state_dict()) == ["weight", "bias"]
+        seq = m.nn.Sequential(m.nn.Tanh(), m.nn.ReLU())
+        setattr(seq, "0", m.nn.Sigmoid())
+        assert type(seq[0]).__name__ == "Sigmoid" and list(seq._modules) == ["0", "1"]
+
+
+def test_to_empty_keeps_shapes_and_dtypes():
+    net = Net.make(vt).double()
+    before = {k: (tuple(v.shape), v.dtype) for k, v in net.state_dict().items()}
+    assert net.to_empty(device="cpu") is net
+    assert {k: (tuple(v.shape), v.dtype) for k, v in net.state_dict().items()} == before
+    assert all(isinstance(p, vt.nn.Parameter) and p.requires_grad for p in net.parameters())
+
+
+def hooked(m, log, replace=None):
+    m.manual_seed(0)
+    lin = m.nn.Linear(3, 2).double()
+    with m.no_grad():
+        lin.weight.copy_(m.tensor([[1.0, -2.0, 0.5], [0.3, 0.2, -1.0]], dtype=m.float64))
+
+    def hook(mod, gi, go):
+        log.append(("hook", [None if g is None else g.detach().numpy().copy() for g in gi],
+                    [g.detach().numpy().copy() for g in go]))
+        if replace == "grad_input":
+            return tuple(None if g is None else g * 10 for g in gi)
+
+    def pre(mod, go):
+        log.append(("pre", [g.detach().numpy().copy() for g in go]))
+        if replace == "grad_output":
+            return tuple(g * 3 for g in go)
+    lin.register_full_backward_hook(hook)
+    lin.register_full_backward_pre_hook(pre)
+    return lin
+
+
+@pytest.mark.parametrize("replace", [None, "grad_input", "grad_output"])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_full_backward_hooks_match_torch(replace, input_grad):
+    res = {}
+    for m in (torch, vt):
+        log = []
+        lin = hooked(m, log, replace)
+        x = m.tensor([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]], dtype=m.float64).requires_grad_(input_grad)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (lin(x) * m.tensor([1.0, -3.0], dtype=m.float64)).sum().backward()
+        res[m] = (log, lin.weight.grad.numpy().copy(), None if x.grad is None else x.grad.numpy().copy())
+    (tl, tw, tx), (vl, vw, vx) = res[torch], res[vt]
+    assert [e[0] for e in vl] == [e[0] for e in tl]
+    for te, ve in zip(tl, vl):
+        for ta, va in zip(te[1:], ve[1:]):
+            assert len(ta) == len(va)
+            for a, b in zip(ta, va):
+                assert (a is None) == (b is None)
+                if a is not None:
+                    np.testing.assert_allclose(b, a, rtol=1e-12)
+    np.testing.assert_allclose(vw, tw, rtol=1e-12)
+    assert (vx is None) == (tx is None)
+    if tx is not None:
+        np.testing.assert_allclose(vx, tx, rtol=1e-12)
+
+
+def test_backward_hook_handles_non_tensor_args_and_removal():
+    class Scale(vt.nn.Module):
+        def forward(self, x, k, y):
+            return x * k + y
+
+    mod, log = Scale(), []
+    h = mod.register_full_backward_hook(lambda m, gi, go: log.append([None if g is None else g.shape for g in gi]))
+    x, y = vt.ones(2, requires_grad=True), vt.ones(2)
+    mod(x, 3.0, y).sum().backward()
+    assert log == [[(2,), None, None]] and x.grad.numpy().tolist() == [3.0, 3.0]
+    h.remove()
+    mod(x, 3.0, y).sum().backward()
+    assert len(log) == 1
+
+
+def test_forward_pre_hook_with_kwargs_and_named_modules_duplicates_match_torch():
+    for m in (torch, vt):
+        lin = m.nn.Linear(2, 2)
+        seen = []
+
+        def pre(mod, args, kwargs):
+            seen.append(sorted(kwargs))
+            return (args[0] * 0,), kwargs
+        lin.register_forward_pre_hook(pre, with_kwargs=True)
+        out = lin(m.ones(1, 2))
+        assert seen == [[]]
+        np.testing.assert_allclose(out.detach().numpy(), lin.bias.detach().numpy()[None], rtol=1e-6)
+        shared = m.nn.Linear(2, 2)
+        net = m.nn.Sequential(shared, shared)
+        assert [n for n, _ in net.named_modules()] == ["", "0"]
+        assert [n for n, _ in net.named_modules(remove_duplicate=False)] == ["", "0", "1"]
+
+
+# ---- vt.backends.cudnn ---------------------------------------------------------------------------------------
+
+def test_cudnn_flags_like_torch():
+    from vibetensor.torch._backends_cudnn import cudnn
+    for name in ("enabled", "benchmark", "deterministic", "allow_tf32", "benchmark_limit"):
+        assert getattr(cudnn, name) == getattr(torch.backends.cudnn, name), name
+    assert cudnn.is_available() is False and cudnn.version() is None
+    cudnn.benchmark = True
+    try:
+        assert cudnn.benchmark is True
+        with cudnn.flags(enabled=False, deterministic=True):
+            assert cudnn.enabled is False and cudnn.deterministic is True and cudnn.benchmark is False
+        assert cudnn.enabled is True and cudnn.deterministic is False and cudnn.benchmark is True
+    finally:
+        cudnn.benchmark = False
