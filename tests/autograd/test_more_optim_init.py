@@ -144,6 +144,12 @@ SCHED = [
     ("PolynomialLR", lambda m: {}), ("PolynomialLR", lambda m: {"total_iters": 7, "power": 2.5}),
     ("CosineAnnealingWarmRestarts", lambda m: {"T_0": 3}),
     ("CosineAnnealingWarmRestarts", lambda m: {"T_0": 2, "T_mult": 2, "eta_min": 0.01}),
+    ("CyclicLR", lambda m: {"base_lr": 0.01, "max_lr": [0.1, 0.5], "step_size_up": 3}),
+    ("CyclicLR", lambda m: {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2, "step_size_down": 5,
+                            "mode": "triangular2", "base_momentum": [0.7, 0.5], "max_momentum": 0.95}),
+    ("CyclicLR", lambda m: {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "mode": "exp_range", "gamma": 0.9}),
+    ("CyclicLR", lambda m: {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2, "scale_fn": Mul(0.8),
+                            "scale_mode": "iterations", "cycle_momentum": False}),
 ]
 
 
@@ -170,6 +176,7 @@ def test_scheduler_sequence_and_state_dict_match_torch(name, kw):
         topt.step()
         ts.step()
         vs.step()
+        assert [g.get("momentum") for g in vopt.param_groups] == [g.get("momentum") for g in topt.param_groups]
     tsd, vsd = ts.state_dict(), vs.state_dict()
     assert sorted(vsd) == sorted(k for k in tsd if k != "_get_lr_called_within_step")
     for k in vsd:
@@ -188,7 +195,7 @@ def test_scheduler_sequence_and_state_dict_match_torch(name, kw):
         assert vs2.get_last_lr() == ts.get_last_lr()
 
 
-@pytest.mark.parametrize("name,kw", [s for s in SCHED if s[0] != "MultiplicativeLR"])
+@pytest.mark.parametrize("name,kw", [s for s in SCHED if s[0] not in ("MultiplicativeLR", "CyclicLR")])
 def test_scheduler_step_epoch_closed_form(name, kw):
     topt, vopt = two_group_opts()
     ts, vs = getattr(torch.optim.lr_scheduler, name)(topt, **kw(torch)), getattr(vsched, name)(vopt, **kw(vt))
@@ -444,3 +451,25 @@ def test_cudnn_flags_like_torch():
         assert cudnn.enabled is True and cudnn.deterministic is False and cudnn.benchmark is True
     finally:
         cudnn.benchmark = False
+
+
+def test_cyclic_lr_cycles_adam_beta1_and_errors():
+    tp, vp = [torch.zeros(2, requires_grad=True)], [vt.nn.Parameter(vt.zeros(2))]
+    topt, vopt = torch.optim.Adam(tp, lr=0.1), vt.optim.Adam(vp, lr=0.1)
+    ts = torch.optim.lr_scheduler.CyclicLR(topt, 0.001, 0.01, step_size_up=2)
+    vs = vsched.CyclicLR(vopt, 0.001, 0.01, step_size_up=2)
+    for _ in range(7):
+        assert vs.get_last_lr() == ts.get_last_lr()
+        assert vopt.param_groups[0]["betas"] == topt.param_groups[0]["betas"]
+        ts.step()
+        vs.step()
+    for mod, opt, nomom in ((torch.optim.lr_scheduler, topt, torch.optim.Adagrad(tp)),
+                            (vsched, vopt, vt.optim.Adagrad(vp))):
+        with pytest.raises(ValueError, match="mode is invalid and scale_fn is None"):
+            mod.CyclicLR(opt, 0.1, 1.0, mode="zigzag")
+        with pytest.raises(ValueError, match="must support momentum or beta1"):
+            mod.CyclicLR(nomom, 0.1, 1.0)
+        with pytest.raises(ValueError, match="max_lr must have the same length as optimizer.param_groups"):
+            mod.CyclicLR(opt, 0.1, [1.0, 2.0])
+        with pytest.raises(TypeError, match="is not an Optimizer"):
+            mod.CyclicLR(object(), 0.1, 1.0)
