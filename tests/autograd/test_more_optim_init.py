@@ -473,3 +473,15 @@ def test_cyclic_lr_cycles_adam_beta1_and_errors():
             mod.CyclicLR(opt, 0.1, [1.0, 2.0])
         with pytest.raises(TypeError, match="is not an Optimizer"):
             mod.CyclicLR(object(), 0.1, 1.0)
+
+
+def test_public_names_are_wired():
+    for name in ("Adadelta", "RAdam", "ASGD"):
+        assert getattr(vt.optim, name) is VT_OPT[name]
+    for name in ("MultiplicativeLR", "MultiStepLR", "ConstantLR", "ExponentialLR", "PolynomialLR",
+                 "CosineAnnealingWarmRestarts", "CyclicLR", "ChainedScheduler"):
+        assert getattr(vt.optim.lr_scheduler, name) is getattr(vsched, name)
+    from vibetensor.torch.nn.init_more import dirac_
+    assert vt.nn.init.dirac_ is dirac_
+    assert vt.backends.cudnn.deterministic is False
+    assert callable(vt.nn.Linear(2, 2).register_full_backward_hook)

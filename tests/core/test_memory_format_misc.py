@@ -189,3 +189,14 @@ def test_masked_scatter_errors_match_torch(case):
         run(vt)
     if case != "inplace_broadcast":
         assert str(ve.value).replace(" ", "") == str(te.value).replace(" ", "")
+
+
+def test_public_names_are_wired():
+    assert vt.channels_last is MF.channels_last and vt.contiguous_format is MF.contiguous_format
+    assert vt.preserve_format is MF.preserve_format and vt.channels_last_3d is MF.channels_last_3d
+    assert isinstance(vt.channels_last, vt.memory_format)
+    x = vt.zeros(2, 3, 4, 5)
+    assert vt.empty_like(x, memory_format=vt.channels_last).stride() == (60, 1, 15, 3)
+    assert vt.empty_like(x).stride() == (60, 20, 5, 1)
+    np.testing.assert_array_equal(vt.masked_scatter(vt.zeros(3), vt.tensor([True, False, True]),
+                                                    vt.tensor([1.0, 2.0])).numpy(), [1.0, 0.0, 2.0])
