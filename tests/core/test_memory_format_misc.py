@@ -74,6 +74,36 @@ def test_contiguous_clone_to_strides_match_torch(shape, view, fmt, rng):
         assert ve.dtype == v.dtype
 
 
+@pytest.mark.parametrize("fmt", list(FMT))
+@pytest.mark.parametrize("shape,view", [VIEWS[0], VIEWS[5], VIEWS[6], VIEWS[10], VIEWS[12]])
+@pytest.mark.parametrize("name,args", [("zeros_like", ()), ("ones_like", ()), ("full_like", (2.5,)),
+                                       ("rand_like", ()), ("randn_like", ())])
+def test_like_factories_take_memory_format_like_torch(name, args, shape, view, fmt, rng):
+    v, t = pair(shape, view, rng)
+    vf, tf = FMT[fmt]
+    te = outcome(lambda: getattr(torch, name)(t, *args, memory_format=tf))
+    ve = outcome(lambda: getattr(MF, name)(v, *args, memory_format=vf))
+    if isinstance(te, Exception):
+        same(ve, te)
+        return
+    assert tuple(ve.stride()) == tuple(te.stride()) and tuple(ve.shape) == tuple(te.shape)
+    a = ve.numpy()
+    if name in ("zeros_like", "ones_like", "full_like"):
+        np.testing.assert_array_equal(a, te.numpy())
+    elif name == "rand_like":
+        assert ((a >= 0) & (a < 1)).all()
+    r = getattr(MF, name)(v, *args, dtype=vt.float32, requires_grad=True, memory_format=vf)
+    assert r.dtype == vt.float32 and r.requires_grad and r.is_leaf
+
+
+def test_like_factories_draw_the_right_distributions():
+    x = vt.zeros(64, 8, 16, 16)
+    u = MF.rand_like(x, memory_format=MF.channels_last).numpy()
+    n = MF.randn_like(x, memory_format=MF.channels_last).numpy()
+    assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
+    assert abs(n.mean()) < 0.02 and abs(n.std() - 1) < 0.02
+
+
 def test_format_objects_and_errors():
     assert repr(MF.channels_last) == "vt.channels_last" and MF.channels_last is not MF.channels_last_3d
     import pickle
@@ -198,5 +228,7 @@ def test_public_names_are_wired():
     x = vt.zeros(2, 3, 4, 5)
     assert vt.empty_like(x, memory_format=vt.channels_last).stride() == (60, 1, 15, 3)
     assert vt.empty_like(x).stride() == (60, 20, 5, 1)
+    for name in ("zeros_like", "ones_like", "full_like", "rand_like", "randn_like"):
+        assert getattr(vt, name) is getattr(MF, name)
     np.testing.assert_array_equal(vt.masked_scatter(vt.zeros(3), vt.tensor([True, False, True]),
                                                     vt.tensor([1.0, 2.0])).numpy(), [1.0, 0.0, 2.0])

@@ -1,13 +1,14 @@
 """Memory formats, torch's: vt.contiguous_format, vt.channels_last (NHWC strides for a 4-D NCHW tensor),
 vt.channels_last_3d (NDHWC for 5-D) and vt.preserve_format, and the memory_format= argument of
-Tensor.contiguous / is_contiguous / clone / to and of empty_like.
+Tensor.contiguous / is_contiguous / clone / to and of empty_like, zeros_like, ones_like, full_like, rand_like
+and randn_like.
 
 A tensor in a given layout is made by copying it permuted into that layout's dimension order (a contiguous copy)
 and viewing the copy back in the logical order, so the result stays differentiable; where only the strides of
 size-1 dimensions differ from torch's, the view is an as_strided over the copy with torch's exact strides.
 preserve_format follows torch: a non-overlapping, dense tensor keeps its strides; any other takes the format its
 strides suggest (channels_last when they are ordered like it, else contiguous).
-Without memory_format=, clone() and empty_like() keep vibetensor's behaviour (a contiguous result; torch's
+Without memory_format=, clone() and the *_like factories keep vibetensor's behaviour (a contiguous result; torch's
 default is preserve_format)."""
 from .._C import core as _core
 from . import _functions as F
@@ -192,6 +193,27 @@ def empty_like(t, *, dtype=None, layout=None, device=None, requires_grad=False, 
         flat = F.empty_like(t.reshape(-1), dtype=dtype, device=device)
         out = flat.as_strided(tuple(t.shape), _target_strides(t, memory_format), 0)
     return out.requires_grad_(True) if requires_grad else out
+
+
+def _like(base, fill):
+    """base's factory (t, *, dtype, device) with torch's memory_format= and requires_grad=: with a format, an
+    empty tensor of that layout filled in place by fill(out)."""
+    def like(t, *args, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None, **kwargs):
+        if memory_format is None:
+            out = base(t, *args, dtype=dtype, device=device, **kwargs)
+        else:
+            out = fill(empty_like(t, dtype=dtype, device=device, memory_format=memory_format), *args)
+        return out.requires_grad_(True) if requires_grad else out
+    like.__name__ = base.__name__
+    like.__doc__ = f"{base.__name__}(input, ..., memory_format=None): {base.__name__} with torch's memory formats."
+    return like
+
+
+zeros_like = _like(F.zeros_like, lambda out: out.zero_())
+ones_like = _like(F.ones_like, lambda out: out.fill_(1))
+full_like = _like(F.full_like, lambda out, value: out.fill_(value))
+rand_like = _like(F.rand_like, lambda out: out.uniform_(0.0, 1.0))
+randn_like = _like(F.randn_like, lambda out: out.normal_(0.0, 1.0))
 
 
 for _name, _fn in {"contiguous": contiguous, "is_contiguous": is_contiguous, "clone": clone, "to": to}.items():
