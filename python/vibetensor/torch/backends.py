@@ -31,3 +31,6 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return "high" if cuda.matmul.allow_tf32 else "highest"
+
+
+from ._backends_cudnn import cudnn  # noqa: E402,F401

@@ -47,6 +47,7 @@ from .loss_layers import (  # noqa: F401
     SmoothL1Loss,
 )
 from .module import Module  # noqa: F401
+from . import module_more  # noqa: F401  (attaches get_buffer, set_submodule, type, to_empty, full backward hooks)
 from .norm_layers import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
 )

@@ -146,3 +146,6 @@ def orthogonal_(tensor, gain=1, generator=None):
     with no_grad():
         src = F.from_numpy(np.ascontiguousarray(q * gain)).to(tensor.dtype).to(tensor.device)
         return tensor.copy_(src.reshape(*tensor.shape))
+
+
+from .init_more import dirac_  # noqa: E402,F401

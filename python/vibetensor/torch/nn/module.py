@@ -70,7 +70,7 @@ class Module:
             raise AttributeError("cannot assign parameters before Module.__init__() call")
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._drop(name)
+            self._drop(name, keep=params)  # a reassigned name keeps its place (state_dict order), as torch's
             self.register_parameter(name, value)
         elif name in params:
             if value is not None:
@@ -78,7 +78,7 @@ class Module:
                                 "(torch.nn.Parameter or None expected)")
             params[name] = None
         elif isinstance(value, Module):
-            self._drop(name)
+            self._drop(name, keep=modules)
             modules[name] = value
         elif name in modules:
             if value is not None:
@@ -93,10 +93,11 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _drop(self, name):
+    def _drop(self, name, keep=None):
         self.__dict__.pop(name, None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name):

@@ -4,3 +4,4 @@ from . import lr_scheduler  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
 from .sgd_adam import SGD, Adam, AdamW  # noqa: F401
 from .more_optimizers import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401
+from .more_optimizers2 import Adadelta, RAdam, ASGD  # noqa: F401

@@ -321,3 +321,7 @@ def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum):
 
 
 from .plateau import ReduceLROnPlateau  # noqa: E402,F401
+from .lr_scheduler_more import (  # noqa: E402,F401
+    ChainedScheduler, ConstantLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, MultiplicativeLR,
+    MultiStepLR, PolynomialLR,
+)
