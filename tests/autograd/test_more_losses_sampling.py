@@ -454,7 +454,7 @@ def test_affine_grid_errors(name, theta, size):
 
 @pytest.mark.parametrize("align_corners", [True, False])
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("shapes", [((2, 3, 4, 5), (2, 3, 6, 2)), ((1, 1, 1, 3), (1, 4, 2, 2)),
                                     ((1, 2, 3, 1), (1, 1, 5, 2)), ((2, 1, 5, 4), (2, 0, 3, 2))])
 def test_grid_sample(align_corners, padding_mode, mode, shapes):
@@ -475,7 +475,7 @@ def test_grid_sample_through_affine_grid(align_corners):
 
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
 @pytest.mark.parametrize("align_corners", [True, False])
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("scale", [1.0, 2.0, 0.5])
 def test_grid_sample_on_pixel_centres(padding_mode, align_corners, mode, scale):
     # an identity (or exactly scaled) grid lands on whole pixels and on the edges: the corner rules matter there.
@@ -526,9 +526,7 @@ def test_grid_sample_dtype_mismatch():
     assert t == v == "expected scalar type Float but found Double"
 
 
-def test_grid_sample_bicubic_and_5d_not_supported():
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        VS.grid_sample(vt.zeros(1, 1, 2, 2), vt.zeros(1, 2, 2, 2), mode="bicubic", align_corners=False)
+def test_grid_sample_5d_not_supported():
     with pytest.raises(NotImplementedError, match="5-D"):
         VS.grid_sample(vt.zeros(1, 1, 2, 2, 2), vt.zeros(1, 2, 2, 2, 3), align_corners=False)
 

@@ -1,5 +1,5 @@
 """Grid sampling and embedding bags of torch.nn.functional, composed from differentiable vt ops: affine_grid
-(2-D and 3-D), grid_sample (4-D input; bilinear or nearest; zeros, border or reflection padding) and
+(2-D and 3-D), grid_sample (4-D input; bilinear, nearest or bicubic; zeros, border or reflection padding) and
 embedding_bag (sum, mean or max bags, per-sample weights, padding_idx)."""
 import warnings
 
@@ -82,7 +82,10 @@ def _reflect(x, low2, high2):
 
 
 def _source_coords(g, n, padding_mode, align_corners):
-    x = _unnormalize(g, n, align_corners)
+    return _pad_coords(_unnormalize(g, n, align_corners), n, padding_mode, align_corners)
+
+
+def _pad_coords(x, n, padding_mode, align_corners):
     if padding_mode == "reflection":
         x = _reflect(x, 0, 2 * (n - 1)) if align_corners else _reflect(x, -1, 2 * n - 1)
     if padding_mode in ("border", "reflection"):
@@ -127,7 +130,8 @@ def _check_grid_sample(input, grid):
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """out[n, c, h, w] = input[n, c] read at grid[n, h, w] = (x, y) in [-1, 1] (x across width): bilinear
-    weights of the four neighbours or the nearest pixel (ties to even), out-of-range reads per padding_mode."""
+    weights of the four neighbours, cubic ones of the sixteen, or the nearest pixel (ties to even);
+    out-of-range reads per padding_mode."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
                          f"but got: '{mode}'")
@@ -138,14 +142,16 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False
     _check_grid_sample(input, grid)
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported")
     F = _F()
     n, c, h, w = input.shape
     ho, wo = grid.shape[1], grid.shape[2]
-    x = _source_coords(grid[..., 0], w, padding_mode, align_corners).reshape(n, ho * wo)
-    y = _source_coords(grid[..., 1], h, padding_mode, align_corners).reshape(n, ho * wo)
     flat = input.reshape(n, c, h * w)
+    if mode == "bicubic":
+        x = _unnormalize(grid[..., 0], w, align_corners).reshape(n, ho * wo)
+        y = _unnormalize(grid[..., 1], h, align_corners).reshape(n, ho * wo)
+    else:
+        x = _source_coords(grid[..., 0], w, padding_mode, align_corners).reshape(n, ho * wo)
+        y = _source_coords(grid[..., 1], h, padding_mode, align_corners).reshape(n, ho * wo)
 
     def read(ix, iy):
         """input at integer (ix, iy) [N, L] (float tensors), 0 outside the image."""
@@ -154,7 +160,20 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         vals = flat.gather(2, idx.unsqueeze(1).expand(n, c, ho * wo))
         return F.where(ok.unsqueeze(1), vals, 0.0)
 
-    if mode == "nearest":
+    if mode == "bicubic":
+        # 4 x 4 taps around floor(x, y), each tap's position padded on its own (no gradient through it); the
+        # gradient of the grid comes through the cubic weights of the fractions
+        x0, y0 = x.floor().detach(), y.floor().detach()
+        wx, wy = _cubic_weights(x - x0), _cubic_weights(y - y0)
+        out = 0
+        for j in range(4):
+            ty = _pad_coords(y0 + (j - 1), h, padding_mode, align_corners).detach()
+            row = 0
+            for i in range(4):
+                tx = _pad_coords(x0 + (i - 1), w, padding_mode, align_corners).detach()
+                row = row + read(tx, ty) * wx[i].unsqueeze(1)
+            out = out + row * wy[j].unsqueeze(1)
+    elif mode == "nearest":
         out = read(x.round().detach(), y.round().detach())
         if grid.requires_grad:  # torch gives the grid a zero gradient: keep it in the graph through a where
             never = F.zeros(1, 1, 1, dtype=_core.dtype.bool, device=grid.device)
@@ -165,6 +184,16 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         out = ((read(x0, y0) * (1 - fx) + read(x0 + 1, y0) * fx) * (1 - fy)
                + (read(x0, y0 + 1) * (1 - fx) + read(x0 + 1, y0 + 1) * fx) * fy)
     return out.reshape(n, c, ho, wo)
+
+
+def _cubic_weights(t, a=-0.75):
+    """The cubic convolution weights (Keys, a = -0.75) of the taps at -1, 0, 1, 2 for a fraction t."""
+    def near(d):  # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
