@@ -456,9 +456,12 @@ def test_affine_grid_errors(name, theta, size):
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
 @pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("shapes", [((2, 3, 4, 5), (2, 3, 6, 2)), ((1, 1, 1, 3), (1, 4, 2, 2)),
-                                    ((1, 2, 3, 1), (1, 1, 5, 2)), ((2, 1, 5, 4), (2, 0, 3, 2))])
+                                    ((1, 2, 3, 1), (1, 1, 5, 2)), ((2, 1, 5, 4), (2, 0, 3, 2)),
+                                    ((2, 2, 3, 4, 2), (2, 2, 3, 4, 3)), ((1, 1, 1, 2, 3), (1, 3, 1, 2, 3))])
 def test_grid_sample(align_corners, padding_mode, mode, shapes):
     xs, gs = shapes
+    if mode == "bicubic" and len(xs) == 5:
+        pytest.skip("bicubic takes 4-D input only (see the error test)")
     # grid points well outside [-1, 1] too, so every padding rule (several reflections) is exercised
     check_grads(lambda m, x, g: F(m).grid_sample(x, g * 2.5, mode=mode, padding_mode=padding_mode,
                                                  align_corners=align_corners),
@@ -507,6 +510,11 @@ GRID_ERRORS = [
     ("rank", (1, 1, 2, 2), (1, 2, 2), {}),
     ("rank3", (1, 2, 2), (1, 2, 2), {}),
     ("rank5_grid4", (1, 1, 2, 2, 2), (1, 2, 2, 2), {}),
+    ("rank5_grid_last", (1, 1, 2, 2, 2), (1, 2, 2, 2, 2), {}),
+    ("rank5_batch", (1, 1, 2, 2, 2), (2, 2, 2, 2, 3), {}),
+    ("rank5_empty", (1, 1, 2, 0, 2), (1, 2, 2, 2, 3), {}),
+    ("rank5_bicubic", (1, 1, 2, 2, 2), (1, 2, 2, 2, 3), {"mode": "bicubic"}),
+    ("rank4_grid5", (1, 1, 2, 2), (1, 2, 2, 2, 2), {}),
     ("batch", (2, 1, 2, 2), (1, 2, 2, 2), {}),
     ("last_dim", (1, 1, 2, 2), (1, 2, 2, 3), {}),
     ("empty_spatial", (1, 1, 0, 2), (1, 2, 2, 2), {}),
@@ -526,9 +534,12 @@ def test_grid_sample_dtype_mismatch():
     assert t == v == "expected scalar type Float but found Double"
 
 
-def test_grid_sample_5d_not_supported():
-    with pytest.raises(NotImplementedError, match="5-D"):
-        VS.grid_sample(vt.zeros(1, 1, 2, 2, 2), vt.zeros(1, 2, 2, 2, 3), align_corners=False)
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_grid_sample_volumetric_through_affine_grid(align_corners):
+    def run(m, x, th):
+        g = F(m).affine_grid(th, (2, 2, 3, 4, 5), align_corners=align_corners)
+        return F(m).grid_sample(x, g, padding_mode="reflection", align_corners=align_corners)
+    check_grads(run, leaves([(2, 2, 4, 3, 3), (2, 3, 4)]))
 
 
 # ---- embedding_bag ----

@@ -1,6 +1,8 @@
 """Grid sampling and embedding bags of torch.nn.functional, composed from differentiable vt ops: affine_grid
-(2-D and 3-D), grid_sample (4-D input; bilinear, nearest or bicubic; zeros, border or reflection padding) and
+(2-D and 3-D), grid_sample (4-D and 5-D input; bilinear, nearest or bicubic; zeros, border or reflection padding) and
 embedding_bag (sum, mean or max bags, per-sample weights, padding_idx)."""
+import itertools
+import math
 import warnings
 
 from ..._C import core as _core
@@ -100,7 +102,7 @@ def _clip(x, n):
     return _F().where(inside, x, clipped.detach())
 
 
-def _check_grid_sample(input, grid):
+def _check_grid_sample(input, grid, mode):
     if input.device != grid.device:
         raise RuntimeError(f"grid_sampler(): expected input and grid to be on same device, but input is on "
                            f"{input.device} and grid is on {grid.device}")
@@ -108,30 +110,35 @@ def _check_grid_sample(input, grid):
         from .functional_losses_more import _type_name
 
         raise RuntimeError(f"expected scalar type {_type_name(input.dtype)} but found {_type_name(grid.dtype)}")
-    if input.dim() != 4:  # torch reads any other rank as volumetric, whose grid has 3 coordinates
-        if input.dim() == 5 and grid.dim() == 5 and grid.shape[-1] == 3:
-            raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported")
-        raise RuntimeError(f"grid_sampler(): expected grid to have size {input.dim() - 2} in last "
-                           f"dimension, but got grid with sizes {list(grid.shape)}")
-    if grid.dim() != 4:
-        raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of dimensions, but got "
-                           f"input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    sizes = f"input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}"
+    if input.dim() == 4:
+        if grid.dim() != 4:
+            raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of dimensions, but got "
+                               f"{sizes}")
+    else:  # torch reads any other rank as volumetric
+        if grid.shape[-1] != input.dim() - 2:
+            raise RuntimeError(f"grid_sampler(): expected grid to have size {input.dim() - 2} in last dimension, "
+                               f"but got grid with sizes {list(grid.shape)}")
+        if input.dim() != 5 or grid.dim() != 5:
+            raise RuntimeError(f"grid_sampler(): expected 5D input and grid with same number of dimensions, but got "
+                               f"{sizes}")
     if input.shape[0] != grid.shape[0]:
-        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
-                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
-    if grid.shape[-1] != 2:
-        raise RuntimeError(f"grid_sampler(): expected grid to have size 2 in last dimension, but got grid with "
-                           f"sizes {list(grid.shape)}")
-    for d in range(2, 4):
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got {sizes}")
+    if grid.shape[-1] != input.dim() - 2:
+        raise RuntimeError(f"grid_sampler(): expected grid to have size {input.dim() - 2} in last dimension, but "
+                           f"got grid with sizes {list(grid.shape)}")
+    for d in range(2, input.dim()):
         if input.shape[d] <= 0:
             raise RuntimeError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input "
                                f"has sizes {list(input.shape)} with dimension {d} being empty")
+    if mode == "bicubic" and input.dim() == 5:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
 
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
-    """out[n, c, h, w] = input[n, c] read at grid[n, h, w] = (x, y) in [-1, 1] (x across width): bilinear
-    weights of the four neighbours, cubic ones of the sixteen, or the nearest pixel (ties to even);
-    out-of-range reads per padding_mode."""
+    """out[n, c, (d,) h, w] = input[n, c] read at grid[n, (d,) h, w] = (x, y(, z)) in [-1, 1] (x across width):
+    linear weights of the 2^k neighbours, cubic ones of the 4 x 4 (4-D input only), or the nearest pixel (ties to
+    even); out-of-range reads per padding_mode."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
                          f"but got: '{mode}'")
@@ -141,49 +148,52 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if align_corners is None:
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False
-    _check_grid_sample(input, grid)
+    _check_grid_sample(input, grid, mode)
     F = _F()
-    n, c, h, w = input.shape
-    ho, wo = grid.shape[1], grid.shape[2]
-    flat = input.reshape(n, c, h * w)
-    if mode == "bicubic":
-        x = _unnormalize(grid[..., 0], w, align_corners).reshape(n, ho * wo)
-        y = _unnormalize(grid[..., 1], h, align_corners).reshape(n, ho * wo)
-    else:
-        x = _source_coords(grid[..., 0], w, padding_mode, align_corners).reshape(n, ho * wo)
-        y = _source_coords(grid[..., 1], h, padding_mode, align_corners).reshape(n, ho * wo)
+    n, c = input.shape[:2]
+    spatial, out_spatial = list(input.shape[2:]), list(grid.shape[1:-1])
+    k, length = len(spatial), math.prod(out_spatial)
+    flat = input.reshape(n, c, math.prod(spatial))
+    # coords[d]: the source position along spatial dim d (the grid's last coordinate is x, the last dim)
+    coords = []
+    for d in range(k):
+        g = grid[..., k - 1 - d]
+        x = (_unnormalize(g, spatial[d], align_corners) if mode == "bicubic"
+             else _source_coords(g, spatial[d], padding_mode, align_corners))
+        coords.append(x.reshape(n, length))
 
-    def read(ix, iy):
-        """input at integer (ix, iy) [N, L] (float tensors), 0 outside the image."""
-        ok = (ix >= 0) & (ix <= w - 1) & (iy >= 0) & (iy <= h - 1)
-        idx = F.where(ok, iy * w + ix, 0.0).to(_core.dtype.int64)
-        vals = flat.gather(2, idx.unsqueeze(1).expand(n, c, ho * wo))
+    def read(idx):
+        """input at the integer positions idx (one float [N, L] tensor per spatial dim), 0 outside."""
+        ok, lin = None, 0
+        for d, i in enumerate(idx):
+            inside = (i >= 0) & (i <= spatial[d] - 1)
+            ok = inside if ok is None else ok & inside
+            lin = lin * spatial[d] + i
+        lin = F.where(ok, lin, 0.0).to(_core.dtype.int64)
+        vals = flat.gather(2, lin.unsqueeze(1).expand(n, c, length))
         return F.where(ok.unsqueeze(1), vals, 0.0)
 
-    if mode == "bicubic":
-        # 4 x 4 taps around floor(x, y), each tap's position padded on its own (no gradient through it); the
-        # gradient of the grid comes through the cubic weights of the fractions
-        x0, y0 = x.floor().detach(), y.floor().detach()
-        wx, wy = _cubic_weights(x - x0), _cubic_weights(y - y0)
-        out = 0
-        for j in range(4):
-            ty = _pad_coords(y0 + (j - 1), h, padding_mode, align_corners).detach()
-            row = 0
-            for i in range(4):
-                tx = _pad_coords(x0 + (i - 1), w, padding_mode, align_corners).detach()
-                row = row + read(tx, ty) * wx[i].unsqueeze(1)
-            out = out + row * wy[j].unsqueeze(1)
-    elif mode == "nearest":
-        out = read(x.round().detach(), y.round().detach())
+    if mode == "nearest":
+        out = read([x.round().detach() for x in coords])
         if grid.requires_grad:  # torch gives the grid a zero gradient: keep it in the graph through a where
             never = F.zeros(1, 1, 1, dtype=_core.dtype.bool, device=grid.device)
-            out = out + F.where(never, (x + y).unsqueeze(1), 0.0)
+            out = out + F.where(never, sum(coords).unsqueeze(1), 0.0)
+        return out.reshape(n, c, *out_spatial)
+    lows = [x.floor().detach() for x in coords]
+    if mode == "bicubic":
+        # 4 x 4 taps around the floor, each tap's position padded on its own (no gradient through it); the
+        # grid's gradient comes through the cubic weights of the fractions
+        weights = [_cubic_weights(x - x0) for x, x0 in zip(coords, lows)]
+        taps = [[_pad_coords(x0 + (t - 1), size, padding_mode, align_corners).detach() for t in range(4)]
+                for x0, size in zip(lows, spatial)]
     else:
-        x0, y0 = x.floor().detach(), y.floor().detach()
-        fx, fy = (x - x0).unsqueeze(1), (y - y0).unsqueeze(1)
-        out = ((read(x0, y0) * (1 - fx) + read(x0 + 1, y0) * fx) * (1 - fy)
-               + (read(x0, y0 + 1) * (1 - fx) + read(x0 + 1, y0 + 1) * fx) * fy)
-    return out.reshape(n, c, ho, wo)
+        weights = [[1 - (x - x0), x - x0] for x, x0 in zip(coords, lows)]
+        taps = [[x0, x0 + 1] for x0 in lows]
+    out = 0
+    for corner in itertools.product(range(len(taps[0])), repeat=k):
+        wt = math.prod(weights[d][t] for d, t in enumerate(corner))
+        out = out + read([taps[d][t] for d, t in enumerate(corner)]) * wt.unsqueeze(1)
+    return out.reshape(n, c, *out_spatial)
 
 
 def _cubic_weights(t, a=-0.75):
