@@ -585,6 +585,17 @@ def test_embedding_bag_empty_and_int32():
         assert tuple(out.shape) == (0, 3)
 
 
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_many_random_bags(mode):
+    rng = np.random.default_rng(11)
+    idx = rng.integers(0, 50, 3000)
+    offsets = np.sort(np.concatenate([[0], rng.integers(0, 3001, 399)]))  # repeats: empty bags, some at the end
+    psw = rng.random(3000) if mode == "sum" else None
+    check_grads(lambda m, w: F(m).embedding_bag(_i(m, idx), w, _i(m, offsets), mode=mode, padding_idx=7,
+                                                per_sample_weights=None if psw is None else const(m, psw)),
+                leaves([(50, 6)]))
+
+
 BAG_ERRORS = [
     ("psw_shape", lambda m: F(m).embedding_bag(_i(m, [[0, 1]]), const(m, np.ones((3, 2))),
                                                per_sample_weights=const(m, np.ones(2)), mode="sum")),

@@ -281,8 +281,11 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx):
     d = weight.shape[1]
     starts = offsets[:nbags]
     # bag of each entry: the last bag starting at or before it (entries past include_last_offset's end: none)
+    # (a count of bag starts at each position, summed up: O(entries + bags) where a comparison table is O(both))
     pos = F.arange(length, device=input.device)
-    bag = (pos.unsqueeze(1) >= starts.unsqueeze(0)).to(i64).sum(1) - 1 if nbags else pos * 0
+    starts_at = F.zeros(length + 1, dtype=i64, device=input.device).index_add(
+        0, starts.clamp(0, length), F.ones(nbags, dtype=i64, device=input.device))
+    bag = starts_at[:length].cumsum(0) - 1
     keep = bag >= 0
     if include_last_offset and offsets.shape[0]:
         keep = keep & (pos < offsets[-1])
