@@ -46,6 +46,11 @@ from .loss_layers import (  # noqa: F401
     PairwiseDistance,
     SmoothL1Loss,
 )
+from .loss_layers_more import (  # noqa: F401
+    CosineEmbeddingLoss, EmbeddingBag, GaussianNLLLoss, HingeEmbeddingLoss, MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
 from .module import Module  # noqa: F401
 from .norm_layers import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,

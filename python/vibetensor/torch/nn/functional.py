@@ -201,3 +201,9 @@ from .functional_conv_more import (  # noqa: E402,F401
     adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, conv1d, conv_transpose1d,
     conv_transpose2d, max_pool1d,
 )
+from .functional_losses_more import (  # noqa: E402,F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, multi_margin_loss, multilabel_margin_loss,
+    multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss, triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from .functional_sampling import affine_grid, embedding_bag, grid_sample  # noqa: E402,F401
