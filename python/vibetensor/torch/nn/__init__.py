@@ -46,6 +46,11 @@ from .loss_layers import (  # noqa: F401
     PairwiseDistance,
     SmoothL1Loss,
 )
+from .loss_layers_more import (  # noqa: F401
+    CosineEmbeddingLoss, EmbeddingBag, GaussianNLLLoss, HingeEmbeddingLoss, MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
 from .module import Module  # noqa: F401
 from . import module_more  # noqa: F401  (attaches get_buffer, set_submodule, type, to_empty, full backward hooks)
 from .norm_layers import (  # noqa: F401

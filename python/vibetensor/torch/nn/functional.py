@@ -206,3 +206,9 @@ from .functional_act_more import (  # noqa: E402,F401
     native_channel_shuffle, rrelu, rrelu_, selu, selu_, softmin, softshrink, softsign, tanhshrink, threshold,
     threshold_,
 )
+from .functional_losses_more import (  # noqa: E402,F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, multi_margin_loss, multilabel_margin_loss,
+    multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss, triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from .functional_sampling import affine_grid, embedding_bag, grid_sample  # noqa: E402,F401
