@@ -7,11 +7,11 @@ from collections import Counter
 import math
 import types
 
-from .lr_scheduler import LRScheduler, _per_group
+from .lr_scheduler import LRScheduler, _LambdaState, _per_group
 from .optimizer import Optimizer
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_LambdaState, LRScheduler):
     """lr is multiplied by lr_lambda(epoch) on every step (one function, or one per group)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
@@ -32,21 +32,6 @@ class MultiplicativeLR(LRScheduler):
         if self._is_initial:
             return self._group_lrs()
         return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._group_lrs())]
-
-    def state_dict(self):
-        """Functions are left out (they do not pickle); callable objects keep their attributes, as torch's."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
-                               for fn in self.lr_lambdas]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        lambdas = state.pop("lr_lambdas")
-        self.__dict__.update(state)
-        for fn, saved in zip(self.lr_lambdas, lambdas):
-            if saved is not None:
-                fn.__dict__.update(saved)
 
 
 class MultiStepLR(LRScheduler):

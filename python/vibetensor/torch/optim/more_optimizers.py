@@ -22,6 +22,18 @@ def _check_betas(betas):
             raise ValueError(f"Invalid beta parameter at index {i}: {b}")
 
 
+def _adam_step_and_decay(g, p, grad, st):
+    """The step count and weight decay NAdam and RAdam share: decoupled (p shrinks) or L2 (added to grad)."""
+    st["step"] += 1
+    t, lr, wd = st["step"], g["lr"], g["weight_decay"]
+    if wd:
+        if g["decoupled_weight_decay"]:
+            p.mul_(1 - lr * wd)
+        else:
+            grad = grad.add(p, alpha=wd)
+    return t, lr, grad
+
+
 class _PerParameter(Optimizer):
     """Shared step(): each group's parameters with a gradient go through self._update(group, p, grad, state)."""
 
@@ -148,14 +160,8 @@ class NAdam(_PerParameter):
             st["mu_product"] = ones(())
             st["exp_avg"] = zeros_like(p)
             st["exp_avg_sq"] = zeros_like(p)
-        st["step"] += 1
-        t, lr, wd = st["step"], g["lr"], g["weight_decay"]
+        t, lr, grad = _adam_step_and_decay(g, p, grad, st)
         b1, b2 = g["betas"]
-        if wd:
-            if g["decoupled_weight_decay"]:
-                p.mul_(1 - lr * wd)
-            else:
-                grad = grad.add(p, alpha=wd)
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * g["momentum_decay"]))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * g["momentum_decay"]))
         mu_product = float(st["mu_product"].mul_(mu).item())

@@ -4,7 +4,7 @@ operations (so float64 trajectories equal torch's to rounding). State keys are t
 import struct
 
 from .._functions import full, zeros_like
-from .more_optimizers import _PerParameter, _check, _check_betas
+from .more_optimizers import _PerParameter, _adam_step_and_decay, _check, _check_betas
 
 
 class Adadelta(_PerParameter):
@@ -50,14 +50,8 @@ class RAdam(_PerParameter):
             st["step"] = 0
             st["exp_avg"] = zeros_like(p)
             st["exp_avg_sq"] = zeros_like(p)
-        st["step"] += 1
-        t, lr, wd = st["step"], g["lr"], g["weight_decay"]
+        t, lr, grad = _adam_step_and_decay(g, p, grad, st)
         b1, b2 = g["betas"]
-        if wd:
-            if g["decoupled_weight_decay"]:
-                p.mul_(1 - lr * wd)
-            else:
-                grad = grad.add(p, alpha=wd)
         st["exp_avg"].lerp_(grad, 1 - b1)
         st["exp_avg_sq"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
