@@ -381,8 +381,18 @@ class Module:
         return handle
 
     def __call__(self, *args, **kwargs):
-        if not self._forward_pre_hooks and not self._forward_hooks:
+        d = self.__dict__  # backward hooks live in tables made on first registration (module_more.py)
+        backward = d.get("_backward_hooks") or d.get("_backward_pre_hooks")
+        if not self._forward_pre_hooks and not self._forward_hooks and not backward:
             return self.forward(*args, **kwargs)
+        if backward:
+            from .module_more import call_with_backward_hooks
+
+            return call_with_backward_hooks(self, args, kwargs)
+        args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+        return self._run_forward_hooks(args, kwargs, self.forward(*args, **kwargs))
+
+    def _run_forward_pre_hooks(self, args, kwargs):
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:
                 r = hook(self, args, kwargs)
@@ -392,7 +402,9 @@ class Module:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
-        out = self.forward(*args, **kwargs)
+        return args, kwargs
+
+    def _run_forward_hooks(self, args, kwargs, out):
         for hook, with_kwargs in list(self._forward_hooks.values()):
             r = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
             if r is not None:

@@ -11,7 +11,6 @@ from ..._C.core import dtype as _dtype
 from ._tensor_api import Tensor
 from .module import Module, RemovableHandle
 
-_orig_call = Module.__call__
 
 # torch's legacy tensor type names, for Module.type("torch.DoubleTensor")
 _TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
@@ -168,32 +167,19 @@ def _wrap_outputs(h, out):
     return outs[0] if single else type(out)(outs) if isinstance(out, tuple) else outs
 
 
-def __call__(self, *args, **kwargs):
-    d = self.__dict__
-    if not d.get("_backward_hooks") and not d.get("_backward_pre_hooks"):
-        return _orig_call(self, *args, **kwargs)
-    for hook, with_kwargs in list(self._forward_pre_hooks.values()):
-        if with_kwargs:
-            r = hook(self, args, kwargs)
-            if r is not None:
-                args, kwargs = r
-        else:
-            r = hook(self, args)
-            if r is not None:
-                args = r if isinstance(r, tuple) else (r,)
+def call_with_backward_hooks(self, args, kwargs):
+    """Module.__call__ when full backward hooks are registered: forward hooks as usual, inputs and outputs wired
+    through identity Functions that run the backward hooks."""
+    args, kwargs = self._run_forward_pre_hooks(args, kwargs)
     h = _Hooks(self, len(args))
     args = _wrap_inputs(h, args)
-    out = self.forward(*args, **kwargs)
-    for hook, with_kwargs in list(self._forward_hooks.values()):
-        r = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
-        if r is not None:
-            out = r
+    out = self._run_forward_hooks(args, kwargs, self.forward(*args, **kwargs))
     return _wrap_outputs(h, out)
 
 
 _METHODS = {"get_buffer": get_buffer, "set_submodule": set_submodule, "type": module_type, "to_empty": to_empty,
             "register_full_backward_hook": register_full_backward_hook,
-            "register_full_backward_pre_hook": register_full_backward_pre_hook, "__call__": __call__}
+            "register_full_backward_pre_hook": register_full_backward_pre_hook}
 for _name, _fn in _METHODS.items():
     setattr(Module, _name, _fn)
 del no_grad, RemovableHandle
