@@ -180,7 +180,23 @@ class LinearLR(LRScheduler):
                 for base in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _NestedState:
+    """state_dict of the schedulers made of schedulers (SequentialLR, ChainedScheduler): each nested one's own."""
+
+    def state_dict(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        nested = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for s, st in zip(self._schedulers, nested):
+            s.load_state_dict(st)
+
+
+class SequentialLR(_NestedState, LRScheduler):
     """schedulers[i] runs from milestones[i-1] on; each starts from its closed form at its milestone."""
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
@@ -218,17 +234,6 @@ class SequentialLR(LRScheduler):
             s.step()
         self._last_lr = s.get_last_lr()
 
-    def state_dict(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        nested = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for s, st in zip(self._schedulers, nested):
-            s.load_state_dict(st)
 
 
 class OneCycleLR(LRScheduler):

@@ -7,7 +7,7 @@ from collections import Counter
 import math
 import types
 
-from .lr_scheduler import LRScheduler, _LambdaState, _per_group
+from .lr_scheduler import LRScheduler, _LambdaState, _NestedState, _per_group
 from .optimizer import Optimizer
 
 
@@ -154,7 +154,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = self._group_lrs()
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_NestedState, LRScheduler):
     """Steps every scheduler in turn on each step(), so their effects compose."""
 
     def __init__(self, schedulers, optimizer=None):
@@ -181,18 +181,6 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers:
             s.step()
         self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
-
-    def state_dict(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        nested = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for s, saved in zip(self._schedulers, nested):
-            s.load_state_dict(saved)
 
 
 class CyclicLR(LRScheduler):
