@@ -119,8 +119,8 @@ def test_cholesky_values(dtype, upper):
     assert info.numpy().tolist() == [0, 0, 0]
     (Bv, Bt) = pair(rand((3, 5, 2), dtype))
     Lt = torch.linalg.cholesky(At, upper=upper)
-    close(vt.cholesky_solve(Bv, vt.from_numpy(Lt.numpy().copy()), upper=upper), torch.cholesky_solve(Bt, Lt, upper=upper),
-          dtype)
+    Lv = vt.from_numpy(Lt.numpy().copy())
+    close(vt.cholesky_solve(Bv, Lv, upper=upper), torch.cholesky_solve(Bt, Lt, upper=upper), dtype)
 
 
 def test_cholesky_not_pd():
@@ -174,6 +174,8 @@ G = [
     ("solve_tri_lower", lambda m, A, B: m.linalg.solve_triangular(A, B, upper=False), [(2, 4, 4), (2, 4, 3)]),
     ("solve_tri_upper_right_unit", lambda m, A, B: m.linalg.solve_triangular(
         A, B, upper=True, left=False, unitriangular=True), [(2, 4, 4), (2, 3, 4)]),
+    ("cholesky_solve", lambda m, L, B: m.cholesky_solve(B, L.tril()), [(2, 3, 3), (2, 3, 2)]),
+    ("cholesky_solve_upper", lambda m, L, B: m.cholesky_solve(B, L.triu(), upper=True), [(3, 3), (3, 2)]),
     ("qr_Q", lambda m, A: m.linalg.qr(A)[0], [(2, 5, 3)]),
     ("qr_R", lambda m, A: m.linalg.qr(A)[1], [(2, 4, 4)]),
 ]
@@ -185,4 +187,66 @@ def test_gradients(name, fn, shapes):
     for i, s in enumerate(shapes):
         a = wellcond(s, seed=i) if i == 0 and s[-1] == s[-2] else rand(s, seed=10 + i)
         pairs.append(pair(a, grad=True))
+    check_grads(fn, pairs)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("ashape,bshape", [((5, 3), (5, 2)), ((2, 6, 4), (2, 6, 1)), ((3, 5), (3, 2)),
+                                           ((2, 4, 4), (1, 4, 3)), ((6, 2), (6,)), ((2, 4, 3), (2, 4))])
+def test_lstsq_values(dtype, ashape, bshape):
+    (Av, At), (Bv, Bt) = pair(rand(ashape, dtype, seed=5), noncontig=True), pair(rand(bshape, dtype))
+    rv, rt = vt.linalg.lstsq(Av, Bv), torch.linalg.lstsq(At, Bt)
+    close(rv.solution, rt.solution, dtype)
+    assert rv.rank.numpy().tolist() == rt.rank.numpy().tolist()
+    assert rv.residuals.numel() == 0 and rv.singular_values.numel() == 0
+    assert type(rv).__name__ == "linalg_lstsq" and rv._fields == ("solution", "residuals", "rank", "singular_values")
+
+
+def test_lstsq_errors():
+    with pytest.raises(RuntimeError, match="should match"):
+        vt.linalg.lstsq(vt.ones(3, 2, dtype=vt.float64), vt.ones(4, 1, dtype=vt.float64))
+    with pytest.raises(RuntimeError, match="driver"):
+        vt.linalg.lstsq(vt.ones(3, 2), vt.ones(3, 1), driver="foo")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (3, 6, 6), (2, 2, 3, 3)])
+@pytest.mark.parametrize("UPLO", ["L", "U"])
+def test_eigh_values(dtype, shape, UPLO):
+    X = rand(shape, dtype, seed=7)  # not symmetric: only the UPLO triangle is read, as torch does
+    (Xv, Xt) = pair(X, noncontig=True)
+    w, V = vt.linalg.eigh(Xv, UPLO=UPLO)
+    tw = torch.linalg.eigvalsh(Xt, UPLO=UPLO)
+    close(w, tw, dtype)
+    close(vt.linalg.eigvalsh(Xv, UPLO=UPLO), tw, dtype)
+    S = (np.tril(X) + np.swapaxes(np.tril(X, -1), -1, -2)) if UPLO == "L" else (
+        np.triu(X) + np.swapaxes(np.triu(X, 1), -1, -2))
+    Vn, wn = V.numpy().astype("float64"), w.numpy().astype("float64")
+    tol = TOL[dtype]["atol"] * 10
+    np.testing.assert_allclose(S @ Vn, Vn * wn[..., None, :], atol=tol)  # A V = V diag(w)
+    np.testing.assert_allclose(np.swapaxes(Vn, -1, -2) @ Vn, np.broadcast_to(np.eye(shape[-1]), Vn.shape), atol=tol)
+
+
+def test_eigh_degenerate_and_diagonal():
+    D = vt.from_numpy(np.diag([3.0, 1.0, 1.0, -2.0]))
+    w, V = vt.linalg.eigh(D)
+    assert w.numpy().tolist() == [-2.0, 1.0, 1.0, 3.0]
+    np.testing.assert_allclose(np.abs(V.numpy()).sum(0), np.ones(4))
+    with pytest.raises(RuntimeError, match="UPLO"):
+        vt.linalg.eigh(D, UPLO="X")
+
+
+G2 = [
+    ("lstsq_tall", lambda m, A, B: m.linalg.lstsq(A, B).solution, [(5, 3), (5, 2)]),
+    ("lstsq_wide", lambda m, A, B: m.linalg.lstsq(A, B).solution, [(2, 3, 5), (2, 3, 2)]),
+    ("eigvalsh", lambda m, X: m.linalg.eigvalsh(X + X.mT), [(2, 4, 4)]),
+    ("eigh_vectors_sq", lambda m, X: m.linalg.eigh(X + X.mT)[1] ** 2, [(2, 4, 4)]),
+    ("eigh_both", lambda m, X: m.linalg.eigh(X + X.mT)[0].unsqueeze(-1) * m.linalg.eigh(X + X.mT)[1] ** 2,
+     [(3, 3)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,shapes", G2, ids=[g[0] for g in G2])
+def test_gradients_lstsq_eigh(name, fn, shapes):
+    pairs = [pair(rand(s, seed=20 + i), grad=True) for i, s in enumerate(shapes)]
     check_grads(fn, pairs)

@@ -193,7 +193,6 @@ def lu_factor(A, *, pivot=True, out=None):
         raise NotImplementedError("linalg.lu_factor: only square matrices are supported")
     with no_grad():
         LU, piv, _ = _lu_core(_flat(A))
-    n = A.shape[-1]
     return LU_factor(LU.reshape(tuple(A.shape)), (piv + 1).to(_vt().int32).reshape(tuple(A.shape[:-1])))
 
 
@@ -434,3 +433,124 @@ def qr(A, mode="reduced", *, out=None):
     if mode == "reduced" and m > n:
         Q, R = Q[:, :, :n], R[:, :n]
     return QR(Q.reshape(batch + tuple(Q.shape[-2:])), R.reshape(batch + tuple(R.shape[-2:])))
+
+
+# ---- least squares ---------------------------------------------------------------------------------------------
+
+Lstsq = collections.namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """Least squares / minimum-norm solution of A X = B via QR, for full-rank A (torch's default 'gelsy' results:
+    empty residuals and singular_values; rank counts R's diagonal above rcond). Differentiable through its parts."""
+    vt = _vt()
+    if driver not in (None, "gels", "gelsy", "gelsd", "gelss"):
+        raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    if not A.dtype.is_floating_point or A.dtype != B.dtype:
+        raise RuntimeError(f"torch.linalg.lstsq: Expected input and other to be floating point tensors of the same "
+                           f"dtype, got {A.dtype} and {B.dtype}")
+    if A.dim() < 2:
+        raise RuntimeError("torch.linalg.lstsq: input must have at least 2 dimensions.")
+    m, n = A.shape[-2], A.shape[-1]
+    vector = B.dim() == A.dim() - 1
+    if vector:
+        B = B.unsqueeze(-1)
+    if B.shape[-2] != m:
+        raise RuntimeError("torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
+    batch = tuple(vt.broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2])))
+    A, B = A.expand(batch + (m, n)), B.expand(batch + tuple(B.shape[-2:]))
+    if m >= n:  # A = Q R: X = R^{-1} Q^T B
+        Q, R = qr(A)
+        X = solve_triangular(R, _mT(Q) @ B, upper=True)
+    else:  # A^T = Q R, A = R^T Q^T: the minimum-norm X = Q R^{-T} B
+        Q, R = qr(_mT(A))
+        X = Q @ solve_triangular(_mT(R), B, upper=False)
+    with no_grad():
+        d = R.diagonal(dim1=-2, dim2=-1).abs()
+        eps = 1.1920928955078125e-07 if A.dtype == vt.float32 else 2.220446049250313e-16
+        tol = (eps * max(m, n) if rcond is None else rcond) * d.amax(-1, keepdim=True) if d.numel() else d
+        rank = (d > tol).sum(-1) if d.numel() else vt.zeros(batch, dtype=vt.int64, device=A.device)
+    empty = vt.empty(0, dtype=A.dtype, device=A.device)
+    return Lstsq(X.squeeze(-1) if vector else X, empty, rank, empty)
+
+
+# ---- symmetric eigendecomposition ------------------------------------------------------------------------------
+
+Eigh = collections.namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+
+
+def _jacobi_eigh(A3, max_sweeps=50):
+    """Cyclic Jacobi rotations on a symmetric (Bt, n, n) batch; eigenvalues ascending and the eigenvectors as
+    columns. Stops when the off-diagonal mass is negligible (one host read per sweep)."""
+    vt = _vt()
+    Bt, n = A3.shape[0], A3.shape[-1]
+    A = A3.clone()
+    V = vt.eye(n, dtype=A3.dtype, device=A3.device).unsqueeze(0).expand(Bt, n, n).contiguous()
+    eps = 1.1920928955078125e-07 if A3.dtype == vt.float32 else 2.220446049250313e-16
+    scale = float((A3 * A3).sum()) + 1e-300
+    for _ in range(max_sweeps):
+        off = float((A * A).sum()) - float((A.diagonal(dim1=-2, dim2=-1) ** 2).sum())
+        if off <= (eps * eps) * scale:
+            break
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                apq, app, aqq = A[:, p, q], A[:, p, p], A[:, q, q]
+                zero = apq == 0
+                theta = (aqq - app) / (2 * vt.where(zero, vt.ones_like(apq), apq))
+                sg = vt.where(theta < 0, -1.0, 1.0).to(A.dtype)
+                t = sg / (theta.abs() + (theta * theta + 1).sqrt())
+                t = vt.where(zero, vt.zeros_like(t), t)
+                c = 1 / (t * t + 1).sqrt()
+                s = (t * c).view(Bt, 1)
+                c = c.view(Bt, 1)
+                # A <- P^T A P: columns p, q then rows p, q; V <- V P
+                for M in (A, V):
+                    mp, mq = M[:, :, p].clone(), M[:, :, q].clone()
+                    M[:, :, p] = c * mp - s * mq
+                    M[:, :, q] = s * mp + c * mq
+                rp, rq = A[:, p, :].clone(), A[:, q, :].clone()
+                A[:, p, :] = c * rp - s * rq
+                A[:, q, :] = s * rp + c * rq
+    w, idx = vt.sort(A.diagonal(dim1=-2, dim2=-1), dim=-1)
+    return w.contiguous(), V.gather(2, idx.unsqueeze(1).expand(Bt, n, n))
+
+
+class _Eigh(Function):
+    @staticmethod
+    def forward(ctx, A):
+        w, V = _jacobi_eigh(_flat(A))
+        w, V = w.reshape(tuple(A.shape[:-1])), V.reshape(tuple(A.shape))
+        ctx.save_for_backward(w, V)
+        return w, V
+
+    @staticmethod
+    def backward(ctx, gw, gV):
+        w, V = ctx.saved_tensors
+        with no_grad():  # gA = V (diag(gw) + (V^T gV)_ij / (w_j - w_i) off the diagonal) V^T
+            n = w.shape[-1]
+            eye = _vt().eye(n, dtype=w.dtype, device=w.device)
+            inner = 0
+            if gV is not None:
+                E = w.unsqueeze(-2) - w.unsqueeze(-1)
+                inner = (_mT(V) @ gV) / (E + eye) * (1 - eye)
+            if gw is not None:
+                inner = inner + gw.diag_embed()
+            return V @ inner @ _mT(V)
+
+
+def _sym_from(A, UPLO):
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    T = A.tril() if UPLO == "L" else A.triu()
+    return T + (_mT(T.tril(-1)) if UPLO == "L" else _mT(T.triu(1)))
+
+
+def eigh(A, UPLO="L", *, out=None):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix by cyclic Jacobi rotations; reads one
+    triangle like torch. Eigenvector signs are arbitrary (as in torch)."""
+    _check_square(A, "linalg.eigh")
+    return Eigh(*_Eigh.apply(_sym_from(A, UPLO)))
+
+
+def eigvalsh(A, UPLO="L", *, out=None):
+    return eigh(A, UPLO).eigenvalues
