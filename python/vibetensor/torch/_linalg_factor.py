@@ -1,10 +1,12 @@
 """Dense factorizations for vt.linalg: lu_factor / lu_solve, solve, inv, det / slogdet / logdet, cholesky /
-cholesky_ex, solve_triangular, cholesky_solve and qr (Householder).
+cholesky_ex, solve_triangular, cholesky_solve, qr (Householder), lstsq (via qr) and eigh / eigvalsh (Jacobi).
 
 Every algorithm is batched over the leading dims (flattened to one batch dim) with a Python loop over the
 matrix size n, composed from vt ops so it runs on CPU and CUDA alike: O(n) op launches per call, fine for the
-small/medium n of research code, slow for large n. Gradients use torch's closed-form rules through
-vt.autograd.Function (solve, det, slogdet, cholesky, solve_triangular); qr differentiates through its parts.
+small/medium n of research code, slow for large n (eigh: O(n^2) rotations per sweep, one host read per sweep
+for convergence). Gradients use torch's closed-form rules through vt.autograd.Function (solve, det, slogdet,
+cholesky, solve_triangular, eigh); qr and lstsq differentiate through their parts. lu_factor / lu_solve carry
+no gradient.
 Singular / non-positive-definite inputs are found with one host read, for the error message only."""
 from __future__ import annotations
 
