@@ -250,3 +250,13 @@ G2 = [
 def test_gradients_lstsq_eigh(name, fn, shapes):
     pairs = [pair(rand(s, seed=20 + i), grad=True) for i, s in enumerate(shapes)]
     check_grads(fn, pairs)
+
+
+@pytest.mark.parametrize("f", ["det", "inv", "cholesky", "slogdet", "qr", "eigvalsh", "lu_factor"])
+@pytest.mark.parametrize("shape", [(0, 0), (0, 3, 3), (2, 0, 0)])
+def test_empty(f, shape):
+    r = getattr(vt.linalg, f)(vt.zeros(*shape, dtype=vt.float64))
+    t = getattr(torch.linalg, f)(torch.zeros(*shape, dtype=torch.float64))
+    r, t = (r[-1], t[-1]) if isinstance(t, tuple) else (r, t)
+    assert tuple(r.shape) == tuple(t.shape)
+    close(r, t)  # det of a 0x0 matrix is 1

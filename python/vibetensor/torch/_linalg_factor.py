@@ -47,7 +47,8 @@ def _check_square(A, name, what="A"):
 
 def _flat(A):
     n0, n1 = A.shape[-2], A.shape[-1]
-    return A.contiguous().reshape(-1, n0, n1).clone()
+    # an explicit batch size: reshape(-1, 0, 0) is ambiguous for 0x0 matrices
+    return A.contiguous().reshape(math.prod(A.shape[:-2]), n0, n1).clone()
 
 
 def _mT(A):
@@ -209,7 +210,7 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
         LU3 = _flat(LU.expand(batch + (n, n)))
         k = B.shape[-1]
         X = _flat(B.expand(batch + (n, k)))
-        piv = pivots.expand(batch + (n,)).reshape(-1, n).long() - 1
+        piv = pivots.expand(batch + (n,)).reshape(math.prod(batch), n).long() - 1
         Bt = X.shape[0]
         ar = vt.arange(n, device=LU.device).view(1, n).expand(Bt, n)
         for i in range(n):  # the row swaps, in order
@@ -413,7 +414,7 @@ def qr(A, mode="reduced", *, out=None):
         raise RuntimeError("linalg.qr: The input tensor A must have at least 2 dimensions.")
     m, n = A.shape[-2], A.shape[-1]
     batch = tuple(A.shape[:-2])
-    R = A.reshape((-1, m, n))
+    R = A.reshape((math.prod(batch), m, n))
     Bt = R.shape[0]
     Q = vt.eye(m, dtype=A.dtype, device=A.device).unsqueeze(0).expand(Bt, m, m)
     for k in range(min(m - 1, n)):  # the last 1-element column of a square A needs no reflection
