@@ -71,3 +71,6 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 from ._math_functions import multi_dot  # noqa: E402,F401
+from ._linalg_factor import (  # noqa: E402,F401
+    LinAlgError, solve, inv, lu_factor, lu_solve, det, slogdet, cholesky, cholesky_ex, solve_triangular, qr, lstsq,
+    eigh, eigvalsh)
