@@ -260,3 +260,20 @@ def test_empty(f, shape):
     r, t = (r[-1], t[-1]) if isinstance(t, tuple) else (r, t)
     assert tuple(r.shape) == tuple(t.shape)
     close(r, t)  # det of a 0x0 matrix is 1
+
+
+def test_out_arguments_write_like_torch():
+    import torch
+
+    a = np.random.default_rng(9).standard_normal((3, 3)) + 3 * np.eye(3)
+    for name, args in (("inv", ()), ("det", ()), ("cholesky", ())):
+        src = a @ a.T if name == "cholesky" else a
+        vo, to = vt.empty(0, dtype=vt.float64), torch.empty(0, dtype=torch.float64)
+        vr = getattr(vt.linalg, name)(vt.from_numpy(src.copy()), *args, out=vo)
+        tr = getattr(torch.linalg, name)(torch.from_numpy(src.copy()), *args, out=to)
+        assert vr is vo and tr is to
+        np.testing.assert_allclose(vo.numpy(), to.numpy(), rtol=1e-10, atol=1e-12)
+    q, r = vt.empty(0, dtype=vt.float64), vt.empty(0, dtype=vt.float64)
+    res = vt.linalg.qr(vt.from_numpy(a.copy()), out=(q, r))
+    assert res[0] is q and res[1] is r
+    np.testing.assert_allclose((q @ r).numpy(), a, rtol=1e-10, atol=1e-12)

@@ -163,7 +163,7 @@ def _broadcast_solve_args(A, B, name):
     return A.expand(batch + (n, n)), B.expand(batch + tuple(B.shape[-2:])), vector
 
 
-def solve(A, B, *, left=True, out=None):
+def solve(A, B, *, left=True):
     """X with A X = B (left=True) or X A = B, by LU with partial pivoting; B a vector or a batch of matrices."""
     _check_square(A, "linalg.solve")
     if A.dtype != B.dtype:
@@ -176,7 +176,7 @@ def solve(A, B, *, left=True, out=None):
     return X.squeeze(-1) if vector else X
 
 
-def inv(A, *, out=None):
+def inv(A):
     _check_square(A, "linalg.inv")
     vt = _vt()
     n = A.shape[-1]
@@ -184,7 +184,7 @@ def inv(A, *, out=None):
     return _Solve.apply(A, eye, "linalg.inv")
 
 
-def lu_factor(A, *, pivot=True, out=None):
+def lu_factor(A, *, pivot=True):
     """(LU, pivots) with 1-based int32 pivots, like torch (no gradient)."""
     if not pivot:
         raise NotImplementedError("linalg.lu_factor: pivot=False is not supported")
@@ -199,7 +199,7 @@ def lu_factor(A, *, pivot=True, out=None):
     return LU_factor(LU.reshape(tuple(A.shape)), (piv + 1).to(_vt().int32).reshape(tuple(A.shape[:-1])))
 
 
-def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     """Solve A X = B from lu_factor's output (left=True, adjoint=False only; no gradient)."""
     if not left or adjoint:
         raise NotImplementedError("linalg.lu_solve: only left=True, adjoint=False is supported")
@@ -264,12 +264,12 @@ class _Slogdet(Function):
             return g_la.unsqueeze(-1).unsqueeze(-1) * _inv_T(A)
 
 
-def det(A, *, out=None):
+def det(A):
     _check_square(A, "linalg.det")
     return _Det.apply(A)
 
 
-def slogdet(A, *, out=None):
+def slogdet(A):
     _check_square(A, "linalg.slogdet")
     return Slogdet(*_Slogdet.apply(A))
 
@@ -303,7 +303,7 @@ class _SolveTriangular(Function):
         return gA, gB, None, None
 
 
-def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
     vt = _vt()
     _check_square(A, "linalg.solve_triangular")
     if B.dim() < 2:
@@ -365,7 +365,7 @@ class _Cholesky(Function):
             return 0.5 * (gA + _mT(gA))
 
 
-def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
+def cholesky_ex(A, *, upper=False, check_errors=False):
     _check_square(A, "linalg.cholesky")
     L = _Cholesky.apply(A)
     with no_grad():
@@ -385,7 +385,7 @@ def _raise_not_pd(info, name):
                           f"{int(info[b])} is not positive-definite).")
 
 
-def cholesky(A, *, upper=False, out=None):
+def cholesky(A, *, upper=False):
     _check_square(A, "linalg.cholesky")
     with no_grad():
         _, info = _cholesky_core(_flat(A.detach()))
@@ -394,7 +394,7 @@ def cholesky(A, *, upper=False, out=None):
     return _mT(L) if upper else L
 
 
-def cholesky_solve(B, L, upper=False, *, out=None):
+def cholesky_solve(B, L, upper=False):
     """X with A X = B where A = L L^T (or U^T U when upper)."""
     T = _mT(L) if upper else L  # lower factor
     return solve_triangular(_mT(T), solve_triangular(T, B, upper=False), upper=True)
@@ -402,7 +402,7 @@ def cholesky_solve(B, L, upper=False, *, out=None):
 
 # ---- QR --------------------------------------------------------------------------------------------------------
 
-def qr(A, mode="reduced", *, out=None):
+def qr(A, mode="reduced"):
     """Householder QR (R's diagonal takes LAPACK's sign convention); differentiable through its parts."""
     vt = _vt()
     if mode not in ("reduced", "complete", "r"):
@@ -548,12 +548,20 @@ def _sym_from(A, UPLO):
     return T + (_mT(T.tril(-1)) if UPLO == "L" else _mT(T.triu(1)))
 
 
-def eigh(A, UPLO="L", *, out=None):
+def eigh(A, UPLO="L"):
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix by cyclic Jacobi rotations; reads one
     triangle like torch. Eigenvector signs are arbitrary (as in torch)."""
     _check_square(A, "linalg.eigh")
     return Eigh(*_Eigh.apply(_sym_from(A, UPLO)))
 
 
-def eigvalsh(A, UPLO="L", *, out=None):
+def eigvalsh(A, UPLO="L"):
     return eigh(A, UPLO).eigenvalues
+
+
+# out= with torch's rules for out arguments (Note [out= by copy]), on every function here that torch gives it
+from . import _out  # noqa: E402
+
+for _name in ("solve", "inv", "lu_factor", "lu_solve", "det", "slogdet", "solve_triangular", "cholesky_ex", "cholesky",
+              "cholesky_solve", "qr", "eigh", "eigvalsh"):
+    globals()[_name] = _out.accepts_out(globals()[_name])
