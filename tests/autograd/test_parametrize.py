@@ -255,3 +255,34 @@ def test_spectral_norm_errors():
         vPs.spectral_norm(vt.nn.Linear(3, 4), n_power_iterations=0)
     with pytest.raises(IndexError):
         vPs.spectral_norm(vt.nn.Linear(3, 4), dim=2)
+
+
+def test_spectral_norm_conv_transpose_uses_dim1():
+    tm = torch.nn.ConvTranspose2d(2, 4, 3).double()
+    vm = vt.nn.ConvTranspose2d(2, 4, 3).to(vt.float64)
+    vm.load_state_dict({k: vt.from_numpy(v.numpy().copy()) for k, v in tm.state_dict().items()})
+    torch.nn.utils.parametrizations.spectral_norm(tm)
+    vPs.spectral_norm(vm)
+    assert tuple(vm.parametrizations.weight[0]._u.shape) == tuple(tm.parametrizations.weight[0]._u.shape) == (4,)
+    vm.load_state_dict({k: vt.from_numpy(v.numpy().copy()) for k, v in tm.state_dict().items()})
+    run_grads(vm, tm, (1, 2, 4, 4))
+
+
+def test_parametrized_module_trains_and_moves():
+    vm, tm = pair_linear(4, 4, seed=6)
+    vm = vm.to(vt.float32)
+    vP.register_parametrization(vm, "weight", make_sym(vt))
+    vm = vm.to(vt.float64)  # the originals move; the property still finds them
+    torch.nn.utils.parametrize.register_parametrization(tm, "weight", make_sym(torch))
+    vm.load_state_dict({k: vt.from_numpy(v.numpy().copy()) for k, v in tm.state_dict().items()})
+    vopt = vt.optim.SGD(vm.parameters(), lr=0.1)
+    topt = torch.optim.SGD(tm.parameters(), lr=0.1)
+    x = np.random.default_rng(8).standard_normal((3, 4))
+    for _ in range(3):
+        for m, mod, opt in ((vm, vt, vopt), (tm, torch, topt)):
+            opt.zero_grad()
+            (m(mod.from_numpy(x.copy())) ** 2).sum().backward()
+            opt.step()
+    assert vm.weight.dtype == vt.float64
+    np.testing.assert_allclose(npv(vm.weight), npv(tm.weight), **TOL)
+    np.testing.assert_allclose(npv(vm.weight), npv(vm.weight).T)
