@@ -181,3 +181,13 @@ def test_conv3d_padding_modes(mode, padding):
     yt.sum().backward()
     np.testing.assert_allclose(xv.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(vm.weight.grad.numpy(), tm.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,args", [("max_pool3d", (2,)), ("avg_pool3d", (2,)), ("adaptive_avg_pool3d", (2,)),
+                                       ("lp_pool3d", (2, 2))])
+def test_pool3d_empty_batch_and_float32(name, args):
+    tf, vf = getattr(torch.nn.functional, name), getattr(VF, name)
+    assert tuple(vf(vt.zeros(0, 2, 4, 4, 4), *args).shape) == tuple(tf(torch.zeros(0, 2, 4, 4, 4), *args).shape)
+    x = np.abs(np.random.default_rng(9).standard_normal((2, 3, 5, 4, 6))).astype("float32")
+    np.testing.assert_allclose(vf(vt.from_numpy(x.copy()), *args).numpy(), tf(torch.from_numpy(x), *args).numpy(),
+                               rtol=1e-5, atol=1e-6)
