@@ -64,3 +64,6 @@ from .misc_layers import (  # noqa: F401
     ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, RReLU, Softmax2d, Softmin, Softshrink,
     Softsign, Tanhshrink, Threshold, Unfold, ZeroPad1d, ZeroPad2d, ZeroPad3d,
 )
+from .conv3d_layers import (  # noqa: F401
+    AdaptiveAvgPool3d, AvgPool3d, Conv3d, LPPool1d, LPPool2d, LPPool3d, MaxPool3d,
+)

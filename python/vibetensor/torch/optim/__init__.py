@@ -5,3 +5,4 @@ from .optimizer import Optimizer  # noqa: F401
 from .sgd_adam import SGD, Adam, AdamW  # noqa: F401
 from .more_optimizers import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401
 from .more_optimizers2 import Adadelta, RAdam, ASGD  # noqa: F401
+from .lbfgs import LBFGS  # noqa: F401
