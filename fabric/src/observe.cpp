@@ -63,7 +63,10 @@ struct GpuSpan {
 };
 
 void count(int compute, int remote, int64_t bytes, Route route, Reason reason) {
-  count_all({Tally{compute, remote, bytes, route, reason}});
+  const size_t i = pair_index(compute, remote);
+  std::lock_guard<std::mutex> g(g_counters_mu);
+  add(g_pairs[i], bytes, route, reason);
+  add(g_total, bytes, route, reason);
 }
 void count_all(const std::vector<Tally>& tallies) {
   for (const Tally& t : tallies) pair_index(t.compute, t.remote);  // all checked before any is counted
