@@ -212,7 +212,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                            f"got weight tensor of shape: {list(weight.shape)}")
     _weight_without_grad("nll_loss", weight)
     valid = target != ignore_index
-    if target.numel() and bool((valid & ((target < 0) | (target >= classes))).any()):
+    # On the GPU the gather below checks the targets on the device and reports a bad one at the next
+    # synchronization (Note [Deferred kernel errors]): a host check here would synchronize every call.
+    if target.numel() and not target.is_cuda and bool((valid & ((target < 0) | (target >= classes))).any()):
         bad = target[valid & ((target < 0) | (target >= classes))][0].item()
         raise IndexError(f"Target {bad} is out of bounds.")
     safe = F.where(valid, target, 0)
