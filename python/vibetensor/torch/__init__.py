@@ -210,6 +210,7 @@ from ._memory_format import (  # noqa: E402,F401  (also attaches contiguous/is_c
     preserve_format, rand_like, randn_like, zeros_like,
 )
 from ._tensor_misc import masked_scatter  # noqa: E402,F401  (also attaches detach_, masked_scatter_)
+from ._poisson import poisson  # noqa: E402,F401
 
 from . import _out  # noqa: E402
 

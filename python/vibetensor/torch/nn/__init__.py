@@ -67,3 +67,4 @@ from .misc_layers import (  # noqa: F401
 from .conv3d_layers import (  # noqa: F401
     AdaptiveAvgPool3d, AvgPool3d, Conv3d, LPPool1d, LPPool2d, LPPool3d, MaxPool3d,
 )
+from .functional_ctc import CTCLoss  # noqa: F401

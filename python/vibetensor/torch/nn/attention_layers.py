@@ -3,13 +3,13 @@ arguments, parameter names (in_proj_weight or q/k/v_proj_weight, out_proj.*, lin
 initialisation and forward signatures, composed of Linear, layer_norm, matmul, softmax and
 scaled_dot_product_attention, so a torch state_dict loads and the outputs and gradients match."""
 import copy
-import math
 from collections import OrderedDict
 
 from ..._C.core import dtype as _dtype
 from . import functional as F
 from . import init
 from .containers import ModuleList
+from .functional_mha import multi_head_attention_forward
 from .layers import Dropout, LayerNorm, Linear
 from .module import Module
 from .parameter import Parameter
@@ -23,17 +23,6 @@ def _vt():
 
 class NonDynamicallyQuantizableLinear(Linear):
     """The Linear class torch uses for MultiheadAttention.out_proj (the name shows in repr)."""
-
-
-def _float_mask(mask, dtype):
-    """A bool mask (True = masked out) becomes an additive one (-inf there, 0 elsewhere); a float mask stays."""
-    if mask is None:
-        return None
-    if mask.dtype == _dtype.bool:
-        return _vt().zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
-    if not mask.dtype.is_floating_point:
-        raise AssertionError("only bool and floating types of masks are supported")
-    return mask
 
 
 class MultiheadAttention(Module):
@@ -95,124 +84,19 @@ class MultiheadAttention(Module):
             init.xavier_normal_(self.bias_k)
             init.xavier_normal_(self.bias_v)
 
-    def _check_shapes(self, query, key, value, key_padding_mask, attn_mask):
-        if query.dim() == 3:
-            if key.dim() != 3 or value.dim() != 3:
-                raise AssertionError("For batched (3-D) `query`, expected `key` and `value` to be 3-D but found "
-                                     f"{key.dim()}-D and {value.dim()}-D tensors respectively")
-            if key_padding_mask is not None and key_padding_mask.dim() != 2:
-                raise AssertionError("For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D "
-                                     f"but found {key_padding_mask.dim()}-D tensor instead")
-            if attn_mask is not None and attn_mask.dim() not in (2, 3):
-                raise AssertionError("For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
-                                     f"but found {attn_mask.dim()}-D tensor instead")
-            return True
-        if query.dim() == 2:
-            if key.dim() != 2 or value.dim() != 2:
-                raise AssertionError("For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found "
-                                     f"{key.dim()}-D and {value.dim()}-D tensors respectively")
-            if key_padding_mask is not None and key_padding_mask.dim() != 1:
-                raise AssertionError("For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D "
-                                     f"but found {key_padding_mask.dim()}-D tensor instead")
-            if attn_mask is not None and attn_mask.dim() not in (2, 3):
-                raise AssertionError("For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
-                                     f"but found {attn_mask.dim()}-D tensor instead")
-            return False
-        raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {query.dim()}-D query "
-                             "tensor")
-
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        batched = self._check_shapes(query, key, value, key_padding_mask, attn_mask)
-        if not batched:  # one batch entry of the (L, N, E) layout
-            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        elif self.batch_first:
+        if self.batch_first and query.dim() == 3:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        out, weights = self._attend(query, key, value, key_padding_mask, need_weights, attn_mask,
-                                    average_attn_weights, is_causal)
-        if not batched:
-            out = out.squeeze(1)
-            weights = weights.squeeze(0) if weights is not None else None
-        elif self.batch_first:
+        out, weights = multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k,
+            self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal)
+        if self.batch_first and query.dim() == 3:
             out = out.transpose(0, 1)
-        return out, weights
-
-    def _attend(self, q, k, v, key_padding_mask, need_weights, attn_mask, average, is_causal):
-        L, N, E = q.shape
-        S, H, D = k.shape[0], self.num_heads, self.head_dim
-        if E != self.embed_dim:
-            raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but got {E}")
-        if tuple(k.shape[:2]) != tuple(v.shape[:2]):
-            raise AssertionError(f"key shape {tuple(k.shape)} does not match value shape {tuple(v.shape)}")
-        if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
-                               "method `generate_square_subsequent_mask` to create this mask.")
-        # As torch: with no padding mask and no weights asked for, is_causal stands for the mask.
-        causal = is_causal and key_padding_mask is None and not need_weights
-        mask = None if causal else _float_mask(attn_mask, q.dtype)
-        if mask is not None:
-            if mask.dim() == 2:
-                if tuple(mask.shape) != (L, S):
-                    raise RuntimeError(f"The shape of the 2D attn_mask is {tuple(mask.shape)}, but should be "
-                                       f"{(L, S)}.")
-                mask = mask.unsqueeze(0)
-            elif tuple(mask.shape) != (N * H, L, S):
-                raise RuntimeError(f"The shape of the 3D attn_mask is {tuple(mask.shape)}, but should be "
-                                   f"{(N * H, L, S)}.")
-        if self._qkv_same_embed_dim:
-            wq, wk, wv = self.in_proj_weight.chunk(3, 0)
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        bq = bk = bv = None
-        if self.in_proj_bias is not None:
-            bq, bk, bv = self.in_proj_bias.chunk(3, 0)
-        q, k, v = F.linear(q, wq, bq), F.linear(k, wk, bk), F.linear(v, wv, bv)
-        T = _vt()
-        kpm = _float_mask(key_padding_mask, q.dtype)
-        if kpm is not None and tuple(kpm.shape) != (N, S):
-            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kpm.shape)}")
-
-        def pad_masks(mask, kpm):  # one more key: masks get a zero (attend) column
-            if mask is not None:
-                mask = F.pad(mask, (0, 1))
-            if kpm is not None:
-                kpm = F.pad(kpm, (0, 1))
-            return mask, kpm
-
-        if self.bias_k is not None:
-            k = T.cat([k, self.bias_k.expand(1, N, E)], 0)
-            v = T.cat([v, self.bias_v.expand(1, N, E)], 0)
-            mask, kpm = pad_masks(mask, kpm)
-            S += 1
-        # (len, N, E) -> (N, H, len, D)
-        q = q.reshape(L, N, H, D).permute(1, 2, 0, 3)
-        k = k.reshape(S, N, H, D).permute(1, 2, 0, 3)
-        v = v.reshape(S, N, H, D).permute(1, 2, 0, 3)
-        if self.add_zero_attn:
-            k = T.cat([k, T.zeros(N, H, 1, D, dtype=k.dtype, device=k.device)], 2)
-            v = T.cat([v, T.zeros(N, H, 1, D, dtype=v.dtype, device=v.device)], 2)
-            mask, kpm = pad_masks(mask, kpm)
-            S += 1
-        if mask is not None:
-            mask = mask.reshape(-1, H, L, S) if mask.shape[0] != 1 else mask.unsqueeze(0)
-        if kpm is not None:
-            kpm = kpm.reshape(N, 1, 1, S)
-            mask = kpm if mask is None else mask + kpm
-        p = self.dropout if self.training else 0.0
-        if need_weights:
-            scores = T.matmul(q * (1.0 / math.sqrt(D)), k.transpose(-2, -1))
-            if mask is not None:
-                scores = scores + mask
-            weights = F.softmax(scores, -1)
-            attn = T.matmul(F.dropout(weights, p) if p > 0 else weights, v)
-        else:
-            weights = None
-            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
-        out = self.out_proj(attn.permute(2, 0, 1, 3).reshape(L, N, E))
-        if weights is not None and average:
-            weights = weights.mean(1)
         return out, weights
 
 
