@@ -23,7 +23,8 @@ def _F():
     return _functions
 
 
-def _int_list(x, what):
+def _int_list(x):
+    """Lengths given as an int, a tensor or a sequence, as a list of ints (read on the host: the loop needs them)."""
     if isinstance(x, int):
         return [x]
     if hasattr(x, "tolist"):
@@ -46,8 +47,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     if log_probs.dim() != 3:
         raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got {log_probs.dim()}-D")
     T, N, C = tuple(log_probs.shape)
-    in_len = _int_list(input_lengths, "input_lengths")
-    tg_len = _int_list(target_lengths, "target_lengths")
+    in_len = _int_list(input_lengths)
+    tg_len = _int_list(target_lengths)
     if len(in_len) != N:
         raise RuntimeError("input_lengths must be of size batch_size")
     if len(tg_len) != N:
