@@ -184,11 +184,15 @@ def svdvals(A, *, driver=None):
 
 
 def torch_svd(input, some=True, compute_uv=True):
-    """torch.svd: (U, S, V) with V not transposed; compute_uv=False gives zero-filled U and V like torch."""
+    """torch.svd: (U, S, V) with V not transposed; compute_uv=False gives S and zero-filled square U and V like
+    torch."""
     vt = _vt()
-    U, S, Vh = svd(input, full_matrices=not some)
     if not compute_uv:
-        return TorchSVD(vt.zeros_like(U.detach()), S, vt.zeros_like(Vh.detach()).transpose(-2, -1))
+        m, n = input.shape[-2], input.shape[-1]
+        batch = tuple(input.shape[:-2])
+        z = dict(dtype=input.dtype, device=input.device)
+        return TorchSVD(vt.zeros(batch + (m, m), **z), svdvals(input), vt.zeros(batch + (n, n), **z))
+    U, S, Vh = svd(input, full_matrices=not some)
     return TorchSVD(U, S, _mT(Vh))
 
 
