@@ -330,3 +330,28 @@ def test_vecdot(sa, sb, dim):
     check_grads(lambda m, x, y: m.linalg.vecdot(x, y, dim=dim), [pair(a, True), pair(b, True)])
     with pytest.raises(RuntimeError, match="dtype"):
         vt.linalg.vecdot(vt.ones(3, dtype=vt.float64), vt.ones(3, dtype=vt.float32))
+
+
+def test_out_arguments():
+    a = rand((5, 3))
+    v, t = pair(a)
+    S = vt.empty(0, dtype=vt.float64)
+    r = vt.linalg.svdvals(v, out=S)
+    assert r is S
+    close(S, torch.linalg.svdvals(t))
+    outs = (vt.empty(5, 3, dtype=vt.float64), vt.empty(3, dtype=vt.float64), vt.empty(3, 3, dtype=vt.float64))
+    U, S2, Vh = vt.linalg.svd(v, full_matrices=False, out=outs)
+    assert U is outs[0] and S2 is outs[1] and Vh is outs[2]
+    close(S2, torch.linalg.svdvals(t))
+    P = vt.empty(3, 5, dtype=vt.float64)
+    vt.linalg.pinv(v, out=P)
+    close(P, torch.linalg.pinv(t))
+    R = vt.empty((), dtype=vt.int64)
+    vt.linalg.matrix_rank(v, out=R)
+    assert int(R) == 3
+    M = vt.empty(4, 4, dtype=vt.float64)
+    sq = rand((4, 4))
+    vt.linalg.matrix_power(vt.from_numpy(sq), 3, out=M)
+    close(M, torch.linalg.matrix_power(torch.from_numpy(sq), 3))
+    with pytest.raises(RuntimeError):
+        vt.linalg.svdvals(v, out=vt.empty(3, dtype=vt.int64))

@@ -346,3 +346,11 @@ def vecdot(x, y, *, dim=-1):
         raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type {x.dtype} "
                            f"and y of type {y.dtype} instead.")
     return (x * y).sum(dim)
+
+
+# out= with torch's rules for out arguments (Note [out= by copy]), on every function here that torch gives it
+from . import _out  # noqa: E402
+
+torch_svd.__name__ = "svd"  # torch's name, for out='s messages
+for _name in ("svd", "svdvals", "torch_svd", "pinv", "matrix_rank", "cond", "matrix_power", "cross", "vecdot"):
+    globals()[_name] = _out.accepts_out(globals()[_name])
