@@ -240,6 +240,30 @@ def test_cond(p):
         close(vt.linalg.cond(vt.from_numpy(r), p), torch.linalg.cond(torch.from_numpy(r), p))
 
 
+@pytest.mark.parametrize("p", [None, 2, "fro", "nuc", 1, -1, math.inf])
+def test_cond_singular(p):
+    a = rand((3, 4, 4), seed=20)
+    a[0] = 0.0
+    a[1, :, 2] = a[1, :, 0]  # a singular element with nonzero norm; exact zero pivot only for the zero matrix
+    a[1, 3] = 0.0
+    v, t = pair(a)
+    got, exp = vt.linalg.cond(v, p).numpy(), torch.linalg.cond(t, p).numpy()
+    if p in (None, 2):  # s_min of element 1 is exactly 0 in LAPACK, at rounding level here: a huge cond
+        assert got[1] > 1e14
+        got, exp = got[[0, 2]], exp[[0, 2]]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(exp))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(exp))
+    fin = np.isfinite(exp)
+    np.testing.assert_allclose(got[fin & (exp < 1e10)], exp[fin & (exp < 1e10)], rtol=1e-9)
+
+
+def test_pinverse():
+    a = lowrank((2, 5, 4), 2)
+    v, t = pair(a)
+    close(vt.pinverse(v), torch.pinverse(t))
+    close(vt.pinverse(v, 1e-2), torch.pinverse(t, 1e-2))
+
+
 def test_cond_errors():
     with pytest.raises(RuntimeError, match="square"):
         vt.linalg.cond(vt.ones(3, 4, dtype=vt.float64), "fro")

@@ -13,7 +13,7 @@ import math
 from .._C import core as _core
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
-from ._linalg_factor import _flat, _mT, _vt, _check_square, inv, solve, eigh, eigvalsh, qr
+from ._linalg_factor import _flat, _lu_core, _mT, _vt, _check_square, inv, solve, eigh, eigvalsh, qr
 
 Tensor = _core.Tensor
 
@@ -238,6 +238,11 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, rcond=None):
     return (_mT(Vh) * sinv.unsqueeze(-2)) @ _mT(U)
 
 
+def pinverse(input, rcond=1e-15):
+    """torch.pinverse: pinv with rcond as the relative tolerance."""
+    return pinv(input, rtol=rcond)
+
+
 def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None):
     vt = _vt()
     _check_float(A, "linalg.matrix_rank")
@@ -269,7 +274,18 @@ def cond(A, p=None):
     if p not in ("fro", "nuc", 1, -1, math.inf, -math.inf):
         raise RuntimeError(f"linalg.cond got an invalid norm type: {p}")
     _check_square(A, "linalg.cond")
-    return _matrix_norm(A, p) * _matrix_norm(inv(A), p)
+    vt = _vt()
+    with no_grad():  # like torch, a singular element (an exact zero pivot) gets inf, not an error
+        n = A.shape[-1]
+        sing = (_lu_core(_flat(A.detach()))[0].diagonal(dim1=-2, dim2=-1) == 0).any(1).reshape(tuple(A.shape[:-2]))
+    nA = _matrix_norm(A, p)
+    if not bool(sing.any()):
+        return nA * _matrix_norm(inv(A), p)
+    mask = sing.unsqueeze(-1).unsqueeze(-1)
+    safe = vt.where(mask, vt.eye(n, dtype=A.dtype, device=A.device), A)
+    # torch: inf for the singular ones, except 'nuc', which goes through 0 * inf = nan for a zero matrix
+    bad = nA * math.inf if p == "nuc" else math.inf
+    return vt.where(sing, bad, nA * _matrix_norm(inv(safe), p))
 
 
 def matrix_power(A, n):
