@@ -323,3 +323,30 @@ def test_public_names():
     assert vt.save is save and vt.load is load and public_data is vd and vt.utils.data.DataLoader is vd.DataLoader
     assert vt.optim.RMSprop is RMSprop and vt.optim.lr_scheduler.ReduceLROnPlateau.__name__ == "ReduceLROnPlateau"
     assert {"Adagrad", "Adamax", "NAdam"} <= set(dir(vt.optim))
+
+
+def test_malformed_tensor_records_are_rejected_with_a_clear_error(tmp_path):
+    import io
+    import pickle
+
+    from vibetensor.torch import serialization as S
+
+    def file_with(record):
+        class P(pickle.Pickler):
+            def persistent_id(self, obj):
+                return record if obj == "T" else None
+
+        buf = io.BytesIO()
+        buf.write(b"VTSAVE1\n")
+        P(buf, 3).dump({"w": "T"})
+        buf.seek(0)
+        return buf
+
+    good = ("tensor", 0, "float32", (2,), "cpu", False, False, b"\0" * 8)
+    assert vt.load(file_with(good))["w"].tolist() == [0.0, 0.0]
+    for bad in (("tensor", 0, "float32", (3,), "cpu", False, False, b"\0" * 8),  # 8 bytes for 3 floats
+                ("tensor", 0, "complex99", (2,), "cpu", False, False, b"\0" * 8),
+                ("tensor", 0, "float32", (-2,), "cpu", False, False, b""),
+                ("tensor", 0, "float32", (2,)), ("tensor_ref", 5), ("blob",), "tensor"):
+        with pytest.raises(pickle.UnpicklingError, match="malformed vt.save file"):
+            vt.load(file_with(bad))

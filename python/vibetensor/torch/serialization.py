@@ -103,17 +103,25 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
     def persistent_load(self, pid):
-        kind = pid[0]
-        if kind == "tensor_ref":
+        kind = pid[0] if isinstance(pid, tuple) and pid else None
+        if kind == "tensor_ref" and len(pid) == 2 and pid[1] in self._tensors:
             return self._tensors[pid[1]]
-        if kind == "device":
+        if kind == "device" and len(pid) == 2 and isinstance(pid[1], str):
             return _core.device(pid[1])
-        if kind != "tensor":
-            raise pickle.UnpicklingError(f"unknown persistent id {kind!r} in a vt.save file")
+        if kind != "tensor" or len(pid) != 8:
+            raise pickle.UnpicklingError(f"malformed vt.save file: unknown tensor record {str(pid)[:80]}")
         _, key, dtype_name, shape, location, requires_grad, is_param, data = pid
-        dtype = _DTYPES[dtype_name]
+        dtype = _DTYPES.get(dtype_name) if isinstance(dtype_name, str) else None
         host_dtype = _core.dtype.int16 if dtype == _core.dtype.bfloat16 else dtype
-        array = np.frombuffer(data, dtype=F.empty(0, dtype=host_dtype).numpy().dtype).reshape(shape).copy()
+        np_dtype = F.empty(0, dtype=host_dtype).numpy().dtype if dtype is not None else None
+        ok = (dtype is not None and isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape)
+              and isinstance(data, bytes) and isinstance(location, str)
+              and len(data) == int(np.prod(shape, dtype=np.float64)) * np_dtype.itemsize)
+        if not ok:  # rejected before any tensor of it is made
+            raise pickle.UnpicklingError(f"malformed vt.save file: tensor record {key!r} (dtype {dtype_name!r}, shape "
+                                         f"{shape!r}, {len(data) if isinstance(data, bytes) else '?'} data bytes) "
+                                         "is inconsistent")
+        array = np.frombuffer(data, dtype=np_dtype).reshape(shape).copy()
         t = F.from_numpy(array)
         if dtype == _core.dtype.bfloat16:
             t = t.view(dtype)
