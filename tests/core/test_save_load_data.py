@@ -329,7 +329,6 @@ def test_malformed_tensor_records_are_rejected_with_a_clear_error(tmp_path):
     import io
     import pickle
 
-    from vibetensor.torch import serialization as S
 
     def file_with(record):
         class P(pickle.Pickler):
