@@ -277,3 +277,22 @@ def test_out_arguments_write_like_torch():
     res = vt.linalg.qr(vt.from_numpy(a.copy()), out=(q, r))
     assert res[0] is q and res[1] is r
     np.testing.assert_allclose((q @ r).numpy(), a, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:torch.(cholesky|qr) is deprecated")
+def test_tensor_methods_match_torch():
+    a = np.random.default_rng(10).standard_normal((2, 4, 4))
+    a = a @ a.transpose(0, 2, 1) + 4 * np.eye(4)  # symmetric positive definite, well conditioned
+    v, t = vt.from_numpy(a.copy()), torch.from_numpy(a.copy())
+    cases = {
+        "det": lambda x: x.det(), "logdet": lambda x: x.logdet(), "slogdet": lambda x: x.slogdet()[1],
+        "inverse": lambda x: x.inverse(), "cholesky": lambda x: x.cholesky(),
+        "cholesky_upper": lambda x: x.cholesky(upper=True),
+        "cholesky_solve": lambda x: x[..., :2].cholesky_solve(x.cholesky()),
+        "cholesky_inverse": lambda x: x.cholesky().cholesky_inverse(),
+        "pinverse": lambda x: x.pinverse(), "matrix_power": lambda x: x.matrix_power(3),
+        "matrix_exp": lambda x: (x / 10).matrix_exp(), "svd_values": lambda x: x.svd()[1],
+        "qr_r": lambda x: x.qr()[1].abs(), "qr_complete_r": lambda x: x.qr(some=False)[1].abs(),
+    }
+    for name, f in cases.items():
+        np.testing.assert_allclose(f(v).numpy(), f(t).numpy(), rtol=1e-10, atol=1e-10, err_msg=name)

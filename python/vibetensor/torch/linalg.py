@@ -76,3 +76,35 @@ from ._linalg_factor import (  # noqa: E402,F401
     eigh, eigvalsh)
 from ._linalg_svd import (  # noqa: E402,F401
     svd, svdvals, pinv, matrix_rank, cond, matrix_power, matrix_exp, cross, vecdot)
+
+
+def _attach_tensor_methods():
+    """torch's Tensor methods over these functions: A.det(), A.inverse(), A.svd(), A.cholesky(), A.qr() ..."""
+    from .._C import core as _core
+    from . import _linalg_factor as LF
+    from . import _linalg_svd as LS
+
+    def qr_method(self, some=True):  # torch.qr's (deprecated) some= spelling of mode
+        return LF.qr(self, "reduced" if some else "complete")
+
+    methods = {
+        "det": LF.det, "logdet": LF.logdet, "slogdet": LF.slogdet, "inverse": LF.inv,
+        "cholesky": lambda self, upper=False: LF.cholesky(self, upper=upper),
+        "cholesky_solve": lambda self, input2, upper=False: LF.cholesky_solve(self, input2, upper),
+        "cholesky_inverse": lambda self, upper=False: LF.cholesky_solve(
+            _eye_like(self), self, upper),
+        "qr": qr_method, "svd": LS.torch_svd, "pinverse": LS.pinverse, "matrix_power": LS.matrix_power,
+        "matrix_exp": LS.matrix_exp,
+    }
+    for name, fn in methods.items():
+        setattr(_core.Tensor, name, fn)
+
+
+def _eye_like(A):
+    from . import _functions as F
+
+    n = A.shape[-1]
+    return F.eye(n, dtype=A.dtype, device=A.device).expand(tuple(A.shape[:-2]) + (n, n))
+
+
+_attach_tensor_methods()
