@@ -2,7 +2,7 @@
 names, weight layout and default initialisation, so state_dicts move between vibetensor and torch)."""
 from . import functional_conv as _fc
 from . import functional_conv3d as F
-from .conv_layers import _AvgPoolNd, _MaxPoolNd
+from .conv_layers import _AdaptiveAvgPoolNd, _AvgPoolNd, _MaxPoolNd
 from .conv_more_layers import _ConvNd
 from .module import Module
 
@@ -39,16 +39,8 @@ class AvgPool3d(_AvgPoolNd):
     _pool = staticmethod(F.avg_pool3d)
 
 
-class AdaptiveAvgPool3d(Module):
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input):
-        return F.adaptive_avg_pool3d(input, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    _pool = staticmethod(F.adaptive_avg_pool3d)
 
 
 class _LPPoolNd(Module):

@@ -100,16 +100,23 @@ class AvgPool2d(_AvgPoolNd):
     _pool = staticmethod(F.avg_pool2d)
 
 
-class AdaptiveAvgPool2d(Module):
+class _AdaptiveAvgPoolNd(Module):
+    """AdaptiveAvgPool1d/2d/3d over the functional of the subclass's rank (_pool)."""
+    _pool = None
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+        return type(self)._pool(x, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    _pool = staticmethod(F.adaptive_avg_pool2d)
 
 
 class Flatten(Module):

@@ -4,7 +4,7 @@ import math
 
 from . import functional_conv as _fc
 from . import functional_conv_more as F
-from .conv_layers import _MaxPoolNd
+from .conv_layers import _AdaptiveAvgPoolNd, _MaxPoolNd
 from .module import Module
 from .parameter import Parameter
 
@@ -156,16 +156,8 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(Module):
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input):
-        return F.adaptive_avg_pool1d(input, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    _pool = staticmethod(F.adaptive_avg_pool1d)
 
 
 class AdaptiveMaxPool1d(Module):

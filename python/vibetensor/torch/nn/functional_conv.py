@@ -26,24 +26,35 @@ def _F():
     return _functions
 
 
-def _pair(v, name="value"):
+def _ntuple(v, n, name):
+    """An int or a sequence of 1 or n ints as a list of n ints (kernel sizes, strides, paddings, dilations)."""
     if isinstance(v, int):
-        return [v, v]
+        return [v] * n
     v = list(v)
     if len(v) == 1:
-        return v * 2
-    if len(v) != 2:
-        raise RuntimeError(f"{name} must be an int or a pair of ints, got {v}")
+        return v * n
+    if len(v) != n:
+        what = "a pair of ints" if n == 2 else f"a tuple of {('', 'one', 'two', 'three')[n]} ints"
+        raise RuntimeError(f"{name} must be an int or {what}, got {v}")
     return v
 
 
-def _batched(input, name):
-    if input.dim() == 3:
+def _pair(v, name="value"):
+    return _ntuple(v, 2, name)
+
+
+def _batched_n(input, name, spatial):
+    """input with a batch dim (added to an unbatched one) and whether it was added, for `spatial` spatial dims."""
+    if input.dim() == spatial + 1:
         return input.unsqueeze(0), True
-    if input.dim() != 4:
-        raise RuntimeError(f"{name}: Expected 3D (unbatched) or 4D (batched) input, but got input of size: "
-                           f"{list(input.shape)}")
+    if input.dim() != spatial + 2:
+        raise RuntimeError(f"{name}: Expected {spatial + 1}D (unbatched) or {spatial + 2}D (batched) input, but got "
+                           f"input of size: {list(input.shape)}")
     return input, False
+
+
+def _batched(input, name):
+    return _batched_n(input, name, 2)
 
 
 # ---- pad ----

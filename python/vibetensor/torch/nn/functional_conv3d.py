@@ -8,6 +8,7 @@ composed from the 2-D ops:
   - lp_pool: (sum of x**p over the window) ** (1/p), as torch's, from the average pool.
 Everything is differentiable through the ops it is built from."""
 from . import functional_conv as _fc
+from .functional_conv import _batched_n, _ntuple
 from . import functional_conv_more as _fm
 
 
@@ -17,23 +18,11 @@ def _T():
 
 
 def _triple(v, name):
-    if isinstance(v, int):
-        return [v] * 3
-    v = list(v)
-    if len(v) == 1:
-        return v * 3
-    if len(v) != 3:
-        raise RuntimeError(f"{name} must be an int or a tuple of three ints, got {v}")
-    return v
+    return _ntuple(v, 3, name)
 
 
 def _batched3d(input, name):
-    if input.dim() == 4:
-        return input.unsqueeze(0), True
-    if input.dim() != 5:
-        raise RuntimeError(f"{name}: Expected 4D (unbatched) or 5D (batched) input, but got input of size: "
-                           f"{list(input.shape)}")
-    return input, False
+    return _batched_n(input, name, 3)
 
 
 def _depth_taps(x, k, s, d, od):
