@@ -11,6 +11,7 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from ag_helpers import check_grads, leaves, to_np
+from helpers import TORCH_VERSION
 from vibetensor.torch.nn import functional_losses_more as VL
 from vibetensor.torch.nn import functional_sampling as VS
 from vibetensor.torch.nn import loss_layers_more as VM
@@ -297,6 +298,8 @@ MARGIN_ERRORS = [
 @pytest.mark.parametrize("name,call", MARGIN_ERRORS, ids=[e[0] for e in MARGIN_ERRORS])
 def test_loss_errors(name, call):
     t, v = _raises_like_torch(call)
+    if name.startswith("mm_") and TORCH_VERSION < (2, 13):
+        return  # torch 2.11 worded these "inconsistent target size, ..."; vibetensor words them as 2.13 does
     assert t == v
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from helpers import TORCH_VERSION
 from vibetensor.torch.optim.more_optimizers import Adagrad, Adamax, NAdam, RMSprop
 from vibetensor.torch.optim.plateau import ReduceLROnPlateau
 
@@ -89,6 +90,8 @@ def test_per_group_options_and_add_param_group(name, kw, rng):
     vopt.add_param_group({"params": vp[3:], "weight_decay": 0.05})
     assert len(vopt.param_groups) == 3 and vopt.param_groups[2]["weight_decay"] == 0.05
     assert vopt.param_groups[2]["lr"] == topt.param_groups[2]["lr"]
+    if name == "Adagrad" and TORCH_VERSION < (2, 12):
+        return  # torch 2.11's Adagrad made its state in __init__ only: a group added later fails there (KeyError)
     run(topt, vopt, tp, vp, rng, 3)
 
 

@@ -247,7 +247,8 @@ def test_rot90_grads_and_errors():
     raises_like(lambda m: m.rot90(m.ones(3, 3), 1, [0]))
     raises_like(lambda m: m.rot90(m.ones(3), 1, [0, 1]))
     raises_like(lambda m: m.rot90(m.ones(3, 3), 1, [1, 1]))
-    raises_like(lambda m: m.rot90(m.ones(3, 3), 1, [0, 2]))
+    with pytest.raises(IndexError, match="Dimension out of range"):  # as torch 2.13 (2.11 raised RuntimeError)
+        M.rot90(vt.ones(3, 3), 1, [0, 2])
     same(M.rot90(vt.ones(3, 3)), torch.rot90(torch.ones(3, 3)))
 
 
