@@ -180,11 +180,21 @@ nb::object next_functions(const ag::Node& n) {
 
 void bind_autograd(nb::module_& m) {
   ag::install_autograd_kernels();
+  install_autocast_kernels();
   m.def("is_grad_enabled", &ag::is_grad_enabled);
   m.def("set_grad_enabled", &ag::set_grad_enabled);
   m.def("is_inference_mode_enabled", &ag::is_inference_mode_enabled);
   m.def("_get_mode", [] { return nb::make_tuple(ag::tls_grad_mode.grad_enabled, ag::tls_grad_mode.inference); });
   m.def("_set_mode", [](bool grad, bool inference) { ag::tls_grad_mode = ag::GradModeState{grad, inference}; });
+  // This thread's autocast state (vt/core/autocast.h) as (cpu_enabled, cuda_enabled, cpu_dtype, cuda_dtype,
+  // suspended); vibetensor.torch.amp saves it on entering a region and puts it back on leaving.
+  m.def("_get_autocast", [] {
+    const AutocastState& a = tls_autocast;
+    return nb::make_tuple(a.enabled[0], a.enabled[1], a.dtype[0], a.dtype[1], a.suspended);
+  });
+  m.def("_set_autocast", [](bool cpu, bool cuda, ScalarType cpu_dtype, ScalarType cuda_dtype, bool suspended) {
+    tls_autocast = AutocastState{{cpu, cuda}, {cpu_dtype, cuda_dtype}, suspended};
+  });
 
   nb::class_<ag::Node>(m, "Node")
       .def("name", &ag::Node::name)

@@ -184,7 +184,7 @@ void bind_ops(nb::module_& m) {
   nb::class_<OpHandle>(m, "OpHandle")
       .def("__call__", &call_op)
       .def("redispatch", [](const OpHandle& h, nb::args args, nb::kwargs kwargs) {
-        return call_op_from(h, Layer::Autograd, args, kwargs);
+        return call_op_from(h, Layer::Autocast, args, kwargs);
       }, "Calls the op below the Python-override layer (what an override uses to reach the original).")
       .def_prop_ro("name", [](const OpHandle& h) { return h.entry->name(); })
       .def_prop_ro("schema", [](const OpHandle& h) { return h.entry->schema().text; })

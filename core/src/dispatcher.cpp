@@ -125,6 +125,10 @@ void OperatorEntry::call_boxed(Layer from, Stack& s) const {
   if (from <= Layer::Python) {
     if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return k->call_boxed(s);
   }
+  if (from <= Layer::Autocast) {
+    if (const KernelFunction* k = autocast_.load(std::memory_order_acquire); k && autocast_active())
+      return k->call_boxed(s);
+  }
   if (from <= Layer::Autograd && detail::needs_grad(s) && autograd::is_grad_enabled()) {
     if (const KernelFunction* k = autograd_.load(std::memory_order_acquire)) return k->call_boxed(s);
   }
@@ -217,25 +221,28 @@ void OperatorEntry::set_boxed_backend_locked(DispatchKey key, std::unique_ptr<Ke
   keep_alive_.push_back(std::move(k));
 }
 
+std::atomic<const KernelFunction*>& OperatorEntry::slot(Layer layer) {
+  VT_INTERNAL_ASSERT(layer != Layer::Backend);
+  return layer == Layer::Python ? python_ : layer == Layer::Autocast ? autocast_ : autograd_;
+}
+
 void OperatorEntry::set_layer(Layer layer, std::unique_ptr<KernelFunction> k) {
   VT_INTERNAL_ASSERT(layer != Layer::Backend);
   std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
-  auto& slot = layer == Layer::Python ? python_ : autograd_;
-  slot.store(k.get(), std::memory_order_release);
+  slot(layer).store(k.get(), std::memory_order_release);
   if (k) keep_alive_.push_back(std::move(k));
 }
 
 const KernelFunction* OperatorEntry::installed(Layer layer, DispatchKey key) const {
   if (layer == Layer::Backend) return backend_[int(key)].load(std::memory_order_acquire);
-  return (layer == Layer::Python ? python_ : autograd_).load(std::memory_order_acquire);
+  return const_cast<OperatorEntry*>(this)->slot(layer).load(std::memory_order_acquire);
 }
 
 bool OperatorEntry::reinstall(Layer layer, DispatchKey key, const KernelFunction* k) {
   std::lock_guard<std::mutex> g(Dispatcher::get().registration_mutex());
   bool owned = std::any_of(keep_alive_.begin(), keep_alive_.end(), [&](const auto& p) { return p.get() == k; });
   if (!owned) return false;
-  auto& slot = layer == Layer::Backend ? backend_[int(key)] : layer == Layer::Python ? python_ : autograd_;
-  slot.store(k, std::memory_order_release);
+  (layer == Layer::Backend ? backend_[int(key)] : slot(layer)).store(k, std::memory_order_release);
   return true;
 }
 

@@ -21,6 +21,7 @@
 // Errors leave the graph as it was up to the failing node; buffers are per task, so nothing leaks into the next
 // call.
 #include "vt/autograd/engine.h"
+#include "vt/core/autocast.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -164,6 +165,7 @@ class GraphTask {
   // exception of any thread ends every thread's loop; the caller rethrows it once all have stopped.
   void drain(int owner) {
     GradModeGuard mode(create_graph_);
+    AutocastSuspendGuard no_autocast;  // backward formulas keep the forward's dtypes (Note [Autocast suspension])
     std::unique_lock<std::mutex> lk(mu_);
     while (!error_) {
       std::shared_ptr<Node> node = ready_.pop(owner, workers_);
@@ -368,6 +370,7 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
   std::vector<Tensor> captured = task.run(edges, std::move(grads));
   // Leaves accumulated through their AccumulateGrad; non-leaf inputs get the captured gradient as .grad.
   GradModeGuard mode(create_graph);
+  AutocastSuspendGuard no_autocast;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (is_leaf(inputs[i]) || !captured[i].defined()) continue;
     AutogradMeta& m = meta(inputs[i]);

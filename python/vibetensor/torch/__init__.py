@@ -213,6 +213,11 @@ from ._memory_format import (  # noqa: E402,F401  (also attaches contiguous/is_c
 from ._tensor_misc import masked_scatter  # noqa: E402,F401  (also attaches detach_, masked_scatter_)
 from ._poisson import poisson  # noqa: E402,F401
 
+from . import amp  # noqa: E402,F401  (wraps the Python composites with their autocast policies: before _out)
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled, set_autocast_dtype  # noqa: E402,F401
+from .amp import set_autocast_enabled  # noqa: E402,F401
+from .amp.autocast_mode import clear_autocast_cache, is_autocast_cache_enabled  # noqa: E402,F401
+from .amp.autocast_mode import set_autocast_cache_enabled  # noqa: E402,F401
 from . import _out  # noqa: E402
 
 _out.install(globals())  # out= on the Python-level functions (Note [out= by copy])

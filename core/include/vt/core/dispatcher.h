@@ -2,8 +2,9 @@
 // The dispatcher: op name -> schema + kernels. An op is defined once by a schema-lite string
 //   def("vt::add(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")
 // and gets kernels per backend key (CPU, CUDA, or Any for device-agnostic code such as views). Calls pass
-// through up to three layers, outermost first: a Python override (vibetensor.library), an autograd wrapper,
-// then the backend kernel chosen from the devices of the tensor arguments. A layer may redispatch to the next.
+// through up to four layers, outermost first: a Python override (vibetensor.library), autocast's casts (only ops
+// with an autocast policy, only inside an autocast region: vt/core/autocast.h), an autograd wrapper, then the
+// backend kernel chosen from the devices of the tensor arguments. A layer may redispatch to the next.
 //
 // Note [Unboxed fast path]
 // Built-in ops are called from C++ with their real argument types (OperatorEntry::call). When no Python
@@ -33,6 +34,7 @@
 #include <utility>
 
 #include "vt/autograd/grad_mode.h"
+#include "vt/core/autocast.h"
 #include "vt/core/ivalue.h"
 #include "vt/core/memory_overlap.h"
 
@@ -60,7 +62,7 @@ enum class DispatchKey : uint8_t { CPU, CUDA, Any };
 inline constexpr int kNumBackendKeys = 3;
 std::string_view dispatch_key_name(DispatchKey k);
 
-enum class Layer : uint8_t { Python, Autograd, Backend };
+enum class Layer : uint8_t { Python, Autocast, Autograd, Backend };
 
 // Which devices an op's tensor arguments may live on.
 enum class DevicePolicy : uint8_t {
@@ -221,6 +223,10 @@ class OperatorEntry {
     if (from <= Layer::Python) {
       if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return call_boxed_typed<R>(*k, args...);
     }
+    if (from <= Layer::Autocast) {  // the op's slot first: ops without a policy never read the thread-local state
+      if (const KernelFunction* k = autocast_.load(std::memory_order_acquire); k && autocast_active()) [[unlikely]]
+        return call_boxed_typed<R>(*k, args...);
+    }
     if (from <= Layer::Autograd && (detail::needs_grad(args) || ...) && autograd::is_grad_enabled()) {
       if (const KernelFunction* k = autograd_.load(std::memory_order_acquire)) return invoke<R, Args...>(*k, args...);
     }
@@ -283,6 +289,7 @@ class OperatorEntry {
   }
   friend class Dispatcher;
   const KernelFunction& backend_kernel(DispatchKey key) const;
+  std::atomic<const KernelFunction*>& slot(Layer layer);  // the slot of a layer above the backends
   bool call_cross_device(Stack& s) const;  // Note [Cross-device calls]
   // Callers hold the registration mutex.
   void set_schema_locked(FunctionSchema schema, DevicePolicy policy, OpKind kind);
@@ -296,7 +303,7 @@ class OperatorEntry {
   OpKind kind_ = OpKind::Primitive;
   InplacePolicy inplace_;  // from the name, at set_schema (Note [In-place overlap])
   std::atomic<const KernelFunction*> backend_[kNumBackendKeys] = {};
-  std::atomic<const KernelFunction*> autograd_{nullptr}, python_{nullptr};
+  std::atomic<const KernelFunction*> autograd_{nullptr}, python_{nullptr}, autocast_{nullptr};
   std::vector<std::pair<ArgType, bool>> pending_signature_;  // from a kernel registered before the schema
   int pending_returns_ = -1;
   std::vector<std::unique_ptr<KernelFunction>> keep_alive_;

@@ -1,0 +1,112 @@
+"""Autocast policies for the torch functions vibetensor writes in Python (F.conv2d, F.mse_loss, vt.matmul, ...):
+the same policies the dispatcher's autocast layer applies to its ops (vt/core/autocast.h), applied around the
+Python function: its eligible tensor arguments are cast, then its body runs with autocast suspended, so the ops
+inside it keep the dtypes the policy chose (Note [Autocast suspension]).
+
+install() wraps each listed function once and puts the wrapper wherever vibetensor's modules hold the original
+(vt.matmul, F.mse_loss, the module that defines it), so module code and layers that call them by module
+attribute get the policy too. Outside every autocast region a wrapper costs one attribute test.
+"""
+import functools
+import sys
+
+from ..._C import autograd as _ag
+from ..._C import core as _core
+from .autocast_mode import _Regions
+
+_F32 = _core.dtype.float32
+_F64 = _core.dtype.float64
+
+# (module, name, cpu policy, cuda policy): torch's lists, for the functions vibetensor defines in Python.
+_LOW, _FP32 = "lower", "fp32"
+_BOTH_LOW = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "prelu",
+             "scaled_dot_product_attention"]
+_VT_LOW_BOTH = ["matmul", "addmm", "baddbmm"]
+_VT_LOW_CUDA = ["addmv", "mv", "einsum", "chain_matmul"]
+_F_FP32_BOTH = ["binary_cross_entropy_with_logits", "cosine_embedding_loss", "hinge_embedding_loss", "kl_div",
+                "l1_loss", "margin_ranking_loss", "mse_loss", "multilabel_margin_loss", "multi_margin_loss",
+                "nll_loss", "poisson_nll_loss", "smooth_l1_loss", "huber_loss", "soft_margin_loss",
+                "triplet_margin_loss"]
+_F_FP32_CUDA = ["cosine_similarity", "group_norm", "normalize", "softmin"]
+_F_FP32_CPU = ["binary_cross_entropy", "ctc_loss", "avg_pool3d", "max_pool3d", "adaptive_avg_pool3d",
+               "grid_sample"]
+
+
+def _table():
+    F = "vibetensor.torch.nn.functional"
+    vt = "vibetensor.torch"
+    rows = [(F, n, _LOW, _LOW) for n in _BOTH_LOW]
+    rows += [(vt, n, _LOW, _LOW) for n in _VT_LOW_BOTH] + [(vt, n, None, _LOW) for n in _VT_LOW_CUDA]
+    rows += [("vibetensor.torch.linalg", "multi_dot", None, _LOW), ("vibetensor.torch.linalg", "vecdot", _LOW, _LOW)]
+    rows += [(F, n, _FP32, _FP32) for n in _F_FP32_BOTH] + [(F, n, None, _FP32) for n in _F_FP32_CUDA]
+    rows += [(F, n, _FP32, None) for n in _F_FP32_CPU]
+    rows += [(vt, "cdist", _FP32, _FP32), (vt, "dist", None, _FP32), (vt, "renorm", None, _FP32),
+             (vt, "erfinv", None, _FP32), (vt, "trace", _FP32, None)]
+    return rows
+
+
+def _tensors(x, out):
+    if isinstance(x, _core.Tensor):
+        out.append(x)
+    elif isinstance(x, (list, tuple)):
+        for e in x:
+            _tensors(e, out)
+
+
+def _cast(x, device_type, dtype):
+    """x with every eligible tensor in it (Note [Autocast eligibility]) cast to dtype; lists and tuples kept."""
+    if isinstance(x, _core.Tensor):
+        if (x.device.type == device_type and x.is_floating_point() and x.dtype is not _F64
+                and x.dtype is not dtype):
+            return x.to(dtype)
+        return x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_cast(e, device_type, dtype) for e in x)
+    if isinstance(x, dict):
+        return {k: _cast(v, device_type, dtype) for k, v in x.items()}
+    return x
+
+
+def _wrap(fn, cpu_policy, cuda_policy):
+    @functools.wraps(fn)
+    def with_policy(*args, **kwargs):
+        if not _Regions.open:
+            return fn(*args, **kwargs)
+        state = _ag._get_autocast()
+        if state[4] or not (state[0] or state[1]):  # suspended, or no region of this thread is enabled
+            return fn(*args, **kwargs)
+        found = []
+        _tensors(args, found)
+        _tensors(list(kwargs.values()), found)
+        k = 1 if any(t.is_cuda for t in found) else 0
+        policy = (cpu_policy, cuda_policy)[k]
+        if state[k] and policy:
+            device_type = ("cpu", "cuda")[k]
+            dtype = state[2 + k] if policy == _LOW else _F32
+            args = _cast(args, device_type, dtype)
+            kwargs = {key: _cast(v, device_type, dtype) for key, v in kwargs.items()}
+        _ag._set_autocast(state[0], state[1], state[2], state[3], True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _ag._set_autocast(*state)
+    with_policy._autocast_policy = (cpu_policy, cuda_policy)
+    return with_policy
+
+
+def install():
+    """Wraps every listed function (once) wherever a vibetensor.torch module, or the Tensor class, holds it."""
+    namespaces = [m for name, m in list(sys.modules.items()) if name.startswith("vibetensor.torch") and m is not None]
+    namespaces.append(_core.Tensor)
+    holders = {}  # id(function) -> [(namespace, attribute)]
+    for ns in namespaces:
+        for attr, value in list(vars(ns).items()):
+            if callable(value):
+                holders.setdefault(id(value), []).append((ns, attr))
+    for module_name, name, cpu_policy, cuda_policy in _table():
+        original = getattr(sys.modules[module_name], name)
+        if hasattr(original, "_autocast_policy"):
+            continue
+        wrapped = _wrap(original, cpu_policy, cuda_policy)
+        for ns, attr in holders.get(id(original), ()):
+            setattr(ns, attr, wrapped)
