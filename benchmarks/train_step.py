@@ -12,8 +12,11 @@ which sees every kernel of the process, vibetensor's included) beside the wall t
 busy << wall means the step is host-bound. --graph captures each side's whole step (forward, backward and a
 capturable AdamW step) as one CUDA graph and times its replays: the step without host overhead on either side.
 --compile adds torch.compile's step (the model compiled, fused AdamW; compile and warm-up not timed).
+--amp bfloat16 (or float16) runs every side's forward and loss inside an autocast region of that dtype (float32
+weights and optimizer, mixed-precision activations: the usual AMP recipe; float16 without a GradScaler here).
 Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt,vit] [--json out.json] [--profile]
-     [--graph] [--compile]"""
+     [--graph] [--compile] [--amp bfloat16]"""
+import contextlib
 import argparse
 import importlib.util
 import pathlib
@@ -36,7 +39,7 @@ def example_class(example, m):
     return mod.model_class(m)
 
 
-def step_fn(m, name, device, graphed=False, compiled=False):
+def step_fn(m, name, device, graphed=False, compiled=False, amp=None):
     if name == "mlp":
         model = mlp(m).to(device)
         x, y = m.randn(256, 1024, device=device), m.randn(256, 1024, device=device)
@@ -61,8 +64,12 @@ def step_fn(m, name, device, graphed=False, compiled=False):
         model = m.compile(model)
     opt = m.optim.AdamW(model.parameters(), lr=1e-4, capturable=graphed, **({"fused": True} if compiled else {}))
 
+    def region():
+        return m.autocast(device.split(":")[0], dtype=getattr(m, amp)) if amp else contextlib.nullcontext()
+
     def step():
-        loss = loss_fn()
+        with region():
+            loss = loss_fn()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -80,7 +87,9 @@ def step_fn(m, name, device, graphed=False, compiled=False):
     opt.zero_grad(set_to_none=True)
     graph = m.cuda.CUDAGraph()
     with m.cuda.graph(graph):
-        loss_fn().backward()
+        with region():
+            loss = loss_fn()
+        loss.backward()
         opt.step()
     return graph.replay
 
@@ -121,6 +130,7 @@ def main():
     ap.add_argument("--graph", action="store_true", help="both sides replay the whole step as one CUDA graph")
     ap.add_argument("--compile", action="store_true",
                     help="a third column: torch.compile'd model with fused AdamW (compile time not counted)")
+    ap.add_argument("--amp", choices=["bfloat16", "float16"], help="forward and loss in an autocast region")
     args = ap.parse_args()
     import torch
     import vibetensor.torch as vt
@@ -131,12 +141,14 @@ def main():
     if args.graph and not args.device.startswith("cuda"):
         ap.error("--graph needs --device cuda")
     mode = "whole step as one CUDA graph, capturable AdamW" if args.graph else "eager"
+    mode += f", autocast {args.amp}" if args.amp else ""
     extra = f"{'compile ms':>12}{'vt/compile':>11}" if args.compile else ""
     print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}{extra}   device {args.device}, {mode}")
     for name in args.models.split(","):
         # Rounds alternate between the two sides so that a slow spell of the host hits both; medians of rounds.
-        sv, st = step_fn(vt, name, args.device, args.graph), step_fn(torch, name, args.device, args.graph)
-        sc = step_fn(torch, name, args.device, args.graph, compiled=True) if args.compile else None
+        sv = step_fn(vt, name, args.device, args.graph, amp=args.amp)
+        st = step_fn(torch, name, args.device, args.graph, amp=args.amp)
+        sc = step_fn(torch, name, args.device, args.graph, compiled=True, amp=args.amp) if args.compile else None
         tvs, tts, tcs = [], [], []
         for _ in range(args.rounds):
             tvs.append(median_time(sv, args.iters, repeats=3, warmup=2, sync=sync_v))
@@ -153,8 +165,8 @@ def main():
         rows.append(row)
         print(line)
         if args.profile and sync_v:
-            profile_step(step_fn(vt, name, args.device, args.graph), sync_v, "vibetensor")
-            profile_step(step_fn(torch, name, args.device, args.graph), sync_t, "torch")
+            profile_step(step_fn(vt, name, args.device, args.graph, amp=args.amp), sync_v, "vibetensor")
+            profile_step(step_fn(torch, name, args.device, args.graph, amp=args.amp), sync_t, "torch")
     if args.json:
         write_results(args.json, rows, device=args.device, torch=torch.__version__)
 
