@@ -95,13 +95,15 @@ def tol(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(CASES))
 def test_region_result_like_torch(name, dtype, device):
+    if name == "mm_long" and device == "cuda":
+        pytest.skip("torch has no integer matrix product on CUDA")
     fn = CASES[name]
     with torch.autocast(device, dtype=getattr(torch, dtype)):
         t = fn(torch, device)
     with vt.autocast(device, dtype=getattr(vt, dtype)):
         v = fn(vt, device)
     assert str(v.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], (name, v.dtype, t.dtype)
-    r = tol(str(t.dtype).split(".")[-1])
+    r = tol(dtype)  # either side may round through the region's dtype where the other does not (cross_entropy)
     np.testing.assert_allclose(v.float().cpu().numpy(), t.float().cpu().numpy(), rtol=r, atol=r)
 
 
