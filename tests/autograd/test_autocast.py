@@ -87,10 +87,6 @@ CASES = {
 }
 
 
-def tol(dtype):
-    return {"bfloat16": 3e-2, "float16": 3e-3}.get(dtype, 1e-5)
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(CASES))
@@ -103,8 +99,10 @@ def test_region_result_like_torch(name, dtype, device):
     with vt.autocast(device, dtype=getattr(vt, dtype)):
         v = fn(vt, device)
     assert str(v.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], (name, v.dtype, t.dtype)
-    r = tol(dtype)  # either side may round through the region's dtype where the other does not (cross_entropy)
-    np.testing.assert_allclose(v.float().cpu().numpy(), t.float().cpu().numpy(), rtol=r, atol=r)
+    # Either side may round through a 16-bit dtype where the other does not (torch on CUDA rounds cross_entropy's
+    # log-probabilities through the region's dtype; several cases take bfloat16 inputs in a float16 region): the
+    # dtype is checked exactly, the values to bfloat16's precision.
+    np.testing.assert_allclose(v.float().cpu().numpy(), t.float().cpu().numpy(), rtol=3e-2, atol=3e-2)
 
 
 @pytest.mark.parametrize("device", DEVICES)
