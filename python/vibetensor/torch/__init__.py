@@ -40,6 +40,8 @@ from ._shape_stat_functions import (  # noqa: F401  (also attaches their Tensor 
 from . import linalg  # noqa: F401
 from ._linalg_factor import det, logdet, slogdet, cholesky_solve, inv as inverse  # noqa: F401
 from ._linalg_svd import torch_svd as svd, matrix_power, matrix_exp, pinverse  # noqa: F401
+from ._linalg_svd import torch_cross as cross  # noqa: F401
+from ._composite_ops import addbmm, addr  # noqa: F401
 from ._math_functions import (  # noqa: F401  (also attaches their Tensor methods)
     addmv, bernoulli, chain_matmul, copysign, deg2rad, digamma, dist, dot, erfinv, float_power, heaviside, i0, ldexp,
     lgamma, logit, mv, mvlgamma, normal, polygamma, rad2deg, renorm, sgn, signbit, sinc, tensordot, trace, vdot, xlogy,

@@ -179,8 +179,10 @@ def outer(input, vec2):
 
 
 def _scaled_sum(input, product, beta, alpha):
-    if beta == 0:  # input is ignored, NaN and inf included (torch's rule)
-        return product if alpha == 1 else product * alpha
+    if beta == 0:  # input is ignored, NaN and inf included (torch's rule), but still gets a zero gradient
+        from ._math_functions import _linked  # (imported after this module)
+
+        return _linked(product if alpha == 1 else product * alpha, input)
     scaled = product if alpha == 1 else product * alpha
     return scaled + (input if beta == 1 else input * beta)
 
@@ -196,6 +198,27 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     return _scaled_sum(input, mat1.mm(mat2), beta, alpha)
 
 
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * (the sum over the batch of batch1[i] @ batch2[i])."""
+    if batch1.dim() != 3 or batch2.dim() != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor, batch2 must be a 3D tensor; got {batch1.dim()}-D and "
+                           f"{batch2.dim()}-D")
+    return _scaled_sum(input, batch1.bmm(batch2).sum(0), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """beta * input + alpha * outer(vec1, vec2); on bool tensors the products are ANDs and the sum an OR."""
+    for name, v in (("vec1", vec1), ("vec2", vec2)):
+        if v.dim() != 1:
+            raise RuntimeError(f"addr: Expected 1-D argument {name}, but got {v.dim()}-D")
+    if input.dtype == _core.dtype.bool and vec1.dtype == _core.dtype.bool and vec2.dtype == _core.dtype.bool:
+        product = vec1.unsqueeze(1).logical_and(vec2.unsqueeze(0))
+        if not alpha:
+            product = F.zeros_like(product)
+        return product.logical_or(input) if beta else product.expand(input.shape).clone()
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
 def _inplace(fn):
     def method(self, *args, **kwargs):
         return self.copy_(fn(self, *args, **kwargs))
@@ -203,4 +226,5 @@ def _inplace(fn):
     return method
 
 
-lerp_, addcmul_, addcdiv_, baddbmm_ = (_inplace(f) for f in (lerp, addcmul, addcdiv, baddbmm))
+lerp_, addcmul_, addcdiv_, baddbmm_, addbmm_, addr_ = (_inplace(f) for f in (lerp, addcmul, addcdiv, baddbmm,
+                                                                             addbmm, addr))

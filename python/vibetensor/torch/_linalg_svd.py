@@ -356,6 +356,21 @@ def cross(input, other, *, dim=-1):
     return vt.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
 
 
+def torch_cross(input, other, dim=None):
+    """torch.cross: linalg.cross, except that with no dim it takes the first dimension of size 3 (and warns, as
+    torch does, that this default is deprecated)."""
+    if dim is None:
+        import warnings
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
+                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        shape = tuple(_vt().broadcast_shapes(tuple(input.shape), tuple(other.shape)))
+        dim = next((i for i, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    return cross(input, other, dim=dim)
+
+
 def vecdot(x, y, *, dim=-1):
     """Sum of x * y over dim (real inputs), broadcasting."""
     if x.dtype != y.dtype:

@@ -74,10 +74,7 @@ def mv(input, vec):
 def addmv(input, mat, vec, *, beta=1, alpha=1):
     from ._composite_ops import _scaled_sum
 
-    out = _scaled_sum(input, mv(mat, vec), beta, alpha)
-    from ._math_functions import _linked  # shared with the math functions (imported after them)
-
-    return _linked(out, input) if beta == 0 else out
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
 
 
 def trace(input):

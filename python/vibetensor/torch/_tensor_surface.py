@@ -4,6 +4,7 @@ of torch's Tensor API."""
 from .._C import core as _core
 from . import _composite_ops as C
 from . import _select_ops as S
+from ._linalg_svd import torch_cross
 
 Tensor = _core.Tensor
 
@@ -20,6 +21,7 @@ _METHODS = {
     "repeat_interleave": C.repeat_interleave, "unfold": C.unfold, "lerp": C.lerp, "lerp_": C.lerp_,
     "addcmul": C.addcmul, "addcmul_": C.addcmul_, "addcdiv": C.addcdiv, "addcdiv_": C.addcdiv_, "outer": C.outer,
     "ger": C.outer, "baddbmm": C.baddbmm, "baddbmm_": C.baddbmm_, "addmm": C.addmm,
+    "addbmm": C.addbmm, "addbmm_": C.addbmm_, "addr": C.addr, "addr_": C.addr_, "cross": torch_cross,
     # torch's .data: the same storage without autograd history (assigning .data is not supported here)
     "data": property(lambda self: self.detach()),
 }

@@ -21,8 +21,8 @@ _F64 = _core.dtype.float64
 _LOW, _FP32 = "lower", "fp32"
 _BOTH_LOW = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "prelu",
              "scaled_dot_product_attention"]
-_VT_LOW_BOTH = ["matmul", "addmm", "baddbmm"]
-_VT_LOW_CUDA = ["addmv", "mv", "einsum", "chain_matmul"]
+_VT_LOW_BOTH = ["matmul", "addmm", "baddbmm", "addbmm"]
+_VT_LOW_CUDA = ["addmv", "addr", "mv", "einsum", "chain_matmul"]
 _F_FP32_BOTH = ["binary_cross_entropy_with_logits", "cosine_embedding_loss", "hinge_embedding_loss", "kl_div",
                 "l1_loss", "margin_ranking_loss", "mse_loss", "multilabel_margin_loss", "multi_margin_loss",
                 "nll_loss", "poisson_nll_loss", "smooth_l1_loss", "huber_loss", "soft_margin_loss",
