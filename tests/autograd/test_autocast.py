@@ -172,6 +172,7 @@ def test_nesting_decorator_and_state_functions():
     vt.set_autocast_dtype("cpu", vt.float16)
     try:
         assert vt.mm(a, b).dtype == vt.float16 and vt.get_autocast_dtype("cpu") == vt.float16
+        assert vt.nn.functional.linear(a, b.t()).dtype == vt.float16  # a Python composite sees it too
     finally:
         vt.set_autocast_enabled("cpu", False)
         vt.set_autocast_dtype("cpu", vt.bfloat16)

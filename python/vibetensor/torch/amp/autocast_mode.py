@@ -10,6 +10,7 @@ Casts are not cached: torch keeps the bfloat16 copy of a weight used twice in on
 each use (the same values; only the extra cast's time differs), so ``cache_enabled`` has nothing to switch.
 """
 import functools
+import threading
 import warnings
 
 from ..._C import autograd as _ag
@@ -22,8 +23,14 @@ _SUPPORTED = {"cpu": (_core.dtype.bfloat16, _core.dtype.float16),
 
 class _Regions:
     """How many autocast regions are open in any thread: while none is, the composite wrappers skip even the
-    thread-state lookup."""
+    thread-state lookup. Counted under a lock: a lost update could leave it 0 while a region is open."""
     open = 0
+    lock = threading.Lock()
+
+    @classmethod
+    def add(cls, n):
+        with cls.lock:
+            cls.open += n
 
 
 def _index(device_type):
@@ -61,6 +68,8 @@ def set_autocast_enabled(device_type, enabled=None):
         device_type, enabled = "cuda", device_type
     state = list(_ag._get_autocast())
     state[_index(device_type)] = bool(enabled)
+    if enabled:  # a state set outside any region has no exit to count down at: the wrappers check from now on
+        _Regions.add(1)
     _ag._set_autocast(*state)
 
 
@@ -115,11 +124,11 @@ class autocast:
             new[2 + self._k] = self.fast_dtype
         new[4] = False  # a region opened explicitly applies even where autocast was suspended (custom_bwd)
         _ag._set_autocast(*new)
-        _Regions.open += 1
+        _Regions.add(1)
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        _Regions.open -= 1
+        _Regions.add(-1)
         _ag._set_autocast(*self._saved.pop())
         return False
 
