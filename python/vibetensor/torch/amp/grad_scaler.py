@@ -9,10 +9,10 @@ skipped step and grows it after growth_interval consecutive clean ones.
 Note [Scaler without host syncs]
 Only step() reads a value back to the host, once (whether to run optimizer.step()). unscale_() checks a whole
 device's gradients in two multi-tensor calls - the infinity norm of each (NaN and inf survive a max of absolute
-values, and nothing finite overflows it; taken in float64 so a float64 gradient is judged in its own range) and
-one in-place multiply by the reciprocal scale - and update() computes the new scale and growth tracker with
-where() on the device. The reciprocal is taken in float64 and rounded to float32, and growth and backoff
-multiply the float32 scale in float64 before rounding back, as torch does, so scales agree bit for bit.
+values, and nothing finite overflows it; each in its gradient's dtype, so a float64 gradient is judged in its
+own range) and one in-place multiply by the reciprocal scale - and update() computes the new scale and growth
+tracker with where() on the device. The reciprocal is taken in float64 and rounded to float32, and growth and
+backoff multiply the float32 scale in float64 before rounding back, as torch does, so scales agree bit for bit.
 """
 import warnings
 from collections import defaultdict
@@ -38,6 +38,18 @@ class OptState(Enum):
 def _fresh_optimizer_state():
     # module-level (not a lambda) so a scaler pickles
     return {"stage": OptState.READY, "found_inf_per_device": {}}
+
+
+def _any_non_finite(grads):
+    """1.0 (float32, 0-dim, on the gradients' device) if any element of the nonempty `grads` is inf or NaN."""
+    by_dtype = {}
+    for n in _foreach_norm(grads, float("inf")):  # each norm in its gradient's dtype: a float64 one stays in range
+        by_dtype.setdefault(n.dtype, []).append(n)
+    finite = None
+    for norms in by_dtype.values():
+        f = stack(norms).isfinite().all()
+        finite = f if finite is None else finite.logical_and(f)
+    return finite.logical_not().to(_f32)
 
 
 class GradScaler:
@@ -113,9 +125,7 @@ class GradScaler:
             found = found_inf.to(dev)
             grads = [g for g in grads if g.numel()]  # nothing to check or scale (and no infinity norm) in these
             if grads:
-                norms = _foreach_norm(grads, float("inf"), dtype=_f64)
-                bad = stack(list(norms)).isfinite().all().logical_not().to(_f32)
-                found.copy_(found.maximum(bad))
+                found.copy_(found.maximum(_any_non_finite(grads)))
                 _foreach_mul_(grads, inv_scale.to(dev))
             per_device[dev] = found
         return per_device
