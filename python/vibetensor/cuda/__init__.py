@@ -151,3 +151,12 @@ from .streams import (  # noqa: F401
     set_stream,
     stream,
 )
+
+
+def __getattr__(name):
+    # vt.cuda.amp (torch.cuda.amp's deprecated spellings) sits on vibetensor.torch, which imports this package:
+    # it is loaded on first use rather than here.
+    if name == "amp":  # (import_module: "from . import amp" would look the attribute up here again first)
+        import importlib
+        return importlib.import_module(__name__ + ".amp")
+    raise AttributeError(f"module 'vibetensor.cuda' has no attribute '{name}'")
