@@ -93,6 +93,27 @@ def set_device(device) -> None:
     _cuda.set_device(_index(device))
 
 
+class device:
+    """torch.cuda.device: makes `device` (an index, "cuda:k" or a device) the current one for a block and puts
+    the previous one back after; None or -1 changes nothing."""
+
+    def __init__(self, device):
+        self.idx = -1 if device is None else _index(device)
+        self.prev_idx = -1
+
+    def __enter__(self):
+        if self.idx is not None and self.idx >= 0:
+            self.prev_idx = current_device()
+            if self.prev_idx != self.idx:
+                set_device(self.idx)
+        return self
+
+    def __exit__(self, *exc):
+        if self.idx is not None and self.idx >= 0 and self.prev_idx != self.idx:
+            set_device(self.prev_idx)
+        return False
+
+
 def synchronize(device=None) -> None:
     _cuda.synchronize(_index(device))
 

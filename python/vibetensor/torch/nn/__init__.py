@@ -68,3 +68,5 @@ from .conv3d_layers import (  # noqa: F401
     AdaptiveAvgPool3d, AvgPool3d, Conv3d, LPPool1d, LPPool2d, LPPool3d, MaxPool3d,
 )
 from .functional_ctc import CTCLoss  # noqa: F401
+from . import parallel  # noqa: F401,E402
+from .parallel import DataParallel  # noqa: F401,E402
