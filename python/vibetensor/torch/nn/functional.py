@@ -86,14 +86,17 @@ def logsigmoid(input):
     return _op("vt::logsigmoid")(input)
 
 
+_linear_bias = _op("vt::_linear_bias")  # looked up once: F.linear is the hottest function of most models
+
+
 def linear(input, weight, bias=None):
     """y = x W^T + b, as torch.nn.functional.linear (weight: [out_features, in_features]). With a bias and a
     batch of rows it is one op, vt::_linear_bias, which on CUDA adds the bias in the GEMM's epilogue (cuBLASLt)
     rather than in a second pass over the product."""
-    from .. import _functions as F
-
     if bias is not None and input.dim() >= 2 and weight.dim() == 2 and bias.dim() == 1:
-        return _op("vt::_linear_bias")(input, weight, bias)
+        return _linear_bias(input, weight, bias)
+    from .. import _functions as F  # (here, not at the top: _functions is imported after this module)
+
     out = F.matmul(input, weight.t())
     return out + bias if bias is not None else out
 
