@@ -1,6 +1,9 @@
 """vt.nn.functional: activations over the dispatcher's elementwise ops, with torch's signatures."""
+import math
+
 from ..._C import autograd as _ag
 from ..._C import core as _core
+from .. import _functions as F  # (vibetensor.torch imports _functions before nn)
 
 _op = _core.op
 
@@ -95,8 +98,6 @@ def linear(input, weight, bias=None):
     rather than in a second pass over the product."""
     if bias is not None and input.dim() >= 2 and weight.dim() == 2 and bias.dim() == 1:
         return _linear_bias(input, weight, bias)
-    from .. import _functions as F  # (here, not at the top: _functions is imported after this module)
-
     out = F.matmul(input, weight.t())
     return out + bias if bias is not None else out
 
@@ -130,8 +131,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         return out
     if padding_idx < 0:
         padding_idx += weight.shape[0]
-    from .. import _functions as F
-
     return F.where((input == padding_idx).unsqueeze(-1), out.detach(), out)
 
 
@@ -161,10 +160,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     reference. attn_mask: bool (True = attend) or additive float; is_causal masks the upper triangle (aligned
     top-left when the query and key lengths differ, as torch's). enable_gqa: key/value heads shared by groups
     of query heads."""
-    import math
-
-    from .. import _functions as F
-
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and key.dim() >= 3 and key.shape[-3] != query.shape[-3]:
         groups = query.shape[-3] // key.shape[-3]
