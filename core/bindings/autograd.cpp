@@ -187,14 +187,18 @@ void bind_autograd(nb::module_& m) {
   m.def("_get_mode", [] { return nb::make_tuple(ag::tls_grad_mode.grad_enabled, ag::tls_grad_mode.inference); });
   m.def("_set_mode", [](bool grad, bool inference) { ag::tls_grad_mode = ag::GradModeState{grad, inference}; });
   // This thread's autocast state (vt/core/autocast.h) as (cpu_enabled, cuda_enabled, cpu_dtype, cuda_dtype,
-  // suspended); vibetensor.torch.amp saves it on entering a region and puts it back on leaving.
+  // suspended, cache_enabled); vibetensor.torch.amp saves it on entering a region and puts it back on leaving.
   m.def("_get_autocast", [] {
     const AutocastState& a = tls_autocast;
-    return nb::make_tuple(a.enabled[0], a.enabled[1], a.dtype[0], a.dtype[1], a.suspended);
+    return nb::make_tuple(a.enabled[0], a.enabled[1], a.dtype[0], a.dtype[1], a.suspended, a.cache_enabled);
   });
-  m.def("_set_autocast", [](bool cpu, bool cuda, ScalarType cpu_dtype, ScalarType cuda_dtype, bool suspended) {
-    tls_autocast = AutocastState{{cpu, cuda}, {cpu_dtype, cuda_dtype}, suspended};
+  m.def("_set_autocast", [](bool cpu, bool cuda, ScalarType cpu_dtype, ScalarType cuda_dtype, bool suspended,
+                            bool cache_enabled) {
+    tls_autocast = AutocastState{{cpu, cuda}, {cpu_dtype, cuda_dtype}, suspended, cache_enabled};
   });
+  m.def("_autocast_increment_nesting", &autocast_increment_nesting);
+  m.def("_autocast_decrement_nesting", &autocast_decrement_nesting);
+  m.def("_clear_autocast_cache", &clear_autocast_cache);
 
   nb::class_<ag::Node>(m, "Node")
       .def("name", &ag::Node::name)

@@ -2,10 +2,14 @@
 // precision inside an autocast region, per device type, and the one boxed kernel that applies a policy.
 #include "vt/core/autocast.h"
 
+#include <map>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <string_view>
 
+#include "vt/autograd/grad_mode.h"
+#include "vt/autograd/node.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 
@@ -78,9 +82,30 @@ DeviceType call_device_type(Stack& s) {
   return cuda ? DeviceType::CUDA : DeviceType::CPU;
 }
 
-void cast_eligible(Stack& s, DeviceType type, ScalarType to) {
+// Note [Autocast cast cache]
+struct CachedCast {
+  Tensor source, cast;  // the source is held so that its address cannot be reused by another tensor meanwhile
+  uint32_t version;
+};
+thread_local std::map<std::pair<const void*, ScalarType>, CachedCast> tls_cast_cache;
+thread_local int tls_nesting = 0;
+
+Tensor cast_to(const Tensor& t, ScalarType to, bool cacheable) {
+  if (!cacheable || !tls_autocast.cache_enabled || !t.impl()->requires_grad() || !autograd::is_grad_enabled() ||
+      !autograd::is_leaf(t))
+    return ops::to_dtype(t, to);
+  uint32_t version = t.storage()->version();
+  auto key = std::make_pair(static_cast<const void*>(t.impl()), to);
+  if (auto it = tls_cast_cache.find(key); it != tls_cast_cache.end() && it->second.version == version)
+    return it->second.cast;
+  Tensor cast = ops::to_dtype(t, to);
+  tls_cast_cache[key] = CachedCast{t, cast, version};
+  return cast;
+}
+
+void cast_eligible(Stack& s, DeviceType type, ScalarType to, bool cacheable = false) {
   for_each_tensor(s, [&](Tensor& t) {
-    if (eligible(t, type) && t.dtype() != to) t = ops::to_dtype(t, to);
+    if (eligible(t, type) && t.dtype() != to) t = cast_to(t, to, cacheable);
   });
 }
 
@@ -104,7 +129,7 @@ void apply(const OperatorEntry& e, const PolicyRow& row, int dtype_arg, Stack& s
   std::optional<P> policy = k ? row.cuda : row.cpu;
   if (tls_autocast.enabled[k] && policy) {
     switch (*policy) {
-      case P::LowerPrecision: cast_eligible(s, type, tls_autocast.dtype[k]); break;
+      case P::LowerPrecision: cast_eligible(s, type, tls_autocast.dtype[k], /*cacheable=*/true); break;
       case P::Float32: cast_eligible(s, type, ScalarType::Float32); break;
       case P::Float32OptDtype: {  // a dtype the caller gave is kept (torch: "ops called with dtype= are not eligible")
         int first = first_tensor_index(e);
@@ -128,6 +153,15 @@ void apply(const OperatorEntry& e, const PolicyRow& row, int dtype_arg, Stack& s
 }
 
 }  // namespace
+
+int autocast_increment_nesting() { return ++tls_nesting; }
+
+int autocast_decrement_nesting() {
+  if (tls_nesting > 0 && --tls_nesting == 0) clear_autocast_cache();
+  return tls_nesting;
+}
+
+void clear_autocast_cache() { tls_cast_cache.clear(); }
 
 void install_autocast_kernels() {
   static std::once_flag once;

@@ -260,3 +260,53 @@ def test_custom_fwd_needs_a_device_type():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         vt.amp.custom_fwd(device_type="cpu")(lambda ctx, x: x)
+
+
+class CountCasts:
+    """Counts the vt::to_dtype calls on leaves that require grad (the autocast layer's casts of the weight; the
+    CPU's bfloat16 product casts its own float32 result too, which this leaves out) through a Python override."""
+
+    def __enter__(self):
+        import vibetensor.library as library
+        self.n = 0
+        self.lib = library.Library("vt", "IMPL")
+
+        def counted(x, dtype):
+            self.n += x.requires_grad and x.is_leaf
+            return vt.ops.vt.to_dtype.redispatch(x, dtype)
+        self.lib.impl("to_dtype", counted, "Python")
+        return self
+
+    def __exit__(self, *exc):
+        self.lib.__exit__(None, None, None)
+
+
+def test_a_weight_is_cast_once_per_region_while_unchanged():
+    """Note [Autocast cast cache]: a weight used three times casts once; its gradient is the three uses' sum;
+    an in-place update, a new region or cache_enabled=False casts again; casts under no_grad are not kept."""
+    w = vt.from_numpy(arr(8, 8, seed=9)).requires_grad_()
+    x = make(vt, X, "cpu")
+    with CountCasts() as c:
+        with vt.autocast("cpu"):
+            y = vt.mm(vt.mm(vt.mm(x, w), w), w)
+            assert c.n == 1
+            with vt.no_grad():
+                w.mul_(1.0)  # an in-place update bumps the version: the next use casts again
+            vt.mm(x, w)
+            assert c.n == 2
+        y.float().sum().backward()
+        with vt.autocast("cpu"):  # a new region: the cache was cleared at the outermost exit
+            vt.mm(x, w)
+        assert c.n == 3
+        with vt.autocast("cpu", cache_enabled=False):
+            vt.mm(x, w), vt.mm(x, w)
+        assert c.n == 5
+        with vt.autocast("cpu"), vt.no_grad():
+            vt.mm(x, w), vt.mm(x, w)
+        assert c.n == 7
+    t_w = torch.from_numpy(arr(8, 8, seed=9)).requires_grad_()
+    with torch.autocast("cpu"):
+        t_y = torch.mm(torch.mm(torch.mm(torch.from_numpy(X.copy()), t_w), t_w), t_w)
+    t_y.float().sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), t_w.grad.numpy(), rtol=3e-2, atol=3e-2 * np.abs(t_w.grad.numpy()).max())
+    assert vt.is_autocast_cache_enabled()

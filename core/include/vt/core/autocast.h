@@ -21,6 +21,14 @@
 // Only floating tensors on the region's device type are cast, and float64 never is: a double-precision op
 // inside an autocast region stays double, as in torch. Integer, bool and undefined arguments pass unchanged.
 //
+// Note [Autocast cast cache]
+// Inside the outermost region, a LowerPrecision cast of a leaf that requires grad (a weight) is kept and handed
+// out again while the weight's storage version is unchanged, so a weight used several times in a forward (an RNN's
+// over every step, tied embeddings) is cast once, as torch's cache does. Casts made with grad mode off are not
+// kept (reused under grad mode they would cut the weight out of the graph), and an in-place update of the
+// weight (an optimizer step inside the region) makes its next use cast again. The cache is per thread and is
+// cleared when the thread's outermost region exits (cache_enabled=False skips it).
+//
 // Note [Autocast suspension]
 // The ops a policy op runs internally (a composite's pieces, a backward formula) are not autocast again: the
 // layer runs its redispatch with `suspended` set, and the autograd engine sets it for every backward node.
@@ -38,6 +46,7 @@ struct AutocastState {
   bool enabled[2] = {false, false};                                // [CPU, CUDA]
   ScalarType dtype[2] = {ScalarType::BFloat16, ScalarType::Float16};  // torch's defaults per device type
   bool suspended = false;                                          // Note [Autocast suspension]
+  bool cache_enabled = true;                                       // Note [Autocast cast cache]
   bool active() const { return (enabled[0] || enabled[1]) && !suspended; }
 };
 inline thread_local AutocastState tls_autocast;
@@ -55,6 +64,12 @@ class AutocastSuspendGuard {
  private:
   bool prev_;
 };
+
+// The region nesting depth of this thread (Python's autocast regions count themselves in and out) and the cast
+// cache it bounds (Note [Autocast cast cache]).
+int autocast_increment_nesting();
+int autocast_decrement_nesting();  // clears the cache when it reaches 0
+void clear_autocast_cache();
 
 // Installs the autocast kernels of every op in the policy tables that is defined (idempotent; called once at
 // import, after the ops' static registrations).

@@ -85,7 +85,7 @@ def _wrap(fn, cpu_policy, cuda_policy):
             dtype = state[2 + k] if policy == _LOW else _F32
             args = _cast(args, device_type, dtype)
             kwargs = {key: _cast(v, device_type, dtype) for key, v in kwargs.items()}
-        _ag._set_autocast(state[0], state[1], state[2], state[3], True)
+        _ag._set_autocast(state[0], state[1], state[2], state[3], True, state[5])
         try:
             return fn(*args, **kwargs)
         finally:

@@ -6,8 +6,8 @@ a policy (vt/core/autocast.h); the Python composites with a policy (F.conv2d, F.
 the wrappers in _composites.py. An ``autocast`` object saves the thread's state on entering and puts it back on
 leaving, so regions nest, and a region with enabled=False turns autocast off inside an enclosing one.
 
-Casts are not cached: torch keeps the bfloat16 copy of a weight used twice in one region, vibetensor casts it at
-each use (the same values; only the extra cast's time differs), so ``cache_enabled`` has nothing to switch.
+Within the outermost region a weight's lower-precision cast is cached and reused while the weight is unchanged
+(Note [Autocast cast cache] in vt/core/autocast.h); ``cache_enabled=False`` turns that off for a region.
 """
 import functools
 import threading
@@ -80,16 +80,19 @@ def set_autocast_dtype(device_type, dtype):
 
 
 def is_autocast_cache_enabled():
-    return False  # casts are never cached (module docstring)
+    """Whether this thread's regions cache the lower-precision casts of weights (Note [Autocast cast cache])."""
+    return bool(_ag._get_autocast()[5])
 
 
 def set_autocast_cache_enabled(enabled):
-    """Accepted for torch's API; vibetensor keeps no cast cache (module docstring), so there is nothing to
-    switch."""
+    state = list(_ag._get_autocast())
+    state[5] = bool(enabled)
+    _ag._set_autocast(*state)
 
 
 def clear_autocast_cache():
-    """Nothing to clear: vibetensor keeps no cast cache (module docstring)."""
+    """Drops this thread's cached casts (the outermost region's exit does it too)."""
+    _ag._clear_autocast_cache()
 
 
 class autocast:
@@ -102,7 +105,7 @@ class autocast:
         self._k = _index(device_type)
         self.fast_dtype = _ag._get_autocast()[2 + self._k] if dtype is None else _dtype(dtype)
         self._enabled = bool(enabled)
-        self._cache_enabled = cache_enabled
+        self._cache_enabled = is_autocast_cache_enabled() if cache_enabled is None else bool(cache_enabled)
         if self._enabled and device_type == "cuda":
             from ... import cuda
             if not cuda.is_available():
@@ -123,12 +126,15 @@ class autocast:
         if self._enabled:
             new[2 + self._k] = self.fast_dtype
         new[4] = False  # a region opened explicitly applies even where autocast was suspended (custom_bwd)
+        new[5] = self._cache_enabled
         _ag._set_autocast(*new)
+        _ag._autocast_increment_nesting()
         _Regions.add(1)
         return self
 
     def __exit__(self, exc_type, exc, tb):
         _Regions.add(-1)
+        _ag._autocast_decrement_nesting()  # the outermost exit clears the cast cache
         _ag._set_autocast(*self._saved.pop())
         return False
 
