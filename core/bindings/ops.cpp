@@ -119,8 +119,9 @@ nb::object call_op(const OpHandle& h, nb::args args, nb::kwargs kwargs) {
     nb::kwargs rest;
     for (auto [k, v] : kwargs)
       if (nb::cast<std::string_view>(k) != "out") rest[k] = v;
-    nb::object result = call_op_from(h, Layer::Python, args, rest);
-    return out.is_none() ? result : write_out(h.entry->name(), result, out);
+    if (out.is_none()) return call_op_from(h, Layer::Python, args, rest);
+    AutocastSuspendGuard no_autocast;  // torch autocasts the functional forms only, never an out= call
+    return write_out(h.entry->name(), call_op_from(h, Layer::Python, args, rest), out);
   }
   return call_op_from(h, Layer::Python, args, kwargs);
 }
@@ -224,8 +225,9 @@ void bind_ops(nb::module_& m) {
       nb::setattr(fast_ops(), n, nb::cpp_function(fn, nb::scope(fast_ops()), nb::name(n), nb::arg("input")));
       // out= as a second overload: a call without it never reaches this one (Note [out= by copy])
       return nb::cpp_function([fn, e](nb::handle x, nb::handle out) {
-        nb::object r = nb::cast(fn(x));
-        return out.is_none() ? r : write_out(e->name(), r, out);
+        if (out.is_none()) return nb::cast(fn(x));
+        AutocastSuspendGuard no_autocast;  // as call_op's out=
+        return write_out(e->name(), nb::cast(fn(x)), out);
       }, nb::scope(fast_ops()), nb::name(n), nb::arg("input"), nb::kw_only(), nb::arg("out").none());
     }
     if (shape == Shape::Binary) {
@@ -246,8 +248,9 @@ void bind_ops(nb::module_& m) {
       nb::setattr(fast_ops(), n,
                   nb::cpp_function(fn, nb::scope(fast_ops()), nb::name(n), nb::arg("input"), nb::arg("other")));
       return nb::cpp_function([fn, e](nb::handle x, nb::handle y, nb::handle out) {
-        nb::object r = nb::cast(fn(x, y));
-        return out.is_none() ? r : write_out(e->name(), r, out);
+        if (out.is_none()) return nb::cast(fn(x, y));
+        AutocastSuspendGuard no_autocast;  // as call_op's out=
+        return write_out(e->name(), nb::cast(fn(x, y)), out);
       }, nb::scope(fast_ops()), nb::name(n), nb::arg("input"), nb::arg("other"), nb::kw_only(), nb::arg("out").none());
     }
     return nb::cast(OpHandle{e, shape});

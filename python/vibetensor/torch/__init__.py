@@ -220,6 +220,11 @@ from .amp import autocast, get_autocast_dtype, is_autocast_enabled, set_autocast
 from .amp import set_autocast_enabled  # noqa: E402,F401
 from .amp.autocast_mode import clear_autocast_cache, is_autocast_cache_enabled  # noqa: E402,F401
 from .amp.autocast_mode import set_autocast_cache_enabled  # noqa: E402,F401
+from .amp.autocast_mode import (  # noqa: E402,F401
+    get_autocast_cpu_dtype, get_autocast_gpu_dtype, is_autocast_cpu_enabled, set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled, set_autocast_gpu_dtype,
+)
+from . import cpu  # noqa: E402,F401
 from . import _out  # noqa: E402
 
 _out.install(globals())  # out= on the Python-level functions (Note [out= by copy])

@@ -9,6 +9,7 @@ import builtins
 import numbers
 
 from .._C import core as _core
+from ._no_autocast import call_without_autocast
 from . import _functions as F
 
 Tensor = _core.Tensor
@@ -215,16 +216,19 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1):
         product = vec1.unsqueeze(1).logical_and(vec2.unsqueeze(0))
         if not alpha:
             product = F.zeros_like(product)
-        return product.logical_or(input) if beta else product.expand(input.shape).clone()
+        return product.logical_or(input if beta else F.zeros_like(input))  # broadcast either way
+    if not input.dtype.is_floating_point and any(isinstance(s, float) for s in (beta, alpha)):
+        name = "beta" if isinstance(beta, float) else "alpha"
+        raise RuntimeError(f"For integral input tensors, argument {name} must not be a floating point number.")
     return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
 
 
 def _inplace(fn):
-    def method(self, *args, **kwargs):
-        return self.copy_(fn(self, *args, **kwargs))
+    def method(self, *args, **kwargs):  # (torch never autocasts an in-place form: it computes in self's dtype)
+        return self.copy_(call_without_autocast(fn, self, *args, **kwargs))
     method.__name__ = fn.__name__ + "_"
     return method
 
 
-lerp_, addcmul_, addcdiv_, baddbmm_, addbmm_, addr_ = (_inplace(f) for f in (lerp, addcmul, addcdiv, baddbmm,
-                                                                             addbmm, addr))
+lerp_, addcmul_, addcdiv_, baddbmm_, addbmm_, addr_, addmm_ = (
+    _inplace(f) for f in (lerp, addcmul, addcdiv, baddbmm, addbmm, addr, addmm))

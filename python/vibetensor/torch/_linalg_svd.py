@@ -344,6 +344,8 @@ def matrix_exp(A):
 def cross(input, other, *, dim=-1):
     """Cross product of 3-vectors along dim, broadcasting input and other."""
     vt = _vt()
+    if input.dtype != other.dtype:
+        raise RuntimeError(f"expected scalar type {_scalar_name(input.dtype)} but found {_scalar_name(other.dtype)}")
     if input.dim() != other.dim():
         raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     if input.shape[dim] != 3 or other.shape[dim] != 3:
@@ -356,6 +358,11 @@ def cross(input, other, *, dim=-1):
     return vt.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
 
 
+def _scalar_name(dtype):  # torch's ScalarType names in its messages: Float, Long, BFloat16, ...
+    return {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+            "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}[str(dtype).split(".")[-1]]
+
+
 def torch_cross(input, other, dim=None):
     """torch.cross: linalg.cross, except that with no dim it takes the first dimension of size 3 (and warns, as
     torch does, that this default is deprecated)."""
@@ -364,8 +371,7 @@ def torch_cross(input, other, dim=None):
         warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
                       "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
                       "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
-        shape = tuple(_vt().broadcast_shapes(tuple(input.shape), tuple(other.shape)))
-        dim = next((i for i, n in enumerate(shape) if n == 3), None)
+        dim = next((i for i, n in enumerate(input.shape) if n == 3), None)  # input's sizes, as torch
         if dim is None:
             raise RuntimeError("no dimension of size 3 in input")
     return cross(input, other, dim=dim)

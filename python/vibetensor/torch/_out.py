@@ -23,6 +23,7 @@ import warnings
 
 from .._C import autograd as _ag
 from .._C import core as _core
+from ._no_autocast import call_without_autocast
 
 # Which out dtypes torch takes differs by op (measured against torch 2.13 by tests/core/test_out_arguments.py):
 # these want the result's dtype exactly ("Expected out tensor to have dtype float, but got double instead"),
@@ -129,8 +130,10 @@ def accepts_out(fn):
         out_args = args.replace("dtype=dtype", "dtype=out.dtype if dtype is None and isinstance(out, _Tensor) else dtype")
     src = (f"def {name}({', '.join(params)}, out=None):\n"
            f"    if out is None:\n        return _fn({args})\n"
-           f"    return _write({name!r}, _fn({out_args}), out)\n")
-    scope = {"_fn": fn, "_write": write, "_Tensor": _core.Tensor, **defaults}
+           f"    return _write({name!r}, _call_without_autocast(lambda: _fn({out_args})), out)\n")
+    # (torch autocasts the functional forms only: an out= call computes in its inputs' dtypes)
+    scope = {"_fn": fn, "_write": write, "_Tensor": _core.Tensor, "_call_without_autocast": call_without_autocast,
+             **defaults}
     exec(compile(src, _WRAPPER_FILE, "exec"), scope)  # noqa: S102 - generated from fn's own signature
     wrapper = scope[name]
     wrapper.__doc__, wrapper.__module__, wrapper.__wrapped__ = fn.__doc__, fn.__module__, fn

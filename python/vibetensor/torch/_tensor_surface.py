@@ -21,7 +21,7 @@ _METHODS = {
     "repeat_interleave": C.repeat_interleave, "unfold": C.unfold, "lerp": C.lerp, "lerp_": C.lerp_,
     "addcmul": C.addcmul, "addcmul_": C.addcmul_, "addcdiv": C.addcdiv, "addcdiv_": C.addcdiv_, "outer": C.outer,
     "ger": C.outer, "baddbmm": C.baddbmm, "baddbmm_": C.baddbmm_, "addmm": C.addmm,
-    "addbmm": C.addbmm, "addbmm_": C.addbmm_, "addr": C.addr, "addr_": C.addr_, "cross": torch_cross,
+    "addbmm": C.addbmm, "addbmm_": C.addbmm_, "addr": C.addr, "addr_": C.addr_, "addmm_": C.addmm_, "cross": torch_cross,
     # torch's .data: the same storage without autograd history (assigning .data is not supported here)
     "data": property(lambda self: self.detach()),
 }

@@ -3,13 +3,16 @@
 checkpoint(fn, *args) calls fn under no_grad, keeps only its inputs, and in backward calls fn again with grad
 enabled on detached copies of them, then backpropagates the incoming gradients through that second call, so
 the inputs and every parameter fn uses receive their gradients, as with a plain call. The RNG state is put
-back for the second call (preserve_rng_state=True, torch's default), so dropout draws the same mask. Like
+back for the second call (preserve_rng_state=True, torch's default), so dropout draws the same mask, and so is
+the forward's autocast state (backward runs with autocast suspended), so the second call computes in the same
+dtypes as the first (its casts are not cached: the cache belongs to the forward's region). Like
 torch's non-reentrant variant, parameters get gradients even when no input requires grad, and keyword
 arguments are allowed; use_reentrant is accepted and does not change the result.
 """
 from __future__ import annotations
 
 from ... import autograd as _autograd
+from ..._C import autograd as _ag
 from ..._C import core as _core
 
 
@@ -22,6 +25,8 @@ class _Checkpoint(_autograd.Function):
     @staticmethod
     def forward(ctx, run, preserve_rng, anchor, *args):
         ctx.run, ctx.rng = run, _core.get_rng_state() if preserve_rng else None
+        ctx.autocast = list(_ag._get_autocast())
+        ctx.autocast[5] = False  # no cast cache in the recomputation (it has no region exit to clear it)
         ctx.tensor_at = [i for i, a in enumerate(args) if isinstance(a, _core.Tensor)]
         ctx.others = [None if isinstance(a, _core.Tensor) else a for a in args]
         ctx.save_for_backward(*[args[i] for i in ctx.tensor_at])
@@ -41,10 +46,17 @@ class _Checkpoint(_autograd.Function):
         stash = _core.get_rng_state()
         if ctx.rng is not None:
             _core.set_rng_state(*ctx.rng)
+        from ..amp.autocast_mode import _Regions  # (here: amp wraps functions when imported, after this module)
+
+        engine_state = _ag._get_autocast()
+        _Regions.add(1)  # the composites' policy wrappers look at the thread state only while a region is counted
+        _ag._set_autocast(*ctx.autocast)
         try:
             with _autograd.enable_grad():
                 out = ctx.run(*args)
         finally:
+            _ag._set_autocast(*engine_state)
+            _Regions.add(-1)
             if ctx.rng is not None:
                 _core.set_rng_state(*stash)
         outs = (out,) if ctx.single else tuple(out)
