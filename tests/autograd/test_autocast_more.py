@@ -150,3 +150,22 @@ def test_addr_integer_beta_and_cross_dtypes_like_torch():
             m.addr(m.zeros(2, 2, dtype=m.int64), m.ones(2, dtype=m.int64), m.ones(2, dtype=m.int64), beta=0.5)
         with pytest.raises(RuntimeError, match="expected scalar type Long but found Float"):
             m.cross(m.ones(3, dtype=m.int64), m.ones(3), dim=0)
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_run_in_torchs_dtypes(layer):
+    """On the CPU torch's LSTM and Elman RNN kernels are autocast (their outputs and states come out bfloat16),
+    its GRU decomposes and stays float32: vibetensor's unrolled layers follow, with close values."""
+    x = rs.standard_normal((5, 3, 4)).astype(np.float32)
+    res = []
+    for m in (torch, vt):
+        m.manual_seed(0)
+        mod = getattr(m.nn, layer)(4, 8, num_layers=2)
+        if m is vt:  # torch's weights, so that the values compare
+            mod.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in res[0][0].items()})
+        with m.autocast("cpu", dtype=m.bfloat16):
+            y, state = mod(t(m, x))
+        states = state if isinstance(state, tuple) else (state,)
+        res.append((mod.state_dict(), [str(s.dtype).split(".")[-1] for s in (y, *states)], y.float().detach()))
+    assert res[1][1] == res[0][1]
+    np.testing.assert_allclose(np.asarray(res[1][2].numpy()), res[0][2].numpy(), rtol=3e-2, atol=3e-2)

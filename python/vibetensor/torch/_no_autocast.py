@@ -14,3 +14,11 @@ def call_without_autocast(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     finally:
         _ag._set_autocast(*state)
+
+
+def region_dtype(t):
+    """The lower-precision dtype of this thread's autocast region for t's device type, or None outside one (or
+    while suspended)."""
+    state = _ag._get_autocast()
+    k = 1 if t.is_cuda else 0
+    return state[2 + k] if state[k] and not state[4] else None

@@ -7,6 +7,8 @@ import math
 import numbers
 import warnings
 
+from ..._C import core as _core
+from .._no_autocast import region_dtype
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
@@ -195,6 +197,12 @@ class RNNBase(Module):
         else:
             for i, (h, e) in enumerate(zip(hxs, expected)):
                 self._check_hidden(h, e, f"hidden[{i}]" if n_state == 2 else "hidden")
+        dt = region_dtype(x)
+        if dt is not None and x.is_floating_point() and x.dtype != _core.dtype.float64 and (
+                x.is_cuda or self.mode != "GRU"):
+            # torch's fused RNN kernels are on its autocast lists (on the CPU the LSTM's and the Elman RNN's, on
+            # CUDA all three): the recurrent state runs in the region's dtype, so it starts there.
+            hxs = [h.to(dt) if h.is_floating_point() and h.dtype != _core.dtype.float64 else h for h in hxs]
         out, finals = self._run(x, hxs)
         if not batched:
             out, finals = out.squeeze(1), [f.squeeze(1) for f in finals]
@@ -281,6 +289,9 @@ class RNNCellBase(Module):
         else:
             hs = list(hx) if n_state == 2 else [hx]
             hs = hs if batched else [h.unsqueeze(0) for h in hs]
+        dt = region_dtype(x) if x.is_cuda else None  # torch's CUDA cells are on its autocast list, its CPU ones not
+        if dt is not None and x.is_floating_point() and x.dtype != _core.dtype.float64:
+            hs = [h.to(dt) if h.is_floating_point() and h.dtype != _core.dtype.float64 else h for h in hs]
         return x, hs, batched
 
 
