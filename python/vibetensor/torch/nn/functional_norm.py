@@ -1,6 +1,25 @@
 """batch_norm, instance_norm and group_norm, composed from vt's reductions and elementwise ops (so autograd
-differentiates them), with torch's signatures, running-statistics updates and argument checks."""
+differentiates them), with torch's signatures, running-statistics updates and argument checks.
+
+Note [Norms of 16-bit inputs]
+A bfloat16 or float16 input is normalised in float32 and the result cast back to the input's dtype, whatever
+the dtype of weight, bias and the running statistics: torch's kernels accumulate in float32 and write the
+input's dtype, so a float32 BatchNorm after a bfloat16 convolution (mixed precision) passes bfloat16 on.
+"""
+from ..._C import core as _core
 from ...autograd import no_grad
+
+_HALF = (_core.dtype.float16, _core.dtype.bfloat16)
+
+
+def _in_float32(norm):
+    """norm(input, ...) computed on a float32 copy of a 16-bit input, its result in the input's dtype."""
+    def run(input, *args, **kwargs):
+        if input.dtype not in _HALF:
+            return norm(input, *args, **kwargs)
+        return norm(input.float(), *args, **kwargs).to(input.dtype)
+    run.__name__, run.__doc__, run.__wrapped__ = norm.__name__, norm.__doc__, norm
+    return run
 
 
 def _per_channel(t, dim):
@@ -25,6 +44,7 @@ def _update_running(running_mean, running_var, mean, var_unbiased, momentum):
             running_var.mul_(1.0 - momentum).add_(var_unbiased.detach().to(running_var.dtype) * momentum)
 
 
+@_in_float32
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Normalises each channel (dim 1) over the batch and the spatial dims. training: the batch's statistics
     (the biased variance), and the running ones move towards them by `momentum` (the unbiased variance, as
@@ -57,6 +77,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _affine(out, weight, bias)
 
 
+@_in_float32
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
     """Normalises each (sample, channel) plane over its spatial dims; running statistics, when given, move
@@ -80,6 +101,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return _affine(out, weight, bias)
 
 
+@_in_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalises each sample's channels in num_groups groups (each group over its channels and spatial
     dims): a layer_norm over the flattened group, then the per-channel affine."""
