@@ -5,8 +5,8 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <utility>
 #include <string_view>
+#include <utility>
 
 #include "vt/autograd/grad_mode.h"
 #include "vt/autograd/node.h"

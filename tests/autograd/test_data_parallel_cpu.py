@@ -102,3 +102,12 @@ def test_parallel_apply_threads_carry_mode_and_report_errors():
     assert "Caught in replica 1" in "".join(getattr(e.value, "__notes__", []))
     with pytest.raises(AssertionError, match="number of modules 2 is not equal to the number of inputs 1"):
         parallel_apply([net, net], xs[:1])
+
+
+def test_a_tied_weight_is_copied_once_per_replica():
+    emb = vt.nn.Embedding(5, 4)
+    head = vt.nn.Linear(4, 5, bias=False)
+    head.weight = emb.weight  # tied, as language models do
+    net = vt.nn.Sequential(emb, head)
+    r0, r1 = replicate(net, CPU2, detach=True)
+    assert r0[0].weight is r0[1].weight and r1[0].weight is r1[1].weight

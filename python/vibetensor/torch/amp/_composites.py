@@ -17,6 +17,7 @@ import sys
 
 from ..._C import autograd as _ag
 from ..._C import core as _core
+from .._no_autocast import call_without_autocast
 from .autocast_mode import _Regions
 
 _F32 = _core.dtype.float32
@@ -98,11 +99,7 @@ def _wrap(fn, cpu_policy, cuda_policy):
             dtype = state[2 + k] if policy == _LOW else _F32
             args = _cast(args, device_type, dtype)
             kwargs = {key: _cast(v, device_type, dtype) for key, v in kwargs.items()}
-        _ag._set_autocast(state[0], state[1], state[2], state[3], True, state[5])
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _ag._set_autocast(*state)
+        return call_without_autocast(fn, *args, **kwargs)
     with_policy._autocast_policy = (cpu_policy, cuda_policy)
     return with_policy
 

@@ -21,6 +21,10 @@ def _copy_to(t, device):
     return t.to(device) if t.requires_grad else t.detach().to(device)
 
 
+def _detached_to(t, device):
+    return t.detach().to(device)
+
+
 def _shallow_copy(module):
     replica = object.__new__(type(module))
     object.__setattr__(replica, "__dict__", module.__dict__.copy())
@@ -37,18 +41,24 @@ def replicate(network, devices, detach=False):
         raise TypeError(f"replicate: expected a vt.nn.Module, got {type(network).__name__}")
     devices = [_cuda(d) for d in devices]
     memo = [dict() for _ in devices]  # module -> its replica, per device (a module reached twice is copied once)
+    copies = [dict() for _ in devices]  # id(tensor) -> its copy, per device (a tied weight is copied once)
+
+    def copy_tensor(t, k, make):
+        if t is None:
+            return None
+        if id(t) not in copies[k]:
+            copies[k][id(t)] = make(t, devices[k])
+        return copies[k][id(t)]
 
     def copy(module, k):
         if module in memo[k]:
             return memo[k][module]
         replica = _shallow_copy(module)
         memo[k][module] = replica
-        dev = devices[k]
         for name, p in module._parameters.items():
-            value = None if p is None else (p.detach().to(dev) if detach else _copy_to(p, dev))
-            object.__setattr__(replica, name, value)
+            object.__setattr__(replica, name, copy_tensor(p, k, _detached_to if detach else _copy_to))
         for name, b in module._buffers.items():
-            replica._buffers[name] = _copy_to(b, dev)
+            replica._buffers[name] = copy_tensor(b, k, _copy_to)
         for name, child in module._modules.items():
             replica._modules[name] = None if child is None else copy(child, k)
         return replica
