@@ -169,3 +169,21 @@ def test_recurrent_layers_run_in_torchs_dtypes(layer):
         res.append((mod.state_dict(), [str(s.dtype).split(".")[-1] for s in (y, *states)], y.float().detach()))
     assert res[1][1] == res[0][1]
     np.testing.assert_allclose(np.asarray(res[1][2].numpy()), res[0][2].numpy(), rtol=3e-2, atol=3e-2)
+
+
+def test_padding_and_index_copy_follow_torchs_cpu_lists():
+    xs = [rs.standard_normal(s).astype(np.float32) for s in [(1, 2, 5), (1, 2, 5, 5), (1, 2, 5, 5, 5)]]
+    for mode in ("reflect", "replicate", "circular", "constant"):
+        got = []
+        for m in (torch, vt):
+            with m.autocast("cpu", dtype=m.bfloat16):
+                got.append([str(m.nn.functional.pad(t(m, x, "bfloat16"), (1, 1) * (x.ndim - 2),
+                                                     mode=mode).dtype).split(".")[-1] for x in xs])
+        assert got[0] == got[1], mode
+    res = []
+    for m in (torch, vt):
+        with m.autocast("cpu", dtype=m.bfloat16):
+            out = t(m, np.zeros((3, 2), np.float32)).index_copy(0, m.tensor([0, 2]), t(m, np.ones((2, 2), np.float32),
+                                                                                       "bfloat16"))
+        res.append((str(out.dtype).split(".")[-1], out.float().tolist()))
+    assert res[0] == res[1]

@@ -668,9 +668,10 @@ def test_embedding_bag_module(kwargs):
 
 
 def test_embedding_bag_module_init_and_from_pretrained():
+    vt.manual_seed(0)  # a fixed draw: the bounds below are 5 standard errors of 20,000 N(0, 1) samples
     vm = VM.EmbeddingBag(400, 50, dtype=vt.float64)
     w = vm.weight.numpy()
-    assert w.dtype == np.float64 and abs(w.mean()) < 0.02 and abs(w.std() - 1.0) < 0.02  # N(0, 1), as torch's
+    assert w.dtype == np.float64 and abs(w.mean()) < 0.035 and abs(w.std() - 1.0) < 0.025  # N(0, 1), as torch's
     for call in (lambda m: nn(m).EmbeddingBag(3, 2, padding_idx=3), lambda m: nn(m).EmbeddingBag(3, 2, padding_idx=-4),
                  lambda m: nn(m).EmbeddingBag(3, 2, _weight=const(m, np.ones((2, 2), np.float32)))):
         t, v = _raises_like_torch(call)

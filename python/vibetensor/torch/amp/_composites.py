@@ -24,7 +24,7 @@ _F32 = _core.dtype.float32
 _F64 = _core.dtype.float64
 
 # (module, name, cpu policy, cuda policy): torch's lists, for the functions vibetensor defines in Python.
-_LOW, _FP32 = "lower", "fp32"
+_LOW, _FP32, _PROMOTE = "lower", "fp32", "promote"
 _BOTH_LOW = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "prelu",
              "scaled_dot_product_attention"]
 _VT_LOW_BOTH = ["matmul", "addmm", "baddbmm", "addbmm", "einsum", "chain_matmul"]
@@ -56,6 +56,7 @@ def _table():
     rows += [(L, n, _FP32, None) for n in ("inv", "solve", "cholesky", "cholesky_ex", "qr", "lstsq", "eigh",
                                            "eigvalsh", "svd", "svdvals", "cond")]
     rows += [(vt, n, _FP32, None) for n in ("inverse", "pinverse", "cholesky_solve")]
+    rows += [(vt, "index_copy", _PROMOTE, _PROMOTE)]  # torch's promote list (its kernel needs one dtype)
     return rows
 
 
@@ -81,6 +82,15 @@ def _cast(x, device_type, dtype):
     return x
 
 
+def _widest(tensors, device_type):
+    """The widest floating dtype among the eligible tensors (the Promote policy's target), or None."""
+    widest = None
+    for t in tensors:
+        if t.device.type == device_type and t.is_floating_point() and t.dtype is not _F64:
+            widest = t.dtype if widest is None else _core.promote_types(widest, t.dtype)
+    return widest
+
+
 def _wrap(fn, cpu_policy, cuda_policy):
     @functools.wraps(fn)
     def with_policy(*args, **kwargs):
@@ -96,9 +106,10 @@ def _wrap(fn, cpu_policy, cuda_policy):
         policy = (cpu_policy, cuda_policy)[k]
         if state[k] and policy:
             device_type = ("cpu", "cuda")[k]
-            dtype = state[2 + k] if policy == _LOW else _F32
-            args = _cast(args, device_type, dtype)
-            kwargs = {key: _cast(v, device_type, dtype) for key, v in kwargs.items()}
+            dtype = state[2 + k] if policy == _LOW else _F32 if policy == _FP32 else _widest(found, device_type)
+            if dtype is not None:
+                args = _cast(args, device_type, dtype)
+                kwargs = {key: _cast(v, device_type, dtype) for key, v in kwargs.items()}
         return call_without_autocast(fn, *args, **kwargs)
     with_policy._autocast_policy = (cpu_policy, cuda_policy)
     return with_policy

@@ -15,6 +15,9 @@ differentiable through cat. one_hot compares with an arange (not differentiable:
 """
 
 from ..._C import core as _core
+from .._no_autocast import region_dtype
+
+_HALF = (_core.dtype.float16, _core.dtype.bfloat16)
 
 _im2col = _core.op("vt::im2col")
 _col2im = _core.op("vt::col2im")
@@ -70,6 +73,9 @@ def pad(input, pad, mode="constant", value=None):
     if mode != "constant" and not len(pad) // 2 + 1 <= input.dim() <= len(pad) // 2 + 2:
         raise NotImplementedError(f"Padding size {len(pad)} is not supported for {input.dim()}D input tensor.")
     F = _F()
+    if mode in ("reflect", "replicate") and not input.is_cuda and input.dtype in _HALF and (
+            len(pad) // 2 <= (2 if mode == "reflect" else 3)) and region_dtype(input) is not None:
+        input = input.float()  # torch's CPU autocast list: reflection_pad1d/2d, replication_pad1d/2d/3d
     out = input
     for i in range(len(pad) // 2):
         d = input.dim() - 1 - i
