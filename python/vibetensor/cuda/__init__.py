@@ -181,3 +181,28 @@ def __getattr__(name):
         import importlib
         return importlib.import_module(__name__ + ".amp")
     raise AttributeError(f"module 'vibetensor.cuda' has no attribute '{name}'")
+
+
+def manual_seed(seed: int) -> None:
+    """torch.cuda.manual_seed. vibetensor draws the random numbers of every device, the CPU included, from one
+    Philox generator (counter-based, so a device's draws do not depend on its stream), so this seeds that one
+    generator, as vt.manual_seed does."""
+    from ..torch import manual_seed as _seed
+    _seed(seed)
+
+
+manual_seed_all = manual_seed  # one generator for every device (manual_seed's docstring)
+
+
+def get_device_capability(device=None) -> tuple:
+    """(major, minor) compute capability of the device (its physical GPU's under emulation)."""
+    p = get_device_properties(device)
+    return p.major, p.minor
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """torch.cuda.is_bf16_supported: a device of compute capability 8.0 or newer computes bfloat16 natively;
+    older ones only through float32 arithmetic, which including_emulation accepts, as torch's does."""
+    if not is_available():
+        return False
+    return get_device_capability()[0] >= 8 or including_emulation

@@ -70,3 +70,4 @@ from .conv3d_layers import (  # noqa: F401
 from .functional_ctc import CTCLoss  # noqa: F401
 from . import parallel  # noqa: F401,E402
 from .parallel import DataParallel  # noqa: F401,E402
+from . import attention  # noqa: F401,E402

@@ -4,6 +4,7 @@ import math
 from ..._C import autograd as _ag
 from ..._C import core as _core
 from .. import _functions as F  # (vibetensor.torch imports _functions before nn)
+from .. import _sdp_backends as _sdp
 
 _op = _core.op
 
@@ -160,6 +161,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     reference. attn_mask: bool (True = attend) or additive float; is_causal masks the upper triangle (aligned
     top-left when the query and key lengths differ, as torch's). enable_gqa: key/value heads shared by groups
     of query heads."""
+    _sdp.check_enabled()
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and key.dim() >= 3 and key.shape[-3] != query.shape[-3]:
         groups = query.shape[-3] // key.shape[-3]

@@ -1,0 +1,54 @@
+"""The attention backend switches of torch.backends.cuda (enable_flash_sdp, sdp_kernel, ...) and
+torch.nn.attention.sdpa_kernel. torch picks among fused attention kernels with them; vibetensor has one
+scaled_dot_product_attention (its products and a fused scale + mask + softmax), which computes what every
+backend computes, so it runs whichever of them is enabled, and like torch it refuses to run when none is
+("No available kernel"). The switches are per process, as torch's."""
+import contextlib
+import warnings
+
+_ENABLED = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
+
+
+def any_enabled():
+    return any(_ENABLED.values())
+
+
+def check_enabled():
+    if not any_enabled():
+        raise RuntimeError("No available kernel. Aborting execution. (every scaled_dot_product_attention backend "
+                           "is disabled: torch.backends.cuda.enable_*_sdp / sdpa_kernel)")
+
+
+def _switch(name):
+    def enable(enabled: bool):
+        _ENABLED[name] = bool(enabled)
+
+    def enabled():
+        return _ENABLED[name]
+    enable.__name__, enabled.__name__ = f"enable_{name}_sdp", f"{name}_sdp_enabled"
+    return enable, enabled
+
+
+enable_flash_sdp, flash_sdp_enabled = _switch("flash")
+enable_mem_efficient_sdp, mem_efficient_sdp_enabled = _switch("mem_efficient")
+enable_math_sdp, math_sdp_enabled = _switch("math")
+enable_cudnn_sdp, cudnn_sdp_enabled = _switch("cudnn")
+
+
+@contextlib.contextmanager
+def _only(enabled):
+    saved = dict(_ENABLED)
+    _ENABLED.update(enabled)
+    try:
+        yield
+    finally:
+        _ENABLED.update(saved)
+
+
+def sdp_kernel(enable_flash=True, enable_math=True, enable_mem_efficient=True, enable_cudnn=True):
+    """torch.backends.cuda.sdp_kernel (deprecated in torch for torch.nn.attention.sdpa_kernel)."""
+    warnings.warn("`torch.backends.cuda.sdp_kernel()` is deprecated. In the future, this context manager will be "
+                  "removed. Please see `torch.nn.attention.sdpa_kernel()` for the new context manager, with updated "
+                  "signature.", FutureWarning, stacklevel=2)
+    return _only({"flash": bool(enable_flash), "math": bool(enable_math),
+                  "mem_efficient": bool(enable_mem_efficient), "cudnn": bool(enable_cudnn)})
