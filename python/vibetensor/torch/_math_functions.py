@@ -250,16 +250,23 @@ _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617
 _SHIFT = 10  # the asymptotic series is summed at x + 10 >= 10, where its terms fall below 1e-17
 
 
-def _digamma_forward(x):
+def _shifted(x, term):
+    """The shared start of digamma and trigamma, returned as (x in float64, the reflection mask x < 0.5, the
+    recurrence's sum of term(y + k) for k < _SHIFT, s = y + _SHIFT, 1 / s^2), where y is x reflected to 1 - x
+    under the mask, with non-finite values parked at 1."""
     x = x.to(_dt.float64)
     reflect = x < 0.5
     y = _where(reflect, 1 - x, x)
     y = _where(y.isfinite(), y, F.ones_like(y))
     acc = F.zeros_like(y)
     for k in range(_SHIFT):
-        acc = acc + 1 / (y + k)
+        acc = acc + term(y + k)
     s = y + _SHIFT
-    inv2 = 1 / (s * s)
+    return x, reflect, acc, s, 1 / (s * s)
+
+
+def _digamma_forward(x):
+    x, reflect, acc, s, inv2 = _shifted(x, lambda t: 1 / t)
     tail = F.zeros_like(s)
     for k in reversed(range(len(_BERNOULLI))):  # sum B_2k / (2k s^2k)
         tail = (tail + _BERNOULLI[k] / (2 * (k + 1))) * inv2
@@ -275,15 +282,7 @@ def _digamma_forward(x):
 
 
 def _trigamma_forward(x):
-    x = x.to(_dt.float64)
-    reflect = x < 0.5
-    y = _where(reflect, 1 - x, x)
-    y = _where(y.isfinite(), y, F.ones_like(y))
-    acc = F.zeros_like(y)
-    for k in range(_SHIFT):
-        acc = acc + 1 / ((y + k) * (y + k))
-    s = y + _SHIFT
-    inv2 = 1 / (s * s)
+    x, reflect, acc, s, inv2 = _shifted(x, lambda t: 1 / (t * t))
     tail = F.zeros_like(s)
     for k in reversed(range(len(_BERNOULLI))):  # sum B_2k / s^(2k+1)
         tail = (tail + _BERNOULLI[k]) * inv2

@@ -1,6 +1,5 @@
 """Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d and LPPool1d/2d/3d, torch-shaped (same arguments, parameter
 names, weight layout and default initialisation, so state_dicts move between vibetensor and torch)."""
-from . import functional_conv as _fc
 from . import functional_conv3d as F
 from .conv_layers import _AdaptiveAvgPoolNd, _AvgPoolNd, _MaxPoolNd
 from .conv_more_layers import _ConvNd
@@ -16,19 +15,7 @@ class Conv3d(_ConvNd):
                          device, dtype, False, 0)
 
     def forward(self, input):
-        if self.padding_mode == "zeros":
-            return F.conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        if self.padding == "valid":
-            pads = [0] * 6
-        elif self.padding == "same":  # the extra element of an uneven total goes at the end, as torch's
-            pads = []
-            for i in (2, 1, 0):
-                total = self.dilation[i] * (self.kernel_size[i] - 1)
-                pads += [total // 2, total - total // 2]
-        else:
-            pads = [p for i in (2, 1, 0) for p in (self.padding[i],) * 2]
-        x = _fc.pad(input, pads, mode=self.padding_mode)
-        return F.conv3d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return self._conv_forward(input, F.conv3d)
 
 
 class MaxPool3d(_MaxPoolNd):

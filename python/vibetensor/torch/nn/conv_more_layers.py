@@ -58,6 +58,23 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
 
+    def _conv_forward(self, input, conv):
+        """conv(input, ...) with this layer's options; a non-zeros padding_mode pads with F.pad first (a 'same'
+        total's extra element at the end, as torch's) and convolves unpadded."""
+        if self.padding_mode == "zeros":
+            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        pads = []
+        for i in reversed(range(self._n)):  # F.pad takes the last dim first
+            if self.padding == "valid":
+                pads += [0, 0]
+            elif self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                pads += [total // 2, total - total // 2]
+            else:
+                pads += [self.padding[i]] * 2
+        x = _fc.pad(input, pads, mode=self.padding_mode)
+        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
     def extra_repr(self):
         n = self._n
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -83,17 +100,7 @@ class Conv1d(_ConvNd):
                          device, dtype, False, 0)
 
     def forward(self, input):
-        if self.padding_mode == "zeros":
-            return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        if self.padding == "valid":
-            left = right = 0
-        elif self.padding == "same":  # the extra element of an uneven total goes at the end, as torch's
-            total = self.dilation[0] * (self.kernel_size[0] - 1)
-            left, right = total // 2, total - total // 2
-        else:
-            left = right = self.padding[0]
-        x = _fc.pad(input, [left, right], mode=self.padding_mode)
-        return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return self._conv_forward(input, F.conv1d)
 
 
 class _ConvTransposeNd(_ConvNd):

@@ -149,14 +149,10 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 # ---- conv2d ----
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    x, unbatched = _batched(input, "conv2d")
-    if weight.dim() != 4:
-        raise RuntimeError(f"weight should have at least three dimensions; conv2d expects a 4-D weight, got "
-                           f"{list(weight.shape)}")
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = weight.shape
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+def _check_groups(x, weight, groups):
+    """torch's checks of a forward convolution's groups against weight [out, in/groups, ...] and input [N, C, ...],
+    with its messages (conv1d/2d/3d)."""
+    O, Cg, C = weight.shape[0], weight.shape[1], x.shape[1]
     if groups <= 0:
         raise RuntimeError("non-positive groups is not supported")
     if O % groups:
@@ -165,6 +161,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if C != Cg * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} "
                            f"to have {Cg * groups} channels, but got {C} channels instead")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    x, unbatched = _batched(input, "conv2d")
+    if weight.dim() != 4:
+        raise RuntimeError(f"weight should have at least three dimensions; conv2d expects a 4-D weight, got "
+                           f"{list(weight.shape)}")
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = weight.shape
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    _check_groups(x, weight, groups)
     if isinstance(padding, str):
         if padding == "valid":
             padding = [0, 0]

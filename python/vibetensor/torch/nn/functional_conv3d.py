@@ -38,14 +38,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     N, C = x.shape[:2]
     O, Cg, kd, kh, kw = weight.shape
     stride, dilation = _triple(stride, "stride"), _triple(dilation, "dilation")
-    if groups <= 0:
-        raise RuntimeError("non-positive groups is not supported")
-    if O % groups:
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
-                           f"got weight of size {list(weight.shape)} instead")
-    if C != Cg * groups:
-        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} "
-                           f"to have {Cg * groups} channels, but got {C} channels instead")
+    _fc._check_groups(x, weight, groups)
     k = [kd, kh, kw]
     if isinstance(padding, str):
         if padding == "valid":

@@ -23,6 +23,13 @@ def _index(d):
     return _cuda_device(d).index
 
 
+def _check_on(module, src):
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        if t.device != src:
+            raise RuntimeError(f"module must have its parameters and buffers on device {src} (device_ids[0]) but "
+                               f"found one of them on device: {t.device}")
+
+
 class DataParallel(Module):
     """DataParallel(module, device_ids=None, output_device=None, dim=0), as torch's."""
 
@@ -47,10 +54,7 @@ class DataParallel(Module):
     def forward(self, *inputs, **kwargs):
         if not self.device_ids:
             return self.module(*inputs, **kwargs)
-        for t in itertools.chain(self.module.parameters(), self.module.buffers()):
-            if t.device != self.src_device_obj:
-                raise RuntimeError(f"module must have its parameters and buffers on device {self.src_device_obj} "
-                                   f"(device_ids[0]) but found one of them on device: {t.device}")
+        _check_on(self.module, self.src_device_obj)
         inputs, module_kwargs = self.scatter(inputs, kwargs, self.device_ids)
         if not inputs and not module_kwargs:  # a forward with no arguments still runs once
             inputs, module_kwargs = ((),), ({},)
@@ -83,10 +87,7 @@ def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0, mo
         output_device = device_ids[0]
     device_ids = [_index(d) for d in device_ids]
     src = _core.device("cuda", device_ids[0])
-    for t in itertools.chain(module.parameters(), module.buffers()):
-        if t.device != src:
-            raise RuntimeError(f"module must have its parameters and buffers on device {src} (device_ids[0]) but "
-                               f"found one of them on device: {t.device}")
+    _check_on(module, src)
     inputs, module_kwargs = scatter_kwargs(inputs, module_kwargs, device_ids, dim)
     if not inputs and not module_kwargs:
         inputs, module_kwargs = ((),), ({},)
