@@ -12,6 +12,7 @@
 #include "common.h"
 #include "vt/core/cpu_gelu.h"
 #include "vt/core/cpu_gemm.h"
+#include "vt/core/cpu_vec_math.h"
 #include "vt/core/parallel.h"
 #include "vt/core/random.h"
 
@@ -294,6 +295,9 @@ void bind_ops(nb::module_& m) {
   // The CPU GEMM's micro-kernel family ("generic", "avx2", "avx512"), switchable so tests cover each one.
   m.def("cpu_gemm_kernel", [] { return std::string(cpu_gemm::kernel_isa()); });
   m.def("set_cpu_gemm_kernel", [](const std::string& name) { cpu_gemm::set_kernel_isa(name); });
+  // The instruction set of the CPU's vector exp, sigmoid, silu, tanh and softmax passes, switchable for tests.
+  m.def("cpu_math_isa", [] { return std::string(cpu_math::isa()); });
+  m.def("set_cpu_math_isa", [](const std::string& name) { cpu_math::set_isa(name); });
   // The float32 operation sequence the CPU gelu reproduces ("minimax", "abramowitz_stegun", "libm"): tests pick each.
   m.def("cpu_gelu_model", [] { return std::string(cpu_gelu::model_name()); });
   m.def("set_cpu_gelu_model", [](const std::string& name) { cpu_gelu::set_model(name); });

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "cpu_vec_map.h"
 #include "fn_traits.h"
 #include "vt/core/tensor_iterator.h"
 
@@ -85,6 +86,9 @@ namespace vt::cpu {
 // The CPU backend of the shared op implementations (binary_impl.h, unary_impl.h).
 struct CpuLaunch {
   static constexpr bool kHost = true;  // kernels may read operand values on the host (e.g. zero divisors)
-  template <typename Op> static void kernel(TensorIterator& it, const Op& op) { cpu_kernel(it, op); }
+  template <typename Op> static void kernel(TensorIterator& it, const Op& op) {
+    if constexpr (ArrayKernel<Op>::fn != nullptr) ArrayKernel<Op>::run(it);  // vectorised exp, tanh... (cpu_vec_map.h)
+    else cpu_kernel(it, op);
+  }
 };
 }  // namespace vt::cpu

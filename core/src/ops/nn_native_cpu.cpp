@@ -8,6 +8,7 @@
 
 #include "act_backward_impl.h"
 #include "cpu_loops.h"
+#include "vt/core/cpu_vec_math.h"
 #include "nn_native_impl.h"
 #include "vt/core/parallel.h"
 
@@ -99,24 +100,24 @@ struct CpuNnKernels {
           int64_t base = (row / r.inner) * r.size * r.inner + row % r.inner;
           // Causal: row i of each [L, S] matrix sees columns 0..i; the rest is exp(-inf) = 0.
           int64_t n = o.causal_rows ? std::min(r.size, (row % o.causal_rows) + 1) : r.size;
-          if (!o.log && r.inner == 1 && std::is_same_v<scalar_t, A>) {
-            // Note [One exp per element]: a dense float row takes its max, then writes exp(v - max) once while
-            // summing it, then divides: half the exps of the online pass below (exp is most of softmax's time).
-            const scalar_t* in = xp + base;
-            scalar_t* out = yp + base;
-            A m = -std::numeric_limits<A>::infinity();
-            // NaN is skipped by the max and makes the sum (so the row) NaN; a row of only -inf sums to 0 (NaN out)
-            // and a +inf gives exp(inf - inf) = NaN: the online pass's answers, and torch's.
-            for (int64_t j = 0; j < n; ++j) m = std::max(m, A(in[j]) * scale);
-            A s = 0;
-            for (int64_t j = 0; j < n; ++j) {
-              A v = A(in[j]) * scale;
-              A e = v == -std::numeric_limits<A>::infinity() ? A(0) : std::exp(v - m);
-              out[j] = e;
-              s += e;
+          if (r.inner == 1 && std::is_same_v<scalar_t, float>) {
+            // Note [One exp per element]: a dense float row takes its max, then (softmax) writes exp(v - max)
+            // once while summing it and scales by 1 / sum, as torch's vectorised kernel; log_softmax sums the
+            // exps without writing them. The passes are cpu_math's vector lanes. NaN is skipped by the max and
+            // makes the sum (so the row) NaN; a row of only -inf sums to 0 (NaN out) and a +inf gives
+            // exp(inf - inf) = NaN: the online pass's answers below, and torch's.
+            const float* in = reinterpret_cast<const float*>(xp + base);
+            float* out = reinterpret_cast<float*>(yp + base);
+            const float fs = float(scale);
+            const float m = cpu_math::row_max(in, n, fs);
+            if (o.log) {
+              const float logs = std::log(cpu_math::sum_exp(in, n, fs, m));
+              cpu_math::log_softmax_row(in, out, n, fs, m, logs);
+              for (int64_t j = n; j < r.size; ++j) out[j] = -std::numeric_limits<float>::infinity();
+            } else {
+              cpu_math::scale_by(out, n, 1.0f / cpu_math::exp_sum(in, out, n, fs, m));
+              for (int64_t j = n; j < r.size; ++j) out[j] = 0.0f;
             }
-            for (int64_t j = 0; j < n; ++j) out[j] = out[j] / s;
-            for (int64_t j = n; j < r.size; ++j) out[j] = A(0);
             continue;
           }
           auto [m, s] = row_stats(xp + base, n, r.inner, scale);

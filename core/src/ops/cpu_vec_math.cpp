@@ -1,0 +1,231 @@
+// Vectorised float32 exp, sigmoid, silu, tanh and softmax row passes (interface and accuracy in
+// vt/core/cpu_vec_math.h). Each function is one loop over a branch-free lane function - selects instead of branches,
+// bit casts instead of ldexp/rint - which GCC vectorises; the loops are compiled three times, for AVX-512,
+// AVX2 + FMA and the baseline, with per-function target attributes (as the GEMM micro-kernels are, Note [GEMM
+// kernel selection]), and the widest the CPU supports is picked once. This file is compiled alone (not in a
+// unity batch), since its lanes must be inlined into each target's loops.
+#include "vt/core/cpu_vec_math.h"
+
+#include <bit>
+#include <limits>
+#include <string_view>
+
+#include "vt/core/error.h"
+
+namespace vt::cpu_math {
+namespace {
+
+#define VT_LANE __attribute__((always_inline)) static inline
+
+// Note [Vector exp]: Cephes' expf. n = round(x log2 e) through the 1.5 * 2^23 rounding constant (no rint call),
+// r = x - n ln 2 with ln 2 split in two (C1 has 9 significant bits, so n * C1 is exact for |n| <= 150), a
+// degree-7 polynomial for e^r on [-ln2/2, ln2/2], and 2^n applied as two factors 2^(n/2) 2^(n - n/2), each a
+// normal float, so results that are subnormal round once, correctly, and n = 128 (results just under FLT_MAX)
+// does not overflow the exponent field. x is clamped to [-104, 88.8] first: below, the result rounds to 0;
+// above, the product overflows to inf as it should. A NaN passes through the final select.
+constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kC1 = 0.693359375f, kC2 = -2.12194440e-4f;
+
+VT_LANE float pow2i(int32_t n) { return std::bit_cast<float>(uint32_t(n + 127) << 23); }
+
+VT_LANE float exp_lane(float x) {
+  const float xc = x < -104.0f ? -104.0f : (x > 88.8f ? 88.8f : x);
+  const float t = xc * kLog2e + kRound;
+  const float n = t - kRound;
+  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kRound);
+  float r = xc - n * kC1;
+  r = r - n * kC2;
+  const float z = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * z + r + 1.0f;
+  const int32_t n1 = ni >> 1;
+  const float e = p * pow2i(n1) * pow2i(ni - n1);
+  return x != x ? x : e;
+}
+
+VT_LANE float sigmoid_lane(float x) { return 1.0f / (1.0f + exp_lane(-x)); }
+VT_LANE float silu_lane(float x) { return x / (1.0f + exp_lane(-x)); }
+
+// Cephes' tanhf on |x|: an odd polynomial below 0.625, 1 - 2 / (e^{2|x|} + 1) above (exactly 1 once
+// e^{2|x|} > 2^25, and for an infinite |x|), then the sign of x put back, so tanh(-0) = -0.
+VT_LANE float tanh_lane(float x) {
+  constexpr uint32_t kSign = 0x80000000u;
+  const uint32_t sign = std::bit_cast<uint32_t>(x) & kSign;
+  const float ax = std::bit_cast<float>(std::bit_cast<uint32_t>(x) & ~kSign);
+  const float z = ax * ax;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = ax + ax * z * p;
+  const float large = 1.0f - 2.0f / (exp_lane(ax + ax) + 1.0f);
+  const float mag = ax < 0.625f ? small : large;
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(mag) | sign);
+}
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kLanes = 16;  // independent accumulators: one AVX-512 register, two AVX2 ones
+
+template <typename F> VT_LANE void map(const float* x, float* y, int64_t n, F f) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+// The max is taken on GCC vector types of the family's register width W: written on scalars, the select
+// `v > m ? v : m` (NaN never wins, which is not what fmax does) stayed a chain of scalar compares, and a vector
+// wider than the registers was split lane by lane.
+template <int W> struct LanesOf;  // (a vector_size that depends on a template parameter is not applied)
+template <> struct LanesOf<4> { typedef float type __attribute__((vector_size(16))); };
+template <> struct LanesOf<8> { typedef float type __attribute__((vector_size(32))); };
+template <> struct LanesOf<16> { typedef float type __attribute__((vector_size(64))); };
+
+template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float scale) {
+  using Lanes = typename LanesOf<W>::type;
+  Lanes m;
+  for (int l = 0; l < W; ++l) m[l] = kNegInf;
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    Lanes v;
+    __builtin_memcpy(&v, x + j, sizeof(v));
+    v *= scale;
+    m = v > m ? v : m;  // NaN never wins
+  }
+  float r = kNegInf;
+  for (int l = 0; l < W; ++l) r = m[l] > r ? m[l] : r;
+  for (; j < n; ++j) r = x[j] * scale > r ? x[j] * scale : r;
+  return r;
+}
+
+// exp(v - shift), 0 for v = -inf (whatever the shift). The exp is computed either way: a conditional one would be
+// a branch that the vectoriser will not turn into a select (floating-point operations may trap).
+VT_LANE float exp_term(float v, float shift) {
+  const float e = exp_lane(v - shift);
+  return v == kNegInf ? 0.0f : e;
+}
+
+template <bool Store> VT_LANE float exp_sum_impl(const float* x, float* y, int64_t n, float scale, float shift) {
+  float s[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+#pragma GCC ivdep
+    for (int l = 0; l < kLanes; ++l) {
+      const float e = exp_term(x[j + l] * scale, shift);
+      if constexpr (Store) y[j + l] = e;
+      s[l] += e;
+    }
+  float r = 0.0f;
+  for (int l = 0; l < kLanes; ++l) r += s[l];
+  for (; j < n; ++j) {
+    const float e = exp_term(x[j] * scale, shift);
+    if constexpr (Store) y[j] = e;
+    r += e;
+  }
+  return r;
+}
+
+VT_LANE void scale_impl(float* y, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= s;
+}
+
+VT_LANE void log_softmax_impl(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale - shift) - log_sum;
+}
+
+struct Family {
+  const char* isa;
+  void (*exp)(const float*, float*, int64_t);
+  void (*sigmoid)(const float*, float*, int64_t);
+  void (*silu)(const float*, float*, int64_t);
+  void (*tanh)(const float*, float*, int64_t);
+  float (*row_max)(const float*, int64_t, float);
+  float (*exp_sum)(const float*, float*, int64_t, float, float);
+  float (*sum_exp)(const float*, int64_t, float, float);
+  void (*scale_by)(float*, int64_t, float);
+  void (*log_softmax_row)(const float*, float*, int64_t, float, float, float);
+};
+
+// One family of entry points compiled for TARGET (an attribute, or nothing for the baseline), whose vector
+// registers hold W floats.
+#define VT_MATH_FAMILY(NS, NAME, TARGET, W)                                                                         \
+  namespace NS {                                                                                                   \
+  TARGET void exp(const float* x, float* y, int64_t n) { map(x, y, n, exp_lane); }                                 \
+  TARGET void sigmoid(const float* x, float* y, int64_t n) { map(x, y, n, sigmoid_lane); }                         \
+  TARGET void silu(const float* x, float* y, int64_t n) { map(x, y, n, silu_lane); }                               \
+  TARGET void tanh(const float* x, float* y, int64_t n) { map(x, y, n, tanh_lane); }                               \
+  TARGET float row_max(const float* x, int64_t n, float scale) { return row_max_impl<W>(x, n, scale); }            \
+  TARGET float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {                            \
+    return exp_sum_impl<true>(x, y, n, scale, shift);                                                              \
+  }                                                                                                                \
+  TARGET float sum_exp(const float* x, int64_t n, float scale, float shift) {                                      \
+    return exp_sum_impl<false>(x, nullptr, n, scale, shift);                                                       \
+  }                                                                                                                \
+  TARGET void scale_by(float* y, int64_t n, float s) { scale_impl(y, n, s); }                                      \
+  TARGET void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {       \
+    log_softmax_impl(x, y, n, scale, shift, log_sum);                                                              \
+  }                                                                                                                \
+  Family family() { return {NAME, exp, sigmoid, silu, tanh, row_max, exp_sum, sum_exp, scale_by, log_softmax_row}; } \
+  }
+
+VT_MATH_FAMILY(generic, "generic", , 4)
+#if defined(__x86_64__)
+VT_MATH_FAMILY(avx2, "avx2", __attribute__((target("avx2,fma"))), 8)
+VT_MATH_FAMILY(avx512, "avx512", __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512"))), 16)
+#endif
+
+bool supports(std::string_view isa) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512") return avx2 && __builtin_cpu_supports("avx512f");
+  if (isa == "avx2") return avx2;
+#endif
+  return isa == "generic";
+}
+
+Family pick(std::string_view isa) {
+#if defined(__x86_64__)
+  if (isa == "avx512") return avx512::family();
+  if (isa == "avx2") return avx2::family();
+#endif
+  return generic::family();
+}
+
+Family& active() {
+  static Family f = pick(supports("avx512") ? "avx512" : supports("avx2") ? "avx2" : "generic");
+  return f;
+}
+
+}  // namespace
+
+void exp(const float* x, float* y, int64_t n) { active().exp(x, y, n); }
+void sigmoid(const float* x, float* y, int64_t n) { active().sigmoid(x, y, n); }
+void silu(const float* x, float* y, int64_t n) { active().silu(x, y, n); }
+void tanh(const float* x, float* y, int64_t n) { active().tanh(x, y, n); }
+float row_max(const float* x, int64_t n, float scale) { return active().row_max(x, n, scale); }
+float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {
+  return active().exp_sum(x, y, n, scale, shift);
+}
+float sum_exp(const float* x, int64_t n, float scale, float shift) { return active().sum_exp(x, n, scale, shift); }
+void scale_by(float* y, int64_t n, float s) { active().scale_by(y, n, s); }
+void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {
+  active().log_softmax_row(x, y, n, scale, shift, log_sum);
+}
+
+const char* isa() { return active().isa; }
+
+void set_isa(std::string_view name) {
+  VT_CHECK(name == "avx512" || name == "avx2" || name == "generic", "set_cpu_math_isa: unknown instruction set '",
+           name, "' (expected generic, avx2 or avx512)");
+  VT_CHECK_KIND(NotImplemented, supports(name), "set_cpu_math_isa: this CPU does not support ", name);
+  active() = pick(name);
+}
+
+}  // namespace vt::cpu_math

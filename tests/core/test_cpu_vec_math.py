@@ -1,0 +1,162 @@
+"""The CPU's vectorised float32 exp, tanh, sigmoid, silu and softmax row passes (vt/core/cpu_vec_math.h), in
+every instruction set this CPU runs (generic, avx2, avx512): ulp error against a float64 reference over the whole
+float range (torch's own error beside it), the special values, every layout and 16-bit dtype through the
+elementwise loop, in-place calls, and softmax/log_softmax rows of every length around the vector width with the
+NaN, -inf and +inf rows whose answers torch defines."""
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+from vibetensor._C import core as C
+
+INF = float("inf")
+
+
+def _isas():
+    old, ok = C.cpu_math_isa(), []
+    for name in ("generic", "avx2", "avx512"):
+        try:
+            C.set_cpu_math_isa(name)
+            ok.append(name)
+        except NotImplementedError:
+            pass
+    C.set_cpu_math_isa(old)
+    return ok
+
+
+@pytest.fixture(params=_isas())
+def isa(request):
+    old = C.cpu_math_isa()
+    C.set_cpu_math_isa(request.param)
+    yield request.param
+    C.set_cpu_math_isa(old)
+
+
+def test_isa_names_and_errors():
+    assert C.cpu_math_isa() in ("generic", "avx2", "avx512")
+    with pytest.raises(RuntimeError, match="unknown instruction set 'sse9'"):
+        C.set_cpu_math_isa("sse9")
+
+
+def _ordered(a):
+    """float32 bit patterns as integers that are ordered like the floats (ulp distance = difference)."""
+    i = np.asarray(a, np.float32).view(np.int32).astype(np.int64)
+    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+
+def _ulps(got, want):
+    return np.abs(_ordered(got) - _ordered(want))
+
+
+def _sample():
+    rng = np.random.default_rng(7)
+    return np.concatenate([rng.uniform(-110, 95, 200_000), rng.uniform(-1, 1, 50_000),
+                           rng.standard_normal(50_000) * 1e-4, rng.uniform(-20, 20, 50_000)]).astype(np.float32)
+
+
+FUNCS = {  # name: (vt function, torch function, float64 reference, max ulp)
+    "exp": (vt.exp, torch.exp, np.exp, 1),
+    "tanh": (vt.tanh, torch.tanh, np.tanh, 1),
+    "sigmoid": (vt.sigmoid, torch.sigmoid, lambda x: 1 / (1 + np.exp(-x)), 2),
+    "silu": (vt.nn.functional.silu, torch.nn.functional.silu, lambda x: x / (1 + np.exp(-x)), 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCS))
+def test_ulp_error_vs_float64(isa, name):
+    f, tf, ref, bound = FUNCS[name]
+    x = _sample()
+    if name in ("sigmoid", "silu"):
+        x = x[x > -88]  # below, 1 + exp(-x) overflows in float: torch's formula and vt's give 0 alike
+    with np.errstate(all="ignore"):
+        want = ref(x.astype(np.float64)).astype(np.float32)
+    got = f(vt.from_numpy(x)).numpy()
+    theirs = tf(torch.from_numpy(x)).numpy()
+    assert _ulps(got, want).max() <= bound, (name, isa, x[_ulps(got, want).argmax()])
+    assert _ulps(theirs, want).max() <= bound  # the bound is torch's own accuracy, not a looser one
+
+
+def test_special_values(isa):
+    x = vt.tensor([0.0, -0.0, -INF, INF, float("nan"), 88.72, 88.73, -103.0, -104.5, 1e-30, -1e-30])
+    e = vt.exp(x).tolist()
+    assert e[0] == 1.0 and e[1] == 1.0 and e[2] == 0.0 and e[3] == INF and np.isnan(e[4])
+    assert np.isfinite(e[5]) and e[6] == INF  # ln(FLT_MAX) = 88.7228
+    assert e[7] == np.float32(np.exp(-103.0)) and e[7] > 0  # a subnormal result, rounded once
+    assert e[8] == 0.0 and e[9] == 1.0 and e[10] == 1.0
+    t = vt.tanh(x).numpy()
+    assert np.signbit(t[1]) and t[1] == 0 and t[2] == -1 and t[3] == 1 and np.isnan(t[4]) and t[5] == 1
+    assert t[9] == np.float32(1e-30) and t[10] == np.float32(-1e-30)
+    s = vt.sigmoid(x).tolist()
+    assert s[2] == 0.0 and s[3] == 1.0 and np.isnan(s[4]) and s[0] == 0.5
+    u = vt.nn.functional.silu(x).tolist()
+    assert u[3] == INF and np.isnan(u[4]) and u[0] == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(FUNCS))
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_layouts_and_dtypes_vs_torch(isa, name, dtype):
+    f, tf, _, _ = FUNCS[name]
+    base = torch.randn(7, 45, generator=torch.Generator().manual_seed(3)) * 6
+    views = [lambda t: t, lambda t: t.t(), lambda t: t[:, 1::3], lambda t: t[2:, :17], lambda t: t[0:1].expand(5, 45)]
+    for view in views:
+        tt = view(base.to(getattr(torch, dtype)))
+        got = f(view(vt.from_numpy(base.numpy()).to(getattr(vt, dtype))))
+        want = tf(tt)
+        assert tuple(got.shape) == tuple(want.shape) and got.dtype == getattr(vt, dtype)
+        if dtype == "float32":
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=5e-7, atol=1e-38)
+        else:  # 16-bit: computed in float and rounded once, so at most one 16-bit ulp apart where torch differs
+            np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=1e-2, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 33, 1000])
+def test_in_place_and_odd_sizes(isa, n):
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32) * 4
+    for method, tf in (("exp_", torch.exp), ("tanh_", torch.tanh), ("sigmoid_", torch.sigmoid)):
+        a = vt.from_numpy(x.copy())
+        getattr(a, method)()
+        np.testing.assert_allclose(a.numpy(), tf(torch.from_numpy(x)).numpy(), rtol=5e-7)
+    m = vt.from_numpy(np.tile(x, (3, 1)).T.copy()) if n else vt.empty(0, 3)
+    col = m[:, 1]  # a strided view written in place
+    col.exp_()
+    np.testing.assert_allclose(m.numpy()[:, 1], np.exp(x), rtol=2e-7)
+    np.testing.assert_array_equal(m.numpy()[:, 0], x)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 15, 16, 17, 31, 32, 33, 100, 128, 1000])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows(isa, n, log):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((5, n)) * 5).astype(np.float32)
+    f, tf = (vt.log_softmax, torch.log_softmax) if log else (vt.softmax, torch.softmax)
+    got = f(vt.from_numpy(x), -1).numpy()
+    want = tf(torch.from_numpy(x), -1).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7 if not log else 2e-6)
+    x64 = x.astype(np.float64)
+    ref = x64 - x64.max(-1, keepdims=True)
+    ref = ref - np.log(np.exp(ref).sum(-1, keepdims=True)) if log else np.exp(ref) / np.exp(ref).sum(-1, keepdims=True)
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-7 if not log else 2e-6)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_special_rows(isa, log):
+    nan = float("nan")
+    rows = [[1.0, nan] + [0.0] * 20,  # a NaN makes the whole row NaN
+            [-INF] * 22,  # nothing to attend to: NaN, as torch's
+            [INF, 1.0] + [0.0] * 20,  # exp(inf - inf): NaN
+            [-INF, 3.0] + [-INF] * 20,  # one finite entry: probability 1 there
+            [0.0] * 22]
+    x = np.array(rows, np.float32)
+    f, tf = (vt.log_softmax, torch.log_softmax) if log else (vt.softmax, torch.softmax)
+    np.testing.assert_array_equal(f(vt.from_numpy(x), -1).numpy(), tf(torch.from_numpy(x), -1).numpy())
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_softmax_through_sdpa(isa, causal):
+    g = torch.Generator().manual_seed(11)
+    q, k, v = (torch.randn(2, 3, 37, 16, generator=g) for _ in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    got = vt.nn.functional.scaled_dot_product_attention(*(vt.from_numpy(t.numpy()) for t in (q, k, v)),
+                                                        is_causal=causal)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
