@@ -72,6 +72,13 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
       if (!negative) check_scalar_fits(item_scalar(e), it.common_dtype());
     }
     VT_CHECK(!negative, "Integers to negative integer powers are not allowed.");
+    if constexpr (Launch::kHost && std::is_floating_point_v<opmath_t<S>>) {
+      if (it.input_is_wrapped_number(1)) {
+        const double e = item_scalar(it.input_original(1)).to_double();
+        if (e == 2 || e == 3 || e == -1 || e == -2 || e == 0.5 || e == -0.5)
+          return Launch::kernel(it, SmallPowOp<S>{opmath_t<S>(e)});
+      }
+    }
   }
   if constexpr ((std::is_same_v<F, MulF> || std::is_same_v<F, DivF> || std::is_same_v<F, DivTruncF> ||
                  std::is_same_v<F, DivFloorF>) && (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>)) {

@@ -1,4 +1,4 @@
-// Vectorised float32 exp, sigmoid, silu, tanh and softmax row passes (interface and accuracy in
+// Vectorised float32 exp, sigmoid, silu, tanh, softmax row passes and the float sums (interface and accuracy in
 // vt/core/cpu_vec_math.h). Each function is one loop over a branch-free lane function - selects instead of branches,
 // bit casts instead of ldexp/rint - which GCC vectorises; the loops are compiled three times, for AVX-512,
 // AVX2 + FMA and the baseline, with per-function target attributes (as the GEMM micro-kernels are, Note [GEMM
@@ -9,6 +9,7 @@
 #include <bit>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 
 #include "vt/core/error.h"
 
@@ -86,6 +87,40 @@ template <> struct LanesOf<4> { typedef float type __attribute__((vector_size(16
 template <> struct LanesOf<8> { typedef float type __attribute__((vector_size(32))); };
 template <> struct LanesOf<16> { typedef float type __attribute__((vector_size(64))); };
 
+template <int W> struct DoubleLanesOf;
+template <> struct DoubleLanesOf<4> { typedef double type __attribute__((vector_size(32))); };
+template <> struct DoubleLanesOf<8> { typedef double type __attribute__((vector_size(64))); };
+template <> struct DoubleLanesOf<16> { typedef double type __attribute__((vector_size(128))); };
+
+// x[0] + ... + x[n-1] in double, in 4W lanes (four vectors of W, so the adds of one vector do not wait on the
+// last), combined pairwise at the end: a fixed order, so the same input gives the same sum on every call.
+template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
+  using D = typename DoubleLanesOf<W>::type;
+  D a[4] = {};
+  int64_t j = 0;
+  for (; j + 4 * W <= n; j += 4 * W)
+    for (int q = 0; q < 4; ++q) {
+      if constexpr (std::is_same_v<T, float>) {
+        typename LanesOf<W>::type v;
+        __builtin_memcpy(&v, x + j + q * W, sizeof(v));
+        a[q] += __builtin_convertvector(v, D);
+      } else {
+        D v;
+        __builtin_memcpy(&v, x + j + q * W, sizeof(v));
+        a[q] += v;
+      }
+    }
+  const D t = (a[0] + a[1]) + (a[2] + a[3]);
+  double r = 0.0;
+  for (int l = 0; l < W; ++l) r += t[l];
+  for (; j < n; ++j) r += double(x[j]);
+  return r;
+}
+
+template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const T* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += double(x[i]);
+}
+
 template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float scale) {
   using Lanes = typename LanesOf<W>::type;
   Lanes m;
@@ -103,8 +138,8 @@ template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float sca
   return r;
 }
 
-// exp(v - shift), 0 for v = -inf (whatever the shift). The exp is computed either way: a conditional one would be
-// a branch that the vectoriser will not turn into a select (floating-point operations may trap).
+// exp(v - shift), 0 for v = -inf (whatever the shift). The exp is computed either way, and selected (Note [Kernel
+// math flags] in core/CMakeLists.txt lets GCC do so with everything else in a lane).
 VT_LANE float exp_term(float v, float shift) {
   const float e = exp_lane(v - shift);
   return v == kNegInf ? 0.0f : e;
@@ -150,6 +185,10 @@ struct Family {
   float (*sum_exp)(const float*, int64_t, float, float);
   void (*scale_by)(float*, int64_t, float);
   void (*log_softmax_row)(const float*, float*, int64_t, float, float, float);
+  double (*sum_f32)(const float*, int64_t);
+  double (*sum_f64)(const double*, int64_t);
+  void (*accumulate_f32)(double*, const float*, int64_t);
+  void (*accumulate_f64)(double*, const double*, int64_t);
 };
 
 // One family of entry points compiled for TARGET (an attribute, or nothing for the baseline), whose vector
@@ -171,7 +210,14 @@ struct Family {
   TARGET void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {       \
     log_softmax_impl(x, y, n, scale, shift, log_sum);                                                              \
   }                                                                                                                \
-  Family family() { return {NAME, exp, sigmoid, silu, tanh, row_max, exp_sum, sum_exp, scale_by, log_softmax_row}; } \
+  TARGET double sum_f32(const float* x, int64_t n) { return sum_impl<W>(x, n); }                                  \
+  TARGET double sum_f64(const double* x, int64_t n) { return sum_impl<W>(x, n); }                                 \
+  TARGET void accumulate_f32(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }              \
+  TARGET void accumulate_f64(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }             \
+  Family family() {                                                                                                \
+    return {NAME,    exp,     sigmoid,         silu,    tanh,    row_max,        exp_sum,                           \
+            sum_exp, scale_by, log_softmax_row, sum_f32, sum_f64, accumulate_f32, accumulate_f64};                  \
+  }                                                                                                                \
   }
 
 VT_MATH_FAMILY(generic, "generic", , 4)
@@ -218,6 +264,11 @@ void scale_by(float* y, int64_t n, float s) { active().scale_by(y, n, s); }
 void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {
   active().log_softmax_row(x, y, n, scale, shift, log_sum);
 }
+
+double sum(const float* x, int64_t n) { return active().sum_f32(x, n); }
+double sum(const double* x, int64_t n) { return active().sum_f64(x, n); }
+void accumulate(double* acc, const float* x, int64_t n) { active().accumulate_f32(acc, x, n); }
+void accumulate(double* acc, const double* x, int64_t n) { active().accumulate_f64(acc, x, n); }
 
 const char* isa() { return active().isa; }
 

@@ -20,7 +20,11 @@ Tensor mean_any(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::
   int64_t count = 1;
   for (int64_t d = 0; d < self.dim(); ++d)
     if (mask[size_t(d)]) count *= self.size(d);
-  // Sum and divide in float64 (the sum of a 16-bit tensor may overflow its dtype), then round once.
+  // float32 and float64 on the CPU: the sum (accumulated in float64, rounded to the dtype) divided in the dtype,
+  // as torch's mean, without a float64 copy of the input. Elsewhere, and for 16-bit inputs: sum and divide in
+  // float64 (the sum of a 16-bit tensor may overflow its dtype), then round once.
+  if ((t == ScalarType::Float32 || t == ScalarType::Float64) && self.dtype() == t && self.device().is_cpu())
+    return ops::div(ops::sum(self, dim, keepdim, std::nullopt), scalar_to_tensor(Scalar(double(count)), t));
   Tensor s = ops::sum(self, dim, keepdim, ScalarType::Float64);
   Tensor m = ops::div(s, scalar_to_tensor(Scalar(double(count)), ScalarType::Float64));
   return t == ScalarType::Float64 ? m : ops::to_dtype(m, t);

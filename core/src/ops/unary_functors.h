@@ -125,6 +125,20 @@ template <typename S> struct ClampOp {
     return S(x);
   }
 };
+// clamp on the CPU: ClampOp's answers as two selects against bounds that default to the dtype's extremes, so
+// the loop vectorises; a NaN bound (which makes every element NaN) is a flag. The CUDA kernels keep ClampOp.
+template <typename S> struct ClampSelectOp {
+  using M = opmath_t<S>;
+  M lo, hi;
+  bool nan_bound;
+  S operator()(S v) const {
+    const M x = M(v);
+    M r = x < lo ? lo : x;  // a NaN x fails both comparisons and stays NaN
+    r = r > hi ? hi : r;
+    if constexpr (std::is_floating_point_v<M>) return nan_bound ? S(lo + hi) : S(r);  // lo + hi: NaN then
+    else return S(r);
+  }
+};
 template <typename S> struct WhereOp {
   VT_HOST_DEVICE S operator()(bool c, S x, S y) const { return c ? x : y; }
 };

@@ -141,8 +141,18 @@ Tensor clamp(const Tensor& a, std::optional<Scalar> lo, std::optional<Scalar> hi
   if (InPlace) a.bump_version();
   VT_DISPATCH_NUMERIC(t, "clamp", [&] {
     using M = opmath_t<scalar_t>;
-    Launch::kernel(it, ClampOp<scalar_t>{lo ? lo->to<M>() : M(0), hi ? hi->to<M>() : M(0), lo.has_value(),
-                                         hi.has_value()});
+    if constexpr (Launch::kHost) {
+      constexpr bool fp = std::is_floating_point_v<M>;
+      const M low = fp ? -std::numeric_limits<M>::infinity() : std::numeric_limits<M>::lowest();
+      const M high = fp ? std::numeric_limits<M>::infinity() : std::numeric_limits<M>::max();
+      const M l = lo ? lo->to<M>() : low, h = hi ? hi->to<M>() : high;
+      bool nan_bound = false;
+      if constexpr (fp) nan_bound = std::isnan(l) || std::isnan(h);
+      Launch::kernel(it, ClampSelectOp<scalar_t>{nan_bound ? std::numeric_limits<M>::quiet_NaN() : l, h, nan_bound});
+    } else {
+      Launch::kernel(it, ClampOp<scalar_t>{lo ? lo->to<M>() : M(0), hi ? hi->to<M>() : M(0), lo.has_value(),
+                                           hi.has_value()});
+    }
   });
   return it.output();
 }

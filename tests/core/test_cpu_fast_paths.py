@@ -1,0 +1,126 @@
+"""The CPU kernels' vectorised forms against torch and float64: small Python-number powers computed as torch's
+CPU kernel computes them (Note [Small powers]), clamp as selects (ClampSelectOp) with every NaN, infinity and
+integer-bound case, the floating sums of the reductions (Note [Vector sums]) along inner, outer and all dims of
+contiguous, strided and odd-sized inputs, mean on the CPU, and parameterised activations whose functor copies
+let the loops vectorise (Note [Functor copies])."""
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _pair(shape, seed, dtype="float32", scale=3.0):
+    x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+    return vt.from_numpy(x.copy()), torch.from_numpy(x.copy())
+
+
+def _bits(a, b):
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@pytest.mark.parametrize("e", [2, 3, -1, -2, 0.5, -0.5, 2.0, 1.5, 4])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_small_powers_as_torch(e, dtype):
+    v, t = _pair((33, 17), 1, dtype)
+    if e in (0.5, -0.5, 1.5):
+        v, t = v.abs(), t.abs()
+    specials = torch.tensor([0.0, -0.0, INF, -INF, NAN, 1e-30, -3.0], dtype=getattr(torch, dtype))
+    for vv, tt in ((v, t), (v.t(), t.t()), (v[:, ::3], t[:, ::3]), (vt.from_numpy(specials.numpy()), specials)):
+        got, want = (vv ** e).numpy(), (tt ** e).numpy()
+        if e in (2, 3, -1, -2, -0.5, 2.0):  # torch's formulas exactly (NaNs included)
+            _bits(got, want)
+        elif e == 0.5:  # sqrt, correctly rounded (torch's vector sqrt is within an ulp of it)
+            with np.errstate(invalid="ignore"):
+                ref = np.sqrt(vv.numpy().astype(np.float64)).astype(dtype)
+            _bits(got, ref)
+            np.testing.assert_allclose(got, want, rtol=3e-7 if dtype == "float32" else 3e-16)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-13)
+    x = v.clone()
+    x.pow_(e)
+    np.testing.assert_array_equal(x.numpy(), (v ** e).numpy())
+
+
+def test_small_powers_16bit_and_tensor_exponent():
+    v, t = _pair((40,), 2, scale=2.0)
+    for dt in ("float16", "bfloat16"):
+        got = (v.to(getattr(vt, dt)) ** 2).float().numpy()
+        want = (t.to(getattr(torch, dt)) ** 2).float().numpy()
+        np.testing.assert_array_equal(got, want)
+    # a 0-dim tensor exponent takes the general path, and agrees
+    np.testing.assert_allclose((v ** vt.tensor(2.0)).numpy(), (t ** 2).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("lo,hi", [(-1.0, 1.0), (-1.0, None), (None, 0.5), (NAN, 1.0), (-1.0, NAN), (NAN, None),
+                                   (None, NAN), (2.0, -2.0), (-INF, INF), (0.0, 0.0)])
+def test_clamp_bounds_as_torch(lo, hi):
+    v, t = _pair((7, 31), 3)
+    specials = torch.tensor([NAN, INF, -INF, 0.0, -0.0, 5.0, -5.0])
+    for vv, tt in ((v, t), (v.t(), t.t()), (vt.from_numpy(specials.numpy()), specials)):
+        _bits(vv.clamp(lo, hi).numpy(), tt.clamp(lo, hi).numpy())
+        w, u = vv.clone(), tt.clone()
+        w.clamp_(lo, hi)
+        u.clamp_(lo, hi)
+        _bits(w.numpy(), u.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
+def test_clamp_integers(dtype):
+    x = np.random.default_rng(4).integers(-100 if dtype != "uint8" else 0, 100, 50).astype(dtype)
+    for lo, hi in ((-10, 10), (5, None), (None, 3), (20, 10)):
+        if dtype == "uint8" and lo is not None and lo < 0:
+            lo = 0
+        _bits(vt.from_numpy(x).clamp(lo, hi).numpy(), torch.from_numpy(x).clamp(lo, hi).numpy())
+
+
+@pytest.mark.parametrize("shape", [(1,), (15,), (64,), (1000,), (3, 129), (257, 33), (64, 1024)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sums_vs_float64(shape, dtype):
+    v, _ = _pair(shape, 5, dtype)
+    ref = v.numpy().astype(np.float64)
+    tol = dict(rtol=1e-6, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(v.sum().item(), ref.sum(), **tol)
+    for d in range(len(shape)):
+        np.testing.assert_allclose(v.sum(d).numpy(), ref.sum(d), **tol)
+        np.testing.assert_allclose(v.mean(d, keepdim=True).numpy(), ref.mean(d, keepdims=True), **tol)
+    if len(shape) == 2:  # strided views: transposed and sliced
+        np.testing.assert_allclose(v.t().sum(1).numpy(), ref.T.sum(1), **tol)
+        np.testing.assert_allclose(v[:, 1::2].sum(1).numpy(), ref[:, 1::2].sum(1), **tol)
+        np.testing.assert_allclose(v[::2].sum(0).numpy(), ref[::2].sum(0), **tol)
+
+
+def test_sum_specials_and_determinism():
+    x = vt.tensor([[1.0, NAN, 2.0] + [0.0] * 30, [INF, 1.0] + [0.0] * 31, [INF, -INF] + [0.0] * 31, [1e30, -1e30] + [1.0] * 31])
+    s = x.sum(1).tolist()
+    assert np.isnan(s[0]) and s[1] == INF and np.isnan(s[2]) and s[3] == 31.0
+    col = x.t().contiguous().sum(0).tolist()
+    assert np.isnan(col[0]) and col[1] == INF and np.isnan(col[2]) and col[3] == 31.0
+    big, _ = _pair((1 << 20,), 6)
+    assert big.sum().item() == big.sum().item()  # a fixed order: the same sum every call
+
+
+def test_mean_as_torch_dtypes():
+    v, t = _pair((9, 70), 7)
+    assert v.mean(1).dtype == vt.float32
+    np.testing.assert_allclose(v.mean(1).numpy(), t.mean(1).numpy(), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(v.mean(1).numpy(), v.numpy().astype(np.float64).mean(1), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(v.mean().item(), t.mean().item(), rtol=2e-6, atol=1e-6)
+    for dt in ("float16", "bfloat16"):
+        got = v.to(getattr(vt, dt)).mean(1).float().numpy()
+        want = t.to(getattr(torch, dt)).mean(1).float().numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2)
+    assert v.to(vt.float16).mean(1).dtype == vt.float16
+
+
+@pytest.mark.parametrize("name,args", [("leaky_relu", (0.2,)), ("elu", (0.7,)), ("hardtanh", (-0.5, 0.5)),
+                                       ("softplus", (2.0, 5.0)), ("celu", (1.3,)), ("threshold", (0.1, -2.0))])
+def test_parameterised_activations(name, args):
+    v, t = _pair((5, 67), 8)
+    got = getattr(vt.nn.functional, name)(v.t(), *args).numpy()
+    want = getattr(torch.nn.functional, name)(t.t(), *args).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
