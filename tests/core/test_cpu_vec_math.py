@@ -160,3 +160,66 @@ def test_attention_softmax_through_sdpa(isa, causal):
     got = vt.nn.functional.scaled_dot_product_attention(*(vt.from_numpy(t.numpy()) for t in (q, k, v)),
                                                         is_causal=causal)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _grad(lib, fn, x, g):
+    x = x.clone().requires_grad_(True)
+    (gx,) = lib.autograd.grad(fn(x), x, g)
+    return gx
+
+
+GRADS = {  # vt function, torch function
+    "gelu_tanh": (lambda x: vt.nn.functional.gelu(x, approximate="tanh"),
+                  lambda x: torch.nn.functional.gelu(x, approximate="tanh")),
+    "silu": (vt.nn.functional.silu, torch.nn.functional.silu),
+    "softmax": (lambda x: vt.softmax(x, -1), lambda x: torch.softmax(x, -1)),
+    "log_softmax": (lambda x: vt.log_softmax(x, -1), lambda x: torch.log_softmax(x, -1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADS))
+@pytest.mark.parametrize("cols", [1, 15, 33, 130])
+def test_gradients_vs_torch(isa, name, cols):
+    f, tf = GRADS[name]
+    gen = torch.Generator().manual_seed(cols)
+    x, g = torch.randn(6, cols, generator=gen) * 4, torch.randn(6, cols, generator=gen)
+    for view in (lambda t: t, lambda t: t.t().contiguous().t()):  # dense, and a transposed layout
+        got = _grad(vt, f, view(vt.from_numpy(x.numpy())), vt.from_numpy(g.numpy())).numpy()
+        want = _grad(torch, tf, view(x), g).numpy()
+        # gelu_tanh's gradient near x = -5 is a difference of terms near 1: one ulp of tanh there (where vt's and
+        # torch's tanh may round apart) moves it by about 4e-6 |g|
+        atol = 4e-6 * float(g.abs().max()) if name == "gelu_tanh" else 1e-6
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol)
+
+
+def test_gelu_tanh_forward_vs_float64(isa):
+    x = _sample()
+    x = x[np.abs(x) < 60]
+    x64 = x.astype(np.float64)
+    ref = 0.5 * x64 * (1 + np.tanh(0.7978845608028654 * (x64 + 0.044715 * x64 ** 3)))
+    got = vt.nn.functional.gelu(vt.from_numpy(x), approximate="tanh").numpy().astype(np.float64)
+    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy().astype(np.float64)
+    # absolute error against the float64 value, relative to |x| (the cancellation near -3 makes ulps meaningless)
+    scale = np.maximum(np.abs(x64), 1e-30)
+    assert (np.abs(got - ref) / scale).max() <= 2 * max((np.abs(want - ref) / scale).max(), 1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_16bit_activation_gradients(dtype):
+    gen = torch.Generator().manual_seed(5)
+    x, g = torch.randn(4, 37, generator=gen) * 3, torch.randn(4, 37, generator=gen)
+    for name in ("gelu_tanh", "silu"):
+        f, tf = GRADS[name]
+        got = _grad(vt, f, vt.from_numpy(x.numpy()).to(getattr(vt, dtype)),
+                    vt.from_numpy(g.numpy()).to(getattr(vt, dtype))).float().numpy()
+        want = _grad(torch, tf, x.to(getattr(torch, dtype)), g.to(getattr(torch, dtype))).float().numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-2)
+
+
+def test_softmax_backward_special_rows(isa):
+    x = torch.tensor([[0.0] * 20, [-INF, 1.0] + [2.0] * 18, [5.0, -5.0] * 10])
+    g = torch.tensor([[1.0] * 20, [0.5] * 20, [float(i) for i in range(20)]])
+    for f, tf in (GRADS["softmax"], GRADS["log_softmax"]):
+        got = _grad(vt, f, vt.from_numpy(x.numpy()), vt.from_numpy(g.numpy())).numpy()
+        want = _grad(torch, tf, x, g).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -1,13 +1,16 @@
 #pragma once
-// The CPU elementwise functors that run on a vectorised float32 array kernel (vt/core/cpu_vec_math.h) instead of the
-// generic per-element loop, and the loop that feeds one from a TensorIterator. float32 runs that are dense go to
-// the kernel as they are; strided float32 runs, and 16-bit ones (computed in float, as torch's), pass through
-// a small float buffer, so every layout and dtype gets the same lane arithmetic.
+// The CPU elementwise functors (unary ones, and the activation gradients) that run on a vectorised float32 array
+// kernel (vt/core/cpu_vec_math.h) instead of the generic per-element loop, and the loops that feed one from a
+// TensorIterator. float32 runs that are dense go to the kernel as they are; strided float32 runs, and 16-bit
+// ones (computed in float, as torch's), pass through small float buffers, so every layout and dtype gets the
+// same lane arithmetic.
 #include <algorithm>
 #include <type_traits>
 
-#include "vt/core/cpu_vec_math.h"
+#include "act_backward_functors.h"
+#include "binary_functors.h"
 #include "unary_functors.h"
+#include "vt/core/cpu_vec_math.h"
 #include "vt/core/tensor_iterator.h"
 
 namespace vt::cpu {
@@ -19,6 +22,12 @@ template <> inline constexpr ArrayFn array_fn<unary::ExpF> = &cpu_math::exp;
 template <> inline constexpr ArrayFn array_fn<unary::SigmoidF> = &cpu_math::sigmoid;
 template <> inline constexpr ArrayFn array_fn<unary::SiluF> = &cpu_math::silu;
 template <> inline constexpr ArrayFn array_fn<unary::TanhF> = &cpu_math::tanh;
+template <> inline constexpr ArrayFn array_fn<unary::GeluTanhF> = &cpu_math::gelu_tanh;
+
+using BinaryArrayFn = void (*)(const float*, const float*, float*, int64_t);
+template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;
+template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluTanhBwdF> = &cpu_math::gelu_tanh_backward;
+template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::SiluBwdF> = &cpu_math::silu_backward;
 
 template <typename S> void run_array_kernel(TensorIterator& it, ArrayFn fn) {
   constexpr int64_t kChunk = 256, kS = int64_t(sizeof(S));
@@ -41,6 +50,31 @@ template <typename S> void run_array_kernel(TensorIterator& it, ArrayFn fn) {
   });
 }
 
+template <typename S> void run_binary_array_kernel(TensorIterator& it, BinaryArrayFn fn) {
+  constexpr int64_t kChunk = 256, kS = int64_t(sizeof(S));
+  it.for_each([&](char** data, const int64_t* s, int64_t n0, int64_t n1) {
+    float a[kChunk], b[kChunk];
+    for (int64_t j = 0; j < n1; ++j) {
+      char* out = data[0] + j * s[3];
+      const char* in0 = data[1] + j * s[4];
+      const char* in1 = data[2] + j * s[5];
+      if (std::is_same_v<S, float> && s[0] == kS && s[1] == kS && s[2] == kS) {
+        fn(reinterpret_cast<const float*>(in0), reinterpret_cast<const float*>(in1), reinterpret_cast<float*>(out), n0);
+        continue;
+      }
+      for (int64_t k0 = 0; k0 < n0; k0 += kChunk) {
+        const int64_t m = std::min(kChunk, n0 - k0);
+        for (int64_t k = 0; k < m; ++k) {
+          a[k] = float(*reinterpret_cast<const S*>(in0 + (k0 + k) * s[1]));
+          b[k] = float(*reinterpret_cast<const S*>(in1 + (k0 + k) * s[2]));
+        }
+        fn(a, b, a, m);
+        for (int64_t k = 0; k < m; ++k) *reinterpret_cast<S*>(out + (k0 + k) * s[0]) = S(a[k]);
+      }
+    }
+  });
+}
+
 // The array kernel of a storage-dtype op, for the dtypes computed in float (float32, float16, bfloat16): fn is
 // null for every other op, which then runs the generic loop.
 template <typename Op> struct ArrayKernel {
@@ -51,6 +85,12 @@ template <typename S, typename F>
 struct ArrayKernel<unary::MapOp<S, F>> {
   static constexpr ArrayFn fn = array_fn<F>;
   static void run(TensorIterator& it) { run_array_kernel<S>(it, fn); }
+};
+template <typename S, typename F>
+  requires std::is_same_v<opmath_t<S>, float> && (binary_array_fn<F> != nullptr)
+struct ArrayKernel<binary::ArithOp<S, F>> {
+  static constexpr BinaryArrayFn fn = binary_array_fn<F>;
+  static void run(TensorIterator& it) { run_binary_array_kernel<S>(it, fn); }
 };
 
 }  // namespace vt::cpu

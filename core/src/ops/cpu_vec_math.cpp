@@ -71,12 +71,40 @@ VT_LANE float tanh_lane(float x) {
   return std::bit_cast<float>(std::bit_cast<uint32_t>(mag) | sign);
 }
 
+// The tanh-approximated gelu and its gradient, and silu's gradient, in the operation order of GeluTanhF and of
+// act_backward's GeluTanhBwdF and SiluBwdF (so the CPU's vector lanes and the other kernels agree up to tanh's
+// and exp's own rounding).
+constexpr float kGeluK = 0.7978845608028654f, kGeluA = 0.044715f;
+VT_LANE float gelu_tanh_lane(float x) { return 0.5f * x * (1.0f + tanh_lane(kGeluK * (x + kGeluA * x * x * x))); }
+VT_LANE float gelu_tanh_backward_lane(float g, float x) {
+  const float x2 = x * x;
+  const float t = tanh_lane(kGeluK * (x + kGeluA * x2 * x));
+  const float right = 0.5f * x * (1.0f - t * t) * (kGeluK * (1.0f + 3.0f * kGeluA * x2));
+  return g * (0.5f * (1.0f + t) + right);
+}
+VT_LANE float silu_backward_lane(float g, float x) {
+  const float s = 1.0f / (1.0f + exp_lane(-x));
+  return g * s * (1.0f + x * (1.0f - s));
+}
+
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kLanes = 16;  // independent accumulators: one AVX-512 register, two AVX2 ones
 
 template <typename F> VT_LANE void map(const float* x, float* y, int64_t n, F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+template <typename F> VT_LANE void map2(const float* a, const float* b, float* y, int64_t n, F f) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+}
+
+// Softmax backward rows: y = scale * out * (g - dot) (softmax) or scale * (g - exp(out) * dot) (log_softmax),
+// with dot = sum(g * out) or sum(g) taken in double by the caller.
+template <bool Log> VT_LANE void softmax_backward_impl(const float* g, const float* out, float* y, int64_t n,
+                                                        float dot, float scale) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) y[i] = scale * (Log ? g[i] - exp_lane(out[i]) * dot : out[i] * (g[i] - dot));
 }
 
 // The max is taken on GCC vector types of the family's register width W: written on scalars, the select
@@ -114,6 +142,26 @@ template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
   double r = 0.0;
   for (int l = 0; l < W; ++l) r += t[l];
   for (; j < n; ++j) r += double(x[j]);
+  return r;
+}
+
+// sum(a * b) in double, in the lanes and order of sum_impl.
+template <int W> VT_LANE double dot_impl(const float* a, const float* b, int64_t n) {
+  using D = typename DoubleLanesOf<W>::type;
+  using F = typename LanesOf<W>::type;
+  D acc[2] = {};
+  int64_t j = 0;
+  for (; j + 2 * W <= n; j += 2 * W)
+    for (int q = 0; q < 2; ++q) {
+      F u, v;
+      __builtin_memcpy(&u, a + j + q * W, sizeof(u));
+      __builtin_memcpy(&v, b + j + q * W, sizeof(v));
+      acc[q] += __builtin_convertvector(u, D) * __builtin_convertvector(v, D);
+    }
+  const D t = acc[0] + acc[1];
+  double r = 0.0;
+  for (int l = 0; l < W; ++l) r += t[l];
+  for (; j < n; ++j) r += double(a[j]) * double(b[j]);
   return r;
 }
 
@@ -189,6 +237,12 @@ struct Family {
   double (*sum_f64)(const double*, int64_t);
   void (*accumulate_f32)(double*, const float*, int64_t);
   void (*accumulate_f64)(double*, const double*, int64_t);
+  void (*gelu_tanh)(const float*, float*, int64_t);
+  void (*gelu_tanh_backward)(const float*, const float*, float*, int64_t);
+  void (*silu_backward)(const float*, const float*, float*, int64_t);
+  double (*dot)(const float*, const float*, int64_t);
+  void (*softmax_backward_row)(const float*, const float*, float*, int64_t, float, float);
+  void (*log_softmax_backward_row)(const float*, const float*, float*, int64_t, float, float);
 };
 
 // One family of entry points compiled for TARGET (an attribute, or nothing for the baseline), whose vector
@@ -214,9 +268,25 @@ struct Family {
   TARGET double sum_f64(const double* x, int64_t n) { return sum_impl<W>(x, n); }                                 \
   TARGET void accumulate_f32(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }              \
   TARGET void accumulate_f64(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }             \
+  TARGET void gelu_tanh(const float* x, float* y, int64_t n) { map(x, y, n, gelu_tanh_lane); }                     \
+  TARGET void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) {                             \
+    map2(g, x, y, n, gelu_tanh_backward_lane);                                                                     \
+  }                                                                                                                \
+  TARGET void silu_backward(const float* g, const float* x, float* y, int64_t n) {                                  \
+    map2(g, x, y, n, silu_backward_lane);                                                                          \
+  }                                                                                                                \
+  TARGET double dot(const float* a, const float* b, int64_t n) { return dot_impl<W>(a, b, n); }                     \
+  TARGET void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale) {  \
+    softmax_backward_impl<false>(g, out, y, n, dot, scale);                                                        \
+  }                                                                                                                \
+  TARGET void log_softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot,           \
+                                       float scale) {                                                              \
+    softmax_backward_impl<true>(g, out, y, n, dot, scale);                                                         \
+  }                                                                                                                \
   Family family() {                                                                                                \
-    return {NAME,    exp,     sigmoid,         silu,    tanh,    row_max,        exp_sum,                           \
-            sum_exp, scale_by, log_softmax_row, sum_f32, sum_f64, accumulate_f32, accumulate_f64};                  \
+    return {NAME,    exp,      sigmoid,         silu,    tanh,    row_max,        exp_sum,                          \
+            sum_exp, scale_by, log_softmax_row, sum_f32, sum_f64, accumulate_f32, accumulate_f64,                   \
+            gelu_tanh, gelu_tanh_backward, silu_backward, dot, softmax_backward_row, log_softmax_backward_row};    \
   }                                                                                                                \
   }
 
@@ -269,6 +339,17 @@ double sum(const float* x, int64_t n) { return active().sum_f32(x, n); }
 double sum(const double* x, int64_t n) { return active().sum_f64(x, n); }
 void accumulate(double* acc, const float* x, int64_t n) { active().accumulate_f32(acc, x, n); }
 void accumulate(double* acc, const double* x, int64_t n) { active().accumulate_f64(acc, x, n); }
+
+void gelu_tanh(const float* x, float* y, int64_t n) { active().gelu_tanh(x, y, n); }
+void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) { active().gelu_tanh_backward(g, x, y, n); }
+void silu_backward(const float* g, const float* x, float* y, int64_t n) { active().silu_backward(g, x, y, n); }
+double dot(const float* a, const float* b, int64_t n) { return active().dot(a, b, n); }
+void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale) {
+  active().softmax_backward_row(g, out, y, n, dot, scale);
+}
+void log_softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale) {
+  active().log_softmax_backward_row(g, out, y, n, dot, scale);
+}
 
 const char* isa() { return active().isa; }
 

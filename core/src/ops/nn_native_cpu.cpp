@@ -143,6 +143,15 @@ struct CpuNnKernels {
       parallel_for(0, r.outer * r.inner, std::max<int64_t>(1, kDefaultGrain / r.size), [&](int64_t lo, int64_t hi) {
         for (int64_t row = lo; row < hi; ++row) {
           int64_t base = (row / r.inner) * r.size * r.inner + row % r.inner;
+          if (r.inner == 1 && std::is_same_v<scalar_t, float>) {  // dense float rows: cpu_math's vector lanes
+            const float* gr = reinterpret_cast<const float*>(gp + base);
+            const float* yr = reinterpret_cast<const float*>(yp + base);
+            float* out = reinterpret_cast<float*>(op + base);
+            const float d = float(log ? cpu_math::sum(gr, r.size) : cpu_math::dot(gr, yr, r.size));  // in double
+            if (log) cpu_math::log_softmax_backward_row(gr, yr, out, r.size, d, float(sc));
+            else cpu_math::softmax_backward_row(gr, yr, out, r.size, d, float(sc));
+            continue;
+          }
           A dot = A(lane_sum(r.size, [&](int64_t j) {  // Note [Lane sums]
             int64_t i = base + j * r.inner;
             return log ? A(gp[i]) : A(gp[i]) * A(yp[i]);

@@ -23,6 +23,11 @@ void exp(const float* x, float* y, int64_t n);
 void sigmoid(const float* x, float* y, int64_t n);
 void silu(const float* x, float* y, int64_t n);
 void tanh(const float* x, float* y, int64_t n);
+void gelu_tanh(const float* x, float* y, int64_t n);  // gelu(approximate='tanh')
+
+// Input gradients of gelu(approximate='tanh') and silu: y = dL/dx from g = dL/d(out) and the input x.
+void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n);
+void silu_backward(const float* g, const float* x, float* y, int64_t n);
 
 // Softmax rows (scores read as x * scale). row_max skips NaN (it then makes the sum NaN) and is -inf for an empty
 // row or one of only -inf. exp_sum writes y = exp(x * scale - shift), 0 where x * scale is -inf (so a row of only
@@ -33,6 +38,12 @@ float exp_sum(const float* x, float* y, int64_t n, float scale, float shift);
 float sum_exp(const float* x, int64_t n, float scale, float shift);
 void scale_by(float* y, int64_t n, float s);
 void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum);
+
+// Softmax backward rows from the forward's output `out`: y = scale * out * (g - dot) with dot = sum(g * out)
+// (softmax), or y = scale * (g - exp(out) * dot) with dot = sum(g) (log_softmax). dot: sum(a * b) in double.
+double dot(const float* a, const float* b, int64_t n);
+void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale);
+void log_softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale);
 
 // The floating sums of the reductions, in double as vt's CPU reductions accumulate: sum returns x[0] + ... +
 // x[n-1] (in a fixed lane order, the same for every call), accumulate adds x into acc elementwise (acc and x do
