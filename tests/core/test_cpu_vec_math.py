@@ -63,6 +63,45 @@ FUNCS = {  # name: (vt function, torch function, float64 reference, max ulp)
 }
 
 
+def _logs_sample():
+    rng = np.random.default_rng(9)
+    pos = np.concatenate([np.exp(rng.uniform(-103, 88, 100_000)), rng.uniform(0, 2, 50_000)]).astype(np.float32)
+    l1p = np.concatenate([rng.uniform(-1, 3, 100_000), np.exp(rng.uniform(-80, 80, 50_000)),
+                          -np.exp(rng.uniform(-80, 0, 20_000)) * 0.999]).astype(np.float32)
+    return pos, l1p
+
+
+LOGS = {  # name: (vt function, torch function, float64 reference, input set, max ulp)
+    "log": (vt.log, torch.log, np.log, 0, 1),
+    "log1p": (vt.log1p, torch.log1p, np.log1p, 1, 2),
+    "expm1": (vt.expm1, torch.expm1, np.expm1, 2, 2),
+    "logsigmoid": (vt.nn.functional.logsigmoid, torch.nn.functional.logsigmoid, lambda x: -np.logaddexp(0, -x), 2, 3),
+    "mish": (vt.nn.functional.mish, torch.nn.functional.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), 3, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOGS))
+def test_log_family_ulp_error(isa, name):
+    f, tf, ref, which, bound = LOGS[name]
+    x = [*_logs_sample(), _sample(), _sample()[_sample() > -20]][which]  # mish: away from its underflow tail
+    with np.errstate(all="ignore"):
+        want = ref(x.astype(np.float64)).astype(np.float32)
+    got = f(vt.from_numpy(x)).numpy()
+    assert _ulps(got, want).max() <= bound, (name, isa, x[_ulps(got, want).argmax()])
+    np.testing.assert_allclose(got, tf(torch.from_numpy(x)).numpy(), rtol=bound * 1.2e-7 + 1e-7, atol=1e-37)
+
+
+def test_log_family_special_values(isa):
+    nan = float("nan")
+    x = vt.tensor([0.0, -0.0, -1.0, INF, -INF, nan, 1.0, 1e-45, -1e-30, 1e-30])
+    t = torch.tensor(x.tolist())
+    for f, tf in ((vt.log, torch.log), (vt.log1p, torch.log1p), (vt.expm1, torch.expm1),
+                  (vt.nn.functional.logsigmoid, torch.nn.functional.logsigmoid),
+                  (vt.nn.functional.mish, torch.nn.functional.mish)):
+        np.testing.assert_allclose(f(x).numpy(), tf(t).numpy(), rtol=4e-7, atol=2e-45)  # torch flushes 1e-45
+    assert np.signbit(vt.log1p(vt.tensor([-0.0])).numpy()[0]) and np.signbit(vt.expm1(vt.tensor([-0.0])).numpy()[0])
+
+
 @pytest.mark.parametrize("name", sorted(FUNCS))
 def test_ulp_error_vs_float64(isa, name):
     f, tf, ref, bound = FUNCS[name]

@@ -23,6 +23,11 @@ template <> inline constexpr ArrayFn array_fn<unary::SigmoidF> = &cpu_math::sigm
 template <> inline constexpr ArrayFn array_fn<unary::SiluF> = &cpu_math::silu;
 template <> inline constexpr ArrayFn array_fn<unary::TanhF> = &cpu_math::tanh;
 template <> inline constexpr ArrayFn array_fn<unary::GeluTanhF> = &cpu_math::gelu_tanh;
+template <> inline constexpr ArrayFn array_fn<unary::LogF> = &cpu_math::log;
+template <> inline constexpr ArrayFn array_fn<unary::Log1pF> = &cpu_math::log1p;
+template <> inline constexpr ArrayFn array_fn<unary::Expm1F> = &cpu_math::expm1;
+template <> inline constexpr ArrayFn array_fn<unary::LogSigmoidF> = &cpu_math::logsigmoid;
+template <> inline constexpr ArrayFn array_fn<unary::MishF> = &cpu_math::mish;
 
 using BinaryArrayFn = void (*)(const float*, const float*, float*, int64_t);
 template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;

@@ -50,8 +50,56 @@ VT_LANE float exp_lane(float x) {
   return x != x ? x : e;
 }
 
+// Note [Vector log]: Cephes' logf. x = m 2^e with m in [sqrt(1/2), sqrt(2)) read from the bits (a subnormal x is
+// scaled by 2^23 first), a degree-9 polynomial in m - 1, and e ln 2 added in two parts as in exp. x = 0 gives
+// -inf, a negative x or NaN gives NaN, +inf gives +inf, through the final selects.
+VT_LANE float log_lane(float x) {
+  const bool sub = x < 1.17549435e-38f;  // subnormal (or zero, negative, handled below)
+  const float xs = sub ? x * 8388608.0f : x;
+  const uint32_t bits = std::bit_cast<uint32_t>(xs);
+  float e = float(int32_t((bits >> 23) & 0xffu) - 126 - (sub ? 23 : 0));
+  float m = std::bit_cast<float>((bits & 0x007fffffu) | 0x3f000000u);  // [0.5, 1)
+  const bool low = m < 0.707106781186547524f;
+  e = low ? e - 1.0f : e;
+  m = low ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = p * m - 1.1514610310e-1f;
+  p = p * m + 1.1676998740e-1f;
+  p = p * m - 1.2420140846e-1f;
+  p = p * m + 1.4249322787e-1f;
+  p = p * m - 1.6668057665e-1f;
+  p = p * m + 2.0000714765e-1f;
+  p = p * m - 2.4999993993e-1f;
+  p = p * m + 3.3333331174e-1f;
+  float y = p * m * z;
+  y = y + e * kC2;
+  y = y - 0.5f * z;
+  const float r = (m + y) + e * kC1;
+  const float inf = std::numeric_limits<float>::infinity();
+  return x > 0.0f ? (x == inf ? inf : r) : (x == 0.0f ? -inf : std::numeric_limits<float>::quiet_NaN());
+}
+
+// log1p and expm1 by Kahan's corrections over the rounded 1 + x and exp(x): log(u) x / (u - 1) and
+// (u - 1) x / log(u) cancel the rounding of u, so small arguments keep their relative accuracy.
+VT_LANE float log1p_lane(float x) {
+  const float u = 1.0f + x;
+  const float r = log_lane(u) * (x / (u - 1.0f));
+  return u == 1.0f ? x : (u == std::numeric_limits<float>::infinity() ? u : r);
+}
+VT_LANE float expm1_lane(float x) {
+  const float u = exp_lane(x);
+  const float r = (u - 1.0f) * (x / log_lane(u));
+  return u == 1.0f ? x : (u - 1.0f == -1.0f ? -1.0f : (u == std::numeric_limits<float>::infinity() ? u : r));
+}
+
 VT_LANE float sigmoid_lane(float x) { return 1.0f / (1.0f + exp_lane(-x)); }
 VT_LANE float silu_lane(float x) { return x / (1.0f + exp_lane(-x)); }
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): LogSigmoidF's two branches as one expression.
+VT_LANE float logsigmoid_lane(float x) {
+  const float ax = std::bit_cast<float>(std::bit_cast<uint32_t>(x) & 0x7fffffffu);
+  return (x < 0.0f ? x : 0.0f) - log1p_lane(exp_lane(-ax));
+}
 
 // Cephes' tanhf on |x|: an odd polynomial below 0.625, 1 - 2 / (e^{2|x|} + 1) above (exactly 1 once
 // e^{2|x|} > 2^25, and for an infinite |x|), then the sign of x put back, so tanh(-0) = -0.
@@ -70,6 +118,9 @@ VT_LANE float tanh_lane(float x) {
   const float mag = ax < 0.625f ? small : large;
   return std::bit_cast<float>(std::bit_cast<uint32_t>(mag) | sign);
 }
+
+// mish = x tanh(softplus(x)), softplus with torch's threshold of 20 (MishF).
+VT_LANE float mish_lane(float x) { return x * tanh_lane(x > 20.0f ? x : log1p_lane(exp_lane(x))); }
 
 // The tanh-approximated gelu and its gradient, and silu's gradient, in the operation order of GeluTanhF and of
 // act_backward's GeluTanhBwdF and SiluBwdF (so the CPU's vector lanes and the other kernels agree up to tanh's
@@ -238,6 +289,11 @@ struct Family {
   void (*accumulate_f32)(double*, const float*, int64_t);
   void (*accumulate_f64)(double*, const double*, int64_t);
   void (*gelu_tanh)(const float*, float*, int64_t);
+  void (*log)(const float*, float*, int64_t);
+  void (*log1p)(const float*, float*, int64_t);
+  void (*expm1)(const float*, float*, int64_t);
+  void (*logsigmoid)(const float*, float*, int64_t);
+  void (*mish)(const float*, float*, int64_t);
   void (*gelu_tanh_backward)(const float*, const float*, float*, int64_t);
   void (*silu_backward)(const float*, const float*, float*, int64_t);
   double (*dot)(const float*, const float*, int64_t);
@@ -269,6 +325,11 @@ struct Family {
   TARGET void accumulate_f32(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }              \
   TARGET void accumulate_f64(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }             \
   TARGET void gelu_tanh(const float* x, float* y, int64_t n) { map(x, y, n, gelu_tanh_lane); }                     \
+  TARGET void log(const float* x, float* y, int64_t n) { map(x, y, n, log_lane); }                                 \
+  TARGET void log1p(const float* x, float* y, int64_t n) { map(x, y, n, log1p_lane); }                             \
+  TARGET void expm1(const float* x, float* y, int64_t n) { map(x, y, n, expm1_lane); }                             \
+  TARGET void logsigmoid(const float* x, float* y, int64_t n) { map(x, y, n, logsigmoid_lane); }                   \
+  TARGET void mish(const float* x, float* y, int64_t n) { map(x, y, n, mish_lane); }                               \
   TARGET void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) {                             \
     map2(g, x, y, n, gelu_tanh_backward_lane);                                                                     \
   }                                                                                                                \
@@ -286,7 +347,8 @@ struct Family {
   Family family() {                                                                                                \
     return {NAME,    exp,      sigmoid,         silu,    tanh,    row_max,        exp_sum,                          \
             sum_exp, scale_by, log_softmax_row, sum_f32, sum_f64, accumulate_f32, accumulate_f64,                   \
-            gelu_tanh, gelu_tanh_backward, silu_backward, dot, softmax_backward_row, log_softmax_backward_row};    \
+            gelu_tanh, log,     log1p,   expm1,          logsigmoid,     mish,                                      \
+            gelu_tanh_backward, silu_backward, dot, softmax_backward_row, log_softmax_backward_row};               \
   }                                                                                                                \
   }
 
@@ -341,6 +403,11 @@ void accumulate(double* acc, const float* x, int64_t n) { active().accumulate_f3
 void accumulate(double* acc, const double* x, int64_t n) { active().accumulate_f64(acc, x, n); }
 
 void gelu_tanh(const float* x, float* y, int64_t n) { active().gelu_tanh(x, y, n); }
+void log(const float* x, float* y, int64_t n) { active().log(x, y, n); }
+void log1p(const float* x, float* y, int64_t n) { active().log1p(x, y, n); }
+void expm1(const float* x, float* y, int64_t n) { active().expm1(x, y, n); }
+void logsigmoid(const float* x, float* y, int64_t n) { active().logsigmoid(x, y, n); }
+void mish(const float* x, float* y, int64_t n) { active().mish(x, y, n); }
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) { active().gelu_tanh_backward(g, x, y, n); }
 void silu_backward(const float* g, const float* x, float* y, int64_t n) { active().silu_backward(g, x, y, n); }
 double dot(const float* a, const float* b, int64_t n) { return active().dot(a, b, n); }

@@ -1,5 +1,5 @@
 #pragma once
-// Vectorised float32 transcendentals for the CPU kernels - exp, sigmoid, silu, tanh over dense arrays and the
+// Vectorised float32 transcendentals for the CPU kernels - exp, log and their kin over dense arrays and the
 // row passes of a last-dim softmax - and the floating sums of the reductions. The core is compiled for the
 // baseline x86-64 (SSE2), and the scalar std::exp of the generic elementwise loop does not vectorise at all
 // (glibc's vector expf needs -ffast-math): exp, sigmoid, tanh and softmax took 2-7x torch's time, which runs
@@ -11,7 +11,9 @@
 // within 1 ulp of the correctly rounded value, subnormal results included; sigmoid and silu (torch's vector
 // formulas over that exp: 1 / (1 + exp(-x)), x / (1 + exp(-x))) within 2 ulp wherever 1 + exp(-x) is finite -
 // torch's own errors, measured the same way. exp(-inf) = 0, exp(+inf) = inf, exp(NaN) = NaN, exp(0) = 1
-// exactly; tanh is exactly +-1 past |x| = 9.01 and keeps the sign of -0, as torch's.
+// exactly; tanh is exactly +-1 past |x| = 9.01 and keeps the sign of -0, as torch's. log (Note [Vector log])
+// within 1 ulp, log1p and expm1 2, logsigmoid 3, mish 4 (away from its underflowing tail below -20) - torch's
+// are 1 ulp there; subnormal results are kept where torch's flush them to 0.
 //
 // Arrays may be the same array (y == x: in place); they must not overlap otherwise.
 #include <cstdint>
@@ -24,6 +26,11 @@ void sigmoid(const float* x, float* y, int64_t n);
 void silu(const float* x, float* y, int64_t n);
 void tanh(const float* x, float* y, int64_t n);
 void gelu_tanh(const float* x, float* y, int64_t n);  // gelu(approximate='tanh')
+void log(const float* x, float* y, int64_t n);
+void log1p(const float* x, float* y, int64_t n);
+void expm1(const float* x, float* y, int64_t n);
+void logsigmoid(const float* x, float* y, int64_t n);
+void mish(const float* x, float* y, int64_t n);
 
 // Input gradients of gelu(approximate='tanh') and silu: y = dL/dx from g = dL/d(out) and the input x.
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n);
