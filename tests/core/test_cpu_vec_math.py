@@ -262,3 +262,27 @@ def test_softmax_backward_special_rows(isa):
         got = _grad(vt, f, vt.from_numpy(x.numpy()), vt.from_numpy(g.numpy())).numpy()
         want = _grad(torch, tf, x, g).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_cos_ulp_error(isa, name):
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.uniform(-8192, 8192, 200_000), rng.uniform(-10, 10, 100_000),
+                        rng.standard_normal(20_000) * 1e-3]).astype(np.float32)
+    f, tf, ref = getattr(vt, name), getattr(torch, name), getattr(np, name)
+    want = ref(x.astype(np.float64)).astype(np.float32)
+    got = f(vt.from_numpy(x)).numpy()
+    assert _ulps(got, want).max() <= 2, x[_ulps(got, want).argmax()]
+    np.testing.assert_allclose(got, tf(torch.from_numpy(x)).numpy(), rtol=3e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_cos_large_and_special_arguments(isa, name):
+    f, tf = getattr(vt, name), getattr(torch, name)
+    # past 8192 (and infinities) the whole array is computed with libm, as accurate as torch's
+    for vals in ([1e5, 3.0, -2e7, 1.0], [INF, 0.5], [-INF, 1.0, float("nan")], [0.0, -0.0, 8192.0, -8192.0]):
+        x = np.array(vals * 9, np.float32)  # longer than one vector
+        got, want = f(vt.from_numpy(x)).numpy(), tf(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(got, want, rtol=3e-7, atol=1e-7)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.signbit(vt.sin(vt.tensor([-0.0])).numpy()[0]) and vt.cos(vt.tensor([-0.0])).item() == 1.0

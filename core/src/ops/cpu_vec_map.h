@@ -28,6 +28,8 @@ template <> inline constexpr ArrayFn array_fn<unary::Log1pF> = &cpu_math::log1p;
 template <> inline constexpr ArrayFn array_fn<unary::Expm1F> = &cpu_math::expm1;
 template <> inline constexpr ArrayFn array_fn<unary::LogSigmoidF> = &cpu_math::logsigmoid;
 template <> inline constexpr ArrayFn array_fn<unary::MishF> = &cpu_math::mish;
+template <> inline constexpr ArrayFn array_fn<unary::SinF> = &cpu_math::sin;
+template <> inline constexpr ArrayFn array_fn<unary::CosF> = &cpu_math::cos;
 
 using BinaryArrayFn = void (*)(const float*, const float*, float*, int64_t);
 template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;

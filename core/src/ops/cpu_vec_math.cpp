@@ -7,6 +7,7 @@
 #include "vt/core/cpu_vec_math.h"
 
 #include <bit>
+#include <cmath>
 #include <limits>
 #include <string_view>
 #include <type_traits>
@@ -122,6 +123,41 @@ VT_LANE float tanh_lane(float x) {
 // mish = x tanh(softplus(x)), softplus with torch's threshold of 20 (MishF).
 VT_LANE float mish_lane(float x) { return x * tanh_lane(x > 20.0f ? x : log1p_lane(exp_lane(x))); }
 
+// Note [Vector sin and cos]: Cephes' sinf and cosf polynomials. j = the octant of |x| (rounded up to even); |x| is
+// reduced by j pi/4 in double, with pi/4 split in three (C1 and C2 of 30 significant bits, so j C1 and j C2 are
+// exact for j < 2^23): Cephes' float reduction left errors near 2e-11, which are 100+ ulp of the results near
+// the zeros of sin and cos; the double one keeps them within 1 ulp there. The sine or cosine polynomial of the
+// reduced argument is picked by j, with the sign from j and (for sin) from x. An array holding an |x| past 8192
+// (or an infinity) is computed with libm's sinf/cosf instead (sin_cos_array below).
+constexpr float kSinCosLimit = 8192.0f;
+constexpr float kFourOverPi = 1.27323954473516f;
+constexpr double kPio4C1 = 0.7853981629014015, kPio4C2 = 4.960467895817611e-10, kPio4C3 = 2.5850914908970526e-19;
+template <bool Cos> VT_LANE float sin_cos_lane(float x) {
+  const uint32_t xb = std::bit_cast<uint32_t>(x);
+  const float ax = std::bit_cast<float>(xb & 0x7fffffffu);
+  int32_t j = int32_t(ax * kFourOverPi);
+  j = (j + 1) & ~1;
+  const float yj = float(j);
+  j &= 7;
+  const double yd = double(yj);
+  const float r = float(((double(ax) - yd * kPio4C1) - yd * kPio4C2) - yd * kPio4C3);
+  const float z = r * r;
+  const float sin_p = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+  const float cos_p = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
+                      0.5f * z + 1.0f;
+  const int32_t q = j >> 1;  // |x| = r + q pi/2 (mod 2 pi)
+  float v;
+  uint32_t neg;
+  if constexpr (Cos) {
+    v = (q & 1) ? sin_p : cos_p;
+    neg = uint32_t(((q + 1) >> 1) & 1) << 31;  // cos(r + q pi/2): cos r, -sin r, -cos r, sin r
+  } else {
+    v = (q & 1) ? cos_p : sin_p;
+    neg = (uint32_t((q >> 1) & 1) << 31) ^ (xb & 0x80000000u);  // sin r, cos r, -sin r, -cos r; odd in x
+  }
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(v) ^ neg);
+}
+
 // The tanh-approximated gelu and its gradient, and silu's gradient, in the operation order of GeluTanhF and of
 // act_backward's GeluTanhBwdF and SiluBwdF (so the CPU's vector lanes and the other kernels agree up to tanh's
 // and exp's own rounding).
@@ -220,6 +256,27 @@ template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const
   for (int64_t i = 0; i < n; ++i) acc[i] += double(x[i]);
 }
 
+template <int W> VT_LANE float max_abs_impl(const float* x, int64_t n) {
+  using Lanes = typename LanesOf<W>::type;
+  Lanes m = {};
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    Lanes v;
+    __builtin_memcpy(&v, x + j, sizeof(v));
+    v = v < 0 ? -v : v;
+    m = v > m ? v : m;
+  }
+  float r = 0.0f;
+  for (int l = 0; l < W; ++l) r = m[l] > r ? m[l] : r;
+  for (; j < n; ++j) r = std::abs(x[j]) > r ? std::abs(x[j]) : r;
+  return r;
+}
+
+template <int W, bool Cos> VT_LANE void sin_cos_array(const float* x, float* y, int64_t n) {
+  if (max_abs_impl<W>(x, n) <= kSinCosLimit) return map(x, y, n, sin_cos_lane<Cos>);  // NaN never wins the max
+  for (int64_t i = 0; i < n; ++i) y[i] = Cos ? std::cos(x[i]) : std::sin(x[i]);
+}
+
 template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float scale) {
   using Lanes = typename LanesOf<W>::type;
   Lanes m;
@@ -294,6 +351,8 @@ struct Family {
   void (*expm1)(const float*, float*, int64_t);
   void (*logsigmoid)(const float*, float*, int64_t);
   void (*mish)(const float*, float*, int64_t);
+  void (*sin)(const float*, float*, int64_t);
+  void (*cos)(const float*, float*, int64_t);
   void (*gelu_tanh_backward)(const float*, const float*, float*, int64_t);
   void (*silu_backward)(const float*, const float*, float*, int64_t);
   double (*dot)(const float*, const float*, int64_t);
@@ -330,6 +389,8 @@ struct Family {
   TARGET void expm1(const float* x, float* y, int64_t n) { map(x, y, n, expm1_lane); }                             \
   TARGET void logsigmoid(const float* x, float* y, int64_t n) { map(x, y, n, logsigmoid_lane); }                   \
   TARGET void mish(const float* x, float* y, int64_t n) { map(x, y, n, mish_lane); }                               \
+  TARGET void sin(const float* x, float* y, int64_t n) { sin_cos_array<W, false>(x, y, n); }                        \
+  TARGET void cos(const float* x, float* y, int64_t n) { sin_cos_array<W, true>(x, y, n); }                         \
   TARGET void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) {                             \
     map2(g, x, y, n, gelu_tanh_backward_lane);                                                                     \
   }                                                                                                                \
@@ -347,7 +408,7 @@ struct Family {
   Family family() {                                                                                                \
     return {NAME,    exp,      sigmoid,         silu,    tanh,    row_max,        exp_sum,                          \
             sum_exp, scale_by, log_softmax_row, sum_f32, sum_f64, accumulate_f32, accumulate_f64,                   \
-            gelu_tanh, log,     log1p,   expm1,          logsigmoid,     mish,                                      \
+            gelu_tanh, log,     log1p,   expm1,          logsigmoid,     mish,           sin,        cos,           \
             gelu_tanh_backward, silu_backward, dot, softmax_backward_row, log_softmax_backward_row};               \
   }                                                                                                                \
   }
@@ -408,6 +469,8 @@ void log1p(const float* x, float* y, int64_t n) { active().log1p(x, y, n); }
 void expm1(const float* x, float* y, int64_t n) { active().expm1(x, y, n); }
 void logsigmoid(const float* x, float* y, int64_t n) { active().logsigmoid(x, y, n); }
 void mish(const float* x, float* y, int64_t n) { active().mish(x, y, n); }
+void sin(const float* x, float* y, int64_t n) { active().sin(x, y, n); }
+void cos(const float* x, float* y, int64_t n) { active().cos(x, y, n); }
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) { active().gelu_tanh_backward(g, x, y, n); }
 void silu_backward(const float* g, const float* x, float* y, int64_t n) { active().silu_backward(g, x, y, n); }
 double dot(const float* a, const float* b, int64_t n) { return active().dot(a, b, n); }

@@ -31,6 +31,8 @@ void log1p(const float* x, float* y, int64_t n);
 void expm1(const float* x, float* y, int64_t n);
 void logsigmoid(const float* x, float* y, int64_t n);
 void mish(const float* x, float* y, int64_t n);
+void sin(const float* x, float* y, int64_t n);  // Note [Vector sin and cos]: libm's for arrays past |x| = 8192
+void cos(const float* x, float* y, int64_t n);
 
 // Input gradients of gelu(approximate='tanh') and silu: y = dL/dx from g = dL/d(out) and the input x.
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n);
