@@ -286,3 +286,20 @@ def test_sin_cos_large_and_special_arguments(isa, name):
         np.testing.assert_allclose(got, want, rtol=3e-7, atol=1e-7)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.signbit(vt.sin(vt.tensor([-0.0])).numpy()[0]) and vt.cos(vt.tensor([-0.0])).item() == 1.0
+
+
+@pytest.mark.parametrize("name,args", [("softplus", ()), ("softplus", (2.0, 5.0)), ("softplus", (0.5, 1.0)),
+                                       ("softplus", (-1.0, 20.0)), ("elu", ()), ("elu", (0.3,)),
+                                       ("celu", (1.7,)), ("selu", ())])
+def test_parameterised_lanes_vs_torch(isa, name, args):
+    rng = np.random.default_rng(17)
+    x = np.concatenate([rng.uniform(-100, 100, 20_000), rng.standard_normal(5_000) * 1e-3,
+                        [0.0, -0.0, INF, -INF, float("nan"), 20.0, 20.000002]]).astype(np.float32)
+    got = getattr(vt.nn.functional, name)(vt.from_numpy(x), *args).numpy()
+    want = getattr(torch.nn.functional, name)(torch.from_numpy(x), *args).numpy()
+    np.testing.assert_allclose(got, want, rtol=4e-7, atol=1e-30)
+    assert np.array_equal(np.signbit(got[x == 0]), np.signbit(want[x == 0]))
+    t = torch.from_numpy(x[:500].copy()).to(torch.bfloat16)  # 16-bit through the float buffer
+    got16 = getattr(vt.nn.functional, name)(vt.from_numpy(t.float().numpy()).to(vt.bfloat16), *args)
+    np.testing.assert_allclose(got16.float().numpy(), getattr(torch.nn.functional, name)(t, *args).float().numpy(),
+                               rtol=1e-2, atol=1e-30)

@@ -92,7 +92,7 @@ namespace vt::cpu {
 struct CpuLaunch {
   static constexpr bool kHost = true;  // kernels may read operand values on the host (e.g. zero divisors)
   template <typename Op> static void kernel(TensorIterator& it, const Op& op) {
-    if constexpr (ArrayKernel<Op>::fn != nullptr) ArrayKernel<Op>::run(it);  // vectorised exp, tanh... (cpu_vec_map.h)
+    if constexpr (ArrayKernel<Op>::kHas) ArrayKernel<Op>::run(it, op);  // vectorised exp, tanh... (cpu_vec_map.h)
     else cpu_kernel(it, op);
   }
 };

@@ -36,7 +36,8 @@ template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluTanhBwdF> = &cpu_math::gelu_tanh_backward;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::SiluBwdF> = &cpu_math::silu_backward;
 
-template <typename S> void run_array_kernel(TensorIterator& it, ArrayFn fn) {
+// fn(x, y, n): an array function, or a lambda binding an op's parameters to one.
+template <typename S, typename Fn> void run_array_kernel(TensorIterator& it, const Fn& fn) {
   constexpr int64_t kChunk = 256, kS = int64_t(sizeof(S));
   it.for_each([&](char** data, const int64_t* s, int64_t n0, int64_t n1) {
     float buf[kChunk];
@@ -82,22 +83,41 @@ template <typename S> void run_binary_array_kernel(TensorIterator& it, BinaryArr
   });
 }
 
-// The array kernel of a storage-dtype op, for the dtypes computed in float (float32, float16, bfloat16): fn is
-// null for every other op, which then runs the generic loop.
+// The array kernel of a storage-dtype op, for the dtypes computed in float (float32, float16, bfloat16): kHas is
+// false for every other op, which then runs the generic loop. Parameterised functors (softplus, elu) pass their
+// parameters, read in float as their functors compute.
 template <typename Op> struct ArrayKernel {
-  static constexpr ArrayFn fn = nullptr;
+  static constexpr bool kHas = false;
 };
 template <typename S, typename F>
-  requires std::is_same_v<opmath_t<S>, float>
+  requires std::is_same_v<opmath_t<S>, float> && (array_fn<F> != nullptr)
 struct ArrayKernel<unary::MapOp<S, F>> {
-  static constexpr ArrayFn fn = array_fn<F>;
-  static void run(TensorIterator& it) { run_array_kernel<S>(it, fn); }
+  static constexpr bool kHas = true;
+  static void run(TensorIterator& it, const unary::MapOp<S, F>&) { run_array_kernel<S>(it, array_fn<F>); }
+};
+template <typename S>
+  requires std::is_same_v<opmath_t<S>, float>
+struct ArrayKernel<unary::MapOp<S, unary::SoftplusF>> {
+  static constexpr bool kHas = true;
+  static void run(TensorIterator& it, const unary::MapOp<S, unary::SoftplusF>& op) {
+    const float beta = float(op.f.beta), threshold = float(op.f.threshold);
+    run_array_kernel<S>(it, [&](const float* x, float* y, int64_t n) { cpu_math::softplus(x, y, n, beta, threshold); });
+  }
+};
+template <typename S>
+  requires std::is_same_v<opmath_t<S>, float>
+struct ArrayKernel<unary::MapOp<S, unary::EluF>> {
+  static constexpr bool kHas = true;
+  static void run(TensorIterator& it, const unary::MapOp<S, unary::EluF>& op) {
+    const float alpha = float(op.f.alpha);
+    run_array_kernel<S>(it, [&](const float* x, float* y, int64_t n) { cpu_math::elu(x, y, n, alpha); });
+  }
 };
 template <typename S, typename F>
   requires std::is_same_v<opmath_t<S>, float> && (binary_array_fn<F> != nullptr)
 struct ArrayKernel<binary::ArithOp<S, F>> {
-  static constexpr BinaryArrayFn fn = binary_array_fn<F>;
-  static void run(TensorIterator& it) { run_binary_array_kernel<S>(it, fn); }
+  static constexpr bool kHas = true;
+  static void run(TensorIterator& it, const binary::ArithOp<S, F>&) { run_binary_array_kernel<S>(it, binary_array_fn<F>); }
 };
 
 }  // namespace vt::cpu

@@ -120,6 +120,18 @@ VT_LANE float tanh_lane(float x) {
   return std::bit_cast<float>(std::bit_cast<uint32_t>(mag) | sign);
 }
 
+// softplus (SoftplusF: x past the threshold, else log1p(exp(beta x)) / beta) and elu (EluF: alpha expm1(x) for
+// x < 0, else x, so a NaN or +-0 stays itself).
+VT_LANE float softplus_lane(float x, float beta, float threshold) {
+  const float bx = x * beta;
+  const float sp = log1p_lane(exp_lane(bx)) / beta;
+  return bx > threshold ? x : sp;
+}
+VT_LANE float elu_lane(float x, float alpha) {
+  const float e = alpha * expm1_lane(x);
+  return x < 0.0f ? e : x;
+}
+
 // mish = x tanh(softplus(x)), softplus with torch's threshold of 20 (MishF).
 VT_LANE float mish_lane(float x) { return x * tanh_lane(x > 20.0f ? x : log1p_lane(exp_lane(x))); }
 
@@ -353,6 +365,8 @@ struct Family {
   void (*mish)(const float*, float*, int64_t);
   void (*sin)(const float*, float*, int64_t);
   void (*cos)(const float*, float*, int64_t);
+  void (*softplus)(const float*, float*, int64_t, float, float);
+  void (*elu)(const float*, float*, int64_t, float);
   void (*gelu_tanh_backward)(const float*, const float*, float*, int64_t);
   void (*silu_backward)(const float*, const float*, float*, int64_t);
   double (*dot)(const float*, const float*, int64_t);
@@ -391,6 +405,12 @@ struct Family {
   TARGET void mish(const float* x, float* y, int64_t n) { map(x, y, n, mish_lane); }                               \
   TARGET void sin(const float* x, float* y, int64_t n) { sin_cos_array<W, false>(x, y, n); }                        \
   TARGET void cos(const float* x, float* y, int64_t n) { sin_cos_array<W, true>(x, y, n); }                         \
+  TARGET void softplus(const float* x, float* y, int64_t n, float beta, float threshold) {                         \
+    map(x, y, n, [=](float v) { return softplus_lane(v, beta, threshold); });                                      \
+  }                                                                                                                \
+  TARGET void elu(const float* x, float* y, int64_t n, float alpha) {                                              \
+    map(x, y, n, [=](float v) { return elu_lane(v, alpha); });                                                     \
+  }                                                                                                                \
   TARGET void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) {                             \
     map2(g, x, y, n, gelu_tanh_backward_lane);                                                                     \
   }                                                                                                                \
@@ -409,6 +429,7 @@ struct Family {
     return {NAME,    exp,      sigmoid,         silu,    tanh,    row_max,        exp_sum,                          \
             sum_exp, scale_by, log_softmax_row, sum_f32, sum_f64, accumulate_f32, accumulate_f64,                   \
             gelu_tanh, log,     log1p,   expm1,          logsigmoid,     mish,           sin,        cos,           \
+            softplus,  elu,                                                                                        \
             gelu_tanh_backward, silu_backward, dot, softmax_backward_row, log_softmax_backward_row};               \
   }                                                                                                                \
   }
@@ -471,6 +492,10 @@ void logsigmoid(const float* x, float* y, int64_t n) { active().logsigmoid(x, y,
 void mish(const float* x, float* y, int64_t n) { active().mish(x, y, n); }
 void sin(const float* x, float* y, int64_t n) { active().sin(x, y, n); }
 void cos(const float* x, float* y, int64_t n) { active().cos(x, y, n); }
+void softplus(const float* x, float* y, int64_t n, float beta, float threshold) {
+  active().softplus(x, y, n, beta, threshold);
+}
+void elu(const float* x, float* y, int64_t n, float alpha) { active().elu(x, y, n, alpha); }
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) { active().gelu_tanh_backward(g, x, y, n); }
 void silu_backward(const float* g, const float* x, float* y, int64_t n) { active().silu_backward(g, x, y, n); }
 double dot(const float* a, const float* b, int64_t n) { return active().dot(a, b, n); }

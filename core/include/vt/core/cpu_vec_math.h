@@ -33,6 +33,9 @@ void logsigmoid(const float* x, float* y, int64_t n);
 void mish(const float* x, float* y, int64_t n);
 void sin(const float* x, float* y, int64_t n);  // Note [Vector sin and cos]: libm's for arrays past |x| = 8192
 void cos(const float* x, float* y, int64_t n);
+// softplus(x; beta, threshold): x where beta x > threshold, else log1p(exp(beta x)) / beta; elu(x; alpha).
+void softplus(const float* x, float* y, int64_t n, float beta, float threshold);
+void elu(const float* x, float* y, int64_t n, float alpha);
 
 // Input gradients of gelu(approximate='tanh') and silu: y = dL/dx from g = dL/d(out) and the input x.
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n);
