@@ -4,6 +4,7 @@
 // inner loops: every operand contiguous (vectorisable), inputs that are broadcast scalars (the scalar is loaded
 // once), and the general strided loop.
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "cpu_vec_map.h"
@@ -30,7 +31,8 @@ inline void strided_loop(char** data, const int64_t* strides, int64_t n, F& f, s
 // a parameter (leaky_relu's slope, clamp's bounds) was reloaded from memory after every store, since the output
 // might alias it; the loop could neither keep it in a register nor vectorise (leaky_relu took 20x torch's time).
 template <typename F, size_t... I>
-inline void contiguous_loop(char** data, int64_t n, const F& f_ref, std::index_sequence<I...>) {
+__attribute__((always_inline)) inline void contiguous_loop(char** data, int64_t n, const F& f_ref,
+                                                           std::index_sequence<I...>) {
   using traits = fn_traits<F>;
   using R = typename traits::result;
   const F f = f_ref;  // Note [Functor copies]
@@ -42,7 +44,8 @@ inline void contiguous_loop(char** data, int64_t n, const F& f_ref, std::index_s
 
 // Inputs either contiguous or stride 0: stride-0 values are loaded once, outside the loop.
 template <typename F, size_t... I>
-inline void broadcast_loop(char** data, const int64_t* strides, int64_t n, const F& f_ref, std::index_sequence<I...>) {
+__attribute__((always_inline)) inline void broadcast_loop(char** data, const int64_t* strides, int64_t n,
+                                                          const F& f_ref, std::index_sequence<I...>) {
   using traits = fn_traits<F>;
   using R = typename traits::result;
   const F f = f_ref;  // Note [Functor copies]
@@ -51,6 +54,35 @@ inline void broadcast_loop(char** data, const int64_t* strides, int64_t n, const
   std::tuple<std::tuple_element_t<I, typename traits::args>*...> in{
       reinterpret_cast<std::tuple_element_t<I, typename traits::args>*>(data[I + 1])...};
   for (int64_t k = 0; k < n; ++k) out[k] = f(pick(std::get<I>(in), strides[I + 1], k)...);
+}
+
+// Note [Loop clones]: the core is compiled for the baseline x86-64 (SSE2), so the loops above vectorise at four
+// floats. For functors of float32 operands only (the bulk of the training traffic) they are compiled again for
+// AVX2 (x86-64-v3) and AVX-512 (x86-64-v4), and the loader's ifunc picks the widest the CPU runs, once per
+// process (GCC's target_clones): on cache-resident float32 operands add_ took 0.116 -> 0.068 ms per million,
+// relu_ 0.115 -> 0.042, maximum 0.23 -> 0.12 (torch 0.052, 0.028, 0.077). The answers are the same in every
+// clone, since elementwise operations round per element whatever the vector width. Only float32 functors are
+// cloned: cloning every dtype's loops doubled the compile time of the kernel files (binary_ops.cpp 22 -> 41 s).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VT_LOOP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VT_LOOP_CLONES
+#endif
+
+template <typename F, size_t... I> constexpr bool all_float(std::index_sequence<I...>) {
+  using traits = fn_traits<F>;
+  return std::is_same_v<typename traits::result, float> &&
+         (... && std::is_same_v<std::tuple_element_t<I, typename traits::args>, float>);
+}
+
+template <typename F, size_t... I>
+VT_LOOP_CLONES void contiguous_loop_wide(char** data, int64_t n, const F& f, std::index_sequence<I...> idx) {
+  contiguous_loop(data, n, f, idx);
+}
+template <typename F, size_t... I>
+VT_LOOP_CLONES void broadcast_loop_wide(char** data, const int64_t* strides, int64_t n, const F& f,
+                                        std::index_sequence<I...> idx) {
+  broadcast_loop(data, strides, n, f, idx);
 }
 
 // Whether every input's inner stride is its element size (or, with allow_scalar, 0).
@@ -77,9 +109,15 @@ void cpu_kernel(TensorIterator& it, F f, int64_t grain = kDefaultGrain) {
         contiguous = contiguous && inputs_dense<F>(strides, false, idx);
         for (int64_t j = 0; j < n1; ++j) {
           for (int i = 0; i < nt; ++i) ptrs[i] = data[i] + j * strides[nt + i];
-          if (contiguous) contiguous_loop(ptrs, n0, f, idx);
-          else if (broadcastable) broadcast_loop(ptrs, strides, n0, f, idx);
-          else strided_loop(ptrs, strides, n0, f, idx);
+          if constexpr (all_float<F>(idx)) {  // Note [Loop clones]
+            if (contiguous) contiguous_loop_wide(ptrs, n0, f, idx);
+            else if (broadcastable) broadcast_loop_wide(ptrs, strides, n0, f, idx);
+            else strided_loop(ptrs, strides, n0, f, idx);
+          } else {
+            if (contiguous) contiguous_loop(ptrs, n0, f, idx);
+            else if (broadcastable) broadcast_loop(ptrs, strides, n0, f, idx);
+            else strided_loop(ptrs, strides, n0, f, idx);
+          }
         }
       },
       grain);
