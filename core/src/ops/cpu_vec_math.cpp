@@ -14,6 +14,10 @@
 
 #include "vt/core/error.h"
 
+// The lane helpers that return GCC vector types are always inlined into one family's functions, so no call ever
+// passes such a vector across the ABI that -Wpsabi warns about.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace vt::cpu_math {
 namespace {
 
@@ -210,56 +214,67 @@ template <bool Log> VT_LANE void softmax_backward_impl(const float* g, const flo
 // `v > m ? v : m` (NaN never wins, which is not what fmax does) stayed a chain of scalar compares, and a vector
 // wider than the registers was split lane by lane.
 template <int W> struct LanesOf;  // (a vector_size that depends on a template parameter is not applied)
+template <> struct LanesOf<2> { typedef float type __attribute__((vector_size(8))); };
 template <> struct LanesOf<4> { typedef float type __attribute__((vector_size(16))); };
 template <> struct LanesOf<8> { typedef float type __attribute__((vector_size(32))); };
 template <> struct LanesOf<16> { typedef float type __attribute__((vector_size(64))); };
 
+// Doubles take vectors of half a family's float width: one register each (a wider GCC vector type is kept in
+// memory, a store and a load per add).
 template <int W> struct DoubleLanesOf;
+template <> struct DoubleLanesOf<2> { typedef double type __attribute__((vector_size(16))); };
 template <> struct DoubleLanesOf<4> { typedef double type __attribute__((vector_size(32))); };
 template <> struct DoubleLanesOf<8> { typedef double type __attribute__((vector_size(64))); };
-template <> struct DoubleLanesOf<16> { typedef double type __attribute__((vector_size(128))); };
 
-// x[0] + ... + x[n-1] in double, in 4W lanes (four vectors of W, so the adds of one vector do not wait on the
-// last), combined pairwise at the end: a fixed order, so the same input gives the same sum on every call.
+// W / 2 elements of x from j, as doubles (one register).
+template <int W, typename T> VT_LANE typename DoubleLanesOf<W / 2>::type load_doubles(const T* x, int64_t j) {
+  using D = typename DoubleLanesOf<W / 2>::type;
+  if constexpr (std::is_same_v<T, float>) {
+    typename LanesOf<W / 2>::type v;
+    __builtin_memcpy(&v, x + j, sizeof(v));
+    return __builtin_convertvector(v, D);
+  } else {
+    D v;
+    __builtin_memcpy(&v, x + j, sizeof(v));
+    return v;
+  }
+}
+
+// x[0] + ... + x[n-1] in double, in four accumulators of W / 2 lanes (so an add does not wait on the previous
+// one), combined pairwise at the end: a fixed order, so the same input gives the same sum on every call.
 template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
-  using D = typename DoubleLanesOf<W>::type;
-  D a[4] = {};
+  constexpr int H = W / 2;
+  using D = typename DoubleLanesOf<H>::type;
+  D a0 = {}, a1 = {}, a2 = {}, a3 = {};  // named, not an array: an array stayed on the stack
   int64_t j = 0;
-  for (; j + 4 * W <= n; j += 4 * W)
-    for (int q = 0; q < 4; ++q) {
-      if constexpr (std::is_same_v<T, float>) {
-        typename LanesOf<W>::type v;
-        __builtin_memcpy(&v, x + j + q * W, sizeof(v));
-        a[q] += __builtin_convertvector(v, D);
-      } else {
-        D v;
-        __builtin_memcpy(&v, x + j + q * W, sizeof(v));
-        a[q] += v;
-      }
-    }
-  const D t = (a[0] + a[1]) + (a[2] + a[3]);
+  for (; j + 4 * H <= n; j += 4 * H) {
+    a0 += load_doubles<W>(x, j);
+    a1 += load_doubles<W>(x, j + H);
+    a2 += load_doubles<W>(x, j + 2 * H);
+    a3 += load_doubles<W>(x, j + 3 * H);
+  }
+  const D t = (a0 + a1) + (a2 + a3);
   double r = 0.0;
-  for (int l = 0; l < W; ++l) r += t[l];
+  for (int l = 0; l < H; ++l) r += t[l];
   for (; j < n; ++j) r += double(x[j]);
   return r;
 }
 
 // sum(a * b) in double, in the lanes and order of sum_impl.
 template <int W> VT_LANE double dot_impl(const float* a, const float* b, int64_t n) {
-  using D = typename DoubleLanesOf<W>::type;
-  using F = typename LanesOf<W>::type;
-  D acc[2] = {};
+  constexpr int H = W / 2;
+  using D = typename DoubleLanesOf<H>::type;
+  D a0 = {}, a1 = {}, a2 = {}, a3 = {};
   int64_t j = 0;
-  for (; j + 2 * W <= n; j += 2 * W)
-    for (int q = 0; q < 2; ++q) {
-      F u, v;
-      __builtin_memcpy(&u, a + j + q * W, sizeof(u));
-      __builtin_memcpy(&v, b + j + q * W, sizeof(v));
-      acc[q] += __builtin_convertvector(u, D) * __builtin_convertvector(v, D);
-    }
-  const D t = acc[0] + acc[1];
+  for (; j + 4 * H <= n; j += 4 * H) {
+    a0 += load_doubles<W>(a, j) * load_doubles<W>(b, j);
+    a1 += load_doubles<W>(a, j + H) * load_doubles<W>(b, j + H);
+    a2 += load_doubles<W>(a, j + 2 * H) * load_doubles<W>(b, j + 2 * H);
+    a3 += load_doubles<W>(a, j + 3 * H) * load_doubles<W>(b, j + 3 * H);
+  }
+  const D t = (a0 + a1) + (a2 + a3);
   double r = 0.0;
-  for (int l = 0; l < W; ++l) r += t[l];
+  for (int l = 0; l < H; ++l) r += t[l];
   for (; j < n; ++j) r += double(a[j]) * double(b[j]);
   return r;
 }
