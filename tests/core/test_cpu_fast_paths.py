@@ -95,11 +95,12 @@ def test_sums_vs_float64(shape, dtype):
 
 
 def test_sum_specials_and_determinism():
-    x = vt.tensor([[1.0, NAN, 2.0] + [0.0] * 30, [INF, 1.0] + [0.0] * 31, [INF, -INF] + [0.0] * 31, [1e30, -1e30] + [1.0] * 31])
+    x = vt.tensor([[1.0, NAN, 2.0] + [0.0] * 30, [INF, 1.0] + [0.0] * 31, [INF, -INF] + [0.0] * 31,
+                   [1e30, -1e30] + [0.0] * 31, [1.0] * 33])
     s = x.sum(1).tolist()
-    assert np.isnan(s[0]) and s[1] == INF and np.isnan(s[2]) and s[3] == 31.0
+    assert np.isnan(s[0]) and s[1] == INF and np.isnan(s[2]) and s[3] == 0.0 and s[4] == 33.0
     col = x.t().contiguous().sum(0).tolist()
-    assert np.isnan(col[0]) and col[1] == INF and np.isnan(col[2]) and col[3] == 31.0
+    assert np.isnan(col[0]) and col[1] == INF and np.isnan(col[2]) and col[3] == 0.0 and col[4] == 33.0
     big, _ = _pair((1 << 20,), 6)
     assert big.sum().item() == big.sum().item()  # a fixed order: the same sum every call
 
