@@ -1,8 +1,8 @@
-"""The CPU's vectorised float32 exp, tanh, sigmoid, silu and softmax row passes (vt/core/cpu_vec_math.h), in
-every instruction set this CPU runs (generic, avx2, avx512): ulp error against a float64 reference over the whole
-float range (torch's own error beside it), the special values, every layout and 16-bit dtype through the
-elementwise loop, in-place calls, and softmax/log_softmax rows of every length around the vector width with the
-NaN, -inf and +inf rows whose answers torch defines."""
+"""The CPU's vectorised float32 math (vt/core/cpu_vec_math.h) - exp, log, tanh, sin and their kin, activation
+gradients, softmax and norm rows - in every instruction set this CPU runs (generic, avx2, avx512): ulp error
+against a float64 reference over the whole float range (torch's own error beside it), the special values, every
+layout and 16-bit dtype through the elementwise loop, in-place calls, and softmax/log_softmax rows of every
+length around the vector width with the NaN, -inf and +inf rows whose answers torch defines."""
 import numpy as np
 import pytest
 import torch

@@ -117,7 +117,9 @@ template <typename S, typename F>
   requires std::is_same_v<opmath_t<S>, float> && (binary_array_fn<F> != nullptr)
 struct ArrayKernel<binary::ArithOp<S, F>> {
   static constexpr bool kHas = true;
-  static void run(TensorIterator& it, const binary::ArithOp<S, F>&) { run_binary_array_kernel<S>(it, binary_array_fn<F>); }
+  static void run(TensorIterator& it, const binary::ArithOp<S, F>&) {
+    run_binary_array_kernel<S>(it, binary_array_fn<F>);
+  }
 };
 
 }  // namespace vt::cpu

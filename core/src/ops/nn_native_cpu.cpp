@@ -179,6 +179,15 @@ struct CpuNnKernels {
       parallel_for(0, a.M, std::max<int64_t>(1, kDefaultGrain / N), [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
           const scalar_t* row = xp + i * N;
+          if (std::is_same_v<scalar_t, float>) {  // cpu_math's vector lanes, the same formula
+            auto f = [](const scalar_t* p) { return reinterpret_cast<const float*>(p); };
+            float mu, rs;
+            cpu_math::norm_forward_row(f(row), wp ? f(wp) : nullptr, bp ? f(bp) : nullptr,
+                                       reinterpret_cast<float*>(yp + i * N), N, a.eps, a.rms, &mu, &rs);
+            if (mp) mp[i] = A(mu);
+            rp[i] = A(rs);
+            continue;
+          }
           RowSum mean_sum = a.rms ? RowSum(0) : lane_sum(N, [&](int64_t j) { return A(row[j]); });
           A mu = A(mean_sum / RowSum(N));
           // two passes over a row in cache: no cancellation from E[x^2] - E[x]^2 (Note [Lane sums])
@@ -217,6 +226,12 @@ struct CpuNnKernels {
       parallel_for(0, a.M, std::max<int64_t>(1, kDefaultGrain / N), [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
           A mu = mp ? mp[i] : A(0), rs = rp[i];
+          if (std::is_same_v<scalar_t, float>) {  // cpu_math's vector lanes, the same formula
+            auto f = [](const scalar_t* p) { return reinterpret_cast<const float*>(p); };
+            cpu_math::norm_backward_row(f(gp + i * N), f(xp + i * N), wp ? f(wp) : nullptr,
+                                        reinterpret_cast<float*>(op + i * N), N, float(mu), float(rs), a.rms);
+            continue;
+          }
           auto gw_at = [&](int64_t j) { return A(gp[i * N + j]) * (wp ? A(wp[j]) : A(1)); };
           RowSum sum_gw = a.rms ? RowSum(0) : lane_sum(N, gw_at);  // Note [Lane sums]
           RowSum sum_gwx = lane_sum(N, [&](int64_t j) { return gw_at(j) * (A(xp[i * N + j]) - mu) * rs; });
@@ -247,6 +262,14 @@ struct CpuNnKernels {
         for (int64_t c = lo; c < hi; ++c) {
           for (int64_t i = M * c / chunks; i < M * (c + 1) / chunks; ++i) {
             A mu = mp ? mp[i] : A(0), rs = rp[i];
+            if (std::is_same_v<scalar_t, float>) {  // cpu_math's vector lanes
+              auto f = [](auto* p) { return reinterpret_cast<float*>(p); };
+              cpu_math::norm_affine_row(reinterpret_cast<const float*>(gp + i * N),
+                                        reinterpret_cast<const float*>(xp + i * N),
+                                        pw.empty() ? nullptr : f(&pw[size_t(c * N)]),
+                                        pb.empty() ? nullptr : f(&pb[size_t(c * N)]), N, float(mu), float(rs));
+              continue;
+            }
             for (int64_t j = 0; j < N; ++j) {
               A gv = A(gp[i * N + j]);
               if (!pw.empty()) pw[size_t(c * N + j)] += gv * (A(xp[i * N + j]) - mu) * rs;

@@ -5,7 +5,7 @@
 // (glibc's vector expf needs -ffast-math): exp, sigmoid, tanh and softmax took 2-7x torch's time, which runs
 // Sleef's vector functions, and a row sum folded one element at a time took 18x. These functions are written
 // so that the compiler vectorises them, and are compiled once per instruction set with the CPU picking one
-// at load time (cpu_vec_math.cpp).
+// at load time (core/src/ops/cpu_vec_math.cpp and cpu_vec_rows.cpp, their lanes in cpu_vec_lanes.h).
 //
 // Accuracy (Note [Vector exp]), measured against float64 over 6M inputs spanning the float range: exp and tanh
 // within 1 ulp of the correctly rounded value, subnormal results included; sigmoid and silu (torch's vector
@@ -56,6 +56,17 @@ void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shi
 double dot(const float* a, const float* b, int64_t n);
 void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale);
 void log_softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float dot, float scale);
+
+// Layer/rms norm rows (w, b may be null). norm_forward_row: mu = mean(x) (0 when rms), var = mean((x - mu)^2)
+// summed in double, rs = 1 / sqrt(var + eps), y = (x - mu) rs w + b; writes *mu and *rs.
+void norm_forward_row(const float* x, const float* w, const float* b, float* y, int64_t n, double eps, bool rms,
+                      float* mu, float* rs);
+// Layer/rms norm backward rows (w may be null: no weight). norm_backward_row: the input gradient
+// y = rs (g w - c1 - xhat c2) with xhat = (x - mu) rs, c1 = mean(g w) (0 when rms), c2 = mean(g w xhat), the
+// means summed in double. norm_affine_row: pw += g xhat, pb += g (either may be null).
+void norm_backward_row(const float* g, const float* x, const float* w, float* y, int64_t n, float mu, float rs,
+                       bool rms);
+void norm_affine_row(const float* g, const float* x, float* pw, float* pb, int64_t n, float mu, float rs);
 
 // The floating sums of the reductions, in double as vt's CPU reductions accumulate: sum returns x[0] + ... +
 // x[n-1] (in a fixed lane order, the same for every call), accumulate adds x into acc elementwise (acc and x do

@@ -1,0 +1,281 @@
+// The CPU vector math's row passes and sums (interface in vt/core/cpu_vec_math.h, lanes in cpu_vec_lanes.h):
+// softmax and log_softmax rows forward and backward, layer/rms norm rows forward and backward, and the floating
+// sums of the reductions, accumulated in double. Compiled once per instruction-set family, as cpu_vec_math.cpp's
+// functions are, and run with the family active there.
+#include "cpu_vec_lanes.h"
+#include "vt/core/cpu_vec_math.h"
+
+namespace vt::cpu_math {
+namespace lanes {
+namespace {
+
+// The max is taken on GCC vector types of the family's register width W: written on scalars, the select
+// `v > m ? v : m` (NaN never wins, which is not what fmax does) stayed a chain of scalar compares, and a vector
+// wider than the registers was split lane by lane.
+template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float scale) {
+  using Lanes = typename LanesOf<W>::type;
+  Lanes m;
+  for (int l = 0; l < W; ++l) m[l] = kNegInf;
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    Lanes v;
+    __builtin_memcpy(&v, x + j, sizeof(v));
+    v *= scale;
+    m = v > m ? v : m;  // NaN never wins
+  }
+  float r = kNegInf;
+  for (int l = 0; l < W; ++l) r = m[l] > r ? m[l] : r;
+  for (; j < n; ++j) r = x[j] * scale > r ? x[j] * scale : r;
+  return r;
+}
+
+// exp(v - shift), 0 for v = -inf (whatever the shift). The exp is computed either way, and selected (Note [Kernel
+// math flags] in core/CMakeLists.txt lets GCC do so with everything else in a lane).
+VT_LANE float exp_term(float v, float shift) {
+  const float e = exp_lane(v - shift);
+  return v == kNegInf ? 0.0f : e;
+}
+
+template <bool Store> VT_LANE float exp_sum_impl(const float* x, float* y, int64_t n, float scale, float shift) {
+  float s[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+#pragma GCC ivdep
+    for (int l = 0; l < kLanes; ++l) {
+      const float e = exp_term(x[j + l] * scale, shift);
+      if constexpr (Store) y[j + l] = e;
+      s[l] += e;
+    }
+  float r = 0.0f;
+  for (int l = 0; l < kLanes; ++l) r += s[l];
+  for (; j < n; ++j) {
+    const float e = exp_term(x[j] * scale, shift);
+    if constexpr (Store) y[j] = e;
+    r += e;
+  }
+  return r;
+}
+
+VT_LANE void scale_impl(float* y, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= s;
+}
+
+VT_LANE void log_softmax_impl(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale - shift) - log_sum;
+}
+
+// Softmax backward rows: y = scale * out * (g - dot) (softmax) or scale * (g - exp(out) * dot) (log_softmax),
+// with dot = sum(g * out) or sum(g) taken in double by the caller.
+template <bool Log> VT_LANE void softmax_backward_impl(const float* g, const float* out, float* y, int64_t n,
+                                                        float dot, float scale) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) y[i] = scale * (Log ? g[i] - exp_lane(out[i]) * dot : out[i] * (g[i] - dot));
+}
+
+// x[0] + ... + x[n-1] in double, in four accumulators of W / 2 lanes (so an add does not wait on the previous
+// one), combined pairwise at the end: a fixed order, so the same input gives the same sum on every call.
+template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
+  constexpr int H = W / 2;
+  using D = typename DoubleLanesOf<H>::type;
+  D a0 = {}, a1 = {}, a2 = {}, a3 = {};  // named, not an array: an array stayed on the stack
+  int64_t j = 0;
+  for (; j + 4 * H <= n; j += 4 * H) {
+    a0 += load_doubles<W>(x, j);
+    a1 += load_doubles<W>(x, j + H);
+    a2 += load_doubles<W>(x, j + 2 * H);
+    a3 += load_doubles<W>(x, j + 3 * H);
+  }
+  const D t = (a0 + a1) + (a2 + a3);
+  double r = 0.0;
+  for (int l = 0; l < H; ++l) r += t[l];
+  for (; j < n; ++j) r += double(x[j]);
+  return r;
+}
+
+// sum(a * b) in double, in the lanes and order of sum_impl.
+template <int W> VT_LANE double dot_impl(const float* a, const float* b, int64_t n) {
+  constexpr int H = W / 2;
+  using D = typename DoubleLanesOf<H>::type;
+  D a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  int64_t j = 0;
+  for (; j + 4 * H <= n; j += 4 * H) {
+    a0 += load_doubles<W>(a, j) * load_doubles<W>(b, j);
+    a1 += load_doubles<W>(a, j + H) * load_doubles<W>(b, j + H);
+    a2 += load_doubles<W>(a, j + 2 * H) * load_doubles<W>(b, j + 2 * H);
+    a3 += load_doubles<W>(a, j + 3 * H) * load_doubles<W>(b, j + 3 * H);
+  }
+  const D t = (a0 + a1) + (a2 + a3);
+  double r = 0.0;
+  for (int l = 0; l < H; ++l) r += t[l];
+  for (; j < n; ++j) r += double(a[j]) * double(b[j]);
+  return r;
+}
+
+// A layer/rms norm row forward: mu = mean(x) (0 for rms) and var = mean((x - mu)^2) summed in double over the
+// float differences (two passes over a row in cache: no cancellation from E[x^2] - E[x]^2), rs = 1 / sqrt(var +
+// eps), then y = (x - mu) rs w + b, as the generic kernel computes them.
+template <int W> VT_LANE void norm_forward_row_impl(const float* x, const float* w, const float* b, float* y,
+                                                    int64_t n, double eps, bool rms, float* mu_out, float* rs_out) {
+  constexpr int H = W / 2;
+  using D = typename DoubleLanesOf<H>::type;
+  using Fh = typename LanesOf<H>::type;
+  const float mu = rms ? 0.0f : float(sum_impl<W>(x, n) / double(n));
+  D v0 = {}, v1 = {};
+  int64_t j = 0;
+  for (; j + 2 * H <= n; j += 2 * H) {
+    Fh u0, u1;
+    __builtin_memcpy(&u0, x + j, sizeof(u0));
+    __builtin_memcpy(&u1, x + j + H, sizeof(u1));
+    const D d0 = __builtin_convertvector(u0 - mu, D), d1 = __builtin_convertvector(u1 - mu, D);
+    v0 += d0 * d0;
+    v1 += d1 * d1;
+  }
+  const D vt = v0 + v1;
+  double var = 0.0;
+  for (int l = 0; l < H; ++l) var += vt[l];
+  for (; j < n; ++j) var += double(x[j] - mu) * double(x[j] - mu);
+  const float rs = float(1.0 / std::sqrt(var / double(n) + eps));
+  *mu_out = mu;
+  *rs_out = rs;
+  if (w && b) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mu) * rs * w[i] + b[i];
+  } else {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) y[i] = ((x[i] - mu) * rs * (w ? w[i] : 1.0f)) + (b ? b[i] : 0.0f);
+  }
+}
+
+// The input gradient of a layer/rms norm row (Note [Row sums in double] for the two sums):
+// y = rs (g w - c1 - xhat c2), xhat = (x - mu) rs, c1 = mean(g w) (0 for rms), c2 = mean(g w xhat).
+template <int W> VT_LANE void norm_backward_row_impl(const float* g, const float* x, const float* w, float* y,
+                                                     int64_t n, float mu, float rs, bool rms) {
+  constexpr int H = W / 2;
+  using D = typename DoubleLanesOf<H>::type;
+  D s0 = {}, s1 = {}, t0 = {}, t1 = {};
+  int64_t j = 0;
+  for (; j + 2 * H <= n; j += 2 * H) {
+    D gw0 = load_doubles<W>(g, j), gw1 = load_doubles<W>(g, j + H);
+    if (w) {
+      gw0 *= load_doubles<W>(w, j);
+      gw1 *= load_doubles<W>(w, j + H);
+    }
+    s0 += gw0;
+    s1 += gw1;
+    t0 += gw0 * ((load_doubles<W>(x, j) - double(mu)) * double(rs));
+    t1 += gw1 * ((load_doubles<W>(x, j + H) - double(mu)) * double(rs));
+  }
+  const D st = s0 + s1, tt = t0 + t1;
+  double sum_gw = 0.0, sum_gwx = 0.0;
+  for (int l = 0; l < H; ++l) sum_gw += st[l], sum_gwx += tt[l];
+  for (; j < n; ++j) {
+    const double gw = double(g[j]) * (w ? double(w[j]) : 1.0);
+    sum_gw += gw;
+    sum_gwx += gw * ((double(x[j]) - double(mu)) * double(rs));
+  }
+  const float c1 = rms ? 0.0f : float(sum_gw / double(n)), c2 = float(sum_gwx / double(n));
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) {
+    const float gw = g[i] * (w ? w[i] : 1.0f);
+    const float xhat = (x[i] - mu) * rs;
+    y[i] = rs * (gw - c1 - xhat * c2);
+  }
+}
+
+// One row's share of the affine gradients: pw += g (x - mu) rs, pb += g (either may be null).
+VT_LANE void norm_affine_row_impl(const float* g, const float* x, float* pw, float* pb, int64_t n, float mu,
+                                  float rs) {
+  if (pw) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) pw[i] += g[i] * (x[i] - mu) * rs;
+  }
+  if (pb) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) pb[i] += g[i];
+  }
+}
+
+template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const T* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += double(x[i]);
+}
+
+// The row entry points of one family.
+#define VT_ROWS_FAMILY(NS, TARGET, W)                                                                              \
+  namespace NS {                                                                                                   \
+  TARGET float row_max(const float* x, int64_t n, float scale) { return row_max_impl<W>(x, n, scale); }            \
+  TARGET float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {                            \
+    return exp_sum_impl<true>(x, y, n, scale, shift);                                                              \
+  }                                                                                                                \
+  TARGET float sum_exp(const float* x, int64_t n, float scale, float shift) {                                      \
+    return exp_sum_impl<false>(x, nullptr, n, scale, shift);                                                       \
+  }                                                                                                                \
+  TARGET void scale_by(float* y, int64_t n, float s) { scale_impl(y, n, s); }                                      \
+  TARGET void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {       \
+    log_softmax_impl(x, y, n, scale, shift, log_sum);                                                              \
+  }                                                                                                                \
+  TARGET double sum(const float* x, int64_t n) { return sum_impl<W>(x, n); }                                       \
+  TARGET double sum(const double* x, int64_t n) { return sum_impl<W>(x, n); }                                      \
+  TARGET void accumulate(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }                   \
+  TARGET void accumulate(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }                  \
+  TARGET double dot(const float* a, const float* b, int64_t n) { return dot_impl<W>(a, b, n); }                    \
+  TARGET void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {  \
+    softmax_backward_impl<false>(g, out, y, n, d, scale);                                                          \
+  }                                                                                                                \
+  TARGET void log_softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d,            \
+                                       float scale) {                                                              \
+    softmax_backward_impl<true>(g, out, y, n, d, scale);                                                           \
+  }                                                                                                                \
+  TARGET void norm_forward_row(const float* x, const float* w, const float* b, float* y, int64_t n, double eps,     \
+                               bool rms, float* mu, float* rs) {                                                   \
+    norm_forward_row_impl<W>(x, w, b, y, n, eps, rms, mu, rs);                                                     \
+  }                                                                                                                \
+  TARGET void norm_backward_row(const float* g, const float* x, const float* w, float* y, int64_t n, float mu,     \
+                                float rs, bool rms) {                                                              \
+    norm_backward_row_impl<W>(g, x, w, y, n, mu, rs, rms);                                                         \
+  }                                                                                                                \
+  TARGET void norm_affine_row(const float* g, const float* x, float* pw, float* pb, int64_t n, float mu,           \
+                              float rs) {                                                                          \
+    norm_affine_row_impl(g, x, pw, pb, n, mu, rs);                                                                 \
+  }                                                                                                                \
+  }
+VT_CPU_MATH_FAMILIES(VT_ROWS_FAMILY)
+
+}  // namespace
+}  // namespace lanes
+
+using namespace lanes;
+
+float row_max(const float* x, int64_t n, float scale) { VT_CPU_MATH_CALL(row_max(x, n, scale)) }
+float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {
+  VT_CPU_MATH_CALL(exp_sum(x, y, n, scale, shift))
+}
+float sum_exp(const float* x, int64_t n, float scale, float shift) { VT_CPU_MATH_CALL(sum_exp(x, n, scale, shift)) }
+void scale_by(float* y, int64_t n, float s) { VT_CPU_MATH_CALL(scale_by(y, n, s)) }
+void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shift, float log_sum) {
+  VT_CPU_MATH_CALL(log_softmax_row(x, y, n, scale, shift, log_sum))
+}
+double sum(const float* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
+double sum(const double* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
+void accumulate(double* acc, const float* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
+void accumulate(double* acc, const double* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
+double dot(const float* a, const float* b, int64_t n) { VT_CPU_MATH_CALL(dot(a, b, n)) }
+void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {
+  VT_CPU_MATH_CALL(softmax_backward_row(g, out, y, n, d, scale))
+}
+void log_softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {
+  VT_CPU_MATH_CALL(log_softmax_backward_row(g, out, y, n, d, scale))
+}
+void norm_forward_row(const float* x, const float* w, const float* b, float* y, int64_t n, double eps, bool rms,
+                      float* mu, float* rs) {
+  VT_CPU_MATH_CALL(norm_forward_row(x, w, b, y, n, eps, rms, mu, rs))
+}
+void norm_backward_row(const float* g, const float* x, const float* w, float* y, int64_t n, float mu, float rs,
+                       bool rms) {
+  VT_CPU_MATH_CALL(norm_backward_row(g, x, w, y, n, mu, rs, rms))
+}
+void norm_affine_row(const float* g, const float* x, float* pw, float* pb, int64_t n, float mu, float rs) {
+  VT_CPU_MATH_CALL(norm_affine_row(g, x, pw, pb, n, mu, rs))
+}
+
+}  // namespace vt::cpu_math
