@@ -125,3 +125,37 @@ def test_parameterised_activations(name, args):
     got = getattr(vt.nn.functional, name)(v.t(), *args).numpy()
     want = getattr(torch.nn.functional, name)(t.t(), *args).numpy()
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(2,), (1000,), (300, 77), (3, 65537)])
+def test_whole_two_norm_fast_path(shape):
+    v, t = _pair(shape, 9)
+    ref = np.sqrt((v.numpy().astype(np.float64) ** 2).sum())
+    for args, kw in (((), {}), ((2,), {}), ((2, None, True), {}), ((2, tuple(range(len(shape)))), {})):
+        got, want = v.norm(*args, **kw), t.norm(*args, **kw)
+        assert tuple(got.shape) == tuple(want.shape) and got.dtype == vt.float32
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-6)
+        np.testing.assert_allclose(float(got.sum()), ref, rtol=1e-7)
+    np.testing.assert_allclose(vt.linalg.vector_norm(v).item(), ref, rtol=1e-7)
+    np.testing.assert_allclose(v.t().norm().item() if v.dim() == 2 else v.norm().item(), ref, rtol=1e-6)
+
+
+def test_whole_two_norm_specials_and_autograd():
+    assert np.isnan(vt.tensor([NAN, 1.0]).norm().item()) and vt.tensor([INF, 1.0]).norm().item() == INF
+    assert vt.tensor([1e30, 1e30]).norm().item() == pytest.approx(1.4142135e30, rel=1e-6)  # no float overflow
+    assert vt.tensor([3.0, 4.0]).norm().item() == 5.0
+    x = vt.tensor([3.0, -4.0], requires_grad=True)
+    n = x.norm()
+    n.backward()  # under autograd the differentiable composite runs
+    np.testing.assert_allclose(x.grad.numpy(), [0.6, -0.8], rtol=1e-6)
+    with vt.no_grad():
+        assert x.norm().item() == 5.0
+
+
+def test_two_norm_keeps_unreduced_unit_dims():
+    v, t = _pair((3, 1, 5), 10)
+    for dim in ((0, 2), (0, 1, 2), (2,)):
+        for keep in (False, True):
+            got, want = v.norm(2, dim, keep), t.norm(2, dim, keep)
+            assert tuple(got.shape) == tuple(want.shape)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-6)
