@@ -18,6 +18,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+import pytest
 import torch
 
 import vibetensor.torch as vt
@@ -460,3 +461,26 @@ def as_installed_torch_prints(text: str) -> str:
     if "bias=" in repr(torch.nn.LayerNorm(1)) and TORCH_NORMS_TAKE_BIAS:  # looked up at each call: tests patch it
         return text
     return _NORM_BIAS.sub(r"\1", text)
+
+
+def kernel_variant_fixture(get, set_, names):
+    """A pytest fixture parametrised over the kernel variants among `names` (instruction sets, say) that this
+    machine runs: set_(name) raises NotImplementedError for the others. Each test runs with its variant
+    selected through set_ and the previous one (get()) restored after. Assign it to a module-level name."""
+    old, supported = get(), []
+    for name in names:
+        try:
+            set_(name)
+            supported.append(name)
+        except NotImplementedError:
+            pass
+    set_(old)
+
+    @pytest.fixture(params=supported)
+    def variant(request):
+        before = get()
+        set_(request.param)
+        yield request.param
+        set_(before)
+
+    return variant

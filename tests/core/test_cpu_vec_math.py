@@ -10,27 +10,12 @@ import torch
 import vibetensor.torch as vt
 from vibetensor._C import core as C
 
+from helpers import kernel_variant_fixture
+
 INF = float("inf")
 
 
-def _isas():
-    old, ok = C.cpu_math_isa(), []
-    for name in ("generic", "avx2", "avx512"):
-        try:
-            C.set_cpu_math_isa(name)
-            ok.append(name)
-        except NotImplementedError:
-            pass
-    C.set_cpu_math_isa(old)
-    return ok
-
-
-@pytest.fixture(params=_isas())
-def isa(request):
-    old = C.cpu_math_isa()
-    C.set_cpu_math_isa(request.param)
-    yield request.param
-    C.set_cpu_math_isa(old)
+isa = kernel_variant_fixture(C.cpu_math_isa, C.set_cpu_math_isa, ("generic", "avx2", "avx512"))
 
 
 def test_isa_names_and_errors():

@@ -5,6 +5,9 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
+from vibetensor._C import core as C
+
+from helpers import kernel_variant_fixture
 
 
 def pair(shape, dtype, rng):
@@ -83,26 +86,7 @@ def test_dtype_mismatch_and_bool():
 
 # ---- the packed CPU GEMM (core/src/ops/cpu_gemm.cpp): every micro-kernel family this CPU runs, vs float64 ----
 
-def _gemm_kernels():
-    from vibetensor._C import core as C
-    old, ok = C.cpu_gemm_kernel(), []
-    for name in ("generic", "avx2", "avx512"):
-        try:
-            C.set_cpu_gemm_kernel(name)
-            ok.append(name)
-        except NotImplementedError:
-            pass
-    C.set_cpu_gemm_kernel(old)
-    return ok
-
-
-@pytest.fixture(params=_gemm_kernels())
-def gemm_kernel(request):
-    from vibetensor._C import core as C
-    old = C.cpu_gemm_kernel()
-    C.set_cpu_gemm_kernel(request.param)
-    yield request.param
-    C.set_cpu_gemm_kernel(old)
+gemm_kernel = kernel_variant_fixture(C.cpu_gemm_kernel, C.set_cpu_gemm_kernel, ("generic", "avx2", "avx512"))
 
 
 def ref_close(v, a, b, dtype, k):
@@ -211,10 +195,9 @@ def test_gemm_matches_torch_mlp_shapes(rng):
 
 
 def test_gemm_kernel_selection_errors():
-    from vibetensor._C import core as C
     with pytest.raises(RuntimeError, match="unknown kernel family 'sse9'"):
         C.set_cpu_gemm_kernel("sse9")
-    assert C.cpu_gemm_kernel() in _gemm_kernels()
+    assert C.cpu_gemm_kernel() in ("generic", "avx2", "avx512")
 
 
 @pytest.mark.parametrize("x_shape", [(6, 16), (2, 5, 16), (16,)])

@@ -30,8 +30,8 @@ template <typename AccT, typename S, typename C> AccT fold_run(const S* p, int64
 // contiguous rows into the accumulators with cpu_math::accumulate: the generic loops here are compiled for the
 // baseline and fold one element at a time (a row sum took 18x torch's time).
 template <typename S, typename AccT, typename C>
-constexpr bool kVectorSum =
-    std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT, double> && (std::is_same_v<S, float> || std::is_same_v<S, double>);
+constexpr bool kVectorSum = std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT, double> &&
+                             (std::is_same_v<S, float> || std::is_same_v<S, double>);
 
 template <typename AccT, typename S, typename C> AccT fold_dense(const S* p, int64_t n, AccT init, const C& combine) {
   if constexpr (kVectorSum<S, AccT, C>) return init + cpu_math::sum(p, n);

@@ -175,7 +175,8 @@ constexpr double kPio4C1 = 0.7853981629014015, kPio4C2 = 4.960467895817611e-10, 
 template <bool Cos> VT_LANE float sin_cos_lane(float x) {
   const uint32_t xb = std::bit_cast<uint32_t>(x);
   const float ax = std::bit_cast<float>(xb & 0x7fffffffu);
-  int32_t j = int32_t(ax * kFourOverPi);
+  const float octant = ax * kFourOverPi;
+  int32_t j = int32_t(octant < 16384.0f ? octant : 0.0f);  // a NaN lane converts 0, not an undefined int
   j = (j + 1) & ~1;
   const float yj = float(j);
   j &= 7;

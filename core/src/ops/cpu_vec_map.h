@@ -58,7 +58,8 @@ template <typename S, typename Fn> void run_array_kernel(TensorIterator& it, con
   });
 }
 
-template <typename S> void run_binary_array_kernel(TensorIterator& it, BinaryArrayFn fn) {
+// fn(a, b, y, n): a binary array function, or a lambda.
+template <typename S, typename Fn> void run_binary_array_kernel(TensorIterator& it, const Fn& fn) {
   constexpr int64_t kChunk = 256, kS = int64_t(sizeof(S));
   it.for_each([&](char** data, const int64_t* s, int64_t n0, int64_t n1) {
     float a[kChunk], b[kChunk];
