@@ -362,10 +362,11 @@ OPEN_FINDS = [
      "elu's gradient at NaN: torch 2.13 gives NaN (the exponential branch); torch 2.11 (CPU and CUDA) and "
      "vibetensor give the linear branch's 1 (the test x <= 0 is false for NaN)"),
     (lambda spec, recipes: spec.name == "softplus" and any(
-        w == "tensor" and r.requires_grad for w, r in recipes[:1]) and any(
-        w == "value" and isinstance(r, (int, float)) and abs(r) > 1e4 for w, r in recipes[1:2]),
-     "softplus's gradient where exp(beta x) overflows: torch's z / (z + 1) is inf / inf = NaN, vibetensor's "
-     "sigmoid(beta x) is 1"),
+        w == "tensor" and r.requires_grad for w, r in recipes[:1]) and (any(
+            w == "value" and isinstance(r, (int, float)) and abs(r) > 1e4 for w, r in recipes[1:2]) or any(
+            w == "value" and isinstance(r, (int, float)) and not r <= 80 for w, r in recipes[2:3])),
+     "softplus's gradient where exp(beta x) overflows below the threshold (a huge beta, or a threshold that is "
+     "NaN or past 80): torch's z / (z + 1) is inf / inf = NaN, vibetensor's sigmoid(beta x) is 1"),
     (lambda spec, recipes: spec.name in ("scatter", "scatter_") and len(recipes) > 3 and _has_empty(recipes[2:3])
         and isinstance(recipes[3][1], (int, float)) and not isinstance(recipes[3][1], bool),
      "scatter of a number its dtype cannot hold through an empty index: torch converts the value in its kernel, "

@@ -61,8 +61,10 @@ __attribute__((always_inline)) inline void broadcast_loop(char** data, const int
 // AVX2 (x86-64-v3) and AVX-512 (x86-64-v4), and the loader's ifunc picks the widest the CPU runs, once per
 // process (GCC's target_clones): on cache-resident float32 operands add_ took 0.116 -> 0.068 ms per million,
 // relu_ 0.115 -> 0.042, maximum 0.23 -> 0.12 (torch 0.052, 0.028, 0.077). The answers are the same in every
-// clone, since elementwise operations round per element whatever the vector width. Only float32 functors are
-// cloned: cloning every dtype's loops doubled the compile time of the kernel files (binary_ops.cpp 22 -> 41 s).
+// clone: elementwise operations round per element whatever the vector width, and the core is compiled with
+// -ffp-contract=off (Note [Kernel math flags]), so no clone fuses a multiply and an add that the baseline rounds
+// twice. Only float32 functors are cloned: cloning every dtype's loops doubled the compile time of the kernel
+// files (binary_ops.cpp 22 -> 41 s).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VT_LOOP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -8,8 +8,8 @@
 
 #include "act_backward_impl.h"
 #include "cpu_loops.h"
-#include "vt/core/cpu_vec_math.h"
 #include "nn_native_impl.h"
+#include "vt/core/cpu_vec_math.h"
 #include "vt/core/parallel.h"
 
 namespace vt::nn_native {
