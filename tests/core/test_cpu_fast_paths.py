@@ -159,3 +159,21 @@ def test_two_norm_keeps_unreduced_unit_dims():
             got, want = v.norm(2, dim, keep), t.norm(2, dim, keep)
             assert tuple(got.shape) == tuple(want.shape)
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_casts_to_and_from_16_bit_as_torch(dtype):
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**32, 50_000, dtype=np.uint64).astype(np.uint32)  # every kind of float32
+    x = np.concatenate([bits.view(np.float32), np.array([0.0, -0.0, INF, -INF, NAN, 65504.0, 65520.0, 1e-8,
+                                                         1.00390625, 1.01171875, 3.4e38], np.float32)])
+    v, t = vt.from_numpy(x), torch.from_numpy(x)
+    for vv, tt in ((v, t), (v[::3], t[::3])):  # dense, and strided
+        got, want = vv.to(getattr(vt, dtype)), tt.to(getattr(torch, dtype))
+        nan = np.isnan(tt.numpy())  # NaN payloads are not compared (vt writes the canonical quiet NaN)
+        np.testing.assert_array_equal(np.isnan(got.float().numpy()), nan)
+        _bits(got.view(vt.int16).numpy()[~nan], want.view(torch.int16).numpy()[~nan])
+        back, tback = got.float(), want.float()
+        np.testing.assert_array_equal(np.isnan(back.numpy()), np.isnan(tback.numpy()))
+        ok = ~np.isnan(tback.numpy())
+        _bits(back.numpy()[ok], tback.numpy()[ok])

@@ -57,24 +57,30 @@ __attribute__((always_inline)) inline void broadcast_loop(char** data, const int
 }
 
 // Note [Loop clones]: the core is compiled for the baseline x86-64 (SSE2), so the loops above vectorise at four
-// floats. For functors of float32 operands only (the bulk of the training traffic) they are compiled again for
-// AVX2 (x86-64-v3) and AVX-512 (x86-64-v4), and the loader's ifunc picks the widest the CPU runs, once per
-// process (GCC's target_clones): on cache-resident float32 operands add_ took 0.116 -> 0.068 ms per million,
-// relu_ 0.115 -> 0.042, maximum 0.23 -> 0.12 (torch 0.052, 0.028, 0.077). The answers are the same in every
-// clone: elementwise operations round per element whatever the vector width, and the core is compiled with
-// -ffp-contract=off (Note [Kernel math flags]), so no clone fuses a multiply and an add that the baseline rounds
-// twice. Only float32 functors are cloned: cloning every dtype's loops doubled the compile time of the kernel
-// files (binary_ops.cpp 22 -> 41 s).
+// floats. For functors of float32 operands (the bulk of the training traffic, and the casts to and from the
+// 16-bit floats of mixed precision) they are compiled again for AVX2 (x86-64-v3) and AVX-512 (x86-64-v4), and
+// the loader's ifunc picks the widest the CPU runs, once per process (GCC's target_clones): on cache-resident
+// float32 operands add_ took 0.116 -> 0.068 ms per million, relu_ 0.115 -> 0.042, maximum 0.23 -> 0.12 (torch
+// 0.052, 0.028, 0.077); a float32 -> bfloat16 cast of 4M elements 0.93 -> 0.30 ms (torch 0.29). The answers are
+// the same in every clone: elementwise operations round per element whatever the vector width, and the core is
+// compiled with -ffp-contract=off (Note [Kernel math flags]), so no clone fuses a multiply and an add that the
+// baseline rounds twice. Other dtypes are not cloned: cloning every dtype's loops doubled the compile time of
+// the kernel files (binary_ops.cpp 22 -> 41 s; with these functors only, 22 s).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VT_LOOP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VT_LOOP_CLONES
 #endif
 
-template <typename F, size_t... I> constexpr bool all_float(std::index_sequence<I...>) {
+// Cloned: functors whose operands are all float32, float16 or bfloat16 with at least one float32 (float32 math,
+// and the casts between float32 and the 16-bit types, which the baseline cannot narrow in vector registers).
+template <typename T> constexpr bool kCloneType =
+    std::is_same_v<T, float> || std::is_same_v<T, BFloat16> || std::is_same_v<T, Half>;
+template <typename F, size_t... I> constexpr bool clone_loops(std::index_sequence<I...>) {
   using traits = fn_traits<F>;
-  return std::is_same_v<typename traits::result, float> &&
-         (... && std::is_same_v<std::tuple_element_t<I, typename traits::args>, float>);
+  using R = typename traits::result;
+  return kCloneType<R> && (... && kCloneType<std::tuple_element_t<I, typename traits::args>>) &&
+         (std::is_same_v<R, float> || (... || std::is_same_v<std::tuple_element_t<I, typename traits::args>, float>));
 }
 
 template <typename F, size_t... I>
@@ -111,7 +117,7 @@ void cpu_kernel(TensorIterator& it, F f, int64_t grain = kDefaultGrain) {
         contiguous = contiguous && inputs_dense<F>(strides, false, idx);
         for (int64_t j = 0; j < n1; ++j) {
           for (int i = 0; i < nt; ++i) ptrs[i] = data[i] + j * strides[nt + i];
-          if constexpr (all_float<F>(idx)) {  // Note [Loop clones]
+          if constexpr (clone_loops<F>(idx)) {  // Note [Loop clones]
             if (contiguous) contiguous_loop_wide(ptrs, n0, f, idx);
             else if (broadcastable) broadcast_loop_wide(ptrs, strides, n0, f, idx);
             else strided_loop(ptrs, strides, n0, f, idx);
