@@ -1,8 +1,8 @@
 // Reductions: their schemas, the CPU kernels (reduce_impl.h over cpu_reduce.h) and the compositions that are
 // the same on every device (mean, var, std, norm, logsumexp). The CUDA kernels register from cuda/reduce_ops.cu.
 #include <algorithm>
+#include <array>
 #include <cmath>
-#include <vector>
 
 #include "cpu_reduce.h"
 #include "vt/autograd/grad_mode.h"
@@ -97,7 +97,7 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
       !(autograd::is_grad_enabled() && self.impl()->requires_grad())) {
     const float* d = self.data<float>();
     const int64_t n = self.numel(), chunks = std::clamp<int64_t>(n / 65536, 1, 64);  // depends on n alone
-    std::vector<double> part(static_cast<size_t>(chunks));
+    std::array<double, 64> part{};  // no allocation per call (clipping calls this once per parameter)
     parallel_for(0, chunks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t c = lo; c < hi; ++c) {
         const int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
@@ -105,7 +105,7 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
       }
     });
     double ss = 0.0;
-    for (double v : part) ss += v;  // in chunk order: the same on any thread count
+    for (int64_t c = 0; c < chunks; ++c) ss += part[size_t(c)];  // in chunk order: the same on any thread count
     Tensor r = scalar_to_tensor(Scalar(std::sqrt(ss)), ScalarType::Float32);
     r.impl()->set_wrapped_number(false);
     return keepdim ? ops::reshape(r, DimVector(size_t(self.dim()), 1)) : r;
