@@ -1,7 +1,7 @@
 """The fused nn primitives and their backward ops against torch's (aten) equivalents on the same inputs:
 vt::_softmax (any dim, 0-dim, empty, rows of -inf, 16-bit), vt::_attention_softmax (scale + causal mask),
 vt::_softmax_backward, native_layer_norm(_backward) with and without affine parameters, native_rms_norm(_backward)
-(against the composed formula), gelu_backward/silu_backward; gradients through them (plain backward takes the
+(against the composed formula), gelu_backward/silu_backward/tanh_backward/sigmoid_backward; gradients through them (plain backward takes the
 fused kernels, create_graph the differentiable composite: both checked, and gradgradcheck for second order);
 bad input. Every test runs on the CPU and, where vibetensor sees a GPU, on CUDA (the `cuda` marker)."""
 import numpy as np
@@ -157,7 +157,28 @@ def test_gelu_silu_backward_kernels(approximate, dtype, rng):
     close(op("vt::silu_backward")(gv, xv), aten.silu_backward(gt, xt), dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "float16"])
+def test_tanh_sigmoid_backward_kernels(dtype, rng):
+    """torch's tanh_backward / sigmoid_backward on the same (gradient, output) pairs: bit for bit in float32 and
+    float64 (the same operations in the same order, no contraction), on dense, transposed, strided and
+    broadcast operands; 16-bit ones compute in float32 and round once, as torch's."""
+    g, x = rng.standard_normal((17, 33)) * 2, rng.standard_normal((17, 33)) * 2
+    (gv, gt) = pair(g, dtype)
+    for name, fn in (("tanh", np.tanh), ("sigmoid", lambda a: 1 / (1 + np.exp(-a)))):
+        yv, yt = pair(fn(x), dtype)
+        kern, ref = op(f"vt::{name}_backward"), getattr(aten, f"{name}_backward")
+        for a, b in (((gv, yv), (gt, yt)), ((gv.t(), yv.t()), (gt.t(), yt.t())),
+                     ((gv[:, ::3], yv[:, ::3]), (gt[:, ::3], yt[:, ::3])), ((gv, yv[0]), (gt, yt[0].expand(17, 33)))):
+            got, want = host(kern(*a)), host(ref(*b))
+            if dtype in ("float32", "float64"):
+                np.testing.assert_array_equal(got, want, err_msg=name)
+            else:
+                close(kern(*a), ref(*b), dtype, msg=name)
+
+
 MODULE_CASES = {
+    "tanh": lambda m, x, w, b: m.tanh(x) * w,
+    "sigmoid": lambda m, x, w, b: m.sigmoid(x) + b,
     "softmax": lambda m, x, w, b: m.softmax(x, -1) * w,
     "log_softmax_dim1": lambda m, x, w, b: m.log_softmax(x, 1) * w,
     "layer_norm": lambda m, x, w, b: m.nn.functional.layer_norm(x, (x.shape[-1],), w, b),
@@ -194,7 +215,7 @@ def test_gradients_plain_and_create_graph(name, create_graph, rng):
         close(hv, ht, "float64", msg="second order")
 
 
-@pytest.mark.parametrize("name", ["softmax", "layer_norm", "rms_norm", "gelu", "sdpa_causal"])
+@pytest.mark.parametrize("name", ["softmax", "layer_norm", "rms_norm", "gelu", "sdpa_causal", "tanh", "sigmoid"])
 def test_gradgradcheck(name, rng):
     if DEV != "cpu":
         pytest.skip("finite differences once, on the CPU")

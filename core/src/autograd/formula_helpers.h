@@ -4,11 +4,15 @@
 #include <cmath>
 
 #include "vt/autograd/formula.h"
+#include "vt/autograd/grad_mode.h"
 #include "vt/core/ops.h"
 
 namespace vt::autograd::fx {
 
 // A Python-number-like 0-dim CPU tensor: joins tensors of any device and takes their dtype in promotion.
+// A backward runs with grad mode on only when its own graph is wanted (create_graph, second order): then a formula
+// must be a composite of differentiable ops; otherwise it may call a fused backward kernel.
+inline bool graph_wanted() { return is_grad_enabled(); }
 inline Tensor num(double v) { return scalar_to_tensor(Scalar(v), ScalarType::Float64); }
 inline Tensor mul(const Tensor& a, const Tensor& b) { return ops::mul(a, b); }
 inline Tensor div(const Tensor& a, const Tensor& b) { return ops::div(a, b); }

@@ -76,13 +76,17 @@ void rsqrt_backward(BackwardContext& c) {
   Tensor r = c.result();
   c.set(0, mul(c.grad(), mul(num(-0.5), mul(r, mul(r, r)))));
 }
+// tanh and sigmoid: one fused pass over the gradient and the saved result, as torch's tanh_backward and
+// sigmoid_backward; a composite of differentiable ops when the backward's graph is wanted (second order).
 void tanh_backward(BackwardContext& c) {
   Tensor r = c.result();
+  if (!graph_wanted()) return c.set(0, ops::tanh_backward(c.grad(), r));
   c.set(0, mul(c.grad(), sub(num(1.0), mul(r, r))));
 }
 void sigmoid_backward(BackwardContext& c) {
   Tensor r = c.result();
-  c.set(0, mul(c.grad(), mul(r, sub(num(1.0), r))));
+  if (!graph_wanted()) return c.set(0, ops::sigmoid_backward(c.grad(), r));
+  c.set(0, mul(mul(c.grad(), sub(num(1.0), r)), r));
 }
 // Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
 void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }

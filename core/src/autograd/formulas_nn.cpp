@@ -7,14 +7,11 @@
 #include <cmath>
 
 #include "formula_helpers.h"
-#include "vt/autograd/grad_mode.h"
 
 namespace vt::autograd {
 namespace {
 
 using namespace fx;
-
-bool graph_wanted() { return is_grad_enabled(); }
 
 Tensor sum_keep(const Tensor& t, int64_t dim) { return ops::sum(t, DimVector{dim}, true, std::nullopt); }
 

@@ -29,6 +29,16 @@ struct GeluTanhBwdF {
     return g * (T(0.5) * (T(1) + t) + right);
   }
 };
+// The gradients of tanh and sigmoid from their saved output y, as torch computes them (tanh_backward,
+// sigmoid_backward): g (1 - y^2) with 1 - y^2 as one fused multiply-add (torch's vector kernels are contracted
+// so; where |y| is near 1 a rounded y^2 would cancel away most of the digits), and g (1 - y) y. A fused
+// multiply-add rounds once on every target, so every loop clone and the GPU give the same bits.
+struct TanhBwdF {
+  template <typename T> VT_HOST_DEVICE T operator()(T g, T y) const { return g * std::fma(-y, y, T(1)); }
+};
+struct SigmoidBwdF {
+  template <typename T> VT_HOST_DEVICE T operator()(T g, T y) const { return g * (T(1) - y) * y; }
+};
 // g * d/dx [x sigmoid(x)] = g * s (1 + x (1 - s)).
 struct SiluBwdF {
   template <typename T> VT_HOST_DEVICE T operator()(T g, T x) const {

@@ -1,6 +1,6 @@
 #pragma once
 // Activation backward kernels, one elementwise pass each: the input gradient of gelu (exact and tanh) and silu
-// from the upstream gradient and the saved input. Autograd's formulas call them when no graph of the backward
+// from the upstream gradient and the saved input, of tanh and sigmoid from the saved output. Autograd's formulas call them when no graph of the backward
 // is wanted (a composite of differentiable ops otherwise, for second order). Shared by both backends, like
 // binary_impl.h: `Launch` is cpu::CpuLaunch or cuda::CudaLaunch.
 #include <cmath>
@@ -31,10 +31,18 @@ template <typename Launch> Tensor gelu_backward(const Tensor& grad, const Tensor
 template <typename Launch> Tensor silu_backward(const Tensor& grad, const Tensor& self) {
   return run<Launch>("silu_backward", grad, self, SiluBwdF{});
 }
+template <typename Launch> Tensor tanh_backward(const Tensor& grad, const Tensor& output) {
+  return run<Launch>("tanh_backward", grad, output, TanhBwdF{});
+}
+template <typename Launch> Tensor sigmoid_backward(const Tensor& grad, const Tensor& output) {
+  return run<Launch>("sigmoid_backward", grad, output, SigmoidBwdF{});
+}
 
 template <typename Launch> void register_act_backward(Library& m, DispatchKey key) {
   m.impl("gelu_backward", key, &gelu_backward<Launch>);
   m.impl("silu_backward", key, &silu_backward<Launch>);
+  m.impl("tanh_backward", key, &tanh_backward<Launch>);
+  m.impl("sigmoid_backward", key, &sigmoid_backward<Launch>);
 }
 
 }  // namespace vt::act_backward

@@ -304,6 +304,8 @@ VT_LIBRARY(vt, nn_native) {
   m.def("native_rms_norm_backward(Tensor grad_out, Tensor input, int[] normalized_shape, Tensor rstd, Tensor? weight, int output_mask) -> (Tensor, Tensor)");
   m.def("gelu_backward(Tensor grad_output, Tensor self, *, str approximate='none') -> Tensor");
   m.def("silu_backward(Tensor grad_output, Tensor self) -> Tensor");
+  m.def("tanh_backward(Tensor grad_output, Tensor output) -> Tensor");
+  m.def("sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor");
   register_nn_native<CpuNnKernels>(m, DispatchKey::CPU);
   act_backward::register_act_backward<cpu::CpuLaunch>(m, DispatchKey::CPU);
 }
@@ -354,4 +356,8 @@ Tensor gelu_backward(const Tensor& grad, const Tensor& self, const std::string& 
   return op(grad, self, approximate);
 }
 Tensor silu_backward(const Tensor& grad, const Tensor& self) { return binary("vt::silu_backward", grad, self); }
+Tensor tanh_backward(const Tensor& grad, const Tensor& output) { return binary("vt::tanh_backward", grad, output); }
+Tensor sigmoid_backward(const Tensor& grad, const Tensor& output) {
+  return binary("vt::sigmoid_backward", grad, output);
+}
 }  // namespace vt::ops

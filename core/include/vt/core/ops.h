@@ -84,5 +84,7 @@ std::tuple<Tensor, Tensor> native_rms_norm_backward(const Tensor& grad, const Te
                                                     const Tensor& rstd, const Tensor& weight, int64_t output_mask);
 Tensor gelu_backward(const Tensor& grad, const Tensor& self, const std::string& approximate);
 Tensor silu_backward(const Tensor& grad, const Tensor& self);
+Tensor tanh_backward(const Tensor& grad, const Tensor& output);     // g (1 - y^2), y = tanh(x)
+Tensor sigmoid_backward(const Tensor& grad, const Tensor& output);  // g (1 - y) y, y = sigmoid(x)
 
 }  // namespace vt::ops
