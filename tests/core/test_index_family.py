@@ -100,6 +100,27 @@ def test_index_put(dtype, rng):
              **ADD_TOL.get(dtype, {}))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_index_and_index_put_dense_runs(dtype, rng):
+    """The typed-loop paths (Note [Dense index runs]): single elements (every dim indexed, cross_entropy's pick)
+    and whole rows (an embedding table's), with repeated indices accumulating in index order, broadcast values,
+    a storage offset, and a strided table whose rows are not dense (the per-position path) beside them."""
+    tol = ADD_TOL.get(dtype, {})
+    rows, cols = idx_pair(rng.integers(0, 6, size=40)), idx_pair(rng.integers(-7, 7, size=40))  # repeats
+    for x in (lambda: fresh((6, 7), dtype, rng), lambda: fresh((6, 7), dtype, rng, "slice")):
+        check_op(lambda m, a, i, j: a[i, j], x(), rows, cols)
+        check_op(lambda m, a, i: a[i], x(), rows)
+        check_op(lambda m, a, i, j, v: a.index_put_((i, j), v, accumulate=True), x(), rows, cols,
+                 pair((40,), dtype, rng=rng), **tol)
+        check_op(lambda m, a, i, v: a.index_put_((i,), v, accumulate=True), x(), rows, pair((40, 7), dtype, rng=rng),
+                 **tol)
+        check_op(lambda m, a, i, v: a.index_put_((i,), v, accumulate=True), x(), rows, pair((7,), dtype, rng=rng),
+                 **tol)
+        distinct = idx_pair(rng.permutation(6)[:4])  # without accumulate torch leaves a repeat's winner open
+        check_op(lambda m, a, i, v: a.index_put_((i,), v), x(), distinct, pair((4, 7), dtype, rng=rng))
+        check_op(lambda m, a, i, v: a[1:].index_put_((i,), v), x(), idx_pair([4, 0, 2]), pair((), dtype, rng=rng))
+
+
 def test_zero_dim_and_empty(rng):
     s0 = pair((), "float32", rng=rng)
     for idx in ([0], 0):

@@ -1,11 +1,13 @@
 // cat, nonzero and advanced indexing (index / index_put_). Indexing follows NumPy/torch: index tensors
 // (int64/int32, or bool masks, which stand for their nonzero() coordinates) broadcast to one shape B; the
 // result has B in place of the indexed dims when they are adjacent, and in front otherwise.
+#include <algorithm>
 #include <cstring>
 
 #include "index_plan.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
+#include "vt/core/parallel.h"
 #include "vt/core/tensor_iterator.h"
 
 namespace vt {
@@ -172,17 +174,39 @@ std::vector<int64_t> offsets(const Tensor& self, const IndexPlan& p) {
   return off;
 }
 
+// Note [Dense index runs]: when the non-indexed dims of self are dense (single elements, or whole rows as in an
+// embedding), every indexed position b covers one contiguous run of self from off[b], and the gather and the
+// scatter are typed loops over the runs. Taken one op per position (a view, a select, an add, a copy, ~0.6 us
+// each), cross_entropy's backward spent 2.6 ms scattering its 4096 picks (torch 0.3). The scatter stays serial,
+// in index order: repeated indices accumulate in that order, and without accumulate the last one wins.
+// The length of each position's run, or -1 where the rest dims are not dense.
+int64_t dense_run(const IndexPlan& p) {
+  int64_t run = 1;
+  for (size_t d = p.rest_sizes.size(); d-- > 0;) {
+    if (p.rest_sizes[d] == 1) continue;
+    if (p.rest_strides[d] != run) return -1;
+    run *= p.rest_sizes[d];
+  }
+  return run;
+}
+
+// out[b * run + k] = base[off[b] + k]: the gather of Note [Dense index runs], in parallel over positions.
+template <typename T> void gather_runs(const T* base, const std::vector<int64_t>& off, int64_t run, T* out) {
+  const int64_t nb = int64_t(off.size());
+  parallel_for(0, nb, std::max<int64_t>(1, kDefaultGrain / std::max<int64_t>(run, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) std::memcpy(out + b * run, base + off[size_t(b)], size_t(run) * sizeof(T));
+  });
+}
+
 Tensor index_cpu(const Tensor& self, TensorList indices) {
   IndexPlan p = plan_index(self, indices);
   std::vector<int64_t> off = offsets(self, p);
   Tensor out = empty_tensor(result_shape(p), self.dtype(), kCPU);
   Tensor bf = b_first_view(out, p);  // [B..., rest...]
   int64_t nb = int64_t(off.size());
-  if (p.rest_sizes.empty()) {
+  if (const int64_t run = dense_run(p); run >= 0 && bf.is_contiguous()) {  // Note [Dense index runs]
     VT_DISPATCH_ALL(self.dtype(), "index", [&] {
-      const scalar_t* base = reinterpret_cast<const scalar_t*>(self.storage()->data());
-      Tensor flat = ops::reshape(bf, DimVector{nb});
-      for (int64_t b = 0; b < nb; ++b) *reinterpret_cast<scalar_t*>(flat.data_ptr() + b * flat.stride(0) * flat.element_size()) = base[off[size_t(b)]];
+      gather_runs(reinterpret_cast<const scalar_t*>(self.storage()->data()), off, run, bf.data<scalar_t>());
     });
     return out;
   }
@@ -210,6 +234,22 @@ Tensor index_put_cpu_(const Tensor& self, TensorList indices, const Tensor& valu
   DimVector flat_shape{nb};
   for (int64_t s : p.rest_sizes) flat_shape.push_back(s);
   Tensor vflat = ops::reshape(vb, flat_shape);
+  if (const int64_t run = dense_run(p); run >= 0) {  // Note [Dense index runs]
+    Tensor vc = ops::contiguous(vflat);
+    VT_DISPATCH_ALL(self.dtype(), "index_put_", [&] {
+      scalar_t* base = reinterpret_cast<scalar_t*>(self.storage()->data());
+      const scalar_t* src = vc.data<scalar_t>();
+      for (int64_t b = 0; b < nb; ++b) {
+        scalar_t* dst = base + off[size_t(b)];
+        const scalar_t* s = src + b * run;
+        if (accumulate)  // in the dtype's opmath, rounded once, as ops::add
+          for (int64_t k = 0; k < run; ++k) dst[k] = scalar_t(opmath_t<scalar_t>(dst[k]) + opmath_t<scalar_t>(s[k]));
+        else
+          std::memcpy(dst, s, size_t(run) * sizeof(scalar_t));
+      }
+    });
+    return self;
+  }
   for (int64_t b = 0; b < nb; ++b) {
     Tensor dst = make_view(self, p.rest_sizes, p.rest_strides, off[size_t(b)]);
     Tensor src = ops::select(vflat, 0, b);
