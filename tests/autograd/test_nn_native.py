@@ -174,6 +174,10 @@ def test_tanh_sigmoid_backward_kernels(dtype, rng):
                 np.testing.assert_array_equal(got, want, err_msg=name)
             else:
                 close(kern(*a), ref(*b), dtype, msg=name)
+    if dtype == "float64" and DEV == "cpu":  # their own derivatives (second order through tanh and sigmoid)
+        for name in ("tanh", "sigmoid"):
+            ins = [vt.from_numpy(rng.standard_normal((3, 4)) * 0.5).requires_grad_() for _ in range(2)]
+            assert vt.autograd.gradcheck(op(f"vt::{name}_backward"), ins)
 
 
 MODULE_CASES = {

@@ -88,6 +88,18 @@ void sigmoid_backward(BackwardContext& c) {
   if (!graph_wanted()) return c.set(0, ops::sigmoid_backward(c.grad(), r));
   c.set(0, mul(mul(c.grad(), sub(num(1.0), r)), r));
 }
+// Second order through the fused kernels, as torch's TanhBackwardBackward0 / SigmoidBackwardBackward0: with
+// z = g (1 - y^2), dz/dg = 1 - y^2 and dz/dy = -2 g y; with z = g (1 - y) y, dz/dg = (1 - y) y, dz/dy = g (1 - 2y).
+void tanh_backward_backward(BackwardContext& c) {
+  Tensor g = c.saved(0), y = c.saved(1);
+  if (c.needs(0)) c.set(0, mul(c.grad(), sub(num(1.0), mul(y, y))));
+  if (c.needs(1)) c.set(1, mul(c.grad(), mul(mul(g, y), num(-2.0))));
+}
+void sigmoid_backward_backward(BackwardContext& c) {
+  Tensor g = c.saved(0), y = c.saved(1);
+  if (c.needs(0)) c.set(0, mul(c.grad(), mul(sub(num(1.0), y), y)));
+  if (c.needs(1)) c.set(1, mul(c.grad(), mul(g, sub(num(1.0), mul(y, num(2.0))))));
+}
 // Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
 void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }
 
@@ -98,6 +110,8 @@ const bool math_formulas_registered = [] {
       {"vt::sub", "SubBackward0", 0, false, sub_backward},
       {"vt::sub_", "SubBackward0", 0, false, sub_backward},
       {"vt::mul", "MulBackward0", kSelfOther, false, mul_backward},
+      {"vt::tanh_backward", "TanhBackwardBackward0", kSelfOther, false, tanh_backward_backward},
+      {"vt::sigmoid_backward", "SigmoidBackwardBackward0", kSelfOther, false, sigmoid_backward_backward},
       {"vt::div", "DivBackward0", kSelfOther, false, div_backward, false, div_name},
       {"vt::neg", "NegBackward0", 0, false, neg_backward},
       {"vt::abs", "AbsBackward0", kSelf, false, abs_backward},
