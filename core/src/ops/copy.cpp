@@ -108,6 +108,18 @@ void check_scalar_fits(const Scalar& v, ScalarType t) {
 
 namespace {
 
+// A dense run of n elements set to v: memset where v's bytes are all zero (zeros, zero_grad), else a loop cloned
+// for the CPU's vector width (Note [Loop clones]): the baseline's 16-byte stores filled at a third of torch's rate.
+template <typename T> VT_LOOP_CLONES void fill_run(T* q, int64_t n, T v) {
+  for (int64_t k = 0; k < n; ++k) q[k] = v;
+}
+template <typename T> void fill_dense(T* q, int64_t n, T v) {
+  unsigned char bytes[sizeof(T)];
+  std::memcpy(bytes, &v, sizeof(T));
+  if (std::all_of(bytes, bytes + sizeof(T), [](unsigned char b) { return b == 0; })) std::memset(q, 0, size_t(n) * sizeof(T));
+  else fill_run(q, n, v);
+}
+
 Tensor fill_cpu(const Tensor& self, const Scalar& value) {
   check_scalar_fits(value, self.dtype());
   self.bump_version();
@@ -118,8 +130,7 @@ Tensor fill_cpu(const Tensor& self, const Scalar& value) {
       for (int64_t j = 0; j < n1; ++j) {
         char* p = data[0] + j * strides[1];
         if (strides[0] == int64_t(sizeof(scalar_t))) {
-          scalar_t* q = reinterpret_cast<scalar_t*>(p);
-          for (int64_t k = 0; k < n0; ++k) q[k] = v;
+          fill_dense(reinterpret_cast<scalar_t*>(p), n0, v);
         } else {
           for (int64_t k = 0; k < n0; ++k) *reinterpret_cast<scalar_t*>(p + k * strides[0]) = v;
         }
