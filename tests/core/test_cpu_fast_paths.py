@@ -94,6 +94,21 @@ def test_sums_vs_float64(shape, dtype):
         np.testing.assert_allclose(v[::2].sum(0).numpy(), ref[::2].sum(0), **tol)
 
 
+@pytest.mark.parametrize("shape,dims", [((130, 2000), (0,)), ((7, 33, 300), (0, 1)), ((6, 5, 1100), (0,)),
+                                        ((3, 4, 5), (0,)), ((2, 70000), (0,))])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_leading_dim_sums(shape, dims, dtype):
+    """Note [Leading-dim sums]: outputs split across threads, rows four at a time (odd row counts too)."""
+    v, t = _pair(shape, 8, dtype)
+    ref = v.numpy().astype(np.float64).sum(dims)
+    tol = dict(rtol=1e-6, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-10)
+    got = v.sum(dims)
+    np.testing.assert_allclose(got.numpy(), ref, **tol)
+    np.testing.assert_allclose(v.sum(dims, keepdim=True).numpy(), ref.reshape((1,) * len(dims) + ref.shape), **tol)
+    np.testing.assert_allclose(v.mean(dims).numpy(), t.mean(dims).numpy(), rtol=2e-6, atol=1e-6)
+    _bits(got.numpy(), v.sum(dims).numpy())  # a fixed order: the same sum every call
+
+
 def test_sum_specials_and_determinism():
     x = vt.tensor([[1.0, NAN, 2.0] + [0.0] * 30, [INF, 1.0] + [0.0] * 31, [INF, -INF] + [0.0] * 31,
                    [1e30, -1e30] + [0.0] * 31, [1.0] * 33])

@@ -55,6 +55,28 @@ template <typename AccT, typename S, typename C> AccT fold_contiguous(const Tens
   return r;
 }
 
+// Note [Leading-dim sums]: a sum over the leading dims of a contiguous input (a bias or position-embedding
+// gradient: [B, T, D] summed over B) has its reduced dim outermost, which reduce_for_each cannot split (each
+// output would be written by several threads), so it ran on one thread. Viewed as rows [R, N] folded into one
+// output row, the outputs split instead: each thread adds every row's slice of its columns into its slice of
+// the accumulators, four rows at a time (cpu_math::accumulate_rows; a fixed order for every call).
+// The number of leading rows R when self (contiguous) reduces exactly over its leading dims into acc, else 0.
+inline int64_t leading_rows(const Tensor& acc, const Tensor& self) {
+  if (!self.is_contiguous() || acc.numel() <= 1 || acc.dim() != self.dim()) return 0;
+  int64_t d = 0, rows = 1;
+  for (; d < self.dim() && acc.size(d) == 1; ++d) rows *= self.size(d);
+  for (int64_t e = d; e < self.dim(); ++e)
+    if (acc.size(e) != self.size(e)) return 0;
+  return rows;
+}
+template <typename S> void sum_leading_rows(double* acc, const S* x, int64_t rows, int64_t n) {
+  const int64_t grain = std::max<int64_t>(64, kDefaultGrain / std::max<int64_t>(rows, 1));
+  parallel_for(0, n, grain, [&](int64_t b, int64_t e) {
+    std::fill(acc + b, acc + e, 0.0);
+    cpu_math::accumulate_rows(acc + b, x + b, rows, n, e - b);
+  });
+}
+
 struct CpuReduce {
   static constexpr bool kStoresInputDtype = false;  // accumulates in the output's memory: always AccT
   // it: operand 0 the accumulator (AccT, stride 0 on reduced dims), operand 1 the input (S).
@@ -66,6 +88,12 @@ struct CpuReduce {
     if (acc.numel() == 1 && self.is_contiguous()) {
       *acc.data<AccT>() = fold_contiguous<AccT, S>(self, init, combine);
       return;
+    }
+    if constexpr (kVectorSum<S, AccT, C>) {
+      if (const int64_t rows = leading_rows(acc, self); rows > 1 && acc.is_contiguous()) {  // Note [Leading-dim sums]
+        sum_leading_rows(acc.data<AccT>(), self.data<S>(), rows, acc.numel());
+        return;
+      }
     }
     std::fill(acc.data<AccT>(), acc.data<AccT>() + acc.numel(), init);
     it.reduce_for_each([&](char** data, const int64_t* s, int64_t n0, int64_t n1) {

@@ -199,6 +199,17 @@ VT_LANE void norm_affine_row_impl(const float* g, const float* x, float* pw, flo
 template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const T* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += double(x[i]);
 }
+// Rows four at a time, (x0 + x1) + (x2 + x3) added once: a quarter of the accumulator traffic of row by row.
+template <typename T>
+VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x, int64_t rows, int64_t stride,
+                                  int64_t n) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const T *x0 = x + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    for (int64_t i = 0; i < n; ++i) acc[i] += (double(x0[i]) + double(x1[i])) + (double(x2[i]) + double(x3[i]));
+  }
+  for (; r < rows; ++r) accumulate_impl(acc, x + r * stride, n);
+}
 
 // The row entry points of one family.
 #define VT_ROWS_FAMILY(NS, TARGET, W)                                                                              \
@@ -218,6 +229,12 @@ template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const
   TARGET double sum(const double* x, int64_t n) { return sum_impl<W>(x, n); }                                      \
   TARGET void accumulate(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }                   \
   TARGET void accumulate(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }                  \
+  TARGET void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {              \
+    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
+  }                                                                                                                \
+  TARGET void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n) {             \
+    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
+  }                                                                                                                \
   TARGET double dot(const float* a, const float* b, int64_t n) { return dot_impl<W>(a, b, n); }                    \
   TARGET void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {  \
     softmax_backward_impl<false>(g, out, y, n, d, scale);                                                          \
@@ -259,6 +276,12 @@ double sum(const float* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 double sum(const double* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 void accumulate(double* acc, const float* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
 void accumulate(double* acc, const double* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
+void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {
+  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
+}
+void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n) {
+  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
+}
 double dot(const float* a, const float* b, int64_t n) { VT_CPU_MATH_CALL(dot(a, b, n)) }
 void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {
   VT_CPU_MATH_CALL(softmax_backward_row(g, out, y, n, d, scale))
