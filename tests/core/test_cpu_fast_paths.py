@@ -192,3 +192,22 @@ def test_casts_to_and_from_16_bit_as_torch(dtype):
         np.testing.assert_array_equal(np.isnan(back.numpy()), np.isnan(tback.numpy()))
         ok = ~np.isnan(tback.numpy())
         _bits(back.numpy()[ok], tback.numpy()[ok])
+
+
+def test_float16_conversions_every_half_and_random_floats():
+    """The branch-free float16 conversions (half.h) against NumPy's: every one of the 65536 halves to float32
+    (NaN payloads included), and float32 -> float16 over 4M random bit patterns plus every rounding boundary
+    class (subnormal halves, overflow past 65504, ties), NaNs as any NaN."""
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    got = vt.from_numpy(halves.copy()).to(vt.float32).numpy()
+    np.testing.assert_array_equal(got.view(np.uint32), halves.astype(np.float32).view(np.uint32))
+    bits = np.random.default_rng(9).integers(0, 1 << 32, 1 << 22, dtype=np.uint64).astype(np.uint32)
+    edges = np.array([65504.0, 65519.99, 65520.0, 2.0 ** -24, 2.0 ** -25, 3 * 2.0 ** -26, 2.0 ** -14,
+                      2.0 ** -14 - 2.0 ** -25, 1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, 1e-8], dtype=np.float32)
+    floats = np.concatenate([bits.view(np.float32), edges, -edges])
+    got = vt.from_numpy(floats.copy()).to(vt.float16).numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = floats.astype(np.float16)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan].view(np.uint16), want[~nan].view(np.uint16))

@@ -25,33 +25,31 @@ VT_HOST_DEVICE inline float f32_from_bits(uint32_t u) {
   return f;
 }
 
+// Both conversions compute every case and select one (no branch), so the CPU's element loops vectorise them
+// (Note [Loop clones]): a float16 a + b of 4M elements took 5.4 ms with the branches, torch 0.3.
 VT_HOST_DEVICE inline uint16_t f32_to_f16_bits(float f) {
-  uint32_t x = f32_bits(f);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return uint16_t(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));  // nan / inf
-  if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds past 65504: overflow to inf
-  if (ax < 0x38800000u) {
-    // Below the smallest normal half (2^-14): adding 0.5f puts the value where one float ulp is 2^-24, the
-    // half subnormal step, so the FPU's own round-to-nearest-even does the rounding.
-    float shifted = f32_from_bits(ax) + 0.5f;
-    return uint16_t(sign | (f32_bits(shifted) - 0x3f000000u));
-  }
-  uint32_t odd = (ax >> 13) & 1u;
-  ax += 0xc8000fffu + odd;  // rebias the exponent (127 -> 15) and round half to even
-  return uint16_t(sign | (ax >> 13));
+  const uint32_t x = f32_bits(f);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t ax = x & 0x7fffffffu;
+  // Normal halves: rebias the exponent (127 -> 15) and round half to even.
+  const uint32_t normal = (ax + 0xc8000fffu + ((ax >> 13) & 1u)) >> 13;
+  // Below the smallest normal half (2^-14): adding 0.5f puts the value where one float ulp is 2^-24, the half
+  // subnormal step, so the FPU's own round-to-nearest-even does the rounding.
+  const uint32_t subnormal = f32_bits(f32_from_bits(ax) + 0.5f) - 0x3f000000u;
+  uint32_t r = ax < 0x38800000u ? subnormal : normal;
+  r = ax >= 0x477ff000u ? 0x7c00u : r;                                 // rounds past 65504: overflow to inf
+  r = ax >= 0x7f800000u ? (ax > 0x7f800000u ? 0x7e00u : 0x7c00u) : r;  // nan / inf
+  return uint16_t(sign | (r & 0x7fffu));
 }
 
 VT_HOST_DEVICE inline float f16_bits_to_f32(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  if (exp == 0) {
-    float mag = float(mant) * 5.9604644775390625e-08f;  // mant * 2^-24
-    return f32_from_bits(sign | f32_bits(mag));
-  }
-  if (exp == 31) return f32_from_bits(sign | 0x7f800000u | (mant << 13));
-  return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  const uint32_t mant = h & 0x3ffu;
+  const uint32_t subnormal = f32_bits(float(mant) * 5.9604644775390625e-08f);  // mant * 2^-24
+  const uint32_t normal = ((exp + 112u) << 23) | (mant << 13);
+  const uint32_t r = exp == 0 ? subnormal : (exp == 31 ? 0x7f800000u | (mant << 13) : normal);
+  return f32_from_bits(sign | r);
 }
 
 VT_HOST_DEVICE inline uint16_t f32_to_bf16_bits(float f) {
