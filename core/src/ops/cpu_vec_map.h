@@ -9,6 +9,7 @@
 
 #include "act_backward_functors.h"
 #include "binary_functors.h"
+#include "cpu_gelu.h"
 #include "unary_functors.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/tensor_iterator.h"
@@ -30,11 +31,27 @@ template <> inline constexpr ArrayFn array_fn<unary::LogSigmoidF> = &cpu_math::l
 template <> inline constexpr ArrayFn array_fn<unary::MishF> = &cpu_math::mish;
 template <> inline constexpr ArrayFn array_fn<unary::SinF> = &cpu_math::sin;
 template <> inline constexpr ArrayFn array_fn<unary::CosF> = &cpu_math::cos;
+// Exact gelu: float32 tensors take cpu_gelu's op directly; 16-bit ones come here, computed as float32's.
+template <> inline constexpr ArrayFn array_fn<unary::GeluF> = &cpu_gelu::forward;
 
 using BinaryArrayFn = void (*)(const float*, const float*, float*, int64_t);
 template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluTanhBwdF> = &cpu_math::gelu_tanh_backward;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::SiluBwdF> = &cpu_math::silu_backward;
+template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluBwdF> = &cpu_gelu::backward;
+
+// m elements of S from p (byte stride st) into a float buffer, and back: dense 16-bit runs through cpu_math's
+// vectorised conversions.
+template <typename S> void load_floats(const char* p, int64_t st, float* buf, int64_t m) {
+  if constexpr (!std::is_same_v<S, float>)
+    if (st == int64_t(sizeof(S))) return cpu_math::to_float(reinterpret_cast<const S*>(p), buf, m);
+  for (int64_t k = 0; k < m; ++k) buf[k] = float(*reinterpret_cast<const S*>(p + k * st));
+}
+template <typename S> void store_floats(const float* buf, char* p, int64_t st, int64_t m) {
+  if constexpr (!std::is_same_v<S, float>)
+    if (st == int64_t(sizeof(S))) return cpu_math::from_float(buf, reinterpret_cast<S*>(p), m);
+  for (int64_t k = 0; k < m; ++k) *reinterpret_cast<S*>(p + k * st) = S(buf[k]);
+}
 
 // fn(x, y, n): an array function, or a lambda binding an op's parameters to one.
 template <typename S, typename Fn> void run_array_kernel(TensorIterator& it, const Fn& fn) {
@@ -50,9 +67,9 @@ template <typename S, typename Fn> void run_array_kernel(TensorIterator& it, con
       }
       for (int64_t k0 = 0; k0 < n0; k0 += kChunk) {
         const int64_t m = std::min(kChunk, n0 - k0);
-        for (int64_t k = 0; k < m; ++k) buf[k] = float(*reinterpret_cast<const S*>(in + (k0 + k) * s[1]));
+        load_floats<S>(in + k0 * s[1], s[1], buf, m);
         fn(buf, buf, m);
-        for (int64_t k = 0; k < m; ++k) *reinterpret_cast<S*>(out + (k0 + k) * s[0]) = S(buf[k]);
+        store_floats<S>(buf, out + k0 * s[0], s[0], m);
       }
     }
   });
@@ -73,12 +90,10 @@ template <typename S, typename Fn> void run_binary_array_kernel(TensorIterator& 
       }
       for (int64_t k0 = 0; k0 < n0; k0 += kChunk) {
         const int64_t m = std::min(kChunk, n0 - k0);
-        for (int64_t k = 0; k < m; ++k) {
-          a[k] = float(*reinterpret_cast<const S*>(in0 + (k0 + k) * s[1]));
-          b[k] = float(*reinterpret_cast<const S*>(in1 + (k0 + k) * s[2]));
-        }
+        load_floats<S>(in0 + k0 * s[1], s[1], a, m);
+        load_floats<S>(in1 + k0 * s[2], s[2], b, m);
         fn(a, b, a, m);
-        for (int64_t k = 0; k < m; ++k) *reinterpret_cast<S*>(out + (k0 + k) * s[0]) = S(a[k]);
+        store_floats<S>(a, out + k0 * s[0], s[0], m);
       }
     }
   });

@@ -6,6 +6,7 @@
 #include "cpu_vec_lanes.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/error.h"
+#include "vt/core/half.h"
 
 namespace vt::cpu_math {
 namespace lanes {
@@ -25,6 +26,15 @@ template <int W> VT_LANE float max_abs_impl(const float* x, int64_t n) {
   for (int l = 0; l < W; ++l) r = m[l] > r ? m[l] : r;
   for (; j < n; ++j) r = std::abs(x[j]) > r ? std::abs(x[j]) : r;
   return r;
+}
+
+// The 16-bit floats to and from float32, rounding to nearest even (half.h's conversions, which select instead
+// of branching, so these loops vectorise).
+template <typename H> VT_LANE void to_float_impl(const H* __restrict x, float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = float(x[i]);
+}
+template <typename H> VT_LANE void from_float_impl(const float* __restrict x, H* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = H(x[i]);
 }
 
 template <int W, bool Cos> VT_LANE void sin_cos_array(const float* x, float* y, int64_t n) {
@@ -75,6 +85,10 @@ Isa& active() {
   TARGET void silu_backward(const float* g, const float* x, float* y, int64_t n) {                                 \
     map2(g, x, y, n, silu_backward_lane);                                                                          \
   }                                                                                                                \
+  TARGET void to_float(const Half* x, float* y, int64_t n) { to_float_impl(x, y, n); }                             \
+  TARGET void to_float(const BFloat16* x, float* y, int64_t n) { to_float_impl(x, y, n); }                         \
+  TARGET void from_float(const float* x, Half* y, int64_t n) { from_float_impl(x, y, n); }                         \
+  TARGET void from_float(const float* x, BFloat16* y, int64_t n) { from_float_impl(x, y, n); }                     \
   }
 VT_CPU_MATH_FAMILIES(VT_ELEMENTWISE_FAMILY)
 
@@ -106,6 +120,10 @@ void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n) {
   VT_CPU_MATH_CALL(gelu_tanh_backward(g, x, y, n))
 }
 void silu_backward(const float* g, const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(silu_backward(g, x, y, n)) }
+void to_float(const Half* x, float* y, int64_t n) { VT_CPU_MATH_CALL(to_float(x, y, n)) }
+void to_float(const BFloat16* x, float* y, int64_t n) { VT_CPU_MATH_CALL(to_float(x, y, n)) }
+void from_float(const float* x, Half* y, int64_t n) { VT_CPU_MATH_CALL(from_float(x, y, n)) }
+void from_float(const float* x, BFloat16* y, int64_t n) { VT_CPU_MATH_CALL(from_float(x, y, n)) }
 
 const char* isa() {
   switch (active()) {

@@ -19,6 +19,11 @@
 #include <cstdint>
 #include <string_view>
 
+namespace vt {
+struct Half;
+struct BFloat16;
+}  // namespace vt
+
 namespace vt::cpu_math {
 
 void exp(const float* x, float* y, int64_t n);
@@ -36,6 +41,13 @@ void cos(const float* x, float* y, int64_t n);
 // softplus(x; beta, threshold): x where beta x > threshold, else log1p(exp(beta x)) / beta; elu(x; alpha).
 void softplus(const float* x, float* y, int64_t n, float beta, float threshold);
 void elu(const float* x, float* y, int64_t n, float alpha);
+
+// The 16-bit floats to and from float32 (round to nearest even; arrays must not overlap): the 16-bit paths of
+// the CPU kernels compute in float32 buffers filled and emptied by these, as torch's compute 16-bit in float.
+void to_float(const Half* x, float* y, int64_t n);
+void to_float(const BFloat16* x, float* y, int64_t n);
+void from_float(const float* x, Half* y, int64_t n);
+void from_float(const float* x, BFloat16* y, int64_t n);
 
 // Input gradients of gelu(approximate='tanh') and silu: y = dL/dx from g = dL/d(out) and the input x.
 void gelu_tanh_backward(const float* g, const float* x, float* y, int64_t n);

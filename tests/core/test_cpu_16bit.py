@@ -1,0 +1,120 @@
+"""float16 and bfloat16 on the CPU compute in float32 and round once (Note [16-bit rows in float], the array
+kernels of cpu_vec_map.h): every 16-bit result here must equal, bit for bit, the float32 kernel's result on the
+widened inputs rounded to the 16-bit dtype - softmax and log_softmax rows and their backward, layer and rms norm
+forward and backward (affine gradients included), exact and tanh gelu with their gradients, silu, exp - on dense
+and strided operands, in every instruction set this CPU runs; and it must stay within 16-bit rounding of torch."""
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+from vibetensor._C import core as C
+
+from helpers import kernel_variant_fixture
+
+isa = kernel_variant_fixture(C.cpu_math_isa, C.set_cpu_math_isa, ("generic", "avx2", "avx512"))
+op = C.op
+DTYPES = ["bfloat16", "float16"]
+TOL = {"bfloat16": dict(rtol=2e-2, atol=2e-2), "float16": dict(rtol=2e-3, atol=2e-3)}
+
+
+def _arrays(shape, seed, n=3):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal(shape) * 2).astype(np.float32) for _ in range(n)]
+
+
+def _vt(a, dtype):
+    return vt.from_numpy(a.copy()).to(getattr(vt, dtype))
+
+
+def _widened(t):
+    return t.to(vt.float32)
+
+
+def _same_bits(got, want_f32, dtype):
+    want = want_f32.to(getattr(vt, dtype))
+    assert tuple(got.shape) == tuple(want.shape) and got.dtype == want.dtype
+    g, w = got.contiguous().view(vt.int16).numpy(), want.contiguous().view(vt.int16).numpy()
+    np.testing.assert_array_equal(g, w)
+
+
+def _near_torch(got, fn, arrays, dtype):
+    ts = [torch.from_numpy(a.copy()).to(getattr(torch, dtype)) for a in arrays]
+    want = fn(torch, *ts)
+    np.testing.assert_allclose(got.to(vt.float64).numpy(), want.double().numpy(), **TOL[dtype])
+
+
+ELEMENTWISE = {
+    "gelu": lambda m, x: m.nn.functional.gelu(x),
+    "gelu_tanh": lambda m, x: m.nn.functional.gelu(x, approximate="tanh"),
+    "silu": lambda m, x: m.nn.functional.silu(x),
+    "exp": lambda m, x: m.exp(x),
+    "softmax": lambda m, x: m.softmax(x, -1),
+    "log_softmax": lambda m, x: m.log_softmax(x, -1),
+}
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["dense", "strided"])
+def test_forward_is_float32_rounded(name, dtype, layout, isa):
+    fn = ELEMENTWISE[name]
+    (a,) = _arrays((37, 300), 1, 1)
+    x = _vt(a, dtype)
+    if layout == "strided":
+        x = x[:, ::2]
+        a = a[:, ::2]
+    got = fn(vt, x)
+    _same_bits(got, fn(vt, _widened(x)), dtype)
+    if layout == "dense":
+        _near_torch(got, fn, [a], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_backward_is_float32_rounded(dtype, log, isa):
+    a, g = _arrays((19, 515), 2, 2)
+    x, gv = _vt(a, dtype), _vt(g, dtype)
+    y = op("vt::_softmax")(x, -1, log)
+    got = op("vt::_softmax_backward")(gv, y, -1, log)
+    _same_bits(got, op("vt::_softmax_backward")(_widened(gv), _widened(y), -1, log), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("affine", [False, True])
+def test_norms_are_float32_rounded(dtype, rms, affine, isa):
+    a, g, w = _arrays((23, 257), 3, 3)
+    x, gv = _vt(a, dtype), _vt(g, dtype)
+    wv = _vt(w[0], dtype) if affine else None
+    bv = _vt(w[1], dtype) if affine and not rms else None
+    wide = lambda t: None if t is None else _widened(t)  # noqa: E731
+    if rms:
+        y, rstd = op("vt::native_rms_norm")(x, [257], wv, 1e-5)
+        y32, rstd32 = op("vt::native_rms_norm")(_widened(x), [257], wide(wv), 1e-5)
+        grads = op("vt::native_rms_norm_backward")(gv, x, [257], rstd, wv, 3)
+        grads32 = op("vt::native_rms_norm_backward")(_widened(gv), _widened(x), [257], rstd32, wide(wv), 3)
+    else:
+        y, mean, rstd = op("vt::native_layer_norm")(x, [257], wv, bv, 1e-5)
+        y32, mean32, rstd32 = op("vt::native_layer_norm")(_widened(x), [257], wide(wv), wide(bv), 1e-5)
+        np.testing.assert_array_equal(mean.numpy(), mean32.numpy())
+        grads = op("vt::native_layer_norm_backward")(gv, x, [257], mean, rstd, wv, 7)
+        grads32 = op("vt::native_layer_norm_backward")(_widened(gv), _widened(x), [257], mean32, rstd32, wide(wv), 7)
+    np.testing.assert_array_equal(rstd.numpy(), rstd32.numpy())
+    _same_bits(y, y32, dtype)
+    _same_bits(grads[0], grads32[0], dtype)
+    if affine:  # the affine gradients sum over rows in float32 partials: the same sums, rounded once
+        _same_bits(grads[1], grads32[1], dtype)
+        if not rms:
+            _same_bits(grads[2], grads32[2], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_silu_backward_are_float32_rounded(dtype, approximate, isa):
+    a, g = _arrays((11, 333), 4, 2)
+    x, gv = _vt(a, dtype), _vt(g, dtype)
+    got = op("vt::gelu_backward")(gv, x, approximate=approximate)
+    _same_bits(got, op("vt::gelu_backward")(_widened(gv), _widened(x), approximate=approximate), dtype)
+    got = op("vt::silu_backward")(gv, x)
+    _same_bits(got, op("vt::silu_backward")(_widened(gv), _widened(x)), dtype)
