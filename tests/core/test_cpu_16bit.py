@@ -2,7 +2,8 @@
 kernels of cpu_vec_map.h): every 16-bit result here must equal, bit for bit, the float32 kernel's result on the
 widened inputs rounded to the 16-bit dtype - softmax and log_softmax rows and their backward, layer and rms norm
 forward and backward (affine gradients included), exact and tanh gelu with their gradients, silu, exp - on dense
-and strided operands, in every instruction set this CPU runs; and it must stay within 16-bit rounding of torch."""
+and strided operands, in every instruction set this CPU runs; and it must stay within 16-bit rounding of torch.
+Their sums accumulate in float64 through float32 buffers: against NumPy's float64 sum."""
 import numpy as np
 import pytest
 import torch
@@ -118,3 +119,18 @@ def test_gelu_silu_backward_are_float32_rounded(dtype, approximate, isa):
     _same_bits(got, op("vt::gelu_backward")(_widened(gv), _widened(x), approximate=approximate), dtype)
     got = op("vt::silu_backward")(gv, x)
     _same_bits(got, op("vt::silu_backward")(_widened(gv), _widened(x)), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(5, 3001), (1, 70000), (2, 3, 1029)])
+def test_sums_in_float64(dtype, shape, isa):
+    (a,) = _arrays(shape, 5, 1)
+    x = _vt(a, dtype)
+    exact = x.to(vt.float64).numpy()
+    for dims in (None, -1, 0):
+        got = x.sum() if dims is None else x.sum(dims)
+        want = exact.sum() if dims is None else exact.sum(dims)
+        assert got.dtype == x.dtype
+        np.testing.assert_allclose(got.to(vt.float64).numpy(), want, rtol=TOL[dtype]["rtol"] / 2, atol=1e-3)
+        got32 = x.sum(dtype=vt.float32) if dims is None else x.sum(dims, dtype=vt.float32)
+        np.testing.assert_allclose(got32.numpy(), want, rtol=1e-6, atol=1e-4)

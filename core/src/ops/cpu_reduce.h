@@ -33,9 +33,27 @@ template <typename S, typename AccT, typename C>
 constexpr bool kVectorSum = std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT, double> &&
                              (std::is_same_v<S, float> || std::is_same_v<S, double>);
 
+// float16 and bfloat16 runs take the float32 vector sum through a float buffer (each value is exact in float32).
+template <typename S, typename AccT, typename C>
+constexpr bool kHalfSum = std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT, double> &&
+                          (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>);
+
 template <typename AccT, typename S, typename C> AccT fold_dense(const S* p, int64_t n, AccT init, const C& combine) {
-  if constexpr (kVectorSum<S, AccT, C>) return init + cpu_math::sum(p, n);
-  else return fold_run<AccT>(p, n, init, combine);
+  if constexpr (kVectorSum<S, AccT, C>) {
+    return init + cpu_math::sum(p, n);
+  } else if constexpr (kHalfSum<S, AccT, C>) {
+    constexpr int64_t kChunk = 1024;
+    float buf[kChunk];
+    AccT r = init;
+    for (int64_t k = 0; k < n; k += kChunk) {
+      const int64_t m = std::min(kChunk, n - k);
+      cpu_math::to_float(p + k, buf, m);
+      r += cpu_math::sum(buf, m);
+    }
+    return r;
+  } else {
+    return fold_run<AccT>(p, n, init, combine);
+  }
 }
 
 // Full reduction of a contiguous tensor, in parallel chunks whose partial results combine in chunk order.
