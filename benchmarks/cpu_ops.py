@@ -3,19 +3,22 @@
 rows, columns and all dims, the fused nn ops, and the gradients autograd computes for the activations and
 losses. Both sides use every CPU thread (vibetensor's pool and torch's OpenMP). Rows are sorted worst first.
 
-Run: python benchmarks/cpu_ops.py [--ops exp,softmax,...] [--json out.json] [--repeats 7]"""
+--dtype bfloat16 (or float16) runs every op on operands of that dtype (the model's parameters too).
+
+Run: python benchmarks/cpu_ops.py [--ops exp,softmax,...] [--json out.json] [--repeats 7] [--dtype bfloat16]"""
 import argparse
 
 from _timing import median_time, write_results
 
 
-def cases(lib):
+def cases(lib, dtype="float32"):
     """name -> a zero-argument function computing that op on fresh operands of `lib` (torch or vt)."""
     F = lib.nn.functional
     lib.manual_seed(0)
-    x, y = lib.randn(4096, 1024), lib.randn(4096, 1024)
-    p = lib.rand(4096, 1024) + 0.1
-    w, b = lib.randn(1024), lib.randn(1024)
+    dt = getattr(lib, dtype)
+    x, y = lib.randn(4096, 1024).to(dt), lib.randn(4096, 1024).to(dt)
+    p = (lib.rand(4096, 1024) + 0.1).to(dt)
+    w, b = lib.randn(1024).to(dt), lib.randn(1024).to(dt)
     tgt = lib.randint(0, 1024, (4096,))
     ops = {
         "exp": lambda: lib.exp(x), "log": lambda: lib.log(p), "sqrt": lambda: lib.sqrt(p),
@@ -28,7 +31,7 @@ def cases(lib):
         "clamp": lambda: x.clamp(-1, 1), "abs": lambda: x.abs(),
         "x ** 2": lambda: x ** 2, "x ** y": lambda: p ** y,
         "add": lambda: x + y, "mul": lambda: x * y, "div": lambda: x / p, "maximum": lambda: lib.maximum(x, y),
-        "where": lambda: lib.where(x > 0, x, y), "to bf16": lambda: x.to(lib.bfloat16),
+        "where": lambda: lib.where(x > 0, x, y), "to bf16": lambda: x.to(lib.bfloat16 if dtype == "float32" else lib.float32),
         "transpose copy": lambda: x.t().contiguous(),
         "sum": lambda: x.sum(), "sum rows": lambda: x.sum(-1), "sum cols": lambda: x.sum(0),
         "mean rows": lambda: x.mean(-1), "max rows": lambda: x.max(-1), "var rows": lambda: x.var(-1),
@@ -59,23 +62,25 @@ def main():
     ap.add_argument("--ops", help="comma-separated names (default: all)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = ap.parse_args()
     import torch
 
     import vibetensor.torch as vt
 
-    ours, theirs = cases(vt), cases(torch)
+    ours, theirs = cases(vt, args.dtype), cases(torch, args.dtype)
     names = args.ops.split(",") if args.ops else list(ours)
     rows = []
     for name in names:
         tv = median_time(ours[name], 3, repeats=args.repeats, warmup=2)
         tt = median_time(theirs[name], 3, repeats=args.repeats, warmup=2)
         rows.append({"op": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
-    print(f"{'op (4096 x 1024 float32)':<26}{'vibetensor ms':>14}{'torch ms':>10}{'ratio':>8}")
+    print(f"{f'op (4096 x 1024 {args.dtype})':<26}{'vibetensor ms':>14}{'torch ms':>10}{'ratio':>8}")
     for r in sorted(rows, key=lambda r: -r["ratio"]):
         print(f"{r['op']:<26}{r['vt_ms']:>14.3f}{r['torch_ms']:>10.3f}{r['ratio']:>8.2f}")
     if args.json:
-        write_results(args.json, rows, device="cpu", torch=torch.__version__, threads=torch.get_num_threads())
+        write_results(args.json, rows, device="cpu", torch=torch.__version__, threads=torch.get_num_threads(),
+                      dtype=args.dtype)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ struct CpuReduce {
       *acc.data<AccT>() = fold_contiguous<AccT, S>(self, init, combine);
       return;
     }
-    if constexpr (kVectorSum<S, AccT, C>) {
+    if constexpr (kVectorSum<S, AccT, C> || kHalfSum<S, AccT, C>) {
       if (const int64_t rows = leading_rows(acc, self); rows > 1 && acc.is_contiguous()) {  // Note [Leading-dim sums]
         sum_leading_rows(acc.data<AccT>(), self.data<S>(), rows, acc.numel());
         return;

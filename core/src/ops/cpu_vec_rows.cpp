@@ -4,6 +4,7 @@
 // functions are, and run with the family active there.
 #include "cpu_vec_lanes.h"
 #include "vt/core/cpu_vec_math.h"
+#include "vt/core/half.h"
 
 namespace vt::cpu_math {
 namespace lanes {
@@ -235,6 +236,12 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n) {             \
     accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
   }                                                                                                                \
+  TARGET void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n) {               \
+    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
+  }                                                                                                                \
+  TARGET void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n) {           \
+    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
+  }                                                                                                                \
   TARGET double dot(const float* a, const float* b, int64_t n) { return dot_impl<W>(a, b, n); }                    \
   TARGET void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {  \
     softmax_backward_impl<false>(g, out, y, n, d, scale);                                                          \
@@ -280,6 +287,12 @@ void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, 
   VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
 }
 void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n) {
+  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
+}
+void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n) {
+  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
+}
+void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n) {
   VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
 }
 double dot(const float* a, const float* b, int64_t n) { VT_CPU_MATH_CALL(dot(a, b, n)) }

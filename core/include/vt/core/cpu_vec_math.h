@@ -90,6 +90,8 @@ void accumulate(double* acc, const double* x, int64_t n);
 // acc[i] += x[i] + x[stride + i] + ... + x[(rows - 1) * stride + i], rows added four at a time in double.
 void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n);
+void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n);
+void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n);
 
 // The instruction set the functions above run with: "avx512", "avx2" or "generic". set_isa picks one by name
 // for tests and benchmarks (throws if the CPU lacks it); not thread-safe against running kernels.
