@@ -3,7 +3,7 @@ kernels of cpu_vec_map.h): every 16-bit result here must equal, bit for bit, the
 widened inputs rounded to the 16-bit dtype - softmax and log_softmax rows and their backward, layer and rms norm
 forward and backward (affine gradients included), exact and tanh gelu with their gradients, silu, exp - on dense
 and strided operands, in every instruction set this CPU runs; and it must stay within 16-bit rounding of torch.
-Their sums accumulate in float64 through float32 buffers: against NumPy's float64 sum."""
+Their sums and 2-norms accumulate in float64 through float32 buffers: against NumPy's in float64."""
 import numpy as np
 import pytest
 import torch
@@ -134,3 +134,6 @@ def test_sums_in_float64(dtype, shape, isa):
         np.testing.assert_allclose(got.to(vt.float64).numpy(), want, rtol=TOL[dtype]["rtol"] / 2, atol=1e-3)
         got32 = x.sum(dtype=vt.float32) if dims is None else x.sum(dims, dtype=vt.float32)
         np.testing.assert_allclose(got32.numpy(), want, rtol=1e-6, atol=1e-4)
+    norm = x.norm()  # the whole-tensor 2-norm (gradient clipping's), squares summed in float64
+    assert norm.dtype == x.dtype
+    np.testing.assert_allclose(norm.to(vt.float64).item(), np.sqrt((exact * exact).sum()), rtol=TOL[dtype]["rtol"] / 2)
