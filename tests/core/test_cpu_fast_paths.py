@@ -52,6 +52,9 @@ def test_small_powers_16bit_and_tensor_exponent():
         got = (v.to(getattr(vt, dt)) ** 2).float().numpy()
         want = (t.to(getattr(torch, dt)) ** 2).float().numpy()
         np.testing.assert_array_equal(got, want)
+        x = v.abs().to(getattr(vt, dt))[::2]  # each exponent's formula in float32, rounded once (strided too)
+        for e in (2, 3, -1, -2, 0.5, -0.5):
+            _bits((x ** e).view(vt.int16).numpy(), (x.float() ** e).to(getattr(vt, dt)).view(vt.int16).numpy())
     # a 0-dim tensor exponent takes the general path, and agrees
     np.testing.assert_allclose((v ** vt.tensor(2.0)).numpy(), (t ** 2).numpy(), rtol=1e-6)
 

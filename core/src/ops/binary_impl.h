@@ -75,8 +75,12 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
     if constexpr (Launch::kHost && std::is_floating_point_v<opmath_t<S>>) {
       if (it.input_is_wrapped_number(1)) {
         const double e = item_scalar(it.input_original(1)).to_double();
-        if (e == 2 || e == 3 || e == -1 || e == -2 || e == 0.5 || e == -0.5)
-          return Launch::kernel(it, SmallPowOp<S>{opmath_t<S>(e)});
+        if (e == 2) return Launch::kernel(it, SmallPowOp<S, SmallPow::Square>{});
+        if (e == 3) return Launch::kernel(it, SmallPowOp<S, SmallPow::Cube>{});
+        if (e == -1) return Launch::kernel(it, SmallPowOp<S, SmallPow::Reciprocal>{});
+        if (e == -2) return Launch::kernel(it, SmallPowOp<S, SmallPow::InverseSquare>{});
+        if (e == 0.5) return Launch::kernel(it, SmallPowOp<S, SmallPow::Sqrt>{});
+        if (e == -0.5) return Launch::kernel(it, SmallPowOp<S, SmallPow::Rsqrt>{});
       }
     }
   }
