@@ -288,3 +288,26 @@ def test_parameterised_lanes_vs_torch(isa, name, args):
     got16 = getattr(vt.nn.functional, name)(vt.from_numpy(t.float().numpy()).to(vt.bfloat16), *args)
     np.testing.assert_allclose(got16.float().numpy(), getattr(torch.nn.functional, name)(t, *args).float().numpy(),
                                rtol=1e-2, atol=1e-30)
+
+
+@pytest.mark.parametrize("n", [1, 3, 15, 16, 17, 33, 64, 100, 1029])
+def test_max_min_argmax_rows(isa, n):
+    """max/min/argmax/argmin along a dense float32 dim (cpu_math::arg_extreme): the first extreme, or the first
+    NaN, as torch; ties, -0.0 beside 0.0, infinities; strided rows take the scalar lane."""
+    rng = np.random.default_rng(n)
+    rows = [rng.standard_normal(n), rng.integers(-2, 3, n).astype(np.float64), np.full(n, -INF), np.zeros(n)]
+    with_nan = rng.standard_normal(n)
+    with_nan[rng.integers(0, n)] = np.nan
+    with_nan[-1] = np.nan
+    signed_zero = np.zeros(n)
+    signed_zero[: n // 2] = -0.0
+    rows += [with_nan, signed_zero, np.where(rng.random(n) < 0.5, INF, -INF)]
+    a = np.stack(rows).astype(np.float32)
+    v, t = vt.from_numpy(a.copy()), torch.from_numpy(a.copy())
+    for vv, tt in ((v, t), (v.t().contiguous().t(), t)):
+        for name in ("max", "min"):
+            got, want = getattr(vv, name)(-1), getattr(tt, name)(-1)
+            np.testing.assert_array_equal(got.values.numpy().view(np.int32), want.values.numpy().view(np.int32))
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+        np.testing.assert_array_equal(vv.argmax(-1).numpy(), tt.argmax(-1).numpy())
+        np.testing.assert_array_equal(vv.argmin(-1).numpy(), tt.argmin(-1).numpy())

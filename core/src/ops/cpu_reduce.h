@@ -139,7 +139,19 @@ struct CpuReduce {
   }
   template <typename F>
   static void lanes(const std::vector<Tensor>& tensors, int noutputs, int64_t dim, int64_t n, const F& f) {
-    lane_apply(tensors, noutputs, dim, n, f);
+    constexpr bool kMax = std::is_same_v<F, reduce::MinMaxLane<true, float>>;
+    if constexpr (kMax || std::is_same_v<F, reduce::MinMaxLane<false, float>>) {
+      // dense float32 lanes: cpu_math's vector pass (values, indices, input as in MinMaxLane)
+      lane_apply(tensors, noutputs, dim, n, [&](char* const* p, const int64_t* st, int64_t len) {
+        if (st[2] != int64_t(sizeof(float)) || len < 1) return f(p, st, len);
+        const float* x = reinterpret_cast<const float*>(p[2]);
+        const int64_t i = cpu_math::arg_extreme(x, len, kMax);
+        *reinterpret_cast<float*>(p[0]) = x[i];
+        *reinterpret_cast<int64_t*>(p[1]) = i;
+      });
+    } else {
+      lane_apply(tensors, noutputs, dim, n, f);
+    }
   }
 };
 

@@ -30,6 +30,41 @@ template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float sca
   return r;
 }
 
+// The index of the first maximum (IsMax) or minimum of x[0..n), or of the first NaN if there is one (torch's
+// max/min/argmax along a dim). One pass keeps per-lane extremes and a NaN flag; a second finds the first element
+// equal to the extreme (the value returned is that element, so -0.0 and 0.0 resolve as the scalar loop does).
+template <int W, bool IsMax> VT_LANE int64_t arg_extreme_impl(const float* x, int64_t n) {
+  using Lanes = typename LanesOf<W>::type;
+  using Mask = decltype(Lanes{} != Lanes{});
+  int64_t j = 0;
+  float best = x[0];
+  bool nan = best != best;
+  if (n >= W) {
+    Lanes m;
+    __builtin_memcpy(&m, x, sizeof(m));
+    Mask any_nan = m != m;
+    for (j = W; j + W <= n; j += W) {
+      Lanes v;
+      __builtin_memcpy(&v, x + j, sizeof(v));
+      any_nan |= v != v;
+      m = IsMax ? (v > m ? v : m) : (v < m ? v : m);
+    }
+    for (int l = 0; l < W; ++l) {
+      nan |= any_nan[l] != 0;
+      best = IsMax ? (m[l] > best ? m[l] : best) : (m[l] < best ? m[l] : best);
+    }
+  } else {
+    j = 1;
+  }
+  for (; j < n; ++j) {
+    nan |= x[j] != x[j];
+    best = IsMax ? (x[j] > best ? x[j] : best) : (x[j] < best ? x[j] : best);
+  }
+  for (int64_t i = 0; i < n; ++i)
+    if (nan ? x[i] != x[i] : x[i] == best) return i;
+  return 0;  // not reached: best is one of the elements
+}
+
 // exp(v - shift), 0 for v = -inf (whatever the shift). The exp is computed either way, and selected (Note [Kernel
 // math flags] in core/CMakeLists.txt lets GCC do so with everything else in a lane).
 VT_LANE float exp_term(float v, float shift) {
@@ -216,6 +251,9 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
 #define VT_ROWS_FAMILY(NS, TARGET, W)                                                                              \
   namespace NS {                                                                                                   \
   TARGET float row_max(const float* x, int64_t n, float scale) { return row_max_impl<W>(x, n, scale); }            \
+  TARGET int64_t arg_extreme(const float* x, int64_t n, bool is_max) {                                             \
+    return is_max ? arg_extreme_impl<W, true>(x, n) : arg_extreme_impl<W, false>(x, n);                           \
+  }                                                                                                                \
   TARGET float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {                            \
     return exp_sum_impl<true>(x, y, n, scale, shift);                                                              \
   }                                                                                                                \
@@ -271,6 +309,7 @@ VT_CPU_MATH_FAMILIES(VT_ROWS_FAMILY)
 using namespace lanes;
 
 float row_max(const float* x, int64_t n, float scale) { VT_CPU_MATH_CALL(row_max(x, n, scale)) }
+int64_t arg_extreme(const float* x, int64_t n, bool is_max) { VT_CPU_MATH_CALL(arg_extreme(x, n, is_max)) }
 float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {
   VT_CPU_MATH_CALL(exp_sum(x, y, n, scale, shift))
 }

@@ -58,6 +58,9 @@ void silu_backward(const float* g, const float* x, float* y, int64_t n);
 // -inf sums to 0), and returns the sum; sum_exp returns the same sum without writing. scale_by: y *= s.
 // log_softmax_row: y = (x * scale - shift) - log_sum.
 float row_max(const float* x, int64_t n, float scale);
+// The index of the first maximum (is_max) or minimum of x[0..n) (n >= 1), or of the first NaN if any: torch's
+// max/min/argmax/argmin along a dim.
+int64_t arg_extreme(const float* x, int64_t n, bool is_max);
 float exp_sum(const float* x, float* y, int64_t n, float scale, float shift);
 float sum_exp(const float* x, int64_t n, float scale, float shift);
 void scale_by(float* y, int64_t n, float s);
