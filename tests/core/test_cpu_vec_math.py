@@ -45,6 +45,7 @@ FUNCS = {  # name: (vt function, torch function, float64 reference, max ulp)
     "tanh": (vt.tanh, torch.tanh, np.tanh, 1),
     "sigmoid": (vt.sigmoid, torch.sigmoid, lambda x: 1 / (1 + np.exp(-x)), 2),
     "silu": (vt.nn.functional.silu, torch.nn.functional.silu, lambda x: x / (1 + np.exp(-x)), 2),
+    "erf": (vt.erf, torch.erf, lambda x: torch.erf(torch.from_numpy(x)).numpy(), 1),  # libm's erf in float64
 }
 
 
@@ -108,6 +109,9 @@ def test_special_values(isa):
     assert np.isfinite(e[5]) and e[6] == INF  # ln(FLT_MAX) = 88.7228
     assert e[7] == np.float32(np.exp(-103.0)) and e[7] > 0  # a subnormal result, rounded once
     assert e[8] == 0.0 and e[9] == 1.0 and e[10] == 1.0
+    r = vt.erf(vt.tensor([0.0, -0.0, INF, -INF, float("nan"), 3.92, 1e-38, -1e-45])).tolist()
+    assert r[:4] == [0.0, 0.0, 1.0, -1.0] and np.signbit(r[1]) and np.isnan(r[4]) and r[5] == 1.0
+    assert r[6] == np.float32(np.float64(np.float32(1e-38)) * 2 / np.sqrt(np.pi)) and r[7] < 0  # erf(x) = 2x/sqrt(pi)
     t = vt.tanh(x).numpy()
     assert np.signbit(t[1]) and t[1] == 0 and t[2] == -1 and t[3] == 1 and np.isnan(t[4]) and t[5] == 1
     assert t[9] == np.float32(1e-30) and t[10] == np.float32(-1e-30)

@@ -9,7 +9,6 @@
 
 #include "act_backward_functors.h"
 #include "binary_functors.h"
-#include "cpu_gelu.h"
 #include "unary_functors.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/tensor_iterator.h"
@@ -23,6 +22,7 @@ template <> inline constexpr ArrayFn array_fn<unary::ExpF> = &cpu_math::exp;
 template <> inline constexpr ArrayFn array_fn<unary::SigmoidF> = &cpu_math::sigmoid;
 template <> inline constexpr ArrayFn array_fn<unary::SiluF> = &cpu_math::silu;
 template <> inline constexpr ArrayFn array_fn<unary::TanhF> = &cpu_math::tanh;
+template <> inline constexpr ArrayFn array_fn<unary::ErfF> = &cpu_math::erf;
 template <> inline constexpr ArrayFn array_fn<unary::GeluTanhF> = &cpu_math::gelu_tanh;
 template <> inline constexpr ArrayFn array_fn<unary::LogF> = &cpu_math::log;
 template <> inline constexpr ArrayFn array_fn<unary::Log1pF> = &cpu_math::log1p;
@@ -31,14 +31,14 @@ template <> inline constexpr ArrayFn array_fn<unary::LogSigmoidF> = &cpu_math::l
 template <> inline constexpr ArrayFn array_fn<unary::MishF> = &cpu_math::mish;
 template <> inline constexpr ArrayFn array_fn<unary::SinF> = &cpu_math::sin;
 template <> inline constexpr ArrayFn array_fn<unary::CosF> = &cpu_math::cos;
-// Exact gelu: float32 tensors take cpu_gelu's op directly; 16-bit ones come here, computed as float32's.
-template <> inline constexpr ArrayFn array_fn<unary::GeluF> = &cpu_gelu::forward;
+// Exact gelu: float32 tensors take cpu_gelu's op directly; 16-bit ones come here (GeluF's formula over erf).
+template <> inline constexpr ArrayFn array_fn<unary::GeluF> = &cpu_math::gelu;
 
 using BinaryArrayFn = void (*)(const float*, const float*, float*, int64_t);
 template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluTanhBwdF> = &cpu_math::gelu_tanh_backward;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::SiluBwdF> = &cpu_math::silu_backward;
-template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluBwdF> = &cpu_gelu::backward;
+template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluBwdF> = &cpu_math::gelu_backward;
 
 // m elements of S from p (byte stride st) into a float buffer, and back: dense 16-bit runs through cpu_math's
 // vectorised conversions.

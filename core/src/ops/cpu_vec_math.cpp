@@ -65,6 +65,11 @@ Isa& active() {
   TARGET void sigmoid(const float* x, float* y, int64_t n) { map(x, y, n, sigmoid_lane); }                         \
   TARGET void silu(const float* x, float* y, int64_t n) { map(x, y, n, silu_lane); }                               \
   TARGET void tanh(const float* x, float* y, int64_t n) { map(x, y, n, tanh_lane); }                               \
+  TARGET void erf(const float* x, float* y, int64_t n) { map(x, y, n, erf_lane); }                                 \
+  TARGET void gelu(const float* x, float* y, int64_t n) { map(x, y, n, gelu_lane); }                               \
+  TARGET void gelu_backward(const float* g, const float* x, float* y, int64_t n) {                                 \
+    map2(g, x, y, n, gelu_backward_lane);                                                                          \
+  }                                                                                                                \
   TARGET void gelu_tanh(const float* x, float* y, int64_t n) { map(x, y, n, gelu_tanh_lane); }                     \
   TARGET void log(const float* x, float* y, int64_t n) { map(x, y, n, log_lane); }                                 \
   TARGET void log1p(const float* x, float* y, int64_t n) { map(x, y, n, log1p_lane); }                             \
@@ -104,6 +109,9 @@ void exp(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(exp(x, y, n)) }
 void sigmoid(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(sigmoid(x, y, n)) }
 void silu(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(silu(x, y, n)) }
 void tanh(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(tanh(x, y, n)) }
+void erf(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(erf(x, y, n)) }
+void gelu(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(gelu(x, y, n)) }
+void gelu_backward(const float* g, const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(gelu_backward(g, x, y, n)) }
 void gelu_tanh(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(gelu_tanh(x, y, n)) }
 void log(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(log(x, y, n)) }
 void log1p(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(log1p(x, y, n)) }

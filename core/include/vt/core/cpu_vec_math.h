@@ -30,6 +30,10 @@ void exp(const float* x, float* y, int64_t n);
 void sigmoid(const float* x, float* y, int64_t n);
 void silu(const float* x, float* y, int64_t n);
 void tanh(const float* x, float* y, int64_t n);
+void erf(const float* x, float* y, int64_t n);  // Note [Vector erf]: within 1 ulp
+// Exact gelu and its input gradient as the generic formulas over erf (float32 tensors take cpu_gelu.h instead).
+void gelu(const float* x, float* y, int64_t n);
+void gelu_backward(const float* g, const float* x, float* y, int64_t n);
 void gelu_tanh(const float* x, float* y, int64_t n);  // gelu(approximate='tanh')
 void log(const float* x, float* y, int64_t n);
 void log1p(const float* x, float* y, int64_t n);
