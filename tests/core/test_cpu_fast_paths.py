@@ -214,3 +214,29 @@ def test_float16_conversions_every_half_and_random_floats():
     nan = np.isnan(want)
     assert np.array_equal(np.isnan(got), nan)
     np.testing.assert_array_equal(got[~nan].view(np.uint16), want[~nan].view(np.uint16))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16", "int16", "int64"])
+def test_where_and_masked_fill_pass_bits(dtype):
+    """where/masked_fill as bit masks on the CPU (unary_functors.h select): each element is one branch's bits,
+    NaN payloads and -0.0 included, on a random condition, dense and strided."""
+    rng = np.random.default_rng(11)
+    n = 1000
+    bits = rng.integers(0, 1 << 16, n, dtype=np.uint64)
+    cond = rng.random(n) < 0.5
+    if dtype in ("float16", "bfloat16", "int16"):
+        a = vt.from_numpy(bits.astype(np.uint16).view(np.int16).copy()).view(getattr(vt, dtype))
+    else:
+        raw = rng.integers(0, 1 << 62, n, dtype=np.uint64) | (bits << 48)  # NaN payloads among them
+        a = vt.from_numpy(raw.view(np.int64).copy()).view(vt.float64 if dtype == "float64" else vt.int64)
+        if dtype == "float32":
+            a = vt.from_numpy(raw.astype(np.uint32).view(np.int32).copy()).view(vt.float32)
+    b = vt.zeros(n, dtype=a.dtype) - 0.0 if a.dtype.is_floating_point else vt.zeros(n, dtype=a.dtype)
+    c = vt.from_numpy(cond.copy())
+    iview = {2: vt.int16, 4: vt.int32, 8: vt.int64}[a.element_size()]
+    for cc, aa, bb in ((c, a, b), (c[::2], a[::2], b[::2])):
+        want = np.where(cc.numpy(), aa.view(iview).numpy(), bb.view(iview).numpy())
+        np.testing.assert_array_equal(vt.where(cc, aa, bb).view(iview).numpy(), want)
+        np.testing.assert_array_equal(bb.clone().masked_fill(cc, 7).view(iview).numpy(),
+                                      np.where(cc.numpy(), vt.tensor(7, dtype=a.dtype).view(iview).item(),
+                                               bb.view(iview).numpy()))

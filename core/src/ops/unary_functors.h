@@ -2,7 +2,9 @@
 // Unary elementwise functors, shared by the CPU and CUDA kernels: math functions, rounding, predicates and
 // activations (parameterised ones carry their parameters as members). Each computes on opmath values; the
 // adapters at the end convert from and to the storage dtype.
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "vt/core/dtype.h"
@@ -139,19 +141,32 @@ template <typename S> struct ClampSelectOp {
     else return S(r);
   }
 };
+// c ? a : b. On the host, for 2-, 4- and 8-byte values, as a bit mask (all ones where c) so the loop vectorises:
+// GCC kept `c ? a : b` over a bool array a branch, mispredicted on a random condition (where of 4M floats:
+// 8.5 ms, as torch's). The bits are those of a or b unchanged, so NaN payloads and -0.0 pass as they are.
+template <typename S> VT_HOST_DEVICE S select(bool c, S a, S b) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (sizeof(S) == 2 || sizeof(S) == 4 || sizeof(S) == 8) {
+    using U = std::conditional_t<sizeof(S) == 2, uint16_t, std::conditional_t<sizeof(S) == 4, uint32_t, uint64_t>>;
+    const U m = U(0) - U(c);
+    return std::bit_cast<S>(U((std::bit_cast<U>(a) & m) | (std::bit_cast<U>(b) & U(~m))));
+  }
+#endif
+  return c ? a : b;
+}
 template <typename S> struct WhereOp {
-  VT_HOST_DEVICE S operator()(bool c, S x, S y) const { return c ? x : y; }
+  VT_HOST_DEVICE S operator()(bool c, S x, S y) const { return select(c, x, y); }
 };
 // where with one branch a number carried by value (Note [Where with a number]): value where cond equals
 // value_if_true, the other operand elsewhere.
 template <typename S> struct WhereValueOp {
   S value;
   bool value_if_true;
-  VT_HOST_DEVICE S operator()(bool c, S x) const { return c == value_if_true ? value : x; }
+  VT_HOST_DEVICE S operator()(bool c, S x) const { return select(c == value_if_true, value, x); }
 };
 template <typename S> struct MaskedFillOp {
   S value;
-  VT_HOST_DEVICE S operator()(S x, bool m) const { return m ? value : x; }
+  VT_HOST_DEVICE S operator()(S x, bool m) const { return select(m, value, x); }
 };
 
 }  // namespace vt::unary
