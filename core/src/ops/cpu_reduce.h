@@ -95,6 +95,15 @@ template <typename S> void sum_leading_rows(double* acc, const S* x, int64_t row
   });
 }
 
+// The min/max lanes that take cpu_math::arg_extreme: float32, float16 and bfloat16 ones.
+template <typename F> struct VectorMinMax : std::false_type {};
+template <bool IsMax, typename S>
+  requires std::is_same_v<S, float> || std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>
+struct VectorMinMax<reduce::MinMaxLane<IsMax, S>> : std::true_type {
+  using type = S;
+  static constexpr bool is_max = IsMax;
+};
+
 struct CpuReduce {
   static constexpr bool kStoresInputDtype = false;  // accumulates in the output's memory: always AccT
   // it: operand 0 the accumulator (AccT, stride 0 on reduced dims), operand 1 the input (S).
@@ -139,14 +148,23 @@ struct CpuReduce {
   }
   template <typename F>
   static void lanes(const std::vector<Tensor>& tensors, int noutputs, int64_t dim, int64_t n, const F& f) {
-    constexpr bool kMax = std::is_same_v<F, reduce::MinMaxLane<true, float>>;
-    if constexpr (kMax || std::is_same_v<F, reduce::MinMaxLane<false, float>>) {
-      // dense float32 lanes: cpu_math's vector pass (values, indices, input as in MinMaxLane)
+    if constexpr (VectorMinMax<F>::value) {
+      // dense float32 lanes (16-bit ones through a float32 buffer, exactly): cpu_math's vector pass (values,
+      // indices, input as in MinMaxLane)
+      using S = typename VectorMinMax<F>::type;
       lane_apply(tensors, noutputs, dim, n, [&](char* const* p, const int64_t* st, int64_t len) {
-        if (st[2] != int64_t(sizeof(float)) || len < 1) return f(p, st, len);
-        const float* x = reinterpret_cast<const float*>(p[2]);
-        const int64_t i = cpu_math::arg_extreme(x, len, kMax);
-        *reinterpret_cast<float*>(p[0]) = x[i];
+        if (st[2] != int64_t(sizeof(S)) || len < 1) return f(p, st, len);
+        const S* x = reinterpret_cast<const S*>(p[2]);
+        int64_t i;
+        if constexpr (std::is_same_v<S, float>) {
+          i = cpu_math::arg_extreme(x, len, VectorMinMax<F>::is_max);
+        } else {
+          thread_local std::vector<float> buf;
+          buf.resize(size_t(len));
+          cpu_math::to_float(x, buf.data(), len);
+          i = cpu_math::arg_extreme(buf.data(), len, VectorMinMax<F>::is_max);
+        }
+        *reinterpret_cast<S*>(p[0]) = x[i];
         *reinterpret_cast<int64_t*>(p[1]) = i;
       });
     } else {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "cpu_reduce.h"
 #include "vt/autograd/grad_mode.h"
@@ -155,29 +157,43 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
   return ops::to_dtype(r, self.dtype());
 }
 
-// logsumexp over the last dim of a dense float32 CPU tensor: per row, the softmax lanes' max and sum of exp(x -
-// max) (a shift of 0 where the max is infinite, as below), in one parallel pass instead of five ops (2x torch).
-Tensor logsumexp_rows(const Tensor& self, bool keepdim) {
+// logsumexp over the last dim of a dense float32 (or 16-bit, through a float32 row buffer) CPU tensor: per row,
+// the softmax lanes' max and sum of exp(x - max) (a shift of 0 where the max is infinite, as below), in one
+// parallel pass instead of five ops (2x torch).
+template <typename T> void logsumexp_rows_of(const Tensor& self, const Tensor& out) {
   const int64_t n = self.size(-1), rows = self.numel() / n;
+  const T* x = self.data<T>();
+  T* y = out.data<T>();
+  parallel_for(0, rows, std::max<int64_t>(1, kDefaultGrain / n), [&](int64_t lo, int64_t hi) {
+    std::vector<float> buf(std::is_same_v<T, float> ? 0 : size_t(n));
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* row = nullptr;
+      if constexpr (std::is_same_v<T, float>) row = x + r * n;
+      else cpu_math::to_float(x + r * n, buf.data(), n), row = buf.data();
+      const float m = cpu_math::row_max(row, n, 1.0f);  // skips NaN, which then makes the sum NaN
+      const float shift = std::isinf(m) ? 0.0f : m;
+      y[r] = T(std::log(cpu_math::sum_exp(row, n, 1.0f, shift)) + shift);
+    }
+  });
+}
+Tensor logsumexp_rows(const Tensor& self, bool keepdim) {
   DimVector shape;
   for (int64_t d = 0; d + 1 < self.dim(); ++d) shape.push_back(self.size(d));
   if (keepdim) shape.push_back(1);
-  Tensor out = ops::empty(shape, ScalarType::Float32, self.device());
-  const float* x = self.data<float>();
-  float* y = out.data<float>();
-  parallel_for(0, rows, std::max<int64_t>(1, kDefaultGrain / n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const float m = cpu_math::row_max(x + r * n, n, 1.0f);  // skips NaN, which then makes the sum NaN
-      const float shift = std::isinf(m) ? 0.0f : m;
-      y[r] = std::log(cpu_math::sum_exp(x + r * n, n, 1.0f, shift)) + shift;
-    }
-  });
+  Tensor out = ops::empty(shape, self.dtype(), self.device());
+  switch (self.dtype()) {
+    case ScalarType::Float16: logsumexp_rows_of<Half>(self, out); break;
+    case ScalarType::BFloat16: logsumexp_rows_of<BFloat16>(self, out); break;
+    default: logsumexp_rows_of<float>(self, out);
+  }
   return out;
 }
 
 Tensor logsumexp_any(const Tensor& self_in, IntArrayRef dim, bool keepdim) {
   Tensor self = is_floating(self_in.dtype()) ? self_in : ops::to_dtype(self_in, ScalarType::Float32);
-  if (self.device().is_cpu() && self.dtype() == ScalarType::Float32 && self.dim() >= 1 && self.numel() > 0 &&
+  const ScalarType st = self.dtype();
+  if (self.device().is_cpu() && (st == ScalarType::Float32 || st == ScalarType::Float16 || st == ScalarType::BFloat16) &&
+      self.dim() >= 1 && self.numel() > 0 &&
       self.size(-1) > 0 && dim.size() == 1 && wrap_dim(dim[0], self.dim()) == self.dim() - 1 && self.is_contiguous())
     return logsumexp_rows(self, keepdim);
   if (self.numel() == 0) return ops::unary("vt::log", ops::sum(ops::unary("vt::exp", self), dim, keepdim, std::nullopt));
