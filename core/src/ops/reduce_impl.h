@@ -59,8 +59,9 @@ inline Tensor finish(const Tensor& acc, const Tensor& self, const std::vector<bo
 // Note [Reduce output dtypes]: such a backend writes the result in the input's dtype or the accumulator's, a
 // kernel each. MayWiden says whether the accumulator's can happen: only where out_dtype can differ from the
 // input's (integer sum and prod, whose result is int64, and all/any, whose uint8 result is not their bool
-// input). Floating sum and prod cast the input to the result dtype first, and amax/amin keep it, so their
-// results are always in the input's dtype, and their widening kernels would never run.
+// input). Floating sum and prod cast the input to the result dtype first (but for an exact widening on the CPU,
+// which never stores in the input's dtype), and amax/amin keep it, so their results are always in the input's
+// dtype, and their widening kernels would never run.
 template <typename Backend, bool MayWiden, typename AccT, typename C>
 Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dtype, AccT init, C combine,
             ScalarType out_dtype) {
@@ -104,7 +105,14 @@ template <typename Backend, typename C>
 Tensor arith_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype,
                     const char* name, double finit, int64_t iinit) {
   ScalarType out = sum_dtype(self_in, dtype);
-  Tensor self = dtype && self_in.dtype() != *dtype ? ops::to_dtype(self_in, *dtype) : self_in;
+  // A floating input widened exactly (16-bit to float32/64, float32 to float64) folds as it is on the CPU: it
+  // accumulates in float64 either way, and the copy cost more than the sum (mean of a bfloat16 tensor, 3x torch).
+  const ScalarType in = self_in.dtype();
+  const bool exact_widening = ((in == ScalarType::Float16 || in == ScalarType::BFloat16) &&
+                               (out == ScalarType::Float32 || out == ScalarType::Float64)) ||
+                              (in == ScalarType::Float32 && out == ScalarType::Float64);
+  const bool cast = dtype && in != *dtype && !(exact_widening && self_in.device().is_cpu());
+  Tensor self = cast ? ops::to_dtype(self_in, *dtype) : self_in;
   auto mask = reduced_mask(self, dim, name);
   Tensor acc = is_floating(out) ? fold<Backend, false>(self, mask, ScalarType::Float64, finit, C{}, out)
                                 : fold<Backend, true>(self, mask, ScalarType::Int64, iinit, C{}, out);
