@@ -1,12 +1,14 @@
 """CPU kernel throughput: vibetensor vs PyTorch on the same 4096 x 1024 float32 operands in one run, as ratios
 (vt time / torch time; below 1 is faster). Elementwise math and activations, binary ops, reductions along
 rows, columns and all dims, the fused nn ops, and the gradients autograd computes for the activations and
-losses. Both sides use every CPU thread (vibetensor's pool and torch's OpenMP). Rows are sorted worst first.
+losses. Both sides use every CPU thread (vibetensor's pool and torch's OpenMP), each timed after a pause that lets the
+other's spinning threads block. Rows are sorted worst first.
 
 --dtype bfloat16 (or float16) runs every op on operands of that dtype (the model's parameters too).
 
 Run: python benchmarks/cpu_ops.py [--ops exp,softmax,...] [--json out.json] [--repeats 7] [--dtype bfloat16]"""
 import argparse
+import time
 
 from _timing import median_time, write_results
 
@@ -72,7 +74,12 @@ def main():
     names = args.ops.split(",") if args.ops else list(ours)
     rows = []
     for name in names:
+        # Each side's worker threads spin for a while after its calls (OpenMP's, and vibetensor's pool, Note
+        # [Workers spin before they sleep]); timed right after the other side, a side would share its cores with
+        # them. A pause lets them block first.
+        time.sleep(0.05)
         tv = median_time(ours[name], 3, repeats=args.repeats, warmup=2)
+        time.sleep(0.05)
         tt = median_time(theirs[name], 3, repeats=args.repeats, warmup=2)
         rows.append({"op": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
     print(f"{f'op (4096 x 1024 {args.dtype})':<26}{'vibetensor ms':>14}{'torch ms':>10}{'ratio':>8}")
