@@ -180,6 +180,26 @@ def test_tanh_sigmoid_backward_kernels(dtype, rng):
             assert vt.autograd.gradcheck(op(f"vt::{name}_backward"), ins)
 
 
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("out_dtype", ["bfloat16", "bool", "int16", "uint8", "float32"])
+def test_tanh_sigmoid_backward_derivatives_like_torch(name, out_dtype):
+    """Fuzz finds (seed 97): the derivative of tanh_backward for its gradient input is the kernel itself, which
+    promotes a 16-bit, bool or integer output with the gradient's dtype and rounds once, as torch's."""
+    if DEV != "cpu":
+        pytest.skip("dtype promotion of the formula, once, on the CPU")
+    g = np.array([[0.7, -1.5, 3.0], [65000.0, -0.25, 2.0]])
+    y = {"bool": np.array([[1, 0, 1], [0, 1, 1]]), "int16": np.array([[300, -2, 0], [1, 7, -9]]),
+         "uint8": np.array([[255, 2, 0], [1, 7, 9]])}.get(out_dtype, np.array([[0.9, -0.5, 1.0], [0.1, -1.0, 0.3]]))
+    gv, gt = pair(g, "float16", grad=True)
+    yv = vt.from_numpy(y.copy()).to(getattr(vt, out_dtype))
+    yt = torch.from_numpy(y.copy()).to(getattr(torch, out_dtype))
+    outv, outt = op(f"vt::{name}_backward")(gv, yv), getattr(aten, f"{name}_backward")(gt, yt)
+    close(outv, outt, "float16", msg="forward")
+    (dv,) = vt.autograd.grad(outv.sum(), [gv])
+    (dt,) = torch.autograd.grad(outt.sum(), [gt])
+    close(dv, dt, "float16", msg="d/dgrad")
+
+
 MODULE_CASES = {
     "tanh": lambda m, x, w, b: m.tanh(x) * w,
     "sigmoid": lambda m, x, w, b: m.sigmoid(x) + b,

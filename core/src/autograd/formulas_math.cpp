@@ -88,17 +88,19 @@ void sigmoid_backward(BackwardContext& c) {
   if (!graph_wanted()) return c.set(0, ops::sigmoid_backward(c.grad(), r));
   c.set(0, mul(mul(c.grad(), sub(num(1.0), r)), r));
 }
-// Second order through the fused kernels, as torch's TanhBackwardBackward0 / SigmoidBackwardBackward0: with
-// z = g (1 - y^2), dz/dg = 1 - y^2 and dz/dy = -2 g y; with z = g (1 - y) y, dz/dg = (1 - y) y, dz/dy = g (1 - 2y).
+// Second order through the fused kernels, torch's formulas in torch's order (derivatives.yaml): with
+// z = g (1 - y^2), dz/dg is the kernel itself on the incoming gradient, and dz/dy = gg (-2 y g); with
+// z = g (1 - y) y, dz/dg likewise and dz/dy = (gg g) (-2 y + 1). The kernel promotes mixed dtypes (a bool y
+// included) and rounds once, as torch's.
 void tanh_backward_backward(BackwardContext& c) {
   Tensor g = c.saved(0), y = c.saved(1);
-  if (c.needs(0)) c.set(0, mul(c.grad(), sub(num(1.0), mul(y, y))));
-  if (c.needs(1)) c.set(1, mul(c.grad(), mul(mul(g, y), num(-2.0))));
+  if (c.needs(0)) c.set(0, ops::tanh_backward(c.grad(), y));
+  if (c.needs(1)) c.set(1, mul(c.grad(), mul(mul(num(-2.0), y), g)));
 }
 void sigmoid_backward_backward(BackwardContext& c) {
   Tensor g = c.saved(0), y = c.saved(1);
-  if (c.needs(0)) c.set(0, mul(c.grad(), mul(sub(num(1.0), y), y)));
-  if (c.needs(1)) c.set(1, mul(c.grad(), mul(g, sub(num(1.0), mul(y, num(2.0))))));
+  if (c.needs(0)) c.set(0, ops::sigmoid_backward(c.grad(), y));
+  if (c.needs(1)) c.set(1, mul(mul(c.grad(), g), add(mul(num(-2.0), y), num(1.0))));
 }
 // Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
 void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }
