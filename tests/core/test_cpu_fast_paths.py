@@ -240,3 +240,14 @@ def test_where_and_masked_fill_pass_bits(dtype):
         np.testing.assert_array_equal(bb.clone().masked_fill(cc, 7).view(iview).numpy(),
                                       np.where(cc.numpy(), vt.tensor(7, dtype=a.dtype).view(iview).item(),
                                                bb.view(iview).numpy()))
+
+
+@pytest.mark.parametrize("shape", [(7, 33), (4, 1000), (1, 5), (0, 5), (9, 1), (2, 3, 70)])
+def test_cumsum_rows_interleaved(shape):
+    """Note [Interleaved scans]: dense float32 rows four at a time give the strided lane's bits exactly (the same
+    float64 chain per row), and stay within float32 rounding of NumPy's float64 cumsum."""
+    v, _ = _pair(shape, 12)
+    got = v.cumsum(-1)
+    strided = v.transpose(0, -1).contiguous().transpose(0, -1)  # the same values, not dense along the rows
+    _bits(got.numpy(), strided.cumsum(-1).numpy())
+    np.testing.assert_allclose(got.numpy(), np.cumsum(v.numpy().astype(np.float64), -1), rtol=1e-6, atol=1e-5)

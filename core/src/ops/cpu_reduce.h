@@ -167,9 +167,39 @@ struct CpuReduce {
         *reinterpret_cast<S*>(p[0]) = x[i];
         *reinterpret_cast<int64_t*>(p[1]) = i;
       });
+    } else if constexpr (std::is_same_v<F, reduce::CumulativeLane<true, float>>) {
+      const Tensor &out = tensors[0], &in = tensors[1];
+      if (n > 0 && dim == in.dim() - 1 && in.is_contiguous() && out.is_contiguous()) return cumsum_rows(out, in, n);
+      lane_apply(tensors, noutputs, dim, n, f);
     } else {
       lane_apply(tensors, noutputs, dim, n, f);
     }
+  }
+
+ private:
+  // Note [Interleaved scans]: a float32 cumsum along dense rows, four rows at a time. Each row's running sum is
+  // the same float64 chain as CumulativeLane's (so the same results), but one chain is bound by its add
+  // latency; four independent ones fill the adder (4M elements: 4.0 ms one row at a time, torch 2.0).
+  static void cumsum_rows(const Tensor& out, const Tensor& in, int64_t n) {
+    const int64_t rows = in.numel() / n;
+    const float* x = in.data<float>();
+    float* y = out.data<float>();
+    parallel_for(0, rows, std::max<int64_t>(1, kDefaultGrain / n), [&](int64_t lo, int64_t hi) {
+      int64_t r = lo;
+      for (; r + 4 <= hi; r += 4) {
+        const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        float *y0 = y + r * n, *y1 = y0 + n, *y2 = y1 + n, *y3 = y2 + n;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          a0 += double(x0[k]), a1 += double(x1[k]), a2 += double(x2[k]), a3 += double(x3[k]);
+          y0[k] = float(a0), y1[k] = float(a1), y2[k] = float(a2), y3[k] = float(a3);
+        }
+      }
+      for (; r < hi; ++r) {
+        double a = 0;
+        for (int64_t k = 0; k < n; ++k) y[r * n + k] = float(a += double(x[r * n + k]));
+      }
+    });
   }
 };
 
