@@ -111,3 +111,34 @@ def test_inplace_forms():
         getattr(t, name)(*args)
         assert out is v, name
         _same(v, t, rtol=2e-6, atol=2e-7)
+
+
+def test_statistics_runs_and_tensor_api():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 7)).astype(np.float32)
+    va, ta = _pair(a)
+    _same(vt.cov(va), torch.cov(ta), rtol=1e-5, atol=1e-6)
+    _same(vt.cov(va, correction=0), torch.cov(ta, correction=0), rtol=1e-5, atol=1e-6)
+    _same(vt.cov(va[0]), torch.cov(ta[0]), rtol=1e-5, atol=1e-6)
+    _same(vt.corrcoef(va), torch.corrcoef(ta), rtol=1e-5, atol=1e-6)
+    runs = np.array([3, 3, 1, 1, 1, 2, 3, 3, 0], np.int64)
+    vr, tr = _pair(runs)
+    _same(vt.unique_consecutive(vr), torch.unique_consecutive(tr))
+    _same(vr.reshape(3, 3).unique_consecutive(return_inverse=True, return_counts=True),
+          tr.reshape(3, 3).unique_consecutive(return_inverse=True, return_counts=True))
+    _same(vt.unique_consecutive(vt.tensor([], dtype=vt.int64)),
+          torch.unique_consecutive(torch.tensor([], dtype=torch.int64)))
+    for shape, wrap in (((3, 3), False), ((7, 3), False), ((7, 3), True), ((3, 5), True), ((4, 4, 4), False)):
+        v, t = vt.zeros(*shape), torch.zeros(*shape)
+        _same(v.fill_diagonal_(2.5, wrap), t.fill_diagonal_(2.5, wrap))
+    v, t = vt.zeros(6, 4).t(), torch.zeros(6, 4).t()  # a strided matrix
+    _same(v.fill_diagonal_(1.0), t.fill_diagonal_(1.0))
+    assert va.type() == ta.type() == "torch.FloatTensor" and vr.type() == "torch.LongTensor"
+    _same(va.type(vt.float64), ta.type(torch.float64))
+    _same(va.type("torch.IntTensor"), ta.type("torch.IntTensor"))
+    _same(va.H, ta.H)
+    _same(va.mH, ta.mH)
+    _same(va.adjoint(), ta.adjoint())
+    with pytest.raises(RuntimeError, match="only supported on matrices"):
+        va[0].H
+    assert not va.is_inference()

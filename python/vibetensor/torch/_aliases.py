@@ -2,7 +2,8 @@
 broadcast_to, swapaxes/swapdims, moveaxis, ravel, the arc* names, asinh/acosh/atanh, fmax/fmin, isposinf/isneginf/
 isreal, inner, take, positive, the greater/less/not_equal names, conj/resolve_conj/resolve_neg/real (identities:
 there are no complex dtypes here), diagflat, msort, fix, narrow_copy, split_with_sizes, select/slice/diagonal
-_scatter, sum_to_size, hsplit/vsplit/dsplit, and in-place forms (cumsum_, clamp_min_, subtract_, ...). Each is
+_scatter, sum_to_size, hsplit/vsplit/dsplit, cov/corrcoef, unique_consecutive (dim=None), Tensor.type(),
+fill_diagonal_, H/mH/adjoint, and in-place forms (cumsum_, clamp_min_, subtract_, ...). Each is
 composed over dispatcher ops, so it runs on every device and differentiates through its parts.
 
 asinh, acosh and atanh use log1p forms that keep their accuracy near 0 (asinh, atanh) and near 1 (acosh):
@@ -148,6 +149,71 @@ def diagflat(input, offset=0):
     return input.reshape(-1).diag(offset)
 
 
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """torch.cov: rows are variables, columns observations; unweighted (the weights are refused)."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights and aweights are not supported")
+    if input.dim() > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input.dim()} dimensions")
+    x = _float(input.reshape(1, -1) if input.dim() < 2 else input)
+    n = x.shape[1]
+    centred = x - x.mean(1, keepdim=True)
+    out = centred @ centred.transpose(0, 1) / max(n - correction, 0)
+    return out.reshape(()) if input.dim() < 2 or x.shape[0] == 1 else out
+
+
+def corrcoef(input):
+    c = cov(input)
+    if c.dim() == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d.reshape(-1, 1) / d.reshape(1, -1)).clamp(-1, 1)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """torch.unique_consecutive over the flattened input (dim=None): each run of equal values once; reads the
+    number of runs back to the host to size the result, as torch's does."""
+    if dim is not None:
+        raise NotImplementedError("unique_consecutive: only dim=None is supported")
+    flat = input.reshape(-1)
+    if flat.numel() == 0:
+        out = flat.clone()
+        starts = F.zeros(0, dtype=_dt.int64, device=input.device)
+    else:
+        new_run = F.ones(flat.numel(), dtype=_dt.bool, device=input.device)
+        new_run[1:] = flat[1:] != flat[:-1]
+        starts = new_run.nonzero().reshape(-1)
+        out = flat[starts]
+    result = [out]
+    if return_inverse:
+        inv = (new_run.to(_dt.int64).cumsum(0) - 1) if flat.numel() else starts
+        result.append(inv.reshape(input.shape))
+    if return_counts:
+        ends = F.cat([starts[1:], F.tensor([flat.numel()], device=input.device)]) if flat.numel() else starts
+        result.append(ends - starts)
+    return result[0] if len(result) == 1 else tuple(result)
+
+
+def fill_diagonal_(self, fill_value, wrap=False):
+    """Tensor.fill_diagonal_: the main diagonal (all indices equal) set to fill_value; wrap restarts it every
+    cols + 1 rows of a tall matrix, as NumPy's and torch's do."""
+    if self.dim() < 2 or (self.dim() > 2 and len(set(self.shape)) != 1):
+        raise RuntimeError("all dimensions of input must be of equal length" if self.dim() > 2
+                           else "dimensions must larger than 1")
+    if self.dim() == 2:
+        rows, cols = self.shape
+        positions = list(range(0, rows * cols, cols + 1))  # row-major flat positions of the diagonal
+        if not wrap:
+            positions = positions[:min(rows, cols)]
+        pos = F.tensor(positions, dtype=_dt.int64, device=self.device)
+        self[pos // cols, pos % cols] = fill_value
+        return self
+    ar = F.arange(self.shape[0], device=self.device)
+    self[(ar,) * self.dim()] = fill_value
+    return self
+
+
 # complex numbers are not supported: these are torch's answers for real tensors
 def conj(input):
     return input
@@ -183,11 +249,34 @@ FUNCTIONS = {
     "arctan2": lambda x, y: x.atan2(y), "fmax": fmax, "fmin": fmin, "isposinf": isposinf, "isneginf": isneginf,
     "isreal": isreal, "fix": fix, "positive": positive, "inner": inner, "take": take, "msort": msort,
     "diagflat": diagflat, "conj": conj, "conj_physical": conj, "resolve_conj": conj, "resolve_neg": conj,
-    "real": real, "is_conj": is_conj, "is_neg": is_conj, "select_scatter": select_scatter,
+    "real": real, "is_conj": is_conj, "cov": cov, "corrcoef": corrcoef, "unique_consecutive": unique_consecutive, "is_neg": is_conj, "select_scatter": select_scatter,
     "slice_scatter": slice_scatter, "diagonal_scatter": diagonal_scatter,
     "greater": lambda x, y: x > y, "greater_equal": lambda x, y: x >= y, "less": lambda x, y: x < y,
     "less_equal": lambda x, y: x <= y, "not_equal": lambda x, y: x != y,
 }
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _type(self, dtype):
+    """Tensor.type(): torch's type string ('torch.FloatTensor', 'torch.cuda.FloatTensor'); with a dtype (or such
+    a string), the tensor converted to it."""
+    if dtype is None:
+        name = _TYPE_NAMES[str(self.dtype).split(".")[-1]]
+        return f"torch.cuda.{name}" if self.is_cuda else f"torch.{name}"
+    if isinstance(dtype, str):
+        by_name = {v: k for k, v in _TYPE_NAMES.items()}
+        dtype = getattr(_dt, by_name[dtype.split(".")[-1]])
+    return self.to(dtype)
+
+
+def _matrix_h(self):
+    if self.dim() != 2:
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.dim()}-D tensor.")
+    return self.transpose(0, 1)
 
 
 def _inplace(fn):
@@ -201,6 +290,10 @@ del METHODS["is_conj"], METHODS["is_neg"]
 METHODS.update({
     "is_conj": lambda self: False, "is_neg": lambda self: False, "sum_to_size": sum_to_size,
     "real": property(real),  # a property on torch's Tensor
+    "fill_diagonal_": fill_diagonal_, "is_inference": lambda self: False,
+    "type": lambda self, dtype=None, non_blocking=False: _type(self, dtype),
+    "H": property(_matrix_h),
+    "mH": property(lambda self: self.transpose(-2, -1)), "adjoint": lambda self: self.transpose(-2, -1),
     "is_signed": lambda self: self.dtype not in (_dt.bool, _dt.uint8),
     "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
     "cumsum_": _inplace(lambda s, dim, dtype=None: s.cumsum(dim, dtype=dtype)),
