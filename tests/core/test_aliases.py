@@ -142,3 +142,33 @@ def test_statistics_runs_and_tensor_api():
     with pytest.raises(RuntimeError, match="only supported on matrices"):
         va[0].H
     assert not va.is_inference()
+
+
+def test_broadcasting_gcd_lcm_nextafter():
+    assert vt.broadcast_shapes((3, 1), (1, 4), (4,)) == torch.broadcast_shapes((3, 1), (1, 4), (4,)) == (3, 4)
+    with pytest.raises(RuntimeError, match="Shape mismatch"):
+        vt.broadcast_shapes((3,), (4,))
+    va, vb = vt.broadcast_tensors(vt.ones(3, 1), vt.zeros(4))
+    assert tuple(va.shape) == tuple(vb.shape) == (3, 4)
+    rng = np.random.default_rng(5)
+    for dt in (np.int64, np.int32, np.int16):
+        a = rng.integers(-60, 60, (5, 6)).astype(dt)
+        b = rng.integers(-60, 60, (6,)).astype(dt)
+        a[0, :2], b[:2] = 0, 0
+        (va, ta), (vb, tb) = _pair(a), _pair(b)
+        for name in ("gcd", "lcm"):
+            got, want = getattr(vt, name)(va, vb), getattr(torch, name)(ta, tb)
+            assert got.dtype == va.dtype
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+        v = va.clone()
+        v.gcd_(vb)
+        np.testing.assert_array_equal(v.numpy(), torch.gcd(ta, tb).numpy())
+    for dt in (np.float32, np.float64):
+        x = np.array([0.0, -0.0, 1.0, -1.0, 1e-45, 3.0, np.inf, -np.inf, np.nan, 2.0, 5e-324, 1.0], dt)
+        y = np.array([1.0, -1.0, 2.0, -2.0, 0.0, 3.0, 0.0, 0.0, 1.0, np.nan, 0.0, 0.5], dt)
+        if dt == np.float32:
+            x[10] = 0.0
+        (vx, tx), (vy, ty) = _pair(x), _pair(y)
+        got, want = vt.nextafter(vx, vy).numpy(), torch.nextafter(tx, ty).numpy()
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

@@ -1,5 +1,5 @@
 """torch's alias names and small compositions that public model code calls as functions or Tensor methods:
-broadcast_to, swapaxes/swapdims, moveaxis, ravel, the arc* names, asinh/acosh/atanh, fmax/fmin, isposinf/isneginf/
+broadcast_to, broadcast_tensors/broadcast_shapes, gcd/lcm, nextafter, swapaxes/swapdims, moveaxis, ravel, the arc* names, asinh/acosh/atanh, fmax/fmin, isposinf/isneginf/
 isreal, inner, take, positive, the greater/less/not_equal names, conj/resolve_conj/resolve_neg/real (identities:
 there are no complex dtypes here), diagflat, msort, fix, narrow_copy, split_with_sizes, select/slice/diagonal
 _scatter, sum_to_size, hsplit/vsplit/dsplit, cov/corrcoef, unique_consecutive (dim=None), Tensor.type(),
@@ -27,6 +27,26 @@ def _float(x):
 # ---- shapes ----
 def broadcast_to(input, size):
     return input.expand(*size) if not isinstance(size, int) else input.expand(size)
+
+
+def broadcast_shapes(*shapes):
+    """torch.broadcast_shapes: the shape every given shape broadcasts to (NumPy's rules)."""
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for i, n in enumerate(s, ndim - len(s)):
+            if n != 1 and out[i] != 1 and n != out[i]:
+                raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape.  Mismatch is "
+                                   f"between arg {shapes.index(s)} and the shape {out} at dimension {i}.")
+            out[i] = n if out[i] == 1 else out[i]
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors):
+    tensors = tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+    shape = broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    return tuple(t.expand(*shape) for t in tensors)
 
 
 def swapaxes(input, axis0, axis1):
@@ -214,6 +234,39 @@ def fill_diagonal_(self, fill_value, wrap=False):
     return self
 
 
+def gcd(input, other):
+    """torch.gcd of integer tensors (non-negative result, gcd(0, 0) = 0): Euclid's steps on whole tensors until
+    every remainder is 0 (at most ~90 steps for int64; one host read per step)."""
+    if input.dtype.is_floating_point or other.dtype.is_floating_point or input.dtype == _dt.bool:
+        raise RuntimeError(f"\"gcd_cpu\" not implemented for '{str(input.dtype).split('.')[-1].capitalize()}'")
+    a, b = broadcast_tensors(input.abs(), other.abs())
+    while bool((b != 0).any()):
+        nz = b != 0
+        a, b = F.where(nz, b, a), F.where(nz, a.remainder(F.where(nz, b, 1)), 0)
+    return a
+
+
+def lcm(input, other):
+    g = gcd(input, other)
+    return F.where(g == 0, 0, (input // F.where(g == 0, 1, g) * other).abs())
+
+
+def nextafter(input, other):
+    """The next float after input toward other, by stepping the bit pattern (float32 and float64)."""
+    bits_dtype = {_dt.float32: _dt.int32, _dt.float64: _dt.int64}.get(input.dtype)
+    if bits_dtype is None:
+        raise RuntimeError(f"nextafter: float32 and float64 only, got {input.dtype}")
+    x, y = broadcast_tensors(input, other.to(input.dtype))
+    bits = x.contiguous().view(bits_dtype)
+    up = (y > x) == (x >= 0)  # away from zero when moving toward y's side of x's sign
+    step = F.where(up, 1, -1).to(bits_dtype)
+    tiny = F.where(y > 0, 1, -1).to(bits_dtype)  # from +-0: the smallest subnormal toward y
+    sign_min = F.tensor(-2 ** (31 if bits_dtype == _dt.int32 else 63), dtype=bits_dtype)
+    from_zero = F.where(y > 0, tiny, sign_min + 1)
+    nxt = F.where(x == 0, from_zero, bits + step).view(input.dtype)
+    return F.where(x.isnan() | y.isnan(), x + y, F.where(x == y, y, nxt))
+
+
 # complex numbers are not supported: these are torch's answers for real tensors
 def conj(input):
     return input
@@ -242,13 +295,15 @@ diagonal_scatter = _scatter_into(
     lambda t, offset=0, dim1=0, dim2=1: t.diagonal(offset=offset, dim1=dim1, dim2=dim2))
 
 FUNCTIONS = {
-    "broadcast_to": broadcast_to, "swapaxes": swapaxes, "swapdims": swapaxes, "moveaxis": moveaxis, "ravel": ravel,
+    "broadcast_to": broadcast_to, "broadcast_shapes": broadcast_shapes, "broadcast_tensors": broadcast_tensors,
+    "swapaxes": swapaxes, "swapdims": swapaxes, "moveaxis": moveaxis, "ravel": ravel,
     "narrow_copy": narrow_copy, "split_with_sizes": split_with_sizes, "hsplit": hsplit, "vsplit": vsplit,
     "dsplit": dsplit, "asinh": asinh, "acosh": acosh, "atanh": atanh, "arcsinh": asinh, "arccosh": acosh,
     "arctanh": atanh, "arcsin": lambda x: x.asin(), "arccos": lambda x: x.acos(), "arctan": lambda x: x.atan(),
     "arctan2": lambda x, y: x.atan2(y), "fmax": fmax, "fmin": fmin, "isposinf": isposinf, "isneginf": isneginf,
     "isreal": isreal, "fix": fix, "positive": positive, "inner": inner, "take": take, "msort": msort,
     "diagflat": diagflat, "conj": conj, "conj_physical": conj, "resolve_conj": conj, "resolve_neg": conj,
+    "gcd": gcd, "lcm": lcm, "nextafter": nextafter,
     "real": real, "is_conj": is_conj, "cov": cov, "corrcoef": corrcoef, "unique_consecutive": unique_consecutive, "is_neg": is_conj, "select_scatter": select_scatter,
     "slice_scatter": slice_scatter, "diagonal_scatter": diagonal_scatter,
     "greater": lambda x, y: x > y, "greater_equal": lambda x, y: x >= y, "less": lambda x, y: x < y,
@@ -307,6 +362,9 @@ METHODS.update({
     "fix_": lambda s: s.trunc_(), "arcsin_": lambda s: s.asin_(), "arccos_": lambda s: s.acos_(),
     "arctan_": lambda s: s.atan_(), "asinh_": _inplace(asinh), "acosh_": _inplace(acosh), "atanh_": _inplace(atanh),
     "arcsinh_": _inplace(asinh), "arccosh_": _inplace(acosh), "arctanh_": _inplace(atanh),
+    "gcd_": _inplace(gcd), "lcm_": _inplace(lcm), "nextafter_": _inplace(nextafter),
+    "hypot_": _inplace(lambda s, o: s.hypot(o)), "heaviside_": _inplace(lambda s, v: s.heaviside(v)),
+    "ldexp_": _inplace(lambda s, o: s.ldexp(o)), "float_power_": _inplace(lambda s, e: s.float_power(e)),
     "nan_to_num_": _inplace(lambda s, nan=0.0, posinf=None, neginf=None: s.nan_to_num(nan, posinf, neginf)),
 })
 
