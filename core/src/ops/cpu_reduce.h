@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu_float_rows.h"
 #include "lanes.h"
 #include "reduce_functors.h"
 #include "vt/core/cpu_vec_math.h"
@@ -33,7 +34,7 @@ template <typename S, typename AccT, typename C>
 constexpr bool kVectorSum = std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT, double> &&
                              (std::is_same_v<S, float> || std::is_same_v<S, double>);
 
-// float16 and bfloat16 runs take the float32 vector sum through a float buffer (each value is exact in float32).
+// float16 and bfloat16 runs take the float32 vector sum through float32 chunks (Note [16-bit rows in float]).
 template <typename S, typename AccT, typename C>
 constexpr bool kHalfSum = std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT, double> &&
                           (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>);
@@ -42,15 +43,7 @@ template <typename AccT, typename S, typename C> AccT fold_dense(const S* p, int
   if constexpr (kVectorSum<S, AccT, C>) {
     return init + cpu_math::sum(p, n);
   } else if constexpr (kHalfSum<S, AccT, C>) {
-    constexpr int64_t kChunk = 1024;
-    float buf[kChunk];
-    AccT r = init;
-    for (int64_t k = 0; k < n; k += kChunk) {
-      const int64_t m = std::min(kChunk, n - k);
-      cpu_math::to_float(p + k, buf, m);
-      r += cpu_math::sum(buf, m);
-    }
-    return r;
+    return init + fold_floats(p, n, [](const float* f, int64_t m) { return cpu_math::sum(f, m); });
   } else {
     return fold_run<AccT>(p, n, init, combine);
   }
@@ -155,15 +148,9 @@ struct CpuReduce {
       lane_apply(tensors, noutputs, dim, n, [&](char* const* p, const int64_t* st, int64_t len) {
         if (st[2] != int64_t(sizeof(S)) || len < 1) return f(p, st, len);
         const S* x = reinterpret_cast<const S*>(p[2]);
-        int64_t i;
-        if constexpr (std::is_same_v<S, float>) {
-          i = cpu_math::arg_extreme(x, len, VectorMinMax<F>::is_max);
-        } else {
-          thread_local std::vector<float> buf;
-          buf.resize(size_t(len));
-          cpu_math::to_float(x, buf.data(), len);
-          i = cpu_math::arg_extreme(buf.data(), len, VectorMinMax<F>::is_max);
-        }
+        thread_local std::vector<float> scratch;  // 16-bit lanes only (Note [16-bit rows in float])
+        if constexpr (!std::is_same_v<S, float>) scratch.resize(size_t(len));
+        const int64_t i = cpu_math::arg_extreme(float_row(x, len, scratch.data()), len, VectorMinMax<F>::is_max);
         *reinterpret_cast<S*>(p[0]) = x[i];
         *reinterpret_cast<int64_t*>(p[1]) = i;
       });

@@ -247,6 +247,12 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   for (; r < rows; ++r) accumulate_impl(acc, x + r * stride, n);
 }
 
+// accumulate_rows for one input dtype (every family has the four of cpu_vec_math.h).
+#define VT_ACCUMULATE_ROWS(TARGET, T)                                                                              \
+  TARGET void accumulate_rows(double* acc, const T* x, int64_t rows, int64_t stride, int64_t n) {                  \
+    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
+  }
+
 // The row entry points of one family.
 #define VT_ROWS_FAMILY(NS, TARGET, W)                                                                              \
   namespace NS {                                                                                                   \
@@ -268,18 +274,10 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET double sum(const double* x, int64_t n) { return sum_impl<W>(x, n); }                                      \
   TARGET void accumulate(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }                   \
   TARGET void accumulate(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }                  \
-  TARGET void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {              \
-    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
-  }                                                                                                                \
-  TARGET void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n) {             \
-    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
-  }                                                                                                                \
-  TARGET void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n) {               \
-    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
-  }                                                                                                                \
-  TARGET void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n) {           \
-    accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
-  }                                                                                                                \
+  VT_ACCUMULATE_ROWS(TARGET, float)                                                                                \
+  VT_ACCUMULATE_ROWS(TARGET, double)                                                                               \
+  VT_ACCUMULATE_ROWS(TARGET, Half)                                                                                 \
+  VT_ACCUMULATE_ROWS(TARGET, BFloat16)                                                                             \
   TARGET double dot(const float* a, const float* b, int64_t n) { return dot_impl<W>(a, b, n); }                    \
   TARGET void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {  \
     softmax_backward_impl<false>(g, out, y, n, d, scale);                                                          \
@@ -302,6 +300,7 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   }                                                                                                                \
   }
 VT_CPU_MATH_FAMILIES(VT_ROWS_FAMILY)
+#undef VT_ACCUMULATE_ROWS
 
 }  // namespace
 }  // namespace lanes
@@ -322,18 +321,15 @@ double sum(const float* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 double sum(const double* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 void accumulate(double* acc, const float* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
 void accumulate(double* acc, const double* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
-void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {
-  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
-}
-void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n) {
-  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
-}
-void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n) {
-  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
-}
-void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n) {
-  VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))
-}
+#define VT_ACCUMULATE_ROWS_CALL(T)                                                        \
+  void accumulate_rows(double* acc, const T* x, int64_t rows, int64_t stride, int64_t n) { \
+    VT_CPU_MATH_CALL(accumulate_rows(acc, x, rows, stride, n))                             \
+  }
+VT_ACCUMULATE_ROWS_CALL(float)
+VT_ACCUMULATE_ROWS_CALL(double)
+VT_ACCUMULATE_ROWS_CALL(Half)
+VT_ACCUMULATE_ROWS_CALL(BFloat16)
+#undef VT_ACCUMULATE_ROWS_CALL
 double dot(const float* a, const float* b, int64_t n) { VT_CPU_MATH_CALL(dot(a, b, n)) }
 void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {
   VT_CPU_MATH_CALL(softmax_backward_row(g, out, y, n, d, scale))

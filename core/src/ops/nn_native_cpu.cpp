@@ -7,12 +7,19 @@
 #include <vector>
 
 #include "act_backward_impl.h"
+#include "cpu_float_rows.h"
 #include "cpu_loops.h"
 #include "nn_native_impl.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/parallel.h"
 
 namespace vt::nn_native {
+
+using cpu::float_out;
+using cpu::float_row;
+using cpu::kLaneRow;
+using cpu::row_scratch;
+using cpu::store_row;
 
 NormShape norm_shape(const Tensor& x, IntArrayRef normalized_shape, const char* name) {
   int64_t k = int64_t(normalized_shape.size());
@@ -88,40 +95,15 @@ template <typename T> std::pair<Acc<T>, Acc<T>> row_stats(const T* x, int64_t n,
   return {m, s};
 }
 
-// Note [16-bit rows in float]: float16 and bfloat16 rows take the float32 row lanes too: each row is converted
-// into a float32 buffer of its parallel chunk, computed there, and rounded back once. torch's CPU kernels compute
-// 16-bit rows in float as well; the generic per-element loops (libm's exp, scalar conversions) took 10x torch's
-// time (a bfloat16 softmax of 4096 x 1024: 14 ms, torch 1.3).
-template <typename T> constexpr bool kLaneRow =
-    std::is_same_v<T, float> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
-// The float32 view of n elements at p: p itself for float32, else a converted copy in `scratch` (n floats).
-template <typename T> const float* float_row(const T* p, int64_t n, float* scratch) {
-  if constexpr (std::is_same_v<T, float>) return p;
-  else return cpu_math::to_float(p, scratch, n), scratch;
-}
-// Where a float32 row result for dst goes: dst itself for float32, else `scratch`, rounded into dst by store_row.
-template <typename T> float* float_out(T* dst, float* scratch) {
-  if constexpr (std::is_same_v<T, float>) return dst;
-  else return scratch;
-}
-template <typename T> void store_row(const float* result, T* dst, int64_t n) {
-  if constexpr (!std::is_same_v<T, float>) cpu_math::from_float(result, dst, n);
-}
-// Scratch rows for a chunk: `rows` rows of n floats (none for float32).
-template <typename T> std::vector<float> row_scratch(int rows, int64_t n) {
-  return std::vector<float>(std::is_same_v<T, float> ? 0 : size_t(rows) * size_t(n));
-}
 // A norm's weight or bias (n elements, or null) as float32, converted once per call where it is 16-bit (null
 // for the other dtypes, which do not take the lanes).
 template <typename T> struct FloatParam {
   std::vector<float> copy;
   const float* ptr = nullptr;
   FloatParam(const T* p, int64_t n) {
-    if (!p || !kLaneRow<T>) return;
-    if constexpr (std::is_same_v<T, float>) {
-      ptr = p;
-    } else if constexpr (kLaneRow<T>) {
-      copy.resize(size_t(n));
+    if constexpr (kLaneRow<T>) {
+      if (!p) return;
+      if constexpr (!std::is_same_v<T, float>) copy.resize(size_t(n));
       ptr = float_row(p, n, copy.data());
     }
   }

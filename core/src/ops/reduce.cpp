@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 #include "cpu_reduce.h"
@@ -100,21 +99,8 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
       !(autograd::is_grad_enabled() && self.impl()->requires_grad())) {
     const int64_t n = self.numel(), chunks = std::clamp<int64_t>(n / 65536, 1, 64);  // depends on n alone
     std::array<double, 64> part{};  // no allocation per call (clipping calls this once per parameter)
-    auto squares = [&](auto* d, int64_t b, int64_t e) {  // sum of d[b..e)^2 in double
-      using T = std::remove_const_t<std::remove_pointer_t<decltype(d)>>;
-      if constexpr (std::is_same_v<T, float>) {
-        return cpu_math::dot(d + b, d + b, e - b);
-      } else {
-        constexpr int64_t kBlock = 1024;
-        float buf[kBlock];
-        double s = 0.0;
-        for (int64_t k = b; k < e; k += kBlock) {
-          const int64_t m = std::min(kBlock, e - k);
-          cpu_math::to_float(d + k, buf, m);
-          s += cpu_math::dot(buf, buf, m);
-        }
-        return s;
-      }
+    auto squares = [](const auto* d, int64_t b, int64_t e) {  // sum of d[b..e)^2 in double
+      return cpu::fold_floats(d + b, e - b, [](const float* f, int64_t m) { return cpu_math::dot(f, f, m); });
     };
     parallel_for(0, chunks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t c = lo; c < hi; ++c) {
@@ -165,11 +151,9 @@ template <typename T> void logsumexp_rows_of(const Tensor& self, const Tensor& o
   const T* x = self.data<T>();
   T* y = out.data<T>();
   parallel_for(0, rows, std::max<int64_t>(1, kDefaultGrain / n), [&](int64_t lo, int64_t hi) {
-    std::vector<float> buf(std::is_same_v<T, float> ? 0 : size_t(n));
+    std::vector<float> scratch = cpu::row_scratch<T>(1, n);  // Note [16-bit rows in float]
     for (int64_t r = lo; r < hi; ++r) {
-      const float* row = nullptr;
-      if constexpr (std::is_same_v<T, float>) row = x + r * n;
-      else cpu_math::to_float(x + r * n, buf.data(), n), row = buf.data();
+      const float* row = cpu::float_row(x + r * n, n, scratch.data());
       const float m = cpu_math::row_max(row, n, 1.0f);  // skips NaN, which then makes the sum NaN
       const float shift = std::isinf(m) ? 0.0f : m;
       y[r] = T(std::log(cpu_math::sum_exp(row, n, 1.0f, shift)) + shift);

@@ -38,7 +38,7 @@ from ._shape_stat_functions import (  # noqa: F401  (also attaches their Tensor 
     take_along_dim, tensor_split, vstack,
 )
 from . import linalg  # noqa: F401
-from ._aliases import FUNCTIONS as _ALIASES, sum_to_size as _sum_to_size  # noqa: F401  (attaches Tensor methods)
+from ._aliases import FUNCTIONS as _ALIASES  # (also attaches their Tensor methods)
 globals().update(_ALIASES)
 from ._linalg_factor import det, logdet, slogdet, cholesky_solve, inv as inverse  # noqa: F401
 from ._linalg_svd import torch_svd as svd, matrix_power, matrix_exp, pinverse  # noqa: F401

@@ -260,9 +260,9 @@ def nextafter(input, other):
     bits = x.contiguous().view(bits_dtype)
     up = (y > x) == (x >= 0)  # away from zero when moving toward y's side of x's sign
     step = F.where(up, 1, -1).to(bits_dtype)
-    tiny = F.where(y > 0, 1, -1).to(bits_dtype)  # from +-0: the smallest subnormal toward y
-    sign_min = F.tensor(-2 ** (31 if bits_dtype == _dt.int32 else 63), dtype=bits_dtype)
-    from_zero = F.where(y > 0, tiny, sign_min + 1)
+    # from +-0: the smallest subnormal toward y, +1 or the sign bit plus 1 as the bit pattern
+    negative_tiny = -2 ** (31 if bits_dtype == _dt.int32 else 63) + 1
+    from_zero = F.where(y > 0, 1, negative_tiny).to(bits_dtype)
     nxt = F.where(x == 0, from_zero, bits + step).view(input.dtype)
     return F.where(x.isnan() | y.isnan(), x + y, F.where(x == y, y, nxt))
 
