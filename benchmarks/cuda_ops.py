@@ -64,6 +64,14 @@ def main():
     row("cast fp32 -> bf16 (transposed)", hv_ * 1e3, ht_ * 1e3, "ms")
     fv_, ft_ = timed(lambda: mv[:, ::2].fill_(1.0), lambda: mt[:, ::2].fill_(1.0))
     row("fill every other column", fv_ * 1e3, ft_ * 1e3, "ms")
+    # exact gelu and its gradient: elementwise with an erf (and an exp) per element, where arithmetic competes with
+    # the memory traffic (MiniGPT's MLP runs them on [8192, 1024] activations: --gib 0.03125)
+    gv, gt = timed(lambda: vt.nn.functional.gelu(xv), lambda: torch.nn.functional.gelu(xt))
+    row("gelu fp32", gv * 1e3, gt * 1e3, "ms")
+    from vibetensor._C import core as vt_core
+    gelu_bwd = vt_core.op("vt::gelu_backward")
+    gv, gt = timed(lambda: gelu_bwd(yv, xv, approximate="none"), lambda: torch.ops.aten.gelu_backward(yt, xt))
+    row("gelu backward fp32", gv * 1e3, gt * 1e3, "ms")
     # a Linear's bias add (the output [tokens, features] plus a [features] vector): a broadcast operand
     if n >= 8192 * 3072:
         hv, ht = xv[: 8192 * 3072].view(8192, 3072), xt[: 8192 * 3072].view(8192, 3072)

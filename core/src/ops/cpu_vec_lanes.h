@@ -230,7 +230,7 @@ VT_LANE float erf_lane(float x) {
 
 // Exact gelu and its gradient in the operation order of GeluF and act_backward's GeluBwdF, over erf_lane (the
 // 16-bit tensors' path; float32 rounds as torch's oneDNN kernel does, cpu_gelu.h).
-VT_LANE float gelu_lane(float x) { return 0.5f * x * (1.0f + erf_lane(x / 1.41421356237309504880f)); }
+VT_LANE float gelu_lane(float x) { return 0.5f * x * (1.0f + erf_lane(x * 0.70710678118654752440f)); }
 VT_LANE float gelu_backward_lane(float g, float x) {
   const float cdf = 0.5f * (1.0f + erf_lane(x * 0.70710678118654752440f));
   const float pdf = exp_lane(-0.5f * x * x) * 0.39894228040143267794f;

@@ -11,7 +11,7 @@
 
 namespace vt::unary {
 
-template <typename T> constexpr T kSqrt2 = T(1.41421356237309504880);
+template <typename T> constexpr T kInvSqrt2 = T(0.70710678118654752440);
 
 #define VT_UNARY_F(Name, expr) \
   struct Name { template <typename T> VT_HOST_DEVICE T operator()(T x) const { return expr; } };
@@ -40,7 +40,7 @@ VT_UNARY_F(SigmoidF, T(1) / (T(1) + std::exp(-x)))
 VT_UNARY_F(LogSigmoidF, x < T(0) ? x - std::log1p(std::exp(x)) : -std::log1p(std::exp(-x)))
 VT_UNARY_F(SiluF, x / (T(1) + std::exp(-x)))
 VT_UNARY_F(MishF, x * std::tanh(x > T(20) ? x : std::log1p(std::exp(x))))
-VT_UNARY_F(GeluF, T(0.5) * x * (T(1) + std::erf(x / kSqrt2<T>)))
+VT_UNARY_F(GeluF, T(0.5) * x * (T(1) + std::erf(x * kInvSqrt2<T>)))  // torch multiplies: its bits, no divide
 VT_UNARY_F(GeluTanhF, T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x + T(0.044715) * x * x * x))))
 VT_UNARY_F(FracF, x - std::trunc(x))
 VT_UNARY_F(NegF, T(-x))
