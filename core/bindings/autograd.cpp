@@ -1,5 +1,6 @@
 // vibetensor._C.autograd: grad mode, the engine entry points, graph introspection (grad_fn, next_functions),
-// the autograd surface of Tensor (requires_grad, grad, is_leaf, detach, retain_grad, register_hook), and
+// the autograd surface of Tensor (requires_grad, grad, is_leaf, detach, retain_grad, register_hook, the engine
+// sides of register_post_accumulate_grad_hook and of the in-place view ops), and
 // PyNode, the Node behind custom vt.autograd.Function classes: a C++ node whose apply() calls the Function's
 // Python backward.
 #include <nanobind/stl/shared_ptr.h>
@@ -297,6 +298,44 @@ void bind_autograd(nb::module_& m) {
     if (mt.grad_fn) mt.grad_fn->add_tensor_hook(mt.output_nr, hook);
     else mt.leaf_hooks.push_back(hook);
     return HookHandle{hook};
+  });
+  // register_post_accumulate_grad_hook's engine side (the Python method in vibetensor/torch/_surface_more.py hands
+  // the hook the tensor's own Python object): fn(leaf) runs after backward has added into the leaf's .grad.
+  method("_register_post_accumulate_grad_hook", [](const Tensor& t, nb::object fn) {
+    VT_CHECK(ag::requires_grad(t), "cannot register a hook on a tensor that doesn't require gradient");
+    VT_CHECK(ag::is_leaf(t), "post accumulate grad hooks cannot be registered on non-leaf tensors");
+    auto callable = std::make_shared<PyCallable>(std::move(fn));
+    auto hook = std::make_shared<ag::TensorHook>([callable](const Tensor& leaf) -> Tensor {
+      nb::gil_scoped_acquire gil;
+      nb::object r = callable->fn(leaf);
+      VT_CHECK(!nb::isinstance<Tensor>(r), "Tensor post accumulate grad hooks should return None.");
+      VT_CHECK_TYPE(r.is_none(), "expected Variable, but hook returned '",
+                    nb::cast<std::string>(nb::str(r.type().attr("__name__"))), "'");
+      return Tensor();
+    });
+    ag::meta(t).post_accumulate_hooks.push_back(hook);
+    return HookHandle{hook};
+  });
+  // The in-place view ops (unsqueeze_, t_, as_strided_, ...; vibetensor/torch/_surface_more.py): the tensor takes
+  // the geometry of make(self), a view of its own storage made by the out-of-place op, and, when that view has
+  // history, its grad_fn (UnsqueezeBackward, ...): torch rebases a non-leaf's history the same way. The version
+  // moves, as for any in-place op, so backward refuses tensors saved with the old geometry and views made earlier
+  // regenerate their history from the new one (Note [View rebasing]); this tensor's own history is current.
+  method("_inplace_view_", [](nb::handle self, nb::object make) -> nb::object {
+    const Tensor& t = nb::cast<const Tensor&>(self);
+    Tensor v = nb::cast<Tensor>(make(self));
+    VT_CHECK(v.storage() == t.storage(), "_inplace_view_: make(self) must return a view of self");
+    t.impl()->set_sizes_strides(v.sizes(), v.strides(), v.storage_offset());
+    t.bump_version();
+    vt::AutogradMeta* vm = ag::meta_if(v);
+    if (!vm || !vm->grad_fn) return nb::borrow(self);
+    vt::AutogradMeta& m = ag::meta(t);
+    if (m.retains_grad && m.grad_fn) m.grad_fn->drop_retain_grad(t.impl());
+    m.grad_fn = vm->grad_fn;
+    m.output_nr = vm->output_nr;
+    m.view_version = t.storage()->version();
+    if (m.retains_grad) m.grad_fn->set_retain_grad(m.output_nr, t.impl_ptr());
+    return nb::borrow(self);
   });
 }
 

@@ -97,7 +97,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   AutogradMeta& m = meta(leaf_);
   for (TensorHookPtr& hook : m.leaf_hooks)
     if (*hook) run_hook(*hook, g);
-  std::lock_guard<std::mutex> lock(mutex_);  // Note [Concurrent accumulation]
+  std::unique_lock<std::mutex> lock(mutex_);  // Note [Concurrent accumulation]
   if (!m.grad.defined()) {
     // Keep the gradient as .grad when nothing else can see its memory; otherwise copy, so a later in-place
     // accumulation cannot write into a user's tensor (the gradient handed to backward(), say). Overlapping
@@ -114,6 +114,12 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
     static const TypedOp<Tensor(const Tensor&, const Tensor&, const Scalar&)> add_inplace("vt::add_");
     add_inplace(m.grad, g, Scalar(int64_t(1)));
   }
+  // Outside the lock: a hook may read or reset .grad (an optimizer step per parameter, say), and another thread's
+  // accumulation into the same leaf should not wait for it. A copy of the list, as a hook may register another.
+  lock.unlock();
+  std::vector<TensorHookPtr> post = m.post_accumulate_hooks;
+  for (TensorHookPtr& hook : post)
+    if (*hook) (*hook)(leaf_);
   return {};
 }
 

@@ -45,6 +45,8 @@ struct AutogradMeta {
   uint32_t output_nr = 0;
   std::weak_ptr<autograd::Node> grad_accumulator;  // leaves only (weak: the node holds the leaf)
   std::vector<autograd::TensorHookPtr> leaf_hooks;    // hooks of a leaf, run by its AccumulateGrad
+  // register_post_accumulate_grad_hook: called with the leaf itself once .grad holds the new sum (result unused)
+  std::vector<autograd::TensorHookPtr> post_accumulate_hooks;
   bool retains_grad = false;
   // A view's grad_fn matches its base's history while the storage is at this version (Note [View rebasing]).
   uint32_t view_version = 0;
@@ -126,7 +128,7 @@ class Node : public std::enable_shared_from_this<Node> {
   uintptr_t stream_ = 0;
 };
 
-// A leaf's sink: runs the leaf's hooks, then adds the gradient into leaf.grad.
+// A leaf's sink: runs the leaf's hooks, adds the gradient into leaf.grad, then runs its post-accumulate hooks.
 // Note [Concurrent accumulation]
 // Backward runs without the GIL, so several threads may run backward through graphs that share a leaf (or a
 // retained non-leaf) at once. Reading .grad, adding to it and storing it back is one critical section per
