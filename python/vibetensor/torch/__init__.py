@@ -40,6 +40,8 @@ from ._shape_stat_functions import (  # noqa: F401  (also attaches their Tensor 
 from . import linalg  # noqa: F401
 from ._aliases import FUNCTIONS as _ALIASES  # (also attaches their Tensor methods)
 globals().update(_ALIASES)
+from ._surface_more import FUNCTIONS as _SURFACE_MORE  # (also attaches their Tensor methods)
+globals().update(_SURFACE_MORE)
 from ._linalg_factor import det, logdet, slogdet, cholesky_solve, inv as inverse  # noqa: F401
 from ._linalg_svd import torch_svd as svd, matrix_power, matrix_exp, pinverse  # noqa: F401
 from ._linalg_svd import torch_cross as cross  # noqa: F401
