@@ -76,3 +76,20 @@ def test_prod_scatter_reduce_backward_says_not_implemented():
     y = x.scatter_reduce(0, vt.tensor([0, 0]), vt.full((2,), 2.0), "prod")
     with pytest.raises(RuntimeError, match="not implemented"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_extreme_ties_share_as_torch(reduce, include_self):
+    """Ties between self and several src values: torch counts self among the ties even without include_self
+    (then gives self's scattered positions nothing), so each of two tied src values gets a third."""
+    self_vals, src_vals, index = [2.0, 5.0, 1.0], [2.0, 2.0, 7.0, 1.0], [0, 0, 1, 2]
+    torch = pytest.importorskip("torch")
+    grads = []
+    for m in (vt, torch):
+        x = m.tensor(self_vals, requires_grad=True)
+        s = m.tensor(src_vals, requires_grad=True)
+        y = x.scatter_reduce(0, m.tensor(index), s, reduce, include_self=include_self)
+        (y * m.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append((x.grad.tolist(), s.grad.tolist()))
+    assert grads[0][0] == pytest.approx(grads[1][0]) and grads[0][1] == pytest.approx(grads[1][1])

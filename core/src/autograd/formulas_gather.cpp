@@ -56,8 +56,8 @@ void scatter_add_backward(BackwardContext& c) {
 // scatter_reduce(self, dim, index, src, reduce, include_self).
 //   sum:  as scatter_add; without include_self the scattered positions of self were replaced, so get none.
 //   mean: as sum, divided by the number of values averaged at each position.
-//   amax/amin: the values equal to the result share its gradient evenly (torch's rule), among self (where it
-//   took part) and the src elements scattered there.
+//   amax/amin: the values equal to the result share its gradient evenly (torch's rule), among self and the src
+//   elements scattered there; without include_self the scattered positions of self get none.
 void scatter_reduce_backward(BackwardContext& c) {
   std::string reduce = std::get<std::string>(c.arg(4));
   if (reduce == "max" || reduce == "min") reduce = "a" + reduce;  // the old names of amax / amin
@@ -81,13 +81,15 @@ void scatter_reduce_backward(BackwardContext& c) {
            "' is not implemented");
   Tensor self = c.saved(0), result = c.result();
   Tensor src = corner_of(c.saved(3), index.sizes());
+  // Without include_self, torch still counts a self value equal to the result among the ties (it only zeroes
+  // self's gradient at the scattered positions afterwards), so the src elements get 1/3 each, not 1/2, when one
+  // self value ties with two of them: counted the same way here.
   Tensor self_is = bin("vt::eq", self, result);
-  if (!include_self) self_is = bin("vt::logical_and", self_is, untouched);
   Tensor src_is = bin("vt::eq", src, gather_op(result, dim, index));
   Tensor self_w = ops::to_dtype(self_is, g.dtype()), src_w = ops::to_dtype(src_is, g.dtype());
   Tensor count = scatter_add_op(self_w, dim, index, src_w);
   Tensor share = div(g, ops::binary("vt::maximum", count, num(1.0)));
-  if (c.needs(0)) c.set(0, mul(share, self_w));
+  if (c.needs(0)) c.set(0, include_self ? mul(share, self_w) : where_or_zero(untouched, mul(share, self_w)));
   if (c.needs(3)) c.set(3, fit_to(mul(gather_op(share, dim, index), src_w), c.input_sizes(3)));
 }
 
