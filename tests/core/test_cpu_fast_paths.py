@@ -62,14 +62,17 @@ def test_small_powers_16bit_and_tensor_exponent():
 @pytest.mark.parametrize("lo,hi", [(-1.0, 1.0), (-1.0, None), (None, 0.5), (NAN, 1.0), (-1.0, NAN), (NAN, None),
                                    (None, NAN), (2.0, -2.0), (-INF, INF), (0.0, 0.0)])
 def test_clamp_bounds_as_torch(lo, hi):
+    """A NaN bound makes every element NaN (torch 2.13's result; torch 2.11's CPU kernel on an AVX-512 Xeon
+    returned the input unchanged, so those cases compare with the all-NaN answer instead of the installed torch)."""
     v, t = _pair((7, 31), 3)
     specials = torch.tensor([NAN, INF, -INF, 0.0, -0.0, 5.0, -5.0])
+    nan_bound = any(b is not None and b != b for b in (lo, hi))
     for vv, tt in ((v, t), (v.t(), t.t()), (vt.from_numpy(specials.numpy()), specials)):
-        _bits(vv.clamp(lo, hi).numpy(), tt.clamp(lo, hi).numpy())
-        w, u = vv.clone(), tt.clone()
+        want = np.full(tuple(tt.shape), np.nan, np.float32) if nan_bound else tt.clamp(lo, hi).numpy()
+        _bits(vv.clamp(lo, hi).numpy(), want)
+        w = vv.clone()
         w.clamp_(lo, hi)
-        u.clamp_(lo, hi)
-        _bits(w.numpy(), u.numpy())
+        _bits(w.numpy(), want)
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])

@@ -387,5 +387,5 @@ def test_surface_gaps_on_cuda():
         assert_same(xc.index_reduce(0, i2.cuda(), s2.cuda(), reduce).cpu(),
                     torch.from_numpy(to_numpy(x.index_reduce(0, i2, s2, reduce))), rtol=1e-5, atol=1e-5)
     y = xc.clone()
-    y.unsqueeze_(0).t_() if y.dim() == 2 else y.unsqueeze_(0).transpose_(0, 2)
+    y.unsqueeze_(0).transpose_(0, 2)
     assert y.is_cuda and tuple(y.shape) == (5, 4, 1)

@@ -94,7 +94,8 @@ RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** 
   plan.rows = rows;
   plan.out_row_stride = nd == 2 ? it.stride(0, 1) : 0;
   const int64_t wave = wave_blocks();  // one device query per launch, as before rows
-  plan.grid_x = int(blocks_for(vecs, one_size && dense >= 2 ? int64_t(1) << 30 : 4 * wave));  // Note [Grid caps]
+  // a thread takes two vectors (Note [Two vectors per thread]); the caps as in Note [Grid caps]
+  plan.grid_x = int(blocks_for((vecs + 1) / 2, one_size && dense >= 2 ? int64_t(1) << 30 : 4 * wave));
   plan.grid_y = int(std::min<int64_t>({rows, std::max<int64_t>(wave / plan.grid_x, 1), 65535}));
   return plan;
 }
