@@ -208,27 +208,50 @@ vt_status Comm::run(Collective& c) {
   const int64_t chunk_bytes = c.count * c.elem_size / (int64_t(blocks) * n) + 1;
   p.slices = int(std::clamp<int64_t>((chunk_bytes + slice_bytes - 1) / slice_bytes, 1, 16));
   const int64_t timeout_ms = c.timeout_ms > 0 ? c.timeout_ms : env_int("VT_RING_TIMEOUT_MS", 10000);
-  int current = -1;
+  jobs_.resize(size_t(n));
   for (int r = 0; r < n; ++r) {
-    if (r == skip_rank_) continue;  // fault injection: this rank never arrives
-    p.rank = r;
-    p.epoch = mem_[size_t(r)].epoch;
-    p.wait = WaitCtx{err_, mem_[0].claim, uint64_t(timeout_ms) * 1000000ull, r, devices_[size_t(r)]};
-    void* stream = nullptr;
-    if (vt_status s = host_->cuda_current_stream(devices_[size_t(r)], &stream); s != VT_OK) return s;
-    if (physical_[size_t(r)] != current) {
-      current = physical_[size_t(r)];
-      if (cudaError_t e = cudaSetDevice(current); e != cudaSuccess) return cuda_error(host_, e, "selecting a device");
-    }
-    if (cudaError_t e = cudaError_t(launch(p, blocks, stream)); e != cudaSuccess) {
-      broken_ = true;  // earlier ranks are already waiting for this one: they will time out
+    LaunchJob& job = jobs_[size_t(r)];
+    job.params = p;
+    job.params.rank = r;
+    job.params.epoch = mem_[size_t(r)].epoch;
+    job.params.wait = WaitCtx{err_, mem_[0].claim, uint64_t(timeout_ms) * 1000000ull, r, devices_[size_t(r)]};
+    job.blocks = blocks;
+    job.physical = physical_[size_t(r)];
+    job.skip = r == skip_rank_;  // fault injection: this rank never arrives
+    job.result = cudaSuccess;
+    if (vt_status s = host_->cuda_current_stream(devices_[size_t(r)], &job.stream); s != VT_OK) return s;
+  }
+  skip_rank_ = -1;
+  FanOut* pool = FanOut::get(n);
+  FanOut::Outcome how = pool ? pool->run(jobs_) : FanOut::Outcome::Serial;
+  if (how == FanOut::Outcome::TimedOut) {
+    broken_ = true;  // the ranks that did launch wait for the others: they will time out
+    reason_ = "the launch workers did not report within 2 s";
+    return host_->set_error(VT_ERROR_TIMEOUT, ("ring: " + reason_).c_str());
+  }
+  if (how == FanOut::Outcome::Serial) launch_serially();
+  for (int r = 0; r < n; ++r) {
+    if (cudaError_t e = jobs_[size_t(r)].result; e != cudaSuccess) {
+      broken_ = true;  // the other ranks are waiting for this one: they will time out
       reason_ = std::string("launching on cuda:") + std::to_string(devices_[size_t(r)]) + " failed";
       return cuda_error(host_, e, reason_);
     }
   }
-  skip_rank_ = -1;
   ++calls_;
   return VT_OK;
+}
+
+// One rank after another from the calling thread, stopping at the first launch that fails.
+void Comm::launch_serially() {
+  int current = -1;
+  for (LaunchJob& job : jobs_) {
+    if (job.skip) continue;
+    if (job.physical != current) {
+      current = job.physical;
+      if ((job.result = cudaSetDevice(current)) != cudaSuccess) return;
+    }
+    if ((job.result = cudaError_t(launch(job.params, job.blocks, job.stream))) != cudaSuccess) return;
+  }
 }
 
 // One rank: the result is the input (avg of one value included).

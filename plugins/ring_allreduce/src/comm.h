@@ -4,7 +4,8 @@
 // one block of device memory per rank from vibetensor's caching allocator (flags, epochs, staging buffer; see
 // RankMem), zeroed once, and one host-mapped error word. A call allocates nothing and never waits on the host:
 // it launches one kernel per rank on that rank's current stream, so it is stream-ordered and can be captured
-// in a CUDA graph (Note [Monotonic flags]).
+// in a CUDA graph (Note [Monotonic flags]); the launches go out from a worker thread per rank where the host
+// has the cores (fanout.h).
 //
 // Broken state: when a kernel's bounded wait expires (Note [Bounded waits]) the error word says which rank
 // waited for which peer; the next call (or check()) reads it, marks the communicator broken with that reason
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout.h"
 #include "kernels.h"
 #include "vt/abi/vt_plugin.h"
 
@@ -61,6 +63,7 @@ class Comm {
   vt_status init();
   int blocks_for(const Collective& c, Algo algo, const Params& p);
   vt_status run_single(const Collective& c);
+  void launch_serially();  // jobs_ from the calling thread (sets each job's result)
 
   const vt_host_api* host_;
   std::vector<int> devices_;
@@ -76,6 +79,7 @@ class Comm {
   int64_t calls_ = 0;
   int skip_rank_ = -1;          // fault injection: that rank's kernel is not launched on the next call
   std::map<const void*, int> occupancy_;  // resident blocks per SM of each kernel
+  std::vector<LaunchJob> jobs_;           // one per rank, refilled by every call (fanout.h)
   std::mutex mu_;
 };
 
