@@ -97,6 +97,17 @@ template <typename S, typename F> struct MapOp {  // S -> S, computed in opmath
   F f;
   VT_HOST_DEVICE S operator()(S a) const { return S(f(opmath_t<S>(a))); }
 };
+// 16-bit floats: abs clears the sign bit without going through float and back (torch's CPU vector kernel does the
+// same; NaN payloads pass through, where the float round trip made every NaN the canonical one). A plain AND,
+// so the loop clones vectorise it: bfloat16 abs of 4M elements took 3x torch's time through float.
+template <> struct MapOp<Half, AbsF> {
+  AbsF f;
+  VT_HOST_DEVICE Half operator()(Half a) const { return Half::from_bits(uint16_t(a.bits & 0x7fffu)); }
+};
+template <> struct MapOp<BFloat16, AbsF> {
+  AbsF f;
+  VT_HOST_DEVICE BFloat16 operator()(BFloat16 a) const { return BFloat16::from_bits(uint16_t(a.bits & 0x7fffu)); }
+};
 template <typename S, typename F> struct PredicateOp {  // S -> bool
   F f;
   VT_HOST_DEVICE bool operator()(S a) const { return f(opmath_t<S>(a)); }
