@@ -1,0 +1,90 @@
+"""torch.compile, torch.jit and torch.compiler as code calls them (vibetensor runs eagerly): compiled modules and
+functions compute what the originals do, a compiled module's state_dict carries torch's `_orig_mod.` prefix (so
+checkpoint code that strips it works), attributes read through, argument checks raise as torch's; TorchScript's
+decorators give their argument back and its archives raise."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+
+
+class Block(vt.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = vt.nn.Linear(8, 8)
+        self.norm = vt.nn.LayerNorm(8)
+        self.scale = 2.0
+
+    def forward(self, x):
+        return self.norm(x + self.fc(x)) * self.scale
+
+
+@vt.jit.script
+def gelu_tanh(x):  # the way public model code marks small fused functions
+    return 0.5 * x * (1.0 + vt.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def test_compiled_module_trains_and_checkpoints_like_torch():
+    vt.manual_seed(0)
+    model = Block()
+    compiled = vt.compile(model)
+    x = vt.randn(4, 8)
+    np.testing.assert_array_equal(compiled(x).numpy(), model(x).numpy())
+    assert compiled.scale == 2.0 and compiled.fc is model.fc and compiled._orig_mod is model
+    assert list(compiled.state_dict()) == [f"_orig_mod.{k}" for k in model.state_dict()]
+    opt = vt.optim.AdamW(compiled.parameters(), lr=1e-2)
+    compiled(x).pow(2).mean().backward()
+    opt.step()
+    # a training script's checkpoint code: strip torch.compile's prefix, load into a fresh, uncompiled model
+    state = {k.removeprefix("_orig_mod."): v for k, v in compiled.state_dict().items()}
+    fresh = Block()
+    fresh.load_state_dict(state)
+    np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
+    compiled.eval()
+    assert not model.training
+
+
+def test_compiled_state_dict_prefix_matches_torch():
+    t = torch.compile(torch.nn.Linear(3, 2))  # no compilation happens before the first call
+    v = vt.compile(vt.nn.Linear(3, 2))
+    assert list(v.state_dict()) == list(t.state_dict())
+    assert type(v).__name__ == type(t).__name__ == "OptimizedModule"
+
+
+def test_compile_as_decorator_and_call():
+    @vt.compile
+    def f(x):
+        return x * 2
+
+    @vt.compile(mode="reduce-overhead", fullgraph=True)
+    def g(x):
+        return x + 1
+
+    assert f.__name__ == "f" and f(vt.ones(2)).tolist() == [2.0, 2.0] and g(vt.ones(1)).tolist() == [2.0]
+    model = vt.nn.Linear(2, 2)
+    assert vt.compile(model, disable=True) is model
+    assert gelu_tanh(vt.tensor([1.0])).item() == pytest.approx(
+        torch.nn.functional.gelu(torch.tensor([1.0]), approximate="tanh").item(), rel=1e-6)
+
+
+def test_compile_checks_arguments_as_torch():
+    for kwargs in (dict(mode="max-autotune", options={"a": 1}), dict(mode="fastest")):
+        with pytest.raises(RuntimeError) as ours:
+            vt.compile(vt.nn.Linear(1, 1), **kwargs)
+        with pytest.raises(RuntimeError) as theirs:
+            torch.compile(torch.nn.Linear(1, 1), **kwargs)
+        # the same message (the list of modes after it grows with torch's versions)
+        assert str(ours.value).split(", should")[0] == str(theirs.value).split(", should")[0]
+
+
+def test_jit_and_compiler_entry_points():
+    fn = lambda x: x  # noqa: E731
+    assert vt.jit.script(fn) is fn and vt.jit.trace(fn, (vt.ones(1),)) is fn
+    assert vt.jit.ignore(fn) is fn and vt.jit.ignore(drop=True)(fn) is fn and vt.jit.unused(fn) is fn
+    assert vt.jit.annotate(list, [1]) == [1] and not vt.jit.is_scripting() and not vt.jit.is_tracing()
+    assert not vt.compiler.is_compiling() and vt.compiler.disable(fn) is fn and vt.compiler.disable()(fn) is fn
+    with pytest.raises(NotImplementedError, match="TorchScript"):
+        vt.jit.save(fn, "x.pt")
