@@ -149,8 +149,12 @@ def test_sums_in_float64(dtype, shape, isa):
 def test_exact_gelu_specials(dtype, isa):
     vals = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 10.0, -10.0, float("inf"), float("-inf"), float("nan")]
     got = vt.nn.functional.gelu(vt.tensor(vals).to(getattr(vt, dtype))).float().numpy()
-    # the float64 gelu of the 16-bit inputs (torch's own 16-bit kernels disagree at +inf: bfloat16 NaN, float16 inf)
+    # the float64 gelu of the 16-bit inputs (torch's own 16-bit kernels disagree at +inf: bfloat16 NaN, float16 inf;
+    # vibetensor's bfloat16 gives NaN there too where it runs torch's oneDNN arithmetic, Note [bfloat16 gelu as
+    # torch's oneDNN])
     want = torch.nn.functional.gelu(torch.tensor(vals).to(getattr(torch, dtype)).double()).float().numpy()
+    if dtype == "bfloat16" and C.cpu_gelu_model() == "minimax":
+        want[vals.index(float("inf"))] = float("nan")
     np.testing.assert_allclose(got, want, **TOL[dtype])
 
 

@@ -172,3 +172,24 @@ def test_model_does_not_touch_float64_or_tanh(model):
     # (torch's vectorised tanh rounds to -1 below x ~ -5.5, so its gelu is -0 there where libm's is -1.5e-7)
     np.testing.assert_allclose(got, torch.nn.functional.gelu(torch.from_numpy(xf), approximate="tanh").numpy(),
                                rtol=1e-6, atol=2e-7)
+
+
+@needs_onednn
+@pytest.mark.parametrize("layout", ["dense", "strided"])
+def test_bfloat16_rounds_as_torch(layout):
+    """Note [bfloat16 gelu as torch's oneDNN]: under oneDNN's AVX-512 model torch's bfloat16 gelu and its gradient
+    are the float32 kernels rounded once; so are vibetensor's, bit for bit over activations' range (the far
+    negative tail, where torch flushes subnormal results to zero, is left out)."""
+    if C.cpu_gelu_model() != "minimax":
+        pytest.skip("torch's bfloat16 gelu is oneDNN's only with its AVX-512 kernels")
+    r = np.random.default_rng(11)
+    x, g = (r.standard_normal(1 << 16) * 3).astype(np.float32), r.standard_normal(1 << 16).astype(np.float32)
+    xt, gt = torch.from_numpy(x).bfloat16(), torch.from_numpy(g).bfloat16()
+    xv, gv = vt.from_numpy(x).to(vt.bfloat16), vt.from_numpy(g).to(vt.bfloat16)
+    if layout == "strided":  # computed as torch computes the same values laid out densely (its strided path is ATen's)
+        xt, gt, xv, gv = xt[::2].contiguous(), gt[::2].contiguous(), xv[::2], gv[::2]
+    got = [vt.nn.functional.gelu(xv), vt.ops.vt.gelu_backward(gv, xv)]
+    want = [torch.nn.functional.gelu(xt), torch.ops.aten.gelu_backward(gt, xt)]
+    for a, b in zip(got, want):
+        _bits_equal(a.float().numpy(), b.float().numpy())
+    _bits_equal(got[0].float().numpy(), vt.nn.functional.gelu(xv.float()).to(vt.bfloat16).float().numpy())

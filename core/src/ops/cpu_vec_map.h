@@ -9,6 +9,7 @@
 
 #include "act_backward_functors.h"
 #include "binary_functors.h"
+#include "cpu_gelu.h"
 #include "unary_functors.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/tensor_iterator.h"
@@ -135,6 +136,27 @@ struct ArrayKernel<binary::ArithOp<S, F>> {
   static constexpr bool kHas = true;
   static void run(TensorIterator& it, const binary::ArithOp<S, F>&) {
     run_binary_array_kernel<S>(it, binary_array_fn<F>);
+  }
+};
+
+// Note [bfloat16 gelu as torch's oneDNN]: where torch's CPU gelu is oneDNN's (AVX-512: the minimax model of
+// cpu_gelu.h), torch sends bfloat16 there too, and oneDNN computes it in float32 and rounds once; so bfloat16 rows
+// take the float32 kernels and match torch bit for bit over a million normal activations (through GeluF's
+// formula over the erf lane 2.8% of them came out an ulp apart, at 2.5x the time), +inf -> NaN as torch's. In
+// the far negative tail torch flushes subnormal results to zero and its gradient there rounds otherwise.
+// float16, which torch computes with ATen's formula, and bfloat16 under the other models keep GeluF's formula.
+template <> struct ArrayKernel<unary::MapOp<BFloat16, unary::GeluF>> {
+  static constexpr bool kHas = true;
+  static void run(TensorIterator& it, const unary::MapOp<BFloat16, unary::GeluF>&) {
+    const bool onednn = cpu_gelu::active_model() == cpu_gelu::Model::Minimax;
+    run_array_kernel<BFloat16>(it, onednn ? &cpu_gelu::forward : array_fn<unary::GeluF>);
+  }
+};
+template <> struct ArrayKernel<binary::ArithOp<BFloat16, act_backward::GeluBwdF>> {
+  static constexpr bool kHas = true;
+  static void run(TensorIterator& it, const binary::ArithOp<BFloat16, act_backward::GeluBwdF>&) {
+    const bool onednn = cpu_gelu::active_model() == cpu_gelu::Model::Minimax;
+    run_binary_array_kernel<BFloat16>(it, onednn ? &cpu_gelu::backward : binary_array_fn<act_backward::GeluBwdF>);
   }
 };
 
