@@ -39,6 +39,7 @@ using BinaryArrayFn = void (*)(const float*, const float*, float*, int64_t);
 template <typename F> constexpr BinaryArrayFn binary_array_fn = nullptr;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluTanhBwdF> = &cpu_math::gelu_tanh_backward;
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::SiluBwdF> = &cpu_math::silu_backward;
+template <> inline constexpr BinaryArrayFn binary_array_fn<binary::PowF> = &cpu_math::pow;  // Note [Vector pow]
 template <> inline constexpr BinaryArrayFn binary_array_fn<act_backward::GeluBwdF> = &cpu_math::gelu_backward;
 
 // m elements of S from p (byte stride st) into a float buffer, and back: dense 16-bit runs through cpu_math's

@@ -4,6 +4,7 @@
 // (AVX-512, AVX2 + FMA, the baseline) with per-function target attributes, as the GEMM micro-kernels are (Note
 // [GEMM kernel selection]); the widest family the CPU supports is picked once, and set_isa switches it for tests.
 #include "cpu_vec_lanes.h"
+#include "cpu_vec_pow.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/error.h"
 #include "vt/core/half.h"
@@ -71,6 +72,7 @@ Isa& active() {
     map2(g, x, y, n, gelu_backward_lane);                                                                          \
   }                                                                                                                \
   TARGET void gelu_tanh(const float* x, float* y, int64_t n) { map(x, y, n, gelu_tanh_lane); }                     \
+  TARGET void pow(const float* x, const float* e, float* y, int64_t n) { map2(x, e, y, n, pow_lane); }             \
   TARGET void log(const float* x, float* y, int64_t n) { map(x, y, n, log_lane); }                                 \
   TARGET void log1p(const float* x, float* y, int64_t n) { map(x, y, n, log1p_lane); }                             \
   TARGET void expm1(const float* x, float* y, int64_t n) { map(x, y, n, expm1_lane); }                             \
@@ -113,6 +115,7 @@ void erf(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(erf(x, y, n)) }
 void gelu(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(gelu(x, y, n)) }
 void gelu_backward(const float* g, const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(gelu_backward(g, x, y, n)) }
 void gelu_tanh(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(gelu_tanh(x, y, n)) }
+void pow(const float* x, const float* e, float* y, int64_t n) { VT_CPU_MATH_CALL(pow(x, e, y, n)) }
 void log(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(log(x, y, n)) }
 void log1p(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(log1p(x, y, n)) }
 void expm1(const float* x, float* y, int64_t n) { VT_CPU_MATH_CALL(expm1(x, y, n)) }

@@ -34,6 +34,9 @@ void erf(const float* x, float* y, int64_t n);  // Note [Vector erf]: within 1 u
 // Exact gelu and its input gradient as the generic formulas over erf (float32 tensors take cpu_gelu.h instead).
 void gelu(const float* x, float* y, int64_t n);
 void gelu_backward(const float* g, const float* x, float* y, int64_t n);
+// y[i] = x[i] ** e[i] (Note [Vector pow]: the correctly rounded power but within ~1e-13 of a rounding boundary;
+// C's special cases).
+void pow(const float* x, const float* e, float* y, int64_t n);
 void gelu_tanh(const float* x, float* y, int64_t n);  // gelu(approximate='tanh')
 void log(const float* x, float* y, int64_t n);
 void log1p(const float* x, float* y, int64_t n);
