@@ -93,3 +93,16 @@ def test_scatter_reduce_extreme_ties_share_as_torch(reduce, include_self):
         (y * m.tensor([1.0, 2.0, 3.0])).sum().backward()
         grads.append((x.grad.tolist(), s.grad.tolist()))
     assert grads[0][0] == pytest.approx(grads[1][0]) and grads[0][1] == pytest.approx(grads[1][1])
+
+
+@pytest.mark.parametrize("exponent", [False, True, 0, 0.0, 2])
+def test_pow_scalar_exponent_gradient_at_zero_as_torch(exponent):
+    """Fuzz seed 101: torch zeroes x ** e's gradient for e == 0 by Scalar::equal(0.0), which is false for a bool,
+    so x ** False at x = 0 has gradient 0 * inf = NaN there; vibetensor gave 0."""
+    torch = pytest.importorskip("torch")
+    grads = []
+    for m in (vt, torch):
+        x = m.tensor([0.0, 2.0, -1.5], requires_grad=True)
+        m.pow(x, exponent).sum().backward()
+        grads.append(np.asarray(x.grad.tolist()))
+    np.testing.assert_array_equal(grads[0], grads[1])

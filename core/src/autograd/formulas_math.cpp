@@ -51,7 +51,9 @@ void pow_backward(BackwardContext& c) {
                                                             : sub(exponent, num(1.0));
     Tensor d = mul(exponent, bin("vt::pow", self, e_minus_1));
     Tensor g = mul(c.grad(), d);
-    c.set(0, ops::where(bin("vt::eq", exponent, num(0.0)), num(0.0), g));
+    // torch's zero test is Scalar::equal(0.0), false for a bool scalar: x ** False at x = 0 gets 0 * inf = NaN
+    const bool bool_number = exponent.impl()->is_wrapped_number() && exponent.dtype() == ScalarType::Bool;
+    c.set(0, bool_number ? g : ops::where(bin("vt::eq", exponent, num(0.0)), num(0.0), g));
   }
   if (c.needs(1)) {
     // log in the result's precision: a Python-number base arrives as a wrapped tensor of its own dtype.
