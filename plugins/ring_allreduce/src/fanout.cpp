@@ -69,7 +69,7 @@ void FanOut::work(int w) {
       idle_since = Clock::now();
     }
     seen = g;
-    if (w >= njobs_) continue;
+    if (w >= int(g & kCountMask)) continue;  // Note [Generation words]
     LaunchJob& job = jobs_[w];
     if (!job.skip) {
       cudaError_t e = cudaSuccess;
@@ -96,9 +96,9 @@ FanOut::Outcome FanOut::run(std::vector<LaunchJob>& jobs) {
   }
   const int n = int(jobs.size());
   jobs_ = jobs.data();
-  njobs_ = n;
   done_.store(0, std::memory_order_relaxed);
-  generation_.fetch_add(1);  // publishes the jobs (sequentially consistent, as sleeping_ below)
+  // publishes the jobs (sequentially consistent, as sleeping_ below); one caller at a time, so load + store
+  generation_.store((((generation_.load() >> kCountBits) + 1) << kCountBits) | uint64_t(n));
   if (sleeping_.load() > 0) {  // one fell asleep just now: it must not miss this generation
     { std::lock_guard<std::mutex> lock(mu_); }
     wake_.notify_all();

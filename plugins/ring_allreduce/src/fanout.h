@@ -55,9 +55,15 @@ class FanOut {
   explicit FanOut(int workers);
   void work(int w);
 
+  // Note [Generation words]: a call publishes (call number << kCountBits) | its job count in one word, and a
+  // worker reads the count from the word it woke on, never from a separate field: a worker without a job in one
+  // call is not waited for, so it may still be looking at that call when the next one starts, and must not take
+  // the next call's count (and then that call's job a second time) for its own.
+  static constexpr int kCountBits = 8;
+  static constexpr uint64_t kCountMask = (1u << kCountBits) - 1;
+  static_assert(kMaxRanks <= int(kCountMask), "a job count fits the generation word");
   std::vector<std::thread> threads_;
-  LaunchJob* jobs_ = nullptr;
-  int njobs_ = 0;
+  LaunchJob* jobs_ = nullptr;  // read only by workers the current word counts in (the caller waits for them)
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> done_{0};
   std::atomic<int> sleeping_{0};
