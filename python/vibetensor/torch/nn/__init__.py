@@ -54,7 +54,7 @@ from .loss_layers_more import (  # noqa: F401
 from .module import Module  # noqa: F401
 from . import module_more  # noqa: F401  (attaches get_buffer, set_submodule, type, to_empty, full backward hooks)
 from .norm_layers import (  # noqa: F401
-    BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, SyncBatchNorm,
 )
 from .parameter import Parameter  # noqa: F401
 from .rnn_layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
