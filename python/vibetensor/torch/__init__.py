@@ -42,6 +42,7 @@ from ._aliases import FUNCTIONS as _ALIASES  # (also attaches their Tensor metho
 globals().update(_ALIASES)
 from ._surface_more import FUNCTIONS as _SURFACE_MORE  # (also attaches their Tensor methods)
 globals().update(_SURFACE_MORE)
+from . import _random_fill  # noqa: F401  (attaches bernoulli_, exponential_, geometric_, cauchy_, log_normal_)
 from ._linalg_factor import det, logdet, slogdet, cholesky_solve, inv as inverse  # noqa: F401
 from ._linalg_svd import torch_svd as svd, matrix_power, matrix_exp, pinverse  # noqa: F401
 from ._linalg_svd import torch_cross as cross  # noqa: F401
