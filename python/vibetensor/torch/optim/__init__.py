@@ -6,3 +6,4 @@ from .sgd_adam import SGD, Adam, AdamW  # noqa: F401
 from .more_optimizers import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401
 from .more_optimizers2 import Adadelta, RAdam, ASGD  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
+from . import swa_utils  # noqa: E402,F401
