@@ -230,7 +230,7 @@ from .amp.autocast_mode import (  # noqa: E402,F401
     set_autocast_cpu_enabled, set_autocast_gpu_dtype,
 )
 from . import cpu  # noqa: E402,F401
-from . import compiler, func, jit  # noqa: E402,F401
+from . import compiler, func, jit, testing  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401
 from . import _out  # noqa: E402
