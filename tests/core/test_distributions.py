@@ -309,3 +309,14 @@ def test_validation_messages_and_base():
         D.Categorical(vt.ones(2)).rsample()
     assert isinstance(D.Normal(0.0, 1.0), D.Distribution)
     assert repr(D.Normal(vt.zeros(3), 1.0)).startswith("Normal(loc:")
+
+
+@pytest.mark.cuda
+def test_parameters_on_cuda_sample_there():
+    # Samples, Python-number parameters and NaN moments live on the parameters' device.
+    loc = vt.zeros(3).cuda()
+    for d in (vt.distributions.Normal(loc, 1.0), vt.distributions.Uniform(loc, 2.0),
+              vt.distributions.Categorical(logits=vt.zeros(2, 3).cuda()),
+              vt.distributions.Bernoulli(probs=vt.full((3,), 0.5).cuda())):
+        s = d.sample((4,))
+        assert s.is_cuda and d.log_prob(s).is_cuda

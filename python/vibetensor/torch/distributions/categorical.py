@@ -49,7 +49,7 @@ class Categorical(Distribution):
 
     @property
     def mean(self):
-        return vt.full(self._extended_shape(), float("nan"), dtype=self._param.dtype)
+        return vt.full(self._extended_shape(), float("nan"), dtype=self._param.dtype, device=self._param.device)
 
     @property
     def mode(self):
@@ -57,7 +57,7 @@ class Categorical(Distribution):
 
     @property
     def variance(self):
-        return vt.full(self._extended_shape(), float("nan"), dtype=self._param.dtype)
+        return vt.full(self._extended_shape(), float("nan"), dtype=self._param.dtype, device=self._param.device)
 
     def sample(self, sample_shape=()):
         sample_shape = tuple(sample_shape)

@@ -18,8 +18,10 @@ def broadcast_all(*values):
                          "implementing __torch_function__.")
     if all(vt.is_tensor(v) for v in values):
         return vt.broadcast_tensors(*values)
-    dtype = next((v.dtype for v in values if vt.is_tensor(v)), vt.get_default_dtype())
-    values = [v if vt.is_tensor(v) else vt.tensor(float(v), dtype=dtype) for v in values]
+    like = next((v for v in values if vt.is_tensor(v)), None)
+    dtype = like.dtype if like is not None else vt.get_default_dtype()
+    device = like.device if like is not None else "cpu"
+    values = [v if vt.is_tensor(v) else vt.tensor(float(v), dtype=dtype, device=device) for v in values]
     return vt.broadcast_tensors(*values)
 
 
