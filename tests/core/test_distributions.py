@@ -320,3 +320,5 @@ def test_parameters_on_cuda_sample_there():
               vt.distributions.Bernoulli(probs=vt.full((3,), 0.5).cuda())):
         s = d.sample((4,))
         assert s.is_cuda and d.log_prob(s).is_cuda
+        if hasattr(d, "_num_events") or isinstance(d, vt.distributions.Bernoulli):
+            assert d.enumerate_support().is_cuda

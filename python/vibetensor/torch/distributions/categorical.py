@@ -86,7 +86,7 @@ class Categorical(Distribution):
         return -p_log_p.sum(-1)
 
     def enumerate_support(self, expand=True):
-        values = vt.arange(self._num_events, dtype=vt.int64)
+        values = vt.arange(self._num_events, dtype=vt.int64, device=self._param.device)
         values = values.reshape((-1,) + (1,) * len(self._batch_shape))
         if expand:
             values = values.expand((-1,) + self._batch_shape)
