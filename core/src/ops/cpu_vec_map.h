@@ -146,18 +146,18 @@ struct ArrayKernel<binary::ArithOp<S, F>> {
 // formula over the erf lane 2.8% of them came out an ulp apart, at 2.5x the time), +inf -> NaN as torch's. In
 // the far negative tail torch flushes subnormal results to zero and its gradient there rounds otherwise.
 // float16, which torch computes with ATen's formula, and bfloat16 under the other models keep GeluF's formula.
+inline bool bf16_gelu_is_onednn() { return cpu_gelu::active_model() == cpu_gelu::Model::Minimax; }
 template <> struct ArrayKernel<unary::MapOp<BFloat16, unary::GeluF>> {
   static constexpr bool kHas = true;
   static void run(TensorIterator& it, const unary::MapOp<BFloat16, unary::GeluF>&) {
-    const bool onednn = cpu_gelu::active_model() == cpu_gelu::Model::Minimax;
-    run_array_kernel<BFloat16>(it, onednn ? &cpu_gelu::forward : array_fn<unary::GeluF>);
+    run_array_kernel<BFloat16>(it, bf16_gelu_is_onednn() ? &cpu_gelu::forward : array_fn<unary::GeluF>);
   }
 };
 template <> struct ArrayKernel<binary::ArithOp<BFloat16, act_backward::GeluBwdF>> {
   static constexpr bool kHas = true;
   static void run(TensorIterator& it, const binary::ArithOp<BFloat16, act_backward::GeluBwdF>&) {
-    const bool onednn = cpu_gelu::active_model() == cpu_gelu::Model::Minimax;
-    run_binary_array_kernel<BFloat16>(it, onednn ? &cpu_gelu::backward : binary_array_fn<act_backward::GeluBwdF>);
+    run_binary_array_kernel<BFloat16>(
+        it, bf16_gelu_is_onednn() ? &cpu_gelu::backward : binary_array_fn<act_backward::GeluBwdF>);
   }
 };
 

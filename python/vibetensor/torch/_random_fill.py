@@ -27,21 +27,22 @@ def _fill(self, values):
         return self.copy_(values)
 
 
-def _check_leaf(self, name):
+def _check_leaf(self):
     if self.requires_grad and self.is_leaf:
         from .._C import autograd as _ag
         if _ag.is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
 
 
-def _continuous(self, what):
+def _continuous(self, what, dtype_name):
+    # torch names the dtype differently per distribution (Long for Exponential, long int for Cauchy)
     if not self.dtype.is_floating_point:
         raise RuntimeError(f"{what} distribution is a continuous probability distribution. dtype must be a floating "
-                           f"point but you specified {_title(self.dtype)}")
+                           f"point but you specified {dtype_name(self.dtype)}")
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
-    _check_leaf(self, "bernoulli_")
+    _check_leaf(self)
     if isinstance(p, Tensor):
         prob = p.detach().to(_dt.float64)
     elif not 0 <= p <= 1:
@@ -52,15 +53,15 @@ def bernoulli_(self, p=0.5, *, generator=None):
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
-    _check_leaf(self, "exponential_")
+    _check_leaf(self)
     if not lambd > 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
-    _continuous(self, "Exponential")
+    _continuous(self, "Exponential", _title)
     return _fill(self, (-_uniform(self, generator)).log1p() * (-1.0 / lambd))
 
 
 def geometric_(self, p, *, generator=None):
-    _check_leaf(self, "geometric_")
+    _check_leaf(self)
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
     trials = ((-_uniform(self, generator)).log1p() / math.log1p(-p)).ceil().clamp_min(1.0)
@@ -68,17 +69,15 @@ def geometric_(self, p, *, generator=None):
 
 
 def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
-    _check_leaf(self, "cauchy_")
+    _check_leaf(self)
     if not sigma > 0:
         raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
-    if not self.dtype.is_floating_point:
-        raise RuntimeError("Cauchy distribution is a continuous probability distribution. dtype must be a floating "
-                           f"point but you specified {_c_name(self.dtype)}")
+    _continuous(self, "Cauchy", _c_name)
     return _fill(self, ((_uniform(self, generator) - 0.5) * math.pi).tan() * sigma + median)
 
 
 def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
-    _check_leaf(self, "log_normal_")
+    _check_leaf(self)
     if not std > 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
     if not self.dtype.is_floating_point:
