@@ -131,6 +131,25 @@ def test_nn_fused_forward_and_backward():
     assert F.dropout(x, 0.5).shape == x.shape
 
 
+@pytest.mark.parametrize("E", [64, 33, 128])
+def test_flash_attention_forward_and_backward(E, monkeypatch):
+    """The tiled attention kernels: partial tiles (70 queries, 45 keys), a padded head dim read element by element
+    (33), the widest head (128, its own tile shape), causal, bfloat16."""
+    monkeypatch.setenv("VT_FLASH_ATTENTION", "1")  # Note [Flash kernel opt-in] (vibetensor/torch/_sdp_backends.py)
+    F, Ft = vt.nn.functional, torch.nn.functional
+    q, qt = both(arr((1, 2, 70, E), "float32", 10))
+    k, kt = both(arr((1, 2, 45, E), "float32", 11))
+    q, k = q.to(vt.bfloat16).requires_grad_(), k.to(vt.bfloat16).requires_grad_()
+    qt, kt = qt.to(torch.bfloat16).double().requires_grad_(), kt.to(torch.bfloat16).double().requires_grad_()
+    y = F.scaled_dot_product_attention(q, k, k, is_causal=True)
+    yt = Ft.scaled_dot_product_attention(qt, kt, kt, is_causal=True)
+    assert (y.grad_fn.name() == "ScaledDotProductFlashAttentionBackward0") == (DEV == "cuda")
+    y.float().square().sum().backward(), yt.square().sum().backward()
+    same(y.float(), yt.float(), rtol=3e-2, atol=3e-2)
+    for got, ref in ((q.grad, qt.grad), (k.grad, kt.grad)):  # bfloat16 rounding, relative to the largest entry
+        same(got.float(), ref.float(), rtol=0, atol=2e-2 * float(ref.abs().max()))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_gemms_and_linear_epilogues(dtype):
     tol = LOW if dtype == "bfloat16" else dict(rtol=1e-4, atol=1e-3)

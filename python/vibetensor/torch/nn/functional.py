@@ -155,6 +155,21 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return _op("vt::cross_entropy")(input, target, weight, _REDUCTIONS[reduction], ignore_index, label_smoothing)
 
 
+_FLASH_DTYPES = (_core.dtype.float16, _core.dtype.bfloat16)
+
+
+def _flash_eligible(q, k, v):
+    """The cases the CUDA flash kernels cover: 16-bit CUDA tensors of one dtype, [B, H, T, E] or [H, T, E] with
+    the same leading dims, one head dim of at most 128, non-empty sequences."""
+    if q.device.type != "cuda" or q.dtype not in _FLASH_DTYPES or q.dim() not in (3, 4):
+        return False
+    if any(t.dtype != q.dtype or t.dim() != q.dim() or t.device != q.device for t in (k, v)):
+        return False
+    lead, E = q.shape[:-2], q.shape[-1]
+    return (k.shape[:-2] == lead and v.shape[:-2] == lead and k.shape[-1] == E and v.shape[-1] == E
+            and k.shape[-2] == v.shape[-2] and 0 < E <= 128 and q.shape[-2] > 0 and k.shape[-2] > 0)
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
     """softmax(Q K^T * scale + mask) V over the last two dims (batch dims broadcast), as torch's composed
@@ -168,6 +183,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         key, value = key.repeat_interleave(groups, -3), value.repeat_interleave(groups, -3)
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
+    if attn_mask is None and dropout_p == 0.0 and _sdp.fused_enabled() and _flash_eligible(query, key, value):
+        # The tiled kernels (core/src/ops/attention.h): no [L, S] scores in memory, forward or backward.
+        batched = query.dim() == 4
+        q, k, v = (t if batched else t.unsqueeze(0) for t in (query, key, value))
+        out = _op("vt::_flash_attention")(q, k, v, float(scale), bool(is_causal))[0]
+        return out if batched else out.squeeze(0)
     scores = F.matmul(query, key.transpose(-2, -1))
     if attn_mask is None:  # scale and causal mask fused into the softmax kernel (and its backward)
         weights = _op("vt::_attention_softmax")(scores, scale, is_causal)

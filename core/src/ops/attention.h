@@ -1,0 +1,37 @@
+#pragma once
+// Fused attention: vt::_flash_attention(q, k, v, scale, causal) -> (out, lse) and its backward op.
+//
+// q [B, H, L, E], k and v [B, H, S, E]; out = softmax(q k^T * scale, causal-masked top-left as torch's is_causal)
+// v in q's dtype, and lse [B, H, L] (float32; float64 for float64 inputs), the natural log of each row's softmax
+// denominator, from which the backward rebuilds the probabilities without storing them. On CUDA, float16 and bfloat16 with E <= 128
+// run the tiled kernels of cuda/flash_attention.cu, which never write the [L, S] scores to memory; every other
+// case (the CPU, float32/float64, wider heads, an empty key sequence) runs the composite below, which computes
+// the same two outputs from products and a softmax.
+//
+// F.scaled_dot_product_attention calls this op for the cases it covers (no attn_mask, no dropout, matching batch
+// and head dims); its autograd formula (core/src/autograd/formulas_attention.cpp) calls the backward op, or, when
+// the gradient's own graph is wanted, the differentiable composite backward.
+#include <tuple>
+
+#include "vt/core/tensor.h"
+
+namespace vt::attention {
+
+// Shapes, dtypes and devices of (q, k, v): 4-D, one floating dtype, one device, equal batch and head dims, equal
+// key and value lengths, one head dim. Raises naming the offending argument.
+void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const char* op);
+
+std::tuple<Tensor, Tensor> forward_composite(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                             bool causal);
+// (dq, dk, dv) from grad_out, recomputing the probabilities from q and k with differentiable ops (so it also
+// serves create_graph).
+std::tuple<Tensor, Tensor, Tensor> backward_composite(const Tensor& grad_out, const Tensor& q, const Tensor& k,
+                                                      const Tensor& v, double scale, bool causal);
+
+std::tuple<Tensor, Tensor> flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                           bool causal);
+std::tuple<Tensor, Tensor, Tensor> flash_attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k,
+                                                            const Tensor& v, const Tensor& out, const Tensor& lse,
+                                                            double scale, bool causal);
+
+}  // namespace vt::attention

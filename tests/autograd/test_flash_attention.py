@@ -1,0 +1,196 @@
+"""vt::_flash_attention (out and the log-sum-exp), its backward op and autograd formula, and
+F.scaled_dot_product_attention's use of it, against a float64 torch reference on the same inputs.
+
+On CUDA, float16/bfloat16 with head dims up to 128 run the tiled kernels (core/src/ops/cuda/flash_attention.cu):
+shapes cover one tile and many, lengths that are not multiples of the 64-row tiles, query and key lengths that
+differ (causal masks top-left aligned), head dims that are padded (8 .. 128, odd ones read element by element),
+non-contiguous heads (q viewed out of [B, T, H, E]) and offsets that break 16-byte alignment. A 16-bit result passes
+when its error against float64 is within the dtype's tolerance or within twice torch's own error in that dtype.
+Everything else (the CPU, float32/float64) runs the composite; create_graph goes through the differentiable
+composite on every device. Every test runs on the CPU and, where vibetensor sees a GPU, on CUDA."""
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+from vibetensor._C import core as _core
+
+DEV = "cpu"
+
+
+@pytest.fixture(autouse=True, params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request, monkeypatch):
+    monkeypatch.setenv("VT_FLASH_ATTENTION", "1")  # Note [Flash kernel opt-in]
+    global DEV
+    DEV = request.param
+    yield DEV
+    DEV = "cpu"
+
+
+flash = _core.op("vt::_flash_attention")
+flash_bwd = _core.op("vt::_flash_attention_backward")
+# Error bounds relative to the reference's largest magnitude (at least 1).
+REL = {"float64": 1e-10, "float32": 2e-5, "bfloat16": 2.5e-2, "float16": 4e-3}
+# (batch, heads, query length, key length, head dim)
+SHAPES = [(1, 1, 1, 1, 64), (2, 3, 5, 7, 8), (1, 2, 64, 64, 64), (2, 2, 65, 130, 32), (1, 3, 130, 65, 64),
+          (1, 1, 200, 200, 128), (2, 1, 17, 33, 40), (1, 2, 70, 70, 33), (1, 1, 9, 100, 96), (1, 1, 129, 3, 16)]
+
+
+def rand(rng, shape, dtype, layout="dense"):
+    """A torch tensor and the vt tensor with the same values (rounded to dtype) and the same layout:
+    dense [B, H, T, E], "heads" viewed out of [B, T, H, E], or "offset" one element into a larger buffer."""
+    B, H, T, E = shape
+    if layout == "heads":
+        base = rng.standard_normal((B, T, H, E))
+        t = torch.from_numpy(base).to(getattr(torch, dtype)).to(DEV).transpose(1, 2)
+        v = vt.from_numpy(base).to(getattr(vt, dtype)).to(DEV).transpose(1, 2)
+        return v, t
+    if layout == "offset":
+        flat = rng.standard_normal(B * H * T * E + 1)
+        t = torch.from_numpy(flat).to(getattr(torch, dtype)).to(DEV)[1:].view(B, H, T, E)
+        v = vt.from_numpy(flat).to(getattr(vt, dtype)).to(DEV)[1:].view(B, H, T, E)
+        return v, t
+    a = rng.standard_normal(shape)
+    return vt.from_numpy(a).to(getattr(vt, dtype)).to(DEV), torch.from_numpy(a).to(getattr(torch, dtype)).to(DEV)
+
+
+def host(x):
+    if isinstance(x, vt.Tensor):
+        return x.detach().cpu().to(vt.float64).numpy()
+    return x.detach().cpu().double().numpy()
+
+
+def reference(q, k, v, scale, causal, g=None):
+    """(out, lse, grads) in float64 by torch's math (no fused kernel), from torch tensors of any dtype."""
+    q, k, v = (t.detach().double().requires_grad_() for t in (q, k, v))
+    s = q @ k.transpose(-2, -1) * scale
+    if causal:
+        L, S = s.shape[-2:]
+        s = s.masked_fill(torch.ones(L, S, dtype=torch.bool, device=s.device).triu(1), float("-inf"))
+    lse = torch.logsumexp(s, -1)
+    out = torch.softmax(s, -1) @ v
+    grads = torch.autograd.grad(out, (q, k, v), g.double()) if g is not None else None
+    return out, lse, grads
+
+
+def check(name, got, ref, dtype, theirs=None):
+    ref = host(ref)
+    err = float(np.max(np.abs(host(got) - ref), initial=0.0))
+    bound = REL[dtype] * max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+    if theirs is not None:  # torch's own kernel in the same dtype sets a second, data-dependent bound
+        bound = max(bound, 2.0 * float(np.max(np.abs(host(theirs) - ref), initial=0.0)))
+    assert err <= bound, f"{name}: max error {err:.3g} > {bound:.3g}"
+
+
+def dtypes():
+    return ["float64", "float32", "bfloat16", "float16"]
+
+
+@pytest.mark.parametrize("dtype", dtypes())
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("causal", [False, True])
+def test_forward_and_backward_against_float64(dtype, shape, causal):
+    if DEV == "cpu" and dtype == "float16" and shape[2] * shape[3] > 4096:
+        pytest.skip("the CPU's float16 products are slow and cover nothing the small shapes miss")
+    rng = np.random.default_rng(hash((dtype, shape, causal)) % 2**32)
+    B, H, L, S, E = shape
+    (qv, qt), (kv, kt), (vv, vt_) = (rand(rng, (B, H, n, E), dtype) for n in (L, S, S))
+    gv, gt = rand(rng, (B, H, L, E), dtype)
+    scale = 1 / math.sqrt(E)
+    out, lse = flash(qv, kv, vv, scale, causal)
+    ref_out, ref_lse, ref_grads = reference(qt, kt, vt_, scale, causal, gt)
+    check("out", out, ref_out, dtype)
+    assert lse.dtype == (vt.float64 if dtype == "float64" else vt.float32) and list(lse.shape) == [B, H, L]
+    check("lse", lse, ref_lse, "float32" if dtype != "float64" else dtype)
+    for name, got, ref in zip(("dq", "dk", "dv"), flash_bwd(gv, qv, kv, vv, out, lse, scale, causal), ref_grads):
+        assert got.dtype == qv.dtype and list(got.shape) == list(ref.shape)
+        check(name, got, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+@pytest.mark.parametrize("layout", ["heads", "offset"])
+@pytest.mark.parametrize("E", [64, 40])
+def test_sdpa_strided_inputs_and_gradients(dtype, layout, E):
+    """F.scaled_dot_product_attention with autograd, inputs in the layouts model code produces, against float64
+    and against torch's own sdpa in the same dtype."""
+    rng = np.random.default_rng(E)
+    B, H, L = 2, 3, 97
+    pairs = [rand(rng, (B, H, L, E), dtype, layout) for _ in range(3)]
+    gv, gt = rand(rng, (B, H, L, E), dtype)
+    qv, kv, vv = (p[0].detach().requires_grad_() for p in pairs)
+    qt, kt, vt_ = (p[1].detach().requires_grad_() for p in pairs)
+    out = vt.nn.functional.scaled_dot_product_attention(qv, kv, vv, is_causal=True)
+    out.backward(gv)
+    theirs = torch.nn.functional.scaled_dot_product_attention(qt, kt, vt_, is_causal=True)
+    theirs.backward(gt)
+    ref_out, _, ref_grads = reference(qt, kt, vt_, 1 / math.sqrt(E), True, gt)
+    fused = DEV == "cuda" and dtype != "float32"
+    assert (out.grad_fn.name() == "ScaledDotProductFlashAttentionBackward0") == fused
+    check("out", out, ref_out, dtype, theirs)
+    for name, got, ref, th in zip(("dq", "dk", "dv"), (qv.grad, kv.grad, vv.grad), ref_grads,
+                                  (qt.grad, kt.grad, vt_.grad)):
+        check(name, got, ref, dtype, th)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_create_graph_second_order(causal):
+    """Gradients of gradients: the formula's composite keeps their dependence on q, k and v."""
+    rng = np.random.default_rng(7)
+    shape = (1, 2, 6, 5)
+    pairs = [rand(rng, shape, "float64") for _ in range(3)]
+    qv, kv, vv = (p[0].detach().requires_grad_() for p in pairs)
+    qt, kt, vt_ = (p[1].detach().requires_grad_() for p in pairs)
+    wv, wt = rand(rng, shape, "float64")
+    out_v = flash(qv, kv, vv, 0.4, causal)[0]
+    grads_v = vt.autograd.grad(out_v, (qv, kv, vv), wv, create_graph=True)
+    (sum((g * g).sum() for g in grads_v)).backward()
+    out_t, _, _ = reference(qt, kt, vt_, 0.4, causal)
+    out_t = torch.softmax((qt @ kt.transpose(-2, -1) * 0.4).masked_fill(
+        torch.ones(6, 6, dtype=torch.bool, device=qt.device).triu(1) if causal else
+        torch.zeros(6, 6, dtype=torch.bool, device=qt.device), float("-inf")), -1) @ vt_
+    grads_t = torch.autograd.grad(out_t, (qt, kt, vt_), wt, create_graph=True)
+    (sum((g * g).sum() for g in grads_t)).backward()
+    for name, a, b in (("q", qv.grad, qt.grad), ("k", kv.grad, kt.grad), ("v", vv.grad, vt_.grad)):
+        check(name, a, b, "float64")
+
+
+def test_fused_path_only_where_it_applies():
+    """A mask, dropout, mismatched head dims or the math-only backend take the composed path."""
+    rng = np.random.default_rng(3)
+    (qv, _), (kv, _) = rand(rng, (1, 2, 8, 16), "bfloat16"), rand(rng, (1, 2, 8, 16), "bfloat16")
+    vv = rand(rng, (1, 2, 8, 16), "bfloat16")[0]
+    sdpa = vt.nn.functional.scaled_dot_product_attention
+    for x in (qv, kv, vv):
+        x.requires_grad_()
+    expect = "ScaledDotProductFlashAttentionBackward0" if DEV == "cuda" else None
+    assert (sdpa(qv, kv, vv).grad_fn.name() == expect) == (expect is not None)
+    mask = vt.ones(8, 8, dtype=vt.bool, device=DEV)
+    assert sdpa(qv, kv, vv, attn_mask=mask).grad_fn.name() != "ScaledDotProductFlashAttentionBackward0"
+    with vt.nn.attention.sdpa_kernel(vt.nn.attention.SDPBackend.MATH):
+        assert sdpa(qv, kv, vv).grad_fn.name() != "ScaledDotProductFlashAttentionBackward0"
+    os.environ["VT_FLASH_ATTENTION"] = "0"  # restored by the fixture's monkeypatch
+    assert sdpa(qv, kv, vv).grad_fn.name() != "ScaledDotProductFlashAttentionBackward0"
+    three = sdpa(qv[0], kv[0], vv[0], is_causal=True)  # [H, T, E]: a batch of one
+    assert list(three.shape) == [2, 8, 16]
+
+
+def test_bad_input():
+    rng = np.random.default_rng(0)
+    q = rand(rng, (1, 2, 4, 8), "float32")[0]
+    with pytest.raises(RuntimeError, match="4-D"):
+        flash(q[0], q, q, 1.0, False)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        flash(q, q.to(vt.float64), q, 1.0, False)
+    with pytest.raises(RuntimeError, match="batch and head dims"):
+        flash(q, rand(rng, (1, 3, 4, 8), "float32")[0], q, 1.0, False)
+    with pytest.raises(RuntimeError, match="head dims differ"):
+        flash(q, q, rand(rng, (1, 2, 4, 6), "float32")[0], 1.0, False)
+    with pytest.raises(RuntimeError, match="key length"):
+        flash(q, q, rand(rng, (1, 2, 5, 8), "float32")[0], 1.0, False)
+    with pytest.raises(NotImplementedError):
+        flash(q.to(vt.int64), q.to(vt.int64), q.to(vt.int64), 1.0, False)
+    out, lse = flash(q, q, q, 1.0, False)
+    with pytest.raises(RuntimeError, match="does not match|must match"):
+        flash_bwd(out[:, :, :2], q, q, q, out, lse, 1.0, False)
