@@ -6,8 +6,12 @@ how many sequences each step has (batch_sizes, an int64 CPU tensor) and the perm
 decreasing length (sorted_indices, unsorted_indices; None when the input was already sorted).
 pack_padded_sequence, pad_packed_sequence, pack_sequence and unpack_sequence convert between the forms; the data
 moves through one index_select each way (indices built on the host from the lengths), so autograd flows through.
+invert_permutation gives unsorted_indices from sorted_indices.
 """
 import collections
+
+__all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence",
+           "unpad_sequence", "pack_sequence", "unpack_sequence"]
 
 
 def _vt():
@@ -49,7 +53,8 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     return _vt().stack(padded, 0 if batch_first else 1)
 
 
-def _invert_permutation(perm):
+def invert_permutation(perm):
+    """The inverse of a permutation tensor (None for None)."""
     if perm is None:
         return None
     T = _vt()
@@ -68,7 +73,7 @@ class PackedSequence(_PackedFields):
 
     def __new__(cls, data, batch_sizes=None, sorted_indices=None, unsorted_indices=None):
         if unsorted_indices is None:
-            unsorted_indices = _invert_permutation(sorted_indices)
+            unsorted_indices = invert_permutation(sorted_indices)
         if batch_sizes is None:  # PackedSequence((data, batch_sizes)), torch's older form
             if not (isinstance(data, (list, tuple)) and len(data) == 2):
                 raise AssertionError("Expected data to be a list or tuple of length 2")
