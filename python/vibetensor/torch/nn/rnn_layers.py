@@ -2,7 +2,8 @@
 torch-shaped: parameter names weight_ih_l{k}[_reverse] etc., torch's gate order (LSTM i, f, g, o; GRU r, z, n
 with n = tanh(W_in x + b_in + r * (W_hn h + b_hn))), uniform(+-1/sqrt(hidden_size)) init. Each step is composed
 of matmul and elementwise ops, so autograd runs through the unrolled loop; the input projection of a whole
-sequence is one matmul ahead of the loop."""
+sequence is one matmul ahead of the loop. The layers take a PackedSequence too (vt.nn.utils.rnn), as torch's do:
+the batch shrinks as sequences end, so each sequence's final state is the one at its own last step."""
 import math
 import numbers
 import warnings
@@ -138,29 +139,56 @@ class RNNBase(Module):
         if tuple(hx.shape) != expected:
             raise RuntimeError(f"Expected {what} size {expected}, got {list(hx.shape)}")
 
-    def _run(self, x, states):
-        """x: (L, N, in); states: a list (one per tensor of state: h, or h and c) of (layers * dirs, N, H).
-        Returns the output (L, N, dirs * H) and the final states in the same layout."""
+    def _step(self, gi, st, w_hh, b_hh, w_hr):
+        if self.mode == "LSTM":
+            return list(_lstm_step(gi, st[0], st[1], w_hh, b_hh, w_hr))
+        if self.mode == "GRU":
+            return [_gru_step(gi, st[0], w_hh, b_hh)]
+        return [_rnn_step(gi, st[0], w_hh, b_hh, self.mode == "RNN_RELU")]
+
+    def _run(self, x, states, batch_sizes=None):
+        """x: (L, N, in), or with batch_sizes a PackedSequence's data (sum(batch_sizes), in); states: a list (one
+        per tensor of state: h, or h and c) of (layers * dirs, N, H). Returns the output ((L, N, dirs * H), or
+        packed like x) and the final states in the same layout. Packed, the batch shrinks as sequences end: the
+        forward direction sets each sequence's final state aside at its last step, and the reverse direction
+        starts each sequence from its initial state at its own last step."""
         dirs = 2 if self.bidirectional else 1
         T = _vt()
+        packed = batch_sizes is not None
+        sizes = batch_sizes if packed else [x.shape[1]] * x.shape[0]
+        offsets = [0]
+        for n in sizes:
+            offsets.append(offsets[-1] + n)
         finals = [[] for _ in states]
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 gi = F.linear(x, w_ih, b_ih)  # every step's input projection at once
-                st = [s[layer * dirs + d] for s in states]
-                steps = range(x.shape[0] - 1, -1, -1) if d else range(x.shape[0])
-                ys = [None] * x.shape[0]
-                for t in steps:
-                    if self.mode == "LSTM":
-                        st = list(_lstm_step(gi[t], st[0], st[1], w_hh, b_hh, w_hr))
-                    elif self.mode == "GRU":
-                        st = [_gru_step(gi[t], st[0], w_hh, b_hh)]
-                    else:
-                        st = [_rnn_step(gi[t], st[0], w_hh, b_hh, self.mode == "RNN_RELU")]
-                    ys[t] = st[0]
-                outs.append(T.stack(ys, 0))
+                init = [s[layer * dirs + d] for s in states]
+                ys = [None] * len(sizes)
+                if d == 0:
+                    st, done = init, []  # done: the final states of sequences that ended, latest last
+                    for t in range(len(sizes)):
+                        n = sizes[t]
+                        if n < st[0].shape[0]:
+                            done.append([s.narrow(0, n, s.shape[0] - n) for s in st])
+                            st = [s.narrow(0, 0, n) for s in st]
+                        st = self._step(gi.narrow(0, offsets[t], n) if packed else gi[t], st, w_hh, b_hh, w_hr)
+                        ys[t] = st[0]
+                    if done:  # longer sequences come first in the batch
+                        st = [T.cat([s] + [p[i] for p in reversed(done)], 0) for i, s in enumerate(st)]
+                else:
+                    st = None
+                    for t in range(len(sizes) - 1, -1, -1):
+                        n, have = sizes[t], 0 if st is None else st[0].shape[0]
+                        if n > have:  # sequences whose last step is t join with their initial state
+                            new = [s if have == 0 and n == s.shape[0] else s.narrow(0, have, n - have)
+                                   for s in init]
+                            st = new if st is None else [T.cat([a, b], 0) for a, b in zip(st, new)]
+                        st = self._step(gi.narrow(0, offsets[t], n) if packed else gi[t], st, w_hh, b_hh, w_hr)
+                        ys[t] = st[0]
+                outs.append(T.cat(ys, 0) if packed else T.stack(ys, 0))
                 for f, s in zip(finals, st):
                     f.append(s)
             x = outs[0] if dirs == 1 else T.cat(outs, -1)
@@ -168,7 +196,50 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout, True)
         return x, [T.stack(f, 0) for f in finals]
 
+    def _autocast_state(self, x, hxs):
+        dt = region_dtype(x)
+        if dt is not None and x.is_floating_point() and x.dtype != _core.dtype.float64 and (
+                x.is_cuda or self.mode != "GRU"):
+            # torch's fused RNN kernels are on its autocast lists (on the CPU the LSTM's and the Elman RNN's, on
+            # CUDA all three): the recurrent state runs in the region's dtype, so it starts there.
+            hxs = [h.to(dt) if h.is_floating_point() and h.dtype != _core.dtype.float64 else h for h in hxs]
+        return hxs
+
+    def _forward_packed(self, input, hx):
+        """A PackedSequence in, a PackedSequence out (same batch_sizes and indices). hx and the final states are
+        in the batch's original order: hx is permuted into the packed (sorted) order and the finals back."""
+        from .utils.rnn import PackedSequence
+
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        if data.dim() != 2:
+            raise RuntimeError(f"input must have 2 dimensions, got {data.dim()}")
+        if data.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {data.shape[-1]}")
+        sizes = batch_sizes.tolist()
+        n_state = 2 if self.mode == "LSTM" else 1
+        dirs = 2 if self.bidirectional else 1
+        widths = [self.proj_size or self.hidden_size, self.hidden_size][:n_state]  # h (projected), c
+        expected = [(self.num_layers * dirs, sizes[0], w) for w in widths]
+        if hx is None:
+            hxs = [_vt().zeros(*e, dtype=data.dtype, device=data.device) for e in expected]
+        else:
+            hxs = list(hx) if n_state == 2 else [hx]
+            for i, (h, e) in enumerate(zip(hxs, expected)):
+                self._check_hidden(h, e, f"hidden[{i}]" if n_state == 2 else "hidden")
+            if sorted_indices is not None:
+                hxs = [h.index_select(1, sorted_indices) for h in hxs]
+        out, finals = self._run(data, self._autocast_state(data, hxs), sizes)
+        if unsorted_indices is not None:
+            finals = [f.index_select(1, unsorted_indices) for f in finals]
+        out = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
+        return out, (tuple(finals) if n_state == 2 else finals[0])
+
     def _forward(self, input, hx, name):
+        from .utils.rnn import PackedSequence  # here: nn.utils imports modules that import this one
+
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         self._check_input(input, name)
         batched = input.dim() == 3
         n_state = 2 if self.mode == "LSTM" else 1
@@ -197,13 +268,7 @@ class RNNBase(Module):
         else:
             for i, (h, e) in enumerate(zip(hxs, expected)):
                 self._check_hidden(h, e, f"hidden[{i}]" if n_state == 2 else "hidden")
-        dt = region_dtype(x)
-        if dt is not None and x.is_floating_point() and x.dtype != _core.dtype.float64 and (
-                x.is_cuda or self.mode != "GRU"):
-            # torch's fused RNN kernels are on its autocast lists (on the CPU the LSTM's and the Elman RNN's, on
-            # CUDA all three): the recurrent state runs in the region's dtype, so it starts there.
-            hxs = [h.to(dt) if h.is_floating_point() and h.dtype != _core.dtype.float64 else h for h in hxs]
-        out, finals = self._run(x, hxs)
+        out, finals = self._run(x, self._autocast_state(x, hxs))
         if not batched:
             out, finals = out.squeeze(1), [f.squeeze(1) for f in finals]
         elif self.batch_first:
