@@ -97,6 +97,12 @@ struct VectorMinMax<reduce::MinMaxLane<IsMax, S>> : std::true_type {
   static constexpr bool is_max = IsMax;
 };
 
+// The cumsum lanes that take Note [Interleaved scans].
+template <typename F> constexpr bool kInterleavedScan = false;
+template <typename S>
+  requires std::is_same_v<S, float> || std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>
+constexpr bool kInterleavedScan<reduce::CumulativeLane<true, S>> = true;
+
 struct CpuReduce {
   static constexpr bool kStoresInputDtype = false;  // accumulates in the output's memory: always AccT
   // it: operand 0 the accumulator (AccT, stride 0 on reduced dims), operand 1 the input (S).
@@ -154,9 +160,10 @@ struct CpuReduce {
         *reinterpret_cast<S*>(p[0]) = x[i];
         *reinterpret_cast<int64_t*>(p[1]) = i;
       });
-    } else if constexpr (std::is_same_v<F, reduce::CumulativeLane<true, float>>) {
+    } else if constexpr (kInterleavedScan<F>) {
       const Tensor &out = tensors[0], &in = tensors[1];
-      if (n > 0 && dim == in.dim() - 1 && in.is_contiguous() && out.is_contiguous()) return cumsum_rows(out, in, n);
+      if (n > 0 && dim == in.dim() - 1 && in.is_contiguous() && out.is_contiguous())
+        return cumsum_rows<typename F::scalar_type>(out, in, n);
       lane_apply(tensors, noutputs, dim, n, f);
     } else {
       lane_apply(tensors, noutputs, dim, n, f);
@@ -164,27 +171,30 @@ struct CpuReduce {
   }
 
  private:
-  // Note [Interleaved scans]: a float32 cumsum along dense rows, four rows at a time. Each row's running sum is
-  // the same float64 chain as CumulativeLane's (so the same results), but one chain is bound by its add
-  // latency; four independent ones fill the adder (4M elements: 4.0 ms one row at a time, torch 2.0).
-  static void cumsum_rows(const Tensor& out, const Tensor& in, int64_t n) {
+  // Note [Interleaved scans]: a float32, float16 or bfloat16 cumsum along dense rows, four rows at a time. Each
+  // row's running sum is the same float64 chain as CumulativeLane's (so the same results: a 16-bit output is
+  // the float64 sum rounded to float, then to 16 bits), but one chain is bound by its add latency; four
+  // independent ones fill the adder (4M float32 elements: 4.0 ms one row at a time, torch 2.0).
+  template <typename S> static void cumsum_rows(const Tensor& out, const Tensor& in, int64_t n) {
     const int64_t rows = in.numel() / n;
-    const float* x = in.data<float>();
-    float* y = out.data<float>();
+    const S* x = in.data<S>();
+    S* y = out.data<S>();
+    auto wide = [](S v) { return double(float(v)); };
+    auto narrow = [](double a) { return S(float(a)); };
     parallel_for(0, rows, std::max<int64_t>(1, kDefaultGrain / n), [&](int64_t lo, int64_t hi) {
       int64_t r = lo;
       for (; r + 4 <= hi; r += 4) {
-        const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
-        float *y0 = y + r * n, *y1 = y0 + n, *y2 = y1 + n, *y3 = y2 + n;
+        const S *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        S *y0 = y + r * n, *y1 = y0 + n, *y2 = y1 + n, *y3 = y2 + n;
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (int64_t k = 0; k < n; ++k) {
-          a0 += double(x0[k]), a1 += double(x1[k]), a2 += double(x2[k]), a3 += double(x3[k]);
-          y0[k] = float(a0), y1[k] = float(a1), y2[k] = float(a2), y3[k] = float(a3);
+          a0 += wide(x0[k]), a1 += wide(x1[k]), a2 += wide(x2[k]), a3 += wide(x3[k]);
+          y0[k] = narrow(a0), y1[k] = narrow(a1), y2[k] = narrow(a2), y3[k] = narrow(a3);
         }
       }
       for (; r < hi; ++r) {
         double a = 0;
-        for (int64_t k = 0; k < n; ++k) y[r * n + k] = float(a += double(x[r * n + k]));
+        for (int64_t k = 0; k < n; ++k) y[r * n + k] = narrow(a += wide(x[r * n + k]));
       }
     });
   }

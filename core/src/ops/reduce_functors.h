@@ -49,6 +49,7 @@ template <bool IsMax, typename S> struct MinMaxLane {  // p: values, indices, in
   }
 };
 template <bool IsSum, typename S> struct CumulativeLane {  // p: output, input
+  using scalar_type = S;
   static constexpr int kTensors = 2;
   VT_HOST_DEVICE void operator()(char* const* p, const int64_t* st, int64_t len) const {
     using A = std::conditional_t<std::is_floating_point_v<opmath_t<S>>, double, int64_t>;
