@@ -42,6 +42,8 @@ constexpr bool kHalfSum = std::is_same_v<C, reduce::SumC> && std::is_same_v<AccT
 template <typename AccT, typename S, typename C> AccT fold_dense(const S* p, int64_t n, AccT init, const C& combine) {
   if constexpr (kVectorSum<S, AccT, C>) {
     return init + cpu_math::sum(p, n);
+  } else if constexpr (kHalfSum<S, AccT, C> && std::is_same_v<S, BFloat16>) {
+    return init + cpu_math::sum(p, n);  // widened in the register (load_doubles)
   } else if constexpr (kHalfSum<S, AccT, C>) {
     return init + fold_floats(p, n, [](const float* f, int64_t m) { return cpu_math::sum(f, m); });
   } else {

@@ -11,6 +11,9 @@
 #include <string_view>
 #include <type_traits>
 
+#include "vt/core/dtype.h"
+#include "vt/core/half.h"
+
 // The lane helpers that return GCC vector types are always inlined into one family's functions, so no call ever
 // passes such a vector across the ABI that -Wpsabi warns about.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -280,12 +283,21 @@ template <> struct DoubleLanesOf<2> { typedef double type __attribute__((vector_
 template <> struct DoubleLanesOf<4> { typedef double type __attribute__((vector_size(32))); };
 template <> struct DoubleLanesOf<8> { typedef double type __attribute__((vector_size(64))); };
 
-// W / 2 elements of x from j, as doubles (one register).
+// W / 2 elements of x from j, as doubles (one register). bfloat16 widens to float in the register (its bits are
+// a float's upper half), so its sums read the input once instead of through a float32 buffer.
 template <int W, typename T> VT_LANE typename DoubleLanesOf<W / 2>::type load_doubles(const T* x, int64_t j) {
   using D = typename DoubleLanesOf<W / 2>::type;
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, vt::BFloat16>) {
     typename LanesOf<W / 2>::type v;
-    __builtin_memcpy(&v, x + j, sizeof(v));
+    if constexpr (std::is_same_v<T, vt::BFloat16>) {
+      uint16_t h[W / 2];
+      uint32_t u[W / 2];
+      __builtin_memcpy(h, x + j, sizeof(h));
+      for (int l = 0; l < W / 2; ++l) u[l] = uint32_t(h[l]) << 16;  // one widening move and a shift
+      __builtin_memcpy(&v, u, sizeof(v));
+    } else {
+      __builtin_memcpy(&v, x + j, sizeof(v));
+    }
     if constexpr (W == 16) {
       // GCC 12 converts 8 floats to 8 doubles as two 4-lane conversions and an insert (1.5x slower sums); the
       // one instruction, as asm: an intrinsic cannot be inlined here, outside the family's target attribute.

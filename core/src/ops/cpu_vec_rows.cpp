@@ -125,7 +125,7 @@ template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
   const D t = (a0 + a1) + (a2 + a3);
   double r = 0.0;
   for (int l = 0; l < H; ++l) r += t[l];
-  for (; j < n; ++j) r += double(x[j]);
+  for (; j < n; ++j) r += double(vt::opmath_t<T>(x[j]));  // a bfloat16 through float; float, double as they are
   return r;
 }
 
@@ -272,6 +272,7 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   }                                                                                                                \
   TARGET double sum(const float* x, int64_t n) { return sum_impl<W>(x, n); }                                       \
   TARGET double sum(const double* x, int64_t n) { return sum_impl<W>(x, n); }                                      \
+  TARGET double sum(const BFloat16* x, int64_t n) { return sum_impl<W>(x, n); }                                    \
   TARGET void accumulate(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }                   \
   TARGET void accumulate(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }                  \
   VT_ACCUMULATE_ROWS(TARGET, float)                                                                                \
@@ -319,6 +320,7 @@ void log_softmax_row(const float* x, float* y, int64_t n, float scale, float shi
 }
 double sum(const float* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 double sum(const double* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
+double sum(const BFloat16* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 void accumulate(double* acc, const float* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
 void accumulate(double* acc, const double* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
 #define VT_ACCUMULATE_ROWS_CALL(T)                                                        \

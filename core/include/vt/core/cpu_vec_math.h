@@ -95,6 +95,7 @@ void norm_affine_row(const float* g, const float* x, float* pw, float* pb, int64
 // not overlap).
 double sum(const float* x, int64_t n);
 double sum(const double* x, int64_t n);
+double sum(const BFloat16* x, int64_t n);
 void accumulate(double* acc, const float* x, int64_t n);
 void accumulate(double* acc, const double* x, int64_t n);
 // acc[i] += x[i] + x[stride + i] + ... + x[(rows - 1) * stride + i], rows added four at a time in double.
