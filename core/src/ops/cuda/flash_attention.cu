@@ -310,8 +310,10 @@ template <typename Tag, int ED, int BM> __global__ void __launch_bounds__(kThrea
   // dQ's [BM x ED] tile split over the four warps: BM / 16 row groups x (4 / (BM / 16)) column groups.
   constexpr int kRowGroups = BM / 16, kColW = ED / (4 / kRowGroups);
   const int qg = warp % kRowGroups, qc = (warp / kRowGroups) * kColW;
+  // One barrier after a tile's loads and one before dQ's reads of dS suffice: Qs/Qt/dOs/dOt, lse and delta are
+  // last read before the dS barrier, which every warp has passed before any of them loads the next tile, and dS
+  // is written only after the next tile's load barrier, which every warp reaches after its dQ reads.
   for (int m0 = a.causal ? n0 / BM * BM : 0; m0 < a.L; m0 += BM) {
-    __syncthreads();  // the previous tile's readers are done (and, the first time, Ks/Vs/Kt are written)
     load_tile<ED, BM>(Qs, LD, Qt, LDM, q, a.qs.row, m0, a.L, a.E, a.vec);
     load_tile<ED, BM>(dOs, LD, dOt, LDM, dout, a.E, m0, a.L, a.E, a.dout_vec);
     for (int i = threadIdx.x; i < BM; i += kThreads) {
@@ -416,21 +418,31 @@ template <typename Tag, int ED, int BM> __global__ void __launch_bounds__(kThrea
 
 // ---- host side ----
 
-// Blocks: x = (batch, head), y = 64-row tiles.
+// Blocks: x = (batch, head), y = 64-row tiles; the delta kernel: a block per four rows of B * H * L.
 void check_grid(int64_t B, int64_t H, int64_t L, int64_t S) {
-  VT_CHECK(B * H <= INT32_MAX && L <= 65535 * kTile && S <= 65535 * kTile, "_flash_attention: ", B * H,
-           " heads in all, query length ", L, " or key length ", S, " is past the kernels' grid");
+  VT_CHECK(B * H <= INT32_MAX && L <= 65535 * kTile && S <= 65535 * kTile && B * H * L / 4 < INT32_MAX,
+           "_flash_attention: ", B * H, " heads in all, query length ", L, " or key length ", S,
+           " is past the kernels' grid");
+}
+
+// mma.sync with bf16/fp16 operands needs sm_80; asked of q's device (under its guard: a logical device maps to
+// its physical one), cached per device.
+bool device_has_mma(int device) {
+  static std::atomic<uint64_t> known{0}, capable{0};
+  uint64_t bit = uint64_t(1) << (device % 64);
+  if (known.load(std::memory_order_relaxed) & bit) return capable.load(std::memory_order_relaxed) & bit;
+  cuda::DeviceGuard guard(device);
+  int dev = 0, major = 0;
+  VT_CUDA_CHECK(cudaGetDevice(&dev));
+  VT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  if (major >= 8) capable.fetch_or(bit, std::memory_order_relaxed);
+  known.fetch_or(bit, std::memory_order_relaxed);
+  return major >= 8;
 }
 
 bool flash_supported(const Tensor& q, const Tensor& k) {
-  static const int major = [] {
-    int dev = 0, m = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, dev);
-    return m;
-  }();
   bool half = q.dtype() == ScalarType::Float16 || q.dtype() == ScalarType::BFloat16;
-  return half && major >= 8 && q.size(-1) > 0 && q.size(-1) <= 128 && k.size(-2) > 0;
+  return half && q.size(-1) > 0 && q.size(-1) <= 128 && k.size(-2) > 0 && device_has_mma(q.device().index);
 }
 
 Strides strides_of(const Tensor& x) { return {x.stride(0), x.stride(1), x.stride(2)}; }
@@ -507,7 +519,8 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
            " ", shape_str(lse.sizes()));
   Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
   Tensor g = ops::contiguous(grad_out.dtype() == q.dtype() ? grad_out : ops::to_dtype(grad_out, q.dtype()));
-  Tensor o = ops::contiguous(out), lse_c = ops::contiguous(lse);
+  Tensor o = ops::contiguous(out.dtype() == q.dtype() ? out : ops::to_dtype(out, q.dtype()));
+  Tensor lse_c = ops::contiguous(lse);
   int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
   Tensor dk = empty_tensor(k.sizes(), q.dtype(), q.device());
   Tensor dv = empty_tensor(v.sizes(), q.dtype(), q.device());
