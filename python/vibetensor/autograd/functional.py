@@ -252,6 +252,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
     jac = _finish(jac, create_graph)
     if not in_tuple:
         jac = tuple(row[0] for row in jac)
+    elif strategy == "forward-mode":  # torch's forward-mode path hands back lists at the inputs' level
+        return [list(row) for row in jac] if out_tuple else list(jac[0])
     return _untuple(jac, out_tuple)
 
 
@@ -274,7 +276,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
     hess = _finish(hess, create_graph)
     if not in_tuple:
         return hess[0][0]
-    return hess
+    return [list(row) for row in hess] if outer_jacobian_strategy == "forward-mode" else hess
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
