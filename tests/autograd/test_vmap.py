@@ -88,6 +88,7 @@ def test_unbatched_outputs_numbers_and_kwargs():
     rt = tf.vmap(fn(torch), out_dims=(0, None, None))(torch.tensor(x), k=torch.tensor(k))
     same(rv, rt)
     both(lambda m: lambda x: m.ones(2, dtype=m.float64), arrays((4, 3)))  # an output that ignores the batch
+    both(lambda m: lambda x, n, s: (x * n).sum() + len(s), [x, 2.5, "abc"], in_dims=(0, None, None))
 
 
 def test_nested_vmap():
@@ -210,6 +211,23 @@ def test_per_sample_gradients_with_functional_call():
         vt.nn.functional.cross_entropy(vm(vt.tensor(x[i:i + 1])), vt.tensor(y[i:i + 1])).backward()
         for k, p in vm.named_parameters():
             np.testing.assert_allclose(gv[k][i].numpy(), p.grad.numpy(), **TOL)
+
+
+def test_model_ensemble_over_stacked_parameters():
+    """Several copies of one model's weights stacked on a new dimension 0, all run on the same batch at once."""
+    vm, tm = models()
+    rng = np.random.default_rng(14)
+    names = [k for k, _ in tm.named_parameters()]
+    stacked = {k: rng.standard_normal((3,) + tuple(p.shape)) for k, p in tm.named_parameters()}
+    x = rng.standard_normal((4, 5))
+
+    def run(m, F, model):
+        params = {k: m.tensor(stacked[k]) for k in names}
+        return F.vmap(lambda p, data: F.functional_call(model, p, (data,)), in_dims=(0, None))(params, m.tensor(x))
+
+    out = run(vt, vf, vm)
+    same(out, run(torch, tf, tm))
+    assert tuple(out.shape) == (3, 4, 3)
 
 
 def test_batched_jacobians_and_hessians():
