@@ -116,7 +116,6 @@ class _Level:
         self._own_leaves = {id(t) for t, old in zip(self.inputs, leaves) if not old.requires_grad}
         self._own_nodes = [t.view_as(t).grad_fn.next_functions[0][0]
                            for t, old in zip(self.inputs, leaves) if not old.requires_grad]
-        self.outer_grad = False
 
     def tree(self):
         return tree_unflatten(self.inputs, self.spec)
