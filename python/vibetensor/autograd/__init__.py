@@ -1,7 +1,8 @@
 """vibetensor.autograd: reverse-mode automatic differentiation, torch.autograd-shaped.
 
 The engine, the graph nodes and the backward formulas are C++ (core/include/vt/autograd/, Note [Backward
-engine]); this package holds the Python surface: grad modes, backward/grad, custom Functions and gradcheck."""
+engine]); this package holds the Python surface: grad modes, backward/grad, custom Functions, gradcheck and
+functional (torch.autograd.functional: vjp, jvp, jacobian, hessian, vhp, hvp)."""
 from __future__ import annotations
 
 from .._C import autograd as _ag
