@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import contextlib
 
+from ._func_transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp  # noqa: F401
+from ._vmap import vmap  # noqa: F401
+
 
 def _slot(module, name):
     """(table, key) of the dotted name's parameter or buffer, or None."""
