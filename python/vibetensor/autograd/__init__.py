@@ -1,7 +1,8 @@
 """vibetensor.autograd: reverse-mode automatic differentiation, torch.autograd-shaped.
 
 The engine, the graph nodes and the backward formulas are C++ (core/include/vt/autograd/, Note [Backward
-engine]); this package holds the Python surface: grad modes, backward/grad, custom Functions and gradcheck."""
+engine]); this package holds the Python surface: grad modes, backward/grad, custom Functions, gradcheck and
+functional (torch.autograd.functional: vjp, jvp, jacobian, hessian, vhp, hvp)."""
 from __future__ import annotations
 
 from .._C import autograd as _ag
@@ -11,6 +12,7 @@ from .grad_mode import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
+from . import functional  # noqa: F401,E402
 
 Tensor = _core.Tensor
 Node = _ag.Node

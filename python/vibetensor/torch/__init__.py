@@ -64,6 +64,9 @@ def log_softmax(input, dim, dtype=None):
 from ._tensor_str import set_printoptions, get_printoptions  # noqa: F401
 from .. import cuda  # noqa: F401
 from .. import autograd  # noqa: F401  (also attaches Tensor.backward)
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".autograd"] = autograd  # torch's import paths: from torch.autograd.functional import ...
+_sys.modules[__name__ + ".autograd.functional"] = autograd.functional
 from ..autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
@@ -231,6 +234,7 @@ from .amp.autocast_mode import (  # noqa: E402,F401
 )
 from . import cpu  # noqa: E402,F401
 from . import compiler, func, jit, testing  # noqa: E402,F401
+from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401
 from . import _out  # noqa: E402

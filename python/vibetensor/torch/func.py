@@ -6,10 +6,17 @@ records the given tensors (gradients flow to them, not to the module's parameter
 default), names that share one tensor in the module (lm_head.weight is wte.weight) all take the tensor given for
 any of them; strict requires every parameter and buffer to be given and no other name.
 
-vmap, grad, jacrev and the other transforms of torch.func are not provided."""
+The transforms of torch.func live in sibling modules and are re-exported here: grad, grad_and_value, vjp, jvp,
+jacrev, jacfwd and hessian (_func_transforms.py, on vibetensor's reverse-mode autograd: jvp and jacfwd by reverse
+mode) and vmap (_vmap.py, which calls the function once per sample and stacks the results). They compose as torch's do -
+vmap(grad(...)) with functional_call for per-sample gradients, jacrev(jacrev(f)), grad(grad(f)). Not provided:
+torch.func.functionalize, linearize, stack_module_state and replace_all_batch_norm_modules_."""
 from __future__ import annotations
 
 import contextlib
+
+from ._func_transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp  # noqa: F401
+from ._vmap import vmap  # noqa: F401
 
 
 def _slot(module, name):
