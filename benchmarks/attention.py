@@ -1,8 +1,10 @@
 """scaled_dot_product_attention on CUDA, vibetensor vs PyTorch in one run, as ratios (a benchmark, never a test).
 
-vibetensor composes attention from two batched GEMMs around a fused scale + causal-mask softmax; torch picks a
-fused kernel (flash or memory-efficient). This measures what that composition costs at the shapes the training
-benchmarks use, forward alone and forward + backward, in each dtype:
+vibetensor composes attention from two batched GEMMs around a fused scale + causal-mask softmax, or, for float16
+and bfloat16, runs its flash kernels (vt::_flash_attention; opt-in with VT_FLASH_ATTENTION=1 until they have run
+on a GPU, see vibetensor/torch/_sdp_backends.py); torch picks a fused kernel (flash or memory-efficient). This
+measures both vibetensor paths beside torch at the shapes the training benchmarks use, forward alone and
+forward + backward, in each dtype:
 
   minigpt   batch 64, 4 heads, context 128, head dim 64, causal (benchmarks/train_step.py's MiniGPT)
   long      batch 8, 8 heads, context 1024, head dim 64, causal (where the scores no longer fit in cache)
@@ -11,6 +13,7 @@ GPU time per call (a synchronize closes each timed loop). Run: python benchmarks
 """
 import argparse
 import json
+import os
 
 from _timing import median_time
 
@@ -26,8 +29,8 @@ def main():
     import vibetensor.torch as vt
 
     rows = []
-    print(f"{'case':<34}{'vibetensor ms':>14}{'torch ms':>10}{'ratio':>8}")
-    for dtype in ("float32", "bfloat16"):
+    print(f"{'case':<34}{'composed ms':>12}{'flash ms':>10}{'torch ms':>10}{'ratio':>8}   (best vibetensor / torch)")
+    for dtype in ("float32", "bfloat16", "float16"):
         for name, shape in SHAPES.items():
             qkv_t = [torch.randn(shape, device="cuda", dtype=getattr(torch, dtype), requires_grad=True)
                      for _ in range(3)]
@@ -52,11 +55,17 @@ def main():
                 sdpa_t(*qkv_t, is_causal=True).backward(go_t)
 
             for what, fv, ft in (("forward", fwd_v, fwd_t), ("forward + backward", step_v, step_t)):
-                v = median_time(fv, args.iters, sync=vt.cuda.synchronize)
+                times = {}
+                for path in ("composed", "flash") if dtype != "float32" else ("composed",):
+                    os.environ["VT_FLASH_ATTENTION"] = "1" if path == "flash" else "0"
+                    times[path] = median_time(fv, args.iters, sync=vt.cuda.synchronize)
                 t = median_time(ft, args.iters, sync=torch.cuda.synchronize)
+                v = min(times.values())
                 case = f"{name} {dtype} {what}"
-                rows.append({"case": case, "shape": shape, "vt_ms": v * 1e3, "torch_ms": t * 1e3, "ratio": v / t})
-                print(f"{case:<34}{v * 1e3:>14.3f}{t * 1e3:>10.3f}{v / t:>8.2f}")
+                rows.append({"case": case, "shape": shape, **{f"vt_{k}_ms": x * 1e3 for k, x in times.items()},
+                             "torch_ms": t * 1e3, "ratio": v / t})
+                flash = f"{times['flash'] * 1e3:>10.3f}" if "flash" in times else f"{'-':>10}"
+                print(f"{case:<34}{times['composed'] * 1e3:>12.3f}{flash}{t * 1e3:>10.3f}{v / t:>8.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f, indent=2)
