@@ -5,7 +5,7 @@ dW = dY.t() @ X.
 
 Layouts name how the operands are stored: N = row-major as used, T = a transposed view of a row-major tensor
 (e.g. weight.t()), so NT is linear's forward and TN its weight gradient. Both libraries use all their threads.
-Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--cases square,mlp,minigpt] [--kernel avx2]
+Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--cases square,mlp,minigpt,vit] [--kernel avx2]
      [--json out.json]"""
 import argparse
 
@@ -25,9 +25,24 @@ MINIGPT = [
     ("gpt qkv dW", 768, 8192, 256, "TN"), ("gpt fc1 dW", 1024, 8192, 256, "TN"), ("gpt fc2 dW", 256, 8192, 1024, "TN"),
 ]
 
+# ViT's (d=192, 65 tokens x batch 128, 3 heads; benchmarks/train_step.py): qkv, fc1, fc2 and their gradients, and
+# the attention's batched products (B = 128 x 3 heads of [65, 64] @ [64, 65], [65, 65] @ [65, 64] and backward).
+VIT = [
+    ("vit qkv", 8320, 192, 576, "NT"), ("vit fc1", 8320, 192, 768, "NT"), ("vit fc2", 8320, 768, 192, "NT"),
+    ("vit qkv dX", 8320, 576, 192, "NN"), ("vit fc2 dX", 8320, 192, 768, "NN"),
+    ("vit qkv dW", 576, 8320, 192, "TN"), ("vit fc1 dW", 768, 8320, 192, "TN"), ("vit fc2 dW", 192, 8320, 768, "TN"),
+    ("vit qk^T", 65, 64, 65, "NT", 384), ("vit pv", 65, 65, 64, "NN", 384), ("vit dP", 65, 64, 65, "NT", 384),
+    ("vit dV", 65, 65, 64, "TN", 384),
+]
 
-def operands(m, lib, M, K, N, layout, dtype):
-    """A [M, K] and B [K, N] stored as the layout says (T: allocated transposed, then viewed back)."""
+
+def operands(m, lib, M, K, N, layout, dtype, batch=0):
+    """A [M, K] and B [K, N] (with a leading batch dim when batch > 0) stored as the layout says (T: allocated
+    transposed, then viewed back)."""
+    if batch:
+        a = m.randn(batch, K, M).transpose(1, 2) if layout[0] == "T" else m.randn(batch, M, K)
+        b = m.randn(batch, N, K).transpose(1, 2) if layout[1] == "T" else m.randn(batch, K, N)
+        return a.to(getattr(lib, dtype)), b.to(getattr(lib, dtype))
     a = m.randn(K, M).t() if layout[0] == "T" else m.randn(M, K)
     b = m.randn(N, K).t() if layout[1] == "T" else m.randn(K, N)
     return a.to(getattr(lib, dtype)), b.to(getattr(lib, dtype))
@@ -52,14 +67,15 @@ def main():
     print(f"{'case':<11}{'M':>6}{'K':>6}{'N':>6} {'lay':<4}{'dtype':<9}{'vt GF/s':>9}{'torch GF/s':>11}{'ratio':>7}")
     rows = []
     for dtype in args.dtypes.split(","):
-        groups = {"square": SQUARE, "mlp": MLP, "minigpt": MINIGPT}
-        for label, M, K, N, layout in [r for g in args.cases.split(",") for r in groups[g]]:
-            flop = 2.0 * M * N * K
+        groups = {"square": SQUARE, "mlp": MLP, "minigpt": MINIGPT, "vit": VIT}
+        for label, M, K, N, layout, *batch in [r for g in args.cases.split(",") for r in groups[g]]:
+            batch = batch[0] if batch else 0
+            flop = 2.0 * M * N * K * max(batch, 1)
             iters = max(2, min(50, int(2e9 / flop)))
-            a, b = operands(vt, vt, M, K, N, layout, dtype)
-            ta, tb = operands(torch, torch, M, K, N, layout, dtype)
-            tv = median_time(lambda: vt.mm(a, b), iters, repeats=5)
-            tt = median_time(lambda: torch.mm(ta, tb), iters, repeats=5)
+            a, b = operands(vt, vt, M, K, N, layout, dtype, batch)
+            ta, tb = operands(torch, torch, M, K, N, layout, dtype, batch)
+            tv = median_time(lambda: vt.matmul(a, b), iters, repeats=5)
+            tt = median_time(lambda: torch.matmul(ta, tb), iters, repeats=5)
             row = {"case": label, "M": M, "K": K, "N": N, "layout": layout, "dtype": dtype,
                    "vt_gflops": flop / tv / 1e9, "torch_gflops": flop / tt / 1e9, "ratio": tv / tt}
             rows.append(row)
