@@ -1,0 +1,58 @@
+"""``Gamma(concentration, rate)`` of vt.distributions (torch.distributions.Gamma): sampling through the vt-op
+Marsaglia-Tsang sampler (_samplers.standard_gamma), log_prob and entropy differentiable in both parameters,
+moments and expand. torch's implicit-reparameterisation rsample is not provided: has_rsample is False and rsample
+raises NotImplementedError, as torch does for a distribution without one."""
+import numbers
+
+import vibetensor.torch as vt
+
+from . import constraints
+from ._samplers import standard_gamma
+from .distribution import Distribution, broadcast_all
+
+__all__ = ["Gamma"]
+
+
+class Gamma(Distribution):
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = False
+
+    def __init__(self, concentration, rate, validate_args=None):
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        if isinstance(concentration, numbers.Number) and isinstance(rate, numbers.Number):
+            batch_shape = ()
+        else:
+            batch_shape = tuple(self.concentration.shape)
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return self._expand_params(Gamma, batch_shape, ["concentration", "rate"], _instance)
+
+    @property
+    def mean(self):
+        return self.concentration / self.rate
+
+    @property
+    def mode(self):
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self):
+        return self.concentration / self.rate.pow(2)
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        with vt.no_grad():
+            value = standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+            return value.clamp(min=vt.finfo(value.dtype).tiny)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        c, rate = self.concentration, self.rate
+        return vt.xlogy(c, rate) + vt.xlogy(c - 1, value) - rate * value - vt.lgamma(c)
+
+    def entropy(self):
+        c = self.concentration
+        return c - vt.log(self.rate) + vt.lgamma(c) + (1.0 - c) * vt.digamma(c)
