@@ -206,7 +206,7 @@ def test_independent_of_dirichlet_and_errors():
     x_v, x_t = pair(RNG.dirichlet(np.ones(3), (2, 4)))
     _compare(dv, dt, ["mean"], x_v.unsqueeze(0), x_t.unsqueeze(0), [c_v], [c_t])
     assert tuple(dv.event_shape) == (4, 3)
-    assert not dv.has_rsample
+    assert dv.has_rsample
     with pytest.raises(ValueError, match=r"Expected reinterpreted_batch_ndims <= len\(base_distribution"):
         Independent(Normal(vt.zeros(3), vt.ones(3)), 2)
     b = Independent(Bernoulli(vt.full((2, 3), 0.5)), 1)

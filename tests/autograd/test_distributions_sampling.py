@@ -102,8 +102,8 @@ CONTINUOUS = [  # (vt distribution, torch twin for the exact cdf and moments)
     (lambda m: m.LogNormal(m.tensor([-1.0, 0.5], dtype=m.float64), m.tensor([0.3, 0.6], dtype=m.float64)), True),
     (lambda m: m.Gumbel(m.tensor([-1.0, 2.0], dtype=m.float64), m.tensor([0.5, 2.0], dtype=m.float64)), True),
     (lambda m: m.Cauchy(m.tensor([-1.0, 2.0], dtype=m.float64), m.tensor([0.5, 2.0], dtype=m.float64)), True),
-    (lambda m: m.Gamma(m.tensor([0.5, 4.0], dtype=m.float64), m.tensor([2.0, 0.5], dtype=m.float64)), False),
-    (lambda m: m.Beta(m.tensor([0.5, 4.0], dtype=m.float64), m.tensor([2.0, 0.7], dtype=m.float64)), False),
+    (lambda m: m.Gamma(m.tensor([0.5, 4.0], dtype=m.float64), m.tensor([2.0, 0.5], dtype=m.float64)), True),
+    (lambda m: m.Beta(m.tensor([0.5, 4.0], dtype=m.float64), m.tensor([2.0, 0.7], dtype=m.float64)), True),
 ]
 
 

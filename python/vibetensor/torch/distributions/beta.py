@@ -1,6 +1,6 @@
 """``Beta(concentration1, concentration0)`` of vt.distributions (torch.distributions.Beta), as torch builds it: a
-two-category Dirichlet over (x, 1 - x). Sampling, log_prob, entropy, moments and expand; rsample is not provided
-(has_rsample False, see gamma.py)."""
+two-category Dirichlet over (x, 1 - x). Reparameterised sampling (through the Dirichlet's), log_prob, entropy,
+moments and expand."""
 import numbers
 
 import vibetensor.torch as vt
@@ -15,7 +15,7 @@ __all__ = ["Beta"]
 class Beta(Distribution):
     arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
     support = constraints.unit_interval
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         if isinstance(concentration1, numbers.Number) and isinstance(concentration0, numbers.Number):
@@ -54,8 +54,8 @@ class Beta(Distribution):
         total = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (total.pow(2) * (total + 1))
 
-    def sample(self, sample_shape=()):
-        return self._dirichlet.sample(sample_shape).select(-1, 0)
+    def rsample(self, sample_shape=()):
+        return self._dirichlet.rsample(sample_shape).select(-1, 0)
 
     def log_prob(self, value):
         if self._validate_args:

@@ -1,13 +1,12 @@
-"""``Gamma(concentration, rate)`` of vt.distributions (torch.distributions.Gamma): sampling through the vt-op
-Marsaglia-Tsang sampler (_samplers.standard_gamma), log_prob and entropy differentiable in both parameters,
-moments and expand. torch's implicit-reparameterisation rsample is not provided: has_rsample is False and rsample
-raises NotImplementedError, as torch does for a distribution without one."""
+"""``Gamma(concentration, rate)`` of vt.distributions (torch.distributions.Gamma): reparameterised sampling
+through the vt-op Marsaglia-Tsang sampler with the implicit reparameterisation gradient (_gamma_rsample),
+log_prob and entropy differentiable in both parameters, moments and expand."""
 import numbers
 
 import vibetensor.torch as vt
 
 from . import constraints
-from ._samplers import standard_gamma
+from ._gamma_rsample import standard_gamma_rsample
 from .distribution import Distribution, broadcast_all
 
 __all__ = ["Gamma"]
@@ -16,7 +15,7 @@ __all__ = ["Gamma"]
 class Gamma(Distribution):
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -41,11 +40,12 @@ class Gamma(Distribution):
     def variance(self):
         return self.concentration / self.rate.pow(2)
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
-        with vt.no_grad():
-            value = standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
-            return value.clamp(min=vt.finfo(value.dtype).tiny)
+        value = standard_gamma_rsample(self.concentration.expand(shape)) / self.rate.expand(shape)
+        # Keep draws positive after the division (torch clamps too) without touching the gradient.
+        floor = value.detach().clamp(min=vt.finfo(value.dtype).tiny)
+        return value + (floor - value.detach())
 
     def log_prob(self, value):
         if self._validate_args:
