@@ -1,12 +1,13 @@
 """``Gamma(concentration, rate)`` of vt.distributions (torch.distributions.Gamma): reparameterised sampling
 through the vt-op Marsaglia-Tsang sampler with the implicit reparameterisation gradient (_gamma_rsample),
-log_prob and entropy differentiable in both parameters, moments and expand."""
+log_prob, entropy and cdf (the regularised incomplete gamma function) differentiable in both parameters,
+moments and expand."""
 import numbers
 
 import vibetensor.torch as vt
 
 from . import constraints
-from ._gamma_rsample import standard_gamma_rsample
+from ._gamma_rsample import gammainc_lower, standard_gamma_rsample
 from .distribution import Distribution, broadcast_all
 
 __all__ = ["Gamma"]
@@ -52,6 +53,12 @@ class Gamma(Distribution):
             self._validate_sample(value)
         c, rate = self.concentration, self.rate
         return vt.xlogy(c, rate) + vt.xlogy(c - 1, value) - rate * value - vt.lgamma(c)
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        # torch cannot differentiate this w.r.t. the concentration; the series here can.
+        return gammainc_lower(self.concentration, self.rate * value)
 
     def entropy(self):
         c = self.concentration
