@@ -284,3 +284,23 @@ def test_gamma_cdf_gradients():
     xs = vt.zeros(3, dtype=vt.float64, requires_grad=True)
     Gamma(vt.tensor([0.5, 1.0, 2.0], dtype=vt.float64), 1.0).cdf(xs).sum().backward()
     assert xs.grad.numpy().tolist() == [math.inf, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_float32_parameters(name):
+    cls_v, cls_t, params, value_kind, has_entropy, has_cdf, _ = FAMILIES[name]
+    arrays = {arg: _param(kind, (4,)).astype(np.float32) for arg, kind, _ in params}
+    if name.startswith("binomial"):
+        arrays["total_count"] = np.full(4, 5.0, dtype=np.float32)
+    dv = cls_v(**{k: vt.from_numpy(a.copy()) for k, a in arrays.items()})
+    dt = cls_t(**{k: torch.from_numpy(a.copy()) for k, a in arrays.items()})
+    x = _value(value_kind, (4,), dt).astype(np.float32)
+    lp = dv.log_prob(vt.from_numpy(x.copy()))
+    assert lp.dtype == vt.float32
+    close(lp, dt.log_prob(torch.from_numpy(x.copy())), rtol=2e-5, atol=2e-5)
+    if has_entropy:
+        close(dv.entropy(), dt.entropy(), rtol=2e-5, atol=2e-5)
+    if has_cdf:
+        close(dv.cdf(vt.from_numpy(x.copy())), dt.cdf(torch.from_numpy(x.copy())), rtol=2e-5, atol=2e-5)
+    s = dv.sample((3,))
+    assert s.dtype == vt.float32 and tuple(s.shape) == (3, 4)

@@ -224,3 +224,27 @@ def test_dirichlet_errors():
         Dirichlet(vt.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match="Simplex"):
         Dirichlet(vt.tensor([1.0, 1.0])).log_prob(vt.tensor([0.5, 0.6]))
+
+
+def test_expand_of_the_older_families():
+    from vibetensor.torch.distributions.categorical import Categorical
+    from vibetensor.torch.distributions.uniform import Uniform
+    p = RNG.uniform(0.1, 1.0, (3, 4))
+    cases = [
+        (Normal(vt.tensor([0.5, -1.0, 2.0]), vt.tensor([1.0, 2.0, 0.5])),
+         TD.Normal(torch.tensor([0.5, -1.0, 2.0]), torch.tensor([1.0, 2.0, 0.5])), lambda: RNG.standard_normal(3)),
+        (Uniform(vt.tensor([0.0, -1.0, 2.0]), vt.tensor([1.0, 2.0, 5.0])),
+         TD.Uniform(torch.tensor([0.0, -1.0, 2.0]), torch.tensor([1.0, 2.0, 5.0])), lambda: np.array([0.5, 1.0, 3.0])),
+        (Bernoulli(logits=vt.tensor([0.5, -1.0, 2.0])), TD.Bernoulli(logits=torch.tensor([0.5, -1.0, 2.0])),
+         lambda: np.array([1.0, 0.0, 1.0])),
+        (Categorical(vt.from_numpy(p.copy())), TD.Categorical(torch.from_numpy(p.copy())), lambda: np.array([0, 3, 2])),
+    ]
+    for dv, dt, value in cases:
+        ev, et = dv.expand((2, 3)), dt.expand((2, 3))
+        assert type(ev) is type(dv) and tuple(ev.batch_shape) == tuple(et.batch_shape) == (2, 3)
+        x = value()
+        close(ev.log_prob(vt.from_numpy(x.copy())), et.log_prob(torch.from_numpy(x.copy())), rtol=1e-6, atol=1e-6)
+        close(ev.entropy(), et.entropy(), rtol=1e-6, atol=1e-6)
+        assert tuple(ev.sample((4,)).shape) == (4, 2, 3)
+    with pytest.raises(ValueError, match="within the support"):
+        cases[2][0].expand((2, 3)).log_prob(vt.tensor([0.5, 0.0, 1.0]))  # validation carries over
