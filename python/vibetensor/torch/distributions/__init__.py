@@ -8,6 +8,24 @@ from .distribution import Distribution
 from .kl import kl_divergence, register_kl
 from .normal import Normal
 from .uniform import Uniform
+from .beta import Beta
+from .binomial import Binomial
+from .cauchy import Cauchy
+from .dirichlet import Dirichlet
+from .exponential import Exponential
+from .gamma import Gamma
+from .geometric import Geometric
+from .gumbel import Gumbel
+from .independent import Independent
+from .laplace import Laplace
+from .lognormal import LogNormal
+from .multinomial import Multinomial
+from .multivariate_normal import MultivariateNormal
+from .one_hot_categorical import OneHotCategorical
+from .poisson import Poisson
+from . import kl_more  # noqa: F401  (registers the KL pairs of the families above)
 
 __all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "constraints", "kl_divergence",
            "register_kl"]
+__all__ += ["Beta", "Binomial", "Cauchy", "Dirichlet", "Exponential", "Gamma", "Geometric", "Gumbel", "Independent",
+            "Laplace", "LogNormal", "Multinomial", "MultivariateNormal", "OneHotCategorical", "Poisson"]

@@ -30,6 +30,9 @@ class Bernoulli(Distribution):
         batch_shape = () if is_scalar else tuple(self._param.shape)
         super().__init__(batch_shape, validate_args=validate_args)
 
+    def expand(self, batch_shape, _instance=None):
+        return self._expand_params(Bernoulli, batch_shape, ["probs", "logits", "_param"], _instance)
+
     @property
     def mean(self):
         return self.probs

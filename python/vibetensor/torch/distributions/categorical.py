@@ -31,6 +31,11 @@ class Categorical(Distribution):
         batch_shape = tuple(self._param.shape[:-1]) if self._param.dim() > 1 else ()
         super().__init__(batch_shape, validate_args=validate_args)
 
+    def expand(self, batch_shape, _instance=None):
+        new = self._expand_params(Categorical, batch_shape, ["probs", "logits", "_param"], _instance, event_dims=1)
+        new._num_events = self._num_events
+        return new
+
     @property
     def support(self):
         return constraints.integer_interval(0, self._num_events - 1)

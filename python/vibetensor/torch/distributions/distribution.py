@@ -65,7 +65,10 @@ def _all_true(mask):
 
 
 def _fmt_param(v):
-    return str(v) if v.numel() == 1 else f"Size({list(v.shape)})"
+    # torch formats the parameter with an f-string: a 0-dim tensor prints as its Python number.
+    if v.numel() != 1:
+        return f"Size({list(v.shape)})"
+    return str(v.item()) if v.dim() == 0 else str(v)
 
 
 class Distribution:
@@ -98,6 +101,32 @@ class Distribution:
                         f"Expected parameter {param} ({type(value).__name__} of shape {tuple(value.shape)}) "
                         f"of distribution {repr(self)} to satisfy the constraint {repr(constraint)}, "
                         f"but found invalid values:\n{value}")
+
+    def expand(self, batch_shape, _instance=None):
+        """A view of this distribution with its parameters expanded to ``batch_shape`` (subclasses override)."""
+        raise NotImplementedError
+
+    def _get_checked_instance(self, cls, _instance=None):
+        # A subclass with its own __init__ must override expand too, or the bare instance would be incomplete.
+        if _instance is None and type(self).__init__ != cls.__init__:
+            raise NotImplementedError(
+                f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a custom __init__ method "
+                "must also define a custom .expand() method.")
+        return self.__new__(type(self)) if _instance is None else _instance
+
+    def _expand_params(self, cls, batch_shape, names, _instance=None, event_dims=0):
+        """The shared body of expand(): a new instance whose parameters ``names`` (those present) are expanded to
+        batch_shape plus their ``event_dims`` trailing dims."""
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = tuple(batch_shape)
+        for name in names:
+            if name in self.__dict__:
+                value = self.__dict__[name]
+                tail = tuple(value.shape[value.dim() - event_dims:]) if event_dims else ()
+                new.__dict__[name] = value.expand(batch_shape + tail)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     @property
     def batch_shape(self):

@@ -24,6 +24,9 @@ class Normal(Distribution):
             batch_shape = tuple(self.loc.shape)
         super().__init__(batch_shape, validate_args=validate_args)
 
+    def expand(self, batch_shape, _instance=None):
+        return self._expand_params(Normal, batch_shape, ["loc", "scale"], _instance)
+
     @property
     def mean(self):
         return self.loc

@@ -23,6 +23,9 @@ class Uniform(Distribution):
             batch_shape = tuple(self.low.shape)
         super().__init__(batch_shape, validate_args=validate_args)
 
+    def expand(self, batch_shape, _instance=None):
+        return self._expand_params(Uniform, batch_shape, ["low", "high"], _instance)
+
     @property
     def support(self):
         return constraints.interval(self.low, self.high)
