@@ -36,7 +36,8 @@ def test_switches_blocks_and_the_no_kernel_error():
         assert flags(vt)["flash"] is False and flags(vt)["math"] is True
         with sdpa_kernel([SDPBackend.MATH]):
             assert flags(vt) == {"flash": False, "mem_efficient": False, "math": True, "cudnn": False}
-            assert vt.equal(sdpa(q, q, q), expected)  # one implementation: the same values under any backend
+            # the math backend composes products and a softmax; the tiled forward agrees to rounding
+            assert vt.allclose(sdpa(q, q, q), expected, rtol=1e-5, atol=1e-6)
         with sdpa_kernel([]):
             with pytest.raises(RuntimeError, match="No available kernel"):
                 sdpa(q, q, q)

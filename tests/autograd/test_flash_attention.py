@@ -177,6 +177,22 @@ def test_fused_path_only_where_it_applies():
     assert list(three.shape) == [2, 8, 16]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_sdpa_inference_takes_the_op(dtype):
+    """Without a gradient wanted, sdpa runs vt::_flash_attention (the CPU's tiled forward; on CUDA the kernels)
+    and returns exactly its output; with one wanted on the CPU, the composed path."""
+    rng = np.random.default_rng(11)
+    q, k, v = (rand(rng, (2, 3, 150, 40), dtype)[0] for _ in range(3))
+    with vt.no_grad():
+        got = vt.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    want = flash(q, k, v, 1 / math.sqrt(40), True)[0]
+    assert np.array_equal(host(got), host(want))
+    if DEV == "cpu":
+        q.requires_grad_()
+        assert vt.nn.functional.scaled_dot_product_attention(q, k, v).grad_fn.name() != \
+            "ScaledDotProductFlashAttentionBackward0"
+
+
 def test_bad_input():
     rng = np.random.default_rng(0)
     q = rand(rng, (1, 2, 4, 8), "float32")[0]

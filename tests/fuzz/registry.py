@@ -274,6 +274,9 @@ TORCH_CALLS = {
 # Ops the fuzzer leaves out, with the reason; each is tested against torch elsewhere.
 UNFUZZED = {
     "_attention_softmax": "fused scale + causal mask + softmax with no torch op of that name (tests/autograd/test_nn_native.py)",
+    "_flash_attention": "sdpa's (out, logsumexp) pair with no torch op of that name (tests/autograd/"
+                        "test_flash_attention.py: against float64 torch on random shapes, dtypes and layouts)",
+    "_flash_attention_backward": "a backward kernel, checked through the gradients of _flash_attention",
     "_fused_adamw_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py)",
     "_fused_adamw_capturable_": "torch's fused optimizers take other arguments (tests/autograd/test_fused_optim.py, "
                                 "tests/cuda/test_graph_training_step.py)",

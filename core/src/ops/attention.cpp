@@ -1,5 +1,6 @@
 // The fused-attention ops' schemas, argument checks, the composite both directions fall back to, and the CPU
-// kernels (the composite). Model in attention.h.
+// kernels (the tiled forward of attention_cpu.cpp where it applies, the composite otherwise). Model in
+// attention.h.
 #include "attention.h"
 
 #include <cmath>
@@ -93,7 +94,8 @@ namespace {
 std::tuple<Tensor, Tensor> flash_attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                                bool causal) {
   check_qkv(q, k, v, "_flash_attention");
-  return forward_composite(q, k, v, scale, causal);
+  return tiled_forward_applies(q, k) ? tiled_forward_cpu(q, k, v, scale, causal)
+                                     : forward_composite(q, k, v, scale, causal);
 }
 
 std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cpu(const Tensor& grad_out, const Tensor& q,

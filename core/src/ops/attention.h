@@ -3,10 +3,11 @@
 //
 // q [B, H, L, E], k and v [B, H, S, E]; out = softmax(q k^T * scale, causal-masked top-left as torch's is_causal)
 // v in q's dtype, and lse [B, H, L] (float32; float64 for float64 inputs), the natural log of each row's softmax
-// denominator, from which the backward rebuilds the probabilities without storing them. On CUDA, float16 and bfloat16 with E <= 128
-// run the tiled kernels of cuda/flash_attention.cu, which never write the [L, S] scores to memory; every other
-// case (the CPU, float32/float64, wider heads, an empty key sequence) runs the composite below, which computes
-// the same two outputs from products and a softmax.
+// denominator, from which the backward rebuilds the probabilities without storing them. On CUDA, float16 and
+// bfloat16 with E <= 128 run the tiled kernels of cuda/flash_attention.cu, which never write the [L, S] scores to memory; on the CPU,
+// float32 and the 16-bit types run the tiled forward of attention_cpu.cpp (the same online softmax over blocks
+// of keys); every other case (float64, CUDA float32 or wider heads, an empty key sequence) and every CPU
+// backward run the composite, which computes the same outputs from products and a softmax.
 //
 // F.scaled_dot_product_attention calls this op for the cases it covers (no attn_mask, no dropout, matching batch
 // and head dims); its autograd formula (core/src/autograd/formulas_attention.cpp) calls the backward op, or, when
@@ -27,6 +28,12 @@ std::tuple<Tensor, Tensor> forward_composite(const Tensor& q, const Tensor& k, c
 // serves create_graph).
 std::tuple<Tensor, Tensor, Tensor> backward_composite(const Tensor& grad_out, const Tensor& q, const Tensor& k,
                                                       const Tensor& v, double scale, bool causal);
+
+// The CPU's tiled forward (attention_cpu.cpp): float32, float16 and bfloat16 with a non-empty key sequence and
+// head dim.
+bool tiled_forward_applies(const Tensor& q, const Tensor& k);
+std::tuple<Tensor, Tensor> tiled_forward_cpu(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                             bool causal);
 
 std::tuple<Tensor, Tensor> flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                            bool causal);

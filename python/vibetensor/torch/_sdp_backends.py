@@ -1,7 +1,7 @@
 """The attention backend switches of torch.backends.cuda (enable_flash_sdp, sdp_kernel, ...) and
-torch.nn.attention.sdpa_kernel. torch picks among fused attention kernels with them; vibetensor has a flash
-kernel (CUDA, 16-bit, no mask or dropout; opt-in for now, see fused_enabled), which runs while torch's flash or
-memory-efficient backend is enabled,
+torch.nn.attention.sdpa_kernel. torch picks among fused attention kernels with them; vibetensor has flash
+kernels (no mask or dropout: CUDA 16-bit, opt-in for now, see cuda_flash_opted_in; the CPU's tiled forward for
+inference), which run while torch's flash or memory-efficient backend is enabled,
 and a composed path (its products and a fused scale + mask + softmax), which computes what every backend computes
 and serves every other case. Like torch it refuses to run when no backend is enabled ("No available kernel"). The switches are per
 process, as torch's."""
@@ -23,15 +23,17 @@ def check_enabled():
 
 
 def fused_enabled():
-    """Whether the flash kernel may run: VT_FLASH_ATTENTION=1 in the environment (Note [Flash kernel opt-in]) and
-    torch's flash or memory-efficient backend enabled; with only the math backend enabled, attention is composed
-    of its products and softmax, as torch's math backend.
+    """Whether a fused attention kernel may run: torch's flash or memory-efficient backend is enabled; with only
+    the math backend enabled, attention is composed of its products and softmax, as torch's math backend."""
+    return _ENABLED["flash"] or _ENABLED["mem_efficient"]
 
-    Note [Flash kernel opt-in]: the CUDA flash kernels were written and their tests landed in a session that had
-    no GPU, so scaled_dot_product_attention takes them only when asked (VT_FLASH_ATTENTION=1) until a GPU run
+
+def cuda_flash_opted_in():
+    """Note [Flash kernel opt-in]: the CUDA flash kernels were written and their tests landed in a session that
+    had no GPU, so scaled_dot_product_attention takes them only when asked (VT_FLASH_ATTENTION=1) until a GPU run
     has passed tests/autograd/test_flash_attention.py and tests/cuda/test_kernel_families.py; the op itself
-    (vt::_flash_attention) is always there and is what those tests call."""
-    return os.environ.get("VT_FLASH_ATTENTION") == "1" and (_ENABLED["flash"] or _ENABLED["mem_efficient"])
+    (vt::_flash_attention) is always there and is what those tests call. The CPU's tiled forward needs no opt-in."""
+    return os.environ.get("VT_FLASH_ATTENTION") == "1"
 
 
 def _switch(name):

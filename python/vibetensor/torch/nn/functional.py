@@ -156,18 +156,25 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 _FLASH_DTYPES = (_core.dtype.float16, _core.dtype.bfloat16)
+_TILED_CPU_DTYPES = (_core.dtype.float32, _core.dtype.float16, _core.dtype.bfloat16)
 
 
 def _flash_eligible(q, k, v):
-    """The cases the CUDA flash kernels cover: 16-bit CUDA tensors of one dtype, [B, H, T, E] or [H, T, E] with
-    the same leading dims, one head dim of at most 128, non-empty sequences."""
-    if q.device.type != "cuda" or q.dtype not in _FLASH_DTYPES or q.dim() not in (3, 4):
-        return False
-    if any(t.dtype != q.dtype or t.dim() != q.dim() or t.device != q.device for t in (k, v)):
+    """The cases vt::_flash_attention's kernels cover: tensors of one dtype on one device, [B, H, T, E] or
+    [H, T, E] with the same leading dims, one head dim, non-empty sequences; on CUDA 16-bit with a head dim of at
+    most 128 (Note [Flash kernel opt-in]); on the CPU float32 or 16-bit for inference only (no gradient wanted:
+    the tiled forward saves memory, but training keeps the composed path, whose backward reuses its saved
+    probabilities instead of recomputing them)."""
+    if q.dim() not in (3, 4) or any(t.dtype != q.dtype or t.dim() != q.dim() or t.device != q.device for t in (k, v)):
         return False
     lead, E = q.shape[:-2], q.shape[-1]
-    return (k.shape[:-2] == lead and v.shape[:-2] == lead and k.shape[-1] == E and v.shape[-1] == E
-            and k.shape[-2] == v.shape[-2] and 0 < E <= 128 and q.shape[-2] > 0 and k.shape[-2] > 0)
+    if not (k.shape[:-2] == lead and v.shape[:-2] == lead and k.shape[-1] == E and v.shape[-1] == E
+            and k.shape[-2] == v.shape[-2] and E > 0 and q.shape[-2] > 0 and k.shape[-2] > 0):
+        return False
+    if q.device.type == "cuda":
+        return q.dtype in _FLASH_DTYPES and E <= 128 and _sdp.cuda_flash_opted_in()
+    return (q.device.type == "cpu" and q.dtype in _TILED_CPU_DTYPES
+            and not (_ag.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)))
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,

@@ -1,0 +1,135 @@
+// The CPU's tiled attention forward: vt::_flash_attention on the CPU for float32, float16 and bfloat16 (model in
+// attention.h). Each task is 64 query rows of one (batch, head); it walks the keys in blocks of 128 with the
+// online softmax of the CUDA kernels: S = Q K^T for the block (cpu_gemm, which reads q and k through their
+// strides and converts 16-bit operands while packing), the row maxima raise each row's running max m and rescale
+// its denominator l and output accumulator O by exp(m_old - m_new), then O += exp(S * scale - m) V. Only a
+// [64 x 128] score block per thread is ever in memory (the composite writes all [L, S] scores), which is what
+// long-context inference needs. float64 keeps the composite (exact reference); the backward is the composite's.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attention.h"
+#include "vt/core/cpu_gemm.h"
+#include "vt/core/cpu_vec_math.h"
+#include "vt/core/half.h"
+#include "vt/core/parallel.h"
+
+namespace vt::attention {
+namespace {
+
+constexpr int64_t kRowsPerTask = 64, kKeysPerStep = 128;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+struct View {  // a [B, H, T, E] operand: base pointer and element strides
+  const char* data;
+  int64_t s0, s1, s2, s3;
+  const char* at(int64_t b, int64_t h, int64_t t, int64_t esz) const { return data + (b * s0 + h * s1 + t * s2) * esz; }
+};
+View view_of(const Tensor& x) { return {x.data_ptr(), x.stride(0), x.stride(1), x.stride(2), x.stride(3)}; }
+
+// Rows [0, n) of a [n, E] block read through (row, column) strides into dense floats.
+template <typename T> void rows_to_float(const T* x, int64_t rs, int64_t cs, int64_t n, int64_t E, float* y) {
+  for (int64_t r = 0; r < n; ++r) {
+    const T* row = x + r * rs;
+    if constexpr (!std::is_same_v<T, float>) {
+      if (cs == 1) {
+        cpu_math::to_float(row, y + r * E, E);
+        continue;
+      }
+    }
+    for (int64_t e = 0; e < E; ++e) y[r * E + e] = float(row[e * cs]);
+  }
+}
+
+template <typename T>
+void forward_task(const View& q, const View& k, const View& v, T* out, float* lse, int64_t b, int64_t h, int64_t H,
+                  int64_t m0, int64_t rows, int64_t L, int64_t S, int64_t E, float scale, bool causal) {
+  constexpr int64_t esz = sizeof(T);
+  const ScalarType dt = std::is_same_v<T, float> ? ScalarType::Float32
+                        : std::is_same_v<T, Half> ? ScalarType::Float16
+                                                  : ScalarType::BFloat16;
+  thread_local std::vector<float> buf;
+  buf.resize(size_t(kRowsPerTask * kKeysPerStep + 2 * kRowsPerTask * E + kKeysPerStep * E));
+  float* s = buf.data();                          // [rows, nk] scores, then probabilities
+  float* o = s + kRowsPerTask * kKeysPerStep;     // [rows, E] output accumulator
+  float* pv = o + kRowsPerTask * E;               // [rows, E] this block's P V
+  float* vf = pv + kRowsPerTask * E;              // [nk, E] the value block in float (16-bit inputs)
+  float m[kRowsPerTask], l[kRowsPerTask];
+  std::fill(o, o + rows * E, 0.f);
+  std::fill(m, m + rows, kNegInf);
+  std::fill(l, l + rows, 0.f);
+  const cpu_gemm::Operand qa{q.at(b, h, m0, esz), dt, 0, q.s2, q.s3};
+  const int64_t n_end = causal ? std::min(S, m0 + rows) : S;
+  for (int64_t n0 = 0; n0 < n_end; n0 += kKeysPerStep) {
+    const int64_t nk = std::min(kKeysPerStep, n_end - n0);
+    // B = K^T for the block: element (e, key) at key * s2 + e * s3.
+    cpu_gemm::gemm(1, rows, nk, E, qa, cpu_gemm::Operand{k.at(b, h, n0, esz), dt, 0, k.s3, k.s2}, s);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* srow = s + r * nk;
+      const int64_t i = m0 + r;  // causal: keys past i are masked (top-left aligned)
+      if (causal && n0 + nk - 1 > i) std::fill(srow + std::max<int64_t>(0, i - n0 + 1), srow + nk, kNegInf);
+      const float mx = std::max(m[r], cpu_math::row_max(srow, nk, scale));
+      const float shift = mx == kNegInf ? 0.f : mx;
+      const float corr = std::exp(m[r] - shift);  // 0 while nothing was visible
+      l[r] = l[r] * corr + cpu_math::exp_sum(srow, srow, nk, scale, shift);
+      m[r] = mx;
+      if (corr != 1.f) cpu_math::scale_by(o + r * E, E, corr);
+    }
+    const char* vb = v.at(b, h, n0, esz);
+    cpu_gemm::Operand vo{vb, dt, 0, v.s2, v.s3};
+    if constexpr (!std::is_same_v<T, float>) {
+      rows_to_float(reinterpret_cast<const T*>(vb), v.s2, v.s3, nk, E, vf);
+      vo = cpu_gemm::Operand{vf, ScalarType::Float32, 0, E, 1};
+    }
+    cpu_gemm::gemm(1, rows, E, nk, cpu_gemm::Operand{s, ScalarType::Float32, 0, nk, 1}, vo, pv);
+    for (int64_t x = 0; x < rows * E; ++x) o[x] += pv[x];
+  }
+  const int64_t bh = b * H + h;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float inv = 1.f / l[r];
+    T* orow = out + (bh * L + m0 + r) * E;
+    for (int64_t e = 0; e < E; ++e) orow[e] = T(o[r * E + e] * inv);
+    lse[bh * L + m0 + r] = m[r] + std::log(l[r]);
+  }
+}
+
+template <typename T>
+void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                   double scale, bool causal) {
+  const int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
+  const int64_t blocks = (L + kRowsPerTask - 1) / kRowsPerTask;
+  const View qv = view_of(q), kv = view_of(k), vv = view_of(v);
+  parallel_for(0, B * H * blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t bh = t / blocks, m0 = (t % blocks) * kRowsPerTask;
+      forward_task<T>(qv, kv, vv, out.data<T>(), lse.data<float>(), bh / H, bh % H, H, m0,
+                      std::min(kRowsPerTask, L - m0), L, S, E, float(scale), causal);
+    }
+  });
+}
+
+}  // namespace
+
+bool tiled_forward_applies(const Tensor& q, const Tensor& k) {
+  const ScalarType t = q.dtype();
+  return (t == ScalarType::Float32 || t == ScalarType::Float16 || t == ScalarType::BFloat16) && q.size(3) > 0 &&
+         k.size(2) > 0;
+}
+
+std::tuple<Tensor, Tensor> tiled_forward_cpu(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                             bool causal) {
+  Tensor out = empty_tensor(q.sizes(), q.dtype(), q.device());
+  Tensor lse = empty_tensor(DimVector{q.size(0), q.size(1), q.size(2)}, ScalarType::Float32, q.device());
+  if (out.numel() == 0) return {out, lse};
+  if (q.dtype() == ScalarType::Float32)
+    tiled_forward<float>(q, k, v, out, lse, scale, causal);
+  else if (q.dtype() == ScalarType::Float16)
+    tiled_forward<Half>(q, k, v, out, lse, scale, causal);
+  else
+    tiled_forward<BFloat16>(q, k, v, out, lse, scale, causal);
+  return {out, lse};
+}
+
+}  // namespace vt::attention
