@@ -57,6 +57,8 @@ NB_MODULE(_C, m) {
   vt::py::bind_ops(core);
   vt::py::bind_dlpack(core);
   vt::py::bind_plugins(core);
+  nb::module_ prof = m.def_submodule("profiler", "op ranges for vibetensor.torch.profiler");
+  vt::py::bind_profiler(prof);
   nb::module_ io = m.def_submodule("io", "safetensors files");
   vt::py::bind_safetensors(io);
   nb::module_ autograd = m.def_submodule("autograd", "grad mode, backward engine, graph nodes, custom Functions");

@@ -45,5 +45,6 @@ void bind_streams(nb::module_& m);
 void bind_graphs(nb::module_& m);
 void bind_plugins(nb::module_& m);
 void bind_safetensors(nb::module_& m);
+void bind_profiler(nb::module_& m);
 
 }  // namespace vt::py

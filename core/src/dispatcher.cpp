@@ -122,6 +122,25 @@ static void check_boxed_args(const FunctionSchema& schema, const Stack& s) {
 
 void OperatorEntry::call_boxed(Layer from, Stack& s) const {
   check_boxed_args(schema_, s);
+  if (from == Layer::Python && profiler::active()) [[unlikely]] {
+    profiler::Range range(name_, detail::stack_shapes(s));
+    return call_boxed_layers(from, s);
+  }
+  call_boxed_layers(from, s);
+}
+
+detail::Shapes detail::stack_shapes(const Stack& s) {
+  Shapes out;
+  if (!profiler::recording_shapes()) return out;
+  for (const IValue& v : s) {
+    if (auto* t = std::get_if<Tensor>(&v)) add_shape(out, *t);
+    else if (auto* l = std::get_if<std::vector<Tensor>>(&v)) add_shape(out, TensorList(*l));
+    else out.emplace_back();
+  }
+  return out;
+}
+
+void OperatorEntry::call_boxed_layers(Layer from, Stack& s) const {
   if (from <= Layer::Python) {
     if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return k->call_boxed(s);
   }

@@ -22,6 +22,7 @@
 // call.
 #include "vt/autograd/engine.h"
 #include "vt/core/autocast.h"
+#include "vt/core/profiler.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -293,7 +294,12 @@ class GraphTask {
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
     std::vector<Tensor> outputs;
-    if (any) outputs = node.apply(std::move(grads));
+    if (any && profiler::active()) [[unlikely]] {  // torch's range name, so profiles read alike
+      profiler::Range range("autograd::engine::evaluate_function: " + std::string(node.name()));
+      outputs = node.apply(std::move(grads));
+    } else if (any) {
+      outputs = node.apply(std::move(grads));
+    }
     if (!keep_graph_) node.release_variables();
     VT_INTERNAL_ASSERT(!any || outputs.size() == node.next_edges().size() || dynamic_cast<AccumulateGrad*>(&node),
                        "node ", node.name(), " returned ", outputs.size(), " gradients for ", node.next_edges().size(), " inputs");

@@ -13,6 +13,7 @@ from .grad_mode import (  # noqa: F401
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from . import functional  # noqa: F401,E402
+from . import profiler  # noqa: F401,E402
 
 Tensor = _core.Tensor
 Node = _ag.Node

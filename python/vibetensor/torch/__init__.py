@@ -67,6 +67,7 @@ from .. import autograd  # noqa: F401  (also attaches Tensor.backward)
 import sys as _sys  # noqa: E402
 _sys.modules[__name__ + ".autograd"] = autograd  # torch's import paths: from torch.autograd.functional import ...
 _sys.modules[__name__ + ".autograd.functional"] = autograd.functional
+_sys.modules[__name__ + ".autograd.profiler"] = autograd.profiler
 from ..autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
@@ -233,7 +234,7 @@ from .amp.autocast_mode import (  # noqa: E402,F401
     set_autocast_cpu_enabled, set_autocast_gpu_dtype,
 )
 from . import cpu  # noqa: E402,F401
-from . import compiler, func, jit, testing  # noqa: E402,F401
+from . import compiler, func, jit, profiler, testing  # noqa: E402,F401
 from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401

@@ -37,6 +37,7 @@
 #include "vt/core/autocast.h"
 #include "vt/core/ivalue.h"
 #include "vt/core/memory_overlap.h"
+#include "vt/core/profiler.h"
 
 namespace vt {
 
@@ -120,6 +121,23 @@ inline bool needs_grad(TensorList ts) {
 }
 template <typename T> bool needs_grad(const T&) { return false; }
 bool needs_grad(const Stack& s);
+
+// The argument shapes the profiler records (record_shapes): a tensor's sizes, each tensor of a list, [] for the
+// rest, as torch's "Input Shapes".
+using Shapes = std::vector<std::vector<int64_t>>;
+inline void add_shape(Shapes& out, const Tensor& t) {
+  out.emplace_back(t.defined() ? std::vector<int64_t>(t.sizes().begin(), t.sizes().end()) : std::vector<int64_t>{});
+}
+inline void add_shape(Shapes& out, TensorList ts) {
+  for (const Tensor& t : ts) add_shape(out, t);
+}
+template <typename T> void add_shape(Shapes& out, const T&) { out.emplace_back(); }
+template <typename... Args> Shapes arg_shapes(const Args&... args) {
+  Shapes out;
+  if (profiler::recording_shapes()) (add_shape(out, args), ...);
+  return out;
+}
+Shapes stack_shapes(const Stack& s);
 
 // Note [Cross-device calls]
 // A SameDevice op whose tensor arguments live on several CUDA devices is an error (torch's message), unless a
@@ -217,9 +235,42 @@ class OperatorEntry {
   DevicePolicy policy() const { return policy_; }
   OpKind kind() const { return kind_; }
 
-  // Typed call starting at `from`. Args are the exact parameter types of the op's C++ signature.
+  // Typed call starting at `from`. Args are the exact parameter types of the op's C++ signature. A call from the
+  // outermost layer is one profiler range while the profiler records (Note [Profiler cost when off]).
   template <typename R, typename... Args>
   R call(Layer from, Args... args) const {
+    if (from == Layer::Python && profiler::active()) [[unlikely]] {
+      profiler::Range range(name_, detail::arg_shapes(args...));
+      return call_layers<R, Args...>(from, args...);
+    }
+    return call_layers<R, Args...>(from, args...);
+  }
+  template <typename R, typename... Args>
+  R call(Args... args) const {
+    return call<R, Args...>(Layer::Python, args...);
+  }
+  // Boxed call: the stack holds one IValue per schema argument (defaults already filled) and receives the
+  // results. The stack is checked against the schema first (Note [Boxed argument check]).
+  void call_boxed(Layer from, Stack& s) const;
+  // The backend kernel of `key` on a boxed stack, with no device checks (for the cross-device hook).
+  void call_backend_boxed(DispatchKey key, Stack& s) const { backend_kernel(key).call_boxed(s); }
+
+  // Registration (Note [Dispatcher locking]); done through Library.
+  void set_schema(FunctionSchema schema, DevicePolicy policy, OpKind kind = OpKind::Primitive);
+  void set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k, std::vector<std::pair<ArgType, bool>> sig,
+                   int nreturns);
+  void set_layer(Layer layer, std::unique_ptr<KernelFunction> k);  // null k removes the layer
+  // A kernel that exists only boxed (Python, plugins); it replaces any kernel the key had.
+  void set_boxed_backend(DispatchKey key, std::unique_ptr<KernelFunction> k);
+  bool has_backend(DispatchKey key) const { return backend_[int(key)].load() != nullptr; }
+  // The kernel installed in a slot (the Python or autograd layer, or a backend key when layer is Backend).
+  const KernelFunction* installed(Layer layer, DispatchKey key) const;
+  // Installs again a kernel this entry already owns (Note [Reusable boxed kernels]); false if it owns none such.
+  bool reinstall(Layer layer, DispatchKey key, const KernelFunction* k);
+
+ private:
+  template <typename R, typename... Args>
+  R call_layers(Layer from, Args... args) const {
     if (from <= Layer::Python) {
       if (const KernelFunction* k = python_.load(std::memory_order_acquire)) return call_boxed_typed<R>(*k, args...);
     }
@@ -250,30 +301,7 @@ class OperatorEntry {
     }
     return invoke<R, Args...>(backend_kernel(dc.key(policy_ == DevicePolicy::SameDevice)), args...);
   }
-  template <typename R, typename... Args>
-  R call(Args... args) const {
-    return call<R, Args...>(Layer::Python, args...);
-  }
-  // Boxed call: the stack holds one IValue per schema argument (defaults already filled) and receives the
-  // results. The stack is checked against the schema first (Note [Boxed argument check]).
-  void call_boxed(Layer from, Stack& s) const;
-  // The backend kernel of `key` on a boxed stack, with no device checks (for the cross-device hook).
-  void call_backend_boxed(DispatchKey key, Stack& s) const { backend_kernel(key).call_boxed(s); }
-
-  // Registration (Note [Dispatcher locking]); done through Library.
-  void set_schema(FunctionSchema schema, DevicePolicy policy, OpKind kind = OpKind::Primitive);
-  void set_backend(DispatchKey key, std::unique_ptr<KernelFunction> k, std::vector<std::pair<ArgType, bool>> sig,
-                   int nreturns);
-  void set_layer(Layer layer, std::unique_ptr<KernelFunction> k);  // null k removes the layer
-  // A kernel that exists only boxed (Python, plugins); it replaces any kernel the key had.
-  void set_boxed_backend(DispatchKey key, std::unique_ptr<KernelFunction> k);
-  bool has_backend(DispatchKey key) const { return backend_[int(key)].load() != nullptr; }
-  // The kernel installed in a slot (the Python or autograd layer, or a backend key when layer is Backend).
-  const KernelFunction* installed(Layer layer, DispatchKey key) const;
-  // Installs again a kernel this entry already owns (Note [Reusable boxed kernels]); false if it owns none such.
-  bool reinstall(Layer layer, DispatchKey key, const KernelFunction* k);
-
- private:
+  void call_boxed_layers(Layer from, Stack& s) const;
   template <typename R, typename... Args>
   R invoke(const KernelFunction& k, Args... args) const {
     if (k.unboxed && *k.signature == typeid(R(Args...))) return reinterpret_cast<R (*)(Args...)>(k.unboxed)(args...);
