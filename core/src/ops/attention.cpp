@@ -104,8 +104,8 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cpu(const Tensor& gr
   check_qkv(q, k, v, "_flash_attention_backward");
   VT_CHECK(DimVector(grad_out.sizes()) == DimVector(out.sizes()), "_flash_attention_backward: grad_out of shape ",
            shape_str(grad_out.sizes()), " does not match out ", shape_str(out.sizes()));
-  (void)lse;  // the composite recomputes the probabilities
-  return backward_composite(grad_out, q, k, v, scale, causal);
+  if (tiled_forward_applies(q, k)) return tiled_backward_cpu(grad_out, q, k, v, out, lse, scale, causal);
+  return backward_composite(grad_out, q, k, v, scale, causal);  // recomputes the probabilities
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 // denominator, from which the backward rebuilds the probabilities without storing them. On CUDA, float16 and
 // bfloat16 with E <= 128 run the tiled kernels of cuda/flash_attention.cu, which never write the [L, S] scores to memory; on the CPU,
 // float32 and the 16-bit types run the tiled forward of attention_cpu.cpp (the same online softmax over blocks
-// of keys); every other case (float64, CUDA float32 or wider heads, an empty key sequence) and every CPU
-// backward run the composite, which computes the same outputs from products and a softmax.
+// of keys, and its backward); every other case (float64, CUDA float32 or wider heads, an empty key sequence)
+// runs the composite, which computes the same outputs from products and a softmax.
 //
 // F.scaled_dot_product_attention calls this op for the cases it covers (no attn_mask, no dropout, matching batch
 // and head dims); its autograd formula (core/src/autograd/formulas_attention.cpp) calls the backward op, or, when
@@ -34,6 +34,10 @@ std::tuple<Tensor, Tensor, Tensor> backward_composite(const Tensor& grad_out, co
 bool tiled_forward_applies(const Tensor& q, const Tensor& k);
 std::tuple<Tensor, Tensor> tiled_forward_cpu(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                              bool causal);
+// Its backward, from the forward's out and lse (float32) and grad_out of any dtype (cast to q's).
+std::tuple<Tensor, Tensor, Tensor> tiled_backward_cpu(const Tensor& grad_out, const Tensor& q, const Tensor& k,
+                                                      const Tensor& v, const Tensor& out, const Tensor& lse,
+                                                      double scale, bool causal);
 
 std::tuple<Tensor, Tensor> flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                            bool causal);

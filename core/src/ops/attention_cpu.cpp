@@ -4,7 +4,8 @@
 // strides and converts 16-bit operands while packing), the row maxima raise each row's running max m and rescale
 // its denominator l and output accumulator O by exp(m_old - m_new), then O += exp(S * scale - m) V. Only a
 // [64 x 128] score block per thread is ever in memory (the composite writes all [L, S] scores), which is what
-// long-context inference needs. float64 keeps the composite (exact reference); the backward is the composite's.
+// long-context inference and training need. float64 keeps the composite (exact reference). The backward
+// (tiled_backward_cpu, below) rebuilds the probabilities block by block from the forward's log-sum-exp.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,6 +15,7 @@
 #include "vt/core/cpu_gemm.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/half.h"
+#include "vt/core/ops.h"
 #include "vt/core/parallel.h"
 
 namespace vt::attention {
@@ -110,7 +112,116 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   });
 }
 
+// The backward of one (batch, head), FlashAttention-2's loops on the CPU: for each block of 128 keys (outer) and
+// each block of 64 queries that can see it (inner), P = exp(S * scale - lse) from the forward's log-sum-exp,
+// dV += P^T dO, dP = dO V^T, dS = P (dP - delta) with delta = rowsum(dO * O), dQ += scale dS K (a [L, E] float
+// accumulator of the task: one task per (batch, head), so no two threads add to it), dK += scale dS^T Q. The
+// task's q, k, v and dO are first widened to dense float rows, so every product is a float32 GEMM.
+struct BackwardTask {
+  int64_t L, S, E;
+  float scale;
+  bool causal;
+};
+
+template <typename T>
+void widen(const View& x, int64_t b, int64_t h, int64_t rows, int64_t E, float* y) {
+  rows_to_float(reinterpret_cast<const T*>(x.at(b, h, 0, sizeof(T))), x.s2, x.s3, rows, E, y);
+}
+
+template <typename T>
+void backward_task(const View& g, const View& q, const View& k, const View& v, const View& o, const float* lse,
+                   T* dq, T* dk, T* dv, int64_t b, int64_t h, const BackwardTask& a) {
+  const int64_t L = a.L, S = a.S, E = a.E;
+  thread_local std::vector<float> buf;
+  const size_t whole = size_t(4 * L * E + 2 * S * E + L), block = size_t(kRowsPerTask * kKeysPerStep);
+  buf.resize(whole + 2 * block + size_t(3 * kKeysPerStep * E));
+  float *qf = buf.data(), *gf = qf + L * E, *of = gf + L * E, *dqf = of + L * E, *kf = dqf + L * E;
+  float *vf = kf + S * E, *delta = vf + S * E, *p = delta + L, *ds = p + block, *tmp = ds + block;
+  float *dka = tmp + kKeysPerStep * E, *dva = dka + kKeysPerStep * E;
+  widen<T>(q, b, h, L, E, qf);
+  widen<T>(g, b, h, L, E, gf);
+  widen<T>(o, b, h, L, E, of);
+  widen<T>(k, b, h, S, E, kf);
+  widen<T>(v, b, h, S, E, vf);
+  for (int64_t r = 0; r < L; ++r) {
+    double acc = 0.0;
+    for (int64_t e = 0; e < E; ++e) acc += double(gf[r * E + e]) * double(of[r * E + e]);
+    delta[r] = float(acc);
+  }
+  std::fill(dqf, dqf + L * E, 0.f);
+  using cpu_gemm::Operand;
+  constexpr ScalarType f32 = ScalarType::Float32;
+  auto add_into = [](float* acc, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+  };
+  for (int64_t n0 = 0; n0 < S; n0 += kKeysPerStep) {
+    const int64_t nk = std::min(kKeysPerStep, S - n0);
+    std::fill(dka, dka + nk * E, 0.f);
+    std::fill(dva, dva + nk * E, 0.f);
+    for (int64_t m0 = a.causal ? n0 / kRowsPerTask * kRowsPerTask : 0; m0 < L; m0 += kRowsPerTask) {
+      const int64_t rows = std::min(kRowsPerTask, L - m0);
+      const float *qi = qf + m0 * E, *gi = gf + m0 * E;
+      cpu_gemm::gemm(1, rows, nk, E, Operand{qi, f32, 0, E, 1}, Operand{kf + n0 * E, f32, 0, 1, E}, p);
+      cpu_gemm::gemm(1, rows, nk, E, Operand{gi, f32, 0, E, 1}, Operand{vf + n0 * E, f32, 0, 1, E}, ds);  // dP
+      for (int64_t r = 0; r < rows; ++r) {
+        float *prow = p + r * nk, *drow = ds + r * nk;
+        const int64_t i = m0 + r;
+        if (a.causal && n0 + nk - 1 > i) std::fill(prow + std::max<int64_t>(0, i - n0 + 1), prow + nk, kNegInf);
+        cpu_math::exp_sum(prow, prow, nk, a.scale, lse[i]);  // P = exp(S * scale - lse), 0 where masked
+        for (int64_t c = 0; c < nk; ++c) drow[c] = prow[c] * (drow[c] - delta[i]);  // dS
+      }
+      cpu_gemm::gemm(1, nk, E, rows, Operand{p, f32, 0, 1, nk}, Operand{gi, f32, 0, E, 1}, tmp);  // P^T dO
+      add_into(dva, tmp, nk * E);
+      cpu_gemm::gemm(1, nk, E, rows, Operand{ds, f32, 0, 1, nk}, Operand{qi, f32, 0, E, 1}, tmp);  // dS^T Q
+      add_into(dka, tmp, nk * E);
+      cpu_gemm::gemm(1, rows, E, nk, Operand{ds, f32, 0, nk, 1}, Operand{kf + n0 * E, f32, 0, E, 1}, tmp);  // dS K
+      add_into(dqf + m0 * E, tmp, rows * E);
+    }
+    for (int64_t x = 0; x < nk * E; ++x) {
+      dk[n0 * E + x] = T(dka[x] * a.scale);
+      dv[n0 * E + x] = T(dva[x]);
+    }
+  }
+  for (int64_t x = 0; x < L * E; ++x) dq[x] = T(dqf[x] * a.scale);
+}
+
+template <typename T>
+void tiled_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                    const Tensor& lse, const Tensor& dq, const Tensor& dk, const Tensor& dv, double scale,
+                    bool causal) {
+  const int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
+  const View gv = view_of(g), qv = view_of(q), kv = view_of(k), vv = view_of(v), ov = view_of(out);
+  const BackwardTask task{L, S, E, float(scale), causal};
+  parallel_for(0, B * H, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bh = lo; bh < hi; ++bh)
+      backward_task<T>(gv, qv, kv, vv, ov, lse.data<float>() + bh * L, dq.data<T>() + bh * L * E,
+                       dk.data<T>() + bh * S * E, dv.data<T>() + bh * S * E, bh / H, bh % H, task);
+  });
+}
+
 }  // namespace
+
+std::tuple<Tensor, Tensor, Tensor> tiled_backward_cpu(const Tensor& grad_out, const Tensor& q, const Tensor& k,
+                                                      const Tensor& v, const Tensor& out, const Tensor& lse,
+                                                      double scale, bool causal) {
+  VT_CHECK(lse.dim() == 3 && lse.dtype() == ScalarType::Float32 && lse.size(0) == q.size(0) &&
+               lse.size(1) == q.size(1) && lse.size(2) == q.size(2),
+           "_flash_attention_backward: lse must be float32 [batch, heads, length], got ", dtype_name(lse.dtype()),
+           " ", shape_str(lse.sizes()));
+  auto same = [&](const Tensor& t) { return t.dtype() == q.dtype() ? t : ops::to_dtype(t, q.dtype()); };
+  Tensor g = same(grad_out), o = same(out), l = ops::contiguous(lse);
+  Tensor dq = empty_tensor(q.sizes(), q.dtype(), q.device());
+  Tensor dk = empty_tensor(k.sizes(), q.dtype(), q.device());
+  Tensor dv = empty_tensor(v.sizes(), q.dtype(), q.device());
+  if (q.numel() == 0 && k.numel() == 0) return {dq, dk, dv};
+  if (q.dtype() == ScalarType::Float32)
+    tiled_backward<float>(g, q, k, v, o, l, dq, dk, dv, scale, causal);
+  else if (q.dtype() == ScalarType::Float16)
+    tiled_backward<Half>(g, q, k, v, o, l, dq, dk, dv, scale, causal);
+  else
+    tiled_backward<BFloat16>(g, q, k, v, o, l, dq, dk, dv, scale, causal);
+  return {dq, dk, dv};
+}
 
 bool tiled_forward_applies(const Tensor& q, const Tensor& k) {
   const ScalarType t = q.dtype();
