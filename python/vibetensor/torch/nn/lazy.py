@@ -89,6 +89,11 @@ class LazyLinear(LazyModuleMixin, Linear):
             self.in_features = input.shape[-1]
             self._materialize_from(lambda device, dtype: Linear(self.in_features, self.out_features,
                                                                 self.bias is not None, device, dtype))
+        if self.in_features == 0:  # loaded from a checkpoint before the first call: torch reads it off the input
+            if input.shape[-1] != self.weight.shape[-1]:
+                raise AssertionError(f"The in_features inferred from input: {input.shape[-1]} is not equal to "
+                                     f"in_features from self.weight: {self.weight.shape[-1]}")
+            self.in_features = input.shape[-1]
 
 
 class _LazyConvMixin(LazyModuleMixin):

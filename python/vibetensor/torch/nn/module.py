@@ -264,7 +264,9 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            if not isinstance(v, Tensor):
+            if isinstance(v, UninitializedTensorMixin) and isinstance(target, UninitializedTensorMixin):
+                continue  # a lazy module's placeholder into a placeholder: nothing to copy, as torch's
+            if not isinstance(v, (Tensor, UninitializedTensorMixin)):  # (a placeholder's shape raises below)
                 errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
                               f"object from checkpoint but received {type(v)}")
             elif tuple(v.shape) != tuple(target.shape):
