@@ -202,6 +202,23 @@ def test_lazy_state_dict_round_trip_and_errors():
         L.LazyLinear(3)._replicate_for_data_parallel()
 
 
+def test_lazy_module_protocol_before_materialise():
+    import copy
+
+    m = L.LazyLinear(3)
+    c = copy.deepcopy(m)
+    c(vt.randn(2, 4))
+    assert type(c).__name__ == "Linear" and type(m).__name__ == "LazyLinear" and m.has_uninitialized_params()
+    m.zero_grad()
+    m.requires_grad_(False)
+    m(vt.randn(2, 5))
+    assert not m.weight.requires_grad and not m.bias.requires_grad and tuple(m.weight.shape) == (3, 5)
+    n = L.LazyBatchNorm1d().train(False)
+    assert not n.training
+    n(vt.randn(4, 2))
+    assert not n.training and tuple(n.running_mean.shape) == (2,)
+
+
 def test_lazy_grads_flow_after_materialise():
     m = L.LazyLinear(2, dtype=vt.float64)
     y = m(vt.randn(3, 4, dtype=vt.float64)).sum()

@@ -12,14 +12,10 @@ from ..._C.core import dtype as _dtype
 from .conv3d_layers import Conv3d
 from .conv_layers import Conv2d
 from .conv_more_layers import Conv1d, ConvTranspose1d, ConvTranspose2d
+from .conv_transpose3d import ConvTranspose3d
 from .layers import Linear
 from .norm_layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .parameter import Parameter, UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
-
-try:  # ConvTranspose3d may live beside the other 3-D layers
-    from .conv_transpose3d import ConvTranspose3d
-except ImportError:  # pragma: no cover
-    ConvTranspose3d = None
 
 
 def _infer_parameters(module, args, kwargs):
@@ -162,8 +158,7 @@ LazyConv2d = _lazy_conv(Conv2d, 2, False)
 LazyConv3d = _lazy_conv(Conv3d, 3, False)
 LazyConvTranspose1d = _lazy_conv(ConvTranspose1d, 1, True)
 LazyConvTranspose2d = _lazy_conv(ConvTranspose2d, 2, True)
-if ConvTranspose3d is not None:
-    LazyConvTranspose3d = _lazy_conv(ConvTranspose3d, 3, True)
+LazyConvTranspose3d = _lazy_conv(ConvTranspose3d, 3, True)
 
 
 class _LazyNormBase(LazyModuleMixin):

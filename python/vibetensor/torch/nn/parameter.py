@@ -54,7 +54,7 @@ class UninitializedTensorMixin:
     """The placeholder's protocol: dtype, device, requires_grad, materialize(shape); reading its shape or data
     raises, as torch's."""
 
-    _materialized_kind = None  # Parameter or Buffer: what materialize makes
+    grad = None  # (Module.zero_grad reads it)
 
     def __init__(self, requires_grad, device, dtype):
         from .. import _functions as F
@@ -91,6 +91,10 @@ class UninitializedTensorMixin:
     @property
     def data(self):
         self._fail("data")
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
 
     def is_floating_point(self):
         return self.dtype.is_floating_point
