@@ -58,3 +58,28 @@ def test_special_and_methods():
     assert vt.special.gammainc is _igamma.igamma and vt.special.gammaincc is _igamma.igammac
     for name in METHODS:
         assert hasattr(vt.Tensor, name) and hasattr(torch.Tensor, name), name
+
+
+def _params(fn):
+    import inspect
+
+    return [(p.name, p.default, p.kind) for p in inspect.signature(fn).parameters.values()]
+
+
+def test_signatures_match_torch():
+    """Names, defaults and kinds of every parameter (torch's annotations aside)."""
+    for namespace, tns, table in ((vt.nn, torch.nn, NN), (vt.nn.functional, torch.nn.functional, FUNCTIONAL)):
+        for names in table.values():
+            for name in names:
+                ours, theirs = getattr(namespace, name), getattr(tns, name)
+                if name in ("Buffer", "UninitializedParameter", "UninitializedBuffer"):  # the constructor proper
+                    ours = ours.__new__ if "__new__" in vars(ours) else ours.__init__
+                    assert _params(ours)[1:] == _params(theirs.__new__)[1:], name
+                    continue
+                try:
+                    want = _params(theirs)
+                except ValueError:  # a builtin without a signature (elu_, hardtanh_, leaky_relu_, pdist)
+                    continue
+                if want and want[0][0] == "args":  # torch's boolean_dispatch wrappers (adaptive_max_pool3d)
+                    continue
+                assert _params(ours) == want, name

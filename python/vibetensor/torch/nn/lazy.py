@@ -6,8 +6,6 @@ materialises them at the checkpoint's shapes (the class changes at the next forw
 
 Deviation (see parameter.py): materialising puts new tensors in the module's tables; the placeholder objects are
 not turned into them, so build optimizers after the dry run (torch's advice too)."""
-import inspect
-
 from ..._C.core import dtype as _dtype
 from .conv3d_layers import Conv3d
 from .conv_layers import Conv2d
@@ -96,10 +94,13 @@ class _LazyConvMixin(LazyModuleMixin):
     _n = 1
 
     def _lazy_init(self, out_channels, bias, device, dtype):
+        """After the regular __init__ ran with 0 channels: placeholders, and the hook LazyModuleMixin.__init__
+        would have registered (the regular class's __init__ is called directly, with its own signature)."""
         self.weight = UninitializedParameter(device=device, dtype=dtype)
         self.out_channels = out_channels
         if bias:
             self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._initialize_hook = self.register_forward_pre_hook(_infer_parameters, with_kwargs=True)
 
     def _in_channels(self, input):
         n = self._n
@@ -143,13 +144,8 @@ def _lazy_conv(regular, n, transposed):
                              dtype)
             self._lazy_init(out_channels, bias, device, dtype)
 
-    def init(self, *args, **kwargs):
-        __init__(self, *args, **kwargs)
-        self._initialize_hook = self.register_forward_pre_hook(_infer_parameters, with_kwargs=True)
-
-    init.__signature__ = inspect.signature(__init__)
     name = f"LazyConv{'Transpose' if transposed else ''}{n}d"
-    return type(name, (mixin, regular), {"__init__": init, "cls_to_become": regular, "_n": n,
+    return type(name, (mixin, regular), {"__init__": __init__, "cls_to_become": regular, "_n": n,
                                          "__module__": __name__, "__qualname__": name})
 
 
