@@ -142,12 +142,12 @@ def test_lazy_module_matches_torch(name, args, kwargs, shape):
     # the default initialisation: norms' exact values; convs/linear inside torch's bound
     for k, v in vm.state_dict().items():
         t = tm.state_dict()[k]
-        if "Norm" in name or k == "num_batches_tracked":
-            if not k.startswith("running"):
-                np.testing.assert_array_equal(N(v), N(t))
+        if "Norm" in name or k == "num_batches_tracked":  # running stats: updated by the first (training) call
+            np.testing.assert_allclose(N(v), N(t), rtol=1e-12, atol=1e-14)
         elif k in ("weight", "bias"):
             fan_in = vm.weight.shape[1] * int(np.prod(vm.weight.shape[2:]))
             assert np.abs(N(v)).max() <= 1 / np.sqrt(fan_in) + 1e-12
+            assert N(v).size <= 1 or np.unique(N(v)).size > 1  # drawn, not constant
     vm.load_state_dict({k: V(v) for k, v in tm.state_dict().items()})
     vm.train(tm.training)
     np.testing.assert_allclose(N(vm(V(x))), N(tm(x)), rtol=1e-10, atol=1e-12)

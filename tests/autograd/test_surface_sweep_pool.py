@@ -62,6 +62,7 @@ def test_adaptive_max_pool3d_and_module(os):
     tm, vm = torch.nn.AdaptiveMaxPool3d(os, return_indices=True), PI.AdaptiveMaxPool3d(os, return_indices=True)
     assert repr(vm) == repr(tm)
     (vo, vi), (to, ti) = vm(V(x)), tm(x)
+    np.testing.assert_array_equal(N(vo), N(to))
     np.testing.assert_array_equal(N(vi), N(ti))
     check_grads(lambda m, a: (PI.adaptive_max_pool3d if m is vt else TF.adaptive_max_pool3d)(a, os),
                 leaves([(2, 3, 5, 6, 7)]))
@@ -206,7 +207,7 @@ def test_inplace_activations(name, args):
     x = torch.randn(3, 5, dtype=torch.float64)
     vx = V(x)
     vr, tr = getattr(FS, name)(vx, *args), getattr(TF, name)(x, *args)
-    assert vr is vx
+    assert vr is vx and tr is x
     np.testing.assert_array_equal(N(vx), N(x))
 
     def fn(m, a):

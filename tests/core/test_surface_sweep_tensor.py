@@ -120,7 +120,8 @@ def test_new_legacy_constructor():
     assert tuple(v.new(3, device="cpu").shape) == (3,)
     raises_like(lambda: v.new(2.5), lambda: t.new(2.5), TypeError, "new\\(\\): data must be a sequence \\(got float\\)")
     raises_like(lambda: v.new("a"), lambda: t.new("a"), TypeError, "new\\(\\): invalid data type 'str'")
-    raises_like(lambda: v.new(-1), lambda: t.new(-1), RuntimeError, "Trying to create tensor with negative dimension -1")
+    raises_like(lambda: v.new(-1), lambda: t.new(-1), RuntimeError,
+                "Trying to create tensor with negative dimension -1")
     raises_like(lambda: v.new(vt.tensor([1])), lambda: t.new(torch.tensor([1])), TypeError, "expected")
 
 

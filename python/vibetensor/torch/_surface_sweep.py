@@ -125,8 +125,8 @@ def is_shared(self):
 # ---- constructors ----
 def new(self, *args, device=None):
     """The legacy constructor: new() an empty 1-D tensor, new(*sizes) / new(Size or tuple of ints) an
-    uninitialised one, new(list) a copy of the data, new(tensor) an alias of a tensor of this dtype; self's dtype, self's or the
-    given device."""
+    uninitialised one, new(list) a copy of the data, new(tensor) an alias of a tensor of this dtype; always self's
+    dtype, and self's device unless one is given."""
     device = self.device if device is None else device
     if len(args) == 1 and isinstance(args[0], Tensor):
         other = args[0]
