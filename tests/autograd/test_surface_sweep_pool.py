@@ -188,8 +188,10 @@ def test_pdist(p, shape):
 def test_pdist_zero_p_empty_and_errors():
     x = torch.tensor([[1., 2, 3], [1, 2, 3], [0, 1, 2]], dtype=torch.float64)
     np.testing.assert_array_equal(N(FS.pdist(V(x), 0)), N(TF.pdist(x, 0)))
-    check_grads(lambda m, a: (FS.pdist if m is vt else TF.pdist)(a, 2), [(V(x).requires_grad_(),
-                                                                        x.clone().requires_grad_())])
+    for p in (2, 1, float("inf")):  # identical rows (zero distances); for inf also ties for the max
+        ties = torch.cat([x, torch.tensor([[5., 5, 5.5]], dtype=torch.float64)])
+        check_grads(lambda m, a: (FS.pdist if m is vt else TF.pdist)(a, p), [(V(ties).requires_grad_(),
+                                                                            ties.clone().requires_grad_())])
     for shape in ((1, 3), (0, 3)):
         assert tuple(FS.pdist(vt.randn(*shape)).shape) == tuple(TF.pdist(torch.randn(*shape)).shape) == (0,)
     raises_like(lambda: FS.pdist(vt.randn(3)), lambda: TF.pdist(torch.randn(3)), RuntimeError,

@@ -52,6 +52,12 @@ def pdist(input, p=2):
 
     i, j = triu_indices(n, n, 1, device=input.device)
     diff = input.index_select(0, i) - input.index_select(0, j)
+    if p == float("inf"):
+        # torch's gradient gives each coordinate tied for the max the full sign of its difference (a norm's would
+        # share it out): the value is the max, and the gradient flows through every tied |diff| in full
+        a = diff.abs()
+        top = a.amax(1, keepdim=True).detach()
+        return (top + ((a - top) * (a == top).to(a.dtype)).sum(1, keepdim=True)).squeeze(1)
     from .. import linalg
 
     return linalg.vector_norm(diff, ord=float(p), dim=1)
