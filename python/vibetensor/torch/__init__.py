@@ -238,6 +238,11 @@ from . import compiler, func, jit, profiler, testing  # noqa: E402,F401
 from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401
+from ._surface_sweep import FUNCTIONS as _SURFACE_SWEEP  # noqa: E402  (also attaches their Tensor methods)
+globals().update(_SURFACE_SWEEP)
+from ._igamma import igamma, igammac  # noqa: E402,F401  (also attaches their Tensor methods)
+from .nn.functional_sweep import pdist  # noqa: E402,F401
+from .nn.conv_transpose3d import conv_transpose3d  # noqa: E402,F401
 from . import _out  # noqa: E402
 
 _out.install(globals())  # out= on the Python-level functions (Note [out= by copy])

@@ -10,6 +10,7 @@ from ..autograd.function import Function
 from . import _functions as F
 from . import _math_functions as M
 from ._math_functions import digamma, erfinv, i0, logit, sinc, xlogy  # noqa: F401
+from ._igamma import igamma as gammainc, igammac as gammaincc  # noqa: F401
 
 Tensor = _core.Tensor
 _dt = _core.dtype

@@ -71,3 +71,13 @@ from .functional_ctc import CTCLoss  # noqa: F401
 from . import parallel  # noqa: F401,E402
 from .parallel import DataParallel  # noqa: F401,E402
 from . import attention  # noqa: F401,E402
+from .parameter import Buffer, UninitializedBuffer, UninitializedParameter  # noqa: F401,E402
+from .conv_transpose3d import ConvTranspose3d  # noqa: F401,E402
+from .lazy import (  # noqa: F401,E402
+    LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
+    LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear,
+)
+from .unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: F401,E402
+from .pool_indices import AdaptiveMaxPool3d  # noqa: F401,E402
+from .functional_sweep import FeatureAlphaDropout, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401,E402
+from .adaptive_softmax import AdaptiveLogSoftmaxWithLoss  # noqa: F401,E402

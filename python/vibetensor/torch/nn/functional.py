@@ -248,3 +248,12 @@ from .functional_mha import multi_head_attention_forward  # noqa: E402,F401
 from .functional_conv3d import (  # noqa: E402,F401
     adaptive_avg_pool3d, avg_pool3d, conv3d, lp_pool1d, lp_pool2d, lp_pool3d, max_pool3d,
 )
+from .conv_transpose3d import conv_transpose3d  # noqa: E402,F401
+from .unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: E402,F401
+from .pool_indices import (  # noqa: E402,F401
+    adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices, max_pool1d_with_indices, max_pool2d_with_indices, max_pool3d_with_indices,
+)
+from .functional_sweep import (  # noqa: E402,F401
+    elu_, feature_alpha_dropout, hardtanh_, leaky_relu_, pdist, upsample, upsample_bilinear, upsample_nearest,
+)

@@ -17,7 +17,7 @@ import itertools
 
 from ..._C.core import dtype as _dtype
 from ._tensor_api import Tensor
-from .parameter import Parameter
+from .parameter import Buffer, Parameter, UninitializedTensorMixin
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 _hook_ids = itertools.count()
@@ -85,11 +85,16 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
                                 "(torch.nn.Module or None expected)")
             modules[name] = None
-        elif name in buffers:
-            if value is not None and not isinstance(value, Tensor):
+        elif isinstance(value, Buffer) or name in buffers:
+            if value is not None and not isinstance(value, (Tensor, UninitializedTensorMixin)):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
-                                "(torch.Tensor or None expected)")
-            buffers[name] = value
+                                "(torch.nn.Buffer, torch.Tensor or None expected)")
+            # an nn.Buffer brings its own persistence; a plain tensor keeps the name's
+            if isinstance(value, Buffer):
+                persistent = value.persistent
+            else:
+                persistent = name not in self._non_persistent_buffers_set
+            self.register_buffer(name, value, persistent)
         else:
             object.__setattr__(self, name, value)
 
@@ -131,7 +136,7 @@ class Module:
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         _check_name("buffer", self, name, self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
+        if tensor is not None and not isinstance(tensor, (Tensor, UninitializedTensorMixin)):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             "(torch Tensor or None required)")
         self._buffers[name] = tensor
@@ -242,6 +247,9 @@ class Module:
 
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        for mp, m in list(self.named_modules()):  # lazy modules take their shapes from the checkpoint first
+            if hasattr(type(m), "_lazy_load_state_dict"):
+                m._lazy_load_state_dict(state_dict, mp + "." if mp else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -256,7 +264,9 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            if not isinstance(v, Tensor):
+            if isinstance(v, UninitializedTensorMixin) and isinstance(target, UninitializedTensorMixin):
+                continue  # a lazy module's placeholder into a placeholder: nothing to copy, as torch's
+            if not isinstance(v, (Tensor, UninitializedTensorMixin)):  # (a placeholder's shape raises below)
                 errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
                               f"object from checkpoint but received {type(v)}")
             elif tuple(v.shape) != tuple(target.shape):
@@ -307,7 +317,9 @@ class Module:
                 for name, t in list(table.items()):
                     if t is None:
                         continue
-                    if id(t) not in done:
+                    if id(t) not in done and isinstance(t, UninitializedTensorMixin):
+                        done[id(t)] = fn(t)  # a lazy module's placeholder: one of the new dtype/device
+                    elif id(t) not in done:
                         moved = fn(t.detach() if is_param else t)
                         if same(moved, t):
                             moved = t
