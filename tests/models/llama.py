@@ -6,7 +6,9 @@ swapped in by tests/models/swap_import.py):
     heads (repeat_interleave, or expand + reshape), through F.scaled_dot_product_attention with is_causal;
   - a SwiGLU MLP (silu(gate) * up, then down), tied input/output embeddings;
   - a KV cache for generation: prefill the prompt, then one token at a time, and `generate` with greedy decoding
-    or top-k sampling from a torch.Generator.
+    or top-k / top-p sampling from a torch.Generator;
+  - batches of left-padded prompts: an attention_mask [B, S] gives each row its own positions (cumsum) for the
+    rotary tables and a causal + padding bool mask for attention.
 """
 import math
 from dataclasses import dataclass
@@ -58,8 +60,8 @@ def rotate_half(x):
 
 
 def apply_rotary(q, k, cos, sin):
-    """q, k: [B, heads, T, head_dim]; cos, sin: [T, head_dim] (broadcast over batch and heads)."""
-    cos, sin = cos[None, None], sin[None, None]
+    """q, k: [B, heads, T, head_dim]; cos, sin: [B or 1, T, head_dim] (broadcast over the heads)."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
@@ -105,7 +107,7 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
 
-    def forward(self, x, cos, sin, cache=None):
+    def forward(self, x, cos, sin, cache=None, mask=None):
         bsz, seqlen, _ = x.shape
         q = self.q_proj(x).view(bsz, seqlen, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim).transpose(1, 2)
@@ -115,7 +117,9 @@ class Attention(nn.Module):
             k, v = cache.update(self.layer_idx, k, v)
         k = repeat_kv(k, self.n_rep, self.kv_repeat)
         v = repeat_kv(v, self.n_rep, self.kv_repeat)
-        if seqlen == k.shape[2]:
+        if mask is not None:  # [B, 1, T, S] bool, True where a query may look
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        elif seqlen == k.shape[2]:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif seqlen == 1:  # one new token attends to everything cached
             out = F.scaled_dot_product_attention(q, k, v)
@@ -146,8 +150,8 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.dim, eps=cfg.norm_eps)
         self.mlp = FeedForward(cfg.dim, cfg.hidden_dim)
 
-    def forward(self, x, cos, sin, cache=None):
-        h = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+    def forward(self, x, cos, sin, cache=None, mask=None):
+        h = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -172,16 +176,29 @@ class Llama(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, tokens, targets=None, cache=None):
+    def forward(self, tokens, targets=None, cache=None, attention_mask=None):
+        """attention_mask: [B, cached + T], 1 at real tokens and 0 at the padding (left of each prompt)."""
         bsz, seqlen = tokens.shape
         start = 0 if cache is None else cache.length
         if start + seqlen > self.config.max_seq_len:
             raise ValueError(f"{start + seqlen} positions exceed max_seq_len {self.config.max_seq_len}")
-        cos = self.rope_cos[start:start + seqlen]
-        sin = self.rope_sin[start:start + seqlen]
+        mask = None
+        if attention_mask is None:
+            cos = self.rope_cos[start:start + seqlen].unsqueeze(0)
+            sin = self.rope_sin[start:start + seqlen].unsqueeze(0)
+        else:
+            # each row counts its positions from its first real token; the padding sits at position 0
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, start:]
+            cos, sin = self.rope_cos[position_ids], self.rope_sin[position_ids]
+            total = start + seqlen
+            causal = torch.ones(seqlen, total, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
+            mask = causal[None, None] & attention_mask.bool()[:, None, None, :]
+            # a padding query would see no key at all (softmax of nothing: NaN); let it see itself
+            keys = torch.arange(total, device=tokens.device)
+            mask = mask | (keys[None, :] == keys[start:, None])[None, None]
         h = self.embed_tokens(tokens)
         for layer in self.layers:
-            h = layer(h, cos, sin, cache)
+            h = layer(h, cos, sin, cache, mask)
         logits = self.lm_head(self.norm(h))
         if targets is None:
             return logits, None
@@ -189,22 +206,44 @@ class Llama(nn.Module):
         return logits, loss
 
     @torch.inference_mode()
-    def generate(self, prompt, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True):
-        """Greedy when top_k is None (or 1), else samples among the top_k logits with `generator`."""
+    def generate(self, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
+                 use_cache=True, attention_mask=None):
+        """Greedy when neither top_k nor top_p is given (or top_k is 1), else samples with `generator` among the
+        top_k logits or the smallest set of tokens whose probability reaches top_p. attention_mask marks the real
+        tokens of left-padded prompts."""
         cache = KVCache(self.config.n_layers) if use_cache else None
         tokens = prompt
-        logits, _ = self(prompt, cache=cache)
+        logits, _ = self(prompt, cache=cache, attention_mask=attention_mask)
         for _ in range(max_new_tokens):
-            last = logits[:, -1, :]
-            if top_k is None or top_k == 1:
+            last = logits[:, -1, :] / temperature
+            if top_p is not None:
+                nxt = self.sample_top_p(last, top_p, generator)
+            elif top_k is None or top_k == 1:
                 nxt = last.argmax(dim=-1, keepdim=True)
             else:
-                vals, idx = torch.topk(last / temperature, min(top_k, last.size(-1)), dim=-1)
+                vals, idx = torch.topk(last, min(top_k, last.size(-1)), dim=-1)
                 probs = F.softmax(vals, dim=-1)
                 nxt = idx.gather(-1, torch.multinomial(probs, 1, generator=generator))
             tokens = torch.cat([tokens, nxt], dim=1)
-            logits, _ = self(nxt, cache=cache) if use_cache else self(tokens)
+            if attention_mask is not None:
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones((attention_mask.size(0), 1))],
+                                           dim=1)
+            if use_cache:
+                logits, _ = self(nxt, cache=cache, attention_mask=attention_mask)
+            else:
+                logits, _ = self(tokens, attention_mask=attention_mask)
         return tokens
+
+    @staticmethod
+    def sample_top_p(logits, top_p, generator=None):
+        probs = torch.softmax(logits, dim=-1)
+        sorted_probs, sorted_idx = torch.sort(probs, dim=-1, descending=True)
+        # drop a token once the ones before it already reach top_p (the most likely one always stays)
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        sorted_probs.div_(sorted_probs.sum(dim=-1, keepdim=True))
+        choice = torch.multinomial(sorted_probs, num_samples=1, generator=generator)
+        return torch.gather(sorted_idx, -1, choice)
 
 
 def cosine_with_warmup(warmup, total, min_ratio=0.1):

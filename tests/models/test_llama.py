@@ -170,3 +170,49 @@ def test_top_k_sampling_is_seeded_and_stays_in_the_top_k():
     outs = {tuple(vm.generate(start, 8, top_k=3, temperature=2.0,
                               generator=vt.Generator().manual_seed(s)).tolist()[0]) for s in range(4)}
     assert len(outs) > 1  # the generator drives the sampling
+
+
+def left_padded(lib):
+    prompts = np.array([[5, 6, 7, 8, 9], [0, 0, 0, 11, 12], [0, 13, 14, 15, 16]])
+    return lib.from_numpy(prompts), lib.from_numpy((prompts != 0).astype(np.int64))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_left_padded_rows_match_their_unpadded_selves(device):
+    tm, vm = build(seed=5, device=device, init_std=0.3)
+    (vp, vmask), (tp, tmask) = left_padded(vt), left_padded(torch)
+    vp, vmask, tp, tmask = vp.to(device), vmask.to(device), tp.to(device), tmask.to(device)
+    with vt.no_grad(), torch.no_grad():
+        vlogits, tlogits = vm(vp, attention_mask=vmask)[0], tm(tp, attention_mask=tmask)[0]
+        close(vlogits, tlogits)
+        alone = vm(vp[1:2, 3:])[0]  # row 1 without its padding: positions 0, 1 again
+    close(vlogits[1:2, 3:], alone, rtol=1e-4, atol=1e-5)
+    assert not np.isnan(vlogits.cpu().numpy()).any()  # the padding queries see themselves, not nothing
+    vout = vm.generate(vp, 8, attention_mask=vmask)
+    assert vout.tolist() == tm.generate(tp, 8, attention_mask=tmask).tolist()
+    assert vm.generate(vp, 8, attention_mask=vmask, use_cache=False).tolist() == vout.tolist()
+    for row in range(3):
+        real = vp[row:row + 1, int((vp[row] == 0).sum().item()):]
+        assert vm.generate(real, 8).tolist()[0][-8:] == vout.tolist()[row][-8:], row
+
+
+def test_top_p_sampling_is_seeded_and_stays_in_the_nucleus():
+    _, vm = build(seed=6, init_std=0.3)
+    start = vt.from_numpy(np.array([[5, 6], [7, 8]]))
+    out = vm.generate(start, 6, top_p=0.6, generator=vt.Generator().manual_seed(2))
+    assert out.tolist() == vm.generate(start, 6, top_p=0.6, generator=vt.Generator().manual_seed(2)).tolist()
+    with vt.no_grad():
+        logits = vm(out[:, :-1])[0].numpy().astype(np.float64)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    sizes = []
+    for b in range(2):
+        for i in range(2, 8):
+            p = probs[b, i - 1]
+            order = np.argsort(-p)
+            keep = order[:int(np.searchsorted(np.cumsum(p[order]), 0.6) + 1)]
+            sizes.append(len(keep))
+            assert out.tolist()[b][i] in keep.tolist(), (b, i)
+    assert max(sizes) > 1  # some nucleus held a choice
+    greedy = vm.generate(start, 6)
+    assert vm.generate(start, 6, top_p=1e-6, generator=vt.Generator().manual_seed(0)).tolist() == greedy.tolist()
