@@ -1,8 +1,8 @@
 """The diffusion UNet and DDPM of tests/models/unet.py, loaded once with torch and once with vibetensor swapped in
 for torch, with the same weights: structure and state_dict keys, the timestep embedding and the noise schedule
 buffers, the UNet's output and every gradient (input included), DDPM training steps with Adam on fixed noise and
-timesteps (losses and parameters), a sampling step and a short chain on fixed noise, and the seeded draws of
-timesteps and noise. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+timesteps (losses, parameters and an EMA copy; with activation checkpointing and fused attention too), a sampling
+step and a short chain on fixed noise, and the seeded draws of timesteps and noise. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -19,10 +19,10 @@ if torch.cuda.is_available():
 T = 50
 
 
-def build(seed=0, device="cpu"):
+def build(seed=0, device="cpu", **unet):
     torch.manual_seed(seed)
-    tm = tu.GaussianDiffusion(tu.UNet(), timesteps=T)
-    vm = vu.GaussianDiffusion(vu.UNet(), timesteps=T)
+    tm = tu.GaussianDiffusion(tu.UNet(**unet), timesteps=T)
+    vm = vu.GaussianDiffusion(vu.UNet(**unet), timesteps=T)
     vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
     return tm.to(device), vm.to(device)
 
@@ -85,10 +85,13 @@ def test_unet_forward_and_gradients_match_torch(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_ddpm_training_steps_match_torch(device):
-    tm, vm = build(seed=1, device=device)
+@pytest.mark.parametrize("unet", [{}, dict(use_checkpoint=True, use_sdpa=True)], ids=["plain", "checkpoint-sdpa"])
+def test_ddpm_training_steps_match_torch(unet, device):
+    tm, vm = build(seed=1, device=device, **unet)
     topt = torch.optim.Adam(tm.model.parameters(), lr=2e-3)
     vopt = vt.optim.Adam(vm.model.parameters(), lr=2e-3)
+    tema, vema = tu.EMA(tm.model, decay=0.8), vu.EMA(vm.model, decay=0.8)
+    assert vema.model is not vm.model and not any(p.requires_grad for p in vema.model.parameters())
     x0, _, _ = arrays(3, b=4)
     for step in range(4):
         _, noise, t = arrays(10 + step, b=4)
@@ -102,9 +105,15 @@ def test_ddpm_training_steps_match_torch(device):
         vl.backward()
         topt.step()
         vopt.step()
+        tema.update(tm.model)
+        vema.update(vm.model)
     tp = dict(tm.named_parameters())
     for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
         close(p, tp[name], rtol=1e-3, atol=1e-4)
+    tp = dict(tema.model.named_parameters())
+    for name, p in vema.model.named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-4)
+        assert not np.allclose(p.cpu().numpy(), dict(vm.model.named_parameters())[name].detach().cpu().numpy())
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -139,3 +148,17 @@ def test_seeded_draws_are_reproducible():
     b = vm.sample((2, 3, 8, 8), generator=vt.Generator().manual_seed(9), steps=3)
     assert tuple(a.shape) == (2, 3, 8, 8) and a.tolist() == b.tolist()
     assert a.abs().max().item() <= 1.0
+
+
+def test_checkpointing_and_fused_attention_change_nothing():
+    _, plain = build(seed=7)
+    _, other = build(seed=7, use_checkpoint=True, use_sdpa=True)
+    x0, noise, t = arrays(8, b=3)
+    x0, noise, t = vt.from_numpy(x0), vt.from_numpy(noise), vt.from_numpy(t)
+    losses = [m.training_loss(x0, t, noise) for m in (plain, other)]
+    np.testing.assert_allclose(losses[1].item(), losses[0].item(), rtol=1e-5)
+    for loss in losses:
+        loss.backward()
+    grads = dict(plain.named_parameters())
+    for name, p in other.named_parameters():
+        close(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6)

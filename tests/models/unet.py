@@ -5,13 +5,17 @@
   - two resolutions: down by a stride-2 conv, up by F.interpolate(nearest) + conv, skip connections
     concatenated along the channels; self-attention over the pixels at the lowest resolution;
   - GaussianDiffusion: a linear beta schedule (torch.linspace, cumprod, in float64 then stored as float32
-    buffers), q_sample, the MSE-on-the-noise training loss at random timesteps, and the ancestral sampling step.
+    buffers), q_sample, the MSE-on-the-noise training loss at random timesteps, and the ancestral sampling step;
+  - optional activation checkpointing of the ResBlocks (torch.utils.checkpoint, non-reentrant), attention by
+    einsum or F.scaled_dot_product_attention, and an EMA copy of the weights (deepcopy + lerp_).
 """
+import copy
 import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 def timestep_embedding(timesteps, dim, max_period=10000):
@@ -31,8 +35,9 @@ def norm(channels, groups=8):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, in_ch, out_ch, temb_dim, dropout=0.0):
+    def __init__(self, in_ch, out_ch, temb_dim, dropout=0.0, use_checkpoint=False):
         super().__init__()
+        self.use_checkpoint = use_checkpoint
         self.norm1 = norm(in_ch)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.temb_proj = nn.Linear(temb_dim, out_ch)
@@ -42,6 +47,12 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x, temb):
+        if self.use_checkpoint and self.training and torch.is_grad_enabled():
+            # recompute the block in backward instead of keeping its activations
+            return checkpoint(self._forward, x, temb, use_reentrant=False)
+        return self._forward(x, temb)
+
+    def _forward(self, x, temb):
         h = self.conv1(F.silu(self.norm1(x)))
         h = h + self.temb_proj(F.silu(temb))[:, :, None, None]
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
@@ -51,15 +62,20 @@ class ResBlock(nn.Module):
 class AttnBlock(nn.Module):
     """Multi-head self-attention over the H*W pixels, with 1x1 convs for q, k, v and the output."""
 
-    def __init__(self, channels, num_heads=2):
+    def __init__(self, channels, num_heads=2, use_sdpa=False):
         super().__init__()
-        self.num_heads = num_heads
+        self.num_heads, self.use_sdpa = num_heads, use_sdpa
         self.norm = norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x):
         b, c, h, w = x.shape
+        if self.use_sdpa:  # the same channel layout as below, as [B, heads, pixels, head_dim] for the fused kernel
+            qkv = self.qkv(self.norm(x)).reshape(b, self.num_heads, 3, c // self.num_heads, h * w)
+            q, k, v = qkv.transpose(-1, -2).unbind(2)
+            out = F.scaled_dot_product_attention(q, k, v).transpose(-1, -2)
+            return x + self.proj_out(out.reshape(b, c, h, w))
         qkv = self.qkv(self.norm(x)).reshape(b * self.num_heads, 3 * c // self.num_heads, h * w)
         q, k, v = qkv.chunk(3, dim=1)
         scale = 1 / math.sqrt(math.sqrt(c // self.num_heads))  # split between q and k: smaller intermediates
@@ -88,7 +104,8 @@ class Upsample(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, in_channels=3, base=16, mults=(1, 2), dropout=0.0, num_heads=2):
+    def __init__(self, in_channels=3, base=16, mults=(1, 2), dropout=0.0, num_heads=2, use_checkpoint=False,
+                 use_sdpa=False):
         super().__init__()
         self.base = base
         temb_dim = base * 4
@@ -98,19 +115,20 @@ class UNet(nn.Module):
         chans, ch = [base], base
         for level, mult in enumerate(mults):
             out = base * mult
-            self.down.append(ResBlock(ch, out, temb_dim, dropout))
+            self.down.append(ResBlock(ch, out, temb_dim, dropout, use_checkpoint))
             ch = out
             chans.append(ch)
             if level != len(mults) - 1:
                 self.down.append(Downsample(ch))
                 chans.append(ch)
-        self.mid = nn.ModuleList([ResBlock(ch, ch, temb_dim, dropout), AttnBlock(ch, num_heads),
-                                  ResBlock(ch, ch, temb_dim, dropout)])
+        self.mid = nn.ModuleList([ResBlock(ch, ch, temb_dim, dropout, use_checkpoint),
+                                  AttnBlock(ch, num_heads, use_sdpa),
+                                  ResBlock(ch, ch, temb_dim, dropout, use_checkpoint)])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(mults))):
             out = base * mult
             for _ in range(2):  # one per skip this level stored (the ResBlock's, then the level input's)
-                self.up.append(ResBlock(ch + chans.pop(), out, temb_dim, dropout))
+                self.up.append(ResBlock(ch + chans.pop(), out, temb_dim, dropout, use_checkpoint))
                 ch = out
             if level != 0:
                 self.up.append(Upsample(ch))
@@ -191,3 +209,18 @@ class GaussianDiffusion(nn.Module):
             t = torch.full((shape[0],), i, device=device, dtype=torch.long)
             x = self.p_sample(x, t, torch.randn(shape, generator=generator, device=device))
         return x.clamp(-1.0, 1.0)
+
+
+class EMA:
+    """An exponential moving average of a model's weights, kept in a frozen deep copy for sampling."""
+
+    def __init__(self, model, decay=0.9):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        for ema_p, p in zip(self.model.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - self.decay)
+        for ema_b, b in zip(self.model.buffers(), model.buffers()):
+            ema_b.copy_(b)
