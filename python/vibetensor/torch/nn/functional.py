@@ -222,6 +222,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         q, k, v = (t if batched else t.unsqueeze(0) for t in (query, key, value))
         out = _op("vt::_flash_attention")(q, k, v, float(scale), bool(is_causal))[0]
         return out if batched else out.squeeze(0)
+    if query.dtype in _FLASH_DTYPES and key.dtype == query.dtype and value.dtype == query.dtype:
+        # torch reduces 16-bit attention in float32 (its math backend upcasts, its fused kernels accumulate in
+        # float32); scores and weights rounded to 16 bits cost about three times its error
+        out = _sdpa_math(query.float(), key.float(), value.float(), attn_mask, dropout_p, is_causal, scale)
+        return out.to(query.dtype)
+    return _sdpa_math(query, key, value, attn_mask, dropout_p, is_causal, scale)
+
+
+def _sdpa_math(query, key, value, attn_mask, dropout_p, is_causal, scale):
     scores = F.matmul(query, key.transpose(-2, -1))
     if attn_mask is None:  # scale and causal mask fused into the softmax kernel (and its backward)
         weights = _op("vt::_attention_softmax")(scores, scale, is_causal)
