@@ -210,6 +210,27 @@ class BertForSequenceClassification(BertPreTrainedModel):
         return loss, logits
 
 
+class SentenceEncoder(nn.Module):
+    """The same embeddings under torch's own nn.TransformerEncoder (GELU, post-norm, batch_first), mean-pooled into
+    a sentence vector the way sentence-embedding code does it: the sum over positions divided by the lengths,
+    which counts on the encoder returning zeros at the padding in inference (torch's nested-tensor fast path)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.embeddings = BertEmbeddings(cfg)
+        layer = nn.TransformerEncoderLayer(cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
+                                           dropout=cfg.hidden_dropout_prob, activation="gelu",
+                                           layer_norm_eps=cfg.layer_norm_eps, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.num_hidden_layers)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        hidden = self.encoder(self.embeddings(input_ids, token_type_ids),
+                              src_key_padding_mask=attention_mask == 0)
+        if self.training or torch.is_grad_enabled():  # no fast path: mask the padding out by hand
+            hidden = hidden * attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return hidden, hidden.sum(dim=1) / attention_mask.sum(dim=1, keepdim=True).to(hidden.dtype)
+
+
 def mask_tokens(input_ids, attention_mask, vocab_size, mask_token_id, generator, prob=0.15):
     """BERT's MLM corruption: pick ~prob of the real tokens; labels keep them (-100 elsewhere); of the picked,
     80% become [MASK], 10% a random token, 10% stay."""

@@ -177,3 +177,30 @@ def test_mlm_corruption_is_seeded():
     np.testing.assert_array_equal(labels.numpy()[picked], ids.numpy()[picked])
     changed = inputs.numpy() != ids.numpy()
     assert not (changed & ~picked).any() and (inputs.numpy()[picked] == MASK_ID).mean() > 0.5
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_sentence_encoder_on_torchs_transformer_encoder(device):
+    torch.manual_seed(0)
+    tm = tb.SentenceEncoder(tb.BertConfig(hidden_dropout_prob=0.0)).to(device)
+    vm = vb.SentenceEncoder(vb.BertConfig(hidden_dropout_prob=0.0))
+    vm.load_state_dict({k: vt.from_numpy(v.detach().cpu().numpy().copy()) for k, v in tm.state_dict().items()})
+    vm.to(device)
+    (tids, tlen, ttypes, _), (vids, vlen, vtypes, _) = data(4, "cls", device=device)
+    tmask, vmask = tb.padding_mask(tlen, tids.shape[1]).long(), vb.padding_mask(vlen, vids.shape[1]).long()
+    tm.eval()
+    vm.eval()
+    with torch.no_grad(), vt.no_grad():  # the fast path: the padded positions come back zero
+        (th, tpool), (vh, vpool) = tm(tids, tmask, ttypes), vm(vids, vmask, vtypes)
+    close(vh, th)
+    close(vpool, tpool)
+    assert not vh.cpu().numpy()[vmask.cpu().numpy() == 0].any()
+    tm.train()
+    vm.train()
+    (th, tpool), (vh, vpool) = tm(tids, tmask, ttypes), vm(vids, vmask, vtypes)
+    close(vpool, tpool)
+    (tpool ** 2).sum().backward()
+    (vpool ** 2).sum().backward()
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tgrads[name].grad, rtol=1e-3, atol=1e-6)
