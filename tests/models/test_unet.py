@@ -2,7 +2,8 @@
 for torch, with the same weights: structure and state_dict keys, the timestep embedding and the noise schedule
 buffers, the UNet's output and every gradient (input included), DDPM training steps with Adam on fixed noise and
 timesteps (losses, parameters and an EMA copy; with activation checkpointing and fused attention too), a sampling
-step and a short chain on fixed noise, and the seeded draws of timesteps and noise. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+step and a short chain on fixed noise, and the seeded draws of timesteps and noise. On the CPU and, where both
+see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
