@@ -149,6 +149,10 @@ def test_seeded_draws_are_reproducible():
     b = vm.sample((2, 3, 8, 8), generator=vt.Generator().manual_seed(9), steps=3)
     assert tuple(a.shape) == (2, 3, 8, 8) and a.tolist() == b.tolist()
     assert a.abs().max().item() <= 1.0
+    # diffusion code's idiom: the global stream as a generator, from manual_seed
+    c = vm.sample((2, 3, 8, 8), generator=vt.manual_seed(9), steps=3)
+    d = vm.sample((2, 3, 8, 8), generator=vt.manual_seed(9), steps=3)
+    assert c.tolist() == d.tolist() != vm.sample((2, 3, 8, 8), generator=vt.manual_seed(10), steps=3).tolist()
 
 
 def test_checkpointing_and_fused_attention_change_nothing():
