@@ -1,7 +1,8 @@
 """A Llama-style decoder written the way public model code is written (imports torch only; loaded with vibetensor
 swapped in by tests/models/swap_import.py):
   - pre-norm blocks with RMSNorm (root mean square over the last dim, a learned scale, no bias, no mean);
-  - rotary position embeddings from precomputed cos/sin tables, applied with the rotate-half formulation;
+  - rotary position embeddings from precomputed cos/sin tables, applied with the rotate-half formulation (or,
+    with rope="complex", Meta's original form: complex frequencies from torch.polar, view_as_complex pairs);
   - grouped-query attention: n_kv_heads < n_heads, each key/value head shared by n_heads // n_kv_heads query
     heads (repeat_interleave, or expand + reshape), through F.scaled_dot_product_attention with is_causal;
   - a SwiGLU MLP (silu(gate) * up, then down), tied input/output embeddings;
@@ -28,6 +29,7 @@ class LlamaConfig:
     hidden_dim: int = 64
     max_seq_len: int = 32
     rope_theta: float = 10000.0
+    rope: str = "rotate_half"  # or "complex"
     norm_eps: float = 1e-5
     kv_repeat: str = "repeat_interleave"  # or "expand": the two ways public code shares the key/value heads
 
@@ -63,6 +65,23 @@ def apply_rotary(q, k, cos, sin):
     """q, k: [B, heads, T, head_dim]; cos, sin: [B or 1, T, head_dim] (broadcast over the heads)."""
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+
+
+def complex_rope_table(head_dim, max_len, theta=10000.0):
+    """e^(i * position * frequency) [max_len, head_dim // 2], complex64."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+    return torch.polar(torch.ones_like(angles), angles)
+
+
+def apply_rotary_complex(q, k, freqs_cis):
+    """Rotates each adjacent pair (x[2i], x[2i+1]) of q and k as one complex number; freqs_cis [B or 1, T, D/2]."""
+    f = freqs_cis.unsqueeze(1)
+
+    def rotate(x):
+        pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+        return torch.view_as_real(pairs * f).flatten(-2).type_as(x)
+    return rotate(q), rotate(k)
 
 
 def repeat_kv(x, n_rep, how):
@@ -107,12 +126,13 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
 
-    def forward(self, x, cos, sin, cache=None, mask=None):
+    def forward(self, x, rope, cache=None, mask=None):
+        """rope: (cos, sin) tables, or (freqs_cis,) for the complex form."""
         bsz, seqlen, _ = x.shape
         q = self.q_proj(x).view(bsz, seqlen, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, k, cos, sin)
+        q, k = apply_rotary(q, k, *rope) if len(rope) == 2 else apply_rotary_complex(q, k, *rope)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)
         k = repeat_kv(k, self.n_rep, self.kv_repeat)
@@ -150,8 +170,8 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.dim, eps=cfg.norm_eps)
         self.mlp = FeedForward(cfg.dim, cfg.hidden_dim)
 
-    def forward(self, x, cos, sin, cache=None, mask=None):
-        h = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask)
+    def forward(self, x, rope, cache=None, mask=None):
+        h = x + self.self_attn(self.input_layernorm(x), rope, cache, mask)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -166,9 +186,13 @@ class Llama(nn.Module):
         self.norm = RMSNorm(cfg.dim, eps=cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.embed_tokens.weight
-        cos, sin = rope_tables(cfg.dim // cfg.n_heads, cfg.max_seq_len, cfg.rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        if cfg.rope == "complex":
+            table = complex_rope_table(cfg.dim // cfg.n_heads, cfg.max_seq_len, cfg.rope_theta)
+            self.register_buffer("freqs_cis", table, persistent=False)
+        else:
+            cos, sin = rope_tables(cfg.dim // cfg.n_heads, cfg.max_seq_len, cfg.rope_theta)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
 
     @staticmethod
@@ -184,12 +208,12 @@ class Llama(nn.Module):
             raise ValueError(f"{start + seqlen} positions exceed max_seq_len {self.config.max_seq_len}")
         mask = None
         if attention_mask is None:
-            cos = self.rope_cos[start:start + seqlen].unsqueeze(0)
-            sin = self.rope_sin[start:start + seqlen].unsqueeze(0)
+            positions = slice(start, start + seqlen)
+            rope = self._rope(lambda table: table[positions].unsqueeze(0))
         else:
             # each row counts its positions from its first real token; the padding sits at position 0
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, start:]
-            cos, sin = self.rope_cos[position_ids], self.rope_sin[position_ids]
+            rope = self._rope(lambda table: table[position_ids])
             total = start + seqlen
             causal = torch.ones(seqlen, total, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
             mask = causal[None, None] & attention_mask.bool()[:, None, None, :]
@@ -198,12 +222,18 @@ class Llama(nn.Module):
             mask = mask | (keys[None, :] == keys[start:, None])[None, None]
         h = self.embed_tokens(tokens)
         for layer in self.layers:
-            h = layer(h, cos, sin, cache, mask)
+            h = layer(h, rope, cache, mask)
         logits = self.lm_head(self.norm(h))
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-100)
         return logits, loss
+
+    def _rope(self, pick):
+        """The rotary tables at the positions `pick` selects, as the layers take them."""
+        if self.config.rope == "complex":
+            return (pick(self.freqs_cis),)
+        return pick(self.rope_cos), pick(self.rope_sin)
 
     @torch.inference_mode()
     def generate(self, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,

@@ -237,3 +237,33 @@ def test_bfloat16_inference_matches_torch():
     start = np.array([[1, 2, 3]])
     vout = vm.generate(vt.from_numpy(start), 10)
     assert vout.tolist() == tm.generate(torch.from_numpy(start), 10).tolist()
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="vibetensor has no complex dtypes (a C++ core gap): torch.polar, torch.view_as_complex and "
+                          "torch.view_as_real are missing, so Meta-style complex rotary embeddings cannot run. "
+                          "Reproducer: vt.polar(vt.ones(2), vt.zeros(2)) -> AttributeError")
+def test_complex_rope_variant_matches_torch():
+    tm, vm = build(seed=3, init_std=0.3, rope="complex")
+    (tx, ty), (vx, vy) = batch(1)
+    tl, vl = tm(tx, ty)[1], vm(vx, vy)[1]
+    close(vl, tl)
+    tl.backward()
+    vl.backward()
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tgrads[name].grad, rtol=1e-3, atol=1e-6)
+    start = np.array([[1, 2, 3]])
+    assert vm.generate(vt.from_numpy(start), 8).tolist() == tm.generate(torch.from_numpy(start), 8).tolist()
+
+
+def test_complex_rope_is_the_pairwise_form_of_rotate_half():
+    """torch alone (the oracle for the xfail above): the complex form rotates adjacent pairs, rotate-half the two
+    halves; with the head dims permuted into halves the two agree."""
+    q = torch.randn(1, 1, 5, 8)
+    evens_then_odds, back = [0, 2, 4, 6, 1, 3, 5, 7], [0, 4, 1, 5, 2, 6, 3, 7]
+    cos, sin = tll.rope_tables(8, 5)
+    half, _ = tll.apply_rotary(q[..., evens_then_odds], q, cos[None], sin[None])
+    pairs, _ = tll.apply_rotary_complex(q, q, tll.complex_rope_table(8, 5)[None])
+    torch.testing.assert_close(pairs, half[..., back])
+    assert not torch.allclose(pairs, q)
