@@ -217,7 +217,7 @@ class Llama(nn.Module):
             total = start + seqlen
             causal = torch.ones(seqlen, total, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
             mask = causal[None, None] & attention_mask.bool()[:, None, None, :]
-            # a padding query would see no key at all (softmax of nothing: NaN); let it see itself
+            # a padding query would see no key at all (an empty softmax row); let it see itself
             keys = torch.arange(total, device=tokens.device)
             mask = mask | (keys[None, :] == keys[start:, None])[None, None]
         h = self.embed_tokens(tokens)
