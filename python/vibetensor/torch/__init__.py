@@ -164,6 +164,10 @@ def initial_seed() -> int:
     return _core.initial_seed()
 
 
+from . import random  # noqa: E402,F401
+from .random import default_generator, get_rng_state, seed, set_rng_state  # noqa: E402,F401
+
+
 def is_tensor(obj) -> _builtins.bool:
     return isinstance(obj, Tensor)
 
