@@ -9,7 +9,7 @@ import torch
 import vibetensor.torch as vt
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
-          "torch.nn.utils")
+          "torch.nn.utils", "torch.utils", "torch.utils.checkpoint")
 
 
 def load(path, torch_module):
@@ -21,7 +21,8 @@ def load(path, torch_module):
         if torch_module is vt:
             stand_in = {"torch": vt, "torch.nn": vt.nn, "torch.nn.functional": vt.nn.functional,
                         "torch.nn.init": vt.nn.init, "torch.optim": vt.optim,
-                        "torch.optim.lr_scheduler": vt.optim.lr_scheduler, "torch.nn.utils": vt.nn.utils}
+                        "torch.optim.lr_scheduler": vt.optim.lr_scheduler, "torch.nn.utils": vt.nn.utils,
+                        "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

@@ -156,14 +156,17 @@ from ._generator import Generator  # noqa: E402,F401
 def manual_seed(seed: int):
     """Seeds the Philox generator behind rand/randn/randint/normal_/uniform_. Like torch, any int in
     [-2**63, 2**64) is a seed (negative ones wrap); others are a ValueError."""
-    seed = _builtins.int(seed)
-    if not -0x8000_0000_0000_0000 <= seed <= 0xFFFF_FFFF_FFFF_FFFF:
-        raise ValueError(f"Overflow when unpacking long long: manual_seed expected a seed in [-2**63, 2**64), got {seed}")
-    _core.manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
+    from .random import manual_seed as _seed_global_stream
+
+    return _seed_global_stream(seed)  # default_generator, as torch returns
 
 
 def initial_seed() -> int:
     return _core.initial_seed()
+
+
+from . import random  # noqa: E402,F401
+from .random import default_generator, get_rng_state, seed, set_rng_state  # noqa: E402,F401
 
 
 def is_tensor(obj) -> _builtins.bool:

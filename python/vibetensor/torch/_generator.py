@@ -57,10 +57,41 @@ class Generator:
         return f"<vibetensor.Generator object, device {self.device}>"
 
 
+class _GlobalGenerator(Generator):
+    """torch.default_generator: the global stream itself. Its seed and offset are the core's, so a draw through it
+    is a plain global draw (and torch.manual_seed returns it: `generator = torch.manual_seed(0)`)."""
+
+    def __init__(self):  # no state of its own to initialize
+        self.device = _core.device("cpu")
+
+    @property
+    def _seed(self):
+        return _core.get_rng_state()[0]
+
+    @_seed.setter
+    def _seed(self, value):
+        _core.set_rng_state(value, _core.get_rng_state()[1])
+
+    @property
+    def _offset(self):
+        return _core.get_rng_state()[1]
+
+    @_offset.setter
+    def _offset(self, value):
+        _core.set_rng_state(_core.get_rng_state()[0], value)
+
+    def initial_seed(self):
+        return _core.initial_seed()
+
+
+default_generator = _GlobalGenerator()
+
+
 @contextlib.contextmanager
 def drawing_from(generator):
-    """Draws inside run on `generator`'s stream (Note [Generator swap]); None: the global one."""
-    if generator is None:
+    """Draws inside run on `generator`'s stream (Note [Generator swap]); None or default_generator: the global
+    one."""
+    if generator is None or generator is default_generator:
         yield
         return
     if not isinstance(generator, Generator):

@@ -46,8 +46,25 @@ class _MpsBackend:
         return False
 
 
+class _MhaBackend:
+    """torch.backends.mha: the switch of torch's inference fast path for the Transformer encoder. vibetensor has
+    no separate kernels for it; what the switch changes here is what torch's fast path changes that can be seen:
+    nn.TransformerEncoder's outputs at padded positions come back zero (see TransformerEncoder.forward)."""
+
+    _fastpath = True
+
+    @staticmethod
+    def get_fastpath_enabled() -> bool:
+        return _MhaBackend._fastpath
+
+    @staticmethod
+    def set_fastpath_enabled(value: bool) -> None:
+        _MhaBackend._fastpath = bool(value)
+
+
 cuda = _CudaBackend()
 mps = _MpsBackend()
+mha = _MhaBackend()
 
 
 def set_float32_matmul_precision(precision: str) -> None:

@@ -10,7 +10,7 @@ from . import functional as F
 from . import init
 from .containers import ModuleList
 from .functional_mha import multi_head_attention_forward
-from .layers import Dropout, LayerNorm, Linear
+from .layers import GELU, Dropout, LayerNorm, Linear, ReLU
 from .module import Module
 from .parameter import Parameter
 
@@ -127,6 +127,10 @@ class TransformerEncoderLayer(Module):
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
         self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
         self.activation = _activation(activation)
+        # torch's record of whether its fused kernels know the activation (TransformerEncoder reads it)
+        act = self.activation
+        self.activation_relu_or_gelu = (1 if act is F.relu or isinstance(act, ReLU) else
+                                        2 if act is F.gelu or isinstance(act, GELU) else 0)
 
     def _sa_block(self, x, mask, kpm, is_causal):
         x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
@@ -164,6 +168,10 @@ class TransformerDecoderLayer(Module):
         self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
         self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
         self.activation = _activation(activation)
+        # torch's record of whether its fused kernels know the activation (TransformerEncoder reads it)
+        act = self.activation
+        self.activation_relu_or_gelu = (1 if act is F.relu or isinstance(act, ReLU) else
+                                        2 if act is F.gelu or isinstance(act, GELU) else 0)
 
     def _sa_block(self, x, mask, kpm, is_causal):
         x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
@@ -206,18 +214,75 @@ def _clone(module):
     return new
 
 
+def _why_no_nested_tensor(layer):
+    """Why torch would not run this encoder layer on nested tensors ("" when it would), in torch's words."""
+    name = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{name} was not TransformerEncoderLayer"
+    attn = layer.self_attn
+    checks = ((layer.norm_first, "norm_first was True"),
+              (not attn.batch_first,
+               "self_attn.batch_first was not True(use batch_first for better inference performance)"),
+              (not attn._qkv_same_embed_dim, "self_attn._qkv_same_embed_dim was not True"),
+              (attn.in_proj_bias is None, "self_attn was passed bias=False"),
+              (not layer.activation_relu_or_gelu, "activation_relu_or_gelu was not True"),
+              (layer.norm1.eps != layer.norm2.eps, f"norm1.eps was not equal to {name}.norm2.eps"),
+              (attn.num_heads % 2 == 1, "self_attn.num_heads is odd"))
+    return next((f"{name}.{why}" for failed, why in checks if failed), "")
+
+
 class TransformerEncoder(Module):
-    """num_layers copies of encoder_layer (independent weights) run in turn, then the optional norm."""
+    """num_layers copies of encoder_layer (independent weights) run in turn, then the optional norm.
+
+    Note [Encoder padding under torch's fast path]: in inference (eval, and no gradient wanted from the input or
+    the first layer's weights) with a right-padded src_key_padding_mask and no mask, torch runs the layers on a
+    nested tensor of the real tokens and pads the result with zeros, so the padded positions of its output are 0
+    (before the final norm). The real positions equal the masked computation, which vibetensor runs; it then
+    zeroes the padded ones under the same conditions (enable_nested_tensor, torch.backends.mha's fast path)."""
 
     def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
         super().__init__()
         self.layers = ModuleList([_clone(encoder_layer) for _ in range(num_layers)])
         self.num_layers, self.norm = num_layers, norm
+        self.enable_nested_tensor = self.use_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
+        why = _why_no_nested_tensor(encoder_layer)
+        if enable_nested_tensor and why:
+            import warnings
+
+            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why}",
+                          stacklevel=2)
+            self.use_nested_tensor = False
+
+    def _padding_zeroed(self, src, mask, src_key_padding_mask):
+        """The padded positions [B, T] torch's nested-tensor path would return as zeros, or None."""
+        from ... import autograd
+        from .. import backends, is_autocast_enabled
+
+        first = self.layers[0]
+        if not (backends.mha.get_fastpath_enabled() and getattr(self, "use_nested_tensor", False)
+                and not first.training and src.dim() == 3 and src_key_padding_mask is not None and mask is None
+                and not is_autocast_enabled()):
+            return None
+        kpm = src_key_padding_mask
+        pad = kpm if kpm.dtype == _dtype.bool else kpm != 0
+        if getattr(self, "mask_check", True) and bool((~pad[:, 1:] & pad[:, :-1]).any()):
+            return None  # a real token after padding: torch's "not left aligned", no fast path
+        attn = first.self_attn
+        weights = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias,
+                   first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias,
+                   first.linear1.weight, first.linear1.bias, first.linear2.weight, first.linear2.bias)
+        if autograd.is_grad_enabled() and any(w is not None and w.requires_grad for w in weights):
+            return None
+        return pad
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        pad = self._padding_zeroed(src, mask, src_key_padding_mask)
         out = src
         for layer in self.layers:
             out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        if pad is not None:
+            out = out.masked_fill(pad.unsqueeze(-1), 0.0)
         return self.norm(out) if self.norm is not None else out
 
 

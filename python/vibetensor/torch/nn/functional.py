@@ -5,6 +5,7 @@ from ..._C import autograd as _ag
 from ..._C import core as _core
 from .. import _functions as F  # (vibetensor.torch imports _functions before nn)
 from .. import _sdp_backends as _sdp
+from ...autograd import no_grad as _no_grad
 
 _op = _core.op
 
@@ -121,17 +122,49 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return _op("vt::rms_norm")(input, shape, weight, eps)
 
 
+def _embedding_renorm_(weight, input, max_norm, norm_type):
+    """torch.embedding_renorm_: every row of `weight` that `input` picks whose norm_type-norm exceeds max_norm is
+    scaled in place (outside autograd) to norm max_norm, with torch's 1e-7 guard in the divisor."""
+    from ..linalg import vector_norm
+
+    if input.numel() == 0:  # nothing picked (and the inf norm of no rows has no identity)
+        return weight
+    with _no_grad():
+        rows = input.reshape(-1).unique()
+        picked = weight.index_select(0, rows)
+        norms = vector_norm(picked, ord=norm_type, dim=1, keepdim=True)
+        scale = F.where(norms > max_norm, max_norm / (norms + 1e-7), F.ones_like(norms))
+        weight.index_copy_(0, rows, picked * scale)
+    return weight
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
     """Rows of `weight` (num_embeddings x dim) picked by the integer tensor `input`. Positions holding
-    padding_idx pass no gradient to its row (their output is taken detached)."""
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    padding_idx pass no gradient to its row (their output is taken detached). max_norm first renormalizes the
+    picked rows of `weight` in place, as torch; scale_grad_by_freq divides each row's gradient by how often
+    `input` picks it."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse gradients are not supported (vibetensor has no sparse "
+                                  "tensors); use sparse=False")
+    if padding_idx is not None:
+        if not -weight.shape[0] <= padding_idx < weight.shape[0]:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        padding_idx %= weight.shape[0]
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = _op("vt::embedding")(weight, input)
-    if padding_idx is None or not (weight.requires_grad and _ag.is_grad_enabled()):
+    if not (weight.requires_grad and _ag.is_grad_enabled()):
         return out
-    if padding_idx < 0:
-        padding_idx += weight.shape[0]
+    if scale_grad_by_freq:
+        # the forward value is untouched; the hook scales the gradient on its way back into the rows
+        from .._more_functions import bincount
+
+        counts = bincount(input.reshape(-1), minlength=weight.shape[0])
+        scale = (1.0 / counts.index_select(0, input.reshape(-1)).to(out.dtype)).reshape(input.shape).unsqueeze(-1)
+        out.register_hook(lambda grad: grad * scale)
+    if padding_idx is None:
+        return out
     return F.where((input == padding_idx).unsqueeze(-1), out.detach(), out)
 
 
@@ -199,6 +232,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         q, k, v = (t if batched else t.unsqueeze(0) for t in (query, key, value))
         out = _op("vt::_flash_attention")(q, k, v, float(scale), bool(is_causal))[0]
         return out if batched else out.squeeze(0)
+    if query.dtype in _FLASH_DTYPES and key.dtype == query.dtype and value.dtype == query.dtype:
+        # torch reduces 16-bit attention in float32 (its math backend upcasts, its fused kernels accumulate in
+        # float32); scores and weights rounded to 16 bits cost about three times its error
+        out = _sdpa_math(query.float(), key.float(), value.float(), attn_mask, dropout_p, is_causal, scale)
+        return out.to(query.dtype)
+    return _sdpa_math(query, key, value, attn_mask, dropout_p, is_causal, scale)
+
+
+def _sdpa_math(query, key, value, attn_mask, dropout_p, is_causal, scale):
     scores = F.matmul(query, key.transpose(-2, -1))
     if attn_mask is None:  # scale and causal mask fused into the softmax kernel (and its backward)
         weights = _op("vt::_attention_softmax")(scores, scale, is_causal)
