@@ -54,8 +54,9 @@ def test_reduces_in_float32_like_torch(dtype, mask_kind):
     assert vout.dtype == getattr(vt, dtype) and tout.dtype == getattr(torch, dtype)
     verr, terr = np.abs(as_np(vout) - ref).mean(), np.abs(as_np(tout) - ref).mean()
     assert verr <= 1.15 * terr, (verr, terr)
-    # it is the float32 computation, rounded once at the end
-    vq32, vk32, vv32 = (x.detach().float() for x in (vq, vk, vv))
+    # it is the float32 computation, rounded once at the end (inputs that want gradients, so that the float32
+    # call takes the same path as the 16-bit one: without, the CPU runs its tiled inference forward)
+    vq32, vk32, vv32 = (x.detach().float().requires_grad_() for x in (vq, vk, vv))
     f32 = call(vt, vq32, vk32, vv32, mask_kind, bm, fm if mask_kind != "float" else fm16, vt.float32)
     np.testing.assert_array_equal(as_np(vout), as_np(f32.to(getattr(vt, dtype))))
     # gradients, against float64 and torch
