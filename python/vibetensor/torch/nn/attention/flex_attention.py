@@ -138,21 +138,51 @@ class BlockMask:
     and q_*/full_q_* the same per key block column. The mask's tail past Q_LEN/KV_LEN counts as masked."""
 
     def __init__(self, partial, full, BLOCK_SIZE, seq_lengths, mask_mod, device, dense=None):
-        self._partial, self._full = partial, full  # numpy bool [B, H, nq, nkv]
+        # numpy bool [B, H, nq, nkv]; full None: no full-block tables (from_kv_blocks without them)
+        self._partial, self._has_full = partial, full is not None
+        self._full = full if full is not None else np.zeros_like(partial)
         self.BLOCK_SIZE = tuple(BLOCK_SIZE)
         self.seq_lengths = tuple(seq_lengths)
         self.mask_mod = mask_mod if mask_mod is not None else noop_mask
         self._device = device
-        self._dense = dense
+        self._dense = dense  # the [B, H, Q_LEN, KV_LEN] bool mask create_block_mask evaluated, if it did
         t = self._tensor
         num, idx = _ordered(partial)
         self.kv_num_blocks, self.kv_indices = t(num), t(idx)
-        num, idx = _ordered(full)
-        self.full_kv_num_blocks, self.full_kv_indices = t(num), t(idx)
         num, idx = _ordered(np.swapaxes(partial, -1, -2))
         self.q_num_blocks, self.q_indices = t(num), t(idx)
-        num, idx = _ordered(np.swapaxes(full, -1, -2))
-        self.full_q_num_blocks, self.full_q_indices = t(num), t(idx)
+        self.full_kv_num_blocks = self.full_kv_indices = self.full_q_num_blocks = self.full_q_indices = None
+        if self._has_full:
+            num, idx = _ordered(full)
+            self.full_kv_num_blocks, self.full_kv_indices = t(num), t(idx)
+            num, idx = _ordered(np.swapaxes(full, -1, -2))
+            self.full_q_num_blocks, self.full_q_indices = t(num), t(idx)
+
+    @classmethod
+    def from_kv_blocks(cls, kv_num_blocks, kv_indices, full_kv_num_blocks=None, full_kv_indices=None,
+                       BLOCK_SIZE=_DEFAULT_SPARSE_BLOCK_SIZE, mask_mod=None, seq_lengths=None, compute_q_blocks=True,
+                       **_):
+        """A BlockMask from its kv block tables ([B, H, nq] counts, [B, H, nq, nkv] indices, the first count of
+        each row used). seq_lengths defaults to the blocks' extent, mask_mod to noop_mask. As in torch's eager
+        flex_attention, only mask_mod decides what is masked; the tables describe the sparsity."""
+        if kv_indices.dim() < 2:
+            raise RuntimeError("BlockMask must have at least 2 dimensions")
+        if (full_kv_num_blocks is None) != (full_kv_indices is None):
+            raise AssertionError("full_kv_num_blocks and full_kv_indices must be both provided or omitted")
+        bq, bk = (BLOCK_SIZE, BLOCK_SIZE) if isinstance(BLOCK_SIZE, int) else tuple(BLOCK_SIZE)
+
+        def table(num, idx):
+            num, idx = num.to("cpu").numpy(), idx.to("cpu").numpy()
+            flags = np.zeros(idx.shape, dtype=bool)
+            for pos in np.ndindex(*num.shape):
+                flags[pos][idx[pos][:num[pos]]] = True
+            return flags
+
+        partial = table(kv_num_blocks, kv_indices)
+        full = None if full_kv_num_blocks is None else table(full_kv_num_blocks, full_kv_indices)
+        if seq_lengths is None:
+            seq_lengths = (partial.shape[-2] * bq, partial.shape[-1] * bk)
+        return cls(partial, full, (bq, bk), seq_lengths, mask_mod, kv_indices.device)
 
     def _tensor(self, a):
         return _F.from_numpy(np.ascontiguousarray(a)).to(self._device)
@@ -178,15 +208,10 @@ class BlockMask:
         computed = int(self._partial.sum() + self._full.sum()) * self.BLOCK_SIZE[0] * self.BLOCK_SIZE[1]
         return 100 * (1 - computed / self.numel())
 
-    def as_tuple(self, flatten=True):
-        return (self.seq_lengths[0], self.seq_lengths[1], self.kv_num_blocks, self.kv_indices,
-                self.full_kv_num_blocks, self.full_kv_indices, self.q_num_blocks, self.q_indices,
-                self.full_q_num_blocks, self.full_q_indices,
-                *(self.BLOCK_SIZE if flatten else (self.BLOCK_SIZE,)), self.mask_mod)
-
     def to(self, device):
-        return BlockMask(self._partial, self._full, self.BLOCK_SIZE, self.seq_lengths, self.mask_mod, device,
-                         None if self._dense is None else self._dense.to(device))
+        """This mask's tables on device."""
+        return BlockMask(self._partial, self._full if self._has_full else None, self.BLOCK_SIZE, self.seq_lengths,
+                         self.mask_mod, device, None if self._dense is None else self._dense.to(device))
 
     def to_string(self, grid_size=(20, 20), limit=4):
         """A picture of the block table per (batch, head): '█' computed, ' ' skipped, '░' a mix where blocks
