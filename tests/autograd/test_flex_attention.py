@@ -129,7 +129,14 @@ def _bias_window(m, c):
     return _bias_hqk(m, c)[0], _sliding(m, c)[1]
 
 
-FAMILIES = [_relpos, _alibi, _softcap, _bias_hqk, _bias_b, _causal, _causal_score, _sliding, _prefix_lm, _document,
+def _bh_table_where(m, c):
+    def score_mod(score, b, h, q_idx, kv_idx):
+        s = m.where(score > 0, score, score * 0.1) - (q_idx - kv_idx).abs().double() ** 2 * 0.05
+        return s + c["bias"][b, h, 0] * m.exp(-(kv_idx.double() / 4))
+    return score_mod, lambda b, h, q_idx, kv_idx: q_idx // 2 >= kv_idx // 3
+
+
+FAMILIES = [_bh_table_where, _relpos, _alibi, _softcap, _bias_hqk, _bias_b, _causal, _causal_score, _sliding, _prefix_lm, _document,
             _empty_rows, _bh_mask, _softcap_causal, _bias_window]
 
 
