@@ -296,6 +296,9 @@ def test_create_mask_score_mod_and_combinators():
             getattr(tfa, comb)(lambda *a: True, 3)
         with pytest.raises(RuntimeError):
             getattr(vfa, comb)(lambda *a: True, 3)
+    for fa in (tfa, vfa):
+        with pytest.raises(AssertionError):
+            fa.create_block_mask(lambda s, b, h, q, kv: s, None, None, 4, 4, device="cpu")
 
 
 def _err_cases():
