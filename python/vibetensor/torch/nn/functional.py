@@ -220,6 +220,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     top-left when the query and key lengths differ, as torch's). enable_gqa: key/value heads shared by groups
     of query heads."""
     _sdp.check_enabled()
+    if attn_mask is not None and not isinstance(attn_mask, _core.Tensor):
+        from .attention.bias import CausalBias  # a symbolic causal mask: it picks how sdpa runs (torch's too)
+
+        if isinstance(attn_mask, CausalBias):
+            return attn_mask._sdpa(query, key, value, dropout_p, is_causal, scale, enable_gqa)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and key.dim() >= 3 and key.shape[-3] != query.shape[-3]:
         groups = query.shape[-3] // key.shape[-3]

@@ -27,3 +27,5 @@ def sdpa_kernel(backends, set_priority=False):
         if not isinstance(b, SDPBackend):
             raise AssertionError("Backend must be an instance of SDPBackend")
     return _only({name: b in backends for b, name in _NAMES.items()})
+
+from . import bias, flex_attention  # noqa: F401,E402
