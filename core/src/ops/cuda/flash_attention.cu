@@ -85,6 +85,16 @@ __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint3
 #endif
 }
 
+// The A fragment of k step kk (columns [16 kk, 16 kk + 16)) of a [16 x 8N] accumulator: Note [Accumulator as
+// operand].
+template <typename Tag, int N>
+__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&c)[N][4], int kk) {
+  a[0] = pack2<Tag>(c[2 * kk][0], c[2 * kk][1]);
+  a[1] = pack2<Tag>(c[2 * kk][2], c[2 * kk][3]);
+  a[2] = pack2<Tag>(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+  a[3] = pack2<Tag>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+}
+
 __device__ __forceinline__ uint32_t lds32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
 // The A fragment of rows [r, r + 16) and columns [c, c + 16) of a row-major shared array with leading dim ld.
@@ -226,9 +236,8 @@ template <typename Tag, int ED> __global__ void __launch_bounds__(kThreads) flas
       }
 #pragma unroll
     for (int kk = 0; kk < kTile / 16; ++kk) {
-      const uint32_t pa[4] = {pack2<Tag>(s[2 * kk][0], s[2 * kk][1]), pack2<Tag>(s[2 * kk][2], s[2 * kk][3]),
-                              pack2<Tag>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              pack2<Tag>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t pa[4];
+      acc_to_a<Tag>(pa, s, kk);
 #pragma unroll
       for (int n = 0; n < ED / 8; ++n) {
         uint32_t b0, b1;
@@ -351,12 +360,9 @@ template <typename Tag, int ED, int BM> __global__ void __launch_bounds__(kThrea
     // dV += P^T dO and dK += dS^T Q (the scale is applied once at the end), with P^T and dS^T as A operands.
 #pragma unroll
     for (int kk = 0; kk < BM / 16; ++kk) {
-      const uint32_t pa[4] = {pack2<Tag>(p[2 * kk][0], p[2 * kk][1]), pack2<Tag>(p[2 * kk][2], p[2 * kk][3]),
-                              pack2<Tag>(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                              pack2<Tag>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-      const uint32_t sa[4] = {pack2<Tag>(ds[2 * kk][0], ds[2 * kk][1]), pack2<Tag>(ds[2 * kk][2], ds[2 * kk][3]),
-                              pack2<Tag>(ds[2 * kk + 1][0], ds[2 * kk + 1][1]),
-                              pack2<Tag>(ds[2 * kk + 1][2], ds[2 * kk + 1][3])};
+      uint32_t pa[4], sa[4];
+      acc_to_a<Tag>(pa, p, kk);
+      acc_to_a<Tag>(sa, ds, kk);
 #pragma unroll
       for (int n = 0; n < ED / 8; ++n) {
         uint32_t b0, b1;
