@@ -110,6 +110,24 @@ def test_forward_and_backward_against_float64(dtype, shape, causal):
         check(name, got, ref, dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("layout", ["heads", "offset"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_op_reads_strided_operands(dtype, layout, causal):
+    """The op (the CPU's tiled paths read float32 operands in place through their strides) on q, k, v, grad_out
+    and out in the layouts model code produces."""
+    rng = np.random.default_rng(zlib.crc32(repr((dtype, layout, causal)).encode()))
+    (qv, qt), (kv, kt), (vv, vt_) = (rand(rng, (2, 3, n, 48), dtype, layout) for n in (130, 70, 70))
+    gv, gt = rand(rng, (2, 3, 130, 48), dtype, layout)
+    out, lse = flash(qv, kv, vv, 0.3, causal)
+    ref_out, ref_lse, ref_grads = reference(qt, kt, vt_, 0.3, causal, gt)
+    check("out", out, ref_out, dtype)
+    check("lse", lse, ref_lse, "float32")
+    out_view = out.transpose(1, 2).contiguous().transpose(1, 2) if layout == "heads" else out
+    for name, got, ref in zip(("dq", "dk", "dv"), flash_bwd(gv, qv, kv, vv, out_view, lse, 0.3, causal), ref_grads):
+        check(name, got, ref, dtype)
+
+
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
 @pytest.mark.parametrize("layout", ["heads", "offset"])
 @pytest.mark.parametrize("E", [64, 40])

@@ -123,9 +123,20 @@ struct BackwardTask {
   bool causal;
 };
 
-template <typename T>
-void widen(const View& x, int64_t b, int64_t h, int64_t rows, int64_t E, float* y) {
-  rows_to_float(reinterpret_cast<const T*>(x.at(b, h, 0, sizeof(T))), x.s2, x.s3, rows, E, y);
+// A [rows, E] float matrix read through its strides: a float32 operand in place, a 16-bit one widened into `buf`.
+struct Rows {
+  const float* p;
+  int64_t rs, cs;
+  const float* row(int64_t r) const { return p + r * rs; }
+};
+template <typename T> Rows float_rows(const View& x, int64_t b, int64_t h, int64_t rows, int64_t E, float* buf) {
+  const T* base = reinterpret_cast<const T*>(x.at(b, h, 0, sizeof(T)));
+  if constexpr (std::is_same_v<T, float>) {
+    return {base, x.s2, x.s3};
+  } else {
+    rows_to_float(base, x.s2, x.s3, rows, E, buf);
+    return {buf, E, 1};
+  }
 }
 
 template <typename T>
@@ -135,22 +146,27 @@ void backward_task(const View& g, const View& q, const View& k, const View& v, c
   thread_local std::vector<float> buf;
   const size_t whole = size_t(4 * L * E + 2 * S * E + L), block = size_t(kRowsPerTask * kKeysPerStep);
   buf.resize(whole + 2 * block + size_t(3 * kKeysPerStep * E));
-  float *qf = buf.data(), *gf = qf + L * E, *of = gf + L * E, *dqf = of + L * E, *kf = dqf + L * E;
-  float *vf = kf + S * E, *delta = vf + S * E, *p = delta + L, *ds = p + block, *tmp = ds + block;
+  float *dqf = buf.data(), *qb = dqf + L * E, *gb = qb + L * E, *ob = gb + L * E, *kb = ob + L * E;
+  float *vb = kb + S * E, *delta = vb + S * E, *p = delta + L, *ds = p + block, *tmp = ds + block;
   float *dka = tmp + kKeysPerStep * E, *dva = dka + kKeysPerStep * E;
-  widen<T>(q, b, h, L, E, qf);
-  widen<T>(g, b, h, L, E, gf);
-  widen<T>(o, b, h, L, E, of);
-  widen<T>(k, b, h, S, E, kf);
-  widen<T>(v, b, h, S, E, vf);
+  const Rows qf = float_rows<T>(q, b, h, L, E, qb), gf = float_rows<T>(g, b, h, L, E, gb);
+  const Rows of = float_rows<T>(o, b, h, L, E, ob), kf = float_rows<T>(k, b, h, S, E, kb);
+  const Rows vf = float_rows<T>(v, b, h, S, E, vb);
   for (int64_t r = 0; r < L; ++r) {
+    const float *gr = gf.row(r), *orow = of.row(r);
     double acc = 0.0;
-    for (int64_t e = 0; e < E; ++e) acc += double(gf[r * E + e]) * double(of[r * E + e]);
+    if (gf.cs == 1 && of.cs == 1) {
+      acc = cpu_math::dot(gr, orow, E);
+    } else {
+      for (int64_t e = 0; e < E; ++e) acc += double(gr[e * gf.cs]) * double(orow[e * of.cs]);
+    }
     delta[r] = float(acc);
   }
   std::fill(dqf, dqf + L * E, 0.f);
   using cpu_gemm::Operand;
   constexpr ScalarType f32 = ScalarType::Float32;
+  auto rows_at = [](const Rows& m, int64_t r0) { return Operand{m.row(r0), f32, 0, m.rs, m.cs}; };
+  auto cols_at = [](const Rows& m, int64_t r0) { return Operand{m.row(r0), f32, 0, m.cs, m.rs}; };  // transposed
   auto add_into = [](float* acc, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
   };
@@ -160,9 +176,8 @@ void backward_task(const View& g, const View& q, const View& k, const View& v, c
     std::fill(dva, dva + nk * E, 0.f);
     for (int64_t m0 = a.causal ? n0 / kRowsPerTask * kRowsPerTask : 0; m0 < L; m0 += kRowsPerTask) {
       const int64_t rows = std::min(kRowsPerTask, L - m0);
-      const float *qi = qf + m0 * E, *gi = gf + m0 * E;
-      cpu_gemm::gemm(1, rows, nk, E, Operand{qi, f32, 0, E, 1}, Operand{kf + n0 * E, f32, 0, 1, E}, p);
-      cpu_gemm::gemm(1, rows, nk, E, Operand{gi, f32, 0, E, 1}, Operand{vf + n0 * E, f32, 0, 1, E}, ds);  // dP
+      cpu_gemm::gemm(1, rows, nk, E, rows_at(qf, m0), cols_at(kf, n0), p);   // S = Q K^T
+      cpu_gemm::gemm(1, rows, nk, E, rows_at(gf, m0), cols_at(vf, n0), ds);  // dP = dO V^T
       for (int64_t r = 0; r < rows; ++r) {
         float *prow = p + r * nk, *drow = ds + r * nk;
         const int64_t i = m0 + r;
@@ -170,11 +185,11 @@ void backward_task(const View& g, const View& q, const View& k, const View& v, c
         cpu_math::exp_sum(prow, prow, nk, a.scale, lse[i]);  // P = exp(S * scale - lse), 0 where masked
         for (int64_t c = 0; c < nk; ++c) drow[c] = prow[c] * (drow[c] - delta[i]);  // dS
       }
-      cpu_gemm::gemm(1, nk, E, rows, Operand{p, f32, 0, 1, nk}, Operand{gi, f32, 0, E, 1}, tmp);  // P^T dO
+      cpu_gemm::gemm(1, nk, E, rows, Operand{p, f32, 0, 1, nk}, rows_at(gf, m0), tmp);  // P^T dO
       add_into(dva, tmp, nk * E);
-      cpu_gemm::gemm(1, nk, E, rows, Operand{ds, f32, 0, 1, nk}, Operand{qi, f32, 0, E, 1}, tmp);  // dS^T Q
+      cpu_gemm::gemm(1, nk, E, rows, Operand{ds, f32, 0, 1, nk}, rows_at(qf, m0), tmp);  // dS^T Q
       add_into(dka, tmp, nk * E);
-      cpu_gemm::gemm(1, rows, E, nk, Operand{ds, f32, 0, nk, 1}, Operand{kf + n0 * E, f32, 0, E, 1}, tmp);  // dS K
+      cpu_gemm::gemm(1, rows, E, nk, Operand{ds, f32, 0, nk, 1}, rows_at(kf, n0), tmp);  // dS K
       add_into(dqf + m0 * E, tmp, rows * E);
     }
     for (int64_t x = 0; x < nk * E; ++x) {
