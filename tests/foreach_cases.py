@@ -174,7 +174,7 @@ def check_mul(rng, specs, dtype, kind, device):
     vs, ts, bases = make_lists(rng, specs, dtype, device)
     sv, st = scales(kind, dtype, device)
     before = [v._version for v in vs]
-    assert vt._foreach_mul_(vs, sv) is None
+    assert vt._foreach_mul_(vs, sv) is vs  # torch returns the list it was given
     torch._foreach_mul_(ts, st)
     assert_lists_equal(vs, ts, f"{dtype} {kind}")
     assert_lists_equal([b[0] for b in bases], [b[1] for b in bases], f"{dtype} {kind} bases")

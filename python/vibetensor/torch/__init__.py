@@ -52,7 +52,8 @@ from ._math_functions import (  # noqa: F401  (also attaches their Tensor method
     lgamma, logit, mv, mvlgamma, normal, polygamma, rad2deg, renorm, sgn, signbit, sinc, tensordot, trace, vdot, xlogy,
 )
 from . import special  # noqa: F401
-from ._foreach import _foreach_mul_, _foreach_norm  # noqa: F401
+from ._foreach import *  # noqa: F401,F403  (torch._foreach_*)
+from ._default_device import get_default_device, set_default_device  # noqa: F401
 
 
 def softmax(input, dim, dtype=None):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._C import core as _core
 from ._generator import drawing_from
+from . import _default_device
 
 Tensor = _core.Tensor
 dtype = _core.dtype
@@ -41,9 +42,27 @@ def _device(device):
     return dev
 
 
+def _factory_device(device):
+    """A factory's device: the one given, else the default device (_default_device.py), else None (the CPU)."""
+    return _device(device if device is not None else _default_device.current())
+
+
 # ---- factories ----
-# empty/zeros/ones(*size, dtype=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot.
-empty, zeros, ones = _core.empty, _core.zeros, _core.ones
+# empty/zeros/ones(*size, dtype=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot, so their
+# wrappers only look at the default device and pass everything else through.
+def _with_default_device(factory):
+    state = _default_device._local
+
+    def call(*size, **kwargs):
+        if (state.stack or state.default is not None) and kwargs.get("device") is None:
+            kwargs["device"] = _device(_default_device.current())
+        return factory(*size, **kwargs)
+
+    call.__name__, call.__qualname__, call.__doc__ = factory.__name__, factory.__name__, factory.__doc__
+    return call
+
+
+empty, zeros, ones = (_with_default_device(f) for f in (_core.empty, _core.zeros, _core.ones))
 
 
 def _requiring_grad(t, requires_grad):
@@ -52,25 +71,26 @@ def _requiring_grad(t, requires_grad):
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return _requiring_grad(_full(list(size), fill_value, dtype=dtype, device=_device(device)), requires_grad)
+    return _requiring_grad(_full(list(size), fill_value, dtype=dtype, device=_factory_device(device)), requires_grad)
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
-    return _requiring_grad(_arange(start, end, step, dtype=dtype, device=_device(device)), requires_grad)
+    return _requiring_grad(_arange(start, end, step, dtype=dtype, device=_factory_device(device)), requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
-    return _requiring_grad(_op("vt::linspace")(start, end, steps, dtype=dtype, device=_device(device)), requires_grad)
+    out = _op("vt::linspace")(start, end, steps, dtype=dtype, device=_factory_device(device))
+    return _requiring_grad(out, requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
-    return _requiring_grad(_op("vt::eye")(n, m, dtype=dtype, device=_device(device)), requires_grad)
+    return _requiring_grad(_op("vt::eye")(n, m, dtype=dtype, device=_factory_device(device)), requires_grad)
 
 
 def _like(t, dtype, device):
-    return dtype or t.dtype, _device(device) or t.device
+    return dtype or t.dtype, _device(device) if device is not None else t.device  # not the default device
 
 
 def empty_like(t, *, dtype=None, device=None):
@@ -172,7 +192,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
     if isinstance(data, Tensor):  # a copy without history, as torch (which also warns)
         out = data.detach().clone() if dtype is None else data.detach().to(dtype)
-        return _requiring_grad(out if device is None else out.to(_device(device)), requires_grad)
+        dev = _factory_device(device)
+        return _requiring_grad(out if dev is None else out.to(dev), requires_grad)
     try:
         arr = np.asarray(data) if not isinstance(data, np.ndarray) else data
     except ValueError as e:  # ragged nesting: a number where a sequence belongs is a TypeError in torch
@@ -202,7 +223,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         raise TypeError(f"can't convert data of type {arr.dtype}")
     if target is not None and t.dtype != target:
         t = t.to(target)
-    return _requiring_grad(t if device is None else t.to(_device(device)), requires_grad)
+    dev = _factory_device(device)
+    return _requiring_grad(t if dev is None else t.to(dev), requires_grad)
 
 
 def from_numpy(arr):

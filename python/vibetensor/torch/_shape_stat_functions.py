@@ -163,8 +163,8 @@ def as_tensor(data, dtype=None, device=None):
         if (dtype is None or dtype == data.dtype) and dev == data.device:
             return data
         return data.to(dtype or data.dtype).to(dev)
-    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf" and (device is None or
-                                                                       F._device(device) == F._device("cpu")):
+    dev = F._factory_device(device)  # the default device when device is None
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf" and (dev is None or dev == F._device("cpu")):
         t = F.from_numpy(data)  # torch shares the array's memory when dtype and device allow
         return t if dtype is None or dtype == t.dtype else t.to(dtype)
     return F.tensor(data, dtype=dtype, device=device)

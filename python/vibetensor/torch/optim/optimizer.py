@@ -10,10 +10,15 @@ numbers the parameters in group order, so a state saved from torch loads here an
 maps the numbers back onto this optimizer's parameters (groups and their sizes must match), copies each state
 tensor onto its parameter's device (and, for floating state other than "step", its dtype), and turns torch's
 tensor "step" into the int this implementation keeps.
+
+Hooks (step, state_dict and load_state_dict pre/post, and the global step hooks) are torch's: see _hooks.py.
 """
 from collections.abc import Mapping
 
 from .._functions import Tensor
+from ._hooks import (  # noqa: F401  (torch.optim.optimizer's names)
+    OptimizerHooks, register_optimizer_step_post_hook, register_optimizer_step_pre_hook,
+)
 
 
 def _key(p):
@@ -58,7 +63,7 @@ class _ParamState(dict):
         return super().get(_key(p), default)
 
 
-class Optimizer:
+class Optimizer(OptimizerHooks):
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
         self.state = _ParamState()
@@ -116,6 +121,9 @@ class Optimizer:
 
     # ---- Note [Optimizer state_dict] ----
     def state_dict(self):
+        return self._run_state_dict_hooks(self._build_state_dict)
+
+    def _build_state_dict(self):
         index, groups = {}, []
         for g in self.param_groups:
             packed = {k: v for k, v in g.items() if k != "params"}
@@ -128,6 +136,9 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
+        self._run_load_state_dict_hooks(state_dict, self._load_state_dict)
+
+    def _load_state_dict(self, state_dict):
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
