@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .._C import core as _core
+from ._factory_layout import _c_empty, _check_layout, empty, ones, zeros  # noqa: F401  (vt.empty/zeros/ones)
 from ._generator import drawing_from
 
 Tensor = _core.Tensor
@@ -42,30 +43,34 @@ def _device(device):
 
 
 # ---- factories ----
-# empty/zeros/ones(*size, dtype=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot.
-empty, zeros, ones = _core.empty, _core.zeros, _core.ones
-
-
 def _requiring_grad(t, requires_grad):
     """Factories' requires_grad=True: the new tensor is a leaf that requires grad."""
     return t.requires_grad_() if requires_grad else t
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full(size, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "full")
     return _requiring_grad(_full(list(size), fill_value, dtype=dtype, device=_device(device)), requires_grad)
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "arange")
     if end is None:
         start, end = 0, start
     return _requiring_grad(_arange(start, end, step, dtype=dtype, device=_device(device)), requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "linspace")
     return _requiring_grad(_op("vt::linspace")(start, end, steps, dtype=dtype, device=_device(device)), requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n, m=None, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "eye")
     return _requiring_grad(_op("vt::eye")(n, m, dtype=dtype, device=_device(device)), requires_grad)
 
 
@@ -93,22 +98,28 @@ def full_like(t, fill_value, *, dtype=None, device=None):
     return _full(list(t.shape), fill_value, dtype=d, device=dev)
 
 
-def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
+def rand(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
+    if layout is not None:
+        _check_layout(layout, "rand")
     with drawing_from(generator):
-        t = _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+        t = _op("vt::uniform_")(_c_empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
+def randn(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
+    if layout is not None:
+        _check_layout(layout, "randn")
     with drawing_from(generator):
-        t = _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+        t = _op("vt::normal_")(_c_empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None):
+def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, generator=None):
+    if layout is not None:
+        _check_layout(layout, "randint")
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
-    t = empty(*size, dtype=dtype or _core.dtype.int64, device=device)
+    t = _c_empty(*size, dtype=dtype or _core.dtype.int64, device=device)
     with drawing_from(generator):
         return _op("vt::random_")(t, low, high)
 
