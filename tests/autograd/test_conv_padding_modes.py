@@ -166,3 +166,28 @@ def test_pad_mode_errors(mode, shape, pad, exc):
         torch.nn.functional.pad(torch.zeros(shape), pad, mode=mode)
     with pytest.raises(exc):
         vt.nn.functional.pad(vt.zeros(*shape), pad, mode=mode)
+
+
+@pytest.mark.parametrize("n,kw", [(1, dict(padding=2)), (2, dict(padding=(1, 2))), (2, dict(padding="same",
+                                  kernel_size=(4, 3), dilation=(2, 1))), (3, dict(padding="valid")),
+                                  (3, dict(padding=(0, 1, 2)))])
+def test_reversed_padding_attribute(n, kw):
+    kw = {"kernel_size": 3, **kw}
+    assert (list(getattr(vt.nn, f"Conv{n}d")(2, 2, **kw)._reversed_padding_repeated_twice)
+            == list(getattr(torch.nn, f"Conv{n}d")(2, 2, **kw)._reversed_padding_repeated_twice))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_subclass_calling_conv_forward(mode):
+    """Weight-standardised convolutions (a common model-code pattern) call torch's _conv_forward(input, weight,
+    bias) with their own weight."""
+    def make(nn):
+        class StdConv2d(nn.Conv2d):
+            def forward(self, x):
+                w = self.weight
+                w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.var(dim=(1, 2, 3), keepdim=True) + 1e-5).sqrt()
+                return self._conv_forward(x, w, self.bias)
+        return StdConv2d(3, 4, 3, padding=1, padding_mode=mode)
+    tm, vm = make(torch.nn).double(), make(vt.nn).to(vt.float64)
+    _copy_params(tm, vm)
+    _run_both(tm, vm, (2, 3, 5, 6))

@@ -17,6 +17,7 @@ class _ConvNd(Module):
     +-1/sqrt(fan_in) with fan_in = weight.shape[1] * prod(k) (torch's kaiming_uniform(a=sqrt(5)) default)."""
 
     _n = 1
+    _conv = None  # the functional convolution of the subclass's rank
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
                  device, dtype, transposed, output_padding):
@@ -46,6 +47,16 @@ class _ConvNd(Module):
         else:
             self.padding = _tuple(padding, n)
         self.output_padding, self.transposed = _tuple(output_padding, n), transposed
+        # F.pad's list for the non-zeros modes, last dim first; a 'same' total's odd element goes at the end
+        self._reversed_padding_repeated_twice = []
+        for i in reversed(range(n)):
+            if self.padding == "valid":
+                self._reversed_padding_repeated_twice += [0, 0]
+            elif self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                self._reversed_padding_repeated_twice += [total // 2, total - total // 2]
+            else:
+                self._reversed_padding_repeated_twice += [self.padding[i]] * 2
         self.padding_mode = padding_mode
         shape = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
         shape = shape + self.kernel_size
@@ -57,22 +68,18 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
 
-    def _conv_forward(self, input, conv):
-        """conv(input, ...) with this layer's options; a non-zeros padding_mode pads with F.pad first (a 'same'
-        total's extra element at the end, as torch's) and convolves unpadded."""
+    def _conv_forward(self, input, weight, bias):
+        """The subclass's conv (_conv) of input with this layer's options and the given weight and bias (torch's
+        hook, which weight-standardising subclasses call with their own weight); a non-zeros padding_mode pads
+        with F.pad first and convolves unpadded."""
+        conv = type(self)._conv
         if self.padding_mode == "zeros":
-            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        pads = []
-        for i in reversed(range(self._n)):  # F.pad takes the last dim first
-            if self.padding == "valid":
-                pads += [0, 0]
-            elif self.padding == "same":
-                total = self.dilation[i] * (self.kernel_size[i] - 1)
-                pads += [total // 2, total - total // 2]
-            else:
-                pads += [self.padding[i]] * 2
-        x = _fc.pad(input, pads, mode=self.padding_mode)
-        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        x = _fc.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return conv(x, weight, bias, self.stride, 0, self.dilation, self.groups)
+
+    def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
 
     def extra_repr(self):
         n = self._n

@@ -9,14 +9,12 @@ class Conv2d(_ConvNd):
     """Weight [out, in / groups, kh, kw] and bias [out], uniform in +-1/sqrt(fan_in) (torch's default); any of
     torch's padding modes."""
     _n = 2
+    _conv = staticmethod(F.conv2d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
                          device, dtype, False, 0)
-
-    def forward(self, x):
-        return self._conv_forward(x, F.conv2d)
 
 
 class _MaxPoolNd(Module):

@@ -7,13 +7,12 @@ from .module import Module
 
 
 class Conv1d(_ConvNd):
+    _conv = staticmethod(F.conv1d)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
                          device, dtype, False, 0)
-
-    def forward(self, input):
-        return self._conv_forward(input, F.conv1d)
 
 
 class _ConvTransposeNd(_ConvNd):
