@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .._C import core as _core
+from ._factory_layout import _c_empty, _check_layout
 from ._generator import drawing_from
 from . import _default_device
 
@@ -49,20 +50,25 @@ def _factory_device(device):
 
 # ---- factories ----
 # empty/zeros/ones(*size, dtype=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot, so their
-# wrappers only look at the default device and pass everything else through.
+# wrappers forward a call without keywords at once and otherwise only look at torch's layout= (which the C++
+# parser does not take) and the default device.
 def _with_default_device(factory):
-    state = _default_device._local
+    state, name = _default_device._local, factory.__name__
 
     def call(*size, **kwargs):
+        if not kwargs and not (state.stack or state.default is not None):
+            return factory(*size)
+        if "layout" in kwargs:
+            _check_layout(kwargs.pop("layout"), name)
         if (state.stack or state.default is not None) and kwargs.get("device") is None:
             kwargs["device"] = _device(_default_device.current())
         return factory(*size, **kwargs)
 
-    call.__name__, call.__qualname__, call.__doc__ = factory.__name__, factory.__name__, factory.__doc__
+    call.__name__, call.__qualname__, call.__doc__ = name, name, factory.__doc__
     return call
 
 
-empty, zeros, ones = (_with_default_device(f) for f in (_core.empty, _core.zeros, _core.ones))
+empty, zeros, ones = (_with_default_device(f) for f in (_c_empty, _core.zeros, _core.ones))
 
 
 def _requiring_grad(t, requires_grad):
@@ -70,22 +76,30 @@ def _requiring_grad(t, requires_grad):
     return t.requires_grad_() if requires_grad else t
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full(size, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "full")
     return _requiring_grad(_full(list(size), fill_value, dtype=dtype, device=_factory_device(device)), requires_grad)
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "arange")
     if end is None:
         start, end = 0, start
     return _requiring_grad(_arange(start, end, step, dtype=dtype, device=_factory_device(device)), requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "linspace")
     out = _op("vt::linspace")(start, end, steps, dtype=dtype, device=_factory_device(device))
     return _requiring_grad(out, requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n, m=None, *, dtype=None, layout=None, device=None, requires_grad=False):
+    if layout is not None:
+        _check_layout(layout, "eye")
     return _requiring_grad(_op("vt::eye")(n, m, dtype=dtype, device=_factory_device(device)), requires_grad)
 
 
@@ -113,22 +127,30 @@ def full_like(t, fill_value, *, dtype=None, device=None):
     return _full(list(t.shape), fill_value, dtype=d, device=dev)
 
 
-def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
+def rand(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
+    if layout is not None:
+        _check_layout(layout, "rand")
     with drawing_from(generator):
-        t = _op("vt::uniform_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+        t = _op("vt::uniform_")(_c_empty(*(size or (kw.pop("size"),)), dtype=dtype, device=_factory_device(device)),
+                                0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kw):
+def randn(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
+    if layout is not None:
+        _check_layout(layout, "randn")
     with drawing_from(generator):
-        t = _op("vt::normal_")(empty(*(size or (kw.pop("size"),)), dtype=dtype, device=device), 0.0, 1.0)
+        t = _op("vt::normal_")(_c_empty(*(size or (kw.pop("size"),)), dtype=dtype, device=_factory_device(device)),
+                                0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None):
+def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, generator=None):
+    if layout is not None:
+        _check_layout(layout, "randint")
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
-    t = empty(*size, dtype=dtype or _core.dtype.int64, device=device)
+    t = _c_empty(*size, dtype=dtype or _core.dtype.int64, device=_factory_device(device))
     with drawing_from(generator):
         return _op("vt::random_")(t, low, high)
 

@@ -441,6 +441,7 @@ def _check_std(std):
 def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
            pin_memory=False, requires_grad=False):
     """torch.normal's four forms: (Tensor, Tensor), (Tensor, float), (float, Tensor), (float, float, size)."""
+    F._check_layout(layout, "normal")
     _check_std(std)
     mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not mt and not st:

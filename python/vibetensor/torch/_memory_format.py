@@ -185,6 +185,7 @@ def to(self, *args, memory_format=None, **kwargs):
 
 
 def empty_like(t, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    F._check_layout(layout, "empty_like")
     if memory_format is None:
         out = F.empty_like(t, dtype=dtype, device=device)
     else:
@@ -199,6 +200,7 @@ def _like(base, fill):
     """base's factory (t, *, dtype, device) with torch's memory_format= and requires_grad=: with a format, an
     empty tensor of that layout filled in place by fill(out)."""
     def like(t, *args, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None, **kwargs):
+        F._check_layout(layout, base.__name__)
         if memory_format is None:
             out = base(t, *args, dtype=dtype, device=device, **kwargs)
         else:

@@ -43,7 +43,8 @@ def tile(input, dims):
     return repeat(input, dims)
 
 
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
+def randperm(n, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    F._check_layout(layout, "randperm")
     if n < 0:
         raise RuntimeError(f"randperm: n must be non-negative, got {n}")
     dtype = dtype or _dt.int64
@@ -68,10 +69,12 @@ def _tri_indices(row, col, offset, dtype, device, lower):
 
 
 def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None, pin_memory=False):
+    F._check_layout(layout, "tril_indices")
     return _tri_indices(row, col, offset, dtype, device, True)
 
 
 def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None, pin_memory=False):
+    F._check_layout(layout, "triu_indices")
     return _tri_indices(row, col, offset, dtype, device, False)
 
 

@@ -183,6 +183,7 @@ def clip(input, min=None, max=None):
 
 
 def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    F._check_layout(layout, "empty_strided")
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):
         raise RuntimeError("mismatch in length of strides and shape")
@@ -194,6 +195,7 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
 
 
 def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    F._check_layout(layout, "scalar_tensor")
     return F._requiring_grad(F.full([], s, dtype=dtype or _dt.float32, device=device), requires_grad)
 
 

@@ -234,14 +234,14 @@ _EXTRA = {
     "where": lambda self, cond, other: F.where(cond, self, other),
     "nonzero": lambda self, *, as_tuple=False: F.nonzero(self, as_tuple=as_tuple),
     "clamp_min": lambda self, m: F.clamp(self, min=m), "clamp_max": lambda self, m: F.clamp(self, max=m),
-    "new_zeros": lambda self, *size, dtype=None, device=None: F.zeros(*size, dtype=dtype or self.dtype,
-                                                                      device=device or self.device),
-    "new_ones": lambda self, *size, dtype=None, device=None: F.ones(*size, dtype=dtype or self.dtype,
-                                                                    device=device or self.device),
-    "new_empty": lambda self, *size, dtype=None, device=None: F.empty(*size, dtype=dtype or self.dtype,
-                                                                      device=device or self.device),
-    "new_full": lambda self, size, v, dtype=None, device=None: F.full(size, v, dtype=dtype or self.dtype,
-                                                                      device=device or self.device),
+    "new_zeros": lambda self, *size, dtype=None, device=None, layout=None: F.zeros(
+        *size, dtype=dtype or self.dtype, device=device or self.device, layout=layout),
+    "new_ones": lambda self, *size, dtype=None, device=None, layout=None: F.ones(
+        *size, dtype=dtype or self.dtype, device=device or self.device, layout=layout),
+    "new_empty": lambda self, *size, dtype=None, device=None, layout=None: F.empty(
+        *size, dtype=dtype or self.dtype, device=device or self.device, layout=layout),
+    "new_full": lambda self, size, v, dtype=None, device=None, layout=None: F.full(
+        size, v, dtype=dtype or self.dtype, device=device or self.device, layout=layout),
     "new_tensor": lambda self, data, dtype=None, device=None: F.tensor(data, dtype=dtype or self.dtype,
                                                                        device=device or self.device),
     "is_floating_point": lambda self: self.dtype.is_floating_point,

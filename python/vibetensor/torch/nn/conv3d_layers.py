@@ -8,14 +8,12 @@ from .module import Module
 
 class Conv3d(_ConvNd):
     _n = 3
+    _conv = staticmethod(F.conv3d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
                          device, dtype, False, 0)
-
-    def forward(self, input):
-        return self._conv_forward(input, F.conv3d)
 
 
 class MaxPool3d(_MaxPoolNd):

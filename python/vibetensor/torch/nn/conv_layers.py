@@ -1,57 +1,20 @@
 """Conv2d, the 2-D pooling layers, Flatten/Unflatten and Softmax, torch-shaped (same arguments, parameter
 names, shapes and default initialisation, so state_dicts move between vibetensor and torch)."""
-import math
-
 from . import functional as F
+from .conv_base import _ConvNd
 from .module import Module
-from .parameter import Parameter
 
 
-def _pair(v):
-    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
-
-
-class Conv2d(Module):
-    """Weight [out, in / groups, kh, kw] and bias [out], uniform in +-1/sqrt(fan_in) (torch's default)."""
+class Conv2d(_ConvNd):
+    """Weight [out, in / groups, kh, kw] and bias [out], uniform in +-1/sqrt(fan_in) (torch's default); any of
+    torch's padding modes."""
+    _n = 2
+    _conv = staticmethod(F.conv2d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
-        super().__init__()
-        from .. import _functions as T
-
-        if in_channels % groups:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups:
-            raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d: padding_mode={padding_mode!r} (only 'zeros' here)")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.padding_mode = padding_mode
-        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(T.empty(*shape, device=device, dtype=dtype).uniform_(-bound, bound))
-        if bias:
-            self.bias = Parameter(T.empty(out_channels, device=device, dtype=dtype).uniform_(-bound, bound))
-        else:
-            self.register_parameter("bias", None)
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device, dtype, False, 0)
 
 
 class _MaxPoolNd(Module):

@@ -279,13 +279,19 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def adaptive_avg_pool2d(input, output_size):
-    """Exact when the input size is a multiple of the output size (the common global-pool use)."""
+    """An avg_pool2d when the input size is a multiple of the output size (the common global-pool use), else
+    torch's uneven windows averaged one dim at a time (a product with an averaging matrix)."""
     x, unbatched = _batched(input, "adaptive_avg_pool2d")
     oh, ow = _pair(output_size)
-    oh, ow = oh or x.shape[2], ow or x.shape[3]
-    if x.shape[2] % oh or x.shape[3] % ow:
-        raise NotImplementedError("adaptive_avg_pool2d: the input size must be a multiple of the output size here")
-    out = avg_pool2d(x, [x.shape[2] // oh, x.shape[3] // ow])
+    oh, ow = x.shape[2] if oh is None else oh, x.shape[3] if ow is None else ow
+    if oh and ow and not (x.shape[2] % oh or x.shape[3] % ow):
+        out = avg_pool2d(x, [x.shape[2] // oh, x.shape[3] // ow])
+    else:
+        from .functional_conv3d import _avg_matrix
+
+        out = x
+        for dim, o in ((3, ow), (2, oh)):
+            out = out.movedim(dim, -1).matmul(_avg_matrix(x.shape[dim], o, x.dtype, x.device)).movedim(-1, dim)
     return out.squeeze(0) if unbatched else out
 
 

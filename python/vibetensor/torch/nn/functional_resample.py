@@ -1,11 +1,14 @@
-"""interpolate (nearest, nearest-exact, linear, bilinear, trilinear) and pixel_shuffle / pixel_unshuffle.
+"""interpolate (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area) and pixel_shuffle /
+pixel_unshuffle.
 
 interpolate is separable: each spatial dim in turn is resampled by gathering input rows (index_select, so
 autograd scatters the gradient back) and, for the linear modes, blending two neighbours by their weights. The
 source indices follow torch's rules, computed host-side in the input's precision (float32 for float32 input,
 as torch's kernels): nearest takes floor(dst * scale), nearest-exact floor((dst + 0.5) * scale); linear maps
 dst to (dst + 0.5) * scale - 0.5 (clamped at 0), or dst * (in - 1) / (out - 1) with align_corners. scale is
-1 / scale_factor when a scale_factor is given and not recomputed, else in / out.
+1 / scale_factor when a scale_factor is given and not recomputed, else in / out. bicubic maps dst as linear
+does but without the clamp at 0, and blends the four rows floor(src) - 1 .. floor(src) + 2 (clamped to the
+border) by the cubic convolution kernel with A = -0.75, as torch's. area is adaptive_avg_pool to the output size.
 """
 import math
 
@@ -74,6 +77,26 @@ def _linear_weights(n_in, n_out, given, align_corners, ftype):
     return i0, i1, lam
 
 
+def _cubic_weights(n_in, n_out, given, align_corners, ftype):
+    """The four source rows of each output row (border-clamped) and their cubic-convolution weights."""
+    A = ftype(-0.75)
+    dst = np.arange(n_out, dtype=ftype)
+    scale = _scale(n_in, n_out, given, align_corners, ftype)
+    src = dst * scale if align_corners else (dst + ftype(0.5)) * scale - ftype(0.5)
+    i0 = np.floor(src)
+    t = (src - i0).astype(ftype)
+
+    def near(x):  # |x| <= 1
+        return ((A + 2) * x - (A + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    rows = [np.clip(i0.astype(np.int64) + k - 1, 0, n_in - 1) for k in range(4)]
+    return rows, weights
+
+
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     from .._select_ops import index_select
@@ -85,9 +108,16 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
                          "bicubic | trilinear")
-    if mode in ("bicubic", "area") or antialias:
-        raise NotImplementedError(f"interpolate: mode={mode!r}/antialias is not supported here")
+    if antialias:
+        if mode not in ("bilinear", "bicubic") or input.dim() != 4:
+            raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
+                             "tensor as input")
+        raise NotImplementedError("interpolate: antialias=True is not supported here")
     if input.dim() not in (3, 4, 5):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
+                                  f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode == "bicubic" and input.dim() != 4:
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
                                   f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
                                   f"nearest-exact (got {mode})")
@@ -98,6 +128,11 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
                            f"({', '.join(map(str, input.shape[2:]))}) and output ({', '.join(map(str, sizes))})")
     F = _F()
+    if mode == "area":
+        from . import functional as NF
+
+        pool = (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3]
+        return pool(input, sizes)
     ftype = np.float64 if str(input.dtype).endswith("float64") else np.float32
     out = input
     for k, (n_out, s) in enumerate(zip(sizes, given)):
@@ -110,6 +145,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             a = index_select(out, d, F.tensor(i0.tolist(), device=input.device))
             b = index_select(out, d, F.tensor(i1.tolist(), device=input.device))
             out = a + (b - a) * w1
+        elif mode == "bicubic":
+            rows, weights = _cubic_weights(n_in, n_out, s, bool(align_corners), ftype)
+            shape = [1] * input.dim()
+            shape[d] = n_out
+            terms = [index_select(out, d, F.tensor(r.tolist(), device=input.device))
+                     * F.tensor(w.tolist(), dtype=input.dtype, device=input.device).reshape(shape)
+                     for r, w in zip(rows, weights)]
+            out = terms[0] + terms[1] + terms[2] + terms[3]
         else:
             idx = _nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype)
             out = index_select(out, d, F.tensor(idx.tolist(), device=input.device))
