@@ -132,6 +132,11 @@ class Distribution:
                 value = self.__dict__[name]
                 tail = tuple(value.shape[value.dim() - event_dims:]) if event_dims else ()
                 new.__dict__[name] = value.expand(batch_shape + tail)
+        return self._finish_expand(new, batch_shape)
+
+    def _finish_expand(self, new, batch_shape):
+        """The last step of every expand(): ``new`` gets batch_shape, this event shape and this instance's
+        validation setting (its parameters were expanded already, so they are not checked again)."""
         Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
