@@ -98,22 +98,14 @@ class Categorical(Distribution):
         return values
 
 
+def _read_through(name):
+    return property(lambda self: getattr(self._categorical, name))
+
+
 class _CategoricalWrapper:
     """Mixin of the distributions built on a Categorical over the last dim (OneHotCategorical, Multinomial): the
     parameters are those of the wrapped ``_categorical``."""
-
-    @property
-    def _param(self):
-        return self._categorical._param
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
+    _param = _read_through("_param")
+    probs = _read_through("probs")
+    logits = _read_through("logits")
+    param_shape = _read_through("param_shape")
