@@ -1,6 +1,7 @@
 """Shared pieces of the vt.distributions tests: equal float64 parameters as vt and torch leaves, value
-comparison that treats NaN/inf like torch does, and a gradient check that backpropagates the same random
-cotangent through a vt and a torch output and compares the parameter gradients."""
+comparison that treats NaN/inf like torch does, a gradient check that backpropagates the same random
+cotangent through a vt and a torch output and compares the parameter gradients, and ``Outputs`` which gathers
+compared outputs for one such check."""
 import numpy as np
 import torch
 
@@ -36,3 +37,23 @@ def check_grads(out_v, out_t, leaves_v, leaves_t, rng, **tol):
             continue
         assert lv.grad is not None, f"leaf {i}: no gradient"
         close(lv.grad, lt.grad, **tol)
+
+
+class Outputs:
+    """vt/torch output pairs, each compared as it is added, whose sums then go through one gradient check."""
+
+    def __init__(self):
+        self.v, self.t = [], []
+
+    def add(self, v, t, compare=True, **tol):
+        if compare:
+            close(v, t, **tol)
+        self.v.append(v)
+        self.t.append(t)
+
+    def check_grads(self, shape, leaves_v, leaves_t, rng, **tol):
+        """Sum the outputs, broadcast to ``shape``, and compare the leaves' gradients."""
+        out_v, out_t = self.v[0], self.t[0]
+        for v, t in zip(self.v[1:], self.t[1:]):
+            out_v, out_t = out_v + v, out_t + t
+        check_grads(out_v.expand(shape), out_t.expand(shape), leaves_v, leaves_t, rng, **tol)

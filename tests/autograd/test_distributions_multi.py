@@ -18,37 +18,25 @@ from vibetensor.torch.distributions.multivariate_normal import MultivariateNorma
 from vibetensor.torch.distributions.normal import Normal
 from vibetensor.torch.distributions.one_hot_categorical import OneHotCategorical
 
-from dist_helpers import check_grads, close, pair
+from dist_helpers import Outputs, close, pair
 
 TD = torch.distributions
 RNG = np.random.default_rng(1)
 GT = dict(rtol=1e-7, atol=1e-9)
 
 
-def _sum(xs):
-    out = xs[0]
-    for x in xs[1:]:
-        out = out + x
-    return out
-
-
 def _compare(dv, dt, props, x_v, x_t, leaves_v, leaves_t, entropy=True, entropy_tol=None):
     assert tuple(dv.batch_shape) == tuple(dt.batch_shape) and tuple(dv.event_shape) == tuple(dt.event_shape)
-    outs_v, outs_t = [], []
+    outs = Outputs()
     event_dims = tuple(range(-len(dt.event_shape), 0))
     for prop in props:
         close(getattr(dv, prop), getattr(dt, prop))
-        outs_v.append(getattr(dv, prop).sum(event_dims) if event_dims else getattr(dv, prop))
-        outs_t.append(getattr(dt, prop).sum(event_dims) if event_dims else getattr(dt, prop))
-    outs_v.append(dv.log_prob(x_v).sum(0))
-    outs_t.append(dt.log_prob(x_t).sum(0))
-    close(outs_v[-1], outs_t[-1])
+        outs.add(getattr(dv, prop).sum(event_dims) if event_dims else getattr(dv, prop),
+                 getattr(dt, prop).sum(event_dims) if event_dims else getattr(dt, prop), compare=False)
+    outs.add(dv.log_prob(x_v).sum(0), dt.log_prob(x_t).sum(0))
     if entropy:
-        outs_v.append(dv.entropy())
-        outs_t.append(dt.entropy())
-        close(outs_v[-1], outs_t[-1], **(entropy_tol or {}))
-    shape = tuple(dt.batch_shape)
-    check_grads(_sum(outs_v).expand(shape), _sum(outs_t).expand(shape), leaves_v, leaves_t, RNG, **GT)
+        outs.add(dv.entropy(), dt.entropy(), **(entropy_tol or {}))
+    outs.check_grads(tuple(dt.batch_shape), leaves_v, leaves_t, RNG, **GT)
 
 
 @pytest.mark.parametrize("shape", [(3,), (2, 4), (2, 3, 2)])

@@ -3,12 +3,17 @@ torch.distributions: log_prob, entropy, moments, cdf/icdf and KL values plus the
 (float32/float64, broadcast and batch shapes); sampling is checked statistically (shapes, support, moments with a
 fixed vt.manual_seed) since the random streams differ from torch's; and the argument/sample validation errors."""
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 import vibetensor.torch as vt
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "autograd"))
+from dist_helpers import close as _close, pair  # noqa: E402
 
 D = vt.distributions
 TD = torch.distributions
@@ -20,20 +25,8 @@ def tol(dtype):
     return dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
 
 
-def pair(a, grad=False):
-    """Same array as a vt tensor and a torch tensor (leaves requiring grad when asked)."""
-    a = np.asarray(a)
-    v, t = vt.from_numpy(a.copy()), torch.from_numpy(a.copy())
-    if grad:
-        v.requires_grad_(True)
-        t.requires_grad_(True)
-    return v, t
-
-
 def close(v, t, dtype="float64"):
-    t = t.detach()
-    assert tuple(v.shape) == tuple(t.shape), (v.shape, t.shape)
-    np.testing.assert_allclose(v.detach().numpy(), t.numpy(), **tol(dtype))
+    _close(v, t, **tol(dtype))
 
 
 def check_grads(out_v, out_t, leaves_v, leaves_t, dtype):
@@ -44,6 +37,16 @@ def check_grads(out_v, out_t, leaves_v, leaves_t, dtype):
     for lv, lt in zip(leaves_v, leaves_t):
         assert lv.grad is not None
         close(lv.grad, lt.grad, dtype)
+
+
+def _from_probs_or_logits(name, shape, dtype, use_logits, probs_range):
+    """vt's and torch's ``name`` distribution built from the same random logits or probs (drawn in probs_range),
+    and the two parameter leaves."""
+    if use_logits:
+        p_v, p_t = pair(RNG.standard_normal(shape).astype(dtype) * 2, grad=True)
+        return getattr(D, name)(logits=p_v), getattr(TD, name)(logits=p_t), p_v, p_t
+    p_v, p_t = pair(RNG.uniform(*probs_range, shape).astype(dtype), grad=True)
+    return getattr(D, name)(probs=p_v), getattr(TD, name)(probs=p_t), p_v, p_t
 
 
 SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((4, 1), (1, 5))]
@@ -118,12 +121,7 @@ def test_normal_rsample_gradient():
 @pytest.mark.parametrize("shape", [(), (4,), (2, 3)])
 @pytest.mark.parametrize("use_logits", [False, True])
 def test_bernoulli_values_and_grads(dtype, shape, use_logits):
-    if use_logits:
-        p_v, p_t = pair(RNG.standard_normal(shape).astype(dtype) * 2, grad=True)
-        dv, dt = D.Bernoulli(logits=p_v), TD.Bernoulli(logits=p_t)
-    else:
-        p_v, p_t = pair(RNG.uniform(0.05, 0.95, shape).astype(dtype), grad=True)
-        dv, dt = D.Bernoulli(probs=p_v), TD.Bernoulli(probs=p_t)
+    dv, dt, p_v, p_t = _from_probs_or_logits("Bernoulli", shape, dtype, use_logits, (0.05, 0.95))
     assert tuple(dv.batch_shape) == tuple(dt.batch_shape)
     x_v, x_t = pair(RNG.integers(0, 2, (3,) + shape).astype(dtype))
     for name in ["mean", "variance", "stddev", "probs", "logits"]:
@@ -162,12 +160,8 @@ def test_bernoulli_scalar_sampling_and_errors():
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 2, 3)])
 @pytest.mark.parametrize("use_logits", [False, True])
 def test_categorical_values_and_grads(dtype, shape, use_logits):
-    if use_logits:
-        p_v, p_t = pair(RNG.standard_normal(shape).astype(dtype) * 2, grad=True)
-        dv, dt = D.Categorical(logits=p_v), TD.Categorical(logits=p_t)
-    else:
-        p_v, p_t = pair(RNG.uniform(0.1, 2.0, shape).astype(dtype), grad=True)  # unnormalised on purpose
-        dv, dt = D.Categorical(probs=p_v), TD.Categorical(probs=p_t)
+    # probs up to 2: unnormalised on purpose
+    dv, dt, p_v, p_t = _from_probs_or_logits("Categorical", shape, dtype, use_logits, (0.1, 2.0))
     assert tuple(dv.batch_shape) == tuple(dt.batch_shape) and dv.event_shape == ()
     x = RNG.integers(0, shape[-1], (6,) + shape[:-1])
     x_v, x_t = vt.from_numpy(x.copy()), torch.from_numpy(x.copy())

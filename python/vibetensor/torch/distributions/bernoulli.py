@@ -1,33 +1,25 @@
 """``Bernoulli(probs=None, logits=None)`` of vt.distributions (torch.distributions.Bernoulli): sampling via
 vt.bernoulli, log_prob/entropy through binary_cross_entropy_with_logits (differentiable in probs and logits),
 moments and enumerate_support; probs and logits are derived from each other lazily."""
-import numbers
-
 import vibetensor.torch as vt
 from vibetensor.torch.nn import functional as F
 
 from . import constraints
-from .distribution import Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from ._probs_logits import _BinaryProbsLogits, probs_or_logits
+from .distribution import Distribution, broadcast_all
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(Distribution):
+class Bernoulli(_BinaryProbsLogits, Distribution):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            is_scalar = isinstance(probs, numbers.Number)
-            (self.probs,) = broadcast_all(probs)
-        else:
-            is_scalar = isinstance(logits, numbers.Number)
-            (self.logits,) = broadcast_all(logits)
-        self._param = self.probs if probs is not None else self.logits
-        batch_shape = () if is_scalar else tuple(self._param.shape)
+        name, value = probs_or_logits(probs, logits)
+        batch_shape = self._broadcast_params(**{name: value})
+        self._param = self.__dict__[name]
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
@@ -45,14 +37,6 @@ class Bernoulli(Distribution):
     @property
     def variance(self):
         return self.probs * (1 - self.probs)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self):

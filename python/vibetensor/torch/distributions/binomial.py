@@ -5,7 +5,8 @@ import vibetensor.torch as vt
 
 from . import constraints
 from ._samplers import binomial
-from .distribution import Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from ._probs_logits import _BinaryProbsLogits, probs_or_logits
+from .distribution import Distribution
 
 __all__ = ["Binomial"]
 
@@ -15,21 +16,16 @@ def _clamp_by_zero(x):
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(Distribution):
+class Binomial(_BinaryProbsLogits, Distribution):
     arg_constraints = {"total_count": constraints.nonnegative_integer, "probs": constraints.unit_interval,
                        "logits": constraints.real}
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-        self._param = self.probs if probs is not None else self.logits
+        name, value = probs_or_logits(probs, logits)
+        self._broadcast_params(total_count=total_count, **{name: value})
+        self._param = self.__dict__[name]
+        self.total_count = self.total_count.to(self._param.dtype)
         super().__init__(tuple(self._param.shape), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
@@ -50,14 +46,6 @@ class Binomial(Distribution):
     @property
     def variance(self):
         return self.total_count * self.probs * (1 - self.probs)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self):

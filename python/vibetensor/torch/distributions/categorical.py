@@ -4,6 +4,7 @@ enumerate_support. probs are normalised to sum 1 and logits to logsumexp 0, as t
 import vibetensor.torch as vt
 
 from . import constraints
+from ._probs_logits import probs_or_logits
 from .distribution import Distribution, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["Categorical"]
@@ -14,8 +15,7 @@ class Categorical(Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        probs_or_logits(probs, logits)
         if probs is not None:
             probs = probs if vt.is_tensor(probs) else vt.tensor(probs, dtype=vt.get_default_dtype())
             if probs.dim() < 1:
@@ -96,3 +96,16 @@ class Categorical(Distribution):
         if expand:
             values = values.expand((-1,) + self._batch_shape)
         return values
+
+
+def _read_through(name):
+    return property(lambda self: getattr(self._categorical, name))
+
+
+class _CategoricalWrapper:
+    """Mixin of the distributions built on a Categorical over the last dim (OneHotCategorical, Multinomial): the
+    parameters are those of the wrapped ``_categorical``."""
+    _param = _read_through("_param")
+    probs = _read_through("probs")
+    logits = _read_through("logits")
+    param_shape = _read_through("param_shape")

@@ -114,6 +114,14 @@ class Distribution:
                 "must also define a custom .expand() method.")
         return self.__new__(type(self)) if _instance is None else _instance
 
+    def _broadcast_params(self, **params):
+        """Sets each parameter, broadcast against the others (Python numbers become tensors), and returns the batch
+        shape they give: () when every one is a number (a 0-dim tensor then), else their common shape."""
+        values = broadcast_all(*params.values())
+        for name, value in zip(params, values):
+            setattr(self, name, value)
+        return tuple(values[0].shape)
+
     def _expand_params(self, cls, batch_shape, names, _instance=None, event_dims=0):
         """The shared body of expand(): a new instance whose parameters ``names`` (those present) are expanded to
         batch_shape plus their ``event_dims`` trailing dims."""
@@ -124,6 +132,11 @@ class Distribution:
                 value = self.__dict__[name]
                 tail = tuple(value.shape[value.dim() - event_dims:]) if event_dims else ()
                 new.__dict__[name] = value.expand(batch_shape + tail)
+        return self._finish_expand(new, batch_shape)
+
+    def _finish_expand(self, new, batch_shape):
+        """The last step of every expand(): ``new`` gets batch_shape, this event shape and this instance's
+        validation setting (its parameters were expanded already, so they are not checked again)."""
         Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new

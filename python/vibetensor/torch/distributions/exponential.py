@@ -1,11 +1,9 @@
 """``Exponential(rate)`` of vt.distributions (torch.distributions.Exponential): reparameterised sampling
 (-log(1 - U) / rate), log_prob, entropy, cdf/icdf, moments and expand."""
-import numbers
-
 import vibetensor.torch as vt
 
 from . import constraints
-from .distribution import Distribution, broadcast_all
+from .distribution import Distribution
 
 __all__ = ["Exponential"]
 
@@ -16,8 +14,7 @@ class Exponential(Distribution):
     has_rsample = True
 
     def __init__(self, rate, validate_args=None):
-        (self.rate,) = broadcast_all(rate)
-        batch_shape = () if isinstance(rate, numbers.Number) else tuple(self.rate.shape)
+        batch_shape = self._broadcast_params(rate=rate)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):

@@ -2,13 +2,11 @@
 through the vt-op Marsaglia-Tsang sampler with the implicit reparameterisation gradient (_gamma_rsample),
 log_prob, entropy and cdf (the regularised incomplete gamma function) differentiable in both parameters,
 moments and expand."""
-import numbers
-
 import vibetensor.torch as vt
 
 from . import constraints
 from ._gamma_rsample import gammainc_lower, standard_gamma_rsample
-from .distribution import Distribution, broadcast_all
+from .distribution import Distribution
 
 __all__ = ["Gamma"]
 
@@ -19,11 +17,7 @@ class Gamma(Distribution):
     has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
-        self.concentration, self.rate = broadcast_all(concentration, rate)
-        if isinstance(concentration, numbers.Number) and isinstance(rate, numbers.Number):
-            batch_shape = ()
-        else:
-            batch_shape = tuple(self.concentration.shape)
+        batch_shape = self._broadcast_params(concentration=concentration, rate=rate)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):

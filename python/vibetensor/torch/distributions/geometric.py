@@ -1,30 +1,23 @@
 """``Geometric(probs=None, logits=None)`` of vt.distributions (torch.distributions.Geometric): the number of
 failures before the first success. Sampling by inversion, log_prob, entropy, moments and expand; probs and logits
 are derived from each other lazily."""
-import numbers
-
 import vibetensor.torch as vt
 from vibetensor.torch.nn import functional as F
 
 from . import constraints
-from .distribution import Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from ._probs_logits import _BinaryProbsLogits, probs_or_logits
+from .distribution import Distribution, broadcast_all
 
 __all__ = ["Geometric"]
 
 
-class Geometric(Distribution):
+class Geometric(_BinaryProbsLogits, Distribution):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.nonnegative_integer
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-        else:
-            (self.logits,) = broadcast_all(logits)
-        given = probs if probs is not None else logits
-        batch_shape = () if isinstance(given, numbers.Number) else tuple(given.shape)
+        name, value = probs_or_logits(probs, logits)
+        batch_shape = self._broadcast_params(**{name: value})
         super().__init__(batch_shape, validate_args=validate_args)
         if self._validate_args and probs is not None:
             # unit_interval admits 0, where the distribution is undefined; torch checks positivity as well.
@@ -48,14 +41,6 @@ class Geometric(Distribution):
     @property
     def variance(self):
         return (1.0 / self.probs - 1.0) / self.probs
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     def sample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)

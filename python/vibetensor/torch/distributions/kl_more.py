@@ -174,39 +174,19 @@ def _kl_exponential_gamma(p, q):
     return -p.entropy() - _neg_cross_gamma(p.mean, -_EULER - p.rate.log(), q)
 
 
-@register_kl(Gamma, Exponential)
-def _kl_gamma_exponential(p, q):
+def _kl_to_normal(p, q):
+    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
+
+
+def _kl_to_exponential(p, q):
     return -p.entropy() - _neg_cross_exponential(p.mean, q)
 
 
-@register_kl(Exponential, Normal)
-def _kl_exponential_normal(p, q):
-    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
-
-
-@register_kl(Gamma, Normal)
-def _kl_gamma_normal(p, q):
-    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
-
-
-@register_kl(Laplace, Normal)
-def _kl_laplace_normal(p, q):
-    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
-
-
-@register_kl(Gumbel, Normal)
-def _kl_gumbel_normal(p, q):
-    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
-
-
-@register_kl(Beta, Normal)
-def _kl_beta_normal(p, q):
-    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
-
-
-@register_kl(Beta, Exponential)
-def _kl_beta_exponential(p, q):
-    return -p.entropy() - _neg_cross_exponential(p.mean, q)
+# E_p[log q] needs only p's mean (and variance, for a Normal q): one closed form serves each of these p.
+for _tp in (Gamma, Beta):
+    register_kl(_tp, Exponential)(_kl_to_exponential)
+for _tp in (Exponential, Gamma, Laplace, Gumbel, Beta, Uniform):
+    register_kl(_tp, Normal)(_kl_to_normal)
 
 
 @register_kl(Beta, Gamma)
@@ -250,8 +230,7 @@ def _kl_normal_laplace(p, q):
 
 @register_kl(Uniform, Exponential)
 def _kl_uniform_exponential(p, q):
-    result = -p.entropy() - _neg_cross_exponential(p.mean, q)
-    return _set_where(p.low < 0, math.inf, result)
+    return _set_where(p.low < 0, math.inf, _kl_to_exponential(p, q))
 
 
 @register_kl(Uniform, Gamma)
@@ -260,11 +239,6 @@ def _kl_uniform_gamma(p, q):
     mean_log = (_x_log_x(p.high) - _x_log_x(p.low) - width) / width
     result = -p.entropy() - _neg_cross_gamma(p.mean, mean_log, q)
     return _set_where(p.low < 0, math.inf, result)
-
-
-@register_kl(Uniform, Normal)
-def _kl_uniform_normal(p, q):
-    return -p.entropy() - _neg_cross_normal(p.mean, p.variance, q)
 
 
 @register_kl(Uniform, Gumbel)

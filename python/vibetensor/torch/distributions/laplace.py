@@ -1,38 +1,17 @@
 """``Laplace(loc, scale)`` of vt.distributions (torch.distributions.Laplace): reparameterised sampling by
 inversion, log_prob, entropy, cdf/icdf, moments and expand."""
 import math
-import numbers
 
 import vibetensor.torch as vt
 
-from . import constraints
-from .distribution import Distribution, broadcast_all
+from ._loc_scale import _LocScale
 
 __all__ = ["Laplace"]
 
 
-class Laplace(Distribution):
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number):
-            batch_shape = ()
-        else:
-            batch_shape = tuple(self.loc.shape)
-        super().__init__(batch_shape, validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expand_params(Laplace, batch_shape, ["loc", "scale"], _instance)
-
+class Laplace(_LocScale):
     @property
     def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
         return self.loc
 
     @property

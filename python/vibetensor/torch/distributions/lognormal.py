@@ -25,9 +25,7 @@ class LogNormal(Distribution):
         new = self._get_checked_instance(LogNormal, _instance)
         new.base_dist = Normal(self.loc.expand(tuple(batch_shape)), self.scale.expand(tuple(batch_shape)),
                                validate_args=False)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._finish_expand(new, batch_shape)
 
     @property
     def loc(self):

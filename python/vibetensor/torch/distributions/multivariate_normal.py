@@ -81,9 +81,7 @@ class MultivariateNormal(Distribution):
         for name in ["covariance_matrix", "precision_matrix", "scale_tril"]:
             if name in self.__dict__:
                 new.__dict__[name] = self.__dict__[name].expand(batch_shape + self._event_shape * 2)
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._finish_expand(new, batch_shape)
 
     @lazy_property
     def scale_tril(self):

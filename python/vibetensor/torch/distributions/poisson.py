@@ -1,7 +1,5 @@
 """``Poisson(rate)`` of vt.distributions (torch.distributions.Poisson): sampling (a vt-op sampler, see
 _samplers.poisson), log_prob differentiable in rate, moments and expand. Like torch it has no entropy."""
-import numbers
-
 import vibetensor.torch as vt
 
 from . import constraints
@@ -16,8 +14,7 @@ class Poisson(Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, rate, validate_args=None):
-        (self.rate,) = broadcast_all(rate)
-        batch_shape = () if isinstance(rate, numbers.Number) else tuple(self.rate.shape)
+        batch_shape = self._broadcast_params(rate=rate)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):

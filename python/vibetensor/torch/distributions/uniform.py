@@ -1,11 +1,9 @@
 """``Uniform(low, high)`` of vt.distributions (torch.distributions.Uniform) on [low, high): reparameterised
 sampling (low + U(0,1) * (high - low)), log_prob, entropy, cdf/icdf and moments."""
-import numbers
-
 import vibetensor.torch as vt
 
 from . import constraints
-from .distribution import Distribution, broadcast_all
+from .distribution import Distribution
 
 __all__ = ["Uniform"]
 
@@ -16,11 +14,7 @@ class Uniform(Distribution):
     has_rsample = True
 
     def __init__(self, low, high, validate_args=None):
-        self.low, self.high = broadcast_all(low, high)
-        if isinstance(low, numbers.Number) and isinstance(high, numbers.Number):
-            batch_shape = ()
-        else:
-            batch_shape = tuple(self.low.shape)
+        batch_shape = self._broadcast_params(low=low, high=high)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
