@@ -1,6 +1,7 @@
 // The Tensor class seen from Python. Hot paths (operators, shape queries, common views) are bound here and
 // call the dispatcher unboxed; everything else is attached in Python (vibetensor/torch/_tensor.py) on top of
 // OpHandles.
+#include <atomic>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -105,14 +106,31 @@ auto rbin(K& k) {
 
 }  // namespace
 
+// Note [Factory hooks]: torch's layout= keyword and default device (vibetensor/torch/_factory_layout.py and
+// _default_device.py) are Python state; the C++ factories call back into Python only when a layout is passed or
+// once some thread has set a default device, so the common call pays one flag test.
+namespace {
+// Set at import by _set_factory_hooks; never freed (a global nb::object would be released after the interpreter).
+nb::object* g_layout_check = nullptr;
+nb::object* g_default_device = nullptr;
+std::atomic<bool> g_default_device_used{false};
+}  // namespace
+
 // empty/zeros/ones with torch's calling conventions (sizes as varargs or one sequence, or size=), parsed
 // here rather than in Python: factories are on the hot path of allocation-heavy code. pin_memory=True puts a
 // CPU tensor in page-locked memory (Note [Pinned host memory]).
 template <int Fill>
-Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle device, bool, bool pin_memory) {
+Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle layout, nb::handle device, bool,
+               bool pin_memory) {
   std::vector<int64_t> shape = args.size() ? varargs_ints(args, "factory") : varargs_ints(nb::make_tuple(size_kw), "factory");
+  if (!layout.is_none() && g_layout_check) (*g_layout_check)(layout, Fill < 0 ? "empty" : Fill == 0 ? "zeros" : "ones");
   std::optional<ScalarType> dt;
   if (!dtype.is_none()) dt = to_dtype(dtype);
+  nb::object default_device;
+  if (device.is_none() && g_default_device_used.load(std::memory_order_relaxed) && g_default_device) {
+    default_device = (*g_default_device)();
+    device = default_device;
+  }
   std::optional<Device> dev;
   if (!device.is_none()) {
     dev = to_device(device);
@@ -133,9 +151,9 @@ Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle d
 
 // requires_grad=True makes the new tensor a leaf that requires grad.
 template <int Fill>
-Tensor factory_with_grad(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle device, bool requires_grad,
-                         bool pin_memory) {
-  Tensor t = factory<Fill>(args, size_kw, dtype, device, false, pin_memory);
+Tensor factory_with_grad(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle layout, nb::handle device,
+                         bool requires_grad, bool pin_memory) {
+  Tensor t = factory<Fill>(args, size_kw, dtype, layout, device, false, pin_memory);
   if (requires_grad) autograd::set_requires_grad(t, true);
   return t;
 }
@@ -143,8 +161,16 @@ Tensor factory_with_grad(nb::args args, nb::handle size_kw, nb::handle dtype, nb
 void bind_tensor(nb::module_& m) {
   auto factory_args = [](auto f, const char* name, nb::module_& mod) {
     mod.def(name, f, nb::arg("args"), nb::arg("size") = nb::none(), nb::arg("dtype") = nb::none(),
-            nb::arg("device") = nb::none(), nb::arg("requires_grad") = false, nb::arg("pin_memory") = false);
+            nb::arg("layout") = nb::none(), nb::arg("device") = nb::none(), nb::arg("requires_grad") = false,
+            nb::arg("pin_memory") = false);
   };
+  m.def("_set_factory_hooks", [](nb::object layout_check, nb::object default_device) {
+    g_layout_check = new nb::object(std::move(layout_check));
+    g_default_device = new nb::object(std::move(default_device));
+  }, "Note [Factory hooks]: layout_check(layout, name) raises for a layout other than strided; default_device() "
+     "is the device for a factory called without one (None: the CPU).");
+  m.def("_default_device_used", [] { g_default_device_used.store(true, std::memory_order_relaxed); },
+        "Note [Factory hooks]: from now on factories without device= ask default_device().");
   factory_args(&factory_with_grad<-1>, "empty", m);
   factory_args(&factory_with_grad<0>, "zeros", m);
   factory_args(&factory_with_grad<1>, "ones", m);

@@ -21,6 +21,15 @@ class _State(threading.local):
 
 
 _local = _State()
+# Whether any thread has ever set a default device or entered a device block: until then (the usual case) the
+# factories skip the thread-local reads altogether (the C++ ones test a flag, Note [Factory hooks]).
+ever_set = [False]
+
+
+def _mark_used():
+    if not ever_set[0]:
+        ever_set[0] = True
+        _core._default_device_used()
 
 
 def current():
@@ -43,6 +52,8 @@ def set_default_device(device):
     """Sets the device that factory functions use when called without device= (in this thread); None goes back
     to the CPU."""
     _local.default = None if device is None else _parse(device)
+    if device is not None:
+        _mark_used()
 
 
 def get_default_device():
@@ -59,6 +70,7 @@ def get_default_device():
 
 
 def _enter(self):
+    _mark_used()
     _local.stack.append(self)
     return self
 

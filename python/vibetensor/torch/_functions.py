@@ -49,26 +49,10 @@ def _factory_device(device):
 
 
 # ---- factories ----
-# empty/zeros/ones(*size, dtype=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot, so their
-# wrappers forward a call without keywords at once and otherwise only look at torch's layout= (which the C++
-# parser does not take) and the default device.
-def _with_default_device(factory):
-    state, name = _default_device._local, factory.__name__
-
-    def call(*size, **kwargs):
-        if not kwargs and not (state.stack or state.default is not None):
-            return factory(*size)
-        if "layout" in kwargs:
-            _check_layout(kwargs.pop("layout"), name)
-        if (state.stack or state.default is not None) and kwargs.get("device") is None:
-            kwargs["device"] = _device(_default_device.current())
-        return factory(*size, **kwargs)
-
-    call.__name__, call.__qualname__, call.__doc__ = name, name, factory.__doc__
-    return call
-
-
-empty, zeros, ones = (_with_default_device(f) for f in (_c_empty, _core.zeros, _core.ones))
+# empty/zeros/ones(*size, dtype=, layout=, device=) are parsed in C++ (core/bindings/tensor.cpp): they are hot. They
+# call back for a layout= and, once a default device was ever set, for it (Note [Factory hooks]).
+empty, zeros, ones = _core.empty, _core.zeros, _core.ones
+_core._set_factory_hooks(_check_layout, lambda: _device(_default_device.current()))  # checked as the others
 
 
 def _requiring_grad(t, requires_grad):
