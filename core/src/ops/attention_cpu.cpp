@@ -115,8 +115,8 @@ void tiled_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
 // The backward of one (batch, head), FlashAttention-2's loops on the CPU: for each block of 128 keys (outer) and
 // each block of 64 queries that can see it (inner), P = exp(S * scale - lse) from the forward's log-sum-exp,
 // dV += P^T dO, dP = dO V^T, dS = P (dP - delta) with delta = rowsum(dO * O), dQ += scale dS K (a [L, E] float
-// accumulator of the task: one task per (batch, head), so no two threads add to it), dK += scale dS^T Q. The
-// task's q, k, v and dO are first widened to dense float rows, so every product is a float32 GEMM.
+// accumulator per task, so no two threads add to one), dK += scale dS^T Q. 16-bit q, k, v, dO and O are first
+// widened to dense float rows (float32 ones are read in place), so every product is a float32 GEMM.
 struct BackwardTask {
   int64_t L, S, E;
   float scale;
@@ -139,14 +139,15 @@ template <typename T> Rows float_rows(const View& x, int64_t b, int64_t h, int64
   }
 }
 
+// Key blocks [kb0, kb1) of one (batch, head): their dK and dV rows written, their dQ terms (unscaled) added to dqf.
 template <typename T>
 void backward_task(const View& g, const View& q, const View& k, const View& v, const View& o, const float* lse,
-                   T* dq, T* dk, T* dv, int64_t b, int64_t h, const BackwardTask& a) {
+                   float* dqf, T* dk, T* dv, int64_t b, int64_t h, int64_t kb0, int64_t kb1, const BackwardTask& a) {
   const int64_t L = a.L, S = a.S, E = a.E;
   thread_local std::vector<float> buf;
-  const size_t whole = size_t(4 * L * E + 2 * S * E + L), block = size_t(kRowsPerTask * kKeysPerStep);
+  const size_t whole = size_t(3 * L * E + 2 * S * E + L), block = size_t(kRowsPerTask * kKeysPerStep);
   buf.resize(whole + 2 * block + size_t(3 * kKeysPerStep * E));
-  float *dqf = buf.data(), *qb = dqf + L * E, *gb = qb + L * E, *ob = gb + L * E, *kb = ob + L * E;
+  float *qb = buf.data(), *gb = qb + L * E, *ob = gb + L * E, *kb = ob + L * E;
   float *vb = kb + S * E, *delta = vb + S * E, *p = delta + L, *ds = p + block, *tmp = ds + block;
   float *dka = tmp + kKeysPerStep * E, *dva = dka + kKeysPerStep * E;
   const Rows qf = float_rows<T>(q, b, h, L, E, qb), gf = float_rows<T>(g, b, h, L, E, gb);
@@ -162,7 +163,6 @@ void backward_task(const View& g, const View& q, const View& k, const View& v, c
     }
     delta[r] = float(acc);
   }
-  std::fill(dqf, dqf + L * E, 0.f);
   using cpu_gemm::Operand;
   constexpr ScalarType f32 = ScalarType::Float32;
   auto rows_at = [](const Rows& m, int64_t r0) { return Operand{m.row(r0), f32, 0, m.rs, m.cs}; };
@@ -170,7 +170,7 @@ void backward_task(const View& g, const View& q, const View& k, const View& v, c
   auto add_into = [](float* acc, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
   };
-  for (int64_t n0 = 0; n0 < S; n0 += kKeysPerStep) {
+  for (int64_t n0 = kb0 * kKeysPerStep; n0 < std::min(S, kb1 * kKeysPerStep); n0 += kKeysPerStep) {
     const int64_t nk = std::min(kKeysPerStep, S - n0);
     std::fill(dka, dka + nk * E, 0.f);
     std::fill(dva, dva + nk * E, 0.f);
@@ -197,7 +197,6 @@ void backward_task(const View& g, const View& q, const View& k, const View& v, c
       dv[n0 * E + x] = T(dva[x]);
     }
   }
-  for (int64_t x = 0; x < L * E; ++x) dq[x] = T(dqf[x] * a.scale);
 }
 
 template <typename T>
@@ -207,11 +206,35 @@ void tiled_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Ten
   const int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
   const View gv = view_of(g), qv = view_of(q), kv = view_of(k), vv = view_of(v), ov = view_of(out);
   const BackwardTask task{L, S, E, float(scale), causal};
-  parallel_for(0, B * H, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t bh = lo; bh < hi; ++bh)
-      backward_task<T>(gv, qv, kv, vv, ov, lse.data<float>() + bh * L, dq.data<T>() + bh * L * E,
-                       dk.data<T>() + bh * S * E, dv.data<T>() + bh * S * E, bh / H, bh % H, task);
+  // Fewer heads than threads (long-context work): each head's key blocks split into `splits` ranges, each with
+  // its own dQ partial (at most about one [L, E] float buffer per thread), summed in range order afterwards so
+  // the result does not depend on scheduling. Otherwise a task per head keeps its dQ in a thread's buffer.
+  const int64_t heads = B * H, threads = num_threads(), kblocks = (S + kKeysPerStep - 1) / kKeysPerStep;
+  const int64_t splits = heads >= threads ? 1 : std::min(kblocks, (threads + heads - 1) / heads);
+  std::vector<float> parts(splits > 1 ? size_t(heads * splits * L * E) : 0, 0.f);
+  auto finish_dq = [&](const float* acc, int64_t bh, int64_t nparts) {
+    T* out = dq.data<T>() + bh * L * E;
+    for (int64_t x = 0; x < L * E; ++x) {
+      float sum = acc[x];
+      for (int64_t p = 1; p < nparts; ++p) sum += acc[p * L * E + x];
+      out[x] = T(sum * task.scale);
+    }
+  };
+  parallel_for(0, heads * splits, 1, [&](int64_t lo, int64_t hi) {
+    thread_local std::vector<float> own;
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t bh = t / splits, part = t % splits;
+      float* acc = parts.empty() ? (own.assign(size_t(L * E), 0.f), own.data()) : parts.data() + t * L * E;
+      backward_task<T>(gv, qv, kv, vv, ov, lse.data<float>() + bh * L, acc, dk.data<T>() + bh * S * E,
+                       dv.data<T>() + bh * S * E, bh / H, bh % H, part * kblocks / splits,
+                       (part + 1) * kblocks / splits, task);
+      if (parts.empty()) finish_dq(acc, bh, 1);
+    }
   });
+  if (!parts.empty())
+    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t bh = lo; bh < hi; ++bh) finish_dq(parts.data() + bh * splits * L * E, bh, splits);
+    });
 }
 
 }  // namespace
