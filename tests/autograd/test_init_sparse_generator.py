@@ -154,3 +154,9 @@ def test_kaiming_zero_element_warns_like_torch(name):
     with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
         out = getattr(init, name)(vt.empty(0, 3))
     assert tuple(out.shape) == (0, 3)
+
+
+def test_public_names_cover_torch():
+    names = [n for n in dir(torch.nn.init) if not n.startswith("_") and n[0].islower() and n not in ("torch",
+                                                                                                    "warnings")]
+    assert [n for n in names if not hasattr(init, n)] == []

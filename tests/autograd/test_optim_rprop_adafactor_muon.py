@@ -200,3 +200,7 @@ def test_closure_is_evaluated_and_returned():
         return loss
     assert float(opt.step(closure)) == 3.0
     np.testing.assert_allclose(p.detach().numpy(), 0.99)
+
+
+def test_public_names():
+    assert vt.optim.Rprop is Rprop and vt.optim.Adafactor is Adafactor and vt.optim.Muon is Muon

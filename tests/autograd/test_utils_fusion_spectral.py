@@ -277,3 +277,14 @@ def test_spectral_norm_errors_match_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         spectral_norm(vt.nn.Linear(2, 3), name="bias")  # a 1-D parameter is a (n, 1) matrix, as torch's
+
+
+def test_public_names():
+    u = vt.nn.utils
+    for name in ["fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
+                 "skip_init", "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format"]:
+        assert getattr(u, name) is getattr(fu, name)
+    assert u.spectral_norm is spectral_norm and u.remove_spectral_norm is remove_spectral_norm
+    assert u.clip_grad_norm is clip_grad.clip_grad_norm
+    assert u.init.skip_init is fu.skip_init and u.memory_format.convert_conv2d_weight_memory_format is \
+        fu.convert_conv2d_weight_memory_format and u.fusion is fu
