@@ -70,6 +70,25 @@ def test_trajectory_and_state_match_torch(name, kw, rng):
     compare_state(topt, vopt)
 
 
+def test_adafactor_default_eps1_comes_from_the_groups_first_param(rng):
+    # a float32 parameter first: torch then uses float32's eps (squared: 1.4e-14) for the float64 ones too; tiny
+    # gradients make the clamp on the second moment bite
+    tp, vp = make_params(rng, [(3, 4), (2, 5), (6,)])
+    tp[0] = torch.tensor(tp[0].detach().numpy().astype(np.float32), requires_grad=True)
+    vp[0] = vt.nn.Parameter(vp[0].detach().float())
+    topt, vopt = torch.optim.Adafactor(tp), Adafactor(vp)
+    for _ in range(3):
+        for t, v in zip(tp, vp):
+            g = rng.standard_normal(tuple(t.shape)) * 1e-8
+            t.grad = torch.tensor(g).to(t.dtype)
+            v.grad = to_vt(g).to(v.dtype)
+        topt.step()
+        vopt.step()
+        np.testing.assert_allclose(vp[0].detach().numpy(), tp[0].detach().numpy(), rtol=1e-6)
+        for t, v in zip(tp[1:], vp[1:]):
+            np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_rprop_step_sizes_reach_both_clamps(rng):
     tp, vp = make_params(rng, [(40,)])
     kw = {"lr": 0.1, "step_sizes": (0.05, 0.15)}

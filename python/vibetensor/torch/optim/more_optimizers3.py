@@ -4,6 +4,7 @@ State keys are torch's ('step', 'prev', 'step_size'; 'step', 'row_var', 'col_var
 'step' is kept as an int, as the other optimizers here keep it."""
 import math
 
+from ...autograd import no_grad
 from .._functions import full_like, where, zeros, zeros_like
 from .._more_functions import finfo
 from .more_optimizers import _PerParameter
@@ -71,7 +72,22 @@ class Adafactor(_PerParameter):
         super().__init__(params, {"lr": lr, "beta2_decay": beta2_decay, "eps": eps, "d": d,
                                   "weight_decay": weight_decay, "foreach": foreach, "maximize": maximize})
 
-    def _update(self, g, p, grad, st):
+    def step(self, closure=None):
+        loss = self._run_closure(closure)
+        with no_grad():
+            for g in self.param_groups:
+                # as torch's, a default eps1 is the finfo eps of the group's first parameter with a gradient and
+                # then serves the whole group
+                eps1 = g["eps"][0]
+                for p in g["params"]:
+                    if p.grad is None:
+                        continue
+                    if eps1 is None:
+                        eps1 = finfo(p.dtype).eps
+                    self._update(g, p, -p.grad if g["maximize"] else p.grad, self._state(p), eps1)
+        return loss
+
+    def _update(self, g, p, grad, st, eps1):
         _no_complex(p, "Adafactor")
         if not st:
             st["step"] = 0
@@ -81,9 +97,7 @@ class Adafactor(_PerParameter):
                 st["col_var"] = zeros(*(shape[:-2] + [1, shape[-1]]), dtype=grad.dtype, device=grad.device)
             else:
                 st["variance"] = zeros_like(grad)
-        eps1, eps2 = g["eps"]
-        if eps1 is None:
-            eps1 = finfo(p.dtype).eps
+        eps2 = g["eps"][1]
         lr = float(g["lr"])
         st["step"] += 1
         t = float(st["step"])
