@@ -3,10 +3,12 @@
 Fans follow torch: fan_in = size(1) * receptive field, fan_out = size(0) * receptive field (the product of the
 dims after the first two), so xavier_* and kaiming_* give torch's bounds and standard deviations. Draws come
 from vibetensor's Philox generator (vt.manual_seed), so values differ from torch's while the distributions
-match. trunc_normal_ redraws the out-of-range values until none is left (a handful of rounds, each reading one
-count back); orthogonal_ takes a QR decomposition on the host (NumPy), which is cheap at initialisation.
+match; generator= draws from a vt.Generator instead of the global stream. trunc_normal_ redraws the out-of-range
+values until none is left (a handful of rounds, each reading one count back); orthogonal_ takes a QR
+decomposition on the host (NumPy), which is cheap at initialisation.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -53,12 +55,12 @@ def _fan(tensor, mode):
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     with no_grad():
-        return tensor.uniform_(a, b)
+        return tensor.uniform_(a, b, generator=generator)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     with no_grad():
-        return tensor.normal_(mean, std)
+        return tensor.normal_(mean, std, generator=generator)
 
 
 def constant_(tensor, val):
@@ -87,26 +89,28 @@ def eye_(tensor):
 def xavier_uniform_(tensor, gain=1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     if 0 in tuple(tensor.shape):
-        return tensor  # torch warns and leaves an empty tensor alone
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     if 0 in tuple(tensor.shape):
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
-    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)), generator)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
@@ -116,12 +120,12 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     from .. import _functions as F
 
     with no_grad():
-        tensor.normal_(mean, std)
+        tensor.normal_(mean, std, generator=generator)
         for _ in range(1000):
             outside = (tensor < a) | (tensor > b)
             if not bool(outside.any()):
                 return tensor
-            tensor.copy_(F.where(outside, F.empty_like(tensor).normal_(mean, std), tensor))
+            tensor.copy_(F.where(outside, F.empty_like(tensor).normal_(mean, std, generator=generator), tensor))
         return tensor.clamp_(a, b)  # only reached when [a, b] holds almost none of the mass
 
 
@@ -136,7 +140,7 @@ def orthogonal_(tensor, gain=1, generator=None):
 
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = F.randn(rows, cols).double().numpy()
+    flat = F.randn(rows, cols, generator=generator).double().numpy()
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -148,4 +152,17 @@ def orthogonal_(tensor, gain=1, generator=None):
         return tensor.copy_(src.reshape(*tensor.shape))
 
 
-from .init_more import dirac_  # noqa: E402,F401
+from .init_more import _make_deprecate, dirac_, sparse_  # noqa: E402,F401
+
+# torch's pre-underscore names: the same functions, with a FutureWarning
+uniform = _make_deprecate(uniform_)
+normal = _make_deprecate(normal_)
+constant = _make_deprecate(constant_)
+eye = _make_deprecate(eye_)
+dirac = _make_deprecate(dirac_)
+xavier_uniform = _make_deprecate(xavier_uniform_)
+xavier_normal = _make_deprecate(xavier_normal_)
+kaiming_uniform = _make_deprecate(kaiming_uniform_)
+kaiming_normal = _make_deprecate(kaiming_normal_)
+orthogonal = _make_deprecate(orthogonal_)
+sparse = _make_deprecate(sparse_)

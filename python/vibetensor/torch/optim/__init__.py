@@ -7,3 +7,4 @@ from .more_optimizers import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401
 from .more_optimizers2 import Adadelta, RAdam, ASGD  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
 from . import swa_utils  # noqa: E402,F401
+from .more_optimizers3 import Rprop, Adafactor, Muon  # noqa: F401
