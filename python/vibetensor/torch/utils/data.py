@@ -256,7 +256,9 @@ class WeightedRandomSampler(Sampler):
             draws = torch.multinomial(torch.tensor(self.weights.tolist(), dtype=torch.float64), self.num_samples,
                                       self.replacement, generator=self.generator)
         else:
-            draws = F.multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
+            from .._select_ops import multinomial
+
+            draws = multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
         yield from draws.tolist()
 
     def __len__(self):
