@@ -258,6 +258,20 @@ def test_worker_errors_reraised_as_torch():
     assert no_children_left()
 
 
+def test_iteration_goes_on_after_a_worker_error_as_torch():
+    def run(lib):
+        out, it = [], iter(lib.DataLoader(Failing(ValueError("x")), batch_size=1, num_workers=2))
+        while True:
+            try:
+                out.append(as_list(next(it)))
+            except ValueError:
+                out.append("error")
+            except StopIteration:
+                return out
+    assert run(vd) == run(td) == [[0], [1], [2], "error", [4], [5]]
+    assert no_children_left()
+
+
 def _bad_init(worker_id):
     raise ZeroDivisionError(f"init {worker_id}")
 
@@ -304,6 +318,43 @@ def test_pin_memory_without_accelerator_warns_as_torch():
         assert batches == [[[0, 1], [0.0, 1.0]], [[2, 3], [4.0, 9.0]]]
     with pytest.warns(UserWarning, match="no accelerator"):
         list(vd.DataLoader(Squares(2), pin_memory=True))
+
+
+def test_pin_memory_with_an_accelerator_says_it_does_not_pin(monkeypatch):
+    import vibetensor.cuda
+
+    monkeypatch.setattr(vibetensor.cuda, "is_available", lambda: True)
+    with pytest.warns(UserWarning, match="vibetensor's DataLoader does not pin memory"):
+        assert as_list(list(vd.DataLoader(Squares(2), pin_memory=True))) == [[[0], [0.0]], [[1], [1.0]]]
+
+
+class Batched(Squares):
+    """__getitems__ fetches a whole batch at once (the fetcher prefers it over __getitem__, as torch's)."""
+
+    def __getitems__(self, indices):
+        return [(i, -1.0) for i in indices]
+
+
+def test_getitems_used_for_batches():
+    for nw in (0, 2):
+        got = as_list(list(vd.DataLoader(Batched(5), batch_size=2, num_workers=nw)))
+        assert got == as_list(list(td.DataLoader(Batched(5), batch_size=2, num_workers=nw)))
+        assert got[0] == [[0, 1], [-1.0, -1.0]]
+
+
+class SlowFirst(Squares):
+    def __getitem__(self, i):
+        if i == 0:
+            time.sleep(0.5)
+        return i
+
+
+def test_in_order_false_yields_what_is_ready_first():
+    for lib in (vd, td):
+        got = [b.item() for b in lib.DataLoader(SlowFirst(6), num_workers=2, in_order=False)]
+        assert sorted(got) == list(range(6)) and got[0] != 0
+        assert [b.item() for b in lib.DataLoader(SlowFirst(4), num_workers=2)] == [0, 1, 2, 3]
+    assert no_children_left()
 
 
 def _pairs(batch):

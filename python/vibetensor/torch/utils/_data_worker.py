@@ -53,7 +53,8 @@ class ResumeIteration:
 class ExceptionWrapper:
     """An exception caught in a worker, carried to the main process as its type and formatted traceback."""
 
-    def __init__(self, where):
+    def __init__(self, where, fatal=False):
+        self.fatal = fatal  # the worker cannot go on (worker_init_fn failed): the loader shuts down
         exc_type, exc, tb = sys.exc_info()
         try:
             pickle.dumps(exc_type)
@@ -142,7 +143,7 @@ def worker_loop(dataset, iterable, index_queue, data_queue, done_event, auto_col
                 init_fn(worker_id)
             fetcher = Fetcher(dataset, iterable, auto_collation, collate_fn, drop_last)
         except Exception:
-            init_error = ExceptionWrapper(f"in DataLoader worker process {worker_id}")
+            init_error = ExceptionWrapper(f"in DataLoader worker process {worker_id}", fatal=True)
         ended = False
         while os.getppid() == parent:  # a parent that died reparents us: stop then
             try:

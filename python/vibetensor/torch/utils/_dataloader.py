@@ -5,7 +5,7 @@ prefetch_factor, persistent_workers, timeout, worker_init_fn, seeding and error 
 Note [Worker protocol]
 Each worker has its own index queue; all answer on one data queue. The main process hands out task ids in order,
 round-robin over the workers still active, keeping at most prefetch_factor * num_workers tasks outstanding, and
-buffers results that come early so batches are yielded in sampler order. A worker whose IterableDataset is
+buffers results that come early so batches are yielded in sampler order (in_order=False: as they come). A worker whose IterableDataset is
 exhausted answers _IterationEnd; its outstanding tasks are skipped. Shutdown sets done_event, sends None to every
 index queue, joins each worker briefly and terminates stragglers, so an abandoned iterator leaves no process.
 """
@@ -48,10 +48,17 @@ def _base_seed(generator):
 
 
 def _warn_pin_memory(loader):
-    # vibetensor pins nothing: with no accelerator torch also ignores pin_memory, with this warning
-    if loader.pin_memory:
+    if not loader.pin_memory:
+        return
+    from ... import cuda
+
+    # with no accelerator torch ignores pin_memory with this warning; with one vibetensor still does not pin
+    if not cuda.is_available():
         warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned memory "
                       "won't be used.", stacklevel=3)
+    else:
+        warnings.warn("'pin_memory' argument is set as true but vibetensor's DataLoader does not pin memory: "
+                      "batches stay in pageable host memory.", stacklevel=3)
 
 
 class DataLoader:
@@ -140,7 +147,7 @@ class DataLoader:
         if self.num_workers == 0:
             return self._single_process_iter()
         if self.persistent_workers:
-            if self._iterator is None:
+            if self._iterator is None or self._iterator._shutdown:
                 self._iterator = _MultiProcessIter(self)
             else:
                 self._iterator._reset(first=False)
@@ -178,6 +185,7 @@ class _MultiProcessIter:
         self._loader, self._shutdown = loader, False
         self._num_workers, self._prefetch = loader.num_workers, loader.prefetch_factor
         self._timeout, self._persistent = loader.timeout, loader.persistent_workers
+        self._in_order = loader.in_order
         _warn_pin_memory(loader)
         seed = _base_seed(loader.generator)
         ctx = loader.multiprocessing_context or multiprocessing.get_context()
@@ -255,11 +263,12 @@ class _MultiProcessIter:
     def __next__(self):
         while True:
             # skip the tasks of workers whose stream ended: they will never be answered
+            # (and, in_order=False, tasks already answered out of order)
             while self._rcvd_idx < self._send_idx:
-                task = self._tasks[self._rcvd_idx]
-                if len(task) == 2 or self._active[task[0]]:
+                task = self._tasks.get(self._rcvd_idx)
+                if task is not None and (len(task) == 2 or self._active[task[0]]):
                     break
-                del self._tasks[self._rcvd_idx]
+                self._tasks.pop(self._rcvd_idx, None)
                 self._rcvd_idx += 1
             else:
                 if not self._persistent:
@@ -280,6 +289,10 @@ class _MultiProcessIter:
                 self._put_index()
                 continue
             if idx != self._rcvd_idx:
+                if not self._in_order:  # torch's in_order=False: whatever comes first
+                    del self._tasks[idx]
+                    self._put_index()
+                    return self._raise_or_return(data)
                 self._tasks[idx].append(data)
                 continue
             del self._tasks[idx]
@@ -288,9 +301,13 @@ class _MultiProcessIter:
     def _process(self, data):
         self._rcvd_idx += 1
         self._put_index()
+        return self._raise_or_return(data)
+
+    def _raise_or_return(self, data):
         if isinstance(data, W.ExceptionWrapper):
-            self._shutdown_workers()
-            data.reraise()
+            if data.fatal:
+                self._shutdown_workers()
+            data.reraise()  # as torch, iteration may go on after a failed batch
         return data
 
     def __len__(self):
