@@ -200,7 +200,7 @@ def test_persistent_workers_reuse_processes_and_match_torch_orders():
     assert [[b[0] for b in e] for e in epochs] == [[b[0] for b in e] for e in tepochs]
     pids = {p for e in epochs for b in e for p in b[7]}
     del tloader
-    assert len(pids) == 2 and {p.pid for p in vt_workers()} == pids
+    assert len(pids) == 2 and pids <= {p.pid for p in vt_workers()}
     it = iter(loader)
     next(it)  # abandon an epoch halfway: the next one starts clean
     assert sorted(i for b in list(loader) for i in b[0]) == list(range(5))
@@ -345,7 +345,7 @@ def test_getitems_used_for_batches():
 class SlowFirst(Squares):
     def __getitem__(self, i):
         if i == 0:
-            time.sleep(0.5)
+            time.sleep(1.0)
         return i
 
 

@@ -5,9 +5,10 @@ prefetch_factor, persistent_workers, timeout, worker_init_fn, seeding and error 
 Note [Worker protocol]
 Each worker has its own index queue; all answer on one data queue. The main process hands out task ids in order,
 round-robin over the workers still active, keeping at most prefetch_factor * num_workers tasks outstanding, and
-buffers results that come early so batches are yielded in sampler order (in_order=False: as they come). A worker whose IterableDataset is
-exhausted answers _IterationEnd; its outstanding tasks are skipped. Shutdown sets done_event, sends None to every
-index queue, joins each worker briefly and terminates stragglers, so an abandoned iterator leaves no process.
+buffers results that come early so batches are yielded in sampler order (in_order=False: as they come). A worker
+whose IterableDataset is exhausted answers _IterationEnd; its outstanding tasks are skipped. Shutdown sets
+done_event, sends None to every index queue, joins each worker briefly and terminates stragglers, so an abandoned
+iterator leaves no process.
 """
 import itertools
 import multiprocessing

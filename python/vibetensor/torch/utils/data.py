@@ -4,11 +4,11 @@ Batch, Distributed) and default_collate / default_convert stacking tensors, numb
 dicts into vt tensors. DataLoader (with worker processes) and get_worker_info live in _dataloader.py, re-exported here.
 
 Note [Shuffling]
-Permutations come from the `generator` given: None draws from vt's global RNG (so vt.manual_seed makes runs
-repeat), a vt.Generator from its own stream; a numpy.random.Generator uses its permutation(); a torch.Generator uses torch.randperm with it, in torch's
-order of draws, so shuffled batch orders and random_split equal torch's for the same seeded torch.Generator. As
-torch's, every DataLoader iterator (with or without workers; once for persistent workers) first draws the workers'
-base seed from the loader's generator, then the sampler draws its permutation.
+Permutations come from the `generator` given: None draws from vt's global RNG (so vt.manual_seed makes runs repeat),
+a vt.Generator from its own stream; a numpy.random.Generator uses its permutation(); a torch.Generator uses
+torch.randperm with it, in torch's order of draws, so shuffled batch orders and random_split equal torch's for the
+same seeded torch.Generator. As torch's, every DataLoader iterator (with or without workers; once for persistent
+workers) first draws the workers' base seed from the loader's generator, then the sampler draws its permutation.
 """
 import bisect
 import collections.abc
