@@ -170,3 +170,12 @@ def test_samplers_drive_the_loader_as_torch():
         got = [b.tolist() for b in vd.DataLoader(ds, batch_size=2, sampler=make(vd))]
         want = [b.tolist() for b in td.DataLoader(ds, batch_size=2, sampler=make(td))]
         assert got == want
+
+
+def test_public_names_match_torch():
+    import vibetensor.torch.utils.data as public
+
+    names = ["IterableDataset", "ChainDataset", "StackDataset", "SubsetRandomSampler", "WeightedRandomSampler",
+             "DistributedSampler", "get_worker_info", "DataLoader"]
+    assert all(getattr(public, n) is getattr(vd, n) and hasattr(td, n) for n in names)
+    assert vt.utils.data.get_worker_info() is None
