@@ -384,5 +384,7 @@ def default_collate(batch):
 
 from ._dataloader import DataLoader, get_worker_info  # noqa: E402  (it builds on the classes above)
 
-__all__ = ["Dataset", "TensorDataset", "ConcatDataset", "Subset", "random_split", "Sampler", "SequentialSampler",
-           "RandomSampler", "BatchSampler", "DataLoader", "default_collate", "default_convert"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset", "StackDataset", "Subset",
+           "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "get_worker_info",
+           "default_collate", "default_convert"]
