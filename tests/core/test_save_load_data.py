@@ -295,8 +295,6 @@ def test_datasets_subset_concat():
         vd.TensorDataset(vt.ones(3), vt.ones(4))
     with pytest.raises(ValueError, match="Sum of input lengths does not equal"):
         vd.random_split(ds, [2, 2])
-    with pytest.raises(NotImplementedError, match="num_workers"):
-        vd.DataLoader(ds, num_workers=2)
     with pytest.raises(NotImplementedError):
         vd.Dataset()[0]
 

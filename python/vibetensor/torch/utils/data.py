@@ -1,12 +1,14 @@
-"""vt.utils.data, torch's in-process subset: Dataset, TensorDataset, ConcatDataset, Subset, random_split, the
-samplers (Sequential, Random, Batch) and DataLoader (batch_size, shuffle, sampler / batch_sampler, drop_last,
-collate_fn, generator) with default_collate stacking tensors, numbers, NumPy arrays, tuples, lists and dicts into vt
-tensors. num_workers > 0 (worker processes) is not implemented and raises NotImplementedError.
+"""vt.utils.data as torch.utils.data: the datasets (Dataset, IterableDataset, TensorDataset, ConcatDataset,
+ChainDataset, StackDataset, Subset, random_split), the samplers (Sequential, Random, SubsetRandom, WeightedRandom,
+Batch, Distributed) and default_collate / default_convert stacking tensors, numbers, NumPy arrays, tuples, lists and
+dicts into vt tensors. DataLoader (with worker processes) and get_worker_info live in _dataloader.py, re-exported here.
 
 Note [Shuffling]
-Permutations come from the `generator` given: None draws from vt's global RNG (so vt.manual_seed makes runs
-repeat), a vt.Generator from its own stream; a numpy.random.Generator uses its permutation(); a torch.Generator uses torch.randperm with it, in torch's
-order of draws, so shuffled batch orders and random_split equal torch's for the same seeded torch.Generator.
+Permutations come from the `generator` given: None draws from vt's global RNG (so vt.manual_seed makes runs repeat),
+a vt.Generator from its own stream; a numpy.random.Generator uses its permutation(); a torch.Generator uses
+torch.randperm with it, in torch's order of draws, so shuffled batch orders and random_split equal torch's for the
+same seeded torch.Generator. As torch's, every DataLoader iterator (with or without workers; once for persistent
+workers) first draws the workers' base seed from the loader's generator, then the sampler draws its permutation.
 """
 import bisect
 import collections.abc
@@ -48,6 +50,17 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
+class IterableDataset(Dataset):
+    """A stream of samples (__iter__); in DataLoader workers each worker iterates its own copy, so sharding is the
+    dataset's business, through get_worker_info()."""
+
+    def __iter__(self):
+        raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
 class TensorDataset(Dataset):
     """Samples are tuples of the tensors' rows: dataset[i] == tuple(t[i] for t in tensors)."""
 
@@ -68,6 +81,8 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise AssertionError("datasets should not be an empty iterable")
+        if any(isinstance(d, IterableDataset) for d in self.datasets):
+            raise AssertionError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
 
     def __len__(self):
@@ -80,6 +95,51 @@ class ConcatDataset(Dataset):
             idx += len(self)
         d = bisect.bisect_right(self.cumulative_sizes, idx)
         return self.datasets[d][idx - (self.cumulative_sizes[d - 1] if d else 0)]
+
+
+class ChainDataset(IterableDataset):
+    """The IterableDatasets one after another, lazily."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            yield from d
+
+    def __len__(self):
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            total += len(d)
+        return total
+
+
+class StackDataset(Dataset):
+    """Samples zip the datasets: a tuple (positional datasets) or a dict (keyword datasets) of their items."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like "
+                             "input/output, but both types are given.")
+        if not args and not kwargs:
+            raise ValueError("At least one dataset should be passed")
+        self.datasets = args if args else kwargs
+        sizes = [len(d) for d in (args if args else kwargs.values())]
+        if any(n != sizes[0] for n in sizes):
+            raise ValueError("Size mismatch between datasets")
+        self._length = sizes[0]
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self):
+        return self._length
 
 
 class Subset(Dataset):
@@ -162,6 +222,95 @@ class RandomSampler(Sampler):
         return self.num_samples
 
 
+class SubsetRandomSampler(Sampler):
+    """The given indices in a random order (Note [Shuffling]), a new one each epoch."""
+
+    def __init__(self, indices, generator=None):
+        self.indices, self.generator = indices, generator
+
+    def __iter__(self):
+        for i in _randperm(len(self.indices), self.generator):
+            yield self.indices[i]
+
+    def __len__(self):
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """num_samples indices drawn with probabilities proportional to weights (multinomial: vt's for None or a vt
+    Generator, torch's for a torch.Generator so draws equal torch's)."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
+        w = np.asarray(weights.tolist() if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(w.shape)}")
+        self.weights = F.tensor(w.tolist(), dtype=_core.dtype.float64)
+        self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
+
+    def __iter__(self):
+        if _is_torch_generator(self.generator):
+            import torch
+
+            draws = torch.multinomial(torch.tensor(self.weights.tolist(), dtype=torch.float64), self.num_samples,
+                                      self.replacement, generator=self.generator)
+        else:
+            from .._select_ops import multinomial
+
+            draws = multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
+        yield from draws.tolist()
+
+    def __len__(self):
+        return self.num_samples
+
+
+class DistributedSampler(Sampler):
+    """This replica's share of the dataset: indices (shuffled with Generator seed + epoch, so every replica draws
+    the same permutation) padded by wrapping around (or cut, drop_last) to a multiple of num_replicas, then every
+    num_replicas-th from rank. vibetensor has no process group: num_replicas and rank must be given."""
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
+        if num_replicas is None or rank is None:
+            # torch asks the default process group, which vibetensor never has; torch's error when none exists
+            raise ValueError("Default process group has not been initialized, please make sure to call "
+                             "init_process_group.")
+        if rank >= num_replicas or rank < 0:
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
+        self.dataset, self.num_replicas, self.rank, self.epoch = dataset, num_replicas, rank, 0
+        self.drop_last, self.shuffle, self.seed = drop_last, shuffle, seed
+        n = len(dataset)
+        if drop_last and n % num_replicas:
+            self.num_samples = math.ceil((n - num_replicas) / num_replicas)
+        else:
+            self.num_samples = math.ceil(n / num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            g = Generator()
+            g.manual_seed(self.seed + self.epoch)
+            indices = _randperm(n, g)
+        else:
+            indices = list(range(n))
+        if not self.drop_last:
+            pad = self.total_size - len(indices)
+            while pad > 0:  # wrap around, more than once when the dataset is shorter than the padding
+                indices += indices[:pad]
+                pad = self.total_size - len(indices)
+        indices = indices[:self.total_size]
+        return iter(indices[self.rank:self.total_size:self.num_replicas])
+
+    def __len__(self):
+        return self.num_samples
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+
 class BatchSampler(Sampler):
     def __init__(self, sampler, batch_size, drop_last):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
@@ -233,56 +382,9 @@ def default_collate(batch):
                     f"{type(elem)}")
 
 
-class DataLoader:
-    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
-                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
-                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
-                 pin_memory_device="", in_order=True):
-        if num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
-                             "multiprocessing.")
-        if num_workers > 0:
-            raise NotImplementedError("vt.utils.data.DataLoader loads in the calling process only: num_workers > 0 "
-                                      "(worker processes) is not implemented; use num_workers=0")
-        if timeout < 0:
-            raise ValueError("timeout option should be non-negative")
-        if sampler is not None and shuffle:
-            raise ValueError("sampler option is mutually exclusive with shuffle")
-        if batch_sampler is not None:
-            if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
-                                 "and drop_last")
-            batch_size, drop_last = None, False
-        elif batch_size is None and drop_last:
-            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with "
-                             "drop_last")
-        if sampler is None:
-            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-        if batch_size is not None and batch_sampler is None:
-            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
-        self.dataset, self.batch_size, self.drop_last, self.num_workers = dataset, batch_size, drop_last, num_workers
-        self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
-        self.pin_memory, self.timeout, self.worker_init_fn = pin_memory, timeout, worker_init_fn
-        self.prefetch_factor, self.persistent_workers = prefetch_factor, persistent_workers
-        self.collate_fn = collate_fn if collate_fn is not None else (
-            default_collate if batch_sampler is not None else default_convert)
+from ._dataloader import DataLoader, get_worker_info  # noqa: E402  (it builds on the classes above)
 
-    def __iter__(self):
-        if _is_torch_generator(self.generator):
-            # torch's loader iterator draws a base seed from the generator before the sampler's permutation
-            import torch
-
-            torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        if self.batch_sampler is None:
-            for i in self.sampler:
-                yield self.collate_fn(self.dataset[i])
-            return
-        for indices in self.batch_sampler:
-            yield self.collate_fn([self.dataset[i] for i in indices])
-
-    def __len__(self):
-        return len(self.batch_sampler if self.batch_sampler is not None else self.sampler)
-
-
-__all__ = ["Dataset", "TensorDataset", "ConcatDataset", "Subset", "random_split", "Sampler", "SequentialSampler",
-           "RandomSampler", "BatchSampler", "DataLoader", "default_collate", "default_convert"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset", "StackDataset", "Subset",
+           "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "get_worker_info",
+           "default_collate", "default_convert"]
