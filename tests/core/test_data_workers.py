@@ -408,3 +408,27 @@ def test_iterable_dataset_without_len():
     assert as_list(list(loader)) == [[0, 1], [2]]
     with pytest.raises(TypeError):
         len(loader)
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("this batch cannot be pickled")
+
+
+class _UnpicklableDataset(vt.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return _Unpicklable() if i == 2 else i
+
+
+def test_unpicklable_batch_raises_instead_of_hanging():
+    """The worker pickles each batch itself: a batch that cannot be pickled comes back as its error, naming the
+    worker, instead of being dropped by the queue's feeder thread while the main process waits for it."""
+    loader = vt.utils.data.DataLoader(_UnpicklableDataset(), batch_size=None, num_workers=2,
+                                      collate_fn=lambda x: x)
+    it = iter(loader)
+    assert [next(it), next(it)] == [0, 1]
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        next(it)

@@ -89,3 +89,10 @@ def test_seed_reseeds_nondeterministically(lib):
     s2 = lib.random.seed()
     assert s2 != s1 and lib.initial_seed() == s2
     lib.manual_seed(0)
+
+
+def test_randint_of_an_empty_size_is_0_dim():
+    """torch.randint(low, high, ()) is a 0-dim tensor (found by the DataLoader's worker seeding)."""
+    t = vt.randint(0, 10, ())
+    assert t.shape == () and t.dtype == vt.int64 and 0 <= int(t) < 10
+    assert tuple(vt.randint(3, [2, 3]).shape) == tuple(torch.randint(3, [2, 3]).shape)

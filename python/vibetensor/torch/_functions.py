@@ -134,7 +134,7 @@ def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, 
         _check_layout(layout, "randint")
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
-    t = _c_empty(*size, dtype=dtype or _core.dtype.int64, device=_factory_device(device))
+    t = _c_empty(tuple(size), dtype=dtype or _core.dtype.int64, device=_factory_device(device))  # () is 0-dim
     with drawing_from(generator):
         return _op("vt::random_")(t, low, high)
 

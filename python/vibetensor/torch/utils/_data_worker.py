@@ -74,6 +74,26 @@ class ExceptionWrapper:
         raise exc
 
 
+class Pickled:
+    """A batch pickled in the worker: the queue's own feeder thread would drop an object that fails to pickle
+    without a word and leave the main process waiting for it; pickled here, the failure becomes the batch's
+    error instead."""
+
+    def __init__(self, blob):
+        self.blob = blob
+
+    def load(self):
+        return pickle.loads(self.blob)
+
+
+def _pickled(data, worker_id):
+    try:
+        return Pickled(pickle.dumps(data, pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        err = ExceptionWrapper(f"in DataLoader worker process {worker_id} (pickling its batch for the main process)")
+        return Pickled(pickle.dumps(err, pickle.HIGHEST_PROTOCOL))
+
+
 class _KeyErrorMessage(str):
     def __repr__(self):
         return self
@@ -171,7 +191,7 @@ def worker_loop(dataset, iterable, index_queue, data_queue, done_event, auto_col
                     data, ended = IterationEnd(worker_id), True
                 except Exception:
                     data = ExceptionWrapper(f"in DataLoader worker process {worker_id}")
-            data_queue.put((idx, data))
+            data_queue.put((idx, _pickled(data, worker_id)))
             del data, index, r  # drop this batch's memory before waiting for the next task
     except KeyboardInterrupt:
         pass

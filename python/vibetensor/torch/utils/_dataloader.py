@@ -238,6 +238,10 @@ class _MultiProcessIter:
         self._send_idx += 1
 
     def _get_data(self):
+        idx, data = self._get_raw()
+        return idx, data.load() if isinstance(data, W.Pickled) else data
+
+    def _get_raw(self):
         if self._timeout > 0:
             try:
                 return self._data_queue.get(timeout=self._timeout)
