@@ -7,6 +7,7 @@ library is written (imports torch only; loaded with vibetensor swapped in by tes
   - GATConv: per-edge attention logits from the source and target projections, a segment softmax over each
     target's incoming edges written by hand (scatter_reduce amax for the shift, index_add_ for the sum),
     several heads concatenated;
+  - SAGEConv: neighbour aggregation by scatter_reduce (mean / amax / sum, include_self=False);
   - global mean pooling per graph, a Linear classifier and cross_entropy.
 """
 import torch
@@ -78,6 +79,26 @@ class GATConv(nn.Module):
         return out + self.bias
 
 
+class SAGEConv(nn.Module):
+    """GraphSAGE: the node's own features next to an aggregate of its neighbours' (scatter_reduce mean, amax or
+    sum, include_self=False so that a node without neighbours aggregates to zero)."""
+
+    def __init__(self, in_features, out_features, aggr="mean"):
+        super().__init__()
+        if aggr not in ("mean", "amax", "sum"):
+            raise ValueError(f"aggr must be 'mean', 'amax' or 'sum', got {aggr!r}")
+        self.aggr = aggr
+        self.lin_self = nn.Linear(in_features, out_features)
+        self.lin_neigh = nn.Linear(in_features, out_features, bias=False)
+
+    def forward(self, x, edge_index):
+        src, dst = edge_index
+        msg = x.index_select(0, src)
+        index = dst.unsqueeze(-1).expand_as(msg)
+        agg = x.new_zeros(x.shape).scatter_reduce(0, index, msg, reduce=self.aggr, include_self=False)
+        return self.lin_self(x) + self.lin_neigh(agg)
+
+
 def global_mean_pool(x, batch, num_graphs=None):
     if num_graphs is None:
         num_graphs = int(batch.max().item()) + 1
@@ -87,9 +108,9 @@ def global_mean_pool(x, batch, num_graphs=None):
 
 
 class GraphClassifier(nn.Module):
-    def __init__(self, in_features=5, hidden=8, classes=3, heads=2, dropout=0.0):
+    def __init__(self, in_features=5, hidden=8, classes=3, heads=2, dropout=0.0, first="gcn", aggr="mean"):
         super().__init__()
-        self.gcn1 = GCNConv(in_features, hidden)
+        self.gcn1 = GCNConv(in_features, hidden) if first == "gcn" else SAGEConv(in_features, hidden, aggr)
         self.gat = GATConv(hidden, hidden, heads=heads)
         self.gcn2 = GCNConv(heads * hidden, hidden)
         self.dropout = dropout

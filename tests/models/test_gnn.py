@@ -47,6 +47,26 @@ def close(v, t, rtol=1e-4, atol=1e-5):
     np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
+def test_sage_aggregations_against_numpy():
+    r = np.random.default_rng(5)
+    x = r.standard_normal((5, 3))
+    edge_index = np.array([[0, 1, 2, 3, 0], [1, 1, 1, 0, 3]])  # node 2 and 4 receive nothing
+    conv = vg.SAGEConv(3, 2).double()
+    for aggr, fn in (("mean", np.mean), ("amax", np.max), ("sum", np.sum)):
+        conv.aggr = aggr
+        with vt.no_grad():
+            conv.lin_self.weight.zero_()
+            conv.lin_self.bias.zero_()
+            conv.lin_neigh.weight.copy_(vt.eye(2, 3, dtype=vt.float64))
+        got = conv(vt.from_numpy(x), vt.from_numpy(edge_index)).numpy()
+        for node in range(5):
+            srcs = edge_index[0][edge_index[1] == node]
+            ref = fn(x[srcs], axis=0)[:2] if len(srcs) else np.zeros(2)
+            np.testing.assert_allclose(got[node], ref, rtol=1e-12, err_msg=f"{aggr} {node}")
+    with pytest.raises(ValueError, match="aggr"):
+        vg.SAGEConv(3, 2, aggr="prod")
+
+
 def test_segment_softmax_and_pooling_against_numpy():
     r = np.random.default_rng(0)
     scores = r.standard_normal((9, 2)) * 30  # large: the shift by the group max matters
@@ -80,13 +100,18 @@ def test_segment_softmax_gradients_match_torch(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_layers_forward_and_gradients_match_torch(device):
-    tm, vm = build(device=device)
+@pytest.mark.parametrize("first", ["gcn", "sage-mean", "sage-amax", "sage-sum"])
+def test_layers_forward_and_gradients_match_torch(first, device):
+    cfg = {} if first == "gcn" else dict(first="sage", aggr=first[5:])
+    tm, vm = build(device=device, **cfg)
     x, ei, batch, y = graphs(2)
     (tx, tei, tb, ty), (vx, vei, vb, vy) = both(device, x, ei, batch, y)
     tx.requires_grad_()
     vx.requires_grad_()
     close(vm.gcn1(vx, vei), tm.gcn1(tx, tei))
+    if first != "gcn":  # the isolated node (graph 1) aggregates nothing: only its own projection remains
+        lone = int(np.flatnonzero(batch == 1)[0])
+        close(vm.gcn1(vx, vei)[lone], vm.gcn1.lin_self(vx[lone]), rtol=1e-6, atol=1e-7)
     h = np.random.default_rng(3).standard_normal((x.shape[0], 8)).astype(np.float32)
     (th,), (vh,) = both(device, h)
     close(vm.gat(vh, vei), tm.gat(th, tei))

@@ -5,8 +5,11 @@ vibetensor swapped in by tests/models/swap_import.py):
     so the gradient reaches mu and std; prior p(z) = Independent(Normal(0, 1), 1);
   - decoder: Linear then transposed convs to logits; likelihood Independent(Bernoulli(logits=...), 3) or a
     Normal with a learned scale, scored with log_prob;
-  - ELBO = E_q[log p(x|z)] - KL(q || p), with kl_divergence computed in closed form.
+  - ELBO = E_q[log p(x|z)] - KL(q || p), with kl_divergence computed in closed form; the importance-weighted
+    bound (IWAE) with logsumexp over the draws.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -84,6 +87,17 @@ class VAE(nn.Module):
         kl = kl_divergence(q, self.prior(q.mean))
         elbo = rec - kl
         return -elbo.mean(), {"rec": rec.detach(), "kl": kl.detach(), "z": z.detach()}
+
+    def iwae_bound(self, x, eps):
+        """The importance-weighted bound log (1/S) sum_s p(x, z_s) / q(z_s | x) with z_s = mu + std * eps[s]:
+        log_prob of the [S, B, latent] draws broadcasts over the batch of q."""
+        q = self.posterior(x)
+        z = q.mean + q.stddev * eps
+        s, b = z.shape[:2]
+        px = self.observation(z.flatten(0, 1))
+        log_px = px.log_prob(x.repeat(s, 1, 1, 1)).view(s, b)
+        log_w = log_px + self.prior(q.mean).log_prob(z) - q.log_prob(z)
+        return torch.logsumexp(log_w, dim=0) - math.log(s)
 
     @torch.no_grad()
     def reconstruct(self, x):
