@@ -18,10 +18,10 @@ PAD, BOS, EOS = 0, 1, 2
 
 
 class Encoder(nn.Module):
-    def __init__(self, vocab, emb, hidden):
+    def __init__(self, vocab, emb, hidden, num_layers=1):
         super().__init__()
         self.embed = nn.Embedding(vocab, emb, padding_idx=PAD)
-        self.rnn = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
+        self.rnn = nn.LSTM(emb, hidden, num_layers=num_layers, batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(2 * hidden, hidden)
 
     def forward(self, src, lengths):
@@ -77,9 +77,9 @@ class Decoder(nn.Module):
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, src_vocab=20, tgt_vocab=18, emb=8, hidden=12, attention="bahdanau"):
+    def __init__(self, src_vocab=20, tgt_vocab=18, emb=8, hidden=12, attention="bahdanau", num_layers=1):
         super().__init__()
-        self.encoder = Encoder(src_vocab, emb, hidden)
+        self.encoder = Encoder(src_vocab, emb, hidden, num_layers)
         self.decoder = Decoder(tgt_vocab, emb, hidden, attention)
 
     def encode(self, src, src_lengths):

@@ -47,8 +47,9 @@ def close(v, t, rtol=1e-4, atol=1e-5):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_packed_encoder_matches_torch(device):
-    tm, vm = build(device=device)
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_packed_encoder_matches_torch(num_layers, device):
+    tm, vm = build(device=device, num_layers=num_layers)
     assert [n for n, _ in vm.named_parameters()] == [n for n, _ in tm.named_parameters()]
     src, lengths, _ = batch(0)
     (ts, tl), (vs, vl) = both(device, src, lengths)
@@ -64,6 +65,16 @@ def test_packed_encoder_matches_torch(device):
     alone, h_alone, _ = vm.encoder(vs[1:2, :lengths[1]], vl[1:2])
     close(alone[0], vout[1, :lengths[1]], rtol=1e-5, atol=1e-6)
     close(h_alone[0], vh[1], rtol=1e-5, atol=1e-6)
+    # the packed batch itself: sorted by length, longest first, with the permutation to undo it
+    emb = vm.encoder.embed(vs)
+    vp = vs2s.pack_padded_sequence(emb, vl.cpu(), batch_first=True, enforce_sorted=False)
+    tp = ts2s.pack_padded_sequence(tm.encoder.embed(ts), tl.cpu(), batch_first=True, enforce_sorted=False)
+    assert vp.batch_sizes.tolist() == tp.batch_sizes.tolist() == [4, 4, 3, 3, 2, 1, 1]
+    assert vp.sorted_indices.tolist() == tp.sorted_indices.tolist() == [1, 3, 0, 2]
+    assert vp.unsorted_indices.tolist() == tp.unsorted_indices.tolist()
+    close(vp.data, tp.data)
+    with pytest.raises(RuntimeError, match="greater than 0"):  # a length of zero cannot be packed
+        vs2s.pack_padded_sequence(emb, vt.tensor([4, 0, 2, 5]), batch_first=True, enforce_sorted=False)
 
 
 @pytest.mark.parametrize("device", DEVICES)
