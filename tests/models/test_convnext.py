@@ -1,8 +1,8 @@
 """The ConvNeXt of tests/models/convnext.py (V1 blocks with layer scale, V2 blocks with GRN), loaded once with
 torch and once with vibetensor swapped in for torch, with the same weights: structure, GRN and the channels-first
-LayerNorm against numpy, logits with input and parameter gradients in both versions, hand-written DropPath
-(seeded, one draw per example, scaled by 1 / keep, the identity in eval), and AdamW steps with label smoothing.
-On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+LayerNorm against numpy, logits with input and parameter gradients in both versions and in channels_last memory
+format, hand-written DropPath (seeded, one draw per example, scaled by 1 / keep, the identity in eval), and AdamW
+steps with label smoothing. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -81,6 +81,29 @@ def test_forward_and_gradients_match_torch(v2, device):
     tl.backward()
     vl.backward()
     close(vx.grad, tx.grad, rtol=1e-3, atol=1e-6)
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        g = tgrads[name].grad
+        close(p.grad, g, rtol=1e-3, atol=1e-5 * max(1.0, g.abs().max().item()))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_channels_last_model_matches_torch(device):
+    """The usual vision-training idiom: the model and the batch in channels_last memory format."""
+    tm, vm = build(seed=5, device=device)
+    tm.to(memory_format=torch.channels_last)
+    vm.to(memory_format=vt.channels_last)
+    w = vm.stages[0][0].dwconv.weight
+    assert w.is_contiguous(memory_format=vt.channels_last) and tuple(w.stride()) == tuple(
+        tm.stages[0][0].dwconv.weight.stride())
+    x, y = images(6)
+    (tx, ty), (vx, vy) = both(device, x, y)
+    tx = tx.contiguous(memory_format=torch.channels_last)
+    vx = vx.contiguous(memory_format=vt.channels_last)
+    tl, vl = tm.loss(tx, ty), vm.loss(vx, vy)
+    close(vl, tl)
+    tl.backward()
+    vl.backward()
     tgrads = dict(tm.named_parameters())
     for name, p in vm.named_parameters():
         g = tgrads[name].grad
