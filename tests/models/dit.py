@@ -5,7 +5,8 @@ with vibetensor swapped in by tests/models/swap_import.py):
   - a sinusoidal timestep embedding and a class embedding summed into the conditioning vector c;
   - blocks with adaLN-Zero: a Linear of SiLU(c), zero-initialised, chunked into shift / scale / gate for the
     attention and the MLP; LayerNorm without affine parameters, modulated as x * (1 + scale) + shift;
-  - attention with F.scaled_dot_product_attention; a final modulated layer, also zero-initialised.
+  - attention with F.scaled_dot_product_attention; a final modulated layer, also zero-initialised, which with
+    learn_sigma also predicts the variance (split off with chunk); classifier-free guidance.
 """
 import math
 
@@ -69,15 +70,17 @@ class FinalLayer(nn.Module):
 
 
 class DiT(nn.Module):
-    def __init__(self, size=8, patch=2, in_ch=3, dim=32, depth=2, heads=4, classes=5, zero_init=True):
+    def __init__(self, size=8, patch=2, in_ch=3, dim=32, depth=2, heads=4, classes=5, zero_init=True,
+                 learn_sigma=False):
         super().__init__()
         self.patch, self.in_ch, self.side = patch, in_ch, size // patch
+        self.out_ch = 2 * in_ch if learn_sigma else in_ch  # the noise, then (learn_sigma) the variance
         self.x_embed = nn.Linear(in_ch * patch * patch, dim)
         self.pos_embed = nn.Parameter(torch.randn(1, self.side ** 2, dim) * 0.02)
         self.t_embed = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.y_embed = nn.Embedding(classes + 1, dim)  # the last row is the "no class" of classifier-free guidance
         self.blocks = nn.ModuleList([DiTBlock(dim, heads) for _ in range(depth)])
-        self.final = FinalLayer(dim, patch, in_ch)
+        self.final = FinalLayer(dim, patch, self.out_ch)
         self.dim = dim
         if zero_init:  # adaLN-Zero: every block starts as the identity, the output as zero
             for block in self.blocks:
@@ -94,10 +97,16 @@ class DiT(nn.Module):
 
     def unpatchify(self, tokens):
         """[B, N, p p C] -> [B, C, H, W], with each token laid out as (p, p, C)."""
-        b, p, c, s = tokens.shape[0], self.patch, self.in_ch, self.side
+        b, p, c, s = tokens.shape[0], self.patch, self.out_ch, self.side
         x = tokens.reshape(b, s, s, p, p, c)
         x = torch.einsum("nhwpqc->nchpwq", x)
         return x.reshape(b, c, s * p, s * p)
+
+    def unpatchify_fold(self, tokens):
+        """The same as unpatchify, by F.fold (the inverse of the unfold above for non-overlapping patches)."""
+        b, n, _ = tokens.shape
+        cols = tokens.view(b, n, self.patch, self.patch, self.out_ch).permute(0, 4, 2, 3, 1)
+        return F.fold(cols.reshape(b, -1, n), self.side * self.patch, self.patch, stride=self.patch)
 
     def forward(self, x, t, y):
         h = self.x_embed(self.patchify(x)) + self.pos_embed
@@ -110,5 +119,7 @@ class DiT(nn.Module):
         """Classifier-free guidance: one batched pass with and without the class."""
         null = torch.full_like(y, self.y_embed.num_embeddings - 1)
         out = self(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
-        cond, uncond = out.chunk(2)
-        return uncond + scale * (cond - uncond)
+        eps, rest = out[:, :self.in_ch], out[:, self.in_ch:]  # guide the noise only, as DiT does
+        cond, uncond = eps.chunk(2)
+        guided = uncond + scale * (cond - uncond)
+        return torch.cat([guided, rest.chunk(2)[0]], dim=1)

@@ -1,8 +1,8 @@
 """The diffusion transformer of tests/models/dit.py, loaded once with torch and once with vibetensor swapped in
 for torch, with the same weights: patchify / unpatchify (against numpy and as inverses), adaLN-Zero making a
 fresh model the zero map, the output and every gradient (input included) with the weights redrawn, Adam steps
-on an MSE-on-the-noise loss, and classifier-free guidance. On the CPU and, where both see a GPU, on the GPU
-(marker cuda)."""
+on an MSE-on-the-noise loss, the learned-variance output, classifier-free guidance and bfloat16 autocast. On the
+CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -54,6 +54,7 @@ def test_patchify_and_unpatchify():
     # unpatchify reads each token as (p, p, C): reorder, and it inverts patchify
     last = tokens.view(2, 16, 3, 2, 2).permute(0, 1, 3, 4, 2).reshape(2, 16, 12)
     np.testing.assert_array_equal(vm.unpatchify(last).numpy(), x)
+    np.testing.assert_array_equal(vm.unpatchify_fold(last).numpy(), x)
 
 
 def test_adaln_zero_starts_as_the_zero_map():
@@ -71,16 +72,21 @@ def test_adaln_zero_starts_as_the_zero_map():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_forward_and_gradients_match_torch(device):
-    tm, vm = build(seed=1, device=device)
+@pytest.mark.parametrize("learn_sigma", [False, True])
+def test_forward_and_gradients_match_torch(learn_sigma, device):
+    tm, vm = build(seed=1, device=device, learn_sigma=learn_sigma)
     x, t, y = inputs(2)
     (tx, tt, ty), (vx, vtt, vy) = both(device, x, t, y)
     tx.requires_grad_()
     vx.requires_grad_()
     tout, vout = tm(tx, tt, ty), vm(vx, vtt, vy)
+    assert tuple(vout.shape) == (3, 6 if learn_sigma else 3, 8, 8)
     close(vout, tout, rtol=1e-4, atol=1e-4)
+    tokens = vm.final(vm.x_embed(vm.patchify(vx)) + vm.pos_embed, vm.t_embed(vd.timestep_embedding(vtt, 32))
+                      + vm.y_embed(vy))
+    close(vm.unpatchify_fold(tokens), vm.unpatchify(tokens), rtol=0, atol=0)
     assert vout.abs().mean().item() > 0.1
-    w = np.random.default_rng(3).standard_normal(x.shape).astype(np.float32)
+    w = np.random.default_rng(3).standard_normal(tuple(vout.shape)).astype(np.float32)
     (tw,), (vw,) = both(device, w)
     (tout * tw).sum().backward()
     (vout * vw).sum().backward()
@@ -117,10 +123,27 @@ def test_adam_steps_from_the_zero_init_match_torch(device):
         close(p, tp[name], rtol=1e-3, atol=1e-4)
 
 
-def test_classifier_free_guidance_matches_torch():
-    tm, vm = build(seed=3)
+@pytest.mark.parametrize("learn_sigma", [False, True])
+def test_classifier_free_guidance_matches_torch(learn_sigma):
+    tm, vm = build(seed=3, learn_sigma=learn_sigma)
     x, t, y = inputs(4)
     (tx, tt, ty), (vx, vtt, vy) = both("cpu", x, t, y)
     with torch.no_grad(), vt.no_grad():
         close(vm.forward_with_cfg(vx, vtt, vy, 4.0), tm.forward_with_cfg(tx, tt, ty, 4.0), rtol=1e-4, atol=1e-4)
         close(vm.forward_with_cfg(vx, vtt, vy, 1.0), vm(vx, vtt, vy), rtol=1e-5, atol=1e-5)  # scale 1: conditional
+
+
+def test_bfloat16_autocast_inference_is_as_close_as_torchs():
+    tm, vm = build(seed=4)
+    x, t, y = inputs(5)
+    (tx, tt, ty), (vx, vtt, vy) = both("cpu", x, t, y)
+    with torch.no_grad(), vt.no_grad():
+        ref = tm(tx, tt, ty).numpy()  # float32: far closer to the truth than either bfloat16 run
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            tout = tm(tx, tt, ty)
+        with vt.autocast("cpu", dtype=vt.bfloat16):
+            vout = vm(vx, vtt, vy)
+    assert vout.dtype == vt.bfloat16 and tout.dtype == torch.bfloat16
+    terr = np.abs(tout.float().numpy() - ref).mean()
+    verr = np.abs(vout.float().numpy() - ref).mean()
+    assert 0 < verr <= 1.5 * terr, (verr, terr)
