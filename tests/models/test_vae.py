@@ -59,9 +59,10 @@ def test_structure_and_distributions_match_torch():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("likelihood", ["bernoulli", "normal"])
-def test_elbo_and_gradients_match_torch(likelihood, device):
-    tm, vm = build(seed=1, device=device, likelihood=likelihood)
+@pytest.mark.parametrize("likelihood,prior_components", [("bernoulli", 0), ("normal", 0), ("bernoulli", 3)],
+                         ids=["bernoulli", "normal", "mixture-prior"])
+def test_elbo_and_gradients_match_torch(likelihood, prior_components, device):
+    tm, vm = build(seed=1, device=device, likelihood=likelihood, prior_components=prior_components)
     x, eps = data(2, binary=likelihood == "bernoulli")
     (tx, te), (vx, ve) = both(device, x, eps)
     tx.requires_grad_()
@@ -71,7 +72,8 @@ def test_elbo_and_gradients_match_torch(likelihood, device):
     close(vl, tl)
     close(vs["rec"], ts["rec"])
     close(vs["kl"], ts["kl"])
-    assert (vs["kl"].cpu().numpy() > 0).all()
+    if not prior_components:
+        assert (vs["kl"].cpu().numpy() > 0).all()
     tl.backward()
     vl.backward()
     close(vx.grad, tx.grad, rtol=1e-3, atol=1e-6)
@@ -143,6 +145,21 @@ def test_adam_steps_match_torch(device):
     tp = dict(tm.named_parameters())
     for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
         close(p, tp[name], rtol=1e-3, atol=1e-4)
+
+
+def test_mixture_prior_log_density_and_samples():
+    tm, vm = build(seed=6, prior_components=3)
+    assert "prior_means" in vm.state_dict() and isinstance(vm.prior(None), vvae.MixtureSameFamily)
+    z = np.random.default_rng(7).standard_normal((5, 2, 4)).astype(np.float32)
+    close(vm.prior(None).log_prob(vt.from_numpy(z)), tm.prior(None).log_prob(torch.from_numpy(z)))
+    # the density is the weighted sum of the components' densities
+    means, scales = vm.prior_means.detach().numpy(), np.exp(vm.prior_log_scales.detach().numpy())
+    comp = np.exp(-0.5 * (((z[:, :, None] - means) / scales) ** 2).sum(-1)) / (
+        (2 * np.pi) ** 2 * np.prod(scales, -1))
+    np.testing.assert_allclose(vm.prior(None).log_prob(vt.from_numpy(z)).detach().numpy(),
+                               np.log(comp.mean(-1)), rtol=1e-4, atol=1e-5)
+    samples = vm.sample(6)
+    assert tuple(samples.shape) == (6, 1, 8, 8)
 
 
 def test_reconstruct_and_seeded_sampling():

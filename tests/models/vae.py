@@ -5,7 +5,8 @@ vibetensor swapped in by tests/models/swap_import.py):
     so the gradient reaches mu and std; prior p(z) = Independent(Normal(0, 1), 1);
   - decoder: Linear then transposed convs to logits; likelihood Independent(Bernoulli(logits=...), 3) or a
     Normal with a learned scale, scored with log_prob;
-  - ELBO = E_q[log p(x|z)] - KL(q || p), with kl_divergence computed in closed form; the importance-weighted
+  - ELBO = E_q[log p(x|z)] - KL(q || p), with kl_divergence in closed form, or estimated from the draws for a
+    learned Gaussian-mixture prior (MixtureSameFamily); the importance-weighted
     bound (IWAE) with logsumexp over the draws.
 """
 import math
@@ -13,7 +14,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
+from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
 
 
 class Encoder(nn.Module):
@@ -48,10 +49,15 @@ class Decoder(nn.Module):
 
 
 class VAE(nn.Module):
-    def __init__(self, in_ch=1, hidden=8, latent=4, size=8, likelihood="bernoulli"):
+    def __init__(self, in_ch=1, hidden=8, latent=4, size=8, likelihood="bernoulli", prior_components=0):
         super().__init__()
         if likelihood not in ("bernoulli", "normal"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'normal', got {likelihood!r}")
+        self.prior_components = prior_components
+        if prior_components:  # a learned Gaussian-mixture prior instead of N(0, I)
+            self.prior_logits = nn.Parameter(torch.zeros(prior_components))
+            self.prior_means = nn.Parameter(torch.randn(prior_components, latent))
+            self.prior_log_scales = nn.Parameter(torch.zeros(prior_components, latent))
         self.likelihood = likelihood
         self.latent = latent
         self.encoder = Encoder(in_ch, hidden, latent, size)
@@ -64,7 +70,17 @@ class VAE(nn.Module):
         return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
 
     def prior(self, like):
+        if self.prior_components:
+            components = Independent(Normal(self.prior_means, self.prior_log_scales.exp()), 1)
+            return MixtureSameFamily(Categorical(logits=self.prior_logits), components)
         return Independent(Normal(torch.zeros_like(like), torch.ones_like(like)), 1)
+
+    def kl(self, q, z):
+        """KL(q || prior) per example: in closed form for the standard normal prior, else estimated from the
+        [S, B, latent] draws z."""
+        if self.prior_components:
+            return (q.log_prob(z) - self.prior(q.mean).log_prob(z)).mean(0)
+        return kl_divergence(q, self.prior(q.mean))
 
     def observation(self, z):
         out = self.decoder(z)
@@ -84,7 +100,7 @@ class VAE(nn.Module):
             z = q.mean + q.stddev * eps  # what rsample computes, with given noise
         px = self.observation(z.flatten(0, 1))
         rec = px.log_prob(x.repeat(n_samples, 1, 1, 1)).view(n_samples, -1).mean(0)
-        kl = kl_divergence(q, self.prior(q.mean))
+        kl = self.kl(q, z)
         elbo = rec - kl
         return -elbo.mean(), {"rec": rec.detach(), "kl": kl.detach(), "z": z.detach()}
 
@@ -107,5 +123,8 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n, generator=None):
-        z = torch.randn(n, self.latent, generator=generator, device=self.decoder.fc.weight.device)
+        if self.prior_components:
+            z = self.prior(self.prior_means).sample((n,))
+        else:
+            z = torch.randn(n, self.latent, generator=generator, device=self.decoder.fc.weight.device)
         return self.observation(z).mean
