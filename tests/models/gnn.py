@@ -3,7 +3,8 @@ library is written (imports torch only; loaded with vibetensor swapped in by tes
   - a batch of graphs is one big graph: x [N, F], edge_index [2, E] (source row, target row), batch [N]
     giving each node's graph;
   - GCNConv: self loops, symmetric degree normalisation deg^-1/2 A deg^-1/2 with the degrees from
-    torch.bincount / index_add_, messages gathered with index_select and summed with index_add_;
+    torch.bincount / index_add_, messages gathered with index_select and summed with index_add_ (or, sparse=True, one torch.sparse.mm with the
+    normalised adjacency as a sparse COO tensor);
   - GATConv: per-edge attention logits from the source and target projections, a segment softmax over each
     target's incoming edges written by hand (scatter_reduce amax for the shift, index_add_ for the sum),
     several heads concatenated;
@@ -33,8 +34,9 @@ def segment_softmax(scores, index, num_segments):
 
 
 class GCNConv(nn.Module):
-    def __init__(self, in_features, out_features):
+    def __init__(self, in_features, out_features, sparse=False):
         super().__init__()
+        self.sparse = sparse  # aggregate with a sparse normalised adjacency (torch.sparse.mm), as Kipf's code does
         self.lin = nn.Linear(in_features, out_features, bias=False)
         self.bias = nn.Parameter(torch.zeros(out_features))
 
@@ -45,6 +47,9 @@ class GCNConv(nn.Module):
         norm = deg.pow(-0.5)
         weight = norm[src] * norm[dst]
         h = self.lin(x)
+        if self.sparse:
+            adj = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (n, n))
+            return torch.sparse.mm(adj, h) + self.bias
         msg = h.index_select(0, src) * weight.unsqueeze(-1)
         out = torch.zeros_like(h).index_add_(0, dst, msg)
         return out + self.bias
