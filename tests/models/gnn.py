@@ -3,8 +3,8 @@ library is written (imports torch only; loaded with vibetensor swapped in by tes
   - a batch of graphs is one big graph: x [N, F], edge_index [2, E] (source row, target row), batch [N]
     giving each node's graph;
   - GCNConv: self loops, symmetric degree normalisation deg^-1/2 A deg^-1/2 with the degrees from
-    torch.bincount / index_add_, messages gathered with index_select and summed with index_add_ (or, sparse=True, one torch.sparse.mm with the
-    normalised adjacency as a sparse COO tensor);
+    torch.bincount / index_add_, messages gathered with index_select and summed with index_add_ (or, with
+    sparse=True, one torch.sparse.mm with the normalised adjacency as a sparse COO tensor);
   - GATConv: per-edge attention logits from the source and target projections, a segment softmax over each
     target's incoming edges written by hand (scatter_reduce amax for the shift, index_add_ for the sum),
     several heads concatenated;

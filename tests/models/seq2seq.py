@@ -7,7 +7,7 @@ loaded with vibetensor swapped in by tests/models/swap_import.py):
     over the encoder outputs, the padded source positions masked with -inf from the source lengths;
   - teacher forcing (the gold previous token is fed back; a ratio < 1 draws, from a given generator, when to
     feed back the model's own argmax instead), cross_entropy with ignore_index over padded targets;
-  - greedy decoding until every row has produced EOS or max_len.
+  - greedy decoding until every row has produced EOS or max_len; batched beam search (topk over beam x vocab).
 """
 import torch
 import torch.nn as nn
@@ -119,3 +119,36 @@ class Seq2Seq(nn.Module):
             if bool(done.all()):
                 break
         return torch.stack(out, dim=1), torch.stack(attn, dim=1)
+
+    @torch.no_grad()
+    def beam_search(self, src, src_lengths, beam=3, max_len=10):
+        """Batched beam search: each row keeps `beam` hypotheses; a finished one (EOS) only extends with PAD at no
+        cost. Returns the best sequence per row [B, max_len] (PAD after EOS) and its log-probability [B]."""
+        enc, h, mask = self.encode(src, src_lengths)
+        b, vocab = src.shape[0], self.decoder.out.out_features
+        enc, h, mask = (t.repeat_interleave(beam, dim=0) for t in (enc, h, mask))
+        scores = torch.full((b, beam), float("-inf"), device=src.device)
+        scores[:, 0] = 0.0  # all beams start identical: keep one, or topk would return it `beam` times
+        token = torch.full((b * beam,), BOS, dtype=torch.long, device=src.device)
+        history = torch.zeros(b * beam, 0, dtype=torch.long, device=src.device)
+        finished = torch.zeros(b * beam, dtype=torch.bool, device=src.device)
+        offsets = (torch.arange(b, device=src.device) * beam).unsqueeze(1)
+        for _ in range(max_len):
+            logits, h, _ = self.decoder.step(token, h, enc, mask)
+            logp = F.log_softmax(logits, dim=-1)
+            stay = torch.full_like(logp, float("-inf"))
+            stay[:, PAD] = 0.0
+            logp = torch.where(finished.unsqueeze(1), stay, logp)
+            total = (scores.unsqueeze(-1) + logp.view(b, beam, vocab)).view(b, beam * vocab)
+            scores, flat = total.topk(beam, dim=-1)
+            parent = (torch.div(flat, vocab, rounding_mode="floor") + offsets).view(-1)
+            token = (flat % vocab).view(-1)
+            h, history, finished = h[parent], history[parent], finished[parent]
+            history = torch.cat([history, token.unsqueeze(1)], dim=1)
+            finished = finished | (token == EOS)
+            token = token.masked_fill(token == PAD, EOS)  # a finished beam's input: any real token will do
+            if bool(finished.all()):
+                break
+        best = scores.argmax(-1)
+        rows = history.view(b, beam, -1)[torch.arange(b, device=src.device), best]
+        return rows, scores.gather(1, best.unsqueeze(1)).squeeze(1)

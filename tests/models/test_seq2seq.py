@@ -2,7 +2,8 @@
 swapped in for torch, with the same weights: the packed bidirectional LSTM encoder (outputs, zeros past each
 length, the joined final state, in the batch's own order), teacher-forced logits and the masked loss with every
 gradient for both attentions, Adam steps, greedy decoding token for token with the attention weights (none on
-padding), and seeded scheduled sampling. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+padding), batched beam search, and seeded scheduled sampling. On the CPU and, where both see a GPU, on the GPU
+(marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -130,6 +131,34 @@ def test_adam_steps_and_greedy_decoding_match_torch(device):
     for i, n in enumerate(lengths):
         assert not attn[i, :, n:].any()  # no attention on the padded source positions
     np.testing.assert_allclose(attn.sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_beam_search_matches_torch(device):
+    tm, vm = build(seed=5, device=device)
+    with torch.no_grad():
+        for p in tm.parameters():
+            p.mul_(4.0)  # sharper distributions: EOS comes early in some beams
+    vm.load_state_dict({k: vt.from_numpy(v.detach().cpu().numpy().copy()) for k, v in tm.state_dict().items()})
+    vm.to(device)
+    src, lengths, _ = batch(5)
+    (ts, tl), (vs, vl) = both(device, src, lengths)
+    tout, tscore = tm.beam_search(ts, tl, beam=3, max_len=8)
+    vout, vscore = vm.beam_search(vs, vl, beam=3, max_len=8)
+    assert vout.tolist() == tout.tolist()
+    close(vscore, tscore, rtol=1e-4, atol=1e-4)
+    # beam 1 is greedy decoding
+    one, _ = vm.beam_search(vs, vl, beam=1, max_len=8)
+    greedy, _ = vm.greedy_decode(vs, vl, max_len=8)
+    assert one[:, :greedy.shape[1]].tolist() == greedy.tolist()
+    # the score is the sum of the chosen tokens' log-probabilities under teacher forcing
+    best = vout.cpu().numpy()
+    tgt = np.concatenate([np.full((4, 1), 1), best], axis=1)
+    logp = vt.nn.functional.log_softmax(vm(vs, vl, vt.from_numpy(tgt).to(device)), -1).detach().cpu().numpy()
+    ref = [sum(logp[i, j, best[i, j]] for j in range(best.shape[1]) if j == 0 or best[i, j - 1] not in (0, 2))
+           for i in range(4)]
+    np.testing.assert_allclose(vscore.cpu().numpy(), ref, rtol=1e-4, atol=1e-4)
+    assert any(2 in row for row in vout.tolist())
 
 
 def test_scheduled_sampling_is_seeded():
