@@ -4,11 +4,13 @@ written (imports torch only; loaded with vibetensor swapped in by tests/models/s
     normalisation), Linear back, (V1: layer scale gamma), permute back, residual through DropPath;
   - DropPath (stochastic depth) written by hand: one Bernoulli keep per example, scaled by 1 / keep_prob, drawn
     from a given generator so that runs can be reproduced;
-  - a channels-first LayerNorm for the stem and the downsampling layers, global average pooling, a head.
+  - a channels-first LayerNorm for the stem and the downsampling layers, global average pooling, a head;
+  - a model EMA through torch.optim.swa_utils.AveragedModel.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 def drop_path(x, p, training, generator=None):
@@ -122,3 +124,8 @@ class ConvNeXt(nn.Module):
 
     def loss(self, x, y, label_smoothing=0.0):
         return F.cross_entropy(self(x), y, label_smoothing=label_smoothing)
+
+
+def model_ema(model, decay=0.9):
+    """An exponential moving average of the weights, the way ConvNeXt training keeps one."""
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

@@ -10,7 +10,7 @@ import vibetensor.torch as vt
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
-          "torch.nn.utils.rnn")
+          "torch.nn.utils.rnn", "torch.optim.swa_utils")
 
 
 def load(path, torch_module):
@@ -24,7 +24,8 @@ def load(path, torch_module):
                         "torch.nn.init": vt.nn.init, "torch.optim": vt.optim,
                         "torch.optim.lr_scheduler": vt.optim.lr_scheduler, "torch.nn.utils": vt.nn.utils,
                         "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint,
-                        "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn}
+                        "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn,
+                        "torch.optim.swa_utils": vt.optim.swa_utils}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

@@ -2,7 +2,8 @@
 torch and once with vibetensor swapped in for torch, with the same weights: structure, GRN and the channels-first
 LayerNorm against numpy, logits with input and parameter gradients in both versions and in channels_last memory
 format, hand-written DropPath (seeded, one draw per example, scaled by 1 / keep, the identity in eval), and AdamW
-steps with label smoothing. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+steps with label smoothing and a model EMA (AveragedModel). On the CPU and, where both see a GPU, on the GPU
+(marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -141,6 +142,7 @@ def test_adamw_steps_with_label_smoothing_match_torch(device):
     tm, vm = build(seed=3, device=device, v2=True, redraw=False)
     topt = torch.optim.AdamW(tm.parameters(), lr=2e-3, weight_decay=0.05)
     vopt = vt.optim.AdamW(vm.parameters(), lr=2e-3, weight_decay=0.05)
+    tema, vema = tc.model_ema(tm), vc.model_ema(vm)
     x, y = images(3, b=4)
     (tx, ty), (vx, vy) = both(device, x, y)
     losses = []
@@ -154,10 +156,18 @@ def test_adamw_steps_with_label_smoothing_match_torch(device):
         vl.backward()
         topt.step()
         vopt.step()
+        tema.update_parameters(tm)
+        vema.update_parameters(vm)
     assert losses[-1] < losses[0], losses
     tp = dict(tm.named_parameters())
     for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
         close(p, tp[name], rtol=1e-3, atol=1e-4)
+    assert int(vema.n_averaged.item()) == int(tema.n_averaged.item()) == 4
+    tp = dict(tema.module.named_parameters())
+    for name, p in vema.module.named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-4)
+        assert not np.allclose(p.detach().cpu().numpy(), dict(vm.named_parameters())[name].detach().cpu().numpy())
+    close(vema(vx), tema(tx), rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.xfail(strict=True, raises=AttributeError,
