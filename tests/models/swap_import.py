@@ -9,7 +9,8 @@ import torch
 import vibetensor.torch as vt
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
-          "torch.nn.utils", "torch.utils", "torch.utils.checkpoint")
+          "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
+          "torch.nn.utils.rnn", "torch.optim.swa_utils")
 
 
 def load(path, torch_module):
@@ -22,7 +23,9 @@ def load(path, torch_module):
             stand_in = {"torch": vt, "torch.nn": vt.nn, "torch.nn.functional": vt.nn.functional,
                         "torch.nn.init": vt.nn.init, "torch.optim": vt.optim,
                         "torch.optim.lr_scheduler": vt.optim.lr_scheduler, "torch.nn.utils": vt.nn.utils,
-                        "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint}
+                        "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint,
+                        "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn,
+                        "torch.optim.swa_utils": vt.optim.swa_utils}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

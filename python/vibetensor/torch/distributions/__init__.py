@@ -20,8 +20,10 @@ from .independent import Independent
 from .laplace import Laplace
 from .lognormal import LogNormal
 from .multinomial import Multinomial
+from .mixture_same_family import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .one_hot_categorical import OneHotCategorical
+from .one_hot_categorical import OneHotCategoricalStraightThrough
 from .poisson import Poisson
 from . import kl_more  # noqa: F401  (registers the KL pairs of the families above)
 
@@ -29,3 +31,4 @@ __all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "con
            "register_kl"]
 __all__ += ["Beta", "Binomial", "Cauchy", "Dirichlet", "Exponential", "Gamma", "Geometric", "Gumbel", "Independent",
             "Laplace", "LogNormal", "Multinomial", "MultivariateNormal", "OneHotCategorical", "Poisson"]
+__all__ += ["MixtureSameFamily", "OneHotCategoricalStraightThrough"]

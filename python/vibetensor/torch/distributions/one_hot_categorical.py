@@ -1,6 +1,6 @@
 """``OneHotCategorical(probs=None, logits=None)`` of vt.distributions (torch.distributions.OneHotCategorical): a
 Categorical whose samples are one-hot vectors (event_shape (n,)); log_prob, entropy, moments, enumerate_support
-and expand delegate to the wrapped Categorical."""
+and expand delegate to the wrapped Categorical; OneHotCategoricalStraightThrough adds a straight-through rsample."""
 import vibetensor.torch as vt
 from vibetensor.torch.nn import functional as F
 
@@ -8,7 +8,7 @@ from . import constraints
 from .categorical import Categorical, _CategoricalWrapper
 from .distribution import Distribution
 
-__all__ = ["OneHotCategorical"]
+__all__ = ["OneHotCategorical", "OneHotCategoricalStraightThrough"]
 
 
 class OneHotCategorical(_CategoricalWrapper, Distribution):
@@ -61,3 +61,14 @@ class OneHotCategorical(_CategoricalWrapper, Distribution):
         if expand:
             values = values.expand((n,) + self._batch_shape + (n,))
         return values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """OneHotCategorical with a straight-through rsample (Bengio et al., 2013): the forward value is the one-hot
+    draw, the backward pass treats it as the probabilities (their gradient passes through unchanged)."""
+    has_rsample = True
+
+    def rsample(self, sample_shape=()):
+        hard = self.sample(sample_shape)
+        soft = self._categorical.probs
+        return hard + (soft - soft.detach())  # equal to hard, differentiable like soft

@@ -330,16 +330,28 @@ class Module:
         return self
 
     def to(self, *args, **kwargs):
-        """to(device), to(dtype), to(device, dtype), to(tensor): moves every parameter and buffer; a dtype
-        applies to floating-point ones only, as torch's (Note at the top: create optimizers afterwards)."""
+        """to(device), to(dtype), to(device, dtype), to(tensor), each with non_blocking and memory_format=:
+        moves every parameter and buffer; a dtype applies to floating-point ones only, a memory format to the
+        4-D and 5-D ones only, as torch's (Note at the top: create optimizers afterwards)."""
         from .._functions import _device
+        from .._memory_format import memory_format as _memory_format
 
+        unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"}
+        if unknown:
+            raise TypeError(f"to() received an invalid combination of arguments - got unexpected keyword "
+                            f"argument(s) {sorted(unknown)}")
         device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        fmt = kwargs.get("memory_format")
+        if fmt is not None and not isinstance(fmt, _memory_format):
+            raise TypeError(f"to() received an invalid combination of arguments - memory_format must be a "
+                            f"memory_format, but got {type(fmt).__name__}")
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
             elif isinstance(a, _dtype):
                 dtype = a
+            elif isinstance(a, bool):
+                pass  # non_blocking / copy: copies here are synchronous either way
             elif a is not None:
                 device = a
         if dtype is not None and not dtype.is_floating_point:
@@ -348,7 +360,9 @@ class Module:
 
         def move(t):
             out = t.to(device) if device is not None else t
-            return out.to(dtype) if dtype is not None and t.dtype.is_floating_point else out
+            out = out.to(dtype) if dtype is not None and t.dtype.is_floating_point else out
+            # only image-like (4-D) and volume-like (5-D) tensors take the format; 5-D with channels_last raises
+            return out.to(memory_format=fmt) if fmt is not None and t.dim() in (4, 5) else out
         return self._apply_to_tensors(move)
 
     def _cast_floats(self, dtype):
