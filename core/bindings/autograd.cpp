@@ -282,6 +282,14 @@ void bind_autograd(nb::module_& m) {
     return nb::borrow(self);
   }, nb::arg("requires_grad") = true);
   method("detach", [](const Tensor& t) { return ag::detach(t); });
+  method("_set_data", [](const Tensor& t, nb::handle v) {  // the setter of Tensor.data (Note [Data assignment])
+    VT_CHECK_TYPE(nb::isinstance<Tensor>(v), "Variable data has to be a tensor, but got ",
+                  nb::cast<std::string>(nb::str(v.type().attr("__name__"))));
+    const Tensor& other = nb::cast<const Tensor&>(v);
+    VT_CHECK(!ag::requires_grad(t) || is_floating(other.dtype()), "data set to a tensor that requires gradients "
+             "must be floating point or complex dtype (got ", dtype_name(other.dtype()), ")");
+    t.impl()->set_data(*other.impl());
+  });
   method("retain_grad", [](const Tensor& t) {
     VT_CHECK(ag::requires_grad(t), "can't retain_grad on Tensor that has requires_grad=False");
     ag::grad_fn(t);  // a view's history is made current first (Note [View rebasing])

@@ -118,6 +118,21 @@ void TensorImpl::set_sizes_strides(IntArrayRef sizes, IntArrayRef strides, int64
   refresh();
 }
 
+// Note [Data assignment]: `param.data = t` (weight initialisation, EMA and the old Module._apply idiom) swaps
+// what the tensor views but not what it is: the same Python object, the same AutogradMeta (requires_grad, a
+// leaf's .grad and hooks), so optimizers and modules holding it see the new values. Views made before keep the
+// old storage, as in torch.
+void TensorImpl::set_data(const TensorImpl& other) {
+  if (&other == this) return;
+  storage_ = other.storage_;
+  dtype_ = other.dtype_;
+  sizes_ = other.sizes_;
+  strides_ = other.strides_;
+  offset_ = other.offset_;
+  wrapped_number_ = false;
+  refresh();
+}
+
 void TensorImpl::refresh() {
   numel_ = prod(sizes_);
   // Contiguous: strides are row-major for every dim of size > 1 (size-1 dims may have any stride).

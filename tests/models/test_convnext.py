@@ -170,10 +170,6 @@ def test_adamw_steps_with_label_smoothing_match_torch(device):
     close(vema(vx), tema(tx), rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="assigning Tensor.data (the `m.gamma.data = t` idiom of init code) needs the C++ Tensor to "
-                          "swap its storage, which it cannot: .data is a read-only property. Reproducer: "
-                          "p = vt.nn.Parameter(vt.zeros(3)); p.data = vt.ones(3) -> AttributeError")
 def test_assigning_data_replaces_a_parameters_values_like_torch():
     tm, vm = build(seed=4, v2=True, redraw=False)
     r = np.random.default_rng(5)

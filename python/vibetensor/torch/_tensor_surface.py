@@ -22,8 +22,9 @@ _METHODS = {
     "addcmul": C.addcmul, "addcmul_": C.addcmul_, "addcdiv": C.addcdiv, "addcdiv_": C.addcdiv_, "outer": C.outer,
     "ger": C.outer, "baddbmm": C.baddbmm, "baddbmm_": C.baddbmm_, "addmm": C.addmm,
     "addbmm": C.addbmm, "addbmm_": C.addbmm_, "addr": C.addr, "addr_": C.addr_, "addmm_": C.addmm_, "cross": torch_cross,
-    # torch's .data: the same storage without autograd history (assigning .data is not supported here)
-    "data": property(lambda self: self.detach()),
+    # torch's .data: the same storage without autograd history; assigning it swaps what the tensor views, keeping
+    # the tensor (Note [Data assignment])
+    "data": property(lambda self: self.detach(), lambda self, value: self._set_data(value)),
 }
 
 for _name, _fn in _METHODS.items():

@@ -41,6 +41,9 @@ class TensorImpl {
 
   // In-place metadata change (resize of an output, as_strided_). Keeps the storage.
   void set_sizes_strides(IntArrayRef sizes, IntArrayRef strides, int64_t offset);
+  // torch's `t.data = other`: this impl takes other's storage, sizes, strides, offset and dtype (any device)
+  // while keeping its own autograd identity (Note [Data assignment]).
+  void set_data(const TensorImpl& other);
 
   // Autograd state (vt/autograd/node.h); null for tensors that never took part in autograd. The flag sits
   // outside it so the dispatcher can test it with one load (Note [Requires-grad flag]); a view also requires
