@@ -9,6 +9,7 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from helpers import as_installed_torch_prints
+from side_by_side import train_side_by_side, close
 from swap_import import pair
 
 tb, vb = pair("bert.py")
@@ -53,10 +54,6 @@ def run(lib, mod, model, batch, mask_kind):
     ids, lengths, types, labels = batch
     mask = mod.padding_mask(lengths, ids.shape[1])
     return model(ids, attention_mask=mask, token_type_ids=types, labels=labels, mask_kind=mask_kind)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_structure_and_masks_match_torch():
@@ -146,22 +143,10 @@ def test_optimizer_steps_match_torch(head, attention, opt, device):
     kw = dict(lr=2e-3, weight_decay=0.01) if opt == "AdamW" else dict(lr=0.1, momentum=0.9, nesterov=True)
     topt, vopt = getattr(torch.optim, opt)(tm.parameters(), **kw), getattr(vt.optim, opt)(vm.parameters(), **kw)
     mask_kind = "additive" if attention == "manual" else None
-    losses = []
-    for step in range(4):
+    def losses_at(step):
         tbatch, vbatch = data(7, head, device=device)  # one batch again and again: the loss must fall
-        tl, vl = run(torch, tb, tm, tbatch, mask_kind)[0], run(vt, vb, vm, vbatch, mask_kind)[0]
-        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
-        losses.append(vl.item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        topt.step()
-        vopt.step()
-    assert losses[-1] < losses[0]
-    tp = dict(tm.named_parameters())
-    for name, p in vm.named_parameters():  # see test_gpt.py on AdamW and near-zero gradients
-        close(p, tp[name], rtol=1e-3, atol=1e-4)
+        return run(torch, tb, tm, tbatch, mask_kind)[0], run(vt, vb, vm, vbatch, mask_kind)[0]
+    train_side_by_side(tm, vm, topt, vopt, losses_at, steps=4)
 
 
 def test_mlm_corruption_is_seeded():

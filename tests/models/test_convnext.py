@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import train_side_by_side, both, close
 from swap_import import pair
 
 tc, vc = pair("convnext.py")
@@ -32,17 +33,9 @@ def build(seed=0, device="cpu", redraw=True, **cfg):
     return tm.to(device), vm.to(device)
 
 
-def both(device, *arrs):
-    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
-
-
 def images(seed, b=3, size=12):
     r = np.random.default_rng(seed)
     return r.standard_normal((b, 3, size, size)).astype(np.float32), r.integers(0, 4, size=b)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_structure_grn_and_layernorm_against_numpy():
@@ -145,23 +138,9 @@ def test_adamw_steps_with_label_smoothing_match_torch(device):
     tema, vema = tc.model_ema(tm), vc.model_ema(vm)
     x, y = images(3, b=4)
     (tx, ty), (vx, vy) = both(device, x, y)
-    losses = []
-    for _ in range(4):
-        tl, vl = tm.loss(tx, ty, label_smoothing=0.1), vm.loss(vx, vy, label_smoothing=0.1)
-        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
-        losses.append(vl.item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        topt.step()
-        vopt.step()
-        tema.update_parameters(tm)
-        vema.update_parameters(vm)
-    assert losses[-1] < losses[0], losses
-    tp = dict(tm.named_parameters())
-    for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
-        close(p, tp[name], rtol=1e-3, atol=1e-4)
+    train_side_by_side(tm, vm, topt, vopt, lambda _: (tm.loss(tx, ty, label_smoothing=0.1),
+                                                      vm.loss(vx, vy, label_smoothing=0.1)),
+                       steps=4, after_step=lambda: (tema.update_parameters(tm), vema.update_parameters(vm)))
     assert int(vema.n_averaged.item()) == int(tema.n_averaged.item()) == 4
     tp = dict(tema.module.named_parameters())
     for name, p in vema.module.named_parameters():

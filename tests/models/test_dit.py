@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import train_side_by_side, both, close
 from swap_import import pair
 
 td, vd = pair("dit.py")
@@ -33,14 +34,6 @@ def inputs(seed, b=3, size=8):
     r = np.random.default_rng(seed)
     return (r.standard_normal((b, 3, size, size)).astype(np.float32), r.integers(0, 1000, size=b),
             r.integers(0, 5, size=b))
-
-
-def both(device, *arrs):
-    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_patchify_and_unpatchify():
@@ -102,25 +95,13 @@ def test_adam_steps_from_the_zero_init_match_torch(device):
     tm, vm = build(seed=2, device=device, redraw=False)
     topt = torch.optim.AdamW(tm.parameters(), lr=1e-3, weight_decay=0.0)
     vopt = vt.optim.AdamW(vm.parameters(), lr=1e-3, weight_decay=0.0)
-    losses = []
-    for step in range(4):
+    def losses_at(step):
         x, t, y = inputs(10 + step)
         noise = np.random.default_rng(20 + step).standard_normal(x.shape).astype(np.float32)
         (tx, tt, ty, tn), (vx, vtt, vy, vn) = both(device, x, t, y, noise)
-        tl = torch.nn.functional.mse_loss(tm(tx + tn, tt, ty), tn)
-        vl = vt.nn.functional.mse_loss(vm(vx + vn, vtt, vy), vn)
-        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
-        losses.append(vl.item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        topt.step()
-        vopt.step()
-    assert losses[-1] < losses[0], losses
-    tp = dict(tm.named_parameters())
-    for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
-        close(p, tp[name], rtol=1e-3, atol=1e-4)
+        return (torch.nn.functional.mse_loss(tm(tx + tn, tt, ty), tn),
+                vt.nn.functional.mse_loss(vm(vx + vn, vtt, vy), vn))
+    train_side_by_side(tm, vm, topt, vopt, losses_at, steps=4)
 
 
 @pytest.mark.parametrize("learn_sigma", [False, True])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import train_side_by_side, both, close
 from swap_import import pair
 
 tg, vg = pair("gnn.py")
@@ -31,20 +32,12 @@ def graphs(seed, sizes=(5, 1, 7, 4), features=5):
     return x, edge_index, np.array(batch), r.integers(0, 3, size=len(sizes))
 
 
-def both(device, *arrs):
-    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
-
-
 def build(seed=0, device="cpu", **cfg):
     torch.manual_seed(seed)
     tm = tg.GraphClassifier(**cfg)
     vm = vg.GraphClassifier(**cfg)
     vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
     return tm.to(device), vm.to(device)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_sage_aggregations_against_numpy():
@@ -140,21 +133,7 @@ def test_adam_steps_match_torch(device):
     vopt = vt.optim.Adam(vm.parameters(), lr=1e-2, weight_decay=1e-4)
     x, ei, batch, y = graphs(4, sizes=(6, 3, 5, 2, 4))
     (tx, tei, tb, ty), (vx, vei, vb, vy) = both(device, x, ei, batch, y)
-    losses = []
-    for _ in range(6):
-        tl, vl = tm.loss(tx, tei, tb, ty), vm.loss(vx, vei, vb, vy)
-        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
-        losses.append(vl.item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        topt.step()
-        vopt.step()
-    assert losses[-1] < losses[0], losses
-    tp = dict(tm.named_parameters())
-    for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
-        close(p, tp[name], rtol=1e-3, atol=1e-4)
+    train_side_by_side(tm, vm, topt, vopt, lambda _: (tm.loss(tx, tei, tb, ty), vm.loss(vx, vei, vb, vy)), steps=6)
 
 
 @pytest.mark.filterwarnings("ignore:Sparse invariant checks")

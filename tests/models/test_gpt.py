@@ -10,6 +10,7 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from helpers import as_installed_torch_prints
+from side_by_side import close
 from swap_import import pair
 
 tgpt, vgpt = pair("gpt.py")
@@ -36,10 +37,6 @@ def batch(seed, b=3, t=12, vocab=40, device="cpu"):
     y[0, :2] = -1  # ignore_index
     return ((torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)),
             (vt.from_numpy(x).to(device), vt.from_numpy(y).to(device)))
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_structure_and_printing_match_torch():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import close
 from swap_import import pair
 
 tll, vll = pair("llama.py")
@@ -43,10 +44,6 @@ def batch(seed, b=3, t=10, device="cpu", counting=False):
     y[:, -1] = -100  # nothing to predict after the last token
     return ((torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)),
             (vt.from_numpy(x).to(device), vt.from_numpy(y).to(device)))
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_structure_and_rope_tables_match_torch():

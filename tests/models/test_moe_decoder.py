@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import close
 from swap_import import pair
 
 tmoe, vmoe = pair("moe_decoder.py")
@@ -28,10 +29,6 @@ def build(device):
 def inputs(rng, t, device):
     x = rng.standard_normal((CFG["batch"], t, CFG["dim"])).astype(np.float32)
     return torch.from_numpy(x.copy()).to(device), vt.from_numpy(x.copy()).to(device)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import both, close
 from swap_import import pair
 
 ts2s, vs2s = pair("seq2seq.py")
@@ -37,14 +38,6 @@ def batch(seed, src_lengths=(4, 7, 2, 5), tgt_lengths=(3, 5, 6, 2)):
         body = src[i, :ls][::-1][:lt] % 15 + 3
         tgt[i, 0], tgt[i, 1:len(body) + 1], tgt[i, len(body) + 1] = 1, body, 2
     return src, np.array(src_lengths), tgt
-
-
-def both(device, *arrs):
-    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("device", DEVICES)

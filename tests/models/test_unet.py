@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import both, close
 from swap_import import pair
 
 tu, vu = pair("unet.py")
@@ -34,14 +35,6 @@ def arrays(seed, b=2, size=8):
     noise = r.standard_normal((b, 3, size, size)).astype(np.float32)
     t = np.array([0, T - 1] + list(r.integers(0, T, size=b - 2)))
     return x0, noise, t
-
-
-def both(device, *arrs):
-    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_structure_embedding_and_schedule_match_torch():

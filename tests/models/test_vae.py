@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import train_side_by_side, both, close
 from swap_import import pair
 
 tvae, vvae = pair("vae.py")
@@ -25,20 +26,12 @@ def build(seed=0, device="cpu", **cfg):
     return tm.to(device), vm.to(device)
 
 
-def both(device, *arrs):
-    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
-
-
 def data(seed, b=3, s=2, binary=True):
     r = np.random.default_rng(seed)
     x = r.random((b, 1, 8, 8))
     x = (x > 0.5).astype(np.float32) if binary else x.astype(np.float32)
     eps = r.standard_normal((s, b, 4)).astype(np.float32)
     return x, eps
-
-
-def close(v, t, rtol=1e-4, atol=1e-5):
-    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
 def test_structure_and_distributions_match_torch():
@@ -127,24 +120,12 @@ def test_adam_steps_match_torch(device):
     tm, vm = build(seed=3, device=device)
     topt = torch.optim.Adam(tm.parameters(), lr=3e-3)
     vopt = vt.optim.Adam(vm.parameters(), lr=3e-3)
-    losses = []
     x, _ = data(9, b=4)
-    for step in range(5):
-        eps = data(10 + step, b=4, s=1)[1]
-        (tx, te), (vx, ve) = both(device, x, eps)
-        tl, vl = tm(tx, eps=te)[0], vm(vx, eps=ve)[0]
-        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
-        losses.append(vl.item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        topt.step()
-        vopt.step()
-    assert losses[-1] < losses[0], losses
-    tp = dict(tm.named_parameters())
-    for name, p in vm.named_parameters():  # see test_gpt.py on Adam and near-zero gradients
-        close(p, tp[name], rtol=1e-3, atol=1e-4)
+
+    def losses_at(step):
+        (tx, te), (vx, ve) = both(device, x, data(10 + step, b=4, s=1)[1])
+        return tm(tx, eps=te)[0], vm(vx, eps=ve)[0]
+    train_side_by_side(tm, vm, topt, vopt, losses_at, steps=5)
 
 
 def test_mixture_prior_log_density_and_samples():

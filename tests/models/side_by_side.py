@@ -1,0 +1,40 @@
+"""What the model tests share: the same arrays as torch and vibetensor tensors (`both`), a value comparison that
+reads either library's tensor (`close`), and a training loop that steps a torch model and its vibetensor twin on
+the same batches, checking each loss and, at the end, every parameter (`train_side_by_side`)."""
+import numpy as np
+import torch
+import vibetensor.torch as vt
+
+
+def both(device, *arrs):
+    """The arrays as torch tensors and as vibetensor tensors on `device`."""
+    return tuple(torch.from_numpy(a).to(device) for a in arrs), tuple(vt.from_numpy(a).to(device) for a in arrs)
+
+
+def close(v, t, rtol=1e-4, atol=1e-5):
+    np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
+
+
+def train_side_by_side(tm, vm, topt, vopt, losses_at, steps, after_step=None, loss_rtol=2e-4):
+    """`steps` optimizer steps on both models: losses_at(step) gives (torch loss, vibetensor loss), which must
+    agree; after_step() runs after each pair of steps (an EMA update, say). The loss must fall, and every
+    parameter ends close to torch's (Adam's normalisation magnifies near-zero gradients' rounding: test_gpt.py).
+    Returns the vibetensor losses."""
+    losses = []
+    for step in range(steps):
+        tl, vl = losses_at(step)
+        np.testing.assert_allclose(vl.item(), tl.item(), rtol=loss_rtol)
+        losses.append(vl.item())
+        topt.zero_grad()
+        vopt.zero_grad()
+        tl.backward()
+        vl.backward()
+        topt.step()
+        vopt.step()
+        if after_step is not None:
+            after_step()
+    assert losses[-1] < losses[0], losses
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-4)
+    return losses
