@@ -2,20 +2,14 @@
 (HalfNormal, HalfCauchy, StudentT, Chi2, RelaxedBernoulli, RelaxedOneHotCategorical) against torch.distributions on
 random float64 parameters: batch/event shapes, log_prob, cdf/icdf through monotone (also decreasing) transforms,
 rsample shapes and gradients, a SAC-style tanh-squashed Normal policy, moments, entropy and errors."""
-import math
-
 import numpy as np
 import pytest
 import torch
 
 import vibetensor.torch as vt
 from vibetensor.torch.distributions import transforms as T
-from vibetensor.torch.distributions.half_normal import HalfCauchy, HalfNormal
 from vibetensor.torch.distributions.independent import Independent
 from vibetensor.torch.distributions.normal import Normal
-from vibetensor.torch.distributions.relaxed import (ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli,
-                                                    RelaxedOneHotCategorical)
-from vibetensor.torch.distributions.student_t import Chi2, StudentT
 from vibetensor.torch.distributions.transformed_distribution import TransformedDistribution
 
 from dist_helpers import Outputs, check_grads, close, pair
