@@ -8,9 +8,11 @@ import torch
 
 import vibetensor.torch as vt
 from vibetensor.torch.distributions.half_normal import HalfCauchy, HalfNormal
+from vibetensor.torch.distributions.pareto import Pareto
 from vibetensor.torch.distributions.relaxed import (ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli,
                                                     RelaxedOneHotCategorical)
 from vibetensor.torch.distributions.student_t import Chi2, StudentT
+from vibetensor.torch.distributions.weibull import Weibull
 
 from dist_helpers import Outputs, close, pair
 
@@ -157,3 +159,32 @@ def test_relaxed_one_hot_categorical():
     np.testing.assert_allclose(s.sum(-1), 1.0, rtol=1e-9)
     with pytest.raises(ValueError, match="Either `probs` or `logits`"):
         RelaxedOneHotCategorical(tv, probs=lv, logits=lv)
+
+
+@pytest.mark.parametrize("name", ["pareto", "weibull"])
+def test_pareto_weibull(name):
+    cls_v, cls_t = {"pareto": (Pareto, TD.Pareto), "weibull": (Weibull, TD.Weibull)}[name]
+    (sv, st), (cv, ct) = pair(RNG.uniform(0.5, 2.0, (2, 1)), True), pair(RNG.uniform(0.6, 4.0, (3,)), True)
+    dv, dt = cls_v(sv, cv), cls_t(st, ct)
+    assert dv.batch_shape == tuple(dt.batch_shape) == (2, 3)
+    with torch.no_grad():
+        value = dt.sample((4,))
+    xv, xt = pair(value.numpy())
+    uv, ut = pair(RNG.uniform(0.05, 0.95, (4, 2, 3)))
+    out = Outputs()
+    out.add(dv.log_prob(xv), dt.log_prob(xt), **TOL)
+    out.add(dv.cdf(xv), dt.cdf(xt), **TOL)
+    out.add(dv.icdf(uv), dt.icdf(ut), **TOL)
+    out.add(dv.entropy(), dt.entropy(), **TOL)
+    out.add(dv.mode, dt.mode, **TOL)
+    out.check_grads((4, 2, 3), [sv, cv], [st, ct], RNG, rtol=1e-7, atol=1e-9)
+    close(dv.mean, dt.mean, **TOL)
+    close(dv.variance, dt.variance, **TOL)
+    r = dv.rsample((5,))
+    assert tuple(r.shape) == (5, 2, 3) and r.requires_grad
+    e = dv.expand((4, 2, 3))
+    assert type(e) is cls_v and e.batch_shape == (4, 2, 3)
+    close(e.log_prob(xv), dt.expand((4, 2, 3)).log_prob(xt), **TOL)
+    assert type(dv.support).__name__ == type(dt.support).__name__
+    with pytest.raises(ValueError, match="scale"):
+        cls_v(vt.tensor([-1.0], dtype=vt.float64), 1.0, validate_args=True)
