@@ -122,3 +122,20 @@ def test_transformed_distribution_errors():
     with pytest.raises(ValueError, match="support"):
         d.log_prob(vt.tensor([-1.0, 1.0, 2.0], dtype=vt.float64))
     assert repr(d) == "TransformedDistribution()"
+
+
+def test_lognormal_is_a_transformed_distribution():
+    from vibetensor.torch.distributions.lognormal import LogNormal
+    (lv, lt), (sv, st) = pair(RNG.standard_normal((2, 3)), True), pair(RNG.uniform(0.3, 2.0, (2, 3)), True)
+    dv, dt = LogNormal(lv, sv), TD.LogNormal(lt, st)
+    assert isinstance(dv, TransformedDistribution) and isinstance(dv.transforms[0], T.ExpTransform)
+    assert repr(dv) == repr(dt) == "LogNormal()"
+    xv, xt = pair(RNG.uniform(0.1, 4.0, (5, 2, 3)))
+    out = Outputs()
+    out.add(dv.log_prob(xv), dt.log_prob(xt))
+    out.add(dv.cdf(xv), dt.cdf(xt))
+    out.add(dv.entropy(), dt.entropy())
+    out.check_grads((5, 2, 3), [lv, sv], [lt, st], RNG)
+    e = dv.expand((4, 2, 3))
+    assert type(e) is LogNormal and e.batch_shape == (4, 2, 3)
+    close(e.mean, dt.expand((4, 2, 3)).mean)
