@@ -189,3 +189,54 @@ def test_registry_register_decorator():
         assert isinstance(biject_to(_Odd()), T.ExpTransform)
     finally:
         del biject_to._registry[_Odd]
+
+
+@pytest.mark.parametrize("dim,shape", [(1, (4, 5)), (-1, (4, 5)), (0, (5, 2))])
+def test_cat_transform(dim, shape):
+    lv, lt = [2, 3], [2, 3]
+    tv = T.CatTransform([T.ExpTransform(), T.AffineTransform(1.0, -2.0)], dim=dim, lengths=lv)
+    tt = TT.CatTransform([TT.ExpTransform(), TT.AffineTransform(1.0, -2.0)], dim=dim, lengths=lt)
+    xv, xt = pair(_real(shape), grad=True)
+    yv, yt = tv(xv), tt(xt)
+    close(yv, yt)
+    jv, jt = tv.log_abs_det_jacobian(xv, yv), tt.log_abs_det_jacobian(xt, yt)
+    close(jv, jt)
+    check_grads(yv.sum() + jv.sum(), yt.sum() + jt.sum(), [xv], [xt], RNG)
+    close(tv.inv(yv), xt)
+    assert tv.bijective and tv.event_dim == tt.event_dim == 0 and repr(tv.domain) == repr(tt.domain) == "Cat()"
+    assert bool(tv.codomain.check(yv).all().item())
+    with pytest.raises(ValueError):
+        tv(vt.zeros(4, 4, dtype=vt.float64) if shape[0] == 4 else vt.zeros(4, 2, dtype=vt.float64))
+    with pytest.raises(ValueError, match="lengths"):
+        T.CatTransform([T.ExpTransform()], lengths=[1, 2])
+
+
+def test_cat_transform_with_event_dims():
+    tv2 = T.CatTransform([T.AffineTransform(0.0, 3.0, event_dim=1), T.ExpTransform()], dim=0, lengths=[1, 2])
+    tt2 = TT.CatTransform([TT.AffineTransform(0.0, 3.0, event_dim=1), TT.ExpTransform()], dim=0, lengths=[1, 2])
+    xv, xt = pair(_real((3, 4)), grad=True)
+    assert tv2.event_dim == tt2.event_dim == 1 and tv2.domain.event_dim == tt2.domain.event_dim
+    jv, jt = tv2.log_abs_det_jacobian(xv, tv2(xv)), tt2.log_abs_det_jacobian(xt, tt2(xt))
+    close(jv, jt)
+    check_grads(jv, jt, [xv], [xt], RNG)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_stack_transform(dim):
+    tv = T.StackTransform([T.ExpTransform(), T.TanhTransform(), T.AffineTransform(0.5, 2.0)], dim=dim)
+    tt = TT.StackTransform([TT.ExpTransform(), TT.TanhTransform(), TT.AffineTransform(0.5, 2.0)], dim=dim)
+    shape = [2, 4]
+    shape.insert(dim if dim >= 0 else len(shape) + 1 + dim, 3)
+    xv, xt = pair(_real(tuple(shape)), grad=True)
+    yv, yt = tv(xv), tt(xt)
+    close(yv, yt)
+    jv, jt = tv.log_abs_det_jacobian(xv, yv), tt.log_abs_det_jacobian(xt, yt)
+    close(jv, jt)
+    check_grads(yv.sum() + jv.sum(), yt.sum() + jt.sum(), [xv], [xt], RNG)
+    close(tv.inv(yv), xt, rtol=1e-8, atol=1e-10)
+    assert repr(tv.codomain) == repr(tt.codomain) == "Stack()" and tv.bijective
+    assert bool(tv.codomain.check(yv).all().item())
+    with pytest.raises(ValueError, match="StackTransform expects size 3"):
+        tv(vt.zeros(2, 2, 2, dtype=vt.float64))
+    with pytest.raises(TypeError):
+        T.StackTransform([T.ExpTransform(), 1])
