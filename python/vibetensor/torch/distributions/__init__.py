@@ -32,3 +32,24 @@ __all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "con
 __all__ += ["Beta", "Binomial", "Cauchy", "Dirichlet", "Exponential", "Gamma", "Geometric", "Gumbel", "Independent",
             "Laplace", "LogNormal", "Multinomial", "MultivariateNormal", "OneHotCategorical", "Poisson"]
 __all__ += ["MixtureSameFamily", "OneHotCategoricalStraightThrough"]
+from . import transforms
+from .constraint_registry import biject_to, transform_to
+from .transforms import (AbsTransform, AffineTransform, CatTransform, ComposeTransform, ExpTransform,
+                         IndependentTransform, PowerTransform, ReshapeTransform, SigmoidTransform, SoftmaxTransform,
+                         StackTransform, StickBreakingTransform, TanhTransform, Transform, identity_transform)
+from .transformed_distribution import TransformedDistribution
+from .continuous_bernoulli import ContinuousBernoulli
+from .half_normal import HalfCauchy, HalfNormal
+from .lowrank_multivariate_normal import LowRankMultivariateNormal
+from .pareto import Pareto
+from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
+from .student_t import Chi2, StudentT
+from .weibull import Weibull
+from . import kl_transformed  # noqa: F401  (registers the KL pairs of the transform-based families)
+
+__all__ += ["transforms", "biject_to", "transform_to", "TransformedDistribution", "ContinuousBernoulli",
+            "HalfCauchy", "HalfNormal", "LowRankMultivariateNormal", "Pareto", "RelaxedBernoulli",
+            "RelaxedOneHotCategorical", "Chi2", "StudentT", "Weibull"]
+__all__ += ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform", "ExpTransform",
+            "IndependentTransform", "PowerTransform", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
+            "StackTransform", "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform"]
