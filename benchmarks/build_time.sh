@@ -61,4 +61,4 @@ warm=$(timed_install warm)
 printf 'build_time: cold %.0f s, warm rebuild (one core file touched) %.0f s; %s cores, ccache %s, ' \
   "$cold" "$warm" "$(nproc)" "$ccache_mode"
 printf 'build isolation %s, commit %s, load average at start %s\n' \
-  "$([[ $isolation == 1 ]] && echo on || echo off)" "$(git -C "$repo" rev-parse --short HEAD)" "$load"
+  "$([[ $isolation == 1 ]] && echo on || echo off)" "$(git -C "$scratch/src" rev-parse --short HEAD)" "$load"
