@@ -10,7 +10,7 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from vibetensor.torch.optim import lr_scheduler_more as vsched
-from vibetensor.torch.optim.more_optimizers2 import ASGD, Adadelta, RAdam
+from vibetensor.torch.optim.adadelta_radam_asgd import ASGD, Adadelta, RAdam
 
 VT_OPT = {"Adadelta": Adadelta, "RAdam": RAdam, "ASGD": ASGD}
 CASES = [

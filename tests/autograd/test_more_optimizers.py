@@ -7,7 +7,7 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from helpers import TORCH_VERSION
-from vibetensor.torch.optim.more_optimizers import Adagrad, Adamax, NAdam, RMSprop
+from vibetensor.torch.optim.rmsprop_adagrad_adamax_nadam import Adagrad, Adamax, NAdam, RMSprop
 from vibetensor.torch.optim.plateau import ReduceLROnPlateau
 
 VT_OPT = {"RMSprop": RMSprop, "Adagrad": Adagrad, "Adamax": Adamax, "NAdam": NAdam}

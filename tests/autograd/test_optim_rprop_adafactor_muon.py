@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from vibetensor.torch.optim.more_optimizers3 import Adafactor, Muon, Rprop, _zeropower_via_newtonschulz
+from vibetensor.torch.optim.rprop_adafactor_muon import Adafactor, Muon, Rprop, _zeropower_via_newtonschulz
 
 VT_OPT = {"Rprop": Rprop, "Adafactor": Adafactor, "Muon": Muon}
 CASES = [

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.utils.data as td
 import vibetensor.torch as vt
-from vibetensor.torch.optim.more_optimizers import RMSprop
+from vibetensor.torch.optim.rmsprop_adagrad_adamax_nadam import RMSprop
 from vibetensor.torch.serialization import load, save
 from vibetensor.torch.utils import data as vd
 

@@ -3,8 +3,8 @@ groups, state_dict, and the learning-rate schedulers in vt.optim.lr_scheduler, w
 from . import lr_scheduler  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
 from .sgd_adam import SGD, Adam, AdamW  # noqa: F401
-from .more_optimizers import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401
-from .more_optimizers2 import Adadelta, RAdam, ASGD  # noqa: F401
+from .rmsprop_adagrad_adamax_nadam import RMSprop, Adagrad, Adamax, NAdam  # noqa: F401
+from .adadelta_radam_asgd import Adadelta, RAdam, ASGD  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
 from . import swa_utils  # noqa: E402,F401
-from .more_optimizers3 import Rprop, Adafactor, Muon  # noqa: F401
+from .rprop_adafactor_muon import Rprop, Adafactor, Muon  # noqa: F401

@@ -7,7 +7,7 @@ import math
 from ...autograd import no_grad
 from .._functions import full_like, where, zeros, zeros_like
 from .._more_functions import finfo
-from .more_optimizers import _PerParameter
+from .rmsprop_adagrad_adamax_nadam import _PerParameter
 
 
 def _check_lr(lr, msg="Invalid learning rate: {}"):

@@ -4,7 +4,7 @@ operations (so float64 trajectories equal torch's to rounding). State keys are t
 import struct
 
 from .._functions import full, zeros_like
-from .more_optimizers import _PerParameter, _adam_step_and_decay, _check, _check_betas
+from .rmsprop_adagrad_adamax_nadam import _PerParameter, _adam_step_and_decay, _check, _check_betas
 
 
 class Adadelta(_PerParameter):
