@@ -1,9 +1,23 @@
-"""What the model tests share: the same arrays as torch and vibetensor tensors (`both`), a value comparison that
-reads either library's tensor (`close`), and a training loop that steps a torch model and its vibetensor twin on
-the same batches, checking each loss and, at the end, every parameter (`train_side_by_side`)."""
+"""What the model tests share: the devices they run on (`DEVICES`: the CPU, and CUDA where torch has it as the
+oracle, with TF32 off so its float32 products are exact), torch's weights loaded into the vibetensor twin
+(`load_torch_weights`), the same arrays as torch and vibetensor tensors (`both`), a value comparison that reads
+either library's tensor (`close`), and a training loop that steps a torch model and its vibetensor twin on the
+same batches, checking each loss and, at the end, every parameter (`train_side_by_side`)."""
 import numpy as np
+import pytest
 import torch
 import vibetensor.torch as vt
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
+if torch.cuda.is_available():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def load_torch_weights(vm, tm):
+    """The torch model's parameters and buffers, copied into its vibetensor twin."""
+    vm.load_state_dict({k: vt.from_numpy(v.detach().cpu().numpy().copy()) for k, v in tm.state_dict().items()})
 
 
 def both(device, *arrs):

@@ -9,14 +9,10 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from helpers import as_installed_torch_prints
-from side_by_side import train_side_by_side, close
+from side_by_side import close, DEVICES, load_torch_weights, train_side_by_side
 from swap_import import pair
 
 tb, vb = pair("bert.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
 
 VOCAB, MASK_ID = 60, 3
 HEADS = {"mlm": "BertForMaskedLM", "cls": "BertForSequenceClassification"}
@@ -27,7 +23,7 @@ def build(head, attention="manual", seed=0, device="cpu", dropout=0.1):
     torch.manual_seed(seed)
     tm = getattr(tb, HEADS[head])(tb.BertConfig(**cfg))
     vm = getattr(vb, HEADS[head])(vb.BertConfig(**cfg))
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

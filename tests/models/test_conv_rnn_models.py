@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import load_torch_weights
 from swap_import import pair
 
 
@@ -13,7 +14,7 @@ def same_weights(name, *args):
     tmod, vmod = pair("conv_rnn_models.py")
     tm, vm = getattr(tmod, name)(*args).double(), getattr(vmod, name)(*args).double()
     assert list(vm.state_dict()) == list(tm.state_dict())
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm, vm
 
 

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from side_by_side import train_side_by_side, both, close
+from side_by_side import both, close, DEVICES, load_torch_weights, train_side_by_side
 from swap_import import pair
 
 tc, vc = pair("convnext.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
 
 
 def build(seed=0, device="cpu", redraw=True, **cfg):
@@ -29,7 +24,7 @@ def build(seed=0, device="cpu", redraw=True, **cfg):
                 if name.endswith(("gamma", "beta")):
                     p.normal_(0.0, 0.5)
     vm = vc.ConvNeXt(**cfg)
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

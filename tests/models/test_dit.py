@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from side_by_side import train_side_by_side, both, close
+from side_by_side import both, close, DEVICES, load_torch_weights, train_side_by_side
 from swap_import import pair
 
 td, vd = pair("dit.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def build(seed=0, device="cpu", redraw=True, **cfg):
@@ -26,7 +22,7 @@ def build(seed=0, device="cpu", redraw=True, **cfg):
             for p in tm.parameters():
                 p.normal_(0.0, 0.2)
     vm = vd.DiT(**cfg)
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

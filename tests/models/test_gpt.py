@@ -10,14 +10,10 @@ import pytest
 import torch
 import vibetensor.torch as vt
 from helpers import as_installed_torch_prints
-from side_by_side import close
+from side_by_side import close, DEVICES, load_torch_weights
 from swap_import import pair
 
 tgpt, vgpt = pair("gpt.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def build(fused_attention=True, seed=0, device="cpu"):
@@ -26,7 +22,7 @@ def build(fused_attention=True, seed=0, device="cpu"):
     torch.manual_seed(seed)
     tm = tgpt.GPT(tgpt.GPTConfig(**cfg))
     vm = vgpt.GPT(vgpt.GPTConfig(**cfg))
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

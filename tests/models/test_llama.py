@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from side_by_side import close
+from side_by_side import close, DEVICES, load_torch_weights
 from swap_import import pair
 
 tll, vll = pair("llama.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
 
 CFG = dict(vocab_size=48, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=48, max_seq_len=24)
 
@@ -30,7 +26,7 @@ def build(seed=0, device="cpu", init_std=None, **over):
             for p in tm.parameters():
                 p.normal_(0.0 if p.dim() > 1 else 1.0, init_std)
     vm = vll.Llama(vll.LlamaConfig(**cfg))
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

@@ -6,14 +6,10 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from side_by_side import close
+from side_by_side import close, DEVICES, load_torch_weights
 from swap_import import pair
 
 tmoe, vmoe = pair("moe_decoder.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
 
 CFG = dict(dim=16, heads=2, batch=2, max_len=12, n_experts=4, hidden=24, disabled=(2,))
 
@@ -22,7 +18,7 @@ def build(device):
     torch.manual_seed(0)
     tm = tmoe.DecoderBlock(**CFG)
     vm = vmoe.DecoderBlock(**CFG)
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from side_by_side import both, close
+from side_by_side import both, close, DEVICES, load_torch_weights
 from swap_import import pair
 
 tu, vu = pair("unet.py")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="torch has no CUDA: no oracle")])]
-if torch.cuda.is_available():
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
 
 T = 50
 
@@ -25,7 +20,7 @@ def build(seed=0, device="cpu", **unet):
     torch.manual_seed(seed)
     tm = tu.GaussianDiffusion(tu.UNet(**unet), timesteps=T)
     vm = vu.GaussianDiffusion(vu.UNet(**unet), timesteps=T)
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
+from side_by_side import load_torch_weights
 from swap_import import pair
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
@@ -29,7 +30,7 @@ def build(kind):
     else:
         tmix, vmix = pair("mixer.py")
         tm, vm = tmix.MlpMixer(), vmix.MlpMixer()
-    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    load_torch_weights(vm, tm)
     return tm, vm
 
 
