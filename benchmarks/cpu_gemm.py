@@ -51,7 +51,7 @@ def operands(m, lib, M, K, N, layout, dtype, batch=0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtypes", default="float32")
-    ap.add_argument("--kernel", help="vibetensor micro-kernel family: generic, avx2 or avx512 (default: best)")
+    ap.add_argument("--kernel", help="vibetensor micro-kernel family: generic, avx2, avx512 or avx512bf16 (default: best)")
     ap.add_argument("--cases", default="square,mlp,minigpt", help="which groups of rows")
     ap.add_argument("--json")
     args = ap.parse_args()

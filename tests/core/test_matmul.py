@@ -86,7 +86,8 @@ def test_dtype_mismatch_and_bool():
 
 # ---- the packed CPU GEMM (core/src/ops/cpu_gemm.cpp): every micro-kernel family this CPU runs, vs float64 ----
 
-gemm_kernel = kernel_variant_fixture(C.cpu_gemm_kernel, C.set_cpu_gemm_kernel, ("generic", "avx2", "avx512"))
+gemm_kernel = kernel_variant_fixture(C.cpu_gemm_kernel, C.set_cpu_gemm_kernel,
+                                     ("generic", "avx2", "avx512", "avx512bf16"))
 
 
 def ref_close(v, a, b, dtype, k):
@@ -121,9 +122,11 @@ def test_gemm_edge_shapes(gemm_kernel, dtype, rng):
             ref_close(vt.mm(a, b), a, b, dtype, k)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
 @pytest.mark.parametrize("m, k, n", [
     (257, 300, 65),      # parallel tiles with edges in M and N
+    (11, 1025, 37),      # odd K: bfloat16 pairs (Note [Bfloat16 pairs]) end in a half pair after a KC block
+    (6, 8195, 35),       # odd K past the superblock's K range
     (13, 1100, 70),      # K crosses the KC block four times with a remainder
     (5, 8500, 40),       # K crosses the superblock's K range twice
     (7, 70, 4200),       # N crosses the NC block
@@ -185,6 +188,19 @@ def test_gemm_batched_and_broadcast(gemm_kernel, dtype, rng):
         ref_close(out[i], e[i], f[i], dtype, 140)
 
 
+def test_gemm_bfloat16_subnormal_inputs(gemm_kernel):
+    # Note [Bfloat16 pairs]: the pair kernel treats subnormal inputs as zero (as torch's oneDNN kernels, which use
+    # the same instruction, do from 64 x 64 on such a CPU); the other families multiply them exactly in float.
+    a = vt.full((64, 64), 1e-39, dtype=vt.bfloat16)
+    b = vt.full((64, 64), 1e30, dtype=vt.bfloat16)
+    out = (a @ b).to(vt.float64).numpy()
+    exact = 64 * a[0, 0].item() * b[0, 0].item()
+    if gemm_kernel == "avx512bf16":
+        assert (out == 0).all()
+    else:
+        np.testing.assert_allclose(out, exact, rtol=8e-3)
+
+
 def test_gemm_matches_torch_mlp_shapes(rng):
     # The training-step GEMMs (benchmarks/cpu_gemm.py) against torch: forward x @ W.t(), dX = dY @ W, dW = dY.t() @ X.
     x, w, dy = rand((64, 300), "float32", rng), rand((520, 300), "float32", rng), rand((64, 520), "float32", rng)
@@ -197,7 +213,7 @@ def test_gemm_matches_torch_mlp_shapes(rng):
 def test_gemm_kernel_selection_errors():
     with pytest.raises(RuntimeError, match="unknown kernel family 'sse9'"):
         C.set_cpu_gemm_kernel("sse9")
-    assert C.cpu_gemm_kernel() in ("generic", "avx2", "avx512")
+    assert C.cpu_gemm_kernel() in ("generic", "avx2", "avx512", "avx512bf16")
 
 
 @pytest.mark.parametrize("x_shape", [(6, 16), (2, 5, 16), (16,)])

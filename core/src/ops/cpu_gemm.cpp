@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <type_traits>
 
 #include "cpu_gemm_kernels.h"
 #include "vt/core/error.h"
@@ -38,6 +39,9 @@ bool cpu_supports(KernelIsa isa) {
 #if defined(__x86_64__)
   __builtin_cpu_init();  // harmless when already done; needed if this ever runs before static constructors
   switch (isa) {
+    case KernelIsa::Avx512Bf16:
+      return cpu_supports(KernelIsa::Avx512) && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512bf16");
     case KernelIsa::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case KernelIsa::Avx2:
@@ -55,10 +59,12 @@ struct KernelFamily {
   KernelIsa isa;
   MicroKernel<float> f32;
   MicroKernel<double> f64;
+  Bf16PairFamily bf16{};  // kernel.fn null: bfloat16 operands are packed as float for f32
 };
 
 KernelFamily family(KernelIsa isa) {
 #if defined(__x86_64__)
+  if (isa == KernelIsa::Avx512Bf16) return {isa, avx512_kernel_f32(), avx512_kernel_f64(), avx512bf16_kernel()};
   if (isa == KernelIsa::Avx512) return {isa, avx512_kernel_f32(), avx512_kernel_f64()};
   if (isa == KernelIsa::Avx2) return {isa, avx2_kernel_f32(), avx2_kernel_f64()};
 #endif
@@ -67,16 +73,13 @@ KernelFamily family(KernelIsa isa) {
 
 KernelFamily& active_family() {
   static KernelFamily f = [] {
-    for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2})
+    for (KernelIsa isa : {KernelIsa::Avx512Bf16, KernelIsa::Avx512, KernelIsa::Avx2})
       if (cpu_supports(isa)) return family(isa);
     return family(KernelIsa::Generic);
   }();
   return f;
 }
 
-template <typename Acc> const MicroKernel<Acc>& active_kernel();
-template <> const MicroKernel<float>& active_kernel<float>() { return active_family().f32; }
-template <> const MicroKernel<double>& active_kernel<double>() { return active_family().f64; }
 
 // ---- packing ----
 
@@ -84,10 +87,10 @@ constexpr int kMaxPanelWidth = 32;  // the largest MR or NR of any kernel
 
 // Consecutive panels of `w` lanes (MR rows of A or NR columns of B) over kc steps of K: lane l of the block goes
 // to panel l / w, dst[(l / w) * kc * w + k * w + l % w] = src[l * lane_stride + k * k_stride]; the last panel is
-// zero-padded to w lanes.
+// zero-padded to w lanes. (A packed step is one k here, so k_elems >= kc: PackFn's contract.)
 template <typename In, typename Acc>
 void pack_panels(const void* src_v, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
-                 Acc* dst) {
+                 int64_t /*k_elems*/, Acc* dst) {
   const In* src = static_cast<const In*>(src_v);
   auto cvt = [](In x) { return static_cast<Acc>(static_cast<opmath_t<In>>(x)); };
   const int64_t panels = (lanes + w - 1) / w;
@@ -142,11 +145,7 @@ void pack_panels(const void* src_v, int64_t lane_stride, int64_t k_stride, int64
   }
 }
 
-template <typename Acc>
-using PackFn = void (*)(const void*, int64_t, int64_t, int64_t, int, int64_t, Acc*);
-
-template <typename Acc> PackFn<Acc> pack_fn(ScalarType dtype);
-template <> PackFn<float> pack_fn<float>(ScalarType dtype) {
+PackFn<float> float_pack_fn(ScalarType dtype) {
   switch (dtype) {
     case ScalarType::Float32:
       return &pack_panels<float, float>;
@@ -159,23 +158,19 @@ template <> PackFn<float> pack_fn<float>(ScalarType dtype) {
       return nullptr;
   }
 }
-template <> PackFn<double> pack_fn<double>(ScalarType dtype) {
-  VT_INTERNAL_ASSERT(dtype == ScalarType::Float64, "cpu_gemm: no double packing for ", dtype_name(dtype));
-  return &pack_panels<double, double>;
-}
 
 // The packing routine for one GEMM: the kernel family's transposing pack where it applies (no conversion, k
 // contiguous), else the generic one for the operand dtype.
-template <typename Acc>
+template <typename P>
 struct Packer {
-  PackFn<Acc> generic;
-  TransposePackFn<Acc> k_contiguous;  // null when the family has none or the dtype needs converting
+  PackFn<P> generic;
+  TransposePackFn<P> k_contiguous;  // null when the family has none or the dtype needs converting
   void operator()(const void* src, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
-                  Acc* dst) const {
+                  int64_t k_elems, P* dst) const {
     if (k_contiguous && k_stride == 1 && lane_stride != 1)
-      k_contiguous(static_cast<const Acc*>(src), lane_stride, lanes, w, kc, dst);
+      k_contiguous(static_cast<const P*>(src), lane_stride, lanes, w, kc, dst);
     else
-      generic(src, lane_stride, k_stride, lanes, w, kc, dst);
+      generic(src, lane_stride, k_stride, lanes, w, kc, k_elems, dst);
   }
 };
 
@@ -242,23 +237,28 @@ SuperblockShape superblock_shape(int64_t M, int64_t N, int64_t K, int mr, int kc
   return best;
 }
 
+// k per packed step: two for bfloat16 pairs (Note [Bfloat16 pairs]), else one.
+template <typename P> constexpr int64_t kStep = std::is_same_v<P, Bf16Pair> ? 2 : 1;
+
 // One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry, spread over
-// `threads` threads (1: everything runs on the calling thread).
-template <typename Acc>
+// `threads` threads (1: everything runs on the calling thread). Panels hold P; k0, ks, pc and kc below count
+// packed steps (Kp of them), the operands' k offsets are those times kStep.
+template <typename P, typename Acc>
 void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
-                 const MicroKernel<Acc>& uk, const Packer<Acc>& pack, int64_t threads) {
+                 const MicroKernel<P, Acc>& uk, const Packer<P>& pack, int64_t threads) {
   const int mr = uk.mr, nr = uk.nr;
-  const int64_t esz = itemsize(a.dtype);
+  const int64_t esz = itemsize(a.dtype), step = kStep<P>, Kp = ceil_div(K, step);
   // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks) (Note [Superblock shape]).
-  const SuperblockShape shape = superblock_shape(M, N, K, mr, uk.kc, sizeof(Acc));
+  const SuperblockShape shape = superblock_shape(M, N, Kp, mr, uk.kc, sizeof(P));
   const int64_t ks_max = shape.ks, ms_max = shape.ms;
   const int64_t b_panels = ceil_div(N, nr);
-  Acc* apack = tls_workspace.a.get<Acc>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * ks_max));
+  P* apack = tls_workspace.a.get<P>(size_t(ceil_div(std::min(M, ms_max), mr) * mr * ks_max));
 
-  for (int64_t k0 = 0; k0 < K; k0 += ks_max) {
-    const int64_t ks = std::min(ks_max, K - k0);
-    const char* a_bytes = static_cast<const char*>(a.data) + k0 * a.col_stride * esz;
-    const char* b_bytes = static_cast<const char*>(b.data) + k0 * b.row_stride * esz;
+  for (int64_t k0 = 0; k0 < Kp; k0 += ks_max) {
+    const int64_t ks = std::min(ks_max, Kp - k0);
+    const int64_t a_k_elems = std::min(ks * step, K - k0 * step);
+    const char* a_bytes = static_cast<const char*>(a.data) + k0 * step * a.col_stride * esz;
+    const char* b_bytes = static_cast<const char*>(b.data) + k0 * step * b.row_stride * esz;
     for (int64_t ic0 = 0; ic0 < M; ic0 += ms_max) {
       const int64_t ms = std::min(ms_max, M - ic0);
       const int64_t a_panels = ceil_div(ms, mr);
@@ -270,7 +270,7 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
         for (int64_t it = lo; it < hi; ++it) {
           const int64_t p = it * ga, i = ic0 + p * mr;
           pack(a_bytes + i * a.row_stride * esz, a.row_stride, a.col_stride, std::min(ga * mr, ic0 + ms - i), mr,
-               ks, apack + p * ks * mr);
+               ks, a_k_elems, apack + p * ks * mr);
         }
       });
 
@@ -294,21 +294,21 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
           const int64_t j0 = split(b_panels, n_slabs, slab) * nr;
           const int64_t j1 = std::min(N, split(b_panels, n_slabs, slab + 1) * nr);
           const int64_t p0 = split(a_panels, m_parts, part), p1 = split(a_panels, m_parts, part + 1);
-          Acc* bpack = tls_workspace.b.get<Acc>(size_t(ceil_div(j1 - j0, nr) * nr * std::min<int64_t>(ks, uk.kc)));
+          P* bpack = tls_workspace.b.get<P>(size_t(ceil_div(j1 - j0, nr) * nr * std::min<int64_t>(ks, uk.kc)));
           for (int64_t pc = 0; pc < ks; pc += uk.kc) {
             const int64_t kc = std::min<int64_t>(uk.kc, ks - pc);
             const bool accumulate = k0 + pc > 0;  // the first KC block writes C, later ones add to it
-            pack(b_bytes + (pc * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0, nr,
-                 kc, bpack);
+            pack(b_bytes + (pc * step * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0,
+                 nr, kc, std::min(kc * step, K - (k0 + pc) * step), bpack);
             // A blocks of mc rows stay in L2 while every B panel [kc x NR] of the slab passes through L1.
             for (int64_t pb = p0; pb < p1; pb += uk.mc / mr) {
               const int64_t pe = std::min(p1, pb + uk.mc / mr);
               for (int64_t j = j0; j < j1; j += nr) {
                 const int64_t nv = std::min<int64_t>(nr, j1 - j);
-                const Acc* bp = bpack + (j - j0) * kc;
+                const P* bp = bpack + (j - j0) * kc;
                 for (int64_t p = pb; p < pe; ++p) {
                   const int64_t i = p * mr, mv = std::min<int64_t>(mr, ms - i);
-                  const Acc* ap = apack + p * ks * mr + pc * mr;
+                  const P* ap = apack + p * ks * mr + pc * mr;
                   Acc* cp = c + (ic0 + i) * N + j;
                   if (mv == mr && nv == nr) {
                     uk.fn(kc, ap, bp, cp, N, accumulate);
@@ -328,24 +328,22 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
   }
 }
 
-template <typename Acc>
-void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c) {
+template <typename P, typename Acc>
+void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
+                const MicroKernel<P, Acc>& uk, const Packer<P>& pack) {
   if (batch * M * N == 0) return;
   if (K == 0) {
     std::fill(c, c + batch * M * N, Acc(0));
     return;
   }
-  const MicroKernel<Acc>& uk = active_kernel<Acc>();
   VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems && std::max(uk.mr, uk.nr) <= kMaxPanelWidth, "cpu_gemm: tile ",
                      uk.mr, "x", uk.nr, " exceeds the scratch buffers");
-  const bool same_type = a.dtype == (sizeof(Acc) == 4 ? ScalarType::Float32 : ScalarType::Float64);
-  const Packer<Acc> pack{pack_fn<Acc>(a.dtype), same_type ? uk.pack_k_contiguous : nullptr};
   const int64_t esz = itemsize(a.dtype);
   auto one = [&](int64_t i, int64_t threads) {
     Operand ai = a, bi = b;
     ai.data = static_cast<const char*>(a.data) + i * a.batch_stride * esz;
     bi.data = static_cast<const char*>(b.data) + i * b.batch_stride * esz;
-    gemm_matrix<Acc>(M, N, K, ai, bi, c + i * M * N, uk, pack, threads);
+    gemm_matrix<P, Acc>(M, N, K, ai, bi, c + i * M * N, uk, pack, threads);
   };
   // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads.
   const int64_t threads = num_threads();
@@ -363,14 +361,23 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
 
 void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c) {
   VT_INTERNAL_ASSERT(a.dtype == b.dtype, "cpu_gemm: operand dtypes differ");
-  if (a.dtype == ScalarType::Float64)
-    gemm_typed<double>(batch, M, N, K, a, b, static_cast<double*>(c));
-  else
-    gemm_typed<float>(batch, M, N, K, a, b, static_cast<float*>(c));
+  const KernelFamily& f = active_family();
+  if (a.dtype == ScalarType::Float64) {
+    const Packer<double> pack{&pack_panels<double, double>, f.f64.pack_k_contiguous};
+    gemm_typed(batch, M, N, K, a, b, static_cast<double*>(c), f.f64, pack);
+  } else if (a.dtype == ScalarType::BFloat16 && f.bf16.kernel.fn) {
+    gemm_typed(batch, M, N, K, a, b, static_cast<float*>(c), f.bf16.kernel, Packer<Bf16Pair>{f.bf16.pack, nullptr});
+  } else {
+    const bool same_type = a.dtype == ScalarType::Float32;
+    const Packer<float> pack{float_pack_fn(a.dtype), same_type ? f.f32.pack_k_contiguous : nullptr};
+    gemm_typed(batch, M, N, K, a, b, static_cast<float*>(c), f.f32, pack);
+  }
 }
 
 std::string_view kernel_isa() {
   switch (active_family().isa) {
+    case KernelIsa::Avx512Bf16:
+      return "avx512bf16";
     case KernelIsa::Avx512:
       return "avx512";
     case KernelIsa::Avx2:
@@ -383,14 +390,16 @@ std::string_view kernel_isa() {
 
 void set_kernel_isa(std::string_view name) {
   KernelIsa isa;
-  if (name == "avx512")
+  if (name == "avx512bf16")
+    isa = KernelIsa::Avx512Bf16;
+  else if (name == "avx512")
     isa = KernelIsa::Avx512;
   else if (name == "avx2")
     isa = KernelIsa::Avx2;
   else if (name == "generic")
     isa = KernelIsa::Generic;
   else
-    VT_FAIL("set_cpu_gemm_kernel: unknown kernel family '", name, "' (expected generic, avx2 or avx512)");
+    VT_FAIL("set_cpu_gemm_kernel: unknown kernel family '", name, "' (expected generic, avx2, avx512 or avx512bf16)");
   VT_CHECK_KIND(NotImplemented, cpu_supports(isa), "set_cpu_gemm_kernel: this CPU does not support ", name);
   active_family() = family(isa);
 }

@@ -9,19 +9,20 @@
 //
 // Packed panels are zero-padded to full MR/NR, so a kernel never sees partial tiles; the driver routes edge
 // tiles through a scratch tile. Each kernel also carries its cache block sizes (KC, MC, NC), which depend on
-// its tile shape.
+// its tile shape. A packed step is one k, or two for the bfloat16 pair kernel (Note [Bfloat16 pairs]).
 //
 // Note [GEMM kernel selection]: kernels for an instruction set live in their own file, compiled with that
 // instruction set enabled per function (__attribute__((target))), never for the whole file or with
 // -march=native, so one binary runs on any x86-64 CPU. The driver asks the CPU once (__builtin_cpu_supports)
-// and uses the widest family it supports: avx512 > avx2 (with FMA) > generic (plain C++, any CPU and any
-// architecture). Every family is tested on any machine that supports it (tests/core/test_matmul.py).
+// and uses the widest family it supports: avx512bf16 (avx512 plus bfloat16 pair products) > avx512 > avx2
+// (with FMA) > generic (plain C++, any CPU and any architecture). Every family is tested on any machine that
+// supports it (tests/core/test_matmul.py).
 #include <cstdint>
 
 namespace vt::cpu_gemm {
 
-template <typename T>
-using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+template <typename P, typename C = P>
+using MicroKernelFn = void (*)(int64_t kc, const P* a, const P* b, C* c, int64_t ldc, bool accumulate);
 
 // Optional packing for an operand already of type T whose k is its contiguous dimension (row-major A,
 // column-major B such as weight.t()): panels of w lanes as in cpu_gemm.cpp's pack_panels,
@@ -30,15 +31,34 @@ using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t
 template <typename T>
 using TransposePackFn = void (*)(const T* src, int64_t lane_stride, int64_t lanes, int w, int64_t kc, T* dst);
 
-template <typename T>
+// Packing from any layout of the source dtype into panels of P: kc packed steps of k for `lanes` lanes, the
+// source's element (lane l, k) at src + l * lane_stride + k * k_stride; k_elems is how many k the source has
+// from its start (a pair packing zero-fills the odd one out past it).
+template <typename P>
+using PackFn = void (*)(const void* src, int64_t lane_stride, int64_t k_stride, int64_t lanes, int w, int64_t kc,
+                        int64_t k_elems, P* dst);
+
+template <typename P, typename C = P>
 struct MicroKernel {
   int mr, nr;           // tile shape
   int kc, mc, nc;       // cache blocking: kc x nr panel of B in L1, mc x kc block of A and kc x nc slab of B in L2
-  MicroKernelFn<T> fn;
-  TransposePackFn<T> pack_k_contiguous = nullptr;
+  MicroKernelFn<P, C> fn;
+  TransposePackFn<P> pack_k_contiguous = nullptr;
 };
 
-enum class KernelIsa { Generic, Avx2, Avx512 };
+// Note [Bfloat16 pairs]: a CPU with AVX512_BF16 multiplies bfloat16 by dot products of pairs (vdpbf16ps:
+// c += a[2i] * b[2i] + a[2i+1] * b[2i+1] per float lane, twice the float FMA rate). Its packed panels hold
+// pairs of consecutive k - one 32-bit word per lane and step, the even k in the low half - so a packed step
+// covers two k, and an odd K's last pair has a zero high half. The products of two bfloat16 are exact in
+// float and the sums round to nearest as float FMAs do, except that the instruction treats subnormal inputs
+// and results as zero (as torch's oneDNN kernels, which use the same instruction, do).
+using Bf16Pair = uint32_t;
+struct Bf16PairFamily {
+  MicroKernel<Bf16Pair, float> kernel;
+  PackFn<Bf16Pair> pack;  // from bfloat16 operands in any layout
+};
+
+enum class KernelIsa { Generic, Avx2, Avx512, Avx512Bf16 };
 
 MicroKernel<float> generic_kernel_f32();
 MicroKernel<double> generic_kernel_f64();
@@ -49,6 +69,7 @@ TransposePackFn<float> avx2_pack_k_contiguous_f32();
 TransposePackFn<double> avx2_pack_k_contiguous_f64();  // the AVX-512 family uses these too
 MicroKernel<float> avx512_kernel_f32();
 MicroKernel<double> avx512_kernel_f64();
+Bf16PairFamily avx512bf16_kernel();  // Note [Bfloat16 pairs]
 #endif
 
 }  // namespace vt::cpu_gemm

@@ -5,7 +5,8 @@
 // transposed or sliced view needs no contiguous copy first; a batch stride of 0 broadcasts an operand.
 //
 // GotoBLAS/BLIS structure (see cpu_gemm.cpp for the loops): operands are packed into MR-row panels of A and
-// NR-column panels of B (converted to the accumulation type on the way), blocked by KC/MC/NC so the working
+// NR-column panels of B (converted to the accumulation type on the way, except bfloat16 on a CPU with
+// AVX512_BF16, which stays bfloat16 in pairs of k: Note [Bfloat16 pairs]), blocked by KC/MC/NC so the working
 // set of the micro-kernel stays in L1 and that of a thread in L2, and a register-blocked micro-kernel computes
 // each MR x NR tile. The micro-kernel is picked at run time from what the CPU supports (Note [GEMM kernel
 // selection] in core/src/ops/cpu_gemm_kernels.h); nothing is compiled for a particular -march. Threads come
@@ -32,7 +33,8 @@ struct Operand {
 // Both operands must have the same dtype. K == 0 writes zeros. Uses vt's parallel_for thread pool.
 void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c);
 
-// The micro-kernel family in use: "generic", "avx2" or "avx512". set_kernel_isa picks one by name for tests
+// The micro-kernel family in use: "generic", "avx2", "avx512" or "avx512bf16" (bfloat16 operands multiplied as
+// pairs, Note [Bfloat16 pairs] in core/src/ops/cpu_gemm_kernels.h). set_kernel_isa picks one by name for tests
 // and benchmarks; it throws if the CPU lacks the instructions. Not thread-safe against running GEMMs.
 std::string_view kernel_isa();
 void set_kernel_isa(std::string_view name);
