@@ -1,7 +1,7 @@
 // mm and bmm on the CPU: C[M,N] = A[M,K] @ B[K,N], per batch for bmm. Floating types go to the packed GEMM
 // (cpu_gemm.h), which reads both operands through their strides, so transposed and sliced views are not copied;
-// float16/bfloat16 accumulate in a float32 result that is rounded once at the end, float32 in float, float64 in
-// double, as torch's CPU kernels do. Integers keep a simple row loop accumulating in int64. A cuBLAS path
+// float16/bfloat16 accumulate in a float32 result that is rounded once at the end (after the bias of
+// _linear_bias), float32 in float, float64 in double, as torch's CPU kernels do. Integers keep a simple row loop accumulating in int64. A cuBLAS path
 // arrives with the CUDA kernels.
 #include <vector>
 
@@ -82,10 +82,10 @@ Tensor bmm_integral(const Tensor& a_in, const Tensor& b_in, const char* name) {
   return c;
 }
 
-Tensor bmm_impl(const Tensor& a, const Tensor& b, const char* name) {
-  check_bmm_shapes(a, b, name);
+// The floating product [B, M, N] in its accumulation type (float for float32 and the 16-bit types, double for
+// float64), not yet rounded to the operands' dtype.
+Tensor bmm_accumulator(const Tensor& a, const Tensor& b) {
   ScalarType dtype = a.dtype();
-  if (!is_floating(dtype)) return bmm_integral(a, b, name);
   int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
   ScalarType acc = dtype == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
   Tensor c = empty_tensor(DimVector{B, M, N}, acc, kCPU);
@@ -98,7 +98,14 @@ Tensor bmm_impl(const Tensor& a, const Tensor& b, const char* name) {
   } else {
     cpu_gemm::gemm(B, M, N, K, oa, ob, c.data_ptr());
   }
-  return acc == dtype ? c : ops::to_dtype(c, dtype);
+  return c;
+}
+
+Tensor bmm_impl(const Tensor& a, const Tensor& b, const char* name) {
+  check_bmm_shapes(a, b, name);
+  if (!is_floating(a.dtype())) return bmm_integral(a, b, name);
+  Tensor c = bmm_accumulator(a, b);
+  return c.dtype() == a.dtype() ? c : ops::to_dtype(c, a.dtype());
 }
 
 Tensor mm_cpu(const Tensor& a, const Tensor& b) {
@@ -121,9 +128,28 @@ Tensor bmm_nd_cpu(const Tensor& a, const Tensor& b) {
   return ops::reshape(c, matmul::bmm_nd_sizes(a, b));
 }
 
+// x W^T + b with the bias added to the product's accumulator, so a 16-bit result is rounded once, as torch's
+// CPU addmm does (a product rounded to bfloat16 and then summed with the bias rounds twice: about one result
+// in eight differed in the last bit).
 Tensor linear_bias_cpu(const Tensor& x, const Tensor& w, const Tensor& b) {
   matmul::check_linear_bias(x, w, b);
-  return matmul::linear_bias_composite(x, w, b);
+  if (!is_floating(x.dtype())) return matmul::linear_bias_composite(x, w, b);
+  const int64_t rows = matmul::linear_rows(x), K = x.size(-1), N = w.size(0);
+  Tensor x2 = ops::reshape(x, DimVector{rows, K});
+  Tensor c = bmm_accumulator(ops::unsqueeze(x2, 0), ops::unsqueeze(ops::transpose(w, 0, 1), 0));
+  Tensor bias = ops::contiguous(ops::to_dtype(ops::expand(b, DimVector{N}), c.dtype()));
+  auto add_rows = [&]<typename T>(T* out, const T* bv) {
+    parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(N, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r)
+        for (int64_t j = 0; j < N; ++j) out[r * N + j] += bv[j];
+    });
+  };
+  if (c.dtype() == ScalarType::Float64)
+    add_rows(c.data<double>(), bias.data<double>());
+  else
+    add_rows(c.data<float>(), bias.data<float>());
+  if (c.dtype() != x.dtype()) c = ops::to_dtype(c, x.dtype());
+  return ops::reshape(c, matmul::linear_sizes(x, N));
 }
 
 std::tuple<Tensor, Tensor> linear_weight_bias_grad_cpu(const Tensor& g, const Tensor& x) {

@@ -188,14 +188,35 @@ def _scaled_sum(input, product, beta, alpha):
     return scaled + (input if beta == 1 else input * beta)
 
 
+def _round_once_in_float(input, mat):
+    """A 16-bit scaled sum on the CPU, computed in float and rounded once, as torch's CPU kernels round it (on
+    CUDA it stays in the operands' dtype, where the products keep their tensor cores: a few results then differ
+    from torch's in the last bit)."""
+    return (mat.dtype in (_core.dtype.bfloat16, _core.dtype.float16) and input.dtype == mat.dtype
+            and mat.device.type == "cpu")
+
+
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     if batch1.dim() != 3 or batch2.dim() != 3:
         raise RuntimeError(f"batch1 must be a 3D tensor, batch2 must be a 3D tensor; got {batch1.dim()}-D and "
                            f"{batch2.dim()}-D")
+    if _round_once_in_float(input, batch1):
+        return _scaled_sum(input.float(), batch1.float().bmm(batch2.float()), beta, alpha).to(batch1.dtype)
     return _scaled_sum(input, batch1.bmm(batch2), beta, alpha)
 
 
+_linear_bias = _core.op("vt::_linear_bias")
+
+
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2). A bias row added to the plain product (Hugging Face's Conv1D, say)
+    is one op, vt::_linear_bias, which adds it before the product is rounded: torch rounds a 16-bit addmm once."""
+    if (beta == 1 and alpha == 1 and input.dim() == 1 and mat1.dim() == 2 and mat2.dim() == 2
+            and input.shape[0] in (1, mat2.shape[1]) and input.dtype == mat1.dtype == mat2.dtype
+            and mat1.dtype.is_floating_point):
+        return _linear_bias(mat1, mat2.t(), input)
+    if _round_once_in_float(input, mat1):
+        return _scaled_sum(input.float(), mat1.float().mm(mat2.float()), beta, alpha).to(mat1.dtype)
     return _scaled_sum(input, mat1.mm(mat2), beta, alpha)
 
 
