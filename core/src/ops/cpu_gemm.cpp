@@ -237,6 +237,13 @@ SuperblockShape superblock_shape(int64_t M, int64_t N, int64_t K, int mr, int kc
   return best;
 }
 
+// The smallest kernel covering a rows x cols corner of a tile (Note [Edge tiles]).
+template <typename P, typename Acc>
+MicroKernelFn<P, Acc> edge_kernel(const MicroKernel<P, Acc>& uk, int64_t rows, int64_t cols) {
+  if (!uk.edge.fn[0][0]) return uk.fn;
+  return uk.edge.fn[(rows * 3 + uk.mr - 1) / uk.mr - 1][cols * 2 > uk.nr ? 1 : 0];
+}
+
 // k per packed step: two for bfloat16 pairs (Note [Bfloat16 pairs]), else one.
 template <typename P> constexpr int64_t kStep = std::is_same_v<P, Bf16Pair> ? 2 : 1;
 
@@ -314,7 +321,8 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
                     uk.fn(kc, ap, bp, cp, N, accumulate);
                     continue;
                   }
-                  uk.fn(kc, ap, bp, scratch, nr, false);  // an edge tile: copy back only the valid part
+                  // An edge tile (Note [Edge tiles]): computed into scratch, only the valid part copied back.
+                  edge_kernel(uk, mv, nv)(kc, ap, bp, scratch, nr, false);
                   for (int64_t r = 0; r < mv; ++r)
                     for (int64_t q = 0; q < nv; ++q)
                       cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];

@@ -43,7 +43,6 @@ struct F64Ops {
 #define VT_GEMM_TARGET "avx2,fma"
 #include "cpu_gemm_tile.inc"
 #undef VT_GEMM_TARGET
-}
 
 // The transposes of the packing below: r[0..W) holds W lanes of W consecutive k each, and becomes W k of W
 // lanes each.
@@ -126,10 +125,10 @@ TransposePackFn<float> avx2_pack_k_contiguous_f32() { return &pack_k_contiguous<
 TransposePackFn<double> avx2_pack_k_contiguous_f64() { return &pack_k_contiguous<F64Ops>; }
 
 MicroKernel<float> avx2_kernel_f32() {
-  return {6, 16, 256, 144, 512, &tile<F32Ops, 6, 2>, &pack_k_contiguous<F32Ops>};
+  return {6, 16, 256, 144, 512, &tile<F32Ops, 6, 2>, &pack_k_contiguous<F32Ops>, edge_tiles<F32Ops, 6, 2>()};
 }
 MicroKernel<double> avx2_kernel_f64() {
-  return {6, 8, 256, 72, 256, &tile<F64Ops, 6, 2>, &pack_k_contiguous<F64Ops>};
+  return {6, 8, 256, 72, 256, &tile<F64Ops, 6, 2>, &pack_k_contiguous<F64Ops>, edge_tiles<F64Ops, 6, 2>()};
 }
 
 }  // namespace vt::cpu_gemm

@@ -41,16 +41,15 @@ struct F64Ops {
 #define VT_GEMM_TARGET "avx512f"
 #include "cpu_gemm_tile.inc"
 #undef VT_GEMM_TARGET
-}
 
 }  // namespace
 
 MicroKernel<float> avx512_kernel_f32() {
   // The family is only selected where AVX2 is present too (cpu_gemm.cpp), so it packs with the AVX2 code.
-  return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>, avx2_pack_k_contiguous_f32()};
+  return {12, 32, 256, 96, 256, &tile<F32Ops, 12, 2>, avx2_pack_k_contiguous_f32(), edge_tiles<F32Ops, 12, 2>()};
 }
 MicroKernel<double> avx512_kernel_f64() {
-  return {12, 16, 256, 96, 256, &tile<F64Ops, 12, 2>, avx2_pack_k_contiguous_f64()};
+  return {12, 16, 256, 96, 256, &tile<F64Ops, 12, 2>, avx2_pack_k_contiguous_f64(), edge_tiles<F64Ops, 12, 2>()};
 }
 
 }  // namespace vt::cpu_gemm

@@ -14,7 +14,9 @@
 namespace vt::cpu_gemm {
 namespace {
 
-template <int MR, int NV>
+// acc[MR][NV] over panels of PMR rows and PNV vectors (an edge kernel computes the first MR rows and NV vectors:
+// Note [Edge tiles]).
+template <int MR, int NV, int PMR = MR, int PNV = NV>
 __attribute__((target("avx512f,avx512bf16"))) void tile(int64_t kc, const Bf16Pair* a, const Bf16Pair* b, float* c,
                                                        int64_t ldc, bool accumulate) {
   constexpr int W = 16;
@@ -33,8 +35,8 @@ __attribute__((target("avx512f,avx512bf16"))) void tile(int64_t kc, const Bf16Pa
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
     }
-    a += MR;
-    b += NV * W;
+    a += PMR;
+    b += PNV * W;
   }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -113,7 +115,12 @@ __attribute__((target("avx512f,avx512bw"))) void pack_pairs(const void* src_v, i
 
 }  // namespace
 
-Bf16PairFamily avx512bf16_kernel() { return {{12, 32, 256, 96, 256, &tile<12, 2>}, &pack_pairs}; }
+Bf16PairFamily avx512bf16_kernel() {
+  const EdgeKernels<Bf16Pair, float> edge{{{&tile<4, 1, 12, 2>, &tile<4, 2, 12, 2>},
+                                           {&tile<8, 1, 12, 2>, &tile<8, 2, 12, 2>},
+                                           {&tile<12, 1, 12, 2>, &tile<12, 2, 12, 2>}}};
+  return {{12, 32, 256, 96, 256, &tile<12, 2>, nullptr, edge}, &pack_pairs};
+}
 
 }  // namespace vt::cpu_gemm
 #endif
