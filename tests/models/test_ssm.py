@@ -1,0 +1,224 @@
+"""The Mamba-style selective state-space LM of tests/models/ssm.py, loaded once with torch and once with vibetensor
+swapped in for torch, with the same weights: its structure and initialisation (tied head, inverse-softplus dt
+bias, S4D-real A_log), the sequential and the chunked selective scans (each other and torch, values and input
+gradients), the forward loss and every gradient under both scans, AdamW with undecayed A_log/D/norm groups,
+gradient clipping and a warmup + cosine LambdaLR (losses, learning rates, final weights), and the recurrent
+step-by-step path under inference_mode against the full forward and against torch. On the CPU and, where both
+see a GPU, on the GPU (marker cuda)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+from side_by_side import both, close, DEVICES, load_torch_weights
+from swap_import import pair
+
+tssm, vssm = pair("ssm.py")
+
+CFG = dict(vocab_size=24, d_model=16, n_layers=2, d_state=4, expand=2, d_conv=4, chunk_size=4)
+
+
+def build(seed=0, device="cpu", wide=False, **over):
+    """wide redraws out_proj at std 0.5 and the embedding at 0.3 (with the model's depth-scaled 0.007 and the
+    tied unit-variance embedding, the scan's share of the logits is too small for a comparison to see, and greedy
+    decoding just repeats the last token)."""
+    cfg = dict(CFG, **over)
+    torch.manual_seed(seed)
+    tm = tssm.MambaLM(tssm.SSMConfig(**cfg))
+    if wide:
+        with torch.no_grad():
+            for name, p in tm.named_parameters():
+                if name.endswith("out_proj.weight"):
+                    p.normal_(0.0, 0.5)
+            tm.embedding.weight.normal_(0.0, 0.3)
+    vm = vssm.MambaLM(vssm.SSMConfig(**cfg))
+    load_torch_weights(vm, tm)
+    return tm.to(device), vm.to(device)
+
+
+def batch(seed, b=3, t=11, device="cpu", counting=False):
+    """Random tokens, or (counting) runs start, start + 2, start + 4, ... mod vocab that a model can learn."""
+    r = np.random.default_rng(seed)
+    x = r.integers(0, CFG["vocab_size"], size=(b, t))
+    if counting:
+        x = (x[:, :1] + 2 * np.arange(t)) % CFG["vocab_size"]
+    y = np.roll(x, -1, axis=1)
+    y[:, -1] = -100
+    (tx, ty), (vx, vy) = both(device, x, y)
+    return (tx, ty), (vx, vy)
+
+
+def test_structure_and_initialisation():
+    tm, vm = build()
+    assert [n for n, _ in vm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert list(vm.state_dict()) == list(tm.state_dict())
+    assert vm.lm_head.weight is vm.embedding.weight and "lm_head.weight" not in dict(vm.named_parameters())
+    _, fresh = build(seed=1)  # vibetensor's own initialisation, not torch's copied in
+    mixer = fresh.layers[0].mixer
+    assert tuple(mixer.conv1d.weight.shape) == (32, 1, 4) and mixer.conv1d.groups == 32
+    assert tuple(mixer.x_proj.weight.shape) == (1 + 2 * 4, 32) and mixer.dt_rank == 1
+    dt = vt.nn.functional.softplus(mixer.dt_proj.bias).detach().numpy()
+    assert dt.min() >= 1e-3 * (1 - 1e-5) and dt.max() <= 1e-1 * (1 + 1e-5) and dt.std() > 0
+    assert not mixer.dt_proj.bias.requires_grad or mixer.dt_proj.bias.grad_fn is None  # copy_ ran under no_grad
+    close(mixer.A_log, tm.layers[0].mixer.A_log, rtol=0, atol=0)
+    np.testing.assert_array_equal(np.exp(mixer.A_log.detach().numpy()), np.tile(np.arange(1, 5), (32, 1)))
+    std = fresh.layers[1].mixer.out_proj.weight.detach().numpy().std()
+    assert 0.02 / math.sqrt(4) * 0.7 < std < 0.02 / math.sqrt(4) * 1.3
+
+
+def scan_inputs(seed, b=2, l=10, d=6, n=3):
+    r = np.random.default_rng(seed)
+    f = np.float32
+    return [r.standard_normal((b, l, d)).astype(f), r.uniform(0.05, 0.8, (b, l, d)).astype(f),
+            -r.uniform(0.1, 2.0, (d, n)).astype(f), r.standard_normal((b, l, n)).astype(f),
+            r.standard_normal((b, l, n)).astype(f), r.standard_normal(d).astype(f)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("chunk_size", [1, 3, 4, 10, 16])
+def test_chunked_scan_equals_sequential_scan_and_torch(chunk_size, device):
+    arrs = scan_inputs(chunk_size)
+    targs, vargs = both(device, *arrs)
+    for a in targs + vargs:
+        a.requires_grad_()
+    h0 = np.random.default_rng(7).standard_normal((2, 6, 3)).astype(np.float32)
+    (th0,), (vh0,) = both(device, h0)
+    results = {}
+    for lib, mod, args, h in ((torch, tssm, targs, th0), (vt, vssm, vargs, vh0)):
+        ys, hs = mod.selective_scan_sequential(*args, h0=h)
+        yc, hc = mod.selective_scan_chunked(*args, chunk_size, h0=h)
+        close(yc, ys, rtol=1e-4, atol=1e-5)
+        close(hc, hs, rtol=1e-4, atol=1e-5)
+        w = lib.from_numpy(np.linspace(-1, 1, ys.numel(), dtype=np.float32).reshape(ys.shape)).to(device)
+        gs = lib.autograd.grad((ys * w).sum() + hs.pow(2).sum(), args)
+        gc = lib.autograd.grad((yc * w).sum() + hc.pow(2).sum(), args)
+        for a, b in zip(gc, gs):
+            close(a, b, rtol=1e-4, atol=1e-4)
+        results[lib] = (ys, hs, gs)
+    close(results[vt][0], results[torch][0])
+    close(results[vt][1], results[torch][1])
+    for a, b in zip(results[vt][2], results[torch][2]):
+        close(a, b, rtol=1e-4, atol=1e-4)
+    # the decays matter: a scan with A = 0 (no forgetting) gives a different output
+    flat = vssm.selective_scan_sequential(*vargs[:2], vargs[2] * 0, *vargs[3:])[0]
+    assert np.abs(flat.detach().cpu().numpy() - results[vt][0].detach().cpu().numpy()).max() > 0.1
+
+
+def test_segsum_masks_above_the_diagonal():
+    a = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
+    (ta,), (va,) = both("cpu", a)
+    out, ref = vssm.segsum(va).numpy(), tssm.segsum(ta).numpy()
+    np.testing.assert_array_equal(np.isinf(out), np.triu(np.ones((4, 4), bool), 1)[None])
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+    assert out[0, 3, 1] == pytest.approx(2.25)  # a[2] + a[3]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
+def test_forward_and_gradients_match_torch(scan, device):
+    tm, vm = build(device=device, wide=True)
+    (tx, ty), (vx, vy) = batch(1, device=device)
+    tlogits, tl = tm(tx, ty, scan=scan)
+    vlogits, vl = vm(vx, vy, scan=scan)
+    close(vlogits, tlogits)
+    close(vl, tl)
+    tl.backward()
+    vl.backward()
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        assert p.grad is not None, name
+        close(p.grad, tgrads[name].grad, rtol=1e-3, atol=1e-6)
+    assert np.abs(vm.layers[0].mixer.A_log.grad.cpu().numpy()).max() > 1e-5  # the scan is on the gradient path
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_parallel_and_sequential_models_agree(device):
+    _, vm = build(seed=2, device=device, wide=True)
+    (_, _), (vx, _) = batch(2, t=13, device=device)
+    with vt.no_grad():
+        par = vm(vx)[0]
+        seq = vm(vx, scan="sequential")[0]
+        vm.layers[0].mixer.A_log.fill_(-20.0)  # no decay in layer 0: the logits must move
+        moved = vm(vx)[0]
+    close(par, seq, rtol=1e-4, atol=1e-4)
+    assert np.abs(moved.cpu().numpy() - par.cpu().numpy()).max() > 1e-2
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_adamw_groups_clipping_lambda_schedule_match_torch(device):
+    tm, vm = build(device=device)
+    steps = 8
+
+    def optimizer(lib, mod, model):
+        opt = mod.configure_optimizer(model, lr=1e-2, weight_decay=0.1)
+        return opt, lib.optim.lr_scheduler.LambdaLR(opt, mod.lr_lambda(warmup=2, total=steps))
+
+    topt, tsched = optimizer(torch, tssm, tm)
+    vopt, vsched = optimizer(vt, vssm, vm)
+    no_decay = {id(p) for p in vopt.param_groups[1]["params"]}
+    names = {n for n, p in vm.named_parameters() if id(p) in no_decay}
+    assert {"layers.0.mixer.A_log", "layers.1.mixer.D", "norm_f.weight", "layers.0.mixer.dt_proj.bias"} <= names
+    assert "embedding.weight" not in names and len(vopt.param_groups[0]["params"]) == 2 * 5 + 1
+    losses, lrs = [], []
+    for step in range(steps):
+        (tx, ty), (vx, vy) = batch(20 + step, device=device, counting=True)
+        tl, vl = tm(tx, ty)[1], vm(vx, vy)[1]
+        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
+        losses.append(vl.item())
+        topt.zero_grad(set_to_none=True)
+        vopt.zero_grad(set_to_none=True)
+        tl.backward()
+        vl.backward()
+        tn = torch.nn.utils.clip_grad_norm_(tm.parameters(), 1.0)
+        vn = vt.nn.utils.clip_grad_norm_(vm.parameters(), 1.0)
+        np.testing.assert_allclose(vn.item(), tn.item(), rtol=2e-4)
+        topt.step()
+        vopt.step()
+        tsched.step()
+        vsched.step()
+        assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+        lrs.append(vsched.get_last_lr()[0])
+    assert lrs[0] == pytest.approx(1e-2) and lrs[-1] == pytest.approx(1e-3)  # warmed up, decayed to the floor
+    assert losses[-1] < losses[0] - 0.3, losses
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-4)
+    # A_log and D took no weight decay but did move
+    assert not np.allclose(vm.layers[0].mixer.D.detach().cpu().numpy(), 1.0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_recurrent_steps_match_full_forward_and_torch(device):
+    tm, vm = build(seed=3, device=device, wide=True)
+    (tx, _), (vx, _) = batch(4, b=2, t=9, device=device)
+    with torch.no_grad(), vt.no_grad():
+        tfull, vfull = tm(tx)[0], vm(vx)[0]
+    tstates, vstates = tm.allocate_states(2, tx.device), vm.allocate_states(2, vx.device)
+    vsteps = []
+    for i in range(9):
+        ts, vs = tm.step(tx[:, i], tstates), vm.step(vx[:, i], vstates)
+        close(vs, ts)
+        assert not vs.requires_grad and vs.grad_fn is None
+        vsteps.append(vs)
+    close(vt.stack(vsteps, dim=1), vfull, rtol=1e-4, atol=1e-5)
+    for (tc, th), (vc, vh) in zip(tstates, vstates):
+        close(vc, tc)
+        close(vh, th)
+    assert np.abs(vstates[1][1].cpu().numpy()).max() > 1e-3  # the states did advance
+    # the conv state holds the last d_conv inputs, newest last: its window starts one back after a step
+    last = vstates[0][0][:, :, -1].clone()
+    vm.step(vx[:, 0], vstates)
+    close(vstates[0][0][:, :, -2], last, rtol=0, atol=0)
+
+
+def test_greedy_generation_matches_torch_and_the_full_forward():
+    tm, vm = build(seed=8, wide=True)
+    start = np.array([[1, 2, 3], [7, 8, 9]])
+    tout = tm.generate(torch.from_numpy(start), 10)
+    vout = vm.generate(vt.from_numpy(start), 10)
+    assert vout.tolist() == tout.tolist()
+    assert len(set(vout[:, 3:].reshape(-1).tolist())) >= 3  # not a degenerate repeat of one token
+    with vt.no_grad():  # each generated token is the full forward's argmax over its prefix
+        logits = vm(vout[:, :-1])[0]
+    assert logits.argmax(dim=-1)[:, 2:].tolist() == vout[:, 3:].tolist()
