@@ -65,7 +65,7 @@ def segsum(a):
     cs = torch.cumsum(a, dim=-1)
     diff = cs.unsqueeze(-1) - cs.unsqueeze(-2)
     mask = torch.tril(torch.ones(t, t, dtype=torch.bool, device=a.device))
-    return diff.masked_fill(~mask, float("-inf"))
+    return diff.masked_fill(~mask, -torch.inf)
 
 
 def selective_scan_chunked(x, dt, A, B, C, D, chunk_size, h0=None):
@@ -116,9 +116,12 @@ class MambaBlock(nn.Module):
         inv_dt = dt + torch.log(-torch.expm1(-dt))
         with torch.no_grad():
             self.dt_proj.bias.copy_(inv_dt)
+        self.dt_proj.bias._no_reinit = True  # MambaLM._init_weights must keep it
         A = torch.arange(1, cfg.d_state + 1, dtype=torch.float32).repeat(d_inner, 1)  # S4D-real init
         self.A_log = nn.Parameter(torch.log(A))
+        self.A_log._no_weight_decay = True
         self.D = nn.Parameter(torch.ones(d_inner))
+        self.D._no_weight_decay = True
         self.out_proj = nn.Linear(d_inner, cfg.d_model, bias=False)
 
     def ssm_inputs(self, x):
@@ -178,9 +181,17 @@ class MambaLM(nn.Module):
         self.norm_f = RMSNorm(cfg.d_model, cfg.eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.embedding.weight  # tied
-        for name, p in self.named_parameters():
-            if name.endswith("out_proj.weight"):  # scaled down with depth, as GPT-2 / Mamba do
-                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear) and module.bias is not None and not getattr(module.bias, "_no_reinit", False):
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        elif isinstance(module, MambaBlock):  # residual outputs scaled down with depth, as GPT-2 / Mamba do
+            nn.init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
+            with torch.no_grad():
+                module.out_proj.weight /= math.sqrt(2 * self.cfg.n_layers)
 
     def forward(self, tokens, targets=None, scan=None):
         x = self.embedding(tokens)
@@ -230,12 +241,13 @@ def lr_lambda(warmup, total, min_ratio=0.1):
 
 
 def configure_optimizer(model, lr, weight_decay):
-    """AdamW with weight decay on the matrices only; A_log, D, the norms and biases go undecayed."""
+    """AdamW with weight decay on the matrices only; A_log and D (marked _no_weight_decay), the norms and the
+    biases go undecayed."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.dim() < 2 or name.endswith("A_log") or name.endswith(".D"):
+        if p.dim() < 2 or getattr(p, "_no_weight_decay", False):
             no_decay.append(p)
         else:
             decay.append(p)

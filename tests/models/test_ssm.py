@@ -63,8 +63,16 @@ def test_structure_and_initialisation():
     assert not mixer.dt_proj.bias.requires_grad or mixer.dt_proj.bias.grad_fn is None  # copy_ ran under no_grad
     close(mixer.A_log, tm.layers[0].mixer.A_log, rtol=0, atol=0)
     np.testing.assert_array_equal(np.exp(mixer.A_log.detach().numpy()), np.tile(np.arange(1, 5), (32, 1)))
+    # _init_weights: kaiming-uniform out_proj divided by sqrt(2 * n_layers) (std 1 / sqrt(3 fan_in) / 2),
+    # the embedding at std 0.02, the dt bias left as it was (the range above)
     std = fresh.layers[1].mixer.out_proj.weight.detach().numpy().std()
-    assert 0.02 / math.sqrt(4) * 0.7 < std < 0.02 / math.sqrt(4) * 1.3
+    assert 0.8 < std / (1 / math.sqrt(3 * 32) / 2) < 1.2
+    assert 0.015 < fresh.embedding.weight.detach().numpy().std() < 0.025
+    # the markers the optimizer groups read survive a cast (Module.to keeps each Parameter, as torch's does)
+    fresh.double()
+    assert fresh.layers[0].mixer.A_log is mixer.A_log and mixer.A_log._no_weight_decay and mixer.D._no_weight_decay
+    opt = vssm.configure_optimizer(fresh, lr=1e-3, weight_decay=0.1)
+    assert any(p is mixer.A_log for p in opt.param_groups[1]["params"]) and mixer.A_log.dtype == vt.float64
 
 
 def scan_inputs(seed, b=2, l=10, d=6, n=3):
@@ -213,7 +221,7 @@ def test_recurrent_steps_match_full_forward_and_torch(device):
 
 
 def test_greedy_generation_matches_torch_and_the_full_forward():
-    tm, vm = build(seed=8, wide=True)
+    tm, vm = build(seed=10, wide=True)
     start = np.array([[1, 2, 3], [7, 8, 9]])
     tout = tm.generate(torch.from_numpy(start), 10)
     vout = vm.generate(vt.from_numpy(start), 10)
