@@ -129,18 +129,25 @@ class MambaBlock(nn.Module):
         dt, B, C = torch.split(self.x_proj(x), [self.dt_rank, self.cfg.d_state, self.cfg.d_state], dim=-1)
         return F.softplus(self.dt_proj(dt)), B, C
 
-    def forward(self, hidden, scan=None):
+    def forward(self, hidden, scan=None, state=None):
+        """hidden [b, l, d_model]; a (conv_state, ssm_state) pair in `state` is filled for decoding to go on
+        (a prefill)."""
         scan = scan or self.cfg.scan
         l = hidden.shape[1]
         x, z = self.in_proj(hidden).chunk(2, dim=-1)
-        x = self.conv1d(x.transpose(1, 2))[..., :l].transpose(1, 2)  # causal: drop the right padding
+        x = x.transpose(1, 2)
+        if state is not None:  # the last d_conv inputs, zero-padded on the left (cropped when l > d_conv)
+            state[0].copy_(F.pad(x, (self.cfg.d_conv - l, 0)))
+        x = self.conv1d(x)[..., :l].transpose(1, 2)  # causal: drop the right padding
         x = F.silu(x)
         dt, B, C = self.ssm_inputs(x)
         A = -torch.exp(self.A_log.float())
         if scan == "sequential":
-            y, _ = selective_scan_sequential(x, dt, A, B, C, self.D)
+            y, h = selective_scan_sequential(x, dt, A, B, C, self.D)
         else:
-            y, _ = selective_scan_chunked(x, dt, A, B, C, self.D, self.cfg.chunk_size)
+            y, h = selective_scan_chunked(x, dt, A, B, C, self.D, self.cfg.chunk_size)
+        if state is not None:
+            state[1].copy_(h)
         return self.out_proj(y * F.silu(z))
 
     def step(self, hidden, conv_state, ssm_state):
@@ -165,8 +172,8 @@ class ResidualBlock(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.eps)
         self.mixer = MambaBlock(cfg)
 
-    def forward(self, x, scan=None):
-        return x + self.mixer(self.norm(x), scan)
+    def forward(self, x, scan=None, state=None):
+        return x + self.mixer(self.norm(x), scan, state)
 
     def step(self, x, conv_state, ssm_state):
         return x + self.mixer.step(self.norm(x), conv_state, ssm_state)
@@ -193,10 +200,11 @@ class MambaLM(nn.Module):
             with torch.no_grad():
                 module.out_proj.weight /= math.sqrt(2 * self.cfg.n_layers)
 
-    def forward(self, tokens, targets=None, scan=None):
+    def forward(self, tokens, targets=None, scan=None, states=None):
+        """states (from allocate_states): filled with each layer's states after the tokens, for step()."""
         x = self.embedding(tokens)
-        for layer in self.layers:
-            x = layer(x, scan)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, scan, None if states is None else states[i])
         logits = self.lm_head(self.norm_f(x))
         if targets is None:
             return logits, None
@@ -218,16 +226,21 @@ class MambaLM(nn.Module):
         return self.lm_head(self.norm_f(x))
 
     @torch.inference_mode()
-    def generate(self, prompt, new_tokens):
-        """Greedy decoding through the recurrent path."""
+    def generate(self, prompt, new_tokens, prefill=True):
+        """Greedy decoding through the recurrent path, after a parallel prefill of the prompt (or, prefill=False,
+        after stepping through it token by token)."""
         states = self.allocate_states(prompt.shape[0], prompt.device)
-        out = [prompt[:, i] for i in range(prompt.shape[1])]
-        for tok in out[:-1]:
-            self.step(tok, states)
+        if prefill:
+            logits = self(prompt, states=states)[0][:, -1]
+        else:
+            for i in range(prompt.shape[1]):
+                logits = self.step(prompt[:, i], states)
+        out = [prompt]
         for _ in range(new_tokens):
-            logits = self.step(out[-1], states)
-            out.append(logits.argmax(dim=-1))
-        return torch.stack(out, dim=1)
+            token = logits.argmax(dim=-1)
+            out.append(token.unsqueeze(1))
+            logits = self.step(token, states)
+        return torch.cat(out, dim=1)
 
 
 def lr_lambda(warmup, total, min_ratio=0.1):

@@ -140,6 +140,52 @@ def test_forward_and_gradients_match_torch(scan, device):
     assert np.abs(vm.layers[0].mixer.A_log.grad.cpu().numpy()).max() > 1e-5  # the scan is on the gradient path
 
 
+def test_float64_model_matches_torch_tightly():
+    tm, vm = build(seed=7, wide=True)
+    tm.double()
+    vm.double()
+    assert vm.lm_head.weight is vm.embedding.weight and vm.layers[1].mixer.A_log.dtype == vt.float64
+    (tx, ty), (vx, vy) = batch(7)
+    tlogits, tl = tm(tx, ty)
+    vlogits, vl = vm(vx, vy)
+    assert vlogits.dtype == vt.float64
+    close(vlogits, tlogits, rtol=1e-10, atol=1e-12)
+    tl.backward()
+    vl.backward()
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tgrads[name].grad, rtol=1e-8, atol=1e-12)
+
+
+def output_dtypes(lib, model, tokens, targets):
+    """(module name, output dtype) for every module in a forward under bfloat16 autocast, and the loss."""
+    seen = []
+    handles = [m.register_forward_hook(lambda mod, args, out, name=name: seen.append(
+        (name, str(out.dtype).split(".")[-1]))) for name, m in model.named_modules() if name]
+    with lib.autocast("cpu", dtype=lib.bfloat16):
+        logits, loss = model(tokens, targets)
+    for h in handles:
+        h.remove()
+    return seen, logits, loss
+
+
+def test_bfloat16_autocast_casts_as_torch():
+    tm, vm = build(seed=8, wide=True)
+    (tx, ty), (vx, vy) = batch(8)
+    tseen, tlogits, tl = output_dtypes(torch, tm, tx, ty)
+    vseen, vlogits, vl = output_dtypes(vt, vm, vx, vy)
+    assert vseen == tseen and ("layers.0.mixer.conv1d", "bfloat16") in vseen  # the same ops run in bfloat16
+    assert vlogits.dtype == vt.bfloat16 and vl.dtype == vt.float32
+    close(vlogits.float(), tlogits.float(), rtol=0, atol=0.05 * np.abs(tlogits.float().detach().numpy()).max())
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-2)
+    tl.backward()
+    vl.backward()
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():  # bfloat16 rounding apart: within a tenth of the largest entry
+        g, t = p.grad.numpy(), tgrads[name].grad.numpy()
+        assert p.grad.dtype == vt.float32 and np.abs(g - t).max() <= 0.1 * np.abs(t).max(), name
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_parallel_and_sequential_models_agree(device):
     _, vm = build(seed=2, device=device, wide=True)
@@ -220,11 +266,35 @@ def test_recurrent_steps_match_full_forward_and_torch(device):
     close(vstates[0][0][:, :, -2], last, rtol=0, atol=0)
 
 
-def test_greedy_generation_matches_torch_and_the_full_forward():
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("prompt_len", [2, 4, 7])  # shorter than d_conv (left padding), equal, longer (cropping)
+def test_prefill_then_steps_match_full_forward_and_torch(prompt_len, device):
+    tm, vm = build(seed=6, device=device, wide=True)
+    (tx, _), (vx, _) = batch(5, b=2, t=10, device=device)
+    with torch.no_grad(), vt.no_grad():
+        vfull = vm(vx)[0]
+    tstates, vstates = tm.allocate_states(2, tx.device), vm.allocate_states(2, vx.device)
+    stepped = vm.allocate_states(2, vx.device)
+    with torch.inference_mode(), vt.inference_mode():
+        tpre, vpre = tm(tx[:, :prompt_len], states=tstates)[0], vm(vx[:, :prompt_len], states=vstates)[0]
+    close(vpre, tpre)
+    for i in range(prompt_len):
+        vm.step(vx[:, i], stepped)
+    for (tc, th), (vc, vh), (sc, sh) in zip(tstates, vstates, stepped):
+        close(vc, tc)
+        close(vh, th)
+        close(vc, sc, rtol=1e-5, atol=1e-6)  # the prefill leaves the states that stepping does
+        close(vh, sh, rtol=1e-4, atol=1e-5)
+    parts = [vpre] + [vm.step(vx[:, i], vstates).unsqueeze(1) for i in range(prompt_len, 10)]
+    close(vt.cat(parts, dim=1), vfull, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("prefill", [True, False])
+def test_greedy_generation_matches_torch_and_the_full_forward(prefill):
     tm, vm = build(seed=10, wide=True)
     start = np.array([[1, 2, 3], [7, 8, 9]])
-    tout = tm.generate(torch.from_numpy(start), 10)
-    vout = vm.generate(vt.from_numpy(start), 10)
+    tout = tm.generate(torch.from_numpy(start), 10, prefill=prefill)
+    vout = vm.generate(vt.from_numpy(start), 10, prefill=prefill)
     assert vout.tolist() == tout.tolist()
     assert len(set(vout[:, 3:].reshape(-1).tolist())) >= 3  # not a degenerate repeat of one token
     with vt.no_grad():  # each generated token is the full forward's argmax over its prefix
