@@ -69,8 +69,9 @@ def segsum(a):
 
 
 def selective_scan_chunked(x, dt, A, B, C, D, chunk_size, h0=None):
-    """The same scan in chunks: inside a chunk, outputs come from a masked (attention-like) product with the
-    decays exp(segsum); between chunks, the state is carried by a short loop. Same shapes as the sequential one."""
+    """The same scan in chunks, with no loop over time: inside a chunk, outputs come from a masked (attention-like)
+    product with the decays exp(segsum); between chunks, each chunk's final state is carried by the same masked
+    product over chunks. Same shapes as the sequential one."""
     b, l, d = x.shape
     n = A.shape[-1]
     pad = (-l) % chunk_size
@@ -87,13 +88,13 @@ def selective_scan_chunked(x, dt, A, B, C, D, chunk_size, h0=None):
     # each chunk's own final state, from zero at its start
     decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, c, d, n, s]
     states = torch.einsum("bcjn,bcdnj,bcjd->bcdn", Bc, decay_to_end, u)
-    chunk_decay = torch.exp(a_cum[..., -1])  # [b, c, d, n]
-    h = x.new_zeros(b, d, n) if h0 is None else h0
-    starts = []
-    for k in range(c):
-        starts.append(h)
-        h = chunk_decay[:, k] * h + states[:, k]
-    start = torch.stack(starts, dim=1)  # the state entering each chunk
+    # between chunks, the same masked decay one level up: with the initial state in front, the state entering
+    # chunk z sums every earlier chunk's own state, decayed across the chunks in between
+    h0 = x.new_zeros(b, 1, d, n) if h0 is None else h0.unsqueeze(1)
+    states = torch.cat([h0, states], dim=1)  # [b, c + 1, d, n]
+    chunk_a = F.pad(a_cum[..., -1].permute(0, 2, 3, 1), (1, 0))  # each chunk's total decay, [b, d, n, c + 1]
+    carried = torch.einsum("bdnzc,bcdn->bzdn", torch.exp(segsum(chunk_a)), states)
+    start, h = carried[:, :-1], carried[:, -1]  # the state entering each chunk; the final state
     y_off = torch.einsum("bcin,bcdni,bcdn->bcid", Cc, torch.exp(a_cum), start)
     y = (y_diag + y_off).reshape(b, c * chunk_size, d)[:, :l]
     return y + x[:, :l] * D, h
@@ -160,7 +161,7 @@ class MambaBlock(nn.Module):
         x = F.silu(x)
         dt, B, C = self.ssm_inputs(x)
         A = -torch.exp(self.A_log.float())
-        dA = torch.exp(dt.unsqueeze(-1) * A)
+        dA = torch.exp(torch.einsum("bd,dn->bdn", dt, A))
         ssm_state.copy_(ssm_state * dA + torch.einsum("bd,bn,bd->bdn", dt, B, x))
         y = torch.einsum("bdn,bn->bd", ssm_state, C) + self.D * x
         return self.out_proj(y * F.silu(z))
