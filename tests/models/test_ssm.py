@@ -1,10 +1,12 @@
 """The Mamba-style selective state-space LM of tests/models/ssm.py, loaded once with torch and once with vibetensor
 swapped in for torch, with the same weights: its structure and initialisation (tied head, inverse-softplus dt
-bias, S4D-real A_log), the sequential and the chunked selective scans (each other and torch, values and input
-gradients), the forward loss and every gradient under both scans, AdamW with undecayed A_log/D/norm groups,
-gradient clipping and a warmup + cosine LambdaLR (losses, learning rates, final weights), and the recurrent
-step-by-step path under inference_mode against the full forward and against torch. On the CPU and, where both
-see a GPU, on the GPU (marker cuda)."""
+bias, S4D-real A_log, the markers the optimizer groups read, kept through a cast), the sequential and the chunked
+selective scans (each other and torch, values and input gradients), the forward loss and every gradient under
+both scans (float32, float64, bfloat16 autocast), AdamW with undecayed A_log/D/norm groups, gradient clipping and
+a warmup + cosine LambdaLR (losses, learning rates, final weights) and a checkpoint resume through save/load, and
+the recurrent path under inference_mode (step by step, or after a parallel prefill) against the full forward and
+against torch, greedy generation included. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+import io
 import math
 
 import numpy as np
@@ -300,3 +302,48 @@ def test_greedy_generation_matches_torch_and_the_full_forward(prefill):
     with vt.no_grad():  # each generated token is the full forward's argmax over its prefix
         logits = vm(vout[:, :-1])[0]
     assert logits.argmax(dim=-1)[:, 2:].tolist() == vout[:, 3:].tolist()
+
+
+def test_checkpoint_resume_continues_as_torch_and_as_if_uninterrupted():
+    """Three steps, then model + AdamW + LambdaLR state through save/load into fresh objects, three more steps."""
+    def train(lib, mod, model, opt, sched, steps, side):
+        losses = []
+        for k in steps:
+            x, y = batch(30 + k, counting=True)[side]
+            loss = model(x, y)[1]
+            opt.zero_grad()
+            loss.backward()
+            lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        return losses
+
+    def fresh(lib, mod, model):
+        opt = mod.configure_optimizer(model, lr=1e-2, weight_decay=0.1)
+        return opt, lib.optim.lr_scheduler.LambdaLR(opt, mod.lr_lambda(warmup=2, total=6))
+
+    results = {}
+    for lib, mod, side in ((torch, tssm, 0), (vt, vssm, 1)):
+        model = build()[side]
+        opt, sched = fresh(lib, mod, model)
+        train(lib, mod, model, opt, sched, range(3), side)
+        buf = io.BytesIO()
+        lib.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+        buf.seek(0)
+        ckpt = lib.load(buf)
+        resumed = build(seed=1)[side]
+        resumed.load_state_dict(ckpt["model"])
+        ropt, rsched = fresh(lib, mod, resumed)
+        ropt.load_state_dict(ckpt["opt"])
+        rsched.load_state_dict(ckpt["sched"])
+        assert resumed.lm_head.weight is resumed.embedding.weight
+        results[lib] = (train(lib, mod, resumed, ropt, rsched, range(3, 6), side), rsched.get_last_lr(), resumed)
+        if lib is vt:
+            uninterrupted = train(lib, mod, model, opt, sched, range(3, 6), side)
+            np.testing.assert_allclose(results[vt][0], uninterrupted, rtol=1e-6)
+    np.testing.assert_allclose(results[vt][0], results[torch][0], rtol=2e-4)
+    assert results[vt][1] == pytest.approx(results[torch][1], rel=1e-12)
+    tp = dict(results[torch][2].named_parameters())
+    for name, p in results[vt][2].named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-4)
