@@ -5,8 +5,9 @@ only; loaded with vibetensor swapped in by tests/models/swap_import.py):
   - each block projects to (x, gate), runs x through a depthwise causal Conv1d and SiLU, projects it to the
     input-dependent dt / B / C, and runs the selective scan h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t,
     y_t = C_t h_t + D x_t, gated by SiLU(gate);
-  - the scan is written twice: the sequential reference loop over time, and a chunked parallel form (segment sums
-    of dt A within each chunk under a causal mask, the state carried between chunks);
+  - the scan is written three ways: the sequential reference loop over time; a chunked parallel form (segment
+    sums of dt A within each chunk under a causal mask, and between the chunks); a log-depth doubling scan in a
+    custom autograd.Function with its own backward (in-place updates of slices of its buffers);
   - a step-by-step inference path keeps a conv state (the last kernel-1 inputs) and the SSM state per layer.
 """
 import math
@@ -29,7 +30,7 @@ class SSMConfig:
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     chunk_size: int = 4
-    scan: str = "parallel"  # or "sequential"
+    scan: str = "parallel"  # (chunked), or "sequential", or "pscan" (the custom autograd Function)
     eps: float = 1e-5
 
 
@@ -100,6 +101,51 @@ def selective_scan_chunked(x, dt, A, B, C, D, chunk_size, h0=None):
     return y + x[:, :l] * D, h
 
 
+class LinearScan(torch.autograd.Function):
+    """h_t = a_t * h_{t-1} + b_t along dim 1 (h_{-1} = 0) for a, b [b, l, ...], by Hillis-Steele doubling:
+    log2(l) vectorised steps instead of l. The backward is the same recurrence run backwards in time."""
+
+    @staticmethod
+    def scan(a, b):
+        a, h = a.clone(), b.clone()
+        offset = 1
+        while offset < h.size(1):
+            # combine each step with the one `offset` back; the right sides read the values before the update
+            h[:, offset:] += a[:, offset:] * h[:, :-offset]
+            a[:, offset:] = a[:, offset:] * a[:, :-offset]
+            offset *= 2
+        return h
+
+    @staticmethod
+    def forward(ctx, a, b):
+        h = LinearScan.scan(a, b)
+        ctx.save_for_backward(a, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        a, h = ctx.saved_tensors
+        # g_t = dL/dh_t in full = grad_h_t + a_{t+1} g_{t+1}; then dL/db_t = g_t and dL/da_t = g_t h_{t-1}
+        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
+        g = LinearScan.scan(a_next.flip(1), grad_h.flip(1)).flip(1)
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = g * torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
+        return grad_a, g
+
+
+def selective_scan_pscan(x, dt, A, B, C, D, h0=None):
+    """The scan through LinearScan (a custom autograd Function): all the states at once. Same shapes as the
+    sequential one."""
+    dA = torch.exp(dt.unsqueeze(-1) * A)
+    dBx = torch.einsum("bld,bln,bld->bldn", dt, B, x)
+    if h0 is not None:  # the initial state enters through the first input
+        dBx = torch.cat([dBx[:, :1] + dA[:, :1] * h0.unsqueeze(1), dBx[:, 1:]], dim=1)
+    hs = LinearScan.apply(dA, dBx)
+    y = torch.einsum("bldn,bln->bld", hs, C)
+    return y + x * D, hs[:, -1]
+
+
 class MambaBlock(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -145,6 +191,8 @@ class MambaBlock(nn.Module):
         A = -torch.exp(self.A_log.float())
         if scan == "sequential":
             y, h = selective_scan_sequential(x, dt, A, B, C, self.D)
+        elif scan == "pscan":
+            y, h = selective_scan_pscan(x, dt, A, B, C, self.D)
         else:
             y, h = selective_scan_chunked(x, dt, A, B, C, self.D, self.cfg.chunk_size)
         if state is not None:

@@ -85,10 +85,21 @@ def scan_inputs(seed, b=2, l=10, d=6, n=3):
             r.standard_normal((b, l, n)).astype(f), r.standard_normal(d).astype(f)]
 
 
+def run_scan(mod, scan, chunk_size, *args, h0):
+    if scan == "chunked":
+        return mod.selective_scan_chunked(*args, chunk_size, h0=h0)
+    return mod.selective_scan_pscan(*args, h0=h0)
+
+
+# (scan, chunk size, sequence length): chunks of one step, uneven, even, one chunk, longer than the sequence
+SCANS = [("chunked", 1, 10), ("chunked", 3, 10), ("chunked", 4, 10), ("chunked", 10, 10), ("chunked", 16, 10),
+         ("chunked", 4, 1), ("pscan", 0, 1), ("pscan", 0, 10), ("pscan", 0, 16)]
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("chunk_size", [1, 3, 4, 10, 16])
-def test_chunked_scan_equals_sequential_scan_and_torch(chunk_size, device):
-    arrs = scan_inputs(chunk_size)
+@pytest.mark.parametrize("scan,chunk_size,length", SCANS)
+def test_parallel_scans_equal_sequential_scan_and_torch(scan, chunk_size, length, device):
+    arrs = scan_inputs(chunk_size + length, l=length)
     targs, vargs = both(device, *arrs)
     for a in targs + vargs:
         a.requires_grad_()
@@ -96,23 +107,39 @@ def test_chunked_scan_equals_sequential_scan_and_torch(chunk_size, device):
     (th0,), (vh0,) = both(device, h0)
     results = {}
     for lib, mod, args, h in ((torch, tssm, targs, th0), (vt, vssm, vargs, vh0)):
+        h.requires_grad_()
         ys, hs = mod.selective_scan_sequential(*args, h0=h)
-        yc, hc = mod.selective_scan_chunked(*args, chunk_size, h0=h)
-        close(yc, ys, rtol=1e-4, atol=1e-5)
-        close(hc, hs, rtol=1e-4, atol=1e-5)
+        yp, hp = run_scan(mod, scan, chunk_size, *args, h0=h)
+        close(yp, ys, rtol=1e-4, atol=1e-5)
+        close(hp, hs, rtol=1e-4, atol=1e-5)
         w = lib.from_numpy(np.linspace(-1, 1, ys.numel(), dtype=np.float32).reshape(ys.shape)).to(device)
-        gs = lib.autograd.grad((ys * w).sum() + hs.pow(2).sum(), args)
-        gc = lib.autograd.grad((yc * w).sum() + hc.pow(2).sum(), args)
-        for a, b in zip(gc, gs):
+        gs = lib.autograd.grad((ys * w).sum() + hs.pow(2).sum(), args + (h,))
+        gp = lib.autograd.grad((yp * w).sum() + hp.pow(2).sum(), args + (h,))
+        for a, b in zip(gp, gs):
             close(a, b, rtol=1e-4, atol=1e-4)
-        results[lib] = (ys, hs, gs)
+        results[lib] = (yp, hp, gp)
     close(results[vt][0], results[torch][0])
     close(results[vt][1], results[torch][1])
     for a, b in zip(results[vt][2], results[torch][2]):
         close(a, b, rtol=1e-4, atol=1e-4)
     # the decays matter: a scan with A = 0 (no forgetting) gives a different output
     flat = vssm.selective_scan_sequential(*vargs[:2], vargs[2] * 0, *vargs[3:])[0]
-    assert np.abs(flat.detach().cpu().numpy() - results[vt][0].detach().cpu().numpy()).max() > 0.1
+    assert np.abs(flat.detach().cpu().numpy() - results[vt][0].detach().cpu().numpy()).max() > 0.1 or length == 1
+
+
+@pytest.mark.parametrize("length", [1, 5, 8])
+def test_linear_scan_function_passes_gradcheck(length):
+    r = np.random.default_rng(length)
+    a, b = r.uniform(0.2, 0.9, (2, length, 3)), r.standard_normal((2, length, 3))
+    for lib, mod in ((torch, tssm), (vt, vssm)):
+        inputs = tuple(lib.from_numpy(z.copy()).requires_grad_() for z in (a, b))
+        assert lib.autograd.gradcheck(mod.LinearScan.apply, inputs)
+        h = mod.LinearScan.apply(*inputs)
+        assert h.grad_fn is not None
+        expect = np.zeros_like(b)  # the recurrence, in numpy
+        for t in range(length):
+            expect[:, t] = a[:, t] * (expect[:, t - 1] if t else 0) + b[:, t]
+        np.testing.assert_allclose(h.detach().numpy(), expect, rtol=1e-12)
 
 
 def test_segsum_masks_above_the_diagonal():
@@ -125,7 +152,7 @@ def test_segsum_masks_above_the_diagonal():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("scan", ["parallel", "sequential"])
+@pytest.mark.parametrize("scan", ["parallel", "sequential", "pscan"])
 def test_forward_and_gradients_match_torch(scan, device):
     tm, vm = build(device=device, wide=True)
     (tx, ty), (vx, vy) = batch(1, device=device)
@@ -189,15 +216,17 @@ def test_bfloat16_autocast_casts_as_torch():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_parallel_and_sequential_models_agree(device):
+def test_the_three_scans_give_the_same_model(device):
     _, vm = build(seed=2, device=device, wide=True)
     (_, _), (vx, _) = batch(2, t=13, device=device)
     with vt.no_grad():
         par = vm(vx)[0]
         seq = vm(vx, scan="sequential")[0]
+        pscan = vm(vx, scan="pscan")[0]
         vm.layers[0].mixer.A_log.fill_(-20.0)  # no decay in layer 0: the logits must move
         moved = vm(vx)[0]
     close(par, seq, rtol=1e-4, atol=1e-4)
+    close(pscan, seq, rtol=1e-4, atol=1e-4)
     assert np.abs(moved.cpu().numpy() - par.cpu().numpy()).max() > 1e-2
 
 
