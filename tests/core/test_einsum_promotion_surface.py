@@ -67,3 +67,16 @@ def test_integer_outer_product_stays_integer():
     assert v.dtype == vt.int64 and t.dtype == torch.int64
     np.testing.assert_array_equal(v.numpy(), t.numpy())
 
+
+@pytest.mark.parametrize("eq,shapes", PRODUCTS + [("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+                                                  ("ij,jk,k->ij", [(2, 3), (3, 4), (4,)])])
+def test_under_autocast_each_piece_casts_as_torch(eq, shapes):
+    """torch's einsum has no autocast rule of its own: its GEMMs run in bfloat16, its plain products do not."""
+    arrs = [a.astype(np.float32) for a in operands(shapes, 3)]
+    results = []
+    for lib in (torch, vt):
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            y = lib.einsum(eq, *[lib.from_numpy(a.copy()) for a in arrs])
+        results.append((str(y.dtype).split(".")[-1], y.float().numpy()))
+    assert results[1][0] == results[0][0]
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6, atol=1e-6)
