@@ -260,11 +260,15 @@ class MambaLM(nn.Module):
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
 
-    def allocate_states(self, batch, device=None):
-        cfg = self.cfg
-        d_inner = cfg.expand * cfg.d_model
-        return [(torch.zeros(batch, d_inner, cfg.d_conv, device=device),
-                 torch.zeros(batch, d_inner, cfg.d_state, device=device)) for _ in self.layers]
+    def allocate_states(self, batch):
+        """Zero (conv_state, ssm_state) per layer, on the device and in the dtype of the layer's weights."""
+        states = []
+        for layer in self.layers:
+            w = layer.mixer.conv1d.weight
+            d_inner = layer.mixer.d_inner
+            states.append((torch.zeros(batch, d_inner, self.cfg.d_conv, device=w.device, dtype=w.dtype),
+                           torch.zeros(batch, d_inner, self.cfg.d_state, device=w.device, dtype=w.dtype)))
+        return states
 
     @torch.inference_mode()
     def step(self, token, states):
@@ -278,7 +282,7 @@ class MambaLM(nn.Module):
     def generate(self, prompt, new_tokens, prefill=True):
         """Greedy decoding through the recurrent path, after a parallel prefill of the prompt (or, prefill=False,
         after stepping through it token by token)."""
-        states = self.allocate_states(prompt.shape[0], prompt.device)
+        states = self.allocate_states(prompt.shape[0])
         if prefill:
             logits = self(prompt, states=states)[0][:, -1]
         else:

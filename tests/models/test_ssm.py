@@ -184,6 +184,14 @@ def test_float64_model_matches_torch_tightly():
     tgrads = dict(tm.named_parameters())
     for name, p in vm.named_parameters():
         close(p.grad, tgrads[name].grad, rtol=1e-8, atol=1e-12)
+    # the decoding states take the weights' dtype: a float64 prefill and steps, as torch's
+    tstates, vstates = tm.allocate_states(3), vm.allocate_states(3)
+    assert vstates[0][1].dtype == vt.float64
+    with torch.inference_mode(), vt.inference_mode():
+        close(vm(vx[:, :5], states=vstates)[0], tm(tx[:, :5], states=tstates)[0], rtol=1e-10, atol=1e-12)
+        for i in range(5, 8):
+            close(vm.step(vx[:, i], vstates), tm.step(tx[:, i], tstates), rtol=1e-10, atol=1e-12)
+        close(vm.step(vx[:, 8], vstates), vlogits[:, 8], rtol=1e-10, atol=1e-12)
 
 
 def output_dtypes(lib, model, tokens, targets):
@@ -196,6 +204,26 @@ def output_dtypes(lib, model, tokens, targets):
     for h in handles:
         h.remove()
     return seen, logits, loss
+
+
+@pytest.mark.parametrize("scan", ["sequential", "chunked", "pscan"])
+def test_scans_under_bfloat16_autocast_cast_where_torch_does(scan):
+    """Under autocast torch runs the scans' contractions in bfloat16 and their outer products (einsum with nothing
+    to contract, the decays) in float32: the same casts in the same places give the same values."""
+    arrs = scan_inputs(11)
+    results = []
+    for lib, mod in ((torch, tssm), (vt, vssm)):
+        args = [lib.from_numpy(a.copy()) for a in arrs]
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            if scan == "sequential":
+                y, h = mod.selective_scan_sequential(*args)
+            else:
+                y, h = run_scan(mod, scan, 4, *args, h0=None)
+        results.append((str(y.dtype).split(".")[-1], str(h.dtype).split(".")[-1], y.float(), h.float()))
+    (tyd, thd, ty, th), (vyd, vhd, vy, vh) = results
+    assert (vyd, vhd) == (tyd, thd)
+    close(vy, ty, rtol=1e-5, atol=1e-5)
+    close(vh, th, rtol=1e-5, atol=1e-5)
 
 
 def test_bfloat16_autocast_casts_as_torch():
@@ -279,7 +307,7 @@ def test_recurrent_steps_match_full_forward_and_torch(device):
     (tx, _), (vx, _) = batch(4, b=2, t=9, device=device)
     with torch.no_grad(), vt.no_grad():
         tfull, vfull = tm(tx)[0], vm(vx)[0]
-    tstates, vstates = tm.allocate_states(2, tx.device), vm.allocate_states(2, vx.device)
+    tstates, vstates = tm.allocate_states(2), vm.allocate_states(2)
     vsteps = []
     for i in range(9):
         ts, vs = tm.step(tx[:, i], tstates), vm.step(vx[:, i], vstates)
@@ -304,8 +332,8 @@ def test_prefill_then_steps_match_full_forward_and_torch(prompt_len, device):
     (tx, _), (vx, _) = batch(5, b=2, t=10, device=device)
     with torch.no_grad(), vt.no_grad():
         vfull = vm(vx)[0]
-    tstates, vstates = tm.allocate_states(2, tx.device), vm.allocate_states(2, vx.device)
-    stepped = vm.allocate_states(2, vx.device)
+    tstates, vstates = tm.allocate_states(2), vm.allocate_states(2)
+    stepped = vm.allocate_states(2)
     with torch.inference_mode(), vt.inference_mode():
         tpre, vpre = tm(tx[:, :prompt_len], states=tstates)[0], vm(vx[:, :prompt_len], states=vstates)[0]
     close(vpre, tpre)
