@@ -54,6 +54,7 @@ from ._math_functions import (  # noqa: F401  (also attaches their Tensor method
 from . import special  # noqa: F401
 from ._foreach import *  # noqa: F401,F403  (torch._foreach_*)
 from ._default_device import get_default_device, set_default_device  # noqa: F401
+from ._constants import e, inf, nan, newaxis, pi  # noqa: F401
 
 
 def softmax(input, dim, dtype=None):

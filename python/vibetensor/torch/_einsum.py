@@ -6,6 +6,11 @@ any label it repeats and sums away labels no one else needs. Operands are then c
 labels shared and still needed are batch dims, shared and no longer needed are contracted, the others stay
 on their side; both sides are permuted and reshaped to [batch, rows, k] and [batch, k, cols], so each
 contraction is one batched GEMM. The result is summed over leftover labels and permuted to the output order.
+
+Note [einsum pairs without a contraction]: as torch's einsum, a contracted label that one side of a pair holds
+at size 1 is summed on the other side first, and a pair left with nothing to contract is a broadcast product
+(mul) rather than a GEMM - so outer and elementwise products ("bd,dn->bdn", "bd,bd->bd") promote mixed dtypes
+as torch's do (Mamba's float64 dt times float32 A), while a real contraction of mixed dtypes raises.
 """
 from . import _functions as F
 
@@ -95,11 +100,37 @@ def _prepare(t, labs, needed):
     return t, labs
 
 
+def _drop_unit_contractions(a, la, b, lb, keep):
+    """A contracted label one side holds at size 1 leaves both sides: summed on the other side (Note [einsum
+    pairs without a contraction])."""
+    la, lb = list(la), list(lb)
+    for x in [x for x in la if x in lb and x not in keep]:
+        ia, ib = la.index(x), lb.index(x)
+        if a.shape[ia] != 1 and b.shape[ib] != 1:
+            continue
+        a = a.sum(ia) if a.shape[ia] != 1 else a.squeeze(ia)
+        b = b.sum(ib) if b.shape[ib] != 1 else b.squeeze(ib)
+        la.remove(x)
+        lb.remove(x)
+    return a, la, b, lb
+
+
+def _place(t, labs, order):
+    """t with its labels permuted into `order` and a size-1 dim for each label of `order` it lacks."""
+    t = t.permute([labs.index(x) for x in order if x in labs])
+    dims = iter(t.shape)
+    return t.reshape(*[next(dims) if x in labs else 1 for x in order])
+
+
 def _contract(a, la, b, lb, keep, size):
+    a, la, b, lb = _drop_unit_contractions(a, la, b, lb, keep)
     batch = [x for x in la if x in lb and x in keep]
     summed = [x for x in la if x in lb and x not in keep]
     left = [x for x in la if x not in lb]
     right = [x for x in lb if x not in la]
+    if not summed:  # nothing to contract: a broadcast product, which promotes dtypes as torch's mul
+        order = batch + left + right
+        return _place(a, la, order) * _place(b, lb, order), order
 
     def arrange(t, labs, order):
         t = t.permute([labs.index(x) for x in order])

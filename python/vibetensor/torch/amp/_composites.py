@@ -10,7 +10,9 @@ call and one attribute test (about 0.25 us on the devbox).
 
 A row with no policy for a device type still runs the body suspended: for the functions that are native kernels
 in torch (vt.linalg's factorizations, mv) nothing inside is autocast there either. Functions torch decomposes
-into products (einsum, chain_matmul, multi_dot) get LowerPrecision on both device types, as their pieces would.
+into products (chain_matmul, multi_dot) get LowerPrecision on both device types, as their pieces would. einsum
+has no row: its pieces meet autocast one by one, as torch's do - each GEMM in lower precision, while a pair with
+nothing to contract is a mul that keeps (and promotes) its dtypes (Note [einsum pairs without a contraction]).
 """
 import functools
 import sys
@@ -27,7 +29,7 @@ _F64 = _core.dtype.float64
 _LOW, _FP32, _PROMOTE = "lower", "fp32", "promote"
 _BOTH_LOW = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "prelu",
              "scaled_dot_product_attention"]
-_VT_LOW_BOTH = ["matmul", "addmm", "baddbmm", "addbmm", "einsum", "chain_matmul"]
+_VT_LOW_BOTH = ["matmul", "addmm", "baddbmm", "addbmm", "chain_matmul"]
 _VT_LOW_CUDA = ["addmv", "addr", "mv"]
 _F_FP32_BOTH = ["binary_cross_entropy_with_logits", "cosine_embedding_loss", "hinge_embedding_loss", "kl_div",
                 "l1_loss", "margin_ranking_loss", "mse_loss", "multilabel_margin_loss", "multi_margin_loss",

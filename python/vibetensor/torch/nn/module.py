@@ -9,8 +9,10 @@ named_modules/named_parameters/named_buffers yield a module or tensor once even 
 names (weight tying: lm_head.weight is wte.weight), as torch's remove_duplicate=True; state_dict lists it under
 every name, as torch's does, and load_state_dict writes it once per name (the same values).
 
-What it deliberately does not do: Module.to builds new tensors (vibetensor has no in-place `.data` swap), so an
-optimizer must be created after the model is moved or cast.
+Note [Module.to keeps the parameters]
+Module.to / float / double / cuda move or cast a parameter in place, as torch's `param.data = fn(param)`: the same
+Parameter object (what optimizers hold, and attributes code sets on it, such as Mamba's `_no_weight_decay`), its
+.grad moved or cast with it. Buffers are replaced by new tensors, as in torch.
 """
 from collections import OrderedDict, namedtuple
 import itertools
@@ -306,8 +308,8 @@ class Module:
                     p.grad.detach().zero_()
 
     def _apply_to_tensors(self, fn):
-        """Replaces every parameter and buffer t by fn(t) (a new Parameter for parameters, same requires_grad);
-        a tensor fn leaves as it is stays the very object, so optimizers holding it still see the model."""
+        """Replaces every buffer t by fn(t) and gives every parameter fn(parameter)'s data and fn(grad) as its
+        grad (Note [Module.to keeps the parameters]); a tensor fn leaves as it is stays the very object."""
         def same(a, b):
             return a.device == b.device and a.dtype == b.dtype and a.data_ptr() == b.data_ptr()
 
@@ -323,8 +325,11 @@ class Module:
                         moved = fn(t.detach() if is_param else t)
                         if same(moved, t):
                             moved = t
-                        elif is_param:
-                            moved = Parameter(moved, t.requires_grad)
+                        elif is_param:  # torch's param.data = fn(param): the object, and what holds it, stay
+                            t.data = moved
+                            if t.grad is not None:
+                                t.grad = fn(t.grad)
+                            moved = t
                         done[id(t)] = moved
                     table[name] = done[id(t)]
         return self
@@ -332,7 +337,7 @@ class Module:
     def to(self, *args, **kwargs):
         """to(device), to(dtype), to(device, dtype), to(tensor), each with non_blocking and memory_format=:
         moves every parameter and buffer; a dtype applies to floating-point ones only, a memory format to the
-        4-D and 5-D ones only, as torch's (Note at the top: create optimizers afterwards)."""
+        4-D and 5-D ones only, as torch's (Note [Module.to keeps the parameters])."""
         from .._functions import _device
         from .._memory_format import memory_format as _memory_format
 

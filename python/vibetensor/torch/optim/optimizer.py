@@ -13,6 +13,7 @@ tensor "step" into the int this implementation keeps.
 
 Hooks (step, state_dict and load_state_dict pre/post, and the global step hooks) are torch's: see _hooks.py.
 """
+import warnings
 from collections.abc import Mapping
 
 from .._functions import Tensor
@@ -94,8 +95,12 @@ class Optimizer(OptimizerHooks):
             if v is _required and k not in group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
             group.setdefault(k, v)
+        if len({id(p) for p in group["params"]}) < len(group["params"]):  # torch only warns (its issue 40967)
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
-        if any(id(p) in seen for p in group["params"]) or len({id(p) for p in group["params"]}) < len(group["params"]):
+        if any(id(p) in seen for p in group["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 

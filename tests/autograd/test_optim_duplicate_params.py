@@ -1,0 +1,56 @@
+"""A parameter listed twice in one optimizer group (python/vibetensor/torch/optim/optimizer.py), against torch:
+torch warns (its issue 40967) and steps each listing, so the parameter moves twice per step - as happens when a
+tied weight is gathered from both modules that hold it; a parameter in two groups is still refused."""
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+
+DUPLICATE = "optimizer contains a parameter group with duplicate parameters; in future, this will cause an error"
+CASES = [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1)), ("AdamW", dict(lr=0.1, weight_decay=0.1)),
+         ("RMSprop", dict(lr=0.01)), ("Adagrad", dict(lr=0.1))]
+
+
+def params(lib):
+    return (lib.nn.Parameter(lib.from_numpy(np.array([1.0, -2.0, 3.0]))),
+            lib.nn.Parameter(lib.from_numpy(np.array([0.5, 0.25]))))
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_a_duplicate_warns_and_steps_as_torch(name, kw):
+    finals = []
+    for lib in (torch, vt):
+        p, q = params(lib)
+        with pytest.warns(UserWarning, match=DUPLICATE):
+            opt = getattr(lib.optim, name)([p, q, p], **kw)
+        for _ in range(3):
+            opt.zero_grad()
+            ((p * p).sum() + (q ** 3).sum()).backward()
+            opt.step()
+        finals.append(np.concatenate([p.detach().numpy(), q.detach().numpy()]))
+    np.testing.assert_allclose(finals[1], finals[0], rtol=1e-12)
+    p, q = params(vt)  # the same optimizer without the duplicate moves p less far
+    opt = getattr(vt.optim, name)([p, q], **kw)
+    for _ in range(3):
+        opt.zero_grad()
+        ((p * p).sum() + (q ** 3).sum()).backward()
+        opt.step()
+    assert np.abs(p.detach().numpy() - finals[1][:3]).max() > 1e-3
+
+
+def test_a_tied_weight_gathered_from_both_modules():
+    """lm_head.weight is embedding.weight: a list built module by module holds it twice, as in torch."""
+    for lib in (torch, vt):
+        emb, head = lib.nn.Embedding(4, 3), lib.nn.Linear(3, 4, bias=False)
+        head.weight = emb.weight
+        with pytest.warns(UserWarning, match=DUPLICATE):
+            opt = lib.optim.AdamW([p for m in (emb, head) for p in m.parameters()], lr=1e-3)
+        assert len(opt.param_groups[0]["params"]) == 2
+
+
+def test_a_parameter_in_two_groups_is_still_refused():
+    for lib in (torch, vt):
+        p, q = params(lib)
+        with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
+            lib.optim.SGD([{"params": [p]}, {"params": [p, q]}], lr=0.1)
