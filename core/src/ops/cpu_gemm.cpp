@@ -80,7 +80,6 @@ KernelFamily& active_family() {
   return f;
 }
 
-
 // ---- packing ----
 
 constexpr int kMaxPanelWidth = 32;  // the largest MR or NR of any kernel
