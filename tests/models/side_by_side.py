@@ -29,11 +29,13 @@ def close(v, t, rtol=1e-4, atol=1e-5):
     np.testing.assert_allclose(v.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol)
 
 
-def train_side_by_side(tm, vm, topt, vopt, losses_at, steps, after_step=None, loss_rtol=2e-4):
+def train_side_by_side(tm, vm, topt, vopt, losses_at, steps, after_step=None, loss_rtol=2e-4, clip=None,
+                       scheds=None):
     """`steps` optimizer steps on both models: losses_at(step) gives (torch loss, vibetensor loss), which must
-    agree; after_step() runs after each pair of steps (an EMA update, say). The loss must fall, and every
-    parameter ends close to torch's (Adam's normalisation magnifies near-zero gradients' rounding: test_gpt.py).
-    Returns the vibetensor losses."""
+    agree; with `clip`, both clip_grad_norm_ to it before stepping and their norms must agree; with `scheds`
+    (torch's, vibetensor's), both step after the optimizers and their learning rates must agree; after_step()
+    runs last in each step (an EMA update, say). The loss must fall, and every parameter ends close to torch's
+    (Adam's normalisation magnifies near-zero gradients' rounding: test_gpt.py). Returns the vibetensor losses."""
     losses = []
     for step in range(steps):
         tl, vl = losses_at(step)
@@ -43,8 +45,16 @@ def train_side_by_side(tm, vm, topt, vopt, losses_at, steps, after_step=None, lo
         vopt.zero_grad()
         tl.backward()
         vl.backward()
+        if clip is not None:
+            tn = torch.nn.utils.clip_grad_norm_(tm.parameters(), clip)
+            vn = vt.nn.utils.clip_grad_norm_(vm.parameters(), clip)
+            np.testing.assert_allclose(vn.item(), tn.item(), rtol=loss_rtol)
         topt.step()
         vopt.step()
+        if scheds is not None:
+            for sched in scheds:
+                sched.step()
+            assert scheds[1].get_last_lr() == pytest.approx(scheds[0].get_last_lr(), rel=1e-12)
         if after_step is not None:
             after_step()
     assert losses[-1] < losses[0], losses

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from side_by_side import close, DEVICES, load_torch_weights
+from side_by_side import close, DEVICES, load_torch_weights, train_side_by_side
 from swap_import import pair
 
 tll, vll = pair("llama.py")
@@ -93,31 +93,18 @@ def test_adamw_clipping_cosine_schedule_match_torch(device):
 
     topt, tsched = optimizer(torch, tm)
     vopt, vsched = optimizer(vt, vm)
-    losses = []
-    for step in range(7):
+
+    def losses_at(step):
         (tx, ty), (vx, vy) = batch(20 + step, device=device, counting=True)
-        tl, vl = tm(tx, ty)[1], vm(vx, vy)[1]
-        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
-        losses.append(vl.item())
-        topt.zero_grad(set_to_none=True)
-        vopt.zero_grad(set_to_none=True)
-        tl.backward()
-        vl.backward()
-        tn = torch.nn.utils.clip_grad_norm_(tm.parameters(), 0.5)
-        vn = vt.nn.utils.clip_grad_norm_(vm.parameters(), 0.5)
-        np.testing.assert_allclose(vn.item(), tn.item(), rtol=2e-4)
-        topt.step()
-        vopt.step()
-        tsched.step()
-        vsched.step()
-        assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+        return tm(tx, ty)[1], vm(vx, vy)[1]
+
+    losses = train_side_by_side(tm, vm, topt, vopt, losses_at, 7, clip=0.5, scheds=(tsched, vsched))
     assert losses[-1] < losses[0] - 0.3, losses  # it learns the counting
     tp = dict(tm.named_parameters())
     # AdamW normalizes each gradient by its running RMS: see the note in test_gpt.py on why a few elements whose
     # gradient is near zero may move up to ~lr apart while a wrong update moves them all
     for name, p in vm.named_parameters():
         v, t = p.detach().cpu().numpy(), tp[name].detach().cpu().numpy()
-        close(p, tp[name], rtol=1e-3, atol=1e-4)
         loose = int((np.abs(v - t) > 2e-5 + 1e-3 * np.abs(t)).sum())
         assert loose <= v.size // 1000, f"{name}: {loose} of {v.size} elements differ from torch by more than 2e-5"
 
