@@ -11,7 +11,8 @@ vibetensor swapped in by tests/models/swap_import.py):
   - shared input embeddings tied to the LM head, the decoder output scaled by d_model ** -0.5 before it;
   - the loss over labels (ignore_index=-100, optional label smoothing), the decoder inputs their shift right;
   - `generate`: greedy decoding with an eos-finished mask, or a beam search (log_softmax, topk over
-    beams * vocab, // and % on the indices, caches reordered with index_select, a length penalty).
+    beams * vocab, // and % on the indices, caches reordered with index_select, a length penalty); either
+    may ban repeated ngrams (scores[i, banned] = -inf, as Hugging Face's processor writes it).
 """
 import math
 from dataclasses import dataclass
@@ -305,6 +306,19 @@ class T5Stack(nn.Module):
         return hidden_states, presents
 
 
+def ban_repeated_ngrams(scores, sequences, ngram_size):
+    """Sets to -inf, per row, each token that would complete an ngram the row has generated already."""
+    if ngram_size <= 0 or sequences.shape[-1] < ngram_size:
+        return scores
+    for i, tokens in enumerate(sequences.tolist()):
+        seen = {}
+        for ngram in zip(*[tokens[k:] for k in range(ngram_size)]):
+            seen.setdefault(tuple(ngram[:-1]), []).append(ngram[-1])
+        banned = seen.get(tuple(tokens[len(tokens) - ngram_size + 1:]), [])
+        scores[i, banned] = -float("inf")
+    return scores
+
+
 class T5ForConditionalGeneration(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -370,13 +384,14 @@ class T5ForConditionalGeneration(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask=None, max_new_tokens=10, num_beams=1, length_penalty=1.0,
-                 use_cache=True):
+                 use_cache=True, no_repeat_ngram_size=0):
         """Greedy (num_beams=1) or beam search. Returns (sequences [B, 1 + steps] starting with the decoder start
         token, pad after eos; scores [B]: the sum of the chosen tokens' log-probabilities, for beams divided by
-        length ** length_penalty)."""
+        length ** length_penalty). no_repeat_ngram_size > 0 bans the tokens that would repeat an ngram of that
+        size."""
         if num_beams > 1:
             return self._beam_search(input_ids, attention_mask, max_new_tokens, num_beams, length_penalty,
-                                     use_cache)
+                                     use_cache, no_repeat_ngram_size)
         cfg = self.config
         batch_size = input_ids.shape[0]
         encoder_outputs, _ = self.encoder(input_ids, attention_mask)
@@ -390,6 +405,7 @@ class T5ForConditionalGeneration(nn.Module):
             _, logits, past, _ = self(attention_mask=attention_mask, decoder_input_ids=step_ids,
                                       encoder_outputs=encoder_outputs, past_key_values=past, use_cache=use_cache)
             log_probs = F.log_softmax(logits[:, -1, :].float(), dim=-1)
+            log_probs = ban_repeated_ngrams(log_probs, sequences[:, 1:], no_repeat_ngram_size)
             next_tokens = torch.argmax(log_probs, dim=-1)
             token_scores = log_probs.gather(-1, next_tokens[:, None]).squeeze(-1)
             scores = scores + torch.where(finished, torch.zeros_like(token_scores), token_scores)
@@ -400,7 +416,8 @@ class T5ForConditionalGeneration(nn.Module):
                 break
         return sequences, scores
 
-    def _beam_search(self, input_ids, attention_mask, max_new_tokens, num_beams, length_penalty, use_cache):
+    def _beam_search(self, input_ids, attention_mask, max_new_tokens, num_beams, length_penalty, use_cache,
+                     no_repeat_ngram_size):
         cfg = self.config
         device = input_ids.device
         batch_size = input_ids.shape[0]
@@ -429,6 +446,7 @@ class T5ForConditionalGeneration(nn.Module):
             _, logits, past, _ = self(attention_mask=attention_mask, decoder_input_ids=step_ids,
                                       encoder_outputs=encoder_outputs, past_key_values=past, use_cache=use_cache)
             log_probs = F.log_softmax(logits[:, -1, :].float(), dim=-1)
+            log_probs = ban_repeated_ngrams(log_probs, sequences[:, 1:], no_repeat_ngram_size)
             log_probs = torch.where(finished[:, None], pad_only[None, :], log_probs)
             candidates = (beam_scores[:, None] + log_probs).view(batch_size, num_beams * vocab_size)
             top_scores, top_indices = torch.topk(candidates, num_beams, dim=1, largest=True, sorted=True)

@@ -1,9 +1,10 @@
 """The T5-style encoder-decoder of tests/models/t5.py, loaded once with torch and once with vibetensor swapped in
 for torch, with the same weights: the relative position buckets (bidirectional and causal), forward logits and
-loss over padded inputs with every gradient, dropout only in train mode, AdamW steps side by side, cached
-decoding against the full decoder, greedy and beam-search generation (identical token ids, scores against torch
-and against a teacher-forced rescoring), and bfloat16 inference. On the CPU and, where both see a GPU, on the GPU
-(marker cuda)."""
+loss over padded inputs with every gradient, dropout only in train mode, AdamW steps and Adafactor steps on a
+label-smoothed loss side by side, gradient checkpointing (gradients, replayed dropout masks), cached decoding
+against the full decoder, greedy and beam-search generation with and without banned repeated ngrams (identical
+token ids, scores against torch and against a teacher-forced rescoring), and bfloat16 / float16 inference (the
+float16 clamping). On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -272,3 +273,20 @@ def test_float16_residuals_are_clamped_like_torch():
     tseq, _ = tm.generate(tx, tmask, max_new_tokens=8, num_beams=3)
     vseq, _ = vm.generate(vx, vmask, max_new_tokens=8, num_beams=3)
     assert vseq.tolist() == tseq.tolist()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_no_repeat_ngram_generation_matches_torch(num_beams, device):
+    tm, vm = build(seed=0, device=device, **GEN)
+    (tx, tmask, _), (vx, vmask, _) = both(device, *batch(3, vocab=12))
+    kw = dict(max_new_tokens=10, num_beams=num_beams, no_repeat_ngram_size=2)
+    tseq, tscores = tm.generate(tx, tmask, **kw)
+    vseq, vscores = vm.generate(vx, vmask, **kw)
+    assert vseq.tolist() == tseq.tolist()
+    close(vscores, tscores, rtol=1e-4, atol=1e-4)
+    for row in vseq.tolist():
+        body = row[1:row.index(1) + 1] if 1 in row else row[1:]
+        bigrams = list(zip(body[:-1], body[1:]))
+        assert len(bigrams) == len(set(bigrams)), row
+    assert vseq.tolist() != vm.generate(vx, vmask, max_new_tokens=10, num_beams=num_beams)[0].tolist()
