@@ -4,8 +4,9 @@ vibetensor swapped in by tests/models/swap_import.py):
     bidirectional in the encoder and causal in the decoder, an nn.Embedding of buckets permuted to
     [1, heads, q, k]; only the first block of each stack owns it, the others reuse its bias;
   - T5's LayerNorm: RMS without the mean, the variance in float32, cast back to a 16-bit weight's dtype;
-  - attention without the 1/sqrt(d) scaling, additive masks (1 - mask) * finfo.min, cross-attention onto the
-    encoder output, past key/value tuples that grow by torch.cat along the sequence dim;
+  - attention without the 1/sqrt(d) scaling (by hand, or F.scaled_dot_product_attention with the bias as its
+    float mask and scale=1.0), additive masks (1 - mask) * finfo.min, cross-attention onto the encoder output,
+    past key/value tuples that grow by torch.cat along the sequence dim;
   - a gated-GELU feed-forward (tanh GELU), dropout (active in train mode only); float16 residuals clamped off
     inf (torch.where on isinf(...).any(), torch.clamp with tensor bounds); gradient checkpointing of the blocks;
   - shared input embeddings tied to the LM head, the decoder output scaled by d_model ** -0.5 before it;
@@ -41,6 +42,7 @@ class T5Config:
     eos_token_id: int = 1
     decoder_start_token_id: int = 0
     label_smoothing: float = 0.0
+    attn_implementation: str = "eager"  # or "sdpa": F.scaled_dot_product_attention, the bias as its mask
 
 
 class T5LayerNorm(nn.Module):
@@ -127,6 +129,7 @@ class T5Attention(nn.Module):
         self.n_heads, self.key_value_proj_dim = config.num_heads, config.d_kv
         self.inner_dim = self.n_heads * self.key_value_proj_dim
         self.dropout = config.dropout_rate
+        self.attn_implementation = config.attn_implementation
         self.q = nn.Linear(config.d_model, self.inner_dim, bias=False)
         self.k = nn.Linear(config.d_model, self.inner_dim, bias=False)
         self.v = nn.Linear(config.d_model, self.inner_dim, bias=False)
@@ -169,20 +172,27 @@ class T5Attention(nn.Module):
         key_length = key_states.shape[2]
         past_length = key_length - seq_length if key_value_states is None else 0
 
-        # no 1/sqrt(d) scaling: T5 folds it into the initialization of q
-        scores = torch.matmul(query_states, key_states.transpose(3, 2))
         if position_bias is None:
             if self.has_relative_attention_bias:
-                position_bias = self.compute_bias(seq_length, key_length, scores.device, past_length)
+                position_bias = self.compute_bias(seq_length, key_length, query_states.device, past_length)
+                position_bias = position_bias.to(query_states.dtype)
             else:
-                position_bias = torch.zeros((1, self.n_heads, seq_length, key_length), device=scores.device,
-                                            dtype=scores.dtype)
+                position_bias = torch.zeros((1, self.n_heads, seq_length, key_length), device=query_states.device,
+                                            dtype=query_states.dtype)
             if mask is not None:
                 position_bias = position_bias + mask  # the layers after the first reuse the masked bias
-        scores += position_bias
-        attn_weights = F.softmax(scores.float(), dim=-1).type_as(scores)
-        attn_weights = F.dropout(attn_weights, p=self.dropout, training=self.training)
-        attn_output = torch.matmul(attn_weights, value_states)
+        if self.attn_implementation == "sdpa":
+            # the additive bias is the float attn_mask; scale=1.0 keeps T5's unscaled scores
+            attn_output = F.scaled_dot_product_attention(query_states, key_states, value_states,
+                                                         attn_mask=position_bias, scale=1.0,
+                                                         dropout_p=self.dropout if self.training else 0.0)
+        else:
+            # no 1/sqrt(d) scaling: T5 folds it into the initialization of q
+            scores = torch.matmul(query_states, key_states.transpose(3, 2))
+            scores += position_bias
+            attn_weights = F.softmax(scores.float(), dim=-1).type_as(scores)
+            attn_weights = F.dropout(attn_weights, p=self.dropout, training=self.training)
+            attn_output = torch.matmul(attn_weights, value_states)
         attn_output = attn_output.transpose(1, 2).contiguous().view(batch_size, -1, self.inner_dim)
         present = (key_states, value_states) if use_cache else None
         return self.o(attn_output), present, position_bias

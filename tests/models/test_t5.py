@@ -4,7 +4,8 @@ loss over padded inputs with every gradient, dropout only in train mode, AdamW s
 label-smoothed loss side by side, gradient checkpointing (gradients, replayed dropout masks), cached decoding
 against the full decoder, greedy and beam-search generation with and without banned repeated ngrams (identical
 token ids, scores against torch and against a teacher-forced rescoring), and bfloat16 / float16 inference (the
-float16 clamping). On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+float16 clamping); attention by hand and through F.scaled_dot_product_attention. On the CPU and, where both see
+a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -62,8 +63,9 @@ def test_relative_position_buckets_match_torch():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_forward_and_gradients_match_torch(device):
-    tm, vm = build(device=device)
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_forward_and_gradients_match_torch(attn_implementation, device):
+    tm, vm = build(device=device, attn_implementation=attn_implementation)
     assert [n for n, _ in vm.named_parameters()] == [n for n, _ in tm.named_parameters()]
     assert vm.lm_head.weight is vm.shared.weight and vm.decoder.embed_tokens is vm.shared
     (tx, tmask, ty), (vx, vmask, vy) = both(device, *batch(1))
@@ -116,8 +118,9 @@ def test_adamw_steps_match_torch(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_cached_decoding_matches_the_full_decoder(device):
-    _, vm = build(seed=3, device=device)
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_cached_decoding_matches_the_full_decoder(attn_implementation, device):
+    _, vm = build(seed=3, device=device, attn_implementation=attn_implementation)
     (_, _, _), (vx, vmask, vy) = both(device, *batch(3))
     dec = vm._shift_right(vy)
     with vt.no_grad():
@@ -151,9 +154,9 @@ def rescore(vm, x, mask, sequences):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_greedy_generation_matches_torch(use_cache, device):
-    tm, vm = build(seed=0, device=device, **GEN)
+@pytest.mark.parametrize("use_cache, attn_implementation", [(True, "eager"), (False, "eager"), (True, "sdpa")])
+def test_greedy_generation_matches_torch(use_cache, attn_implementation, device):
+    tm, vm = build(seed=0, device=device, attn_implementation=attn_implementation, **GEN)
     (tx, tmask, _), (vx, vmask, _) = both(device, *batch(3, vocab=12))
     tseq, tscores = tm.generate(tx, tmask, max_new_tokens=10, use_cache=use_cache)
     vseq, vscores = vm.generate(vx, vmask, max_new_tokens=10, use_cache=use_cache)
@@ -290,3 +293,21 @@ def test_no_repeat_ngram_generation_matches_torch(num_beams, device):
         bigrams = list(zip(body[:-1], body[1:]))
         assert len(bigrams) == len(set(bigrams)), row
     assert vseq.tolist() != vm.generate(vx, vmask, max_new_tokens=10, num_beams=num_beams)[0].tolist()
+
+
+def test_sdpa_attention_is_the_eager_attention():
+    """vibetensor alone: the two implementations of one set of weights agree, gradients of the bias included."""
+    _, eager = build(seed=6)
+    _, sdpa = build(seed=6, attn_implementation="sdpa")
+    (_, _, _), (vx, vmask, vy) = both("cpu", *batch(6))
+    losses = []
+    for m in (eager, sdpa):
+        loss = m(vx, vmask, labels=vy)[0]
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    grads = dict(eager.named_parameters())
+    for name, p in sdpa.named_parameters():
+        close(p.grad, grads[name].grad, rtol=1e-3, atol=1e-6)
+    bias = sdpa.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
+    assert np.abs(bias.grad.numpy()).max() > 0
