@@ -311,3 +311,23 @@ def test_sdpa_attention_is_the_eager_attention():
         close(p.grad, grads[name].grad, rtol=1e-3, atol=1e-6)
     bias = sdpa.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
     assert np.abs(bias.grad.numpy()).max() > 0
+
+
+def test_bfloat16_autocast_training_step_matches_torch():
+    """Under CPU autocast the projections run in bfloat16 while the norms' .to(float32) and the softmax's .float()
+    stay in float32: the losses agree closely and every gradient to bfloat16 rounding."""
+    tm, vm = build(seed=1)
+    (tx, tmask, ty), (vx, vmask, vy) = both("cpu", *batch(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        tl, tlogits, _, tenc = tm(tx, tmask, labels=ty)
+    with vt.autocast("cpu", dtype=vt.bfloat16):
+        vl, vlogits, _, venc = vm(vx, vmask, labels=vy)
+    assert vlogits.dtype == vt.bfloat16 and venc.dtype == vt.float32  # the final norm's float32 multiply
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-3)
+    tl.backward()
+    vl.backward()
+    tgrads = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        assert p.grad.dtype == vt.float32
+        t = tgrads[name].grad.numpy()
+        np.testing.assert_allclose(p.grad.numpy(), t, rtol=0, atol=2e-2 * np.abs(t).max(), err_msg=name)
