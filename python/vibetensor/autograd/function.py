@@ -58,8 +58,16 @@ class Function:
             return out
         single = not isinstance(out, tuple)
         outs = [out] if single else list(out)
+        tensor_at = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
 
         def backward_bridge(*grads):
+            # the node hands over a gradient per tensor output; torch's backward takes one per output, None for
+            # those that are not tensors (a block returning (hidden, None, bias) gets (g_hidden, None, g_bias))
+            if len(grads) == len(tensor_at) != len(outs):
+                full = [None] * len(outs)
+                for i, g in zip(tensor_at, grads):
+                    full[i] = g
+                grads = full
             return cls.backward(ctx, *grads)
 
         wired = _ag._function_node(f"{cls.__name__}Backward", list(args), outs, backward_bridge, list(ctx.to_save),

@@ -325,6 +325,8 @@ def _type(self, dtype):
     if isinstance(dtype, str):
         by_name = {v: k for k, v in _TYPE_NAMES.items()}
         dtype = getattr(_dt, by_name[dtype.split(".")[-1]])
+    elif isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), _dt):  # torch.LongTensor, ...
+        dtype = dtype.dtype
     return self.to(dtype)
 
 

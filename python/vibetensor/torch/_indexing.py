@@ -25,7 +25,11 @@ def _as_index_tensor(obj):
     arr = np.asarray(obj)
     if arr.dtype == np.bool_:
         return _tensor(arr.tolist(), dtype=_core.dtype.bool)
-    if arr.dtype.kind not in "iu":
+    # torch makes any other sequence (a list, a NumPy array) a long index, casting its data: an empty list
+    # (float to NumPy: HF's `scores[i, banned_tokens] = -inf` with nothing banned) and float arrays included
+    if arr.dtype.kind in "US" or (arr.dtype.kind == "O" and any(isinstance(e, str) for e in arr.flat)):
+        raise TypeError("new(): invalid data type 'str'")  # torch's, from building the index tensor
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and arr.ndim == 0):  # but a float alone is refused
         raise IndexError(
             "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices "
             f"(got {type(obj).__name__})"
@@ -92,7 +96,8 @@ def _apply(t, index):
             t = _slice(t, dim, _clamp_bound(i.start), _clamp_bound(i.stop), step)
             advanced.append(None)
             dim += 1
-        elif isinstance(i, int) or (hasattr(i, "__index__") and not isinstance(i, (_core.Tensor, list, tuple))):
+        elif isinstance(i, int) or (hasattr(i, "__index__") and not isinstance(i, (_core.Tensor, list, tuple))
+                                    and getattr(i, "ndim", 0) == 0):  # a NumPy array has __index__, but to fail
             if t.dim() == 0:
                 raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor "
                                  "to a number")

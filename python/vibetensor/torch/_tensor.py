@@ -156,6 +156,13 @@ def __array__(self, dtype=None, copy=None):
     return a if dtype is None else a.astype(dtype)
 
 
+def __format__(self, format_spec):
+    # as torch's: a 0-dim tensor formats as its number (f"{loss:.4f}"), any other only with an empty spec
+    if self.dim() == 0 and type(self) is _core.Tensor:
+        return self.item().__format__(format_spec)
+    return object.__format__(self, format_spec)
+
+
 def _cast(dtype):
     def m(self):
         return to(self, dtype)
@@ -218,6 +225,13 @@ def unflatten(self, dim, sizes):
 _EXTRA = {
     "to": to, "numpy": numpy, "tolist": tolist, "__repr__": __repr__, "__str__": __repr__, "__iter__": __iter__,
     "__array__": __array__, "__getitem__": _indexing.getitem, "__setitem__": _indexing.setitem,
+    # as torch's: NumPy defers to the tensor's reflected ops, so np.float64(2) * x is a tensor (with its history),
+    # not an ndarray made through __array__
+    "__array_priority__": 1000, "__format__": __format__,
+    # torch divides a number by a tensor as the tensor's reciprocal times the number (torch/_tensor.py __rdiv__):
+    # in float16/bfloat16 (and by an ulp in float32) that rounds otherwise than one division would
+    "__rtruediv__": lambda self, other: self.reciprocal() * other,
+    "__rdiv__": lambda self, other: self.reciprocal() * other,
     "float": _cast(_dtype.float32), "double": _cast(_dtype.float64), "half": _cast(_dtype.float16),
     "bfloat16": _cast(_dtype.bfloat16), "int": _cast(_dtype.int32), "long": _cast(_dtype.int64),
     "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),

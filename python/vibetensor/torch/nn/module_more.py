@@ -45,6 +45,8 @@ def set_submodule(self, target, module, strict=False):
 def _as_dtype(dst_type):
     if isinstance(dst_type, _dtype):
         return dst_type
+    if isinstance(dst_type, type) and isinstance(getattr(dst_type, "dtype", None), _dtype):  # torch.DoubleTensor
+        return dst_type.dtype
     if isinstance(dst_type, str):
         name = dst_type.rpartition(".")[2]
         if name in _TYPE_NAMES and not dst_type.startswith(("torch.cuda.", "vt.cuda.")):
@@ -53,8 +55,8 @@ def _as_dtype(dst_type):
 
 
 def module_type(self, dst_type):
-    """Casts every parameter and buffer to dst_type (a dtype or a name such as 'torch.DoubleTensor'), integer
-    dtypes included, unlike to()."""
+    """Casts every parameter and buffer to dst_type (a dtype, a legacy type such as torch.DoubleTensor or its
+    name 'torch.DoubleTensor'), integer dtypes included, unlike to()."""
     dt = _as_dtype(dst_type)
     return self._apply_to_tensors(lambda t: t.to(dt))
 
