@@ -286,7 +286,7 @@ class T5Stack(nn.Module):
             if past_length > 0:
                 prefix = torch.ones((batch_size, seq_length, past_length), device=input_ids.device,
                                     dtype=causal.dtype)
-                causal = torch.cat([prefix, causal], axis=-1)
+                causal = torch.cat([prefix, causal], dim=-1)
             extended = causal[:, None, :, :] * attention_mask[:, None, None, :]
         else:
             extended = attention_mask[:, None, None, :]

@@ -251,9 +251,6 @@ from .nn.conv_transpose3d import conv_transpose3d  # noqa: E402,F401
 from . import _out  # noqa: E402
 
 _out.install(globals())  # out= on the Python-level functions (Note [out= by copy])
-from . import _numpy_kwargs  # noqa: E402
-
-_numpy_kwargs.install(globals())  # axis= / keepdims= as torch's native functions and Tensor methods take them
 from ._legacy_tensor_types import (  # noqa: E402,F401
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor,
     ShortTensor,
