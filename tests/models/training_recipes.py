@@ -1,0 +1,334 @@
+"""Training recipes beyond a plain supervised step, written the way public training scripts write them (imports
+torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
+  - CLIP-style contrastive training: an image tower on small conv features and a text tower (nn.Embedding, masked
+    mean pooling over non-padding tokens), both L2-normalised; a learnable log temperature that the forward clamps
+    and exponentiates; a symmetric cross-entropy with label smoothing; the in-place clamp_ of logit_scale under
+    torch.no_grad after each optimizer step, as open_clip's training loop does;
+  - a small GAN: MLP generator and discriminator, BCEWithLogitsLoss, two Adam optimizers with betas=(0.5, 0.999),
+    the discriminator step on fake.detach(), zero_grad(set_to_none=True); the noise comes from the caller (numpy);
+  - REINFORCE on a corridor environment written in numpy: actions are drawn by a numpy Generator from the policy's
+    probabilities, the update scores them with Categorical(logits=...).log_prob, normalises the discounted returns
+    by their mean and std and adds an entropy bonus;
+  - gradient accumulation over micro-batches (each loss scaled by 1 / micro-batches), clip_grad_value_ then
+    clip_grad_norm_, activation checkpointing of each residual block (use_reentrant=False), and an EMA of the
+    weights kept with torch._foreach_mul_ / _foreach_add_ (as timm's ModelEmaV3 does);
+  - save / resume: model, EMA, optimizer, scheduler, step and RNG state in one torch.save file, loaded into fresh
+    objects.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.distributions import Categorical
+from torch.utils.checkpoint import checkpoint
+
+
+# ---------------------------------------------------------------- CLIP
+class ImageTower(nn.Module):
+    def __init__(self, channels=3, width=8, embed_dim=16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.GELU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.GELU())
+        self.proj = nn.Linear(2 * width, embed_dim)
+
+    def forward(self, images):
+        return self.proj(self.features(images).mean(dim=(-2, -1)))
+
+
+class TextTower(nn.Module):
+    def __init__(self, vocab_size=32, width=16, embed_dim=16, pad_id=0):
+        super().__init__()
+        self.pad_id = pad_id
+        self.embed = nn.Embedding(vocab_size, width, padding_idx=pad_id)
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU())
+        self.ln = nn.LayerNorm(width)
+        self.proj = nn.Linear(width, embed_dim, bias=False)
+
+    def forward(self, tokens):
+        mask = (tokens != self.pad_id).unsqueeze(-1).to(self.embed.weight.dtype)
+        h = self.mlp(self.embed(tokens))
+        # mean over real tokens only; an all-padding caption would divide by zero without the clamp
+        pooled = (h * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.proj(self.ln(pooled))
+
+
+class CLIP(nn.Module):
+    def __init__(self, embed_dim=16, vocab_size=32, init_logit_scale=math.log(1 / 0.07),
+                 max_logit_scale=math.log(100)):
+        super().__init__()
+        self.visual = ImageTower(embed_dim=embed_dim)
+        self.text = TextTower(vocab_size=vocab_size, embed_dim=embed_dim)
+        self.logit_scale = nn.Parameter(torch.ones([]) * init_logit_scale)
+        self.max_logit_scale = max_logit_scale
+
+    def forward(self, images, tokens):
+        image_features = F.normalize(self.visual(images), dim=-1)
+        text_features = F.normalize(self.text(tokens), dim=-1)
+        scale = self.logit_scale.clamp(max=self.max_logit_scale).exp()
+        logits_per_image = scale * image_features @ text_features.t()
+        return logits_per_image, logits_per_image.t()
+
+
+def clip_loss(logits_per_image, logits_per_text, label_smoothing=0.1):
+    labels = torch.arange(logits_per_image.shape[0], device=logits_per_image.device)
+    return (F.cross_entropy(logits_per_image, labels, label_smoothing=label_smoothing)
+            + F.cross_entropy(logits_per_text, labels, label_smoothing=label_smoothing)) / 2
+
+
+def clip_param_groups(model, weight_decay):
+    """open_clip's split: gains, biases and logit_scale are not decayed."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def clip_train_step(model, optimizer, images, tokens, label_smoothing=0.1):
+    optimizer.zero_grad(set_to_none=True)
+    loss = clip_loss(*model(images, tokens), label_smoothing=label_smoothing)
+    loss.backward()
+    optimizer.step()
+    # the optimizer may push the temperature past its bound: put it back in place, outside autograd
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, model.max_logit_scale)
+    return loss.detach()
+
+
+# ---------------------------------------------------------------- GAN
+class Generator(nn.Module):
+    def __init__(self, latent_dim=4, hidden=16, out_dim=2):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(hidden, out_dim), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, in_dim=2, hidden=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(hidden, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def gan_optimizers(generator, discriminator, lr=2e-3):
+    return (torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999)),
+            torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999)))
+
+
+def gan_train_step(generator, discriminator, opt_g, opt_d, real, noise, criterion, real_label=1.0, fake_label=0.0):
+    """One discriminator step then one generator step, as the DCGAN example writes them. Returns
+    (discriminator loss, generator loss) as floats."""
+    label = torch.full((real.shape[0],), real_label, dtype=torch.float, device=real.device)
+    opt_d.zero_grad(set_to_none=True)
+    err_d_real = criterion(discriminator(real).view(-1), label)
+    err_d_real.backward()
+    fake = generator(noise)
+    label.fill_(fake_label)  # after the backward that needed the real labels
+    # detach: the discriminator's loss must not reach the generator's weights
+    err_d_fake = criterion(discriminator(fake.detach()).view(-1), label)
+    err_d_fake.backward()  # accumulates onto the real half's gradients
+    opt_d.step()
+
+    opt_g.zero_grad(set_to_none=True)
+    label.fill_(real_label)  # the generator wants its fakes called real
+    err_g = criterion(discriminator(fake).view(-1), label)
+    err_g.backward()
+    opt_g.step()
+    return (err_d_real + err_d_fake).item(), err_g.item()
+
+
+# ---------------------------------------------------------------- REINFORCE
+class Corridor:
+    """Cells 0..size-1; start in `start`; action 0 moves left (the wall at 0 holds), 1 moves right. Reaching the
+    last cell pays 1 and ends the episode; every other step costs `step_cost`; episodes stop after max_steps."""
+    n_actions = 2
+
+    def __init__(self, size=6, start=2, step_cost=0.05, max_steps=12):
+        self.size, self.start, self.step_cost, self.max_steps = size, start, step_cost, max_steps
+
+    def observe(self):
+        obs = np.zeros(self.size, dtype=np.float32)
+        obs[self.pos] = 1.0
+        return obs
+
+    def reset(self):
+        self.pos, self.t = self.start, 0
+        return self.observe()
+
+    def step(self, action):
+        self.pos = max(0, self.pos - 1) if action == 0 else self.pos + 1
+        self.t += 1
+        if self.pos == self.size - 1:
+            return self.observe(), 1.0, True
+        return self.observe(), -self.step_cost, self.t >= self.max_steps
+
+
+class Policy(nn.Module):
+    def __init__(self, obs_dim=6, hidden=16, n_actions=2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, n_actions))
+
+    def forward(self, obs):
+        return self.net(obs)
+
+
+def run_episode(policy, env, rng):
+    """One episode; the action is drawn by the numpy Generator `rng` from the policy's probabilities."""
+    device = next(policy.parameters()).device
+    obs, done = env.reset(), False
+    observations, actions, rewards = [], [], []
+    while not done:
+        with torch.no_grad():
+            probs = F.softmax(policy(torch.from_numpy(obs).unsqueeze(0).to(device)), dim=-1)[0]
+        p = probs.cpu().numpy().astype(np.float64)
+        action = int(rng.choice(len(p), p=p / p.sum()))
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, done = env.step(action)
+        rewards.append(reward)
+    return observations, actions, rewards
+
+
+def discounted_returns(rewards, gamma):
+    returns, g = [], 0.0
+    for r in reversed(rewards):
+        g = r + gamma * g
+        returns.insert(0, g)
+    return returns
+
+
+def reinforce_update(policy, optimizer, episodes, gamma=0.9, entropy_coef=0.01, eps=1e-8):
+    """One policy-gradient step on a batch of episodes. Returns the loss as a float."""
+    device = next(policy.parameters()).device
+    observations = [o for ep in episodes for o in ep[0]]
+    actions = [a for ep in episodes for a in ep[1]]
+    returns = torch.tensor([g for ep in episodes for g in discounted_returns(ep[2], gamma)], device=device)
+    returns = (returns - returns.mean()) / (returns.std() + eps)
+    dist = Categorical(logits=policy(torch.from_numpy(np.stack(observations)).to(device)))
+    log_probs = dist.log_prob(torch.tensor(actions, device=device))
+    loss = -(log_probs * returns).mean() - entropy_coef * dist.entropy().mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+# ---------------------------------------------------------------- accumulation, clipping, checkpointing, EMA
+class ResidualBlock(nn.Module):
+    def __init__(self, dim, hidden, dropout=0.0):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return x + self.fc2(self.drop(F.gelu(self.fc1(self.norm(x)))))
+
+
+class Regressor(nn.Module):
+    def __init__(self, in_dim=6, dim=16, hidden=32, depth=2, out_dim=3, dropout=0.0, grad_checkpointing=True):
+        super().__init__()
+        self.inp = nn.Linear(in_dim, dim)
+        self.blocks = nn.ModuleList(ResidualBlock(dim, hidden, dropout) for _ in range(depth))
+        self.head = nn.Linear(dim, out_dim)
+        self.grad_checkpointing = grad_checkpointing
+
+    def forward(self, x):
+        x = self.inp(x)
+        for block in self.blocks:
+            if self.grad_checkpointing and self.training:
+                # the block's activations are recomputed in backward instead of being kept (its dropout mask
+                # too: checkpoint restores the RNG state before recomputing)
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return self.head(x)
+
+
+class ModelEMA:
+    """shadow = decay * shadow + (1 - decay) * weight for every parameter and float buffer, updated with the
+    multi-tensor foreach kernels."""
+
+    def __init__(self, model, decay=0.9):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+
+    @torch.no_grad()
+    def update(self, model):
+        current = model.state_dict()
+        names = list(self.shadow)
+        shadow = [self.shadow[k] for k in names]
+        torch._foreach_mul_(shadow, self.decay)
+        torch._foreach_add_(shadow, [current[k].detach() for k in names], alpha=1.0 - self.decay)
+
+    def state_dict(self):
+        return dict(self.shadow)
+
+    def load_state_dict(self, state):
+        for k, v in state.items():
+            self.shadow[k].copy_(v)
+
+
+def accumulation_step(model, optimizer, inputs, targets, micro_batches, max_norm=1.0, clip_value=0.5):
+    """One optimizer step over `micro_batches` chunks of the batch. Returns (loss, grad norm before clipping)."""
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for x, y in zip(inputs.chunk(micro_batches), targets.chunk(micro_batches)):
+        # each chunk's mean is scaled so that the summed gradients are those of the whole batch's mean
+        loss = F.mse_loss(model(x), y) / micro_batches
+        loss.backward()
+        total += loss.detach()
+    torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return total, grad_norm
+
+
+def warmup_cosine(warmup, total):
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    return factor
+
+
+def make_trainer(model, lr=1e-2, warmup=2, total=8):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
+    return optimizer, scheduler
+
+
+# ---------------------------------------------------------------- save / resume
+def save_checkpoint(path, model, ema, optimizer, scheduler, step):
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "rng": rng}, path)
+
+
+def load_checkpoint(path, model, ema, optimizer, scheduler, map_location="cpu"):
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    # dropout after the resume draws what it would have drawn; the states are loaded on the CPU, as set_rng_state
+    # wants them, whatever map_location moved the weights to
+    torch.set_rng_state(state["rng"]["cpu"].cpu())
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+    return state["step"]
