@@ -361,3 +361,85 @@ def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(dropout, devi
         np.testing.assert_allclose(runs[vt][0], runs[torch][0], rtol=2e-4)
         for k, v in runs[vt][1].items():
             np.testing.assert_allclose(v, runs[torch][1][k], rtol=1e-3, atol=1e-4)
+
+
+# ---------------------------------------------------------------- SWA, distillation with mixup
+W_CLASSES = np.random.default_rng(300).standard_normal((6, 3)).astype(np.float32)
+
+
+def classification_batches(device, lib, count=3, n=8, seed=60):
+    out = []
+    for i in range(count):
+        x = np.random.default_rng(seed + i).standard_normal((n, 6)).astype(np.float32)
+        y = (x @ W_CLASSES).argmax(1)
+        out.append((lib.from_numpy(x).to(device), lib.from_numpy(y).to(device)))
+    return out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_swa_training_matches_torch(device):
+    tm, vm = build("Classifier", device, seed=5)
+    tswa, thist = T.swa_train(tm, classification_batches(device, torch))
+    vswa, vhist = V.swa_train(vm, classification_batches(device, vt))
+    np.testing.assert_allclose([h[0] for h in vhist], [h[0] for h in thist], rtol=2e-4)
+    assert [h[1] for h in vhist] == [h[1] for h in thist]  # the schedules agree to the bit
+    assert vhist[-1][1] == pytest.approx(0.02) and vhist[0][1] < 0.1  # cosine first, then annealed to swa_lr
+    assert vswa.n_averaged.item() == 3
+    check_state(vswa, tswa)  # the averaged weights and the statistics update_bn recomputed
+    check_state(vm, tm)
+    # the average is not the last weights, and its statistics are over all the data, not the model's last batch
+    assert not np.allclose(vswa.module.net[0].weight.detach().cpu().numpy(), vm.net[0].weight.detach().cpu().numpy())
+    assert not np.allclose(vswa.module.net[1].running_mean.cpu().numpy(), vm.net[1].running_mean.cpu().numpy())
+    x, _ = classification_batches(device, vt, count=1, seed=90)[0]
+    tx, _ = classification_batches(device, torch, count=1, seed=90)[0]
+    vswa.eval()
+    tswa.eval()
+    with torch.no_grad(), vt.no_grad():
+        close(vswa(x), tswa(tx), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_distillation_on_mixup_batches_matches_torch(device):
+    tteacher, vteacher = build("Classifier", device, seed=6, hidden=24)
+    for _ in range(2):  # teacher statistics of its own, then frozen
+        for (tx, _), (vx, _) in zip(classification_batches(device, torch), classification_batches(device, vt)):
+            tteacher(tx)
+            vteacher(vx)
+    tteacher.eval().requires_grad_(False)
+    vteacher.eval().requires_grad_(False)
+    teacher_state = {k: v.cpu().numpy().copy() for k, v in vteacher.state_dict().items()}
+    tm, vm = build("Classifier", device, seed=7)
+    topt, vopt = torch.optim.Adam(tm.parameters(), lr=1e-2), vt.optim.Adam(vm.parameters(), lr=1e-2)
+    (vx, _), = classification_batches(device, vt, count=1, seed=95)
+    (tx, _), = classification_batches(device, torch, count=1, seed=95)
+
+    def soft_loss(m, lib, student, teacher, x):
+        """The soft term on a held-out batch; under no_grad, but it moves batch-norm statistics: run on both."""
+        with lib.no_grad():
+            return m.F.kl_div(m.F.log_softmax(student(x) / 2, dim=-1), m.F.log_softmax(teacher(x) / 2, dim=-1),
+                              reduction="batchmean", log_target=True).item() * 4
+
+    before = soft_loss(V, vt, vm, vteacher, vx), soft_loss(T, torch, tm, tteacher, tx)
+    rng = np.random.default_rng(8)
+    batches = zip(classification_batches(device, torch, count=8), classification_batches(device, vt, count=8))
+    for (tbx, tby), (vbx, vby) in batches:
+        lam, perm = float(rng.beta(0.4, 0.4)), rng.permutation(8)
+        tl = T.distillation_step(tm, tteacher, topt, tbx, tby, lam, perm)
+        vl = V.distillation_step(vm, vteacher, vopt, vbx, vby, lam, perm)
+        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4)
+        check_grads(vm, tm)
+    after = soft_loss(V, vt, vm, vteacher, vx), soft_loss(T, torch, tm, tteacher, tx)
+    np.testing.assert_allclose([before, after], [before[::-1], after[::-1]], rtol=2e-4)
+    assert after[0] < before[0], (before, after)  # the student moved toward the teacher
+    check_state(vm, tm)
+    assert all(p.grad is None for p in vteacher.parameters())
+    for k, v in vteacher.state_dict().items():  # eval mode: the running statistics did not move
+        np.testing.assert_array_equal(v.cpu().numpy(), teacher_state[k])
+    # the soft term is the KL at temperature 2, scaled by 4: against numpy (the student in eval mode)
+    vm.eval()
+    with vt.no_grad():
+        s, t = vm(vx).double().cpu().numpy() / 2, vteacher(vx).double().cpu().numpy() / 2
+    ls = s - np.log(np.exp(s).sum(1, keepdims=True))
+    lt = t - np.log(np.exp(t).sum(1, keepdims=True))
+    expected = (np.exp(lt) * (lt - ls)).sum() / len(s) * 4
+    np.testing.assert_allclose(soft_loss(V, vt, vm, vteacher, vx), expected, rtol=1e-4)  # float32 KL: cancellation

@@ -13,7 +13,11 @@ torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
     clip_grad_norm_, activation checkpointing of each residual block (use_reentrant=False), and an EMA of the
     weights kept with torch._foreach_mul_ / _foreach_add_ (as timm's ModelEmaV3 does);
   - save / resume: model, EMA, optimizer, scheduler, step and RNG state in one torch.save file, loaded into fresh
-    objects.
+    objects;
+  - stochastic weight averaging: a cosine schedule, then SWALR and AveragedModel updates once per epoch, and
+    update_bn to recompute the averaged model's batch-norm statistics;
+  - knowledge distillation on mixup batches: the mixing weight and permutation come from the caller (numpy), the
+    loss mixes the two hard-label cross-entropies and a temperature-scaled KL to a frozen teacher in eval mode.
 """
 import math
 
@@ -22,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import Categorical
+from torch.optim.swa_utils import AveragedModel, SWALR, update_bn
 from torch.utils.checkpoint import checkpoint
 
 
@@ -332,3 +337,64 @@ def load_checkpoint(path, model, ema, optimizer, scheduler, map_location="cpu"):
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
     return state["step"]
+
+
+# ---------------------------------------------------------------- SWA, distillation with mixup
+class Classifier(nn.Module):
+    def __init__(self, in_dim=6, hidden=16, classes=3):
+        super().__init__()
+        # no bias before the batch norm: it would subtract it again (and Adam would chase its rounding noise)
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                 nn.Linear(hidden, classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def swa_train(model, loader, epochs=6, swa_start=3, lr=0.1, swa_lr=0.02):
+    """SGD with a cosine schedule until swa_start, then SWALR and one AveragedModel update per epoch; update_bn
+    at the end. Returns the averaged model and each epoch's (last loss, lr after the epoch)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    swa_model = AveragedModel(model)
+    swa_scheduler = SWALR(optimizer, swa_lr=swa_lr, anneal_epochs=2, anneal_strategy="linear")
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        if epoch >= swa_start:
+            swa_model.update_parameters(model)
+            swa_scheduler.step()
+        else:
+            scheduler.step()
+        history.append((loss.item(), optimizer.param_groups[0]["lr"]))
+    # the averaged weights never ran forward: their batch-norm statistics are recomputed over the data
+    update_bn(loader, swa_model)
+    return swa_model, history
+
+
+def mixup(x, y, lam, perm):
+    perm = torch.as_tensor(perm, device=x.device)
+    return lam * x + (1 - lam) * x[perm], y, y[perm]
+
+
+def distillation_step(student, teacher, optimizer, x, y, lam, perm, temperature=2.0, alpha=0.7):
+    """One step on a mixup batch: alpha * T^2 * KL(teacher || student at temperature T) + (1 - alpha) * the
+    mixed hard-label loss. The teacher is frozen and in eval mode. Returns the loss, detached."""
+    x, y_a, y_b = mixup(x, y, lam, perm)
+    with torch.no_grad():
+        teacher_logits = teacher(x)
+    logits = student(x)
+    hard = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+    # T^2 keeps the soft term's gradients on the hard term's scale as T grows
+    soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), F.log_softmax(teacher_logits / temperature, dim=-1),
+                    reduction="batchmean", log_target=True) * temperature ** 2
+    loss = alpha * soft + (1 - alpha) * hard
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
