@@ -30,6 +30,7 @@ def check_grads(vm, tm, rtol=1e-3, atol=1e-5):
         if g is None:
             assert p.grad is None, name
         else:
+            assert p.grad is not None, f"{name}: torch's gradient is {g}, vibetensor's None"
             close(p.grad, g, rtol=rtol, atol=atol * max(1.0, g.abs().max().item()))
 
 
@@ -151,6 +152,68 @@ def test_gan_training_matches_torch(device):
     vg.zero_grad(set_to_none=True)
     vd(vg(vz).detach()).sum().backward()
     assert all(p.grad is None for p in vg.parameters())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_wgan_gp_critic_steps_match_torch(device):
+    tg, vg = build("Generator", device, seed=2)
+    tc, vc = build("Discriminator", device, seed=3)
+    topt = torch.optim.Adam(tc.parameters(), lr=1e-3, betas=(0.0, 0.9))
+    vopt = vt.optim.Adam(vc.parameters(), lr=1e-3, betas=(0.0, 0.9))
+    rng = np.random.default_rng(4)
+    for step in range(4):
+        real = rng.standard_normal((8, 2)).astype(np.float32) * 0.3 + 0.4
+        noise = rng.standard_normal((8, 4)).astype(np.float32)
+        alpha = rng.uniform(size=(8, 1)).astype(np.float32)
+        (tr, tz, ta), (vr, vz, va) = both(device, real, noise, alpha)
+        if step == 0:  # the penalty alone, and its double-backward gradients
+            tp = T.gradient_penalty(tc, tr, tg(tz), ta)
+            vp = V.gradient_penalty(vc, vr, vg(vz), va)
+            np.testing.assert_allclose(vp.item(), tp.item(), rtol=1e-5)
+            assert vp.item() > 0.1  # far from unit gradients: the penalty pulls
+            tp.backward()
+            vp.backward()
+            # the weights only: the biases reach the input gradient through LeakyReLU's masks alone, where torch
+            # gives zero gradients and vibetensor None (test_lazy_r1_regularisation_matches_torch)
+            tgrads = dict(tc.named_parameters())
+            for name, p in vc.named_parameters():
+                if p.ndim > 1:
+                    close(p.grad, tgrads[name].grad, rtol=1e-3, atol=1e-6)
+                    assert p.grad.abs().sum().item() > 0
+        tl = T.wgan_gp_critic_step(tg, tc, topt, tr, tz, ta)
+        vl = V.wgan_gp_critic_step(vg, vc, vopt, vr, vz, va)
+        np.testing.assert_allclose(vl, tl, rtol=2e-4)
+        check_grads(vc, tc)
+        assert all(p.grad is None for p in vg.parameters())  # the critic's step leaves the generator alone
+    check_state(vc, tc)
+    check_state(vg, tg)
+
+
+@pytest.mark.xfail(strict=True, reason="vibetensor bug (C++ autograd formulas): the gradient of relu / leaky_relu / "
+                   "hardtanh / relu6 / threshold / prelu / max_pool taken with create_graph=True is not connected to "
+                   "the op's input (torch connects it with a zero derivative), so parameters reached only through "
+                   "those masks - the critic's biases in an R1 penalty - get grad None instead of zeros, and Adam "
+                   "skips them where torch's moves them with its moments; tests/autograd/test_mask_double_backward.py")
+@pytest.mark.parametrize("device", DEVICES)
+def test_lazy_r1_regularisation_matches_torch(device):
+    tg, vg = build("Generator", device, seed=2)
+    tc, vc = build("Discriminator", device, seed=3)
+    topt = torch.optim.Adam(tc.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    vopt = vt.optim.Adam(vc.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    rng = np.random.default_rng(5)
+    for step in range(4):
+        real = rng.standard_normal((8, 2)).astype(np.float32) * 0.3 + 0.4
+        noise = rng.standard_normal((8, 4)).astype(np.float32)
+        alpha = rng.uniform(size=(8, 1)).astype(np.float32)
+        (tr, tz, ta), (vr, vz, va) = both(device, real, noise, alpha)
+        if step % 2 == 0:
+            tl = T.wgan_gp_critic_step(tg, tc, topt, tr, tz, ta)
+            vl = V.wgan_gp_critic_step(vg, vc, vopt, vr, vz, va)
+        else:  # the penalty alone
+            tl, vl = T.lazy_r1_step(tc, topt, tr), V.lazy_r1_step(vc, vopt, vr)
+        np.testing.assert_allclose(vl, tl, rtol=2e-4)
+        check_grads(vc, tc)
+    check_state(vc, tc)
 
 
 # ---------------------------------------------------------------- REINFORCE

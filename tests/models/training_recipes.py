@@ -6,6 +6,8 @@ torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
     torch.no_grad after each optimizer step, as open_clip's training loop does;
   - a small GAN: MLP generator and discriminator, BCEWithLogitsLoss, two Adam optimizers with betas=(0.5, 0.999),
     the discriminator step on fake.detach(), zero_grad(set_to_none=True); the noise comes from the caller (numpy);
+    a WGAN-GP critic step, whose gradient penalty differentiates through torch.autograd.grad(create_graph=True),
+    and StyleGAN2's lazy R1 regularisation (every few steps, a critic step on the R1 penalty alone);
   - REINFORCE on a corridor environment written in numpy: actions are drawn by a numpy Generator from the policy's
     probabilities, the update scores them with Categorical(logits=...).log_prob, normalises the discounted returns
     by their mean and std and adds an entropy bonus;
@@ -152,6 +154,42 @@ def gan_train_step(generator, discriminator, opt_g, opt_d, real, noise, criterio
     err_g.backward()
     opt_g.step()
     return (err_d_real + err_d_fake).item(), err_g.item()
+
+
+def gradient_penalty(critic, real, fake, alpha):
+    """WGAN-GP: (||d critic / d x|| - 1)^2 at points between real and fake samples (alpha [B, 1] from the caller)."""
+    interp = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(interp)
+    # create_graph: the penalty is itself differentiated with respect to the critic's weights
+    grads, = torch.autograd.grad(outputs=scores, inputs=interp, grad_outputs=torch.ones_like(scores),
+                                 create_graph=True, retain_graph=True)
+    return ((grads.norm(2, dim=1) - 1) ** 2).mean()
+
+
+def wgan_gp_critic_step(generator, critic, opt_c, real, noise, alpha, gp_weight=10.0):
+    opt_c.zero_grad(set_to_none=True)
+    fake = generator(noise)
+    loss = (critic(fake.detach()).mean() - critic(real).mean()
+            + gp_weight * gradient_penalty(critic, real, fake, alpha))
+    loss.backward()
+    opt_c.step()
+    return loss.item()
+
+
+def r1_penalty(critic, real):
+    """||d critic / d x||^2 at the real samples."""
+    real = real.detach().requires_grad_(True)
+    grads, = torch.autograd.grad(critic(real).sum(), real, create_graph=True)
+    return grads.pow(2).sum(dim=1).mean()
+
+
+def lazy_r1_step(critic, opt_c, real, gamma=10.0, interval=4):
+    """The regularisation step of lazy R1: the penalty alone, scaled by the interval it runs at."""
+    opt_c.zero_grad(set_to_none=True)
+    loss = gamma / 2 * r1_penalty(critic, real) * interval
+    loss.backward()
+    opt_c.step()
+    return loss.item()
 
 
 # ---------------------------------------------------------------- REINFORCE
