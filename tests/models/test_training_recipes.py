@@ -119,9 +119,12 @@ def test_clip_training_with_the_clamped_temperature_matches_torch(device):
 
 # ---------------------------------------------------------------- GAN
 @pytest.mark.parametrize("device", DEVICES)
-def test_gan_training_matches_torch(device):
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_gan_training_matches_torch(spectral_norm, device):
     tg, vg = build("Generator", device)
-    td, vd = build("Discriminator", device, seed=1)
+    td, vd = build("Discriminator", device, seed=1, spectral_norm=spectral_norm)
+    if spectral_norm:  # the power iteration's vectors came over with the weights
+        assert "net.0.parametrizations.weight.0._u" in dict(vd.named_buffers())
     tog, tod = T.gan_optimizers(tg, td)
     vog, vod = V.gan_optimizers(vg, vd)
     assert vog.param_groups[0]["betas"] == vod.param_groups[0]["betas"] == (0.5, 0.999)

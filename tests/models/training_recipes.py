@@ -4,9 +4,9 @@ torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
     mean pooling over non-padding tokens), both L2-normalised; a learnable log temperature that the forward clamps
     and exponentiates; a symmetric cross-entropy with label smoothing; the in-place clamp_ of logit_scale under
     torch.no_grad after each optimizer step, as open_clip's training loop does;
-  - a small GAN: MLP generator and discriminator, BCEWithLogitsLoss, two Adam optimizers with betas=(0.5, 0.999),
-    the discriminator step on fake.detach(), zero_grad(set_to_none=True); the noise comes from the caller (numpy);
-    a WGAN-GP critic step, whose gradient penalty differentiates through torch.autograd.grad(create_graph=True),
+  - a small GAN: MLP generator and discriminator (spectral norm optional), BCEWithLogitsLoss, two Adam optimizers
+    with betas=(0.5, 0.999), the discriminator step on fake.detach(), zero_grad(set_to_none=True); the noise comes
+    from the caller (numpy); a WGAN-GP critic step, whose gradient penalty differentiates through torch.autograd.grad(create_graph=True),
     and StyleGAN2's lazy R1 regularisation (every few steps, a critic step on the R1 penalty alone);
   - REINFORCE on a corridor environment written in numpy: actions are drawn by a numpy Generator from the policy's
     probabilities, the update scores them with Categorical(logits=...).log_prob, normalises the discounted returns
@@ -118,12 +118,14 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, in_dim=2, hidden=16):
+    def __init__(self, in_dim=2, hidden=16, spectral_norm=False):
         super().__init__()
+        # SNGAN: each weight divided by its largest singular value, estimated by a power iteration per forward
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(hidden, 1))
+            sn(nn.Linear(in_dim, hidden)), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Linear(hidden, hidden)), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Linear(hidden, 1)))
 
     def forward(self, x):
         return self.net(x)
