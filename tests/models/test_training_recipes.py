@@ -354,12 +354,12 @@ def test_clipped_accumulated_training_with_ema_matches_torch(device):
 
 
 # ---------------------------------------------------------------- save / resume
-def fresh(mod, device, dropout, weights=None):
+def fresh(mod, device, dropout, schedule, weights=None):
     model = mod.Regressor(dropout=dropout)
     if weights is not None:
         model.load_state_dict(weights)
     model = model.to(device)
-    optimizer, scheduler = mod.make_trainer(model)
+    optimizer, scheduler = mod.make_trainer(model, schedule=schedule)
     return model, mod.ModelEMA(model, decay=0.8), optimizer, scheduler
 
 
@@ -382,26 +382,26 @@ def numpy_state(parts):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(dropout, device, tmp_path):
+@pytest.mark.parametrize("dropout, schedule", [(0.0, "warmup_cosine"), (0.2, "warmup_cosine"), (0.0, "multistep")])
+def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(dropout, schedule, device, tmp_path):
     torch.manual_seed(4)
     init = {k: v.numpy().copy() for k, v in T.Regressor(dropout=dropout).state_dict().items()}
     runs = {}
     for mod, lib in ((T, torch), (V, vt)):
         weights = {k: lib.from_numpy(v.copy()) for k, v in init.items()}
         lib.manual_seed(7)
-        whole = fresh(mod, device, dropout, weights)
+        whole = fresh(mod, device, dropout, schedule, weights)
         uninterrupted = train(mod, lib, whole, device, range(6))
 
         lib.manual_seed(7)
-        first = fresh(mod, device, dropout, weights)
+        first = fresh(mod, device, dropout, schedule, weights)
         before = train(mod, lib, first, device, range(3))
         path = tmp_path / f"{lib.__name__}.pt"
         mod.save_checkpoint(path, *first, step=3)
         opt_state = {i: {k: (v.cpu().numpy().copy() if hasattr(v, "cpu") else v) for k, v in s.items()}
                      for i, s in enumerate(first[2].state.values())}
         lib.manual_seed(123)  # the stream moves on; the checkpoint must bring it back
-        resumed = fresh(mod, device, dropout)  # the library's own initialisation: other weights
+        resumed = fresh(mod, device, dropout, schedule)  # the library's own initialisation: other weights
         assert not np.allclose(resumed[0].inp.weight.detach().cpu().numpy(), init["inp.weight"])
         assert mod.load_checkpoint(path, *resumed, map_location=device) == 3
         # Adam's moments and step count came back, on the parameters' device

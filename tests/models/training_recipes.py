@@ -350,9 +350,12 @@ def warmup_cosine(warmup, total):
     return factor
 
 
-def make_trainer(model, lr=1e-2, warmup=2, total=8):
+def make_trainer(model, lr=1e-2, warmup=2, total=8, schedule="warmup_cosine"):
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
+    if schedule == "warmup_cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
+    else:  # step decay, as ResNet recipes schedule it
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.5)
     return optimizer, scheduler
 
 
