@@ -262,6 +262,30 @@ def test_reinforce_matches_torch(device):
     check_state(vp, tp)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_ppo_matches_torch(device):
+    ta, va = build("ActorCritic", device, seed=9)
+    topt, vopt = torch.optim.Adam(ta.parameters(), lr=0.03), vt.optim.Adam(va.parameters(), lr=0.03)
+    rngs = {lib: (np.random.default_rng(10), np.random.default_rng(11)) for lib in ("t", "v")}
+    clipped = []
+    for _ in range(3):
+        tb, tlast = T.collect(ta, T.Corridor(), rngs["t"][0], 24)
+        vb, vlast = V.collect(va, V.Corridor(), rngs["v"][0], 24)
+        np.testing.assert_array_equal(vb["actions"], tb["actions"])  # the same actions, so the same transitions
+        for k in ("values", "log_probs"):
+            np.testing.assert_allclose(vb[k], tb[k], rtol=1e-4, atol=1e-6)
+        tadv, tret = T.gae(tb["rewards"], tb["values"], tb["dones"], tlast)
+        vadv, vret = V.gae(vb["rewards"], vb["values"], vb["dones"], vlast)
+        tl, tc = T.ppo_update(ta, topt, tb, tadv, tret, rngs["t"][1])
+        vl, vc = V.ppo_update(va, vopt, vb, vadv, vret, rngs["v"][1])
+        np.testing.assert_allclose(vl, tl, rtol=1e-3, atol=1e-5)
+        assert vc == tc
+        clipped += vc
+        check_grads(va, ta)
+    assert max(clipped) > 0  # the ratio left the trust region somewhere: the clipped branch was taken
+    check_state(va, ta)
+
+
 # ---------------------------------------------------------------- accumulation, clipping, checkpointing, EMA
 W_TRUE = np.random.default_rng(200).standard_normal((6, 3)).astype(np.float32)
 

@@ -6,11 +6,13 @@ torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
     torch.no_grad after each optimizer step, as open_clip's training loop does;
   - a small GAN: MLP generator and discriminator (spectral norm optional), BCEWithLogitsLoss, two Adam optimizers
     with betas=(0.5, 0.999), the discriminator step on fake.detach(), zero_grad(set_to_none=True); the noise comes
-    from the caller (numpy); a WGAN-GP critic step, whose gradient penalty differentiates through torch.autograd.grad(create_graph=True),
-    and StyleGAN2's lazy R1 regularisation (every few steps, a critic step on the R1 penalty alone);
+    from the caller (numpy); a WGAN-GP critic step, whose gradient penalty differentiates through
+    torch.autograd.grad(create_graph=True), and StyleGAN2's lazy R1 regularisation (every few steps, a critic step
+    on the R1 penalty alone);
   - REINFORCE on a corridor environment written in numpy: actions are drawn by a numpy Generator from the policy's
     probabilities, the update scores them with Categorical(logits=...).log_prob, normalises the discounted returns
-    by their mean and std and adds an entropy bonus;
+    by their mean and std and adds an entropy bonus; and PPO on the same environment (GAE in numpy, minibatches
+    indexed by numpy permutations, the clipped ratio objective, a value loss, clip_grad_norm_);
   - gradient accumulation over micro-batches (each loss scaled by 1 / micro-batches), clip_grad_value_ then
     clip_grad_norm_, activation checkpointing of each residual block (use_reentrant=False), and an EMA of the
     weights kept with torch._foreach_mul_ / _foreach_add_ (as timm's ModelEmaV3 does);
@@ -268,6 +270,78 @@ def reinforce_update(policy, optimizer, episodes, gamma=0.9, entropy_coef=0.01, 
     loss.backward()
     optimizer.step()
     return loss.item()
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, obs_dim=6, hidden=16, n_actions=2):
+        super().__init__()
+        self.actor = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, n_actions))
+        self.critic = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def evaluate(self, obs, actions):
+        dist = Categorical(logits=self.actor(obs))
+        return dist.log_prob(actions), dist.entropy(), self.critic(obs).squeeze(-1)
+
+
+def collect(agent, env, rng, steps):
+    """`steps` transitions (a finished episode restarts); numpy arrays of what PPO needs, and the last value."""
+    device = next(agent.parameters()).device
+    obs, rows = env.reset(), []
+    for _ in range(steps):
+        with torch.no_grad():
+            o = torch.from_numpy(obs).unsqueeze(0).to(device)
+            log_probs, value = F.log_softmax(agent.actor(o), dim=-1)[0], agent.critic(o).item()
+        p = log_probs.exp().cpu().numpy().astype(np.float64)
+        action = int(rng.choice(len(p), p=p / p.sum()))
+        next_obs, reward, done = env.step(action)
+        rows.append((obs, action, reward, float(done), value, log_probs[action].item()))
+        obs = env.reset() if done else next_obs
+    with torch.no_grad():
+        last_value = agent.critic(torch.from_numpy(obs).unsqueeze(0).to(device)).item()
+    cols = list(zip(*rows))
+    batch = {"obs": np.stack(cols[0]), "actions": np.array(cols[1], dtype=np.int64)}
+    names = ("rewards", "dones", "values", "log_probs")
+    batch.update({k: np.array(c, dtype=np.float32) for k, c in zip(names, cols[2:])})
+    return batch, last_value
+
+
+def gae(rewards, values, dones, last_value, gamma=0.9, lam=0.95):
+    """Generalised advantage estimates and the returns they imply."""
+    advantages, running = np.zeros(len(rewards), dtype=np.float32), 0.0
+    for t in reversed(range(len(rewards))):
+        next_value = last_value if t == len(rewards) - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * nonterminal - values[t]
+        running = delta + gamma * lam * nonterminal * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+def ppo_update(agent, optimizer, batch, advantages, returns, rng, epochs=3, minibatch=8, clip=0.2, vf_coef=0.5,
+               ent_coef=0.01, max_norm=0.5):
+    """Returns each minibatch's loss and clipped fraction."""
+    device = next(agent.parameters()).device
+    obs, actions, old_log_probs = (torch.from_numpy(batch[k]).to(device) for k in ("obs", "actions", "log_probs"))
+    advantages, returns = torch.from_numpy(advantages).to(device), torch.from_numpy(returns).to(device)
+    losses, clipped = [], []
+    for _ in range(epochs):
+        perm = rng.permutation(len(obs))
+        for start in range(0, len(obs), minibatch):
+            mb = perm[start:start + minibatch]
+            log_probs, entropy, values = agent.evaluate(obs[mb], actions[mb])
+            ratio = (log_probs - old_log_probs[mb]).exp()
+            adv = advantages[mb]
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            policy_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - clip, 1 + clip)).mean()
+            value_loss = 0.5 * ((values - returns[mb]) ** 2).mean()
+            loss = policy_loss - ent_coef * entropy.mean() + vf_coef * value_loss
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), max_norm)
+            optimizer.step()
+            losses.append(loss.item())
+            clipped.append(((ratio - 1.0).abs() > clip).float().mean().item())
+    return losses, clipped
 
 
 # ---------------------------------------------------------------- accumulation, clipping, checkpointing, EMA
