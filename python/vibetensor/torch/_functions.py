@@ -16,6 +16,7 @@ from .._C import core as _core
 from ._factory_layout import _c_empty, _check_layout
 from ._generator import drawing_from
 from . import _default_device
+from ._tensor_infer import numpy_aware_dtype
 
 Tensor = _core.Tensor
 dtype = _core.dtype
@@ -210,8 +211,10 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         if builtins.any(isinstance(v, int) for v in arr.ravel()):
             raise ValueError("Overflow when unpacking long long: an integer in the data is outside the int64 range")
         raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
-    target = _core.parse_dtype(dtype) if dtype is not None else (
-        _infer_dtype(arr) if not isinstance(data, np.ndarray) else None)
+    target = _core.parse_dtype(dtype) if dtype is not None else None
+    if target is None and not isinstance(data, np.ndarray):
+        target = numpy_aware_dtype(data)  # NumPy leaves keep their dtypes, as in torch
+        target = _infer_dtype(arr) if target is None else target
     if isinstance(data, np.ndarray) and arr.dtype.kind not in "biuf":
         raise TypeError(f"can't convert np.ndarray of type {arr.dtype}")
     if not isinstance(data, np.ndarray):
