@@ -30,6 +30,9 @@ def _leaf_dtype(x):
     return None
 
 
+_PYTHON_NUMBERS = {bool: _D.bool, int: _D.int64, float: _D.float32}
+
+
 def numpy_aware_dtype(data):
     """The dtype torch infers for `data` (not an ndarray) when NumPy objects are among its leaves, else None."""
     found_numpy = False
@@ -38,7 +41,13 @@ def numpy_aware_dtype(data):
     while stack:
         x = stack.pop()
         if isinstance(x, (list, tuple)):
-            stack.extend(x)
+            kinds = set(map(type, x))  # at C speed: a long list of Python numbers costs no per-element Python
+            if kinds <= _PYTHON_NUMBERS.keys():
+                for k in kinds:
+                    d = _PYTHON_NUMBERS[k]
+                    result = d if result is None else _core.promote_types(result, d)
+            else:
+                stack.extend(x)
             continue
         leaf = _leaf_dtype(x)
         if leaf is None:
