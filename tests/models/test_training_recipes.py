@@ -253,6 +253,9 @@ def test_reinforce_matches_torch(device):
         # the same probabilities drew the same actions from the same numpy stream
         assert [e[1] for e in vep] == [e[1] for e in tep] and [e[2] for e in vep] == [e[2] for e in tep]
         expected = numpy_reinforce_loss(vp, vep)
+        # NumPy float64 rewards: the update's returns tensor, and so its loss, is float64 in both
+        for mod, eps in ((T, tep), (V, vep)):
+            assert str(mod.torch.tensor(mod.discounted_returns(eps[0][2], 0.9)).dtype).endswith("float64")
         tl, vl = T.reinforce_update(tp, topt, tep), V.reinforce_update(vp, vopt, vep)
         np.testing.assert_allclose(vl, expected, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(vl, tl, rtol=1e-4, atol=1e-6)

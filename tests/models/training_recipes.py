@@ -217,9 +217,10 @@ class Corridor:
     def step(self, action):
         self.pos = max(0, self.pos - 1) if action == 0 else self.pos + 1
         self.t += 1
+        # rewards are NumPy float64 scalars, as NumPy environments return them: torch.tensor keeps float64
         if self.pos == self.size - 1:
-            return self.observe(), 1.0, True
-        return self.observe(), -self.step_cost, self.t >= self.max_steps
+            return self.observe(), np.float64(1.0), True
+        return self.observe(), np.float64(-self.step_cost), self.t >= self.max_steps
 
 
 class Policy(nn.Module):
