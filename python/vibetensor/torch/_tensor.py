@@ -216,6 +216,9 @@ def unflatten(self, dim, sizes):
 
 
 _EXTRA = {
+    # above NumPy's: `np.float64(2) * t`, `np.log(2) - t` defer to the tensor's reflected operators and give tensors
+    # (with their autograd), as torch's, instead of NumPy converting the tensor and returning an ndarray
+    "__array_priority__": 1000,
     "to": to, "numpy": numpy, "tolist": tolist, "__repr__": __repr__, "__str__": __repr__, "__iter__": __iter__,
     "__array__": __array__, "__getitem__": _indexing.getitem, "__setitem__": _indexing.setitem,
     "float": _cast(_dtype.float32), "double": _cast(_dtype.float64), "half": _cast(_dtype.float16),
