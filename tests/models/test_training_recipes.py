@@ -289,6 +289,31 @@ def test_ppo_matches_torch(device):
     check_state(va, ta)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_sac_updates_match_torch(device):
+    (tpi, vpi), (tq1, vq1), (tq2, vq2) = (build(n, device, seed=s) for n, s in
+                                          (("SquashedGaussianActor", 12), ("QNetwork", 13), ("QNetwork", 14)))
+    tsac, vsac = T.SAC(tpi, tq1, tq2), V.SAC(vpi, vq1, vq2)
+    rng = np.random.default_rng(15)
+    for _ in range(4):
+        arrays = (rng.standard_normal((8, 3)), rng.uniform(-1, 1, (8, 2)), rng.standard_normal(8),
+                  rng.standard_normal((8, 3)), (rng.uniform(size=8) < 0.2), rng.standard_normal((8, 2)),
+                  rng.standard_normal((8, 2)))
+        tb, vb = both(device, *(a.astype(np.float32) for a in arrays))
+        tl, vl = tsac.update(*tb), vsac.update(*vb)
+        np.testing.assert_allclose(vl, tl, rtol=1e-3, atol=1e-5)
+        for vnet, tnet in ((vpi, tpi), (vq1, tq1), (vq2, tq2)):
+            check_grads(vnet, tnet)  # the Q networks' are the critic step's: the frozen ones took no more
+        close(vsac.log_alpha, tsac.log_alpha, rtol=1e-5, atol=1e-7)
+    assert vsac.log_alpha.item() != pytest.approx(math.log(0.2))
+    for vnet, tnet in ((vpi, tpi), (vq1, tq1), (vq2, tq2), (vsac.q1_targ, tsac.q1_targ), (vsac.q2_targ, tsac.q2_targ)):
+        check_state(vnet, tnet)
+    assert all(p.grad is None and not p.requires_grad for p in vsac.q1_targ.parameters())
+    assert all(p.requires_grad for p in vsac.q_params)
+    # the targets trail the networks: Polyak averaging moved them part of the way
+    assert not np.allclose(vsac.q1_targ.net[0].weight.detach().cpu().numpy(), vq1.net[0].weight.detach().cpu().numpy())
+
+
 # ---------------------------------------------------------------- accumulation, clipping, checkpointing, EMA
 W_TRUE = np.random.default_rng(200).standard_normal((6, 3)).astype(np.float32)
 

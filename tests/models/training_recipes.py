@@ -12,7 +12,9 @@ torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
   - REINFORCE on a corridor environment written in numpy: actions are drawn by a numpy Generator from the policy's
     probabilities, the update scores them with Categorical(logits=...).log_prob, normalises the discounted returns
     by their mean and std and adds an entropy bonus; and PPO on the same environment (GAE in numpy, minibatches
-    indexed by numpy permutations, the clipped ratio objective, a value loss, clip_grad_norm_);
+    indexed by numpy permutations, the clipped ratio objective, a value loss, clip_grad_norm_); SAC updates with a
+    tanh-squashed Gaussian actor (noise from the caller; np.log(2) in the log-probability's correction), twin Q
+    networks and their Polyak-averaged targets, frozen Q weights for the actor step, a learned temperature;
   - gradient accumulation over micro-batches (each loss scaled by 1 / micro-batches), clip_grad_value_ then
     clip_grad_norm_, activation checkpointing of each residual block (use_reentrant=False), and an EMA of the
     weights kept with torch._foreach_mul_ / _foreach_add_ (as timm's ModelEmaV3 does);
@@ -23,13 +25,14 @@ torch only; loaded with vibetensor swapped in by tests/models/swap_import.py):
   - knowledge distillation on mixup batches: the mixing weight and permutation come from the caller (numpy), the
     loss mixes the two hard-label cross-entropies and a temperature-scaled KL to a frozen teacher in eval mode.
 """
+import copy
 import math
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.distributions import Categorical
+from torch.distributions import Categorical, Normal
 from torch.optim.swa_utils import AveragedModel, SWALR, update_bn
 from torch.utils.checkpoint import checkpoint
 
@@ -343,6 +346,77 @@ def ppo_update(agent, optimizer, batch, advantages, returns, rng, epochs=3, mini
             losses.append(loss.item())
             clipped.append(((ratio - 1.0).abs() > clip).float().mean().item())
     return losses, clipped
+
+
+class SquashedGaussianActor(nn.Module):
+    def __init__(self, obs_dim=3, act_dim=2, hidden=16, log_std_bounds=(-5.0, 2.0)):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, 2 * act_dim))
+        self.log_std_bounds = log_std_bounds
+
+    def forward(self, obs, noise):
+        """A reparameterised action tanh(mu + std * noise) and its log-probability."""
+        mu, log_std = self.net(obs).chunk(2, dim=-1)
+        std = torch.clamp(log_std, *self.log_std_bounds).exp()
+        u = mu + std * noise
+        # log|d tanh(u) / du| = 2 (log 2 - u - softplus(-2u)), the numerically stable form
+        logp = Normal(mu, std).log_prob(u).sum(-1) - (2 * (np.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), logp
+
+
+class QNetwork(nn.Module):
+    def __init__(self, obs_dim=3, act_dim=2, hidden=16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim + act_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, obs, act):
+        return self.net(torch.cat([obs, act], dim=-1)).squeeze(-1)
+
+
+class SAC:
+    def __init__(self, actor, q1, q2, lr=3e-3, init_alpha=0.2, target_entropy=-2.0):
+        self.actor, self.q1, self.q2 = actor, q1, q2
+        self.q1_targ, self.q2_targ = copy.deepcopy(q1), copy.deepcopy(q2)
+        for p in list(self.q1_targ.parameters()) + list(self.q2_targ.parameters()):
+            p.requires_grad = False  # moved by Polyak averaging only
+        device = next(actor.parameters()).device
+        self.log_alpha = torch.tensor(math.log(init_alpha), device=device, requires_grad=True)
+        self.q_params = list(q1.parameters()) + list(q2.parameters())
+        self.q_opt = torch.optim.Adam(self.q_params, lr=lr)
+        self.pi_opt = torch.optim.Adam(actor.parameters(), lr=lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
+        self.target_entropy = target_entropy
+
+    def update(self, obs, act, rew, obs2, done, noise_next, noise_pi, gamma=0.99, polyak=0.9):
+        with torch.no_grad():
+            a2, logp_a2 = self.actor(obs2, noise_next)
+            q_targ = torch.min(self.q1_targ(obs2, a2), self.q2_targ(obs2, a2))
+            backup = rew + gamma * (1 - done) * (q_targ - self.log_alpha.exp() * logp_a2)
+        loss_q = ((self.q1(obs, act) - backup) ** 2).mean() + ((self.q2(obs, act) - backup) ** 2).mean()
+        self.q_opt.zero_grad()
+        loss_q.backward()
+        self.q_opt.step()
+
+        for p in self.q_params:  # the actor's loss must not reach the Q networks
+            p.requires_grad = False
+        pi, logp_pi = self.actor(obs, noise_pi)
+        loss_pi = (self.log_alpha.exp().detach() * logp_pi - torch.min(self.q1(obs, pi), self.q2(obs, pi))).mean()
+        self.pi_opt.zero_grad()
+        loss_pi.backward()
+        self.pi_opt.step()
+        for p in self.q_params:
+            p.requires_grad = True
+
+        loss_alpha = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad()
+        loss_alpha.backward()
+        self.alpha_opt.step()
+
+        with torch.no_grad():
+            for net, targ in ((self.q1, self.q1_targ), (self.q2, self.q2_targ)):
+                for p, p_targ in zip(net.parameters(), targ.parameters()):
+                    p_targ.mul_(polyak).add_((1 - polyak) * p)
+        return loss_q.item(), loss_pi.item(), loss_alpha.item()
 
 
 # ---------------------------------------------------------------- accumulation, clipping, checkpointing, EMA
