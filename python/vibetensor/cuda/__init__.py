@@ -163,6 +163,15 @@ def set_per_process_memory_fraction(fraction: float, device=None) -> None:
 from . import memory  # noqa: F401
 from .graphs import CUDAGraph, graph, graph_pool_handle, is_current_stream_capturing  # noqa: F401
 from .memory import host_memory_stats, reset_peak_host_memory_stats  # noqa: F401
+from .random import (  # noqa: F401
+    get_rng_state,
+    get_rng_state_all,
+    initial_seed,
+    seed,
+    seed_all,
+    set_rng_state,
+    set_rng_state_all,
+)
 from .streams import (  # noqa: F401
     Event,
     ExternalStream,

@@ -16,6 +16,7 @@ from .._C import core as _core
 from ._factory_layout import _c_empty, _check_layout
 from ._generator import drawing_from
 from . import _default_device
+from ._tensor_infer import numpy_aware_dtype
 
 Tensor = _core.Tensor
 dtype = _core.dtype
@@ -157,42 +158,6 @@ def _infer_dtype(arr):
     raise TypeError(f"can't convert data of type {arr.dtype} to a tensor")
 
 
-def _scalar_dtype(x):
-    """The dtype torch gives one number of a tensor's data: a NumPy scalar its own, a Python number the default."""
-    if isinstance(x, np.generic):
-        name = x.dtype.name
-        return getattr(_core.dtype, name) if name in _NUMPY_SCALAR_NAMES else None
-    if isinstance(x, builtins.bool):
-        return _core.dtype.bool
-    if isinstance(x, builtins.int):
-        return _core.dtype.int64
-    if isinstance(x, builtins.float):
-        return _core.dtype.float32
-    return None
-
-
-_NUMPY_SCALAR_NAMES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
-
-
-def _infer_numpy_scalars_dtype(data):
-    """torch's dtype for data holding NumPy scalars (torch.tensor(np.mean(x)), a list of np.float32 values): each
-    number's dtype, promoted together (np.float64 keeps float64, np.int32 int32; beside Python floats, float32).
-    None where a number is of no such kind (the caller then infers as for plain Python data)."""
-    result = None
-    for x in np.asarray(data, dtype=object).flat:
-        d = _scalar_dtype(x)
-        if d is None:
-            return None
-        result = d if result is None else _core.promote_types(result, d)
-    return result
-
-
-def _first_number(data):
-    while isinstance(data, (list, tuple)) and data:
-        data = data[0]
-    return data
-
-
 _INT_BOUNDS = {"uint8": (-255, 255), "int8": (-128, 127), "int16": (-2**15, 2**15 - 1), "int32": (-2**31, 2**31 - 1),
                "int64": (-2**63, 2**63 - 1)}
 
@@ -246,10 +211,10 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         if builtins.any(isinstance(v, int) for v in arr.ravel()):
             raise ValueError("Overflow when unpacking long long: an integer in the data is outside the int64 range")
         raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
-    target = _core.parse_dtype(dtype) if dtype is not None else (
-        _infer_dtype(arr) if not isinstance(data, np.ndarray) else None)
-    if dtype is None and isinstance(_first_number(data), np.generic):  # (only then a walk over the data)
-        target = _infer_numpy_scalars_dtype(data) or target
+    target = _core.parse_dtype(dtype) if dtype is not None else None
+    if target is None and not isinstance(data, np.ndarray):
+        target = numpy_aware_dtype(data)  # NumPy leaves keep their dtypes, as in torch
+        target = _infer_dtype(arr) if target is None else target
     if isinstance(data, np.ndarray) and arr.dtype.kind not in "biuf":
         raise TypeError(f"can't convert np.ndarray of type {arr.dtype}")
     if not isinstance(data, np.ndarray):

@@ -2,9 +2,12 @@
 
 Basic indices (ints, slices, None, Ellipsis) become views (select, slice, unsqueeze); integer tensors, lists
 and boolean masks then go through the `index` / `index_put_` ops, which place the broadcast index shape where
-torch and NumPy put it.
+torch and NumPy put it. NumPy arrays index as the tensors they convert to, as in torch (minibatch indices from
+np.random.permutation, masks computed in NumPy); NumPy integer scalars as ints.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from .._C import core as _core
 
@@ -16,8 +19,6 @@ _unsqueeze = _core.op("vt::unsqueeze")
 
 
 def _as_index_tensor(obj):
-    import numpy as np
-
     from . import tensor as _tensor
 
     if isinstance(obj, _core.Tensor):
@@ -35,6 +36,14 @@ def _as_index_tensor(obj):
             f"(got {type(obj).__name__})"
         )
     return _tensor(arr.astype(np.int64))
+
+
+def _from_ndarray(arr):
+    if arr.dtype == np.uint8:  # torch reads a byte array as a (deprecated) mask, as it reads a uint8 tensor
+        from . import tensor as _tensor
+
+        return _tensor(arr.tolist(), dtype=_core.dtype.uint8)
+    return _as_index_tensor(arr)
 
 
 _INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
@@ -63,6 +72,8 @@ def _apply(t, index):
     """Returns (view, advanced): the basic-indexed view and, per dim of the view, an advanced index or None."""
     if not isinstance(index, tuple):
         index = (index,)
+    # an ndarray has __index__ (for 0-dim ones) and is no list: convert it first, so that a mask counts its dims
+    index = tuple(_from_ndarray(i) if isinstance(i, np.ndarray) else i for i in index)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     consumed = sum(_consumed(i) for i in index)

@@ -225,8 +225,8 @@ def unflatten(self, dim, sizes):
 _EXTRA = {
     "to": to, "numpy": numpy, "tolist": tolist, "__repr__": __repr__, "__str__": __repr__, "__iter__": __iter__,
     "__array__": __array__, "__getitem__": _indexing.getitem, "__setitem__": _indexing.setitem,
-    # as torch's: NumPy defers to the tensor's reflected ops, so np.float64(2) * x is a tensor (with its history),
-    # not an ndarray made through __array__
+    # above NumPy's: `np.float64(2) * t`, `np.log(2) - t` defer to the tensor's reflected operators and give tensors
+    # (with their autograd), as torch's, instead of NumPy converting the tensor and returning an ndarray
     "__array_priority__": 1000, "__format__": __format__,
     # torch divides a number by a tensor as the tensor's reciprocal times the number (torch/_tensor.py __rdiv__):
     # in float16/bfloat16 (and by an ulp in float32) that rounds otherwise than one division would

@@ -13,7 +13,8 @@ vibetensor._C.core.dtype.
 
 Note [weights_only]
 load(weights_only=True), the default as in torch >= 2.6, unpickles through a restricted Unpickler: only tensors,
-devices, dtypes, builtins containers/numbers/strings/bytes, and collections.OrderedDict; any other global (a class,
+devices, dtypes, builtins containers/numbers/strings/bytes, collections.OrderedDict and collections.Counter (torch
+allows it too: MultiStepLR keeps its milestones in one, so its state_dict holds it); any other global (a class,
 a function such as os.system) raises pickle.UnpicklingError before anything of it runs. weights_only=False allows
 arbitrary objects: use it only on files you trust.
 """
@@ -29,8 +30,8 @@ from . import _functions as F
 _MAGIC = b"VTSAVE1\n"
 _DTYPES = {str(d).split(".")[-1]: d for d in _core.dtype.__members__.values()}
 _SAFE_GLOBALS = {
-    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "dict"),
-    ("builtins", "list"), ("builtins", "tuple"), ("builtins", "int"), ("builtins", "float"),
+    ("collections", "OrderedDict"), ("collections", "Counter"), ("builtins", "set"), ("builtins", "frozenset"),
+    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "int"), ("builtins", "float"),
     ("builtins", "complex"), ("builtins", "bool"), ("builtins", "str"), ("builtins", "bytes"),
     ("builtins", "bytearray"), ("builtins", "slice"), ("builtins", "range"), ("vibetensor._C.core", "dtype"),
 }
@@ -98,7 +99,7 @@ class _Unpickler(pickle.Unpickler):
         if self._weights_only and (module, name) not in _SAFE_GLOBALS:
             raise pickle.UnpicklingError(
                 f"Weights only load failed: unsupported global {module}.{name}. vt.load(weights_only=True) allows "
-                "only tensors, dtypes, devices, builtin containers/numbers/strings and OrderedDict; pass "
+                "only tensors, dtypes, devices, builtin containers/numbers/strings, OrderedDict and Counter; pass "
                 "weights_only=False only if you trust the file (it can run arbitrary code).")
         return super().find_class(module, name)
 

@@ -34,6 +34,13 @@ def use_fused(group):
     return all(p.dtype.is_floating_point for p in group["params"])
 
 
+def lr_value(group):
+    """The group's lr as a number: a 1-element tensor lr (torch takes one, as torch.compile'd loops keep it) gives
+    its value, as torch's non-capturable paths read it."""
+    lr = group["lr"]
+    return lr.item() if isinstance(lr, _core.Tensor) else lr
+
+
 def _by_device_and_dtype(params):
     """Parameters with a gradient, in order, grouped by (device, dtype): one fused call each."""
     buckets = {}
@@ -71,7 +78,7 @@ def adamw_step(group, state_of, decoupled=True):
             exp_avgs.append(st["exp_avg"])
             exp_avg_sqs.append(st["exp_avg_sq"])
             steps.append(st["step"])
-        kw = dict(lr=group["lr"], beta1=b1, beta2=b2, weight_decay=0.0 if l2 else weight_decay, eps=group["eps"],
+        kw = dict(lr=lr_value(group), beta1=b1, beta2=b2, weight_decay=0.0 if l2 else weight_decay, eps=group["eps"],
                   maximize=maximize and not l2)
         (_fused_adamw_capturable if capturable else _fused_adamw)(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
 
@@ -83,7 +90,7 @@ def _step_tensor(count, device):
 
 
 def sgd_step(group, state_of):
-    kw = dict(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+    kw = dict(lr=lr_value(group), momentum=group["momentum"], dampening=group["dampening"],
               weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
     for items in _by_device_and_dtype(group["params"]):
         if not group["momentum"]:

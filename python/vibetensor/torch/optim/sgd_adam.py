@@ -8,6 +8,7 @@ shrinks the parameter by lr * weight_decay before the update (decoupled); amsgra
 step(closure) re-evaluates the loss under enable_grad first and returns it, as torch's."""
 import math
 
+from ..._C import core as _core
 from ...autograd import no_grad
 from .._functions import zeros_like
 from . import _fused
@@ -26,6 +27,8 @@ def _step(opt, closure, fused_step, per_parameter_step):
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, fused=None):
+        if isinstance(lr, _core.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"Invalid SGD hyperparameters: lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -53,7 +56,7 @@ class SGD(Optimizer):
                 else:
                     buf.mul_(g["momentum"]).add_(d, alpha=1 - g["dampening"])
                 d = d + buf * g["momentum"] if g["nesterov"] else buf
-            p.add_(d, alpha=-g["lr"])
+            p.add_(d, alpha=-_fused.lr_value(g))
 
 
 def _check_adam_args(lr, betas, eps, weight_decay):
@@ -74,6 +77,11 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  maximize=False, foreach=None, capturable=False, fused=None):
+        if isinstance(lr, _core.Tensor):  # torch's checks, in its order
+            if foreach and not capturable:
+                raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+            if lr.numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
         _check_adam_args(lr, betas, eps, weight_decay)
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
@@ -89,7 +97,7 @@ class Adam(Optimizer):
             raise NotImplementedError("capturable=True runs on the fused path, which amsgrad, foreach=False and "
                                       "fused=False leave; drop one or the other")
         b1, b2 = g["betas"]
-        lr, wd = g["lr"], g["weight_decay"]
+        lr, wd = _fused.lr_value(g), g["weight_decay"]
         for p in g["params"]:
             if p.grad is None:
                 continue

@@ -5,14 +5,17 @@ AveragedModel holds a deep copy of the model and, on each update_parameters(mode
 parameters (and buffers, with use_buffers) into it: the first call copies them, later ones apply avg_fn
 (averaged, current, n_averaged) per tensor or multi_avg_fn over the lists, by default the running mean
 averaged + (current - averaged) / (n + 1). Without use_buffers the copy's buffers (batch-norm statistics) follow
-the model's. update_bn recomputes batch-norm statistics over a loader, as SWA's final step."""
+the model's. update_bn recomputes batch-norm statistics over a loader, as SWA's final step. SWALR anneals each
+group's learning rate to its swa_lr over anneal_epochs steps (cosine or linear), then holds it there."""
 from __future__ import annotations
 
 import copy
 import itertools
+import math
 
 from ..nn.module import Module
 from ..nn.norm_layers import _BatchNorm
+from .lr_scheduler import LRScheduler, _per_group
 
 
 def _vt():
@@ -118,3 +121,58 @@ def update_bn(loader, model, device=None):
     for module, momentum in momenta.items():
         module.momentum = momentum
     model.train(was_training)
+
+
+class SWALR(LRScheduler):
+    """Anneals each group's lr from where it is to group["swa_lr"] over `anneal_epochs` steps, by the cosine
+    (1 - cos(pi t)) / 2 or linearly, then keeps it at swa_lr. As torch's, each step works from the group's current
+    lr: it recovers the lr the annealing started from out of the previous step's mix, then mixes anew, so another
+    scheduler may have moved the lr before SWA starts (same arithmetic as torch's, so the lrs agree to the bit)."""
+
+    def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
+        for value, group in zip(_per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
+            group["swa_lr"] = value
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+        self._set_anneal_func(anneal_strategy)
+        if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
+            raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
+        self.anneal_epochs = anneal_epochs
+        super().__init__(optimizer, last_epoch)
+
+    @staticmethod
+    def _linear_anneal(t):
+        return t
+
+    @staticmethod
+    def _cosine_anneal(t):
+        return (1 - math.cos(math.pi * t)) / 2
+
+    def _set_anneal_func(self, anneal_strategy):
+        self._anneal_strategy = anneal_strategy
+        self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
+
+    def _progress(self, step):
+        return max(0, min(1, step / max(1, self.anneal_epochs)))
+
+    def get_lr(self):
+        step = self._step_count - 1  # the constructor's step is step 0
+        if self.anneal_epochs == 0:
+            step = max(1, step)
+        prev_alpha = self.anneal_func(self._progress(step - 1))
+        alpha = self.anneal_func(self._progress(step))
+        lrs = []
+        for group in self.optimizer.param_groups:
+            lr, swa = group["lr"], group["swa_lr"]
+            # the lr before annealing: group lr = swa * prev_alpha + start * (1 - prev_alpha), solved for start
+            start = swa if prev_alpha == 1 else (lr - prev_alpha * swa) / (1 - prev_alpha)
+            lrs.append(swa * alpha + start * (1 - alpha))
+        return lrs
+
+    def state_dict(self):
+        """Every attribute but the optimizer and the anneal function (load_state_dict restores it by name)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "anneal_func")}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)
+        self._set_anneal_func(self._anneal_strategy)
