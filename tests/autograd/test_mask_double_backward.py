@@ -8,16 +8,17 @@ import torch
 
 import vibetensor.torch as vt
 
-_BUG = pytest.mark.xfail(strict=True, reason="vibetensor bug (C++ autograd formulas): the backward of these ops is "
-                         "built from a non-differentiable mask (where(x > 0, g, ...)), so with create_graph=True the "
-                         "gradient does not depend on the input in the graph; torch's *BackwardBackward nodes give a "
-                         "zero derivative there")
+_BUG = pytest.mark.xfail(strict=True, reason="vibetensor gap: these are composites (where, gather by indices) whose "
+                         "backward reads the input only through a mask, so with create_graph=True the gradient does "
+                         "not depend on the input in the graph; torch's native backward ops give a zero derivative "
+                         "there (the C++ formulas of relu, leaky_relu and hardtanh do: Note [Masks keep the input in "
+                         "the graph])")
 
 OPS = {
-    "relu": (lambda L, x: L.nn.functional.relu(x), [_BUG]),
-    "leaky_relu": (lambda L, x: L.nn.functional.leaky_relu(x, 0.2), [_BUG]),
-    "hardtanh": (lambda L, x: L.nn.functional.hardtanh(x), [_BUG]),
-    "relu6": (lambda L, x: L.nn.functional.relu6(x), [_BUG]),
+    "relu": (lambda L, x: L.nn.functional.relu(x), []),
+    "leaky_relu": (lambda L, x: L.nn.functional.leaky_relu(x, 0.2), []),
+    "hardtanh": (lambda L, x: L.nn.functional.hardtanh(x), []),
+    "relu6": (lambda L, x: L.nn.functional.relu6(x), []),
     "threshold": (lambda L, x: L.nn.functional.threshold(x, 0.1, 0.0), [_BUG]),
     "prelu": (lambda L, x: L.nn.functional.prelu(x, L.tensor([0.25])), [_BUG]),
     "max_pool1d": (lambda L, x: L.nn.functional.max_pool1d(x.unsqueeze(0), 2).squeeze(0), [_BUG]),

@@ -192,11 +192,6 @@ def test_wgan_gp_critic_steps_match_torch(device):
     check_state(vg, tg)
 
 
-@pytest.mark.xfail(strict=True, reason="vibetensor bug (C++ autograd formulas): the gradient of relu / leaky_relu / "
-                   "hardtanh / relu6 / threshold / prelu / max_pool taken with create_graph=True is not connected to "
-                   "the op's input (torch connects it with a zero derivative), so parameters reached only through "
-                   "those masks - the critic's biases in an R1 penalty - get grad None instead of zeros, and Adam "
-                   "skips them where torch's moves them with its moments; tests/autograd/test_mask_double_backward.py")
 @pytest.mark.parametrize("device", DEVICES)
 def test_lazy_r1_regularisation_matches_torch(device):
     tg, vg = build("Generator", device, seed=2)

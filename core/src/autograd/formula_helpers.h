@@ -24,6 +24,17 @@ inline Tensor bin(const char* op, const Tensor& a, const Tensor& b) { return ops
 inline Tensor zeros(IntArrayRef sizes, const Tensor& like) {
   return ops::full(sizes, Scalar(int64_t(0)), like.dtype(), like.device());
 }
+// Note [Masks keep the input in the graph]: torch's backward of a piecewise-linear op (threshold_backward for
+// relu, leaky_relu_backward, hardtanh_backward) is itself an op of the input, with a zero derivative for it, so
+// under create_graph the first-order gradient stays in the input's graph: it requires grad, and a penalty on it
+// (WGAN-GP, R1) gives a bias before the op a zero gradient, not None (which Adam would skip). A formula that reads
+// x only through a mask returns linked(gradient, x): the same values, joined to x by where(true, 0, x), whose
+// derivative for x is zero (and no NaN for an infinite x, unlike x * 0). Nothing is added outside create_graph.
+inline Tensor linked(const Tensor& t, const Tensor& x) {
+  if (!graph_wanted() || !x.defined() || !x.impl()->requires_grad()) return t;
+  Tensor always = scalar_to_tensor(Scalar(true), ScalarType::Bool);
+  return ops::add(t, ops::where(always, num(0.0), x));
+}
 // The gradient that flows where `mask` holds, zero elsewhere.
 inline Tensor where_or_zero(const Tensor& mask, const Tensor& g) { return ops::where(mask, g, num(0.0)); }
 inline std::optional<std::vector<int64_t>> opt_ints(const IValue& v) {

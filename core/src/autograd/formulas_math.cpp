@@ -104,8 +104,11 @@ void sigmoid_backward_backward(BackwardContext& c) {
   if (c.needs(0)) c.set(0, ops::sigmoid_backward(c.grad(), y));
   if (c.needs(1)) c.set(1, mul(mul(c.grad(), g), add(mul(num(-2.0), y), num(1.0))));
 }
-// Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through.
-void relu_backward(BackwardContext& c) { c.set(0, ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad())); }
+// Zero where the result is <= 0, as torch's threshold_backward tests it: a NaN passes its gradient through
+// (Note [Masks keep the input in the graph]).
+void relu_backward(BackwardContext& c) {
+  c.set(0, linked(ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad()), c.result()));
+}
 
 const bool math_formulas_registered = [] {
   register_formulas({

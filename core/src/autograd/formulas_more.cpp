@@ -73,9 +73,9 @@ void softplus_backward(BackwardContext& c) {
   Tensor z = mul(x, num(sc(c, 1)));
   grad_times(c, ops::where(bin("vt::gt", z, num(sc(c, 2))), num(1.0), un("vt::sigmoid", z)));
 }
-void leaky_relu_backward(BackwardContext& c) {
+void leaky_relu_backward(BackwardContext& c) {  // (Note [Masks keep the input in the graph])
   Tensor g = c.grad();
-  c.set(0, ops::where(bin("vt::gt", x0(c), num(0.0)), g, mul(g, num(sc(c, 1)))));
+  c.set(0, linked(ops::where(bin("vt::gt", x0(c), num(0.0)), g, mul(g, num(sc(c, 1)))), x0(c)));
 }
 // elu(x) = x above 0, alpha (exp(x) - 1) at or below it; the test is x <= 0, as torch's, so a NaN takes the
 // linear branch (gradient 1). alpha is the right operand, so a 16-bit x reads it in float (Note [Opmath
@@ -88,7 +88,7 @@ void elu_backward(BackwardContext& c) {
 void hardtanh_backward(BackwardContext& c) {
   Tensor x = x0(c);
   Tensor out = bin("vt::logical_or", bin("vt::le", x, num(sc(c, 1))), bin("vt::ge", x, num(sc(c, 2))));
-  c.set(0, ops::where(out, num(0.0), c.grad()));
+  c.set(0, linked(ops::where(out, num(0.0), c.grad()), x));  // (Note [Masks keep the input in the graph])
 }
 
 // ---- clamp ----
