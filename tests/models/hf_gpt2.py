@@ -1,5 +1,5 @@
 """A GPT-2 written the way the Hugging Face transformers library writes it (imports torch only; loaded with
-vibetensor swapped in by tests/models/swap_import.py), with its generation utilities:
+vibetensor swapped in by tests/models/swap_import.py); its generation utilities are in hf_generation.py:
   - Conv1D: a linear layer whose weight is stored [in, out], applied with torch.addmm on the flattened input;
   - GPT2Attention: one c_attn projection split into query/key/value, heads split and merged with
     view/permute/contiguous, a registered causal-mask buffer sliced per step and applied with torch.where against
@@ -7,11 +7,9 @@ vibetensor swapped in by tests/models/swap_import.py), with its generation utili
     of (key, value) tuples grown with torch.cat;
   - NewGELU (the tanh approximation), pre-norm blocks, wte/wpe embeddings, ln_f, an lm_head tied to wte, the
     shifted cross-entropy loss, and _init_weights with the residual projections rescaled by 1/sqrt(2 * n_layer);
-  - outputs as tuples (use_cache, output_attentions, output_hidden_states);
-  - generation: a logits-processor chain (repetition penalty, temperature, top-k, top-p), greedy or sampled
-    decoding (sampling by inverse CDF from uniform draws the caller supplies, so that two libraries pick the same
-    tokens without sharing a random stream), eos/pad handling, and left-padded batches whose position_ids come
-    from the attention mask's cumsum.
+  - outputs as tuples (use_cache, output_attentions, output_hidden_states), prepare_inputs_for_generation (only
+    the last token once there is a cache; position_ids from the attention mask's cumsum for left padding), and
+    the library's linear warmup schedule.
 """
 import math
 
@@ -495,156 +493,6 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
             tuple(past_state.index_select(0, beam_idx.to(past_state.device)) for past_state in layer_past)
             for layer_past in past_key_values
         )
-
-    @torch.no_grad()
-    def generate(self, input_ids, max_new_tokens=20, do_sample=False, temperature=1.0, top_k=0, top_p=1.0,
-                 repetition_penalty=1.0, attention_mask=None, use_cache=True, uniform=None, eos_token_id=None,
-                 pad_token_id=None):
-        """Greedy or sampled decoding. `uniform(n)` gives n draws in [0, 1) per step (one per row): the sampled
-        token is the first whose cumulative probability exceeds the draw (the inverse CDF)."""
-        logits_processor = get_logits_processor(temperature, top_k, top_p, repetition_penalty, do_sample)
-        if do_sample and uniform is None:
-            raise ValueError("sampling needs `uniform`, a source of uniform draws")
-        pad_token_id = pad_token_id if pad_token_id is not None else eos_token_id
-        batch_size = input_ids.shape[0]
-        unfinished_sequences = torch.ones(batch_size, dtype=torch.long, device=input_ids.device)
-        model_kwargs = {"attention_mask": attention_mask, "use_cache": use_cache}
-        past_key_values = None
-        for _ in range(max_new_tokens):
-            model_inputs = self.prepare_inputs_for_generation(input_ids, past_key_values=past_key_values,
-                                                              **model_kwargs)
-            outputs = self(**model_inputs)
-            next_token_logits = outputs[0][:, -1, :]
-            next_token_scores = logits_processor(input_ids, next_token_logits)
-            if do_sample:
-                probs = nn.functional.softmax(next_token_scores, dim=-1)
-                next_tokens = sample_inverse_cdf(probs, uniform(batch_size))
-            else:
-                next_tokens = torch.argmax(next_token_scores, dim=-1)
-
-            if eos_token_id is not None:
-                next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)
-
-            input_ids = torch.cat([input_ids, next_tokens[:, None]], dim=-1)
-            if use_cache:
-                past_key_values = outputs[1]
-            if model_kwargs["attention_mask"] is not None:
-                attention_mask = model_kwargs["attention_mask"]
-                model_kwargs["attention_mask"] = torch.cat(
-                    [attention_mask, attention_mask.new_ones((attention_mask.shape[0], 1))], dim=-1
-                )
-            if eos_token_id is not None:
-                unfinished_sequences = unfinished_sequences.mul((next_tokens != eos_token_id).long())
-                if unfinished_sequences.max() == 0:
-                    break
-        return input_ids
-
-
-def sample_inverse_cdf(probs, draws):
-    """One token per row of probs [batch, vocab]: the first index whose cumulative probability exceeds the row's
-    draw (scaled by the row's total, which rounding leaves a little off 1)."""
-    cdf = torch.cumsum(probs, dim=-1)
-    u = torch.tensor(draws, dtype=cdf.dtype, device=cdf.device).unsqueeze(-1) * cdf[..., -1:]
-    next_tokens = torch.searchsorted(cdf, u, right=True).squeeze(-1)
-    # a draw at the very top of the range must still land on the last token with nonzero probability
-    return next_tokens.clamp(max=probs.size(-1) - 1)
-
-
-class LogitsProcessor:
-    def __call__(self, input_ids, scores):
-        raise NotImplementedError(f"{self.__class__} is an abstract class.")
-
-
-class LogitsProcessorList(list):
-    def __call__(self, input_ids, scores):
-        for processor in self:
-            scores = processor(input_ids, scores)
-        return scores
-
-
-class RepetitionPenaltyLogitsProcessor(LogitsProcessor):
-    """Divides the positive scores of tokens already generated by `penalty` and multiplies the negative ones."""
-
-    def __init__(self, penalty):
-        if not isinstance(penalty, float) or not (penalty > 0):
-            raise ValueError(f"`penalty` has to be a strictly positive float, but is {penalty}")
-        self.penalty = penalty
-
-    def __call__(self, input_ids, scores):
-        score = torch.gather(scores, 1, input_ids)
-        # if score < 0 then repetition penalty has to be multiplied to reduce the token probabilities
-        score = torch.where(score < 0, score * self.penalty, score / self.penalty)
-        scores.scatter_(1, input_ids, score)
-        return scores
-
-
-class TemperatureLogitsWarper(LogitsProcessor):
-    def __init__(self, temperature):
-        if not isinstance(temperature, float) or not (temperature > 0):
-            raise ValueError(f"`temperature` has to be a strictly positive float, but is {temperature}")
-        self.temperature = temperature
-
-    def __call__(self, input_ids, scores):
-        scores = scores / self.temperature
-        return scores
-
-
-class TopKLogitsWarper(LogitsProcessor):
-    def __init__(self, top_k, filter_value=-float("Inf"), min_tokens_to_keep=1):
-        if not isinstance(top_k, int) or top_k <= 0:
-            raise ValueError(f"`top_k` has to be a strictly positive integer, but is {top_k}")
-        self.top_k = max(top_k, min_tokens_to_keep)
-        self.filter_value = filter_value
-
-    def __call__(self, input_ids, scores):
-        top_k = min(self.top_k, scores.size(-1))  # Safety check
-        # Remove all tokens with a probability less than the last token of the top-k
-        indices_to_remove = scores < torch.topk(scores, top_k)[0][..., -1, None]
-        scores = scores.masked_fill(indices_to_remove, self.filter_value)
-        return scores
-
-
-class TopPLogitsWarper(LogitsProcessor):
-    def __init__(self, top_p, filter_value=-float("Inf"), min_tokens_to_keep=1):
-        top_p = float(top_p)
-        if top_p < 0 or top_p > 1.0:
-            raise ValueError(f"`top_p` has to be a float > 0 and < 1, but is {top_p}")
-        self.top_p = top_p
-        self.filter_value = filter_value
-        self.min_tokens_to_keep = min_tokens_to_keep
-
-    def __call__(self, input_ids, scores):
-        sorted_logits, sorted_indices = torch.sort(scores, descending=True)
-        cumulative_probs = torch.cumsum(nn.functional.softmax(sorted_logits, dim=-1), dim=-1)
-
-        # Remove tokens with cumulative probability above the threshold
-        sorted_indices_to_remove = cumulative_probs > self.top_p
-        if self.min_tokens_to_keep > 1:
-            # Keep at least min_tokens_to_keep
-            sorted_indices_to_remove[..., : self.min_tokens_to_keep] = 0
-        # Shift the indices to the right to keep also the first token above the threshold
-        sorted_indices_to_remove[..., 1:] = sorted_indices_to_remove[..., :-1].clone()
-        sorted_indices_to_remove[..., 0] = 0
-
-        # scatter sorted tensors to original indexing
-        indices_to_remove = sorted_indices_to_remove.scatter(1, sorted_indices, sorted_indices_to_remove)
-        scores = scores.masked_fill(indices_to_remove, self.filter_value)
-        return scores
-
-
-def get_logits_processor(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, do_sample=False):
-    """The chain generate() applies, in the library's order: penalties, then (when sampling) the warpers."""
-    processors = LogitsProcessorList()
-    if repetition_penalty is not None and repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(penalty=repetition_penalty))
-    if do_sample:
-        if temperature is not None and temperature != 1.0:
-            processors.append(TemperatureLogitsWarper(temperature))
-        if top_k is not None and top_k != 0:
-            processors.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
-        if top_p is not None and top_p < 1.0:
-            processors.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
-    return processors
 
 
 def get_linear_schedule_with_warmup(optimizer, num_warmup_steps, num_training_steps, last_epoch=-1):

@@ -1,10 +1,11 @@
-"""The transformers-style GPT-2 of tests/models/hf_gpt2.py, loaded once with torch and once with vibetensor
-swapped in for torch, with the same weights: structure, state_dict keys and the library's init (Conv1D against a
-transposed linear, NewGELU against the tanh GELU), forward outputs (logits, loss, presents, every attention map and
-hidden state) with a padding mask and a head mask, the input's and every parameter's gradient, AdamW steps under
-a linear warmup schedule with gradient clipping, the KV cache against the full forward, each logits processor's
-output, and the generated ids (greedy and sampled from numpy's uniform draws, with and without the cache,
-left-padded batches, eos padding). On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+"""The transformers-style GPT-2 of tests/models/hf_gpt2.py with the generation utilities of hf_generation.py,
+loaded once with torch and once with vibetensor swapped in for torch, with the same weights: structure,
+state_dict keys and the library's init (Conv1D against a transposed linear, NewGELU against the tanh GELU),
+forward outputs (logits, loss, presents, every attention map and hidden state) with a padding mask and a head
+mask, the input's and every parameter's gradient, AdamW steps under a linear warmup schedule with gradient
+clipping, the KV cache against the full forward, each logits processor's output, and the generated ids (greedy
+and sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding). On the CPU
+and, where both see a GPU, on the GPU (marker cuda)."""
 import math
 
 import numpy as np
@@ -15,6 +16,15 @@ from side_by_side import close, DEVICES, load_torch_weights
 from swap_import import pair
 
 thf, vhf = pair("hf_gpt2.py")
+tgen, vgen = pair("hf_generation.py")
+
+
+def lm_class(model_module, generation_module):
+    """GPT2LMHeadModel with the generation mixin, as the library composes them."""
+    return type("GPT2LMHeadModel", (generation_module.GenerationMixin, model_module.GPT2LMHeadModel), {})
+
+
+TLM, VLM = lm_class(thf, tgen), lm_class(vhf, vgen)
 
 CFG = dict(vocab_size=50, n_positions=32, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0, embd_pdrop=0.0,
            attn_pdrop=0.0, eos_token_id=None, bos_token_id=None)
@@ -25,12 +35,12 @@ def build(seed=0, device="cpu", init_std=None, **over):
     token through the tied embedding."""
     cfg = dict(CFG, **over)
     torch.manual_seed(seed)
-    tm = thf.GPT2LMHeadModel(thf.GPT2Config(**cfg))
+    tm = TLM(thf.GPT2Config(**cfg))
     if init_std is not None:
         with torch.no_grad():
             for name, p in tm.named_parameters():
                 p.normal_(1.0 if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") else 0.0, init_std)
-    vm = vhf.GPT2LMHeadModel(vhf.GPT2Config(**cfg))
+    vm = VLM(vhf.GPT2Config(**cfg))
     load_torch_weights(vm, tm)
     return tm.to(device), vm.to(device)
 
@@ -58,7 +68,7 @@ def test_structure_init_conv1d_and_gelu_match_torch():
     assert vm.dtype == vt.float32 and tuple(vm.transformer.h[1].attn.c_attn.weight.shape) == (32, 96)
     # the init vibetensor drew itself (before the copy): normal(0, 0.02), residual projections 0.02 / sqrt(2 * 2)
     torch.manual_seed(0)
-    fresh = vhf.GPT2LMHeadModel(vhf.GPT2Config(**dict(CFG, n_embd=64)))
+    fresh = VLM(vhf.GPT2Config(**dict(CFG, n_embd=64)))
     for name, p in fresh.named_parameters():
         w = p.detach().numpy()
         if name.endswith("c_proj.weight"):
@@ -79,7 +89,7 @@ def test_structure_init_conv1d_and_gelu_match_torch():
     close(vhf.NewGELUActivation()(vt.from_numpy(x * 4)),
           torch.nn.functional.gelu(torch.from_numpy(x * 4), approximate="tanh"), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="divisible by num_heads"):
-        vhf.GPT2LMHeadModel(vhf.GPT2Config(**dict(CFG, n_head=5)))
+        VLM(vhf.GPT2Config(**dict(CFG, n_head=5)))
 
 
 def run_forward(lib, model, embeds, mask, labels, head_mask):
@@ -234,8 +244,8 @@ def processor_inputs(lib):
 def test_each_logits_processor_matches_torch(processor):
     name, kwargs = processor
     (tids, tscores), (vids, vscores) = processor_inputs(torch), processor_inputs(vt)
-    tout = getattr(thf, name)(**kwargs)(tids, tscores.clone())
-    vout = getattr(vhf, name)(**kwargs)(vids, vscores.clone())
+    tout = getattr(tgen, name)(**kwargs)(tids, tscores.clone())
+    vout = getattr(vgen, name)(**kwargs)(vids, vscores.clone())
     t, v = tout.numpy(), vout.numpy()
     np.testing.assert_array_equal(np.isinf(v), np.isinf(t))
     close(vout, tout, rtol=1e-6, atol=1e-6)
@@ -258,18 +268,19 @@ def test_each_logits_processor_matches_torch(processor):
         np.testing.assert_allclose(v[2, ids := vids.numpy()[2, 2]], s[2, ids] / 1.7 if s[2, ids] > 0
                                    else s[2, ids] * 1.7, rtol=1e-6)
         mutated = vscores.clone()
-        vhf.RepetitionPenaltyLogitsProcessor(1.7)(vids, mutated)
+        vgen.RepetitionPenaltyLogitsProcessor(1.7)(vids, mutated)
         close(mutated, tout, rtol=1e-6, atol=1e-6)  # in place, as the library's scatter_ does
-    chain = [("RepetitionPenaltyLogitsProcessor", dict(penalty=1.3)), ("TemperatureLogitsWarper", dict(temperature=0.5)),
-             ("TopKLogitsWarper", dict(top_k=10)), ("TopPLogitsWarper", dict(top_p=0.9))]
-    tchain = thf.LogitsProcessorList([getattr(thf, n)(**k) for n, k in chain])(tids, tscores.clone())
-    vchain = vhf.LogitsProcessorList([getattr(vhf, n)(**k) for n, k in chain])(vids, vscores.clone())
+    chain = [("RepetitionPenaltyLogitsProcessor", dict(penalty=1.3)),
+             ("TemperatureLogitsWarper", dict(temperature=0.5)), ("TopKLogitsWarper", dict(top_k=10)),
+             ("TopPLogitsWarper", dict(top_p=0.9))]
+    tchain = tgen.LogitsProcessorList([getattr(tgen, n)(**k) for n, k in chain])(tids, tscores.clone())
+    vchain = vgen.LogitsProcessorList([getattr(vgen, n)(**k) for n, k in chain])(vids, vscores.clone())
     np.testing.assert_array_equal(np.isinf(vchain.numpy()), np.isinf(tchain.numpy()))
     close(vchain, tchain, rtol=1e-6, atol=1e-6)
 
 
 def test_processor_argument_errors_match_torch():
-    for lib in (thf, vhf):
+    for lib in (tgen, vgen):
         with pytest.raises(ValueError, match="strictly positive float"):
             lib.TemperatureLogitsWarper(0.0)
         with pytest.raises(ValueError, match="strictly positive integer"):
@@ -316,11 +327,11 @@ def test_sampled_generation_matches_torch(use_cache, device):
 def test_sampling_by_inverse_cdf_picks_the_drawn_interval():
     probs = np.array([[0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.0, 0.5]], dtype=np.float32)
     for draws, want in (([0.05, 0.2], [0, 1]), ([0.31, 0.5], [2, 3]), ([0.999999, 0.0], [3, 1])):
-        assert vhf.sample_inverse_cdf(vt.from_numpy(probs), draws).tolist() == want
-        assert thf.sample_inverse_cdf(torch.from_numpy(probs), draws).tolist() == want
+        assert vgen.sample_inverse_cdf(vt.from_numpy(probs), draws).tolist() == want
+        assert tgen.sample_inverse_cdf(torch.from_numpy(probs), draws).tolist() == want
     # the frequencies follow the probabilities
     many = np.random.default_rng(0).random(4000)
-    picks = vhf.sample_inverse_cdf(vt.from_numpy(np.repeat(probs[:1], 4000, 0)), many).numpy()
+    picks = vgen.sample_inverse_cdf(vt.from_numpy(np.repeat(probs[:1], 4000, 0)), many).numpy()
     np.testing.assert_allclose(np.bincount(picks, minlength=4) / 4000, probs[0], atol=0.03)
 
 
