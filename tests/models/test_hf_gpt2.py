@@ -4,8 +4,9 @@ state_dict keys and the library's init (Conv1D against a transposed linear, NewG
 forward outputs (logits, loss, presents, every attention map and hidden state) with a padding mask and a head
 mask, the input's and every parameter's gradient, AdamW steps under a linear warmup schedule with gradient
 clipping, the KV cache against the full forward, each logits processor's output, and the generated ids (greedy
-and sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding). On the CPU
-and, where both see a GPU, on the GPU (marker cuda)."""
+and sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding); the SDPA
+and upcast attention variants against torch and the eager path, gradient checkpointing (reentrant or not), and
+bfloat16 inference with padding. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import math
 
 import numpy as np
@@ -90,6 +91,79 @@ def test_structure_init_conv1d_and_gelu_match_torch():
           torch.nn.functional.gelu(torch.from_numpy(x * 4), approximate="tanh"), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="divisible by num_heads"):
         VLM(vhf.GPT2Config(**dict(CFG, n_head=5)))
+
+
+ATTENTIONS = [dict(attn_implementation="sdpa"), dict(reorder_and_upcast_attn=True),
+              dict(attn_implementation="sdpa", scale_attn_by_inverse_layer_idx=True, scale_attn_weights=False)]
+
+
+def eager_twin(attention):
+    """The same model computed by the plain eager attention."""
+    return {k: v for k, v in attention.items() if k not in ("attn_implementation", "reorder_and_upcast_attn")}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_attention_variants_match_torch_and_the_eager_path(attention, device):
+    """F.scaled_dot_product_attention with the model's 4D mask (or is_causal), and the float32 baddbmm scores."""
+    tm, vm = build(device=device, init_std=0.2, **attention)
+    _, em = build(device=device, init_std=0.2, **eager_twin(attention))
+    x, mask = tokens(12, t=8), left_padded_mask()
+    for m in (None, mask):  # no mask: SDPA's is_causal; a padding mask: one additive 4D mask
+        args = {lib: (lib.from_numpy(x).to(device), None if m is None else lib.from_numpy(m).to(device))
+                for lib in (torch, vt)}
+        tl, tlogits = tm(args[torch][0], attention_mask=args[torch][1], labels=args[torch][0], use_cache=False)
+        vl, vlogits = vm(args[vt][0], attention_mask=args[vt][1], labels=args[vt][0], use_cache=False)
+        close(vlogits, tlogits)
+        close(vl, tl)
+        real = np.ones(x.shape, bool) if m is None else m == 1
+        with vt.no_grad():
+            elogits = em(args[vt][0], attention_mask=args[vt][1], use_cache=False)[0]
+        # the padding queries differ: SDPA's path unmasks their rows, the eager one leaves them at finfo.min
+        np.testing.assert_allclose(vlogits.detach().cpu().numpy()[real], elogits.cpu().numpy()[real], rtol=1e-4,
+                                   atol=1e-5)
+        tl.backward()
+        vl.backward()
+        tgrads = dict(tm.named_parameters())
+        for name, p in vm.named_parameters():
+            close(p.grad, tgrads[name].grad, rtol=1e-3, atol=1e-6)
+            p.grad = None
+            tgrads[name].grad = None
+    prompts, pmask = x[:, 3:6], mask[:, 3:6]  # rows with 2, 0 and 3 real tokens... and one with all three
+    pmask[1, 2] = 1
+    outs = [model.generate(lib.from_numpy(prompts).to(device), 6, attention_mask=lib.from_numpy(pmask).to(device),
+                           use_cache=c).tolist() for lib, model in ((torch, tm), (vt, vm)) for c in (True, False)]
+    assert outs[0] == outs[1] == outs[2] == outs[3]
+    assert outs[0] == em.generate(vt.from_numpy(prompts).to(device), 6,
+                                  attention_mask=vt.from_numpy(pmask).to(device)).tolist()
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_gradient_checkpointing_matches_torch_and_the_plain_backward(use_reentrant):
+    tm, vm = build(init_std=0.2)
+    _, plain = build(init_std=0.2)
+    for model in (tm, vm):
+        model.gradient_checkpointing_enable({"use_reentrant": use_reentrant})
+    assert vm.transformer.gradient_checkpointing and not plain.transformer.gradient_checkpointing
+    x, mask = tokens(13, t=8), left_padded_mask()
+    labels = np.where(mask == 1, x, -100)
+    losses = {}
+    for lib, model in ((torch, tm), (vt, vm), ("plain", plain)):
+        L = torch if lib is torch else vt
+        out = model(L.from_numpy(x), attention_mask=L.from_numpy(mask), labels=L.from_numpy(labels))
+        # use_cache is off while checkpointing (the rerun forward would grow the cache): no presents
+        assert len(out) == (3 if lib == "plain" else 2)
+        out[0].backward()
+        losses[lib] = out[0]
+    close(losses[vt], losses[torch])
+    close(losses[vt], losses["plain"], rtol=1e-6, atol=1e-7)
+    tgrads, pgrads = dict(tm.named_parameters()), dict(plain.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tgrads[name].grad, rtol=1e-3, atol=1e-6)
+        close(p.grad, pgrads[name].grad, rtol=1e-5, atol=1e-7)
+    vm.eval()  # not in eval mode: the cache comes back
+    with vt.no_grad():
+        assert len(vm(vt.from_numpy(x))) == 2 and len(vm(vt.from_numpy(x))[1]) == 2
 
 
 def run_forward(lib, model, embeds, mask, labels, head_mask):
@@ -379,10 +453,11 @@ def test_dropout_training_mode_is_seeded_and_eval_matches_torch():
     assert not np.allclose(a.detach().numpy(), ev.numpy(), atol=1e-3)
 
 
-def test_bfloat16_inference_with_padding_matches_torch():
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_bfloat16_inference_with_padding_matches_torch(attention):
     """The additive mask is finfo(bfloat16).min: padded keys must still get no weight and no NaN."""
-    tm, vm = build(seed=3, init_std=0.3)
-    ref, _ = build(seed=3, init_std=0.3)
+    tm, vm = build(seed=3, init_std=0.3, **attention)
+    ref, _ = build(seed=3, init_std=0.3, **eager_twin(attention))  # the upcast path refuses float64 scores
     tm.to(torch.bfloat16)
     vm.to(vt.bfloat16)
     ref.double()
@@ -397,3 +472,7 @@ def test_bfloat16_inference_with_padding_matches_torch():
     terr = np.abs(tl.float().numpy() - rl)[real].mean()
     assert verr <= 1.25 * terr, (verr, terr)  # as close to the float64 model as torch's bfloat16 run
     assert math.isfinite(verr)
+    if attention.get("reorder_and_upcast_attn"):  # the scores and their softmax in float32, then back
+        with vt.no_grad():
+            logits, attentions = vm(vt.from_numpy(x), use_cache=False, output_attentions=True)
+        assert attentions[0].dtype == vt.bfloat16
