@@ -21,7 +21,21 @@ from ..._C.core import dtype as _dtype
 from ._tensor_api import Tensor
 from .parameter import Buffer, Parameter, UninitializedTensorMixin
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result: a (missing_keys, unexpected_keys) namedtuple that prints as torch's does, so the
+    common `print(model.load_state_dict(sd))` logs "<All keys matched successfully>" when there is nothing to say."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if self.missing_keys or self.unexpected_keys:
+            return (f"{type(self).__name__}(missing_keys={self.missing_keys!r}, "
+                    f"unexpected_keys={self.unexpected_keys!r})")
+        return "<All keys matched successfully>"
+
+    __str__ = __repr__
+
+
 _hook_ids = itertools.count()
 
 
