@@ -6,7 +6,7 @@ mask, the input's and every parameter's gradient, AdamW steps under a linear war
 clipping, the KV cache against the full forward, each logits processor's output, and the generated ids (greedy
 and sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding); the SDPA
 and upcast attention variants against torch and the eager path, gradient checkpointing (reentrant or not), and
-bfloat16 inference with padding. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+bfloat16 inference with padding, a bfloat16-autocast training step. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import math
 
 import numpy as np
@@ -476,3 +476,32 @@ def test_bfloat16_inference_with_padding_matches_torch(attention):
         with vt.no_grad():
             logits, attentions = vm(vt.from_numpy(x), use_cache=False, output_attentions=True)
         assert attentions[0].dtype == vt.bfloat16
+
+
+@pytest.mark.parametrize("attention", [{}] + ATTENTIONS[:2])
+def test_bfloat16_autocast_training_step_is_as_close_to_float64_as_torch(attention):
+    """Under CPU autocast the Conv1D addmm and the attention matmuls run in bfloat16 (the upcast path turns autocast
+    off for its scores), the loss in float32; the gradients land on the float32 parameters."""
+    tm, vm = build(init_std=0.2, **attention)
+    ref, _ = build(init_std=0.2, **eager_twin(attention))
+    ref.double()
+    x, mask = tokens(14, t=8), left_padded_mask()
+    labels = np.where(mask == 1, x, -100)
+    losses, grads = {}, {}
+    for lib, model in ((torch, tm), (vt, vm)):
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            loss, logits = model(lib.from_numpy(x), attention_mask=lib.from_numpy(mask),
+                                 labels=lib.from_numpy(labels), use_cache=False)
+        assert logits.dtype == lib.bfloat16 and loss.dtype == lib.float32
+        loss.backward()
+        losses[lib] = loss.item()
+        grads[lib] = {n: p.grad.numpy() for n, p in model.named_parameters()}
+    rloss = ref(torch.from_numpy(x), attention_mask=torch.from_numpy(mask), labels=torch.from_numpy(labels),
+                use_cache=False)[0]
+    rloss.backward()
+    assert abs(losses[vt] - rloss.item()) <= 1.5 * abs(losses[torch] - rloss.item()) + 1e-3, (losses, rloss)
+    verr = terr = 0.0
+    for name, p in ref.named_parameters():
+        verr += np.abs(grads[vt][name] - p.grad.numpy()).sum()
+        terr += np.abs(grads[torch][name] - p.grad.numpy()).sum()
+    assert 0 < verr <= 1.3 * terr, (verr, terr)  # as close to the float64 gradients as torch's bfloat16 run
