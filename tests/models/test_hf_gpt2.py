@@ -5,8 +5,9 @@ forward outputs (logits, loss, presents, every attention map and hidden state) w
 mask, the input's and every parameter's gradient, AdamW steps under a linear warmup schedule with gradient
 clipping, the KV cache against the full forward, each logits processor's output, and the generated ids (greedy
 and sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding); the SDPA
-and upcast attention variants against torch and the eager path, gradient checkpointing (reentrant or not), and
-bfloat16 inference with padding, a bfloat16-autocast training step. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+and upcast attention variants against torch and the eager path, gradient checkpointing (reentrant or not),
+bfloat16 inference with padding, and a bfloat16-autocast training step. On the CPU and, where both see a GPU, on
+the GPU (marker cuda)."""
 import math
 
 import numpy as np
