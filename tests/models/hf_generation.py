@@ -3,6 +3,9 @@ writes them (imports torch only; loaded with vibetensor swapped in by tests/mode
   - GenerationMixin.generate: greedy or sampled decoding over a model's prepare_inputs_for_generation, with the
     KV cache (past_key_values) or the whole sequence each step, a growing attention_mask for left-padded
     batches, and eos/pad handling;
+  - GenerationMixin.beam_search: the library's beam search (log-softmax scores summed per beam, topk over
+    num_beams * vocab, beam and token recovered by floor division and modulo, the cache reordered with
+    index_select, finished hypotheses kept by length-penalized score);
   - a logits-processor chain in the library's order: repetition penalty (gather / where / scatter_), then, when
     sampling, temperature, top-k (the k-th largest as threshold) and top-p (sorted cumulative probabilities,
     shifted right so the token crossing the threshold stays, scattered back to the vocabulary order);
@@ -60,6 +63,127 @@ class GenerationMixin:
                     break
         return input_ids
 
+    @torch.no_grad()
+    def beam_search(self, input_ids, num_beams, max_new_tokens=20, attention_mask=None, length_penalty=1.0,
+                    eos_token_id=None, pad_token_id=0, use_cache=True):
+        """Keeps the num_beams best partial sequences of each row by summed log probability; a beam that emits
+        eos is set aside as a finished hypothesis scored sum / length ** length_penalty. Returns the best
+        hypothesis of each row (padded with pad_token_id) and its score."""
+        batch_size, cur_len = input_ids.shape
+        # each prompt num_beams times, as the library's _expand_inputs_for_generation
+        input_ids = input_ids.repeat_interleave(num_beams, dim=0)
+        if attention_mask is not None:
+            attention_mask = attention_mask.repeat_interleave(num_beams, dim=0)
+        beam_hyps = [BeamHypotheses(num_beams, length_penalty) for _ in range(batch_size)]
+        done = [False] * batch_size
+        # only the first beam of each row is live at the start, or every beam would pick the same tokens
+        beam_scores = torch.zeros((batch_size, num_beams), dtype=torch.float, device=input_ids.device)
+        beam_scores[:, 1:] = -1e9
+        beam_scores = beam_scores.view((batch_size * num_beams,))
+        past_key_values = None
+        for _ in range(max_new_tokens):
+            model_inputs = self.prepare_inputs_for_generation(input_ids, past_key_values=past_key_values,
+                                                              attention_mask=attention_mask, use_cache=use_cache)
+            outputs = self(**model_inputs)
+            next_token_scores = nn.functional.log_softmax(outputs[0][:, -1, :], dim=-1)
+            next_token_scores = next_token_scores + beam_scores[:, None].expand_as(next_token_scores)
+            vocab_size = next_token_scores.shape[-1]
+            next_token_scores = next_token_scores.view(batch_size, num_beams * vocab_size)
+            # twice the beams: enough live candidates even if every beam's best continuation is eos
+            next_token_scores, next_tokens = torch.topk(next_token_scores, 2 * num_beams, dim=1, largest=True,
+                                                        sorted=True)
+            next_indices = torch.div(next_tokens, vocab_size, rounding_mode="floor")
+            next_tokens = next_tokens % vocab_size
+
+            next_beam_scores = torch.zeros((batch_size, num_beams), dtype=next_token_scores.dtype,
+                                           device=input_ids.device)
+            next_beam_tokens = torch.zeros((batch_size, num_beams), dtype=next_tokens.dtype, device=input_ids.device)
+            next_beam_indices = torch.zeros((batch_size, num_beams), dtype=next_indices.dtype,
+                                            device=input_ids.device)
+            for batch_idx in range(batch_size):
+                if done[batch_idx]:  # finished rows keep padding their beams
+                    next_beam_tokens[batch_idx, :] = pad_token_id
+                    next_beam_indices[batch_idx, :] = (torch.arange(num_beams, device=input_ids.device)
+                                                       + batch_idx * num_beams)
+                    continue
+                beam_idx = 0
+                for beam_token_rank, (next_token, next_score, next_index) in enumerate(
+                        zip(next_tokens[batch_idx], next_token_scores[batch_idx], next_indices[batch_idx])):
+                    batch_beam_idx = batch_idx * num_beams + next_index
+                    if eos_token_id is not None and next_token.item() == eos_token_id:
+                        if beam_token_rank >= num_beams:  # below the top num_beams: not a contender
+                            continue
+                        beam_hyps[batch_idx].add(input_ids[batch_beam_idx].clone(), next_score.item())
+                    else:
+                        next_beam_scores[batch_idx, beam_idx] = next_score
+                        next_beam_tokens[batch_idx, beam_idx] = next_token
+                        next_beam_indices[batch_idx, beam_idx] = batch_beam_idx
+                        beam_idx += 1
+                    if beam_idx == num_beams:
+                        break
+                done[batch_idx] = done[batch_idx] or beam_hyps[batch_idx].is_done(
+                    next_token_scores[batch_idx].max().item(), cur_len)
+
+            beam_scores = next_beam_scores.view(-1)
+            beam_next_tokens = next_beam_tokens.view(-1)
+            beam_idx = next_beam_indices.view(-1)
+            input_ids = torch.cat([input_ids[beam_idx, :], beam_next_tokens.unsqueeze(-1)], dim=-1)
+            if attention_mask is not None:
+                attention_mask = torch.cat([attention_mask[beam_idx, :], attention_mask.new_ones((len(beam_idx), 1))],
+                                           dim=-1)
+            if use_cache:
+                past_key_values = self._reorder_cache(outputs[1], beam_idx)
+            cur_len = cur_len + 1
+            if all(done):
+                break
+
+        # the live beams of unfinished rows compete with the finished hypotheses
+        for batch_idx in range(batch_size):
+            if done[batch_idx]:
+                continue
+            for beam_id in range(num_beams):
+                batch_beam_idx = batch_idx * num_beams + beam_id
+                beam_hyps[batch_idx].add(input_ids[batch_beam_idx], beam_scores[batch_beam_idx].item())
+        best = [max(hyps.beams, key=lambda b: b[0]) for hyps in beam_hyps]
+        sent_max_len = max(len(hyp) for _, hyp in best)
+        decoded = input_ids.new_full((batch_size, sent_max_len), pad_token_id)
+        for i, (_, hyp) in enumerate(best):
+            decoded[i, :len(hyp)] = hyp
+            if len(hyp) < sent_max_len and eos_token_id is not None:  # the hypothesis ended with eos
+                decoded[i, len(hyp)] = eos_token_id
+        return decoded, torch.tensor([score for score, _ in best], dtype=torch.float32)
+
+
+class BeamHypotheses:
+    """The n best finished sequences of one row, each scored by its summed log probability over its length
+    (prompt included) to the power length_penalty."""
+
+    def __init__(self, num_beams, length_penalty):
+        self.length_penalty = length_penalty
+        self.num_beams = num_beams
+        self.beams = []
+        self.worst_score = 1e9
+
+    def __len__(self):
+        return len(self.beams)
+
+    def add(self, hyp, sum_logprobs):
+        score = sum_logprobs / (hyp.shape[-1] ** self.length_penalty)
+        if len(self) < self.num_beams or score > self.worst_score:
+            self.beams.append((score, hyp))
+            if len(self) > self.num_beams:
+                sorted_next_scores = sorted([(s, idx) for idx, (s, _) in enumerate(self.beams)])
+                del self.beams[sorted_next_scores[0][1]]
+                self.worst_score = sorted_next_scores[1][0]
+            else:
+                self.worst_score = min(score, self.worst_score)
+
+    def is_done(self, best_sum_logprobs, cur_len):
+        """Full, and no live beam can still beat the worst kept hypothesis."""
+        if len(self) < self.num_beams:
+            return False
+        cur_score = best_sum_logprobs / cur_len ** self.length_penalty
+        return self.worst_score >= cur_score
 
 
 def sample_inverse_cdf(probs, draws):

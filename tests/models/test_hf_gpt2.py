@@ -3,11 +3,11 @@ loaded once with torch and once with vibetensor swapped in for torch, with the s
 state_dict keys and the library's init (Conv1D against a transposed linear, NewGELU against the tanh GELU),
 forward outputs (logits, loss, presents, every attention map and hidden state) with a padding mask and a head
 mask, the input's and every parameter's gradient, AdamW steps under a linear warmup schedule with gradient
-clipping, the KV cache against the full forward, each logits processor's output, and the generated ids (greedy
-and sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding); the SDPA
-and upcast attention variants against torch and the eager path, gradient checkpointing (reentrant or not),
-bfloat16 inference with padding, and a bfloat16-autocast training step. On the CPU and, where both see a GPU, on
-the GPU (marker cuda)."""
+clipping, the KV cache against the full forward, each logits processor's output, the generated ids (greedy and
+sampled from numpy's uniform draws, with and without the cache, left-padded batches, eos padding) and beam
+search; the SDPA and upcast attention variants against torch and the eager path, gradient checkpointing
+(reentrant or not), bfloat16 inference with padding, and a bfloat16-autocast training step. On the CPU and, where
+both see a GPU, on the GPU (marker cuda)."""
 import math
 
 import numpy as np
@@ -506,3 +506,37 @@ def test_bfloat16_autocast_training_step_is_as_close_to_float64_as_torch(attenti
         verr += np.abs(grads[vt][name] - p.grad.numpy()).sum()
         terr += np.abs(grads[torch][name] - p.grad.numpy()).sum()
     assert 0 < verr <= 1.3 * terr, (verr, terr)  # as close to the float64 gradients as torch's bfloat16 run
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_beam_search_matches_torch(use_cache, device):
+    tm, vm = build(seed=3, device=device, init_std=0.3)
+    start = tokens(4, b=2, t=3)
+
+    def search(lib, model, **kwargs):
+        ids, scores = model.beam_search(lib.from_numpy(start).to(device), max_new_tokens=8, use_cache=use_cache,
+                                        **kwargs)
+        return ids.tolist(), scores.numpy()
+
+    vids, vscores = search(vt, vm, num_beams=3)
+    tids, tscores = search(torch, tm, num_beams=3)
+    assert vids == tids
+    np.testing.assert_allclose(vscores, tscores, rtol=1e-5)
+    # the score is the beam's summed log probability over its length (length_penalty 1)
+    with vt.no_grad():
+        logp = vt.nn.functional.log_softmax(vm(vt.from_numpy(np.array(vids)).to(device), use_cache=False)[0], -1)
+    logp = logp.cpu().numpy()
+    summed = [sum(logp[b, i - 1, vids[b][i]] for i in range(3, 11)) for b in range(2)]
+    np.testing.assert_allclose(vscores, np.array(summed) / 11, rtol=1e-4)
+    greedy = vm.generate(vt.from_numpy(start).to(device), 8, use_cache=use_cache).tolist()
+    assert search(vt, vm, num_beams=1)[0] == greedy
+    assert vids != greedy  # three beams found another continuation
+    # greedy's first token as eos: a hypothesis that ends at once competes with the longer beams
+    eos = greedy[0][3]
+    kwargs = dict(num_beams=4, eos_token_id=eos, length_penalty=1.0, pad_token_id=49)
+    vids, vscores = search(vt, vm, **kwargs)
+    tids, tscores = search(torch, tm, **kwargs)
+    assert vids == tids
+    np.testing.assert_allclose(vscores, tscores, rtol=1e-5)
+    assert vids[0][3] == eos and set(vids[0][4:]) == {49}  # the finished hypothesis won, then padding
