@@ -21,6 +21,7 @@ from ..._C.core import dtype as _dtype
 from ._tensor_api import Tensor
 from .parameter import Buffer, Parameter, UninitializedTensorMixin
 
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What load_state_dict returns; printed as torch prints it (`print(model.load_state_dict(sd))` in scripts)."""
     __slots__ = ()
@@ -31,6 +32,8 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
+
+
 _hook_ids = itertools.count()
 
 
