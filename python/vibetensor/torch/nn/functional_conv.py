@@ -138,6 +138,7 @@ def one_hot(tensor, num_classes=-1):
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     x, unbatched = _batched(input, "unfold") if input.dim() in (3, 4) else (input, False)
     out = _im2col(x, _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride))
+    out = out.contiguous()  # im2col stores [N, L, C*kh*kw]; torch's unfold is contiguous (so .view(N, -1) works)
     return out.squeeze(0) if unbatched else out
 
 
@@ -149,6 +150,18 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 # ---- conv2d ----
+def _conv_layout(out, x, weight):
+    """A convolution's result in torch's layout: channels_last (3-D for 5-D) when the input or the weight suggests
+    it - the rule of torch's CPU and cuDNN backends - else contiguous, never the column product's own strides
+    (a contiguous model's conv(x).view(N, -1) must work; a channels_last model stays channels_last)."""
+    from .. import _memory_format as mf
+
+    fmt = mf.suggest_memory_format(x)
+    if fmt is mf.contiguous_format:
+        fmt = mf.suggest_memory_format(weight)
+    return mf.contiguous(out, fmt)
+
+
 def _check_groups(x, weight, groups):
     """torch's checks of a forward convolution's groups against weight [out, in/groups, ...] and input [N, C, ...],
     with its messages (conv1d/2d/3d)."""
@@ -165,6 +178,7 @@ def _check_groups(x, weight, groups):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, unbatched = _batched(input, "conv2d")
+    given = x  # its layout decides the result's (not that of the padded copy padding='same' may make)
     if weight.dim() != 4:
         raise RuntimeError(f"weight should have at least three dimensions; conv2d expects a 4-D weight, got "
                            f"{list(weight.shape)}")
@@ -203,6 +217,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out = out.reshape(N, O, oh, ow)
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
+    out = _conv_layout(out, given, weight)
     return out.squeeze(0) if unbatched else out
 
 

@@ -1,0 +1,93 @@
+"""The layout of convolution and unfold results against torch's: contiguous for contiguous inputs and weights
+(so that conv(x).view(N, -1), the classic flatten, works as in torch), channels_last (3-D for 5-D) when the input
+or the weight suggests it, contiguous for 1-D convolutions whatever the input's strides; values and gradients
+unchanged. (Before: a groups=1 conv2d returned the column product's channels_last strides for any input, so
+.view(N, -1) raised; grouped and transposed convolutions dropped channels_last; conv1d / conv3d / unfold
+returned non-contiguous results.)"""
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+
+R = np.random.default_rng(0)
+X4 = R.standard_normal((2, 4, 6, 6)).astype(np.float32)
+X3 = R.standard_normal((2, 4, 7)).astype(np.float32)
+X5 = R.standard_normal((2, 4, 5, 5, 5)).astype(np.float32)
+
+
+def lib_input(L, arr, layout):
+    t = L.from_numpy(arr.copy())
+    if layout == "cl":
+        return t.contiguous(memory_format=L.channels_last if t.dim() == 4 else L.channels_last_3d)
+    if layout == "transposed":  # a 3-D input viewed from [N, L, C], as sequence models feed conv1d
+        return L.from_numpy(arr.transpose(0, 2, 1).copy()).transpose(1, 2)
+    return t
+
+
+def make(L, kind, weight_cl):
+    L.manual_seed(0)
+    nn = L.nn
+    m = {"conv": lambda: nn.Conv2d(4, 8, 3), "grouped": lambda: nn.Conv2d(4, 8, 3, groups=2),
+         "depthwise": lambda: nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4),
+         "pointwise": lambda: nn.Conv2d(4, 6, 1, bias=False), "same": lambda: nn.Conv2d(4, 6, 4, padding="same"),
+         "transposed": lambda: nn.ConvTranspose2d(4, 8, 3, stride=2),
+         "transposed_grouped": lambda: nn.ConvTranspose2d(4, 8, 3, groups=2),
+         "conv3d": lambda: nn.Conv3d(4, 6, 3, padding=1), "conv3d_grouped": lambda: nn.Conv3d(4, 6, 3, groups=2),
+         "conv1d": lambda: nn.Conv1d(4, 8, 3), "conv1d_grouped": lambda: nn.Conv1d(4, 8, 3, groups=4),
+         "conv_transpose1d": lambda: nn.ConvTranspose1d(4, 8, 3, stride=2)}[kind]()
+    if weight_cl:
+        m.to(memory_format=L.channels_last if m.weight.dim() == 4 else L.channels_last_3d)
+    return m
+
+
+KINDS_2D = ["conv", "grouped", "depthwise", "pointwise", "same", "transposed", "transposed_grouped"]
+KINDS_3D = ["conv3d", "conv3d_grouped"]
+KINDS_1D = ["conv1d", "conv1d_grouped", "conv_transpose1d"]
+CASES = ([(k, X4, lay, w) for k in KINDS_2D for lay in ("plain", "cl") for w in (False, True)]
+         + [(k, X5, lay, w) for k in KINDS_3D for lay in ("plain", "cl") for w in (False, True)]
+         + [(k, X3, lay, False) for k in KINDS_1D for lay in ("plain", "transposed")])
+
+
+@pytest.mark.parametrize("kind,arr,layout,weight_cl", CASES,
+                         ids=[f"{k}-{lay}-{'wcl' if w else 'w'}" for k, _, lay, w in CASES])
+def test_conv_result_strides_values_and_gradients_match_torch(kind, arr, layout, weight_cl):
+    tm, vm = make(torch, kind, weight_cl), make(vt, kind, weight_cl)
+    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    if weight_cl:  # load_state_dict copies values into the existing (channels_last) parameters
+        assert tuple(vm.weight.stride()) == tuple(tm.weight.stride())
+    tx, vx = lib_input(torch, arr, layout).requires_grad_(), lib_input(vt, arr, layout).requires_grad_()
+    assert tuple(vx.stride()) == tuple(tx.stride())
+    ty, vy = tm(tx), vm(vx)
+    assert tuple(vy.stride()) == tuple(ty.stride())
+    assert vy.is_contiguous() == ty.is_contiguous()
+    np.testing.assert_allclose(vy.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    g = R.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.from_numpy(g))
+    vy.backward(vt.from_numpy(g))
+    np.testing.assert_allclose(vx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(vm.weight.grad.numpy(), tm.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_flatten_by_view_after_a_conv_works_as_in_torch():
+    """The classic `x = conv(x); x.view(x.size(0), -1)` (and DCGAN's output.view(-1, 1)); on a channels_last
+    result torch's view raises, and so does vibetensor's."""
+    for L in (torch, vt):
+        L.manual_seed(0)
+        conv = L.nn.Conv2d(4, 8, 3)
+        y = conv(L.from_numpy(X4))
+        assert tuple(y.view(y.size(0), -1).shape) == (2, 128) and tuple(y.view(-1, 1).shape) == (256, 1)
+        y = conv.to(memory_format=L.channels_last)(L.from_numpy(X4))
+        with pytest.raises(RuntimeError, match="view size is not compatible|view size .* not compatible"):
+            y.view(y.size(0), -1)
+        assert tuple(y.reshape(y.size(0), -1).shape) == (2, 128)
+
+
+@pytest.mark.parametrize("layout", ["plain", "cl"])
+def test_unfold_is_contiguous_like_torch(layout):
+    t = torch.nn.functional.unfold(lib_input(torch, X4, layout), 2, stride=2)
+    v = vt.nn.functional.unfold(lib_input(vt, X4, layout), 2, stride=2)
+    assert v.is_contiguous() and tuple(v.stride()) == tuple(t.stride())
+    np.testing.assert_array_equal(v.numpy(), t.numpy())
+    np.testing.assert_array_equal(v.view(2, -1).numpy(), t.view(2, -1).numpy())
+    u = vt.nn.functional.unfold(vt.from_numpy(X4[0].copy()), 3)  # unbatched
+    assert u.is_contiguous() and tuple(u.shape) == (36, 16)
