@@ -3,7 +3,8 @@
 or the weight suggests it, contiguous for 1-D convolutions whatever the input's strides; values and gradients
 unchanged. (Before: a groups=1 conv2d returned the column product's channels_last strides for any input, so
 .view(N, -1) raised; grouped and transposed convolutions dropped channels_last; conv1d / conv3d / unfold
-returned non-contiguous results.)"""
+returned non-contiguous results.) And the poolings, interpolate, group_norm and pad keep a channels_last input's
+layout, as torch's (before: contiguous results, so a channels_last model left the format at each of them)."""
 import numpy as np
 import pytest
 import torch
@@ -91,3 +92,40 @@ def test_unfold_is_contiguous_like_torch(layout):
     np.testing.assert_array_equal(v.view(2, -1).numpy(), t.view(2, -1).numpy())
     u = vt.nn.functional.unfold(vt.from_numpy(X4[0].copy()), 3)  # unbatched
     assert u.is_contiguous() and tuple(u.shape) == (36, 16)
+
+
+def _cl_ops(L):
+    F = L.nn.functional
+    return {"max_pool2d": lambda x: F.max_pool2d(x, 2), "max_pool2d_indices": lambda x: F.max_pool2d(
+                x, 3, 2, 1, return_indices=True), "avg_pool2d": lambda x: F.avg_pool2d(x, 3, 2, 1),
+            "adaptive_avg_pool2d": lambda x: F.adaptive_avg_pool2d(x, 4),
+            "global_avg_pool": lambda x: F.adaptive_avg_pool2d(x, 1),
+            "adaptive_max_pool2d": lambda x: F.adaptive_max_pool2d(x, 3, return_indices=True),
+            "nearest": lambda x: F.interpolate(x, scale_factor=2, mode="nearest"),
+            "bilinear": lambda x: F.interpolate(x, size=(9, 7), mode="bilinear", align_corners=False),
+            "group_norm": lambda x: F.group_norm(x, 2, L.ones(4), L.zeros(4)),
+            "pad": lambda x: F.pad(x, (1, 2, 0, 1)), "pad_reflect": lambda x: F.pad(x, (1, 1, 2, 2), mode="reflect"),
+            "trilinear": lambda x: F.interpolate(x.unsqueeze(2).expand(2, 4, 3, 6, 6).contiguous(
+                memory_format=L.channels_last_3d), scale_factor=2, mode="trilinear")}
+
+
+@pytest.mark.parametrize("layout", ["plain", "cl"])
+@pytest.mark.parametrize("op", list(_cl_ops(torch)))
+def test_pool_resample_norm_and_pad_keep_the_layout_like_torch(op, layout):
+    tx, vx = lib_input(torch, X4, layout).requires_grad_(), lib_input(vt, X4, layout).requires_grad_()
+    ty, vy = _cl_ops(torch)[op](tx), _cl_ops(vt)[op](vx)
+    ty, vy = (ty, vy) if isinstance(ty, tuple) else ((ty,), (vy,))
+    for t, v in zip(ty, vy):
+        assert tuple(v.stride()) == tuple(t.stride())
+        np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = R.standard_normal(tuple(ty[0].shape)).astype(np.float32)
+    ty[0].backward(torch.from_numpy(g))
+    vy[0].backward(vt.from_numpy(g))
+    np.testing.assert_allclose(vx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_max_pool1d_without_indices_is_contiguous_like_torch():
+    for L in (torch, vt):
+        x = lib_input(L, X3, "transposed")
+        y = L.nn.functional.max_pool1d(x, 2)
+        assert y.is_contiguous() and tuple(y.view(2, -1).shape) == (2, 12)

@@ -61,6 +61,34 @@ def _batched(input, name):
 
 
 # ---- pad ----
+def _keeps_channels_last(fn):
+    """An op whose result torch lays out in its input's suggested format (poolings, interpolate, group_norm,
+    pad): a channels_last input gives channels_last results (both of a (values, indices) pair), so a channels_last
+    model stays channels_last through them, as in torch (x.permute(0, 2, 3, 1).view(...) then works)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(input, *args, **kwargs):
+        out = fn(input, *args, **kwargs)
+        if input.dim() not in (4, 5):
+            return out
+        from .. import _memory_format as mf
+
+        fmt = mf.suggest_memory_format(input)
+        if fmt is mf.contiguous_format:
+            return out
+        def keep(t):
+            if t.dim() != input.dim():
+                return t
+            t = mf.contiguous(t, fmt)
+            target = mf._format_strides(tuple(t.shape), fmt)
+            # torch's strides for size-1 dims too (a global pool's [N, C, 1, 1] reads as channels_last, as torch's)
+            return t if list(t.stride()) == target else t.as_strided(tuple(t.shape), target, t.storage_offset())
+        return tuple(keep(t) for t in out) if isinstance(out, tuple) else keep(out)
+    return wrapper
+
+
+@_keeps_channels_last
 def pad(input, pad, mode="constant", value=None):
     pad = list(pad)
     if len(pad) % 2:
@@ -251,6 +279,7 @@ def _windows(x, k, s, d, fill, p, extra):
     return _im2col(padded, k, d, [0, 0], s)
 
 
+@_keeps_channels_last
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     x, unbatched = _batched(input, "max_pool2d")
     k, s, p, d, (oh, ow), extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -268,6 +297,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return out.squeeze(0) if unbatched else out
 
 
+@_keeps_channels_last
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     x, unbatched = _batched(input, "avg_pool2d")
@@ -293,6 +323,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return out.squeeze(0) if unbatched else out
 
 
+@_keeps_channels_last
 def adaptive_avg_pool2d(input, output_size):
     """An avg_pool2d when the input size is a multiple of the output size (the common global-pool use), else
     torch's uneven windows averaged one dim at a time (a product with an averaging matrix)."""
@@ -307,6 +338,7 @@ def adaptive_avg_pool2d(input, output_size):
         out = x
         for dim, o in ((3, ow), (2, oh)):
             out = out.movedim(dim, -1).matmul(_avg_matrix(x.shape[dim], o, x.dtype, x.device)).movedim(-1, dim)
+        out = out.contiguous()  # (not the movedim's strides: torch's result is contiguous)
     return out.squeeze(0) if unbatched else out
 
 

@@ -144,7 +144,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     res = _fc.max_pool2d(x.unsqueeze(2), [1, k], [1, s], [0, _single(padding, "padding")],
                          [1, _single(dilation, "dilation")], ceil_mode, return_indices)
     # the plane has height 1, so max_pool2d's flat indices are already positions along the length
-    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2),)
+    # without indices torch's own 1-D kernel gives a contiguous result; with them, max_pool2d's layout
+    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2).contiguous(),)
     res = tuple(r.squeeze(0) for r in res) if unbatched else res
     return res if return_indices else res[0]
 
@@ -176,6 +177,7 @@ def adaptive_avg_pool1d(input, output_size):
     return out.squeeze(0) if unbatched else out
 
 
+@_fc._keeps_channels_last
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     x, unbatched = _fc._batched(input, "adaptive_max_pool2d")
     N, C, H, W = x.shape
@@ -204,7 +206,8 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     x, unbatched = _batched1d(input, "adaptive_max_pool1d")
     # a unit-height plane: adaptive_max_pool2d's flat indices are positions along the length
     res = adaptive_max_pool2d(x.unsqueeze(2), [1, _single(output_size, "output_size")], return_indices)
-    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2),)
+    # without indices torch's own 1-D kernel gives a contiguous result; with them, max_pool2d's layout
+    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2).contiguous(),)
     res = tuple(r.squeeze(0) for r in res) if unbatched else res
     return res if return_indices else res[0]
 

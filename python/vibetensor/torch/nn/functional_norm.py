@@ -8,6 +8,7 @@ input's dtype, so a float32 BatchNorm after a bfloat16 convolution (mixed precis
 """
 from ..._C import core as _core
 from ...autograd import no_grad
+from .functional_conv import _keeps_channels_last
 
 _HALF = (_core.dtype.float16, _core.dtype.bfloat16)
 
@@ -101,6 +102,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return _affine(out, weight, bias)
 
 
+@_keeps_channels_last
 @_in_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalises each sample's channels in num_groups groups (each group over its channels and spatial
