@@ -129,3 +129,22 @@ def test_max_pool1d_without_indices_is_contiguous_like_torch():
         x = lib_input(L, X3, "transposed")
         y = L.nn.functional.max_pool1d(x, 2)
         assert y.is_contiguous() and tuple(y.view(2, -1).shape) == (2, 12)
+
+
+@pytest.mark.parametrize("weight_cl", [False, True])
+def test_squeeze_excite_on_a_global_pool_keeps_torchs_strides(weight_cl):
+    """[N, C, 1, 1] tensors: only the strides of size-1 dims tell channels_last apart, and the next op reads them."""
+    strides = {}
+    for L in (torch, vt):
+        L.manual_seed(0)
+        fc1, fc2 = L.nn.Conv2d(4, 2, 1), L.nn.Conv2d(2, 4, 1)
+        if weight_cl:
+            fc1.to(memory_format=L.channels_last)
+            fc2.to(memory_format=L.channels_last)
+        x = lib_input(L, X4, "cl")
+        s = L.nn.functional.adaptive_avg_pool2d(x, 1)
+        h = fc1(s)
+        g = fc2(L.nn.functional.relu(h))
+        out = x * L.nn.functional.hardsigmoid(g)
+        strides[L.__name__] = [tuple(t.stride()) for t in (s, h, g, out)]
+    assert strides["vibetensor.torch"] == strides["torch"]

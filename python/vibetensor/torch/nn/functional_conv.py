@@ -77,15 +77,19 @@ def _keeps_channels_last(fn):
         fmt = mf.suggest_memory_format(input)
         if fmt is mf.contiguous_format:
             return out
-        def keep(t):
-            if t.dim() != input.dim():
-                return t
-            t = mf.contiguous(t, fmt)
-            target = mf._format_strides(tuple(t.shape), fmt)
-            # torch's strides for size-1 dims too (a global pool's [N, C, 1, 1] reads as channels_last, as torch's)
-            return t if list(t.stride()) == target else t.as_strided(tuple(t.shape), target, t.storage_offset())
+        keep = lambda t: _in_format(t, fmt) if t.dim() == input.dim() else t  # noqa: E731
         return tuple(keep(t) for t in out) if isinstance(out, tuple) else keep(out)
     return wrapper
+
+
+def _in_format(t, fmt):
+    """t laid out in memory format fmt with torch's exact strides, size-1 dims included (a [N, C, 1, 1] result
+    then still reads as channels_last to the next op, as torch's): a copy only when the layout really differs."""
+    from .. import _memory_format as mf
+
+    t = mf.contiguous(t, fmt)
+    target = mf._format_strides(tuple(t.shape), fmt)
+    return t if list(t.stride()) == target else t.as_strided(tuple(t.shape), target, t.storage_offset())
 
 
 @_keeps_channels_last
@@ -187,7 +191,7 @@ def _conv_layout(out, x, weight):
     fmt = mf.suggest_memory_format(x)
     if fmt is mf.contiguous_format:
         fmt = mf.suggest_memory_format(weight)
-    return mf.contiguous(out, fmt)
+    return _in_format(out, fmt)
 
 
 def _check_groups(x, weight, groups):
