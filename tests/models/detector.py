@@ -295,6 +295,8 @@ class Detector(nn.Module):
                 m.rng = rng
 
     def forward(self, images):
+        torch._assert(images.shape[-2] % self.strides[-1] == 0 and images.shape[-1] % self.strides[-1] == 0,
+                      f"image sizes must be multiples of {self.strides[-1]}, got {tuple(images.shape[-2:])}")
         images = images.contiguous(memory_format=torch.channels_last)
         cls, box = self.head(self.fpn(self.backbone(images)))
         shapes = [(images.shape[2] // s, images.shape[3] // s) for s in self.strides]
@@ -369,11 +371,13 @@ class Detector(nn.Module):
 
 def param_groups(model, weight_decay):
     """Weight decay on conv / linear weights only: not on biases or normalisation parameters."""
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            (no_decay if isinstance(module, norms) or name == "bias" else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

@@ -165,10 +165,27 @@ def test_forward_loss_and_gradients_match_torch(box_loss, device):
         assert f.is_contiguous(memory_format=vt.channels_last) == g.is_contiguous(
             memory_format=torch.channels_last)
         close(f, g, rtol=1e-4, atol=1e-4)
+    layouts = {}
+
+    def record(lib):
+        def hook(module, args, out):
+            if isinstance(out, (torch.Tensor, vt.Tensor)):
+                layouts.setdefault(lib, {})[names[lib][module]] = tuple(out.stride())
+        return hook
+
+    names = {"torch": {m: n for n, m in tm.named_modules()}, "vt": {m: n for n, m in vm.named_modules()}}
+    handles = [m.register_forward_hook(record("torch")) for m in tm.modules()]
+    handles += [m.register_forward_hook(record("vt")) for m in vm.modules()]
     tcls, tbox, _ = tm(tx)
     vcls, vbox, _ = vm(vx)
+    for h in handles:
+        h.remove()
     for a, b in zip(vcls + vbox, tcls + tbox):
         close(a, b, rtol=1e-4, atol=1e-4)
+    # every layer's output laid out as torch's: the model stays channels_last from the stem to the head
+    assert len(layouts["vt"]) > 100 and layouts["vt"] == layouts["torch"]
+    with pytest.raises(AssertionError, match=r"multiples of 32, got \(48, 40\)"):
+        vm(vt.zeros((1, 3, 48, 40), device=device))
     tl, vl = tm.loss(tx, tt), vm.loss(vx, vtt)
     for k in ("cls", "box", "total"):
         close(vl[k], tl[k], rtol=1e-4, atol=1e-6)
