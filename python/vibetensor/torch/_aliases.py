@@ -318,13 +318,15 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
 
 def _type(self, dtype):
     """Tensor.type(): torch's type string ('torch.FloatTensor', 'torch.cuda.FloatTensor'); with a dtype (or such
-    a string), the tensor converted to it."""
+    a string, or a legacy type such as vt.LongTensor), the tensor converted to it."""
     if dtype is None:
         name = _TYPE_NAMES[str(self.dtype).split(".")[-1]]
         return f"torch.cuda.{name}" if self.is_cuda else f"torch.{name}"
     if isinstance(dtype, str):
         by_name = {v: k for k, v in _TYPE_NAMES.items()}
         dtype = getattr(_dt, by_name[dtype.split(".")[-1]])
+    elif isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), _dt):  # vt.LongTensor, ...
+        dtype = dtype.dtype
     return self.to(dtype)
 
 
