@@ -5,11 +5,14 @@ vibetensor swapped in by tests/models/swap_import.py):
     momentum=0.01 and eps=1e-3, stochastic depth whose keep masks come from a numpy generator (so two
     libraries draw the same masks), residual only when stride is 1 and channels match;
   - FPN neck: 1x1 lateral convs, nearest 2x top-down upsampling added in, 3x3 output convs;
-  - RetinaNet head: shared conv towers, anchors from a meshgrid, box encoding / decoding with clamped
-    exponentials, IoU-threshold target assignment with low-quality matches, sigmoid focal loss written out,
-    smooth-L1 or GIoU box loss on the positives, normalised by the number of positives;
+  - RetinaNet head: shared conv towers, a learned scale per level (ATSS, in a legacy FloatTensor), anchors from
+    a meshgrid, box encoding / decoding with clamped exponentials, IoU-threshold target assignment with
+    low-quality matches, sigmoid focal loss written out, smooth-L1 or GIoU box loss on the positives, normalised
+    by the number of positives;
   - post-processing: score threshold, top-k per level, concatenation across levels, class-aware NMS in pure
-    torch, clipping to the image.
+    torch, clipping to the image;
+  - a training step as detection scripts take it (gradient clipping, SGD with nesterov momentum on decay /
+    no-decay groups, OneCycleLR) and checkpoints through torch.save / torch.load.
 """
 import math
 
@@ -235,8 +238,19 @@ def batched_nms(boxes, scores, labels, iou_threshold):
     return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 
+class Scale(nn.Module):
+    """A learned per-level multiplier of the box regression (FCOS / ATSS), kept in a legacy FloatTensor."""
+
+    def __init__(self, init_value=1.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.FloatTensor([init_value]))
+
+    def forward(self, x):
+        return x * self.scale
+
+
 class Head(nn.Module):
-    def __init__(self, channels, num_anchors, num_classes, convs=2, prior=0.01):
+    def __init__(self, channels, num_anchors, num_classes, levels=3, convs=2, prior=0.01):
         super().__init__()
         def tower():
             layers = []
@@ -246,6 +260,7 @@ class Head(nn.Module):
         self.cls_tower, self.box_tower = tower(), tower()
         self.cls_logits = nn.Conv2d(channels, num_anchors * num_classes, 3, padding=1)
         self.bbox_pred = nn.Conv2d(channels, num_anchors * 4, 3, padding=1)
+        self.scales = nn.ModuleList([Scale(1.0) for _ in range(levels)])
         self.num_classes = num_classes
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -255,11 +270,11 @@ class Head(nn.Module):
 
     def forward(self, feats):
         cls, box = [], []
-        for f in feats:
+        for f, scale in zip(feats, self.scales):
             n, _, h, w = f.shape
             c = self.cls_logits(self.cls_tower(f))  # [N, A * K, H, W] -> [N, H * W * A, K]
             cls.append(c.view(n, -1, self.num_classes, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, self.num_classes))
-            b = self.bbox_pred(self.box_tower(f))
+            b = scale(self.bbox_pred(self.box_tower(f)))
             box.append(b.view(n, -1, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4))
         return cls, box
 
@@ -385,3 +400,28 @@ def make_optimizer(model, lr=0.05, weight_decay=4e-5, total_steps=6):
     opt = torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=0.3)
     return opt, sched
+
+
+def train_step(model, opt, sched, images, targets, max_norm=10.0):
+    """One step as detection training scripts take it: loss, backward, gradient clipping, SGD step, LR step."""
+    model.train()
+    losses = model.loss(images, targets)
+    opt.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    opt.step()
+    sched.step()
+    return {k: v.detach() for k, v in losses.items()}, grad_norm
+
+
+def save_checkpoint(f, model, opt, sched, step):
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "step": step}, f)
+
+
+def load_checkpoint(f, model, opt, sched):
+    ckpt = torch.load(f)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    return ckpt["step"]

@@ -1,9 +1,11 @@
 """The one-stage detector of tests/models/detector.py (MobileNetV3-style backbone, FPN, RetinaNet head), loaded
 once with torch and once with vibetensor swapped in for torch: structure and initialisation, the box operations,
-focal loss and NMS against numpy, target assignment, channels_last forward with every gradient, stochastic depth
-from numpy masks, SGD (nesterov, decay / no-decay groups) with OneCycleLR in train mode (losses each step, final
-weights and BatchNorm running statistics), and the eval-mode detections. On the CPU and, where both see a GPU,
-on the GPU (marker cuda)."""
+focal loss and NMS against numpy, target assignment, channels_last forward (every layer's output strides) with
+every gradient, stochastic depth from numpy masks, SGD (nesterov, decay / no-decay groups) with OneCycleLR in train
+mode (losses and clipped gradient norms each step, final weights and BatchNorm running statistics; the vibetensor
+run resumed half-way from a torch.save checkpoint of model, optimizer and schedule), and the eval-mode detections.
+On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+import io
 import math
 
 import numpy as np
@@ -244,19 +246,23 @@ def test_sgd_onecycle_training_and_detections_match_torch(device):
     tt, vtt = to_lib(device, targets)
     losses = []
     for step in range(steps):
-        assert vopt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
-        tl, vl = tm.loss(tx, tt), vm.loss(vx, vtt)
+        if step == steps // 2:  # vibetensor resumes from a checkpoint into a fresh model, optimizer and schedule
+            buf = io.BytesIO()
+            vc.save_checkpoint(buf, vm, vopt, vsched, step)
+            rng = vm.backbone.blocks[1].rng
+            vm = vc.Detector(drop_path_rate=0.2).to(device).to(memory_format=vt.channels_last)
+            vm.set_rng(rng)
+            vopt, vsched = vc.make_optimizer(vm, total_steps=steps)
+            buf.seek(0)
+            assert vc.load_checkpoint(buf, vm, vopt, vsched) == step
+        for key in ("lr", "momentum"):
+            assert vopt.param_groups[0][key] == pytest.approx(topt.param_groups[0][key], rel=1e-12), key
+        tl, tnorm = tc.train_step(tm, topt, tsched, tx, tt)
+        vl, vnorm = vc.train_step(vm, vopt, vsched, vx, vtt)
         for k in ("cls", "box"):
             np.testing.assert_allclose(vl[k].item(), tl[k].item(), rtol=2e-4, err_msg=f"step {step} {k}")
+        np.testing.assert_allclose(vnorm.item(), tnorm.item(), rtol=1e-3)
         losses.append(vl["total"].item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl["total"].backward()
-        vl["total"].backward()
-        topt.step()
-        vopt.step()
-        tsched.step()
-        vsched.step()
     assert losses[-1] < losses[0], losses
     tp = dict(tm.named_parameters())
     for name, p in vm.named_parameters():
