@@ -8,7 +8,7 @@ vibetensor swapped in by tests/models/swap_import.py):
   - RetinaNet head: shared conv towers, a learned scale per level (ATSS, in a legacy FloatTensor), anchors from
     a meshgrid, box encoding / decoding with clamped exponentials, IoU-threshold target assignment with
     low-quality matches, sigmoid focal loss written out, smooth-L1 or GIoU box loss on the positives, normalised
-    by the number of positives;
+    by the number of positives (averaged over processes behind the usual torch.distributed guard);
   - post-processing: score threshold, top-k per level, concatenation across levels, class-aware NMS in pure
     torch, clipping to the image;
   - a training step as detection scripts take it (gradient clipping, SGD with nesterov momentum on decay /
@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -158,6 +159,15 @@ def giou_loss(pred, target, eps=1e-7):
     ch = torch.max(pred[:, 3], target[:, 3]) - torch.min(pred[:, 1], target[:, 1])
     hull = cw * ch + eps
     return 1 - (iou - (hull - union) / hull)
+
+
+def reduce_mean(t):
+    """t averaged over the processes of a distributed run (the count of positives): t itself in one process."""
+    if not dist.is_available() or not dist.is_initialized():
+        return t
+    t = t.clone()
+    dist.all_reduce(t.div_(dist.get_world_size()), op=dist.ReduceOp.SUM)
+    return t
 
 
 def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
@@ -341,7 +351,7 @@ class Detector(nn.Module):
             matched = self.assign(t["boxes"], anchors)
             pos = matched >= 0
             valid = matched != -2
-            num_pos = pos.sum().clamp(min=1).to(cls.dtype)
+            num_pos = reduce_mean(pos.sum().to(cls.dtype)).clamp(min=1)
             cls_t = torch.zeros_like(cls[i])
             cls_t[pos, t["labels"][matched[pos]]] = 1.0
             cls_losses.append(sigmoid_focal_loss(cls[i][valid], cls_t[valid]).sum() / num_pos)
