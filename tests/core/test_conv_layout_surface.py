@@ -148,3 +148,18 @@ def test_squeeze_excite_on_a_global_pool_keeps_torchs_strides(weight_cl):
         out = x * L.nn.functional.hardsigmoid(g)
         strides[L.__name__] = [tuple(t.stride()) for t in (s, h, g, out)]
     assert strides["vibetensor.torch"] == strides["torch"]
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 5, 5), (4, 5, 5), (1, 4, 1, 1), (2, 4, 1, 7)])
+@pytest.mark.parametrize("weight_cl", [False, True])
+def test_edge_shapes_take_torchs_strides(shape, weight_cl):
+    """An empty batch, an unbatched input, 1x1 and single-row planes (size-1 dims' strides included)."""
+    got = {}
+    for L in (torch, vt):
+        L.manual_seed(0)
+        conv = L.nn.Conv2d(4, 8, 3, padding=1)
+        if weight_cl and len(shape) == 4:
+            conv.to(memory_format=L.channels_last)
+        y = conv(L.zeros(shape))
+        got[L.__name__] = (tuple(y.shape), tuple(y.stride()))
+    assert got["vibetensor.torch"] == got["torch"]

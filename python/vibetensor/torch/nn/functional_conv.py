@@ -189,7 +189,7 @@ def _conv_layout(out, x, weight):
     from .. import _memory_format as mf
 
     fmt = mf.suggest_memory_format(x)
-    if fmt is mf.contiguous_format:
+    if fmt is mf.contiguous_format and x.numel():  # (an empty batch gives torch a contiguous result)
         fmt = mf.suggest_memory_format(weight)
     return _in_format(out, fmt)
 
