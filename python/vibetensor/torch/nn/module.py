@@ -9,6 +9,10 @@ named_modules/named_parameters/named_buffers yield a module or tensor once even 
 names (weight tying: lm_head.weight is wte.weight), as torch's remove_duplicate=True; state_dict lists it under
 every name, as torch's does, and load_state_dict writes it once per name (the same values).
 
+state_dict and load_state_dict walk the modules as torch's do, through each module's _save_to_state_dict and
+_load_from_state_dict (torch's signatures), so that modules can override them (a frozen BatchNorm dropping
+num_batches_tracked, keys renamed for old checkpoints).
+
 What it deliberately does not do: Module.to builds new tensors (vibetensor has no in-place `.data` swap), so an
 optimizer must be created after the model is moved or cast.
 """
@@ -19,7 +23,18 @@ from ..._C.core import dtype as _dtype
 from ._tensor_api import Tensor
 from .parameter import Buffer, Parameter, UninitializedTensorMixin
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What load_state_dict returns; printed as torch prints it."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
 _hook_ids = itertools.count()
 
 
@@ -227,58 +242,88 @@ class Module:
         return self
 
     # ---- state ----
-    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
-        out = OrderedDict() if destination is None else destination
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """This module's own parameters and persistent buffers into destination: torch's per-module override
+        point of state_dict (the children are walked by state_dict itself)."""
         for name, p in self._parameters.items():
             if p is not None:
-                out[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                out[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars else b.detach()
+
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        out = OrderedDict() if destination is None else destination
+        self._save_to_state_dict(out, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
         return out
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copies every entry into the tensor of that name. Missing and unexpected keys are an error with
-        strict=True and are returned (as torch's IncompatibleKeys) either way; a shape mismatch always raises."""
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """torch's per-module step of load_state_dict, with its signature, so that modules can override it (a
+        frozen BatchNorm drops num_batches_tracked, BatchNorm fills it in for older checkpoints): copies this
+        module's own entries, records its missing / unexpected keys and appends error messages."""
         from ...autograd import no_grad
 
+        own = {k: v for k, v in self._parameters.items() if v is not None}
+        persistent = self._non_persistent_buffers_set
+        own.update((k, v) for k, v in self._buffers.items() if v is not None and k not in persistent)
+        for name, target in own.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            v = state_dict[key]
+            if isinstance(v, UninitializedTensorMixin) and isinstance(target, UninitializedTensorMixin):
+                continue  # a lazy module's placeholder into a placeholder: nothing to copy, as torch's
+            if not isinstance(v, (Tensor, UninitializedTensorMixin)):  # (a placeholder's shape raises below)
+                error_msgs.append(f'While copying the parameter named "{key}", expected torch.Tensor or Tensor-like '
+                                  f"object from checkpoint but received {type(v)}")
+            elif tuple(v.shape) != tuple(target.shape):
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape {_size(v)} from checkpoint, "
+                                  f"the shape in current model is {_size(target)}.")
+            else:
+                with no_grad():
+                    target.copy_(v)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix):
+                    head = key[len(prefix):].split(".", 1)
+                    if (head[0] not in self._modules) if len(head) > 1 else (head[0] not in own):
+                        unexpected_keys.append(key)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """torch's walk: each module's _load_from_state_dict sees (a copy of) the entries under its prefix.
+        Missing and unexpected keys are an error with strict=True and are returned (as torch's IncompatibleKeys)
+        either way; a shape mismatch always raises."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         for mp, m in list(self.named_modules()):  # lazy modules take their shapes from the checkpoint first
             if hasattr(type(m), "_lazy_load_state_dict"):
                 m._lazy_load_state_dict(state_dict, mp + "." if mp else "")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # the overrides may edit it, not the caller's dict
+        missing, unexpected, errors = [], [], []
+
+        def load(module, local, prefix):
+            meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            module._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    sub = prefix + name + "."
+                    load(child, {k: v for k, v in local.items() if k.startswith(sub)}, sub)
+
+        load(self, state_dict, "")
         if strict:
             if unexpected:
-                errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
             if missing:
-                errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
-        pairs = []
-        for k, target in own.items():
-            if k not in state_dict:
-                continue
-            v = state_dict[k]
-            if isinstance(v, UninitializedTensorMixin) and isinstance(target, UninitializedTensorMixin):
-                continue  # a lazy module's placeholder into a placeholder: nothing to copy, as torch's
-            if not isinstance(v, (Tensor, UninitializedTensorMixin)):  # (a placeholder's shape raises below)
-                errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
-                              f"object from checkpoint but received {type(v)}")
-            elif tuple(v.shape) != tuple(target.shape):
-                errors.append(f"size mismatch for {k}: copying a param with shape {_size(v)} from checkpoint, "
-                              f"the shape in current model is {_size(target)}.")
-            else:
-                pairs.append((target, v))
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
-        with no_grad():
-            for target, v in pairs:
-                target.copy_(v)
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- modes, gradients, devices ----
