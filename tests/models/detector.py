@@ -12,7 +12,8 @@ vibetensor swapped in by tests/models/swap_import.py):
   - post-processing: score threshold, top-k per level, concatenation across levels, class-aware NMS in pure
     torch, clipping to the image;
   - a training step as detection scripts take it (gradient clipping, SGD with nesterov momentum on decay /
-    no-decay groups, OneCycleLR) and checkpoints through torch.save / torch.load.
+    no-decay groups, OneCycleLR), checkpoints through torch.save / torch.load, and a backbone frozen for
+    fine-tuning (FrozenBatchNorm2d loading BatchNorm2d state through a _load_from_state_dict override).
 """
 import math
 
@@ -287,6 +288,41 @@ class Head(nn.Module):
             b = scale(self.bbox_pred(self.box_tower(f)))
             box.append(b.view(n, -1, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4))
         return cls, box
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm2d whose statistics and affine parameters are fixed buffers (fine-tuning with a frozen backbone)."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        state_dict.pop(prefix + "num_batches_tracked", None)  # so that a BatchNorm2d's state loads strictly
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def forward(self, x):
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+
+
+def freeze_batchnorm(module):
+    """Every BatchNorm2d under module replaced by a FrozenBatchNorm2d holding its state."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, child.eps).to(child.running_mean.device)
+            frozen.load_state_dict(child.state_dict())
+            setattr(module, name, frozen)
+        else:
+            freeze_batchnorm(child)
+    return module
 
 
 def init_weights(m):

@@ -3,8 +3,9 @@ once with torch and once with vibetensor swapped in for torch: structure and ini
 focal loss and NMS against numpy, target assignment, channels_last forward (every layer's output strides) with
 every gradient, stochastic depth from numpy masks, SGD (nesterov, decay / no-decay groups) with OneCycleLR in train
 mode (losses and clipped gradient norms each step, final weights and BatchNorm running statistics; the vibetensor
-run resumed half-way from a torch.save checkpoint of model, optimizer and schedule), and the eval-mode detections.
-On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+run resumed half-way from a torch.save checkpoint of model, optimizer and schedule), the eval-mode detections, and
+fine-tuning with a frozen backbone (FrozenBatchNorm2d). On the CPU and, where both see a GPU, on the GPU (marker
+cuda)."""
 import io
 import math
 
@@ -292,3 +293,46 @@ def test_sgd_onecycle_training_and_detections_match_torch(device):
     empty = vm.detect(vx, score_thresh=1.0)
     assert [tuple(d["boxes"].shape) for d in empty] == [(0, 4), (0, 4)]
     assert empty[0]["labels"].dtype == vt.int64
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_frozen_backbone_fine_tuning_matches_torch(device):
+    """BatchNorm2d layers swapped for FrozenBatchNorm2d (loading their state through a _load_from_state_dict
+    override), the backbone's parameters frozen, and fine-tuning steps on the rest."""
+    tm, vm = build(seed=6, device=device)
+    x, targets = batch(7)
+    (tx,), (vx,) = both(device, x)
+    tt, vtt = to_lib(device, targets)
+    for m, xx in ((tm, tx), (vm, vx)):
+        m.train()
+        m(xx)  # moves the running statistics away from (0, 1)
+        m.eval()
+    tref, vref = tm(tx)[0], vm(vx)[0]
+    tc.freeze_batchnorm(tm.backbone)
+    vc.freeze_batchnorm(vm.backbone)
+    assert type(vm.backbone.stem[1]).__name__ == "FrozenBatchNorm2d" and not any(
+        isinstance(m, vt.nn.BatchNorm2d) for m in vm.modules())
+    assert list(vm.state_dict()) == list(tm.state_dict())
+    for a, b, c in zip(vm(vx)[0], vref, tref):
+        close(a, b, rtol=1e-5, atol=1e-5)  # the same function as the eval-mode BatchNorm
+        close(a, c, rtol=1e-4, atol=1e-4)
+    vm.backbone.requires_grad_(False)
+    tm.backbone.requires_grad_(False)
+    frozen = {k: v.detach().cpu().numpy().copy() for k, v in vm.backbone.state_dict().items()}
+    topt = torch.optim.SGD([p for p in tm.parameters() if p.requires_grad], lr=0.02, momentum=0.9)
+    vopt = vt.optim.SGD([p for p in vm.parameters() if p.requires_grad], lr=0.02, momentum=0.9)
+    for step in range(3):
+        tl, vl = tm.loss(tx, tt)["total"], vm.loss(vx, vtt)["total"]
+        np.testing.assert_allclose(vl.item(), tl.item(), rtol=2e-4, err_msg=f"step {step}")
+        topt.zero_grad()
+        vopt.zero_grad()
+        tl.backward()
+        vl.backward()
+        topt.step()
+        vopt.step()
+    assert all(p.grad is None for p in vm.backbone.parameters())
+    for k, v in vm.backbone.state_dict().items():
+        np.testing.assert_array_equal(v.cpu().numpy(), frozen[k], err_msg=k)
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-5)
