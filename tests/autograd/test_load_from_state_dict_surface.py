@@ -1,7 +1,9 @@
 """Module.load_state_dict / state_dict as torch's per-module protocol, against torch: _load_from_state_dict and
 _save_to_state_dict overrides run (detection code's FrozenBatchNorm2d drops num_batches_tracked; old checkpoints get
 their keys renamed), BatchNorm fills in a missing num_batches_tracked as torch's does for older checkpoints and ported
-weights, the caller's dict is left alone, and the errors, their order and the returned keys are torch's."""
+weights, the caller's dict is left alone, and the errors, their order and the returned keys are torch's; the
+state_dict and load_state_dict hooks (pre and post, their arguments, order, removal, return-value rules) and
+get_extra_state / set_extra_state."""
 import numpy as np
 import pytest
 import torch
@@ -151,3 +153,86 @@ def test_errors_their_order_and_the_returned_keys_match_torch():
     assert results["vibetensor.torch"] == results["torch"] == (
         ["0.bias", "3.1.running_mean"], ["bogus", "3.extra"])
     assert messages["vibetensor.torch"] == messages["torch"]
+
+
+def tree(L):
+    nn = L.nn
+    return nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 1), nn.ReLU()))
+
+
+def test_state_dict_hooks_run_in_torchs_order_with_torchs_arguments():
+    calls = {}
+    for L in (torch, vt):
+        log = calls.setdefault(L.__name__, [])
+        m = tree(L)
+        for name, mod in m.named_modules():
+            mod.register_state_dict_pre_hook(lambda mod, prefix, keep_vars, n=name: log.append(("pre", n, prefix,
+                                                                                                keep_vars)))
+            mod.register_state_dict_post_hook(lambda mod, sd, prefix, meta, n=name: log.append(("post", n, prefix,
+                                                                                                len(sd))))
+        m.state_dict(keep_vars=True)
+        h = m[1]._register_state_dict_hook(lambda mod, sd, prefix, meta: {k: v for k, v in sd.items() if "bias"
+                                                                             not in k})
+        assert list(m[1].state_dict()) == ["0.weight"]  # a private post-hook's result replaces the dict
+        h.remove()
+        assert list(m[1].state_dict()) == ["0.weight", "0.bias"]
+        m[0].register_state_dict_post_hook(lambda *a: {})
+        with pytest.raises(RuntimeError, match="state_dict post-hook must return None"):
+            m.state_dict()
+    assert calls["vibetensor.torch"] == calls["torch"]
+
+
+def test_load_state_dict_hooks_edit_the_checkpoint_and_the_keys_like_torch():
+    seen = {}
+    for L in (torch, vt):
+        log = seen.setdefault(L.__name__, [])
+        m = tree(L)
+        sd = {k.replace("weight", "w"): v for k, v in m.state_dict().items()}  # an old naming
+
+        def rename(mod, state_dict, prefix, *rest):
+            log.append(("pre", prefix, type(mod).__name__))
+            for k in [k for k in state_dict if k.startswith(prefix) and k.endswith(".w") or k == prefix + "w"]:
+                state_dict[k[:-1] + "weight"] = state_dict.pop(k)
+
+        for mod in m.modules():
+            mod.register_load_state_dict_pre_hook(rename)
+        m[1]._register_load_state_dict_pre_hook(lambda state_dict, prefix, *rest: log.append(("bare", prefix)))
+        post = m.register_load_state_dict_post_hook(lambda mod, keys: log.append(("post", list(keys.missing_keys))))
+        assert m.load_state_dict(sd).missing_keys == []
+        post.remove()
+        m.register_load_state_dict_post_hook(lambda mod, keys: keys.missing_keys.clear())  # forgives, in place
+        assert m.load_state_dict({}).missing_keys == []
+        m.register_load_state_dict_post_hook(lambda mod, keys: keys)
+        with pytest.raises(AssertionError, match="not expected to return new values"):
+            m.load_state_dict(sd)
+    assert seen["vibetensor.torch"] == seen["torch"]
+
+
+def test_extra_state_is_saved_and_restored_like_torchs():
+    def counter(L):
+        class Counter(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = L.nn.Parameter(L.ones(1))
+                self.steps = 3
+
+            def get_extra_state(self):
+                return {"steps": self.steps}
+
+            def set_extra_state(self, state):
+                self.steps = state["steps"]
+        return Counter
+
+    for L in (torch, vt):
+        m = L.nn.Sequential(counter(L)(), L.nn.Linear(1, 1))
+        sd = m.state_dict()
+        assert list(sd) == ["0.scale", "0._extra_state", "1.weight", "1.bias"] and sd["0._extra_state"] == {"steps": 3}
+        m[0].steps = 0
+        m.load_state_dict(sd)
+        assert m[0].steps == 3
+        with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "0._extra_state"'):
+            m.load_state_dict({k: v for k, v in sd.items() if "extra" not in k})
+        r = m.load_state_dict(dict(sd, **{"1._extra_state": 1}), strict=False)
+        assert r.unexpected_keys == ["1._extra_state"]  # a module without set_extra_state
+        with pytest.raises(RuntimeError, match="should never be called"):
+            L.nn.Linear(1, 1).get_extra_state()

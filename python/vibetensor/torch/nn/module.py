@@ -36,6 +36,7 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 
 _hook_ids = itertools.count()
+_EXTRA_STATE = "_extra_state"
 
 
 class RemovableHandle:
@@ -251,13 +252,25 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """(The state_dict hooks' tables exist once one is registered: module_state_hooks.py.)"""
         out = OrderedDict() if destination is None else destination
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(out, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
+            result = hook(self, out, prefix, {"version": getattr(self, "_version", 1)})
+            if getattr(hook, "_from_public_api", False):
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                out = result
         return out
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
@@ -267,6 +280,8 @@ class Module:
         module's own entries, records its missing / unexpected keys and appends error messages."""
         from ...autograd import no_grad
 
+        for hook in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         own = {k: v for k, v in self._parameters.items() if v is not None}
         persistent = self._non_persistent_buffers_set
         own.update((k, v) for k, v in self._buffers.items() if v is not None and k not in persistent)
@@ -288,9 +303,17 @@ class Module:
             else:
                 with no_grad():
                     target.copy_(v)
+        extra = prefix + _EXTRA_STATE
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra in state_dict:
+                self.set_extra_state(state_dict[extra])
+            elif strict:
+                missing_keys.append(extra)
+        elif strict and extra in state_dict:
+            unexpected_keys.append(extra)
         if strict:
             for key in state_dict:
-                if key.startswith(prefix):
+                if key.startswith(prefix) and key != extra:
                     head = key[len(prefix):].split(".", 1)
                     if (head[0] not in self._modules) if len(head) > 1 else (head[0] not in own):
                         unexpected_keys.append(key)
@@ -315,6 +338,12 @@ class Module:
                 if child is not None:
                     sub = prefix + name + "."
                     load(child, {k: v for k, v in local.items() if k.startswith(sub)}, sub)
+            keys = _IncompatibleKeys(missing, unexpected)  # the post-hooks may edit the lists in place
+            for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+                if hook(module, keys) is not None:
+                    raise AssertionError("Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                                         "expected to return new values, if incompatible_keys need to be modified, "
+                                         "it should be done inplace.")
 
         load(self, state_dict, "")
         if strict:
@@ -325,6 +354,13 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         return _IncompatibleKeys(missing, unexpected)
+
+    def get_extra_state(self):
+        """Overridden by modules with state beyond their tensors (saved under "_extra_state"), as torch's."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state):
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
     # ---- modes, gradients, devices ----
     def train(self, mode=True):
