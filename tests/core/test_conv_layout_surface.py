@@ -4,7 +4,9 @@ or the weight suggests it, contiguous for 1-D convolutions whatever the input's 
 unchanged. (Before: a groups=1 conv2d returned the column product's channels_last strides for any input, so
 .view(N, -1) raised; grouped and transposed convolutions dropped channels_last; conv1d / conv3d / unfold
 returned non-contiguous results.) And the poolings, interpolate, group_norm and pad keep a channels_last input's
-layout, as torch's (before: contiguous results, so a channels_last model left the format at each of them)."""
+layout, as torch's (before: contiguous results, so a channels_last model left the format at each of them); batch_norm
+takes its input's suggested format and instance_norm is contiguous (before: a transposed [N, C, L] view fed to
+BatchNorm1d gave a non-contiguous result, so .view failed where torch's works)."""
 import numpy as np
 import pytest
 import torch
@@ -163,3 +165,41 @@ def test_edge_shapes_take_torchs_strides(shape, weight_cl):
         y = conv(L.zeros(shape))
         got[L.__name__] = (tuple(y.shape), tuple(y.stride()))
     assert got["vibetensor.torch"] == got["torch"]
+
+
+NORM_INPUTS = {"transposed_3d": lambda L: lib_input(L, X3, "transposed"),
+               "transposed_2d": lambda L: L.from_numpy(X3[0].copy()).t(),
+               "channels_last": lambda L: lib_input(L, X4, "cl"),
+               "permuted_4d": lambda L: L.from_numpy(X4.transpose(0, 2, 3, 1).copy()).permute(0, 3, 1, 2),
+               "plain": lambda L: lib_input(L, X4, "plain")}
+
+
+@pytest.mark.parametrize("norm", ["batch_train", "batch_eval", "instance"])
+@pytest.mark.parametrize("inp", list(NORM_INPUTS))
+def test_batch_and_instance_norm_results_take_torchs_layout(norm, inp):
+    outs = {}
+    for L in (torch, vt):
+        x = NORM_INPUTS[inp](L).requires_grad_()
+        C = x.shape[1]
+        F = L.nn.functional
+        if norm == "instance":
+            if x.dim() < 3:
+                pytest.skip("instance_norm takes 3-D or more")
+            y = F.instance_norm(x)
+        else:
+            rm, rv = L.zeros(C), L.ones(C)
+            y = F.batch_norm(x, rm, rv, L.full((C,), 1.5), L.full((C,), 0.5), training=norm == "batch_train")
+        y.backward(L.from_numpy(np.arange(y.numel(), dtype=np.float32).reshape(tuple(y.shape)) / y.numel()))
+        outs[L.__name__] = (tuple(y.stride()), y.detach().numpy(), x.grad.numpy())
+    v, t = outs["vibetensor.torch"], outs["torch"]
+    assert v[0] == t[0]
+    np.testing.assert_allclose(v[1], t[1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(v[2], t[2], rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm1d_on_a_transposed_sequence_then_view_works_like_torch():
+    for L in (torch, vt):
+        bn = L.nn.BatchNorm1d(4)
+        x = lib_input(L, X3, "transposed")  # [N, C, L] from an [N, L, C] sequence
+        y = bn(x)
+        assert y.is_contiguous() and tuple(y.view(2, -1).shape) == (2, 28)
