@@ -107,6 +107,9 @@ def _cl_ops(L):
             "bilinear": lambda x: F.interpolate(x, size=(9, 7), mode="bilinear", align_corners=False),
             "group_norm": lambda x: F.group_norm(x, 2, L.ones(4), L.zeros(4)),
             "pad": lambda x: F.pad(x, (1, 2, 0, 1)), "pad_reflect": lambda x: F.pad(x, (1, 1, 2, 2), mode="reflect"),
+            "pad_replicate": lambda x: F.pad(x, (1, 0, 2, 1), mode="replicate"),
+            "pad_circular": lambda x: F.pad(x, (1, 1, 1, 1), mode="circular"),  # (torch's is contiguous)
+            "pad_crop": lambda x: F.pad(x, (-1, 1, 0, -2)),
             "trilinear": lambda x: F.interpolate(x.unsqueeze(2).expand(2, 4, 3, 6, 6).contiguous(
                 memory_format=L.channels_last_3d), scale_factor=2, mode="trilinear")}
 

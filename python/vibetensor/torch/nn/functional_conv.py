@@ -92,8 +92,13 @@ def _in_format(t, fmt):
     return t if list(t.stride()) == target else t.as_strided(tuple(t.shape), target, t.storage_offset())
 
 
-@_keeps_channels_last
 def pad(input, pad, mode="constant", value=None):
+    """torch's F.pad; a channels_last input gives a channels_last result except in circular mode (torch's is
+    contiguous there)."""
+    return (_pad if mode == "circular" else _pad_keeping_layout)(input, pad, mode, value)
+
+
+def _pad(input, pad, mode="constant", value=None):
     pad = list(pad)
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
@@ -146,7 +151,12 @@ def pad(input, pad, mode="constant", value=None):
             out = index_select(out, d, F.tensor(picks, dtype=_core.dtype.int64, device=out.device))
         else:
             raise NotImplementedError(f"Unrecognised padding mode {mode}")
-    return out.clone() if out is input else out
+    if out is input:
+        return out.clone()
+    return out.contiguous()  # (a crop alone is a narrow view; torch's pad always writes a new tensor)
+
+
+_pad_keeping_layout = _keeps_channels_last(_pad)
 
 
 # ---- one_hot, unfold / fold ----
