@@ -451,6 +451,8 @@ def make_optimizer(model, lr=0.05, weight_decay=4e-5, total_steps=6):
 def train_step(model, opt, sched, images, targets, max_norm=10.0):
     """One step as detection training scripts take it: loss, backward, gradient clipping, SGD step, LR step."""
     model.train()
+    device = next(model.parameters()).device
+    images = images.to(device, non_blocking=True, memory_format=torch.channels_last)  # the loader's batch
     losses = model.loss(images, targets)
     opt.zero_grad(set_to_none=True)
     losses["total"].backward()
