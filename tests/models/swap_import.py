@@ -7,10 +7,11 @@ import types
 
 import torch
 import vibetensor.torch as vt
+import vibetensor.torch.distributed as vt_distributed
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
-          "torch.nn.utils.rnn", "torch.optim.swa_utils")
+          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed")
 
 
 def load(path, torch_module):
@@ -25,7 +26,8 @@ def load(path, torch_module):
                         "torch.optim.lr_scheduler": vt.optim.lr_scheduler, "torch.nn.utils": vt.nn.utils,
                         "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint,
                         "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn,
-                        "torch.optim.swa_utils": vt.optim.swa_utils}
+                        "torch.optim.swa_utils": vt.optim.swa_utils,
+                        "torch.distributed": vt_distributed}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

@@ -1,5 +1,6 @@
 """Tensor.detach_ and masked_scatter / masked_scatter_ (method and vt.masked_scatter), attached to the compiled
-Tensor class at import.
+Tensor class at import; and vt._assert, torch's traceable assert that model code calls (torchvision-style
+`torch._assert(x.shape[1] == self.dim, "...")`).
 
 detach_ can only be done from Python where it amounts to clearing requires_grad: on a leaf, or on a tensor
 outside autograd. A computed tensor cannot drop its grad_fn in place without the C++ autograd surface
@@ -65,3 +66,10 @@ def masked_scatter_(self, mask, source):
 
 for _name, _fn in {"detach_": detach_, "masked_scatter": masked_scatter, "masked_scatter_": masked_scatter_}.items():
     setattr(Tensor, _name, _fn)
+
+
+def _assert(condition, message):
+    """torch._assert: AssertionError(message) when condition (a bool or a one-element tensor) is false; unlike the
+    assert statement it is not stripped by python -O."""
+    if not condition:
+        raise AssertionError(message)

@@ -1,8 +1,8 @@
 """torch.jit for code that uses it: vibetensor runs Python as written, so TorchScript's entry points give back
 what they were given - `script` and `trace` the module or function itself (it computes what the scripted or
-traced one would), the decorators `ignore`, `unused`, `export` and `interface` the function, `annotate` the
-value - and `is_scripting()` / `is_tracing()` are False, which sends code down its eager branch as under torch
-outside TorchScript. Serialised TorchScript (`save` / `load`) has no vibetensor form: those raise."""
+traced one would), the decorators `ignore`, `unused`, `export`, `interface` and `script_if_tracing` the function,
+`annotate` the value - and `is_scripting()` / `is_tracing()` are False, which sends code down its eager branch as
+under torch outside TorchScript. Serialised TorchScript (`save` / `load`) has no vibetensor form: those raise."""
 from __future__ import annotations
 
 import typing
@@ -50,6 +50,14 @@ def is_scripting():
 
 def is_tracing():
     return False
+
+
+def script_if_tracing(fn):
+    """torch's decorator that scripts fn only when called under tracing: never the case here, so fn itself."""
+    return fn
+
+
+_script_if_tracing = script_if_tracing  # the private name torchvision's ops decorate with
 
 
 def _unsupported(name):

@@ -81,3 +81,4 @@ from .unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: F401,E402
 from .pool_indices import AdaptiveMaxPool3d  # noqa: F401,E402
 from .functional_sweep import FeatureAlphaDropout, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401,E402
 from .adaptive_softmax import AdaptiveLogSoftmaxWithLoss  # noqa: F401,E402
+from . import modules  # noqa: F401,E402

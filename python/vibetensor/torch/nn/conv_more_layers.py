@@ -2,7 +2,7 @@
 parameter names, weight layouts and default initialisation, so state_dicts move between vibetensor and torch)."""
 from . import functional_conv_more as F
 from .conv_base import _ConvNd, _tuple  # noqa: F401  (_ConvNd is imported from here by the 3-D layers)
-from .conv_layers import _AdaptiveAvgPoolNd, _MaxPoolNd
+from .conv_layers import _AdaptiveAvgPoolNd, _AvgPoolNd, _MaxPoolNd
 from .module import Module
 
 
@@ -60,9 +60,9 @@ class MaxPool1d(_MaxPoolNd):
     _pool = staticmethod(F.max_pool1d)
 
 
-class AvgPool1d(Module):
+class AvgPool1d(_AvgPoolNd):  # an _AvgPoolNd as torch's (isinstance checks); its own 1-tuple attributes
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__()
+        Module.__init__(self)
         self.kernel_size = _tuple(kernel_size, 1)
         self.stride = _tuple(stride if stride is not None else kernel_size, 1)
         self.padding = _tuple(padding, 1)

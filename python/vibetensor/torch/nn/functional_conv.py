@@ -61,7 +61,44 @@ def _batched(input, name):
 
 
 # ---- pad ----
+def _keeps_channels_last(fn):
+    """An op whose result torch lays out in its input's suggested format (poolings, interpolate, group_norm,
+    pad): a channels_last input gives channels_last results (both of a (values, indices) pair), so a channels_last
+    model stays channels_last through them, as in torch (x.permute(0, 2, 3, 1).view(...) then works)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(input, *args, **kwargs):
+        out = fn(input, *args, **kwargs)
+        if input.dim() not in (4, 5):
+            return out
+        from .. import _memory_format as mf
+
+        fmt = mf.suggest_memory_format(input)
+        if fmt is mf.contiguous_format:
+            return out
+        keep = lambda t: _in_format(t, fmt) if t.dim() == input.dim() else t  # noqa: E731
+        return tuple(keep(t) for t in out) if isinstance(out, tuple) else keep(out)
+    return wrapper
+
+
+def _in_format(t, fmt):
+    """t laid out in memory format fmt with torch's exact strides, size-1 dims included (a [N, C, 1, 1] result
+    then still reads as channels_last to the next op, as torch's): a copy only when the layout really differs."""
+    from .. import _memory_format as mf
+
+    t = mf.contiguous(t, fmt)
+    target = mf._format_strides(tuple(t.shape), fmt)
+    return t if list(t.stride()) == target else t.as_strided(tuple(t.shape), target, t.storage_offset())
+
+
 def pad(input, pad, mode="constant", value=None):
+    """torch's F.pad; a channels_last input gives a channels_last result except in circular mode (torch's is
+    contiguous there)."""
+    return (_pad if mode == "circular" else _pad_keeping_layout)(input, pad, mode, value)
+
+
+def _pad(input, pad, mode="constant", value=None):
     pad = list(pad)
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
@@ -114,7 +151,12 @@ def pad(input, pad, mode="constant", value=None):
             out = index_select(out, d, F.tensor(picks, dtype=_core.dtype.int64, device=out.device))
         else:
             raise NotImplementedError(f"Unrecognised padding mode {mode}")
-    return out.clone() if out is input else out
+    if out is input:
+        return out.clone()
+    return out.contiguous()  # (a crop alone is a narrow view; torch's pad always writes a new tensor)
+
+
+_pad_keeping_layout = _keeps_channels_last(_pad)
 
 
 # ---- one_hot, unfold / fold ----
@@ -138,6 +180,7 @@ def one_hot(tensor, num_classes=-1):
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     x, unbatched = _batched(input, "unfold") if input.dim() in (3, 4) else (input, False)
     out = _im2col(x, _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride))
+    out = out.contiguous()  # im2col stores [N, L, C*kh*kw]; torch's unfold is contiguous (so .view(N, -1) works)
     return out.squeeze(0) if unbatched else out
 
 
@@ -149,6 +192,18 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 # ---- conv2d ----
+def _conv_layout(out, x, weight):
+    """A convolution's result in torch's layout: channels_last (3-D for 5-D) when the input or the weight suggests
+    it - the rule of torch's CPU and cuDNN backends - else contiguous, never the column product's own strides
+    (a contiguous model's conv(x).view(N, -1) must work; a channels_last model stays channels_last)."""
+    from .. import _memory_format as mf
+
+    fmt = mf.suggest_memory_format(x)
+    if fmt is mf.contiguous_format and x.numel():  # (an empty batch gives torch a contiguous result)
+        fmt = mf.suggest_memory_format(weight)
+    return _in_format(out, fmt)
+
+
 def _check_groups(x, weight, groups):
     """torch's checks of a forward convolution's groups against weight [out, in/groups, ...] and input [N, C, ...],
     with its messages (conv1d/2d/3d)."""
@@ -165,6 +220,7 @@ def _check_groups(x, weight, groups):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, unbatched = _batched(input, "conv2d")
+    given = x  # its layout decides the result's (not that of the padded copy padding='same' may make)
     if weight.dim() != 4:
         raise RuntimeError(f"weight should have at least three dimensions; conv2d expects a 4-D weight, got "
                            f"{list(weight.shape)}")
@@ -203,6 +259,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out = out.reshape(N, O, oh, ow)
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
+    out = _conv_layout(out, given, weight)
     return out.squeeze(0) if unbatched else out
 
 
@@ -236,6 +293,7 @@ def _windows(x, k, s, d, fill, p, extra):
     return _im2col(padded, k, d, [0, 0], s)
 
 
+@_keeps_channels_last
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     x, unbatched = _batched(input, "max_pool2d")
     k, s, p, d, (oh, ow), extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -253,6 +311,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return out.squeeze(0) if unbatched else out
 
 
+@_keeps_channels_last
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     x, unbatched = _batched(input, "avg_pool2d")
@@ -278,6 +337,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return out.squeeze(0) if unbatched else out
 
 
+@_keeps_channels_last
 def adaptive_avg_pool2d(input, output_size):
     """An avg_pool2d when the input size is a multiple of the output size (the common global-pool use), else
     torch's uneven windows averaged one dim at a time (a product with an averaging matrix)."""
@@ -292,6 +352,7 @@ def adaptive_avg_pool2d(input, output_size):
         out = x
         for dim, o in ((3, ow), (2, oh)):
             out = out.movedim(dim, -1).matmul(_avg_matrix(x.shape[dim], o, x.dtype, x.device)).movedim(-1, dim)
+        out = out.contiguous()  # (not the movedim's strides: torch's result is contiguous)
     return out.squeeze(0) if unbatched else out
 
 

@@ -33,6 +33,7 @@ def _depth_taps(x, k, s, d, od):
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, unbatched = _batched3d(input, "conv3d")
+    given = x  # its layout decides the result's (not that of a padded copy)
     if weight.dim() != 5:
         raise RuntimeError(f"conv3d expects a 5-D weight [out, in/groups, kd, kh, kw], got {list(weight.shape)}")
     N, C = x.shape[:2]
@@ -72,6 +73,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out = out.reshape(N, od, O, out.shape[2], out.shape[3]).transpose(1, 2)
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1, 1)
+    out = _fc._conv_layout(out, given, weight)  # not the [N, od, O, ...] transpose
     return out.squeeze(0) if unbatched else out
 
 

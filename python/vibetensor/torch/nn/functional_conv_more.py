@@ -48,6 +48,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     pad = padding if isinstance(padding, str) else [0, _single(padding, "padding")]
     out = _fc.conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, [1, _single(stride, "stride")], pad,
                      [1, _single(dilation, "dilation")], groups).squeeze(2)
+    out = out.contiguous()  # 3-D results have no channels_last: torch's is contiguous whatever the input's strides
     return out.squeeze(0) if unbatched else out
 
 
@@ -93,7 +94,7 @@ def _transpose_nd(x, weight, bias, stride, padding, output_padding, groups, dila
                 out = _fc.pad(out, [0, size[i] - keep] if i == 1 else [0, 0, 0, size[i] - keep])
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
-    return out
+    return _fc._conv_layout(out, x, weight)
 
 
 def _output_padding(input_spatial, output_size, stride, padding, kernel, dilation, nd):
@@ -131,7 +132,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise RuntimeError(f"conv_transpose1d expects a 3-D weight [in, out / groups, k], got {list(weight.shape)}")
     out = _transpose_nd(x.unsqueeze(2), weight.unsqueeze(2), bias, [1, _single(stride, "stride")],
                         [0, _single(padding, "padding")], [0, _single(output_padding, "output_padding")], groups,
-                        [1, _single(dilation, "dilation")], 1, "conv_transpose1d").squeeze(2)
+                        [1, _single(dilation, "dilation")], 1, "conv_transpose1d").squeeze(2).contiguous()
     return out.squeeze(0) if unbatched else out
 
 
@@ -143,7 +144,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     res = _fc.max_pool2d(x.unsqueeze(2), [1, k], [1, s], [0, _single(padding, "padding")],
                          [1, _single(dilation, "dilation")], ceil_mode, return_indices)
     # the plane has height 1, so max_pool2d's flat indices are already positions along the length
-    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2),)
+    # without indices torch's own 1-D kernel gives a contiguous result; with them, max_pool2d's layout
+    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2).contiguous(),)
     res = tuple(r.squeeze(0) for r in res) if unbatched else res
     return res if return_indices else res[0]
 
@@ -175,6 +177,7 @@ def adaptive_avg_pool1d(input, output_size):
     return out.squeeze(0) if unbatched else out
 
 
+@_fc._keeps_channels_last
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     x, unbatched = _fc._batched(input, "adaptive_max_pool2d")
     N, C, H, W = x.shape
@@ -203,7 +206,8 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     x, unbatched = _batched1d(input, "adaptive_max_pool1d")
     # a unit-height plane: adaptive_max_pool2d's flat indices are positions along the length
     res = adaptive_max_pool2d(x.unsqueeze(2), [1, _single(output_size, "output_size")], return_indices)
-    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2),)
+    # without indices torch's own 1-D kernel gives a contiguous result; with them, max_pool2d's layout
+    res = tuple(r.squeeze(2) for r in res) if return_indices else (res.squeeze(2).contiguous(),)
     res = tuple(r.squeeze(0) for r in res) if unbatched else res
     return res if return_indices else res[0]
 

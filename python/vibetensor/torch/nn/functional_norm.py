@@ -8,6 +8,14 @@ input's dtype, so a float32 BatchNorm after a bfloat16 convolution (mixed precis
 """
 from ..._C import core as _core
 from ...autograd import no_grad
+from .functional_conv import _in_format, _keeps_channels_last
+
+
+def _mf():
+    from .. import _memory_format
+
+    return _memory_format
+
 
 _HALF = (_core.dtype.float16, _core.dtype.bfloat16)
 
@@ -74,7 +82,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         mean = _per_channel(running_mean, input.dim())
         var = _per_channel(running_var, input.dim())
     out = (input - mean) * (var + eps).rsqrt()
-    return _affine(out, weight, bias)
+    # torch lays the result out in the input's suggested format: channels_last stays, any other layout (a
+    # transposed [N, L, C] -> [N, C, L] view fed to BatchNorm1d) gives a contiguous result
+    return _in_format(_affine(out, weight, bias), _mf().suggest_memory_format(input))
 
 
 @_in_float32
@@ -98,9 +108,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         _update_running(running_mean, running_var, mean.reshape(N, C).mean(0),
                         (var.reshape(N, C) * (n / (n - 1))).mean(0), momentum)
     out = (input - mean) * (var + eps).rsqrt()
-    return _affine(out, weight, bias)
+    return _in_format(_affine(out, weight, bias), _mf().contiguous_format)  # contiguous for any input, as torch's
 
 
+@_keeps_channels_last
 @_in_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalises each sample's channels in num_groups groups (each group over its channels and spatial

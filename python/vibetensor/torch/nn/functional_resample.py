@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from .functional_conv import _keeps_channels_last
+
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 
@@ -97,6 +99,7 @@ def _cubic_weights(n_in, n_out, given, align_corners, ftype):
     return rows, weights
 
 
+@_keeps_channels_last
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     from .._select_ops import index_select

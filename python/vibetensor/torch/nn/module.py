@@ -13,6 +13,10 @@ Note [Module.to keeps the parameters]
 Module.to / float / double / cuda move or cast a parameter in place, as torch's `param.data = fn(param)`: the same
 Parameter object (what optimizers hold, and attributes code sets on it, such as Mamba's `_no_weight_decay`), its
 .grad moved or cast with it. Buffers are replaced by new tensors, as in torch.
+
+state_dict and load_state_dict walk the modules as torch's do, through each module's _save_to_state_dict and
+_load_from_state_dict (torch's signatures), so that modules can override them (a frozen BatchNorm dropping
+num_batches_tracked, keys renamed for old checkpoints).
 """
 from collections import OrderedDict, namedtuple
 import itertools
@@ -35,6 +39,7 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 
 _hook_ids = itertools.count()
+_EXTRA_STATE = "_extra_state"
 
 
 class RemovableHandle:
@@ -241,59 +246,124 @@ class Module:
         return self
 
     # ---- state ----
-    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
-        out = OrderedDict() if destination is None else destination
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """This module's own parameters and persistent buffers into destination: torch's per-module override
+        point of state_dict (the children are walked by state_dict itself)."""
         for name, p in self._parameters.items():
             if p is not None:
-                out[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                out[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """(The state_dict hooks' tables exist once one is registered: module_state_hooks.py.)"""
+        out = OrderedDict() if destination is None else destination
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(out, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
+            result = hook(self, out, prefix, {"version": getattr(self, "_version", 1)})
+            if getattr(hook, "_from_public_api", False):
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                out = result
         return out
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copies every entry into the tensor of that name. Missing and unexpected keys are an error with
-        strict=True and are returned (as torch's IncompatibleKeys) either way; a shape mismatch always raises."""
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """torch's per-module step of load_state_dict, with its signature, so that modules can override it (a
+        frozen BatchNorm drops num_batches_tracked, BatchNorm fills it in for older checkpoints): copies this
+        module's own entries, records its missing / unexpected keys and appends error messages."""
         from ...autograd import no_grad
 
+        for hook in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        own = {k: v for k, v in self._parameters.items() if v is not None}
+        persistent = self._non_persistent_buffers_set
+        own.update((k, v) for k, v in self._buffers.items() if v is not None and k not in persistent)
+        for name, target in own.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            v = state_dict[key]
+            if isinstance(v, UninitializedTensorMixin) and isinstance(target, UninitializedTensorMixin):
+                continue  # a lazy module's placeholder into a placeholder: nothing to copy, as torch's
+            if not isinstance(v, (Tensor, UninitializedTensorMixin)):  # (a placeholder's shape raises below)
+                error_msgs.append(f'While copying the parameter named "{key}", expected torch.Tensor or Tensor-like '
+                                  f"object from checkpoint but received {type(v)}")
+            elif tuple(v.shape) != tuple(target.shape):
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape {_size(v)} from checkpoint, "
+                                  f"the shape in current model is {_size(target)}.")
+            else:
+                with no_grad():
+                    target.copy_(v)
+        extra = prefix + _EXTRA_STATE
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra in state_dict:
+                self.set_extra_state(state_dict[extra])
+            elif strict:
+                missing_keys.append(extra)
+        elif strict and extra in state_dict:
+            unexpected_keys.append(extra)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra:
+                    head = key[len(prefix):].split(".", 1)
+                    if (head[0] not in self._modules) if len(head) > 1 else (head[0] not in own):
+                        unexpected_keys.append(key)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """torch's walk: each module's _load_from_state_dict sees (a copy of) the entries under its prefix.
+        Missing and unexpected keys are an error with strict=True and are returned (as torch's IncompatibleKeys)
+        either way; a shape mismatch always raises."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         for mp, m in list(self.named_modules()):  # lazy modules take their shapes from the checkpoint first
             if hasattr(type(m), "_lazy_load_state_dict"):
                 m._lazy_load_state_dict(state_dict, mp + "." if mp else "")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        if strict:  # torch's order: the missing keys, the unexpected ones, then each size mismatch
-            if missing:
-                errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # the overrides may edit it, not the caller's dict
+        missing, unexpected, errors = [], [], []
+
+        def load(module, local, prefix):
+            meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            module._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    sub = prefix + name + "."
+                    load(child, {k: v for k, v in local.items() if k.startswith(sub)}, sub)
+            keys = _IncompatibleKeys(missing, unexpected)  # the post-hooks may edit the lists in place
+            for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+                if hook(module, keys) is not None:
+                    raise AssertionError("Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                                         "expected to return new values, if incompatible_keys need to be modified, "
+                                         "it should be done inplace.")
+
+        load(self, state_dict, "")
+        if strict:
             if unexpected:
-                errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-        pairs = []
-        for k, target in own.items():
-            if k not in state_dict:
-                continue
-            v = state_dict[k]
-            if isinstance(v, UninitializedTensorMixin) and isinstance(target, UninitializedTensorMixin):
-                continue  # a lazy module's placeholder into a placeholder: nothing to copy, as torch's
-            if not isinstance(v, (Tensor, UninitializedTensorMixin)):  # (a placeholder's shape raises below)
-                errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
-                              f"object from checkpoint but received {type(v)}")
-            elif tuple(v.shape) != tuple(target.shape):
-                errors.append(f"size mismatch for {k}: copying a param with shape {_size(v)} from checkpoint, "
-                              f"the shape in current model is {_size(target)}.")
-            else:
-                pairs.append((target, v))
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
-        with no_grad():
-            for target, v in pairs:
-                target.copy_(v)
         return _IncompatibleKeys(missing, unexpected)
+
+    def get_extra_state(self):
+        """Overridden by modules with state beyond their tensors (saved under "_extra_state"), as torch's."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state):
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
     # ---- modes, gradients, devices ----
     def train(self, mode=True):

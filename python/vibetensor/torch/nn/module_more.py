@@ -185,3 +185,5 @@ _METHODS = {"get_buffer": get_buffer, "set_submodule": set_submodule, "type": mo
 for _name, _fn in _METHODS.items():
     setattr(Module, _name, _fn)
 del no_grad, RemovableHandle
+
+from . import module_state_hooks  # noqa: E402,F401  (attaches the state_dict hooks; it uses _table above)

@@ -56,6 +56,17 @@ class _NormBase(Module):
                 if self.bias is not None:
                     self.bias.zero_()
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # checkpoints older than num_batches_tracked (no metadata version, or version < 2: weights ported from
+        # other frameworks, say) load as torch's do: the counter keeps its current value instead of going missing
+        version = local_metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def _check_input_dim(self, input):
         if input.dim() not in self._dims:
             want = " or ".join(f"{d}D" for d in self._dims)

@@ -384,6 +384,31 @@ def default_collate(batch):
 
 from ._dataloader import DataLoader, get_worker_info  # noqa: E402  (it builds on the classes above)
 
+
+def _submodules():
+    """torch.utils.data's submodule paths (`from torch.utils.data.distributed import DistributedSampler`,
+    `from torch.utils.data.sampler import Sampler`, ...) as namespaces over the names above, registered in
+    sys.modules so that import statements find them."""
+    import sys
+    import types
+
+    here = globals()
+    layout = {"dataset": ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "ConcatDataset",
+                          "ChainDataset", "Subset", "random_split"],
+              "sampler": ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
+                          "WeightedRandomSampler"],
+              "dataloader": ["DataLoader", "get_worker_info", "default_collate", "default_convert"],
+              "distributed": ["DistributedSampler"]}
+    for name, names in layout.items():
+        mod = types.ModuleType(f"{__name__}.{name}")
+        mod.__dict__.update({n: here[n] for n in names})
+        mod.__all__ = list(names)
+        sys.modules[mod.__name__] = mod
+        here[name] = mod
+
+
+_submodules()
+
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset", "StackDataset", "Subset",
            "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "get_worker_info",

@@ -6,7 +6,7 @@ first runs n_power_iterations rounds (v = normalize(W^T u), u = normalize(W v)) 
 grad; in eval the stored u, v are used as they are. state_dict keys are torch's: <name>_orig, <name>_u, <name>_v.
 
 Not mirrored: torch's state_dict metadata version and its load hook that converts pre-1.0 checkpoints (a saved
-<name> instead of <name>_v); vibetensor's Module has no state_dict hooks, and current checkpoints load as they are.
+<name> instead of <name>_v): current checkpoints load as they are.
 """
 from ....autograd import no_grad
 from ..parameter import Parameter
