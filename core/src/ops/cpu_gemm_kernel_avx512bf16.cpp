@@ -81,6 +81,13 @@ __attribute__((target("avx512f,avx512bw"))) void pack_pairs(const void* src_v, i
     }
     return;
   }
+  if (k_stride == 1 && lane_stride % 2 == 0 && 2 * kc <= k_elems) {
+    // k contiguous and every pair whole: lane l's pairs are a run of 32-bit words, lane_stride / 2 words apart,
+    // so packing them is the float transpose of the AVX2 family (it moves bits, never computes on them).
+    avx2_pack_k_contiguous_f32()(reinterpret_cast<const float*>(src), lane_stride / 2, lanes, w, kc,
+                                 reinterpret_cast<float*>(dst));
+    return;
+  }
   constexpr int kb = 16;  // packed steps per run: 32 k, one cache line of each lane
   Bf16Pair tile[kb * 32];
   for (int64_t p = 0; p < panels; ++p) {
