@@ -1,6 +1,10 @@
 // im2col / col2im (F.unfold / F.fold): argument checks with torch's messages, the CPU loops and the op
-// registrations; the element math is in im2col_impl.h, the CUDA kernels in cuda/im2col.cu. conv2d and the
-// 2-D poolings are built on these in Python (nn/functional): im2col then a GEMM, or a max / mean over K.
+// registrations; the element math is in im2col_impl.h (the CUDA kernels in cuda/im2col.cu use it; the CPU walks
+// rows instead: Note [Row loops on the CPU]). conv2d and the 2-D poolings are built on these in Python
+// (nn/functional): im2col then a GEMM, or a max / mean over K.
+#include <algorithm>
+#include <vector>
+
 #include "im2col_impl.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/parallel.h"
@@ -83,16 +87,82 @@ Tensor columns_alias(const Tensor& stored) {
 
 namespace {
 
+// Note [Row loops on the CPU]: the CPU walks rows, not elements. im2col fills the stored columns [N, L, C*K] one
+// block row (n, oy) at a time: for each block, channel and kernel row, the kw taps are a strided run of one input
+// row (zeros past the image). col2im reads the columns in their stored order for one image at a time and adds
+// each entry into its pixel, so every task owns a whole output image (or a channel range of it): deterministic,
+// no atomics. The element functions of im2col_impl.h (which the CUDA kernels use) cost several 64-bit
+// divisions per element: 1.1 s for a [32, 64, 56, 56] 3x3 im2col on the devbox against ~0.1 s this way.
+template <typename T>
+void im2col_rows(const im2col::Geometry& g, const T* in, T* out) {
+  const int64_t CK = g.C * g.kh * g.kw, L = g.oh * g.ow;
+  parallel_for(0, g.N * g.oh, std::max<int64_t>(1, kDefaultGrain / std::max<int64_t>(g.ow * CK, 1)),
+               [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / g.oh, oy = row % g.oh;
+      T* o = out + (n * L + oy * g.ow) * CK;
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t x0 = ox * g.sw - g.pw;
+        for (int64_t c = 0; c < g.C; ++c) {
+          const T* plane = in + n * g.s[0] + c * g.s[1];
+          for (int64_t ki = 0; ki < g.kh; ++ki, o += g.kw) {
+            const int64_t y = oy * g.sh - g.ph + ki * g.dh;
+            if (y < 0 || y >= g.H) {
+              for (int64_t kj = 0; kj < g.kw; ++kj) o[kj] = T(0.0f);
+              continue;
+            }
+            const T* line = plane + y * g.s[2];
+            for (int64_t kj = 0; kj < g.kw; ++kj) {
+              const int64_t x = x0 + kj * g.dw;
+              o[kj] = x >= 0 && x < g.W ? line[x * g.s[3]] : T(0.0f);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// cols [N, C*K, L] through strides g.s (the stored layout reads contiguously) into out [N, C, H, W], each pixel
+// the sum of its entries in opmath (Note [Row loops on the CPU]). Tasks are (image, channel range) pairs.
+template <typename T>
+void col2im_rows(const im2col::Geometry& g, const T* cols, T* out) {
+  using Acc = opmath_t<T>;
+  const int64_t K = g.kh * g.kw, HW = g.H * g.W, L = g.oh * g.ow;
+  if (g.N == 0 || g.C == 0 || HW == 0) return;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(g.C, (2 * num_threads() + g.N - 1) / g.N));
+  parallel_for(0, g.N * parts, 1, [&](int64_t b, int64_t e) {
+    std::vector<Acc> acc;
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t n = task / parts, part = task % parts;
+      const int64_t c0 = g.C * part / parts, c1 = g.C * (part + 1) / parts;
+      acc.assign(size_t((c1 - c0) * HW), Acc(0));
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t oy = l / g.ow, ox = l % g.ow;
+        const T* col = cols + n * g.s[0] + l * g.s[2];
+        for (int64_t c = c0; c < c1; ++c) {
+          Acc* plane = acc.data() + (c - c0) * HW;
+          for (int64_t ki = 0; ki < g.kh; ++ki) {
+            const int64_t y = oy * g.sh - g.ph + ki * g.dh;
+            if (y < 0 || y >= g.H) continue;
+            const int64_t r0 = c * K + ki * g.kw;
+            for (int64_t kj = 0; kj < g.kw; ++kj) {
+              const int64_t x = ox * g.sw - g.pw + kj * g.dw;
+              if (x >= 0 && x < g.W) plane[y * g.W + x] += Acc(col[(r0 + kj) * g.s[1]]);
+            }
+          }
+        }
+      }
+      T* o = out + (n * g.C + c0) * HW;
+      for (int64_t i = 0; i < (c1 - c0) * HW; ++i) o[i] = T(acc[size_t(i)]);
+    }
+  });
+}
+
 Tensor im2col_cpu(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
   im2col::Geometry g = im2col::plan_im2col(input, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.oh * g.ow, g.C * g.kh * g.kw}, input.dtype(), kCPU);  // Note [Column layout]
-  VT_DISPATCH_FLOATING(input.dtype(), "im2col", [&] {
-    const scalar_t* in = input.data<scalar_t>();
-    scalar_t* o = out.data<scalar_t>();
-    parallel_for(0, out.numel(), kDefaultGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) o[i] = im2col::im2col_stored_at(g, in, i);
-    });
-  });
+  VT_DISPATCH_FLOATING(input.dtype(), "im2col", [&] { im2col_rows(g, input.data<scalar_t>(), out.data<scalar_t>()); });
   return im2col::columns_alias(out);
 }
 
@@ -100,13 +170,7 @@ Tensor col2im_cpu(const Tensor& cols, IntArrayRef output_size, IntArrayRef kerne
                   IntArrayRef padding, IntArrayRef stride) {
   im2col::Geometry g = im2col::plan_col2im(cols, output_size, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.C, g.H, g.W}, cols.dtype(), kCPU);
-  VT_DISPATCH_FLOATING(cols.dtype(), "col2im", [&] {
-    const scalar_t* in = cols.data<scalar_t>();
-    scalar_t* o = out.data<scalar_t>();
-    parallel_for(0, out.numel(), kDefaultGrain / 8, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) o[i] = im2col::col2im_at(g, in, i);
-    });
-  });
+  VT_DISPATCH_FLOATING(cols.dtype(), "col2im", [&] { col2im_rows(g, cols.data<scalar_t>(), out.data<scalar_t>()); });
   return out;
 }
 
