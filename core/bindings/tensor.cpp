@@ -175,6 +175,14 @@ void bind_tensor(nb::module_& m) {
   factory_args(&factory_with_grad<0>, "zeros", m);
   factory_args(&factory_with_grad<1>, "ones", m);
   nb::class_<Tensor> cls(m, "Tensor", nb::dynamic_attr());
+  // torch's legacy constructor, as older model code calls it (nn.Parameter(torch.Tensor(out, in)) then an init):
+  // sizes give an uninitialized float32 tensor, a sequence its data, nothing an empty one. It is
+  // legacy_new in python/vibetensor/torch/_legacy_tensor_types.py.
+  cls.def(nb::new_([](nb::args args, nb::kwargs kwargs) -> Tensor {
+    static nb::object* legacy = new nb::object(  // leaked: outlives the interpreter's teardown order
+        nb::module_::import_("vibetensor.torch._legacy_tensor_types").attr("legacy_new"));
+    return nb::cast<Tensor>((*legacy)(*args, **kwargs));
+  }), "Tensor(*sizes) / Tensor(data) / Tensor(): torch's legacy constructor (float32).");
   cls.def_prop_ro("shape", [](const Tensor& t) { return int_tuple(t.sizes()); })
       .def("size", [](const Tensor& t, nb::handle dim) -> nb::object {
         if (dim.is_none()) return int_tuple(t.sizes());

@@ -57,3 +57,11 @@ FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor, LongTensor, IntTensor, Sh
     BoolTensor = (_make(n, d) for n, d in _NAMES.items())
 TYPES = (FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor, LongTensor, IntTensor, ShortTensor, CharTensor,
          ByteTensor, BoolTensor)
+
+
+def legacy_new(*args, device=None):
+    """torch.Tensor(...) (vt.Tensor's __new__, core/bindings/tensor.cpp): FloatTensor's rules, float32 being the
+    default dtype, except that a tensor of any dtype comes back as itself (an alias), as torch's does."""
+    if len(args) == 1 and isinstance(args[0], _core.Tensor):
+        return args[0]
+    return FloatTensor(*args, device=device)
