@@ -65,10 +65,31 @@ nb::tuple int_tuple(IntArrayRef r) {
   return nb::tuple(l);
 }
 
+// Note [Size]: x.shape and x.size() are vt.Size (python/vibetensor/torch/_size.py), torch.Size's tuple subclass
+// (numel(), torch's repr), built here as CPython builds a tuple subclass (its tp_alloc, then the items), so a
+// shape costs what a plain tuple does. Until vibetensor.torch registers the class they are plain tuples.
+PyTypeObject* g_size_type = nullptr;
+nb::object size_tuple(IntArrayRef r) {
+  const Py_ssize_t n = Py_ssize_t(r.size());
+  PyObject* t = g_size_type ? g_size_type->tp_alloc(g_size_type, n) : PyTuple_New(n);
+  if (!t) throw nb::python_error();
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* v = PyLong_FromLongLong(r[size_t(i)]);
+    if (!v) {
+      Py_DECREF(t);
+      throw nb::python_error();
+    }
+    PyTuple_SET_ITEM(t, i, v);
+  }
+  return nb::steal(t);
+}
+
 // Accepts f(2, 3), f((2, 3)) and f([2, 3]) like torch's view/reshape/permute/expand.
 std::vector<int64_t> varargs_ints(nb::handle args, const char* fn) {
   nb::handle src = args;
-  if (nb::len(args) == 1 && !PyLong_Check(args[0].ptr())) src = args[0];
+  // one argument that is not itself an integer (a NumPy integer or an int tensor counts as one) is the sequence
+  PyObject* first = nb::len(args) == 1 ? args[0].ptr() : nullptr;
+  if (first && !PyLong_Check(first) && !(PyIndex_Check(first) && !PySequence_Check(first))) src = args[0];
   std::vector<int64_t> out;
   for (nb::handle h : src) {
     VT_CHECK_TYPE(PyIndex_Check(h.ptr()), fn, "(): expected ints, got ",
@@ -122,8 +143,10 @@ std::atomic<bool> g_default_device_used{false};
 template <int Fill>
 Tensor factory(nb::args args, nb::handle size_kw, nb::handle dtype, nb::handle layout, nb::handle device, bool,
                bool pin_memory) {
-  std::vector<int64_t> shape = args.size() ? varargs_ints(args, "factory") : varargs_ints(nb::make_tuple(size_kw), "factory");
-  if (!layout.is_none() && g_layout_check) (*g_layout_check)(layout, Fill < 0 ? "empty" : Fill == 0 ? "zeros" : "ones");
+  const char* name = Fill < 0 ? "empty" : Fill == 0 ? "zeros" : "ones";
+  VT_CHECK_TYPE(args.size() || !size_kw.is_none(), name, "() missing 1 required positional arguments: \"size\"");
+  std::vector<int64_t> shape = args.size() ? varargs_ints(args, name) : varargs_ints(nb::make_tuple(size_kw), name);
+  if (!layout.is_none() && g_layout_check) (*g_layout_check)(layout, name);
   std::optional<ScalarType> dt;
   if (!dtype.is_none()) dt = to_dtype(dtype);
   nb::object default_device;
@@ -183,9 +206,15 @@ void bind_tensor(nb::module_& m) {
         nb::module_::import_("vibetensor.torch._legacy_tensor_types").attr("legacy_new"));
     return nb::cast<Tensor>((*legacy)(*args, **kwargs));
   }), "Tensor(*sizes) / Tensor(data) / Tensor(): torch's legacy constructor (float32).");
-  cls.def_prop_ro("shape", [](const Tensor& t) { return int_tuple(t.sizes()); })
+  m.def("_set_size_type", [](nb::handle type) {
+    VT_CHECK_TYPE(PyType_Check(type.ptr()) && PyType_IsSubtype((PyTypeObject*)type.ptr(), &PyTuple_Type),
+                  "_set_size_type: expected a subclass of tuple");
+    Py_INCREF(type.ptr());  // kept for the life of the process
+    g_size_type = (PyTypeObject*)type.ptr();
+  }, "Note [Size]: the tuple subclass x.shape and x.size() return.");
+  cls.def_prop_ro("shape", [](const Tensor& t) { return size_tuple(t.sizes()); })
       .def("size", [](const Tensor& t, nb::handle dim) -> nb::object {
-        if (dim.is_none()) return int_tuple(t.sizes());
+        if (dim.is_none()) return size_tuple(t.sizes());
         return nb::int_(t.size(to_int64(dim, "size(): dim")));
       }, nb::arg("dim") = nb::none())
       .def("stride", [](const Tensor& t, nb::handle dim) -> nb::object {

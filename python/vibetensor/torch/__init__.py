@@ -77,7 +77,7 @@ from ..autograd import (  # noqa: F401
 Tensor = _core.Tensor
 device = _core.device
 dtype = _core.dtype
-Size = tuple
+from ._size import Size  # noqa: E402  (x.shape's type: Note [Size])
 
 bool = dtype.bool
 uint8 = dtype.uint8

@@ -106,7 +106,10 @@ class Embedding(Module):
 
 
 def _shape(normalized_shape):
-    return (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    """torch's: one integer (a NumPy one included, read through __index__) or a sequence of them."""
+    if hasattr(normalized_shape, "__index__") and not hasattr(normalized_shape, "__len__"):
+        return (normalized_shape.__index__(),)
+    return tuple(normalized_shape)
 
 
 class LayerNorm(Module):
