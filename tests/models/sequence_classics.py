@@ -112,6 +112,7 @@ class BiLSTMCRF(nn.Module):
         x = torch.cat([self.word_embed(words), self.char_cnn(chars)], dim=-1)
         lengths = mask.sum(dim=1)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        self.lstm.flatten_parameters()
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=words.size(1))
         return self.hidden2tag(out)
@@ -273,6 +274,12 @@ class TemporalBlock(nn.Module):
                                  self.conv2, Chomp1d(padding), nn.ReLU(), nn.Dropout(dropout))
         self.downsample = nn.Conv1d(n_in, n_out, 1) if n_in != n_out else None
         self.relu = nn.ReLU()
+        self.init_weights()
+
+    def init_weights(self):
+        # under weight norm these write into the computed weight, which the next forward recomputes from g and v
+        self.conv1.weight.data.normal_(0, 0.01)
+        self.conv2.weight.data.normal_(0, 0.01)
         if self.downsample is not None:
             self.downsample.weight.data.normal_(0, 0.01)
 
@@ -302,29 +309,35 @@ class TCN(nn.Module):
 class NBeatsBlock(nn.Module):
     """Fully connected stack, then theta heads mapped through a basis to a backcast and a forecast."""
 
-    def __init__(self, backcast_len, forecast_len, hidden, n_layers=3, n_quantiles=1, trend_degree=None):
+    def __init__(self, backcast_len, forecast_len, hidden, n_layers=3, n_quantiles=1, trend_degree=None,
+                 harmonics=None):
         super().__init__()
         dims = [backcast_len] + [hidden] * n_layers
         self.fc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.forecast_len, self.n_quantiles = forecast_len, n_quantiles
-        if trend_degree is None:  # generic: the basis is learnt
+        self.fixed_basis = trend_degree is not None or harmonics is not None
+        if not self.fixed_basis:  # generic: the basis is learnt
             self.theta_b = nn.Linear(hidden, backcast_len)
             self.theta_f = nn.Linear(hidden, forecast_len * n_quantiles)
-            self.trend = False
-        else:  # trend: polynomial coefficients over fixed time grids
-            self.theta_b = nn.Linear(hidden, trend_degree + 1, bias=False)
-            self.theta_f = nn.Linear(hidden, (trend_degree + 1) * n_quantiles, bias=False)
-            t_b = torch.arange(backcast_len, dtype=torch.float32) / backcast_len
-            t_f = torch.arange(forecast_len, dtype=torch.float32) / forecast_len
+            return
+        t_b = torch.arange(backcast_len, dtype=torch.float32) / backcast_len
+        t_f = torch.arange(forecast_len, dtype=torch.float32) / forecast_len
+        if trend_degree is not None:  # trend: polynomial coefficients over fixed time grids
             powers = torch.arange(trend_degree + 1, dtype=torch.float32)
-            self.register_buffer("basis_b", t_b.unsqueeze(0) ** powers.unsqueeze(1))  # [P, L]
-            self.register_buffer("basis_f", t_f.unsqueeze(0) ** powers.unsqueeze(1))  # [P, H]
-            self.trend = True
+            basis_b, basis_f = t_b.unsqueeze(0) ** powers.unsqueeze(1), t_f.unsqueeze(0) ** powers.unsqueeze(1)
+        else:  # seasonality: Fourier coefficients, a cosine and a sine per harmonic
+            freq = 2 * np.pi * torch.arange(1, harmonics + 1, dtype=torch.float32).unsqueeze(1)
+            basis_b = torch.cat([torch.cos(freq * t_b), torch.sin(freq * t_b)], dim=0)
+            basis_f = torch.cat([torch.cos(freq * t_f), torch.sin(freq * t_f)], dim=0)
+        self.register_buffer("basis_b", basis_b)  # [P, L]
+        self.register_buffer("basis_f", basis_f)  # [P, H]
+        self.theta_b = nn.Linear(hidden, basis_b.size(0), bias=False)
+        self.theta_f = nn.Linear(hidden, basis_b.size(0) * n_quantiles, bias=False)
 
     def forward(self, x):
         for layer in self.fc:
             x = F.relu(layer(x))
-        if not self.trend:
+        if not self.fixed_basis:
             return self.theta_b(x), self.theta_f(x).view(x.size(0), self.forecast_len, self.n_quantiles)
         backcast = self.theta_b(x) @ self.basis_b
         coeffs = self.theta_f(x).view(x.size(0), self.n_quantiles, -1)
@@ -338,7 +351,7 @@ class NBeats(nn.Module):
         q = len(quantiles)
         self.quantiles = quantiles
         self.blocks = nn.ModuleList([NBeatsBlock(backcast_len, forecast_len, hidden, n_quantiles=q, trend_degree=2),
-                                     NBeatsBlock(backcast_len, forecast_len, hidden, n_quantiles=q),
+                                     NBeatsBlock(backcast_len, forecast_len, hidden, n_quantiles=q, harmonics=3),
                                      NBeatsBlock(backcast_len, forecast_len, hidden, n_quantiles=q)])
 
     def forward(self, x):  # [B, L] -> [B, H, Q]
