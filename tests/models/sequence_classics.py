@@ -2,9 +2,10 @@
 a BiLSTM-CRF tagger (character CNN + word embeddings, packed sequences, a linear-chain CRF with the forward
 algorithm and Viterbi decoding), an AWD-LSTM language model (embedding dropout, locked dropout, weight drop on
 the hidden-to-hidden weights, activation regularisation, truncated BPTT, tied weights) and, for time series, a
-temporal convolutional network (causal dilated convolutions with weight norm) and an N-BEATS block stack trained
-with a quantile loss. Random masks come from a numpy Generator the caller seeds, so two libraries running this
-file draw the same masks. Tested side by side with torch in tests/models/test_sequence_classics.py."""
+temporal convolutional network (causal dilated convolutions with weight norm), an N-BEATS block stack trained
+with a quantile loss and a DeepAR forecaster (autoregressive LSTM, Gaussian likelihood). Random masks come from a
+numpy Generator the caller seeds, so two libraries running this file draw the same masks. Tested side by side
+with torch in tests/models/test_sequence_classics.py."""
 import numpy as np
 import torch
 import torch.nn as nn
@@ -369,3 +370,52 @@ def quantile_loss(pred, target, quantiles):
     q = torch.tensor(quantiles, dtype=pred.dtype, device=pred.device)
     err = target.unsqueeze(-1) - pred
     return torch.max(q * err, (q - 1) * err).mean()
+
+
+# ---------------------------------------------------------------- DeepAR
+
+class DeepAR(nn.Module):
+    """Autoregressive LSTM forecaster with a Gaussian likelihood: each step sees the previous (scaled) value, the
+    covariates and an embedding of the series id; the series are scaled by their mean absolute context value."""
+
+    def __init__(self, n_series=5, n_cov=2, embed_dim=3, hidden=10, layers=2):
+        super().__init__()
+        self.embed = nn.Embedding(n_series, embed_dim)
+        self.lstm = nn.LSTM(1 + n_cov + embed_dim, hidden, num_layers=layers, batch_first=True)
+        self.mu = nn.Linear(hidden, 1)
+        self.presigma = nn.Linear(hidden, 1)
+
+    def _step_inputs(self, prev, cov, series):  # prev [B, T], cov [B, T, C], series [B]
+        emb = self.embed(series).unsqueeze(1).expand(-1, prev.size(1), -1)
+        return torch.cat([prev.unsqueeze(-1), cov, emb], dim=-1)
+
+    def _heads(self, out, scale):
+        mu = self.mu(out).squeeze(-1) * scale
+        sigma = F.softplus(self.presigma(out)).squeeze(-1) * scale
+        return mu, sigma
+
+    def scale_of(self, context):
+        return 1 + context.abs().mean(dim=1, keepdim=True)
+
+    def forward(self, target, cov, series, context_len):
+        """Teacher-forced Gaussian negative log-likelihood of target[:, 1:]."""
+        scale = self.scale_of(target[:, :context_len])
+        out, _ = self.lstm(self._step_inputs(target[:, :-1] / scale, cov[:, 1:], series))
+        mu, sigma = self._heads(out, scale)
+        dist = torch.distributions.Normal(mu, sigma)
+        return -dist.log_prob(target[:, 1:]).mean()
+
+    @torch.no_grad()
+    def forecast(self, context, cov, series, horizon):
+        """Mean forecast: the context warms the state up, then each predicted mean is fed back."""
+        scale = self.scale_of(context)
+        t = context.size(1)
+        _, state = self.lstm(self._step_inputs(context[:, :-1] / scale, cov[:, 1:t], series))
+        prev, means, sigmas = context[:, -1:], [], []
+        for k in range(horizon):
+            out, state = self.lstm(self._step_inputs(prev / scale, cov[:, t + k:t + k + 1], series), state)
+            mu, sigma = self._heads(out, scale)
+            means.append(mu)
+            sigmas.append(sigma)
+            prev = mu
+        return torch.cat(means, dim=1), torch.cat(sigmas, dim=1)

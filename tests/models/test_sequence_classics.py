@@ -2,7 +2,7 @@
 weights, in float64: the CRF's negative log-likelihood and its gradients (and, on torch, against brute-force
 enumeration of every tag path), identical Viterbi paths, the BiLSTM-CRF trained a few steps, the AWD-LSTM language
 model's losses over several truncated-BPTT windows with ASGD and its averaged weights, and the TCN and N-BEATS
-outputs, gradients and training."""
+outputs, gradients and training, and DeepAR's likelihood training and mean forecasts."""
 import itertools
 
 import numpy as np
@@ -313,3 +313,29 @@ def test_nbeats_quantile_forecaster_trains_like_torch(device):
     topt = torch.optim.AdamW(tm.parameters(), lr=5e-3, weight_decay=1e-2)
     vopt = vt.optim.AdamW(vm.parameters(), lr=5e-3, weight_decay=1e-2)
     train(tm, vm, topt, vopt, 5, loss)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_deepar_likelihood_training_and_forecast_match_torch(device):
+    tm, vm = same_weights("DeepAR", device)
+    rng = np.random.default_rng(7)
+    t = np.arange(20)
+    level = rng.uniform(1, 10, size=(6, 1))
+    target = level * (1 + 0.3 * np.sin(0.6 * t + rng.uniform(0, 6, size=(6, 1)))) + 0.1 * rng.standard_normal((6, 20))
+    cov = np.stack([np.sin(0.6 * t), np.cos(0.6 * t)], axis=-1)[None].repeat(6, 0)
+    (ty, tc, ts), (vy, vc, vs) = both(device, target, cov, rng.integers(0, 5, size=6))
+
+    def loss(lib, model, step):
+        y, c, s = (ty, tc, ts) if lib is torch else (vy, vc, vs)
+        return model(y[:, :16], c[:, :16], s, context_len=12)
+
+    topt = torch.optim.Adam(tm.parameters(), lr=1e-2)
+    vopt = vt.optim.Adam(vm.parameters(), lr=1e-2)
+    train(tm, vm, topt, vopt, 4, loss, clip=10.0)
+    tm.eval()
+    vm.eval()
+    tmean, tsig = tm.forecast(ty[:, :16], tc, ts, horizon=4)
+    vmean, vsig = vm.forecast(vy[:, :16], vc, vs, horizon=4)
+    assert tuple(vmean.shape) == (6, 4) and not vmean.requires_grad
+    close(vmean, tmean, "mean forecast", rtol=1e-8, atol=1e-10)
+    close(vsig, tsig, "forecast scale", rtol=1e-8, atol=1e-10)
