@@ -123,6 +123,26 @@ def test_crf_likelihood_gradients_and_viterbi_match_torch(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_crf_marginals_by_autograd_and_their_gradients_match_torch(device):
+    """Posterior tag marginals as the gradient of the log partition (public code's trick), taken with
+    create_graph=True, then a loss on the marginals back-propagated: a double backward through logsumexp, where and
+    the broadcast sums."""
+    tm, vm = same_weights("CRF", device, num_tags=4)
+    em, _, mask = tagging_batch(np.random.default_rng(3))
+    (tem, tmask), (vem, vmask) = both(device, em, mask)
+    margs = {}
+    for lib, m, e, msk in ((torch, tm, tem, tmask), (vt, vm, vem, vmask)):
+        e.requires_grad_()
+        (marg,) = lib.autograd.grad(m._log_partition(e, msk).sum(), e, create_graph=True)
+        (marg ** 2).sum().backward()  # a sharpness penalty on the marginals
+        margs[lib] = marg
+    close(margs[vt], margs[torch], "marginals")
+    np.testing.assert_allclose(margs[vt].detach().cpu().numpy().sum(-1), mask.astype(float), atol=1e-12)
+    close(vem.grad, tem.grad, "d penalty / d emissions")
+    check_grads(tm, vm, "d penalty / d CRF parameters")
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_viterbi_paths_identical_on_a_larger_batch(device):
     tm, vm = same_weights("CRF", device, num_tags=6)
     rng = np.random.default_rng(1)
