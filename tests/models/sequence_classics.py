@@ -1,11 +1,11 @@
-"""Classic sequence models as public NLP and time-series code writes them, with `import torch` only:
-a BiLSTM-CRF tagger (character CNN + word embeddings, packed sequences, a linear-chain CRF with the forward
-algorithm and Viterbi decoding), an AWD-LSTM language model (embedding dropout, locked dropout, weight drop on
-the hidden-to-hidden weights, activation regularisation, truncated BPTT, tied weights) and, for time series, a
-temporal convolutional network (causal dilated convolutions with weight norm), an N-BEATS block stack trained
-with a quantile loss and a DeepAR forecaster (autoregressive LSTM, Gaussian likelihood). Random masks come from a
-numpy Generator the caller seeds, so two libraries running this file draw the same masks. Tested side by side
-with torch in tests/models/test_sequence_classics.py."""
+"""Classic sequence models as public NLP and time-series code writes them, with `import torch` only: a BiLSTM-CRF
+tagger (character CNN + word embeddings, packed sequences, a batched linear-chain CRF with the forward algorithm and
+Viterbi decoding, and a one-sentence tutorial-style CRF with start/stop states), an AWD-LSTM language model
+(embedding dropout, locked dropout, weight drop on the hidden-to-hidden weights, activation regularisation,
+truncated BPTT, tied weights) and, for time series, a temporal convolutional network (causal dilated convolutions
+with weight norm), an N-BEATS block stack trained with a quantile loss and a DeepAR forecaster (autoregressive LSTM,
+Gaussian likelihood). Random masks come from a numpy Generator the caller seeds, so two libraries running this file
+draw the same masks. Tested side by side with torch in tests/models/test_sequence_classics.py."""
 import numpy as np
 import torch
 import torch.nn as nn
@@ -82,6 +82,58 @@ class CRF(nn.Module):
             path.append(best)
         path = torch.stack(path[::-1], dim=1)  # [B, T]
         return [p[:n].tolist() for p, n in zip(path, lengths.tolist())]
+
+
+class SentenceCRF(nn.Module):
+    """The tutorial-style CRF: one sentence at a time, start and stop as two extra states of the transition
+    matrix (transitions[to, from]), the impossible moves pinned to -10000 through .data, the gold score summed
+    tag by tag with scalar indexing, and a Viterbi whose backpointers are Python ints."""
+
+    def __init__(self, num_tags):
+        super().__init__()
+        self.num_tags, self.start, self.stop = num_tags, num_tags, num_tags + 1
+        self.transitions = nn.Parameter(torch.randn(num_tags + 2, num_tags + 2))
+        self.transitions.data[self.start, :] = -10000.0  # nothing moves into start
+        self.transitions.data[:, self.stop] = -10000.0  # nothing moves out of stop
+
+    def _init_alpha(self, feats):
+        alpha = torch.full((1, self.num_tags + 2), -10000.0, dtype=feats.dtype, device=feats.device)
+        alpha[0][self.start] = 0.0
+        return alpha
+
+    def log_partition(self, feats):  # [T, K]
+        alpha = self._init_alpha(feats)
+        for feat in F.pad(feats, (0, 2), value=-10000.0):
+            alpha = torch.logsumexp(alpha + self.transitions, dim=1).view(1, -1) + feat.view(1, -1)
+        return torch.logsumexp(alpha + self.transitions[self.stop], dim=1)[0]
+
+    def gold_score(self, feats, tags):
+        score = torch.zeros(1, dtype=feats.dtype, device=feats.device)
+        tags = torch.cat([torch.tensor([self.start], dtype=torch.long, device=feats.device), tags])
+        for i, feat in enumerate(feats):
+            score = score + self.transitions[tags[i + 1], tags[i]] + feat[tags[i + 1]]
+        return (score + self.transitions[self.stop, tags[-1]])[0]
+
+    def neg_log_likelihood(self, feats, tags):
+        return self.log_partition(feats) - self.gold_score(feats, tags)
+
+    def viterbi(self, feats):
+        alpha = self._init_alpha(feats)
+        backpointers = []
+        for feat in F.pad(feats, (0, 2), value=-10000.0):
+            best, idx = torch.max(alpha + self.transitions, dim=1)
+            backpointers.append(idx.tolist())
+            alpha = (best + feat).view(1, -1)
+        final = alpha[0] + self.transitions[self.stop]
+        tag = int(torch.argmax(final))
+        path_score = final[tag]
+        path = [tag]
+        for bp in reversed(backpointers):
+            tag = bp[tag]
+            path.append(tag)
+        assert path.pop() == self.start
+        path.reverse()
+        return path_score, path
 
 
 class CharCNN(nn.Module):

@@ -159,6 +159,36 @@ def test_viterbi_paths_identical_on_a_larger_batch(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_sentence_crf_trains_and_decodes_like_torch(device):
+    tm, vm = same_weights("SentenceCRF", device, num_tags=4)
+    rng = np.random.default_rng(8)
+    sentences = [both(device, rng.standard_normal((n, 4)), rng.integers(0, 4, size=n)) for n in (5, 1, 3)]
+    # the oracle: the batched CRF with start = T[:K, start], end = T[stop, :K], transitions[from, to] = T[to, from]
+    batched = TMOD.CRF(4).double().to(device)
+    with torch.no_grad():
+        k, trans = 4, tm.transitions
+        batched.start_transitions.copy_(trans[:k, k])
+        batched.end_transitions.copy_(trans[k + 1, :k])
+        batched.transitions.copy_(trans[:k, :k].t())
+    for (tf, _), _ in sentences:
+        ones = torch.ones(1, tf.size(0), dtype=torch.bool, device=device)
+        close(tm.log_partition(tf), batched._log_partition(tf.unsqueeze(0), ones)[0], "log partition vs batched")
+        assert tm.viterbi(tf)[1] == batched.decode(tf.unsqueeze(0), ones)[0]
+
+    def loss(lib, model, step):
+        return sum(model.neg_log_likelihood(*s[0 if lib is torch else 1]) for s in sentences) / len(sentences)
+
+    topt = torch.optim.SGD(tm.parameters(), lr=0.05)
+    vopt = vt.optim.SGD(vm.parameters(), lr=0.05)
+    train(tm, vm, topt, vopt, 3, loss)
+    for (tf, _), (vf, _) in sentences:
+        tscore, tpath = tm.viterbi(tf)
+        vscore, vpath = vm.viterbi(vf)
+        assert vpath == tpath
+        close(vscore, tscore, "best path score")
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_bilstm_crf_trains_and_decodes_like_torch(device):
     tm, vm = same_weights("BiLSTMCRF", device)
     rng = np.random.default_rng(2)
