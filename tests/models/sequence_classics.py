@@ -238,20 +238,46 @@ class WeightDrop(nn.Module):
         return self.module(*args)
 
 
+def patch_weight_drop(module, weights, dropout, rng):
+    """The other public form of weight drop: the raw weights become parameters of the RNN itself and the RNN's
+    forward is replaced, on the instance, by one that sets the masked weights first."""
+    for name in weights:
+        w = getattr(module, name)
+        del module._parameters[name]
+        module.register_parameter(name + "_raw", nn.Parameter(w.data))
+    original_forward = module.forward
+
+    def forward(*args, **kwargs):
+        for name in weights:
+            raw = getattr(module, name + "_raw")
+            if module.training and dropout:
+                keep = rng.binomial(1, 1 - dropout, size=tuple(raw.shape))
+                raw = raw * raw.new_tensor(keep) / (1 - dropout)
+            setattr(module, name, raw)
+        return original_forward(*args, **kwargs)
+
+    module.forward = forward
+    return module
+
+
 class AWDLSTM(nn.Module):
-    def __init__(self, ntoken=40, ninp=12, nhid=16, nlayers=2, dropout=0.3, dropouth=0.2, dropouti=0.25,
-                 dropoute=0.1, wdrop=0.4, lstm_dropout=0.0, seed=0):
+    def __init__(self, ntoken=40, ninp=12, nhid=16, nlayers=2, dropout=0.3, dropouti=0.25, dropoute=0.1,
+                 wdrop=0.4, lstm_dropout=0.0, seed=0, weight_drop="wrapper"):
         super().__init__()
         self.rng = np.random.default_rng(seed)
         self.lockdrop = LockedDropout(self.rng)
         self.encoder = nn.Embedding(ntoken, ninp)
         # multi-layer LSTM whose last layer projects back to the embedding size so the decoder can be tied
         lstm = nn.LSTM(ninp, nhid, num_layers=nlayers, dropout=lstm_dropout, proj_size=ninp)
-        self.rnn = WeightDrop(lstm, [f"weight_hh_l{k}" for k in range(nlayers)], wdrop, self.rng)
+        names = [f"weight_hh_l{k}" for k in range(nlayers)]
+        if weight_drop == "wrapper":
+            self.rnn = WeightDrop(lstm, names, wdrop, self.rng)
+        else:
+            self.rnn = patch_weight_drop(lstm, names, wdrop, self.rng)
         self.decoder = nn.Linear(ninp, ntoken)
         self.decoder.weight = self.encoder.weight  # tied
         self.ninp, self.nhid, self.nlayers = ninp, nhid, nlayers
-        self.dropout, self.dropouth, self.dropouti, self.dropoute = dropout, dropouth, dropouti, dropoute
+        self.dropout, self.dropouti, self.dropoute = dropout, dropouti, dropoute
         self.init_weights()
 
     def init_weights(self):
