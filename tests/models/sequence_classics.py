@@ -253,6 +253,8 @@ def patch_weight_drop(module, weights, dropout, rng):
             if module.training and dropout:
                 keep = rng.binomial(1, 1 - dropout, size=tuple(raw.shape))
                 raw = raw * raw.new_tensor(keep) / (1 - dropout)
+            # in eval the raw Parameter itself is set, which registers it under the plain name as well (as
+            # F.dropout(raw, training=False), returning raw, does in the code this follows)
             setattr(module, name, raw)
         return original_forward(*args, **kwargs)
 

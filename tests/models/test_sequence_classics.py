@@ -280,6 +280,9 @@ def test_awd_lstm_bptt_with_nt_asgd_matches_torch(device, weight_drop):
     with vt.no_grad():
         vl = VMOD.lm_loss(vm, vx, vy, vm.init_hidden(bsz), alpha=0, beta=0)[0]
     close(vl.item(), tl.item(), "evaluation loss on the averaged weights")
+    names = list(dict(vm.named_parameters(remove_duplicate=False)))
+    assert names == list(dict(tm.named_parameters(remove_duplicate=False)))
+    assert ("rnn.weight_hh_l0" in names) == (weight_drop == "patched")
 
 
 def test_awd_lstm_with_dropout_between_layers_evaluates_like_torch():
