@@ -455,11 +455,13 @@ def quantile_loss(pred, target, quantiles):
 # ---------------------------------------------------------------- DeepAR
 
 class DeepAR(nn.Module):
-    """Autoregressive LSTM forecaster with a Gaussian likelihood: each step sees the previous (scaled) value, the
-    covariates and an embedding of the series id; the series are scaled by their mean absolute context value."""
+    """Autoregressive LSTM forecaster: each step sees the previous (scaled) value, the covariates and an embedding
+    of the series id; the series are scaled by their mean absolute context value. The likelihood is Gaussian for
+    real values or negative binomial (mean mu, dispersion alpha) for counts."""
 
-    def __init__(self, n_series=5, n_cov=2, embed_dim=3, hidden=10, layers=2):
+    def __init__(self, n_series=5, n_cov=2, embed_dim=3, hidden=10, layers=2, likelihood="normal"):
         super().__init__()
+        self.likelihood = likelihood
         self.embed = nn.Embedding(n_series, embed_dim)
         self.lstm = nn.LSTM(1 + n_cov + embed_dim, hidden, num_layers=layers, batch_first=True)
         self.mu = nn.Linear(hidden, 1)
@@ -470,9 +472,18 @@ class DeepAR(nn.Module):
         return torch.cat([prev.unsqueeze(-1), cov, emb], dim=-1)
 
     def _heads(self, out, scale):
+        if self.likelihood == "negbin":  # a positive mean; the dispersion shrinks as the scale grows
+            mu = F.softplus(self.mu(out)).squeeze(-1) * scale
+            return mu, F.softplus(self.presigma(out)).squeeze(-1) / scale.sqrt()
         mu = self.mu(out).squeeze(-1) * scale
         sigma = F.softplus(self.presigma(out)).squeeze(-1) * scale
         return mu, sigma
+
+    def distribution(self, mu, shape):
+        if self.likelihood == "negbin":
+            # mean mu and variance mu + alpha mu^2: r = 1 / alpha failures, success log-odds log(alpha mu)
+            return torch.distributions.NegativeBinomial(total_count=1 / shape, logits=torch.log(shape * mu))
+        return torch.distributions.Normal(mu, shape)
 
     def scale_of(self, context):
         return 1 + context.abs().mean(dim=1, keepdim=True)
@@ -481,9 +492,7 @@ class DeepAR(nn.Module):
         """Teacher-forced Gaussian negative log-likelihood of target[:, 1:]."""
         scale = self.scale_of(target[:, :context_len])
         out, _ = self.lstm(self._step_inputs(target[:, :-1] / scale, cov[:, 1:], series))
-        mu, sigma = self._heads(out, scale)
-        dist = torch.distributions.Normal(mu, sigma)
-        return -dist.log_prob(target[:, 1:]).mean()
+        return -self.distribution(*self._heads(out, scale)).log_prob(target[:, 1:]).mean()
 
     @torch.no_grad()
     def forecast(self, context, cov, series, horizon):

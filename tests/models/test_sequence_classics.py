@@ -1,8 +1,10 @@
-"""The models of sequence_classics.py (written with `import torch`) on torch and on vibetensor from the same
-weights, in float64: the CRF's negative log-likelihood and its gradients (and, on torch, against brute-force
-enumeration of every tag path), identical Viterbi paths, the BiLSTM-CRF trained a few steps, the AWD-LSTM language
-model's losses over several truncated-BPTT windows with ASGD and its averaged weights, and the TCN and N-BEATS
-outputs, gradients and training, and DeepAR's likelihood training and mean forecasts."""
+"""The models of sequence_classics.py (written with `import torch`) on torch and on vibetensor from the same weights,
+in float64: the CRF's negative log-likelihood and its gradients, its marginals by autograd.grad and their double
+backward (and, on torch, against brute-force enumeration of every tag path), identical Viterbi paths, the
+tutorial-style CRF and the BiLSTM-CRF trained a few steps, the AWD-LSTM language model's losses over several
+truncated-BPTT windows with SGD then ASGD, its averaged weights, under both forms of weight drop, and the TCN and
+N-BEATS outputs, gradients and training, and DeepAR's likelihood training (Gaussian, and negative binomial on
+counts) and mean forecasts."""
 import itertools
 
 import numpy as np
@@ -371,12 +373,15 @@ def test_nbeats_quantile_forecaster_trains_like_torch(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_deepar_likelihood_training_and_forecast_match_torch(device):
-    tm, vm = same_weights("DeepAR", device)
+@pytest.mark.parametrize("likelihood", ["normal", "negbin"])
+def test_deepar_likelihood_training_and_forecast_match_torch(device, likelihood):
+    tm, vm = same_weights("DeepAR", device, likelihood=likelihood)
     rng = np.random.default_rng(7)
     t = np.arange(20)
     level = rng.uniform(1, 10, size=(6, 1))
     target = level * (1 + 0.3 * np.sin(0.6 * t + rng.uniform(0, 6, size=(6, 1)))) + 0.1 * rng.standard_normal((6, 20))
+    if likelihood == "negbin":
+        target = rng.poisson(target.clip(0.1)).astype(np.float64)  # counts
     cov = np.stack([np.sin(0.6 * t), np.cos(0.6 * t)], axis=-1)[None].repeat(6, 0)
     (ty, tc, ts), (vy, vc, vs) = both(device, target, cov, rng.integers(0, 5, size=6))
 
