@@ -25,13 +25,14 @@ from .multivariate_normal import MultivariateNormal
 from .one_hot_categorical import OneHotCategorical
 from .one_hot_categorical import OneHotCategoricalStraightThrough
 from .poisson import Poisson
+from .negative_binomial import NegativeBinomial
 from . import kl_more  # noqa: F401  (registers the KL pairs of the families above)
 
 __all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "constraints", "kl_divergence",
            "register_kl"]
 __all__ += ["Beta", "Binomial", "Cauchy", "Dirichlet", "Exponential", "Gamma", "Geometric", "Gumbel", "Independent",
             "Laplace", "LogNormal", "Multinomial", "MultivariateNormal", "OneHotCategorical", "Poisson"]
-__all__ += ["MixtureSameFamily", "OneHotCategoricalStraightThrough"]
+__all__ += ["MixtureSameFamily", "OneHotCategoricalStraightThrough", "NegativeBinomial"]
 from . import transforms
 from .constraint_registry import biject_to, transform_to
 from .transforms import (AbsTransform, AffineTransform, CatTransform, ComposeTransform, ExpTransform,

@@ -4,8 +4,8 @@ torch's, so validation messages match."""
 import vibetensor.torch as vt
 
 __all__ = ["Constraint", "real", "positive", "unit_interval", "boolean", "simplex", "real_vector",
-           "interval", "integer_interval", "greater_than", "dependent", "is_dependent", "nonnegative",
-           "greater_than_eq", "nonnegative_integer", "positive_integer", "integer_greater_than", "independent",
+           "interval", "half_open_interval", "integer_interval", "greater_than", "dependent", "is_dependent",
+           "nonnegative", "greater_than_eq", "nonnegative_integer", "positive_integer", "integer_greater_than", "independent",
            "multinomial", "one_hot", "positive_definite", "lower_cholesky", "symmetric"]
 
 
@@ -65,6 +65,19 @@ class _Interval(Constraint):
 
     def __repr__(self):
         return f"Interval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
+
+
+class _HalfOpenInterval(Constraint):
+    """[lower_bound, upper_bound): NegativeBinomial's probs, where 1 would make every count impossible."""
+
+    def __init__(self, lower_bound, upper_bound):
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+
+    def check(self, value):
+        return (self.lower_bound <= value) & (value < self.upper_bound)
+
+    def __repr__(self):
+        return f"HalfOpenInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 
 class _IntegerInterval(Constraint):
@@ -215,6 +228,7 @@ simplex = _Simplex()
 real_vector = _IndependentReal()
 greater_than = _GreaterThan
 interval = _Interval
+half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval
 nonnegative = _GreaterThanEq(0.0)
 greater_than_eq = _GreaterThanEq

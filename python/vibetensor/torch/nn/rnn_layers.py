@@ -101,6 +101,12 @@ class RNNBase(Module):
             for p in self.parameters():
                 p.uniform_(-stdv, stdv)
 
+    def flatten_parameters(self):
+        """torch packs the weights into one cuDNN buffer here; these layers read each weight by name at every
+        forward (so a plain tensor assigned in place of one, as weight-drop code does, is used), so there is
+        nothing to pack. Public code calls it at the top of forward."""
+        return None
+
     @property
     def all_weights(self):
         k = (4 if self.bias else 2) + (1 if self.proj_size > 0 else 0)
