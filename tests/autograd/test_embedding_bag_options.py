@@ -1,0 +1,136 @@
+"""F.embedding_bag's max_norm and scale_grad_by_freq against torch, and its index and offsets errors: max_norm
+renormalizes the picked rows of weight in place before the bags are reduced (outputs, the renormalized weight
+and the gradients of weight and per_sample_weights match torch); scale_grad_by_freq divides each row's gradient
+by how often the input picks it (torch's CPU kernel divides by a wrong count when counts differ, pytorch#190063:
+there the reference is numpy); an index out of range is refused with the message of the torch kernel that
+would run, decreasing offsets with a RuntimeError, sparse=True with NotImplementedError."""
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+
+W = np.random.default_rng(0).standard_normal((7, 3)).astype(np.float32) * 2  # row norms around 3
+IDX = np.array([1, 4, 1, 0, 6, 4, 4, 2], dtype=np.int64)
+
+
+def run(lib, idx, off, psw=None, **kw):
+    """Output, weight after the call, weight.grad and per_sample_weights.grad (or None) under `lib`."""
+    w = lib.from_numpy(W.copy()).requires_grad_()
+    p = None if psw is None else lib.from_numpy(psw.copy()).requires_grad_()
+    o = lib.nn.functional.embedding_bag(lib.from_numpy(idx), w, None if off is None else lib.from_numpy(off),
+                                        per_sample_weights=p, **kw)
+    up = np.arange(o.numel(), dtype=np.float32).reshape(tuple(o.shape)) - 3
+    (o * lib.from_numpy(up)).sum().backward()
+    return o.detach().numpy(), w.detach().numpy(), w.grad.numpy(), None if p is None else p.grad.numpy()
+
+
+def assert_same(v, t):
+    for a, b in zip(v, t):
+        if b is None:
+            assert a is None
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+MAX_NORM = [
+    dict(mode="sum", max_norm=1.0), dict(mode="mean", max_norm=2.0, norm_type=1.0),
+    dict(mode="max", max_norm=1.5, include_last_offset=True), dict(mode="sum", max_norm=1.0, psw=True),
+    dict(mode="mean", max_norm=0.5, padding_idx=4), dict(mode="max", max_norm=1.0, norm_type=float("inf")),
+]
+
+
+@pytest.mark.parametrize("kw", MAX_NORM, ids=[str(i) for i in range(len(MAX_NORM))])
+def test_max_norm_renormalizes_like_torch(kw):
+    kw = dict(kw)
+    psw = np.linspace(-1, 1, IDX.shape[0]).astype(np.float32) if kw.pop("psw", False) else None
+    off = np.array([0, 3, 3, 8] if kw.get("include_last_offset") else [0, 3, 3])
+    t, v = run(torch, IDX, off, psw, **kw), run(vt, IDX, off, psw, **kw)
+    assert_same(v, t)
+    # the picked rows were renormalized, row 5 (never picked) was not
+    assert not np.allclose(v[1][[1, 4]], W[[1, 4]]) and np.array_equal(v[1][5], W[5])
+
+
+def test_max_norm_on_2d_input_and_module_like_torch():
+    idx = IDX.reshape(2, 4)
+    assert_same(run(vt, idx, None, mode="mean", max_norm=1.0), run(torch, idx, None, mode="mean", max_norm=1.0))
+    tm = torch.nn.EmbeddingBag.from_pretrained(torch.from_numpy(W.copy()), freeze=False, max_norm=1.0, mode="sum")
+    vm = vt.nn.EmbeddingBag.from_pretrained(vt.from_numpy(W.copy()), freeze=False, max_norm=1.0, mode="sum")
+    np.testing.assert_allclose(vm(vt.from_numpy(idx)).detach().numpy(), tm(torch.from_numpy(idx)).detach().numpy(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(vm.weight.detach().numpy(), tm.weight.detach().numpy(), rtol=1e-6)
+
+
+def freq_reference(idx, off, mode, psw=None, padding_idx=None, include_last_offset=False):
+    """numpy weight.grad of run(): each entry's bag gradient (scaled by its weight, or by 1/bag size in mean
+    mode) into its row, divided by how often the whole input holds that row."""
+    n = idx.shape[0]
+    ends = list(off[1:]) if include_last_offset else list(off[1:]) + [n]
+    nb = len(ends)
+    up = np.arange(nb * W.shape[1], dtype=np.float32).reshape(nb, -1) - 3
+    counts = np.bincount(idx, minlength=W.shape[0])
+    grad = np.zeros_like(W)
+    for b in range(nb):
+        members = [i for i in range(off[b], ends[b]) if idx[i] != padding_idx]
+        for i in members:
+            scale = psw[i] if psw is not None else (1 / len(members) if mode == "mean" else 1)
+            grad[idx[i]] += up[b] * scale / counts[idx[i]]
+    return grad
+
+
+@pytest.mark.parametrize("kw", [dict(mode="sum"), dict(mode="mean"), dict(mode="sum", psw=True),
+                                dict(mode="mean", padding_idx=4), dict(mode="sum", include_last_offset=True)])
+def test_scale_grad_by_freq_divides_by_each_rows_count(kw):
+    kw = dict(kw)
+    psw = np.linspace(-1, 1, IDX.shape[0]).astype(np.float32) if kw.pop("psw", False) else None
+    off = np.array([0, 3, 3, 8] if kw.get("include_last_offset") else [0, 3, 3])
+    v = run(vt, IDX, off, psw, scale_grad_by_freq=True, **kw)
+    np.testing.assert_allclose(v[2], freq_reference(IDX, off, psw=psw, **kw), rtol=1e-5, atol=1e-6)
+    t = run(torch, IDX, off, psw, **kw)  # the forward and per_sample_weights' gradient are the unscaled ones
+    np.testing.assert_allclose(v[0], t[0], rtol=1e-5)
+    if psw is not None:
+        np.testing.assert_allclose(v[3], t[3], rtol=1e-5, atol=1e-6)
+    # where every picked row is picked equally often, torch's CPU kernel is right: the same as torch
+    even, even_off = np.array([2, 5, 5, 2, 0, 0]), np.array([0, 2, 2])
+    assert_same(run(vt, even, even_off, scale_grad_by_freq=True, mode=kw["mode"]),
+                run(torch, even, even_off, scale_grad_by_freq=True, mode=kw["mode"]))
+
+
+def raised(lib, call):
+    with pytest.raises(Exception) as info:
+        call(lib)
+    return type(info.value), str(info.value)
+
+
+ERRORS = {
+    "sum_f32": lambda L: L.nn.functional.embedding_bag(L.tensor([0, 9]), L.ones(3, 2), L.tensor([0]), mode="sum"),
+    "mean_neg": lambda L: L.nn.functional.embedding_bag(L.tensor([[0, -1]]), L.ones(3, 2)),
+    "max_f32": lambda L: L.nn.functional.embedding_bag(L.tensor([0, 9]), L.ones(3, 2), L.tensor([0]), mode="max"),
+    "sum_f64": lambda L: L.nn.functional.embedding_bag(L.tensor([0, 9]), L.ones(3, 2, dtype=L.float64),
+                                                       L.tensor([0]), mode="sum"),
+    "padding": lambda L: L.nn.functional.embedding_bag(L.tensor([0, 9]), L.ones(3, 2), L.tensor([0]),
+                                                       padding_idx=1),
+    "max_norm_high": lambda L: L.nn.functional.embedding_bag(L.tensor([0, 9]), L.ones(3, 2), L.tensor([0]),
+                                                             max_norm=1.0),
+    "max_norm_neg": lambda L: L.nn.functional.embedding_bag(L.tensor([0, -1]), L.ones(3, 2), L.tensor([0]),
+                                                            max_norm=1.0),
+}
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_out_of_range_index_errors_like_torch(name):
+    assert raised(vt, ERRORS[name]) == raised(torch, ERRORS[name])
+
+
+def test_offsets_errors_and_unsupported():
+    for off in ([0, 3, 1], [0, 2, 1, 4]):
+        call = lambda L: L.nn.functional.embedding_bag(  # noqa: E731
+            L.tensor([1, 2, 0, 1]), L.ones(3, 2), L.tensor(off), include_last_offset=len(off) == 4)
+        assert raised(torch, call)[0] is RuntimeError
+        kind, msg = raised(vt, call)
+        assert kind is RuntimeError and "non-decreasing" in msg and str(off) in msg
+    # no bag: torch reads no index, so none is refused
+    call = lambda L: L.nn.functional.embedding_bag(  # noqa: E731
+        L.tensor([7]), L.ones(3, 2), L.tensor([0]), include_last_offset=True)
+    assert tuple(call(vt).shape) == tuple(call(torch).shape) == (0, 2)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        vt.nn.EmbeddingBag(3, 2, sparse=True)(vt.tensor([[0, 1]]))
