@@ -80,6 +80,25 @@ class DLRM(RecModel):
         self.top_mlp = mlp([emb_dim + self.interaction.out_features_extra, *top, 1], last_relu=False)
         self._init_weights()
 
+    def init_from_numpy(self, seed):
+        """The reference DLRM's initialisation, drawn with numpy and assigned through .data: the same seed gives
+        the same weights under any torch-like library."""
+        rng = np.random.default_rng(seed)
+        for table in list(self.bags) + list(self.embs):
+            n, m = table.weight.shape
+            w = rng.uniform(low=-np.sqrt(1 / n), high=np.sqrt(1 / n), size=(n, m)).astype(np.float32)
+            if getattr(table, "padding_idx", None) is not None:
+                w[table.padding_idx] = 0
+            table.weight.data = torch.tensor(w, requires_grad=True)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                fan_out, fan_in = m.weight.shape
+                w = rng.normal(0.0, np.sqrt(2 / (fan_in + fan_out)), size=(fan_out, fan_in)).astype(np.float32)
+                b = rng.normal(0.0, np.sqrt(1 / fan_out), size=fan_out).astype(np.float32)
+                m.weight.data = torch.tensor(w, requires_grad=True)
+                m.bias.data = torch.tensor(b, requires_grad=True)
+        return self
+
     @torch.no_grad()
     def _init_weights(self):
         # uniform(+-1/sqrt(rows)) tables and Glorot-style normal linears, as the reference DLRM does
@@ -114,6 +133,29 @@ def hash_cross(a, b, salt, buckets):
     return (h + skew) % buckets
 
 
+class LRPolicyScheduler(torch.optim.lr_scheduler._LRScheduler):
+    """Linear warmup, a constant stretch, then a quadratic decay to zero, counted in optimizer steps."""
+
+    def __init__(self, optimizer, num_warmup_steps, decay_start_step, num_decay_steps):
+        self.num_warmup_steps = num_warmup_steps
+        self.decay_start_step = decay_start_step
+        self.decay_end_step = decay_start_step + num_decay_steps
+        self.num_decay_steps = num_decay_steps
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        step = self._step_count
+        if step < self.num_warmup_steps:
+            scale = 1.0 - (self.num_warmup_steps - step) / self.num_warmup_steps
+        elif self.decay_start_step <= step < self.decay_end_step:
+            scale = ((self.decay_end_step - step) / self.num_decay_steps) ** 2
+        elif step >= self.decay_end_step:
+            scale = 0.0
+        else:
+            scale = 1.0
+        return [base_lr * scale for base_lr in self.base_lrs]
+
+
 class WideAndDeep(RecModel):
     TABLES = ("wide.", "deep_embs.")
 
@@ -122,6 +164,8 @@ class WideAndDeep(RecModel):
         self.field_sizes = field_sizes
         self.cross_buckets = cross_buckets
         self.pairs = [(i, j) for i in range(len(field_sizes)) for j in range(i + 1, len(field_sizes))]
+        self.pairs.append((0, len(field_sizes)))  # field 0 x the bucketized dense feature
+        self.register_buffer("boundaries", torch.tensor([-1.0, -0.3, 0.0, 0.3, 1.0]))
         # the wide part: one weight per raw id and per crossed bucket, summed (a linear over one-hot features)
         self.register_buffer("field_offsets", torch.tensor([0, *np.cumsum(field_sizes)[:-1].tolist()]))
         self.wide = nn.EmbeddingBag(sum(field_sizes) + cross_buckets * len(self.pairs), 1, mode="sum")
@@ -130,15 +174,18 @@ class WideAndDeep(RecModel):
         self.deep = mlp([emb_dim * len(field_sizes) + num_dense, *hidden, 1], last_relu=False)
         nn.init.zeros_(self.wide.weight)
 
-    def wide_ids(self, ids):
+    def wide_ids(self, ids, dense):
         raw = ids + self.field_offsets
         base = sum(self.field_sizes)
-        crosses = [base + k * self.cross_buckets + hash_cross(ids[:, i], ids[:, j], k, self.cross_buckets)
+        # the first dense feature, bucketized, is crossed with the first field like an id
+        bucket = torch.bucketize(dense[:, 0].contiguous(), self.boundaries)
+        cols = [ids[:, i] for i in range(ids.shape[1])] + [bucket]
+        crosses = [base + k * self.cross_buckets + hash_cross(cols[i], cols[j], k, self.cross_buckets)
                    for k, (i, j) in enumerate(self.pairs)]
         return torch.cat([raw, torch.stack(crosses, dim=1)], dim=1)
 
     def forward(self, ids, dense):
-        wide = self.wide(self.wide_ids(ids)).squeeze(-1) + self.wide_bias
+        wide = self.wide(self.wide_ids(ids, dense)).squeeze(-1) + self.wide_bias
         deep_in = torch.cat([emb(ids[:, k]) for k, emb in enumerate(self.deep_embs)] + [dense], dim=-1)
         return wide + self.deep(deep_in).squeeze(-1)
 
@@ -169,10 +216,15 @@ class TwoTower(RecModel):
         v = self.item_tower(items, item_hist, item_off)
         return u, v
 
-    def in_batch_loss(self, u, v, log_q):
-        """Softmax over the batch's items, each logit corrected by the log of its sampling probability."""
+    def in_batch_loss(self, u, v, log_q, item_ids=None):
+        """Softmax over the batch's items, each logit corrected by the log of its sampling probability; with
+        item_ids, an item repeated in the batch is no negative for its other rows (accidental hits masked)."""
         logits = torch.matmul(u, v.t()) / self.temperature
         logits = logits - log_q.unsqueeze(0)
+        if item_ids is not None:
+            same = item_ids.unsqueeze(1) == item_ids.unsqueeze(0)
+            eye = torch.eye(len(item_ids), dtype=torch.bool, device=logits.device)
+            logits = logits.masked_fill(same & ~eye, float("-inf"))
         labels = torch.arange(logits.shape[0], device=logits.device)
         return F.cross_entropy(logits, labels)
 

@@ -239,6 +239,65 @@ def test_dlrm_last_offset_padding_and_grouped_adagrad_match_torch(device):
     assert not vm.bags[0].weight[0].detach().cpu().numpy().any()  # the padding row never moves
 
 
+def to_vt(obj):
+    """A torch state dict (nested dicts and lists of tensors) with vibetensor tensors in it."""
+    if isinstance(obj, torch.Tensor):
+        return vt.from_numpy(obj.detach().cpu().numpy().copy())
+    if isinstance(obj, dict):
+        return {k: to_vt(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_vt(v) for v in obj]
+    return obj
+
+
+def test_dlrm_numpy_init_scheduler_and_checkpoint_resume_match_torch():
+    """Weights drawn with numpy and set through .data, Adagrad + Adam each under a warmup/decay policy; torch
+    trains three steps, its model, optimizer and scheduler state dicts resume the vibetensor twin, and both
+    go on side by side."""
+    tm = trs.DLRM(**CFG).init_from_numpy(5)
+    vm = vrs.DLRM(**CFG).init_from_numpy(5)
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        assert p.requires_grad and p.is_leaf, name
+        np.testing.assert_array_equal(p.detach().numpy(), tp[name].detach().numpy())
+    batches = [dlrm_batch(s, "cpu") for s in range(2)]
+    loss_fns = (torch.nn.BCEWithLogitsLoss(), vt.nn.BCEWithLogitsLoss())
+    topts, vopts = trs.make_optimizers(tm), vrs.make_optimizers(vm)
+    tscheds = [trs.LRPolicyScheduler(o, 3, 5, 4) for o in topts]
+    vscheds = [vrs.LRPolicyScheduler(o, 3, 5, 4) for o in vopts]
+    assert isinstance(vscheds[0], vt.optim.lr_scheduler.LRScheduler)
+
+    def step(m, opts, scheds, inputs, labels, fn):
+        loss = fn(m(*inputs), labels)
+        for o in opts:
+            o.zero_grad()
+        loss.backward()
+        for o, sc in zip(opts, scheds):
+            o.step()
+            sc.step()
+        return loss.item()
+    for i in range(3):
+        tinp, _, (tl, _) = batches[i % 2]
+        step(tm, topts, tscheds, tinp, tl, loss_fns[0])
+    vm.load_state_dict(to_vt(tm.state_dict()))
+    for vo, to in zip(vopts, topts):
+        vo.load_state_dict(to_vt(to.state_dict()))
+    for vs, ts in zip(vscheds, tscheds):
+        vs.load_state_dict(ts.state_dict())
+    for i in range(3, 9):
+        tinp, vinp, (tl, vl) = batches[i % 2]
+        tloss = step(tm, topts, tscheds, tinp, tl, loss_fns[0])
+        vloss = step(vm, vopts, vscheds, vinp, vl, loss_fns[1])
+        np.testing.assert_allclose(vloss, tloss, rtol=2e-4)
+        for vs, ts in zip(vscheds, tscheds):
+            assert vs.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12)
+    assert tscheds[0].get_last_lr()[0] < topts[0].defaults["lr"]  # it is decaying by now
+    for name, p in vm.named_parameters():
+        close(p, tp[name], rtol=1e-3, atol=1e-4)
+    for vo, to in zip(vopts, topts):
+        check_optimizer_state(vo, to)
+
+
 def test_metrics_against_numpy():
     r = np.random.default_rng(4)
     scores = r.standard_normal(40)
@@ -272,12 +331,15 @@ def wd_batch(seed, device, batch=10, field_sizes=(6, 9, 5), num_dense=3):
 def test_wide_and_deep_crosses_and_training_match_torch(device):
     tm, vm = build("WideAndDeep", device)
     (ti, td), (vi, vd), _ = wd_batch(0, device)
-    twide, vwide = tm.wide_ids(ti), vm.wide_ids(vi)
+    twide, vwide = tm.wide_ids(ti, td), vm.wide_ids(vi, vd)
     assert vwide.dtype == vt.int64
     np.testing.assert_array_equal(vwide.cpu().numpy(), twide.cpu().numpy())
-    # the crosses spread over their buckets and stay in them
+    # the crosses spread over their buckets and stay in them; the dense feature's buckets are numpy's
     crosses = vwide[:, 3:].cpu().numpy() - 20
-    assert crosses.min() >= 0 and crosses.max() < 3 * 37 and len(np.unique(crosses)) > 10
+    assert crosses.min() >= 0 and crosses.max() < 4 * 37 and len(np.unique(crosses)) > 10
+    bounds = np.array([-1.0, -0.3, 0.0, 0.3, 1.0], dtype=np.float32)
+    np.testing.assert_array_equal(vt.bucketize(vd[:, 0].contiguous(), vm.boundaries).cpu().numpy(),
+                                  np.searchsorted(bounds, vd[:, 0].cpu().numpy(), side="left"))
     a, b = np.arange(-5, 6), np.arange(11)[::-1].copy()
     (ta, tb), (va, vb) = both(device, a, b)
     np.testing.assert_array_equal(vrs.hash_cross(va, vb, 2, 13).cpu().numpy(),
@@ -290,10 +352,13 @@ def test_wide_and_deep_crosses_and_training_match_torch(device):
         check_optimizer_state(vopt, topt)
 
 
-def tt_batch(seed, device, batch=6, num_users=11, num_items=17):
+def tt_batch(seed, device, batch=6, num_users=11, num_items=17, repeats=False):
+    """One two-tower batch; with repeats, item 0's row is repeated at the end (an accidental hit)."""
     r = np.random.default_rng(seed)
     users = r.choice(num_users, size=batch, replace=False)
     items = r.choice(num_items, size=batch, replace=False)
+    if repeats:
+        items[-1] = items[0]
 
     def hist(rows):
         idx, off, _ = bag_batch(r, rows, batch, True, False, max_len=3)
@@ -303,6 +368,21 @@ def tt_batch(seed, device, batch=6, num_users=11, num_items=17):
     counts = r.integers(1, 50, size=num_items)
     tin, vin = both(device, users, uh, uo, items, ih, io)
     return tin, vin, (trs.sampling_log_q(items, counts, device), vrs.sampling_log_q(items, counts, device))
+
+
+def test_accidental_hits_are_masked():
+    tm, vm = build("TwoTower", "cpu")
+    tin, vin, (tq, vq) = tt_batch(3, "cpu", repeats=True)
+    tu, tv = tm(*tin)
+    vu, vv = vm(*vin)
+    tloss, vloss = tm.in_batch_loss(tu, tv, tq, tin[3]), vm.in_batch_loss(vu, vv, vq, vin[3])
+    np.testing.assert_allclose(vloss.item(), tloss.item(), rtol=1e-5)
+    assert abs(vloss.item() - vm.in_batch_loss(vu, vv, vq).item()) > 1e-4  # the mask changed the loss
+    tloss.backward()
+    vloss.backward()
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tp[name].grad, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -327,9 +407,9 @@ def test_two_tower_in_batch_softmax_matches_torch(device):
     vopt = vt.optim.Adam(vm.parameters(), lr=0.01)
     losses = []
     for step in range(6):
-        tin, vin, (tq, vq) = tt_batch(step % 2, device)
-        tloss = tm.in_batch_loss(*tm(*tin), tq)
-        vloss = vm.in_batch_loss(*vm(*vin), vq)
+        tin, vin, (tq, vq) = tt_batch(step % 2, device, repeats=step % 2 == 1)
+        tloss = tm.in_batch_loss(*tm(*tin), tq, tin[3])
+        vloss = vm.in_batch_loss(*vm(*vin), vq, vin[3])
         np.testing.assert_allclose(vloss.item(), tloss.item(), rtol=2e-4)
         losses.append(vloss.item())
         topt.zero_grad()
@@ -338,7 +418,7 @@ def test_two_tower_in_batch_softmax_matches_torch(device):
         vloss.backward()
         topt.step()
         vopt.step()
-    assert losses[-1] < losses[0], losses
+    assert losses[-2] < losses[0], losses  # the same batch, four steps apart
     for name, p in vm.named_parameters():
         close(p, tp[name], rtol=1e-3, atol=1e-4)
     check_optimizer_state(vopt, topt)
