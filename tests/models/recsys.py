@@ -3,7 +3,7 @@ EmbeddingBag tables over multi-hot sparse features given as input + offsets, pla
 ones, the pairwise dot interaction, a top MLP, BCEWithLogitsLoss with pos_weight), a Wide&Deep model (a wide
 linear part over hashed feature crosses built with int64 arithmetic and bitwise ops, a deep MLP over embeddings)
 and a two-tower retrieval model (in-batch softmax with a logQ correction from numpy sampling probabilities,
-L2-normalised towers, a temperature); the metrics (AUC from argsort ranks, logloss, recall@k) in torch ops, and
+L2-normalised towers, a temperature, histories pooled by EmbeddingBag or torch.segment_reduce); the metrics (AUC from argsort ranks, logloss, recall@k) in torch ops, and
 the optimizer split recsys code uses (Adagrad for embedding tables, Adam for the dense layers)."""
 import math
 
@@ -191,14 +191,26 @@ class WideAndDeep(RecModel):
 
 
 class Tower(nn.Module):
-    def __init__(self, num_ids, num_hist, dim, hidden, out_dim):
+    """An id embedding and a mean-pooled history: an EmbeddingBag, or (jagged=True) an Embedding lookup of the
+    whole history reduced per row with torch.segment_reduce (initial 0: an empty history pools to zeros)."""
+
+    def __init__(self, num_ids, num_hist, dim, hidden, out_dim, jagged=False):
         super().__init__()
+        self.jagged = jagged
         self.id_emb = nn.Embedding(num_ids, dim)
-        self.hist = nn.EmbeddingBag(num_hist, dim, mode="mean", include_last_offset=True)
+        if jagged:
+            self.hist = nn.Embedding(num_hist, dim)
+        else:
+            self.hist = nn.EmbeddingBag(num_hist, dim, mode="mean", include_last_offset=True)
         self.mlp = mlp([2 * dim, hidden, out_dim], last_relu=False)
 
     def forward(self, ids, hist, hist_offsets):
-        x = torch.cat([self.id_emb(ids), self.hist(hist, hist_offsets)], dim=-1)
+        if self.jagged:
+            lengths = hist_offsets[1:] - hist_offsets[:-1]
+            pooled = torch.segment_reduce(self.hist(hist), "mean", lengths=lengths, initial=0.0)
+        else:
+            pooled = self.hist(hist, hist_offsets)
+        x = torch.cat([self.id_emb(ids), pooled], dim=-1)
         return F.normalize(self.mlp(x), p=2, dim=-1)
 
 
@@ -208,7 +220,7 @@ class TwoTower(RecModel):
     def __init__(self, num_users=11, num_items=17, dim=6, hidden=12, out_dim=8, temperature=0.1):
         super().__init__()
         self.user_tower = Tower(num_users, num_items, dim, hidden, out_dim)
-        self.item_tower = Tower(num_items, num_users, dim, hidden, out_dim)
+        self.item_tower = Tower(num_items, num_users, dim, hidden, out_dim, jagged=True)
         self.temperature = temperature
 
     def forward(self, users, user_hist, user_off, items, item_hist, item_off):
