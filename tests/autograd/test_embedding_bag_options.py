@@ -3,7 +3,9 @@ renormalizes the picked rows of weight in place before the bags are reduced (out
 and the gradients of weight and per_sample_weights match torch); scale_grad_by_freq divides each row's gradient
 by how often the input picks it (torch's CPU kernel divides by a wrong count when counts differ, pytorch#190063:
 there the reference is numpy); an index out of range is refused with the message of the torch kernel that
-would run, decreasing offsets with a RuntimeError, sparse=True with NotImplementedError."""
+would run, decreasing offsets with a RuntimeError, sparse=True with NotImplementedError. Max mode gives a tied
+maximum's gradient to the bag's first entry holding it, as torch; float16/bfloat16 tables are reduced in float32;
+per_sample_weights of another dtype than weight are refused as torch refuses them."""
 import numpy as np
 import pytest
 import torch
@@ -134,3 +136,58 @@ def test_offsets_errors_and_unsupported():
     assert tuple(call(vt).shape) == tuple(call(torch).shape) == (0, 2)
     with pytest.raises(NotImplementedError, match="sparse"):
         vt.nn.EmbeddingBag(3, 2, sparse=True)(vt.tensor([[0, 1]]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_mode_ties_send_the_gradient_to_the_first_entry_like_torch(dtype):
+    w = W.astype(dtype)
+    w[1] += 10
+    w[3] = w[1]  # rows 1 and 3 tie for the maximum in every column
+    w[5, 0] = w[2, 0] = 10  # and rows 2 and 5 in one column
+    idx, off = np.array([3, 1, 0, 5, 2, 2, 1, 3]), np.array([0, 3, 5])
+    got = []
+    for lib in (torch, vt):
+        wt = lib.from_numpy(w.copy()).requires_grad_()
+        o = lib.nn.functional.embedding_bag(lib.from_numpy(idx), wt, lib.from_numpy(off), mode="max")
+        (o * lib.from_numpy(np.arange(9, dtype=dtype).reshape(3, 3) + 1)).sum().backward()
+        got.append((o.detach().numpy(), wt.grad.numpy()))
+    np.testing.assert_array_equal(got[1][0], got[0][0])
+    np.testing.assert_array_equal(got[1][1], got[0][1])
+    assert got[1][1][3].all() and got[1][1][5, 0] != 0  # bag 0 gives row 3 everything; bag 1 row 5 column 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_half_precision_tables_accumulate_in_float32(dtype, mode):
+    """Bags of 8 rows: the output rounds once from float32 as torch's (float16 equal to torch; bfloat16, whose
+    fast kernel rounds ties away from zero, within one unit), and the gradient is at least as close to the
+    float64 one as torch's (which adds bfloat16 and float16 rows up in their own precision)."""
+    r = np.random.default_rng(2)
+    w, idx, off = r.standard_normal((20, 6)).astype(np.float32), r.integers(0, 20, 96), np.arange(0, 96, 8)
+    up = np.linspace(-1, 1, 72).reshape(12, 6).astype(np.float32)
+    got = []
+    for lib in (torch, vt):
+        wt = lib.from_numpy(w).to(getattr(lib, dtype)).requires_grad_()
+        o = lib.nn.functional.embedding_bag(lib.from_numpy(idx), wt, lib.from_numpy(off), mode=mode)
+        assert o.dtype == getattr(lib, dtype)
+        (o * lib.from_numpy(up).to(getattr(lib, dtype))).sum().backward()
+        got.append((o.float().detach().numpy(), wt.grad.float().numpy(), wt.detach().float().numpy()))
+    exact_w = torch.from_numpy(got[0][2]).double().requires_grad_()
+    exact_up = torch.from_numpy(up).to(getattr(torch, dtype)).double()
+    ref = torch.nn.functional.embedding_bag(torch.from_numpy(idx), exact_w, torch.from_numpy(off), mode=mode)
+    (ref * exact_up).sum().backward()
+    if dtype == "float16" or mode == "max":
+        np.testing.assert_array_equal(got[1][0], got[0][0])
+    else:
+        np.testing.assert_allclose(got[1][0], got[0][0], rtol=2 ** -7)
+    exact = exact_w.grad.numpy()
+    assert np.abs(got[1][1] - exact).sum() <= np.abs(got[0][1] - exact).sum()
+
+
+@pytest.mark.parametrize("wd,pd", [("float32", "float64"), ("float32", "int64"), ("bfloat16", "float32"),
+                                   ("float64", "float16")])
+def test_per_sample_weights_dtype_must_match_like_torch(wd, pd):
+    call = lambda L: L.nn.functional.embedding_bag(  # noqa: E731
+        L.tensor([1, 2]), L.ones(3, 2, dtype=getattr(L, wd)), L.tensor([0]), mode="sum",
+        per_sample_weights=L.ones(2, dtype=getattr(L, pd)))
+    assert raised(vt, call) == raised(torch, call)

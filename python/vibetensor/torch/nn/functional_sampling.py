@@ -8,6 +8,12 @@ import warnings
 from ..._C import core as _core
 
 
+def _no_grad():
+    from ...autograd import no_grad
+
+    return no_grad()
+
+
 def _F():
     from .. import _functions
 
@@ -291,6 +297,10 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, s
         bad, arg = (input, "#1 'indices'") if input.dtype not in (i64, _core.dtype.int32) else (offsets, "#2 'offsets'")
         raise RuntimeError(f"Expected tensor for argument {arg} to have one of the following scalar types: Long, "
                            f"Int; but got {bad.dtype} instead (while checking arguments for embedding_bag)")
+    if psw is not None and psw.dtype != weight.dtype:
+        raise RuntimeError(f"Expected tensor for argument #1 'weight' to have the same type as tensor for argument "
+                           f"#1 'per_sample_weights'; but type {_legacy_name(weight)} does not equal "
+                           f"{_legacy_name(psw)} (while checking arguments for embedding_bag)")
     length = input.shape[0]
     input, offsets = input.to(i64), offsets.to(i64)
     nbags = offsets.shape[0] - (1 if include_last_offset else 0)
@@ -323,7 +333,13 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, s
     out = F.zeros(nbags, d, dtype=weight.dtype, device=weight.device)
     if nbags == 0 or length == 0:
         return out + weight.sum() * 0 if weight.requires_grad else out
-    rows = weight[input]
+    # half-precision tables are reduced in float32 and rounded once, as torch's kernels accumulate (the table
+    # is widened before the rows are picked, so that their gradients also add up in float32)
+    wide = weight.dtype in (_core.dtype.float16, _core.dtype.bfloat16)
+    rows = weight.float()[input] if wide else weight[input]
+    if wide:
+        out = out.float()
+        psw = None if psw is None else psw.float()
     if scale_grad_by_freq and rows.requires_grad:
         # each row's gradient divided by how often the whole input picks it (torch counts every index, the
         # padding ones too); per_sample_weights' gradient reads the forward rows and is left as it is
@@ -333,12 +349,31 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, s
         rows.register_hook(lambda grad: grad * scale)
     count = F.zeros(nbags, dtype=i64, device=input.device).index_add(0, bag, keep.to(i64))
     if mode == "max":
-        masked = F.where(keep.unsqueeze(1), rows, float("-inf"))
-        top = out.scatter_reduce(0, bag.unsqueeze(1).expand(length, d), masked, "amax", include_self=False)
-        return F.where((count > 0).unsqueeze(1), top, 0.0)
+        # torch's kernel keeps the first entry of a bag holding the maximum (a strict > replaces it), and that
+        # entry alone gets the gradient: the winner's position is found outside autograd, then gathered
+        index = bag.unsqueeze(1).expand(length, d)
+        with _no_grad():
+            masked = F.where(keep.unsqueeze(1), rows, float("-inf"))
+            top = out.scatter_reduce(0, index, masked, "amax", include_self=False)
+            hit = keep.unsqueeze(1) & (masked == top.index_select(0, bag))
+            at = F.where(hit, pos.unsqueeze(1).expand(length, d), length)
+            first = F.full((nbags, d), length, dtype=i64, device=input.device).scatter_reduce(
+                0, index, at, "amin", include_self=True)
+        won = rows.gather(0, first.clamp(max=max(length - 1, 0)))
+        return F.where((count > 0).unsqueeze(1), won, 0.0).to(weight.dtype)
     if psw is not None:
         rows = rows * psw.unsqueeze(1)
     total = out.index_add(0, bag, F.where(keep.unsqueeze(1), rows, 0.0))
     if mode == "mean":
-        total = total / count.clamp(min=1).to(weight.dtype).unsqueeze(1)
-    return total
+        total = total / count.clamp(min=1).to(total.dtype).unsqueeze(1)
+    return total.to(weight.dtype)
+
+
+def _legacy_name(t):
+    """torch's legacy type name of a tensor, as its argument checks print it."""
+    name = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+            "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}.get(t.dtype.name)
+    cuda = t.device.type == "cuda"
+    if name == "BFloat16" and not cuda:
+        return "CPUBFloat16Type"
+    return f"torch.{'cuda.' if cuda else ''}{name}Tensor"
