@@ -5,7 +5,8 @@ by how often the input picks it (torch's CPU kernel divides by a wrong count whe
 there the reference is numpy); an index out of range is refused with the message of the torch kernel that
 would run, decreasing offsets with a RuntimeError, sparse=True with NotImplementedError. Max mode gives a tied
 maximum's gradient to the bag's first entry holding it, as torch; float16/bfloat16 tables are reduced in float32;
-per_sample_weights of another dtype than weight are refused as torch refuses them."""
+per_sample_weights of another dtype than weight are refused as torch refuses them; indices and offsets of two
+integer types are promoted to a common one first."""
 import numpy as np
 import pytest
 import torch
@@ -191,3 +192,19 @@ def test_per_sample_weights_dtype_must_match_like_torch(wd, pd):
         L.tensor([1, 2]), L.ones(3, 2, dtype=getattr(L, wd)), L.tensor([0]), mode="sum",
         per_sample_weights=L.ones(2, dtype=getattr(L, pd)))
     assert raised(vt, call) == raised(torch, call)
+
+
+@pytest.mark.parametrize("idx_dtype,off_dtype", [("int16", "int64"), ("int64", "int16"), ("uint8", "int64"),
+                                                 ("int32", "int16"), ("bool", "int64"), ("int16", "int16"),
+                                                 ("int64", "float32"), ("float64", "float64")])
+def test_indices_and_offsets_promote_to_a_common_type_like_torch(idx_dtype, off_dtype):
+    def call(lib):
+        idx = lib.tensor([1, 2, 0], dtype=getattr(lib, idx_dtype))
+        return lib.nn.functional.embedding_bag(idx, lib.from_numpy(W.copy()),
+                                               lib.tensor([0, 1], dtype=getattr(lib, off_dtype)))
+    try:
+        want = call(torch).numpy()
+    except RuntimeError:
+        assert raised(vt, call) == raised(torch, call)
+        return
+    np.testing.assert_allclose(call(vt).numpy(), want, rtol=1e-6)

@@ -293,10 +293,15 @@ def _check_indices(input, weight, mode, padding_idx):
 def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, scale_grad_by_freq=False):
     F = _F()
     i64 = _core.dtype.int64
+    if input.dtype != offsets.dtype:  # torch promotes the two to their common type first (int16 + int64: int64)
+        from .. import promote_types
+
+        common = promote_types(input.dtype, offsets.dtype)
+        input, offsets = input.to(common), offsets.to(common)
     if input.dtype not in (i64, _core.dtype.int32) or offsets.dtype not in (i64, _core.dtype.int32):
         bad, arg = (input, "#1 'indices'") if input.dtype not in (i64, _core.dtype.int32) else (offsets, "#2 'offsets'")
         raise RuntimeError(f"Expected tensor for argument {arg} to have one of the following scalar types: Long, "
-                           f"Int; but got {bad.dtype} instead (while checking arguments for embedding_bag)")
+                           f"Int; but got {_legacy_name(bad)} instead (while checking arguments for embedding_bag)")
     if psw is not None and psw.dtype != weight.dtype:
         raise RuntimeError(f"Expected tensor for argument #1 'weight' to have the same type as tensor for argument "
                            f"#1 'per_sample_weights'; but type {_legacy_name(weight)} does not equal "
