@@ -3,8 +3,9 @@ EmbeddingBag tables over multi-hot sparse features given as input + offsets, pla
 ones, the pairwise dot interaction, a top MLP, BCEWithLogitsLoss with pos_weight), a Wide&Deep model (a wide
 linear part over hashed feature crosses built with int64 arithmetic and bitwise ops, a deep MLP over embeddings)
 and a two-tower retrieval model (in-batch softmax with a logQ correction from numpy sampling probabilities,
-L2-normalised towers, a temperature, histories pooled by EmbeddingBag or torch.segment_reduce); the metrics (AUC from argsort ranks, logloss, recall@k) in torch ops, and
-the optimizer split recsys code uses (Adagrad for embedding tables, Adam for the dense layers)."""
+L2-normalised towers, a temperature, histories pooled by EmbeddingBag or torch.segment_reduce); the metrics
+(AUC from argsort ranks and by the trapezoidal rule, logloss, recall@k) in torch ops, the optimizer split recsys
+code uses (Adagrad for embedding tables, Adam for the dense layers) and a warmup/decay _LRScheduler policy."""
 import math
 
 import numpy as np
@@ -257,6 +258,18 @@ def auc(scores, labels):
     n_pos = pos.sum()
     n_neg = n - n_pos
     return (ranks[pos].double().sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def roc_auc_trapezoid(scores, labels):
+    """ROC AUC as the area under (false positive rate, true positive rate) over descending score thresholds."""
+    order = torch.argsort(scores, descending=True)
+    hits = labels[order]
+    tps = torch.cumsum(hits, dim=0)
+    fps = torch.cumsum(1 - hits, dim=0)
+    zero = torch.zeros(1, dtype=tps.dtype, device=tps.device)
+    tpr = torch.cat([zero, tps / tps[-1]])
+    fpr = torch.cat([zero, fps / fps[-1]])
+    return torch.trapezoid(tpr, fpr)
 
 
 def logloss(logits, labels):

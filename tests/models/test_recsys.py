@@ -224,6 +224,8 @@ def test_dlrm_trains_with_adagrad_and_adam_like_torch(device):
     with torch.no_grad(), vt.no_grad():
         tlogits, vlogits = tm(*tinp), vm(*vinp)
         np.testing.assert_allclose(vrs.auc(vlogits, vl).item(), trs.auc(tlogits, tl).item(), rtol=1e-12)
+        np.testing.assert_allclose(vrs.roc_auc_trapezoid(vlogits, vl).item(),
+                                   trs.roc_auc_trapezoid(tlogits, tl).item(), rtol=1e-6)
         np.testing.assert_allclose(vrs.logloss(vlogits, vl).item(), trs.logloss(tlogits, tl).item(), rtol=1e-5)
 
 
@@ -307,6 +309,8 @@ def test_metrics_against_numpy():
     (ts, tl), (vs, vl) = both("cpu", scores, labels)
     np.testing.assert_allclose(vrs.auc(vs, vl).item(), ref, rtol=1e-12)
     np.testing.assert_allclose(vrs.auc(vs, vl).item(), trs.auc(ts, tl).item(), rtol=1e-12)
+    np.testing.assert_allclose(vrs.roc_auc_trapezoid(vs, vl).item(), ref, rtol=1e-12)
+    np.testing.assert_allclose(trs.roc_auc_trapezoid(ts, tl).item(), ref, rtol=1e-12)
     p = np.clip(1 / (1 + np.exp(-scores)), 1e-7, 1 - 1e-7)
     ref_ll = -(labels * np.log(p) + (1 - labels) * np.log1p(-p)).mean()
     np.testing.assert_allclose(vrs.logloss(vs, vl).item(), ref_ll, rtol=1e-10)
