@@ -4,7 +4,9 @@ offset, per_sample_weights, padding_idx, empty bags) with the gradients of its w
 the DLRM dot interaction, the DLRM's logits, BCEWithLogitsLoss(pos_weight) and every gradient, its training
 with Adagrad + Adam (and with one grouped Adagrad): losses each step, final weights and optimizer states; the
 Wide&Deep hashed crosses (exactly) and training; the two-tower in-batch softmax with logQ correction (its item
-tower pooling a jagged history with torch.segment_reduce) and accidental hits masked; AUC, logloss and recall@k. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+tower pooling a jagged history with torch.segment_reduce) and accidental hits masked; a numpy-initialised DLRM
+resumed from a torch checkpoint under warmup/decay schedulers; AUC (ranks and trapezoidal), logloss, recall@k.
+On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
