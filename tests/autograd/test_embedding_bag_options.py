@@ -131,6 +131,9 @@ def test_offsets_errors_and_unsupported():
         assert raised(torch, call)[0] is RuntimeError
         kind, msg = raised(vt, call)
         assert kind is RuntimeError and "non-decreasing" in msg and str(off) in msg
+    call = lambda L: L.nn.functional.embedding_bag(  # noqa: E731
+        L.tensor([1]), L.ones(3, 2), L.tensor([], dtype=L.int64), include_last_offset=True)
+    assert raised(vt, call) == raised(torch, call)
     # no bag: torch reads no index, so none is refused
     call = lambda L: L.nn.functional.embedding_bag(  # noqa: E731
         L.tensor([7]), L.ones(3, 2), L.tensor([0]), include_last_offset=True)
@@ -208,3 +211,20 @@ def test_indices_and_offsets_promote_to_a_common_type_like_torch(idx_dtype, off_
         assert raised(vt, call) == raised(torch, call)
         return
     np.testing.assert_allclose(call(vt).numpy(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_entries_after_the_last_offset_belong_to_no_bag(mode):
+    """include_last_offset with offsets[-1] < len(input): the trailing entries are in no bag in every mode
+    (torch's CPU kernels disagree among modes there, pytorch#191965; its float32 sum agrees with this)."""
+    w = np.array([[1.0, 1.0], [5.0, 5.0], [9.0, 9.0]], dtype=np.float32)
+    wt = vt.from_numpy(w.copy()).requires_grad_()
+    out = vt.nn.functional.embedding_bag(vt.tensor([0, 1, 2]), wt, vt.tensor([0, 2]), mode=mode,
+                                         include_last_offset=True)
+    np.testing.assert_allclose(out.detach().numpy(), {"sum": [[6, 6]], "mean": [[3, 3]], "max": [[5, 5]]}[mode])
+    out.sum().backward()
+    assert not wt.grad.numpy()[2].any()
+    if mode == "sum":
+        ref = torch.nn.functional.embedding_bag(torch.tensor([0, 1, 2]), torch.from_numpy(w), torch.tensor([0, 2]),
+                                                mode="sum", include_last_offset=True)
+        np.testing.assert_allclose(out.detach().numpy(), ref.numpy())

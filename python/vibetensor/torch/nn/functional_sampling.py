@@ -306,6 +306,8 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, s
         raise RuntimeError(f"Expected tensor for argument #1 'weight' to have the same type as tensor for argument "
                            f"#1 'per_sample_weights'; but type {_legacy_name(weight)} does not equal "
                            f"{_legacy_name(psw)} (while checking arguments for embedding_bag)")
+    if include_last_offset and offsets.shape[0] < 1:
+        raise RuntimeError("include_last_offset: number of offset should be at least 1")
     length = input.shape[0]
     input, offsets = input.to(i64), offsets.to(i64)
     nbags = offsets.shape[0] - (1 if include_last_offset else 0)
