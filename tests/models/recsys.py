@@ -1,6 +1,6 @@
 """Recommendation models written the way public recsys code writes them: a DLRM (bottom MLP over dense features,
-EmbeddingBag tables over multi-hot sparse features given as input + offsets, plain Embedding tables over one-hot
-ones, the pairwise dot interaction, a top MLP, BCEWithLogitsLoss with pos_weight), a Wide&Deep model (a wide
+EmbeddingBag tables over multi-hot sparse features given as input + offsets (one of them quotient-remainder
+compressed through F.embedding_bag), plain Embedding tables over one-hot ones, the pairwise dot interaction, a top MLP, BCEWithLogitsLoss with pos_weight), a Wide&Deep model (a wide
 linear part over hashed feature crosses built with int64 arithmetic and bitwise ops, a deep MLP over embeddings)
 and a two-tower retrieval model (in-batch softmax with a logQ correction from numpy sampling probabilities,
 L2-normalised towers, a temperature, histories pooled by EmbeddingBag or torch.segment_reduce); the metrics
@@ -53,6 +53,32 @@ class DotInteraction(nn.Module):
         return torch.cat([dense, zflat], dim=1)
 
 
+class QREmbeddingBag(nn.Module):
+    """The quotient-remainder trick: a table of num_embeddings rows stored as two small ones, the quotient's and
+    the remainder's, combined elementwise; the same input/offsets/per_sample_weights interface as EmbeddingBag."""
+
+    def __init__(self, num_embeddings, embedding_dim, num_collisions, mode="sum", operation="mult",
+                 include_last_offset=False):
+        super().__init__()
+        self.include_last_offset = include_last_offset
+        self.num_collisions = num_collisions
+        self.operation = operation
+        self.weight_q = nn.Parameter(torch.empty(int(np.ceil(num_embeddings / num_collisions)), embedding_dim))
+        self.weight_r = nn.Parameter(torch.empty(num_collisions, embedding_dim))
+        self.mode = mode
+        nn.init.uniform_(self.weight_q, -np.sqrt(1 / num_embeddings), np.sqrt(1 / num_embeddings))
+        nn.init.uniform_(self.weight_r, -np.sqrt(1 / num_embeddings), np.sqrt(1 / num_embeddings))
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        input_q = (input / self.num_collisions).long()
+        input_r = torch.remainder(input, self.num_collisions).long()
+        embed_q = F.embedding_bag(input_q, self.weight_q, offsets, mode=self.mode,
+                                  per_sample_weights=per_sample_weights, include_last_offset=self.include_last_offset)
+        embed_r = F.embedding_bag(input_r, self.weight_r, offsets, mode=self.mode,
+                                  per_sample_weights=per_sample_weights, include_last_offset=self.include_last_offset)
+        return embed_q * embed_r if self.operation == "mult" else embed_q + embed_r
+
+
 class RecModel(nn.Module):
     """Names its embedding tables (TABLES: parameter-name prefixes) apart from the dense layers."""
     TABLES = ()
@@ -69,15 +95,18 @@ class DLRM(RecModel):
 
     def __init__(self, num_dense=4, emb_dim=8, bag_tables=((10, "sum"), (12, "mean"), (9, "max")),
                  onehot_tables=(7, 5), bottom=(16,), top=(16, 8), include_last_offset=False, padding_idx=None,
-                 precomputed_index=False):
+                 precomputed_index=False, qr_table=None):
         super().__init__()
         self.bottom_mlp = mlp([num_dense, *bottom, emb_dim])
         self.bags = nn.ModuleList(
             nn.EmbeddingBag(n, emb_dim, mode=mode, include_last_offset=include_last_offset,
                             padding_idx=padding_idx)
             for n, mode in bag_tables)
+        if qr_table is not None:  # one more multi-hot table, quotient-remainder compressed (a sum bag)
+            self.bags.append(QREmbeddingBag(qr_table[0], emb_dim, qr_table[1],
+                                            include_last_offset=include_last_offset))
         self.embs = nn.ModuleList(nn.Embedding(n, emb_dim, sparse=False) for n in onehot_tables)
-        self.interaction = DotInteraction(1 + len(bag_tables) + len(onehot_tables), precomputed_index)
+        self.interaction = DotInteraction(1 + len(self.bags) + len(onehot_tables), precomputed_index)
         self.top_mlp = mlp([emb_dim + self.interaction.out_features_extra, *top, 1], last_relu=False)
         self._init_weights()
 
@@ -86,6 +115,10 @@ class DLRM(RecModel):
         the same weights under any torch-like library."""
         rng = np.random.default_rng(seed)
         for table in list(self.bags) + list(self.embs):
+            if isinstance(table, QREmbeddingBag):
+                for w in (table.weight_q, table.weight_r):
+                    w.data = torch.from_numpy(rng.uniform(-0.05, 0.05, size=tuple(w.shape)).astype(np.float32))
+                continue
             n, m = table.weight.shape
             w = rng.uniform(low=-np.sqrt(1 / n), high=np.sqrt(1 / n), size=(n, m)).astype(np.float32)
             if getattr(table, "padding_idx", None) is not None:
@@ -104,6 +137,8 @@ class DLRM(RecModel):
     def _init_weights(self):
         # uniform(+-1/sqrt(rows)) tables and Glorot-style normal linears, as the reference DLRM does
         for table in list(self.bags) + list(self.embs):
+            if isinstance(table, QREmbeddingBag):
+                continue  # initialised by its own constructor
             n = table.weight.shape[0]
             nn.init.uniform_(table.weight, -math.sqrt(1 / n), math.sqrt(1 / n))
             if getattr(table, "padding_idx", None) is not None:

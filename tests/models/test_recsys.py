@@ -114,7 +114,8 @@ def test_dot_interaction_matches_torch(device, precomputed):
         close(v.grad, t.grad, rtol=1e-4)
 
 
-CFG = dict(num_dense=4, emb_dim=8, bag_tables=((10, "sum"), (12, "mean"), (9, "max")), onehot_tables=(7, 5))
+CFG = dict(num_dense=4, emb_dim=8, bag_tables=((10, "sum"), (12, "mean"), (9, "max")), onehot_tables=(7, 5),
+           qr_table=(1000, 37))
 
 
 def build(cls, device, seed=0, **cfg):
@@ -133,6 +134,10 @@ def dlrm_batch(seed, device, batch=8, include_last_offset=False, padding_idx=Non
     tb, vb = [], []
     for rows, mode in cfg["bag_tables"]:
         t, v = to_pair(device, *bag_batch(r, rows, batch, include_last_offset, mode == "sum", padding_idx))
+        tb.append(t)
+        vb.append(v)
+    if cfg.get("qr_table"):  # ids up to 1000 into the quotient-remainder table, weighted
+        t, v = to_pair(device, *bag_batch(r, cfg["qr_table"][0], batch, include_last_offset, True))
         tb.append(t)
         vb.append(v)
     onehot = np.stack([r.integers(0, n, size=batch) for n in cfg["onehot_tables"]], axis=1)
