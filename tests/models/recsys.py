@@ -2,7 +2,8 @@
 EmbeddingBag tables over multi-hot sparse features given as input + offsets (one of them quotient-remainder
 compressed through F.embedding_bag), plain Embedding tables over one-hot ones, the pairwise dot interaction, a
 top MLP, BCEWithLogitsLoss with pos_weight), a Wide&Deep model (a wide linear part over hashed feature crosses
-built with int64 arithmetic and bitwise ops, a deep MLP over embeddings) and a two-tower retrieval model (in-batch softmax with a logQ correction from numpy sampling probabilities,
+built with int64 arithmetic and bitwise ops, a deep MLP over embeddings) and a two-tower retrieval model
+(in-batch softmax with a logQ correction from numpy sampling probabilities,
 L2-normalised towers, a temperature, histories pooled by EmbeddingBag or torch.segment_reduce); the metrics
 (AUC from argsort ranks and by the trapezoidal rule, logloss, recall@k) in torch ops, the optimizer split recsys
 code uses (Adagrad for embedding tables, Adam for the dense layers) and a warmup/decay _LRScheduler policy."""
