@@ -340,10 +340,15 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, s
     out = F.zeros(nbags, d, dtype=weight.dtype, device=weight.device)
     if nbags == 0 or length == 0:
         return out + weight.sum() * 0 if weight.requires_grad else out
-    # half-precision tables are reduced in float32 and rounded once, as torch's kernels accumulate (the table
-    # is widened before the rows are picked, so that their gradients also add up in float32)
+    # half-precision tables are reduced in float32 and rounded once, as torch's kernels accumulate; each distinct
+    # row is widened once and gathered from there, so that a row's gradient also adds up in float32 (and only
+    # the picked rows are widened: a recsys table can be far larger than a batch's rows)
     wide = weight.dtype in (_core.dtype.float16, _core.dtype.bfloat16)
-    rows = weight.float()[input] if wide else weight[input]
+    if wide:
+        distinct, where = input.unique(return_inverse=True)
+        rows = weight[distinct].float()[where]
+    else:
+        rows = weight[input]
     if wide:
         out = out.float()
         psw = None if psw is None else psw.float()
@@ -352,7 +357,7 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, s
         # padding ones too); per_sample_weights' gradient reads the forward rows and is left as it is
         counts = F.zeros(weight.shape[0], dtype=i64, device=input.device).index_add(
             0, input, F.ones(length, dtype=i64, device=input.device))
-        scale = (1.0 / counts.index_select(0, input).to(weight.dtype)).unsqueeze(1)
+        scale = (1.0 / counts.index_select(0, input).to(rows.dtype)).unsqueeze(1)
         rows.register_hook(lambda grad: grad * scale)
     count = F.zeros(nbags, dtype=i64, device=input.device).index_add(0, bag, keep.to(i64))
     if mode == "max":
