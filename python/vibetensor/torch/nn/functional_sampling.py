@@ -1,11 +1,17 @@
 """Grid sampling and embedding bags of torch.nn.functional, composed from differentiable vt ops: affine_grid
 (2-D and 3-D), grid_sample (4-D and 5-D input; bilinear, nearest or bicubic; zeros, border or reflection padding) and
-embedding_bag (sum, mean or max bags, per-sample weights, padding_idx)."""
+embedding_bag (sum, mean or max bags, per-sample weights, padding_idx, max_norm, scale_grad_by_freq)."""
 import itertools
 import math
 import warnings
 
 from ..._C import core as _core
+
+
+def _no_grad():
+    from ...autograd import no_grad
+
+    return no_grad()
 
 
 def _F():
@@ -247,22 +253,61 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         raise ValueError("max mode does not support scaling the gradient by the frequency")
     if mode == "max" and sparse:
         raise ValueError("max mode does not support sparse weights")
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported")
+    if sparse:
+        raise NotImplementedError("embedding_bag: sparse gradients are not supported (vibetensor has no sparse "
+                                  "tensors); use sparse=False")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
                                   "on GitHub.")
-    return _bags(input, weight, offsets, mode, per_sample_weights, include_last_offset, padding_idx)
+    if max_norm is not None:  # torch renormalizes every picked row in place first, as F.embedding does
+        from .functional import _embedding_renorm_
+
+        flat = input.reshape(-1)
+        if flat.shape[0] and bool((flat >= weight.shape[0]).any()):  # the renorm's row select refuses it
+            at = int((flat >= weight.shape[0]).to(_core.dtype.int64).argmax().item())
+            raise IndexError(f"select(): index {flat[at].item()} out of range for tensor of size "
+                             f"{list(weight.shape)} at dimension 0")
+        _embedding_renorm_(weight, flat[flat >= 0], max_norm, norm_type)  # negatives are refused below
+    return _bags(input, weight, offsets, mode, per_sample_weights, include_last_offset, padding_idx,
+                 scale_grad_by_freq)
 
 
-def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx):
+def _check_indices(input, weight, mode, padding_idx):
+    """An index outside the rows is refused with the message of the torch CPU kernel that would run: its fast
+    sum/mean path for reduced and single floats without padding_idx, its generic one otherwise."""
+    rows = weight.shape[0]
+    bad = (input < 0) | (input >= rows)
+    if not (input.shape[0] and bool(bad.any())):
+        return
+    at = int(bad.to(_core.dtype.int64).argmax().item())
+    fast = (mode != "max" and padding_idx is None
+            and weight.dtype in (_core.dtype.float32, _core.dtype.float16, _core.dtype.bfloat16))
+    if fast:
+        raise RuntimeError(f"Index {at} of input takes value {input[at].item()} which is not in the valid range "
+                           f"[0, {rows})")
+    raise RuntimeError(f"embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be "
+                       f"{input[at].item()}")
+
+
+def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx, scale_grad_by_freq=False):
     F = _F()
     i64 = _core.dtype.int64
+    if input.dtype != offsets.dtype:  # torch promotes the two to their common type first (int16 + int64: int64)
+        from .. import promote_types
+
+        common = promote_types(input.dtype, offsets.dtype)
+        input, offsets = input.to(common), offsets.to(common)
     if input.dtype not in (i64, _core.dtype.int32) or offsets.dtype not in (i64, _core.dtype.int32):
         bad, arg = (input, "#1 'indices'") if input.dtype not in (i64, _core.dtype.int32) else (offsets, "#2 'offsets'")
         raise RuntimeError(f"Expected tensor for argument {arg} to have one of the following scalar types: Long, "
-                           f"Int; but got {bad.dtype} instead (while checking arguments for embedding_bag)")
+                           f"Int; but got {_legacy_name(bad)} instead (while checking arguments for embedding_bag)")
+    if psw is not None and psw.dtype != weight.dtype:
+        raise RuntimeError(f"Expected tensor for argument #1 'weight' to have the same type as tensor for argument "
+                           f"#1 'per_sample_weights'; but type {_legacy_name(weight)} does not equal "
+                           f"{_legacy_name(psw)} (while checking arguments for embedding_bag)")
+    if include_last_offset and offsets.shape[0] < 1:
+        raise RuntimeError("include_last_offset: number of offset should be at least 1")
     length = input.shape[0]
     input, offsets = input.to(i64), offsets.to(i64)
     nbags = offsets.shape[0] - (1 if include_last_offset else 0)
@@ -273,11 +318,11 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx):
         if offsets[-1].item() > length:
             raise RuntimeError(f"offsets[-1] can not be greater than input's length {length} but got "
                                f"offsets[-1] of {offsets[-1].item()}")
-    bad = (input < 0) | (input >= weight.shape[0])
-    if length and bool(bad.any()):
-        at = int(bad.to(i64).argmax().item())
-        raise RuntimeError(f"embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be "
-                           f"{input[at].item()}")
+        if offsets.shape[0] > 1 and bool((offsets[1:] < offsets[:-1]).any()):
+            raise RuntimeError(f"embedding_bag: offsets has to be a non-decreasing sequence, but got "
+                               f"{offsets.tolist()}")
+    if nbags:  # torch reads no index when there is no bag
+        _check_indices(input, weight, mode, padding_idx)
     d = weight.shape[1]
     starts = offsets[:nbags]
     # bag of each entry: the last bag starting at or before it (entries past include_last_offset's end: none)
@@ -292,18 +337,55 @@ def _bags(input, weight, offsets, mode, psw, include_last_offset, padding_idx):
     if padding_idx is not None:
         keep = keep & (input != padding_idx)
     bag = F.where(keep, bag, 0)
-    rows = weight[input] if length else F.zeros(0, d, dtype=weight.dtype, device=weight.device)
     out = F.zeros(nbags, d, dtype=weight.dtype, device=weight.device)
     if nbags == 0 or length == 0:
         return out + weight.sum() * 0 if weight.requires_grad else out
+    # half-precision tables are reduced in float32 and rounded once, as torch's kernels accumulate; each distinct
+    # row is widened once and gathered from there, so that a row's gradient also adds up in float32 (and only
+    # the picked rows are widened: a recsys table can be far larger than a batch's rows)
+    wide = weight.dtype in (_core.dtype.float16, _core.dtype.bfloat16)
+    if wide:
+        distinct, where = input.unique(return_inverse=True)
+        rows = weight[distinct].float()[where]
+    else:
+        rows = weight[input]
+    if wide:
+        out = out.float()
+        psw = None if psw is None else psw.float()
+    if scale_grad_by_freq and rows.requires_grad:
+        # each row's gradient divided by how often the whole input picks it (torch counts every index, the
+        # padding ones too); per_sample_weights' gradient reads the forward rows and is left as it is
+        counts = F.zeros(weight.shape[0], dtype=i64, device=input.device).index_add(
+            0, input, F.ones(length, dtype=i64, device=input.device))
+        scale = (1.0 / counts.index_select(0, input).to(rows.dtype)).unsqueeze(1)
+        rows.register_hook(lambda grad: grad * scale)
     count = F.zeros(nbags, dtype=i64, device=input.device).index_add(0, bag, keep.to(i64))
     if mode == "max":
-        masked = F.where(keep.unsqueeze(1), rows, float("-inf"))
-        top = out.scatter_reduce(0, bag.unsqueeze(1).expand(length, d), masked, "amax", include_self=False)
-        return F.where((count > 0).unsqueeze(1), top, 0.0)
+        # torch's kernel keeps the first entry of a bag holding the maximum (a strict > replaces it), and that
+        # entry alone gets the gradient: the winner's position is found outside autograd, then gathered
+        index = bag.unsqueeze(1).expand(length, d)
+        with _no_grad():
+            masked = F.where(keep.unsqueeze(1), rows, float("-inf"))
+            top = out.scatter_reduce(0, index, masked, "amax", include_self=False)
+            hit = keep.unsqueeze(1) & (masked == top.index_select(0, bag))
+            at = F.where(hit, pos.unsqueeze(1).expand(length, d), length)
+            first = F.full((nbags, d), length, dtype=i64, device=input.device).scatter_reduce(
+                0, index, at, "amin", include_self=True)
+        won = rows.gather(0, first.clamp(max=max(length - 1, 0)))
+        return F.where((count > 0).unsqueeze(1), won, 0.0).to(weight.dtype)
     if psw is not None:
         rows = rows * psw.unsqueeze(1)
     total = out.index_add(0, bag, F.where(keep.unsqueeze(1), rows, 0.0))
     if mode == "mean":
-        total = total / count.clamp(min=1).to(weight.dtype).unsqueeze(1)
-    return total
+        total = total / count.clamp(min=1).to(total.dtype).unsqueeze(1)
+    return total.to(weight.dtype)
+
+
+def _legacy_name(t):
+    """torch's legacy type name of a tensor, as its argument checks print it."""
+    name = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+            "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}.get(t.dtype.name)
+    cuda = t.device.type == "cuda"
+    if name == "BFloat16" and not cuda:
+        return "CPUBFloat16Type"
+    return f"torch.{'cuda.' if cuda else ''}{name}Tensor"

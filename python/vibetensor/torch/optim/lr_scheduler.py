@@ -71,6 +71,11 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+class _LRScheduler(LRScheduler):
+    """torch's old name for the base class, which scheduler code written before torch 2.0 subclasses (a subclass,
+    not an alias, so that its __name__ stays _LRScheduler, as torch's)."""
+
+
 def _per_group(name, optimizer, value):
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
