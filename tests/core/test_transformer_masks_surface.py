@@ -202,3 +202,26 @@ def test_square_subsequent_mask_matches_torch():
         close(vt.nn.Transformer.generate_square_subsequent_mask(n),
               torch.nn.Transformer.generate_square_subsequent_mask(n))
     assert vt.nn.Transformer.generate_square_subsequent_mask(3, dtype=vt.float64).dtype == vt.float64
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_encoder_masks_named_in_errors_and_warnings_as_torch(stack):
+    """nn.TransformerEncoder(Layer) make their masks additive themselves: a mismatched pair warns in their
+    argument names (mask or src_mask), an integer mask fails naming src_key_padding_mask; values agree."""
+    outs = []
+    for lib in (torch, vt):
+        torch.manual_seed(0)
+        layer = lib.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+        model = lib.nn.TransformerEncoder(layer, 1, enable_nested_tensor=False) if stack else layer
+        outs.append((lib, model))
+    load(outs[1][1], outs[0][1])
+    x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+    mask_name = "mask" if stack else "src_mask"
+    results = []
+    for lib, model in outs:
+        kw = {mask_name: lib.from_numpy(np.random.default_rng(4).standard_normal((3, 3)).astype(np.float32))}
+        with pytest.warns(UserWarning, match=f"mismatched src_key_padding_mask and {mask_name} is deprecated"):
+            results.append(model(lib.from_numpy(x), src_key_padding_mask=lib.from_numpy(PAD), **kw))
+        with pytest.raises(AssertionError, match="only bool and floating types of src_key_padding_mask"):
+            model(lib.from_numpy(x), src_key_padding_mask=lib.from_numpy(PAD.astype(np.int64)))
+    close(results[1], results[0])

@@ -9,7 +9,7 @@ from ..._C.core import dtype as _dtype
 from . import functional as F
 from . import init
 from .containers import ModuleList
-from .functional_mha import _canonical_mask, multi_head_attention_forward
+from .functional_mha import _canonical_mask, _none_or_dtype, multi_head_attention_forward
 from .layers import GELU, Dropout, LayerNorm, Linear, ReLU
 from .module import Module
 from .parameter import Parameter
@@ -159,6 +159,10 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        # as torch: both masks become additive here, so dtype errors and warnings name this layer's arguments
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", _none_or_dtype(src_mask),
+                                               "src_mask", src.dtype)
+        src_mask = _canonical_mask(src_mask, "src_mask", None, "", src.dtype, check_other=False)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -315,7 +319,9 @@ class TransformerEncoder(Module):
         return pad
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
-        # as torch: a bool mask becomes additive before the causal check (so a bool causal mask counts too)
+        # as torch: bool masks become additive first (so a bool causal mask counts as causal too)
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", _none_or_dtype(mask),
+                                               "mask", src.dtype)
         mask = _canonical_mask(mask, "mask", None, "", src.dtype, check_other=False)
         pad = self._padding_zeroed(src, mask, src_key_padding_mask)
         is_causal = _detect_is_causal_mask(mask, is_causal, _get_seq_len(src, self.layers[0].self_attn.batch_first))
