@@ -225,3 +225,25 @@ def test_encoder_masks_named_in_errors_and_warnings_as_torch(stack):
         with pytest.raises(AssertionError, match="only bool and floating types of src_key_padding_mask"):
             model(lib.from_numpy(x), src_key_padding_mask=lib.from_numpy(PAD.astype(np.int64)))
     close(results[1], results[0])
+
+
+@pytest.mark.parametrize("lib", [torch, vt], ids=["torch", "vibetensor"])
+def test_training_dropout_weights_are_the_ones_applied(lib):
+    """In training with dropout, need_weights returns the attention weights after dropout (zeros where dropped,
+    the rest scaled by 1 / (1 - p)): the output is exactly those weights applied to the projected values."""
+    lib.manual_seed(0)
+    p = 0.5
+    m = lib.nn.MultiheadAttention(8, 2, dropout=p, batch_first=True)
+    x = lib.from_numpy(np.random.default_rng(5).standard_normal((2, 4, 8)).astype(np.float32))
+    out, w = m(x, x, x, average_attn_weights=False)
+    wn = w.detach().numpy()
+    assert (wn == 0).sum() > 0 and (wn.sum(-1) != 1).any()
+    e, h = 8, 2
+    wv, bv = (t.detach().numpy() for t in (m.in_proj_weight[2 * e:], m.in_proj_bias[2 * e:]))
+    v = (x.detach().numpy() @ wv.T + bv).reshape(2, 4, h, e // h).transpose(0, 2, 1, 3)
+    attn = (wn @ v).transpose(0, 2, 1, 3).reshape(2, 4, e)
+    want = attn @ m.out_proj.weight.detach().numpy().T + m.out_proj.bias.detach().numpy()
+    np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-5, atol=1e-5)
+    # without dropout (eval), the weights are a distribution again
+    m.eval()
+    np.testing.assert_allclose(m(x, x, x)[1].detach().numpy().sum(-1), np.ones((2, 4)), rtol=1e-5)

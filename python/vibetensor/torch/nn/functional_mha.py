@@ -166,7 +166,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         if mask is not None:
             scores = scores + mask
         weights = F.softmax(scores, -1)
-        attn = T.matmul(F.dropout(weights, p) if p > 0 else weights, v)
+        if p > 0:  # as torch, the weights returned are the ones applied: after dropout
+            weights = F.dropout(weights, p)
+        attn = T.matmul(weights, v)
     else:
         weights = None
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
