@@ -247,3 +247,37 @@ def test_training_dropout_weights_are_the_ones_applied(lib):
     # without dropout (eval), the weights are a distribution again
     m.eval()
     np.testing.assert_allclose(m(x, x, x)[1].detach().numpy().sum(-1), np.ones((2, 4)), rtol=1e-5)
+
+
+def test_transformer_module_helpers_match_torch():
+    """torch.nn.modules.transformer's helpers that public code imports to build its own stacks."""
+    import torch.nn.modules.transformer as tt
+    from vibetensor.torch.nn import attention_layers as vtt
+
+    torch.manual_seed(0)
+    tlayer = torch.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+    vlayer = vt.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+    load(vlayer, tlayer)
+    tclones, vclones = tt._get_clones(tlayer, 3), vtt._get_clones(vlayer, 3)
+    assert type(vclones).__name__ == type(tclones).__name__ == "ModuleList" and len(vclones) == 3
+    assert list(vclones.state_dict()) == list(tclones.state_dict())
+    with vt.no_grad():
+        vclones[0].linear1.weight.fill_(0.0)  # the copies are independent of each other and of the original
+    assert vclones[1].linear1.weight.abs().sum().item() > 0 and vlayer.linear1.weight.abs().sum().item() > 0
+    close(vclones[2].linear1.weight, tclones[2].linear1.weight)
+    assert vtt._get_activation_fn("relu") is vt.nn.functional.relu
+    assert vtt._get_activation_fn("gelu") is vt.nn.functional.gelu
+    for fn in (tt._get_activation_fn, vtt._get_activation_fn):
+        with pytest.raises(RuntimeError, match="activation should be relu/gelu, not tanh"):
+            fn("tanh")
+    close(vtt._generate_square_subsequent_mask(4), tt._generate_square_subsequent_mask(4))
+    x = np.zeros((2, 5, 4), np.float32)
+    assert vtt._get_seq_len(vt.from_numpy(x), True) == tt._get_seq_len(torch.from_numpy(x), True) == 5
+    assert vtt._get_seq_len(vt.from_numpy(x), False) == tt._get_seq_len(torch.from_numpy(x), False) == 2
+    assert vtt._get_seq_len(vt.from_numpy(x[0]), False) == tt._get_seq_len(torch.from_numpy(x[0]), False) == 5
+    cm = np.triu(np.full((5, 5), -np.inf, np.float32), 1)
+    for hint in (None, True, False):
+        assert vtt._detect_is_causal_mask(vt.from_numpy(cm), hint, 5) == tt._detect_is_causal_mask(
+            torch.from_numpy(cm), hint, 5)
+    assert vtt._detect_is_causal_mask(vt.from_numpy(cm)) is tt._detect_is_causal_mask(torch.from_numpy(cm)) is True
+    assert vtt._detect_is_causal_mask(None) is tt._detect_is_causal_mask(None) is False

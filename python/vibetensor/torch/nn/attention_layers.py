@@ -238,6 +238,26 @@ def _clone(module):
     return new
 
 
+def _get_clones(module, N):
+    """torch.nn.modules.transformer._get_clones: N independent deep copies in a ModuleList (public code builds
+    its own layer stacks with it)."""
+    return ModuleList([copy.deepcopy(module) for _ in range(N)])
+
+
+def _get_activation_fn(activation):
+    """torch.nn.modules.transformer._get_activation_fn: "relu" or "gelu" as the functional."""
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+
+
+def _generate_square_subsequent_mask(sz, device=None, dtype=None):
+    """torch.nn.modules.transformer's module-level twin of Transformer.generate_square_subsequent_mask."""
+    return _vt().full((sz, sz), float("-inf"), device=device, dtype=dtype).triu(1)
+
+
 def _get_seq_len(src, batch_first):
     """The sequence length of a (S, E), (S, N, E) or, batch first, (N, S, E) input."""
     if src.dim() == 2:
@@ -251,7 +271,7 @@ def _detect_is_causal_mask(mask, is_causal=None, size=None):
     make_causal = is_causal is True
     if is_causal is None and mask is not None:
         sz = size if size is not None else mask.shape[-2]
-        causal = Transformer.generate_square_subsequent_mask(sz, device=mask.device, dtype=mask.dtype)
+        causal = _generate_square_subsequent_mask(sz, device=mask.device, dtype=mask.dtype)
         make_causal = tuple(mask.shape) == (sz, sz) and bool((mask == causal).all())
     return make_causal
 
@@ -401,4 +421,4 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz, device=None, dtype=None):
         """(sz, sz) additive causal mask: -inf above the diagonal, 0 on and below it."""
-        return _vt().full((sz, sz), float("-inf"), device=device, dtype=dtype).triu(1)
+        return _generate_square_subsequent_mask(sz, device=device, dtype=dtype)
