@@ -213,16 +213,19 @@ def set_batch(seed, B=4, N=6, dim_in=3, lengths=(6, 3, 5, 2)):
     x = r.standard_normal((B, N, dim_in)).astype(np.float32)
     mask = np.arange(N)[None, :] >= np.array(lengths)[:, None]
     x[mask] = 0.0
-    target = np.array([x[i, :n, 0].max() for i, n in enumerate(lengths)], dtype=np.float32)
+    target = np.array([x[i, :n, 0].max() if n else 0.0 for i, n in enumerate(lengths)], dtype=np.float32)
     return x, mask, target
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_set_transformer_matches_torch(device):
+@pytest.mark.parametrize("lengths", [(6, 3, 5, 2), (6, 0, 5, 2)], ids=["sets", "with_empty_set"])
+def test_set_transformer_matches_torch(lengths, device):
+    """An empty set (every element padding) attends to nothing: zeros from the attention and finite gradients,
+    as torch's (tests/autograd/test_sdpa_masked_rows.py)."""
     tm, vm = build("SetTransformer", device)
     assert "enc.0.mab0.attn.k_proj_weight" in vm.state_dict() and "enc.0.inducing" in vm.state_dict()
     assert "enc.0.mab0.attn.in_proj_weight" not in vm.state_dict()
-    x, mask, target = set_batch(0)
+    x, mask, target = set_batch(0, lengths=lengths)
     (tx, tmask), (vx, vmask) = both(device, x, mask)
     grad_inputs((tx, vx))
     to, vo = tm(tx, tmask), vm(vx, vmask)
@@ -237,6 +240,7 @@ def test_set_transformer_matches_torch(device):
     (vo.square().sum()).backward()
     close(vx.grad, tx.grad, rtol=1e-3)
     check_grads(tm, vm)
+    assert all(np.isfinite(p.grad.cpu().numpy()).all() for p in vm.parameters())
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -399,7 +403,7 @@ def test_set_transformer_trains_on_max_of_set_like_torch(device):
     tm, vm = build("SetTransformer", device, seed=3)
     topt, tsched = adamw_with_warmup(torch, tst, tm)
     vopt, vsched = adamw_with_warmup(vt, vst, vm)
-    batches = [set_batch(10 + i, B=8, N=7, lengths=(7, 3, 5, 2, 6, 4, 7, 1)) for i in range(8)]
+    batches = [set_batch(10 + i, B=8, N=7, lengths=(7, 3, 5, 0, 6, 4, 7, 1)) for i in range(8)]  # one empty set
 
     def losses_at(step):
         x, mask, target = batches[step]
