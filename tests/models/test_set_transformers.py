@@ -6,6 +6,8 @@ once with torch and once with vibetensor, with the same weights: state_dict keys
 weights, input and every parameter gradient, eval-mode inference under no_grad (where torch takes its fused fast
 path), and AdamW with a warmup schedule on toy set and sequence tasks. On the CPU and, where both see a GPU, on
 the GPU (marker cuda)."""
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -108,7 +110,7 @@ def test_multihead_attention_matches_torch(case, mask_kind, device):
     assert [n for n, _ in vm.named_parameters()] == [n for n, _ in tm.named_parameters()]
     load_torch_weights(vm, tm)
     tm, vm = tm.to(device), vm.to(device)
-    rng = np.random.default_rng(hash((case, mask_kind)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{case}-{mask_kind}".encode()))  # str hash() varies per process
     (tq, tk, tv), (vq, vk, vv) = mha_inputs(rng, cfg, device)
     grad_inputs((tq, vq), (tk, vk), (tv, vv))
     kpm, am = masks(mask_kind, rng)
