@@ -90,3 +90,27 @@ def test_all_padding_sequence_trains_like_torch(module):
     for name, p in vm.named_parameters():
         assert np.isfinite(p.grad.numpy()).all(), name
         close(p.grad, tp[name].grad, rtol=1e-3)
+
+
+def test_eval_inference_gives_the_training_path_zeros():
+    """Deliberately not torch's eval fast path: torch's native attention (eval, no_grad, batch_first
+    self-attention) returns NaN for an all-padding sequence while its own SDPA path returns the same rows as
+    zeros (pytorch/pytorch#107084, #118628; pull #190486 zeroes them). vibetensor answers both ways alike, and
+    the other rows agree with torch's fast path."""
+    x = np.random.default_rng(6).standard_normal((3, 4, 8)).astype(np.float32)
+    pad = np.zeros((3, 4), dtype=bool)
+    pad[1, :] = True
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    vm = vt.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    vm.load_state_dict({k: vt.from_numpy(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    tx, vx, vpad = torch.from_numpy(x), vt.from_numpy(x), vt.from_numpy(pad)
+    training_path = vm(vx, vx, vx, key_padding_mask=vpad, need_weights=False)[0].detach().numpy()
+    with torch.no_grad(), vt.no_grad():
+        to = tm(tx, tx, tx, key_padding_mask=torch.from_numpy(pad), need_weights=False)[0].numpy()
+        vo = vm(vx, vx, vx, key_padding_mask=vpad, need_weights=False)[0].numpy()
+    np.testing.assert_allclose(vo, training_path, rtol=1e-6, atol=1e-7)
+    assert np.isfinite(vo).all()
+    np.testing.assert_allclose(vo[[0, 2]], to[[0, 2]], rtol=1e-4, atol=1e-5)
+    # the empty sequence's output is out_proj's bias alone (its attention is zeros)
+    np.testing.assert_allclose(vo[1], np.broadcast_to(vm.out_proj.bias.detach().numpy(), (4, 8)), atol=1e-7)
