@@ -293,7 +293,7 @@ from .functional_losses_more import (  # noqa: E402,F401
 )
 from .functional_sampling import affine_grid, embedding_bag, grid_sample  # noqa: E402,F401
 from .functional_ctc import ctc_loss  # noqa: E402,F401
-from .functional_mha import multi_head_attention_forward  # noqa: E402,F401
+from .functional_mha import _canonical_mask, _none_or_dtype, multi_head_attention_forward  # noqa: E402,F401
 from .functional_conv3d import (  # noqa: E402,F401
     adaptive_avg_pool3d, avg_pool3d, conv3d, lp_pool1d, lp_pool2d, lp_pool3d, max_pool3d,
 )
