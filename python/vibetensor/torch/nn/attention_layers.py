@@ -9,7 +9,7 @@ from ..._C.core import dtype as _dtype
 from . import functional as F
 from . import init
 from .containers import ModuleList
-from .functional_mha import multi_head_attention_forward
+from .functional_mha import _canonical_mask, _none_or_dtype, multi_head_attention_forward
 from .layers import GELU, Dropout, LayerNorm, Linear, ReLU
 from .module import Module
 from .parameter import Parameter
@@ -99,6 +99,24 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         return out, weights
 
+    def merge_masks(self, attn_mask, key_padding_mask, query):
+        """torch's: (merged mask, mask type) for a batch-first (N, L, E) query. A key padding mask alone is type 1;
+        an attention mask ((L, L) or (N * num_heads, L, L)) is type 2, expanded to (N, num_heads, L, L) with the
+        padding mask added when both are given; (None, None) when neither is."""
+        mask_type, merged = None, None
+        if key_padding_mask is not None:
+            mask_type, merged = 1, key_padding_mask
+        if attn_mask is not None:
+            batch_size, seq_len, _ = query.shape
+            mask_type = 2
+            if attn_mask.dim() == 3:
+                merged = attn_mask.view(batch_size, -1, seq_len, seq_len)
+            else:
+                merged = attn_mask.view(1, 1, seq_len, seq_len).expand(batch_size, self.num_heads, -1, -1)
+            if key_padding_mask is not None:
+                merged = merged + key_padding_mask.view(batch_size, 1, 1, seq_len).expand(-1, self.num_heads, -1, -1)
+        return merged, mask_type
+
 
 def _activation(activation):
     if activation == "relu":
@@ -132,14 +150,19 @@ class TransformerEncoderLayer(Module):
         self.activation_relu_or_gelu = (1 if act is F.relu or isinstance(act, ReLU) else
                                         2 if act is F.gelu or isinstance(act, GELU) else 0)
 
-    def _sa_block(self, x, mask, kpm, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
         return self.dropout1(x)
 
     def _ff_block(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        # as torch: both masks become additive here, so dtype errors and warnings name this layer's arguments
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", _none_or_dtype(src_mask),
+                                               "src_mask", src.dtype)
+        src_mask = _canonical_mask(src_mask, "src_mask", None, "", src.dtype, check_other=False)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -173,13 +196,14 @@ class TransformerDecoderLayer(Module):
         self.activation_relu_or_gelu = (1 if act is F.relu or isinstance(act, ReLU) else
                                         2 if act is F.gelu or isinstance(act, GELU) else 0)
 
-    def _sa_block(self, x, mask, kpm, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal)[0]
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
         return self.dropout1(x)
 
-    def _mha_block(self, x, mem, mask, kpm, is_causal):
-        x = self.multihead_attn(x, mem, mem, attn_mask=mask, key_padding_mask=kpm, need_weights=False,
-                                is_causal=is_causal)[0]
+    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal=False):
+        x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                                need_weights=False, is_causal=is_causal)[0]
         return self.dropout2(x)
 
     def _ff_block(self, x):
@@ -212,6 +236,44 @@ def _clone(module):
     object.__setattr__(new, "_forward_hooks", OrderedDict(module._forward_hooks))
     object.__setattr__(new, "_forward_pre_hooks", OrderedDict(module._forward_pre_hooks))
     return new
+
+
+def _get_clones(module, N):
+    """torch.nn.modules.transformer._get_clones: N independent deep copies in a ModuleList (public code builds
+    its own layer stacks with it)."""
+    return ModuleList([copy.deepcopy(module) for _ in range(N)])
+
+
+def _get_activation_fn(activation):
+    """torch.nn.modules.transformer._get_activation_fn: "relu" or "gelu" as the functional."""
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+
+
+def _generate_square_subsequent_mask(sz, device=None, dtype=None):
+    """torch.nn.modules.transformer's module-level twin of Transformer.generate_square_subsequent_mask."""
+    return _vt().full((sz, sz), float("-inf"), device=device, dtype=dtype).triu(1)
+
+
+def _get_seq_len(src, batch_first):
+    """The sequence length of a (S, E), (S, N, E) or, batch first, (N, S, E) input."""
+    if src.dim() == 2:
+        return src.shape[0]
+    return src.shape[1 if batch_first else 0]
+
+
+def _detect_is_causal_mask(mask, is_causal=None, size=None):
+    """torch's reading of the is_causal hint: a given hint stands; with none, a mask equal to the
+    (size, size) square subsequent mask (any batch dimensions broadcast) counts as causal."""
+    make_causal = is_causal is True
+    if is_causal is None and mask is not None:
+        sz = size if size is not None else mask.shape[-2]
+        causal = _generate_square_subsequent_mask(sz, device=mask.device, dtype=mask.dtype)
+        make_causal = tuple(mask.shape) == (sz, sz) and bool((mask == causal).all())
+    return make_causal
 
 
 def _why_no_nested_tensor(layer):
@@ -277,10 +339,15 @@ class TransformerEncoder(Module):
         return pad
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        # as torch: bool masks become additive first (so a bool causal mask counts as causal too)
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", _none_or_dtype(mask),
+                                               "mask", src.dtype)
+        mask = _canonical_mask(mask, "mask", None, "", src.dtype, check_other=False)
         pad = self._padding_zeroed(src, mask, src_key_padding_mask)
+        is_causal = _detect_is_causal_mask(mask, is_causal, _get_seq_len(src, self.layers[0].self_attn.batch_first))
         out = src
         for layer in self.layers:
-            out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+            out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
         if pad is not None:
             out = out.masked_fill(pad.unsqueeze(-1), 0.0)
         return self.norm(out) if self.norm is not None else out
@@ -296,11 +363,13 @@ class TransformerDecoder(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
+        seq_len = _get_seq_len(tgt, self.layers[0].self_attn.batch_first)
+        tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, seq_len)
         out = tgt
         for layer in self.layers:
             out = layer(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                         tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
-                        tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+                        tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         return self.norm(out) if self.norm is not None else out
 
 
@@ -327,10 +396,14 @@ class Transformer(Module):
         else:
             self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **kw), num_decoder_layers,
                                               LayerNorm(d_model, **norm))
+        self._reset_parameters()
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+
+    def _reset_parameters(self):
+        """xavier_uniform_ on every parameter of rank > 1 (custom encoder and decoder included), as torch's."""
         for p in self.parameters():
             if p.dim() > 1:
                 init.xavier_uniform_(p)
-        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
 
     def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
@@ -348,6 +421,4 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz, device=None, dtype=None):
         """(sz, sz) additive causal mask: -inf above the diagonal, 0 on and below it."""
-        T = _vt()
-        mask = T.full((sz, sz), float("-inf"), device=device, dtype=dtype if dtype is not None else _dtype.float32)
-        return mask.triu(1)
+        return _generate_square_subsequent_mask(sz, device=device, dtype=dtype)

@@ -255,9 +255,11 @@ def _sdpa_math(query, key, value, attn_mask, dropout_p, is_causal, scale):
             scores = scores.masked_fill(~attn_mask, float("-inf"))
         else:
             scores = scores + attn_mask
-        weights = softmax(scores, -1)
-        # A query whose every key is masked attends to nothing: zeros, not NaN (torch's safe softmax).
-        weights = F.where(weights.isnan(), 0.0, weights)
+        # A query whose every key is masked attends to nothing: zeros, not NaN (torch's safe softmax). Its row
+        # is softmaxed as zeros and then zeroed, so its gradient is zero too (a softmax of -inf everywhere would
+        # give NaN in the backward even with the forward's NaN replaced).
+        none_left = (scores == float("-inf")).all(-1, keepdim=True)
+        weights = softmax(scores.masked_fill(none_left, 0.0), -1).masked_fill(none_left, 0.0)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return F.matmul(weights, value)
@@ -291,7 +293,7 @@ from .functional_losses_more import (  # noqa: E402,F401
 )
 from .functional_sampling import affine_grid, embedding_bag, grid_sample  # noqa: E402,F401
 from .functional_ctc import ctc_loss  # noqa: E402,F401
-from .functional_mha import multi_head_attention_forward  # noqa: E402,F401
+from .functional_mha import _canonical_mask, _none_or_dtype, multi_head_attention_forward  # noqa: E402,F401
 from .functional_conv3d import (  # noqa: E402,F401
     adaptive_avg_pool3d, avg_pool3d, conv3d, lp_pool1d, lp_pool2d, lp_pool3d, max_pool3d,
 )

@@ -2,6 +2,7 @@
 forward calls this), composed of linear, matmul, softmax and scaled_dot_product_attention so that gradients flow.
 Inputs are (L, N, E) or unbatched (L, E); the module handles batch_first around it."""
 import math
+import warnings
 
 from ..._C.core import dtype as _dtype
 from . import functional as F
@@ -13,15 +14,30 @@ def _vt():
     return _functions
 
 
-def _float_mask(mask, dtype):
-    """A bool mask (True = masked out) becomes an additive one (-inf there, 0 elsewhere); a float mask stays."""
+def _canonical_mask(mask, mask_name, other_type, other_name, target_type, check_other=True):
+    """torch's F._canonical_mask: a bool mask (True = masked out) becomes an additive one of target_type (-inf
+    there, 0 elsewhere), a float mask stays; other dtypes are refused, and a mask whose dtype differs from the
+    other mask's (other_type) draws torch's deprecation warning."""
     if mask is None:
         return None
-    if mask.dtype == _dtype.bool:
-        return _vt().zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
-    if not mask.dtype.is_floating_point:
-        raise AssertionError("only bool and floating types of masks are supported")
+    is_float = mask.dtype.is_floating_point
+    if mask.dtype != _dtype.bool and not is_float:
+        raise AssertionError(f"only bool and floating types of {mask_name} are supported")
+    if check_other and other_type is not None and mask.dtype != other_type:
+        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both "
+                      "instead.", stacklevel=2)
+    if not is_float:
+        return _vt().zeros(*mask.shape, dtype=target_type, device=mask.device).masked_fill(mask, float("-inf"))
     return mask
+
+
+def _none_or_dtype(input):
+    """The dtype of a tensor, None for None (torch's F._none_or_dtype)."""
+    if input is None:
+        return None
+    if hasattr(input, "dtype") and hasattr(input, "shape"):
+        return input.dtype
+    raise RuntimeError("input to _none_or_dtype() must be None or torch.Tensor")
 
 
 def _check_shapes(query, key, value, key_padding_mask, attn_mask):
@@ -79,8 +95,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
                            "method `generate_square_subsequent_mask` to create this mask.")
     # As torch: with no padding mask and no weights asked for, is_causal stands for the mask.
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", _none_or_dtype(attn_mask), "attn_mask",
+                                       q.dtype)
     causal = is_causal and key_padding_mask is None and not need_weights
-    mask = None if causal else _float_mask(attn_mask, q.dtype)
+    mask = None if causal else _canonical_mask(attn_mask, "attn_mask", None, "", q.dtype, check_other=False)
     if mask is not None:
         if mask.dim() == 2:
             if tuple(mask.shape) != (L, S):
@@ -103,7 +121,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         bq, bk, bv = in_proj_bias.chunk(3, 0)
     q, k, v = F.linear(q, wq, bq), F.linear(k, wk, bk), F.linear(v, wv, bv)
     T = _vt()
-    kpm = _float_mask(key_padding_mask, q.dtype)
+    kpm = key_padding_mask
     if kpm is not None and tuple(kpm.shape) != (N, S):
         raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kpm.shape)}")
 
@@ -148,7 +166,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         if mask is not None:
             scores = scores + mask
         weights = F.softmax(scores, -1)
-        attn = T.matmul(F.dropout(weights, p) if p > 0 else weights, v)
+        if p > 0:  # as torch, the weights returned are the ones applied: after dropout
+            weights = F.dropout(weights, p)
+        attn = T.matmul(weights, v)
     else:
         weights = None
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)

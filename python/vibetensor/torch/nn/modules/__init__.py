@@ -13,6 +13,7 @@ import sys
 import types
 from itertools import repeat
 
+from .. import attention_layers as _attention_layers
 from .. import conv_base as _conv_base
 from .. import conv_layers as _conv_layers
 from .. import conv_more_layers as _conv_more_layers
@@ -75,6 +76,10 @@ _PRIVATE = {
                 "_AdaptiveAvgPoolNd": _conv_layers._AdaptiveAvgPoolNd, "_LPPoolNd": _conv3d_layers._LPPoolNd,
                 "_MaxUnpoolNd": _unpool._MaxUnpoolNd},
     "padding": {"_ConstantPadNd": _misc_layers._ConstantPadNd, "_CircularPadNd": _misc_layers._CircularPadNd},
+    "linear": {"NonDynamicallyQuantizableLinear": _attention_layers.NonDynamicallyQuantizableLinear},
+    "transformer": {n: getattr(_attention_layers, n) for n in ("_get_clones", "_get_activation_fn", "_get_seq_len",
+                                                               "_generate_square_subsequent_mask",
+                                                               "_detect_is_causal_mask")},
 }
 
 
