@@ -288,6 +288,10 @@ void bind_autograd(nb::module_& m) {
     const Tensor& other = nb::cast<const Tensor&>(v);
     VT_CHECK(!ag::requires_grad(t) || is_floating(other.dtype()), "data set to a tensor that requires gradients "
              "must be floating point or complex dtype (got ", dtype_name(other.dtype()), ")");
+    // A leaf whose dtype or device changes gets a new gradient accumulator, as torch's set_data resets it: one
+    // that a graph built before still holds would cast the new gradients to the old dtype.
+    if (vt::AutogradMeta* m = ag::meta_if(t); m && (t.dtype() != other.dtype() || t.device() != other.device()))
+      m->grad_accumulator.reset();
     t.impl()->set_data(*other.impl());
   });
   method("retain_grad", [](const Tensor& t) {

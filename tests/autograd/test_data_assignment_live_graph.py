@@ -1,18 +1,12 @@
 """Assigning Tensor.data of another dtype while a graph that uses the leaf is still alive: torch's set_data drops
 the leaf's cached gradient accumulator when the dtype or device changes, so later gradients arrive in the new
-dtype. vibetensor's TensorImpl::set_data (C++) keeps the old AccumulateGrad, whose recorded input metadata still
-says float32, and the engine casts every later float64 gradient to float32 (a C++ bug: the fix belongs in
-set_data / the _set_data binding, resetting AutogradMeta::grad_accumulator on a dtype or device change).
+dtype. vibetensor's Tensor.data setter (core/bindings/autograd.cpp) does the same: an AccumulateGrad kept from
+before would still record float32, and the engine would cast every later float64 gradient to it.
 Public code meets it as `nn.utils.weight_norm(conv)` followed by `model.double()`: weight_norm computes the
 `weight` attribute once at registration, a graph over weight_g and weight_v that stays alive."""
 import numpy as np
-import pytest
 import torch
 import vibetensor.torch as vt
-
-_BUG = pytest.mark.xfail(strict=True, reason="vibetensor C++ bug: TensorImpl::set_data keeps the leaf's "
-                         "AccumulateGrad (made while the leaf was float32), so float64 gradients are cast to float32")
-
 
 def _grad_after_dtype_swap(lib):
     p = lib.nn.Parameter(lib.ones(3))
@@ -28,7 +22,6 @@ def test_torch_drops_the_accumulator():
     assert g.dtype == torch.float64 and g.tolist() == [1 + 2 ** -30] * 3
 
 
-@_BUG
 def test_gradient_keeps_the_new_dtype():
     g = _grad_after_dtype_swap(vt)
     assert g.dtype == vt.float64
@@ -43,7 +36,6 @@ def test_without_a_live_graph_the_new_dtype_is_kept():
     assert p.grad.dtype == vt.float64 and p.grad.tolist() == [1 + 2 ** -30] * 3
 
 
-@_BUG
 def test_weight_norm_then_double_gives_float64_gradients():
     grads = {}
     for lib in (torch, vt):

@@ -304,15 +304,9 @@ def test_awd_lstm_with_dropout_between_layers_evaluates_like_torch():
 
 # ---------------------------------------------------------------- TCN and N-BEATS
 
-_SET_DATA_BUG = pytest.mark.xfail(strict=True, reason="vibetensor C++ bug: Tensor.data set to another dtype keeps "
-                                  "the leaf's AccumulateGrad; legacy weight_norm's registration graph keeps it alive "
-                                  "through .double(), so weight_g/weight_v gradients come back float32 "
-                                  "(tests/autograd/test_data_assignment_live_graph.py)")
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("parametrized, dtype", [
-    pytest.param(False, "double", marks=_SET_DATA_BUG, id="weight_norm-float64"),
+    pytest.param(False, "double", id="weight_norm-float64"),
     pytest.param(False, "float", id="weight_norm-float32"),
     pytest.param(True, "double", id="parametrizations.weight_norm-float64"),
     pytest.param(True, "float", id="parametrizations.weight_norm-float32")])
