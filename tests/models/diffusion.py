@@ -1,9 +1,11 @@
 """Gaussian diffusion as public diffusion code writes it: a small class-conditional conv/attention denoiser
-(sinusoidal timestep embedding, GroupNorm, SiLU, FiLM scale/shift, a null class for classifier-free guidance),
-linear and cosine beta schedules held as float32 buffers, q_sample and the epsilon / x0 / v objectives with
-min-SNR loss weights, an EMA of the weights, and the DDPM, DDIM and Euler/Heun (Karras sigmas) samplers with
-classifier-free guidance, x0 clipping and dynamic thresholding. Randomness (timesteps, noise, label dropout,
-sampler noise) is drawn from a numpy Generator so that two libraries running this file see the same draws."""
+(sinusoidal timestep embedding, GroupNorm, SiLU, FiLM scale/shift, a null class for classifier-free guidance,
+optional gradient checkpointing, learned variance and a low-resolution conditioning image), linear and cosine
+beta schedules held as float32 buffers, q_sample and the epsilon / x0 / v objectives with min-SNR loss weights
+plus the variational bound for a learned variance (hybrid loss), an EMA of the weights, and the DDPM, DDIM and
+Euler/Heun (Karras sigmas) samplers with classifier-free guidance, x0 clipping and dynamic thresholding.
+Randomness (timesteps, noise, label dropout, sampler noise) is drawn from a numpy Generator so that two
+libraries running this file see the same draws."""
 import copy
 import math
 
@@ -11,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 def timestep_embedding(t, dim, max_period=10000, dtype=torch.float32):
@@ -26,8 +29,9 @@ def timestep_embedding(t, dim, max_period=10000, dtype=torch.float32):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin, cout, emb_dim, groups=4, dropout=0.0):
+    def __init__(self, cin, cout, emb_dim, groups=4, dropout=0.0, use_checkpoint=False):
         super().__init__()
+        self.use_checkpoint = use_checkpoint
         self.norm1 = nn.GroupNorm(groups, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.emb_proj = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * cout))
@@ -37,6 +41,11 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, emb):
+        if self.use_checkpoint and torch.is_grad_enabled():  # recompute the activations in backward
+            return checkpoint(self._forward, x, emb, use_reentrant=False)
+        return self._forward(x, emb)
+
+    def _forward(self, x, emb):
         h = self.conv1(F.silu(self.norm1(x)))
         # FiLM: the embedding scales and shifts the normalised features
         scale, shift = self.emb_proj(emb)[:, :, None, None].chunk(2, dim=1)
@@ -62,24 +71,31 @@ class AttnBlock(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """A two-level U-Net: in -> res -> down -> res/attn/res -> up -> res(with skip) -> out."""
+    """A two-level U-Net: in -> res -> down -> res/attn/res -> up -> res(with skip) -> out. With learn_sigma
+    it also outputs per-pixel variance interpolation values (twice the channels); with cond_ch it reads a
+    conditioning image (an upsampled low-resolution one) concatenated to its input."""
 
-    def __init__(self, in_ch=3, ch=8, emb_dim=16, num_classes=4, groups=4):
+    def __init__(self, in_ch=3, ch=8, emb_dim=16, num_classes=4, groups=4, learn_sigma=False, cond_ch=0,
+                 use_checkpoint=False):
         super().__init__()
-        self.ch, self.num_classes = ch, num_classes
+        self.ch, self.num_classes, self.learn_sigma = ch, num_classes, learn_sigma
+        ck = dict(use_checkpoint=use_checkpoint)
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_emb = nn.Embedding(num_classes + 1, emb_dim)  # index num_classes is the null class
-        self.inp = nn.Conv2d(in_ch, ch, 3, padding=1)
-        self.down = ResBlock(ch, ch, emb_dim, groups)
+        self.inp = nn.Conv2d(in_ch + cond_ch, ch, 3, padding=1)
+        self.down = ResBlock(ch, ch, emb_dim, groups, **ck)
         self.downsample = nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1)
-        self.mid1 = ResBlock(2 * ch, 2 * ch, emb_dim, groups)
+        self.mid1 = ResBlock(2 * ch, 2 * ch, emb_dim, groups, **ck)
         self.attn = AttnBlock(2 * ch, groups=groups)
-        self.mid2 = ResBlock(2 * ch, 2 * ch, emb_dim, groups)
+        self.mid2 = ResBlock(2 * ch, 2 * ch, emb_dim, groups, **ck)
         self.upsample = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * ch, ch, 3, padding=1))
-        self.up = ResBlock(2 * ch, ch, emb_dim, groups)
-        self.out = nn.Sequential(nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, in_ch, 3, padding=1))
+        self.up = ResBlock(2 * ch, ch, emb_dim, groups, **ck)
+        out_ch = 2 * in_ch if learn_sigma else in_ch
+        self.out = nn.Sequential(nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, out_ch, 3, padding=1))
 
-    def forward(self, x, t, y):
+    def forward(self, x, t, y, cond=None):
+        if cond is not None:
+            x = torch.cat([x, cond], dim=1)
         emb = self.time_mlp(timestep_embedding(t, self.ch, dtype=x.dtype)) + self.class_emb(y)
         h1 = self.down(self.inp(x), emb)
         h = self.mid2(self.attn(self.mid1(self.downsample(h1), emb)), emb)
@@ -120,15 +136,48 @@ def drop_labels(y, p, null_class, rng):
     return torch.where(mask, torch.full_like(y, null_class), y)
 
 
+def normal_kl(mean1, logvar1, mean2, logvar2):
+    """KL(N(mean1, exp(logvar1)) || N(mean2, exp(logvar2))), elementwise."""
+    return 0.5 * (logvar2 - logvar1 - 1.0 + torch.exp(logvar1 - logvar2)
+                  + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
+
+
+def gaussian_cdf_approx(x):
+    return 0.5 * (1.0 + torch.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+def discretized_log_likelihood(x, mean, log_scale, bin_width=2.0 / 255.0):
+    """log P(x) for data in [-1, 1] quantised to 256 levels under N(mean, exp(log_scale)^2); the edge bins
+    extend to infinity."""
+    inv_std = torch.exp(-log_scale)
+    upper = gaussian_cdf_approx(inv_std * (x - mean + bin_width / 2))
+    lower = gaussian_cdf_approx(inv_std * (x - mean - bin_width / 2))
+    log_upper = torch.log(upper.clamp(min=1e-12))
+    log_one_minus_lower = torch.log((1.0 - lower).clamp(min=1e-12))
+    log_bin = torch.log((upper - lower).clamp(min=1e-12))
+    return torch.where(x < -0.999, log_upper, torch.where(x > 0.999, log_one_minus_lower, log_bin))
+
+
+def mean_flat(x):
+    return x.mean(dim=list(range(1, len(x.shape))))
+
+
+def make_lowres(img, size):
+    """The conditioning of a super-resolution model: downsampled with antialiasing, upsampled back."""
+    small = F.interpolate(img, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    return F.interpolate(small, size=img.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def randn_from(rng, shape, like):
     return torch.from_numpy(rng.standard_normal(tuple(shape))).to(device=like.device, dtype=like.dtype)
 
 
 class GaussianDiffusion(nn.Module):
     def __init__(self, model, timesteps=40, beta_schedule="cosine", objective="pred_v", min_snr_gamma=5.0,
-                 p_uncond=0.2):
+                 p_uncond=0.2, lowres_size=None):
         super().__init__()
         self.model, self.num_timesteps, self.objective = model, timesteps, objective
+        self.learn_sigma, self.lowres_size = model.learn_sigma, lowres_size
         self.null_class, self.p_uncond = model.num_classes, p_uncond
         betas = {"linear": linear_beta_schedule, "cosine": cosine_beta_schedule}[beta_schedule](timesteps)
         alphas = 1.0 - betas
@@ -139,6 +188,7 @@ class GaussianDiffusion(nn.Module):
             self.register_buffer(name, val.to(torch.float32))
 
         register("betas", betas)
+        register("log_betas", torch.log(betas))
         register("alphas_cumprod", alphas_cumprod)
         register("alphas_cumprod_prev", alphas_cumprod_prev)
         register("sqrt_alphas_cumprod", torch.sqrt(alphas_cumprod))
@@ -180,30 +230,65 @@ class GaussianDiffusion(nn.Module):
                 - extract(self.sqrt_one_minus_alphas_cumprod, t, x_t.shape) * v)
 
     # --- training
-    def p_losses(self, x_start, t, y, noise):
+    def p_losses(self, x_start, t, y, noise, cond=None):
         x = self.q_sample(x_start, t, noise)
-        out = self.model(x, t, y)
+        out, var_out = self.split_output(self.model(x, t, y, cond))
+        vb = 0.0
+        if var_out is not None:  # the bound trains the variance only: it sees the mean through a detached output
+            vb = self.vb_term(x_start, x, t, out.detach(), var_out) * (self.num_timesteps / 1000.0)
         target = {"pred_noise": lambda: noise, "pred_x0": lambda: x_start,
                   "pred_v": lambda: self.predict_v(x_start, t, noise)}[self.objective]()
         loss = F.mse_loss(out, target, reduction="none")
         loss = loss.mean(dim=list(range(1, loss.ndim)))
-        return (loss * extract(self.loss_weight, t, loss.shape)).mean()
+        return (loss * extract(self.loss_weight, t, loss.shape) + vb).mean()
+
+    def split_output(self, out):
+        return out.chunk(2, dim=1) if self.learn_sigma else (out, None)
+
+    def x0_from_output(self, x, t, out):
+        if self.objective == "pred_noise":
+            return self.predict_start_from_noise(x, t, out)
+        return out if self.objective == "pred_x0" else self.predict_start_from_v(x, t, out)
+
+    def posterior(self, x0, x_t, t, var_out=None):
+        """Mean and log variance of q(x_{t-1} | x_t, x0); with var_out, the log variance interpolates between
+        the posterior's and beta_t's."""
+        mean = (extract(self.posterior_mean_coef1, t, x_t.shape) * x0
+                + extract(self.posterior_mean_coef2, t, x_t.shape) * x_t)
+        log_var = extract(self.posterior_log_variance_clipped, t, x_t.shape)
+        if var_out is not None:
+            frac = (var_out + 1) / 2
+            log_var = frac * extract(self.log_betas, t, x_t.shape) + (1 - frac) * log_var
+        return mean, log_var
+
+    def vb_term(self, x_start, x_t, t, out, var_out):
+        """The variational bound's term at t in bits per dimension: the KL to the true posterior, or at t = 0
+        the decoder's negative log-likelihood."""
+        true_mean, true_log_var = self.posterior(x_start, x_t, t)
+        mean, log_var = self.posterior(self.x0_from_output(x_t, t, out).clamp(-1, 1), x_t, t, var_out)
+        kl = mean_flat(normal_kl(true_mean, true_log_var, mean, log_var)) / np.log(2.0)
+        nll = -mean_flat(discretized_log_likelihood(x_start, mean, 0.5 * log_var)) / np.log(2.0)
+        return torch.where(t == 0, nll, kl)
 
     def forward(self, img, y, rng):
         b = img.shape[0]
         t = torch.from_numpy(rng.integers(0, self.num_timesteps, size=b)).to(img.device)
         noise = randn_from(rng, img.shape, img)
-        return self.p_losses(img, t, drop_labels(y, self.p_uncond, self.null_class, rng), noise)
+        cond = make_lowres(img, self.lowres_size) if self.lowres_size else None
+        return self.p_losses(img, t, drop_labels(y, self.p_uncond, self.null_class, rng), noise, cond)
 
     # --- sampling
-    def model_output(self, x, t, y, guidance_scale=1.0):
+    def model_output(self, x, t, y, guidance_scale=1.0, cond=None):
         """The denoiser's output; with guidance_scale != 1 the conditional and unconditional passes run as one
-        batch and are mixed."""
+        batch and are mixed (a learned variance is the conditional pass's)."""
         if guidance_scale == 1.0:
-            return self.model(x, t, y)
+            return self.model(x, t, y, cond)
         out_cond, out_uncond = self.model(torch.cat([x, x]), torch.cat([t, t]),
-                                          torch.cat([y, torch.full_like(y, self.null_class)])).chunk(2)
-        return out_uncond + guidance_scale * (out_cond - out_uncond)
+                                          torch.cat([y, torch.full_like(y, self.null_class)]),
+                                          None if cond is None else torch.cat([cond, cond])).chunk(2)
+        (out_cond, var_out), (out_uncond, _) = self.split_output(out_cond), self.split_output(out_uncond)
+        guided = out_uncond + guidance_scale * (out_cond - out_uncond)
+        return guided if var_out is None else torch.cat([guided, var_out], dim=1)
 
     @staticmethod
     def limit_x0(x0, clip_x0=False, dynamic_p=None):
@@ -211,17 +296,12 @@ class GaussianDiffusion(nn.Module):
             return dynamic_threshold(x0, dynamic_p)
         return torch.clamp(x0, -1.0, 1.0) if clip_x0 else x0
 
-    def model_predictions(self, x, t, y, guidance_scale=1.0, clip_x0=False, dynamic_p=None):
-        """(predicted noise, predicted x0) at integer timesteps t; the noise is rederived from a limited x0."""
-        out = self.model_output(x, t, y, guidance_scale)
-        if self.objective == "pred_noise":
-            x0 = self.predict_start_from_noise(x, t, out)
-        elif self.objective == "pred_x0":
-            x0 = out
-        else:
-            x0 = self.predict_start_from_v(x, t, out)
-        x0 = self.limit_x0(x0, clip_x0, dynamic_p)
-        return self.predict_noise_from_start(x, t, x0), x0
+    def model_predictions(self, x, t, y, guidance_scale=1.0, clip_x0=False, dynamic_p=None, cond=None):
+        """(predicted noise, predicted x0, variance output or None) at integer timesteps t; the noise is
+        rederived from a limited x0."""
+        out, var_out = self.split_output(self.model_output(x, t, y, guidance_scale, cond))
+        x0 = self.limit_x0(self.x0_from_output(x, t, out), clip_x0, dynamic_p)
+        return self.predict_noise_from_start(x, t, x0), x0, var_out
 
     @torch.no_grad()
     def ddpm_sample(self, shape, y, rng, **pred_kw):
@@ -230,11 +310,10 @@ class GaussianDiffusion(nn.Module):
         imgs = [img]
         for i in reversed(range(self.num_timesteps)):
             t = torch.full((shape[0],), i, device=img.device, dtype=torch.long)
-            _, x0 = self.model_predictions(img, t, y, **pred_kw)
-            mean = (extract(self.posterior_mean_coef1, t, img.shape) * x0
-                    + extract(self.posterior_mean_coef2, t, img.shape) * img)
+            _, x0, var_out = self.model_predictions(img, t, y, **pred_kw)
+            mean, log_var = self.posterior(x0, img, t, var_out)
             noise = randn_from(rng, shape, img) if i > 0 else torch.zeros_like(img)
-            img = mean + (0.5 * extract(self.posterior_log_variance_clipped, t, img.shape)).exp() * noise
+            img = mean + (0.5 * log_var).exp() * noise
             imgs.append(img)
         return torch.stack(imgs, dim=1)
 
@@ -246,7 +325,7 @@ class GaussianDiffusion(nn.Module):
         imgs = [img]
         for time, time_next in zip(times[:-1], times[1:]):
             t = torch.full((shape[0],), time, device=img.device, dtype=torch.long)
-            pred_noise, x0 = self.model_predictions(img, t, y, **pred_kw)
+            pred_noise, x0, _ = self.model_predictions(img, t, y, **pred_kw)
             if time_next < 0:
                 img = x0
             else:
@@ -265,13 +344,14 @@ class GaussianDiffusion(nn.Module):
         w = ((log_sigma - self.log_sigmas[lo]) / (self.log_sigmas[hi] - self.log_sigmas[lo])).clamp(0, 1)
         return lo + w
 
-    def denoise(self, x, sigma, y, guidance_scale=1.0, clip_x0=False, dynamic_p=None):
+    def denoise(self, x, sigma, y, guidance_scale=1.0, clip_x0=False, dynamic_p=None, cond=None):
         """x0 predicted from x = x0 + sigma * eps (variance-exploding form) through the VP-trained model, whose
         input is x * a with a = 1 / sqrt(1 + sigma^2), noise level s = sigma * a, at a fractional timestep."""
         a = 1 / (sigma ** 2 + 1).sqrt()
         s = sigma * a
         x_vp = x * a
-        out = self.model_output(x_vp, self.sigma_to_t(sigma).expand(x.shape[0]), y, guidance_scale)
+        t = self.sigma_to_t(sigma).expand(x.shape[0])
+        out, _ = self.split_output(self.model_output(x_vp, t, y, guidance_scale, cond))
         if self.objective == "pred_noise":
             x0 = (x_vp - s * out) / a
         elif self.objective == "pred_x0":

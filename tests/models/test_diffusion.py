@@ -3,8 +3,10 @@ for torch: the noise schedules each library computes (float64 math kept as float
 embedding and Karras sigmas, the training loss and every gradient (input included) for the epsilon, x0 and v
 objectives, AdamW training with gradient clipping and both EMA update styles (losses, norms, final weights and
 EMA weights), and each sampler's whole trajectory (DDPM, DDIM with eta = 0 and > 0, Euler and Heun on Karras
-sigmas) with classifier-free guidance, x0 clipping and dynamic thresholding, all from the same numpy draws.
-On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+sigmas) with classifier-free guidance, x0 clipping and dynamic thresholding, all from the same numpy draws; then
+the learned variance (its variational bound term and gradient, the hybrid loss, DDPM with it), a super-resolution
+model conditioned on an antialiased low-resolution image, and gradient checkpointing. On the CPU and, where both
+see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -16,12 +18,12 @@ td, vd = pair("diffusion.py")
 SHAPE = (2, 3, 8, 8)
 
 
-def build(device="cpu", seed=0, **cfg):
+def build(device="cpu", seed=0, model_kw=None, **cfg):
     """torch's diffusion and its vibetensor twin in float64 with torch's weights; each library's own schedule
     buffers are checked equal before the weights (and buffers) are copied over."""
     torch.manual_seed(seed)
-    tm = td.GaussianDiffusion(td.Denoiser(), **cfg)
-    vm = vd.GaussianDiffusion(vd.Denoiser(), **cfg)
+    tm = td.GaussianDiffusion(td.Denoiser(**(model_kw or {})), **cfg)
+    vm = vd.GaussianDiffusion(vd.Denoiser(**(model_kw or {})), **cfg)
     assert [n for n, _ in vm.named_parameters()] == [n for n, _ in tm.named_parameters()]
     assert list(vm.state_dict()) == list(tm.state_dict())
     tb = dict(tm.named_buffers())
@@ -202,3 +204,89 @@ def test_guidance_batches_conditional_and_unconditional():
     cond, uncond = vm.model(vx, vtt, vy), vm.model(vx, vtt, vt.full_like(vy, 4))
     close(guided, uncond + 3.0 * (cond - uncond), rtol=1e-10, atol=1e-12)
     assert not np.allclose(cond.detach().numpy(), uncond.detach().numpy())
+
+
+def same_grads(tm, vm, tx=None, vx=None, rtol=1e-7):
+    if vx is not None:
+        close(vx.grad, tx.grad, rtol=rtol, atol=1e-12)
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        assert p.grad is not None, name
+        close(p.grad, tp[name].grad, rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_learned_variance_bound_and_hybrid_loss(device):
+    tm, vm = build(device, objective="pred_noise", model_kw=dict(learn_sigma=True))
+    r = np.random.default_rng(8)
+    x0 = np.clip(r.uniform(-1.2, 1.2, (3, 3, 8, 8)), -1, 1)  # some pixels on the edge bins
+    arrs = (x0, x0 + 0.3 * r.standard_normal(x0.shape), r.standard_normal(x0.shape), r.uniform(-1, 1, x0.shape),
+            np.array([0, 17, 39]))
+    (tx0, txt, tout, tvar, tt), (vx0, vxt, vout, vvar, vtt) = both(device, *arrs)
+    tvar.requires_grad_(True)
+    vvar.requires_grad_(True)
+    tvb, vvb = tm.vb_term(tx0, txt, tt, tout, tvar), vm.vb_term(vx0, vxt, vtt, vout, vvar)
+    close(vvb, tvb, rtol=1e-10, atol=1e-12)
+    kl_only = vm.vb_term(vx0, vxt, vt.tensor([1, 17, 39], device=device), vout, vvar)
+    assert vvb[0].item() != pytest.approx(kl_only[0].item())  # t = 0 takes the decoder's likelihood
+    tvb.sum().backward()
+    vvb.sum().backward()
+    close(vvar.grad, tvar.grad, rtol=1e-8, atol=1e-12)
+    # the hybrid loss: the noise MSE trains the mean, the bound trains the variance
+    (tx, ty), (vx, vy) = batch(device)
+    tx.requires_grad_(True)
+    vx.requires_grad_(True)
+    tl, vl = tm(tx, ty, np.random.default_rng(9)), vm(vx, vy, np.random.default_rng(9))
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-10)
+    tl.backward()
+    vl.backward()
+    same_grads(tm, vm, tx, vx)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("guidance_scale", [1.0, 2.5])
+def test_learned_variance_ddpm_trajectory(device, guidance_scale):
+    tm, vm = build(device, objective="pred_noise", model_kw=dict(learn_sigma=True))
+    (_, ty), (_, vy) = batch(device)
+    ttraj = tm.ddpm_sample(SHAPE, ty, np.random.default_rng(4), guidance_scale=guidance_scale, clip_x0=True)
+    vtraj = vm.ddpm_sample(SHAPE, vy, np.random.default_rng(4), guidance_scale=guidance_scale, clip_x0=True)
+    close(vtraj, ttraj, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_super_resolution_conditioning(device):
+    tm, vm = build(device, objective="pred_v", lowres_size=4, model_kw=dict(cond_ch=3))
+    (tx, ty), (vx, vy) = batch(device)
+    tlow, vlow = td.make_lowres(tx, 4), vd.make_lowres(vx, 4)
+    assert tuple(vlow.shape) == SHAPE
+    close(vlow, tlow, rtol=1e-12, atol=1e-13)
+    tl, vl = tm(tx, ty, np.random.default_rng(5)), vm(vx, vy, np.random.default_rng(5))
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-10)
+    tl.backward()
+    vl.backward()
+    same_grads(tm, vm)
+    kw = dict(steps=6, eta=0.3, guidance_scale=2.0)
+    ttraj = tm.ddim_sample(SHAPE, ty, np.random.default_rng(6), cond=tlow, **kw)
+    vtraj = vm.ddim_sample(SHAPE, vy, np.random.default_rng(6), cond=vlow, **kw)
+    close(vtraj, ttraj, rtol=1e-8, atol=1e-10)
+    other = vm.ddim_sample(SHAPE, vy, np.random.default_rng(6), cond=vlow * 0, **kw)
+    assert not np.allclose(other.cpu().numpy(), vtraj.cpu().numpy())  # the samples depend on the condition
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradient_checkpointing(device):
+    tm, vm = build(device, objective="pred_x0", model_kw=dict(use_checkpoint=True))
+    _, plain = build(device, objective="pred_x0")
+    assert vm.model.down.use_checkpoint and not plain.model.down.use_checkpoint
+    (tx, ty), (vx, vy) = batch(device)
+    tl, vl = tm(tx, ty, np.random.default_rng(2)), vm(vx, vy, np.random.default_rng(2))
+    pl = plain(vx, vy, np.random.default_rng(2))
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-10)
+    assert vl.item() == pl.item()
+    tl.backward()
+    vl.backward()
+    pl.backward()
+    same_grads(tm, vm)
+    pp = dict(plain.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, pp[name].grad, rtol=1e-12, atol=1e-14)
