@@ -290,3 +290,34 @@ def test_gradient_checkpointing(device):
     pp = dict(plain.named_parameters())
     for name, p in vm.named_parameters():
         close(p.grad, pp[name].grad, rtol=1e-12, atol=1e-14)
+
+
+def test_float32_sampling_and_bfloat16_autocast_training():
+    """float32 as models are run: trajectories agree to float32 rounding magnified over the steps; under
+    bfloat16 autocast the loss and gradients agree to bfloat16's precision, and stay float32."""
+    torch.manual_seed(0)
+    tm = td.GaussianDiffusion(td.Denoiser(), objective="pred_noise")
+    vm = vd.GaussianDiffusion(vd.Denoiser(), objective="pred_noise")
+    load_torch_weights(vm, tm)
+    y = np.array([1, 2])
+    for name, kw in (("ddim_sample", dict(eta=0.0)), ("euler_sample", dict(heun=True, guidance_scale=2.0))):
+        ttraj = getattr(tm, name)(SHAPE, torch.from_numpy(y), np.random.default_rng(0), **kw)
+        vtraj = getattr(vm, name)(SHAPE, vt.from_numpy(y), np.random.default_rng(0), **kw)
+        assert vtraj.dtype == vt.float32
+        scale = np.abs(ttraj.numpy()).max(axis=(2, 3, 4), keepdims=True)  # per sample and step
+        np.testing.assert_allclose(vtraj.numpy() / scale, ttraj.numpy() / scale, rtol=0, atol=5e-5)
+    x = np.random.default_rng(1).uniform(-1, 1, SHAPE).astype(np.float32)
+    losses = []
+    for lib, m in ((torch, tm), (vt, vm)):
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            loss = m(lib.from_numpy(x), lib.from_numpy(y), np.random.default_rng(2))
+        assert loss.dtype == lib.float32
+        loss.backward()
+        losses.append(loss.item())
+    np.testing.assert_allclose(losses[1], losses[0], rtol=2e-2)
+    tp = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        assert p.grad.dtype == vt.float32
+        g, tg = p.grad.numpy().ravel(), tp[name].grad.numpy().ravel()
+        if np.abs(tg).max() > 1e-3:  # the direction of each sizable gradient survives bfloat16
+            assert g @ tg / (np.linalg.norm(g) * np.linalg.norm(tg)) > 0.99, name
