@@ -173,7 +173,7 @@ def randn_from(rng, shape, like):
 
 
 class GaussianDiffusion(nn.Module):
-    def __init__(self, model, timesteps=40, beta_schedule="cosine", objective="pred_v", min_snr_gamma=5.0,
+    def __init__(self, model, timesteps=20, beta_schedule="cosine", objective="pred_v", min_snr_gamma=5.0,
                  p_uncond=0.2, lowres_size=None):
         super().__init__()
         self.model, self.num_timesteps, self.objective = model, timesteps, objective
@@ -374,6 +374,60 @@ class GaussianDiffusion(nn.Module):
                 d_next = (x_next - self.denoise(x_next, sigma_next, y, **pred_kw)) / sigma_next
                 x_next = x + (d + d_next) / 2 * (sigma_next - sigma)
             x = x_next
+            xs.append(x)
+        return torch.stack(xs, dim=1)
+
+
+class EDMPrecond(nn.Module):
+    """Karras et al. (2022)'s preconditioned denoiser D(x; sigma) = c_skip x + c_out F(c_in x; c_noise, y) around
+    the same network, trained on log-normal sigmas with the weight that makes the loss unit-variance, sampled with
+    the second-order stochastic sampler (noise "churn" added before each Heun step)."""
+
+    def __init__(self, model, sigma_data=0.5, p_mean=-1.2, p_std=1.2, p_uncond=0.2):
+        super().__init__()
+        self.model, self.sigma_data, self.p_uncond = model, sigma_data, p_uncond
+        self.p_mean, self.p_std = p_mean, p_std  # log sigma ~ N(p_mean, p_std^2) in training
+
+    def forward(self, x, sigma, y):
+        sigma = sigma.to(x.dtype).reshape(-1, 1, 1, 1)
+        sd2 = self.sigma_data ** 2
+        c_skip = sd2 / (sigma ** 2 + sd2)
+        c_out = sigma * self.sigma_data / (sigma ** 2 + sd2).sqrt()
+        c_in = 1 / (sd2 + sigma ** 2).sqrt()
+        c_noise = (sigma.log() / 4).reshape(-1).expand(x.shape[0])
+        return c_skip * x + c_out * self.model(c_in * x, c_noise, y)
+
+    def loss(self, images, y, rng):
+        sigma = (randn_from(rng, (images.shape[0], 1, 1, 1), images) * self.p_std + self.p_mean).exp()
+        weight = (sigma ** 2 + self.sigma_data ** 2) / (sigma * self.sigma_data) ** 2
+        noisy = images + randn_from(rng, images.shape, images) * sigma
+        denoised = self(noisy, sigma, drop_labels(y, self.p_uncond, self.model.num_classes, rng))
+        return (weight * (denoised - images) ** 2).mean()
+
+    def guided(self, x, sigma, y, guidance_scale):
+        if guidance_scale == 1.0:
+            return self(x, sigma, y)
+        cond, uncond = self(torch.cat([x, x]), sigma, torch.cat([y, torch.full_like(y, self.model.num_classes)])
+                            ).chunk(2)
+        return uncond + guidance_scale * (cond - uncond)
+
+    @torch.no_grad()
+    def sample(self, shape, y, rng, steps=6, sigma_min=0.002, sigma_max=80.0, rho=7.0, churn=0.0,
+               churn_range=(0.0, float("inf")), s_noise=1.0, guidance_scale=1.0):
+        dev = self.model.inp.weight
+        sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho, dev.device).to(dev.dtype)
+        x = randn_from(rng, shape, dev) * sigmas[0]
+        xs = [x]
+        for i, (sigma, sigma_next) in enumerate(zip(sigmas[:-1], sigmas[1:])):
+            # raise the noise level to sigma_hat by adding fresh noise, then step from there
+            gamma = min(churn / steps, np.sqrt(2) - 1) if churn_range[0] <= sigma <= churn_range[1] else 0.0
+            sigma_hat = sigma + gamma * sigma
+            x_hat = x + (sigma_hat ** 2 - sigma ** 2).sqrt() * s_noise * randn_from(rng, shape, x)
+            d = (x_hat - self.guided(x_hat, sigma_hat, y, guidance_scale)) / sigma_hat
+            x = x_hat + (sigma_next - sigma_hat) * d
+            if i < steps - 1:  # Heun's correction, except on the last step to sigma = 0
+                d_next = (x - self.guided(x, sigma_next, y, guidance_scale)) / sigma_next
+                x = x_hat + (sigma_next - sigma_hat) * (0.5 * d + 0.5 * d_next)
             xs.append(x)
         return torch.stack(xs, dim=1)
 
