@@ -413,9 +413,15 @@ class EDMPrecond(nn.Module):
 
     @torch.no_grad()
     def sample(self, shape, y, rng, steps=6, sigma_min=0.002, sigma_max=80.0, rho=7.0, churn=0.0,
-               churn_range=(0.0, float("inf")), s_noise=1.0, guidance_scale=1.0):
+               churn_range=(0.0, float("inf")), s_noise=1.0, guidance_scale=1.0, schedule="karras"):
         dev = self.model.inp.weight
-        sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho, dev.device).to(dev.dtype)
+        if schedule == "karras":
+            sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho, dev.device)
+        else:  # evenly spaced in log sigma
+            sigmas = torch.logspace(math.log10(sigma_max), math.log10(sigma_min), steps, dtype=torch.float64,
+                                    device=dev.device)
+            sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
+        sigmas = sigmas.to(dev.dtype)
         x = randn_from(rng, shape, dev) * sigmas[0]
         xs = [x]
         for i, (sigma, sigma_next) in enumerate(zip(sigmas[:-1], sigmas[1:])):

@@ -364,3 +364,7 @@ def test_edm_training_with_averaged_model_and_stochastic_sampler(device):
     vtraj = vema.module.sample(SHAPE, vy, np.random.default_rng(12), **kw)
     assert tuple(vtraj.shape) == (2, 6) + SHAPE[1:]
     close(vtraj, ttraj, rtol=1e-8, atol=1e-10)
+    kw = dict(steps=4, sigma_max=20.0, schedule="exponential")  # sigmas from torch.logspace
+    ttraj = tema.module.sample(SHAPE, ty, np.random.default_rng(13), **kw)
+    vtraj = vema.module.sample(SHAPE, vy, np.random.default_rng(13), **kw)
+    close(vtraj, ttraj, rtol=1e-8, atol=1e-10)
