@@ -367,3 +367,21 @@ def test_edm_training_with_averaged_model_and_stochastic_sampler(device):
     ttraj = tema.module.sample(SHAPE, ty, np.random.default_rng(13), **kw)
     vtraj = vema.module.sample(SHAPE, vy, np.random.default_rng(13), **kw)
     close(vtraj, ttraj, rtol=1e-8, atol=1e-10)
+
+
+def test_channels_last_training_step():
+    """The model and batch in channels_last, as diffusion training scripts convert them: the same loss and
+    gradients as torch's (the attention block's reshape reads the channels-last activations)."""
+    tm, vm = build(objective="pred_v")
+    tm, vm = tm.to(memory_format=torch.channels_last), vm.to(memory_format=vt.channels_last)
+    assert vm.model.inp.weight.is_contiguous(memory_format=vt.channels_last)
+    (tx, ty), (vx, vy) = batch("cpu")
+    tx, vx = tx.contiguous(memory_format=torch.channels_last), vx.contiguous(memory_format=vt.channels_last)
+    tl, vl = tm(tx, ty, np.random.default_rng(14)), vm(vx, vy, np.random.default_rng(14))
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-10)
+    tl.backward()
+    vl.backward()
+    same_grads(tm, vm)
+    out = vm.model(vx, vt.tensor([3, 9]), vy)
+    assert out.is_contiguous(memory_format=vt.channels_last) == tm.model(
+        tx, torch.tensor([3, 9]), ty).is_contiguous(memory_format=torch.channels_last)
