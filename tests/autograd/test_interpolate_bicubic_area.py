@@ -131,9 +131,3 @@ def test_interpolate_errors(shape, kw, exc):
         TF.interpolate(torch.zeros(shape), **kw)
     with pytest.raises(exc):
         VF.interpolate(vt.zeros(*shape), **kw)
-
-
-def test_antialias_refused_here():
-    # torch computes an antialiased bicubic/bilinear; vibetensor says it does not (rather than ignore the flag)
-    with pytest.raises(NotImplementedError, match="antialias"):
-        VF.interpolate(vt.zeros(1, 1, 8, 8), size=3, mode="bicubic", antialias=True)

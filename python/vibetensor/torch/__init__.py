@@ -146,6 +146,11 @@ for _name in _tensor._METHOD_OPS + ["add", "sub", "mul", "cat", "permute", "resh
 concat = concatenate = cat
 negative, absolute, multiply, divide, true_divide, subtract = neg, abs, mul, div, div, sub  # noqa: F405
 from ._functions import mean, prod, var, std, norm, logsumexp, amax, amin, allclose, isclose, equal  # noqa: E402,F401,F811
+from ._logspace import logspace  # noqa: E402,F401
+from ._method_functions import FUNCTIONS as _METHOD_FUNCTIONS  # noqa: E402  (torch.clamp_min, torch.clone, ...)
+globals().update({_k: _v for _k, _v in _METHOD_FUNCTIONS.items() if _k not in globals()})
+from ._aten_functions import FUNCTIONS as _ATEN_FUNCTIONS  # noqa: E402  (torch.conv2d, torch.layer_norm, ...)
+globals().update({_k: _v for _k, _v in _ATEN_FUNCTIONS.items() if _k not in globals()})
 
 
 def masked_fill(input, mask, value):

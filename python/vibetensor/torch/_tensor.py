@@ -247,7 +247,7 @@ _EXTRA = {
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),
     "nonzero": lambda self, *, as_tuple=False: F.nonzero(self, as_tuple=as_tuple),
-    "clamp_min": lambda self, m: F.clamp(self, min=m), "clamp_max": lambda self, m: F.clamp(self, max=m),
+    "clamp_min": lambda self, min: F.clamp(self, min=min), "clamp_max": lambda self, max: F.clamp(self, max=max),
     "new_zeros": lambda self, *size, dtype=None, device=None, layout=None: F.zeros(
         *size, dtype=dtype or self.dtype, device=device or self.device, layout=layout),
     "new_ones": lambda self, *size, dtype=None, device=None, layout=None: F.ones(

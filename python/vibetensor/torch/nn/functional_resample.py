@@ -1,4 +1,4 @@
-"""interpolate (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area) and pixel_shuffle /
+"""interpolate (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, lanczos, area) and pixel_shuffle /
 pixel_unshuffle.
 
 interpolate is separable: each spatial dim in turn is resampled by gathering input rows (index_select, so
@@ -9,6 +9,10 @@ dst to (dst + 0.5) * scale - 0.5 (clamped at 0), or dst * (in - 1) / (out - 1) w
 1 / scale_factor when a scale_factor is given and not recomputed, else in / out. bicubic maps dst as linear
 does but without the clamp at 0, and blends the four rows floor(src) - 1 .. floor(src) + 2 (clamped to the
 border) by the cubic convolution kernel with A = -0.75, as torch's. area is adaptive_avg_pool to the output size.
+With antialias (bilinear / bicubic / lanczos, 4-D input), each output row blends every input row under the
+filter (the triangle, the cubic kernel with A = -0.5 as PIL's, or Lanczos-3: sinc(x) sinc(x / 3) on |x| < 3)
+stretched by the scale when downsampling, with weights normalised to sum 1, as torch's separable kernels:
+applied as a dense (out, in) weight matrix per spatial dim. lanczos exists only with antialias.
 """
 import math
 
@@ -17,7 +21,9 @@ import numpy as np
 from .functional_conv import _keeps_channels_last
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area")
+_MODE_LIST = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
+_AA_SIZE = {"bilinear": 2, "bicubic": 4, "lanczos": 6}  # taps of each antialias filter at scale 1
 
 
 def _F():
@@ -99,6 +105,42 @@ def _cubic_weights(n_in, n_out, given, align_corners, ftype):
     return rows, weights
 
 
+def _aa_weights(n_in, n_out, given, align_corners, mode, ftype):
+    """torch's antialiased resampling weights along one dim as an (n_out, n_in) matrix: output i is centred at
+    scale * (i + 0.5), its filter support (1 or 2, times the scale when downsampling) clipped to the input and
+    its weights normalised to sum 1."""
+    scale = _scale(n_in, n_out, given, align_corners, ftype)
+    interp_size = _AA_SIZE[mode]
+    support = ftype(interp_size * 0.5) * scale if scale >= 1 else ftype(interp_size * 0.5)
+    invscale = ftype(1) / scale if scale >= 1 else ftype(1)
+    max_size = int(math.ceil(support)) * 2 + 1
+    A = ftype(-0.5)
+
+    def sinc(x):
+        px = ftype(math.pi) * np.where(x == 0, ftype(1), x)
+        return np.where(x == 0, ftype(1), np.sin(px) / px)
+
+    def filt(x):
+        x = np.abs(x)
+        if mode == "lanczos":
+            return np.where(x < 3, sinc(x) * sinc(x / ftype(3)), ftype(0))
+        if mode == "bicubic":
+            near = ((A + 2) * x - (A + 3)) * x * x + 1
+            far = ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+            return np.where(x < 1, near, np.where(x < 2, far, ftype(0)))
+        return np.where(x < 1, 1 - x, ftype(0))
+
+    w = np.zeros((n_out, n_in), dtype=ftype)
+    for i in range(n_out):
+        center = scale * ftype(i + 0.5)
+        lo = max(int(center - support + ftype(0.5)), 0)
+        size = min(max(min(int(center + support + ftype(0.5)), n_in) - lo, 0), max_size)
+        taps = filt((np.arange(lo, lo + size).astype(ftype) - center + ftype(0.5)) * invscale).astype(ftype)
+        total = taps.sum(dtype=ftype)
+        w[i, lo:lo + size] = taps / total if total != 0 else taps
+    return w
+
+
 @_keeps_channels_last
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
@@ -106,24 +148,24 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
     if mode not in _MODES:
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
-                                  f"{input.dim()}D) for the modes: nearest | linear | bilinear | bicubic | "
-                                  f"trilinear | area | nearest-exact (got {mode})")
+                                  f"{input.dim()}D) for the modes: {_MODE_LIST} (got {mode})")
     if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
                          "bicubic | trilinear")
-    if antialias:
-        if mode not in ("bilinear", "bicubic") or input.dim() != 4:
-            raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
-                             "tensor as input")
-        raise NotImplementedError("interpolate: antialias=True is not supported here")
+    if antialias and (mode not in _AA_SIZE or input.dim() != 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a "
+                         "4-D tensor as input")
+    if mode == "lanczos" and input.dim() == 4:
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
     if input.dim() not in (3, 4, 5):
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
-                                  f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
-                                  f"nearest-exact (got {mode})")
-    if mode == "bicubic" and input.dim() != 4:
+                                  f"for the modes: {_MODE_LIST} (got {mode})")
+    if mode in ("bicubic", "lanczos") and input.dim() != 4:
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
-                                  f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
-                                  f"nearest-exact (got {mode})")
+                                  f"for the modes: {_MODE_LIST} (got {mode})")
     if mode in _LINEAR and _LINEAR[mode] != input.dim() - 2:
         raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
     sizes, given = _output_sizes(input, size, scale_factor, recompute_scale_factor)
@@ -140,7 +182,11 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     out = input
     for k, (n_out, s) in enumerate(zip(sizes, given)):
         d, n_in = k + 2, input.shape[k + 2]
-        if mode in _LINEAR:
+        if antialias:
+            w = _aa_weights(n_in, n_out, s, bool(align_corners), mode, ftype)
+            wt = F.tensor(w.T.tolist(), dtype=input.dtype, device=input.device)
+            out = (out.transpose(d, -1) @ wt).transpose(d, -1)
+        elif mode in _LINEAR:
             i0, i1, lam = _linear_weights(n_in, n_out, s, bool(align_corners), ftype)
             shape = [1] * input.dim()
             shape[d] = n_out
