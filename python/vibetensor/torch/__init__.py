@@ -104,8 +104,8 @@ class _OpNamespace:
             raise AttributeError(name)
         try:
             handle = _core.op(f"{self._ns}::{name}")
-        except ValueError as e:
-            raise AttributeError(str(e)) from None
+        except ValueError as err:
+            raise AttributeError(str(err)) from None
         setattr(self, name, handle)
         return handle
 
