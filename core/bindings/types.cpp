@@ -60,6 +60,13 @@ Tensor as_tensor_arg(nb::handle h, const char* op, const char* arg) {
     Scalar s = to_scalar(h, op, arg);
     return scalar_to_tensor(s, s.natural_dtype());
   }
+  // A NumPy array operand is the tensor of its data and dtype, as torch's operators take it (x * np.array(...)
+  // in preprocessing code): through vt.as_tensor, which shares the array's memory where it can.
+  if (nb::hasattr(h, "__array_interface__") && PySequence_Check(h.ptr())) {
+    static nb::object* as_tensor = new nb::object(  // leaked: outlives the interpreter's teardown order
+        nb::module_::import_("vibetensor.torch").attr("as_tensor"));
+    return nb::cast<Tensor>((*as_tensor)(h));
+  }
   VT_FAIL_KIND(Type, op, "(): argument '", arg, "' must be Tensor or a number, not ",
                nb::cast<std::string>(nb::str(h.type().attr("__name__"))));
 }
