@@ -50,11 +50,11 @@ def test_the_result_keeps_autograd_history():
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5)
 
 
-def test_an_ndarray_on_the_left_is_refused_as_by_torch():
+def test_an_ndarray_on_the_left_defers_to_the_tensor():
+    # torch refuses it; vibetensor takes the array as a tensor (tests/core/test_ndarray_operand_surface.py)
     with pytest.raises(TypeError):
         np.ones(3, dtype=np.float32) + torch.ones(3)
-    with pytest.raises(TypeError):
-        np.ones(3, dtype=np.float32) + vt.ones(3)
+    assert isinstance(np.ones(3, dtype=np.float32) + vt.ones(3), vt.Tensor)
     assert vt.Tensor.__array_priority__ == torch.Tensor.__array_priority__
 
 
