@@ -1,7 +1,7 @@
 #pragma once
-// im2col / col2im (torch's F.unfold / F.fold), the element math shared by the CPU loops (im2col.cpp) and the
-// CUDA kernels (cuda/im2col.cu): each output element is computed by one call, so both backends run the same
-// code. Shapes (C = channels, K = kh * kw, L = oh * ow):
+// im2col / col2im (torch's F.unfold / F.fold), the element math of the CUDA kernels (cuda/im2col.cu): each
+// output element is computed by one call, a thread each (the CPU walks rows with the same geometry: Note [Row
+// loops on the CPU] in im2col.cpp). Shapes (C = channels, K = kh * kw, L = oh * ow):
 //   im2col: input [N, C, H, W] (any strides)  -> columns [N, C*K, L]   column (c, ki, kj) at block (oy, ox) holds
 //           input[n, c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw], zero outside the image;
 //   col2im: columns [N, C*K, L] (any strides) -> image [N, C, H, W]   each pixel sums every column entry that
