@@ -1,12 +1,15 @@
 """A small Swin Transformer written the way public vision code writes it: strided-conv patch embedding, (shifted)
 window attention with a learned relative position bias, the shifted-window attention mask, DropPath, patch
 merging, padding to window multiples, an average-pooled head, a no_weight_decay() set for AdamW param groups and
-a cosine schedule with linear warmup. It imports torch only; tests/models/test_swin.py runs it on torch and on
-vibetensor."""
+a cosine schedule with linear warmup. Attention runs either written out (softmax of q k^T + bias + mask) or fused
+through F.scaled_dot_product_attention with the bias and the mask as a float attn_mask; helpers are registered
+with torch.fx.wrap as torchvision's model files do. It imports torch only; tests/models/test_swin.py runs it on
+torch and on vibetensor."""
 import math
 
 import numpy as np
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.init import trunc_normal_
@@ -51,6 +54,23 @@ def shifted_window_mask(H, W, ws, shift):
     return attn_mask.masked_fill(attn_mask != 0, float(-100.0)).masked_fill(attn_mask == 0, float(0.0))
 
 
+def pad_to_multiple(x, multiple):
+    """(B, H, W, C) padded at the bottom / right up to multiples of `multiple`: F.pad runs from the last dim."""
+    H, W = x.shape[1], x.shape[2]
+    return F.pad(x, (0, 0, 0, (multiple - W % multiple) % multiple, 0, (multiple - H % multiple) % multiple))
+
+
+torch.fx.wrap("pad_to_multiple")  # data-dependent padding: a leaf for FX tracing
+
+
+@torch.fx.wrap
+def merge_neighbours(x):
+    """(B, H, W, C) with even H, W -> (B, H / 2, W / 2, 4C): each 2x2 neighbourhood's features side by side."""
+    x0, x1 = x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :]
+    x2, x3 = x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]
+    return torch.cat([x0, x1, x2, x3], -1)
+
+
 class DropPath(nn.Module):
     """Stochastic depth per sample; the keep mask comes from numpy's global generator, so a seed fixes it."""
 
@@ -83,8 +103,9 @@ class Mlp(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    def __init__(self, dim, ws, num_heads, qkv_bias=True, attn_drop=0.0, proj_drop=0.0):
+    def __init__(self, dim, ws, num_heads, qkv_bias=True, attn_drop=0.0, proj_drop=0.0, fused_attn=False):
         super().__init__()
+        self.fused_attn = fused_attn
         self.dim, self.ws, self.num_heads = dim, ws, num_heads
         self.scale = (dim // num_heads) ** -0.5
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * ws - 1) * (2 * ws - 1), num_heads))
@@ -99,26 +120,35 @@ class WindowAttention(nn.Module):
     def forward(self, x, mask=None):
         B_, N, C = x.shape
         qkv = self.qkv(x).reshape(B_, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        q = q * self.scale
-        attn = q @ k.transpose(-2, -1)
+        q, k, v = qkv.unbind(0)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(N, N, -1)
-        attn = attn + bias.permute(2, 0, 1).contiguous().unsqueeze(0)
-        if mask is not None:
-            nW = mask.shape[0]
-            attn = attn.view(B_ // nW, nW, self.num_heads, N, N) + mask.unsqueeze(1).unsqueeze(0)
-            attn = attn.view(-1, self.num_heads, N, N)
-        attn = self.attn_drop(self.softmax(attn))
-        x = (attn @ v).transpose(1, 2).reshape(B_, N, C)
+        bias = bias.permute(2, 0, 1).contiguous().unsqueeze(0)  # 1, heads, N, N
+        if self.fused_attn:
+            attn_mask = bias.expand(B_, -1, -1, -1)
+            if mask is not None:
+                nW = mask.shape[0]
+                mask = mask.view(1, nW, 1, N, N).expand(B_ // nW, -1, self.num_heads, -1, -1)
+                attn_mask = attn_mask + mask.reshape(-1, self.num_heads, N, N)
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                               dropout_p=self.attn_drop.p if self.training else 0.0)
+        else:
+            q = q * self.scale
+            attn = q @ k.transpose(-2, -1) + bias
+            if mask is not None:
+                nW = mask.shape[0]
+                attn = attn.view(B_ // nW, nW, self.num_heads, N, N) + mask.unsqueeze(1).unsqueeze(0)
+                attn = attn.view(-1, self.num_heads, N, N)
+            x = self.attn_drop(self.softmax(attn)) @ v
+        x = x.transpose(1, 2).reshape(B_, N, C)
         return self.proj_drop(self.proj(x))
 
 
 class SwinBlock(nn.Module):
-    def __init__(self, dim, num_heads, ws=2, shift=0, mlp_ratio=2.0, drop_path=0.0):
+    def __init__(self, dim, num_heads, ws=2, shift=0, mlp_ratio=2.0, drop_path=0.0, fused_attn=False):
         super().__init__()
         self.ws, self.shift = ws, shift
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, ws, num_heads)
+        self.attn = WindowAttention(dim, ws, num_heads, fused_attn=fused_attn)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
@@ -128,9 +158,7 @@ class SwinBlock(nn.Module):
         assert L == H * W, "input feature has wrong size"
         shortcut = x
         x = self.norm1(x).view(B, H, W, C)
-        # pad the feature map up to window multiples (bottom / right), cropped again after attention
-        pad_b, pad_r = (self.ws - H % self.ws) % self.ws, (self.ws - W % self.ws) % self.ws
-        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        x = pad_to_multiple(x, self.ws)  # cropped again after attention
         Hp, Wp = x.shape[1], x.shape[2]
         if self.shift > 0:
             x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
@@ -142,7 +170,7 @@ class SwinBlock(nn.Module):
         x = window_reverse(windows, self.ws, Hp, Wp)
         if self.shift > 0:
             x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
-        if pad_r > 0 or pad_b > 0:
+        if Hp > H or Wp > W:
             x = x[:, :H, :W, :].contiguous()
         x = shortcut + self.drop_path(x.view(B, H * W, C))
         return x + self.drop_path(self.mlp(self.norm2(x)))
@@ -157,11 +185,7 @@ class PatchMerging(nn.Module):
     def forward(self, x, H, W):
         B, L, C = x.shape
         x = x.view(B, H, W, C)
-        if H % 2 == 1 or W % 2 == 1:
-            x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
-        x0, x1 = x[:, 0::2, 0::2, :], x[:, 1::2, 0::2, :]
-        x2, x3 = x[:, 0::2, 1::2, :], x[:, 1::2, 1::2, :]
-        x = torch.cat([x0, x1, x2, x3], -1).view(B, -1, 4 * C)
+        x = merge_neighbours(pad_to_multiple(x, 2)).view(B, -1, 4 * C)
         return self.reduction(self.norm(x))
 
 
@@ -178,7 +202,8 @@ class PatchEmbed(nn.Module):
 
 
 class SwinTransformer(nn.Module):
-    def __init__(self, num_classes=5, dim=16, depths=(2, 2), heads=(2, 4), ws=2, patch=2, drop_path_rate=0.0):
+    def __init__(self, num_classes=5, dim=16, depths=(2, 2), heads=(2, 4), ws=2, patch=2, drop_path_rate=0.0,
+                 fused_attn=False):
         super().__init__()
         self.patch_embed = PatchEmbed(patch, 3, dim)
         dpr = [v.item() for v in torch.linspace(0, drop_path_rate, sum(depths))]  # stochastic depth decay rule
@@ -186,8 +211,8 @@ class SwinTransformer(nn.Module):
         self.merges = nn.ModuleList()
         for i, (depth, h) in enumerate(zip(depths, heads)):
             d = dim * 2 ** i
-            blocks = [SwinBlock(d, h, ws, 0 if j % 2 == 0 else ws // 2, drop_path=dpr[sum(depths[:i]) + j])
-                      for j in range(depth)]
+            blocks = [SwinBlock(d, h, ws, 0 if j % 2 == 0 else ws // 2, drop_path=dpr[sum(depths[:i]) + j],
+                                fused_attn=fused_attn) for j in range(depth)]
             self.layers.append(nn.ModuleList(blocks))
             self.merges.append(PatchMerging(d) if i < len(depths) - 1 else nn.Identity())
         self.num_features = dim * 2 ** (len(depths) - 1)

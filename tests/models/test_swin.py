@@ -1,7 +1,8 @@
 """The Swin Transformer of tests/models/swin.py, loaded once with torch and once with vibetensor swapped in for
 torch, from the same weights: the relative position index, the shifted-window attention mask and window
 partition / reverse exactly as torch builds them; logits, the input gradient and every parameter gradient (with
-and without padding to window multiples and odd-sized patch merging); AdamW steps with no-weight-decay param
+and without padding to window multiples and odd-sized patch merging), attention written out or fused through
+scaled_dot_product_attention with the bias and mask as attn_mask; AdamW steps with no-weight-decay param
 groups, a cosine schedule with warmup and seeded DropPath; eval outputs after training. On the CPU and, where
 both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
@@ -78,12 +79,13 @@ def test_structure_buffers_and_no_weight_decay():
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("fused", [False, True], ids=["written", "sdpa"])
 @pytest.mark.parametrize("size", [8, 10, 12], ids=["no-pad", "pad", "pad-odd-merge"])
-def test_logits_and_every_gradient_like_torch(device, size):
+def test_logits_and_every_gradient_like_torch(device, size, fused):
     # 8: windows tile both stages; 10: 5x5 tokens padded to 6x6, merged to 3x3, padded to 4x4;
     # 12 with ws=4: 6x6 padded to 8x8, merged 3x3
     ws = 4 if size == 12 else 2
-    tm, vm = build(device=device, ws=ws)
+    tm, vm = build(device=device, ws=ws, fused_attn=fused)
     x, y = images(1, size=size)
     (tx, ty), (vx, vy) = both(device, x, y)
     tx.requires_grad_(True)
@@ -100,10 +102,11 @@ def test_logits_and_every_gradient_like_torch(device, size):
     assert np.abs(vm.layers[0][1].attn.relative_position_bias_table.grad.cpu().numpy()).max() > 0
 
 
-def test_float64_gradients_tightly():
+@pytest.mark.parametrize("fused", [False, True], ids=["written", "sdpa"])
+def test_float64_gradients_tightly(fused):
     torch.manual_seed(0)
-    tm = tc.SwinTransformer(ws=2).double()
-    vm = vc.SwinTransformer(ws=2).double()
+    tm = tc.SwinTransformer(ws=2, fused_attn=fused).double()
+    vm = vc.SwinTransformer(ws=2, fused_attn=fused).double()
     load_torch_weights(vm, tm)
     x = np.random.default_rng(5).standard_normal((2, 3, 10, 10))
     tx, vx = torch.from_numpy(x).requires_grad_(True), vt.from_numpy(x).requires_grad_(True)
@@ -115,6 +118,16 @@ def test_float64_gradients_tightly():
     tp = dict(tm.named_parameters())
     for name, p in vm.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tp[name].grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+def test_fused_attention_computes_the_written_one():
+    tm, written = build()
+    fused = vc.SwinTransformer(fused_attn=True)
+    fused.load_state_dict(written.state_dict())
+    x, _ = images(4, size=10)
+    a, b = written(vt.from_numpy(x)), fused(vt.from_numpy(x))
+    close(b, a, rtol=1e-4, atol=1e-6)
+    assert np.abs(a.detach().numpy()).max() > 1e-3  # not trivially zero
 
 
 def test_drop_path_draws_from_numpy_and_is_identity_in_eval():
@@ -131,8 +144,9 @@ def test_drop_path_draws_from_numpy_and_is_identity_in_eval():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_adamw_cosine_warmup_and_drop_path_train_like_torch(device):
-    tm, vm = build(device=device, drop_path_rate=0.3)
+@pytest.mark.parametrize("fused", [False, True], ids=["written", "sdpa"])
+def test_adamw_cosine_warmup_and_drop_path_train_like_torch(device, fused):
+    tm, vm = build(device=device, drop_path_rate=0.3, fused_attn=fused)
     topt = torch.optim.AdamW(tc.param_groups(tm, 0.05), lr=2e-3, betas=(0.9, 0.999))
     vopt = vt.optim.AdamW(vc.param_groups(vm, 0.05), lr=2e-3, betas=(0.9, 0.999))
     tsched, vsched = tc.cosine_with_warmup(topt, 2, 6), vc.cosine_with_warmup(vopt, 2, 6)
