@@ -12,6 +12,7 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint as checkpoint
 from torch.nn.init import trunc_normal_
 
 
@@ -103,13 +104,15 @@ class Mlp(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    def __init__(self, dim, ws, num_heads, qkv_bias=True, attn_drop=0.0, proj_drop=0.0, fused_attn=False):
+    def __init__(self, dim, ws, num_heads, qkv_bias=True, attn_drop=0.0, proj_drop=0.0, fused_attn=False,
+                 persistent_index=False):
         super().__init__()
         self.fused_attn = fused_attn
         self.dim, self.ws, self.num_heads = dim, ws, num_heads
         self.scale = (dim // num_heads) ** -0.5
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * ws - 1) * (2 * ws - 1), num_heads))
-        self.register_buffer("relative_position_index", relative_position_index(ws), persistent=False)
+        # the original code saves the index with the weights; later code rebuilds it and leaves it out
+        self.register_buffer("relative_position_index", relative_position_index(ws), persistent=persistent_index)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(dim, dim)
@@ -144,11 +147,12 @@ class WindowAttention(nn.Module):
 
 
 class SwinBlock(nn.Module):
-    def __init__(self, dim, num_heads, ws=2, shift=0, mlp_ratio=2.0, drop_path=0.0, fused_attn=False):
+    def __init__(self, dim, num_heads, ws=2, shift=0, mlp_ratio=2.0, drop_path=0.0, fused_attn=False,
+                 persistent_index=False):
         super().__init__()
         self.ws, self.shift = ws, shift
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, ws, num_heads, fused_attn=fused_attn)
+        self.attn = WindowAttention(dim, ws, num_heads, fused_attn=fused_attn, persistent_index=persistent_index)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
@@ -203,8 +207,9 @@ class PatchEmbed(nn.Module):
 
 class SwinTransformer(nn.Module):
     def __init__(self, num_classes=5, dim=16, depths=(2, 2), heads=(2, 4), ws=2, patch=2, drop_path_rate=0.0,
-                 fused_attn=False):
+                 fused_attn=False, persistent_index=False, use_checkpoint=False):
         super().__init__()
+        self.use_checkpoint = use_checkpoint
         self.patch_embed = PatchEmbed(patch, 3, dim)
         dpr = [v.item() for v in torch.linspace(0, drop_path_rate, sum(depths))]  # stochastic depth decay rule
         self.layers = nn.ModuleList()
@@ -212,7 +217,7 @@ class SwinTransformer(nn.Module):
         for i, (depth, h) in enumerate(zip(depths, heads)):
             d = dim * 2 ** i
             blocks = [SwinBlock(d, h, ws, 0 if j % 2 == 0 else ws // 2, drop_path=dpr[sum(depths[:i]) + j],
-                                fused_attn=fused_attn) for j in range(depth)]
+                                fused_attn=fused_attn, persistent_index=persistent_index) for j in range(depth)]
             self.layers.append(nn.ModuleList(blocks))
             self.merges.append(PatchMerging(d) if i < len(depths) - 1 else nn.Identity())
         self.num_features = dim * 2 ** (len(depths) - 1)
@@ -240,7 +245,10 @@ class SwinTransformer(nn.Module):
         x, H, W = self.patch_embed(x)
         for blocks, merge in zip(self.layers, self.merges):
             for blk in blocks:
-                x = blk(x, H, W)
+                if self.use_checkpoint and self.training:  # recompute activations in backward to save memory
+                    x = checkpoint.checkpoint(blk, x, H, W, use_reentrant=False)
+                else:
+                    x = blk(x, H, W)
             if isinstance(merge, PatchMerging):
                 x = merge(x, H, W)
                 H, W = (H + 1) // 2, (W + 1) // 2
@@ -264,6 +272,14 @@ def param_groups(model, weight_decay):
         else:
             decay.append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_then_cosine(optimizer, warmup, total, start_factor=0.1, eta_min=1e-5):
+    """The same shape from torch's own schedulers: LinearLR warmup chained into CosineAnnealingLR."""
+    lr_sched = torch.optim.lr_scheduler
+    return lr_sched.SequentialLR(optimizer, [lr_sched.LinearLR(optimizer, start_factor, total_iters=warmup),
+                                             lr_sched.CosineAnnealingLR(optimizer, total - warmup, eta_min)],
+                                 milestones=[warmup])
 
 
 def cosine_with_warmup(optimizer, warmup, total):

@@ -2,8 +2,10 @@
 torch, from the same weights: the relative position index, the shifted-window attention mask and window
 partition / reverse exactly as torch builds them; logits, the input gradient and every parameter gradient (with
 and without padding to window multiples and odd-sized patch merging), attention written out or fused through
-scaled_dot_product_attention with the bias and mask as attn_mask; AdamW steps with no-weight-decay param
-groups, a cosine schedule with warmup and seeded DropPath; eval outputs after training. On the CPU and, where
+scaled_dot_product_attention with the bias and mask as attn_mask, blocks under activation checkpointing, the
+index saved with the weights or not; AdamW steps with no-weight-decay param
+groups, a cosine schedule with warmup (LambdaLR, or LinearLR + CosineAnnealingLR in SequentialLR) and
+seeded DropPath; eval outputs after training. On the CPU and, where
 both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
@@ -120,6 +122,39 @@ def test_float64_gradients_tightly(fused):
         np.testing.assert_allclose(p.grad.numpy(), tp[name].grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=name)
 
 
+def test_persistent_index_is_saved_and_loaded_like_torch():
+    tm, vm = build(persistent_index=True)
+    keys = [k for k in tm.state_dict() if k.endswith("relative_position_index")]
+    assert len(keys) == 4 and list(vm.state_dict()) == list(tm.state_dict())
+    for k in keys:
+        assert vm.state_dict()[k].dtype == vt.int64
+        np.testing.assert_array_equal(vm.state_dict()[k].numpy(), tm.state_dict()[k].numpy())
+    # a checkpoint with the index loads into the model that leaves it out only when not strict
+    _, lean = build()
+    sd = vm.state_dict()
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        lean.load_state_dict(sd)
+    result = lean.load_state_dict(sd, strict=False)
+    assert sorted(result.unexpected_keys) == sorted(keys) and result.missing_keys == []
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_checkpointed_blocks_give_torchs_gradients(device):
+    tm, vm = build(device=device, use_checkpoint=True)
+    _, plain = build(device=device)
+    x, y = images(6, size=10)
+    (tx, ty), (vx, vy) = both(device, x, y)
+    losses = [torch.nn.functional.cross_entropy(tm(tx), ty)]
+    losses += [vt.nn.functional.cross_entropy(m(vx), vy) for m in (vm, plain)]
+    close(losses[1], losses[0])
+    for loss in losses:
+        loss.backward()
+    tp, pp = dict(tm.named_parameters()), dict(plain.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tp[name].grad, rtol=1e-3, atol=1e-6)
+        close(p.grad, pp[name].grad, rtol=1e-5, atol=1e-8)  # recomputing changes nothing
+
+
 def test_fused_attention_computes_the_written_one():
     tm, written = build()
     fused = vc.SwinTransformer(fused_attn=True)
@@ -144,13 +179,16 @@ def test_drop_path_draws_from_numpy_and_is_identity_in_eval():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("fused", [False, True], ids=["written", "sdpa"])
-def test_adamw_cosine_warmup_and_drop_path_train_like_torch(device, fused):
+@pytest.mark.parametrize("fused,schedule", [(False, "cosine_with_warmup"), (True, "warmup_then_cosine")],
+                         ids=["written-lambda", "sdpa-sequential"])
+def test_adamw_cosine_warmup_and_drop_path_train_like_torch(device, fused, schedule):
     tm, vm = build(device=device, drop_path_rate=0.3, fused_attn=fused)
     topt = torch.optim.AdamW(tc.param_groups(tm, 0.05), lr=2e-3, betas=(0.9, 0.999))
     vopt = vt.optim.AdamW(vc.param_groups(vm, 0.05), lr=2e-3, betas=(0.9, 0.999))
-    tsched, vsched = tc.cosine_with_warmup(topt, 2, 6), vc.cosine_with_warmup(vopt, 2, 6)
-    assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr()) == [1e-3, 1e-3]  # warmup's first step
+    tsched, vsched = getattr(tc, schedule)(topt, 2, 6), getattr(vc, schedule)(vopt, 2, 6)
+    first = 1e-3 if schedule == "cosine_with_warmup" else 2e-4
+    assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    assert vsched.get_last_lr() == pytest.approx([first, first])  # warmup's first step
     x, y = images(7, b=4)
     (tx, ty), (vx, vy) = both(device, x, y)
 
