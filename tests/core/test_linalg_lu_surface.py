@@ -1,0 +1,75 @@
+"""vt.linalg.lu against torch.linalg.lu: P, L, U on batched, float32/float64, non-contiguous and
+pivot-needing inputs, the A = P L U identity, the namedtuple fields, gradients through L and U (alone and
+together, float64) and the argument errors."""
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "autograd"))
+from ag_helpers import check_grads  # noqa: E402
+
+TOL = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=1e-4, atol=1e-5)}
+
+
+def rand(shape, dtype="float64", seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (2, 3, 5, 5)])
+@pytest.mark.parametrize("noncontig", [False, True])
+def test_lu_values(dtype, shape, noncontig):
+    a = rand(shape, dtype, seed=len(shape))
+    v, t = vt.from_numpy(a.copy()), torch.from_numpy(a.copy())
+    if noncontig:
+        v, t = v.transpose(-1, -2), t.transpose(-1, -2)
+    out_v, out_t = vt.linalg.lu(v), torch.linalg.lu(t)
+    assert type(out_v).__name__ == "linalg_lu" and out_v._fields == ("P", "L", "U")
+    for name in ("P", "L", "U"):
+        got, want = getattr(out_v, name), getattr(out_t, name)
+        assert tuple(got.shape) == tuple(want.shape) and got.dtype == getattr(vt, dtype)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), **TOL[dtype], err_msg=name)
+    P, L, U = out_v
+    np.testing.assert_allclose((P @ L @ U).numpy(), t.numpy(), **TOL[dtype])
+
+
+def test_lu_pivots_rows():
+    # a zero leading entry forces a row swap: P is not the identity
+    a = np.array([[0.0, 2.0, 1.0], [3.0, 1.0, 0.0], [1.0, 1.0, 4.0]])
+    P, L, U = vt.linalg.lu(vt.from_numpy(a))
+    tP, tL, tU = torch.linalg.lu(torch.from_numpy(a))
+    assert not np.allclose(P.numpy(), np.eye(3))
+    np.testing.assert_array_equal(P.numpy(), tP.numpy())
+    np.testing.assert_allclose(L.numpy(), tL.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(U.numpy(), tU.numpy(), rtol=1e-12)
+    assert not P.requires_grad
+
+
+G = [
+    ("L", lambda m, A: m.linalg.lu(A).L, [(4, 4)]),
+    ("U", lambda m, A: m.linalg.lu(A).U, [(2, 4, 4)]),
+    ("L_and_U", lambda m, A: m.linalg.lu(A)[1] * 2 + m.linalg.lu(A)[2], [(3, 3, 3)]),
+    ("PLU", lambda m, A: (lambda p: p.P @ p.L @ p.U)(m.linalg.lu(A)), [(5, 5)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,shapes", G, ids=[g[0] for g in G])
+def test_lu_gradients(name, fn, shapes):
+    a = rand(shapes[0], seed=3)
+    v = vt.from_numpy(a.copy()).requires_grad_()
+    t = torch.from_numpy(a.copy()).requires_grad_()
+    check_grads(fn, [(v, t)])
+
+
+def test_lu_errors():
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        vt.linalg.lu(vt.ones(3))
+    with pytest.raises(RuntimeError, match="floating point"):
+        vt.linalg.lu(vt.ones(3, 3, dtype=vt.int64))
+    with pytest.raises(NotImplementedError, match="square"):
+        vt.linalg.lu(vt.ones(3, 4))
