@@ -73,3 +73,38 @@ def test_lu_errors():
         vt.linalg.lu(vt.ones(3, 3, dtype=vt.int64))
     with pytest.raises(NotImplementedError, match="square"):
         vt.linalg.lu(vt.ones(3, 4))
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (2, 5, 3), (2, 1, 3, 5), (1, 1)])
+def test_lu_unpack_of_lu_factor_matches_torch(shape):
+    a = rand(shape, seed=7)
+    tLU, tp = torch.linalg.lu_factor(torch.from_numpy(a.copy()))
+    vLU, vp = vt.from_numpy(tLU.numpy().copy()).requires_grad_(), vt.from_numpy(tp.numpy().copy())
+    tLU = tLU.detach().requires_grad_()
+    out_v, out_t = vt.lu_unpack(vLU, vp), torch.lu_unpack(tLU, tp)
+    assert type(out_v).__name__ == "lu_unpack" and out_v._fields == ("P", "L", "U")
+    for got, want in zip(out_v, out_t):
+        assert tuple(got.shape) == tuple(want.shape)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), **TOL["float64"])
+    np.testing.assert_allclose((out_v.P @ out_v.L @ out_v.U).detach().numpy(), a, **TOL["float64"])
+    g = np.random.default_rng(8).standard_normal(out_t.U.shape)
+    h = np.random.default_rng(9).standard_normal(out_t.L.shape)
+    (out_t.U * torch.from_numpy(g)).sum().add((out_t.L * torch.from_numpy(h)).sum()).backward()
+    (out_v.U * vt.from_numpy(g)).sum().add((out_v.L * vt.from_numpy(h)).sum()).backward()
+    np.testing.assert_allclose(vLU.grad.numpy(), tLU.grad.numpy(), **TOL["float64"])
+    assert not out_v.P.requires_grad
+
+
+def test_lu_unpack_partial_and_errors():
+    a = rand((3, 3), seed=1)
+    LU, piv = vt.linalg.lu_factor(vt.from_numpy(a))
+    tLU, tpiv = torch.linalg.lu_factor(torch.from_numpy(a))
+    P, L, U = vt.lu_unpack(LU, piv, unpack_data=False)
+    assert tuple(L.shape) == (0,) and tuple(U.shape) == (0,)
+    np.testing.assert_array_equal(P.numpy(), torch.lu_unpack(tLU, tpiv).P.numpy())
+    P, L, U = vt.lu_unpack(LU, piv, unpack_pivots=False)
+    assert tuple(P.shape) == (0,) and tuple(L.shape) == (3, 3)
+    with pytest.raises(RuntimeError, match="int32"):
+        vt.lu_unpack(LU, piv.long())
+    with pytest.raises(RuntimeError, match="2 or more dimensions"):
+        vt.lu_unpack(LU[0, 0:1], piv)
