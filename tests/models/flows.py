@@ -75,10 +75,11 @@ class InvConv2dLU(nn.Module):
     """The 1x1 convolution parameterised as W = P L (U + diag(sign(s) exp(log|s|))): the log-determinant is
     sum(log|s|), no O(C^3) determinant per step."""
 
-    def __init__(self, num_channels):
+    def __init__(self, num_channels, unpack=False):
         super().__init__()
         w, _ = torch.linalg.qr(torch.randn(num_channels, num_channels))
-        p, lower, upper = torch.linalg.lu(w)
+        # both spellings public code uses: the packed factorisation unpacked, or linalg.lu directly
+        p, lower, upper = torch.lu_unpack(*torch.linalg.lu_factor(w)) if unpack else torch.linalg.lu(w)
         s = torch.diag(upper)
         self.register_buffer("p", p)
         self.register_buffer("sign_s", torch.sign(s))

@@ -62,6 +62,7 @@ LAYERS = {
     "actnorm": (lambda m: m.ActNorm(2), (1, 2, 2, 2)),
     "invconv": (lambda m: m.InvConv2d(4), (1, 4, 2, 1)),
     "invconv-lu": (lambda m: m.InvConv2dLU(4), (1, 4, 2, 1)),
+    "invconv-lu-unpack": (lambda m: m.InvConv2dLU(4, unpack=True), (1, 4, 2, 1)),
     "affine-coupling": (lambda m: m.AffineCoupling(4, hidden=6), (1, 4, 2, 1)),
     "checkerboard": (lambda m: m.MaskedCoupling(1, m.checkerboard_mask(2, 3, 0), hidden=6), (1, 1, 2, 3)),
     "channel-mask": (lambda m: m.MaskedCoupling(4, m.channel_mask(4, 1), hidden=6), (1, 4, 1, 2)),
@@ -154,11 +155,15 @@ def test_lu_invconv_weight_and_logdet():
     w = vl.weight().detach()
     np.testing.assert_allclose(vt.linalg.slogdet(w)[1].item(), vl.log_s.sum().item(), rtol=1e-5, atol=1e-5)
     # at construction the weight is the QR rotation the LU came from: orthogonal, |det| 1
-    torch.manual_seed(7)
+    vt.manual_seed(7)
     fresh = vf.InvConv2dLU(6)
     w0 = fresh.weight().detach().numpy()
     np.testing.assert_allclose(w0 @ w0.T, np.eye(6), atol=1e-5)
     assert sorted(fresh.state_dict()) == sorted(tf.InvConv2dLU(6).state_dict())
+    vt.manual_seed(7)
+    unpacked = vf.InvConv2dLU(6, unpack=True)  # lu_unpack(lu_factor(w)) gives the same factors as linalg.lu(w)
+    for name, b in fresh.state_dict().items():
+        np.testing.assert_allclose(unpacked.state_dict()[name].numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
 
 
 # ---- whole models side by side with torch ---------------------------------------------------------------------
