@@ -264,3 +264,18 @@ def test_maf_seeded_sampling():
     np.testing.assert_allclose(u.detach().numpy(), vt.randn(4, 5, generator=vt.Generator().manual_seed(3)).numpy(),
                                rtol=1e-4, atol=1e-4)
     close(vm.log_prob(a), tm.log_prob(torch.from_numpy(a.numpy())), rtol=1e-4, atol=1e-4)
+
+
+def test_maf_reverse_with_grad_is_caught_like_torch():
+    """The sequential inverse writes x[:, i] in place after MADE saved x for backward: torch refuses the
+    backward (sampling belongs under no_grad), and so must vibetensor rather than return wrong gradients."""
+    tm, vm = twins(lambda m: m.MAF(5, num_blocks=1), seed=51)
+    u = np.random.default_rng(52).standard_normal((3, 5)).astype(np.float32)
+    (tu,), (vu,) = both("cpu", u)
+    tx, vx = tm.reverse(tu), vm.reverse(vu)
+    close(vx, tx, rtol=1e-4, atol=1e-5)
+    assert vx.requires_grad
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tx.sum().backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        vx.sum().backward()
