@@ -1,8 +1,9 @@
-"""vt.linalg.lu against torch.linalg.lu: P, L, U on batched, float32/float64, non-contiguous and
-pivot-needing inputs, the A = P L U identity, the namedtuple fields, gradients through L and U (alone and
-together, float64) and the argument errors."""
+"""vt's LU family against torch's: linalg.lu (P, L, U on batched, float32/float64, non-contiguous and
+pivot-needing inputs, the A = P L U identity, gradients through L and U, errors), lu_unpack, lu_factor's
+gradient and singular error, lu_factor_ex's info and the deprecated torch.lu."""
 import os
 import sys
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -12,6 +13,11 @@ import vibetensor.torch as vt
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "autograd"))
 from ag_helpers import check_grads  # noqa: E402
+
+def vt_lu_warned():
+    import vibetensor.torch._linalg_lu as LU
+    return LU._warned_lu
+
 
 TOL = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=1e-4, atol=1e-5)}
 
@@ -108,3 +114,34 @@ def test_lu_unpack_partial_and_errors():
         vt.lu_unpack(LU, piv.long())
     with pytest.raises(RuntimeError, match="2 or more dimensions"):
         vt.lu_unpack(LU[0, 0:1], piv)
+
+
+def test_lu_factor_gradient_and_singular_errors():
+    a = rand((2, 4, 4), seed=4)
+    check_grads(lambda m, A: m.linalg.lu_factor(A).LU,
+                [(vt.from_numpy(a.copy()).requires_grad_(), torch.from_numpy(a.copy()).requires_grad_())])
+    s = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 2.0], [2.0, 4.0]]])
+    with pytest.raises(RuntimeError) as tv:
+        torch.linalg.lu_factor(torch.from_numpy(s))
+    with pytest.raises(RuntimeError) as vv:
+        vt.linalg.lu_factor(vt.from_numpy(s))
+    assert str(vv.value) == str(tv.value) and "(Batch element 1): U[2,2] is zero" in str(vv.value)
+    with pytest.raises(RuntimeError, match="lu_factor_ex: U.2,2. is zero"):
+        vt.linalg.lu_factor_ex(vt.from_numpy(s[1]), check_errors=True)
+
+
+@pytest.mark.parametrize("a", [np.array([[1.0, 2.0], [2.0, 4.0]]), np.zeros((2, 3, 3)), rand((3, 4, 4), seed=5),
+                               np.array([[0.0, 1.0, 2.0], [0.0, 3.0, 1.0], [0.0, 2.0, 5.0]])],
+                         ids=["singular", "zeros", "regular", "zero-column"])
+def test_lu_factor_ex_info_and_deprecated_lu(a):
+    out_v, out_t = vt.linalg.lu_factor_ex(vt.from_numpy(a)), torch.linalg.lu_factor_ex(torch.from_numpy(a))
+    assert type(out_v).__name__ == "linalg_lu_factor_ex" and out_v._fields == ("LU", "pivots", "info")
+    assert out_v.info.dtype == vt.int32 and out_v.pivots.dtype == vt.int32
+    for got, want in zip(out_v, out_t):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), **TOL["float64"])
+    with pytest.warns(UserWarning, match="deprecated") if not vt_lu_warned() else nullcontext():
+        LU, piv = vt.lu(vt.from_numpy(a))
+    np.testing.assert_allclose(LU.numpy(), out_t.LU.numpy(), **TOL["float64"])
+    np.testing.assert_array_equal(piv.numpy(), out_t.pivots.numpy())
+    LU, piv, info = vt.lu(vt.from_numpy(a), get_infos=True)
+    np.testing.assert_array_equal(info.numpy(), out_t.info.numpy())
