@@ -233,6 +233,20 @@ class Glow(nn.Module):
             x = unsqueeze2d(x)
         return x
 
+    @torch.no_grad()
+    def sample(self, n, image_shape, temperature=0.7, generator=None):
+        """Images from latents drawn at reduced temperature (scaled standard Normals), one per level."""
+        c, h, w = image_shape
+        shapes = []
+        for i in range(len(self.levels)):
+            c, h, w = c * 4, h // 2, w // 2
+            if i < len(self.levels) - 1:
+                c //= 2
+            shapes.append((n, c, h, w))
+        device = next(self.parameters()).device
+        zs = [torch.randn(s, generator=generator, device=device) * temperature for s in shapes]
+        return self.reverse(zs)
+
     def log_prob(self, x):
         zs, logdet = self(x)
         log_pz = sum(Normal(torch.zeros_like(z), torch.ones_like(z)).log_prob(z).flatten(1).sum(-1) for z in zs)
