@@ -5,8 +5,8 @@ Every algorithm is batched over the leading dims (flattened to one batch dim) wi
 matrix size n, composed from vt ops so it runs on CPU and CUDA alike: O(n) op launches per call, fine for the
 small/medium n of research code, slow for large n (eigh: O(n^2) rotations per sweep, one host read per sweep
 for convergence). Gradients use torch's closed-form rules through vt.autograd.Function (solve, det, slogdet,
-cholesky, solve_triangular, eigh); qr and lstsq differentiate through their parts. lu_factor / lu_solve carry
-no gradient.
+cholesky, solve_triangular, eigh); qr and lstsq differentiate through their parts. lu_solve carries no
+gradient; lu_factor (differentiable) is _linalg_lu's.
 Singular / non-positive-definite inputs are found with one host read, for the error message only."""
 from __future__ import annotations
 
@@ -185,18 +185,9 @@ def inv(A):
 
 
 def lu_factor(A, *, pivot=True):
-    """(LU, pivots) with 1-based int32 pivots, like torch (no gradient)."""
-    if not pivot:
-        raise NotImplementedError("linalg.lu_factor: pivot=False is not supported")
-    if not A.dtype.is_floating_point:
-        raise RuntimeError(f"linalg.lu_factor: Expected a floating point or complex tensor as input. Got {A.dtype}")
-    if A.dim() < 2:
-        raise RuntimeError("linalg.lu_factor: The input tensor A must have at least 2 dimensions.")
-    if A.shape[-1] != A.shape[-2]:
-        raise NotImplementedError("linalg.lu_factor: only square matrices are supported")
-    with no_grad():
-        LU, piv, _ = _lu_core(_flat(A))
-    return LU_factor(LU.reshape(tuple(A.shape)), (piv + 1).to(_vt().int32).reshape(tuple(A.shape[:-1])))
+    """Kept under this name for linalg's import: the differentiable lu_factor lives with the LU family."""
+    from ._linalg_lu import lu_factor as _lu_factor
+    return _lu_factor(A, pivot=pivot)
 
 
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False):

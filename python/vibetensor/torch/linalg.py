@@ -74,6 +74,7 @@ from ._math_functions import multi_dot  # noqa: E402,F401
 from ._linalg_factor import (  # noqa: E402,F401
     LinAlgError, solve, inv, lu_factor, lu_solve, det, slogdet, cholesky, cholesky_ex, solve_triangular, qr, lstsq,
     eigh, eigvalsh)
+from ._linalg_lu import lu, lu_factor_ex  # noqa: E402,F401
 from ._linalg_svd import (  # noqa: E402,F401
     svd, svdvals, pinv, matrix_rank, cond, matrix_power, matrix_exp, cross, vecdot)
 
