@@ -1,0 +1,210 @@
+"""The point-cloud models of tests/models/pointcloud.py, loaded once with torch and once with vibetensor swapped in
+for torch, with the same weights, in float64: the sampled and grouped indices (farthest point sampling, ball
+query, knn; against numpy and identical to torch's), the feature-transform regulariser, each model's output with
+input and every parameter gradient, and a few Adam + StepLR steps of label-smoothed cross-entropy on a toy
+classification of synthetic shapes (losses, gradients, final weights and batch-norm running statistics, then the
+eval-mode output). On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+import numpy as np
+import pytest
+import torch
+import vibetensor.torch as vt
+from side_by_side import both, close, DEVICES, load_torch_weights
+from swap_import import pair
+
+tp, vp = pair("pointcloud.py")
+
+
+def shapes(seed, batch=6, n=24):
+    """Points [B, 3, N] on a sphere (class 0), a cube's surface (1) or a cylinder (2), scaled and jittered."""
+    r = np.random.default_rng(seed)
+    labels = np.arange(batch) % 3
+    clouds = []
+    for label in labels:
+        if label == 0:
+            p = r.standard_normal((n, 3))
+            p /= np.linalg.norm(p, axis=1, keepdims=True)
+        elif label == 1:
+            p = r.uniform(-1, 1, (n, 3))
+            face = r.integers(0, 3, n)
+            p[np.arange(n), face] = np.sign(r.standard_normal(n))
+        else:
+            t = r.uniform(0, 2 * np.pi, n)
+            p = np.stack([np.cos(t), np.sin(t), r.uniform(-1, 1, n)], 1)
+        clouds.append(p * r.uniform(0.7, 1.3) + 0.02 * r.standard_normal((n, 3)))
+    return np.stack(clouds).transpose(0, 2, 1).copy(), labels
+
+
+def numpy_fps(xyz, npoint, start):
+    out = np.zeros((xyz.shape[0], npoint), dtype=np.int64)
+    for b in range(xyz.shape[0]):
+        dist, far = np.full(xyz.shape[1], 1e10), start[b]
+        for i in range(npoint):
+            out[b, i] = far
+            dist = np.minimum(dist, ((xyz[b] - xyz[b, far]) ** 2).sum(-1))
+            far = int(np.argmax(dist))
+    return out
+
+
+def numpy_ball_query(radius, nsample, xyz, centres):
+    out = np.zeros(centres.shape[:2] + (nsample,), dtype=np.int64)
+    for b in range(xyz.shape[0]):
+        for s in range(centres.shape[1]):
+            inside = np.nonzero(((xyz[b] - centres[b, s]) ** 2).sum(-1) <= radius ** 2)[0][:nsample]
+            out[b, s] = np.concatenate([inside, np.full(nsample - len(inside), inside[0])])
+    return out
+
+
+def numpy_knn(x, k):
+    d = ((x[:, :, :, None] - x[:, :, None, :]) ** 2).sum(1)  # [B, N, N]
+    return np.argsort(d, axis=-1, kind="stable")[:, :, :k]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("grad", [True, False])  # inference code samples under no_grad
+def test_sampled_and_grouped_indices_are_identical(grad, device):
+    with torch.set_grad_enabled(grad), vt.set_grad_enabled(grad):
+        check_indices(device)
+
+
+def check_indices(device):
+    pts, _ = shapes(0)
+    xyz = pts.transpose(0, 2, 1).copy()
+    start = np.random.default_rng(1).integers(0, xyz.shape[1], xyz.shape[0])
+    (t_xyz, t_start), (v_xyz, v_start) = both(device, xyz, start)
+    t_fps, v_fps = tp.farthest_point_sample(t_xyz, 8, t_start), vp.farthest_point_sample(v_xyz, 8, v_start)
+    assert v_fps.dtype == vt.int64
+    np.testing.assert_array_equal(v_fps.cpu().numpy(), numpy_fps(xyz, 8, start))
+    np.testing.assert_array_equal(v_fps.cpu().numpy(), t_fps.cpu().numpy())
+    t_centres, v_centres = tp.index_points(t_xyz, t_fps), vp.index_points(v_xyz, v_fps)
+    close(v_centres, t_centres, rtol=0, atol=0)
+    centres = xyz[np.arange(xyz.shape[0])[:, None], numpy_fps(xyz, 8, start)]
+    # radius 0.8 leaves some groups short (padded with their first member), 7 cuts others
+    t_ball, v_ball = (tp.query_ball_point(0.8, 7, t_xyz, t_centres),
+                      vp.query_ball_point(0.8, 7, v_xyz, v_centres))
+    want = numpy_ball_query(0.8, 7, xyz, centres)
+    inside = (((xyz[:, None, :, :] - centres[:, :, None, :]) ** 2).sum(-1) <= 0.64).sum(-1)
+    assert (inside < 7).any() and (inside > 7).any(), inside
+    np.testing.assert_array_equal(v_ball.cpu().numpy(), want)
+    np.testing.assert_array_equal(v_ball.cpu().numpy(), t_ball.cpu().numpy())
+    close(vp.index_points(v_xyz, v_ball), tp.index_points(t_xyz, t_ball), rtol=0, atol=0)
+    (t_pts,), (v_pts,) = both(device, pts)
+    v_knn = vp.knn(v_pts, 5)
+    np.testing.assert_array_equal(v_knn.cpu().numpy(), numpy_knn(pts, 5))
+    np.testing.assert_array_equal(v_knn.cpu().numpy(), tp.knn(t_pts, 5).cpu().numpy())
+    close(vp.get_graph_feature(v_pts, 5), tp.get_graph_feature(t_pts, 5), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_feature_transform_regularizer_and_its_gradient(device):
+    a = np.random.default_rng(2).standard_normal((3, 4, 4))
+    (ta,), (va,) = both(device, a)
+    ta.requires_grad_(True)
+    va.requires_grad_(True)
+    tr, vr = tp.feature_transform_regularizer(ta), vp.feature_transform_regularizer(va)
+    want = np.mean([np.linalg.norm(m @ m.T - np.eye(4)) for m in a])
+    np.testing.assert_allclose(vr.item(), want, rtol=1e-12)
+    close(vr, tr, rtol=1e-12, atol=0)
+    tr.backward()
+    vr.backward()
+    close(va.grad, ta.grad, rtol=1e-10, atol=1e-14)
+
+
+def build(name, device, dtype="double", **cfg):
+    torch.manual_seed(0)
+    tm, vm = getattr(getattr(tp, name)(**cfg), dtype)(), getattr(getattr(vp, name)(**cfg), dtype)()
+    assert list(vm.state_dict()) == list(tm.state_dict())
+    load_torch_weights(vm, tm)
+    return tm.to(device), vm.to(device)
+
+
+def loss_of(m, mod, name, model, x, y, start):
+    """Label-smoothed cross-entropy (plus PointNet's regulariser) and the logits (with PointNet's transforms)."""
+    if name == "PointNetCls":
+        out, trans, trans_feat = model(x)
+        reg = mod.feature_transform_regularizer(trans_feat)
+        return m.nn.functional.cross_entropy(out, y, label_smoothing=0.1) + 1e-3 * reg, (out, trans, trans_feat)
+    out = model(x, start) if name == "PointNet2Cls" else model(x)
+    return m.nn.CrossEntropyLoss(label_smoothing=0.1)(out, y), out
+
+
+MODELS = ["PointNetCls", "DGCNN", "PointNet2Cls"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("dtype", ["double", "float"])  # float: as public code runs, the T-Net's eye included
+def test_output_and_every_gradient_match_torch(name, device, dtype):
+    tm, vm = build(name, device, dtype)
+    rtol, atol = (1e-8, 1e-12) if dtype == "double" else (2e-3, 1e-5)
+    pts, labels = shapes(3)
+    pts = pts.astype(np.float64 if dtype == "double" else np.float32)
+    start = np.random.default_rng(4).integers(0, pts.shape[2], pts.shape[0])
+    (tx, ty, ts), (vx, vy, vs) = both(device, pts, labels, start)
+    tx.requires_grad_(True)
+    vx.requires_grad_(True)
+    tl, tout = loss_of(torch, tp, name, tm, tx, ty, ts)
+    vl, vout = loss_of(vt, vp, name, vm, vx, vy, vs)
+    for v, t in zip(vout, tout) if isinstance(vout, tuple) else [(vout, tout)]:
+        assert v.dtype == getattr(vt, str(t.dtype).split(".")[1])
+        close(v, t, rtol=1e-10 if dtype == "double" else 1e-4, atol=atol)
+    np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-12 if dtype == "double" else 1e-5)
+    tl.backward()
+    vl.backward()
+    close(vx.grad, tx.grad, rtol=rtol, atol=atol)
+    tg = dict(tm.named_parameters())
+    for n, p in vm.named_parameters():
+        assert p.grad is not None, n
+        np.testing.assert_allclose(p.grad.cpu().numpy(), tg[n].grad.cpu().numpy(), rtol=rtol, atol=atol,
+                                   err_msg=n)
+    if name == "PointNet2Cls":
+        for v_idx, t_idx in zip(vm.sa1.last_indices, tm.sa1.last_indices):
+            np.testing.assert_array_equal(v_idx.cpu().numpy(), t_idx.cpu().numpy())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", MODELS)
+def test_adam_steplr_training_matches_torch(name, device):
+    tm, vm = build(name, device)
+    topt, vopt = torch.optim.Adam(tm.parameters(), lr=1e-2), vt.optim.Adam(vm.parameters(), lr=1e-2)
+    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5)
+    vsched = vt.optim.lr_scheduler.StepLR(vopt, step_size=2, gamma=0.5)
+    r = np.random.default_rng(5)
+    losses = []
+    for step in range(4):
+        pts, labels = shapes(10 + step)
+        start = r.integers(0, pts.shape[2], pts.shape[0])
+        (tx, ty, ts), (vx, vy, vs) = both(device, pts, labels, start)
+        tl, _ = loss_of(torch, tp, name, tm, tx, ty, ts)
+        vl, _ = loss_of(vt, vp, name, vm, vx, vy, vs)
+        np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-9, err_msg=f"loss at step {step}")
+        losses.append(vl.item())
+        topt.zero_grad()
+        vopt.zero_grad()
+        tl.backward()
+        vl.backward()
+        tg = dict(tm.named_parameters())
+        for n, p in vm.named_parameters():
+            np.testing.assert_allclose(p.grad.cpu().numpy(), tg[n].grad.cpu().numpy(), rtol=1e-6, atol=1e-10,
+                                       err_msg=f"grad {n} at step {step}")
+        topt.step()
+        vopt.step()
+        tsched.step()
+        vsched.step()
+        assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    assert vopt.param_groups[0]["lr"] == pytest.approx(2.5e-3)
+    assert np.isfinite(losses).all() and len(set(losses)) == len(losses)
+    ts = tm.state_dict()
+    for k, v in vm.state_dict().items():  # weights, running statistics, num_batches_tracked
+        np.testing.assert_allclose(v.cpu().numpy(), ts[k].cpu().numpy(), rtol=1e-6, atol=1e-9, err_msg=k)
+    assert vm.state_dict()["bn1.num_batches_tracked" if name != "DGCNN" else "bn4.num_batches_tracked"].item() == 4
+    tm.eval()
+    vm.eval()
+    pts, labels = shapes(99)
+    start = np.zeros(pts.shape[0], dtype=np.int64)
+    (tx, ty, ts_), (vx, vy, vs) = both(device, pts, labels, start)
+    with torch.no_grad():
+        _, tout = loss_of(torch, tp, name, tm, tx, ty, ts_)
+    with vt.no_grad():
+        _, vout = loss_of(vt, vp, name, vm, vx, vy, vs)
+    for v, t in zip(vout, tout) if isinstance(vout, tuple) else [(vout, tout)]:
+        close(v, t, rtol=1e-6, atol=1e-9)
