@@ -3,17 +3,22 @@ with vibetensor swapped in by tests/models/swap_import.py). Points are [B, C, N]
 for the sampling helpers:
   - PointNet: a T-Net regresses a k x k transform (added to torch.eye(k).flatten(), applied with torch.bmm),
     shared MLPs as Conv1d(kernel 1) + BatchNorm1d, a symmetric max over points (torch.max(x, 2, keepdim=True)[0])
-    and the feature-transform regulariser ||I - A A^T||_F (torch.norm);
+    and the feature-transform regulariser ||I - A A^T||_F (torch.norm); the input T-Net's identity is built as
+    the original code builds it (Variable(torch.from_numpy(...)), moved with .cuda() when x.is_cuda);
   - DGCNN's EdgeConv: knn from -|xi - xj|^2 written as -2 x^T x plus squared norms, topk(k, dim=-1)[1], flat
     indices offset by torch.arange(B).view(-1, 1, 1) * N, neighbours gathered from a [B*N, C] view, the centre
-    repeated k times, cat(neighbour - centre, centre), Conv2d + LeakyReLU(0.2), max over k;
+    repeated k times, cat(neighbour - centre, centre), Conv2d + LeakyReLU(0.2), max over k; its loss smooths
+    one-hot targets made with scatter;
   - PointNet++: farthest point sampling as a loop over npoint (torch.max on running distances; the start points
     are given, where public code draws them with torch.randint), ball query by masking and sorting the point
-    indices, grouping by gathered indices, and set abstraction with Conv2d + BatchNorm2d and a max over the group.
+    indices, grouping by gathered indices, and set abstraction with Conv2d + BatchNorm2d and a max over the group;
+  - the accuracy count of training scripts: pred.data.max(1)[1].eq(target.data).cpu().sum().item().
 """
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd import Variable
 
 
 class TNet(nn.Module):
@@ -39,7 +44,13 @@ class TNet(nn.Module):
         x = F.relu(self.bn3(self.fc1(x)))
         x = self.fc2(x)
         # the identity is float32 as public code builds it; adding it keeps x's (wider) dtype
-        iden = torch.eye(self.k, device=x.device).flatten().view(1, self.k * self.k).repeat(batch, 1)
+        if self.k == 3:  # the input T-Net's, as the original PointNet code writes it
+            iden = Variable(torch.from_numpy(np.array([1, 0, 0, 0, 1, 0, 0, 0, 1]).astype(np.float32)))
+            iden = iden.view(1, 9).repeat(batch, 1)
+            if x.is_cuda:
+                iden = iden.cuda()
+        else:
+            iden = torch.eye(self.k, device=x.device).flatten().view(1, self.k * self.k).repeat(batch, 1)
         x = x + iden
         return x.view(-1, self.k, self.k)
 
@@ -79,6 +90,21 @@ class PointNetCls(nn.Module):
         x = torch.max(x, 2, keepdim=True)[0].view(x.size(0), -1)
         x = F.relu(self.bn3(self.fc1(x)))
         return F.log_softmax(self.fc2(x), dim=1), trans, trans_feat
+
+
+def smoothed_one_hot_loss(pred, gold, eps=0.2):
+    """DGCNN's label-smoothed cross-entropy: one-hot targets by scatter, eps spread over the other classes."""
+    n_class = pred.size(1)
+    one_hot = torch.zeros_like(pred).scatter(1, gold.view(-1, 1), 1)
+    one_hot = one_hot * (1 - eps) + (1 - one_hot) * eps / (n_class - 1)
+    log_prb = F.log_softmax(pred, dim=1)
+    return -(one_hot * log_prb).sum(dim=1).mean()
+
+
+def correct_count(pred, target):
+    """How many argmax predictions hit, as training scripts count them."""
+    pred_choice = pred.data.max(1)[1]
+    return pred_choice.eq(target.data).cpu().sum().item()
 
 
 def knn(x, k):

@@ -109,6 +109,23 @@ def test_feature_transform_regularizer_and_its_gradient(device):
     close(va.grad, ta.grad, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_smoothed_one_hot_loss_against_numpy_and_torch(device):
+    r = np.random.default_rng(6)
+    pred, gold = r.standard_normal((5, 4)), r.integers(0, 4, 5)
+    (tp_, tg_), (vp_, vg_) = both(device, pred, gold)
+    vp_.requires_grad_(True)
+    tp_.requires_grad_(True)
+    vl, tl = vp.smoothed_one_hot_loss(vp_, vg_), tp.smoothed_one_hot_loss(tp_, tg_)
+    target = np.full((5, 4), 0.2 / 3)
+    target[np.arange(5), gold] = 0.8
+    logp = pred - np.log(np.exp(pred).sum(1, keepdims=True))
+    np.testing.assert_allclose(vl.item(), -(target * logp).sum(1).mean(), rtol=1e-12)
+    vl.backward()
+    tl.backward()
+    close(vp_.grad, tp_.grad, rtol=1e-12, atol=1e-15)
+
+
 def build(name, device, dtype="double", **cfg):
     torch.manual_seed(0)
     tm, vm = getattr(getattr(tp, name)(**cfg), dtype)(), getattr(getattr(vp, name)(**cfg), dtype)()
@@ -123,7 +140,10 @@ def loss_of(m, mod, name, model, x, y, start):
         out, trans, trans_feat = model(x)
         reg = mod.feature_transform_regularizer(trans_feat)
         return m.nn.functional.cross_entropy(out, y, label_smoothing=0.1) + 1e-3 * reg, (out, trans, trans_feat)
-    out = model(x, start) if name == "PointNet2Cls" else model(x)
+    if name == "DGCNN":
+        out = model(x)
+        return mod.smoothed_one_hot_loss(out, y), out
+    out = model(x, start)
     return m.nn.CrossEntropyLoss(label_smoothing=0.1)(out, y), out
 
 
@@ -208,3 +228,6 @@ def test_adam_steplr_training_matches_torch(name, device):
         _, vout = loss_of(vt, vp, name, vm, vx, vy, vs)
     for v, t in zip(vout, tout) if isinstance(vout, tuple) else [(vout, tout)]:
         close(v, t, rtol=1e-6, atol=1e-9)
+    logits = vout[0] if isinstance(vout, tuple) else vout
+    want = int((logits.cpu().numpy().argmax(1) == labels).sum())
+    assert vp.correct_count(logits, vy) == want == tp.correct_count(tout[0] if isinstance(tout, tuple) else tout, ty)
