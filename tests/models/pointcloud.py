@@ -1,6 +1,6 @@
-"""Point-cloud classifiers written the way public 3-D deep-learning code writes them (imports torch only; loaded
-with vibetensor swapped in by tests/models/swap_import.py). Points are [B, C, N] for the conv nets, [B, N, 3]
-for the sampling helpers:
+"""Point-cloud classifiers and a part segmenter written the way public 3-D deep-learning code writes them (imports
+torch only; loaded with vibetensor swapped in by tests/models/swap_import.py). Points are [B, C, N] for the conv
+nets, [B, N, 3] for the sampling helpers:
   - PointNet: a T-Net regresses a k x k transform (added to torch.eye(k).flatten(), applied with torch.bmm),
     shared MLPs as Conv1d(kernel 1) + BatchNorm1d, a symmetric max over points (torch.max(x, 2, keepdim=True)[0])
     and the feature-transform regulariser ||I - A A^T||_F (torch.norm); the input T-Net's identity is built as
@@ -12,6 +12,9 @@ for the sampling helpers:
   - PointNet++: farthest point sampling as a loop over npoint (torch.max on running distances; the start points
     are given, where public code draws them with torch.randint), ball query by masking and sorting the point
     indices, grouping by gathered indices, and set abstraction with Conv2d + BatchNorm2d and a max over the group;
+  - PointNet++ part segmentation: multi-scale grouping (a ball query and MLP per radius), feature propagation by
+    inverse-distance weights of the 3 nearest (sort), class one-hots from torch.eye(n)[labels.numpy(), ],
+    model.apply(weights_init) with xavier_normal_ on .data and model.apply to change batch-norm momentum;
   - the accuracy count of training scripts: pred.data.max(1)[1].eq(target.data).cpu().sum().item().
 """
 import numpy as np
@@ -250,6 +253,139 @@ class PointNetSetAbstraction(nn.Module):
             new_points = F.relu(bn(conv(new_points)))
         new_points = torch.max(new_points, 2)[0]
         return new_xyz.permute(0, 2, 1), new_points
+
+
+class PointNetSetAbstractionMsg(nn.Module):
+    """Multi-scale grouping: one ball query and shared MLP per radius around the same sampled centres."""
+
+    def __init__(self, npoint, radius_list, nsample_list, in_channel, mlp_list):
+        super().__init__()
+        self.npoint, self.radius_list, self.nsample_list = npoint, radius_list, nsample_list
+        self.conv_blocks = nn.ModuleList()
+        self.bn_blocks = nn.ModuleList()
+        for mlp in mlp_list:
+            convs, bns = nn.ModuleList(), nn.ModuleList()
+            last = in_channel + 3
+            for out in mlp:
+                convs.append(nn.Conv2d(last, out, 1))
+                bns.append(nn.BatchNorm2d(out))
+                last = out
+            self.conv_blocks.append(convs)
+            self.bn_blocks.append(bns)
+
+    def forward(self, xyz, points, start):
+        xyz = xyz.permute(0, 2, 1)
+        if points is not None:
+            points = points.permute(0, 2, 1)
+        b, n, c = xyz.shape
+        s = self.npoint
+        new_xyz = index_points(xyz, farthest_point_sample(xyz, s, start))
+        new_points_list = []
+        for i, radius in enumerate(self.radius_list):
+            k = self.nsample_list[i]
+            group_idx = query_ball_point(radius, k, xyz, new_xyz)
+            grouped_xyz = index_points(xyz, group_idx)
+            grouped_xyz -= new_xyz.view(b, s, 1, c)
+            if points is not None:
+                grouped_points = torch.cat([index_points(points, group_idx), grouped_xyz], dim=-1)
+            else:
+                grouped_points = grouped_xyz
+            grouped_points = grouped_points.permute(0, 3, 2, 1)  # [B, D, K, S]
+            for j in range(len(self.conv_blocks[i])):
+                conv = self.conv_blocks[i][j]
+                bn = self.bn_blocks[i][j]
+                grouped_points = F.relu(bn(conv(grouped_points)))
+            new_points_list.append(torch.max(grouped_points, 2)[0])  # [B, D', S]
+        return new_xyz.permute(0, 2, 1), torch.cat(new_points_list, dim=1)
+
+
+class PointNetFeaturePropagation(nn.Module):
+    """Interpolates coarse features onto the dense points by inverse-distance weights of the 3 nearest."""
+
+    def __init__(self, in_channel, mlp):
+        super().__init__()
+        self.mlp_convs = nn.ModuleList()
+        self.mlp_bns = nn.ModuleList()
+        last = in_channel
+        for out in mlp:
+            self.mlp_convs.append(nn.Conv1d(last, out, 1))
+            self.mlp_bns.append(nn.BatchNorm1d(out))
+            last = out
+
+    def forward(self, xyz1, xyz2, points1, points2):
+        xyz1 = xyz1.permute(0, 2, 1)
+        xyz2 = xyz2.permute(0, 2, 1)
+        points2 = points2.permute(0, 2, 1)
+        b, n, _ = xyz1.shape
+        _, s, _ = xyz2.shape
+        if s == 1:
+            interpolated_points = points2.repeat(1, n, 1)
+        else:
+            dists = square_distance(xyz1, xyz2)
+            dists, idx = dists.sort(dim=-1)
+            dists, idx = dists[:, :, :3], idx[:, :, :3]
+            dist_recip = 1.0 / (dists + 1e-8)
+            norm = torch.sum(dist_recip, dim=2, keepdim=True)
+            weight = dist_recip / norm
+            interpolated_points = torch.sum(index_points(points2, idx) * weight.view(b, n, 3, 1), dim=2)
+        if points1 is not None:
+            new_points = torch.cat([points1.permute(0, 2, 1), interpolated_points], dim=-1)
+        else:
+            new_points = interpolated_points
+        new_points = new_points.permute(0, 2, 1)
+        for i, conv in enumerate(self.mlp_convs):
+            new_points = F.relu(self.mlp_bns[i](conv(new_points)))
+        return new_points
+
+
+def to_categorical(y, num_classes):
+    """One-hot rows of an identity picked by the labels' numpy array, as training scripts write it."""
+    new_y = torch.eye(num_classes)[y.cpu().data.numpy(), ]
+    if y.is_cuda:
+        return new_y.cuda()
+    return new_y
+
+
+def weights_init(m):
+    classname = m.__class__.__name__
+    if classname.find("Conv2d") != -1 or classname.find("Conv1d") != -1:
+        torch.nn.init.xavier_normal_(m.weight.data)
+        torch.nn.init.constant_(m.bias.data, 0.0)
+    elif classname.find("Linear") != -1:
+        torch.nn.init.xavier_normal_(m.weight.data)
+        torch.nn.init.constant_(m.bias.data, 0.0)
+
+
+def bn_momentum_adjust(m, momentum):
+    if isinstance(m, torch.nn.BatchNorm2d) or isinstance(m, torch.nn.BatchNorm1d):
+        m.momentum = momentum
+
+
+class PointNet2PartSeg(nn.Module):
+    """Per-point part labels from a multi-scale set abstraction, a global one and two propagation steps, with
+    the object's class one-hot broadcast to every point."""
+
+    def __init__(self, num_parts=4, num_categories=2, npoint=8, width=8):
+        super().__init__()
+        self.num_categories = num_categories
+        self.sa1 = PointNetSetAbstractionMsg(npoint, [0.4, 0.8], [4, 8], 0, [[width, width], [width, 2 * width]])
+        self.sa2 = PointNetSetAbstraction(None, None, None, 3 * width + 3, [2 * width], group_all=True)
+        self.fp2 = PointNetFeaturePropagation(5 * width, [2 * width])
+        self.fp1 = PointNetFeaturePropagation(2 * width + num_categories + 6, [width])
+        self.conv1 = nn.Conv1d(width, width, 1)
+        self.bn1 = nn.BatchNorm1d(width)
+        self.conv2 = nn.Conv1d(width, num_parts, 1)
+
+    def forward(self, xyz, cls_label, start):
+        b, _, n = xyz.shape
+        l1_xyz, l1_points = self.sa1(xyz, None, start)
+        l2_xyz, l2_points = self.sa2(l1_xyz, l1_points)
+        l1_points = self.fp2(l1_xyz, l2_xyz, l1_points, l2_points)
+        cls_one_hot = cls_label.view(b, self.num_categories, 1).repeat(1, 1, n)
+        l0_points = self.fp1(xyz, l1_xyz, torch.cat([cls_one_hot, xyz, xyz], 1), l1_points)
+        x = F.relu(self.bn1(self.conv1(l0_points)))
+        x = F.log_softmax(self.conv2(x), dim=1)
+        return x.permute(0, 2, 1)
 
 
 class PointNet2Cls(nn.Module):

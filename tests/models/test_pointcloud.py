@@ -1,9 +1,11 @@
 """The point-cloud models of tests/models/pointcloud.py, loaded once with torch and once with vibetensor swapped in
-for torch, with the same weights, in float64: the sampled and grouped indices (farthest point sampling, ball
-query, knn; against numpy and identical to torch's), the feature-transform regulariser, each model's output with
-input and every parameter gradient, and a few Adam + StepLR steps of label-smoothed cross-entropy on a toy
-classification of synthetic shapes (losses, gradients, final weights and batch-norm running statistics, then the
-eval-mode output). On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+for torch, with the same weights, in float64 (and float32 for one forward/backward): the sampled and grouped
+indices (farthest point sampling, ball query, knn; against numpy and identical to torch's, with and without grad
+mode), the feature-transform regulariser, DGCNN's smoothed loss, each model's output with input and every
+parameter gradient, a few Adam + StepLR steps of label-smoothed cross-entropy on a toy classification of synthetic
+shapes (losses, gradients, final weights and batch-norm running statistics, then the eval-mode output and
+accuracy count), and PointNet++ part segmentation trained the same way. On the CPU and, where both see a GPU, on
+the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -231,3 +233,52 @@ def test_adam_steplr_training_matches_torch(name, device):
     logits = vout[0] if isinstance(vout, tuple) else vout
     want = int((logits.cpu().numpy().argmax(1) == labels).sum())
     assert vp.correct_count(logits, vy) == want == tp.correct_count(tout[0] if isinstance(tout, tuple) else tout, ty)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_part_segmentation_with_msg_and_propagation_trains_like_torch(device):
+    """PointNet++ part segmentation: xavier init by model.apply(weights_init), batch-norm momentum changed by
+    model.apply, class one-hots from to_categorical, per-point nll_loss, Adam + StepLR."""
+    torch.manual_seed(0)
+    tm, vm = tp.PointNet2PartSeg().double(), vp.PointNet2PartSeg().double()
+    tm.apply(tp.weights_init)
+    vm.apply(vp.weights_init)  # vibetensor's own xavier draws, replaced by torch's below
+    assert vm.conv1.bias.abs().sum().item() == 0.0 and vm.conv1.weight.abs().sum().item() > 0
+    load_torch_weights(vm, tm)
+    tm, vm = tm.to(device), vm.to(device)
+    tm.apply(lambda m: tp.bn_momentum_adjust(m, 0.3))
+    vm.apply(lambda m: vp.bn_momentum_adjust(m, 0.3))
+    assert vm.fp1.mlp_bns[0].momentum == 0.3
+    topt, vopt = torch.optim.Adam(tm.parameters(), lr=1e-2), vt.optim.Adam(vm.parameters(), lr=1e-2)
+    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5)
+    vsched = vt.optim.lr_scheduler.StepLR(vopt, step_size=2, gamma=0.5)
+    r = np.random.default_rng(7)
+    for step in range(3):
+        pts, labels = shapes(20 + step)
+        category = labels % 2
+        parts = (pts[:, 2] > 0).astype(np.int64) + 2 * category[:, None]  # [B, N] in 0..3
+        start = r.integers(0, pts.shape[2], pts.shape[0])
+        (tx, tc, ty, ts), (vx, vc, vy, vs) = both(device, pts, category, parts, start)
+        t_hot, v_hot = tp.to_categorical(tc, 2), vp.to_categorical(vc, 2)
+        assert v_hot.dtype == vt.float32 and str(v_hot.device) == str(t_hot.device)
+        np.testing.assert_array_equal(v_hot.cpu().numpy(), np.eye(2)[category])
+        tpred, vpred = tm(tx, t_hot.double(), ts), vm(vx, v_hot.double(), vs)
+        close(vpred, tpred, rtol=1e-10, atol=1e-12)
+        tl = torch.nn.functional.nll_loss(tpred.contiguous().view(-1, 4), ty.view(-1, 1)[:, 0])
+        vl = vt.nn.functional.nll_loss(vpred.contiguous().view(-1, 4), vy.view(-1, 1)[:, 0])
+        np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-10, err_msg=f"loss at step {step}")
+        topt.zero_grad()
+        vopt.zero_grad()
+        tl.backward()
+        vl.backward()
+        tg = dict(tm.named_parameters())
+        for n, p in vm.named_parameters():
+            np.testing.assert_allclose(p.grad.cpu().numpy(), tg[n].grad.cpu().numpy(), rtol=1e-6, atol=1e-10,
+                                       err_msg=f"grad {n} at step {step}")
+        topt.step()
+        vopt.step()
+        tsched.step()
+        vsched.step()
+    ts_ = tm.state_dict()
+    for k, v in vm.state_dict().items():
+        np.testing.assert_allclose(v.cpu().numpy(), ts_[k].cpu().numpy(), rtol=1e-6, atol=1e-9, err_msg=k)
