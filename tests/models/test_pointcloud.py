@@ -2,10 +2,10 @@
 for torch, with the same weights, in float64 (and float32 for one forward/backward): the sampled and grouped
 indices (farthest point sampling, ball query, knn; against numpy and identical to torch's, with and without grad
 mode), the feature-transform regulariser, DGCNN's smoothed loss, each model's output with input and every
-parameter gradient, a few Adam + StepLR steps of label-smoothed cross-entropy on a toy classification of synthetic
-shapes (losses, gradients, final weights and batch-norm running statistics, then the eval-mode output and
-accuracy count), and PointNet++ part segmentation trained the same way. On the CPU and, where both see a GPU, on
-the GPU (marker cuda)."""
+parameter gradient, a few Adam + StepLR (and SGD + cosine) steps of label-smoothed cross-entropy on a toy
+classification of synthetic shapes (losses, gradients, final weights and batch-norm running statistics, then the
+eval-mode output and accuracy count), and PointNet++ part segmentation trained the same way. On the CPU and,
+where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
@@ -183,13 +183,20 @@ def test_output_and_every_gradient_match_torch(name, device, dtype):
             np.testing.assert_array_equal(v_idx.cpu().numpy(), t_idx.cpu().numpy())
 
 
+def recipe(m, model, kind):
+    """PointNet's Adam + StepLR, or DGCNN's SGD (momentum, weight decay, lr x100) + CosineAnnealingLR."""
+    if kind == "adam_step":
+        opt = m.optim.Adam(model.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-08, weight_decay=1e-4)
+        return opt, m.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    opt = m.optim.SGD(model.parameters(), lr=1e-3 * 100, momentum=0.9, weight_decay=1e-4)
+    return opt, m.optim.lr_scheduler.CosineAnnealingLR(opt, 4, eta_min=1e-3)
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", MODELS)
-def test_adam_steplr_training_matches_torch(name, device):
+@pytest.mark.parametrize("name,kind", [(n, "adam_step") for n in MODELS] + [("DGCNN", "sgd_cosine")])
+def test_training_matches_torch(name, kind, device):
     tm, vm = build(name, device)
-    topt, vopt = torch.optim.Adam(tm.parameters(), lr=1e-2), vt.optim.Adam(vm.parameters(), lr=1e-2)
-    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5)
-    vsched = vt.optim.lr_scheduler.StepLR(vopt, step_size=2, gamma=0.5)
+    (topt, tsched), (vopt, vsched) = recipe(torch, tm, kind), recipe(vt, vm, kind)
     r = np.random.default_rng(5)
     losses = []
     for step in range(4):
@@ -213,11 +220,13 @@ def test_adam_steplr_training_matches_torch(name, device):
         tsched.step()
         vsched.step()
         assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
-    assert vopt.param_groups[0]["lr"] == pytest.approx(2.5e-3)
+    assert vopt.param_groups[0]["lr"] == pytest.approx(2.5e-3 if kind == "adam_step" else 1e-3)
     assert np.isfinite(losses).all() and len(set(losses)) == len(losses)
     ts = tm.state_dict()
+    # biases before a batch norm (and the batch-norm biases the T-Nets' last batch norm cancels) have zero true
+    # gradient: Adam with weight decay turns their ~1e-16 rounding into steps of ~1e-6, so atol 1e-5 (lr 1e-2)
     for k, v in vm.state_dict().items():  # weights, running statistics, num_batches_tracked
-        np.testing.assert_allclose(v.cpu().numpy(), ts[k].cpu().numpy(), rtol=1e-6, atol=1e-9, err_msg=k)
+        np.testing.assert_allclose(v.cpu().numpy(), ts[k].cpu().numpy(), rtol=1e-6, atol=1e-5, err_msg=k)
     assert vm.state_dict()["bn1.num_batches_tracked" if name != "DGCNN" else "bn4.num_batches_tracked"].item() == 4
     tm.eval()
     vm.eval()
@@ -228,8 +237,8 @@ def test_adam_steplr_training_matches_torch(name, device):
         _, tout = loss_of(torch, tp, name, tm, tx, ty, ts_)
     with vt.no_grad():
         _, vout = loss_of(vt, vp, name, vm, vx, vy, vs)
-    for v, t in zip(vout, tout) if isinstance(vout, tuple) else [(vout, tout)]:
-        close(v, t, rtol=1e-6, atol=1e-9)
+    for v, t in zip(vout, tout) if isinstance(vout, tuple) else [(vout, tout)]:  # those biases act in eval mode
+        close(v, t, rtol=1e-4, atol=1e-5)
     logits = vout[0] if isinstance(vout, tuple) else vout
     want = int((logits.cpu().numpy().argmax(1) == labels).sum())
     assert vp.correct_count(logits, vy) == want == tp.correct_count(tout[0] if isinstance(tout, tuple) else tout, ty)
