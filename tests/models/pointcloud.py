@@ -14,7 +14,8 @@ nets, [B, N, 3] for the sampling helpers:
     indices, grouping by gathered indices, and set abstraction with Conv2d + BatchNorm2d and a max over the group;
   - PointNet++ part segmentation: multi-scale grouping (a ball query and MLP per radius), feature propagation by
     inverse-distance weights of the 3 nearest (sort), class one-hots from torch.eye(n)[labels.numpy(), ],
-    model.apply(weights_init) with xavier_normal_ on .data and model.apply to change batch-norm momentum;
+    model.apply(weights_init) with xavier_normal_ on .data and model.apply to change batch-norm momentum or to
+    make the (Leaky)ReLU modules in-place;
   - the accuracy count of training scripts: pred.data.max(1)[1].eq(target.data).cpu().sum().item().
 """
 import numpy as np
@@ -354,6 +355,12 @@ def weights_init(m):
     elif classname.find("Linear") != -1:
         torch.nn.init.xavier_normal_(m.weight.data)
         torch.nn.init.constant_(m.bias.data, 0.0)
+
+
+def inplace_relu(m):
+    """Training scripts switch every (Leaky)ReLU module to in-place by model.apply, to save memory."""
+    if m.__class__.__name__.find("ReLU") != -1:
+        m.inplace = True
 
 
 def bn_momentum_adjust(m, momentum):
