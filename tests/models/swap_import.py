@@ -12,7 +12,7 @@ import vibetensor.torch.fx as vt_fx
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
-          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx")
+          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd")
 
 
 def load(path, torch_module):
@@ -28,7 +28,7 @@ def load(path, torch_module):
                         "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint,
                         "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn,
                         "torch.optim.swa_utils": vt.optim.swa_utils,
-                        "torch.distributed": vt_distributed, "torch.fx": vt_fx}
+                        "torch.distributed": vt_distributed, "torch.fx": vt_fx, "torch.autograd": vt.autograd}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

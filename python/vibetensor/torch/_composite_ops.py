@@ -104,7 +104,9 @@ def repeat(self, *sizes):
         interleaved += [1, s]
         target += [r, s]
     out = x.reshape(*interleaved).expand(*target).reshape(*[r * s for r, s in zip(sizes, shape)])
-    return out.clone() if out._is_view() or out is self else out
+    # repeat always returns fresh memory; the reshape of the expand may alias self (stride 0 where a dim is
+    # copied), which _is_view misses under no_grad (no view base is recorded there), so ask the storage
+    return out.clone() if out._is_view_of(self) else out
 
 
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):

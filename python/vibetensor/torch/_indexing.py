@@ -130,8 +130,18 @@ def getitem(t, index):
     return _index(view, adv)
 
 
+def _fills_by_one_mask(index):
+    """Whether index holds one advanced entry and it is a boolean tensor with dims: torch writes a 0-dim value
+    through it by masked_fill, converting the value's dtype, where any other advanced write refuses a mismatch."""
+    items = index if isinstance(index, tuple) else (index,)
+    advanced = [i for i in items if isinstance(i, (_core.Tensor, list, np.ndarray))]
+    return (len(advanced) == 1 and isinstance(advanced[0], _core.Tensor)
+            and advanced[0].dtype == _core.dtype.bool and advanced[0].dim() > 0)
+
+
 def setitem(t, index, value):
     view, adv = _apply(t, index)
+    converts = not isinstance(value, _core.Tensor) or (value.dim() == 0 and _fills_by_one_mask(index))
     if not isinstance(value, _core.Tensor):
         from . import tensor as _tensor
 
@@ -144,4 +154,10 @@ def setitem(t, index, value):
         return
     while adv and adv[-1] is None:
         adv.pop()
+    if not converts and value.dtype != t.dtype:
+        from ._select_ops import _type_name as _dtype_name
+
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{_dtype_name(t.dtype)} for the destination and {_dtype_name(value.dtype)} for the "
+                           f"source.")
     _index_put(view, adv, value)
