@@ -11,7 +11,8 @@ import vibetensor.torch.distributed as vt_distributed
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
-          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed")
+          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.utils.data",
+          "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp")
 
 
 def load(path, torch_module):
@@ -27,7 +28,9 @@ def load(path, torch_module):
                         "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint,
                         "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn,
                         "torch.optim.swa_utils": vt.optim.swa_utils,
-                        "torch.distributed": vt_distributed}
+                        "torch.distributed": vt_distributed, "torch.utils.data": vt.utils.data,
+                        "torch.nn.utils.parametrize": vt.nn.utils.parametrize,
+                        "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:
