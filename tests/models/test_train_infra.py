@@ -101,6 +101,8 @@ def test_hooks_and_autograd_grad_match_torch(device):
     tl, vl = TMOD.hook_trace(tm, tx, ty), VMOD.hook_trace(vm, vx, vy)
     same(vl, tl)
     assert len(tl["bwd"]) == 1 and tl["unused_none"][1] is None
+    seen = [n for n, _ in tl["global_seen"]]  # parametrizations are modules too: the global hook sees them
+    assert seen[:4] == ["Linear", "Symmetric", "ParametrizationList", "ParametrizedLinear"] and len(tl["pre"]) == 1
 
 
 @pytest.mark.parametrize("kind", ["sequential", "chained", "cyclic", "onecycle3", "onecycle_linear",

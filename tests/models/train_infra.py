@@ -157,7 +157,12 @@ def hook_trace(model, x, y):
     log["loss"] = loss.detach()
     log["h_grad"] = h.grad.clone()
     log["x_grad"] = xin.grad.clone()
+    seen = []
+    handles.append(torch.nn.modules.module.register_module_forward_hook(
+        lambda m, args, out: seen.append((type(m).__name__, tuple(out.shape)))))
     log["kw"] = model(x)
+    log["kw_input"] = model.rot(input=log["kw"][:, :1].expand(-1, 8))  # the input by torch's keyword name
+    log["global_seen"] = seen
     for hd in handles:
         hd.remove()
     log["unhooked"] = model(x)
