@@ -359,7 +359,10 @@ def default_collate(batch):
     if isinstance(elem, int):  # bool included: a bool tensor, as torch's
         return F.tensor(list(batch))
     if isinstance(elem, (str, bytes)):
-        return batch
+        return batch  # as given: a tuple when it is a column of tuple samples, as torch's
+    if isinstance(elem, np.ndarray) and elem.dtype.kind in "SUO":
+        raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found "
+                        f"{elem.dtype}")
     if isinstance(elem, collections.abc.Mapping):
         out = {k: default_collate([d[k] for d in batch]) for k in elem}
         try:
@@ -367,11 +370,11 @@ def default_collate(batch):
         except TypeError:
             return out
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        columns = [default_collate(list(s)) for s in zip(*batch)]
+        columns = [default_collate(s) for s in zip(*batch)]  # tuples, as torch's transpose gives
         if isinstance(elem, tuple):
             return columns  # torch gives a list for tuples
         try:
