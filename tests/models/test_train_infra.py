@@ -61,6 +61,7 @@ def test_collated_batches_match_for_torchs_index_stream():
     tb, vb = TMOD.collated_batches(x, y, order), VMOD.collated_batches(x, y, order)
     same(vb, tb)
     assert len(tb["dict"]) == 3 and tb["dict"][0]["meta"]["pair"][1].shape == (4, 2)  # drop_last, nested lists
+    assert isinstance(tb["named"][0][1], tuple) and isinstance(tb["dict"][0]["meta"]["name"], list)
 
 
 @pytest.mark.parametrize("lib", ["torch", "vt"])

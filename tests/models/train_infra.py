@@ -25,7 +25,8 @@ class DictDataset(Dataset):
         return len(self.x)
 
     def __getitem__(self, i):
-        return {"x": self.x[i], "y": int(self.y[i]), "meta": {"idx": i, "pair": [float(self.x[i, 0]), self.x[i, :2]]}}
+        return {"x": self.x[i], "y": int(self.y[i]), "meta": {"idx": i, "pair": [float(self.x[i, 0]), self.x[i, :2]],
+                                                           "name": f"row{i}"}}
 
 
 class SeqDataset(Dataset):
@@ -99,6 +100,7 @@ def collated_batches(x, y, order):
     out["concat"] = [(len(cat), cat[i]) for i in (0, len(cat) // 2, len(cat) - 1)]
     out["padded"] = list(DataLoader(sds, batch_sampler=BatchSampler(order, 3, drop_last=False),
                                     collate_fn=pad_collate))
+    out["named"] = list(DataLoader([(x[i], f"r{i}") for i in order], batch_size=5))  # a list as the dataset
     out["seq_sampler"] = list(BatchSampler(SequentialSampler(range(7)), 3, drop_last=True))
     return out
 
