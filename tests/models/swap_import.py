@@ -8,11 +8,12 @@ import types
 import torch
 import vibetensor.torch as vt
 import vibetensor.torch.distributed as vt_distributed
+import vibetensor.torch.nn.utils.prune as vt_prune
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
           "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.utils.data",
-          "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp")
+          "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp", "torch.nn.utils.prune")
 
 
 def load(path, torch_module):
@@ -30,7 +31,8 @@ def load(path, torch_module):
                         "torch.optim.swa_utils": vt.optim.swa_utils,
                         "torch.distributed": vt_distributed, "torch.utils.data": vt.utils.data,
                         "torch.nn.utils.parametrize": vt.nn.utils.parametrize,
-                        "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp}
+                        "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp,
+                        "torch.nn.utils.prune": vt_prune}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

@@ -93,6 +93,9 @@ def test_nn_utils_trace_matches_torch(device):
     same(vl, tl)
     assert tl["raised"] is True and tl["after_remove"] == [False, True]
     assert tl["orthogonality"].item() < 1e-12
+    mask = tl["pruned"][1]
+    assert tl["pruned"][4] and (mask.sum(1) == 0).sum() == 2 and (mask == 0).sum() >= 14
+    assert not tl["pruned_final"][1] and "inp.weight" in tl["pruned_final"][0]
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils import parameters_to_vector, parametrize, vector_to_parameters
+from torch.nn.utils import parameters_to_vector, parametrize, prune, vector_to_parameters
 from torch.nn.utils.parametrizations import weight_norm
 from torch.nn.utils.rnn import pad_sequence
 from torch.optim import lr_scheduler
@@ -134,6 +134,18 @@ def nn_utils_trace(model, x, y):
     log["removed_weight_same"] = bool(torch.equal(before, model.mix.weight.detach()))
     q = model.rot.weight
     log["orthogonality"] = (q @ q.T - torch.eye(q.shape[0], dtype=q.dtype)).abs().max()
+    # magnitude pruning as compression scripts do it: per-tensor, structured, then global, then made permanent
+    prune.l1_unstructured(model.inp, "weight", amount=0.3)
+    prune.ln_structured(model.inp, "weight", amount=2, n=2, dim=0)
+    prune.global_unstructured([(model.inp, "bias"), (model.mix, "weight")], pruning_method=prune.L1Unstructured,
+                              amount=0.2)
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    log["pruned"] = [sorted(model.inp.state_dict()), model.inp.weight_mask.clone(), model.mix.weight_mask.clone(),
+                     model.inp.weight_orig.grad.clone(), prune.is_pruned(model)]
+    for mod, name in ((model.inp, "weight"), (model.inp, "bias"), (model.mix, "weight")):
+        prune.remove(mod, name)
+    log["pruned_final"] = [sorted(model.state_dict()), prune.is_pruned(model), model.inp.weight.detach().clone()]
     return log
 
 
