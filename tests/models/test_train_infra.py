@@ -109,6 +109,15 @@ def test_hooks_and_autograd_grad_match_torch(device):
     assert seen[:4] == ["Linear", "Symmetric", "ParametrizationList", "ParametrizedLinear"] and len(tl["pre"]) == 1
 
 
+def test_orthogonal_parametrization_trains_like_torch():
+    r = np.random.default_rng(4)
+    w, x = r.standard_normal((5, 5)), r.standard_normal((3, 5))
+    tl, vl = TMOD.orthogonal_trace(w, torch.from_numpy(x)), VMOD.orthogonal_trace(w, vt.from_numpy(x))
+    same(vl, tl, rtol=1e-9, atol=1e-12)
+    q = tl["cayley"][1]
+    assert torch.allclose(q @ q.T, torch.eye(5, dtype=q.dtype)) and tl["cayley"][0][-1] < tl["cayley"][0][0]
+
+
 @pytest.mark.parametrize("kind", ["sequential", "chained", "cyclic", "onecycle3", "onecycle_linear",
                                   "warm_restarts"])
 def test_scheduler_chains_log_the_same_lrs_and_momenta(kind):

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, parametrize, prune, vector_to_parameters
-from torch.nn.utils.parametrizations import weight_norm
+from torch.nn.utils.parametrizations import orthogonal, weight_norm
 from torch.nn.utils.rnn import pad_sequence
 from torch.optim import lr_scheduler
 from torch.utils.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, SequentialSampler, Subset,
@@ -146,6 +146,26 @@ def nn_utils_trace(model, x, y):
     for mod, name in ((model.inp, "weight"), (model.inp, "bias"), (model.mix, "weight")):
         prune.remove(mod, name)
     log["pruned_final"] = [sorted(model.state_dict()), prune.is_pruned(model), model.inp.weight.detach().clone()]
+    return log
+
+
+def orthogonal_trace(w, x, maps=("matrix_exp", "cayley")):
+    """A recurrent-style square mixing matrix kept orthogonal by the built-in parametrization while it trains."""
+    log = {}
+    for orthogonal_map in maps:
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=False).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+        orthogonal(lin, "weight", orthogonal_map=orthogonal_map)
+        opt = torch.optim.Adam(lin.parameters(), lr=0.05)
+        losses = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = (lin(lin(x)) - x.flip(-1)).pow(2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        log[orthogonal_map] = (losses, lin.weight.detach().clone(), sorted(lin.state_dict()))
     return log
 
 
