@@ -1,6 +1,7 @@
-"""vt.nn.utils.parametrizations: weight_norm and spectral_norm as parametrizations (nn.utils.parametrize), with
-torch's layout: original0/original1 = g/v for weight_norm; original plus the power-iteration vectors _u/_v as
-buffers of the parametrization for spectral_norm."""
+"""vt.nn.utils.parametrizations: weight_norm, spectral_norm and orthogonal as parametrizations
+(nn.utils.parametrize), with torch's layout: original0/original1 = g/v for weight_norm; original plus the
+power-iteration vectors _u/_v as buffers of the parametrization for spectral_norm; original plus the orthogonal
+`base` buffer (the trivialization) for orthogonal."""
 from ....autograd import no_grad
 from ..module import Module
 from . import parametrize
