@@ -9,10 +9,13 @@ import torch
 import vibetensor.torch as vt
 import vibetensor.torch.distributed as vt_distributed
 import vibetensor.torch.fx as vt_fx
+import vibetensor.torch.nn.utils.prune as vt_prune
 
 _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.optim", "torch.optim.lr_scheduler",
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
-          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd")
+          "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd",
+          "torch.utils.data", "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp",
+          "torch.nn.utils.prune")
 
 
 def load(path, torch_module):
@@ -28,7 +31,10 @@ def load(path, torch_module):
                         "torch.utils": vt.utils, "torch.utils.checkpoint": vt.utils.checkpoint,
                         "torch.distributions": vt.distributions, "torch.nn.utils.rnn": vt.nn.utils.rnn,
                         "torch.optim.swa_utils": vt.optim.swa_utils,
-                        "torch.distributed": vt_distributed, "torch.fx": vt_fx, "torch.autograd": vt.autograd}
+                        "torch.distributed": vt_distributed, "torch.fx": vt_fx, "torch.autograd": vt.autograd,
+                        "torch.utils.data": vt.utils.data, "torch.nn.utils.parametrize": vt.nn.utils.parametrize,
+                        "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp,
+                        "torch.nn.utils.prune": vt_prune}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

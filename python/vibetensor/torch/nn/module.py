@@ -495,8 +495,10 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__  # backward hooks live in tables made on first registration (module_more.py)
-        backward = d.get("_backward_hooks") or d.get("_backward_pre_hooks")
-        if not self._forward_pre_hooks and not self._forward_hooks and not backward:
+        backward = (d.get("_backward_hooks") or d.get("_backward_pre_hooks") or _global_backward_hooks
+                    or _global_backward_pre_hooks)
+        if not (self._forward_pre_hooks or self._forward_hooks or backward or _global_forward_pre_hooks
+                or _global_forward_hooks):
             return self.forward(*args, **kwargs)
         if backward:
             from .module_more import call_with_backward_hooks
@@ -506,7 +508,7 @@ class Module:
         return self._run_forward_hooks(args, kwargs, self.forward(*args, **kwargs))
 
     def _run_forward_pre_hooks(self, args, kwargs):
-        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+        for hook, with_kwargs in [*_global_forward_pre_hooks.values(), *self._forward_pre_hooks.values()]:
             if with_kwargs:
                 r = hook(self, args, kwargs)
                 if r is not None:
@@ -518,7 +520,7 @@ class Module:
         return args, kwargs
 
     def _run_forward_hooks(self, args, kwargs, out):
-        for hook, with_kwargs in list(self._forward_hooks.values()):
+        for hook, with_kwargs in [*_global_forward_hooks.values(), *self._forward_hooks.values()]:
             r = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
             if r is not None:
                 out = r
@@ -543,6 +545,14 @@ class Module:
 
     def _child_lines(self):
         return list(self._modules.items())
+
+
+# torch.nn.modules.module's global hooks (register_module_*_hook in module_more.py): every module's call runs
+# them before its own hooks of the same kind, as torch's _call_impl does. Entries as in the per-module tables.
+_global_forward_pre_hooks = OrderedDict()
+_global_forward_hooks = OrderedDict()
+_global_backward_hooks = OrderedDict()
+_global_backward_pre_hooks = OrderedDict()
 
 
 def _indent(text, n):

@@ -9,6 +9,7 @@ gradient, the hooks run from the outputs' node with grad_input all None, as torc
 from ...autograd import Function, no_grad
 from ..._C.core import dtype as _dtype
 from ._tensor_api import Tensor
+from . import module as _module
 from .module import Module, RemovableHandle
 
 
@@ -90,6 +91,33 @@ def register_full_backward_pre_hook(self, hook, prepend=False):
     return self._add_hook(_table(self, "_backward_pre_hooks"), hook, prepend)
 
 
+def _backward_hooks_of(module):
+    """The full backward hooks a module's call runs: the global ones first, then its own (torch's order)."""
+    return [*_module._global_backward_hooks.values(), *module.__dict__.get("_backward_hooks", {}).values()]
+
+
+def register_module_forward_pre_hook(hook):
+    """torch.nn.modules.module.register_module_forward_pre_hook: hook(module, args) before every module's forward
+    (and before the module's own pre-hooks); it may return new args."""
+    return Module._add_hook(None, _module._global_forward_pre_hooks, (hook, False), False)
+
+
+def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
+    """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) after every module's forward,
+    before the module's own forward hooks; it may return a new output."""
+    return Module._add_hook(None, _module._global_forward_hooks, (hook, with_kwargs), False)
+
+
+def register_module_full_backward_pre_hook(hook):
+    """hook(module, grad_output) for every module, before the module's own backward pre-hooks."""
+    return Module._add_hook(None, _module._global_backward_pre_hooks, hook, False)
+
+
+def register_module_full_backward_hook(hook):
+    """hook(module, grad_input, grad_output) for every module, before the module's own backward hooks."""
+    return Module._add_hook(None, _module._global_backward_hooks, hook, False)
+
+
 class _Hooks:
     """One call's backward-hook state: which positional args are tensors, and the grad_output once seen."""
 
@@ -99,7 +127,7 @@ class _Hooks:
         self.tensor_pos = []
 
     def run_backward_hooks(self, grad_input):
-        for hook in list(self.module.__dict__.get("_backward_hooks", {}).values()):
+        for hook in _backward_hooks_of(self.module):
             r = hook(self.module, grad_input, self.grad_output)
             if r is not None:
                 r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
@@ -127,7 +155,7 @@ def _identity(hooks, tensors, backward):
 
 def _wrap_inputs(h, args):
     h.tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
-    if not h.tensor_pos or not h.module.__dict__.get("_backward_hooks"):
+    if not h.tensor_pos or not _backward_hooks_of(h.module):
         h.tensor_pos = []
         return args
 
@@ -155,7 +183,8 @@ def _wrap_outputs(h, out):
 
     def backward(grads):
         grads = tuple(grads)
-        for hook in list(h.module.__dict__.get("_backward_pre_hooks", {}).values()):
+        for hook in [*_module._global_backward_pre_hooks.values(),
+                     *h.module.__dict__.get("_backward_pre_hooks", {}).values()]:
             r = hook(h.module, grads)
             if r is not None:
                 grads = tuple(r) if isinstance(r, (tuple, list)) else (r,)

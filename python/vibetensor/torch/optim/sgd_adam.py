@@ -25,8 +25,8 @@ def _step(opt, closure, fused_step, per_parameter_step):
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False, foreach=None, fused=None):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
         if isinstance(lr, _core.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         if lr < 0 or momentum < 0 or weight_decay < 0:
@@ -35,7 +35,7 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
-                                  "foreach": foreach, "fused": fused})
+                                  "foreach": foreach, "differentiable": differentiable, "fused": fused})
         _fused.check_flags(self.param_groups, foreach, fused)
 
     def step(self, closure=None):
@@ -75,8 +75,9 @@ def _check_adam_args(lr, betas, eps, weight_decay):
 class Adam(Optimizer):
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 maximize=False, foreach=None, capturable=False, fused=None):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         if isinstance(lr, _core.Tensor):  # torch's checks, in its order
             if foreach and not capturable:
                 raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
@@ -85,11 +86,16 @@ class Adam(Optimizer):
         _check_adam_args(lr, betas, eps, weight_decay)
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
-                                  "capturable": capturable, "fused": fused})
+                                  "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                                  # AdamW is Adam with this on (torch's decoupled_weight_decay): a group key
+                                  "decoupled_weight_decay": bool(decoupled_weight_decay)})
         _fused.check_flags(self.param_groups, foreach, fused)
 
+    def _decoupled_in(self, g):
+        return g.get("decoupled_weight_decay", self._decoupled)
+
     def step(self, closure=None):
-        return _step(self, closure, lambda g: _fused.adamw_step(g, self._state, decoupled=self._decoupled),
+        return _step(self, closure, lambda g: _fused.adamw_step(g, self._state, decoupled=self._decoupled_in(g)),
                      self._adam_per_parameter)
 
     def _adam_per_parameter(self, g):
@@ -111,7 +117,7 @@ class Adam(Optimizer):
                     st["max_exp_avg_sq"] = zeros_like(p)
             st["step"] += 1
             t = st["step"]
-            if self._decoupled:
+            if self._decoupled_in(g):
                 p.mul_(1 - lr * wd)
             elif wd:
                 grad = grad.add(p, alpha=wd)
@@ -129,6 +135,7 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, foreach=None, capturable=False, fused=None):
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
-                         capturable=capturable, fused=fused)
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

@@ -168,7 +168,7 @@ class DataLoader:
                 except StopIteration:
                     return
                 yield data
-        return batches()
+        return _SingleProcessIter(batches(), self)
 
     def __len__(self):
         if self._iterable:
@@ -177,6 +177,22 @@ class DataLoader:
                 n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
         return len(self._index_sampler)
+
+
+class _SingleProcessIter:
+    """The batches of a num_workers=0 loader: an iterator with the loader's length, as torch's."""
+
+    def __init__(self, batches, loader):
+        self._batches, self._loader = batches, loader
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._batches)
+
+    def __len__(self):
+        return len(self._loader)
 
 
 class _MultiProcessIter:

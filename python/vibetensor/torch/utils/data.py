@@ -42,6 +42,20 @@ def _randperm(n, generator):
                     f"{type(generator).__name__}")
 
 
+def _randint(n, size, generator):
+    """`size` indices drawn uniformly from range(n), with replacement, as a list (from the generator's library)."""
+    if generator is None or isinstance(generator, Generator):
+        return F.randint(0, n, (size,), generator=generator).tolist() if size else []
+    if _is_torch_generator(generator):
+        import torch
+
+        return torch.randint(high=n, size=(size,), dtype=torch.int64, generator=generator).tolist()
+    if isinstance(generator, np.random.Generator):
+        return generator.integers(0, n, size=size).tolist()
+    raise TypeError(f"generator must be None, a vibetensor, numpy.random or torch Generator, got "
+                    f"{type(generator).__name__}")
+
+
 class Dataset:
     def __getitem__(self, index):
         raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
@@ -205,8 +219,6 @@ class RandomSampler(Sampler):
             raise TypeError(f"replacement should be a boolean value, but got replacement={replacement}")
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
             raise ValueError(f"num_samples should be a positive integer value, but got num_samples={self.num_samples}")
-        if replacement:
-            raise NotImplementedError("RandomSampler(replacement=True) is not implemented in vibetensor")
 
     @property
     def num_samples(self):
@@ -214,6 +226,11 @@ class RandomSampler(Sampler):
 
     def __iter__(self):
         n = len(self.data_source)
+        if self.replacement:  # in draws of 32, as torch's: a torch.Generator gives torch's indices
+            for _ in range(self.num_samples // 32):
+                yield from _randint(n, 32, self.generator)
+            yield from _randint(n, self.num_samples % 32, self.generator)
+            return
         for _ in range(self.num_samples // n):
             yield from _randperm(n, self.generator)
         yield from _randperm(n, self.generator)[:self.num_samples % n]
@@ -359,7 +376,10 @@ def default_collate(batch):
     if isinstance(elem, int):  # bool included: a bool tensor, as torch's
         return F.tensor(list(batch))
     if isinstance(elem, (str, bytes)):
-        return batch
+        return batch  # as given: a tuple when it is a column of tuple samples, as torch's
+    if isinstance(elem, np.ndarray) and elem.dtype.kind in "SUO":
+        raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found "
+                        f"{elem.dtype}")
     if isinstance(elem, collections.abc.Mapping):
         out = {k: default_collate([d[k] for d in batch]) for k in elem}
         try:
@@ -367,11 +387,11 @@ def default_collate(batch):
         except TypeError:
             return out
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        columns = [default_collate(list(s)) for s in zip(*batch)]
+        columns = [default_collate(s) for s in zip(*batch)]  # tuples, as torch's transpose gives
         if isinstance(elem, tuple):
             return columns  # torch gives a list for tuples
         try:

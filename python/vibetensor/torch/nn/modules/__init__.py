@@ -6,8 +6,8 @@ class FocalLoss(nn.modules.loss._Loss), `from torch.nn.modules.utils import _pai
 The classes are vt.nn's own (nothing is copied): each submodule here is a namespace listing, for one of torch's
 submodules, the names of its __all__ that vt.nn has, plus the private bases. Importable as packages are:
 `import vibetensor.torch.nn.modules.batchnorm` works (the submodules are registered in sys.modules).
-Absent, as from vt.nn: CrossMapLRN2d, NLLLoss2d, LinearCrossEntropyLoss, FractionalMaxPool2d/3d, Container and
-the global register_module_*_hook functions."""
+`module` also holds the global register_module_*_hook functions (module_more.py).
+Absent, as from vt.nn: CrossMapLRN2d, NLLLoss2d, LinearCrossEntropyLoss, FractionalMaxPool2d/3d and Container."""
 import collections.abc
 import sys
 import types
@@ -21,6 +21,7 @@ from .. import conv3d_layers as _conv3d_layers
 from .. import lazy as _lazy
 from .. import loss_layers as _loss_layers
 from .. import misc_layers as _misc_layers
+from .. import module_more as _module_more
 from .. import norm_layers as _norm_layers
 from .. import unpool as _unpool
 
@@ -76,6 +77,9 @@ _PRIVATE = {
                 "_AdaptiveAvgPoolNd": _conv_layers._AdaptiveAvgPoolNd, "_LPPoolNd": _conv3d_layers._LPPoolNd,
                 "_MaxUnpoolNd": _unpool._MaxUnpoolNd},
     "padding": {"_ConstantPadNd": _misc_layers._ConstantPadNd, "_CircularPadNd": _misc_layers._CircularPadNd},
+    "module": {n: getattr(_module_more, n) for n in ("register_module_forward_pre_hook", "register_module_forward_hook",
+                                                     "register_module_full_backward_pre_hook",
+                                                     "register_module_full_backward_hook")},
     "linear": {"NonDynamicallyQuantizableLinear": _attention_layers.NonDynamicallyQuantizableLinear},
     "transformer": {n: getattr(_attention_layers, n) for n in ("_get_clones", "_get_activation_fn", "_get_seq_len",
                                                                "_generate_square_subsequent_mask",

@@ -3,6 +3,7 @@ from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_,
 from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401
 from . import rnn  # noqa: F401
 from . import parametrize, parametrizations  # noqa: F401
+from . import prune  # noqa: F401
 from .weight_norm import remove_weight_norm, weight_norm  # noqa: F401
 from . import stateless  # noqa: F401
 from .clip_grad import clip_grad_norm  # noqa: F401
