@@ -207,7 +207,8 @@ def _zero_at(mask, indices):
     return flat.view_as(mask)
 
 
-class RandomUnstructured(BasePruningMethod):
+class _Unstructured(BasePruningMethod):
+    """Zeroes the `amount` entries that _pick chooses (of a flat view of the tensor) in a copy of the mask."""
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, amount):
@@ -219,29 +220,26 @@ class RandomUnstructured(BasePruningMethod):
         _validate_amount(n, t.numel())
         mask = default_mask.clone()
         if n != 0:
-            mask = _zero_at(mask, _vt().topk(_vt().rand_like(t).reshape(-1), k=n).indices)
+            mask = _zero_at(mask, self._pick(t.reshape(-1), n))
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    """Zeroes `amount` entries chosen at random."""
+
+    def _pick(self, flat, n):
+        return _vt().topk(_vt().rand_like(flat), k=n).indices
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Zeroes the `amount` entries of smallest absolute value."""
-    PRUNING_TYPE = "unstructured"
 
-    def __init__(self, amount):
-        _validate_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        n = _n_to_prune(self.amount, t.numel())
-        _validate_amount(n, t.numel())
-        mask = default_mask.clone()
-        if n != 0:
-            mask = _zero_at(mask, _vt().topk(t.abs().reshape(-1), k=n, largest=False).indices)
-        return mask
+    def _pick(self, flat, n):
+        return _vt().topk(flat.abs(), k=n, largest=False).indices
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
