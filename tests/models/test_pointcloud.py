@@ -61,6 +61,22 @@ def numpy_knn(x, k):
     return np.argsort(d, axis=-1, kind="stable")[:, :, :k]
 
 
+def step_both(tm, vm, opts, scheds, tl, vl, step):
+    """One optimizer and scheduler step on each side from their losses, every gradient compared first."""
+    for opt in opts:
+        opt.zero_grad()
+    tl.backward()
+    vl.backward()
+    tg = dict(tm.named_parameters())
+    for n, p in vm.named_parameters():
+        np.testing.assert_allclose(p.grad.cpu().numpy(), tg[n].grad.cpu().numpy(), rtol=1e-6, atol=1e-10,
+                                   err_msg=f"grad {n} at step {step}")
+    for opt in opts:
+        opt.step()
+    for sched in scheds:
+        sched.step()
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("grad", [True, False])  # inference code samples under no_grad
 def test_sampled_and_grouped_indices_are_identical(grad, device):
@@ -211,18 +227,7 @@ def test_training_matches_torch(name, kind, device):
         vl, _ = loss_of(vt, vp, name, vm, vx, vy, vs)
         np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-9, err_msg=f"loss at step {step}")
         losses.append(vl.item())
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        tg = dict(tm.named_parameters())
-        for n, p in vm.named_parameters():
-            np.testing.assert_allclose(p.grad.cpu().numpy(), tg[n].grad.cpu().numpy(), rtol=1e-6, atol=1e-10,
-                                       err_msg=f"grad {n} at step {step}")
-        topt.step()
-        vopt.step()
-        tsched.step()
-        vsched.step()
+        step_both(tm, vm, (topt, vopt), (tsched, vsched), tl, vl, step)
         assert vsched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
     assert vopt.param_groups[0]["lr"] == pytest.approx(2.5e-3 if kind == "adam_step" else 1e-3)
     assert np.isfinite(losses).all() and len(set(losses)) == len(losses)
@@ -280,18 +285,7 @@ def test_part_segmentation_with_msg_and_propagation_trains_like_torch(device):
         tl = torch.nn.functional.nll_loss(tpred.contiguous().view(-1, 4), ty.view(-1, 1)[:, 0])
         vl = vt.nn.functional.nll_loss(vpred.contiguous().view(-1, 4), vy.view(-1, 1)[:, 0])
         np.testing.assert_allclose(vl.item(), tl.item(), rtol=1e-10, err_msg=f"loss at step {step}")
-        topt.zero_grad()
-        vopt.zero_grad()
-        tl.backward()
-        vl.backward()
-        tg = dict(tm.named_parameters())
-        for n, p in vm.named_parameters():
-            np.testing.assert_allclose(p.grad.cpu().numpy(), tg[n].grad.cpu().numpy(), rtol=1e-6, atol=1e-10,
-                                       err_msg=f"grad {n} at step {step}")
-        topt.step()
-        vopt.step()
-        tsched.step()
-        vsched.step()
+        step_both(tm, vm, (topt, vopt), (tsched, vsched), tl, vl, step)
     ts_ = tm.state_dict()
     for k, v in vm.state_dict().items():
         np.testing.assert_allclose(v.cpu().numpy(), ts_[k].cpu().numpy(), rtol=1e-6, atol=1e-9, err_msg=k)
