@@ -188,6 +188,40 @@ def test_gemm_batched_and_broadcast(gemm_kernel, dtype, rng):
         ref_close(out[i], e[i], f[i], dtype, 140)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "int64"])
+def test_matmul_batch_dims_that_do_not_fold(gemm_kernel, dtype, rng):
+    # Heads viewed out of a fused qkv ([B, T, 3, H, E] permuted to [3, B, H, T, E]): the batch dims (B, H) step by
+    # no single stride, so the product reads each batch entry at its own offset instead of copying the operand.
+    B, T, H, E = 3, 13, 5, 7
+    qkv = rand((B, T, 3 * H * E), dtype, rng) if dtype != "int64" else pair((B, T, 3 * H * E), dtype, rng)[0]
+    q, k, v = qkv.reshape(B, T, 3, H, E).permute(2, 0, 3, 1, 4).unbind(0)
+    cases = [(q, k.transpose(-2, -1)), (q, v.transpose(-2, -1)[..., ::2]), (q[:, 1:4], k[:, 1:4].transpose(-2, -1)),
+             (q.transpose(0, 1), k.transpose(0, 1).transpose(-2, -1)), (q[:, :1].expand(B, 2, T, E), v[:, :2].mT)]
+    for a, b in cases:
+        out = a @ b
+        ref = np.matmul(a.to(vt.float64).numpy(), b.to(vt.float64).numpy())
+        assert out.shape == ref.shape and out.dtype == a.dtype
+        if dtype == "int64":
+            np.testing.assert_array_equal(out.numpy(), ref.astype(np.int64))
+            continue
+        for i in np.ndindex(*ref.shape[:-2]):
+            ref_close(out[i], a[i], b[i], dtype, E)
+
+
+def test_attention_products_of_permuted_heads_grads_match_torch(rng):
+    B, T, H, E = 2, 9, 3, 4
+    x = rng.standard_normal((B, T, 3 * H * E))
+    vx, tx = vt.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    outs = []
+    for m, xx in ((vt, vx), (torch, tx)):
+        q, k, v = xx.reshape(B, T, 3, H, E).permute(2, 0, 3, 1, 4).unbind(0)
+        out = m.softmax(q @ k.transpose(-2, -1), -1) @ v
+        (out * m.arange(out.numel(), dtype=m.float64).reshape(out.shape).cos()).sum().backward()
+        outs.append(out)
+    np.testing.assert_allclose(outs[0].detach().numpy(), outs[1].detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_gemm_bfloat16_subnormal_inputs(gemm_kernel):
     # Note [Bfloat16 pairs]: the pair kernel treats subnormal inputs as zero (as torch's oneDNN kernels, which use
     # the same instruction, do from 64 x 64 on such a CPU); the other families multiply them exactly in float.
@@ -244,11 +278,13 @@ def test_mm_grad_of_transposed_operands(rng):
     assert va.grad.is_contiguous() and vb.grad.is_contiguous()
 
 
-# F.linear with a bias is one op, vt::_linear_bias (the CUDA backend adds the bias in cuBLASLt's epilogue); on the
-# CPU it composes mm and add, so values, gradients and layouts are torch's to float64 rounding.
+# F.linear with a bias is one op, vt::_linear_bias (the CUDA backend adds the bias in cuBLASLt's epilogue, the
+# CPU GEMM to each tile of C after its last K block), so values, gradients and layouts are torch's to float64
+# rounding. The larger shapes give edge tiles, several K blocks and K ranges, and tiles split over threads.
 @pytest.mark.parametrize("x_shape, w_shape, b_shape", [
     ((6, 16), (9, 16), (9,)), ((2, 5, 16), (9, 16), (9,)), ((3, 1, 4, 16), (9, 16), (9,)), ((0, 16), (9, 16), (9,)),
-    ((5, 0), (9, 0), (9,)), ((6, 16), (9, 16), (1,)), ((4, 16), (0, 16), (0,)),
+    ((5, 0), (9, 0), (9,)), ((6, 16), (9, 16), (1,)), ((4, 16), (0, 16), (0,)), ((37, 600), (70, 600), (70,)),
+    ((13, 4500), (35, 4500), (35,)), ((3, 100, 40), (257, 40), (257,)),
 ])
 @pytest.mark.parametrize("layout", ["dense", "strided"])
 def test_linear_bias_values_grads_and_nodes_match_torch(x_shape, w_shape, b_shape, layout, rng):

@@ -250,7 +250,7 @@ template <typename P> constexpr int64_t kStep = std::is_same_v<P, Bf16Pair> ? 2 
 // `threads` threads (1: everything runs on the calling thread). Panels hold P; k0, ks, pc and kc below count
 // packed steps (Kp of them), the operands' k offsets are those times kStep.
 template <typename P, typename Acc>
-void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
+void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c, const Acc* bias,
                  const MicroKernel<P, Acc>& uk, const Packer<P>& pack, int64_t threads) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t esz = itemsize(a.dtype), step = kStep<P>, Kp = ceil_div(K, step);
@@ -304,6 +304,7 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
           for (int64_t pc = 0; pc < ks; pc += uk.kc) {
             const int64_t kc = std::min<int64_t>(uk.kc, ks - pc);
             const bool accumulate = k0 + pc > 0;  // the first KC block writes C, later ones add to it
+            const bool last = k0 + pc + kc == Kp;  // the bias joins a tile after its last block, still in cache
             pack(b_bytes + (pc * step * b.row_stride + j0 * b.col_stride) * esz, b.col_stride, b.row_stride, j1 - j0,
                  nr, kc, std::min(kc * step, K - (k0 + pc) * step), bpack);
             // A blocks of mc rows stay in L2 while every B panel [kc x NR] of the slab passes through L1.
@@ -318,13 +319,16 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
                   Acc* cp = c + (ic0 + i) * N + j;
                   if (mv == mr && nv == nr) {
                     uk.fn(kc, ap, bp, cp, N, accumulate);
-                    continue;
+                  } else {
+                    // An edge tile (Note [Edge tiles]): computed into scratch, only the valid part copied back.
+                    edge_kernel(uk, mv, nv)(kc, ap, bp, scratch, nr, false);
+                    for (int64_t r = 0; r < mv; ++r)
+                      for (int64_t q = 0; q < nv; ++q)
+                        cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];
                   }
-                  // An edge tile (Note [Edge tiles]): computed into scratch, only the valid part copied back.
-                  edge_kernel(uk, mv, nv)(kc, ap, bp, scratch, nr, false);
-                  for (int64_t r = 0; r < mv; ++r)
-                    for (int64_t q = 0; q < nv; ++q)
-                      cp[r * N + q] = accumulate ? cp[r * N + q] + scratch[r * nr + q] : scratch[r * nr + q];
+                  if (bias && last)
+                    for (int64_t r = 0; r < mv; ++r)
+                      for (int64_t q = 0; q < nv; ++q) cp[r * N + q] += bias[j + q];
                 }
               }
             }
@@ -337,10 +341,11 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
 
 template <typename P, typename Acc>
 void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
-                const MicroKernel<P, Acc>& uk, const Packer<P>& pack) {
+                const Acc* bias, const MicroKernel<P, Acc>& uk, const Packer<P>& pack) {
   if (batch * M * N == 0) return;
   if (K == 0) {
-    std::fill(c, c + batch * M * N, Acc(0));
+    for (int64_t r = 0; r < batch * M; ++r)
+      for (int64_t j = 0; j < N; ++j) c[r * N + j] = bias ? bias[j] : Acc(0);
     return;
   }
   VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems && std::max(uk.mr, uk.nr) <= kMaxPanelWidth, "cpu_gemm: tile ",
@@ -348,9 +353,9 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
   const int64_t esz = itemsize(a.dtype);
   auto one = [&](int64_t i, int64_t threads) {
     Operand ai = a, bi = b;
-    ai.data = static_cast<const char*>(a.data) + i * a.batch_stride * esz;
-    bi.data = static_cast<const char*>(b.data) + i * b.batch_stride * esz;
-    gemm_matrix<P, Acc>(M, N, K, ai, bi, c + i * M * N, uk, pack, threads);
+    ai.data = static_cast<const char*>(a.data) + a.batch_offset(i) * esz;
+    bi.data = static_cast<const char*>(b.data) + b.batch_offset(i) * esz;
+    gemm_matrix<P, Acc>(M, N, K, ai, bi, c + i * M * N, bias, uk, pack, threads);
   };
   // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads.
   const int64_t threads = num_threads();
@@ -366,18 +371,23 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
 
 }  // namespace
 
-void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c) {
+void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c,
+          const void* bias) {
   VT_INTERNAL_ASSERT(a.dtype == b.dtype, "cpu_gemm: operand dtypes differ");
   const KernelFamily& f = active_family();
   if (a.dtype == ScalarType::Float64) {
     const Packer<double> pack{&pack_panels<double, double>, f.f64.pack_k_contiguous};
-    gemm_typed(batch, M, N, K, a, b, static_cast<double*>(c), f.f64, pack);
-  } else if (a.dtype == ScalarType::BFloat16 && f.bf16.kernel.fn) {
-    gemm_typed(batch, M, N, K, a, b, static_cast<float*>(c), f.bf16.kernel, Packer<Bf16Pair>{f.bf16.pack, nullptr});
+    gemm_typed(batch, M, N, K, a, b, static_cast<double*>(c), static_cast<const double*>(bias), f.f64, pack);
+    return;
+  }
+  float* cf = static_cast<float*>(c);
+  const float* bf = static_cast<const float*>(bias);
+  if (a.dtype == ScalarType::BFloat16 && f.bf16.kernel.fn) {
+    gemm_typed(batch, M, N, K, a, b, cf, bf, f.bf16.kernel, Packer<Bf16Pair>{f.bf16.pack, nullptr});
   } else {
     const bool same_type = a.dtype == ScalarType::Float32;
     const Packer<float> pack{float_pack_fn(a.dtype), same_type ? f.f32.pack_k_contiguous : nullptr};
-    gemm_typed(batch, M, N, K, a, b, static_cast<float*>(c), f.f32, pack);
+    gemm_typed(batch, M, N, K, a, b, cf, bf, f.f32, pack);
   }
 }
 

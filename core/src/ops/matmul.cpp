@@ -83,20 +83,21 @@ Tensor bmm_integral(const Tensor& a_in, const Tensor& b_in, const char* name) {
 }
 
 // The floating product [B, M, N] in its accumulation type (float for float32 and the 16-bit types, double for
-// float64), not yet rounded to the operands' dtype.
-Tensor bmm_accumulator(const Tensor& a, const Tensor& b) {
+// float64), plus `bias` ([N] of that type, or undefined) on every row, not yet rounded to the operands' dtype.
+Tensor bmm_accumulator(const Tensor& a, const Tensor& b, const Tensor& bias = Tensor()) {
   ScalarType dtype = a.dtype();
   int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
   ScalarType acc = dtype == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
   Tensor c = empty_tensor(DimVector{B, M, N}, acc, kCPU);
   cpu_gemm::Operand oa{a.data_ptr(), dtype, a.stride(0), a.stride(1), a.stride(2)};
   cpu_gemm::Operand ob{b.data_ptr(), dtype, b.stride(0), b.stride(1), b.stride(2)};
+  const void* bias_ptr = bias.defined() ? bias.data_ptr() : nullptr;
   if (B > 1 && b.stride(0) == 0 && a.stride(0) == M * a.stride(1)) {
     // One B for every batch entry (matmul broadcasting a weight) over rows of A that stack evenly: a single
     // (B*M) x K product packs B once.
-    cpu_gemm::gemm(1, B * M, N, K, oa, ob, c.data_ptr());
+    cpu_gemm::gemm(1, B * M, N, K, oa, ob, c.data_ptr(), bias_ptr);
   } else {
-    cpu_gemm::gemm(B, M, N, K, oa, ob, c.data_ptr());
+    cpu_gemm::gemm(B, M, N, K, oa, ob, c.data_ptr(), bias_ptr);
   }
   return c;
 }
@@ -119,35 +120,63 @@ Tensor bmm_cpu(const Tensor& a, const Tensor& b) {
   return bmm_impl(a, b, "bmm");
 }
 
-// Batch dims folded into one (a copy where the layout does not allow a view), then bmm.
+// Whether the batch dims (all but the last two) of t step through memory by one stride, so that folding them
+// into one dim is a view.
+bool batch_dims_fold(const Tensor& t) {
+  for (int64_t d = 0; d + 3 < t.dim(); ++d)
+    if (t.size(d) != 1 && t.size(d + 1) != 1 && t.stride(d) != t.stride(d + 1) * t.size(d + 1)) return false;
+  return true;
+}
+
+// Each batch entry's element offset (batch dims in row-major order).
+std::vector<int64_t> batch_offsets(const Tensor& t, int64_t nb) {
+  const int64_t nd = t.dim() - 2;
+  std::vector<int64_t> offsets(static_cast<size_t>(nb)), index(static_cast<size_t>(nd), 0);
+  int64_t off = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    offsets[size_t(b)] = off;
+    for (int64_t d = nd - 1; d >= 0; --d) {  // odometer step
+      off += t.stride(d);
+      if (++index[size_t(d)] < t.size(d)) break;
+      off -= t.stride(d) * t.size(d);
+      index[size_t(d)] = 0;
+    }
+  }
+  return offsets;
+}
+
+// [..., M, K] @ [..., K, N]. Batch dims that fold into one are a bmm over views; otherwise the GEMM reads each
+// batch entry at its own offset, so permuted heads (q, k and v viewed out of a fused qkv) are not copied first.
 Tensor bmm_nd_cpu(const Tensor& a, const Tensor& b) {
   matmul::check_bmm_nd(a, b);
   int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1), nb = 1;
   for (int64_t d = 0; d < a.dim() - 2; ++d) nb *= a.size(d);
-  Tensor c = bmm_impl(ops::reshape(a, DimVector{nb, M, K}), ops::reshape(b, DimVector{nb, K, N}), "bmm");
-  return ops::reshape(c, matmul::bmm_nd_sizes(a, b));
+  const DimVector out_sizes = matmul::bmm_nd_sizes(a, b);
+  if (!is_floating(a.dtype()) || (batch_dims_fold(a) && batch_dims_fold(b))) {
+    Tensor c = bmm_impl(ops::reshape(a, DimVector{nb, M, K}), ops::reshape(b, DimVector{nb, K, N}), "bmm");
+    return ops::reshape(c, out_sizes);
+  }
+  const std::vector<int64_t> a_off = batch_offsets(a, nb), b_off = batch_offsets(b, nb);
+  cpu_gemm::Operand oa{a.data_ptr(), a.dtype(), 0, a.stride(-2), a.stride(-1), a_off.data()};
+  cpu_gemm::Operand ob{b.data_ptr(), b.dtype(), 0, b.stride(-2), b.stride(-1), b_off.data()};
+  const ScalarType acc = a.dtype() == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
+  Tensor c = empty_tensor(out_sizes, acc, kCPU);
+  cpu_gemm::gemm(nb, M, N, K, oa, ob, c.data_ptr());
+  return c.dtype() == a.dtype() ? c : ops::to_dtype(c, a.dtype());
 }
 
-// x W^T + b with the bias added to the product's accumulator, so a 16-bit result is rounded once, as torch's
-// CPU addmm does (a product rounded to bfloat16 and then summed with the bias rounds twice: about one result
-// in eight differed in the last bit).
+// x W^T + b with the bias added to the product's accumulator by the GEMM (to each tile of C while it is in
+// cache), so a 16-bit result is rounded once, as torch's CPU addmm does (a product rounded to bfloat16 and then
+// summed with the bias rounds twice: about one result in eight differed in the last bit), and no second pass
+// reads and writes the whole result.
 Tensor linear_bias_cpu(const Tensor& x, const Tensor& w, const Tensor& b) {
   matmul::check_linear_bias(x, w, b);
   if (!is_floating(x.dtype())) return matmul::linear_bias_composite(x, w, b);
   const int64_t rows = matmul::linear_rows(x), K = x.size(-1), N = w.size(0);
+  const ScalarType acc = x.dtype() == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
+  Tensor bias = ops::contiguous(ops::to_dtype(ops::expand(b, DimVector{N}), acc));
   Tensor x2 = ops::reshape(x, DimVector{rows, K});
-  Tensor c = bmm_accumulator(ops::unsqueeze(x2, 0), ops::unsqueeze(ops::transpose(w, 0, 1), 0));
-  Tensor bias = ops::contiguous(ops::to_dtype(ops::expand(b, DimVector{N}), c.dtype()));
-  auto add_rows = [&]<typename T>(T* out, const T* bv) {
-    parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(N, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r)
-        for (int64_t j = 0; j < N; ++j) out[r * N + j] += bv[j];
-    });
-  };
-  if (c.dtype() == ScalarType::Float64)
-    add_rows(c.data<double>(), bias.data<double>());
-  else
-    add_rows(c.data<float>(), bias.data<float>());
+  Tensor c = bmm_accumulator(ops::unsqueeze(x2, 0), ops::unsqueeze(ops::transpose(w, 0, 1), 0), bias);
   if (c.dtype() != x.dtype()) c = ops::to_dtype(c, x.dtype());
   return ops::reshape(c, matmul::linear_sizes(x, N));
 }

@@ -12,8 +12,8 @@
 // selection] in core/src/ops/cpu_gemm_kernels.h); nothing is compiled for a particular -march. Threads come
 // from vt's parallel_for pool; pack buffers are thread-local and kept for reuse (at most ~8.5 MiB a thread).
 //
-// Not handled here: integer types (matmul.cpp keeps a simple loop for those), alpha/beta scaling or a bias
-// epilogue, output strides (C is always dense), complex types.
+// Not handled here: integer types (matmul.cpp keeps a simple loop for those), alpha/beta scaling, output
+// strides (C is always dense), complex types.
 #include <cstdint>
 #include <string_view>
 
@@ -21,17 +21,24 @@
 
 namespace vt::cpu_gemm {
 
-// One operand: element (b, i, j) lives at data + b * batch_stride + i * row_stride + j * col_stride, all in
-// elements of `dtype` (Float32, Float64, Float16 or BFloat16).
+// One operand: element (b, i, j) lives at data + batch_offset(b) + i * row_stride + j * col_stride, all in
+// elements of `dtype` (Float32, Float64, Float16 or BFloat16), where batch_offset(b) is b * batch_stride, or
+// batch_offsets[b] when that array is given (batch dims that fold into no single stride: attention heads viewed
+// out of a fused qkv projection, [B, T, 3, H, E] permuted to [B, H, T, E], read in place instead of copied).
 struct Operand {
   const void* data;
   ScalarType dtype;
   int64_t batch_stride, row_stride, col_stride;
+  const int64_t* batch_offsets = nullptr;  // one per batch entry, in elements; overrides batch_stride
+  int64_t batch_offset(int64_t b) const { return batch_offsets ? batch_offsets[b] : b * batch_stride; }
 };
 
 // c: batch * M * N elements of float (for float32/16-bit inputs) or double (float64), written, never read.
-// Both operands must have the same dtype. K == 0 writes zeros. Uses vt's parallel_for thread pool.
-void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c);
+// bias: null, or N values of c's type added to every row of every product (linear's bias, added to each tile
+// of C while it is still in cache after its last K block, before any rounding to a 16-bit result).
+// Both operands must have the same dtype. K == 0 writes zeros (or the bias). Uses vt's parallel_for pool.
+void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, void* c,
+          const void* bias = nullptr);
 
 // The micro-kernel family in use: "generic", "avx2", "avx512" or "avx512bf16" (bfloat16 operands multiplied as
 // pairs, Note [Bfloat16 pairs] in core/src/ops/cpu_gemm_kernels.h). set_kernel_isa picks one by name for tests
