@@ -101,10 +101,12 @@ def test_sums_vs_float64(shape, dtype):
 
 
 @pytest.mark.parametrize("shape,dims", [((130, 2000), (0,)), ((7, 33, 300), (0, 1)), ((6, 5, 1100), (0,)),
-                                        ((3, 4, 5), (0,)), ((2, 70000), (0,))])
+                                        ((3, 4, 5), (0,)), ((2, 70000), (0,)), ((8320, 192), (0,)),
+                                        ((1030, 3, 7), (0,)), ((77, 109, 13), (0, 1))])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_leading_dim_sums(shape, dims, dtype):
-    """Note [Leading-dim sums]: outputs split across threads, rows four at a time (odd row counts too)."""
+    """Note [Leading-dim sums]: outputs split across threads, rows eight at a time (odd row counts too); narrow
+    rows split into row blocks whose partials add in block order, the same for any thread count."""
     v, t = _pair(shape, 8, dtype)
     ref = v.numpy().astype(np.float64).sum(dims)
     tol = dict(rtol=1e-6, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-10)
@@ -113,6 +115,12 @@ def test_leading_dim_sums(shape, dims, dtype):
     np.testing.assert_allclose(v.sum(dims, keepdim=True).numpy(), ref.reshape((1,) * len(dims) + ref.shape), **tol)
     np.testing.assert_allclose(v.mean(dims).numpy(), t.mean(dims).numpy(), rtol=2e-6, atol=1e-6)
     _bits(got.numpy(), v.sum(dims).numpy())  # a fixed order: the same sum every call
+    threads = vt.get_num_threads()
+    try:
+        vt.set_num_threads(1)
+        _bits(got.numpy(), v.sum(dims).numpy())  # and the same on one thread
+    finally:
+        vt.set_num_threads(threads)
 
 
 def test_sum_specials_and_determinism():

@@ -72,7 +72,10 @@ template <typename AccT, typename S, typename C> AccT fold_contiguous(const Tens
 // gradient: [B, T, D] summed over B) has its reduced dim outermost, which reduce_for_each cannot split (each
 // output would be written by several threads), so it ran on one thread. Viewed as rows [R, N] folded into one
 // output row, the outputs split instead: each thread adds every row's slice of its columns into its slice of
-// the accumulators, four rows at a time (cpu_math::accumulate_rows; a fixed order for every call).
+// the accumulators, eight rows at a time (cpu_math::accumulate_rows). A narrow row (fewer than
+// kNarrowSumColumns outputs: a bias gradient of 192 columns gave two threads three slices of 64) splits the rows
+// instead, into a number of blocks that depends on the shape alone; each block sums into its own row of
+// partials and the partials are added in block order, so a result never depends on the thread count.
 // The number of leading rows R when self (contiguous) reduces exactly over its leading dims into acc, else 0.
 inline int64_t leading_rows(const Tensor& acc, const Tensor& self) {
   if (!self.is_contiguous() || acc.numel() <= 1 || acc.dim() != self.dim()) return 0;
@@ -82,12 +85,27 @@ inline int64_t leading_rows(const Tensor& acc, const Tensor& self) {
     if (acc.size(e) != self.size(e)) return 0;
   return rows;
 }
+inline constexpr int64_t kNarrowSumColumns = 1024, kSumRowBlock = 512, kMaxSumRowBlocks = 16;
 template <typename S> void sum_leading_rows(double* acc, const S* x, int64_t rows, int64_t n) {
-  const int64_t grain = std::max<int64_t>(64, kDefaultGrain / std::max<int64_t>(rows, 1));
-  parallel_for(0, n, grain, [&](int64_t b, int64_t e) {
-    std::fill(acc + b, acc + e, 0.0);
-    cpu_math::accumulate_rows(acc + b, x + b, rows, n, e - b);
+  const int64_t blocks = n < kNarrowSumColumns ? std::min(kMaxSumRowBlocks, rows / kSumRowBlock) : 1;
+  if (blocks <= 1) {
+    const int64_t grain = std::max<int64_t>(64, kDefaultGrain / std::max<int64_t>(rows, 1));
+    parallel_for(0, n, grain, [&](int64_t b, int64_t e) {
+      std::fill(acc + b, acc + e, 0.0);
+      cpu_math::accumulate_rows(acc + b, x + b, rows, n, e - b);
+    });
+    return;
+  }
+  std::vector<double> partial(static_cast<size_t>(blocks * n), 0.0);
+  parallel_for(0, blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t r0 = rows * blk / blocks, r1 = rows * (blk + 1) / blocks;
+      cpu_math::accumulate_rows(partial.data() + blk * n, x + r0 * n, r1 - r0, n, n);
+    }
   });
+  std::fill(acc, acc + n, 0.0);
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t j = 0; j < n; ++j) acc[j] += partial[size_t(blk * n + j)];
 }
 
 // The min/max lanes that take cpu_math::arg_extreme: float32, float16 and bfloat16 ones.

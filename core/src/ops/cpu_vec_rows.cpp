@@ -235,11 +235,20 @@ VT_LANE void norm_affine_row_impl(const float* g, const float* x, float* pw, flo
 template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const T* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += double(x[i]);
 }
-// Rows four at a time, (x0 + x1) + (x2 + x3) added once: a quarter of the accumulator traffic of row by row.
+// Rows eight at a time, a pairwise tree of the eight added once: an eighth of the accumulator traffic of row by
+// row (four at a time left a [8320, 192] column sum at 1.75x torch's time on one thread).
 template <typename T>
 VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x, int64_t rows, int64_t stride,
                                   int64_t n) {
   int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    const T* x0 = x + r * stride;
+    const T *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride, *x4 = x3 + stride, *x5 = x4 + stride;
+    const T *x6 = x5 + stride, *x7 = x6 + stride;
+    for (int64_t i = 0; i < n; ++i)
+      acc[i] += ((double(x0[i]) + double(x1[i])) + (double(x2[i]) + double(x3[i]))) +
+                ((double(x4[i]) + double(x5[i])) + (double(x6[i]) + double(x7[i])));
+  }
   for (; r + 4 <= rows; r += 4) {
     const T *x0 = x + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
     for (int64_t i = 0; i < n; ++i) acc[i] += (double(x0[i]) + double(x1[i])) + (double(x2[i]) + double(x3[i]));
