@@ -1,5 +1,6 @@
 """CPU copy_ across layouts: transposes of one dtype take the blocked walk (Note [CPU blocked transpose] in
-core/src/ops/copy.cpp), everything else the elementwise loop. Every element size, partial blocks, batches,
+core/src/ops/copy.cpp; 4-byte elements in 8 x 8 AVX2 squares where the CPU has them), everything else the
+elementwise loop. Every element size, partial blocks, batches,
 strided and broadcast sources, misaligned starts and transposed destinations, against NumPy."""
 import numpy as np
 import pytest
@@ -17,6 +18,10 @@ LAYOUTS = [  # (storage shape, view applied to both the NumPy array and the tens
     ((2, 17, 40), lambda t: t.transpose(0, 2, 1)[:, 1:] if isinstance(t, np.ndarray) else t.transpose(1, 2)[:, 1:]),
     ((40, 1), lambda t: np.broadcast_to(t, (40, 30)) if isinstance(t, np.ndarray) else t.expand(40, 30)),
     ((9, 2048), lambda t: t.transpose(1, 0)),                    # long rows: the parallel split cuts them
+    ((24, 40), lambda t: t.transpose(1, 0)),                     # whole 8 x 8 squares (4-byte AVX2 walk)
+    ((8, 8), lambda t: t.transpose(1, 0)),
+    ((35, 1030), lambda t: t[3:, 5:].transpose(1, 0)),           # starts off any alignment, ragged squares
+    ((3, 29, 57), lambda t: t[:, ::2].transpose(0, 2, 1) if isinstance(t, np.ndarray) else t[:, ::2].mT),
 ]
 
 
