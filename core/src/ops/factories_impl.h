@@ -28,12 +28,43 @@ template <typename S, typename M> struct ArangeF {
     else return S(start + M(i) * step);
   }
 };
-// Symmetric fill from both ends, as torch does, so the last element is exactly `end`.
+// a * b + c rounded once (torch's linspace kernels are compiled with contraction, so their float and double
+// `start + step * i` is a fused multiply-add on the CPU and the GPU alike).
+template <typename M> VT_HOST_DEVICE M fused_multiply_add(M a, M b, M c) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<M, float>) return fmaf(a, b, c); else return fma(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+
+// Note [Linspace arithmetic]: values fill symmetrically from both ends, as torch does, so the last element is
+// exactly `end`: start + step * i below steps / 2, end - step * (steps - 1 - i) from there, computed as torch's
+// kernel computes them so that every element is torch's bit for bit: float and double in their own type with a
+// fused multiply-add (step = (end - start) / (steps - 1) in that type); float16 and bfloat16 with every
+// operation rounded to the 16-bit type (c10's Half/BFloat16 operators: step, the product and the sum each
+// round); integral dtypes in double (a fused multiply-add), truncated.
 template <typename S> struct LinspaceF {
-  double a, b, step;
+  static constexpr bool k16 = std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>;
+  using M = std::conditional_t<std::is_floating_point_v<S>, S, std::conditional_t<k16, float, double>>;
+  M a, b, step;
   int64_t steps;
+  // float arithmetic rounded to S, as a c10 16-bit operator's result is
+  VT_HOST_DEVICE static float r16(float x) { return float(S(x)); }
+  LinspaceF(double start, double end, int64_t n) : steps(n) {
+    if constexpr (k16) {
+      a = r16(float(start)), b = r16(float(end));
+      step = r16(r16(b - a) / r16(float(n - 1)));
+    } else {
+      a = M(start), b = M(end);
+      step = (b - a) / M(n - 1);
+    }
+  }
   VT_HOST_DEVICE S operator()(int64_t i) const {
-    return S(steps == 1 ? a : i < steps / 2 ? a + step * double(i) : b - step * double(steps - 1 - i));
+    if constexpr (k16)
+      return S(i < steps / 2 ? a + r16(step * r16(float(i))) : b - r16(step * r16(float(steps - 1 - i))));
+    else
+      return S(i < steps / 2 ? fused_multiply_add(step, M(i), a) : fused_multiply_add(-step, M(steps - 1 - i), b));
   }
 };
 
@@ -156,8 +187,7 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, std::opti
     // where the dtype wraps (linspace(0, -1, 3, dtype=uint8) runs from 0 to 255: [0, 127, 255]).
     double a = is_floating(t) ? start.to_double() : double(scalar_t(start.to_int()));
     double b = is_floating(t) ? end.to_double() : double(scalar_t(end.to_int()));
-    double step = steps > 1 ? (b - a) / double(steps - 1) : 0.0;
-    Backend::index_fill(out, LinspaceF<scalar_t>{a, b, step, steps});
+    Backend::index_fill(out, LinspaceF<scalar_t>(a, b, steps));  // Note [Linspace arithmetic]
   });
   return out;
 }
