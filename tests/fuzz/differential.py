@@ -503,10 +503,6 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name in ("scatter", "scatter_") and _has_empty(recipes[:1]),
      "scatter of a value its dtype cannot hold into an empty self: torch's kernel has no element to convert it "
      "for, vibetensor checks the value first"),
-    (lambda spec, recipes: spec.name == "linspace" and any(
-        w == "value" and isinstance(r, (int, float)) and abs(r) > 2**24 for w, r in recipes[:2]),
-     "linspace with bounds beyond float32's integers: torch's CPU kernel computes the step in the output dtype "
-     "(float32), vibetensor in float64 (a middle value of -0.5 where torch rounds to 0)"),
     (lambda spec, recipes: spec.name == "as_strided" and any(isinstance(r, Wrong) for w, r in recipes),
      "as_strided with a wrongly typed self: vibetensor's schema parser refuses it first, the fuzzer's torch "
      "composite checks the sizes first"),
