@@ -1,27 +1,24 @@
 """Second-order gradients through ops whose derivative is a mask (piecewise-linear activations, max pooling),
 against torch: the first-order gradient taken with create_graph=True stays connected to the op's input (with a
 zero derivative), so it requires grad, a backward through it works, and a parameter reached only through the mask
-gets a zero gradient, not None. Gradient penalties (WGAN-GP, R1) differentiate exactly this."""
+gets a zero gradient, not None. Gradient penalties (WGAN-GP, R1) differentiate exactly this. The C++ formulas
+link the input (Note [Masks keep the input in the graph]); the Python composites (threshold, prelu, max pooling)
+through _InputInGraph in python/vibetensor/torch/_math_functions.py."""
 import numpy as np
 import pytest
 import torch
 
 import vibetensor.torch as vt
 
-_BUG = pytest.mark.xfail(strict=True, reason="vibetensor gap: these are composites (where, gather by indices) whose "
-                         "backward reads the input only through a mask, so with create_graph=True the gradient does "
-                         "not depend on the input in the graph; torch's native backward ops give a zero derivative "
-                         "there (the C++ formulas of relu, leaky_relu and hardtanh do: Note [Masks keep the input in "
-                         "the graph])")
-
 OPS = {
     "relu": (lambda L, x: L.nn.functional.relu(x), []),
     "leaky_relu": (lambda L, x: L.nn.functional.leaky_relu(x, 0.2), []),
     "hardtanh": (lambda L, x: L.nn.functional.hardtanh(x), []),
     "relu6": (lambda L, x: L.nn.functional.relu6(x), []),
-    "threshold": (lambda L, x: L.nn.functional.threshold(x, 0.1, 0.0), [_BUG]),
-    "prelu": (lambda L, x: L.nn.functional.prelu(x, L.tensor([0.25])), [_BUG]),
-    "max_pool1d": (lambda L, x: L.nn.functional.max_pool1d(x.unsqueeze(0), 2).squeeze(0), [_BUG]),
+    "threshold": (lambda L, x: L.nn.functional.threshold(x, 0.1, 0.0), []),
+    "prelu": (lambda L, x: L.nn.functional.prelu(x, L.tensor([0.25])), []),
+    "max_pool1d": (lambda L, x: L.nn.functional.max_pool1d(x.unsqueeze(0), 2).squeeze(0), []),
+    "max_pool2d": (lambda L, x: L.nn.functional.max_pool2d(x.reshape(1, 2, 2), 2, padding=1).reshape(1, 4), []),
     "abs": (lambda L, x: x.abs(), []),
     "elu": (lambda L, x: L.nn.functional.elu(x), []),
     "hardswish": (lambda L, x: L.nn.functional.hardswish(x), []),

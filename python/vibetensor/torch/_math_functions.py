@@ -13,6 +13,7 @@ import builtins
 import math
 import numbers
 
+from .._C import autograd as _ag
 from .._C import core as _core
 from ..autograd.function import Function
 from . import _functions as F
@@ -49,6 +50,33 @@ def _binary_float(a, b):
 
 def _where(cond, a, b):
     return F.where(cond, a, b)
+
+
+class _InputInGraph(Function):
+    """out unchanged (a view), whose backward also hands `x` a zero gradient that, under create_graph, is an op
+    of x: Note [Masks keep the input in the graph] (core/src/autograd/formula_helpers.h) for composites whose
+    backward reads their input only through a mask (threshold, prelu, max pooling). torch's native backward ops
+    take the input, so their first-order gradient requires grad and a penalty on it reaches parameters before
+    the op with a zero gradient, not None."""
+
+    @staticmethod
+    def forward(ctx, out, x):
+        ctx.save_for_backward(x)
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, g):
+        if not _ag.is_grad_enabled():  # first order only: nothing to keep
+            return g, None
+        x, = ctx.saved_tensors
+        return g, F.where(F.zeros_like(x, dtype=_dt.bool), x, F.zeros_like(x))
+
+
+def _input_in_graph(out, x):
+    """_InputInGraph where autograd records (x requires grad), else out as it is."""
+    if isinstance(x, Tensor) and x.requires_grad and _ag.is_grad_enabled():
+        return _InputInGraph.apply(out, x)
+    return out
 
 
 def _linked(out, t):

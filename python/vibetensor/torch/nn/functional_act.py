@@ -47,7 +47,8 @@ def prelu(input, weight):
         weight = weight.reshape([1, -1] + [1] * (input.dim() - 2))
     elif weight.dim() > 0:
         weight = weight.reshape([])
-    return _F().where(input > 0, input, input * weight)
+    from .._math_functions import _input_in_graph
+    return _input_in_graph(_F().where(input > 0, input, input * weight), input)
 
 
 def _channel_dropout(input, p, training, inplace, batched_dim):

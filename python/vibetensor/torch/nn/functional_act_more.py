@@ -129,7 +129,11 @@ def selu_(input):
 def threshold(input, threshold, value, inplace=False):
     """input where input > threshold, else value."""
     F = _F()
-    return _apply(input, lambda x: F.where(x > threshold, x, F.full_like(x, value)), inplace)
+    out = _apply(input, lambda x: F.where(x > threshold, x, F.full_like(x, value)), inplace)
+    if inplace:
+        return out
+    from .._math_functions import _input_in_graph
+    return _input_in_graph(out, input)
 
 
 def threshold_(input, threshold, value):

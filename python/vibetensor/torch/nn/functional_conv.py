@@ -299,7 +299,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     k, s, p, d, (oh, ow), extra = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     N, C, H, W = x.shape
     values, which = _windows(x, k, s, d, float("-inf"), p, extra).max(1)  # [N*C, L]
-    out = values.reshape(N, C, oh, ow)
+    from .._math_functions import _input_in_graph
+    out = _input_in_graph(values.reshape(N, C, oh, ow), x)
     if return_indices:
         F = _F()
         ki, kj = which // k[1], which % k[1]
