@@ -39,24 +39,34 @@ class SGD(Optimizer):
         _fused.check_flags(self.param_groups, foreach, fused)
 
     def step(self, closure=None):
-        return _step(self, closure, lambda g: _fused.sgd_step(g, self._state), self._sgd_per_parameter)
+        return _step(self, closure, self._sgd_fused, self._sgd_per_parameter)
+
+    def _sgd_fused(self, g):
+        # A parameter listed twice (optimizer.py warns) steps once per listing, as torch's per-parameter loop
+        # does; the fused path would hand the kernel its momentum buffer twice in one call.
+        if g["momentum"] and len({id(p) for p in g["params"]}) != len(g["params"]):
+            return self._sgd_per_parameter(g)
+        return _fused.sgd_step(g, self._state)
 
     def _sgd_per_parameter(self, g):
-        for p in g["params"]:
-            if p.grad is None:
-                continue
+        # torch's order: every momentum buffer is read before any step and stored back after, so a parameter
+        # listed twice takes its first step twice from fresh buffers.
+        params = [p for p in g["params"] if p.grad is not None]
+        bufs = [self._state(p).get("momentum_buffer") for p in params] if g["momentum"] else None
+        for i, p in enumerate(params):
             d = -p.grad if g["maximize"] else p.grad
             if g["weight_decay"]:
                 d = d + p * g["weight_decay"]
             if g["momentum"]:
-                st = self._state(p)
-                buf = st.get("momentum_buffer")
+                buf = bufs[i]
                 if buf is None:
-                    buf = st["momentum_buffer"] = d.clone()
+                    buf = bufs[i] = d.clone()
                 else:
                     buf.mul_(g["momentum"]).add_(d, alpha=1 - g["dampening"])
                 d = d + buf * g["momentum"] if g["nesterov"] else buf
             p.add_(d, alpha=-_fused.lr_value(g))
+        for p, buf in zip(params, bufs or ()):
+            self._state(p)["momentum_buffer"] = buf
 
 
 def _check_adam_args(lr, betas, eps, weight_decay):
