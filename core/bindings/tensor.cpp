@@ -233,6 +233,7 @@ void bind_tensor(nb::module_& m) {
       .def("get_device", [](const Tensor& t) { return t.is_cuda() ? int(t.device().index) : -1; })
       .def_prop_ro("is_cpu", [](const Tensor& t) { return t.device().is_cpu(); })
       .def("is_contiguous", [](const Tensor& t) { return t.is_contiguous(); })
+      .def("is_inference", [](const Tensor& t) { return t.storage()->is_inference(); })  // Note [Inference tensors]
       .def("storage_offset", &Tensor::storage_offset)
       .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
       .def("element_size", &Tensor::element_size)

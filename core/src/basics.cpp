@@ -192,6 +192,11 @@ Scalar item_scalar(const Tensor& t) {
 
 // ---- storage ----
 
+void Storage::refuse_inference_write() {  // Note [Inference tensors]
+  VT_FAIL("Inplace update to inference tensor outside InferenceMode is not allowed. You can make a clone to get a "
+          "normal tensor before doing inplace update.");
+}
+
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device device) {
   if (device.is_cuda()) return cuda::allocate_storage(nbytes, device);
   return std::make_shared<Storage>(cpu_alloc::allocate(nbytes), nbytes, kCPU);  // Note [CPU block cache]

@@ -127,6 +127,8 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
 
 SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_output) {
   if (!t.defined()) return;
+  VT_CHECK(!t.storage()->is_inference(), "Inference tensors cannot be saved for backward. To work around you can "
+           "make a clone to get a normal tensor and use it in autograd.");  // Note [Inference tensors]
   version_ = t.storage()->version();
   if (AutogradMeta* m = meta_if(t); m && m->grad_fn) {
     output_nr_ = m->output_nr;
@@ -187,6 +189,8 @@ void set_requires_grad(const Tensor& t, bool flag) {
   }
   VT_CHECK(!flag || is_floating(t.dtype()), "only Tensors of floating point dtype can require gradients (got ",
            dtype_name(t.dtype()), ")");
+  VT_CHECK(!flag || !t.storage()->is_inference() || is_inference_mode_enabled(),  // Note [Inference tensors]
+           "Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.");
   t.impl()->set_requires_grad_flag(flag);
   if (flag) meta(t);
 }

@@ -347,7 +347,7 @@ del METHODS["is_conj"], METHODS["is_neg"]
 METHODS.update({
     "is_conj": lambda self: False, "is_neg": lambda self: False, "sum_to_size": sum_to_size,
     "real": property(real),  # a property on torch's Tensor
-    "fill_diagonal_": fill_diagonal_, "is_inference": lambda self: False,
+    "fill_diagonal_": fill_diagonal_,
     "type": lambda self, dtype=None, non_blocking=False: _type(self, dtype),
     "H": property(_matrix_h),
     "mH": property(lambda self: self.transpose(-2, -1)), "adjoint": lambda self: self.transpose(-2, -1),

@@ -9,10 +9,18 @@
 // Note [Version counter]
 // Every Storage carries one version counter, bumped by each in-place write through any tensor that views it.
 // Autograd records the version when it saves a tensor and refuses to use it if the version moved.
+//
+// Note [Inference tensors]
+// Memory allocated while inference mode is on (torch.inference_mode) belongs to inference tensors, and so do all
+// views of it (a view of a normal tensor made in inference mode stays normal: inference-ness lives in the
+// Storage). As torch's, they never record history: outside inference mode an in-place write to one raises (the
+// check rides on bump_version, which every in-place op calls before it writes), autograd refuses to save one for
+// backward, and requires_grad cannot be set on one. Out-of-place ops read them freely and give normal tensors.
 #include <atomic>
 #include <cstddef>
 #include <memory>
 
+#include "vt/autograd/grad_mode.h"
 #include "vt/core/device.h"
 
 namespace vt {
@@ -43,12 +51,17 @@ struct DataPtr {
 class Storage {
  public:
   Storage(DataPtr data, size_t nbytes, Device device)
-      : data_(std::move(data)), nbytes_(nbytes), device_(device) {}
+      : data_(std::move(data)), nbytes_(nbytes), device_(device),
+        inference_(autograd::tls_grad_mode.inference) {}
   void* data() const { return data_.ptr; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
-  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+  void bump_version() {
+    if (inference_ && !autograd::tls_grad_mode.inference) refuse_inference_write();  // Note [Inference tensors]
+    version_.fetch_add(1, std::memory_order_relaxed);
+  }
+  bool is_inference() const { return inference_; }
   // Note [Storage growth]: resize_ past the end moves new memory into the storage itself (after copying the old
   // bytes there), so every tensor viewing it sees the new memory, as with torch's resize_. Like torch's, not
   // safe against another thread reading the storage meanwhile.
@@ -63,6 +76,8 @@ class Storage {
   size_t nbytes_;
   Device device_;
   std::atomic<uint32_t> version_{0};
+  bool inference_;
+  [[noreturn]] static void refuse_inference_write();
 };
 
 // Fresh, uninitialised storage of `nbytes` on `device`. CPU memory is 64-byte aligned.
