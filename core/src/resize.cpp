@@ -21,6 +21,7 @@ Tensor resize_(const Tensor& self, IntArrayRef sizes) {
     VT_CHECK(!__builtin_add_overflow(self.storage_offset(), numel, &need) &&
                        !__builtin_mul_overflow(need, self.element_size(), &need),
                    "resize_: the new extent overflows int64");
+  self.bump_version();  // before any write (Note [Inference tensors])
   Storage& storage = *self.storage();
   if (size_t(need) > storage.nbytes()) {
     std::shared_ptr<Storage> fresh = allocate_storage(size_t(need), self.device());
@@ -35,7 +36,6 @@ Tensor resize_(const Tensor& self, IntArrayRef sizes) {
     storage.replace_data(fresh->take_data(), size_t(need));
   }
   self.impl()->set_sizes_strides(sizes, contiguous_strides(sizes), self.storage_offset());
-  self.bump_version();
   return self;
 }
 

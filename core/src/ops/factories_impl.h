@@ -194,12 +194,12 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, std::opti
 
 // Fills self (through a contiguous temporary when it is not contiguous) from `gen`, reserving the counters.
 template <typename Backend, typename Gen> void fill_random(const Tensor& self, Gen gen) {
+  self.bump_version();  // before any write (Note [Inference tensors])
   Tensor c = self.is_contiguous() ? self : empty_tensor(self.sizes(), self.dtype(), self.device());
   int64_t blocks = (c.numel() + 3) / 4;
   auto [seed, offset] = random::reserve(uint64_t(blocks) * 2);
   VT_DISPATCH_ALL(c.dtype(), "random", [&] { Backend::template random_fill<scalar_t>(c, blocks, gen, seed, offset); });
   if (!c.is_same(self)) ops::copy_(self, c);
-  self.bump_version();
 }
 
 template <typename Backend> Tensor uniform_(const Tensor& self, double from, double to) {

@@ -36,6 +36,8 @@ Rows prepare_rows(const char* op, std::initializer_list<std::pair<const char*, T
                "] is on ", p.device().str());
     }
     if (p.numel() == 0) continue;
+    for (int d = 0; d < r.depth; ++d)
+      if (d != 1) l[d].second[i].storage()->check_writable();  // finish_rows bumps after the kernel wrote
     r.list_index.push_back(i);
     for (int d = 0; d < r.depth; ++d) {
       const Tensor& t = l[d].second[i];

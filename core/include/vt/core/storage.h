@@ -58,8 +58,13 @@ class Storage {
   Device device() const { return device_; }
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() {
-    if (inference_ && !autograd::tls_grad_mode.inference) refuse_inference_write();  // Note [Inference tensors]
+    check_writable();
     version_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Raises for an inference tensor outside inference mode (Note [Inference tensors]); ops that bump the version
+  // only after writing call it first.
+  void check_writable() const {
+    if (inference_ && !autograd::tls_grad_mode.inference) refuse_inference_write();
   }
   bool is_inference() const { return inference_; }
   // Note [Storage growth]: resize_ past the end moves new memory into the storage itself (after copying the old
