@@ -450,12 +450,34 @@ class QATLinear(nn.Linear):
         return F.linear(x, w, self.bias)
 
 
-def to_qat(model, skip=("lm_head",)):
+class TorchOpsQATLinear(QATLinear):
+    """The same fake quantization through torch's own primitives, as torch.ao's FakeQuantize modules call them:
+    fake_quantize_per_channel_affine on the weight (float32 scales, int32 zero points), and
+    fake_quantize_per_tensor_affine on the activations with a scale from their running absolute max."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("act_amax", torch.zeros(()))
+
+    def forward(self, x):
+        w_scale = (self.weight.detach().abs().amax(dim=1).clamp(min=1e-5) / self.w_qmax).float()
+        zero = torch.zeros_like(w_scale, dtype=torch.int32)
+        w = torch.fake_quantize_per_channel_affine(self.weight, w_scale, zero, 0, -self.w_qmax - 1, self.w_qmax)
+        if self.training:
+            with torch.no_grad():
+                self.act_amax.copy_(torch.maximum(self.act_amax, x.detach().abs().max().to(self.act_amax.dtype)))
+        a_scale = max(self.act_amax.item(), 1e-5) / self.act_qmax
+        x = torch.fake_quantize_per_tensor_affine(x, a_scale, 0, -self.act_qmax - 1, self.act_qmax)
+        return F.linear(x, w, self.bias)
+
+
+def to_qat(model, skip=("lm_head",), torch_ops=False):
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear and name not in skip:
-                new = QATLinear(child.in_features, child.out_features, child.bias is not None)
-                new.load_state_dict(child.state_dict())
+                cls = TorchOpsQATLinear if torch_ops else QATLinear
+                new = cls(child.in_features, child.out_features, child.bias is not None)
+                new.load_state_dict(child.state_dict(), strict=False)  # act_amax starts at zero
                 setattr(parent, name, new.to(child.weight.dtype))
     return model
 

@@ -365,11 +365,13 @@ def test_fake_quantize_ste_values_and_gradients():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_qat_training_matches_torch(device):
+@pytest.mark.parametrize("torch_ops", [False, True])
+def test_qat_training_matches_torch(torch_ops, device):
     tm, vm = build(device=device, dtype="float64")
     for m, mod in ((tm, tl), (vm, vl)):
-        mod.to_qat(m)
-    assert type(vm.layers[0].mlp.gate_proj).__name__ == "QATLinear" and type(vm.lm_head) is vt.nn.Linear
+        mod.to_qat(m, torch_ops=torch_ops)
+    kind = "TorchOpsQATLinear" if torch_ops else "QATLinear"
+    assert type(vm.layers[0].mlp.gate_proj).__name__ == kind and type(vm.lm_head) is vt.nn.Linear
     assert vm.layers[0].mlp.gate_proj.weight.dtype == vt.float64
     topt = torch.optim.SGD(tm.parameters(), lr=0.5, momentum=0.9)
     vopt = vt.optim.SGD(vm.parameters(), lr=0.5, momentum=0.9)
@@ -379,6 +381,15 @@ def test_qat_training_matches_torch(device):
         (tx, ty), (vx, vy) = batches[step % 2]
         return tm(tx, ty)[1], vm(vx, vy)[1]
     train_side_by_side(tm, vm, topt, vopt, losses_at, steps=4, loss_rtol=1e-9)
+    if torch_ops:  # the observers' running maxima, and the quantization's effect on the forward
+        for n, b in vm.named_buffers():
+            if n.endswith("act_amax"):
+                assert b.item() > 0
+                close(b, dict(tm.named_buffers())[n], rtol=1e-6, atol=0)
+        (tx, _), (vx, _) = batches[0]
+        plain = vl.DecoderLM(vl.Config()).to(device, vt.float64)
+        plain.load_state_dict(vm.state_dict(), strict=False)
+        assert np.abs(plain(vx).detach().cpu().numpy() - vm(vx).detach().cpu().numpy()).max() > 1e-3
 
 
 def test_per_token_int8_matmul_matches_torch_and_the_float_product():
