@@ -488,5 +488,8 @@ def int8_matmul_per_token(x, w):
     xq_scale = x.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5) / 127
     xq = torch.round(x / xq_scale).clamp(-128, 127).to(torch.int8)
     wq, w_scale = quantize_int8_per_channel(w)
-    acc = torch.matmul(xq.to(torch.int32), wq.to(torch.int32).t())
+    # torch._int_mm is the int8 x int8 -> int32 kernel (2-D operands); the plain int32 matmul is its reference
+    flat = xq.reshape(-1, xq.shape[-1])
+    acc = torch._int_mm(flat, wq.t().contiguous()).view(*xq.shape[:-1], -1)
+    assert torch.equal(acc, torch.matmul(xq.to(torch.int32), wq.to(torch.int32).t()))
     return acc.to(x.dtype) * xq_scale * w_scale.to(x.dtype)

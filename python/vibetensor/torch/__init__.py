@@ -255,7 +255,9 @@ from ._compile import compile  # noqa: E402,F401
 from ._surface_sweep import FUNCTIONS as _SURFACE_SWEEP  # noqa: E402  (also attaches their Tensor methods)
 globals().update(_SURFACE_SWEEP)
 from ._igamma import igamma, igammac  # noqa: E402,F401  (also attaches their Tensor methods)
-from ._fake_quantize import fake_quantize_per_channel_affine, fake_quantize_per_tensor_affine  # noqa: E402,F401
+from ._quantization import (  # noqa: E402,F401
+    _int_mm, fake_quantize_per_channel_affine, fake_quantize_per_tensor_affine,
+)
 from .nn.functional_sweep import pdist  # noqa: E402,F401
 from .nn.conv_transpose3d import conv_transpose3d  # noqa: E402,F401
 from . import _out  # noqa: E402

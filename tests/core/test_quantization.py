@@ -1,7 +1,7 @@
-"""vt.fake_quantize_per_tensor_affine and vt.fake_quantize_per_channel_affine against torch's: values bit for bit
-(float32, float64, float16, bfloat16 inputs; python-number and tensor qparams; int32 and float zero points, whole
-and fractional), the straight-through gradient masked to the unclamped elements, non-contiguous inputs, and
-torch's refusals for bad arguments."""
+"""vt.fake_quantize_per_tensor_affine, vt.fake_quantize_per_channel_affine and vt._int_mm against torch's: values
+bit for bit (float32, float64, float16, bfloat16 inputs; python-number and tensor qparams; int32 and float zero
+points, whole and fractional; int8 / uint8 products), the straight-through gradient masked to the unclamped
+elements, non-contiguous inputs, and torch's refusals for bad arguments."""
 import numpy as np
 import pytest
 import torch
@@ -98,3 +98,33 @@ def test_integer_input_is_not_implemented():
         torch.fake_quantize_per_tensor_affine(torch.ones(2, dtype=torch.int64), 0.1, 0, -8, 7)
     with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
         vt.fake_quantize_per_tensor_affine(vt.ones(2, dtype=vt.int64), 0.1, 0, -8, 7)
+
+
+@pytest.mark.parametrize("lhs", ["int8", "uint8"])
+@pytest.mark.parametrize("shape", [(17, 32, 8), (3, 5, 2), (1, 1, 1)])
+def test_int_mm_matches_torch(lhs, shape):
+    m, k, n = shape
+    r = np.random.default_rng(m * k * n)
+    lo = -128 if lhs == "int8" else 0
+    a, b = r.integers(lo, lo + 256, (m, k)), r.integers(-128, 128, (k, n))
+    ta, tb = torch.from_numpy(a).to(getattr(torch, lhs)), torch.from_numpy(b).to(torch.int8)
+    va, vb = vt.from_numpy(a).to(getattr(vt, lhs)), vt.from_numpy(b).to(vt.int8)
+    out = vt._int_mm(va, vb)
+    assert out.dtype == vt.int32
+    np.testing.assert_array_equal(out.numpy(), torch._int_mm(ta, tb).numpy())
+    np.testing.assert_array_equal(out.numpy(), a @ b)
+    np.testing.assert_array_equal(vt._int_mm(va.t().contiguous().t(), vb[:, :]).numpy(), a @ b)
+
+
+@pytest.mark.parametrize("a,b", [((3, 4), (4, 2, "uint8")), ((4,), (4, 2)), ((3, 4), (5, 2)), ((3, 4), (4, 2, "int32")),
+                                 ((2, 3, 4), (4, 2)), ((3, 4, "float32"), (4, 2))])
+def test_int_mm_refuses_what_torch_refuses(a, b):
+    def make(m, spec):
+        shape = tuple(d for d in spec if isinstance(d, int))
+        dtype = spec[-1] if isinstance(spec[-1], str) else "int8"
+        return m.ones(shape, dtype=getattr(m, dtype))
+    with pytest.raises(RuntimeError) as te:
+        torch._int_mm(make(torch, a), make(torch, b))
+    with pytest.raises(RuntimeError) as ve:
+        vt._int_mm(make(vt, a), make(vt, b))
+    assert str(ve.value) == str(te.value)

@@ -1,7 +1,9 @@
-"""vt.fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min, quant_max) and
-vt.fake_quantize_per_channel_affine(input, scale, zero_point, axis, quant_min, quant_max), torch's quantization-aware
-training primitives: round(input / scale) + zero_point clamped to [quant_min, quant_max], mapped back to floats,
-with the straight-through gradient masked to the unclamped elements (scale and zero_point get none).
+"""torch's quantization primitives outside torch.ao:
+  - vt.fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min, quant_max) and
+    vt.fake_quantize_per_channel_affine(input, scale, zero_point, axis, quant_min, quant_max), the quantization-aware
+    training primitives: round(input / scale) + zero_point clamped to [quant_min, quant_max], mapped back to floats,
+    with the straight-through gradient masked to the unclamped elements (scale and zero_point get none);
+  - vt._int_mm(self, mat2): the int8 x int8 -> int32 matrix product of W8A8 kernels.
 
 Numerics follow torch's kernels bit for bit: the scale is a float32, the input is multiplied by its float32
 reciprocal (not divided by it) in at least float32, rounded half to even; half and bfloat16 inputs compute in
@@ -117,5 +119,31 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis, quant_min, 
     return _FakeQuantize.apply(input, s, zp, quant_min, quant_max, zp_float)
 
 
-FUNCTIONS = {"fake_quantize_per_tensor_affine": fake_quantize_per_tensor_affine,
+def _int_mm(self, mat2):
+    name = "int_mm_out_cpu"
+    if self.dim() != 2:
+        raise RuntimeError(f"{name}: Expected self to be of dimension 2 but got {self.dim()}")
+    if mat2.dim() != 2:
+        raise RuntimeError(f"{name}: Expected mat2 to be of dimension 2 but got {mat2.dim()}")
+    if self.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"{name}: self.size(1) needs to match mat2.size(0) but got {self.shape[1]} and "
+                           f"{mat2.shape[0]}")
+    if self.dtype not in (_dt.int8, _dt.uint8):
+        raise RuntimeError(f"{name}: Expected self dtype to be int8 or uint8 but got {_c_name(self.dtype)}")
+    if mat2.dtype != _dt.int8:
+        raise RuntimeError(f"{name}: Expected mat2 dtype to be of type int8 but got {_c_name(mat2.dtype)}")
+    i32 = _dt.int32  # the products and their sums accumulate in int32, as the kernels do
+    return self.to(i32) @ mat2.to(i32)
+
+
+def _c_name(dtype):
+    """The C type torch's int_mm messages name."""
+    names = {"float32": "float", "float64": "double", "uint8": "unsigned char", "int8": "signed char",
+             "int16": "short", "int32": "int", "int64": "long", "bool": "bool", "float16": "c10::Half",
+             "bfloat16": "c10::BFloat16"}
+    key = str(dtype).split(".")[-1]
+    return names.get(key, key)
+
+
+FUNCTIONS = {"_int_mm": _int_mm, "fake_quantize_per_tensor_affine": fake_quantize_per_tensor_affine,
              "fake_quantize_per_channel_affine": fake_quantize_per_channel_affine}
