@@ -408,6 +408,30 @@ def quantize_model(model, kind="int8", group_size=8, skip=("lm_head",)):
     return model
 
 
+def quantize_fp8_per_tensor(w):
+    """FP8 (e4m3) weight with one float32 scale, as FP8 inference stacks store it: (fp8 weight, scale)."""
+    with torch.no_grad():
+        scale = w.abs().amax().float().clamp(min=1e-12) / torch.finfo(torch.float8_e4m3fn).max
+        return (w / scale).clamp(-448.0, 448.0).to(torch.float8_e4m3fn), scale
+
+
+def dequantize_fp8(wq, scale, dtype):
+    return wq.to(dtype) * scale.to(dtype)
+
+
+def from_checkpoint(cfg, state_dict):
+    """gpt-fast / torchtune style loading: build on the meta device (no memory, no init), take the checkpoint's
+    tensors themselves (assign=True), then recompute the non-persistent buffers."""
+    with torch.device("meta"):
+        model = DecoderLM(cfg)
+    model.load_state_dict(state_dict, assign=True)
+    device = next(iter(state_dict.values())).device
+    for m in model.modules():
+        if isinstance(m, Attention):
+            m.slopes = torch.tensor(alibi_slopes(cfg.n_heads), device=device)
+    return model
+
+
 # ------------------------------------------------------------------------------------------------------- QAT
 
 class FakeQuantize(torch.autograd.Function):
