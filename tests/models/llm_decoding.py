@@ -4,9 +4,10 @@ forward(ids, cache=...) returns logits, such as tests/models/lora_llm.py's Decod
   - logits processors: temperature, top-k (the k-th largest value as threshold), top-p / nucleus (sort, softmax,
     cumsum, the mask shifted right so the crossing token stays, scattered back to vocabulary order), min-p,
     masked_fill(-inf); the repetition penalty (gather, where, scatter_) and OpenAI-style frequency / presence
-    penalties (counts from scatter_add_);
-  - sampling with torch.multinomial from a seeded torch.Generator, and by inverse CDF from uniform draws the
-    caller supplies;
+    penalties (counts from scatter_add_); Meta's Llama top-p (boolean-mask assignment, in-place div_) and
+    gpt-fast's top-k pivot (topk, select, torch.where);
+  - sampling with torch.multinomial from a seeded torch.Generator, by inverse CDF from uniform draws the
+    caller supplies, and gpt-fast's exponential race argmax(probs / q);
   - generate(): prefill then one token a step through a KV cache, greedy or sampled;
   - beam search bookkeeping: log-softmax scores added to the beams' scores, topk over the flattened
     [beams * vocab] candidates, beam / token recovered by floor division / remainder, index_select of the
@@ -65,6 +66,41 @@ def process_logits(logits, input_ids, temperature=1.0, top_k=0, top_p=1.0, min_p
     if temperature != 1.0:
         logits = logits / temperature
     return top_k_top_p_filtering(logits, top_k=top_k, top_p=top_p, min_p=min_p)
+
+
+def top_p_probs_meta(probs, p):
+    """Meta's Llama sample_top_p, up to the draw: probabilities sorted, those whose preceding mass already exceeds p
+    zeroed by boolean-mask assignment, renormalised in place; returns (probs_sort, probs_idx)."""
+    probs_sort, probs_idx = torch.sort(probs, dim=-1, descending=True)
+    probs_sum = torch.cumsum(probs_sort, dim=-1)
+    mask = probs_sum - probs_sort > p
+    probs_sort[mask] = 0.0
+    probs_sort.div_(probs_sort.sum(dim=-1, keepdim=True))
+    return probs_sort, probs_idx
+
+
+def sample_top_p_meta(probs, p, generator=None):
+    probs_sort, probs_idx = top_p_probs_meta(probs, p)
+    next_token = torch.multinomial(probs_sort, num_samples=1, generator=generator)
+    return torch.gather(probs_idx, -1, next_token)
+
+
+def logits_to_probs_gptfast(logits, temperature=1.0, top_k=None):
+    """gpt-fast's: the k-th largest value (topk, select) as a pivot, torch.where to -inf below it."""
+    logits = logits / max(temperature, 1e-5)
+    if top_k is not None:
+        v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+        pivot = v.select(-1, -1).unsqueeze(-1)
+        logits = torch.where(logits < pivot, -float("Inf"), logits)
+    return torch.nn.functional.softmax(logits, dim=-1)
+
+
+def sample_exponential_race(probs, q=None):
+    """gpt-fast's multinomial_sample_one_no_sync: argmax(probs / q) with q ~ Exp(1) is a draw from probs (no
+    host sync); q may come from the caller so that two libraries pick the same token."""
+    if q is None:
+        q = torch.empty_like(probs).exponential_(1)
+    return torch.argmax(probs / q, dim=-1, keepdim=True).to(dtype=torch.int)
 
 
 def sample_inverse_cdf(probs, u):

@@ -1,11 +1,12 @@
 """The decoding and distillation code of tests/models/llm_decoding.py, loaded once with torch and once with
 vibetensor swapped in for torch, driving tests/models/lora_llm.py's decoder with the same weights: the logits
 processors (top-k, top-p, min-p, repetition / frequency / presence penalties) give torch's filtered logits
-exactly; seeded multinomial sampling repeats, stays inside the filtered support and follows the distribution;
-inverse-CDF sampling, greedy and sampled generation through both KV caches, beam search (tokens, scores, beam
-bookkeeping) and speculative decoding's accept / resample give torch's tokens; the distillation losses (F.kl_div
-both ways, label smoothing written out and through cross_entropy) and their gradients match torch, and a student
-distilled from a frozen teacher trains as torch's does."""
+exactly, and Meta's and gpt-fast's samplers torch's distributions; seeded multinomial sampling repeats, stays
+inside the filtered support and follows the distribution; inverse-CDF sampling, the exponential race, greedy and
+sampled generation through both KV caches, beam search (tokens, scores, beam bookkeeping) and speculative
+decoding's accept / resample give torch's tokens; the distillation losses (F.kl_div both ways, label smoothing
+written out and through cross_entropy) and their gradients match torch, and a student distilled from a frozen
+teacher trains as torch's does."""
 import numpy as np
 import pytest
 import torch
@@ -80,6 +81,32 @@ def test_seeded_multinomial_repeats_and_stays_in_the_support():
     assert np.abs(freq - p).max() < 0.04
     other = vt.multinomial(probs, 200, replacement=True, generator=vt.Generator().manual_seed(9)).numpy()
     assert (other != draws[0].numpy()).any()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_meta_and_gptfast_samplers_match_torch(dtype):
+    (tlg, _), (vlg, _) = logits_and_ids(12, b=5)
+    tlg, vlg = tlg.to(getattr(torch, dtype)), vlg.to(getattr(vt, dtype))
+    exact = dict(rtol=1e-6, atol=0) if dtype == "float32" else dict(rtol=1e-2, atol=1e-3)
+    for p in (0.3, 0.75, 0.99):
+        (vs, vi), (ts, ti) = vd.top_p_probs_meta(vt.softmax(vlg, -1), p), td.top_p_probs_meta(torch.softmax(tlg, -1), p)
+        close(vs.float(), ts.float(), **exact)
+        assert vi.tolist() == ti.tolist() and vs.dtype == getattr(vt, dtype)
+        kept = (vs.float().numpy() > 0).sum(-1)
+        assert (kept >= 1).all() and np.allclose(vs.float().numpy().sum(-1), 1, atol=1e-2)
+        tok = vd.sample_top_p_meta(vt.softmax(vlg.float(), -1), p, generator=vt.Generator().manual_seed(4))
+        assert tuple(tok.shape) == (5, 1)
+        assert (vs.float().numpy()[np.arange(5), np.argsort(vi.numpy(), -1)[np.arange(5), tok.numpy()[:, 0]]] > 0).all()
+    q = np.random.default_rng(13).exponential(size=(5, 30)).astype(np.float32)
+    (tq,), (vq,) = both("cpu", q)
+    for k in (None, 1, 7, 100):
+        vprobs, tprobs = vd.logits_to_probs_gptfast(vlg, 0.7, k), td.logits_to_probs_gptfast(tlg, 0.7, k)
+        close(vprobs.float(), tprobs.float(), **exact)
+        vtok = vd.sample_exponential_race(vprobs.float(), vq)
+        assert vtok.dtype == vt.int32 and vtok.tolist() == td.sample_exponential_race(tprobs.float(), tq).tolist()
+        assert (vprobs.float().numpy()[np.arange(5), vtok.numpy()[:, 0]] > 0).all()
+    runs = [vd.sample_exponential_race(vd.logits_to_probs_gptfast(vlg.float(), 1.0, 5)) for _ in range(200)]
+    assert len({tuple(r.flatten().tolist()) for r in runs}) > 1  # vibetensor's own exponential_ draws vary
 
 
 def test_inverse_cdf_sampling_matches_torch():
