@@ -15,12 +15,21 @@ forward(ids, cache=...) returns logits, such as tests/models/lora_llm.py's Decod
   - speculative decoding: the draft model proposes k tokens; each is accepted with probability min(1, p / q) on
     uniform draws the caller supplies; at the first rejection the next token comes from the residual
     max(p - q, 0), normalised; if all are accepted, one more token from the target;
+  - the compiler options set at import (torch._inductor.config, torch._dynamo.config), as gpt-fast does;
   - knowledge distillation: KL(teacher || student) at temperature T with F.kl_div (probabilities, or
     log-probabilities with log_target=True), reduction 'batchmean', times T^2; label smoothing written out and
     through cross_entropy(label_smoothing=...); the two mixed with the hard-label loss.
 """
 import torch
+import torch._dynamo.config
+import torch._inductor.config
 import torch.nn.functional as F
+
+# set at import, as gpt-fast's generate.py does (they only tune torch.compile, which nothing here calls)
+torch._inductor.config.coordinate_descent_tuning = True
+torch._inductor.config.triton.unique_kernel_names = True
+torch._inductor.config.fx_graph_cache = True
+torch._dynamo.config.cache_size_limit = 64
 
 
 # -------------------------------------------------------------------------------------------- logits processors

@@ -249,6 +249,7 @@ from .amp.autocast_mode import (  # noqa: E402,F401
 )
 from . import cpu  # noqa: E402,F401
 from . import compiler, func, fx, jit, profiler, testing  # noqa: E402,F401
+from . import _dynamo, _inductor  # noqa: E402,F401  (their config modules, for scripts that set them)
 from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401
