@@ -265,3 +265,27 @@ def test_student_distilled_from_a_frozen_teacher_matches_torch(device):
         return tloss, vloss
     train_side_by_side(tstudent, vstudent, topt, vopt, losses_at, steps=6, loss_rtol=1e-8)
     assert all(p.grad is None for p in vteacher.parameters())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("cache_kind", ["dynamic", "static"])
+def test_bfloat16_model_generation_matches_torch(cache_kind, device):
+    """The whole model cast to bfloat16 (weights, caches, activations; RMSNorm and softmax upcast inside)."""
+    tm, vm = build(device=device, window=4)
+    tm, vm = tm.to(torch.bfloat16), vm.to(vt.bfloat16)
+    assert vm.layers[0].self_attn.slopes.dtype == vt.bfloat16
+    prompt = np.random.default_rng(14).integers(0, 40, (3, 7))
+    (tp,), (vp,) = both(device, prompt)
+    with torch.no_grad():
+        tlogits = tm(tp)
+    with vt.no_grad():
+        vlogits = vm(vp)
+    assert vlogits.dtype == vt.bfloat16
+    close(vlogits.float(), tlogits.float(), rtol=2e-2, atol=2e-2)
+    out = []
+    for lib, mod, dec, m, p in ((torch, tl, td, tm, tp), (vt, vl, vd, vm, vp)):
+        cache = mod.DynamicCache() if cache_kind == "dynamic" else mod.StaticCache(2, 3, 2, 20, 8, lib.bfloat16, device)
+        out.append(dec.generate(m, p, 8, cache))
+    if device == "cpu":  # both CPUs accumulate bfloat16 products in float32: the same tokens
+        assert out[1].tolist() == out[0].tolist()
+    assert tuple(out[1].shape) == (3, 15)
