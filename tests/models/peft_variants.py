@@ -11,6 +11,8 @@ they act on any model of nn.Linear layers, such as tests/models/lora_llm.py's De
     entered through forward(inputs_embeds=...)), their labels -100;
   - NF4 (QLoRA's 4-bit NormalFloat): blockwise absmax scaling, the nearest of 16 normal-quantile levels by argmin,
     two indices packed per uint8, dequantization by indexing the level table;
+  - activation offloading: a torch.autograd.graph.saved_tensors_hooks subclass moving what autograd saves to
+    the CPU and back (torchtune's OffloadActivations);
   - SmoothQuant calibration: forward pre-hooks record each linear input's per-channel absmax (torch.maximum over
     batches); the smoothing factors s = amax_x^alpha / amax_w^(1 - alpha) divide the preceding norm's weight and
     multiply the linears' input columns, in place under torch.no_grad, leaving the function unchanged.
@@ -178,6 +180,29 @@ class NF4Linear(nn.Module):
 
     def forward(self, x):
         return F.linear(x, dequantize_nf4(self.packed, self.absmax, self.shape, self.block_size, x.dtype))
+
+
+# ------------------------------------------------------------------------------------- activation offloading
+
+def offload_activations():
+    """torchtune's OffloadActivations pattern: every tensor autograd saves goes to a side table (on the CPU) under
+    an integer key, and the backward fetches it back; the context counts what it stored. (The class is made at
+    call time, so that this file loads where torch.autograd.graph is missing.)"""
+    class OffloadActivations(torch.autograd.graph.saved_tensors_hooks):
+        def __init__(self):
+            self.stash, self.packed = {}, 0
+
+            def pack(t):
+                key = self.packed
+                self.stash[key] = (t.device, t.to("cpu", copy=True))
+                self.packed += 1
+                return key
+
+            def unpack(key):
+                device, t = self.stash.pop(key)
+                return t.to(device)
+            super().__init__(pack, unpack)
+    return OffloadActivations()
 
 
 # ------------------------------------------------------------------------------------------------ SmoothQuant
