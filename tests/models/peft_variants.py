@@ -184,25 +184,23 @@ class NF4Linear(nn.Module):
 
 # ------------------------------------------------------------------------------------- activation offloading
 
-def offload_activations():
-    """torchtune's OffloadActivations pattern: every tensor autograd saves goes to a side table (on the CPU) under
-    an integer key, and the backward fetches it back; the context counts what it stored. (The class is made at
-    call time, so that this file loads where torch.autograd.graph is missing.)"""
-    class OffloadActivations(torch.autograd.graph.saved_tensors_hooks):
-        def __init__(self):
-            self.stash, self.packed = {}, 0
+class OffloadActivations(torch.autograd.graph.saved_tensors_hooks):
+    """torchtune's pattern: every tensor autograd saves goes to a side table (on the CPU) under an integer key, and
+    the backward fetches it back; counts what it stored."""
 
-            def pack(t):
-                key = self.packed
-                self.stash[key] = (t.device, t.to("cpu", copy=True))
-                self.packed += 1
-                return key
+    def __init__(self):
+        self.stash, self.packed = {}, 0
 
-            def unpack(key):
-                device, t = self.stash.pop(key)
-                return t.to(device)
-            super().__init__(pack, unpack)
-    return OffloadActivations()
+        def pack(t):
+            key = self.packed
+            self.stash[key] = (t.device, t.to("cpu", copy=True))
+            self.packed += 1
+            return key
+
+        def unpack(key):
+            device, t = self.stash.pop(key)
+            return t.to(device)
+        super().__init__(pack, unpack)
 
 
 # ------------------------------------------------------------------------------------------------ SmoothQuant
