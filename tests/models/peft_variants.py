@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.nn.utils.parametrize as parametrize
+from torch.autograd.graph import saved_tensors_hooks
 
 
 # ------------------------------------------------------------------------------------- LoRA as parametrization
@@ -184,7 +185,7 @@ class NF4Linear(nn.Module):
 
 # ------------------------------------------------------------------------------------- activation offloading
 
-class OffloadActivations(torch.autograd.graph.saved_tensors_hooks):
+class OffloadActivations(saved_tensors_hooks):
     """torchtune's pattern: every tensor autograd saves goes to a side table (on the CPU) under an integer key, and
     the backward fetches it back; counts what it stored."""
 

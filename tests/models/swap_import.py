@@ -15,7 +15,8 @@ _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.op
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
           "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd",
           "torch.utils.data", "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp",
-          "torch.nn.utils.prune", "torch._dynamo", "torch._dynamo.config", "torch._inductor", "torch._inductor.config")
+          "torch.nn.utils.prune", "torch._dynamo", "torch._dynamo.config", "torch._inductor", "torch._inductor.config",
+          "torch.autograd.graph")
 
 
 def load(path, torch_module):
@@ -36,7 +37,7 @@ def load(path, torch_module):
                         "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp,
                         "torch.nn.utils.prune": vt_prune, "torch._dynamo": vt._dynamo,
                         "torch._dynamo.config": vt._dynamo.config, "torch._inductor": vt._inductor,
-                        "torch._inductor.config": vt._inductor.config}
+                        "torch._inductor.config": vt._inductor.config, "torch.autograd.graph": vt.autograd.graph}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:
