@@ -173,3 +173,29 @@ def test_bad_hooks_and_disabled_hooks_raise_as_torchs():
             y = (x * x).sum()
         y.backward()
         np.testing.assert_allclose(x.grad.numpy(), 2 * x.detach().numpy())
+
+
+@pytest.mark.parametrize("op", ["mul", "div", "mul_", "div_"])
+@pytest.mark.parametrize("needs", ["self", "other", "both"])
+def test_binary_ops_save_only_what_the_needed_gradients_read(op, needs):
+    """As torch's: x * c and x / c keep no x alive for the backward when c takes no gradient (attention scores
+    divided by sqrt(d), LoRA's output times its scaling), x * y keeps x only for y's gradient."""
+    shapes, grads = {}, {}
+    for lib in (torch, vt):
+        r = np.random.default_rng(1)
+        x = lib.from_numpy(r.standard_normal((3, 4))).requires_grad_(needs != "other")
+        y = lib.from_numpy(r.uniform(1.0, 2.0, (1, 4))).requires_grad_(needs != "self")
+        seen = []
+        with lib.autograd.graph.saved_tensors_hooks(lambda t: seen.append(tuple(t.shape)) or t, lambda t: t):
+            if op.endswith("_"):
+                h = x * 1.0 if x.requires_grad else x.clone()
+                out = getattr(h, op)(y)
+            else:
+                out = getattr(lib, op)(x, y)
+        shapes[lib] = sorted(s for s in seen if s)  # (0-dim wrapped numbers aside)
+        wanted = [t for t in (x, y) if t.requires_grad]
+        (g,) = lib.autograd.grad(out.pow(2).sum(), wanted[:1], create_graph=True)
+        grads[lib] = [g.detach().numpy()] + [a.numpy() for a in lib.autograd.grad(g.sum(), wanted)]
+    assert shapes[vt] == shapes[torch]
+    for a, b in zip(grads[vt], grads[torch]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
