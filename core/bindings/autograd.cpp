@@ -54,6 +54,31 @@ ag::TensorHookPtr python_hook(nb::object fn) {
   });
 }
 
+// Note [Saved tensor hooks] from Python: what the pack hook returned (any object), released under the GIL, and
+// the unpack hook that turns it back into the tensor.
+struct PyPacked final : ag::PackedSaved {
+  std::shared_ptr<PyCallable> obj, unpack_fn;  // PyCallable: a Python object dropped safely without the GIL
+  PyPacked(std::shared_ptr<PyCallable> o, std::shared_ptr<PyCallable> u)
+      : obj(std::move(o)), unpack_fn(std::move(u)) {}
+  Tensor unpack() const override {
+    nb::gil_scoped_acquire gil;
+    nb::object r = unpack_fn->fn(obj->fn);
+    VT_CHECK_TYPE(nb::isinstance<Tensor>(r), "the unpack hook of saved_tensors_hooks must return a Tensor, got ",
+                  nb::cast<std::string>(nb::str(r.type().attr("__name__"))));
+    return nb::cast<Tensor>(r);
+  }
+};
+
+void push_python_saved_tensors_hooks(nb::object pack, nb::object unpack) {
+  auto pack_fn = std::make_shared<PyCallable>(std::move(pack));
+  auto unpack_fn = std::make_shared<PyCallable>(std::move(unpack));
+  ag::push_saved_tensor_hooks([pack_fn, unpack_fn](const Tensor& t) -> std::shared_ptr<ag::PackedSaved> {
+    nb::gil_scoped_acquire gil;
+    auto packed = std::make_shared<PyCallable>(pack_fn->fn(t));
+    return std::make_shared<PyPacked>(std::move(packed), unpack_fn);
+  });
+}
+
 // Saved tensors of a custom Function: owned by the ctx object (ctx._saved) and released with the node.
 struct SavedTensors {
   std::vector<ag::SavedVariable> vars;
@@ -185,6 +210,8 @@ void bind_autograd(nb::module_& m) {
   m.def("is_grad_enabled", &ag::is_grad_enabled);
   m.def("set_grad_enabled", &ag::set_grad_enabled);
   m.def("is_inference_mode_enabled", &ag::is_inference_mode_enabled);
+  m.def("_push_saved_tensors_hooks", &push_python_saved_tensors_hooks);
+  m.def("_pop_saved_tensors_hooks", &ag::pop_saved_tensor_hooks);
   m.def("_get_mode", [] { return nb::make_tuple(ag::tls_grad_mode.grad_enabled, ag::tls_grad_mode.inference); });
   m.def("_set_mode", [](bool grad, bool inference) { ag::tls_grad_mode = ag::GradModeState{grad, inference}; });
   // This thread's autocast state (vt/core/autocast.h) as (cpu_enabled, cuda_enabled, cpu_dtype, cuda_dtype,

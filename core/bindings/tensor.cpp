@@ -332,11 +332,43 @@ void bind_tensor(nb::module_& m) {
       // views on the hot path
       .def("view", [](const Tensor& t, nb::args shape) {
         if (shape.size() == 1 && !PyLong_Check(shape[0].ptr()) && !PySequence_Check(shape[0].ptr())) {
-          // view(dtype): the same bytes read as another dtype of the same width.
+          // view(dtype): the same bytes read as another dtype. Between widths (quantized weights packed into
+          // bytes, say), the last dim must be contiguous and scales by the width ratio, as torch's view does.
           ScalarType dt = to_dtype(shape[0]);
-          VT_CHECK(itemsize(dt) == t.element_size(), "view(dtype): ", dtype_name(t.dtype()), " and ", dtype_name(dt),
-                   " differ in element size; only same-size reinterpretation is supported");
-          return Tensor(std::make_shared<TensorImpl>(t.storage(), dt, t.sizes(), t.strides(), t.storage_offset()));
+          const int64_t from = t.element_size(), to = itemsize(dt);
+          if (from == to)
+            return Tensor(std::make_shared<TensorImpl>(t.storage(), dt, t.sizes(), t.strides(), t.storage_offset()));
+          const char* what = " (different element sizes)";
+          VT_CHECK(t.dim() > 0, "self.dim() cannot be 0 to view ", dtype_name(t.dtype()), " as ", dtype_name(dt), what);
+          const int64_t last = t.dim() - 1;
+          auto check_last_stride = [&] {  // torch checks it before (narrowing) or after (widening) the sizes
+            VT_CHECK(t.stride(last) == 1, "self.stride(-1) must be 1 to view ", dtype_name(t.dtype()), " as ",
+                     dtype_name(dt), what, ", but got ", t.stride(last));
+          };
+          std::vector<int64_t> sizes(t.sizes().begin(), t.sizes().end());
+          std::vector<int64_t> strides(t.strides().begin(), t.strides().end());
+          int64_t offset = t.storage_offset();
+          if (from > to) {
+            check_last_stride();
+            const int64_t r = from / to;
+            for (int64_t i = 0; i < last; ++i) strides[size_t(i)] *= r;
+            sizes[size_t(last)] *= r;
+            offset *= r;
+          } else {
+            const int64_t r = to / from;
+            VT_CHECK(sizes[size_t(last)] % r == 0, "self.size(-1) must be divisible by ", r, " to view ",
+                     dtype_name(t.dtype()), " as ", dtype_name(dt), what, ", but got ", sizes[size_t(last)]);
+            VT_CHECK(offset % r == 0, "self.storage_offset() must be divisible by ", r, " to view ",
+                     dtype_name(t.dtype()), " as ", dtype_name(dt), what, ", but got ", offset);
+            check_last_stride();
+            for (int64_t i = 0; i < last; ++i)
+              VT_CHECK(strides[size_t(i)] % r == 0, "self.stride(", i, ") must be divisible by ", r, " to view ",
+                       dtype_name(t.dtype()), " as ", dtype_name(dt), what, ", but got ", strides[size_t(i)]);
+            for (int64_t i = 0; i < last; ++i) strides[size_t(i)] /= r;
+            sizes[size_t(last)] /= r;
+            offset /= r;
+          }
+          return Tensor(std::make_shared<TensorImpl>(t.storage(), dt, sizes, strides, offset));
         }
         return ops::view(t, varargs_ints(shape, "view"));
       })

@@ -88,3 +88,50 @@ def test_jit_and_compiler_entry_points():
     assert not vt.compiler.is_compiling() and vt.compiler.disable(fn) is fn and vt.compiler.disable()(fn) is fn
     with pytest.raises(NotImplementedError, match="TorchScript"):
         vt.jit.save(fn, "x.pt")
+
+
+def test_dynamo_and_inductor_config_modules_behave_as_torchs():
+    import importlib
+
+    for lib in (torch, vt):
+        name = lib.__name__
+        dynamo_cfg = importlib.import_module(name + "._dynamo.config")
+        inductor_cfg = importlib.import_module(name + "._inductor.config")
+        assert lib._dynamo.config is dynamo_cfg and lib._inductor.config is inductor_cfg
+    # torch's defaults for the options scripts set
+    for cfg, keys in (("_dynamo", ("cache_size_limit", "suppress_errors", "automatic_dynamic_shapes",
+                                   "capture_scalar_outputs", "assume_static_by_default")),
+                      ("_inductor", ("coordinate_descent_tuning", "fx_graph_cache", "freezing", "max_autotune",
+                                     "epilogue_fusion"))):
+        for k in keys:
+            assert getattr(getattr(vt, cfg).config, k) == getattr(getattr(torch, cfg).config, k), k
+    for k in ("unique_kernel_names", "cudagraphs", "cudagraph_trees"):
+        assert getattr(vt._inductor.config.triton, k) == getattr(torch._inductor.config.triton, k)
+    # setting works, and an option torch lacks is refused with torch's message
+    old = vt._inductor.config.coordinate_descent_tuning
+    vt._inductor.config.coordinate_descent_tuning = not old
+    assert vt._inductor.config.coordinate_descent_tuning is (not old)
+    vt._inductor.config.coordinate_descent_tuning = old
+    for lib in (torch, vt):
+        with pytest.raises(AttributeError, match=r"^torch\._dynamo\.config\.no_such_option does not exist$"):
+            lib._dynamo.config.no_such_option = 1
+        with pytest.raises(AttributeError, match="no_such_option does not exist"):
+            lib._dynamo.config.no_such_option
+        with pytest.raises(AttributeError, match="triton.no_such_option does not exist"):
+            lib._inductor.config.triton.no_such_option = 1
+        # patch: a context manager and a decorator, restoring the value after
+        before = lib._dynamo.config.cache_size_limit
+        with lib._dynamo.config.patch(cache_size_limit=before + 5):
+            assert lib._dynamo.config.cache_size_limit == before + 5
+        assert lib._dynamo.config.cache_size_limit == before
+
+        @lib._dynamo.config.patch("suppress_errors", True)
+        def inside():
+            return lib._dynamo.config.suppress_errors
+        assert inside() is True and lib._dynamo.config.suppress_errors is False
+    # the shape marks are accepted and change nothing
+    x = vt.ones(2, 3)
+    vt._dynamo.mark_dynamic(x, 0)
+    vt._dynamo.mark_static(x, 1)
+    vt._dynamo.maybe_mark_dynamic(x, 0)
+    assert vt._dynamo.reset() is None and not vt._dynamo.is_compiling()

@@ -1,4 +1,4 @@
-"""Forward nn ops against torch: softmax, log_softmax, layer_norm, rms_norm, embedding, dropout."""
+"""Forward nn ops against torch: softmax, log_softmax, layer_norm, rms_norm, embedding, dropout, Identity."""
 import numpy as np
 import pytest
 import torch
@@ -140,3 +140,13 @@ def test_scaled_dot_product_attention(causal, mask, rng):
     got = F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=causal)
     want = TF.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm, is_causal=causal)
     close(got, want, "float64")
+
+
+def test_identity_takes_and_ignores_any_arguments():
+    # torch's Identity stands in for a configured layer (nn.Identity(dim, eps=...)), as PEFT and timm use it
+    x = np.arange(6.0).reshape(2, 3)
+    for lib in (torch, vt):
+        layer = lib.nn.Identity(54, unused_argument1=0.1, unused_argument2=False)
+        assert repr(layer) == "Identity()" and list(layer.parameters()) == []
+        y = layer(lib.from_numpy(x))
+        np.testing.assert_array_equal(y.numpy(), x)

@@ -110,6 +110,34 @@ def test_module_and_optimizer_state_dicts(rng):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+@pytest.mark.parametrize("wrap", ["tensor", "parameter", "frozen"])
+def test_load_state_dict_assign_takes_the_checkpoints_tensors(wrap):
+    """assign=True (meta-device init, then real weights): the checkpoint's tensors themselves, their dtype and
+    storage, with the replaced parameters' requires_grad; buffers too; default loads copy in the module's dtype."""
+    w = np.arange(6.0).reshape(2, 3)
+    seen = {}
+    for lib in (torch, vt):
+        m = lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.BatchNorm1d(2))
+        if wrap == "frozen":
+            m[0].weight.requires_grad_(False)
+        sd = {k: v.detach().clone().double() for k, v in m.state_dict().items()}
+        sd["0.weight"] = lib.from_numpy(w.copy())
+        if wrap == "parameter":
+            sd["0.weight"] = lib.nn.Parameter(sd["0.weight"], requires_grad=False)
+        copied = type(m)(lib.nn.Linear(3, 2), lib.nn.BatchNorm1d(2))
+        copied.load_state_dict(sd)
+        res = m.load_state_dict(sd, assign=True)
+        weight = m[0].weight
+        seen[lib] = (str(weight.dtype).split(".")[-1], weight.requires_grad, isinstance(weight, lib.nn.Parameter),
+                     weight.data_ptr() == sd["0.weight"].data_ptr(), weight is sd["0.weight"],
+                     str(m[1].running_mean.dtype).split(".")[-1], m[1].running_mean is sd["1.running_mean"],
+                     str(copied[0].weight.dtype).split(".")[-1], list(res.missing_keys), list(res.unexpected_keys))
+        assert "0.weight" in dict(m.named_parameters())
+        np.testing.assert_array_equal(weight.detach().numpy(), w)
+    assert seen[vt] == seen[torch]
+    assert seen[vt][:4] == ("float64", wrap != "frozen", True, True)
+
+
 def test_map_location_forms(rng):
     v, _ = random_tensor(rng, "float32", (2, 3))
     for loc in ("cpu", vt.device("cpu"), {"cpu": "cpu"}):

@@ -154,3 +154,5 @@ def test_multinomial_distribution_and_errors():
     check_op(lambda m: m.multinomial(m.tensor([0.0, 0.0]), 1))
     assert sorted(vt.multinomial(vt.tensor([1.0, 0.0]), 2).tolist()) == [0, 1]  # the zero-probability one last
     check_op(lambda m: m.multinomial(m.ones(2, 2, 2), 1))
+    with pytest.raises(RuntimeError, match="floating-point dtypes for input, got: Long$"):  # torch's dtype name
+        vt.multinomial(vt.tensor([0, 1]), 1)

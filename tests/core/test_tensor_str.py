@@ -237,3 +237,19 @@ def test_custom_prefix():
     expected = repr(t)  # "Parameter containing:\ntensor(...)"
     _, _, rest = expected.partition("\n")
     assert ts.format_tensor(to_numpy(t), "float32", requires_grad=True) == rest
+
+
+def test_parameter_repr_matches_torch():
+    import vibetensor.torch as vt  # the Tensor's own __repr__ (this file's other tests load the formatter alone)
+
+    for data in (np.arange(6.0).reshape(2, 3) / 3, np.zeros((0, 2))):
+        for requires_grad in (True, False):
+            t = torch.nn.Parameter(torch.from_numpy(data.copy()).float(), requires_grad=requires_grad)
+            v = vt.nn.Parameter(vt.from_numpy(data.copy()).float(), requires_grad=requires_grad)
+            assert repr(v) == repr(t) and str(v) == str(t)
+            assert repr(v).startswith("Parameter containing:\n")
+            # what a parameter gives is a plain tensor again
+            for fv, ft in ((v.detach(), t.detach()), (v.data, t.data), (v * 2, t * 2), (v[:1], t[:1])):
+                assert repr(fv) == repr(ft)
+    linear = vt.nn.Linear(2, 1)
+    assert repr(linear.weight).startswith("Parameter containing:\ntensor([[")

@@ -15,7 +15,8 @@ _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.op
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
           "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd",
           "torch.utils.data", "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp",
-          "torch.nn.utils.prune")
+          "torch.nn.utils.prune", "torch._dynamo", "torch._dynamo.config", "torch._inductor", "torch._inductor.config",
+          "torch.autograd.graph")
 
 
 def load(path, torch_module):
@@ -34,13 +35,17 @@ def load(path, torch_module):
                         "torch.distributed": vt_distributed, "torch.fx": vt_fx, "torch.autograd": vt.autograd,
                         "torch.utils.data": vt.utils.data, "torch.nn.utils.parametrize": vt.nn.utils.parametrize,
                         "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp,
-                        "torch.nn.utils.prune": vt_prune}
+                        "torch.nn.utils.prune": vt_prune, "torch._dynamo": vt._dynamo,
+                        "torch._dynamo.config": vt._dynamo.config, "torch._inductor": vt._inductor,
+                        "torch._inductor.config": vt._inductor.config, "torch.autograd.graph": vt.autograd.graph}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:
             exec(compile(f.read(), path, "exec"), mod.__dict__)
     finally:
         for k, v in saved.items():
+            if torch_module is not vt:  # torch's own submodules that the file imported stay imported
+                break
             if v is None:
                 sys.modules.pop(k, None)
             else:

@@ -187,6 +187,14 @@ std::shared_ptr<FormulaNode> make_node(const OperatorEntry& entry, const Formula
   for (size_t i = 0; f && i < args.size(); ++i) {
     auto* t = std::get_if<Tensor>(&args[i]);
     if (!(f->saved_args >> i & 1) || !t) continue;  // an optional tensor given as None saves nothing
+    if (i < 2 && f->saved_for[i] != ~0u) {  // read only for some inputs' gradients: saved when one takes it
+      bool read = false;
+      for (size_t k = 0; k < args.size() && k < 32 && !read; ++k) {
+        auto* tk = std::get_if<Tensor>(&args[k]);
+        read = (f->saved_for[i] >> k & 1) && tk && requires_grad(*tk);
+      }
+      if (!read) continue;
+    }
     // An in-place op's formula reads self as it was: a clone taken before the write (recorded, so that
     // create_graph differentiates through it). Note [In-place formulas].
     node->saved_[i] = SavedVariable(inplace && i == 0 ? ops::clone(*t) : *t, false);

@@ -116,10 +116,13 @@ const bool math_formulas_registered = [] {
       {"vt::add_", "AddBackward0", 0, false, add_backward},
       {"vt::sub", "SubBackward0", 0, false, sub_backward},
       {"vt::sub_", "SubBackward0", 0, false, sub_backward},
-      {"vt::mul", "MulBackward0", kSelfOther, false, mul_backward},
+      // self is read only for other's gradient and other only for self's (x * 2.0 saves the 2.0, not x)
+      {.op = "vt::mul", .node_name = "MulBackward0", .saved_args = kSelfOther, .backward = mul_backward,
+       .saved_for = {2u, 1u}},
       {"vt::tanh_backward", "TanhBackwardBackward0", kSelfOther, false, tanh_backward_backward},
       {"vt::sigmoid_backward", "SigmoidBackwardBackward0", kSelfOther, false, sigmoid_backward_backward},
-      {"vt::div", "DivBackward0", kSelfOther, false, div_backward, false, div_name},
+      {.op = "vt::div", .node_name = "DivBackward0", .saved_args = kSelfOther, .backward = div_backward,
+       .name_for = div_name, .saved_for = {2u, 3u}},  // x / 2.0 keeps no x
       {"vt::neg", "NegBackward0", 0, false, neg_backward},
       {"vt::abs", "AbsBackward0", kSelf, false, abs_backward},
       {"vt::pow", "PowBackward0", kSelfOther, true, pow_backward, false, pow_name},

@@ -125,6 +125,19 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
 
 // ---- SavedVariable ----
 
+namespace {
+thread_local std::vector<SavedTensorPackHook> t_pack_hooks;  // Note [Saved tensor hooks]
+}  // namespace
+
+void push_saved_tensor_hooks(SavedTensorPackHook pack) { t_pack_hooks.push_back(std::move(pack)); }
+
+void pop_saved_tensor_hooks() {
+  VT_CHECK(!t_pack_hooks.empty(), "pop_saved_tensor_hooks: no saved tensor hooks are installed");
+  t_pack_hooks.pop_back();
+}
+
+bool saved_tensor_hooks_active() { return !t_pack_hooks.empty(); }
+
 SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_output) {
   if (!t.defined()) return;
   VT_CHECK(!t.storage()->is_inference(), "Inference tensors cannot be saved for backward. To work around you can "
@@ -136,7 +149,28 @@ SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_ou
   }
   // An output keeps no history (it would own the node that saves it); an input keeps all of it, so that
   // create_graph backward can differentiate through it.
-  saved_ = is_output ? detach(t) : t;
+  Tensor kept = is_output ? detach(t) : t;
+  if (!t_pack_hooks.empty()) {
+    SavedTensorPackHook hook = t_pack_hooks.back();
+    t_pack_hooks.pop_back();  // the hook's own ops save nothing through it (torch runs pack with hooks off)
+    std::shared_ptr<PackedSaved> packed;
+    try {
+      packed = hook(kept);
+    } catch (...) {
+      t_pack_hooks.push_back(std::move(hook));
+      throw;
+    }
+    t_pack_hooks.push_back(std::move(hook));
+    if (!is_output && requires_grad(t)) {
+      Edge e = gradient_edge(t);
+      if (meta(t).grad_fn) packed_grad_fn_ = e.node;
+      else packed_accumulator_ = e.node;
+      output_nr_ = e.input_nr;
+    }
+    packed_ = std::move(packed);
+    return;
+  }
+  saved_ = std::move(kept);
 }
 
 Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
@@ -146,6 +180,19 @@ Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
             ". Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). ",
             "Specify retain_graph=True if you need to backward through the graph a second time or if you need to ",
             "access saved tensors after calling backward.");
+  }
+  if (packed_) {  // Note [Saved tensor hooks]: the hook's tensor, put in the original's place in the graph
+    Tensor t = packed_->unpack();
+    VT_CHECK(t.defined(), "the unpack hook of saved_tensors_hooks must return a Tensor");
+    Tensor out = detach(t);
+    std::shared_ptr<Node> node = is_output_ ? owner : packed_grad_fn_;
+    if (!node && !is_output_) node = packed_accumulator_.lock();
+    if (!node) return out;
+    out.impl()->set_requires_grad_flag(true);
+    AutogradMeta& m = meta(out);
+    m.grad_fn = node;
+    m.output_nr = output_nr_;
+    return out;
   }
   if (!saved_.defined()) return Tensor();
   uint32_t now = saved_.storage()->version();
@@ -169,8 +216,9 @@ Tensor SavedVariable::unpack(const std::shared_ptr<Node>& owner) const {
 }
 
 void SavedVariable::reset() {
-  if (saved_.defined()) was_freed_ = true;
+  if (saved_.defined() || packed_) was_freed_ = true;
   saved_ = Tensor();
+  packed_.reset();
 }
 
 // ---- per-tensor helpers ----

@@ -15,6 +15,7 @@ from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from .variable import Variable  # noqa: F401
 from . import functional  # noqa: F401,E402
 from . import profiler  # noqa: F401,E402
+from . import graph  # noqa: F401,E402
 
 Tensor = _core.Tensor
 Node = _ag.Node

@@ -249,12 +249,16 @@ from .amp.autocast_mode import (  # noqa: E402,F401
 )
 from . import cpu  # noqa: E402,F401
 from . import compiler, func, fx, jit, profiler, testing  # noqa: E402,F401
+from . import _dynamo, _inductor  # noqa: E402,F401  (their config modules, for scripts that set them)
 from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401
 from ._surface_sweep import FUNCTIONS as _SURFACE_SWEEP  # noqa: E402  (also attaches their Tensor methods)
 globals().update(_SURFACE_SWEEP)
 from ._igamma import igamma, igammac  # noqa: E402,F401  (also attaches their Tensor methods)
+from ._quantization import (  # noqa: E402,F401
+    _int_mm, fake_quantize_per_channel_affine, fake_quantize_per_tensor_affine,
+)
 from .nn.functional_sweep import pdist  # noqa: E402,F401
 from .nn.conv_transpose3d import conv_transpose3d  # noqa: E402,F401
 from . import _out  # noqa: E402

@@ -28,6 +28,7 @@ import numbers
 
 from .._C import core as _core
 from . import _functions as F
+from ._out import _torch_name
 
 Tensor = _core.Tensor
 _op = _core.op
@@ -143,7 +144,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     if input.dim() not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     if not input.dtype.is_floating_point:
-        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {input.dtype}")
+        raise RuntimeError("multinomial only supports floating-point dtypes for input, got: "
+                           f"{_torch_name(input.dtype)}")
     if num_samples <= 0:
         raise RuntimeError("cannot sample n_sample <= 0 samples")
     n_cat = input.shape[-1]

@@ -141,8 +141,10 @@ def _values_for_print(self):
 
 def __repr__(self, *, tensor_contents=None):
     fn = self.grad_fn
-    return _tensor_str.format_tensor(_values_for_print(self), self.dtype.name, str(self.device),
+    text = _tensor_str.format_tensor(_values_for_print(self), self.dtype.name, str(self.device),
                                      requires_grad=self.requires_grad, grad_fn=fn.name() if fn is not None else None)
+    # nn.Parameter is this tensor, marked (nn/parameter.py): it prints as torch's Parameter does
+    return "Parameter containing:\n" + text if getattr(self, "_is_parameter", False) else text
 
 
 def __iter__(self):

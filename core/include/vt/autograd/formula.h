@@ -78,6 +78,9 @@ struct Formula {
   // rstd), and which outputs carry gradients (the others get no grad_fn and read as constants).
   uint32_t saved_outputs = 0;
   uint32_t differentiable_outputs = ~0u;
+  // Which inputs' gradients read saved argument 0 and 1 (bit k: argument k): the argument is saved only when
+  // one of them takes a gradient, as torch guards its saves (x * 2.0 keeps no x alive). ~0u: always saved.
+  uint32_t saved_for[2] = {~0u, ~0u};
 };
 
 // The formula table, defined across formulas_*.cpp; null when an op has none. An in-place op "vt::x_" without

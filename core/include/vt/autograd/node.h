@@ -145,6 +145,22 @@ class AccumulateGrad final : public Node {
   std::mutex mutex_;
 };
 
+// Note [Saved tensor hooks]
+// torch.autograd.graph.saved_tensors_hooks: while a pack hook is installed on this thread (a stack; the innermost
+// applies), a SavedVariable gives its tensor to the hook and keeps only what the hook returns (a PackedSaved),
+// not the tensor: activation offloading moves it to the host and back, say. unpack() in the backward asks the
+// PackedSaved for the tensor again and gives it the original's place in the graph (its grad_fn and output
+// number, or its leaf's accumulator), so that create_graph backward differentiates through it. As torch's, a
+// hooked tensor skips the version check (the hook decides what comes back).
+struct PackedSaved {
+  virtual ~PackedSaved() = default;
+  virtual Tensor unpack() const = 0;
+};
+using SavedTensorPackHook = std::function<std::shared_ptr<PackedSaved>(const Tensor&)>;
+void push_saved_tensor_hooks(SavedTensorPackHook pack);
+void pop_saved_tensor_hooks();
+bool saved_tensor_hooks_active();
+
 // A tensor kept for backward. Records the storage version at save time and refuses to hand the tensor back if
 // an in-place op moved it since (Note [Version counter]). A node's own output is kept without its history (it
 // would point back at the node) and given it again when unpacked.
@@ -155,10 +171,13 @@ class SavedVariable {
   // `owner` is the node unpacking (used to re-attach an output's history and to name the node in errors).
   Tensor unpack(const std::shared_ptr<Node>& owner) const;
   void reset();  // frees the tensor; later unpacks raise the "backward a second time" error
-  bool defined() const { return saved_.defined() || was_freed_; }
+  bool defined() const { return saved_.defined() || packed_ || was_freed_; }
 
  private:
   Tensor saved_;
+  std::shared_ptr<PackedSaved> packed_;  // Note [Saved tensor hooks]: set instead of saved_
+  std::shared_ptr<Node> packed_grad_fn_;  // a packed input's place in the graph: its grad_fn, or
+  std::weak_ptr<Node> packed_accumulator_;  // its leaf's accumulator (held by the graph, as torch holds it)
   uint32_t version_ = 0;
   uint32_t output_nr_ = 0;
   bool is_output_ = false;

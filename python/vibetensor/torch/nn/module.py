@@ -303,6 +303,15 @@ class Module:
             elif tuple(v.shape) != tuple(target.shape):
                 error_msgs.append(f"size mismatch for {key}: copying a param with shape {_size(v)} from checkpoint, "
                                   f"the shape in current model is {_size(target)}.")
+            elif local_metadata.get("assign_to_params_buffers", False):
+                # assign=True: the checkpoint's tensor itself (its dtype, device and storage) takes the slot, a
+                # parameter keeping the requires_grad of the one it replaces (meta-device init, then real weights)
+                if name in self._parameters:
+                    if isinstance(v, Parameter):
+                        v.requires_grad_(target.requires_grad)
+                    else:
+                        v = Parameter(v, requires_grad=target.requires_grad)
+                setattr(self, name, v)
             else:
                 with no_grad():
                     target.copy_(v)
@@ -324,7 +333,8 @@ class Module:
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """torch's walk: each module's _load_from_state_dict sees (a copy of) the entries under its prefix.
         Missing and unexpected keys are an error with strict=True and are returned (as torch's IncompatibleKeys)
-        either way; a shape mismatch always raises."""
+        either way; a shape mismatch always raises. assign=True puts the checkpoint's tensors themselves in place of
+        the module's (their dtype and storage) instead of copying into them."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         for mp, m in list(self.named_modules()):  # lazy modules take their shapes from the checkpoint first
@@ -336,6 +346,8 @@ class Module:
 
         def load(module, local, prefix):
             meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            if assign:
+                meta["assign_to_params_buffers"] = assign
             module._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
