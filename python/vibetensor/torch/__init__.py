@@ -230,8 +230,8 @@ from . import distributed  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from ._memory_format import (  # noqa: E402,F401  (also attaches contiguous/is_contiguous/clone/to(memory_format=))
-    channels_last, channels_last_3d, contiguous_format, empty_like, full_like, memory_format, ones_like,
-    preserve_format, rand_like, randn_like, zeros_like,
+    channels_last, channels_last_3d, contiguous_format, empty_like, full_like, legacy_contiguous_format,
+    memory_format, ones_like, preserve_format, rand_like, randn_like, zeros_like,
 )
 from ._tensor_misc import _assert, masked_scatter  # noqa: E402,F401  (also attaches detach_, masked_scatter_)
 from ._poisson import poisson  # noqa: E402,F401
