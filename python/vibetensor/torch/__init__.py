@@ -237,6 +237,9 @@ from ._tensor_misc import _assert, masked_scatter  # noqa: E402,F401  (also atta
 from ._poisson import poisson  # noqa: E402,F401
 from ._segment_reduce import segment_reduce  # noqa: E402,F401
 from ._trapezoid import cumulative_trapezoid, trapezoid, trapz  # noqa: E402,F401
+from ._windows import (  # noqa: E402,F401
+    bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window,
+)
 
 from . import amp  # noqa: E402,F401  (wraps the Python composites with their autocast policies: before _out)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled, set_autocast_dtype  # noqa: E402,F401
