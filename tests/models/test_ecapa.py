@@ -1,8 +1,8 @@
 """The ECAPA-TDNN speaker model of tests/models/ecapa.py, loaded once with torch and once with vibetensor swapped
 in for torch, with the same weights: the length masks, attentive statistics pooling (no weight past a length),
 the embeddings, the AAM-softmax loss and logits (margins applied to the target class only) and every gradient in
-float32 and float64, the BatchNorm statistics, Nesterov SGD steps, and cosine
-scoring of trials in eval mode. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+float32 and float64, the BatchNorm statistics, Nesterov SGD steps, and cosine scoring of trials in eval mode. On
+the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch
