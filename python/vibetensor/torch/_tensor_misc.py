@@ -1,6 +1,6 @@
-"""Tensor.detach_, the requires_grad setter's leaf check, and masked_scatter / masked_scatter_ (method and vt.masked_scatter), attached to the compiled
-Tensor class at import; and vt._assert, torch's traceable assert that model code calls (torchvision-style
-`torch._assert(x.shape[1] == self.dim, "...")`).
+"""Tensor.detach_, the requires_grad setter's leaf check, and masked_scatter / masked_scatter_ (method and
+vt.masked_scatter), attached to the compiled Tensor class at import; and vt._assert, torch's traceable assert that
+model code calls (torchvision-style `torch._assert(x.shape[1] == self.dim, "...")`).
 
 detach_ can only be done from Python where it amounts to clearing requires_grad: on a leaf, or on a tensor
 outside autograd. A computed tensor cannot drop its grad_fn in place without the C++ autograd surface
