@@ -172,3 +172,46 @@ def test_broadcasting_gcd_lcm_nextafter():
         got, want = vt.nextafter(vx, vy).numpy(), torch.nextafter(tx, ty).numpy()
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def _runs_of_slices(rng, shape, dim):
+    """Integer arrays whose slices along dim repeat in runs (so that runs of equal slices exist to merge)."""
+    a = rng.integers(0, 2, shape)
+    idx = np.sort(rng.integers(0, max(shape[dim], 1), shape[dim]))
+    return np.take(a, idx, axis=dim)
+
+
+@pytest.mark.parametrize("shape", [(5, 2), (4, 3, 2), (6,), (1, 4), (0, 3), (2, 0)])
+def test_unique_consecutive_along_a_dim_matches_torch(shape):
+    """unique_consecutive(dim=): runs of equal slices merged, with the inverse (one index per slice) and the run
+    lengths; float inputs and views; torch's errors for a 0-d input, a dim out of range and empty dims."""
+    rng = np.random.default_rng(len(shape) * 10 + shape[0])
+    for dim in range(-len(shape), len(shape)):
+        a = _runs_of_slices(rng, shape, dim) if 0 not in shape else np.zeros(shape, np.int64)
+        for arr in (a, a.astype(np.float32) * 0.5):
+            ta, va = torch.from_numpy(arr.copy()), vt.from_numpy(arr.copy())
+            for ri in (False, True):
+                for rc in (False, True):
+                    try:
+                        t = torch.unique_consecutive(ta, return_inverse=ri, return_counts=rc, dim=dim)
+                    except RuntimeError as e:
+                        with pytest.raises(RuntimeError, match="0 sized dimensions"):
+                            vt.unique_consecutive(va, return_inverse=ri, return_counts=rc, dim=dim)
+                        assert "0 sized dimensions" in str(e)
+                        continue
+                    v = va.unique_consecutive(return_inverse=ri, return_counts=rc, dim=dim)
+                    t, v = (t, v) if isinstance(t, tuple) else ((t,), (v,))
+                    for x, y in zip(t, v):
+                        assert tuple(y.shape) == tuple(x.shape) and str(y.dtype)[-5:] == str(x.dtype)[-5:]
+                        np.testing.assert_array_equal(y.numpy(), x.numpy())
+    if len(shape) == 2 and 0 not in shape:  # a transposed view
+        a = _runs_of_slices(rng, shape[::-1], 1)
+        t = torch.unique_consecutive(torch.from_numpy(a).t(), dim=0, return_counts=True)
+        v = vt.unique_consecutive(vt.from_numpy(a).t(), dim=0, return_counts=True)
+        for x, y in zip(t, v):
+            np.testing.assert_array_equal(y.numpy(), x.numpy())
+    for lib in (torch, vt):
+        with pytest.raises(IndexError, match="no dimensions"):
+            lib.unique_consecutive(lib.tensor(5), dim=0)
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            lib.unique_consecutive(lib.tensor([[1, 2]]), dim=2)

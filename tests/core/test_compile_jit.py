@@ -1,8 +1,10 @@
 """torch.compile, torch.jit and torch.compiler as code calls them (vibetensor runs eagerly): compiled modules and
 functions compute what the originals do, a compiled module's state_dict carries torch's `_orig_mod.` prefix (so
 checkpoint code that strips it works), attributes read through, argument checks raise as torch's; TorchScript's
-decorators give their argument back and its archives raise."""
+decorators give their argument back and its archives raise; jit.fork / wait, jit.isinstance on typed containers,
+Attribute, Error and ScriptModule behave as torch's eager ones."""
 import math
+import typing
 
 import numpy as np
 import pytest
@@ -135,3 +137,44 @@ def test_dynamo_and_inductor_config_modules_behave_as_torchs():
     vt._dynamo.mark_static(x, 1)
     vt._dynamo.maybe_mark_dynamic(x, 0)
     assert vt._dynamo.reset() is None and not vt._dynamo.is_compiling()
+
+
+# (object, type spelled as code): "T" in the object stands for a tensor of the library under test
+TYPED = [([1, 2], "List[int]"), ([1, "a"], "List[int]"), ([[1], [2, 3]], "List[List[int]]"), ([1.5], "List[int]"),
+         ({"a": 1}, "Dict[str, int]"), ({"a": "b"}, "Dict[str, int]"), ({1: 2}, "Dict[str, int]"),
+         (None, "Optional[int]"), (3, "Optional[int]"), ("x", "Optional[int]"), ((1, "a"), "Tuple[int, str]"),
+         ((1, 2), "Tuple[int, str]"), ((1, 2, 3), "Tuple[int, ...]"), (3, "Union[int, str]"),
+         (2.0, "Union[int, str]"), (True, "int"), ([1], "Tuple[int]"), ("T", "Tensor"), (["T", "T"], "List[Tensor]"),
+         ({"k": ["T"]}, "Dict[str, List[Tensor]]"), ([], "List[int]"), ({}, "Dict[str, float]")]
+
+
+@pytest.mark.parametrize("obj,spec", TYPED)
+@pytest.mark.filterwarnings("ignore:The inner type of a container")
+def test_jit_isinstance_checks_typed_containers_as_torch(obj, spec):
+    def build(lib):
+        tensor = lib.ones(1)
+        swap = lambda o: tensor if o == "T" else ([swap(x) for x in o] if type(o) is list else  # noqa: E731
+                                                  {k: swap(v) for k, v in o.items()} if type(o) is dict else o)
+        names = {n: getattr(typing, n) for n in ("Dict", "List", "Optional", "Tuple", "Union")}
+        return swap(obj), eval(spec, dict(names, Tensor=lib.Tensor))
+
+    assert vt.jit.isinstance(*build(vt)) == torch.jit.isinstance(*build(torch))
+
+
+def test_jit_fork_wait_attribute_error_and_script_module():
+    def add(a, b=1):
+        return a + b
+
+    for lib in (torch, vt):
+        fut = lib.jit.fork(add, lib.ones(2), b=lib.full((2,), 4.0))
+        assert fut.done() and lib.jit.wait(fut).tolist() == fut.wait().tolist() == fut.value().tolist() == [5.0, 5.0]
+        with pytest.raises(ZeroDivisionError):  # eager fork runs the call at once
+            lib.jit.fork(lambda: 1 / 0)
+        assert tuple(lib.jit.Attribute(3, int)) == (3, int) and lib.jit.Attribute(3, int).value == 3
+        assert issubclass(lib.jit.Error, Exception) and not isinstance(lib.nn.Linear(1, 1), lib.jit.ScriptModule)
+        with pytest.raises(RuntimeError, match="without a contained type"):
+            lib.jit.isinstance([1], list)
+        with pytest.warns(UserWarning, match="inner type of a container is lost"):
+            assert lib.jit.isinstance([], typing.List[int])
+    with pytest.raises(NotImplementedError, match="TorchScript"):
+        vt.jit.optimize_for_inference(vt.nn.Linear(1, 1))

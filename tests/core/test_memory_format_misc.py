@@ -232,3 +232,25 @@ def test_public_names_are_wired():
         assert getattr(vt, name) is getattr(MF, name)
     np.testing.assert_array_equal(vt.masked_scatter(vt.zeros(3), vt.tensor([True, False, True]),
                                                     vt.tensor([1.0, 2.0])).numpy(), [1.0, 0.0, 2.0])
+
+
+def test_legacy_contiguous_format_is_contiguous_format_as_torch():
+    """torch's library code (F.gumbel_softmax) passes torch.legacy_contiguous_format: the same object as
+    contiguous_format, with the same strides from a transposed, a sliced and a channels_last input."""
+    assert torch.legacy_contiguous_format is torch.contiguous_format
+    assert vt.legacy_contiguous_format is vt.contiguous_format and repr(vt.legacy_contiguous_format) == repr(
+        vt.contiguous_format)
+    r = np.random.default_rng(3)
+    a = r.standard_normal((3, 4, 5, 2)).astype(np.float32)
+    views = [lambda t, lib: t.transpose(0, 2), lambda t, lib: t[:, 1::2],
+             lambda t, lib: t.contiguous(memory_format=lib.channels_last)]
+    for view in views:
+        tv, vv = view(torch.from_numpy(a), torch), view(vt.from_numpy(a), vt)
+        for tf, vf in (("zeros_like", "zeros_like"), ("empty_like", "empty_like")):
+            to = getattr(torch, tf)(tv, memory_format=torch.legacy_contiguous_format)
+            vo = getattr(vt, vf)(vv, memory_format=vt.legacy_contiguous_format)
+            assert vo.stride() == to.stride() and tuple(vo.shape) == tuple(to.shape)
+        tc = tv.clone(memory_format=torch.legacy_contiguous_format)
+        vc = vv.clone(memory_format=vt.legacy_contiguous_format)
+        assert vc.stride() == tc.stride()
+        np.testing.assert_array_equal(vc.numpy(), tc.numpy())

@@ -230,13 +230,16 @@ from . import distributed  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from ._memory_format import (  # noqa: E402,F401  (also attaches contiguous/is_contiguous/clone/to(memory_format=))
-    channels_last, channels_last_3d, contiguous_format, empty_like, full_like, memory_format, ones_like,
-    preserve_format, rand_like, randn_like, zeros_like,
+    channels_last, channels_last_3d, contiguous_format, empty_like, full_like, legacy_contiguous_format,
+    memory_format, ones_like, preserve_format, rand_like, randn_like, zeros_like,
 )
 from ._tensor_misc import _assert, masked_scatter  # noqa: E402,F401  (also attaches detach_, masked_scatter_)
 from ._poisson import poisson  # noqa: E402,F401
 from ._segment_reduce import segment_reduce  # noqa: E402,F401
 from ._trapezoid import cumulative_trapezoid, trapezoid, trapz  # noqa: E402,F401
+from ._windows import (  # noqa: E402,F401
+    bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window,
+)
 
 from . import amp  # noqa: E402,F401  (wraps the Python composites with their autocast policies: before _out)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled, set_autocast_dtype  # noqa: E402,F401

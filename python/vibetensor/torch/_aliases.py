@@ -191,11 +191,39 @@ def corrcoef(input):
     return (c / d.reshape(-1, 1) / d.reshape(1, -1)).clamp(-1, 1)
 
 
+def _unique_consecutive_dim(input, return_inverse, return_counts, dim):
+    """Runs of equal slices along dim (each slice compared whole), as torch's unique_consecutive(dim=)."""
+    nd = input.dim()
+    if nd == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+    if not -nd <= dim < nd:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+    dim = dim % nd
+    if any(size == 0 for d, size in enumerate(input.shape) if d != dim):
+        raise RuntimeError("There are 0 sized dimensions, and they aren't selected, so unique cannot be applied")
+    x = input.movedim(dim, 0)
+    n = x.shape[0]
+    if n == 0:
+        starts = F.zeros(0, dtype=_dt.int64, device=input.device)
+        new_run = starts
+    else:
+        new_run = F.ones(n, dtype=_dt.bool, device=input.device)
+        if n > 1:
+            new_run[1:] = (x[1:] != x[:-1]).reshape(n - 1, -1).any(1)
+        starts = new_run.nonzero().reshape(-1)
+    result = [x.index_select(0, starts).movedim(0, dim)]
+    if return_inverse:
+        result.append(new_run.to(_dt.int64).cumsum(0) - 1 if n else starts)
+    if return_counts:
+        result.append(F.cat([starts[1:], F.tensor([n], device=input.device)]) - starts if n else starts)
+    return result[0] if len(result) == 1 else tuple(result)
+
+
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
-    """torch.unique_consecutive over the flattened input (dim=None): each run of equal values once; reads the
-    number of runs back to the host to size the result, as torch's does."""
+    """torch.unique_consecutive: each run of equal values of the flattened input once (dim=None), or each run of
+    equal slices along dim; reads the number of runs back to the host to size the result, as torch's does."""
     if dim is not None:
-        raise NotImplementedError("unique_consecutive: only dim=None is supported")
+        return _unique_consecutive_dim(input, return_inverse, return_counts, dim)
     flat = input.reshape(-1)
     if flat.numel() == 0:
         out = flat.clone()

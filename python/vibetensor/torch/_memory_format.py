@@ -33,6 +33,8 @@ contiguous_format = memory_format("contiguous_format")
 channels_last = memory_format("channels_last")
 channels_last_3d = memory_format("channels_last_3d")
 preserve_format = memory_format("preserve_format")
+# torch's own name for contiguous_format in its library code (F.gumbel_softmax's zeros_like): the same object
+legacy_contiguous_format = contiguous_format
 
 # dimension orders from the fastest-varying (stride 1) dimension outwards
 _ORDER = {channels_last: (1, 3, 2, 0), channels_last_3d: (1, 4, 3, 2, 0)}

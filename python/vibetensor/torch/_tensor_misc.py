@@ -1,6 +1,6 @@
-"""Tensor.detach_ and masked_scatter / masked_scatter_ (method and vt.masked_scatter), attached to the compiled
-Tensor class at import; and vt._assert, torch's traceable assert that model code calls (torchvision-style
-`torch._assert(x.shape[1] == self.dim, "...")`).
+"""Tensor.detach_, the requires_grad setter's leaf check, and masked_scatter / masked_scatter_ (method and
+vt.masked_scatter), attached to the compiled Tensor class at import; and vt._assert, torch's traceable assert that
+model code calls (torchvision-style `torch._assert(x.shape[1] == self.dim, "...")`).
 
 detach_ can only be done from Python where it amounts to clearing requires_grad: on a leaf, or on a tensor
 outside autograd. A computed tensor cannot drop its grad_fn in place without the C++ autograd surface
@@ -23,6 +23,20 @@ def detach_(self):
     if self.requires_grad:
         self.requires_grad_(False)
     return self
+
+
+_requires_grad = Tensor.__dict__["requires_grad"]
+
+
+def _set_requires_grad(self, flag):
+    # torch's setter (unlike requires_grad_) refuses a non-leaf even for True: model code such as wav2vec 2.0's
+    # feature encoder (`input_values[:, None].requires_grad = True`) relies on that to catch an input that needs grad
+    if flag and self.grad_fn is not None:
+        raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+    _requires_grad.fset(self, flag)
+
+
+Tensor.requires_grad = property(_requires_grad.fget, _set_requires_grad, doc=_requires_grad.__doc__)
 
 
 def _check(self, mask, source):
