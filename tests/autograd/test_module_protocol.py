@@ -219,3 +219,24 @@ def test_sequence_item_assignment_and_deletion_match_torch():
         names.append(([(n, type(x).__name__) for n, x in seq.named_children()],
                       [(n, type(x).__name__) for n, x in ml.named_children()]))
     assert names[0] == names[1]
+
+
+def test_parameter_dict_orders_keys_as_torch():
+    """torch sorts a plain dict's keys but keeps the order of an OrderedDict, a ParameterDict or a list of pairs:
+    the state_dict keys (and so checkpoints loaded by position) follow."""
+    keys = ["net_2_weight", "b", "net_0_bias", "a_1", "net_0_weight"]
+    rng = np.random.default_rng(0)
+    vals = [rng.standard_normal(i + 1) for i in range(len(keys))]
+    made = {}
+    for m in (vt, torch):
+        nn = m.nn
+        plain = nn.ParameterDict({k: m.tensor(v) for k, v in zip(keys, vals)})
+        ordered = nn.ParameterDict(OrderedDict((k, m.tensor(v)) for k, v in zip(keys, vals)))
+        pairs = nn.ParameterDict([(k, m.tensor(v)) for k, v in zip(keys, vals)])
+        again = nn.ParameterDict(plain)
+        later = nn.ParameterDict({"z": m.zeros(1)})
+        later.update({"y": m.ones(1), "x": m.ones(2)})
+        made[m] = [[(k, p.detach().numpy().tolist()) for k, p in d.state_dict().items()]
+                   for d in (plain, ordered, pairs, again, later)]
+    assert made[vt] == made[torch]
+    assert [k for k, _ in made[vt][0]] == sorted(keys) and [k for k, _ in made[vt][1]] == keys
