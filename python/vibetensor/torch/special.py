@@ -120,3 +120,29 @@ def log_ndtr(input):
     low = tail * tail * -0.5 - (-tail).log() - 0.5 * math.log(2 * math.pi) + series.log()
     out = F.where(x > 0, up, F.where(x >= _LOWER_TAIL, mid, low))
     return F.where(x.isnan(), x, out).to(dtype)
+
+
+def _entr_value(x):
+    """-x log(x) for x > 0, 0 at 0, -inf below (NaN stays NaN)."""
+    pos = x > 0
+    safe = F.where(pos, x, F.ones_like(x))
+    return F.where(pos, -x * safe.log(), F.where(x == 0, F.zeros_like(x), F.full_like(x, -math.inf) + x * 0))
+
+
+class _Entr(Function):
+    """torch's derivative -(1 + log x): +inf at 0, NaN below (a where-composite would give 0 there)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _entr_value(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * -(1 + x.log())
+
+
+def entr(input):
+    x = M._as_float(input)
+    return _Entr.apply(x) if x.requires_grad else _entr_value(x)
