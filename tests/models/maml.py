@@ -1,0 +1,131 @@
+"""Meta-learning written the way public MAML / prototypical-network code is written (imports torch only; loaded with
+vibetensor swapped in by tests/models/swap_import.py):
+  - a small conv or MLP learner run with torch.func.functional_call on a dict of "fast" weights;
+  - MAML's inner loop: SGD steps on the support set through torch.autograd.grad(create_graph=True), so the outer
+    loss on the query set differentiates through the adaptation (second-order meta-gradients); first-order MAML
+    takes the inner gradients detached; the outer step is Adam on the meta-parameters, the meta-batch loss
+    averaged over tasks; a learned per-parameter inner learning rate (Meta-SGD) is an option;
+  - the same inner loop written functionally with explicit weight tensors (F.linear / F.conv2d on a list);
+  - a prototypical network: class prototypes as means of the support embeddings, logits as negative squared
+    euclidean distances to them, cross entropy and accuracy on the query set.
+"""
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+
+class MLPLearner(nn.Module):
+    def __init__(self, in_dim=1, hidden=16, out_dim=1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def conv_block(in_ch, out_ch):
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.BatchNorm2d(out_ch, track_running_stats=False),
+                         nn.ReLU(), nn.MaxPool2d(2))
+
+
+class ConvLearner(nn.Module):
+    """The Omniglot-style 4-conv learner, smaller: conv-BN-ReLU-pool blocks, a linear classifier."""
+
+    def __init__(self, in_ch=1, hidden=8, n_way=3, blocks=2, size=8):
+        super().__init__()
+        self.features = nn.Sequential(*[conv_block(in_ch if i == 0 else hidden, hidden) for i in range(blocks)])
+        self.classifier = nn.Linear(hidden * (size // 2 ** blocks) ** 2, n_way)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+class MAML(nn.Module):
+    def __init__(self, model, inner_lr=0.1, inner_steps=2, first_order=False, learn_lr=False, loss="mse"):
+        super().__init__()
+        self.model, self.inner_steps, self.first_order = model, inner_steps, first_order
+        self.loss_fn = F.mse_loss if loss == "mse" else F.cross_entropy
+        if learn_lr:  # Meta-SGD: one learned step size per weight entry
+            self.inner_lrs = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(torch.full_like(p, inner_lr))
+                                               for k, p in model.named_parameters()})
+        else:
+            self.inner_lrs = None
+            self.inner_lr = inner_lr
+
+    def adapt(self, x_s, y_s):
+        fast = OrderedDict(self.model.named_parameters())
+        for _ in range(self.inner_steps):
+            loss = self.loss_fn(functional_call(self.model, fast, (x_s,)), y_s)
+            grads = torch.autograd.grad(loss, list(fast.values()), create_graph=not self.first_order)
+            if self.first_order:
+                grads = [g.detach() for g in grads]
+            if self.inner_lrs is None:
+                fast = OrderedDict((k, w - self.inner_lr * g) for (k, w), g in zip(fast.items(), grads))
+            else:
+                fast = OrderedDict((k, w - self.inner_lrs[k.replace(".", "_")] * g)
+                                   for (k, w), g in zip(fast.items(), grads))
+        return fast
+
+    def forward(self, tasks):
+        """Mean query loss over tasks [(x_s, y_s, x_q, y_q)] after adapting to each support set."""
+        losses = []
+        for x_s, y_s, x_q, y_q in tasks:
+            fast = self.adapt(x_s, y_s)
+            losses.append(self.loss_fn(functional_call(self.model, fast, (x_q,)), y_q))
+        return torch.stack(losses).mean()
+
+
+def functional_mlp(weights, x):
+    """The MLP as explicit weight tensors [w0, b0, w1, b1, w2, b2], as the original MAML code writes it."""
+    h = F.relu(F.linear(x, weights[0], weights[1]))
+    h = torch.tanh(F.linear(h, weights[2], weights[3]))
+    return F.linear(h, weights[4], weights[5])
+
+
+def maml_functional_step(weights, tasks, inner_lr, inner_steps):
+    """The meta-loss with the inner loop on a plain list of tensors."""
+    total = 0.0
+    for x_s, y_s, x_q, y_q in tasks:
+        fast = list(weights)
+        for _ in range(inner_steps):
+            loss = F.mse_loss(functional_mlp(fast, x_s), y_s)
+            grads = torch.autograd.grad(loss, fast, create_graph=True)
+            fast = [w - inner_lr * g for w, g in zip(fast, grads)]
+        total = total + F.mse_loss(functional_mlp(fast, x_q), y_q)
+    return total / len(tasks)
+
+
+class ProtoNet(nn.Module):
+    def __init__(self, in_ch=1, hidden=8, blocks=2):
+        super().__init__()
+        self.encoder = nn.Sequential(*[conv_block(in_ch if i == 0 else hidden, hidden) for i in range(blocks)],
+                                     nn.Flatten())
+
+    def forward(self, support, support_labels, query, n_way):
+        z_s = self.encoder(support)
+        z_q = self.encoder(query)
+        prototypes = torch.stack([z_s[support_labels == c].mean(0) for c in range(n_way)])
+        dists = (z_q.unsqueeze(1) - prototypes.unsqueeze(0)).pow(2).sum(-1)
+        return -dists
+
+    def loss_and_accuracy(self, support, support_labels, query, query_labels, n_way):
+        logits = self(support, support_labels, query, n_way)
+        log_p = F.log_softmax(logits, dim=1)
+        loss = F.nll_loss(log_p, query_labels)
+        acc = (log_p.argmax(1) == query_labels).float().mean()
+        return loss, acc
+
+
+def prototypes_scatter(z, labels, n_way):
+    """The class means by index_add_ and bincount, as batched ProtoNet code does."""
+    sums = torch.zeros(n_way, z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, labels, z)
+    counts = torch.bincount(labels, minlength=n_way).to(z.dtype)
+    return sums / counts.unsqueeze(1)
+
+
+def euclidean_logits_cdist(z_q, prototypes):
+    return -torch.cdist(z_q, prototypes).pow(2)
