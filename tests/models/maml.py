@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.func import functional_call
+from torch.func import functional_call, grad, vmap
 
 
 class MLPLearner(nn.Module):
@@ -129,3 +129,19 @@ def prototypes_scatter(z, labels, n_way):
 
 def euclidean_logits_cdist(z_q, prototypes):
     return -torch.cdist(z_q, prototypes).pow(2)
+
+
+def vmap_maml_loss(model, params, x_s, y_s, x_q, y_q, inner_lr=0.1, inner_steps=1):
+    """The functorch way: the inner loop written with torch.func.grad on a dict of weights, vmapped over a stacked
+    batch of tasks [n_tasks, k, ...]; the mean query loss stays differentiable in params."""
+    def loss_fn(p, x, y):
+        return F.mse_loss(functional_call(model, p, (x,)), y)
+
+    def task_loss(xs, ys, xq, yq):
+        p = params
+        for _ in range(inner_steps):
+            g = grad(loss_fn)(p, xs, ys)
+            p = {k: p[k] - inner_lr * g[k] for k in p}
+        return loss_fn(p, xq, yq)
+
+    return vmap(task_loss)(x_s, y_s, x_q, y_q).mean()

@@ -216,3 +216,23 @@ def test_prototypical_training_matches_torch():
         return tm.loss_and_accuracy(*t, 3)[0], vm.loss_and_accuracy(*v, 3)[0]
 
     train_side_by_side(tm, vm, topt, vopt, losses_at, 6)
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2])
+def test_vmapped_functorch_maml_matches_torch_and_the_loop(inner_steps):
+    """torch.func.grad inside torch.func.vmap over stacked tasks, differentiated outside by autograd.grad: the
+    same loss and meta-gradients as torch, and the same loss as the per-task loop of MAML."""
+    torch.manual_seed(10)
+    tm, vm = tml.MLPLearner(), vml.MLPLearner()
+    load_torch_weights(vm, tm)
+    r = np.random.default_rng(10)
+    arrs = [r.standard_normal((3, k, 1)).astype(np.float32) for k in (5, 5, 4, 4)]
+    targs, vargs = both("cpu", *arrs)
+    tp, vp = dict(tm.named_parameters()), dict(vm.named_parameters())
+    tl = tml.vmap_maml_loss(tm, tp, *targs, inner_steps=inner_steps)
+    vl = vml.vmap_maml_loss(vm, vp, *vargs, inner_steps=inner_steps)
+    close(vl, tl)
+    for a, b in zip(vt.autograd.grad(vl, list(vp.values())), torch.autograd.grad(tl, list(tp.values()))):
+        close(a, b, rtol=1e-3, atol=1e-6)
+    loop = vml.MAML(vm, inner_lr=0.1, inner_steps=inner_steps)
+    close(loop([tuple(a[i] for a in vargs) for i in range(3)]), vl, rtol=1e-5, atol=1e-6)
