@@ -65,7 +65,7 @@ def odeint(func, y0, t, method="rk4", step_size=None):
     y = y0
     for i in range(len(t) - 1):
         t0, t1 = t[i], t[i + 1]
-        n = 1 if step_size is None else max(1, int(math.ceil(float(t1 - t0) / step_size)))
+        n = 1 if step_size is None else max(1, int(math.ceil(abs(float(t1 - t0)) / step_size)))
         dt = (t1 - t0) / n
         for k in range(n):
             y = step(func, t0 + k * dt, dt, y)
@@ -73,16 +73,63 @@ def odeint(func, y0, t, method="rk4", step_size=None):
     return torch.stack(ys)
 
 
-class NeuralODE(nn.Module):
-    """Fits trajectories: y(t) = odeint(f, y0, t)."""
+class OdeintAdjoint(torch.autograd.Function):
+    """The adjoint method (as torchdiffeq's odeint_adjoint): the forward solve keeps no graph; backward solves the
+    augmented system [y, a, a_theta]' = [f, -a df/dy, -a df/dtheta] backwards in time, interval by interval, adding
+    each observation's incoming gradient to the adjoint state a. Memory stays constant in the number of steps."""
 
-    def __init__(self, dim=2, hidden=16, method="rk4", step_size=None):
+    @staticmethod
+    def forward(ctx, func, y0, t, method, step_size, *params):
+        with torch.no_grad():
+            ys = odeint(func, y0, t, method, step_size)
+        ctx.func, ctx.method, ctx.step_size = func, method, step_size
+        ctx.save_for_backward(t, ys, *params)
+        return ys
+
+    @staticmethod
+    def backward(ctx, grad_ys):
+        t, ys, *params = ctx.saved_tensors
+        func, shape, n = ctx.func, ys.shape[1:], ys[0].numel()
+
+        def augmented(s, aug):
+            with torch.enable_grad():
+                y = aug[:n].reshape(shape).detach().requires_grad_(True)
+                f = func(s, y)
+                vjps = torch.autograd.grad(f, (y,) + tuple(params), -aug[n:2 * n].reshape(shape),
+                                           allow_unused=True)
+            vjps = [torch.zeros_like(p) if v is None else v for v, p in zip(vjps, (y,) + tuple(params))]
+            return torch.cat([f.reshape(-1)] + [v.reshape(-1) for v in vjps])
+
+        adj_y = grad_ys[-1].reshape(-1)
+        adj_p = torch.cat([torch.zeros_like(p).reshape(-1) for p in params])
+        for i in range(len(t) - 1, 0, -1):
+            aug = torch.cat([ys[i].reshape(-1), adj_y, adj_p])
+            aug = odeint(augmented, aug, torch.stack([t[i], t[i - 1]]), ctx.method, ctx.step_size)[-1]
+            adj_y = aug[n:2 * n] + grad_ys[i - 1].reshape(-1)
+            adj_p = aug[2 * n:]
+        grads, offset = [], 0
+        for p in params:
+            grads.append(adj_p[offset:offset + p.numel()].view_as(p))
+            offset += p.numel()
+        return (None, adj_y.view(shape), None, None, None, *grads)
+
+
+def odeint_adjoint(func, y0, t, method="rk4", step_size=None):
+    params = tuple(p for p in func.parameters() if p.requires_grad)
+    return OdeintAdjoint.apply(func, y0, t, method, step_size, *params)
+
+
+class NeuralODE(nn.Module):
+    """Fits trajectories: y(t) = odeint(f, y0, t), or by the adjoint method."""
+
+    def __init__(self, dim=2, hidden=16, method="rk4", step_size=None, adjoint=False):
         super().__init__()
         self.func = ODEFunc(dim, hidden)
-        self.method, self.step_size = method, step_size
+        self.method, self.step_size, self.adjoint = method, step_size, adjoint
 
     def forward(self, y0, t):
-        return odeint(self.func, y0, t, self.method, self.step_size)
+        solve = odeint_adjoint if self.adjoint else odeint
+        return solve(self.func, y0, t, self.method, self.step_size)
 
 
 class LatentODE(nn.Module):

@@ -107,6 +107,32 @@ def test_backprop_through_the_solver_equals_finite_differences():
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method,step_size,gap", [("rk4", 0.1, 1e-3), ("euler", 0.02, 0.1)])
+def test_adjoint_method_matches_torch_and_backprop(method, step_size, gap, device):
+    """The custom autograd.Function solving the adjoint system backwards (autograd.grad under enable_grad inside
+    backward) gives torch's gradients, and close to the gradients of backprop through the same solver."""
+    grads = {}
+    for adjoint in (True, False):
+        tm, vm = build("NeuralODE", seed=11, device=device, dtype="float64", method=method, step_size=step_size,
+                       adjoint=adjoint)
+        r = np.random.default_rng(11)
+        (ty0, tt, tw), (vy0, vtt, vw) = both(device, r.standard_normal((3, 2)), np.array([0.0, 0.4, 1.0]),
+                                             r.standard_normal((3, 3, 2)))
+        ty0.requires_grad_()
+        vy0.requires_grad_()
+        ttraj, vtraj = tm(ty0, tt), vm(vy0, vtt)
+        close(vtraj, ttraj, rtol=1e-12, atol=1e-14)
+        assert (vtraj.grad_fn.name() == ttraj.grad_fn.name() == "OdeintAdjointBackward") == adjoint
+        (ttraj * tw).sum().backward()
+        (vtraj * vw).sum().backward()
+        close(vy0.grad, ty0.grad, rtol=1e-10, atol=1e-13)
+        check_grads(tm, vm, rtol=1e-10, atol=1e-13)
+        grads[adjoint] = [vy0.grad.cpu().numpy()] + [p.grad.cpu().numpy() for p in vm.parameters()]
+    for a, b in zip(grads[True], grads[False]):  # the adjoint is the continuous gradient: close, not equal
+        np.testing.assert_allclose(a, b, rtol=gap, atol=gap * np.abs(b).max())
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_fitting_a_spiral_with_adam_matches_torch(device):
     tm, vm = build("NeuralODE", seed=3, device=device, method="rk4", step_size=0.25)
     times = np.linspace(0, 2, 6).astype(np.float32)
