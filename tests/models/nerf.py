@@ -8,9 +8,13 @@ tests/models/swap_import.py):
   - volume rendering: deltas between samples (the last one 1e10), alpha = 1 - exp(-relu(sigma) * delta),
     transmittance as an exclusive torch.cumprod of (1 - alpha + 1e-10), weights, and the rgb, depth, acc and
     disparity maps, an optional white background;
+  - rays from a pinhole camera: a pixel meshgrid (torch.meshgrid's default "ij", transposed), directions
+    rotated by the camera-to-world matrix with np.newaxis indexing, origins expanded; NDC rays for
+    forward-facing scenes;
   - hierarchical sampling: a piecewise-constant PDF from the coarse weights, its CDF, inverted with
     torch.searchsorted(right=True), torch.gather of the bin ends, then the coarse and fine depths sorted together.
 """
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -168,3 +172,27 @@ def img2mse(x, y):
 
 def mse2psnr(x):
     return -10.0 * torch.log(x) / torch.log(torch.tensor([10.0]))
+
+
+def get_rays(H, W, K, c2w):
+    """Origins and directions [H, W, 3] of the rays through every pixel; K the 3x3 intrinsics, c2w [3, 4]."""
+    i, j = torch.meshgrid(torch.linspace(0, W - 1, W), torch.linspace(0, H - 1, H), indexing="ij")
+    i = i.t()
+    j = j.t()
+    dirs = torch.stack([(i - K[0][2]) / K[0][0], -(j - K[1][2]) / K[1][1], -torch.ones_like(i)], -1)
+    rays_d = torch.sum(dirs[..., np.newaxis, :] * c2w[:3, :3], -1)
+    rays_o = c2w[:3, -1].expand(rays_d.shape)
+    return rays_o, rays_d
+
+
+def ndc_rays(H, W, focal, near, rays_o, rays_d):
+    """Rays in normalised device coordinates (origins moved to the near plane first)."""
+    t = -(near + rays_o[..., 2]) / rays_d[..., 2]
+    rays_o = rays_o + t[..., None] * rays_d
+    o0 = -1.0 / (W / (2.0 * focal)) * rays_o[..., 0] / rays_o[..., 2]
+    o1 = -1.0 / (H / (2.0 * focal)) * rays_o[..., 1] / rays_o[..., 2]
+    o2 = 1.0 + 2.0 * near / rays_o[..., 2]
+    d0 = -1.0 / (W / (2.0 * focal)) * (rays_d[..., 0] / rays_d[..., 2] - rays_o[..., 0] / rays_o[..., 2])
+    d1 = -1.0 / (H / (2.0 * focal)) * (rays_d[..., 1] / rays_d[..., 2] - rays_o[..., 1] / rays_o[..., 2])
+    d2 = -2.0 * near / rays_o[..., 2]
+    return torch.stack([o0, o1, o2], -1), torch.stack([d0, d1, d2], -1)

@@ -208,3 +208,45 @@ def test_state_dict_round_trip_and_eval():
     for k in a:
         close(a[k], b[k], rtol=0, atol=0)
     assert a["rgb_map"].requires_grad is False
+
+
+def camera(seed):
+    """Intrinsics and a camera-to-world pose (a rotation about z then x, and a translation)."""
+    r = np.random.default_rng(seed)
+    a, b = r.uniform(-1, 1, 2)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    c2w = np.concatenate([rz @ rx, r.standard_normal((3, 1))], 1).astype(np.float32)
+    K = np.array([[5.0, 0, 3.5], [0, 5.0, 2.5], [0, 0, 1]], np.float32)
+    return K, c2w
+
+
+def test_camera_rays_match_torch_and_numpy():
+    H, W = 5, 7
+    K, c2w = camera(10)
+    (tK, tc2w), (vK, vc2w) = both("cpu", K, c2w)
+    to, td = tnerf.get_rays(H, W, tK, tc2w)
+    vo, vd = vnerf.get_rays(H, W, vK, vc2w)
+    assert tuple(vd.shape) == (H, W, 3) and tuple(vo.shape) == (H, W, 3) and vo.stride()[:2] == (0, 0)
+    close(vo, to, rtol=0, atol=0)
+    close(vd, td, rtol=1e-6, atol=1e-6)
+    jj, ii = np.mgrid[0:H, 0:W]
+    dirs = np.stack([(ii - 3.5) / 5.0, -(jj - 2.5) / 5.0, -np.ones((H, W))], -1)
+    np.testing.assert_allclose(vd.numpy(), dirs @ c2w[:3, :3].T, rtol=1e-5, atol=1e-6)
+    # NDC rays of the same camera: the origins on the near plane map to z = -1
+    ton, tdn = tnerf.ndc_rays(H, W, 5.0, 1.0, to, td)
+    von, vdn = vnerf.ndc_rays(H, W, 5.0, 1.0, vo, vd)
+    close(von, ton, rtol=1e-5, atol=1e-5)
+    close(vdn, tdn, rtol=1e-5, atol=1e-5)
+
+
+def test_rendering_an_image_of_rays_matches_torch():
+    """The rays of a small image, flattened to a batch and rendered by both renderers."""
+    tm, vm = build(seed=11)
+    K, c2w = camera(11)
+    (tK, tc2w), (vK, vc2w) = both("cpu", K, c2w)
+    tout = tm(*(x.reshape(-1, 3) for x in tnerf.get_rays(3, 4, tK, tc2w)))
+    vout = vm(*(x.reshape(-1, 3) for x in vnerf.get_rays(3, 4, vK, vc2w)))
+    for k in ("rgb_map", "depth_map", "acc_map", "z_vals"):
+        close(vout[k], tout[k], rtol=1e-4, atol=1e-5)
+    assert tuple(vout["rgb_map"].reshape(3, 4, 3).shape) == (3, 4, 3)
