@@ -240,3 +240,54 @@ def test_parameter_dict_orders_keys_as_torch():
                    for d in (plain, ordered, pairs, again, later)]
     assert made[vt] == made[torch]
     assert [k for k, _ in made[vt][0]] == sorted(keys) and [k for k, _ in made[vt][1]] == keys
+
+
+def test_attributes_before_init_and_dict_copies_as_torch():
+    """torch refuses only Parameters, Modules and Buffers before Module.__init__; plain attributes (a subclass
+    setting a flag before super().__init__(), or learn2learn's clone_module filling a __new__ instance's __dict__)
+    go through."""
+    for m in (vt, torch):
+        nn = m.nn
+
+        class Early(nn.Module):
+            def __init__(self):
+                self.flag = 3  # before super().__init__()
+                super().__init__()
+                self.lin = nn.Linear(2, 2)
+
+        assert Early().flag == 3
+        for value, what in ((nn.Parameter(m.ones(1)), "parameters"), (nn.Linear(1, 1), "module"),
+                            (nn.Buffer(m.ones(1)), "buffer")):
+            bare = nn.Module.__new__(nn.Module)
+            with pytest.raises(AttributeError, match=f"cannot assign {what} before Module.__init__"):
+                bare.x = value
+    outs = {}
+    for m in (vt, torch):
+        net = m.nn.Sequential(m.nn.Linear(2, 3), m.nn.Tanh(), m.nn.Linear(3, 1))
+        with m.no_grad():
+            for i, p in enumerate(net.parameters()):
+                p.copy_(m.from_numpy(np.linspace(-1, 1, p.numel()).reshape(tuple(p.shape)) * (i + 1)))
+        clone = copy_by_dict(net)
+        assert clone[0] is not net[0] and list(clone._parameters) == list(net._parameters)
+        loss = clone(m.ones(4, 2)).pow(2).sum()
+        loss.backward()  # the clone's tensors are non-leaf copies: the gradient reaches the originals
+        assert clone[0].weight is not net[0].weight and clone[0].weight.grad_fn is not None
+        outs[m] = [loss.item()] + [p.grad.numpy().copy() for p in net.parameters()]
+    np.testing.assert_allclose(outs[vt][0], outs[torch][0], rtol=1e-6)
+    for a, b in zip(outs[vt][1:], outs[torch][1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def copy_by_dict(module):
+    """learn2learn's clone_module: a __new__ instance with copies of the tables and cloned parameter tensors."""
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = clone._parameters.copy()
+    clone._buffers = clone._buffers.copy()
+    clone._modules = clone._modules.copy()
+    for key, p in module._parameters.items():
+        if p is not None:
+            clone._parameters[key] = p.clone()
+    for key, child in module._modules.items():
+        clone._modules[key] = copy_by_dict(child)
+    return clone

@@ -85,9 +85,14 @@ class Module:
 
     # ---- registration ----
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign parameters before Module.__init__() call")
-        params, buffers, modules = self._parameters, self._buffers, self._modules
+        params = self.__dict__.get("_parameters")
+        if params is None:  # before __init__ (or a __new__ copy filling its __dict__): plain attributes only
+            for kind, what in ((Parameter, "parameters"), (Module, "module"), (Buffer, "buffer")):
+                if isinstance(value, kind):
+                    raise AttributeError(f"cannot assign {what} before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
+        buffers, modules = self._buffers, self._modules
         if isinstance(value, Parameter):
             self._drop(name, keep=params)  # a reassigned name keeps its place (state_dict order), as torch's
             self.register_parameter(name, value)
