@@ -305,3 +305,37 @@ def test_mlp_sgd_steps_match_torch():
     np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-10)
     np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-10)
     assert runs[1][0][-1] < runs[1][0][0]
+
+
+def test_grad_is_grads_batched_matches_torch():
+    """is_grads_batched: the first dim of each grad_output batches vector-Jacobian products (rows of a Jacobian in
+    one call, as PINN and Jacobian code uses it); unused inputs stay None or are materialised as zeros (of the
+    input's shape, without the batch dim, as torch's); the graph
+    is freed afterwards unless retained; create_graph keeps the rows differentiable."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 2))
+    w = rng.standard_normal((5, 3, 2))
+    res = {}
+    for m in (torch, vt):
+        x = m.from_numpy(a.copy()).requires_grad_()
+        unused = m.ones(2, dtype=m.float64, requires_grad=True)
+        y = x.sin() * x.sum(0)
+        g, none = m.autograd.grad(y, [x, unused], grad_outputs=m.from_numpy(w), is_grads_batched=True,
+                                  allow_unused=True)
+        assert none is None and tuple(g.shape) == (5, 3, 2)
+        y = x.t().tanh()  # a non-contiguous output
+        jac = m.autograd.grad(y, x, m.eye(6, dtype=m.float64).view(6, 2, 3), is_grads_batched=True,
+                              create_graph=True)[0]
+        second = m.autograd.grad(jac.pow(2).sum(), x)[0]
+        y = x.exp()
+        (z,) = m.autograd.grad(y.sum(1), [unused], m.eye(3, dtype=m.float64), is_grads_batched=True,
+                               materialize_grads=True, retain_graph=True)
+        assert tuple(z.shape) == (2,) and not z.any()
+        m.autograd.grad(y, x, m.ones(2, 3, 2, dtype=m.float64), is_grads_batched=True)
+        with pytest.raises(RuntimeError):  # the last product freed the graph
+            y.sum().backward()
+        with pytest.raises(RuntimeError, match="first dimension of each grad_output as the batch"):
+            m.autograd.grad(x * 2, x, m.ones(3, 2, dtype=m.float64), is_grads_batched=True)
+        res[m] = (g, jac, second)
+    for v, t in zip(res[vt], res[torch]):
+        np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-14)
