@@ -6,6 +6,8 @@ vibetensor swapped in by tests/models/swap_import.py):
     takes the inner gradients detached; the outer step is Adam on the meta-parameters, the meta-batch loss
     averaged over tasks; a learned per-parameter inner learning rate (Meta-SGD) is an option;
   - the same inner loop written functionally with explicit weight tensors (F.linear / F.conv2d on a list);
+  - learn2learn's way: clone_module (a __new__ copy of each module with cloned parameter tensors in its
+    _parameters) and update_module (p + p.update written back into _parameters), then adapt in place;
   - a prototypical network: class prototypes as means of the support embeddings, logits as negative squared
     euclidean distances to them, cross entropy and accuracy on the query set.
 """
@@ -145,3 +147,73 @@ def vmap_maml_loss(model, params, x_s, y_s, x_q, y_q, inner_lr=0.1, inner_steps=
         return loss_fn(p, xq, yq)
 
     return vmap(task_loss)(x_s, y_s, x_q, y_q).mean()
+
+
+def clone_module(module, memo=None):
+    """learn2learn's clone_module: the same module tree with each parameter replaced by a differentiable clone
+    (shared parameters stay shared), buffers and submodules copied."""
+    if memo is None:
+        memo = {}
+    if not isinstance(module, nn.Module):
+        return module
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = clone._parameters.copy()
+    clone._buffers = clone._buffers.copy()
+    clone._modules = clone._modules.copy()
+    for key, param in module._parameters.items():
+        if param is not None:
+            if id(param) not in memo:
+                memo[id(param)] = param.clone()
+            clone._parameters[key] = memo[id(param)]
+    for key, buf in module._buffers.items():
+        if buf is not None and buf.requires_grad:
+            clone._buffers[key] = buf.clone()
+    for key in clone._modules:
+        clone._modules[key] = clone_module(module._modules[key], memo=memo)
+    return clone
+
+
+def update_module(module, updates=None):
+    """learn2learn's update_module: p <- p + update for every parameter, written into _parameters (so the
+    updated tensors are non-leaf results in the graph)."""
+    if updates is not None:
+        for p, g in zip(module.parameters(), updates):
+            p.update = g
+    for key, p in module._parameters.items():
+        if p is not None and getattr(p, "update", None) is not None:
+            module._parameters[key] = p + p.update
+    for key in module._modules:
+        module._modules[key] = update_module(module._modules[key])
+    return module
+
+
+class L2LMAML(nn.Module):
+    """learn2learn.algorithms.MAML, cut down: clone() gives a learner, adapt(loss) takes one SGD step on it."""
+
+    def __init__(self, model, lr, first_order=False):
+        super().__init__()
+        self.module, self.lr, self.first_order = model, lr, first_order
+
+    def forward(self, *args):
+        return self.module(*args)
+
+    def clone(self):
+        return L2LMAML(clone_module(self.module), self.lr, self.first_order)
+
+    def adapt(self, loss):
+        params = list(self.module.parameters())
+        grads = torch.autograd.grad(loss, params, retain_graph=not self.first_order,
+                                    create_graph=not self.first_order, allow_unused=True)
+        updates = [None if g is None else -self.lr * g for g in grads]
+        self.module = update_module(self.module, updates)
+
+
+def l2l_meta_loss(maml, tasks, steps=2):
+    total = 0.0
+    for x_s, y_s, x_q, y_q in tasks:
+        learner = maml.clone()
+        for _ in range(steps):
+            learner.adapt(F.mse_loss(learner(x_s), y_s))
+        total = total + F.mse_loss(learner(x_q), y_q)
+    return total / len(tasks)

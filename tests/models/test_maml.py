@@ -236,3 +236,24 @@ def test_vmapped_functorch_maml_matches_torch_and_the_loop(inner_steps):
         close(a, b, rtol=1e-3, atol=1e-6)
     loop = vml.MAML(vm, inner_lr=0.1, inner_steps=inner_steps)
     close(loop([tuple(a[i] for a in vargs) for i in range(3)]), vl, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_learn2learn_style_maml_matches_torch_and_the_functional_form(first_order):
+    """clone_module / update_module (tensors written into the modules' _parameters tables): the meta-loss and
+    meta-gradients as torch's, and as the functional_call MAML with the same inner steps."""
+    tm, vm = build(seed=11, first_order=first_order)
+    tl2l, vl2l = tml.L2LMAML(tm.model, 0.1, first_order), vml.L2LMAML(vm.model, 0.1, first_order)
+    ttasks, vtasks = sine_tasks(11)
+    tl, vl = tml.l2l_meta_loss(tl2l, ttasks), vml.l2l_meta_loss(vl2l, vtasks)
+    close(vl, tl)
+    close(vl, vm(vtasks), rtol=1e-6, atol=1e-7)
+    tl.backward()
+    vl.backward()
+    check_grads(tm, vm)
+    # the learner's tensors were never the meta-parameters, and the meta-parameters were not changed
+    learner = vl2l.clone()
+    learner.adapt(vml.F.mse_loss(learner(vtasks[0][0]), vtasks[0][1]))
+    assert learner.module.net[0].weight is not vm.model.net[0].weight
+    assert learner.module.net[0].weight.grad_fn is not None
+    close(vm.model.net[0].weight, tm.model.net[0].weight, rtol=0, atol=0)
