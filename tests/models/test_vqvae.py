@@ -244,3 +244,52 @@ def test_bfloat16_autocast_casts_as_torch():
     np.testing.assert_allclose(seen[vt][2].item(), seen[torch][2].item(), rtol=2e-2)
     agree = (seen[vt][4].numpy() == seen[torch][4].numpy()).mean()
     assert agree > 0.8, agree  # bfloat16 rounding may flip a near-tie between codes
+
+
+def test_residual_vq_matches_torch():
+    torch.manual_seed(12)
+    tr = tvq.ResidualVQ(3, 6, 4)
+    with torch.no_grad():
+        for layer in tr.layers:
+            layer.embedding.weight.normal_(0.0, 0.5)
+    vr = vvq.ResidualVQ(3, 6, 4)
+    load_torch_weights(vr, tr)
+    z = np.random.default_rng(12).standard_normal((2, 4, 3, 3)).astype(np.float32)
+    (tz,), (vz,) = both("cpu", z)
+    tz.requires_grad_()
+    vz.requires_grad_()
+    tout, vout = tr(tz), vr(vz)
+    for v, t in zip(vout, tout):
+        close(v, t)
+    assert tuple(vout[2].shape) == (2, 3, 3, 3) and vout[2].dtype == vt.int64
+    # each stage shrinks what is left: the sum of the codes is closer to z than the first stage alone
+    first = vr.layers[0](vz)[0]
+    assert (vout[0] - vz).pow(2).sum().item() < (first - vz).pow(2).sum().item()
+    (tout[0].pow(2).sum() + tout[1]).backward()
+    (vout[0].pow(2).sum() + vout[1]).backward()
+    close(vz.grad, tz.grad)
+    tp = dict(tr.named_parameters())
+    for name, p in vr.named_parameters():
+        close(p.grad, tp[name].grad)
+
+
+@pytest.mark.parametrize("levels", [[8, 5, 5, 5], [7, 6, 4], [2, 3]])
+def test_finite_scalar_quantisation_matches_torch(levels):
+    tf, vf = tvq.FSQ(levels), vvq.FSQ(levels)
+    assert vf.codebook_size == tf.codebook_size == int(np.prod(levels)) and vf.basis.dtype == vt.int32
+    np.testing.assert_array_equal(vf.basis.numpy(), tf.basis.numpy())
+    assert "basis" not in vf.state_dict()
+    x = np.random.default_rng(len(levels)).standard_normal((3, 5, len(levels))).astype(np.float32) * 2
+    (tx,), (vx,) = both("cpu", x)
+    tx.requires_grad_()
+    vx.requires_grad_()
+    (tq, ti), (vq, vi) = tf(tx), vf(vx)
+    assert vq.dtype == vt.float32 and vi.dtype == vt.int32
+    close(vq, tq, rtol=0, atol=0)
+    np.testing.assert_array_equal(vi.numpy(), ti.numpy())
+    assert vi.numpy().min() >= 0 and vi.numpy().max() < vf.codebook_size
+    close(vf.indices_to_codes(vi), vq)  # the indices decode to the same codes
+    w = np.linspace(-1, 1, vq.numel()).reshape(tuple(vq.shape)).astype(np.float32)
+    (tq * torch.from_numpy(w)).sum().backward()
+    (vq * vt.from_numpy(w)).sum().backward()
+    close(vx.grad, tx.grad, rtol=1e-5, atol=1e-7)  # the straight-through gradient of the tanh bound

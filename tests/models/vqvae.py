@@ -6,6 +6,8 @@ tests/models/swap_import.py):
     |z|^2 - 2 z.e + |e|^2), one-hot encodes the argmin with F.one_hot, looks the codes up by a matmul with the
     one-hots, and passes gradients straight through (z + (z_q - z).detach()); the loss is the codebook term plus
     beta times the commitment term; it reports the perplexity of the code usage;
+  - residual VQ (each stage quantises what the previous stages left) and finite scalar quantisation (FSQ:
+    tanh-bounded, rounded through the straight-through estimator, mixed-radix code indices from a cumprod);
   - the EMA variant keeps the cluster sizes and sums as buffers, updated under torch.no_grad with mul_/add_ and
     index_add_ (or scatter_add_), Laplace-smooths the counts, and restarts dead codes from random latents.
 """
@@ -160,3 +162,58 @@ class VQVAE(nn.Module):
         x_rec = self.decoder(z_q)
         rec_loss = F.mse_loss(x_rec, x)
         return x_rec, rec_loss + vq_loss, perplexity, idx
+
+
+class ResidualVQ(nn.Module):
+    """Stages of codebooks, each quantising the residual the previous ones left; the sum of their codes."""
+
+    def __init__(self, num_stages, num_codes, dim, beta=0.25):
+        super().__init__()
+        self.layers = nn.ModuleList([VectorQuantizer(num_codes, dim, beta) for _ in range(num_stages)])
+
+    def forward(self, z):
+        residual, out = z, torch.zeros_like(z)
+        losses, indices = [], []
+        for layer in self.layers:
+            q, loss, _, idx = layer(residual)
+            residual = residual - q.detach()
+            out = out + q
+            losses.append(loss)
+            indices.append(idx)
+        return out, torch.stack(losses).sum(), torch.stack(indices, dim=-1)
+
+
+def round_ste(z):
+    """Round with a straight-through gradient."""
+    zhat = z.round()
+    return z + (zhat - z).detach()
+
+
+class FSQ(nn.Module):
+    """Finite scalar quantisation: each channel bounded to levels[i] values, codes as mixed-radix integers."""
+
+    def __init__(self, levels, eps=1e-3):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("levels", torch.tensor(levels, dtype=torch.int32), persistent=False)
+        self.register_buffer("basis", torch.cumprod(torch.tensor([1] + levels[:-1]), dim=0, dtype=torch.int32),
+                             persistent=False)
+        self.codebook_size = int(torch.prod(self.levels).item())
+
+    def bound(self, z):
+        half_l = (self.levels - 1) * (1 + self.eps) / 2
+        offset = torch.where(self.levels % 2 == 0, 0.5, 0.0)
+        shift = (offset / half_l).atanh()
+        return (z + shift).tanh() * half_l - offset
+
+    def forward(self, z):
+        """z [..., d] -> quantised values in [-1, 1] and the code indices."""
+        half_width = self.levels // 2
+        zhat = round_ste(self.bound(z)) / half_width
+        indices = ((zhat * half_width + half_width) * self.basis).sum(dim=-1).to(torch.int32)
+        return zhat, indices
+
+    def indices_to_codes(self, indices):
+        half_width = self.levels // 2
+        level_indices = (indices.unsqueeze(-1) // self.basis) % self.levels
+        return (level_indices - half_width) / half_width
