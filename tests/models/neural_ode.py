@@ -223,6 +223,13 @@ class PINN(nn.Module):
         return loss_f + loss_0 + loss_b
 
 
+def sobol_collocation(n, t_max=1.0):
+    """Collocation points (t, x) in [0, t_max] x [-1, 1] from an unscrambled Sobol sequence, as PINN code draws
+    them for an even cover of the domain."""
+    pts = torch.quasirandom.SobolEngine(dimension=2, scramble=False).draw(n)
+    return pts[:, :1] * t_max, pts[:, 1:] * 2 - 1
+
+
 def lbfgs_fit(lib_optim, model, data, steps, **lbfgs_kw):
     """LBFGS on the PINN loss with a closure; returns the losses each step() reported."""
     opt = lib_optim.LBFGS(model.parameters(), **lbfgs_kw)
