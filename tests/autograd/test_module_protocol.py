@@ -291,3 +291,21 @@ def copy_by_dict(module):
     for key, child in module._modules.items():
         clone._modules[key] = copy_by_dict(child)
     return clone
+
+
+def test_named_members_takes_a_function_as_torch():
+    """Module._named_members(get_members_fn, prefix="", recurse=True, remove_duplicate=True): torchmeta's
+    MetaModule lists only some modules' parameters through it."""
+    got = {}
+    for m in (vt, torch):
+        nn = m.nn
+        shared = nn.Linear(3, 3)
+        net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(shared, nn.LayerNorm(3)), shared)
+        only_linear = lambda mod: mod._parameters.items() if isinstance(mod, nn.Linear) else []  # noqa: E731
+        got[m] = ([n for n, _ in net._named_members(only_linear)],
+                  [n for n, _ in net._named_members(only_linear, prefix="meta", recurse=True)],
+                  [n for n, _ in net._named_members(lambda mod: mod._parameters.items(), recurse=False)],
+                  [n for n, _ in net._named_members(only_linear, remove_duplicate=False)],
+                  [n for n, _ in net[2]._named_members(lambda mod: mod._buffers.items())])
+    assert got[vt] == got[torch]
+    assert "2.1.weight" not in got[vt][0] and "meta.0.weight" in got[vt][1]

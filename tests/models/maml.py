@@ -8,9 +8,13 @@ vibetensor swapped in by tests/models/swap_import.py):
   - the same inner loop written functionally with explicit weight tensors (F.linear / F.conv2d on a list);
   - learn2learn's way: clone_module (a __new__ copy of each module with cloned parameter tensors in its
     _parameters) and update_module (p + p.update written back into _parameters), then adapt in place;
+  - torchmeta's way: MetaModule subclasses (MetaLinear(nn.Linear, MetaModule), MetaSequential) whose forward
+    takes params=, meta_named_parameters through Module._named_members with a function, get_subdict by regex,
+    gradient_update_parameters differentiating with respect to params.values();
   - a prototypical network: class prototypes as means of the support embeddings, logits as negative squared
     euclidean distances to them, cross entropy and accuracy on the query set.
 """
+import re
 from collections import OrderedDict
 
 import torch
@@ -216,4 +220,66 @@ def l2l_meta_loss(maml, tasks, steps=2):
         for _ in range(steps):
             learner.adapt(F.mse_loss(learner(x_s), y_s))
         total = total + F.mse_loss(learner(x_q), y_q)
+    return total / len(tasks)
+
+
+class MetaModule(nn.Module):
+    def meta_named_parameters(self, prefix="", recurse=True):
+        return self._named_members(lambda module: module._parameters.items() if isinstance(module, MetaModule)
+                                   else [], prefix=prefix, recurse=recurse)
+
+    def meta_parameters(self, recurse=True):
+        for _, param in self.meta_named_parameters(recurse=recurse):
+            yield param
+
+    def get_subdict(self, params, key=None):
+        if params is None:
+            return None
+        key_re = re.compile(r"^{0}\.(.+)".format(re.escape(key)))
+        return OrderedDict((key_re.sub(r"\1", k), v) for k, v in params.items() if key_re.match(k) is not None)
+
+
+class MetaLinear(nn.Linear, MetaModule):
+    def forward(self, input, params=None):
+        if params is None:
+            params = OrderedDict(self.named_parameters())
+        return F.linear(input, params["weight"], params.get("bias", None))
+
+
+class MetaSequential(nn.Sequential, MetaModule):
+    def forward(self, input, params=None):
+        for name, module in self._modules.items():
+            if isinstance(module, MetaModule):
+                input = module(input, params=self.get_subdict(params, name))
+            else:
+                input = module(input)
+        return input
+
+
+class MetaMLP(MetaModule):
+    def __init__(self, hidden=16):
+        super().__init__()
+        self.features = MetaSequential(MetaLinear(1, hidden), nn.ReLU(), MetaLinear(hidden, hidden), nn.Tanh())
+        self.head = MetaLinear(hidden, 1)
+
+    def forward(self, x, params=None):
+        return self.head(self.features(x, params=self.get_subdict(params, "features")),
+                         params=self.get_subdict(params, "head"))
+
+
+def gradient_update_parameters(model, loss, params=None, step_size=0.5, first_order=False):
+    if params is None:
+        params = OrderedDict(model.meta_named_parameters())
+    grads = torch.autograd.grad(loss, params.values(), create_graph=not first_order)
+    return OrderedDict((name, param - step_size * grad) for (name, param), grad in zip(params.items(), grads))
+
+
+def torchmeta_meta_loss(model, tasks, step_size=0.1, steps=2, first_order=False):
+    total = 0.0
+    for x_s, y_s, x_q, y_q in tasks:
+        params = None
+        for _ in range(steps):
+            loss = F.mse_loss(model(x_s, params=params), y_s)
+            params = gradient_update_parameters(model, loss, params, step_size, first_order)
+        total = total + F.mse_loss(model(x_q, params=params), y_q)
     return total / len(tasks)

@@ -5,6 +5,8 @@ on a plain list of weights, functional_call leaving the module's own weights unt
 a conv learner with batch norm on a few-shot classification task, and the prototypical network (prototypes by mask
 and mean, by index_add_ and bincount, logits from the squared distance or cdist) with its loss, accuracy and
 gradients. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import torch
@@ -257,3 +259,26 @@ def test_learn2learn_style_maml_matches_torch_and_the_functional_form(first_orde
     assert learner.module.net[0].weight is not vm.model.net[0].weight
     assert learner.module.net[0].weight.grad_fn is not None
     close(vm.model.net[0].weight, tm.model.net[0].weight, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_torchmeta_style_meta_modules_match_torch(first_order):
+    """MetaLinear(nn.Linear, MetaModule) and MetaSequential with params= dicts: meta_named_parameters (through
+    Module._named_members with a function), get_subdict, gradient_update_parameters on params.values()."""
+    torch.manual_seed(12)
+    tm, vm = tml.MetaMLP(), vml.MetaMLP()
+    load_torch_weights(vm, tm)
+    names = [n for n, _ in vm.meta_named_parameters()]
+    assert names == [n for n, _ in tm.meta_named_parameters()] == [n for n, _ in vm.named_parameters()]
+    assert names[0] == "features.0.weight" and isinstance(vm.head, vml.nn.Linear)
+    sub = vm.get_subdict(OrderedDict(vm.meta_named_parameters()), "features")
+    assert list(sub) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    ttasks, vtasks = sine_tasks(12)
+    tl = tml.torchmeta_meta_loss(tm, ttasks, first_order=first_order)
+    vl = vml.torchmeta_meta_loss(vm, vtasks, first_order=first_order)
+    close(vl, tl)
+    tl.backward()
+    vl.backward()
+    tg = dict(tm.named_parameters())
+    for name, p in vm.named_parameters():
+        close(p.grad, tg[name].grad, rtol=1e-3, atol=1e-6)

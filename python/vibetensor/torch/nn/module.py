@@ -219,11 +219,14 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def _named_members(self, table, prefix, recurse, remove_duplicate):
+    def _named_members(self, get_members_fn, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, member) over the module tree: get_members_fn names a table ("_parameters") or, as
+        torch's, is a function of a module giving its (name, member) pairs (torchmeta's MetaModule passes one)."""
         seen = set()
         mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mp, m in mods:
-            for name, t in getattr(m, table).items():
+            members = getattr(m, get_members_fn).items() if isinstance(get_members_fn, str) else get_members_fn(m)
+            for name, t in members:
                 if t is None or (remove_duplicate and id(t) in seen):
                     continue
                 seen.add(id(t))
