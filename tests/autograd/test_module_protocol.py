@@ -309,3 +309,32 @@ def test_named_members_takes_a_function_as_torch():
                   [n for n, _ in net[2]._named_members(lambda mod: mod._buffers.items())])
     assert got[vt] == got[torch]
     assert "2.1.weight" not in got[vt][0] and "meta.0.weight" in got[vt][1]
+
+
+def test_state_dict_metadata_versions_as_torch():
+    """state_dict()._metadata holds {"version": _version} per module prefix (BatchNorm's is 2); it survives save/load
+    and load_state_dict hands it to _load_from_state_dict: a version-1 BatchNorm checkpoint without
+    num_batches_tracked loads, a version-2 one without it is missing the key, as torch's."""
+    import io
+
+    got = {}
+    for m in (vt, torch):
+        nn = m.nn
+        net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Sequential(nn.LayerNorm(3)))
+        sd = net.state_dict()
+        buf = io.BytesIO()
+        m.save(sd, buf)
+        buf.seek(0)
+        again = m.load(buf)
+        old = OrderedDict((k, v) for k, v in sd.items() if k != "1.num_batches_tracked")
+        old._metadata = OrderedDict((k, dict(v)) for k, v in sd._metadata.items())
+        old._metadata["1"]["version"] = 1
+        res_old = net.load_state_dict(old, strict=False)
+        old._metadata["1"]["version"] = 2
+        res_new = net.load_state_dict(old, strict=False)
+        got[m] = (list(sd._metadata.items()), list(again._metadata.items()), list(res_old.missing_keys),
+                  list(res_new.missing_keys), m.nn.Module._version, net.state_dict(prefix="p.")._metadata.get("p"),
+                  list(net[2].state_dict()._metadata))
+    assert got[vt] == got[torch]
+    assert got[vt][0][1] == ("0", {"version": 1}) and got[vt][0][2] == ("1", {"version": 2})
+    assert got[vt][3] == ["1.num_batches_tracked"] and got[vt][2] == []

@@ -74,6 +74,8 @@ def _join(prefix, name):
 
 
 class Module:
+    _version = 1  # the state_dict metadata's version (BatchNorm's is 2), read by _load_from_state_dict overrides
+
     def __init__(self):
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -268,7 +270,14 @@ class Module:
 
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
         """(The state_dict hooks' tables exist once one is registered: module_state_hooks.py.)"""
-        out = OrderedDict() if destination is None else destination
+        if destination is None:
+            out = OrderedDict()
+            out._metadata = OrderedDict()  # each module's {"version": _version}, keyed by its prefix (torch's)
+        else:
+            out = destination
+        local_metadata = {"version": self._version}
+        if hasattr(out, "_metadata"):
+            out._metadata[prefix[:-1]] = local_metadata
         for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
             hook(self, prefix, keep_vars)
         self._save_to_state_dict(out, prefix, keep_vars)
@@ -276,7 +285,7 @@ class Module:
             if m is not None:
                 m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
         for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
-            result = hook(self, out, prefix, {"version": getattr(self, "_version", 1)})
+            result = hook(self, out, prefix, local_metadata)
             if getattr(hook, "_from_public_api", False):
                 if result is not None:
                     raise RuntimeError("state_dict post-hook must return None")
