@@ -339,3 +339,22 @@ def test_grad_is_grads_batched_matches_torch():
         res[m] = (g, jac, second)
     for v, t in zip(res[vt], res[torch]):
         np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_float_of_a_tensor_requiring_grad_warns_once_as_torch(monkeypatch):
+    """float(t) warns once per process when t requires grad (torch's TORCH_WARN_ONCE); int(), item() and tensors
+    without grad stay silent. The once-flag is reset here so the test sees the first warning."""
+    import warnings
+
+    from vibetensor.torch import _tensor_misc
+
+    monkeypatch.setattr(_tensor_misc, "_float_warned", [])
+    x = vt.tensor(2.5, requires_grad=True) * 2
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert float(vt.tensor([1.5])) == 1.5 and int(x) == 5 and x.item() == 5.0
+        assert not seen
+        assert float(x) == 5.0 and float(x) == 5.0 and float(leaf([3.0])) == 3.0
+    assert len(seen) == 1 and issubclass(seen[0].category, UserWarning)
+    assert "Converting a tensor with requires_grad=True to a scalar" in str(seen[0].message)
+    assert seen[0].filename == __file__  # points at the caller, not at vibetensor
