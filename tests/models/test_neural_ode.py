@@ -277,8 +277,12 @@ def test_lbfgs_state_resumes_through_state_dict():
     assert math.isfinite(rest[-1]) and rest[-1] < first
 
 
-@pytest.mark.xfail(strict=True, reason="vibetensor has no torch.quasirandom (SobolEngine)")
 def test_sobol_collocation_points_match_torch():
+    """Unscrambled Sobol points are the same numbers in both; the PINN loss on them too."""
     (tt, tx), (vt_, vx) = tode.sobol_collocation(16), vode.sobol_collocation(16)
     close(vt_, tt, rtol=0, atol=0)
     close(vx, tx, rtol=0, atol=0)
+    tm, vm = build("PINN", seed=12)
+    data = pinn_data(12)
+    (t0, x0, tb, xb), (v0, vx0, vb, vxb) = both("cpu", *data[2:])
+    close(vm.loss(vt_, vx, v0, vx0, vb, vxb), tm.loss(tt, tx, t0, x0, tb, xb))

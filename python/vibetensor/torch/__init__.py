@@ -248,7 +248,7 @@ from .amp.autocast_mode import (  # noqa: E402,F401
     set_autocast_cpu_enabled, set_autocast_gpu_dtype,
 )
 from . import cpu  # noqa: E402,F401
-from . import compiler, func, fx, jit, profiler, testing  # noqa: E402,F401
+from . import compiler, func, fx, jit, profiler, quasirandom, testing  # noqa: E402,F401
 from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from ._compile import compile  # noqa: E402,F401
