@@ -282,3 +282,21 @@ def test_torchmeta_style_meta_modules_match_torch(first_order):
     tg = dict(tm.named_parameters())
     for name, p in vm.named_parameters():
         close(p.grad, tg[name].grad, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="vibetensor has no 'meta' device (shape-only tensors)")
+def test_ensemble_recipe_with_a_meta_device_base_model():
+    """torch.func's ensembling recipe keeps a stateless copy of the model on the 'meta' device for
+    functional_call; vmapped over stack_module_state's weights it gives each model's output."""
+    import copy
+
+    x = np.random.default_rng(14).standard_normal((4, 1)).astype(np.float32)
+    outs = {}
+    for lib, mod in ((torch, tml), (vt, vml)):
+        lib.manual_seed(14)
+        models = [mod.MLPLearner() for _ in range(3)]
+        params, buffers = lib.func.stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+        outs[lib] = lib.func.vmap(lambda p, b, xx: lib.func.functional_call(base, (p, b), (xx,)),
+                                  in_dims=(0, 0, None))(params, buffers, lib.from_numpy(x))
+        close(outs[lib][2], models[2](lib.from_numpy(x)))

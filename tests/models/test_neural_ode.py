@@ -286,3 +286,19 @@ def test_sobol_collocation_points_match_torch():
     data = pinn_data(12)
     (t0, x0, tb, xb), (v0, vx0, vb, vxb) = both("cpu", *data[2:])
     close(vm.loss(vt_, vx, v0, vx0, vb, vxb), tm.loss(tt, tx, t0, x0, tb, xb))
+
+
+@pytest.mark.xfail(strict=True, reason="vibetensor has no forward-mode autograd (torch.autograd.forward_ad)")
+def test_pinn_time_derivative_by_forward_mode_dual_numbers():
+    """u_t by a dual number in the time input (forward mode, one pass), against the reverse-mode derivative."""
+    for lib, mod in ((torch, tode), (vt, vode)):
+        pinn = mod.PINN(equation="heat")
+        r = np.random.default_rng(13)
+        t, x = (lib.from_numpy(r.uniform(0, 1, (5, 1)).astype(np.float32)) for _ in range(2))
+        fwAD = lib.autograd.forward_ad
+        with fwAD.dual_level():
+            u = pinn(fwAD.make_dual(t, lib.ones_like(t)), x)
+            u_t = fwAD.unpack_dual(u).tangent
+        tr = t.clone().requires_grad_()
+        ref = lib.autograd.grad(pinn(tr, x).sum(), tr)[0]
+        close(u_t, ref, rtol=1e-5, atol=1e-6)
