@@ -11,6 +11,7 @@ vibetensor swapped in by tests/models/swap_import.py):
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.linalg import det, svd
 
 
 def unsorted_segment_sum(data, segment_ids, num_segments):
@@ -121,8 +122,8 @@ def kabsch(P, Q):
     """The rotation R [B, 3, 3] and translation t [B, 1, 3] minimising |P R^T + t - Q| (P, Q [B, N, 3])."""
     p_mean, q_mean = P.mean(1, keepdim=True), Q.mean(1, keepdim=True)
     H = (P - p_mean).transpose(1, 2) @ (Q - q_mean)
-    U, S, Vh = torch.linalg.svd(H)
-    d = torch.sign(torch.linalg.det(Vh.transpose(1, 2) @ U.transpose(1, 2)))
+    U, S, Vh = svd(H)
+    d = torch.sign(det(Vh.transpose(1, 2) @ U.transpose(1, 2)))
     D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
     R = Vh.transpose(1, 2) @ D @ U.transpose(1, 2)
     t = q_mean - p_mean @ R.transpose(1, 2)

@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.functional import jacobian
+from torch.quasirandom import SobolEngine
 
 
 class ODEFunc(nn.Module):
@@ -226,8 +228,13 @@ class PINN(nn.Module):
 def sobol_collocation(n, t_max=1.0):
     """Collocation points (t, x) in [0, t_max] x [-1, 1] from an unscrambled Sobol sequence, as PINN code draws
     them for an even cover of the domain."""
-    pts = torch.quasirandom.SobolEngine(dimension=2, scramble=False).draw(n)
+    pts = SobolEngine(dimension=2, scramble=False).draw(n)
     return pts[:, :1] * t_max, pts[:, 1:] * 2 - 1
+
+
+def ode_jacobian(func, t, y):
+    """df/dy at (t, y) by torch.autograd.functional.jacobian (the stiffness check of implicit solvers)."""
+    return jacobian(lambda z: func(t, z), y)
 
 
 def lbfgs_fit(lib_optim, model, data, steps, **lbfgs_kw):

@@ -15,7 +15,8 @@ _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.op
           "torch.nn.utils", "torch.utils", "torch.utils.checkpoint", "torch.distributions",
           "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd",
           "torch.utils.data", "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp",
-          "torch.nn.utils.prune", "torch.func")
+          "torch.nn.utils.prune", "torch.func", "torch.linalg", "torch.special", "torch.autograd.functional",
+          "torch.quasirandom")
 
 
 def load(path, torch_module):
@@ -34,7 +35,9 @@ def load(path, torch_module):
                         "torch.distributed": vt_distributed, "torch.fx": vt_fx, "torch.autograd": vt.autograd,
                         "torch.utils.data": vt.utils.data, "torch.nn.utils.parametrize": vt.nn.utils.parametrize,
                         "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp,
-                        "torch.nn.utils.prune": vt_prune, "torch.func": vt.func}
+                        "torch.nn.utils.prune": vt_prune, "torch.func": vt.func, "torch.linalg": vt.linalg,
+                        "torch.special": vt.special, "torch.autograd.functional": vt.autograd.functional,
+                        "torch.quasirandom": vt.quasirandom}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

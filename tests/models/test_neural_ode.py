@@ -89,6 +89,17 @@ def test_neural_ode_trajectory_and_gradients_match_torch(method, step_size, dtyp
     check_grads(tm, vm, rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-7 if dtype == "float32" else 1e-14)
 
 
+def test_ode_jacobian_matches_torch():
+    tm, vm = build("NeuralODE", seed=14, dtype="float64")
+    y = np.random.default_rng(14).standard_normal((3, 2))
+    (ty, tt), (vy, vtt) = both("cpu", y, np.array(0.3))
+    jv, jt = vode.ode_jacobian(vm.func, vtt, vy), tode.ode_jacobian(tm.func, tt, ty)
+    assert tuple(jv.shape) == (3, 2, 3, 2)
+    close(jv, jt, rtol=1e-10, atol=1e-13)
+    # samples do not interact: the blocks between different rows are zero
+    assert np.abs(jv.numpy()[0, :, 1, :]).max() == 0
+
+
 def test_backprop_through_the_solver_equals_finite_differences():
     _, vm = build("NeuralODE", seed=2, dtype="float64")
     y0 = vt.from_numpy(np.array([[0.3, -0.7]])).requires_grad_()
