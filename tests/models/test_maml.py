@@ -1,10 +1,12 @@
 """The meta-learning models of tests/models/maml.py, loaded once with torch and once with vibetensor swapped in for
 torch, with the same weights: MAML on sine regression (second-order, first-order and Meta-SGD's learned inner
 rates), the meta-gradient checked against torch and against finite differences of the adapted loss, the inner loop
-on a plain list of weights, functional_call leaving the module's own weights untouched, Adam meta-training steps,
-a conv learner with batch norm on a few-shot classification task, and the prototypical network (prototypes by mask
-and mean, by index_add_ and bincount, logits from the squared distance or cdist) with its loss, accuracy and
-gradients. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+on a plain list of weights, functional_call leaving the module's own weights untouched, Adam meta-training steps, a
+conv learner with batch norm on a few-shot classification task, the functorch form (grad inside vmap over stacked
+tasks), learn2learn's clone_module/update_module and torchmeta's MetaModule forms, and the prototypical network
+(prototypes by mask and mean, by index_add_ and bincount, logits from the squared distance or cdist) with its loss,
+accuracy and gradients. The ensembling recipe's 'meta' device base model is xfail (no meta device). On the CPU and,
+where both see a GPU, on the GPU (marker cuda)."""
 from collections import OrderedDict
 
 import numpy as np

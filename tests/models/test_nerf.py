@@ -1,11 +1,11 @@
 """The NeRF of tests/models/nerf.py, loaded once with torch and once with vibetensor swapped in for torch, with the
 same weights: the positional encoding, ray sampling (uniform, stratified with passed-in jitter, linear in
 disparity), volume rendering against a numpy reference (exclusive cumprod transmittance, weights summing to the
-opacity, opaque samples cutting off what lies behind them), hierarchical sampling by searchsorted(right=True) on
-the CDF (values on the CDF's knots, zero weights, the drawn depths' distribution), the full two-pass render and
-every gradient (float32, float64, with and without view directions), Adam steps on a fixed batch of rays, and a
-state_dict round trip that leaves the non-persistent frequency buffer out. On the CPU and, where both see a GPU,
-on the GPU (marker cuda)."""
+opacity, opaque samples cutting off what lies behind them), hierarchical sampling by searchsorted(right=True) on the
+CDF (values on the CDF's knots, zero weights, the drawn depths' distribution), the full two-pass render and every
+gradient (float32, float64, with and without view directions), rays from a pinhole camera (and NDC rays) rendered as
+an image batch, Adam steps on a fixed batch of rays, and a state_dict round trip that leaves the non-persistent
+frequency buffer out. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
 import numpy as np
 import pytest
 import torch

@@ -1,12 +1,14 @@
 """The Neural ODE models and the PINN of tests/models/neural_ode.py, loaded once with torch and once with vibetensor
 swapped in for torch, with the same weights: the fixed-step solvers against the closed form of a linear ODE (their
 orders of accuracy) and against torch, trajectories, evaluation counts and gradients through the solver (float32,
-float64, with a finite-difference check), Adam fitting a trajectory, the latent ODE (GRU recognition net run
-backwards, reparameterised z0, ELBO) and the ODE-RNN on irregular times, and the PINN: the autograd.grad
-derivatives u_t, u_x, u_xx against the exact derivatives of a known function and against torch, the residual loss
-and its parameter gradients (second-order autograd), Adam then LBFGS steps with a closure (with and without the
-strong-Wolfe line search), and the LBFGS state through state_dict. On the CPU and, where both see a GPU, on the
-GPU (marker cuda)."""
+float64, with a finite-difference check), the adjoint method (a custom autograd.Function solving backwards) against
+torch and against backprop, autograd.functional.jacobian of the vector field, Adam fitting a trajectory, the latent
+ODE (GRU recognition net run backwards, reparameterised z0, ELBO) and the ODE-RNN on irregular times, and the PINN:
+the autograd.grad derivatives u_t, u_x, u_xx against the exact derivatives of a known function and against torch,
+the residual loss and its parameter gradients (second-order autograd), Adam then LBFGS steps with a closure (with
+and without the strong-Wolfe line search), the LBFGS state through state_dict, and Sobol collocation points
+(torch.quasirandom); forward-mode dual numbers (torch.autograd.forward_ad) are xfail. On the CPU and, where both see
+a GPU, on the GPU (marker cuda)."""
 import math
 
 import numpy as np

@@ -1,9 +1,10 @@
-"""The VQ-VAE of tests/models/vqvae.py, loaded once with torch and once with vibetensor swapped in for torch, with
-the same weights: the nearest-code search (cdist and the expanded squared distance, ties, odd shapes, a
-non-contiguous input), the forward pass, codes, perplexity and every gradient (float32, float64) with the
-straight-through estimator checked directly, the EMA codebook's buffer updates (index_add_ and scatter_add_, Laplace
-smoothing, dead-code restarts, frozen in eval mode), Adam training steps, a state_dict round trip through save/load,
-and bfloat16 autocast. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
+"""The VQ-VAE of tests/models/vqvae.py, loaded once with torch and once with vibetensor swapped in for torch, with the
+same weights: the nearest-code search (cdist and the expanded squared distance, ties, odd shapes, a non-contiguous
+input), the forward pass, codes, perplexity and every gradient (float32, float64) with the straight-through
+estimator checked directly, the EMA codebook's buffer updates (index_add_ and scatter_add_, Laplace smoothing,
+dead-code restarts, frozen in eval mode), Adam training steps, a state_dict round trip through save/load, bfloat16
+autocast, residual VQ, and finite scalar quantisation (int32 mixed-radix codes). On the CPU and, where both see a
+GPU, on the GPU (marker cuda)."""
 import io
 
 import numpy as np
