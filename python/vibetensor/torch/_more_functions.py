@@ -248,13 +248,13 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     n = seq.shape[-1]
     # NaN boundaries: torch's answer is where its binary search ends up (a NaN compares neither way), so
     # search as it does; checked on the CPU only (on a GPU the check would wait for the device)
-    nan_bounds = t.is_floating_point and seq.device.type == "cpu" and bool(seq.isnan().any())
-    if n <= _SEARCH_COUNT_MAX and not nan_bounds:
+    if n <= _SEARCH_COUNT_MAX and not (t.is_floating_point and seq.device.type == "cpu"
+                                       and bool(seq.isnan().any())):
         # the insertion index is how many boundaries lie before the value (< left, <= right); a NaN value sorts
         # after every boundary. One broadcast compare: cheapest for short sequences
         v = values.unsqueeze(-1)
-        before = (seq if seq.dim() == 1 else seq.unsqueeze(-2)) <= v if right else \
-            (seq if seq.dim() == 1 else seq.unsqueeze(-2)) < v
+        s = seq if seq.dim() == 1 else seq.unsqueeze(-2)
+        before = (s <= v) if right else (s < v)
         if t.is_floating_point:
             before = before | v.isnan()
         return before.sum(-1, dtype=out_dtype)
