@@ -557,3 +557,11 @@ def test_public_names():
     for name in ("softmax", "log_softmax", "logsumexp"):
         compare(getattr(vt.special, name)(x, 0), getattr(torch.special, name)(xt, 0), rtol=1e-15)
     compare(vt.special.round(x), torch.special.round(xt), rtol=0)
+
+
+def test_special_multigammaln_matches_torch():
+    x = np.array([1.6, 2.5, 7.25])
+    v, t = S.multigammaln(vt.from_numpy(x), 3), torch.special.multigammaln(torch.from_numpy(x), 3)
+    compare(v, t, rtol=1e-12)
+    check_grads(lambda m, a: (torch.special.multigammaln if m is torch else S.multigammaln)(a + 2, 2),
+                leaves([(4,)], positive=True))

@@ -18,6 +18,7 @@ _SQRT2 = math.sqrt(2.0)
 
 digamma = psi = M.digamma
 gammaln = M.lgamma
+multigammaln = M.mvlgamma
 
 
 def erf(input):
