@@ -565,3 +565,18 @@ def test_special_multigammaln_matches_torch():
     compare(v, t, rtol=1e-12)
     check_grads(lambda m, a: (torch.special.multigammaln if m is torch else S.multigammaln)(a + 2, 2),
                 leaves([(4,)], positive=True))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_xlog1py_matches_torch(dtype):
+    """x log1p(y), 0 at x == 0; d/dx = log1p(y) (0 where x == 0 and y <= -1), d/dy = x / (1 + y)."""
+    x = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0, -1.5, 0.5])
+    y = np.array([-1.0, 0.5, -2.0, -1.0, math.nan, 3.0, math.inf, 0.25, -0.5])
+    _edge_grads(S.xlog1py, torch.special.xlog1py, [x, y], dtype)
+    _edge_grads(S.xlog1py, torch.special.xlog1py, [np.array([[0.0], [2.0]]), np.array([0.5, 3.0, -0.5])], dtype)
+    for a, b in ((vt.tensor([0, 1]), 2), (2.0, vt.tensor([0.5])), (vt.tensor([1, 2]), vt.tensor([1, 2]))):
+        ta = torch.tensor(a.tolist()) if isinstance(a, vt.Tensor) else a
+        tb = torch.tensor(b.tolist()) if isinstance(b, vt.Tensor) else b
+        out, ref = S.xlog1py(a, b), torch.special.xlog1py(ta, tb)
+        assert str(out.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1]
+        compare(out, ref, rtol=1e-6)

@@ -147,3 +147,33 @@ class _Entr(Function):
 def entr(input):
     x = M._as_float(input)
     return _Entr.apply(x) if x.requires_grad else _entr_value(x)
+
+
+def _xlog1py_value(x, y):
+    return F.where((x == 0) & ~y.isnan(), F.zeros_like(x), x * y.log1p())
+
+
+class _Xlog1py(Function):
+    """torch's derivatives: d/dx = xlog1py(grad, y), 0 where x == 0 and y <= -1; d/dy = grad * x / (1 + y)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return _xlog1py_value(x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = F.where((x == 0) & (y <= -1), F.zeros_like(grad), xlog1py(grad, y))
+        return gx, grad * x / (1 + y)
+
+
+def xlog1py(input, other):
+    """input * log1p(other), 0 where input == 0 (NaN where other is NaN)."""
+    x, y = M._binary_float(input, other)
+    if not (x.requires_grad or y.requires_grad):
+        return _xlog1py_value(x, y)
+    if tuple(x.shape) != tuple(y.shape):
+        shape = F.broadcast_shapes(tuple(x.shape), tuple(y.shape))
+        x, y = x.expand(*shape), y.expand(*shape)
+    return _Xlog1py.apply(x, y)
