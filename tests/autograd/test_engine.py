@@ -346,3 +346,56 @@ def test_inplace_write_through_data_after_saving_is_not_an_error():
         y.backward()
         grads.append(w.grad.tolist())
     assert grads[1] == grads[0] == [1.0, -4.0, 3.0]
+
+
+def test_grad_is_grads_batched_matches_torch():
+    """is_grads_batched: the first dim of each grad_output batches vector-Jacobian products (rows of a Jacobian in
+    one call, as PINN and Jacobian code uses it); unused inputs stay None or are materialised as zeros (of the
+    input's shape, without the batch dim, as torch's); the graph
+    is freed afterwards unless retained; create_graph keeps the rows differentiable."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 2))
+    w = rng.standard_normal((5, 3, 2))
+    res = {}
+    for m in (torch, vt):
+        x = m.from_numpy(a.copy()).requires_grad_()
+        unused = m.ones(2, dtype=m.float64, requires_grad=True)
+        y = x.sin() * x.sum(0)
+        g, none = m.autograd.grad(y, [x, unused], grad_outputs=m.from_numpy(w), is_grads_batched=True,
+                                  allow_unused=True)
+        assert none is None and tuple(g.shape) == (5, 3, 2)
+        y = x.t().tanh()  # a non-contiguous output
+        jac = m.autograd.grad(y, x, m.eye(6, dtype=m.float64).view(6, 2, 3), is_grads_batched=True,
+                              create_graph=True)[0]
+        second = m.autograd.grad(jac.pow(2).sum(), x)[0]
+        y = x.exp()
+        (z,) = m.autograd.grad(y.sum(1), [unused], m.eye(3, dtype=m.float64), is_grads_batched=True,
+                               materialize_grads=True, retain_graph=True)
+        assert tuple(z.shape) == (2,) and not z.any()
+        m.autograd.grad(y, x, m.ones(2, 3, 2, dtype=m.float64), is_grads_batched=True)
+        with pytest.raises(RuntimeError):  # the last product freed the graph
+            y.sum().backward()
+        with pytest.raises(RuntimeError, match="first dimension of each grad_output as the batch"):
+            m.autograd.grad(x * 2, x, m.ones(3, 2, dtype=m.float64), is_grads_batched=True)
+        res[m] = (g, jac, second)
+    for v, t in zip(res[vt], res[torch]):
+        np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_float_of_a_tensor_requiring_grad_warns_once_as_torch(monkeypatch):
+    """float(t) warns once per process when t requires grad (torch's TORCH_WARN_ONCE); int(), item() and tensors
+    without grad stay silent. The once-flag is reset here so the test sees the first warning."""
+    import warnings
+
+    from vibetensor.torch import _tensor_misc
+
+    monkeypatch.setattr(_tensor_misc, "_float_warned", [])
+    x = vt.tensor(2.5, requires_grad=True) * 2
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert float(vt.tensor([1.5])) == 1.5 and int(x) == 5 and x.item() == 5.0
+        assert not seen
+        assert float(x) == 5.0 and float(x) == 5.0 and float(leaf([3.0])) == 3.0
+    assert len(seen) == 1 and issubclass(seen[0].category, UserWarning)
+    assert "Converting a tensor with requires_grad=True to a scalar" in str(seen[0].message)
+    assert seen[0].filename == __file__  # points at the caller, not at vibetensor

@@ -219,3 +219,122 @@ def test_sequence_item_assignment_and_deletion_match_torch():
         names.append(([(n, type(x).__name__) for n, x in seq.named_children()],
                       [(n, type(x).__name__) for n, x in ml.named_children()]))
     assert names[0] == names[1]
+
+
+def test_parameter_dict_orders_keys_as_torch():
+    """torch sorts a plain dict's keys but keeps the order of an OrderedDict, a ParameterDict or a list of pairs:
+    the state_dict keys (and so checkpoints loaded by position) follow."""
+    keys = ["net_2_weight", "b", "net_0_bias", "a_1", "net_0_weight"]
+    rng = np.random.default_rng(0)
+    vals = [rng.standard_normal(i + 1) for i in range(len(keys))]
+    made = {}
+    for m in (vt, torch):
+        nn = m.nn
+        plain = nn.ParameterDict({k: m.tensor(v) for k, v in zip(keys, vals)})
+        ordered = nn.ParameterDict(OrderedDict((k, m.tensor(v)) for k, v in zip(keys, vals)))
+        pairs = nn.ParameterDict([(k, m.tensor(v)) for k, v in zip(keys, vals)])
+        again = nn.ParameterDict(plain)
+        later = nn.ParameterDict({"z": m.zeros(1)})
+        later.update({"y": m.ones(1), "x": m.ones(2)})
+        made[m] = [[(k, p.detach().numpy().tolist()) for k, p in d.state_dict().items()]
+                   for d in (plain, ordered, pairs, again, later)]
+    assert made[vt] == made[torch]
+    assert [k for k, _ in made[vt][0]] == sorted(keys) and [k for k, _ in made[vt][1]] == keys
+
+
+def test_attributes_before_init_and_dict_copies_as_torch():
+    """torch refuses only Parameters, Modules and Buffers before Module.__init__; plain attributes (a subclass
+    setting a flag before super().__init__(), or learn2learn's clone_module filling a __new__ instance's __dict__)
+    go through."""
+    for m in (vt, torch):
+        nn = m.nn
+
+        class Early(nn.Module):
+            def __init__(self):
+                self.flag = 3  # before super().__init__()
+                super().__init__()
+                self.lin = nn.Linear(2, 2)
+
+        assert Early().flag == 3
+        for value, what in ((nn.Parameter(m.ones(1)), "parameters"), (nn.Linear(1, 1), "module"),
+                            (nn.Buffer(m.ones(1)), "buffer")):
+            bare = nn.Module.__new__(nn.Module)
+            with pytest.raises(AttributeError, match=f"cannot assign {what} before Module.__init__"):
+                bare.x = value
+    outs = {}
+    for m in (vt, torch):
+        net = m.nn.Sequential(m.nn.Linear(2, 3), m.nn.Tanh(), m.nn.Linear(3, 1))
+        with m.no_grad():
+            for i, p in enumerate(net.parameters()):
+                p.copy_(m.from_numpy(np.linspace(-1, 1, p.numel()).reshape(tuple(p.shape)) * (i + 1)))
+        clone = copy_by_dict(net)
+        assert clone[0] is not net[0] and list(clone._parameters) == list(net._parameters)
+        loss = clone(m.ones(4, 2)).pow(2).sum()
+        loss.backward()  # the clone's tensors are non-leaf copies: the gradient reaches the originals
+        assert clone[0].weight is not net[0].weight and clone[0].weight.grad_fn is not None
+        outs[m] = [loss.item()] + [p.grad.numpy().copy() for p in net.parameters()]
+    np.testing.assert_allclose(outs[vt][0], outs[torch][0], rtol=1e-6)
+    for a, b in zip(outs[vt][1:], outs[torch][1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def copy_by_dict(module):
+    """learn2learn's clone_module: a __new__ instance with copies of the tables and cloned parameter tensors."""
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = clone._parameters.copy()
+    clone._buffers = clone._buffers.copy()
+    clone._modules = clone._modules.copy()
+    for key, p in module._parameters.items():
+        if p is not None:
+            clone._parameters[key] = p.clone()
+    for key, child in module._modules.items():
+        clone._modules[key] = copy_by_dict(child)
+    return clone
+
+
+def test_named_members_takes_a_function_as_torch():
+    """Module._named_members(get_members_fn, prefix="", recurse=True, remove_duplicate=True): torchmeta's
+    MetaModule lists only some modules' parameters through it."""
+    got = {}
+    for m in (vt, torch):
+        nn = m.nn
+        shared = nn.Linear(3, 3)
+        net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(shared, nn.LayerNorm(3)), shared)
+        only_linear = lambda mod: mod._parameters.items() if isinstance(mod, nn.Linear) else []  # noqa: E731
+        got[m] = ([n for n, _ in net._named_members(only_linear)],
+                  [n for n, _ in net._named_members(only_linear, prefix="meta", recurse=True)],
+                  [n for n, _ in net._named_members(lambda mod: mod._parameters.items(), recurse=False)],
+                  [n for n, _ in net._named_members(only_linear, remove_duplicate=False)],
+                  [n for n, _ in net[2]._named_members(lambda mod: mod._buffers.items())])
+    assert got[vt] == got[torch]
+    assert "2.1.weight" not in got[vt][0] and "meta.0.weight" in got[vt][1]
+
+
+def test_state_dict_metadata_versions_as_torch():
+    """state_dict()._metadata holds {"version": _version} per module prefix (BatchNorm's is 2); it survives save/load
+    and load_state_dict hands it to _load_from_state_dict: a version-1 BatchNorm checkpoint without
+    num_batches_tracked loads, a version-2 one without it is missing the key, as torch's."""
+    import io
+
+    got = {}
+    for m in (vt, torch):
+        nn = m.nn
+        net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Sequential(nn.LayerNorm(3)))
+        sd = net.state_dict()
+        buf = io.BytesIO()
+        m.save(sd, buf)
+        buf.seek(0)
+        again = m.load(buf)
+        old = OrderedDict((k, v) for k, v in sd.items() if k != "1.num_batches_tracked")
+        old._metadata = OrderedDict((k, dict(v)) for k, v in sd._metadata.items())
+        old._metadata["1"]["version"] = 1
+        res_old = net.load_state_dict(old, strict=False)
+        old._metadata["1"]["version"] = 2
+        res_new = net.load_state_dict(old, strict=False)
+        got[m] = (list(sd._metadata.items()), list(again._metadata.items()), list(res_old.missing_keys),
+                  list(res_new.missing_keys), m.nn.Module._version, net.state_dict(prefix="p.")._metadata.get("p"),
+                  list(net[2].state_dict()._metadata))
+    assert got[vt] == got[torch]
+    assert got[vt][0][1] == ("0", {"version": 1}) and got[vt][0][2] == ("1", {"version": 2})
+    assert got[vt][3] == ["1.num_batches_tracked"] and got[vt][2] == []

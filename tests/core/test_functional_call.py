@@ -76,3 +76,58 @@ def test_strict_and_ambiguous_dicts_as_torch():
             fn(m, {"nope": mk(1)}, (mk(1, dtype=(torch.long if m is t else vt.int64)),), strict=True)
         with pytest.raises(ValueError, match="appeared in multiple dictionaries"):
             fn(m, ({"fc.bias": mk(4)}, {"fc.bias": mk(4)}), (mk(1, dtype=(torch.long if m is t else vt.int64)),))
+
+
+def _ensemble(m, n, seed):
+    """n small nets with batch norm (a buffer to stack) and distinct weights drawn by numpy."""
+    rng = np.random.default_rng(seed)
+    models = []
+    for _ in range(n):
+        net = m.nn.Sequential(m.nn.Linear(3, 5), m.nn.BatchNorm1d(5), m.nn.Tanh(), m.nn.Linear(5, 2))
+        net.load_state_dict({k: m.from_numpy(rng.standard_normal(tuple(v.shape)).astype(np.float32))
+                             if v.dtype.is_floating_point else v for k, v in net.state_dict().items()})
+        models.append(net.eval())
+    return models
+
+
+def test_stack_module_state_ensembles_with_vmap_as_torch():
+    """The torch.func ensembling recipe: stacked weights as new leaves, vmap over them with functional_call on
+    one copy of the model; values and gradients to the stacked weights as torch's."""
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    out = {}
+    for m in (torch, vt):
+        models = _ensemble(m, 3, seed=2)
+        params, buffers = m.func.stack_module_state(models)
+        assert list(params) == [n for n, _ in models[0].named_parameters()]
+        assert list(buffers) == [n for n, _ in models[0].named_buffers()]
+        assert tuple(params["0.weight"].shape) == (3, 5, 3) and params["0.weight"].is_leaf
+        assert params["0.weight"].requires_grad and not buffers["1.running_mean"].requires_grad
+        base = models[0]
+        y = m.func.vmap(lambda p, b, xx: m.func.functional_call(base, (p, b), (xx,)), in_dims=(0, 0, None))(
+            params, buffers, m.from_numpy(x))
+        (y * y).sum().backward()
+        assert base[0].weight.grad is None  # the gradient went to the stacked leaves
+        out[m] = (y.detach().numpy(), {k: p.grad.numpy() for k, p in params.items()})
+        # each slice is that model's own output
+        np.testing.assert_allclose(out[m][0][1], models[1](m.from_numpy(x)).detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(out[vt][0], out[torch][0], rtol=1e-5, atol=1e-6)
+    for k, g in out[torch][1].items():
+        np.testing.assert_allclose(out[vt][1][k], g, rtol=1e-4, atol=1e-6)
+
+
+def test_stack_module_state_errors_as_torch():
+    for m in (torch, vt):
+        with pytest.raises(RuntimeError, match="at least one model"):
+            m.func.stack_module_state([])
+        a, b = m.nn.Linear(2, 2), m.nn.Linear(2, 2)
+        with pytest.raises(RuntimeError, match="same training/eval mode"):
+            m.func.stack_module_state([a, b.eval()])
+        with pytest.raises(RuntimeError, match="same class"):
+            m.func.stack_module_state([m.nn.Linear(2, 2), m.nn.Bilinear(2, 2, 2)])
+        a.bias.requires_grad_(False)
+        with pytest.raises(RuntimeError, match="bias from each model to have the same .requires_grad"):
+            m.func.stack_module_state([a, m.nn.Linear(2, 2)])
+        a.weight.requires_grad_(False)
+        c = m.nn.Linear(2, 2).requires_grad_(False)
+        params, _ = m.func.stack_module_state([a, c])
+        assert not params["weight"].requires_grad

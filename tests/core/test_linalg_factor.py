@@ -296,3 +296,66 @@ def test_tensor_methods_match_torch():
     }
     for name, f in cases.items():
         np.testing.assert_allclose(f(v).numpy(), f(t).numpy(), rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("upper", [True, False])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("unitriangular", [False, True])
+def test_triangular_solve_matches_torch(upper, transpose, unitriangular):
+    """The deprecated torch.triangular_solve(B, A) (GP code's whitening step): solution and cloned coefficient,
+    batch broadcasting, a non-contiguous A, the Tensor method, and gradients to both."""
+    import warnings
+
+    A = np.triu(wellcond((2, 4, 4), seed=3)) if upper else np.tril(wellcond((2, 4, 4), seed=3))
+    B = rand((3, 1, 4, 2), seed=4)
+    (va, ta), (vb, tb) = pair(A, noncontig=True), pair(B)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rv = vt.triangular_solve(vb, va, upper=upper, transpose=transpose, unitriangular=unitriangular)
+        rt = torch.triangular_solve(tb, ta, upper=upper, transpose=transpose, unitriangular=unitriangular)
+        assert type(rv).__name__ == "triangular_solve" and tuple(rv.solution.shape) == tuple(rt.solution.shape)
+        np.testing.assert_allclose(rv.solution.numpy(), rt.solution.numpy(), **TOL["float64"])
+        np.testing.assert_allclose(rv.cloned_coefficient.numpy(), rt.cloned_coefficient.numpy(), rtol=0)
+        np.testing.assert_allclose(vb.triangular_solve(va, upper, transpose).solution.numpy(),
+                                   tb.triangular_solve(ta, upper, transpose).solution.numpy(), **TOL["float64"])
+        check_grads(lambda m, b, a: m.triangular_solve(b, a, upper=upper, transpose=transpose,
+                                                       unitriangular=unitriangular)[0],
+                    [pair(B[0], grad=True), pair(A[0], grad=True)])
+
+
+def test_triangular_solve_warns_once_and_errors_as_torch(monkeypatch):
+    import warnings
+
+    from vibetensor.torch import _sci_functions
+
+    monkeypatch.setattr(_sci_functions, "_warned", [])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            vt.triangular_solve(vt.ones(2, 1, dtype=vt.float64), vt.eye(2, dtype=vt.float64))
+    assert len(seen) == 1 and "deprecated in favor of torch.linalg.solve_triangular" in str(seen[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for m in (vt, torch):
+            with pytest.raises(RuntimeError, match="Expected b to have at least 2 dimensions, but it has 1"):
+                m.triangular_solve(m.ones(2, dtype=m.float64), m.eye(2, dtype=m.float64))
+
+
+def test_vander_matches_torch():
+    for x, kw in (([1, 2, 3], {}), ([1.5, 2.0, -0.5], dict(N=4, increasing=True)), ([2.0], dict(N=0)),
+                  ([True, False], {}), ([0.5, 3.0], dict(N=1)), ([], dict(N=3))):
+        v, t = vt.vander(vt.tensor(x), **kw), torch.vander(torch.tensor(x), **kw)
+        assert str(v.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] and tuple(v.shape) == tuple(t.shape)
+        np.testing.assert_array_equal(v.numpy(), t.numpy())
+    # torch's own vander backward fails (an in-place cumprod): the gradient against the calculus instead
+    x = rand((5,), seed=6)
+    v = vt.from_numpy(x.copy()).requires_grad_()
+    g = rand((5, 4), seed=7)
+    (vt.vander(v, N=4) * vt.from_numpy(g)).sum().backward()
+    np.testing.assert_allclose(v.grad.numpy(), (g * np.stack([3 * x ** 2, 2 * x, np.ones(5), np.zeros(5)], 1)).sum(1),
+                               rtol=1e-12, atol=1e-14)
+    for m in (vt, torch):
+        with pytest.raises(RuntimeError, match="one-dimensional"):
+            m.vander(m.ones(2, 2))
+        with pytest.raises(RuntimeError, match="non-negative"):
+            m.vander(m.ones(2), N=-1)

@@ -263,6 +263,59 @@ def test_grads_at_edges_are_finite():
     compare(z.grad, zt.grad, rtol=1e-12)
 
 
+def _edge_grads(fn_v, fn_t, arrays, dtype):
+    """Values, first and second derivatives (create_graph) against torch at the given (edge) points."""
+    vs = [vt.from_numpy(a.astype(dtype)).requires_grad_() for a in arrays]
+    ts = [torch.from_numpy(a.astype(dtype)).requires_grad_() for a in arrays]
+    vo, to = fn_v(*vs), fn_t(*ts)
+    compare(vo.detach(), to.detach(), rtol=4 * EPS[dtype])
+    w = np.linspace(0.5, 1.5, to.numel()).reshape(tuple(to.shape)).astype(dtype)
+    vg = vt.autograd.grad((vo * vt.from_numpy(w)).sum(), vs, create_graph=True)
+    tg = torch.autograd.grad((to * torch.from_numpy(w)).sum(), ts, create_graph=True)
+    for a, b in zip(vg, tg):
+        assert tuple(a.shape) == tuple(b.shape)
+        compare(a.detach(), b.detach(), rtol=4 * EPS[dtype])
+    assert [g.requires_grad for g in vg] == [g.requires_grad for g in tg]
+    if not any(g.requires_grad for g in tg):  # the derivative is constant (no second order to compare)
+        return
+    finite = [np.isfinite(b.detach().numpy()) for b in tg]
+    vs2 = vt.autograd.grad(sum((g * vt.from_numpy(f.astype(dtype))).nan_to_num(0.0).sum() for g, f in zip(vg, finite)),
+                           vs, allow_unused=True)
+    ts2 = torch.autograd.grad(sum((g * torch.from_numpy(f.astype(dtype))).nan_to_num(0.0).sum()
+                                  for g, f in zip(tg, finite)), ts, allow_unused=True)
+    for a, b in zip(vs2, ts2):
+        if b is not None and a is not None:
+            compare(a.nan_to_num(0.0, 0.0, 0.0), b.nan_to_num(0.0, 0.0, 0.0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_xlogy_gradients_at_zero_match_torch(dtype):
+    """d/dx xlogy(x, y) is log(y) at x == 0 < y (soft targets in a cross entropy differentiate there), 0 where
+    x == 0 and y <= 0; d/dy is x / y, NaN at x == y == 0 (torch's)."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([np.zeros(5), [1.0, -1.0, 2.0, 0.0], rng.uniform(-1, 1, 6)])
+    y = np.concatenate([[0.0, 0.5, -1.0, math.inf, 3.0], [0.0, 0.0, math.nan, math.nan], rng.uniform(0.1, 2, 6)])
+    _edge_grads(M.xlogy, torch.xlogy, [x, y], dtype)
+    # broadcast operands (the gradients reduce back to each shape), a leaf and a constant
+    col, row = np.array([[0.0], [2.0], [0.0]]), np.array([0.5, 3.0, 0.0, 1.0])
+    _edge_grads(M.xlogy, torch.xlogy, [col, row], dtype)
+    _edge_grads(lambda a: M.xlogy(a, 2.0), lambda a: torch.xlogy(a, 2.0), [x], dtype)
+    _edge_grads(lambda b: M.xlogy(0.0, b), lambda b: torch.xlogy(0.0, b), [np.abs(y) + 0.1], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_entr_matches_torch(dtype):
+    """-x log x, 0 at 0, -inf below 0; its derivative -(1 + log x) is +inf at 0 (torch's)."""
+    x = np.concatenate([[0.0, -1.0, math.nan, math.inf, 1.0, 1e-30],
+                        np.random.default_rng(12).uniform(0, 3, 10)]).reshape(4, 4)
+    _edge_grads(S.entr, torch.special.entr, [x], dtype)
+    _edge_grads(lambda a: S.entr(a.t()[1:]), lambda a: torch.special.entr(a.t()[1:]), [x], dtype)
+    for vals in ([0, 1, 2], [True, False]):
+        out, ref = S.entr(vt.tensor(vals)), torch.special.entr(torch.tensor(vals))
+        assert str(out.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1]
+        compare(out, ref, rtol=1e-6)
+
+
 # --------------------------------------------------------------------------------------- linear algebra
 def test_renorm_dist():
     for p, dim, maxnorm in ((2, 0, 1.0), (1, 1, 0.5), (3.0, -1, 2.0), (math.inf, 0, 0.3)):
@@ -504,3 +557,26 @@ def test_public_names():
     for name in ("softmax", "log_softmax", "logsumexp"):
         compare(getattr(vt.special, name)(x, 0), getattr(torch.special, name)(xt, 0), rtol=1e-15)
     compare(vt.special.round(x), torch.special.round(xt), rtol=0)
+
+
+def test_special_multigammaln_matches_torch():
+    x = np.array([1.6, 2.5, 7.25])
+    v, t = S.multigammaln(vt.from_numpy(x), 3), torch.special.multigammaln(torch.from_numpy(x), 3)
+    compare(v, t, rtol=1e-12)
+    check_grads(lambda m, a: (torch.special.multigammaln if m is torch else S.multigammaln)(a + 2, 2),
+                leaves([(4,)], positive=True))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_xlog1py_matches_torch(dtype):
+    """x log1p(y), 0 at x == 0; d/dx = log1p(y) (0 where x == 0 and y <= -1), d/dy = x / (1 + y)."""
+    x = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0, -1.5, 0.5])
+    y = np.array([-1.0, 0.5, -2.0, -1.0, math.nan, 3.0, math.inf, 0.25, -0.5])
+    _edge_grads(S.xlog1py, torch.special.xlog1py, [x, y], dtype)
+    _edge_grads(S.xlog1py, torch.special.xlog1py, [np.array([[0.0], [2.0]]), np.array([0.5, 3.0, -0.5])], dtype)
+    for a, b in ((vt.tensor([0, 1]), 2), (2.0, vt.tensor([0.5])), (vt.tensor([1, 2]), vt.tensor([1, 2]))):
+        ta = torch.tensor(a.tolist()) if isinstance(a, vt.Tensor) else a
+        tb = torch.tensor(b.tolist()) if isinstance(b, vt.Tensor) else b
+        out, ref = S.xlog1py(a, b), torch.special.xlog1py(ta, tb)
+        assert str(out.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1]
+        compare(out, ref, rtol=1e-6)

@@ -192,6 +192,37 @@ def test_searchsorted_nd_sorter_empty():
     same(M.searchsorted(vi, vt.tensor([0, 3, 6])), torch.searchsorted(ti, torch.tensor([0, 3, 6])))
 
 
+@pytest.mark.parametrize("n", [1, 5, 64, 200, 1000])
+@pytest.mark.parametrize("right", [False, True])
+def test_searchsorted_long_sequences_and_ties_match_torch(n, right):
+    """Short sequences take one broadcast compare, long ones the binary search: the same answers as torch's
+    either way, on ties, values outside the range, a non-contiguous batch, int32 output."""
+    s = np.sort(np.round(RNG.standard_normal((3, n)) * 4) / 4, -1)  # many ties
+    x = np.concatenate([s[:, ::7], RNG.standard_normal((3, 9)) * 5, s[:, :1] - 1, s[:, -1:] + 1], -1)
+    (vs, ts), (vx, tx) = pair(s), pair(x)
+    same(M.searchsorted(vs, vx, right=right), torch.searchsorted(ts, tx, right=right))
+    same(M.searchsorted(vs[1], vx, right=right, out_int32=True),
+         torch.searchsorted(ts[1], tx, right=right, out_int32=True))
+    (vsT, tsT), (vxT, txT) = pair(s.T.copy()), pair(x.T.copy())
+    same(M.searchsorted(vsT.t(), vxT.t(), right=right), torch.searchsorted(tsT.t(), txT.t(), right=right))
+    same(M.bucketize(vx, vs[0], right=right), torch.bucketize(tx, ts[0], right=right))
+
+
+@pytest.mark.parametrize("right", [False, True])
+def test_searchsorted_nan_values_and_boundaries_match_torch(right):
+    """NaN values go after every boundary; NaN boundaries (where torch.sort puts them, last) land where torch's
+    binary search lands, which depends on how many there are."""
+    vals = np.array([math.nan, 2.0, 5.0, 3.0, 1.0, 0.0, -1.0])
+    for seq in ([1.0, 3.0, math.nan], [1.0, 3.0, math.nan, math.nan], [math.nan], [2.0, 2.0, math.nan],
+                [0.5, 1.0, 2.0, 3.0, 4.0, math.nan, math.nan, math.nan]):
+        (vs, ts), (vv, tv) = pair(np.array(seq)), pair(vals)
+        same(M.searchsorted(vs, vv, right=right), torch.searchsorted(ts, tv, right=right))
+    batch = np.sort(RNG.standard_normal((3, 5)), -1)
+    batch[1, 3:] = math.nan
+    (vb, tb), (vq, tq) = pair(batch), pair(RNG.standard_normal((3, 4)) * 3)
+    same(M.searchsorted(vb, vq, right=right), torch.searchsorted(tb, tq, right=right))
+
+
 def test_searchsorted_errors():
     b = vt.tensor([1.0, 2.0])
     with pytest.raises(RuntimeError):

@@ -373,6 +373,26 @@ def test_median(name):
     raises_like(lambda m: getattr(m, name)(m.ones(2, 0), 1))
     check_grads(lambda m, x: getattr(m if m is torch else M, name)(x, 1)[0], leaves([(3, 5)]))
     check_grads(lambda m, x: getattr(m if m is torch else M, name)(x), leaves([(3, 5)]))
+
+
+@pytest.mark.parametrize("name", ["median", "nanmedian"])
+def test_full_median_ties_share_the_gradient_as_torch(name):
+    """median() / nanmedian() without dim: every element equal to the result (every NaN when it is NaN) gets an
+    equal share of the gradient (torch's evenly_distribute_backward); second order through it too."""
+    rows = [[1.0, 3.0, 3.0, 2.0, 2.0, 1.0], [2.0, 2.0, 2.0, 5.0, 0.0, 7.0], [1.0, math.nan, math.nan, 4.0, 4.0, 0.0],
+            [math.nan] * 6]
+    for row in rows:
+        for shape in ((6,), (2, 3), (3, 2)):
+            a = np.array(row).reshape(shape)
+            (va, ta) = (vt.from_numpy(a.copy()).requires_grad_(), torch.from_numpy(a.copy()).requires_grad_())
+            vv, tv = getattr(M, name)(va.t() if len(shape) > 1 else va), getattr(torch, name)(
+                ta.t() if len(shape) > 1 else ta)
+            same(vv.detach(), tv.detach(), name)
+            (vg,), (tg,) = vt.autograd.grad(vv * 3, va, create_graph=True), torch.autograd.grad(tv * 3, ta,
+                                                                                                  create_graph=True)
+            np.testing.assert_array_equal(vg.detach().numpy(), tg.detach().numpy())
+    ints = vt.tensor([[3, 1], [2, 2]])
+    assert M.median(ints).item() == torch.tensor([[3, 1], [2, 2]]).median().item() and M.median(ints).dtype == vt.int64
     o = (vt.empty(0), vt.empty(0, dtype=vt.int64))
     assert getattr(M, name)(vt.tensor([[3.0, 1.0, 2.0]]), 1, out=o).values is o[0] and o[0].tolist() == [2.0]
 

@@ -16,7 +16,8 @@ _NAMES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.op
           "torch.nn.utils.rnn", "torch.optim.swa_utils", "torch.distributed", "torch.fx", "torch.autograd",
           "torch.utils.data", "torch.nn.utils.parametrize", "torch.nn.utils.parametrizations", "torch.amp",
           "torch.nn.utils.prune", "torch._dynamo", "torch._dynamo.config", "torch._inductor", "torch._inductor.config",
-          "torch.autograd.graph")
+          "torch.autograd.graph", "torch.func", "torch.linalg", "torch.special", "torch.autograd.functional",
+          "torch.quasirandom")
 
 
 def load(path, torch_module):
@@ -37,7 +38,9 @@ def load(path, torch_module):
                         "torch.nn.utils.parametrizations": vt.nn.utils.parametrizations, "torch.amp": vt.amp,
                         "torch.nn.utils.prune": vt_prune, "torch._dynamo": vt._dynamo,
                         "torch._dynamo.config": vt._dynamo.config, "torch._inductor": vt._inductor,
-                        "torch._inductor.config": vt._inductor.config, "torch.autograd.graph": vt.autograd.graph}
+                        "torch._inductor.config": vt._inductor.config, "torch.autograd.graph": vt.autograd.graph,
+                        "torch.func": vt.func, "torch.linalg": vt.linalg, "torch.special": vt.special,
+                        "torch.autograd.functional": vt.autograd.functional, "torch.quasirandom": vt.quasirandom}
             sys.modules.update(stand_in)
         sys.modules[name] = mod  # dataclasses look their module up by name
         with open(path) as f:

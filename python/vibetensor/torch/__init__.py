@@ -44,6 +44,7 @@ from ._surface_more import FUNCTIONS as _SURFACE_MORE  # (also attaches their Te
 globals().update(_SURFACE_MORE)
 from . import _random_fill  # noqa: F401  (attaches bernoulli_, exponential_, geometric_, cauchy_, log_normal_)
 from ._linalg_factor import det, logdet, slogdet, cholesky_solve, inv as inverse  # noqa: F401
+from ._sci_functions import triangular_solve, vander  # noqa: F401
 from ._linalg_lu import lu_unpack, torch_lu as lu  # noqa: F401
 from ._linalg_svd import torch_svd as svd, matrix_power, matrix_exp, pinverse  # noqa: F401
 from ._linalg_svd import torch_cross as cross  # noqa: F401
@@ -251,7 +252,7 @@ from .amp.autocast_mode import (  # noqa: E402,F401
     set_autocast_cpu_enabled, set_autocast_gpu_dtype,
 )
 from . import cpu  # noqa: E402,F401
-from . import compiler, func, fx, jit, profiler, testing  # noqa: E402,F401
+from . import compiler, func, fx, jit, profiler, quasirandom, testing  # noqa: E402,F401
 from . import _dynamo, _inductor  # noqa: E402,F401  (their config modules, for scripts that set them)
 from ._vmap import vmap  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401

@@ -123,13 +123,35 @@ def heaviside(input, values):
 
 
 # ------------------------------------------------------------------------------------ simple compositions
+def _xlogy_value(x, y):
+    """x * log(y), 0 where x == 0 (even at y == 0 or inf), NaN where y is NaN."""
+    return _where((x == 0) & ~y.isnan(), F.zeros_like(x), x * y.log())
+
+
+class _Xlogy(Function):
+    """torch's derivatives: d/dx = xlogy(grad, y), 0 where x == 0 and y <= 0; d/dy = grad * x / y (NaN at
+    x == y == 0, as torch's). Textbook composites would lose d/dx = log(y) at x == 0 < y."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return _xlogy_value(x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = _where((x == 0) & (y <= 0), F.zeros_like(grad), xlogy(grad, y))
+        return gx, grad * x / y
+
+
 def xlogy(input, other):
-    """input * log(other), 0 where input == 0 (even at other == 0), NaN where other is NaN."""
     x, y = _binary_float(input, other)
-    zero = x == 0
-    safe_y = _where(zero, F.ones_like(y), y)  # keeps log(0) out of the taken-away branch's gradient
-    out = _where(zero, F.zeros_like(x * safe_y), x * safe_y.log())
-    return _where(y.isnan(), y + x * 0, out)
+    if not (x.requires_grad or y.requires_grad):
+        return _xlogy_value(x, y)
+    if tuple(x.shape) != tuple(y.shape):  # the Function sees one shape; the expands reduce the gradients back
+        shape = F.broadcast_shapes(tuple(x.shape), tuple(y.shape))
+        x, y = x.expand(*shape), y.expand(*shape)
+    return _Xlogy.apply(x, y)
 
 
 def logit(input, eps=None):

@@ -244,14 +244,35 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
                            f"boundaries tensor {list(seq.shape)} and input value tensor {list(values.shape)}")
     t = _core.promote_types(seq.dtype, values.dtype)
     seq, values = seq.to(t), values.to(t)
-    # the insertion index is how many boundaries lie before the value: < for the left side, <= for the right
-    v = values.unsqueeze(-1)
-    s = seq if seq.dim() == 1 else seq.unsqueeze(-2)
-    before = (s <= v) if right else (s < v)
-    if t.is_floating_point:  # a NaN sorts after every boundary, as in torch
-        before = before | v.isnan()
-    idx = before.sum(-1, dtype=_dt.int32 if out_int32 else _dt.int64)
-    return idx
+    out_dtype = _dt.int32 if out_int32 else _dt.int64
+    n = seq.shape[-1]
+    # NaN boundaries: torch's answer is where its binary search ends up (a NaN compares neither way), so
+    # search as it does; checked on the CPU only (on a GPU the check would wait for the device)
+    if n <= _SEARCH_COUNT_MAX and not (t.is_floating_point and seq.device.type == "cpu"
+                                       and bool(seq.isnan().any())):
+        # the insertion index is how many boundaries lie before the value (< left, <= right); a NaN value sorts
+        # after every boundary. One broadcast compare: cheapest for short sequences
+        v = values.unsqueeze(-1)
+        s = seq if seq.dim() == 1 else seq.unsqueeze(-2)
+        before = (s <= v) if right else (s < v)
+        if t.is_floating_point:
+            before = before | v.isnan()
+        return before.sum(-1, dtype=out_dtype)
+    # torch's binary search on every value at once: log2(n) rounds of gather and compare
+    lo = F.zeros(tuple(values.shape), dtype=_dt.int64, device=values.device)
+    hi = F.full(tuple(values.shape), n, dtype=_dt.int64, device=values.device)
+    for _ in range(n.bit_length()):
+        mid = lo + ((hi - lo) >> 1)
+        safe = mid.clamp(max=max(n - 1, 0))
+        mid_val = seq.take(safe) if seq.dim() == 1 else seq.gather(-1, safe)
+        go_right = ~(mid_val > values) if right else ~(mid_val >= values)
+        active = lo < hi
+        lo = F.where(active & go_right, mid + 1, lo)
+        hi = F.where(active & ~go_right, mid, hi)
+    return lo.to(out_dtype) if out_int32 else lo
+
+
+_SEARCH_COUNT_MAX = 128  # longer sequences: the binary search (the compare would take n bytes per value)
 
 
 def bucketize(input, boundaries, *, out_int32=False, right=False):

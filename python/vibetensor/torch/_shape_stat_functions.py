@@ -356,9 +356,9 @@ def _median(input, dim, keepdim, ignore_nan, name):
     if dim is None:
         if input.numel() == 0:
             return F.full([], math.nan, dtype=input.dtype, device=input.device)
-        flat = input.flatten()
-        v, _ = _median(flat, 0, False, ignore_nan, name)
-        return v
+        from ._composite_ops import evenly_distributed  # ties share the gradient, as torch's
+
+        return evenly_distributed(input, _median(input.detach().flatten(), 0, False, ignore_nan, name)[0])
     d = _reduced_dim(input, dim, name)
     x, (srt, perm) = _row_sort(input, d)
     n = x.shape[d]

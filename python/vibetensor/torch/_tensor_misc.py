@@ -1,6 +1,7 @@
 """Tensor.detach_, the requires_grad setter's leaf check, and masked_scatter / masked_scatter_ (method and
 vt.masked_scatter), attached to the compiled Tensor class at import; and vt._assert, torch's traceable assert that
-model code calls (torchvision-style `torch._assert(x.shape[1] == self.dim, "...")`).
+model code calls (torchvision-style `torch._assert(x.shape[1] == self.dim, "...")`). float(t) of a tensor that
+requires grad warns once per process, as torch's does.
 
 detach_ can only be done from Python where it amounts to clearing requires_grad: on a leaf, or on a tensor
 outside autograd. A computed tensor cannot drop its grad_fn in place without the C++ autograd surface
@@ -78,7 +79,22 @@ def masked_scatter_(self, mask, source):
     return self.copy_(_scatter(self, mask.expand(*shape), source))
 
 
-for _name, _fn in {"detach_": detach_, "masked_scatter": masked_scatter, "masked_scatter_": masked_scatter_}.items():
+_item_float = Tensor.__float__
+_float_warned = []
+
+
+def _float(self):
+    if self.requires_grad and not _float_warned:  # torch's TORCH_WARN_ONCE
+        import warnings
+
+        _float_warned.append(True)
+        warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+                      "Consider using tensor.detach() first.", UserWarning, stacklevel=2)
+    return _item_float(self)
+
+
+for _name, _fn in {"detach_": detach_, "masked_scatter": masked_scatter, "masked_scatter_": masked_scatter_,
+                   "__float__": _float}.items():
     setattr(Tensor, _name, _fn)
 
 

@@ -10,7 +10,8 @@ The transforms of torch.func live in sibling modules and are re-exported here: g
 jacrev, jacfwd and hessian (_func_transforms.py, on vibetensor's reverse-mode autograd: jvp and jacfwd by reverse
 mode) and vmap (_vmap.py, which calls the function once per sample and stacks the results). They compose as torch's do -
 vmap(grad(...)) with functional_call for per-sample gradients, jacrev(jacrev(f)), grad(grad(f)). Not provided:
-torch.func.functionalize, linearize, stack_module_state and replace_all_batch_norm_modules_."""
+torch.func.functionalize, linearize and replace_all_batch_norm_modules_. stack_module_state stacks an ensemble's
+weights for vmap, as torch's."""
 from __future__ import annotations
 
 import contextlib
@@ -80,3 +81,31 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     args = () if args is None else args if isinstance(args, tuple) else (args,)
     with _swapped(module, dict(dicts), tie_weights, strict):
         return module(*args, **(kwargs or {}))
+
+
+def _stacked_leaf(tensors, name):
+    grads = {t.requires_grad for t in tensors}
+    if len(grads) > 1:
+        raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+    from . import _functions as F
+
+    out = F.stack(tensors)
+    return out.detach().requires_grad_() if grads == {True} else out
+
+
+def stack_module_state(models):
+    """(params, buffers): each name's tensors of the models stacked on a new leading dim, the way an ensemble is
+    vmapped over with functional_call; the stacked parameters are new leaves (gradients reach them, not the
+    models)."""
+    models = list(models)
+    if len(models) == 0:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({m.training for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if len({type(m) for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    tables = [dict(m.named_parameters()) for m in models]
+    params = {k: _stacked_leaf([t[k] for t in tables], k) for k in tables[0]}
+    tables = [dict(m.named_buffers()) for m in models]
+    buffers = {k: _stacked_leaf([t[k] for t in tables], k) for k in tables[0]}
+    return params, buffers

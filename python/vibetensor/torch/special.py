@@ -18,6 +18,7 @@ _SQRT2 = math.sqrt(2.0)
 
 digamma = psi = M.digamma
 gammaln = M.lgamma
+multigammaln = M.mvlgamma
 
 
 def erf(input):
@@ -120,3 +121,59 @@ def log_ndtr(input):
     low = tail * tail * -0.5 - (-tail).log() - 0.5 * math.log(2 * math.pi) + series.log()
     out = F.where(x > 0, up, F.where(x >= _LOWER_TAIL, mid, low))
     return F.where(x.isnan(), x, out).to(dtype)
+
+
+def _entr_value(x):
+    """-x log(x) for x > 0, 0 at 0, -inf below (NaN stays NaN)."""
+    pos = x > 0
+    safe = F.where(pos, x, F.ones_like(x))
+    return F.where(pos, -x * safe.log(), F.where(x == 0, F.zeros_like(x), F.full_like(x, -math.inf) + x * 0))
+
+
+class _Entr(Function):
+    """torch's derivative -(1 + log x): +inf at 0, NaN below (a where-composite would give 0 there)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _entr_value(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * -(1 + x.log())
+
+
+def entr(input):
+    x = M._as_float(input)
+    return _Entr.apply(x) if x.requires_grad else _entr_value(x)
+
+
+def _xlog1py_value(x, y):
+    return F.where((x == 0) & ~y.isnan(), F.zeros_like(x), x * y.log1p())
+
+
+class _Xlog1py(Function):
+    """torch's derivatives: d/dx = xlog1py(grad, y), 0 where x == 0 and y <= -1; d/dy = grad * x / (1 + y)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return _xlog1py_value(x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = F.where((x == 0) & (y <= -1), F.zeros_like(grad), xlog1py(grad, y))
+        return gx, grad * x / (1 + y)
+
+
+def xlog1py(input, other):
+    """input * log1p(other), 0 where input == 0 (NaN where other is NaN)."""
+    x, y = M._binary_float(input, other)
+    if not (x.requires_grad or y.requires_grad):
+        return _xlog1py_value(x, y)
+    if tuple(x.shape) != tuple(y.shape):
+        shape = F.broadcast_shapes(tuple(x.shape), tuple(y.shape))
+        x, y = x.expand(*shape), y.expand(*shape)
+    return _Xlog1py.apply(x, y)

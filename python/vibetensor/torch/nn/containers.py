@@ -276,6 +276,16 @@ class ParameterDict(_KeyedContainer):
     def get(self, key, default=None):
         return self[key] if key in self else default
 
+    def update(self, parameters):
+        # torch keeps the order of an OrderedDict, a ParameterDict or a sequence of pairs, but sorts a plain
+        # mapping's keys (so the state_dict order of ParameterDict({...}) is sorted, as torch's)
+        from collections import OrderedDict
+        from collections.abc import Mapping
+
+        if isinstance(parameters, Mapping) and not isinstance(parameters, (OrderedDict, ParameterDict)):
+            parameters = sorted(parameters.items())
+        super().update(parameters)
+
     def extra_repr(self):
         return "\n".join(_describe(k, p, legacy_type_names=True) for k, p in self.items())
 

@@ -74,6 +74,8 @@ def _join(prefix, name):
 
 
 class Module:
+    _version = 1  # the state_dict metadata's version (BatchNorm's is 2), read by _load_from_state_dict overrides
+
     def __init__(self):
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -85,9 +87,14 @@ class Module:
 
     # ---- registration ----
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign parameters before Module.__init__() call")
-        params, buffers, modules = self._parameters, self._buffers, self._modules
+        params = self.__dict__.get("_parameters")
+        if params is None:  # before __init__ (or a __new__ copy filling its __dict__): plain attributes only
+            for kind, what in ((Parameter, "parameters"), (Module, "module"), (Buffer, "buffer")):
+                if isinstance(value, kind):
+                    raise AttributeError(f"cannot assign {what} before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
+        buffers, modules = self._buffers, self._modules
         if isinstance(value, Parameter):
             self._drop(name, keep=params)  # a reassigned name keeps its place (state_dict order), as torch's
             self.register_parameter(name, value)
@@ -214,11 +221,14 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def _named_members(self, table, prefix, recurse, remove_duplicate):
+    def _named_members(self, get_members_fn, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, member) over the module tree: get_members_fn names a table ("_parameters") or, as
+        torch's, is a function of a module giving its (name, member) pairs (torchmeta's MetaModule passes one)."""
         seen = set()
         mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mp, m in mods:
-            for name, t in getattr(m, table).items():
+            members = getattr(m, get_members_fn).items() if isinstance(get_members_fn, str) else get_members_fn(m)
+            for name, t in members:
                 if t is None or (remove_duplicate and id(t) in seen):
                     continue
                 seen.add(id(t))
@@ -260,7 +270,14 @@ class Module:
 
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
         """(The state_dict hooks' tables exist once one is registered: module_state_hooks.py.)"""
-        out = OrderedDict() if destination is None else destination
+        if destination is None:
+            out = OrderedDict()
+            out._metadata = OrderedDict()  # each module's {"version": _version}, keyed by its prefix (torch's)
+        else:
+            out = destination
+        local_metadata = {"version": self._version}
+        if hasattr(out, "_metadata"):
+            out._metadata[prefix[:-1]] = local_metadata
         for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
             hook(self, prefix, keep_vars)
         self._save_to_state_dict(out, prefix, keep_vars)
@@ -268,7 +285,7 @@ class Module:
             if m is not None:
                 m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
         for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
-            result = hook(self, out, prefix, {"version": getattr(self, "_version", 1)})
+            result = hook(self, out, prefix, local_metadata)
             if getattr(hook, "_from_public_api", False):
                 if result is not None:
                     raise RuntimeError("state_dict post-hook must return None")

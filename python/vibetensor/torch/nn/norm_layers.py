@@ -16,6 +16,8 @@ def _vt():
 
 
 class _NormBase(Module):
+    _version = 2  # checkpoints since num_batches_tracked (see _load_from_state_dict)
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
         super().__init__()
