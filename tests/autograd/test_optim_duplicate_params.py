@@ -30,8 +30,8 @@ def three_steps(lib, name, kw, duplicate=True, poison=False):
         opt.zero_grad()
         ((p * p).sum() + (q ** 3).sum()).backward()
         if poison:
-            junk = [lib.full((3,), 1e6, dtype=lib.float64) for _ in range(8)]
-            del junk
+            for _ in range(8):  # each freed at once: its block goes back to the cache
+                lib.full((3,), 1e6, dtype=lib.float64)
         opt.step()
     return np.concatenate([p.detach().numpy(), q.detach().numpy()])
 
