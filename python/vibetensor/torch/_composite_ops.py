@@ -9,6 +9,7 @@ import builtins
 import numbers
 
 from .._C import core as _core
+from ..autograd.function import Function
 from ._no_autocast import call_without_autocast
 from . import _functions as F
 
@@ -257,23 +258,23 @@ lerp_, addcmul_, addcdiv_, baddbmm_, addbmm_, addr_, addmm_ = (
     _inplace(f) for f in (lerp, addcmul, addcdiv, baddbmm, addbmm, addr, addmm))
 
 
+class _EvenlyDistributed(Function):
+    """value unchanged; its gradient shared evenly by the elements of x equal to it (the NaNs when it is NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, v):
+        ctx.save_for_backward(x, v)
+        return v.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, v = ctx.saved_tensors
+        mask = (x == v) | (x.isnan() & v.isnan()) if x.dtype.is_floating_point else x == v
+        mask = mask.to(grad.dtype)
+        return mask * (grad / mask.sum()), None
+
+
 def evenly_distributed(input, value):
     """value (a full reduction of input that picks an element: median(), nanmedian()) with torch's gradient: the
-    elements equal to it (the NaNs when it is NaN) share the incoming gradient evenly."""
-    from ..autograd.function import Function
-
-    class _Evenly(Function):
-        @staticmethod
-        def forward(ctx, x, v):
-            ctx.save_for_backward(x, v)
-            return v.clone()
-
-        @staticmethod
-        def backward(ctx, grad):
-            x, v = ctx.saved_tensors
-            mask = (x == v) | (x.isnan() & v.isnan()) if x.dtype.is_floating_point else x == v
-            mask = mask.to(grad.dtype)
-            return mask * (grad / mask.sum()), None
-
-    _Evenly.__name__ = "EvenlyDistributed"
-    return _Evenly.apply(input, value.detach()) if input.requires_grad else value
+    elements equal to it share the incoming gradient evenly."""
+    return _EvenlyDistributed.apply(input, value.detach()) if input.requires_grad else value

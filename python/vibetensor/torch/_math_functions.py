@@ -144,14 +144,21 @@ class _Xlogy(Function):
         return gx, grad * x / y
 
 
-def xlogy(input, other):
+def _binary_with_derivative(value, function, input, other):
+    """value(x, y) of the promoted floating operands, through `function` (an autograd Function with the
+    textbook derivatives) when either requires grad; it sees one shape, and the expands reduce the gradients
+    back to each operand's."""
     x, y = _binary_float(input, other)
     if not (x.requires_grad or y.requires_grad):
-        return _xlogy_value(x, y)
-    if tuple(x.shape) != tuple(y.shape):  # the Function sees one shape; the expands reduce the gradients back
+        return value(x, y)
+    if tuple(x.shape) != tuple(y.shape):
         shape = F.broadcast_shapes(tuple(x.shape), tuple(y.shape))
         x, y = x.expand(*shape), y.expand(*shape)
-    return _Xlogy.apply(x, y)
+    return function.apply(x, y)
+
+
+def xlogy(input, other):
+    return _binary_with_derivative(_xlogy_value, _Xlogy, input, other)
 
 
 def logit(input, eps=None):

@@ -170,10 +170,4 @@ class _Xlog1py(Function):
 
 def xlog1py(input, other):
     """input * log1p(other), 0 where input == 0 (NaN where other is NaN)."""
-    x, y = M._binary_float(input, other)
-    if not (x.requires_grad or y.requires_grad):
-        return _xlog1py_value(x, y)
-    if tuple(x.shape) != tuple(y.shape):
-        shape = F.broadcast_shapes(tuple(x.shape), tuple(y.shape))
-        x, y = x.expand(*shape), y.expand(*shape)
-    return _Xlog1py.apply(x, y)
+    return M._binary_with_derivative(_xlog1py_value, _Xlog1py, input, other)
