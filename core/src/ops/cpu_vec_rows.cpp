@@ -122,9 +122,7 @@ template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
     a2 += load_doubles<W>(x, j + 2 * H);
     a3 += load_doubles<W>(x, j + 3 * H);
   }
-  const D t = (a0 + a1) + (a2 + a3);
-  double r = 0.0;
-  for (int l = 0; l < H; ++l) r += t[l];
+  double r = lane_total((a0 + a1) + (a2 + a3));
   for (; j < n; ++j) r += double(vt::opmath_t<T>(x[j]));  // a bfloat16 through float; float, double as they are
   return r;
 }
@@ -141,9 +139,7 @@ template <int W> VT_LANE double dot_impl(const float* a, const float* b, int64_t
     a2 += load_doubles<W>(a, j + 2 * H) * load_doubles<W>(b, j + 2 * H);
     a3 += load_doubles<W>(a, j + 3 * H) * load_doubles<W>(b, j + 3 * H);
   }
-  const D t = (a0 + a1) + (a2 + a3);
-  double r = 0.0;
-  for (int l = 0; l < H; ++l) r += t[l];
+  double r = lane_total((a0 + a1) + (a2 + a3));
   for (; j < n; ++j) r += double(a[j]) * double(b[j]);
   return r;
 }
@@ -167,9 +163,7 @@ template <int W> VT_LANE void norm_forward_row_impl(const float* x, const float*
     v0 += d0 * d0;
     v1 += d1 * d1;
   }
-  const D vt = v0 + v1;
-  double var = 0.0;
-  for (int l = 0; l < H; ++l) var += vt[l];
+  double var = lane_total(v0 + v1);
   for (; j < n; ++j) var += double(x[j] - mu) * double(x[j] - mu);
   const float rs = float(1.0 / std::sqrt(var / double(n) + eps));
   *mu_out = mu;
@@ -202,9 +196,7 @@ template <int W> VT_LANE void norm_backward_row_impl(const float* g, const float
     t0 += gw0 * ((load_doubles<W>(x, j) - double(mu)) * double(rs));
     t1 += gw1 * ((load_doubles<W>(x, j + H) - double(mu)) * double(rs));
   }
-  const D st = s0 + s1, tt = t0 + t1;
-  double sum_gw = 0.0, sum_gwx = 0.0;
-  for (int l = 0; l < H; ++l) sum_gw += st[l], sum_gwx += tt[l];
+  double sum_gw = lane_total(s0 + s1), sum_gwx = lane_total(t0 + t1);
   for (; j < n; ++j) {
     const double gw = double(g[j]) * (w ? double(w[j]) : 1.0);
     sum_gw += gw;
@@ -261,6 +253,11 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET void accumulate_rows(double* acc, const T* x, int64_t rows, int64_t stride, int64_t n) {                  \
     accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
   }
+// Each row's sum_impl, the loop inside the family (one dispatch for many rows, not one per row).
+#define VT_SUM_ROWS(TARGET, W, T)                                                                                  \
+  TARGET void sum_rows(double* acc, int64_t acc_stride, const T* x, int64_t rows, int64_t stride, int64_t n) {     \
+    for (int64_t r = 0; r < rows; ++r) acc[r * acc_stride] += sum_impl<W>(x + r * stride, n);                      \
+  }
 
 // The row entry points of one family.
 #define VT_ROWS_FAMILY(NS, TARGET, W)                                                                              \
@@ -288,6 +285,9 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   VT_ACCUMULATE_ROWS(TARGET, double)                                                                               \
   VT_ACCUMULATE_ROWS(TARGET, Half)                                                                                 \
   VT_ACCUMULATE_ROWS(TARGET, BFloat16)                                                                             \
+  VT_SUM_ROWS(TARGET, W, float)                                                                                    \
+  VT_SUM_ROWS(TARGET, W, double)                                                                                   \
+  VT_SUM_ROWS(TARGET, W, BFloat16)                                                                                 \
   TARGET double dot(const float* a, const float* b, int64_t n) { return dot_impl<W>(a, b, n); }                    \
   TARGET void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {  \
     softmax_backward_impl<false>(g, out, y, n, d, scale);                                                          \
@@ -311,6 +311,7 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   }
 VT_CPU_MATH_FAMILIES(VT_ROWS_FAMILY)
 #undef VT_ACCUMULATE_ROWS
+#undef VT_SUM_ROWS
 
 }  // namespace
 }  // namespace lanes
@@ -341,6 +342,14 @@ VT_ACCUMULATE_ROWS_CALL(double)
 VT_ACCUMULATE_ROWS_CALL(Half)
 VT_ACCUMULATE_ROWS_CALL(BFloat16)
 #undef VT_ACCUMULATE_ROWS_CALL
+#define VT_SUM_ROWS_CALL(T)                                                                                   \
+  void sum_rows(double* acc, int64_t acc_stride, const T* x, int64_t rows, int64_t stride, int64_t n) {       \
+    VT_CPU_MATH_CALL(sum_rows(acc, acc_stride, x, rows, stride, n))                                           \
+  }
+VT_SUM_ROWS_CALL(float)
+VT_SUM_ROWS_CALL(double)
+VT_SUM_ROWS_CALL(BFloat16)
+#undef VT_SUM_ROWS_CALL
 double dot(const float* a, const float* b, int64_t n) { VT_CPU_MATH_CALL(dot(a, b, n)) }
 void softmax_backward_row(const float* g, const float* out, float* y, int64_t n, float d, float scale) {
   VT_CPU_MATH_CALL(softmax_backward_row(g, out, y, n, d, scale))

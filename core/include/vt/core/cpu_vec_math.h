@@ -96,6 +96,10 @@ void norm_affine_row(const float* g, const float* x, float* pw, float* pb, int64
 double sum(const float* x, int64_t n);
 double sum(const double* x, int64_t n);
 double sum(const BFloat16* x, int64_t n);
+// acc[r * acc_stride] += sum(x + r * stride, n) for each of rows rows: the row sums of a reduction in one call.
+void sum_rows(double* acc, int64_t acc_stride, const float* x, int64_t rows, int64_t stride, int64_t n);
+void sum_rows(double* acc, int64_t acc_stride, const double* x, int64_t rows, int64_t stride, int64_t n);
+void sum_rows(double* acc, int64_t acc_stride, const BFloat16* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate(double* acc, const float* x, int64_t n);
 void accumulate(double* acc, const double* x, int64_t n);
 // acc[i] += x[i] + x[stride + i] + ... + x[(rows - 1) * stride + i], rows added four at a time in double.
