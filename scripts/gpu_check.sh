@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a GPU machine without network: build with what is installed there, run the whole test suite, the CUDA
 # tests under compute-sanitizer (memcheck, racecheck), the topology job and the benchmarks, and keep the outputs under $OUT (or benchmarks/results/), named by card.
-# Files: check_<card>.txt (demo, tests, sanitizer verdicts, topo timing, the summary table),
+# Files: check_<card>.txt (demo, tests, sanitizer verdicts, topo timing, the summary table), tests_<card>.txt,
 # eager_overhead_cpu_<card>.json, cuda_memory_<card>.json, cuda_ops_<card>.json, topo_<card>.txt
 # (vt-fabric topo --rings --measure beside nvidia-smi topo -m / -p2p), topo_<card>.json, topo_<card>.png.
 # VT_CHECK_STAGES picks stages (default all: "build tests fabric bench sanitize topo"; fabric: tests/fabric and the
@@ -44,7 +44,9 @@ if want tests; then
     vt-demo
     # xdist workers with one OpenMP thread each: twelve workers of sixteen threads each took over 400 s on an
     # H100 machine's 16 cores (the model suites' CPU sides), the CPU-bound tests oversubscribing the cores
-    OMP_NUM_THREADS=1 python3 -m pytest tests -q -p no:cacheprovider -n 12 2>&1 | tail -3
+    # the whole log (short tracebacks of every failure) in tests_<card>.txt, the summary here
+    OMP_NUM_THREADS=1 python3 -m pytest tests -q -p no:cacheprovider -n 12 --tb=short -rf > "$out/tests_${card}.txt" 2>&1
+    grep -E "^(FAILED|ERROR)|passed|failed" "$out/tests_${card}.txt" | tail -40
     python3 benchmarks/topo_time.py
   } 2>&1 | tee -a "$out/check_${card}.txt"
 fi
