@@ -1,4 +1,4 @@
-// A fixed pool of worker threads for parallel_for (see vt/core/parallel.h). One job runs at a time: chunks are
+// A pool of worker threads for parallel_for (see vt/core/parallel.h). One job runs at a time: chunks are
 // handed out through an atomic counter, and the caller works on chunks too, so a pool of N-1 workers uses N
 // cores. A mutex serialises whole parallel regions from different caller threads; it is taken only by work
 // large enough to go parallel, never on the small-op path.
@@ -8,6 +8,11 @@
 // two). After a region a worker therefore watches for the next one for kSpin before it blocks, as OpenMP's
 // workers do (torch's CPU ops rely on theirs): the ops of a training step come microseconds apart and find the
 // workers awake. The window is short so an idle process gives its cores back at once.
+//
+// Note [The pool grows]: the pool starts with one thread per core (or set_num_threads' count, when that came
+// first) and grows when set_num_threads later asks for more, as torch's set_num_threads takes effect whenever
+// it is called; asking for fewer cuts regions into fewer chunks (one thread: inline), as before. Workers join
+// between regions (under the region lock), never into a region being set up.
 #include "vt/core/parallel.h"
 
 #include <algorithm>
@@ -29,9 +34,7 @@ thread_local bool in_worker = false;
 
 class Pool {
  public:
-  explicit Pool(int n) : nthreads_(std::max(n, 1)) {
-    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { work(); });
-  }
+  explicit Pool(int n) { grow(n); }
   ~Pool() {
     {
       std::lock_guard<std::mutex> g(mu_);
@@ -40,7 +43,16 @@ class Pool {
     cv_.notify_all();
     for (auto& t : workers_) t.join();
   }
-  int size() const { return nthreads_; }
+  int size() const { return nthreads_.load(std::memory_order_acquire); }
+
+  // Starts workers until the pool has n threads, the caller counted (Note [The pool grows]).
+  void grow(int n) {
+    std::lock_guard<std::mutex> region(region_mu_);
+    for (int have = size(); have < n; ++have) {
+      workers_.emplace_back([this] { work(); });
+      nthreads_.store(have + 1, std::memory_order_release);
+    }
+  }
 
   void run(int64_t begin, int64_t end, int64_t chunk, FunctionRef<void(int64_t, int64_t)> fn) {
     std::lock_guard<std::mutex> region(region_mu_);
@@ -96,7 +108,7 @@ class Pool {
   }
   void work() {
     in_worker = true;
-    uint64_t seen = 0;
+    uint64_t seen = generation_.load();  // a worker that joins a grown pool waits for the next region
     for (;;) {
       if (seen != 0) spin_for_next(seen);  // then take the lock as usual: the wait below returns at once
       {
@@ -112,7 +124,7 @@ class Pool {
     }
   }
 
-  int nthreads_;
+  std::atomic<int> nthreads_{1};  // the workers and the caller
   std::vector<std::thread> workers_;
   std::mutex mu_, region_mu_;
   std::condition_variable cv_, done_cv_;
@@ -139,8 +151,8 @@ Pool& pool() {
 }  // namespace
 
 int num_threads() {
-  int want = requested_threads.load();
-  return want > 0 ? std::min(want, pool().size()) : pool().size();
+  const int want = requested_threads.load();
+  return want > 0 ? want : pool().size();
 }
 int max_num_threads() { return int(std::max(256u, 8 * std::thread::hardware_concurrency())); }
 
@@ -158,8 +170,9 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, FunctionRef<void(in
   if (n <= 0) return;
   if (n <= grain || in_worker) return fn(begin, end);
   Pool& p = pool();
-  int want = requested_threads.load();  // set_num_threads after the pool exists caps the threads used
-  int threads = want > 0 ? std::min(want, p.size()) : p.size();
+  const int want = requested_threads.load();
+  if (want > p.size()) p.grow(want);  // Note [The pool grows]
+  const int threads = want > 0 ? want : p.size();
   if (threads == 1) return fn(begin, end);
   int64_t chunks = std::min<int64_t>(int64_t(threads) * 4, (n + grain - 1) / grain);
   int64_t chunk = (n + chunks - 1) / chunks;

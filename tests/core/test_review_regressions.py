@@ -1,5 +1,9 @@
 """Bugs found in review, each pinned: overflow in shapes and strides, 0-dim size(), aliasing index_put_,
 strided overlap false positives, negative expand sizes, huge slice steps, read-only DLPack producers."""
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -69,6 +73,30 @@ def test_set_num_threads_caps_a_running_pool():
         assert float(vt.ones(100_000).sum()) == 100_000.0
     finally:
         vt.set_num_threads(n)
+
+
+def test_set_num_threads_grows_a_running_pool():
+    """Note [The pool grows]: a pool started with one thread takes more when asked later, as torch's
+    set_num_threads does; in a fresh process, counting the OS threads."""
+    code = textwrap.dedent("""
+        import os, vibetensor.torch as vt
+        tasks = lambda: len(os.listdir("/proc/self/task"))
+        vt.set_num_threads(1)
+        vt.ones(1_000_000).sum()                 # the pool starts with the caller alone
+        before = tasks()
+        vt.set_num_threads(3)
+        assert vt.get_num_threads() == 3, vt.get_num_threads()
+        assert float(vt.ones(1_000_000).sum()) == 1e6
+        assert tasks() == before + 2, (before, tasks())
+        vt.set_num_threads(2)                    # fewer: a cap, no thread goes
+        assert vt.get_num_threads() == 2 and float(vt.arange(1_000_000, dtype=vt.float64).sum()) == 499999500000.0
+        print("ok")
+    """)
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("counts threads through /proc")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_requires_grad_flag_on_leaves():

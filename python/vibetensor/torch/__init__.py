@@ -211,7 +211,7 @@ def get_num_threads() -> _builtins.int:
 
 
 def set_num_threads(n: _builtins.int):
-    """Takes effect if called before the first parallel op (the pool is sized once)."""
+    """The threads CPU ops use from now on, as torch's: the pool grows when asked for more than it has."""
     _core.set_num_threads(n)
 
 
