@@ -114,8 +114,13 @@ def test_muon_matches_torch(kw, rng):
         topt.step()
         vopt.step()
         for t, v in zip(tp, vp):
-            # bfloat16 Newton-Schulz: per-step updates agree to bf16 rounding of lr-sized values
-            np.testing.assert_allclose(v.detach().numpy(), t.detach().numpy(), rtol=0, atol=3e-2 * (kw.get("lr", 1e-3)))
+            # bfloat16 Newton-Schulz: where the two libraries' float32 sums round an intermediate to different
+            # bfloat16 neighbours (2^-8 apart), five iterations grow that to a few percent of an lr-sized update
+            # (800 seeded runs: median 0, 99th percentile 0.3%, largest 2.3% of lr; one draw of the suite's random
+            # seeds reached 3.4%, a whole row of a [2, 6] update). A wrong coefficient, lr adjustment or decay
+            # moves updates by tens of percent of lr.
+            gap = np.abs(v.detach().numpy() - t.detach().numpy()) / kw.get("lr", 1e-3)
+            assert gap.max() < 6e-2, gap
     compare_state(topt, vopt, tol=1e-12)
 
 
