@@ -382,6 +382,12 @@ def test_arange_int64_step_truncated_to_zero_is_refused(device):
     kind differs across torch versions, so only the refusal is compared)."""
     with pytest.raises((ValueError, RuntimeError), match="step must be nonzero"):
         vt.arange(0, 3, 0.5, dtype=vt.int64, device=device)
+    # the bounds' order is checked first (fuzz seed 108): a truncated step with bounds the other way round is
+    # torch's RuntimeError about the step's sign
+    with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+        vt.arange(0, -1.5, 0.5, dtype=vt.int64, device=device)
+    with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+        torch.arange(0, -1.5, 0.5, dtype=torch.int64)
 
 
 @pytest.mark.parametrize("device", DEVICES)

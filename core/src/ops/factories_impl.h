@@ -142,12 +142,14 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::o
   const bool int64_bounds = t == ScalarType::Int64;
   VT_CHECK(is_floating(t) || std::fabs(st) < 9223372036854775808.0, "arange: step ", st, " does not fit int64");
   VT_CHECK(st != 0, "arange: step must be nonzero");
-  VT_CHECK_VALUE(!int64_bounds || step.to_int() != 0, "arange: step must be nonzero");  // torch: ValueError here
   auto fits_int64 = [](const Scalar& v) { return !v.is_floating() || std::fabs(v.to_double()) < 9223372036854775808.0; };
   // Every integral dtype's bounds must fit int64, as torch converts them (arange(1e30, 1e30, dtype=int32) raises)
   VT_CHECK(is_floating(t) || (fits_int64(start) && fits_int64(end)), "arange: bounds ", s, " -> ", e,
            " do not fit int64");
   VT_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: upper bound and lower bound inconsistent with step sign");
+  // torch checks the truncated int64 step after the bounds' order (arange(0, -1.5, 0.5, dtype=int64) is the
+  // bounds' RuntimeError, arange(0, 1.5, 0.5, dtype=int64) this ValueError)
+  VT_CHECK_VALUE(!int64_bounds || step.to_int() != 0, "arange: step must be nonzero");
   // The element count is computed wide (double, or 128-bit integers for integral ranges) and refused when it
   // does not fit int64: arange(0, -2**63, -1) holds 2**63 elements, and the int64 arithmetic would overflow
   // into INT64_MIN / -1, which traps.
