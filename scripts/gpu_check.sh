@@ -43,9 +43,10 @@ if want tests; then
   {
     vt-demo
     # xdist workers with one OpenMP thread each: twelve workers of sixteen threads each took over 400 s on an
-    # H100 machine's 16 cores (the model suites' CPU sides), the CPU-bound tests oversubscribing the cores
-    # the whole log (short tracebacks of every failure) in tests_<card>.txt, the summary here
-    OMP_NUM_THREADS=1 python3 -m pytest tests -q -p no:cacheprovider -n 12 --tb=short -rf > "$out/tests_${card}.txt" 2>&1
+    # H100 machine's 16 cores (the model suites' CPU sides oversubscribing them). The whole log, with short
+    # tracebacks of every failure, goes to tests_<card>.txt; the summary here.
+    OMP_NUM_THREADS=1 python3 -m pytest tests -q -p no:cacheprovider -n 12 --tb=short -rf \
+      > "$out/tests_${card}.txt" 2>&1
     grep -E "^(FAILED|ERROR)|passed|failed" "$out/tests_${card}.txt" | tail -40
     python3 benchmarks/topo_time.py
   } 2>&1 | tee -a "$out/check_${card}.txt"
