@@ -11,8 +11,9 @@
 # (the plugin needs the CUTLASS headers: carry the nvidia-cutlass wheel in .whl/, it is installed from there). The slow stage "longrun"
 # (not in the default) trains MiniGPT and the ViT for 2,000 steps on both vibetensor and torch from the same
 # weights and batches and compares the loss curves (long_horizon_<model>_cuda.{json,png}).
-# The build stage leaves the wheel it built in $OUT as 15 MB pieces (<wheel>.00, .01, ...); a later call on a fresh
-# machine passes them back joined as VT_CHECK_WHEEL=<path> (carry it) and skips the ~2 minute build.
+# Under a device call the build stage leaves the wheel it built in $OUT as 15 MB pieces (<wheel>.00, .01, ...);
+# a later call on a fresh machine passes them back joined as VT_CHECK_WHEEL=<path> (carry it) and skips the
+# ~2 minute build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stages=" ${VT_CHECK_STAGES:-build tests fabric ring bench sanitize topo} "
@@ -34,9 +35,12 @@ if want build; then
   else
     python3 -m pip wheel -q --no-index --no-deps --no-build-isolation -w /tmp/vt_wheel . || exit 1
     python3 -m pip install -q --no-index --no-deps /tmp/vt_wheel/vibetensor-*.whl || exit 1
-    # back to the caller in 15 MB pieces (the device tool returns files up to 16 MiB): cat them for VT_CHECK_WHEEL
-    w=$(ls /tmp/vt_wheel/vibetensor-*.whl)
-    split -b 15M -d "$w" "$out/$(basename "$w")."
+    # back to the caller in 15 MB pieces (the device tool returns files up to 16 MiB): cat them for VT_CHECK_WHEEL;
+    # only into a device call's $OUT, never into benchmarks/results, which is tracked
+    if [ -n "${OUT:-}" ]; then
+      w=$(ls /tmp/vt_wheel/vibetensor-*.whl)
+      split -b 15M -d "$w" "$OUT/$(basename "$w")."
+    fi
   fi
 fi
 if want tests; then
