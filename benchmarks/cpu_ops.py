@@ -42,6 +42,7 @@ def cases(lib, dtype="float32"):
         "softmax": lambda: lib.softmax(x, -1), "log_softmax": lambda: lib.log_softmax(x, -1),
         "layer_norm": lambda: F.layer_norm(x, (1024,), w, b), "rms_norm": lambda: F.rms_norm(x, (1024,), w),
         "cross_entropy": lambda: F.cross_entropy(x, tgt), "dropout": lambda: F.dropout(x, 0.1),
+        "randn": lambda: lib.randn(4096, 1024, dtype=dt), "rand": lambda: lib.rand(4096, 1024, dtype=dt),
     }
     grads = {
         "tanh grad": lambda a: lib.tanh(a), "sigmoid grad": lambda a: lib.sigmoid(a),

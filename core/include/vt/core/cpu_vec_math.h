@@ -108,6 +108,12 @@ void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride,
 void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n);
 
+// The standard normals of Philox block pairs blk0 .. blk0 + blocks - 1 of stream (seed, offset), as NormalGen
+// draws them (core/src/ops/factories_impl.h): zk[j] is the normal of element 4 (blk0 + j) + k before the mean
+// and std are applied (Note [Vector Box-Muller] in cpu_vec_normal.cpp: the same bits on every instruction set).
+void standard_normals(uint64_t seed, uint64_t offset, int64_t blk0, int64_t blocks, double* z0, double* z1, double* z2,
+                      double* z3);
+
 // The instruction set the functions above run with: "avx512", "avx2" or "generic". set_isa picks one by name
 // for tests and benchmarks (throws if the CPU lacks it); not thread-safe against running kernels.
 const char* isa();
