@@ -101,7 +101,8 @@ std::vector<int64_t> varargs_ints(nb::handle args, const char* fn) {
 
 nb::object item(const Tensor& t) {
   VT_CHECK(t.numel() == 1, "a Tensor with ", t.numel(), " elements cannot be converted to Scalar");
-  Tensor c = t.device().is_cpu() ? t : ops::copy_(empty_tensor({}, t.dtype(), kCPU), t);
+  // a device tensor of any one-element shape ([1, 1] too) comes to the host as a 0-d copy
+  Tensor c = t.device().is_cpu() ? t : ops::copy_(empty_tensor({}, t.dtype(), kCPU), ops::reshape(t, DimVector{}));
   Scalar s = item_scalar(c);
   if (s.is_bool()) return nb::bool_(s.to_bool());
   if (s.is_integral()) return nb::int_(s.to_int());

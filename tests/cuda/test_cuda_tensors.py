@@ -63,6 +63,9 @@ def test_strided_and_casting_copies(rng):
 def test_item_print_and_errors():
     y = vt.tensor([1.5, -2.0]).to("cuda")
     assert y[1].item() == -2.0
+    # any one-element shape, as torch's (a critic's [1, 1] value, a [1, 1, 1] view of a strided buffer)
+    assert y.reshape(2, 1)[1:].item() == -2.0 and y[1:].reshape(1, 1, 1).item() == -2.0
+    assert float(vt.full((1, 1), 3, dtype=vt.int32, device="cuda")) == 3.0
     assert "device='cuda:0'" in repr(y)
     with pytest.raises(TypeError, match="cuda"):
         y.numpy()

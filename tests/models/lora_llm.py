@@ -338,6 +338,7 @@ class WeightOnlyInt8Linear(nn.Module):
     @classmethod
     def from_linear(cls, linear):
         q = cls(linear.in_features, linear.out_features, linear.bias is not None, linear.weight.dtype)
+        q.to(linear.weight.device)  # the buffers start on the host; the layer's weights may be on a GPU
         w, s = quantize_int8_per_channel(linear.weight.detach())
         q.weight.copy_(w)
         q.scales.copy_(s)
@@ -502,7 +503,7 @@ def to_qat(model, skip=("lm_head",), torch_ops=False):
                 cls = TorchOpsQATLinear if torch_ops else QATLinear
                 new = cls(child.in_features, child.out_features, child.bias is not None)
                 new.load_state_dict(child.state_dict(), strict=False)  # act_amax starts at zero
-                setattr(parent, name, new.to(child.weight.dtype))
+                setattr(parent, name, new.to(child.weight.device, child.weight.dtype))
     return model
 
 

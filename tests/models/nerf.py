@@ -171,7 +171,7 @@ def img2mse(x, y):
 
 
 def mse2psnr(x):
-    return -10.0 * torch.log(x) / torch.log(torch.tensor([10.0]))
+    return -10.0 * torch.log(x) / torch.log(torch.tensor([10.0], device=x.device))
 
 
 def get_rays(H, W, K, c2w):

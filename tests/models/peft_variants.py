@@ -65,8 +65,9 @@ class DoRALinear(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(base.weight.detach().clone(), requires_grad=False)
         self.bias = None if base.bias is None else nn.Parameter(base.bias.detach().clone(), requires_grad=False)
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, dtype=base.weight.dtype))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, dtype=base.weight.dtype))
+        like = dict(dtype=base.weight.dtype, device=base.weight.device)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, **like))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, **like))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.scaling = alpha / r
         # the magnitude starts at the norm of each output row of W, so the layer starts as the base layer
@@ -100,7 +101,8 @@ class IA3(nn.Module):
         for name, module in model.named_modules():
             if isinstance(module, nn.Linear) and name.split(".")[-1] in target_modules:
                 key = name.replace(".", "_")
-                self.scales[key] = nn.Parameter(torch.ones(module.out_features, dtype=module.weight.dtype))
+                self.scales[key] = nn.Parameter(torch.ones(module.out_features, dtype=module.weight.dtype,
+                                                                device=module.weight.device))
                 self.handles.append(module.register_forward_hook(self._hook(key)))
 
     def _hook(self, key):
@@ -128,7 +130,7 @@ class PromptTuning(nn.Module):
         if init_from_vocab:  # start from the embeddings of the first vocabulary tokens, as PEFT's TEXT init does
             init = emb[:n_virtual].detach().clone()
         else:
-            init = torch.randn(n_virtual, emb.shape[1], dtype=emb.dtype) * 0.02
+            init = torch.randn(n_virtual, emb.shape[1], dtype=emb.dtype, device=emb.device) * 0.02
         self.prompt = nn.Parameter(init)
 
     def forward(self, ids, targets=None):

@@ -89,7 +89,8 @@ def test_forward_codes_and_gradients_match_torch(method, dtype, device):
     # the codebook drawn from the latents (a k-means style start), so that several codes are used
     with torch.no_grad():
         flat = tm.encoder(tx).permute(0, 2, 3, 1).reshape(-1, 4)
-        tm.vq.embedding.weight.copy_(flat[torch.randperm(12)] + 0.01 * torch.randn(12, 4, dtype=flat.dtype))
+        noise = torch.randn(12, 4, dtype=flat.dtype, device=flat.device)
+        tm.vq.embedding.weight.copy_(flat[torch.randperm(12)] + 0.01 * noise)
     vm.vq.embedding.weight.data.copy_(vt.from_numpy(tm.vq.embedding.weight.detach().cpu().numpy()).to(device))
     trec, tl, tp, ti = tm(tx)
     vrec, vl, vp, vi = vm(vx)

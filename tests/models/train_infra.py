@@ -133,7 +133,7 @@ def nn_utils_trace(model, x, y):
     log["after_remove"] = [parametrize.is_parametrized(model.mix), isinstance(model.mix.weight, nn.Parameter)]
     log["removed_weight_same"] = bool(torch.equal(before, model.mix.weight.detach()))
     q = model.rot.weight
-    log["orthogonality"] = (q @ q.T - torch.eye(q.shape[0], dtype=q.dtype)).abs().max()
+    log["orthogonality"] = (q @ q.T - torch.eye(q.shape[0], dtype=q.dtype, device=q.device)).abs().max()
     # magnitude pruning as compression scripts do it: per-tensor, structured, then global, then made permanent
     prune.l1_unstructured(model.inp, "weight", amount=0.3)
     prune.ln_structured(model.inp, "weight", amount=2, n=2, dim=0)
@@ -259,13 +259,14 @@ def train_script(model, x, y, order, steps=6):
     sched = lr_scheduler.SequentialLR(opt, [lr_scheduler.LinearLR(opt, 0.2, total_iters=2),
                                             lr_scheduler.CosineAnnealingLR(opt, T_max=steps)], milestones=[2])
     log = {"loss": [], "lr": [], "norm": []}
-    step = 0
+    step, device = 0, next(model.parameters()).device
     while step < steps:
         for batch in loader:
             if step == 2:
                 opt.add_param_group({"params": list(model.head.parameters()), "lr": 0.02, "momentum": 0.5})
             opt.zero_grad(set_to_none=False)
-            loss = F.cross_entropy(model(batch["x"]), batch["y"])
+            # the loader's batches are host tensors
+            loss = F.cross_entropy(model(batch["x"].to(device)), batch["y"].to(device))
             loss.backward()
             log["norm"].append(nn.utils.clip_grad_norm_(model.parameters(), 0.5).item())
             opt.step()

@@ -51,19 +51,19 @@ def _is_scalar(x):
     return isinstance(x, numbers.Number)
 
 
-def _scalar_of(x):
-    """A 0-dim tensor where torch's signature has a Scalar: its value."""
+def _check_scalar_tensor(x):
+    """A tensor where torch's signature has a Scalar or a scalar Tensor must be 0-dim (read nothing: a device
+    tensor's value would cost a synchronisation, and a copy a graph capture cannot record)."""
     if x.dim() != 0:
         raise RuntimeError(f"scalar tensor expected to be 0 dim but it has {x.dim()} dimensions and {x.numel()} "
                            "elements.")
-    return x.item()
 
 
 def _operands(name, self, other, tensor_overload, arg=1):
     """The per-tensor second operands of a binary/ternary foreach op, and which overload they are."""
     if isinstance(other, _Tensor):
         if tensor_overload:
-            _scalar_of(other)  # checks 0-dim; the tensor itself is the operand (no sync)
+            _check_scalar_tensor(other)  # the tensor itself is the operand
             return [other] * len(self), "Tensor"
         if other.dim() != 0 or other.requires_grad:  # no Tensor overload: a 0-dim constant passes as a Scalar
             raise TypeError(f"{name}(): argument {arg} must be a Scalar, a list of Scalars or a list of Tensors, "

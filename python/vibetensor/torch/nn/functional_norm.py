@@ -111,11 +111,17 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return _in_format(_affine(out, weight, bias), _mf().contiguous_format)  # contiguous for any input, as torch's
 
 
-@_keeps_channels_last
-@_in_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalises each sample's channels in num_groups groups (each group over its channels and spatial
-    dims): a layer_norm over the flattened group, then the per-channel affine."""
+    dims): a layer_norm over the flattened group, then the per-channel affine. A channels_last input gives a
+    channels_last result on the CPU and a contiguous one on CUDA, as torch's (its CUDA kernel normalises a
+    contiguous copy), so a channels_last model's layouts match torch's on either device."""
+    fn = _group_norm_keeping_layout if input.device.type == "cpu" else _group_norm
+    return fn(input, num_groups, weight, bias, eps)
+
+
+@_in_float32
+def _group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     from .functional import layer_norm
 
     if input.dim() < 2:
@@ -135,5 +141,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     out = layer_norm(grouped, [grouped.shape[-1]], None, None, eps).reshape(list(input.shape))
     return _affine(out, weight, bias)
 
+
+_group_norm_keeping_layout = _keeps_channels_last(_group_norm)
 
 __all__ = ["batch_norm", "instance_norm", "group_norm"]
