@@ -2,8 +2,8 @@
 
 vibetensor composes attention from two batched GEMMs around a fused scale + causal-mask softmax, or runs
 vt::_flash_attention (called directly here): on CUDA its flash kernels for float16 and bfloat16 (sdpa takes them
-only with VT_FLASH_ATTENTION=1 until this benchmark has timed them, see vibetensor/torch/_sdp_backends.py), on the CPU
-its tiled forward and backward. torch picks a fused kernel (flash or memory-efficient). This measures both
+by default since this benchmark timed them, Note [Flash kernels by default] in vibetensor/torch/_sdp_backends.py),
+on the CPU its tiled forward and backward. torch picks a fused kernel (flash or memory-efficient). This measures both
 vibetensor paths beside torch at the shapes the training benchmarks use, forward alone and forward + backward, in
 each dtype:
 

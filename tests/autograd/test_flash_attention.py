@@ -9,7 +9,6 @@ when its error against float64 is within the dtype's tolerance or within twice t
 Everything else (the CPU, float32/float64) runs the composite; create_graph goes through the differentiable
 composite on every device. Every test runs on the CPU and, where vibetensor sees a GPU, on CUDA."""
 import math
-import os
 import zlib
 
 import numpy as np
@@ -23,7 +22,7 @@ DEV = "cpu"
 
 @pytest.fixture(autouse=True, params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 def device(request, monkeypatch):
-    monkeypatch.setenv("VT_FLASH_ATTENTION", "1")  # Note [Flash kernel opt-in]
+    monkeypatch.delenv("VT_FLASH_ATTENTION", raising=False)  # the default: Note [Flash kernels by default]
     global DEV
     DEV = request.param
     yield DEV
@@ -142,10 +141,11 @@ def test_sdpa_strided_inputs_and_gradients(dtype, layout, E):
     qt, kt, vt_ = (p[1].detach().requires_grad_() for p in pairs)
     out = vt.nn.functional.scaled_dot_product_attention(qv, kv, vv, is_causal=True)
     out.backward(gv)
-    # torch gets dense copies of the offset inputs: its memory-efficient CUDA kernel (torch 2.11) reads float32
+    # torch gets fresh copies of the offset inputs: its memory-efficient CUDA kernel (torch 2.11) reads float32
     # operands 16 bytes at a time from a pointer one element into a buffer, a misaligned address that poisons the
-    # process's CUDA context (compute-sanitizer names fmha_cutlassF_f32_aligned_64x64_rf_sm80 on an H100).
-    dense = (lambda x: x.contiguous()) if layout == "offset" else (lambda x: x)
+    # process's CUDA context (compute-sanitizer names fmha_cutlassF_f32_aligned_64x64_rf_sm80 on an H100). A clone,
+    # not .contiguous(): the offset view is already contiguous, so that would hand torch the same pointer.
+    dense = (lambda x: x.clone()) if layout == "offset" else (lambda x: x)
     theirs = torch.nn.functional.scaled_dot_product_attention(dense(qt), dense(kt), dense(vt_), is_causal=True)
     theirs.backward(gt)
     ref_out, _, ref_grads = reference(qt, kt, vt_, 1 / math.sqrt(E), True, gt)
@@ -179,8 +179,9 @@ def test_create_graph_second_order(causal):
         check(name, a, b, "float64")
 
 
-def test_fused_path_only_where_it_applies():
-    """A mask, dropout, mismatched head dims or the math-only backend take the composed path."""
+def test_fused_path_only_where_it_applies(monkeypatch):
+    """A mask, dropout, mismatched head dims, the math-only backend or VT_FLASH_ATTENTION=0 take the composed
+    path."""
     rng = np.random.default_rng(3)
     (qv, _), (kv, _) = rand(rng, (1, 2, 8, 16), "bfloat16"), rand(rng, (1, 2, 8, 16), "bfloat16")
     vv = rand(rng, (1, 2, 8, 16), "bfloat16")[0]
@@ -193,7 +194,7 @@ def test_fused_path_only_where_it_applies():
     assert sdpa(qv, kv, vv, attn_mask=mask).grad_fn.name() != "ScaledDotProductFlashAttentionBackward0"
     with vt.nn.attention.sdpa_kernel(vt.nn.attention.SDPBackend.MATH):
         assert sdpa(qv, kv, vv).grad_fn.name() != "ScaledDotProductFlashAttentionBackward0"
-    os.environ["VT_FLASH_ATTENTION"] = "0"  # restored by the fixture's monkeypatch
+    monkeypatch.setenv("VT_FLASH_ATTENTION", "0")
     assert sdpa(qv, kv, vv).grad_fn.name() != "ScaledDotProductFlashAttentionBackward0"
     three = sdpa(qv[0], kv[0], vv[0], is_causal=True)  # [H, T, E]: a batch of one
     assert list(three.shape) == [2, 8, 16]

@@ -135,7 +135,7 @@ def test_nn_fused_forward_and_backward():
 def test_flash_attention_forward_and_backward(E, monkeypatch):
     """The tiled attention kernels: partial tiles (70 queries, 45 keys), a padded head dim read element by element
     (33), the widest head (128, its own tile shape), causal, bfloat16."""
-    monkeypatch.setenv("VT_FLASH_ATTENTION", "1")  # Note [Flash kernel opt-in] (vibetensor/torch/_sdp_backends.py)
+    monkeypatch.delenv("VT_FLASH_ATTENTION", raising=False)  # the default: Note [Flash kernels by default]
     F, Ft = vt.nn.functional, torch.nn.functional
     q, qt = both(arr((1, 2, 70, E), "float32", 10))
     k, kt = both(arr((1, 2, 45, E), "float32", 11))
