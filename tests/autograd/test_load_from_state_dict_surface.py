@@ -4,6 +4,8 @@ their keys renamed), BatchNorm fills in a missing num_batches_tracked as torch's
 weights, the caller's dict is left alone, and the errors, their order and the returned keys are torch's; the
 state_dict and load_state_dict hooks (pre and post, their arguments, order, removal, return-value rules) and
 get_extra_state / set_extra_state."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -203,7 +205,11 @@ def test_load_state_dict_hooks_edit_the_checkpoint_and_the_keys_like_torch():
         m.register_load_state_dict_post_hook(lambda mod, keys: keys.missing_keys.clear())  # forgives, in place
         assert m.load_state_dict({}).missing_keys == []
         m.register_load_state_dict_post_hook(lambda mod, keys: keys)
-        with pytest.raises(AssertionError, match="not expected to return new values"):
+        # torch 2.11 printed "are notexpected" and "modified,it" (spaces missing, there by 2.13, whose text vt prints)
+        loose = L is torch and torch.__version__ < "2.13"
+        with pytest.raises(AssertionError, match="not ?expected to return new values" if loose else re.escape(
+                "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to return new values, "
+                "if incompatible_keys need to be modified, it should be done inplace.")):
             m.load_state_dict(sd)
     assert seen["vibetensor.torch"] == seen["torch"]
 

@@ -37,4 +37,7 @@ def test_a_missing_size_is_torchs_typeerror():
             getattr(vt, name)()
         with pytest.raises(TypeError) as tt:
             getattr(torch, name)()
-        assert str(tv.value) == str(tt.value)
+        want = f'{name}() missing 1 required positional arguments: "size"'  # torch 2.13's, which vt follows
+        assert str(tv.value) == want
+        if torch.__version__ >= "2.13":  # torch 2.11 listed its overloads ("received an invalid combination ...")
+            assert str(tt.value) == want
