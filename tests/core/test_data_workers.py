@@ -311,7 +311,12 @@ def test_dead_worker_is_reported():
     assert no_children_left()
 
 
-def test_pin_memory_without_accelerator_warns_as_torch():
+def test_pin_memory_without_accelerator_warns_as_torch(monkeypatch):
+    import vibetensor.cuda
+
+    # a machine without an accelerator, also where there is one (the GPU test machine): what each DataLoader asks
+    monkeypatch.setattr(vibetensor.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
     for lib in (vd, td):
         with pytest.warns(UserWarning, match="'pin_memory' argument is set as true but no accelerator is found"):
             batches = as_list(list(lib.DataLoader(Squares(4), batch_size=2, pin_memory=True, num_workers=2)))
