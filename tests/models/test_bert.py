@@ -173,8 +173,11 @@ def test_sentence_encoder_on_torchs_transformer_encoder(device):
     vm.eval()
     with torch.no_grad(), vt.no_grad():  # the fast path: the padded positions come back zero
         (th, tpool), (vh, vpool) = tm(tids, tmask, ttypes), vm(vids, vmask, vtypes)
-    close(vh, th)
-    close(vpool, tpool)
+    # torch's fused encoder path on CUDA is itself 2.4e-4 from its CPU result (and from its own unfused path) on an
+    # H100; vt computes the unfused arithmetic on every device
+    fast = dict(rtol=1e-3, atol=5e-4) if device == "cuda" else {}
+    close(vh, th, **fast)
+    close(vpool, tpool, **fast)
     assert not vh.cpu().numpy()[vmask.cpu().numpy() == 0].any()
     tm.train()
     vm.train()

@@ -380,7 +380,10 @@ def test_qat_training_matches_torch(torch_ops, device):
     def losses_at(step):
         (tx, ty), (vx, vy) = batches[step % 2]
         return tm(tx, ty)[1], vm(vx, vy)[1]
-    train_side_by_side(tm, vm, topt, vopt, losses_at, steps=4, loss_rtol=1e-9)
+    # torch's CUDA fake_quantize_per_channel_affine is 3.9e-8 from its own CPU result in float64 (an H100), so
+    # through torch's primitives its CUDA losses are good to about 1e-8
+    train_side_by_side(tm, vm, topt, vopt, losses_at, steps=4,
+                       loss_rtol=1e-7 if torch_ops and device == "cuda" else 1e-9)
     if torch_ops:  # the observers' running maxima, and the quantization's effect on the forward
         for n, b in vm.named_buffers():
             if n.endswith("act_amax"):

@@ -312,7 +312,9 @@ def test_awd_lstm_with_dropout_between_layers_evaluates_like_torch():
     pytest.param(True, "float", id="parametrizations.weight_norm-float32")])
 def test_tcn_outputs_gradients_and_training_match_torch(device, parametrized, dtype):
     tm, vm = same_weights("TCN", device, dtype, parametrized=parametrized)
-    scale = 1.0 if dtype == "double" else 1e3
+    # torch's CUDA weight-norm kernel takes the norm's reciprocal in float32 (8.8e-9 from the exact float64
+    # value on an H100; vt's is exact), so its float64 reference is good to about 1e-8 there
+    scale = 1e3 if dtype == "float" else (100.0 if device == "cuda" else 1.0)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 2, 16)).astype(np.float64 if dtype == "double" else np.float32)
     (tx,), (vx,) = both(device, x)
@@ -323,7 +325,8 @@ def test_tcn_outputs_gradients_and_training_match_torch(device, parametrized, dt
     (tout ** 2).sum().backward()
     (vout ** 2).sum().backward()
     assert vx.grad.dtype == vx.dtype and all(p.grad.dtype == vx.dtype for p in vm.parameters())
-    close(vx.grad, tx.grad, "d out / d input", rtol=1e-9 * scale, atol=1e-12 * scale)
+    # float32 input gradients of order 1e-2 cancel to 1e-4 in places: their rounding is absolute, about 1e-9
+    close(vx.grad, tx.grad, "d out / d input", rtol=1e-9 * scale, atol=1e-12 * scale if dtype == "double" else 1e-8)
     check_grads(tm, vm, "TCN", scale)
     # causality: the features at step t ignore every later step
     x2 = x.copy()
