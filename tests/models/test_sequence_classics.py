@@ -325,8 +325,11 @@ def test_tcn_outputs_gradients_and_training_match_torch(device, parametrized, dt
     (tout ** 2).sum().backward()
     (vout ** 2).sum().backward()
     assert vx.grad.dtype == vx.dtype and all(p.grad.dtype == vx.dtype for p in vm.parameters())
-    # float32 input gradients of order 1e-2 cancel to 1e-4 in places: their rounding is absolute, about 1e-9
-    close(vx.grad, tx.grad, "d out / d input", rtol=1e-9 * scale, atol=1e-12 * scale if dtype == "double" else 1e-8)
+    # float32 input gradients of order 1e-2 cancel to 1e-4 in places: their rounding is absolute, about 1e-9;
+    # through torch's CUDA weight norm the float64 ones were 1.4e-9 (9e-7 relative) from vt's on an H100
+    grad_tol = dict(rtol=1e-9 * scale, atol=1e-12 * scale) if device == "cpu" and dtype == "double" else \
+        dict(rtol=1e-7 * scale, atol=1e-10 * scale) if dtype == "double" else dict(rtol=1e-6, atol=1e-8)
+    close(vx.grad, tx.grad, "d out / d input", **grad_tol)
     check_grads(tm, vm, "TCN", scale)
     # causality: the features at step t ignore every later step
     x2 = x.copy()

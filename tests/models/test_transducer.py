@@ -147,7 +147,8 @@ def test_adam_steps_then_greedy_decoding_match_torch(device):
     def losses_at(step):
         return tm(tx, txl, ty, tyl, loss="diagonal")[0], vm(vx, vxl, vy, vyl, loss="diagonal")[0]
 
-    losses = train_side_by_side(tm, vm, topt, vopt, losses_at, 12)
+    # on CUDA torch's own twelve steps end 7.1e-4 from its CPU ones (its cuDNN LSTM's weight_hh, an H200)
+    losses = train_side_by_side(tm, vm, topt, vopt, losses_at, 12, param_atol=2e-3 if device == "cuda" else 1e-4)
     assert losses[-1] < 0.8 * losses[0]
     tm.eval()
     vm.eval()
