@@ -159,6 +159,26 @@ def test_unfold_fold(k, d, p, s, dtype, rng):
     check_op(lambda m, a: F(m).unfold(a[0], k, dilation=d, padding=p, stride=s), x)  # unbatched
 
 
+# Geometries for the CPU's planar column rows (Note [Planar columns on the CPU]): whole output rows and columns in
+# the padding (padding past the kernel), strides past the kernel (input columns skipped), dilation with stride,
+# one output position, a 1x1 kernel.
+@pytest.mark.parametrize("k,d,p,s", [(3, 1, 4, 1), (2, 1, 3, 3), ((3, 2), (2, 3), (2, 1), (2, 3)), (5, 1, 0, 1),
+                                     (1, 1, 0, 2), ((4, 1), 1, (0, 2), (4, 1))])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed"])
+def test_unfold_fold_geometries_and_layouts(k, d, p, s, layout, rng):
+    x = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    F = lambda m: m.nn.functional  # noqa: E731
+    pick = {"contiguous": lambda t: t, "transposed": lambda t: t.transpose(2, 3).contiguous().transpose(2, 3),
+            "channels_last": lambda t: t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)}[layout]
+    a = Pair(pick(vt.from_numpy(x)), pick(torch.from_numpy(x)))
+    r = check_op(lambda m, t: F(m).unfold(t, k, dilation=d, padding=p, stride=s), a)
+    cols = rng.standard_normal(tuple(r[1].shape)).astype(np.float32)
+    # the columns as they come (contiguous) and as a strided view (col2im's general path)
+    for view in (lambda t: t, lambda t: t.transpose(1, 2).contiguous().transpose(1, 2)):
+        c = Pair(view(vt.from_numpy(cols)), view(torch.from_numpy(cols)))
+        check_op(lambda m, t: F(m).fold(t, (5, 7), k, dilation=d, padding=p, stride=s), c, upcast_ref=True)
+
+
 def test_unfold_fold_errors(rng):
     F = lambda m: m.nn.functional  # noqa: E731
     check_op(lambda m: F(m).unfold(m.ones(1, 3, 2, 2), 3))

@@ -2,9 +2,10 @@
 
 The spatial ops all stand on one pair of dispatcher ops, vt::im2col / vt::col2im (F.unfold / F.fold; CPU and
 CUDA kernels, each the other's backward):
-  - conv2d: columns = im2col(x) [N, C*kh*kw, L] (stored as [N, L, C*kh*kw]), then one matrix product of
-    those rows with the weight viewed as [O, C*kh*kw] (per group, batched over groups), viewed as
-    [N, O, oh, ow], plus the bias;
+  - conv2d: columns = im2col(x) [N, C*kh*kw, L], then the weight viewed as [O, C*kh*kw] times them (per group,
+    batched over groups), viewed as [N, O, oh, ow], plus the bias. The CPU stores the columns as they are
+    indexed, so that product writes NCHW directly; CUDA stores them [N, L, C*kh*kw] and multiplies those rows
+    by the weight in one GEMM;
   - max_pool2d: im2col of the input padded with -inf, then max over the window (its index gives the gradient
     to one element per window, as torch's), and return_indices as flat positions in the input plane;
   - avg_pool2d: im2col of the zero-padded input summed over the window, divided by the window count that
@@ -251,7 +252,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     cols = _im2col(x, [kh, kw], dilation, padding, stride)  # [N, C*kh*kw, L]
     oh = (Hp - eff[0]) // stride[0] + 1
     ow = (Wp - eff[1]) // stride[1] + 1
-    if groups == 1:  # one GEMM over the [N*L, C*kh*kw] rows (vt::im2col's storage, Note [Column layout])
+    if groups == 1 and cols.is_contiguous():  # the CPU's planar columns: [O, C*K] @ [N, C*K, L] is [N, O, L] NCHW
+        out = weight.reshape(O, Cg * kh * kw).matmul(cols)
+    elif groups == 1:  # CUDA's: one GEMM over the [N*L, C*kh*kw] rows (vt::im2col's storage, Note [Column layout])
         out = cols.transpose(1, 2).matmul(weight.reshape(O, Cg * kh * kw).t()).transpose(1, 2)  # [N, O, L]
     else:
         cols = cols.reshape(N, groups, Cg * kh * kw, oh * ow)
