@@ -320,6 +320,32 @@ def test_max_min_argmax_rows(isa, n, dtype):
         np.testing.assert_array_equal(vv.argmin(-1).numpy(), tt.argmin(-1).numpy())
 
 
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 33, 100, 1029])
+def test_amax_amin_rows_columns_and_whole(isa, n):
+    """amax/amin and max()/min() of float32 (Note [Vector extremes]: cpu_math::row_extreme along a dense dim,
+    accumulate_extreme across an outer one): NaN wins wherever it is, infinities, all--inf rows, a middle dim,
+    strided inputs through the generic loop; values equal to torch's (0.0 and -0.0 compare equal)."""
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((9, n)).astype(np.float32)
+    a[1, rng.integers(0, n)] = np.nan  # a NaN in one row (and so in one column)
+    a[2] = -INF
+    a[3, -1] = INF
+    a[4, 0] = np.nan
+    b = rng.standard_normal((3, n, 5)).astype(np.float32)
+    b[1, n // 2, 2] = np.nan
+    cases = [(vt.from_numpy(a.copy()), torch.from_numpy(a.copy())), (vt.from_numpy(b.copy()), torch.from_numpy(b)),
+             (vt.from_numpy(np.ascontiguousarray(a.T)).t(), torch.from_numpy(a.copy())),  # transposed
+             (vt.from_numpy(b.copy())[:, ::2], torch.from_numpy(b.copy())[:, ::2])]  # strided middle dim
+    for v, t in cases:
+        for name in ("amax", "amin"):
+            for dim in list(range(t.dim())) + [None, [0, t.dim() - 1]]:
+                got = getattr(v, name)() if dim is None else getattr(v, name)(dim)
+                want = getattr(t, name)() if dim is None else getattr(t, name)(dim)
+                np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{name} dim={dim}")
+        np.testing.assert_array_equal(v.max().numpy(), t.max().numpy())
+        np.testing.assert_array_equal(v.min().numpy(), t.min().numpy())
+
+
 def test_pow_is_correctly_rounded(isa):
     """Note [Vector pow]: x ** y of two float32 tensors against the float64 power rounded once, over magnitudes
     from subnormal to huge and exponents of both signs (overflow, underflow and subnormal results included),

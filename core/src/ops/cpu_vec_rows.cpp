@@ -30,15 +30,17 @@ template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float sca
   return r;
 }
 
-// The index of the first maximum (IsMax) or minimum of x[0..n), or of the first NaN if there is one (torch's
-// max/min/argmax along a dim). One pass keeps per-lane extremes and a NaN flag; a second finds the first element
-// equal to the extreme (the value returned is that element, so -0.0 and 0.0 resolve as the scalar loop does).
-template <int W, bool IsMax> VT_LANE int64_t arg_extreme_impl(const float* x, int64_t n) {
+// arg_extreme: the index of the first maximum (IsMax) or minimum of x[0..n), or of the first NaN if there is one
+// (torch's max/min/argmax along a dim). One pass keeps per-lane extremes and a NaN flag; a second finds the first
+// element equal to the extreme (the value returned is that element, so -0.0 and 0.0 resolve as the scalar loop
+// does). row_extreme: the first pass alone, NaN if one was seen (amax/amin: no index to find).
+// The extreme of x[0..n) and whether a NaN is among them (arg_extreme's first pass; n >= 1).
+template <int W, bool IsMax> VT_LANE float extreme_pass(const float* x, int64_t n, bool& nan) {
   using Lanes = typename LanesOf<W>::type;
   using Mask = decltype(Lanes{} != Lanes{});
   int64_t j = 0;
   float best = x[0];
-  bool nan = best != best;
+  nan = best != best;
   if (n >= W) {
     Lanes m;
     __builtin_memcpy(&m, x, sizeof(m));
@@ -60,6 +62,11 @@ template <int W, bool IsMax> VT_LANE int64_t arg_extreme_impl(const float* x, in
     nan |= x[j] != x[j];
     best = IsMax ? (x[j] > best ? x[j] : best) : (x[j] < best ? x[j] : best);
   }
+  return best;
+}
+template <int W, bool IsMax> VT_LANE int64_t arg_extreme_impl(const float* x, int64_t n) {
+  bool nan = false;
+  const float best = extreme_pass<W, IsMax>(x, n, nan);
   for (int64_t i = 0; i < n; ++i)
     if (nan ? x[i] != x[i] : x[i] == best) return i;
   return 0;  // not reached: best is one of the elements
@@ -253,6 +260,29 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET void accumulate_rows(double* acc, const T* x, int64_t rows, int64_t stride, int64_t n) {                  \
     accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
   }
+// acc = extreme(acc, x) elementwise, NaN winning (selects, so the loop vectorises).
+template <bool IsMax> VT_LANE double extreme_of(double a, double v) {
+  const bool take = IsMax ? v > a : v < a;
+  return a != a ? a : (take || v != v ? v : a);
+}
+template <bool IsMax>
+VT_LANE void accumulate_extreme_impl(double* __restrict acc, const float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = extreme_of<IsMax>(acc[i], double(x[i]));
+}
+// rows x rows of stride `stride`, four per pass over the accumulators (a max is exact: the order is free).
+template <bool IsMax>
+VT_LANE void accumulate_extreme_rows_impl(double* __restrict acc, const float* __restrict x, int64_t rows,
+                                          int64_t stride, int64_t n) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float *x0 = x + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    for (int64_t i = 0; i < n; ++i)
+      acc[i] = extreme_of<IsMax>(extreme_of<IsMax>(extreme_of<IsMax>(extreme_of<IsMax>(acc[i], double(x0[i])),
+                                                                     double(x1[i])), double(x2[i])), double(x3[i]));
+  }
+  for (; r < rows; ++r) accumulate_extreme_impl<IsMax>(acc, x + r * stride, n);
+}
+
 // Each row's sum_impl, the loop inside the family (one dispatch for many rows, not one per row).
 #define VT_SUM_ROWS(TARGET, W, T)                                                                                  \
   TARGET void sum_rows(double* acc, int64_t acc_stride, const T* x, int64_t rows, int64_t stride, int64_t n) {     \
@@ -265,6 +295,11 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET float row_max(const float* x, int64_t n, float scale) { return row_max_impl<W>(x, n, scale); }            \
   TARGET int64_t arg_extreme(const float* x, int64_t n, bool is_max) {                                             \
     return is_max ? arg_extreme_impl<W, true>(x, n) : arg_extreme_impl<W, false>(x, n);                           \
+  }                                                                                                                \
+  TARGET float row_extreme(const float* x, int64_t n, bool is_max) {                                               \
+    bool nan = false;                                                                                              \
+    const float best = is_max ? extreme_pass<W, true>(x, n, nan) : extreme_pass<W, false>(x, n, nan);              \
+    return nan ? std::numeric_limits<float>::quiet_NaN() : best;                                                   \
   }                                                                                                                \
   TARGET float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {                            \
     return exp_sum_impl<true>(x, y, n, scale, shift);                                                              \
@@ -281,6 +316,14 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET double sum(const BFloat16* x, int64_t n) { return sum_impl<W>(x, n); }                                    \
   TARGET void accumulate(double* acc, const float* x, int64_t n) { accumulate_impl(acc, x, n); }                   \
   TARGET void accumulate(double* acc, const double* x, int64_t n) { accumulate_impl(acc, x, n); }                  \
+  TARGET void accumulate_extreme(double* acc, const float* x, int64_t n, bool is_max) {                            \
+    return is_max ? accumulate_extreme_impl<true>(acc, x, n) : accumulate_extreme_impl<false>(acc, x, n);          \
+  }                                                                                                                \
+  TARGET void accumulate_extreme_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n,        \
+                                      bool is_max) {                                                               \
+    return is_max ? accumulate_extreme_rows_impl<true>(acc, x, rows, stride, n)                                    \
+                  : accumulate_extreme_rows_impl<false>(acc, x, rows, stride, n);                                  \
+  }                                                                                                                \
   VT_ACCUMULATE_ROWS(TARGET, float)                                                                                \
   VT_ACCUMULATE_ROWS(TARGET, double)                                                                               \
   VT_ACCUMULATE_ROWS(TARGET, Half)                                                                                 \
@@ -320,6 +363,7 @@ using namespace lanes;
 
 float row_max(const float* x, int64_t n, float scale) { VT_CPU_MATH_CALL(row_max(x, n, scale)) }
 int64_t arg_extreme(const float* x, int64_t n, bool is_max) { VT_CPU_MATH_CALL(arg_extreme(x, n, is_max)) }
+float row_extreme(const float* x, int64_t n, bool is_max) { VT_CPU_MATH_CALL(row_extreme(x, n, is_max)) }
 float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {
   VT_CPU_MATH_CALL(exp_sum(x, y, n, scale, shift))
 }
@@ -332,6 +376,12 @@ double sum(const float* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 double sum(const double* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 double sum(const BFloat16* x, int64_t n) { VT_CPU_MATH_CALL(sum(x, n)) }
 void accumulate(double* acc, const float* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
+void accumulate_extreme(double* acc, const float* x, int64_t n, bool is_max) {
+  VT_CPU_MATH_CALL(accumulate_extreme(acc, x, n, is_max))
+}
+void accumulate_extreme_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n, bool is_max) {
+  VT_CPU_MATH_CALL(accumulate_extreme_rows(acc, x, rows, stride, n, is_max))
+}
 void accumulate(double* acc, const double* x, int64_t n) { VT_CPU_MATH_CALL(accumulate(acc, x, n)) }
 #define VT_ACCUMULATE_ROWS_CALL(T)                                                        \
   void accumulate_rows(double* acc, const T* x, int64_t rows, int64_t stride, int64_t n) { \

@@ -68,6 +68,8 @@ float row_max(const float* x, int64_t n, float scale);
 // The index of the first maximum (is_max) or minimum of x[0..n) (n >= 1), or of the first NaN if any: torch's
 // max/min/argmax/argmin along a dim.
 int64_t arg_extreme(const float* x, int64_t n, bool is_max);
+// The maximum (is_max) or minimum of x[0..n) (n >= 1), NaN if there is one: torch's amax/amin of a row.
+float row_extreme(const float* x, int64_t n, bool is_max);
 float exp_sum(const float* x, float* y, int64_t n, float scale, float shift);
 float sum_exp(const float* x, int64_t n, float scale, float shift);
 void scale_by(float* y, int64_t n, float s);
@@ -102,6 +104,10 @@ void sum_rows(double* acc, int64_t acc_stride, const double* x, int64_t rows, in
 void sum_rows(double* acc, int64_t acc_stride, const BFloat16* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate(double* acc, const float* x, int64_t n);
 void accumulate(double* acc, const double* x, int64_t n);
+// acc[i] = max(acc[i], x[i]) (is_max) or the min, a NaN on either side winning: torch's amax/amin.
+void accumulate_extreme(double* acc, const float* x, int64_t n, bool is_max);
+// accumulate_extreme of rows rows of x (row r at x + r * stride) into acc[0..n).
+void accumulate_extreme_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n, bool is_max);
 // acc[i] += x[i] + x[stride + i] + ... + x[(rows - 1) * stride + i], rows added four at a time in double.
 void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n);
