@@ -320,6 +320,28 @@ def test_max_min_argmax_rows(isa, n, dtype):
         np.testing.assert_array_equal(vv.argmin(-1).numpy(), tt.argmin(-1).numpy())
 
 
+@pytest.mark.parametrize("shape,dim", [((5, 3), 0), ((4, 7, 33), 1), ((3, 4, 2, 5), 1), ((2, 9, 2100), 1),
+                                       ((6, 1, 4), 0), ((1, 5, 3), 1)])
+def test_max_min_argmax_across_rows(isa, shape, dim):
+    """max/min/argmax/argmin over a dim that is not the innermost (Note [Arg-extremes across rows]): the first
+    extreme, or the first NaN, and its index, as torch's; ties, -0.0 beside 0.0, infinities; blocks of 2048
+    lanes (the [2, 9, 2100] case); a strided input through the generic lanes."""
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(-2, 3, shape).astype(np.float32)  # many ties
+    flat = a.reshape(-1)
+    flat[rng.integers(0, flat.size, max(1, flat.size // 7))] = np.nan
+    flat[rng.integers(0, flat.size, max(1, flat.size // 9))] = -0.0
+    flat[rng.integers(0, flat.size, max(1, flat.size // 11))] = INF
+    for v, t in ((vt.from_numpy(a.copy()), torch.from_numpy(a.copy())),
+                 (vt.from_numpy(np.ascontiguousarray(np.swapaxes(a, 0, -1))).transpose(0, -1), torch.from_numpy(a))):
+        for name in ("max", "min"):
+            got, want = getattr(v, name)(dim), getattr(t, name)(dim)
+            np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+        np.testing.assert_array_equal(v.argmax(dim).numpy(), t.argmax(dim).numpy())
+        np.testing.assert_array_equal(v.argmin(dim).numpy(), t.argmin(dim).numpy())
+
+
 @pytest.mark.parametrize("n", [1, 7, 16, 17, 33, 100, 1029])
 def test_amax_amin_rows_columns_and_whole(isa, n):
     """amax/amin and max()/min() of float32 (Note [Vector extremes]: cpu_math::row_extreme along a dense dim,

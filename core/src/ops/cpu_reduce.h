@@ -210,6 +210,9 @@ struct CpuReduce {
   }
   template <typename F>
   static void lanes(const std::vector<Tensor>& tensors, int noutputs, int64_t dim, int64_t n, const F& f) {
+    if constexpr (VectorMinMax<F>::value && std::is_same_v<typename VectorMinMax<F>::type, float>) {
+      if (across_rows(tensors, dim, n, VectorMinMax<F>::is_max)) return;
+    }
     if constexpr (VectorMinMax<F>::value) {
       // dense float32 lanes (16-bit ones through a float32 buffer, exactly): cpu_math's vector pass (values,
       // indices, input as in MinMaxLane)
@@ -234,6 +237,37 @@ struct CpuReduce {
   }
 
  private:
+  // Note [Arg-extremes across rows]: max/min over a dim that is not the innermost, of a contiguous float32 input
+  // into contiguous outputs (a pooling's windows, x.max(0)): the inner elements of each outer index are lanes
+  // that take one row at a time (cpu_math::arg_extreme_step), instead of one strided walk per output element
+  // (18 ms for [4096, 1024].max(0) on the devbox). Returns false where it does not apply.
+  static bool across_rows(const std::vector<Tensor>& t, int64_t dim, int64_t n, bool is_max) {
+    const Tensor &values = t[0], &indices = t[1], &in = t[2];
+    if (dim == in.dim() - 1 || n < 1 || !in.is_contiguous() || !values.is_contiguous() || !indices.is_contiguous())
+      return false;
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < dim; ++d) outer *= in.size(d);
+    for (int64_t d = dim + 1; d < in.dim(); ++d) inner *= in.size(d);
+    if (inner < 2) return false;
+    const float* x = in.data<float>();
+    float* best = values.data<float>();
+    int64_t* idx = indices.data<int64_t>();
+    constexpr int64_t kBlock = 2048;
+    const int64_t blocks = (inner + kBlock - 1) / kBlock;
+    parallel_for(0, outer * blocks, std::max<int64_t>(1, kDefaultGrain / (n * std::min(inner, kBlock))),
+                 [&](int64_t b, int64_t e) {
+      for (int64_t task = b; task < e; ++task) {
+        const int64_t o = task / blocks, i0 = (task % blocks) * kBlock, m = std::min(kBlock, inner - i0);
+        const float* xo = x + o * n * inner + i0;
+        float* bo = best + o * inner + i0;
+        int64_t* io = idx + o * inner + i0;
+        std::copy(xo, xo + m, bo);
+        std::fill(io, io + m, int64_t(0));
+        for (int64_t k = 1; k < n; ++k) cpu_math::arg_extreme_step(bo, io, xo + k * inner, m, k, is_max);
+      }
+    });
+    return true;
+  }
   // Note [Interleaved scans]: a float32, float16 or bfloat16 cumsum along dense rows, four rows at a time. Each
   // row's running sum is the same float64 chain as CumulativeLane's (so the same results: a 16-bit output is
   // the float64 sum rounded to float, then to 16 bits), but one chain is bound by its add latency; four

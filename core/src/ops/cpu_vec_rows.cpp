@@ -283,6 +283,19 @@ VT_LANE void accumulate_extreme_rows_impl(double* __restrict acc, const float* _
   for (; r < rows; ++r) accumulate_extreme_impl<IsMax>(acc, x + r * stride, n);
 }
 
+// One more row k of an arg-extreme across rows: where the running extreme is not NaN and x beats it (or is NaN),
+// x and k replace it; so the first extreme, or the first NaN, wins, as in MinMaxLane.
+template <bool IsMax>
+VT_LANE void arg_extreme_step_impl(float* __restrict best, int64_t* __restrict idx, const float* __restrict x,
+                                   int64_t n, int64_t k) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float b = best[i], v = x[i];
+    const bool take = b == b && (v != v || (IsMax ? v > b : v < b));
+    best[i] = take ? v : b;
+    idx[i] = take ? k : idx[i];
+  }
+}
+
 // Each row's sum_impl, the loop inside the family (one dispatch for many rows, not one per row).
 #define VT_SUM_ROWS(TARGET, W, T)                                                                                  \
   TARGET void sum_rows(double* acc, int64_t acc_stride, const T* x, int64_t rows, int64_t stride, int64_t n) {     \
@@ -295,6 +308,10 @@ VT_LANE void accumulate_extreme_rows_impl(double* __restrict acc, const float* _
   TARGET float row_max(const float* x, int64_t n, float scale) { return row_max_impl<W>(x, n, scale); }            \
   TARGET int64_t arg_extreme(const float* x, int64_t n, bool is_max) {                                             \
     return is_max ? arg_extreme_impl<W, true>(x, n) : arg_extreme_impl<W, false>(x, n);                           \
+  }                                                                                                                \
+  TARGET void arg_extreme_step(float* best, int64_t* idx, const float* x, int64_t n, int64_t k, bool is_max) {       \
+    return is_max ? arg_extreme_step_impl<true>(best, idx, x, n, k)                                                \
+                  : arg_extreme_step_impl<false>(best, idx, x, n, k);                                              \
   }                                                                                                                \
   TARGET float row_extreme(const float* x, int64_t n, bool is_max) {                                               \
     bool nan = false;                                                                                              \
@@ -364,6 +381,9 @@ using namespace lanes;
 float row_max(const float* x, int64_t n, float scale) { VT_CPU_MATH_CALL(row_max(x, n, scale)) }
 int64_t arg_extreme(const float* x, int64_t n, bool is_max) { VT_CPU_MATH_CALL(arg_extreme(x, n, is_max)) }
 float row_extreme(const float* x, int64_t n, bool is_max) { VT_CPU_MATH_CALL(row_extreme(x, n, is_max)) }
+void arg_extreme_step(float* best, int64_t* idx, const float* x, int64_t n, int64_t k, bool is_max) {
+  VT_CPU_MATH_CALL(arg_extreme_step(best, idx, x, n, k, is_max))
+}
 float exp_sum(const float* x, float* y, int64_t n, float scale, float shift) {
   VT_CPU_MATH_CALL(exp_sum(x, y, n, scale, shift))
 }

@@ -70,6 +70,9 @@ float row_max(const float* x, int64_t n, float scale);
 int64_t arg_extreme(const float* x, int64_t n, bool is_max);
 // The maximum (is_max) or minimum of x[0..n) (n >= 1), NaN if there is one: torch's amax/amin of a row.
 float row_extreme(const float* x, int64_t n, bool is_max);
+// Row k of an arg-extreme across rows, elementwise: where best[i] is not NaN and x[i] is NaN or beats it (strictly),
+// best[i] = x[i] and idx[i] = k; so after rows 0..k, the first extreme or the first NaN and its row.
+void arg_extreme_step(float* best, int64_t* idx, const float* x, int64_t n, int64_t k, bool is_max);
 float exp_sum(const float* x, float* y, int64_t n, float scale, float shift);
 float sum_exp(const float* x, int64_t n, float scale, float shift);
 void scale_by(float* y, int64_t n, float s);
