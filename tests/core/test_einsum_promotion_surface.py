@@ -2,8 +2,6 @@
 python/vibetensor/torch/_einsum.py) against torch: outer, elementwise and broadcast products, contracted labels of
 size 1, their values and gradients, the dtype they promote mixed operands to (Mamba's float64 dt times float32
 A), and torch's RuntimeError when a real contraction gets mixed dtypes."""
-import contextlib
-
 import numpy as np
 import pytest
 import torch
@@ -70,13 +68,6 @@ def test_integer_outer_product_stays_integer():
     np.testing.assert_array_equal(v.numpy(), t.numpy())
 
 
-def left_to_right(lib):
-    """torch contracts three or more operands left to right, as vt does, unless the opt_einsum package is installed
-    (the GPU test machine has it): then it takes opt_einsum's order, and under autocast another order runs other
-    pieces as bfloat16 GEMMs. Turning torch's opt_einsum flag off keeps torch's own left-to-right plan."""
-    return torch.backends.opt_einsum.flags(enabled=False) if lib is torch else contextlib.nullcontext()
-
-
 @pytest.mark.parametrize("eq,shapes", PRODUCTS + [("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
                                                   ("ij,jk,k->ij", [(2, 3), (3, 4), (4,)])])
 def test_under_autocast_each_piece_casts_as_torch(eq, shapes):
@@ -84,7 +75,7 @@ def test_under_autocast_each_piece_casts_as_torch(eq, shapes):
     arrs = [a.astype(np.float32) for a in operands(shapes, 3)]
     results = []
     for lib in (torch, vt):
-        with lib.autocast("cpu", dtype=lib.bfloat16), left_to_right(lib):
+        with lib.autocast("cpu", dtype=lib.bfloat16):  # opt_einsum's order where installed, in both
             y = lib.einsum(eq, *[lib.from_numpy(a.copy()) for a in arrs])
         results.append((str(y.dtype).split(".")[-1], y.float().numpy()))
     assert results[1][0] == results[0][0]

@@ -6,7 +6,6 @@ both scans (float32, float64, bfloat16 autocast), AdamW with undecayed A_log/D/n
 a warmup + cosine LambdaLR (losses, learning rates, final weights) and a checkpoint resume through save/load, and
 the recurrent path under inference_mode (step by step, or after a parallel prefill) against the full forward and
 against torch, greedy generation included. On the CPU and, where both see a GPU, on the GPU (marker cuda)."""
-import contextlib
 import io
 import math
 
@@ -215,10 +214,9 @@ def test_scans_under_bfloat16_autocast_cast_where_torch_does(scan):
     results = []
     for lib, mod in ((torch, tssm), (vt, vssm)):
         args = [lib.from_numpy(a.copy()) for a in arrs]
-        # torch contracts the chunked scan's 3- and 4-operand einsums left to right, as vt does, unless the opt_einsum
-        # package is installed (the GPU test machine has it): its order puts bfloat16 roundings elsewhere
-        left_to_right = torch.backends.opt_einsum.flags(enabled=False) if lib is torch else contextlib.nullcontext()
-        with lib.autocast("cpu", dtype=lib.bfloat16), left_to_right:
+        # where the opt_einsum package is installed both contract the chunked scan's 3- and 4-operand einsums in
+        # its order (vt.backends.opt_einsum), elsewhere left to right: the bfloat16 roundings fall in the same places
+        with lib.autocast("cpu", dtype=lib.bfloat16):
             if scan == "sequential":
                 y, h = mod.selective_scan_sequential(*args)
             else:

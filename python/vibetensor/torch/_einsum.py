@@ -2,7 +2,9 @@
 
 Plan: labels (letters, and one private label per dim that '...' covers, right-aligned across operands as
 broadcasting aligns them) are given sizes; size-1 dims broadcast. Each operand first takes the diagonal of
-any label it repeats and sums away labels no one else needs. Operands are then contracted left to right:
+any label it repeats and sums away labels no one else needs. Operands are then contracted left to right (or,
+where the opt_einsum package is installed and vt.backends.opt_einsum is enabled, pair by pair in the order its
+contract_path chooses, as torch's einsum does):
 labels shared and still needed are batch dims, shared and no longer needed are contracted, the others stay
 on their side; both sides are permuted and reshaped to [batch, rows, k] and [batch, k, cols], so each
 contraction is one batched GEMM. The result is summed over leftover labels and permuted to the output order.
@@ -13,6 +15,7 @@ at size 1 is summed on the other side first, and a pair left with nothing to con
 as torch's do (Mamba's float64 dt times float32 A), while a real contraction of mixed dtypes raises.
 """
 from . import _functions as F
+from ._backends_opt_einsum import opt_einsum as _opt_einsum
 
 
 def _err(msg):
@@ -156,11 +159,24 @@ def einsum(equation, *operands):
     for k in range(len(ts)):
         others = set(out).union(*[set(labs[m]) for m in range(len(ts)) if m != k])
         ts[k], labs[k] = _prepare(ts[k], labs[k], others)
-    acc, lacc = ts[0], labs[0]
-    for k in range(1, len(ts)):
-        keep = set(out).union(*[set(x) for x in labs[k + 1:]])
-        acc, lacc = _prepare(acc, lacc, keep | set(labs[k]))
-        acc, lacc = _contract(acc, lacc, ts[k], labs[k], keep, size)
+    path = _opt_einsum.path(equation, operands)
+    if path is None:  # left to right
+        acc, lacc = ts[0], labs[0]
+        for k in range(1, len(ts)):
+            keep = set(out).union(*[set(x) for x in labs[k + 1:]])
+            acc, lacc = _prepare(acc, lacc, keep | set(labs[k]))
+            acc, lacc = _contract(acc, lacc, ts[k], labs[k], keep, size)
+    else:  # each pair leaves the list and its product joins the end, as opt_einsum's paths count positions
+        ops = list(zip(ts, labs))
+        for pair in path:
+            i, j = sorted(pair)
+            (a, la), (b, lb) = ops[i], ops[j]
+            del ops[j], ops[i]
+            keep = set(out).union(*[set(x) for _, x in ops])
+            a, la = _prepare(a, la, keep | set(lb))
+            b, lb = _prepare(b, lb, keep | set(la))
+            ops.append(_contract(a, la, b, lb, keep, size))
+        (acc, lacc), = ops
     acc, lacc = _prepare(acc, lacc, set(out))
     acc = acc.expand(*[size[x] for x in lacc]) if lacc else acc
     return acc.permute([lacc.index(x) for x in out]) if out else acc

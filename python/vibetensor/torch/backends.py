@@ -78,3 +78,4 @@ def get_float32_matmul_precision() -> str:
 
 
 from ._backends_cudnn import cudnn  # noqa: E402,F401
+from ._backends_opt_einsum import opt_einsum  # noqa: E402,F401
