@@ -156,7 +156,7 @@ void im2col_rows(const im2col::Geometry& g, const T* in, T* out) {
 }
 
 // col2im of planar columns (Note [Planar columns on the CPU]): each task owns one (image, channel) plane and adds
-// its K column rows into it, run by run, in a fixed order (deterministic).
+// its K column rows into it, run by run, in a fixed order (deterministic). Rows may be any stride apart (0 too).
 template <typename T>
 void col2im_planar_rows(const im2col::Geometry& g, const T* cols, T* out) {
   using Acc = opmath_t<T>;
@@ -240,7 +240,8 @@ Tensor col2im_cpu(const Tensor& cols, IntArrayRef output_size, IntArrayRef kerne
                   IntArrayRef padding, IntArrayRef stride) {
   im2col::Geometry g = im2col::plan_col2im(cols, output_size, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.C, g.H, g.W}, cols.dtype(), kCPU);
-  const bool planar = g.s[2] == 1 && g.s[1] == g.oh * g.ow;  // each column row contiguous (the CPU's im2col layout)
+  // each column row contiguous (the CPU's im2col layout, or a gradient broadcast over the rows: a pooling's sum)
+  const bool planar = g.s[2] == 1 || g.oh * g.ow == 1;
   VT_DISPATCH_FLOATING(cols.dtype(), "col2im", [&] {
     if (planar) col2im_planar_rows(g, cols.data<scalar_t>(), out.data<scalar_t>());
     else col2im_rows(g, cols.data<scalar_t>(), out.data<scalar_t>());
