@@ -41,9 +41,10 @@ template <typename T> VT_HOST_DEVICE T im2col_at(const Geometry& g, const T* in,
 }
 
 // Note [Column layout]
-// The columns are stored as [N, L, C*K] and handed out as a transposed view [N, C*K, L]: a convolution then
-// multiplies the contiguous [N*L, C*K] rows by the weight in one GEMM, and a pooling reduces over K along the
-// innermost dim. im2col_stored_at maps element i of that storage to the columns' element.
+// On CUDA the columns are stored as [N, L, C*K] and handed out as a transposed view [N, C*K, L]: a convolution
+// then multiplies the contiguous [N*L, C*K] rows by the weight in one GEMM, and a pooling reduces over K along the
+// innermost dim. im2col_stored_at maps element i of that storage to the columns' element. (The CPU stores them as
+// they are indexed, [N, C*K, L]: Note [Planar columns on the CPU] in im2col.cpp.)
 template <typename T> VT_HOST_DEVICE T im2col_stored_at(const Geometry& g, const T* in, int64_t i) {
   const int64_t L = g.oh * g.ow, CK = g.C * g.kh * g.kw;
   const int64_t r = i % CK, l = (i / CK) % L, n = i / (CK * L);
