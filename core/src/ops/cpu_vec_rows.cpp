@@ -31,10 +31,9 @@ template <int W> VT_LANE float row_max_impl(const float* x, int64_t n, float sca
 }
 
 // arg_extreme: the index of the first maximum (IsMax) or minimum of x[0..n), or of the first NaN if there is one
-// (torch's max/min/argmax along a dim). One pass keeps per-lane extremes and a NaN flag; a second finds the first
-// element equal to the extreme (the value returned is that element, so -0.0 and 0.0 resolve as the scalar loop
-// does). row_extreme: the first pass alone, NaN if one was seen (amax/amin: no index to find).
-// The extreme of x[0..n) and whether a NaN is among them (arg_extreme's first pass; n >= 1).
+// (torch's max/min/argmax along a dim). One pass (extreme_pass: n >= 1) keeps per-lane extremes and a NaN flag; a
+// second finds the first element equal to the extreme (the value returned is that element, so -0.0 and 0.0
+// resolve as the scalar loop does). row_extreme is the first pass alone, NaN if one was seen (amax/amin: no index).
 template <int W, bool IsMax> VT_LANE float extreme_pass(const float* x, int64_t n, bool& nan) {
   using Lanes = typename LanesOf<W>::type;
   using Mask = decltype(Lanes{} != Lanes{});

@@ -3,6 +3,7 @@
 // rows instead: Note [Row loops on the CPU]). conv2d and the 2-D poolings are built on these in Python
 // (nn/functional): im2col then a GEMM, or a max / mean over K.
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -157,15 +158,18 @@ void im2col_rows(const im2col::Geometry& g, const T* in, T* out) {
 
 // col2im of planar columns (Note [Planar columns on the CPU]): each task owns one (image, channel) plane and adds
 // its K column rows into it, run by run, in a fixed order (deterministic). Rows may be any stride apart (0 too).
+// float and double planes sum in the output itself; 16-bit ones in a float plane, rounded once at the end.
 template <typename T>
 void col2im_planar_rows(const im2col::Geometry& g, const T* cols, T* out) {
   using Acc = opmath_t<T>;
+  constexpr bool kInPlace = std::is_same_v<Acc, T>;
   const int64_t K = g.kh * g.kw, L = g.oh * g.ow, HW = g.H * g.W;
   parallel_for(0, g.N * g.C, std::max<int64_t>(1, kDefaultGrain / std::max<int64_t>(K * L, 1)),
                [&](int64_t b, int64_t e) {
-    std::vector<Acc> acc(static_cast<size_t>(HW));
+    std::vector<Acc> buffer(kInPlace ? 0 : static_cast<size_t>(HW));
     for (int64_t task = b; task < e; ++task) {
-      std::fill(acc.begin(), acc.end(), Acc(0));
+      Acc* acc = kInPlace ? reinterpret_cast<Acc*>(out + task * HW) : buffer.data();
+      std::fill(acc, acc + HW, Acc(0));
       const T* col = cols + (task / g.C) * g.s[0] + (task % g.C) * K * g.s[1];
       for (int64_t ki = 0; ki < g.kh; ++ki) {
         for (int64_t kj = 0; kj < g.kw; ++kj, col += g.s[1]) {
@@ -174,14 +178,16 @@ void col2im_planar_rows(const im2col::Geometry& g, const T* cols, T* out) {
           for (int64_t oy = 0; oy < g.oh; ++oy) {
             const int64_t y = oy * g.sh - g.ph + ki * g.dh;
             if (y < 0 || y >= g.H) continue;
-            Acc* line = acc.data() + y * g.W;
+            Acc* line = acc + y * g.W;
             const T* src = col + oy * g.ow;
             for (int64_t ox = lo; ox < hi; ++ox) line[x0 + ox * g.sw] += Acc(src[ox]);
           }
         }
       }
-      T* o = out + task * HW;
-      for (int64_t i = 0; i < HW; ++i) o[i] = T(acc[size_t(i)]);
+      if constexpr (!kInPlace) {
+        T* o = out + task * HW;
+        for (int64_t i = 0; i < HW; ++i) o[i] = T(acc[i]);
+      }
     }
   });
 }
