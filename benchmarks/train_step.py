@@ -11,11 +11,13 @@ warm-up with a device synchronize closing each timed loop; --rounds alternates t
 which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
 busy << wall means the step is host-bound. --graph captures each side's whole step (forward, backward and a
 capturable AdamW step) as one CUDA graph and times its replays: the step without host overhead on either side.
---compile adds torch.compile's step (the model compiled, fused AdamW; compile and warm-up not timed).
+--compile adds torch.compile's step (the model compiled in its default mode, fused AdamW; compile and warm-up not
+timed), eager even beside --graph, so that `--graph --compile` sets vibetensor's captured step against the
+compiled one; --compile-graph captures the compiled step as well (the closest to mode="reduce-overhead").
 --amp bfloat16 (or float16) runs every side's forward and loss inside an autocast region of that dtype (float32
 weights and optimizer, mixed-precision activations: the usual AMP recipe; float16 without a GradScaler here).
 Run: python benchmarks/train_step.py [--device cuda] [--models mlp,minigpt,vit] [--json out.json] [--profile]
-     [--graph] [--compile] [--amp bfloat16]"""
+     [--graph] [--compile] [--compile-graph] [--amp bfloat16]"""
 import contextlib
 import argparse
 import importlib.util
@@ -130,6 +132,7 @@ def main():
     ap.add_argument("--graph", action="store_true", help="both sides replay the whole step as one CUDA graph")
     ap.add_argument("--compile", action="store_true",
                     help="a third column: torch.compile'd model with fused AdamW (compile time not counted)")
+    ap.add_argument("--compile-graph", action="store_true", help="the compiled step captured as one CUDA graph too")
     ap.add_argument("--amp", choices=["bfloat16", "float16"], help="forward and loss in an autocast region")
     args = ap.parse_args()
     import torch
@@ -138,17 +141,21 @@ def main():
     sync_t = torch.cuda.synchronize if args.device.startswith("cuda") else None
     sync_v = vt.cuda.synchronize if args.device.startswith("cuda") else None
     rows = []
-    if args.graph and not args.device.startswith("cuda"):
-        ap.error("--graph needs --device cuda")
+    if (args.graph or args.compile_graph) and not args.device.startswith("cuda"):
+        ap.error("--graph and --compile-graph need --device cuda")
+    args.compile = args.compile or args.compile_graph
     mode = "whole step as one CUDA graph, capturable AdamW" if args.graph else "eager"
     mode += f", autocast {args.amp}" if args.amp else ""
     extra = f"{'compile ms':>12}{'vt/compile':>11}" if args.compile else ""
-    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}{extra}   device {args.device}, {mode}")
+    compile_mode = "torch.compile step captured as one CUDA graph" if args.compile_graph else "torch.compile eager"
+    print(f"{'model':<10}{'vibetensor ms':>15}{'torch ms':>12}{'ratio':>8}{extra}   device {args.device}, {mode}"
+          + (f"; {compile_mode}" if args.compile else ""))
     for name in args.models.split(","):
         # Rounds alternate between the two sides so that a slow spell of the host hits both; medians of rounds.
         sv = step_fn(vt, name, args.device, args.graph, amp=args.amp)
         st = step_fn(torch, name, args.device, args.graph, amp=args.amp)
-        sc = step_fn(torch, name, args.device, args.graph, compiled=True, amp=args.amp) if args.compile else None
+        sc = (step_fn(torch, name, args.device, args.compile_graph, compiled=True, amp=args.amp)
+              if args.compile else None)
         tvs, tts, tcs = [], [], []
         for _ in range(args.rounds):
             tvs.append(median_time(sv, args.iters, repeats=3, warmup=2, sync=sync_v))
@@ -160,7 +167,7 @@ def main():
         line = f"{name:<10}{tv * 1e3:>15.2f}{tt * 1e3:>12.2f}{tv / tt:>8.2f}"
         if sc:
             tc = statistics.median(tcs)
-            row.update(torch_compile_ms=tc * 1e3, ratio_vs_compile=tv / tc)
+            row.update(torch_compile_ms=tc * 1e3, ratio_vs_compile=tv / tc, compile_mode=compile_mode)
             line += f"{tc * 1e3:>12.2f}{tv / tc:>11.2f}"
         rows.append(row)
         print(line)

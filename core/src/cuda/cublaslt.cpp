@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -39,8 +40,21 @@ constexpr int kDescTransA = 3, kDescTransB = 4, kDescEpilogue = 7, kDescBiasPoin
 constexpr int kPrefMaxWorkspace = 1, kPrefAlignA = 5, kPrefAlignB = 6, kPrefAlignC = 7, kPrefAlignD = 8;
 constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77;
 // Hopper's cuBLAS kernels want up to 32 MiB (split-K partials); the heuristic says how much one algorithm needs,
-// and only that much is taken from the caching allocator per call.
-constexpr uint64_t kMaxWorkspace = 32ull << 20;
+// and only that much is taken from the caching allocator per call. VT_CUBLASLT_WORKSPACE_SIZE (KiB, as torch's
+// CUBLASLT_WORKSPACE_SIZE) lowers or raises the limit offered to the heuristic, which changes the algorithms it
+// may pick (a small limit rules out split-K).
+uint64_t max_workspace() {
+  static const uint64_t bytes = [] {
+    const char* env = std::getenv("VT_CUBLASLT_WORKSPACE_SIZE");
+    if (!env || !*env) return uint64_t(32) << 20;
+    char* end = nullptr;
+    unsigned long long kib = std::strtoull(env, &end, 10);
+    VT_CHECK(end && *end == '\0' && kib <= (1ull << 30), "VT_CUBLASLT_WORKSPACE_SIZE must be a size in KiB, got '",
+             env, "'");
+    return uint64_t(kib) << 10;
+  }();
+  return bytes;
+}
 
 struct Library {
   void* so = nullptr;
@@ -200,7 +214,7 @@ bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda,
     Pref pref = nullptr;
     check(l.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
     std::unique_ptr<void, int (*)(Pref)> pref_owner(pref, l.pref_destroy);
-    uint64_t ws = kMaxWorkspace;
+    uint64_t ws = max_workspace();
     check(l.pref_set(pref, kPrefMaxWorkspace, &ws, sizeof ws), "setting the workspace limit");
     for (auto [attr, al] : {std::pair{kPrefAlignA, key.align_a}, {kPrefAlignB, key.align_b},
                             {kPrefAlignC, key.align_d}, {kPrefAlignD, key.align_d}})
