@@ -1,8 +1,8 @@
 """scaled_dot_product_attention, vibetensor vs PyTorch in one run, as ratios (a benchmark, never a test).
 
 vibetensor composes attention from two batched GEMMs around a fused scale + causal-mask softmax, or runs
-vt::_flash_attention (called directly here): on CUDA its flash kernels for float16 and bfloat16 (sdpa takes them
-by default since this benchmark timed them, Note [Flash kernels by default] in vibetensor/torch/_sdp_backends.py),
+vt::_flash_attention (called directly here): on CUDA its flash kernels for float16 and bfloat16, and float32 with
+head dims up to 64 (sdpa takes them by default since this benchmark timed them, Note [Flash kernels by default] in vibetensor/torch/_sdp_backends.py),
 on the CPU its tiled forward and backward. torch picks a fused kernel (flash or memory-efficient). This measures both
 vibetensor paths beside torch at the shapes the training benchmarks use, forward alone and forward + backward, in
 each dtype:
@@ -52,14 +52,12 @@ def main():
             sdpa_v = vt.nn.functional.scaled_dot_product_attention
             sdpa_t = torch.nn.functional.scaled_dot_product_attention
             scale = shape[-1] ** -0.5
-            # composed: sdpa with only the math backend enabled; flash: the op itself (the CUDA kernels for 16-bit,
-            # the CPU's tiled forward and backward); torch: its sdpa as it picks
+            # composed: sdpa with only the math backend enabled; flash: the op itself (the CUDA kernels for 16-bit and
+            # float32 too, the CPU's tiled forward and backward); torch: its sdpa as it picks
             paths = {
                 "composed": (lambda: sdpa_v(*qkv_v, is_causal=True), True),
                 "flash": (lambda: flash_op(*qkv_v, scale, True)[0], False),
             }
-            if dev == "cuda" and dtype == "float32":
-                del paths["flash"]  # no CUDA float32 kernel: the op would run the composite
 
             def timed(fn, backward, math):
                 def call():

@@ -174,6 +174,8 @@ def main():
         if args.profile and sync_v:
             profile_step(step_fn(vt, name, args.device, args.graph, amp=args.amp), sync_v, "vibetensor")
             profile_step(step_fn(torch, name, args.device, args.graph, amp=args.amp), sync_t, "torch")
+            if sc:
+                profile_step(sc, sync_t, "torch.compile")
     if args.json:
         write_results(args.json, rows, device=args.device, torch=torch.__version__)
 

@@ -1,12 +1,14 @@
 """vt::_flash_attention (out and the log-sum-exp), its backward op and autograd formula, and
 F.scaled_dot_product_attention's use of it, against a float64 torch reference on the same inputs.
 
-On CUDA, float16/bfloat16 with head dims up to 128 run the tiled kernels (core/src/ops/cuda/flash_attention.cu):
+On CUDA, float16/bfloat16 with head dims up to 128 run the tiled kernels (core/src/ops/cuda/flash_attention.cu),
+float32 with head dims up to 64 their float32 counterparts (flash_attention_f32.cu):
 shapes cover one tile and many, lengths that are not multiples of the 64-row tiles, query and key lengths that
 differ (causal masks top-left aligned), head dims that are padded (8 .. 128, odd ones read element by element),
 non-contiguous heads (q viewed out of [B, T, H, E]) and offsets that break 16-byte alignment. A 16-bit result passes
 when its error against float64 is within the dtype's tolerance or within twice torch's own error in that dtype.
-Everything else (the CPU, float32/float64) runs the composite; create_graph goes through the differentiable
+Everything else (float64, wider float32 heads on CUDA) runs the composite or, on the CPU, its tiled float32 and
+16-bit paths; create_graph goes through the differentiable
 composite on every device. Every test runs on the CPU and, where vibetensor sees a GPU, on CUDA."""
 import math
 import zlib
@@ -149,7 +151,7 @@ def test_sdpa_strided_inputs_and_gradients(dtype, layout, E):
     theirs = torch.nn.functional.scaled_dot_product_attention(dense(qt), dense(kt), dense(vt_), is_causal=True)
     theirs.backward(gt)
     ref_out, _, ref_grads = reference(qt, kt, vt_, 1 / math.sqrt(E), True, gt)
-    fused = DEV == "cuda" and dtype != "float32"
+    fused = DEV == "cuda"
     assert (out.grad_fn.name() == "ScaledDotProductFlashAttentionBackward0") == fused
     check("out", out, ref_out, dtype, theirs)
     for name, got, ref, th in zip(("dq", "dk", "dv"), (qv.grad, kv.grad, vv.grad), ref_grads,
@@ -209,10 +211,7 @@ def test_sdpa_inference_takes_the_op(dtype):
     with vt.no_grad():
         got = vt.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     want = flash(q, k, v, 1 / math.sqrt(40), True)[0]
-    if DEV == "cuda" and dtype == "float32":  # the CUDA kernels are 16-bit: float32 sdpa composes
-        np.testing.assert_allclose(host(got), host(want), rtol=1e-4, atol=1e-5)
-    else:
-        assert np.array_equal(host(got), host(want))
+    assert np.array_equal(host(got), host(want))
     if DEV == "cpu":  # training: the composed path below 256 x 256 scores per head, the tiled one from there
         q.requires_grad_()
         assert vt.nn.functional.scaled_dot_product_attention(q, k, v).grad_fn.name() != \

@@ -150,6 +150,27 @@ def test_flash_attention_forward_and_backward(E, monkeypatch):
         same(got.float(), ref.float(), rtol=0, atol=2e-2 * float(ref.abs().max()))
 
 
+@pytest.mark.parametrize("E", [64, 33])
+def test_flash_attention_float32(E, monkeypatch):
+    """The float32 tiled kernels: partial tiles, heads viewed out of [B, T, H, E] (strided rows), a head dim read
+    element by element (33), causal and not."""
+    monkeypatch.delenv("VT_FLASH_ATTENTION", raising=False)
+    F, Ft = vt.nn.functional, torch.nn.functional
+    x, xt = both(arr((2, 70, 3, 3 * E), "float32", 12))
+    q, k, v = (t.transpose(1, 2) for t in x.split(E, -1))
+    qt, kt, vt_ = (t.double().transpose(1, 2) for t in xt.split(E, -1))
+    for causal in (False, True):
+        leaves = [t.detach().requires_grad_() for t in (q, k[:, :, :45], v[:, :, :45])]
+        leaves_t = [t.detach().requires_grad_() for t in (qt, kt[:, :, :45], vt_[:, :, :45])]
+        y = F.scaled_dot_product_attention(*leaves, is_causal=causal)
+        yt = Ft.scaled_dot_product_attention(*leaves_t, is_causal=causal)
+        assert (y.grad_fn.name() == "ScaledDotProductFlashAttentionBackward0") == (DEV == "cuda")
+        y.square().sum().backward(), yt.square().sum().backward()
+        same(y, yt.float(), rtol=1e-4, atol=1e-5)
+        for got, ref in zip((t.grad for t in leaves), (t.grad for t in leaves_t)):
+            same(got, ref.float(), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_gemms_and_linear_epilogues(dtype):
     tol = LOW if dtype == "bfloat16" else dict(rtol=1e-4, atol=1e-3)

@@ -4,9 +4,10 @@
 // q [B, H, L, E], k and v [B, H, S, E]; out = softmax(q k^T * scale, causal-masked top-left as torch's is_causal)
 // v in q's dtype, and lse [B, H, L] (float32; float64 for float64 inputs), the natural log of each row's softmax
 // denominator, from which the backward rebuilds the probabilities without storing them. On CUDA, float16 and
-// bfloat16 with E <= 128 run the tiled kernels of cuda/flash_attention.cu, which never write the [L, S] scores to memory; on the CPU,
+// bfloat16 with E <= 128 run the tiled kernels of cuda/flash_attention.cu, float32 with E <= 64 those of
+// cuda/flash_attention_f32.cu; they never write the [L, S] scores to memory; on the CPU,
 // float32 and the 16-bit types run the tiled forward of attention_cpu.cpp (the same online softmax over blocks
-// of keys, and its backward); every other case (float64, CUDA float32 or wider heads, an empty key sequence)
+// of keys, and its backward); every other case (float64, wider heads on CUDA, an empty key sequence)
 // runs the composite, which computes the same outputs from products and a softmax.
 //
 // F.scaled_dot_product_attention calls this op for the cases it covers (no attn_mask, no dropout, matching batch
@@ -38,6 +39,15 @@ std::tuple<Tensor, Tensor> tiled_forward_cpu(const Tensor& q, const Tensor& k, c
 std::tuple<Tensor, Tensor, Tensor> tiled_backward_cpu(const Tensor& grad_out, const Tensor& q, const Tensor& k,
                                                       const Tensor& v, const Tensor& out, const Tensor& lse,
                                                       double scale, bool causal);
+
+// The float32 CUDA kernels (cuda/flash_attention_f32.cu), head dims up to 64, called by the CUDA entry points
+// with q, k, v unit-stride in the head dim, out/lse allocated (out dense), and for the backward g and out dense,
+// lse contiguous, dq zeroed.
+void flash_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal,
+                       const Tensor& out, const Tensor& lse);
+void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                        const Tensor& lse, double scale, bool causal, const Tensor& dq, const Tensor& dk,
+                        const Tensor& dv);
 
 std::tuple<Tensor, Tensor> flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                            bool causal);

@@ -1,5 +1,6 @@
 // CUDA kernels of vt::_flash_attention and its backward (model and fallbacks in ../attention.h), float16 and
-// bfloat16, head dims up to 128 (padded to 32, 64 or 128 with zeros, which change no product).
+// bfloat16, head dims up to 128 (padded to 32, 64 or 128 with zeros, which change no product); float32 runs
+// flash_attention_f32.cu.
 //
 // Forward (one block of four warps per 64 query rows of one (batch, head)): the query tile stays in registers as
 // mma.sync A fragments; key tiles of 64 stream through shared memory (values stored transposed, so that every
@@ -446,9 +447,12 @@ bool device_has_mma(int device) {
   return major >= 8;
 }
 
+// float32 (flash_attention_f32.cu) needs no tensor cores, but its backward's 136.5 KiB of shared memory per block
+// does want sm_80's opt-in, so the same device test serves.
 bool flash_supported(const Tensor& q, const Tensor& k) {
   bool half = q.dtype() == ScalarType::Float16 || q.dtype() == ScalarType::BFloat16;
-  return half && q.size(-1) > 0 && q.size(-1) <= 128 && k.size(-2) > 0 && device_has_mma(q.device().index);
+  int64_t widest = half ? 128 : q.dtype() == ScalarType::Float32 ? 64 : 0;
+  return q.size(-1) > 0 && q.size(-1) <= widest && k.size(-2) > 0 && device_has_mma(q.device().index);
 }
 
 Strides strides_of(const Tensor& x) { return {x.stride(0), x.stride(1), x.stride(2)}; }
@@ -489,6 +493,10 @@ std::tuple<Tensor, Tensor> flash_attention_cuda(const Tensor& q_in, const Tensor
   Tensor lse = empty_tensor(DimVector{B, H, L}, ScalarType::Float32, q.device());
   if (out.numel() == 0) return {out, lse};
   check_grid(B, H, L, S);
+  if (q.dtype() == ScalarType::Float32) {
+    flash_forward_f32(q, k, v, scale, causal, out, lse);
+    return {out, lse};
+  }
   int dev = q.device().index;
   cuda::DeviceGuard guard(dev);
   auto stream = reinterpret_cast<cudaStream_t>(cuda::current_stream(dev));
@@ -533,6 +541,10 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
   Tensor dq_acc = ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
   if (B * H == 0) return {ops::to_dtype(dq_acc, q.dtype()), dk, dv};
   check_grid(B, H, L, S);
+  if (q.dtype() == ScalarType::Float32) {
+    flash_backward_f32(g, q, k, v, o, lse_c, scale, causal, dq_acc, dk, dv);
+    return {dq_acc, dk, dv};
+  }
   Tensor delta = empty_tensor(DimVector{B, H, L}, ScalarType::Float32, q.device());
   int dev = q.device().index;
   cuda::DeviceGuard guard(dev);

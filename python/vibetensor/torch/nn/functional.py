@@ -196,7 +196,7 @@ _TILED_CPU_TRAINING_SCORES = 256 * 256
 def _flash_eligible(q, k, v):
     """The cases vt::_flash_attention's kernels cover: tensors of one dtype on one device, [B, H, T, E] or
     [H, T, E] with the same leading dims, one head dim, non-empty sequences; on CUDA 16-bit with a head dim of at
-    most 128 (Note [Flash kernels by default]); on the CPU float32 or 16-bit, for inference always and for training
+    most 128 and float32 with one of at most 64 (Note [Flash kernels by default]); on the CPU float32 or 16-bit, for inference always and for training
     from 256 x 256 scores per head up (the tiled backward recomputes the probabilities, which costs more than
     the composed path's saved ones below that: MiniGPT's 128 x 128 heads took 67 vs 65 ms forward + backward on
     the devbox, [4, 4, 512, 64] 19 vs 27 ms and [1, 8, 1024, 64] 34 vs 52 ms)."""
@@ -207,7 +207,8 @@ def _flash_eligible(q, k, v):
             and k.shape[-2] == v.shape[-2] and E > 0 and q.shape[-2] > 0 and k.shape[-2] > 0):
         return False
     if q.device.type == "cuda":
-        return q.dtype in _FLASH_DTYPES and E <= 128 and _sdp.cuda_flash_enabled()
+        widest = 128 if q.dtype in _FLASH_DTYPES else 64 if q.dtype == _core.dtype.float32 else 0
+        return E <= widest and _sdp.cuda_flash_enabled()
     grad = _ag.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
     return (q.device.type == "cpu" and q.dtype in _TILED_CPU_DTYPES
             and (not grad or q.shape[-2] * k.shape[-2] >= _TILED_CPU_TRAINING_SCORES))
