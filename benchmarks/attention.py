@@ -2,10 +2,10 @@
 
 vibetensor composes attention from two batched GEMMs around a fused scale + causal-mask softmax, or runs
 vt::_flash_attention (called directly here): on CUDA its flash kernels for float16 and bfloat16, and float32 with
-head dims up to 64 (sdpa takes them by default since this benchmark timed them, Note [Flash kernels by default] in vibetensor/torch/_sdp_backends.py),
-on the CPU its tiled forward and backward. torch picks a fused kernel (flash or memory-efficient). This measures both
-vibetensor paths beside torch at the shapes the training benchmarks use, forward alone and forward + backward, in
-each dtype:
+head dims up to 64 (sdpa takes them by default since this benchmark timed them, Note [Flash kernels by default]
+in vibetensor/torch/_sdp_backends.py), on the CPU its tiled forward and backward. torch picks a fused kernel
+(flash or memory-efficient). This measures both vibetensor paths beside torch at the shapes the training
+benchmarks use, forward alone and forward + backward, in each dtype:
 
   minigpt   batch 64, 4 heads, context 128, head dim 64, causal (benchmarks/train_step.py's MiniGPT)
   long      batch 8 (1 on the CPU), 8 heads, context 1024, head dim 64, causal (the scores outgrow the caches)

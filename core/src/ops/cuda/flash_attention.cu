@@ -447,7 +447,7 @@ bool device_has_mma(int device) {
   return major >= 8;
 }
 
-// float32 (flash_attention_f32.cu) needs no tensor cores, but its backward's 136.5 KiB of shared memory per block
+// float32 (flash_attention_f32.cu) needs no tensor cores, but its backward's 95 KiB of shared memory per block
 // does want sm_80's opt-in, so the same device test serves.
 bool flash_supported(const Tensor& q, const Tensor& k) {
   bool half = q.dtype() == ScalarType::Float16 || q.dtype() == ScalarType::BFloat16;

@@ -3,19 +3,21 @@
 // FP32 cores, as torch's memory-efficient float32 kernels are. Nothing is rounded below float32, so results
 // match the composed path's to float32 accuracy; the [L, S] scores never reach memory.
 //
-// Every product is a 64 x 64 x 64 tile product between two shared arrays stored "reduction-major": acc[i][j] +=
-// sum over x of A[x][4 ty + i] * B[x][4 tx + j] (Note [Reduction-major tiles]). A block is 256 threads as a
-// 16 x 16 grid (tx = thread % 16, ty = thread / 16); each thread owns a 4 x 4 patch of every 64 x 64 result.
+// Every product is a tile product between two shared arrays stored "reduction-major": acc[i][j] += sum over x of
+// A[x][RI ty + i] * B[x][RJ tx + j] (Note [Reduction-major tiles]). A block is 256 threads as a 16 x 16 grid
+// (tx = thread % 16, ty = thread / 16); each thread owns a 4 x 4 patch of a 64 x 64 result (4 x 2 or 2 x 4 of
+// the backward's 64 x 32 and 32 x 64 ones).
 //
 // Forward (one block per 64 query rows of one (batch, head)): S = Q K^T from Q^T and K^T, the online softmax on
 // the patch (row maxima and sums over the 16 threads of a row by shuffles), P^T into shared memory, O += P V.
-// Backward (one block per 64 keys): per query tile, S^T and dP^T = V dO^T in registers, P^T = exp(S^T scale -
-// lse), dS^T = P^T (dP^T - delta); then dV += P^T dO, dK += dS^T Q and dQ += dS K (float32 atomics: several key
-// blocks add to one query row). Causal blocks skip the tiles above the diagonal.
+// Backward (one block per 64 keys, query tiles of 32): per query tile, S^T and dP^T = V dO^T in registers,
+// P^T = exp(S^T scale - lse), dS^T = P^T (dP^T - delta); then dV += P^T dO, dK += dS^T Q and dQ += dS K (float32
+// atomics: several key blocks add to one query row). Causal blocks skip the tiles above the diagonal.
 //
 // Note [Reduction-major tiles]: with both operands stored so that the reduction index picks the row, a thread
 // reads its four A values and four B values of one step as two 16-byte loads (the sixteen threads of a row read
-// 256 consecutive bytes; the two rows of a warp read one address each), so each step is 2 loads for 16 FMAs.
+// 256 consecutive bytes; the two rows of a warp read one address each), so each step is 2 loads for 16 FMAs
+// (8-byte loads for the two-wide sides of the backward's patches).
 // Operands arrive row-major from global memory; those needed reduction-major are transposed on the way into
 // shared memory, and results are written out transposed where the next product needs them so.
 #include <cuda_runtime.h>
@@ -44,12 +46,14 @@ struct Strides {
   int64_t batch, head, row;
 };
 
-// Rows [row0, row0 + 64) x columns [0, 64) of a global [rows, E] matrix (row stride rs, unit columns) into
-// shared memory, zeros past `rows` and E: row-major (s[r * kLd + c]) or transposed (s[c * kLd + r]). vec: E, rs
-// and the base are multiples of 4 floats / 16 bytes, so each 4-column chunk is one load.
-template <bool kTransposed>
-__device__ void load_tile(float* s, const float* g, int64_t rs, int64_t row0, int64_t rows, int E, bool vec) {
-  for (int i = threadIdx.x; i < kT * (kT / 4); i += kThreads) {
+// Rows [row0, row0 + ROWS) x columns [0, 64) of a global [rows, E] matrix (row stride rs, unit columns) into
+// shared memory with leading dim ld, zeros past `rows` and E: row-major (s[r * ld + c]) or transposed
+// (s[c * ld + r]). vec: E, rs and the base are multiples of 4 floats / 16 bytes, so each 4-column chunk is one
+// load.
+template <bool kTransposed, int ROWS>
+__device__ void load_tile(float* s, int ld, const float* g, int64_t rs, int64_t row0, int64_t rows, int E,
+                          bool vec) {
+  for (int i = threadIdx.x; i < ROWS * (kT / 4); i += kThreads) {
     int r = i / (kT / 4), c = (i % (kT / 4)) * 4;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     if (row0 + r < rows && c < E) {
@@ -64,46 +68,65 @@ __device__ void load_tile(float* s, const float* g, int64_t rs, int64_t row0, in
       }
     }
     if constexpr (kTransposed) {
-      s[c * kLd + r] = v.x;
-      s[(c + 1) * kLd + r] = v.y;
-      s[(c + 2) * kLd + r] = v.z;
-      s[(c + 3) * kLd + r] = v.w;
+      s[c * ld + r] = v.x;
+      s[(c + 1) * ld + r] = v.y;
+      s[(c + 2) * ld + r] = v.z;
+      s[(c + 3) * ld + r] = v.w;
     } else {
-      *reinterpret_cast<float4*>(s + r * kLd + c) = v;
+      *reinterpret_cast<float4*>(s + r * ld + c) = v;
     }
   }
 }
 
-// acc[i][j] += sum over x < 64 of A[x][4 ty + i] * B[x][4 tx + j]: Note [Reduction-major tiles].
-__device__ __forceinline__ void tile_product(float (&acc)[4][4], const float* A, const float* B) {
+// R consecutive floats (R = 2 or 4) as one aligned shared load.
+template <int R> __device__ __forceinline__ void load_vec(float (&out)[R], const float* p) {
+  if constexpr (R == 4) {
+    float4 v = *reinterpret_cast<const float4*>(p);
+    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+  } else {
+    float2 v = *reinterpret_cast<const float2*>(p);
+    out[0] = v.x, out[1] = v.y;
+  }
+}
+template <int R> __device__ __forceinline__ void store_vec(float* p, const float (&in)[R]) {
+  if constexpr (R == 4) *reinterpret_cast<float4*>(p) = make_float4(in[0], in[1], in[2], in[3]);
+  else *reinterpret_cast<float2*>(p) = make_float2(in[0], in[1]);
+}
+
+// acc[i][j] += sum over x < N of A[x][RI ty + i] * B[x][RJ tx + j]: Note [Reduction-major tiles].
+template <int N, int RI, int RJ>
+__device__ __forceinline__ void tile_product(float (&acc)[RI][RJ], const float* A, int lda, const float* B, int ldb) {
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll 8
-  for (int x = 0; x < kT; ++x) {
-    float4 a4 = *reinterpret_cast<const float4*>(A + x * kLd + 4 * ty);
-    float4 b4 = *reinterpret_cast<const float4*>(B + x * kLd + 4 * tx);
-    const float a[4] = {a4.x, a4.y, a4.z, a4.w}, b[4] = {b4.x, b4.y, b4.z, b4.w};
+  for (int x = 0; x < N; ++x) {
+    float a[RI], b[RJ];
+    load_vec<RI>(a, A + x * lda + RI * ty);
+    load_vec<RJ>(b, B + x * ldb + RJ * tx);
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < RI; ++i)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      for (int j = 0; j < RJ; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
   }
 }
 
-// The patch written transposed: s[(4 tx + j) * kLd + 4 ty + i] = acc[i][j], one 16-byte store per j.
-__device__ __forceinline__ void store_transposed(float* s, const float (&acc)[4][4]) {
+// The patch written transposed: s[(RJ tx + j) * ld + RI ty + i] = acc[i][j].
+template <int RI, int RJ>
+__device__ __forceinline__ void store_transposed(float* s, int ld, const float (&acc)[RI][RJ]) {
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-  for (int j = 0; j < 4; ++j)
-    *reinterpret_cast<float4*>(s + (4 * tx + j) * kLd + 4 * ty) =
-        make_float4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+  for (int j = 0; j < RJ; ++j) {
+    float col[RI];
+#pragma unroll
+    for (int i = 0; i < RI; ++i) col[i] = acc[i][j];
+    store_vec<RI>(s + (RJ * tx + j) * ld + RI * ty, col);
+  }
 }
-// The patch as it stands: s[(4 ty + i) * kLd + 4 tx + j] = acc[i][j].
-__device__ __forceinline__ void store_direct(float* s, const float (&acc)[4][4]) {
+// The patch as it stands: s[(RI ty + i) * ld + RJ tx + j] = acc[i][j].
+template <int RI, int RJ>
+__device__ __forceinline__ void store_direct(float* s, int ld, const float (&acc)[RI][RJ]) {
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
-    *reinterpret_cast<float4*>(s + (4 * ty + i) * kLd + 4 * tx) =
-        make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+  for (int i = 0; i < RI; ++i) store_vec<RJ>(s + (RI * ty + i) * ld + RJ * tx, acc[i]);
 }
 
 // Over the sixteen threads of one patch row (lanes differing in their low four bits).
@@ -140,7 +163,7 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
   const float* qg = a.q + b * a.qs.batch + h * a.qs.head;
   const float* kg = a.k + b * a.ks.batch + h * a.ks.head;
   const float* vg = a.v + b * a.vs.batch + h * a.vs.head;
-  load_tile<true>(Qt, qg, a.qs.row, q0, a.L, a.E, a.vec);
+  load_tile<true, kT>(Qt, kLd, qg, a.qs.row, q0, a.L, a.E, a.vec);
 
   float o[4][4] = {}, m[4], l[4];
 #pragma unroll
@@ -149,11 +172,11 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
   const int64_t kend = a.causal ? min(int64_t(a.S), q0 + kT) : int64_t(a.S);
   for (int64_t k0 = 0; k0 < kend; k0 += kT) {
     __syncthreads();  // the previous tile's readers are done with Kt, Vs and Pt
-    load_tile<true>(Kt, kg, a.ks.row, k0, a.S, a.E, a.vec);
-    load_tile<false>(Vs, vg, a.vs.row, k0, a.S, a.E, a.vec);
+    load_tile<true, kT>(Kt, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
+    load_tile<false, kT>(Vs, kLd, vg, a.vs.row, k0, a.S, a.E, a.vec);
     __syncthreads();
     float s[4][4] = {};
-    tile_product(s, Qt, Kt);
+    tile_product<kT>(s, Qt, kLd, Kt, kLd);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int64_t qi = q0 + 4 * ty + i;
@@ -177,9 +200,9 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
 #pragma unroll
       for (int j = 0; j < 4; ++j) o[i][j] *= alpha;
     }
-    store_transposed(Pt, s);
+    store_transposed(Pt, kLd, s);
     __syncthreads();
-    tile_product(o, Pt, Vs);
+    tile_product<kT>(o, Pt, kLd, Vs, kLd);
   }
   float* og = a.out + int64_t(bh) * a.L * a.E;
 #pragma unroll
@@ -215,25 +238,30 @@ struct BwdArgs {
   bool causal, vec, dout_vec;
 };
 
-// Shared arrays of the backward, in tiles of kTileFloats: the block's keys (K^T, K, V^T) stay; per query tile
-// Q^T and dO^T feed the score products and are then overwritten by P and dS (scaled), which feed dV and dK
-// beside Q and dO; dS^T feeds dQ.
-constexpr int kBwdTiles = 8;
-constexpr size_t kBwdSmem = (kBwdTiles * kTileFloats + 2 * kT) * sizeof(float);
+// The backward streams query tiles of 32 rows (kQ) past a block's 64 keys, so that its shared arrays (95 KiB)
+// let two blocks share an SM: one block's loads then overlap the other's products. The key side stays: K^T,
+// K and V^T, [64][kLd]. Per query tile: Q^T and dO^T ([64][kLdQ]) feed the score products and are then
+// overwritten by P and dS * scale ([32][kLd], which fit), which feed dV and dK beside Q and dO ([32][kLd]);
+// dS^T * scale ([64][kLdQ]) feeds dQ.
+constexpr int kQ = 32;
+constexpr int kLdQ = kQ + 4;
+constexpr int kQTileFloats = kT * kLdQ;  // >= kQ * kLd: P and dS fit where Q^T and dO^T were
+static_assert(kQTileFloats >= kQ * kLd);
+constexpr size_t kBwdSmem = (3 * kTileFloats + 3 * kQTileFloats + 2 * kQ * kLd + 2 * kQ) * sizeof(float);
 constexpr size_t kFwdSmem = 4 * kTileFloats * sizeof(float);
 
-__global__ void __launch_bounds__(kThreads) flash_bwd_f32_kernel(BwdArgs a) {
+__global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
   extern __shared__ float4 smem4[];
   float* Kt = reinterpret_cast<float*>(smem4);  // [E][k]
   float* Ks = Kt + kTileFloats;                 // [k][E]
   float* Vt = Ks + kTileFloats;                 // [E][k]
-  float* Qt = Vt + kTileFloats;                 // [E][q], then P [q][k]
-  float* Ot = Qt + kTileFloats;                 // dO^T [E][q], then dS * scale [q][k]
-  float* Qs = Ot + kTileFloats;                 // [q][E]
-  float* Os = Qs + kTileFloats;                 // dO [q][E]
-  float* Dt = Os + kTileFloats;                 // dS^T * scale [k][q]
-  float* lse_s = Dt + kTileFloats;              // [q], in base 2
-  float* delta_s = lse_s + kT;                  // [q]
+  float* Qt = Vt + kTileFloats;                 // [E][q] (kLdQ), then P [q][k] (kLd)
+  float* Ot = Qt + kQTileFloats;                // dO^T [E][q] (kLdQ), then dS * scale [q][k] (kLd)
+  float* Dt = Ot + kQTileFloats;                // dS^T * scale [k][q] (kLdQ)
+  float* Qs = Dt + kQTileFloats;                // [q][E]
+  float* Os = Qs + kQ * kLd;                    // dO [q][E]
+  float* lse_s = Os + kQ * kLd;                 // [q], in base 2
+  float* delta_s = lse_s + kQ;                  // [q]
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const int bh = blockIdx.x, b = bh / a.H, h = bh % a.H;
   const int64_t k0 = int64_t(blockIdx.y) * kT;
@@ -241,51 +269,51 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_f32_kernel(BwdArgs a) {
   const float* kg = a.k + b * a.ks.batch + h * a.ks.head;
   const float* vg = a.v + b * a.vs.batch + h * a.vs.head;
   const float* og = a.dout + int64_t(bh) * a.L * a.E;
-  load_tile<true>(Kt, kg, a.ks.row, k0, a.S, a.E, a.vec);
-  load_tile<false>(Ks, kg, a.ks.row, k0, a.S, a.E, a.vec);
-  load_tile<true>(Vt, vg, a.vs.row, k0, a.S, a.E, a.vec);
+  load_tile<true, kT>(Kt, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
+  load_tile<false, kT>(Ks, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
+  load_tile<true, kT>(Vt, kLd, vg, a.vs.row, k0, a.S, a.E, a.vec);
 
   float dv[4][4] = {}, dk[4][4] = {};
   // Causal: query rows before k0 see none of these keys.
-  for (int64_t q0 = a.causal ? k0 : 0; q0 < a.L; q0 += kT) {
+  for (int64_t q0 = a.causal ? k0 : 0; q0 < a.L; q0 += kQ) {
     __syncthreads();  // the previous tile's readers are done
-    load_tile<true>(Qt, qg, a.qs.row, q0, a.L, a.E, a.vec);
-    load_tile<false>(Qs, qg, a.qs.row, q0, a.L, a.E, a.vec);
-    load_tile<true>(Ot, og, a.E, q0, a.L, a.E, a.dout_vec);
-    load_tile<false>(Os, og, a.E, q0, a.L, a.E, a.dout_vec);
-    for (int r = threadIdx.x; r < kT; r += kThreads) {
+    load_tile<true, kQ>(Qt, kLdQ, qg, a.qs.row, q0, a.L, a.E, a.vec);
+    load_tile<false, kQ>(Qs, kLd, qg, a.qs.row, q0, a.L, a.E, a.vec);
+    load_tile<true, kQ>(Ot, kLdQ, og, a.E, q0, a.L, a.E, a.dout_vec);
+    load_tile<false, kQ>(Os, kLd, og, a.E, q0, a.L, a.E, a.dout_vec);
+    for (int r = threadIdx.x; r < kQ; r += kThreads) {
       const bool in = q0 + r < a.L;
       lse_s[r] = in ? a.lse[int64_t(bh) * a.L + q0 + r] * kLog2e : 0.f;
       delta_s[r] = in ? a.delta[int64_t(bh) * a.L + q0 + r] : 0.f;
     }
     __syncthreads();
-    float p[4][4] = {}, ds[4][4] = {};  // transposed patches: rows are keys 4 ty + i, columns queries 4 tx + j
-    tile_product(p, Kt, Qt);
-    tile_product(ds, Vt, Ot);
+    float p[4][2] = {}, ds[4][2] = {};  // transposed patches: rows are keys 4 ty + i, columns queries 2 tx + j
+    tile_product<kT>(p, Kt, kLd, Qt, kLdQ);
+    tile_product<kT>(ds, Vt, kLd, Ot, kLdQ);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int64_t kj = k0 + 4 * ty + i;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int64_t qi = q0 + 4 * tx + j;
+      for (int j = 0; j < 2; ++j) {
+        const int64_t qi = q0 + 2 * tx + j;
         const bool live = kj < a.S && qi < a.L && (!a.causal || kj <= qi);
-        p[i][j] = live ? exp2f(p[i][j] * a.scale_log2 - lse_s[4 * tx + j]) : 0.f;
-        ds[i][j] = p[i][j] * (ds[i][j] - delta_s[4 * tx + j]) * a.scale;
+        p[i][j] = live ? exp2f(p[i][j] * a.scale_log2 - lse_s[2 * tx + j]) : 0.f;
+        ds[i][j] = p[i][j] * (ds[i][j] - delta_s[2 * tx + j]) * a.scale;
       }
     }
     __syncthreads();  // everyone is done reading Q^T and dO^T
-    store_transposed(Qt, p);   // P [q][k]
-    store_transposed(Ot, ds);  // dS [q][k]
-    store_direct(Dt, ds);      // dS^T [k][q]
+    store_transposed(Qt, kLd, p);    // P [q][k]
+    store_transposed(Ot, kLd, ds);   // dS [q][k]
+    store_direct(Dt, kLdQ, ds);      // dS^T [k][q]
     __syncthreads();
-    tile_product(dv, Qt, Os);  // dV[k][e] += sum over q of P[q][k] dO[q][e]
-    tile_product(dk, Ot, Qs);  // dK[k][e] += sum over q of dS[q][k] Q[q][e]
-    float dq[4][4] = {};
-    tile_product(dq, Dt, Ks);  // dQ[q][e] = sum over k of dS^T[k][q] K[k][e]
+    tile_product<kQ>(dv, Qt, kLd, Os, kLd);  // dV[k][e] += sum over q of P[q][k] dO[q][e]
+    tile_product<kQ>(dk, Ot, kLd, Qs, kLd);  // dK[k][e] += sum over q of dS[q][k] Q[q][e]
+    float dq[2][4] = {};
+    tile_product<kT>(dq, Dt, kLdQ, Ks, kLd);  // dQ[q][e] = sum over k of dS^T[k][q] K[k][e]
     float* dqg = a.dq + int64_t(bh) * a.L * a.E;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int64_t qi = q0 + 4 * ty + i;
+    for (int i = 0; i < 2; ++i) {
+      const int64_t qi = q0 + 2 * ty + i;
       if (qi >= a.L) continue;
 #pragma unroll
       for (int j = 0; j < 4; ++j)

@@ -196,10 +196,11 @@ _TILED_CPU_TRAINING_SCORES = 256 * 256
 def _flash_eligible(q, k, v):
     """The cases vt::_flash_attention's kernels cover: tensors of one dtype on one device, [B, H, T, E] or
     [H, T, E] with the same leading dims, one head dim, non-empty sequences; on CUDA 16-bit with a head dim of at
-    most 128 and float32 with one of at most 64 (Note [Flash kernels by default]); on the CPU float32 or 16-bit, for inference always and for training
-    from 256 x 256 scores per head up (the tiled backward recomputes the probabilities, which costs more than
-    the composed path's saved ones below that: MiniGPT's 128 x 128 heads took 67 vs 65 ms forward + backward on
-    the devbox, [4, 4, 512, 64] 19 vs 27 ms and [1, 8, 1024, 64] 34 vs 52 ms)."""
+    most 128 and float32 with one of at most 64 (Note [Flash kernels by default]); on the CPU float32 or 16-bit,
+    for inference always and for training from 256 x 256 scores per head up (the tiled backward recomputes the
+    probabilities, which costs more than the composed path's saved ones below that: MiniGPT's 128 x 128 heads
+    took 67 vs 65 ms forward + backward on the devbox, [4, 4, 512, 64] 19 vs 27 ms and [1, 8, 1024, 64] 34 vs
+    52 ms)."""
     if q.dim() not in (3, 4) or any(t.dtype != q.dtype or t.dim() != q.dim() or t.device != q.device for t in (k, v)):
         return False
     lead, E = q.shape[:-2], q.shape[-1]
