@@ -13,6 +13,12 @@
 //    element (4 bytes a load kept too few bytes in flight: a column sum of 1 GiB took 1.36x torch's time).
 // When outputs are too few to fill the GPU, the reduced range is split over blockIdx.y; each split writes a
 // partial accumulator and a second kernel combines them in split order (deterministic: no atomics).
+//
+// Note [Interleaved splits]: the inner kernel's vector path deals an output's elements to its splits in chunks
+// of one unrolled step (group x V x kUnroll elements), split y taking chunks y, y + splits, ... (the last split
+// also the remainder past the last whole chunk), rather than one contiguous range per split. The blocks of a
+// wave then read neighbouring chunks, as the elementwise kernels' blocks do, instead of a thousand streams a
+// megabyte apart: a sum of 1 GiB reached 95% of a copy's rate with ranges (1.07x torch's time on an H100).
 #include <algorithm>
 #include <vector>
 
@@ -29,6 +35,7 @@ struct ReduceGeometry {
   int splits = 1;
   int group = 1;  // inner kernel: threads per output
   bool inner = false, vectorized = false;
+  bool interleaved = false;  // inner, vectorized and split: Note [Interleaved splits]
   bool columns = false;  // outer kernel: V adjacent outputs per thread (Note [Column vectors])
   int64_t out_col_stride = 0;  // outer kernel, columns: byte stride between adjacent outputs
   int64_t red_stride = -1;  // byte stride of the one reduced dim, or -1 when several (offset calculator)
@@ -92,7 +99,28 @@ __global__ void __launch_bounds__(kThreads)
     if (valid) {
       kept.get(o, off);
       const char* p = in + off[1];
-      if (g.vectorized) {
+      if (g.interleaved) {  // Note [Interleaved splits]
+        const int64_t step = int64_t(g.group) * V, chunk = step * kUnroll, chunks = g.red / chunk;
+        AccT acc[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) acc[u] = init;
+        for (int64_t ci = blockIdx.y; ci < chunks; ci += g.splits) {
+          const int64_t r = ci * chunk + int64_t(lane) * V;
+          Vec<S, V> v[kUnroll];
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u)
+            v[u] = *reinterpret_cast<const Vec<S, V>*>(p + (r + u * step) * int64_t(sizeof(S)));
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc[u] = c(acc[u], AccT(opmath_t<S>(v[u].v[j])));
+        }
+        if (int(blockIdx.y) == g.splits - 1)
+          for (int64_t t = chunks * chunk + lane; t < g.red; t += g.group)
+            acc[0] = c(acc[0], load_acc<S, AccT>(p + t * int64_t(sizeof(S))));
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) a = c(a, acc[u]);
+      } else if (g.vectorized) {
         const int64_t full = r0 + (r1 - r0) / V * V, step = int64_t(g.group) * V;
         AccT acc[kUnroll];
 #pragma unroll
@@ -256,6 +284,7 @@ inline ReduceGeometry plan_reduction(TensorIterator& it, int V, int64_t elem_siz
   if (blocks < wave) splits = std::clamp<int64_t>(std::min(wave / blocks, g.red / min_per_split), 1, 65535);
   g.per_split = ((g.red + splits - 1) / splits + unit - 1) / unit * unit;
   g.splits = int((g.red + g.per_split - 1) / g.per_split);
+  g.interleaved = g.inner && g.vectorized && g.splits > 1;
   return g;
 }
 
