@@ -379,6 +379,9 @@ OPEN_FINDS = [
         and math.prod(recipes[0][1]) == 1,
      "full of one element with a value its dtype cannot hold: torch fills through the one-element fast path above "
      "(inf), a larger full raises as vibetensor does always"),
+    (lambda spec, recipes: spec.name == "linspace" and _arg(spec, recipes, "steps") == 1,
+     "linspace of one step from a value its dtype cannot hold: torch fills it through the one-element fast path "
+     "above (inf), more steps raise as vibetensor does always"),
     (lambda spec, recipes: spec.name in ("mm", "bmm", "_bmm_nd") and _has_empty(recipes) and _dtypes_differ(
         recipes[0], recipes[1]),
      "a matrix product of empty operands of different dtypes: torch's dtype check lives in a kernel that an "
