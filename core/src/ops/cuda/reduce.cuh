@@ -18,7 +18,8 @@
 // of one unrolled step (group x V x kUnroll elements), split y taking chunks y, y + splits, ... (the last split
 // also the remainder past the last whole chunk), rather than one contiguous range per split. The blocks of a
 // wave then read neighbouring chunks, as the elementwise kernels' blocks do, instead of a thousand streams a
-// megabyte apart: a sum of 1 GiB reached 95% of a copy's rate with ranges (1.07x torch's time on an H100).
+// megabyte apart: a sum of 1 GiB reached 95% of a copy's rate with ranges (1.07x torch's time on an H100), 102%
+// with chunks (1.00x).
 #include <algorithm>
 #include <vector>
 
