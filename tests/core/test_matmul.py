@@ -343,3 +343,21 @@ def test_linear_bias_errors_name_the_problem():
         vt.nn.functional.linear(x, w, vt.ones(5, dtype=vt.float64))
     with pytest.raises(RuntimeError, match="same dtype"):
         vt.nn.functional.linear(x.to(vt.float16), w, vt.ones(5))
+
+
+@pytest.mark.parametrize("policy", ["1", "0"])
+def test_gemm_operand_swap_policies(policy):
+    """Note [Swapped operands]: products at least four times as tall as wide (up to 128 columns) run as C^T =
+    B^T A^T with every tile stored transposed. The shape rule decides per product, so each way is forced in its
+    own process (VT_CPU_GEMM_SWAP is read once) over the blocking, edge, stride, batch and bias tests above: 1
+    swaps every product, 0 none."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, VT_CPU_GEMM_SWAP=policy)
+    tests = "blocking or edge_shapes or strided_operands or batched_and_broadcast or do_not_fold or linear_bias"
+    r = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-x", "-p", "no:cacheprovider", "-k", tests],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout

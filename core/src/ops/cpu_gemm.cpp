@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <memory>
 #include <type_traits>
+#include <utility>
 
 #include "cpu_gemm_kernels.h"
 #include "vt/core/error.h"
@@ -249,9 +250,11 @@ template <typename P> constexpr int64_t kStep = std::is_same_v<P, Bf16Pair> ? 2 
 // One matrix: c[M x N] (dense, ldc = N) = a @ b, with a and b already offset to this batch entry, spread over
 // `threads` threads (1: everything runs on the calling thread). Panels hold P; k0, ks, pc and kc below count
 // packed steps (Kp of them), the operands' k offsets are those times kStep.
+// trans_c (Note [Swapped operands]): this is the swapped product C^T = B^T A^T of a caller whose C is N x M
+// (ldc = M), with the bias along this product's rows; every tile lands transposed in that C.
 template <typename P, typename Acc>
 void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c, const Acc* bias,
-                 const MicroKernel<P, Acc>& uk, const Packer<P>& pack, int64_t threads) {
+                 const MicroKernel<P, Acc>& uk, const Packer<P>& pack, int64_t threads, bool trans_c) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t esz = itemsize(a.dtype), step = kStep<P>, Kp = ceil_div(K, step);
   // A superblock covers rows [ic0, ic0 + ms) and K range [k0, k0 + ks) (Note [Superblock shape]).
@@ -316,6 +319,17 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
                 for (int64_t p = pb; p < pe; ++p) {
                   const int64_t i = p * mr, mv = std::min<int64_t>(mr, ms - i);
                   const P* ap = apack + p * ks * mr + pc * mr;
+                  if (trans_c) {
+                    (mv == mr && nv == nr ? uk.fn : edge_kernel(uk, mv, nv))(kc, ap, bp, scratch, nr, false);
+                    for (int64_t q = 0; q < nv; ++q) {
+                      Acc* dst = c + (j + q) * M + ic0 + i;
+                      for (int64_t r = 0; r < mv; ++r) {
+                        Acc v = accumulate ? dst[r] + scratch[r * nr + q] : scratch[r * nr + q];
+                        dst[r] = bias && last ? v + bias[ic0 + i + r] : v;
+                      }
+                    }
+                    continue;
+                  }
                   Acc* cp = c + (ic0 + i) * N + j;
                   if (mv == mr && nv == nr) {
                     uk.fn(kc, ap, bp, cp, N, accumulate);
@@ -339,6 +353,34 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
   }
 }
 
+// Note [Swapped operands]
+// The loops above pack A in superblocks of up to 8 MiB, beyond the caches, and read them once per column slab
+// of B, while each slab of B is packed into a thread's L2-resident buffer. A tall product with few columns
+// (M x K x N with N small: a Linear with few outputs over many tokens, [8192, 256] @ [256, 96]) thus streams
+// its big operand through memory three times (the read, the packed copy, its re-reads) and its small one not
+// at all. Computed as C^T = B^T A^T instead, the big operand takes B's place and is read once, tile by tile;
+// each C^T tile is written transposed into C (gemm_matrix's trans_c). A/B on the 2-core devbox (AVX-512, two
+// rounds, 2 threads): [16384, 128] @ [128, 32] 1.4-2.5 -> 0.9 ms, [8192, 576] @ [576, 64] 4.8 -> 3.9-4.5 ms,
+// [8192, 256] @ [256, 96] 2.5-2.9 -> 2.3-2.5 ms, [4096, 64] @ [64, 8] 133-143 -> 47-50 us, [256, 512] @
+// [512, 64] 154-158 -> 126-139 us; [8192, 1024] @ [1024, 256] unchanged (23 ms), and [8192, 64] @ [64, 576]
+// slower swapped (3.8-4.4 -> 4.4-5.0 ms). The price is the transposed store, a scalar read-modify-write of
+// each tile per KC block, about a quarter of the tile's FMA time, which only the saved A traffic (about 2-3
+// passes over M x K, against the store's M x N per KC block) repays: so products at least four times as tall
+// as wide, up to 128 columns (with 256 the MiniGPT training step, whose products are mostly 256 wide, ran
+// 2-3% slower). VT_CPU_GEMM_SWAP=1 (always) or 0 (never), read once, overrides the rule, for tests and A/B
+// runs.
+Operand transposed(Operand o) {
+  std::swap(o.row_stride, o.col_stride);
+  return o;
+}
+bool swap_operands(int64_t M, int64_t N) {
+  static const int forced = [] {
+    const char* env = std::getenv("VT_CPU_GEMM_SWAP");
+    return env && *env ? (env[0] == '1' ? 1 : 0) : -1;
+  }();
+  return forced >= 0 ? forced == 1 : N * 4 <= M && N <= 128;
+}
+
 template <typename P, typename Acc>
 void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a, const Operand& b, Acc* c,
                 const Acc* bias, const MicroKernel<P, Acc>& uk, const Packer<P>& pack) {
@@ -351,11 +393,15 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
   VT_INTERNAL_ASSERT(uk.mr * uk.nr <= kMaxTileElems && std::max(uk.mr, uk.nr) <= kMaxPanelWidth, "cpu_gemm: tile ",
                      uk.mr, "x", uk.nr, " exceeds the scratch buffers");
   const int64_t esz = itemsize(a.dtype);
+  const bool swapped = swap_operands(M, N);
   auto one = [&](int64_t i, int64_t threads) {
     Operand ai = a, bi = b;
     ai.data = static_cast<const char*>(a.data) + a.batch_offset(i) * esz;
     bi.data = static_cast<const char*>(b.data) + b.batch_offset(i) * esz;
-    gemm_matrix<P, Acc>(M, N, K, ai, bi, c + i * M * N, bias, uk, pack, threads);
+    if (swapped)  // Note [Swapped operands]: C^T = B^T A^T, the transposes being the same data read across
+      gemm_matrix<P, Acc>(N, M, K, transposed(bi), transposed(ai), c + i * M * N, bias, uk, pack, threads, true);
+    else
+      gemm_matrix<P, Acc>(M, N, K, ai, bi, c + i * M * N, bias, uk, pack, threads, false);
   };
   // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads.
   const int64_t threads = num_threads();
