@@ -5,7 +5,7 @@ dW = dY.t() @ X.
 
 Layouts name how the operands are stored: N = row-major as used, T = a transposed view of a row-major tensor
 (e.g. weight.t()), so NT is linear's forward and TN its weight gradient. Both libraries use all their threads.
-Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--cases square,mlp,minigpt,vit] [--kernel avx2]
+Run: python benchmarks/cpu_gemm.py [--dtypes float32,float64] [--cases square,mlp,minigpt,vit,tall] [--kernel avx2]
      [--json out.json]"""
 import argparse
 
@@ -23,6 +23,13 @@ MINIGPT = [
     ("gpt qkv", 8192, 256, 768, "NT"), ("gpt fc1", 8192, 256, 1024, "NT"), ("gpt fc2", 8192, 1024, 256, "NT"),
     ("gpt qkv dX", 8192, 768, 256, "NN"), ("gpt fc1 dX", 8192, 1024, 256, "NN"), ("gpt fc2 dX", 8192, 256, 1024, "NN"),
     ("gpt qkv dW", 768, 8192, 256, "TN"), ("gpt fc1 dW", 1024, 8192, 256, "TN"), ("gpt fc2 dW", 256, 8192, 1024, "TN"),
+]
+
+# Tall products with few columns (Note [Swapped operands] in core/src/ops/cpu_gemm.cpp): an LM head over MiniGPT's
+# vocabulary, a 10-class head, a low-rank (LoRA-style) down-projection, a narrow projection of many rows.
+TALL = [
+    ("gpt head", 8192, 256, 96, "NT"), ("classes", 8192, 768, 10, "NT"), ("lora down", 8192, 1024, 16, "NT"),
+    ("narrow", 16384, 128, 32, "NN"), ("probe", 4096, 64, 8, "NN"),
 ]
 
 # ViT's (d=192, 65 tokens x batch 128, 3 heads; benchmarks/train_step.py): qkv, fc1, fc2 and their gradients, and
@@ -67,7 +74,7 @@ def main():
     print(f"{'case':<11}{'M':>6}{'K':>6}{'N':>6} {'lay':<4}{'dtype':<9}{'vt GF/s':>9}{'torch GF/s':>11}{'ratio':>7}")
     rows = []
     for dtype in args.dtypes.split(","):
-        groups = {"square": SQUARE, "mlp": MLP, "minigpt": MINIGPT, "vit": VIT}
+        groups = {"square": SQUARE, "mlp": MLP, "minigpt": MINIGPT, "vit": VIT, "tall": TALL}
         for label, M, K, N, layout, *batch in [r for g in args.cases.split(",") for r in groups[g]]:
             batch = batch[0] if batch else 0
             flop = 2.0 * M * N * K * max(batch, 1)
