@@ -8,8 +8,8 @@ differ (causal masks top-left aligned), head dims that are padded (8 .. 128, odd
 non-contiguous heads (q viewed out of [B, T, H, E]) and offsets that break 16-byte alignment. A 16-bit result passes
 when its error against float64 is within the dtype's tolerance or within twice torch's own error in that dtype.
 Everything else (float64, wider float32 heads on CUDA) runs the composite or, on the CPU, its tiled float32 and
-16-bit paths; create_graph goes through the differentiable
-composite on every device. Every test runs on the CPU and, where vibetensor sees a GPU, on CUDA."""
+16-bit paths; create_graph goes through the differentiable composite on every device. Every test runs on the CPU
+and, where vibetensor sees a GPU, on CUDA."""
 import math
 import zlib
 
