@@ -123,6 +123,29 @@ def test_leading_dim_sums(shape, dims, dtype):
         vt.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("shape,dims", [((130, 2000), (0,)), ((7, 33, 300), (0, 1)), ((9, 4100), (0,)),
+                                        ((3, 4, 5), (0,)), ((1030, 3, 7), (0,)), ((17, 1), (0,))])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_leading_dim_extremes_16bit(shape, dims, dtype):
+    """Note [16-bit leading rows]: amax/amin of float16/bfloat16 over the leading dims through float32 blocks
+    (8 rows x 2048 columns: 4100 columns cross two block edges, 9 and 1030 rows leave partial blocks) give torch's
+    values exactly, NaN winning, signed zeros and infinities kept."""
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32) * 100
+    flat = x.reshape(-1)
+    flat[1::97], flat[5::131], flat[7::173] = np.inf, -np.inf, -0.0
+    if flat.size > 50:
+        flat[41] = np.nan
+    v, t = vt.from_numpy(x).to(getattr(vt, dtype)), torch.from_numpy(x).to(getattr(torch, dtype))
+
+    def same(a, b):  # values and the sign of zeros; any NaN matches any NaN
+        a, b = a.to(vt.float32).numpy(), b.float().numpy()
+        assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+        assert np.array_equal(np.signbit(a[~np.isnan(a)]), np.signbit(b[~np.isnan(b)]))
+    for name in ("amax", "amin"):
+        same(getattr(v, name)(dims), getattr(t, name)(dims))
+        same(getattr(v, name)(dims, keepdim=True), getattr(t, name)(dims, keepdim=True))
+
+
 def test_sum_specials_and_determinism():
     x = vt.tensor([[1.0, NAN, 2.0] + [0.0] * 30, [INF, 1.0] + [0.0] * 31, [INF, -INF] + [0.0] * 31,
                    [1e30, -1e30] + [0.0] * 31, [1.0] * 33])
