@@ -146,6 +146,27 @@ def test_leading_dim_extremes_16bit(shape, dims, dtype):
         same(getattr(v, name)(dims, keepdim=True), getattr(t, name)(dims, keepdim=True))
 
 
+@pytest.mark.parametrize("shape,dim", [((130, 2100), 0), ((7, 33, 300), 1), ((9, 5, 4100), 0), ((3, 4, 5), 1)])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_arg_extremes_across_rows_16bit(shape, dim, dtype):
+    """Note [Arg-extremes across rows] for float16/bfloat16: max/min/argmax/argmin over a dim that is not the
+    innermost give torch's values and indices: ties to the first index (values rounded to a few levels), the first
+    NaN winning, infinities and signed zeros."""
+    x = np.round(np.random.default_rng(4).standard_normal(shape).astype(np.float32) * 4) / 4
+    flat = x.reshape(-1)
+    flat[1::97], flat[5::131], flat[7::173] = np.inf, -np.inf, -0.0
+    flat[41::1009] = np.nan
+    v, t = vt.from_numpy(x).to(getattr(vt, dtype)), torch.from_numpy(x).to(getattr(torch, dtype))
+    for name in ("max", "min"):
+        (gv, gi), (wv, wi) = getattr(v, name)(dim), getattr(t, name)(dim)
+        a, b = gv.to(vt.float32).numpy(), wv.float().numpy()
+        assert np.array_equal(a, b, equal_nan=True)
+        assert np.array_equal(np.signbit(a[~np.isnan(a)]), np.signbit(b[~np.isnan(b)]))
+        np.testing.assert_array_equal(gi.numpy(), wi.numpy())
+    np.testing.assert_array_equal(v.argmax(dim).numpy(), t.argmax(dim).numpy())
+    np.testing.assert_array_equal(v.argmin(dim).numpy(), t.argmin(dim).numpy())
+
+
 def test_sum_specials_and_determinism():
     x = vt.tensor([[1.0, NAN, 2.0] + [0.0] * 30, [INF, 1.0] + [0.0] * 31, [INF, -INF] + [0.0] * 31,
                    [1e30, -1e30] + [0.0] * 31, [1.0] * 33])
