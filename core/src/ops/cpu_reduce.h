@@ -246,12 +246,10 @@ struct CpuReduce {
   template <typename F>
   static void lanes(const std::vector<Tensor>& tensors, int noutputs, int64_t dim, int64_t n, const F& f) {
     if constexpr (VectorMinMax<F>::value) {
-      if (across_rows<typename VectorMinMax<F>::type>(tensors, dim, n, VectorMinMax<F>::is_max)) return;
-    }
-    if constexpr (VectorMinMax<F>::value) {
+      using S = typename VectorMinMax<F>::type;
+      if (across_rows<S>(tensors, dim, n, VectorMinMax<F>::is_max)) return;
       // dense float32 lanes (16-bit ones through a float32 buffer, exactly): cpu_math's vector pass (values,
       // indices, input as in MinMaxLane)
-      using S = typename VectorMinMax<F>::type;
       lane_apply(tensors, noutputs, dim, n, [&](char* const* p, const int64_t* st, int64_t len) {
         if (st[2] != int64_t(sizeof(S)) || len < 1) return f(p, st, len);
         const S* x = reinterpret_cast<const S*>(p[2]);
