@@ -133,9 +133,13 @@ def test_newton_schulz_orthogonalises_like_torch(shape, rng):
     ref = tns(torch.tensor(g), coeffs, 5, 1e-7)
     assert got.dtype == vt.bfloat16 and tuple(got.shape) == shape
     np.testing.assert_allclose(got.float().numpy(), ref.float().numpy(), atol=3e-2)
-    # the singular values land near 1 (the quintic's plateau is about [0.7, 1.2])
+    # the singular values land near 1 (the quintic's plateau is about [0.7, 1.2]) wherever torch's do: five steps
+    # leave an input's tiny singular value (0.012 of a random 5 x 5 under one seed) below the plateau on both sides
     s = np.linalg.svd(got.float().numpy().astype(np.float64), compute_uv=False)
-    assert s.min() > 0.5 and s.max() < 1.5
+    s_ref = np.linalg.svd(ref.float().numpy().astype(np.float64), compute_uv=False)
+    np.testing.assert_allclose(s, s_ref, atol=5e-2)
+    plateau = (s_ref > 0.55) & (s_ref < 1.45)  # margin: the sides' bfloat16 roundings (at most 0.013 apart in 2,400 random cases)
+    assert plateau.any() and ((s[plateau] > 0.5) & (s[plateau] < 1.5)).all()
 
 
 def test_state_dict_loads_from_torch_and_continues(rng):
