@@ -6,8 +6,12 @@ examples/minigpt.py and examples/vit.py at the sizes train_step runs them), each
 addmm takes the same epilogue), in float32, TF32, bfloat16 and float16. Times are medians of host-timed loops
 closed by a synchronize; TFLOP/s counts 2 M N K per product.
 
+VT_CUBLASLT_TUNE=N in the environment has vibetensor time the heuristic's first N cuBLASLt candidates per large
+problem (Note [Lt algorithm timing]); the setting is printed and kept in the JSON.
+
 Run: python benchmarks/gemm.py [--json out.json] [--quick]. Needs a GPU and torch with CUDA."""
 import argparse
+import os
 
 from _timing import median_time, write_results
 
@@ -32,6 +36,8 @@ def main():
 
     shapes = [s for s in SQUARE if not args.quick or s[0] in (1024, 4096)] + MODEL
     rows = []
+    tune = os.environ.get("VT_CUBLASLT_TUNE", "off")
+    print(f"VT_CUBLASLT_TUNE={tune}")
     print(f"{'case':<22}{'dtype':<10}{'op':<12}{'vt TFLOP/s':>11}{'torch':>9}{'ratio':>7}")
     for dtype in DTYPES:
         tf32 = dtype == "tf32"
@@ -65,7 +71,7 @@ def main():
           f"rows above 1.05x: {sum(r > 1.05 for r in ratios)}")
     if args.json:
         write_results(args.json, rows, benchmark="gemm", device=torch.cuda.get_device_name(),
-                      torch=torch.__version__)
+                      torch=torch.__version__, vt_cublaslt_tune=tune)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Outer reductions (the kept dim is the fastest) on the GPU: Note [Column vectors] in reduce.cuh gives a thread V
 adjacent outputs read as one 16-byte vector where the kept dim is dense, a multiple of V long and aligned; any
-other layout keeps one output per thread. Both paths, with and without grid splits, every reduction kind that
-runs the outer kernel, against torch on the CPU in float64."""
+other layout keeps one output per thread. Both paths, with and without grid splits (rows dealt to the splits in
+turn, Note [Interleaved splits]), every reduction kind that runs the outer kernel, against torch on the CPU in
+float64."""
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,8 @@ CASES = {  # name: (shape, view, dims)
     "columns": ((300, 64), lambda t: t, 0),                # dense kept dim, 16-byte vectors
     "columns_split": ((20000, 24), lambda t: t, 0),        # few outputs, many rows: split over the grid
     "odd_width": ((129, 67), lambda t: t, 0),              # 67 % V != 0: one output per thread
+    "odd_width_split": ((30001, 3), lambda t: t, 0),       # one output per thread, rows dealt to the splits
+    "split_odd_rows": ((20011, 8), lambda t: t[1:], 0),    # splits that do not divide the rows
     "misaligned": ((65, 33), lambda t: t[:, 1:], 0),       # rows start 4 bytes past a 16-byte line
     "middle_dim": ((6, 50, 16), lambda t: t, 1),           # kept dims 0 and 2, reduced dim 1
     "two_reduced": ((7, 9, 40), lambda t: t, (0, 1)),      # kept dim 2 after coalescing two reduced dims
@@ -47,7 +50,7 @@ def test_outer_sum_amax_amin(case, dtype):
         np.testing.assert_array_equal(got.cpu().to(vt.float64).numpy(), want.numpy())
 
 
-@pytest.mark.parametrize("case", ["columns", "columns_split", "misaligned", "middle_dim"])
+@pytest.mark.parametrize("case", ["columns", "columns_split", "odd_width_split", "misaligned", "middle_dim"])
 def test_outer_mean_prod_norm_float32(case):
     shape, view, dims = CASES[case]
     a = _data(shape, "float32", 3)

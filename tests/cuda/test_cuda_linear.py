@@ -3,11 +3,16 @@ one GEMM for the weight gradient whose BGRADB epilogue sums the bias gradient (v
 against torch's CUDA F.linear (tf32 off) on random inputs. Covered: float32/float16/bfloat16, 2-D and batched
 inputs, odd sizes, column-major and sliced operands (pointers aligned to 2-4 bytes only, Note [Lt algorithm
 cache]), a broadcast one-element bias and float64 (both the composed fallback), gradients, TF32, CUDA-graph
-capture, and a logical device other than 0. The tests count cuBLASLt launches, so a silent fallback to mm + add cannot pass for the fused
-path (and the fallbacks are seen to launch none).
+capture, a logical device other than 0, and the timed choice among the heuristic's candidates (VT_CUBLASLT_TUNE,
+Note [Lt algorithm timing]). The tests count cuBLASLt launches, so a silent fallback to mm + add cannot pass for
+the fused path (and the fallbacks are seen to launch none).
 
 GPU run: PYTHONPATH=python python -m pytest tests/cuda/test_cuda_linear.py -q -p no:cacheprovider
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -199,3 +204,57 @@ def test_frozen_bias_or_create_graph_take_the_plain_backward(rng):
     np.testing.assert_allclose(gw.to("cpu").numpy(), ref.T @ x, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(gb.to("cpu").numpy(), ref.sum(0), rtol=1e-4, atol=1e-3)
     assert gw.requires_grad and gb.requires_grad
+
+
+
+_TUNED = r"""
+import numpy as np, vibetensor.torch as vt
+from vibetensor._C import cuda as _cuda
+rng = np.random.default_rng(0)
+def case(m, k, n, dtype):
+    x, w, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)) / k ** 0.5, rng.standard_normal(n)
+    args = [vt.tensor(a, dtype=getattr(vt, dtype), device="cuda") for a in (x, w, b)]
+    return args, x @ w.T + b
+def check(got, want, tol):
+    np.testing.assert_allclose(got.to("cpu").to(vt.float64).numpy(), want, rtol=tol, atol=tol)
+# 1024^3 multiply-adds: timed on first sight, cached, and the second call runs the cached choice
+args, want = case(1024, 1024, 1024, "bfloat16")
+problems = _cuda._cublaslt_cached_problems()
+check(vt.nn.functional.linear(*args), want, 5e-2)
+assert _cuda._cublaslt_cached_problems() == problems + 1
+check(vt.nn.functional.linear(*args), want, 5e-2)
+assert _cuda._cublaslt_cached_problems() == problems + 1
+# a new large problem first met inside a capture: the heuristic's first answer, not cached, right in replay
+args, want = case(2048, 512, 1024, "float32")
+vt.cuda.synchronize()
+g = vt.cuda.CUDAGraph()
+with vt.cuda.graph(g):
+    out = vt.nn.functional.linear(*args)
+assert _cuda._cublaslt_cached_problems() == problems + 1
+g.replay()
+vt.cuda.synchronize()
+check(out, want, 1e-3)
+check(vt.nn.functional.linear(*args), want, 1e-3)  # eager now: timed and cached
+assert _cuda._cublaslt_cached_problems() == problems + 2
+print("ok")
+"""
+
+
+def _run_with_tune(setting, code):
+    env = dict(os.environ, VT_CUBLASLT_TUNE=setting)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not ON_CUDA, reason="times cuBLASLt algorithms on the GPU")
+def test_timed_algorithm_choice_is_cached_and_skipped_in_capture():
+    # Note [Lt algorithm timing]: VT_CUBLASLT_TUNE is read once per process, so the case runs in its own.
+    r = _run_with_tune("4", _TUNED)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not ON_CUDA, reason="the setting is read at the first cuBLASLt GEMM")
+def test_tune_setting_is_checked():
+    code = ("import vibetensor.torch as vt; o = vt.ones(4, 3, device='cuda'); "
+            "vt.nn.functional.linear(o, o, vt.ones(4, device='cuda'))")
+    r = _run_with_tune("nine", code)
+    assert r.returncode != 0 and "VT_CUBLASLT_TUNE must be a candidate count from 0 to 8" in r.stderr, r.stderr

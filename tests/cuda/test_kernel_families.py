@@ -69,6 +69,8 @@ def test_reductions_inner_outer_split(dtype):
     m, mt = both(arr((129, 257), "float32", 5), dtype)
     same(m.sum(-1), mt.sum(-1), **tol)  # inner
     same(m.sum(0), mt.sum(0), **tol)  # outer
+    c, ct = both(arr((3001, 24), "float32", 7), dtype)
+    same(c.sum(0), ct.float().sum(0).to(ct.dtype), rtol=1e-2, atol=0.5)  # outer, 16-byte columns, rows dealt to splits
     same(m.t().amax(1), mt.t().amax(1))
     same(m.argmax(1), mt.argmax(1))
     same(m.float().var(1), mt.float().var(1), rtol=1e-4, atol=1e-4)

@@ -11,10 +11,13 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "vt/core/error.h"
 #include "vt/core/tensor.h"
+#include "vt/cuda/check.h"
 #include "vt/cuda/device.h"
+#include "vt/cuda/graph.h"
 #include "vt/cuda/stream.h"
 
 namespace vt::cuda::blaslt {
@@ -55,6 +58,28 @@ uint64_t max_workspace() {
   }();
   return bytes;
 }
+
+// Note [Lt algorithm timing]
+// The heuristic's first answer is a model's guess, and on Hopper it can be well off the best of its own top
+// candidates (a bfloat16 4096^3 product with the bias epilogue ran at 670 TFLOP/s, the same product without the
+// epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates once per problem of at least
+// 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's
+// benchmark mode does for convolutions. Timing waits for the stream (one synchronization per new problem) and runs
+// the product N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's
+// first answer runs then, uncached, so an eager call later still times the problem). 0 or 1: no timing.
+int tune_candidates() {
+  static const int n = [] {
+    const char* env = std::getenv("VT_CUBLASLT_TUNE");
+    if (!env || !*env) return 1;
+    char* end = nullptr;
+    long v = std::strtol(env, &end, 10);
+    VT_CHECK(end && *end == '\0' && v >= 0 && v <= 8, "VT_CUBLASLT_TUNE must be a candidate count from 0 to 8, got '",
+             env, "'");
+    return int(std::max(v, 1L));
+  }();
+  return n;
+}
+constexpr double kTuneMinMacs = double(1 << 30);
 
 struct Library {
   void* so = nullptr;
@@ -162,6 +187,31 @@ struct Descriptors {
   }
 };
 
+// Note [Lt algorithm timing]: each candidate once to warm up, then three runs between two events; the fastest
+// wins. A candidate that fails to launch is passed over (the heuristic's answers are hints, not promises).
+template <typename Run>
+Choice fastest(const std::vector<Choice>& candidates, cudaStream_t stream, Run& run) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  VT_CUDA_CHECK(cudaEventCreate(&start));
+  std::unique_ptr<CUevent_st, cudaError_t (*)(cudaEvent_t)> start_owner(start, cudaEventDestroy);
+  VT_CUDA_CHECK(cudaEventCreate(&stop));
+  std::unique_ptr<CUevent_st, cudaError_t (*)(cudaEvent_t)> stop_owner(stop, cudaEventDestroy);
+  Choice best = candidates[0];
+  float best_ms = -1.0f;
+  for (const Choice& c : candidates) {
+    if (run(c) != 0) continue;
+    VT_CUDA_CHECK(cudaEventRecord(start, stream));
+    bool ok = true;
+    for (int rep = 0; rep < 3 && ok; ++rep) ok = run(c) == 0;
+    VT_CUDA_CHECK(cudaEventRecord(stop, stream));
+    VT_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    VT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (ok && (best_ms < 0 || ms < best_ms)) best = c, best_ms = ms;
+  }
+  return best;
+}
+
 void check(int status, const char* what) { VT_CHECK(status == 0, "cuBLASLt: ", what, " failed with status ", status); }
 
 }  // namespace
@@ -203,6 +253,17 @@ bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda,
   check(l.layout_create(&ds.d, type, m, n, ldd), "cublasLtMatrixLayoutCreate(D)");
   Handle h = handle_for(l, device);
 
+  auto stream = reinterpret_cast<cudaStream_t>(current_stream(device));
+  // One launch of D = op(A) op(B) + epilogue with an algorithm; its workspace from the caching allocator.
+  auto run = [&](const Choice& c) {
+    Tensor workspace;
+    if (c.workspace > 0)
+      workspace = empty_tensor(DimVector{int64_t(c.workspace)}, ScalarType::UInt8, Device(DeviceType::CUDA, device));
+    static const float one = 1.0f, zero = 0.0f;
+    return l.matmul(h, ds.desc, &one, a, ds.a, b, ds.b, &zero, d, ds.d, d, ds.d, &c.algo,
+                    workspace.defined() ? workspace.data_ptr() : nullptr, c.workspace, stream);
+  };
+
   Choice choice;
   bool cached = false;
   {
@@ -219,26 +280,31 @@ bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda,
     for (auto [attr, al] : {std::pair{kPrefAlignA, key.align_a}, {kPrefAlignB, key.align_b},
                             {kPrefAlignC, key.align_d}, {kPrefAlignD, key.align_d}})
       check(l.pref_set(pref, attr, &al, sizeof al), "setting an alignment");
-    HeuristicResult result{};
+    const int tune = tune_candidates();  // read (and checked) at the first query, whatever its size
+    const int wanted = double(m) * double(n) * double(k) >= kTuneMinMacs ? tune : 1;
+    std::array<HeuristicResult, 8> results{};
     int found = 0;
-    int status = l.heuristic(h, ds.desc, ds.a, ds.b, ds.d, ds.d, pref, 1, &result, &found);
+    int status = l.heuristic(h, ds.desc, ds.a, ds.b, ds.d, ds.d, pref, wanted, results.data(), &found);
     // NOT_SUPPORTED (15) and an empty answer mean "no algorithm": the caller's fallback runs.
-    if (status == 0 && found > 0 && result.state == 0) choice = {true, result.algo, result.workspace};
-    else VT_CHECK(status == 0 || status == 15, "cublasLtMatmulAlgoGetHeuristic failed with status ", status);
-    std::lock_guard<std::mutex> g(g_cache_mu);
-    g_cache.emplace(key, choice);
+    VT_CHECK(status == 0 || status == 15, "cublasLtMatmulAlgoGetHeuristic failed with status ", status);
+    std::vector<Choice> candidates;
+    for (int i = 0; status == 0 && i < found; ++i) {
+      const HeuristicResult& r = results[size_t(i)];
+      if (r.state == 0) candidates.push_back({true, r.algo, r.workspace});
+    }
+    if (!candidates.empty()) choice = candidates[0];
+    bool keep = true;
+    if (candidates.size() > 1) {  // Note [Lt algorithm timing]
+      if (is_current_stream_capturing()) keep = false;
+      else choice = fastest(candidates, stream, run);
+    }
+    if (keep) {
+      std::lock_guard<std::mutex> g(g_cache_mu);
+      g_cache.emplace(key, choice);
+    }
   }
   if (!choice.found) return false;
-
-  StreamId stream = current_stream(device);
-  Tensor workspace;
-  if (choice.workspace > 0)
-    workspace =
-        empty_tensor(DimVector{int64_t(choice.workspace)}, ScalarType::UInt8, Device(DeviceType::CUDA, device));
-  static const float one = 1.0f, zero = 0.0f;
-  int status = l.matmul(h, ds.desc, &one, a, ds.a, b, ds.b, &zero, d, ds.d, d, ds.d, &choice.algo,
-                        workspace.defined() ? workspace.data_ptr() : nullptr, choice.workspace,
-                        reinterpret_cast<cudaStream_t>(stream));
+  int status = run(choice);
   VT_CHECK(status == 0, "cublasLtMatmul failed with status ", status, " (m=", m, " n=", n, " k=", k, ")");
   g_launches.fetch_add(1, std::memory_order_relaxed);
   return true;

@@ -1,7 +1,8 @@
 #pragma once
 // cuBLASLt GEMMs with a fused epilogue, loaded with dlopen as cuBLAS is (vt/cuda/cublas.h). A linear layer's
 // x W^T + b is one kernel this way: the bias is added as the tile is written, instead of a second pass over the
-// product. The algorithm is chosen by cuBLASLt's heuristic once per problem (Note [Lt algorithm cache]); the
+// product. The algorithm is chosen by cuBLASLt's heuristic once per problem (Note [Lt algorithm cache]), or timed
+// among its first candidates where VT_CUBLASLT_TUNE asks (Note [Lt algorithm timing]); the
 // workspace comes from the device's caching allocator on the current stream, so a call is stream-ordered and
 // capturable in CUDA graphs.
 #include <cuda_runtime.h>
