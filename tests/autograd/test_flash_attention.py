@@ -160,6 +160,29 @@ def test_sdpa_strided_inputs_and_gradients(dtype, layout, E):
 
 
 @pytest.mark.parametrize("causal", [False, True])
+def test_float32_output_is_sequence_major(causal):
+    """Note [Sequence-major output]: the float32 CUDA output is a [B, H, L, E] view of [B, L, H, E] storage, so
+    the usual merge of heads is a view; the gradient that comes back through it (strided, not copied) and every
+    other layout of dO give torch's float64 gradients."""
+    rng = np.random.default_rng(11)
+    B, H, L, E = 2, 3, 70, 32
+    pairs = [rand(rng, (B, H, L, E), "float32", "heads") for _ in range(3)]
+    qv, kv, vv = (p[0].detach().requires_grad_() for p in pairs)
+    qt, kt, vt_ = (p[1].detach().requires_grad_() for p in pairs)
+    out = vt.nn.functional.scaled_dot_product_attention(qv, kv, vv, is_causal=causal)
+    merged = out.transpose(1, 2).reshape(B, L, H * E)
+    if DEV == "cuda":
+        assert out.transpose(1, 2).is_contiguous() and merged.data_ptr() == out.data_ptr()
+    w = rng.standard_normal((B, L, H * E))
+    (merged * vt.tensor(w, dtype=vt.float32, device=DEV)).sum().backward()
+    ref_out, _, ref_grads = reference(qt, kt, vt_, 1 / math.sqrt(E), causal,
+                                      torch.tensor(w, device=DEV).reshape(B, L, H, E).transpose(1, 2))
+    check("out", out, ref_out, "float32")
+    for name, got, ref in zip(("dq", "dk", "dv"), (qv.grad, kv.grad, vv.grad), ref_grads):
+        check(name, got, ref, "float32")
+
+
+@pytest.mark.parametrize("causal", [False, True])
 def test_create_graph_second_order(causal):
     """Gradients of gradients: the formula's composite keeps their dependence on q, k and v."""
     rng = np.random.default_rng(7)

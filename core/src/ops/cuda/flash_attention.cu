@@ -489,11 +489,14 @@ std::tuple<Tensor, Tensor> flash_attention_cuda(const Tensor& q_in, const Tensor
   if (!flash_supported(q_in, k_in)) return forward_composite(q_in, k_in, v_in, scale, causal);
   Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
   int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
-  Tensor out = empty_tensor(q.sizes(), q.dtype(), q.device());
+  const bool f32 = q.dtype() == ScalarType::Float32;
+  // Note [Sequence-major output]: float32's [B, H, L, E] lives in [B, L, H, E] storage
+  Tensor out = f32 ? ops::permute(empty_tensor(DimVector{B, L, H, E}, q.dtype(), q.device()), DimVector{0, 2, 1, 3})
+                   : empty_tensor(q.sizes(), q.dtype(), q.device());
   Tensor lse = empty_tensor(DimVector{B, H, L}, ScalarType::Float32, q.device());
   if (out.numel() == 0) return {out, lse};
   check_grid(B, H, L, S);
-  if (q.dtype() == ScalarType::Float32) {
+  if (f32) {
     flash_forward_f32(q, k, v, scale, causal, out, lse);
     return {out, lse};
   }
@@ -532,8 +535,11 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
            "_flash_attention_backward: lse must be float32 [batch, heads, length], got ", dtype_name(lse.dtype()),
            " ", shape_str(lse.sizes()));
   Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
-  Tensor g = ops::contiguous(grad_out.dtype() == q.dtype() ? grad_out : ops::to_dtype(grad_out, q.dtype()));
-  Tensor o = ops::contiguous(out.dtype() == q.dtype() ? out : ops::to_dtype(out, q.dtype()));
+  // The float32 kernels read dO and O through their strides (Note [Sequence-major output]); the 16-bit ones dense.
+  const bool f32 = q.dtype() == ScalarType::Float32;
+  auto layout = [&](const Tensor& x) { return f32 ? unit_last(x) : ops::contiguous(x); };
+  Tensor g = layout(grad_out.dtype() == q.dtype() ? grad_out : ops::to_dtype(grad_out, q.dtype()));
+  Tensor o = layout(out.dtype() == q.dtype() ? out : ops::to_dtype(out, q.dtype()));
   Tensor lse_c = ops::contiguous(lse);
   int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
   Tensor dk = empty_tensor(k.sizes(), q.dtype(), q.device());
@@ -541,7 +547,7 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
   Tensor dq_acc = ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
   if (B * H == 0) return {ops::to_dtype(dq_acc, q.dtype()), dk, dv};
   check_grid(B, H, L, S);
-  if (q.dtype() == ScalarType::Float32) {
+  if (f32) {
     flash_backward_f32(g, q, k, v, o, lse_c, scale, causal, dq_acc, dk, dv);
     return {dq_acc, dk, dv};
   }

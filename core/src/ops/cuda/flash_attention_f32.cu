@@ -20,6 +20,12 @@
 // (8-byte loads for the two-wide sides of the backward's patches).
 // Operands arrive row-major from global memory; those needed reduction-major are transposed on the way into
 // shared memory, and results are written out transposed where the next product needs them so.
+//
+// Note [Sequence-major output]: the forward's output [B, H, L, E] is a permuted view of [B, L, H, E] storage, the
+// layout torch's memory-efficient kernels return. Model code's next step, out.transpose(1, 2).reshape(B, L, H E),
+// is then a view instead of a copy, and the gradient that comes back through it (a [B, H, L, E] view of
+// [B, L, H, E] storage) is read in place by the backward, dO and O through their strides, instead of being
+// copied dense first: two fewer copies of the attention output per layer and step.
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -143,9 +149,9 @@ __device__ __forceinline__ float row_sum(float x) {
 
 struct FwdArgs {
   const float *q, *k, *v;
-  float* out;  // [B, H, L, E] dense
+  float* out;  // [B, H, L, E], unit head-dim stride (Note [Sequence-major output])
   float* lse;  // [B, H, L]
-  Strides qs, ks, vs;
+  Strides qs, ks, vs, os;
   int H, L, S, E;
   float scale_log2;  // scale * log2(e): the kernels work in base 2
   bool causal, vec;
@@ -204,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
     __syncthreads();
     tile_product<kT>(o, Pt, kLd, Vs, kLd);
   }
-  float* og = a.out + int64_t(bh) * a.L * a.E;
+  float* og = a.out + b * a.os.batch + h * a.os.head;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t qi = q0 + 4 * ty + i;
@@ -212,27 +218,32 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
     const float inv = 1.f / l[i];
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      if (4 * tx + j < a.E) og[qi * a.E + 4 * tx + j] = o[i][j] * inv;
+      if (4 * tx + j < a.E) og[qi * a.os.row + 4 * tx + j] = o[i][j] * inv;
     if (tx == 0) a.lse[int64_t(bh) * a.L + qi] = (m[i] + log2f(l[i])) * kLn2;
   }
 }
 
-// delta[row] = sum over the head dim of dO * O; one warp per row.
-__global__ void flash_delta_f32_kernel(const float* dout, const float* out, float* delta, int64_t rows, int E) {
+// delta[row] = sum over the head dim of dO * O; one warp per (batch, head, query) row, both read through their
+// strides (unit along the head dim).
+__global__ void flash_delta_f32_kernel(const float* dout, Strides gs, const float* out, Strides os, float* delta,
+                                       int64_t rows, int H, int L, int E) {
   int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
   if (row >= rows) return;
+  const int64_t l = row % L, h = row / L % H, b = row / (int64_t(L) * H);
+  const float* g = dout + b * gs.batch + h * gs.head + l * gs.row;
+  const float* o = out + b * os.batch + h * os.head + l * os.row;
   float acc = 0.f;
-  for (int c = threadIdx.x % 32; c < E; c += 32) acc += dout[row * E + c] * out[row * E + c];
+  for (int c = threadIdx.x % 32; c < E; c += 32) acc += g[c] * o[c];
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (threadIdx.x % 32 == 0) delta[row] = acc;
 }
 
 struct BwdArgs {
-  const float *q, *k, *v, *dout;  // dout: [B, H, L, E] dense
+  const float *q, *k, *v, *dout;  // dout: [B, H, L, E], unit head-dim stride
   const float *lse, *delta;       // [B, H, L]
   float *dq, *dk, *dv;            // dq [B, H, L, E] zeroed (atomics); dk, dv [B, H, S, E] dense
-  Strides qs, ks, vs;
+  Strides qs, ks, vs, gs;
   int H, L, S, E;
   float scale, scale_log2;
   bool causal, vec, dout_vec;
@@ -268,7 +279,7 @@ __global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
   const float* qg = a.q + b * a.qs.batch + h * a.qs.head;
   const float* kg = a.k + b * a.ks.batch + h * a.ks.head;
   const float* vg = a.v + b * a.vs.batch + h * a.vs.head;
-  const float* og = a.dout + int64_t(bh) * a.L * a.E;
+  const float* og = a.dout + b * a.gs.batch + h * a.gs.head;
   load_tile<true, kT>(Kt, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
   load_tile<false, kT>(Ks, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
   load_tile<true, kT>(Vt, kLd, vg, a.vs.row, k0, a.S, a.E, a.vec);
@@ -279,8 +290,8 @@ __global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
     __syncthreads();  // the previous tile's readers are done
     load_tile<true, kQ>(Qt, kLdQ, qg, a.qs.row, q0, a.L, a.E, a.vec);
     load_tile<false, kQ>(Qs, kLd, qg, a.qs.row, q0, a.L, a.E, a.vec);
-    load_tile<true, kQ>(Ot, kLdQ, og, a.E, q0, a.L, a.E, a.dout_vec);
-    load_tile<false, kQ>(Os, kLd, og, a.E, q0, a.L, a.E, a.dout_vec);
+    load_tile<true, kQ>(Ot, kLdQ, og, a.gs.row, q0, a.L, a.E, a.dout_vec);
+    load_tile<false, kQ>(Os, kLd, og, a.gs.row, q0, a.L, a.E, a.dout_vec);
     for (int r = threadIdx.x; r < kQ; r += kThreads) {
       const bool in = q0 + r < a.L;
       lse_s[r] = in ? a.lse[int64_t(bh) * a.L + q0 + r] * kLog2e : 0.f;
@@ -356,7 +367,7 @@ void flash_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, double
   cuda::DeviceGuard guard(dev);
   auto stream = reinterpret_cast<cudaStream_t>(cuda::current_stream(dev));
   FwdArgs a{q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(),
-            strides_of(q), strides_of(k), strides_of(v), int(H), int(L), int(S), int(E),
+            strides_of(q), strides_of(k), strides_of(v), strides_of(out), int(H), int(L), int(S), int(E),
             float(scale * double(kLog2e)), causal, vec_ok(q) && vec_ok(k) && vec_ok(v)};
   allow_smem<flash_fwd_f32_kernel>(kFwdSmem, dev);
   dim3 grid(unsigned(B * H), unsigned((L + kT - 1) / kT));
@@ -375,15 +386,15 @@ void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const
   int64_t rows = B * H * L;
   if (rows > 0) {
     unsigned blocks = unsigned((rows + kThreads / 32 - 1) / (kThreads / 32));
-    flash_delta_f32_kernel<<<blocks, kThreads, 0, stream>>>(g.data<float>(), out.data<float>(), delta.data<float>(),
-                                                            rows, int(E));
+    flash_delta_f32_kernel<<<blocks, kThreads, 0, stream>>>(g.data<float>(), strides_of(g), out.data<float>(),
+                                                            strides_of(out), delta.data<float>(), rows, int(H),
+                                                            int(L), int(E));
     VT_CUDA_CHECK(cudaGetLastError());
   }
   BwdArgs a{q.data<float>(), k.data<float>(), v.data<float>(), g.data<float>(), lse.data<float>(),
             delta.data<float>(), dq.data<float>(), dk.data<float>(), dv.data<float>(), strides_of(q),
-            strides_of(k), strides_of(v), int(H), int(L), int(S), int(E), float(scale),
-            float(scale * double(kLog2e)), causal, vec_ok(q) && vec_ok(k) && vec_ok(v),
-            E % 4 == 0 && reinterpret_cast<uintptr_t>(g.data_ptr()) % 16 == 0};
+            strides_of(k), strides_of(v), strides_of(g), int(H), int(L), int(S), int(E), float(scale),
+            float(scale * double(kLog2e)), causal, vec_ok(q) && vec_ok(k) && vec_ok(v), vec_ok(g)};
   allow_smem<flash_bwd_f32_kernel>(kBwdSmem, dev);
   dim3 grid(unsigned(B * H), unsigned((S + kT - 1) / kT));
   flash_bwd_f32_kernel<<<grid, kThreads, kBwdSmem, stream>>>(a);
