@@ -22,6 +22,16 @@ def median_time(fn, iters, repeats=7, warmup=None, sync=None):
     return statistics.median(samples)
 
 
+def paired_times(fa, fb, iters, rounds=5, sync_a=None, sync_b=None):
+    """(seconds per call of fa, of fb): medians over `rounds` that each time fa, then fb, in short loops, so a
+    drift of the GPU's clocks or the host's load during the run reaches both sides alike."""
+    ta, tb = [], []
+    for _ in range(rounds):
+        ta.append(median_time(fa, iters, repeats=1, warmup=2, sync=sync_a))
+        tb.append(median_time(fb, iters, repeats=1, warmup=2, sync=sync_b))
+    return statistics.median(ta), statistics.median(tb)
+
+
 def host_time(fn, iters, sync, repeats=7, warmup=None):
     """Seconds of host time per call of fn(): the device is drained (`sync`) before each timed loop and after
     it, outside the timing, so a call that queues GPU work slower than the host issues it is not charged the

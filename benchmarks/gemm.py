@@ -3,8 +3,9 @@
 Rows: square products 1024-8192 and the Linear layers of the project's models (benchmarks/train_step.py's MLP,
 examples/minigpt.py and examples/vit.py at the sizes train_step runs them), each as a plain product
 (x @ w.t(), cuBLAS) and as F.linear with a bias (one cuBLASLt GEMM with the bias epilogue in vibetensor; torch's
-addmm takes the same epilogue), in float32, TF32, bfloat16 and float16. Times are medians of host-timed loops
-closed by a synchronize; TFLOP/s counts 2 M N K per product.
+addmm takes the same epilogue), in float32, TF32, bfloat16 and float16. Times are medians over seven rounds of
+host-timed loops closed by a synchronize, each round timing vibetensor then torch (paired_times), so clock drift
+during the run reaches both; TFLOP/s counts 2 M N K per product.
 
 VT_CUBLASLT_TUNE=N in the environment has vibetensor time the heuristic's first N cuBLASLt candidates per large
 problem (Note [Lt algorithm timing]); the setting is printed and kept in the JSON.
@@ -13,7 +14,7 @@ Run: python benchmarks/gemm.py [--json out.json] [--quick]. Needs a GPU and torc
 import argparse
 import os
 
-from _timing import median_time, write_results
+from _timing import paired_times, write_results
 
 SQUARE = [(s, s, s, f"square {s}") for s in (1024, 2048, 4096, 8192)]
 # (M rows, K in_features, N out_features, which layer)
@@ -57,8 +58,8 @@ def main():
                 ("linear+bias", lambda: vt.nn.functional.linear(xv, wv, bv),
                  lambda: torch.nn.functional.linear(x, w, b)),
             ):
-                tv = median_time(fv, iters, repeats=5, sync=vt.cuda.synchronize)
-                tt = median_time(ft, iters, repeats=5, sync=torch.cuda.synchronize)
+                tv, tt = paired_times(fv, ft, iters, rounds=7, sync_a=vt.cuda.synchronize,
+                                      sync_b=torch.cuda.synchronize)
                 rows.append({"case": name, "m": m_rows, "k": k, "n": n, "dtype": dtype, "op": op,
                              "vt_us": tv * 1e6, "torch_us": tt * 1e6, "vt_tflops": flop / tv / 1e12,
                              "torch_tflops": flop / tt / 1e12, "ratio_vt_over_torch": tv / tt})

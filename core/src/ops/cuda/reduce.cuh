@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(kThreads)
       int64_t off[2];
       kept.get(t * V, off);
       const char* p = in + off[1];
-      constexpr int U = 2;  // two 16-byte loads in flight, 2V accumulators (combined by hand below)
+      constexpr int U = 4;  // four 16-byte loads in flight, 4V accumulators (combined by hand below)
       AccT acc[U][V];
 #pragma unroll
       for (int u = 0; u < U; ++u)
@@ -190,7 +190,8 @@ __global__ void __launch_bounds__(kThreads)
       }
 #pragma unroll
       for (int j = 0; j < V; ++j)
-        store_acc<OutT>(out, off[0] + j * g.out_col_stride, partial, g, t * V + j, c(acc[0][j], acc[1][j]));
+        store_acc<OutT>(out, off[0] + j * g.out_col_stride, partial, g, t * V + j,
+                        c(c(acc[0][j], acc[1][j]), c(acc[2][j], acc[3][j])));
     }
     return;
   }
