@@ -182,6 +182,44 @@ def test_float32_output_is_sequence_major(causal):
         check(name, got, ref, "float32")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("pattern", ["unbind", "split"])
+def test_packed_qkv_gradients(dtype, pattern):
+    """Note [Packed attention gradients]: q, k, v viewed out of one projection (unbind of a permuted
+    [B, T, 3, H, E], or split along the features) get their CUDA gradients in one buffer of the projection's
+    layout, which the unbind's / split's backward joins as a view (Note [Adjacent gradient pieces]): the
+    projection's gradient is that buffer. Values against torch's float64 math either way."""
+    rng = np.random.default_rng(5)
+    B, T, H, E = 2, 67, 3, 32
+    base = rng.standard_normal((B, T, 3 * H * E))
+    w = rng.standard_normal((B, T, H * E))
+
+    def pieces(m, qkv):
+        if pattern == "unbind":
+            return qkv.reshape(B, T, 3, H, E).permute(2, 0, 3, 1, 4).unbind(0)
+        return [t.view(B, T, H, E).transpose(1, 2) for t in qkv.split(H * E, dim=2)]
+
+    qkv = vt.from_numpy(base).to(getattr(vt, dtype)).to(DEV).requires_grad_()
+    q, k, v = pieces(vt, qkv)
+    ptrs = {}
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        t.register_hook(lambda g, name=name: ptrs.__setitem__(name, g.data_ptr()))
+    qkv.register_hook(lambda g: ptrs.__setitem__("qkv", g.data_ptr()))
+    out = vt.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    (out.transpose(1, 2).reshape(B, T, H * E).float() * vt.tensor(w, dtype=vt.float32, device=DEV)).sum().backward()
+
+    qt = torch.tensor(base, device=DEV).to(getattr(torch, dtype)).requires_grad_()
+    tq, tk, tv = pieces(torch, qkv=qt)
+    gt = torch.tensor(w, device=DEV).reshape(B, T, H, E).transpose(1, 2)
+    _, _, ref_grads = reference(tq, tk, tv, 1 / math.sqrt(E), True, gt)
+    ref = torch.cat([g.transpose(1, 2).reshape(B, T, H * E) for g in ref_grads], dim=2)
+    check("dqkv", qkv.grad, ref, dtype)
+    if DEV == "cuda":
+        step = H * E * (4 if dtype == "float32" else 2)  # bytes from q's piece to k's in either layout
+        assert ptrs["k"] - ptrs["q"] == step and ptrs["v"] - ptrs["k"] == step, ptrs
+        assert ptrs["qkv"] == ptrs["q"], ptrs
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_create_graph_second_order(causal):
     """Gradients of gradients: the formula's composite keeps their dependence on q, k and v."""

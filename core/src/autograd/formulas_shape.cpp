@@ -2,8 +2,10 @@
 // (Note [Autograd kernels]). A view's gradient is the incoming gradient put back into the input's geometry:
 // reshaped, permuted back, or scattered into zeros at the viewed positions.
 #include <algorithm>
+#include <optional>
 
 #include "formula_helpers.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/autograd/grad_mode.h"
 
 namespace vt::autograd {
@@ -46,16 +48,58 @@ Tensor cat(const std::vector<Tensor>& parts, int64_t dim) {
   static const TypedOp<Tensor(TensorList, int64_t)> op("vt::cat");
   return op(TensorList(parts), dim);
 }
+
+// Note [Adjacent gradient pieces]
+// The pieces of an unbind or a split often get gradients that already lie side by side in one buffer: the
+// attention backward writes q, k and v's into one when they are views of one projection (Note [Packed attention
+// gradients]). Their join is then a view of that buffer, as the pieces were views of the input, rather than a
+// copy. Taken only outside create_graph (where the join must be a differentiable op), when every piece is
+// defined and they share storage, dtype and strides, each starts where the one before it ends along the joined
+// dim (stacked: at one positive step), and the joined view is non-overlapping and dense. An unbind's stack and
+// a split's cat of anything else copy as before.
+std::optional<Tensor> adjacent_join(const std::vector<Tensor>& parts, int64_t dim, bool stacked) {
+  if (parts.size() < 2 || graph_wanted()) return std::nullopt;
+  const Tensor& first = parts[0];
+  for (const Tensor& p : parts)
+    if (!p.defined() || p.storage() != first.storage() || p.dtype() != first.dtype() || p.dim() != first.dim() ||
+        DimVector(p.strides()) != DimVector(first.strides()))
+      return std::nullopt;
+  DimVector sizes(first.sizes()), strides(first.strides());
+  const int64_t step = stacked ? parts[1].storage_offset() - first.storage_offset() : 0;
+  if (stacked && step <= 0) return std::nullopt;
+  int64_t next = first.storage_offset(), joined = 0;
+  for (const Tensor& p : parts) {
+    for (int64_t d = 0; d < p.dim(); ++d)
+      if (d != dim || stacked)
+        if (p.size(d) != first.size(d)) return std::nullopt;
+    if (p.storage_offset() != next) return std::nullopt;
+    next += stacked ? step : p.size(dim) * p.stride(dim);
+    joined += stacked ? 1 : p.size(dim);
+  }
+  if (stacked) {
+    sizes.insert(size_t(dim), joined);
+    strides.insert(size_t(dim), step);
+  } else {
+    sizes[size_t(dim)] = joined;
+  }
+  Tensor view = ops::as_strided(first, sizes, strides, first.storage_offset());
+  if (!is_non_overlapping_and_dense(view)) return std::nullopt;
+  return view;
+}
+
 void unbind_backward(BackwardContext& c) {
   int64_t dim = wrap_dim(c.int_arg(1), int64_t(c.input_sizes(0).size()));
-  std::vector<Tensor> parts;
-  for (size_t i = 0; i < c.num_grads(); ++i) parts.push_back(ops::unsqueeze(c.grad(i), dim));
+  std::vector<Tensor> grads, parts;
+  for (size_t i = 0; i < c.num_grads(); ++i) grads.push_back(c.grad(i));
+  if (auto joined = adjacent_join(grads, dim, /*stacked=*/true)) return c.set(0, *joined);
+  for (const Tensor& g : grads) parts.push_back(g.defined() ? ops::unsqueeze(g, dim) : g);
   c.set(0, cat(parts, dim));
 }
 void split_backward(BackwardContext& c) {
   int64_t dim = wrap_dim(c.int_arg(2), int64_t(c.input_sizes(0).size()));
   std::vector<Tensor> parts;
   for (size_t i = 0; i < c.num_grads(); ++i) parts.push_back(c.grad(i));
+  if (auto joined = adjacent_join(parts, dim, /*stacked=*/false)) return c.set(0, *joined);
   c.set(0, cat(parts, dim));
 }
 

@@ -26,10 +26,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <optional>
 #include <type_traits>
 
 #include "../attention.h"
 #include "vt/core/dispatcher.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/check.h"
 #include "vt/cuda/guard.h"
@@ -283,8 +285,8 @@ struct BwdArgs {
   const uint16_t *q, *k, *v, *dout;  // dout: [B, H, L, E] dense
   const float *lse, *delta;          // [B, H, L]
   float* dq;                         // [B, H, L, E] float32, zeroed
-  uint16_t *dk, *dv;                 // [B, H, S, E] dense
-  Strides qs, ks, vs;
+  uint16_t *dk, *dv;                 // [B, H, S, E], unit head-dim stride (Note [Packed attention gradients])
+  Strides qs, ks, vs, dks, dvs;
   int H, L, S, E;
   float scale, scale_log2;
   bool causal, vec, dout_vec;  // dout_vec: dout's rows can be read as 16-byte chunks
@@ -409,8 +411,8 @@ template <typename Tag, int ED, int BM> __global__ void __launch_bounds__(kThrea
   for (int i = 0; i < 2; ++i) {
     int key = n0 + kr + g + i * 8;
     if (key >= a.S) continue;
-    uint16_t* dkrow = a.dk + (int64_t(bh) * a.S + key) * a.E;
-    uint16_t* dvrow = a.dv + (int64_t(bh) * a.S + key) * a.E;
+    uint16_t* dkrow = a.dk + b * a.dks.batch + h * a.dks.head + key * a.dks.row;
+    uint16_t* dvrow = a.dv + b * a.dvs.batch + h * a.dvs.head + key * a.dvs.row;
 #pragma unroll
     for (int n = 0; n < ED / 8; ++n)
 #pragma unroll
@@ -483,6 +485,35 @@ template <typename F> void with_dim(int ed, F&& f) {
   else f(std::integral_constant<int, 128>{});
 }
 
+// Note [Packed attention gradients]
+// q, k and v are often views of one projection's output at a fixed step (qkv.unbind(0) after a permute, or
+// qkv.split(C, -1) with the heads viewed out): the same sizes and strides, offsets o, o + d and o + 2d, the three
+// together one dense block. The backward then writes dQ, dK and dV into one buffer of that block's layout at the
+// same relative offsets, so that the unbind's or split's backward joins them as a view (Note [Adjacent gradient
+// pieces]) and the reshape back to the projection's [B, T, 3 H E] is a view too: no stack, no strided copy.
+struct PackedGrads {
+  Tensor dq, dk, dv;
+};
+std::optional<PackedGrads> packed_grads(const Tensor& q, const Tensor& k, const Tensor& v) {
+  if (q.storage() != k.storage() || q.storage() != v.storage() || q.stride(3) != 1) return std::nullopt;
+  DimVector sizes(q.sizes()), strides(q.strides());
+  if (DimVector(k.sizes()) != sizes || DimVector(v.sizes()) != sizes || DimVector(k.strides()) != strides ||
+      DimVector(v.strides()) != strides)
+    return std::nullopt;
+  for (int d = 0; d < 4; ++d)
+    if (sizes[size_t(d)] > 1 && strides[size_t(d)] <= 0) return std::nullopt;
+  const int64_t step = k.storage_offset() - q.storage_offset();
+  if (step <= 0 || v.storage_offset() - k.storage_offset() != step) return std::nullopt;
+  DimVector joint_sizes = sizes, joint_strides = strides;
+  joint_sizes.insert(0, 3);
+  joint_strides.insert(0, step);
+  if (!is_non_overlapping_and_dense(ops::as_strided(q, joint_sizes, joint_strides, q.storage_offset())))
+    return std::nullopt;
+  Tensor buf = empty_tensor(DimVector{3 * q.numel()}, q.dtype(), q.device());
+  auto at = [&](int64_t offset) { return ops::as_strided(buf, sizes, strides, offset); };
+  return PackedGrads{at(0), at(step), at(2 * step)};
+}
+
 std::tuple<Tensor, Tensor> flash_attention_cuda(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                                 double scale, bool causal) {
   check_qkv(q_in, k_in, v_in, "_flash_attention");
@@ -542,10 +573,14 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
   Tensor o = layout(out.dtype() == q.dtype() ? out : ops::to_dtype(out, q.dtype()));
   Tensor lse_c = ops::contiguous(lse);
   int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), E = q.size(3);
-  Tensor dk = empty_tensor(k.sizes(), q.dtype(), q.device());
-  Tensor dv = empty_tensor(v.sizes(), q.dtype(), q.device());
-  Tensor dq_acc = ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
-  if (B * H == 0) return {ops::to_dtype(dq_acc, q.dtype()), dk, dv};
+  std::optional<PackedGrads> packed = packed_grads(q_in, k_in, v_in);
+  Tensor dk = packed ? packed->dk : empty_tensor(k.sizes(), q.dtype(), q.device());
+  Tensor dv = packed ? packed->dv : empty_tensor(v.sizes(), q.dtype(), q.device());
+  // float32 accumulates dQ (atomics) in place; 16-bit in a float32 scratch, cast at the end
+  Tensor dq_acc = f32 && packed ? ops::fill_(packed->dq, Scalar(0.0))
+                                : ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
+  auto dq_out = [&] { return packed && !f32 ? ops::copy_(packed->dq, dq_acc) : ops::to_dtype(dq_acc, q.dtype()); };
+  if (B * H == 0) return {dq_out(), dk, dv};
   check_grid(B, H, L, S);
   if (f32) {
     flash_backward_f32(g, q, k, v, o, lse_c, scale, causal, dq_acc, dk, dv);
@@ -557,7 +592,8 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
   auto stream = reinterpret_cast<cudaStream_t>(cuda::current_stream(dev));
   BwdArgs a{q.data<uint16_t>(), k.data<uint16_t>(), v.data<uint16_t>(), g.data<uint16_t>(), lse_c.data<float>(),
             delta.data<float>(), dq_acc.data<float>(), dk.data<uint16_t>(), dv.data<uint16_t>(), strides_of(q),
-            strides_of(k), strides_of(v), int(H), int(L), int(S), int(E), float(scale), float(scale * double(kLog2e)),
+            strides_of(k), strides_of(v), strides_of(dk), strides_of(dv), int(H), int(L), int(S), int(E),
+            float(scale), float(scale * double(kLog2e)),
             causal, vec_ok(q) && vec_ok(k) && vec_ok(v),
             E % 8 == 0 && reinterpret_cast<uintptr_t>(g.data_ptr()) % 16 == 0};
   with_tag(q.dtype(), [&](auto tag) {
@@ -580,7 +616,7 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
     });
   });
   VT_CUDA_CHECK(cudaGetLastError());
-  return {ops::to_dtype(dq_acc, q.dtype()), dk, dv};
+  return {dq_out(), dk, dv};
 }
 
 }  // namespace

@@ -242,8 +242,8 @@ __global__ void flash_delta_f32_kernel(const float* dout, Strides gs, const floa
 struct BwdArgs {
   const float *q, *k, *v, *dout;  // dout: [B, H, L, E], unit head-dim stride
   const float *lse, *delta;       // [B, H, L]
-  float *dq, *dk, *dv;            // dq [B, H, L, E] zeroed (atomics); dk, dv [B, H, S, E] dense
-  Strides qs, ks, vs, gs;
+  float *dq, *dk, *dv;            // dq zeroed (atomics); unit head-dim strides (Note [Packed attention gradients])
+  Strides qs, ks, vs, gs, dqs, dks, dvs;
   int H, L, S, E;
   float scale, scale_log2;
   bool causal, vec, dout_vec;
@@ -321,25 +321,25 @@ __global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
     tile_product<kQ>(dk, Ot, kLd, Qs, kLd);  // dK[k][e] += sum over q of dS[q][k] Q[q][e]
     float dq[2][4] = {};
     tile_product<kT>(dq, Dt, kLdQ, Ks, kLd);  // dQ[q][e] = sum over k of dS^T[k][q] K[k][e]
-    float* dqg = a.dq + int64_t(bh) * a.L * a.E;
+    float* dqg = a.dq + b * a.dqs.batch + h * a.dqs.head;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int64_t qi = q0 + 2 * ty + i;
       if (qi >= a.L) continue;
 #pragma unroll
       for (int j = 0; j < 4; ++j)
-        if (4 * tx + j < a.E) atomicAdd(dqg + qi * a.E + 4 * tx + j, dq[i][j]);
+        if (4 * tx + j < a.E) atomicAdd(dqg + qi * a.dqs.row + 4 * tx + j, dq[i][j]);
     }
   }
-  float* dkg = a.dk + int64_t(bh) * a.S * a.E;
-  float* dvg = a.dv + int64_t(bh) * a.S * a.E;
+  float* dkg = a.dk + b * a.dks.batch + h * a.dks.head;
+  float* dvg = a.dv + b * a.dvs.batch + h * a.dvs.head;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t kj = k0 + 4 * ty + i;
     if (kj >= a.S) continue;
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      if (4 * tx + j < a.E) dkg[kj * a.E + 4 * tx + j] = dk[i][j], dvg[kj * a.E + 4 * tx + j] = dv[i][j];
+      if (4 * tx + j < a.E) dkg[kj * a.dks.row + 4 * tx + j] = dk[i][j], dvg[kj * a.dvs.row + 4 * tx + j] = dv[i][j];
   }
 }
 
@@ -393,7 +393,8 @@ void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const
   }
   BwdArgs a{q.data<float>(), k.data<float>(), v.data<float>(), g.data<float>(), lse.data<float>(),
             delta.data<float>(), dq.data<float>(), dk.data<float>(), dv.data<float>(), strides_of(q),
-            strides_of(k), strides_of(v), strides_of(g), int(H), int(L), int(S), int(E), float(scale),
+            strides_of(k), strides_of(v), strides_of(g), strides_of(dq), strides_of(dk), strides_of(dv), int(H),
+            int(L), int(S), int(E), float(scale),
             float(scale * double(kLog2e)), causal, vec_ok(q) && vec_ok(k) && vec_ok(v), vec_ok(g)};
   allow_smem<flash_bwd_f32_kernel>(kBwdSmem, dev);
   dim3 grid(unsigned(B * H), unsigned((S + kT - 1) / kT));
