@@ -62,11 +62,13 @@ uint64_t max_workspace() {
 // Note [Lt algorithm timing]
 // The heuristic's first answer is a model's guess, and on Hopper it can be well off the best of its own top
 // candidates (a bfloat16 4096^3 product with the bias epilogue ran at 670 TFLOP/s, the same product without the
-// epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates once per problem of at least
-// 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's
-// benchmark mode does for convolutions. Timing waits for the stream (one synchronization per new problem) and runs
-// the product N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's
-// first answer runs then, uncached, so an eager call later still times the problem). 0 or 1: no timing.
+// epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates, and its first N under a
+// 1 MiB workspace limit, which rules out split-K (the float32 [8320, 768] x [768, 192] product with a bias ran
+// 71 us under the 32 MiB limit, 66 under 1 MiB, as torch's), once per problem of at least 2^30 multiply-adds, on
+// first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's benchmark mode does
+// for convolutions. Timing waits for the stream (one synchronization per new problem) and runs the product up to
+// 2N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's first
+// answer runs then, uncached, so an eager call later still times the problem). 0 or 1: no timing.
 int tune_candidates() {
   static const int n = [] {
     const char* env = std::getenv("VT_CUBLASLT_TUNE");
@@ -80,6 +82,7 @@ int tune_candidates() {
   return n;
 }
 constexpr double kTuneMinMacs = double(1 << 30);
+constexpr uint64_t kSmallWorkspace = uint64_t(1) << 20;
 
 struct Library {
   void* so = nullptr;
@@ -272,26 +275,33 @@ bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda,
     if (it != g_cache.end()) choice = it->second, cached = true;
   }
   if (!cached) {
-    Pref pref = nullptr;
-    check(l.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
-    std::unique_ptr<void, int (*)(Pref)> pref_owner(pref, l.pref_destroy);
-    uint64_t ws = max_workspace();
-    check(l.pref_set(pref, kPrefMaxWorkspace, &ws, sizeof ws), "setting the workspace limit");
-    for (auto [attr, al] : {std::pair{kPrefAlignA, key.align_a}, {kPrefAlignB, key.align_b},
-                            {kPrefAlignC, key.align_d}, {kPrefAlignD, key.align_d}})
-      check(l.pref_set(pref, attr, &al, sizeof al), "setting an alignment");
     const int tune = tune_candidates();  // read (and checked) at the first query, whatever its size
     const int wanted = double(m) * double(n) * double(k) >= kTuneMinMacs ? tune : 1;
-    std::array<HeuristicResult, 8> results{};
-    int found = 0;
-    int status = l.heuristic(h, ds.desc, ds.a, ds.b, ds.d, ds.d, pref, wanted, results.data(), &found);
-    // NOT_SUPPORTED (15) and an empty answer mean "no algorithm": the caller's fallback runs.
-    VT_CHECK(status == 0 || status == 15, "cublasLtMatmulAlgoGetHeuristic failed with status ", status);
+    // The heuristic's answers under a workspace limit, appended to `candidates` unless already there.
     std::vector<Choice> candidates;
-    for (int i = 0; status == 0 && i < found; ++i) {
-      const HeuristicResult& r = results[size_t(i)];
-      if (r.state == 0) candidates.push_back({true, r.algo, r.workspace});
-    }
+    auto query = [&](uint64_t ws) {
+      Pref pref = nullptr;
+      check(l.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
+      std::unique_ptr<void, int (*)(Pref)> pref_owner(pref, l.pref_destroy);
+      check(l.pref_set(pref, kPrefMaxWorkspace, &ws, sizeof ws), "setting the workspace limit");
+      for (auto [attr, al] : {std::pair{kPrefAlignA, key.align_a}, {kPrefAlignB, key.align_b},
+                              {kPrefAlignC, key.align_d}, {kPrefAlignD, key.align_d}})
+        check(l.pref_set(pref, attr, &al, sizeof al), "setting an alignment");
+      std::array<HeuristicResult, 8> results{};
+      int found = 0;
+      int status = l.heuristic(h, ds.desc, ds.a, ds.b, ds.d, ds.d, pref, wanted, results.data(), &found);
+      // NOT_SUPPORTED (15) and an empty answer mean "no algorithm": the caller's fallback runs.
+      VT_CHECK(status == 0 || status == 15, "cublasLtMatmulAlgoGetHeuristic failed with status ", status);
+      for (int i = 0; status == 0 && i < found; ++i) {
+        const HeuristicResult& r = results[size_t(i)];
+        bool seen = false;
+        for (const Choice& c : candidates) seen = seen || std::memcmp(&c.algo, &r.algo, sizeof(Algo)) == 0;
+        if (r.state == 0 && !seen) candidates.push_back({true, r.algo, r.workspace});
+      }
+    };
+    query(max_workspace());
+    // Note [Lt algorithm timing]: also the answers under a 1 MiB limit, which rule out split-K.
+    if (wanted > 1 && max_workspace() > kSmallWorkspace) query(kSmallWorkspace);
     if (!candidates.empty()) choice = candidates[0];
     bool keep = true;
     if (candidates.size() > 1) {  // Note [Lt algorithm timing]
