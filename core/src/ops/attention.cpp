@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "vt/core/dispatcher.h"
+#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 
 namespace vt::attention {
@@ -87,6 +88,27 @@ std::tuple<Tensor, Tensor, Tensor> backward_composite(const Tensor& grad_out, co
   Tensor dk = ops::mul(bmm(t(ds), qf), number(scale));
   auto back = [&](const Tensor& x) { return x.dtype() == q.dtype() ? x : ops::to_dtype(x, q.dtype()); };
   return {back(dq), back(dk), back(dv)};
+}
+
+// Note [Packed attention gradients] (attention.h).
+std::optional<PackedGrads> packed_grads(const Tensor& q, const Tensor& k, const Tensor& v) {
+  if (q.storage() != k.storage() || q.storage() != v.storage() || q.stride(3) != 1) return std::nullopt;
+  DimVector sizes(q.sizes()), strides(q.strides());
+  if (DimVector(k.sizes()) != sizes || DimVector(v.sizes()) != sizes || DimVector(k.strides()) != strides ||
+      DimVector(v.strides()) != strides)
+    return std::nullopt;
+  for (int d = 0; d < 4; ++d)
+    if (sizes[size_t(d)] > 1 && strides[size_t(d)] <= 0) return std::nullopt;
+  const int64_t step = k.storage_offset() - q.storage_offset();
+  if (step <= 0 || v.storage_offset() - k.storage_offset() != step) return std::nullopt;
+  DimVector joint_sizes = sizes, joint_strides = strides;
+  joint_sizes.insert(0, 3);
+  joint_strides.insert(0, step);
+  if (!is_non_overlapping_and_dense(ops::as_strided(q, joint_sizes, joint_strides, q.storage_offset())))
+    return std::nullopt;
+  Tensor buf = empty_tensor(DimVector{3 * q.numel()}, q.dtype(), q.device());
+  auto at = [&](int64_t offset) { return ops::as_strided(buf, sizes, strides, offset); };
+  return PackedGrads{at(0), at(step), at(2 * step)};
 }
 
 namespace {

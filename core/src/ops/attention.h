@@ -13,6 +13,7 @@
 // F.scaled_dot_product_attention calls this op for the cases it covers (no attn_mask, no dropout, matching batch
 // and head dims); its autograd formula (core/src/autograd/formulas_attention.cpp) calls the backward op, or, when
 // the gradient's own graph is wanted, the differentiable composite backward.
+#include <optional>
 #include <tuple>
 
 #include "vt/core/tensor.h"
@@ -40,9 +41,22 @@ std::tuple<Tensor, Tensor, Tensor> tiled_backward_cpu(const Tensor& grad_out, co
                                                       const Tensor& v, const Tensor& out, const Tensor& lse,
                                                       double scale, bool causal);
 
+// Note [Packed attention gradients]
+// q, k and v are often views of one projection's output at a fixed step (qkv.unbind(0) after a permute, or
+// qkv.split(C, -1) with the heads viewed out): the same sizes and strides, offsets o, o + d and o + 2d, the three
+// together one dense block. The backward then writes dQ, dK and dV into one buffer of that block's layout at the
+// same relative offsets, so that the unbind's or split's backward joins them as a view (Note [Adjacent gradient
+// pieces]) and the reshape back to the projection's [B, T, 3 H E] is a view too: no stack, no strided copy.
+struct PackedGrads {
+  Tensor dq, dk, dv;
+};
+// The three gradient views into one new buffer when q, k and v are packed so; nullopt when they are not.
+std::optional<PackedGrads> packed_grads(const Tensor& q, const Tensor& k, const Tensor& v);
+
 // The float32 CUDA kernels (cuda/flash_attention_f32.cu), head dims up to 64, called by the CUDA entry points
-// with q, k, v unit-stride in the head dim, out/lse allocated (out dense), and for the backward g and out dense,
-// lse contiguous, dq zeroed.
+// with q, k, v unit-stride in the head dim, out/lse allocated (out sequence-major: Note [Sequence-major
+// output]), and for the backward g and out unit-stride in the head dim, lse contiguous, dq zeroed, dq/dk/dv
+// dense or packed (Note [Packed attention gradients]).
 void flash_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal,
                        const Tensor& out, const Tensor& lse);
 void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,

@@ -26,12 +26,10 @@
 
 #include <atomic>
 #include <cmath>
-#include <optional>
 #include <type_traits>
 
 #include "../attention.h"
 #include "vt/core/dispatcher.h"
-#include "vt/core/memory_overlap.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/check.h"
 #include "vt/cuda/guard.h"
@@ -483,35 +481,6 @@ template <typename F> void with_dim(int ed, F&& f) {
   if (ed == 32) f(std::integral_constant<int, 32>{});
   else if (ed == 64) f(std::integral_constant<int, 64>{});
   else f(std::integral_constant<int, 128>{});
-}
-
-// Note [Packed attention gradients]
-// q, k and v are often views of one projection's output at a fixed step (qkv.unbind(0) after a permute, or
-// qkv.split(C, -1) with the heads viewed out): the same sizes and strides, offsets o, o + d and o + 2d, the three
-// together one dense block. The backward then writes dQ, dK and dV into one buffer of that block's layout at the
-// same relative offsets, so that the unbind's or split's backward joins them as a view (Note [Adjacent gradient
-// pieces]) and the reshape back to the projection's [B, T, 3 H E] is a view too: no stack, no strided copy.
-struct PackedGrads {
-  Tensor dq, dk, dv;
-};
-std::optional<PackedGrads> packed_grads(const Tensor& q, const Tensor& k, const Tensor& v) {
-  if (q.storage() != k.storage() || q.storage() != v.storage() || q.stride(3) != 1) return std::nullopt;
-  DimVector sizes(q.sizes()), strides(q.strides());
-  if (DimVector(k.sizes()) != sizes || DimVector(v.sizes()) != sizes || DimVector(k.strides()) != strides ||
-      DimVector(v.strides()) != strides)
-    return std::nullopt;
-  for (int d = 0; d < 4; ++d)
-    if (sizes[size_t(d)] > 1 && strides[size_t(d)] <= 0) return std::nullopt;
-  const int64_t step = k.storage_offset() - q.storage_offset();
-  if (step <= 0 || v.storage_offset() - k.storage_offset() != step) return std::nullopt;
-  DimVector joint_sizes = sizes, joint_strides = strides;
-  joint_sizes.insert(0, 3);
-  joint_strides.insert(0, step);
-  if (!is_non_overlapping_and_dense(ops::as_strided(q, joint_sizes, joint_strides, q.storage_offset())))
-    return std::nullopt;
-  Tensor buf = empty_tensor(DimVector{3 * q.numel()}, q.dtype(), q.device());
-  auto at = [&](int64_t offset) { return ops::as_strided(buf, sizes, strides, offset); };
-  return PackedGrads{at(0), at(step), at(2 * step)};
 }
 
 std::tuple<Tensor, Tensor> flash_attention_cuda(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
