@@ -123,6 +123,41 @@ def test_leading_dim_sums(shape, dims, dtype):
         vt.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("shape,dims", [((1031, 257), (0,)), ((9, 4100), (0,)), ((3, 700, 33), (0, 1)),
+                                        ((2051, 40000), (0,)), ((12, 5), (0,))])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_leading_dim_sums_16bit(shape, dims, dtype):
+    """Note [16-bit leading sums]: float16/bfloat16 sums over the leading dims (trees of eight rows in float32,
+    float16 converted by F16C, row blocks or, past 32768 columns, the column split) against the float64 sum of
+    the same 16-bit values: within one rounding of the result's dtype, and the same bits on one thread."""
+    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32) * np.float32(3.0)
+    if shape[0] == 12:
+        x[:, 1] = [65000.0, -65000.0] * 6  # cancellation: the 16-bit result is 0 only if nothing rounds early
+    v = vt.from_numpy(x).to(getattr(vt, dtype))
+    ref = v.to(vt.float64).numpy().sum(dims)
+    got = v.sum(dims)
+    eps = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}[dtype]
+    np.testing.assert_allclose(got.to(vt.float64).numpy(), ref, rtol=eps, atol=eps)
+    threads = vt.get_num_threads()
+    try:
+        vt.set_num_threads(1)
+        _bits(got.to(vt.float32).numpy(), v.sum(dims).to(vt.float32).numpy())
+    finally:
+        vt.set_num_threads(threads)
+
+
+def test_float16_conversion_covers_every_bit_pattern():
+    """Note [F16C conversions]: the vector float16 -> float32 conversion (here through amax over the leading dim
+    against -inf) gives every one of the 65,536 values numpy gives, subnormals, infinities and NaNs included."""
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    halves = bits.view(np.float16)
+    x = np.stack([halves, np.full_like(halves, -np.inf)])
+    got = vt.from_numpy(x).amax(0).to(vt.float32).numpy()
+    want = halves.astype(np.float32)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))
+
+
 @pytest.mark.parametrize("shape,dims", [((130, 2000), (0,)), ((7, 33, 300), (0, 1)), ((9, 4100), (0,)),
                                         ((3, 4, 5), (0,)), ((1030, 3, 7), (0,)), ((17, 1), (0,))])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

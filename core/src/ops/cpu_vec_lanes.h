@@ -32,8 +32,8 @@ Isa active_isa();
 #if defined(__x86_64__)
 #define VT_CPU_MATH_FAMILIES(FAMILY)                                                                   \
   FAMILY(generic, , 4)                                                                                 \
-  FAMILY(avx2, __attribute__((target("avx2,fma"))), 8)                                                 \
-  FAMILY(avx512, __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512"))), 16)
+  FAMILY(avx2, __attribute__((target("avx2,fma,f16c"))), 8)                                            \
+  FAMILY(avx512, __attribute__((target("avx512f,avx2,fma,f16c,prefer-vector-width=512"))), 16)
 #define VT_CPU_MATH_CALL(CALL)                   \
   switch (::vt::cpu_math::lanes::active_isa()) { \
     case ::vt::cpu_math::lanes::Isa::Avx512:     \

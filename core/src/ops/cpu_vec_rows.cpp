@@ -2,6 +2,8 @@
 // softmax and log_softmax rows forward and backward, layer/rms norm rows forward and backward, and the floating
 // sums of the reductions, accumulated in double. Compiled once per instruction-set family, as cpu_vec_math.cpp's
 // functions are, and run with the family active there.
+#include <type_traits>
+
 #include "cpu_vec_lanes.h"
 #include "vt/core/cpu_vec_math.h"
 #include "vt/core/half.h"
@@ -235,7 +237,14 @@ template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const
 }
 // Rows eight at a time, a pairwise tree of the eight added once: an eighth of the accumulator traffic of row by
 // row (four at a time left a [8320, 192] column sum at 1.75x torch's time on one thread).
-template <typename T>
+// Note [16-bit leading sums]: float16 and bfloat16 rows build the tree in float32 and add it to the double
+// accumulator, where float32 and float64 rows build it in double. Converting every 16-bit value to double made
+// the sum compute-bound (float16 sum(0) of [4096, 1024] 6x torch's time on the 2-core devbox, bfloat16 3.3x);
+// a float32 tree of eight 16-bit values errs by at most three float32 roundings, far below the 16-bit result's.
+// float16 rows reach it converted to float32 first, eight rows at a time by F16C (accumulate_rows_in_float;
+// Note [F16C conversions]), bfloat16 rows directly (their conversion is a shift).
+template <typename T, typename P = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>,
+                                                      float, double>>
 VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x, int64_t rows, int64_t stride,
                                   int64_t n) {
   int64_t r = 0;
@@ -244,12 +253,12 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
     const T *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride, *x4 = x3 + stride, *x5 = x4 + stride;
     const T *x6 = x5 + stride, *x7 = x6 + stride;
     for (int64_t i = 0; i < n; ++i)
-      acc[i] += ((double(x0[i]) + double(x1[i])) + (double(x2[i]) + double(x3[i]))) +
-                ((double(x4[i]) + double(x5[i])) + (double(x6[i]) + double(x7[i])));
+      acc[i] += double(((P(x0[i]) + P(x1[i])) + (P(x2[i]) + P(x3[i]))) +
+                       ((P(x4[i]) + P(x5[i])) + (P(x6[i]) + P(x7[i]))));
   }
   for (; r + 4 <= rows; r += 4) {
     const T *x0 = x + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
-    for (int64_t i = 0; i < n; ++i) acc[i] += (double(x0[i]) + double(x1[i])) + (double(x2[i]) + double(x3[i]));
+    for (int64_t i = 0; i < n; ++i) acc[i] += double((P(x0[i]) + P(x1[i])) + (P(x2[i]) + P(x3[i])));
   }
   for (; r < rows; ++r) accumulate_impl(acc, x + r * stride, n);
 }
@@ -344,6 +353,9 @@ VT_LANE void arg_extreme_step_impl(float* __restrict best, int64_t* __restrict i
   VT_ACCUMULATE_ROWS(TARGET, double)                                                                               \
   VT_ACCUMULATE_ROWS(TARGET, Half)                                                                                 \
   VT_ACCUMULATE_ROWS(TARGET, BFloat16)                                                                             \
+  TARGET void accumulate_rows_in_float(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {     \
+    accumulate_rows_impl<float, float>(acc, x, rows, stride, n);                                                   \
+  }                                                                                                                \
   VT_SUM_ROWS(TARGET, W, float)                                                                                    \
   VT_SUM_ROWS(TARGET, W, double)                                                                                   \
   VT_SUM_ROWS(TARGET, W, BFloat16)                                                                                 \
@@ -411,6 +423,9 @@ VT_ACCUMULATE_ROWS_CALL(double)
 VT_ACCUMULATE_ROWS_CALL(Half)
 VT_ACCUMULATE_ROWS_CALL(BFloat16)
 #undef VT_ACCUMULATE_ROWS_CALL
+void accumulate_rows_in_float(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {
+  VT_CPU_MATH_CALL(accumulate_rows_in_float(acc, x, rows, stride, n))
+}
 #define VT_SUM_ROWS_CALL(T)                                                                                   \
   void sum_rows(double* acc, int64_t acc_stride, const T* x, int64_t rows, int64_t stride, int64_t n) {       \
     VT_CPU_MATH_CALL(sum_rows(acc, acc_stride, x, rows, stride, n))                                           \

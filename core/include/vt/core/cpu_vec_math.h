@@ -111,11 +111,15 @@ void accumulate(double* acc, const double* x, int64_t n);
 void accumulate_extreme(double* acc, const float* x, int64_t n, bool is_max);
 // accumulate_extreme of rows rows of x (row r at x + r * stride) into acc[0..n).
 void accumulate_extreme_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n, bool is_max);
-// acc[i] += x[i] + x[stride + i] + ... + x[(rows - 1) * stride + i], rows added four at a time in double.
+// acc[i] += x[i] + x[stride + i] + ... + x[(rows - 1) * stride + i], rows added eight at a time in double
+// (16-bit rows in float32: Note [16-bit leading sums]).
 void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n);
+// accumulate_rows of float32 rows converted from 16-bit ones: each eight rows' tree in float32, then added in
+// double (Note [16-bit leading sums]).
+void accumulate_rows_in_float(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n);
 
 // The standard normals of Philox block pairs blk0 .. blk0 + blocks - 1 of stream (seed, offset), as NormalGen
 // draws them (core/src/ops/factories_impl.h): zk[j] is the normal of element 4 (blk0 + j) + k before the mean
