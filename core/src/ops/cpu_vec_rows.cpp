@@ -268,8 +268,9 @@ VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x,
   TARGET void accumulate_rows(double* acc, const T* x, int64_t rows, int64_t stride, int64_t n) {                  \
     accumulate_rows_impl(acc, x, rows, stride, n);                                                                 \
   }
-// acc = extreme(acc, x) elementwise, NaN winning (selects, so the loop vectorises).
-template <bool IsMax> VT_LANE double extreme_of(double a, double v) {
+// acc = extreme(acc, x) elementwise, NaN winning (selects, so the loop vectorises). Ties keep a, the earlier
+// value, so the selection is associative: any grouping of a run picks its first extreme (or first NaN).
+template <bool IsMax, typename T> VT_LANE T extreme_of(T a, T v) {
   const bool take = IsMax ? v > a : v < a;
   return a != a ? a : (take || v != v ? v : a);
 }
@@ -277,16 +278,26 @@ template <bool IsMax>
 VT_LANE void accumulate_extreme_impl(double* __restrict acc, const float* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] = extreme_of<IsMax>(acc[i], double(x[i]));
 }
-// rows x rows of stride `stride`, four per pass over the accumulators (a max is exact: the order is free).
+// rows x rows of stride `stride`: eight rows' extreme taken in float32 (exact, and by the associativity above
+// the same value, sign of zero included), then one compare with the double accumulator. Comparing every row in
+// double converted every value: the 16-bit amax(0) of [4096, 1024] ran at 2-3x torch's time on the devbox.
 template <bool IsMax>
 VT_LANE void accumulate_extreme_rows_impl(double* __restrict acc, const float* __restrict x, int64_t rows,
                                           int64_t stride, int64_t n) {
+  auto e = [](float a, float v) { return extreme_of<IsMax>(a, v); };
   int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    const float* x0 = x + r * stride;
+    const float *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride, *x4 = x3 + stride, *x5 = x4 + stride;
+    const float *x6 = x5 + stride, *x7 = x6 + stride;
+    for (int64_t i = 0; i < n; ++i) {
+      const float m = e(e(e(x0[i], x1[i]), e(x2[i], x3[i])), e(e(x4[i], x5[i]), e(x6[i], x7[i])));
+      acc[i] = extreme_of<IsMax>(acc[i], double(m));
+    }
+  }
   for (; r + 4 <= rows; r += 4) {
     const float *x0 = x + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
-    for (int64_t i = 0; i < n; ++i)
-      acc[i] = extreme_of<IsMax>(extreme_of<IsMax>(extreme_of<IsMax>(extreme_of<IsMax>(acc[i], double(x0[i])),
-                                                                     double(x1[i])), double(x2[i])), double(x3[i]));
+    for (int64_t i = 0; i < n; ++i) acc[i] = extreme_of<IsMax>(acc[i], double(e(e(x0[i], x1[i]), e(x2[i], x3[i]))));
   }
   for (; r < rows; ++r) accumulate_extreme_impl<IsMax>(acc, x + r * stride, n);
 }
