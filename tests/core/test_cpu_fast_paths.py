@@ -146,13 +146,49 @@ def test_leading_dim_sums_16bit(shape, dims, dtype):
         vt.set_num_threads(threads)
 
 
-def test_float16_conversion_covers_every_bit_pattern():
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_bfloat16_row_sums_in_float_fours(isa):
+    """Note [bfloat16 sums in float fours]: bfloat16 row sums (four values added in float32 before the double
+    lanes) on every instruction set, rows shorter than a block of 16 H, exactly one and past it with tails,
+    within one bfloat16 rounding of the float64 sum of the same values; float16 with F16C (Note [F16C
+    conversions]) on the same rows."""
+    from vibetensor._C import core as C
+    before = C.cpu_math_isa()
+    try:
+        C.set_cpu_math_isa(isa)
+    except NotImplementedError:
+        pytest.skip(f"this CPU lacks {isa}")
+    try:
+        for n in (1, 31, 63, 64, 127, 128, 129, 1000, 4099):
+            x = np.random.default_rng(n).standard_normal((5, n)).astype(np.float32) * np.float32(10.0)
+            for dtype in ("bfloat16", "float16"):
+                v = vt.from_numpy(x).to(getattr(vt, dtype))
+                ref = v.to(vt.float64).numpy().sum(-1)
+                eps = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}[dtype]
+                np.testing.assert_allclose(v.sum(-1).to(vt.float64).numpy(), ref, rtol=eps, atol=eps)
+                np.testing.assert_allclose(float(v.sum()), ref.sum(), rtol=eps, atol=eps)
+    finally:
+        C.set_cpu_math_isa(before)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_float16_conversion_covers_every_bit_pattern(isa):
     """Note [F16C conversions]: the vector float16 -> float32 conversion (here through amax over the leading dim
-    against -inf) gives every one of the 65,536 values numpy gives, subnormals, infinities and NaNs included."""
-    bits = np.arange(1 << 16, dtype=np.uint16)
-    halves = bits.view(np.float16)
-    x = np.stack([halves, np.full_like(halves, -np.inf)])
-    got = vt.from_numpy(x).amax(0).to(vt.float32).numpy()
+    against -inf) gives every one of the 65,536 values numpy gives, subnormals, infinities and NaNs included, on
+    every instruction set (F16C on avx2 and avx512, half.h's bit conversion on generic)."""
+    from vibetensor._C import core as C
+    before = C.cpu_math_isa()
+    try:
+        C.set_cpu_math_isa(isa)
+    except NotImplementedError:
+        pytest.skip(f"this CPU lacks {isa}")
+    try:
+        bits = np.arange(1 << 16, dtype=np.uint16)
+        halves = bits.view(np.float16)
+        x = np.stack([halves, np.full_like(halves, -np.inf)])
+        got = vt.from_numpy(x).amax(0).to(vt.float32).numpy()
+    finally:
+        C.set_cpu_math_isa(before)
     want = halves.astype(np.float32)
     assert np.array_equal(got, want, equal_nan=True)
     assert np.array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))

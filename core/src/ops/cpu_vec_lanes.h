@@ -297,32 +297,42 @@ template <typename D> VT_LANE double lane_total(D t) {
   }
 }
 
-// W / 2 elements of x from j, as doubles (one register). bfloat16 widens to float in the register (its bits are
-// a float's upper half), so its sums read the input once instead of through a float32 buffer.
-template <int W, typename T> VT_LANE typename DoubleLanesOf<W / 2>::type load_doubles(const T* x, int64_t j) {
-  using D = typename DoubleLanesOf<W / 2>::type;
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, vt::BFloat16>) {
-    typename LanesOf<W / 2>::type v;
-    if constexpr (std::is_same_v<T, vt::BFloat16>) {
-      uint16_t h[W / 2];
-      uint32_t u[W / 2];
-      __builtin_memcpy(h, x + j, sizeof(h));
-      for (int l = 0; l < W / 2; ++l) u[l] = uint32_t(h[l]) << 16;  // one widening move and a shift
-      __builtin_memcpy(&v, u, sizeof(v));
-    } else {
-      __builtin_memcpy(&v, x + j, sizeof(v));
-    }
-    if constexpr (W == 16) {
-      // GCC 12 converts 8 floats to 8 doubles as two 4-lane conversions and an insert (1.5x slower sums); the
-      // one instruction, as asm: an intrinsic cannot be inlined here, outside the family's target attribute.
-      D d;
-      asm("vcvtps2pd %1, %0" : "=v"(d) : "v"(v));
-      return d;
-    } else {
-      return __builtin_convertvector(v, D);
-    }
+// W / 2 elements of x from j (float32 or bfloat16) as floats, half a register. bfloat16 widens to float in the
+// register (its bits are a float's upper half), so its sums read the input once instead of through a buffer.
+template <int W, typename T> VT_LANE typename LanesOf<W / 2>::type load_half_floats(const T* x, int64_t j) {
+  typename LanesOf<W / 2>::type v;
+  if constexpr (std::is_same_v<T, vt::BFloat16>) {
+    uint16_t h[W / 2];
+    uint32_t u[W / 2];
+    __builtin_memcpy(h, x + j, sizeof(h));
+    for (int l = 0; l < W / 2; ++l) u[l] = uint32_t(h[l]) << 16;  // one widening move and a shift
+    __builtin_memcpy(&v, u, sizeof(v));
   } else {
-    D v;
+    __builtin_memcpy(&v, x + j, sizeof(v));
+  }
+  return v;
+}
+
+// W / 2 floats as doubles (one register).
+template <int W> VT_LANE typename DoubleLanesOf<W / 2>::type widen(typename LanesOf<W / 2>::type v) {
+  using D = typename DoubleLanesOf<W / 2>::type;
+  if constexpr (W == 16) {
+    // GCC 12 converts 8 floats to 8 doubles as two 4-lane conversions and an insert (1.5x slower sums); the
+    // one instruction, as asm: an intrinsic cannot be inlined here, outside the family's target attribute.
+    D d;
+    asm("vcvtps2pd %1, %0" : "=v"(d) : "v"(v));
+    return d;
+  } else {
+    return __builtin_convertvector(v, D);
+  }
+}
+
+// W / 2 elements of x from j, as doubles (one register).
+template <int W, typename T> VT_LANE typename DoubleLanesOf<W / 2>::type load_doubles(const T* x, int64_t j) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, vt::BFloat16>) {
+    return widen<W>(load_half_floats<W>(x, j));
+  } else {
+    typename DoubleLanesOf<W / 2>::type v;
     __builtin_memcpy(&v, x + j, sizeof(v));
     return v;
   }

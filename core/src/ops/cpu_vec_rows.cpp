@@ -119,11 +119,28 @@ template <bool Log> VT_LANE void softmax_backward_impl(const float* g, const flo
 
 // x[0] + ... + x[n-1] in double, in four accumulators of W / 2 lanes (so an add does not wait on the previous
 // one), combined pairwise at the end: a fixed order, so the same input gives the same sum on every call.
+// Note [bfloat16 sums in float fours]: a bfloat16 row first adds four values (H lanes from each quarter of a
+// 16 H block) in float32, then widens once: a quarter of the conversions and double adds. A float32 sum of four
+// bfloat16 values rounds at most twice, a few float32 ulps, far below the bfloat16 result's rounding; float32
+// rows keep every value in double. Devbox, [4096, 1024] bfloat16, two threads, best of 15 rounds: sum(-1)
+// 0.51 -> 0.24 ms (torch 0.13-0.16).
 template <int W, typename T> VT_LANE double sum_impl(const T* x, int64_t n) {
   constexpr int H = W / 2;
   using D = typename DoubleLanesOf<H>::type;
   D a0 = {}, a1 = {}, a2 = {}, a3 = {};  // named, not an array: an array stayed on the stack
   int64_t j = 0;
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    auto four = [&](int64_t k) {
+      return widen<W>((load_half_floats<W>(x, k) + load_half_floats<W>(x, k + 4 * H)) +
+                      (load_half_floats<W>(x, k + 8 * H) + load_half_floats<W>(x, k + 12 * H)));
+    };
+    for (; j + 16 * H <= n; j += 16 * H) {
+      a0 += four(j);
+      a1 += four(j + H);
+      a2 += four(j + 2 * H);
+      a3 += four(j + 3 * H);
+    }
+  }
   for (; j + 4 * H <= n; j += 4 * H) {
     a0 += load_doubles<W>(x, j);
     a1 += load_doubles<W>(x, j + H);
