@@ -59,7 +59,7 @@ template <typename AccT, typename S, typename C> AccT fold_dense(const S* p, int
   } else if constexpr (kHalfSum<S, AccT, C> && std::is_same_v<S, BFloat16>) {
     return init + cpu_math::sum(p, n);  // widened in the register (load_doubles)
   } else if constexpr (kHalfSum<S, AccT, C>) {
-    return init + fold_floats(p, n, [](const float* f, int64_t m) { return cpu_math::sum(f, m); });
+    return init + fold_floats(p, n, [](const float* f, int64_t m) { return cpu_math::sum_from_16bit(f, m); });
   } else {
     return fold_run<AccT>(p, n, init, combine);
   }

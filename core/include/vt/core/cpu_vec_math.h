@@ -101,6 +101,9 @@ void norm_affine_row(const float* g, const float* x, float* pw, float* pb, int64
 double sum(const float* x, int64_t n);
 double sum(const double* x, int64_t n);
 double sum(const BFloat16* x, int64_t n);
+// sum of float32 values converted from 16-bit ones: four added in float32 before the double lanes, as the
+// bfloat16 sum does (Note [bfloat16 sums in float fours]).
+double sum_from_16bit(const float* x, int64_t n);
 // acc[r * acc_stride] += sum(x + r * stride, n) for each of rows rows: the row sums of a reduction in one call.
 void sum_rows(double* acc, int64_t acc_stride, const float* x, int64_t rows, int64_t stride, int64_t n);
 void sum_rows(double* acc, int64_t acc_stride, const double* x, int64_t rows, int64_t stride, int64_t n);
