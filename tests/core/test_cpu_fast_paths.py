@@ -3,6 +3,8 @@ CPU kernel computes them (Note [Small powers]), clamp as selects (ClampSelectOp)
 integer-bound case, the floating sums of the reductions (Note [Vector sums]) along inner, outer and all dims of
 contiguous, strided and odd-sized inputs, mean on the CPU, and parameterised activations whose functor copies
 let the loops vectorise (Note [Functor copies])."""
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,21 @@ NAN, INF = float("nan"), float("inf")
 def _pair(shape, seed, dtype="float32", scale=3.0):
     x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
     return vt.from_numpy(x.copy()), torch.from_numpy(x.copy())
+
+
+@contextlib.contextmanager
+def _isa(name):
+    """Runs the block with cpu_math's instruction-set family `name`, skipping the test where the CPU lacks it."""
+    from vibetensor._C import core as C
+    before = C.cpu_math_isa()
+    try:
+        C.set_cpu_math_isa(name)
+    except NotImplementedError:
+        pytest.skip(f"this CPU lacks {name}")
+    try:
+        yield
+    finally:
+        C.set_cpu_math_isa(before)
 
 
 def _bits(a, b):
@@ -152,13 +169,7 @@ def test_bfloat16_row_sums_in_float_fours(isa):
     lanes) on every instruction set, rows shorter than a block of 16 H, exactly one and past it with tails,
     within one bfloat16 rounding of the float64 sum of the same values; float16 with F16C (Note [F16C
     conversions]) on the same rows."""
-    from vibetensor._C import core as C
-    before = C.cpu_math_isa()
-    try:
-        C.set_cpu_math_isa(isa)
-    except NotImplementedError:
-        pytest.skip(f"this CPU lacks {isa}")
-    try:
+    with _isa(isa):
         for n in (1, 31, 63, 64, 127, 128, 129, 1000, 4099):
             x = np.random.default_rng(n).standard_normal((5, n)).astype(np.float32) * np.float32(10.0)
             for dtype in ("bfloat16", "float16"):
@@ -167,8 +178,6 @@ def test_bfloat16_row_sums_in_float_fours(isa):
                 eps = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}[dtype]
                 np.testing.assert_allclose(v.sum(-1).to(vt.float64).numpy(), ref, rtol=eps, atol=eps)
                 np.testing.assert_allclose(float(v.sum()), ref.sum(), rtol=eps, atol=eps)
-    finally:
-        C.set_cpu_math_isa(before)
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
@@ -176,19 +185,11 @@ def test_float16_conversion_covers_every_bit_pattern(isa):
     """Note [F16C conversions]: the vector float16 -> float32 conversion (here through amax over the leading dim
     against -inf) gives every one of the 65,536 values numpy gives, subnormals, infinities and NaNs included, on
     every instruction set (F16C on avx2 and avx512, half.h's bit conversion on generic)."""
-    from vibetensor._C import core as C
-    before = C.cpu_math_isa()
-    try:
-        C.set_cpu_math_isa(isa)
-    except NotImplementedError:
-        pytest.skip(f"this CPU lacks {isa}")
-    try:
+    with _isa(isa):
         bits = np.arange(1 << 16, dtype=np.uint16)
         halves = bits.view(np.float16)
         x = np.stack([halves, np.full_like(halves, -np.inf)])
         got = vt.from_numpy(x).amax(0).to(vt.float32).numpy()
-    finally:
-        C.set_cpu_math_isa(before)
     want = halves.astype(np.float32)
     assert np.array_equal(got, want, equal_nan=True)
     assert np.array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))
@@ -323,10 +324,17 @@ def test_casts_to_and_from_16_bit_as_torch(dtype):
         _bits(back.numpy()[ok], tback.numpy()[ok])
 
 
-def test_float16_conversions_every_half_and_random_floats():
-    """The branch-free float16 conversions (half.h) against NumPy's: every one of the 65536 halves to float32
-    (NaN payloads included), and float32 -> float16 over 4M random bit patterns plus every rounding boundary
-    class (subnormal halves, overflow past 65504, ties), NaNs as any NaN."""
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_float16_conversions_every_half_and_random_floats(isa):
+    """The float16 conversions against NumPy's: every one of the 65536 halves to float32 (half.h's branch-free
+    loop, NaN payloads included), and float32 -> float16 over 4M random bit patterns plus every rounding
+    boundary class (subnormal halves, overflow past 65504, ties), NaNs as any NaN: the dense cast takes F16C on
+    the avx2 and avx512 families (Note [F16C conversions]), half.h's bit conversion on generic."""
+    with _isa(isa):
+        _check_float16_conversions()
+
+
+def _check_float16_conversions():
     halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
     got = vt.from_numpy(halves.copy()).to(vt.float32).numpy()
     np.testing.assert_array_equal(got.view(np.uint32), halves.astype(np.float32).view(np.uint32))

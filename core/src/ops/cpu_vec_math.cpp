@@ -49,8 +49,19 @@ __attribute__((target("avx,f16c"))) int64_t f16c_to_float(const Half* x, float* 
     _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
   return i;
 }
+// float32 -> float16 the same way, rounding to nearest even as half.h does (overflow to inf, subnormals
+// rounded once); a NaN keeps its sign and the top of its payload, quiet, as torch's vector cast gives it
+// (half.h's scalar conversion returns the canonical 0x7e00 instead).
+__attribute__((target("avx,f16c"))) int64_t f16c_from_float(const float* x, Half* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  return i;
+}
 #else
 int64_t f16c_to_float(const Half*, float*, int64_t) { return 0; }
+int64_t f16c_from_float(const float*, Half*, int64_t) { return 0; }
 #endif
 template <typename H> VT_LANE void from_float_impl(const float* __restrict x, H* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = H(x[i]);
@@ -116,7 +127,10 @@ Isa& active() {
     to_float_impl(x + done, y + done, n - done);                                                                   \
   }                                                                                                                \
   TARGET void to_float(const BFloat16* x, float* y, int64_t n) { to_float_impl(x, y, n); }                         \
-  TARGET void from_float(const float* x, Half* y, int64_t n) { from_float_impl(x, y, n); }                         \
+  TARGET void from_float(const float* x, Half* y, int64_t n) {                                                     \
+    const int64_t done = W >= 8 ? f16c_from_float(x, y, n) : 0; /* Note [F16C conversions] */                     \
+    from_float_impl(x + done, y + done, n - done);                                                                 \
+  }                                                                                                                \
   TARGET void from_float(const float* x, BFloat16* y, int64_t n) { from_float_impl(x, y, n); }                     \
   }
 VT_CPU_MATH_FAMILIES(VT_ELEMENTWISE_FAMILY)
