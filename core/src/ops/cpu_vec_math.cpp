@@ -40,9 +40,11 @@ template <typename H> VT_LANE void to_float_impl(const H* __restrict x, float* _
 }
 #if defined(__x86_64__)
 // Note [F16C conversions]: float16 -> float32 in the avx2 and avx512 families is the F16C instruction, eight
-// values at a time (exact: every half is a float). half.h's branch-free bit conversion, vectorised, still took
-// about ten operations a value: a float16 sum over the leading dims of [4096, 1024] ran 6x torch's time on the
-// 2-core devbox. A function of its own, not inlined, carries the target: the generic family never calls it.
+// values at a time (exact: every half is a float; a signalling NaN comes out quiet, as from torch's vector
+// conversion, so copy_'s cast keeps half.h's loop, which keeps it). half.h's branch-free bit conversion,
+// vectorised, still took about ten operations a value: a float16 sum over the leading dims of [4096, 1024] ran
+// 6x torch's time on the 2-core devbox. A function of its own, not inlined, carries the target: the generic
+// family never calls it.
 __attribute__((target("avx,f16c"))) int64_t f16c_to_float(const Half* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
