@@ -106,10 +106,9 @@ inline int64_t leading_rows(const Tensor& acc, const Tensor& self) {
 // (8 rows x up to 2048 columns: 64 KiB of float32) with cpu_math::to_float and folds them with the float32
 // lanes; the 16-bit path, element by element through the generic loops, ran 7-19x torch's time ([4096, 1024] on
 // two devbox threads: bfloat16 amax(0) 4.64 ms -> 0.91, torch 0.44; float16 6.08 -> 1.43, torch 0.32). An
-// extreme has no rounding, so the blocking changes no result. Sums over the leading dims keep their own 16-bit
-// lanes: converted the same way they took as long (bfloat16 sum(0) 0.48-0.51 ms), bound by the float64
-// accumulation that the float32 path shares (Note [Vector sums]). fold(c0, rows_data, m, stride, w) folds m rows
-// of w values starting at column c0; float32 inputs reach it unconverted, in one call.
+// extreme has no rounding, so the blocking changes no result. float16 sums over the leading dims take the same
+// blocks, bfloat16 ones their own lanes (Note [16-bit leading sums]). fold(c0, rows_data, m, stride, w) folds m
+// rows of w values starting at column c0; float32 inputs reach it unconverted, in one call.
 template <typename S, typename Fold>
 void fold_leading_rows(const S* x, int64_t rows, int64_t stride, int64_t n, const Fold& fold) {
   if constexpr (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>) {
@@ -165,7 +164,7 @@ template <typename S> void sum_leading_rows(double* acc, const S* x, int64_t row
 }
 
 // amax/amin over the leading dims (Note [Vector extremes]): each thread owns one slice of the outputs (as wide as
-// it can be: narrow slices walk every row's page again) and folds every row's slice into it, four rows a pass (the
+// it can be: narrow slices walk every row's page again) and folds every row's slice into it, eight rows a pass (the
 // result does not depend on the thread count: a max has no rounding).
 // float16 and bfloat16 through Note [16-bit leading rows].
 template <typename S>

@@ -262,8 +262,7 @@ template <typename T> VT_LANE void accumulate_impl(double* __restrict acc, const
 // a float32 tree of eight 16-bit values errs by at most three float32 roundings, far below the 16-bit result's.
 // float16 rows reach it converted to float32 first, eight rows at a time by F16C (accumulate_rows_in_float;
 // Note [F16C conversions]), bfloat16 rows directly (their conversion is a shift).
-template <typename T, typename P = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>,
-                                                      float, double>>
+template <typename T, typename P = std::conditional_t<std::is_same_v<T, BFloat16>, float, double>>
 VT_LANE void accumulate_rows_impl(double* __restrict acc, const T* __restrict x, int64_t rows, int64_t stride,
                                   int64_t n) {
   int64_t r = 0;
@@ -382,7 +381,6 @@ VT_LANE void arg_extreme_step_impl(float* __restrict best, int64_t* __restrict i
   }                                                                                                                \
   VT_ACCUMULATE_ROWS(TARGET, float)                                                                                \
   VT_ACCUMULATE_ROWS(TARGET, double)                                                                               \
-  VT_ACCUMULATE_ROWS(TARGET, Half)                                                                                 \
   VT_ACCUMULATE_ROWS(TARGET, BFloat16)                                                                             \
   TARGET void accumulate_rows_in_float(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {     \
     accumulate_rows_impl<float, float>(acc, x, rows, stride, n);                                                   \
@@ -452,7 +450,6 @@ void accumulate(double* acc, const double* x, int64_t n) { VT_CPU_MATH_CALL(accu
   }
 VT_ACCUMULATE_ROWS_CALL(float)
 VT_ACCUMULATE_ROWS_CALL(double)
-VT_ACCUMULATE_ROWS_CALL(Half)
 VT_ACCUMULATE_ROWS_CALL(BFloat16)
 #undef VT_ACCUMULATE_ROWS_CALL
 void accumulate_rows_in_float(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n) {

@@ -118,7 +118,6 @@ void accumulate_extreme_rows(double* acc, const float* x, int64_t rows, int64_t 
 // (16-bit rows in float32: Note [16-bit leading sums]).
 void accumulate_rows(double* acc, const float* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const double* x, int64_t rows, int64_t stride, int64_t n);
-void accumulate_rows(double* acc, const Half* x, int64_t rows, int64_t stride, int64_t n);
 void accumulate_rows(double* acc, const BFloat16* x, int64_t rows, int64_t stride, int64_t n);
 // accumulate_rows of float32 rows converted from 16-bit ones: each eight rows' tree in float32, then added in
 // double (Note [16-bit leading sums]).
