@@ -240,8 +240,8 @@ print("ok")
 """
 
 
-def _run_with_tune(setting, code):
-    env = dict(os.environ, VT_CUBLASLT_TUNE=setting)
+def _run_with_tune(setting, code, **extra_env):
+    env = dict(os.environ, VT_CUBLASLT_TUNE=setting, **extra_env)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -252,9 +252,18 @@ def test_timed_algorithm_choice_is_cached_and_skipped_in_capture():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
 
 
+@pytest.mark.skipif(not ON_CUDA, reason="times cuBLASLt algorithms on the GPU")
+def test_timed_choice_under_a_raised_workspace_limit():
+    # Note [Lt workspace limit]: a 32 MiB limit admits split-K; the timing then also weighs the 1 MiB answers.
+    r = _run_with_tune("4", _TUNED, VT_CUBLASLT_WORKSPACE_SIZE="32768")
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
 @pytest.mark.skipif(not ON_CUDA, reason="the setting is read at the first cuBLASLt GEMM")
 def test_tune_setting_is_checked():
     code = ("import vibetensor.torch as vt; o = vt.ones(4, 3, device='cuda'); "
             "vt.nn.functional.linear(o, o, vt.ones(4, device='cuda'))")
     r = _run_with_tune("nine", code)
     assert r.returncode != 0 and "VT_CUBLASLT_TUNE must be a candidate count from 0 to 8" in r.stderr, r.stderr
+    r = _run_with_tune("0", code, VT_CUBLASLT_WORKSPACE_SIZE="1MiB")
+    assert r.returncode != 0 and "VT_CUBLASLT_WORKSPACE_SIZE must be a size in KiB, got '1MiB'" in r.stderr, r.stderr

@@ -22,6 +22,8 @@ using SetStreamFn = int (*)(Handle, cudaStream_t);
 using GemmFn = int (*)(Handle, int, int, int, int, int, const void*, const void*, cudaDataType, int, long long,
                        const void*, cudaDataType, int, long long, const void*, void*, cudaDataType, int, long long, int,
                        int, int);
+using GemmExFn = int (*)(Handle, int, int, int, int, int, const void*, const void*, cudaDataType, int, const void*,
+                         cudaDataType, int, const void*, void*, cudaDataType, int, int, int);
 using GemmBatchedFn = int (*)(Handle, int, int, int, int, int, const void*, const void* const*, cudaDataType, int,
                               const void* const*, cudaDataType, int, const void*, void* const*, cudaDataType, int, int,
                               int, int);
@@ -31,6 +33,7 @@ struct Library {
   CreateFn create = nullptr;
   SetStreamFn set_stream = nullptr;
   GemmFn gemm = nullptr;
+  GemmExFn gemm_ex = nullptr;
   GemmBatchedFn gemm_batched = nullptr;
   std::string tried;
 };
@@ -72,9 +75,10 @@ const Library& library() {
     l.create = reinterpret_cast<CreateFn>(dlsym(l.so, "cublasCreate_v2"));
     l.set_stream = reinterpret_cast<SetStreamFn>(dlsym(l.so, "cublasSetStream_v2"));
     l.gemm = reinterpret_cast<GemmFn>(dlsym(l.so, "cublasGemmStridedBatchedEx"));
+    l.gemm_ex = reinterpret_cast<GemmExFn>(dlsym(l.so, "cublasGemmEx"));
     l.gemm_batched = reinterpret_cast<GemmBatchedFn>(dlsym(l.so, "cublasGemmBatchedEx"));
-    if (!l.create || !l.set_stream || !l.gemm || !l.gemm_batched) {
-      l.tried = "a libcublas without cublasGemmStridedBatchedEx/cublasGemmBatchedEx";
+    if (!l.create || !l.set_stream || !l.gemm || !l.gemm_ex || !l.gemm_batched) {
+      l.tried = "a libcublas without cublasGemmEx/cublasGemmStridedBatchedEx/cublasGemmBatchedEx";
       l.so = nullptr;
     }
     return l;
@@ -147,6 +151,15 @@ void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cuda
                           const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
                           long long sc, int batch, Compute compute) {
   Call call = prepare(compute);
+  if (batch == 1) {
+    // Note [One product, one GEMM entry]: a single product goes through cublasGemmEx, torch's entry for mm, not
+    // the strided-batched entry with one batch, whose heuristic can land elsewhere: square 4096 float16 took 1.06x
+    // torch's time that way on two H100 hosts, and 1.00-1.01x through cublasGemmEx, in torch's kernel.
+    int status = loaded().gemm_ex(call.h, int(ta), int(tb), m, n, k, call.alpha, a, at, lda, b, bt, ldb, call.beta, c,
+                                  ct, ldc, effective(compute), kDefaultAlgo);
+    VT_CHECK(status == 0, "cublasGemmEx failed with status ", status, " (m=", m, " n=", n, " k=", k, ")");
+    return;
+  }
   int status = loaded().gemm(call.h, int(ta), int(tb), m, n, k, call.alpha, a, at, lda, sa, b, bt, ldb, sb, call.beta,
                              c, ct, ldc, sc, batch, effective(compute), kDefaultAlgo);
   VT_CHECK(status == 0, "cublasGemmStridedBatchedEx failed with status ", status, " (m=", m, " n=", n, " k=", k,

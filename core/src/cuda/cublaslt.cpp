@@ -42,14 +42,18 @@ struct HeuristicResult {  // cublasLtMatmulHeuristicResult_t
 constexpr int kDescTransA = 3, kDescTransB = 4, kDescEpilogue = 7, kDescBiasPointer = 8;
 constexpr int kPrefMaxWorkspace = 1, kPrefAlignA = 5, kPrefAlignB = 6, kPrefAlignC = 7, kPrefAlignD = 8;
 constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77;
-// Hopper's cuBLAS kernels want up to 32 MiB (split-K partials); the heuristic says how much one algorithm needs,
-// and only that much is taken from the caching allocator per call. VT_CUBLASLT_WORKSPACE_SIZE (KiB, as torch's
-// CUBLASLT_WORKSPACE_SIZE) lowers or raises the limit offered to the heuristic, which changes the algorithms it
-// may pick (a small limit rules out split-K).
+// Note [Lt workspace limit]: the workspace offered to the heuristic decides which algorithms it may pick, and
+// its pick under 32 MiB (Hopper's largest want: split-K partials) can lose to its pick under 1 MiB, torch's
+// default limit for its Lt calls (ViT's fc2, float32 [8320, 768] x [768, 192] with a bias: a 128x32 tile, 70.9 us,
+// against torch's 64x64 tile, 65.5 us, which 1 MiB gives us too; gemm.py --quick on an H100: worst row 1.08x ->
+// 1.02x, the median unchanged). So the limit is 1 MiB; VT_CUBLASLT_WORKSPACE_SIZE (KiB, as torch's
+// CUBLASLT_WORKSPACE_SIZE) lowers or raises it. The heuristic says how much one algorithm needs, and only that
+// much is taken from the caching allocator per call.
+constexpr uint64_t kSmallWorkspace = uint64_t(1) << 20;
 uint64_t max_workspace() {
   static const uint64_t bytes = [] {
     const char* env = std::getenv("VT_CUBLASLT_WORKSPACE_SIZE");
-    if (!env || !*env) return uint64_t(32) << 20;
+    if (!env || !*env) return kSmallWorkspace;
     char* end = nullptr;
     unsigned long long kib = std::strtoull(env, &end, 10);
     VT_CHECK(end && *end == '\0' && kib <= (1ull << 30), "VT_CUBLASLT_WORKSPACE_SIZE must be a size in KiB, got '",
@@ -62,10 +66,9 @@ uint64_t max_workspace() {
 // Note [Lt algorithm timing]
 // The heuristic's first answer is a model's guess, and on Hopper it can be well off the best of its own top
 // candidates (a bfloat16 4096^3 product with the bias epilogue ran at 670 TFLOP/s, the same product without the
-// epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates, and its first N under a
-// 1 MiB workspace limit, which rules out split-K (the float32 [8320, 768] x [768, 192] product with a bias ran
-// 71 us under the 32 MiB limit, 66 under 1 MiB, as torch's), once per problem of at least 2^30 multiply-adds, on
-// first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's benchmark mode does
+// epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates under the workspace
+// limit, and where a raised limit admits split-K also its first N under 1 MiB (Note [Lt workspace limit]), once
+// per problem of at least 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's benchmark mode does
 // for convolutions. Timing waits for the stream (one synchronization per new problem) and runs the product up to
 // 2N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's first
 // answer runs then, uncached, so an eager call later still times the problem). 0 or 1: no timing.
@@ -82,7 +85,6 @@ int tune_candidates() {
   return n;
 }
 constexpr double kTuneMinMacs = double(1 << 30);
-constexpr uint64_t kSmallWorkspace = uint64_t(1) << 20;
 
 struct Library {
   void* so = nullptr;
@@ -300,7 +302,7 @@ bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda,
       }
     };
     query(max_workspace());
-    // Note [Lt algorithm timing]: also the answers under a 1 MiB limit, which rule out split-K.
+    // Note [Lt algorithm timing]: under a raised limit, also the answers under 1 MiB, which rule out split-K.
     if (wanted > 1 && max_workspace() > kSmallWorkspace) query(kSmallWorkspace);
     if (!candidates.empty()) choice = candidates[0];
     bool keep = true;

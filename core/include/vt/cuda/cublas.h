@@ -27,8 +27,8 @@ void* open_library(std::initializer_list<const char*> names, std::string* tried)
 // Whether cuBLAS can be loaded; `why` says what was tried when it cannot.
 bool available(std::string* why = nullptr);
 
-// Column-major C = op(A) @ op(B) for `batch` matrices (cublasGemmStridedBatchedEx with alpha 1, beta 0) on the
-// current device's current stream.
+// Column-major C = op(A) @ op(B) for `batch` matrices (cublasGemmStridedBatchedEx with alpha 1, beta 0; one
+// matrix through cublasGemmEx, Note [One product, one GEMM entry]) on the current device's current stream.
 void gemm_strided_batched(Op ta, Op tb, int m, int n, int k, const void* a, cudaDataType at, int lda, long long sa,
                           const void* b, cudaDataType bt, int ldb, long long sb, void* c, cudaDataType ct, int ldc,
                           long long sc, int batch, Compute compute);
