@@ -42,32 +42,36 @@ struct HeuristicResult {  // cublasLtMatmulHeuristicResult_t
 constexpr int kDescTransA = 3, kDescTransB = 4, kDescEpilogue = 7, kDescBiasPointer = 8;
 constexpr int kPrefMaxWorkspace = 1, kPrefAlignA = 5, kPrefAlignB = 6, kPrefAlignC = 7, kPrefAlignD = 8;
 constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77;
-// Note [Lt workspace limit]: the workspace offered to the heuristic decides which algorithms it may pick, and
-// its pick under 32 MiB (Hopper's largest want: split-K partials) can lose to its pick under 1 MiB, torch's
-// default limit for its Lt calls (ViT's fc2, float32 [8320, 768] x [768, 192] with a bias: a 128x32 tile, 70.9 us,
-// against torch's 64x64 tile, 65.5 us, which 1 MiB gives us too; gemm.py --quick on an H100: worst row 1.08x ->
-// 1.02x, the median unchanged). So the limit is 1 MiB; VT_CUBLASLT_WORKSPACE_SIZE (KiB, as torch's
-// CUBLASLT_WORKSPACE_SIZE) lowers or raises it. The heuristic says how much one algorithm needs, and only that
-// much is taken from the caching allocator per call.
-constexpr uint64_t kSmallWorkspace = uint64_t(1) << 20;
-uint64_t max_workspace() {
-  static const uint64_t bytes = [] {
+// Note [Lt workspace limit]: the workspace offered to the heuristic decides which algorithms it may pick. The
+// forward epilogues (bias, bias + ReLU / GELU) get 1 MiB, torch's default limit for its Lt calls: the heuristic's
+// pick under 32 MiB (Hopper's largest want: split-K partials) can lose to its pick under 1 MiB (ViT's fc2, float32
+// [8320, 768] x [768, 192] with a bias: a 128x32 tile, 70.9 us, against torch's 64x64 tile, 65.5 us, which 1 MiB
+// gives us too; gemm.py --quick on an H100: worst row 1.08x -> 1.02x). The weight-gradient products with the
+// BGRADB epilogue go the other way and get 32 MiB, what cuBLAS gives torch's weight-gradient mm: under 1 MiB
+// MiniGPT's took 2.31 ms per step (128x64 and 64x64 tiles) against 1.63 ms under 32 MiB (128x256 and 128x64,
+// torch's tiles; two H100 hosts).
+// VT_CUBLASLT_WORKSPACE_SIZE (KiB, as torch's CUBLASLT_WORKSPACE_SIZE) sets one limit for all. The heuristic says
+// how much one algorithm needs, and only that much is taken from the caching allocator per call.
+constexpr uint64_t kSmallWorkspace = uint64_t(1) << 20, kLargeWorkspace = uint64_t(32) << 20;
+uint64_t max_workspace(Epilogue epilogue) {
+  static const int64_t setting = [] {  // bytes, or -1 for the defaults
     const char* env = std::getenv("VT_CUBLASLT_WORKSPACE_SIZE");
-    if (!env || !*env) return kSmallWorkspace;
+    if (!env || !*env) return int64_t(-1);
     char* end = nullptr;
     unsigned long long kib = std::strtoull(env, &end, 10);
     VT_CHECK(end && *end == '\0' && kib <= (1ull << 30), "VT_CUBLASLT_WORKSPACE_SIZE must be a size in KiB, got '",
              env, "'");
-    return uint64_t(kib) << 10;
+    return int64_t(kib) << 10;
   }();
-  return bytes;
+  if (setting >= 0) return uint64_t(setting);
+  return epilogue == Epilogue::BGradB ? kLargeWorkspace : kSmallWorkspace;
 }
 
 // Note [Lt algorithm timing]
 // The heuristic's first answer is a model's guess, and on Hopper it can be well off the best of its own top
 // candidates (a bfloat16 4096^3 product with the bias epilogue ran at 670 TFLOP/s, the same product without the
 // epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates under the workspace
-// limit, and where a raised limit admits split-K also its first N under 1 MiB (Note [Lt workspace limit]), once
+// limit, and where a larger limit admits split-K also its first N under 1 MiB (Note [Lt workspace limit]), once
 // per problem of at least 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's benchmark mode does
 // for convolutions. Timing waits for the stream (one synchronization per new problem) and runs the product up to
 // 2N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's first
@@ -301,9 +305,9 @@ bool gemm(blas::Op ta, blas::Op tb, int m, int n, int k, const void* a, int lda,
         if (r.state == 0 && !seen) candidates.push_back({true, r.algo, r.workspace});
       }
     };
-    query(max_workspace());
-    // Note [Lt algorithm timing]: under a raised limit, also the answers under 1 MiB, which rule out split-K.
-    if (wanted > 1 && max_workspace() > kSmallWorkspace) query(kSmallWorkspace);
+    query(max_workspace(epilogue));
+    // Note [Lt algorithm timing]: under a larger limit, also the answers under 1 MiB, which rule out split-K.
+    if (wanted > 1 && max_workspace(epilogue) > kSmallWorkspace) query(kSmallWorkspace);
     if (!candidates.empty()) choice = candidates[0];
     bool keep = true;
     if (candidates.size() > 1) {  // Note [Lt algorithm timing]

@@ -52,30 +52,15 @@ struct Strides {
   int64_t batch, head, row;
 };
 
-// Note [Tiles in flight]: a tile goes global -> registers -> shared in two phases: every chunk of the tile (and of
-// the tiles loaded beside it) is fetched before any is stored, so their loads are in flight together and a tile
-// load costs one memory latency, not one per chunk; and the global matrix read once feeds both of its shared
-// layouts. Chunk n of a thread is row (thread + n * 256) % ROWS, columns 4 ((thread + n * 256) / ROWS) + [0, 4):
-// the lanes of a warp hold consecutive rows of one column group, so the transposed store (s[c * ld + r]) writes 32
-// consecutive floats (no bank conflict) and the row-major one (s[r * ld + c], 16 bytes) 8 distinct bank groups
-// per quarter warp (ld = 4 mod 32). Loading one chunk at a time, 16 lanes per row, made every chunk a round trip
-// and every transposed store an 8-way conflict.
-template <int ROWS>
-struct TileChunks {
-  static constexpr int kN = ROWS * (kT / 4) / kThreads;
-  float4 v[kN];
-  __device__ static int row(int n) { return (int(threadIdx.x) + n * kThreads) % ROWS; }
-  __device__ static int col(int n) { return (int(threadIdx.x) + n * kThreads) / ROWS * 4; }
-};
-
-// Rows [row0, row0 + ROWS) x columns [0, 64) of a global [rows, E] matrix (row stride rs, unit columns), zeros
-// past `rows` and E. vec: E, rs and the base are multiples of 4 floats / 16 bytes, so each chunk is one load.
-template <int ROWS>
-__device__ __forceinline__ void fetch_tile(TileChunks<ROWS>& t, const float* g, int64_t rs, int64_t row0,
-                                           int64_t rows, int E, bool vec) {
-#pragma unroll
-  for (int n = 0; n < TileChunks<ROWS>::kN; ++n) {
-    const int r = TileChunks<ROWS>::row(n), c = TileChunks<ROWS>::col(n);
+// Rows [row0, row0 + ROWS) x columns [0, 64) of a global [rows, E] matrix (row stride rs, unit columns) into
+// shared memory with leading dim ld, zeros past `rows` and E: row-major (s[r * ld + c]) or transposed
+// (s[c * ld + r]). vec: E, rs and the base are multiples of 4 floats / 16 bytes, so each 4-column chunk is one
+// load.
+template <bool kTransposed, int ROWS>
+__device__ void load_tile(float* s, int ld, const float* g, int64_t rs, int64_t row0, int64_t rows, int E,
+                          bool vec) {
+  for (int i = threadIdx.x; i < ROWS * (kT / 4); i += kThreads) {
+    int r = i / (kT / 4), c = (i % (kT / 4)) * 4;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     if (row0 + r < rows && c < E) {
       const float* src = g + (row0 + r) * rs + c;
@@ -88,23 +73,13 @@ __device__ __forceinline__ void fetch_tile(TileChunks<ROWS>& t, const float* g, 
         v.w = c + 3 < E ? src[3] : 0.f;
       }
     }
-    t.v[n] = v;
-  }
-}
-
-// The fetched tile into shared memory with leading dim ld: transposed (s[c * ld + r]) or row-major (s[r * ld + c]).
-template <bool kTransposed, int ROWS>
-__device__ __forceinline__ void put_tile(float* s, int ld, const TileChunks<ROWS>& t) {
-#pragma unroll
-  for (int n = 0; n < TileChunks<ROWS>::kN; ++n) {
-    const int r = TileChunks<ROWS>::row(n), c = TileChunks<ROWS>::col(n);
     if constexpr (kTransposed) {
-      s[c * ld + r] = t.v[n].x;
-      s[(c + 1) * ld + r] = t.v[n].y;
-      s[(c + 2) * ld + r] = t.v[n].z;
-      s[(c + 3) * ld + r] = t.v[n].w;
+      s[c * ld + r] = v.x;
+      s[(c + 1) * ld + r] = v.y;
+      s[(c + 2) * ld + r] = v.z;
+      s[(c + 3) * ld + r] = v.w;
     } else {
-      *reinterpret_cast<float4*>(s + r * ld + c) = t.v[n];
+      *reinterpret_cast<float4*>(s + r * ld + c) = v;
     }
   }
 }
@@ -182,7 +157,7 @@ struct FwdArgs {
   bool causal, vec;
 };
 
-__global__ void __launch_bounds__(kThreads, 3) flash_fwd_f32_kernel(FwdArgs a) {
+__global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
   extern __shared__ float4 smem4[];
   float* Qt = reinterpret_cast<float*>(smem4);  // [E][q]
   float* Kt = Qt + kTileFloats;                 // [E][k]
@@ -194,11 +169,7 @@ __global__ void __launch_bounds__(kThreads, 3) flash_fwd_f32_kernel(FwdArgs a) {
   const float* qg = a.q + b * a.qs.batch + h * a.qs.head;
   const float* kg = a.k + b * a.ks.batch + h * a.ks.head;
   const float* vg = a.v + b * a.vs.batch + h * a.vs.head;
-  {
-    TileChunks<kT> qt;
-    fetch_tile(qt, qg, a.qs.row, q0, a.L, a.E, a.vec);
-    put_tile<true>(Qt, kLd, qt);
-  }
+  load_tile<true, kT>(Qt, kLd, qg, a.qs.row, q0, a.L, a.E, a.vec);
 
   float o[4][4] = {}, m[4], l[4];
 #pragma unroll
@@ -206,12 +177,9 @@ __global__ void __launch_bounds__(kThreads, 3) flash_fwd_f32_kernel(FwdArgs a) {
   // Causal rows end at their own index (top-left aligned): this block's last row is q0 + 63.
   const int64_t kend = a.causal ? min(int64_t(a.S), q0 + kT) : int64_t(a.S);
   for (int64_t k0 = 0; k0 < kend; k0 += kT) {
-    TileChunks<kT> kc, vc;  // Note [Tiles in flight]: fetched before the barrier, under the last tile's product
-    fetch_tile(kc, kg, a.ks.row, k0, a.S, a.E, a.vec);
-    fetch_tile(vc, vg, a.vs.row, k0, a.S, a.E, a.vec);
     __syncthreads();  // the previous tile's readers are done with Kt, Vs and Pt
-    put_tile<true>(Kt, kLd, kc);
-    put_tile<false>(Vs, kLd, vc);
+    load_tile<true, kT>(Kt, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
+    load_tile<false, kT>(Vs, kLd, vg, a.vs.row, k0, a.S, a.E, a.vec);
     __syncthreads();
     float s[4][4] = {};
     tile_product<kT>(s, Qt, kLd, Kt, kLd);
@@ -312,26 +280,18 @@ __global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
   const float* kg = a.k + b * a.ks.batch + h * a.ks.head;
   const float* vg = a.v + b * a.vs.batch + h * a.vs.head;
   const float* og = a.dout + b * a.gs.batch + h * a.gs.head;
-  {
-    TileChunks<kT> kc, vc;  // Note [Tiles in flight]
-    fetch_tile(kc, kg, a.ks.row, k0, a.S, a.E, a.vec);
-    fetch_tile(vc, vg, a.vs.row, k0, a.S, a.E, a.vec);
-    put_tile<true>(Kt, kLd, kc);
-    put_tile<false>(Ks, kLd, kc);
-    put_tile<true>(Vt, kLd, vc);
-  }
+  load_tile<true, kT>(Kt, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
+  load_tile<false, kT>(Ks, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
+  load_tile<true, kT>(Vt, kLd, vg, a.vs.row, k0, a.S, a.E, a.vec);
 
   float dv[4][4] = {}, dk[4][4] = {};
   // Causal: query rows before k0 see none of these keys.
   for (int64_t q0 = a.causal ? k0 : 0; q0 < a.L; q0 += kQ) {
-    TileChunks<kQ> qc, oc;  // Note [Tiles in flight]
-    fetch_tile(qc, qg, a.qs.row, q0, a.L, a.E, a.vec);
-    fetch_tile(oc, og, a.gs.row, q0, a.L, a.E, a.dout_vec);
     __syncthreads();  // the previous tile's readers are done
-    put_tile<true>(Qt, kLdQ, qc);
-    put_tile<false>(Qs, kLd, qc);
-    put_tile<true>(Ot, kLdQ, oc);
-    put_tile<false>(Os, kLd, oc);
+    load_tile<true, kQ>(Qt, kLdQ, qg, a.qs.row, q0, a.L, a.E, a.vec);
+    load_tile<false, kQ>(Qs, kLd, qg, a.qs.row, q0, a.L, a.E, a.vec);
+    load_tile<true, kQ>(Ot, kLdQ, og, a.gs.row, q0, a.L, a.E, a.dout_vec);
+    load_tile<false, kQ>(Os, kLd, og, a.gs.row, q0, a.L, a.E, a.dout_vec);
     for (int r = threadIdx.x; r < kQ; r += kThreads) {
       const bool in = q0 + r < a.L;
       lse_s[r] = in ? a.lse[int64_t(bh) * a.L + q0 + r] * kLog2e : 0.f;
