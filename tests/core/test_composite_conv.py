@@ -179,6 +179,27 @@ def test_unfold_fold_geometries_and_layouts(k, d, p, s, layout, rng):
         check_op(lambda m, t: F(m).fold(t, (5, 7), k, dilation=d, padding=p, stride=s), c, upcast_ref=True)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_unbatched_im2col_col2im_ops(device, rng):
+    """The dispatcher ops take unbatched operands as torch's aten::im2col / col2im do: im2col [C, H, W] ->
+    [C*K, L], col2im [C*K, L] -> [C, H, W]; their gradients (each the other) keep the unbatched shapes."""
+    from vibetensor._C import core
+    im2col, col2im = core.op("vt::im2col"), core.op("vt::col2im")
+    geo = ([2, 3], [1, 2], [1, 0], [2, 1])  # kernel, dilation, padding, stride
+    x = rng.standard_normal((3, 6, 5))
+    cols = rng.standard_normal((3 * 6, 4 * 1))  # C = 3, K = 6; blocks (6 + 2 - 2) // 2 + 1 = 4 by 1
+    for op, ref, arr, extra in ((im2col, torch.ops.aten.im2col, x, ()),
+                                (col2im, torch.ops.aten.col2im, cols, ([6, 5],))):
+        a = vt.tensor(arr, device=device, requires_grad=True)
+        t = torch.tensor(arr, requires_grad=True)
+        y, yt = op(a, *extra, *geo), ref(t, *extra, *geo)
+        assert tuple(y.shape) == tuple(yt.shape)
+        np.testing.assert_allclose(y.detach().cpu().numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+        (y * y).sum().backward(), (yt * yt).sum().backward()
+        assert tuple(a.grad.shape) == arr.shape
+        np.testing.assert_allclose(a.grad.cpu().numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_unfold_fold_errors(rng):
     F = lambda m: m.nn.functional  # noqa: E731
     check_op(lambda m: F(m).unfold(m.ones(1, 3, 2, 2), 3))

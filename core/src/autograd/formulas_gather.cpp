@@ -106,8 +106,8 @@ const IntList& ints(const BackwardContext& c, size_t i) { return std::get<IntLis
 // im2col(self, kernel, dilation, padding, stride) and col2im(self, output_size, kernel, ...) are adjoints.
 void im2col_backward(BackwardContext& c) {
   static const TypedOp<Tensor(const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef, IntArrayRef, IntArrayRef)> col2im("vt::col2im");
-  IntArrayRef in = c.input_sizes(0);
-  IntList hw{in[2], in[3]};
+  IntArrayRef in = c.input_sizes(0);  // [N, C, H, W] or unbatched [C, H, W]
+  IntList hw{in[in.size() - 2], in[in.size() - 1]};
   c.set(0, col2im(c.grad(), hw, ints(c, 1), ints(c, 2), ints(c, 3), ints(c, 4)));
 }
 void col2im_backward(BackwardContext& c) {

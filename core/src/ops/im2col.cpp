@@ -80,6 +80,17 @@ Geometry plan_col2im(const Tensor& cols, IntArrayRef output_size, IntArrayRef ke
   return g;
 }
 
+Tensor with_batch_dim(const Tensor& t) {
+  DimVector sizes(t.sizes()), strides(t.strides());
+  sizes.insert(0, 1);
+  strides.insert(0, std::max<int64_t>(t.numel(), 1));
+  return make_view(t, sizes, strides, t.storage_offset());
+}
+
+Tensor without_batch_dim(const Tensor& t) {
+  return make_view(t, t.sizes().subspan(1), t.strides().subspan(1), t.storage_offset());
+}
+
 Tensor columns_alias(const Tensor& stored) {
   return make_view(stored, DimVector{stored.size(0), stored.size(2), stored.size(1)},
                    DimVector{stored.stride(0), stored.stride(2), stored.stride(1)}, stored.storage_offset());
@@ -236,6 +247,8 @@ void col2im_rows(const im2col::Geometry& g, const T* cols, T* out) {
 }
 
 Tensor im2col_cpu(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
+  if (input.dim() == 3)
+    return im2col::without_batch_dim(im2col_cpu(im2col::with_batch_dim(input), kernel, dilation, padding, stride));
   im2col::Geometry g = im2col::plan_im2col(input, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.C * g.kh * g.kw, g.oh * g.ow}, input.dtype(), kCPU);
   VT_DISPATCH_FLOATING(input.dtype(), "im2col", [&] { im2col_rows(g, input.data<scalar_t>(), out.data<scalar_t>()); });
@@ -244,6 +257,9 @@ Tensor im2col_cpu(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation,
 
 Tensor col2im_cpu(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
                   IntArrayRef padding, IntArrayRef stride) {
+  if (cols.dim() == 2)
+    return im2col::without_batch_dim(
+        col2im_cpu(im2col::with_batch_dim(cols), output_size, kernel, dilation, padding, stride));
   im2col::Geometry g = im2col::plan_col2im(cols, output_size, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.C, g.H, g.W}, cols.dtype(), kCPU);
   // each column row contiguous (the CPU's im2col layout, or a gradient broadcast over the rows: a pooling's sum)

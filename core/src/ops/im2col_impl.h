@@ -26,6 +26,11 @@ Geometry plan_im2col(const Tensor& input, IntArrayRef kernel, IntArrayRef dilati
                      IntArrayRef stride);
 Geometry plan_col2im(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
                      IntArrayRef padding, IntArrayRef stride);
+// torch's im2col also takes an unbatched input [C, H, W], and col2im unbatched columns [C*K, L]: the ops run on
+// a batch of one (with_batch_dim) and return the result without its batch dim (without_batch_dim). Both are
+// aliases of the storage, as columns_alias is.
+Tensor with_batch_dim(const Tensor& t);
+Tensor without_batch_dim(const Tensor& t);
 // The stored [N, L, C*K] columns as [N, C*K, L]: an alias (not a view with a base, which autograd would
 // treat as a view of a tensor outside the graph).
 Tensor columns_alias(const Tensor& stored);

@@ -23,6 +23,8 @@ __global__ void col2im_kernel(T* out, const T* cols, im2col::Geometry g, int64_t
 cudaStream_t stream_of(const Tensor& t) { return reinterpret_cast<cudaStream_t>(current_stream(t.device().index)); }
 
 Tensor im2col_cuda(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
+  if (input.dim() == 3)
+    return im2col::without_batch_dim(im2col_cuda(im2col::with_batch_dim(input), kernel, dilation, padding, stride));
   im2col::Geometry g = im2col::plan_im2col(input, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.oh * g.ow, g.C * g.kh * g.kw}, input.dtype(), input.device());
   const int64_t total = out.numel();  // stored [N, L, C*K], returned as [N, C*K, L] (Note [Column layout])
@@ -38,6 +40,9 @@ Tensor im2col_cuda(const Tensor& input, IntArrayRef kernel, IntArrayRef dilation
 
 Tensor col2im_cuda(const Tensor& cols, IntArrayRef output_size, IntArrayRef kernel, IntArrayRef dilation,
                    IntArrayRef padding, IntArrayRef stride) {
+  if (cols.dim() == 2)
+    return im2col::without_batch_dim(
+        col2im_cuda(im2col::with_batch_dim(cols), output_size, kernel, dilation, padding, stride));
   im2col::Geometry g = im2col::plan_col2im(cols, output_size, kernel, dilation, padding, stride);
   Tensor out = empty_tensor(DimVector{g.N, g.C, g.H, g.W}, cols.dtype(), cols.device());
   const int64_t total = out.numel();
