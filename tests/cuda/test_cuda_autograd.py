@@ -66,6 +66,9 @@ CASES = {
     "log_softmax_dim0": (lambda m, a: m.log_softmax(a, 0), [(37, 11)]),
     "layer_norm_affine": (lambda m, x, w, b: F(m).layer_norm(x, (x.shape[-1],), w, b), [(4, 6, 96), (96,), (96,)]),
     "rms_norm": (lambda m, x, w: F(m).rms_norm(x, (x.shape[-1],), w), [(10, 48), (48,)]),
+    # one affine gradient wanted, then the other: the slice sums' launch takes either alone
+    "layer_norm_weight_only": (lambda m, x, w: F(m).layer_norm(x, (x.shape[-1],), w), [(70, 33), (33,)]),
+    "layer_norm_bias_only": (lambda m, x, b: F(m).layer_norm(x, (x.shape[-1],), None, b), [(70, 33), (33,)]),
     "sdpa_causal": (lambda m, q, k, v: F(m).scaled_dot_product_attention(q, k, v, is_causal=True),
                     [(2, 3, 16, 8), (2, 3, 16, 8), (2, 3, 16, 8)]),
     # q, k, v viewed out of one fused projection: batch dims that do not collapse (the pointer-array GEMM)

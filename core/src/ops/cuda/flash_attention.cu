@@ -545,9 +545,9 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
   std::optional<PackedGrads> packed = packed_grads(q_in, k_in, v_in);
   Tensor dk = packed ? packed->dk : empty_tensor(k.sizes(), q.dtype(), q.device());
   Tensor dv = packed ? packed->dv : empty_tensor(v.sizes(), q.dtype(), q.device());
-  // float32 accumulates dQ (atomics) in place; 16-bit in a float32 scratch, cast at the end
-  Tensor dq_acc = f32 && packed ? ops::fill_(packed->dq, Scalar(0.0))
-                                : ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
+  // float32 accumulates dQ (atomics) in place (zeroed by flash_backward_f32); 16-bit in a zeroed float32 scratch
+  Tensor dq_acc = f32 ? (packed ? packed->dq : empty_tensor(q.sizes(), q.dtype(), q.device()))
+                      : ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
   auto dq_out = [&] { return packed && !f32 ? ops::copy_(packed->dq, dq_acc) : ops::to_dtype(dq_acc, q.dtype()); };
   if (B * H == 0) return {dq_out(), dk, dv};
   check_grid(B, H, L, S);

@@ -224,16 +224,18 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
 }
 
 // delta[row] = sum over the head dim of dO * O; one warp per (batch, head, query) row, both read through their
-// strides (unit along the head dim).
+// strides (unit along the head dim). The warp also zeroes the row's dQ, which the backward kernel then adds into:
+// one launch fewer than a separate fill (dQ is often a strided piece of a packed q/k/v gradient).
 __global__ void flash_delta_f32_kernel(const float* dout, Strides gs, const float* out, Strides os, float* delta,
-                                       int64_t rows, int H, int L, int E) {
+                                       float* dq, Strides dqs, int64_t rows, int H, int L, int E) {
   int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
   if (row >= rows) return;
   const int64_t l = row % L, h = row / L % H, b = row / (int64_t(L) * H);
   const float* g = dout + b * gs.batch + h * gs.head + l * gs.row;
   const float* o = out + b * os.batch + h * os.head + l * os.row;
+  float* z = dq + b * dqs.batch + h * dqs.head + l * dqs.row;
   float acc = 0.f;
-  for (int c = threadIdx.x % 32; c < E; c += 32) acc += g[c] * o[c];
+  for (int c = threadIdx.x % 32; c < E; c += 32) acc += g[c] * o[c], z[c] = 0.f;
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (threadIdx.x % 32 == 0) delta[row] = acc;
@@ -242,7 +244,8 @@ __global__ void flash_delta_f32_kernel(const float* dout, Strides gs, const floa
 struct BwdArgs {
   const float *q, *k, *v, *dout;  // dout: [B, H, L, E], unit head-dim stride
   const float *lse, *delta;       // [B, H, L]
-  float *dq, *dk, *dv;            // dq zeroed (atomics); unit head-dim strides (Note [Packed attention gradients])
+  float *dq, *dk, *dv;            // dq zeroed (atomics) by the delta kernel; unit head-dim strides (Note [Packed
+                                  // attention gradients])
   Strides qs, ks, vs, gs, dqs, dks, dvs;
   int H, L, S, E;
   float scale, scale_log2;
@@ -387,8 +390,8 @@ void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const
   if (rows > 0) {
     unsigned blocks = unsigned((rows + kThreads / 32 - 1) / (kThreads / 32));
     flash_delta_f32_kernel<<<blocks, kThreads, 0, stream>>>(g.data<float>(), strides_of(g), out.data<float>(),
-                                                            strides_of(out), delta.data<float>(), rows, int(H),
-                                                            int(L), int(E));
+                                                            strides_of(out), delta.data<float>(), dq.data<float>(),
+                                                            strides_of(dq), rows, int(H), int(L), int(E));
     VT_CUDA_CHECK(cudaGetLastError());
   }
   BwdArgs a{q.data<float>(), k.data<float>(), v.data<float>(), g.data<float>(), lse.data<float>(),

@@ -235,11 +235,15 @@ __global__ void norm_affine_partial_kernel(const T* x, const T* gy, const Acc<T>
 }
 
 // A warp per column adds that column's slices (laid out [N, slices], so the warp's loads are contiguous); lanes
-// take slices in a fixed order and the shuffle tree is fixed, so the sum is deterministic.
-template <typename T> __global__ void sum_slices_kernel(const Acc<T>* part, T* out, int64_t slices, int64_t N) {
+// take slices in a fixed order and the shuffle tree is fixed, so the sum is deterministic. Warps [N, 2N) do the
+// same for part2 into out2 when it is given: the weight and bias gradients in one launch.
+template <typename T>
+__global__ void sum_slices_kernel(const Acc<T>* part, T* out, const Acc<T>* part2, T* out2, int64_t slices,
+                                  int64_t N) {
   int64_t col = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
   int lane = threadIdx.x % kWarp;
-  if (col >= N) return;
+  if (col >= N * (part2 ? 2 : 1)) return;
+  if (col >= N) col -= N, part = part2, out = out2;
   Acc<T> s = 0;
   for (int64_t k = lane; k < slices; k += kWarp) s += part[col * slices + k];
   s = group_reduce(s, [](Acc<T> p, Acc<T> q) { return p + q; }, false);
@@ -318,6 +322,7 @@ struct CudaNnKernels {
 
   static void norm_backward_affine(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
                                    const Tensor& gw, const Tensor& gb) {
+    if (!gw.defined() && !gb.defined()) return;
     Launch l(a.x);
     // Enough row slices to fill the GPU about twice (grid_size(kThreads * n) is n blocks up to one wave),
     // keeping at least 32 rows per slice.
@@ -333,11 +338,13 @@ struct CudaNnKernels {
           a.x.data<scalar_t>(), g.data<scalar_t>(), ptr_or_null<A>(mean), rstd.data<A>(), mut_or_null<A>(pw),
           mut_or_null<A>(pb), a.M, a.N);
       VT_CUDA_CHECK(cudaGetLastError());
-      unsigned blocks = unsigned((a.N * kWarp + cuda::kThreads - 1) / cuda::kThreads);
-      if (gw.defined())
-        sum_slices_kernel<<<blocks, cuda::kThreads, 0, l.stream>>>(pw.data<A>(), gw.data<scalar_t>(), slices, a.N);
-      if (gb.defined())
-        sum_slices_kernel<<<blocks, cuda::kThreads, 0, l.stream>>>(pb.data<A>(), gb.data<scalar_t>(), slices, a.N);
+      // the slices of the wanted gradients in one launch: the weight's (if wanted), then the bias's
+      const bool both = gw.defined() && gb.defined();
+      const Tensor &p1 = gw.defined() ? pw : pb, &o1 = gw.defined() ? gw : gb;
+      unsigned blocks = unsigned((a.N * (both ? 2 : 1) * kWarp + cuda::kThreads - 1) / cuda::kThreads);
+      sum_slices_kernel<<<blocks, cuda::kThreads, 0, l.stream>>>(p1.data<A>(), o1.data<scalar_t>(),
+                                                                   both ? pb.data<A>() : nullptr,
+                                                                   both ? gb.data<scalar_t>() : nullptr, slices, a.N);
     });
     VT_CUDA_CHECK(cudaGetLastError());
   }
