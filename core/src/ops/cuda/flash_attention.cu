@@ -266,14 +266,16 @@ template <typename Tag, int ED> __global__ void __launch_bounds__(kThreads) flas
   }
 }
 
-// delta[row] = sum over the head dim of dO * O, float32; one warp per row.
+// delta[row] = sum over the head dim of dO * O, float32; one warp per row, which also zeroes the row of the
+// float32 dQ scratch the backward kernel adds into (one launch fewer than a separate fill).
 template <typename Tag>
-__global__ void flash_delta_kernel(const uint16_t* dout, const uint16_t* out, float* delta, int64_t rows, int E) {
+__global__ void flash_delta_kernel(const uint16_t* dout, const uint16_t* out, float* delta, float* dq, int64_t rows,
+                                   int E) {
   int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
   if (row >= rows) return;
   float acc = 0.f;
   for (int c = threadIdx.x % 32; c < E; c += 32)
-    acc += from_bits<Tag>(dout[row * E + c]) * from_bits<Tag>(out[row * E + c]);
+    acc += from_bits<Tag>(dout[row * E + c]) * from_bits<Tag>(out[row * E + c]), dq[row * E + c] = 0.f;
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (threadIdx.x % 32 == 0) delta[row] = acc;
@@ -282,7 +284,7 @@ __global__ void flash_delta_kernel(const uint16_t* dout, const uint16_t* out, fl
 struct BwdArgs {
   const uint16_t *q, *k, *v, *dout;  // dout: [B, H, L, E] dense
   const float *lse, *delta;          // [B, H, L]
-  float* dq;                         // [B, H, L, E] float32, zeroed
+  float* dq;                         // [B, H, L, E] float32, zeroed by flash_delta_kernel
   uint16_t *dk, *dv;                 // [B, H, S, E], unit head-dim stride (Note [Packed attention gradients])
   Strides qs, ks, vs, dks, dvs;
   int H, L, S, E;
@@ -545,9 +547,9 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
   std::optional<PackedGrads> packed = packed_grads(q_in, k_in, v_in);
   Tensor dk = packed ? packed->dk : empty_tensor(k.sizes(), q.dtype(), q.device());
   Tensor dv = packed ? packed->dv : empty_tensor(v.sizes(), q.dtype(), q.device());
-  // float32 accumulates dQ (atomics) in place (zeroed by flash_backward_f32); 16-bit in a zeroed float32 scratch
-  Tensor dq_acc = f32 ? (packed ? packed->dq : empty_tensor(q.sizes(), q.dtype(), q.device()))
-                      : ops::full(q.sizes(), Scalar(0.0), ScalarType::Float32, q.device());
+  // dQ accumulates (atomics) in place for float32, in a float32 scratch cast at the end for 16-bit; the kernels
+  // that compute delta zero it first
+  Tensor dq_acc = f32 && packed ? packed->dq : empty_tensor(q.sizes(), ScalarType::Float32, q.device());
   auto dq_out = [&] { return packed && !f32 ? ops::copy_(packed->dq, dq_acc) : ops::to_dtype(dq_acc, q.dtype()); };
   if (B * H == 0) return {dq_out(), dk, dv};
   check_grid(B, H, L, S);
@@ -571,7 +573,7 @@ std::tuple<Tensor, Tensor, Tensor> flash_attention_backward_cuda(const Tensor& g
     if (rows > 0) {
       unsigned blocks = unsigned((rows + kThreads / 32 - 1) / (kThreads / 32));
       flash_delta_kernel<Tag><<<blocks, kThreads, 0, stream>>>(g.data<uint16_t>(), o.data<uint16_t>(),
-                                                               delta.data<float>(), rows, int(E));
+                                                               delta.data<float>(), dq_acc.data<float>(), rows, int(E));
       VT_CUDA_CHECK(cudaGetLastError());
     }
     if (S == 0) return;
