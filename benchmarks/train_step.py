@@ -8,9 +8,10 @@ Both sides build their models from the same code (examples/minigpt.py's and exam
 over torch or vibetensor.torch) with identical shapes; a step is forward + backward + optimizer step, timed after
 warm-up with a device synchronize closing each timed loop; --rounds alternates the two sides.
 --profile adds, per model and side, the GPU kernel count and busy time per step (CUPTI through torch.profiler,
-which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels:
-busy << wall means the step is host-bound. --graph captures each side's whole step (forward, backward and a
-capturable AdamW step) as one CUDA graph and times its replays: the step without host overhead on either side.
+which sees every kernel of the process, vibetensor's included) beside the wall time, and the top kernels by time
+(--top N, 20 by default): busy << wall means the step is host-bound. --graph captures each side's whole step
+(forward, backward and a capturable AdamW step) as one CUDA graph and times its replays: the step without host
+overhead on either side.
 --compile adds torch.compile's step (the model compiled in its default mode, fused AdamW; compile and warm-up not
 timed), eager even beside --graph, so that `--graph --compile` sets vibetensor's captured step against the
 compiled one; --compile-graph captures the compiled step as well (the closest to mode="reduce-overhead").
@@ -96,8 +97,9 @@ def step_fn(m, name, device, graphed=False, compiled=False, amp=None):
     return graph.replay
 
 
-def profile_step(step, sync, label, steps=3):
-    """Kernels per step, GPU busy ms per step and the wall ms per step over `steps` profiled steps."""
+def profile_step(step, sync, label, steps=3, top=20):
+    """Kernels per step, GPU busy ms per step and the wall ms per step over `steps` profiled steps; the `top`
+    kernels by time."""
     import time
 
     from torch.profiler import ProfilerActivity, profile
@@ -117,7 +119,7 @@ def profile_step(step, sync, label, steps=3):
     for e in kernels:
         n, t = totals.get(e.name, (0, 0.0))
         totals[e.name] = (n + 1, t + e.device_time)
-    for name, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:20]:
+    for name, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:top]:
         print(f"    {t / steps / 1e3:8.3f} ms {n // steps:5d}x  {name[:110]}")
 
 
@@ -129,6 +131,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--top", type=int, default=20, help="kernels listed per side by --profile")
     ap.add_argument("--graph", action="store_true", help="both sides replay the whole step as one CUDA graph")
     ap.add_argument("--compile", action="store_true",
                     help="a third column: torch.compile'd model with fused AdamW (compile time not counted)")
@@ -172,10 +175,10 @@ def main():
         rows.append(row)
         print(line)
         if args.profile and sync_v:
-            profile_step(step_fn(vt, name, args.device, args.graph, amp=args.amp), sync_v, "vibetensor")
-            profile_step(step_fn(torch, name, args.device, args.graph, amp=args.amp), sync_t, "torch")
+            profile_step(step_fn(vt, name, args.device, args.graph, amp=args.amp), sync_v, "vibetensor", top=args.top)
+            profile_step(step_fn(torch, name, args.device, args.graph, amp=args.amp), sync_t, "torch", top=args.top)
             if sc:
-                profile_step(sc, sync_t, "torch.compile")
+                profile_step(sc, sync_t, "torch.compile", top=args.top)
     if args.json:
         write_results(args.json, rows, device=args.device, torch=torch.__version__)
 
