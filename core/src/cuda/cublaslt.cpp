@@ -46,7 +46,7 @@ constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77;
 // forward epilogues (bias, bias + ReLU / GELU) get 1 MiB, torch's default limit for its Lt calls: the heuristic's
 // pick under 32 MiB (Hopper's largest want: split-K partials) can lose to its pick under 1 MiB (ViT's fc2, float32
 // [8320, 768] x [768, 192] with a bias: a 128x32 tile, 70.9 us, against torch's 64x64 tile, 65.5 us, which 1 MiB
-// gives us too; gemm.py --quick on an H100: worst row 1.08x -> 1.02x). The weight-gradient products with the
+// gives us too; gemm.py --quick on H100s: worst row 1.08x -> 1.02-1.04x). The weight-gradient products with the
 // BGRADB epilogue go the other way and get 32 MiB, what cuBLAS gives torch's weight-gradient mm: under 1 MiB
 // MiniGPT's took 2.31 ms per step (128x64 and 64x64 tiles) against 1.63 ms under 32 MiB (128x256 and 128x64,
 // torch's tiles; two H100 hosts).
@@ -72,8 +72,8 @@ uint64_t max_workspace(Epilogue epilogue) {
 // candidates (a bfloat16 4096^3 product with the bias epilogue ran at 670 TFLOP/s, the same product without the
 // epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates under the workspace
 // limit, and where a larger limit admits split-K also its first N under 1 MiB (Note [Lt workspace limit]), once
-// per problem of at least 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and caches the fastest, as cuDNN's benchmark mode does
-// for convolutions. Timing waits for the stream (one synchronization per new problem) and runs the product up to
+// per problem of at least 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and
+// caches the fastest, as cuDNN's benchmark mode does for convolutions. Timing waits for the stream (one synchronization per new problem) and runs the product up to
 // 2N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's first
 // answer runs then, uncached, so an eager call later still times the problem). 0 or 1: no timing.
 int tune_candidates() {
