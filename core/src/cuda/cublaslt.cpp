@@ -73,9 +73,10 @@ uint64_t max_workspace(Epilogue epilogue) {
 // epilogue at 771). VT_CUBLASLT_TUNE=N (2..8) times the heuristic's first N candidates under the workspace
 // limit, and where a larger limit admits split-K also its first N under 1 MiB (Note [Lt workspace limit]), once
 // per problem of at least 2^30 multiply-adds, on first sight: a warm-up run, then three between events, and
-// caches the fastest, as cuDNN's benchmark mode does for convolutions. Timing waits for the stream (one synchronization per new problem) and runs the product up to
-// 2N x 4 times, so it is off by default and skipped while the stream captures a graph (the heuristic's first
-// answer runs then, uncached, so an eager call later still times the problem). 0 or 1: no timing.
+// caches the fastest, as cuDNN's benchmark mode does for convolutions. Timing waits for the stream (one
+// synchronization per new problem) and runs the product up to 2N x 4 times, so it is off by default and skipped
+// while the stream captures a graph (the heuristic's first answer runs then, uncached, so an eager call later
+// still times the problem). 0 or 1: no timing.
 int tune_candidates() {
   static const int n = [] {
     const char* env = std::getenv("VT_CUBLASLT_TUNE");
