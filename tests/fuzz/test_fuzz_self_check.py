@@ -9,7 +9,7 @@ import vibetensor.library as vlib
 import vibetensor.torch as vt
 from fuzz import registry
 from fuzz.differential import Find, check, kind
-from fuzz.strategies import TensorRecipe
+from fuzz.strategies import TensorRecipe, Wrong
 from fuzz.test_fuzz_ops import run_op
 
 SPECS = {s.name: s for s in registry.all_specs()}
@@ -40,6 +40,9 @@ def test_the_verdict_rules():
     assert check(SPECS["cat"], (("list", (TensorRecipe((2,), "float32", "normal", 0, "contig"), None)),
                                 ("default", None)), False) == "same"  # both raise TypeError
     assert check(SPECS["mul"], (t([2, 3]), t([3], layout="step")), True) == "same"  # with backward
+    # both refuse a size past int64; torch names the bad device first, vibetensor's parser the size (seed 125)
+    verdict = check(SPECS["empty"], (("value", [2**63]), ("value", "float32"), ("value", Wrong("a"))), False)
+    assert verdict.startswith("skipped: an int list with a value outside int64"), verdict
 
 
 def test_topk_unsorted_values_in_another_order_are_the_same():
