@@ -134,7 +134,10 @@ Tensor import(M* m) {
   auto storage = std::make_shared<Storage>(std::move(ptr), size_t(span * itemsize(dtype)), device);
   Tensor t(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes, strides, 0));
   if (dtype == ScalarType::Bool && device.is_cpu() && has_non_bool_bytes(data, sizes, strides)) {  // Note [Bool bytes on import]
-    if (read_only) return ops::to_dtype(ops::to_dtype(t, ScalarType::UInt8), ScalarType::Bool);
+    if (read_only) {  // the bytes read as uint8 (a bool load of a byte other than 0/1 is undefined), then cast
+      Tensor bytes(std::make_shared<TensorImpl>(t.storage(), ScalarType::UInt8, sizes, strides, 0));
+      return ops::to_dtype(bytes, ScalarType::Bool);
+    }
     for_each_element(data, sizes, strides, [](char* p) {
       if (*p) *p = 1;
     });

@@ -16,12 +16,35 @@ template <typename T> VT_HOST_DEVICE constexpr bool is_neg_one(T b) {
 }
 template <typename T> VT_HOST_DEVICE T wrapping_neg(T a) { return T(-static_cast<std::make_unsigned_t<T>>(a)); }
 
+// Note [Wrapping integer arithmetic]: integer tensors wrap on overflow (two's complement), as torch's kernels do
+// in practice; but signed overflow is undefined in C++ (and int16 * int16 promotes to int, where it can overflow
+// too), and UBSan found it in add, sub, mul and add-with-alpha. So integers are added, subtracted and multiplied
+// as unsigned values of at least int's width and converted back, modular since C++20: the same instructions,
+// without the undefined behaviour an optimiser may assume away. Floating types pass through unchanged.
+template <typename T>
+using wrap_uint_t = std::make_unsigned_t<std::common_type_t<T, unsigned>>;
+template <typename T> VT_HOST_DEVICE constexpr bool wraps() {
+  return std::is_integral_v<T> && !std::is_same_v<T, bool>;
+}
+template <typename T> VT_HOST_DEVICE T wrapping_add(T a, T b) {
+  if constexpr (wraps<T>()) return T(wrap_uint_t<T>(a) + wrap_uint_t<T>(b));
+  else return a + b;
+}
+template <typename T> VT_HOST_DEVICE T wrapping_sub(T a, T b) {
+  if constexpr (wraps<T>()) return T(wrap_uint_t<T>(a) - wrap_uint_t<T>(b));
+  else return a - b;
+}
+template <typename T> VT_HOST_DEVICE T wrapping_mul(T a, T b) {
+  if constexpr (wraps<T>()) return T(wrap_uint_t<T>(a) * wrap_uint_t<T>(b));
+  else return a * b;
+}
+
 #define VT_BINARY_FUNCTOR(Name, R, body) \
   struct Name { template <typename T> VT_HOST_DEVICE R operator()(T a, T b) const { body } };
 
-VT_BINARY_FUNCTOR(AddF, T, return a + b;)
-VT_BINARY_FUNCTOR(SubF, T, return a - b;)
-VT_BINARY_FUNCTOR(MulF, T, if constexpr (std::is_same_v<T, bool>) return a && b; else return a * b;)
+VT_BINARY_FUNCTOR(AddF, T, if constexpr (std::is_same_v<T, bool>) return a + b; else return wrapping_add(a, b);)
+VT_BINARY_FUNCTOR(SubF, T, return wrapping_sub(a, b);)
+VT_BINARY_FUNCTOR(MulF, T, if constexpr (std::is_same_v<T, bool>) return a && b; else return wrapping_mul(a, b);)
 VT_BINARY_FUNCTOR(DivF, T, return a / b;)
 VT_BINARY_FUNCTOR(DivTruncF, T,
   if constexpr (std::is_floating_point_v<T>) return std::trunc(a / b);

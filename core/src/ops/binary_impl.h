@@ -143,7 +143,12 @@ Tensor inplace(const Tensor& self, const Tensor& b) { return binary_out<F, K, La
 // result type. Subtraction negates alpha (wrapping for unsigned types, like the subtraction itself).
 template <typename S> struct AddScaledOp {
   opmath_t<S> alpha;
-  VT_HOST_DEVICE S operator()(S a, S b) const { return S(opmath_t<S>(a) + alpha * opmath_t<S>(b)); }
+  VT_HOST_DEVICE S operator()(S a, S b) const {
+    if constexpr (wraps<opmath_t<S>>())  // Note [Wrapping integer arithmetic]
+      return S(wrapping_add(opmath_t<S>(a), wrapping_mul(alpha, opmath_t<S>(b))));
+    else
+      return S(opmath_t<S>(a) + alpha * opmath_t<S>(b));
+  }
 };
 inline void check_sub(const Tensor& a, const Tensor& b) {
   VT_CHECK(!(a.dtype() == ScalarType::Bool && b.dtype() == ScalarType::Bool),
