@@ -493,9 +493,10 @@ OPEN_FINDS = [
      "NaN, vibetensor's fmod-based kernels are exact"),
     (lambda spec, recipes: any(isinstance(r, Wrong) and isinstance(r.value, dict) for w, r in recipes),
      "a dict given for a list argument: torch's parser iterates its keys, vibetensor refuses it (TypeError)"),
-    (lambda spec, recipes: spec.name in ("cumprod", "var", "std") and _extreme_16bit_grad(recipes),
+    (lambda spec, recipes: spec.name in ("cumprod", "var", "std", "pow") and _extreme_16bit_grad(recipes),
      "gradients through 16-bit values near the limit: where the intermediate products overflow (inf or NaN) "
-     "depends on the precision each library computes the formula in"),
+     "depends on the precision each library computes the formula in (pow of -65504 to [2, 7]: torch rounds each "
+     "broadcast term to 16 bits, -inf + inf = NaN; vibetensor sums them first, inf)"),
     (lambda spec, recipes: spec.name == "elu" and any(w == "value" and isinstance(r, float) and r != r
                                                       for w, r in recipes),
      "elu with alpha=NaN at x <= 0: vibetensor returns alpha * (exp(x) - 1), NaN; torch's vectorised kernel "

@@ -43,6 +43,10 @@ def test_the_verdict_rules():
     # both refuse a size past int64; torch names the bad device first, vibetensor's parser the size (seed 125)
     verdict = check(SPECS["empty"], (("value", [2**63]), ("value", "float32"), ("value", Wrong("a"))), False)
     assert verdict.startswith("skipped: an int list with a value outside int64"), verdict
+    # a 16-bit base near the limit to broadcast integer powers: the gradient's terms overflow (seed 129)
+    base = ("tensor", TensorRecipe((), "float16", "extreme", 5, "contig", True))
+    verdict = check(SPECS["pow"], (base, ("tensor", TensorRecipe((2,), "uint8", "normal", 0, "contig"))), True)
+    assert verdict.startswith("open: gradients through 16-bit values near the limit"), verdict
 
 
 def test_topk_unsorted_values_in_another_order_are_the_same():
