@@ -5,7 +5,7 @@
 // v in q's dtype, and lse [B, H, L] (float32; float64 for float64 inputs), the natural log of each row's softmax
 // denominator, from which the backward rebuilds the probabilities without storing them. On CUDA, float16 and
 // bfloat16 with E <= 128 run the tiled kernels of cuda/flash_attention.cu, float32 with E <= 64 those of
-// cuda/flash_attention_f32.cu; they never write the [L, S] scores to memory; on the CPU,
+// cuda/flash_attention_f32.cu and _f32_bwd.cu; they never write the [L, S] scores to memory; on the CPU,
 // float32 and the 16-bit types run the tiled forward of attention_cpu.cpp (the same online softmax over blocks
 // of keys, and its backward); every other case (float64, wider heads on CUDA, an empty key sequence)
 // runs the composite, which computes the same outputs from products and a softmax.
@@ -53,7 +53,7 @@ struct PackedGrads {
 // The three gradient views into one new buffer when q, k and v are packed so; nullopt when they are not.
 std::optional<PackedGrads> packed_grads(const Tensor& q, const Tensor& k, const Tensor& v);
 
-// The float32 CUDA kernels (cuda/flash_attention_f32.cu), head dims up to 64, called by the CUDA entry points
+// The float32 CUDA kernels (cuda/flash_attention_f32.cu, _f32_bwd.cu), head dims up to 64, called by the CUDA entry points
 // with q, k, v unit-stride in the head dim, out/lse allocated (out sequence-major: Note [Sequence-major
 // output]), and for the backward g and out unit-stride in the head dim, lse contiguous, dq/dk/dv dense or packed
 // (Note [Packed attention gradients]); dq is zeroed there, by the kernel that computes delta, before the

@@ -1,6 +1,6 @@
 // CUDA kernels of vt::_flash_attention and its backward (model and fallbacks in ../attention.h), float16 and
 // bfloat16, head dims up to 128 (padded to 32, 64 or 128 with zeros, which change no product); float32 runs
-// flash_attention_f32.cu.
+// flash_attention_f32.cu and flash_attention_f32_bwd.cu.
 //
 // Forward (one block of four warps per 64 query rows of one (batch, head)): the query tile stays in registers as
 // mma.sync A fragments; key tiles of 64 stream through shared memory (values stored transposed, so that every
@@ -449,8 +449,8 @@ bool device_has_mma(int device) {
   return major >= 8;
 }
 
-// float32 (flash_attention_f32.cu) needs no tensor cores, but its backward's 95 KiB of shared memory per block
-// does want sm_80's opt-in, so the same device test serves.
+// float32's backward (flash_attention_f32_bwd.cu) runs TF32 tensor-core products, also sm_80's, so the same
+// device test serves.
 bool flash_supported(const Tensor& q, const Tensor& k) {
   bool half = q.dtype() == ScalarType::Float16 || q.dtype() == ScalarType::BFloat16;
   int64_t widest = half ? 128 : q.dtype() == ScalarType::Float32 ? 64 : 0;
