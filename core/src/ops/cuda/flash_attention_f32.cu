@@ -1,7 +1,8 @@
 // CUDA kernel of vt::_flash_attention's float32 forward, head dims up to 64 (padded to 64 with zeros, which
-// change no product): the same tiled algorithm as the 16-bit kernels (flash_attention.cu), on the FP32 cores, as
-// torch's memory-efficient float32 forward is. Nothing is rounded below float32, so results match the composed
-// path's to float32 accuracy; the [L, S] scores never reach memory. The backward is flash_attention_f32_bwd.cu.
+// change no product): the same tiled algorithm as the 16-bit kernels (flash_attention.cu), on the FP32 cores (torch's
+// memory-efficient float32 kernels run three TF32 passes on the tensor cores, as the backward here does, and take
+// about this kernel's time). Nothing is rounded below float32, so results match the composed path's to float32
+// accuracy; the [L, S] scores never reach memory. The backward is flash_attention_f32_bwd.cu.
 //
 // Every product is a tile product between two shared arrays stored "reduction-major": acc[i][j] += sum over x of
 // A[x][4 ty + i] * B[x][4 tx + j] (Note [Reduction-major tiles]). A block is 256 threads as a 16 x 16 grid
