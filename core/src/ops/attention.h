@@ -53,11 +53,11 @@ struct PackedGrads {
 // The three gradient views into one new buffer when q, k and v are packed so; nullopt when they are not.
 std::optional<PackedGrads> packed_grads(const Tensor& q, const Tensor& k, const Tensor& v);
 
-// The float32 CUDA kernels (cuda/flash_attention_f32.cu, _f32_bwd.cu), head dims up to 64, called by the CUDA entry points
-// with q, k, v unit-stride in the head dim, out/lse allocated (out sequence-major: Note [Sequence-major
-// output]), and for the backward g and out unit-stride in the head dim, lse contiguous, dq/dk/dv dense or packed
-// (Note [Packed attention gradients]); dq is zeroed there, by the kernel that computes delta, before the
-// backward kernel adds into it.
+// The float32 CUDA kernels (cuda/flash_attention_f32.cu, _f32_bwd.cu), head dims up to 64, called by the CUDA
+// entry points with q, k, v unit-stride in the head dim, out/lse allocated (out sequence-major: Note
+// [Sequence-major output]), and for the backward g and out unit-stride in the head dim, lse contiguous, dq/dk/dv
+// dense or packed (Note [Packed attention gradients]); dq is zeroed there, by the kernel that computes delta,
+// before the backward kernel adds into it.
 void flash_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal,
                        const Tensor& out, const Tensor& lse);
 void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
