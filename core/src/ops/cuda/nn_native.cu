@@ -3,13 +3,17 @@
 // Row kernels (softmax over the last dim, layer_norm, rms_norm): a row of up to 1024 entries is one warp's
 // (8 rows per block, no shared memory, no block barrier), a longer row one 256-thread block's. Each thread walks
 // its row with stride equal to the group size, so a warp's loads are coalesced, and the row's second pass hits
-// L1/L2. Softmax keeps a running (max, sum) per thread (online softmax) and merges them across the group.
+// L1/L2; float32 norms of widths that are multiples of 4 keep the row in registers instead (Note [Rows in
+// registers]). Softmax keeps a running (max, sum) per thread (online softmax) and merges them across the group.
 // Softmax along an inner dim (inner > 1) is a thread per column: consecutive threads read consecutive addresses.
 // The affine gradients of the norms sum over rows in two deterministic steps: blocks of 32 columns x a slice of
 // rows write partial sums, then a warp per column adds that column's slices in a fixed order.
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <limits>
+#include <type_traits>
 
 #include "../act_backward_impl.h"
 #include "../nn_native_impl.h"
@@ -208,6 +212,110 @@ __global__ void norm_backward_input_kernel(const T* x, const T* gy, const T* w, 
   }
 }
 
+// Note [Rows in registers]: a float32 row of N <= 1024 entries, N a multiple of 4 on 16-byte aligned bases (the
+// widths of transformer layers), is held in registers by its warp as K float4s per lane: one read of the row from
+// memory where the kernels above walk it two or three times (the later passes from L1/L2) and 16-byte accesses
+// where they make 4-byte ones. Same formulas as those kernels; sums in another order (four entries per lane first).
+template <int K> __device__ void load_row(float4 (&v)[K], const float* row, int lane, int nv) {
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int i = k * kWarp + lane;
+    v[k] = i < nv ? reinterpret_cast<const float4*>(row)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+}
+__device__ __forceinline__ float4 operator*(float4 a, float4 b) { return {a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w}; }
+__device__ __forceinline__ float4 operator-(float4 a, float s) { return {a.x - s, a.y - s, a.z - s, a.w - s}; }
+__device__ __forceinline__ float sum4(float4 a) { return a.x + a.y + a.z + a.w; }
+
+template <int K>
+__global__ void __launch_bounds__(kWarp* kRowsPerBlock)
+    norm_forward_f32x4_kernel(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd,
+                              int64_t M, int N, float eps, bool rms) {
+  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+  const int lane = threadIdx.x % kWarp, nv = N / 4;
+  if (row >= M) return;
+  float4 v[K];
+  load_row(v, x + row * N, lane, nv);
+  auto add = [](float p, float q) { return p + q; };
+  float mu = 0.f;
+  if (!rms) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) mu += sum4(v[k]);  // padding lanes hold zeros
+    mu = group_reduce(mu, add, false) / float(N);
+  }
+  float var = 0.f;
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+    if (k * kWarp + lane < nv) var += sum4((v[k] - mu) * (v[k] - mu));
+  var = group_reduce(var, add, false);
+  const float rs = 1.f / sqrtf(var / float(N) + eps);
+  if (lane == 0) {
+    if (mean) mean[row] = mu;
+    rstd[row] = rs;
+  }
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int i = k * kWarp + lane;
+    if (i >= nv) continue;
+    float4 o = (v[k] - mu) * make_float4(rs, rs, rs, rs);
+    if (w) o = o * reinterpret_cast<const float4*>(w)[i];
+    if (b) {
+      const float4 c = reinterpret_cast<const float4*>(b)[i];
+      o = {o.x + c.x, o.y + c.y, o.z + c.z, o.w + c.w};
+    }
+    reinterpret_cast<float4*>(y + row * N)[i] = o;
+  }
+}
+
+template <int K>
+__global__ void __launch_bounds__(kWarp* kRowsPerBlock)
+    norm_backward_input_f32x4_kernel(const float* x, const float* gy, const float* w, const float* mean,
+                                     const float* rstd, float* gx, int64_t M, int N, bool rms) {
+  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+  const int lane = threadIdx.x % kWarp, nv = N / 4;
+  if (row >= M) return;
+  float4 xv[K], gw[K];
+  load_row(xv, x + row * N, lane, nv);
+  load_row(gw, gy + row * N, lane, nv);
+  const float mu = mean ? mean[row] : 0.f, rs = rstd[row];
+  A2<float> sums{0.f, 0.f};
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int i = k * kWarp + lane;
+    if (i >= nv) continue;
+    if (w) gw[k] = gw[k] * reinterpret_cast<const float4*>(w)[i];
+    sums.a += sum4(gw[k]);
+    sums.b += sum4(gw[k] * (xv[k] - mu)) * rs;
+  }
+  sums = group_reduce(sums, [](A2<float> p, A2<float> q) { return A2<float>{p.a + q.a, p.b + q.b}; }, false);
+  const float c1 = rms ? 0.f : sums.a / float(N), c2 = sums.b / float(N);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int i = k * kWarp + lane;
+    if (i >= nv) continue;
+    const float4 xh = (xv[k] - mu) * make_float4(rs * c2, rs * c2, rs * c2, rs * c2);
+    const float4 d = {gw[k].x - c1 - xh.x, gw[k].y - c1 - xh.y, gw[k].z - c1 - xh.z, gw[k].w - c1 - xh.w};
+    reinterpret_cast<float4*>(gx + row * N)[i] = d * make_float4(rs, rs, rs, rs);
+  }
+}
+
+// Note [Rows in registers]: whether these tensors take the float4 kernels, and the float4s per lane they need.
+inline bool aligned16(const Tensor& t) { return !t.defined() || reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+inline bool rows_in_registers(const NormArgs& a, std::initializer_list<const Tensor*> others) {
+  if (a.x.dtype() != ScalarType::Float32 || a.N > 1024 || a.N % 4 != 0 || !aligned16(a.x)) return false;
+  for (const Tensor* t : {&a.weight, &a.bias})
+    if (t->defined() && (t->dtype() != ScalarType::Float32 || !aligned16(*t))) return false;
+  for (const Tensor* t : others)
+    if (!aligned16(*t)) return false;
+  return true;
+}
+// Calls f with std::integral_constant<int, K>: K float4s per lane cover the row (K * 32 * 4 >= N).
+template <typename F> void with_row_vectors(int64_t N, F f) {
+  if (N <= 256) f(std::integral_constant<int, 2>{});
+  else if (N <= 512) f(std::integral_constant<int, 4>{});
+  else f(std::integral_constant<int, 8>{});
+}
+
 // Block (32 columns x 8 row lanes) over slice blockIdx.y of the rows: partial sums of g * xhat and g.
 constexpr int kColTile = 32, kRowLanes = 8;
 template <typename T>
@@ -297,6 +405,15 @@ struct CudaNnKernels {
 
   static void norm_forward(const NormArgs& a, const Tensor& y, const Tensor& mean, const Tensor& rstd) {
     Launch l(a.x);
+    if (rows_in_registers(a, {&y})) {  // Note [Rows in registers]
+      with_row_vectors(a.N, [&](auto k) {
+        norm_forward_f32x4_kernel<decltype(k)::value><<<row_grid(a.M, false), kWarp * kRowsPerBlock, 0, l.stream>>>(
+            a.x.data<float>(), ptr_or_null<float>(a.weight), ptr_or_null<float>(a.bias), y.data<float>(),
+            mut_or_null<float>(mean), rstd.data<float>(), a.M, int(a.N), float(a.eps), a.rms);
+      });
+      VT_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
     VT_DISPATCH_FLOATING(a.x.dtype(), a.rms ? "rms_norm" : "layer_norm", [&] {
       using A = Acc<scalar_t>;
       bool block = use_block(a.N);
@@ -310,6 +427,16 @@ struct CudaNnKernels {
   static void norm_backward_input(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
                                   const Tensor& gx) {
     Launch l(a.x);
+    if (rows_in_registers(a, {&g, &gx})) {  // Note [Rows in registers]
+      with_row_vectors(a.N, [&](auto k) {
+        norm_backward_input_f32x4_kernel<decltype(k)::value>
+            <<<row_grid(a.M, false), kWarp * kRowsPerBlock, 0, l.stream>>>(
+                a.x.data<float>(), g.data<float>(), ptr_or_null<float>(a.weight), ptr_or_null<float>(mean),
+                rstd.data<float>(), gx.data<float>(), a.M, int(a.N), a.rms);
+      });
+      VT_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
     VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
       using A = Acc<scalar_t>;
       bool block = use_block(a.N);
