@@ -2,8 +2,8 @@
 F.scaled_dot_product_attention's use of it, against a float64 torch reference on the same inputs.
 
 On CUDA, float16/bfloat16 with head dims up to 128 run the tiled kernels (core/src/ops/cuda/flash_attention.cu),
-float32 with head dims up to 64 their float32 counterparts (flash_attention_f32.cu; the backward's products on
-tensor cores in three TF32 passes, flash_attention_f32_bwd.cu, held to the same float32 bound):
+float32 with head dims up to 64 their float32 counterparts (flash_attention_f32.cu and _bwd.cu: tensor-core
+products in three TF32 passes, held to the same float32 bound):
 shapes cover one tile and many, lengths that are not multiples of the 64-row tiles, query and key lengths that
 differ (causal masks top-left aligned), head dims that are padded (8 .. 128, odd ones read element by element),
 non-contiguous heads (q viewed out of [B, T, H, E]) and offsets that break 16-byte alignment. A 16-bit result passes

@@ -449,8 +449,8 @@ bool device_has_mma(int device) {
   return major >= 8;
 }
 
-// float32's backward (flash_attention_f32_bwd.cu) runs TF32 tensor-core products, also sm_80's, so the same
-// device test serves.
+// float32 (flash_attention_f32.cu, flash_attention_f32_bwd.cu) runs TF32 tensor-core products, also sm_80's, so
+// the same device test serves.
 bool flash_supported(const Tensor& q, const Tensor& k) {
   bool half = q.dtype() == ScalarType::Float16 || q.dtype() == ScalarType::BFloat16;
   int64_t widest = half ? 128 : q.dtype() == ScalarType::Float32 ? 64 : 0;

@@ -1,21 +1,18 @@
 // CUDA kernel of vt::_flash_attention's float32 forward, head dims up to 64 (padded to 64 with zeros, which
-// change no product): the same tiled algorithm as the 16-bit kernels (flash_attention.cu), on the FP32 cores (torch's
-// memory-efficient float32 kernels run three TF32 passes on the tensor cores, as the backward here does, and take
-// about this kernel's time). Nothing is rounded below float32, so results match the composed path's to float32
-// accuracy; the [L, S] scores never reach memory. The backward is flash_attention_f32_bwd.cu.
+// change no product): the products on the tensor cores in three TF32 passes (Note [Three TF32 passes]), as
+// torch's memory-efficient float32 forward runs them; the online softmax in float32. The [L, S] scores never
+// reach memory. The backward is flash_attention_f32_bwd.cu.
 //
-// Every product is a tile product between two shared arrays stored "reduction-major": acc[i][j] += sum over x of
-// A[x][4 ty + i] * B[x][4 tx + j] (Note [Reduction-major tiles]). A block is 256 threads as a 16 x 16 grid
-// (tx = thread % 16, ty = thread / 16); each thread owns a 4 x 4 patch of a 64 x 64 result.
+// One block (4 warps) per 64 query rows of one (batch, head); each warp owns 16 of the rows, so a row's softmax
+// stays inside its warp (four lanes hold a row: maxima by two shuffles, sums per lane until the end). Per 64-key
+// tile: S = Q K^T in the accumulators, the online softmax on them, O += P V with P taken from the accumulators as
+// they stand.
 //
-// One block per 64 query rows of one (batch, head): S = Q K^T from Q^T and K^T, the online softmax on the patch
-// (row maxima and sums over the 16 threads of a row by shuffles), P^T into shared memory, O += P V.
-//
-// Note [Reduction-major tiles]: with both operands stored so that the reduction index picks the row, a thread
-// reads its four A values and four B values of one step as two 16-byte loads (the sixteen threads of a row read
-// 256 consecutive bytes; the two rows of a warp read one address each), so each step is 2 loads for 16 FMAs.
-// Operands arrive row-major from global memory; those needed reduction-major are transposed on the way into
-// shared memory, and P is written out transposed for the second product.
+// Note [Forward operands]: Q and K are read reduction-minor (Note [Fragment-friendly layouts], ld = 68). The score
+// accumulators give lane (g, t) keys 2 t and 2 t + 1 of each 8-key block, where an A fragment wants reduction
+// indices t and t + 4; a sum does not care about order, so within each block the product relabels key 2 t as t and
+// 2 t + 1 as t + 4 and reads V's rows in the same order (rows 2 t and 2 t + 1: still conflict-free at ld = 68).
+// P never goes through shared memory.
 //
 // Note [Sequence-major output]: the forward's output [B, H, L, E] is a permuted view of [B, L, H, E] storage, the
 // layout torch's memory-efficient kernels return. Model code's next step, out.transpose(1, 2).reshape(B, L, H E),
@@ -44,85 +41,10 @@ using f32::Strides;
 using f32::strides_of;
 using f32::vec_ok;
 
-constexpr int kLd = kT + 4;    // shared row stride in floats: rows stay 16-byte aligned
-constexpr int kThreads = 256;  // a 16 x 16 grid of 4 x 4 patches
-constexpr int kTileFloats = kT * kLd;
-constexpr size_t kFwdSmem = 4 * kTileFloats * sizeof(float);
-
-// Rows [row0, row0 + ROWS) x columns [0, 64) of a global [rows, E] matrix (row stride rs, unit columns) into
-// shared memory with leading dim ld, zeros past `rows` and E: row-major (s[r * ld + c]) or transposed
-// (s[c * ld + r]).
-template <bool kTransposed, int ROWS>
-__device__ void load_tile(float* s, int ld, const float* g, int64_t rs, int64_t row0, int64_t rows, int E,
-                          bool vec) {
-  for (int i = threadIdx.x; i < ROWS * (kT / 4); i += kThreads) {
-    int r = i / (kT / 4), c = (i % (kT / 4)) * 4;
-    float4 v = f32::fetch4(g, rs, row0, rows, E, vec, r, c);
-    if constexpr (kTransposed) {
-      s[c * ld + r] = v.x;
-      s[(c + 1) * ld + r] = v.y;
-      s[(c + 2) * ld + r] = v.z;
-      s[(c + 3) * ld + r] = v.w;
-    } else {
-      *reinterpret_cast<float4*>(s + r * ld + c) = v;
-    }
-  }
-}
-
-// R consecutive floats (R = 2 or 4) as one aligned shared load.
-template <int R> __device__ __forceinline__ void load_vec(float (&out)[R], const float* p) {
-  if constexpr (R == 4) {
-    float4 v = *reinterpret_cast<const float4*>(p);
-    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
-  } else {
-    float2 v = *reinterpret_cast<const float2*>(p);
-    out[0] = v.x, out[1] = v.y;
-  }
-}
-template <int R> __device__ __forceinline__ void store_vec(float* p, const float (&in)[R]) {
-  if constexpr (R == 4) *reinterpret_cast<float4*>(p) = make_float4(in[0], in[1], in[2], in[3]);
-  else *reinterpret_cast<float2*>(p) = make_float2(in[0], in[1]);
-}
-
-// acc[i][j] += sum over x < N of A[x][RI ty + i] * B[x][RJ tx + j]: Note [Reduction-major tiles].
-template <int N, int RI, int RJ>
-__device__ __forceinline__ void tile_product(float (&acc)[RI][RJ], const float* A, int lda, const float* B, int ldb) {
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll 8
-  for (int x = 0; x < N; ++x) {
-    float a[RI], b[RJ];
-    load_vec<RI>(a, A + x * lda + RI * ty);
-    load_vec<RJ>(b, B + x * ldb + RJ * tx);
-#pragma unroll
-    for (int i = 0; i < RI; ++i)
-#pragma unroll
-      for (int j = 0; j < RJ; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-  }
-}
-
-// The patch written transposed: s[(RJ tx + j) * ld + RI ty + i] = acc[i][j].
-template <int RI, int RJ>
-__device__ __forceinline__ void store_transposed(float* s, int ld, const float (&acc)[RI][RJ]) {
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-  for (int j = 0; j < RJ; ++j) {
-    float col[RI];
-#pragma unroll
-    for (int i = 0; i < RI; ++i) col[i] = acc[i][j];
-    store_vec<RI>(s + (RJ * tx + j) * ld + RI * ty, col);
-  }
-}
-// Over the sixteen threads of one patch row (lanes differing in their low four bits).
-__device__ __forceinline__ float row_max(float x) {
-#pragma unroll
-  for (int off = 8; off > 0; off /= 2) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, off));
-  return x;
-}
-__device__ __forceinline__ float row_sum(float x) {
-#pragma unroll
-  for (int off = 8; off > 0; off /= 2) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
+constexpr int kWarps = 4;                 // each owns 16 query rows of the block's 64
+constexpr int kThreads = 32 * kWarps;
+constexpr int kLd = kT + 4;               // Note [Forward operands]
+constexpr size_t kFwdSmem = 3 * kT * kLd * sizeof(float);
 
 struct FwdArgs {
   const float *q, *k, *v;
@@ -130,73 +52,104 @@ struct FwdArgs {
   float* lse;  // [B, H, L]
   Strides qs, ks, vs, os;
   int H, L, S, E;
-  float scale_log2;  // scale * log2(e): the kernels work in base 2
+  float scale_log2;  // scale * log2(e): the kernel works in base 2
   bool causal, vec;
 };
 
+// Rows [row0, row0 + 64) x the 64 padded columns of a global [rows, E] matrix into shared memory (row-major, ld).
+__device__ void load_tile(float* s, const float* g, int64_t rs, int64_t row0, int64_t rows, int E, bool vec) {
+  for (int i = threadIdx.x; i < kT * (kT / 4); i += kThreads) {
+    const int r = i / (kT / 4), c = (i % (kT / 4)) * 4;
+    *reinterpret_cast<float4*>(s + r * kLd + c) = f32::fetch4(g, rs, row0, rows, E, vec, r, c);
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) flash_fwd_f32_kernel(FwdArgs a) {
   extern __shared__ float4 smem4[];
-  float* Qt = reinterpret_cast<float*>(smem4);  // [E][q]
-  float* Kt = Qt + kTileFloats;                 // [E][k]
-  float* Vs = Kt + kTileFloats;                 // [k][E]
-  float* Pt = Vs + kTileFloats;                 // [k][q]
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  float* Qs = reinterpret_cast<float*>(smem4);  // [q][e]
+  float* Ks = Qs + kT * kLd;                    // [k][e]
+  float* Vs = Ks + kT * kLd;                    // [k][e]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int bh = blockIdx.x, b = bh / a.H, h = bh % a.H;
   const int64_t q0 = int64_t(blockIdx.y) * kT;
-  const float* qg = a.q + b * a.qs.batch + h * a.qs.head;
+  const int64_t row[2] = {q0 + 16 * warp + g, q0 + 16 * warp + g + 8};  // this lane's two query rows
+  load_tile(Qs, a.q + b * a.qs.batch + h * a.qs.head, a.qs.row, q0, a.L, a.E, a.vec);
   const float* kg = a.k + b * a.ks.batch + h * a.ks.head;
   const float* vg = a.v + b * a.vs.batch + h * a.vs.head;
-  load_tile<true, kT>(Qt, kLd, qg, a.qs.row, q0, a.L, a.E, a.vec);
 
-  float o[4][4] = {}, m[4], l[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) m[i] = -INFINITY, l[i] = 0.f;
+  float o[8][4] = {};             // rows row[r / 2], head dims 8 n + 2 t + r % 2
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // l: this lane's share of the row sums
   // Causal rows end at their own index (top-left aligned): this block's last row is q0 + 63.
   const int64_t kend = a.causal ? min(int64_t(a.S), q0 + kT) : int64_t(a.S);
   for (int64_t k0 = 0; k0 < kend; k0 += kT) {
-    __syncthreads();  // the previous tile's readers are done with Kt, Vs and Pt
-    load_tile<true, kT>(Kt, kLd, kg, a.ks.row, k0, a.S, a.E, a.vec);
-    load_tile<false, kT>(Vs, kLd, vg, a.vs.row, k0, a.S, a.E, a.vec);
+    __syncthreads();  // every warp is done with the previous K and V
+    load_tile(Ks, kg, a.ks.row, k0, a.S, a.E, a.vec);
+    load_tile(Vs, vg, a.vs.row, k0, a.S, a.E, a.vec);
     __syncthreads();
-    float s[4][4] = {};
-    tile_product<kT>(s, Qt, kLd, Kt, kLd);
+    float s[8][4] = {};  // rows row[r / 2], keys k0 + 8 j + 2 t + r % 2
+    f32::warp_product<kT, 8, false, false>(s, Qs, kLd, 16 * warp, Ks, kLd, 0);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int64_t qi = q0 + 4 * ty + i;
+    for (int half = 0; half < 2; ++half) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int64_t kj = k0 + 4 * tx + j;
-        s[i][j] = kj < a.S && (!a.causal || kj <= qi) ? s[i][j] * a.scale_log2 : -INFINITY;
-        mx = fmaxf(mx, s[i][j]);
-      }
-      const float mnew = fmaxf(m[i], row_max(mx));
-      // Row 0's key is in the first tile, so mnew is finite from there on; the guard keeps a fully masked
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int64_t key = k0 + 8 * j + 2 * t + c;
+          float& x = s[j][2 * half + c];
+          x = key < a.S && (!a.causal || key <= row[half]) ? x * a.scale_log2 : -INFINITY;
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the row's four lanes
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float mnew = fmaxf(m[half], mx);
+      // A row's first key is in the first tile, so mnew is finite from there on; the guard keeps a fully masked
       // row's exponentials at zero rather than NaN all the same.
       const float base = mnew == -INFINITY ? 0.f : mnew;
-      const float alpha = exp2f(m[i] - base);
+      const float alpha = exp2f(m[half] - base);
       float sum = 0.f;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) s[i][j] = exp2f(s[i][j] - base), sum += s[i][j];
-      l[i] = l[i] * alpha + row_sum(sum);
-      m[i] = mnew;
+      for (int j = 0; j < 8; ++j)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) o[i][j] *= alpha;
+        for (int c = 0; c < 2; ++c) {
+          float& x = s[j][2 * half + c];
+          x = exp2f(x - base);
+          sum += x;
+        }
+      l[half] = l[half] * alpha + sum;
+      m[half] = mnew;
+#pragma unroll
+      for (int n = 0; n < 8; ++n) o[n][2 * half] *= alpha, o[n][2 * half + 1] *= alpha;
     }
-    store_transposed(Pt, kLd, s);
-    __syncthreads();
-    tile_product<kT>(o, Pt, kLd, Vs, kLd);
+    // O += P V, P straight from the score accumulators (Note [Forward operands]).
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const f32::Split a0 = f32::split_tf32(s[j][0]), a1 = f32::split_tf32(s[j][2]);
+      const f32::Split a2 = f32::split_tf32(s[j][1]), a3 = f32::split_tf32(s[j][3]);
+      const float* v0 = Vs + (8 * j + 2 * t) * kLd + g;
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const f32::Split b0 = f32::split_tf32(v0[8 * n]), b1 = f32::split_tf32(v0[kLd + 8 * n]);
+        f32::mma_3xtf32(o[n], a0, a1, a2, a3, b0, b1);
+      }
+    }
   }
   float* og = a.out + b * a.os.batch + h * a.os.head;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int64_t qi = q0 + 4 * ty + i;
-    if (qi >= a.L) continue;
-    const float inv = 1.f / l[i];
+  for (int half = 0; half < 2; ++half) {
+    float lsum = l[half];
+    lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+    lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+    if (row[half] >= a.L) continue;
+    const float inv = 1.f / lsum;
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-      if (4 * tx + j < a.E) og[qi * a.os.row + 4 * tx + j] = o[i][j] * inv;
-    if (tx == 0) a.lse[int64_t(bh) * a.L + qi] = (m[i] + log2f(l[i])) * kLn2;
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int e = 8 * n + 2 * t + c;
+        if (e < a.E) og[row[half] * a.os.row + e] = o[n][2 * half + c] * inv;
+      }
+    if (t == 0) a.lse[int64_t(bh) * a.L + row[half]] = (m[half] + log2f(lsum)) * kLn2;
   }
 }
 

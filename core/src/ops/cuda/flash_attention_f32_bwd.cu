@@ -11,18 +11,9 @@
 // delta = rowsum(dO * O) comes from a kernel of its own first. Causal blocks skip the query tiles before their
 // first key, and mask the rest top-left aligned.
 //
-// Note [Three TF32 passes]: a float32 x splits into big = tf32(x) (11 significant bits, rounded) and small =
-// tf32(x - big) (the next 11), and a b ~ big_a big_b + big_a small_b + small_a big_b: the dropped small_a small_b
-// is below 2^-22 |a b|, and products of TF32 operands are exact in the float32 accumulators. The small terms go in
-// first so they are not rounded away against the big one. The result carries float32-level error (the tests hold
-// it to the float32 kernels' bound) at tensor-core rate.
-//
-// Note [Fragment-friendly layouts]: mma.sync m16n8k8 gives lane (g = lane / 4, t = lane % 4) the operand elements
-// at non-reduction index g (+ 8) and reduction index t (+ 4). An operand stored with its reduction index minor
-// (s[i * ld + x]) is read by a warp without bank conflicts when ld = 4 (mod 8); stored reduction-major
-// (s[x * ld + i]), when ld = 8 (mod 16). All tiles arrive row-major; K, Q and dO are each read both ways by
-// different products, so they are kept twice, once per stride (dS^T too); the copies of Q and dO that feed only
-// the score products are overwritten by P^T and dS^T once those are done.
+// Shared layouts (Note [Fragment-friendly layouts]): all tiles arrive row-major; K, Q and dO are each read both
+// ways by different products, so they are kept twice, once per stride (dS^T too); the copies of Q and dO that feed
+// only the score products are overwritten by P^T and dS^T once those are done.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -44,6 +35,7 @@ using f32::kT;
 using f32::Strides;
 using f32::strides_of;
 using f32::vec_ok;
+using f32::warp_product;
 
 constexpr int kThreads = 256;  // 8 warps
 constexpr int kQ = 32;         // query rows per tile
@@ -52,56 +44,10 @@ constexpr int kLdPMinor = kQ + 4, kLdPMajor = kQ + 8;  // [64 keys][32 queries] 
 // Shared arrays, in floats: K twice, V, Q and dO twice, dS^T's second copy, lse and delta. P^T and dS^T
 // ([64][kLdPMinor]) overwrite the reduction-minor copies of Q and dO ([32][kLdMinor]), so those slots hold either.
 constexpr int kSlotQ = kT * kLdPMinor > kQ * kLdMinor ? kT * kLdPMinor : kQ * kLdMinor;
-constexpr int kSmemFloats = kT * kLdMinor * 2 + kT * kLdMajor + 2 * kSlotQ + 2 * kQ * kLdMajor + kT * kLdPMajor + 2 * kQ;
+constexpr int kSmemFloats =
+    kT * kLdMinor * 2 + kT * kLdMajor + 2 * kSlotQ + 2 * kQ * kLdMajor + kT * kLdPMajor + 2 * kQ;
 constexpr size_t kBwdSmem = kSmemFloats * sizeof(float);
 static_assert(2 * kBwdSmem <= 227 * 1024, "two blocks share an SM: one's loads overlap the other's products");
-
-struct Split {
-  uint32_t big, small;
-};
-// Note [Three TF32 passes]
-__device__ __forceinline__ Split split_tf32(float x) {
-  Split s;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(s.big) : "f"(x));
-  const float rest = x - __uint_as_float(s.big);
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(s.small) : "f"(rest));
-  return s;
-}
-__device__ __forceinline__ void mma_tf32(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// Element (i, x) of an operand with non-reduction index i and reduction index x, as stored.
-template <bool kRedMajor> __device__ __forceinline__ float at(const float* s, int ld, int i, int x) {
-  return kRedMajor ? s[x * ld + i] : s[i * ld + x];
-}
-
-// acc[j] += the 16 x 8 block at rows m0, columns n0 + 8 j of A B, summed over the reduction x < N (one warp):
-// C[m][n] = sum_x A(m, x) B(n, x), each operand read through at<> in its layout.
-template <int N, int NT, bool kAMajor, bool kBMajor>
-__device__ __forceinline__ void warp_product(float (&acc)[NT][4], const float* A, int lda, int m0, const float* B,
-                                             int ldb, int n0) {
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-#pragma unroll
-  for (int x = 0; x < N; x += 8) {
-    const Split a0 = split_tf32(at<kAMajor>(A, lda, m0 + g, x + t));
-    const Split a1 = split_tf32(at<kAMajor>(A, lda, m0 + g + 8, x + t));
-    const Split a2 = split_tf32(at<kAMajor>(A, lda, m0 + g, x + t + 4));
-    const Split a3 = split_tf32(at<kAMajor>(A, lda, m0 + g + 8, x + t + 4));
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      const Split b0 = split_tf32(at<kBMajor>(B, ldb, n0 + 8 * j + g, x + t));
-      const Split b1 = split_tf32(at<kBMajor>(B, ldb, n0 + 8 * j + g, x + t + 4));
-      mma_tf32(acc[j], a0.small, a1.small, a2.small, a3.small, b0.big, b1.big);
-      mma_tf32(acc[j], a0.big, a1.big, a2.big, a3.big, b0.small, b1.small);
-      mma_tf32(acc[j], a0.big, a1.big, a2.big, a3.big, b0.big, b1.big);
-    }
-  }
-}
 
 // Rows [row0, row0 + ROWS) x the 64 padded columns of a global [rows, E] matrix into one or two shared copies
 // (row-major, strides ld1 and ld2; ld2 = 0 for none).
@@ -116,22 +62,32 @@ __device__ void load_rows(float* s1, int ld1, float* s2, int ld2, const float* g
   }
 }
 
-// delta[row] = sum over the head dim of dO * O; one warp per (batch, head, query) row, both read through their
-// strides (unit along the head dim). The warp also zeroes the row's dQ, which the backward kernel then adds into:
-// one launch fewer than a separate fill (dQ is often a strided piece of a packed q/k/v gradient).
+// delta[row] = sum over the head dim of dO * O: sixteen lanes per (batch, head, query) row, four columns each
+// (E <= 64), both read through their strides (unit along the head dim); `vec`: every row starts 16-byte aligned and
+// E is a multiple of 4, so each lane's four columns are one load. The lanes also zero the row's dQ, which the
+// backward kernel then adds into: one launch fewer than a separate fill (dQ is often a strided piece of a packed
+// q/k/v gradient).
 __global__ void flash_delta_f32_kernel(const float* dout, Strides gs, const float* out, Strides os, float* delta,
-                                       float* dq, Strides dqs, int64_t rows, int H, int L, int E) {
-  int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
-  if (row >= rows) return;
-  const int64_t l = row % L, h = row / L % H, b = row / (int64_t(L) * H);
-  const float* g = dout + b * gs.batch + h * gs.head + l * gs.row;
-  const float* o = out + b * os.batch + h * os.head + l * os.row;
-  float* z = dq + b * dqs.batch + h * dqs.head + l * dqs.row;
+                                       float* dq, Strides dqs, int64_t rows, int H, int L, int E, bool vec) {
+  const int64_t row = (int64_t(blockIdx.x) * kThreads + threadIdx.x) / 16;
+  const int c = threadIdx.x % 16 * 4;
   float acc = 0.f;
-  for (int c = threadIdx.x % 32; c < E; c += 32) acc += g[c] * o[c], z[c] = 0.f;
+  if (row < rows && c < E) {  // no early return: the shuffles below want every lane of the warp
+    const int64_t l = row % L, h = row / L % H, b = row / (int64_t(L) * H);
+    const float* g = dout + b * gs.batch + h * gs.head + l * gs.row + c;
+    const float* o = out + b * os.batch + h * os.head + l * os.row + c;
+    float* z = dq + b * dqs.batch + h * dqs.head + l * dqs.row + c;
+    if (vec) {
+      const float4 gv = *reinterpret_cast<const float4*>(g), ov = *reinterpret_cast<const float4*>(o);
+      acc = gv.x * ov.x + gv.y * ov.y + gv.z * ov.z + gv.w * ov.w;
+      *reinterpret_cast<float4*>(z) = make_float4(0.f, 0.f, 0.f, 0.f);
+    } else {
+      for (int i = 0; i < 4 && c + i < E; ++i) acc += g[i] * o[i], z[i] = 0.f;
+    }
+  }
 #pragma unroll
-  for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (threadIdx.x % 32 == 0) delta[row] = acc;
+  for (int off = 8; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (row < rows && c == 0) delta[row] = acc;
 }
 
 struct BwdArgs {
@@ -143,7 +99,30 @@ struct BwdArgs {
   int H, L, S, E;
   float scale, scale_log2;
   bool causal, vec, dout_vec;
+  bool dq_pairs;  // dq's rows and columns pair up on 8-byte boundaries (E even)
 };
+
+// dQ[q][e] += the warp's dS K block: rows q (+ 8), columns e + 8 j (+ 1) per lane. Adjacent column pairs go as
+// one 8-byte atomic where the layout allows (sm_90): a row's four lanes then cover one 32-byte sector.
+__device__ __forceinline__ void add_dq(const BwdArgs& a, float* dqg, const float (&dq)[2][4], int64_t q, int e) {
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int64_t qi = q + 8 * half;
+      const int ej = e + 8 * j;
+      if (qi >= a.L || ej >= a.E) continue;
+      float* p = dqg + qi * a.dqs.row + ej;
+#if __CUDA_ARCH__ >= 900
+      if (a.dq_pairs) {
+        atomicAdd(reinterpret_cast<float2*>(p), make_float2(dq[j][2 * half], dq[j][2 * half + 1]));
+        continue;
+      }
+#endif
+      atomicAdd(p, dq[j][2 * half]);
+      if (ej + 1 < a.E) atomicAdd(p + 1, dq[j][2 * half + 1]);
+    }
+}
 
 __global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
   extern __shared__ float4 smem4[];
@@ -212,14 +191,7 @@ __global__ void __launch_bounds__(kThreads, 2) flash_bwd_f32_kernel(BwdArgs a) {
     warp_product<kQ, 4, false, true>(dk, Omin, kLdPMinor, gk, Qmaj, kLdMajor, ge);  // dS^T [k][q] . Q [q][e]
     float dq[2][4] = {};
     warp_product<kT, 2, true, true>(dq, Dmaj, kLdPMajor, qq, Kmaj, kLdMajor, qe);   // dS [q][k] . K [k][e]
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int64_t qi = q0 + qq + g + 8 * (r / 2);
-        const int e = qe + 8 * j + 2 * t + r % 2;
-        if (qi < a.L && e < a.E) atomicAdd(dqg + qi * a.dqs.row + e, dq[j][r]);
-      }
+    add_dq(a, dqg, dq, q0 + qq + g, qe + 2 * t);
   }
   float* dkg = a.dk + b * a.dks.batch + h * a.dks.head;
   float* dvg = a.dv + b * a.dvs.batch + h * a.dvs.head;
@@ -245,17 +217,20 @@ void flash_backward_f32(const Tensor& g, const Tensor& q, const Tensor& k, const
   Tensor delta = empty_tensor(DimVector{B, H, L}, ScalarType::Float32, q.device());
   int64_t rows = B * H * L;
   if (rows > 0) {
-    unsigned blocks = unsigned((rows + kThreads / 32 - 1) / (kThreads / 32));
+    const unsigned blocks = unsigned((rows + kThreads / 16 - 1) / (kThreads / 16));
+    const bool vec = vec_ok(g) && vec_ok(out) && vec_ok(dq);
     flash_delta_f32_kernel<<<blocks, kThreads, 0, stream>>>(g.data<float>(), strides_of(g), out.data<float>(),
                                                             strides_of(out), delta.data<float>(), dq.data<float>(),
-                                                            strides_of(dq), rows, int(H), int(L), int(E));
+                                                            strides_of(dq), rows, int(H), int(L), int(E), vec);
     VT_CUDA_CHECK(cudaGetLastError());
   }
   BwdArgs a{q.data<float>(), k.data<float>(), v.data<float>(), g.data<float>(), lse.data<float>(),
             delta.data<float>(), dq.data<float>(), dk.data<float>(), dv.data<float>(), strides_of(q),
             strides_of(k), strides_of(v), strides_of(g), strides_of(dq), strides_of(dk), strides_of(dv), int(H),
             int(L), int(S), int(E), float(scale),
-            float(scale * double(kLog2e)), causal, vec_ok(q) && vec_ok(k) && vec_ok(v), vec_ok(g)};
+            float(scale * double(kLog2e)), causal, vec_ok(q) && vec_ok(k) && vec_ok(v), vec_ok(g),
+            E % 2 == 0 && dq.stride(0) % 2 == 0 && dq.stride(1) % 2 == 0 && dq.stride(2) % 2 == 0 &&
+                reinterpret_cast<uintptr_t>(dq.data_ptr()) % 8 == 0};
   f32::allow_smem<flash_bwd_f32_kernel>(kBwdSmem, dev);
   dim3 grid(unsigned(B * H), unsigned((S + kT - 1) / kT));
   flash_bwd_f32_kernel<<<grid, kThreads, kBwdSmem, stream>>>(a);
