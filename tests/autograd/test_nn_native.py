@@ -103,11 +103,13 @@ def test_attention_softmax_matches_masked_softmax(L, S, causal, rng):
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("shape,norm", [((4, 6, 32), (32,)), ((3, 5, 4), (5, 4)), ((2, 1500), (1500,)), ((0, 8), (8,)),
                                         ((13, 256), (256,)), ((3, 132), (132,)), ((9, 768), (768,)),
-                                        ((5, 1024), (1024,)), ((6, 1028), (1028,)), ((7, 516), (516,))])
+                                        ((5, 1024), (1024,)), ((6, 1028), (1028,)), ((7, 516), (516,)),
+                                        ((20000, 64), (64,))])
 @pytest.mark.parametrize("offset", [0, 1])
 def test_native_layer_norm_and_backward(affine, shape, norm, offset, rng):
     """Widths that are multiples of 4 up to 1024 take CUDA's float32 row-in-registers kernels (2, 4 or 8 float4s a
-    lane: 256, 516, 768, 1024), others and a base 4 bytes off 16-byte alignment (offset 1) the general ones."""
+    lane: 256, 516, 768, 1024; the affine sums in the same pass up to 512, over more rows than a GPU holds warps at
+    20000), others and a base 4 bytes off 16-byte alignment (offset 1) the general ones."""
     if offset and shape[0] == 0:
         pytest.skip("no rows")
     x_v, x_t = pair(rng.standard_normal(shape) * 3 + 1)
@@ -128,6 +130,11 @@ def test_native_layer_norm_and_backward(affine, shape, norm, offset, rng):
         np.testing.assert_allclose(host(back_v[i]), host(back_t[i]), rtol=2e-4, atol=2e-5, err_msg=f"grad {name}")
     if not affine:
         assert back_v[1] is None and back_v[2] is None
+    else:  # the affine gradients alone (output_mask 6: the input's not wanted)
+        only = op("vt::native_layer_norm_backward")(g_v, x_v, list(norm), out_v[1], out_v[2], w_v, 6)
+        assert only[0] is None
+        for i in (1, 2):
+            np.testing.assert_allclose(host(only[i]), host(back_t[i]), rtol=2e-4, atol=2e-5, err_msg="affine alone")
 
 
 def rms_ref(x, norm, w, eps):

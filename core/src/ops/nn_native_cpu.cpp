@@ -239,6 +239,13 @@ struct CpuNnKernels {
     });
   }
 
+  // The input gradient, then the affine ones (each tensor may be undefined; M, N > 0).
+  static void norm_backward(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
+                            const Tensor& gx, const Tensor& gw, const Tensor& gb) {
+    if (gx.defined()) norm_backward_input(a, g, mean, rstd, gx);
+    if (gw.defined() || gb.defined()) norm_backward_affine(a, g, mean, rstd, gw, gb);
+  }
+
   // dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat)); rms drops the mean(g w) term (no centring).
   static void norm_backward_input(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
                                   const Tensor& gx) {

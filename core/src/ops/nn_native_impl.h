@@ -156,14 +156,11 @@ std::tuple<Tensor, Tensor, Tensor> norm_backward(const Tensor& grad, const Tenso
   Tensor gw = (output_mask & 2) && weight.defined() ? empty_tensor(normalized_shape, x.dtype(), x.device()) : Tensor();
   Tensor gb = (output_mask & 4) && !rms ? empty_tensor(normalized_shape, x.dtype(), x.device()) : Tensor();
   NormArgs a{x, w, Tensor(), s.M, s.N, 0.0, rms};
-  if (gx.defined() && x.numel() > 0) K::norm_backward_input(a, g, mu, rs, gx);
-  if (gw.defined() || gb.defined()) {
-    if (s.M == 0) {  // no rows: the sums are zero
-      if (gw.defined()) ops::fill_(gw, Scalar(int64_t(0)));
-      if (gb.defined()) ops::fill_(gb, Scalar(int64_t(0)));
-    } else if (s.N > 0) {
-      K::norm_backward_affine(a, g, mu, rs, gw, gb);
-    }
+  if (s.M > 0 && s.N > 0) {
+    K::norm_backward(a, g, mu, rs, gx, gw, gb);  // each of gx, gw, gb may be undefined
+  } else if (s.M == 0) {  // no rows: the affine sums are zero
+    if (gw.defined()) ops::fill_(gw, Scalar(int64_t(0)));
+    if (gb.defined()) ops::fill_(gb, Scalar(int64_t(0)));
   }
   return {gx, gw, gb};
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <tuple>
 #include <type_traits>
 
 #include "../act_backward_impl.h"
@@ -216,6 +217,13 @@ __global__ void norm_backward_input_kernel(const T* x, const T* gy, const T* w, 
 // widths of transformer layers), is held in registers by its warp as K float4s per lane: one read of the row from
 // memory where the kernels above walk it two or three times (the later passes from L1/L2) and 16-byte accesses
 // where they make 4-byte ones. Same formulas as those kernels; sums in another order (four entries per lane first).
+//
+// Note [Affine sums in the row pass]: the weight's and bias's gradients (sums over rows of g * xhat and of g) are
+// taken in the same pass as the input gradient, from the registers that pass holds: each lane adds its columns
+// over the rows its warp visits, the block's eight warps are added in a fixed order into one partial per column
+// and block, and sum_slices_kernel adds the blocks' partials in a fixed order (deterministic, as the separate
+// affine kernel's two steps). That kernel read x and g from memory a second time. Up to 512 columns (K <= 4): at
+// 1024 the accumulators would double the registers of a kernel that already holds two rows.
 template <int K> __device__ void load_row(float4 (&v)[K], const float* row, int lane, int nv) {
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -267,35 +275,67 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
   }
 }
 
-template <int K>
+// The input gradient of rows in registers; with kAffine, also the affine gradients' partial sums (Note [Affine
+// sums in the row pass]). Warps walk rows with a grid stride.
+template <int K, bool kAffine>
 __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
-    norm_backward_input_f32x4_kernel(const float* x, const float* gy, const float* w, const float* mean,
-                                     const float* rstd, float* gx, int64_t M, int N, bool rms) {
-  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
-  const int lane = threadIdx.x % kWarp, nv = N / 4;
-  if (row >= M) return;
-  float4 xv[K], gw[K];
-  load_row(xv, x + row * N, lane, nv);
-  load_row(gw, gy + row * N, lane, nv);
-  const float mu = mean ? mean[row] : 0.f, rs = rstd[row];
-  A2<float> sums{0.f, 0.f};
+    norm_backward_f32x4_kernel(const float* x, const float* gy, const float* w, const float* mean, const float* rstd,
+                               float* gx, float* pw, float* pb, int64_t M, int N, bool rms) {
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, nv = N / 4;
+  float4 sw[K], sb[K];  // kAffine: this lane's columns of sum g * xhat and sum g over the warp's rows
 #pragma unroll
-  for (int k = 0; k < K; ++k) {
-    const int i = k * kWarp + lane;
-    if (i >= nv) continue;
-    if (w) gw[k] = gw[k] * reinterpret_cast<const float4*>(w)[i];
-    sums.a += sum4(gw[k]);
-    sums.b += sum4(gw[k] * (xv[k] - mu)) * rs;
+  for (int k = 0; k < K; ++k) sw[k] = sb[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + warp; row < M;
+       row += int64_t(gridDim.x) * kRowsPerBlock) {
+    float4 xh[K], gw[K];
+    load_row(xh, x + row * N, lane, nv);
+    load_row(gw, gy + row * N, lane, nv);
+    const float mu = mean ? mean[row] : 0.f, rs = rstd[row];
+    A2<float> sums{0.f, 0.f};
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const int i = k * kWarp + lane;
+      if (i >= nv) continue;
+      xh[k] = (xh[k] - mu) * make_float4(rs, rs, rs, rs);
+      if constexpr (kAffine) {
+        sw[k] = {sw[k].x + gw[k].x * xh[k].x, sw[k].y + gw[k].y * xh[k].y, sw[k].z + gw[k].z * xh[k].z,
+                 sw[k].w + gw[k].w * xh[k].w};
+        sb[k] = {sb[k].x + gw[k].x, sb[k].y + gw[k].y, sb[k].z + gw[k].z, sb[k].w + gw[k].w};
+      }
+      if (w) gw[k] = gw[k] * reinterpret_cast<const float4*>(w)[i];
+      sums.a += sum4(gw[k]);
+      sums.b += sum4(gw[k] * xh[k]);
+    }
+    sums = group_reduce(sums, [](A2<float> p, A2<float> q) { return A2<float>{p.a + q.a, p.b + q.b}; }, false);
+    const float c1 = rms ? 0.f : sums.a / float(N), c2 = sums.b / float(N);
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const int i = k * kWarp + lane;
+      if (i >= nv) continue;
+      const float4 d = {gw[k].x - c1 - xh[k].x * c2, gw[k].y - c1 - xh[k].y * c2, gw[k].z - c1 - xh[k].z * c2,
+                        gw[k].w - c1 - xh[k].w * c2};
+      reinterpret_cast<float4*>(gx + row * N)[i] = d * make_float4(rs, rs, rs, rs);
+    }
   }
-  sums = group_reduce(sums, [](A2<float> p, A2<float> q) { return A2<float>{p.a + q.a, p.b + q.b}; }, false);
-  const float c1 = rms ? 0.f : sums.a / float(N), c2 = sums.b / float(N);
+  if constexpr (kAffine) {
+    // The block's warps in a fixed order, one partial per column and block (laid out [N, blocks] for sum_slices).
+    __shared__ float4 red[kRowsPerBlock][K * kWarp];
+    for (int pass = 0; pass < 2; ++pass) {
+      float* part = pass ? pb : pw;
+      if (!part) continue;  // uniform across the block
 #pragma unroll
-  for (int k = 0; k < K; ++k) {
-    const int i = k * kWarp + lane;
-    if (i >= nv) continue;
-    const float4 xh = (xv[k] - mu) * make_float4(rs * c2, rs * c2, rs * c2, rs * c2);
-    const float4 d = {gw[k].x - c1 - xh.x, gw[k].y - c1 - xh.y, gw[k].z - c1 - xh.z, gw[k].w - c1 - xh.w};
-    reinterpret_cast<float4*>(gx + row * N)[i] = d * make_float4(rs, rs, rs, rs);
+      for (int k = 0; k < K; ++k) red[warp][k * kWarp + lane] = pass ? sb[k] : sw[k];
+      __syncthreads();
+      for (int i = threadIdx.x; i < nv; i += blockDim.x) {
+        float4 t = red[0][i];
+        for (int r = 1; r < kRowsPerBlock; ++r) t = {t.x + red[r][i].x, t.y + red[r][i].y, t.z + red[r][i].z, t.w + red[r][i].w};
+        part[(4 * int64_t(i)) * gridDim.x + blockIdx.x] = t.x;
+        part[(4 * int64_t(i) + 1) * gridDim.x + blockIdx.x] = t.y;
+        part[(4 * int64_t(i) + 2) * gridDim.x + blockIdx.x] = t.z;
+        part[(4 * int64_t(i) + 3) * gridDim.x + blockIdx.x] = t.w;
+      }
+      __syncthreads();
+    }
   }
 }
 
@@ -424,19 +464,42 @@ struct CudaNnKernels {
     VT_CUDA_CHECK(cudaGetLastError());
   }
 
+  // The input gradient and any affine gradients (each tensor may be undefined; M, N > 0).
+  static void norm_backward(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
+                            const Tensor& gx, const Tensor& gw, const Tensor& gb) {
+    const bool affine = gw.defined() || gb.defined();
+    if (!gx.defined() || !rows_in_registers(a, {&g, &gx})) {
+      if (gx.defined()) norm_backward_input(a, g, mean, rstd, gx);
+      if (affine) norm_backward_affine(a, g, mean, rstd, gw, gb);
+      return;
+    }
+    Launch l(a.x);  // Note [Rows in registers]
+    const bool fuse = affine && a.N <= 512;  // Note [Affine sums in the row pass]
+    const int64_t rows_blocks = row_grid(a.M, false).x;
+    const int64_t blocks = fuse ? std::min<int64_t>(rows_blocks, grid_size(int64_t(1) << 40)) : rows_blocks;
+    Tensor pw = fuse && gw.defined() ? empty_tensor(DimVector{a.N, blocks}, ScalarType::Float32, a.x.device()) : Tensor();
+    Tensor pb = fuse && gb.defined() ? empty_tensor(DimVector{a.N, blocks}, ScalarType::Float32, a.x.device()) : Tensor();
+    with_row_vectors(a.N, [&](auto k) {
+      constexpr int K = decltype(k)::value;
+      auto args = std::make_tuple(a.x.data<float>(), g.data<float>(), ptr_or_null<float>(a.weight),
+                                  ptr_or_null<float>(mean), rstd.data<float>(), gx.data<float>(), mut_or_null<float>(pw),
+                                  mut_or_null<float>(pb), a.M, int(a.N), a.rms);
+      auto launch = [&](auto kernel) {
+        std::apply([&](auto... v) { kernel<<<unsigned(blocks), kWarp * kRowsPerBlock, 0, l.stream>>>(v...); }, args);
+      };
+      if constexpr (K <= 4) {
+        if (fuse) return launch(norm_backward_f32x4_kernel<K, true>);
+      }
+      launch(norm_backward_f32x4_kernel<K, false>);
+    });
+    VT_CUDA_CHECK(cudaGetLastError());
+    if (fuse) sum_slices<float>(pw, gw, pb, gb, blocks, a.N, l.stream);
+    else if (affine) norm_backward_affine(a, g, mean, rstd, gw, gb);
+  }
+
   static void norm_backward_input(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
                                   const Tensor& gx) {
     Launch l(a.x);
-    if (rows_in_registers(a, {&g, &gx})) {  // Note [Rows in registers]
-      with_row_vectors(a.N, [&](auto k) {
-        norm_backward_input_f32x4_kernel<decltype(k)::value>
-            <<<row_grid(a.M, false), kWarp * kRowsPerBlock, 0, l.stream>>>(
-                a.x.data<float>(), g.data<float>(), ptr_or_null<float>(a.weight), ptr_or_null<float>(mean),
-                rstd.data<float>(), gx.data<float>(), a.M, int(a.N), a.rms);
-      });
-      VT_CUDA_CHECK(cudaGetLastError());
-      return;
-    }
     VT_DISPATCH_FLOATING(a.x.dtype(), "norm backward", [&] {
       using A = Acc<scalar_t>;
       bool block = use_block(a.N);
@@ -449,7 +512,6 @@ struct CudaNnKernels {
 
   static void norm_backward_affine(const NormArgs& a, const Tensor& g, const Tensor& mean, const Tensor& rstd,
                                    const Tensor& gw, const Tensor& gb) {
-    if (!gw.defined() && !gb.defined()) return;
     Launch l(a.x);
     // Enough row slices to fill the GPU about twice (grid_size(kThreads * n) is n blocks up to one wave),
     // keeping at least 32 rows per slice.
@@ -465,14 +527,20 @@ struct CudaNnKernels {
           a.x.data<scalar_t>(), g.data<scalar_t>(), ptr_or_null<A>(mean), rstd.data<A>(), mut_or_null<A>(pw),
           mut_or_null<A>(pb), a.M, a.N);
       VT_CUDA_CHECK(cudaGetLastError());
-      // the slices of the wanted gradients in one launch: the weight's (if wanted), then the bias's
-      const bool both = gw.defined() && gb.defined();
-      const Tensor &p1 = gw.defined() ? pw : pb, &o1 = gw.defined() ? gw : gb;
-      unsigned blocks = unsigned((a.N * (both ? 2 : 1) * kWarp + cuda::kThreads - 1) / cuda::kThreads);
-      sum_slices_kernel<<<blocks, cuda::kThreads, 0, l.stream>>>(p1.data<A>(), o1.data<scalar_t>(),
-                                                                   both ? pb.data<A>() : nullptr,
-                                                                   both ? gb.data<scalar_t>() : nullptr, slices, a.N);
+      sum_slices<scalar_t>(pw, gw, pb, gb, slices, a.N, l.stream);
     });
+  }
+
+  // The slices of the wanted gradients in one launch: the weight's (if wanted), then the bias's.
+  template <typename T>
+  static void sum_slices(const Tensor& pw, const Tensor& gw, const Tensor& pb, const Tensor& gb, int64_t slices,
+                         int64_t N, cudaStream_t stream) {
+    using A = Acc<T>;
+    const bool both = gw.defined() && gb.defined();
+    const Tensor &p1 = gw.defined() ? pw : pb, &o1 = gw.defined() ? gw : gb;
+    unsigned blocks = unsigned((N * (both ? 2 : 1) * kWarp + cuda::kThreads - 1) / cuda::kThreads);
+    sum_slices_kernel<<<blocks, cuda::kThreads, 0, stream>>>(p1.data<A>(), o1.data<T>(), both ? pb.data<A>() : nullptr,
+                                                             both ? gb.data<T>() : nullptr, slices, N);
     VT_CUDA_CHECK(cudaGetLastError());
   }
 };
