@@ -328,7 +328,8 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
       __syncthreads();
       for (int i = threadIdx.x; i < nv; i += blockDim.x) {
         float4 t = red[0][i];
-        for (int r = 1; r < kRowsPerBlock; ++r) t = {t.x + red[r][i].x, t.y + red[r][i].y, t.z + red[r][i].z, t.w + red[r][i].w};
+        for (int r = 1; r < kRowsPerBlock; ++r)
+          t = {t.x + red[r][i].x, t.y + red[r][i].y, t.z + red[r][i].z, t.w + red[r][i].w};
         part[(4 * int64_t(i)) * gridDim.x + blockIdx.x] = t.x;
         part[(4 * int64_t(i) + 1) * gridDim.x + blockIdx.x] = t.y;
         part[(4 * int64_t(i) + 2) * gridDim.x + blockIdx.x] = t.z;
@@ -477,13 +478,16 @@ struct CudaNnKernels {
     const bool fuse = affine && a.N <= 512;  // Note [Affine sums in the row pass]
     const int64_t rows_blocks = row_grid(a.M, false).x;
     const int64_t blocks = fuse ? std::min<int64_t>(rows_blocks, grid_size(int64_t(1) << 40)) : rows_blocks;
-    Tensor pw = fuse && gw.defined() ? empty_tensor(DimVector{a.N, blocks}, ScalarType::Float32, a.x.device()) : Tensor();
-    Tensor pb = fuse && gb.defined() ? empty_tensor(DimVector{a.N, blocks}, ScalarType::Float32, a.x.device()) : Tensor();
+    auto partials = [&](const Tensor& grad) {
+      if (!fuse || !grad.defined()) return Tensor();
+      return empty_tensor(DimVector{a.N, blocks}, ScalarType::Float32, a.x.device());
+    };
+    Tensor pw = partials(gw), pb = partials(gb);
     with_row_vectors(a.N, [&](auto k) {
       constexpr int K = decltype(k)::value;
       auto args = std::make_tuple(a.x.data<float>(), g.data<float>(), ptr_or_null<float>(a.weight),
-                                  ptr_or_null<float>(mean), rstd.data<float>(), gx.data<float>(), mut_or_null<float>(pw),
-                                  mut_or_null<float>(pb), a.M, int(a.N), a.rms);
+                                  ptr_or_null<float>(mean), rstd.data<float>(), gx.data<float>(),
+                                  mut_or_null<float>(pw), mut_or_null<float>(pb), a.M, int(a.N), a.rms);
       auto launch = [&](auto kernel) {
         std::apply([&](auto... v) { kernel<<<unsigned(blocks), kWarp * kRowsPerBlock, 0, l.stream>>>(v...); }, args);
       };
