@@ -125,16 +125,21 @@ def test_native_layer_norm_and_backward(affine, shape, norm, offset, rng):
     back_v = op("vt::native_layer_norm_backward")(g_v, x_v, list(norm), out_v[1], out_v[2], w_v, 7 if affine else 1)
     back_t = aten.native_layer_norm_backward(g_t, x_t, list(norm), out_t[1], out_t[2], w_t, b_t,
                                              [True, affine, affine])
+    def near(v, t, msg):
+        # row sums of up to 1500 float32 terms in another order than torch's, then a subtraction; the affine
+        # gradients sum over up to 20000 rows, so their error scales with the largest of them
+        ref = host(t)
+        scale = max(1.0, float(np.abs(ref).max())) if msg != "grad input" else 1.0
+        np.testing.assert_allclose(host(v), ref, rtol=2e-4, atol=2e-5 * scale, err_msg=msg)
     for i, name in enumerate(["input", "weight", "bias"][:3 if affine else 1]):
-        # row sums of up to 1500 float32 terms in another order than torch's, then a subtraction
-        np.testing.assert_allclose(host(back_v[i]), host(back_t[i]), rtol=2e-4, atol=2e-5, err_msg=f"grad {name}")
+        near(back_v[i], back_t[i], f"grad {name}")
     if not affine:
         assert back_v[1] is None and back_v[2] is None
     else:  # the affine gradients alone (output_mask 6: the input's not wanted)
         only = op("vt::native_layer_norm_backward")(g_v, x_v, list(norm), out_v[1], out_v[2], w_v, 6)
         assert only[0] is None
         for i in (1, 2):
-            np.testing.assert_allclose(host(only[i]), host(back_t[i]), rtol=2e-4, atol=2e-5, err_msg="affine alone")
+            near(only[i], back_t[i], "affine alone")
 
 
 def rms_ref(x, norm, w, eps):
