@@ -1,8 +1,8 @@
 """Outer reductions (the kept dim is the fastest) on the GPU: Note [Column vectors] in reduce.cuh gives a thread V
 adjacent outputs read as one 16-byte vector where the kept dim is dense, a multiple of V long and aligned; any
-other layout keeps one output per thread. Both paths, with and without grid splits (rows dealt to the splits in
-turn, Note [Interleaved splits]), every reduction kind that runs the outer kernel, against torch on the CPU in
-float64."""
+other layout keeps one output per thread; a block of the vector path is 32 vector columns x 8 row lanes (Note
+[Column tiles]). Both paths, with and without grid splits (rows dealt to the splits in turn, Note [Interleaved
+splits]), every reduction kind that runs the outer kernel, against torch on the CPU in float64."""
 import numpy as np
 import pytest
 import torch
@@ -22,6 +22,10 @@ CASES = {  # name: (shape, view, dims)
     "middle_dim": ((6, 50, 16), lambda t: t, 1),           # kept dims 0 and 2, reduced dim 1
     "two_reduced": ((7, 9, 40), lambda t: t, (0, 1)),      # kept dim 2 after coalescing two reduced dims
     "transposed": ((48, 96), lambda t: t.t(), 1),          # the reduced dim is the fastest: inner kernel
+    # Note [Column tiles]: blocks of 32 vector columns x 8 row lanes
+    "tall_narrow": ((8192, 96), lambda t: t, 0),           # a bias gradient's shape: one tile, idle columns
+    "many_tiles": ((3, 140000), lambda t: t, 0),           # more tiles than a wave of blocks: the tile loop
+    "padded_rows": ((2000, 260), lambda t: t[:, :256], 0),  # row stride 260 elements: vectors, strided rows
 }
 
 
@@ -50,7 +54,8 @@ def test_outer_sum_amax_amin(case, dtype):
         np.testing.assert_array_equal(got.cpu().to(vt.float64).numpy(), want.numpy())
 
 
-@pytest.mark.parametrize("case", ["columns", "columns_split", "odd_width_split", "misaligned", "middle_dim"])
+@pytest.mark.parametrize("case", ["columns", "columns_split", "odd_width_split", "misaligned", "middle_dim",
+                                  "tall_narrow", "padded_rows"])
 def test_outer_mean_prod_norm_float32(case):
     shape, view, dims = CASES[case]
     a = _data(shape, "float32", 3)
