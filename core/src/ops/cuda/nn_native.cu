@@ -232,8 +232,11 @@ template <int K> __device__ void load_row(float4 (&v)[K], const float* row, int 
     v[k] = i < nv ? reinterpret_cast<const float4*>(row)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
   }
 }
+__device__ __forceinline__ float4 operator+(float4 a, float4 b) { return {a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w}; }
+__device__ __forceinline__ float4 operator-(float4 a, float4 b) { return {a.x - b.x, a.y - b.y, a.z - b.z, a.w - b.w}; }
 __device__ __forceinline__ float4 operator*(float4 a, float4 b) { return {a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w}; }
 __device__ __forceinline__ float4 operator-(float4 a, float s) { return {a.x - s, a.y - s, a.z - s, a.w - s}; }
+__device__ __forceinline__ float4 operator*(float4 a, float s) { return {a.x * s, a.y * s, a.z * s, a.w * s}; }
 __device__ __forceinline__ float sum4(float4 a) { return a.x + a.y + a.z + a.w; }
 
 template <int K>
@@ -266,12 +269,9 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
   for (int k = 0; k < K; ++k) {
     const int i = k * kWarp + lane;
     if (i >= nv) continue;
-    float4 o = (v[k] - mu) * make_float4(rs, rs, rs, rs);
+    float4 o = (v[k] - mu) * rs;
     if (w) o = o * reinterpret_cast<const float4*>(w)[i];
-    if (b) {
-      const float4 c = reinterpret_cast<const float4*>(b)[i];
-      o = {o.x + c.x, o.y + c.y, o.z + c.z, o.w + c.w};
-    }
+    if (b) o = o + reinterpret_cast<const float4*>(b)[i];
     reinterpret_cast<float4*>(y + row * N)[i] = o;
   }
 }
@@ -297,11 +297,10 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     for (int k = 0; k < K; ++k) {
       const int i = k * kWarp + lane;
       if (i >= nv) continue;
-      xh[k] = (xh[k] - mu) * make_float4(rs, rs, rs, rs);
+      xh[k] = (xh[k] - mu) * rs;
       if constexpr (kAffine) {
-        sw[k] = {sw[k].x + gw[k].x * xh[k].x, sw[k].y + gw[k].y * xh[k].y, sw[k].z + gw[k].z * xh[k].z,
-                 sw[k].w + gw[k].w * xh[k].w};
-        sb[k] = {sb[k].x + gw[k].x, sb[k].y + gw[k].y, sb[k].z + gw[k].z, sb[k].w + gw[k].w};
+        sw[k] = sw[k] + gw[k] * xh[k];
+        sb[k] = sb[k] + gw[k];
       }
       if (w) gw[k] = gw[k] * reinterpret_cast<const float4*>(w)[i];
       sums.a += sum4(gw[k]);
@@ -313,9 +312,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
     for (int k = 0; k < K; ++k) {
       const int i = k * kWarp + lane;
       if (i >= nv) continue;
-      const float4 d = {gw[k].x - c1 - xh[k].x * c2, gw[k].y - c1 - xh[k].y * c2, gw[k].z - c1 - xh[k].z * c2,
-                        gw[k].w - c1 - xh[k].w * c2};
-      reinterpret_cast<float4*>(gx + row * N)[i] = d * make_float4(rs, rs, rs, rs);
+      reinterpret_cast<float4*>(gx + row * N)[i] = (gw[k] - c1 - xh[k] * c2) * rs;
     }
   }
   if constexpr (kAffine) {
@@ -330,8 +327,7 @@ __global__ void __launch_bounds__(kWarp* kRowsPerBlock)
       __syncthreads();
       for (int i = threadIdx.x; i < nv; i += blockDim.x) {
         float4 t = red[0][i];
-        for (int r = 1; r < kRowsPerBlock; ++r)
-          t = {t.x + red[r][i].x, t.y + red[r][i].y, t.z + red[r][i].z, t.w + red[r][i].w};
+        for (int r = 1; r < kRowsPerBlock; ++r) t = t + red[r][i];
         reinterpret_cast<float4*>(part + int64_t(blockIdx.x) * N)[i] = t;
       }
       __syncthreads();
