@@ -3,7 +3,8 @@
   bandwidth: 1 GiB float32 elementwise add (a + b: two reads, one write) and full sum (one read), reported as
   bytes moved per second beside a device-to-device copy of the same size (the attainable reference; goal:
   vt time <= 1.0x torch, i.e. >= 90% of the copy bandwidth); also a row sum, a column sum, a strided add, a
-  transposed copy, casts (dense and transposed), a strided fill and a Linear's bias add (a broadcast operand).
+  transposed copy, casts (dense and transposed), a strided fill, a Linear's bias add (a broadcast operand) and
+  its bias gradient (a tall, narrow column sum).
   overhead: host time per op for 1-element CUDA tensors (kernel launch included, no sync in the loop;
   goal <= 0.5x). Run: python benchmarks/cuda_ops.py [--json out.json]. Needs a GPU and torch with CUDA."""
 import argparse
@@ -78,6 +79,11 @@ def main():
         bv, bt = yv[:3072], yt[:3072]
         ov, ot = timed(lambda: hv + bv, lambda: ht + bt, iters=50)
         row("bias add [8192, 3072] + [3072]", ov * 1e6, ot * 1e6, "us")
+    # a Linear's bias gradient: the column sum of a tall, narrow matrix (Note [Column tiles] in reduce.cuh)
+    if n >= 65536 * 768:
+        gv_, gt_ = xv[: 65536 * 768].view(65536, 768), xt[: 65536 * 768].view(65536, 768)
+        ov, ot = timed(lambda: gv_.sum(0), lambda: gt_.sum(0), iters=50)
+        row("bias grad: column sum [65536, 768]", ov * 1e6, ot * 1e6, "us")
 
     a_v, b_v = vt.ones(1, device="cuda"), vt.ones(1, device="cuda")
     a_t, b_t = torch.ones(1, device="cuda"), torch.ones(1, device="cuda")
