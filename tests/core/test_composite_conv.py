@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import vibetensor.torch as vt
-from helpers import ALL_DTYPES, FLOAT_DTYPES, Pair, check_op, pair, pair_from_numpy
+from helpers import ALL_DTYPES, FLOAT_DTYPES, Pair, check_op, pair, pair_from_numpy, to_numpy
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
@@ -85,8 +85,7 @@ def _rounded_once(results, dtype):
     on one seed) that stays rare; a product rounded before the sum changed one result in eight to one in four."""
     if dtype != "bfloat16":
         return
-    v, t = (np.asarray(r.float().numpy() if isinstance(r, torch.Tensor) else r.float().cpu().numpy(), np.float64)
-            for r in results)
+    v, t = (to_numpy(r) for r in results)
     differ = v != t
     assert differ.mean() <= 0.03, f"{differ.sum()} of {differ.size} results differ from torch's"
 
