@@ -3,8 +3,9 @@
   bandwidth: 1 GiB float32 elementwise add (a + b: two reads, one write) and full sum (one read), reported as
   bytes moved per second beside a device-to-device copy of the same size (the attainable reference; goal:
   vt time <= 1.0x torch, i.e. >= 90% of the copy bandwidth); also a row sum, a column sum, a strided add, a
-  transposed copy, casts (dense and transposed), a strided fill, a Linear's bias add (a broadcast operand) and
-  its bias gradient (a tall, narrow column sum).
+  transposed copy, casts (dense and transposed), a strided fill, gelu and its gradient (float32 and bfloat16),
+  bfloat16 add, float16 exp and scaling, a Linear's bias add (a broadcast operand) and its bias gradient (a tall,
+  narrow column sum).
   overhead: host time per op for 1-element CUDA tensors (kernel launch included, no sync in the loop;
   goal <= 0.5x). Run: python benchmarks/cuda_ops.py [--json out.json]. Needs a GPU and torch with CUDA."""
 import argparse
@@ -73,6 +74,24 @@ def main():
     gelu_bwd = vt_core.op("vt::gelu_backward")
     gv, gt = timed(lambda: gelu_bwd(yv, xv, approximate="none"), lambda: torch.ops.aten.gelu_backward(yt, xt))
     row("gelu backward fp32", gv * 1e3, gt * 1e3, "ms")
+    # the same n elements in 16-bit types (eight to a 16-byte vector): mixed-precision activations; a function of
+    # its own so that its operands are freed on return
+    def sixteen_bit_rows():
+        xb_t, yb_t, xh_t = xt.bfloat16(), yt.bfloat16(), xt.half()
+        xb_v, yb_v, xh_v = (vt.from_dlpack(t.clone()) for t in (xb_t, yb_t, xh_t))
+        av, at = timed(lambda: xb_v + yb_v, lambda: xb_t + yb_t)
+        row("add bf16 (time)", av * 1e3, at * 1e3, "ms", f"vt {1.5 * gb / av:.0f} GB/s")
+        gv, gt = timed(lambda: vt.nn.functional.gelu(xb_v), lambda: torch.nn.functional.gelu(xb_t))
+        row("gelu bf16", gv * 1e3, gt * 1e3, "ms")
+        gv, gt = timed(lambda: gelu_bwd(yb_v, xb_v, approximate="none"),
+                       lambda: torch.ops.aten.gelu_backward(yb_t, xb_t))
+        row("gelu backward bf16", gv * 1e3, gt * 1e3, "ms")
+        ev, et = timed(lambda: xh_v.exp(), lambda: xh_t.exp())
+        row("exp fp16", ev * 1e3, et * 1e3, "ms")
+        mv_, mt_ = timed(lambda: xh_v * 0.5, lambda: xh_t * 0.5)
+        row("mul by a scalar fp16", mv_ * 1e3, mt_ * 1e3, "ms")
+
+    sixteen_bit_rows()
     # a Linear's bias add (the output [tokens, features] plus a [features] vector): a broadcast operand
     if n >= 8192 * 3072:
         hv, ht = xv[: 8192 * 3072].view(8192, 3072), xt[: 8192 * 3072].view(8192, 3072)
