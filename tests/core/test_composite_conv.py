@@ -98,8 +98,11 @@ def test_addmm_baddbmm_round_once_as_torch(dtype, rng):
     x, w = pair((33, 70), dtype, rng=rng), pair((70, 40), dtype, rng=rng, noncontig="transpose")
     b = Pair(*(t * 64 for t in pair((40,), dtype, rng=rng)))
     full = pair((33, 40), dtype, rng=rng)
-    # bfloat16: at most one step (2^-7 of a value at the bottom of its binade), and rarely (_rounded_once)
-    tol = {"rtol": 2.0 ** -7, "atol": 0} if dtype == "bfloat16" else {"rtol": 2e-3, "atol": 2e-3}
+    # bfloat16: at most one step (2^-7 of a value at the bottom of its binade), and rarely (_rounded_once); a
+    # result that cancels to near zero (3e-4 from terms of ~1 on seed 1384488508) carries the float32 sums' order
+    # differences (~4e-6 there) at a larger relative size, hence the absolute term, far below one step of a
+    # typical result (~0.03)
+    tol = {"rtol": 2.0 ** -7, "atol": 1e-4} if dtype == "bfloat16" else {"rtol": 2e-3, "atol": 2e-3}
     _rounded_once(check_op(lambda m, i, a, c: m.addmm(i, a, c), b, x, w, **tol), dtype)
     _rounded_once(check_op(lambda m, i, a, c: m.addmm(i, a, c, beta=0.5, alpha=2.0), full, x, w, **tol), dtype)
     _rounded_once(check_op(lambda m, i, a, c: i.addmm(a, c, alpha=0.25), b, x, w, **tol), dtype)
