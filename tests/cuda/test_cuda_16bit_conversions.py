@@ -25,16 +25,16 @@ def _bits16(t):
     return t.contiguous().cpu().view(vt.int16).numpy().view(np.uint16)
 
 
-def _assert_same16(got_bits, want_bits, want_nan, what):
-    nan = np.isnan(_widen_bits(got_bits, what))
+def _assert_same16(got_bits, want_bits, want_nan, dtype, what):
+    nan = np.isnan(_widen_bits(got_bits, dtype))
     np.testing.assert_array_equal(nan, want_nan, err_msg=f"{what}: NaN where the oracle has none, or none where it has")
     bad = np.flatnonzero((got_bits != want_bits) & ~want_nan)
     assert bad.size == 0, (f"{what}: {bad.size} results differ, first at {bad[:4]}: "
                            f"got {got_bits[bad[:4]]}, want {want_bits[bad[:4]]}")
 
 
-def _widen_bits(bits, what):
-    if "bfloat16" in what:
+def _widen_bits(bits, dtype):
+    if dtype == "bfloat16":
         return (bits.astype(np.uint32) << 16).view(np.float32)
     return bits.view(np.float16).astype(np.float32)
 
@@ -90,12 +90,13 @@ def test_float32_narrows_to_nearest_even(dtype):
     want = _narrow_oracle(f32, dtype)
     want_nan = np.isnan(f32)
     x = _dev(f32)
-    _assert_same16(_bits16(x.to(getattr(vt, dtype))), want, want_nan, f"{dtype} cast, dense")
-    _assert_same16(_bits16(x[1::2].to(getattr(vt, dtype))), want[1::2], want_nan[1::2], f"{dtype} cast, strided")
+    _assert_same16(_bits16(x.to(getattr(vt, dtype))), want, want_nan, dtype, f"{dtype} cast, dense")
+    _assert_same16(_bits16(x[1::2].to(getattr(vt, dtype))), want[1::2], want_nan[1::2], dtype,
+                   f"{dtype} cast, strided")
     # a 16-bit copy_ into a preallocated strided destination takes the cast kernel's other layout
     dst = vt.empty((f32.size, 2), dtype=getattr(vt, dtype), device=DEV)
     dst[:, 1].copy_(x)
-    _assert_same16(_bits16(dst[:, 1]), want, want_nan, f"{dtype} copy_ into a strided view")
+    _assert_same16(_bits16(dst[:, 1]), want, want_nan, dtype, f"{dtype} copy_ into a strided view")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -109,5 +110,5 @@ def test_elementwise_ops_round_once_like_the_cast(dtype):
         s32 = a32 + b32
     want, want_nan = _narrow_oracle(s32, dtype), np.isnan(s32)
     a, b = (_dev(p.view(np.int16)).view(getattr(vt, dtype)) for p in (pats, pats2))
-    _assert_same16(_bits16(a + b), want, want_nan, f"{dtype} a + b, dense")
-    _assert_same16(_bits16(a[::2] + b[::2]), want[::2], want_nan[::2], f"{dtype} a + b, strided")
+    _assert_same16(_bits16(a + b), want, want_nan, dtype, f"{dtype} a + b, dense")
+    _assert_same16(_bits16(a[::2] + b[::2]), want[::2], want_nan[::2], dtype, f"{dtype} a + b, strided")

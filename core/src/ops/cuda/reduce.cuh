@@ -397,8 +397,8 @@ struct CudaReduce {
       reduce_outer_kernel<S, OutT, AccT, C, V><<<grid, kThreads, 0, stream>>>(in, out, part, kept, reduced, g, init, c);
     VT_CUDA_CHECK(cudaGetLastError());
     if (g.splits > 1) {
-      int group = 1;  // output-major partials: threads per output; split-major: kSplitLanes (Note [Split-major
-                      // partials])
+      // threads per output: up to the splits (output-major partials) or kSplitLanes (Note [Split-major partials])
+      int group = 1;
       while (!g.split_major && group < kThreads && group < g.splits) group *= 2;
       if (g.split_major) group = kSplitLanes;
       reduce_splits_kernel<OutT><<<grid_size(g.num_out * group), kThreads, 0, stream>>>(out, part, kept, g, group,
