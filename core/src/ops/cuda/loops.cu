@@ -94,8 +94,11 @@ RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** 
   plan.rows = rows;
   plan.out_row_stride = nd == 2 ? it.stride(0, 1) : 0;
   const int64_t wave = wave_blocks();  // one device query per launch, as before rows
-  // a thread takes two vectors (Note [Two vectors per thread]); the caps as in Note [Grid caps]
-  plan.grid_x = int(blocks_for((vecs + 1) / 2, one_size && dense >= 2 ? int64_t(1) << 30 : 4 * wave));
+  // a thread takes two vectors of four elements or fewer (Note [Two vectors per thread]); the caps as in Note
+  // [Grid caps]
+  const int64_t per_thread = two_vectors(ops.vec) ? 2 : 1;
+  const int64_t cap = one_size && dense >= 2 ? int64_t(1) << 30 : 4 * wave;
+  plan.grid_x = int(blocks_for((vecs + per_thread - 1) / per_thread, cap));
   plan.grid_y = int(std::min<int64_t>({rows, std::max<int64_t>(wave / plan.grid_x, 1), 65535}));
   return plan;
 }

@@ -157,7 +157,10 @@ template <int N> struct RowStrides {
 // either, so two loads per operand are in flight where one was, and the grid is half as many blocks. An op whose
 // arithmetic per element rivals its traffic gains most: on an H200 (2026-12-05) gelu's gradient (two inputs, an
 // erf and an exp) went from 1.27x to 1.03x torch's time at 1 GiB and 1.24x -> 1.06x at 32 MiB, while add, copy,
-// casts, fills and gelu itself stayed within 2%.
+// casts, fills and gelu itself stayed within 2%. Only for vectors of at most four elements (4- and 8-byte types):
+// a vector of eight (16- and 8-bit types) already holds eight elements in flight, as two float vectors do, and
+// doubling it again spilled the arithmetic of sixteen elements into fewer resident threads.
+constexpr bool two_vectors(int vec) { return vec <= 4; }
 template <int V, typename Op, size_t... I>
 __global__ void __launch_bounds__(kThreads)
     contiguous_kernel(Op op, char* out, Inputs<int(sizeof...(I))> in, int64_t n, int64_t rows,
@@ -174,20 +177,22 @@ __global__ void __launch_bounds__(kThreads)
     const char* in_row[sizeof...(I) > 0 ? sizeof...(I) : 1] = {
         (in.mode[I] == kDense ? in.ptr[I] + row * row_strides.in[I] : in.ptr[I])...};
     int64_t v = first;
-    for (; v + step < nvec; v += 2 * step) {  // Note [Two vectors per thread]
-      ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
-          load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
-      ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> y{
-          load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v + step)...};
-      Vec<R, V> r, q;
+    if constexpr (two_vectors(V)) {
+      for (; v + step < nvec; v += 2 * step) {  // Note [Two vectors per thread]
+        ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
+            load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
+        ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> y{
+            load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v + step)...};
+        Vec<R, V> r, q;
 #pragma unroll
-      for (int j = 0; j < V; ++j) r.v[j] = op(::cuda::std::get<I>(x).v[j]...);
+        for (int j = 0; j < V; ++j) r.v[j] = op(::cuda::std::get<I>(x).v[j]...);
 #pragma unroll
-      for (int j = 0; j < V; ++j) q.v[j] = op(::cuda::std::get<I>(y).v[j]...);
-      reinterpret_cast<Vec<R, V>*>(out_row)[v] = r;
-      reinterpret_cast<Vec<R, V>*>(out_row)[v + step] = q;
+        for (int j = 0; j < V; ++j) q.v[j] = op(::cuda::std::get<I>(y).v[j]...);
+        reinterpret_cast<Vec<R, V>*>(out_row)[v] = r;
+        reinterpret_cast<Vec<R, V>*>(out_row)[v + step] = q;
+      }
     }
-    if (v < nvec) {
+    for (; v < nvec; v += step) {  // one vector: the last of a pair loop, or every one of eight-element vectors
       ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
           load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
       Vec<R, V> r;
