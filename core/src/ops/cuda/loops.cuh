@@ -159,7 +159,9 @@ template <int N> struct RowStrides {
 // erf and an exp) went from 1.27x to 1.03x torch's time at 1 GiB and 1.24x -> 1.06x at 32 MiB, while add, copy,
 // casts, fills and gelu itself stayed within 2%. Only for vectors of at most four elements (4- and 8-byte types):
 // a vector of eight (16- and 8-bit types) already holds eight elements in flight, as two float vectors do, and
-// doubling it again spilled the arithmetic of sixteen elements into fewer resident threads.
+// pairing it unrolled sixteen elements' arithmetic per iteration (unary_ops.cu's PTX 348k -> 304k lines without
+// it); on an H100 no row of benchmarks/cuda_ops.py got slower (bfloat16 gelu's gradient 1.18x torch's time, 1.29x
+// on an H200 with the pairs).
 constexpr bool two_vectors(int vec) { return vec <= 4; }
 template <int V, typename Op, size_t... I>
 __global__ void __launch_bounds__(kThreads)
