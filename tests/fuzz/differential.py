@@ -506,10 +506,12 @@ OPEN_FINDS = [
         for w, r in recipes),
      "expand to a new leading dim of a negative size beside a 0: torch returns a tensor whose size is negative, "
      "vibetensor raises"),
-    (lambda spec, recipes: spec.name in ("mean", "sum", "nansum") and any(
+    (lambda spec, recipes: spec.name in ("mean", "sum", "nansum", "cumsum") and any(
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "sums of 16-bit values near the limit that cancel: vibetensor accumulates in float64 (the small terms "
-     "survive), torch in float32 (they are lost beside the large ones)"),
+     "survive; a running sum that passes the dtype's limit comes back, bfloat16 [3e38, 3e38, -3e38] cumsums to "
+     "[3e38, inf, 3e38], the exact prefix sums rounded once), torch in float32 (they are lost beside the large "
+     "ones; its running sum stays inf)"),
     (lambda spec, recipes: spec.name in ("layer_norm", "native_layer_norm") and any(
         w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "layer_norm of 16-bit inputs: vibetensor sums rows in double (Note [Row sums in double]), so its gradient "
