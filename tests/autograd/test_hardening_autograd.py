@@ -129,6 +129,17 @@ def test_atan2_gradient_at_the_origin_is_zero():
     assert v == t, (v, t)
 
 
+@pytest.mark.parametrize("other", [50000, -46341, 2**31 - 1, 7])
+def test_atan2_gradient_with_an_integer_operand_against_float64(other):
+    """Note [atan2's integer operand]: d/dy atan2(y, x) = x / (x^2 + y^2) with x an int32 tensor past 46340, whose
+    square wraps in int32 (torch's gradient there has the wrong sign); float64 is the reference."""
+    y = vt.tensor([1.0, -3.5, 1e4], requires_grad=True)
+    vt.atan2(y, vt.tensor(other, dtype=vt.int32)).sum().backward()
+    yd = torch.tensor([1.0, -3.5, 1e4], dtype=torch.float64)
+    want = (other / (other * other + yd * yd)).tolist()
+    assert y.grad.tolist() == pytest.approx(want, rel=1e-6), (y.grad.tolist(), want)
+
+
 def test_zero_safe_roots_keep_second_order_gradients():
     x = vt.tensor([3.0, 4.0], requires_grad=True)
     xt = torch.tensor([3.0, 4.0], requires_grad=True)

@@ -135,8 +135,15 @@ void extremum_backward(BackwardContext& c) {
   if (c.needs(1)) c.set(1, ops::where(bin(a_loses, b, a), num(0.0), shared));
 }
 // At (0, 0) atan2 is not differentiable; torch defines both gradients as 0 there, not 0/0.
+// Note [atan2's integer operand]: an integer operand is squared in the gradient's floating dtype. torch squares it
+// in its own dtype, which wraps past 46340 for int32: its gradient of atan2(1.0, int32 50000) is -2.8e-5 where
+// x / (x^2 + y^2) is 2.0e-5. Floating operands keep their dtype (a float32 operand's gradient stays float32-exact
+// beside a float16 result).
 void atan2_backward(BackwardContext& c) {
+  const ScalarType t = c.grad().dtype();
   Tensor a = c.saved(0), b = c.saved(1);
+  if (!is_floating(a.dtype())) a = ops::to_dtype(a, t);
+  if (!is_floating(b.dtype())) b = ops::to_dtype(b, t);
   Tensor denom = add(mul(a, a), mul(b, b));
   Tensor at_origin = bin("vt::eq", denom, num(0.0));
   Tensor scale = ops::where(at_origin, num(0.0), div(c.grad(), ops::where(at_origin, num(1.0), denom)));
