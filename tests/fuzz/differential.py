@@ -506,7 +506,7 @@ OPEN_FINDS = [
         for w, r in recipes),
      "expand to a new leading dim of a negative size beside a 0: torch returns a tensor whose size is negative, "
      "vibetensor raises"),
-    (lambda spec, recipes: spec.name in ("atan2", "atan2_", "arctan2", "arctan2_") and any(
+    (lambda spec, recipes: spec.name in ("atan2", "atan2_") and any(
         w == "tensor" and r.values == "extreme" and r.dtype in _INTS for w, r in recipes[:2]) and any(
         w == "tensor" and r.requires_grad for w, r in recipes),
      "atan2's gradient beside an integer operand past 46340: torch squares it in its integer dtype, which wraps "
