@@ -21,6 +21,11 @@ CASES = {  # name: (shape, view, dims)
     "misaligned": ((65, 33), lambda t: t[:, 1:], 0),       # rows start 4 bytes past a 16-byte line
     "middle_dim": ((6, 50, 16), lambda t: t, 1),           # kept dims 0 and 2, reduced dim 1
     "two_reduced": ((7, 9, 40), lambda t: t, (0, 1)),      # kept dim 2 after coalescing two reduced dims
+    # reduced dims 0 and 1 that cannot coalesce (dim 0's stride is not dim 1's size x stride): rows through the
+    # offset calculator, one load at a time (Note [Unrolled rows])
+    "uncoalesced": ((6, 50, 16), lambda t: t[:, :25], (0, 1)),       # vector columns
+    "uncoalesced_odd": ((6, 50, 15), lambda t: t[:, :25], (0, 1)),   # one output per thread
+    "uncoalesced_split": ((40, 600, 8), lambda t: t[:, 1:599], (0, 1)),  # few outputs: split over the grid
     "transposed": ((48, 96), lambda t: t.t(), 1),          # the reduced dim is the fastest: inner kernel
     # Note [Column tiles]: blocks of 32 vector columns x 8 row lanes
     "tall_narrow": ((8192, 96), lambda t: t, 0),           # a bias gradient's shape: one tile, idle columns
@@ -55,7 +60,7 @@ def test_outer_sum_amax_amin(case, dtype):
 
 
 @pytest.mark.parametrize("case", ["columns", "columns_split", "odd_width_split", "misaligned", "middle_dim",
-                                  "tall_narrow", "padded_rows"])
+                                  "tall_narrow", "padded_rows", "uncoalesced", "uncoalesced_split"])
 def test_outer_mean_prod_norm_float32(case):
     shape, view, dims = CASES[case]
     a = _data(shape, "float32", 3)

@@ -174,6 +174,9 @@ def test_sum_huge(dtype, rng):
     dcheck(lambda m, t: t[1:].sum(), x, **tol)
     dcheck(lambda m, t: t[:-3].view(2048, 2048).sum(0), x, **red_tol("sum", dtype, 2048))
     dcheck(lambda m, t: t[:-3].view(2048, 2048).sum(1), x, **red_tol("sum", dtype, 2048))
+    # rows of several unrolled chunks and a remainder, one split each (reduce.cuh's inner vector path): the
+    # chunk loop, then whole vectors, then single elements
+    dcheck(lambda m, t: t[:299 * 13984].view(299, 13984)[:, :13981].sum(1), x, **red_tol("sum", dtype, 13981))
     dcheck(lambda m, t: m.amax(t), x)
 
 
