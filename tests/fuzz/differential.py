@@ -762,7 +762,7 @@ def _check(spec: registry.OpSpec, recipes, autograd) -> str:
     if t_exc is not None and kind(t_exc).startswith("argument") and _number_for_tensor(spec, recipes):
         return "skipped: a number where torch's signature takes only a Tensor"
     if isinstance(t_exc, registry.TorchWouldTrap):
-        return "skipped: torch's kernel would trap on this input (INT_MIN / -1 truncated); vibetensor wraps"
+        return f"skipped: {t_exc}"
     if _uint64_number(recipes):
         return "skipped: a Python int in [2**63, 2**64) (torch reads it as uint64, which vibetensor lacks)"
     try:

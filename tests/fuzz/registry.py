@@ -171,7 +171,25 @@ def _arange(start, end, step=1, *, dtype=None, device=None):
         raise OverflowError("int too big to convert")  # as torch.arange(0, 2**64) (with a step it reads a double)
     if ints and step != 0 and (end - start) * step > 0 and -(-(end - start) // step) >= 2**63:
         raise RuntimeError("invalid size, possible overflow?")
+    _guard_16bit_arange(start, end, step, dtype)
     return torch.arange(start, end, step, dtype=dtype, device=device)
+
+
+def _guard_16bit_arange(start, end, step, dtype):
+    """torch 2.13's CPU arange into float16 or bfloat16 counts the elements it writes in float32: past 2**24
+    elements that count can round up, and the kernel writes past the end of its output (arange(3, 2**31 - 1,
+    dtype=bfloat16) writes 4 elements more than it allocated, arange(0, 2**25 + 3, ...) one). The long profile of
+    2026-12-07 (seed 170) died of the heap corruption; vibetensor counts in int64 and is compared on the smaller
+    ranges."""
+    if dtype not in (torch.float16, torch.bfloat16):
+        return
+    try:  # arguments torch refuses (a string, a zero or NaN step, infinite bounds) are left to torch
+        count = math.ceil((float(end) - float(start)) / float(step))
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return
+    if count > 2**24:
+        raise TorchWouldTrap("torch's 16-bit arange of more than 2**24 elements writes past its output (it counts "
+                             "them in float32); vibetensor counts in int64")
 
 
 class TorchWouldTrap(Exception):
@@ -196,7 +214,7 @@ def _guard_trunc_division(self, other, rounding_mode):
         warnings.simplefilter("ignore")
         divisor = torch.as_tensor(other).to(dt)
     if self.numel() and bool((divisor == -1).any()) and bool((self.to(dt) == torch.iinfo(dt).min).any()):
-        raise TorchWouldTrap("torch's truncating integer division traps on INT_MIN / -1")
+        raise TorchWouldTrap("torch's kernel would trap on this input (INT_MIN / -1 truncated); vibetensor wraps")
 
 
 def _div(self, other, *, rounding_mode=None):

@@ -55,6 +55,22 @@ def run_op(spec, examples, seed_value, stats=None, shrink=True):
         prop()
 
 
+def test_oracle_refuses_torch_inputs_that_corrupt_or_kill_the_process():
+    """The oracle's guards raise instead of calling torch where torch 2.13's CPU kernel traps (INT_MIN / -1) or
+    writes past its output (a 16-bit arange of more than 2**24 elements); the same calls on small inputs run."""
+    import torch
+
+    with pytest.raises(registry.TorchWouldTrap, match="writes past its output"):
+        registry._arange(0, 2**25 + 3, dtype=torch.bfloat16)
+    with pytest.raises(registry.TorchWouldTrap, match="writes past its output"):
+        registry._arange(3.0, 2.0**31 - 1, 1.0, dtype=torch.float16)
+    assert registry._arange(0, 2**24, 4096, dtype=torch.bfloat16).shape == (4096,)
+    assert registry._arange(0, 2**25 + 3, 2**20, dtype=torch.float32).shape == (33,)
+    with pytest.raises(registry.TorchWouldTrap, match="INT_MIN"):
+        registry._div(torch.tensor([-2**31], dtype=torch.int32), -1, rounding_mode="trunc")
+    assert registry._div(torch.tensor([7], dtype=torch.int32), -2, rounding_mode="trunc").tolist() == [-3]
+
+
 def test_registry_covers_every_op():
     names = {s.name for s in SPECS}
     assert len(names) + len(registry.UNFUZZED) == len(dir(__import__("vibetensor.torch").torch.ops.vt))
