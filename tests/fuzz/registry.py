@@ -193,7 +193,8 @@ def _guard_16bit_arange(start, end, step, dtype):
 
 
 class TorchWouldTrap(Exception):
-    """Raised instead of calling torch on an input its kernel traps on (the process would die)."""
+    """Raised instead of calling torch on an input its kernel traps on or writes out of bounds for (the process
+    would die, at once or later)."""
 
 
 def _guard_trunc_division(self, other, rounding_mode):
