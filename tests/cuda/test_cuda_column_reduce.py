@@ -21,8 +21,8 @@ CASES = {  # name: (shape, view, dims)
     "misaligned": ((65, 33), lambda t: t[:, 1:], 0),       # rows start 4 bytes past a 16-byte line
     "middle_dim": ((6, 50, 16), lambda t: t, 1),           # kept dims 0 and 2, reduced dim 1
     "two_reduced": ((7, 9, 40), lambda t: t, (0, 1)),      # kept dim 2 after coalescing two reduced dims
-    # reduced dims 0 and 1 that cannot coalesce (dim 0's stride is not dim 1's size x stride): rows through the
-    # offset calculator, one load at a time (Note [Unrolled rows])
+    # reduced dims 0 and 1 that cannot coalesce (dim 0's stride is not dim 1's size x stride): each row's offset
+    # comes from the reduced dims' offset calculator, not one stride
     "uncoalesced": ((6, 50, 16), lambda t: t[:, :25], (0, 1)),       # vector columns
     "uncoalesced_odd": ((6, 50, 15), lambda t: t[:, :25], (0, 1)),   # one output per thread
     "uncoalesced_split": ((40, 600, 8), lambda t: t[:, 1:599], (0, 1)),  # few outputs: split over the grid
