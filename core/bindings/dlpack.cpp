@@ -66,9 +66,17 @@ nb::object to_capsule(const Tensor& self, nb::handle stream, nb::handle max_vers
     (void)minor;
     versioned = major >= 1;
   }
-  PyObject* cap = versioned
-      ? PyCapsule_New(interop::to_dlpack_versioned(t, copied), kVersioned, capsule_versioned_dtor)
-      : PyCapsule_New(interop::to_dlpack(t), kLegacy, capsule_legacy_dtor);
+  // A capsule that could not be made (out of memory) owns nothing: free the managed tensor ourselves.
+  PyObject* cap = nullptr;
+  if (versioned) {
+    DLManagedTensorVersioned* m = interop::to_dlpack_versioned(t, copied);
+    cap = PyCapsule_New(m, kVersioned, capsule_versioned_dtor);
+    if (!cap) m->deleter(m);
+  } else {
+    DLManagedTensor* m = interop::to_dlpack(t);
+    cap = PyCapsule_New(m, kLegacy, capsule_legacy_dtor);
+    if (!cap) m->deleter(m);
+  }
   if (!cap) throw nb::python_error();
   return nb::steal(cap);
 }
