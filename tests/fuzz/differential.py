@@ -513,10 +513,11 @@ OPEN_FINDS = [
      "(the gradient's sign and size come out wrong), vibetensor in the gradient's floating dtype (Note [atan2's "
      "integer operand])"),
     (lambda spec, recipes: spec.name in ("atan2", "atan2_") and any(
-        w == "tensor" and r.dtype == "bool" for w, r in recipes[:1]) and any(
+        w == "tensor" and r.dtype in ("bool", "uint8") for w, r in recipes[:1]) and any(
         w == "tensor" and r.requires_grad for w, r in recipes[1:2]),
-     "atan2's gradient for other beside a bool self: torch's formula negates the bool (-self) and raises, "
-     "vibetensor computes it in the gradient's floating dtype (Note [atan2's integer operand])"),
+     "atan2's gradient for other beside a bool or uint8 self: torch's formula negates self in its own dtype "
+     "(-self raises for a bool, wraps for a uint8: self = 2 gives a gradient of 59.8 for -0.47, squares wrap past "
+     "15 too), vibetensor computes it in the gradient's floating dtype (Note [atan2's integer operand])"),
     (lambda spec, recipes: spec.name in ("mean", "sum", "nansum", "cumsum") and any(
         w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "sums of 16-bit values near the limit that cancel: vibetensor accumulates in float64 (the small terms "
