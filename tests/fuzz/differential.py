@@ -363,8 +363,11 @@ OPEN_FINDS = [
     (lambda spec, recipes: spec.name == "norm" and any(w == "tensor" and 0 in r.shape for w, r in recipes)
      and any(w == "value" and isinstance(r, (int, float)) and r < 0 for w, r in recipes[1:2]),
      "norm with a negative p on an empty tensor: torch raises (no identity), vibetensor returns inf"),
-    (lambda spec, recipes: spec.name == "cross_entropy" and _empty_class_dim(recipes),
-     "cross_entropy with 0 classes: torch returns an empty loss, vibetensor raises in its reshape"),
+    (lambda spec, recipes: spec.name == "cross_entropy" and _unbatched_or_no_classes_beside_extra_dims(recipes),
+     "cross_entropy of an unbatched (0-d or 1-d) input, or of 0 classes beside extra dims: torch's paths for these "
+     "disagree with its batched one (its backward of a 1-d input refuses a 1-element target, 'size mismatch'; "
+     "nll_loss2d fails its own size check on 0 classes or never reads the weight), vibetensor follows the batched "
+     "path's checks and results"),
     (lambda spec, recipes: spec.name in ("index", "index_put_") and any(
         w == "list" and all(e is None for e in r) for w, r in recipes),
      "index / index_put_ with no tensor index: torch returns self, fails an internal assert or raises from "
@@ -729,9 +732,10 @@ def _broadcast_grad_beside_extreme_ints(recipes) -> bool:
     return bool(ints) and any(r.requires_grad and math.prod(r.shape) < max(ints) for r in tensors)
 
 
-def _empty_class_dim(recipes) -> bool:
+def _unbatched_or_no_classes_beside_extra_dims(recipes) -> bool:
     w, r = recipes[0]
-    return w == "tensor" and not r.layout.startswith("alias") and (len(r.shape) < 2 or r.shape[1] == 0 or 0 in r.shape)
+    return w == "tensor" and not r.layout.startswith("alias") and (
+        len(r.shape) < 2 or (len(r.shape) >= 3 and r.shape[1] == 0))
 
 
 def check(spec: registry.OpSpec, recipes, autograd) -> str:
@@ -756,7 +760,9 @@ def _check(spec: registry.OpSpec, recipes, autograd) -> str:
         return "skipped: torch lacks the dtype"
     if isinstance(t_exc, AttributeError) and "'Tensor' object has no attribute" in str(t_exc):
         return "skipped: torch has no such in-place method"
-    if autograd and t_exc is not None and "derivative for" in str(t_exc) and "is not implemented" in str(t_exc):
+    if autograd and t_exc is not None and (
+            ("derivative for" in str(t_exc) and "is not implemented" in str(t_exc))
+            or "is not differentiable with respect to argument" in str(t_exc)):
         return "skipped: torch has no derivative for this overload (vibetensor's gradients are checked elsewhere)"
     if t_exc is not None and "Autograd not support dtype" in str(t_exc):
         return "skipped: torch refuses autograd into a non-floating dtype (vibetensor drops the history)"

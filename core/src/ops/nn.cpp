@@ -119,13 +119,15 @@ Tensor gather_rows(const Tensor& m, const Tensor& cols) {  // m[i, cols[i]] for 
   return ops::index(m, TensorList(idx, 2));
 }
 
-// [N, C, d1, ...] -> [N * d1 * ..., C] (classes last); a 1-D [C] input becomes [1, C].
+// [N, C, d1, ...] -> [N * d1 * ..., C] (classes last); a 1-D [C] input becomes [1, C]. The row count is
+// computed, not inferred (-1), so that C = 0 classes still has a shape.
 Tensor classes_last(const Tensor& x) {
   if (x.dim() == 1) return ops::unsqueeze(x, 0);
   DimVector perm{0};
-  for (int64_t d = 2; d < x.dim(); ++d) perm.push_back(d);
+  int64_t rows = x.size(0);
+  for (int64_t d = 2; d < x.dim(); ++d) perm.push_back(d), rows *= x.size(d);
   perm.push_back(1);
-  return ops::reshape(ops::permute(x, perm), DimVector{-1, x.size(1)});
+  return ops::reshape(ops::permute(x, perm), DimVector{rows, x.size(1)});
 }
 
 // The shape of a per-position loss: the input's dims without the class dim.
@@ -153,6 +155,23 @@ Tensor with_target_version(const Tensor& loss, const Tensor& target) {
   return keep(loss, TensorList(&target, 1));
 }
 
+// torch's shapes of class-index targets: at most 1-D beside an input of 1 or 2 dims (one element beside a 1-D
+// input, one per row beside a 2-D one), [N, d1, ...] beside [N, C, d1, ...]. Checked before the weight's dtype,
+// as torch does.
+void check_class_index_target(const Tensor& input, const Tensor& target) {
+  if (input.dim() <= 2) {
+    VT_CHECK(target.dim() <= 1, "0D or 1D target tensor expected, multi-target not supported");
+    VT_CHECK_VALUE(input.dim() != 1 || target.dim() == 0 || target.size(0) == 1,
+                   "For 1D input, 1D target must have size 1, but got target size: ",
+                   target.dim() == 1 ? target.size(0) : 1);
+  } else {
+    DimVector expected{input.size(0)};
+    for (int64_t d = 2; d < input.dim(); ++d) expected.push_back(input.size(d));
+    VT_CHECK(DimVector(target.sizes()) == expected, "Expected target size ", shape_str(expected), ", got ",
+             shape_str(target.sizes()));
+  }
+}
+
 // reduction: 0 none, 1 mean, 2 sum (torch's enum). Class-index targets (with ignore_index) or class
 // probabilities; optional per-class weights; label smoothing mixes in the uniform distribution.
 Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
@@ -162,6 +181,14 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
                          int64_t ignore_index, double smoothing) {
   VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "cross_entropy: reduction must be 0 (none), 1 (mean) or 2 (sum)");
   VT_CHECK(smoothing >= 0 && smoothing <= 1, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
+  // torch reads a target of the input's shape as class probabilities and wants it floating, before anything
+  // reads the class dim (a 0-dim input beside a 0-dim integer target included)
+  VT_CHECK(DimVector(target.sizes()) != DimVector(input.sizes()) || is_floating(target.dtype()),
+           "cross_entropy: expected a floating point target for class probabilities (a target of the input's shape ",
+           shape_str(input.sizes()), "), got ", dtype_name(target.dtype()));
+  const bool probabilities = is_floating(target.dtype());
+  VT_CHECK(!probabilities || ignore_index < 0 || DimVector(target.sizes()) != DimVector(input.sizes()),
+           "ignore_index is not supported for floating point target");
   VT_CHECK_INDEX(input.dim() >= 1, "cross_entropy: Dimension specified as 1 but tensor has no dimensions");
   int64_t cdim = input.dim() == 1 ? 0 : 1;
   int64_t C = input.size(cdim);
@@ -169,6 +196,15 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
     int64_t target_batch = target.dim() == 0 ? 0 : target.size(0);
     VT_CHECK_VALUE(input.size(0) == target_batch, "Expected input batch_size (", input.size(0),
                    ") to match target batch_size (", target_batch, ").");
+    // an empty batch beside a 0-dim target passes that check; torch's 2-D path then reads target.size(0),
+    // before it looks at the weight or the input's dtype
+    VT_CHECK_INDEX(input.dim() != 2 || target.dim() >= 1, "Dimension specified as 0 but tensor has no dimensions");
+  }
+  if (!probabilities) {  // torch checks class-index targets before the weight and before its log_softmax
+    VT_CHECK(target.dtype() == ScalarType::Int64 || target.dtype() == ScalarType::Int32,
+             "cross_entropy: expected target of dtype int64 (class indices) or floating (probabilities), got ",
+             dtype_name(target.dtype()));
+    check_class_index_target(input, target);
   }
   VT_CHECK(!weight.defined() || (weight.dim() == 1 && weight.size(0) == C), "cross_entropy: weight of shape ",
            weight.defined() ? shape_str(weight.sizes()) : "", " does not match ", C, " classes");
@@ -177,8 +213,8 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   Tensor lp = classes_last(logp);
   Tensor w = weight.defined() ? ops::to_dtype(weight, lp.dtype()) : Tensor();
   Tensor smooth_term = w.defined() ? ops::mul(lp, w) : lp;
-  if (is_floating(target.dtype())) {  // class probabilities, same shape as input
-    VT_CHECK(ignore_index < 0, "ignore_index is not supported for floating point target");  // torch's, checked first
+  if (probabilities) {  // class probabilities, same shape as input
+    VT_CHECK(ignore_index < 0, "ignore_index is not supported for floating point target");
     VT_CHECK(DimVector(target.sizes()) == DimVector(input.sizes()), "cross_entropy: probability target of shape ",
              shape_str(target.sizes()), " must match input ", shape_str(input.sizes()));
     Tensor tp = classes_last(target);
@@ -186,11 +222,9 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
     Tensor loss = ops::unary("vt::neg", ops::sum(ops::mul(smooth_term, tp), DimVector{1}, false, std::nullopt));
     if (reduction == 0) return ops::reshape(loss, loss_shape(input));
     Tensor total = ops::sum(loss, std::nullopt, false, std::nullopt);
-    return reduction == 2 ? total : ops::div(total, num(double(lp.size(0))));
+    // torch's mean divides by input.numel() / C, which is 0 / 0 (NaN) when there are no classes
+    return reduction == 2 ? total : ops::div(total, num(C > 0 ? double(lp.size(0)) : 0.0));
   }
-  VT_CHECK(target.dtype() == ScalarType::Int64 || target.dtype() == ScalarType::Int32,
-                "cross_entropy: expected target of dtype int64 (class indices) or floating (probabilities), got ",
-                dtype_name(target.dtype()));
   // torch's nll_loss takes the weight in the input's dtype only, and says so before it reads any target
   VT_CHECK(!weight.defined() || weight.dtype() == input.dtype(), "cross_entropy: expected a weight of dtype ",
            dtype_name(input.dtype()), " (the input's), got ", dtype_name(weight.dtype()));
@@ -200,15 +234,6 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
 
 Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
                         const Tensor& smooth_term, int64_t C, int64_t reduction, int64_t ignore_index, double smoothing) {
-  // torch's target shapes: at most 1-D beside an input of 1 or 2 dims; [N, d1, ...] beside [N, C, d1, ...]
-  if (input.dim() <= 2) {
-    VT_CHECK(target.dim() <= 1, "0D or 1D target tensor expected, multi-target not supported");
-  } else {
-    DimVector expected{input.size(0)};
-    for (int64_t d = 2; d < input.dim(); ++d) expected.push_back(input.size(d));
-    VT_CHECK(DimVector(target.sizes()) == expected, "Expected target size ", shape_str(expected), ", got ",
-             shape_str(target.sizes()));
-  }
   Tensor t = ops::reshape(target, DimVector{-1});
   VT_CHECK(t.size(0) == lp.size(0), "cross_entropy: expected target of ", lp.size(0), " elements, got shape ",
            shape_str(target.sizes()));
