@@ -183,11 +183,12 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   VT_CHECK(smoothing >= 0 && smoothing <= 1, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   // torch reads a target of the input's shape as class probabilities and wants it floating, before anything
   // reads the class dim (a 0-dim input beside a 0-dim integer target included)
-  VT_CHECK(DimVector(target.sizes()) != DimVector(input.sizes()) || is_floating(target.dtype()),
+  const bool same_shape = DimVector(target.sizes()) == DimVector(input.sizes());
+  const bool probabilities = is_floating(target.dtype());
+  VT_CHECK(!same_shape || probabilities,
            "cross_entropy: expected a floating point target for class probabilities (a target of the input's shape ",
            shape_str(input.sizes()), "), got ", dtype_name(target.dtype()));
-  const bool probabilities = is_floating(target.dtype());
-  VT_CHECK(!probabilities || ignore_index < 0 || DimVector(target.sizes()) != DimVector(input.sizes()),
+  VT_CHECK(!same_shape || !probabilities || ignore_index < 0,
            "ignore_index is not supported for floating point target");
   VT_CHECK_INDEX(input.dim() >= 1, "cross_entropy: Dimension specified as 1 but tensor has no dimensions");
   int64_t cdim = input.dim() == 1 ? 0 : 1;
@@ -215,7 +216,7 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   Tensor smooth_term = w.defined() ? ops::mul(lp, w) : lp;
   if (probabilities) {  // class probabilities, same shape as input
     VT_CHECK(ignore_index < 0, "ignore_index is not supported for floating point target");
-    VT_CHECK(DimVector(target.sizes()) == DimVector(input.sizes()), "cross_entropy: probability target of shape ",
+    VT_CHECK(same_shape, "cross_entropy: probability target of shape ",
              shape_str(target.sizes()), " must match input ", shape_str(input.sizes()));
     Tensor tp = classes_last(target);
     if (smoothing > 0) tp = ops::add(ops::mul(tp, num(1 - smoothing)), num(smoothing / double(C)));
