@@ -69,6 +69,7 @@ template <typename AccT, typename S, typename C> AccT fold_dense(const S* p, int
 template <typename AccT, typename S, typename C> AccT fold_contiguous(const Tensor& self, AccT init, const C& combine) {
   const S* p = self.data<S>();
   int64_t n = self.numel();
+  if (n <= kDefaultGrain) return combine(init, fold_dense<AccT>(p, n, init, combine));  // one chunk, as below
   std::vector<std::pair<int64_t, AccT>> parts;
   std::mutex mu;
   parallel_for(0, n, kDefaultGrain, [&](int64_t b, int64_t e) {
@@ -199,6 +200,10 @@ constexpr bool kInterleavedScan<reduce::CumulativeLane<true, S>> = true;
 
 struct CpuReduce {
   static constexpr bool kStoresInputDtype = false;  // accumulates in the output's memory: always AccT
+  static constexpr bool kFoldsOnHost = true;         // Note [Host full folds]
+  template <typename S, typename AccT, typename C> static AccT fold_all(const Tensor& self, AccT init, const C& c) {
+    return fold_contiguous<AccT, S>(self, init, c);
+  }
   // it: operand 0 the accumulator (AccT, stride 0 on reduced dims), operand 1 the input (S).
   // MayWiden (Note [Reduce output dtypes]) is moot here: the result is always in AccT.
   template <typename S, bool MayWiden, typename AccT, typename C>

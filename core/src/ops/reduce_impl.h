@@ -6,6 +6,7 @@
 // cuda/reduce.cuh); shapes, dtypes and errors are decided here, once for both.
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "reduce_functors.h"
@@ -101,6 +102,33 @@ inline ScalarType sum_dtype(const Tensor& self, std::optional<ScalarType> dtype)
   return is_floating(self.dtype()) ? self.dtype() : ScalarType::Int64;
 }
 
+// Note [Host full folds]: a CPU fold of every element of a contiguous tensor (x.sum(), a loss's mean) needs no
+// iterator and no accumulator tensor: the backend folds the data straight into a value, and the result is made
+// from it as finish() makes it from a one-element accumulator (the same fold, so the same bits). The setup was
+// most of a tiny sum's time. Empty when the backend does not fold on the host or the layout needs the iterator.
+template <typename Backend, typename C>
+std::optional<Tensor> host_full_fold(const Tensor& self, const std::vector<bool>& mask, bool keepdim, ScalarType out,
+                                     double finit, int64_t iinit) {
+  if constexpr (!Backend::kFoldsOnHost) {
+    return std::nullopt;
+  } else {
+    if (self.numel() == 0 || !self.device().is_cpu() || !self.is_contiguous() ||
+        std::find(mask.begin(), mask.end(), false) != mask.end())
+      return std::nullopt;
+    // The dtypes fold() meets: a floating result folds a floating input into float64, any other result an
+    // integer or bool input into int64 (arith_reduce cast the input first where neither holds).
+    const Scalar value = is_floating(out) ? VT_DISPATCH_FLOATING(self.dtype(), "reduce", [&] {
+      return Scalar(Backend::template fold_all<scalar_t>(self, finit, C{}));
+    })
+                                          : VT_DISPATCH_INTEGRAL(self.dtype(), "reduce", [&] {
+                                              return Scalar(Backend::template fold_all<scalar_t>(self, iinit, C{}));
+                                            });
+    Tensor r = scalar_to_tensor(value, out);
+    r.impl()->set_wrapped_number(false);
+    return keepdim && self.dim() > 0 ? ops::view(r, keepdim_shape(self, mask)) : r;
+  }
+}
+
 template <typename Backend, typename C>
 Tensor arith_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype,
                     const char* name, double finit, int64_t iinit) {
@@ -114,6 +142,7 @@ Tensor arith_reduce(const Tensor& self_in, OptionalIntArrayRef dim, bool keepdim
   const bool cast = dtype && in != *dtype && !(exact_widening && self_in.device().is_cpu());
   Tensor self = cast ? ops::to_dtype(self_in, *dtype) : self_in;
   auto mask = reduced_mask(self, dim, name);
+  if (auto r = host_full_fold<Backend, C>(self, mask, keepdim, out, finit, iinit)) return *r;
   Tensor acc = is_floating(out) ? fold<Backend, false>(self, mask, ScalarType::Float64, finit, C{}, out)
                                 : fold<Backend, true>(self, mask, ScalarType::Int64, iinit, C{}, out);
   return finish(acc, self, mask, keepdim, out);

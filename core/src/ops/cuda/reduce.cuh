@@ -363,6 +363,7 @@ struct CudaReduce {
   // The result is written in its final dtype when that is the input's (amax of float16) or the accumulator's
   // (sum of int32 -> int64); reduce_impl.h converts any other.
   static constexpr bool kStoresInputDtype = true;
+  static constexpr bool kFoldsOnHost = false;  // Note [Host full folds]
 
   // Only folds that MayWiden get the accumulator-dtype kernels (Note [Reduce output dtypes]).
   template <typename S, bool MayWiden, typename AccT, typename C>
