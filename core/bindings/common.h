@@ -35,6 +35,9 @@ class MaybeReleaseGil {
   std::optional<nb::gil_scoped_release> r_;
 };
 
+// Tensor.__getitem__: basic indices in C++, the rest in Python (Note [Basic indices in C++], indexing.cpp).
+nb::object tensor_getitem(nb::handle self, nb::handle index);
+
 void bind_types(nb::module_& m);
 void bind_tensor(nb::module_& m);
 void bind_ops(nb::module_& m);

@@ -226,7 +226,7 @@ def unflatten(self, dim, sizes):
 
 _EXTRA = {
     "to": to, "numpy": numpy, "tolist": tolist, "__repr__": __repr__, "__str__": __repr__, "__iter__": __iter__,
-    "__array__": __array__, "__getitem__": _indexing.getitem, "__setitem__": _indexing.setitem,
+    "__array__": __array__, "__setitem__": _indexing.setitem,  # __getitem__: in C++, with _indexing.getitem behind it
     # above NumPy's: `np.float64(2) * t`, `np.log(2) - t` defer to the tensor's reflected operators and give tensors
     # (with their autograd), as torch's, instead of NumPy converting the tensor and returning an ndarray
     "__array_priority__": 1000, "__format__": __format__,

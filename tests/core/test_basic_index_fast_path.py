@@ -1,0 +1,101 @@
+"""Tensor.__getitem__'s basic indices in C++ (core/bindings/indexing.cpp) against torch and the Python indexer.
+
+Random tuples of ints, slices, None and Ellipsis - in and out of range, with bounds past int64, steps of 0 and
+below, too many indices, 0-dim tensors - must give torch's view (values, shape, strides, offset) or torch's
+exception type, and exactly what the Python indexer (vibetensor/torch/_indexing.py), which handles everything
+else, gives for the same index. A second Ellipsis is refused, as NumPy refuses it.
+"""
+import numpy as np
+import pytest
+import torch
+
+import vibetensor.torch as vt
+from vibetensor.torch import _indexing
+
+SHAPES = [(), (0,), (5,), (4, 0, 3), (3, 4, 5), (2, 3, 1, 4)]
+
+
+def _bound(rng, n):
+    pick = rng.integers(8)
+    if pick == 0:
+        return None
+    if pick == 1:
+        return int(rng.choice([2**63 - 1, -2**63, 2**70, -2**70]))
+    return int(rng.integers(-n - 3, n + 4))
+
+
+def _element(rng, n):
+    pick = rng.integers(10)
+    if pick < 3:
+        return int(rng.integers(-n - 2, n + 2))
+    if pick < 6:
+        step = None if rng.integers(3) == 0 else int(rng.choice([1, 2, 3, 0, -1]))
+        return slice(_bound(rng, n), _bound(rng, n), step)
+    if pick < 8:
+        return None
+    return Ellipsis
+
+
+def _index(rng, ndim):
+    items = tuple(_element(rng, 6) for _ in range(rng.integers(0, ndim + 3)))
+    return items[0] if len(items) == 1 and rng.integers(2) else items
+
+
+def _outcome(fn):
+    try:
+        return "ok", fn()
+    except Exception as e:  # noqa: BLE001 - the exception's type is what is compared
+        return type(e), None
+
+
+def _same_view(v, t):
+    assert tuple(v.shape) == tuple(t.shape)
+    assert tuple(v.stride()) == tuple(t.stride())
+    assert v.storage_offset() == t.storage_offset()
+    np.testing.assert_array_equal(v.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_basic_indices_match_torch_and_the_python_indexer(seed):
+    rng = np.random.default_rng(seed)
+    for shape in SHAPES:
+        base = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        t, v = torch.from_numpy(base.copy()), vt.from_numpy(base.copy())
+        for _ in range(150):
+            index = _index(rng, len(shape))
+            kind_t, out_t = _outcome(lambda: t[index])
+            kind_v, out_v = _outcome(lambda: v[index])
+            kind_p, out_p = _outcome(lambda: _indexing.getitem(v, index))
+            assert kind_v == kind_p, (shape, index, kind_v, kind_p)
+            if isinstance(index, tuple) and sum(i is Ellipsis for i in index) > 1:
+                # NumPy's rule, kept: torch lets each Ellipsis skip the unindexed dims again (x[..., 0, ...] of a
+                # 3-d x is x[:, :, 0]), up to its own dim-out-of-range errors
+                assert kind_v is IndexError
+                continue
+            # torch raises IndexError or ValueError (x[::0]); RuntimeError where it refuses a bound past int64
+            assert (kind_v == "ok") == (kind_t == "ok") or kind_t is RuntimeError, (shape, index, kind_v, kind_t)
+            if kind_v == "ok" and kind_t == "ok":
+                _same_view(out_v, out_t)
+                _same_view(out_v, out_p)
+
+
+def test_views_alias_and_carry_gradients():
+    x = vt.arange(24, dtype=vt.float32).reshape(2, 3, 4).requires_grad_()
+    y = x[1, None, ..., 1:3]
+    assert y._is_view_of(x) and y.shape == (1, 3, 2)
+    y.sum().backward()
+    ref = torch.zeros(2, 3, 4)
+    ref[1, :, 1:3] = 1
+    np.testing.assert_array_equal(x.grad.numpy(), ref.numpy())
+
+
+def test_whole_tensor_indices_return_the_tensor_itself():
+    x = vt.ones(2, 3)
+    assert x[()] is x and x[...] is x
+
+
+@pytest.mark.parametrize("index", [True, np.int64(1), (np.int64(0), slice(None)), [0, 1], (slice(np.int64(1), None),)],
+                         ids=["bool", "numpy_int", "numpy_in_tuple", "list", "numpy_bound"])
+def test_other_indices_still_go_to_the_python_indexer(index):
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    _same_view(vt.from_numpy(base)[index].contiguous(), torch.from_numpy(base)[index].contiguous())
