@@ -35,8 +35,9 @@ class MaybeReleaseGil {
   std::optional<nb::gil_scoped_release> r_;
 };
 
-// Tensor.__getitem__: basic indices in C++, the rest in Python (Note [Basic indices in C++], indexing.cpp).
+// Tensor.__getitem__ / __setitem__: basic indices in C++, the rest in Python (Note [Basic indices in C++]).
 nb::object tensor_getitem(nb::handle self, nb::handle index);
+void tensor_setitem(nb::handle self, nb::handle index, nb::handle value);
 
 void bind_types(nb::module_& m);
 void bind_tensor(nb::module_& m);

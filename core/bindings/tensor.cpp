@@ -246,6 +246,7 @@ void bind_tensor(nb::module_& m) {
       .def("_is_view_of", [](const Tensor& a, const Tensor& b) { return a.storage() == b.storage(); })
       .def("item", &item)
       .def("__getitem__", &tensor_getitem, nb::arg("index").none())
+      .def("__setitem__", &tensor_setitem, nb::arg("index").none(), nb::arg("value").none())
       .def("__len__", [](const Tensor& t) {
         VT_CHECK_TYPE(t.dim() > 0, "len() of a 0-d tensor");
         return t.size(0);

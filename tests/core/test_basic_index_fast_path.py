@@ -99,3 +99,73 @@ def test_whole_tensor_indices_return_the_tensor_itself():
 def test_other_indices_still_go_to_the_python_indexer(index):
     base = np.arange(6, dtype=np.float32).reshape(2, 3)
     _same_view(vt.from_numpy(base)[index].contiguous(), torch.from_numpy(base)[index].contiguous())
+
+
+def _value(rng, view_shape, dtype):
+    pick = rng.integers(9)
+    if pick == 0:
+        return bool(rng.integers(2))
+    if pick == 1:
+        return float(rng.choice([0.5, -2.75, 1e39, float("inf"), float("nan"), 300.0, -1.5]))
+    if pick == 2:
+        return int(rng.choice([0, 7, -3, 300, -129, 2**40, 2**70]))
+    shape = list(view_shape)
+    if pick == 3 and shape:
+        shape = shape[1:]  # broadcast along the leading dims
+    elif pick == 4:
+        shape = [1, 1] + shape  # leading ones beyond the view's rank, dropped as torch drops them
+    elif pick == 5:
+        shape = shape + [2]  # does not fit
+    data = np.asarray(rng.standard_normal(shape) * 4, dtype=np.float64)
+    return data, rng.choice(["float32", "float64", "int64", str(dtype).split(".")[1]])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64, torch.int32, torch.uint8, torch.bool])
+@pytest.mark.parametrize("seed", range(3))
+def test_random_basic_writes_match_torch_and_the_python_indexer(dtype, seed):
+    rng = np.random.default_rng(seed)
+    vt_dtype = getattr(vt, str(dtype).split(".")[1])
+    for shape in SHAPES:
+        for _ in range(60):
+            index = _index(rng, len(shape))
+            try:
+                view_shape = torch.zeros(shape)[index].shape
+            except Exception:  # noqa: BLE001 - the index is refused; any value will do
+                view_shape = ()
+            value_t = value_v = _value(rng, view_shape, dtype)
+            if isinstance(value_t, tuple):  # a tensor: its data (float64) and dtype
+                data, name = value_t
+                value_t = torch.from_numpy(data).to(getattr(torch, name))
+                value_v = vt.from_numpy(data).to(getattr(vt, name))
+            base = np.asarray(np.arange(int(np.prod(shape))).reshape(shape) % 7, dtype=np.float32)
+            t = torch.from_numpy(base.copy()).to(dtype)
+            v, p = (vt.from_numpy(base.copy()).to(vt_dtype) for _ in range(2))
+
+            def write(x, val, fn=None):
+                def go():
+                    if fn is None:
+                        x[index] = val
+                    else:
+                        fn(x, index, val)
+                return go
+
+            kind_v, _ = _outcome(write(v, value_v))
+            kind_p, _ = _outcome(write(p, value_v, _indexing.setitem))
+            assert kind_v == kind_p, (shape, dtype, index, value_t, kind_v, kind_p)
+            np.testing.assert_array_equal(v.to(vt.float64).numpy(), p.to(vt.float64).numpy())
+            if isinstance(index, tuple) and sum(i is Ellipsis for i in index) > 1:
+                continue
+            kind_t, _ = _outcome(write(t, value_t))
+            if kind_t == "ok" and kind_v == "ok":
+                np.testing.assert_array_equal(v.to(vt.float64).numpy(), t.double().numpy(), err_msg=str((index, value_t)))
+
+
+def test_writes_through_basic_indices_carry_gradients():
+    x = vt.zeros(2, 3, requires_grad=True)
+    w = vt.ones(3, requires_grad=True)
+    y = x * 1
+    y[1] = w * 2
+    y[:, 0] = 5.0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(w.grad.numpy(), [0, 2, 2])

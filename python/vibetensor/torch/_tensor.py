@@ -10,7 +10,6 @@ from .._C import core as _core
 from .._C import cuda as _core_cuda
 from . import _functions as F
 from ._generator import drawing_from
-from . import _indexing
 from . import _tensor_copy
 from . import _tensor_str
 
@@ -226,7 +225,7 @@ def unflatten(self, dim, sizes):
 
 _EXTRA = {
     "to": to, "numpy": numpy, "tolist": tolist, "__repr__": __repr__, "__str__": __repr__, "__iter__": __iter__,
-    "__array__": __array__, "__setitem__": _indexing.setitem,  # __getitem__: in C++, with _indexing.getitem behind it
+    "__array__": __array__,  # __getitem__, __setitem__: in C++ (core/bindings/indexing.cpp), _indexing behind them
     # above NumPy's: `np.float64(2) * t`, `np.log(2) - t` defer to the tensor's reflected operators and give tensors
     # (with their autograd), as torch's, instead of NumPy converting the tensor and returning an ndarray
     "__array_priority__": 1000, "__format__": __format__,
