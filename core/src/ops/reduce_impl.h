@@ -102,7 +102,7 @@ inline ScalarType sum_dtype(const Tensor& self, std::optional<ScalarType> dtype)
   return is_floating(self.dtype()) ? self.dtype() : ScalarType::Int64;
 }
 
-// Note [Host full folds]: a CPU fold of every element of a contiguous tensor (x.sum(), a loss's mean) needs no
+// Note [Host full folds]: a CPU fold of every element of a contiguous tensor (x.sum(), x.max(), x.any()) needs no
 // iterator and no accumulator tensor: the backend folds the data straight into a value, and the result is made
 // from it as finish() makes it from a one-element accumulator (the same fold, so the same bits). The setup was
 // most of a tiny sum's time. Empty when the backend does not fold on the host or the layout needs the iterator.
@@ -115,14 +115,20 @@ std::optional<Tensor> host_full_fold(const Tensor& self, const std::vector<bool>
     if (self.numel() == 0 || !self.device().is_cpu() || !self.is_contiguous() ||
         std::find(mask.begin(), mask.end(), false) != mask.end())
       return std::nullopt;
-    // The dtypes fold() meets: a floating result folds a floating input into float64, any other result an
-    // integer or bool input into int64 (arith_reduce cast the input first where neither holds).
-    const Scalar value = is_floating(out) ? VT_DISPATCH_FLOATING(self.dtype(), "reduce", [&] {
-      return Scalar(Backend::template fold_all<scalar_t>(self, finit, C{}));
-    })
-                                          : VT_DISPATCH_INTEGRAL(self.dtype(), "reduce", [&] {
-                                              return Scalar(Backend::template fold_all<scalar_t>(self, iinit, C{}));
-                                            });
+    // The dtypes fold() meets: the logic reductions a bool input, a floating result a floating input folded
+    // into float64, any other result an integer or bool input folded into int64 (the callers cast the input first
+    // where none of these holds).
+    Scalar value;
+    if constexpr (std::is_same_v<C, LogicC<true>> || std::is_same_v<C, LogicC<false>>) {
+      VT_INTERNAL_ASSERT(self.dtype() == ScalarType::Bool, "logic reductions fold bool inputs");
+      value = Scalar(Backend::template fold_all<bool>(self, iinit, C{}));
+    } else if (is_floating(out)) {
+      value = VT_DISPATCH_FLOATING(self.dtype(), "reduce",
+                                   [&] { return Scalar(Backend::template fold_all<scalar_t>(self, finit, C{})); });
+    } else {
+      value = VT_DISPATCH_INTEGRAL(self.dtype(), "reduce",
+                                   [&] { return Scalar(Backend::template fold_all<scalar_t>(self, iinit, C{})); });
+    }
     Tensor r = scalar_to_tensor(value, out);
     r.impl()->set_wrapped_number(false);
     return keepdim && self.dim() > 0 ? ops::view(r, keepdim_shape(self, mask)) : r;
@@ -168,14 +174,12 @@ Tensor minmax_reduce(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, 
            "(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the "
            "'dim' argument.");
   VT_CHECK(self.numel() > 0 || self.dim() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
-  Tensor acc;
-  if (is_floating(self.dtype())) {
-    double init = IsMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-    acc = fold<Backend, false>(self, mask, ScalarType::Float64, init, PickC<IsMax>{}, self.dtype());
-  } else {
-    int64_t init = IsMax ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
-    acc = fold<Backend, false>(self, mask, ScalarType::Int64, init, PickC<IsMax>{}, self.dtype());
-  }
+  const double finit = IsMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  const int64_t iinit = IsMax ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  if (auto r = host_full_fold<Backend, PickC<IsMax>>(self, mask, keepdim, self.dtype(), finit, iinit)) return *r;
+  Tensor acc = is_floating(self.dtype())
+                   ? fold<Backend, false>(self, mask, ScalarType::Float64, finit, PickC<IsMax>{}, self.dtype())
+                   : fold<Backend, false>(self, mask, ScalarType::Int64, iinit, PickC<IsMax>{}, self.dtype());
   return finish(acc, self, mask, keepdim, self.dtype());
 }
 template <typename Backend, bool IsMax> Tensor amax_amin(const Tensor& self, OptionalIntArrayRef dim, bool keepdim) {
@@ -196,6 +200,7 @@ template <typename Backend, bool IsAll> Tensor all_any(const Tensor& self_in, Op
   ScalarType out = self_in.dtype() == ScalarType::UInt8 ? ScalarType::UInt8 : ScalarType::Bool;
   if (dim && dim->empty()) return ops::to_dtype(self, out);  // all/any(dim=[]) reduce nothing, unlike sum (torch)
   auto mask = reduced_mask(self, dim, IsAll ? "all" : "any");
+  if (auto r = host_full_fold<Backend, LogicC<IsAll>>(self, mask, keepdim, out, 0.0, int64_t(IsAll ? 1 : 0))) return *r;
   Tensor acc = fold<Backend, true>(self, mask, ScalarType::Int64, int64_t(IsAll ? 1 : 0), LogicC<IsAll>{}, out);
   return finish(acc, self, mask, keepdim, out);
 }
