@@ -50,6 +50,23 @@ Binary k_mul{"vt::mul"}, k_mul_{"vt::mul_"}, k_floordiv{"vt::floor_divide"}, k_f
     k_ge{"vt::ge"};
 AddLike k_add{"vt::add"}, k_add_{"vt::add_"}, k_sub{"vt::sub"}, k_sub_{"vt::sub_"};
 Unary k_neg{"vt::neg"}, k_abs{"vt::abs"}, k_not{"vt::bitwise_not"};
+Binary k_mm{"vt::mm"};
+
+// a.matmul(b): two matrices go straight to mm, as vibetensor.torch's matmul sends them; other ranks to that
+// Python function, which folds, broadcasts and batches them. a @ b is the same but for a `b` that is not a
+// tensor: NotImplemented, so that Python raises its TypeError (or asks b's __rmatmul__), as torch does.
+nb::object matmul_fn(const Tensor& a, nb::handle b, bool is_operator) {
+  if (!nb::isinstance<Tensor>(b)) {
+    if (is_operator) return nb::borrow(Py_NotImplemented);
+    VT_CHECK_TYPE(false, "matmul(): argument 'other' (position 1) must be Tensor, not ",
+                  nb::cast<std::string>(nb::str(b.type().attr("__name__"))));
+  }
+  const Tensor& m = nb::cast<const Tensor&>(b);
+  if (a.dim() == 2 && m.dim() == 2) return nb::cast(k_mm(a, m));
+  static nb::object* matmul = new nb::object(  // leaked: outlives the interpreter's teardown order
+      nb::module_::import_("vibetensor.torch._functions").attr("matmul"));
+  return (*matmul)(a, b);
+}
 
 Tensor div_fn(const Tensor& a, const Tensor& b, bool inplace) {
   static OperatorEntry* d = &Dispatcher::get().entry("vt::div");
@@ -198,6 +215,34 @@ void bind_tensor(nb::module_& m) {
   factory_args(&factory_with_grad<-1>, "empty", m);
   factory_args(&factory_with_grad<0>, "zeros", m);
   factory_args(&factory_with_grad<1>, "ones", m);
+  // vt.tensor(number) was ~5 us of NumPy and DLPack for one value; the fast path of vibetensor.torch's tensor().
+  m.def("_number_tensor", [](nb::handle data, nb::handle dtype) -> nb::object {
+    PyObject* o = data.ptr();
+    Tensor t;
+    if (PyBool_Check(o)) {
+      t = scalar_to_tensor(Scalar(o == Py_True), ScalarType::Bool);
+    } else if (PyFloat_CheckExact(o)) {
+      t = scalar_to_tensor(Scalar(PyFloat_AS_DOUBLE(o)), ScalarType::Float64);
+    } else if (PyLong_CheckExact(o)) {
+      int overflow = 0;
+      const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+      if (overflow != 0) return nb::none();  // tensor() refuses it, with its own message
+      t = scalar_to_tensor(Scalar(int64_t(v)), ScalarType::Int64);
+    } else {
+      return nb::none();
+    }
+    t.impl()->set_wrapped_number(false);
+    // As tensor() types and converts the value: Python floats are float32 by default, and an explicit floating or
+    // bool dtype takes any number unchecked; integer dtypes check the number's range, which tensor() does.
+    ScalarType target = t.dtype() == ScalarType::Float64 ? ScalarType::Float32 : t.dtype();
+    if (!dtype.is_none()) {
+      target = to_dtype(dtype);
+      if (!is_floating(target) && target != ScalarType::Bool) return nb::none();
+    }
+    return nb::cast(target == t.dtype() ? t : ops::to_dtype(t, target));
+  }, nb::arg("data").none(), nb::arg("dtype").none(),
+     "The 0-dim tensor vibetensor.torch.tensor(data, dtype=dtype) makes of a bool, float or int, or None where "
+     "that function must decide.");
   nb::class_<Tensor> cls(m, "Tensor", nb::dynamic_attr());
   // torch's legacy constructor, as older model code calls it (nn.Parameter(torch.Tensor(out, in)) then an init):
   // sizes give an uninitialized float32 tensor, a sequence its data, nothing an empty one. It is
@@ -246,6 +291,8 @@ void bind_tensor(nb::module_& m) {
       .def("_is_view_of", [](const Tensor& a, const Tensor& b) { return a.storage() == b.storage(); })
       .def("item", &item)
       .def("__getitem__", &tensor_getitem, nb::arg("index").none())
+      .def("__matmul__", [](const Tensor& a, nb::handle b) { return matmul_fn(a, b, true); })
+      .def("matmul", [](const Tensor& a, nb::handle b) { return matmul_fn(a, b, false); })
       .def("__setitem__", &tensor_setitem, nb::arg("index").none(), nb::arg("value").none())
       .def("__len__", [](const Tensor& t) {
         VT_CHECK_TYPE(t.dim() > 0, "len() of a 0-d tensor");
