@@ -217,28 +217,34 @@ void bind_tensor(nb::module_& m) {
   factory_args(&factory_with_grad<1>, "ones", m);
   // vt.tensor(number) was ~5 us of NumPy and DLPack for one value; the fast path of vibetensor.torch's tensor().
   m.def("_number_tensor", [](nb::handle data, nb::handle dtype) -> nb::object {
+    // As tensor() types and converts the value: Python floats are float32 by default, and an explicit floating or
+    // bool dtype takes any number unchecked (an int past int64 as the double nearest it, as torch); integer
+    // dtypes check the number's range, which tensor() does.
     PyObject* o = data.ptr();
+    const bool is_int = PyLong_CheckExact(o);
+    if (!PyBool_Check(o) && !PyFloat_CheckExact(o) && !is_int) return nb::none();
+    const ScalarType natural = PyBool_Check(o) ? ScalarType::Bool : is_int ? ScalarType::Int64 : ScalarType::Float32;
+    const ScalarType target = dtype.is_none() ? natural : to_dtype(dtype);
+    if (!dtype.is_none() && !is_floating(target) && target != ScalarType::Bool) return nb::none();
     Tensor t;
     if (PyBool_Check(o)) {
       t = scalar_to_tensor(Scalar(o == Py_True), ScalarType::Bool);
-    } else if (PyFloat_CheckExact(o)) {
-      t = scalar_to_tensor(Scalar(PyFloat_AS_DOUBLE(o)), ScalarType::Float64);
-    } else if (PyLong_CheckExact(o)) {
+    } else if (is_int) {
       int overflow = 0;
       const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-      if (overflow != 0) return nb::none();  // tensor() refuses it, with its own message
-      t = scalar_to_tensor(Scalar(int64_t(v)), ScalarType::Int64);
+      if (overflow == 0) {
+        t = scalar_to_tensor(Scalar(int64_t(v)), ScalarType::Int64);
+      } else if (is_floating(target)) {
+        const double d = PyLong_AsDouble(o);
+        if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();  // past 2^1024: OverflowError, as torch
+        t = scalar_to_tensor(Scalar(d), ScalarType::Float64);
+      } else {
+        return nb::none();  // tensor() refuses it, with its own message
+      }
     } else {
-      return nb::none();
+      t = scalar_to_tensor(Scalar(PyFloat_AS_DOUBLE(o)), ScalarType::Float64);
     }
     t.impl()->set_wrapped_number(false);
-    // As tensor() types and converts the value: Python floats are float32 by default, and an explicit floating or
-    // bool dtype takes any number unchecked; integer dtypes check the number's range, which tensor() does.
-    ScalarType target = t.dtype() == ScalarType::Float64 ? ScalarType::Float32 : t.dtype();
-    if (!dtype.is_none()) {
-      target = to_dtype(dtype);
-      if (!is_floating(target) && target != ScalarType::Bool) return nb::none();
-    }
     return nb::cast(target == t.dtype() ? t : ops::to_dtype(t, target));
   }, nb::arg("data").none(), nb::arg("dtype").none(),
      "The 0-dim tensor vibetensor.torch.tensor(data, dtype=dtype) makes of a bool, float or int, or None where "

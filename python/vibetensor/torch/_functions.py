@@ -197,6 +197,10 @@ def _as_int64_values(arr, what):
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
+    t = _core._number_tensor(data, dtype)  # a Python number, made as below, or None
+    if t is not None:
+        dev = _factory_device(device)
+        return _requiring_grad(t if dev is None else t.to(dev), requires_grad)
     if isinstance(data, Tensor):  # a copy without history, as torch (which also warns)
         out = data.detach().clone() if dtype is None else data.detach().to(dtype)
         dev = _factory_device(device)
