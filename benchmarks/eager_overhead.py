@@ -20,6 +20,12 @@ def main():
     torch.set_num_threads(1)
     a_t, b_t = torch.ones(4, device=args.device), torch.ones(4, device=args.device)
     a_v, b_v = vt.ones(4, device=args.device), vt.ones(4, device=args.device)
+    m_t, m_v = torch.ones(4, 4, device=args.device), vt.ones(4, 4, device=args.device)
+
+    def write(m):
+        def go():
+            m[:, 1] = 0.5
+        return go
     cases = {
         "add": (lambda: a_v + b_v, lambda: a_t + b_t),
         "mul": (lambda: a_v * b_v, lambda: a_t * b_t),
@@ -27,6 +33,12 @@ def main():
         "sum": (lambda: a_v.sum(), lambda: a_t.sum()),
         "view": (lambda: a_v.view(2, 2), lambda: a_t.view(2, 2)),
         "vt.relu()": (lambda: vt.relu(a_v), lambda: torch.relu(a_t)),
+        "max": (lambda: a_v.max(), lambda: a_t.max()),
+        "m[1]": (lambda: m_v[1], lambda: m_t[1]),
+        "m[:, 1:3]": (lambda: m_v[:, 1:3], lambda: m_t[:, 1:3]),
+        "m[:, 1] = 0.5": (write(m_v), write(m_t)),
+        "m @ m": (lambda: m_v @ m_v, lambda: m_t @ m_t),
+        "vt.tensor(0.5)": (lambda: vt.tensor(0.5), lambda: torch.tensor(0.5)),
     }
     rows = []
     print(f"{'op':<20}{'vibetensor us':>15}{'torch us':>12}{'ratio':>8}")

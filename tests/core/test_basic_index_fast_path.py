@@ -41,6 +41,14 @@ def _index(rng, ndim):
     return items[0] if len(items) == 1 and rng.integers(2) else items
 
 
+def _extreme_bounds(index):
+    """Slice bounds near or past int64's ends: torch 2.13 (the tests' oracle) truncates them with a warning, a
+    behaviour torch has changed between releases, so only the Python indexer, the definition, is compared there."""
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, slice) and any(b is not None and abs(b) >= 2**62 for b in (i.start, i.stop))
+               for i in items)
+
+
 def _outcome(fn):
     try:
         return "ok", fn()
@@ -71,6 +79,8 @@ def test_random_basic_indices_match_torch_and_the_python_indexer(seed):
                 # NumPy's rule, kept: torch lets each Ellipsis skip the unindexed dims again (x[..., 0, ...] of a
                 # 3-d x is x[:, :, 0]), up to its own dim-out-of-range errors
                 assert kind_v is IndexError
+                continue
+            if _extreme_bounds(index):
                 continue
             # torch raises IndexError or ValueError (x[::0]); RuntimeError where it refuses a bound past int64
             assert (kind_v == "ok") == (kind_t == "ok") or kind_t is RuntimeError, (shape, index, kind_v, kind_t)
@@ -153,7 +163,7 @@ def test_random_basic_writes_match_torch_and_the_python_indexer(dtype, seed):
             kind_p, _ = _outcome(write(p, value_v, _indexing.setitem))
             assert kind_v == kind_p, (shape, dtype, index, value_t, kind_v, kind_p)
             np.testing.assert_array_equal(v.to(vt.float64).numpy(), p.to(vt.float64).numpy())
-            if isinstance(index, tuple) and sum(i is Ellipsis for i in index) > 1:
+            if (isinstance(index, tuple) and sum(i is Ellipsis for i in index) > 1) or _extreme_bounds(index):
                 continue
             kind_t, _ = _outcome(write(t, value_t))
             if kind_t == "ok" and kind_v == "ok":

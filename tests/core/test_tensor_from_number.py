@@ -33,6 +33,8 @@ def test_numbers_match_torch(value, dtype):
         if not isinstance(value, int) or -(2**63) <= value < 2**63:  # the general path refuses ints past int64
             listed = vt.tensor([value], dtype=v.dtype)[0]  # the general path, for the same value
             np.testing.assert_array_equal(listed.to(vt.float64).numpy(), v.to(vt.float64).numpy())
+    elif isinstance(value, int) and not -(2**63) <= value < 2**63 and kind_v == "ok":
+        assert torch.__version__ < "2.13", (kind_t, kind_v)  # 2.13, which vt follows, makes the nearest double
     else:
         # torch wraps some numbers into small integer dtypes and checks others; vibetensor checks the ranges
         # torch's factory checks (see _check_fits in vibetensor/torch/_functions.py), so only ints are compared
