@@ -8,8 +8,9 @@
 // indexed, a step that is not positive): it raises its own errors, and the views made here before the refusal
 // are dropped. A written value is taken here when it is a tensor, a bool, or a Python float or int (in int64)
 // written into a floating tensor - the values the Python indexer converts without range checks; other numbers
-// go to it. On the 2-core devbox x[1] took 2.75 us there (torch 0.90), x[:, 1:3] 5.28 us (torch 1.65) and
-// x[:, 1] = 0.5 11.6 us (torch 2.5).
+// go to it; a number is converted to the tensor's dtype as there, then filled in (the Python indexer copies a
+// 0-dim tensor: the same values, but on a GPU a host-to-device copy where a fill is one kernel). On the 2-core
+// devbox x[1] took 2.75 us there (torch 0.90), x[:, 1:3] 5.28 us (torch 1.65) and x[:, 1] = 0.5 11.6 us (2.5).
 #include "common.h"
 #include "vt/core/ops.h"
 
@@ -137,7 +138,11 @@ void tensor_setitem(nb::handle self, nb::handle index, nb::handle value) {
       static constexpr int64_t kFirst[1] = {0};
       while (v.dim() > view->dim() && v.size(0) == 1) v = ops::squeeze(v, IntArrayRef(kFirst));  // as torch does
       MaybeReleaseGil release(is_big(*view));
-      ops::copy_(*view, v);
+      if (nb::isinstance<Tensor>(value)) {
+        ops::copy_(*view, v);
+      } else {  // a number, already in the target's dtype: a fill, as torch writes one (no host-to-device copy)
+        ops::fill_(*view, item_scalar(v));
+      }
       return;
     }
   }
