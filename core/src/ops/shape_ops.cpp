@@ -259,10 +259,29 @@ Tensor index_put_cpu_(const Tensor& self, TensorList indices, const Tensor& valu
   return self;
 }
 
+// stack: each tensor gains the new dim, then one cat along it. A composite (torch's stack is the same cat over
+// unsqueezed inputs): autograd records the views and the cat. In C++ for the host cost: the Python composition
+// took 4.8 us for two 4x4 tensors on the 2-core devbox (torch 1.5).
+Tensor stack_any(TensorList tensors, int64_t dim) {
+  VT_CHECK(!tensors.empty(), "stack expects a non-empty TensorList");
+  const IntArrayRef shape = tensors[0].sizes();
+  dim = wrap_dim(dim, int64_t(shape.size()) + 1);
+  for (size_t i = 1; i < tensors.size(); ++i)
+    VT_CHECK(std::ranges::equal(tensors[i].sizes(), shape), "stack expects each tensor to be equal size, but got ",
+             shape_str(shape), " at entry 0 and ", shape_str(tensors[i].sizes()), " at entry ", i);
+  std::vector<Tensor> parts;
+  parts.reserve(tensors.size());
+  for (const Tensor& t : tensors) parts.push_back(ops::unsqueeze(t, dim));
+  static const TypedOp<Tensor(TensorList, int64_t)> cat("vt::cat");
+  return cat(parts, dim);
+}
+
 }  // namespace
 
 VT_LIBRARY(vt, shape_ops) {
   m.def("cat(Tensor[] tensors, int dim=0) -> Tensor");
+  m.def("stack(Tensor[] tensors, int dim=0) -> Tensor", OpKind::Composite);
+  m.impl_any("stack", &stack_any);
   m.def("nonzero(Tensor self) -> Tensor");
   // Index tensors (and index_put_ values) may live on the CPU while self is on a GPU, as in torch; the CUDA
   // kernels move them, and refuse a CPU self with device indices.

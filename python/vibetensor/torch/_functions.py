@@ -405,13 +405,7 @@ def stack(tensors, dim=0):
         if not isinstance(t, Tensor):
             raise TypeError(f"stack(): expected Tensor as element {i} in argument 'tensors', but got "
                             f"{type(t).__name__}")
-    shape = tuple(tensors[0].shape)
-    dim = _wrap(dim, len(shape) + 1)
-    for i, t in enumerate(tensors):
-        if tuple(t.shape) != shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
-                               f"{list(t.shape)} at entry {i}")
-    return _op("vt::cat")([t.unsqueeze(dim) for t in tensors], dim)
+    return _op("vt::stack")(tensors, dim)  # sizes and dim checked there (shape_ops.cpp)
 
 
 def split(t, split_size_or_sections, dim=0):
