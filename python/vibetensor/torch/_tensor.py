@@ -165,8 +165,10 @@ def __format__(self, format_spec):
 
 
 def _cast(dtype):
-    def m(self):
-        return to(self, dtype)
+    to_dtype = _op("vt::to_dtype")
+
+    def m(self):  # to(self, dtype) without its argument parsing: the same tensor, or a converted copy
+        return self if self.dtype == dtype else to_dtype(self, dtype)
     return m
 
 
@@ -191,15 +193,23 @@ def clamp_(self, min=None, max=None):
 
 def masked_fill(self, mask, value):
     """Out of place, self and mask broadcast together (the result may be larger than self, as torch's)."""
+    if isinstance(mask, Tensor) and mask.shape == self.shape:  # the common case (attention masks), no shape math
+        return masked_fill_(self.clone(), mask, value)
     shape = F.broadcast_shapes(tuple(self.shape), tuple(mask.shape))
     base = self.clone() if tuple(self.shape) == shape else self.expand(*shape).contiguous()
     return base.masked_fill_(mask, value)
 
 
+_masked_fill_ = _op("vt::masked_fill_")
+
+
 def masked_fill_(self, mask, value):
     if not isinstance(value, Tensor):
-        value = F.full([], value, dtype=self.dtype)
-    _op("vt::masked_fill_")(self, mask, value)
+        # a number into a floating tensor: made as full([], value, dtype) makes it (one rounding from the double),
+        # in C++ (tensor()'s fast path); other dtypes check the number's range in full
+        made = _core._number_tensor(value, self.dtype) if self.is_floating_point() else None
+        value = made if made is not None else F.full([], value, dtype=self.dtype)
+    _masked_fill_(self, mask, value)
     return self
 
 
