@@ -253,7 +253,8 @@ _EXTRA = {
     "softmax": lambda self, dim, dtype=None: _op("vt::softmax")(self, dim, dtype=dtype),
     "log_softmax": lambda self, dim, dtype=None: _op("vt::log_softmax")(self, dim, dtype=dtype),
     # matmul, __matmul__: in C++, F.matmul behind them; a number @ a tensor is Python's TypeError, as in torch
-    "__rmatmul__": lambda self, other: F.matmul(other, self) if isinstance(other, Tensor) else NotImplemented, "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
+    "__rmatmul__": lambda self, other: F.matmul(other, self) if isinstance(other, Tensor) else NotImplemented,
+    "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
     "expand_as": lambda self, other: self.expand(list(other.shape)), "T": property(_T), "mT": property(
         lambda self: self.transpose(-2, -1)), "t": t, "unflatten": unflatten,
     "where": lambda self, cond, other: F.where(cond, self, other),
