@@ -200,7 +200,7 @@ def masked_fill(self, mask, value):
     return base.masked_fill_(mask, value)
 
 
-_masked_fill_ = _op("vt::masked_fill_")
+_masked_fill_, _softmax, _log_softmax = _op("vt::masked_fill_"), _op("vt::softmax"), _op("vt::log_softmax")
 
 
 def masked_fill_(self, mask, value):
@@ -250,8 +250,8 @@ _EXTRA = {
     "cpu": lambda self: to(self, "cpu"),
     "cuda": lambda self, device=None, non_blocking=False: to(self, device or "cuda", non_blocking=non_blocking),
     "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream,
-    "softmax": lambda self, dim, dtype=None: _op("vt::softmax")(self, dim, dtype=dtype),
-    "log_softmax": lambda self, dim, dtype=None: _op("vt::log_softmax")(self, dim, dtype=dtype),
+    "softmax": lambda self, dim, dtype=None: _softmax(self, dim, dtype),  # positional: no keyword parsing
+    "log_softmax": lambda self, dim, dtype=None: _log_softmax(self, dim, dtype),
     # matmul, __matmul__: in C++, F.matmul behind them; a number @ a tensor is Python's TypeError, as in torch
     "__rmatmul__": lambda self, other: F.matmul(other, self) if isinstance(other, Tensor) else NotImplemented,
     "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": view_as,
