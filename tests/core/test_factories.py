@@ -210,3 +210,12 @@ def test_default_dtype_is_float32():
     assert vt.arange(3.0).dtype == vt.float32
     assert vt.tensor(1.0).dtype == vt.float32
     assert vt.tensor(1).dtype == vt.int64
+
+
+@pytest.mark.parametrize("name", ["rand", "randn"])
+def test_random_factories_without_a_size_are_type_errors(name):
+    with pytest.raises(TypeError):
+        getattr(torch, name)()
+    with pytest.raises(TypeError, match="size"):
+        getattr(vt, name)()
+    assert tuple(getattr(vt, name)(size=()).shape) == tuple(getattr(torch, name)(size=()).shape) == ()

@@ -112,11 +112,20 @@ def full_like(t, fill_value, *, dtype=None, device=None):
     return _full(list(t.shape), fill_value, dtype=d, device=dev)
 
 
+def _random_size(name, size, kw):
+    """rand/randn's sizes: positional, or size=; neither is torch's TypeError (it was a KeyError here)."""
+    if size:
+        return size
+    if "size" not in kw:
+        raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
+    return (kw.pop("size"),)
+
+
 def rand(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
     if layout is not None:
         _check_layout(layout, "rand")
     with drawing_from(generator):
-        t = _op("vt::uniform_")(_c_empty(*(size or (kw.pop("size"),)), dtype=dtype, device=_factory_device(device)),
+        t = _op("vt::uniform_")(_c_empty(*_random_size("rand", size, kw), dtype=dtype, device=_factory_device(device)),
                                 0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
@@ -125,7 +134,7 @@ def randn(*size, dtype=None, layout=None, device=None, generator=None, requires_
     if layout is not None:
         _check_layout(layout, "randn")
     with drawing_from(generator):
-        t = _op("vt::normal_")(_c_empty(*(size or (kw.pop("size"),)), dtype=dtype, device=_factory_device(device)),
+        t = _op("vt::normal_")(_c_empty(*_random_size("randn", size, kw), dtype=dtype, device=_factory_device(device)),
                                 0.0, 1.0)
     return _requiring_grad(t, requires_grad)
 
