@@ -4,8 +4,8 @@
 //
 // The backends sort rows: self is viewed with `dim` last and made contiguous as [rows, n]; each row is sorted
 // (CPU: std::stable_sort of positions, rows in parallel; CUDA: a segmented radix sort, cuda/sort.cu), and the
-// results are viewed back with `dim` in place. topk is sort followed by a narrow (device-agnostic): O(n log n)
-// per row rather than a selection, which is honest for the row lengths model code sorts (vocabularies, logits).
+// results are viewed back with `dim` in place. topk on the CPU is a partial sort of each row (O(n log k)); on CUDA
+// it is the sort followed by a narrow, O(n log n) per row rather than a selection.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -45,6 +45,19 @@ template <typename T> bool is_nan(T v) {
   else return false;
 }
 
+// Whether row position i sorts before position j: a strict order with NaN as the largest value. Equal keys are
+// equivalent; the stable sort keeps them in position order, and topk's partial sort breaks the tie that way.
+template <typename T> struct Before {
+  const T* k;
+  bool descending;
+  bool operator()(int64_t i, int64_t j) const {
+    const bool ni = is_nan(k[i]), nj = is_nan(k[j]);
+    if (ni || nj) return descending ? (ni && !nj) : (!ni && nj);
+    using M = opmath_t<T>;
+    return descending ? M(k[i]) > M(k[j]) : M(k[i]) < M(k[j]);
+  }
+};
+
 std::tuple<Tensor, Tensor> sort_cpu(const Tensor& self, int64_t dim, bool descending, bool stable) {
   sort_rows::Rows r = sort_rows::rows_of(self, dim);
   Tensor values = empty_tensor(r.keys.sizes(), self.dtype(), kCPU);
@@ -59,13 +72,7 @@ std::tuple<Tensor, Tensor> sort_cpu(const Tensor& self, int64_t dim, bool descen
         const scalar_t* k = in + row * n;
         int64_t* p = idx + row * n;
         std::iota(p, p + n, int64_t(0));
-        auto before = [&](int64_t i, int64_t j) {  // strict order with NaN as the largest value
-          bool ni = is_nan(k[i]), nj = is_nan(k[j]);
-          if (ni || nj) return descending ? (ni && !nj) : (!ni && nj);
-          using M = opmath_t<scalar_t>;
-          return descending ? M(k[i]) > M(k[j]) : M(k[i]) < M(k[j]);
-        };
-        std::stable_sort(p, p + n, before);
+        std::stable_sort(p, p + n, Before<scalar_t>{k, descending});
         for (int64_t j = 0; j < n; ++j) out[row * n + j] = k[p[j]];
       }
     });
@@ -85,13 +92,48 @@ std::tuple<Tensor, Tensor> topk_any(const Tensor& self, int64_t k, int64_t dim_i
   return {ops::contiguous(ops::narrow(values, dim, 0, k)), ops::contiguous(ops::narrow(indices, dim, 0, k))};
 }
 
+// topk on the CPU: a partial sort of each row's positions, O(n log k) where sorting the row was O(n log n) - a
+// 50,257-wide row (a vocabulary's logits), k = 50: 4.6 ms that way, torch 0.09 ms. Equal keys order by position,
+// so the k results are the stable sort's first k, as topk_any (the CUDA path) gives them.
+std::tuple<Tensor, Tensor> topk_cpu(const Tensor& self, int64_t k, int64_t dim_in, bool largest, bool sorted) {
+  if (self.dim() == 0) return topk_any(self, k, dim_in, largest, sorted);
+  const int64_t n = self.size(wrap_dim(dim_in, self.dim()));
+  VT_CHECK(k >= 0 && k <= n, "selected index k out of range");
+  sort_rows::Rows r = sort_rows::rows_of(self, dim_in);
+  DimVector shape = r.shape_last;
+  shape.back() = k;
+  Tensor values = empty_tensor(shape, self.dtype(), kCPU);
+  Tensor indices = empty_tensor(shape, ScalarType::Int64, kCPU);
+  VT_DISPATCH_ALL(self.dtype(), "topk", [&] {
+    const scalar_t* in = r.keys.data<scalar_t>();
+    scalar_t* out = values.data<scalar_t>();
+    int64_t* idx = indices.data<int64_t>();
+    parallel_for(0, r.rows, std::max<int64_t>(1, kDefaultGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
+      std::vector<int64_t> p(static_cast<size_t>(n));
+      for (int64_t row = b; row < e; ++row) {
+        const scalar_t* key = in + row * n;
+        const Before<scalar_t> before{key, largest};
+        std::iota(p.begin(), p.end(), int64_t(0));
+        std::partial_sort(p.begin(), p.begin() + k, p.end(),
+                          [&](int64_t i, int64_t j) { return before(i, j) || (!before(j, i) && i < j); });
+        for (int64_t j = 0; j < k; ++j) {
+          out[row * k + j] = key[p[size_t(j)]];
+          idx[row * k + j] = p[size_t(j)];
+        }
+      }
+    });
+  });
+  return {sort_rows::restore(r, values), sort_rows::restore(r, indices)};
+}
+
 }  // namespace
 
 VT_LIBRARY(vt, sort) {
   m.def("sort(Tensor self, int dim=-1, bool descending=False, *, bool stable=False) -> (Tensor, Tensor)");
   m.def("topk(Tensor self, int k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor, Tensor)");
   m.impl("sort", DispatchKey::CPU, &sort_cpu);
-  m.impl_any("topk", &topk_any);
+  m.impl("topk", DispatchKey::CPU, &topk_cpu);
+  m.impl_any("topk", &topk_any);  // CUDA: the segmented sort, then the first k
 }
 
 }  // namespace vt
