@@ -35,6 +35,10 @@ class MaybeReleaseGil {
   std::optional<nb::gil_scoped_release> r_;
 };
 
+// The 0-dim tensor vt.tensor(number, dtype=dtype) makes of a Python bool, float or int, or nothing where that
+// Python function must decide (integer dtypes, which check the number's range; anything else). In tensor.cpp.
+std::optional<Tensor> number_tensor(nb::handle data, std::optional<ScalarType> dtype);
+
 // Tensor.__getitem__ / __setitem__: basic indices in C++, the rest in Python (Note [Basic indices in C++]).
 nb::object tensor_getitem(nb::handle self, nb::handle index);
 void tensor_setitem(nb::handle self, nb::handle index, nb::handle value);

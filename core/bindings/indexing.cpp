@@ -6,9 +6,9 @@
 // not recognise (tensors, lists, bools, NumPy values, objects with __index__, bounds outside int64, a second
 // Ellipsis) goes to it untouched, and so does every index it would refuse (too many indices, a 0-dim tensor
 // indexed, a step that is not positive): it raises its own errors, and the views made here before the refusal
-// are dropped. A written value is taken here when it is a tensor, a bool, or a Python float or int (in int64)
-// written into a floating tensor - the values the Python indexer converts without range checks; other numbers
-// go to it; a number is converted to the tensor's dtype as there, then filled in (the Python indexer copies a
+// are dropped. A written value is taken here when it is a tensor, or a Python bool, float or int written into a
+// floating or bool tensor - the numbers vt.tensor() converts without range checks, made by the same code
+// (number_tensor); other numbers go to the Python indexer. A number is filled in (the Python indexer copies a
 // 0-dim tensor: the same values, but on a GPU a host-to-device copy where a fill is one kernel). On the 2-core
 // devbox x[1] took 2.75 us there (torch 0.90), x[:, 1:3] 5.28 us (torch 1.65) and x[:, 1] = 0.5 11.6 us (2.5).
 #include "common.h"
@@ -100,23 +100,8 @@ std::optional<Tensor> basic_view(Tensor t, nb::handle index) {
 // The value a write copies, made as the Python indexer makes it (vt.tensor(value, dtype=t.dtype)), or nothing
 // where it must decide (Note [Basic indices in C++]).
 std::optional<Tensor> written_value(const Tensor& t, nb::handle value) {
-  PyObject* o = value.ptr();
   if (nb::isinstance<Tensor>(value)) return nb::cast<Tensor>(value);
-  Tensor v;
-  int64_t i = 0;
-  if (PyBool_Check(o)) {
-    v = scalar_to_tensor(Scalar(o == Py_True), ScalarType::Bool);
-  } else if (!is_floating(t.dtype())) {
-    return std::nullopt;  // integer and bool targets check the number's range in Python
-  } else if (PyFloat_CheckExact(o)) {
-    v = scalar_to_tensor(Scalar(PyFloat_AS_DOUBLE(o)), ScalarType::Float64);
-  } else if (exact_int64(o, i)) {
-    v = scalar_to_tensor(Scalar(i), ScalarType::Int64);
-  } else {
-    return std::nullopt;
-  }
-  v.impl()->set_wrapped_number(false);
-  return v.dtype() == t.dtype() ? v : ops::to_dtype(v, t.dtype());
+  return number_tensor(value, t.dtype());
 }
 
 }  // namespace

@@ -199,6 +199,38 @@ Tensor factory_with_grad(nb::args args, nb::handle size_kw, nb::handle dtype, nb
   return t;
 }
 
+std::optional<Tensor> number_tensor(nb::handle data, std::optional<ScalarType> dtype) {
+  // As tensor() types and converts the value: Python floats are float32 by default, and an explicit floating or
+  // bool dtype takes any number unchecked (an int past int64 as the double nearest it, as torch); integer
+  // dtypes check the number's range, which tensor() does.
+  PyObject* o = data.ptr();
+  const bool is_bool = PyBool_Check(o), is_int = PyLong_CheckExact(o);
+  if (!is_bool && !is_int && !PyFloat_CheckExact(o)) return std::nullopt;
+  const ScalarType natural = is_bool ? ScalarType::Bool : is_int ? ScalarType::Int64 : ScalarType::Float32;
+  const ScalarType target = dtype.value_or(natural);
+  if (dtype && !is_floating(target) && target != ScalarType::Bool) return std::nullopt;
+  Tensor t;
+  if (is_bool) {
+    t = scalar_to_tensor(Scalar(o == Py_True), ScalarType::Bool);
+  } else if (is_int) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow == 0) {
+      t = scalar_to_tensor(Scalar(int64_t(v)), ScalarType::Int64);
+    } else if (is_floating(target)) {
+      const double d = PyLong_AsDouble(o);
+      if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();  // past 2^1024: OverflowError, as torch
+      t = scalar_to_tensor(Scalar(d), ScalarType::Float64);
+    } else {
+      return std::nullopt;  // tensor() refuses it, with its own message
+    }
+  } else {
+    t = scalar_to_tensor(Scalar(PyFloat_AS_DOUBLE(o)), ScalarType::Float64);
+  }
+  t.impl()->set_wrapped_number(false);
+  return target == t.dtype() ? t : ops::to_dtype(t, target);
+}
+
 void bind_tensor(nb::module_& m) {
   auto factory_args = [](auto f, const char* name, nb::module_& mod) {
     mod.def(name, f, nb::arg("args"), nb::arg("size") = nb::none(), nb::arg("dtype") = nb::none(),
@@ -217,35 +249,8 @@ void bind_tensor(nb::module_& m) {
   factory_args(&factory_with_grad<1>, "ones", m);
   // vt.tensor(number) was ~5 us of NumPy and DLPack for one value; the fast path of vibetensor.torch's tensor().
   m.def("_number_tensor", [](nb::handle data, nb::handle dtype) -> nb::object {
-    // As tensor() types and converts the value: Python floats are float32 by default, and an explicit floating or
-    // bool dtype takes any number unchecked (an int past int64 as the double nearest it, as torch); integer
-    // dtypes check the number's range, which tensor() does.
-    PyObject* o = data.ptr();
-    const bool is_int = PyLong_CheckExact(o);
-    if (!PyBool_Check(o) && !PyFloat_CheckExact(o) && !is_int) return nb::none();
-    const ScalarType natural = PyBool_Check(o) ? ScalarType::Bool : is_int ? ScalarType::Int64 : ScalarType::Float32;
-    const ScalarType target = dtype.is_none() ? natural : to_dtype(dtype);
-    if (!dtype.is_none() && !is_floating(target) && target != ScalarType::Bool) return nb::none();
-    Tensor t;
-    if (PyBool_Check(o)) {
-      t = scalar_to_tensor(Scalar(o == Py_True), ScalarType::Bool);
-    } else if (is_int) {
-      int overflow = 0;
-      const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-      if (overflow == 0) {
-        t = scalar_to_tensor(Scalar(int64_t(v)), ScalarType::Int64);
-      } else if (is_floating(target)) {
-        const double d = PyLong_AsDouble(o);
-        if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();  // past 2^1024: OverflowError, as torch
-        t = scalar_to_tensor(Scalar(d), ScalarType::Float64);
-      } else {
-        return nb::none();  // tensor() refuses it, with its own message
-      }
-    } else {
-      t = scalar_to_tensor(Scalar(PyFloat_AS_DOUBLE(o)), ScalarType::Float64);
-    }
-    t.impl()->set_wrapped_number(false);
-    return nb::cast(target == t.dtype() ? t : ops::to_dtype(t, target));
+    std::optional<Tensor> t = number_tensor(data, dtype.is_none() ? std::nullopt : std::optional(to_dtype(dtype)));
+    return t ? nb::cast(std::move(*t)) : nb::none();
   }, nb::arg("data").none(), nb::arg("dtype").none(),
      "The 0-dim tensor vibetensor.torch.tensor(data, dtype=dtype) makes of a bool, float or int, or None where "
      "that function must decide.");
