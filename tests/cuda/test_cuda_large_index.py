@@ -1,6 +1,7 @@
-"""Kernels past 2^31 elements on the GPU, paths no other suite reaches: the elementwise kernels (vector and
-strided, copies included) and the reductions switch to 64-bit index arithmetic when an iteration holds more than
-INT32_MAX elements (Note [Unrolled dims] in loops.cuh). uint8 operands of 3.2 and 4.3 billion elements
+"""Kernels past 2^31 elements on the GPU, paths no other suite reaches: the vector kernel and the reductions
+switch to 64-bit index arithmetic when an iteration holds more than INT32_MAX elements (Note [Unrolled dims] in
+loops.cuh), and the strided elementwise kernel (copies included) runs such an iteration in chunks of at most
+INT32_MAX elements (Note [32-bit chunks]). uint8 operands of 3.2 and 4.3 billion elements
 (about 10 and 13 GB at the peak) with values known in closed form, checked by sums and by elements on both sides
 of the 2^31 boundary, so no reference copy of these sizes is needed. Each test builds its own operands and frees
 them, so two workers never hold more than ~25 GB."""
@@ -14,7 +15,7 @@ pytestmark = CUDA_MARKS + [
 ]
 
 N = 2**30 + 7          # columns: 3 * N = 3,221,225,493 elements > INT32_MAX; each row fits in 32 bits
-M = 2**31 + 9          # a row that does not
+M = 2**31 + 9          # a row that does not: its chunks split one row
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,7 @@ def test_three_rows_past_int32():
     b[N - 5:] = 7
     b_total = 3 * (2 + 5 * 7)
 
-    # two layouts that cannot share one order: the strided kernel
+    # two layouts that cannot share one order: the strided kernel, one chunk per row (Note [32-bit chunks])
     out = a + b.t()
     assert out.shape == (3, N) and out.is_contiguous()
     assert int(out.sum(dtype=vt.int64)) == N * 6 + b_total
@@ -67,11 +68,11 @@ def test_three_rows_past_int32():
 
 
 def test_a_row_past_int32():
-    # (2, M): a single row already exceeds INT32_MAX; elements on both sides of 2^31 within a row
+    # (2, M): the dims inside the outer one already exceed INT32_MAX, so each row runs on its own, in two chunks
     c = vt.zeros(M, 2, dtype=vt.uint8, device=DEV)
     c[0] = 1
-    c[2**31 - 1] = 3  # the last element a 32-bit index reaches
-    c[2**31] = 4      # the first one past it
+    c[2**31 - 1] = 3  # the last element of a row's first chunk
+    c[2**31] = 4      # the first of its second
     c[M - 1] = 5
     out = vt.ones(2, M, dtype=vt.uint8, device=DEV) + c.t()
     assert int(out.sum(dtype=vt.int64)) == 2 * M + 2 * (1 + 3 + 4 + 5)

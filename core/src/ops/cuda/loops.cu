@@ -43,6 +43,41 @@ int grid_size(int64_t work) { return int(blocks_for(work, wave_blocks())); }
 // first kind runs uncapped.
 int strided_grid_size(int64_t work) { return int(blocks_for(work, int64_t(1) << 30)); }
 
+namespace {
+// One level of for_each_index32_chunk over dims [0, ndim) of `shape` (dim ndim - 1 outermost), the operands'
+// offsets starting at `base`.
+void chunks_of(DimVector& shape, int ndim, int nops, FunctionRef<int64_t(int, int)> stride, const int64_t* base,
+               FunctionRef<void(IntArrayRef, const int64_t*)> chunk) {
+  const int outer = ndim - 1;
+  int64_t inner = 1;
+  for (int d = 0; d < outer; ++d) inner *= shape[size_t(d)];
+  const int64_t size = shape[size_t(outer)];
+  const int64_t step = inner <= INT32_MAX ? std::max<int64_t>(INT32_MAX / inner, 1) : 1;
+  int64_t offset[kMaxOperands] = {};
+  for (int64_t start = 0; start < size; start += step) {
+    for (int a = 0; a < nops; ++a) offset[a] = base[a] + start * stride(a, outer);
+    if (inner > INT32_MAX) {
+      chunks_of(shape, outer, nops, stride, offset, chunk);  // one index of the outer dim at a time
+    } else {
+      shape[size_t(outer)] = std::min(step, size - start);
+      chunk(IntArrayRef(shape.data(), size_t(ndim)), offset);
+    }
+  }
+  shape[size_t(outer)] = size;
+}
+}  // namespace
+
+void for_each_index32_chunk(IntArrayRef shape, int nops, FunctionRef<int64_t(int op, int dim)> stride,
+                            FunctionRef<void(IntArrayRef shape, const int64_t* offsets)> chunk) {
+  VT_INTERNAL_ASSERT(nops <= int(kMaxOperands), "for_each_index32_chunk: ", nops, " operands");
+  const int64_t zero[kMaxOperands] = {};
+  int64_t numel = 1;
+  for (int64_t s : shape) numel *= s;
+  if (numel <= INT32_MAX) return chunk(shape, zero);  // the common case: one launch, nothing moved
+  DimVector dims(shape);
+  chunks_of(dims, int(dims.size()), nops, stride, zero, chunk);
+}
+
 RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode,
                     int64_t* in_row_strides) {
   VT_INTERNAL_ASSERT(it.noutputs() == 1 && it.ntensors() == ops.nin + 1, "gpu_kernel arity");

@@ -6,8 +6,8 @@
 //  - contiguous: every operand dense along one coalesced dim (or a scalar); 16-byte vector loads and stores,
 //    with a scalar tail. Taken when each dense pointer is aligned to its vector width. Also runs rows of such
 //    a dim at any aligned stride, a broadcast operand's 0 included (Note [Row vectors]).
-//  - strided: any layout; an offset calculator turns the linear index into per-operand byte offsets, with
-//    32-bit multiply-shift division when the index fits (the common case) and 64-bit division otherwise.
+//  - strided: any layout; an offset calculator turns the linear index into per-operand byte offsets by 32-bit
+//    multiply-shift division. Iterations past 2^31 elements launch it once per chunk (Note [32-bit chunks]).
 // Inputs that are 0-dim CPU tensors (Python numbers, wrapped scalars) travel by value in the kernel
 // parameters, so an op with a Python scalar never synchronises with the host.
 #include <cuda_runtime.h>
@@ -50,12 +50,12 @@ struct IntDivider {
 // (two per op and dtype, and four offset calculations per reduction loop) several times larger for nothing:
 // about a sixth of the elementwise files' device-compile time. The 64-bit path (past 2^31 elements) stays a
 // rolled loop: unrolled, its 64-bit divisions made every strided kernel about half as large again (cubin of
-// binary_ops.cu 9.6 -> 6.7 MB, its device compile 57 -> 42 s on 2 cores). Everything here must inline into the
-// kernel: a call that takes the calculator's address (an out-of-line member) makes every thread copy it, a
-// kernel parameter, into local memory first (600 bytes per thread: MiniGPT's bias adds took ~150 us each on an
-// H200).
+// binary_ops.cu 9.6 -> 6.7 MB, its device compile 57 -> 42 s on 2 cores); the elementwise kernels drop it
+// altogether (kIndex64 = false, Note [32-bit chunks]). Everything here must inline into the kernel: a call that
+// takes the calculator's address (an out-of-line member) makes every thread copy it, a kernel parameter, into
+// local memory first (600 bytes per thread: MiniGPT's bias adds took ~150 us each on an H200).
 inline constexpr int kUnrolledDims = 4;
-template <int N> struct OffsetCalc {
+template <int N, bool kIndex64 = true> struct OffsetCalc {
   int ndim = 0;
   bool index32 = true;
   IntDivider div[kMaxDims];
@@ -65,6 +65,7 @@ template <int N> struct OffsetCalc {
   OffsetCalc(IntArrayRef shape, FunctionRef<int64_t(int op, int dim)> stride, int64_t numel) {
     ndim = int(shape.size());
     index32 = numel <= INT32_MAX;
+    VT_INTERNAL_ASSERT(kIndex64 || index32, "a 32-bit offset calculator over ", numel, " elements");
     for (int d = 0; d < ndim; ++d) {
       sizes[d] = shape[size_t(d)];
       if (index32) div[d] = IntDivider(uint32_t(sizes[d]));
@@ -74,7 +75,7 @@ template <int N> struct OffsetCalc {
   __device__ void get(int64_t idx, int64_t (&off)[N]) const {
 #pragma unroll
     for (int a = 0; a < N; ++a) off[a] = 0;
-    if (index32) {
+    if (!kIndex64 || index32) {
       uint32_t i = uint32_t(idx);
 #pragma unroll
       for (int d = 0; d < kUnrolledDims; ++d) {
@@ -211,8 +212,9 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename Op, int N, size_t... I>
-__global__ void __launch_bounds__(kThreads)
-    strided_kernel(Op op, char* out, Inputs<N - 1> in, OffsetCalc<N> calc, int64_t n, std::index_sequence<I...>) {
+__global__ void __launch_bounds__(kThreads) strided_kernel(Op op, char* out, Inputs<N - 1> in,
+                                                           OffsetCalc<N, false> calc, int64_t n,
+                                                           std::index_sequence<I...>) {
   using R = typename fn_traits<Op>::result;
   const int64_t step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += step) {
@@ -244,6 +246,15 @@ struct RowPlan {
 RowPlan plan_launch(TensorIterator& it, const LaunchOperands& ops, const char** ptr, uint64_t* value, uint8_t* mode,
                     int64_t* in_row_strides);
 
+// Note [32-bit chunks]: the strided kernel indexes in 32 bits only, which keeps the 64-bit divisions out of
+// every op's strided kernel (binary_ops.cu's cubin 7.0 -> 6.0 MB, its device compile 34 -> 31 s on 2 cores). An
+// iteration of more than INT32_MAX elements runs as several launches instead, each over at most INT32_MAX
+// elements: a run of the outermost dim (or, when the dims inside it already hold more than INT32_MAX elements,
+// one index of it at a time, recursively), its operands' base pointers moved to the run's start. As torch's
+// TensorIterator does (with_32bit_indexing). `chunk` gets the sub-shape and each operand's byte offset.
+void for_each_index32_chunk(IntArrayRef shape, int nops, FunctionRef<int64_t(int op, int dim)> stride,
+                            FunctionRef<void(IntArrayRef shape, const int64_t* offsets)> chunk);
+
 // Note [One planner]: launch<Op> used to describe the operands itself (asserts, a lambda per input, alignment),
 // and that host code was compiled once per op and dtype: several hundred copies in the binary and unary files,
 // about a quarter of their host compile (binary_ops.cu 26 -> 19 s, unary_ops.cu 31 -> 22 s on 2 cores). Only the
@@ -270,8 +281,17 @@ void launch(TensorIterator& it, const Op& op, std::index_sequence<I...> idx) {
     contiguous_kernel<V><<<dim3(unsigned(plan.grid_x), unsigned(plan.grid_y)), kThreads, 0, stream>>>(
         op, out, in, plan.n, plan.rows, row_strides, idx);
   } else {
-    OffsetCalc<nin + 1> calc(it.shape(), [&](int a, int d) { return it.stride(a, d); }, n);
-    strided_kernel<<<strided_grid_size(n), kThreads, 0, stream>>>(op, out, in, calc, n, idx);
+    auto stride = [&](int a, int d) { return it.stride(a, d); };
+    for_each_index32_chunk(it.shape(), nin + 1, stride, [&](IntArrayRef shape, const int64_t* offset) {
+      Inputs<nin> part = in;
+      for (int i = 0; i < nin; ++i) part.ptr[i] += offset[1 + i];  // scalars' strides are 0
+      int64_t m = 1;
+      for (int64_t s : shape) m *= s;
+      OffsetCalc<nin + 1, false> calc(shape, stride, m);
+      strided_kernel<<<strided_grid_size(m), kThreads, 0, stream>>>(op, out + offset[0], part, calc, m, idx);
+      VT_CUDA_CHECK(cudaGetLastError());
+    });
+    return;
   }
   VT_CUDA_CHECK(cudaGetLastError());
 }
