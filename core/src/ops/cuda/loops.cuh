@@ -162,7 +162,9 @@ template <int N> struct RowStrides {
 // a vector of eight (16- and 8-bit types) already holds eight elements in flight, as two float vectors do, and
 // pairing it unrolled sixteen elements' arithmetic per iteration (unary_ops.cu's PTX 348k -> 304k lines without
 // it); on an H100 no row of benchmarks/cuda_ops.py got slower (bfloat16 gelu's gradient 1.18x torch's time, 1.29x
-// on an H200 with the pairs).
+// on an H200 with the pairs). A thread whose last vector has no pair computes it twice and stores it once,
+// rather than finishing in a one-vector loop: that loop was a third copy of the op's arithmetic (unary_ops.cu's
+// PTX 304k -> 282k lines without it).
 constexpr bool two_vectors(int vec) { return vec <= 4; }
 template <int V, typename Op, size_t... I>
 __global__ void __launch_bounds__(kThreads)
@@ -181,27 +183,31 @@ __global__ void __launch_bounds__(kThreads)
         (in.mode[I] == kDense ? in.ptr[I] + row * row_strides.in[I] : in.ptr[I])...};
     int64_t v = first;
     if constexpr (two_vectors(V)) {
-      for (; v + step < nvec; v += 2 * step) {  // Note [Two vectors per thread]
+      for (; v < nvec; v += 2 * step) {  // Note [Two vectors per thread]
+        // A thread's last vector may have no pair: the pair then repeats it and its second result is not stored.
+        const bool paired = v + step < nvec;
+        const int64_t w = paired ? v + step : v;
         ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
             load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
         ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> y{
-            load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v + step)...};
+            load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), w)...};
         Vec<R, V> r, q;
 #pragma unroll
         for (int j = 0; j < V; ++j) r.v[j] = op(::cuda::std::get<I>(x).v[j]...);
 #pragma unroll
         for (int j = 0; j < V; ++j) q.v[j] = op(::cuda::std::get<I>(y).v[j]...);
         reinterpret_cast<Vec<R, V>*>(out_row)[v] = r;
-        reinterpret_cast<Vec<R, V>*>(out_row)[v + step] = q;
+        if (paired) reinterpret_cast<Vec<R, V>*>(out_row)[w] = q;
       }
-    }
-    for (; v < nvec; v += step) {  // one vector: the last of a pair loop, or every one of eight-element vectors
-      ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
-          load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
-      Vec<R, V> r;
+    } else {
+      for (; v < nvec; v += step) {  // eight-element vectors: one a thread at a time
+        ::cuda::std::tuple<Vec<fn_arg_t<Op, I>, V>...> x{
+            load_vec<fn_arg_t<Op, I>, V>(in_row[I], in.mode[I], ::cuda::std::get<I>(scalars), v)...};
+        Vec<R, V> r;
 #pragma unroll
-      for (int j = 0; j < V; ++j) r.v[j] = op(::cuda::std::get<I>(x).v[j]...);
-      reinterpret_cast<Vec<R, V>*>(out_row)[v] = r;
+        for (int j = 0; j < V; ++j) r.v[j] = op(::cuda::std::get<I>(x).v[j]...);
+        reinterpret_cast<Vec<R, V>*>(out_row)[v] = r;
+      }
     }
     for (int64_t k = nvec * V + first; k < n; k += step) {
       reinterpret_cast<R*>(out_row)[k] = op((in.mode[I] == kDense

@@ -55,7 +55,6 @@ struct ReduceGeometry {
   int splits = 1;
   int group = 1;  // inner kernel: threads per output
   bool inner = false, vectorized = false;
-  bool interleaved = false;  // inner, vectorized and split: Note [Interleaved splits]
   bool columns = false;  // outer kernel: V adjacent outputs per thread (Note [Column vectors])
   bool split_major = false;  // outer kernel: partials stored split by split (Note [Split-major partials])
   int64_t out_col_stride = 0;  // outer kernel, columns: byte stride between adjacent outputs
@@ -63,6 +62,11 @@ struct ReduceGeometry {
 };
 
 // Byte offset of reduced element r within one output's elements.
+//
+// Note [Unrolled rows]: the outer kernel's unrolled loads (several rows in flight) take the one reduced dim's
+// stride; where the reduced dims are several (they did not coalesce: a reduction over dims 0 and 2), every row
+// goes through the one-load loop and the offset calculator. Unrolled, the calculator's copies were a fifth of the
+// file's device code (PTX 225k -> 176k lines without them), for layouts a column reduction rarely has.
 __device__ __forceinline__ int64_t reduced_offset(const ReduceGeometry& g, const OffsetCalc<1>& calc, int64_t r) {
   if (g.red_stride >= 0) return r * g.red_stride;
   int64_t off[1];
@@ -72,6 +76,11 @@ __device__ __forceinline__ int64_t reduced_offset(const ReduceGeometry& g, const
 
 // Loads in flight per thread: independent accumulators hide the latency of each load and of the combine chain.
 inline constexpr int kUnroll = 4;  // the outer kernel combines its four accumulators by hand
+// Note [Column loads in flight]: a thread of the column path keeps 4 vector loads in flight, 2 where a vector holds
+// 8 elements (1- and 2-byte types). A block (Note [Column tiles]) then still has 8 KB in flight, 64 KB an SM at 8
+// blocks, several times what an H100's bandwidth x latency asks of an SM (~15 KB); 4 loads unrolled 32 accumulators
+// per thread for those types, the largest kernels of the file.
+template <int V> inline constexpr int kColumnLoads = V >= 8 ? 2 : 4;
 // Note [Column tiles]: vector columns x row lanes of an outer block; Note [Split-major partials]: outputs x split
 // lanes of a combine block.
 inline constexpr int kTileCols = 32, kTileRows = kThreads / kTileCols;
@@ -125,7 +134,7 @@ __global__ void __launch_bounds__(kThreads)
     if (valid) {
       kept.get(o, off);
       const char* p = in + off[1];
-      if (g.interleaved) {  // Note [Interleaved splits]
+      if (g.vectorized) {  // Note [Interleaved splits]; with one split, chunk after chunk
         const int64_t step = int64_t(g.group) * V, chunk = step * kUnroll, chunks = g.red / chunk;
         AccT acc[kUnroll];
 #pragma unroll
@@ -141,32 +150,16 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int j = 0; j < V; ++j) acc[u] = c(acc[u], AccT(opmath_t<S>(v[u].v[j])));
         }
-        if (int(blockIdx.y) == g.splits - 1)
-          for (int64_t t = chunks * chunk + lane; t < g.red; t += g.group)
+        if (int(blockIdx.y) == g.splits - 1) {  // past the last whole chunk: whole vectors, then elements
+          const int64_t full = g.red / V * V;
+          for (int64_t r = chunks * chunk + int64_t(lane) * V; r < full; r += step) {
+            Vec<S, V> v = *reinterpret_cast<const Vec<S, V>*>(p + r * int64_t(sizeof(S)));
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc[0] = c(acc[0], AccT(opmath_t<S>(v.v[j])));
+          }
+          for (int64_t t = full + lane; t < g.red; t += g.group)
             acc[0] = c(acc[0], load_acc<S, AccT>(p + t * int64_t(sizeof(S))));
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) a = c(a, acc[u]);
-      } else if (g.vectorized) {
-        const int64_t full = r0 + (r1 - r0) / V * V, step = int64_t(g.group) * V;
-        AccT acc[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) acc[u] = init;
-        int64_t r = r0 + int64_t(lane) * V;
-        for (; r + (kUnroll - 1) * step < full; r += kUnroll * step) {
-          Vec<S, V> v[kUnroll];
-#pragma unroll
-          for (int u = 0; u < kUnroll; ++u) v[u] = *reinterpret_cast<const Vec<S, V>*>(p + (r + u * step) * int64_t(sizeof(S)));
-#pragma unroll
-          for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-            for (int j = 0; j < V; ++j) acc[u] = c(acc[u], AccT(opmath_t<S>(v[u].v[j])));
         }
-        for (; r < full; r += step) {
-          Vec<S, V> v = *reinterpret_cast<const Vec<S, V>*>(p + r * int64_t(sizeof(S)));
-#pragma unroll
-          for (int j = 0; j < V; ++j) acc[0] = c(acc[0], AccT(opmath_t<S>(v.v[j])));
-        }
-        for (int64_t t = full + lane; t < r1; t += g.group) acc[0] = c(acc[0], load_acc<S, AccT>(p + t * int64_t(sizeof(S))));
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) a = c(a, acc[u]);
       } else {
@@ -190,7 +183,7 @@ __global__ void __launch_bounds__(kThreads)
     __shared__ AccT lanes[kThreads];
     for (int64_t tile = blockIdx.x; tile * kTileCols < units; tile += gridDim.x) {  // uniform across the block
       const int64_t t = tile * kTileCols + tx;
-      constexpr int U = 4;  // four 16-byte loads in flight, 4V accumulators (combined by hand below)
+      constexpr int U = kColumnLoads<V>;  // Note [Column loads in flight]: U 16-byte loads, U x V accumulators
       AccT acc[U][V];
 #pragma unroll
       for (int u = 0; u < U; ++u)
@@ -201,11 +194,11 @@ __global__ void __launch_bounds__(kThreads)
         kept.get(t * V, off);
         const char* p = in + off[1];
         int64_t r = first;
-        for (; r + (U - 1) * stride < g.red; r += U * stride) {
+        for (; g.red_stride >= 0 && r + (U - 1) * stride < g.red; r += U * stride) {  // Note [Unrolled rows]
           Vec<S, V> x[U];
 #pragma unroll
           for (int u = 0; u < U; ++u)
-            x[u] = *reinterpret_cast<const Vec<S, V>*>(p + reduced_offset(g, reduced, r + u * stride));
+            x[u] = *reinterpret_cast<const Vec<S, V>*>(p + (r + u * stride) * g.red_stride);
 #pragma unroll
           for (int u = 0; u < U; ++u)
 #pragma unroll
@@ -220,7 +213,10 @@ __global__ void __launch_bounds__(kThreads)
       // The row lanes into lane 0 in a fixed order, one output of the vector at a time.
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        lanes[threadIdx.x] = c(c(acc[0][j], acc[1][j]), c(acc[2][j], acc[3][j]));
+        AccT folded = acc[0][j];
+#pragma unroll
+        for (int u = 1; u < U; ++u) folded = c(folded, acc[u][j]);
+        lanes[threadIdx.x] = folded;
         __syncthreads();
         if (ty == 0 && t < units) {
           AccT a = lanes[tx];
@@ -240,10 +236,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) acc[u] = init;
     int64_t r = r0;
-    for (; r + (kUnroll - 1) * step < g.red; r += kUnroll * step) {
+    for (; g.red_stride >= 0 && r + (kUnroll - 1) * step < g.red; r += kUnroll * step) {  // Note [Unrolled rows]
       AccT x[kUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) x[u] = load_acc<S, AccT>(p + reduced_offset(g, reduced, r + u * step));
+      for (int u = 0; u < kUnroll; ++u) x[u] = load_acc<S, AccT>(p + (r + u * step) * g.red_stride);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) acc[u] = c(acc[u], x[u]);
     }
@@ -347,7 +343,6 @@ inline ReduceGeometry plan_reduction(TensorIterator& it, int V, int64_t elem_siz
   if (blocks < wave) splits = std::clamp<int64_t>(std::min(wave / blocks, g.red / min_per_split), 1, 65535);
   g.per_split = ((g.red + splits - 1) / splits + unit - 1) / unit * unit;
   g.splits = int((g.red + g.per_split - 1) / g.per_split);
-  g.interleaved = g.inner && g.vectorized && g.splits > 1;
   g.split_major = !g.inner && g.splits > 1;
   return g;
 }
