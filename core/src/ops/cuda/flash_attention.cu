@@ -1,25 +1,20 @@
 // CUDA kernels of vt::_flash_attention and its backward (model and fallbacks in ../attention.h), float16 and
 // bfloat16, head dims up to 128 (padded to 32, 64 or 128 with zeros, which change no product); float32 runs
-// flash_attention_f32.cu and flash_attention_f32_bwd.cu.
+// flash_attention_f32.cu and flash_attention_f32_bwd.cu. The tensor-core pieces are in flash_tiles.cuh.
 //
 // Forward (one block of four warps per 64 query rows of one (batch, head)): the query tile stays in registers as
-// mma.sync A fragments; key tiles of 64 stream through shared memory (values stored transposed, so that every
-// fragment is one 32-bit shared load). Each warp owns 16 query rows and keeps, per row, the running maximum m
-// and denominator l of the online softmax: a new tile's scores raise m, rescale l and the output accumulator by
-// exp2(m_old - m_new), and add their own exp2(s - m_new). The probabilities go from the scores' accumulator
-// registers straight into the next product's A fragments (Note [Accumulator as operand]). The scores never
-// reach memory; each row's log-sum-exp is written for the backward.
+// mma.sync A fragments; key and value tiles of 64 stream through shared memory, the next one copied while the
+// current one is used (Note [Forward pipeline]). Each warp owns 16 query rows and keeps, per row, the running
+// maximum m and denominator l of the online softmax: a new tile's scores raise m, rescale l and the output
+// accumulator by exp2(m_old - m_new), and add their own exp2(s - m_new). The probabilities go from the scores'
+// accumulator registers straight into the next product's A fragments (Note [Accumulator as operand]). The
+// scores never reach memory; each row's log-sum-exp is written for the backward.
 //
 // Backward (one block per 64 keys): the block's key and value tiles stay in shared memory; query tiles stream
 // through. Per tile it rebuilds P^T = exp(K Q^T * scale - lse) from the saved lse, then dV += P^T dO,
 // dP^T = V dO^T, dS^T = P^T (dP^T - delta) with delta = rowsum(dO * O) from a first small kernel, dK += dS^T Q,
 // and dQ += dS K, which several key blocks add to, as float32 atomics into a scratch that is then cast.
 // Causal blocks skip the tiles above the diagonal.
-//
-// Note [Accumulator as operand]: the m16n8k16 accumulator layout of two adjacent 8-column tiles (thread lane
-// holds rows lane/4 and lane/4 + 8, columns 2(lane%4) and +1 of each) is exactly the A-operand layout of one
-// 16-column k step, so a [16 x 64] product becomes the next product's [16 x 64] A operand by packing pairs of
-// floats, with no shuffle and no shared-memory round trip.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -29,6 +24,7 @@
 #include <type_traits>
 
 #include "../attention.h"
+#include "flash_tiles.cuh"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/cuda/check.h"
@@ -37,116 +33,7 @@
 
 namespace vt::attention {
 namespace {
-
-constexpr int kThreads = 128;  // four warps
-constexpr int kTile = 64;      // query rows of a forward block, keys of a backward block, keys of a forward step
-constexpr int kPad = 8;        // halves of padding per shared row: conflict-free fragment loads, 16-byte rows
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-
-struct Bf16 {};
-struct F16 {};
-
-template <typename Tag> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  uint32_t r;
-  if constexpr (std::is_same_v<Tag, Bf16>) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    memcpy(&r, &h, 4);
-  } else {
-    __half2 h = __floats2half2_rn(lo, hi);
-    memcpy(&r, &h, 4);
-  }
-  return r;
-}
-template <typename Tag> __device__ __forceinline__ uint16_t to_bits(float x) {
-  if constexpr (std::is_same_v<Tag, Bf16>) return __bfloat16_as_ushort(__float2bfloat16_rn(x));
-  else return __half_as_ushort(__float2half_rn(x));
-}
-template <typename Tag> __device__ __forceinline__ float from_bits(uint16_t x) {
-  if constexpr (std::is_same_v<Tag, Bf16>) return __bfloat162float(__ushort_as_bfloat16(x));
-  else return __half2float(__ushort_as_half(x));
-}
-
-// c += a b for one m16n8k16 tile: a row-major [16 x 16], b column-major [16 x 8], float accumulators.
-template <typename Tag>
-__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (std::is_same_v<Tag, Bf16>)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();  // the host never launches these kernels below sm_80 (flash_supported)
-#endif
-}
-
-// The A fragment of k step kk (columns [16 kk, 16 kk + 16)) of a [16 x 8N] accumulator: Note [Accumulator as
-// operand].
-template <typename Tag, int N>
-__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&c)[N][4], int kk) {
-  a[0] = pack2<Tag>(c[2 * kk][0], c[2 * kk][1]);
-  a[1] = pack2<Tag>(c[2 * kk][2], c[2 * kk][3]);
-  a[2] = pack2<Tag>(c[2 * kk + 1][0], c[2 * kk + 1][1]);
-  a[3] = pack2<Tag>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
-}
-
-__device__ __forceinline__ uint32_t lds32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
-
-// The A fragment of rows [r, r + 16) and columns [c, c + 16) of a row-major shared array with leading dim ld.
-__device__ __forceinline__ void load_a(uint32_t (&a)[4], const uint16_t* s, int ld, int r, int c) {
-  int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
-  a[0] = lds32(s + (r + g) * ld + c + 2 * t);
-  a[1] = lds32(s + (r + g + 8) * ld + c + 2 * t);
-  a[2] = lds32(s + (r + g) * ld + c + 2 * t + 8);
-  a[3] = lds32(s + (r + g + 8) * ld + c + 2 * t + 8);
-}
-// c += A [16 x 16 at (ar, ac) of sa] times B [16 x 8], B read from sb as its transpose: row n of sb holds column
-// n of B, i.e. B's (k, n) element is sb[(n0 + n) * ldb + k0 + k].
-__device__ __forceinline__ void load_b(uint32_t& b0, uint32_t& b1, const uint16_t* sb, int ldb, int n0, int k0) {
-  int g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
-  b0 = lds32(sb + (n0 + g) * ldb + k0 + 2 * t);
-  b1 = lds32(sb + (n0 + g) * ldb + k0 + 2 * t + 8);
-}
-
-// Rows [row0, row0 + ROWS) x columns [0, ED) of a global [rows, E] matrix (row stride rs, unit column stride) into
-// shared memory, zeros past `rows` and E: row-major into s (leading dim ld) and/or transposed into st (st[c * ldt
-// + r]). vec: E, rs and the base are multiples of 8 elements / 16 bytes, so each 8-column chunk is one load.
-template <int ED, int ROWS>
-__device__ void load_tile(uint16_t* s, int ld, uint16_t* st, int ldt, const uint16_t* gm, int64_t rs, int64_t row0,
-                          int64_t rows, int E, bool vec) {
-  constexpr int kChunks = ROWS * (ED / 8);
-  for (int i = threadIdx.x; i < kChunks; i += kThreads) {
-    // Consecutive threads take consecutive rows when only the transposed copy is wanted (its stores then fall in
-    // consecutive halves), consecutive chunks of a row otherwise (coalesced loads).
-    int r = s ? i / (ED / 8) : i % ROWS;
-    int c = s ? (i % (ED / 8)) * 8 : (i / ROWS) * 8;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (row0 + r < rows) {
-      const uint16_t* src = gm + (row0 + r) * rs + c;
-      if (vec) {
-        if (c < E) val = *reinterpret_cast<const uint4*>(src);
-      } else {
-        uint16_t tmp[8];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) tmp[j] = c + j < E ? src[j] : uint16_t(0);
-        memcpy(&val, tmp, 16);
-      }
-    }
-    if (s) *reinterpret_cast<uint4*>(s + r * ld + c) = val;
-    if (st) {
-      uint16_t tmp[8];
-      memcpy(tmp, &val, 16);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) st[(c + j) * ldt + r] = tmp[j];
-    }
-  }
-}
+using namespace b16;
 
 struct Strides {
   int64_t batch, head, row;
@@ -163,19 +50,40 @@ struct FwdArgs {
   bool causal, vec;
 };
 
-template <typename Tag, int ED> __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(FwdArgs a) {
+// Note [Forward pipeline]: the key and value tiles are double-buffered: while a block computes on tile i, the
+// copies of tile i + 1 are in flight (cp.async), so global latency hides behind the tensor-core work instead of
+// stalling every tile. Both stay row-major; the B fragments of S = Q K^T come from K by ldmatrix and those of
+// O += P V from V by ldmatrix.trans (four 8x8 tiles, two mma's worth, per instruction).
+// Resident forward blocks per SM the registers must allow: shared memory allows 2 at ED 128 (85 KiB a block), 4
+// or more below. Without the bound ptxas took 137 registers at ED 64 (3 blocks); bounds above 4 spill at ED 32.
+template <int ED> constexpr int kFwdBlocksPerSm = ED == 128 ? 2 : 4;
+template <typename Tag, int ED>
+__global__ void __launch_bounds__(kThreads, kFwdBlocksPerSm<ED>) flash_fwd_kernel(FwdArgs a) {
   extern __shared__ __align__(16) uint16_t smem[];
-  constexpr int LD = ED + kPad, LDT = kTile + kPad;
-  uint16_t* Qs = smem;              // [64][LD]
-  uint16_t* Ks = Qs + kTile * LD;   // [64][LD]
-  uint16_t* Vt = Ks + kTile * LD;   // [ED][LDT]: V transposed
+  constexpr int LD = ED + kPad, kStage = 2 * kTile * LD;
+  uint16_t* Qs = smem;               // [64][LD]
+  uint16_t* KV = Qs + kTile * LD;    // two stages of K [64][LD] then V [64][LD]
   const int bh = blockIdx.x, b = bh / a.H, h = bh % a.H;
   // Causal blocks with more key tiles (the later query tiles) are scheduled first.
   const int m0 = (a.causal ? gridDim.y - 1 - blockIdx.y : blockIdx.y) * kTile;
-  const int warp = threadIdx.x / 32, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4, r0 = warp * 16;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4, r0 = warp * 16;
   const uint16_t* q = a.q + base(a.qs, b, h);
   const uint16_t* k = a.k + base(a.ks, b, h);
   const uint16_t* v = a.v + base(a.vs, b, h);
+  auto stage = [&](int n0, int buf) {  // tile n0's keys and values into stage buf, as one cp.async group
+    uint16_t* Kb = KV + buf * kStage;
+    if (a.vec) {
+      load_tile_async<ED, kTile>(Kb, LD, k, a.ks.row, n0, a.S, a.E);
+      load_tile_async<ED, kTile>(Kb + kTile * LD, LD, v, a.vs.row, n0, a.S, a.E);
+    } else {
+      load_tile<ED, kTile>(Kb, LD, nullptr, 0, k, a.ks.row, n0, a.S, a.E, false);
+      load_tile<ED, kTile>(Kb + kTile * LD, LD, nullptr, 0, v, a.vs.row, n0, a.S, a.E, false);
+    }
+    cuda::smem::commit_async();
+  };
+  const int n_end = a.causal ? min(a.S, m0 + kTile) : a.S;
+  const int tiles = (n_end + kTile - 1) / kTile;
+  if (tiles > 0) stage(0, 0);
 
   load_tile<ED, kTile>(Qs, LD, nullptr, 0, q, a.qs.row, m0, a.L, a.E, a.vec);
   __syncthreads();
@@ -185,21 +93,27 @@ template <typename Tag, int ED> __global__ void __launch_bounds__(kThreads) flas
 
   float o[ED / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  const int n_end = a.causal ? min(a.S, m0 + kTile) : a.S;
-  for (int n0 = 0; n0 < n_end; n0 += kTile) {
-    __syncthreads();  // the previous tile's readers are done
-    load_tile<ED, kTile>(Ks, LD, nullptr, 0, k, a.ks.row, n0, a.S, a.E, a.vec);
-    load_tile<ED, kTile>(nullptr, 0, Vt, LDT, v, a.vs.row, n0, a.S, a.E, a.vec);
-    __syncthreads();
+  for (int it = 0; it < tiles; ++it) {
+    const int n0 = it * kTile;
+    if (it + 1 < tiles) {
+      stage(n0 + kTile, (it + 1) & 1);  // its buffer's last readers passed the previous iteration's end barrier
+      cuda::smem::wait_async<1>();
+    } else {
+      cuda::smem::wait_async<0>();
+    }
+    __syncthreads();  // tile it has landed, whichever thread copied each part
+    const uint16_t* Kb = KV + (it & 1) * kStage;
+    const uint16_t* Vb = Kb + kTile * LD;
 
     float s[kTile / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < ED / 16; ++kk)
 #pragma unroll
-      for (int j = 0; j < kTile / 8; ++j) {
-        uint32_t b0, b1;
-        load_b(b0, b1, Ks, LD, j * 8, kk * 16);
-        mma<Tag>(s[j], qf[kk], b0, b1);
+      for (int j = 0; j < kTile / 8; j += 2) {
+        uint32_t bf[4];  // keys j*8.. and (j+1)*8.., head dims kk*16.. and +8
+        cuda::smem::ldmatrix_x4(bf, Kb + (j * 8 + (lane / 16) * 8 + lane % 8) * LD + kk * 16 + (lane / 8 % 2) * 8);
+        mma<Tag>(s[j], qf[kk], bf[0], bf[1]);
+        mma<Tag>(s[j + 1], qf[kk], bf[2], bf[3]);
       }
     const bool edge = n0 + kTile > a.S || (a.causal && n0 + kTile - 1 > m0 + r0);
     float mx[2] = {m[0], m[1]};
@@ -240,12 +154,15 @@ template <typename Tag, int ED> __global__ void __launch_bounds__(kThreads) flas
       uint32_t pa[4];
       acc_to_a<Tag>(pa, s, kk);
 #pragma unroll
-      for (int n = 0; n < ED / 8; ++n) {
-        uint32_t b0, b1;
-        load_b(b0, b1, Vt, LDT, n * 8, kk * 16);
-        mma<Tag>(o[n], pa, b0, b1);
+      for (int n = 0; n < ED / 8; n += 2) {
+        uint32_t bf[4];  // keys kk*16.. and +8, head dims n*8.. and (n+1)*8..
+        cuda::smem::ldmatrix_x4_trans(bf, Vb + (kk * 16 + (lane / 8 % 2) * 8 + lane % 8) * LD + n * 8 +
+                                              (lane / 16) * 8);
+        mma<Tag>(o[n], pa, bf[0], bf[1]);
+        mma<Tag>(o[n + 1], pa, bf[2], bf[3]);
       }
     }
+    __syncthreads();  // every warp is done with this stage before the next iteration refills it
   }
 
 #pragma unroll
@@ -513,7 +430,7 @@ std::tuple<Tensor, Tensor> flash_attention_cuda(const Tensor& q_in, const Tensor
     with_dim(padded_dim(E), [&](auto ed) {
       constexpr int ED = decltype(ed)::value;
       constexpr auto kernel = flash_fwd_kernel<decltype(tag), ED>;
-      size_t smem = size_t(2 * kTile * (ED + kPad) + ED * (kTile + kPad)) * 2;
+      size_t smem = size_t(5 * kTile * (ED + kPad)) * 2;  // Q and two stages of K and V (Note [Forward pipeline])
       allow_smem<kernel>(smem, dev);
       kernel<<<grid, kThreads, smem, stream>>>(a);
     });
