@@ -38,6 +38,7 @@ def main():
         "m[:, 1:3]": (lambda: m_v[:, 1:3], lambda: m_t[:, 1:3]),
         "m[:, 1] = 0.5": (write(m_v), write(m_t)),
         "m @ m": (lambda: m_v @ m_v, lambda: m_t @ m_t),
+        "m.tril()": (lambda: m_v.tril(), lambda: m_t.tril()),
         "vt.tensor(0.5)": (lambda: vt.tensor(0.5), lambda: torch.tensor(0.5)),
     }
     rows = []

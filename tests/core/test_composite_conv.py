@@ -1,5 +1,5 @@
-"""The composed ops against torch on random inputs: tril/triu, flip, roll, repeat, repeat_interleave,
-Tensor.unfold, lerp, addcmul/addcdiv, einsum, outer, baddbmm/addmm, F.pad (all modes), one_hot,
+"""The composed ops against torch on random inputs: tril/triu (now kernels of their own), flip, roll, repeat,
+repeat_interleave, Tensor.unfold, lerp, addcmul/addcdiv, einsum, outer, baddbmm/addmm, F.pad (all modes), one_hot,
 F.unfold/F.fold, conv2d (stride, padding incl. 'same', dilation, groups), max_pool2d (ceil_mode, indices),
 avg_pool2d (count_include_pad, divisor_override), scaled_dot_product_attention (is_causal with L != S,
 masks), masked_fill with broadcast masks, new_zeros/new_full/type_as, and their bad-input errors."""

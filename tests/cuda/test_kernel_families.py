@@ -95,6 +95,8 @@ def test_indexing_and_atomics():
          wt.scatter_reduce(0, it.reshape(5, 1).expand(5, 33), wt[:5], "amax"))
     same(vt.nonzero(w > 1.5), torch.nonzero(wt > 1.5))
     same(w.masked_fill(w < 0, 0.0), wt.masked_fill(wt < 0, 0.0))
+    same(w.tril(3), wt.tril(3))  # the triangle kernel, out of place and in place through a view
+    same(w.clone().t().triu_(-2), wt.clone().t().triu_(-2))
     same(vt.nn.functional.embedding(i, w), torch.nn.functional.embedding(it, wt))
     with pytest.raises(IndexError, match="index 50 is out of bounds"):  # the deferred report path runs too
         w[vt.tensor([50], device=DEV)]

@@ -201,6 +201,13 @@ void masked_fill_backward(BackwardContext& c) {
   if (c.needs(2)) c.set(2, where_or_zero(mask, c.grad()));
 }
 
+// tril / triu keep one triangle and zero the rest: the gradient keeps the same triangle.
+void triangle_backward(BackwardContext& c, const char* op) {
+  c.set(0, TypedOp<Tensor(const Tensor&, int64_t)>(op)(c.grad(), c.int_arg(1)));
+}
+void tril_backward(BackwardContext& c) { triangle_backward(c, "vt::tril"); }
+void triu_backward(BackwardContext& c) { triangle_backward(c, "vt::triu"); }
+
 // Advanced indexing: the gradient lands at the indexed positions of zeros shaped like the input, duplicate
 // indices adding up (embedding rows used twice, cross_entropy's gathers). The accumulating index_put_ has a
 // formula of its own, so this differentiates again.
@@ -242,6 +249,8 @@ const bool shape_formulas_registered = [] {
       {"vt::where", "WhereBackward0", kArg0, false, where_backward},
       {"vt::masked_fill_", "MaskedFillBackward0", kArg1, false, masked_fill_backward},
       {"vt::index", "IndexBackward0", 0, false, index_backward},
+      {"vt::tril", "TrilBackward0", 0, false, tril_backward},
+      {"vt::triu", "TriuBackward0", 0, false, triu_backward},
   });
   return true;
 }();

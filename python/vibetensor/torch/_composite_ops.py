@@ -1,5 +1,6 @@
-"""Shape and arithmetic ops composed over dispatcher ops, torch-shaped: tril/triu, flip, roll, repeat,
-repeat_interleave, Tensor.unfold, lerp, addcmul/addcdiv, outer, baddbmm/addmm.
+"""Shape and arithmetic ops composed over dispatcher ops, torch-shaped: flip, roll, repeat, repeat_interleave,
+Tensor.unfold, lerp, addcmul/addcdiv, outer, baddbmm/addmm; and tril/triu, which are dispatcher ops of their own
+(core/src/ops/triangle.cpp, a kernel per backend), bound here beside the others.
 
 Each is a composition that is also how one would write the kernel's data movement: they run on any device
 and differentiate through their parts (where, cat, expand/reshape, as_strided, gather, matmul). Costs worth
@@ -16,29 +17,23 @@ from . import _functions as F
 Tensor = _core.Tensor
 
 
-def _tri_mask(input, diagonal, lower):
-    if input.dim() < 2:
-        raise RuntimeError(f"{'tril' if lower else 'triu'}: input tensor must have at least 2 dimensions")
-    rows, cols = input.shape[-2], input.shape[-1]
-    r = F.arange(rows, device=input.device).unsqueeze(-1)
-    c = F.arange(cols, device=input.device).unsqueeze(0)
-    return (c - r <= diagonal) if lower else (c - r >= diagonal)
+_tril, _triu, _tril_, _triu_ = (_core.op(f"vt::{name}") for name in ("tril", "triu", "tril_", "triu_"))
 
 
 def tril(input, diagonal=0):
-    return input.masked_fill(~_tri_mask(input, diagonal, True), 0)
+    return _tril(input, diagonal)
 
 
 def triu(input, diagonal=0):
-    return input.masked_fill(~_tri_mask(input, diagonal, False), 0)
+    return _triu(input, diagonal)
 
 
 def tril_(self, diagonal=0):
-    return self.masked_fill_(~_tri_mask(self, diagonal, True), 0)
+    return _tril_(self, diagonal)
 
 
 def triu_(self, diagonal=0):
-    return self.masked_fill_(~_tri_mask(self, diagonal, False), 0)
+    return _triu_(self, diagonal)
 
 
 def _dim_list(dims, ndim, name):
