@@ -5,7 +5,7 @@
 // The backends sort rows: self is viewed with `dim` last and made contiguous as [rows, n]; each row is sorted
 // (CPU: std::stable_sort of positions, rows in parallel; CUDA: a segmented radix sort, cuda/sort.cu), and the
 // results are viewed back with `dim` in place. topk on the CPU is a partial sort of each row (O(n log k)); on CUDA
-// it is the sort followed by a narrow, O(n log n) per row rather than a selection.
+// a radix select of each row's k, then a sort of those k (Note [Top-k by radix select] in cuda/sort.cu).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -133,7 +133,7 @@ VT_LIBRARY(vt, sort) {
   m.def("topk(Tensor self, int k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor, Tensor)");
   m.impl("sort", DispatchKey::CPU, &sort_cpu);
   m.impl("topk", DispatchKey::CPU, &topk_cpu);
-  m.impl_any("topk", &topk_any);  // CUDA: the segmented sort, then the first k
+  m.impl_any("topk", &topk_any);  // other backends: the sort, then the first k
 }
 
 }  // namespace vt
