@@ -228,8 +228,24 @@ def _div_(self, other, *, rounding_mode=None):
     return self.div_(other, rounding_mode=rounding_mode)
 
 
+def _triangle_(name):
+    """torch's tril_ / triu_ write through an expanded self's aliases (a dim of size > 1 at stride 0) and leave a
+    matrix that is not triangular; vibetensor refuses that write, as torch's other in-place ops refuse it (Note
+    [In-place overlap]): the oracle raises torch's error of those ops."""
+    def call(self, diagonal=0):
+        if isinstance(self, torch.Tensor) and self.numel() and any(n > 1 and st == 0
+                                                                   for n, st in zip(self.shape, self.stride())):
+            getattr(self.clone(), name)(diagonal)  # torch's argument errors first: vibetensor's parser raises them
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                               "single memory location. Please clone() the tensor before performing the operation.")
+        return getattr(self, name)(diagonal)
+    return call
+
+
 # Ops whose torch counterpart is not torch.<name> (or Tensor.<name> in place) with the same arguments.
 TORCH_CALLS = {
+    "tril_": _triangle_("tril_"),
+    "triu_": _triangle_("triu_"),
     "to_dtype": lambda self, dtype: torch.ops.aten.to.dtype(self, dtype),  # Tensor.to(None) would be a no-op
     "_keep_versions": lambda self, kept: torch.clone(self) if isinstance(kept, (list, tuple)) and all(
         isinstance(k, torch.Tensor) for k in kept) else

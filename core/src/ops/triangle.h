@@ -3,7 +3,7 @@
 // c - r <= diagonal, triu where c - r >= diagonal, so each row keeps one run of columns: a prefix for tril, a
 // suffix for triu (kept_columns). The CPU copies and clears those runs per row (triangle.cpp), the CUDA kernel
 // decides per element (cuda/triangle.cu); both move bytes by element size, so one loop serves every dtype
-// (a zero of every dtype is all-zero bits: +0.0, 0, false, 0+0j).
+// (a zero of every dtype is all-zero bits: +0.0, 0, false).
 //
 // Note [Triangle layouts]
 // The kernels see self as [batch, rows, cols] with element strides, the batch dims folded into one where they
