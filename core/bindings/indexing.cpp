@@ -3,14 +3,16 @@
 // order, and for a write its copy of the value into the view, without its interpretation cost.
 //
 // Note [Basic indices in C++]: the Python indexer stays the one definition of indexing. Whatever this file does
-// not recognise (tensors, lists, bools, NumPy values, objects with __index__, bounds outside int64, a second
-// Ellipsis) goes to it untouched, and so does every index it would refuse (too many indices, a 0-dim tensor
+// not recognise (tensors beside other indices, lists, bools, NumPy values, objects with __index__, bounds outside
+// int64, a second Ellipsis) goes to it untouched, and so does every index it would refuse (too many indices, a 0-dim tensor
 // indexed, a step that is not positive): it raises its own errors, and the views made here before the refusal
 // are dropped. A written value is taken here when it is a tensor, or a Python bool, float or int written into a
 // floating or bool tensor - the numbers vt.tensor() converts without range checks, made by the same code
 // (number_tensor); other numbers go to the Python indexer. A number is filled in (the Python indexer copies a
 // 0-dim tensor: the same values, but on a GPU a host-to-device copy where a fill is one kernel). On the 2-core
 // devbox x[1] took 2.75 us there (torch 0.90), x[:, 1:3] 5.28 us (torch 1.65) and x[:, 1] = 0.5 11.6 us (2.5).
+// A tensor alone, x[i] (rows by an index, a mask), reads as the Python indexer reads it: the index op with [i]
+// once i covers no more dims than x has (5.0 us there, torch 2.15).
 #include "common.h"
 #include "vt/core/ops.h"
 
@@ -110,6 +112,19 @@ nb::object tensor_getitem(nb::handle self, nb::handle index) {
   const Tensor& t = nb::cast<const Tensor&>(self);
   if (auto view = basic_view(t, index))  // x[()] and x[...] are x itself, as the Python indexer returns them
     return view->impl() == t.impl() ? nb::borrow(self) : nb::cast(std::move(*view));
+  if (nb::isinstance<Tensor>(index)) {  // x[i] alone: the index op the Python indexer calls for it, after its check
+    const Tensor& i = nb::cast<const Tensor&>(index);
+    // a k-dim mask (bool, or uint8 as torch still reads it) covers k dims; a 0-dim one adds a dim
+    const bool mask = i.dtype() == ScalarType::Bool || i.dtype() == ScalarType::UInt8;
+    if (i.dim() > 0 && (mask ? i.dim() : 1) <= t.dim()) {  // a 0-dim one selects, as its int: Python's
+      Tensor out;
+      {
+        MaybeReleaseGil release(is_big(t));
+        out = ops::index(t, TensorList(&i, 1));
+      }
+      return nb::cast(std::move(out));
+    }
+  }
   static nb::object* indexer = new nb::object(  // leaked: outlives the interpreter's teardown order
       nb::module_::import_("vibetensor.torch._indexing").attr("getitem"));
   return (*indexer)(self, index);

@@ -179,3 +179,66 @@ def test_writes_through_basic_indices_carry_gradients():
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 1], [0, 0, 0]])
     np.testing.assert_array_equal(w.grad.numpy(), [0, 2, 2])
+
+
+def _tensor_index(rng, shape):
+    """A tensor index for x of `shape`: integer (int64, int32, in and out of range, negative, empty, 0-dim, n-dim)
+    or a mask (bool or uint8, 0-dim up to more dims than x has, matching and misfitting sizes)."""
+    pick = rng.integers(6)
+    n = shape[0] if shape else 1
+    if pick < 3:
+        size = [int(s) for s in rng.integers(0, 4, size=rng.integers(0, 3))]
+        data = rng.integers(-n - 1, n + 1, size=size)
+        return data, str(rng.choice(["int64", "int32"]))
+    mask_ndim = int(rng.integers(0, len(shape) + 2))
+    mask_shape = list(shape[:mask_ndim]) + [2] * max(0, mask_ndim - len(shape))
+    if mask_shape and rng.integers(4) == 0:
+        mask_shape[0] += 1  # misfits
+    return rng.integers(0, 2, size=mask_shape), str(rng.choice(["bool", "bool", "uint8"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_tensor_alone_matches_torch_and_the_python_indexer(seed):
+    """x[i] for a tensor i is the index op in C++ (indexing.cpp): torch's values and exception types, and
+    exactly the Python indexer's result."""
+    rng = np.random.default_rng(seed)
+    for shape in SHAPES:
+        base = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        t, v = torch.from_numpy(base.copy()), vt.from_numpy(base.copy())
+        for _ in range(40):
+            data, dtype = _tensor_index(rng, shape)
+            ti = torch.from_numpy(np.asarray(data)).to(getattr(torch, dtype))
+            vi = vt.from_numpy(np.asarray(data)).to(getattr(vt, dtype))
+            kind_t, out_t = _outcome(lambda: t[ti])
+            kind_v, out_v = _outcome(lambda: v[vi])
+            kind_p, out_p = _outcome(lambda: _indexing.getitem(v, vi))
+            assert kind_v == kind_p, (shape, data, dtype, kind_v, kind_p)
+            assert (kind_v == "ok") == (kind_t == "ok"), (shape, data, dtype, kind_v, kind_t)
+            if kind_v == "ok":
+                np.testing.assert_array_equal(out_v.numpy(), out_t.numpy())
+                np.testing.assert_array_equal(out_v.numpy(), out_p.numpy())
+                assert tuple(out_v.shape) == tuple(out_t.shape)
+
+
+def test_a_tensor_index_carries_gradients():
+    x = vt.arange(12, dtype=vt.float32).reshape(4, 3).requires_grad_()
+    x[vt.tensor([0, 2, 0])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[:, 0], [2.0, 0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+def test_a_0dim_index_tensor_reads_as_torch_reads_it(dtype):
+    """A 0-dim integer tensor indexes as its int does: a view that writes through, as torch's does; a 0-dim
+    bool or byte tensor is a mask, adding a dim of length 1 or 0."""
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for value in (0, 1):
+        t, v = torch.from_numpy(base.copy()), vt.from_numpy(base.copy())
+        ti, vi = torch.tensor(value).to(getattr(torch, dtype)), vt.tensor(value).to(getattr(vt, dtype))
+        with np.testing.suppress_warnings() as sup:
+            sup.filter(UserWarning)
+            yt, yv = t[ti], v[vi]
+        assert tuple(yv.shape) == tuple(yt.shape)
+        if yt.numel():
+            yt.view(-1)[0] = 100.0
+            yv.view(-1)[0] = 100.0
+        np.testing.assert_array_equal(v.numpy(), t.numpy())  # the write reached the base where torch's did

@@ -204,8 +204,9 @@ template <typename T> void gather_runs(const T* base, const std::vector<int64_t>
 
 Tensor index_cpu(const Tensor& self, TensorList indices) {
   IndexPlan p = plan_index(self, indices);
-  std::vector<int64_t> off = offsets(self, p);
   Tensor out = empty_tensor(result_shape(p), self.dtype(), kCPU);
+  if (out.numel() == 0) return out;  // nothing read: indices unchecked, as torch's kernel (and the GPU's) never runs
+  std::vector<int64_t> off = offsets(self, p);
   Tensor bf = b_first_view(out, p);  // [B..., rest...]
   int64_t nb = int64_t(off.size());
   if (const int64_t run = dense_run(p); run >= 0 && bf.is_contiguous()) {  // Note [Dense index runs]

@@ -57,13 +57,18 @@ def _clamp_bound(b):
     return min(max(b, _INT64_MIN), _INT64_MAX)
 
 
+def _is_mask(i):
+    """A boolean tensor, or a uint8 one: torch still reads a byte tensor as a mask (deprecated)."""
+    return isinstance(i, _core.Tensor) and i.dtype in (_core.dtype.bool, _core.dtype.uint8)
+
+
 def _consumed(i):
     """How many dims of the indexed tensor an index element uses up."""
     if i is None or i is Ellipsis or isinstance(i, bool):
         return 0
     if isinstance(i, str):
         raise TypeError(f"tensor indices must be integers, slices, None, Ellipsis or tensors, not str ({i!r})")
-    if isinstance(i, _core.Tensor) and i.dtype == _core.dtype.bool:
+    if _is_mask(i):
         return i.dim()
     return 1
 
@@ -91,8 +96,8 @@ def _apply(t, index):
             t = _unsqueeze(t, dim)
             advanced.append(None)
             dim += 1
-        elif isinstance(i, bool) or (isinstance(i, _core.Tensor) and i.dtype == _core.dtype.bool and i.dim() == 0):
-            # A 0-dim boolean adds a dim of length 1 (True) or 0 (False), as in NumPy.
+        elif isinstance(i, bool) or (_is_mask(i) and i.dim() == 0):
+            # A 0-dim boolean (or byte) adds a dim of length 1 (True, nonzero) or 0 (False), as in NumPy.
             t = _unsqueeze(t, dim)
             from . import tensor as _tensor
 
@@ -108,7 +113,9 @@ def _apply(t, index):
             advanced.append(None)
             dim += 1
         elif isinstance(i, int) or (hasattr(i, "__index__") and not isinstance(i, (_core.Tensor, list, tuple))
-                                    and getattr(i, "ndim", 0) == 0):  # a NumPy array has __index__, but to fail
+                                    and getattr(i, "ndim", 0) == 0) or (  # a NumPy array has __index__, but to fail
+                isinstance(i, _core.Tensor) and i.dim() == 0 and not i.dtype.is_floating_point):
+            # a 0-dim integer tensor indexes as its int does, a view (torch reads it, a host sync on a GPU)
             if t.dim() == 0:
                 raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` to convert a 0-dim tensor "
                                  "to a number")
@@ -117,7 +124,7 @@ def _apply(t, index):
             it = _as_index_tensor(i)
             advanced.append(it)
             # A k-dim mask covers k dims; index_put_/index expand it, so the next k-1 slots are taken by it.
-            dim += it.dim() if it.dtype == _core.dtype.bool else 1
+            dim += it.dim() if _is_mask(it) else 1
     return t, advanced
 
 
