@@ -15,6 +15,7 @@ from . import _tensor_str
 
 Tensor = _core.Tensor
 _op = _core.op
+_to_dtype = _op("vt::to_dtype")
 _dtype = _core.dtype
 _is_grad_enabled = _autograd.is_grad_enabled
 
@@ -85,6 +86,12 @@ def to(self, *args, **kwargs):
     """to(dtype), to(device), to(device, dtype), to(other); copies only when something changes.
     non_blocking=True: copies between pinned host memory and a device do not wait (the caller synchronizes);
     a non-blocking download lands in pinned memory, as torch's."""
+    if len(args) == 1 and not kwargs:  # to(dtype) and to(its own device), the calls of every training loop
+        a = args[0]
+        if isinstance(a, _dtype):
+            return self if self.dtype == a else _to_dtype(self, a)
+        if (isinstance(a, str) and a == "cpu" and self.is_cpu) or (isinstance(a, _core.device) and a == self.device):
+            return self
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
@@ -109,7 +116,7 @@ def to(self, *args, **kwargs):
             out = _core.empty(list(self.shape), dtype=dtype or self.dtype, device=dev, pin_memory=pin).copy_(
                 out, non_blocking=non_blocking)
     if dtype is not None and out.dtype != dtype:
-        out = _op("vt::to_dtype")(out, dtype)
+        out = _to_dtype(out, dtype)
     if copy and out is self:
         out = self.clone()
     return out
@@ -126,7 +133,7 @@ def numpy(self, *, force=False):
 
 def tolist(self):
     src = self.float() if self.dtype in (_dtype.bfloat16, _dtype.float16) else self
-    return numpy(src.to("cpu")).tolist()
+    return np.from_dlpack(src if src.is_cpu else to(src, "cpu")).tolist()
 
 
 def _values_for_print(self):
@@ -247,7 +254,7 @@ _EXTRA = {
     "bfloat16": _cast(_dtype.bfloat16), "int": _cast(_dtype.int32), "long": _cast(_dtype.int64),
     "short": _cast(_dtype.int16), "char": _cast(_dtype.int8), "byte": _cast(_dtype.uint8), "bool": _cast(_dtype.bool),
     "type_as": lambda self, other: to(self, other.dtype),
-    "cpu": lambda self: to(self, "cpu"),
+    "cpu": lambda self: self if self.is_cpu else to(self, "cpu"),
     "cuda": lambda self, device=None, non_blocking=False: to(self, device or "cuda", non_blocking=non_blocking),
     "masked_fill": masked_fill, "clamp_": clamp_, "record_stream": record_stream,
     "softmax": lambda self, dim, dtype=None: _softmax(self, dim, dtype),  # positional: no keyword parsing
