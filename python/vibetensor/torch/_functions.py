@@ -94,7 +94,7 @@ def _like(t, dtype, device):
 
 def empty_like(t, *, dtype=None, device=None):
     d, dev = _like(t, dtype, device)
-    return _empty(list(t.shape), dtype=d, device=dev)
+    return _core.empty(list(t.shape), dtype=d, device=dev)  # the C++ factory: no generic op call
 
 
 def zeros_like(t, *, dtype=None, device=None):
@@ -121,22 +121,29 @@ def _random_size(name, size, kw):
     return (kw.pop("size"),)
 
 
+_uniform_, _normal_, _random_ = _op("vt::uniform_"), _op("vt::normal_"), _op("vt::random_")
+
+
+def _draw(generator, fill, t, *args):
+    """fill(t, *args) drawing from `generator` (None: the global generator, without drawing_from's swap)."""
+    if generator is None:
+        return fill(t, *args)
+    with drawing_from(generator):
+        return fill(t, *args)
+
+
 def rand(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
     if layout is not None:
         _check_layout(layout, "rand")
-    with drawing_from(generator):
-        t = _op("vt::uniform_")(_c_empty(*_random_size("rand", size, kw), dtype=dtype, device=_factory_device(device)),
-                                0.0, 1.0)
-    return _requiring_grad(t, requires_grad)
+    t = _c_empty(*_random_size("rand", size, kw), dtype=dtype, device=_factory_device(device))
+    return _requiring_grad(_draw(generator, _uniform_, t, 0.0, 1.0), requires_grad)
 
 
 def randn(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
     if layout is not None:
         _check_layout(layout, "randn")
-    with drawing_from(generator):
-        t = _op("vt::normal_")(_c_empty(*_random_size("randn", size, kw), dtype=dtype, device=_factory_device(device)),
-                                0.0, 1.0)
-    return _requiring_grad(t, requires_grad)
+    t = _c_empty(*_random_size("randn", size, kw), dtype=dtype, device=_factory_device(device))
+    return _requiring_grad(_draw(generator, _normal_, t, 0.0, 1.0), requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, generator=None):
@@ -145,16 +152,15 @@ def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, 
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     t = _c_empty(tuple(size), dtype=dtype or _core.dtype.int64, device=_factory_device(device))  # () is 0-dim
-    with drawing_from(generator):
-        return _op("vt::random_")(t, low, high)
+    return _draw(generator, _random_, t, low, high)
 
 
 def rand_like(t, *, dtype=None, device=None):
-    return _op("vt::uniform_")(empty_like(t, dtype=dtype, device=device), 0.0, 1.0)
+    return _uniform_(empty_like(t, dtype=dtype, device=device), 0.0, 1.0)
 
 
 def randn_like(t, *, dtype=None, device=None):
-    return _op("vt::normal_")(empty_like(t, dtype=dtype, device=device), 0.0, 1.0)
+    return _normal_(empty_like(t, dtype=dtype, device=device), 0.0, 1.0)
 
 
 def _infer_dtype(arr):
