@@ -403,10 +403,13 @@ void gemm_typed(int64_t batch, int64_t M, int64_t N, int64_t K, const Operand& a
     else
       gemm_matrix<P, Acc>(M, N, K, ai, bi, c + i * M * N, bias, uk, pack, threads, false);
   };
-  // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads.
+  // Many matrices, or small ones: one whole GEMM per worker. Otherwise each GEMM spreads over the threads. A
+  // batch that is less work in all than one matrix worth splitting runs on the calling thread: waking the
+  // workers cost more than its products (bmm of two [2, 4, 3] @ [2, 3, 4]: 3.0 us, torch 1.3).
   const int64_t threads = num_threads();
   const bool small = M * N * K < kParallelWork;
-  if (batch > 1 && (batch >= 2 * threads || small)) {
+  const bool tiny = small && batch * (M * N * K) < kParallelWork;
+  if (batch > 1 && !tiny && (batch >= 2 * threads || small)) {
     parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) one(i, 1);
     });
