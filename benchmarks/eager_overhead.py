@@ -21,6 +21,7 @@ def main():
     a_t, b_t = torch.ones(4, device=args.device), torch.ones(4, device=args.device)
     a_v, b_v = vt.ones(4, device=args.device), vt.ones(4, device=args.device)
     m_t, m_v = torch.ones(4, 4, device=args.device), vt.ones(4, 4, device=args.device)
+    i_t, i_v = torch.tensor([2, 0], device=args.device), vt.tensor([2, 0], device=args.device)
 
     def write(m):
         def go():
@@ -39,6 +40,8 @@ def main():
         "m[:, 1] = 0.5": (write(m_v), write(m_t)),
         "m @ m": (lambda: m_v @ m_v, lambda: m_t @ m_t),
         "m.tril()": (lambda: m_v.tril(), lambda: m_t.tril()),
+        "m[idx]": (lambda: m_v[i_v], lambda: m_t[i_t]),
+        "a.to(device)": (lambda: a_v.to(a_v.device), lambda: a_t.to(a_t.device)),
         "vt.tensor(0.5)": (lambda: vt.tensor(0.5), lambda: torch.tensor(0.5)),
     }
     rows = []
