@@ -14,7 +14,7 @@ import numpy as np
 
 from .._C import core as _core
 from ._factory_layout import _c_empty, _check_layout
-from ._generator import drawing_from
+from ._generator import draw
 from . import _default_device
 from ._tensor_infer import numpy_aware_dtype
 
@@ -124,26 +124,18 @@ def _random_size(name, size, kw):
 _uniform_, _normal_, _random_ = _op("vt::uniform_"), _op("vt::normal_"), _op("vt::random_")
 
 
-def _draw(generator, fill, t, *args):
-    """fill(t, *args) drawing from `generator` (None: the global generator, without drawing_from's swap)."""
-    if generator is None:
-        return fill(t, *args)
-    with drawing_from(generator):
-        return fill(t, *args)
-
-
 def rand(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
     if layout is not None:
         _check_layout(layout, "rand")
     t = _c_empty(*_random_size("rand", size, kw), dtype=dtype, device=_factory_device(device))
-    return _requiring_grad(_draw(generator, _uniform_, t, 0.0, 1.0), requires_grad)
+    return _requiring_grad(draw(generator, _uniform_, t, 0.0, 1.0), requires_grad)
 
 
 def randn(*size, dtype=None, layout=None, device=None, generator=None, requires_grad=False, **kw):
     if layout is not None:
         _check_layout(layout, "randn")
     t = _c_empty(*_random_size("randn", size, kw), dtype=dtype, device=_factory_device(device))
-    return _requiring_grad(_draw(generator, _normal_, t, 0.0, 1.0), requires_grad)
+    return _requiring_grad(draw(generator, _normal_, t, 0.0, 1.0), requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, generator=None):
@@ -152,7 +144,7 @@ def randint(low, high=None, size=None, *, dtype=None, layout=None, device=None, 
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     t = _c_empty(tuple(size), dtype=dtype or _core.dtype.int64, device=_factory_device(device))  # () is 0-dim
-    return _draw(generator, _random_, t, low, high)
+    return draw(generator, _random_, t, low, high)
 
 
 def rand_like(t, *, dtype=None, device=None):

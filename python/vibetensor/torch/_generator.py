@@ -103,3 +103,11 @@ def drawing_from(generator):
     finally:
         generator._seed, generator._offset = _core.get_rng_state()
         _core.set_rng_state(*saved)
+
+
+def draw(generator, fill, t, *args):
+    """fill(t, *args) drawing from `generator`; None calls it straight (no context manager: a factory's hot path)."""
+    if generator is None:
+        return fill(t, *args)
+    with drawing_from(generator):
+        return fill(t, *args)
