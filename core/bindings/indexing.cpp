@@ -6,9 +6,9 @@
 // not recognise (tensors beside other indices, lists, bools, NumPy values, objects with __index__, bounds outside
 // int64, a second Ellipsis) goes to it untouched, and so does every index it would refuse (too many indices, a
 // 0-dim tensor indexed, a step that is not positive): it raises its own errors, and the views made here before
-// the refusal are dropped. A written value is taken here when it is a tensor, or a Python bool, float or int written into a
-// floating or bool tensor - the numbers vt.tensor() converts without range checks, made by the same code
-// (number_tensor); other numbers go to the Python indexer. A number is filled in (the Python indexer copies a
+// the refusal are dropped. A written value is taken here when it is a tensor, or a Python bool, float or int
+// written into a floating or bool tensor - the numbers vt.tensor() converts without range checks, made by the
+// same code (number_tensor); other numbers go to the Python indexer. A number is filled in (the Python indexer copies a
 // 0-dim tensor: the same values, but on a GPU a host-to-device copy where a fill is one kernel). On the 2-core
 // devbox x[1] took 2.75 us there (torch 0.90), x[:, 1:3] 5.28 us (torch 1.65) and x[:, 1] = 0.5 11.6 us (2.5).
 // A tensor alone, x[i] (rows by an index, a mask), reads as the Python indexer reads it: the index op with [i]

@@ -37,14 +37,10 @@ void kernel_cuda(const triangle::Plan& p, const Tensor& in, const Tensor& out) {
   VT_CUDA_CHECK(cudaGetLastError());
 }
 
-Tensor tril_cuda(const Tensor& self, int64_t diagonal) { return triangle::run(self, diagonal, true, false, kernel_cuda); }
-Tensor triu_cuda(const Tensor& self, int64_t diagonal) { return triangle::run(self, diagonal, false, false, kernel_cuda); }
-Tensor tril_inplace_cuda(const Tensor& self, int64_t diagonal) {
-  return triangle::run(self, diagonal, true, true, kernel_cuda);
-}
-Tensor triu_inplace_cuda(const Tensor& self, int64_t diagonal) {
-  return triangle::run(self, diagonal, false, true, kernel_cuda);
-}
+Tensor tril_cuda(const Tensor& self, int64_t d) { return triangle::run(self, d, true, false, kernel_cuda); }
+Tensor triu_cuda(const Tensor& self, int64_t d) { return triangle::run(self, d, false, false, kernel_cuda); }
+Tensor tril_inplace_cuda(const Tensor& self, int64_t d) { return triangle::run(self, d, true, true, kernel_cuda); }
+Tensor triu_inplace_cuda(const Tensor& self, int64_t d) { return triangle::run(self, d, false, true, kernel_cuda); }
 
 }  // namespace
 }  // namespace vt::cuda
