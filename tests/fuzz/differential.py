@@ -527,6 +527,13 @@ OPEN_FINDS = [
      "survive; a running sum that passes the dtype's limit comes back, bfloat16 [3e38, 3e38, -3e38] cumsums to "
      "[3e38, inf, 3e38], the exact prefix sums rounded once), torch in float32 (they are lost beside the large "
      "ones; its running sum stays inf)"),
+    (lambda spec, recipes: spec.name.endswith("_backward") and any(
+        w == "tensor" and r.values == "extreme" and r.dtype in ("float16", "bfloat16") for w, r in recipes) and len(
+        {tuple(r.shape) for w, r in recipes if w == "tensor"}) > 1 and any(
+        w == "tensor" and r.requires_grad for w, r in recipes),
+     "a backward op's gradient summed over a broadcast of 16-bit values near the limit that cancel (fuzz seed "
+     "184: tanh_backward's gradient to output over grad_output [-65504, 1, 65504], exactly 0.79263 in vibetensor, "
+     "0.79297 in torch's float32 sum; or one float16 ulp apart where the result is float16)"),
     (lambda spec, recipes: spec.name in ("layer_norm", "native_layer_norm") and any(
         w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]),
      "layer_norm of 16-bit inputs: vibetensor sums rows in double (Note [Row sums in double]), so its gradient "
