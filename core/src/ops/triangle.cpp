@@ -12,9 +12,9 @@ namespace vt::triangle {
 
 Tensor run(const Tensor& self, int64_t diagonal, bool lower, bool in_place, Kernel kernel) {
   VT_CHECK(self.dim() >= 2, lower ? "tril" : "triu", ": input tensor must have at least 2 dimensions");
-  if (in_place && collapsed_batch_stride(self) < 0)  // Note [Triangle layouts]
-    return ops::copy_(self, run(self, diagonal, lower, false, kernel));
-  const Tensor in = collapsed_batch_stride(self) < 0 ? ops::contiguous(self) : self;
+  const bool folds = collapsed_batch_stride(self) >= 0;  // Note [Triangle layouts]
+  if (in_place && !folds) return ops::copy_(self, run(self, diagonal, lower, false, kernel));
+  const Tensor in = folds ? self : ops::contiguous(self);
   const Tensor out = in_place ? self : empty_tensor(self.sizes(), self.dtype(), self.device());
   const Plan p = make_plan(in, out, diagonal, lower, in_place);
   if (p.batch > 0) kernel(p, in, out);

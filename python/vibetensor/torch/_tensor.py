@@ -172,10 +172,8 @@ def __format__(self, format_spec):
 
 
 def _cast(dtype):
-    to_dtype = _op("vt::to_dtype")
-
     def m(self):  # to(self, dtype) without its argument parsing: the same tensor, or a converted copy
-        return self if self.dtype == dtype else to_dtype(self, dtype)
+        return self if self.dtype == dtype else _to_dtype(self, dtype)
     return m
 
 

@@ -104,6 +104,9 @@ def linear(input, weight, bias=None):
     return out + bias if bias is not None else out
 
 
+_softmax_op, _log_softmax_op = _op("vt::softmax"), _op("vt::log_softmax")
+
+
 # Without dim=, torch's legacy choice (0 for 0-, 1- and 3-d inputs, else 1) with its deprecation warning; it was
 # the last dim here, a different answer for 3- and 4-d inputs.
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -111,7 +114,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
         from .functional_act_more import _legacy_softmax_dim
 
         dim = _legacy_softmax_dim("softmax", input.dim())
-    return _op("vt::softmax")(input, dim, dtype)
+    return _softmax_op(input, dim, dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -119,7 +122,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
         from .functional_act_more import _legacy_softmax_dim
 
         dim = _legacy_softmax_dim("log_softmax", input.dim())
-    return _op("vt::log_softmax")(input, dim, dtype)
+    return _log_softmax_op(input, dim, dtype)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
