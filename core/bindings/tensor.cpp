@@ -51,10 +51,11 @@ Binary k_mul{"vt::mul"}, k_mul_{"vt::mul_"}, k_floordiv{"vt::floor_divide"}, k_f
 AddLike k_add{"vt::add"}, k_add_{"vt::add_"}, k_sub{"vt::sub"}, k_sub_{"vt::sub_"};
 Unary k_neg{"vt::neg"}, k_abs{"vt::abs"}, k_not{"vt::bitwise_not"};
 Binary k_mm{"vt::mm"};
+Binary k_matmul{"vt::matmul"};
 
-// a.matmul(b): two matrices go straight to mm, as vibetensor.torch's matmul sends them; other ranks to that
-// Python function, which folds, broadcasts and batches them. a @ b is the same but for a `b` that is not a
-// tensor: NotImplemented, so that Python raises its TypeError (or asks b's __rmatmul__), as torch does.
+// a.matmul(b): two matrices go straight to mm, other ranks to vt::matmul (core/src/ops/matmul_composite.cpp),
+// which folds, broadcasts and batches them. a @ b is the same but for a `b` that is not a tensor:
+// NotImplemented, so that Python raises its TypeError (or asks b's __rmatmul__), as torch does.
 nb::object matmul_fn(const Tensor& a, nb::handle b, bool is_operator) {
   if (!nb::isinstance<Tensor>(b)) {
     if (is_operator) return nb::borrow(Py_NotImplemented);
@@ -62,10 +63,7 @@ nb::object matmul_fn(const Tensor& a, nb::handle b, bool is_operator) {
                   nb::cast<std::string>(nb::str(b.type().attr("__name__"))));
   }
   const Tensor& m = nb::cast<const Tensor&>(b);
-  if (a.dim() == 2 && m.dim() == 2) return nb::cast(k_mm(a, m));
-  static nb::object* matmul = new nb::object(  // leaked: outlives the interpreter's teardown order
-      nb::module_::import_("vibetensor.torch._functions").attr("matmul"));
-  return (*matmul)(a, b);
+  return nb::cast(a.dim() == 2 && m.dim() == 2 ? k_mm(a, m) : k_matmul(a, m));
 }
 
 Tensor div_fn(const Tensor& a, const Tensor& b, bool inplace) {

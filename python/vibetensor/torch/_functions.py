@@ -484,49 +484,14 @@ def round(input, decimals=0):
 
 def matmul(input, other):
     """torch.matmul: dot (1-D x 1-D), matrix-vector, vector-matrix, matrix product, and batched products with
-    broadcast batch dims, over the mm/bmm kernels."""
-    a, b = input, other
-    ad, bd = a.dim(), b.dim()
-    if ad == 0 or bd == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {ad}D and {bd}D")
-    if ad == 1 and bd == 1:
-        if a.shape[0] != b.shape[0]:
-            raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
-                               "have the same number of elements, but got different")
-        return _mm(a.unsqueeze(0), b.unsqueeze(1)).reshape([])
-    if ad <= 2 and bd <= 2:
-        out = _mm(a.unsqueeze(0) if ad == 1 else a, b.unsqueeze(1) if bd == 1 else b)
-        if ad == 1:
-            out = out.squeeze(0)
-        if bd == 1:
-            out = out.squeeze(-1)
-        return out
-    a2 = a.unsqueeze(0) if ad == 1 else a
-    b2 = b.unsqueeze(-1) if bd == 1 else b
-    a_shape, b_shape = a2.shape, b2.shape
-    (m, k), (k2, n) = a_shape[-2:], b_shape[-2:]
-    if k != k2:
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {k2}x{n})")
-    if len(b_shape) == 2:
-        # [..., m, k] @ [k, n]: one matrix product over the folded rows (as torch's matmul), so the weight's
-        # gradient is one product too, not a batch of them summed afterwards.
-        rows = 1
-        for s in a_shape[:-1]:
-            rows *= s
-        out = _mm(a2.reshape(rows, k), b2).reshape(*a_shape[:-1], n)
-    elif a_shape[:-2] == b_shape[:-2]:  # the common case (attention): batch dims already equal, no expand
-        out = _bmm_nd(a2, b2)
-    else:
-        batch = broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))
-        out = _bmm_nd(a2.expand(*batch, m, k), b2.expand(*batch, k, n))
-    if ad == 1:
-        out = out.squeeze(-2)
-    if bd == 1:
-        out = out.squeeze(-1)
-    return out
+    broadcast batch dims (vt::matmul, core/src/ops/matmul_composite.cpp)."""
+    for i, (name, t) in enumerate((("input", input), ("other", other))):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"matmul(): argument '{name}' (position {i + 1}) must be Tensor, not {type(t).__name__}")
+    return _matmul(input, other)
 
 
-_mm, _bmm_nd = _op("vt::mm"), _op("vt::_bmm_nd")
+_matmul = _op("vt::matmul")
 
 
 def t(input):
