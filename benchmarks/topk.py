@@ -1,9 +1,9 @@
 """topk and sort, vibetensor vs PyTorch in one run, as ratios (a benchmark, never a test).
 
 Shapes where topk is used: sampling from a language model's logits (a row of a 50,257-word vocabulary, one
-row and a batch of 64, k = 50), a mixture-of-experts router (4,096 tokens choosing 8 of 128 experts), a large
-k over a long row, and the full sort of the logits beside them. vibetensor's CUDA topk is a radix select then a
-sort of the k (Note [Top-k by radix select] in core/src/ops/cuda/sort.cu), its CPU topk a partial sort of each
+row and a batch of 64, k = 50), a mixture-of-experts router (4,096 tokens choosing 8 of 128 experts), large and small
+k over a few long rows, and the full sort of the logits beside them. vibetensor's CUDA topk is a radix select then a
+sort of the k (Note [Top-k by radix select] in core/src/ops/cuda/topk.cu), its CPU topk a partial sort of each
 row. Time per call, median of repeats (a synchronize closes each timed loop on the GPU).
 
   python benchmarks/topk.py [--device cpu] [--json out.json]
@@ -17,6 +17,8 @@ CASES = [  # name, shape, k (None: a full sort of the row)
     ("logits [64, 50257] k=50", (64, 50257), 50),
     ("router [4096, 128] k=8", (4096, 128), 8),
     ("row [4, 1M] k=1000", (4, 1 << 20), 1000),
+    ("row [1, 256K] k=64", (1, 1 << 18), 64),
+    ("row [16, 1M] k=4096", (16, 1 << 20), 4096),
     ("sort logits [64, 50257]", (64, 50257), None),
 ]
 

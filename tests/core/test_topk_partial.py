@@ -1,8 +1,9 @@
 """topk on the CPU is a partial sort of each row (sort.cpp's topk_cpu), on CUDA a radix select then a sort of the k
-(Note [Top-k by radix select] in cuda/sort.cu): on both, its k results must be exactly the stable sort's first k -
+(Note [Top-k by radix select] in cuda/topk.cu): on both, its k results must be exactly the stable sort's first k -
 values and indices, ties in position order, NaN the largest, -0.0 equal to +0.0 - and torch's values, for every
 dtype, dim, k (0 to n), largest and smallest, non-contiguous inputs, empty rows, long rows (a vocabulary's
-logits) and keys that differ only in their lowest byte (the select's last pass)."""
+logits), a few rows long enough to be split over several blocks each (Note [Multi-block select]), and keys that
+differ only in their lowest byte (the select's last pass)."""
 import numpy as np
 import pytest
 import torch
@@ -67,6 +68,29 @@ def test_long_rows_and_close_keys(device, rng):
         for k in range(x.shape[-1] + 1):
             _check_first_k(x, k, True)
             _check_first_k(x, k, False)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "float16", "bfloat16"])
+def test_few_long_rows_with_ties_across_slices(dtype, device, rng):
+    # one and two rows of 40,000 / 70,000 keys: on CUDA every row is cut into slices of ~8,192 keys, a block each.
+    # Few distinct values put the k-th key's ties in every slice; NaN and -0.0 among them on floating dtypes.
+    for shape in ((1, 40000), (2, 70000)):
+        a = rng.integers(-40, 40, size=shape).astype(np.float64)
+        if dtype.startswith(("float", "bfloat")):
+            a.flat[rng.integers(a.size, size=a.size // 50)] = np.nan
+            a.flat[rng.integers(a.size, size=a.size // 50)] = -0.0
+        x = vt.from_numpy(a).to(getattr(vt, dtype)).to(device)
+        for k in (1, 7, 1000, 1024, 1025, 4000, shape[1]):
+            for largest in (True, False):
+                _check_first_k(x, k, largest)
+        t = torch.from_numpy(a).to(getattr(torch, dtype))
+        np.testing.assert_array_equal(x.topk(600, largest=False).values.cpu().to(vt.float64).numpy(),
+                                      t.topk(600, largest=False).values.double().numpy())
+    column = vt.from_numpy(rng.standard_normal((30000, 3))).to(getattr(vt, dtype)).to(device)  # along dim 0
+    values, indices = column.topk(50, 0)
+    s_values, s_indices = column.sort(0, descending=True, stable=True)
+    np.testing.assert_array_equal(indices.cpu().numpy(), s_indices[:50].cpu().numpy())
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -108,6 +108,9 @@ def test_sort_topk_scan_and_random():
     x, xt = both(arr((9, 1000), "float32", 7))
     same(x.sort(1)[0], xt.sort(1)[0])
     same(x.topk(5, 1)[0], xt.topk(5, 1)[0])
+    y, yt = both(arr((2, 40000), "float32", 17))  # a few long rows: the multi-block select, two k orderings
+    for k in (40, 2000):
+        same(y.topk(k, 1)[0], yt.topk(k, 1)[0])
     same(vt.cumsum(x, 1), torch.cumsum(xt, 1), rtol=1e-4, atol=1e-3)
     p = vt.rand(4, 20, device=DEV)
     draws = vt.multinomial(p, 6)

@@ -5,7 +5,7 @@
 // The backends sort rows: self is viewed with `dim` last and made contiguous as [rows, n]; each row is sorted
 // (CPU: std::stable_sort of positions, rows in parallel; CUDA: a segmented radix sort, cuda/sort.cu), and the
 // results are viewed back with `dim` in place. topk on the CPU is a partial sort of each row (O(n log k)); on CUDA
-// a radix select of each row's k, then a sort of those k (Note [Top-k by radix select] in cuda/sort.cu).
+// a radix select of each row's k, then a sort of those k (Note [Top-k by radix select] in cuda/topk.cu).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
