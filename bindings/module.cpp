@@ -54,6 +54,7 @@ NB_MODULE(_C, m) {
   nb::module_ core = m.def_submodule("core", "tensor runtime: tensors, dtypes, dispatcher, DLPack");
   vt::py::bind_types(core);
   vt::py::bind_tensor(core);
+  vt::py::bind_tensor_data(core);
   vt::py::bind_ops(core);
   vt::py::bind_dlpack(core);
   vt::py::bind_plugins(core);

@@ -36,7 +36,7 @@ class MaybeReleaseGil {
 };
 
 // The 0-dim tensor vt.tensor(number, dtype=dtype) makes of a Python bool, float or int, or nothing where that
-// Python function must decide (integer dtypes, which check the number's range; anything else). In tensor.cpp.
+// Python function must decide (integer dtypes, which check the number's range; anything else). In tensor_data.cpp.
 std::optional<Tensor> number_tensor(nb::handle data, std::optional<ScalarType> dtype);
 
 // Tensor.__getitem__ / __setitem__: basic indices in C++, the rest in Python (Note [Basic indices in C++]).
@@ -45,6 +45,7 @@ void tensor_setitem(nb::handle self, nb::handle index, nb::handle value);
 
 void bind_types(nb::module_& m);
 void bind_tensor(nb::module_& m);
+void bind_tensor_data(nb::module_& m);
 void bind_ops(nb::module_& m);
 void bind_dlpack(nb::module_& m);
 void bind_cuda(nb::module_& m);

@@ -63,6 +63,14 @@ def test_full_infers_dtype(fill):
     check_op(lambda m: m.full((), fill))
 
 
+def test_full_keywords_requires_grad_and_tensor_fill():
+    check_op(lambda m: m.full(size=(2,), fill_value=4))
+    check_op(lambda m: m.full((2, 1), m.tensor(2.5)))  # a one-element tensor fills as its number
+    t = vt.full((2,), 1.5, requires_grad=True)
+    assert t.requires_grad and t.is_leaf and t.dtype == vt.float32
+    check_op(lambda m: m.full(m.ones(2, 3).shape, 7, dtype=m.int16))  # a Size from another tensor
+
+
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("fill", [3, 1.5, True], ids=repr)
 def test_full_with_dtype(dtype, fill):
@@ -189,7 +197,11 @@ def test_rand_like_int_raises_like_torch():
     lambda m: m.empty(-2),
     lambda m: m.zeros(2.5),
     lambda m: m.zeros("a"),
-], ids=["zeros_neg", "ones_neg", "full_neg", "empty_neg", "float_size", "str_size"])
+    lambda m: m.full(3, 1.0),
+    lambda m: m.full((2,), "a"),
+    lambda m: m.full((2, 2.5), 1.0),
+], ids=["zeros_neg", "ones_neg", "full_neg", "empty_neg", "float_size", "str_size", "full_int_size", "full_str_fill",
+        "full_float_size"])
 def test_factory_errors_match_torch(fn):
     check_op(fn)
 

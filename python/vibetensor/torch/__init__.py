@@ -142,7 +142,8 @@ ops = _Ops()
 
 # Functions that are exactly an op (first argument the tensor).
 for _name in _tensor._METHOD_OPS + ["add", "sub", "mul", "cat", "permute", "reshape", "transpose", "mm", "bmm",
-                                    "logsigmoid", "gelu", "softplus", "leaky_relu", "elu", "hardtanh"]:
+                                    "logsigmoid", "gelu", "softplus", "leaky_relu", "elu", "hardtanh", "narrow",
+                                    "select", "unsqueeze", "flatten", "diagonal"]:
     if not _name.endswith("_") and _name not in globals():
         globals()[_name] = _core.fast_op("vt::" + _name)
 concat = concatenate = cat

@@ -61,10 +61,7 @@ def _requiring_grad(t, requires_grad):
     return t.requires_grad_() if requires_grad else t
 
 
-def full(size, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False):
-    if layout is not None:
-        _check_layout(layout, "full")
-    return _requiring_grad(_full(list(size), fill_value, dtype=dtype, device=_factory_device(device)), requires_grad)
+full = _core.full  # in C++ as the factories above
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False):
@@ -99,17 +96,17 @@ def empty_like(t, *, dtype=None, device=None):
 
 def zeros_like(t, *, dtype=None, device=None):
     d, dev = _like(t, dtype, device)
-    return _full(list(t.shape), 0, dtype=d, device=dev)
+    return full(t.shape, 0, dtype=d, device=dev)
 
 
 def ones_like(t, *, dtype=None, device=None):
     d, dev = _like(t, dtype, device)
-    return _full(list(t.shape), 1, dtype=d, device=dev)
+    return full(t.shape, 1, dtype=d, device=dev)
 
 
 def full_like(t, fill_value, *, dtype=None, device=None):
     d, dev = _like(t, dtype, device)
-    return _full(list(t.shape), fill_value, dtype=d, device=dev)
+    return full(t.shape, fill_value, dtype=d, device=dev)
 
 
 def _random_size(name, size, kw):
@@ -205,6 +202,8 @@ def _as_int64_values(arr, what):
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, numbers, NumPy arrays or tensors)."""
     t = _core._number_tensor(data, dtype)  # a Python number, made as below, or None
+    if t is None and isinstance(data, (list, tuple)):
+        t = _core._sequence_tensor(data, dtype)  # Python numbers in lists (Note [Tensors from Python lists])
     if t is not None:
         dev = _factory_device(device)
         return _requiring_grad(t if dev is None else t.to(dev), requires_grad)
@@ -219,9 +218,11 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         raise (TypeError if len(kinds) > 1 else ValueError)(
             f"tensor(): data must be nested sequences of equal length ({e})") from None
     if arr.dtype == object:
-        if builtins.any(isinstance(v, int) for v in arr.ravel()):
+        leaves = arr.ravel()
+        if builtins.any(isinstance(v, int) and not -2**63 <= v < 2**63 for v in leaves):
             raise ValueError("Overflow when unpacking long long: an integer in the data is outside the int64 range")
-        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
+        odd = next((v for v in leaves if not isinstance(v, (bool, int, float))), data)
+        raise RuntimeError(f"Could not infer dtype of {type(odd).__name__}")
     target = _core.parse_dtype(dtype) if dtype is not None else None
     if target is None and not isinstance(data, np.ndarray):
         target = numpy_aware_dtype(data)  # NumPy leaves keep their dtypes, as in torch

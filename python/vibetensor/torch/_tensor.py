@@ -28,7 +28,7 @@ floor floor_ ceil ceil_ trunc trunc_ round round_ isnan isinf isfinite logical_n
 floor_divide floor_divide_ remainder remainder_ fmod fmod_ pow pow_ maximum minimum atan2 atan2_
 bitwise_and bitwise_and_ bitwise_or bitwise_or_ bitwise_xor bitwise_xor_ eq eq_ ne ne_ lt lt_ le le_ gt gt_ ge ge_
 logical_and logical_and_ logical_or logical_or_ logical_xor logical_xor_ div div_ cumsum cumprod
-mm bmm argmax argmin nonzero narrow select squeeze unsqueeze flatten as_strided diagonal uniform_ normal_ random_
+mm bmm argmax argmin nonzero squeeze as_strided uniform_ normal_ random_
 """.split()
 
 
