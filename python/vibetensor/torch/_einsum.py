@@ -13,6 +13,12 @@ Note [einsum pairs without a contraction]: as torch's einsum, a contracted label
 at size 1 is summed on the other side first, and a pair left with nothing to contract is a broadcast product
 (mul) rather than a GEMM - so outer and elementwise products ("bd,dn->bdn", "bd,bd->bd") promote mixed dtypes
 as torch's do (Mamba's float64 dt times float32 A), while a real contraction of mixed dtypes raises.
+
+Note [einsum plans are cached]: every decision of the plan above depends on the equation, the operands' shapes
+and opt_einsum's order of the pairs only, never on values or dtypes. So the first call for a key runs the planner on
+stand-ins (_Recording) that forward each tensor op and record it; later calls replay the recorded ops on the new
+operands (a 4x4 "ij,jk->ik" spent ~20 us planning in Python for a product of a microsecond). A call whose
+planning raises records nothing.
 """
 from . import _functions as F
 from ._backends_opt_einsum import opt_einsum as _opt_einsum
@@ -144,22 +150,104 @@ def _contract(a, la, b, lb, keep, size):
         for x in xs:
             n *= size[x]
         return n
-    a3 = arrange(a, la, batch + left + summed).reshape(prod(batch), prod(left), prod(summed))
-    b3 = arrange(b, lb, batch + summed + right).reshape(prod(batch), prod(summed), prod(right))
-    out = F.matmul(a3, b3).reshape(*[size[x] for x in batch + left + right])
+    lead = [prod(batch)] if batch else []  # no batch label: one matrix product
+    a3 = arrange(a, la, batch + left + summed).reshape(*lead, prod(left), prod(summed))
+    b3 = arrange(b, lb, batch + summed + right).reshape(*lead, prod(summed), prod(right))
+    out = a3.matmul(b3).reshape(*[size[x] for x in batch + left + right])
     return out, batch + left + right
+
+
+class _Recording:
+    """An operand or intermediate while einsum plans (Note [einsum plans are cached]): the ops the planner calls
+    run on the real tensor, and each is appended to the program as (source slot, method, arguments, other
+    operand's slot or None); the result is a new slot."""
+    __slots__ = ("t", "slot", "program")
+
+    def __init__(self, t, slot, program):
+        self.t, self.slot, self.program = t, slot, program
+
+    @property
+    def shape(self):
+        return self.t.shape
+
+    def dim(self):
+        return self.t.dim()
+
+    def _record(self, name, args, other=None):
+        out = getattr(self.t, name)(other.t) if other is not None else getattr(self.t, name)(*args)
+        if name in ("permute", "expand", "reshape") and out.shape == self.t.shape and (
+                name != "permute" or list(args[0]) == list(range(len(args[0])))):
+            return self  # a view that changes nothing: not worth a step in every replay
+        self.program.append((self.slot, name, args, None if other is None else other.slot))
+        return _Recording(out, self.program[0] + len(self.program) - 2, self.program)
+
+    def diagonal(self, *args):
+        return self._record("diagonal", args)
+
+    def sum(self, *args):
+        return self._record("sum", args)
+
+    def squeeze(self, *args):
+        return self._record("squeeze", args)
+
+    def permute(self, *args):
+        return self._record("permute", args)
+
+    def reshape(self, *args):
+        return self._record("reshape", args)
+
+    def expand(self, *args):
+        return self._record("expand", args)
+
+    def matmul(self, other):
+        return self._record("matmul", (), other)
+
+    def __mul__(self, other):
+        return self._record("__mul__", (), other)
+
+
+_PLANS = {}
+_MAX_PLANS = 512
 
 
 def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    try:
+        shapes = tuple([t.shape for t in operands])
+    except AttributeError:  # not a tensor: the planner raises on it
+        shapes = None
+    # opt_einsum's order (three or more operands, where enabled) is asked for on every call, as torch does
+    path = _opt_einsum.path(equation, operands) if shapes is not None else None
+    key = None if shapes is None else (equation, shapes, None if path is None else tuple(map(tuple, path)))
+    plan = _PLANS.get(key)
+    if plan is None:
+        program = [len(operands)]  # the first slot a result takes, then the steps
+        result = _plan(equation, [_Recording(t, k, program) for k, t in enumerate(operands)], path)
+        if result.slot < len(operands):  # an operand itself (every step was skipped): torch returns a new view
+            result = result._record("view", tuple(result.shape))
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        if key is not None:
+            _PLANS[key] = program[1:], result.slot
+        return result.t
+    steps, result = plan
+    values = list(operands)
+    for src, name, args, other in steps:
+        values.append(getattr(values[src], name)(values[other]) if other is not None else
+                      getattr(values[src], name)(*args))
+    return values[result]
+
+
+def _plan(equation, operands, path):
+    """einsum's plan run on the stand-ins `operands` (Note [einsum plans are cached]); `path` is opt_einsum's
+    order of the pairs, or None for left to right."""
     full, out = _parse(equation, operands)
     size = _sizes(full, operands)
     ts, labs = list(operands), [list(f) for f in full]
     for k in range(len(ts)):
         others = set(out).union(*[set(labs[m]) for m in range(len(ts)) if m != k])
         ts[k], labs[k] = _prepare(ts[k], labs[k], others)
-    path = _opt_einsum.path(equation, operands)
     if path is None:  # left to right
         acc, lacc = ts[0], labs[0]
         for k in range(1, len(ts)):
