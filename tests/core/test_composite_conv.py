@@ -141,6 +141,43 @@ def test_einsum_errors(rng):
         vt.einsum("i,j", a[0], b[0], b[0])
 
 
+def test_einsum_replays_its_plan_per_shape(rng):
+    """Note [einsum plans are cached]: a plan recorded for one key replays on new operands (other values and
+    strides, requiring grad), another shape gets its own plan, and a planning error records nothing."""
+    for shapes in [((3, 4), (4, 5)), ((2, 4), (4, 1)), ((3, 4), (4, 5)), ((1, 4), (4, 5))]:
+        a = rng.standard_normal(shapes[0][::-1]).T  # transposed: strides other than the recording's
+        b = rng.standard_normal(shapes[1])
+        va, vb = vt.from_numpy(a).requires_grad_(), vt.from_numpy(b).requires_grad_()
+        ta, tb = torch.from_numpy(a).requires_grad_(), torch.from_numpy(b).requires_grad_()
+        out, want = vt.einsum("ij,jk->ik", va, vb), torch.einsum("ij,jk->ik", ta, tb)
+        np.testing.assert_allclose(out.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+        out.sum().backward()
+        want.sum().backward()
+        np.testing.assert_allclose(va.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(vb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+    x = vt.ones(3, 4)
+    for _ in range(2):  # the same key twice: still torch's error, and a new tensor for an identity equation
+        with pytest.raises(RuntimeError, match="subscript j has size 3 for operand 1"):
+            vt.einsum("ij,jk->ik", x, vt.ones(3, 5))
+        y = vt.einsum("ij->ij", x)
+        assert y is not x and y.shape == x.shape
+
+
+def test_constant_pad_gradients_and_dtypes(rng):
+    for p in [(1, 2), (2, 1, 0, 3), (-1, 2, 1, -2), (0, 0)]:
+        a = rng.standard_normal((2, 3, 5))
+        va, ta = vt.from_numpy(a).requires_grad_(), torch.from_numpy(a).requires_grad_()
+        out = vt.nn.functional.pad(va, p, value=-1.5)
+        want = torch.nn.functional.pad(ta, p, value=-1.5)
+        np.testing.assert_array_equal(out.detach().numpy(), want.detach().numpy())
+        g = rng.standard_normal(tuple(want.shape))
+        out.backward(vt.from_numpy(g))
+        want.backward(torch.from_numpy(g))
+        np.testing.assert_array_equal(va.grad.numpy(), ta.grad.numpy())
+    for dtype, value in [("int64", 7), ("bool", True), ("bfloat16", 0.5)]:
+        check_op(lambda m, t: m.nn.functional.pad(t, (1, 0, 0, 2), value=value), pair((2, 3), dtype, rng=rng))
+
+
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
 def test_pad_modes(mode, rng):
     x = pair((2, 3, 5, 6), rng=rng, noncontig="transpose")
@@ -160,6 +197,9 @@ def test_one_hot(rng):
     check_op(lambda m: m.nn.functional.one_hot(m.tensor([-1])))
     check_op(lambda m: m.nn.functional.one_hot(m.tensor([3]), 2))
     check_op(lambda m: m.nn.functional.one_hot(m.tensor([1.0])))
+    check_op(lambda m: m.nn.functional.one_hot(m.tensor(2), 3))  # a 0-dim index: one row
+    check_op(lambda m: m.nn.functional.one_hot(m.zeros(2, 0, dtype=m.int64), 3))
+    check_op(lambda m: m.nn.functional.one_hot(m.zeros(0, dtype=m.int64)))  # no classes to infer: torch's error
 
 
 @pytest.mark.parametrize("k,d,p,s", [(3, 1, 0, 1), (2, 1, 1, 2), ((2, 3), (2, 1), (1, 0), (1, 2))])

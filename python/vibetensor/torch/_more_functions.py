@@ -83,20 +83,12 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     d1, d2 = F._wrap(dim1, ndim), F._wrap(dim2, ndim)
     if d1 == d2:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    n = input.shape[-1] if input.dim() else 1
     x = input.reshape(1) if input.dim() == 0 else input
-    m = n + builtins.abs(offset)
-    lead = list(x.shape[:-1])
-    if n == 0:
-        out = F.zeros(*lead, m, m, dtype=input.dtype, device=input.device)
-    else:
-        r = F.arange(m, device=input.device).unsqueeze(-1)
-        c = F.arange(m, device=input.device).unsqueeze(0)
-        on = (c - r) == offset
-        # element (r, c) of the diagonal holds x[min(r, c)]; off it the gathered value is masked to zero
-        idx = _op("vt::minimum")(r, c).clamp(0, n - 1).flatten()
-        out = x.index_select(-1, idx).reshape(*lead, m, m).masked_fill(~on, 0)
-    return F.movedim(out, [-2, -1], [d1, d2])
+    m = x.shape[-1] + builtins.abs(offset)
+    # zeros, then x copied onto the diagonal view: two kernels, and the copy records x's gradient (CopySlices)
+    out = F.zeros(*x.shape[:-1], m, m, dtype=input.dtype, device=input.device)
+    out.diagonal(offset, -2, -1).copy_(x)
+    return out if (d1, d2) == (ndim - 2, ndim - 1) else F.movedim(out, [-2, -1], [d1, d2])
 
 
 def diag(input, diagonal=0):
