@@ -22,6 +22,8 @@ def main():
     a_v, b_v = vt.ones(4, device=args.device), vt.ones(4, device=args.device)
     m_t, m_v = torch.ones(4, 4, device=args.device), vt.ones(4, 4, device=args.device)
     i_t, i_v = torch.tensor([2, 0], device=args.device), vt.tensor([2, 0], device=args.device)
+    x_t, x_v = torch.ones(2, 3, 4, device=args.device), vt.ones(2, 3, 4, device=args.device)
+    dev = args.device
 
     def write(m):
         def go():
@@ -43,6 +45,13 @@ def main():
         "m[idx]": (lambda: m_v[i_v], lambda: m_t[i_t]),
         "a.to(device)": (lambda: a_v.to(a_v.device), lambda: a_t.to(a_t.device)),
         "vt.tensor(0.5)": (lambda: vt.tensor(0.5), lambda: torch.tensor(0.5)),
+        "x3 @ m": (lambda: x_v @ m_v, lambda: x_t @ m_t),
+        "m.narrow(1, 1, 2)": (lambda: m_v.narrow(1, 1, 2), lambda: m_t.narrow(1, 1, 2)),
+        "full((4,), 2.0)": (lambda: vt.full((4,), 2.0, device=dev), lambda: torch.full((4,), 2.0, device=dev)),
+        "tensor([1., 2.])": (lambda: vt.tensor([1.0, 2.0], device=dev), lambda: torch.tensor([1.0, 2.0], device=dev)),
+        "F.pad(m, (1, 1))": (lambda: vt.nn.functional.pad(m_v, (1, 1)), lambda: torch.nn.functional.pad(m_t, (1, 1))),
+        "einsum ij,jk->ik": (lambda: vt.einsum("ij,jk->ik", m_v, m_v), lambda: torch.einsum("ij,jk->ik", m_t, m_t)),
+        "diag(a)": (lambda: vt.diag(a_v), lambda: torch.diag(a_t)),
     }
     rows = []
     print(f"{'op':<20}{'vibetensor us':>15}{'torch us':>12}{'ratio':>8}")
