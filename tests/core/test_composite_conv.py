@@ -65,6 +65,35 @@ def test_pointwise_compositions(dtype, rng):
     check_op(lambda m, x, y, z: x.expand(3, 2, 4).clone().addcmul_(y, z), a, b, c, **tol)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_scaled_adds_in_place_and_their_gradients(dtype, rng):
+    """Note [Scaled adds]: lerp_/addcmul_/addcdiv_ add into self (weights on both sides of 0.5, values 0, 1 and
+    negative, an infinity times a zero value), refuse a broadcast past self's shape as torch, and the out-of-place
+    forms differentiate as torch's."""
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype in ("float16", "bfloat16") else dict(rtol=1e-5, atol=1e-6)
+    a, b, c = (pair((3, 4), dtype, rng=rng), pair((4,), dtype, rng=rng), pair((3, 4), dtype, rng=rng, nonzero=True))
+    for w in (0.0, 0.1, 0.5, 0.9, 1.0, -0.3):
+        check_op(lambda m, x, y: x.clone().lerp_(y, w), a, b, **tol)
+    for v in (1, 0, -2.5):
+        check_op(lambda m, x, y, z: x.clone().addcmul_(y, z, value=v), a, b, c, **tol)
+        check_op(lambda m, x, y, z: x.clone().addcdiv_(y, z, value=v), a, b, c, **tol)
+    check_op(lambda m, x: x.clone().addcmul_(m.full((4,), float("inf"), dtype=x.dtype), x, value=0), a)
+    check_op(lambda m, x, y: x[0].clone().addcmul_(y, y), b, a)  # [4] += [3, 4]: torch's broadcast error
+    check_op(lambda m, x, y: x[0].clone().lerp_(y, 0.1), b, a)
+    if dtype == "float64":
+        for fn in (lambda m, x, y, z: m.lerp(x, y, 0.2), lambda m, x, y, z: m.lerp(x, y, 0.7),
+                   lambda m, x, y, z: m.addcmul(x, y, z, value=-0.5), lambda m, x, y, z: m.addcdiv(x, y, z, value=3)):
+            leaves = [rng.standard_normal((3, 4)) + 2 for _ in range(3)]
+            vs = [vt.from_numpy(x).requires_grad_() for x in leaves]
+            ts = [torch.from_numpy(x).requires_grad_() for x in leaves]
+            fn(vt, *vs).sum().backward()
+            fn(torch, *ts).sum().backward()
+            for v, t in zip(vs, ts):  # lerp's third leaf is unused: no gradient on either side
+                assert (v.grad is None) == (t.grad is None)
+                if t.grad is not None:
+                    np.testing.assert_allclose(v.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+
+
 def test_matmul_compositions(rng):
     u, v = pair((5,), rng=rng), pair((3,), rng=rng)
     check_op(lambda m, x, y: m.outer(x, y), u, v, rtol=1e-6)
