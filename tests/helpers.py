@@ -300,6 +300,14 @@ def assert_same(actual, expected, *, rtol=None, atol=None, check_dtype=True, equ
 _EXC_KINDS = (IndexError, TypeError, ValueError, RuntimeError)
 
 
+def made_tensor(m, data, dtype: str | None, **kw):
+    """("ok", m.tensor(data, dtype=...)) or (the exception's type, None): m is torch or vibetensor.torch."""
+    try:
+        return "ok", m.tensor(data, dtype=None if dtype is None else getattr(m, dtype), **kw)
+    except Exception as e:  # noqa: BLE001 - the exception's type is compared
+        return type(e), None
+
+
 def exception_kind(exc: BaseException) -> type:
     """The Python exception class vt must raise for a torch exception (NotImplementedError -> RuntimeError)."""
     for k in _EXC_KINDS:

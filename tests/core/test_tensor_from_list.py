@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
+from helpers import made_tensor
 from vibetensor._C import core as _core
 
 DTYPES = [None, "float32", "float64", "float16", "bfloat16", "bool", "int64", "int32", "uint8"]
@@ -33,13 +34,6 @@ def _nest(rng, shape, kinds):
     return tuple(items) if rng.random() < 0.3 else items
 
 
-def _make(m, data, dtype, **kw):
-    try:
-        return "ok", m.tensor(data, dtype=None if dtype is None else getattr(m, dtype), **kw)
-    except Exception as e:  # noqa: BLE001 - the exception's type is compared
-        return type(e), None
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("kinds", [["float"], ["int"], ["bool"], ["int", "bool"], ["float", "int", "bool"]], ids=str)
 def test_random_nestings_match_torch(kinds, dtype, rng):
@@ -49,8 +43,8 @@ def test_random_nestings_match_torch(kinds, dtype, rng):
                     "float64 (2**53 + 1 rounds, and its values are range-checked)")
     for shape in [(3,), (2, 3), (2, 1, 4), (1,), (0,), (2, 0), (3, 2, 2)]:
         data = _nest(rng, shape, kinds)
-        kind_t, t = _make(torch, data, dtype)
-        kind_v, v = _make(vt, data, dtype)
+        kind_t, t = made_tensor(torch, data, dtype)
+        kind_v, v = made_tensor(vt, data, dtype)
         assert kind_v == kind_t, (data, dtype, kind_t, kind_v)
         if kind_t != "ok":
             continue
@@ -62,8 +56,8 @@ def test_random_nestings_match_torch(kinds, dtype, rng):
 
 @pytest.mark.parametrize("data", [[[1, 2], [3]], [1, [2]], [[1], 2], [1, "a"], [1, None], [2.5, None]], ids=str)
 def test_ragged_and_foreign_leaves_raise_as_torch(data):
-    kind_t, _ = _make(torch, data, None)
-    kind_v, _ = _make(vt, data, None)
+    kind_t, _ = made_tensor(torch, data, None)
+    kind_v, _ = made_tensor(vt, data, None)
     assert kind_v == kind_t and kind_t != "ok"
 
 

@@ -8,24 +8,18 @@ import pytest
 import torch
 
 import vibetensor.torch as vt
+from helpers import made_tensor
 
 VALUES = [0.5, -0.0, 1e39, -1e39, math.nan, math.inf, 1.0 / 3.0, 3, -5, 2**62, 2**63, -(2**63) - 1, 2**1100, 300,
           -129, True, False]
 DTYPES = [None, "float32", "float64", "float16", "bfloat16", "bool", "int32", "uint8", "int8", "int64"]
 
 
-def _make(m, value, dtype, **kw):
-    try:
-        return "ok", m.tensor(value, dtype=None if dtype is None else getattr(m, dtype), **kw)
-    except Exception as e:  # noqa: BLE001 - the exception's type is compared
-        return type(e), None
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("value", VALUES, ids=repr)
 def test_numbers_match_torch(value, dtype):
-    kind_t, t = _make(torch, value, dtype)
-    kind_v, v = _make(vt, value, dtype)
+    kind_t, t = made_tensor(torch, value, dtype)
+    kind_v, v = made_tensor(vt, value, dtype)
     if kind_t == "ok" and kind_v == "ok":
         assert str(v.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] and v.dim() == 0
         got, want = float(v.to(vt.float64).item()), float(t.double().item())
