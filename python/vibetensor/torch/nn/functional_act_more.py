@@ -4,15 +4,14 @@ torch's signatures and argument checks, composed from vt's differentiable ops (w
 import warnings
 
 from ..._C import autograd as _ag
+from .. import _functions
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _F():
-    from .. import _functions
-
-    return _functions
+    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 def _vt():

@@ -17,6 +17,7 @@ differentiable through cat. one_hot compares with an arange (not differentiable:
 
 from ..._C import core as _core
 from .._no_autocast import region_dtype
+from .. import _functions
 
 _HALF = (_core.dtype.float16, _core.dtype.bfloat16)
 
@@ -25,16 +26,7 @@ _col2im = _core.op("vt::col2im")
 
 
 def _F():
-    """vibetensor.torch._functions, imported on first use (it imports this module's package); cached after that
-    (an import statement per call cost 0.5 us)."""
-    global _functions
-    if _functions is None:
-        from .. import _functions as f
-        _functions = f
-    return _functions
-
-
-_functions = None
+    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 def _ntuple(v, n, name):

@@ -11,12 +11,11 @@ All composed from functional_conv's ops (so differentiable through them):
 """
 from ..._C import core as _core
 from . import functional_conv as _fc
+from .. import _functions
 
 
 def _F():
-    from .. import _functions
-
-    return _functions
+    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 def _single(v, name):

@@ -6,12 +6,11 @@ import math
 
 from ..._C import core as _core
 from .functional_losses import _check_reduction, _reduce, _reduction_of, _weight_without_grad, pairwise_distance
+from .. import _functions
 
 
 def _F():
-    from .. import _functions
-
-    return _functions
+    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 def _same_rank(anchor, positive, negative):

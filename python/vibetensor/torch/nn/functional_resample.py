@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .functional_conv import _keeps_channels_last
+from .. import _functions
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area")
@@ -27,9 +28,7 @@ _AA_SIZE = {"bilinear": 2, "bicubic": 4, "lanczos": 6}  # taps of each antialias
 
 
 def _F():
-    from .. import _functions
-
-    return _functions
+    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 def _output_sizes(input, size, scale_factor, recompute_scale_factor):

@@ -6,6 +6,7 @@ import math
 import warnings
 
 from ..._C import core as _core
+from .. import _functions
 
 
 def _no_grad():
@@ -15,9 +16,7 @@ def _no_grad():
 
 
 def _F():
-    from .. import _functions
-
-    return _functions
+    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 _ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
