@@ -68,7 +68,12 @@ def test_cat_mixed_dtypes_promote_like_torch(dtypes, rng):
     lambda m, a, b: m.cat([]),
     lambda m, a, b: m.cat([a, b.unsqueeze(0)], 0),  # rank mismatch
     lambda m, a, b: m.cat([a[0, 0], a[0, 0]]),        # 0-dim
-], ids=["size_mismatch", "dim_hi", "dim_lo", "empty_list", "rank_mismatch", "zero_dim"])
+    lambda m, a, b: m.cat([a, 3]),                    # not a tensor (parsed in C++: torch's TypeError)
+    lambda m, a, b: m.cat(a),                         # a tensor, not a sequence of them
+    lambda m, a, b: m.cat([a, a], 0.5),
+    lambda m, a, b: m.cat((a, a), dim=-1),
+], ids=["size_mismatch", "dim_hi", "dim_lo", "empty_list", "rank_mismatch", "zero_dim", "element", "not_a_list",
+        "float_dim", "tuple_dim_kw"])
 def test_cat_errors_match_torch(fn):
     check_op(fn, pair((2, 3), "float32", seed=0), pair((2, 4), "float32", seed=1))
 
@@ -104,7 +109,9 @@ def test_stack_noncontig_and_mixed(rng):
     lambda m, a, b: m.stack([a, a], 3),
     lambda m, a, b: m.stack([a, a], -4),
     lambda m, a, b: m.stack([]),
-], ids=["shape_mismatch", "dim_hi", "dim_lo", "empty"])
+    lambda m, a, b: m.stack([a, "x"]),
+    lambda m, a, b: m.stack([a, a], dim=1.0),
+], ids=["shape_mismatch", "dim_hi", "dim_lo", "empty", "element", "float_dim"])
 def test_stack_errors_match_torch(fn):
     check_op(fn, pair((2, 3), "float32", seed=0), pair((2, 4), "float32", seed=1))
 

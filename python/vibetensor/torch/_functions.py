@@ -406,14 +406,10 @@ def _wrap(dim, ndim):
 
 
 def stack(tensors, dim=0):
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
-    for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"stack(): expected Tensor as element {i} in argument 'tensors', but got "
-                            f"{type(t).__name__}")
-    return _op("vt::stack")(tensors, dim)  # sizes and dim checked there (shape_ops.cpp)
+    return _stack(tensors, dim)  # parsed and checked in C++ (core/bindings/tensor.cpp), as cat's
+
+
+_stack = _core.stack
 
 
 def split(t, split_size_or_sections, dim=0):
@@ -462,10 +458,11 @@ def movedim(t, source, destination):
     return t.permute(perm)
 
 
-def cat(tensors, dim=0):
-    if not isinstance(tensors, (list, tuple)) or len(tensors) == 0:
-        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
-    return _op("vt::cat")(tensors, dim)
+def cat(tensors, dim=0):  # a Python signature for out= (Note [out= by copy]); parsed and checked in C++
+    return _cat(tensors, dim)
+
+
+_cat = _core.cat
 
 
 def square(input):
