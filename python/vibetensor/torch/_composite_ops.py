@@ -36,6 +36,9 @@ def triu_(self, diagonal=0):
     return _triu_(self, diagonal)
 
 
+_index = _core.op("vt::index")
+
+
 def _dim_list(dims, ndim, name):
     dims = [dims] if isinstance(dims, int) else list(dims)
     wrapped = [F._wrap(d, builtins.max(ndim, 1)) for d in dims]
@@ -45,13 +48,12 @@ def _dim_list(dims, ndim, name):
 
 
 def flip(input, dims):
-    from ._select_ops import index_select
-
+    """One gather per flipped dim: the dim indexed by a reversed arange (vt::index, which differentiates)."""
     out = input
     for d in _dim_list(dims, input.dim(), "flip"):
         n = input.shape[d] if input.dim() else 1
         if n > 1:
-            out = index_select(out, d, F.arange(n - 1, -1, -1, device=input.device))
+            out = _index(out, [None] * d + [F.arange(n - 1, -1, -1, device=input.device)])
     return out.clone() if out is input else out
 
 
