@@ -218,6 +218,22 @@ Tensor full_factory(nb::handle size, nb::handle fill_value, nb::handle dtype, nb
   return t;
 }
 
+// arange(end) and arange(start, end, step=1), *, dtype, layout, device, requires_grad), parsed here as full:
+// positions and masks build one in every forward (arange(T, device=x.device)). One number alone is the end.
+Tensor arange_factory(nb::handle start, nb::handle end, nb::handle step, nb::handle dtype, nb::handle layout,
+                      nb::handle device, bool requires_grad) {
+  if (!layout.is_none() && g_layout_check) (*g_layout_check)(layout, "arange");
+  VT_CHECK_TYPE(!start.is_none() || !end.is_none(), "arange() missing 1 required positional arguments: \"end\"");
+  nb::object zero;  // owns the start of arange(end) and arange(end=...)
+  if (end.is_none()) end = start, start = nb::handle();
+  if (!start.is_valid() || start.is_none()) zero = nb::int_(0), start = zero;
+  Tensor t = ops::arange(to_scalar(start, "arange", "start"), to_scalar(end, "arange", "end"),
+                         to_scalar(step, "arange", "step"),
+                         dtype.is_none() ? std::nullopt : std::optional(to_dtype(dtype)), factory_device(device));
+  if (requires_grad) autograd::set_requires_grad(t, true);
+  return t;
+}
+
 // cat/stack(tensors, dim=0) parsed here, with torch's argument errors: they run in every model's loop (heads,
 // KV caches, batches); the Python wrapper and the schema's parse cost ~0.6 us of a ~1.2 us call.
 template <int IsStack>
@@ -265,6 +281,9 @@ void bind_tensor(nb::module_& m) {
   factory_args(&factory_with_grad<-1>, "empty", m);
   factory_args(&factory_with_grad<0>, "zeros", m);
   factory_args(&factory_with_grad<1>, "ones", m);
+  m.def("arange", &arange_factory, nb::arg("start") = nb::none(), nb::arg("end") = nb::none(), nb::arg("step") = 1,
+        nb::kw_only(), nb::arg("dtype") = nb::none(), nb::arg("layout") = nb::none(), nb::arg("device") = nb::none(),
+        nb::arg("requires_grad") = false);
   m.def("cat", &join<0>, nb::arg("tensors"), nb::arg("dim") = 0);
   m.def("stack", &join<1>, nb::arg("tensors"), nb::arg("dim") = 0);
   m.def("full", &full_factory, nb::arg("size"), nb::arg("fill_value"), nb::kw_only(), nb::arg("dtype") = nb::none(),

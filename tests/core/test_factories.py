@@ -1,6 +1,7 @@
 """Factories: empty/zeros/ones/full, arange, linspace, eye, *_like."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,6 +99,13 @@ def test_arange_dtype(dtype):
 def test_arange_keywords():
     check_op(lambda m: m.arange(end=4))
     check_op(lambda m: m.arange(0, 10, step=3))
+    check_op(lambda m: m.arange(1, end=4))
+    check_op(lambda m: m.arange(m.tensor(3)))  # a one-element tensor is its number
+    check_op(lambda m: m.arange(np.int64(4), dtype=m.float64))
+    check_op(lambda m: m.arange())  # no end: torch's TypeError
+    check_op(lambda m: m.arange("a"))
+    t = vt.arange(3, dtype=vt.float32, requires_grad=True)
+    assert t.requires_grad and t.is_leaf
 
 
 @pytest.mark.parametrize("args", [(0, 1, 0), (0, 5, -1), (5, 0, 1), (0, math.inf), (0, math.nan)], ids=repr)

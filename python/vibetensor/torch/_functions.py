@@ -64,12 +64,7 @@ def _requiring_grad(t, requires_grad):
 full = _core.full  # in C++ as the factories above
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, layout=None, device=None, requires_grad=False):
-    if layout is not None:
-        _check_layout(layout, "arange")
-    if end is None:
-        start, end = 0, start
-    return _requiring_grad(_arange(start, end, step, dtype=dtype, device=_factory_device(device)), requires_grad)
+arange = _core.arange  # in C++ as full
 
 
 def linspace(start, end, steps, *, dtype=None, layout=None, device=None, requires_grad=False):
