@@ -24,6 +24,7 @@ stay on the device and differentiate through their parts:
 The out-of-place forms (index_put, index_add, ...) run the in-place form on a clone.
 """
 import builtins
+import math
 import numbers
 
 from .._C import core as _core
@@ -158,13 +159,13 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     with no_grad(), drawing_from(generator):
         p = input.detach().to(_core.dtype.float64 if input.dtype == _core.dtype.float64 else _core.dtype.float32)
         rows = p if p.dim() == 2 else p.unsqueeze(0)
-        bad = ((rows < 0) | ~rows.isfinite()).any()
         total = rows.sum(-1)
-        empty = (total <= 0).any()
-        flags = F.stack([bad, empty]).tolist()
-        if flags[0]:
+        # one read back of three reductions (a sync on a GPU): the least and largest probability (NaN propagates
+        # into both) and the least row sum
+        lo, hi, least_total = F.stack([rows.amin(), rows.amax(), total.amin()]).tolist()
+        if not (lo >= 0 and math.isfinite(hi)):
             raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-        if flags[1]:
+        if least_total <= 0:
             raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
         if replacement:
             cdf = (rows / total.unsqueeze(-1)).cumsum(-1)  # [B, K]
