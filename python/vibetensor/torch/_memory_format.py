@@ -224,8 +224,10 @@ def _like(base, fill, factory=None):
 zeros_like = _like(F.zeros_like, lambda out: out.zero_(), _core.zeros)
 ones_like = _like(F.ones_like, lambda out: out.fill_(1), _core.ones)
 full_like = _like(F.full_like, lambda out, value: out.fill_(value))
-rand_like = _like(F.rand_like, lambda out: out.uniform_(0.0, 1.0))
-randn_like = _like(F.randn_like, lambda out: out.normal_(0.0, 1.0))
+rand_like = _like(F.rand_like, lambda out: out.uniform_(0.0, 1.0),
+                  lambda shape, dtype, device: F._uniform_(_core.empty(shape, dtype=dtype, device=device), 0.0, 1.0))
+randn_like = _like(F.randn_like, lambda out: out.normal_(0.0, 1.0),
+                   lambda shape, dtype, device: F._normal_(_core.empty(shape, dtype=dtype, device=device), 0.0, 1.0))
 
 
 for _name, _fn in {"contiguous": contiguous, "is_contiguous": is_contiguous, "clone": clone, "to": to}.items():
