@@ -92,8 +92,11 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
 
 
 def diag(input, diagonal=0):
-    if input.dim() == 1:
-        return diag_embed(input, diagonal)
+    if input.dim() == 1:  # diag_embed's zeros and copy onto the diagonal, without its dim bookkeeping
+        m = input.shape[0] + builtins.abs(diagonal)
+        out = F.zeros(m, m, dtype=input.dtype, device=input.device)
+        out.diagonal(diagonal).copy_(input)
+        return out
     if input.dim() == 2:
         return input.diagonal(diagonal).clone()
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.dim()}D")
