@@ -4,8 +4,9 @@ Tensor.unfold, lerp, addcmul/addcdiv, outer, baddbmm/addmm; and tril/triu, which
 
 Each is a composition that is also how one would write the kernel's data movement: they run on any device
 and differentiate through their parts (where, cat, expand/reshape, as_strided, gather, matmul). Costs worth
-knowing: flip reads through a gather per flipped dim; repeat_interleave with a tensor of repeats reads the
-repeats back to size its result (a host sync, as torch's without output_size)."""
+knowing: flip reads through a gather per flipped dim (vt::index); lerp, addcmul and addcdiv end in one add with
+alpha (Note [Scaled adds]); repeat_interleave with a tensor of repeats reads the repeats back to size its result
+(a host sync, as torch's without output_size)."""
 import builtins
 import numbers
 

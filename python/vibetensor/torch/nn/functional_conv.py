@@ -11,8 +11,9 @@ CUDA kernels, each the other's backward):
   - avg_pool2d: im2col of the zero-padded input summed over the window, divided by the window count that
     torch's options define (count_include_pad, ceil_mode's clipped windows, divisor_override), itself an
     im2col of a mask.
-pad is a cat of constant blocks (or of slices, for circular; gathers for reflect and replicate), so it is
-differentiable through cat. one_hot compares with an arange (not differentiable: an integer result).
+Constant pad fills the padded shape and copies the input into its middle view (differentiable through the copy,
+CopySlices); circular pad is a cat of slices, reflect and replicate gathers. one_hot scatters ones into zeros
+(not differentiable: an integer result).
 """
 
 from ..._C import core as _core
