@@ -260,6 +260,19 @@ def test_16_bit_times_a_number_reads_it_in_opmath(expr, dtype, device):
     differential(fn, device)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("expr", ["x * t.tensor([[2147483647]], dtype=t.int32)", "x.mul_(t.tensor([[[70000]]]))",
+                                  "x / t.tensor([70000])", "x // t.tensor([3], dtype=t.int16)",
+                                  "x.reshape(1, 5, 1) * t.tensor([[[2147483647]]], dtype=t.int32)"])
+def test_16_bit_times_a_one_element_tensor_reads_it_in_opmath(expr, dtype):
+    """Note [Opmath scalars] for a one-element CPU tensor with dims, which torch's CPU kernel also reads as a
+    scalar in float32 (fuzz seed 188: a float16 zero times an int32 [[[2**31 - 1]]] is 0, not 0 * inf = NaN)."""
+    def fn(m, t):
+        x = t([0.5, 0.0, -60000.0, 3.0, 1e-3], dtype=getattr(m, dtype))
+        return eval(expr, {"x": x, "t": m})
+    differential(fn, "cpu")
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_16_bit_std_takes_the_root_before_rounding(device):
     """std of float16 values near the limit: the variance (1e9) overflowed float16 before the root (32752)."""

@@ -89,8 +89,10 @@ template <typename F, Kind K, typename Launch, typename S> void run_arith(Tensor
     // Note [Opmath scalars]: a CPU scalar right operand of a 16-bit mul or division (true, trunc, floor) is
     // read in opmath from the value the caller gave, not from its 16-bit rounding, as torch does: x * 70000 for
     // a float16 x of 0.5 is 35008, not 0.5 * inf (70000 is past float16's range), 0 * 70000 is 0, not NaN, and
-    // 3 // 3.0009765625 is 0, not 3 // 3 = 1. remainder and fmod take the rounded operand, as torch's do.
-    if (const Tensor& b = it.input_original(1); b.dim() == 0 && b.device().is_cpu()) {
+    // 3 // 3.0009765625 is 0, not 3 // 3 = 1. remainder and fmod take the rounded operand, as torch's do. A
+    // scalar is any one-element CPU tensor, whatever its dims (torch's is_scalar: an operand broadcast along
+    // every dim; fuzz seed 188: a float16 zero times an int32 [[[2**31 - 1]]] is 0 in torch, not 0 * inf).
+    if (const Tensor& b = it.input_original(1); b.numel() == 1 && b.device().is_cpu()) {
       return Launch::kernel(it, ScalarRightOp<S, F>{item_scalar(b).to<opmath_t<S>>(), F{}});
     }
   }
