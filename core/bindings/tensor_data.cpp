@@ -52,8 +52,8 @@ struct Leaves {
   DimVector shape;
   int leaf_depth = -1;  // the depth every number sits at, once one was seen
   bool any_float = false, any_int = false;
-  std::vector<double> doubles;
-  std::vector<int64_t> ints;
+  std::vector<int64_t> ints;     // the values while every leaf is an int or a bool
+  std::vector<double> doubles;   // all of them from the first float on (the ints before it converted once)
 };
 
 // False where the general path must decide: ragged nesting, other objects, ints past int64.
@@ -79,9 +79,12 @@ bool read_leaves(PyObject* o, int depth, Leaves& l) {
     return false;
   }
   if (PyFloat_CheckExact(o)) {
-    l.any_float = true;
+    if (!l.any_float) {  // the first float: the ints so far become doubles, as NumPy converts them
+      l.any_float = true;
+      l.doubles.assign(l.ints.begin(), l.ints.end());
+      l.ints = {};
+    }
     l.doubles.push_back(PyFloat_AS_DOUBLE(o));
-    l.ints.push_back(0);
     return true;
   }
   if (PyBool_Check(o) || PyLong_CheckExact(o)) {
@@ -89,8 +92,8 @@ bool read_leaves(PyObject* o, int depth, Leaves& l) {
     const long long v = PyBool_Check(o) ? (o == Py_True) : PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow) return false;
     l.any_int = l.any_int || !PyBool_Check(o);
-    l.doubles.push_back(double(v));
-    l.ints.push_back(int64_t(v));
+    if (l.any_float) l.doubles.push_back(double(v));
+    else l.ints.push_back(int64_t(v));
     return true;
   }
   return false;
@@ -126,20 +129,23 @@ std::optional<Tensor> sequence_tensor(nb::handle data, std::optional<ScalarType>
   return target == ScalarType::Int64 ? t : ops::to_dtype(t, target);
 }
 
+namespace {
+// A fast path of vibetensor.torch's tensor() as Python sees it: the tensor, or None where tensor() must decide.
+template <std::optional<Tensor> (*Make)(nb::handle, std::optional<ScalarType>)>
+nb::object fast_tensor(nb::handle data, nb::handle dtype) {
+  std::optional<Tensor> t = Make(data, dtype.is_none() ? std::nullopt : std::optional(to_dtype(dtype)));
+  return t ? nb::cast(std::move(*t)) : nb::none();
+}
+}  // namespace
+
 void bind_tensor_data(nb::module_& m) {
   // vt.tensor(number) was ~5 us of NumPy and DLPack for one value; the fast path of vibetensor.torch's tensor().
-  m.def("_number_tensor", [](nb::handle data, nb::handle dtype) -> nb::object {
-    std::optional<Tensor> t = number_tensor(data, dtype.is_none() ? std::nullopt : std::optional(to_dtype(dtype)));
-    return t ? nb::cast(std::move(*t)) : nb::none();
-  }, nb::arg("data").none(), nb::arg("dtype").none(),
-     "The 0-dim tensor vibetensor.torch.tensor(data, dtype=dtype) makes of a bool, float or int, or None where "
-     "that function must decide.");
-  m.def("_sequence_tensor", [](nb::handle data, nb::handle dtype) -> nb::object {
-    std::optional<Tensor> t = sequence_tensor(data, dtype.is_none() ? std::nullopt : std::optional(to_dtype(dtype)));
-    return t ? nb::cast(std::move(*t)) : nb::none();
-  }, nb::arg("data").none(), nb::arg("dtype").none(),
-     "Note [Tensors from Python lists]: the tensor vibetensor.torch.tensor(data, dtype=dtype) makes of nested lists "
-     "and tuples of Python numbers, or None where that function must decide.");
+  m.def("_number_tensor", &fast_tensor<&number_tensor>, nb::arg("data").none(), nb::arg("dtype").none(),
+        "The 0-dim tensor vibetensor.torch.tensor(data, dtype=dtype) makes of a bool, float or int, or None where "
+        "that function must decide.");
+  m.def("_sequence_tensor", &fast_tensor<&sequence_tensor>, nb::arg("data").none(), nb::arg("dtype").none(),
+        "Note [Tensors from Python lists]: the tensor vibetensor.torch.tensor(data, dtype=dtype) makes of nested "
+        "lists and tuples of Python numbers, or None where that function must decide.");
 }
 
 }  // namespace vt::py

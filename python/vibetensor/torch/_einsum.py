@@ -181,29 +181,16 @@ class _Recording:
         self.program.append((self.slot, name, args, None if other is None else other.slot))
         return _Recording(out, self.program[0] + len(self.program) - 2, self.program)
 
-    def diagonal(self, *args):
-        return self._record("diagonal", args)
-
-    def sum(self, *args):
-        return self._record("sum", args)
-
-    def squeeze(self, *args):
-        return self._record("squeeze", args)
-
-    def permute(self, *args):
-        return self._record("permute", args)
-
-    def reshape(self, *args):
-        return self._record("reshape", args)
-
-    def expand(self, *args):
-        return self._record("expand", args)
-
     def matmul(self, other):
         return self._record("matmul", (), other)
 
     def __mul__(self, other):
         return self._record("__mul__", (), other)
+
+
+for _name in ("diagonal", "sum", "squeeze", "permute", "reshape", "expand"):  # the planner's one-operand ops
+    setattr(_Recording, _name, lambda self, *args, _name=_name: self._record(_name, args))
+del _name
 
 
 _PLANS = {}

@@ -22,8 +22,6 @@ Tensor = _core.Tensor
 dtype = _core.dtype
 _op = _core.op
 _full = _op("vt::full")
-_empty = _op("vt::empty")
-_arange = _op("vt::arange")
 
 min_max = collections.namedtuple("return_types", ["values", "indices"])
 
