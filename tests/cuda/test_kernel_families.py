@@ -76,6 +76,12 @@ def test_reductions_inner_outer_split(dtype):
     same(m.float().var(1), mt.float().var(1), rtol=1e-4, atol=1e-4)
     same(m.float().norm(), mt.float().norm(), rtol=1e-4)
     same(vt.logsumexp(m.float(), 1), torch.logsumexp(mt.float(), 1), rtol=1e-4, atol=1e-4)
+    # mean, var/std (Welford states: struct partials) and the p-norms, one launch each: split inner and outer
+    same(big.mean(), bigt.float().mean().to(bigt.dtype), rtol=1e-2, atol=1e-3)
+    same(big.std(), bigt.float().std().to(bigt.dtype), rtol=1e-2)
+    same(c.var(0), ct.float().var(0).to(ct.dtype), rtol=1e-2, atol=1e-3)
+    same(c.norm(dim=0), ct.float().norm(dim=0).to(ct.dtype), rtol=1e-2)
+    same(m.norm(p=3, dim=1), mt.float().norm(p=3, dim=1).to(mt.dtype), rtol=1e-2)
 
 
 def test_indexing_and_atomics():

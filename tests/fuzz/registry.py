@@ -325,6 +325,9 @@ UNFUZZED = {
     "native_rms_norm_backward": "a backward kernel, checked through the gradients of rms_norm",
     "native_rms_norm": "no public torch counterpart of the (y, rstd) pair; rms_norm is fuzzed instead",
     "_scatter_into_": "the backend primitive of the scatter family (Note [Scatter op codes]), fuzzed through them",
+    # CUDA-only kernels of composite ops, reached (on a GPU fuzz device) through the op that calls them
+    "_var_welford": "var/std's CUDA kernel (core/src/ops/cuda/moments.cu), fuzzed through var and std",
+    "_pnorm": "norm's CUDA kernel for finite orders (core/src/ops/cuda/moments.cu), fuzzed through norm",
 }
 
 # Ops whose values are random (or uninitialised): only dtype, shape and errors are compared.

@@ -1,5 +1,6 @@
 // Reductions: their schemas, the CPU kernels (reduce_impl.h over cpu_reduce.h) and the compositions that are
-// the same on every device (mean, var, std, norm, logsumexp). The CUDA kernels register from cuda/reduce_ops.cu.
+// the same on every device (mean, var, std, norm, logsumexp). The CUDA kernels register from cuda/reduce_ops.cu
+// (mean, var, std and the p-norms of one launch each from cuda/moments.cu).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -26,8 +27,8 @@ Tensor mean_any(const Tensor& self, OptionalIntArrayRef dim, bool keepdim, std::
   for (int64_t d = 0; d < self.dim(); ++d)
     if (mask[size_t(d)]) count *= self.size(d);
   // float32 and float64 on the CPU: the sum (accumulated in float64, rounded to the dtype) divided in the dtype,
-  // as torch's mean, without a float64 copy of the input. Elsewhere, and for 16-bit inputs: sum and divide in
-  // float64 (the sum of a 16-bit tensor may overflow its dtype), then round once.
+  // as torch's mean, without a float64 copy of the input. 16-bit inputs: sum and divide in float64 (the sum of a
+  // 16-bit tensor may overflow its dtype), then round once. (CUDA has a kernel of its own: cuda/moments.cu.)
   if ((t == ScalarType::Float32 || t == ScalarType::Float64) && self.dtype() == t && self.device().is_cpu())
     return ops::div(ops::sum(self, dim, keepdim, std::nullopt), scalar_to_tensor(Scalar(double(count)), t));
   Tensor s = ops::sum(self, dim, keepdim, ScalarType::Float64);
@@ -56,7 +57,22 @@ Tensor var_f64(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   return v;
 }
 
+// Whether autograd records through `self`: var, std and norm then run as the compositions above and below.
+bool recording(const Tensor& self) { return autograd::is_grad_enabled() && self.impl()->requires_grad(); }
+
+// var and std of a non-empty floating CUDA tensor outside autograd: one Welford reduction (Note [Welford states]
+// in cuda/moments.cu), the composition's nine launches otherwise.
+bool welford_applies(const Tensor& self) {
+  return self.device().is_cuda() && is_floating(self.dtype()) && self.numel() > 0 && !recording(self);
+}
+Tensor var_welford(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim,
+                   bool root) {
+  static const TypedOp<Tensor(const Tensor&, OptionalIntArrayRef, double, bool, bool)> op("vt::_var_welford");
+  return op(self, dim, correction ? correction->to_double() : 1.0, keepdim, root);
+}
+
 Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
+  if (welford_applies(self)) return var_welford(self, dim, correction, keepdim, false);
   return ops::to_dtype(var_f64(self, dim, correction, keepdim, "var"), self.dtype());
 }
 // Note [Zero-safe roots]
@@ -69,13 +85,14 @@ Tensor var_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
 // norm([0, 1, 2], p=-1) 0.667 under autograd instead of 0).
 template <typename F>
 Tensor zero_safe(const Tensor& s, const Tensor& self, F f, double f_at_zero) {
-  if (!(autograd::is_grad_enabled() && self.impl()->requires_grad())) return f(s);
+  if (!recording(self)) return f(s);
   Tensor zero = ops::binary("vt::eq", s, scalar_to_tensor(Scalar(0.0), ScalarType::Float64));
   Tensor safe = ops::where(zero, scalar_to_tensor(Scalar(1.0), s.dtype()), s);
   return ops::where(zero, scalar_to_tensor(Scalar(f_at_zero), s.dtype()), f(safe));
 }
 
 Tensor std_any(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim) {
+  if (welford_applies(self)) return var_welford(self, dim, correction, keepdim, true);
   Tensor s = zero_safe(var_f64(self, dim, correction, keepdim, "std"), self,
                        [](const Tensor& v) { return ops::unary("vt::sqrt", v); }, 0.0);
   return ops::to_dtype(s, self.dtype());
@@ -96,7 +113,7 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
   const ScalarType st = self.dtype();
   if (p == 2 && every_dim && count > 1 && self.device().is_cpu() &&
       (st == ScalarType::Float32 || st == ScalarType::Float16 || st == ScalarType::BFloat16) && self.is_contiguous() &&
-      !(autograd::is_grad_enabled() && self.impl()->requires_grad())) {
+      !recording(self)) {
     const int64_t n = self.numel(), chunks = std::clamp<int64_t>(n / 65536, 1, 64);  // depends on n alone
     std::array<double, 64> part{};  // no allocation per call (clipping calls this once per parameter)
     auto squares = [](const auto* d, int64_t b, int64_t e) {  // sum of d[b..e)^2 in double
@@ -115,6 +132,11 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
     Tensor r = scalar_to_tensor(Scalar(std::sqrt(ss)), st);
     r.impl()->set_wrapped_number(false);
     return keepdim ? ops::reshape(r, DimVector(size_t(self.dim()), 1)) : r;
+  }
+  // One lifted sum on CUDA outside autograd (cuda/moments.cu) for the orders with no rule of their own below.
+  if (self.device().is_cuda() && count > 1 && p != 0 && !std::isinf(p) && !recording(self)) {
+    static const TypedOp<Tensor(const Tensor&, double, OptionalIntArrayRef, bool)> pnorm("vt::_pnorm");
+    return pnorm(self, p, dim, keepdim);
   }
   Tensor a = ops::unary("vt::abs", self);
   // The norm of one element is its absolute value for every p but 0, as torch returns it: computed as a power
@@ -217,6 +239,9 @@ VT_LIBRARY(vt, reduce) {
   m.def("var(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
   m.def("std(Tensor self, int[]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor", OpKind::Composite);
   m.def("norm(Tensor self, Scalar? p=2, int[]? dim=None, bool keepdim=False) -> Tensor", OpKind::Composite);
+  // CUDA kernels of var/std and norm outside autograd (cuda/moments.cu); the CPU runs the compositions.
+  m.def("_var_welford(Tensor self, int[]? dim, float correction, bool keepdim, bool root) -> Tensor");
+  m.def("_pnorm(Tensor self, float p, int[]? dim, bool keepdim) -> Tensor");
   // Its gradient is torch's formula (LogsumexpBackward0 in autograd/formulas_reduce.cpp), not the composite's.
   m.def("logsumexp(Tensor self, int[] dim, bool keepdim=False) -> Tensor");
   reduce::register_reduce<cpu::CpuReduce>(m, DispatchKey::CPU);

@@ -69,7 +69,11 @@ Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dt
   bool direct = Backend::kStoresInputDtype && out_dtype == self.dtype();
   Tensor acc = empty_tensor(keepdim_shape(self, mask), direct ? out_dtype : acc_dtype, self.device());
   if (acc.numel() == 0) return acc;
-  if (self.numel() == 0) return ops::fill_(acc, Scalar(init));  // empty sums and logic reductions
+  if constexpr (std::is_arithmetic_v<AccT>) {
+    if (self.numel() == 0) return ops::fill_(acc, Scalar(init));  // empty sums and logic reductions
+  } else {
+    VT_INTERNAL_ASSERT(self.numel() > 0, "reduce: a state accumulator folds at least one element");
+  }
   TensorIterator it = TensorIteratorConfig()
                           .add_output(acc)
                           .add_input(self)
@@ -82,12 +86,12 @@ Tensor fold(const Tensor& self, const std::vector<bool>& mask, ScalarType acc_dt
                           .name("reduce")
                           .build();
   // Only the input dtypes each accumulator meets are instantiated (callers cast first): floating inputs fold into
-  // float64, integers into int64, and the logic reductions see bool. This keeps the kernel count (and the CUDA
-  // build time) down.
+  // float64 (or a state of float64s, Note [Welford states]), integers into int64, and the logic reductions see
+  // bool. This keeps the kernel count (and the CUDA build time) down.
   if constexpr (std::is_same_v<C, LogicC<true>> || std::is_same_v<C, LogicC<false>>) {
     VT_INTERNAL_ASSERT(self.dtype() == ScalarType::Bool, "logic reductions fold bool inputs");
     Backend::template reduce<bool, MayWiden>(it, init, combine);
-  } else if constexpr (std::is_floating_point_v<AccT>) {
+  } else if constexpr (!std::is_integral_v<AccT>) {
     VT_DISPATCH_FLOATING(self.dtype(), "reduce",
                          [&] { Backend::template reduce<scalar_t, MayWiden>(it, init, combine); });
   } else {

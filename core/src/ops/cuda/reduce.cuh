@@ -104,15 +104,31 @@ template <typename AccT, typename C> __device__ AccT group_combine(AccT v, int g
   return r;
 }
 
-template <typename S, typename AccT> __device__ __forceinline__ AccT load_acc(const char* p) {
-  return AccT(opmath_t<S>(*reinterpret_cast<const S*>(p)));
+// Note [Lift and project]: a combine functor may say how an element enters the accumulator (`lift`: its square
+// for a sum of squares, a one-element Welford state for a variance) and what of the folded accumulator is stored
+// (`project`: a mean's division, a variance's, a root). Without them an element is its value and the
+// accumulator is stored as it is (sum, prod, amax). The projection runs once per output, where the result is
+// written (the main kernels with one split, the split combine otherwise), so mean, var, std and the norms are
+// one launch each, as torch's, instead of a float64 copy, a sum, a division and a cast.
+template <typename AccT, typename C, typename X> __device__ __forceinline__ AccT lift(const C& c, X x) {
+  if constexpr (requires { c.lift(x); }) return c.lift(x);
+  else return AccT(x);
+}
+template <typename C, typename AccT> __device__ __forceinline__ auto project(const C& c, const AccT& a) {
+  if constexpr (requires { c.project(a); }) return c.project(a);
+  else return a;
 }
 
-// Writes one output's accumulator: to the result (converted to its dtype), or to its split's slot in `partial`.
-template <typename OutT, typename AccT>
+template <typename S, typename AccT, typename C> __device__ __forceinline__ AccT load_acc(const char* p, const C& c) {
+  return lift<AccT>(c, opmath_t<S>(*reinterpret_cast<const S*>(p)));
+}
+
+// Writes one output's accumulator: to the result (projected, converted to its dtype), or to its split's slot in
+// `partial`.
+template <typename OutT, typename AccT, typename C>
 __device__ __forceinline__ void store_acc(char* out, int64_t out_off, AccT* partial, const ReduceGeometry& g,
-                                          int64_t o, AccT a) {
-  if (g.splits == 1) *reinterpret_cast<OutT*>(out + out_off) = OutT(opmath_t<OutT>(a));
+                                          int64_t o, AccT a, const C& c) {
+  if (g.splits == 1) *reinterpret_cast<OutT*>(out + out_off) = OutT(opmath_t<OutT>(project(c, a)));
   else if (g.split_major) partial[int64_t(blockIdx.y) * g.num_out + o] = a;  // Note [Split-major partials]
   else partial[o * g.splits + blockIdx.y] = a;
 }
@@ -148,26 +164,27 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
           for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
-            for (int j = 0; j < V; ++j) acc[u] = c(acc[u], AccT(opmath_t<S>(v[u].v[j])));
+            for (int j = 0; j < V; ++j) acc[u] = c(acc[u], lift<AccT>(c, opmath_t<S>(v[u].v[j])));
         }
         if (int(blockIdx.y) == g.splits - 1) {  // past the last whole chunk: whole vectors, then elements
           const int64_t full = g.red / V * V;
           for (int64_t r = chunks * chunk + int64_t(lane) * V; r < full; r += step) {
             Vec<S, V> v = *reinterpret_cast<const Vec<S, V>*>(p + r * int64_t(sizeof(S)));
 #pragma unroll
-            for (int j = 0; j < V; ++j) acc[0] = c(acc[0], AccT(opmath_t<S>(v.v[j])));
+            for (int j = 0; j < V; ++j) acc[0] = c(acc[0], lift<AccT>(c, opmath_t<S>(v.v[j])));
           }
           for (int64_t t = full + lane; t < g.red; t += g.group)
-            acc[0] = c(acc[0], load_acc<S, AccT>(p + t * int64_t(sizeof(S))));
+            acc[0] = c(acc[0], load_acc<S, AccT>(p + t * int64_t(sizeof(S)), c));
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) a = c(a, acc[u]);
       } else {
-        for (int64_t r = r0 + lane; r < r1; r += g.group) a = c(a, load_acc<S, AccT>(p + reduced_offset(g, reduced, r)));
+        for (int64_t r = r0 + lane; r < r1; r += g.group)
+          a = c(a, load_acc<S, AccT>(p + reduced_offset(g, reduced, r), c));
       }
     }
     a = group_combine(a, g.group, c);
-    if (valid && lane == 0) store_acc<OutT>(out, off[0], partial, g, o, a);
+    if (valid && lane == 0) store_acc<OutT>(out, off[0], partial, g, o, a, c);
   }
 }
 
@@ -202,12 +219,12 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
           for (int u = 0; u < U; ++u)
 #pragma unroll
-            for (int j = 0; j < V; ++j) acc[u][j] = c(acc[u][j], AccT(opmath_t<S>(x[u].v[j])));
+            for (int j = 0; j < V; ++j) acc[u][j] = c(acc[u][j], lift<AccT>(c, opmath_t<S>(x[u].v[j])));
         }
         for (; r < g.red; r += stride) {
           Vec<S, V> x = *reinterpret_cast<const Vec<S, V>*>(p + reduced_offset(g, reduced, r));
 #pragma unroll
-          for (int j = 0; j < V; ++j) acc[0][j] = c(acc[0][j], AccT(opmath_t<S>(x.v[j])));
+          for (int j = 0; j < V; ++j) acc[0][j] = c(acc[0][j], lift<AccT>(c, opmath_t<S>(x.v[j])));
         }
       }
       // The row lanes into lane 0 in a fixed order, one output of the vector at a time.
@@ -221,7 +238,7 @@ __global__ void __launch_bounds__(kThreads)
         if (ty == 0 && t < units) {
           AccT a = lanes[tx];
           for (int y = 1; y < kTileRows; ++y) a = c(a, lanes[y * kTileCols + tx]);
-          store_acc<OutT>(out, off[0] + j * g.out_col_stride, partial, g, t * V + j, a);
+          store_acc<OutT>(out, off[0] + j * g.out_col_stride, partial, g, t * V + j, a, c);
         }
         __syncthreads();
       }
@@ -239,13 +256,13 @@ __global__ void __launch_bounds__(kThreads)
     for (; g.red_stride >= 0 && r + (kUnroll - 1) * step < g.red; r += kUnroll * step) {  // Note [Unrolled rows]
       AccT x[kUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) x[u] = load_acc<S, AccT>(p + (r + u * step) * g.red_stride);
+      for (int u = 0; u < kUnroll; ++u) x[u] = load_acc<S, AccT>(p + (r + u * step) * g.red_stride, c);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) acc[u] = c(acc[u], x[u]);
     }
-    for (; r < g.red; r += step) acc[0] = c(acc[0], load_acc<S, AccT>(p + reduced_offset(g, reduced, r)));
+    for (; r < g.red; r += step) acc[0] = c(acc[0], load_acc<S, AccT>(p + reduced_offset(g, reduced, r), c));
     AccT a = c(c(acc[0], acc[1]), c(acc[2], acc[3]));
-    store_acc<OutT>(out, off[0], partial, g, o, a);
+    store_acc<OutT>(out, off[0], partial, g, o, a, c);
   }
 }
 
@@ -270,7 +287,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int l = 1; l < kSplitLanes; ++l) a = c(a, lanes[l * kSplitOuts + x]);
         int64_t off[2];
         kept.get(o, off);
-        *reinterpret_cast<OutT*>(out + off[0]) = OutT(opmath_t<OutT>(a));
+        *reinterpret_cast<OutT*>(out + off[0]) = OutT(opmath_t<OutT>(project(c, a)));
       }
       __syncthreads();
     }
@@ -287,7 +304,7 @@ __global__ void __launch_bounds__(kThreads)
     if (valid && lane == 0) {
       int64_t off[2];
       kept.get(o, off);
-      *reinterpret_cast<OutT*>(out + off[0]) = OutT(opmath_t<OutT>(a));
+      *reinterpret_cast<OutT*>(out + off[0]) = OutT(opmath_t<OutT>(project(c, a)));
     }
   }
 }
@@ -380,9 +397,11 @@ struct CudaReduce {
     OffsetCalc<2> kept = offsets_over<2>(it, kept_dims, 0);
     OffsetCalc<1> reduced = offsets_over<1>(it, reduced_dims, 1);
     // Partials are allocated and freed on this stream, so the allocator reuses them only after the kernels.
+    // Bytes: an accumulator may be a struct (a Welford state), which has no dtype.
     Tensor partial;
-    if (g.splits > 1) partial = empty_tensor(DimVector{g.num_out * g.splits}, scalar_type_of<AccT>, it.device());
-    AccT* part = g.splits > 1 ? partial.data<AccT>() : nullptr;
+    if (g.splits > 1)
+      partial = empty_tensor(DimVector{g.num_out * g.splits * int64_t(sizeof(AccT))}, ScalarType::UInt8, it.device());
+    AccT* part = g.splits > 1 ? reinterpret_cast<AccT*>(partial.data_ptr()) : nullptr;
     const char* in = it.operand(1).data_ptr();
     char* out = it.operand(0).data_ptr();
     // grid_size counts blocks of kThreads work items: a column tile is kTileCols vector columns
