@@ -342,6 +342,37 @@ def test_embedding(rng):
     f.raise_if_any()
 
 
+def test_embedding_row_layouts_and_gradient(rng):
+    """The embedding kernel's two paths (16-byte words of dense aligned rows; elements through the weight's
+    strides: odd row bytes, a transposed or offset weight, 1-byte rows) and its gradient (EmbeddingBackward0:
+    rows picked twice add up), against torch."""
+    F, Ft = vt.nn.functional, torch.nn.functional
+    f = Failures()
+    layouts = {"dense 64": lambda w: w, "odd 33": lambda w: w[:, :33], "offset": lambda w: w[:, 1:],
+               "transposed": lambda w: w.t()[:40].t(), "rows of 8": lambda w: w[:, :8]}
+    for dtype in ("float32", "float16", "float64", "int8", "bool"):
+        for name, view in layouts.items():
+            with f.case(f"{dtype} {name}"):
+                base = rng.standard_normal((50, 64)) * 3 if dtype != "bool" else rng.random((50, 64)) < 0.5
+                w = dpair_np(np.asarray(base), dtype)
+                for idt in ("int64", "int32"):
+                    i = dpair_np(rng.integers(0, 40, size=(3, 7)), idt)
+                    dcheck(lambda m, t, wt, view: m.nn.functional.embedding(t, view(wt)), i, w, view)
+    for dtype in ("float32", "float16", "bfloat16"):
+        with f.case(f"{dtype} gradient with repeated rows"):
+            base = rng.standard_normal((20, 24)).astype(np.float32)
+            idx = rng.integers(0, 20, size=(5, 9))
+            idx[0, :4] = 3  # one row picked several times
+            wv = vt.tensor(base, device=DEV).to(getattr(vt, dtype)).requires_grad_(True)
+            wt = torch.tensor(base, device=DEV).to(getattr(torch, dtype)).requires_grad_(True)
+            g = rng.standard_normal((5, 9, 24)).astype(np.float32)
+            F.embedding(vt.tensor(idx, device=DEV), wv).backward(vt.tensor(g, device=DEV).to(getattr(vt, dtype)))
+            Ft.embedding(torch.tensor(idx, device=DEV), wt).backward(torch.tensor(g, device=DEV).to(getattr(torch, dtype)))
+            assert wv.grad.cpu().to(vt.float64).numpy() == pytest.approx(
+                wt.grad.cpu().double().numpy(), rel=1e-2 if dtype != "float32" else 1e-6, abs=1e-2)
+    f.raise_if_any()
+
+
 def test_dropout_statistics(seed):
     F = vt.nn.functional
     vt.manual_seed(seed)

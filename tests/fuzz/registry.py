@@ -328,6 +328,10 @@ UNFUZZED = {
     # CUDA-only kernels of composite ops, reached (on a GPU fuzz device) through the op that calls them
     "_var_welford": "var/std's CUDA kernel (core/src/ops/cuda/moments.cu), fuzzed through var and std",
     "_pnorm": "norm's CUDA kernel for finite orders (core/src/ops/cuda/moments.cu), fuzzed through norm",
+    "_embedding_rows": "embedding's CUDA kernel (core/src/ops/cuda/embedding.cu), fuzzed through embedding",
+    "_cross_entropy_rows": "cross_entropy's fused CUDA kernel (core/src/ops/cuda/cross_entropy.cu), fuzzed "
+                           "through cross_entropy",
+    "_cross_entropy_rows_backward": "a backward kernel, checked through the gradients of cross_entropy",
 }
 
 # Ops whose values are random (or uninitialised): only dtype, shape and errors are compared.

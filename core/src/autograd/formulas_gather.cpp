@@ -115,6 +115,18 @@ void col2im_backward(BackwardContext& c) {
   c.set(0, im2col(c.grad(), ints(c, 2), ints(c, 3), ints(c, 4), ints(c, 5)));
 }
 
+// _embedding_rows(weight, indices): each picked row's gradient adds into its row of zeros shaped like the weight
+// (rows picked twice add up), as torch's embedding_dense_backward; the indices take none.
+void embedding_rows_backward(BackwardContext& c) {
+  static const TypedOp<Tensor(const Tensor&, TensorList, const Tensor&, bool)> index_put("vt::index_put_");
+  const IntArrayRef w = c.input_sizes(0);
+  Tensor idx = ops::reshape(c.saved(1), DimVector{-1});
+  if (idx.dtype() != ScalarType::Int64) idx = ops::to_dtype(idx, ScalarType::Int64);
+  Tensor g = ops::reshape(c.grad(), DimVector{idx.numel(), w[1]});
+  Tensor zeros = ops::full(w, Scalar(int64_t(0)), g.dtype(), g.device());
+  c.set(0, index_put(zeros, TensorList(&idx, 1), g, true));
+}
+
 const bool gather_formulas_registered = [] {
   Formula sort{"vt::sort", "SortBackward0", 0, false, sort_backward};
   sort.saves_other_results = true;
@@ -131,6 +143,7 @@ const bool gather_formulas_registered = [] {
       topk,
       {"vt::im2col", "Im2ColBackward0", 0, false, im2col_backward},
       {"vt::col2im", "Col2ImBackward0", 0, false, col2im_backward},
+      {"vt::_embedding_rows", "EmbeddingBackward0", 1u << 1, false, embedding_rows_backward},
   });
   return true;
 }();

@@ -121,6 +121,27 @@ void silu_backward(BackwardContext& c) {
   c.set(0, mul(c.grad(), mul(s, add(num(1.0), mul(x, sub(num(1.0), s))))));
 }
 
+// _cross_entropy_rows(input, target, ignore_index, reduction) -> (loss, lse, count): the input's gradient is
+// scale * (softmax(input) - onehot(target)) on rows not ignored, scale the loss's gradient (divided by the count
+// for a mean). One kernel (cuda/cross_entropy.cu); under create_graph the same in differentiable ops.
+void cross_entropy_rows_backward(BackwardContext& c) {
+  static const TypedOp<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
+                              int64_t)> kernel("vt::_cross_entropy_rows_backward");
+  static const TypedOp<Tensor(const Tensor&, int64_t, std::optional<ScalarType>)> softmax("vt::softmax");
+  Tensor x = c.saved(0), t = c.saved(1);
+  const int64_t ignore = c.int_arg(2), reduction = c.int_arg(3);
+  if (!graph_wanted()) return c.set(0, kernel(c.grad(), x, t, c.output(1), c.output(2), ignore, reduction));
+  Tensor valid = bin("vt::ne", t, scalar_to_tensor(Scalar(ignore), ScalarType::Int64));
+  Tensor safe = ops::unsqueeze(ops::where(valid, t, scalar_to_tensor(Scalar(int64_t(0)), ScalarType::Int64)), 1);
+  Tensor classes = ops::arange(Scalar(int64_t(0)), Scalar(x.size(1)), Scalar(int64_t(1)), ScalarType::Int64,
+                               x.device());
+  Tensor onehot = ops::to_dtype(bin("vt::eq", ops::unsqueeze(classes, 0), safe), x.dtype());
+  Tensor d = mul(sub(softmax(x, 1, std::nullopt), onehot), ops::unsqueeze(ops::to_dtype(valid, x.dtype()), 1));
+  Tensor g = reduction == 0 ? ops::unsqueeze(c.grad(), 1) : c.grad();
+  if (reduction == 1) g = div(g, c.output(2));
+  c.set(0, mul(g, d));
+}
+
 constexpr uint32_t kInput = 1u, kInputWeight = 1u | 4u;
 
 const bool nn_formulas_registered = [] {
@@ -130,7 +151,11 @@ const bool nn_formulas_registered = [] {
   Formula rms_norm{"vt::native_rms_norm", "RmsNormBackward0", kInputWeight, false, rms_norm_backward};
   rms_norm.saved_outputs = 2u;  // rstd
   rms_norm.differentiable_outputs = 1u;
+  Formula cross_entropy{"vt::_cross_entropy_rows", "NllLossBackward0", 1u | 2u, false, cross_entropy_rows_backward};
+  cross_entropy.saved_outputs = 2u | 4u;  // lse, count
+  cross_entropy.differentiable_outputs = 1u;
   register_formulas({
+      cross_entropy,
       {"vt::_softmax", "SoftmaxBackward0", 0, true, softmax_backward, false,
        [](const Stack& args) { return std::get<bool>(args[2]) ? "LogSoftmaxBackward0" : "SoftmaxBackward0"; }},
       {"vt::_attention_softmax", "AttentionSoftmaxBackward0", 0, true, attention_softmax_backward},

@@ -90,6 +90,10 @@ Tensor embedding_any(const Tensor& weight, const Tensor& indices) {
                 "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
                 "but got ", dtype_name(indices.dtype()), " instead");
   VT_CHECK(weight.size(0) > 0 || indices.numel() == 0, "embedding: index_select(): self indexing axis dim should be positive");
+  if (weight.device().is_cuda()) {  // one kernel that checks [0, rows) itself (cuda/embedding.cu)
+    static const TypedOp<Tensor(const Tensor&, const Tensor&)> rows("vt::_embedding_rows");
+    return rows(weight, indices);
+  }
   Tensor flat = nonnegative_indices(ops::reshape(indices, DimVector{-1}), weight.size(0), "embedding: index");
   Tensor rows = ops::index(weight, TensorList(&flat, 1));
   DimVector shape(indices.sizes());
@@ -177,6 +181,12 @@ void check_class_index_target(const Tensor& input, const Tensor& target) {
 Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
                         const Tensor& smooth_term, int64_t C, int64_t reduction, int64_t ignore_index, double smoothing);
 
+// Class-index targets without class weights or smoothing, [N, C] or [C] on a GPU: one fused kernel forward and
+// one backward (cuda/cross_entropy.cu, NllLossBackward0 in autograd/formulas_nn.cpp).
+bool fused_cross_entropy_applies(const Tensor& input, bool probabilities, const Tensor& weight, double smoothing) {
+  return input.device().is_cuda() && !probabilities && !weight.defined() && smoothing == 0 && input.dim() <= 2;
+}
+
 Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t reduction,
                          int64_t ignore_index, double smoothing) {
   VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "cross_entropy: reduction must be 0 (none), 1 (mean) or 2 (sum)");
@@ -209,6 +219,13 @@ Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor
   }
   VT_CHECK(!weight.defined() || (weight.dim() == 1 && weight.size(0) == C), "cross_entropy: weight of shape ",
            weight.defined() ? shape_str(weight.sizes()) : "", " does not match ", C, " classes");
+  if (fused_cross_entropy_applies(input, probabilities, weight, smoothing)) {
+    static const TypedOp<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, int64_t, int64_t)> rows(
+        "vt::_cross_entropy_rows");
+    const Tensor x = input.dim() == 1 ? ops::unsqueeze(input, 0) : input;
+    Tensor loss = std::get<0>(rows(x, ops::reshape(target, DimVector{-1}), ignore_index, reduction));
+    return reduction == 0 ? ops::reshape(loss, target.sizes()) : loss;
+  }
   Tensor logp = softmax_impl(input, cdim, std::nullopt, true);
   // [M, C]: classes last, everything else flattened.
   Tensor lp = classes_last(logp);
@@ -263,12 +280,18 @@ VT_LIBRARY(vt, nn) {
   m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor", OpKind::Composite);
   m.impl_any("cross_entropy", &cross_entropy_any);
   m.def("_keep_versions(Tensor self, Tensor[] kept) -> Tensor");  // Note [Indices read through copies]
+  // CUDA only (cuda/cross_entropy.cu): -> (loss, lse, count), the last two kept for the backward.
+  m.def("_cross_entropy_rows(Tensor input, Tensor target, int ignore_index, int reduction) -> (Tensor, Tensor, Tensor)");
+  m.def("_cross_entropy_rows_backward(Tensor grad, Tensor input, Tensor target, Tensor lse, Tensor count, "
+        "int ignore_index, int reduction) -> Tensor");
   m.impl_any("_keep_versions", &keep_versions_any);
   m.def("softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
   m.def("log_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
   m.def("layer_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) -> Tensor", OpKind::Composite);
   m.def("rms_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, float? eps=None) -> Tensor", OpKind::Composite);
   m.def("embedding(Tensor weight, Tensor indices) -> Tensor", OpKind::Composite);
+  // CUDA only (cuda/embedding.cu): the rows, with a formula of its own (EmbeddingBackward0).
+  m.def("_embedding_rows(Tensor weight, Tensor indices) -> Tensor");
   m.def("dropout(Tensor input, float p=0.5, bool train=True) -> Tensor", OpKind::Composite);
   m.impl_any("softmax", &softmax_any);
   m.impl_any("log_softmax", &log_softmax_any);
