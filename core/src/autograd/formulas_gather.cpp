@@ -123,6 +123,9 @@ void embedding_rows_backward(BackwardContext& c) {
   Tensor idx = ops::reshape(c.saved(1), DimVector{-1});
   if (idx.dtype() != ScalarType::Int64) idx = ops::to_dtype(idx, ScalarType::Int64);
   Tensor g = ops::reshape(c.grad(), DimVector{idx.numel(), w[1]});
+  // 16-bit gradients add up in float32 (the node rounds the sum once), as torch's: a row picked many times
+  // otherwise rounds after every add.
+  if (g.dtype() == ScalarType::Float16 || g.dtype() == ScalarType::BFloat16) g = ops::to_dtype(g, ScalarType::Float32);
   Tensor zeros = ops::full(w, Scalar(int64_t(0)), g.dtype(), g.device());
   c.set(0, index_put(zeros, TensorList(&idx, 1), g, true));
 }

@@ -121,7 +121,7 @@ void silu_backward(BackwardContext& c) {
   c.set(0, mul(c.grad(), mul(s, add(num(1.0), mul(x, sub(num(1.0), s))))));
 }
 
-// _cross_entropy_rows(input, target, ignore_index, reduction) -> (loss, lse, count): the input's gradient is
+// _cross_entropy_rows(input, target, ignore_index, reduction) -> (loss, stats, count): the input's gradient is
 // scale * (softmax(input) - onehot(target)) on rows not ignored, scale the loss's gradient (divided by the count
 // for a mean). One kernel (cuda/cross_entropy.cu); under create_graph the same in differentiable ops.
 void cross_entropy_rows_backward(BackwardContext& c) {
@@ -152,7 +152,7 @@ const bool nn_formulas_registered = [] {
   rms_norm.saved_outputs = 2u;  // rstd
   rms_norm.differentiable_outputs = 1u;
   Formula cross_entropy{"vt::_cross_entropy_rows", "NllLossBackward0", 1u | 2u, false, cross_entropy_rows_backward};
-  cross_entropy.saved_outputs = 2u | 4u;  // lse, count
+  cross_entropy.saved_outputs = 2u | 4u;  // stats, count
   cross_entropy.differentiable_outputs = 1u;
   register_formulas({
       cross_entropy,

@@ -280,9 +280,9 @@ VT_LIBRARY(vt, nn) {
   m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor", OpKind::Composite);
   m.impl_any("cross_entropy", &cross_entropy_any);
   m.def("_keep_versions(Tensor self, Tensor[] kept) -> Tensor");  // Note [Indices read through copies]
-  // CUDA only (cuda/cross_entropy.cu): -> (loss, lse, count), the last two kept for the backward.
+  // CUDA only (cuda/cross_entropy.cu): -> (loss, stats, count), the last two kept for the backward.
   m.def("_cross_entropy_rows(Tensor input, Tensor target, int ignore_index, int reduction) -> (Tensor, Tensor, Tensor)");
-  m.def("_cross_entropy_rows_backward(Tensor grad, Tensor input, Tensor target, Tensor lse, Tensor count, "
+  m.def("_cross_entropy_rows_backward(Tensor grad, Tensor input, Tensor target, Tensor stats, Tensor count, "
         "int ignore_index, int reduction) -> Tensor");
   m.impl_any("_keep_versions", &keep_versions_any);
   m.def("softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", OpKind::Composite);
