@@ -218,6 +218,18 @@ void index_backward(BackwardContext& c) {
   c.set(0, index_put(zeros, TensorList(indices), c.grad(), true));
 }
 
+// flip(self, dims): the gradient flipped back; roll(self, shifts, dims): rolled back by the negated shifts.
+void flip_backward(BackwardContext& c) {
+  static const TypedOp<Tensor(const Tensor&, IntArrayRef)> flip("vt::flip");
+  c.set(0, flip(c.grad(), std::get<std::vector<int64_t>>(c.arg(1))));
+}
+void roll_backward(BackwardContext& c) {
+  static const TypedOp<Tensor(const Tensor&, IntArrayRef, IntArrayRef)> roll("vt::roll");
+  std::vector<int64_t> back = std::get<std::vector<int64_t>>(c.arg(1));
+  for (int64_t& s : back) s = -s;
+  c.set(0, roll(c.grad(), back, std::get<std::vector<int64_t>>(c.arg(2))));
+}
+
 constexpr uint32_t kArg0 = 1u, kArg1 = 2u, kArgs01 = 3u;
 
 const bool shape_formulas_registered = [] {
@@ -249,6 +261,8 @@ const bool shape_formulas_registered = [] {
       {"vt::where", "WhereBackward0", kArg0, false, where_backward},
       {"vt::masked_fill_", "MaskedFillBackward0", kArg1, false, masked_fill_backward},
       {"vt::index", "IndexBackward0", 0, false, index_backward},
+      {"vt::flip", "FlipBackward0", 0, false, flip_backward},
+      {"vt::roll", "RollBackward0", 0, false, roll_backward},
       {"vt::tril", "TrilBackward0", 0, false, tril_backward},
       {"vt::triu", "TriuBackward0", 0, false, triu_backward},
   });

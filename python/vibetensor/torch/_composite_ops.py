@@ -1,12 +1,11 @@
-"""Shape and arithmetic ops composed over dispatcher ops, torch-shaped: flip, roll, repeat, repeat_interleave,
-Tensor.unfold, lerp, addcmul/addcdiv, outer, baddbmm/addmm; and tril/triu, which are dispatcher ops of their own
-(core/src/ops/triangle.cpp, a kernel per backend), bound here beside the others.
+"""Shape and arithmetic ops composed over dispatcher ops, torch-shaped: repeat, repeat_interleave, Tensor.unfold,
+lerp, addcmul/addcdiv, outer, baddbmm/addmm; and flip, roll, tril and triu, which are dispatcher ops of their own
+(core/src/ops/reorder.cpp and triangle.cpp, a kernel per backend), bound here beside the others.
 
 Each is a composition that is also how one would write the kernel's data movement: they run on any device
 and differentiate through their parts (where, cat, expand/reshape, as_strided, gather, matmul). Costs worth
-knowing: flip reads through a gather per flipped dim (vt::index); lerp, addcmul and addcdiv end in one add with
-alpha (Note [Scaled adds]); repeat_interleave with a tensor of repeats reads the repeats back to size its result
-(a host sync, as torch's without output_size)."""
+knowing: lerp, addcmul and addcdiv end in one add with alpha (Note [Scaled adds]); repeat_interleave with a
+tensor of repeats reads the repeats back to size its result (a host sync, as torch's without output_size)."""
 import builtins
 import numbers
 
@@ -37,25 +36,12 @@ def triu_(self, diagonal=0):
     return _triu_(self, diagonal)
 
 
-_index = _core.op("vt::index")
-
-
-def _dim_list(dims, ndim, name):
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    wrapped = [F._wrap(d, builtins.max(ndim, 1)) for d in dims]
-    if len(set(wrapped)) != len(wrapped):
-        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
-    return wrapped
+_flip, _roll = _core.op("vt::flip"), _core.op("vt::roll")
 
 
 def flip(input, dims):
-    """One gather per flipped dim: the dim indexed by a reversed arange (vt::index, which differentiates)."""
-    out = input
-    for d in _dim_list(dims, input.dim(), "flip"):
-        n = input.shape[d] if input.dim() else 1
-        if n > 1:
-            out = _index(out, [None] * d + [F.arange(n - 1, -1, -1, device=input.device)])
-    return out.clone() if out is input else out
+    """One gather (vt::flip: a kernel per backend, FlipBackward0)."""
+    return _flip(input, [dims] if isinstance(dims, int) else dims)
 
 
 def fliplr(input):
@@ -71,22 +57,10 @@ def flipud(input):
 
 
 def roll(input, shifts, dims=None):
-    if dims is None:
-        if not isinstance(shifts, int) and len(shifts) != 1:
-            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
-        return roll(input.flatten(), shifts, 0).view(*input.shape)
-    shifts = [shifts] if isinstance(shifts, int) else list(shifts)
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    if len(shifts) != len(dims):
-        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
-    out = input
-    for s, d in zip(shifts, dims):
-        d = F._wrap(d, builtins.max(input.dim(), 1))
-        n = out.shape[d]
-        s = s % n if n else 0
-        if s:
-            out = F.cat([out.narrow(d, n - s, s), out.narrow(d, 0, n - s)], d)
-    return out.clone() if out is input else out
+    """One gather (vt::roll: a kernel per backend, RollBackward0); no dims rolls the flattened tensor."""
+    shifts = [shifts] if isinstance(shifts, int) else shifts
+    dims = [] if dims is None else [dims] if isinstance(dims, int) else dims
+    return _roll(input, shifts, dims)
 
 
 def repeat(self, *sizes):
