@@ -14,6 +14,7 @@ filter (the triangle, the cubic kernel with A = -0.5 as PIL's, or Lanczos-3: sin
 stretched by the scale when downsampling, with weights normalised to sum 1, as torch's separable kernels:
 applied as a dense (out, in) weight matrix per spatial dim. lanczos exists only with antialias.
 """
+import functools
 import math
 
 import numpy as np
@@ -171,40 +172,59 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if any(s <= 0 for s in sizes) or any(s <= 0 for s in input.shape[2:]):
         raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
                            f"({', '.join(map(str, input.shape[2:]))}) and output ({', '.join(map(str, sizes))})")
-    F = _F()
     if mode == "area":
         from . import functional as NF
 
         pool = (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3]
         return pool(input, sizes)
-    ftype = np.float64 if str(input.dtype).endswith("float64") else np.float32
     out = input
     for k, (n_out, s) in enumerate(zip(sizes, given)):
         d, n_in = k + 2, input.shape[k + 2]
+        plan = _dim_plan(mode, antialias, n_in, n_out, s, bool(align_corners), input.dtype, input.device)
         if antialias:
-            w = _aa_weights(n_in, n_out, s, bool(align_corners), mode, ftype)
-            wt = F.tensor(w.T.tolist(), dtype=input.dtype, device=input.device)
-            out = (out.transpose(d, -1) @ wt).transpose(d, -1)
+            out = (out.transpose(d, -1) @ plan).transpose(d, -1)
         elif mode in _LINEAR:
-            i0, i1, lam = _linear_weights(n_in, n_out, s, bool(align_corners), ftype)
+            i0, i1, lam = plan
             shape = [1] * input.dim()
             shape[d] = n_out
-            w1 = F.tensor(lam.tolist(), dtype=input.dtype, device=input.device).reshape(shape)
-            a = index_select(out, d, F.tensor(i0.tolist(), device=input.device))
-            b = index_select(out, d, F.tensor(i1.tolist(), device=input.device))
-            out = a + (b - a) * w1
+            a, b = index_select(out, d, i0), index_select(out, d, i1)
+            out = a + (b - a) * lam.reshape(shape)
         elif mode == "bicubic":
-            rows, weights = _cubic_weights(n_in, n_out, s, bool(align_corners), ftype)
             shape = [1] * input.dim()
             shape[d] = n_out
-            terms = [index_select(out, d, F.tensor(r.tolist(), device=input.device))
-                     * F.tensor(w.tolist(), dtype=input.dtype, device=input.device).reshape(shape)
-                     for r, w in zip(rows, weights)]
+            terms = [index_select(out, d, r) * w.reshape(shape) for r, w in zip(*plan)]
             out = terms[0] + terms[1] + terms[2] + terms[3]
         else:
-            idx = _nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype)
-            out = index_select(out, d, F.tensor(idx.tolist(), device=input.device))
+            out = index_select(out, d, plan)
     return out
+
+
+# Note [Resampling plans are cached]
+# One spatial dim's source indices and weights depend only on the sizes, the given scale, the mode and the
+# input's dtype and device. They are made once (NumPy on the host, then copied to the device) and kept, so a
+# model that resamples the same shapes every step (a U-Net's upsampling, a diffusion model's) pays neither the
+# host math nor the host-to-device copies again: on a GPU those copies were most of a small interpolate's time.
+# The kept tensors are internal: index_select and the blend read them; nothing writes them.
+@functools.lru_cache(maxsize=256)
+def _dim_plan(mode, antialias, n_in, n_out, s, align_corners, dtype, device):
+    F = _F()
+    ftype = np.float64 if str(dtype).endswith("float64") else np.float32
+
+    def values(a):
+        return F.tensor(a.tolist(), dtype=dtype, device=device)
+
+    def indices(a):
+        return F.tensor(a.tolist(), device=device)
+
+    if antialias:
+        return values(_aa_weights(n_in, n_out, s, align_corners, mode, ftype).T)
+    if mode in _LINEAR:
+        i0, i1, lam = _linear_weights(n_in, n_out, s, align_corners, ftype)
+        return indices(i0), indices(i1), values(lam)
+    if mode == "bicubic":
+        rows, weights = _cubic_weights(n_in, n_out, s, align_corners, ftype)
+        return [indices(r) for r in rows], [values(w) for w in weights]
+    return indices(_nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype))
 
 
 def pixel_shuffle(input, upscale_factor):
