@@ -12,6 +12,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json")
+    ap.add_argument("--only", help="comma-separated substrings: run the rows whose names contain one")
     args = ap.parse_args()
     import torch
 
@@ -24,6 +25,10 @@ def main():
     i_t, i_v = torch.tensor([2, 0], device=args.device), vt.tensor([2, 0], device=args.device)
     x_t, x_v = torch.ones(2, 3, 4, device=args.device), vt.ones(2, 3, 4, device=args.device)
     dev = args.device
+    logits_t, logits_v = torch.ones(4, 10, device=dev), vt.ones(4, 10, device=dev)
+    cls_t, cls_v = torch.tensor([1, 3, 0, 9], device=dev), vt.tensor([1, 3, 0, 9], device=dev)
+    img_t, img_v = torch.ones(1, 1, 4, 4, device=dev), vt.ones(1, 1, 4, 4, device=dev)
+    F_t, F_v = torch.nn.functional, vt.nn.functional
 
     def write(m):
         def go():
@@ -52,7 +57,26 @@ def main():
         "F.pad(m, (1, 1))": (lambda: vt.nn.functional.pad(m_v, (1, 1)), lambda: torch.nn.functional.pad(m_t, (1, 1))),
         "einsum ij,jk->ik": (lambda: vt.einsum("ij,jk->ik", m_v, m_v), lambda: torch.einsum("ij,jk->ik", m_t, m_t)),
         "diag(a)": (lambda: vt.diag(a_v), lambda: torch.diag(a_t)),
+        # Ops that torch runs as one kernel and a composition could run as several (on a GPU, each a launch).
+        "mean": (lambda: a_v.mean(), lambda: a_t.mean()),
+        "m.mean(1)": (lambda: m_v.mean(1), lambda: m_t.mean(1)),
+        "std": (lambda: a_v.std(), lambda: a_t.std()),
+        "m.var(1)": (lambda: m_v.var(1), lambda: m_t.var(1)),
+        "norm": (lambda: a_v.norm(), lambda: a_t.norm()),
+        "m.norm(dim=1)": (lambda: m_v.norm(dim=1), lambda: m_t.norm(dim=1)),
+        "F.cross_entropy": (lambda: F_v.cross_entropy(logits_v, cls_v), lambda: F_t.cross_entropy(logits_t, cls_t)),
+        "F.embedding": (lambda: F_v.embedding(i_v, m_v), lambda: F_t.embedding(i_t, m_t)),
+        "F.interpolate x2": (lambda: F_v.interpolate(img_v, scale_factor=2),
+                             lambda: F_t.interpolate(img_t, scale_factor=2)),
+        "m.flip(0)": (lambda: m_v.flip(0), lambda: m_t.flip(0)),
+        "a.roll(1)": (lambda: a_v.roll(1), lambda: a_t.roll(1)),
+        "a.lerp_(b, 0.5)": (lambda: a_v.lerp_(b_v, 0.5), lambda: a_t.lerp_(b_t, 0.5)),
+        "a.addcmul_(b, b)": (lambda: a_v.addcmul_(b_v, b_v, value=0), lambda: a_t.addcmul_(b_t, b_t, value=0)),
+        "m.softmax(-1)": (lambda: m_v.softmax(-1), lambda: m_t.softmax(-1)),
     }
+    if args.only:
+        keys = args.only.split(",")
+        cases = {k: v for k, v in cases.items() if any(s in k for s in keys)}
     rows = []
     print(f"{'op':<20}{'vibetensor us':>15}{'torch us':>12}{'ratio':>8}")
     for name, (fv, ft) in cases.items():
