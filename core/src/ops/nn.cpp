@@ -181,10 +181,10 @@ void check_class_index_target(const Tensor& input, const Tensor& target) {
 Tensor class_index_loss(const Tensor& input, const Tensor& target, const Tensor& lp, const Tensor& w,
                         const Tensor& smooth_term, int64_t C, int64_t reduction, int64_t ignore_index, double smoothing);
 
-// Class-index targets without class weights or smoothing, [N, C] or [C] on a GPU: one fused kernel forward and
-// one backward (cuda/cross_entropy.cu, NllLossBackward0 in autograd/formulas_nn.cpp).
+// Class-index targets without class weights or smoothing, [N, C] or [C]: one fused kernel forward and one
+// backward (cross_entropy_cpu.cpp, cuda/cross_entropy.cu; NllLossBackward0 in autograd/formulas_nn.cpp).
 bool fused_cross_entropy_applies(const Tensor& input, bool probabilities, const Tensor& weight, double smoothing) {
-  return input.device().is_cuda() && !probabilities && !weight.defined() && smoothing == 0 && input.dim() <= 2;
+  return !probabilities && !weight.defined() && smoothing == 0 && input.dim() <= 2;
 }
 
 Tensor cross_entropy_any(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t reduction,
@@ -280,7 +280,8 @@ VT_LIBRARY(vt, nn) {
   m.def("cross_entropy(Tensor input, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.0) -> Tensor", OpKind::Composite);
   m.impl_any("cross_entropy", &cross_entropy_any);
   m.def("_keep_versions(Tensor self, Tensor[] kept) -> Tensor");  // Note [Indices read through copies]
-  // CUDA only (cuda/cross_entropy.cu): -> (loss, stats, count), the last two kept for the backward.
+  // The fused kernels (cross_entropy_cpu.cpp, cuda/cross_entropy.cu): -> (loss, stats, count), the last two kept
+  // for the backward.
   m.def("_cross_entropy_rows(Tensor input, Tensor target, int ignore_index, int reduction) -> (Tensor, Tensor, Tensor)");
   m.def("_cross_entropy_rows_backward(Tensor grad, Tensor input, Tensor target, Tensor stats, Tensor count, "
         "int ignore_index, int reduction) -> Tensor");

@@ -1,9 +1,9 @@
 // CUDA cross entropy of class-index targets without class weights or label smoothing (the common case of
-// F.cross_entropy), fused: one row kernel computes each row's log-sum-exp and loss and a
-// one-block kernel reduces the losses (sum, or mean over the rows not ignored) in a fixed order; the backward is
-// one row kernel, scale * (softmax - onehot(target)). The composition of ../nn.cpp (log_softmax, the ignore_index
-// mask, a gather, the reductions) took about fourteen launches forward and wrote the whole log-softmax; the
-// other cases still run it.
+// F.cross_entropy), fused: one row kernel computes each row's log-sum-exp and loss and a one-block kernel reduces
+// the losses (sum, or mean over the rows not ignored) in a fixed order; the backward is one row kernel,
+// scale * (softmax - onehot(target)). The composition of ../nn.cpp (log_softmax, the ignore_index mask, a gather,
+// the reductions) took about fourteen launches forward and wrote the whole log-softmax; the other cases still run
+// it. The CPU kernels of the same ops: ../cross_entropy_cpu.cpp.
 //
 // _cross_entropy_rows(input [M, C], target [M] int64, ignore_index, reduction) -> (loss, stats [M, 2], count [])
 //   loss: [M] (reduction 0) or [] (1: mean, 2: sum) in the input's dtype; stats (each row's max and the log of
