@@ -42,6 +42,27 @@ __device__ inline int64_t row_target(const Targets& tg, int64_t row, int lane, c
   return t;
 }
 
+// Note [Rows read in vectors]: a group reads its row in 16-byte vectors between the row's first and last 16-byte
+// boundaries, element by element outside them (rows of a 50,257-word vocabulary start anywhere). One 2-byte load
+// per element kept a bfloat16 row's forward at 1 TB/s (1.12x torch's time at [8192, 50257]).
+template <typename T> constexpr int kRowVec = 16 / int(sizeof(T));
+template <typename T> __device__ int64_t head_elements(const T* p, int64_t n) {
+  const int64_t h = int64_t((16 - reinterpret_cast<uintptr_t>(p) % 16) % 16) / int64_t(sizeof(T));
+  return h < n ? h : n;
+}
+template <typename T, typename F> __device__ void each_in_row(const T* xr, int64_t n, int lane, int width, F f) {
+  constexpr int V = kRowVec<T>;
+  const int64_t head = head_elements(xr, n), body = (n - head) / V;
+  for (int64_t j = lane; j < head; j += width) f(xr[j]);
+  const Vec<T, V>* vp = reinterpret_cast<const Vec<T, V>*>(xr + head);
+  for (int64_t k = lane; k < body; k += width) {
+    const Vec<T, V> v = vp[k];
+#pragma unroll
+    for (int i = 0; i < V; ++i) f(v.v[i]);
+  }
+  for (int64_t j = head + body * V + lane; j < n; j += width) f(xr[j]);
+}
+
 template <typename T>
 __global__ void ce_rows_kernel(const T* x, int64_t row_stride, Targets tg, int64_t rows, T* loss_out,
                                Acc<T>* loss_acc, Acc<T>* stats, bool block, KernelErrorSlot err) {
@@ -50,7 +71,7 @@ __global__ void ce_rows_kernel(const T* x, int64_t row_stride, Targets tg, int64
   if (g.row >= rows) return;  // whole groups leave together
   const T* xr = x + g.row * row_stride;
   MaxSum<A> st{-std::numeric_limits<A>::infinity(), A(0)};
-  for (int64_t j = g.lane; j < tg.classes; j += g.width) st = push(st, A(xr[j]));
+  each_in_row(xr, tg.classes, g.lane, g.width, [&](T v) { st = push(st, A(v)); });
   st = group_reduce(st, [](MaxSum<A> p, MaxSum<A> q) { return merge(p, q); }, g.block);
   if (g.lane != 0) return;
   const A logs = log(st.s);
@@ -102,8 +123,24 @@ __global__ void ce_backward_kernel(const T* grad, const T* x, int64_t row_stride
   const A scale = reduction == 0 ? A(grad[g.row]) : reduction == 1 ? A(grad[0]) / count[0] : A(grad[0]);
   const T* xr = x + g.row * row_stride;
   const A m = stats[2 * g.row], logs = stats[2 * g.row + 1];
-  for (int64_t j = g.lane; j < tg.classes; j += g.width)
-    gr[j] = T(scale * (exp((A(xr[j]) - m) - logs) - (j == t ? A(1) : A(0))));
+  auto d = [&](T x, int64_t j) { return T(scale * (exp((A(x) - m) - logs) - (j == t ? A(1) : A(0)))); };
+  constexpr int V = kRowVec<T>;
+  const int64_t n = tg.classes, head = head_elements(xr, n), body = (n - head) / V;
+  // Note [Rows read in vectors], where the gradient's row shares the input row's offset from a 16-byte boundary
+  const bool vectors = (reinterpret_cast<uintptr_t>(gr) - reinterpret_cast<uintptr_t>(xr)) % 16 == 0;
+  const int64_t scalar_end = vectors ? head : n;
+  for (int64_t j = g.lane; j < scalar_end; j += g.width) gr[j] = d(xr[j], j);
+  if (!vectors) return;
+  const Vec<T, V>* xv = reinterpret_cast<const Vec<T, V>*>(xr + head);
+  Vec<T, V>* gv = reinterpret_cast<Vec<T, V>*>(gr + head);
+  for (int64_t k = g.lane; k < body; k += g.width) {
+    const Vec<T, V> x = xv[k];
+    Vec<T, V> y;
+#pragma unroll
+    for (int i = 0; i < V; ++i) y.v[i] = d(x.v[i], head + k * V + i);
+    gv[k] = y;
+  }
+  for (int64_t j = head + body * V + g.lane; j < n; j += g.width) gr[j] = d(xr[j], j);
 }
 
 cudaStream_t stream_of(const Tensor& t) { return reinterpret_cast<cudaStream_t>(current_stream(t.device().index)); }
