@@ -224,10 +224,11 @@ void flip_backward(BackwardContext& c) {
   c.set(0, flip(c.grad(), std::get<std::vector<int64_t>>(c.arg(1))));
 }
 void roll_backward(BackwardContext& c) {
-  static const TypedOp<Tensor(const Tensor&, IntArrayRef, IntArrayRef)> roll("vt::roll");
+  static const TypedOp<Tensor(const Tensor&, IntArrayRef, OptionalIntArrayRef)> roll("vt::roll");
   std::vector<int64_t> back = std::get<std::vector<int64_t>>(c.arg(1));
   for (int64_t& s : back) s = -s;
-  c.set(0, roll(c.grad(), back, std::get<std::vector<int64_t>>(c.arg(2))));
+  const auto* dims = std::get_if<std::vector<int64_t>>(&c.arg(2));  // None: the flattened tensor
+  c.set(0, roll(c.grad(), back, dims ? OptionalIntArrayRef(IntArrayRef(*dims)) : OptionalIntArrayRef()));
 }
 
 constexpr uint32_t kArg0 = 1u, kArg1 = 2u, kArgs01 = 3u;

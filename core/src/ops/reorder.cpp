@@ -42,8 +42,9 @@ Plan roll_plan(const Tensor& self, IntArrayRef shifts, IntArrayRef dims, Tensor&
     if (p.size[0] > 0) p.shift[0] = ((-shifts[0]) % p.size[0] + p.size[0]) % p.size[0];
     return p;
   }
-  VT_CHECK_INDEX(self.dim() > 0, "Dimension specified as ", dims[0], " but tensor has no dimensions");
   Plan p = base_plan(self);
+  if (self.numel() == 0) return p;  // torch returns an empty tensor before it looks at the dims
+  VT_CHECK_INDEX(self.dim() > 0, "Dimension specified as ", dims[0], " but tensor has no dimensions");
   for (size_t k = 0; k < dims.size(); ++k) {
     const int64_t w = wrap_dim(dims[k], self.dim());
     const int64_t n = self.dim() > 0 ? self.size(w) : 1;
@@ -98,9 +99,9 @@ Tensor flip_cpu(const Tensor& self, IntArrayRef dims) {
   return out;
 }
 
-Tensor roll_cpu(const Tensor& self, IntArrayRef shifts, IntArrayRef dims) {
+Tensor roll_cpu(const Tensor& self, IntArrayRef shifts, OptionalIntArrayRef dims) {
   Tensor flat;
-  const Plan p = roll_plan(self, shifts, dims, flat);
+  const Plan p = roll_plan(self, shifts, dims.value_or(IntArrayRef()), flat);
   Tensor out = empty_tensor(self.sizes(), self.dtype(), self.device());
   run_cpu(p, flat.defined() ? flat : self, out);
   return out;
@@ -110,7 +111,7 @@ Tensor roll_cpu(const Tensor& self, IntArrayRef shifts, IntArrayRef dims) {
 
 VT_LIBRARY(vt, reorder) {
   m.def("flip(Tensor self, int[] dims) -> Tensor");
-  m.def("roll(Tensor self, int[] shifts, int[] dims=[]) -> Tensor");
+  m.def("roll(Tensor self, int[] shifts, int[]? dims=None) -> Tensor");  // None or [] rolls the flattened tensor
   m.impl("flip", vt::DispatchKey::CPU, &vt::reorder::flip_cpu);
   m.impl("roll", vt::DispatchKey::CPU, &vt::reorder::roll_cpu);
 }

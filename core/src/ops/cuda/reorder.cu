@@ -68,9 +68,9 @@ Tensor run(const reorder::Plan& p, const Tensor& in, const Tensor& self) {
 
 Tensor flip_cuda(const Tensor& self, IntArrayRef dims) { return run(reorder::flip_plan(self, dims), self, self); }
 
-Tensor roll_cuda(const Tensor& self, IntArrayRef shifts, IntArrayRef dims) {
+Tensor roll_cuda(const Tensor& self, IntArrayRef shifts, OptionalIntArrayRef dims) {
   Tensor flat;
-  const reorder::Plan p = reorder::roll_plan(self, shifts, dims, flat);
+  const reorder::Plan p = reorder::roll_plan(self, shifts, dims.value_or(IntArrayRef()), flat);
   return run(p, flat.defined() ? flat : self, self);
 }
 
