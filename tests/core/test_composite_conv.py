@@ -67,9 +67,9 @@ def test_pointwise_compositions(dtype, rng):
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_scaled_adds_in_place_and_their_gradients(dtype, rng):
-    """Note [Scaled adds]: lerp_/addcmul_/addcdiv_ add into self (weights on both sides of 0.5, values 0, 1 and
-    negative, an infinity times a zero value), refuse a broadcast past self's shape as torch, and the out-of-place
-    forms differentiate as torch's."""
+    """lerp_/addcmul_/addcdiv_ (one kernel each, core/src/ops/pointwise_impl.h) write into self (weights on both
+    sides of 0.5, values 0, 1 and negative, an infinity times a zero value), refuse a broadcast past self's shape
+    as torch, and the out-of-place forms differentiate as torch's."""
     tol = dict(rtol=2e-2, atol=2e-2) if dtype in ("float16", "bfloat16") else dict(rtol=1e-5, atol=1e-6)
     a, b, c = (pair((3, 4), dtype, rng=rng), pair((4,), dtype, rng=rng), pair((3, 4), dtype, rng=rng, nonzero=True))
     for w in (0.0, 0.1, 0.5, 0.9, 1.0, -0.3):

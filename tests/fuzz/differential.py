@@ -504,6 +504,11 @@ OPEN_FINDS = [
                                                       for w, r in recipes),
      "elu with alpha=NaN at x <= 0: vibetensor returns alpha * (exp(x) - 1), NaN; torch's vectorised kernel "
      "returns -0 for x = -0"),
+    (lambda spec, recipes: spec.name == "roll" and isinstance(_arg(spec, recipes, "shifts"), list) and any(
+        isinstance(x, int) and abs(x) >= 2**62 for x in _arg(spec, recipes, "shifts")),
+     "roll by a shift of 2**62 or more in magnitude (or its negation, in the backward): torch's SymInt arguments hold "
+     "no such value ('SymIntArrayRef expected to contain only concrete integers'), vibetensor rolls by the shift "
+     "modulo the size"),
     (lambda spec, recipes: spec.name == "expand" and any(
         w == "value" and isinstance(r, list) and 0 in r and any(isinstance(x, int) and x < 0 for x in r)
         for w, r in recipes),
@@ -605,7 +610,8 @@ OPEN_FINDS = [
      "std/var over dim=[] (every dim): torch's forward reduces every dim but its backward reads [] as no dim "
      "(gradient 1 or inf per element), vibetensor differentiates the full reduction"),
     (lambda spec, recipes: spec.name in ("sub", "sub_", "add", "add_", "mean", "sum", "nansum", "var", "std",
-                                         "cumprod", "prod", "floor_divide", "floor_divide_") and any(
+                                         "cumprod", "prod", "floor_divide", "floor_divide_", "addcmul", "addcmul_",
+                                         "addcdiv", "addcdiv_", "lerp", "lerp_") and any(
         w == "tensor" and r.values == "extreme" for w, r in recipes),
      "values near the float limit through a formula torch and vibetensor round in different places (alpha * "
      "other rounded first or fused, sums accumulated in float32 or float64): inf, -inf and NaN land differently"),
@@ -627,6 +633,13 @@ OPEN_FINDS = [
      "clamp with two tensor bounds that broadcast self to more dims, under autograd: torch's backward combines "
      "the two bound masks into self's shape and fails ('output with shape [] doesn't match the broadcast "
      "shape [1]'); vibetensor's gradient is the broadcast one, reduced to self's shape"),
+    (lambda spec, recipes: spec.name in ("addcdiv", "addcdiv_") and any(
+        w == "tensor" and r.requires_grad for w, r in recipes) and (any(
+            w == "tensor" and r.dtype not in ("float16", "bfloat16", "float32", "float64") for w, r in recipes) or (
+            isinstance(_arg(spec, recipes, "value"), (int, float)) and abs(_arg(spec, recipes, "value")) > 65504)),
+     "addcdiv under autograd beside an integer or bool tensor, or with a value past float16's range: torch's "
+     "AddcdivBackward0 refuses (result type Float can't be cast to the desired output type Byte; value cannot be "
+     "converted to type c10::Half), vibetensor's gradients are value / tensor2 and its kin in the promoted type"),
     (lambda spec, recipes: spec.name == "expand" and any(
         w == "value" and isinstance(r, list) and any(isinstance(x, int) and x < -1 for x in r) for w, r in recipes),
      "expand to a new leading dim of a size below -1: torch returns a tensor whose size is negative, vibetensor "

@@ -110,6 +110,32 @@ void relu_backward(BackwardContext& c) {
   c.set(0, linked(ops::where(bin("vt::le", c.result(), num(0.0)), num(0.0), c.grad()), c.result()));
 }
 
+// addcmul(self, t1, t2, value) = self + value t1 t2, addcdiv = self + value t1 / t2, in torch's forms and order
+// (the value multiplies as a Python number of its own kind would, so an integer tensor1 times an integer value
+// wraps as torch's gradient does); lerp(self, end, w) = self + w (end - self).
+Tensor value_number(const BackwardContext& c, size_t arg) {
+  Tensor v = scalar_to_tensor(c.scalar(arg), c.scalar(arg).natural_dtype());
+  v.impl()->set_wrapped_number(true);
+  return v;
+}
+void addcmul_backward(BackwardContext& c) {
+  c.set(0, c.grad());
+  if (c.needs(1)) c.set(1, mul(c.grad(), mul(c.saved(2), value_number(c, 3))));
+  if (c.needs(2)) c.set(2, mul(c.grad(), mul(c.saved(1), value_number(c, 3))));
+}
+void addcdiv_backward(BackwardContext& c) {
+  Tensor t2 = c.saved(2);
+  c.set(0, c.grad());
+  if (c.needs(1)) c.set(1, mul(c.grad(), div(value_number(c, 3), t2)));
+  if (c.needs(2)) c.set(2, mul(neg(c.grad()), div(div(mul(value_number(c, 3), c.saved(1)), t2), t2)));
+}
+void lerp_backward(BackwardContext& c) {
+  const double w = c.scalar(2).to_double();
+  if (c.needs(0)) c.set(0, mul(c.grad(), num(1.0 - w)));
+  if (c.needs(1)) c.set(1, mul(c.grad(), num(w)));
+}
+constexpr uint32_t kTensors12 = 2u | 4u;
+
 const bool math_formulas_registered = [] {
   register_formulas({
       {"vt::add", "AddBackward0", 0, false, add_backward},
@@ -133,6 +159,9 @@ const bool math_formulas_registered = [] {
       {"vt::tanh", "TanhBackward0", 0, true, tanh_backward},
       {"vt::sigmoid", "SigmoidBackward0", 0, true, sigmoid_backward},
       {"vt::relu", "ReluBackward0", 0, true, relu_backward},
+      {"vt::addcmul", "AddcmulBackward0", kTensors12, false, addcmul_backward},
+      {"vt::addcdiv", "AddcdivBackward0", kTensors12, false, addcdiv_backward},
+      {"vt::lerp", "LerpBackward0", 0, false, lerp_backward},
   });
   return true;
 }();

@@ -1,11 +1,12 @@
 """Shape and arithmetic ops composed over dispatcher ops, torch-shaped: repeat, repeat_interleave, Tensor.unfold,
-lerp, addcmul/addcdiv, outer, baddbmm/addmm; and flip, roll, tril and triu, which are dispatcher ops of their own
-(core/src/ops/reorder.cpp and triangle.cpp, a kernel per backend), bound here beside the others.
+lerp with a tensor weight, outer, baddbmm/addmm; and flip, roll, tril, triu, addcmul, addcdiv and lerp with a
+number as the weight, which are dispatcher ops of their own (core/src/ops/reorder.cpp, triangle.cpp and
+pointwise_impl.h, a kernel per backend), bound here beside the others.
 
-Each is a composition that is also how one would write the kernel's data movement: they run on any device
-and differentiate through their parts (where, cat, expand/reshape, as_strided, gather, matmul). Costs worth
-knowing: lerp, addcmul and addcdiv end in one add with alpha (Note [Scaled adds]); repeat_interleave with a
-tensor of repeats reads the repeats back to size its result (a host sync, as torch's without output_size)."""
+Each composition is also how one would write the kernel's data movement: they run on any device and
+differentiate through their parts (where, cat, expand/reshape, as_strided, gather, matmul). A cost worth knowing:
+repeat_interleave with a tensor of repeats reads the repeats back to size its result (a host sync, as torch's
+without output_size)."""
 import builtins
 import numbers
 
@@ -58,9 +59,7 @@ def flipud(input):
 
 def roll(input, shifts, dims=None):
     """One gather (vt::roll: a kernel per backend, RollBackward0); no dims rolls the flattened tensor."""
-    shifts = [shifts] if isinstance(shifts, int) else shifts
-    dims = [] if dims is None else [dims] if isinstance(dims, int) else dims
-    return _roll(input, shifts, dims)
+    return _roll(input, [shifts] if isinstance(shifts, int) else shifts, [dims] if isinstance(dims, int) else dims)
 
 
 def repeat(self, *sizes):
@@ -129,36 +128,28 @@ def unfold(self, dimension, size, step):
     return self.as_strided(shape + [size], strides + [inner], self.storage_offset())
 
 
-# Note [Scaled adds]: lerp, addcmul and addcdiv with a number as the weight or value end in one add whose alpha
-# carries it (a + alpha * b in one kernel, computed in the op's compute type and rounded once), and their in-place
-# forms add into self: two kernels where the products and sums composed separately took three or four (five
-# in place, through a copy), which on a GPU is the launches of every step of an optimizer written with them.
-
-
-_add, _sub = _core.fast_op("vt::add"), _core.fast_op("vt::sub")
+# lerp with a number as the weight, addcmul and addcdiv are dispatcher ops of one kernel each (core/src/ops/
+# pointwise_impl.h: computed in opmath, rounded once, as torch's), in place too; lerp with a tensor weight is
+# composed here, in torch's two-sided form (exact at weight 0 and 1).
+_lerp, _lerp_ = _core.fast_op("vt::lerp"), _core.fast_op("vt::lerp_")
+_addcmul, _addcmul_ = _core.fast_op("vt::addcmul"), _core.fast_op("vt::addcmul_")
+_addcdiv, _addcdiv_ = _core.fast_op("vt::addcdiv"), _core.fast_op("vt::addcdiv_")
 
 
 def lerp(input, end, weight):
-    """input + weight * (end - input), in torch's two-sided form (exact at weight 0 and 1)."""
-    diff = end - input
+    """input + weight * (end - input)."""
     if isinstance(weight, Tensor):
+        diff = end - input
         return F.where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
-    return _add(input, diff, alpha=weight) if abs(weight) < 0.5 else _sub(end, diff, alpha=1 - weight)
+    return _lerp(input, end, weight)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
-    return _add(input, tensor1 * tensor2, alpha=value)
-
-
-def _check_addcdiv(tensor1, tensor2):
-    if not tensor1.dtype.is_floating_point and not tensor2.dtype.is_floating_point:
-        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future release addcdiv "
-                           "will perform a true division of tensor1 and tensor2.")
+    return _addcmul(input, tensor1, tensor2, value=value)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
-    _check_addcdiv(tensor1, tensor2)
-    return _add(input, tensor1 / tensor2, alpha=value)
+    return _addcdiv(input, tensor1, tensor2, value=value)
 
 
 def outer(input, vec2):
@@ -242,19 +233,18 @@ def _inplace(fn):
 baddbmm_, addbmm_, addr_, addmm_ = (_inplace(f) for f in (baddbmm, addbmm, addr, addmm))
 
 
-def lerp_(self, end, weight):  # Note [Scaled adds]: the near side's form adds into self
-    if isinstance(weight, Tensor) or abs(weight) >= 0.5:
+def lerp_(self, end, weight):
+    if isinstance(weight, Tensor):
         return self.copy_(call_without_autocast(lerp, self, end, weight))
-    return self.add_(end - self, alpha=weight)
+    return _lerp_(self, end, weight)
 
 
 def addcmul_(self, tensor1, tensor2, *, value=1):
-    return self.add_(tensor1 * tensor2, alpha=value)
+    return _addcmul_(self, tensor1, tensor2, value=value)
 
 
 def addcdiv_(self, tensor1, tensor2, *, value=1):
-    _check_addcdiv(tensor1, tensor2)
-    return self.add_(tensor1 / tensor2, alpha=value)
+    return _addcdiv_(self, tensor1, tensor2, value=value)
 
 
 class _EvenlyDistributed(Function):
