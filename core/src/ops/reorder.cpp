@@ -39,7 +39,7 @@ Plan roll_plan(const Tensor& self, IntArrayRef shifts, IntArrayRef dims, Tensor&
     flat = self.is_contiguous() ? self : ops::contiguous(self);
     Plan p;
     p.ndim = 1, p.size[0] = flat.numel(), p.stride[0] = 1;
-    if (p.size[0] > 0) p.shift[0] = ((-shifts[0]) % p.size[0] + p.size[0]) % p.size[0];
+    if (p.size[0] > 0) p.shift[0] = (p.size[0] - shifts[0] % p.size[0]) % p.size[0];  // no -INT64_MIN
     return p;
   }
   Plan p = base_plan(self);
@@ -48,7 +48,7 @@ Plan roll_plan(const Tensor& self, IntArrayRef shifts, IntArrayRef dims, Tensor&
   for (size_t k = 0; k < dims.size(); ++k) {
     const int64_t w = wrap_dim(dims[k], self.dim());
     const int64_t n = self.dim() > 0 ? self.size(w) : 1;
-    if (self.dim() > 0 && n > 0) p.shift[w] = ((p.shift[w] - shifts[k]) % n + n) % n;  // rolls of a dim add up
+    if (self.dim() > 0 && n > 0) p.shift[w] = ((p.shift[w] - shifts[k] % n) % n + n) % n;  // rolls of a dim add up
   }
   return p;
 }
