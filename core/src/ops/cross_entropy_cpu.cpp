@@ -86,9 +86,10 @@ void backward_rows(const T* x, const RowArgs& a, const A* stats, const T* grad, 
   });
 }
 
-RowArgs row_args(const Tensor& input, const Tensor& target, int64_t ignore_index) {
+// check_targets: the forward's; the backward reads targets the forward already accepted.
+RowArgs row_args(const Tensor& input, const Tensor& target, int64_t ignore_index, bool check_targets) {
   RowArgs a{input.size(0), input.size(1), input.stride(0), ignore_index, target.data<int64_t>()};
-  for (int64_t r = 0; r < a.rows; ++r) {
+  for (int64_t r = 0; check_targets && r < a.rows; ++r) {
     const int64_t t = a.target[r];
     VT_CHECK_INDEX(t == ignore_index || (t >= 0 && t < a.classes), "Target ", t, " is out of bounds.");
   }
@@ -112,7 +113,7 @@ std::tuple<Tensor, Tensor, Tensor> ce_rows_cpu(const Tensor& input_in, const Ten
   VT_CHECK(is_floating(input_in.dtype()), "_cross_entropy_rows: a floating input, got ", dtype_name(input_in.dtype()));
   VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "_cross_entropy_rows: reduction 0, 1 or 2");
   const Tensor input = unit_class_stride(input_in), target = dense_int64(target_in);
-  const RowArgs a = row_args(input, target, ignore_index);
+  const RowArgs a = row_args(input, target, ignore_index, true);
   const ScalarType acc = acc_dtype(input);
   Tensor stats = empty_tensor(DimVector{a.rows, 2}, acc, input.device());
   Tensor rows = empty_tensor(DimVector{a.rows}, acc, input.device());
@@ -138,7 +139,7 @@ Tensor ce_rows_backward_cpu(const Tensor& grad_in, const Tensor& input_in, const
                             const Tensor& stats, const Tensor& count, int64_t ignore_index, int64_t reduction) {
   const Tensor input = unit_class_stride(input_in), target = dense_int64(target_in);
   const Tensor grad = grad_in.dtype() == input.dtype() ? ops::contiguous(grad_in) : ops::to_dtype(grad_in, input.dtype());
-  const RowArgs a = row_args(input, target, ignore_index);
+  const RowArgs a = row_args(input, target, ignore_index, false);
   Tensor gx = empty_tensor(DimVector{a.rows, a.classes}, input.dtype(), input.device());
   if (gx.numel() == 0) return gx;
   VT_DISPATCH_FLOATING(input.dtype(), "cross_entropy backward", [&] {
