@@ -130,6 +130,20 @@ void embedding_rows_backward(BackwardContext& c) {
   c.set(0, index_put(zeros, TensorList(&idx, 1), g, true));
 }
 
+// _resample(input, indices, weights): the gradient goes back through the adjoint resampling, each output's
+// gradient added into the input rows it read (Note [Resampling plans] in ops/resample.h). _resample_backward is
+// linear in its gradient, so its own gradient is the forward resampling again (double backward).
+using Tensors = std::vector<Tensor>;
+const Tensors& tensors(const BackwardContext& c, size_t i) { return std::get<Tensors>(c.arg(i)); }
+void resample_backward(BackwardContext& c) {
+  static const TypedOp<Tensor(const Tensor&, IntArrayRef, TensorList, TensorList)> adjoint("vt::_resample_backward");
+  c.set(0, adjoint(c.grad(), c.input_sizes(0), tensors(c, 1), tensors(c, 2)));
+}
+void resample_adjoint_backward(BackwardContext& c) {
+  static const TypedOp<Tensor(const Tensor&, TensorList, TensorList)> resample("vt::_resample");
+  c.set(0, resample(c.grad(), tensors(c, 2), tensors(c, 3)));
+}
+
 const bool gather_formulas_registered = [] {
   Formula sort{"vt::sort", "SortBackward0", 0, false, sort_backward};
   sort.saves_other_results = true;
@@ -147,6 +161,8 @@ const bool gather_formulas_registered = [] {
       {"vt::im2col", "Im2ColBackward0", 0, false, im2col_backward},
       {"vt::col2im", "Col2ImBackward0", 0, false, col2im_backward},
       {"vt::_embedding_rows", "EmbeddingBackward0", 1u << 1, false, embedding_rows_backward},
+      {"vt::_resample", "ResampleBackward0", 0, false, resample_backward},
+      {"vt::_resample_backward", "ResampleBackwardBackward0", 0, false, resample_adjoint_backward},
   });
   return true;
 }();

@@ -8,12 +8,15 @@
 #include <vector>
 
 #include "cpu_float_rows.h"
+#include "cross_entropy_args.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
 
 namespace vt::cpu::xent {
 namespace {
+
+using namespace vt::xent;
 
 struct RowArgs {
   int64_t rows, classes, row_stride, ignore;
@@ -96,23 +99,14 @@ RowArgs row_args(const Tensor& input, const Tensor& target, int64_t ignore_index
   return a;
 }
 
-Tensor unit_class_stride(const Tensor& input) { return input.stride(1) == 1 ? input : ops::contiguous(input); }
-Tensor dense_int64(const Tensor& target) {
-  Tensor t = target.dtype() == ScalarType::Int64 ? target : ops::to_dtype(target, ScalarType::Int64);
-  return t.is_contiguous() ? t : ops::contiguous(t);
-}
 ScalarType acc_dtype(const Tensor& input) {
   return input.dtype() == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
 }
 
 std::tuple<Tensor, Tensor, Tensor> ce_rows_cpu(const Tensor& input_in, const Tensor& target_in, int64_t ignore_index,
                                                int64_t reduction) {
-  VT_CHECK(input_in.dim() == 2 && target_in.dim() == 1 && target_in.size(0) == input_in.size(0),
-           "_cross_entropy_rows: input [M, C] and target [M], got ", shape_str(input_in.sizes()), " and ",
-           shape_str(target_in.sizes()));
-  VT_CHECK(is_floating(input_in.dtype()), "_cross_entropy_rows: a floating input, got ", dtype_name(input_in.dtype()));
-  VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "_cross_entropy_rows: reduction 0, 1 or 2");
-  const Tensor input = unit_class_stride(input_in), target = dense_int64(target_in);
+  check_rows_args(input_in, target_in, reduction);
+  const Tensor input = class_rows(input_in), target = dense_targets(target_in);
   const RowArgs a = row_args(input, target, ignore_index, true);
   const ScalarType acc = acc_dtype(input);
   Tensor stats = empty_tensor(DimVector{a.rows, 2}, acc, input.device());
@@ -137,7 +131,7 @@ std::tuple<Tensor, Tensor, Tensor> ce_rows_cpu(const Tensor& input_in, const Ten
 
 Tensor ce_rows_backward_cpu(const Tensor& grad_in, const Tensor& input_in, const Tensor& target_in,
                             const Tensor& stats, const Tensor& count, int64_t ignore_index, int64_t reduction) {
-  const Tensor input = unit_class_stride(input_in), target = dense_int64(target_in);
+  const Tensor input = class_rows(input_in), target = dense_targets(target_in);
   const Tensor grad = grad_in.dtype() == input.dtype() ? ops::contiguous(grad_in) : ops::to_dtype(grad_in, input.dtype());
   const RowArgs a = row_args(input, target, ignore_index, false);
   Tensor gx = empty_tensor(DimVector{a.rows, a.classes}, input.dtype(), input.device());

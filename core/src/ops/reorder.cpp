@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "reorder.h"
+#include "words.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
@@ -84,13 +85,7 @@ template <typename W> void copy_rows(const Plan& p, const char* in, char* out, i
 void run_cpu(const Plan& p, const Tensor& in, const Tensor& out) {
   if (out.numel() == 0) return;
   const char* src = in.data_ptr();
-  switch (in.element_size()) {
-    case 1: copy_rows<uint8_t>(p, src, out.data_ptr(), out.numel()); break;
-    case 2: copy_rows<uint16_t>(p, src, out.data_ptr(), out.numel()); break;
-    case 4: copy_rows<uint32_t>(p, src, out.data_ptr(), out.numel()); break;
-    default: VT_INTERNAL_ASSERT(in.element_size() == 8, "flip/roll: element size");
-             copy_rows<uint64_t>(p, src, out.data_ptr(), out.numel());
-  }
+  with_word(in.element_size(), [&](auto w) { copy_rows<decltype(w)>(p, src, out.data_ptr(), out.numel()); });
 }
 
 Tensor flip_cpu(const Tensor& self, IntArrayRef dims) {

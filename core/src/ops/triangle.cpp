@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "triangle.h"
+#include "words.h"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
 #include "vt/core/parallel.h"
@@ -51,12 +52,7 @@ void kernel_cpu(const Plan& p, const Tensor& in_tensor, const Tensor& out_tensor
   char* out = out_tensor.data_ptr();
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(p.cols, 1));  // rows per task
   parallel_for(0, p.batch * p.rows, grain, [&](int64_t first, int64_t last) {
-    switch (p.itemsize) {
-      case 1: rows_cpu<uint8_t>(p, in, out, first, last); break;
-      case 2: rows_cpu<uint16_t>(p, in, out, first, last); break;
-      case 4: rows_cpu<uint32_t>(p, in, out, first, last); break;
-      default: rows_cpu<uint64_t>(p, in, out, first, last); break;
-    }
+    with_word(p.itemsize, [&](auto w) { rows_cpu<decltype(w)>(p, in, out, first, last); });
   });
 }
 

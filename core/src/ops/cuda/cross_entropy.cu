@@ -15,6 +15,7 @@
 // takes exp((x - max) - log(sum)), as torch's log-softmax does.
 // A target outside [0, C) other than ignore_index is recorded for the next synchronization (Note [Deferred kernel
 // errors]) and its row counted as ignored.
+#include "../cross_entropy_args.h"
 #include "kernel_errors.cuh"
 #include "loops.cuh"
 #include "row_groups.cuh"
@@ -146,24 +147,15 @@ __global__ void ce_backward_kernel(const T* grad, const T* x, int64_t row_stride
 cudaStream_t stream_of(const Tensor& t) { return reinterpret_cast<cudaStream_t>(current_stream(t.device().index)); }
 
 // The input with unit class stride (rows may be strided), the targets as dense int64.
-Tensor class_rows(const Tensor& input) { return input.stride(1) == 1 ? input : ops::contiguous(input); }
 Targets targets_of(const Tensor& target, int64_t ignore_index, int64_t classes) {
   return {target.data<int64_t>(), ignore_index, classes};
-}
-Tensor dense_targets(const Tensor& target) {
-  Tensor t = target.dtype() == ScalarType::Int64 ? target : ops::to_dtype(target, ScalarType::Int64);
-  return t.is_contiguous() ? t : ops::contiguous(t);
 }
 
 std::tuple<Tensor, Tensor, Tensor> ce_rows_cuda(const Tensor& input_in, const Tensor& target_in, int64_t ignore_index,
                                                 int64_t reduction) {
-  VT_CHECK(input_in.dim() == 2 && target_in.dim() == 1 && target_in.size(0) == input_in.size(0),
-           "_cross_entropy_rows: input [M, C] and target [M], got ", shape_str(input_in.sizes()), " and ",
-           shape_str(target_in.sizes()));
-  VT_CHECK(is_floating(input_in.dtype()), "_cross_entropy_rows: a floating input, got ", dtype_name(input_in.dtype()));
-  VT_CHECK_VALUE(reduction >= 0 && reduction <= 2, "_cross_entropy_rows: reduction 0, 1 or 2");
+  xent::check_rows_args(input_in, target_in, reduction);
   DeviceGuard guard(input_in.device().index);
-  const Tensor input = class_rows(input_in), target = dense_targets(target_in);
+  const Tensor input = xent::class_rows(input_in), target = xent::dense_targets(target_in);
   const int64_t M = input.size(0), C = input.size(1);
   const ScalarType acc = input.dtype() == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32;
   Tensor loss = empty_tensor(reduction == 0 ? DimVector{M} : DimVector{}, input.dtype(), input.device());
@@ -195,7 +187,7 @@ std::tuple<Tensor, Tensor, Tensor> ce_rows_cuda(const Tensor& input_in, const Te
 Tensor ce_rows_backward_cuda(const Tensor& grad_in, const Tensor& input_in, const Tensor& target_in, const Tensor& stats,
                              const Tensor& count, int64_t ignore_index, int64_t reduction) {
   DeviceGuard guard(input_in.device().index);
-  const Tensor input = class_rows(input_in), target = dense_targets(target_in);
+  const Tensor input = xent::class_rows(input_in), target = xent::dense_targets(target_in);
   const Tensor grad = grad_in.dtype() == input.dtype() ? ops::contiguous(grad_in) : ops::to_dtype(grad_in, input.dtype());
   const int64_t M = input.size(0), C = input.size(1);
   Tensor gx = empty_tensor(DimVector{M, C}, input.dtype(), input.device());

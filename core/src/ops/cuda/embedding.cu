@@ -3,6 +3,7 @@
 // aligned, else one element through the weight's strides. An index outside [0, rows) (a negative one included:
 // an embedding does not wrap) is recorded for the next synchronization (Note [Deferred kernel errors]) and its
 // row written as zeros. The composition it replaces (a negative-index mark, then `index`) took five launches.
+#include "../words.h"
 #include "kernel_errors.cuh"
 #include "loops.cuh"
 #include "vt/core/dispatcher.h"
@@ -14,12 +15,6 @@ namespace {
 struct alignas(16) Word16 {
   uint4 v;
 };
-template <int Bytes> struct WordOf;
-template <> struct WordOf<1> { using type = uint8_t; };
-template <> struct WordOf<2> { using type = uint16_t; };
-template <> struct WordOf<4> { using type = uint32_t; };
-template <> struct WordOf<8> { using type = uint64_t; };
-template <> struct WordOf<16> { using type = Word16; };
 
 struct RowLayout {
   int64_t rows, words;      // the weight's rows; words per output row
@@ -54,9 +49,8 @@ void launch(const Tensor& out, const Tensor& weight, const Tensor& idx, RowLayou
   after_checked_launch(device, stream);
 }
 
-template <int Bytes>
+template <typename W>
 void launch_words(const Tensor& out, const Tensor& weight, const Tensor& idx, RowLayout l) {
-  using W = typename WordOf<Bytes>::type;
   if (idx.dtype() == ScalarType::Int64) launch<W, int64_t>(out, weight, idx, l);
   else launch<W, int32_t>(out, weight, idx, l);
 }
@@ -81,15 +75,10 @@ Tensor embedding_rows_cuda(const Tensor& weight, const Tensor& indices) {
                     reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0;
   if (wide) {
     l.words = dim * es / 16, l.word_stride = 16;
-    launch_words<16>(out, weight, idx, l);
+    launch_words<Word16>(out, weight, idx, l);
     return out;
   }
-  switch (es) {
-    case 1: launch_words<1>(out, weight, idx, l); break;
-    case 2: launch_words<2>(out, weight, idx, l); break;
-    case 4: launch_words<4>(out, weight, idx, l); break;
-    default: VT_INTERNAL_ASSERT(es == 8, "embedding: element size"); launch_words<8>(out, weight, idx, l);
-  }
+  with_word(es, [&](auto w) { launch_words<decltype(w)>(out, weight, idx, l); });
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <thrust/iterator/counting_iterator.h>
 
 #include "../index_plan.h"
+#include "../words.h"
 #include "atomics.cuh"
 #include "kernel_errors.cuh"
 #include "loops.cuh"
@@ -154,12 +155,7 @@ Tensor index_cuda(const Tensor& self, TensorList indices) {
     gather_kernel<W><<<grid_size(total), kThreads, 0, stream_on(self)>>>(flat.data_ptr(), src, off.data<int64_t>(),
                                                                           calc, R, total);
   };
-  switch (self.element_size()) {
-    case 1: launch(uint8_t{}); break;
-    case 2: launch(uint16_t{}); break;
-    case 4: launch(uint32_t{}); break;
-    default: launch(uint64_t{}); break;
-  }
+  with_word(self.element_size(), launch);
   VT_CUDA_CHECK(cudaGetLastError());
   return out;
 }

@@ -4,6 +4,7 @@
 // the compositions it replaces took a gather per flipped dim (three kernels each) and a cat of two slices per
 // rolled dim.
 #include "../reorder.h"
+#include "../words.h"
 #include "loops.cuh"
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -57,12 +58,7 @@ Tensor run(const reorder::Plan& p, const Tensor& in, const Tensor& self) {
   Tensor out = empty_tensor(self.sizes(), self.dtype(), self.device());
   if (out.numel() == 0) return out;
   DeviceGuard guard(self.device().index);
-  switch (in.element_size()) {
-    case 1: launch<uint8_t>(p, in, out); break;
-    case 2: launch<uint16_t>(p, in, out); break;
-    case 4: launch<uint32_t>(p, in, out); break;
-    default: VT_INTERNAL_ASSERT(in.element_size() == 8, "flip/roll: element size"); launch<uint64_t>(p, in, out);
-  }
+  with_word(in.element_size(), [&](auto w) { launch<decltype(w)>(p, in, out); });
   return out;
 }
 

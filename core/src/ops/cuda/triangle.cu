@@ -2,6 +2,7 @@
 // copies a kept element or clears the others (in place: clears only). Elements move as unsigned words of the
 // dtype's size, so four instantiations serve every dtype.
 #include "../triangle.h"
+#include "../words.h"
 #include "loops.cuh"
 #include "vt/core/dispatcher.h"
 
@@ -28,12 +29,7 @@ void kernel_cuda(const triangle::Plan& p, const Tensor& in, const Tensor& out) {
     triangle_kernel<Word><<<grid_size(total), kThreads, 0, stream>>>(
         p, reinterpret_cast<const Word*>(in.data_ptr()), reinterpret_cast<Word*>(out.data_ptr()), total);
   };
-  switch (p.itemsize) {
-    case 1: launch(uint8_t{}); break;
-    case 2: launch(uint16_t{}); break;
-    case 4: launch(uint32_t{}); break;
-    default: launch(uint64_t{}); break;
-  }
+  with_word(p.itemsize, launch);
   VT_CUDA_CHECK(cudaGetLastError());
 }
 

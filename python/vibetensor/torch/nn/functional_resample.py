@@ -1,24 +1,27 @@
 """interpolate (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, lanczos, area) and pixel_shuffle /
 pixel_unshuffle.
 
-interpolate is separable: each spatial dim in turn is resampled by gathering input rows (index_select, so
-autograd scatters the gradient back) and, for the linear modes, blending two neighbours by their weights. The
-source indices follow torch's rules, computed host-side in the input's precision (float32 for float32 input,
-as torch's kernels): nearest takes floor(dst * scale), nearest-exact floor((dst + 0.5) * scale); linear maps
-dst to (dst + 0.5) * scale - 0.5 (clamped at 0), or dst * (in - 1) / (out - 1) with align_corners. scale is
-1 / scale_factor when a scale_factor is given and not recomputed, else in / out. bicubic maps dst as linear
-does but without the clamp at 0, and blends the four rows floor(src) - 1 .. floor(src) + 2 (clamped to the
-border) by the cubic convolution kernel with A = -0.75, as torch's. area is adaptive_avg_pool to the output size.
-With antialias (bilinear / bicubic / lanczos, 4-D input), each output row blends every input row under the
-filter (the triangle, the cubic kernel with A = -0.5 as PIL's, or Lanczos-3: sinc(x) sinc(x / 3) on |x| < 3)
-stretched by the scale when downsampling, with weights normalised to sum 1, as torch's separable kernels:
-applied as a dense (out, in) weight matrix per spatial dim. lanczos exists only with antialias.
+interpolate is separable: each spatial dim has a plan of taps, the input rows each output row reads and their
+weights, and one `_resample` kernel applies the plans of every dim at once (Note [Resampling plans] in
+core/src/ops/resample.h; its gradient is the adjoint resampling). The source indices follow torch's rules,
+computed host-side in the accumulation precision (float32 for float32 and 16-bit input, as torch's kernels):
+nearest takes floor(dst * scale), nearest-exact floor((dst + 0.5) * scale); linear maps dst to
+(dst + 0.5) * scale - 0.5 (clamped at 0), or dst * (in - 1) / (out - 1) with align_corners, and blends the two
+rows around it by 1 - lambda and lambda. scale is 1 / scale_factor when a scale_factor is given and not
+recomputed, else in / out. bicubic maps dst as linear does but without the clamp at 0, and blends the four rows
+floor(src) - 1 .. floor(src) + 2 (clamped to the border) by the cubic convolution kernel with A = -0.75, as
+torch's. area is adaptive_avg_pool to the output size. With antialias (bilinear / bicubic / lanczos, 4-D
+input), each output row blends every input row under the filter (the triangle, the cubic kernel with A = -0.5
+as PIL's, or Lanczos-3: sinc(x) sinc(x / 3) on |x| < 3) stretched by the scale when downsampling, with weights
+normalised to sum 1, as torch's separable kernels; rows with a narrower support than the widest pad their taps
+with -1 (no tap). lanczos exists only with antialias.
 """
 import functools
 import math
 
 import numpy as np
 
+from ..._C import core as _core
 from .functional_conv import _keeps_channels_last
 from .. import _functions
 
@@ -26,6 +29,7 @@ _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area")
 _MODE_LIST = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
 _AA_SIZE = {"bilinear": 2, "bicubic": 4, "lanczos": 6}  # taps of each antialias filter at scale 1
+_resample = _core.op("vt::_resample")
 
 
 def _F():
@@ -106,9 +110,9 @@ def _cubic_weights(n_in, n_out, given, align_corners, ftype):
 
 
 def _aa_weights(n_in, n_out, given, align_corners, mode, ftype):
-    """torch's antialiased resampling weights along one dim as an (n_out, n_in) matrix: output i is centred at
-    scale * (i + 0.5), its filter support (1 or 2, times the scale when downsampling) clipped to the input and
-    its weights normalised to sum 1."""
+    """torch's antialiased resampling taps along one dim, (rows, weights), each [n_out, widest support]: output i
+    is centred at scale * (i + 0.5), its filter support (1 or 2, times the scale when downsampling) clipped to
+    the input and its weights normalised to sum 1."""
     scale = _scale(n_in, n_out, given, align_corners, ftype)
     interp_size = _AA_SIZE[mode]
     support = ftype(interp_size * 0.5) * scale if scale >= 1 else ftype(interp_size * 0.5)
@@ -130,22 +134,22 @@ def _aa_weights(n_in, n_out, given, align_corners, mode, ftype):
             return np.where(x < 1, near, np.where(x < 2, far, ftype(0)))
         return np.where(x < 1, 1 - x, ftype(0))
 
-    w = np.zeros((n_out, n_in), dtype=ftype)
+    rows = np.full((n_out, max_size), -1, dtype=np.int64)  # -1: no tap (Note [Resampling plans])
+    w = np.zeros((n_out, max_size), dtype=ftype)
     for i in range(n_out):
         center = scale * ftype(i + 0.5)
         lo = max(int(center - support + ftype(0.5)), 0)
         size = min(max(min(int(center + support + ftype(0.5)), n_in) - lo, 0), max_size)
         taps = filt((np.arange(lo, lo + size).astype(ftype) - center + ftype(0.5)) * invscale).astype(ftype)
         total = taps.sum(dtype=ftype)
-        w[i, lo:lo + size] = taps / total if total != 0 else taps
-    return w
+        rows[i, :size] = np.arange(lo, lo + size)
+        w[i, :size] = taps / total if total != 0 else taps
+    return rows, w
 
 
 @_keeps_channels_last
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    from .._select_ops import index_select
-
     if mode not in _MODES:
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
                                   f"{input.dim()}D) for the modes: {_MODE_LIST} (got {mode})")
@@ -177,54 +181,63 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
         pool = (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3]
         return pool(input, sizes)
+    weighted = mode not in ("nearest", "nearest-exact")
+    if weighted and not input.dtype.is_floating_point:
+        raise RuntimeError(f"\"upsample_{mode}\" not implemented for '{_dtype_name(input.dtype)}'")
     out = input
-    for k, (n_out, s) in enumerate(zip(sizes, given)):
-        d, n_in = k + 2, input.shape[k + 2]
-        plan = _dim_plan(mode, antialias, n_in, n_out, s, bool(align_corners), input.dtype, input.device)
-        if antialias:
-            out = (out.transpose(d, -1) @ plan).transpose(d, -1)
-        elif mode in _LINEAR:
-            i0, i1, lam = plan
-            shape = [1] * input.dim()
-            shape[d] = n_out
-            a, b = index_select(out, d, i0), index_select(out, d, i1)
-            out = a + (b - a) * lam.reshape(shape)
-        elif mode == "bicubic":
-            shape = [1] * input.dim()
-            shape[d] = n_out
-            terms = [index_select(out, d, r) * w.reshape(shape) for r, w in zip(*plan)]
-            out = terms[0] + terms[1] + terms[2] + terms[3]
-        else:
-            out = index_select(out, d, plan)
+    for indices, weights in _plans(mode, antialias, tuple(input.shape[2:]), tuple(sizes), tuple(given),
+                                   bool(align_corners), input.dtype, input.device):
+        out = _resample(out, indices, weights)
     return out
 
 
+def _dtype_name(dtype):
+    return {"uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
+            "bool": "Bool"}.get(str(dtype).rsplit(".", 1)[-1], str(dtype))
+
+
 # Note [Resampling plans are cached]
-# One spatial dim's source indices and weights depend only on the sizes, the given scale, the mode and the
+# A spatial dim's taps (source rows and weights) depend only on the sizes, the given scale, the mode and the
 # input's dtype and device. They are made once (NumPy on the host, then copied to the device) and kept, so a
 # model that resamples the same shapes every step (a U-Net's upsampling, a diffusion model's) pays neither the
 # host math nor the host-to-device copies again: on a GPU those copies were most of a small interpolate's time.
-# The kept tensors are internal: index_select and the blend read them; nothing writes them.
+# The kept tensors are internal: the _resample kernel reads them; nothing writes them.
 @functools.lru_cache(maxsize=256)
-def _dim_plan(mode, antialias, n_in, n_out, s, align_corners, dtype, device):
+def _plans(mode, antialias, n_ins, n_outs, given, align_corners, dtype, device):
+    """The passes of _resample that make the resize, each a pair of lists (indices, weights) with a plan per
+    spatial dim; weights empty for the nearest modes (a gather). One pass resamples every dim at once, but an
+    antialiased resize runs one pass per dim, the last dim first, with the other dim's plan the identity, as
+    torch's separable kernels: a 4x downsample has 9 taps per dim, 18 reads per output in two passes where one
+    pass would read 81."""
     F = _F()
     ftype = np.float64 if str(dtype).endswith("float64") else np.float32
+    wtype = _core.dtype.float64 if ftype is np.float64 else _core.dtype.float32
 
-    def values(a):
-        return F.tensor(a.tolist(), dtype=dtype, device=device)
+    def tensor(a, dt):
+        return F.tensor(a.tolist(), dtype=dt, device=device)
 
-    def indices(a):
-        return F.tensor(a.tolist(), device=device)
-
-    if antialias:
-        return values(_aa_weights(n_in, n_out, s, align_corners, mode, ftype).T)
-    if mode in _LINEAR:
-        i0, i1, lam = _linear_weights(n_in, n_out, s, align_corners, ftype)
-        return indices(i0), indices(i1), values(lam)
-    if mode == "bicubic":
-        rows, weights = _cubic_weights(n_in, n_out, s, align_corners, ftype)
-        return [indices(r) for r in rows], [values(w) for w in weights]
-    return indices(_nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype))
+    indices, weights = [], []
+    for n_in, n_out, s in zip(n_ins, n_outs, given):
+        if antialias:
+            rows, w = _aa_weights(n_in, n_out, s, align_corners, mode, ftype)
+        elif mode in _LINEAR:
+            i0, i1, lam = _linear_weights(n_in, n_out, s, align_corners, ftype)
+            rows, w = np.stack([i0, i1], 1), np.stack([ftype(1) - lam, lam], 1)
+        elif mode == "bicubic":
+            r, ws = _cubic_weights(n_in, n_out, s, align_corners, ftype)
+            rows, w = np.stack(r, 1), np.stack(ws, 1)
+        else:
+            rows, w = _nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype)[:, None], None
+        indices.append(tensor(rows, _core.dtype.int64))
+        if w is not None:
+            weights.append(tensor(w, wtype))
+    if not antialias:
+        return [(indices, weights)]
+    (rows_h, rows_w), (w_h, w_w) = indices, weights
+    h_in, w_out = n_ins[0], n_outs[1]
+    same_h = tensor(np.arange(h_in)[:, None], _core.dtype.int64), tensor(np.ones((h_in, 1), ftype), wtype)
+    same_w = tensor(np.arange(w_out)[:, None], _core.dtype.int64), tensor(np.ones((w_out, 1), ftype), wtype)
+    return [([same_h[0], rows_w], [same_h[1], w_w]), ([rows_h, same_w[0]], [w_h, same_w[1]])]
 
 
 def pixel_shuffle(input, upscale_factor):

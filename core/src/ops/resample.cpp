@@ -1,0 +1,288 @@
+// _resample and _resample_backward (Note [Resampling plans] in resample.h): their schemas, the checks and plans
+// both backends share, and the CPU kernels. The forward runs output rows in parallel; the backward runs planes
+// in parallel and adds each plane's gradient in output order, so its sums do not depend on the thread count.
+#include "resample.h"
+#include "words.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "vt/core/dispatcher.h"
+#include "vt/core/ops.h"
+#include "vt/core/parallel.h"
+
+namespace vt::resample {
+namespace {
+
+ScalarType acc_dtype(ScalarType t) { return t == ScalarType::Float64 ? ScalarType::Float64 : ScalarType::Float32; }
+
+Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : ops::contiguous(t); }
+
+// The plan tensors of resampled dim k, checked against its sizes, into plan.dim[j]. `in` is the number of rows
+// the taps may read, `out` the output rows the plan must have (-1: whatever it has).
+void take_dim(const char* op, Checked& c, int j, size_t k, int64_t in, int64_t out,
+              TensorList indices, TensorList weights, ScalarType acc) {
+  const Tensor& idx = indices[k];
+  VT_CHECK_TYPE(idx.dtype() == ScalarType::Int64, op, ": indices[", k, "] must be int64, got ",
+                dtype_name(idx.dtype()));
+  VT_CHECK(idx.dim() == 2 && idx.size(1) >= 1, op, ": indices[", k, "] must be [out, taps] with taps >= 1, got ",
+           shape_str(idx.sizes()));
+  VT_CHECK(idx.device() == c.input.device(), op, ": indices[", k, "] is on ", idx.device().str(),
+           ", the input on ", c.input.device().str());
+  VT_CHECK(out < 0 || idx.size(0) == out, op, ": indices[", k, "] has ", idx.size(0), " output rows, the gradient ",
+           out);
+  Dim& d = c.plan.dim[j];
+  d.out = idx.size(0), d.in = in, d.taps = idx.size(1);
+  c.keep.push_back(dense(idx));
+  d.idx = c.keep.back().data<int64_t>();
+  if (idx.device().is_cpu()) {  // CUDA kernels check as they read (Note [Deferred kernel errors])
+    for (int64_t e = 0, n = idx.numel(); e < n; ++e) {
+      const int64_t v = d.idx[e];
+      VT_CHECK_INDEX(v == kNoTap || (v >= 0 && v < in), op, ": index ", v, " is out of bounds for dim ", k,
+                     " with size ", in);
+    }
+  }
+  if (weights.empty()) {
+    VT_CHECK(d.taps == 1, op, ": a gather (no weights) takes one tap per output row, indices[", k, "] has ", d.taps);
+    return;
+  }
+  const Tensor& w = weights[k];
+  VT_CHECK_TYPE(w.dtype() == acc, op, ": weights[", k, "] must be ", dtype_name(acc), " for a ",
+                dtype_name(c.input.dtype()), " input, got ", dtype_name(w.dtype()));
+  VT_CHECK(std::ranges::equal(w.sizes(), idx.sizes()), op, ": weights[", k, "] ", shape_str(w.sizes()), " must match indices[", k,
+           "] ", shape_str(idx.sizes()));
+  VT_CHECK(w.device() == c.input.device(), op, ": weights[", k, "] is on ", w.device().str(), ", the input on ",
+           c.input.device().str());
+  c.keep.push_back(dense(w));
+  d.w = c.keep.back().data_ptr();
+}
+
+size_t check_counts(const char* op, const Tensor& t, TensorList indices,
+                    TensorList weights) {
+  const size_t nd = indices.size();
+  VT_CHECK(nd >= 1 && nd <= size_t(kMaxResampled), op, ": resamples 1 to ", kMaxResampled, " dims, got ", nd, " plans");
+  VT_CHECK(weights.empty() || weights.size() == nd, op, ": ", nd, " index plans but ", weights.size(), " weights");
+  VT_CHECK(t.dim() >= int64_t(nd), op, ": ", nd, " resampled dims need a tensor of at least ", nd, " dims, got ",
+           shape_str(t.sizes()));
+  VT_CHECK_TYPE(weights.empty() || is_floating(t.dtype()), op, ": weights need a floating input, got ",
+                dtype_name(t.dtype()));
+  return nd;
+}
+
+// The leading dims of `t` (the first `lead`), coalesced; false when more than two remain.
+bool coalesce_planes(const Tensor& t, int64_t lead, Plan& p) {
+  int64_t sizes[2], strides[2];
+  int n = 0;
+  for (int64_t d = 0; d < lead; ++d) {
+    const int64_t s = t.size(d), st = t.stride(d);
+    p.planes *= s;
+    if (s == 1) continue;
+    if (n > 0 && strides[n - 1] == st * s) {  // the previous dim steps over this one whole
+      sizes[n - 1] *= s, strides[n - 1] = st;
+      continue;
+    }
+    if (n == 2) return false;
+    sizes[n] = s, strides[n] = st, ++n;
+  }
+  if (n == 1) p.inner = sizes[0], p.inner_stride = strides[0];
+  if (n == 2) p.inner = sizes[1], p.inner_stride = strides[1], p.outer_stride = strides[0];
+  return true;
+}
+
+}  // namespace
+
+Checked forward_plan(const Tensor& input, TensorList indices, TensorList weights) {
+  const char* op = "_resample";
+  const size_t nd = check_counts(op, input, indices, weights);
+  const int64_t lead = input.dim() - int64_t(nd);
+  Checked c;
+  c.input = input;
+  if (!coalesce_planes(input, lead, c.plan)) {
+    c.input = ops::contiguous(input);
+    c.plan = Plan{};
+    coalesce_planes(c.input, lead, c.plan);
+  }
+  c.plan.weighted = !weights.empty();
+  const ScalarType acc = acc_dtype(input.dtype());
+  c.result_sizes = DimVector(input.sizes().first(size_t(lead)));
+  for (size_t k = 0; k < nd; ++k) {
+    const int j = kMaxResampled - int(nd) + int(k);
+    take_dim(op, c, j, k, input.size(lead + int64_t(k)), -1, indices, weights, acc);
+    c.plan.dim[j].in_stride = c.input.stride(lead + int64_t(k));
+    c.result_sizes.push_back(c.plan.dim[j].out);
+  }
+  return c;
+}
+
+Checked backward_plan(const Tensor& grad, IntArrayRef input_sizes, TensorList indices,
+                      TensorList weights) {
+  const char* op = "_resample_backward";
+  const size_t nd = check_counts(op, grad, indices, weights);
+  VT_CHECK_TYPE(is_floating(grad.dtype()), op, ": a floating gradient, got ", dtype_name(grad.dtype()));
+  VT_CHECK(int64_t(input_sizes.size()) == grad.dim(), op, ": input_sizes ", shape_str(input_sizes),
+           " and the gradient ", shape_str(grad.sizes()), " differ in rank");
+  const int64_t lead = grad.dim() - int64_t(nd);
+  for (int64_t d = 0; d < lead; ++d)
+    VT_CHECK(input_sizes[size_t(d)] == grad.size(d), op, ": input_sizes ", shape_str(input_sizes),
+             " and the gradient ", shape_str(grad.sizes()), " differ in the leading dims");
+  Checked c;
+  c.input = dense(grad);
+  c.plan.weighted = !weights.empty();
+  for (int64_t d = 0; d < lead; ++d) c.plan.planes *= grad.size(d);
+  const ScalarType acc = acc_dtype(grad.dtype());
+  c.result_sizes = DimVector(input_sizes);
+  for (size_t k = 0; k < nd; ++k) {
+    const int64_t in = input_sizes[size_t(lead) + k];
+    VT_CHECK(in >= 0, op, ": input_sizes ", shape_str(input_sizes), " has a negative size");
+    take_dim(op, c, kMaxResampled - int(nd) + int(k), k, in, grad.size(lead + int64_t(k)), indices, weights, acc);
+  }
+  int64_t stride = 1;  // the result is dense: its rows' strides
+  for (int j = kMaxResampled - 1; j >= 0; --j) c.plan.dim[j].in_stride = stride, stride *= c.plan.dim[j].in;
+  c.plan.inner = 1, c.plan.outer_stride = stride;
+  return c;
+}
+
+namespace {
+
+int64_t plane_offset(const Plan& p, int64_t pl) {
+  return (pl / p.inner) * p.outer_stride + (pl % p.inner) * p.inner_stride;
+}
+
+// Each output row (a plane and the outer coordinates) takes its outer taps once; the innermost dim's taps run
+// over the whole row, into per-row sums that keep the nesting of Note [Resampling plans] (acc1 over dim 1's taps,
+// acc0 over dim 0's), so the arithmetic per output is the one the CUDA kernel does.
+template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T* out) {
+  const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
+  const int64_t n2 = d2.out, taps2 = d2.taps, s2 = d2.in_stride, rows = p.planes * d0.out * d1.out;
+  const A* w2 = static_cast<const A*>(d2.w);  // the innermost dim is always resampled
+  const int64_t work = std::max<int64_t>(1, n2 * d0.taps * d1.taps * taps2);
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / work), [&](int64_t lo, int64_t hi) {
+    std::vector<A> acc0(static_cast<size_t>(n2)), acc1(static_cast<size_t>(n2));
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t o1 = r % d1.out, q = r / d1.out, o0 = q % d0.out;
+      const T* base = x + plane_offset(p, q / d0.out);
+      std::fill(acc0.begin(), acc0.end(), A(0));
+      for (int64_t t0 = 0; t0 < d0.taps; ++t0) {
+        A w0, w1;
+        const int64_t i0 = tap(d0, o0, t0, w0);
+        if (i0 == kNoTap) continue;
+        std::fill(acc1.begin(), acc1.end(), A(0));
+        for (int64_t t1 = 0; t1 < d1.taps; ++t1) {
+          const int64_t i1 = tap(d1, o1, t1, w1);
+          if (i1 == kNoTap) continue;
+          const T* row = base + i0 * d0.in_stride + i1 * d1.in_stride;
+          for (int64_t o2 = 0; o2 < n2; ++o2) {
+            const int64_t* ix = d2.idx + o2 * taps2;
+            const A* wx = w2 + o2 * taps2;
+            A acc2 = A(0);
+            for (int64_t t2 = 0; t2 < taps2; ++t2)
+              if (ix[t2] != kNoTap) acc2 += wx[t2] * A(opmath_t<T>(row[ix[t2] * s2]));
+            acc1[size_t(o2)] += w1 * acc2;
+          }
+        }
+        for (int64_t o2 = 0; o2 < n2; ++o2) acc0[size_t(o2)] += w0 * acc1[size_t(o2)];
+      }
+      T* o = out + r * n2;
+      for (int64_t o2 = 0; o2 < n2; ++o2) o[o2] = T(opmath_t<T>(acc0[size_t(o2)]));
+    }
+  });
+}
+
+// A gather moves words of the element's size; a missing tap reads as zero bytes.
+template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
+  const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
+  const int64_t rows = p.planes * d0.out * d1.out;
+  parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(d2.out, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t o1 = r % d1.out, q = r / d1.out, o0 = q % d0.out;
+      int w;
+      const int64_t i0 = tap(d0, o0, 0, w), i1 = tap(d1, o1, 0, w);
+      W* o = out + r * d2.out;
+      if (i0 == kNoTap || i1 == kNoTap) {
+        std::memset(o, 0, size_t(d2.out) * sizeof(W));
+        continue;
+      }
+      const W* row = x + plane_offset(p, q / d0.out) + i0 * d0.in_stride + i1 * d1.in_stride;
+      for (int64_t o2 = 0; o2 < d2.out; ++o2) {
+        const int64_t i2 = tap(d2, o2, 0, w);
+        o[o2] = i2 == kNoTap ? W{} : row[i2 * d2.in_stride];
+      }
+    }
+  });
+}
+
+// gin: the dense gradient of the input in A, zero on entry. Planes run in parallel; within one, rows of outputs
+// in order, each with its outer taps taken once.
+template <typename T, typename A> void backward_cpu(const Plan& p, const T* g, A* gin) {
+  const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
+  const int64_t n2 = d2.out, taps2 = d2.taps, s2 = d2.in_stride, in_plane = p.in_plane();
+  const A* w2 = d2.w ? static_cast<const A*>(d2.w) : nullptr;  // null: a gather's adjoint (weights 1)
+  parallel_for(0, p.planes, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      A* ip = gin + pl * in_plane;
+      for (int64_t o0 = 0; o0 < d0.out; ++o0) {
+        for (int64_t o1 = 0; o1 < d1.out; ++o1) {
+          const T* gr = g + ((pl * d0.out + o0) * d1.out + o1) * n2;
+          for (int64_t t0 = 0; t0 < d0.taps; ++t0) {
+            A w0, w1;
+            const int64_t i0 = tap(d0, o0, t0, w0);
+            if (i0 == kNoTap) continue;
+            for (int64_t t1 = 0; t1 < d1.taps; ++t1) {
+              const int64_t i1 = tap(d1, o1, t1, w1);
+              if (i1 == kNoTap) continue;
+              A* row = ip + i0 * d0.in_stride + i1 * d1.in_stride;
+              const A w01 = w0 * w1;
+              for (int64_t o2 = 0; o2 < n2; ++o2) {
+                const A gv = A(opmath_t<T>(gr[o2]));
+                const int64_t* ix = d2.idx + o2 * taps2;
+                for (int64_t t2 = 0; t2 < taps2; ++t2)
+                  if (ix[t2] != kNoTap) row[ix[t2] * s2] += (w01 * (w2 ? w2[o2 * taps2 + t2] : A(1))) * gv;
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+Tensor resample_cpu(const Tensor& input, TensorList indices, TensorList weights) {
+  const Checked c = forward_plan(input, indices, weights);
+  Tensor out = empty_tensor(c.result_sizes, input.dtype(), input.device());
+  if (out.numel() == 0) return out;
+  if (c.plan.weighted) {
+    VT_DISPATCH_FLOATING(input.dtype(), "_resample", [&] {
+      using A = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+      forward_cpu<scalar_t, A>(c.plan, c.input.data<scalar_t>(), out.data<scalar_t>());
+    });
+    return out;
+  }
+  with_word(input.element_size(), [&](auto w) {
+    using W = decltype(w);
+    gather_cpu(c.plan, reinterpret_cast<const W*>(c.input.data_ptr()), reinterpret_cast<W*>(out.data_ptr()));
+  });
+  return out;
+}
+
+Tensor resample_backward_cpu(const Tensor& grad, IntArrayRef input_sizes, TensorList indices,
+                             TensorList weights) {
+  const Checked c = backward_plan(grad, input_sizes, indices, weights);
+  const ScalarType acc = acc_dtype(grad.dtype());
+  Tensor sums = ops::full(c.result_sizes, Scalar(int64_t(0)), acc, grad.device());
+  if (sums.numel() == 0 || c.input.numel() == 0) return acc == grad.dtype() ? sums : ops::to_dtype(sums, grad.dtype());
+  VT_DISPATCH_FLOATING(grad.dtype(), "_resample_backward", [&] {
+    using A = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    backward_cpu<scalar_t, A>(c.plan, c.input.data<scalar_t>(), sums.data<A>());
+  });
+  return acc == grad.dtype() ? sums : ops::to_dtype(sums, grad.dtype());
+}
+
+}  // namespace
+}  // namespace vt::resample
+
+VT_LIBRARY(vt, resample) {
+  m.def("_resample(Tensor input, Tensor[] indices, Tensor[] weights) -> Tensor");
+  m.def("_resample_backward(Tensor grad, int[] input_sizes, Tensor[] indices, Tensor[] weights) -> Tensor");
+  m.impl("_resample", vt::DispatchKey::CPU, &vt::resample::resample_cpu);
+  m.impl("_resample_backward", vt::DispatchKey::CPU, &vt::resample::resample_backward_cpu);
+}
