@@ -148,6 +148,21 @@ int64_t plane_offset(const Plan& p, int64_t pl) {
   return (pl / p.inner) * p.outer_stride + (pl % p.inner) * p.inner_stride;
 }
 
+// acc1[o] += w1 * (the innermost dim's taps of output o over `row`), for every output o of the row; Taps > 0 is
+// the tap count known at compile time (0: d.taps, read at run time).
+template <int Taps, typename T, typename A>
+inline void blend_row(const T* row, const Dim& d, const A* w, A w1, A* acc1) {
+  const int64_t taps = Taps > 0 ? Taps : d.taps, s = d.in_stride;
+  for (int64_t o = 0; o < d.out; ++o) {
+    const int64_t* ix = d.idx + o * taps;
+    const A* wx = w + o * taps;
+    A acc2 = A(0);
+    for (int64_t t = 0; t < taps; ++t)
+      if (ix[t] != kNoTap) acc2 += wx[t] * A(opmath_t<T>(row[ix[t] * s]));
+    acc1[o] += w1 * acc2;
+  }
+}
+
 // Each output row (a plane and the outer coordinates) takes its outer taps once; the innermost dim's taps run
 // over the whole row, into per-row sums that keep the nesting of Note [Resampling plans] (acc1 over dim 1's taps,
 // acc0 over dim 0's), so the arithmetic per output is the one the CUDA kernel does.
@@ -171,14 +186,8 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
           const int64_t i1 = tap(d1, o1, t1, w1);
           if (i1 == kNoTap) continue;
           const T* row = base + i0 * d0.in_stride + i1 * d1.in_stride;
-          for (int64_t o2 = 0; o2 < n2; ++o2) {
-            const int64_t* ix = d2.idx + o2 * taps2;
-            const A* wx = w2 + o2 * taps2;
-            A acc2 = A(0);
-            for (int64_t t2 = 0; t2 < taps2; ++t2)
-              if (ix[t2] != kNoTap) acc2 += wx[t2] * A(opmath_t<T>(row[ix[t2] * s2]));
-            acc1[size_t(o2)] += w1 * acc2;
-          }
+          if (taps2 == 2) blend_row<2>(row, d2, w2, w1, acc1.data());  // linear: the count known, unrolled
+          else blend_row<0>(row, d2, w2, w1, acc1.data());
         }
         for (int64_t o2 = 0; o2 < n2; ++o2) acc0[size_t(o2)] += w0 * acc1[size_t(o2)];
       }
