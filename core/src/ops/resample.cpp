@@ -168,7 +168,7 @@ inline void blend_row(const T* row, const Dim& d, const A* w, A w1, A* acc1) {
 // acc0 over dim 0's), so the arithmetic per output is the one the CUDA kernel does.
 template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T* out) {
   const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
-  const int64_t n2 = d2.out, taps2 = d2.taps, s2 = d2.in_stride, rows = p.planes * d0.out * d1.out;
+  const int64_t n2 = d2.out, taps2 = d2.taps, rows = p.planes * d0.out * d1.out;
   const A* w2 = static_cast<const A*>(d2.w);  // the innermost dim is always resampled
   const int64_t work = std::max<int64_t>(1, n2 * d0.taps * d1.taps * taps2);
   parallel_for(0, rows, std::max<int64_t>(1, 16384 / work), [&](int64_t lo, int64_t hi) {
@@ -220,11 +220,24 @@ template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
   });
 }
 
+// The adjoint of blend_row: each output o's gradient, times w01 and its innermost taps' weights (1 in a gather's
+// adjoint, w null), added into the row of input gradients.
+template <int Taps, typename T, typename A>
+inline void spread_row(const T* grad, const Dim& d, const A* w, A w01, A* row) {
+  const int64_t taps = Taps > 0 ? Taps : d.taps, s = d.in_stride;
+  for (int64_t o = 0; o < d.out; ++o) {
+    const A gv = A(opmath_t<T>(grad[o]));
+    const int64_t* ix = d.idx + o * taps;
+    for (int64_t t = 0; t < taps; ++t)
+      if (ix[t] != kNoTap) row[ix[t] * s] += (w01 * (w ? w[o * taps + t] : A(1))) * gv;
+  }
+}
+
 // gin: the dense gradient of the input in A, zero on entry. Planes run in parallel; within one, rows of outputs
 // in order, each with its outer taps taken once.
 template <typename T, typename A> void backward_cpu(const Plan& p, const T* g, A* gin) {
   const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
-  const int64_t n2 = d2.out, taps2 = d2.taps, s2 = d2.in_stride, in_plane = p.in_plane();
+  const int64_t n2 = d2.out, taps2 = d2.taps, in_plane = p.in_plane();
   const A* w2 = d2.w ? static_cast<const A*>(d2.w) : nullptr;  // null: a gather's adjoint (weights 1)
   parallel_for(0, p.planes, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t pl = lo; pl < hi; ++pl) {
@@ -241,12 +254,8 @@ template <typename T, typename A> void backward_cpu(const Plan& p, const T* g, A
               if (i1 == kNoTap) continue;
               A* row = ip + i0 * d0.in_stride + i1 * d1.in_stride;
               const A w01 = w0 * w1;
-              for (int64_t o2 = 0; o2 < n2; ++o2) {
-                const A gv = A(opmath_t<T>(gr[o2]));
-                const int64_t* ix = d2.idx + o2 * taps2;
-                for (int64_t t2 = 0; t2 < taps2; ++t2)
-                  if (ix[t2] != kNoTap) row[ix[t2] * s2] += (w01 * (w2 ? w2[o2 * taps2 + t2] : A(1))) * gv;
-              }
+              if (taps2 == 2 && w2) spread_row<2>(gr, d2, w2, w01, row);  // linear: unrolled
+              else spread_row<0>(gr, d2, w2, w01, row);
             }
           }
         }
