@@ -131,3 +131,18 @@ def test_interpolate_errors(shape, kw, exc):
         TF.interpolate(torch.zeros(shape), **kw)
     with pytest.raises(exc):
         VF.interpolate(vt.zeros(*shape), **kw)
+
+
+def test_repeated_calls_reuse_checked_plans():
+    """Note [Checked interpolate calls]: a repeated call reuses its checked plans, an error is raised every time,
+    and a size given as a list, a tuple or tensors' values picks the same plans."""
+    x = np.random.default_rng(3).standard_normal((1, 2, 5, 6))
+    xv, xt = vt.from_numpy(x), torch.from_numpy(x)
+    for size in ([7, 4], (7, 4), [vt.tensor(7), vt.tensor(4)], [7, 4]):
+        got = VF.interpolate(xv, size=size, mode="bilinear")
+        np.testing.assert_allclose(_np(got), _np(TF.interpolate(xt, size=(7, 4), mode="bilinear")), rtol=1e-12)
+    got = VF.interpolate(xv.float(), size=(7, 4), mode="bilinear")  # another dtype: its own plans
+    assert got.dtype == vt.float32
+    for _ in range(2):
+        with pytest.raises(ValueError, match="align_corners"):
+            VF.interpolate(xv, size=(7, 4), mode="nearest", align_corners=True)

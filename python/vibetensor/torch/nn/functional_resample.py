@@ -150,6 +150,46 @@ def _aa_weights(n_in, n_out, given, align_corners, mode, ftype):
 @_keeps_channels_last
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
+    key = _call_key(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+    passes = _CALLS.get(key) if key is not None else None
+    if passes is None:
+        passes = _checked_passes(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+        if key is not None:
+            if len(_CALLS) >= 1024:
+                _CALLS.clear()
+            _CALLS[key] = passes
+    if passes[0] == "area":
+        from . import functional as NF
+
+        return (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3](input, passes[1])
+    out = input
+    for indices, weights in passes:
+        out = _resample(out, indices, weights)
+    return out
+
+
+# Note [Checked interpolate calls]
+# A model resizes the same shapes with the same arguments every step, and interpolate's argument checks and size
+# arithmetic cost more host time than the kernel launch (9.7 us a call against torch's 3.1 on the devbox). A call
+# whose arguments (the input's shape, dtype and device included) were checked before reuses what that call found:
+# its passes of plans (Note [Resampling plans are cached]), or area's output size. Calls whose arguments do not
+# hash (a size given as tensors) are checked every time.
+_CALLS = {}
+
+
+def _call_key(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    key = (tuple(input.shape), input.dtype, input.device, mode, align_corners, recompute_scale_factor, antialias,
+           tuple(size) if isinstance(size, list) else size,
+           tuple(scale_factor) if isinstance(scale_factor, list) else scale_factor)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _checked_passes(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    """torch's argument checks, then the call's passes of plans (("area", sizes) for area, an adaptive pool)."""
     if mode not in _MODES:
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
                                   f"{input.dim()}D) for the modes: {_MODE_LIST} (got {mode})")
@@ -177,18 +217,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
                            f"({', '.join(map(str, input.shape[2:]))}) and output ({', '.join(map(str, sizes))})")
     if mode == "area":
-        from . import functional as NF
-
-        pool = (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3]
-        return pool(input, sizes)
+        return ("area", sizes)
     weighted = mode not in ("nearest", "nearest-exact")
     if weighted and not input.dtype.is_floating_point:
         raise RuntimeError(f"\"upsample_{mode}\" not implemented for '{_dtype_name(input.dtype)}'")
-    out = input
-    for indices, weights in _plans(mode, antialias, tuple(input.shape[2:]), tuple(sizes), tuple(given),
-                                   bool(align_corners), input.dtype, input.device):
-        out = _resample(out, indices, weights)
-    return out
+    return _plans(mode, antialias, tuple(input.shape[2:]), tuple(sizes), tuple(given), bool(align_corners),
+                  input.dtype, input.device)
 
 
 def _dtype_name(dtype):
