@@ -49,8 +49,8 @@ void take_dim(const char* op, Checked& c, int j, size_t k, int64_t in, int64_t o
   const Tensor& w = weights[k];
   VT_CHECK_TYPE(w.dtype() == acc, op, ": weights[", k, "] must be ", dtype_name(acc), " for a ",
                 dtype_name(c.input.dtype()), " input, got ", dtype_name(w.dtype()));
-  VT_CHECK(std::ranges::equal(w.sizes(), idx.sizes()), op, ": weights[", k, "] ", shape_str(w.sizes()), " must match indices[", k,
-           "] ", shape_str(idx.sizes()));
+  VT_CHECK(std::ranges::equal(w.sizes(), idx.sizes()), op, ": weights[", k, "] ", shape_str(w.sizes()),
+           " must match indices[", k, "] ", shape_str(idx.sizes()));
   VT_CHECK(w.device() == c.input.device(), op, ": weights[", k, "] is on ", w.device().str(), ", the input on ",
            c.input.device().str());
   c.keep.push_back(dense(w));

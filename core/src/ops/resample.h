@@ -40,7 +40,7 @@ struct Dim {                        // one resampled dim; unused leading dims ar
 };
 
 struct Plan {
-  Dim dim[kMaxResampled];                // the resampled dims, right-aligned: dim[kMaxResampled - d .. kMaxResampled - 1]
+  Dim dim[kMaxResampled];           // the resampled dims, right-aligned (the last d of the three)
   int64_t planes = 1;               // the product of the leading dims
   // The leading dims' strides, coalesced to at most two: plane p starts at (p / inner) * outer_stride +
   // (p % inner) * inner_stride (a channels-last [N, C, H, W] reads in place this way).

@@ -161,7 +161,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if passes[0] == "area":
         from . import functional as NF
 
-        return (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3](input, passes[1])
+        pool = (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3]
+        return pool(input, passes[1])
     out = input
     for indices, weights in passes:
         out = _resample(out, indices, weights)
@@ -172,20 +173,27 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 # A model resizes the same shapes with the same arguments every step, and interpolate's argument checks and size
 # arithmetic cost more host time than the kernel launch (9.7 us a call against torch's 3.1 on the devbox). A call
 # whose arguments (the input's shape, dtype and device included) were checked before reuses what that call found:
-# its passes of plans (Note [Resampling plans are cached]), or area's output size. Calls whose arguments do not
-# hash (a size given as tensors) are checked every time.
+# its passes of plans (Note [Resampling plans are cached]), or area's output size. Calls with other than Python
+# numbers for size or scale_factor (tensors, NumPy scalars) are checked every time.
 _CALLS = {}
 
 
+def _plain(v):
+    """v as a hashable key when it is None, a Python number or a list / tuple of them; None otherwise (tensor
+    values can change between calls)."""
+    if v is None or type(v) in (int, float):
+        return (v,)
+    if isinstance(v, (list, tuple)) and all(type(e) in (int, float) for e in v):
+        return tuple(v)
+    return None
+
+
 def _call_key(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
-    key = (tuple(input.shape), input.dtype, input.device, mode, align_corners, recompute_scale_factor, antialias,
-           tuple(size) if isinstance(size, list) else size,
-           tuple(scale_factor) if isinstance(scale_factor, list) else scale_factor)
-    try:
-        hash(key)
-    except TypeError:
+    s, f = _plain(size), _plain(scale_factor)
+    if s is None or f is None or not isinstance(mode, str):
         return None
-    return key
+    return (tuple(input.shape), input.dtype, input.device, mode, align_corners, recompute_scale_factor, antialias,
+            type(size) is int, s, type(scale_factor) in (int, float), f)
 
 
 def _checked_passes(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
