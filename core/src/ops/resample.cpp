@@ -57,8 +57,7 @@ void take_dim(const char* op, Checked& c, int j, size_t k, int64_t in, int64_t o
   d.w = c.keep.back().data_ptr();
 }
 
-size_t check_counts(const char* op, const Tensor& t, TensorList indices,
-                    TensorList weights) {
+size_t check_counts(const char* op, const Tensor& t, TensorList indices, TensorList weights) {
   const size_t nd = indices.size();
   VT_CHECK(nd >= 1 && nd <= size_t(kMaxResampled), op, ": resamples 1 to ", kMaxResampled, " dims, got ", nd, " plans");
   VT_CHECK(weights.empty() || weights.size() == nd, op, ": ", nd, " index plans but ", weights.size(), " weights");
@@ -114,8 +113,7 @@ Checked forward_plan(const Tensor& input, TensorList indices, TensorList weights
   return c;
 }
 
-Checked backward_plan(const Tensor& grad, IntArrayRef input_sizes, TensorList indices,
-                      TensorList weights) {
+Checked backward_plan(const Tensor& grad, IntArrayRef input_sizes, TensorList indices, TensorList weights) {
   const char* op = "_resample_backward";
   const size_t nd = check_counts(op, grad, indices, weights);
   VT_CHECK_TYPE(is_floating(grad.dtype()), op, ": a floating gradient, got ", dtype_name(grad.dtype()));
