@@ -1,10 +1,11 @@
-"""F.interpolate, vibetensor vs PyTorch in one run, as ratios (a benchmark, never a test).
+"""F.interpolate and F.pad, vibetensor vs PyTorch in one run, as ratios (a benchmark, never a test).
 
 The resizes vision models make: a U-Net decoder's 2x upsampling (nearest and bilinear) at three depths, a
 feature-pyramid's bilinear resize to a fixed size, a bicubic image resize, a 3-D trilinear upsample, an
-antialiased thumbnail, and a tiny launch-bound one. Forward alone and forward + backward (the gradient into the
-input), float32 and bfloat16; vibetensor runs one _resample kernel per call (core/src/ops/cuda/resample.cu) and
-its atomic adjoint, torch its upsample kernels. Time per call, median of repeats, sides alternating
+antialiased thumbnail, and a tiny launch-bound one; and the pads of convolutional models (a ResNet stage's zero
+pad, a reflect-padded generator's, a replicate-padded 1-D signal, a tiny one). Forward alone and forward +
+backward (the gradient into the input), float32 and bfloat16; vibetensor runs one _resample kernel per call
+(core/src/ops/cuda/resample.cu) and its atomic adjoint, torch its upsample and padding kernels. Time per call, median of repeats, sides alternating
 (paired_times); a synchronize closes each timed loop on the GPU.
 
   python benchmarks/resample.py [--device cpu] [--json out.json]
@@ -14,7 +15,7 @@ import argparse
 import numpy as np
 from _timing import paired_times, write_results
 
-CASES = [  # name, input shape, interpolate kwargs
+CASES = [  # name, input shape, interpolate kwargs (F.pad's arguments under "pad")
     ("U-Net x2 nearest [8,256,32,32]", (8, 256, 32, 32), dict(scale_factor=2, mode="nearest")),
     ("U-Net x2 bilinear [8,128,64,64]", (8, 128, 64, 64), dict(scale_factor=2, mode="bilinear")),
     ("U-Net x2 bilinear [8,64,128,128]", (8, 64, 128, 128), dict(scale_factor=2, mode="bilinear")),
@@ -23,7 +24,19 @@ CASES = [  # name, input shape, interpolate kwargs
     ("trilinear x2 [2,32,16,16,16]", (2, 32, 16, 16, 16), dict(scale_factor=2, mode="trilinear")),
     ("antialias 64 [16,3,256,256]", (16, 3, 256, 256), dict(size=(64, 64), mode="bilinear", antialias=True)),
     ("tiny [1,1,4,4] x2", (1, 1, 4, 4), dict(scale_factor=2, mode="bilinear")),
+    ("pad zeros [8,64,56,56]", (8, 64, 56, 56), dict(pad=(1, 1, 1, 1))),
+    ("pad reflect [4,64,128,128]", (4, 64, 128, 128), dict(pad=(3, 3, 3, 3), mode="reflect")),
+    ("pad replicate [16,256,1000]", (16, 256, 1000), dict(pad=(3, 3), mode="replicate")),
+    ("pad tiny [1,1,4,4]", (1, 1, 4, 4), dict(pad=(1, 1, 1, 1), mode="reflect")),
 ]
+
+
+def _op(m, kw):
+    """The case's call of module m's F.interpolate, or of F.pad where kw has "pad"."""
+    F = m.nn.functional
+    if "pad" in kw:
+        return lambda x: F.pad(x, **kw)
+    return lambda x: F.interpolate(x, **kw)
 
 
 def main():
@@ -51,20 +64,22 @@ def main():
             xt = torch.from_numpy(x).to(args.device).to(getattr(torch, dtype)).requires_grad_(True)
             iters = 200 if size < (1 << 16) else 20
 
+            op_v, op_t = _op(vt, kw), _op(torch, kw)
+
             def fwd_v():
                 with vt.no_grad():
-                    vt.nn.functional.interpolate(xv, **kw)
+                    op_v(xv)
 
             def fwd_t():
                 with torch.no_grad():
-                    torch.nn.functional.interpolate(xt, **kw)
+                    op_t(xt)
 
             def both_v():
-                vt.nn.functional.interpolate(xv, **kw).sum().backward()
+                op_v(xv).sum().backward()
                 xv.grad = None
 
             def both_t():
-                torch.nn.functional.interpolate(xt, **kw).sum().backward()
+                op_t(xt).sum().backward()
                 xt.grad = None
 
             for label, fv, ft in (("forward", fwd_v, fwd_t), ("fwd+bwd", both_v, both_t)):

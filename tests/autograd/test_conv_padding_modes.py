@@ -191,3 +191,46 @@ def test_subclass_calling_conv_forward(mode):
     tm, vm = make(torch.nn).double(), make(vt.nn).to(vt.float64)
     _copy_params(tm, vm)
     _run_both(tm, vm, (2, 3, 5, 6))
+
+
+EDGE_SHAPES = [(2, 0, 4), (0, 3, 4), (3, 0), (2, 3, 4), (1, 2, 3, 4), (2, 3, 4, 0), (1, 2, 2, 3, 4), (4,),
+               (2, 3, 0, 4), (2, 5, 6)]
+EDGE_PADS = [(1, 1), (-2, -2), (-4, 0), (0, 0, 1, 1), (4, 0, 0, 0), (0, 0, 0, 3), (-2, 3), (3, -2),
+             (0, 0, 0, 0, 2, 0), (1, -1, -1, 2), (0, 0), (0, 0, 0, 0), (-5, 1), (1, 2, 3, 4, 5, 6, 7, 8),
+             (-1,) * 8, (2, -1, 1, 1, -1, 2), (5, 5), (-1, 5, 2, -3)]
+
+
+def _wraps_past_the_crop(shape, pad):
+    """A circular pad wider than the rows a negative pad leaves: torch copies between overlapping slices of its
+    result (an error for some shapes, whatever the copy left for others); vibetensor refuses them all."""
+    for i in range(min(len(pad) // 2, len(shape))):
+        n, left, right = shape[len(shape) - 1 - i], pad[2 * i], pad[2 * i + 1]
+        kept = n - max(-left, 0) - max(-right, 0)
+        if left > kept or right > kept:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_edges_match_torch(mode):
+    """Empty dims, crops that empty a dim, pads as wide as the input, negative pads on one side (reflect and
+    replicate count the other side's rows from the uncropped input): torch's values or torch's error and
+    message."""
+    rng = np.random.default_rng(5)
+    for shape in EDGE_SHAPES:
+        for pad in EDGE_PADS:
+            x = rng.standard_normal(shape)
+            try:
+                want = torch.nn.functional.pad(torch.from_numpy(x), pad, mode=mode)
+            except (RuntimeError, NotImplementedError) as e:
+                if mode == "circular" and _wraps_past_the_crop(shape, pad):
+                    continue
+                with pytest.raises(type(e)) as got:
+                    vt.nn.functional.pad(vt.from_numpy(x), pad, mode=mode)
+                assert str(got.value).split("\n")[0] == str(e).split("\n")[0], (shape, pad)
+                continue
+            if mode == "circular" and _wraps_past_the_crop(shape, pad):
+                continue
+            got = vt.nn.functional.pad(vt.from_numpy(x), pad, mode=mode)
+            assert tuple(got.shape) == tuple(want.shape), (shape, pad)
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{shape} {pad}")

@@ -210,9 +210,11 @@ template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
         continue;
       }
       const W* row = x + plane_offset(p, q / d0.out) + i0 * d0.in_stride + i1 * d1.in_stride;
-      for (int64_t o2 = 0; o2 < d2.out; ++o2) {
-        const int64_t i2 = tap(d2, o2, 0, w);
-        o[o2] = i2 == kNoTap ? W{} : row[i2 * d2.in_stride];
+      const int64_t* ix = d2.idx;  // the innermost dim always has a plan
+      if (d2.in_stride == 1) {     // (a plain indexed load, which the compiler vectorises)
+        for (int64_t o2 = 0; o2 < d2.out; ++o2) o[o2] = ix[o2] < 0 ? W{} : row[ix[o2]];
+      } else {
+        for (int64_t o2 = 0; o2 < d2.out; ++o2) o[o2] = ix[o2] < 0 ? W{} : row[ix[o2] * d2.in_stride];
       }
     }
   });

@@ -281,8 +281,9 @@ def _sdpa_math(query, key, value, attn_mask, dropout_p, is_causal, scale):
 
 
 from .functional_conv import (  # noqa: E402,F401
-    adaptive_avg_pool2d, avg_pool2d, conv2d, fold, max_pool2d, one_hot, pad, unfold,
+    adaptive_avg_pool2d, avg_pool2d, conv2d, fold, max_pool2d, one_hot, unfold,
 )
+from .functional_pad import pad  # noqa: E402,F401
 from .functional_norm import batch_norm, group_norm, instance_norm  # noqa: E402,F401
 from .functional_act import (  # noqa: E402,F401
     alpha_dropout, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, prelu, relu6,

@@ -11,16 +11,14 @@ CUDA kernels, each the other's backward):
   - avg_pool2d: im2col of the zero-padded input summed over the window, divided by the window count that
     torch's options define (count_include_pad, ceil_mode's clipped windows, divisor_override), itself an
     im2col of a mask.
-Constant pad fills the padded shape and copies the input into its middle view (differentiable through the copy,
-CopySlices); circular pad is a cat of slices, reflect and replicate gathers. one_hot scatters ones into zeros
-(not differentiable: an integer result).
+pad lives in functional_pad.py (Note [Pads as gathers]). one_hot scatters ones into zeros (not differentiable:
+an integer result).
 """
 
 from ..._C import core as _core
-from .._no_autocast import region_dtype
 from .. import _functions
-
-_HALF = (_core.dtype.float16, _core.dtype.bfloat16)
+from ._layouts import _in_format, _keeps_channels_last
+from .functional_pad import pad
 
 _im2col = _core.op("vt::im2col")
 _col2im = _core.op("vt::col2im")
@@ -59,126 +57,6 @@ def _batched_n(input, name, spatial):
 
 def _batched(input, name):
     return _batched_n(input, name, 2)
-
-
-# ---- pad ----
-def _keeps_channels_last(fn):
-    """An op whose result torch lays out in its input's suggested format (poolings, interpolate, group_norm,
-    pad): a channels_last input gives channels_last results (both of a (values, indices) pair), so a channels_last
-    model stays channels_last through them, as in torch (x.permute(0, 2, 3, 1).view(...) then works)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(input, *args, **kwargs):
-        out = fn(input, *args, **kwargs)
-        if input.dim() not in (4, 5):
-            return out
-        from .. import _memory_format as mf
-
-        fmt = mf.suggest_memory_format(input)
-        if fmt is mf.contiguous_format:
-            return out
-        keep = lambda t: _in_format(t, fmt) if t.dim() == input.dim() else t  # noqa: E731
-        return tuple(keep(t) for t in out) if isinstance(out, tuple) else keep(out)
-    return wrapper
-
-
-def _in_format(t, fmt):
-    """t laid out in memory format fmt with torch's exact strides, size-1 dims included (a [N, C, 1, 1] result
-    then still reads as channels_last to the next op, as torch's): a copy only when the layout really differs."""
-    from .. import _memory_format as mf
-
-    t = mf.contiguous(t, fmt)
-    target = mf._format_strides(tuple(t.shape), fmt)
-    return t if list(t.stride()) == target else t.as_strided(tuple(t.shape), target, t.storage_offset())
-
-
-def pad(input, pad, mode="constant", value=None):
-    """torch's F.pad; a channels_last input gives a channels_last result except in circular mode (torch's is
-    contiguous there)."""
-    return (_pad if mode == "circular" else _pad_keeping_layout)(input, pad, mode, value)
-
-
-def _pad(input, pad, mode="constant", value=None):
-    pad = list(pad)
-    if len(pad) % 2:
-        raise RuntimeError("Padding length must be divisible by 2")
-    if len(pad) // 2 > input.dim():
-        raise RuntimeError("Padding length should be less than or equal to two times the input dimension but got "
-                           f"padding length {len(pad)} and input of dimension {input.dim()}")
-    if mode != "constant" and value not in (None, 0):
-        raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
-    if mode != "constant" and not len(pad) // 2 + 1 <= input.dim() <= len(pad) // 2 + 2:
-        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {input.dim()}D input tensor.")
-    F = _F()
-    if mode in ("reflect", "replicate") and not input.is_cuda and input.dtype in _HALF and (
-            len(pad) // 2 <= (2 if mode == "reflect" else 3)) and region_dtype(input) is not None:
-        input = input.float()  # torch's CPU autocast list: reflection_pad1d/2d, replication_pad1d/2d/3d
-    if mode == "constant":
-        return _constant_pad(input, pad, value)
-    out = input
-    for i in range(len(pad) // 2):
-        d = input.dim() - 1 - i
-        left, right = pad[2 * i], pad[2 * i + 1]
-        n = out.shape[d]
-        if left < 0 or right < 0:  # negative padding crops
-            start, stop = max(-left, 0), n - max(-right, 0)
-            if stop - start < 0:
-                raise RuntimeError(f"The input size {n}, plus negative padding {left} and {right} resulted in a "
-                                   "negative output size, which is invalid. Check dimension {d} of your input.")
-            out = out.narrow(d, start, stop - start)
-            left, right, n = max(left, 0), max(right, 0), stop - start
-        if left == 0 and right == 0:
-            continue
-        if mode == "circular":
-            if left > n or right > n:
-                raise RuntimeError("Padding value causes wrapping around more than once.")
-            out = F.cat([out.narrow(d, n - left, left), out, out.narrow(d, 0, right)], d)
-        elif mode in ("reflect", "replicate"):
-            if mode == "reflect" and (left >= n or right >= n):
-                raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension,"
-                                   f" but got: padding ({left}, {right}) at dimension {d} of input {list(input.shape)}")
-            if mode == "reflect":
-                picks = [abs(j) if j < n else 2 * (n - 1) - j for j in range(-left, n + right)]
-            else:
-                picks = [min(max(j, 0), n - 1) for j in range(-left, n + right)]
-            from .._select_ops import index_select
-
-            out = index_select(out, d, F.tensor(picks, dtype=_core.dtype.int64, device=out.device))
-        else:
-            raise NotImplementedError(f"Unrecognised padding mode {mode}")
-    if out is input:
-        return out.clone()
-    return out.contiguous()  # (a crop alone is a narrow view; torch's pad always writes a new tensor)
-
-
-def _constant_pad(input, pad, value):
-    """A tensor of the padded shape filled with value, input (cropped where a pad is negative) copied into its
-    middle: two kernels however many dims are padded (a fill and a cat per padded dim took five for a 2-D
-    pad); the copy into the view records input's gradient (CopySlices)."""
-    x, shape, spans = input, list(input.shape), []
-    for i in range(len(pad) // 2):
-        d = input.dim() - 1 - i
-        left, right, n = pad[2 * i], pad[2 * i + 1], input.shape[d]
-        if left < 0 or right < 0:  # negative padding crops
-            start, stop = max(-left, 0), n - max(-right, 0)
-            if stop - start < 0:
-                raise RuntimeError(f"The input size {n}, plus negative padding {left} and {right} resulted in a "
-                                   f"negative output size, which is invalid. Check dimension {d} of your input.")
-            x = x.narrow(d, start, stop - start)
-            n = stop - start
-        shape[d] = max(left, 0) + n + max(right, 0)
-        spans.append((d, max(left, 0), n))
-    F = _F()
-    out = F.full(shape, 0 if value is None else value, dtype=input.dtype, device=input.device)
-    middle = out
-    for d, start, n in spans:
-        middle = middle.narrow(d, start, n)
-    middle.copy_(x)
-    return out
-
-
-_pad_keeping_layout = _keeps_channels_last(_pad)
 
 
 # ---- one_hot, unfold / fold ----

@@ -12,6 +12,7 @@ All composed from functional_conv's ops (so differentiable through them):
 from ..._C import core as _core
 from . import functional_conv as _fc
 from .. import _functions
+from ._layouts import _keeps_channels_last
 
 
 def _F():
@@ -176,7 +177,7 @@ def adaptive_avg_pool1d(input, output_size):
     return out.squeeze(0) if unbatched else out
 
 
-@_fc._keeps_channels_last
+@_keeps_channels_last
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     x, unbatched = _fc._batched(input, "adaptive_max_pool2d")
     N, C, H, W = x.shape

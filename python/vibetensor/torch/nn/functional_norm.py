@@ -8,7 +8,7 @@ input's dtype, so a float32 BatchNorm after a bfloat16 convolution (mixed precis
 """
 from ..._C import core as _core
 from ...autograd import no_grad
-from .functional_conv import _in_format, _keeps_channels_last
+from ._layouts import _in_format, _keeps_channels_last
 
 
 def _mf():

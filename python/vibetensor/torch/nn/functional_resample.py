@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..._C import core as _core
-from .functional_conv import _keeps_channels_last
+from ._layouts import _keeps_channels_last
 from .. import _functions
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
