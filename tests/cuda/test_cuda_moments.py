@@ -1,7 +1,8 @@
 """CUDA mean, var, std and the p-norms as one reduction launch each (core/src/ops/cuda/moments.cu): against a float64
-NumPy reference, and against the compositions that autograd records through (the same call on a tensor that
-requires grad), on the reduction kernels' paths: split full reductions, rows with a remainder, column tiles,
+NumPy reference and against the CPU's compositions, on the reduction kernels' paths: split full reductions, rows with a remainder, column tiles,
 outputs that are not 16-byte columns, dims that do not coalesce, non-contiguous views; every floating dtype.
+Under autograd var, std and the 2-norm stay one launch, differentiated by torch's formulas: gradients, double
+gradients and grad_fn names against torch's on the GPU.
 
 test_cuda_reductions.py sweeps the ops' semantics against torch; this file is about the fused kernels' numbers.
 
@@ -37,8 +38,8 @@ def close(got, want, rtol, what):
 
 
 def composed(fn, v):
-    """fn(v) computed by the composition: on a copy that requires grad, so autograd records through it."""
-    return fn(v.detach().clone().requires_grad_(True)).detach()
+    """fn(v) computed by the CPU's composition."""
+    return fn(v.detach().cpu())
 
 
 def np_var(a, dim, correction):
@@ -78,10 +79,10 @@ def test_norms_against_float64(dtype, p):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_matches_the_composition(dtype):
-    """The kernels outside autograd and the compositions it records through agree to the dtype's rounding."""
+    """The CUDA kernels and the CPU's compositions agree to the dtype's rounding."""
     fns = [lambda t: t.var(0), lambda t: t.std(1, correction=0), lambda t: t.norm(), lambda t: t.norm(p=1, dim=0),
            lambda t: t.t().var(1, keepdim=True), lambda t: t[:, ::3].std(), lambda t: t.norm(p=3, dim=1)]
-    _, v = device_pair((301, 257), dtype, seed=3)  # (mean is one kernel under autograd too: no composition)
+    _, v = device_pair((301, 257), dtype, seed=3)
     for i, fn in enumerate(fns):
         close(fn(v), composed(fn, v).cpu().to(vt.float64).numpy(), RTOL[dtype] * 4, f"case {i}")
 
@@ -119,3 +120,54 @@ def test_mean_dtype_and_empty():
         i.mean()
     e = vt.empty(0, 3, device=DEV)
     assert np.isnan(e.mean(0).cpu().numpy()).all() and e.mean(1).shape == (0,) and math.isnan(e.mean().item())
+
+
+GRAD_FNS = [  # (name, fn): the calls a model makes of var, std and the 2-norm, with torch's node names
+    ("VarBackward0", lambda t: t.var(1, keepdim=True, unbiased=False)),
+    ("VarBackward0", lambda t: t.var()),
+    ("StdBackward0", lambda t: t.std(0, correction=2)),
+    ("StdBackward0", lambda t: t.t().std(1)),
+    ("LinalgVectorNormBackward0", lambda t: t.norm(dim=1)),
+    ("LinalgVectorNormBackward0", lambda t: t[:, ::2].norm()),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "bfloat16"])
+def test_gradients_match_torch(dtype):
+    """Rows of equal values (std and norm 0: gradient 0, as torch's) among random ones."""
+    import torch
+
+    a = np.random.default_rng(11).standard_normal((37, 20))
+    a[3] = 1.5
+    a[5] = 0.0
+    g = np.random.default_rng(12).standard_normal((37, 20))
+    tol = {"float64": 1e-10, "float32": 2e-5, "bfloat16": 3e-2}[dtype]
+    for name, fn in GRAD_FNS:
+        xv = vt.from_numpy(a).to(getattr(vt, dtype)).to(DEV).requires_grad_()
+        xt = torch.from_numpy(a).to(getattr(torch, dtype)).to("cuda" if DEV != "cpu" else "cpu").requires_grad_()
+        yv, yt = fn(xv), fn(xt)
+        if DEV != "cpu":
+            assert type(yv.grad_fn).__name__ == name
+        gv = vt.from_numpy(g).to(DEV).to(yv.dtype)
+        gt = torch.from_numpy(g).to(yt.device).to(yt.dtype)
+        (yv * gv.flatten()[: yv.numel()].reshape(yv.shape)).sum().backward()
+        (yt * gt.flatten()[: yt.numel()].reshape(yt.shape)).sum().backward()
+        np.testing.assert_allclose(yv.detach().float().cpu().numpy(), yt.detach().float().cpu().numpy(),
+                                   rtol=tol, atol=tol, err_msg=name)
+        np.testing.assert_allclose(xv.grad.float().cpu().numpy(), xt.grad.float().cpu().numpy(), rtol=tol,
+                                   atol=tol, err_msg=name)
+
+
+def test_double_backward_matches_torch():
+    import torch
+
+    a = np.random.default_rng(13).standard_normal((6, 9))
+    out = []
+    for m, dev in ((vt, DEV), (torch, "cuda" if DEV != "cpu" else "cpu")):
+        x = m.from_numpy(a).to(dev).requires_grad_()
+        y = x.std(1) + x.var(0).sum() + x.norm(dim=1) * 0.5
+        (gx,) = m.autograd.grad(y.sum(), x, create_graph=True)
+        (ggx,) = m.autograd.grad((gx * gx).sum(), x)
+        out.append((gx.detach().cpu().numpy(), ggx.cpu().numpy()))
+    for got, want in zip(*out):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)

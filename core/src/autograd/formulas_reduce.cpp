@@ -1,5 +1,6 @@
 // Backward formulas of the selecting and multiplying reductions and the scans: amax/amin, max/min (whole tensor
-// and along a dim), prod, logsumexp, cumsum, cumprod (Note [Autograd kernels]). Ties follow torch: amax/amin and the
+// and along a dim), prod, logsumexp, cumsum, cumprod (Note [Autograd kernels]); and of CUDA's one-launch var,
+// std and 2-norm. Ties follow torch: amax/amin and the
 // whole-tensor max/min share the gradient evenly among equal extremes, max/min along a dim give it all to the
 // index they returned. Zeros in prod and cumprod are handled exactly (no division by them) and without a host
 // sync; every formula is built from differentiable ops, so create_graph works through all of them (with a term
@@ -59,6 +60,37 @@ void logsumexp_backward(BackwardContext& c) {
   bool keepdim = std::get<bool>(c.arg(2));
   Tensor r = with_kept_dims(c.result(), dims, keepdim), g = with_kept_dims(c.grad(), dims, keepdim);
   c.set(0, mul(g, un("vt::exp", sub(x, r))));
+}
+// _var_welford(self, dim, correction, keepdim, root), the one-launch var / std of CUDA tensors: torch's
+// var_backward, grad * (2 / (n - correction)) * (self - mean(self)), and std_backward, var_backward of
+// grad / (2 * result), zero where the result is 0 (a constant row: torch's gradient there is 0, not NaN).
+void var_welford_backward(BackwardContext& c) {
+  Tensor x = c.saved(0);
+  auto dims = reduced_dims(c.arg(1), x.dim());
+  const double correction = std::get<double>(c.arg(2));
+  const bool keepdim = std::get<bool>(c.arg(3)), root = std::get<bool>(c.arg(4));
+  int64_t n = 1;
+  for (int64_t d : dims) n *= x.size(d);
+  Tensor g = with_kept_dims(c.grad(), dims, keepdim);
+  if (root) {
+    Tensor r = with_kept_dims(c.result(), dims, keepdim);
+    g = ops::where(bin("vt::eq", r, num(0.0)), num(0.0), div(g, mul(r, num(2.0))));
+  }
+  Tensor centred = sub(x, ops::mean(x, dims, /*keepdim=*/true, std::nullopt));
+  c.set(0, mul(mul(g, num(2.0 / (double(n) - correction))), centred));
+}
+const char* var_welford_name(const Stack& args) {
+  return std::get<bool>(args.at(4)) ? "StdBackward0" : "VarBackward0";
+}
+// _pnorm(self, p, dim, keepdim), the one-launch p-norm of CUDA tensors, differentiated for p = 2 only (the other
+// orders record their compositions): torch's norm_backward, self * grad / result, zero where the result is 0.
+void pnorm_backward(BackwardContext& c) {
+  Tensor x = c.saved(0);
+  VT_INTERNAL_ASSERT(std::get<double>(c.arg(1)) == 2.0, "_pnorm's gradient is the 2-norm's");
+  auto dims = reduced_dims(c.arg(2), x.dim());
+  const bool keepdim = std::get<bool>(c.arg(3));
+  Tensor r = with_kept_dims(c.result(), dims, keepdim), g = with_kept_dims(c.grad(), dims, keepdim);
+  c.set(0, mul(x, ops::where(bin("vt::eq", r, num(0.0)), num(0.0), div(g, r))));
 }
 // max/min(self) over everything: the same, with NaN results matching NaN inputs (torch's
 // evenly_distribute_backward).
@@ -184,6 +216,8 @@ const bool reduce_formulas_registered = [] {
       min_dim,
       {"vt::prod", "ProdBackward0", kSelf, true, prod_backward, false, prod_name},
       {"vt::logsumexp", "LogsumexpBackward0", kSelf, true, logsumexp_backward},
+      {"vt::_var_welford", "VarBackward0", kSelf, true, var_welford_backward, false, var_welford_name},
+      {"vt::_pnorm", "LinalgVectorNormBackward0", kSelf, true, pnorm_backward},
       {"vt::cumsum", "CumsumBackward0", 0, false, cumsum_backward},
       {"vt::cumprod", "CumprodBackward0", kSelf, true, cumprod_backward},
   });

@@ -57,13 +57,15 @@ Tensor var_f64(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar
   return v;
 }
 
-// Whether autograd records through `self`: var, std and norm then run as the compositions above and below.
+// Whether autograd records through `self`: the CPU's var and std, and the norms of orders other than 2, then
+// run as the compositions above and below (their gradients those of the parts).
 bool recording(const Tensor& self) { return autograd::is_grad_enabled() && self.impl()->requires_grad(); }
 
-// var and std of a non-empty floating CUDA tensor outside autograd: one Welford reduction (Note [Welford states]
-// in cuda/moments.cu), the composition's nine launches otherwise.
+// var and std of a non-empty floating CUDA tensor: one Welford reduction (Note [Welford states] in
+// cuda/moments.cu), differentiated by torch's formulas (VarBackward0 / StdBackward0 in
+// autograd/formulas_reduce.cpp); the composition's nine launches otherwise.
 bool welford_applies(const Tensor& self) {
-  return self.device().is_cuda() && is_floating(self.dtype()) && self.numel() > 0 && !recording(self);
+  return self.device().is_cuda() && is_floating(self.dtype()) && self.numel() > 0;
 }
 Tensor var_welford(const Tensor& self, OptionalIntArrayRef dim, std::optional<Scalar> correction, bool keepdim,
                    bool root) {
@@ -133,8 +135,9 @@ Tensor norm_any(const Tensor& self, std::optional<Scalar> p_s, OptionalIntArrayR
     r.impl()->set_wrapped_number(false);
     return keepdim ? ops::reshape(r, DimVector(size_t(self.dim()), 1)) : r;
   }
-  // One lifted sum on CUDA outside autograd (cuda/moments.cu) for the orders with no rule of their own below.
-  if (self.device().is_cuda() && count > 1 && p != 0 && !std::isinf(p) && !recording(self)) {
+  // One lifted sum on CUDA (cuda/moments.cu) for the orders with no rule of their own below; under autograd only
+  // the 2-norm, whose gradient has a formula (LinalgVectorNormBackward0 in autograd/formulas_reduce.cpp).
+  if (self.device().is_cuda() && count > 1 && p != 0 && !std::isinf(p) && (p == 2 || !recording(self))) {
     static const TypedOp<Tensor(const Tensor&, double, OptionalIntArrayRef, bool)> pnorm("vt::_pnorm");
     return pnorm(self, p, dim, keepdim);
   }
