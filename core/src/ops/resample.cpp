@@ -147,18 +147,39 @@ int64_t plane_offset(const Plan& p, int64_t pl) {
 }
 
 // acc1[o] += w1 * (the innermost dim's taps of output o over `row`), for every output o of the row; Taps > 0 is
-// the tap count known at compile time (0: d.taps, read at run time).
+// the tap count known at compile time (0: d.taps, read at run time). A wide plan (antialiasing: 9 taps at a 4x
+// downsample) blends four outputs at a time, so four sums advance together where one output's chain of dependent
+// adds would wait on each other; each output still adds its taps in order.
 template <int Taps, typename T, typename A>
 inline void blend_row(const T* row, const Dim& d, const A* w, A w1, A* acc1) {
   const int64_t taps = Taps > 0 ? Taps : d.taps, s = d.in_stride;
-  for (int64_t o = 0; o < d.out; ++o) {
-    const int64_t* ix = d.idx + o * taps;
-    const A* wx = w + o * taps;
+  auto read = [&](int64_t e, A& acc) {
+    if (d.idx[e] != kNoTap) acc += w[e] * A(opmath_t<T>(row[d.idx[e] * s]));
+  };
+  int64_t o = 0;
+  if constexpr (Taps == 0) {
+    for (; o + 4 <= d.out; o += 4) {
+      A a[4] = {A(0), A(0), A(0), A(0)};
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t k = 0; k < 4; ++k) read((o + k) * taps + t, a[k]);
+      for (int64_t k = 0; k < 4; ++k) acc1[o + k] += w1 * a[k];
+    }
+  }
+  for (; o < d.out; ++o) {
     A acc2 = A(0);
-    for (int64_t t = 0; t < taps; ++t)
-      if (ix[t] != kNoTap) acc2 += wx[t] * A(opmath_t<T>(row[ix[t] * s]));
+    for (int64_t t = 0; t < taps; ++t) read(o * taps + t, acc2);
     acc1[o] += w1 * acc2;
   }
+}
+
+// Whether a dim's plan is the identity (each output row reads its own input row, weight 1): the other dim of an
+// antialiased pass. Its rows then blend as whole vectors, acc1 += w1 * row (the same sums: 0 + 1 * x is x).
+template <typename A> bool is_identity(const Dim& d) {
+  if (d.taps != 1 || d.out != d.in) return false;
+  const A* w = static_cast<const A*>(d.w);
+  for (int64_t o = 0; o < d.out; ++o)
+    if (d.idx[o] != o || (w && w[o] != A(1))) return false;
+  return true;
 }
 
 // Each output row (a plane and the outer coordinates) takes its outer taps once; the innermost dim's taps run
@@ -169,6 +190,7 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
   const int64_t n2 = d2.out, taps2 = d2.taps, rows = p.planes * d0.out * d1.out;
   const A* w2 = static_cast<const A*>(d2.w);  // the innermost dim is always resampled
   const int64_t work = std::max<int64_t>(1, n2 * d0.taps * d1.taps * taps2);
+  const bool identity2 = is_identity<A>(d2);
   parallel_for(0, rows, std::max<int64_t>(1, 16384 / work), [&](int64_t lo, int64_t hi) {
     std::vector<A> acc0(static_cast<size_t>(n2)), acc1(static_cast<size_t>(n2));
     for (int64_t r = lo; r < hi; ++r) {
@@ -184,8 +206,15 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
           const int64_t i1 = tap(d1, o1, t1, w1);
           if (i1 == kNoTap) continue;
           const T* row = base + i0 * d0.in_stride + i1 * d1.in_stride;
-          if (taps2 == 2) blend_row<2>(row, d2, w2, w1, acc1.data());  // linear: the count known, unrolled
-          else blend_row<0>(row, d2, w2, w1, acc1.data());
+          if (identity2) {
+            for (int64_t o2 = 0; o2 < n2; ++o2) acc1[size_t(o2)] += w1 * A(opmath_t<T>(row[o2 * d2.in_stride]));
+          } else if (taps2 == 2) {
+            blend_row<2>(row, d2, w2, w1, acc1.data());  // linear and cubic: the count known, unrolled
+          } else if (taps2 == 4) {
+            blend_row<4>(row, d2, w2, w1, acc1.data());
+          } else {
+            blend_row<0>(row, d2, w2, w1, acc1.data());
+          }
         }
         for (int64_t o2 = 0; o2 < n2; ++o2) acc0[size_t(o2)] += w0 * acc1[size_t(o2)];
       }
