@@ -15,6 +15,8 @@
 // kernels (wider antialiased plans, planes past 2^31 elements) read the plans inside their loops with 64-bit
 // offsets, which made the large bilinear forwards 2.1-3.3x torch's time on an H100. The sums keep the general
 // kernels' order, so both give the same bits.
+#include <algorithm>
+
 #include "../resample.h"
 #include "../words.h"
 #include "kernel_errors.cuh"
@@ -101,7 +103,7 @@ bool fits_registers(const Plan& p) {
   int64_t span = 0;
   for (const Dim& d : p.dim) {
     if (d.taps > kRegisterTaps) return false;
-    span += (d.in - 1) * d.in_stride;
+    span += std::max<int64_t>(d.in - 1, 0) * d.in_stride;  // (an empty dim has no rows to read)
   }
   return span <= INT32_MAX;
 }
