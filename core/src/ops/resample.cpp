@@ -224,10 +224,33 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
   });
 }
 
+// Note [Gather runs]
+// A gather's innermost plan is mostly runs: a pad's interior reads consecutive rows, a constant pad's border none.
+// The plan is split into runs once per call; a run of outputs reading consecutive rows moves as one block (a copy
+// forward, a vector add in the adjoint), a run of no-taps is one fill. Plans of short runs (nearest upsampling
+// reads each row twice) keep the loop over elements. Each input row's gradient still adds its outputs in order.
+struct Run {
+  int64_t o, n, i;  // outputs [o, o + n) read rows [i, i + n), or none (i == kNoTap)
+};
+std::vector<Run> gather_runs(const Dim& d) {
+  std::vector<Run> runs;
+  if (d.taps != 1 || d.in_stride != 1 || d.w) return runs;
+  for (int64_t o = 0; o < d.out;) {
+    const int64_t i = d.idx[o];
+    int64_t n = 1;
+    while (o + n < d.out && d.idx[o + n] == (i == kNoTap ? kNoTap : i + n)) ++n;
+    runs.push_back({o, n, i});
+    o += n;
+  }
+  if (int64_t(runs.size()) * 8 > d.out) runs.clear();  // runs under 8 long on average: the element loop
+  return runs;
+}
+
 // A gather moves words of the element's size; a missing tap reads as zero bytes.
 template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
   const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
   const int64_t rows = p.planes * d0.out * d1.out;
+  const std::vector<Run> runs = gather_runs(d2);
   parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(d2.out, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t o1 = r % d1.out, q = r / d1.out, o0 = q % d0.out;
@@ -240,7 +263,12 @@ template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
       }
       const W* row = x + plane_offset(p, q / d0.out) + i0 * d0.in_stride + i1 * d1.in_stride;
       const int64_t* ix = d2.idx;  // the innermost dim always has a plan
-      if (d2.in_stride == 1) {     // (a plain indexed load, which the compiler vectorises)
+      if (!runs.empty()) {
+        for (const Run& u : runs) {
+          if (u.i == kNoTap) std::memset(o + u.o, 0, size_t(u.n) * sizeof(W));
+          else std::memcpy(o + u.o, row + u.i, size_t(u.n) * sizeof(W));
+        }
+      } else if (d2.in_stride == 1) {  // (a plain indexed load, which the compiler vectorises)
         for (int64_t o2 = 0; o2 < d2.out; ++o2) o[o2] = ix[o2] < 0 ? W{} : row[ix[o2]];
       } else {
         for (int64_t o2 = 0; o2 < d2.out; ++o2) o[o2] = ix[o2] < 0 ? W{} : row[ix[o2] * d2.in_stride];
@@ -268,6 +296,7 @@ template <typename T, typename A> void backward_cpu(const Plan& p, const T* g, A
   const Dim &d0 = p.dim[0], &d1 = p.dim[1], &d2 = p.dim[2];
   const int64_t n2 = d2.out, taps2 = d2.taps, in_plane = p.in_plane();
   const A* w2 = d2.w ? static_cast<const A*>(d2.w) : nullptr;  // null: a gather's adjoint (weights 1)
+  const std::vector<Run> runs = gather_runs(d2);
   parallel_for(0, p.planes, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t pl = lo; pl < hi; ++pl) {
       A* ip = gin + pl * in_plane;
@@ -283,8 +312,15 @@ template <typename T, typename A> void backward_cpu(const Plan& p, const T* g, A
               if (i1 == kNoTap) continue;
               A* row = ip + i0 * d0.in_stride + i1 * d1.in_stride;
               const A w01 = w0 * w1;
-              if (taps2 == 2 && w2) spread_row<2>(gr, d2, w2, w01, row);  // linear: unrolled
-              else spread_row<0>(gr, d2, w2, w01, row);
+              if (!runs.empty()) {
+                for (const Run& u : runs)
+                  if (u.i != kNoTap)
+                    for (int64_t j = 0; j < u.n; ++j) row[u.i + j] += w01 * A(opmath_t<T>(gr[u.o + j]));
+              } else if (taps2 == 2 && w2) {
+                spread_row<2>(gr, d2, w2, w01, row);  // linear: unrolled
+              } else {
+                spread_row<0>(gr, d2, w2, w01, row);
+              }
             }
           }
         }
