@@ -24,9 +24,10 @@ _resample = _core.op("vt::_resample")
 
 
 def pad(input, pad, mode="constant", value=None):
-    """torch's F.pad; a channels_last input gives a channels_last result except in circular mode (torch's is
-    contiguous there)."""
-    return (_pad if mode == "circular" else _pad_keeping_layout)(input, pad, mode, value)
+    """torch's F.pad; a channels_last input gives a channels_last result in constant mode, and on the CPU in
+    reflect and replicate modes too (torch's CUDA kernels of those, and circular mode, give contiguous ones)."""
+    keeps = mode == "constant" or (mode != "circular" and not input.is_cuda)
+    return (_pad_keeping_layout if keeps else _pad)(input, pad, mode, value)
 
 
 def _pad(input, pad, mode="constant", value=None):
