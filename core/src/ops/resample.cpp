@@ -265,7 +265,8 @@ template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
       const int64_t* ix = d2.idx;  // the innermost dim always has a plan
       if (!runs.empty()) {
         for (const Run& u : runs) {
-          if (u.i == kNoTap) std::memset(o + u.o, 0, size_t(u.n) * sizeof(W));
+          if (u.n == 1) o[u.o] = u.i == kNoTap ? W{} : row[u.i];  // (a pad's border: no call for one element)
+          else if (u.i == kNoTap) std::memset(o + u.o, 0, size_t(u.n) * sizeof(W));
           else std::memcpy(o + u.o, row + u.i, size_t(u.n) * sizeof(W));
         }
       } else if (d2.in_stride == 1) {  // (a plain indexed load, which the compiler vectorises)
