@@ -234,3 +234,17 @@ def test_pad_edges_match_torch(mode):
             got = vt.nn.functional.pad(vt.from_numpy(x), pad, mode=mode)
             assert tuple(got.shape) == tuple(want.shape), (shape, pad)
             np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{shape} {pad}")
+
+
+@pytest.mark.parametrize("pad,kw", [((1.5, 1), {}), (None, {}), ((True, 1), {}), ((1, 1), {"value": "a"})])
+def test_pad_argument_types_as_torch(pad, kw):
+    with pytest.raises(TypeError) as want:
+        torch.nn.functional.pad(torch.ones(1, 2, 3), pad, **kw)
+    with pytest.raises(TypeError) as got:
+        vt.nn.functional.pad(vt.ones(1, 2, 3), pad, **kw)
+    assert str(got.value) == str(want.value)
+
+
+def test_pad_takes_integers_of_other_types():
+    got = vt.nn.functional.pad(vt.ones(1, 2, 3), (np.int64(1), 2))
+    assert tuple(got.shape) == (1, 2, 6) and got.sum().item() == 6.0

@@ -11,6 +11,8 @@ dims, fill the padded shape and copy the input into its middle view (two kernels
 gradient, CopySlices).
 """
 import functools
+import numbers
+import operator
 
 import numpy as np
 
@@ -34,20 +36,34 @@ def _pad(input, pad, mode="constant", value=None):
     if mode in ("reflect", "replicate") and not input.is_cuda and input.dtype in _HALF and (
             len(pad) // 2 <= (2 if mode == "reflect" else 3)) and region_dtype(input) is not None:
         input = input.float()  # torch's CPU autocast list: reflection_pad1d/2d, replication_pad1d/2d/3d
-    key = None
-    if all(type(p) is int for p in pad):
-        key = (tuple(input.shape), input.device, mode, tuple(pad), value is None or value == 0)
-    how = _CALLS.get(key) if key is not None else None
+    if not (type(pad) in (tuple, list) and all(type(p) is int for p in pad)):
+        pad = _ints(pad)
+    if value is not None and not isinstance(value, numbers.Number):
+        raise TypeError(f"pad(): argument 'value' (position 4) must be float, not {type(value).__name__}")
+    key = (tuple(input.shape), input.device, mode, tuple(pad), value is None or value == 0)
+    how = _CALLS.get(key)
     if how is None:
         how = _checked_call(input, list(pad), mode, value)
-        if key is not None:
-            if len(_CALLS) >= 1024:
-                _CALLS.clear()
-            _CALLS[key] = how
+        if len(_CALLS) >= 1024:
+            _CALLS.clear()
+        _CALLS[key] = how
     kind, arg = how
     if kind == "gather":
         return _resample(input, arg, [])
     return input.clone() if kind == "clone" else _filled_pad(input, *arg, value)
+
+
+def _ints(pad):
+    """pad as a list of Python ints (integers of other types through __index__), or torch's TypeError."""
+    try:
+        items = list(pad)
+    except TypeError:
+        raise TypeError(f"pad(): argument 'pad' (position 2) must be tuple of ints, not {type(pad).__name__}") from None
+    for i, p in enumerate(items):
+        if isinstance(p, bool) or not hasattr(type(p), "__index__"):
+            raise TypeError("pad(): argument 'pad' (position 2) must be tuple of ints, but found element of type "
+                            f"{type(p).__name__} at pos {i}")
+    return [operator.index(p) for p in items]
 
 
 # Note [Checked pad calls]
@@ -55,7 +71,7 @@ def _pad(input, pad, mode="constant", value=None):
 # launch (F.pad of a [1, 1, 4, 4] tensor took 11.1 us on the devbox's CPU, 4.7 with this; torch's 5.8-7.0). A
 # call whose arguments (the input's shape and device, the mode, the pads, whether the value is zero) were checked
 # before reuses what that call found: its gather plans (Note [Pads as gathers]), or the filled pad's dims, or a
-# clone. Pads other than Python ints are checked every time.
+# clone.
 _CALLS = {}
 
 
