@@ -332,9 +332,10 @@ UNFUZZED = {
     "_cross_entropy_rows": "cross_entropy's fused CUDA kernel (core/src/ops/cuda/cross_entropy.cu), fuzzed "
                            "through cross_entropy",
     "_cross_entropy_rows_backward": "a backward kernel, checked through the gradients of cross_entropy",
-    "_resample": "F.interpolate's kernel, driven by plans of taps that only interpolate builds "
-                 "(tests/cuda/test_cuda_resample.py, tests/autograd/test_interpolate_*.py)",
-    "_resample_backward": "a backward kernel, checked through the gradients of interpolate",
+    "_resample": "F.interpolate's and F.pad's kernel, driven by plans of taps that only they build "
+                 "(tests/cuda/test_cuda_resample.py, test_cuda_pad.py, tests/autograd/test_interpolate_*.py, "
+                 "test_conv_padding_modes.py)",
+    "_resample_backward": "a backward kernel, checked through the gradients of interpolate and pad",
 }
 
 # Ops whose values are random (or uninitialised): only dtype, shape and errors are compared.
