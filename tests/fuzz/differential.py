@@ -709,10 +709,10 @@ OPEN_FINDS = [
      "16-bit common dtype first by torch's CUDA kernel and by vibetensor's (2**31 - 1 becomes inf)"),
     (lambda spec, recipes: spec.name == "rms_norm" and any(
         w == "tensor" and r.dtype in ("float16", "bfloat16") for w, r in recipes[:1]) and any(
-        w == "tensor" and r.dtype == "float32" for w, r in recipes[2:3]),
-     "rms_norm of a 16-bit input with a float32 weight: the normalised input is rounded to 16 bits before the "
-     "weight multiplies it in both, but torch's weight gradient sums g * x_hat with x_hat in float32, vibetensor "
-     "with the rounded x_hat (within a 16-bit ulp)"),
+        w == "tensor" and r.dtype in ("float32", "float64") for w, r in recipes[2:3]),
+     "rms_norm of a 16-bit input with a float32 or float64 weight: the normalised input is rounded to 16 bits "
+     "before the weight multiplies it in both, but torch's weight gradient sums g * x_hat with x_hat in float32, "
+     "vibetensor with the rounded x_hat (within a 16-bit ulp)"),
 ]
 
 
