@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "vt/core/dispatcher.h"
 #include "vt/core/ops.h"
@@ -191,8 +192,26 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
   const A* w2 = static_cast<const A*>(d2.w);  // the innermost dim is always resampled
   const int64_t work = std::max<int64_t>(1, n2 * d0.taps * d1.taps * taps2);
   const bool identity2 = is_identity<A>(d2);
+  // 16-bit rows that the taps read more than once in all are widened once per row into a float buffer, the
+  // values the taps would convert one by one (the same sums).
+  const bool widen = sizeof(T) == 2 && n2 * taps2 >= d2.in;
+  Dim d2_dense = d2;
+  d2_dense.in_stride = 1;
   parallel_for(0, rows, std::max<int64_t>(1, 16384 / work), [&](int64_t lo, int64_t hi) {
-    std::vector<A> acc0(static_cast<size_t>(n2)), acc1(static_cast<size_t>(n2));
+    std::vector<A> acc0(static_cast<size_t>(n2)), acc1(static_cast<size_t>(n2)), wide(widen ? size_t(d2.in) : 0);
+    // acc1 += w1 * (the innermost taps of each output over one input row)
+    auto blend = [&](const auto* row, const Dim& d, A w1) {
+      using R = std::remove_cv_t<std::remove_pointer_t<decltype(row)>>;
+      if (identity2) {
+        for (int64_t o2 = 0; o2 < n2; ++o2) acc1[size_t(o2)] += w1 * A(opmath_t<R>(row[o2 * d.in_stride]));
+      } else if (taps2 == 2) {
+        blend_row<2>(row, d, w2, w1, acc1.data());  // linear and cubic: the count known, unrolled
+      } else if (taps2 == 4) {
+        blend_row<4>(row, d, w2, w1, acc1.data());
+      } else {
+        blend_row<0>(row, d, w2, w1, acc1.data());
+      }
+    };
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t o1 = r % d1.out, q = r / d1.out, o0 = q % d0.out;
       const T* base = x + plane_offset(p, q / d0.out);
@@ -206,14 +225,11 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
           const int64_t i1 = tap(d1, o1, t1, w1);
           if (i1 == kNoTap) continue;
           const T* row = base + i0 * d0.in_stride + i1 * d1.in_stride;
-          if (identity2) {
-            for (int64_t o2 = 0; o2 < n2; ++o2) acc1[size_t(o2)] += w1 * A(opmath_t<T>(row[o2 * d2.in_stride]));
-          } else if (taps2 == 2) {
-            blend_row<2>(row, d2, w2, w1, acc1.data());  // linear and cubic: the count known, unrolled
-          } else if (taps2 == 4) {
-            blend_row<4>(row, d2, w2, w1, acc1.data());
+          if (widen) {
+            for (int64_t j = 0; j < d2.in; ++j) wide[size_t(j)] = A(opmath_t<T>(row[j * d2.in_stride]));
+            blend(wide.data(), d2_dense, w1);
           } else {
-            blend_row<0>(row, d2, w2, w1, acc1.data());
+            blend(row, d2, w1);
           }
         }
         for (int64_t o2 = 0; o2 < n2; ++o2) acc0[size_t(o2)] += w0 * acc1[size_t(o2)];
