@@ -19,6 +19,7 @@ import numpy as np
 from ..._C import core as _core
 from .._no_autocast import region_dtype
 from .. import _functions
+from ._checked_calls import CheckedCalls
 from ._layouts import _keeps_channels_last
 
 _HALF = (_core.dtype.float16, _core.dtype.bfloat16)
@@ -41,13 +42,7 @@ def _pad(input, pad, mode="constant", value=None):
     if value is not None and not isinstance(value, numbers.Number):
         raise TypeError(f"pad(): argument 'value' (position 4) must be float, not {type(value).__name__}")
     key = (tuple(input.shape), input.device, mode, tuple(pad), value is None or value == 0)
-    how = _CALLS.get(key)
-    if how is None:
-        how = _checked_call(input, list(pad), mode, value)
-        if len(_CALLS) >= 1024:
-            _CALLS.clear()
-        _CALLS[key] = how
-    kind, arg = how
+    kind, arg = _CALLS.get(key, _checked_call, input, list(pad), mode, value)
     if kind == "gather":
         return _resample(input, arg, [])
     return input.clone() if kind == "clone" else _filled_pad(input, *arg, value)
@@ -72,7 +67,7 @@ def _ints(pad):
 # call whose arguments (the input's shape and device, the mode, the pads, whether the value is zero) were checked
 # before reuses what that call found: its gather plans (Note [Pads as gathers]), or the filled pad's dims, or a
 # clone.
-_CALLS = {}
+_CALLS = CheckedCalls()
 
 
 def _checked_call(input, pad, mode, value):

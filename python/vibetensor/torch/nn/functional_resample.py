@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from ..._C import core as _core
+from ._checked_calls import CheckedCalls
 from ._layouts import _keeps_channels_last
 from .. import _functions
 
@@ -151,13 +152,8 @@ def _aa_weights(n_in, n_out, given, align_corners, mode, ftype):
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     key = _call_key(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
-    passes = _CALLS.get(key) if key is not None else None
-    if passes is None:
-        passes = _checked_passes(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
-        if key is not None:
-            if len(_CALLS) >= 1024:
-                _CALLS.clear()
-            _CALLS[key] = passes
+    passes = _CALLS.get(key, _checked_passes, input, size, scale_factor, mode, align_corners,
+                        recompute_scale_factor, antialias)
     if passes[0] == "area":
         from . import functional as NF
 
@@ -175,7 +171,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 # whose arguments (the input's shape, dtype and device included) were checked before reuses what that call found:
 # its passes of plans (Note [Resampling plans are cached]), or area's output size. Calls with other than Python
 # numbers for size or scale_factor (tensors, NumPy scalars) are checked every time.
-_CALLS = {}
+_CALLS = CheckedCalls()
 
 
 def _plain(v):
