@@ -12,6 +12,7 @@ Without memory_format=, clone() and the *_like factories keep vibetensor's behav
 default is preserve_format)."""
 from .._C import core as _core
 from . import _functions as F
+from . import _tensor
 
 Tensor = _core.Tensor
 
@@ -43,7 +44,6 @@ _RANK = {channels_last: 4, channels_last_3d: 5}
 _orig_contiguous = Tensor.contiguous
 _orig_is_contiguous = Tensor.is_contiguous
 _orig_clone = Tensor.clone
-_orig_to = Tensor.to
 
 
 def _check_format(fmt):
@@ -167,10 +167,8 @@ def clone(self, *, memory_format=None):
     return _copy_with_strides(self, _target_strides(self, memory_format))
 
 
-def to(self, *args, memory_format=None, **kwargs):
-    out = _orig_to(self, *args, **kwargs)
-    if memory_format is None:
-        return out
+def _to_format(self, out, memory_format, copy):
+    """to(..., memory_format=): `out` is to()'s result without the format."""
     _check_format(memory_format)
     _check_rank(self, memory_format)
     if memory_format is preserve_format:
@@ -181,7 +179,7 @@ def to(self, *args, memory_format=None, **kwargs):
         if out is self and suggest_memory_format(self) is memory_format:
             return self  # torch's to() aliases when the suggested format already matches
         target = _format_strides(tuple(self.shape), memory_format)
-    if list(out.stride()) == target and (out is not self or kwargs.get("copy")):
+    if list(out.stride()) == target and (out is not self or copy):
         return out
     return _copy_with_strides(out, target)
 
@@ -230,5 +228,6 @@ randn_like = _like(F.randn_like, lambda out: out.normal_(0.0, 1.0),
                    lambda shape, dtype, device: F._normal_(_core.empty(shape, dtype=dtype, device=device), 0.0, 1.0))
 
 
-for _name, _fn in {"contiguous": contiguous, "is_contiguous": is_contiguous, "clone": clone, "to": to}.items():
+_tensor._to_memory_format = _to_format
+for _name, _fn in {"contiguous": contiguous, "is_contiguous": is_contiguous, "clone": clone}.items():
     setattr(Tensor, _name, _fn)

@@ -82,16 +82,21 @@ def _attach():
         setattr(Tensor, name, fn)
 
 
+# memory_format= of to(): set by _memory_format.py, (self, result, memory_format, copy) -> the result in that format
+_to_memory_format = None
+
+
 def to(self, *args, **kwargs):
     """to(dtype), to(device), to(device, dtype), to(other); copies only when something changes.
     non_blocking=True: copies between pinned host memory and a device do not wait (the caller synchronizes);
-    a non-blocking download lands in pinned memory, as torch's."""
+    a non-blocking download lands in pinned memory, as torch's. memory_format= as torch's."""
     if len(args) == 1 and not kwargs:  # to(dtype) and to(its own device), the calls of every training loop
         a = args[0]
         if isinstance(a, _dtype):
             return self if self.dtype == a else _to_dtype(self, a)
         if (isinstance(a, str) and a == "cpu" and self.is_cpu) or (isinstance(a, _core.device) and a == self.device):
             return self
+    memory_format = kwargs.pop("memory_format", None)
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
@@ -119,7 +124,7 @@ def to(self, *args, **kwargs):
         out = _to_dtype(out, dtype)
     if copy and out is self:
         out = self.clone()
-    return out
+    return out if memory_format is None else _to_memory_format(self, out, memory_format, copy)
 
 
 def numpy(self, *, force=False):
