@@ -1,11 +1,12 @@
 // CUDA kernels of nonzero and advanced indexing (index, index_put_ with and without accumulate). The plan
 // (shapes, broadcasting of index tensors, where B goes) is the CPU's (../index_plan.h); here:
-//  - offsets: one thread per indexed position turns its K indices into a storage offset, checking bounds; a
-//    bad index is recorded for the host's next synchronization (Note [Deferred kernel errors]), which raises an
-//    IndexError naming the index and the dim, and its position gets the offset -1, which the gather and scatter
-//    kernels skip (no read or write outside self).
 //  - gather / scatter: one thread per (position, element of the non-indexed dims), copying by element size;
-//    accumulate adds atomically (duplicate indices add up, in no fixed order, as in torch).
+//    accumulate adds atomically (duplicate indices add up, in no fixed order, as in torch). Each thread turns
+//    its position's K indices into a storage offset, checking bounds: a bad index is recorded for the host's
+//    next synchronization (Note [Deferred kernel errors]), which raises an IndexError naming the index and the
+//    dim, and the element is skipped (no read or write outside self; a gather writes 0). The offsets were a
+//    kernel of their own, a launch and an allocation more per call: m[idx] of a tiny tensor took 1.12x torch's
+//    time that way; the K index loads per element replace one offset load.
 //  - nonzero: cub::DeviceSelect over element indices, then coordinates; the count sizes the result, so it is
 //    read back (a sync, as in torch).
 #include <cub/device/device_select.cuh>
@@ -36,21 +37,19 @@ struct IndexArgs {
   int k = 0;
 };
 
-// The storage offset (elements) of each indexed position, or -1 where an index is out of range.
-__global__ void offsets_kernel(IndexArgs a, int64_t base, int64_t nb, int64_t* off, KernelErrorSlot err) {
-  for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < nb; b += int64_t(gridDim.x) * blockDim.x) {
-    int64_t o = base;
-    for (int j = 0; j < a.k; ++j) {
-      int64_t v = a.idx[j][b];
-      if (v < -a.size[j] || v >= a.size[j]) {
-        report_bad_index(err, v, a.dim[j], a.size[j]);
-        o = -1;
-        break;
-      }
-      o += (v < 0 ? v + a.size[j] : v) * a.stride[j];
+// The storage offset (elements) of indexed position b, or -1 where one of its indices is out of range.
+__device__ __forceinline__ int64_t position_offset(const IndexArgs& a, int64_t base, int64_t b,
+                                                   const KernelErrorSlot& err) {
+  int64_t o = base;
+  for (int j = 0; j < a.k; ++j) {
+    const int64_t v = a.idx[j][b];
+    if (v < -a.size[j] || v >= a.size[j]) {
+      report_bad_index(err, v, a.dim[j], a.size[j]);
+      return -1;
     }
-    off[b] = o;
+    o += (v < 0 ? v + a.size[j] : v) * a.stride[j];
   }
+  return o;
 }
 
 void check_self_on_device(const Tensor& self, const char* name) {
@@ -58,11 +57,8 @@ void check_self_on_device(const Tensor& self, const char* name) {
            self.device().str(), "; move the indices to the CPU or the tensor to the GPU");
 }
 
-// Storage offsets (elements) of each indexed position of B, on self's device; -1 marks an out-of-range index,
-// which is reported at the next synchronization (Note [Deferred kernel errors]).
-Tensor device_offsets(const Tensor& self, const indexing::IndexPlan& p, std::vector<Tensor>& keep, const char* op) {
-  DeviceGuard guard(self.device().index);  // the launch below is on self's device's stream
-  int64_t nb = prod(p.bshape);
+// The index tensors on self's device (kept alive in `keep`) and what position_offset needs of them.
+IndexArgs device_index_args(const Tensor& self, const indexing::IndexPlan& p, std::vector<Tensor>& keep) {
   IndexArgs a;
   a.k = int(p.idx.size());
   for (int j = 0; j < a.k; ++j) {
@@ -72,14 +68,7 @@ Tensor device_offsets(const Tensor& self, const indexing::IndexPlan& p, std::vec
     a.size[j] = self.size(a.dim[j]);
     a.stride[j] = self.stride(a.dim[j]);
   }
-  Tensor off = empty_tensor(DimVector{nb}, ScalarType::Int64, self.device());
-  if (nb == 0) return off;
-  const int device = self.device().index;
-  offsets_kernel<<<grid_size(nb), kThreads, 0, stream_on(self)>>>(a, self.storage_offset(), nb, off.data<int64_t>(),
-                                                                  kernel_error_slot(device, op, ErrorKind::Index));
-  VT_CUDA_CHECK(cudaGetLastError());
-  after_checked_launch(device, stream_on(self));
-  return off;
+  return a;
 }
 
 // ---- gather / scatter ----
@@ -92,24 +81,24 @@ template <> struct Word<8> { using type = uint64_t; };
 // Element i of [nb, R]: position b = i / R of B, element r = i % R of the non-indexed dims. The calculator's
 // operand 0 is the dense side ([nb, rest] view), operand 1 the indexed side (self's rest dims), both in bytes.
 template <typename W>
-__global__ void gather_kernel(char* dst, const char* src, const int64_t* off, OffsetCalc<2> calc, int64_t R,
-                              int64_t total) {
+__global__ void gather_kernel(char* dst, const char* src, IndexArgs a, int64_t base, OffsetCalc<2> calc, int64_t R,
+                              int64_t total, KernelErrorSlot err) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t o[2];
     calc.get(i, o);
-    const int64_t at = off[i / R];  // -1: an out-of-range index, already reported
+    const int64_t at = position_offset(a, base, i / R, err);  // -1: an out-of-range index, reported
     *reinterpret_cast<W*>(dst + o[0]) = at < 0 ? W(0) : *reinterpret_cast<const W*>(src + at * int64_t(sizeof(W)) + o[1]);
   }
 }
 
 template <typename S, bool Accumulate>
-__global__ void scatter_kernel(char* dst, const char* src, const int64_t* off, OffsetCalc<2> calc, int64_t R,
-                               int64_t total) {
+__global__ void scatter_kernel(char* dst, const char* src, IndexArgs a, int64_t base, OffsetCalc<2> calc, int64_t R,
+                               int64_t total, KernelErrorSlot err) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t o[2];
     calc.get(i, o);
-    const int64_t at = off[i / R];
-    if (at < 0) continue;  // an out-of-range index, already reported
+    const int64_t at = position_offset(a, base, i / R, err);
+    if (at < 0) continue;  // an out-of-range index, reported
     S* d = reinterpret_cast<S*>(dst + at * int64_t(sizeof(S)) + o[1]);
     S v = *reinterpret_cast<const S*>(src + o[0]);
     if constexpr (Accumulate) atomic_add(d, v);
@@ -141,7 +130,7 @@ Tensor index_cuda(const Tensor& self, TensorList indices) {
   check_self_on_device(self, "index");
   indexing::IndexPlan p = indexing::plan_index(self, indices);
   std::vector<Tensor> keep;
-  Tensor off = device_offsets(self, p, keep, "index");
+  const IndexArgs a = device_index_args(self, p, keep);
   Tensor out = empty_tensor(indexing::result_shape(p), self.dtype(), self.device());
   Tensor flat = flat_view(indexing::b_first_view(out, p), p);
   VT_INTERNAL_ASSERT(flat.storage() == out.storage(), "index result must be a view");
@@ -150,13 +139,16 @@ Tensor index_cuda(const Tensor& self, TensorList indices) {
   DeviceGuard guard(self.device().index);
   OffsetCalc<2> calc = pair_calc(flat, p);
   const char* src = static_cast<const char*>(self.storage()->data());
+  const int device = self.device().index;
+  const KernelErrorSlot err = kernel_error_slot(device, "index", ErrorKind::Index);
   auto launch = [&](auto word) {
     using W = decltype(word);
-    gather_kernel<W><<<grid_size(total), kThreads, 0, stream_on(self)>>>(flat.data_ptr(), src, off.data<int64_t>(),
-                                                                          calc, R, total);
+    gather_kernel<W><<<grid_size(total), kThreads, 0, stream_on(self)>>>(flat.data_ptr(), src, a,
+                                                                          self.storage_offset(), calc, R, total, err);
   };
   with_word(self.element_size(), launch);
   VT_CUDA_CHECK(cudaGetLastError());
+  after_checked_launch(device, stream_on(self));
   return out;
 }
 
@@ -168,7 +160,7 @@ Tensor index_put_cuda_(const Tensor& self, TensorList indices, const Tensor& val
   Tensor src = to_device(values.storage() == self.storage() ? ops::clone(values) : values, self.device());
   Tensor v = ops::expand(src.dtype() == self.dtype() ? src : ops::to_dtype(src, self.dtype()), indexing::result_shape(p));
   std::vector<Tensor> keep;
-  Tensor off = device_offsets(self, p, keep, "index_put_");
+  const IndexArgs a = device_index_args(self, p, keep);
   self.bump_version();
   Tensor flat = flat_view(indexing::b_first_view(v, p), p);
   int64_t total = flat.numel(), R = total / std::max<int64_t>(prod(p.bshape), 1);
@@ -176,11 +168,15 @@ Tensor index_put_cuda_(const Tensor& self, TensorList indices, const Tensor& val
   DeviceGuard guard(self.device().index);
   OffsetCalc<2> calc = pair_calc(flat, p);
   char* dst = static_cast<char*>(self.storage()->data());
+  const int device = self.device().index;
+  const KernelErrorSlot err = kernel_error_slot(device, "index_put_", ErrorKind::Index);
   VT_DISPATCH_ALL(self.dtype(), "index_put_", [&] {
     auto kernel = accumulate ? scatter_kernel<scalar_t, true> : scatter_kernel<scalar_t, false>;
-    kernel<<<grid_size(total), kThreads, 0, stream_on(self)>>>(dst, flat.data_ptr(), off.data<int64_t>(), calc, R, total);
+    kernel<<<grid_size(total), kThreads, 0, stream_on(self)>>>(dst, flat.data_ptr(), a, self.storage_offset(), calc,
+                                                                R, total, err);
   });
   VT_CUDA_CHECK(cudaGetLastError());
+  after_checked_launch(device, stream_on(self));
   return self;
 }
 
