@@ -64,6 +64,50 @@ def test_modes_dtypes_and_layouts(rng):
     f.raise_if_any()
 
 
+# Many planes over few positions: each thread resamples a run of several planes (Note [Planes per thread] in
+# cuda/resample.cu), the runs crossing the batch dim of a channels-last input (3 channels: runs of two planes
+# wrap from one image to the next); and positions fewer than a warp (a thread per output instead).
+RUNS = [
+    ((2048, 3, 4, 4), dict(mode="bilinear", scale_factor=2)),
+    ((512, 6, 5, 3), dict(mode="bicubic", size=(7, 6), align_corners=True)),
+    ((96, 20, 4, 4, 4), dict(mode="trilinear", scale_factor=2)),
+    ((4096, 3, 4, 4), dict(mode="nearest", scale_factor=2)),
+    ((64, 300, 9), dict(mode="linear", size=40)),
+    ((256, 8, 3, 2), dict(mode="bilinear", size=(5, 4))),
+]
+
+
+def _rounded(a, dtype):
+    """float64 values of `a` rounded to dtype: the reference's inputs."""
+    return torch.from_numpy(a).to(getattr(torch, dtype)).double().to(DEV)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_runs_of_planes(rng, dtype):
+    """Against torch in float64 on the same (rounded) values: torch's 16-bit upsample backward adds into 16-bit
+    sums with atomics, off by several units in the last place where a trilinear input gathers 64 terms; the
+    sums here are float32."""
+    f = Failures()
+    for shape, kw in RUNS:
+        layouts = ("contiguous", "channels_last") if len(shape) == 4 else ("contiguous",)
+        for layout in layouts:
+            x = rng.standard_normal(shape)
+            xv, xt = vt.from_numpy(x).to(DEV).to(getattr(vt, dtype)), _rounded(x, dtype)
+            if layout == "channels_last":
+                xv, xt = xv.contiguous(memory_format=vt.channels_last), xt.contiguous(memory_format=torch.channels_last)
+            xv.requires_grad_(), xt.requires_grad_()
+            yv, yt = vt.nn.functional.interpolate(xv, **kw), torch.nn.functional.interpolate(xt, **kw)
+            g = rng.standard_normal(tuple(yt.shape))
+            yv.backward(vt.from_numpy(g).to(DEV).to(yv.dtype))
+            yt.backward(_rounded(g, dtype))
+            with f.case(f"{shape} {kw} {dtype} {layout}"):
+                tol = TOL[dtype]
+                np.testing.assert_allclose(yv.float().detach().cpu().numpy(), yt.float().detach().cpu().numpy(), **tol)
+                gtol = dict(tol, atol=tol["atol"] * 4) if dtype != "float64" else tol
+                np.testing.assert_allclose(xv.grad.float().cpu().numpy(), xt.grad.float().cpu().numpy(), **gtol)
+    f.raise_if_any()
+
+
 NEAREST = (dict(scale_factor=3), dict(size=(2, 7)), dict(size=(4, 4), mode="nearest-exact"))
 
 

@@ -14,9 +14,20 @@
 // local memory), and the blend unrolls over them; a gather adds its rows' offsets in 32 bits. The general
 // kernels (wider antialiased plans, planes past 2^31 elements) read the plans inside their loops with 64-bit
 // offsets. On an H100 this took the bicubic forward from 2.09x torch's time to 1.17x, trilinear from 3.08x to
-// 2.37x, a U-Net's 128 x 128 bilinear from 2.61x to 2.36x; what is left there is each output's index arithmetic
-// (its coordinates by division, a plan read per dim). The sums keep the general kernels' order.
+// 2.37x, a U-Net's 128 x 128 bilinear from 2.61x to 2.36x; what was left there was each output's index
+// arithmetic (its coordinates by division, a plan read per dim), which Note [Planes per thread] shares.
+// The sums keep the general kernels' order.
+//
+// Note [Planes per thread]
+// Every plane is resampled alike, so the register kernels give a thread one output position and a run of
+// planes: the position's coordinates and taps are found once, then each plane costs its loads, multiply-adds
+// and one store (the plane's offsets advance by addition). Consecutive threads take consecutive positions of
+// the last dim, so a warp's loads and stores stay coalesced within a plane, as before. The grid is the positions
+// (blockIdx.x) times enough runs of planes (blockIdx.y, at most 65535) for about two waves of threads. Planes
+// of fewer positions than a warp take the general kernels (a thread per output), which would otherwise leave
+// most of each block idle. As torch's upsample kernels, which loop over the planes of an output position.
 #include <algorithm>
+#include <optional>
 
 #include "../resample.h"
 #include "../words.h"
@@ -65,6 +76,42 @@ template <typename F> __device__ __forceinline__ void each_output(const Split& s
   }
 }
 
+// Note [Planes per thread]: the grid's output positions and runs of planes. Plane q * inner + r of the tensor
+// read starts at q * outer_stride + r * inner_stride (Plan's coalesced leading dims; the backward's dense sums
+// are inner 1, outer_stride a plane).
+struct Positions {
+  IntDivider out2, out1;
+  uint32_t spatial = 1, planes = 1, run = 1;  // positions per plane, planes, planes per run (blockIdx.y)
+  IntDivider inner;
+  int64_t inner_stride = 0, outer_stride = 0;
+};
+
+// This thread's position and its run of planes: `out` indexes the dense [planes, positions] layout, `in` is the
+// plane's offset in the tensor read.
+struct PlaneRun {
+  int64_t out = 0, in = 0;
+  uint32_t left = 0, r = 0;  // planes left in the run; the plane's index within its inner dim
+  __device__ void next(const Positions& ps) {
+    out += ps.spatial;
+    if (++r == ps.inner.divisor) r = 0, in += ps.outer_stride - int64_t(ps.inner.divisor - 1) * ps.inner_stride;
+    else in += ps.inner_stride;
+  }
+};
+
+// Whether this thread has a position (its coordinates in o) and a non-empty run.
+__device__ __forceinline__ bool start_run(const Positions& ps, int64_t o[3], PlaneRun& run) {
+  const uint32_t s = blockIdx.x * blockDim.x + threadIdx.x, first = blockIdx.y * ps.run;
+  if (s >= ps.spatial || first >= ps.planes) return false;
+  const uint32_t q = ps.out2.div(s), o0 = ps.out1.div(q);
+  o[0] = o0, o[1] = q - o0 * ps.out1.divisor, o[2] = s - q * ps.out2.divisor;
+  const uint32_t pq = ps.inner.div(first);
+  run.r = first - pq * ps.inner.divisor;
+  run.in = int64_t(pq) * ps.outer_stride + int64_t(run.r) * ps.inner_stride;
+  run.out = int64_t(first) * ps.spatial + s;
+  run.left = min(ps.run, ps.planes - first);
+  return true;
+}
+
 // A tap's row, checked: a row outside [0, d.in) is reported once and read as no tap.
 template <typename A>
 __device__ inline int64_t checked_tap(const Dim& d, int k, int64_t o, int64_t t, A& w, const KernelErrorSlot& err) {
@@ -110,12 +157,16 @@ bool fits_registers(const Plan& p) {
 }
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads) resample_registers_kernel(T* out, const T* x, const __grid_constant__ Plan p,
-    const __grid_constant__ Split sp, int64_t total, KernelErrorSlot err) {
-  each_output(sp, total, [&](int64_t i, int64_t pl, const int64_t (&o)[3]) {
-    const T* base = x + sp.plane_offset(p, pl);
-    const RowTaps<A> r0 = row_taps<A>(p.dim[0], 0, o[0], err), r1 = row_taps<A>(p.dim[1], 1, o[1], err),
-                     r2 = row_taps<A>(p.dim[2], 2, o[2], err);
+__global__ void __launch_bounds__(kThreads) resample_registers_kernel(T* __restrict__ out, const T* __restrict__ x,
+    const __grid_constant__ Plan p, const __grid_constant__ Positions ps, KernelErrorSlot err) {
+  int64_t o[3];
+  PlaneRun run;
+  if (!start_run(ps, o, run)) return;
+  const RowTaps<A> r0 = row_taps<A>(p.dim[0], 0, o[0], err), r1 = row_taps<A>(p.dim[1], 1, o[1], err),
+                   r2 = row_taps<A>(p.dim[2], 2, o[2], err);
+#pragma unroll 2
+  for (; run.left > 0; --run.left, run.next(ps)) {
+    const T* base = x + run.in;
     A acc0 = A(0);
 #pragma unroll
     for (int t0 = 0; t0 < kRegisterTaps; ++t0) {
@@ -133,8 +184,8 @@ __global__ void __launch_bounds__(kThreads) resample_registers_kernel(T* out, co
       }
       acc0 += r0.w[t0] * acc1;
     }
-    out[i] = T(opmath_t<T>(acc0));
-  });
+    out[run.out] = T(opmath_t<T>(acc0));
+  }
 }
 
 template <typename T, typename A>
@@ -165,19 +216,40 @@ __global__ void resample_kernel(T* out, const T* x, const __grid_constant__ Plan
   });
 }
 
-// Off: int32_t where a plane's rows lie within 2^31 elements (Note [Taps in registers]), else int64_t.
-template <typename W, typename Off>
+// A gather whose plane's rows lie within 2^31 elements (Note [Taps in registers]), by runs of planes (Note
+// [Planes per thread]): the source row's offset is found once per position.
+template <typename W>
+__global__ void __launch_bounds__(kThreads) gather_planes_kernel(W* __restrict__ out, const W* __restrict__ x,
+    const __grid_constant__ Plan p, const __grid_constant__ Positions ps, KernelErrorSlot err) {
+  int64_t o[3];
+  PlaneRun run;
+  if (!start_run(ps, o, run)) return;
+  int32_t src = 0;
+  bool missing = false;
+#pragma unroll
+  for (int k = 0; k < resample::kMaxResampled; ++k) {
+    int w;
+    const int64_t r = checked_tap(p.dim[k], k, o[k], 0, w, err);
+    if (r == kNoTap) missing = true;
+    else src += int32_t(r) * int32_t(p.dim[k].in_stride);
+  }
+#pragma unroll 4
+  for (; run.left > 0; --run.left, run.next(ps)) out[run.out] = missing ? W{} : x[run.in + src];
+}
+
+// The general gather (a plane's rows past 2^31 elements, fewer positions than a warp): a thread per output.
+template <typename W>
 __global__ void __launch_bounds__(kThreads) gather_kernel(W* out, const W* x, const __grid_constant__ Plan p,
     const __grid_constant__ Split sp, int64_t total, KernelErrorSlot err) {
   each_output(sp, total, [&](int64_t i, int64_t pl, const int64_t (&o)[3]) {
-    Off src = 0;
+    int64_t src = 0;
     bool missing = false;
 #pragma unroll
     for (int k = 0; k < resample::kMaxResampled; ++k) {
       int w;
       const int64_t r = checked_tap(p.dim[k], k, o[k], 0, w, err);
       if (r == kNoTap) missing = true;
-      else src += Off(r) * Off(p.dim[k].in_stride);
+      else src += r * p.dim[k].in_stride;
     }
     out[i] = missing ? W{} : x[sp.plane_offset(p, pl) + src];
   });
@@ -208,6 +280,8 @@ __global__ void resample_backward_kernel(A* gin, const T* g, const __grid_consta
   });
 }
 
+// A thread per gradient element: a run of planes would hold its taps' weight products in registers (128 per
+// thread, two blocks per SM), which measured slower than finding the taps per element (atomics want threads).
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads) resample_backward_registers_kernel(A* gin, const T* g,
     const __grid_constant__ Plan p, const __grid_constant__ Split sp, int64_t total, KernelErrorSlot err) {
@@ -234,16 +308,43 @@ __global__ void __launch_bounds__(kThreads) resample_backward_registers_kernel(A
 
 template <typename T> using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-Split split_of(const Plan& p, int64_t total, const char* op) {
+int64_t positions_checked(const Plan& p, const char* op) {
   const int64_t spatial = p.dim[0].out * p.dim[1].out * p.dim[2].out;
   VT_CHECK(spatial <= INT32_MAX && p.planes <= INT32_MAX, op, ": at most 2^31 - 1 output elements per plane and "
            "planes, got ", spatial, " and ", p.planes);
+  return spatial;
+}
+
+Split split_of(const Plan& p, int64_t total, const char* op) {
+  const int64_t spatial = positions_checked(p, op);
   Split s;
   s.spatial = IntDivider(uint32_t(spatial)), s.spatial_n = uint32_t(spatial);
   s.out2 = IntDivider(uint32_t(p.dim[2].out)), s.out1 = IntDivider(uint32_t(p.dim[1].out));
   s.inner = IntDivider(uint32_t(p.inner));
   s.index32 = total <= INT32_MAX;
   return s;
+}
+
+// Note [Planes per thread]: runs of planes for about two waves of threads, where the plan's taps fit registers
+// and a plane has a warp's worth of positions; nullopt where the general kernels run.
+struct PlaneGrid {
+  Positions ps;
+  dim3 grid;
+};
+std::optional<PlaneGrid> plane_grid(const Plan& p, const char* op) {
+  const int64_t spatial = positions_checked(p, op);
+  if (!fits_registers(p) || spatial < 32) return std::nullopt;
+  const int64_t threads = 2 * int64_t(wave_blocks()) * kThreads;
+  int64_t runs = std::clamp<int64_t>((threads + spatial - 1) / spatial, 1, std::min<int64_t>(p.planes, 65535));
+  PlaneGrid g;
+  g.ps.run = uint32_t((p.planes + runs - 1) / runs);
+  runs = (p.planes + g.ps.run - 1) / g.ps.run;
+  g.ps.spatial = uint32_t(spatial), g.ps.planes = uint32_t(p.planes);
+  g.ps.out2 = IntDivider(uint32_t(p.dim[2].out)), g.ps.out1 = IntDivider(uint32_t(p.dim[1].out));
+  g.ps.inner = IntDivider(uint32_t(p.inner));
+  g.ps.inner_stride = p.inner_stride, g.ps.outer_stride = p.outer_stride;
+  g.grid = dim3(unsigned((spatial + kThreads - 1) / kThreads), unsigned(runs));
+  return g;
 }
 
 cudaStream_t stream_on(const Tensor& t) { return reinterpret_cast<cudaStream_t>(current_stream(t.device().index)); }
@@ -254,23 +355,26 @@ Tensor resample_cuda(const Tensor& input, TensorList indices, TensorList weights
   Tensor out = empty_tensor(c.result_sizes, input.dtype(), input.device());
   const int64_t n = out.numel();
   if (n == 0) return out;
-  const Split sp = split_of(c.plan, n, "_resample");
   const int device = input.device().index;
   const KernelErrorSlot err = kernel_error_slot(device, "_resample", ErrorKind::Index);
-  const bool registers = fits_registers(c.plan);
+  const cudaStream_t stream = stream_on(out);
+  const std::optional<PlaneGrid> runs = plane_grid(c.plan, "_resample");
+  const Split sp = split_of(c.plan, n, "_resample");
   if (c.plan.weighted) {
     VT_DISPATCH_FLOATING(input.dtype(), "_resample", [&] {
       using A = Acc<scalar_t>;
-      auto* kernel = registers ? resample_registers_kernel<scalar_t, A> : resample_kernel<scalar_t, A>;
-      kernel<<<grid_size(n), kThreads, 0, stream_on(out)>>>(out.data<scalar_t>(), c.input.data<scalar_t>(), c.plan,
-                                                             sp, n, err);
+      scalar_t* o = out.data<scalar_t>();
+      const scalar_t* x = c.input.data<scalar_t>();
+      if (runs) resample_registers_kernel<scalar_t, A><<<runs->grid, kThreads, 0, stream>>>(o, x, c.plan, runs->ps, err);
+      else resample_kernel<scalar_t, A><<<grid_size(n), kThreads, 0, stream>>>(o, x, c.plan, sp, n, err);
     });
   } else {
     with_word(input.element_size(), [&](auto w) {
       using W = decltype(w);
-      auto* kernel = registers ? gather_kernel<W, int32_t> : gather_kernel<W, int64_t>;
-      kernel<<<grid_size(n), kThreads, 0, stream_on(out)>>>(reinterpret_cast<W*>(out.data_ptr()),
-          reinterpret_cast<const W*>(c.input.data_ptr()), c.plan, sp, n, err);
+      W* o = reinterpret_cast<W*>(out.data_ptr());
+      const W* x = reinterpret_cast<const W*>(c.input.data_ptr());
+      if (runs) gather_planes_kernel<W><<<runs->grid, kThreads, 0, stream>>>(o, x, c.plan, runs->ps, err);
+      else gather_kernel<W><<<grid_size(n), kThreads, 0, stream>>>(o, x, c.plan, sp, n, err);
     });
   }
   VT_CUDA_CHECK(cudaGetLastError());
@@ -285,14 +389,15 @@ Tensor resample_backward_cuda(const Tensor& grad, IntArrayRef input_sizes, Tenso
   Tensor sums = ops::full(c.result_sizes, Scalar(int64_t(0)), acc, grad.device());
   const int64_t n = c.input.numel();
   if (n > 0 && sums.numel() > 0) {
-    const Split sp = split_of(c.plan, n, "_resample_backward");
     const int device = grad.device().index;
+    const KernelErrorSlot err = kernel_error_slot(device, "_resample_backward", ErrorKind::Index);
+    const cudaStream_t stream = stream_on(grad);
+    const Split sp = split_of(c.plan, n, "_resample_backward");
     const bool registers = fits_registers(c.plan);
     VT_DISPATCH_FLOATING(grad.dtype(), "_resample_backward", [&] {
       using A = Acc<scalar_t>;
       auto* kernel = registers ? resample_backward_registers_kernel<scalar_t, A> : resample_backward_kernel<scalar_t, A>;
-      kernel<<<grid_size(n), kThreads, 0, stream_on(grad)>>>(sums.data<A>(), c.input.data<scalar_t>(), c.plan, sp, n,
-          kernel_error_slot(device, "_resample_backward", ErrorKind::Index));
+      kernel<<<grid_size(n), kThreads, 0, stream>>>(sums.data<A>(), c.input.data<scalar_t>(), c.plan, sp, n, err);
     });
     VT_CUDA_CHECK(cudaGetLastError());
     after_checked_launch(device, stream_on(grad));
