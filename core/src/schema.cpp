@@ -98,6 +98,11 @@ struct Parser {
       }
       return IValue{v};
     }
+    if (t == ArgType::TensorList) {  // only the empty list: a list of tensors has no literal
+      expect("[");
+      expect("]");
+      return IValue{std::vector<Tensor>{}};
+    }
     if (t == ArgType::Str) {
       char q = (skip_ws(), pos < text.size() ? text[pos] : 0);
       if (q != '"' && q != '\'') fail("string defaults are quoted");

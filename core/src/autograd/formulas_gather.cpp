@@ -130,18 +130,25 @@ void embedding_rows_backward(BackwardContext& c) {
   c.set(0, index_put(zeros, TensorList(&idx, 1), g, true));
 }
 
-// _resample(input, indices, weights): the gradient goes back through the adjoint resampling, each output's
-// gradient added into the input rows it read (Note [Resampling plans] in ops/resample.h). _resample_backward is
-// linear in its gradient, so its own gradient is the forward resampling again (double backward).
+// _resample(input, indices, weights, adjoint_indices, adjoint_weights): the gradient goes back through the
+// adjoint resampling, each output's gradient added into the input rows it read (Note [Resampling plans] in
+// ops/resample.h): by the adjoint plans where the call gave them (Note [Adjoint plans]; their own gradient is
+// the forward, the plans swapping places), by _resample_backward otherwise. _resample_backward is linear in its
+// gradient, so its own gradient is the forward resampling again (double backward).
 using Tensors = std::vector<Tensor>;
 const Tensors& tensors(const BackwardContext& c, size_t i) { return std::get<Tensors>(c.arg(i)); }
+const TypedOp<Tensor(const Tensor&, TensorList, TensorList, TensorList, TensorList)>& resample_op() {
+  static const TypedOp<Tensor(const Tensor&, TensorList, TensorList, TensorList, TensorList)> op("vt::_resample");
+  return op;
+}
 void resample_backward(BackwardContext& c) {
   static const TypedOp<Tensor(const Tensor&, IntArrayRef, TensorList, TensorList)> adjoint("vt::_resample_backward");
+  if (!tensors(c, 3).empty()) return c.set(0, resample_op()(c.grad(), tensors(c, 3), tensors(c, 4), tensors(c, 1),
+                                                            tensors(c, 2)));
   c.set(0, adjoint(c.grad(), c.input_sizes(0), tensors(c, 1), tensors(c, 2)));
 }
 void resample_adjoint_backward(BackwardContext& c) {
-  static const TypedOp<Tensor(const Tensor&, TensorList, TensorList)> resample("vt::_resample");
-  c.set(0, resample(c.grad(), tensors(c, 2), tensors(c, 3)));
+  c.set(0, resample_op()(c.grad(), tensors(c, 2), tensors(c, 3), {}, {}));
 }
 
 const bool gather_formulas_registered = [] {

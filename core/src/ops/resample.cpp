@@ -91,7 +91,25 @@ bool coalesce_planes(const Tensor& t, int64_t lead, Plan& p) {
 
 }  // namespace
 
-Checked forward_plan(const Tensor& input, TensorList indices, TensorList weights) {
+// Adjoint plans (Note [Adjoint plans] in resample.h) are checked with the forward, where a bad one is the
+// caller's error, rather than when the gradient runs: a plan per resampled dim, its rows the input's, its taps
+// reading the output's rows; weights of the accumulation type, or none where each has one tap.
+void check_adjoint(const Checked& c, size_t nd, TensorList indices, TensorList weights, ScalarType acc) {
+  const char* op = "_resample (adjoint plans)";
+  VT_CHECK(!indices.empty() || weights.empty(), op, ": adjoint weights without adjoint indices");
+  if (indices.empty()) return;
+  VT_CHECK(indices.size() == nd, op, ": ", nd, " plans but ", indices.size(), " adjoint plans");
+  VT_CHECK(weights.empty() || weights.size() == nd, op, ": ", nd, " adjoint plans but ", weights.size(), " weights");
+  Checked a;
+  a.input = c.input;
+  for (size_t k = 0; k < nd; ++k) {
+    const int j = kMaxResampled - int(nd) + int(k);
+    take_dim(op, a, j, k, c.plan.dim[j].out, c.plan.dim[j].in, indices, weights, acc);
+  }
+}
+
+Checked forward_plan(const Tensor& input, TensorList indices, TensorList weights, TensorList adjoint_indices,
+                     TensorList adjoint_weights) {
   const char* op = "_resample";
   const size_t nd = check_counts(op, input, indices, weights);
   const int64_t lead = input.dim() - int64_t(nd);
@@ -111,6 +129,7 @@ Checked forward_plan(const Tensor& input, TensorList indices, TensorList weights
     c.plan.dim[j].in_stride = c.input.stride(lead + int64_t(k));
     c.result_sizes.push_back(c.plan.dim[j].out);
   }
+  check_adjoint(c, nd, adjoint_indices, adjoint_weights, acc);
   return c;
 }
 
@@ -346,8 +365,9 @@ template <typename T, typename A> void backward_cpu(const Plan& p, const T* g, A
   });
 }
 
-Tensor resample_cpu(const Tensor& input, TensorList indices, TensorList weights) {
-  const Checked c = forward_plan(input, indices, weights);
+Tensor resample_cpu(const Tensor& input, TensorList indices, TensorList weights, TensorList adjoint_indices,
+                    TensorList adjoint_weights) {
+  const Checked c = forward_plan(input, indices, weights, adjoint_indices, adjoint_weights);
   Tensor out = empty_tensor(c.result_sizes, input.dtype(), input.device());
   if (out.numel() == 0) return out;
   if (c.plan.weighted) {
@@ -381,7 +401,8 @@ Tensor resample_backward_cpu(const Tensor& grad, IntArrayRef input_sizes, Tensor
 }  // namespace vt::resample
 
 VT_LIBRARY(vt, resample) {
-  m.def("_resample(Tensor input, Tensor[] indices, Tensor[] weights) -> Tensor");
+  m.def("_resample(Tensor input, Tensor[] indices, Tensor[] weights, Tensor[] adjoint_indices=[], "
+        "Tensor[] adjoint_weights=[]) -> Tensor");
   m.def("_resample_backward(Tensor grad, int[] input_sizes, Tensor[] indices, Tensor[] weights) -> Tensor");
   m.impl("_resample", vt::DispatchKey::CPU, &vt::resample::resample_cpu);
   m.impl("_resample_backward", vt::DispatchKey::CPU, &vt::resample::resample_backward_cpu);

@@ -349,9 +349,10 @@ std::optional<PlaneGrid> plane_grid(const Plan& p, const char* op) {
 
 cudaStream_t stream_on(const Tensor& t) { return reinterpret_cast<cudaStream_t>(current_stream(t.device().index)); }
 
-Tensor resample_cuda(const Tensor& input, TensorList indices, TensorList weights) {
+Tensor resample_cuda(const Tensor& input, TensorList indices, TensorList weights, TensorList adjoint_indices,
+                     TensorList adjoint_weights) {
   DeviceGuard guard(input.device().index);
-  const resample::Checked c = resample::forward_plan(input, indices, weights);
+  const resample::Checked c = resample::forward_plan(input, indices, weights, adjoint_indices, adjoint_weights);
   Tensor out = empty_tensor(c.result_sizes, input.dtype(), input.device());
   const int64_t n = out.numel();
   if (n == 0) return out;

@@ -4,9 +4,10 @@ Note [Pads as gathers]
 Every pad of the last 1-3 dims is a gather: output row j of a padded dim reads one input row (reflect mirrors j
 about the edges, replicate clamps it, circular wraps it) or none (a constant pad's border), so one `_resample`
 gather with a plan per padded dim (Note [Resampling plans] in core/src/ops/resample.h) writes the whole result,
-borders included, in one launch for every dtype; its gradient is the adjoint gather. Negative pads crop (the
-plans' rows start inside the input). The plans depend only on the sizes, the pads and the device, and are made
-once (Note [Resampling plans are cached]). Constant pads with a value other than zero, and of more than three
+borders included, in one launch for every dtype; its gradient is the adjoint gather (on CUDA by the adjoint
+plans, one launch writing each input element once: Note [Adjoint plans]). Negative pads crop (the plans' rows
+start inside the input). The plans depend only on the sizes, the pads, the device (and the dtype, for the
+adjoint plans' weights), and are made once (Note [Resampling plans are cached]). Constant pads with a value other than zero, and of more than three
 dims, fill the padded shape and copy the input into its middle view (two kernels; the copy records the
 gradient, CopySlices).
 """
@@ -19,6 +20,7 @@ import numpy as np
 from ..._C import core as _core
 from .._no_autocast import region_dtype
 from .. import _functions
+from ._adjoint_plans import adjoint_pass, plan_tensor
 from ._checked_calls import CheckedCalls
 from ._layouts import _keeps_channels_last
 
@@ -41,10 +43,10 @@ def _pad(input, pad, mode="constant", value=None):
         pad = _ints(pad)
     if value is not None and not isinstance(value, numbers.Number):
         raise TypeError(f"pad(): argument 'value' (position 4) must be float, not {type(value).__name__}")
-    key = (tuple(input.shape), input.device, mode, tuple(pad), value is None or value == 0)
+    key = (tuple(input.shape), input.device, input.dtype, mode, tuple(pad), value is None or value == 0)
     kind, arg = _CALLS.get(key, _checked_call, input, list(pad), mode, value)
     if kind == "gather":
-        return _resample(input, arg, [])
+        return _resample(input, *arg)
     return input.clone() if kind == "clone" else _filled_pad(input, *arg, value)
 
 
@@ -96,7 +98,7 @@ def _checked_call(input, pad, mode, value):
     if mode == "constant" and (value not in (None, 0) or len(dims) > 3):
         return "filled", (dims, pads)
     sizes = tuple(input.shape[d] for d in dims)
-    return "gather", _pad_plans(mode, sizes, tuple(pads), input.device)
+    return "gather", _pad_plans(mode, sizes, tuple(pads), input.device, _adjoint_weights_dtype(input))
 
 
 def _check_pads(mode, input, dims, pads):
@@ -126,10 +128,19 @@ def _check_pads(mode, input, dims, pads):
                                f"dimension, but got: padding ({left}, {right}) at dimension {d} of input {shape}")
 
 
+def _adjoint_weights_dtype(input):
+    """The weights dtype of the gather's adjoint plans (Note [Adjoint plans]) for a floating CUDA input, else None:
+    the CPU's adjoint adds in place, and other dtypes have no gradient."""
+    if not input.is_cuda or not input.is_floating_point():
+        return None
+    return _core.dtype.float64 if input.dtype == _core.dtype.float64 else _core.dtype.float32
+
+
 @functools.lru_cache(maxsize=256)
-def _pad_plans(mode, sizes, pads, device):
-    """One gather plan per padded dim (Note [Pads as gathers]): output row j reads input row rows[j], or none
-    (-1) in a constant pad's border. Reflect and replicate place output row j at input row j - left of the whole
+def _pad_plans(mode, sizes, pads, device, adjoint_wtype):
+    """The _resample arguments after the input: one gather plan per padded dim (Note [Pads as gathers]), output
+    row j reading input row rows[j] or none (-1) in a constant pad's border, no weights, and the adjoint plans
+    where adjoint_wtype is given. Reflect and replicate place output row j at input row j - left of the whole
     input, before mirroring or clamping, so a negative pad on one side does not change the other side's rows
     (torch's kernels); circular wraps within the rows a negative pad leaves (torch's crop, then pad; a pad
     wider than those rows is refused, where torch's copies would overlap)."""
@@ -148,8 +159,11 @@ def _pad_plans(mode, sizes, pads, device):
             elif mode == "replicate":
                 j = np.clip(j, 0, n - 1)
             rows = np.where((j >= 0) & (j < n), j, -1)
-        plans.append(_functions.tensor(rows.tolist(), dtype=_core.dtype.int64, device=device).view(-1, 1))
-    return plans
+        plans.append((rows[:, None].astype(np.int64), None))
+    indices = [plan_tensor(r, _core.dtype.int64, device) for r, _ in plans]
+    if adjoint_wtype is None:
+        return indices, []
+    return (indices, []) + adjoint_pass(plans, sizes, adjoint_wtype, device)
 
 
 def _filled_pad(input, dims, pads, value):

@@ -22,19 +22,15 @@ import math
 import numpy as np
 
 from ..._C import core as _core
+from ._adjoint_plans import adjoint_pass, plan_tensor
 from ._checked_calls import CheckedCalls
 from ._layouts import _keeps_channels_last
-from .. import _functions
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area")
 _MODE_LIST = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
 _AA_SIZE = {"bilinear": 2, "bicubic": 4, "lanczos": 6}  # taps of each antialias filter at scale 1
 _resample = _core.op("vt::_resample")
-
-
-def _F():
-    return _functions  # imported above: vibetensor.torch imports _functions before nn
 
 
 def _output_sizes(input, size, scale_factor, recompute_scale_factor):
@@ -160,8 +156,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         pool = (NF.adaptive_avg_pool1d, NF.adaptive_avg_pool2d, NF.adaptive_avg_pool3d)[input.dim() - 3]
         return pool(input, passes[1])
     out = input
-    for indices, weights in passes:
-        out = _resample(out, indices, weights)
+    for args in passes:
+        out = _resample(out, *args)
     return out
 
 
@@ -247,35 +243,40 @@ def _plans(mode, antialias, n_ins, n_outs, given, align_corners, dtype, device):
     antialiased resize runs one pass per dim, the last dim first, with the other dim's plan the identity, as
     torch's separable kernels: a 4x downsample has 9 taps per dim, 18 reads per output in two passes where one
     pass would read 81."""
-    F = _F()
     ftype = np.float64 if str(dtype).endswith("float64") else np.float32
     wtype = _core.dtype.float64 if ftype is np.float64 else _core.dtype.float32
-
-    def tensor(a, dt):
-        return F.tensor(a.tolist(), dtype=dt, device=device)
-
-    indices, weights = [], []
+    plans = []  # (rows, weights) per spatial dim, NumPy
     for n_in, n_out, s in zip(n_ins, n_outs, given):
         if antialias:
-            rows, w = _aa_weights(n_in, n_out, s, align_corners, mode, ftype)
+            plans.append(_aa_weights(n_in, n_out, s, align_corners, mode, ftype))
         elif mode in _LINEAR:
             i0, i1, lam = _linear_weights(n_in, n_out, s, align_corners, ftype)
-            rows, w = np.stack([i0, i1], 1), np.stack([ftype(1) - lam, lam], 1)
+            plans.append((np.stack([i0, i1], 1), np.stack([ftype(1) - lam, lam], 1)))
         elif mode == "bicubic":
             r, ws = _cubic_weights(n_in, n_out, s, align_corners, ftype)
-            rows, w = np.stack(r, 1), np.stack(ws, 1)
+            plans.append((np.stack(r, 1), np.stack(ws, 1)))
         else:
-            rows, w = _nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype)[:, None], None
-        indices.append(tensor(rows, _core.dtype.int64))
-        if w is not None:
-            weights.append(tensor(w, wtype))
+            plans.append((_nearest_index(n_in, n_out, s, mode == "nearest-exact", ftype)[:, None], None))
     if not antialias:
-        return [(indices, weights)]
-    (rows_h, rows_w), (w_h, w_w) = indices, weights
-    h_in, w_out = n_ins[0], n_outs[1]
-    same_h = tensor(np.arange(h_in)[:, None], _core.dtype.int64), tensor(np.ones((h_in, 1), ftype), wtype)
-    same_w = tensor(np.arange(w_out)[:, None], _core.dtype.int64), tensor(np.ones((w_out, 1), ftype), wtype)
-    return [([same_h[0], rows_w], [same_h[1], w_w]), ([rows_h, same_w[0]], [w_h, same_w[1]])]
+        return [_pass(plans, n_ins, dtype, wtype, device)]
+    (h_in, w_in), w_out = n_ins, n_outs[1]
+    same = [(np.arange(n)[:, None], np.ones((n, 1), ftype)) for n in (h_in, w_out)]
+    return [_pass([same[0], plans[1]], (h_in, w_in), dtype, wtype, device),
+            _pass([plans[0], same[1]], (h_in, w_out), dtype, wtype, device)]
+
+
+def _pass(plans, n_ins, dtype, wtype, device):
+    """One _resample pass's arguments as device tensors: (indices, weights), with the adjoint plans' for a
+    floating CUDA input (Note [Adjoint plans])."""
+    indices = [plan_tensor(r, _core.dtype.int64, device) for r, _ in plans]
+    weights = [plan_tensor(w, wtype, device) for _, w in plans if w is not None]
+    if _core.device(device).type != "cuda" or not _is_floating(dtype):
+        return indices, weights
+    return (indices, weights) + adjoint_pass(plans, n_ins, wtype, device)
+
+
+def _is_floating(dtype):
+    return str(dtype).rsplit(".", 1)[-1] in ("float32", "float64", "float16", "bfloat16")
 
 
 def pixel_shuffle(input, upscale_factor):
