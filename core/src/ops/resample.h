@@ -31,7 +31,9 @@
 // backward against torch): a U-Net's 128 x 128 float32 bilinear level 1.96x -> 1.21x, the 2x nearest 1.33x ->
 // 0.42x, bicubic 1.09x -> 0.44x, antialiased 0.77x -> 0.48x, reflect and replicate pads 0.66x -> 0.41-0.48x.
 // Its own gradient is the forward again (the plans are each other's adjoints). Python passes them for CUDA
-// inputs; the CPU's _resample_backward already adds in order and in place.
+// inputs, and for F.pad's CPU gathers whose adjoint is a gather too (a constant pad's gradient is a crop:
+// rows copied whole, where _resample_backward zeroed a float32 sum, added and cast); elsewhere the CPU's
+// _resample_backward adds in order and in place.
 #include <cstdint>
 #include <vector>
 

@@ -129,9 +129,9 @@ def _check_pads(mode, input, dims, pads):
 
 
 def _adjoint_weights_dtype(input):
-    """The weights dtype of the gather's adjoint plans (Note [Adjoint plans]) for a floating CUDA input, else None:
-    the CPU's adjoint adds in place, and other dtypes have no gradient."""
-    if not input.is_cuda or not input.is_floating_point():
+    """The weights dtype of the gather's adjoint plans (Note [Adjoint plans]) for a floating input, else None
+    (other dtypes have no gradient)."""
+    if not input.is_floating_point():
         return None
     return _core.dtype.float64 if input.dtype == _core.dtype.float64 else _core.dtype.float32
 
@@ -140,7 +140,9 @@ def _adjoint_weights_dtype(input):
 def _pad_plans(mode, sizes, pads, device, adjoint_wtype):
     """The _resample arguments after the input: one gather plan per padded dim (Note [Pads as gathers]), output
     row j reading input row rows[j] or none (-1) in a constant pad's border, no weights, and the adjoint plans
-    where adjoint_wtype is given. Reflect and replicate place output row j at input row j - left of the whole
+    where adjoint_wtype is given: on CUDA always, on the CPU where the adjoint is a gather too (a constant or
+    circular pad reads each input row at most once, so its gradient is a crop, rows copied whole; reflect and
+    replicate read edge rows twice, and the CPU's _resample_backward adds those in place). Reflect and replicate place output row j at input row j - left of the whole
     input, before mirroring or clamping, so a negative pad on one side does not change the other side's rows
     (torch's kernels); circular wraps within the rows a negative pad leaves (torch's crop, then pad; a pad
     wider than those rows is refused, where torch's copies would overlap)."""
@@ -163,7 +165,10 @@ def _pad_plans(mode, sizes, pads, device, adjoint_wtype):
     indices = [plan_tensor(r, _core.dtype.int64, device) for r, _ in plans]
     if adjoint_wtype is None:
         return indices, []
-    return (indices, []) + adjoint_pass(plans, sizes, adjoint_wtype, device)
+    adjoint = adjoint_pass(plans, sizes, adjoint_wtype, device)
+    if device.type != "cuda" and adjoint[1]:
+        return indices, []
+    return (indices, []) + adjoint
 
 
 def _filled_pad(input, dims, pads, value):
