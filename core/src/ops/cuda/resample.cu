@@ -216,6 +216,22 @@ __global__ void resample_kernel(T* out, const T* x, const __grid_constant__ Plan
   });
 }
 
+// The offset within its plane of the element a gather's output at coordinates o reads, or -1 where a dim has no
+// tap there (every dim's tap is still checked).
+template <typename Off>
+__device__ __forceinline__ Off gather_source(const Plan& p, const int64_t (&o)[3], const KernelErrorSlot& err) {
+  Off src = 0;
+  bool missing = false;
+#pragma unroll
+  for (int k = 0; k < resample::kMaxResampled; ++k) {
+    int w;
+    const int64_t r = checked_tap(p.dim[k], k, o[k], 0, w, err);
+    if (r == kNoTap) missing = true;
+    else src += Off(r) * Off(p.dim[k].in_stride);
+  }
+  return missing ? Off(-1) : src;
+}
+
 // A gather whose plane's rows lie within 2^31 elements (Note [Taps in registers]), by runs of planes (Note
 // [Planes per thread]): the source row's offset is found once per position.
 template <typename W>
@@ -224,17 +240,9 @@ __global__ void __launch_bounds__(kThreads) gather_planes_kernel(W* __restrict__
   int64_t o[3];
   PlaneRun run;
   if (!start_run(ps, o, run)) return;
-  int32_t src = 0;
-  bool missing = false;
-#pragma unroll
-  for (int k = 0; k < resample::kMaxResampled; ++k) {
-    int w;
-    const int64_t r = checked_tap(p.dim[k], k, o[k], 0, w, err);
-    if (r == kNoTap) missing = true;
-    else src += int32_t(r) * int32_t(p.dim[k].in_stride);
-  }
+  const int32_t src = gather_source<int32_t>(p, o, err);
 #pragma unroll 4
-  for (; run.left > 0; --run.left, run.next(ps)) out[run.out] = missing ? W{} : x[run.in + src];
+  for (; run.left > 0; --run.left, run.next(ps)) out[run.out] = src < 0 ? W{} : x[run.in + src];
 }
 
 // The general gather (a plane's rows past 2^31 elements, fewer positions than a warp): a thread per output.
@@ -242,16 +250,8 @@ template <typename W>
 __global__ void __launch_bounds__(kThreads) gather_kernel(W* out, const W* x, const __grid_constant__ Plan p,
     const __grid_constant__ Split sp, int64_t total, KernelErrorSlot err) {
   each_output(sp, total, [&](int64_t i, int64_t pl, const int64_t (&o)[3]) {
-    int64_t src = 0;
-    bool missing = false;
-#pragma unroll
-    for (int k = 0; k < resample::kMaxResampled; ++k) {
-      int w;
-      const int64_t r = checked_tap(p.dim[k], k, o[k], 0, w, err);
-      if (r == kNoTap) missing = true;
-      else src += r * p.dim[k].in_stride;
-    }
-    out[i] = missing ? W{} : x[sp.plane_offset(p, pl) + src];
+    const int64_t src = gather_source<int64_t>(p, o, err);
+    out[i] = src < 0 ? W{} : x[sp.plane_offset(p, pl) + src];
   });
 }
 
