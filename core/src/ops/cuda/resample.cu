@@ -1,10 +1,11 @@
-// CUDA kernels of _resample and _resample_backward (Note [Resampling plans] in ../resample.h): one thread per
-// output element (forward) or per gradient element (backward), its plane and coordinates found by multiply-
-// shift division, its taps read from the plans. The forward is one launch for any number of resampled dims, as
-// torch's upsample kernels; the composition it replaces (two gathers and a blend per dim) took about ten for a
-// bilinear resize. The backward adds with atomics into a zeroed sum (float32 for the 16-bit types, then cast),
-// as torch's. An index outside [0, size) other than kNoTap is reported for the next synchronisation (Note
-// [Deferred kernel errors]) and read as no tap.
+// CUDA kernels of _resample and _resample_backward (Note [Resampling plans] in ../resample.h): a thread per
+// output position and run of planes where the taps fit registers (Note [Planes per thread]), else a thread per
+// output element; a thread per gradient element in the backward. Coordinates come from multiply-shift
+// division, taps from the plans. The forward is one launch for any number of resampled dims, as torch's upsample
+// kernels; the composition it replaces (two gathers and a blend per dim) took about ten for a bilinear resize.
+// The backward adds with atomics into a zeroed sum (float32 for the 16-bit types, then cast), as torch's; with
+// adjoint plans (Note [Adjoint plans]) the gradient is a forward launch instead. An index outside [0, size)
+// other than kNoTap is reported for the next synchronisation (Note [Deferred kernel errors]) and read as no tap.
 //
 // Note [Taps in registers]
 // A thread's work is a handful of loads and multiply-adds, so what it spends finding its taps decides the
