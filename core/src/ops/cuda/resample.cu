@@ -367,8 +367,10 @@ Tensor resample_cuda(const Tensor& input, TensorList indices, TensorList weights
       using A = Acc<scalar_t>;
       scalar_t* o = out.data<scalar_t>();
       const scalar_t* x = c.input.data<scalar_t>();
-      if (runs) resample_registers_kernel<scalar_t, A><<<runs->grid, kThreads, 0, stream>>>(o, x, c.plan, runs->ps, err);
-      else resample_kernel<scalar_t, A><<<grid_size(n), kThreads, 0, stream>>>(o, x, c.plan, sp, n, err);
+      if (runs)
+        resample_registers_kernel<scalar_t, A><<<runs->grid, kThreads, 0, stream>>>(o, x, c.plan, runs->ps, err);
+      else
+        resample_kernel<scalar_t, A><<<grid_size(n), kThreads, 0, stream>>>(o, x, c.plan, sp, n, err);
     });
   } else {
     with_word(input.element_size(), [&](auto w) {
@@ -398,7 +400,8 @@ Tensor resample_backward_cuda(const Tensor& grad, IntArrayRef input_sizes, Tenso
     const bool registers = fits_registers(c.plan);
     VT_DISPATCH_FLOATING(grad.dtype(), "_resample_backward", [&] {
       using A = Acc<scalar_t>;
-      auto* kernel = registers ? resample_backward_registers_kernel<scalar_t, A> : resample_backward_kernel<scalar_t, A>;
+      auto* kernel =
+          registers ? resample_backward_registers_kernel<scalar_t, A> : resample_backward_kernel<scalar_t, A>;
       kernel<<<grid_size(n), kThreads, 0, stream>>>(sums.data<A>(), c.input.data<scalar_t>(), c.plan, sp, n, err);
     });
     VT_CUDA_CHECK(cudaGetLastError());

@@ -7,9 +7,9 @@ gather with a plan per padded dim (Note [Resampling plans] in core/src/ops/resam
 borders included, in one launch for every dtype; its gradient is the adjoint gather (on CUDA by the adjoint
 plans, one launch writing each input element once: Note [Adjoint plans]). Negative pads crop (the plans' rows
 start inside the input). The plans depend only on the sizes, the pads, the device (and the dtype, for the
-adjoint plans' weights), and are made once (Note [Resampling plans are cached]). Constant pads with a value other than zero, and of more than three
-dims, fill the padded shape and copy the input into its middle view (two kernels; the copy records the
-gradient, CopySlices).
+adjoint plans' weights), and are made once (Note [Resampling plans are cached]). Constant pads with a value
+other than zero, and of more than three dims, fill the padded shape and copy the input into its middle view
+(two kernels; the copy records the gradient, CopySlices).
 """
 import functools
 import numbers
@@ -142,8 +142,9 @@ def _pad_plans(mode, sizes, pads, device, adjoint_wtype):
     row j reading input row rows[j] or none (-1) in a constant pad's border, no weights, and the adjoint plans
     where adjoint_wtype is given: on CUDA always, on the CPU where the adjoint is a gather too (a constant or
     circular pad reads each input row at most once, so its gradient is a crop, rows copied whole; reflect and
-    replicate read edge rows twice, and the CPU's _resample_backward adds those in place). Reflect and replicate place output row j at input row j - left of the whole
-    input, before mirroring or clamping, so a negative pad on one side does not change the other side's rows
+    replicate read edge rows twice, and the CPU's _resample_backward adds those in place). Reflect and
+    replicate place output row j at input row j - left of the whole input, before mirroring or clamping, so a
+    negative pad on one side does not change the other side's rows
     (torch's kernels); circular wraps within the rows a negative pad leaves (torch's crop, then pad; a pad
     wider than those rows is refused, where torch's copies would overlap)."""
     plans = []
