@@ -3,8 +3,9 @@ pixel_unshuffle.
 
 interpolate is separable: each spatial dim has a plan of taps, the input rows each output row reads and their
 weights, and one `_resample` kernel applies the plans of every dim at once (Note [Resampling plans] in
-core/src/ops/resample.h; its gradient is the adjoint resampling). The source indices follow torch's rules,
-computed host-side in the accumulation precision (float32 for float32 and 16-bit input, as torch's kernels):
+core/src/ops/resample.h; its gradient is the adjoint resampling, on CUDA by the transposed taps built here with
+the plans, Note [Adjoint plans]). The source indices follow torch's rules, computed host-side in the
+accumulation precision (float32 for float32 and 16-bit input, as torch's kernels):
 nearest takes floor(dst * scale), nearest-exact floor((dst + 0.5) * scale); linear maps dst to
 (dst + 0.5) * scale - 0.5 (clamped at 0), or dst * (in - 1) / (out - 1) with align_corners, and blends the two
 rows around it by 1 - lambda and lambda. scale is 1 / scale_factor when a scale_factor is given and not
