@@ -166,6 +166,25 @@ int64_t plane_offset(const Plan& p, int64_t pl) {
   return (pl / p.inner) * p.outer_stride + (pl % p.inner) * p.inner_stride;
 }
 
+// Note [Row cursors]
+// Output row r of the dense [planes, out0, out1, out2] result is (plane, o0, o1). A chunk of rows steps through
+// them by increments and finds a plane's offset when the plane changes: five 64-bit divisions per row took about
+// half the time of short rows (a bfloat16 zero pad of [8, 64, 56, 56], rows of 58 elements).
+struct RowCursor {
+  const Plan& p;
+  int64_t o1 = 0, o0 = 0, plane = 0, base = 0;  // base: the plane's offset in the tensor read
+  RowCursor(const Plan& plan, int64_t r) : p(plan) {
+    const int64_t q = r / p.dim[1].out;
+    o1 = r % p.dim[1].out, o0 = q % p.dim[0].out, plane = q / p.dim[0].out, base = plane_offset(p, plane);
+  }
+  void next() {
+    if (++o1 < p.dim[1].out) return;
+    o1 = 0;
+    if (++o0 < p.dim[0].out) return;
+    o0 = 0, base = plane_offset(p, ++plane);
+  }
+};
+
 // acc1[o] += w1 * (the innermost dim's taps of output o over `row`), for every output o of the row; Taps > 0 is
 // the tap count known at compile time (0: d.taps, read at run time). A wide plan (antialiasing: 9 taps at a 4x
 // downsample) blends four outputs at a time, so four sums advance together where one output's chain of dependent
@@ -231,9 +250,10 @@ template <typename T, typename A> void forward_cpu(const Plan& p, const T* x, T*
         blend_row<0>(row, d, w2, w1, acc1.data());
       }
     };
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t o1 = r % d1.out, q = r / d1.out, o0 = q % d0.out;
-      const T* base = x + plane_offset(p, q / d0.out);
+    RowCursor c(p, lo);
+    for (int64_t r = lo; r < hi; ++r, c.next()) {
+      const int64_t o0 = c.o0, o1 = c.o1;
+      const T* base = x + c.base;
       std::fill(acc0.begin(), acc0.end(), A(0));
       for (int64_t t0 = 0; t0 < d0.taps; ++t0) {
         A w0, w1;
@@ -287,16 +307,16 @@ template <typename W> void gather_cpu(const Plan& p, const W* x, W* out) {
   const int64_t rows = p.planes * d0.out * d1.out;
   const std::vector<Run> runs = gather_runs(d2);
   parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(d2.out, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t o1 = r % d1.out, q = r / d1.out, o0 = q % d0.out;
+    RowCursor c(p, lo);
+    for (int64_t r = lo; r < hi; ++r, c.next()) {
       int w;
-      const int64_t i0 = tap(d0, o0, 0, w), i1 = tap(d1, o1, 0, w);
+      const int64_t i0 = tap(d0, c.o0, 0, w), i1 = tap(d1, c.o1, 0, w);
       W* o = out + r * d2.out;
       if (i0 == kNoTap || i1 == kNoTap) {
         std::memset(o, 0, size_t(d2.out) * sizeof(W));
         continue;
       }
-      const W* row = x + plane_offset(p, q / d0.out) + i0 * d0.in_stride + i1 * d1.in_stride;
+      const W* row = x + c.base + i0 * d0.in_stride + i1 * d1.in_stride;
       const int64_t* ix = d2.idx;  // the innermost dim always has a plan
       if (!runs.empty()) {
         for (const Run& u : runs) {
