@@ -239,8 +239,9 @@ def _dtype_name(dtype):
 # The kept tensors are internal: the _resample kernel reads them; nothing writes them.
 @functools.lru_cache(maxsize=256)
 def _plans(mode, antialias, n_ins, n_outs, given, align_corners, dtype, device):
-    """The passes of _resample that make the resize, each a pair of lists (indices, weights) with a plan per
-    spatial dim; weights empty for the nearest modes (a gather). One pass resamples every dim at once, but an
+    """The passes of _resample that make the resize, each the call's arguments after the input: (indices,
+    weights) with a plan per spatial dim, weights empty for the nearest modes (a gather), and for a floating CUDA
+    input the adjoint plans (Note [Adjoint plans]). One pass resamples every dim at once, but an
     antialiased resize runs one pass per dim, the last dim first, with the other dim's plan the identity, as
     torch's separable kernels: a 4x downsample has 9 taps per dim, 18 reads per output in two passes where one
     pass would read 81."""
