@@ -272,13 +272,9 @@ def _pass(plans, n_ins, dtype, wtype, device):
     floating CUDA input (Note [Adjoint plans])."""
     indices = [plan_tensor(r, _core.dtype.int64, device) for r, _ in plans]
     weights = [plan_tensor(w, wtype, device) for _, w in plans if w is not None]
-    if _core.device(device).type != "cuda" or not _is_floating(dtype):
+    if device.type != "cuda" or not dtype.is_floating_point:
         return indices, weights
     return (indices, weights) + adjoint_pass(plans, n_ins, wtype, device)
-
-
-def _is_floating(dtype):
-    return str(dtype).rsplit(".", 1)[-1] in ("float32", "float64", "float16", "bfloat16")
 
 
 def pixel_shuffle(input, upscale_factor):
