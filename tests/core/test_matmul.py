@@ -163,6 +163,19 @@ def test_gemm_strided_operands(gemm_kernel, dtype, rng):
         ref_close(a @ b, a, b, dtype, a.shape[1])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemm_k_contiguous_packing_remainders(gemm_kernel, dtype, rng):
+    # Both operands with k contiguous (x @ weight.t()) go through the transposing packs: row counts around the
+    # kernels' MR (6, 12) and NR (16, 32) and the 8-lane transposes, K around the 8- and 16-k blocks and the KC
+    # block, each from a wider buffer so a lane's row runs on past K.
+    for m in (1, 11, 12, 13, 16, 17, 25):
+        for n in (15, 16, 17, 31, 33, 48):
+            for k in (1, 15, 16, 17, 255, 257):
+                a = rand((m, k + 3), dtype, rng)[:, 1:k + 1]
+                b = rand((n, k + 5), dtype, rng)[:, :k].t()
+                ref_close(a @ b, a, b, dtype, k)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_gemm_batched_and_broadcast(gemm_kernel, dtype, rng):
     x, w = rand((4, 9, 33), dtype, rng), rand((20, 33), dtype, rng)
