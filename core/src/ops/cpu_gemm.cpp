@@ -290,13 +290,16 @@ void gemm_matrix(int64_t M, int64_t N, int64_t K, const Operand& a, const Operan
       });
 
       // Tiles: n_slabs column slabs times m_parts row ranges. A tile packs its own slab of B into its thread's
-      // buffer, which stays in L2, then sweeps its rows. Slabs are at most NC wide; when parallel there are
-      // about four per thread (so a thread slowed by other work hands tiles to the rest), no narrower than 8
-      // panels (narrow slabs re-read A more often), and a multiple of the threads. Only when N is too narrow
-      // for two slabs per thread are the rows split too, which packs each slab of B once per row range.
+      // buffer, which stays in L2, then sweeps its rows. Slabs are at most NC wide; when parallel there is at
+      // least one per thread where each can be 8 panels wide, and their count is a multiple of the threads.
+      // Each slab reads the whole packed A again, so no more of them: four per thread (meant to let a thread
+      // slowed by other work hand tiles to the rest) made tall products 5-15% slower on 2 threads even on a
+      // busy shared host ([8192, 256] @ [256, 768] 268 -> 306 GFLOP/s, [8320, 192] @ [192, 768] 286 -> 302,
+      // 1024^3 282 -> 292; best of three alternating runs, Emerald Rapids). Only when N is too narrow for two
+      // slabs per thread are the rows split too, which packs each slab of B once per row range.
       int64_t n_slabs = std::min(b_panels, ceil_div(N, uk.nc));
       if (threads > 1) {
-        n_slabs = std::max(n_slabs, std::min(4 * threads, b_panels / 8));
+        n_slabs = std::max(n_slabs, std::min(threads, b_panels / 8));
         n_slabs = std::min(b_panels, ceil_div(n_slabs, threads) * threads);
       }
       const int64_t m_parts =
