@@ -5,23 +5,26 @@ losses. Both sides use every CPU thread (vibetensor's pool and torch's OpenMP), 
 other's spinning threads block. Rows are sorted worst first.
 
 --dtype bfloat16 (or float16) runs every op on operands of that dtype (the model's parameters too).
+--rows 64 runs them on 64 x 1024 operands (65,536 elements): where a parallel region's start and end cost as
+much as its work, the sizes of a small model's activations.
 
-Run: python benchmarks/cpu_ops.py [--ops exp,softmax,...] [--json out.json] [--repeats 7] [--dtype bfloat16]"""
+Run: python benchmarks/cpu_ops.py [--ops exp,softmax,...] [--json out.json] [--repeats 7] [--dtype bfloat16]
+     [--rows 4096]"""
 import argparse
 import time
 
 from _timing import median_time, write_results
 
 
-def cases(lib, dtype="float32"):
+def cases(lib, dtype="float32", rows=4096):
     """name -> a zero-argument function computing that op on fresh operands of `lib` (torch or vt)."""
     F = lib.nn.functional
     lib.manual_seed(0)
     dt = getattr(lib, dtype)
-    x, y = lib.randn(4096, 1024).to(dt), lib.randn(4096, 1024).to(dt)
-    p = (lib.rand(4096, 1024) + 0.1).to(dt)
+    x, y = lib.randn(rows, 1024).to(dt), lib.randn(rows, 1024).to(dt)
+    p = (lib.rand(rows, 1024) + 0.1).to(dt)
     w, b = lib.randn(1024).to(dt), lib.randn(1024).to(dt)
-    tgt = lib.randint(0, 1024, (4096,))
+    tgt = lib.randint(0, 1024, (rows,))
     ops = {
         "exp": lambda: lib.exp(x), "log": lambda: lib.log(p), "sqrt": lambda: lib.sqrt(p),
         "rsqrt": lambda: lib.rsqrt(p), "sin": lambda: lib.sin(x), "cos": lambda: lib.cos(x),
@@ -43,7 +46,7 @@ def cases(lib, dtype="float32"):
         "softmax": lambda: lib.softmax(x, -1), "log_softmax": lambda: lib.log_softmax(x, -1),
         "layer_norm": lambda: F.layer_norm(x, (1024,), w, b), "rms_norm": lambda: F.rms_norm(x, (1024,), w),
         "cross_entropy": lambda: F.cross_entropy(x, tgt), "dropout": lambda: F.dropout(x, 0.1),
-        "randn": lambda: lib.randn(4096, 1024, dtype=dt), "rand": lambda: lib.rand(4096, 1024, dtype=dt),
+        "randn": lambda: lib.randn(rows, 1024, dtype=dt), "rand": lambda: lib.rand(rows, 1024, dtype=dt),
     }
     grads = {
         "tanh grad": lambda a: lib.tanh(a), "sigmoid grad": lambda a: lib.sigmoid(a),
@@ -67,26 +70,28 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--rows", type=int, default=4096, help="operands of rows x 1024 elements")
     args = ap.parse_args()
     import torch
 
     import vibetensor.torch as vt
 
-    ours, theirs = cases(vt, args.dtype), cases(torch, args.dtype)
+    ours, theirs = cases(vt, args.dtype, args.rows), cases(torch, args.dtype, args.rows)
     names = args.ops.split(",") if args.ops else list(ours)
+    iters = max(3, 3 * 4096 // args.rows)  # each timed loop about as long as three calls at 4096 rows
     rows = []
     for name in names:
         # Each side's worker threads spin for a while after its calls (OpenMP's, and vibetensor's pool, Note
         # [Workers spin before they sleep]); timed right after the other side, a side would share its cores with
         # them. A pause lets them block first.
         time.sleep(0.05)
-        tv = median_time(ours[name], 3, repeats=args.repeats, warmup=2)
+        tv = median_time(ours[name], iters, repeats=args.repeats, warmup=2)
         time.sleep(0.05)
-        tt = median_time(theirs[name], 3, repeats=args.repeats, warmup=2)
+        tt = median_time(theirs[name], iters, repeats=args.repeats, warmup=2)
         rows.append({"op": name, "vt_ms": tv * 1e3, "torch_ms": tt * 1e3, "ratio": tv / tt})
-    print(f"{f'op (4096 x 1024 {args.dtype})':<26}{'vibetensor ms':>14}{'torch ms':>10}{'ratio':>8}")
+    print(f"{f'op ({args.rows} x 1024 {args.dtype})':<26}{'vibetensor ms':>14}{'torch ms':>10}{'ratio':>8}")
     for r in sorted(rows, key=lambda r: -r["ratio"]):
-        print(f"{r['op']:<26}{r['vt_ms']:>14.3f}{r['torch_ms']:>10.3f}{r['ratio']:>8.2f}")
+        print(f"{r['op']:<26}{r['vt_ms']:>14.4f}{r['torch_ms']:>10.4f}{r['ratio']:>8.2f}")
     if args.json:
         write_results(args.json, rows, device="cpu", torch=torch.__version__, threads=torch.get_num_threads(),
                       dtype=args.dtype)
