@@ -142,7 +142,7 @@ class Pool {
   // Written under mu_ (the condition variables' predicates); read without it only by the caller's spin.
   std::atomic<int64_t> pending_{0};
   std::atomic<int> active_{0};
-  std::atomic<uint64_t> generation_{0};  // written under mu_; read without it only by spin_for_next
+  std::atomic<uint64_t> generation_{0};  // written under mu_; read without it only by the workers' spin
   bool stop_ = false;
   std::exception_ptr error_;
 };
